@@ -1,0 +1,66 @@
+# XenoServer build. `make` builds programs into build/bin and test kernels into build/guest.
+# `make check` builds an ASan+UBSan copy of the programs into build/san and runs every test.
+# `make demo` boots the demo kernel with its console on this terminal.
+
+CC      ?= gcc
+SAN     ?= 0
+ifeq ($(SAN),1)
+BUILD   ?= build/san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+GUESTDIR = build/guest
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += -lpthread
+
+BIN      = $(BUILD)/bin
+OBJ      = $(BUILD)/obj
+
+.PHONY: all programs guests check demo deps clean bench format
+all: programs guests
+
+LIB_SRCS = $(wildcard src/lib/*.c)
+VMM_SRCS = $(wildcard src/vmm/*.c)
+LIB_OBJS = $(LIB_SRCS:%.c=$(OBJ)/%.o)
+VMM_OBJS = $(VMM_SRCS:%.c=$(OBJ)/%.o)
+# Everything in src/vmm but main.c is a library the unit tests link against.
+VMM_LIB_OBJS = $(filter-out $(OBJ)/src/vmm/main.o,$(VMM_OBJS))
+
+programs: $(BIN)/xeno-vmm
+
+$(BIN)/xeno-vmm: $(VMM_OBJS) $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+-include guest/guest.mk
+include tests/tests.mk
+-include bench/bench.mk
+
+deps:
+	@scripts/install-deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN)/xeno-vmm --kernel $(GUESTDIR)/demo.elf --memory 64M --vcpus 2
+
+check: deps
+	@$(MAKE) --no-print-directory guests
+	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
+	tests/run.sh build/san
+
+format:
+	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(wildcard src/*/*.h)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

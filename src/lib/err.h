@@ -1,0 +1,12 @@
+/* Error reporting for library code: functions return 0 or a negative errno and leave a
+ * message naming what failed and where. The caller that decides (usually main) prints it.
+ * One message per thread, so vCPU threads do not overwrite each other's context. */
+#ifndef XENO_LIB_ERR_H
+#define XENO_LIB_ERR_H
+
+/* Stores the formatted message and returns -errnum (errnum is a positive errno). */
+int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last message set on this thread, or "" if none. */
+const char *err_msg(void);
+
+#endif

@@ -1,0 +1,80 @@
+#include "lib/parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+static int parse_digits(const char *text, uint64_t *out, const char **end)
+{
+    if (!isdigit((unsigned char)text[0]))
+        return err_set(EINVAL, "'%s' is not a number", text);
+    errno = 0;
+    char *e;
+    unsigned long long v = strtoull(text, &e, 10);
+    if (errno == ERANGE)
+        return err_set(ERANGE, "'%s' is too large", text);
+    *out = v;
+    *end = e;
+    return 0;
+}
+
+int parse_u64_range(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    const char *end;
+    uint64_t v;
+    int r = parse_digits(text, &v, &end);
+    if (r < 0)
+        return r;
+    if (*end != '\0')
+        return err_set(EINVAL, "'%s' is not a whole number", text);
+    if (v < min || v > max)
+        return err_set(ERANGE, "%s is out of range (%llu to %llu)", text, (unsigned long long)min,
+                       (unsigned long long)max);
+    *out = v;
+    return 0;
+}
+
+int parse_size(const char *text, uint64_t default_unit, uint64_t *out)
+{
+    const char *end;
+    uint64_t v, unit;
+    int r = parse_digits(text, &v, &end);
+    if (r < 0)
+        return r;
+    switch (toupper((unsigned char)*end)) {
+    case '\0':
+        unit = default_unit;
+        break;
+    case 'P':
+        unit = 4096;
+        break;
+    case 'K':
+        unit = 1ULL << 10;
+        break;
+    case 'M':
+        unit = 1ULL << 20;
+        break;
+    case 'G':
+        unit = 1ULL << 30;
+        break;
+    case 'T':
+        unit = 1ULL << 40;
+        break;
+    default:
+        return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);
+    }
+    if (*end) {
+        const char *rest = end + 1;
+        if (toupper((unsigned char)*end) != 'P' && (strcmp(rest, "iB") == 0 || strcmp(rest, "B") == 0))
+            rest = "";
+        if (*rest)
+            return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);
+    }
+    if (v != 0 && unit > UINT64_MAX / v)
+        return err_set(ERANGE, "'%s' is too large", text);
+    *out = v * unit;
+    return 0;
+}

@@ -1,0 +1,16 @@
+/* Parsing of user-supplied numbers and sizes (command line, later XML and API). Each parser
+ * rejects empty input, trailing junk, overflow and values outside the range it is given. */
+#ifndef XENO_LIB_PARSE_H
+#define XENO_LIB_PARSE_H
+
+#include <stdint.h>
+
+/* "64M", "1G", "4096K", "512" (in default_unit bytes, e.g. 1<<20 for MiB). Suffixes K, M,
+ * G, T (powers of 1024), optionally followed by "iB" or "B"; "p" means 4 KiB pages.
+ * Returns 0, or -EINVAL / -ERANGE with a message naming the text. */
+int parse_size(const char *text, uint64_t default_unit, uint64_t *out);
+
+/* A decimal integer in [min, max]. */
+int parse_u64_range(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+#endif
