@@ -86,6 +86,15 @@ static uint8_t msr(const struct uart *u)
                      ((u->mcr & 0x08) << 4));
 }
 
+/* First sign of a live driver: let queued host input in (see uart_receive). */
+static void open_rx(struct uart *u)
+{
+    if (!u->rx_open) {
+        u->rx_open = 1;
+        u->ops->rx_space(u->opaque);
+    }
+}
+
 static void reg_write(struct uart *u, unsigned reg, uint8_t v)
 {
     int dlab = u->lcr & LCR_DLAB;
@@ -108,6 +117,8 @@ static void reg_write(struct uart *u, unsigned reg, uint8_t v)
             if ((v & IER_THRI) && !(u->ier & IER_THRI))
                 u->thre_pending = 1;
             u->ier = v & 0x0f;
+            if (v & IER_RDI)
+                open_rx(u);
         }
         break;
     case UART_IIR_FCR:
@@ -140,7 +151,10 @@ static uint8_t reg_read(struct uart *u, unsigned reg)
     int dlab = u->lcr & LCR_DLAB;
     switch (reg) {
     case UART_RBR_THR:
-        return dlab ? u->dll : rx_pop(u);
+        if (dlab)
+            return u->dll;
+        open_rx(u);
+        return rx_pop(u);
     case UART_IER:
         return dlab ? u->dlm : u->ier;
     case UART_IIR_FCR: {
@@ -154,6 +168,7 @@ static uint8_t reg_read(struct uart *u, unsigned reg)
     case UART_MCR:
         return u->mcr;
     case UART_LSR:
+        open_rx(u);
         return (uint8_t)((u->rx_count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT);
     case UART_MSR:
         return msr(u);
@@ -184,7 +199,7 @@ size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len)
     size_t n = 0;
     pthread_mutex_lock(&u->lock);
     /* In loopback the line is disconnected from the host; keep input queued until it ends. */
-    if (!(u->mcr & MCR_LOOP)) {
+    if (u->rx_open && !(u->mcr & MCR_LOOP)) {
         while (n < len && u->rx_count < UART_FIFO_SIZE)
             rx_push(u, buf[n++]);
         update_irq(u);

@@ -29,6 +29,7 @@ struct uart {
     uint8_t rx[UART_FIFO_SIZE];
     unsigned rx_head, rx_count;
     int thre_pending; /* transmitter-empty interrupt owed to the guest */
+    int rx_open;      /* the guest's driver is up: it read LSR/RBR or enabled RX interrupts */
     int irq_level;
 };
 
@@ -38,7 +39,9 @@ void uart_destroy(struct uart *u);
 /* One register access at `offset` 0..7 (an io_handler_fn). */
 void uart_io(void *uart, uint64_t offset, int is_write, uint8_t *data, unsigned size);
 
-/* Queues host input; returns how many bytes fit (the rest must wait for rx_space). */
+/* Queues host input; returns how many bytes fit (the rest must wait for rx_space).
+ * Until the guest's driver shows it is listening, nothing fits: drivers reset the FIFO
+ * while initialising, and input typed or piped before that would be thrown away. */
 size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);
 
 #endif

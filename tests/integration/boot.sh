@@ -1,0 +1,48 @@
+# Every test kernel boots through xeno-vmm and reports its own result line;
+# the monitor's exit status must say how the guest ended.
+
+for k in hello timer fault; do
+    kvm_case "boot-$k" || continue
+    run_vmm "boot-$k" "" --kernel "$GUEST/$k.elf" --memory 64M
+    expect "boot-$k" 0 '^Test result: PASS'
+done
+
+for n in 1 2 4 8; do
+    kvm_case "boot-smp-$n" || continue
+    run_vmm "boot-smp-$n" "" --kernel "$GUEST/smp.elf" --memory 64M --vcpus "$n"
+    expect "boot-smp-$n" 0 '^Test result: PASS'
+done
+
+# RAM at both ends of the range we support, including RAM above the 4 GiB line.
+for m in 4M 64M 512M 4608M; do
+    kvm_case "boot-memory-$m" || continue
+    run_vmm "boot-memory-$m" "" --kernel "$GUEST/memory.elf" --memory "$m" --vcpus 1
+    expect "boot-memory-$m" 0 '^Test result: PASS'
+done
+
+kvm_case boot-echo && {
+    run_vmm boot-echo 'hello xeno\nsecond line\nquit\n' --kernel "$GUEST/echo.elf"
+    expect boot-echo 0 'hello xeno' 'second line' '^Test result: PASS'
+}
+
+kvm_case boot-demo && {
+    run_vmm boot-demo 'help\necho out of band\nticks\nspin 1\ninfo\npoweroff\n' --kernel "$GUEST/demo.elf" \
+        --vcpus 2 --cmdline "console=ttyS0 marker=42"
+    expect boot-demo 0 'out of band' 'marker=42' 'poweroff'
+}
+
+# Distinct outcomes: crash and reboot are not power-off.
+kvm_case crash-triple-fault && {
+    run_vmm crash-triple-fault "" --kernel "$GUEST/triplefault.elf"
+    expect crash-triple-fault 3 'guest crashed' 'triple fault' 'rip=[0-9a-f]{16}' 'cr0='
+}
+
+kvm_case crash-emulation-error && {
+    run_vmm crash-emulation-error "" --kernel "$GUEST/emulerr.elf"
+    expect crash-emulation-error 3 'guest crashed' 'emulation failed' 'rip=[0-9a-f]{16}'
+}
+
+kvm_case reboot-exits && {
+    run_vmm reboot-exits "" --kernel "$GUEST/reboot.elf"
+    expect reboot-exits 2 'i8042'
+}

@@ -1,0 +1,42 @@
+# The console both ways across a restart, and how the operator stops a domain.
+
+# --on-reboot restart: the demo shell reboots on command, boots again, and a
+# command typed after the second boot powers it off. Input is sent only once the
+# second boot's prompt is visible, because a reset empties the UART's FIFO just as
+# it would on hardware.
+kvm_case reboot-restart && {
+    fifo="$TMP/restart.in"
+    mkfifo "$fifo"
+    timeout -k 5 120 "$VMM" --kernel "$GUEST/demo.elf" --on-reboot restart <"$fifo" \
+        >"$TMP/reboot-restart.out" 2>"$TMP/reboot-restart.err" &
+    pid=$!
+    exec 9>"$fifo"
+    wait_for() { # PATTERN COUNT: until stdout holds COUNT lines matching PATTERN (60 s)
+        for _ in $(seq 600); do
+            [ "$(grep -c -- "$1" "$TMP/reboot-restart.out")" -ge "$2" ] && return 0
+            sleep 0.1
+        done
+        return 1
+    }
+    wait_for 'xeno>' 1 && printf 'reboot\r' >&9
+    wait_for 'xeno>' 2 && printf 'poweroff\r' >&9
+    wait "$pid"
+    RC=$?
+    exec 9>&-
+    expect reboot-restart 0 'restarting' 'powered off'
+}
+
+# SIGTERM stops the domain; the status says which signal.
+kvm_case sigterm && {
+    fifo="$TMP/sigterm.in"
+    mkfifo "$fifo"
+    timeout -k 5 60 "$VMM" --kernel "$GUEST/demo.elf" <"$fifo" >"$TMP/sigterm.out" 2>"$TMP/sigterm.err" &
+    pid=$!
+    exec 9>"$fifo"
+    for _ in $(seq 600); do grep -q 'xeno>' "$TMP/sigterm.out" && break; sleep 0.1; done
+    kill -TERM "$pid"
+    wait "$pid"
+    RC=$?
+    exec 9>&-
+    expect sigterm 143 'stopped by signal'
+}
