@@ -41,9 +41,9 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
--include guest/guest.mk
+include guest/guest.mk
 include tests/tests.mk
--include bench/bench.mk
+include bench/bench.mk
 
 deps:
 	@scripts/install-deps.sh

@@ -1,6 +1,7 @@
 /* xeno-vmm: the per-domain monitor, standalone. Boots one PVH kernel with its serial console
  * on stdin/stdout and exits with a status that says how the guest ended (docs/machine.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -176,6 +177,21 @@ static int wait_for_stop(struct vm *vm, struct console *con, int sig_fd)
     }
 }
 
+/* A closed stdin/stdout/stderr would hand its number to /dev/kvm or the guest RAM memfd,
+ * and console traffic would go there; park /dev/null on them instead. */
+static void reserve_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int n = open("/dev/null", O_RDWR);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -185,6 +201,7 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int status, r;
 
+    reserve_std_fds();
     log_init("xeno-vmm", LOG_INFO);
     if (parse_options(argc, argv, &o) < 0)
         return EXIT_BAD_INPUT;

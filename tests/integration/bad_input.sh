@@ -8,17 +8,18 @@ bad() { # NAME PATTERN ARGS...
 }
 
 printf 'this is not a kernel\n' >"$TMP/notelf"
-# An ELF with no PVH note: the monitor binary itself.
+: >"$TMP/empty"
 bad bad-missing-kernel "kernel '$TMP/none.elf': No such file" --kernel "$TMP/none.elf"
 bad bad-directory-kernel "not a regular file" --kernel "$TMP"
 bad bad-not-elf "not an ELF file" --kernel "$TMP/notelf"
-bad bad-empty-kernel "not an ELF file" --kernel /dev/null
+bad bad-empty-kernel "not an ELF file" --kernel "$TMP/empty"
+bad bad-device-kernel "not a regular file" --kernel /dev/null
 bad bad-no-kernel "no kernel given" --memory 64M
 bad bad-missing-initrd "initrd '$TMP/none.img': No such file" --kernel "$GUEST/hello.elf" --initrd "$TMP/none.img"
 bad bad-memory-unit "unknown size unit" --kernel "$GUEST/hello.elf" --memory 64X
 bad bad-memory-junk "is not a number" --kernel "$GUEST/hello.elf" --memory lots
 bad bad-memory-small "at least 4 MiB" --kernel "$GUEST/hello.elf" --memory 1M
-bad bad-memory-unaligned "multiple of 4 KiB" --kernel "$GUEST/hello.elf" --memory 5000K
+bad bad-memory-unaligned "multiple of 4 KiB" --kernel "$GUEST/hello.elf" --memory 5001K
 bad bad-memory-host "more than this host" --kernel "$GUEST/hello.elf" --memory 64T
 bad bad-memory-overflow "too large" --kernel "$GUEST/hello.elf" --memory 99999999999999999999
 bad bad-vcpus-zero "out of range" --kernel "$GUEST/hello.elf" --vcpus 0
