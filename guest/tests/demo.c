@@ -26,6 +26,27 @@ static void cmd_echo(const char *arg)
     printf("%s\n", arg);
 }
 
+/* POSIX cksum's CRC (polynomial 0x04c11db7, MSB first, length appended, inverted), so the
+ * host can check a module with `cksum FILE` and see that every byte arrived where promised. */
+static uint32_t crc_byte(uint32_t crc, uint8_t b)
+{
+    crc ^= (uint32_t)b << 24;
+    for (int k = 0; k < 8; k++)
+        crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04c11db7u : crc << 1;
+    return crc;
+}
+
+static uint32_t posix_cksum(const uint8_t *p, uint64_t len)
+{
+    uint32_t crc = 0;
+
+    for (uint64_t i = 0; i < len; i++)
+        crc = crc_byte(crc, p[i]);
+    for (uint64_t n = len; n; n >>= 8)
+        crc = crc_byte(crc, (uint8_t)n);
+    return ~crc;
+}
+
 static void cmd_info(const char *arg)
 {
     (void)arg;
@@ -39,6 +60,12 @@ static void cmd_info(const char *arg)
                    e->type == E820_RAM ? "RAM" : "reserved");
     }
     printf("cmdline:  %s\n", boot_info.cmdline[0] ? boot_info.cmdline : "(none)");
+    for (unsigned i = 0; i < boot_info.nr_modules; i++) {
+        const struct pvh_module *m = &boot_info.modules[i];
+
+        printf("module %u: %#lx, %lu bytes, cksum %u\n", i, m->paddr, m->size,
+               posix_cksum((const uint8_t *)(uintptr_t)m->paddr, m->size));
+    }
     if (tsc_khz())
         printf("timer:    LAPIC periodic at %u Hz; TSC %lu kHz, LAPIC %lu kHz (%s)\n",
                timer_hz(), tsc_khz(), lapic_timer_khz(), timer_source());

@@ -30,22 +30,40 @@ bad bad-option "unknown" --kernel "$GUEST/hello.elf" --frobnicate
 bad bad-extra-arg "unexpected argument" --kernel "$GUEST/hello.elf" extra
 
 # Needs KVM: these are found while loading the image into a real VM's RAM.
-kvm_case bad-no-pvh-note && bad bad-no-pvh-note "segment|PVH" --kernel "$VMM"
 kvm_case bad-cmdline-long && bad bad-cmdline-long "command line is 5000 bytes" \
     --kernel "$GUEST/hello.elf" --cmdline "$(head -c 5000 /dev/zero | tr '\0' x)"
 
-# A copy of hello.elf with its first loadable segment moved to 1 GiB: outside 64 MiB of RAM.
-moved="$TMP/moved.elf"
-cp "$GUEST/hello.elf" "$moved"
-phoff=$(od -An -t u8 -j 32 -N 8 "$moved" | tr -d ' ')
-i=0
-while :; do
-    type=$(od -An -t u4 -j $((phoff + i * 56)) -N 4 "$moved" | tr -d ' ')
-    [ "$type" = 1 ] && break
-    i=$((i + 1))
-done
-printf '\000\000\000\100\000\000\000\000' | dd of="$moved" bs=1 seek=$((phoff + i * 56 + 24)) conv=notrunc status=none
-kvm_case bad-segment-outside-ram && bad bad-segment-outside-ram "outside guest RAM" --kernel "$moved" --memory 64M
+# Offset in FILE of the first program header of TYPE (ELF64), found with od alone.
+phdr_of_type() {
+    local file=$1 want=$2 phoff phnum i
+    phoff=$(od -An -t u8 -j 32 -N 8 "$file" | tr -d ' ')
+    phnum=$(od -An -t u2 -j 56 -N 2 "$file" | tr -d ' ')
+    for i in $(seq 0 $((phnum - 1))); do
+        if [ "$(od -An -t u4 -j $((phoff + i * 56)) -N 4 "$file" | tr -d ' ')" = "$want" ]; then
+            echo $((phoff + i * 56))
+            return
+        fi
+    done
+}
+poke_u64() { # FILE OFFSET VALUE
+    printf "$(printf '%016x' "$3" | sed -E 's/(..)(..)(..)(..)(..)(..)(..)(..)/\\x\8\\x\7\\x\6\\x\5\\x\4\\x\3\\x\2\\x\1/')" |
+        dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# hello.elf with its first loadable segment moved to 1 GiB: outside 64 MiB of RAM.
+cp "$GUEST/hello.elf" "$TMP/moved.elf"
+poke_u64 "$TMP/moved.elf" $(($(phdr_of_type "$TMP/moved.elf" 1) + 24)) $((1 << 30))
+kvm_case bad-segment-outside-ram && bad bad-segment-outside-ram "segment 0 .*outside guest RAM" \
+    --kernel "$TMP/moved.elf" --memory 64M
+
+# hello.elf whose Xen note no longer says PHYS32_ENTRY (type 18 becomes 19).
+cp "$GUEST/hello.elf" "$TMP/nonote.elf"
+note=$(od -An -t u8 -j $(($(phdr_of_type "$TMP/nonote.elf" 4) + 8)) -N 8 "$TMP/nonote.elf" | tr -d ' ')
+printf '\023' | dd of="$TMP/nonote.elf" bs=1 seek=$((note + 8)) conv=notrunc status=none
+kvm_case bad-no-pvh-note && bad bad-no-pvh-note "no PVH entry point" --kernel "$TMP/nonote.elf"
+
+# A host program is an ELF too, but linked to run at address 0.
+kvm_case bad-host-elf && bad bad-host-elf "overlaps the boot area" --kernel "$VMM"
 
 # A big initrd that cannot fit beside the kernel in 4 MiB of RAM.
 head -c $((8 << 20)) /dev/zero >"$TMP/big.img"

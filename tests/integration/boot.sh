@@ -31,6 +31,16 @@ kvm_case boot-demo && {
     expect boot-demo 0 'out of band' 'marker=42' 'poweroff'
 }
 
+# The initrd arrives byte for byte where the start info says (the guest prints the POSIX
+# cksum of each module); the command line arrives too.
+kvm_case boot-initrd && {
+    head -c 300000 /dev/urandom >"$TMP/initrd.img"
+    sum=$(cksum <"$TMP/initrd.img" | cut -d' ' -f1)
+    run_vmm boot-initrd 'info\npoweroff\n' --kernel "$GUEST/demo.elf" --initrd "$TMP/initrd.img" \
+        --cmdline "root=/dev/xvda quiet"
+    expect boot-initrd 0 "module 0: 0x[0-9a-f]+, 300000 bytes, cksum $sum" 'cmdline: +root=/dev/xvda quiet'
+}
+
 # Distinct outcomes: crash and reboot are not power-off.
 kvm_case crash-triple-fault && {
     run_vmm crash-triple-fault "" --kernel "$GUEST/triplefault.elf"
