@@ -17,10 +17,11 @@ for t in "$BUILD_DIR"/tests/test_*; do
     out=$("$t" 2>&1)
     rc=$?
     name=$(basename "$t")
-    # cmocka prints one "[       OK ]", "[  FAILED  ]" or "[  SKIPPED ]" line per test.
+    # cmocka prints "[       OK ] name" once per test, and a failed or skipped test's name
+    # twice (as it happens and in the summary): count distinct names.
     ok=$(grep -c '^\[       OK \]' <<<"$out")
-    bad=$(grep -c '^\[  FAILED  \] [a-z_]' <<<"$out")
-    sk=$(grep -c '^\[  SKIPPED \] [a-z_]' <<<"$out")
+    bad=$(grep '^\[  FAILED  \] [a-z_]' <<<"$out" | sort -u | wc -l)
+    sk=$(grep '^\[  SKIPPED \] [a-z_]' <<<"$out" | sort -u | wc -l)
     PASSED=$((PASSED + ok)) FAILED=$((FAILED + bad)) SKIPPED=$((SKIPPED + sk))
     if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
         FAILED=$((FAILED + 1)) # crashed or sanitizer report outside a test

@@ -44,12 +44,15 @@ int parse_size(const char *text, uint64_t default_unit, uint64_t *out)
     int r = parse_digits(text, &v, &end);
     if (r < 0)
         return r;
-    switch (toupper((unsigned char)*end)) {
+    switch (*end == 'p' ? 'p' : toupper((unsigned char)*end)) {
     case '\0':
         unit = default_unit;
         break;
-    case 'P':
+    case 'p': /* pages, as in "10000p"; lowercase only, so it never reads as peta */
         unit = 4096;
+        break;
+    case 'B':
+        unit = 1;
         break;
     case 'K':
         unit = 1ULL << 10;
@@ -68,7 +71,7 @@ int parse_size(const char *text, uint64_t default_unit, uint64_t *out)
     }
     if (*end) {
         const char *rest = end + 1;
-        if (toupper((unsigned char)*end) != 'P' && (strcmp(rest, "iB") == 0 || strcmp(rest, "B") == 0))
+        if (strchr("KMGTkmgt", *end) && (strcmp(rest, "iB") == 0 || strcmp(rest, "B") == 0))
             rest = "";
         if (*rest)
             return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);

@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 /* "64M", "1G", "4096K", "512" (in default_unit bytes, e.g. 1<<20 for MiB). Suffixes K, M,
- * G, T (powers of 1024), optionally followed by "iB" or "B"; "p" means 4 KiB pages.
+ * G, T (powers of 1024), optionally followed by "iB" or "B"; "B" alone means bytes; "p"
+ * (lowercase) means 4 KiB pages.
  * Returns 0, or -EINVAL / -ERANGE with a message naming the text. */
 int parse_size(const char *text, uint64_t default_unit, uint64_t *out);
 

@@ -33,11 +33,11 @@ void i8042_io(void *opaque, uint64_t offset, int is_write, uint8_t *data, unsign
 {
     struct i8042 *k = opaque;
     int reset = 0;
-    if (size != 1 || (offset != 0 && offset != 4)) {
-        if (!is_write)
-            memset(data, 0xff, size);
+    /* Only the low byte of a wider access lands on the register, as on the ISA bus. */
+    if (!is_write)
+        memset(data, 0xff, size);
+    if (offset != 0 && offset != 4)
         return;
-    }
     pthread_mutex_lock(&k->lock);
     if (offset == 4 && !is_write) {
         data[0] = (uint8_t)(STATUS_SYS | (k->out_full ? STATUS_OBF : 0));

@@ -8,9 +8,12 @@
 int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque,
                     const char *name)
 {
+    /* Compare inclusive last addresses: a range may end exactly at 2^64. */
+    if (len == 0 || base + (len - 1) < base)
+        return err_set(EINVAL, "%s at 0x%llx: empty or wrapping range", name, (unsigned long long)base);
     for (unsigned i = 0; i < bus->n; i++) {
         const struct io_range *r = &bus->ranges[i];
-        if (base < r->base + r->len && r->base < base + len)
+        if (base <= r->base + (r->len - 1) && r->base <= base + (len - 1))
             return err_set(EEXIST, "%s at 0x%llx overlaps %s", name, (unsigned long long)base, r->name);
     }
     if (bus->n == IO_BUS_MAX)

@@ -30,29 +30,32 @@ static int elf_open(struct elf_view *ev, const uint8_t *img, size_t len, const c
         return err_set(ENOEXEC, "kernel '%s': not an ELF file", name);
     if (img[EI_DATA] != ELFDATA2LSB)
         return err_set(ENOEXEC, "kernel '%s': not a little-endian ELF file", name);
+    /* Headers are copied out: the image need not be aligned for Elf64_Ehdr. */
     if (img[EI_CLASS] == ELFCLASS64) {
-        const Elf64_Ehdr *eh = (const void *)img;
-        if (len < sizeof(*eh))
+        Elf64_Ehdr eh;
+        if (len < sizeof(eh))
             return err_set(ENOEXEC, "kernel '%s': ELF header truncated", name);
-        if (eh->e_machine != EM_X86_64)
-            return err_set(ENOEXEC, "kernel '%s': ELF machine %u is not x86-64", name, eh->e_machine);
+        memcpy(&eh, img, sizeof(eh));
+        if (eh.e_machine != EM_X86_64)
+            return err_set(ENOEXEC, "kernel '%s': ELF machine %u is not x86-64", name, eh.e_machine);
         ev->is64 = 1;
-        ev->phoff = eh->e_phoff;
-        ev->phnum = eh->e_phnum;
-        ev->phentsize = eh->e_phentsize;
+        ev->phoff = eh.e_phoff;
+        ev->phnum = eh.e_phnum;
+        ev->phentsize = eh.e_phentsize;
         if (ev->phentsize != sizeof(Elf64_Phdr))
             return err_set(ENOEXEC, "kernel '%s': program header size %u, expected %zu", name, ev->phentsize,
                            sizeof(Elf64_Phdr));
     } else if (img[EI_CLASS] == ELFCLASS32) {
-        const Elf32_Ehdr *eh = (const void *)img;
-        if (len < sizeof(*eh))
+        Elf32_Ehdr eh;
+        if (len < sizeof(eh))
             return err_set(ENOEXEC, "kernel '%s': ELF header truncated", name);
-        if (eh->e_machine != EM_386 && eh->e_machine != EM_X86_64)
-            return err_set(ENOEXEC, "kernel '%s': ELF machine %u is not x86", name, eh->e_machine);
+        memcpy(&eh, img, sizeof(eh));
+        if (eh.e_machine != EM_386 && eh.e_machine != EM_X86_64)
+            return err_set(ENOEXEC, "kernel '%s': ELF machine %u is not x86", name, eh.e_machine);
         ev->is64 = 0;
-        ev->phoff = eh->e_phoff;
-        ev->phnum = eh->e_phnum;
-        ev->phentsize = eh->e_phentsize;
+        ev->phoff = eh.e_phoff;
+        ev->phnum = eh.e_phnum;
+        ev->phentsize = eh.e_phentsize;
         if (ev->phentsize != sizeof(Elf32_Phdr))
             return err_set(ENOEXEC, "kernel '%s': program header size %u, expected %zu", name, ev->phentsize,
                            sizeof(Elf32_Phdr));
@@ -133,7 +136,7 @@ int pvh_load_kernel(const struct guest_mem *mem, const uint8_t *image, size_t le
         return r;
 
     /* First pass: validate everything, so a bad file leaves guest RAM untouched. */
-    int have_entry = 0, have_load = 0;
+    int have_entry = 0, have_load = 0, entry_in_segment = 0;
     uint32_t entry = 0;
     uint64_t lo = UINT64_MAX, hi = 0;
     for (unsigned i = 0; i < ev.phnum; i++) {
@@ -158,7 +161,8 @@ int pvh_load_kernel(const struct guest_mem *mem, const uint8_t *image, size_t le
         if (ph.paddr < PVH_KERNEL_MIN_ADDR)
             return err_set(ENOEXEC, "kernel '%s': segment %u at 0x%llx overlaps the boot area below 1 MiB", name,
                            i, (unsigned long long)ph.paddr);
-        if (!guest_mem_ptr(mem, ph.paddr, ph.memsz))
+        /* Below the MMIO hole: the entry runs with 32-bit addresses and paging off. */
+        if (!guest_mem_ptr(mem, ph.paddr, ph.memsz) || ph.paddr + ph.memsz > guest_mem_low_end(mem))
             return err_set(ENOEXEC,
                            "kernel '%s': segment %u (0x%llx-0x%llx) lies outside guest RAM (%llu MiB); "
                            "give the domain more memory",
@@ -175,8 +179,13 @@ int pvh_load_kernel(const struct guest_mem *mem, const uint8_t *image, size_t le
                                 "build it with PVH support", name);
     if (!have_load)
         return err_set(ENOEXEC, "kernel '%s': no loadable segments", name);
-    if (entry < lo || entry >= hi)
-        return err_set(ENOEXEC, "kernel '%s': PVH entry 0x%x is outside the loaded image 0x%llx-0x%llx", name,
+    for (unsigned i = 0; i < ev.phnum; i++) {
+        elf_phdr(&ev, i, &ph);
+        if (ph.type == PT_LOAD && entry >= ph.paddr && entry - ph.paddr < ph.filesz)
+            entry_in_segment = 1;
+    }
+    if (!entry_in_segment)
+        return err_set(ENOEXEC, "kernel '%s': PVH entry 0x%x is not in any segment's code (image 0x%llx-0x%llx)", name,
                        entry, (unsigned long long)lo, (unsigned long long)hi);
 
     for (unsigned i = 0; i < ev.phnum; i++) {
@@ -231,7 +240,7 @@ int pvh_write_boot_info(const struct guest_mem *mem, const struct pvh_kernel *ke
     if (initrd) {
         uint64_t low = guest_mem_low_end(mem);
         uint64_t size_al = ((uint64_t)initrd_len + 4095) & ~4095ULL;
-        if (size_al > low || ((low - size_al) & ~4095ULL) < kernel->load_end)
+        if (initrd_len > low || size_al > low || ((low - size_al) & ~4095ULL) < kernel->load_end)
             return err_set(ENOMEM, "initrd of %zu bytes does not fit in RAM above the kernel (which ends at 0x%llx); "
                                    "give the domain more memory", initrd_len, (unsigned long long)kernel->load_end);
         mod.paddr = (low - size_al) & ~4095ULL;

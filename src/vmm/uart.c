@@ -180,15 +180,18 @@ static uint8_t reg_read(struct uart *u, unsigned reg)
 void uart_io(void *opaque, uint64_t offset, int is_write, uint8_t *data, unsigned size)
 {
     struct uart *u = opaque;
-    if (offset > 7)
-        return;
     pthread_mutex_lock(&u->lock);
-    /* A wider access touches consecutive registers, as the bus would split it. */
-    for (unsigned i = 0; i < size && offset + i <= 7; i++) {
-        if (is_write)
+    /* A wider access touches consecutive registers, as the bus would split it; bytes past
+     * the last register read as an empty bus does. */
+    for (unsigned i = 0; i < size; i++) {
+        if (offset > 7 || i > 7 - offset) {
+            if (!is_write)
+                data[i] = 0xff;
+        } else if (is_write) {
             reg_write(u, (unsigned)offset + i, data[i]);
-        else
+        } else {
             data[i] = reg_read(u, (unsigned)offset + i);
+        }
     }
     update_irq(u);
     pthread_mutex_unlock(&u->lock);

@@ -15,6 +15,7 @@
 #define UART_COM1_IRQ 4
 #define UART_FIFO_SIZE 16
 
+/* Callbacks run with the UART's lock held: they must not call back into the UART. */
 struct uart_ops {
     void (*tx)(void *opaque, uint8_t byte);
     void (*set_irq)(void *opaque, int level);
