@@ -9,3 +9,6 @@ unit-tests: $(UNIT_BINS)
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Keep unit-test objects between runs (make would delete them as intermediates).
+.SECONDARY: $(UNIT_SRCS:%.c=$(OBJ)/%.o)
