@@ -15,6 +15,7 @@ GUESTDIR = build/guest
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc $(SANFLAGS)
+CFLAGS  += $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
 LDFLAGS += $(SANFLAGS)
 LDLIBS  += -lpthread
 
@@ -24,18 +25,41 @@ OBJ      = $(BUILD)/obj
 .PHONY: all programs guests check demo deps clean bench format
 all: programs guests
 
-LIB_SRCS = $(wildcard src/lib/*.c)
-VMM_SRCS = $(wildcard src/vmm/*.c)
-LIB_OBJS = $(LIB_SRCS:%.c=$(OBJ)/%.o)
-VMM_OBJS = $(VMM_SRCS:%.c=$(OBJ)/%.o)
-# Everything in src/vmm but main.c is a library the unit tests link against.
-VMM_LIB_OBJS = $(filter-out $(OBJ)/src/vmm/main.o,$(VMM_OBJS))
+LIB_SRCS    = $(wildcard src/lib/*.c)
+VMM_SRCS    = $(wildcard src/vmm/*.c)
+DAEMON_SRCS = $(wildcard src/daemon/*.c)
+CTL_SRCS    = $(wildcard src/ctl/*.c)
+LIB_OBJS    = $(LIB_SRCS:%.c=$(OBJ)/%.o)
+VMM_OBJS    = $(VMM_SRCS:%.c=$(OBJ)/%.o)
+DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(OBJ)/%.o)
+CTL_OBJS    = $(CTL_SRCS:%.c=$(OBJ)/%.o)
+# Each program's main.c is the only thing unit tests cannot link against.
+VMM_LIB_OBJS    = $(filter-out $(OBJ)/src/vmm/main.o,$(VMM_OBJS))
+DAEMON_LIB_OBJS = $(filter-out $(OBJ)/src/daemon/main.o,$(DAEMON_OBJS))
+# src/lib as an archive: each program links only the pieces it uses (and their libraries).
+LIBXENO     = $(BUILD)/lib/libxeno.a
 
-programs: $(BIN)/xeno-vmm
+XML_LIBS    = -lxml2
+DAEMON_LIBS = -lmicrohttpd -ljansson -lsqlite3 $(XML_LIBS)
+CTL_LIBS    = -lcurl -ljansson
 
-$(BIN)/xeno-vmm: $(VMM_OBJS) $(LIB_OBJS)
+programs: $(BIN)/xeno-vmm $(BIN)/xenod $(BIN)/xenctl
+
+$(LIBXENO): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BIN)/xeno-vmm: $(VMM_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/xenod: $(DAEMON_OBJS) $(LIBXENO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LDLIBS)
+
+$(BIN)/xenctl: $(CTL_OBJS) $(LIBXENO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIBS) $(LDLIBS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
@@ -58,7 +82,7 @@ check: deps
 	tests/run.sh build/san
 
 format:
-	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(wildcard src/*/*.h)
+	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(wildcard src/*/*.h)
 
 clean:
 	rm -rf build

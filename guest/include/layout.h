@@ -21,6 +21,7 @@
 /* Interrupt vectors. Exceptions own 0-31; ISA IRQ n arrives through the IOAPIC at 0x20+n. */
 #define VEC_ISA_BASE    0x20
 #define VEC_UART        (VEC_ISA_BASE + 4)
+#define VEC_POWER_REQ   (VEC_ISA_BASE + 9) /* the power request register's IRQ (the SCI line) */
 #define VEC_LAPIC_TIMER 0x40
 #define VEC_PIC_BASE    0x70 /* the masked 8259 is parked here, away from everything else */
 #define VEC_SPURIOUS    0xff

@@ -217,4 +217,15 @@ noreturn void power_off(void);
 noreturn void reboot(void);
 noreturn void halt_forever(void);
 
+/* Power requests from the host: the monitor asks for a graceful power-off or reboot
+ * through the power request register (docs/machine.md: port 0x602, ISA IRQ 9). irq_init()
+ * routes IRQ 9 to a handler that obeys: it prints a line saying so and powers off (no
+ * test result line) or reboots. A kernel may install a hook, before irq_init(), that sees
+ * each request first and returns false to refuse it. */
+enum power_request { POWER_REQUEST_OFF = 1, POWER_REQUEST_REBOOT = 2 };
+typedef bool (*power_request_hook_t)(enum power_request req);
+void power_request_set_hook(power_request_hook_t hook);
+/* Routes IRQ 9 to the handler and takes a request that was posted before (irq_init does it). */
+void power_request_init(void);
+
 #endif

@@ -1,6 +1,7 @@
 /*
  * External interrupts: a table of handlers by vector, filled by drivers, and the one-time
- * switch from "no interrupts" to "local APIC + IOAPIC, interrupts on".
+ * switch from "no interrupts" to "local APIC + IOAPIC, interrupts on" (with the host's
+ * power requests routed to their handler in power.c).
  */
 #include "runtime.h"
 
@@ -37,5 +38,6 @@ void irq_init(void)
     pic_disable();
     irq_register(VEC_SPURIOUS, spurious);
     lapic_init();
+    power_request_init();
     sti();
 }

@@ -6,6 +6,12 @@
 
 static const char *log_prog = "xeno";
 static enum log_level log_max = LOG_INFO;
+static void (*log_hook)(const char *line);
+
+void log_set_hook(void (*hook)(const char *line))
+{
+    log_hook = hook;
+}
 
 void log_init(const char *progname, enum log_level max_level)
 {
@@ -28,6 +34,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     /* One write per line keeps lines whole when several threads log at once. */
     size_t len = strnlen(line, sizeof(line) - 2);
+    if (log_hook)
+        log_hook(line);
     line[len++] = '\n';
     fwrite(line, 1, len, stderr);
 }

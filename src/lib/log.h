@@ -5,6 +5,9 @@
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_init(const char *progname, enum log_level max_level);
+/* Also hands every emitted line (without newline) to `hook`, e.g. xenod's ring for `xenctl dmesg`.
+ * The hook may be called from any thread. */
+void log_set_hook(void (*hook)(const char *line));
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

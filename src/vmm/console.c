@@ -61,3 +61,12 @@ void console_feed(struct console *c, struct uart *u)
     if (c->off < c->len)
         c->off += uart_receive(u, c->buf + c->off, c->len - c->off);
 }
+
+void console_out(void *fd, uint8_t byte)
+{
+    for (;;) {
+        ssize_t n = write(*(const int *)fd, &byte, 1);
+        if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            return;
+    }
+}

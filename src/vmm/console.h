@@ -33,5 +33,8 @@ int console_wants_input(const struct console *c);
 void console_read(struct console *c);
 /* Pushes buffered input into the UART, as much as fits. */
 void console_feed(struct console *c, struct uart *u);
+/* Guest output (a console_out_fn): one byte to the descriptor `*(int *)fd`, stdout. A
+ * closed console loses output; it never stops the guest. */
+void console_out(void *fd, uint8_t byte);
 
 #endif

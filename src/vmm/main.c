@@ -1,180 +1,203 @@
-/* xeno-vmm: the per-domain monitor, standalone. Boots one PVH kernel with its serial console
- * on stdin/stdout and exits with a status that says how the guest ended (docs/machine.md). */
+/* xeno-vmm: the per-domain monitor. Standalone it boots one PVH kernel with its serial
+ * console on stdin/stdout and exits with a status that says how the guest ended
+ * (docs/machine.md). With --run-dir it is xenod's monitor for one domain: console socket
+ * and log, control socket, stats page (docs/control-channel.md).
+ *
+ * This file wires the parts together and runs the event loop: one poll(2) over the VM's
+ * eventfds, signals, the 100 ms stats tick, and the console and control sockets. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/file.h"
 #include "lib/log.h"
-#include "lib/parse.h"
 #include "vmm/console.h"
-#include "vmm/vm.h"
+#include "vmm/console_hub.h"
+#include "vmm/control.h"
+#include "vmm/domain.h"
+#include "vmm/options.h"
+#include "vmm/pollset.h"
+#include "vmm/run_dir.h"
+#include "vmm/stats.h"
 
-struct options {
-    const char *kernel, *initrd, *cmdline;
-    uint64_t mem_size;
-    unsigned nvcpus;
-    int restart_on_reboot;
+#define TICK_MS 100
+
+struct monitor {
+    struct options opt;
+    struct file_map kernel, initrd;
+    struct domain dom;
+    int sig_fd;
+    /* standalone */
+    struct console con;
+    int stdout_fd;
+    /* daemon (--run-dir) */
+    int daemon, hub_open, ctl_open;
+    struct run_dir rd;
+    struct console_hub hub;
+    struct control ctl;
+    struct stats stats;
+    int tick_fd;
 };
 
-static void usage(FILE *f)
+static void publish_stats(struct monitor *m)
 {
-    fprintf(f,
-            "usage: xeno-vmm --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE] [--vcpus N]\n"
-            "                [--on-reboot exit|restart] [--verbose]\n"
-            "\n"
-            "Boots a PVH ELF kernel in a KVM virtual machine; its serial console (COM1) is this\n"
-            "program's stdin and stdout. On a terminal, Ctrl-] stops the domain.\n"
-            "\n"
-            "  --kernel FILE     ELF kernel with a Xen PVH entry note (required)\n"
-            "  --initrd FILE     initial ramdisk, passed as the PVH module\n"
-            "  --cmdline STR     kernel command line (at most 4095 bytes)\n"
-            "  --memory SIZE     guest RAM, e.g. 64M, 1G (default 64M; a bare number is MiB)\n"
-            "  --vcpus N         virtual CPUs, 1 to %d (default 1)\n"
-            "  --on-reboot WHAT  on a guest reset: exit (status 2, default) or restart\n"
-            "\n"
-            "Exit status: 0 powered off, 1 bad input, 2 reboot, 3 guest crashed, 4 host failure,\n"
-            "128+N stopped by signal N.\n",
-            VM_MAX_VCPUS);
+    if (!m->stats.page)
+        return;
+    struct stats_page *p = stats_begin(&m->stats);
+    domain_fill_stats(&m->dom, p);
+    p->console_out_bytes = hub_out_bytes(&m->hub);
+    p->console_in_bytes = m->hub.in_bytes;
+    stats_end(&m->stats);
 }
 
-static int host_ram(uint64_t *bytes)
+/* The domain's events go to the control client; each may change what the page says. */
+static void domain_event(void *opaque, const char *event)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || psize <= 0)
-        return -1;
-    *bytes = (uint64_t)pages * (uint64_t)psize;
+    struct monitor *m = opaque;
+    if (!m->daemon)
+        return;
+    control_event(&m->ctl, "%s", event);
+    publish_stats(m);
+}
+
+/* Signals arrive on a descriptor in the main loop; vCPU threads inherit the mask. */
+static int open_signals(void)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigdelset(&sigs, SIGUSR1);
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int setup_daemon(struct monitor *m)
+{
+    int fd, r;
+    m->daemon = 1;
+    if ((r = run_dir_open(&m->rd, m->opt.run_dir)) < 0)
+        return r;
+    if ((fd = run_dir_listen(&m->rd, RUN_DIR_CONSOLE)) < 0)
+        return fd;
+    m->hub_open = 1;
+    if ((r = hub_open(&m->hub, fd, m->rd.fd, m->opt.console_log_size)) < 0)
+        return r;
+    if ((fd = run_dir_listen(&m->rd, RUN_DIR_CONTROL)) < 0)
+        return fd;
+    m->ctl_open = 1;
+    if ((r = control_open(&m->ctl, fd, domain_control, &m->dom)) < 0)
+        return r;
+    if ((r = stats_create(&m->stats, m->rd.fd, m->opt.nvcpus, m->opt.mem_size)) < 0)
+        return r;
+    struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L}, .it_value = {0, TICK_MS * 1000000L}};
+    m->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (m->tick_fd < 0 || timerfd_settime(m->tick_fd, 0, &its, NULL) < 0)
+        return err_set(errno, "timerfd: %s", strerror(errno));
+    m->dom.console_out = hub_guest_output;
+    m->dom.console_opaque = &m->hub;
     return 0;
 }
 
-static int parse_options(int argc, char **argv, struct options *o)
+static void read_counter(int fd)
 {
-    static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-        {"vcpus", required_argument, NULL, 'n'},   {"on-reboot", required_argument, NULL, 'r'},
-        {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     uint64_t v;
-    int c;
-    *o = (struct options){.cmdline = "", .mem_size = 64ULL << 20, .nvcpus = 1};
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            o->kernel = optarg;
-            break;
-        case 'i':
-            o->initrd = optarg;
-            break;
-        case 'c':
-            o->cmdline = optarg;
-            break;
-        case 'm': {
-            uint64_t ram;
-            if (parse_size(optarg, 1ULL << 20, &v) < 0) {
-                log_error("--memory: %s", err_msg());
-                return -1;
-            }
-            if (v < VM_MIN_MEMORY || v % 4096) {
-                log_error("--memory %s: must be at least %llu MiB and a multiple of 4 KiB", optarg,
-                          VM_MIN_MEMORY >> 20);
-                return -1;
-            }
-            if (host_ram(&ram) == 0 && v > ram) {
-                log_error("--memory %s: more than this host's %llu MiB of RAM", optarg, (unsigned long long)(ram >> 20));
-                return -1;
-            }
-            o->mem_size = v;
-            break;
-        }
-        case 'n':
-            if (parse_u64_range(optarg, 1, VM_MAX_VCPUS, &v) < 0) {
-                log_error("--vcpus: %s", err_msg());
-                return -1;
-            }
-            o->nvcpus = (unsigned)v;
-            break;
-        case 'r':
-            if (strcmp(optarg, "restart") == 0)
-                o->restart_on_reboot = 1;
-            else if (strcmp(optarg, "exit") == 0)
-                o->restart_on_reboot = 0;
-            else {
-                log_error("--on-reboot '%s': expected exit or restart", optarg);
-                return -1;
-            }
-            break;
-        case 'v':
-            log_init("xeno-vmm", LOG_DEBUG);
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        case '?':
-        default:
-            if (optopt)
-                log_error("option -%c is unknown or needs a value (see --help)", optopt);
-            else
-                log_error("option '%s' is unknown or needs a value (see --help)", argv[optind - 1]);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        log_error("unexpected argument '%s' (see --help)", argv[optind]);
-        return -1;
-    }
-    if (!o->kernel) {
-        log_error("no kernel given: use --kernel FILE (see --help)");
-        return -1;
-    }
-    return 0;
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_warn("reading an event counter: %s", strerror(errno));
 }
 
-/* Pumps console input and waits until the domain stops; returns the signal that stopped it, or 0. */
-static int wait_for_stop(struct vm *vm, struct console *con, int sig_fd)
+static void handle_signal(struct monitor *m)
 {
-    int signo = 0;
-    for (;;) {
-        struct pollfd p[4] = {{vm->stop_efd, POLLIN, 0}, {vm->rx_space_efd, POLLIN, 0}, {sig_fd, POLLIN, 0},
-                              {con->in_fd, POLLIN, 0}};
-        nfds_t n = console_wants_input(con) ? 4 : 3;
-        if (poll(p, n, -1) < 0) {
+    struct signalfd_siginfo si;
+    char why[128];
+    if (read(m->sig_fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    snprintf(why, sizeof(why), "stopped by signal %s", strsignal((int)si.ssi_signo));
+    domain_signal(&m->dom, (int)si.ssi_signo, why);
+}
+
+/* Runs until the domain is over. */
+static void event_loop(struct monitor *m)
+{
+    struct pollset ps;
+    while (!m->dom.finished) {
+        pollset_reset(&ps);
+        int i_stop = pollset_add(&ps, domain_stop_fd(&m->dom), POLLIN);
+        int i_rx = pollset_add(&ps, domain_rx_space_fd(&m->dom), POLLIN);
+        int i_sig = pollset_add(&ps, m->sig_fd, POLLIN);
+        int i_tick = pollset_add(&ps, m->tick_fd, POLLIN);
+        int i_in = -1;
+        if (m->daemon) {
+            hub_prepare(&m->hub, &ps);
+            control_prepare(&m->ctl, &ps);
+        } else if (console_wants_input(&m->con)) {
+            i_in = pollset_add(&ps, m->con.in_fd, POLLIN);
+        }
+        if (poll(ps.fds, ps.n, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            vm_request_stop(vm, VM_HOST_ERROR, "poll: %s", strerror(errno));
-            return 0;
+            log_error("poll: %s", strerror(errno));
+            domain_signal(&m->dom, SIGTERM, "the monitor's event loop failed");
+            continue;
         }
-        if (p[0].revents)
-            return signo;
-        if (p[1].revents) {
-            uint64_t cnt;
-            if (read(vm->rx_space_efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-                log_warn("console wakeup: %s", strerror(errno));
+        if (pollset_revents(&ps, i_rx))
+            read_counter(m->dom.vm.rx_space_efd);
+        if (pollset_revents(&ps, i_sig))
+            handle_signal(m);
+        if (pollset_revents(&ps, i_stop))
+            domain_stopped(&m->dom);
+        if (pollset_revents(&ps, i_tick)) {
+            read_counter(m->tick_fd);
+            domain_tick(&m->dom);
+            publish_stats(m);
         }
-        if (p[2].revents) {
-            struct signalfd_siginfo si;
-            if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-                signo = (int)si.ssi_signo;
-                vm_request_stop(vm, VM_SIGNALLED, "stopped by signal %s", strsignal(signo));
-            }
+        if (pollset_revents(&ps, i_in)) {
+            console_read(&m->con);
+            if (m->con.escaped)
+                domain_signal(&m->dom, SIGINT, "stopped from the console (Ctrl-])");
         }
-        if (n == 4 && p[3].revents)
-            console_read(con);
-        if (con->escaped && !signo) {
-            signo = SIGINT;
-            vm_request_stop(vm, VM_SIGNALLED, "stopped from the console (Ctrl-])");
+        if (m->daemon) {
+            hub_dispatch(&m->hub, &ps);
+            control_dispatch(&m->ctl, &ps);
         }
-        console_feed(con, &vm->com1);
+        struct uart *u = domain_uart(&m->dom);
+        if (u && m->daemon)
+            hub_feed(&m->hub, u);
+        else if (u)
+            console_feed(&m->con, u);
     }
+}
+
+/* The last words in the run directory: sockets and pid go, the outcome comes. */
+static void close_daemon(struct monitor *m)
+{
+    char line[sizeof(m->dom.outcome) + 2];
+    publish_stats(m);
+    if (m->hub_open)
+        hub_close(&m->hub);
+    if (m->ctl_open)
+        control_close(&m->ctl);
+    run_dir_remove(&m->rd, RUN_DIR_CONTROL);
+    run_dir_remove(&m->rd, RUN_DIR_CONSOLE);
+    run_dir_remove(&m->rd, RUN_DIR_PID);
+    snprintf(line, sizeof(line), "%s\n", m->dom.outcome);
+    if (run_dir_write(&m->rd, RUN_DIR_OUTCOME, line) < 0)
+        log_error("%s", err_msg());
+    stats_close(&m->stats);
+    if (m->tick_fd >= 0)
+        close(m->tick_fd);
+    run_dir_close(&m->rd);
 }
 
 /* A closed stdin/stdout/stderr would hand its number to /dev/kvm or the guest RAM memfd,
@@ -192,90 +215,82 @@ static void reserve_std_fds(void)
     }
 }
 
+static int run(struct monitor *m)
+{
+    char pid[32];
+    m->sig_fd = open_signals();
+    if (m->sig_fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return EXIT_HOST_ERROR;
+    }
+    if (m->opt.run_dir) {
+        if (setup_daemon(m) < 0) {
+            log_error("%s", err_msg());
+            if (m->rd.fd < 0)
+                return EXIT_BAD_INPUT; /* no run directory of ours to write an outcome in */
+            snprintf(m->dom.outcome, sizeof(m->dom.outcome), "host-error %s", err_msg());
+            return EXIT_HOST_ERROR;
+        }
+    } else {
+        if (console_open(&m->con, STDIN_FILENO) < 0) {
+            log_error("%s", err_msg());
+            return EXIT_HOST_ERROR;
+        }
+        m->dom.console_out = console_out;
+        m->dom.console_opaque = &m->stdout_fd;
+    }
+    if (domain_boot(&m->dom) == 0 && m->daemon) {
+        publish_stats(m);
+        snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (run_dir_write(&m->rd, RUN_DIR_PID, pid) < 0) {
+            log_error("%s", err_msg());
+            domain_signal(&m->dom, SIGTERM, "cannot write the pid file");
+        }
+    }
+    event_loop(m);
+    domain_cleanup(&m->dom);
+    return m->dom.exit_status;
+}
+
 int main(int argc, char **argv)
 {
-    struct options o;
-    struct file_map kernel = {0}, initrd = {0};
-    struct console con;
-    struct vm vm;
-    sigset_t sigs;
+    static struct monitor m; /* large (buffers); static keeps it off the stack */
+    char progname[96];
     int status, r;
 
     reserve_std_fds();
     log_init("xeno-vmm", LOG_INFO);
-    if (parse_options(argc, argv, &o) < 0)
-        return EXIT_BAD_INPUT;
-    if (file_map_open(&kernel, o.kernel, "kernel") < 0 ||
-        (o.initrd && file_map_open(&initrd, o.initrd, "initrd") < 0)) {
+    if ((r = options_parse(argc, argv, &m.opt)) != 0)
+        return r > 0 ? 0 : EXIT_BAD_INPUT;
+    if (m.opt.name)
+        snprintf(progname, sizeof(progname), "xeno-vmm[%.64s]", m.opt.name);
+    else
+        snprintf(progname, sizeof(progname), "xeno-vmm");
+    log_init(progname, m.opt.verbose ? LOG_DEBUG : LOG_INFO);
+    if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0 ||
+        (m.opt.initrd && file_map_open(&m.initrd, m.opt.initrd, "initrd") < 0)) {
         log_error("%s", err_msg());
-        file_map_close(&kernel);
+        file_map_close(&m.kernel);
         return EXIT_BAD_INPUT;
     }
+    m.stdout_fd = STDOUT_FILENO;
+    m.tick_fd = m.sig_fd = -1;
+    m.rd.fd = -1;
+    m.dom.opt = &m.opt;
+    m.dom.kernel = m.kernel.data;
+    m.dom.kernel_len = m.kernel.len;
+    m.dom.initrd = m.initrd.data;
+    m.dom.initrd_len = m.initrd.len;
+    m.dom.notify = domain_event;
+    m.dom.notify_opaque = &m;
 
-    /* Signals arrive on a descriptor in the main loop; vCPU threads inherit the mask. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    sigdelset(&sigs, SIGUSR1);
-    int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-    signal(SIGPIPE, SIG_IGN);
-    if (sig_fd < 0 || console_open(&con, STDIN_FILENO) < 0) {
-        log_error("%s", sig_fd < 0 ? strerror(errno) : err_msg());
-        return EXIT_HOST_ERROR;
-    }
-
-    for (;;) {
-        struct vm_config cfg = {.mem_size = o.mem_size, .nvcpus = o.nvcpus, .console_out_fd = STDOUT_FILENO};
-        if ((r = vm_create(&vm, &cfg)) < 0) {
-            log_error("%s", err_msg());
-            status = EXIT_HOST_ERROR;
-            break;
-        }
-        if ((r = vm_load_pvh(&vm, kernel.data, kernel.len, o.kernel, o.cmdline, o.initrd ? initrd.data : NULL,
-                             initrd.len)) < 0) {
-            log_error("%s", err_msg());
-            status = EXIT_BAD_INPUT;
-            break;
-        }
-        if (vm_start(&vm) < 0)
-            log_error("%s", err_msg());
-        int signo = wait_for_stop(&vm, &con, sig_fd);
-        vm_join(&vm);
-        switch (vm.outcome) {
-        case VM_POWEROFF:
-            log_info("%s", vm.reason);
-            status = EXIT_POWEROFF;
-            break;
-        case VM_REBOOT:
-            log_info("%s%s", vm.reason, o.restart_on_reboot ? "; restarting" : "");
-            status = EXIT_REBOOT;
-            break;
-        case VM_CRASH:
-            log_error("guest crashed: %s", vm.reason);
-            status = EXIT_CRASH;
-            break;
-        case VM_SIGNALLED:
-            log_info("%s", vm.reason);
-            status = 128 + signo;
-            break;
-        default:
-            log_error("%s", vm.reason);
-            status = EXIT_HOST_ERROR;
-            break;
-        }
-        if (vm.outcome == VM_REBOOT && o.restart_on_reboot) {
-            vm_destroy(&vm);
-            continue;
-        }
-        break;
-    }
-    vm_destroy(&vm);
-    console_close(&con);
-    close(sig_fd);
-    file_map_close(&kernel);
-    file_map_close(&initrd);
+    status = run(&m);
+    if (m.daemon && m.rd.fd >= 0)
+        close_daemon(&m);
+    console_close(&m.con);
+    if (m.sig_fd >= 0)
+        close(m.sig_fd);
+    file_map_close(&m.kernel);
+    file_map_close(&m.initrd);
     return status;
 }

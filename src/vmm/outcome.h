@@ -10,6 +10,7 @@ enum vm_outcome {
     VM_CRASH,      /* triple fault, emulation error, unhandled exit: exit 3 */
     VM_HOST_ERROR, /* the monitor itself failed: exit 4 */
     VM_SIGNALLED,  /* operator stopped it: exit 128 + signal */
+    VM_DESTROYED,  /* `destroy` over the control channel: exit 0 */
 };
 
 enum {

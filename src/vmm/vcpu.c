@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -157,9 +158,11 @@ static int handle_exit(struct vcpu *v)
     struct kvm_run *run = v->run;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
+        __atomic_store_n(&v->exits_io, v->exits_io + 1, __ATOMIC_RELAXED);
         handle_pio(v);
         return 1;
     case KVM_EXIT_MMIO:
+        __atomic_store_n(&v->exits_mmio, v->exits_mmio + 1, __ATOMIC_RELAXED);
         handle_mmio(v);
         return 1;
     case KVM_EXIT_INTR:
@@ -208,34 +211,47 @@ static int handle_exit(struct vcpu *v)
     }
 }
 
-static int stopping(struct vm *vm)
+static uint64_t own_cpu_ns(void)
 {
-    pthread_mutex_lock(&vm->stop_lock);
-    int s = vm->outcome != VM_RUNNING;
-    pthread_mutex_unlock(&vm->stop_lock);
-    return s;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void *vcpu_thread(void *opaque)
 {
     struct vcpu *v = opaque;
+    struct vm *vm = v->vm;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-    while (!stopping(v->vm)) {
+    pthread_mutex_lock(&vm->lock);
+    v->clock_valid = pthread_getcpuclockid(pthread_self(), &v->cpu_clock) == 0;
+    pthread_mutex_unlock(&vm->lock);
+
+    while (!vcpu_wait_runnable(v)) {
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 v->run->immediate_exit = 0;
                 continue;
             }
-            vm_request_stop(v->vm, VM_HOST_ERROR, "vCPU %u: KVM_RUN: %s", v->id, strerror(errno));
+            vm_request_stop(vm, VM_HOST_ERROR, "vCPU %u: KVM_RUN: %s", v->id, strerror(errno));
             break;
         }
         if (!handle_exit(v))
             break;
     }
+
+    /* Last words: the CPU time this thread used, while its clock can still be read. */
+    pthread_mutex_lock(&vm->lock);
+    v->cpu_final_ns = own_cpu_ns();
+    v->exited = 1;
+    vm->nexited++;
+    pthread_cond_broadcast(&vm->parked_cond);
+    pthread_mutex_unlock(&vm->lock);
     return NULL;
 }
 

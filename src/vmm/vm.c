@@ -22,11 +22,8 @@
 static void com1_tx(void *opaque, uint8_t byte)
 {
     struct vm *vm = opaque;
-    for (;;) {
-        ssize_t n = write(vm->console_out_fd, &byte, 1);
-        if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
-            return; /* a closed console loses output; it must not stop the guest */
-    }
+    if (vm->console_out)
+        vm->console_out(vm->console_opaque, byte);
 }
 
 static void com1_set_irq(void *opaque, int level)
@@ -50,6 +47,17 @@ static const struct uart_ops com1_ops = {com1_tx, com1_set_irq, com1_rx_space};
 static void power_event(void *opaque, enum vm_outcome outcome, const char *why)
 {
     vm_request_stop(opaque, outcome, "%s", why);
+}
+
+/* An edge on ISA IRQ 9 (the SCI): the guest programs its IOAPIC pin edge-triggered. */
+static void power_request_irq(void *opaque)
+{
+    struct vm *vm = opaque;
+    struct kvm_irq_level irq = {.irq = POWER_REQUEST_IRQ, .level = 1};
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        log_warn("power request interrupt: %s", strerror(errno));
+    irq.level = 0;
+    ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
 static int kvm_open(struct vm *vm)
@@ -107,9 +115,12 @@ static int setup_devices(struct vm *vm)
     uart_init(&vm->com1, &com1_ops, vm);
     i8042_init(&vm->i8042, power_event, vm);
     acpi_pm_init(&vm->pm, power_event, vm);
+    power_request_init(&vm->power_req, power_request_irq, vm);
     if ((r = io_bus_register(&vm->pio, UART_COM1_BASE, 8, uart_io, &vm->com1, "COM1")) < 0 ||
         (r = io_bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, &vm->i8042, "i8042")) < 0 ||
-        (r = io_bus_register(&vm->pio, ACPI_PM_PORT, 2, acpi_pm_io, &vm->pm, "ACPI sleep registers")) < 0)
+        (r = io_bus_register(&vm->pio, ACPI_PM_PORT, 2, acpi_pm_io, &vm->pm, "ACPI sleep registers")) < 0 ||
+        (r = io_bus_register(&vm->pio, POWER_REQUEST_PORT, 1, power_request_io, &vm->power_req,
+                             "power request register")) < 0)
         return r;
     return 0;
 }
@@ -121,8 +132,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->rx_space_efd = -1;
     vm->mem.fd = -1;
     vm->nvcpus = cfg->nvcpus;
-    vm->console_out_fd = cfg->console_out_fd;
-    pthread_mutex_init(&vm->stop_lock, NULL);
+    vm->console_out = cfg->console_out;
+    vm->console_opaque = cfg->console_opaque;
+    vm->paused = cfg->start_paused;
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->resume_cond, NULL);
+    pthread_cond_init(&vm->parked_cond, NULL);
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vm->vcpus[i].fd = -1;
 
@@ -196,7 +211,7 @@ int vm_start(struct vm *vm)
 
 void vm_request_stop(struct vm *vm, enum vm_outcome outcome, const char *fmt, ...)
 {
-    pthread_mutex_lock(&vm->stop_lock);
+    pthread_mutex_lock(&vm->lock);
     if (vm->outcome == VM_RUNNING) {
         va_list ap;
         va_start(ap, fmt);
@@ -206,10 +221,83 @@ void vm_request_stop(struct vm *vm, enum vm_outcome outcome, const char *fmt, ..
         uint64_t one = 1;
         if (write(vm->stop_efd, &one, sizeof(one)) < 0)
             log_warn("stop notification: %s", strerror(errno));
+        pthread_cond_broadcast(&vm->resume_cond); /* parked vCPUs end too */
     }
-    pthread_mutex_unlock(&vm->stop_lock);
+    pthread_mutex_unlock(&vm->lock);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_kick(&vm->vcpus[i]);
+}
+
+int vcpu_wait_runnable(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    pthread_mutex_lock(&vm->lock);
+    while (vm->paused && vm->outcome == VM_RUNNING) {
+        if (!v->parked) {
+            v->parked = 1;
+            vm->nparked++;
+            pthread_cond_broadcast(&vm->parked_cond);
+        }
+        pthread_cond_wait(&vm->resume_cond, &vm->lock);
+    }
+    if (v->parked) {
+        v->parked = 0;
+        vm->nparked--;
+    }
+    int stopping = vm->outcome != VM_RUNNING;
+    pthread_mutex_unlock(&vm->lock);
+    return stopping;
+}
+
+static unsigned threads_started(const struct vm *vm)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        n += vm->vcpus[i].thread_started != 0;
+    return n;
+}
+
+void vm_pause(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->paused = 1;
+    pthread_mutex_unlock(&vm->lock);
+    /* The flag is set before the kick: a vCPU between its check and KVM_RUN returns at once
+     * (immediate_exit) and sees it on its next check. */
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    pthread_mutex_lock(&vm->lock);
+    while (vm->nparked + vm->nexited < threads_started(vm))
+        pthread_cond_wait(&vm->parked_cond, &vm->lock);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_unpause(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->paused = 0;
+    pthread_cond_broadcast(&vm->resume_cond);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+uint64_t vm_vcpu_cpu_ns(struct vm *vm, unsigned i)
+{
+    struct vcpu *v = &vm->vcpus[i];
+    struct timespec ts;
+    uint64_t ns = 0;
+    /* Under the lock the thread cannot finish ending, so its clock stays valid. */
+    pthread_mutex_lock(&vm->lock);
+    if (v->exited)
+        ns = v->cpu_final_ns;
+    else if (v->clock_valid && clock_gettime(v->cpu_clock, &ts) == 0)
+        ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    pthread_mutex_unlock(&vm->lock);
+    return ns;
+}
+
+void vm_power_request(struct vm *vm, enum power_request_code code)
+{
+    power_request_post(&vm->power_req, code);
 }
 
 void vm_join(struct vm *vm)
@@ -238,7 +326,10 @@ void vm_destroy(struct vm *vm)
     if (vm->com1.ops) {
         uart_destroy(&vm->com1);
         i8042_destroy(&vm->i8042);
+        power_request_destroy(&vm->power_req);
     }
-    pthread_mutex_destroy(&vm->stop_lock);
+    pthread_cond_destroy(&vm->resume_cond);
+    pthread_cond_destroy(&vm->parked_cond);
+    pthread_mutex_destroy(&vm->lock);
     vm->vm_fd = vm->kvm_fd = vm->stop_efd = vm->rx_space_efd = -1;
 }

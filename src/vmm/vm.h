@@ -2,7 +2,11 @@
  *
  * Lifetime: vm_create() (KVM, RAM, devices, vCPUs) -> vm_load_pvh() -> vm_start() (threads)
  * -> the embedding program waits on vm->stop_efd -> vm_join() -> vm_destroy(). A reboot with
- * restart is a destroy and a fresh create: nothing of the old machine leaks into the new. */
+ * restart is a destroy and a fresh create: nothing of the old machine leaks into the new.
+ *
+ * Pausing: vm_pause() kicks every vCPU out of KVM_RUN and returns once each one is parked
+ * on a condition variable (or has ended); vm_unpause() lets them run again. A stop request
+ * wakes parked vCPUs so that they end. */
 #ifndef XENO_VMM_VM_H
 #define XENO_VMM_VM_H
 
@@ -10,6 +14,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "vmm/acpi_pm.h"
 #include "vmm/cpuid.h"
@@ -17,12 +22,17 @@
 #include "vmm/i8042.h"
 #include "vmm/io_bus.h"
 #include "vmm/outcome.h"
+#include "vmm/power_request.h"
 #include "vmm/uart.h"
 
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEMORY (4ULL << 20)
 
 struct vm;
+
+/* Where COM1's transmitted bytes go; called on a vCPU thread with the UART's lock held. It
+ * must not block for long: it is the guest's console and the vCPU waits for it. */
+typedef void (*console_out_fn)(void *opaque, uint8_t byte);
 
 struct vcpu {
     struct vm *vm;
@@ -32,6 +42,13 @@ struct vcpu {
     size_t run_size;
     pthread_t thread;
     int thread_started;
+    /* Under vm->lock: the thread's CPU clock, and its final CPU time once it has ended (a
+     * clock of a thread that is gone cannot be read). */
+    clockid_t cpu_clock;
+    int clock_valid, exited, parked;
+    uint64_t cpu_final_ns;
+    /* Exits handled, written by the thread alone (read with relaxed atomics). */
+    uint64_t exits_io, exits_mmio;
 };
 
 struct vm {
@@ -41,16 +58,22 @@ struct vm {
     struct uart com1;
     struct i8042 i8042;
     struct acpi_pm pm;
+    struct power_request power_req;
     unsigned nvcpus;
     struct vcpu vcpus[VM_MAX_VCPUS];
     struct cpuid_table cpuid;
     uint32_t tsc_khz;
     uint32_t entry; /* where vCPU 0 starts (PVH entry) */
 
-    int console_out_fd; /* where COM1 output goes */
-    int rx_space_efd;   /* eventfd: COM1's receive FIFO has room for more host input */
+    console_out_fn console_out; /* where COM1 output goes */
+    void *console_opaque;
+    int rx_space_efd; /* eventfd: COM1's receive FIFO has room for more host input */
 
-    pthread_mutex_t stop_lock;
+    pthread_mutex_t lock;      /* outcome, pause state, the vCPUs' clock fields */
+    pthread_cond_t resume_cond; /* parked vCPUs wait here for unpause or stop */
+    pthread_cond_t parked_cond; /* vm_pause waits here for the vCPUs to park */
+    int paused;
+    unsigned nparked, nexited;
     enum vm_outcome outcome; /* VM_RUNNING until the first stop request */
     char reason[4096]; /* crash reports carry a register dump */
     int stop_efd; /* eventfd: readable once outcome is set */
@@ -59,7 +82,9 @@ struct vm {
 struct vm_config {
     uint64_t mem_size;
     unsigned nvcpus;
-    int console_out_fd;
+    console_out_fn console_out;
+    void *console_opaque;
+    int start_paused; /* vCPU threads park before their first KVM_RUN */
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
@@ -72,6 +97,13 @@ void vm_request_stop(struct vm *vm, enum vm_outcome outcome, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 /* Waits for all vCPU threads; call after stop_efd fired (or after vm_request_stop). */
 void vm_join(struct vm *vm);
+/* Stops every vCPU outside KVM_RUN; returns once all are parked (or have ended). Main thread. */
+void vm_pause(struct vm *vm);
+void vm_unpause(struct vm *vm);
+/* CPU time vCPU `i`'s thread has used (0 before it starts). Any thread. */
+uint64_t vm_vcpu_cpu_ns(struct vm *vm, unsigned i);
+/* Asks the guest to power off or reboot (the power request register). */
+void vm_power_request(struct vm *vm, enum power_request_code code);
 void vm_destroy(struct vm *vm);
 
 /* vcpu.c */
@@ -79,6 +111,8 @@ int vcpu_create(struct vm *vm, unsigned id);
 int vcpu_configure(struct vcpu *v);
 void *vcpu_thread(void *vcpu);
 void vcpu_kick(struct vcpu *v);
+/* The vCPU loop's gate: parks while the VM is paused; returns 1 once the VM is stopping. */
+int vcpu_wait_runnable(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 /* Formats the vCPU's registers (and the bytes at RIP) for a crash report. */
 void vcpu_dump(struct vcpu *v, char *buf, size_t size);

@@ -1,0 +1,156 @@
+#include "ctl/api_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+/* Console logs are at most 2 MiB (docs/control-channel.md); anything far beyond that is
+ * not xenod, and must not exhaust memory. */
+#define REPLY_MAX (256u << 20)
+/* Connecting to a local socket is immediate or never. */
+#define CONNECT_TIMEOUT_S 5
+
+struct buf {
+    char *data;
+    size_t len, cap;
+    int too_big;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct buf *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n + 1 > REPLY_MAX) {
+        b->too_big = 1;
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return 0;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static int is_json_type(const char *content_type)
+{
+    return content_type && strncmp(content_type, "application/json", 16) == 0;
+}
+
+int ctl_api_request(const char *socket_path, const char *method, const char *path, const json_t *body, long timeout_s,
+                    struct ctl_reply *reply, int *errno_out)
+{
+    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
+    struct buf b = {0};
+    char *payload = NULL;
+    struct curl_slist *headers = NULL;
+    int result = CTL_API_OK;
+    long os_errno = 0;
+
+    memset(reply, 0, sizeof(*reply));
+    if (errno_out)
+        *errno_out = 0;
+    /* The host part is ignored on a unix socket; "localhost" keeps the Host header sane. */
+    snprintf(url, sizeof(url), "http://localhost%s", path);
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT);
+        if (!payload) {
+            err_set(ENOMEM, "out of memory encoding the request");
+            return CTL_API_BROKEN;
+        }
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    }
+    headers = curl_slist_append(headers, "Accept: application/json, text/plain");
+    /* curl sends "Expect: 100-continue" for larger bodies and waits for it; xenod need not. */
+    headers = curl_slist_append(headers, "Expect:");
+
+    CURL *curl = curl_easy_init();
+    if (!curl || !headers) {
+        curl_slist_free_all(headers);
+        free(payload);
+        if (curl)
+            curl_easy_cleanup(curl);
+        err_set(ENOMEM, "cannot set up an HTTP request (libcurl)");
+        return CTL_API_BROKEN;
+    }
+    curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* Keep "/v1/domains/%2E%2E" and friends exactly as escaped: never squash dot segments. */
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    if (payload) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+    } else if (strcmp(method, "POST") == 0) {
+        /* A POST without a body still says so (Content-Length: 0) rather than hanging. */
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "xenctl");
+    /* Proxies from the environment make no sense for a local socket. */
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+    if (errno_out)
+        *errno_out = (int)os_errno;
+    if (rc == CURLE_OK) {
+        char *ctype = NULL;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
+        curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype);
+        reply->body = b.data ? b.data : strdup("");
+        reply->len = b.len;
+        b.data = NULL;
+        if (!reply->body) {
+            result = CTL_API_BROKEN;
+            err_set(ENOMEM, "out of memory reading xenod's answer");
+        } else if (is_json_type(ctype) || (!ctype && reply->len && reply->body[0] == '{')) {
+            /* A JSON answer that does not parse is left NULL: callers report it. */
+            reply->json = json_loadb(reply->body, reply->len, 0, NULL);
+        }
+    } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
+        result = CTL_API_UNREACHABLE;
+        err_set(ECONNREFUSED, "%s", os_errno ? strerror((int)os_errno) : (*errbuf ? errbuf : curl_easy_strerror(rc)));
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        result = CTL_API_TIMEOUT;
+        err_set(ETIMEDOUT, "no answer within %ld s", timeout_s);
+    } else if (rc == CURLE_WRITE_ERROR && b.too_big) {
+        result = CTL_API_BROKEN;
+        err_set(EFBIG, "the answer is larger than %u MiB", REPLY_MAX >> 20);
+    } else {
+        result = CTL_API_BROKEN;
+        err_set(EPROTO, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+    }
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    free(payload);
+    free(b.data);
+    if (result != CTL_API_OK)
+        ctl_reply_free(reply);
+    return result;
+}
+
+void ctl_reply_free(struct ctl_reply *reply)
+{
+    json_decref(reply->json);
+    free(reply->body);
+    memset(reply, 0, sizeof(*reply));
+}

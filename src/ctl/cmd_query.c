@@ -1,0 +1,91 @@
+/* The commands that only read: list, info, events, dmesg. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/commands.h"
+#include "ctl/render.h"
+#include "ctl/url.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+
+/* GETs `path`, then prints it as JSON or renders `member` (checked to be an array) as text. */
+static int get_and_render(const struct ctl *c, const char *path, const char *member,
+                          int (*render)(const json_t *, FILE *))
+{
+    json_t *doc;
+    int rc = ctl_call(c, "GET", path, NULL, CTL_REQUEST_TIMEOUT_S, &doc, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(doc);
+    } else {
+        const json_t *items = json_object_get(doc, member);
+        if (!json_is_array(items)) {
+            log_error("xenod's answer to GET %s has no \"%s\" array", path, member);
+            rc = CTL_EXIT_FAILED;
+        } else if (render(items, stdout) < 0) {
+            log_error("out of memory formatting the output");
+            rc = CTL_EXIT_FAILED;
+        }
+    }
+    json_decref(doc);
+    return rc;
+}
+
+int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a)
+{
+    (void)a;
+    return get_and_render(c, "/v1/domains", "domains", ctl_render_list);
+}
+
+int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a)
+{
+    char path[1200];
+    json_t *dom;
+    int rc = ctl_domain_path(a->pos[0], NULL, path, sizeof(path));
+    if (rc == CTL_EXIT_OK)
+        rc = ctl_call(c, "GET", path, NULL, CTL_REQUEST_TIMEOUT_S, &dom, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(dom);
+    else
+        ctl_render_info(dom, stdout);
+    json_decref(dom);
+    return CTL_EXIT_OK;
+}
+
+int ctl_cmd_events(const struct ctl *c, const struct ctl_args *a)
+{
+    char path[1400] = "/v1/events", ref[1024];
+    const char *limit = ctl_args_get(a, "limit");
+    uint64_t n;
+    char sep = '?';
+    if (a->npos > 0) {
+        if (!*a->pos[0])
+            return ctl_usage_error("the domain reference is empty: give a name, UUID or ID");
+        if (ctl_url_escape(a->pos[0], ref, sizeof(ref)) < 0)
+            return ctl_usage_error("domain reference %s", err_msg());
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "%cdomain=%s", sep, ref);
+        sep = '&';
+    }
+    if (limit) {
+        if (parse_u64_range(limit, 1, 1000000, &n) < 0)
+            return ctl_usage_error("--limit: %s", err_msg());
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "%climit=%llu", sep, (unsigned long long)n);
+    }
+    return get_and_render(c, path, "events", ctl_render_events);
+}
+
+static int render_lines(const json_t *lines, FILE *f)
+{
+    ctl_render_lines(lines, f);
+    return 0;
+}
+
+int ctl_cmd_dmesg(const struct ctl *c, const struct ctl_args *a)
+{
+    (void)a;
+    return get_and_render(c, "/v1/log", "lines", render_lines);
+}

@@ -1,0 +1,146 @@
+#include "ctl/commands.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+static const struct ctl_opt create_opts[] = {
+    {"paused", 0, NULL}, {"console", 0, NULL}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
+static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL}, {"timeout", 1, "SEC"}, {NULL, 0, NULL}};
+static const struct ctl_opt console_opts[] = {
+    {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
+static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
+
+#define CONSOLE_TEXT                                                                                                   \
+    "On a terminal, keys go to the guest as typed (Ctrl-C included) and Ctrl-] detaches; the terminal\n"               \
+    "is restored however xenctl ends. When stdin is not a terminal, stdin is sent to the guest until it\n"             \
+    "ends, then output is copied for --linger SEC more (default 0.5) before xenctl exits; it also\n"                   \
+    "exits when the console closes (the domain stopped).\n"
+
+const struct ctl_command ctl_commands[] = {
+    {"create", "FILE [--paused] [--console]", "create and start a transient domain from a domain XML file",
+     "Sends FILE to xenod and starts the domain. A transient domain is forgotten once it stops for good.\n"
+     "  --paused       start with the vCPUs paused (`xenctl unpause` runs them)\n"
+     "  --console      attach to its console right away (see `xenctl console --help`)\n"
+     "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
+     create_opts, 1, 1, ctl_cmd_create},
+    {"define", "FILE", "define a persistent domain from a domain XML file, without starting it",
+     "Sends FILE to xenod, which keeps the definition until `xenctl undefine`. `xenctl start` runs it.\n", NULL, 1, 1,
+     ctl_cmd_define},
+    {"start", "REF [--paused] [--console]", "start a defined domain",
+     "  --paused       start with the vCPUs paused\n"
+     "  --console      attach to its console right away\n"
+     "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
+     create_opts, 1, 1, ctl_cmd_start},
+    {"undefine", "REF", "forget a persistent domain (it must not be running)", "", NULL, 1, 1, ctl_cmd_undefine},
+    {"list", "", "list domains: Name ID Sponsor Mem VCPUs State Time(s)",
+     "Columns: Name; ID (`-` when not running); Sponsor (`-` if none); Mem, the current memory in MiB;\n"
+     "VCPUs; State (running, blocked, paused, shutdown, crashed); Time(s), CPU time used, in seconds.\n",
+     NULL, 0, 0, ctl_cmd_list},
+    {"info", "REF", "show one domain's details as \"Key: value\" lines", "", NULL, 1, 1, ctl_cmd_info},
+    {"pause", "REF", "stop a domain's vCPUs (it keeps its memory)", "", NULL, 1, 1, ctl_cmd_pause},
+    {"unpause", "REF", "run a paused domain's vCPUs again", "", NULL, 1, 1, ctl_cmd_unpause},
+    {"shutdown", "REF [--wait] [--timeout SEC]", "ask the guest to power off",
+     "The guest is asked; it may take its time or refuse (then `xenctl destroy` stops it).\n"
+     "  --wait         return only once it has stopped\n"
+     "  --timeout SEC  with --wait (implied): give up after SEC seconds, 0 to 3600 (default 30);\n"
+     "                 then the exit status is 4 and the domain keeps running\n",
+     shutdown_opts, 1, 1, ctl_cmd_shutdown},
+    {"reboot", "REF", "ask the guest to reboot", "The guest is asked; it may take its time or refuse.\n", NULL, 1, 1,
+     ctl_cmd_reboot},
+    {"reset", "REF", "reset the domain at once, as if its reset line was pulled",
+     "A hard reset: the domain's on_reboot action applies (restart boots it afresh).\n", NULL, 1, 1, ctl_cmd_reset},
+    {"destroy", "REF", "stop a domain at once (like pulling the plug)",
+     "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
+    {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",
+     "Attaches this terminal to the domain's serial console; output starts with the recent scrollback.\n" CONSOLE_TEXT
+     "  --dump         print the console log xenod keeps and exit (works for stopped domains too)\n"
+     "  --tail BYTES   with --dump: only the last BYTES of it (e.g. 4096, 64K)\n"
+     "  --linger SEC   non-terminal stdin: how long to keep copying output after stdin ends\n",
+     console_opts, 1, 1, ctl_cmd_console},
+    {"events", "[REF] [--limit N]", "show the event history (of one domain), oldest first",
+     "Columns: ID Time Domain Kind Detail.\n"
+     "  --limit N      the last N events (default: xenod's, 100)\n",
+     events_opts, 0, 1, ctl_cmd_events},
+    {"dmesg", "", "show xenod's recent log lines", "", NULL, 0, 0, ctl_cmd_dmesg},
+    {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
+    {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
+};
+
+const struct ctl_command *ctl_command_find(const char *name)
+{
+    for (const struct ctl_command *cmd = ctl_commands; cmd->name; cmd++)
+        if (strcmp(cmd->name, name) == 0)
+            return cmd;
+    return NULL;
+}
+
+void ctl_print_usage(FILE *f)
+{
+    fprintf(f, "usage: xenctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+               "\n"
+               "Controls XenoServer domains through xenod. REF is a domain's name, UUID or ID.\n"
+               "\n"
+               "Commands:\n");
+    for (const struct ctl_command *cmd = ctl_commands; cmd->name; cmd++) {
+        char head[64];
+        snprintf(head, sizeof(head), "%s %s", cmd->name, cmd->synopsis);
+        /* Long synopses get a line of their own; the summary follows aligned. */
+        if (strlen(head) <= 30)
+            fprintf(f, "  %-30s %s\n", head, cmd->summary);
+        else
+            fprintf(f, "  %s\n  %-30s %s\n", head, "", cmd->summary);
+    }
+    fprintf(f, "\n"
+               "Options (before or after the command):\n"
+               "  --socket PATH   xenod's API socket (default: $XENOD_SOCKET, else " CTL_DEFAULT_SOCKET ")\n"
+               "  --json          print the API's JSON instead of tables and text\n"
+               "  --help, -h      this help; `xenctl COMMAND --help` for a command's\n"
+               "  --version       print xenctl's version\n"
+               "\n"
+               "Exit status: 0 ok, 1 xenod refused or failed the request, 2 usage error, 3 cannot reach\n"
+               "xenod, 4 timed out. See docs/xenctl.md.\n");
+}
+
+void ctl_print_command_help(const struct ctl_command *cmd, FILE *f)
+{
+    fprintf(f, "usage: xenctl [--socket PATH] [--json] %s%s%s\n\n%c%s.\n", cmd->name, *cmd->synopsis ? " " : "",
+            cmd->synopsis, toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
+    if (*cmd->details)
+        fprintf(f, "\n%s", cmd->details);
+}
+
+const char *ctl_command_usage(const struct ctl_command *cmd, char *buf, size_t size)
+{
+    snprintf(buf, size, "xenctl %s%s%s", cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis);
+    return buf;
+}
+
+int ctl_check_positional(const struct ctl_command *cmd, const struct ctl_args *a)
+{
+    char usage[160];
+    if (a->npos < cmd->min_pos) {
+        /* The synopsis's first word names what is missing (FILE, REF). */
+        return ctl_usage_error("%s needs %.*s (usage: %s)", cmd->name, (int)strcspn(cmd->synopsis, " "), cmd->synopsis,
+                               ctl_command_usage(cmd, usage, sizeof(usage)));
+    }
+    if (a->npos > cmd->max_pos)
+        return ctl_usage_error("%s: unexpected argument '%s' (usage: %s)", cmd->name, a->pos[cmd->max_pos],
+                               ctl_command_usage(cmd, usage, sizeof(usage)));
+    return CTL_EXIT_OK;
+}
+
+int ctl_cmd_help(const struct ctl *c, const struct ctl_args *a)
+{
+    (void)c;
+    if (a->npos == 0) {
+        ctl_print_usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    const struct ctl_command *cmd = ctl_command_find(a->pos[0]);
+    if (!cmd)
+        return ctl_usage_error("unknown command '%s' (run `xenctl help` for the list)", a->pos[0]);
+    ctl_print_command_help(cmd, stdout);
+    return CTL_EXIT_OK;
+}

@@ -1,0 +1,60 @@
+/* xenctl's commands: the table main() dispatches on (name, synopsis, options, help text) and
+ * the functions that run them. Each run function returns an exit code (ctl.h) and prints
+ * at most one error line. */
+#ifndef XENO_CTL_COMMANDS_H
+#define XENO_CTL_COMMANDS_H
+
+#include <stdio.h>
+
+#include "ctl/args.h"
+#include "ctl/ctl.h"
+
+struct ctl_command {
+    const char *name;
+    const char *synopsis; /* what follows the name in a usage line */
+    const char *summary;  /* one line for `xenctl help` */
+    const char *details;  /* the options and behaviour, for `xenctl COMMAND --help` */
+    const struct ctl_opt *opts;
+    int min_pos, max_pos;
+    int (*run)(const struct ctl *c, const struct ctl_args *a);
+};
+
+/* The table, ending with a NULL name. */
+extern const struct ctl_command ctl_commands[];
+const struct ctl_command *ctl_command_find(const char *name);
+
+void ctl_print_usage(FILE *f);
+void ctl_print_command_help(const struct ctl_command *cmd, FILE *f);
+/* "xenctl NAME SYNOPSIS" into buf; returns buf. */
+const char *ctl_command_usage(const struct ctl_command *cmd, char *buf, size_t size);
+/* Checks the number of positional arguments; prints a usage error if wrong. */
+int ctl_check_positional(const struct ctl_command *cmd, const struct ctl_args *a);
+
+/* cmd_lifecycle.c */
+int ctl_cmd_create(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_define(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_start(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_undefine(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_pause(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_unpause(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_shutdown(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_reboot(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_reset(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_destroy(const struct ctl *c, const struct ctl_args *a);
+/* cmd_query.c */
+int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_events(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_dmesg(const struct ctl *c, const struct ctl_args *a);
+/* cmd_console.c */
+int ctl_cmd_console(const struct ctl *c, const struct ctl_args *a);
+/* commands.c */
+int ctl_cmd_help(const struct ctl *c, const struct ctl_args *a);
+
+/* Attaches to the console of the domain object `dom` (from the API), honouring --linger in
+ * `a`. Shared by `console` and `create`/`start --console`. Returns an exit code. */
+int ctl_attach_to(const json_t *dom, const char *ref, const struct ctl_args *a);
+/* Checks --linger in `a`, so a typo is a usage error before anything is created or started. */
+int ctl_check_linger(const struct ctl_args *a);
+
+#endif

@@ -1,0 +1,122 @@
+#include "ctl/ctl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/table.h"
+#include "ctl/url.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+int ctl_usage_error(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_error("%s", msg);
+    return CTL_EXIT_USAGE;
+}
+
+/* Why xenod cannot be reached, with what to do about it, as one line. */
+static int report_unreachable(const struct ctl *c, int sock_errno)
+{
+    const char *hint;
+    switch (sock_errno) {
+    case ENOENT:
+    case ECONNREFUSED:
+        hint = "is xenod running? start it with `xenod`, or point --socket or XENOD_SOCKET at its socket";
+        break;
+    case EACCES:
+    case EPERM:
+        hint = "the socket is root's only: run xenctl as root";
+        break;
+    default:
+        hint = "start xenod, or point --socket or XENOD_SOCKET at its socket";
+    }
+    log_error("cannot reach xenod at %s: %s (%s)", c->socket, err_msg(), hint);
+    return CTL_EXIT_UNREACHABLE;
+}
+
+/* The daemon's answer to a failed request, as one line: its "error" field when there is one. */
+static int report_refusal(const struct ctl_reply *r)
+{
+    const char *msg = json_string_value(json_object_get(r->json, "error"));
+    const char *code = json_string_value(json_object_get(r->json, "code"));
+    char fallback[160];
+    if (!msg || !*msg) {
+        snprintf(fallback, sizeof(fallback), "xenod answered HTTP %ld without an error message", r->status);
+        msg = fallback;
+    }
+    /* The message is meant to be one line already; make sure of it, and that it cannot
+     * drive the terminal. */
+    char *clean = ctl_sanitize(msg);
+    log_error("%s", clean ? clean : msg);
+    free(clean);
+    if (r->status == 504 || (code && strcmp(code, "timeout") == 0))
+        return CTL_EXIT_TIMEOUT;
+    return CTL_EXIT_FAILED;
+}
+
+int ctl_call(const struct ctl *c, const char *method, const char *path, const json_t *body, long timeout_s,
+             json_t **out, struct ctl_reply *raw)
+{
+    struct ctl_reply r;
+    int sock_errno;
+    if (out)
+        *out = NULL;
+    int rc = ctl_api_request(c->socket, method, path, body, timeout_s, &r, &sock_errno);
+    switch (rc) {
+    case CTL_API_OK:
+        break;
+    case CTL_API_UNREACHABLE:
+        return report_unreachable(c, sock_errno);
+    case CTL_API_TIMEOUT:
+        log_error("xenod at %s gave no answer to %s %s within %ld s", c->socket, method, path, timeout_s);
+        return CTL_EXIT_TIMEOUT;
+    default:
+        log_error("talking to xenod at %s: %s (is it xenod that listens there?)", c->socket, err_msg());
+        return CTL_EXIT_UNREACHABLE;
+    }
+    if (r.status < 200 || r.status > 299) {
+        int code = report_refusal(&r);
+        ctl_reply_free(&r);
+        return code;
+    }
+    if (raw) {
+        *raw = r;
+        return CTL_EXIT_OK;
+    }
+    if (!r.json) {
+        log_error("xenod answered %s %s with something that is not JSON (HTTP %ld)", method, path, r.status);
+        ctl_reply_free(&r);
+        return CTL_EXIT_FAILED;
+    }
+    if (out) {
+        *out = r.json;
+        r.json = NULL;
+    }
+    ctl_reply_free(&r);
+    return CTL_EXIT_OK;
+}
+
+int ctl_domain_path(const char *ref, const char *action, char *buf, size_t size)
+{
+    char escaped[1024];
+    if (!*ref)
+        return ctl_usage_error("the domain reference is empty: give a name, UUID or ID");
+    if (ctl_url_escape(ref, escaped, sizeof(escaped)) < 0)
+        return ctl_usage_error("domain reference %s", err_msg());
+    snprintf(buf, size, "/v1/domains/%s%s%s", escaped, action ? "/" : "", action ? action : "");
+    return CTL_EXIT_OK;
+}
+
+void ctl_print_json(const json_t *j)
+{
+    if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) == 0)
+        fputc('\n', stdout);
+}

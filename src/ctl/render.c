@@ -1,0 +1,251 @@
+#include "ctl/render.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl/table.h"
+
+void ctl_fmt_value(const json_t *v, char *buf, size_t size)
+{
+    if (!v || json_is_null(v)) {
+        snprintf(buf, size, "-");
+    } else if (json_is_string(v)) {
+        snprintf(buf, size, "%s", *json_string_value(v) ? json_string_value(v) : "-");
+    } else if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, size, "%g", json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, size, "%s", json_is_true(v) ? "yes" : "no");
+    } else {
+        char *dump = json_dumps(v, JSON_COMPACT);
+        snprintf(buf, size, "%s", dump ? dump : "?");
+        free(dump);
+    }
+}
+
+void ctl_fmt_bytes(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && bytes != 0 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, size, "%" PRIu64 " %s", bytes, units[u]);
+}
+
+void ctl_fmt_epoch(double t, int with_zone, char *buf, size_t size)
+{
+    struct tm tm;
+    time_t secs = (time_t)t;
+    if (!isfinite(t) || !localtime_r(&secs, &tm) ||
+        !strftime(buf, size, with_zone ? "%Y-%m-%d %H:%M:%S %z" : "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, size, "%g", t);
+}
+
+/* A number of bytes from an integer (or, leniently, a real) field; -1 when absent. */
+static int get_bytes(const json_t *obj, const char *key, uint64_t *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1.8e19) {
+        *out = (uint64_t)json_real_value(v);
+        return 0;
+    }
+    return -1;
+}
+
+static void fmt_seconds(const json_t *v, const char *suffix, char *buf, size_t size)
+{
+    if (json_is_number(v))
+        snprintf(buf, size, "%.1f%s", json_number_value(v), suffix);
+    else
+        ctl_fmt_value(v, buf, size);
+}
+
+void ctl_render_list_row(const json_t *dom, char cells[CTL_LIST_COLS][CTL_CELL_MAX])
+{
+    uint64_t bytes;
+    ctl_fmt_value(json_object_get(dom, "name"), cells[0], CTL_CELL_MAX);
+    ctl_fmt_value(json_object_get(dom, "id"), cells[1], CTL_CELL_MAX);
+    ctl_fmt_value(json_object_get(dom, "sponsor"), cells[2], CTL_CELL_MAX);
+    /* Like `xl list`, Mem is what the domain has now (currentMemory), not its maximum. */
+    if (get_bytes(dom, "current_memory_bytes", &bytes) == 0 || get_bytes(dom, "memory_bytes", &bytes) == 0)
+        snprintf(cells[3], CTL_CELL_MAX, "%" PRIu64, bytes >> 20);
+    else
+        snprintf(cells[3], CTL_CELL_MAX, "-");
+    ctl_fmt_value(json_object_get(dom, "vcpus"), cells[4], CTL_CELL_MAX);
+    ctl_fmt_value(json_object_get(dom, "state"), cells[5], CTL_CELL_MAX);
+    fmt_seconds(json_object_get(dom, "cpu_time_s"), "", cells[6], CTL_CELL_MAX);
+}
+
+int ctl_render_list(const json_t *domains, FILE *f)
+{
+    static const char *const headers[CTL_LIST_COLS] = {"Name", "ID", "Sponsor", "Mem", "VCPUs", "State", "Time(s)"};
+    static const enum ctl_align align[CTL_LIST_COLS] = {CTL_ALIGN_LEFT,  CTL_ALIGN_RIGHT, CTL_ALIGN_LEFT,
+                                                        CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT, CTL_ALIGN_LEFT,
+                                                        CTL_ALIGN_RIGHT};
+    struct ctl_table t;
+    char cells[CTL_LIST_COLS][CTL_CELL_MAX];
+    const char *row[CTL_LIST_COLS];
+    size_t i;
+    const json_t *dom;
+    int r = 0;
+
+    ctl_table_init(&t, CTL_LIST_COLS, headers, align);
+    json_array_foreach(domains, i, dom) {
+        ctl_render_list_row(dom, cells);
+        for (int c = 0; c < CTL_LIST_COLS; c++)
+            row[c] = cells[c];
+        if ((r = ctl_table_add(&t, row)) < 0)
+            break;
+    }
+    if (r == 0)
+        ctl_table_print(&t, f);
+    ctl_table_free(&t);
+    return r;
+}
+
+/* The fields `info` knows, in the order it prints them. */
+enum info_kind { INFO_PLAIN, INFO_BYTES, INFO_SECONDS, INFO_EPOCH };
+static const struct {
+    const char *key, *label;
+    enum info_kind kind;
+} info_fields[] = {
+    {"name", "Name", INFO_PLAIN},
+    {"uuid", "UUID", INFO_PLAIN},
+    {"id", "ID", INFO_PLAIN},
+    {"sponsor", "Sponsor", INFO_PLAIN},
+    {"state", "State", INFO_PLAIN},
+    {"persistent", "Persistent", INFO_PLAIN},
+    {"memory_bytes", "Memory", INFO_BYTES},
+    {"current_memory_bytes", "Current memory", INFO_BYTES},
+    {"vcpus", "VCPUs", INFO_PLAIN},
+    {"cpu_time_s", "CPU time", INFO_SECONDS},
+    {"boots", "Boots", INFO_PLAIN},
+    {"pid", "PID", INFO_PLAIN},
+    {"started_at", "Started", INFO_EPOCH},
+    {"console_socket", "Console", INFO_PLAIN},
+    {"kernel", "Kernel", INFO_PLAIN},
+    {"initrd", "Initrd", INFO_PLAIN},
+    {"cmdline", "Cmdline", INFO_PLAIN},
+    {"on_poweroff", "On poweroff", INFO_PLAIN},
+    {"on_reboot", "On reboot", INFO_PLAIN},
+    {"on_crash", "On crash", INFO_PLAIN},
+};
+#define INFO_NFIELDS (sizeof(info_fields) / sizeof(info_fields[0]))
+
+static void info_line(const char *label, const char *value, FILE *f)
+{
+    char *clean_label = ctl_sanitize(label), *clean_value = ctl_sanitize(value);
+    char key[64];
+    snprintf(key, sizeof(key), "%s:", clean_label ? clean_label : "?");
+    /* "Current memory:" is the longest label: values start one column after it. */
+    fprintf(f, "%-16s%s\n", key, clean_value ? clean_value : "?");
+    free(clean_label);
+    free(clean_value);
+}
+
+void ctl_render_info(const json_t *dom, FILE *f)
+{
+    char value[4096];
+    uint64_t bytes;
+    for (size_t i = 0; i < INFO_NFIELDS; i++) {
+        const json_t *v = json_object_get(dom, info_fields[i].key);
+        /* A field an older or newer xenod does not send is left out rather than shown as "-". */
+        if (!v && strcmp(info_fields[i].key, "name") != 0)
+            continue;
+        switch (info_fields[i].kind) {
+        case INFO_BYTES:
+            if (get_bytes(dom, info_fields[i].key, &bytes) == 0)
+                ctl_fmt_bytes(bytes, value, sizeof(value));
+            else
+                ctl_fmt_value(v, value, sizeof(value));
+            break;
+        case INFO_SECONDS:
+            fmt_seconds(v, " s", value, sizeof(value));
+            break;
+        case INFO_EPOCH:
+            if (json_is_number(v))
+                ctl_fmt_epoch(json_number_value(v), 1, value, sizeof(value));
+            else
+                ctl_fmt_value(v, value, sizeof(value));
+            break;
+        case INFO_PLAIN:
+            ctl_fmt_value(v, value, sizeof(value));
+            break;
+        }
+        info_line(info_fields[i].label, value, f);
+    }
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)dom, key, v) {
+        size_t i = 0;
+        while (i < INFO_NFIELDS && strcmp(info_fields[i].key, key) != 0)
+            i++;
+        if (i < INFO_NFIELDS)
+            continue;
+        ctl_fmt_value(v, value, sizeof(value));
+        info_line(key, value, f);
+    }
+}
+
+int ctl_render_events(const json_t *events, FILE *f)
+{
+    enum { NCOLS = 5 };
+    static const char *const headers[NCOLS] = {"ID", "Time", "Domain", "Kind", "Detail"};
+    static const enum ctl_align align[NCOLS] = {CTL_ALIGN_RIGHT, CTL_ALIGN_LEFT, CTL_ALIGN_LEFT, CTL_ALIGN_LEFT,
+                                                CTL_ALIGN_LEFT};
+    struct ctl_table t;
+    char cells[NCOLS][CTL_CELL_MAX];
+    const char *row[NCOLS];
+    size_t i;
+    const json_t *ev;
+    int r = 0;
+
+    ctl_table_init(&t, NCOLS, headers, align);
+    json_array_foreach(events, i, ev) {
+        const json_t *time = json_object_get(ev, "time");
+        ctl_fmt_value(json_object_get(ev, "id"), cells[0], CTL_CELL_MAX);
+        if (json_is_number(time))
+            ctl_fmt_epoch(json_number_value(time), 0, cells[1], CTL_CELL_MAX);
+        else
+            ctl_fmt_value(time, cells[1], CTL_CELL_MAX);
+        /* A domain that is gone is still named; fall back to its UUID if the name is not kept. */
+        const json_t *dom = json_object_get(ev, "domain");
+        if (!json_is_string(dom) || !*json_string_value(dom))
+            dom = json_object_get(ev, "uuid");
+        ctl_fmt_value(dom, cells[2], CTL_CELL_MAX);
+        ctl_fmt_value(json_object_get(ev, "kind"), cells[3], CTL_CELL_MAX);
+        ctl_fmt_value(json_object_get(ev, "detail"), cells[4], CTL_CELL_MAX);
+        for (int c = 0; c < NCOLS; c++)
+            row[c] = cells[c];
+        if ((r = ctl_table_add(&t, row)) < 0)
+            break;
+    }
+    if (r == 0)
+        ctl_table_print(&t, f);
+    ctl_table_free(&t);
+    return r;
+}
+
+void ctl_render_lines(const json_t *lines, FILE *f)
+{
+    size_t i;
+    const json_t *line;
+    json_array_foreach(lines, i, line) {
+        char value[CTL_CELL_MAX];
+        if (!json_is_string(line))
+            ctl_fmt_value(line, value, sizeof(value));
+        char *clean = ctl_sanitize(json_is_string(line) ? json_string_value(line) : value);
+        fprintf(f, "%s\n", clean ? clean : "?");
+        free(clean);
+    }
+}

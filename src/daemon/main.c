@@ -1,0 +1,115 @@
+/* xenod: the host daemon. Keeps the domain registry, supervises one xeno-vmm per running
+ * domain, and serves the API (docs/api.md) that xenctl and the web page use. Runs in the
+ * foreground, logs to stderr. Stopping xenod does not stop domains: a new xenod re-attaches. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/api.h"
+#include "daemon/log_ring.h"
+#include "daemon/registry.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/xeno"
+#define DEFAULT_SOCKET "/run/xenod.sock"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--verbose]\n"
+               "\n"
+               "  --state-dir DIR  domain store, run directories and console logs (default " DEFAULT_STATE_DIR ")\n"
+               "  --socket PATH    API socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
+               "  --vmm PATH       the monitor to start per domain (default: xeno-vmm beside xenod)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"state-dir", required_argument, NULL, 's'},
+                                              {"socket", required_argument, NULL, 'S'},
+                                              {"vmm", required_argument, NULL, 'm'},
+                                              {"verbose", no_argument, NULL, 'v'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET;
+    char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX];
+    int c;
+
+    log_init("xenod", LOG_INFO);
+    log_ring_install();
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': state_dir = optarg; break;
+        case 'S': sock = optarg; break;
+        case 'm': snprintf(vmm, sizeof(vmm), "%s", optarg); break;
+        case 'v': log_init("xenod", LOG_DEBUG); break;
+        case 'h': usage(stdout); return 0;
+        default:
+            log_error("unknown option or missing value '%s' (see --help)", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        log_error("unexpected argument '%s' (see --help)", argv[optind]);
+        return 2;
+    }
+    if (!vmm[0]) {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0) {
+            log_error("cannot find myself: %s; give --vmm PATH", strerror(errno));
+            return 1;
+        }
+        self[n] = 0;
+        snprintf(vmm, sizeof(vmm), "%s/xeno-vmm", dirname(self));
+    }
+    if (access(vmm, X_OK) < 0) {
+        log_error("monitor %s: %s (give --vmm PATH)", vmm, strerror(errno));
+        return 1;
+    }
+    /* Monitors get absolute paths: they outlive us and do not share our working directory. */
+    if (!realpath(state_dir, abs_state)) {
+        if (errno != ENOENT || snprintf(abs_state, sizeof(abs_state), "%s", state_dir) < 0)
+            return 1;
+        if (state_dir[0] != '/') {
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof(cwd)))
+                return 1;
+            snprintf(abs_state, sizeof(abs_state), "%.2000s/%.2000s", cwd, state_dir);
+        }
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct registry reg;
+    struct api_server *api;
+    if (reg_open(&reg, abs_state, vmm) < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
+    if (api_start(&api, &reg, sock) < 0) {
+        log_error("%s", err_msg());
+        reg_close(&reg);
+        return 1;
+    }
+    log_info("serving %s; state in %s; monitor %s", sock, abs_state, vmm);
+
+    int sig;
+    sigwait(&sigs, &sig);
+    log_info("stopping on %s; domains keep running", strsignal(sig));
+    api_stop(api);
+    reg_close(&reg);
+    return 0;
+}

@@ -1,0 +1,369 @@
+#include "daemon/monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define SPAWN_READY_TIMEOUT_MS 10000
+
+static int pidfd_open_(int pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static struct monitor *monitor_new(int pid, const char *run_dir)
+{
+    struct monitor *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->pid = pid;
+    m->pidfd = m->ctl_fd = -1;
+    snprintf(m->run_dir, sizeof(m->run_dir), "%s", run_dir);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    return m;
+}
+
+static void map_stats(struct monitor *m)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/stats", m->run_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    void *p = mmap(NULL, STATS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p != MAP_FAILED)
+        m->stats = p;
+}
+
+/* Connects the control socket and opens the pidfd; the monitor must already listen. */
+static int finish_attach(struct monitor *m)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/control.sock", m->run_dir);
+    m->ctl_fd = connect_unix(path);
+    if (m->ctl_fd < 0)
+        return err_set(-m->ctl_fd, "monitor %d: control socket %s: %s", m->pid, path, strerror(-m->ctl_fd));
+    fcntl(m->ctl_fd, F_SETFL, O_NONBLOCK);
+    if (m->pidfd < 0 && (m->pidfd = pidfd_open_(m->pid)) < 0)
+        return err_set(errno, "monitor %d: pidfd_open: %s", m->pid, strerror(errno));
+    map_stats(m);
+    return 0;
+}
+
+static void add_arg(char **argv, int *argc, const char *s)
+{
+    argv[(*argc)++] = (char *)s;
+}
+
+int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
+{
+    const struct domain_config *c = a->cfg;
+    char mem[32], vcpus[16], log_path[PATH_MAX + 16];
+    char *argv[40];
+    int argc = 0;
+
+    *out = NULL;
+    if (mkdir(a->run_dir, 0700) < 0 && errno != EEXIST)
+        return err_set(errno, "run directory %s: %s", a->run_dir, strerror(errno));
+    monitor_clean_run_dir(a->run_dir);
+    snprintf(mem, sizeof(mem), "%lluB", (unsigned long long)c->memory_bytes);
+    snprintf(vcpus, sizeof(vcpus), "%u", c->vcpus);
+    snprintf(log_path, sizeof(log_path), "%s/vmm.log", a->run_dir);
+    add_arg(argv, &argc, a->vmm_path);
+    add_arg(argv, &argc, "--run-dir");
+    add_arg(argv, &argc, a->run_dir);
+    add_arg(argv, &argc, "--name");
+    add_arg(argv, &argc, c->name);
+    add_arg(argv, &argc, "--kernel");
+    add_arg(argv, &argc, c->kernel);
+    if (c->initrd) {
+        add_arg(argv, &argc, "--initrd");
+        add_arg(argv, &argc, c->initrd);
+    }
+    if (c->cmdline) {
+        add_arg(argv, &argc, "--cmdline");
+        add_arg(argv, &argc, c->cmdline);
+    }
+    add_arg(argv, &argc, "--memory");
+    add_arg(argv, &argc, mem);
+    add_arg(argv, &argc, "--vcpus");
+    add_arg(argv, &argc, vcpus);
+    add_arg(argv, &argc, "--on-poweroff");
+    add_arg(argv, &argc, lifecycle_action_name(c->on_poweroff));
+    add_arg(argv, &argc, "--on-reboot");
+    add_arg(argv, &argc, lifecycle_action_name(c->on_reboot));
+    add_arg(argv, &argc, "--on-crash");
+    add_arg(argv, &argc, lifecycle_action_name(c->on_crash));
+    if (a->paused)
+        add_arg(argv, &argc, "--paused");
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return err_set(errno, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* The monitor must outlive xenod: its own session, no terminal, no inherited fds. */
+        setsid();
+        int null = open("/dev/null", O_RDONLY);
+        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (null < 0 || log < 0)
+            _exit(127);
+        dup2(null, 0);
+        dup2(log, 1);
+        dup2(log, 2);
+        syscall(SYS_close_range, 3, ~0U, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        execv(a->vmm_path, argv);
+        dprintf(2, "xenod: exec %s: %s\n", a->vmm_path, strerror(errno));
+        _exit(127);
+    }
+
+    struct monitor *m = monitor_new(pid, a->run_dir);
+    if (!m) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return err_set(ENOMEM, "out of memory");
+    }
+    m->pidfd = pidfd_open_(pid);
+    /* Ready once it wrote its pid file (after its sockets listen and the VM runs); a
+     * monitor that exits first failed to start. */
+    char pid_path[PATH_MAX + 16];
+    snprintf(pid_path, sizeof(pid_path), "%s/pid", a->run_dir);
+    for (int waited = 0;; waited += 5) {
+        if (access(pid_path, F_OK) == 0 && finish_attach(m) == 0) {
+            *out = m;
+            return 0;
+        }
+        struct pollfd p = {m->pidfd, POLLIN, 0};
+        if (waited >= SPAWN_READY_TIMEOUT_MS || poll(&p, 1, 5) > 0) {
+            char why[512] = "";
+            char tail[512] = "";
+            FILE *f = fopen(log_path, "r");
+            if (f) {
+                /* The monitor's own error line says what was wrong (bad kernel, no KVM...). */
+                while (fgets(why, sizeof(why), f))
+                    if (strstr(why, "error"))
+                        snprintf(tail, sizeof(tail), "%s", why);
+                fclose(f);
+            }
+            tail[strcspn(tail, "\n")] = 0;
+            kill(pid, SIGKILL);
+            monitor_close(m);
+            return err_set(EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
+        }
+    }
+}
+
+int monitor_attach(struct monitor **out, int pid, const char *run_dir)
+{
+    char path[64], cmdline[8192], want[PATH_MAX + 16];
+    *out = NULL;
+    /* Guard against pid reuse: the process must be a monitor for this run directory. */
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(ESRCH, "monitor %d is gone", pid);
+    ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
+    close(fd);
+    if (n <= 0)
+        return err_set(ESRCH, "monitor %d is gone", pid);
+    int len = snprintf(want, sizeof(want), "--run-dir%c%s%c", 0, run_dir, 0);
+    if (!memmem(cmdline, (size_t)n, want, (size_t)len))
+        return err_set(ESRCH, "pid %d is no longer the monitor of %s", pid, run_dir);
+    struct monitor *m = monitor_new(pid, run_dir);
+    if (!m)
+        return err_set(ENOMEM, "out of memory");
+    int r = finish_attach(m);
+    if (r < 0) {
+        monitor_close(m);
+        return r;
+    }
+    *out = m;
+    return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {fd, POLLOUT, 0};
+            poll(&p, 1, 100);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EPIPE;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int monitor_request(struct monitor *m, const char *request, char *reply, size_t size, int timeout_ms)
+{
+    char line[600];
+    struct timespec deadline;
+    int r = 0;
+    snprintf(line, sizeof(line), "%s\n", request);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+
+    pthread_mutex_lock(&m->lock);
+    while (m->busy && !m->dead)
+        if (pthread_cond_timedwait(&m->cond, &m->lock, &deadline) == ETIMEDOUT)
+            break;
+    if (m->dead || m->busy) {
+        r = err_set(m->dead ? EPIPE : ETIMEDOUT, "monitor %d is %s", m->pid, m->dead ? "gone" : "busy");
+        goto out;
+    }
+    m->busy = 1;
+    m->reply_ready = 0;
+    if (write_all(m->ctl_fd, line, strlen(line)) < 0) {
+        r = err_set(EPIPE, "monitor %d: control socket closed", m->pid);
+    } else {
+        while (!m->reply_ready && !m->dead)
+            if (pthread_cond_timedwait(&m->cond, &m->lock, &deadline) == ETIMEDOUT)
+                break;
+        if (!m->reply_ready)
+            r = err_set(m->dead ? EPIPE : ETIMEDOUT, "monitor %d did not answer '%s'", m->pid, request);
+        else if (strncmp(m->reply, "ok", 2) == 0)
+            snprintf(reply, size, "%s", m->reply);
+        else
+            r = err_set(EIO, "monitor: %s", strncmp(m->reply, "err ", 4) == 0 ? m->reply + 4 : m->reply);
+    }
+    m->busy = 0;
+    pthread_cond_broadcast(&m->cond);
+out:
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+int monitor_read(struct monitor *m, void (*on_event)(void *ctx, const char *line), void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        ssize_t n = recv(m->ctl_fd, m->inbuf + m->inlen, sizeof(m->inbuf) - 1 - m->inlen, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n <= 0) {
+            m->dead = 1;
+            pthread_cond_broadcast(&m->cond);
+            pthread_mutex_unlock(&m->lock);
+            return -EPIPE;
+        }
+        m->inlen += (size_t)n;
+        char *nl;
+        while ((nl = memchr(m->inbuf, '\n', m->inlen))) {
+            *nl = 0;
+            if (strncmp(m->inbuf, "event ", 6) == 0) {
+                /* Events are handled without our lock: the callback may take the registry's. */
+                char ev[sizeof(m->inbuf)];
+                snprintf(ev, sizeof(ev), "%s", m->inbuf + 6);
+                pthread_mutex_unlock(&m->lock);
+                on_event(ctx, ev);
+                pthread_mutex_lock(&m->lock);
+            } else if (m->busy) {
+                snprintf(m->reply, sizeof(m->reply), "%.*s", (int)sizeof(m->reply) - 1, m->inbuf);
+                m->reply_ready = 1;
+                pthread_cond_broadcast(&m->cond);
+            }
+            size_t used = (size_t)(nl - m->inbuf) + 1;
+            memmove(m->inbuf, nl + 1, m->inlen - used);
+            m->inlen -= used;
+        }
+        if (m->inlen == sizeof(m->inbuf) - 1)
+            m->inlen = 0; /* a line too long to be ours: drop it */
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+int monitor_read_stats(const struct monitor *m, struct stats_page *out)
+{
+    return m->stats ? stats_page_read(m->stats, out) : -ENODATA;
+}
+
+void monitor_close(struct monitor *m)
+{
+    if (!m)
+        return;
+    /* Reap it if it is our child (after a restart of xenod it is not, and init reaps it). */
+    waitpid(m->pid, NULL, WNOHANG);
+    if (m->stats)
+        munmap((void *)m->stats, STATS_PAGE_SIZE);
+    if (m->ctl_fd >= 0)
+        close(m->ctl_fd);
+    if (m->pidfd >= 0)
+        close(m->pidfd);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}
+
+int monitor_read_outcome(const char *run_dir, char *out, size_t size)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/outcome", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -ENOENT;
+    if (!fgets(out, (int)size, f))
+        out[0] = 0;
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+    return out[0] ? 0 : -ENOENT;
+}
+
+void monitor_clean_run_dir(const char *run_dir)
+{
+    static const char *const files[] = {"control.sock", "console.sock", "stats", "pid", "outcome"};
+    char path[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", run_dir, files[i]);
+        unlink(path);
+    }
+}

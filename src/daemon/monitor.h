@@ -1,0 +1,66 @@
+/* xenod's handle on one running xeno-vmm: the process (a pidfd, so a monitor that is not our
+ * child, after a restart of xenod, is watched the same way), the control socket
+ * (docs/control-channel.md) and the read-only stats page.
+ *
+ * One thread (the supervisor) reads the control socket; requesters write a line and sleep
+ * until the supervisor hands them the reply. Event lines go to the supervisor's callback. */
+#ifndef XENO_DAEMON_MONITOR_H
+#define XENO_DAEMON_MONITOR_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "lib/domain_config.h"
+#include "lib/stats_page.h"
+
+struct monitor {
+    int pid;
+    int pidfd;
+    int ctl_fd;
+    char run_dir[PATH_MAX];
+    const struct stats_page *stats; /* NULL if the page could not be mapped */
+
+    pthread_mutex_t lock; /* serialises requests; guards the reply slot */
+    pthread_cond_t cond;
+    int busy;        /* a request is in flight */
+    int reply_ready; /* reply[] holds the answer to it */
+    int dead;        /* the control socket closed */
+    char reply[512];
+    char inbuf[4096];
+    size_t inlen;
+
+    /* Owned by the registry, under its lock: requesters in flight, and whether the
+     * supervisor has already detached it (the last user then closes it). */
+    int users;
+    int orphaned;
+};
+
+struct monitor_spawn_args {
+    const char *vmm_path;
+    const char *run_dir;
+    const struct domain_config *cfg;
+    int paused;
+};
+
+/* Starts a monitor in its own session and waits until its control socket answers. */
+int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a);
+/* Re-attaches to a monitor started by an earlier xenod. -ESRCH if `pid` is not the monitor
+ * of `run_dir` (it exited, or the pid was reused). */
+int monitor_attach(struct monitor **out, int pid, const char *run_dir);
+/* Sends one request line (without newline) and waits up to timeout_ms for the reply line. */
+int monitor_request(struct monitor *m, const char *request, char *reply, size_t size, int timeout_ms);
+/* Reads what is available on the control socket; calls on_event for each event line.
+ * Returns 0, or -EPIPE once the socket closed. Supervisor thread only. */
+int monitor_read(struct monitor *m, void (*on_event)(void *ctx, const char *line), void *ctx);
+/* A consistent copy of the stats page (seqlock); -ENODATA if unavailable. */
+int monitor_read_stats(const struct monitor *m, struct stats_page *out);
+/* Reaps the process if it is our child, closes everything, frees m. */
+void monitor_close(struct monitor *m);
+
+/* The first line of RUN_DIR/outcome ("poweroff REASON", ...) or -ENOENT if there is none. */
+int monitor_read_outcome(const char *run_dir, char *out, size_t size);
+/* Removes what a monitor left in its run directory except the console logs. */
+void monitor_clean_run_dir(const char *run_dir);
+
+#endif

@@ -1,0 +1,722 @@
+#include "daemon/registry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define REQUEST_TIMEOUT_MS 5000
+#define DESTROY_GRACE_MS 3000
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void run_dir(struct registry *r, const struct domain *d, char *out, size_t size)
+{
+    snprintf(out, size, "%s/run/%s", r->state_dir, d->cfg.uuid);
+}
+
+static void wake_supervisor(struct registry *r)
+{
+    uint64_t one = 1;
+    if (write(r->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("waking the supervisor: %s", strerror(errno));
+}
+
+/* Records an event in the store and the log. Caller holds r->lock. */
+static void event(struct registry *r, struct domain *d, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void event(struct registry *r, struct domain *d, const char *kind, const char *fmt, ...)
+{
+    char detail[512] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof(detail), fmt, ap);
+        va_end(ap);
+    }
+    log_info("domain %s: %s%s%s", d->cfg.name, kind, detail[0] ? ": " : "", detail);
+    if (store_add_event(&r->store, d->cfg.uuid, d->cfg.name, kind, detail) < 0)
+        log_error("%s", err_msg());
+}
+
+static void persist_runtime(struct registry *r, struct domain *d)
+{
+    struct store_runtime rt = {.domid = d->domid, .pid = d->mon ? d->mon->pid : 0, .started_at = d->started_at};
+    snprintf(rt.state, sizeof(rt.state), "%s", d->mon ? "running" : d->state);
+    if (store_set_runtime(&r->store, d->cfg.uuid, &rt) < 0)
+        log_error("%s", err_msg());
+}
+
+static void domain_free(struct domain *d)
+{
+    domain_config_free(&d->cfg);
+    free(d->xml);
+    free(d->source);
+    pthread_mutex_destroy(&d->op_lock);
+    free(d);
+}
+
+/* Caller holds r->lock. */
+static void unlink_domain(struct registry *r, struct domain *d)
+{
+    for (struct domain **p = &r->domains; *p; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    }
+    d->gone = 1;
+    if (d->refs == 0)
+        domain_free(d);
+}
+
+void reg_put(struct registry *r, struct domain *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (--d->refs == 0 && d->gone)
+        domain_free(d);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* A monitor handle for a request, safe against the supervisor detaching it meanwhile. */
+static struct monitor *grab_monitor(struct registry *r, struct domain *d)
+{
+    pthread_mutex_lock(&r->lock);
+    struct monitor *m = d->mon;
+    if (m)
+        m->users++;
+    pthread_mutex_unlock(&r->lock);
+    return m;
+}
+
+static void release_monitor(struct registry *r, struct monitor *m)
+{
+    pthread_mutex_lock(&r->lock);
+    if (--m->users == 0 && m->orphaned)
+        monitor_close(m);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int is_number(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+int reg_lookup(struct registry *r, const char *ref, struct domain **out)
+{
+    int id = is_number(ref) ? atoi(ref) : -1;
+    pthread_mutex_lock(&r->lock);
+    for (struct domain *d = r->domains; d; d = d->next) {
+        if ((id > 0 && d->domid == id) || strcmp(d->cfg.name, ref) == 0 || strcasecmp(d->cfg.uuid, ref) == 0) {
+            d->refs++;
+            *out = d;
+            pthread_mutex_unlock(&r->lock);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    *out = NULL;
+    return err_set(ENOENT, "no domain '%s' (see xenctl list)", ref);
+}
+
+/* Caller holds r->lock. */
+static struct domain *add_domain(struct registry *r, const struct domain_config *cfg, const char *xml,
+                                 const char *source, int persistent)
+{
+    struct domain *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->cfg = *cfg;
+    d->cfg.kernel = strdup(cfg->kernel);
+    d->cfg.initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
+    d->cfg.cmdline = cfg->cmdline ? strdup(cfg->cmdline) : NULL;
+    d->xml = strdup(xml ? xml : "");
+    d->source = strdup(source ? source : "<api>");
+    d->persistent = persistent;
+    snprintf(d->state, sizeof(d->state), "shutdown");
+    pthread_mutex_init(&d->op_lock, NULL);
+    if (!d->cfg.kernel || !d->xml || !d->source) {
+        domain_free(d);
+        return NULL;
+    }
+    /* Keep definition order, as `list` shows it. */
+    struct domain **p = &r->domains;
+    while (*p)
+        p = &(*p)->next;
+    *p = d;
+    return d;
+}
+
+/* The monitor of `d` has ended (or was found dead at start-up). Records what happened and
+ * applies the lifecycle policy. Caller holds r->lock; returns 1 if d must be restarted. */
+static int monitor_ended(struct registry *r, struct domain *d, int pid)
+{
+    char dir[PATH_MAX + 64], outcome[512] = "";
+    run_dir(r, d, dir, sizeof(dir));
+    int have = monitor_read_outcome(dir, outcome, sizeof(outcome)) == 0;
+    char *reason = strchr(outcome, ' ');
+    if (reason)
+        *reason++ = 0;
+    int crashed = 0, restart = 0;
+
+    if (d->destroying) {
+        event(r, d, "destroyed", NULL);
+    } else if (!have) {
+        /* No outcome: killed outright (SIGKILL, OOM) or it crashed itself. */
+        event(r, d, "monitor-died", "the monitor (pid %d) ended without saying why", pid);
+        crashed = 1;
+    } else if (strcmp(outcome, "poweroff") == 0 || strcmp(outcome, "reboot") == 0 ||
+               strcmp(outcome, "destroyed") == 0 || strcmp(outcome, "signal") == 0) {
+        event(r, d, outcome, "%s", reason ? reason : "");
+    } else {
+        event(r, d, "crash", "%s%s%s", outcome, reason ? ": " : "", reason ? reason : "");
+        crashed = 1;
+    }
+    monitor_clean_run_dir(dir);
+    d->domid = 0;
+    d->started_at = 0;
+    snprintf(d->state, sizeof(d->state), "%s", crashed ? "crashed" : "shutdown");
+    if (crashed && !d->destroying) {
+        /* The monitor applies on_crash to guest crashes itself; a monitor that died could not. */
+        event(r, d, "on_crash", "%s", lifecycle_action_name(d->cfg.on_crash));
+        if (d->cfg.on_crash == ACTION_RESTART)
+            restart = 1;
+    }
+    int keep = d->persistent || restart || (crashed && !d->destroying && d->cfg.on_crash == ACTION_PRESERVE);
+    d->destroying = 0;
+    if (!keep) {
+        /* A transient domain is gone once it stops for good: nothing to start again. */
+        store_remove_domain(&r->store, d->cfg.uuid);
+        log_info("domain %s: transient, forgotten", d->cfg.name);
+        unlink_domain(r, d);
+        return 0;
+    }
+    persist_runtime(r, d);
+    return restart;
+}
+
+/* Detaches and closes a finished monitor. Caller holds r->lock. */
+static void detach_monitor(struct domain *d)
+{
+    struct monitor *m = d->mon;
+    d->mon = NULL;
+    if (m->users)
+        m->orphaned = 1;
+    else
+        monitor_close(m);
+}
+
+int reg_start(struct registry *r, struct domain *d, int paused)
+{
+    char dir[PATH_MAX + 64];
+    struct monitor *m;
+    int r_;
+
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    if (d->gone || d->mon || d->starting) {
+        r_ = err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
+                     d->gone ? "no longer defined" : "already running");
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return r_;
+    }
+    d->starting = 1;
+    run_dir(r, d, dir, sizeof(dir));
+    pthread_mutex_unlock(&r->lock);
+
+    /* Spawning waits for the monitor to listen: do it without the registry lock. */
+    struct monitor_spawn_args a = {.vmm_path = r->vmm_path, .run_dir = dir, .cfg = &d->cfg, .paused = paused};
+    r_ = monitor_spawn(&m, &a);
+
+    pthread_mutex_lock(&r->lock);
+    d->starting = 0;
+    if (r_ < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        event(r, d, "start-failed", "%s", msg);
+        err_set(-r_, "domain '%s': %s", d->cfg.name, msg);
+    } else {
+        int id = 0;
+        store_next_domid(&r->store, &id);
+        d->mon = m;
+        d->domid = id;
+        d->started_at = now_s();
+        persist_runtime(r, d);
+        event(r, d, "started", "id %d, monitor pid %d%s", id, m->pid, paused ? ", paused" : "");
+        pthread_cond_broadcast(&r->changed);
+        wake_supervisor(r);
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&d->op_lock);
+    return r_;
+}
+
+int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
+               int paused, struct domain **out)
+{
+    struct domain_config cfg;
+    int rc = domain_xml_parse(xml, len, source ? source : "<api>", NULL, &cfg);
+    *out = NULL;
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        /* Whatever the parser's errno (a missing kernel is ENOENT), the request was bad. */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        return err_set(EBADMSG, "%s", msg);
+    }
+    pthread_mutex_lock(&r->lock);
+    rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
+    struct domain *d = NULL;
+    if (rc == 0) {
+        d = add_domain(r, &cfg, xml, source, persistent);
+        if (!d) {
+            store_remove_domain(&r->store, cfg.uuid);
+            rc = err_set(ENOMEM, "out of memory");
+        } else {
+            d->refs++;
+            event(r, d, "defined", "%s (%s)", source ? source : "<api>", persistent ? "persistent" : "transient");
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    domain_config_free(&cfg);
+    if (rc < 0)
+        return rc;
+    if (start && (rc = reg_start(r, d, paused)) < 0) {
+        if (!persistent) {
+            /* A create that cannot start leaves nothing behind. */
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            pthread_mutex_lock(&r->lock);
+            store_remove_domain(&r->store, d->cfg.uuid);
+            unlink_domain(r, d);
+            pthread_mutex_unlock(&r->lock);
+            reg_put(r, d);
+            return err_set(-rc, "%s", msg);
+        }
+        reg_put(r, d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+int reg_request(struct registry *r, struct domain *d, const char *verb)
+{
+    char reply[512];
+    struct monitor *m = grab_monitor(r, d);
+    if (!m)
+        return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
+    int rc = monitor_request(m, verb, reply, sizeof(reply), REQUEST_TIMEOUT_MS);
+    if (rc == 0) {
+        static const struct {
+            const char *verb, *kind;
+        } kinds[] = {{"pause", "paused"},
+                     {"unpause", "unpaused"},
+                     {"shutdown", "shutdown-requested"},
+                     {"reboot", "reboot-requested"},
+                     {"reset", "reset"}};
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+            if (strcmp(kinds[i].verb, verb) == 0)
+                event(r, d, kinds[i].kind, NULL);
+        pthread_mutex_unlock(&r->lock);
+    } else {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        rc = err_set(-rc, "domain '%s': %s", d->cfg.name, msg);
+    }
+    release_monitor(r, m);
+    return rc;
+}
+
+int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms)
+{
+    struct timespec deadline;
+    int rc = 0;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!d->gone && (d->mon || d->starting))
+        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT) {
+            rc = err_set(ETIMEDOUT, "domain '%s' is still running after %d s (the guest may refuse; "
+                                    "xenctl destroy stops it at once)",
+                         d->cfg.name, timeout_ms / 1000);
+            break;
+        }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int reg_destroy(struct registry *r, struct domain *d)
+{
+    char reply[64];
+    int rc = 0;
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    struct monitor *m = d->mon;
+    if (!m) {
+        rc = err_set(EBUSY, "domain '%s' is not running", d->cfg.name);
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return rc;
+    }
+    d->destroying = 1;
+    m->users++;
+    int pid = m->pid;
+    pthread_mutex_unlock(&r->lock);
+
+    /* Ask first, so the monitor can write its outcome; kill it if it does not go. */
+    if (monitor_request(m, "destroy", reply, sizeof(reply), DESTROY_GRACE_MS) < 0)
+        log_warn("domain %s: destroy request: %s; killing the monitor", d->cfg.name, err_msg());
+    release_monitor(r, m);
+    if (reg_wait_stopped(r, d, DESTROY_GRACE_MS) < 0) {
+        kill(pid, SIGKILL);
+        rc = reg_wait_stopped(r, d, DESTROY_GRACE_MS);
+    }
+    pthread_mutex_unlock(&d->op_lock);
+    return rc;
+}
+
+int reg_undefine(struct registry *r, struct domain *d)
+{
+    char dir[PATH_MAX + 64], path[PATH_MAX + 96];
+    int rc = 0;
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    if (d->gone) {
+        rc = err_set(ENOENT, "domain '%s' is no longer defined", d->cfg.name);
+    } else if (d->mon || d->starting) {
+        rc = err_set(EBUSY, "domain '%s' is running; destroy it first", d->cfg.name);
+    } else if ((rc = store_remove_domain(&r->store, d->cfg.uuid)) == 0) {
+        event(r, d, "undefined", NULL);
+        run_dir(r, d, dir, sizeof(dir));
+        static const char *const logs[] = {"console.log", "console.log.1", "vmm.log"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(path, sizeof(path), "%s/%s", dir, logs[i]);
+            unlink(path);
+        }
+        monitor_clean_run_dir(dir);
+        rmdir(dir);
+        unlink_domain(r, d);
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&d->op_lock);
+    return rc;
+}
+
+/* ---- JSON views (the API's data model) ---- */
+
+static const char *live_state(struct domain *d, struct stats_page *st, int *have_stats)
+{
+    *have_stats = d->mon && monitor_read_stats(d->mon, st) == 0;
+    if (d->starting)
+        return "running";
+    if (!d->mon)
+        return d->state;
+    /* A monitor that has not published its first sample yet is starting: running. */
+    if (!*have_stats || st->state == DOM_STATE_NONE)
+        return "running";
+    const char *s = dom_state_name((enum dom_state)st->state);
+    return s ? s : "running";
+}
+
+/* Caller holds r->lock. */
+static json_t *domain_json_locked(struct registry *r, struct domain *d)
+{
+    struct stats_page st;
+    int have_stats;
+    char dir[PATH_MAX + 64], sock[PATH_MAX + 96];
+    const char *state = live_state(d, &st, &have_stats);
+    run_dir(r, d, dir, sizeof(dir));
+    snprintf(sock, sizeof(sock), "%s/console.sock", dir);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:f, s:s, s:s?, s:s?, s:s, s:s, s:s}", "name",
+                          d->cfg.name, "uuid", d->cfg.uuid, "sponsor", d->cfg.sponsor, "state", state, "persistent",
+                          d->persistent, "memory_bytes", (json_int_t)d->cfg.memory_bytes, "current_memory_bytes",
+                          (json_int_t)d->cfg.current_memory_bytes, "vcpus", (int)d->cfg.vcpus, "cpu_time_s",
+                          have_stats ? (double)st.cpu_ns / 1e9 : 0.0, "kernel", d->cfg.kernel, "initrd",
+                          d->cfg.initrd, "cmdline", d->cfg.cmdline, "on_poweroff",
+                          lifecycle_action_name(d->cfg.on_poweroff), "on_reboot",
+                          lifecycle_action_name(d->cfg.on_reboot), "on_crash", lifecycle_action_name(d->cfg.on_crash));
+    if (!o)
+        return NULL;
+    int running = d->mon != NULL;
+    json_object_set_new(o, "id", running ? json_integer(d->domid) : json_null());
+    json_object_set_new(o, "pid", running ? json_integer(d->mon->pid) : json_null());
+    json_object_set_new(o, "started_at", running ? json_real(d->started_at) : json_null());
+    json_object_set_new(o, "console_socket", running ? json_string(sock) : json_null());
+    json_object_set_new(o, "boots", json_integer(have_stats ? (json_int_t)st.boots : 0));
+    return o;
+}
+
+json_t *reg_domain_json(struct registry *r, struct domain *d)
+{
+    pthread_mutex_lock(&r->lock);
+    json_t *o = domain_json_locked(r, d);
+    pthread_mutex_unlock(&r->lock);
+    return o;
+}
+
+json_t *reg_list_json(struct registry *r)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&r->lock);
+    for (struct domain *d = r->domains; d; d = d->next)
+        json_array_append_new(arr, domain_json_locked(r, d));
+    pthread_mutex_unlock(&r->lock);
+    return json_pack("{s:o}", "domains", arr);
+}
+
+static void event_to_json(void *ctx, int64_t id, double time, const char *uuid, const char *name, const char *kind,
+                          const char *detail)
+{
+    json_array_append_new(ctx, json_pack("{s:I, s:f, s:s, s:s, s:s, s:s}", "id", (json_int_t)id, "time", time,
+                                         "uuid", uuid, "domain", name, "kind", kind, "detail", detail));
+}
+
+json_t *reg_events_json(struct registry *r, struct domain *d, int limit)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&r->lock);
+    if (store_for_each_event(&r->store, d ? d->cfg.uuid : NULL, limit, event_to_json, arr) < 0)
+        log_error("%s", err_msg());
+    pthread_mutex_unlock(&r->lock);
+    return json_pack("{s:o}", "events", arr);
+}
+
+json_t *reg_host_json(struct registry *r)
+{
+    int n = 0, running = 0;
+    pthread_mutex_lock(&r->lock);
+    for (struct domain *d = r->domains; d; d = d->next) {
+        n++;
+        running += d->mon != NULL;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return json_pack("{s:s, s:s, s:i, s:i}", "version", "0.1", "state_dir", r->state_dir, "domains", n, "running",
+                     running);
+}
+
+void reg_console_log_path(struct registry *r, struct domain *d, int rotated, char *out, size_t size)
+{
+    char dir[PATH_MAX + 64];
+    run_dir(r, d, dir, sizeof(dir));
+    snprintf(out, size, "%s/console.log%s", dir, rotated ? ".1" : "");
+}
+
+/* ---- the supervisor ---- */
+
+struct ev_ctx {
+    struct registry *r;
+    struct domain *d;
+};
+
+static void on_monitor_event(void *opaque, const char *line)
+{
+    struct ev_ctx *c = opaque;
+    /* State changes are visible through the stats page; what matters for the record is
+     * what the guest did: restarts after reboot/crash, and why it stopped. */
+    if (strncmp(line, "restarted", 9) == 0 || strncmp(line, "stopped", 7) == 0) {
+        pthread_mutex_lock(&c->r->lock);
+        event(c->r, c->d, strncmp(line, "restarted", 9) == 0 ? "restarted" : "guest-stopped", "%s",
+              strchr(line, ' ') ? strchr(line, ' ') + 1 : "");
+        pthread_mutex_unlock(&c->r->lock);
+    }
+}
+
+static void *supervisor_main(void *opaque)
+{
+    struct registry *r = opaque;
+    for (;;) {
+        struct pollfd *pfds = NULL;
+        struct domain **doms = NULL;
+        size_t n = 0, cap = 0;
+
+        pthread_mutex_lock(&r->lock);
+        if (r->stopping) {
+            pthread_mutex_unlock(&r->lock);
+            break;
+        }
+        for (struct domain *d = r->domains; d; d = d->next)
+            cap += d->mon ? 2 : 0;
+        pfds = calloc(cap + 1, sizeof(*pfds));
+        doms = calloc(cap + 1, sizeof(*doms));
+        pfds[n++] = (struct pollfd){r->wake_fd, POLLIN, 0};
+        for (struct domain *d = r->domains; d && pfds && doms; d = d->next) {
+            if (!d->mon)
+                continue;
+            d->refs += 2;
+            doms[n] = d;
+            pfds[n++] = (struct pollfd){d->mon->pidfd, POLLIN, 0};
+            doms[n] = d;
+            pfds[n++] = (struct pollfd){d->mon->ctl_fd, POLLIN, 0};
+        }
+        pthread_mutex_unlock(&r->lock);
+
+        if (poll(pfds, n, 1000) < 0 && errno != EINTR)
+            log_warn("supervisor poll: %s", strerror(errno));
+        if (pfds[0].revents) {
+            uint64_t v;
+            if (read(r->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_warn("supervisor wakeup: %s", strerror(errno));
+        }
+        for (size_t i = 1; i < n; i += 2) {
+            struct domain *d = doms[i];
+            struct monitor *m = d->mon;
+            /* Events first, so "stopped" is recorded before the exit it explains. */
+            if (m && pfds[i + 1].revents) {
+                struct ev_ctx ctx = {r, d};
+                monitor_read(m, on_monitor_event, &ctx);
+            }
+            if (m && pfds[i].revents) {
+                pthread_mutex_lock(&r->lock);
+                if (d->mon == m) {
+                    int pid = m->pid, restart;
+                    detach_monitor(d);
+                    restart = monitor_ended(r, d, pid);
+                    pthread_cond_broadcast(&r->changed);
+                    if (restart)
+                        d->refs++;
+                    pthread_mutex_unlock(&r->lock);
+                    if (restart) {
+                        if (reg_start(r, d, 0) < 0)
+                            log_error("%s", err_msg());
+                        reg_put(r, d);
+                    }
+                } else {
+                    pthread_mutex_unlock(&r->lock);
+                }
+            }
+        }
+        for (size_t i = 1; i < n; i++)
+            reg_put(r, doms[i]);
+        free(pfds);
+        free(doms);
+    }
+    return NULL;
+}
+
+/* ---- loading ---- */
+
+static void load_one(void *ctx, const struct store_domain *sd)
+{
+    struct registry *r = ctx;
+    struct domain *d = add_domain(r, &sd->cfg, sd->xml, sd->source, sd->persistent);
+    if (!d) {
+        log_error("out of memory loading domain %s", sd->cfg.name);
+        return;
+    }
+    snprintf(d->state, sizeof(d->state), "%s", strcmp(sd->rt.state, "running") == 0 ? "shutdown" : sd->rt.state);
+    d->domid = sd->rt.domid;
+    d->started_at = sd->rt.started_at;
+    if (sd->rt.pid > 0) {
+        char dir[PATH_MAX + 64];
+        run_dir(r, d, dir, sizeof(dir));
+        if (monitor_attach(&d->mon, sd->rt.pid, dir) == 0) {
+            event(r, d, "reattached", "id %d, monitor pid %d", d->domid, sd->rt.pid);
+        } else {
+            log_warn("domain %s: %s", d->cfg.name, err_msg());
+            d->lost_pid = sd->rt.pid; /* ended while we were away: reg_open records it */
+        }
+    }
+}
+
+int reg_open(struct registry *r, const char *state_dir, const char *vmm_path)
+{
+    char path[PATH_MAX + 32];
+    int rc;
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->changed, NULL);
+    snprintf(r->state_dir, sizeof(r->state_dir), "%s", state_dir);
+    snprintf(r->vmm_path, sizeof(r->vmm_path), "%s", vmm_path);
+    snprintf(path, sizeof(path), "%s/run", state_dir);
+    if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+        return err_set(errno, "state directory %s: %s", state_dir, strerror(errno));
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return err_set(errno, "%s: %s", path, strerror(errno));
+    snprintf(path, sizeof(path), "%s/xenod.db", state_dir);
+    if ((rc = store_open(&r->store, path)) < 0)
+        return rc;
+    r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->wake_fd < 0)
+        return err_set(errno, "eventfd: %s", strerror(errno));
+
+    pthread_mutex_lock(&r->lock);
+    rc = store_for_each_domain(&r->store, load_one, r);
+    /* Monitors that ended while xenod was down: record and apply their policy now. */
+    struct domain *restart[256];
+    size_t nrestart = 0;
+    for (struct domain *d = r->domains, *next; d; d = next) {
+        next = d->next;
+        if (!d->lost_pid)
+            continue;
+        int pid = d->lost_pid;
+        d->lost_pid = 0;
+        if (monitor_ended(r, d, pid) && nrestart < 256) {
+            d->refs++;
+            restart[nrestart++] = d;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < nrestart; i++) {
+        if (reg_start(r, restart[i], 0) < 0)
+            log_error("%s", err_msg());
+        reg_put(r, restart[i]);
+    }
+    int e = pthread_create(&r->supervisor, NULL, supervisor_main, r);
+    if (e)
+        return err_set(e, "starting the supervisor: %s", strerror(e));
+    return 0;
+}
+
+void reg_close(struct registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->stopping = 1;
+    pthread_mutex_unlock(&r->lock);
+    wake_supervisor(r);
+    pthread_join(r->supervisor, NULL);
+    while (r->domains) {
+        struct domain *d = r->domains;
+        r->domains = d->next;
+        if (d->mon)
+            monitor_close(d->mon); /* the monitor itself keeps running */
+        domain_free(d);
+    }
+    store_close(&r->store);
+    close(r->wake_fd);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->changed);
+}

@@ -1,0 +1,77 @@
+/* The registry: every domain xenod knows, defined or running, and the operations on them.
+ * It is the one place that ties the store (what must survive), the monitors (what runs) and
+ * the lifecycle policy together; the HTTP API is a thin layer over these functions.
+ *
+ * Threads: API requests run on libmicrohttpd's threads and call reg_* functions; one
+ * supervisor thread watches every monitor (exit via pidfd, events on the control socket) and
+ * applies on_poweroff/on_reboot/on_crash when a monitor ends. `lock` guards the domain list,
+ * every domain's fields and the store; `op_lock` of a domain serialises start/stop/undefine
+ * on it so two clients cannot start it twice; nobody sleeps while holding `lock`. */
+#ifndef XENO_DAEMON_REGISTRY_H
+#define XENO_DAEMON_REGISTRY_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+
+#include "daemon/monitor.h"
+#include "daemon/store.h"
+#include "lib/domain_config.h"
+
+struct domain {
+    struct domain_config cfg; /* immutable once defined */
+    char *xml, *source;
+    int persistent;
+    int domid;         /* 0 when not running */
+    double started_at; /* CLOCK_REALTIME seconds */
+    char state[16];    /* recorded state while no monitor runs: shutdown or crashed */
+    struct monitor *mon;
+    int starting;   /* a monitor is being spawned */
+    int destroying; /* the operator asked for destroy: the exit is not a crash */
+    int gone;       /* removed from the registry; freed with the last reference */
+    int lost_pid;   /* at load: its monitor ended while xenod was not running */
+    int refs;
+    pthread_mutex_t op_lock;
+    struct domain *next;
+};
+
+struct registry {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* a monitor started or ended */
+    struct store store;
+    char state_dir[PATH_MAX];
+    char vmm_path[PATH_MAX];
+    struct domain *domains;
+    int wake_fd; /* eventfd: the supervisor should rebuild its poll set */
+    int stopping;
+    pthread_t supervisor;
+};
+
+int reg_open(struct registry *r, const char *state_dir, const char *vmm_path);
+/* Stops the supervisor and frees everything; running monitors keep running. */
+void reg_close(struct registry *r);
+
+/* Lookup by name, UUID or numeric domain ID; the result holds a reference (reg_put). */
+int reg_lookup(struct registry *r, const char *ref, struct domain **out);
+void reg_put(struct registry *r, struct domain *d);
+
+/* Defines a domain from XML (source: file path for messages and relative paths, or NULL)
+ * and optionally starts it. Nothing is left behind on failure. */
+int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
+               int paused, struct domain **out);
+int reg_start(struct registry *r, struct domain *d, int paused);
+/* pause, unpause, shutdown, reboot: one request to the monitor, recorded as an event. */
+int reg_request(struct registry *r, struct domain *d, const char *verb);
+/* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
+int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms);
+int reg_destroy(struct registry *r, struct domain *d);
+int reg_undefine(struct registry *r, struct domain *d);
+
+json_t *reg_domain_json(struct registry *r, struct domain *d);
+json_t *reg_list_json(struct registry *r);
+json_t *reg_events_json(struct registry *r, struct domain *d, int limit);
+json_t *reg_host_json(struct registry *r);
+/* The path of a domain's console log (rotated part first if `rotated`). */
+void reg_console_log_path(struct registry *r, struct domain *d, int rotated, char *out, size_t size);
+
+#endif

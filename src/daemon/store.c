@@ -1,0 +1,226 @@
+#include "daemon/store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/err.h"
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA foreign_keys=ON;"
+    "CREATE TABLE IF NOT EXISTS domains("
+    "  uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, sponsor TEXT NOT NULL,"
+    "  memory INTEGER NOT NULL, current_memory INTEGER NOT NULL, vcpus INTEGER NOT NULL,"
+    "  kernel TEXT NOT NULL, initrd TEXT, cmdline TEXT,"
+    "  on_poweroff TEXT NOT NULL, on_reboot TEXT NOT NULL, on_crash TEXT NOT NULL,"
+    "  xml TEXT NOT NULL, source TEXT NOT NULL, persistent INTEGER NOT NULL, created REAL NOT NULL,"
+    "  domid INTEGER NOT NULL DEFAULT 0, pid INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'shutdown', started_at REAL NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS events("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, uuid TEXT NOT NULL,"
+    "  name TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_uuid ON events(uuid, id);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int db_err(struct store *s, const char *what)
+{
+    return err_set(EIO, "state store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+int store_open(struct store *s, const char *path)
+{
+    char *msg = NULL;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        int r = err_set(EIO, "state store '%s': %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return r;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        int r = err_set(EIO, "state store '%s': creating schema: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return r;
+    }
+    return 0;
+}
+
+void store_close(struct store *s)
+{
+    if (s->db)
+        sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+/* Prepares, binds text/int64 arguments from a format ("t" text, "i" int64, "d" double),
+ * steps once and finalizes. Returns the sqlite result code. */
+static int exec_bound(struct store *s, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sqlite3_errcode(s->db);
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i]; i++) {
+        if (fmt[i] == 't')
+            sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else if (fmt[i] == 'i')
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        else
+            sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+    }
+    va_end(ap);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_add_domain(struct store *s, const struct domain_config *c, const char *xml, const char *source,
+                     int persistent)
+{
+    int rc = exec_bound(s,
+                        "INSERT INTO domains(uuid,name,sponsor,memory,current_memory,vcpus,kernel,initrd,cmdline,"
+                        "on_poweroff,on_reboot,on_crash,xml,source,persistent,created)"
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "tttiiitttttttiid", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
+                        (int64_t)c->current_memory_bytes, (int64_t)c->vcpus, c->kernel, c->initrd, c->cmdline,
+                        lifecycle_action_name(c->on_poweroff), lifecycle_action_name(c->on_reboot),
+                        lifecycle_action_name(c->on_crash), xml, source, (int64_t)persistent, now_s());
+    if (rc == SQLITE_CONSTRAINT)
+        return err_set(EEXIST, "a domain named '%s' or with UUID %s already exists", c->name, c->uuid);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "adding domain");
+}
+
+int store_remove_domain(struct store *s, const char *uuid)
+{
+    return exec_bound(s, "DELETE FROM domains WHERE uuid=?", "t", uuid) == SQLITE_DONE ? 0
+                                                                                   : db_err(s, "removing domain");
+}
+
+int store_set_runtime(struct store *s, const char *uuid, const struct store_runtime *rt)
+{
+    int rc = exec_bound(s, "UPDATE domains SET domid=?, pid=?, state=?, started_at=? WHERE uuid=?", "iitdt",
+                        (int64_t)rt->domid, (int64_t)rt->pid, rt->state, rt->started_at, uuid);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording domain state");
+}
+
+int store_set_persistent(struct store *s, const char *uuid, int persistent)
+{
+    int rc = exec_bound(s, "UPDATE domains SET persistent=? WHERE uuid=?", "it", (int64_t)persistent, uuid);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording persistence");
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+int store_for_each_domain(struct store *s, void (*fn)(void *ctx, const struct store_domain *d), void *ctx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT uuid,name,sponsor,memory,current_memory,vcpus,kernel,initrd,cmdline,"
+                           "on_poweroff,on_reboot,on_crash,xml,source,persistent,domid,pid,state,started_at"
+                           " FROM domains ORDER BY created",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, "listing domains");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_domain d;
+        memset(&d, 0, sizeof(d));
+        copy_col(st, 0, d.cfg.uuid, sizeof(d.cfg.uuid));
+        copy_col(st, 1, d.cfg.name, sizeof(d.cfg.name));
+        copy_col(st, 2, d.cfg.sponsor, sizeof(d.cfg.sponsor));
+        d.cfg.memory_bytes = (uint64_t)sqlite3_column_int64(st, 3);
+        d.cfg.current_memory_bytes = (uint64_t)sqlite3_column_int64(st, 4);
+        d.cfg.vcpus = (unsigned)sqlite3_column_int(st, 5);
+        d.cfg.kernel = dup_col(st, 6);
+        d.cfg.initrd = dup_col(st, 7);
+        d.cfg.cmdline = dup_col(st, 8);
+        lifecycle_action_parse((const char *)sqlite3_column_text(st, 9), &d.cfg.on_poweroff);
+        lifecycle_action_parse((const char *)sqlite3_column_text(st, 10), &d.cfg.on_reboot);
+        lifecycle_action_parse((const char *)sqlite3_column_text(st, 11), &d.cfg.on_crash);
+        d.xml = dup_col(st, 12);
+        d.source = dup_col(st, 13);
+        d.persistent = sqlite3_column_int(st, 14);
+        d.rt.domid = sqlite3_column_int(st, 15);
+        d.rt.pid = sqlite3_column_int(st, 16);
+        copy_col(st, 17, d.rt.state, sizeof(d.rt.state));
+        d.rt.started_at = sqlite3_column_double(st, 18);
+        fn(ctx, &d);
+        domain_config_free(&d.cfg);
+        free(d.xml);
+        free(d.source);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing domains");
+}
+
+int store_add_event(struct store *s, const char *uuid, const char *name, const char *kind, const char *detail)
+{
+    int rc = exec_bound(s, "INSERT INTO events(time,uuid,name,kind,detail) VALUES(?,?,?,?,?)", "dtttt", now_s(), uuid,
+                        name, kind, detail ? detail : "");
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording event");
+}
+
+int store_for_each_event(struct store *s, const char *uuid, int limit,
+                         void (*fn)(void *ctx, int64_t id, double time, const char *uuid, const char *name,
+                                    const char *kind, const char *detail),
+                         void *ctx)
+{
+    sqlite3_stmt *st;
+    const char *sql = uuid ? "SELECT * FROM (SELECT id,time,uuid,name,kind,detail FROM events WHERE uuid=?1"
+                             " ORDER BY id DESC LIMIT ?2) ORDER BY id"
+                           : "SELECT * FROM (SELECT id,time,uuid,name,kind,detail FROM events"
+                             " ORDER BY id DESC LIMIT ?2) ORDER BY id";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, "listing events");
+    if (uuid)
+        sqlite3_bind_text(st, 1, uuid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1), (const char *)sqlite3_column_text(st, 2),
+           (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
+           (const char *)sqlite3_column_text(st, 5));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing events");
+}
+
+int store_next_domid(struct store *s, int *out)
+{
+    sqlite3_stmt *st;
+    int rc = exec_bound(s,
+                        "INSERT INTO meta(key,value) VALUES('next_domid',2)"
+                        " ON CONFLICT(key) DO UPDATE SET value=value+1",
+                        "");
+    if (rc != SQLITE_DONE)
+        return db_err(s, "allocating a domain ID");
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='next_domid'", -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, "allocating a domain ID");
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) - 1 : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : db_err(s, "allocating a domain ID");
+}

@@ -1,0 +1,56 @@
+/* xenod's persistent state in SQLite (STATE_DIR/xenod.db): domain definitions, what runs
+ * where (so a restarted xenod can re-attach), the event log, and counters such as the next
+ * domain ID. Every write is one transaction, so a crash of xenod never leaves a half-made
+ * domain. The store is not thread-safe; the registry serialises calls with its lock. */
+#ifndef XENO_DAEMON_STORE_H
+#define XENO_DAEMON_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "lib/domain_config.h"
+
+struct store {
+    sqlite3 *db;
+};
+
+/* What the store keeps of a running (or stopped) domain besides its definition. */
+struct store_runtime {
+    int domid;        /* 0: not running */
+    int pid;          /* 0: no monitor */
+    char state[16];   /* last known state: running, shutdown, crashed, ... */
+    double started_at;
+};
+
+struct store_domain {
+    struct domain_config cfg; /* owned strings: free with domain_config_free */
+    char *xml;                /* the definition as submitted */
+    char *source;             /* the file it came from, or "<api>" */
+    int persistent;
+    struct store_runtime rt;
+};
+
+int store_open(struct store *s, const char *path);
+void store_close(struct store *s);
+
+/* -EEXIST (with a message naming the clash) if the name or UUID is taken. */
+int store_add_domain(struct store *s, const struct domain_config *c, const char *xml, const char *source,
+                     int persistent);
+int store_remove_domain(struct store *s, const char *uuid);
+int store_set_runtime(struct store *s, const char *uuid, const struct store_runtime *rt);
+int store_set_persistent(struct store *s, const char *uuid, int persistent);
+
+/* Calls `fn` for every stored domain (fn owns nothing: copy what it keeps). */
+int store_for_each_domain(struct store *s, void (*fn)(void *ctx, const struct store_domain *d), void *ctx);
+
+int store_add_event(struct store *s, const char *uuid, const char *name, const char *kind, const char *detail);
+/* The last `limit` events, oldest first, optionally of one domain (uuid or NULL). */
+int store_for_each_event(struct store *s, const char *uuid, int limit,
+                         void (*fn)(void *ctx, int64_t id, double time, const char *uuid, const char *name,
+                                    const char *kind, const char *detail),
+                         void *ctx);
+
+/* The next domain ID (1, 2, ...), persisted so IDs are not reused across restarts. */
+int store_next_domid(struct store *s, int *out);
+
+#endif

@@ -1,0 +1,60 @@
+/* A domain's definition, as parsed from its XML (docs/domain-xml.md) and as xenod hands it to
+ * the monitor. All paths are absolute: relative ones in the XML resolve against the
+ * directory of the XML file. */
+#ifndef XENO_LIB_DOMAIN_CONFIG_H
+#define XENO_LIB_DOMAIN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
+ * '-' (no "." or "..", nothing that reads as an option). */
+#define DOMAIN_NAME_MAX 63
+#define DOMAIN_SPONSOR_MAX 127
+#define DOMAIN_UUID_LEN 36  /* canonical 8-4-4-4-12, lowercase */
+#define DOMAIN_VCPUS_MAX 32 /* the monitor's VM_MAX_VCPUS */
+#define DOMAIN_MEMORY_MIN (4ULL << 20)
+#define DOMAIN_MEMORY_MAX (1ULL << 40)
+#define DOMAIN_CMDLINE_MAX 4095  /* docs/machine.md: the boot command line area */
+#define DOMAIN_XML_MAX (1 << 20) /* larger documents are refused unread */
+
+enum lifecycle_action {
+    ACTION_DESTROY = 0, /* the domain stops; a transient one is forgotten */
+    ACTION_RESTART,     /* a fresh boot of the same definition */
+    ACTION_PRESERVE,    /* the monitor stays with the vCPUs stopped, for inspection */
+};
+
+struct domain_config {
+    char name[DOMAIN_NAME_MAX + 1];
+    char uuid[DOMAIN_UUID_LEN + 1];       /* generated when the XML has none */
+    char sponsor[DOMAIN_SPONSOR_MAX + 1]; /* <metadata><xeno:sponsor>; "" if none */
+    uint64_t memory_bytes;                /* <memory> */
+    uint64_t current_memory_bytes;        /* <currentMemory>, defaults to memory */
+    unsigned vcpus;                       /* <vcpu>, default 1 */
+    char *kernel;                         /* <os><kernel>, required, absolute */
+    char *initrd;                         /* <os><initrd> or NULL */
+    char *cmdline;                        /* <os><cmdline> or NULL */
+    enum lifecycle_action on_poweroff;    /* default destroy */
+    enum lifecycle_action on_reboot;      /* default restart */
+    enum lifecycle_action on_crash;       /* default destroy */
+};
+
+/* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");
+ * `base_dir` resolves relative paths (NULL: the directory of `source` when it is a file path;
+ * a source that starts with '<', like "<api>", or NULL has no directory, and relative paths
+ * are then refused). A relative source or base_dir is taken from the current directory.
+ * Kernel and initrd must exist as regular files when this runs.
+ * On error returns a negative errno and leaves a message "SOURCE:LINE: <element>: what is
+ * wrong[; what to do]" in err_msg(); *out is then zeroed, nothing to free. */
+int domain_xml_parse(const char *xml, size_t len, const char *source, const char *base_dir, struct domain_config *out);
+/* Reads and parses a file (messages name the file). */
+int domain_xml_parse_file(const char *path, struct domain_config *out);
+void domain_config_free(struct domain_config *c);
+
+const char *lifecycle_action_name(enum lifecycle_action a);
+/* "destroy", "restart", "preserve" -> 0; otherwise -EINVAL. */
+int lifecycle_action_parse(const char *s, enum lifecycle_action *out);
+/* Whether `name` is a valid domain name (see DOMAIN_NAME_MAX). */
+int domain_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,64 @@
+/* The control socket: xenod's line protocol to this monitor (docs/control-channel.md).
+ * One client at a time; a new connection replaces the old one. Requests are answered in
+ * order with one line each; events go out between replies. The main loop never waits for
+ * the client: output is buffered (bounded; a client that lets it overflow is dropped) and
+ * a request line longer than CONTROL_LINE_MAX gets an error and the connection closed. */
+#ifndef XENO_VMM_CONTROL_H
+#define XENO_VMM_CONTROL_H
+
+#include <stddef.h>
+
+#include "vmm/pollset.h"
+#include "vmm/ring.h"
+
+#define CONTROL_LINE_MAX 4096 /* bytes in a request, its '\n' included */
+#define CONTROL_OUT_MAX (64 * 1024)
+
+enum control_req {
+    CONTROL_STATUS,
+    CONTROL_PAUSE,
+    CONTROL_UNPAUSE,
+    CONTROL_SHUTDOWN,
+    CONTROL_REBOOT,
+    CONTROL_RESET,
+    CONTROL_DESTROY,
+};
+
+/* Parses one request line (no newline; a trailing '\r' and blanks around are ignored).
+ * Returns 0 and *req; 1 for a blank line (no request, no reply); -EINVAL with the reason,
+ * ready to follow "err ", in why. */
+int control_parse(const char *line, enum control_req *req, char *why, size_t why_size);
+const char *control_req_name(enum control_req req);
+
+/* Writes the reply line (no newline): "ok [key=value ...]" or "err MESSAGE". Returns 1 to
+ * close the connection once the reply is sent (destroy), else 0. */
+typedef int (*control_handler_fn)(void *opaque, enum control_req req, char *reply, size_t size);
+
+struct control {
+    int listen_fd, fd;
+    int idx_listen, idx_fd;
+    char in[CONTROL_LINE_MAX];
+    size_t in_len;
+    struct ring out;
+    int closing; /* no more requests: close once the output is written */
+    control_handler_fn handle;
+    void *opaque;
+};
+
+/* listen_fd (taken over; -1 for none) is a listening stream socket. 0 or -errno. */
+int control_open(struct control *c, int listen_fd, control_handler_fn handle, void *opaque);
+/* Writes what it can of pending output without waiting, then closes everything. */
+void control_close(struct control *c);
+/* Makes fd (connected, taken over) the client, replacing any other. */
+void control_attach(struct control *c, int fd);
+int control_connected(const struct control *c);
+/* Sends "event ..." (printf-style, without the word "event" and the newline) to the
+ * client, if one is connected. */
+void control_event(struct control *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void control_prepare(struct control *c, struct pollset *ps);
+void control_dispatch(struct control *c, const struct pollset *ps);
+/* Reads and handles what the client sent (control_dispatch does this on POLLIN). */
+void control_read(struct control *c);
+
+#endif

@@ -1,0 +1,77 @@
+/* The domain's life inside this monitor process: boots the VM, applies the lifecycle
+ * actions when it stops (destroy, restart, preserve), carries out control requests
+ * (pause, power requests, reset, destroy), keeps the state (running, blocked, paused,
+ * shutdown, crashed) and the counters that go on the stats page.
+ *
+ * It runs on the main loop. It tells the rest of the monitor what happens through one
+ * callback that receives event lines: "state STATE", "stopped OUTCOME REASON",
+ * "restarted BOOTS" (docs/control-channel.md). When the domain is over, `finished` is set
+ * and `exit_status` and `outcome` say how. */
+#ifndef XENO_VMM_DOMAIN_H
+#define XENO_VMM_DOMAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/stats_page.h"
+#include "vmm/control.h"
+#include "vmm/options.h"
+#include "vmm/vm.h"
+
+/* A vCPU that used at least this share of an interval (percent) makes the domain
+ * "running"; below it on every vCPU the domain is "blocked" (idle, waiting for interrupts:
+ * timer ticks still cost a little CPU time). */
+#define DOMAIN_BUSY_PERCENT 10
+
+struct domain {
+    /* Set by the caller before domain_boot(). */
+    const struct options *opt;
+    const uint8_t *kernel, *initrd;
+    size_t kernel_len, initrd_len;
+    console_out_fn console_out;
+    void *console_opaque;
+    void (*notify)(void *opaque, const char *event);
+    void *notify_opaque;
+
+    struct vm vm;
+    int have_vm;    /* vm holds a created machine (to destroy) */
+    int vm_running; /* its vCPU threads are started and not yet joined */
+    unsigned boots;
+    enum dom_state state;
+
+    int destroy_requested;
+    int signo;           /* the signal that stops the domain, or 0 */
+    char stop_why[256];  /* why it was stopped from outside */
+    char preserved[512]; /* "OUTCOME REASON" of the stop a preserved domain came from */
+
+    int finished, exit_status;
+    char outcome[1024]; /* "WORD REASON", one line, for the outcome file */
+
+    /* CPU time and exits of the VMs before this one (restarts), and the last sample. */
+    uint64_t base_ns[VM_MAX_VCPUS], last_ns[VM_MAX_VCPUS];
+    uint64_t base_io, base_mmio;
+    uint64_t last_tick_ns;
+};
+
+/* First boot (paused with opt->paused). On failure sets finished (status and outcome) and
+ * returns -1. */
+int domain_boot(struct domain *d);
+/* The VM's stop eventfd and input-space eventfd while it runs, else -1. */
+int domain_stop_fd(const struct domain *d);
+int domain_rx_space_fd(const struct domain *d);
+/* The UART that takes console input, or NULL while there is no running VM. */
+struct uart *domain_uart(struct domain *d);
+/* Call when domain_stop_fd() is readable: joins the vCPUs and applies the lifecycle action. */
+void domain_stopped(struct domain *d);
+/* Stops the domain for good because of a signal (or the console's escape key). */
+void domain_signal(struct domain *d, int signo, const char *why);
+/* A control_handler_fn. */
+int domain_control(void *domain, enum control_req req, char *reply, size_t size);
+/* Every 100 ms: samples vCPU CPU time and updates running/blocked. */
+void domain_tick(struct domain *d);
+/* Fills the domain's fields of the stats page (not the console counters). */
+void domain_fill_stats(struct domain *d, struct stats_page *p);
+/* Frees the VM. */
+void domain_cleanup(struct domain *d);
+
+#endif

@@ -1,0 +1,200 @@
+#include "vmm/options.h"
+
+#include <getopt.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "vmm/console_log.h"
+#include "vmm/vm.h"
+
+void options_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: xeno-vmm --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE] [--vcpus N]\n"
+            "                [--on-poweroff ACTION] [--on-reboot ACTION] [--on-crash ACTION]\n"
+            "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]] [--verbose]\n"
+            "\n"
+            "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
+            "is this program's stdin and stdout; on a terminal, Ctrl-] stops the domain. With\n"
+            "--run-dir it runs under xenod: console, control channel and counters live in DIR\n"
+            "(docs/control-channel.md).\n"
+            "\n"
+            "  --kernel FILE            ELF kernel with a Xen PVH entry note (required)\n"
+            "  --initrd FILE            initial ramdisk, passed as the PVH module\n"
+            "  --cmdline STR            kernel command line (at most 4095 bytes)\n"
+            "  --memory SIZE            guest RAM, e.g. 64M, 1G (default 64M; a bare number is MiB)\n"
+            "  --vcpus N                virtual CPUs, 1 to %d (default 1)\n"
+            "  --on-poweroff ACTION     when the guest powers off: destroy (default), restart, preserve\n"
+            "  --on-reboot ACTION       when the guest resets: destroy (default; also 'exit'), restart,\n"
+            "                           preserve\n"
+            "  --on-crash ACTION        when the guest crashes: destroy (default), restart, preserve\n"
+            "                           (destroy: exit; restart: boot a fresh VM in this process;\n"
+            "                           preserve: keep the stopped domain until destroyed)\n"
+            "  --run-dir DIR            daemon mode: control.sock, console.sock, console.log, stats,\n"
+            "                           pid and outcome in DIR (created 0700)\n"
+            "  --name NAME              the domain's name, in log lines\n"
+            "  --console-log-size SIZE  console.log rotates at SIZE (default 1M; a bare number is bytes)\n"
+            "  --paused                 start with the vCPUs paused (unpause over the control socket)\n"
+            "  --verbose                debug messages\n"
+            "\n"
+            "Exit status: 0 powered off (or destroyed over the control socket), 1 bad input,\n"
+            "2 reboot, 3 guest crashed, 4 host failure, 128+N stopped by signal N.\n",
+            VM_MAX_VCPUS);
+}
+
+const char *options_action_name(enum lifecycle_action a)
+{
+    switch (a) {
+    case ACTION_RESTART: return "restart";
+    case ACTION_PRESERVE: return "preserve";
+    case ACTION_DESTROY:
+    default: return "destroy";
+    }
+}
+
+static int parse_action(const char *opt, const char *text, enum lifecycle_action *out)
+{
+    if (strcmp(text, "destroy") == 0 || (strcmp(opt, "on-reboot") == 0 && strcmp(text, "exit") == 0))
+        *out = ACTION_DESTROY;
+    else if (strcmp(text, "restart") == 0)
+        *out = ACTION_RESTART;
+    else if (strcmp(text, "preserve") == 0)
+        *out = ACTION_PRESERVE;
+    else if (strcmp(opt, "on-reboot") == 0) {
+        log_error("--on-reboot '%s': expected exit or restart (or destroy, the same as exit, or preserve)", text);
+        return -1;
+    } else {
+        log_error("--%s '%s': expected destroy, restart or preserve", opt, text);
+        return -1;
+    }
+    return 0;
+}
+
+static int host_ram(uint64_t *bytes)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psize <= 0)
+        return -1;
+    *bytes = (uint64_t)pages * (uint64_t)psize;
+    return 0;
+}
+
+static int parse_memory(const char *text, struct options *o)
+{
+    uint64_t v, ram;
+    if (parse_size(text, 1ULL << 20, &v) < 0) {
+        log_error("--memory: %s", err_msg());
+        return -1;
+    }
+    if (v < VM_MIN_MEMORY || v % 4096) {
+        log_error("--memory %s: must be at least %llu MiB and a multiple of 4 KiB", text, VM_MIN_MEMORY >> 20);
+        return -1;
+    }
+    if (host_ram(&ram) == 0 && v > ram) {
+        log_error("--memory %s: more than this host's %llu MiB of RAM", text, (unsigned long long)(ram >> 20));
+        return -1;
+    }
+    o->mem_size = v;
+    return 0;
+}
+
+enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED };
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"vcpus", required_argument, NULL, 'n'},
+        {"on-reboot", required_argument, NULL, 'r'},
+        {"on-poweroff", required_argument, NULL, OPT_POWEROFF},
+        {"on-crash", required_argument, NULL, OPT_CRASH},
+        {"run-dir", required_argument, NULL, OPT_RUN_DIR},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"console-log-size", required_argument, NULL, OPT_LOG_SIZE},
+        {"paused", no_argument, NULL, OPT_PAUSED},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c, log_size_given = 0;
+    uint64_t v;
+    *o = (struct options){.cmdline = "", .mem_size = 64ULL << 20, .nvcpus = 1,
+                          .console_log_size = OPTIONS_CONSOLE_LOG_DEFAULT};
+    opterr = 0;
+    optind = 0; /* glibc: start afresh (the unit tests parse several command lines) */
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k': o->kernel = optarg; break;
+        case 'i': o->initrd = optarg; break;
+        case 'c': o->cmdline = optarg; break;
+        case 'm':
+            if (parse_memory(optarg, o) < 0)
+                return -1;
+            break;
+        case 'n':
+            if (parse_u64_range(optarg, 1, VM_MAX_VCPUS, &v) < 0) {
+                log_error("--vcpus: %s", err_msg());
+                return -1;
+            }
+            o->nvcpus = (unsigned)v;
+            break;
+        case 'r':
+            if (parse_action("on-reboot", optarg, &o->on_reboot) < 0)
+                return -1;
+            break;
+        case OPT_POWEROFF:
+            if (parse_action("on-poweroff", optarg, &o->on_poweroff) < 0)
+                return -1;
+            break;
+        case OPT_CRASH:
+            if (parse_action("on-crash", optarg, &o->on_crash) < 0)
+                return -1;
+            break;
+        case OPT_RUN_DIR: o->run_dir = optarg; break;
+        case OPT_NAME: o->name = optarg; break;
+        case OPT_LOG_SIZE:
+            if (parse_size(optarg, 1, &v) < 0) {
+                log_error("--console-log-size: %s", err_msg());
+                return -1;
+            }
+            if (v < CONSOLE_LOG_MIN) {
+                log_error("--console-log-size %s: must be at least %d bytes", optarg, CONSOLE_LOG_MIN);
+                return -1;
+            }
+            o->console_log_size = v;
+            log_size_given = 1;
+            break;
+        case OPT_PAUSED: o->paused = 1; break;
+        case 'v': o->verbose = 1; break;
+        case 'h':
+            options_usage(stdout);
+            return 1;
+        case '?':
+        default:
+            if (optopt && optopt < 128 && strncmp(argv[optind - 1], "--", 2) != 0)
+                log_error("option -%c is unknown or needs a value (see --help)", optopt);
+            else
+                log_error("option '%s' is unknown or needs a value (see --help)", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        log_error("unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
+    if (!o->kernel) {
+        log_error("no kernel given: use --kernel FILE (see --help)");
+        return -1;
+    }
+    if (!o->run_dir && (o->paused || log_size_given)) {
+        log_error("%s needs --run-dir (%s)", o->paused ? "--paused" : "--console-log-size",
+                  o->paused ? "only the control socket can unpause" : "there is no console log without it");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,29 @@
+/* xeno-vmm's command line (see usage() in options.c and docs/control-channel.md). */
+#ifndef XENO_VMM_OPTIONS_H
+#define XENO_VMM_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/domain_config.h" /* enum lifecycle_action */
+
+struct options {
+    const char *kernel, *initrd, *cmdline;
+    uint64_t mem_size;
+    unsigned nvcpus;
+    enum lifecycle_action on_poweroff, on_reboot, on_crash;
+    const char *run_dir; /* NULL: standalone, console on stdin/stdout */
+    const char *name;    /* for log lines; NULL: none */
+    uint64_t console_log_size;
+    int paused;
+    int verbose;
+};
+
+#define OPTIONS_CONSOLE_LOG_DEFAULT (1ULL << 20)
+
+/* 0, 1 when --help was printed (exit 0), or -1 after logging what is wrong (exit 1). */
+int options_parse(int argc, char **argv, struct options *o);
+void options_usage(FILE *f);
+const char *options_action_name(enum lifecycle_action a);
+
+#endif

@@ -1,0 +1,193 @@
+# The control plane against real processes: xenod, xenctl, curl on the API socket, and real
+# monitors booting the test kernels. Each check records pass/fail; a failure in one does not
+# stop the others.
+
+XENOD=$BUILD_DIR/bin/xenod
+XENCTL=$BUILD_DIR/bin/xenctl
+CP=$TMP/cp
+mkdir -p "$CP"
+export XENOD_SOCKET=$CP/xenod.sock
+XPID=
+
+start_xenod() {
+    "$XENOD" --state-dir "$CP/state" --socket "$XENOD_SOCKET" >>"$CP/xenod.log" 2>&1 &
+    XPID=$!
+    for _ in $(seq 100); do [ -S "$XENOD_SOCKET" ] && curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+stop_xenod() { # SIGNAL
+    [ -n "$XPID" ] && kill -"${1:-TERM}" "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
+    XPID=
+}
+xc() { timeout -k 5 60 "$XENCTL" "$@"; }
+api() { # METHOD PATH [BODY]: prints the body, then the status on its own last line
+    curl -s --unix-socket "$XENOD_SOCKET" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} \
+        -w '\n%{http_code}\n' "http://xenod/v1$2"
+}
+state_of() { xc --json info "$1" 2>/dev/null | jq -r .state; }
+wait_state() { # REF STATE [TRIES of 0.1 s]
+    for _ in $(seq "${3:-100}"); do [ "$(state_of "$1")" = "$2" ] && return 0; sleep 0.1; done
+    return 1
+}
+check() { # NAME CONDITION-STRING (evaluated) [WHY]
+    if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi
+}
+vmm_count() { pgrep -f -- "--run-dir $CP/state/" | wc -l; }
+
+if ! kvm_case control-plane; then return 0 2>/dev/null || exit 0; fi
+if ! start_xenod; then
+    fail control-xenod-starts "xenod did not come up: $(tail -5 "$CP/xenod.log")"
+    return 0 2>/dev/null || exit 0
+fi
+pass control-xenod-starts
+
+# --- create from XML, typing into the console -------------------------------------------
+out=$( (sleep 1.5; printf 'echo typed-into-demo\r'; sleep 1.5; printf 'poweroff\r') |
+    xc create examples/demo.xml --console 2>&1)
+check control-create-console 'grep -q "typed-into-demo" <<<"$out" && grep -q "xeno>" <<<"$out"' "output: $(tail -c 300 <<<"$out")"
+check control-transient-gone-after-poweroff '! xc info demo >/dev/null 2>&1' "transient demo still listed after poweroff"
+check control-event-poweroff 'xc events --json | jq -e "[.events[] | select(.domain==\"demo\" and .kind==\"poweroff\")] | length >= 1" >/dev/null'
+
+# --- lifecycle verbs through the CLI -----------------------------------------------------
+xc define examples/demo.xml >/dev/null
+check cli-define '[ "$(state_of demo)" = shutdown ]' "state $(state_of demo) after define"
+xc start demo >/dev/null
+check cli-start 'wait_state demo running 50 || wait_state demo blocked 50'
+id=$(xc --json info demo | jq -r .id)
+check cli-list-columns 'xc list | head -1 | grep -Eq "^Name +ID +Sponsor +Mem +VCPUs +State +Time\(s\)"'
+check cli-list-row 'xc list | grep -Eq "^demo +$id +examples +64 +2 +(running|blocked) +[0-9]+\.[0-9]"' "$(xc list)"
+check cli-ref-by-id 'xc --json info "$id" | jq -e ".name==\"demo\"" >/dev/null'
+xc pause demo >/dev/null
+check cli-pause 'wait_state demo paused 20'
+xc unpause "$id" >/dev/null
+check cli-unpause 'wait_state demo blocked 50 || wait_state demo running 1'
+boots=$(xc --json info demo | jq -r .boots)
+xc reboot demo >/dev/null
+check cli-reboot-restarts 'for _ in $(seq 100); do [ "$(xc --json info demo | jq -r .boots)" -gt "$boots" ] && break; sleep 0.1; done; [ "$(xc --json info demo | jq -r .boots)" -gt "$boots" ]'
+xc shutdown demo --wait --timeout 20 >/dev/null
+check cli-shutdown-wait '[ "$(state_of demo)" = shutdown ]'
+xc start demo >/dev/null
+xc destroy demo >/dev/null
+check cli-destroy '[ "$(state_of demo)" = shutdown ] && [ "$(vmm_count)" = 0 ]'
+check cli-console-dump 'xc console demo --dump | grep -q "XenoServer demo shell"'
+check cli-dmesg 'xc dmesg | grep -q "domain demo: destroyed"'
+xc undefine demo >/dev/null
+check cli-undefine '! xc info demo >/dev/null 2>&1'
+check cli-events-recorded 'xc events demo >/dev/null 2>&1; xc --json events --limit 1000 | jq -e "[.events[] | select(.domain==\"demo\") | .kind] | (index(\"defined\") and index(\"started\") and index(\"paused\") and index(\"unpaused\") and index(\"destroyed\") and index(\"undefined\")) != null" >/dev/null'
+
+# stubborn refuses a shutdown request: --wait times out with exit 4, destroy still works.
+if [ -f examples/stubborn.xml ]; then
+    xc create examples/stubborn.xml >/dev/null
+    xc shutdown stubborn --wait --timeout 2 >/dev/null 2>&1
+    rc=$?
+    check cli-shutdown-refused '[ $rc = 4 ] && [ "$(state_of stubborn)" != shutdown ]' "exit $rc"
+    xc destroy stubborn >/dev/null
+fi
+
+# --- the same verbs through the API ------------------------------------------------------
+xml=$(jq -Rs . <examples/demo.xml)
+r=$(api POST /domains "{\"xml\": $xml, \"path\": \"$PWD/examples/demo.xml\", \"start\": false, \"persistent\": true}")
+check api-define '[ "$(tail -1 <<<"$r")" = 201 ]' "$r"
+r=$(api POST /domains/demo/start '{}')
+check api-start '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jq -e ".id > 0" >/dev/null' "$r"
+r=$(api GET /domains)
+check api-list '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jq -e ".domains[] | select(.name==\"demo\")" >/dev/null' "$r"
+check api-pause '[ "$(api POST /domains/demo/pause | tail -1)" = 200 ] && wait_state demo paused 20'
+check api-unpause '[ "$(api POST /domains/demo/unpause | tail -1)" = 200 ] && ! wait_state demo paused 3'
+boots=$(xc --json info demo | jq -r .boots)
+check api-reboot '[ "$(api POST /domains/demo/reboot | tail -1)" = 200 ]'
+check api-reset '[ "$(api POST /domains/demo/reset | tail -1)" = 200 ] && for _ in $(seq 100); do [ "$(xc --json info demo | jq -r .boots)" -ge $((boots + 2)) ] && break; sleep 0.1; done; [ "$(xc --json info demo | jq -r .boots)" -ge $((boots + 2)) ]' "boots $(xc --json info demo | jq -r .boots), was $boots"
+sleep 1
+r=$(api POST /domains/demo/shutdown '{"wait": true, "timeout_s": 20}')
+check api-shutdown-wait '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jq -e ".state==\"shutdown\"" >/dev/null' "$r"
+api POST /domains/demo/start '{"paused": true}' >/dev/null
+check api-start-paused 'wait_state demo paused 20'
+check api-destroy '[ "$(api POST /domains/demo/destroy | tail -1)" = 200 ] && [ "$(state_of demo)" = shutdown ]'
+check api-console '[ "$(api GET "/domains/demo/console?tail=100000" | tail -1)" = 200 ]'
+check api-events '[ "$(api GET "/events?domain=demo&limit=5" | tail -1)" = 200 ]'
+check api-log '[ "$(api GET /log | tail -1)" = 200 ]'
+check api-undefine '[ "$(api DELETE /domains/demo | tail -1)" = 200 ] && [ "$(api GET /domains/demo | tail -1)" = 404 ]'
+check api-not-found '[ "$(api GET /domains/nosuch | tail -1)" = 404 ]'
+check api-bad-json '[ "$(api POST /domains "{not json" | tail -1)" = 400 ]'
+check api-no-xml '[ "$(api POST /domains "{}" | tail -1)" = 400 ]'
+check api-unknown-path '[ "$(api GET /nothing | tail -1)" = 404 ]'
+
+# --- xenod restart: domains keep running, consoles reattach, the log keeps everything ------
+xc define examples/demo.xml >/dev/null && xc start demo >/dev/null
+sleep 1
+printf 'echo before-restart\r' | xc console demo --linger 1 >/dev/null 2>&1
+pid_before=$(xc --json info demo | jq -r .pid)
+stop_xenod KILL
+start_xenod
+check restart-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ] && { wait_state demo blocked 20 || wait_state demo running 1; }'
+out=$(printf 'echo after-restart\r' | xc console demo --linger 1 2>&1)
+check restart-console-reattaches 'grep -q after-restart <<<"$out" && grep -q before-restart <<<"$out"' "$(tail -c 300 <<<"$out")"
+check restart-console-log-kept 'xc console demo --dump | grep -q before-restart && xc console demo --dump | grep -q after-restart'
+check restart-event 'xc --json events demo | jq -e "[.events[].kind] | index(\"reattached\") != null" >/dev/null'
+stop_xenod TERM
+start_xenod
+check restart-term-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ]'
+xc destroy demo >/dev/null
+xc undefine demo >/dev/null
+
+# --- a monitor killed outright ---------------------------------------------------------------
+sed -e 's/<name>demo</<name>victim</' -e 's/<on_crash>[a-z]*</<on_crash>preserve</' examples/demo.xml >"$CP/victim.xml"
+grep -q '<on_crash>' "$CP/victim.xml" || sed -i 's|</domain>|  <on_crash>preserve</on_crash>\n</domain>|' "$CP/victim.xml"
+sed -i "s|\.\./build|$PWD/build|" "$CP/victim.xml"
+xc create "$CP/victim.xml" >/dev/null
+kill -KILL "$(xc --json info victim | jq -r .pid)"
+check kill-crashed-within-1s 'wait_state victim crashed 10'
+check kill-event-recorded 'xc --json events victim | jq -e "[.events[].kind] | index(\"monitor-died\") != null" >/dev/null'
+xc undefine victim >/dev/null
+sed -e 's/<on_crash>preserve</<on_crash>restart</' -e 's/<name>victim</<name>phoenix</' "$CP/victim.xml" >"$CP/phoenix.xml"
+xc create "$CP/phoenix.xml" >/dev/null
+p1=$(xc --json info phoenix | jq -r .pid)
+kill -KILL "$p1"
+check kill-restart-policy 'for _ in $(seq 30); do p2=$(xc --json info phoenix | jq -r .pid); [ "$p2" != null ] && [ "$p2" != "$p1" ] && break; sleep 0.1; done; [ "$p2" != null ] && [ "$p2" != "$p1" ]'
+xc destroy phoenix >/dev/null
+
+# --- bad input: clear error, store unchanged ---------------------------------------------------
+before=$(xc --json list | jq -c '[.domains[].uuid]')
+for f in tests/data/xml/bad/*.xml; do
+    out=$(xc create "$f" 2>&1)
+    rc=$?
+    name=bad-xml-$(basename "$f" .xml)
+    check "$name" '[ $rc = 1 ] && grep -q "$f" <<<"$out" && [ "$(wc -l <<<"$out")" -le 2 ]' "exit $rc: $out"
+done
+bad_cli() { # NAME WANT_RC ARGS...
+    local name=$1 want=$2
+    shift 2
+    out=$(xc "$@" 2>&1)
+    rc=$?
+    check "$name" '[ $rc = $want ] && [ -n "$out" ]' "exit $rc (want $want): $out"
+}
+bad_cli bad-cli-unknown-command 2 frobnicate
+bad_cli bad-cli-create-no-file 2 create
+bad_cli bad-cli-create-missing 2 create "$CP/none.xml"
+bad_cli bad-cli-info-nosuch 1 info nosuch
+bad_cli bad-cli-destroy-not-running 1 destroy 99999
+bad_cli bad-cli-unknown-option 2 list --frobnicate
+bad_cli bad-cli-shutdown-bad-timeout 2 shutdown x --timeout soon
+check bad-store-unchanged '[ "$(xc --json list | jq -c "[.domains[].uuid]")" = "$before" ]'
+XENOD_SOCKET=$CP/nothing.sock timeout 10 "$XENCTL" list >/dev/null 2>&1
+check bad-cli-no-daemon '[ $? = 3 ]'
+
+# --- 20 domains at once from parallel clients ------------------------------------------------
+for i in $(seq 1 20); do
+    sed -e "s/<name>demo</<name>par$i</" -e "s|\.\./build|$PWD/build|" -e '/<uuid>/d' examples/demo.xml >"$CP/par$i.xml"
+done
+# `wait` with no argument would also wait for xenod: wait for the clients only.
+pids=
+for i in $(seq 1 20); do xc create "$CP/par$i.xml" >"$CP/par$i.out" 2>&1 & pids="$pids $!"; done
+wait $pids
+check parallel-create-20 '[ "$(xc --json list | jq "[.domains[] | select(.name | startswith(\"par\")) | select(.pid != null)] | length")" = 20 ]' "$(cat "$CP"/par*.out | grep -v '^$' | head -5)"
+check parallel-processes-20 '[ "$(vmm_count)" = 20 ]' "$(vmm_count) monitors"
+pids=
+for i in $(seq 1 20); do xc list >/dev/null & pids="$pids $!"; done
+for i in $(seq 1 20); do xc destroy "par$i" >"$CP/par$i.out" 2>&1 & pids="$pids $!"; done
+wait $pids
+check parallel-destroy-20 '[ "$(xc --json list | jq "[.domains[] | select(.name | startswith(\"par\"))] | length")" = 0 ]' "$(cat "$CP"/par*.out | head -5)"
+check parallel-no-leaked-monitors 'for _ in $(seq 20); do [ "$(vmm_count)" = 0 ] && break; sleep 0.1; done; [ "$(vmm_count)" = 0 ]' "$(vmm_count) left"
+
+stop_xenod TERM
+pkill -KILL -f -- "--run-dir $CP/state/" 2>/dev/null

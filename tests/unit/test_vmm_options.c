@@ -1,0 +1,101 @@
+/* xeno-vmm's command line (src/vmm/options.c): lifecycle actions and their old aliases,
+ * the daemon-mode options and what they depend on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "vmm/options.h"
+
+#define PARSE(o, ...)                                                                                        \
+    ({                                                                                                       \
+        char *argv_[] = {"xeno-vmm", __VA_ARGS__, NULL};                                                     \
+        options_parse((int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, (o));                              \
+    })
+
+static void defaults(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k.elf"), 0);
+    assert_string_equal(o.kernel, "k.elf");
+    assert_int_equal(o.on_poweroff, ACTION_DESTROY);
+    assert_int_equal(o.on_reboot, ACTION_DESTROY);
+    assert_int_equal(o.on_crash, ACTION_DESTROY);
+    assert_null(o.run_dir);
+    assert_null(o.name);
+    assert_int_equal(o.console_log_size, 1 << 20);
+    assert_int_equal(o.paused, 0);
+    assert_int_equal(o.nvcpus, 1);
+    assert_int_equal(o.mem_size, 64 << 20);
+}
+
+static void actions(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-poweroff", "restart", "--on-reboot", "preserve", "--on-crash",
+                           "preserve"),
+                     0);
+    assert_int_equal(o.on_poweroff, ACTION_RESTART);
+    assert_int_equal(o.on_reboot, ACTION_PRESERVE);
+    assert_int_equal(o.on_crash, ACTION_PRESERVE);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-reboot", "restart"), 0);
+    assert_int_equal(o.on_reboot, ACTION_RESTART);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-reboot", "exit"), 0); /* the old name */
+    assert_int_equal(o.on_reboot, ACTION_DESTROY);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-crash", "destroy"), 0);
+    assert_int_equal(o.on_crash, ACTION_DESTROY);
+    assert_string_equal(options_action_name(ACTION_PRESERVE), "preserve");
+}
+
+static void bad_actions(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-reboot", "maybe"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-poweroff", "exit"), -1); /* alias only for reboot */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-crash", "Restart"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-crash"), -1);
+}
+
+static void daemon_options(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/run/x", "--name", "web", "--console-log-size", "64K",
+                           "--paused"),
+                     0);
+    assert_string_equal(o.run_dir, "/run/x");
+    assert_string_equal(o.name, "web");
+    assert_int_equal(o.console_log_size, 64 << 10);
+    assert_int_equal(o.paused, 1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/r", "--console-log-size", "5000"), 0);
+    assert_int_equal(o.console_log_size, 5000); /* a bare number is bytes */
+}
+
+static void daemon_options_checked(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/r", "--console-log-size", "100"), -1); /* < 1 KiB */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/r", "--console-log-size", "lots"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--paused"), -1);                     /* needs --run-dir */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--console-log-size", "2M"), -1);     /* needs --run-dir */
+    assert_int_equal(PARSE(&o, "--run-dir", "/r"), -1);                                /* no kernel */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(actions),
+        cmocka_unit_test(bad_actions),
+        cmocka_unit_test(daemon_options),
+        cmocka_unit_test(daemon_options_checked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
