@@ -186,7 +186,12 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
             tail[strcspn(tail, "\n")] = 0;
             kill(pid, SIGKILL);
             monitor_close(m);
-            return err_set(EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
+            /* The monitor says whether the definition was at fault (a kernel that is not a
+             * PVH ELF, say) or the host (no KVM, no memory). */
+            char outcome[64] = "";
+            int bad_input = monitor_read_outcome(a->run_dir, outcome, sizeof(outcome)) == 0 &&
+                            strncmp(outcome, "bad-input", 9) == 0;
+            return err_set(bad_input ? EINVAL : EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
         }
     }
 }

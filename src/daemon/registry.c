@@ -170,6 +170,20 @@ static struct domain *add_domain(struct registry *r, const struct domain_config 
     return d;
 }
 
+/* Removes a domain's run directory, console logs included. Caller holds r->lock. */
+static void remove_run_dir(struct registry *r, struct domain *d)
+{
+    char dir[PATH_MAX + 64], path[PATH_MAX + 96];
+    static const char *const logs[] = {"console.log", "console.log.1", "vmm.log"};
+    run_dir(r, d, dir, sizeof(dir));
+    for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, logs[i]);
+        unlink(path);
+    }
+    monitor_clean_run_dir(dir);
+    rmdir(dir);
+}
+
 /* The monitor of `d` has ended (or was found dead at start-up). Records what happened and
  * applies the lifecycle policy. Caller holds r->lock; returns 1 if d must be restarted. */
 static int monitor_ended(struct registry *r, struct domain *d, int pid)
@@ -211,6 +225,7 @@ static int monitor_ended(struct registry *r, struct domain *d, int pid)
         /* A transient domain is gone once it stops for good: nothing to start again. */
         store_remove_domain(&r->store, d->cfg.uuid);
         log_info("domain %s: transient, forgotten", d->cfg.name);
+        remove_run_dir(r, d);
         unlink_domain(r, d);
         return 0;
     }
@@ -409,7 +424,6 @@ int reg_destroy(struct registry *r, struct domain *d)
 
 int reg_undefine(struct registry *r, struct domain *d)
 {
-    char dir[PATH_MAX + 64], path[PATH_MAX + 96];
     int rc = 0;
     pthread_mutex_lock(&d->op_lock);
     pthread_mutex_lock(&r->lock);
@@ -419,14 +433,7 @@ int reg_undefine(struct registry *r, struct domain *d)
         rc = err_set(EBUSY, "domain '%s' is running; destroy it first", d->cfg.name);
     } else if ((rc = store_remove_domain(&r->store, d->cfg.uuid)) == 0) {
         event(r, d, "undefined", NULL);
-        run_dir(r, d, dir, sizeof(dir));
-        static const char *const logs[] = {"console.log", "console.log.1", "vmm.log"};
-        for (size_t i = 0; i < 3; i++) {
-            snprintf(path, sizeof(path), "%s/%s", dir, logs[i]);
-            unlink(path);
-        }
-        monitor_clean_run_dir(dir);
-        rmdir(dir);
+        remove_run_dir(r, d);
         unlink_domain(r, d);
     }
     pthread_mutex_unlock(&r->lock);
@@ -578,7 +585,9 @@ static void *supervisor_main(void *opaque)
             doms[n] = d;
             pfds[n++] = (struct pollfd){d->mon->pidfd, POLLIN, 0};
             doms[n] = d;
-            pfds[n++] = (struct pollfd){d->mon->ctl_fd, POLLIN, 0};
+            /* A closed control socket stays readable (EOF): leave it out, or poll spins
+             * until the process is gone, which takes a VM teardown. */
+            pfds[n++] = (struct pollfd){d->mon->dead ? -1 : d->mon->ctl_fd, POLLIN, 0};
         }
         pthread_mutex_unlock(&r->lock);
 
@@ -641,7 +650,18 @@ static void load_one(void *ctx, const struct store_domain *sd)
     if (sd->rt.pid > 0) {
         char dir[PATH_MAX + 64];
         run_dir(r, d, dir, sizeof(dir));
-        if (monitor_attach(&d->mon, sd->rt.pid, dir) == 0) {
+        int rc = monitor_attach(&d->mon, sd->rt.pid, dir);
+        /* A live monitor that does not answer yet (busy restarting its guest) gets a moment;
+         * one that never answers is killed, so no domain runs that nobody supervises. */
+        for (int tries = 0; rc < 0 && rc != -ESRCH && tries < 40; tries++) {
+            usleep(50 * 1000);
+            rc = monitor_attach(&d->mon, sd->rt.pid, dir);
+        }
+        if (rc < 0 && rc != -ESRCH) {
+            log_warn("domain %s: monitor %d does not answer (%s); killing it", d->cfg.name, sd->rt.pid, err_msg());
+            kill(sd->rt.pid, SIGKILL);
+        }
+        if (rc == 0) {
             event(r, d, "reattached", "id %d, monitor pid %d", d->domid, sd->rt.pid);
         } else {
             log_warn("domain %s: %s", d->cfg.name, err_msg());
