@@ -1,5 +1,5 @@
 /* The commands that change a domain: create, define, start, undefine, pause, unpause,
- * shutdown, reboot, reset, destroy. Each is one API request; the text output is one confirmation
+ * shutdown, reboot, reset, destroy, mem-set. Each is one API request; the text output is one confirmation
  * line on stdout (the JSON answer with --json). */
 #include <errno.h>
 #include <limits.h>
@@ -253,6 +253,27 @@ int ctl_cmd_shutdown(const struct ctl *c, const struct ctl_args *a)
     }
     json_t *body = json_pack("{s:b, s:I}", "wait", 1, "timeout_s", (json_int_t)secs);
     int rc = simple_action(c, a->pos[0], "POST", "shutdown", body, (long)secs + WAIT_SLACK_S, "shut down");
+    json_decref(body);
+    return rc;
+}
+
+/* Default --deadline: long enough for a guest under software emulation to inflate a lot. */
+#define MEM_SET_DEADLINE_MS 10000
+#define MEM_SET_DEADLINE_MAX_MS (3600 * 1000)
+
+int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a)
+{
+    uint64_t target, deadline_ms = MEM_SET_DEADLINE_MS;
+    const char *deadline = ctl_args_get(a, "deadline");
+    if (parse_size(a->pos[1], 1ULL << 20, &target) < 0)
+        return ctl_usage_error("SIZE: %s", err_msg());
+    if (deadline && parse_duration_ms(deadline, MEM_SET_DEADLINE_MAX_MS, &deadline_ms) < 0)
+        return ctl_usage_error("--deadline: %s", err_msg());
+    json_t *body = json_pack("{s:I, s:I}", "target_bytes", (json_int_t)target, "deadline_ms", (json_int_t)deadline_ms);
+    char done[128];
+    snprintf(done, sizeof(done), "has %llu MiB as its memory target, deadline %llu ms", (unsigned long long)(target >> 20),
+             (unsigned long long)deadline_ms);
+    int rc = simple_action(c, a->pos[0], "POST", "memory", body, CTL_REQUEST_TIMEOUT_S, done);
     json_decref(body);
     return rc;
 }

@@ -11,6 +11,7 @@ static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL}, {"timeout", 1,
 static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
+static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
 
 #define CONSOLE_TEXT                                                                                                   \
     "On a terminal, keys go to the guest as typed (Ctrl-C included) and Ctrl-] detaches; the terminal\n"               \
@@ -51,6 +52,13 @@ const struct ctl_command ctl_commands[] = {
      ctl_cmd_reboot},
     {"reset", "REF", "reset the domain at once, as if its reset line was pulled",
      "A hard reset: the domain's on_reboot action applies (restart boots it afresh).\n", NULL, 1, 1, ctl_cmd_reset},
+    {"mem-set", "REF SIZE [--deadline TIME]", "give the domain a memory target: it must shrink (or may grow) to SIZE",
+     "SIZE: 10000p (4 KiB pages), 40M, 1G, 65536K; a bare number is MiB. The guest's balloon driver\n"
+     "gives memory back (or takes it) and the monitor releases what it gives. If the guest's resident\n"
+     "memory is not within 5% of SIZE when the deadline passes, the domain's memory enforcement applies\n"
+     "(pause, destroy or report, from its XML) and an event records it (`xenctl events REF`).\n"
+     "  --deadline TIME  how long it has: 1s, 500ms, 2.5s, 1m (default 10s)\n",
+     mem_set_opts, 2, 2, ctl_cmd_mem_set},
     {"destroy", "REF", "stop a domain at once (like pulling the plug)",
      "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
     {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",

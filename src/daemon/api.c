@@ -17,6 +17,7 @@
 
 #define MAX_BODY (1 << 20)
 #define DEFAULT_SHUTDOWN_TIMEOUT_S 30
+#define DEFAULT_MEM_DEADLINE_MS 10000
 #define CONSOLE_TAIL_MAX (4 << 20)
 
 struct api_server {
@@ -191,6 +192,15 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
             rc = reg_wait_stopped(reg, d, timeout * 1000);
     } else if (strcmp(action, "destroy") == 0) {
         rc = reg_destroy(reg, d);
+    } else if (strcmp(action, "memory") == 0) {
+        json_t *t = json_object_get(b, "target_bytes"), *dl = json_object_get(b, "deadline_ms");
+        if (!json_is_integer(t) || json_integer_value(t) <= 0 ||
+            (dl && (!json_is_integer(dl) || json_integer_value(dl) < 0))) {
+            json_decref(b);
+            return send_error(c, EINVAL, "body needs \"target_bytes\" (bytes) and may have \"deadline_ms\"");
+        }
+        rc = reg_mem_set(reg, d, (uint64_t)json_integer_value(t),
+                         dl ? (uint64_t)json_integer_value(dl) : DEFAULT_MEM_DEADLINE_MS);
     } else {
         json_decref(b);
         return send_error(c, ENOENT, "unknown action (see docs/api.md)");

@@ -369,6 +369,34 @@ int reg_request(struct registry *r, struct domain *d, const char *verb)
     return rc;
 }
 
+int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uint64_t deadline_ms)
+{
+    char line[96], reply[512];
+    if (target_bytes < DOMAIN_MEMORY_MIN || target_bytes > d->cfg.memory_bytes || target_bytes % 4096)
+        return err_set(EINVAL, "memory target %llu bytes for '%s': must be a multiple of 4 KiB from %llu MiB up to its "
+                               "memory, %llu MiB",
+                       (unsigned long long)target_bytes, d->cfg.name, (unsigned long long)(DOMAIN_MEMORY_MIN >> 20),
+                       (unsigned long long)(d->cfg.memory_bytes >> 20));
+    struct monitor *m = grab_monitor(r, d);
+    if (!m)
+        return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
+    snprintf(line, sizeof(line), "mem-set %llu %llu", (unsigned long long)target_bytes,
+             (unsigned long long)deadline_ms);
+    int rc = monitor_request(m, line, reply, sizeof(reply), REQUEST_TIMEOUT_MS);
+    pthread_mutex_lock(&r->lock);
+    if (rc == 0)
+        event(r, d, "mem-set", "target %llu bytes (%llu pages), deadline %llu ms", (unsigned long long)target_bytes,
+              (unsigned long long)(target_bytes / 4096), (unsigned long long)deadline_ms);
+    pthread_mutex_unlock(&r->lock);
+    release_monitor(r, m);
+    if (rc < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        return err_set(-rc, "domain '%s': %s", d->cfg.name, msg);
+    }
+    return 0;
+}
+
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms)
 {
     struct timespec deadline;
@@ -551,12 +579,22 @@ static void on_monitor_event(void *opaque, const char *line)
 {
     struct ev_ctx *c = opaque;
     /* State changes are visible through the stats page; what matters for the record is
-     * what the guest did: restarts after reboot/crash, and why it stopped. */
-    if (strncmp(line, "restarted", 9) == 0 || strncmp(line, "stopped", 7) == 0) {
-        pthread_mutex_lock(&c->r->lock);
-        event(c->r, c->d, strncmp(line, "restarted", 9) == 0 ? "restarted" : "guest-stopped", "%s",
-              strchr(line, ' ') ? strchr(line, ' ') + 1 : "");
-        pthread_mutex_unlock(&c->r->lock);
+     * what the guest did: restarts after reboot/crash, why it stopped, and whether it met
+     * its memory target ("memory-target missed ..." names who failed what by how much). */
+    static const struct {
+        const char *prefix, *kind;
+    } recorded[] = {{"restarted", "restarted"},
+                    {"stopped", "guest-stopped"},
+                    {"memory-target missed", "memory-target-missed"},
+                    {"memory-target reached", "memory-target-reached"}};
+    for (size_t i = 0; i < sizeof(recorded) / sizeof(recorded[0]); i++) {
+        size_t n = strlen(recorded[i].prefix);
+        if (strncmp(line, recorded[i].prefix, n) == 0 && (line[n] == ' ' || line[n] == 0)) {
+            pthread_mutex_lock(&c->r->lock);
+            event(c->r, c->d, recorded[i].kind, "%s", line[n] ? line + n + 1 : "");
+            pthread_mutex_unlock(&c->r->lock);
+            return;
+        }
     }
 }
 

@@ -62,6 +62,9 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
 int reg_start(struct registry *r, struct domain *d, int paused);
 /* pause, unpause, shutdown, reboot: one request to the monitor, recorded as an event. */
 int reg_request(struct registry *r, struct domain *d, const char *verb);
+/* Gives the domain a memory target and a deadline (docs/control-interface.md): the monitor
+ * sets its balloon and enforces the deadline; the outcome comes back as an event. */
+int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uint64_t deadline_ms);
 /* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms);
 int reg_destroy(struct registry *r, struct domain *d);

@@ -81,3 +81,35 @@ int parse_size(const char *text, uint64_t default_unit, uint64_t *out)
     *out = v * unit;
     return 0;
 }
+
+int parse_duration_ms(const char *text, uint64_t max_ms, uint64_t *out)
+{
+    const char *end;
+    uint64_t whole, frac = 0, frac_div = 1, unit_ms;
+    int r = parse_digits(text, &whole, &end);
+    if (r < 0)
+        return r;
+    if (*end == '.') {
+        /* Up to three decimals: a millisecond is as fine as a deadline gets. */
+        for (end++; isdigit((unsigned char)*end); end++)
+            if (frac_div < 1000) {
+                frac = frac * 10 + (uint64_t)(*end - '0');
+                frac_div *= 10;
+            }
+    }
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        unit_ms = 1000;
+    else if (strcmp(end, "ms") == 0)
+        unit_ms = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        unit_ms = 60000;
+    else
+        return err_set(EINVAL, "'%s': unknown duration unit '%s' (use ms, s or m)", text, end);
+    if (whole > max_ms / unit_ms)
+        return err_set(ERANGE, "'%s' is longer than %llu ms", text, (unsigned long long)max_ms);
+    uint64_t ms = whole * unit_ms + frac * unit_ms / frac_div;
+    if (ms > max_ms)
+        return err_set(ERANGE, "'%s' is longer than %llu ms", text, (unsigned long long)max_ms);
+    *out = ms;
+    return 0;
+}

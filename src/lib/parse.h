@@ -11,6 +11,10 @@
  * Returns 0, or -EINVAL / -ERANGE with a message naming the text. */
 int parse_size(const char *text, uint64_t default_unit, uint64_t *out);
 
+/* A duration: "1s", "500ms", "2.5s", "1m"; a bare number is seconds. Into milliseconds,
+ * at most max_ms. */
+int parse_duration_ms(const char *text, uint64_t max_ms, uint64_t *out);
+
 /* A decimal integer in [min, max]. */
 int parse_u64_range(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -237,6 +237,32 @@ static void long_input(void **state)
     assert_int_equal(v, SENTINEL);
 }
 
+static void duration_units(void **state)
+{
+    uint64_t v;
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } ok[] = {{"1s", 1000}, {"1", 1000}, {"500ms", 500}, {"2.5s", 2500}, {"0.001", 1}, {"1.2345s", 1234},
+              {"1m", 60000}, {"2min", 120000}, {"0", 0}, {"0ms", 0}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        v = SENTINEL;
+        if (parse_duration_ms(ok[i].text, 3600000, &v) != 0 || v != ok[i].ms)
+            fail_msg("parse_duration_ms(\"%s\") = %llu (%s), expected %llu", ok[i].text, (unsigned long long)v,
+                     err_msg(), (unsigned long long)ok[i].ms);
+    }
+    static const char *const bad[] = {"", "s", "-1s", "1h", "1 s", "1.s.", "ms", "1e3", "99999999999999999999s"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = SENTINEL;
+        if (parse_duration_ms(bad[i], 3600000, &v) == 0)
+            fail_msg("parse_duration_ms(\"%s\") accepted (%llu)", bad[i], (unsigned long long)v);
+        assert_int_equal(v, SENTINEL);
+    }
+    assert_int_equal(parse_duration_ms("61m", 3600000, &v), -ERANGE);
+    assert_non_null(strstr(err_msg(), "61m"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,7 +271,7 @@ int main(void)
         cmocka_unit_test(size_negative),     cmocka_unit_test(size_overflow),
         cmocka_unit_test(size_messages),     cmocka_unit_test(u64_range),
         cmocka_unit_test(u64_junk),          cmocka_unit_test(u64_message_names_range),
-        cmocka_unit_test(long_input),
+        cmocka_unit_test(long_input),        cmocka_unit_test(duration_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
