@@ -117,6 +117,24 @@ int console_getc(void)
     }
 }
 
+bool console_input_ready(void)
+{
+    return rx_tail != rx_head;
+}
+
+int console_trygetc(void)
+{
+    uint64_t flags = irq_save();
+    int c = -1;
+
+    if (rx_tail != rx_head) {
+        c = (unsigned char)rx_buf[rx_tail];
+        rx_tail = (rx_tail + 1) % sizeof(rx_buf);
+    }
+    irq_restore(flags);
+    return c;
+}
+
 size_t console_readline(char *buf, size_t size, bool echo)
 {
     static bool last_was_cr;

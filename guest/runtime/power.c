@@ -20,6 +20,8 @@
 noreturn void power_off(void)
 {
     cli();
+    /* The FADT's sleep control register; where there is none, our monitor's port. */
+    acpi_power_off();
     outb(SLEEP_CONTROL, SLP_EN | (SLP_TYP_S5 << 2));
     /* QEMU exits with status (value << 1) | 1. */
     outb(QEMU_DEBUG_EXIT, 0);

@@ -42,7 +42,10 @@ void percpu_init(unsigned index)
 unsigned smp_cpu_count(void)
 {
     uint32_t max, a, b, c, d;
+    unsigned madt = acpi_lapic_count();
 
+    if (madt) /* the MADT's enabled local APICs, when there is one */
+        return madt;
     cpuid(0, &max, &b, &c, &d);
     if (max >= 0xb) {
         /* Subleaf 1 is the core level: EBX[15:0] counts the logical processors in the

@@ -32,7 +32,7 @@ void test_main(void)
     unsigned n = smp_cpu_count(), started;
     uint64_t t0;
 
-    printf("smp: %u vCPUs reported by CPUID\n", n);
+    printf("smp: %u vCPUs reported by the firmware (ACPI MADT, else CPUID)\n", n);
     if (n > MAX_CPUS) {
         test_skip("%u vCPUs, the runtime supports %u", n, MAX_CPUS);
         return;

@@ -128,6 +128,8 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     add_arg(argv, &argc, lifecycle_action_name(c->on_reboot));
     add_arg(argv, &argc, "--on-crash");
     add_arg(argv, &argc, lifecycle_action_name(c->on_crash));
+    add_arg(argv, &argc, "--memory-enforcement");
+    add_arg(argv, &argc, memory_enforcement_name(c->memory_enforcement));
     if (a->paused)
         add_arg(argv, &argc, "--paused");
     argv[argc] = NULL;

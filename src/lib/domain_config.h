@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
  * '-' (no "." or "..", nothing that reads as an option). */
@@ -24,6 +25,38 @@ enum lifecycle_action {
     ACTION_PRESERVE,    /* the monitor stays with the vCPUs stopped, for inspection */
 };
 
+/* What the monitor does when the guest misses a memory target's deadline (docs/domain-xml.md,
+ * docs/control-interface.md). The event is reported in every case. */
+enum memory_enforcement {
+    MEMORY_ENFORCE_REPORT = 0, /* nothing but the event (the default) */
+    MEMORY_ENFORCE_PAUSE,      /* pause the vCPUs; the operator decides what next */
+    MEMORY_ENFORCE_DESTROY,    /* stop the domain: outcome `destroyed`, the reason names the target */
+};
+
+/* "report", "pause", "destroy" (also the XML's and the monitor option's words). */
+static inline const char *memory_enforcement_name(enum memory_enforcement e)
+{
+    switch (e) {
+    case MEMORY_ENFORCE_PAUSE: return "pause";
+    case MEMORY_ENFORCE_DESTROY: return "destroy";
+    case MEMORY_ENFORCE_REPORT:
+    default: return "report";
+    }
+}
+
+/* 0 and *out, or -1 for anything but the three words. */
+static inline int memory_enforcement_parse(const char *s, enum memory_enforcement *out)
+{
+    static const enum memory_enforcement all[] = {MEMORY_ENFORCE_REPORT, MEMORY_ENFORCE_PAUSE,
+                                                  MEMORY_ENFORCE_DESTROY};
+    for (size_t i = 0; s && i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(s, memory_enforcement_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
 struct domain_config {
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_LEN + 1];       /* generated when the XML has none */
@@ -37,6 +70,7 @@ struct domain_config {
     enum lifecycle_action on_poweroff;    /* default destroy */
     enum lifecycle_action on_reboot;      /* default restart */
     enum lifecycle_action on_crash;       /* default destroy */
+    enum memory_enforcement memory_enforcement; /* <metadata><xeno:memory enforcement=...>; default report */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");

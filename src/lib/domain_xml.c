@@ -666,12 +666,34 @@ static int parse_devices(const struct xml_ctx *x, xmlNode *devices)
     return r;
 }
 
+/* <xeno:memory enforcement="pause|destroy|report"/>: what the monitor does when the guest
+ * misses a memory target's deadline. An empty element: the attribute is the whole point. */
+static int parse_memory_policy(const struct xml_ctx *x, xmlNode *n, struct domain_config *c)
+{
+    static const char *const attrs[] = {"enforcement", NULL};
+    xmlNode *none;
+    int r = check_attrs(x, n, attrs);
+    if (r == 0)
+        r = collect_children(x, n, NULL, 0, &none);
+    if (r < 0)
+        return r;
+    char *s = attr(x, n, "enforcement", &r);
+    if (r < 0)
+        return r;
+    if (!s)
+        return fail(x, n, EINVAL, "missing enforcement; write enforcement=\"pause\", \"destroy\" or \"report\"");
+    if (memory_enforcement_parse(s, &c->memory_enforcement) < 0)
+        r = fail(x, n, EINVAL, "enforcement '%s' is unknown; use pause, destroy or report", Q(s));
+    xmlFree(s);
+    return r;
+}
+
 /* <metadata>: libvirt leaves it to applications, each in its own namespace. Ours holds the
- * sponsor; other namespaces are skipped, unqualified elements are a mistake (most likely a
- * forgotten xeno: prefix). */
+ * sponsor and the memory policy; other namespaces are skipped, unqualified elements are a
+ * mistake (most likely a forgotten xeno: prefix). */
 static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_config *c)
 {
-    xmlNode *sponsor = NULL;
+    xmlNode *sponsor = NULL, *memory = NULL;
     int r = check_attrs(x, md, no_attrs);
     if (r < 0)
         return r;
@@ -685,15 +707,20 @@ static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_co
                         "elements in <metadata> need a namespace; for the sponsor write <xeno:sponsor> with "
                         "xmlns:xeno=\"" XENO_NS "\"" SEE_DOCS);
         } else if (n->ns->href && strcmp((const char *)n->ns->href, XENO_NS) == 0) {
-            if (strcmp((const char *)n->name, "sponsor") != 0)
+            xmlNode **slot = strcmp((const char *)n->name, "sponsor") == 0  ? &sponsor
+                             : strcmp((const char *)n->name, "memory") == 0 ? &memory
+                                                                             : NULL;
+            if (!slot)
                 return fail(x, n, EINVAL,
-                            "unknown element in <metadata>; the " XENO_NS " namespace has only <sponsor>");
-            if (sponsor)
+                            "unknown element in <metadata>; the " XENO_NS " namespace has <sponsor> and <memory>");
+            if (*slot)
                 return fail(x, n, EINVAL, "duplicate element in <metadata> (the first is on line %ld); keep one",
-                            xmlGetLineNo(sponsor));
-            sponsor = n;
+                            xmlGetLineNo(*slot));
+            *slot = n;
         }
     }
+    if (memory && (r = parse_memory_policy(x, memory, c)) < 0)
+        return r;
     if (!sponsor)
         return 0;
     char *s;
@@ -783,6 +810,7 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
     c->on_poweroff = ACTION_DESTROY;
     c->on_reboot = ACTION_RESTART;
     c->on_crash = ACTION_DESTROY;
+    c->memory_enforcement = MEMORY_ENFORCE_REPORT;
     if (el[POWEROFF] && (r = parse_action(x, el[POWEROFF], &c->on_poweroff)) < 0)
         return r;
     if (el[REBOOT] && (r = parse_action(x, el[REBOOT], &c->on_reboot)) < 0)

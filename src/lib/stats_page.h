@@ -38,6 +38,42 @@ struct stats_page {
     uint64_t console_out_bytes, console_in_bytes;
     uint64_t memory_bytes;
     uint64_t boots; /* 1 + restarts after a guest reboot */
+    uint64_t virtio_errors; /* virtio devices the guest broke (DEVICE_NEEDS_RESET), all boots */
+
+    /* Memory and the balloon (docs/control-interface.md). Bytes unless said otherwise.
+     * Measured by the host: guest_resident_bytes, monitor_rss_bytes. Reported by the guest
+     * (untrusted, for information): balloon_bytes and the guest_* values, which read
+     * STATS_PAGE_UNKNOWN until the guest's balloon driver has sent them. */
+    uint64_t memory_target_bytes;      /* the target of the last mem-set; 0: none set */
+    uint64_t memory_target_deadline_ms; /* its deadline */
+    uint32_t memory_target_state;      /* enum stats_memory_target_state */
+    uint32_t memory_enforcement;       /* enum memory_enforcement: 0 report, 1 pause, 2 destroy */
+    uint64_t balloon_target_bytes;     /* what the balloon is asked to hold: num_pages * 4096 */
+    uint64_t balloon_bytes;            /* what the driver says it holds: actual * 4096 */
+    uint64_t guest_resident_bytes;     /* guest RAM allocated on the host (memfd blocks) */
+    uint64_t monitor_rss_bytes;        /* the monitor's resident set (all of it, guest RAM included) */
+    uint64_t guest_free_bytes;         /* balloon stats: MEMFREE */
+    uint64_t guest_available_bytes;    /* AVAIL */
+    uint64_t guest_total_bytes;        /* MEMTOT */
+    uint64_t guest_caches_bytes;       /* CACHES */
+    uint64_t guest_swap_in_bytes, guest_swap_out_bytes; /* SWAP_IN, SWAP_OUT */
+    uint64_t guest_major_faults, guest_minor_faults;    /* MAJFLT, MINFLT (counts) */
+    uint64_t guest_stats_ns;           /* CLOCK_REALTIME of the guest's last stats; 0: never */
+    uint64_t balloon_released_bytes;   /* holes punched in guest RAM (inflate + free page reports), all boots */
+    uint64_t balloon_reported_bytes;   /* of which free page reporting */
+    uint64_t exits_other;              /* vCPU exits other than io and mmio (intr, hlt, ...), all boots */
+    uint64_t memory_target_reached;    /* `event memory-target reached` sent */
+    uint64_t memory_target_missed;     /* `event memory-target missed` sent */
+    uint64_t memory_enforcements;      /* of which pause or destroy was applied */
+};
+
+#define STATS_PAGE_UNKNOWN UINT64_MAX
+
+enum stats_memory_target_state {
+    STATS_MEMTARGET_NONE = 0, /* no mem-set yet */
+    STATS_MEMTARGET_PENDING,  /* set, not reached, deadline not passed */
+    STATS_MEMTARGET_MET,      /* reached (and not grown past it for a deadline since) */
+    STATS_MEMTARGET_MISSED,   /* the deadline passed (or the guest grew again): enforcement applied */
 };
 
 _Static_assert(sizeof(struct stats_page) <= STATS_PAGE_SIZE, "stats page must fit one page");

@@ -1,6 +1,6 @@
 /* ACPI hardware-reduced sleep control and status registers (ACPI 6, 4.8.3.7): how a guest
  * powers off. Writing SLP_EN with SLP_TYP 5 (S5, soft off) ends the domain with "poweroff".
- * The FADT (issue: ACPI tables) will point guests here; until then docs/machine.md does. */
+ * The FADT's sleep control and status registers point guests here (acpi.c). */
 #ifndef XENO_VMM_ACPI_PM_H
 #define XENO_VMM_ACPI_PM_H
 

@@ -62,6 +62,25 @@ void console_feed(struct console *c, struct uart *u)
         c->off += uart_receive(u, c->buf + c->off, c->len - c->off);
 }
 
+void console_feed_to(struct console *c, size_t (*sink)(void *opaque, const uint8_t *buf, size_t len), void *opaque)
+{
+    if (c->off < c->len)
+        c->off += sink(opaque, c->buf + c->off, c->len - c->off);
+}
+
+void console_write_buf(void *fd, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(*(const int *)fd, buf, len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
 void console_out(void *fd, uint8_t byte)
 {
     for (;;) {

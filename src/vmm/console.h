@@ -33,8 +33,12 @@ int console_wants_input(const struct console *c);
 void console_read(struct console *c);
 /* Pushes buffered input into the UART, as much as fits. */
 void console_feed(struct console *c, struct uart *u);
+/* The same into any sink (vm_console_input: COM1 or virtio-console). */
+void console_feed_to(struct console *c, size_t (*sink)(void *opaque, const uint8_t *buf, size_t len), void *opaque);
 /* Guest output (a console_out_fn): one byte to the descriptor `*(int *)fd`, stdout. A
  * closed console loses output; it never stops the guest. */
 void console_out(void *fd, uint8_t byte);
+/* A console_write_fn: a run of guest output (virtio-console) to `*(int *)fd`. */
+void console_write_buf(void *fd, const uint8_t *buf, size_t len);
 
 #endif

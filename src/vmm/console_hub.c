@@ -112,11 +112,16 @@ void hub_close(struct console_hub *h)
 
 void hub_guest_output(void *hub, uint8_t byte)
 {
+    hub_guest_write(hub, &byte, 1);
+}
+
+void hub_guest_write(void *hub, const uint8_t *buf, size_t len)
+{
     struct console_hub *h = hub;
     pthread_mutex_lock(&h->lock);
-    h->out_bytes++;
-    if (!ring_push(&h->pending, &byte, 1))
-        h->lost++; /* the main loop is far behind; losing output beats stalling the guest */
+    h->out_bytes += len;
+    /* When the main loop is far behind, losing output beats stalling the guest. */
+    h->lost += len - ring_push(&h->pending, buf, len);
     if (!h->wake_armed) {
         uint64_t one = 1;
         h->wake_armed = 1;
@@ -289,11 +294,21 @@ void hub_dispatch(struct console_hub *h, const struct pollset *ps)
     reap(h);
 }
 
+static size_t uart_sink(void *u, const uint8_t *buf, size_t len)
+{
+    return uart_receive(u, buf, len);
+}
+
 size_t hub_feed(struct console_hub *h, struct uart *u)
+{
+    return hub_feed_to(h, uart_sink, u);
+}
+
+size_t hub_feed_to(struct console_hub *h, size_t (*sink)(void *opaque, const uint8_t *buf, size_t len), void *opaque)
 {
     size_t n = 0;
     if (h->in_off < h->in_len) {
-        n = uart_receive(u, h->in + h->in_off, h->in_len - h->in_off);
+        n = sink(opaque, h->in + h->in_off, h->in_len - h->in_off);
         h->in_off += n;
         h->in_bytes += n;
     }

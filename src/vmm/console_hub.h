@@ -60,6 +60,8 @@ void hub_close(struct console_hub *h);
 
 /* A console_out_fn: one byte of guest output, from a vCPU thread. */
 void hub_guest_output(void *hub, uint8_t byte);
+/* A console_write_fn: a run of guest output (virtio-console), from the virtio thread. */
+void hub_guest_write(void *hub, const uint8_t *buf, size_t len);
 
 /* Attaches a connected client (taken over): it first gets the scrollback. 0, or -EMFILE
  * when HUB_MAX_CLIENTS are attached (fd is closed then). */
@@ -73,6 +75,9 @@ void hub_dispatch(struct console_hub *h, const struct pollset *ps);
 void hub_drain(struct console_hub *h);
 /* Pushes buffered client input into the UART, as much as it takes; returns the count. */
 size_t hub_feed(struct console_hub *h, struct uart *u);
+/* The same into any sink (vm_console_input: COM1 or virtio-console). */
+size_t hub_feed_to(struct console_hub *h, size_t (*sink)(void *opaque, const uint8_t *buf, size_t len),
+                   void *opaque);
 
 uint64_t hub_out_bytes(struct console_hub *h);
 

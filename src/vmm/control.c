@@ -14,7 +14,7 @@
 static const char *const names[] = {
     [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",   [CONTROL_UNPAUSE] = "unpause",
     [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot", [CONTROL_RESET] = "reset",
-    [CONTROL_DESTROY] = "destroy",
+    [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set",
 };
 
 const char *control_req_name(enum control_req req)
@@ -22,7 +22,58 @@ const char *control_req_name(enum control_req req)
     return (unsigned)req < sizeof(names) / sizeof(names[0]) ? names[req] : "?";
 }
 
-int control_parse(const char *line, enum control_req *req, char *why, size_t why_size)
+/* A plain decimal number (no sign, no blanks inside) up to max. */
+static int parse_number(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0 || len > 20)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* mem-set TARGET_BYTES DEADLINE_MS: `rest` is what follows the word (blanks included). */
+static int parse_mem_set(const char *rest, size_t len, struct control_args *args, char *why, size_t why_size)
+{
+    static const uint64_t max[CONTROL_MAX_ARGS] = {1ULL << 62, CONTROL_DEADLINE_MS_MAX};
+    struct control_args a = {0};
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && isspace((unsigned char)rest[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t start = i;
+        while (i < len && !isspace((unsigned char)rest[i]))
+            i++;
+        if (a.n == CONTROL_MAX_ARGS || parse_number(rest + start, i - start, max[a.n], &a.v[a.n]) < 0) {
+            a.n = CONTROL_MAX_ARGS + 1;
+            break;
+        }
+        a.n++;
+    }
+    if (a.n != CONTROL_MAX_ARGS) {
+        snprintf(why, why_size,
+                 "mem-set takes TARGET_BYTES DEADLINE_MS, two decimal numbers (deadline at most %llu ms), "
+                 "e.g. mem-set 40960000 1000",
+                 (unsigned long long)CONTROL_DEADLINE_MS_MAX);
+        return -EINVAL;
+    }
+    if (args)
+        *args = a;
+    return 0;
+}
+
+int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why,
+                       size_t why_size)
 {
     size_t len = strlen(line), wlen;
     while (len && isspace((unsigned char)line[len - 1]))
@@ -33,9 +84,14 @@ int control_parse(const char *line, enum control_req *req, char *why, size_t why
         return 1;
     for (wlen = 0; wlen < len && !isspace((unsigned char)line[wlen]); wlen++)
         ;
+    if (args)
+        *args = (struct control_args){0};
     for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strlen(names[i]) == wlen && memcmp(line, names[i], wlen) == 0) {
-            if (wlen < len) {
+            if (i == CONTROL_MEM_SET) {
+                if (parse_mem_set(line + wlen, len - wlen, args, why, why_size) < 0)
+                    return -EINVAL;
+            } else if (wlen < len) {
                 snprintf(why, why_size, "%s takes no arguments", names[i]);
                 return -EINVAL;
             }
@@ -44,9 +100,14 @@ int control_parse(const char *line, enum control_req *req, char *why, size_t why
         }
     }
     snprintf(why, why_size,
-             "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset or destroy)",
+             "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy or mem-set)",
              wlen > 64 ? 64 : (int)wlen, line);
     return -EINVAL;
+}
+
+int control_parse(const char *line, enum control_req *req, char *why, size_t why_size)
+{
+    return control_parse_args(line, req, NULL, why, why_size);
 }
 
 int control_open(struct control *c, int listen_fd, control_handler_fn handle, void *opaque)
@@ -152,7 +213,8 @@ static void handle_line(struct control *c, char *line)
 {
     char reply[CONTROL_LINE_MAX], why[256];
     enum control_req req;
-    int r = control_parse(line, &req, why, sizeof(why));
+    struct control_args args;
+    int r = control_parse_args(line, &req, &args, why, sizeof(why));
     if (r == 1)
         return;
     if (r < 0) {
@@ -161,7 +223,7 @@ static void handle_line(struct control *c, char *line)
         return;
     }
     reply[0] = '\0';
-    int close_after = c->handle(c->opaque, req, reply, sizeof(reply));
+    int close_after = c->handle(c->opaque, req, &args, reply, sizeof(reply));
     send_line(c, reply[0] ? reply : "err internal error: no reply");
     if (close_after && c->fd >= 0) {
         c->closing = 1;

@@ -7,6 +7,7 @@
 #define XENO_VMM_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmm/pollset.h"
 #include "vmm/ring.h"
@@ -22,17 +23,32 @@ enum control_req {
     CONTROL_REBOOT,
     CONTROL_RESET,
     CONTROL_DESTROY,
+    CONTROL_MEM_SET, /* mem-set TARGET_BYTES DEADLINE_MS */
+};
+
+/* A request's arguments: only mem-set has any (two decimal numbers). */
+#define CONTROL_MAX_ARGS 2
+#define CONTROL_DEADLINE_MS_MAX 31536000000ULL /* a year: any longer is a mistake */
+struct control_args {
+    unsigned n;
+    uint64_t v[CONTROL_MAX_ARGS];
 };
 
 /* Parses one request line (no newline; a trailing '\r' and blanks around are ignored).
- * Returns 0 and *req; 1 for a blank line (no request, no reply); -EINVAL with the reason,
- * ready to follow "err ", in why. */
+ * Returns 0 and *req (and *args, which may be NULL); 1 for a blank line (no request, no
+ * reply); -EINVAL with the reason, ready to follow "err ", in why. Arguments are checked
+ * for form (mem-set: TARGET_BYTES up to 2^62, DEADLINE_MS up to CONTROL_DEADLINE_MS_MAX);
+ * whether the values suit the domain is the handler's business. */
+int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why,
+                       size_t why_size);
+/* The same for callers that need no arguments. */
 int control_parse(const char *line, enum control_req *req, char *why, size_t why_size);
 const char *control_req_name(enum control_req req);
 
 /* Writes the reply line (no newline): "ok [key=value ...]" or "err MESSAGE". Returns 1 to
  * close the connection once the reply is sent (destroy), else 0. */
-typedef int (*control_handler_fn)(void *opaque, enum control_req req, char *reply, size_t size);
+typedef int (*control_handler_fn)(void *opaque, enum control_req req, const struct control_args *args, char *reply,
+                                  size_t size);
 
 struct control {
     int listen_fd, fd;

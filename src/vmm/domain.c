@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vmm/acpi.h"
 
 static void notify(struct domain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notify(struct domain *d, const char *fmt, ...)
@@ -63,15 +65,23 @@ static uint64_t vcpu_ns(struct domain *d, unsigned i)
     return d->base_ns[i] + (d->vm_running ? vm_vcpu_cpu_ns(&d->vm, i) : 0);
 }
 
+/* The machine the options describe (boots and --dump-acpi alike). */
+static struct vm_config vm_config_of(const struct domain *d, int paused)
+{
+    const struct options *o = d->opt;
+    return (struct vm_config){.mem_size = o->mem_size,
+                              .nvcpus = o->nvcpus,
+                              .console_out = d->console_out,
+                              .console_write = d->console_write,
+                              .console_opaque = d->console_opaque,
+                              .start_paused = paused};
+}
+
 /* Starts a fresh VM. On failure the domain is finished (or stopping, once threads exist). */
 static int boot(struct domain *d, int paused)
 {
     const struct options *o = d->opt;
-    struct vm_config cfg = {.mem_size = o->mem_size,
-                            .nvcpus = o->nvcpus,
-                            .console_out = d->console_out,
-                            .console_opaque = d->console_opaque,
-                            .start_paused = paused};
+    struct vm_config cfg = vm_config_of(d, paused);
     d->have_vm = 1; /* even a half-made VM needs vm_destroy */
     if (vm_create(&d->vm, &cfg) < 0) {
         log_error("%s", err_msg());
@@ -86,6 +96,10 @@ static int boot(struct domain *d, int paused)
     }
     d->boots++;
     d->vm_running = 1;
+    d->balloon = (struct virtio_balloon_state){0};
+    /* A restarted VM keeps the domain's memory target: its fresh balloon gets it at once. */
+    if (d->mt.state != STATS_MEMTARGET_NONE && d->vm.vballoon)
+        virtio_balloon_set_target(d->vm.vballoon, (uint32_t)((o->mem_size - d->mt.target_bytes) / 4096));
     for (unsigned i = 0; i < o->nvcpus; i++)
         d->last_ns[i] = d->base_ns[i];
     d->last_tick_ns = mono_ns();
@@ -96,9 +110,36 @@ static int boot(struct domain *d, int paused)
     return 0;
 }
 
+int domain_dump_acpi(struct domain *d, const char *dir)
+{
+    struct vm_config cfg = vm_config_of(d, 1);
+    struct vm *vm = &d->vm;
+    int status = 0;
+    if (vm_create(vm, &cfg) < 0) {
+        log_error("%s", err_msg());
+        status = EXIT_HOST_ERROR;
+    } else if (acpi_dump(dir, vm->nvcpus, vm->mmio_devs, vm->n_mmio_devs) < 0) {
+        log_error("%s", err_msg()); /* DIR missing or not writable */
+        status = EXIT_BAD_INPUT;
+    } else {
+        printf("acpi: %u vCPUs, %u devices; tables in %s\n", vm->nvcpus, vm->n_mmio_devs, dir);
+        for (unsigned i = 0; i < vm->n_mmio_devs; i++) {
+            const struct mmio_dev_desc *m = &vm->mmio_devs[i];
+            printf("acpi: device VR%02X %s base=0x%llx size=0x%x gsi=%u\n", i, m->name ? m->name : "?",
+                   (unsigned long long)m->base, m->size, m->gsi);
+        }
+    }
+    vm_destroy(vm);
+    return status;
+}
+
 int domain_boot(struct domain *d)
 {
     d->state = DOM_STATE_NONE;
+    d->mt_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    d->mt_timer_open = d->mt_timer_fd >= 0;
+    if (!d->mt_timer_open)
+        log_warn("timerfd for memory deadlines: %s; they are checked every 100 ms instead", strerror(errno));
     if (boot(d, d->opt->paused) < 0)
         return -1;
     set_state(d, d->opt->paused ? DOM_STATE_PAUSED : DOM_STATE_RUNNING);
@@ -120,6 +161,12 @@ struct uart *domain_uart(struct domain *d)
     return d->vm_running ? &d->vm.com1 : NULL;
 }
 
+size_t domain_console_input(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct domain *d = opaque;
+    return d->vm_running ? vm_console_input(&d->vm, buf, len) : 0;
+}
+
 /* Folds the stopped VM's counters into the totals, which outlive restarts. */
 static void account_final(struct domain *d)
 {
@@ -127,7 +174,14 @@ static void account_final(struct domain *d)
         d->base_ns[i] += vm_vcpu_cpu_ns(&d->vm, i);
         d->base_io += __atomic_load_n(&d->vm.vcpus[i].exits_io, __ATOMIC_RELAXED);
         d->base_mmio += __atomic_load_n(&d->vm.vcpus[i].exits_mmio, __ATOMIC_RELAXED);
+        d->base_exits_other += __atomic_load_n(&d->vm.vcpus[i].exits_other, __ATOMIC_RELAXED);
     }
+    d->base_virtio_errors += vm_virtio_errors(&d->vm);
+    if (d->vm.vballoon)
+        virtio_balloon_get(d->vm.vballoon, &d->balloon);
+    d->base_released += d->balloon.released_bytes;
+    d->base_reported += d->balloon.reported_bytes;
+    d->balloon = (struct virtio_balloon_state){0};
 }
 
 static void restart(struct domain *d)
@@ -172,8 +226,9 @@ void domain_stopped(struct domain *d)
 
     /* Stops from outside end the process, whatever the guest did meanwhile. */
     if (d->destroy_requested) {
-        log_info("destroyed over the control channel");
-        finish(d, EXIT_POWEROFF, "destroyed", "over the control channel");
+        const char *why = d->destroy_why[0] ? d->destroy_why : "over the control channel";
+        log_info("destroyed %s", why);
+        finish(d, EXIT_POWEROFF, "destroyed", why);
         return;
     }
     if (d->signo) {
@@ -228,13 +283,16 @@ void domain_signal(struct domain *d, int signo, const char *why)
     }
 }
 
-static void destroy(struct domain *d)
+/* why: the outcome's reason, or NULL for a destroy over the control channel. */
+static void destroy(struct domain *d, const char *why_destroyed)
 {
     if (d->finished)
         return;
     d->destroy_requested = 1;
+    snprintf(d->destroy_why, sizeof(d->destroy_why), "%s", why_destroyed ? why_destroyed : "");
     if (d->vm_running) {
-        vm_request_stop(&d->vm, VM_DESTROYED, "destroyed over the control channel");
+        vm_request_stop(&d->vm, VM_DESTROYED, "destroyed %s",
+                        why_destroyed ? why_destroyed : "over the control channel");
         return;
     }
     char why[600];
@@ -243,7 +301,118 @@ static void destroy(struct domain *d)
     finish(d, EXIT_POWEROFF, "destroyed", why);
 }
 
-int domain_control(void *opaque, enum control_req req, char *reply, size_t size)
+/* ---- memory target ---------------------------------------------------------------- */
+
+static void arm_mem_timer(struct domain *d)
+{
+    uint64_t due = d->vm_running ? mem_target_due(&d->mt) : 0;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (!d->mt_timer_open)
+        return;
+    if (due) {
+        its.it_value.tv_sec = (time_t)(due / 1000000000u);
+        its.it_value.tv_nsec = (long)(due % 1000000000u);
+        if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+            its.it_value.tv_nsec = 1;
+    }
+    if (timerfd_settime(d->mt_timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+        log_warn("memory deadline timer: %s", strerror(errno));
+}
+
+static uint64_t balloon_bytes(const struct domain *d)
+{
+    return (uint64_t)d->balloon.actual * 4096u;
+}
+
+/* Measures the guest's RAM on the host and applies what it means for the target. */
+static void mem_check(struct domain *d)
+{
+    if (!d->vm_running || d->mt.state == STATS_MEMTARGET_NONE) {
+        arm_mem_timer(d);
+        return;
+    }
+    uint64_t now = mono_ns(), target = d->mt.target_bytes;
+    uint64_t resident = mem_resident_bytes(d->vm.mem.fd);
+    d->resident_bytes = resident;
+    if (d->vm.vballoon)
+        virtio_balloon_get(d->vm.vballoon, &d->balloon);
+    enum mem_verdict v = mem_target_check(&d->mt, resident, now);
+    if (v == MEM_REACHED) {
+        d->mt_reached++;
+        log_info("memory target reached: %llu bytes resident for a target of %llu, %llu ms after it was set",
+                 (unsigned long long)resident, (unsigned long long)target,
+                 (unsigned long long)mem_target_elapsed_ms(&d->mt, now));
+        notify(d, "memory-target reached target=%llu resident=%llu after_ms=%llu deadline_ms=%llu balloon=%llu",
+               (unsigned long long)target, (unsigned long long)resident,
+               (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)d->mt.deadline_ms,
+               (unsigned long long)balloon_bytes(d));
+    } else if (v == MEM_MISSED || v == MEM_MISSED_REGROWN) {
+        enum memory_enforcement e = d->opt->memory_enforcement;
+        const char *action = memory_enforcement_name(e), *why = v == MEM_MISSED ? "deadline" : "regrown";
+        char reason[300];
+        d->mt_missed++;
+        snprintf(reason, sizeof(reason), "memory target missed: %llu bytes resident for a target of %llu (%s, %llu ms)",
+                 (unsigned long long)resident, (unsigned long long)target,
+                 v == MEM_MISSED ? "deadline passed" : "grew past it again for the deadline",
+                 (unsigned long long)d->mt.deadline_ms);
+        log_warn("%s; enforcement: %s", reason, action);
+        notify(d, "memory-target missed target=%llu resident=%llu over=%llu deadline_ms=%llu action=%s why=%s "
+                  "balloon=%llu",
+               (unsigned long long)target, (unsigned long long)resident, (unsigned long long)(resident - target),
+               (unsigned long long)d->mt.deadline_ms, action, why, (unsigned long long)balloon_bytes(d));
+        if (e == MEMORY_ENFORCE_PAUSE) {
+            d->mt_enforced++;
+            if (d->state != DOM_STATE_PAUSED) {
+                vm_pause(&d->vm);
+                set_state(d, DOM_STATE_PAUSED);
+            }
+        } else if (e == MEMORY_ENFORCE_DESTROY) {
+            d->mt_enforced++;
+            destroy(d, reason);
+        }
+    }
+    arm_mem_timer(d);
+}
+
+/* mem-set TARGET_BYTES DEADLINE_MS */
+static void mem_set(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    uint64_t mem = d->opt->mem_size, target = args ? args->v[0] : 0, deadline = args ? args->v[1] : 0;
+    if (!args || args->n != 2) {
+        snprintf(reply, size, "err mem-set takes TARGET_BYTES DEADLINE_MS");
+        return;
+    }
+    if (target % 4096 || target < VM_MIN_MEMORY || target > mem) {
+        snprintf(reply, size,
+                 "err memory target %llu bytes: must be a multiple of 4096 from %llu up to the domain's memory, "
+                 "%llu",
+                 (unsigned long long)target, (unsigned long long)VM_MIN_MEMORY, (unsigned long long)mem);
+        return;
+    }
+    uint32_t pages = (uint32_t)((mem - target) / 4096);
+    mem_target_set(&d->mt, target, deadline, mono_ns());
+    log_info("memory target %llu bytes within %llu ms: balloon of %u pages", (unsigned long long)target,
+             (unsigned long long)deadline, pages);
+    if (d->vm.vballoon)
+        virtio_balloon_set_target(d->vm.vballoon, pages);
+    mem_check(d); /* already there (a target above what it uses): reached at once */
+    snprintf(reply, size, "ok");
+}
+
+int domain_mem_timer_fd(const struct domain *d)
+{
+    return d->mt_timer_open ? d->mt_timer_fd : -1;
+}
+
+void domain_mem_timer(struct domain *d)
+{
+    uint64_t n;
+    if (read(d->mt_timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_warn("memory deadline timer: %s", strerror(errno));
+    mem_check(d);
+}
+
+int domain_control(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
 {
     struct domain *d = opaque;
     if (req == CONTROL_STATUS) {
@@ -251,7 +420,7 @@ int domain_control(void *opaque, enum control_req req, char *reply, size_t size)
         return 0;
     }
     if (req == CONTROL_DESTROY) {
-        destroy(d);
+        destroy(d, NULL);
         snprintf(reply, size, "ok");
         return 1;
     }
@@ -279,17 +448,34 @@ int domain_control(void *opaque, enum control_req req, char *reply, size_t size)
     case CONTROL_SHUTDOWN: vm_power_request(&d->vm, POWER_REQUEST_OFF); break;
     case CONTROL_REBOOT: vm_power_request(&d->vm, POWER_REQUEST_REBOOT); break;
     case CONTROL_RESET: vm_request_stop(&d->vm, VM_REBOOT, "reset over the control channel"); break;
+    case CONTROL_MEM_SET: mem_set(d, args, reply, size); return 0;
     default: snprintf(reply, size, "err %s is not implemented", control_req_name(req)); return 0;
     }
     snprintf(reply, size, "ok");
     return 0;
 }
 
+/* The memory side of a tick: host measurements, the balloon's state, the target. */
+static void mem_tick(struct domain *d)
+{
+    d->rss_bytes = mem_self_rss_bytes();
+    if (!d->vm_running)
+        return;
+    d->resident_bytes = mem_resident_bytes(d->vm.mem.fd);
+    if (d->vm.vballoon) {
+        virtio_balloon_get(d->vm.vballoon, &d->balloon);
+        if (++d->ticks % 10 == 0) /* fresh guest statistics every second */
+            virtio_balloon_request_stats(d->vm.vballoon);
+    }
+    mem_check(d);
+}
+
 void domain_tick(struct domain *d)
 {
     uint64_t now = mono_ns(), interval = now - d->last_tick_ns;
     int busy = 0;
-    if (!d->vm_running || d->state == DOM_STATE_PAUSED)
+    mem_tick(d);
+    if (!d->vm_running || d->state == DOM_STATE_PAUSED || d->finished)
         return;
     for (unsigned i = 0; i < d->vm.nvcpus; i++) {
         uint64_t ns = vcpu_ns(d, i);
@@ -319,6 +505,36 @@ void domain_fill_stats(struct domain *d, struct stats_page *p)
     p->cpu_ns = total;
     p->exits_io = io;
     p->exits_mmio = mmio;
+    p->virtio_errors = d->base_virtio_errors + (d->vm_running ? vm_virtio_errors(&d->vm) : 0);
+
+    uint64_t other = d->base_exits_other;
+    for (unsigned i = 0; d->vm_running && i < d->opt->nvcpus && i < STATS_PAGE_MAX_VCPUS; i++)
+        other += __atomic_load_n(&d->vm.vcpus[i].exits_other, __ATOMIC_RELAXED);
+    const struct virtio_balloon_state *b = &d->balloon;
+    uint64_t mem = d->opt->mem_size;
+    p->exits_other = other;
+    p->memory_target_bytes = d->mt.state != STATS_MEMTARGET_NONE ? d->mt.target_bytes : 0;
+    p->memory_target_deadline_ms = d->mt.state != STATS_MEMTARGET_NONE ? d->mt.deadline_ms : 0;
+    p->memory_target_state = d->mt.state;
+    p->memory_enforcement = d->opt->memory_enforcement;
+    p->balloon_target_bytes = d->mt.state != STATS_MEMTARGET_NONE ? mem - d->mt.target_bytes : 0;
+    p->balloon_bytes = d->vm_running ? balloon_bytes(d) : 0;
+    p->guest_resident_bytes = d->vm_running ? d->resident_bytes : 0;
+    p->monitor_rss_bytes = d->rss_bytes;
+    p->guest_free_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MEMFREE] : STATS_PAGE_UNKNOWN;
+    p->guest_available_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_AVAIL] : STATS_PAGE_UNKNOWN;
+    p->guest_total_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MEMTOT] : STATS_PAGE_UNKNOWN;
+    p->guest_caches_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_CACHES] : STATS_PAGE_UNKNOWN;
+    p->guest_swap_in_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_SWAP_IN] : STATS_PAGE_UNKNOWN;
+    p->guest_swap_out_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_SWAP_OUT] : STATS_PAGE_UNKNOWN;
+    p->guest_major_faults = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MAJFLT] : STATS_PAGE_UNKNOWN;
+    p->guest_minor_faults = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MINFLT] : STATS_PAGE_UNKNOWN;
+    p->guest_stats_ns = b->stats_realtime_ns;
+    p->balloon_released_bytes = d->base_released + b->released_bytes;
+    p->balloon_reported_bytes = d->base_reported + b->reported_bytes;
+    p->memory_target_reached = d->mt_reached;
+    p->memory_target_missed = d->mt_missed;
+    p->memory_enforcements = d->mt_enforced;
 }
 
 void domain_cleanup(struct domain *d)
@@ -331,4 +547,7 @@ void domain_cleanup(struct domain *d)
     if (d->have_vm)
         vm_destroy(&d->vm);
     d->have_vm = 0;
+    if (d->mt_timer_open)
+        close(d->mt_timer_fd);
+    d->mt_timer_open = 0;
 }

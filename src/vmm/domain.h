@@ -15,7 +15,9 @@
 
 #include "lib/stats_page.h"
 #include "vmm/control.h"
+#include "vmm/mem_target.h"
 #include "vmm/options.h"
+#include "vmm/virtio_balloon.h"
 #include "vmm/vm.h"
 
 /* A vCPU that used at least this share of an interval (percent) makes the domain
@@ -29,6 +31,7 @@ struct domain {
     const uint8_t *kernel, *initrd;
     size_t kernel_len, initrd_len;
     console_out_fn console_out;
+    console_write_fn console_write; /* optional: virtio-console output in runs */
     void *console_opaque;
     void (*notify)(void *opaque, const char *event);
     void *notify_opaque;
@@ -49,26 +52,48 @@ struct domain {
 
     /* CPU time and exits of the VMs before this one (restarts), and the last sample. */
     uint64_t base_ns[VM_MAX_VCPUS], last_ns[VM_MAX_VCPUS];
-    uint64_t base_io, base_mmio;
+    uint64_t base_io, base_mmio, base_virtio_errors;
     uint64_t last_tick_ns;
+
+    /* The memory target (mem-set, mem_target.h) and its enforcement; measured every tick
+     * and at the deadlines (a timerfd at mem_target_due()). */
+    struct mem_target mt;
+    int mt_timer_fd, mt_timer_open;
+    uint64_t mt_reached, mt_missed, mt_enforced;
+    uint64_t resident_bytes, rss_bytes;     /* the last measurements */
+    struct virtio_balloon_state balloon;    /* the balloon's last state (this boot) */
+    uint64_t base_exits_other, base_released, base_reported; /* counters of earlier boots */
+    unsigned ticks;
+    char destroy_why[600]; /* the outcome's reason for a destroy; "" = over the control channel */
 };
 
 /* First boot (paused with opt->paused). On failure sets finished (status and outcome) and
  * returns -1. */
 int domain_boot(struct domain *d);
+/* --dump-acpi: creates the VM the options describe (no kernel, no vCPU runs), writes its
+ * ACPI tables into dir, prints its devices on stdout and destroys it. The exit status. */
+int domain_dump_acpi(struct domain *d, const char *dir);
 /* The VM's stop eventfd and input-space eventfd while it runs, else -1. */
 int domain_stop_fd(const struct domain *d);
 int domain_rx_space_fd(const struct domain *d);
 /* The UART that takes console input, or NULL while there is no running VM. */
 struct uart *domain_uart(struct domain *d);
+/* A console input sink (console_feed_to, hub_feed_to): vm_console_input of the running
+ * VM (COM1 or virtio-console); takes nothing while no VM runs. */
+size_t domain_console_input(void *domain, const uint8_t *buf, size_t len);
 /* Call when domain_stop_fd() is readable: joins the vCPUs and applies the lifecycle action. */
 void domain_stopped(struct domain *d);
 /* Stops the domain for good because of a signal (or the console's escape key). */
 void domain_signal(struct domain *d, int signo, const char *why);
 /* A control_handler_fn. */
-int domain_control(void *domain, enum control_req req, char *reply, size_t size);
-/* Every 100 ms: samples vCPU CPU time and updates running/blocked. */
+int domain_control(void *domain, enum control_req req, const struct control_args *args, char *reply, size_t size);
+/* Every 100 ms: samples vCPU CPU time and updates running/blocked; measures memory against
+ * the target; asks the balloon for guest statistics every second. */
 void domain_tick(struct domain *d);
+/* The memory target's timerfd (readable when a deadline is due), or -1. */
+int domain_mem_timer_fd(const struct domain *d);
+/* Call when domain_mem_timer_fd() is readable: measures and applies the verdict. */
+void domain_mem_timer(struct domain *d);
 /* Fills the domain's fields of the stats page (not the console counters). */
 void domain_fill_stats(struct domain *d, struct stats_page *p);
 /* Frees the VM. */

@@ -106,6 +106,7 @@ static int setup_daemon(struct monitor *m)
     if (m->tick_fd < 0 || timerfd_settime(m->tick_fd, 0, &its, NULL) < 0)
         return err_set(errno, "timerfd: %s", strerror(errno));
     m->dom.console_out = hub_guest_output;
+    m->dom.console_write = hub_guest_write;
     m->dom.console_opaque = &m->hub;
     return 0;
 }
@@ -137,6 +138,7 @@ static void event_loop(struct monitor *m)
         int i_rx = pollset_add(&ps, domain_rx_space_fd(&m->dom), POLLIN);
         int i_sig = pollset_add(&ps, m->sig_fd, POLLIN);
         int i_tick = pollset_add(&ps, m->tick_fd, POLLIN);
+        int i_mem = pollset_add(&ps, domain_mem_timer_fd(&m->dom), POLLIN);
         int i_in = -1;
         if (m->daemon) {
             hub_prepare(&m->hub, &ps);
@@ -157,6 +159,10 @@ static void event_loop(struct monitor *m)
             handle_signal(m);
         if (pollset_revents(&ps, i_stop))
             domain_stopped(&m->dom);
+        if (pollset_revents(&ps, i_mem)) {
+            domain_mem_timer(&m->dom); /* a memory deadline: verdict and enforcement now */
+            publish_stats(m);
+        }
         if (pollset_revents(&ps, i_tick)) {
             read_counter(m->tick_fd);
             domain_tick(&m->dom);
@@ -171,11 +177,11 @@ static void event_loop(struct monitor *m)
             hub_dispatch(&m->hub, &ps);
             control_dispatch(&m->ctl, &ps);
         }
-        struct uart *u = domain_uart(&m->dom);
-        if (u && m->daemon)
-            hub_feed(&m->hub, u);
-        else if (u)
-            console_feed(&m->con, u);
+        /* Input goes to COM1 or virtio-console, whichever the guest listens on. */
+        if (m->dom.vm_running && m->daemon)
+            hub_feed_to(&m->hub, domain_console_input, &m->dom);
+        else if (m->dom.vm_running)
+            console_feed_to(&m->con, domain_console_input, &m->dom);
     }
 }
 
@@ -237,6 +243,7 @@ static int run(struct monitor *m)
             return EXIT_HOST_ERROR;
         }
         m->dom.console_out = console_out;
+        m->dom.console_write = console_write_buf;
         m->dom.console_opaque = &m->stdout_fd;
     }
     if (domain_boot(&m->dom) == 0 && m->daemon) {
@@ -267,6 +274,10 @@ int main(int argc, char **argv)
     else
         snprintf(progname, sizeof(progname), "xeno-vmm");
     log_init(progname, m.opt.verbose ? LOG_DEBUG : LOG_INFO);
+    if (m.opt.dump_acpi) {
+        m.dom.opt = &m.opt;
+        return domain_dump_acpi(&m.dom, m.opt.dump_acpi);
+    }
     if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0 ||
         (m.opt.initrd && file_map_open(&m.initrd, m.opt.initrd, "initrd") < 0)) {
         log_error("%s", err_msg());

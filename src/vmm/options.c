@@ -15,7 +15,9 @@ void options_usage(FILE *f)
     fprintf(f,
             "usage: xeno-vmm --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE] [--vcpus N]\n"
             "                [--on-poweroff ACTION] [--on-reboot ACTION] [--on-crash ACTION]\n"
-            "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]] [--verbose]\n"
+            "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]]\n"
+            "                [--memory-enforcement pause|destroy|report] [--verbose]\n"
+            "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
             "\n"
             "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
             "is this program's stdin and stdout; on a terminal, Ctrl-] stops the domain. With\n"
@@ -38,7 +40,11 @@ void options_usage(FILE *f)
             "  --name NAME              the domain's name, in log lines\n"
             "  --console-log-size SIZE  console.log rotates at SIZE (default 1M; a bare number is bytes)\n"
             "  --paused                 start with the vCPUs paused (unpause over the control socket)\n"
+            "  --memory-enforcement E   when the guest misses a memory target set over the control socket\n"
+            "                           (mem-set): pause its vCPUs, destroy it, or report (default) only\n"
             "  --verbose                debug messages\n"
+            "  --dump-acpi DIR          write the ACPI tables this configuration gets into DIR (rsdp.dat,\n"
+            "                           xsdt.dat, facp.dat, apic.dat, dsdt.dat), list its devices, exit\n"
             "\n"
             "Exit status: 0 powered off (or destroyed over the control socket), 1 bad input,\n"
             "2 reboot, 3 guest crashed, 4 host failure, 128+N stopped by signal N.\n",
@@ -101,7 +107,7 @@ static int parse_memory(const char *text, struct options *o)
     return 0;
 }
 
-enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED };
+enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED, OPT_DUMP_ACPI, OPT_MEM_ENFORCE };
 
 int options_parse(int argc, char **argv, struct options *o)
 {
@@ -119,6 +125,8 @@ int options_parse(int argc, char **argv, struct options *o)
         {"console-log-size", required_argument, NULL, OPT_LOG_SIZE},
         {"paused", no_argument, NULL, OPT_PAUSED},
         {"verbose", no_argument, NULL, 'v'},
+        {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
+        {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, log_size_given = 0;
@@ -171,6 +179,13 @@ int options_parse(int argc, char **argv, struct options *o)
             break;
         case OPT_PAUSED: o->paused = 1; break;
         case 'v': o->verbose = 1; break;
+        case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
+        case OPT_MEM_ENFORCE:
+            if (memory_enforcement_parse(optarg, &o->memory_enforcement) < 0) {
+                log_error("--memory-enforcement '%s': expected pause, destroy or report", optarg);
+                return -1;
+            }
+            break;
         case 'h':
             options_usage(stdout);
             return 1;
@@ -187,7 +202,7 @@ int options_parse(int argc, char **argv, struct options *o)
         log_error("unexpected argument '%s' (see --help)", argv[optind]);
         return -1;
     }
-    if (!o->kernel) {
+    if (!o->kernel && !o->dump_acpi) {
         log_error("no kernel given: use --kernel FILE (see --help)");
         return -1;
     }

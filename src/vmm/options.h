@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lib/domain_config.h" /* enum lifecycle_action */
+#include "lib/domain_config.h" /* enum lifecycle_action, enum memory_enforcement */
 
 struct options {
     const char *kernel, *initrd, *cmdline;
@@ -17,6 +17,8 @@ struct options {
     uint64_t console_log_size;
     int paused;
     int verbose;
+    const char *dump_acpi; /* --dump-acpi DIR: write the ACPI tables there and exit (no kernel) */
+    enum memory_enforcement memory_enforcement; /* --memory-enforcement: a missed memory target (report) */
 };
 
 #define OPTIONS_CONSOLE_LOG_DEFAULT (1ULL << 20)

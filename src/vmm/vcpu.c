@@ -156,6 +156,8 @@ static void crash(struct vcpu *v, const char *fmt, ...)
 static int handle_exit(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
+    if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO)
+        __atomic_store_n(&v->exits_other, v->exits_other + 1, __ATOMIC_RELAXED);
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         __atomic_store_n(&v->exits_io, v->exits_io + 1, __ATOMIC_RELAXED);

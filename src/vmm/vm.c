@@ -12,7 +12,11 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vmm/acpi.h"
 #include "vmm/pvh.h"
+#include "vmm/virtio_balloon.h"
+#include "vmm/virtio_console.h"
+#include "vmm/virtio_rng.h"
 
 /* Addresses KVM needs for its own use on Intel hosts (real-mode TSS, identity page table);
  * placed just below the BIOS area at the top of the 4 GiB hole, where nothing else lives. */
@@ -40,6 +44,17 @@ static void com1_rx_space(void *opaque)
     uint64_t one = 1;
     if (write(vm->rx_space_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         log_warn("console wakeup: %s", strerror(errno));
+}
+
+/* virtio-console output: the same destination as COM1's, a run of bytes at a time. */
+static void vcon_write(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct vm *vm = opaque;
+    if (vm->console_write)
+        vm->console_write(vm->console_opaque, buf, len);
+    else if (vm->console_out)
+        for (size_t i = 0; i < len; i++)
+            vm->console_out(vm->console_opaque, buf[i]);
 }
 
 static const struct uart_ops com1_ops = {com1_tx, com1_set_irq, com1_rx_space};
@@ -122,7 +137,23 @@ static int setup_devices(struct vm *vm)
         (r = io_bus_register(&vm->pio, POWER_REQUEST_PORT, 1, power_request_io, &vm->power_req,
                              "power request register")) < 0)
         return r;
+    /* virtio-mmio devices, in the fixed order of docs/machine.md: console, rng, balloon. */
+    if (!(vm->vcon = virtio_console_create(vm, vcon_write, com1_rx_space, vm)) ||
+        !(vm->vrng = virtio_rng_create(vm)) || !(vm->vballoon = virtio_balloon_create(vm)))
+        return -1;
     return 0;
+}
+
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len)
+{
+    if (vm->vcon && virtio_console_listening(vm->vcon))
+        return virtio_console_receive(vm->vcon, buf, len);
+    return uart_receive(&vm->com1, buf, len);
+}
+
+uint64_t vm_virtio_errors(const struct vm *vm)
+{
+    return virtio_host_errors(&vm->virtio);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg)
@@ -133,6 +164,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     vm->mem.fd = -1;
     vm->nvcpus = cfg->nvcpus;
     vm->console_out = cfg->console_out;
+    vm->console_write = cfg->console_write;
     vm->console_opaque = cfg->console_opaque;
     vm->paused = cfg->start_paused;
     pthread_mutex_init(&vm->lock, NULL);
@@ -140,6 +172,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_cond_init(&vm->parked_cond, NULL);
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vm->vcpus[i].fd = -1;
+    virtio_host_init(&vm->virtio, vm);
 
     if (cfg->nvcpus < 1 || cfg->nvcpus > VM_MAX_VCPUS)
         return err_set(EINVAL, "%u vCPUs requested; 1 to %d are supported", cfg->nvcpus, VM_MAX_VCPUS);
@@ -176,7 +209,10 @@ int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const c
     int r = pvh_load_kernel(&vm->mem, kernel, kernel_len, kernel_name, &k);
     if (r < 0)
         return r;
-    if ((r = pvh_write_boot_info(&vm->mem, &k, cmdline, initrd, initrd_len, 0)) < 0)
+    /* The ACPI tables describe the vCPUs and the devices registered by vm_create. */
+    uint64_t rsdp;
+    if ((r = acpi_write_tables(&vm->mem, vm->nvcpus, vm->mmio_devs, vm->n_mmio_devs, &rsdp)) < 0 ||
+        (r = pvh_write_boot_info(&vm->mem, &k, cmdline, initrd, initrd_len, rsdp)) < 0)
         return r;
     vm->entry = k.entry;
     return 0;
@@ -198,6 +234,8 @@ int vm_start(struct vm *vm)
         if (r < 0)
             return r;
     }
+    if (virtio_host_start(&vm->virtio) < 0)
+        return -1;
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         int e = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
         if (e) {
@@ -312,6 +350,11 @@ void vm_join(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    /* First: the virtio thread may still use RAM, the VM fd and the eventfds below. */
+    virtio_host_destroy(&vm->virtio);
+    vm->vcon = NULL;
+    vm->vrng = NULL;
+    vm->vballoon = NULL;
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vcpu_destroy(&vm->vcpus[i]);
     if (vm->vm_fd >= 0)

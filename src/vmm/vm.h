@@ -24,6 +24,7 @@
 #include "vmm/outcome.h"
 #include "vmm/power_request.h"
 #include "vmm/uart.h"
+#include "vmm/virtio_mmio.h"
 
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEMORY (4ULL << 20)
@@ -33,6 +34,13 @@ struct vm;
 /* Where COM1's transmitted bytes go; called on a vCPU thread with the UART's lock held. It
  * must not block for long: it is the guest's console and the vCPU waits for it. */
 typedef void (*console_out_fn)(void *opaque, uint8_t byte);
+/* The same for a run of bytes (virtio-console output), on the virtio thread. Optional:
+ * without it each byte goes through console_out_fn. */
+typedef void (*console_write_fn)(void *opaque, const uint8_t *buf, size_t len);
+
+struct virtio_console;
+struct virtio_rng;
+struct virtio_balloon;
 
 struct vcpu {
     struct vm *vm;
@@ -48,11 +56,31 @@ struct vcpu {
     int clock_valid, exited, parked;
     uint64_t cpu_final_ns;
     /* Exits handled, written by the thread alone (read with relaxed atomics). */
-    uint64_t exits_io, exits_mmio;
+    uint64_t exits_io, exits_mmio, exits_other;
+};
+
+/* virtio-mmio devices (docs/machine.md): one 4 KiB window each from VIRTIO_MMIO_BASE, one
+ * IOAPIC pin each from VIRTIO_GSI_BASE (edge, active high), in the order registered. The
+ * ACPI DSDT lists exactly these, so guests find them the way stock kernels do. */
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
+#define VIRTIO_MMIO_STRIDE 0x1000ULL
+#define VIRTIO_GSI_BASE 16
+#define VM_MAX_MMIO_DEVS 8
+/* ACPI tables live in the reserved legacy BIOS area (0x9fc00-0xfffff), RSDP first. */
+#define ACPI_TABLES_BASE 0xe0000ULL
+#define ACPI_TABLES_SIZE 0x10000ULL
+
+struct mmio_dev_desc {
+    uint64_t base;
+    uint32_t size;
+    uint32_t gsi;
+    const char *name; /* "virtio-console", ... for logs and the DSDT comment */
 };
 
 struct vm {
     int kvm_fd, vm_fd;
+    unsigned n_mmio_devs;
+    struct mmio_dev_desc mmio_devs[VM_MAX_MMIO_DEVS];
     struct guest_mem mem;
     struct io_bus pio, mmio;
     struct uart com1;
@@ -66,7 +94,12 @@ struct vm {
     uint32_t entry; /* where vCPU 0 starts (PVH entry) */
 
     console_out_fn console_out; /* where COM1 output goes */
+    console_write_fn console_write; /* and virtio-console output */
     void *console_opaque;
+    struct virtio_host virtio;      /* the virtio-mmio devices and their thread */
+    struct virtio_console *vcon;    /* virtio-mmio device 0 */
+    struct virtio_rng *vrng;        /* virtio-mmio device 1 */
+    struct virtio_balloon *vballoon; /* virtio-mmio device 2 */
     int rx_space_efd; /* eventfd: COM1's receive FIFO has room for more host input */
 
     pthread_mutex_t lock;      /* outcome, pause state, the vCPUs' clock fields */
@@ -83,6 +116,7 @@ struct vm_config {
     uint64_t mem_size;
     unsigned nvcpus;
     console_out_fn console_out;
+    console_write_fn console_write; /* optional */
     void *console_opaque;
     int start_paused; /* vCPU threads park before their first KVM_RUN */
 };
@@ -102,6 +136,11 @@ void vm_pause(struct vm *vm);
 void vm_unpause(struct vm *vm);
 /* CPU time vCPU `i`'s thread has used (0 before it starts). Any thread. */
 uint64_t vm_vcpu_cpu_ns(struct vm *vm, unsigned i);
+/* Host console input: to virtio-console while its driver listens, else to COM1
+ * (docs/machine.md). Returns the bytes taken; the rest waits for rx_space_efd. */
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);
+/* Devices marked NEEDS_RESET in this VM (virtio). Any thread. */
+uint64_t vm_virtio_errors(const struct vm *vm);
 /* Asks the guest to power off or reboot (the power request register). */
 void vm_power_request(struct vm *vm, enum power_request_code code);
 void vm_destroy(struct vm *vm);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lib/domain_config.h" /* memory_enforcement_name */
 #include "lib/stats_page.h"
 
 int main(int argc, char **argv)
@@ -44,5 +45,34 @@ int main(int argc, char **argv)
            (unsigned long long)s.exits_io, (unsigned long long)s.exits_mmio,
            (unsigned long long)s.console_out_bytes, (unsigned long long)s.console_in_bytes);
     printf("memory_bytes=%llu\nboots=%llu\n", (unsigned long long)s.memory_bytes, (unsigned long long)s.boots);
+    printf("virtio_errors=%llu\n", (unsigned long long)s.virtio_errors);
+    /* Memory and the balloon; guest-reported values print "unknown" until the guest sent them. */
+    static const char *const mt_states[] = {"none", "pending", "met", "missed"};
+    printf("memory_target_bytes=%llu\nmemory_target_deadline_ms=%llu\nmemory_target_state=%s\n",
+           (unsigned long long)s.memory_target_bytes, (unsigned long long)s.memory_target_deadline_ms,
+           s.memory_target_state < 4 ? mt_states[s.memory_target_state] : "?");
+    printf("memory_enforcement=%s\n", memory_enforcement_name((enum memory_enforcement)s.memory_enforcement));
+    printf("balloon_target_bytes=%llu\nballoon_bytes=%llu\nguest_resident_bytes=%llu\nmonitor_rss_bytes=%llu\n",
+           (unsigned long long)s.balloon_target_bytes, (unsigned long long)s.balloon_bytes,
+           (unsigned long long)s.guest_resident_bytes, (unsigned long long)s.monitor_rss_bytes);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } guest[] = {{"guest_free_bytes", s.guest_free_bytes},         {"guest_available_bytes", s.guest_available_bytes},
+                 {"guest_total_bytes", s.guest_total_bytes},       {"guest_caches_bytes", s.guest_caches_bytes},
+                 {"guest_swap_in_bytes", s.guest_swap_in_bytes},   {"guest_swap_out_bytes", s.guest_swap_out_bytes},
+                 {"guest_major_faults", s.guest_major_faults},     {"guest_minor_faults", s.guest_minor_faults}};
+    for (size_t i = 0; i < sizeof(guest) / sizeof(guest[0]); i++) {
+        if (guest[i].v == STATS_PAGE_UNKNOWN)
+            printf("%s=unknown\n", guest[i].name);
+        else
+            printf("%s=%llu\n", guest[i].name, (unsigned long long)guest[i].v);
+    }
+    printf("guest_stats_ns=%llu\nballoon_released_bytes=%llu\nballoon_reported_bytes=%llu\nexits_other=%llu\n",
+           (unsigned long long)s.guest_stats_ns, (unsigned long long)s.balloon_released_bytes,
+           (unsigned long long)s.balloon_reported_bytes, (unsigned long long)s.exits_other);
+    printf("memory_target_reached=%llu\nmemory_target_missed=%llu\nmemory_enforcements=%llu\n",
+           (unsigned long long)s.memory_target_reached, (unsigned long long)s.memory_target_missed,
+           (unsigned long long)s.memory_enforcements);
     return 0;
 }

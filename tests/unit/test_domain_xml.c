@@ -482,6 +482,49 @@ static void devices(void **state)
 
 /* ---- metadata ---- */
 
+/* <xeno:memory enforcement="..."/>: what the monitor does about a missed memory target. */
+static void memory_enforcement(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *word;
+        enum memory_enforcement want;
+    } ok[] = {{"pause", MEMORY_ENFORCE_PAUSE}, {"destroy", MEMORY_ENFORCE_DESTROY}, {"report", MEMORY_ENFORCE_REPORT}};
+    struct domain_config c;
+    good(doc(NULL, NULL, NULL), &c);
+    assert_int_equal(c.memory_enforcement, MEMORY_ENFORCE_REPORT); /* the default */
+    domain_config_free(&c);
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char md[256];
+        snprintf(md, sizeof(md),
+                 "<metadata><xeno:memory xmlns:xeno='" XENO_NS "' enforcement='%s'/>"
+                 "<xeno:sponsor xmlns:xeno='" XENO_NS "'>s</xeno:sponsor></metadata>",
+                 ok[i].word);
+        good(doc(NULL, md, NULL), &c);
+        assert_int_equal(c.memory_enforcement, ok[i].want);
+        assert_string_equal(c.sponsor, "s");
+        assert_string_equal(memory_enforcement_name(c.memory_enforcement), ok[i].word);
+        domain_config_free(&c);
+    }
+    bad(doc(NULL, "<metadata><xeno:memory xmlns:xeno='" XENO_NS "' enforcement='Pause'/></metadata>", NULL),
+        "test.xml:4: <xeno:memory>: enforcement 'Pause' is unknown; use pause, destroy or report");
+    bad(doc(NULL, "<metadata><xeno:memory xmlns:xeno='" XENO_NS "'/></metadata>", NULL),
+        "<xeno:memory>: missing enforcement");
+    bad(doc(NULL, "<metadata><xeno:memory xmlns:xeno='" XENO_NS "' enforcement='pause' deadline='1'/></metadata>",
+            NULL),
+        "<xeno:memory>: unknown attribute 'deadline'");
+    bad(doc(NULL, "<metadata><xeno:memory xmlns:xeno='" XENO_NS "' enforcement='pause'>x</xeno:memory></metadata>",
+            NULL),
+        "<xeno:memory>: unexpected text 'x'");
+    bad(doc(NULL,
+            "<metadata xmlns:xeno='" XENO_NS "'><xeno:memory enforcement='pause'/>\n"
+            "  <xeno:memory enforcement='report'/></metadata>",
+            NULL),
+        "test.xml:5: <xeno:memory>: duplicate element in <metadata> (the first is on line 4)");
+    /* libvirt's own element of that name is not ours: <memory> in no namespace is an error there. */
+    bad(doc(NULL, "<metadata><memory enforcement='pause'/></metadata>", NULL), "need a namespace");
+}
+
 static void metadata(void **state)
 {
     (void)state;
@@ -778,6 +821,8 @@ static const struct {
      "53-mismatched-tag.xml:4: XML syntax error: Opening and ending tag mismatch: vcpu line 4 and cpu"},
     {"54-domain-namespace.xml",
      "54-domain-namespace.xml:1: <domain>: in namespace 'http://libvirt.org/schemas/domain'"},
+    {"55-memory-enforcement-unknown.xml",
+     "55-memory-enforcement-unknown.xml:10: <xeno:memory>: enforcement 'kill' is unknown; use pause, destroy or report"},
 };
 #define BAD_DIR "tests/data/xml/bad/"
 
@@ -897,6 +942,7 @@ int main(void)
         cmocka_unit_test(lifecycle),
         cmocka_unit_test(devices),
         cmocka_unit_test(metadata),
+        cmocka_unit_test(memory_enforcement),
         cmocka_unit_test(uuids),
         cmocka_unit_test(names),
         cmocka_unit_test(relative_paths),

@@ -86,9 +86,10 @@ struct fx {
     enum control_req last;
 };
 
-static int handler(void *opaque, enum control_req req, char *reply, size_t size)
+static int handler(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
 {
     struct fx *f = opaque;
+    (void)args;
     f->calls++;
     f->last = req;
     if (req == CONTROL_STATUS)
@@ -159,7 +160,7 @@ static void pipelined_requests_answered_in_order(void **state)
     control_read(&f->c);
     recv_all(f, buf, sizeof(buf));
     assert_string_equal(buf, "ok\nerr no\nerr unknown request 'bogus' (expected status, pause, unpause, shutdown, "
-                             "reboot, reset or destroy)\nok state=running boots=1\n");
+                             "reboot, reset, destroy or mem-set)\nok state=running boots=1\n");
     assert_int_equal(f->calls, 3); /* the blank and the unknown line never reach the handler */
 }
 
