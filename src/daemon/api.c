@@ -233,8 +233,14 @@ static enum MHD_Result route_domain(struct MHD_Connection *c, struct registry *r
     else if (!*action && strcmp(method, "DELETE") == 0) {
         int rc = reg_undefine(reg, d);
         r = rc < 0 ? send_error(c, -rc, err_msg()) : send_json(c, 200, json_object());
-    } else if (strcmp(action, "console") == 0 && strcmp(method, "GET") == 0)
+    } else if (strcmp(action, "console") == 0 && strcmp(method, "GET") == 0) {
         r = handle_console(c, reg, d);
+    } else if (strcmp(action, "usage") == 0 && strcmp(method, "GET") == 0) {
+        const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+        int limit = lim ? atoi(lim) : 100;
+        r = limit > 0 && limit <= 100000 ? send_json(c, 200, reg_usage_json(reg, d, limit))
+                                         : send_error(c, EINVAL, "limit must be 1 to 100000");
+    }
     else if (*action && strcmp(method, "POST") == 0)
         r = handle_action(c, reg, d, action, rq);
     else

@@ -16,17 +16,19 @@
 #include "daemon/registry.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/xeno"
 #define DEFAULT_SOCKET "/run/xenod.sock"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--verbose]\n"
+    fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
                "\n"
                "  --state-dir DIR  domain store, run directories and console logs (default " DEFAULT_STATE_DIR ")\n"
                "  --socket PATH    API socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
-               "  --vmm PATH       the monitor to start per domain (default: xeno-vmm beside xenod)\n");
+               "  --vmm PATH       the monitor to start per domain (default: xeno-vmm beside xenod)\n"
+               "  --sample-interval TIME  how often running domains' counters are stored (default 10s)\n");
 }
 
 int main(int argc, char **argv)
@@ -34,10 +36,12 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {{"state-dir", required_argument, NULL, 's'},
                                               {"socket", required_argument, NULL, 'S'},
                                               {"vmm", required_argument, NULL, 'm'},
+                                              {"sample-interval", required_argument, NULL, 'i'},
                                               {"verbose", no_argument, NULL, 'v'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET;
+    double sample_interval_s = 10;
     char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX];
     int c;
 
@@ -49,6 +53,15 @@ int main(int argc, char **argv)
         case 's': state_dir = optarg; break;
         case 'S': sock = optarg; break;
         case 'm': snprintf(vmm, sizeof(vmm), "%s", optarg); break;
+        case 'i': {
+            uint64_t ms = 0;
+            if (parse_duration_ms(optarg, 24 * 3600 * 1000, &ms) < 0 || ms < 100) {
+                log_error("--sample-interval: %s", ms < 100 ? "at least 100ms" : err_msg());
+                return 2;
+            }
+            sample_interval_s = (double)ms / 1000.0;
+            break;
+        }
         case 'v': log_init("xenod", LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default:
@@ -95,7 +108,7 @@ int main(int argc, char **argv)
 
     struct registry reg;
     struct api_server *api;
-    if (reg_open(&reg, abs_state, vmm) < 0) {
+    if (reg_open(&reg, abs_state, vmm, sample_interval_s) < 0) {
         log_error("%s", err_msg());
         return 1;
     }

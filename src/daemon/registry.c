@@ -485,6 +485,36 @@ static const char *live_state(struct domain *d, struct stats_page *st, int *have
     return s ? s : "running";
 }
 
+/* A guest-reported value, or null until the guest's balloon driver has reported it. */
+static json_t *guest_value(uint64_t v)
+{
+    return v == STATS_PAGE_UNKNOWN ? json_null() : json_integer((json_int_t)v);
+}
+
+/* The accounting feed of a running domain (docs/control-interface.md): measured by the
+ * monitor unless named guest_*, which the guest reports and nobody should bill on. */
+static json_t *usage_json(const struct stats_page *st)
+{
+    static const char *const target_states[] = {"none", "pending", "met", "missed"};
+    json_t *u = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:I, s:I}", "memory_bytes",
+                          (json_int_t)st->memory_bytes, "memory_target_bytes", (json_int_t)st->memory_target_bytes,
+                          "balloon_target_bytes", (json_int_t)st->balloon_target_bytes, "balloon_bytes",
+                          (json_int_t)st->balloon_bytes, "guest_resident_bytes", (json_int_t)st->guest_resident_bytes,
+                          "monitor_rss_bytes", (json_int_t)st->monitor_rss_bytes, "exits", "io",
+                          (json_int_t)st->exits_io, "mmio", (json_int_t)st->exits_mmio, "other",
+                          (json_int_t)st->exits_other, "console_out_bytes", (json_int_t)st->console_out_bytes,
+                          "console_in_bytes", (json_int_t)st->console_in_bytes, "virtio_errors",
+                          (json_int_t)st->virtio_errors);
+    if (!u)
+        return json_null();
+    json_object_set_new(u, "memory_target_state",
+                        json_string(st->memory_target_state < 4 ? target_states[st->memory_target_state] : "?"));
+    json_object_set_new(u, "guest_free_bytes", guest_value(st->guest_free_bytes));
+    json_object_set_new(u, "guest_available_bytes", guest_value(st->guest_available_bytes));
+    json_object_set_new(u, "guest_total_bytes", guest_value(st->guest_total_bytes));
+    return u;
+}
+
 /* Caller holds r->lock. */
 static json_t *domain_json_locked(struct registry *r, struct domain *d)
 {
@@ -510,6 +540,8 @@ static json_t *domain_json_locked(struct registry *r, struct domain *d)
     json_object_set_new(o, "started_at", running ? json_real(d->started_at) : json_null());
     json_object_set_new(o, "console_socket", running ? json_string(sock) : json_null());
     json_object_set_new(o, "boots", json_integer(have_stats ? (json_int_t)st.boots : 0));
+    if (have_stats)
+        json_object_set_new(o, "usage", usage_json(&st));
     return o;
 }
 
@@ -568,7 +600,43 @@ void reg_console_log_path(struct registry *r, struct domain *d, int rotated, cha
     snprintf(out, size, "%s/console.log%s", dir, rotated ? ".1" : "");
 }
 
+static void sample_to_json(void *ctx, double time, const int64_t *vals, const int *is_null, int n)
+{
+    json_t *o = json_pack("{s:f}", "time", time);
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, store_sample_names[i], is_null[i] ? json_null() : json_integer(vals[i]));
+    json_array_append_new(ctx, o);
+}
+
+json_t *reg_usage_json(struct registry *r, struct domain *d, int limit)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&r->lock);
+    if (store_for_each_sample(&r->store, d->cfg.uuid, limit, sample_to_json, arr) < 0)
+        log_error("%s", err_msg());
+    pthread_mutex_unlock(&r->lock);
+    return json_pack("{s:o}", "samples", arr);
+}
+
 /* ---- the supervisor ---- */
+
+/* Every sample_interval_s, each running domain's counters go into the store: the record
+ * metering and billing read, which survives the monitors and xenod itself. */
+static void sample_usage(struct registry *r)
+{
+    double t = now_s();
+    if (t - r->last_sample < r->sample_interval_s)
+        return;
+    r->last_sample = t;
+    pthread_mutex_lock(&r->lock);
+    for (struct domain *d = r->domains; d; d = d->next) {
+        struct stats_page st;
+        if (d->mon && monitor_read_stats(d->mon, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
+            log_error("%s", err_msg());
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
 
 struct ev_ctx {
     struct registry *r;
@@ -668,6 +736,7 @@ static void *supervisor_main(void *opaque)
             reg_put(r, doms[i]);
         free(pfds);
         free(doms);
+        sample_usage(r);
     }
     return NULL;
 }
@@ -708,7 +777,7 @@ static void load_one(void *ctx, const struct store_domain *sd)
     }
 }
 
-int reg_open(struct registry *r, const char *state_dir, const char *vmm_path)
+int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, double sample_interval_s)
 {
     char path[PATH_MAX + 32];
     int rc;
@@ -717,6 +786,8 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path)
     pthread_cond_init(&r->changed, NULL);
     snprintf(r->state_dir, sizeof(r->state_dir), "%s", state_dir);
     snprintf(r->vmm_path, sizeof(r->vmm_path), "%s", vmm_path);
+    r->sample_interval_s = sample_interval_s;
+    r->last_sample = now_s();
     snprintf(path, sizeof(path), "%s/run", state_dir);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         return err_set(errno, "state directory %s: %s", state_dir, strerror(errno));

@@ -43,11 +43,13 @@ struct registry {
     char vmm_path[PATH_MAX];
     struct domain *domains;
     int wake_fd; /* eventfd: the supervisor should rebuild its poll set */
+    double sample_interval_s; /* how often running domains' counters go into the store */
+    double last_sample;
     int stopping;
     pthread_t supervisor;
 };
 
-int reg_open(struct registry *r, const char *state_dir, const char *vmm_path);
+int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, double sample_interval_s);
 /* Stops the supervisor and frees everything; running monitors keep running. */
 void reg_close(struct registry *r);
 
@@ -74,6 +76,8 @@ json_t *reg_domain_json(struct registry *r, struct domain *d);
 json_t *reg_list_json(struct registry *r);
 json_t *reg_events_json(struct registry *r, struct domain *d, int limit);
 json_t *reg_host_json(struct registry *r);
+/* {"samples": [...]}: the last `limit` usage samples of a domain, oldest first. */
+json_t *reg_usage_json(struct registry *r, struct domain *d, int limit);
 /* The path of a domain's console log (rotated part first if `rotated`). */
 void reg_console_log_path(struct registry *r, struct domain *d, int rotated, char *out, size_t size);
 

@@ -24,7 +24,18 @@ static const char schema[] =
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, uuid TEXT NOT NULL,"
     "  name TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_uuid ON events(uuid, id);"
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS usage_samples("
+    "  time REAL NOT NULL, uuid TEXT NOT NULL, cpu_ns INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,"
+    "  memory_target_bytes INTEGER NOT NULL, balloon_bytes INTEGER NOT NULL,"
+    "  guest_resident_bytes INTEGER NOT NULL, monitor_rss_bytes INTEGER NOT NULL,"
+    "  guest_free_bytes INTEGER, exits_io INTEGER NOT NULL, exits_mmio INTEGER NOT NULL,"
+    "  exits_other INTEGER NOT NULL, console_out_bytes INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS usage_samples_uuid ON usage_samples(uuid, time);";
+
+const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {
+    "cpu_ns",           "memory_bytes", "memory_target_bytes", "balloon_bytes", "guest_resident_bytes",
+    "monitor_rss_bytes", "guest_free_bytes", "exits_io", "exits_mmio", "exits_other", "console_out_bytes"};
 
 static double now_s(void)
 {
@@ -223,4 +234,52 @@ int store_next_domid(struct store *s, int *out)
     *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) - 1 : 0;
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : db_err(s, "allocating a domain ID");
+}
+
+int store_add_sample(struct store *s, const char *uuid, const struct stats_page *st)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO usage_samples VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "recording a usage sample");
+    const uint64_t vals[] = {st->cpu_ns,           st->memory_bytes,      st->memory_target_bytes,
+                             st->balloon_bytes,    st->guest_resident_bytes, st->monitor_rss_bytes,
+                             st->guest_free_bytes, st->exits_io,          st->exits_mmio,
+                             st->exits_other,      st->console_out_bytes};
+    sqlite3_bind_double(q, 1, now_s());
+    sqlite3_bind_text(q, 2, uuid, -1, SQLITE_TRANSIENT);
+    for (int i = 0; i < (int)(sizeof(vals) / sizeof(vals[0])); i++) {
+        if (vals[i] == STATS_PAGE_UNKNOWN)
+            sqlite3_bind_null(q, i + 3); /* the guest has not reported it */
+        else
+            sqlite3_bind_int64(q, i + 3, (sqlite3_int64)vals[i]);
+    }
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording a usage sample");
+}
+
+int store_for_each_sample(struct store *s, const char *uuid, int limit,
+                          void (*fn)(void *ctx, double time, const int64_t *vals, const int *is_null, int n), void *ctx)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT * FROM (SELECT * FROM usage_samples WHERE uuid=?1 ORDER BY time DESC LIMIT ?2)"
+                           " ORDER BY time",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "listing usage samples");
+    sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t vals[STORE_SAMPLE_FIELDS];
+        int nulls[STORE_SAMPLE_FIELDS];
+        for (int i = 0; i < STORE_SAMPLE_FIELDS; i++) {
+            nulls[i] = sqlite3_column_type(q, i + 2) == SQLITE_NULL;
+            vals[i] = sqlite3_column_int64(q, i + 2);
+        }
+        fn(ctx, sqlite3_column_double(q, 0), vals, nulls, STORE_SAMPLE_FIELDS);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing usage samples");
 }

@@ -9,6 +9,11 @@
 #include <stdint.h>
 
 #include "lib/domain_config.h"
+#include "lib/stats_page.h"
+
+/* Columns of a usage sample after time and uuid, in this order. */
+#define STORE_SAMPLE_FIELDS 11
+extern const char *const store_sample_names[STORE_SAMPLE_FIELDS];
 
 struct store {
     sqlite3 *db;
@@ -49,6 +54,12 @@ int store_for_each_event(struct store *s, const char *uuid, int limit,
                          void (*fn)(void *ctx, int64_t id, double time, const char *uuid, const char *name,
                                     const char *kind, const char *detail),
                          void *ctx);
+
+/* A usage sample of a running domain, from its stats page: the metering record. */
+int store_add_sample(struct store *s, const char *uuid, const struct stats_page *st);
+/* The last `limit` samples of a domain, oldest first; is_null marks values the guest had not reported. */
+int store_for_each_sample(struct store *s, const char *uuid, int limit,
+                          void (*fn)(void *ctx, double time, const int64_t *vals, const int *is_null, int n), void *ctx);
 
 /* The next domain ID (1, 2, ...), persisted so IDs are not reused across restarts. */
 int store_next_domid(struct store *s, int *out);

@@ -10,7 +10,7 @@ export XENOD_SOCKET=$CP/xenod.sock
 XPID=
 
 start_xenod() {
-    "$XENOD" --state-dir "$CP/state" --socket "$XENOD_SOCKET" >>"$CP/xenod.log" 2>&1 &
+    "$XENOD" --state-dir "$CP/state" --socket "$XENOD_SOCKET" --sample-interval 300ms >>"$CP/xenod.log" 2>&1 &
     XPID=$!
     for _ in $(seq 100); do [ -S "$XENOD_SOCKET" ] && curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null && return 0; sleep 0.05; done
     return 1
@@ -127,6 +127,10 @@ check restart-event 'xc --json events demo | jq -e "[.events[].kind] | index(\"r
 stop_xenod TERM
 start_xenod
 check restart-term-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ]'
+# The accounting feed: live in the domain object, sampled into the store.
+check usage-live 'xc --json info demo | jq -e ".usage.guest_resident_bytes > 0 and .usage.monitor_rss_bytes > 0 and .usage.exits.io > 0 and .usage.memory_bytes == 67108864" >/dev/null' "$(xc --json info demo | jq -c .usage)"
+sleep 1
+check usage-sampled 'api GET "/domains/demo/usage?limit=5" | head -1 | jq -e "(.samples | length) >= 2 and .samples[-1].cpu_ns > 0 and .samples[-1].guest_resident_bytes > 0" >/dev/null' "$(api GET "/domains/demo/usage?limit=2")"
 xc destroy demo >/dev/null
 xc undefine demo >/dev/null
 
