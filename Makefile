@@ -29,10 +29,14 @@ LIB_SRCS    = $(wildcard src/lib/*.c)
 VMM_SRCS    = $(wildcard src/vmm/*.c)
 DAEMON_SRCS = $(wildcard src/daemon/*.c)
 CTL_SRCS    = $(wildcard src/ctl/*.c)
+SCHED_SRCS  = $(wildcard src/sched/*.c)
 LIB_OBJS    = $(LIB_SRCS:%.c=$(OBJ)/%.o)
 VMM_OBJS    = $(VMM_SRCS:%.c=$(OBJ)/%.o)
 DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(OBJ)/%.o)
 CTL_OBJS    = $(CTL_SRCS:%.c=$(OBJ)/%.o)
+# src/sched: the CPU scheduler's algorithm core (docs/scheduling.md), linked into the monitor,
+# xenod (admission control) and the unit tests.
+SCHED_OBJS  = $(SCHED_SRCS:%.c=$(OBJ)/%.o)
 # Each program's main.c is the only thing unit tests cannot link against.
 VMM_LIB_OBJS    = $(filter-out $(OBJ)/src/vmm/main.o,$(VMM_OBJS))
 DAEMON_LIB_OBJS = $(filter-out $(OBJ)/src/daemon/main.o,$(DAEMON_OBJS))
@@ -49,11 +53,11 @@ $(LIBXENO): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(BIN)/xeno-vmm: $(VMM_OBJS) $(LIBXENO)
+$(BIN)/xeno-vmm: $(VMM_OBJS) $(SCHED_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/xenod: $(DAEMON_OBJS) $(LIBXENO)
+$(BIN)/xenod: $(DAEMON_OBJS) $(SCHED_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LDLIBS)
 
@@ -82,7 +86,7 @@ check: deps
 	tests/run.sh build/san
 
 format:
-	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(wildcard src/*/*.h)
+	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(SCHED_SRCS) $(wildcard src/*/*.h)
 
 clean:
 	rm -rf build

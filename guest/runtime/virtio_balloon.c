@@ -300,9 +300,8 @@ uint64_t vballoon_inflate(uint64_t n)
             break;
         }
         done += cnt;
+        set_actual(); /* after each request: the host sees progress */
     }
-    if (ready)
-        set_actual();
     return done;
 }
 
@@ -332,6 +331,7 @@ uint64_t vballoon_deflate(uint64_t n, page_run_fn on_run, void *ctx)
             ready = false;
             break;
         }
+        set_actual();
         for (unsigned i = 0; i < nb; i++) {
             if (!page_pool_give(batch[i].pfn, batch[i].n))
                 continue; /* the pool is full of fragments: these pages stay out of use */
@@ -340,8 +340,6 @@ uint64_t vballoon_deflate(uint64_t n, page_run_fn on_run, void *ctx)
         }
         done += cnt;
     }
-    if (ready)
-        set_actual();
     return done;
 }
 

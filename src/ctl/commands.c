@@ -12,6 +12,9 @@ static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
+static const struct ctl_opt sched_opts[] = {
+    {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
+static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
 
 #define CONSOLE_TEXT                                                                                                   \
     "On a terminal, keys go to the guest as typed (Ctrl-C included) and Ctrl-] detaches; the terminal\n"               \
@@ -59,6 +62,24 @@ const struct ctl_command ctl_commands[] = {
      "(pause, destroy or report, from its XML) and an event records it (`xenctl events REF`).\n"
      "  --deadline TIME  how long it has: 1s, 500ms, 2.5s, 1m (default 10s)\n",
      mem_set_opts, 2, 2, ctl_cmd_mem_set},
+    {"sched", "[REF] [--reservation PCT] [--limit PCT] [--weight N] [--period TIME]",
+     "show or change CPU scheduling: reservation, limit, weight, period",
+     "Without REF: every domain's settings (Name ID State Reservation Limit Weight Period Time(s)).\n"
+     "With REF alone: its settings, exact CPU time per vCPU and what the scheduler did.\n"
+     "With options: changes them live (they take effect within two periods) and for its next starts.\n"
+     "Reservation and limit are shares of one CPU for all the domain's vCPUs together.\n"
+     "  --reservation PCT  CPU guaranteed in every period, e.g. 25% (0: none); refused when the\n"
+     "                     host's reservations would not fit (the message says what does)\n"
+     "  --limit PCT        hard ceiling in every period, e.g. 50% (none: no limit)\n"
+     "  --weight N         share of the CPU nobody reserved, 2 to 262144 (default 1024)\n"
+     "  --period TIME      time scale of reservation and limit, 1ms to 1s (default 10ms)\n",
+     sched_opts, 0, 1, ctl_cmd_sched},
+    {"top", "[--delay SEC] [--iterations N]", "refresh a table of the CPU each domain uses",
+     "Columns: Name ID State CPU% (of one CPU, over the last interval) Thr% (of the time held back\n"
+     "by its limit) Res Limit Time(s) (exact CPU time). Ctrl-C ends it.\n"
+     "  --delay SEC       seconds between frames (default 1)\n"
+     "  --iterations N    stop after N frames (default: never)\n",
+     top_opts, 0, 0, ctl_cmd_top},
     {"destroy", "REF", "stop a domain at once (like pulling the plug)",
      "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
     {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",

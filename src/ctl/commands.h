@@ -47,6 +47,9 @@ int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_events(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_dmesg(const struct ctl *c, const struct ctl_args *a);
+/* cmd_sched.c */
+int ctl_cmd_sched(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a);
 /* cmd_console.c */
 int ctl_cmd_console(const struct ctl *c, const struct ctl_args *a);
 /* commands.c */

@@ -64,6 +64,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int err, const char 
     switch (err) {
     case ENOENT: status = 404, code = "not_found"; break;
     case EEXIST:
+    case ENOSPC: /* a CPU reservation that does not fit beside the running domains' */
     case EBUSY: status = 409, code = "conflict"; break;
     case ETIMEDOUT: status = 504, code = "timeout"; break;
     case EINVAL:
@@ -211,6 +212,56 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
     return send_json(c, 200, reg_domain_json(reg, d));
 }
 
+/* POST .../sched: {"reservation_percent", "limit_percent" (null or 0: none), "weight",
+ * "period_us"}, each optional; what is not given stays. */
+static enum MHD_Result handle_sched(struct MHD_Connection *c, struct registry *reg, struct domain *d,
+                                    struct request *rq)
+{
+    enum MHD_Result sent;
+    json_t *b = body_json(c, rq, &sent);
+    if (!b)
+        return sent;
+    struct sched_params p;
+    pthread_mutex_lock(&reg->lock);
+    p = d->sched;
+    pthread_mutex_unlock(&reg->lock);
+    const char *key;
+    json_t *v;
+    char msg[300] = "";
+    json_object_foreach(b, key, v) {
+        int pct = strcmp(key, "reservation_percent") == 0 || strcmp(key, "limit_percent") == 0;
+        if (pct) {
+            double x = json_is_null(v) && strcmp(key, "limit_percent") == 0 ? 0 : json_number_value(v);
+            if ((!json_is_number(v) && !json_is_null(v)) || (json_is_null(v) && key[0] == 'r') || x < 0 ||
+                x > 100.0 * SCHED_MAX_VCPUS) {
+                snprintf(msg, sizeof(msg), "\"%s\" must be a number of percent of one CPU, 0 to %d%s", key,
+                         100 * SCHED_MAX_VCPUS, key[0] == 'l' ? " (0 or null: no limit)" : "");
+                break;
+            }
+            *(key[0] == 'r' ? &p.reservation_ppm : &p.limit_ppm) = (uint32_t)(x * 10000.0 + 0.5);
+        } else if (strcmp(key, "weight") == 0 || strcmp(key, "period_us") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000000) {
+                snprintf(msg, sizeof(msg), "\"%s\" must be a whole number", key);
+                break;
+            }
+            *(key[0] == 'w' ? &p.weight : &p.period_us) = (uint32_t)json_integer_value(v);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "unknown field \"%.64s\"; give reservation_percent, limit_percent, weight or period_us "
+                     "(see docs/api.md)",
+                     key);
+            break;
+        }
+    }
+    json_decref(b);
+    if (msg[0])
+        return send_error(c, EINVAL, msg);
+    int rc = reg_sched(reg, d, &p);
+    if (rc < 0)
+        return send_error(c, -rc, err_msg());
+    return send_json(c, 200, reg_sched_json(reg, d));
+}
+
 /* /v1/domains/{ref}[/{action}] */
 static enum MHD_Result route_domain(struct MHD_Connection *c, struct registry *reg, const char *method,
                                     const char *rest, struct request *rq)
@@ -241,6 +292,10 @@ static enum MHD_Result route_domain(struct MHD_Connection *c, struct registry *r
         r = limit > 0 && limit <= 100000 ? send_json(c, 200, reg_usage_json(reg, d, limit))
                                          : send_error(c, EINVAL, "limit must be 1 to 100000");
     }
+    else if (strcmp(action, "sched") == 0 && strcmp(method, "GET") == 0)
+        r = send_json(c, 200, reg_sched_json(reg, d));
+    else if (strcmp(action, "sched") == 0 && strcmp(method, "POST") == 0)
+        r = handle_sched(c, reg, d, rq);
     else if (*action && strcmp(method, "POST") == 0)
         r = handle_action(c, reg, d, action, rq);
     else

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +25,15 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
+               "             [--cpu-headroom PCT] [--cpus N]\n"
                "\n"
                "  --state-dir DIR  domain store, run directories and console logs (default " DEFAULT_STATE_DIR ")\n"
                "  --socket PATH    API socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
                "  --vmm PATH       the monitor to start per domain (default: xeno-vmm beside xenod)\n"
-               "  --sample-interval TIME  how often running domains' counters are stored (default 10s)\n");
+               "  --sample-interval TIME  how often running domains' counters are stored (default 10s)\n"
+               "  --cpu-headroom PCT  share of each CPU never promised as a reservation (default 10%%,\n"
+               "                   at least 5%%): reservations may add up to CPUs x (100%% - PCT)\n"
+               "  --cpus N         CPUs admission control counts (default: those xenod may run on)\n");
 }
 
 int main(int argc, char **argv)
@@ -38,12 +43,16 @@ int main(int argc, char **argv)
                                               {"vmm", required_argument, NULL, 'm'},
                                               {"sample-interval", required_argument, NULL, 'i'},
                                               {"verbose", no_argument, NULL, 'v'},
+                                              {"cpu-headroom", required_argument, NULL, 'H'},
+                                              {"cpus", required_argument, NULL, 'C'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET;
     double sample_interval_s = 10;
     char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX];
-    int c;
+    int c, headroom_given = 0;
+    unsigned cpus = 0;
+    struct sched_host cpu = {0, SCHED_HEADROOM_DEFAULT_PPM};
 
     log_init("xenod", LOG_INFO);
     log_ring_install();
@@ -55,11 +64,36 @@ int main(int argc, char **argv)
         case 'm': snprintf(vmm, sizeof(vmm), "%s", optarg); break;
         case 'i': {
             uint64_t ms = 0;
-            if (parse_duration_ms(optarg, 24 * 3600 * 1000, &ms) < 0 || ms < 100) {
-                log_error("--sample-interval: %s", ms < 100 ? "at least 100ms" : err_msg());
+            if (parse_duration_ms(optarg, 24 * 3600 * 1000, &ms) < 0) {
+                log_error("--sample-interval: %s", err_msg());
+                return 2;
+            }
+            if (ms < 100) {
+                log_error("--sample-interval %s: at least 100ms", optarg);
                 return 2;
             }
             sample_interval_s = (double)ms / 1000.0;
+            break;
+        }
+        case 'H': {
+            uint64_t ppm = SCHED_HEADROOM_MIN_PPM; /* parse failures leave it: the message is err_msg()'s */
+            if (parse_percent_ppm(optarg, 900000, &ppm) < 0 || ppm < SCHED_HEADROOM_MIN_PPM) {
+                log_error("--cpu-headroom: %s", ppm < SCHED_HEADROOM_MIN_PPM ? "at least 5% (the kernel keeps 5% of "
+                                                                                "each CPU from real-time threads)"
+                                                                              : err_msg());
+                return 2;
+            }
+            cpu.headroom_ppm = (uint32_t)ppm;
+            headroom_given = 1;
+            break;
+        }
+        case 'C': {
+            uint64_t n;
+            if (parse_u64_range(optarg, 1, 4096, &n) < 0) {
+                log_error("--cpus: %s", err_msg());
+                return 2;
+            }
+            cpus = (unsigned)n;
             break;
         }
         case 'v': log_init("xenod", LOG_DEBUG); break;
@@ -108,7 +142,11 @@ int main(int argc, char **argv)
 
     struct registry reg;
     struct api_server *api;
-    if (reg_open(&reg, abs_state, vmm, sample_interval_s) < 0) {
+    if (cpus || headroom_given) {
+        cpu_set_t set;
+        cpu.cpus = cpus ? cpus : sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+    }
+    if (reg_open(&reg, abs_state, vmm, sample_interval_s, cpus || headroom_given ? &cpu : NULL) < 0) {
         log_error("%s", err_msg());
         return 1;
     }

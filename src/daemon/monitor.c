@@ -93,7 +93,9 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
 {
     const struct domain_config *c = a->cfg;
     char mem[32], vcpus[16], log_path[PATH_MAX + 16];
-    char *argv[40];
+    char cpu_res[24], cpu_limit[24], cpu_weight[16], cpu_period[24];
+    const struct sched_params *sp = a->sched ? a->sched : &c->sched;
+    char *argv[48];
     int argc = 0;
 
     *out = NULL;
@@ -130,6 +132,19 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     add_arg(argv, &argc, lifecycle_action_name(c->on_crash));
     add_arg(argv, &argc, "--memory-enforcement");
     add_arg(argv, &argc, memory_enforcement_name(c->memory_enforcement));
+    /* CPU scheduling (docs/scheduling.md), exact: ppm of a CPU as a percentage with 4 decimals. */
+    snprintf(cpu_res, sizeof(cpu_res), "%u.%04u%%", sp->reservation_ppm / 10000, sp->reservation_ppm % 10000);
+    snprintf(cpu_limit, sizeof(cpu_limit), "%u.%04u%%", sp->limit_ppm / 10000, sp->limit_ppm % 10000);
+    snprintf(cpu_weight, sizeof(cpu_weight), "%u", sp->weight);
+    snprintf(cpu_period, sizeof(cpu_period), "%uus", sp->period_us);
+    add_arg(argv, &argc, "--cpu-reservation");
+    add_arg(argv, &argc, cpu_res);
+    add_arg(argv, &argc, "--cpu-limit");
+    add_arg(argv, &argc, cpu_limit);
+    add_arg(argv, &argc, "--cpu-weight");
+    add_arg(argv, &argc, cpu_weight);
+    add_arg(argv, &argc, "--cpu-period");
+    add_arg(argv, &argc, cpu_period);
     if (a->paused)
         add_arg(argv, &argc, "--paused");
     argv[argc] = NULL;

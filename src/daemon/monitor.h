@@ -41,6 +41,7 @@ struct monitor_spawn_args {
     const char *run_dir;
     const struct domain_config *cfg;
     int paused;
+    const struct sched_params *sched; /* CPU scheduling in force (NULL: the XML's, cfg->sched) */
 };
 
 /* Starts a monitor in its own session and waits until its control socket answers. */

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -158,6 +159,7 @@ static struct domain *add_domain(struct registry *r, const struct domain_config 
     d->persistent = persistent;
     snprintf(d->state, sizeof(d->state), "shutdown");
     pthread_mutex_init(&d->op_lock, NULL);
+    d->sched = cfg->sched;
     if (!d->cfg.kernel || !d->xml || !d->source) {
         domain_free(d);
         return NULL;
@@ -233,6 +235,36 @@ static int monitor_ended(struct registry *r, struct domain *d, int pid)
     return restart;
 }
 
+/* ---- CPU reservations (docs/scheduling.md) ---- */
+
+/* What the domains that run (or start) other than `except` have reserved, with "name 30%, ..."
+ * in holders. Caller holds r->lock. */
+static uint64_t reservations_held(struct registry *r, const struct domain *except, char *holders, size_t size)
+{
+    uint64_t held = 0;
+    size_t n = 0;
+    holders[0] = 0;
+    for (struct domain *o = r->domains; o; o = o->next) {
+        if (o == except || o->gone || !(o->mon || o->starting) || !o->sched.reservation_ppm)
+            continue;
+        held += o->sched.reservation_ppm;
+        if (n < size)
+            n += (size_t)snprintf(holders + n, size - n, "%s%s %s", n ? ", " : "", o->cfg.name,
+                                  SCHED_PCT(o->sched.reservation_ppm));
+    }
+    return held;
+}
+
+/* Admission control: may d hold a reservation of `want` now? 0, or -ENOSPC / -EINVAL with
+ * the reason and what would fit. Caller holds r->lock. */
+static int admit_locked(struct registry *r, struct domain *d, uint32_t want)
+{
+    char holders[1024], why[1600];
+    uint64_t held = reservations_held(r, d, holders, sizeof(holders));
+    int rc = sched_admit(&r->cpu, held, holders, d->cfg.name, want, d->cfg.vcpus, why, sizeof(why));
+    return rc < 0 ? err_set(-rc, "%s", why) : 0;
+}
+
 /* Detaches and closes a finished monitor. Caller holds r->lock. */
 static void detach_monitor(struct domain *d)
 {
@@ -259,12 +291,25 @@ int reg_start(struct registry *r, struct domain *d, int paused)
         pthread_mutex_unlock(&d->op_lock);
         return r_;
     }
+    /* Its reservation is held from here on (starting counts), so two starts cannot both
+     * take the last free share. */
+    if ((r_ = admit_locked(r, d, d->sched.reservation_ppm)) < 0) {
+        char msg[1600];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        event(r, d, "start-failed", "%s", msg);
+        err_set(-r_, "%s", msg);
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return r_;
+    }
     d->starting = 1;
+    struct sched_params sched = d->sched;
     run_dir(r, d, dir, sizeof(dir));
     pthread_mutex_unlock(&r->lock);
 
     /* Spawning waits for the monitor to listen: do it without the registry lock. */
-    struct monitor_spawn_args a = {.vmm_path = r->vmm_path, .run_dir = dir, .cfg = &d->cfg, .paused = paused};
+    struct monitor_spawn_args a = {
+        .vmm_path = r->vmm_path, .run_dir = dir, .cfg = &d->cfg, .paused = paused, .sched = &sched};
     r_ = monitor_spawn(&m, &a);
 
     pthread_mutex_lock(&r->lock);
@@ -304,8 +349,17 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
         snprintf(msg, sizeof(msg), "%s", err_msg());
         return err_set(EBADMSG, "%s", msg);
     }
+    /* A reservation this host can never give is refused now, not at every start. */
+    char why[1024];
+    if (sched_admit(&r->cpu, 0, "", cfg.name, cfg.sched.reservation_ppm, cfg.vcpus, why, sizeof(why)) < 0) {
+        rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
+        domain_config_free(&cfg);
+        return rc;
+    }
     pthread_mutex_lock(&r->lock);
     rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
+    if (rc == 0 && (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)
+        store_remove_domain(&r->store, cfg.uuid); /* all or nothing */
     struct domain *d = NULL;
     if (rc == 0) {
         d = add_domain(r, &cfg, xml, source, persistent);
@@ -372,6 +426,8 @@ int reg_request(struct registry *r, struct domain *d, const char *verb)
 int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uint64_t deadline_ms)
 {
     char line[96], reply[512];
+    if (deadline_ms > 365ULL * 24 * 3600 * 1000)
+        return err_set(EINVAL, "memory deadline %llu ms: at most a year", (unsigned long long)deadline_ms);
     if (target_bytes < DOMAIN_MEMORY_MIN || target_bytes > d->cfg.memory_bytes || target_bytes % 4096)
         return err_set(EINVAL, "memory target %llu bytes for '%s': must be a multiple of 4 KiB from %llu MiB up to its "
                                "memory, %llu MiB",
@@ -515,6 +571,38 @@ static json_t *usage_json(const struct stats_page *st)
     return u;
 }
 
+/* A share of one CPU in percent, or null for none (a limit of 0). */
+static json_t *percent_json(uint32_t ppm, int zero_is_null)
+{
+    return ppm == 0 && zero_is_null ? json_null() : json_real((double)ppm / 10000.0);
+}
+
+/* The CPU scheduling settings (docs/api.md). */
+static json_t *sched_json(const struct sched_params *p)
+{
+    json_t *o = json_pack("{s:o, s:o, s:I, s:I}", "reservation_percent", percent_json(p->reservation_ppm, 0),
+                          "limit_percent", percent_json(p->limit_ppm, 1), "weight", (json_int_t)p->weight, "period_us",
+                          (json_int_t)p->period_us);
+    return o ? o : json_null();
+}
+
+/* The exact CPU time of a running domain, per vCPU (thread CPU clocks), and what the CPU
+ * scheduler did: the accounting base for billing. */
+static json_t *cpu_usage_json(const struct stats_page *st)
+{
+    static const char *const bands[] = {"slack", "reserved", "throttled"};
+    json_t *vcpus = json_array();
+    for (unsigned i = 0; i < st->nvcpus && i < STATS_PAGE_MAX_VCPUS; i++)
+        json_array_append_new(vcpus, json_integer((json_int_t)st->vcpu_ns[i]));
+    json_t *o = json_pack("{s:I, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total_ns", (json_int_t)st->cpu_ns,
+                          "vcpu_ns", vcpus, "band", st->sched_band < 3 ? bands[st->sched_band] : "?", "reserved_ns",
+                          (json_int_t)st->sched_reserved_ns, "throttled_ns", (json_int_t)st->sched_throttled_ns,
+                          "throttles", (json_int_t)st->sched_throttles, "overrun_ns", (json_int_t)st->sched_overrun_ns,
+                          "periods", (json_int_t)st->sched_periods, "sched_overhead_ns",
+                          (json_int_t)st->sched_overhead_ns, "sched_changes", (json_int_t)st->sched_changes);
+    return o ? o : json_null();
+}
+
 /* Caller holds r->lock. */
 static json_t *domain_json_locked(struct registry *r, struct domain *d)
 {
@@ -540,8 +628,12 @@ static json_t *domain_json_locked(struct registry *r, struct domain *d)
     json_object_set_new(o, "started_at", running ? json_real(d->started_at) : json_null());
     json_object_set_new(o, "console_socket", running ? json_string(sock) : json_null());
     json_object_set_new(o, "boots", json_integer(have_stats ? (json_int_t)st.boots : 0));
+    json_object_set_new(o, "memory_enforcement", json_string(memory_enforcement_name(d->cfg.memory_enforcement)));
     if (have_stats)
         json_object_set_new(o, "usage", usage_json(&st));
+    json_object_set_new(o, "sched", sched_json(&d->sched));
+    if (have_stats && json_is_object(json_object_get(o, "usage")))
+        json_object_set_new(json_object_get(o, "usage"), "cpu", cpu_usage_json(&st));
     return o;
 }
 
@@ -580,6 +672,17 @@ json_t *reg_events_json(struct registry *r, struct domain *d, int limit)
     return json_pack("{s:o}", "events", arr);
 }
 
+/* The host's CPU reservations: what admission control counts with. Caller holds r->lock. */
+static json_t *host_cpu_json(struct registry *r)
+{
+    char holders[16];
+    uint64_t held = reservations_held(r, NULL, holders, sizeof(holders));
+    json_t *o = json_pack("{s:i, s:f, s:f, s:f}", "cpus", (int)r->cpu.cpus, "headroom_percent",
+                          (double)r->cpu.headroom_ppm / 10000.0, "capacity_percent",
+                          (double)sched_capacity_ppm(&r->cpu) / 10000.0, "reserved_percent", (double)held / 10000.0);
+    return o ? o : json_null();
+}
+
 json_t *reg_host_json(struct registry *r)
 {
     int n = 0, running = 0;
@@ -588,9 +691,75 @@ json_t *reg_host_json(struct registry *r)
         n++;
         running += d->mon != NULL;
     }
+    json_t *cpu = host_cpu_json(r);
     pthread_mutex_unlock(&r->lock);
-    return json_pack("{s:s, s:s, s:i, s:i}", "version", "0.1", "state_dir", r->state_dir, "domains", n, "running",
-                     running);
+    return json_pack("{s:s, s:s, s:i, s:i, s:o}", "version", "0.1", "state_dir", r->state_dir, "domains", n, "running",
+                     running, "cpu", cpu);
+}
+
+json_t *reg_sched_json(struct registry *r, struct domain *d)
+{
+    struct stats_page st;
+    pthread_mutex_lock(&r->lock);
+    int have_stats = d->mon && monitor_read_stats(d->mon, &st) == 0;
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "name", d->cfg.name, "sched", sched_json(&d->sched), "cpu",
+                          have_stats ? cpu_usage_json(&st) : json_null(), "host", host_cpu_json(r));
+    pthread_mutex_unlock(&r->lock);
+    return o;
+}
+
+int reg_sched(struct registry *r, struct domain *d, const struct sched_params *p)
+{
+    char why[300], line[160], reply[512];
+    int rc;
+    if (sched_params_check(p, d->cfg.vcpus, why, sizeof(why)) < 0)
+        return err_set(EINVAL, "domain '%s': %s", d->cfg.name, why);
+    /* The op lock keeps starts and destroys out; the registry lock makes the new reservation
+     * count at once for everyone else's admission. */
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    struct sched_params old = d->sched;
+    if (p->reservation_ppm > old.reservation_ppm && (d->mon || d->starting) &&
+        (rc = admit_locked(r, d, p->reservation_ppm)) < 0) {
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return rc;
+    }
+    if (p->reservation_ppm && (rc = sched_admit(&r->cpu, 0, "", d->cfg.name, p->reservation_ppm, d->cfg.vcpus, why,
+                                                sizeof(why))) < 0) {
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return err_set(-rc, "%s", why);
+    }
+    d->sched = *p;
+    struct monitor *m = d->mon;
+    if (m)
+        m->users++;
+    pthread_mutex_unlock(&r->lock);
+
+    rc = 0;
+    if (m) {
+        snprintf(line, sizeof(line), "sched reservation=%u limit=%u weight=%u period=%u", p->reservation_ppm,
+                 p->limit_ppm, p->weight, p->period_us);
+        rc = monitor_request(m, line, reply, sizeof(reply), REQUEST_TIMEOUT_MS);
+        if (rc < 0) {
+            snprintf(why, sizeof(why), "%s", err_msg());
+            rc = err_set(-rc, "domain '%s': %s", d->cfg.name, why);
+        }
+        release_monitor(r, m);
+    }
+    pthread_mutex_lock(&r->lock);
+    if (rc < 0) {
+        d->sched = old;
+    } else {
+        if (store_set_sched(&r->store, d->cfg.uuid, p) < 0)
+            log_error("%s", err_msg());
+        event(r, d, "sched", "reservation %s, limit %s, weight %u, period %u us%s", SCHED_PCT(p->reservation_ppm),
+              p->limit_ppm ? SCHED_PCT(p->limit_ppm) : "none", p->weight, p->period_us, m ? "" : " (from its next start)");
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&d->op_lock);
+    return rc;
 }
 
 void reg_console_log_path(struct registry *r, struct domain *d, int rotated, char *out, size_t size)
@@ -608,11 +777,46 @@ static void sample_to_json(void *ctx, double time, const int64_t *vals, const in
     json_array_append_new(ctx, o);
 }
 
+/* Adds the CPU side of a sample (per-vCPU time, scheduler counters) to the sample of the
+ * same time; the samples arrive oldest first, like the array. */
+struct cpu_merge {
+    json_t *arr;
+    size_t i;
+};
+
+static void cpu_sample_to_json(void *ctx, double time, const char *vcpu_ns, int64_t reserved_ns, int64_t throttled_ns,
+                               int64_t throttles)
+{
+    struct cpu_merge *c = ctx;
+    for (; c->i < json_array_size(c->arr); c->i++) {
+        json_t *o = json_array_get(c->arr, c->i);
+        double t = json_real_value(json_object_get(o, "time"));
+        if (t > time)
+            return;
+        if (t < time)
+            continue;
+        json_t *v = json_array();
+        for (const char *p = vcpu_ns; p && *p;) {
+            char *end;
+            json_array_append_new(v, json_integer((json_int_t)strtoll(p, &end, 10)));
+            p = *end == ',' ? end + 1 : "";
+        }
+        json_object_set_new(o, "vcpu_ns", v);
+        json_object_set_new(o, "cpu_reserved_ns", json_integer(reserved_ns));
+        json_object_set_new(o, "cpu_throttled_ns", json_integer(throttled_ns));
+        json_object_set_new(o, "cpu_throttles", json_integer(throttles));
+        c->i++;
+        return;
+    }
+}
+
 json_t *reg_usage_json(struct registry *r, struct domain *d, int limit)
 {
     json_t *arr = json_array();
+    struct cpu_merge merge = {arr, 0};
     pthread_mutex_lock(&r->lock);
-    if (store_for_each_sample(&r->store, d->cfg.uuid, limit, sample_to_json, arr) < 0)
+    if (store_for_each_sample(&r->store, d->cfg.uuid, limit, sample_to_json, arr) < 0 ||
+        store_for_each_cpu_sample(&r->store, d->cfg.uuid, limit, cpu_sample_to_json, &merge) < 0)
         log_error("%s", err_msg());
     pthread_mutex_unlock(&r->lock);
     return json_pack("{s:o}", "samples", arr);
@@ -716,6 +920,10 @@ static void *supervisor_main(void *opaque)
                 pthread_mutex_lock(&r->lock);
                 if (d->mon == m) {
                     int pid = m->pid, restart;
+                    /* The monitor's last page: the exact CPU time to the end, for billing. */
+                    struct stats_page st;
+                    if (monitor_read_stats(m, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
+                        log_error("%s", err_msg());
                     detach_monitor(d);
                     restart = monitor_ended(r, d, pid);
                     pthread_cond_broadcast(&r->changed);
@@ -754,6 +962,10 @@ static void load_one(void *ctx, const struct store_domain *sd)
     snprintf(d->state, sizeof(d->state), "%s", strcmp(sd->rt.state, "running") == 0 ? "shutdown" : sd->rt.state);
     d->domid = sd->rt.domid;
     d->started_at = sd->rt.started_at;
+    /* Definitions stored before CPU scheduling existed have no settings: the defaults. */
+    if (store_get_sched(&r->store, d->cfg.uuid, &d->sched) < 0)
+        d->sched = sched_params_default();
+    d->cfg.sched = d->sched;
     if (sd->rt.pid > 0) {
         char dir[PATH_MAX + 64];
         run_dir(r, d, dir, sizeof(dir));
@@ -777,7 +989,8 @@ static void load_one(void *ctx, const struct store_domain *sd)
     }
 }
 
-int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, double sample_interval_s)
+int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, double sample_interval_s,
+             const struct sched_host *cpu)
 {
     char path[PATH_MAX + 32];
     int rc;
@@ -787,6 +1000,17 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     snprintf(r->state_dir, sizeof(r->state_dir), "%s", state_dir);
     snprintf(r->vmm_path, sizeof(r->vmm_path), "%s", vmm_path);
     r->sample_interval_s = sample_interval_s;
+    if (cpu) {
+        r->cpu = *cpu;
+    } else {
+        cpu_set_t set;
+        r->cpu.cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 0;
+        if (!r->cpu.cpus) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            r->cpu.cpus = n > 0 ? (unsigned)n : 1;
+        }
+        r->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
+    }
     r->last_sample = now_s();
     snprintf(path, sizeof(path), "%s/run", state_dir);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)

@@ -17,6 +17,7 @@
 #include "daemon/monitor.h"
 #include "daemon/store.h"
 #include "lib/domain_config.h"
+#include "sched/admit.h"
 
 struct domain {
     struct domain_config cfg; /* immutable once defined */
@@ -30,6 +31,7 @@ struct domain {
     int destroying; /* the operator asked for destroy: the exit is not a crash */
     int gone;       /* removed from the registry; freed with the last reference */
     int lost_pid;   /* at load: its monitor ended while xenod was not running */
+    struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
     int refs;
     pthread_mutex_t op_lock;
     struct domain *next;
@@ -45,11 +47,15 @@ struct registry {
     int wake_fd; /* eventfd: the supervisor should rebuild its poll set */
     double sample_interval_s; /* how often running domains' counters go into the store */
     double last_sample;
+    struct sched_host cpu; /* admission control of CPU reservations (sched/admit.h) */
     int stopping;
     pthread_t supervisor;
 };
 
-int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, double sample_interval_s);
+/* cpu: the CPUs and headroom admission control counts with (NULL: the CPUs xenod may run
+ * on, SCHED_HEADROOM_DEFAULT_PPM). */
+int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, double sample_interval_s,
+             const struct sched_host *cpu);
 /* Stops the supervisor and frees everything; running monitors keep running. */
 void reg_close(struct registry *r);
 
@@ -67,6 +73,12 @@ int reg_request(struct registry *r, struct domain *d, const char *verb);
 /* Gives the domain a memory target and a deadline (docs/control-interface.md): the monitor
  * sets its balloon and enforces the deadline; the outcome comes back as an event. */
 int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uint64_t deadline_ms);
+/* New CPU scheduling settings (docs/scheduling.md), checked, admitted (a reservation must fit
+ * the host beside the running domains': -ENOSPC, or -EINVAL if it never can), kept, and
+ * applied live when the domain runs. */
+int reg_sched(struct registry *r, struct domain *d, const struct sched_params *p);
+/* {"name", "sched": {...}, "cpu": {...} or null, "host": {...}}: GET .../sched. */
+json_t *reg_sched_json(struct registry *r, struct domain *d);
 /* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms);
 int reg_destroy(struct registry *r, struct domain *d);

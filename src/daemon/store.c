@@ -31,7 +31,17 @@ static const char schema[] =
     "  guest_resident_bytes INTEGER NOT NULL, monitor_rss_bytes INTEGER NOT NULL,"
     "  guest_free_bytes INTEGER, exits_io INTEGER NOT NULL, exits_mmio INTEGER NOT NULL,"
     "  exits_other INTEGER NOT NULL, console_out_bytes INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS usage_samples_uuid ON usage_samples(uuid, time);";
+    "CREATE INDEX IF NOT EXISTS usage_samples_uuid ON usage_samples(uuid, time);"
+    /* CPU scheduling (docs/scheduling.md): the settings in force per domain (from its XML,
+     * changed live), and with every usage sample the exact CPU time of each vCPU and what
+     * the scheduler did. */
+    "CREATE TABLE IF NOT EXISTS sched_settings("
+    "  uuid TEXT PRIMARY KEY, reservation_ppm INTEGER NOT NULL, limit_ppm INTEGER NOT NULL,"
+    "  weight INTEGER NOT NULL, period_us INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS usage_cpu("
+    "  time REAL NOT NULL, uuid TEXT NOT NULL, vcpu_ns TEXT NOT NULL, reserved_ns INTEGER NOT NULL,"
+    "  throttled_ns INTEGER NOT NULL, throttles INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS usage_cpu_uuid ON usage_cpu(uuid, time);";
 
 const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {
     "cpu_ns",           "memory_bytes", "memory_target_bytes", "balloon_bytes", "guest_resident_bytes",
@@ -67,6 +77,12 @@ int store_open(struct store *s, const char *path)
         s->db = NULL;
         return r;
     }
+    /* Columns added after the first release: a store written by an older xenod gains them
+     * with their defaults ("duplicate column" means it already has them). */
+    static const char *const added[] = {
+        "ALTER TABLE domains ADD COLUMN memory_enforcement TEXT NOT NULL DEFAULT 'report'"};
+    for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++)
+        sqlite3_exec(s->db, added[i], NULL, NULL, NULL);
     return 0;
 }
 
@@ -105,12 +121,13 @@ int store_add_domain(struct store *s, const struct domain_config *c, const char 
 {
     int rc = exec_bound(s,
                         "INSERT INTO domains(uuid,name,sponsor,memory,current_memory,vcpus,kernel,initrd,cmdline,"
-                        "on_poweroff,on_reboot,on_crash,xml,source,persistent,created)"
-                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        "tttiiitttttttiid", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
+                        "on_poweroff,on_reboot,on_crash,xml,source,persistent,created,memory_enforcement)"
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "tttiiitttttttiidt", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
                         (int64_t)c->current_memory_bytes, (int64_t)c->vcpus, c->kernel, c->initrd, c->cmdline,
                         lifecycle_action_name(c->on_poweroff), lifecycle_action_name(c->on_reboot),
-                        lifecycle_action_name(c->on_crash), xml, source, (int64_t)persistent, now_s());
+                        lifecycle_action_name(c->on_crash), xml, source, (int64_t)persistent, now_s(),
+                        memory_enforcement_name(c->memory_enforcement));
     if (rc == SQLITE_CONSTRAINT)
         return err_set(EEXIST, "a domain named '%s' or with UUID %s already exists", c->name, c->uuid);
     return rc == SQLITE_DONE ? 0 : db_err(s, "adding domain");
@@ -118,6 +135,7 @@ int store_add_domain(struct store *s, const struct domain_config *c, const char 
 
 int store_remove_domain(struct store *s, const char *uuid)
 {
+    exec_bound(s, "DELETE FROM sched_settings WHERE uuid=?", "t", uuid);
     return exec_bound(s, "DELETE FROM domains WHERE uuid=?", "t", uuid) == SQLITE_DONE ? 0
                                                                                    : db_err(s, "removing domain");
 }
@@ -152,8 +170,8 @@ int store_for_each_domain(struct store *s, void (*fn)(void *ctx, const struct st
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT uuid,name,sponsor,memory,current_memory,vcpus,kernel,initrd,cmdline,"
-                           "on_poweroff,on_reboot,on_crash,xml,source,persistent,domid,pid,state,started_at"
-                           " FROM domains ORDER BY created",
+                           "on_poweroff,on_reboot,on_crash,xml,source,persistent,domid,pid,state,started_at,"
+                           "memory_enforcement FROM domains ORDER BY created",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(s, "listing domains");
     int rc;
@@ -179,6 +197,7 @@ int store_for_each_domain(struct store *s, void (*fn)(void *ctx, const struct st
         d.rt.pid = sqlite3_column_int(st, 16);
         copy_col(st, 17, d.rt.state, sizeof(d.rt.state));
         d.rt.started_at = sqlite3_column_double(st, 18);
+        memory_enforcement_parse((const char *)sqlite3_column_text(st, 19), &d.cfg.memory_enforcement);
         fn(ctx, &d);
         domain_config_free(&d.cfg);
         free(d.xml);
@@ -246,7 +265,8 @@ int store_add_sample(struct store *s, const char *uuid, const struct stats_page 
                              st->balloon_bytes,    st->guest_resident_bytes, st->monitor_rss_bytes,
                              st->guest_free_bytes, st->exits_io,          st->exits_mmio,
                              st->exits_other,      st->console_out_bytes};
-    sqlite3_bind_double(q, 1, now_s());
+    double t = now_s();
+    sqlite3_bind_double(q, 1, t);
     sqlite3_bind_text(q, 2, uuid, -1, SQLITE_TRANSIENT);
     for (int i = 0; i < (int)(sizeof(vals) / sizeof(vals[0])); i++) {
         if (vals[i] == STATS_PAGE_UNKNOWN)
@@ -256,6 +276,15 @@ int store_add_sample(struct store *s, const char *uuid, const struct stats_page 
     }
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return db_err(s, "recording a usage sample");
+    /* The same sample's CPU time per vCPU, at the same time (GET .../usage joins them). */
+    char vcpus[STATS_PAGE_MAX_VCPUS * 21 + 1] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < st->nvcpus && i < STATS_PAGE_MAX_VCPUS; i++)
+        n += (size_t)snprintf(vcpus + n, sizeof(vcpus) - n, "%s%llu", i ? "," : "", (unsigned long long)st->vcpu_ns[i]);
+    rc = exec_bound(s, "INSERT INTO usage_cpu VALUES(?,?,?,?,?,?)", "dttiii", t, uuid, vcpus,
+                    (int64_t)st->sched_reserved_ns, (int64_t)st->sched_throttled_ns, (int64_t)st->sched_throttles);
     return rc == SQLITE_DONE ? 0 : db_err(s, "recording a usage sample");
 }
 
@@ -280,6 +309,52 @@ int store_for_each_sample(struct store *s, const char *uuid, int limit,
         }
         fn(ctx, sqlite3_column_double(q, 0), vals, nulls, STORE_SAMPLE_FIELDS);
     }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing usage samples");
+}
+
+int store_set_sched(struct store *s, const char *uuid, const struct sched_params *p)
+{
+    int rc = exec_bound(s, "INSERT OR REPLACE INTO sched_settings VALUES(?,?,?,?,?)", "tiiii", uuid,
+                        (int64_t)p->reservation_ppm, (int64_t)p->limit_ppm, (int64_t)p->weight, (int64_t)p->period_us);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording CPU scheduling settings");
+}
+
+int store_get_sched(struct store *s, const char *uuid, struct sched_params *p)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "SELECT reservation_ppm,limit_ppm,weight,period_us FROM sched_settings WHERE uuid=?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "reading CPU scheduling settings");
+    sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        p->reservation_ppm = (uint32_t)sqlite3_column_int64(q, 0);
+        p->limit_ppm = (uint32_t)sqlite3_column_int64(q, 1);
+        p->weight = (uint32_t)sqlite3_column_int64(q, 2);
+        p->period_us = (uint32_t)sqlite3_column_int64(q, 3);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_err(s, "reading CPU scheduling settings");
+}
+
+int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
+                              void (*fn)(void *ctx, double time, const char *vcpu_ns, int64_t reserved_ns,
+                                         int64_t throttled_ns, int64_t throttles),
+                              void *ctx)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT * FROM (SELECT time,vcpu_ns,reserved_ns,throttled_ns,throttles FROM usage_cpu"
+                           " WHERE uuid=?1 ORDER BY time DESC LIMIT ?2) ORDER BY time",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "listing usage samples");
+    sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        fn(ctx, sqlite3_column_double(q, 0), (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+           sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? 0 : db_err(s, "listing usage samples");
 }

@@ -61,6 +61,17 @@ int store_add_sample(struct store *s, const char *uuid, const struct stats_page 
 int store_for_each_sample(struct store *s, const char *uuid, int limit,
                           void (*fn)(void *ctx, double time, const int64_t *vals, const int *is_null, int n), void *ctx);
 
+/* CPU scheduling settings of a domain (docs/scheduling.md): set at define and by live
+ * changes, removed with the domain. get: 0, or -ENOENT when none were stored. */
+int store_set_sched(struct store *s, const char *uuid, const struct sched_params *p);
+int store_get_sched(struct store *s, const char *uuid, struct sched_params *p);
+/* The CPU side of the last `limit` usage samples of a domain, oldest first, at the same
+ * times as store_for_each_sample's: vcpu_ns is "NS,NS,..." (one per vCPU). */
+int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
+                              void (*fn)(void *ctx, double time, const char *vcpu_ns, int64_t reserved_ns,
+                                         int64_t throttled_ns, int64_t throttles),
+                              void *ctx);
+
 /* The next domain ID (1, 2, ...), persisted so IDs are not reused across restarts. */
 int store_next_domid(struct store *s, int *out);
 

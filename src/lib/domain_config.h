@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sched/params.h" /* struct sched_params: <cputune>, <xeno:cpu> */
+
 /* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
  * '-' (no "." or "..", nothing that reads as an option). */
 #define DOMAIN_NAME_MAX 63
@@ -71,6 +73,7 @@ struct domain_config {
     enum lifecycle_action on_reboot;      /* default restart */
     enum lifecycle_action on_crash;       /* default destroy */
     enum memory_enforcement memory_enforcement; /* <metadata><xeno:memory enforcement=...>; default report */
+    struct sched_params sched; /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");

@@ -142,6 +142,10 @@ static bool libvirt_known(const xmlChar *name)
         "interface", "memballoon",  "controller",     "channel", "graphics",      "video",    "input",
         "rng",       "watchdog",    "filesystem",     "hostdev", "sound",         "tpm",      "parallel",
         "redirdev",  "smartcard",   "panic",          "shmem",   "vsock",
+        /* in <cputune> */
+        "vcpupin", "emulatorpin", "iothreadpin", "vcpusched", "iothreadsched", "emulatorsched", "cachetune",
+        "memorytune", "global_period", "global_quota", "emulator_period", "emulator_quota", "iothread_period",
+        "iothread_quota",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp((const char *)name, names[i]) == 0)
@@ -446,6 +450,77 @@ static int parse_vcpu(const struct xml_ctx *x, xmlNode *n, unsigned *out)
     return r;
 }
 
+/* A whole number element of <cputune> (no attributes) in [min, max]; negative values are
+ * allowed only when allow_negative (then *neg is set). */
+static int cputune_number(const struct xml_ctx *x, xmlNode *n, const char *example, uint64_t min, uint64_t max,
+                          int allow_negative, int *neg, uint64_t *out)
+{
+    char *text;
+    int r = value_of(x, n, example, &text);
+    if (r < 0)
+        return r;
+    const char *digits = text;
+    if (allow_negative && text[0] == '-') {
+        *neg = 1;
+        digits++;
+    }
+    r = parse_u64_range(digits, min, max, out);
+    if (r == -ERANGE && !(neg && *neg))
+        r = fail(x, n, ERANGE, "%s is out of range; give %llu to %llu", Q(text), (unsigned long long)min,
+                 (unsigned long long)max);
+    else if (r < 0 && !(neg && *neg && r == -ERANGE))
+        r = fail(x, n, EINVAL, "'%s' is not a whole number, e.g. %s", Q(text), example);
+    else
+        r = 0;
+    free(text);
+    return r;
+}
+
+/* <cputune>: libvirt's <shares> (the weight), <period> and <quota> (microseconds of CPU per
+ * period for each vCPU; 0 or negative: no limit). XenoServer pools the quota: the domain's
+ * vCPUs together may use vcpus x quota per period (docs/domain-xml.md). Needs c->vcpus. */
+static int parse_cputune(const struct xml_ctx *x, xmlNode *n, struct domain_config *c)
+{
+    enum { SHARES, PERIOD, QUOTA, N };
+    static const char *const names[N] = {"shares", "period", "quota"};
+    xmlNode *el[N];
+    uint64_t v = 0;
+    int neg = 0;
+    int r = check_attrs(x, n, no_attrs);
+    if (r == 0)
+        r = collect_children(x, n, names, N, el);
+    if (r == 0 && el[SHARES] &&
+        (r = cputune_number(x, el[SHARES], "<shares>1024</shares>", SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, 0, NULL,
+                            &v)) == 0)
+        c->sched.weight = (uint32_t)v;
+    if (r == 0 && el[PERIOD] &&
+        (r = cputune_number(x, el[PERIOD], "<period>10000</period>", SCHED_PERIOD_MIN_US, SCHED_PERIOD_MAX_US, 0,
+                            NULL, &v)) == 0)
+        c->sched.period_us = (uint32_t)v;
+    if (r < 0 || !el[QUOTA])
+        return r;
+    r = cputune_number(x, el[QUOTA], "<quota>2000</quota>", 0, 17592186044415ULL, 1, &neg, &v);
+    if (r < 0 || neg || v == 0)
+        return r; /* libvirt: 0 or negative is no limit */
+    if (!el[PERIOD])
+        return fail(x, el[QUOTA], EINVAL,
+                    "give <period> with <quota>: libvirt's default period is 100000 us and XenoServer's 10000 us, "
+                    "so a quota alone would not mean what it says; e.g. <period>10000</period><quota>2000</quota>");
+    if (v < 1000)
+        return fail(x, el[QUOTA], ERANGE, "%llu us is too small; give at least 1000 (or -1 for no limit)",
+                    (unsigned long long)v);
+    if (v > c->sched.period_us)
+        return fail(x, el[QUOTA], ERANGE,
+                    "%llu us is more than the period (%u us): a vCPU runs on one CPU at most, so the quota can be "
+                    "at most the period (or -1 for no limit)",
+                    (unsigned long long)v, c->sched.period_us);
+    c->sched.limit_ppm = (uint32_t)(v * SCHED_PPM / c->sched.period_us * c->vcpus);
+    if (c->sched.limit_ppm < SCHED_SHARE_MIN_PPM)
+        return fail(x, el[QUOTA], ERANGE, "%llu us of %u us is less than 1%% of a CPU, too little to enforce",
+                    (unsigned long long)v, c->sched.period_us);
+    return 0;
+}
+
 /* Canonical 8-4-4-4-12 hex digits, stored lowercase. */
 static int parse_uuid(const struct xml_ctx *x, xmlNode *n, char *out)
 {
@@ -688,12 +763,40 @@ static int parse_memory_policy(const struct xml_ctx *x, xmlNode *n, struct domai
     return r;
 }
 
+/* <xeno:cpu reservation="30%"/>: the CPU guaranteed to the domain in every period, all its
+ * vCPUs together, in percent of one CPU (docs/scheduling.md). Needs c->vcpus. */
+static int parse_cpu_policy(const struct xml_ctx *x, xmlNode *n, struct domain_config *c)
+{
+    static const char *const attrs[] = {"reservation", NULL};
+    xmlNode *none;
+    uint64_t v;
+    int r = check_attrs(x, n, attrs);
+    if (r == 0)
+        r = collect_children(x, n, NULL, 0, &none);
+    if (r < 0)
+        return r;
+    char *s = attr(x, n, "reservation", &r);
+    if (r < 0)
+        return r;
+    if (!s)
+        return fail(x, n, EINVAL, "missing reservation; write e.g. reservation=\"30%%\" (of one CPU)");
+    if ((r = parse_percent_ppm(s, (uint64_t)c->vcpus * SCHED_PPM, &v)) == -ERANGE)
+        r = fail(x, n, ERANGE, "reservation %s is more than %u vCPU%s can use (%s)", Q(s), c->vcpus,
+                 c->vcpus == 1 ? "" : "s", SCHED_PCT((uint64_t)c->vcpus * SCHED_PPM));
+    else if (r < 0)
+        r = fail(x, n, EINVAL, "reservation '%s' is not a percentage; write e.g. reservation=\"30%%\"", Q(s));
+    else
+        c->sched.reservation_ppm = (uint32_t)v;
+    xmlFree(s);
+    return r;
+}
+
 /* <metadata>: libvirt leaves it to applications, each in its own namespace. Ours holds the
- * sponsor and the memory policy; other namespaces are skipped, unqualified elements are a
- * mistake (most likely a forgotten xeno: prefix). */
+ * sponsor, the memory policy and the CPU reservation; other namespaces are skipped,
+ * unqualified elements are a mistake (most likely a forgotten xeno: prefix). */
 static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_config *c)
 {
-    xmlNode *sponsor = NULL, *memory = NULL;
+    xmlNode *sponsor = NULL, *memory = NULL, *cpu = NULL;
     int r = check_attrs(x, md, no_attrs);
     if (r < 0)
         return r;
@@ -709,10 +812,12 @@ static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_co
         } else if (n->ns->href && strcmp((const char *)n->ns->href, XENO_NS) == 0) {
             xmlNode **slot = strcmp((const char *)n->name, "sponsor") == 0  ? &sponsor
                              : strcmp((const char *)n->name, "memory") == 0 ? &memory
+                             : strcmp((const char *)n->name, "cpu") == 0    ? &cpu
                                                                              : NULL;
             if (!slot)
                 return fail(x, n, EINVAL,
-                            "unknown element in <metadata>; the " XENO_NS " namespace has <sponsor> and <memory>");
+                            "unknown element in <metadata>; the " XENO_NS
+                            " namespace has <sponsor>, <memory> and <cpu>");
             if (*slot)
                 return fail(x, n, EINVAL, "duplicate element in <metadata> (the first is on line %ld); keep one",
                             xmlGetLineNo(*slot));
@@ -721,6 +826,12 @@ static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_co
     }
     if (memory && (r = parse_memory_policy(x, memory, c)) < 0)
         return r;
+    if (cpu && (r = parse_cpu_policy(x, cpu, c)) < 0)
+        return r;
+    /* Reservation against the <cputune> limit: reported at the reservation. */
+    char why[300];
+    if (cpu && sched_params_check(&c->sched, c->vcpus, why, sizeof(why)) < 0)
+        return fail(x, cpu, EINVAL, "%s", why);
     if (!sponsor)
         return 0;
     char *s;
@@ -747,9 +858,10 @@ static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_co
 
 static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_config *c)
 {
-    enum { NAME, UUID, MEMORY, CURMEM, VCPU, OS, POWEROFF, REBOOT, CRASH, DEVICES, METADATA, N };
-    static const char *const names[N] = {"name",        "uuid",      "memory",   "currentMemory", "vcpu",    "os",
-                                         "on_poweroff", "on_reboot", "on_crash", "devices",       "metadata"};
+    enum { NAME, UUID, MEMORY, CURMEM, VCPU, OS, POWEROFF, REBOOT, CRASH, DEVICES, METADATA, CPUTUNE, N };
+    static const char *const names[N] = {"name",        "uuid",      "memory",   "currentMemory", "vcpu",
+                                         "os",          "on_poweroff", "on_reboot", "on_crash",   "devices",
+                                         "metadata",    "cputune"};
     static const char *const attrs[] = {"type", NULL};
     xmlNode *el[N];
     char *s;
@@ -805,6 +917,9 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
 
     c->vcpus = 1;
     if (el[VCPU] && (r = parse_vcpu(x, el[VCPU], &c->vcpus)) < 0)
+        return r;
+    c->sched = sched_params_default();
+    if (el[CPUTUNE] && (r = parse_cputune(x, el[CPUTUNE], c)) < 0)
         return r;
 
     c->on_poweroff = ACTION_DESTROY;

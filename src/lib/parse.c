@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,5 +112,94 @@ int parse_duration_ms(const char *text, uint64_t max_ms, uint64_t *out)
     if (ms > max_ms)
         return err_set(ERANGE, "'%s' is longer than %llu ms", text, (unsigned long long)max_ms);
     *out = ms;
+    return 0;
+}
+
+/* Digits, then up to `decimals` decimals after a '.', as an integer scaled by 10^decimals;
+ * *end points after them. */
+static int parse_fixed(const char *text, unsigned decimals, uint64_t *out, const char **end)
+{
+    uint64_t whole, frac = 0, scale = 1;
+    int r = parse_digits(text, &whole, end);
+    if (r < 0)
+        return r;
+    for (unsigned i = 0; i < decimals; i++)
+        scale *= 10;
+    if (**end == '.') {
+        uint64_t div = 1;
+        const char *p = *end + 1;
+        if (!isdigit((unsigned char)*p))
+            return err_set(EINVAL, "'%s' is not a number", text);
+        for (; isdigit((unsigned char)*p); p++) {
+            if (div >= scale)
+                return err_set(EINVAL, "'%s' has more than %u decimals", text, decimals);
+            frac = frac * 10 + (uint64_t)(*p - '0');
+            div *= 10;
+        }
+        frac *= scale / div;
+        *end = p;
+    }
+    if (whole > (UINT64_MAX - frac) / scale)
+        return err_set(ERANGE, "'%s' is too large", text);
+    *out = whole * scale + frac;
+    return 0;
+}
+
+/* ppm of a CPU as a percentage without trailing zeros: "30%", "12.5%". */
+static const char *percent_text(uint64_t ppm, char *buf, size_t size)
+{
+    uint64_t frac = ppm % 10000;
+    int digits = 4;
+    while (frac && frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    if (frac)
+        snprintf(buf, size, "%llu.%0*llu%%", (unsigned long long)(ppm / 10000), digits, (unsigned long long)frac);
+    else
+        snprintf(buf, size, "%llu%%", (unsigned long long)(ppm / 10000));
+    return buf;
+}
+
+int parse_percent_ppm(const char *text, uint64_t max_ppm, uint64_t *out)
+{
+    const char *end;
+    uint64_t v; /* in 1/10000 of a percent = ppm */
+    int r = parse_fixed(text, 4, &v, &end);
+    if (r < 0)
+        return r;
+    if (*end == '%')
+        end++;
+    if (*end)
+        return err_set(EINVAL, "'%s' is not a percentage (write e.g. 30%% or 12.5%%)", text);
+    if (v > max_ppm)
+        return err_set(ERANGE, "%s is more than %s", text, percent_text(max_ppm, (char[32]){0}, 32));
+    *out = v;
+    return 0;
+}
+
+int parse_duration_us(const char *text, uint64_t max_us, uint64_t *out)
+{
+    const char *end;
+    uint64_t v, unit_us; /* v in thousandths of the unit */
+    int r = parse_fixed(text, 3, &v, &end);
+    if (r < 0)
+        return r;
+    if (*end == '\0' || strcmp(end, "us") == 0)
+        unit_us = 1;
+    else if (strcmp(end, "ms") == 0)
+        unit_us = 1000;
+    else if (strcmp(end, "s") == 0)
+        unit_us = 1000000;
+    else
+        return err_set(EINVAL, "'%s': unknown duration unit '%s' (use us, ms or s)", text, end);
+    if (v / 1000 > max_us / unit_us)
+        return err_set(ERANGE, "'%s' is longer than %llu us", text, (unsigned long long)max_us);
+    uint64_t us = v * unit_us / 1000;
+    if (us > max_us)
+        return err_set(ERANGE, "'%s' is longer than %llu us", text, (unsigned long long)max_us);
+    if (v * unit_us % 1000)
+        return err_set(EINVAL, "'%s' is not a whole number of microseconds", text);
+    *out = us;
     return 0;
 }

@@ -18,4 +18,12 @@ int parse_duration_ms(const char *text, uint64_t max_ms, uint64_t *out);
 /* A decimal integer in [min, max]. */
 int parse_u64_range(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
+/* A share of one CPU: "30%", "12.5%", "150%" (the '%' may be left out; up to four
+ * decimals). Into parts per million of one CPU (30% = 300000), at most max_ppm. */
+int parse_percent_ppm(const char *text, uint64_t max_ppm, uint64_t *out);
+
+/* A duration into microseconds: "10ms", "2.5ms", "500us", "1s"; a bare number is
+ * microseconds (as libvirt's <period>). At most max_us. */
+int parse_duration_us(const char *text, uint64_t max_us, uint64_t *out);
+
 #endif

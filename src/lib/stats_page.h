@@ -65,6 +65,23 @@ struct stats_page {
     uint64_t memory_target_reached;    /* `event memory-target reached` sent */
     uint64_t memory_target_missed;     /* `event memory-target missed` sent */
     uint64_t memory_enforcements;      /* of which pause or destroy was applied */
+
+    /* CPU scheduling (docs/scheduling.md): the settings in force (changed live by `sched` on
+     * the control socket) and the scheduler's counters, all boots. vcpu_ns[] and cpu_ns above
+     * are the exact CPU time (thread CPU clocks), the base for billing. */
+    uint32_t sched_reservation_ppm; /* guaranteed share of one CPU, all vCPUs together; 0: none */
+    uint32_t sched_limit_ppm;       /* ceiling; 0: none */
+    uint32_t sched_weight;          /* share of the slack */
+    uint32_t sched_period_us;
+    uint32_t sched_band;            /* enum sched_band (sched/server.h): 0 slack, 1 reserved, 2 throttled */
+    uint32_t sched_pad;
+    uint64_t sched_reserved_ns;     /* vCPU CPU time used in the reserved band */
+    uint64_t sched_throttled_ns;    /* wall time the limit kept the vCPUs off the CPU */
+    uint64_t sched_throttles;       /* times the limit stopped them */
+    uint64_t sched_overrun_ns;      /* CPU time past the limit before they stopped (paid back) */
+    uint64_t sched_periods;         /* periods begun */
+    uint64_t sched_overhead_ns;     /* the scheduler thread's own CPU time */
+    uint64_t sched_changes;         /* live changes applied */
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX

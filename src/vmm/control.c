@@ -14,7 +14,7 @@
 static const char *const names[] = {
     [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",   [CONTROL_UNPAUSE] = "unpause",
     [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot", [CONTROL_RESET] = "reset",
-    [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set",
+    [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set", [CONTROL_SCHED] = "sched",
 };
 
 const char *control_req_name(enum control_req req)
@@ -72,6 +72,42 @@ static int parse_mem_set(const char *rest, size_t len, struct control_args *args
     return 0;
 }
 
+/* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US]: each key at most once. */
+static int parse_sched(const char *rest, size_t len, struct control_args *args, char *why, size_t why_size)
+{
+    static const char *const keys[] = {"reservation", "limit", "weight", "period"};
+    static const uint64_t max[] = {32000000, 32000000, 262144, 1000000};
+    struct control_args a = {0};
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && isspace((unsigned char)rest[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t start = i, eq = 0;
+        while (i < len && !isspace((unsigned char)rest[i])) {
+            if (rest[i] == '=' && !eq)
+                eq = i;
+            i++;
+        }
+        unsigned k = 4;
+        for (unsigned j = 0; eq && j < 4; j++)
+            if (strlen(keys[j]) == eq - start && memcmp(rest + start, keys[j], eq - start) == 0)
+                k = j;
+        if (k == 4 || (a.sched_has & (1u << k)) || parse_number(rest + eq + 1, i - eq - 1, max[k], &a.sched[k]) < 0) {
+            snprintf(why, why_size,
+                     "sched takes KEY=VALUE settings, each at most once: reservation=PPM limit=PPM (parts per "
+                     "million of one CPU; 0: none) weight=N period=US, e.g. sched limit=200000; '%.*s' is not one",
+                     (int)(i - start > 64 ? 64 : i - start), rest + start);
+            return -EINVAL;
+        }
+        a.sched_has |= 1u << k;
+    }
+    if (args)
+        *args = a;
+    return 0;
+}
+
 int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why,
                        size_t why_size)
 {
@@ -91,6 +127,9 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
             if (i == CONTROL_MEM_SET) {
                 if (parse_mem_set(line + wlen, len - wlen, args, why, why_size) < 0)
                     return -EINVAL;
+            } else if (i == CONTROL_SCHED) {
+                if (parse_sched(line + wlen, len - wlen, args, why, why_size) < 0)
+                    return -EINVAL;
             } else if (wlen < len) {
                 snprintf(why, why_size, "%s takes no arguments", names[i]);
                 return -EINVAL;
@@ -100,7 +139,8 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
         }
     }
     snprintf(why, why_size,
-             "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy or mem-set)",
+             "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy, sched or "
+             "mem-set)",
              wlen > 64 ? 64 : (int)wlen, line);
     return -EINVAL;
 }

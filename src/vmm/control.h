@@ -24,6 +24,7 @@ enum control_req {
     CONTROL_RESET,
     CONTROL_DESTROY,
     CONTROL_MEM_SET, /* mem-set TARGET_BYTES DEADLINE_MS */
+    CONTROL_SCHED,   /* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US] */
 };
 
 /* A request's arguments: only mem-set has any (two decimal numbers). */
@@ -32,7 +33,12 @@ enum control_req {
 struct control_args {
     unsigned n;
     uint64_t v[CONTROL_MAX_ARGS];
+    /* sched KEY=VALUE...: the settings given (bit CONTROL_SCHED_x set in sched_has) in
+     * sched[CONTROL_SCHED_x]; the others stay as they are. */
+    unsigned sched_has;
+    uint64_t sched[4];
 };
+enum { CONTROL_SCHED_RESERVATION, CONTROL_SCHED_LIMIT, CONTROL_SCHED_WEIGHT, CONTROL_SCHED_PERIOD };
 
 /* Parses one request line (no newline; a trailing '\r' and blanks around are ignored).
  * Returns 0 and *req (and *args, which may be NULL); 1 for a blank line (no request, no

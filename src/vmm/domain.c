@@ -107,6 +107,7 @@ static int boot(struct domain *d, int paused)
         /* Threads may have started: end them through the normal stop path. */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
     }
+    vcpu_sched_attach(&d->sched, &d->vm); /* its vCPU threads get their bands (joined threads are detached first) */
     return 0;
 }
 
@@ -140,6 +141,11 @@ int domain_boot(struct domain *d)
     d->mt_timer_open = d->mt_timer_fd >= 0;
     if (!d->mt_timer_open)
         log_warn("timerfd for memory deadlines: %s; they are checked every 100 ms instead", strerror(errno));
+    if (vcpu_sched_start(&d->sched, &d->opt->sched, d->opt->nvcpus) < 0) {
+        log_error("%s", err_msg());
+        finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
+        return -1;
+    }
     if (boot(d, d->opt->paused) < 0)
         return -1;
     set_state(d, d->opt->paused ? DOM_STATE_PAUSED : DOM_STATE_RUNNING);
@@ -217,6 +223,7 @@ void domain_stopped(struct domain *d)
     struct stop_kind k;
     char line[900];
 
+    vcpu_sched_attach(&d->sched, NULL); /* before the vCPU threads are joined */
     vm_join(&d->vm);
     account_final(d);
     d->vm_running = 0;
@@ -357,9 +364,10 @@ static void mem_check(struct domain *d)
                  (unsigned long long)d->mt.deadline_ms);
         log_warn("%s; enforcement: %s", reason, action);
         notify(d, "memory-target missed target=%llu resident=%llu over=%llu deadline_ms=%llu action=%s why=%s "
-                  "balloon=%llu",
+                  "after_ms=%llu balloon=%llu",
                (unsigned long long)target, (unsigned long long)resident, (unsigned long long)(resident - target),
-               (unsigned long long)d->mt.deadline_ms, action, why, (unsigned long long)balloon_bytes(d));
+               (unsigned long long)d->mt.deadline_ms, action, why,
+               (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)balloon_bytes(d));
         if (e == MEMORY_ENFORCE_PAUSE) {
             d->mt_enforced++;
             if (d->state != DOM_STATE_PAUSED) {
@@ -412,6 +420,36 @@ void domain_mem_timer(struct domain *d)
     mem_check(d);
 }
 
+/* ---- CPU scheduling ------------------------------------------------------------------ */
+
+/* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US]: changes what is given, then
+ * answers with the settings in force. */
+static void sched_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    struct sched_params p = vcpu_sched_params(&d->sched);
+    unsigned has = args ? args->sched_has : 0;
+    char why[300];
+    if (has & (1u << CONTROL_SCHED_RESERVATION))
+        p.reservation_ppm = (uint32_t)args->sched[CONTROL_SCHED_RESERVATION];
+    if (has & (1u << CONTROL_SCHED_LIMIT))
+        p.limit_ppm = (uint32_t)args->sched[CONTROL_SCHED_LIMIT];
+    if (has & (1u << CONTROL_SCHED_WEIGHT))
+        p.weight = (uint32_t)args->sched[CONTROL_SCHED_WEIGHT];
+    if (has & (1u << CONTROL_SCHED_PERIOD))
+        p.period_us = (uint32_t)args->sched[CONTROL_SCHED_PERIOD];
+    if (has) {
+        if (sched_params_check(&p, d->opt->nvcpus, why, sizeof(why)) < 0) {
+            snprintf(reply, size, "err %s", why);
+            return;
+        }
+        vcpu_sched_set(&d->sched, &p);
+        log_info("CPU scheduling: reservation %s, limit %s, weight %u, period %u us", SCHED_PCT(p.reservation_ppm),
+                 p.limit_ppm ? SCHED_PCT(p.limit_ppm) : "none", p.weight, p.period_us);
+    }
+    snprintf(reply, size, "ok reservation=%u limit=%u weight=%u period=%u", p.reservation_ppm, p.limit_ppm, p.weight,
+             p.period_us);
+}
+
 int domain_control(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
 {
     struct domain *d = opaque;
@@ -423,6 +461,10 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
         destroy(d, NULL);
         snprintf(reply, size, "ok");
         return 1;
+    }
+    if (req == CONTROL_SCHED) { /* settings may change whatever the state: they apply when vCPUs run */
+        sched_request(d, args, reply, size);
+        return 0;
     }
     if (!d->vm_running) {
         snprintf(reply, size, "err the domain is not running (state %s): only status and destroy work now",
@@ -483,6 +525,12 @@ void domain_tick(struct domain *d)
             busy = 1;
         d->last_ns[i] = ns;
     }
+    /* A domain its limit keeps off the CPU wants to run: running, not blocked. */
+    struct vcpu_sched_stats ss;
+    vcpu_sched_stats(&d->sched, &ss);
+    if (ss.c.throttled_ns != d->sched_last_throttled_ns)
+        busy = 1;
+    d->sched_last_throttled_ns = ss.c.throttled_ns;
     d->last_tick_ns = now;
     set_state(d, busy ? DOM_STATE_RUNNING : DOM_STATE_BLOCKED);
 }
@@ -535,15 +583,34 @@ void domain_fill_stats(struct domain *d, struct stats_page *p)
     p->memory_target_reached = d->mt_reached;
     p->memory_target_missed = d->mt_missed;
     p->memory_enforcements = d->mt_enforced;
+
+    struct vcpu_sched_stats ss;
+    vcpu_sched_stats(&d->sched, &ss);
+    if (!d->sched.started) /* before domain_boot: what the options say */
+        ss.p = d->opt->sched;
+    p->sched_reservation_ppm = ss.p.reservation_ppm;
+    p->sched_limit_ppm = ss.p.limit_ppm;
+    p->sched_weight = ss.p.weight;
+    p->sched_period_us = ss.p.period_us;
+    p->sched_band = ss.band;
+    p->sched_reserved_ns = ss.c.reserved_ns;
+    p->sched_throttled_ns = ss.c.throttled_ns;
+    p->sched_throttles = ss.c.throttles;
+    p->sched_overrun_ns = ss.c.overrun_ns;
+    p->sched_periods = ss.c.periods;
+    p->sched_overhead_ns = ss.overhead_ns;
+    p->sched_changes = ss.changes;
 }
 
 void domain_cleanup(struct domain *d)
 {
+    vcpu_sched_attach(&d->sched, NULL);
     if (d->vm_running) { /* only on an early exit: stop and join what runs */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "monitor exiting");
         vm_join(&d->vm);
         d->vm_running = 0;
     }
+    vcpu_sched_stop(&d->sched);
     if (d->have_vm)
         vm_destroy(&d->vm);
     d->have_vm = 0;

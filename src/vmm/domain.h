@@ -17,6 +17,7 @@
 #include "vmm/control.h"
 #include "vmm/mem_target.h"
 #include "vmm/options.h"
+#include "vmm/vcpu_sched.h"
 #include "vmm/virtio_balloon.h"
 #include "vmm/vm.h"
 
@@ -65,6 +66,11 @@ struct domain {
     uint64_t base_exits_other, base_released, base_reported; /* counters of earlier boots */
     unsigned ticks;
     char destroy_why[600]; /* the outcome's reason for a destroy; "" = over the control channel */
+
+    /* The CPU scheduler (vcpu_sched.h): started with the options' settings, changed live by
+     * `sched` requests, attached to each VM while its vCPU threads run. */
+    struct vcpu_sched sched;
+    uint64_t sched_last_throttled_ns; /* at the last tick: a throttled domain is busy, not blocked */
 };
 
 /* First boot (paused with opt->paused). On failure sets finished (status and outcome) and

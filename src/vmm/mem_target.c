@@ -17,10 +17,8 @@ bool mem_target_within(uint64_t resident, uint64_t target)
 
 void mem_target_set(struct mem_target *t, uint64_t target_bytes, uint64_t deadline_ms, uint64_t now_ns)
 {
-    *t = (struct mem_target){.state = STATS_MEMTARGET_PENDING,
-                             .target_bytes = target_bytes,
-                             .deadline_ms = deadline_ms,
-                             .set_ns = now_ns};
+    *t = (struct mem_target){
+        .state = STATS_MEMTARGET_PENDING, .target_bytes = target_bytes, .deadline_ms = deadline_ms, .set_ns = now_ns};
 }
 
 void mem_target_clear(struct mem_target *t)
@@ -40,7 +38,7 @@ enum mem_verdict mem_target_check(struct mem_target *t, uint64_t resident, uint6
     case STATS_MEMTARGET_PENDING:
         if (within) {
             t->state = STATS_MEMTARGET_MET;
-            t->over_since_ns = 0;
+            t->over = false;
             return MEM_REACHED;
         }
         if (now_ns - t->set_ns >= deadline_ns(t)) {
@@ -50,21 +48,23 @@ enum mem_verdict mem_target_check(struct mem_target *t, uint64_t resident, uint6
         return MEM_NOTHING;
     case STATS_MEMTARGET_MET:
         if (within) {
-            t->over_since_ns = 0;
+            t->over = false;
             return MEM_NOTHING;
         }
-        if (!t->over_since_ns)
-            t->over_since_ns = now_ns ? now_ns : 1;
+        if (!t->over) {
+            t->over = true;
+            t->over_since_ns = now_ns;
+        }
         if (now_ns - t->over_since_ns >= deadline_ns(t)) {
             t->state = STATS_MEMTARGET_MISSED;
-            t->over_since_ns = 0;
+            t->over = false;
             return MEM_MISSED_REGROWN;
         }
         return MEM_NOTHING;
     case STATS_MEMTARGET_MISSED:
         if (within) {
             t->state = STATS_MEMTARGET_MET;
-            t->over_since_ns = 0;
+            t->over = false;
             return MEM_REACHED;
         }
         return MEM_NOTHING;
@@ -75,11 +75,14 @@ enum mem_verdict mem_target_check(struct mem_target *t, uint64_t resident, uint6
 
 uint64_t mem_target_due(const struct mem_target *t)
 {
+    uint64_t due = 0;
     if (t->state == STATS_MEMTARGET_PENDING)
-        return t->set_ns + deadline_ns(t);
-    if (t->state == STATS_MEMTARGET_MET && t->over_since_ns)
-        return t->over_since_ns + deadline_ns(t);
-    return 0;
+        due = t->set_ns + deadline_ns(t);
+    else if (t->state == STATS_MEMTARGET_MET && t->over)
+        due = t->over_since_ns + deadline_ns(t);
+    else
+        return 0;
+    return due ? due : 1; /* 0 means "nothing due": a clock at 0 gets the first tick after */
 }
 
 uint64_t mem_target_elapsed_ms(const struct mem_target *t, uint64_t now_ns)

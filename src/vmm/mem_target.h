@@ -33,7 +33,8 @@ struct mem_target {
     uint64_t target_bytes;
     uint64_t deadline_ms;
     uint64_t set_ns;        /* when the target was set */
-    uint64_t over_since_ns; /* MET: since when the guest has been over the limit; 0: it is not */
+    bool over;              /* MET: the guest is over the limit ... */
+    uint64_t over_since_ns; /* ... since then */
 };
 
 enum mem_verdict {

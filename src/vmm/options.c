@@ -17,6 +17,7 @@ void options_usage(FILE *f)
             "                [--on-poweroff ACTION] [--on-reboot ACTION] [--on-crash ACTION]\n"
             "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]]\n"
             "                [--memory-enforcement pause|destroy|report] [--verbose]\n"
+            "                [--cpu-reservation PCT] [--cpu-limit PCT] [--cpu-weight N] [--cpu-period TIME]\n"
             "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
             "\n"
             "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
@@ -42,6 +43,12 @@ void options_usage(FILE *f)
             "  --paused                 start with the vCPUs paused (unpause over the control socket)\n"
             "  --memory-enforcement E   when the guest misses a memory target set over the control socket\n"
             "                           (mem-set): pause its vCPUs, destroy it, or report (default) only\n"
+            "  --cpu-reservation PCT    CPU guaranteed to the domain in every period, all vCPUs together,\n"
+            "                           e.g. 30%% (of one CPU; needs root for real-time priority)\n"
+            "  --cpu-limit PCT          hard ceiling per period, all vCPUs together, e.g. 50%% (default none)\n"
+            "  --cpu-weight N           share of the CPU nobody reserved, 2 to 262144 (default 1024)\n"
+            "  --cpu-period TIME        the time scale of reservation and limit, 1ms to 1s (default 10ms)\n"
+            "                           (docs/scheduling.md)\n"
             "  --verbose                debug messages\n"
             "  --dump-acpi DIR          write the ACPI tables this configuration gets into DIR (rsdp.dat,\n"
             "                           xsdt.dat, facp.dat, apic.dat, dsdt.dat), list its devices, exit\n"
@@ -108,6 +115,42 @@ static int parse_memory(const char *text, struct options *o)
 }
 
 enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED, OPT_DUMP_ACPI, OPT_MEM_ENFORCE };
+/* The CPU scheduling options (docs/scheduling.md). */
+enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
+
+/* --cpu-*: 0, or -1 after logging what is wrong. Combined checks come after all options. */
+static int parse_cpu_option(int c, const char *text, struct sched_params *p)
+{
+    uint64_t v = 0;
+    switch (c) {
+    case OPT_CPU_RES:
+    case OPT_CPU_LIMIT:
+        if (parse_percent_ppm(text, (uint64_t)VM_MAX_VCPUS * SCHED_PPM, &v) < 0) {
+            log_error("--cpu-%s: %s", c == OPT_CPU_RES ? "reservation" : "limit", err_msg());
+            return -1;
+        }
+        *(c == OPT_CPU_RES ? &p->reservation_ppm : &p->limit_ppm) = (uint32_t)v;
+        return 0;
+    case OPT_CPU_WEIGHT:
+        if (parse_u64_range(text, SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, &v) < 0) {
+            log_error("--cpu-weight: %s", err_msg());
+            return -1;
+        }
+        p->weight = (uint32_t)v;
+        return 0;
+    default:
+        if (parse_duration_us(text, SCHED_PERIOD_MAX_US, &v) < 0) {
+            log_error("--cpu-period: %s", err_msg());
+            return -1;
+        }
+        if (v < SCHED_PERIOD_MIN_US) {
+            log_error("--cpu-period %s: the shortest period is 1ms", text);
+            return -1;
+        }
+        p->period_us = (uint32_t)v;
+        return 0;
+    }
+}
 
 int options_parse(int argc, char **argv, struct options *o)
 {
@@ -127,12 +170,16 @@ int options_parse(int argc, char **argv, struct options *o)
         {"verbose", no_argument, NULL, 'v'},
         {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
         {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
+        {"cpu-reservation", required_argument, NULL, OPT_CPU_RES},
+        {"cpu-limit", required_argument, NULL, OPT_CPU_LIMIT},
+        {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
+        {"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, log_size_given = 0;
     uint64_t v;
     *o = (struct options){.cmdline = "", .mem_size = 64ULL << 20, .nvcpus = 1,
-                          .console_log_size = OPTIONS_CONSOLE_LOG_DEFAULT};
+                          .console_log_size = OPTIONS_CONSOLE_LOG_DEFAULT, .sched = sched_params_default()};
     opterr = 0;
     optind = 0; /* glibc: start afresh (the unit tests parse several command lines) */
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -186,6 +233,13 @@ int options_parse(int argc, char **argv, struct options *o)
                 return -1;
             }
             break;
+        case OPT_CPU_RES:
+        case OPT_CPU_LIMIT:
+        case OPT_CPU_WEIGHT:
+        case OPT_CPU_PERIOD:
+            if (parse_cpu_option(c, optarg, &o->sched) < 0)
+                return -1;
+            break;
         case 'h':
             options_usage(stdout);
             return 1;
@@ -204,6 +258,11 @@ int options_parse(int argc, char **argv, struct options *o)
     }
     if (!o->kernel && !o->dump_acpi) {
         log_error("no kernel given: use --kernel FILE (see --help)");
+        return -1;
+    }
+    char why[256];
+    if (sched_params_check(&o->sched, o->nvcpus, why, sizeof(why)) < 0) {
+        log_error("--cpu-*: %s", why);
         return -1;
     }
     if (!o->run_dir && (o->paused || log_size_given)) {

@@ -19,6 +19,7 @@ struct options {
     int verbose;
     const char *dump_acpi; /* --dump-acpi DIR: write the ACPI tables there and exit (no kernel) */
     enum memory_enforcement memory_enforcement; /* --memory-enforcement: a missed memory target (report) */
+    struct sched_params sched; /* --cpu-reservation, --cpu-limit, --cpu-weight, --cpu-period */
 };
 
 #define OPTIONS_CONSOLE_LOG_DEFAULT (1ULL << 20)

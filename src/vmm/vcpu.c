@@ -230,8 +230,13 @@ void *vcpu_thread(void *opaque)
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+    char name[16];
+    snprintf(name, sizeof(name), "vcpu%u", v->id); /* for ps, top and bench/sched */
+    pthread_setname_np(pthread_self(), name);
+
     pthread_mutex_lock(&vm->lock);
     v->clock_valid = pthread_getcpuclockid(pthread_self(), &v->cpu_clock) == 0;
+    v->tid = gettid();
     pthread_mutex_unlock(&vm->lock);
 
     while (!vcpu_wait_runnable(v)) {

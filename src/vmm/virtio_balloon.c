@@ -108,8 +108,10 @@ static int handle_pfns(struct virtio_balloon *b, struct virtio_dev *d, struct vi
             for (size_t i = 0; i < k; i++) {
                 uint64_t off;
                 if (virtio_balloon_pfn_offset(b->mem, b->pfns[i], &off) < 0) {
-                    virtio_dev_fail(d, vq, "%s: PFN 0x%x is not guest RAM the balloon may take (RAM at or above "
-                                           "1 MiB)", what, b->pfns[i]);
+                    virtio_dev_fail(d, vq,
+                                    "%s: PFN 0x%x is not guest RAM the balloon may take (RAM at or above "
+                                    "1 MiB)",
+                                    what, b->pfns[i]);
                     return -1;
                 }
                 if (pass == 0)
@@ -218,14 +220,12 @@ static void queue_notify(struct virtio_dev *d, struct virtq *vq)
         return;
     }
     while ((r = virtq_pop(vq, e)) > 0) {
-        int ok;
-        switch (role) {
-        case ROLE_INFLATE: ok = handle_pfns(b, d, vq, e, true); break;
-        case ROLE_DEFLATE: ok = handle_pfns(b, d, vq, e, false); break;
-        case ROLE_STATS: ok = handle_stats(b, d, vq, e); if (ok == 0) continue; break; /* held, not used */
-        case ROLE_REPORTING: ok = handle_report(b, d, vq, e); break;
-        default: ok = -1; break;
+        if (role == ROLE_STATS) {
+            if (handle_stats(b, d, vq, e) < 0)
+                return;
+            continue; /* held, not used: giving it back asks for the next values */
         }
+        int ok = role == ROLE_REPORTING ? handle_report(b, d, vq, e) : handle_pfns(b, d, vq, e, role == ROLE_INFLATE);
         if (ok < 0)
             return;
         virtq_push(vq, e, 0);

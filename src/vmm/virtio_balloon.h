@@ -83,27 +83,27 @@ enum {
 
 /* What the device knows, copied out under its lock (virtio_balloon_get). */
 struct virtio_balloon_state {
-    bool driver_ok;                      /* DRIVER_OK and not broken */
-    uint32_t num_pages;                  /* the target, in pages */
-    uint32_t actual;                     /* the driver's claim, in pages (clamped to RAM) */
-    uint64_t stats[VIRTIO_BALLOON_S_NR]; /* VIRTIO_BALLOON_STAT_NONE until reported */
-    uint64_t stats_updates;              /* stats buffers received */
-    uint64_t stats_realtime_ns;          /* CLOCK_REALTIME of the last one; 0: never */
+    bool driver_ok;                          /* DRIVER_OK and not broken */
+    uint32_t num_pages;                      /* the target, in pages */
+    uint32_t actual;                         /* the driver's claim, in pages (clamped to RAM) */
+    uint64_t stats[VIRTIO_BALLOON_S_NR];     /* VIRTIO_BALLOON_STAT_NONE until reported */
+    uint64_t stats_updates;                  /* stats buffers received */
+    uint64_t stats_realtime_ns;              /* CLOCK_REALTIME of the last one; 0: never */
     uint64_t inflated_pages, deflated_pages; /* PFNs received, all time */
-    uint64_t released_bytes;             /* punched (inflate and reports) */
-    uint64_t reported_bytes;             /* of which free page reports */
-    uint64_t punch_errors;               /* fallocate failures (logged) */
+    uint64_t released_bytes;                 /* punched (inflate and reports) */
+    uint64_t reported_bytes;                 /* of which free page reports */
+    uint64_t punch_errors;                   /* fallocate failures (logged) */
 };
 
 struct virtio_balloon {
     struct virtio_dev *dev;
     const struct guest_mem *mem;
-    struct virtq_elem *elem;      /* scratch for popping */
-    struct virtq_elem *held;      /* the stats buffer the device holds */
+    struct virtq_elem *elem; /* scratch for popping */
+    struct virtq_elem *held; /* the stats buffer the device holds */
     bool stats_held;
-    uint64_t mem_pages;           /* guest RAM in 4 KiB pages */
+    uint64_t mem_pages; /* guest RAM in 4 KiB pages */
     struct virtio_balloon_state st;
-    uint32_t pfns[1024];          /* a chunk of a request, read out of the ring */
+    uint32_t pfns[1024]; /* a chunk of a request, read out of the ring */
 };
 
 /* Adds the device to the VM (the next virtio-mmio window: index 2 after console and rng).

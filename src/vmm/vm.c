@@ -270,7 +270,9 @@ int vcpu_wait_runnable(struct vcpu *v)
 {
     struct vm *vm = v->vm;
     pthread_mutex_lock(&vm->lock);
-    while (vm->paused && vm->outcome == VM_RUNNING) {
+    /* Throttled (vcpu_sched.c) waits here too, counted as parked so a pause does not wait
+     * for the next period. */
+    while ((vm->paused || v->throttled) && vm->outcome == VM_RUNNING) {
         if (!v->parked) {
             v->parked = 1;
             vm->nparked++;
@@ -331,6 +333,28 @@ uint64_t vm_vcpu_cpu_ns(struct vm *vm, unsigned i)
         ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     pthread_mutex_unlock(&vm->lock);
     return ns;
+}
+
+pid_t vm_vcpu_tid(struct vm *vm, unsigned i)
+{
+    pthread_mutex_lock(&vm->lock);
+    pid_t tid = vm->vcpus[i].exited ? 0 : vm->vcpus[i].tid;
+    pthread_mutex_unlock(&vm->lock);
+    return tid;
+}
+
+void vm_vcpu_throttle(struct vm *vm, unsigned i, int on)
+{
+    struct vcpu *v = &vm->vcpus[i];
+    pthread_mutex_lock(&vm->lock);
+    int was = v->throttled;
+    v->throttled = on;
+    if (was && !on)
+        pthread_cond_broadcast(&vm->resume_cond);
+    pthread_mutex_unlock(&vm->lock);
+    /* The flag is set before the kick, as for a pause. */
+    if (on && !was)
+        vcpu_kick(v);
 }
 
 void vm_power_request(struct vm *vm, enum power_request_code code)

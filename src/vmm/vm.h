@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "vmm/acpi_pm.h"
@@ -57,6 +58,10 @@ struct vcpu {
     uint64_t cpu_final_ns;
     /* Exits handled, written by the thread alone (read with relaxed atomics). */
     uint64_t exits_io, exits_mmio, exits_other;
+    /* Under vm->lock: the thread's kernel id (0 before it starts and once it ended), for the
+     * CPU scheduler (vcpu_sched.c); throttled: kept out of KVM_RUN until the next period. */
+    pid_t tid;
+    int throttled;
 };
 
 /* virtio-mmio devices (docs/machine.md): one 4 KiB window each from VIRTIO_MMIO_BASE, one
@@ -136,6 +141,11 @@ void vm_pause(struct vm *vm);
 void vm_unpause(struct vm *vm);
 /* CPU time vCPU `i`'s thread has used (0 before it starts). Any thread. */
 uint64_t vm_vcpu_cpu_ns(struct vm *vm, unsigned i);
+/* vCPU `i`'s thread id (0 before it starts and after it ended). Any thread. */
+pid_t vm_vcpu_tid(struct vm *vm, unsigned i);
+/* Throttling (the CPU scheduler's limit): on, vCPU `i` leaves KVM_RUN and waits, parked as
+ * when paused, until it is called again with on = 0. Any thread. */
+void vm_vcpu_throttle(struct vm *vm, unsigned i, int on);
 /* Host console input: to virtio-console while its driver listens, else to COM1
  * (docs/machine.md). Returns the bytes taken; the rest waits for rx_space_efd. */
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);

@@ -124,8 +124,11 @@ out=$(printf 'echo after-restart\r' | xc console demo --linger 1 2>&1)
 check restart-console-reattaches 'grep -q after-restart <<<"$out" && grep -q before-restart <<<"$out"' "$(tail -c 300 <<<"$out")"
 check restart-console-log-kept 'xc console demo --dump | grep -q before-restart && xc console demo --dump | grep -q after-restart'
 check restart-event 'xc --json events demo | jq -e "[.events[].kind] | index(\"reattached\") != null" >/dev/null'
+xc define examples/balloon_ignore.xml >/dev/null
 stop_xenod TERM
 start_xenod
+check restart-keeps-definition 'xc --json info balloon_ignore | jq -e ".memory_enforcement == \"pause\" and .persistent" >/dev/null' "$(xc --json info balloon_ignore | jq -c '{memory_enforcement, persistent}')"
+xc undefine balloon_ignore >/dev/null
 check restart-term-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ]'
 # The accounting feed: live in the domain object, sampled into the store.
 check usage-live 'xc --json info demo | jq -e ".usage.guest_resident_bytes > 0 and .usage.monitor_rss_bytes > 0 and .usage.exits.io > 0 and .usage.memory_bytes == 67108864" >/dev/null' "$(xc --json info demo | jq -c .usage)"
@@ -149,6 +152,37 @@ p1=$(xc --json info phoenix | jq -r .pid)
 kill -KILL "$p1"
 check kill-restart-policy 'for _ in $(seq 30); do p2=$(xc --json info phoenix | jq -r .pid); [ "$p2" != null ] && [ "$p2" != "$p1" ] && break; sleep 0.1; done; [ "$p2" != null ] && [ "$p2" != "$p1" ]'
 xc destroy phoenix >/dev/null
+
+# --- memory target with a deadline, end to end: xenctl -> xenod -> monitor -> balloon -------
+# Resident memory is measured from the monitor process (RssShmem: the guest RAM it maps).
+rss_of() { awk '/^RssShmem:/ { print $2 * 1024 }' "/proc/$1/status" 2>/dev/null; }
+xc create examples/balloon_obey.xml >/dev/null
+bpid=$(xc --json info balloon_obey | jq -r .pid)
+for _ in $(seq 100); do [ "$(xc --json info balloon_obey | jq -r '.usage.guest_resident_bytes')" -gt $((40 << 20)) ] 2>/dev/null && break; sleep 0.1; done
+xc console balloon_obey --dump | grep -q 'balloon_obey: ready' || sleep 1
+t0=$(date +%s%N)
+xc mem-set balloon_obey 4096p --deadline 2s >/dev/null
+for _ in $(seq 40); do xc --json events balloon_obey | jq -e '[.events[].kind] | index("memory-target-reached")' >/dev/null && break; sleep 0.05; done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+rss=$(rss_of "$bpid")
+printf '   mem-set via xenctl: reached %d ms after the request (deadline 2000), RssShmem %d KiB for 16384 KiB\n' "$ms" $((rss / 1024))
+check mem-set-reached-in-time '[ $ms -lt 2000 ] && [ "$rss" -le $(( (16 << 20) * 105 / 100 )) ]' "reached after ${ms} ms, RssShmem $rss for a 16 MiB target"
+check mem-set-event-recorded 'xc --json events balloon_obey | jq -e "[.events[] | select(.kind==\"mem-set\")] | length == 1" >/dev/null'
+check mem-set-usage-shows-target 'xc --json info balloon_obey | jq -e ".usage.memory_target_bytes == 16777216 and .usage.memory_target_state == \"met\"" >/dev/null'
+xc destroy balloon_obey >/dev/null
+
+xc create examples/balloon_ignore.xml >/dev/null
+for _ in $(seq 100); do [ "$(xc --json info balloon_ignore | jq -r '.usage.guest_resident_bytes')" -gt $((40 << 20)) ] 2>/dev/null && break; sleep 0.1; done
+t0=$(date +%s%N)
+xc mem-set balloon_ignore 16M --deadline 1s >/dev/null
+for _ in $(seq 60); do xc --json events balloon_ignore | jq -e '[.events[].kind] | index("memory-target-missed")' >/dev/null && break; sleep 0.02; done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+printf '   mem-set via xenctl on balloon_ignore: missed event seen %d ms after the request (deadline 1000)\n' "$ms"
+check mem-set-enforced-at-deadline '[ $ms -ge 1000 ] && [ $ms -le 1200 ] && wait_state balloon_ignore paused 10' "event after ${ms} ms, state $(state_of balloon_ignore)"
+check mem-set-event-says-why 'xc --json events balloon_ignore | jq -e "[.events[] | select(.kind==\"memory-target-missed\") | .detail] | .[0] | test(\"target=16777216 .*over=[0-9]+.*action=pause\")" >/dev/null' "$(xc --json events balloon_ignore | jq -c '[.events[] | select(.kind=="memory-target-missed")]')"
+check mem-set-bad-size 'xc mem-set balloon_ignore 1000 >/dev/null 2>&1; [ $? = 1 ]'
+check mem-set-bad-deadline 'xc mem-set balloon_ignore 16M --deadline soon >/dev/null 2>&1; [ $? = 2 ]'
+xc destroy balloon_ignore >/dev/null
 
 # --- bad input: clear error, store unchanged ---------------------------------------------------
 before=$(xc --json list | jq -c '[.domains[].uuid]')

@@ -74,5 +74,14 @@ int main(int argc, char **argv)
     printf("memory_target_reached=%llu\nmemory_target_missed=%llu\nmemory_enforcements=%llu\n",
            (unsigned long long)s.memory_target_reached, (unsigned long long)s.memory_target_missed,
            (unsigned long long)s.memory_enforcements);
+    /* CPU scheduling (docs/scheduling.md). */
+    printf("sched_reservation_ppm=%u\nsched_limit_ppm=%u\nsched_weight=%u\nsched_period_us=%u\nsched_band=%u\n",
+           s.sched_reservation_ppm, s.sched_limit_ppm, s.sched_weight, s.sched_period_us, s.sched_band);
+    printf("sched_reserved_ns=%llu\nsched_throttled_ns=%llu\nsched_throttles=%llu\nsched_overrun_ns=%llu\n"
+           "sched_periods=%llu\nsched_overhead_ns=%llu\nsched_changes=%llu\n",
+           (unsigned long long)s.sched_reserved_ns, (unsigned long long)s.sched_throttled_ns,
+           (unsigned long long)s.sched_throttles, (unsigned long long)s.sched_overrun_ns,
+           (unsigned long long)s.sched_periods, (unsigned long long)s.sched_overhead_ns,
+           (unsigned long long)s.sched_changes);
     return 0;
 }

@@ -475,12 +475,75 @@ static void devices(void **state)
         "<interface>: not supported in <devices> yet");
     bad(doc(NULL, "<devices><memballoon model='virtio'/></devices>", NULL), "<memballoon>: not supported");
     bad(doc(NULL, "<devices><console type='pty'/>junk</devices>", NULL), "<devices>: unexpected text 'junk'");
-    bad(doc(NULL, "<cputune><shares>100</shares></cputune>", NULL),
-        "test.xml:4: <cputune>: not supported in <domain> yet");
+    bad(doc(NULL, "<memtune><hard_limit>1</hard_limit></memtune>", NULL),
+        "test.xml:4: <memtune>: not supported in <domain> yet");
     bad(doc(NULL, "<blkiotune/>", NULL), "<blkiotune>: not supported in <domain> yet");
 }
 
 /* ---- metadata ---- */
+
+/* <cputune> (libvirt's shares, period, quota) and <xeno:cpu reservation="..."/>: the CPU
+ * scheduling settings (docs/scheduling.md). */
+static void cputune(void **state)
+{
+    (void)state;
+    struct domain_config c;
+    good(doc(NULL, NULL, NULL), &c);
+    assert_int_equal(c.sched.weight, 1024);
+    assert_int_equal(c.sched.period_us, 10000);
+    assert_int_equal(c.sched.reservation_ppm, 0);
+    assert_int_equal(c.sched.limit_ppm, 0);
+    domain_config_free(&c);
+    good(doc(NULL,
+             "<vcpu>2</vcpu><cputune><shares>512</shares><period>20000</period><quota>5000</quota></cputune>"
+             "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='12.5%'/></metadata>",
+             NULL),
+         &c);
+    assert_int_equal(c.sched.weight, 512);
+    assert_int_equal(c.sched.period_us, 20000);
+    assert_int_equal(c.sched.limit_ppm, 500000); /* 25% per vCPU, pooled over 2 */
+    assert_int_equal(c.sched.reservation_ppm, 125000);
+    domain_config_free(&c);
+    /* libvirt's "no limit": -1 or 0 */
+    good(doc(NULL, "<cputune><period>10000</period><quota>-1</quota></cputune>", NULL), &c);
+    assert_int_equal(c.sched.limit_ppm, 0);
+    domain_config_free(&c);
+    good(doc(NULL, "<cputune><quota>0</quota></cputune>", NULL), &c);
+    assert_int_equal(c.sched.limit_ppm, 0);
+    domain_config_free(&c);
+    good(doc(NULL, "<cputune/><metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='30'/></metadata>", NULL), &c);
+    assert_int_equal(c.sched.reservation_ppm, 300000);
+    domain_config_free(&c);
+
+    bad(doc(NULL, "<cputune><shares>1</shares></cputune>", NULL),
+        "test.xml:4: <shares>: 1 is out of range; give 2 to 262144");
+    bad(doc(NULL, "<cputune><shares>lots</shares></cputune>", NULL), "<shares>: 'lots' is not a whole number");
+    bad(doc(NULL, "<cputune><period>500</period></cputune>", NULL), "<period>: 500 is out of range; give 1000 to 1000000");
+    bad(doc(NULL, "<cputune><quota>2000</quota></cputune>", NULL), "<quota>: give <period> with <quota>");
+    bad(doc(NULL, "<cputune><period>10000</period><quota>20000</quota></cputune>", NULL),
+        "<quota>: 20000 us is more than the period (10000 us)");
+    bad(doc(NULL, "<cputune><period>10000</period><quota>999</quota></cputune>", NULL), "<quota>: 999 us is too small");
+    bad(doc(NULL, "<cputune><period>1000000</period><quota>1000</quota></cputune>", NULL), "less than 1% of a CPU");
+    bad(doc(NULL, "<cputune><shares>5</shares><shares>6</shares></cputune>", NULL), "<shares>: duplicate element");
+    bad(doc(NULL, "<cputune><vcpupin vcpu='0' cpuset='1'/></cputune>", NULL),
+        "<vcpupin>: not supported in <cputune> yet");
+    bad(doc(NULL, "<cputune><shares unit='x'>5</shares></cputune>", NULL), "<shares>: unknown attribute 'unit'");
+    bad(doc(NULL, "<cputune mode='x'/>", NULL), "<cputune>: unknown attribute 'mode'");
+    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "'/></metadata>", NULL), "<xeno:cpu>: missing reservation");
+    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='lots'/></metadata>", NULL),
+        "<xeno:cpu>: reservation 'lots' is not a percentage");
+    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='150%'/></metadata>", NULL),
+        "<xeno:cpu>: reservation 150% is more than 1 vCPU can use (100%)");
+    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='0.5%'/></metadata>", NULL),
+        "<xeno:cpu>: a reservation of 0.5% is too small");
+    bad(doc(NULL,
+            "<cputune><period>10000</period><quota>2000</quota></cputune>"
+            "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='30%'/></metadata>",
+            NULL),
+        "<xeno:cpu>: the reservation (30%) is above the limit (20%)");
+    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='30%' limit='50%'/></metadata>", NULL),
+        "<xeno:cpu>: unknown attribute 'limit'");
+}
 
 /* <xeno:memory enforcement="..."/>: what the monitor does about a missed memory target. */
 static void memory_enforcement(void **state)
@@ -823,6 +886,13 @@ static const struct {
      "54-domain-namespace.xml:1: <domain>: in namespace 'http://libvirt.org/schemas/domain'"},
     {"55-memory-enforcement-unknown.xml",
      "55-memory-enforcement-unknown.xml:10: <xeno:memory>: enforcement 'kill' is unknown; use pause, destroy or report"},
+    {"70-cputune-quota-over-period.xml",
+     "70-cputune-quota-over-period.xml:9: <quota>: 20000 us is more than the period (10000 us)"},
+    {"71-cpu-reservation-over-vcpus.xml",
+     "71-cpu-reservation-over-vcpus.xml:11: <xeno:cpu>: reservation 150% is more than 1 vCPU can use (100%)"},
+    {"72-cpu-reservation-above-limit.xml",
+     "72-cpu-reservation-above-limit.xml:14: <xeno:cpu>: the reservation (40%) is above the limit (20%)"},
+    {"73-cputune-shares-zero.xml", "73-cputune-shares-zero.xml:7: <shares>: 0 is out of range; give 2 to 262144"},
 };
 #define BAD_DIR "tests/data/xml/bad/"
 
@@ -943,6 +1013,7 @@ int main(void)
         cmocka_unit_test(devices),
         cmocka_unit_test(metadata),
         cmocka_unit_test(memory_enforcement),
+        cmocka_unit_test(cputune),
         cmocka_unit_test(uuids),
         cmocka_unit_test(names),
         cmocka_unit_test(relative_paths),

@@ -77,6 +77,37 @@ static void parse_rejects_unknown_and_arguments(void **state)
     assert_true(strlen(why) < 250);
 }
 
+/* sched KEY=VALUE...: the CPU scheduling settings, each at most once, any subset. */
+static void parse_sched(void **state)
+{
+    (void)state;
+    enum control_req req;
+    struct control_args a;
+    char why[512];
+    assert_int_equal(control_parse_args("sched", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(req, CONTROL_SCHED);
+    assert_int_equal(a.sched_has, 0);
+    assert_int_equal(control_parse_args(" sched limit=200000  weight=512\r", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(a.sched_has, (1u << CONTROL_SCHED_LIMIT) | (1u << CONTROL_SCHED_WEIGHT));
+    assert_int_equal(a.sched[CONTROL_SCHED_LIMIT], 200000);
+    assert_int_equal(a.sched[CONTROL_SCHED_WEIGHT], 512);
+    assert_int_equal(
+        control_parse_args("sched reservation=300000 limit=0 weight=1024 period=10000", &req, &a, why, sizeof(why)),
+        0);
+    assert_int_equal(a.sched_has, 15);
+    assert_int_equal(a.sched[CONTROL_SCHED_RESERVATION], 300000);
+    assert_int_equal(a.sched[CONTROL_SCHED_PERIOD], 10000);
+    static const char *const bad[] = {"sched limit",          "sched limit=",         "sched limit=-1",
+                                      "sched limit=20%",      "sched bogus=1",        "sched limit=1 limit=2",
+                                      "sched weight=262145",  "sched period=1000001", "sched =5",
+                                      "sched reservation=32000001"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (control_parse_args(bad[i], &req, &a, why, sizeof(why)) != -EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+        assert_non_null(strstr(why, "sched takes KEY=VALUE settings"));
+    }
+}
+
 /* ---- the protocol over a socket ---------------------------------------------------------- */
 
 struct fx {
@@ -160,7 +191,7 @@ static void pipelined_requests_answered_in_order(void **state)
     control_read(&f->c);
     recv_all(f, buf, sizeof(buf));
     assert_string_equal(buf, "ok\nerr no\nerr unknown request 'bogus' (expected status, pause, unpause, shutdown, "
-                             "reboot, reset, destroy or mem-set)\nok state=running boots=1\n");
+                             "reboot, reset, destroy, sched or mem-set)\nok state=running boots=1\n");
     assert_int_equal(f->calls, 3); /* the blank and the unknown line never reach the handler */
 }
 
@@ -303,6 +334,7 @@ int main(void)
         cmocka_unit_test(parse_trims_blanks_and_cr),
         cmocka_unit_test(parse_blank_line_is_no_request),
         cmocka_unit_test(parse_rejects_unknown_and_arguments),
+        cmocka_unit_test(parse_sched),
         T(request_gets_one_reply),
         T(pipelined_requests_answered_in_order),
         T(partial_line_waits_for_the_rest),

@@ -88,6 +88,39 @@ static void daemon_options_checked(void **state)
     assert_int_equal(PARSE(&o, "--run-dir", "/r"), -1);                                /* no kernel */
 }
 
+/* --cpu-*: CPU scheduling (docs/scheduling.md). */
+static void cpu_options(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k"), 0);
+    assert_int_equal(o.sched.reservation_ppm, 0);
+    assert_int_equal(o.sched.limit_ppm, 0);
+    assert_int_equal(o.sched.weight, 1024);
+    assert_int_equal(o.sched.period_us, 10000);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--vcpus", "2", "--cpu-reservation", "30%", "--cpu-limit", "150.5%",
+                           "--cpu-weight", "512", "--cpu-period", "2.5ms"),
+                     0);
+    assert_int_equal(o.sched.reservation_ppm, 300000);
+    assert_int_equal(o.sched.limit_ppm, 1505000);
+    assert_int_equal(o.sched.weight, 512);
+    assert_int_equal(o.sched.period_us, 2500);
+    /* What xenod passes: exact ppm as a percentage with 4 decimals, the period in us. */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-reservation", "12.3456%", "--cpu-limit", "0.0000%",
+                           "--cpu-period", "20000us"),
+                     0);
+    assert_int_equal(o.sched.reservation_ppm, 123456);
+    assert_int_equal(o.sched.limit_ppm, 0);
+    assert_int_equal(o.sched.period_us, 20000);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-limit", "150%"), -1);          /* 1 vCPU */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-reservation", "60%", "--cpu-limit", "50%"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-weight", "1"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-period", "500us"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-period", "2s"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-limit", "lots"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-limit", "0.5%"), -1); /* too small to enforce */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +129,7 @@ int main(void)
         cmocka_unit_test(bad_actions),
         cmocka_unit_test(daemon_options),
         cmocka_unit_test(daemon_options_checked),
+        cmocka_unit_test(cpu_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
