@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -263,16 +264,9 @@ static int write_all(int fd, const char *buf, size_t len)
 int monitor_request(struct monitor *m, const char *request, char *reply, size_t size, int timeout_ms)
 {
     char line[600];
-    struct timespec deadline;
+    struct timespec deadline = deadline_after_ms(timeout_ms);
     int r = 0;
     snprintf(line, sizeof(line), "%s\n", request);
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
 
     pthread_mutex_lock(&m->lock);
     while (m->busy && !m->dead)

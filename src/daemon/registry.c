@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -455,15 +456,8 @@ int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uin
 
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms)
 {
-    struct timespec deadline;
+    struct timespec deadline = deadline_after_ms(timeout_ms);
     int rc = 0;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&r->lock);
     while (!d->gone && (d->mon || d->starting))
         if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT) {

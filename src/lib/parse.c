@@ -145,8 +145,7 @@ static int parse_fixed(const char *text, unsigned decimals, uint64_t *out, const
     return 0;
 }
 
-/* ppm of a CPU as a percentage without trailing zeros: "30%", "12.5%". */
-static const char *percent_text(uint64_t ppm, char *buf, size_t size)
+const char *format_percent_ppm(uint64_t ppm, char *buf, size_t size)
 {
     uint64_t frac = ppm % 10000;
     int digits = 4;
@@ -173,7 +172,7 @@ int parse_percent_ppm(const char *text, uint64_t max_ppm, uint64_t *out)
     if (*end)
         return err_set(EINVAL, "'%s' is not a percentage (write e.g. 30%% or 12.5%%)", text);
     if (v > max_ppm)
-        return err_set(ERANGE, "%s is more than %s", text, percent_text(max_ppm, (char[32]){0}, 32));
+        return err_set(ERANGE, "%s is more than %s", text, format_percent_ppm(max_ppm, (char[32]){0}, 32));
     *out = v;
     return 0;
 }

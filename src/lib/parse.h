@@ -3,6 +3,7 @@
 #ifndef XENO_LIB_PARSE_H
 #define XENO_LIB_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* "64M", "1G", "4096K", "512" (in default_unit bytes, e.g. 1<<20 for MiB). Suffixes K, M,
@@ -25,5 +26,9 @@ int parse_percent_ppm(const char *text, uint64_t max_ppm, uint64_t *out);
 /* A duration into microseconds: "10ms", "2.5ms", "500us", "1s"; a bare number is
  * microseconds (as libvirt's <period>). At most max_us. */
 int parse_duration_us(const char *text, uint64_t max_us, uint64_t *out);
+
+/* Parts per million as a percentage without trailing zeros: "30%", "12.5%", "0.0001%".
+ * Returns buf. */
+const char *format_percent_ppm(uint64_t ppm, char *buf, size_t size);
 
 #endif

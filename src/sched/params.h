@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lib/parse.h"
+
 #define SCHED_PPM 1000000u /* 100% of one CPU */
 
 #define SCHED_WEIGHT_DEFAULT 1024 /* libvirt's default <shares> (cgroup v1 cpu.shares) */
@@ -35,22 +37,8 @@ static inline struct sched_params sched_params_default(void)
     return (struct sched_params){0, 0, SCHED_WEIGHT_DEFAULT, SCHED_PERIOD_DEFAULT_US};
 }
 
-/* "30%", "12.5%", "0.0001%" (no trailing zeros). Returns buf. */
-static inline const char *sched_percent_text(uint64_t ppm, char *buf, size_t size)
-{
-    uint64_t frac = ppm % 10000;
-    int digits = 4;
-    while (frac && frac % 10 == 0) {
-        frac /= 10;
-        digits--;
-    }
-    if (frac)
-        snprintf(buf, size, "%llu.%0*llu%%", (unsigned long long)(ppm / 10000), digits, (unsigned long long)frac);
-    else
-        snprintf(buf, size, "%llu%%", (unsigned long long)(ppm / 10000));
-    return buf;
-}
-#define SCHED_PCT(ppm) sched_percent_text((ppm), (char[32]){0}, 32)
+/* A percentage for messages, in a buffer that lives as long as the full expression. */
+#define SCHED_PCT(ppm) format_percent_ppm((ppm), (char[32]){0}, 32)
 
 /* Whether the settings make sense for a domain of nvcpus vCPUs, whatever the host: 0, or
  * -1 with the reason (one line, no source prefix) in why. Whether a reservation fits the
