@@ -491,7 +491,7 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     case CONTROL_REBOOT: vm_power_request(&d->vm, POWER_REQUEST_REBOOT); break;
     case CONTROL_RESET: vm_request_stop(&d->vm, VM_REBOOT, "reset over the control channel"); break;
     case CONTROL_MEM_SET: mem_set(d, args, reply, size); return 0;
-    default: snprintf(reply, size, "err %s is not implemented", control_req_name(req)); return 0;
+    default: snprintf(reply, size, "err %s is handled elsewhere (internal error)", control_req_name(req)); return 0;
     }
     snprintf(reply, size, "ok");
     return 0;

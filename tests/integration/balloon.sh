@@ -112,7 +112,7 @@ bl_target() {
 }
 
 if [ ! -x "$BL_UNIXCAT" ] || [ ! -x "$BL_STATSDUMP" ]; then
-    skip balloon "test tools missing: build them with 'make unit-tests'"
+    fail balloon "test tools missing: build them with 'make unit-tests'"
 elif kvm_case balloon; then
 
     # ---- a guest that obeys: down, up, down again, then grows back on its own -------------

@@ -133,7 +133,7 @@ ticks_of() { # NAME TAG: the last "N ticks" the demo printed on that client
 # ---- the demo shell under a monitor: console, stats, pause, reboot, reset, shutdown ------
 
 if [ ! -x "$UNIXCAT" ] || [ ! -x "$STATSDUMP" ]; then
-    skip vmm-control "test tools missing: build them with 'make unit-tests'"
+    fail vmm-control "test tools missing: build them with 'make unit-tests'"
 elif kvm_case vmm-daemon-ready; then
     VMM_NAME=demo
     D=$TMP/demo
