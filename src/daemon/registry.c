@@ -827,14 +827,17 @@ static void sample_usage(struct registry *r)
         return;
     r->last_sample = t;
     pthread_mutex_lock(&r->lock);
+    /* One transaction for all domains: one disk sync per round, not two per domain, while
+     * the registry lock (and so every API request) waits. */
+    store_begin(&r->store);
     for (struct domain *d = r->domains; d; d = d->next) {
         struct stats_page st;
         if (d->mon && monitor_read_stats(d->mon, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
             log_error("%s", err_msg());
     }
+    store_commit(&r->store);
     pthread_mutex_unlock(&r->lock);
 }
-
 
 struct ev_ctx {
     struct registry *r;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lib/err.h"
+#include "lib/log.h"
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -357,4 +358,17 @@ int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
            sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? 0 : db_err(s, "listing usage samples");
+}
+
+void store_begin(struct store *s)
+{
+    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+}
+
+void store_commit(struct store *s)
+{
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_err(s, "committing");
+        log_error("%s", err_msg());
+    }
 }

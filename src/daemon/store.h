@@ -55,6 +55,10 @@ int store_for_each_event(struct store *s, const char *uuid, int limit,
                                     const char *kind, const char *detail),
                          void *ctx);
 
+/* Groups the writes between them into one transaction (and one disk sync). */
+void store_begin(struct store *s);
+void store_commit(struct store *s);
+
 /* A usage sample of a running domain, from its stats page: the metering record. */
 int store_add_sample(struct store *s, const char *uuid, const struct stats_page *st);
 /* The last `limit` samples of a domain, oldest first; is_null marks values the guest had not reported. */
