@@ -139,6 +139,7 @@ static const struct {
     {"on_poweroff", "On poweroff", INFO_PLAIN},
     {"on_reboot", "On reboot", INFO_PLAIN},
     {"on_crash", "On crash", INFO_PLAIN},
+    {"memory_enforcement", "Enforcement", INFO_PLAIN},
 };
 #define INFO_NFIELDS (sizeof(info_fields) / sizeof(info_fields[0]))
 
@@ -151,6 +152,40 @@ static void info_line(const char *label, const char *value, FILE *f)
     fprintf(f, "%-16s%s\n", key, clean_value ? clean_value : "?");
     free(clean_label);
     free(clean_value);
+}
+
+/* A byte count from `obj`, or "-" when absent or null (the guest has not reported it). */
+static const char *usage_bytes(const json_t *obj, const char *key, char *buf, size_t size)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        ctl_fmt_bytes((uint64_t)json_integer_value(v), buf, size);
+    else
+        snprintf(buf, size, "-");
+    return buf;
+}
+
+/* The accounting feed (docs/api.md, "usage") as a few readable lines. */
+static void render_usage(const json_t *u, FILE *f)
+{
+    char a[64], b[64], c[64], line[512];
+    const json_t *exits = json_object_get(u, "exits");
+    const char *target_state = json_string_value(json_object_get(u, "memory_target_state"));
+    if (json_integer_value(json_object_get(u, "memory_target_bytes")) > 0) {
+        snprintf(line, sizeof(line), "%s (%s), balloon %s", usage_bytes(u, "memory_target_bytes", a, sizeof(a)),
+                 target_state ? target_state : "?", usage_bytes(u, "balloon_bytes", b, sizeof(b)));
+        info_line("Mem target", line, f);
+    }
+    snprintf(line, sizeof(line), "%s of guest RAM; monitor RSS %s", usage_bytes(u, "guest_resident_bytes", a, sizeof(a)),
+             usage_bytes(u, "monitor_rss_bytes", b, sizeof(b)));
+    info_line("Resident", line, f);
+    snprintf(line, sizeof(line), "free %s, available %s (guest's report)", usage_bytes(u, "guest_free_bytes", a, sizeof(a)),
+             usage_bytes(u, "guest_available_bytes", c, sizeof(c)));
+    info_line("Guest memory", line, f);
+    snprintf(line, sizeof(line), "io %" JSON_INTEGER_FORMAT ", mmio %" JSON_INTEGER_FORMAT ", other %" JSON_INTEGER_FORMAT,
+             json_integer_value(json_object_get(exits, "io")), json_integer_value(json_object_get(exits, "mmio")),
+             json_integer_value(json_object_get(exits, "other")));
+    info_line("Exits", line, f);
 }
 
 void ctl_render_info(const json_t *dom, FILE *f)
@@ -192,6 +227,23 @@ void ctl_render_info(const json_t *dom, FILE *f)
             i++;
         if (i < INFO_NFIELDS)
             continue;
+        if (strcmp(key, "usage") == 0 && json_is_object(v)) {
+            render_usage(v, f);
+            continue;
+        }
+        if (strcmp(key, "sched") == 0 && json_is_object(v)) {
+            /* `xenctl sched REF` has the details. */
+            const json_t *lim = json_object_get(v, "limit_percent");
+            char limit[32] = "none";
+            if (json_is_number(lim))
+                snprintf(limit, sizeof(limit), "%g%%", json_number_value(lim));
+            snprintf(value, sizeof(value), "reservation %g%%, limit %s, weight %" JSON_INTEGER_FORMAT ", period %g ms",
+                     json_number_value(json_object_get(v, "reservation_percent")), limit,
+                     json_integer_value(json_object_get(v, "weight")),
+                     (double)json_integer_value(json_object_get(v, "period_us")) / 1000.0);
+            info_line("CPU sched", value, f);
+            continue;
+        }
         ctl_fmt_value(v, value, sizeof(value));
         info_line(key, value, f);
     }

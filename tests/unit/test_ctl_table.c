@@ -191,6 +191,23 @@ static void info_lines(void **state)
     free(out);
     json_decref(d);
 
+    /* The accounting feed and the CPU settings of a running domain, readable. */
+    json_t *run = load("{\"name\":\"b\",\"memory_enforcement\":\"pause\",\"usage\":{\"memory_target_bytes\":16777216,"
+                       "\"memory_target_state\":\"met\",\"balloon_bytes\":50331648,\"guest_resident_bytes\":4194304,"
+                       "\"monitor_rss_bytes\":6291456,\"guest_free_bytes\":null,\"guest_available_bytes\":1048576,"
+                       "\"exits\":{\"io\":7,\"mmio\":8,\"other\":9}},\"sched\":{\"reservation_percent\":12.5,"
+                       "\"limit_percent\":null,\"weight\":512,\"period_us\":10000}}");
+    CAPTURE(out, ctl_render_info(run, f));
+    expect_text(out, "Name:           b\n"
+                     "Enforcement:    pause\n"
+                     "Mem target:     16 MiB (met), balloon 48 MiB\n"
+                     "Resident:       4 MiB of guest RAM; monitor RSS 6 MiB\n"
+                     "Guest memory:   free -, available 1 MiB (guest's report)\n"
+                     "Exits:          io 7, mmio 8, other 9\n"
+                     "CPU sched:      reservation 12.5%, limit none, weight 512, period 10 ms\n");
+    free(out);
+    json_decref(run);
+
     /* Fields an older xenod does not send are left out, but the name is always there. */
     json_t *min = load("{\"state\":\"running\"}");
     CAPTURE(out, ctl_render_info(min, f));
