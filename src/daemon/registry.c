@@ -206,7 +206,8 @@ static int monitor_ended(struct registry *r, struct domain *d, int pid)
         event(r, d, "monitor-died", "the monitor (pid %d) ended without saying why", pid);
         crashed = 1;
     } else if (strcmp(outcome, "poweroff") == 0 || strcmp(outcome, "reboot") == 0 ||
-               strcmp(outcome, "destroyed") == 0 || strcmp(outcome, "signal") == 0) {
+               strcmp(outcome, "destroyed") == 0 || strcmp(outcome, "signal") == 0 ||
+               strcmp(outcome, "saved") == 0) {
         event(r, d, outcome, "%s", reason ? reason : "");
     } else {
         event(r, d, "crash", "%s%s%s", outcome, reason ? ": " : "", reason ? reason : "");

@@ -15,6 +15,7 @@ static const char *const names[] = {
     [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",   [CONTROL_UNPAUSE] = "unpause",
     [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot", [CONTROL_RESET] = "reset",
     [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set", [CONTROL_SCHED] = "sched",
+    [CONTROL_SAVE] = "save",
 };
 
 const char *control_req_name(enum control_req req)
@@ -108,6 +109,38 @@ static int parse_sched(const char *rest, size_t len, struct control_args *args, 
     return 0;
 }
 
+/* save PATH [keep-running]: PATH has no blanks. */
+static int parse_save(const char *rest, size_t len, struct control_args *args, char *why, size_t why_size)
+{
+    size_t i = 0, start;
+    while (i < len && isspace((unsigned char)rest[i]))
+        i++;
+    start = i;
+    while (i < len && !isspace((unsigned char)rest[i]))
+        i++;
+    if (i == start) {
+        snprintf(why, why_size, "save needs a file: save PATH [keep-running]");
+        return -EINVAL;
+    }
+    if (args) {
+        memcpy(args->path, rest + start, i - start);
+        args->path[i - start] = 0;
+    }
+    while (i < len && isspace((unsigned char)rest[i]))
+        i++;
+    if (i < len) {
+        if (len - i == 12 && memcmp(rest + i, "keep-running", 12) == 0) {
+            if (args)
+                args->keep_running = 1;
+        } else {
+            snprintf(why, why_size, "save PATH [keep-running]: '%.*s' is not keep-running",
+                     (int)(len - i > 64 ? 64 : len - i), rest + i);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why,
                        size_t why_size)
 {
@@ -127,6 +160,9 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
             if (i == CONTROL_MEM_SET) {
                 if (parse_mem_set(line + wlen, len - wlen, args, why, why_size) < 0)
                     return -EINVAL;
+            } else if (i == CONTROL_SAVE) {
+                if (parse_save(line + wlen, len - wlen, args, why, why_size) < 0)
+                    return -EINVAL;
             } else if (i == CONTROL_SCHED) {
                 if (parse_sched(line + wlen, len - wlen, args, why, why_size) < 0)
                     return -EINVAL;
@@ -139,8 +175,8 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
         }
     }
     snprintf(why, why_size,
-             "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy, sched or "
-             "mem-set)",
+             "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy, sched, "
+             "save or mem-set)",
              wlen > 64 ? 64 : (int)wlen, line);
     return -EINVAL;
 }

@@ -25,6 +25,7 @@ enum control_req {
     CONTROL_DESTROY,
     CONTROL_MEM_SET, /* mem-set TARGET_BYTES DEADLINE_MS */
     CONTROL_SCHED,   /* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US] */
+    CONTROL_SAVE,    /* save PATH [keep-running] */
 };
 
 /* A request's arguments: only mem-set has any (two decimal numbers). */
@@ -37,6 +38,9 @@ struct control_args {
      * sched[CONTROL_SCHED_x]; the others stay as they are. */
     unsigned sched_has;
     uint64_t sched[4];
+    /* save PATH [keep-running]: the path (no blanks) and the flag. */
+    char path[CONTROL_LINE_MAX];
+    int keep_running;
 };
 enum { CONTROL_SCHED_RESERVATION, CONTROL_SCHED_LIMIT, CONTROL_SCHED_WEIGHT, CONTROL_SCHED_PERIOD };
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -88,7 +89,10 @@ static int boot(struct domain *d, int paused)
         finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
         return -1;
     }
-    if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
+    int restoring = d->snap && d->boots == 0;
+    if (restoring)
+        ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
+    else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
                     d->initrd_len) < 0) {
         log_error("%s", err_msg());
         finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
@@ -103,9 +107,21 @@ static int boot(struct domain *d, int paused)
     for (unsigned i = 0; i < o->nvcpus; i++)
         d->last_ns[i] = d->base_ns[i];
     d->last_tick_ns = mono_ns();
+    if (restoring)
+        d->vm.paused = 1; /* the vCPU threads park before their first KVM_RUN */
     if (vm_start(&d->vm) < 0) {
         /* Threads may have started: end them through the normal stop path. */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
+    } else if (restoring) {
+        vm_pause(&d->vm); /* returns once every thread is parked */
+        if (vm_snapshot_restore(&d->vm, d->snap) < 0) {
+            log_error("%s", err_msg());
+            vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
+        } else {
+            log_info("restored %s", o->restore);
+            if (!paused)
+                vm_unpause(&d->vm);
+        }
     }
     vcpu_sched_attach(&d->sched, &d->vm); /* its vCPU threads get their bands (joined threads are detached first) */
     return 0;
@@ -232,6 +248,11 @@ void domain_stopped(struct domain *d)
     first_line(line, sizeof(line), reason);
 
     /* Stops from outside end the process, whatever the guest did meanwhile. */
+    if (d->save_requested) {
+        log_info("saved to %s", d->saved_path);
+        finish(d, EXIT_POWEROFF, "saved", d->saved_path);
+        return;
+    }
     if (d->destroy_requested) {
         const char *why = d->destroy_why[0] ? d->destroy_why : "over the control channel";
         log_info("destroyed %s", why);
@@ -450,6 +471,56 @@ static void sched_request(struct domain *d, const struct control_args *args, cha
              p.period_us);
 }
 
+/* save PATH [keep-running]: pauses the vCPUs, writes the snapshot, then stops the domain
+ * (outcome "saved PATH") or lets it run on. */
+static void save_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    const struct options *o = d->opt;
+    int was_paused = d->state == DOM_STATE_PAUSED;
+    if (d->save_requested) {
+        snprintf(reply, size, "err already saved to %s; the domain is stopping", d->saved_path);
+        return;
+    }
+    struct snap_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        snprintf(reply, size, "err out of memory");
+        return;
+    }
+    cfg->mem_size = o->mem_size;
+    cfg->nvcpus = o->nvcpus;
+    cfg->on_poweroff = o->on_poweroff;
+    cfg->on_reboot = o->on_reboot;
+    cfg->on_crash = o->on_crash;
+    cfg->memory_enforcement = o->memory_enforcement;
+    snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
+    snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
+    if (!was_paused)
+        vm_pause(&d->vm);
+    uint64_t bytes = 0, pages = 0;
+    int r = vm_snapshot_save(&d->vm, cfg, args->path, &bytes, &pages);
+    free(cfg);
+    if (r < 0) {
+        log_error("save: %s", err_msg());
+        snprintf(reply, size, "err %s", err_msg());
+    } else {
+        log_info("saved to %s: %llu bytes, %llu pages of RAM", args->path, (unsigned long long)bytes,
+                 (unsigned long long)pages);
+        snprintf(reply, size, "ok bytes=%llu pages=%llu", (unsigned long long)bytes, (unsigned long long)pages);
+    }
+    if (r == 0 && !args->keep_running) {
+        d->save_requested = 1;
+        snprintf(d->saved_path, sizeof(d->saved_path), "%s", args->path);
+        vm_request_stop(&d->vm, VM_DESTROYED, "saved to %s", args->path);
+        return;
+    }
+    if (!was_paused) {
+        for (unsigned i = 0; i < d->vm.nvcpus; i++)
+            d->last_ns[i] = vcpu_ns(d, i);
+        d->last_tick_ns = mono_ns();
+        vm_unpause(&d->vm);
+    }
+}
+
 int domain_control(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
 {
     struct domain *d = opaque;
@@ -491,6 +562,7 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     case CONTROL_REBOOT: vm_power_request(&d->vm, POWER_REQUEST_REBOOT); break;
     case CONTROL_RESET: vm_request_stop(&d->vm, VM_REBOOT, "reset over the control channel"); break;
     case CONTROL_MEM_SET: mem_set(d, args, reply, size); return 0;
+    case CONTROL_SAVE: save_request(d, args, reply, size); return 0;
     default: snprintf(reply, size, "err %s is handled elsewhere (internal error)", control_req_name(req)); return 0;
     }
     snprintf(reply, size, "ok");

@@ -17,6 +17,7 @@
 #include "vmm/control.h"
 #include "vmm/mem_target.h"
 #include "vmm/options.h"
+#include "vmm/snapshot_vm.h"
 #include "vmm/vcpu_sched.h"
 #include "vmm/virtio_balloon.h"
 #include "vmm/vm.h"
@@ -36,6 +37,7 @@ struct domain {
     void *console_opaque;
     void (*notify)(void *opaque, const char *event);
     void *notify_opaque;
+    const struct snap_file *snap; /* --restore: the first boot resumes this instead of the kernel */
 
     struct vm vm;
     int have_vm;    /* vm holds a created machine (to destroy) */
@@ -44,6 +46,8 @@ struct domain {
     enum dom_state state;
 
     int destroy_requested;
+    int save_requested;   /* `save PATH`: stop once saved, outcome "saved PATH" */
+    char saved_path[CONTROL_LINE_MAX];
     int signo;           /* the signal that stops the domain, or 0 */
     char stop_why[256];  /* why it was stopped from outside */
     char preserved[512]; /* "OUTCOME REASON" of the stop a preserved domain came from */

@@ -26,6 +26,7 @@
 #include "vmm/options.h"
 #include "vmm/pollset.h"
 #include "vmm/run_dir.h"
+#include "vmm/snapshot_vm.h"
 #include "vmm/stats.h"
 
 #define TICK_MS 100
@@ -33,6 +34,7 @@
 struct monitor {
     struct options opt;
     struct file_map kernel, initrd;
+    struct snap_file snap; /* --restore */
     struct domain dom;
     int sig_fd;
     /* standalone */
@@ -278,7 +280,27 @@ int main(int argc, char **argv)
         m.dom.opt = &m.opt;
         return domain_dump_acpi(&m.dom, m.opt.dump_acpi);
     }
-    if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0 ||
+    if (m.opt.restore) {
+        /* Everything is checked before any VM exists: a bad file is refused whole. */
+        if (snap_file_open(&m.snap, m.opt.restore) < 0) {
+            log_error("%s", err_msg());
+            return EXIT_BAD_INPUT;
+        }
+        const struct snap_config *c = &m.snap.cfg;
+        m.opt.mem_size = c->mem_size;
+        m.opt.nvcpus = c->nvcpus;
+        m.opt.on_poweroff = (enum lifecycle_action)c->on_poweroff;
+        m.opt.on_reboot = (enum lifecycle_action)c->on_reboot;
+        m.opt.on_crash = (enum lifecycle_action)c->on_crash;
+        m.opt.memory_enforcement = (enum memory_enforcement)c->memory_enforcement;
+        m.opt.kernel = c->kernel;
+        m.opt.cmdline = c->cmdline[0] ? c->cmdline : NULL;
+        m.opt.initrd = NULL;
+        /* The kernel is only needed again for a restart (reboot with --on-reboot restart). */
+        if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0)
+            log_warn("%s; a restart of the restored domain will fail", err_msg());
+        m.dom.snap = &m.snap;
+    } else if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0 ||
         (m.opt.initrd && file_map_open(&m.initrd, m.opt.initrd, "initrd") < 0)) {
         log_error("%s", err_msg());
         file_map_close(&m.kernel);
@@ -303,5 +325,6 @@ int main(int argc, char **argv)
         close(m.sig_fd);
     file_map_close(&m.kernel);
     file_map_close(&m.initrd);
+    snap_file_close(&m.snap);
     return status;
 }

@@ -18,6 +18,7 @@ void options_usage(FILE *f)
             "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]]\n"
             "                [--memory-enforcement pause|destroy|report] [--verbose]\n"
             "                [--cpu-reservation PCT] [--cpu-limit PCT] [--cpu-weight N] [--cpu-period TIME]\n"
+            "       xeno-vmm --restore FILE [--run-dir DIR [--name NAME] [--paused]] ...\n"
             "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
             "\n"
             "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
@@ -50,6 +51,8 @@ void options_usage(FILE *f)
             "  --cpu-period TIME        the time scale of reservation and limit, 1ms to 1s (default 10ms)\n"
             "                           (docs/scheduling.md)\n"
             "  --verbose                debug messages\n"
+            "  --restore FILE           resume the domain saved in FILE (control request save; memory,\n"
+            "                           vCPUs, kernel, command line and actions come from the file)\n"
             "  --dump-acpi DIR          write the ACPI tables this configuration gets into DIR (rsdp.dat,\n"
             "                           xsdt.dat, facp.dat, apic.dat, dsdt.dat), list its devices, exit\n"
             "\n"
@@ -114,7 +117,8 @@ static int parse_memory(const char *text, struct options *o)
     return 0;
 }
 
-enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED, OPT_DUMP_ACPI, OPT_MEM_ENFORCE };
+enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED, OPT_DUMP_ACPI, OPT_MEM_ENFORCE,
+       OPT_RESTORE };
 /* The CPU scheduling options (docs/scheduling.md). */
 enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
 
@@ -169,6 +173,7 @@ int options_parse(int argc, char **argv, struct options *o)
         {"paused", no_argument, NULL, OPT_PAUSED},
         {"verbose", no_argument, NULL, 'v'},
         {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
+        {"restore", required_argument, NULL, OPT_RESTORE},
         {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
         {"cpu-reservation", required_argument, NULL, OPT_CPU_RES},
         {"cpu-limit", required_argument, NULL, OPT_CPU_LIMIT},
@@ -227,6 +232,7 @@ int options_parse(int argc, char **argv, struct options *o)
         case OPT_PAUSED: o->paused = 1; break;
         case 'v': o->verbose = 1; break;
         case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
+        case OPT_RESTORE: o->restore = optarg; break;
         case OPT_MEM_ENFORCE:
             if (memory_enforcement_parse(optarg, &o->memory_enforcement) < 0) {
                 log_error("--memory-enforcement '%s': expected pause, destroy or report", optarg);
@@ -256,7 +262,11 @@ int options_parse(int argc, char **argv, struct options *o)
         log_error("unexpected argument '%s' (see --help)", argv[optind]);
         return -1;
     }
-    if (!o->kernel && !o->dump_acpi) {
+    if (o->restore && o->kernel) {
+        log_error("--restore and --kernel do not go together: a snapshot brings its own machine");
+        return -1;
+    }
+    if (!o->kernel && !o->dump_acpi && !o->restore) {
         log_error("no kernel given: use --kernel FILE (see --help)");
         return -1;
     }

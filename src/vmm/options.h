@@ -17,6 +17,7 @@ struct options {
     uint64_t console_log_size;
     int paused;
     int verbose;
+    const char *restore;   /* --restore FILE: resume a snapshot (docs/snapshot-format.md) instead of booting */
     const char *dump_acpi; /* --dump-acpi DIR: write the ACPI tables there and exit (no kernel) */
     enum memory_enforcement memory_enforcement; /* --memory-enforcement: a missed memory target (report) */
     struct sched_params sched; /* --cpu-reservation, --cpu-limit, --cpu-weight, --cpu-period */

@@ -558,3 +558,64 @@ void virtio_host_destroy(struct virtio_host *h)
         close(h->wake_fd);
     h->wake_fd = -1;
 }
+
+void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_lock(&d->lock);
+    s->status = d->status, s->isr = d->isr, s->config_gen = d->config_gen, s->broken = d->broken;
+    s->dev_features_sel = d->dev_features_sel, s->drv_features_sel = d->drv_features_sel;
+    s->queue_sel = d->queue_sel;
+    s->driver_features = d->driver_features, s->features = d->features;
+    for (unsigned q = 0; q < d->info.nqueues && q < VIRTIO_MAX_QUEUES; q++) {
+        const struct virtq *vq = &d->vq[q];
+        s->q[q].num = d->qregs[q].num;
+        s->q[q].ready = d->qregs[q].ready;
+        s->q[q].desc = d->qregs[q].desc, s->q[q].driver = d->qregs[q].driver, s->q[q].device = d->qregs[q].device;
+        s->q[q].last_avail = (uint16_t)(vq->last_avail - vq->in_flight);
+        s->q[q].used_idx = vq->used_idx;
+        s->q[q].signalled_used = vq->signalled_used;
+        s->q[q].signalled_valid = vq->signalled_valid;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s)
+{
+    int r = 0;
+    pthread_mutex_lock(&d->lock);
+    d->status = s->status, d->isr = s->isr, d->config_gen = s->config_gen, d->broken = s->broken != 0;
+    d->dev_features_sel = s->dev_features_sel, d->drv_features_sel = s->drv_features_sel;
+    d->queue_sel = s->queue_sel;
+    d->driver_features = s->driver_features, d->features = s->features;
+    for (unsigned q = 0; q < d->info.nqueues && q < VIRTIO_MAX_QUEUES && !r; q++) {
+        struct virtio_queue_regs *qr = &d->qregs[q];
+        qr->num = s->q[q].num;
+        qr->desc = s->q[q].desc, qr->driver = s->q[q].driver, qr->device = s->q[q].device;
+        qr->ready = 0;
+        if (!s->q[q].ready || d->broken)
+            continue;
+        if (qr->num > d->info.queue_max ||
+            virtq_setup(&d->vq[q], qr->num, d->info.queue_max, qr->desc, qr->driver, qr->device,
+                        virtio_dev_has_feature(d, VIRTIO_F_INDIRECT_DESC),
+                        virtio_dev_has_feature(d, VIRTIO_F_EVENT_IDX)) != 0) {
+            r = err_set(EINVAL, "%s: queue %u of the snapshot cannot be set up again", d->info.name, q);
+            break;
+        }
+        qr->ready = 1;
+        d->vq[q].last_avail = s->q[q].last_avail;
+        d->vq[q].used_idx = s->q[q].used_idx;
+        d->vq[q].signalled_used = s->q[q].signalled_used;
+        d->vq[q].signalled_valid = s->q[q].signalled_valid != 0;
+    }
+    if (!r && (d->status & VIRTIO_STATUS_DRIVER_OK) && !d->broken) {
+        if (d->info.ops && d->info.ops->driver_ok)
+            d->info.ops->driver_ok(d);
+        /* Buffers the device held before the save are available again: take them now. */
+        for (unsigned q = 0; q < d->info.nqueues; q++)
+            if (d->qregs[q].ready && virtq_has_avail(&d->vq[q]))
+                service_queue(d, q);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}

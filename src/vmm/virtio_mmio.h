@@ -199,6 +199,24 @@ struct virtio_host {
     uint64_t errors; /* devices marked broken, all time (atomic) */
 };
 
+/* A device's transport state for snapshots (docs/snapshot-format.md). last_avail is saved
+ * minus the buffers the device held (popped, not yet used), so that after a restore it takes
+ * them again; devices use buffers in the order they popped them. */
+struct virtio_dev_snap {
+    uint32_t status, isr, config_gen, broken;
+    uint32_t dev_features_sel, drv_features_sel, queue_sel, pad;
+    uint64_t driver_features, features;
+    struct {
+        uint16_t num, last_avail, used_idx, signalled_used;
+        uint32_t ready, signalled_valid;
+        uint64_t desc, driver, device;
+    } q[VIRTIO_MAX_QUEUES];
+};
+/* Under the device's lock. Restore: into a freshly created device, after guest RAM is
+ * loaded; queues marked ready are set up again (-1 with err_msg() if the rings do not fit). */
+void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_snap *s);
+int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s);
+
 /* vm.c's part. virtio_host_init before adding devices (it cannot fail); start once the
  * vCPUs may run; destroy stops the thread, resets and frees every device. */
 void virtio_host_init(struct virtio_host *h, struct vm *vm);

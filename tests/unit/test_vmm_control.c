@@ -77,6 +77,28 @@ static void parse_rejects_unknown_and_arguments(void **state)
     assert_true(strlen(why) < 250);
 }
 
+/* save PATH [keep-running]. */
+static void parse_save(void **state)
+{
+    (void)state;
+    enum control_req req;
+    struct control_args a;
+    char why[512];
+    assert_int_equal(control_parse_args("save /tmp/dom.snap", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(req, CONTROL_SAVE);
+    assert_string_equal(a.path, "/tmp/dom.snap");
+    assert_int_equal(a.keep_running, 0);
+    assert_string_equal(control_req_name(req), "save");
+    assert_int_equal(control_parse_args("  save  rel.snap   keep-running \r", &req, &a, why, sizeof(why)), 0);
+    assert_string_equal(a.path, "rel.snap");
+    assert_int_equal(a.keep_running, 1);
+    assert_int_equal(control_parse_args("save", &req, &a, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "save PATH"));
+    assert_int_equal(control_parse_args("save a b", &req, &a, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "keep-running"));
+    assert_int_equal(control_parse_args("save a keep-running x", &req, &a, why, sizeof(why)), -EINVAL);
+}
+
 /* sched KEY=VALUE...: the CPU scheduling settings, each at most once, any subset. */
 static void parse_sched(void **state)
 {
@@ -191,7 +213,7 @@ static void pipelined_requests_answered_in_order(void **state)
     control_read(&f->c);
     recv_all(f, buf, sizeof(buf));
     assert_string_equal(buf, "ok\nerr no\nerr unknown request 'bogus' (expected status, pause, unpause, shutdown, "
-                             "reboot, reset, destroy, sched or mem-set)\nok state=running boots=1\n");
+                             "reboot, reset, destroy, sched, save or mem-set)\nok state=running boots=1\n");
     assert_int_equal(f->calls, 3); /* the blank and the unknown line never reach the handler */
 }
 
@@ -335,6 +357,7 @@ int main(void)
         cmocka_unit_test(parse_blank_line_is_no_request),
         cmocka_unit_test(parse_rejects_unknown_and_arguments),
         cmocka_unit_test(parse_sched),
+        cmocka_unit_test(parse_save),
         T(request_gets_one_reply),
         T(pipelined_requests_answered_in_order),
         T(partial_line_waits_for_the_rest),

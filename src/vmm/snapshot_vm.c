@@ -1,0 +1,442 @@
+#include "vmm/snapshot_vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vmm/virtio_balloon.h"
+
+/* ---- saving ------------------------------------------------------------------------ */
+
+/* The MSRs KVM lists that this vCPU answers for, with their values. */
+static int get_msrs(struct vm *vm, struct vcpu *v, struct snap_vcpu *s)
+{
+    struct kvm_msr_list probe = {.nmsrs = 0};
+    if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+        return err_set(errno, "KVM_GET_MSR_INDEX_LIST: %s", strerror(errno));
+    struct kvm_msr_list *list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+    if (!list)
+        return err_set(ENOMEM, "out of memory");
+    list->nmsrs = probe.nmsrs;
+    if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+        free(list);
+        return err_set(errno, "KVM_GET_MSR_INDEX_LIST: %s", strerror(errno));
+    }
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e;
+    } one;
+    s->nmsrs = 0;
+    for (uint32_t i = 0; i < list->nmsrs && s->nmsrs < SNAP_MAX_MSRS; i++) {
+        memset(&one, 0, sizeof(one));
+        one.hdr.nmsrs = 1;
+        one.e.index = list->indices[i];
+        if (ioctl(v->fd, KVM_GET_MSRS, &one) == 1)
+            s->msrs[s->nmsrs++] = one.e;
+    }
+    free(list);
+    return 0;
+}
+
+static int save_vcpu(struct vm *vm, struct vcpu *v, struct snap_vcpu *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->id = v->id;
+#define GET(req, p)                                                                                                    \
+    if (ioctl(v->fd, req, p) < 0)                                                                                      \
+        return err_set(errno, "vCPU %u: " #req ": %s", v->id, strerror(errno));
+    GET(KVM_GET_REGS, &s->regs);
+    GET(KVM_GET_SREGS, &s->sregs);
+    GET(KVM_GET_FPU, &s->fpu);
+    GET(KVM_GET_LAPIC, &s->lapic);
+    GET(KVM_GET_VCPU_EVENTS, &s->events);
+    GET(KVM_GET_MP_STATE, &s->mp_state);
+#undef GET
+    return get_msrs(vm, v, s);
+}
+
+static void save_uart(struct uart *u, struct snap_uart *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_lock(&u->lock);
+    s->ier = u->ier, s->lcr = u->lcr, s->mcr = u->mcr, s->scr = u->scr;
+    s->dll = u->dll, s->dlm = u->dlm, s->fcr = u->fcr;
+    memcpy(s->rx, u->rx, sizeof(s->rx));
+    s->rx_head = u->rx_head, s->rx_count = u->rx_count;
+    s->thre_pending = u->thre_pending, s->rx_open = u->rx_open, s->irq_level = u->irq_level;
+    pthread_mutex_unlock(&u->lock);
+}
+
+int vm_snapshot_save(struct vm *vm, const struct snap_config *cfg, const char *path, uint64_t *bytes,
+                     uint64_t *pages)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return err_set(ENAMETOOLONG, "snapshot path too long");
+    struct snap_header h = {0};
+    snap_host_cpu(h.cpu_vendor, &h.cpu_signature);
+    h.ram_size = vm->mem.size;
+    h.nranges = vm->mem.nranges;
+    for (unsigned i = 0; i < vm->mem.nranges && i < SNAP_MAX_RANGES; i++) {
+        h.ranges[i].gpa = vm->mem.ranges[i].gpa;
+        h.ranges[i].size = vm->mem.ranges[i].size;
+        h.ranges[i].offset = vm->mem.ranges[i].offset;
+    }
+    struct snap_vcpu *sv = malloc(sizeof(*sv));
+    if (!sv)
+        return err_set(ENOMEM, "out of memory");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(sv);
+        return err_set(errno, "%s: %s", tmp, strerror(errno));
+    }
+    struct snap_writer w;
+    int r = snap_writer_open(&w, fd, &h);
+    if (!r)
+        r = snap_write_section(&w, SNAP_SEC_CONFIG, cfg, sizeof(*cfg));
+    for (unsigned i = 0; !r && i < vm->nvcpus; i++) {
+        r = save_vcpu(vm, &vm->vcpus[i], sv);
+        if (!r)
+            r = snap_write_section(&w, SNAP_SEC_VCPU, sv, sizeof(*sv));
+    }
+    if (!r) {
+        struct snap_irqchip ic;
+        memset(&ic, 0, sizeof(ic));
+        for (unsigned c = 0; c < 3 && !r; c++) {
+            ic.chip[c].chip_id = c;
+            if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &ic.chip[c]) < 0)
+                r = err_set(errno, "KVM_GET_IRQCHIP %u: %s", c, strerror(errno));
+        }
+        if (!r)
+            r = snap_write_section(&w, SNAP_SEC_IRQCHIP, &ic, sizeof(ic));
+    }
+    if (!r) {
+        struct kvm_pit_state2 pit;
+        memset(&pit, 0, sizeof(pit));
+        if (ioctl(vm->vm_fd, KVM_GET_PIT2, &pit) < 0)
+            r = err_set(errno, "KVM_GET_PIT2: %s", strerror(errno));
+        else
+            r = snap_write_section(&w, SNAP_SEC_PIT, &pit, sizeof(pit));
+    }
+    if (!r) {
+        struct kvm_clock_data clk;
+        memset(&clk, 0, sizeof(clk));
+        if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clk) < 0)
+            r = err_set(errno, "KVM_GET_CLOCK: %s", strerror(errno));
+        else
+            r = snap_write_section(&w, SNAP_SEC_CLOCK, &clk, sizeof(clk));
+    }
+    if (!r) {
+        struct snap_uart u;
+        save_uart(&vm->com1, &u);
+        r = snap_write_section(&w, SNAP_SEC_UART, &u, sizeof(u));
+    }
+    if (!r) {
+        struct snap_i8042 k = {0};
+        pthread_mutex_lock(&vm->i8042.lock);
+        k.ctr = vm->i8042.ctr, k.out = vm->i8042.out, k.pending = vm->i8042.pending, k.out_full = vm->i8042.out_full;
+        pthread_mutex_unlock(&vm->i8042.lock);
+        r = snap_write_section(&w, SNAP_SEC_I8042, &k, sizeof(k));
+    }
+    if (!r) {
+        struct snap_power_req p = {0};
+        pthread_mutex_lock(&vm->power_req.lock);
+        p.pending = vm->power_req.pending;
+        pthread_mutex_unlock(&vm->power_req.lock);
+        r = snap_write_section(&w, SNAP_SEC_POWER_REQ, &p, sizeof(p));
+    }
+    for (unsigned i = 0; !r && i < vm->virtio.ndevs; i++) {
+        struct virtio_dev *vd = vm->virtio.devs[i];
+        struct snap_virtio sv2;
+        memset(&sv2, 0, sizeof(sv2));
+        sv2.index = i;
+        sv2.device_id = vd->info.device_id;
+        virtio_dev_save(vd, &sv2.t);
+        if (vm->vballoon && vm->vballoon->dev == vd) {
+            virtio_dev_lock(vd);
+            sv2.balloon_num_pages = vm->vballoon->st.num_pages;
+            sv2.balloon_actual = vm->vballoon->st.actual;
+            virtio_dev_unlock(vd);
+        }
+        r = snap_write_section(&w, SNAP_SEC_VIRTIO, &sv2, sizeof(sv2));
+    }
+    if (!r)
+        r = snap_write_memory(&w, vm->mem.host, vm->mem.size, vm->mem.fd);
+    if (!r)
+        r = snap_writer_finish(&w);
+    if (!r && fsync(fd) < 0)
+        r = err_set(errno, "fsync %s: %s", tmp, strerror(errno));
+    free(sv);
+    if (close(fd) < 0 && !r)
+        r = err_set(errno, "close %s: %s", tmp, strerror(errno));
+    if (!r && rename(tmp, path) < 0)
+        r = err_set(errno, "rename %s to %s: %s", tmp, path, strerror(errno));
+    if (r) {
+        unlink(tmp);
+        return -1;
+    }
+    *bytes = w.bytes;
+    *pages = w.pages;
+    return 0;
+}
+
+/* ---- opening ----------------------------------------------------------------------- */
+
+void snap_file_close(struct snap_file *f)
+{
+    if (f->data)
+        munmap((void *)f->data, f->len ? f->len : 1);
+    f->data = NULL;
+}
+
+static int need(const struct snap_file *f, uint32_t type, unsigned index, size_t size, const struct snap_section **out)
+{
+    const struct snap_section *s = snap_find(&f->img, type, index);
+    if (!s)
+        return err_set(EINVAL, "snapshot: no %s section%s", snap_section_name(type), type == SNAP_SEC_VCPU ? " for every vCPU" : "");
+    if (s->length != size)
+        return err_set(EINVAL, "snapshot: %s section at offset %llu holds %llu bytes, this monitor expects %zu",
+                       snap_section_name(type), (unsigned long long)s->offset, (unsigned long long)s->length, size);
+    if (out)
+        *out = s;
+    return 0;
+}
+
+int snap_file_open(struct snap_file *f, const char *path)
+{
+    memset(f, 0, sizeof(*f));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(errno, "snapshot %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(EINVAL, "snapshot %s: not a regular file", path);
+    }
+    f->len = (size_t)st.st_size;
+    if (f->len) {
+        void *p = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return err_set(errno, "snapshot %s: mmap: %s", path, strerror(errno));
+        }
+        f->data = p;
+    }
+    close(fd);
+    char vendor[12], err[512];
+    uint32_t sig;
+    snap_host_cpu(vendor, &sig);
+    static const uint8_t empty[1];
+    if (snap_parse(f->data ? f->data : empty, f->len, vendor, &f->img, err, sizeof(err)) < 0) {
+        snap_file_close(f);
+        return err_set(EINVAL, "snapshot %s: %s", path, err);
+    }
+    const struct snap_section *s;
+    if (need(f, SNAP_SEC_CONFIG, 0, sizeof(f->cfg), &s) < 0)
+        goto bad;
+    memcpy(&f->cfg, s->data, sizeof(f->cfg));
+    if (memchr(f->cfg.kernel, 0, sizeof(f->cfg.kernel)) == NULL ||
+        memchr(f->cfg.cmdline, 0, sizeof(f->cfg.cmdline)) == NULL || f->cfg.nvcpus < 1 ||
+        f->cfg.nvcpus > VM_MAX_VCPUS || f->cfg.mem_size != f->img.hdr.ram_size) {
+        err_set(EINVAL, "snapshot: config section at offset %llu is inconsistent (vCPUs %u, memory %llu bytes, RAM %llu)",
+                (unsigned long long)s->offset, f->cfg.nvcpus, (unsigned long long)f->cfg.mem_size,
+                (unsigned long long)f->img.hdr.ram_size);
+        goto bad;
+    }
+    for (unsigned i = 0; i < f->cfg.nvcpus; i++) {
+        if (need(f, SNAP_SEC_VCPU, i, sizeof(struct snap_vcpu), &s) < 0)
+            goto bad;
+        struct snap_vcpu v;
+        memcpy(&v, s->data, offsetof(struct snap_vcpu, regs));
+        if (v.id != i || v.nmsrs > SNAP_MAX_MSRS) {
+            err_set(EINVAL, "snapshot: vcpu section at offset %llu: vCPU %u with %u MSRs, expected vCPU %u",
+                    (unsigned long long)s->offset, v.id, v.nmsrs, i);
+            goto bad;
+        }
+    }
+    if (snap_find(&f->img, SNAP_SEC_VCPU, f->cfg.nvcpus)) {
+        err_set(EINVAL, "snapshot: more vcpu sections than the %u vCPUs configured", f->cfg.nvcpus);
+        goto bad;
+    }
+    if (need(f, SNAP_SEC_IRQCHIP, 0, sizeof(struct snap_irqchip), NULL) < 0 ||
+        need(f, SNAP_SEC_PIT, 0, sizeof(struct kvm_pit_state2), NULL) < 0 ||
+        need(f, SNAP_SEC_CLOCK, 0, sizeof(struct kvm_clock_data), NULL) < 0 ||
+        need(f, SNAP_SEC_UART, 0, sizeof(struct snap_uart), NULL) < 0 ||
+        need(f, SNAP_SEC_I8042, 0, sizeof(struct snap_i8042), NULL) < 0 ||
+        need(f, SNAP_SEC_POWER_REQ, 0, sizeof(struct snap_power_req), NULL) < 0)
+        goto bad;
+    for (unsigned i = 0;; i++) {
+        const struct snap_section *vs = snap_find(&f->img, SNAP_SEC_VIRTIO, i);
+        if (!vs)
+            break;
+        struct snap_virtio v;
+        if (vs->length != sizeof(v)) {
+            err_set(EINVAL, "snapshot: virtio section at offset %llu holds %llu bytes, this monitor expects %zu",
+                    (unsigned long long)vs->offset, (unsigned long long)vs->length, sizeof(v));
+            goto bad;
+        }
+        memcpy(&v, vs->data, sizeof(v));
+        if (v.index != i || i >= VIRTIO_MAX_DEVS) {
+            err_set(EINVAL, "snapshot: virtio section at offset %llu: device %u, expected %u",
+                    (unsigned long long)vs->offset, v.index, i);
+            goto bad;
+        }
+    }
+    /* The RAM layout must be the one a VM of this size gets (guest-physical addresses are
+     * kept: the guest's page tables hold them). */
+    struct guest_mem probe;
+    if (guest_mem_create(&probe, f->cfg.mem_size) < 0)
+        goto bad;
+    int same = probe.nranges == f->img.hdr.nranges;
+    for (unsigned i = 0; same && i < probe.nranges; i++)
+        same = probe.ranges[i].gpa == f->img.hdr.ranges[i].gpa && probe.ranges[i].size == f->img.hdr.ranges[i].size &&
+               probe.ranges[i].offset == f->img.hdr.ranges[i].offset;
+    guest_mem_destroy(&probe);
+    if (!same) {
+        err_set(EINVAL, "snapshot: header at offset 0: the RAM layout differs from this monitor's for %llu bytes",
+                (unsigned long long)f->cfg.mem_size);
+        goto bad;
+    }
+    return 0;
+bad:
+    snap_file_close(f);
+    return -1;
+}
+
+/* ---- restoring --------------------------------------------------------------------- */
+
+static int set_msrs(struct vcpu *v, const struct snap_vcpu *s)
+{
+    struct kvm_msrs *m = calloc(1, sizeof(*m) + s->nmsrs * sizeof(struct kvm_msr_entry));
+    if (!m)
+        return err_set(ENOMEM, "out of memory");
+    m->nmsrs = s->nmsrs;
+    memcpy(m->entries, s->msrs, s->nmsrs * sizeof(struct kvm_msr_entry));
+    int n = ioctl(v->fd, KVM_SET_MSRS, m);
+    if (n != (int)s->nmsrs) {
+        /* One at a time: some listed MSRs cannot be written back; skip those. */
+        struct {
+            struct kvm_msrs hdr;
+            struct kvm_msr_entry e;
+        } one;
+        for (uint32_t i = 0; i < s->nmsrs; i++) {
+            memset(&one, 0, sizeof(one));
+            one.hdr.nmsrs = 1;
+            one.e = s->msrs[i];
+            if (ioctl(v->fd, KVM_SET_MSRS, &one) != 1)
+                log_debug("vCPU %u: MSR 0x%x not restored", v->id, s->msrs[i].index);
+        }
+    }
+    free(m);
+    return 0;
+}
+
+static int restore_vcpu(struct vcpu *v, const struct snap_vcpu *s)
+{
+#define SET(req, p)                                                                                                    \
+    if (ioctl(v->fd, req, p) < 0)                                                                                      \
+        return err_set(errno, "vCPU %u: " #req ": %s", v->id, strerror(errno));
+    SET(KVM_SET_REGS, &s->regs);
+    SET(KVM_SET_FPU, &s->fpu);
+    SET(KVM_SET_SREGS, &s->sregs);
+    if (set_msrs(v, s) < 0)
+        return -1;
+    SET(KVM_SET_MP_STATE, &s->mp_state);
+    SET(KVM_SET_LAPIC, &s->lapic);
+    struct kvm_vcpu_events ev = s->events;
+    if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
+        ev.flags &= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW;
+        SET(KVM_SET_VCPU_EVENTS, &ev);
+    }
+#undef SET
+    return 0;
+}
+
+int vm_snapshot_restore(struct vm *vm, const struct snap_file *f)
+{
+    const struct snap_image *img = &f->img;
+    if (vm->mem.size != img->hdr.ram_size)
+        return err_set(EINVAL, "snapshot: RAM size differs from the VM's");
+    snap_load_memory(img, vm->mem.host);
+
+    const struct snap_section *s = snap_find(img, SNAP_SEC_IRQCHIP, 0);
+    struct snap_irqchip ic;
+    memcpy(&ic, s->data, sizeof(ic));
+    for (unsigned c = 0; c < 3; c++)
+        if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &ic.chip[c]) < 0)
+            return err_set(errno, "KVM_SET_IRQCHIP %u: %s", c, strerror(errno));
+    struct kvm_pit_state2 pit;
+    memcpy(&pit, snap_find(img, SNAP_SEC_PIT, 0)->data, sizeof(pit));
+    if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
+        return err_set(errno, "KVM_SET_PIT2: %s", strerror(errno));
+
+    struct snap_vcpu *sv = malloc(sizeof(*sv));
+    if (!sv)
+        return err_set(ENOMEM, "out of memory");
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        memcpy(sv, snap_find(img, SNAP_SEC_VCPU, i)->data, sizeof(*sv));
+        if (restore_vcpu(&vm->vcpus[i], sv) < 0) {
+            free(sv);
+            return -1;
+        }
+    }
+    free(sv);
+
+    struct kvm_clock_data clk;
+    memcpy(&clk, snap_find(img, SNAP_SEC_CLOCK, 0)->data, sizeof(clk));
+    struct kvm_clock_data set = {.clock = clk.clock};
+    if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &set) < 0)
+        return err_set(errno, "KVM_SET_CLOCK: %s", strerror(errno));
+
+    struct snap_uart su;
+    memcpy(&su, snap_find(img, SNAP_SEC_UART, 0)->data, sizeof(su));
+    struct uart *u = &vm->com1;
+    pthread_mutex_lock(&u->lock);
+    u->ier = su.ier, u->lcr = su.lcr, u->mcr = su.mcr, u->scr = su.scr;
+    u->dll = su.dll, u->dlm = su.dlm, u->fcr = su.fcr;
+    memcpy(u->rx, su.rx, sizeof(u->rx));
+    u->rx_head = su.rx_head % UART_FIFO_SIZE;
+    u->rx_count = su.rx_count <= UART_FIFO_SIZE ? su.rx_count : UART_FIFO_SIZE;
+    u->thre_pending = su.thre_pending, u->rx_open = su.rx_open, u->irq_level = su.irq_level;
+    pthread_mutex_unlock(&u->lock);
+
+    struct snap_i8042 k;
+    memcpy(&k, snap_find(img, SNAP_SEC_I8042, 0)->data, sizeof(k));
+    pthread_mutex_lock(&vm->i8042.lock);
+    vm->i8042.ctr = k.ctr, vm->i8042.out = k.out, vm->i8042.pending = k.pending, vm->i8042.out_full = k.out_full;
+    pthread_mutex_unlock(&vm->i8042.lock);
+
+    for (unsigned i = 0;; i++) {
+        const struct snap_section *vs = snap_find(img, SNAP_SEC_VIRTIO, i);
+        if (!vs)
+            break;
+        struct snap_virtio v;
+        memcpy(&v, vs->data, sizeof(v));
+        if (i >= vm->virtio.ndevs || vm->virtio.devs[i]->info.device_id != v.device_id)
+            return err_set(EINVAL, "snapshot: virtio device %u (id %u) does not match this machine's", i, v.device_id);
+        struct virtio_dev *vd = vm->virtio.devs[i];
+        if (vm->vballoon && vm->vballoon->dev == vd) {
+            virtio_dev_lock(vd);
+            vm->vballoon->st.num_pages = v.balloon_num_pages;
+            vm->vballoon->st.actual = v.balloon_actual;
+            virtio_dev_unlock(vd);
+        }
+        if (virtio_dev_restore(vd, &v.t) < 0)
+            return -1;
+    }
+
+    struct snap_power_req p;
+    memcpy(&p, snap_find(img, SNAP_SEC_POWER_REQ, 0)->data, sizeof(p));
+    pthread_mutex_lock(&vm->power_req.lock);
+    vm->power_req.pending = p.pending;
+    pthread_mutex_unlock(&vm->power_req.lock);
+    return 0;
+}
