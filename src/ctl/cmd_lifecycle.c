@@ -1,5 +1,5 @@
 /* The commands that change a domain: create, define, start, undefine, pause, unpause,
- * shutdown, reboot, reset, destroy, mem-set. Each is one API request; the text output is one confirmation
+ * shutdown, reboot, reset, destroy, mem-set, save. Each is one API request; the text output is one confirmation
  * line on stdout (the JSON answer with --json). */
 #include <errno.h>
 #include <limits.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl/commands.h"
 #include "ctl/table.h"
@@ -274,6 +275,28 @@ int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a)
     snprintf(done, sizeof(done), "has %llu MiB as its memory target, deadline %llu ms", (unsigned long long)(target >> 20),
              (unsigned long long)deadline_ms);
     int rc = simple_action(c, a->pos[0], "POST", "memory", body, CTL_REQUEST_TIMEOUT_S, done);
+    json_decref(body);
+    return rc;
+}
+
+/* Saving writes all of a large guest's memory: give xenod more than the usual minute. */
+#define SAVE_TIMEOUT_S 180
+
+int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a)
+{
+    char abs_path[PATH_MAX], dir[PATH_MAX];
+    const char *file = a->pos[1];
+    /* The file need not exist yet: resolve its directory, keep its name. */
+    if (file[0] == '/') {
+        snprintf(abs_path, sizeof(abs_path), "%s", file);
+    } else if (!getcwd(dir, sizeof(dir)) || snprintf(abs_path, sizeof(abs_path), "%s/%s", dir, file) >= PATH_MAX) {
+        return ctl_usage_error("FILE %s: cannot make it an absolute path", file);
+    }
+    int keep = ctl_args_get(a, "keep-running") != NULL;
+    json_t *body = json_pack("{s:s, s:b}", "path", abs_path, "keep_running", keep);
+    char done[PATH_MAX + 64];
+    snprintf(done, sizeof(done), "saved to %s%s", abs_path, keep ? " (still running)" : "");
+    int rc = simple_action(c, a->pos[0], "POST", "save", body, SAVE_TIMEOUT_S, done);
     json_decref(body);
     return rc;
 }

@@ -12,6 +12,7 @@ static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
+static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {NULL, 0, NULL}};
 static const struct ctl_opt sched_opts[] = {
     {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
@@ -80,6 +81,13 @@ const struct ctl_command ctl_commands[] = {
      "  --delay SEC       seconds between frames (default 1)\n"
      "  --iterations N    stop after N frames (default: never)\n",
      top_opts, 0, 0, ctl_cmd_top},
+    {"save", "REF FILE [--keep-running]", "suspend a domain to a snapshot file",
+     "The monitor pauses the domain and writes its whole state to FILE (on xenod's host; a relative\n"
+     "FILE is taken from this directory), sparsely: zero and ballooned pages are left out. Then the\n"
+     "domain stops, unless --keep-running. `xeno-vmm --restore FILE` resumes it, here or on another\n"
+     "host (docs/snapshot-format.md).\n"
+     "  --keep-running  go on running after the snapshot is written\n",
+     save_opts, 2, 2, ctl_cmd_save},
     {"destroy", "REF", "stop a domain at once (like pulling the plug)",
      "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
     {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",

@@ -193,6 +193,13 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
             rc = reg_wait_stopped(reg, d, timeout * 1000);
     } else if (strcmp(action, "destroy") == 0) {
         rc = reg_destroy(reg, d);
+    } else if (strcmp(action, "save") == 0) {
+        json_t *path = json_object_get(b, "path");
+        if (!json_is_string(path)) {
+            json_decref(b);
+            return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file");
+        }
+        rc = reg_save(reg, d, json_string_value(path), json_bool_field(b, "keep_running", 0));
     } else if (strcmp(action, "memory") == 0) {
         json_t *t = json_object_get(b, "target_bytes"), *dl = json_object_get(b, "deadline_ms");
         if (!json_is_integer(t) || json_integer_value(t) <= 0 ||

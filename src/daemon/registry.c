@@ -455,6 +455,33 @@ int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uin
     return 0;
 }
 
+#define SAVE_TIMEOUT_MS 120000 /* writing a large guest's memory takes its time */
+
+int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running)
+{
+    char line[PATH_MAX + 32], reply[512];
+    if (path[0] != '/' || strpbrk(path, " \t\r\n") || strlen(path) >= PATH_MAX)
+        return err_set(EINVAL, "snapshot path '%s': give an absolute path without blanks", path);
+    struct monitor *m = grab_monitor(r, d);
+    if (!m)
+        return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
+    snprintf(line, sizeof(line), "save %s%s", path, keep_running ? " keep-running" : "");
+    int rc = monitor_request(m, line, reply, sizeof(reply), SAVE_TIMEOUT_MS);
+    /* A save that stops the domain is recorded when the monitor ends, from its outcome. */
+    pthread_mutex_lock(&r->lock);
+    if (rc == 0 && keep_running)
+        event(r, d, "saved", "%s (%s), still running", path, reply[2] ? reply + 3 : "");
+    pthread_mutex_unlock(&r->lock);
+    release_monitor(r, m);
+    if (rc < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        return err_set(-rc, "domain '%s': %s", d->cfg.name, msg);
+    }
+    /* Without keep-running the monitor ends now: answer once it has. */
+    return keep_running ? 0 : reg_wait_stopped(r, d, 10000);
+}
+
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms)
 {
     struct timespec deadline = deadline_after_ms(timeout_ms);

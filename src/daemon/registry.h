@@ -79,6 +79,9 @@ int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uin
 int reg_sched(struct registry *r, struct domain *d, const struct sched_params *p);
 /* {"name", "sched": {...}, "cpu": {...} or null, "host": {...}}: GET .../sched. */
 json_t *reg_sched_json(struct registry *r, struct domain *d);
+/* Suspends the domain to `path` (absolute) on the monitor's host (docs/snapshot-format.md);
+ * the domain stops unless keep_running. Restore is `xeno-vmm --restore` for now. */
+int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running);
 /* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms);
 int reg_destroy(struct registry *r, struct domain *d);

@@ -184,6 +184,22 @@ check mem-set-bad-size 'xc mem-set balloon_ignore 1000 >/dev/null 2>&1; [ $? = 1
 check mem-set-bad-deadline 'xc mem-set balloon_ignore 16M --deadline soon >/dev/null 2>&1; [ $? = 2 ]'
 xc destroy balloon_ignore >/dev/null
 
+# --- suspend to a file through xenctl, resume in a fresh standalone monitor ---------------------
+xc create examples/counter.xml >/dev/null
+for _ in $(seq 50); do xc console counter --dump | grep -q 'ticks=[1-9]' && break; sleep 0.1; done
+ticks_before=$(xc console counter --dump | grep -o 'ticks=[0-9]*' | tail -1 | cut -d= -f2)
+xc save counter "$CP/counter.snap" --keep-running >/dev/null
+check save-keep-running '[ -s "$CP/counter.snap" ] && { wait_state counter running 20 || wait_state counter blocked 1; }' "state $(state_of counter)"
+out=$(xc save counter "$CP/counter.snap" 2>&1)
+rc=$?
+check save-stops-domain '[ $rc = 0 ] && ! xc info counter >/dev/null 2>&1' "exit $rc: $out"
+check save-event 'xc --json events --limit 1000 | jq -e "[.events[] | select(.domain==\"counter\" and .kind==\"saved\")] | length == 2" >/dev/null'
+( sleep 1.5; printf 'quit\n' ) | timeout -k 5 60 "$VMM" --restore "$CP/counter.snap" >"$CP/restored.out" 2>&1
+rc=$?
+ticks_after=$(grep -o 'ticks=[0-9]*' "$CP/restored.out" | head -1 | cut -d= -f2)
+check save-restore-continues '[ $rc = 0 ] && grep -q "Test result: PASS" "$CP/restored.out" && [ "${ticks_after:-0}" -ge "${ticks_before:-1}" ] && ! grep -q "counter: [0-9]* words" "$CP/restored.out"' "exit $rc, ticks $ticks_before -> $ticks_after: $(tail -c 300 "$CP/restored.out")"
+check save-relative-bad '[ "$(api POST /domains/nosuch/save "{\"path\": \"x\"}" | tail -1)" = 404 ]'
+
 # --- bad input: clear error, store unchanged ---------------------------------------------------
 before=$(xc --json list | jq -c '[.domains[].uuid]')
 for f in tests/data/xml/bad/*.xml; do
