@@ -49,9 +49,13 @@ kvm_case() {
     return 0
 }
 
-# ---- snapshot helpers (tests/integration/snapshot.sh): prefixed sn_ like balloon.sh's bl_.
-SN_UNIXCAT=${UNIXCAT:-$BUILD_DIR/tests/tools/unixcat}
-sn_wait() { # SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds
+# ---- monitors under --run-dir (vmm_control.sh, snapshot.sh): sockets are driven by
+# tests/tools/unixcat, the stats page is read by tests/tools/statsdump.
+UNIXCAT=${UNIXCAT:-$BUILD_DIR/tests/tools/unixcat}
+STATSDUMP=${STATSDUMP:-$BUILD_DIR/tests/tools/statsdump}
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds.
+wait_until() {
     local tries=$(($1 * 20))
     shift
     while ! "$@"; do
@@ -60,34 +64,38 @@ sn_wait() { # SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds
         sleep 0.05
     done
 }
-sn_has() { grep -q -- "$2" "$1" 2>/dev/null; } # FILE PATTERN
-sn_gone() { ! kill -0 "$1" 2>/dev/null; }
-# sn_start NAME ARGS...: a monitor with --run-dir $TMP/NAME in the background; waits for its
-# pid file. Sets SN_JOB and SN_PID.
-sn_start() {
+has() { grep -q -- "$2" "$1" 2>/dev/null; } # FILE PATTERN
+gone() { ! kill -0 "$1" 2>/dev/null; }      # PID
+
+# vmm_start NAME ARGS...: a monitor with --run-dir $TMP/NAME, in the background; waits for
+# its pid file (readiness). Sets VMM_JOB (to wait for) and VMM_PID (the monitor itself).
+vmm_start() {
     local name=$1
     shift
     rm -rf "${TMP:?}/$name"
     timeout -k 5 "${TIMEOUT:-120}" "$VMM" --run-dir "$TMP/$name" --name "$name" "$@" \
         </dev/null >"$TMP/$name.vmm.log" 2>&1 &
-    SN_JOB=$!
-    SN_PID=
-    sn_wait 30 test -s "$TMP/$name/pid" || return 1
-    SN_PID=$(cat "$TMP/$name/pid")
+    VMM_JOB=$!
+    VMM_PID=
+    wait_until 30 test -s "$TMP/$name/pid" || return 1
+    VMM_PID=$(cat "$TMP/$name/pid")
 }
-# sn_wait_exit: waits (30 s at most) for the monitor and sets RC to its exit status.
-sn_wait_exit() {
-    sn_wait 30 sn_gone "$SN_PID" || kill -KILL "$SN_PID" 2>/dev/null
-    wait "$SN_JOB"
+
+# vmm_wait: waits for the monitor to exit (30 s at most) and sets RC to its exit status.
+vmm_wait() {
+    wait_until 30 gone "$VMM_PID" || kill -KILL "$VMM_PID" 2>/dev/null
+    wait "$VMM_JOB"
     RC=$?
 }
+
+# ---- snapshot helpers (tests/integration/snapshot.sh)
 # sn_request NAME REQUEST: one control request on a fresh connection; the reply in SN_REPLY.
 sn_request() {
-    SN_REPLY=$( (printf '%s\n' "$2"; sleep 20) | timeout 20 "$SN_UNIXCAT" "$TMP/$1/control.sock" 2>&1 |
+    SN_REPLY=$( (printf '%s\n' "$2"; sleep 20) | timeout 20 "$UNIXCAT" "$TMP/$1/control.sock" 2>&1 |
         grep -m1 -E '^(ok|err)')
 }
 # sn_type NAME TEXT: types on the console (a short-lived connection).
-sn_type() { (printf '%b' "$2"; sleep 0.5) | timeout 5 "$SN_UNIXCAT" "$TMP/$1/console.sock" >/dev/null 2>&1; }
+sn_type() { (printf '%b' "$2"; sleep 0.5) | timeout 5 "$UNIXCAT" "$TMP/$1/console.sock" >/dev/null 2>&1; }
 # sn_last_ticks NAME: the tick count of the last "counter: ticks=N" line of the console log.
 sn_last_ticks() { sed -n 's/^counter: ticks=\([0-9]*\) .*/\1/p' "$TMP/$1/console.log" 2>/dev/null | tail -1; }
 sn_ticks_at_least() { local t; t=$(sn_last_ticks "$1"); [ -n "$t" ] && [ "$t" -ge "$2" ]; } # NAME N

@@ -16,66 +16,66 @@ sn_case() { # NAME COMMAND...: one check; the monitor logs on failure
 if kvm_case snapshot; then
     SNAP=$TMP/counter.snap
     rm -f "$SNAP"
-    if ! sn_start snap1 --kernel "$GUEST/counter.elf" --memory 64M; then
+    if ! vmm_start snap1 --kernel "$GUEST/counter.elf" --memory 64M; then
         fail snapshot-boot "monitor did not start: $(tail -c 600 "$TMP/snap1.vmm.log" | tr '\n' '|')"
     else
-        sn_case snapshot-counter-ticks sn_wait 60 sn_ticks_at_least snap1 30
+        sn_case snapshot-counter-ticks wait_until 60 sn_ticks_at_least snap1 30
         sn_request snap1 "save $SNAP"
         sn_case snapshot-save-reply grep -Eq '^ok bytes=[0-9]+ pages=[0-9]+$' <<<"$SN_REPLY"
-        sn_wait_exit
+        vmm_wait
         sn_case snapshot-save-stops [ "$RC" -eq 0 ]
-        sn_case snapshot-save-outcome sn_has "$TMP/snap1/outcome" "^saved $SNAP"
+        sn_case snapshot-save-outcome has "$TMP/snap1/outcome" "^saved $SNAP"
         saved_ticks=$(sn_last_ticks snap1)
         size=$(stat -c %s "$SNAP" 2>/dev/null || echo 0)
         # Sparse: the guest touched a few MiB of its 64 MiB.
         sn_case snapshot-file-sparse [ "$size" -gt 0 ] && [ "$size" -lt $((16 << 20)) ]
         sn_case snapshot-no-tmp-left [ ! -e "$SNAP.tmp" ]
 
-        if sn_start snap2 --restore "$SNAP"; then
-            sn_case snapshot-restore-continues sn_wait 60 sn_ticks_at_least snap2 $((saved_ticks + 20))
+        if vmm_start snap2 --restore "$SNAP"; then
+            sn_case snapshot-restore-continues wait_until 60 sn_ticks_at_least snap2 $((saved_ticks + 20))
             first=$(sed -n 's/^counter: ticks=\([0-9]*\) .*/\1/p' "$TMP/snap2/console.log" | head -1)
             # The first line after resuming continues the old count (not a fresh boot at 0).
             sn_case snapshot-restore-from-saved-ticks [ -n "$first" ] && [ "$first" -ge "$saved_ticks" ] &&
                 [ "$first" -le $((saved_ticks + 200)) ]
-            sn_case snapshot-restore-no-reboot eval '! sn_has "$TMP/snap2/console.log" "counter: [0-9]* words"'
+            sn_case snapshot-restore-no-reboot eval '! has "$TMP/snap2/console.log" "counter: [0-9]* words"'
             sn_type snap2 'quit\r'
-            sn_wait_exit
-            sn_case snapshot-restore-pass sn_has "$TMP/snap2/console.log" '^Test result: PASS'
-            sn_case snapshot-restore-no-mismatch eval '! sn_has "$TMP/snap2/console.log" "mismatch"'
+            vmm_wait
+            sn_case snapshot-restore-pass has "$TMP/snap2/console.log" '^Test result: PASS'
+            sn_case snapshot-restore-no-mismatch eval '! has "$TMP/snap2/console.log" "mismatch"'
             sn_case snapshot-restore-exit [ "$RC" -eq 0 ]
         else
             fail snapshot-restore "monitor did not start: $(tail -c 600 "$TMP/snap2.vmm.log" | tr '\n' '|')"
         fi
 
         # keep-running: the domain goes on after the save.
-        if sn_start snap3 --kernel "$GUEST/counter.elf" --memory 64M; then
-            sn_wait 60 sn_ticks_at_least snap3 10
+        if vmm_start snap3 --kernel "$GUEST/counter.elf" --memory 64M; then
+            wait_until 60 sn_ticks_at_least snap3 10
             sn_request snap3 "save $TMP/keep.snap keep-running"
             sn_case snapshot-keep-running-reply grep -Eq '^ok bytes=' <<<"$SN_REPLY"
             t=$(sn_last_ticks snap3)
-            sn_case snapshot-keep-running-runs sn_wait 30 sn_ticks_at_least snap3 $((t + 20))
+            sn_case snapshot-keep-running-runs wait_until 30 sn_ticks_at_least snap3 $((t + 20))
             # A save that cannot be written: err, nothing left behind, the domain runs on.
             sn_request snap3 "save $TMP/no-such-dir/x.snap"
             sn_case snapshot-save-error-reply grep -Eq '^err .*no-such-dir/x.snap.tmp' <<<"$SN_REPLY"
             t=$(sn_last_ticks snap3)
-            sn_case snapshot-save-error-runs-on sn_wait 30 sn_ticks_at_least snap3 $((t + 20))
+            sn_case snapshot-save-error-runs-on wait_until 30 sn_ticks_at_least snap3 $((t + 20))
             sn_type snap3 'quit\r'
-            sn_wait_exit
-            sn_case snapshot-keep-running-pass sn_has "$TMP/snap3/console.log" '^Test result: PASS'
+            vmm_wait
+            sn_case snapshot-keep-running-pass has "$TMP/snap3/console.log" '^Test result: PASS'
             sn_case snapshot-keep-running-exit [ "$RC" -eq 0 ]
         fi
 
         # --restore --paused: nothing runs until unpause; then the count goes on.
-        if [ -s "$TMP/keep.snap" ] && sn_start snap4 --restore "$TMP/keep.snap" --paused; then
+        if [ -s "$TMP/keep.snap" ] && vmm_start snap4 --restore "$TMP/keep.snap" --paused; then
             sn_request snap4 status
             sn_case snapshot-restore-paused-state grep -q '^ok state=paused' <<<"$SN_REPLY"
             sleep 1
             sn_case snapshot-restore-paused-quiet [ -z "$(sn_last_ticks snap4)" ]
             sn_request snap4 unpause
-            sn_case snapshot-restore-unpause-runs sn_wait 30 sn_ticks_at_least snap4 20
+            sn_case snapshot-restore-unpause-runs wait_until 30 sn_ticks_at_least snap4 20
             sn_type snap4 'quit\r'
-            sn_wait_exit
-            sn_case snapshot-restore-paused-pass sn_has "$TMP/snap4/console.log" '^Test result: PASS'
+            vmm_wait
+            sn_case snapshot-restore-paused-pass has "$TMP/snap4/console.log" '^Test result: PASS'
         else
             fail snapshot-restore-paused "monitor did not start: $(tail -c 600 "$TMP/snap4.vmm.log" | tr '\n' '|')"
         fi
@@ -83,16 +83,16 @@ if kvm_case snapshot; then
 
     # virtio: saved while the virtio-console driver waits for a line (its receive buffer
     # held by the device), the line typed after the restore must arrive over virtio.
-    if sn_start snapvc1 --kernel "$GUEST/virtio_console.elf" --memory 64M &&
-        sn_wait 60 sn_has "$TMP/snapvc1/console.log" 'type a line (virtio)'; then
+    if vmm_start snapvc1 --kernel "$GUEST/virtio_console.elf" --memory 64M &&
+        wait_until 60 has "$TMP/snapvc1/console.log" 'type a line (virtio)'; then
         sn_request snapvc1 "save $TMP/vc.snap"
-        sn_wait_exit
-        if sn_start snapvc2 --restore "$TMP/vc.snap"; then
-            sn_wait 10 sn_has "$TMP/snapvc2.vmm.log" 'restored'
+        vmm_wait
+        if vmm_start snapvc2 --restore "$TMP/vc.snap"; then
+            wait_until 10 has "$TMP/snapvc2.vmm.log" 'restored'
             sn_type snapvc2 'hello after restore\r'
-            sn_wait_exit
-            sn_case snapshot-virtio-console sn_has "$TMP/snapvc2/console.log" "got line 'hello after restore'"
-            sn_case snapshot-virtio-console-pass sn_has "$TMP/snapvc2/console.log" '^Test result: PASS'
+            vmm_wait
+            sn_case snapshot-virtio-console has "$TMP/snapvc2/console.log" "got line 'hello after restore'"
+            sn_case snapshot-virtio-console-pass has "$TMP/snapvc2/console.log" '^Test result: PASS'
         else
             fail snapshot-virtio-console "restored monitor did not start: $(tail -c 600 "$TMP/snapvc2.vmm.log" | tr '\n' '|')"
         fi

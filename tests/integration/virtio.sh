@@ -2,17 +2,6 @@
 # while its driver listens), the entropy device, and a guest that feeds the devices
 # garbage: the monitor must survive, log each case and count it on the stats page.
 
-VIO_UNIXCAT=${UNIXCAT:-$BUILD_DIR/tests/tools/unixcat}
-VIO_STATSDUMP=${STATSDUMP:-$BUILD_DIR/tests/tools/statsdump}
-
-vio_wait_for() { # FILE PATTERN SECONDS: until FILE has a line matching PATTERN
-    local tries=$(($3 * 20))
-    while ! grep -q -- "$2" "$1" 2>/dev/null; do
-        tries=$((tries - 1))
-        [ "$tries" -gt 0 ] || return 1
-        sleep 0.05
-    done
-}
 
 # The greeting, 256 numbered lines in order, the echoed input line, PASS: all in FILE.
 vio_console_output_ok() { # FILE
@@ -32,7 +21,7 @@ kvm_case virtio-console && {
     pid=$!
     exec 9>"$fifo"
     # Input typed before the driver listens would go to COM1: wait for the prompt.
-    vio_wait_for "$TMP/virtio-console.out" 'type a line (virtio)' 60 && printf 'hello over virtio\r' >&9
+    wait_until 60 has "$TMP/virtio-console.out" 'type a line (virtio)' && printf 'hello over virtio\r' >&9
     wait "$pid"
     RC=$?
     exec 9>&-
@@ -47,21 +36,21 @@ kvm_case virtio-console && {
 
 # ---- virtio-console under xenod: console.log and the console socket ------------------------
 
-if [ -x "$VIO_UNIXCAT" ] && kvm_case virtio-console-run-dir; then
+if [ -x "$UNIXCAT" ] && kvm_case virtio-console-run-dir; then
     D="$TMP/vcon-rd"
     rm -rf "$D"
     timeout -k 5 120 "$VMM" --run-dir "$D" --name vcon --kernel "$GUEST/virtio_console.elf" </dev/null \
         >"$TMP/vcon-rd.log" 2>&1 &
     job=$!
-    if vio_wait_for "$D/console.log" 'type a line (virtio)' 60; then
+    if wait_until 60 has "$D/console.log" 'type a line (virtio)'; then
         fifo="$TMP/vcon-rd.in"
         rm -f "$fifo"
         mkfifo "$fifo"
-        "$VIO_UNIXCAT" "$D/console.sock" <"$fifo" >"$TMP/vcon-rd.sock" 2>&1 &
+        "$UNIXCAT" "$D/console.sock" <"$fifo" >"$TMP/vcon-rd.sock" 2>&1 &
         cat_job=$!
         exec 9>"$fifo"
         printf 'from the socket\r' >&9
-        vio_wait_for "$D/console.log" 'Test result' 30
+        wait_until 30 has "$D/console.log" 'Test result'
         exec 9>&-
         wait "$cat_job" 2>/dev/null
     fi
@@ -75,7 +64,7 @@ if [ -x "$VIO_UNIXCAT" ] && kvm_case virtio-console-run-dir; then
         fail virtio-console-run-dir "status $RC; log: $(tail -c 300 "$TMP/vcon-rd.log" | tr '\n' '|'); console.log: $(grep -v -- '-line ' "$D/console.log" 2>/dev/null | tail -c 400 | tr '\n' '|')"
     fi
     # Guest output through virtio counts as console output on the stats page.
-    out_bytes=$("$VIO_STATSDUMP" "$D/stats" 2>/dev/null | sed -n 's/^console_out_bytes=//p')
+    out_bytes=$("$STATSDUMP" "$D/stats" 2>/dev/null | sed -n 's/^console_out_bytes=//p')
     if [ -n "$out_bytes" ] && [ "$out_bytes" -gt 32768 ]; then
         pass virtio-console-stats
     else
@@ -108,14 +97,14 @@ kvm_case virtio-hostile && {
     fi
 }
 
-if [ -x "$VIO_STATSDUMP" ] && kvm_case virtio-hostile-stats; then
+if [ -x "$STATSDUMP" ] && kvm_case virtio-hostile-stats; then
     D="$TMP/vhostile-rd"
     rm -rf "$D"
     timeout -k 5 120 "$VMM" --run-dir "$D" --name hostile --kernel "$GUEST/virtio_hostile.elf" </dev/null \
         >"$TMP/vhostile-rd.log" 2>&1
     RC=$?
     cases=$(sed -n 's/^virtio_hostile: \([0-9]*\) cases.*/\1/p' "$D/console.log" 2>/dev/null)
-    errors=$("$VIO_STATSDUMP" "$D/stats" 2>/dev/null | sed -n 's/^virtio_errors=//p')
+    errors=$("$STATSDUMP" "$D/stats" 2>/dev/null | sed -n 's/^virtio_errors=//p')
     if [ "$RC" = 0 ] && [ -n "$cases" ] && [ "$errors" = "$cases" ]; then
         pass virtio-hostile-stats
     else

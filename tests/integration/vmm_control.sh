@@ -2,47 +2,11 @@
 # stats page, lifecycle actions and power requests (docs/control-channel.md). Sockets are
 # driven by tests/tools/unixcat, the stats page is read by tests/tools/statsdump.
 
-UNIXCAT=${UNIXCAT:-$BUILD_DIR/tests/tools/unixcat}
-STATSDUMP=${STATSDUMP:-$BUILD_DIR/tests/tools/statsdump}
-
-# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds.
-wait_until() {
-    local tries=$(($1 * 20))
-    shift
-    while ! "$@"; do
-        tries=$((tries - 1))
-        [ "$tries" -gt 0 ] || return 1
-        sleep 0.05
-    done
-}
-has() { grep -q -- "$2" "$1" 2>/dev/null; }                    # FILE PATTERN
 count_of() { grep -c -- "$2" "$1" 2>/dev/null || true; }        # FILE PATTERN
 at_least() { [ "$(count_of "$1" "$2")" -ge "$3" ]; }            # FILE PATTERN N
 alive() { kill -0 "$1" 2>/dev/null; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
 stat_of() { "$STATSDUMP" "$TMP/$1/stats" 2>/dev/null | sed -n "s/^$2=//p"; } # NAME FIELD
 stat_is() { [ "$(stat_of "$1" "$2")" = "$3" ]; }
-
-# vmm_start NAME ARGS...: a monitor with --run-dir $TMP/NAME, in the background; waits for
-# its pid file (readiness). Sets VMM_JOB (to wait for) and VMM_PID (the monitor itself).
-vmm_start() {
-    local name=$1
-    shift
-    rm -rf "${TMP:?}/$name"
-    timeout -k 5 "${TIMEOUT:-120}" "$VMM" --run-dir "$TMP/$name" --name "$name" "$@" \
-        </dev/null >"$TMP/$name.vmm.log" 2>&1 &
-    VMM_JOB=$!
-    VMM_PID=
-    wait_until 30 test -s "$TMP/$name/pid" || return 1
-    VMM_PID=$(cat "$TMP/$name/pid")
-}
-
-# vmm_wait: waits for the monitor to exit (20 s at most) and sets RC to its exit status.
-vmm_wait() {
-    wait_until 20 gone "$VMM_PID" || kill -KILL "$VMM_PID" 2>/dev/null
-    wait "$VMM_JOB"
-    RC=$?
-}
 
 # A control connection kept open: requests with ctl, replies and events in $TMP/NAME.ctl.
 ctl_open() { # NAME
