@@ -30,24 +30,28 @@ VMM_SRCS    = $(wildcard src/vmm/*.c)
 DAEMON_SRCS = $(wildcard src/daemon/*.c)
 CTL_SRCS    = $(wildcard src/ctl/*.c)
 SCHED_SRCS  = $(wildcard src/sched/*.c)
+NET_SRCS    = $(wildcard src/net/*.c)
 LIB_OBJS    = $(LIB_SRCS:%.c=$(OBJ)/%.o)
 VMM_OBJS    = $(VMM_SRCS:%.c=$(OBJ)/%.o)
 DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(OBJ)/%.o)
 CTL_OBJS    = $(CTL_SRCS:%.c=$(OBJ)/%.o)
+NET_OBJS    = $(NET_SRCS:%.c=$(OBJ)/%.o)
 # src/sched: the CPU scheduler's algorithm core (docs/scheduling.md), linked into the monitor,
 # xenod (admission control) and the unit tests.
 SCHED_OBJS  = $(SCHED_SRCS:%.c=$(OBJ)/%.o)
 # Each program's main.c is the only thing unit tests cannot link against.
 VMM_LIB_OBJS    = $(filter-out $(OBJ)/src/vmm/main.o,$(VMM_OBJS))
 DAEMON_LIB_OBJS = $(filter-out $(OBJ)/src/daemon/main.o,$(DAEMON_OBJS))
+NET_LIB_OBJS    = $(filter-out $(OBJ)/src/net/main.o,$(NET_OBJS))
 # src/lib as an archive: each program links only the pieces it uses (and their libraries).
 LIBXENO     = $(BUILD)/lib/libxeno.a
 
 XML_LIBS    = -lxml2
 DAEMON_LIBS = -lmicrohttpd -ljansson -lsqlite3 $(XML_LIBS)
 CTL_LIBS    = -lcurl -ljansson
+NET_LIBS    = -lseccomp
 
-programs: $(BIN)/xeno-vmm $(BIN)/xenod $(BIN)/xenctl
+programs: $(BIN)/xeno-vmm $(BIN)/xenod $(BIN)/xenctl $(BIN)/xeno-netback
 
 $(LIBXENO): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -64,6 +68,11 @@ $(BIN)/xenod: $(DAEMON_OBJS) $(SCHED_OBJS) $(LIBXENO)
 $(BIN)/xenctl: $(CTL_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIBS) $(LDLIBS)
+
+# src/net: the network backend (vhost-user server, switch, QoS), one process per host.
+$(BIN)/xeno-netback: $(NET_OBJS) $(LIBXENO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(LDLIBS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
@@ -86,7 +95,7 @@ check: deps
 	tests/run.sh build/san
 
 format:
-	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(SCHED_SRCS) $(wildcard src/*/*.h)
+	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(SCHED_SRCS) $(NET_SRCS) $(wildcard src/*/*.h)
 
 clean:
 	rm -rf build

@@ -6,9 +6,9 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: unit-tests
 unit-tests: $(UNIT_BINS)
 
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(DAEMON_LIB_OBJS) $(SCHED_OBJS) $(LIBXENO)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(DAEMON_LIB_OBJS) $(NET_LIB_OBJS) $(SCHED_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DAEMON_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DAEMON_LIBS) $(NET_LIBS) $(LDLIBS)
 
 # xenctl's pure pieces (tests/unit/test_ctl_*.c) link against its objects but main.o, and
 # nothing of the monitor or daemon. Make prefers this rule: its stem is the shorter.
