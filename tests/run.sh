@@ -2,8 +2,11 @@
 # Runs every test: the cmocka unit tests, then the integration tests that boot real
 # kernels through xeno-vmm under KVM. Usage: tests/run.sh BUILD_DIR (build/san for the
 # sanitizer build `make check` makes). Ends with "N passed, N failed, N skipped".
+# A second argument, a shell pattern, runs only the unit tests and integration files whose
+# name contains it (`tests/run.sh build/san snapshot`): for working on one piece.
 set -u
 BUILD_DIR=${1:-build}
+ONLY=${2:-}
 cd "$(dirname "$0")/.."
 PASSED=0 FAILED=0 SKIPPED=0
 
@@ -14,6 +17,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== unit tests"
 for t in "$BUILD_DIR"/tests/test_*; do
     [ -x "$t" ] || continue
+    [ -z "$ONLY" ] || [[ $(basename "$t") == *$ONLY* ]] || continue
     out=$("$t" 2>&1)
     rc=$?
     name=$(basename "$t")
@@ -34,6 +38,7 @@ done
 echo "== integration tests"
 . tests/lib.sh
 for f in tests/integration/*.sh; do
+    [ -z "$ONLY" ] || [[ $(basename "$f") == *$ONLY* ]] || continue
     echo "-- $f"
     . "$f"
 done
