@@ -1,5 +1,5 @@
 /* The commands that change a domain: create, define, start, undefine, pause, unpause,
- * shutdown, reboot, reset, destroy, mem-set, save. Each is one API request; the text output is one confirmation
+ * shutdown, reboot, reset, destroy, mem-set, save, restore. Each is one API request; the text output is one confirmation
  * line on stdout (the JSON answer with --json). */
 #include <errno.h>
 #include <limits.h>
@@ -282,21 +282,50 @@ int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a)
 /* Saving writes all of a large guest's memory: give xenod more than the usual minute. */
 #define SAVE_TIMEOUT_S 180
 
+/* FILE as an absolute path; the file need not exist yet (save): its name is kept as given. */
+static int absolute_file(const char *file, char abs_path[PATH_MAX])
+{
+    char dir[PATH_MAX];
+    if (file[0] == '/')
+        snprintf(abs_path, PATH_MAX, "%s", file);
+    else if (!getcwd(dir, sizeof(dir)) || snprintf(abs_path, PATH_MAX, "%s/%s", dir, file) >= PATH_MAX)
+        return ctl_usage_error("FILE %s: cannot make it an absolute path", file);
+    return CTL_EXIT_OK;
+}
+
 int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a)
 {
-    char abs_path[PATH_MAX], dir[PATH_MAX];
-    const char *file = a->pos[1];
-    /* The file need not exist yet: resolve its directory, keep its name. */
-    if (file[0] == '/') {
-        snprintf(abs_path, sizeof(abs_path), "%s", file);
-    } else if (!getcwd(dir, sizeof(dir)) || snprintf(abs_path, sizeof(abs_path), "%s/%s", dir, file) >= PATH_MAX) {
-        return ctl_usage_error("FILE %s: cannot make it an absolute path", file);
-    }
+    char abs_path[PATH_MAX];
+    int rc = absolute_file(a->pos[1], abs_path);
+    if (rc != CTL_EXIT_OK)
+        return rc;
     int keep = ctl_args_get(a, "keep-running") != NULL;
     json_t *body = json_pack("{s:s, s:b}", "path", abs_path, "keep_running", keep);
     char done[PATH_MAX + 64];
     snprintf(done, sizeof(done), "saved to %s%s", abs_path, keep ? " (still running)" : "");
-    int rc = simple_action(c, a->pos[0], "POST", "save", body, SAVE_TIMEOUT_S, done);
+    rc = simple_action(c, a->pos[0], "POST", "save", body, SAVE_TIMEOUT_S, done);
     json_decref(body);
+    return rc;
+}
+
+int ctl_cmd_restore(const struct ctl *c, const struct ctl_args *a)
+{
+    char abs_path[PATH_MAX];
+    const char *name = ctl_args_get(a, "name");
+    int rc = ctl_check_linger(a);
+    if (rc == CTL_EXIT_OK)
+        rc = absolute_file(a->pos[0], abs_path);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:b}", "path", abs_path, "paused", ctl_args_get(a, "paused") != NULL);
+    if (body && name)
+        json_object_set_new(body, "name", json_string(name));
+    json_t *dom = NULL;
+    rc = body ? ctl_call(c, "POST", "/v1/restore", body, SAVE_TIMEOUT_S, &dom, NULL) : CTL_EXIT_FAILED;
+    json_decref(body);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = after_start(c, a, dom, name ? name : a->pos[0], "restored");
+    json_decref(dom);
     return rc;
 }

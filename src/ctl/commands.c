@@ -13,6 +13,8 @@ static const struct ctl_opt console_opts[] = {
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {NULL, 0, NULL}};
+static const struct ctl_opt restore_opts[] = {
+    {"paused", 0, NULL}, {"name", 1, "NEW"}, {"console", 0, NULL}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt sched_opts[] = {
     {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
@@ -84,10 +86,21 @@ const struct ctl_command ctl_commands[] = {
     {"save", "REF FILE [--keep-running]", "suspend a domain to a snapshot file",
      "The monitor pauses the domain and writes its whole state to FILE (on xenod's host; a relative\n"
      "FILE is taken from this directory), sparsely: zero and ballooned pages are left out. Then the\n"
-     "domain stops, unless --keep-running. `xeno-vmm --restore FILE` resumes it, here or on another\n"
-     "host (docs/snapshot-format.md).\n"
+     "domain stops, unless --keep-running. `xenctl restore FILE` resumes it, here or on another host\n"
+     "(docs/snapshot-format.md).\n"
      "  --keep-running  go on running after the snapshot is written\n",
      save_opts, 2, 2, ctl_cmd_save},
+    {"restore", "FILE [--paused] [--name NEW] [--console]", "resume a domain from a snapshot file",
+     "xenod checks FILE whole (on its host; a relative FILE is taken from this directory), then resumes\n"
+     "the domain whose definition the snapshot carries in a new monitor, with its memory, devices and\n"
+     "vCPUs as they were. If that domain is defined here and stopped, it is the one resumed; if it is\n"
+     "not known here (another host's snapshot), it is defined as a transient domain. A domain with the\n"
+     "same name or UUID that runs here is a conflict: --name makes a copy.\n"
+     "  --paused       resume with the vCPUs paused (`xenctl unpause` runs them)\n"
+     "  --name NEW     resume a copy under a new name, with a new UUID\n"
+     "  --console      attach to its console right away\n"
+     "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
+     restore_opts, 1, 1, ctl_cmd_restore},
     {"destroy", "REF", "stop a domain at once (like pulling the plug)",
      "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
     {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",

@@ -43,6 +43,7 @@ int ctl_cmd_reset(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_destroy(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_restore(const struct ctl *c, const struct ctl_args *a);
 /* cmd_query.c */
 int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);

@@ -128,6 +128,30 @@ static enum MHD_Result handle_create(struct MHD_Connection *c, struct registry *
     return send_json(c, 201, o);
 }
 
+/* POST /v1/restore {"path", "name"?, "paused"?}: a snapshot file resumed as a domain here. */
+static enum MHD_Result handle_restore(struct MHD_Connection *c, struct registry *reg, struct request *rq)
+{
+    enum MHD_Result sent;
+    struct domain *d;
+    json_t *b = body_json(c, rq, &sent);
+    if (!b)
+        return sent;
+    json_t *path = json_object_get(b, "path"), *name = json_object_get(b, "name");
+    if (!json_is_string(path) || (name && !json_is_null(name) && !json_is_string(name))) {
+        json_decref(b);
+        return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file (and optionally "
+                                     "\"name\": a string, \"paused\": a boolean)");
+    }
+    int rc = reg_restore(reg, json_string_value(path), json_is_string(name) ? json_string_value(name) : NULL,
+                         json_bool_field(b, "paused", 0), &d);
+    json_decref(b);
+    if (rc < 0)
+        return send_error(c, -rc, err_msg());
+    json_t *o = reg_domain_json(reg, d);
+    reg_put(reg, d);
+    return send_json(c, 201, o);
+}
+
 static enum MHD_Result handle_console(struct MHD_Connection *c, struct registry *reg, struct domain *d)
 {
     const char *tail_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tail");
@@ -333,6 +357,8 @@ static enum MHD_Result route(struct MHD_Connection *c, struct registry *reg, con
         json_t *o = reg_events_json(reg, d, limit);
         reg_put(reg, d);
         return send_json(c, 200, o);
+    } else if (strcmp(url, "/v1/restore") == 0 && strcmp(method, "POST") == 0) {
+        return handle_restore(c, reg, rq);
     } else if (strcmp(url, "/v1/log") == 0 && strcmp(method, "GET") == 0) {
         return send_json(c, 200, log_ring_json());
     } else if (strcmp(url, "/v1/host") == 0 && strcmp(method, "GET") == 0) {

@@ -18,6 +18,7 @@
 
 #include "lib/deadline.h"
 #include "lib/err.h"
+#include "lib/file.h"
 #include "lib/log.h"
 
 #define SPAWN_READY_TIMEOUT_MS 10000
@@ -93,7 +94,7 @@ static void add_arg(char **argv, int *argc, const char *s)
 int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
 {
     const struct domain_config *c = a->cfg;
-    char mem[32], vcpus[16], log_path[PATH_MAX + 16];
+    char mem[32], vcpus[16], log_path[PATH_MAX + 16], xml_path[PATH_MAX + 16];
     char cpu_res[24], cpu_limit[24], cpu_weight[16], cpu_period[24];
     const struct sched_params *sp = a->sched ? a->sched : &c->sched;
     char *argv[48];
@@ -111,28 +112,44 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     add_arg(argv, &argc, a->run_dir);
     add_arg(argv, &argc, "--name");
     add_arg(argv, &argc, c->name);
-    add_arg(argv, &argc, "--kernel");
-    add_arg(argv, &argc, c->kernel);
-    if (c->initrd) {
-        add_arg(argv, &argc, "--initrd");
-        add_arg(argv, &argc, c->initrd);
+    if (a->domain_xml) {
+        /* The monitor reads it at start and writes it into every snapshot it makes, so a
+         * snapshot can be restored by a xenod that never saw this domain. */
+        snprintf(xml_path, sizeof(xml_path), "%s/domain.xml", a->run_dir);
+        int r = file_write_atomic(xml_path, a->domain_xml, strlen(a->domain_xml), 0600);
+        if (r < 0)
+            return r;
+        add_arg(argv, &argc, "--domain-xml");
+        add_arg(argv, &argc, xml_path);
     }
-    if (c->cmdline) {
-        add_arg(argv, &argc, "--cmdline");
-        add_arg(argv, &argc, c->cmdline);
+    if (a->restore_file) {
+        /* Memory, vCPUs, kernel and lifecycle actions come from the snapshot itself. */
+        add_arg(argv, &argc, "--restore");
+        add_arg(argv, &argc, a->restore_file);
+    } else {
+        add_arg(argv, &argc, "--kernel");
+        add_arg(argv, &argc, c->kernel);
+        if (c->initrd) {
+            add_arg(argv, &argc, "--initrd");
+            add_arg(argv, &argc, c->initrd);
+        }
+        if (c->cmdline) {
+            add_arg(argv, &argc, "--cmdline");
+            add_arg(argv, &argc, c->cmdline);
+        }
+        add_arg(argv, &argc, "--memory");
+        add_arg(argv, &argc, mem);
+        add_arg(argv, &argc, "--vcpus");
+        add_arg(argv, &argc, vcpus);
+        add_arg(argv, &argc, "--on-poweroff");
+        add_arg(argv, &argc, lifecycle_action_name(c->on_poweroff));
+        add_arg(argv, &argc, "--on-reboot");
+        add_arg(argv, &argc, lifecycle_action_name(c->on_reboot));
+        add_arg(argv, &argc, "--on-crash");
+        add_arg(argv, &argc, lifecycle_action_name(c->on_crash));
+        add_arg(argv, &argc, "--memory-enforcement");
+        add_arg(argv, &argc, memory_enforcement_name(c->memory_enforcement));
     }
-    add_arg(argv, &argc, "--memory");
-    add_arg(argv, &argc, mem);
-    add_arg(argv, &argc, "--vcpus");
-    add_arg(argv, &argc, vcpus);
-    add_arg(argv, &argc, "--on-poweroff");
-    add_arg(argv, &argc, lifecycle_action_name(c->on_poweroff));
-    add_arg(argv, &argc, "--on-reboot");
-    add_arg(argv, &argc, lifecycle_action_name(c->on_reboot));
-    add_arg(argv, &argc, "--on-crash");
-    add_arg(argv, &argc, lifecycle_action_name(c->on_crash));
-    add_arg(argv, &argc, "--memory-enforcement");
-    add_arg(argv, &argc, memory_enforcement_name(c->memory_enforcement));
     /* CPU scheduling (docs/scheduling.md), exact: ppm of a CPU as a percentage with 4 decimals. */
     snprintf(cpu_res, sizeof(cpu_res), "%u.%04u%%", sp->reservation_ppm / 10000, sp->reservation_ppm % 10000);
     snprintf(cpu_limit, sizeof(cpu_limit), "%u.%04u%%", sp->limit_ppm / 10000, sp->limit_ppm % 10000);

@@ -42,6 +42,9 @@ struct monitor_spawn_args {
     const struct domain_config *cfg;
     int paused;
     const struct sched_params *sched; /* CPU scheduling in force (NULL: the XML's, cfg->sched) */
+    const char *domain_xml;           /* written to RUN_DIR/domain.xml for the monitor to keep in
+                                         its snapshots (domain_xml_canonical()); NULL: none */
+    const char *restore_file;         /* resume this snapshot instead of booting cfg's kernel */
 };
 
 /* Starts a monitor in its own session and waits until its control socket answers. */

@@ -17,6 +17,7 @@
 #include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vmm/snapshot.h"
 
 #define REQUEST_TIMEOUT_MS 5000
 #define DESTROY_GRACE_MS 3000
@@ -278,7 +279,9 @@ static void detach_monitor(struct domain *d)
         monitor_close(m);
 }
 
-int reg_start(struct registry *r, struct domain *d, int paused)
+/* Starts d's monitor: a boot of its kernel, or with `restore_file` a resume of that snapshot.
+ * Admission control first; the event says which. */
+static int start_monitor(struct registry *r, struct domain *d, int paused, const char *restore_file)
 {
     char dir[PATH_MAX + 64];
     struct monitor *m;
@@ -309,10 +312,22 @@ int reg_start(struct registry *r, struct domain *d, int paused)
     run_dir(r, d, dir, sizeof(dir));
     pthread_mutex_unlock(&r->lock);
 
-    /* Spawning waits for the monitor to listen: do it without the registry lock. */
-    struct monitor_spawn_args a = {
-        .vmm_path = r->vmm_path, .run_dir = dir, .cfg = &d->cfg, .paused = paused, .sched = &sched};
-    r_ = monitor_spawn(&m, &a);
+    /* Spawning waits for the monitor to listen: do it without the registry lock. The XML
+     * goes with the monitor so that its snapshots carry the definition (reg_restore). */
+    char *xml = NULL;
+    size_t xml_len;
+    r_ = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
+    if (r_ == 0) {
+        struct monitor_spawn_args a = {.vmm_path = r->vmm_path,
+                                       .run_dir = dir,
+                                       .cfg = &d->cfg,
+                                       .paused = paused,
+                                       .sched = &sched,
+                                       .domain_xml = xml,
+                                       .restore_file = restore_file};
+        r_ = monitor_spawn(&m, &a);
+    }
+    free(xml);
 
     pthread_mutex_lock(&r->lock);
     d->starting = 0;
@@ -328,13 +343,22 @@ int reg_start(struct registry *r, struct domain *d, int paused)
         d->domid = id;
         d->started_at = now_s();
         persist_runtime(r, d);
-        event(r, d, "started", "id %d, monitor pid %d%s", id, m->pid, paused ? ", paused" : "");
+        if (restore_file)
+            event(r, d, "restored", "from %s: id %d, monitor pid %d%s", restore_file, id, m->pid,
+                  paused ? ", paused" : "");
+        else
+            event(r, d, "started", "id %d, monitor pid %d%s", id, m->pid, paused ? ", paused" : "");
         pthread_cond_broadcast(&r->changed);
         wake_supervisor(r);
     }
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);
     return r_;
+}
+
+int reg_start(struct registry *r, struct domain *d, int paused)
+{
+    return start_monitor(r, d, paused, NULL);
 }
 
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
@@ -480,6 +504,131 @@ int reg_save(struct registry *r, struct domain *d, const char *path, int keep_ru
     }
     /* Without keep-running the monitor ends now: answer once it has. */
     return keep_running ? 0 : reg_wait_stopped(r, d, 10000);
+}
+
+/* The domain a snapshot belongs to here: the one with its UUID if defined and stopped, else a
+ * new transient one (as libvirt's restore of an undefined domain). Caller holds r->lock. */
+static int restore_target(struct registry *r, const struct domain_config *cfg, const char *xml, const char *path,
+                          struct domain **out, int *created)
+{
+    *out = NULL;
+    *created = 0;
+    for (struct domain *o = r->domains; o; o = o->next) {
+        if (o->gone)
+            continue;
+        int same_uuid = strcmp(o->cfg.uuid, cfg->uuid) == 0;
+        if (same_uuid && (o->mon || o->starting))
+            return err_set(EBUSY, "domain '%s' (%s) from snapshot %s is running here; restore a copy with --name NEW",
+                           o->cfg.name, o->cfg.uuid, path);
+        if (same_uuid && (o->cfg.memory_bytes != cfg->memory_bytes || o->cfg.vcpus != cfg->vcpus))
+            return err_set(EINVAL,
+                           "snapshot %s: domain '%s' is defined here with %llu bytes and %u vCPUs, the snapshot "
+                           "has %llu bytes and %u vCPUs; restore it with --name NEW",
+                           path, o->cfg.name, (unsigned long long)o->cfg.memory_bytes, o->cfg.vcpus,
+                           (unsigned long long)cfg->memory_bytes, cfg->vcpus);
+        if (same_uuid) {
+            *out = o;
+            o->refs++;
+            return 0;
+        }
+        if (strcmp(o->cfg.name, cfg->name) == 0)
+            return err_set(EEXIST, "snapshot %s: a domain named '%s' with another UUID exists here; restore with --name NEW",
+                           path, cfg->name);
+    }
+    int rc = store_add_domain(&r->store, cfg, xml, path, 0);
+    if (rc == 0 && (rc = store_set_sched(&r->store, cfg->uuid, &cfg->sched)) < 0)
+        store_remove_domain(&r->store, cfg->uuid);
+    if (rc < 0)
+        return rc;
+    struct domain *d = add_domain(r, cfg, xml, path, 0);
+    if (!d) {
+        store_remove_domain(&r->store, cfg->uuid);
+        return err_set(ENOMEM, "out of memory");
+    }
+    d->refs++;
+    event(r, d, "defined", "from snapshot %s (transient)", path);
+    *out = d;
+    *created = 1;
+    return 0;
+}
+
+int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, struct domain **out)
+{
+    struct snap_info info;
+    struct domain_config cfg;
+    char *xml = NULL, *renamed = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    if (path[0] != '/' || strpbrk(path, " \t\r\n") || strlen(path) >= PATH_MAX)
+        return err_set(EINVAL, "snapshot path '%s': give an absolute path without blanks", path);
+    if (new_name && !domain_name_valid(new_name))
+        return err_set(EINVAL, "--name '%s': use letters, digits, '_', '.' and '-' (not all digits, at most %d)",
+                       new_name, DOMAIN_NAME_MAX);
+    /* The whole file is checked here first, so a bad one is refused with nothing defined. */
+    if ((rc = snapshot_inspect(path, &info, &xml, &len)) < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        return err_set(rc == -ENOMEM ? ENOMEM : EBADMSG, "%s", msg); /* a bad request, whatever the file's fault */
+    }
+    if (!xml)
+        return err_set(EBADMSG,
+                       "snapshot %s holds no domain definition (its monitor was not started by xenod); resume it "
+                       "with xeno-vmm --restore",
+                       path);
+    rc = domain_xml_parse(xml, len, path, NULL, &cfg);
+    if (rc < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        free(xml);
+        return err_set(rc == -ENOMEM ? ENOMEM : EBADMSG, "snapshot %s: its domain definition: %s", path, msg);
+    }
+    if (cfg.memory_bytes != info.mem_bytes || cfg.vcpus != info.nvcpus) {
+        rc = err_set(EBADMSG, "snapshot %s: its definition says %llu bytes and %u vCPUs, its state %llu and %u", path,
+                     (unsigned long long)cfg.memory_bytes, cfg.vcpus, (unsigned long long)info.mem_bytes,
+                     info.nvcpus);
+        goto out;
+    }
+    if (new_name) {
+        /* A copy: its own name and identity, so it can run beside the original. */
+        snprintf(cfg.name, sizeof(cfg.name), "%s", new_name);
+        if ((rc = domain_uuid_generate(cfg.uuid)) < 0) {
+            rc = err_set(-rc, "cannot generate a UUID: %s", strerror(-rc));
+            goto out;
+        }
+    }
+    /* What is stored is the definition with this identity, ready for the next snapshot. */
+    size_t renamed_len;
+    if ((rc = domain_xml_canonical(xml, len, &cfg, &renamed, &renamed_len)) < 0)
+        goto out;
+
+    struct domain *d;
+    int created;
+    pthread_mutex_lock(&r->lock);
+    rc = restore_target(r, &cfg, renamed, path, &d, &created);
+    pthread_mutex_unlock(&r->lock);
+    if (rc < 0)
+        goto out;
+    if ((rc = start_monitor(r, d, paused, path)) < 0) {
+        if (created) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            pthread_mutex_lock(&r->lock);
+            store_remove_domain(&r->store, d->cfg.uuid);
+            unlink_domain(r, d);
+            pthread_mutex_unlock(&r->lock);
+            err_set(-rc, "%s", msg);
+        }
+        reg_put(r, d);
+        goto out;
+    }
+    *out = d;
+out:
+    free(xml);
+    free(renamed);
+    domain_config_free(&cfg);
+    return rc;
 }
 
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms)

@@ -68,6 +68,11 @@ void reg_put(struct registry *r, struct domain *d);
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
                int paused, struct domain **out);
 int reg_start(struct registry *r, struct domain *d, int paused);
+/* Resumes a snapshot file (absolute path) in a new monitor (docs/snapshot-format.md). The
+ * domain is the one the snapshot's definition names: restored into it if it is defined here
+ * and stopped, else defined anew as transient. new_name (may be NULL) makes a copy with that
+ * name and a new UUID. The file is checked whole before anything is defined. */
+int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, struct domain **out);
 /* pause, unpause, shutdown, reboot: one request to the monitor, recorded as an event. */
 int reg_request(struct registry *r, struct domain *d, const char *verb);
 /* Gives the domain a memory target and a deadline (docs/control-interface.md): the monitor

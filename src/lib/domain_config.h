@@ -59,6 +59,31 @@ static inline int memory_enforcement_parse(const char *s, enum memory_enforcemen
     return -1;
 }
 
+/* <interface type="vhostuser"> (docs/domain-xml.md): one virtio-net interface whose frames
+ * xeno-netback carries. Rates in bytes per second (the XML's kilobytes/s are libvirt's,
+ * 1000 bytes), burst in bytes (its kilobytes are 1024 bytes); 0: not given. */
+#define DOMAIN_NET_SOCKET_MAX 107 /* a unix socket path (sun_path) */
+#define DOMAIN_NET_RATE_MAX_KB 4294967295ULL /* kilobytes/s, as libvirt's unsigned int */
+#define DOMAIN_NET_WEIGHT_MAX 1000
+
+struct domain_bandwidth {
+    int given;           /* <inbound>/<outbound> present */
+    uint64_t average;    /* bytes/s: the rate kept on average (token bucket refill) */
+    uint64_t peak;       /* bytes/s: the most at any moment (bursts drain at this) */
+    uint64_t burst;      /* bytes: the bucket (what may go at peak) */
+    uint64_t floor;      /* bytes/s: guaranteed under contention */
+    uint32_t weight;     /* xeno:weight, share of the uplink among domains (DRR); 0: default */
+};
+
+struct domain_interface {
+    int present;                 /* the domain has an interface */
+    uint8_t mac[6];              /* <mac address=...>, required */
+    int has_ipv4;
+    uint32_t ipv4;               /* <xeno:ip address=...>, host byte order: the only source address allowed */
+    char socket[DOMAIN_NET_SOCKET_MAX + 1]; /* <source path=...>; "": the run directory's net0.sock */
+    struct domain_bandwidth inbound, outbound; /* <bandwidth>: to the domain / from it */
+};
+
 struct domain_config {
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_LEN + 1];       /* generated when the XML has none */
@@ -74,6 +99,7 @@ struct domain_config {
     enum lifecycle_action on_crash;       /* default destroy */
     enum memory_enforcement memory_enforcement; /* <metadata><xeno:memory enforcement=...>; default report */
     struct sched_params sched; /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
+    struct domain_interface net; /* <devices><interface>; net.present = 0 without one */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");
@@ -87,11 +113,17 @@ int domain_xml_parse(const char *xml, size_t len, const char *source, const char
 /* Reads and parses a file (messages name the file). */
 int domain_xml_parse_file(const char *path, struct domain_config *out);
 void domain_config_free(struct domain_config *c);
+/* The XML that travels with a domain (in its snapshots): `xml` (which domain_xml_parse
+ * accepted) with cfg's name, UUID and absolute kernel/initrd paths written into it, so it
+ * parses the same anywhere. *out is malloc'd and NUL-terminated. src/lib/domain_xml_canonical.c */
+int domain_xml_canonical(const char *xml, size_t len, const struct domain_config *cfg, char **out, size_t *out_len);
 
 const char *lifecycle_action_name(enum lifecycle_action a);
 /* "destroy", "restart", "preserve" -> 0; otherwise -EINVAL. */
 int lifecycle_action_parse(const char *s, enum lifecycle_action *out);
 /* Whether `name` is a valid domain name (see DOMAIN_NAME_MAX). */
 int domain_name_valid(const char *name);
+/* A fresh random (version 4) UUID, canonical lowercase. 0 or a negative errno. */
+int domain_uuid_generate(char out[DOMAIN_UUID_LEN + 1]);
 
 #endif

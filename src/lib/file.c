@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -46,4 +47,32 @@ void file_map_close(struct file_map *fm)
         munmap((void *)fm->data, fm->len);
     fm->data = NULL;
     fm->len = 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return err_set(ENAMETOOLONG, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return err_set(errno, "%s: %s", tmp, strerror(errno));
+    const char *p = data;
+    int r = 0;
+    while (len && r == 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno != EINTR)
+            r = -errno;
+        else if (n > 0)
+            p += n, len -= (size_t)n;
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0) {
+        unlink(tmp);
+        return err_set(-r, "%s: %s", path, strerror(-r));
+    }
+    return 0;
 }
