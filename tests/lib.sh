@@ -65,6 +65,13 @@ wait_until() {
     done
 }
 has() { grep -q -- "$2" "$1" 2>/dev/null; } # FILE PATTERN
+# jqe FILTER...: `jq -e` that fails on empty input (jq 1.6 exits 0 when it reads nothing, so
+# `xenctl --json info GONE | jq -e ...` would pass). Checks use this, never a bare jq -e.
+jqe() {
+    local in
+    in=$(cat)
+    [ -n "$in" ] && command jq -e "$@" <<<"$in"
+}
 gone() { ! kill -0 "$1" 2>/dev/null; }      # PID
 
 # vmm_start NAME ARGS...: a monitor with --run-dir $TMP/NAME, in the background; waits for

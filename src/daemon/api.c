@@ -71,6 +71,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int err, const char 
     case ENOEXEC:
     case E2BIG:
     case ERANGE:
+    case ENODEV: /* e.g. net-qos for a domain without an interface */
     case EBADMSG: status = 400, code = "bad_request"; break;
     default: status = 500, code = "internal"; break;
     }
@@ -192,6 +193,55 @@ static enum MHD_Result handle_console(struct MHD_Connection *c, struct registry 
     return r;
 }
 
+/* One direction of a net-qos body, in libvirt's <bandwidth> units: average, peak and floor
+ * in kilobytes/s (1000 bytes), burst in kibibytes; each optional, 0 or absent for none. */
+static int bandwidth_field(json_t *b, const char *dir, struct domain_bandwidth *out)
+{
+    static const char *const keys[] = {"average", "peak", "burst", "floor"};
+    uint64_t *slots[] = {&out->average, &out->peak, &out->burst, &out->floor};
+    json_t *o = json_object_get(b, dir);
+    memset(out, 0, sizeof(*out));
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return err_set(EINVAL, "\"%s\" must be an object: {\"average\", \"peak\", \"burst\", \"floor\"}", dir);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        size_t i = 0;
+        while (i < 4 && strcmp(k, keys[i]) != 0)
+            i++;
+        if (i == 4 || (i == 3 && strcmp(dir, "outbound") != 0))
+            return err_set(EINVAL, "\"%s.%s\": unknown (average, peak, burst%s)", dir, k,
+                           strcmp(dir, "outbound") == 0 ? ", floor" : "");
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (uint64_t)json_integer_value(v) > DOMAIN_NET_RATE_MAX_KB)
+            return err_set(EINVAL, "\"%s.%s\" must be an integer from 0 to %llu", dir, k, DOMAIN_NET_RATE_MAX_KB);
+        *slots[i] = (uint64_t)json_integer_value(v) * (i == 2 ? 1024 : 1000);
+    }
+    out->given = 1;
+    return 0;
+}
+
+static int net_qos_body(json_t *b, struct domain_bandwidth *in, struct domain_bandwidth *out)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v) {
+        if (strcmp(k, "inbound") && strcmp(k, "outbound") && strcmp(k, "weight"))
+            return err_set(EINVAL, "\"%s\": unknown (inbound, outbound, weight)", k);
+    }
+    if (bandwidth_field(b, "inbound", in) < 0 || bandwidth_field(b, "outbound", out) < 0)
+        return -EINVAL;
+    json_t *w = json_object_get(b, "weight");
+    if (w && !json_is_null(w)) {
+        if (!json_is_integer(w) || json_integer_value(w) < 1 || json_integer_value(w) > DOMAIN_NET_WEIGHT_MAX)
+            return err_set(EINVAL, "\"weight\" must be an integer from 1 to %d", DOMAIN_NET_WEIGHT_MAX);
+        out->weight = (uint32_t)json_integer_value(w);
+    }
+    return 0;
+}
+
 static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *reg, struct domain *d,
                                      const char *action, struct request *rq)
 {
@@ -224,6 +274,13 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
             return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file");
         }
         rc = reg_save(reg, d, json_string_value(path), json_bool_field(b, "keep_running", 0));
+    } else if (strcmp(action, "net-qos") == 0) {
+        struct domain_bandwidth in, out;
+        if (net_qos_body(b, &in, &out) < 0) {
+            json_decref(b);
+            return send_error(c, EINVAL, err_msg());
+        }
+        rc = reg_net_qos(reg, d, &in, &out);
     } else if (strcmp(action, "memory") == 0) {
         json_t *t = json_object_get(b, "target_bytes"), *dl = json_object_get(b, "deadline_ms");
         if (!json_is_integer(t) || json_integer_value(t) <= 0 ||

@@ -25,7 +25,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
-               "             [--cpu-headroom PCT] [--cpus N]\n"
+               "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
+               "             [--net-uplink-capacity KIB]\n"
                "\n"
                "  --state-dir DIR  domain store, run directories and console logs (default " DEFAULT_STATE_DIR ")\n"
                "  --socket PATH    API socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
@@ -33,7 +34,11 @@ static void usage(FILE *f)
                "  --sample-interval TIME  how often running domains' counters are stored (default 10s)\n"
                "  --cpu-headroom PCT  share of each CPU never promised as a reservation (default 10%%,\n"
                "                   at least 5%%): reservations may add up to CPUs x (100%% - PCT)\n"
-               "  --cpus N         CPUs admission control counts (default: those xenod may run on)\n");
+               "  --cpus N         CPUs admission control counts (default: those xenod may run on)\n"
+               "  --netback PATH   the network backend, started with the first domain that has an\n"
+               "                   <interface> (default: xeno-netback beside xenod; docs/netback.md)\n"
+               "  --net-uplink TAP the tap device the backend's switch uses as its uplink (default: none)\n"
+               "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n");
 }
 
 int main(int argc, char **argv)
@@ -45,11 +50,16 @@ int main(int argc, char **argv)
                                               {"verbose", no_argument, NULL, 'v'},
                                               {"cpu-headroom", required_argument, NULL, 'H'},
                                               {"cpus", required_argument, NULL, 'C'},
+                                              {"netback", required_argument, NULL, 'N'},
+                                              {"net-uplink", required_argument, NULL, 'U'},
+                                              {"net-uplink-capacity", required_argument, NULL, 'K'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET;
     double sample_interval_s = 10;
-    char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX];
+    char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX], netback[PATH_MAX] = "";
+    const char *uplink = NULL;
+    uint64_t uplink_kib = 0;
     int c, headroom_given = 0;
     unsigned cpus = 0;
     struct sched_host cpu = {0, SCHED_HEADROOM_DEFAULT_PPM};
@@ -96,6 +106,14 @@ int main(int argc, char **argv)
             cpus = (unsigned)n;
             break;
         }
+        case 'N': snprintf(netback, sizeof(netback), "%s", optarg); break;
+        case 'U': uplink = optarg; break;
+        case 'K':
+            if (parse_u64_range(optarg, 1, 1ULL << 40, &uplink_kib) < 0) {
+                log_error("--net-uplink-capacity: %s", err_msg());
+                return 2;
+            }
+            break;
         case 'v': log_init("xenod", LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default:
@@ -115,6 +133,12 @@ int main(int argc, char **argv)
         }
         self[n] = 0;
         snprintf(vmm, sizeof(vmm), "%s/xeno-vmm", dirname(self));
+    }
+    if (!netback[0]) {
+        /* Beside the monitor (dirname() may have cut `self` already: use vmm's directory). */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", vmm);
+        snprintf(netback, sizeof(netback), "%s/xeno-netback", dirname(dir));
     }
     if (access(vmm, X_OK) < 0) {
         log_error("monitor %s: %s (give --vmm PATH)", vmm, strerror(errno));
@@ -150,6 +174,8 @@ int main(int argc, char **argv)
         log_error("%s", err_msg());
         return 1;
     }
+    if (reg_set_network(&reg, netback, uplink, uplink_kib) < 0)
+        log_error("network backend: %s (domains with an interface will try again)", err_msg());
     if (api_start(&api, &reg, sock) < 0) {
         log_error("%s", err_msg());
         reg_close(&reg);

@@ -163,6 +163,10 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     add_arg(argv, &argc, cpu_weight);
     add_arg(argv, &argc, "--cpu-period");
     add_arg(argv, &argc, cpu_period);
+    if (a->net) {
+        add_arg(argv, &argc, "--net");
+        add_arg(argv, &argc, a->net);
+    }
     if (a->paused)
         add_arg(argv, &argc, "--paused");
     argv[argc] = NULL;

@@ -45,6 +45,7 @@ struct monitor_spawn_args {
     const char *domain_xml;           /* written to RUN_DIR/domain.xml for the monitor to keep in
                                          its snapshots (domain_xml_canonical()); NULL: none */
     const char *restore_file;         /* resume this snapshot instead of booting cfg's kernel */
+    const char *net;                  /* the --net value (net_port_monitor_arg), or NULL */
 };
 
 /* Starts a monitor in its own session and waits until its control socket answers. */

@@ -17,6 +17,7 @@
 #include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "daemon/net_port.h"
 #include "vmm/snapshot.h"
 
 #define REQUEST_TIMEOUT_MS 5000
@@ -162,6 +163,8 @@ static struct domain *add_domain(struct registry *r, const struct domain_config 
     snprintf(d->state, sizeof(d->state), "shutdown");
     pthread_mutex_init(&d->op_lock, NULL);
     d->sched = cfg->sched;
+    d->net_in = cfg->net.inbound;
+    d->net_out = cfg->net.outbound;
     if (!d->cfg.kernel || !d->xml || !d->source) {
         domain_free(d);
         return NULL;
@@ -279,6 +282,106 @@ static void detach_monitor(struct domain *d)
         monitor_close(m);
 }
 
+/* ---- the network backend (netback_sup.h, net_port.h) ---- */
+
+#define NET_REQUEST_TIMEOUT_MS 5000
+
+static void on_netback_event(void *ctx, const char *kind, const char *detail)
+{
+    struct registry *r = ctx;
+    pthread_mutex_lock(&r->lock);
+    if (store_add_event(&r->store, "", "(host)", kind, detail) < 0)
+        log_error("%s", err_msg());
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* The backend, started if none runs yet. Never called with r->lock held (it may wait for
+ * the backend to come up, and its events take r->lock). */
+static int ensure_netback(struct registry *r)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->net_lock);
+    if (!r->netback) {
+        struct netback_sup_opts o = {.path = r->net_path,
+                                     .state_dir = r->net_dir,
+                                     .uplink = r->net_uplink[0] ? r->net_uplink : NULL,
+                                     .capacity_kib = r->net_capacity_kib,
+                                     .on_event = on_netback_event,
+                                     .ctx = r};
+        rc = netback_sup_open(&r->netback, &o);
+    }
+    pthread_mutex_unlock(&r->net_lock);
+    return rc;
+}
+
+int reg_set_network(struct registry *r, const char *netback_path, const char *uplink, uint64_t capacity_kib)
+{
+    snprintf(r->net_path, sizeof(r->net_path), "%s", netback_path);
+    snprintf(r->net_dir, sizeof(r->net_dir), "%s/netback", r->state_dir);
+    snprintf(r->net_uplink, sizeof(r->net_uplink), "%s", uplink ? uplink : "");
+    r->net_capacity_kib = capacity_kib;
+    /* A backend an earlier xenod started serves running domains: supervise it again now. */
+    char pid_path[PATH_MAX + 32];
+    snprintf(pid_path, sizeof(pid_path), "%s/pid", r->net_dir);
+    return access(pid_path, F_OK) == 0 ? ensure_netback(r) : 0;
+}
+
+/* Gives the backend the domain's port (again: a stale one of the same name goes first). */
+static int net_port_attach(struct registry *r, const struct domain_config *c, const char *dir)
+{
+    char sock[PATH_MAX + 32], line[2048], name[NET_PORT_NAME_SIZE];
+    int rc = ensure_netback(r);
+    if (rc < 0)
+        return rc;
+    net_port_socket(c, dir, sock, sizeof(sock));
+    net_port_name(c, name);
+    snprintf(line, sizeof(line), "port-del %s", name);
+    netback_sup_request(r->netback, line, NULL, 0, NET_REQUEST_TIMEOUT_MS);
+    if ((rc = net_port_add_line(c, sock, line, sizeof(line))) < 0)
+        return rc;
+    return netback_sup_request(r->netback, line, NULL, 0, NET_REQUEST_TIMEOUT_MS);
+}
+
+static void net_port_detach(struct registry *r, const char *port)
+{
+    char line[64];
+    snprintf(line, sizeof(line), "port-del %s", port);
+    if (r->netback && netback_sup_request(r->netback, line, NULL, 0, NET_REQUEST_TIMEOUT_MS) < 0)
+        log_warn("%s", err_msg());
+}
+
+int reg_net_qos(struct registry *r, struct domain *d, const struct domain_bandwidth *in,
+                const struct domain_bandwidth *out)
+{
+    char name[NET_PORT_NAME_SIZE], words[512], line[768];
+    if (!d->cfg.net.present)
+        return err_set(ENODEV, "domain '%s' has no network interface", d->cfg.name);
+    int rc = net_port_qos_words(in, out, words, sizeof(words));
+    if (rc < 0)
+        return rc;
+    net_port_name(&d->cfg, name);
+    pthread_mutex_lock(&r->lock);
+    int running = d->mon != NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (running) {
+        /* Fields left out go back to no limit: the request says the whole setting. */
+        snprintf(line, sizeof(line), "port-qos %s in-average=0 in-peak=0 in-burst=0 out-average=0 out-peak=0 "
+                                     "out-burst=0 floor=0 %s", name, words);
+        if ((rc = ensure_netback(r)) < 0 || (rc = netback_sup_request(r->netback, line, NULL, 0,
+                                                                      NET_REQUEST_TIMEOUT_MS)) < 0) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            return err_set(rc == -EIO ? EINVAL : -rc, "domain '%s': %s", d->cfg.name, msg);
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    d->net_in = *in;
+    d->net_out = *out;
+    event(r, d, "net-qos", "%s%s", words[0] ? words : "no limits", running ? "" : " (from the next start)");
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
 /* Starts d's monitor: a boot of its kernel, or with `restore_file` a resume of that snapshot.
  * Admission control first; the event says which. */
 static int start_monitor(struct registry *r, struct domain *d, int paused, const char *restore_file)
@@ -314,9 +417,18 @@ static int start_monitor(struct registry *r, struct domain *d, int paused, const
 
     /* Spawning waits for the monitor to listen: do it without the registry lock. The XML
      * goes with the monitor so that its snapshots carry the definition (reg_restore). */
-    char *xml = NULL;
+    char *xml = NULL, net_arg[PATH_MAX + 64] = "", sock[PATH_MAX + 32];
     size_t xml_len;
     r_ = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
+    if (r_ == 0 && d->cfg.net.present) {
+        /* The backend first: it connects to the monitor's socket as soon as that listens. */
+        struct domain_config c = d->cfg;
+        c.net.inbound = d->net_in;
+        c.net.outbound = d->net_out;
+        net_port_socket(&c, dir, sock, sizeof(sock));
+        if ((r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
+            r_ = net_port_attach(r, &c, dir);
+    }
     if (r_ == 0) {
         struct monitor_spawn_args a = {.vmm_path = r->vmm_path,
                                        .run_dir = dir,
@@ -324,8 +436,16 @@ static int start_monitor(struct registry *r, struct domain *d, int paused, const
                                        .paused = paused,
                                        .sched = &sched,
                                        .domain_xml = xml,
-                                       .restore_file = restore_file};
+                                       .restore_file = restore_file,
+                                       .net = net_arg[0] ? net_arg : NULL};
         r_ = monitor_spawn(&m, &a);
+        if (r_ < 0 && net_arg[0]) {
+            char port[NET_PORT_NAME_SIZE], msg[1024];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            net_port_name(&d->cfg, port);
+            net_port_detach(r, port);
+            err_set(-r_, "%s", msg);
+        }
     }
     free(xml);
 
@@ -803,6 +923,14 @@ static json_t *domain_json_locked(struct registry *r, struct domain *d)
     if (have_stats)
         json_object_set_new(o, "usage", usage_json(&st));
     json_object_set_new(o, "sched", sched_json(&d->sched));
+    if (d->cfg.net.present) {
+        char port[NET_PORT_NAME_SIZE];
+        struct nb_stats_port np;
+        net_port_name(&d->cfg, port);
+        json_object_set_new(o, "net", running && r->netback && netback_sup_port_stats(r->netback, port, &np) == 0
+                                          ? net_port_json(port, &np)
+                                          : json_pack("{s:s, s:b}", "port", port, "connected", 0));
+    }
     if (have_stats && json_is_object(json_object_get(o, "usage")))
         json_object_set_new(json_object_get(o, "usage"), "cpu", cpu_usage_json(&st));
     return o;
@@ -1099,11 +1227,16 @@ static void *supervisor_main(void *opaque)
                     if (monitor_read_stats(m, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
                         log_error("%s", err_msg());
                     detach_monitor(d);
+                    char port[NET_PORT_NAME_SIZE] = "";
+                    if (d->cfg.net.present)
+                        net_port_name(&d->cfg, port);
                     restart = monitor_ended(r, d, pid);
                     pthread_cond_broadcast(&r->changed);
                     if (restart)
                         d->refs++;
                     pthread_mutex_unlock(&r->lock);
+                    if (port[0] && !restart)
+                        net_port_detach(r, port);
                     if (restart) {
                         if (reg_start(r, d, 0) < 0)
                             log_error("%s", err_msg());
@@ -1170,6 +1303,7 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     int rc;
     memset(r, 0, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->net_lock, NULL);
     pthread_cond_init(&r->changed, NULL);
     snprintf(r->state_dir, sizeof(r->state_dir), "%s", state_dir);
     snprintf(r->vmm_path, sizeof(r->vmm_path), "%s", vmm_path);
@@ -1235,6 +1369,8 @@ void reg_close(struct registry *r)
     pthread_mutex_unlock(&r->lock);
     wake_supervisor(r);
     pthread_join(r->supervisor, NULL);
+    netback_sup_close(r->netback); /* the backend itself keeps running, as the monitors do */
+    r->netback = NULL;
     while (r->domains) {
         struct domain *d = r->domains;
         r->domains = d->next;

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "daemon/monitor.h"
+#include "daemon/netback_sup.h"
 #include "daemon/store.h"
 #include "lib/domain_config.h"
 #include "sched/admit.h"
@@ -32,6 +33,7 @@ struct domain {
     int gone;       /* removed from the registry; freed with the last reference */
     int lost_pid;   /* at load: its monitor ended while xenod was not running */
     struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
+    struct domain_bandwidth net_in, net_out; /* network QoS in force: the XML's, then `net-qos` */
     int refs;
     pthread_mutex_t op_lock;
     struct domain *next;
@@ -48,6 +50,12 @@ struct registry {
     double sample_interval_s; /* how often running domains' counters go into the store */
     double last_sample;
     struct sched_host cpu; /* admission control of CPU reservations (sched/admit.h) */
+    /* The host's network backend (netback_sup.h): started with the first domain that has
+     * an interface (or found running at start); net_lock serialises starting it. */
+    pthread_mutex_t net_lock;
+    struct netback_sup *netback;
+    char net_path[PATH_MAX], net_dir[PATH_MAX + 16], net_uplink[32];
+    uint64_t net_capacity_kib;
     int stopping;
     pthread_t supervisor;
 };
@@ -68,6 +76,13 @@ void reg_put(struct registry *r, struct domain *d);
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
                int paused, struct domain **out);
 int reg_start(struct registry *r, struct domain *d, int paused);
+/* The network backend's program, uplink tap (NULL: none) and uplink capacity in KiB/s (0:
+ * unlimited). Attaches to a backend left running by an earlier xenod. Call before serving. */
+int reg_set_network(struct registry *r, const char *netback_path, const char *uplink, uint64_t capacity_kib);
+/* New network QoS for the domain's interface, in force at once while it runs (`xenctl
+ * net-qos`); bytes/s and bytes as in struct domain_bandwidth. -ENODEV without an interface. */
+int reg_net_qos(struct registry *r, struct domain *d, const struct domain_bandwidth *in,
+                const struct domain_bandwidth *out);
 /* Resumes a snapshot file (absolute path) in a new monitor (docs/snapshot-format.md). The
  * domain is the one the snapshot's definition names: restored into it if it is defined here
  * and stopped, else defined anew as transient. new_name (may be NULL) makes a copy with that

@@ -46,7 +46,7 @@ out=$( (sleep 1.5; printf 'echo typed-into-demo\r'; sleep 1.5; printf 'poweroff\
     xc create examples/demo.xml --console 2>&1)
 check control-create-console 'grep -q "typed-into-demo" <<<"$out" && grep -q "xeno>" <<<"$out"' "output: $(tail -c 300 <<<"$out")"
 check control-transient-gone-after-poweroff '! xc info demo >/dev/null 2>&1' "transient demo still listed after poweroff"
-check control-event-poweroff 'xc events --json | jq -e "[.events[] | select(.domain==\"demo\" and .kind==\"poweroff\")] | length >= 1" >/dev/null'
+check control-event-poweroff 'xc events --json | jqe "[.events[] | select(.domain==\"demo\" and .kind==\"poweroff\")] | length >= 1" >/dev/null'
 
 # --- lifecycle verbs through the CLI -----------------------------------------------------
 xc define examples/demo.xml >/dev/null
@@ -56,7 +56,7 @@ check cli-start 'wait_state demo running 50 || wait_state demo blocked 50'
 id=$(xc --json info demo | jq -r .id)
 check cli-list-columns 'xc list | head -1 | grep -Eq "^Name +ID +Sponsor +Mem +VCPUs +State +Time\(s\)"'
 check cli-list-row 'xc list | grep -Eq "^demo +$id +examples +64 +2 +(running|blocked) +[0-9]+\.[0-9]"' "$(xc list)"
-check cli-ref-by-id 'xc --json info "$id" | jq -e ".name==\"demo\"" >/dev/null'
+check cli-ref-by-id 'xc --json info "$id" | jqe ".name==\"demo\"" >/dev/null'
 xc pause demo >/dev/null
 check cli-pause 'wait_state demo paused 20'
 xc unpause "$id" >/dev/null
@@ -73,7 +73,7 @@ check cli-console-dump 'xc console demo --dump | grep -q "XenoServer demo shell"
 check cli-dmesg 'xc dmesg | grep -q "domain demo: destroyed"'
 xc undefine demo >/dev/null
 check cli-undefine '! xc info demo >/dev/null 2>&1'
-check cli-events-recorded 'xc events demo >/dev/null 2>&1; xc --json events --limit 1000 | jq -e "[.events[] | select(.domain==\"demo\") | .kind] | (index(\"defined\") and index(\"started\") and index(\"paused\") and index(\"unpaused\") and index(\"destroyed\") and index(\"undefined\")) != null" >/dev/null'
+check cli-events-recorded 'xc events demo >/dev/null 2>&1; xc --json events --limit 1000 | jqe "[.events[] | select(.domain==\"demo\") | .kind] | (index(\"defined\") and index(\"started\") and index(\"paused\") and index(\"unpaused\") and index(\"destroyed\") and index(\"undefined\")) != null" >/dev/null'
 
 # stubborn refuses a shutdown request: --wait times out with exit 4, destroy still works.
 if [ -f examples/stubborn.xml ]; then
@@ -89,9 +89,9 @@ xml=$(jq -Rs . <examples/demo.xml)
 r=$(api POST /domains "{\"xml\": $xml, \"path\": \"$PWD/examples/demo.xml\", \"start\": false, \"persistent\": true}")
 check api-define '[ "$(tail -1 <<<"$r")" = 201 ]' "$r"
 r=$(api POST /domains/demo/start '{}')
-check api-start '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jq -e ".id > 0" >/dev/null' "$r"
+check api-start '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jqe ".id > 0" >/dev/null' "$r"
 r=$(api GET /domains)
-check api-list '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jq -e ".domains[] | select(.name==\"demo\")" >/dev/null' "$r"
+check api-list '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jqe ".domains[] | select(.name==\"demo\")" >/dev/null' "$r"
 check api-pause '[ "$(api POST /domains/demo/pause | tail -1)" = 200 ] && wait_state demo paused 20'
 check api-unpause '[ "$(api POST /domains/demo/unpause | tail -1)" = 200 ] && ! wait_state demo paused 3'
 boots=$(xc --json info demo | jq -r .boots)
@@ -99,7 +99,7 @@ check api-reboot '[ "$(api POST /domains/demo/reboot | tail -1)" = 200 ]'
 check api-reset '[ "$(api POST /domains/demo/reset | tail -1)" = 200 ] && for _ in $(seq 100); do [ "$(xc --json info demo | jq -r .boots)" -ge $((boots + 2)) ] && break; sleep 0.1; done; [ "$(xc --json info demo | jq -r .boots)" -ge $((boots + 2)) ]' "boots $(xc --json info demo | jq -r .boots), was $boots"
 sleep 1
 r=$(api POST /domains/demo/shutdown '{"wait": true, "timeout_s": 20}')
-check api-shutdown-wait '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jq -e ".state==\"shutdown\"" >/dev/null' "$r"
+check api-shutdown-wait '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jqe ".state==\"shutdown\"" >/dev/null' "$r"
 api POST /domains/demo/start '{"paused": true}' >/dev/null
 check api-start-paused 'wait_state demo paused 20'
 check api-destroy '[ "$(api POST /domains/demo/destroy | tail -1)" = 200 ] && [ "$(state_of demo)" = shutdown ]'
@@ -123,17 +123,17 @@ check restart-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_bef
 out=$(printf 'echo after-restart\r' | xc console demo --linger 1 2>&1)
 check restart-console-reattaches 'grep -q after-restart <<<"$out" && grep -q before-restart <<<"$out"' "$(tail -c 300 <<<"$out")"
 check restart-console-log-kept 'xc console demo --dump | grep -q before-restart && xc console demo --dump | grep -q after-restart'
-check restart-event 'xc --json events demo | jq -e "[.events[].kind] | index(\"reattached\") != null" >/dev/null'
+check restart-event 'xc --json events demo | jqe "[.events[].kind] | index(\"reattached\") != null" >/dev/null'
 xc define examples/balloon_ignore.xml >/dev/null
 stop_xenod TERM
 start_xenod
-check restart-keeps-definition 'xc --json info balloon_ignore | jq -e ".memory_enforcement == \"pause\" and .persistent" >/dev/null' "$(xc --json info balloon_ignore | jq -c '{memory_enforcement, persistent}')"
+check restart-keeps-definition 'xc --json info balloon_ignore | jqe ".memory_enforcement == \"pause\" and .persistent" >/dev/null' "$(xc --json info balloon_ignore | jq -c '{memory_enforcement, persistent}')"
 xc undefine balloon_ignore >/dev/null
 check restart-term-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ]'
 # The accounting feed: live in the domain object, sampled into the store.
-check usage-live 'xc --json info demo | jq -e ".usage.guest_resident_bytes > 0 and .usage.monitor_rss_bytes > 0 and .usage.exits.io > 0 and .usage.memory_bytes == 67108864" >/dev/null' "$(xc --json info demo | jq -c .usage)"
+check usage-live 'xc --json info demo | jqe ".usage.guest_resident_bytes > 0 and .usage.monitor_rss_bytes > 0 and .usage.exits.io > 0 and .usage.memory_bytes == 67108864" >/dev/null' "$(xc --json info demo | jq -c .usage)"
 sleep 1
-check usage-sampled 'api GET "/domains/demo/usage?limit=5" | head -1 | jq -e "(.samples | length) >= 2 and .samples[-1].cpu_ns > 0 and .samples[-1].guest_resident_bytes > 0" >/dev/null' "$(api GET "/domains/demo/usage?limit=2")"
+check usage-sampled 'api GET "/domains/demo/usage?limit=5" | head -1 | jqe "(.samples | length) >= 2 and .samples[-1].cpu_ns > 0 and .samples[-1].guest_resident_bytes > 0" >/dev/null' "$(api GET "/domains/demo/usage?limit=2")"
 xc destroy demo >/dev/null
 xc undefine demo >/dev/null
 
@@ -144,7 +144,7 @@ sed -i "s|\.\./build|$PWD/build|" "$CP/victim.xml"
 xc create "$CP/victim.xml" >/dev/null
 kill -KILL "$(xc --json info victim | jq -r .pid)"
 check kill-crashed-within-1s 'wait_state victim crashed 10'
-check kill-event-recorded 'xc --json events victim | jq -e "[.events[].kind] | index(\"monitor-died\") != null" >/dev/null'
+check kill-event-recorded 'xc --json events victim | jqe "[.events[].kind] | index(\"monitor-died\") != null" >/dev/null'
 xc undefine victim >/dev/null
 sed -e 's/<on_crash>preserve</<on_crash>restart</' -e 's/<name>victim</<name>phoenix</' "$CP/victim.xml" >"$CP/phoenix.xml"
 xc create "$CP/phoenix.xml" >/dev/null
@@ -162,24 +162,24 @@ for _ in $(seq 100); do [ "$(xc --json info balloon_obey | jq -r '.usage.guest_r
 xc console balloon_obey --dump | grep -q 'balloon_obey: ready' || sleep 1
 t0=$(date +%s%N)
 xc mem-set balloon_obey 4096p --deadline 2s >/dev/null
-for _ in $(seq 40); do xc --json events balloon_obey | jq -e '[.events[].kind] | index("memory-target-reached")' >/dev/null && break; sleep 0.05; done
+for _ in $(seq 40); do xc --json events balloon_obey | jqe '[.events[].kind] | index("memory-target-reached")' >/dev/null && break; sleep 0.05; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 rss=$(rss_of "$bpid")
 printf '   mem-set via xenctl: reached %d ms after the request (deadline 2000), RssShmem %d KiB for 16384 KiB\n' "$ms" $((rss / 1024))
 check mem-set-reached-in-time '[ $ms -lt 2000 ] && [ "$rss" -le $(( (16 << 20) * 105 / 100 )) ]' "reached after ${ms} ms, RssShmem $rss for a 16 MiB target"
-check mem-set-event-recorded 'xc --json events balloon_obey | jq -e "[.events[] | select(.kind==\"mem-set\")] | length == 1" >/dev/null'
-check mem-set-usage-shows-target 'xc --json info balloon_obey | jq -e ".usage.memory_target_bytes == 16777216 and .usage.memory_target_state == \"met\"" >/dev/null'
+check mem-set-event-recorded 'xc --json events balloon_obey | jqe "[.events[] | select(.kind==\"mem-set\")] | length == 1" >/dev/null'
+check mem-set-usage-shows-target 'xc --json info balloon_obey | jqe ".usage.memory_target_bytes == 16777216 and .usage.memory_target_state == \"met\"" >/dev/null'
 xc destroy balloon_obey >/dev/null
 
 xc create examples/balloon_ignore.xml >/dev/null
 for _ in $(seq 100); do [ "$(xc --json info balloon_ignore | jq -r '.usage.guest_resident_bytes')" -gt $((40 << 20)) ] 2>/dev/null && break; sleep 0.1; done
 t0=$(date +%s%N)
 xc mem-set balloon_ignore 16M --deadline 1s >/dev/null
-for _ in $(seq 60); do xc --json events balloon_ignore | jq -e '[.events[].kind] | index("memory-target-missed")' >/dev/null && break; sleep 0.02; done
+for _ in $(seq 60); do xc --json events balloon_ignore | jqe '[.events[].kind] | index("memory-target-missed")' >/dev/null && break; sleep 0.02; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 printf '   mem-set via xenctl on balloon_ignore: missed event seen %d ms after the request (deadline 1000)\n' "$ms"
 check mem-set-enforced-at-deadline '[ $ms -ge 1000 ] && [ $ms -le 1200 ] && wait_state balloon_ignore paused 10' "event after ${ms} ms, state $(state_of balloon_ignore)"
-check mem-set-event-says-why 'xc --json events balloon_ignore | jq -e "[.events[] | select(.kind==\"memory-target-missed\") | .detail] | .[0] | test(\"target=16777216 .*over=[0-9]+.*action=pause\")" >/dev/null' "$(xc --json events balloon_ignore | jq -c '[.events[] | select(.kind=="memory-target-missed")]')"
+check mem-set-event-says-why 'xc --json events balloon_ignore | jqe "[.events[] | select(.kind==\"memory-target-missed\") | .detail] | .[0] | test(\"target=16777216 .*over=[0-9]+.*action=pause\")" >/dev/null' "$(xc --json events balloon_ignore | jq -c '[.events[] | select(.kind=="memory-target-missed")]')"
 check mem-set-bad-size 'xc mem-set balloon_ignore 1000 >/dev/null 2>&1; [ $? = 1 ]'
 check mem-set-bad-deadline 'xc mem-set balloon_ignore 16M --deadline soon >/dev/null 2>&1; [ $? = 2 ]'
 xc destroy balloon_ignore >/dev/null
@@ -193,7 +193,7 @@ check save-keep-running '[ -s "$CP/counter.snap" ] && { wait_state counter runni
 out=$(xc save counter "$CP/counter.snap" 2>&1)
 rc=$?
 check save-stops-domain '[ $rc = 0 ] && ! xc info counter >/dev/null 2>&1' "exit $rc: $out"
-check save-event 'xc --json events --limit 1000 | jq -e "[.events[] | select(.domain==\"counter\" and .kind==\"saved\")] | length == 2" >/dev/null'
+check save-event 'xc --json events --limit 1000 | jqe "[.events[] | select(.domain==\"counter\" and .kind==\"saved\")] | length == 2" >/dev/null'
 ( sleep 1.5; printf 'quit\n' ) | timeout -k 5 60 "$VMM" --restore "$CP/counter.snap" >"$CP/restored.out" 2>&1
 rc=$?
 ticks_after=$(grep -o 'ticks=[0-9]*' "$CP/restored.out" | head -1 | cut -d= -f2)

@@ -47,7 +47,7 @@ if kvm_case restore; then
         rs_check restore-continues-counting 'wait_until 200 rs_ticks_at_least a counter $((saved + 20))' "saved at $saved, now $(rs_ticks a counter)"
         first=$(rx a console counter --dump | sed -n 's/^counter: ticks=\([0-9]*\) .*/\1/p' | awk -v s="$saved" '$1 > s { print; exit }')
         rs_check restore-no-lost-ticks '[ -n "$first" ] && [ "$first" -le $((saved + 100)) ]' "saved at $saved, first line after restore at ${first:-none}"
-        rs_check restore-event 'rx a --json events counter | jq -e "[.events[] | select(.kind==\"restored\")] | length == 1" >/dev/null'
+        rs_check restore-event 'rx a --json events counter | jqe "[.events[] | select(.kind==\"restored\")] | length == 1" >/dev/null'
         out=$(rx a restore "$RS/c1.snap" 2>&1)
         rc=$?
         rs_check restore-running-conflict '[ $rc = 1 ] && grep -q "is running here" <<<"$out"' "exit $rc: $out"
@@ -62,7 +62,7 @@ if kvm_case restore; then
         saved=$(rs_ticks a counter)
         out=$(rx b restore "$RS/c2.snap" 2>&1)
         rc=$?
-        rs_check restore-other-host '[ $rc = 0 ] && rx b --json info counter | jq -e ".uuid == \"$uuid\" and .sponsor == \"examples\"" >/dev/null' "exit $rc: $out $(tail -c 400 "$RS/b.log")"
+        rs_check restore-other-host '[ $rc = 0 ] && rx b --json info counter | jqe ".uuid == \"$uuid\" and .sponsor == \"examples\"" >/dev/null' "exit $rc: $out $(tail -c 400 "$RS/b.log")"
         rs_check restore-other-host-counts 'wait_until 200 rs_ticks_at_least b counter $((saved + 20))' "saved at $saved, now $(rs_ticks b counter)"
         out=$( (sleep 0.5; printf 'quit\r') | rx b console counter --linger 3 2>&1)
         rs_check restore-other-host-pass 'grep -q "Test result: PASS" <<<"$out" && ! grep -q mismatch <<<"$out"' "$(tail -c 300 <<<"$out")"

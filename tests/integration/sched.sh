@@ -20,10 +20,10 @@ scapi() { # METHOD PATH [BODY]: the body, then the status on its own last line
         -w '\n%{http_code}\n' "http://xenod/v1$2"
 }
 sc_check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi; }
-sc_jq() { # FILTER: jq -e on stdin, which must not be empty (jq -e passes on no input at all)
+sc_jq() { # FILTER: jqe on stdin, which must not be empty (jqe passes on no input at all)
     local in
     in=$(cat)
-    [ -n "$in" ] && jq -e "$1" <<<"$in" >/dev/null
+    [ -n "$in" ] && jqe "$1" <<<"$in" >/dev/null
 }
 sc_pid() { scx --json info "$1" 2>/dev/null | jq -r .pid; }
 # sc_xml FILE NAME VCPUS CPUTUNE XENO_CPU_ATTRIBUTES [KERNEL]: a domain definition.

@@ -1,0 +1,132 @@
+#include "daemon/net_port.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "net/switch.h"
+
+void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE])
+{
+    /* Names are unique on a host, so the name is the port's while it fits; a long one is
+     * replaced by its UUID's leading hex digits (still unique, still the same domain). */
+    if (strlen(c->name) < NET_PORT_NAME_SIZE) {
+        snprintf(out, NET_PORT_NAME_SIZE, "%s", c->name);
+        return;
+    }
+    size_t n = 0;
+    out[n++] = 'u';
+    for (const char *p = c->uuid; *p && n < NET_PORT_NAME_SIZE - 1; p++)
+        if (*p != '-')
+            out[n++] = *p;
+    out[n] = 0;
+}
+
+void net_port_socket(const struct domain_config *c, const char *run_dir, char *out, size_t size)
+{
+    if (c->net.socket[0])
+        snprintf(out, size, "%s", c->net.socket);
+    else
+        snprintf(out, size, "%s/net0.sock", run_dir);
+}
+
+/* bytes/s (or bytes) to the backend's KiB, to the nearest; a non-zero value never becomes 0
+ * (that would mean "no limit"). */
+static uint64_t kib(uint64_t bytes)
+{
+    uint64_t k = (bytes + 512) / 1024;
+    return bytes && !k ? 1 : k;
+}
+
+/* The backend's words are blank-separated: a label with a blank or '=' in it is written
+ * with '_' there (it names; it is not parsed back into the XML). */
+static void label(char *dst, size_t size, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < size; i++)
+        dst[i] = (src[i] == ' ' || src[i] == '\t' || src[i] == '=' || (unsigned char)src[i] < 0x20) ? '_' : src[i];
+    dst[i] = 0;
+}
+
+int net_port_qos_words(const struct domain_bandwidth *in, const struct domain_bandwidth *out, char *buf, size_t size)
+{
+    const struct {
+        const char *k;
+        uint64_t v;
+    } kv[] = {
+        {"in-average", kib(in->average)},   {"in-peak", kib(in->peak)},   {"in-burst", kib(in->burst)},
+        {"out-average", kib(out->average)}, {"out-peak", kib(out->peak)}, {"out-burst", kib(out->burst)},
+        /* The backend guarantees a floor and shares by weight on the uplink, where a domain's
+         * outbound traffic contends (docs/network.md): those come from <outbound>. */
+        {"floor", kib(out->floor ? out->floor : in->floor)},
+        {"weight", out->weight ? out->weight : in->weight},
+    };
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+        if (!kv[i].v)
+            continue;
+        int w = snprintf(buf + n, size - n, "%s%s=%" PRIu64, n ? " " : "", kv[i].k, kv[i].v);
+        if (w < 0 || (size_t)w >= size - n)
+            return err_set(ENOSPC, "QoS words longer than %zu bytes", size);
+        n += (size_t)w;
+    }
+    return 0;
+}
+
+int net_port_add_line(const struct domain_config *c, const char *socket, char *buf, size_t size)
+{
+    char name[NET_PORT_NAME_SIZE], dom[64], sponsor[64], ip[INET_ADDRSTRLEN] = "", qos[512];
+    const uint8_t *m = c->net.mac;
+    net_port_name(c, name);
+    label(dom, sizeof(dom), c->name);
+    label(sponsor, sizeof(sponsor), c->sponsor[0] ? c->sponsor : "-");
+    if (c->net.has_ipv4) {
+        struct in_addr a = {htonl(c->net.ipv4)};
+        inet_ntop(AF_INET, &a, ip, sizeof(ip));
+    }
+    int r = net_port_qos_words(&c->net.inbound, &c->net.outbound, qos, sizeof(qos));
+    if (r < 0)
+        return r;
+    int n = snprintf(buf, size, "port-add %s socket=%s mac=%02x:%02x:%02x:%02x:%02x:%02x%s%s domain=%s sponsor=%s%s%s",
+                     name, socket, m[0], m[1], m[2], m[3], m[4], m[5], ip[0] ? " ip=" : "", ip, dom, sponsor,
+                     qos[0] ? " " : "", qos);
+    if (n < 0 || (size_t)n >= size)
+        return err_set(ENOSPC, "domain '%s': its port-add line is longer than %zu bytes", c->name, size);
+    return 0;
+}
+
+int net_port_monitor_arg(const struct domain_config *c, const char *socket, char *buf, size_t size)
+{
+    const uint8_t *m = c->net.mac;
+    int n = snprintf(buf, size, "socket=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x", socket, m[0], m[1], m[2], m[3], m[4],
+                     m[5]);
+    if (n < 0 || (size_t)n >= size)
+        return err_set(ENAMETOOLONG, "domain '%s': interface socket path %s is too long", c->name, socket);
+    return 0;
+}
+
+json_t *net_port_json(const char *name, const struct nb_stats_port *p)
+{
+    json_t *drops_out = json_object(), *drops_in = json_object();
+    uint64_t dropped[2] = {0, 0};
+    for (int r = 0; r < NET_DROP__COUNT; r++) {
+        if (p->drops[NET_DIR_FROM_PORT][r])
+            json_object_set_new(drops_out, net_drop_reason_name((enum net_drop_reason)r),
+                                json_integer((json_int_t)p->drops[NET_DIR_FROM_PORT][r]));
+        if (p->drops[NET_DIR_TO_PORT][r])
+            json_object_set_new(drops_in, net_drop_reason_name((enum net_drop_reason)r),
+                                json_integer((json_int_t)p->drops[NET_DIR_TO_PORT][r]));
+        dropped[0] += p->drops[NET_DIR_FROM_PORT][r];
+        dropped[1] += p->drops[NET_DIR_TO_PORT][r];
+    }
+    /* tx: what the domain sent; rx: what it received (as `ip -s link` in the guest). */
+    return json_pack("{s:s, s:b, s:I, s:{s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:o}}", "port", name, "connected",
+                     p->connected != 0, "connects", (json_int_t)p->connects, "tx", "packets",
+                     (json_int_t)p->packets[NET_DIR_FROM_PORT], "bytes", (json_int_t)p->bytes[NET_DIR_FROM_PORT], "dropped",
+                     (json_int_t)dropped[0], "drops", drops_out, "rx", "packets", (json_int_t)p->packets[NET_DIR_TO_PORT],
+                     "bytes", (json_int_t)p->bytes[NET_DIR_TO_PORT], "dropped", (json_int_t)dropped[1], "drops", drops_in);
+}

@@ -1,0 +1,28 @@
+/* What xenod tells about a domain's network interface: to its monitor (`--net`) and to the
+ * host's backend (`port-add`, `port-qos`; docs/netback.md), and how it shows the port's
+ * counters. Pure string building, no I/O. */
+#ifndef XENO_DAEMON_NET_PORT_H
+#define XENO_DAEMON_NET_PORT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lib/domain_config.h"
+#include "net/state_dir.h" /* struct nb_stats_port */
+
+#define NET_PORT_NAME_SIZE 32 /* the backend's port names: at most 31 characters */
+
+/* The backend's name for the domain's port: its name, or 'u' and its UUID's hex digits. */
+void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE]);
+/* The vhost-user socket the monitor listens on: the XML's <source path>, else RUN_DIR/net0.sock. */
+void net_port_socket(const struct domain_config *c, const char *run_dir, char *out, size_t size);
+/* "port-add NAME socket=... mac=... [ip=...] domain=... sponsor=... [QoS words]". */
+int net_port_add_line(const struct domain_config *c, const char *socket, char *buf, size_t size);
+/* The backend's QoS words (KiB/s, KiB) for libvirt-style bandwidth in bytes/s and bytes. */
+int net_port_qos_words(const struct domain_bandwidth *in, const struct domain_bandwidth *out, char *buf, size_t size);
+/* The monitor's --net value: "socket=PATH,mac=MAC". */
+int net_port_monitor_arg(const struct domain_config *c, const char *socket, char *buf, size_t size);
+/* {"port", "connected", "connects", "tx": {...}, "rx": {...}} with drops by reason. */
+json_t *net_port_json(const char *name, const struct nb_stats_port *p);
+
+#endif

@@ -1,0 +1,437 @@
+#include "daemon/netback_sup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define READY_TIMEOUT_MS 10000
+#define WATCHDOG_DEFAULT_MS 3000
+/* A backend that ran this long before dying is not crash-looping: restart it at once. */
+#define STABLE_RUN_MS 2000
+#define BACKOFF_MAX_MS 2000
+
+struct netback_sup {
+    struct netback_sup_opts o;
+    char path[PATH_MAX], dir[PATH_MAX], uplink[64];
+    pthread_mutex_t lock; /* guards pid, pidfd, page, child, restarts */
+    int pid, pidfd, child;
+    const struct nb_stats_page *page;
+    uint64_t restarts;
+    unsigned quick_deaths;
+    int stop_fd; /* eventfd-like pipe: the thread ends */
+    int stop_w;
+    pthread_t thread;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void emit(struct netback_sup *s, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void emit(struct netback_sup *s, const char *kind, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    log_info("netback: %s: %s", kind, detail);
+    if (s->o.on_event)
+        s->o.on_event(s->o.ctx, kind, detail);
+}
+
+static void unmap_page(struct netback_sup *s)
+{
+    if (s->page)
+        munmap((void *)s->page, sizeof(struct nb_stats_page));
+    s->page = NULL;
+}
+
+/* The backend may create its stats file anew at start: map whatever is there now. */
+static void map_page(struct netback_sup *s)
+{
+    char p[PATH_MAX + 16];
+    unmap_page(s);
+    snprintf(p, sizeof(p), "%s/stats", s->dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct nb_stats_page)) {
+        void *m = mmap(NULL, sizeof(struct nb_stats_page), PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED)
+            s->page = m;
+    }
+    close(fd);
+}
+
+static int read_pid_file(const char *dir)
+{
+    char p[PATH_MAX + 16], buf[32] = "";
+    snprintf(p, sizeof(p), "%s/pid", dir);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return 0;
+    int pid = fgets(buf, sizeof(buf), f) ? atoi(buf) : 0;
+    fclose(f);
+    return pid > 0 ? pid : 0;
+}
+
+/* Is pid a xeno-netback serving our state directory (not a reused pid)? */
+static int is_our_backend(const struct netback_sup *s, int pid)
+{
+    char p[64], cmdline[8192], want[PATH_MAX + 16];
+    snprintf(p, sizeof(p), "/proc/%d/cmdline", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, cmdline, sizeof(cmdline));
+    close(fd);
+    int len = snprintf(want, sizeof(want), "--state-dir%c%s%c", 0, s->dir, 0);
+    return n > 0 && memmem(cmdline, (size_t)n, want, (size_t)len) != NULL;
+}
+
+/* Starts a backend and waits until it serves (its pid file names it). Caller holds s->lock. */
+static int spawn(struct netback_sup *s)
+{
+    char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 32], cap[32];
+    char *argv[12];
+    int argc = 0;
+    snprintf(pid_path, sizeof(pid_path), "%s/pid", s->dir);
+    snprintf(log_path, sizeof(log_path), "%s/netback.log", s->dir);
+    unlink(pid_path); /* a dead backend's: readiness is the new one writing it */
+    argv[argc++] = s->path;
+    argv[argc++] = "--state-dir";
+    argv[argc++] = s->dir;
+    if (s->uplink[0]) {
+        argv[argc++] = "--uplink-tap";
+        argv[argc++] = s->uplink;
+    }
+    if (s->o.capacity_kib) {
+        snprintf(cap, sizeof(cap), "%" PRIu64, s->o.capacity_kib);
+        argv[argc++] = "--uplink-capacity";
+        argv[argc++] = cap;
+    }
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return err_set(errno, "netback: fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Like a monitor: its own session, no terminal, no inherited fds, outlives xenod. */
+        setsid();
+        int null = open("/dev/null", O_RDONLY);
+        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (null < 0 || log < 0)
+            _exit(127);
+        dup2(null, 0);
+        dup2(log, 1);
+        dup2(log, 2);
+        syscall(SYS_close_range, 3, ~0U, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(s->path, argv);
+        dprintf(2, "xenod: exec %s: %s\n", s->path, strerror(errno));
+        _exit(127);
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    for (uint64_t t0 = now_ms();;) {
+        if (read_pid_file(s->dir) == pid) {
+            s->pid = pid;
+            s->pidfd = pidfd;
+            s->child = 1;
+            map_page(s);
+            return 0;
+        }
+        struct pollfd p = {pidfd, POLLIN, 0};
+        if (now_ms() - t0 > READY_TIMEOUT_MS || poll(&p, 1, 5) > 0) {
+            kill(pid, SIGKILL);
+            int status = 0;
+            waitpid(pid, &status, 0);
+            close(pidfd);
+            return err_set(EIO, "netback %s did not start (%s): see %s", s->path,
+                           WIFEXITED(status) ? "it exited" : "timed out or killed", log_path);
+        }
+    }
+}
+
+/* The one that runs already (xenod restarted), or a new one. Caller holds s->lock. */
+static int attach_or_spawn(struct netback_sup *s)
+{
+    int pid = read_pid_file(s->dir);
+    if (pid && is_our_backend(s, pid)) {
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd >= 0) {
+            s->pid = pid;
+            s->pidfd = fd;
+            s->child = 0;
+            map_page(s);
+            log_info("netback: attached to the running backend, pid %d", pid);
+            return 0;
+        }
+    }
+    return spawn(s);
+}
+
+static uint64_t heartbeat(const struct netback_sup *s)
+{
+    return s->page ? __atomic_load_n(&s->page->heartbeat, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* The process ended (or was killed by the watchdog): why, for the event. Caller holds lock. */
+static void reap(struct netback_sup *s, char *why, size_t size)
+{
+    snprintf(why, size, "pid %d ended", s->pid);
+    if (s->child) {
+        int status;
+        if (waitpid(s->pid, &status, 0) == s->pid) {
+            if (WIFSIGNALED(status))
+                snprintf(why, size, "pid %d killed by signal %d (%s)", s->pid, WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
+            else if (WIFEXITED(status))
+                snprintf(why, size, "pid %d exited with status %d", s->pid, WEXITSTATUS(status));
+        }
+    }
+    close(s->pidfd);
+    s->pidfd = -1;
+    s->pid = 0;
+    unmap_page(s);
+}
+
+static void *supervise(void *opaque)
+{
+    struct netback_sup *s = opaque;
+    unsigned watchdog = s->o.watchdog_ms ? s->o.watchdog_ms : WATCHDOG_DEFAULT_MS;
+    uint64_t started = now_ms(), beat_at = now_ms(), last_beat = 0, retry_at = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        int pidfd = s->pidfd;
+        pthread_mutex_unlock(&s->lock);
+        struct pollfd p[2] = {{s->stop_fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+        poll(p, 2, 100);
+        if (p[0].revents)
+            return NULL;
+
+        pthread_mutex_lock(&s->lock);
+        char why[256];
+        if (s->pid && p[1].revents) {
+            reap(s, why, sizeof(why));
+            uint64_t ran = now_ms() - started;
+            s->quick_deaths = ran >= STABLE_RUN_MS ? 0 : s->quick_deaths + 1;
+            /* A crash loop is slowed down, a single crash is not: the guests are waiting. */
+            unsigned delay = s->quick_deaths <= 3 ? 0 : 100u << (s->quick_deaths - 4 > 4 ? 4 : s->quick_deaths - 4);
+            retry_at = now_ms() + (delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay);
+            pthread_mutex_unlock(&s->lock);
+            emit(s, "netback-died", "%s after %" PRIu64 " ms; restarting", why, ran);
+            continue;
+        }
+        if (s->pid) {
+            uint64_t b = heartbeat(s), t = now_ms();
+            if (!s->page)
+                map_page(s);
+            if (b != last_beat) {
+                last_beat = b;
+                beat_at = t;
+            } else if (t - beat_at > watchdog) {
+                int pid = s->pid;
+                kill(pid, SIGKILL); /* the pidfd then reports the death: restart as for a crash */
+                beat_at = t;
+                pthread_mutex_unlock(&s->lock);
+                emit(s, "netback-hung", "pid %d: no heartbeat for %u ms; killed", pid, watchdog);
+                continue;
+            }
+        } else if (now_ms() >= retry_at) {
+            int rc = spawn(s);
+            if (rc == 0) {
+                s->restarts++;
+                started = beat_at = now_ms();
+                last_beat = heartbeat(s);
+                int pid = s->pid;
+                pthread_mutex_unlock(&s->lock);
+                emit(s, "netback-started", "pid %d (restart %" PRIu64 ")", pid, s->restarts);
+                continue;
+            }
+            retry_at = now_ms() + BACKOFF_MAX_MS;
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            pthread_mutex_unlock(&s->lock);
+            emit(s, "netback-restart-failed", "%s; retrying in %d ms", msg, BACKOFF_MAX_MS);
+            continue;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+int netback_sup_open(struct netback_sup **out, const struct netback_sup_opts *o)
+{
+    *out = NULL;
+    struct netback_sup *s = calloc(1, sizeof(*s));
+    if (!s)
+        return err_set(ENOMEM, "out of memory");
+    s->o = *o;
+    snprintf(s->path, sizeof(s->path), "%s", o->path);
+    snprintf(s->dir, sizeof(s->dir), "%s", o->state_dir);
+    snprintf(s->uplink, sizeof(s->uplink), "%s", o->uplink ? o->uplink : "");
+    s->pidfd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    int pipefd[2];
+    if (mkdir(s->dir, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        free(s);
+        return err_set(e, "netback state directory %s: %s", o->state_dir, strerror(e));
+    }
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        int e = errno;
+        free(s);
+        return err_set(e, "pipe: %s", strerror(e));
+    }
+    s->stop_fd = pipefd[0];
+    s->stop_w = pipefd[1];
+    pthread_mutex_lock(&s->lock);
+    int rc = attach_or_spawn(s);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0) {
+        int e = pthread_create(&s->thread, NULL, supervise, s);
+        if (e)
+            rc = err_set(e, "netback supervisor thread: %s", strerror(e));
+    }
+    if (rc < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        unmap_page(s);
+        if (s->pidfd >= 0)
+            close(s->pidfd);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void netback_sup_close(struct netback_sup *s)
+{
+    if (!s)
+        return;
+    if (write(s->stop_w, "x", 1) < 0)
+        log_warn("netback: stopping the supervisor: %s", strerror(errno));
+    pthread_join(s->thread, NULL);
+    close(s->stop_fd);
+    close(s->stop_w);
+    if (s->pidfd >= 0)
+        close(s->pidfd);
+    unmap_page(s);
+    free(s);
+}
+
+void netback_sup_status(struct netback_sup *s, int *pid, uint64_t *restarts)
+{
+    pthread_mutex_lock(&s->lock);
+    *pid = s->pid;
+    *restarts = s->restarts;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int connect_control(const struct netback_sup *s)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", s->dir) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int netback_sup_request(struct netback_sup *s, const char *line, char *reply, size_t size, int timeout_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    int fd;
+    /* A backend being restarted has no control socket for a moment: keep trying. */
+    while ((fd = connect_control(s)) < 0) {
+        if (now_ms() >= deadline)
+            return err_set(-fd, "netback control socket %s/control.sock: %s", s->dir, strerror(-fd));
+        usleep(20000);
+    }
+    char buf[1024];
+    size_t len = 0;
+    int rc = dprintf(fd, "%s\n", line) < 0 ? -errno : 0;
+    while (rc == 0 && !memchr(buf, '\n', len)) {
+        int64_t left = (int64_t)(deadline - now_ms());
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EPIPE;
+            break;
+        }
+        len += (size_t)n;
+        if (len == sizeof(buf) - 1)
+            break;
+    }
+    close(fd);
+    if (rc < 0)
+        return err_set(-rc, "netback: '%s': %s", line, strerror(-rc));
+    buf[len] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    if (strncmp(buf, "ok", 2) != 0)
+        return err_set(EIO, "%s", strncmp(buf, "err ", 4) == 0 ? buf + 4 : buf);
+    if (reply)
+        snprintf(reply, size, "%s", buf);
+    return 0;
+}
+
+int netback_sup_port_stats(struct netback_sup *s, const char *port, struct nb_stats_port *out)
+{
+    int rc = -ENOENT;
+    pthread_mutex_lock(&s->lock);
+    const struct nb_stats_page *pg = s->page;
+    for (int tries = 0; pg && tries < 100; tries++) {
+        uint32_t seq = __atomic_load_n(&pg->seq, __ATOMIC_ACQUIRE);
+        if (seq & 1)
+            continue;
+        rc = -ENOENT;
+        uint32_t n = pg->nports < NB_STATS_MAX_PORTS ? pg->nports : NB_STATS_MAX_PORTS;
+        for (uint32_t i = 0; i < n; i++)
+            if (strncmp(pg->ports[i].name, port, sizeof(pg->ports[i].name)) == 0) {
+                memcpy(out, &pg->ports[i], sizeof(*out));
+                rc = 0;
+                break;
+            }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&pg->seq, __ATOMIC_ACQUIRE) == seq)
+            break;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
