@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vmm/mem_populate.h"
 #include "vmm/virtio_balloon.h"
 
 /* ---- saving ------------------------------------------------------------------------ */
@@ -75,9 +76,10 @@ static void save_uart(struct uart *u, struct snap_uart *s)
     pthread_mutex_unlock(&u->lock);
 }
 
-int vm_snapshot_save(struct vm *vm, const struct snap_config *cfg, const char *path, uint64_t *bytes,
+int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const char *path, uint64_t *bytes,
                      uint64_t *pages)
 {
+    const struct snap_config *cfg = ds->cfg;
     char tmp[4200];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return err_set(ENAMETOOLONG, "snapshot path too long");
@@ -162,11 +164,25 @@ int vm_snapshot_save(struct vm *vm, const struct snap_config *cfg, const char *p
         virtio_dev_save(vd, &sv2.t);
         if (vm->vballoon && vm->vballoon->dev == vd) {
             virtio_dev_lock(vd);
-            sv2.balloon_num_pages = vm->vballoon->st.num_pages;
+            sv2.balloon_num_pages = ds->balloon_target_set ? ds->balloon_target : vm->vballoon->st.num_pages;
             sv2.balloon_actual = vm->vballoon->st.actual;
             virtio_dev_unlock(vd);
         }
         r = snap_write_section(&w, SNAP_SEC_VIRTIO, &sv2, sizeof(sv2));
+    }
+    if (!r && ds->domain_xml)
+        r = snap_write_section(&w, SNAP_SEC_DOMAIN_XML, ds->domain_xml, ds->domain_xml_len);
+    if (!r && ds->mem_target)
+        r = snap_write_section(&w, SNAP_SEC_MEM_TARGET, ds->mem_target, sizeof(*ds->mem_target));
+    /* Pages a lazy restore has not filled yet are holes that the write would skip: their
+     * content is still only in the old file. The vCPUs are paused; the fill goes on. */
+    if (!r && vm->mem.populate) {
+        if (!mem_populate_done(vm->mem.populate))
+            log_info("save: waiting for the lazy restore to bring in the rest of guest RAM");
+        int w8 = guest_mem_wait_populated(&vm->mem, SNAP_POPULATE_WAIT_MS);
+        if (w8 < 0)
+            r = err_set(-w8, "guest RAM is not fully restored from the last snapshot yet (%s)",
+                        w8 == -ETIMEDOUT ? "timed out" : "that snapshot is damaged");
     }
     if (!r)
         r = snap_write_memory(&w, vm->mem.host, vm->mem.size, vm->mem.fd);
@@ -190,65 +206,29 @@ int vm_snapshot_save(struct vm *vm, const struct snap_config *cfg, const char *p
 
 /* ---- opening ----------------------------------------------------------------------- */
 
-void snap_file_close(struct snap_file *f)
-{
-    if (f->data)
-        munmap((void *)f->data, f->len ? f->len : 1);
-    f->data = NULL;
-}
-
 static int need(const struct snap_file *f, uint32_t type, unsigned index, size_t size, const struct snap_section **out)
 {
     const struct snap_section *s = snap_find(&f->img, type, index);
     if (!s)
-        return err_set(EINVAL, "snapshot: no %s section%s", snap_section_name(type), type == SNAP_SEC_VCPU ? " for every vCPU" : "");
+        return err_set(EINVAL, "no %s section%s", snap_section_name(type), type == SNAP_SEC_VCPU ? " for every vCPU" : "");
     if (s->length != size)
-        return err_set(EINVAL, "snapshot: %s section at offset %llu holds %llu bytes, this monitor expects %zu",
+        return err_set(EINVAL, "%s section at offset %llu holds %llu bytes, this monitor expects %zu",
                        snap_section_name(type), (unsigned long long)s->offset, (unsigned long long)s->length, size);
     if (out)
         *out = s;
     return 0;
 }
 
-int snap_file_open(struct snap_file *f, const char *path)
+_Static_assert(VM_MAX_VCPUS <= SNAP_MAX_VCPUS, "the format must hold every vCPU the monitor runs");
+
+int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags)
 {
-    memset(f, 0, sizeof(*f));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(errno, "snapshot %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(EINVAL, "snapshot %s: not a regular file", path);
-    }
-    f->len = (size_t)st.st_size;
-    if (f->len) {
-        void *p = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            close(fd);
-            return err_set(errno, "snapshot %s: mmap: %s", path, strerror(errno));
-        }
-        f->data = p;
-    }
-    close(fd);
-    char vendor[12], err[512];
-    uint32_t sig;
-    snap_host_cpu(vendor, &sig);
-    static const uint8_t empty[1];
-    if (snap_parse(f->data ? f->data : empty, f->len, vendor, &f->img, err, sizeof(err)) < 0) {
-        snap_file_close(f);
-        return err_set(EINVAL, "snapshot %s: %s", path, err);
-    }
-    const struct snap_section *s;
-    if (need(f, SNAP_SEC_CONFIG, 0, sizeof(f->cfg), &s) < 0)
-        goto bad;
-    memcpy(&f->cfg, s->data, sizeof(f->cfg));
-    if (memchr(f->cfg.kernel, 0, sizeof(f->cfg.kernel)) == NULL ||
-        memchr(f->cfg.cmdline, 0, sizeof(f->cfg.cmdline)) == NULL || f->cfg.nvcpus < 1 ||
-        f->cfg.nvcpus > VM_MAX_VCPUS || f->cfg.mem_size != f->img.hdr.ram_size) {
-        err_set(EINVAL, "snapshot: config section at offset %llu is inconsistent (vCPUs %u, memory %llu bytes, RAM %llu)",
-                (unsigned long long)s->offset, f->cfg.nvcpus, (unsigned long long)f->cfg.mem_size,
-                (unsigned long long)f->img.hdr.ram_size);
+    if (snap_file_map(f, path, parse_flags) < 0)
+        return -1;
+    const struct snap_section *s = snap_find(&f->img, SNAP_SEC_CONFIG, 0);
+    if (f->cfg.nvcpus > VM_MAX_VCPUS) {
+        err_set(EINVAL, "config section at offset %llu: %u vCPUs, this monitor runs at most %d",
+                (unsigned long long)s->offset, f->cfg.nvcpus, VM_MAX_VCPUS);
         goto bad;
     }
     for (unsigned i = 0; i < f->cfg.nvcpus; i++) {
@@ -256,15 +236,11 @@ int snap_file_open(struct snap_file *f, const char *path)
             goto bad;
         struct snap_vcpu v;
         memcpy(&v, s->data, offsetof(struct snap_vcpu, regs));
-        if (v.id != i || v.nmsrs > SNAP_MAX_MSRS) {
-            err_set(EINVAL, "snapshot: vcpu section at offset %llu: vCPU %u with %u MSRs, expected vCPU %u",
-                    (unsigned long long)s->offset, v.id, v.nmsrs, i);
+        if (v.nmsrs > SNAP_MAX_MSRS) {
+            err_set(EINVAL, "vcpu section at offset %llu: %u MSRs, at most %d",
+                    (unsigned long long)s->offset, v.nmsrs, SNAP_MAX_MSRS);
             goto bad;
         }
-    }
-    if (snap_find(&f->img, SNAP_SEC_VCPU, f->cfg.nvcpus)) {
-        err_set(EINVAL, "snapshot: more vcpu sections than the %u vCPUs configured", f->cfg.nvcpus);
-        goto bad;
     }
     if (need(f, SNAP_SEC_IRQCHIP, 0, sizeof(struct snap_irqchip), NULL) < 0 ||
         need(f, SNAP_SEC_PIT, 0, sizeof(struct kvm_pit_state2), NULL) < 0 ||
@@ -279,13 +255,13 @@ int snap_file_open(struct snap_file *f, const char *path)
             break;
         struct snap_virtio v;
         if (vs->length != sizeof(v)) {
-            err_set(EINVAL, "snapshot: virtio section at offset %llu holds %llu bytes, this monitor expects %zu",
+            err_set(EINVAL, "virtio section at offset %llu holds %llu bytes, this monitor expects %zu",
                     (unsigned long long)vs->offset, (unsigned long long)vs->length, sizeof(v));
             goto bad;
         }
         memcpy(&v, vs->data, sizeof(v));
         if (v.index != i || i >= VIRTIO_MAX_DEVS) {
-            err_set(EINVAL, "snapshot: virtio section at offset %llu: device %u, expected %u",
+            err_set(EINVAL, "virtio section at offset %llu: device %u, expected %u",
                     (unsigned long long)vs->offset, v.index, i);
             goto bad;
         }
@@ -301,13 +277,16 @@ int snap_file_open(struct snap_file *f, const char *path)
                probe.ranges[i].offset == f->img.hdr.ranges[i].offset;
     guest_mem_destroy(&probe);
     if (!same) {
-        err_set(EINVAL, "snapshot: header at offset 0: the RAM layout differs from this monitor's for %llu bytes",
+        err_set(EINVAL, "header at offset 0: the RAM layout differs from this monitor's for %llu bytes",
                 (unsigned long long)f->cfg.mem_size);
         goto bad;
     }
     return 0;
 bad:
     snap_file_close(f);
+    char msg[900];
+    snprintf(msg, sizeof(msg), "%s", err_msg());
+    err_set(EINVAL, "snapshot %s: %s", path, msg);
     return -1;
 }
 
@@ -360,12 +339,48 @@ static int restore_vcpu(struct vcpu *v, const struct snap_vcpu *s)
     return 0;
 }
 
-int vm_snapshot_restore(struct vm *vm, const struct snap_file *f)
+static void lazy_failed(void *opaque, const char *msg)
+{
+    vm_request_stop(opaque, VM_HOST_ERROR, "lazy restore: %s", msg);
+}
+
+/* Guest RAM from the file: lazily through userfaultfd (mem_populate.h), or copied now. */
+static int restore_memory(struct vm *vm, const struct snap_file *f, int lazy)
+{
+    const struct snap_image *img = &f->img;
+    if (lazy && vm->mem.fd >= 0) {
+        /* Every page a hole, so that each first touch comes to the fault thread (the fresh
+         * VM may have written tables into RAM; the file has the guest's own). Only the
+         * extents that hold data: a punch over all of RAM costs KVM a walk of every slot. */
+        off_t d = 0, h;
+        while ((d = lseek(vm->mem.fd, d, SEEK_DATA)) >= 0 && (uint64_t)d < vm->mem.size) {
+            h = lseek(vm->mem.fd, d, SEEK_HOLE);
+            if (h < 0 || (uint64_t)h > vm->mem.size)
+                h = (off_t)vm->mem.size;
+            if (fallocate(vm->mem.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, d, h - d) < 0)
+                return err_set(errno, "lazy restore: emptying guest RAM: %s", strerror(errno));
+            d = h;
+        }
+        if (mem_populate_start(&vm->mem.populate, vm->mem.host, vm->mem.size, vm->mem.fd, f->fd, img, lazy_failed,
+                               vm) == 0)
+            return 0;
+        log_warn("%s; copying memory up front instead", err_msg());
+    }
+    /* Eager: every run's CRC first (a lazy parse left them), so nothing damaged gets in. */
+    for (uint64_t i = 0; i < img->nruns; i++)
+        if (snap_run_check(img, i) < 0)
+            return -1;
+    snap_load_memory(img, vm->mem.host);
+    return 0;
+}
+
+int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy)
 {
     const struct snap_image *img = &f->img;
     if (vm->mem.size != img->hdr.ram_size)
         return err_set(EINVAL, "snapshot: RAM size differs from the VM's");
-    snap_load_memory(img, vm->mem.host);
+    if (restore_memory(vm, f, lazy) < 0)
+        return -1;
 
     const struct snap_section *s = snap_find(img, SNAP_SEC_IRQCHIP, 0);
     struct snap_irqchip ic;
@@ -425,12 +440,16 @@ int vm_snapshot_restore(struct vm *vm, const struct snap_file *f)
         struct virtio_dev *vd = vm->virtio.devs[i];
         if (vm->vballoon && vm->vballoon->dev == vd) {
             virtio_dev_lock(vd);
-            vm->vballoon->st.num_pages = v.balloon_num_pages;
+            vm->vballoon->st.num_pages = v.balloon_actual;
             vm->vballoon->st.actual = v.balloon_actual;
             virtio_dev_unlock(vd);
         }
         if (virtio_dev_restore(vd, &v.t) < 0)
             return -1;
+        /* A target the guest had not reached (or the one from before a `save ... shrink`):
+         * set with a configuration interrupt, so the guest acts on it after the resume. */
+        if (vm->vballoon && vm->vballoon->dev == vd && v.balloon_num_pages != v.balloon_actual)
+            virtio_balloon_set_target(vm->vballoon, v.balloon_num_pages);
     }
 
     struct snap_power_req p;

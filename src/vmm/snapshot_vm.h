@@ -4,6 +4,7 @@
 #define XENO_VMM_SNAPSHOT_VM_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,19 +12,8 @@
 #include "vmm/vm.h"
 
 #define SNAP_MAX_MSRS 256
-#define SNAP_KERNEL_MAX 1024
-#define SNAP_CMDLINE_MAX 4096
-
-/* The config section: what the domain was started with. */
-struct snap_config {
-    uint64_t mem_size;
-    uint32_t nvcpus;
-    uint32_t on_poweroff, on_reboot, on_crash;
-    uint32_t memory_enforcement;
-    uint32_t reserved[2];
-    char kernel[SNAP_KERNEL_MAX];
-    char cmdline[SNAP_CMDLINE_MAX];
-};
+/* A save right after a lazy restore waits at most this long for the fill to end. */
+#define SNAP_POPULATE_WAIT_MS 120000
 
 /* One vCPU section. */
 struct snap_vcpu {
@@ -67,23 +57,30 @@ struct snap_virtio {
     uint32_t balloon_num_pages, balloon_actual; /* virtio-balloon only */
 };
 
-/* An opened, fully validated snapshot file. */
-struct snap_file {
-    const uint8_t *data;
-    size_t len;
-    struct snap_image img;
-    struct snap_config cfg;
+/* What a save writes besides the VM: the domain's own state. */
+struct snap_domain_state {
+    const struct snap_config *cfg;
+    const void *domain_xml; /* NULL: no domain-xml section */
+    size_t domain_xml_len;
+    const struct snap_mem_target *mem_target; /* NULL: no target in force */
+    /* The balloon target the file records, instead of the device's (save ... shrink: the
+     * target from before the shrink, which the restored domain goes back to). */
+    bool balloon_target_set;
+    uint32_t balloon_target;
 };
 
 /* Saves the paused VM to path (through path.tmp, fsync, rename). *bytes, *pages: the
  * file's size and the RAM pages written. 0, or -1 with err_msg(). */
-int vm_snapshot_save(struct vm *vm, const struct snap_config *cfg, const char *path, uint64_t *bytes,
+int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const char *path, uint64_t *bytes,
                      uint64_t *pages);
-/* Maps and validates a snapshot (everything: format, CRCs, CPU vendor, section sizes,
- * vCPU count, RAM layout). 0, or -1 with err_msg() naming the section and offset. */
-int snap_file_open(struct snap_file *f, const char *path);
-void snap_file_close(struct snap_file *f);
-/* Loads RAM, devices and vCPUs into vm: created from f->cfg, started paused, no kernel. */
-int vm_snapshot_restore(struct vm *vm, const struct snap_file *f);
+/* Maps and validates a snapshot (snap_file_map, then what this monitor needs: the exact
+ * size of every KVM state section, vCPU count, RAM layout). 0, or -1 with err_msg() naming
+ * the section and offset. */
+int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags);
+/* Loads RAM, devices and vCPUs into vm: created from f->cfg, started paused, no kernel.
+ * lazy: RAM is filled while the guest runs (mem_populate.h; f must have been opened with
+ * SNAP_PARSE_NO_RUN_CRC or not, either works; falls back to copying when this host has no
+ * usable userfaultfd); else copied (and CRC-checked) before this returns. */
+int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy);
 
 #endif

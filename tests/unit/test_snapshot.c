@@ -1,17 +1,22 @@
 /* The snapshot format (src/vmm/snapshot.c): a writer/reader round trip through a memfd, and
  * every damage the reader must refuse: truncation at many points, a flipped byte in the
- * header, in each section and in the memory, a wrong version, a foreign CPU vendor. */
+ * header, in each section and in the memory, a wrong version, a foreign CPU vendor; the
+ * config checks the monitor and xenod share, and snapshot_inspect() on real files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lib/err.h"
 #include "vmm/snapshot.h"
 
 #define RAM (64 * SNAP_PAGE)
@@ -20,8 +25,9 @@ static uint8_t *ram;
 static uint8_t *img_buf;
 static size_t img_len;
 static uint64_t pages_written;
-static const char cfg[] = "config payload";
-static const uint8_t vcpu_state[100] = {1, 2, 3};
+static struct snap_config cfg;
+static const uint8_t vcpu_state[100] = {0, 0, 0, 0, 1, 2, 3}; /* begins with the id, 0 */
+static const char xml[] = "<domain><name>snap</name></domain>";
 
 static void build_image(void)
 {
@@ -37,9 +43,14 @@ static void build_image(void)
     h.ram_size = RAM;
     h.nranges = 1;
     h.ranges[0].size = RAM;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = RAM;
+    cfg.nvcpus = 1;
+    snprintf(cfg.kernel, sizeof(cfg.kernel), "counter.elf");
     assert_int_equal(snap_writer_open(&w, fd, &h), 0);
-    assert_int_equal(snap_write_section(&w, SNAP_SEC_CONFIG, cfg, sizeof(cfg)), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_CONFIG, &cfg, sizeof(cfg)), 0);
     assert_int_equal(snap_write_section(&w, SNAP_SEC_VCPU, vcpu_state, sizeof(vcpu_state)), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_DOMAIN_XML, xml, sizeof(xml) - 1), 0);
     assert_int_equal(snap_write_memory(&w, ram, RAM, -1), 0);
     assert_int_equal(snap_write_section(&w, SNAP_SEC_CLOCK, "clk", 3), 0);
     assert_int_equal(snap_writer_finish(&w), 0);
@@ -67,10 +78,14 @@ static int teardown(void **state)
 
 static char vendor[12];
 
+/* -1 with the reader's message in err, or 0. */
 static int parse(const uint8_t *b, size_t len, char *err, size_t errsz)
 {
     struct snap_image img;
-    return snap_parse(b, len, vendor, &img, err, errsz);
+    int r = snap_parse(b, len, vendor, 0, &img);
+    snprintf(err, errsz, "%s", r < 0 ? err_msg() : "");
+    assert_true(r == 0 || r == -EINVAL);
+    return r < 0 ? -1 : 0;
 }
 
 static void round_trip(void **state)
@@ -80,13 +95,21 @@ static void round_trip(void **state)
     char err[256] = "";
     uint32_t sig;
     snap_host_cpu(vendor, &sig);
-    assert_int_equal(snap_parse(img_buf, img_len, vendor, &img, err, sizeof(err)), 0);
+    assert_int_equal(parse(img_buf, img_len, err, sizeof(err)), 0);
+    assert_int_equal(snap_parse(img_buf, img_len, vendor, 0, &img), 0);
     assert_int_equal(pages_written, 3);
     assert_true(img_len < 8 * SNAP_PAGE); /* sparse: 3 pages of data, not 64 */
     const struct snap_section *s = snap_find(&img, SNAP_SEC_CONFIG, 0);
     assert_non_null(s);
     assert_int_equal(s->length, sizeof(cfg));
-    assert_memory_equal(s->data, cfg, sizeof(cfg));
+    assert_memory_equal(s->data, &cfg, sizeof(cfg));
+    struct snap_config back_cfg;
+    assert_int_equal(snap_check_config(&img, &back_cfg), 0);
+    assert_int_equal(back_cfg.nvcpus, 1);
+    s = snap_find(&img, SNAP_SEC_DOMAIN_XML, 0);
+    assert_non_null(s);
+    assert_int_equal(s->length, sizeof(xml) - 1);
+    assert_memory_equal(s->data, xml, sizeof(xml) - 1);
     s = snap_find(&img, SNAP_SEC_VCPU, 0);
     assert_non_null(s);
     assert_memory_equal(s->data, vcpu_state, sizeof(vcpu_state));
@@ -124,7 +147,7 @@ static void flipped_bytes(void **state)
     uint32_t sig;
     snap_host_cpu(vendor, &sig);
     struct snap_image img;
-    assert_int_equal(snap_parse(img_buf, img_len, vendor, &img, err, sizeof(err)), 0);
+    assert_int_equal(snap_parse(img_buf, img_len, vendor, 0, &img), 0);
     /* Every byte up to the memory data (header, all section headers and payloads), then
      * bytes in each memory run. */
     uint64_t stop = img.runs[0].file_offset;
@@ -136,8 +159,6 @@ static void flipped_bytes(void **state)
         int r = parse(copy, img_len, err, sizeof(err));
         /* Bytes that change nothing: padding and the zero padding before the page data. */
         if (r == 0) {
-            struct snap_image j;
-            snap_parse(copy, img_len, vendor, &j, err, sizeof(err));
             int in_payload = 0;
             for (unsigned k = 0; k < img.nsections; k++)
                 if (i >= img.sec[k].offset && i < img.sec[k].offset + sizeof(struct snap_section_hdr) + img.sec[k].length)
@@ -187,16 +208,256 @@ static void wrong_version_and_vendor(void **state)
     free(copy);
 }
 
+/* An image with the given config, vcpu sections (ids 0..nvcpu_secs-1, or `bad_id` for the
+ * last), domain-xml sections and memory target; *len its size. */
+static uint8_t *make_image(const struct snap_config *c, unsigned nvcpu_secs, int bad_id, unsigned nxml,
+                           const struct snap_mem_target *mt, size_t *len)
+{
+    uint8_t *page = calloc(1, RAM);
+    page[5] = 1;
+    int fd = memfd_create("snap", 0);
+    assert_true(fd >= 0);
+    struct snap_writer w;
+    struct snap_header h = {0};
+    snap_host_cpu(h.cpu_vendor, &h.cpu_signature);
+    h.ram_size = RAM;
+    h.nranges = 1;
+    h.ranges[0].size = RAM;
+    assert_int_equal(snap_writer_open(&w, fd, &h), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_CONFIG, c, sizeof(*c)), 0);
+    for (unsigned i = 0; i < nvcpu_secs; i++) {
+        uint32_t id = bad_id >= 0 && i == nvcpu_secs - 1 ? (uint32_t)bad_id : i;
+        assert_int_equal(snap_write_section(&w, SNAP_SEC_VCPU, &id, sizeof(id)), 0);
+    }
+    for (unsigned i = 0; i < nxml; i++)
+        assert_int_equal(snap_write_section(&w, SNAP_SEC_DOMAIN_XML, xml, sizeof(xml) - 1), 0);
+    if (mt)
+        assert_int_equal(snap_write_section(&w, SNAP_SEC_MEM_TARGET, mt, sizeof(*mt)), 0);
+    assert_int_equal(snap_write_memory(&w, page, RAM, -1), 0);
+    assert_int_equal(snap_writer_finish(&w), 0);
+    *len = (size_t)w.bytes;
+    uint8_t *buf = malloc(*len);
+    assert_int_equal(pread(fd, buf, *len, 0), (ssize_t)*len);
+    close(fd);
+    free(page);
+    return buf;
+}
+
+/* snap_check_config on an image: 0, or -1 with the message in err. */
+static int check_config(const uint8_t *buf, size_t len, char *err, size_t errsz)
+{
+    struct snap_image img;
+    struct snap_config c;
+    assert_int_equal(snap_parse(buf, len, vendor, 0, &img), 0);
+    int r = snap_check_config(&img, &c);
+    snprintf(err, errsz, "%s", r < 0 ? err_msg() : "");
+    return r < 0 ? -1 : 0;
+}
+
+static void config_checks(void **state)
+{
+    (void)state;
+    uint32_t sig;
+    snap_host_cpu(vendor, &sig);
+    char err[1024];
+    size_t len;
+    struct snap_config c = {.mem_size = RAM, .nvcpus = 2};
+    struct snap_mem_target mt = {.target_bytes = RAM / 2, .deadline_ms = 500};
+    uint8_t *b = make_image(&c, 2, -1, 1, &mt, &len);
+    assert_int_equal(check_config(b, len, err, sizeof(err)), 0);
+    free(b);
+
+    struct {
+        struct snap_config c;
+        unsigned nvcpu_secs;
+        int bad_id;
+        unsigned nxml;
+        struct snap_mem_target mt;
+        const char *expect;
+    } bad[] = {
+        {{.mem_size = RAM, .nvcpus = 2}, 1, -1, 0, {0}, "no vcpu section for vCPU 1"},
+        {{.mem_size = RAM, .nvcpus = 1}, 2, -1, 0, {0}, "more vcpu sections"},
+        {{.mem_size = RAM, .nvcpus = 2}, 2, 0, 0, {0}, "not vCPU 1"},
+        {{.mem_size = RAM, .nvcpus = 0}, 0, -1, 0, {0}, "config section at offset 104 is inconsistent"},
+        {{.mem_size = RAM, .nvcpus = SNAP_MAX_VCPUS + 1}, 1, -1, 0, {0}, "vCPUs 65"},
+        {{.mem_size = 2 * RAM, .nvcpus = 1}, 1, -1, 0, {0}, "memory 524288 bytes, RAM 262144"},
+        {{.mem_size = RAM, .nvcpus = 1}, 1, -1, 2, {0}, "domain-xml section at offset"},
+        {{.mem_size = RAM, .nvcpus = 1}, 1, -1, 0, {.target_bytes = 2 * RAM}, "mem-target section at offset"},
+        {{.mem_size = RAM, .nvcpus = 1}, 1, -1, 0, {.target_bytes = 100}, "mem-target section at offset"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(bad[i].c.kernel, 0, sizeof(bad[i].c.kernel));
+        b = make_image(&bad[i].c, bad[i].nvcpu_secs, bad[i].bad_id, bad[i].nxml,
+                       bad[i].mt.target_bytes ? &bad[i].mt : NULL, &len);
+        assert_int_equal(check_config(b, len, err, sizeof(err)), -1);
+        if (!strstr(err, bad[i].expect))
+            fail_msg("case %zu: '%s' does not say '%s'", i, err, bad[i].expect);
+        free(b);
+    }
+    /* A kernel path without its NUL. */
+    c = (struct snap_config){.mem_size = RAM, .nvcpus = 1};
+    memset(c.kernel, 'k', sizeof(c.kernel));
+    b = make_image(&c, 1, -1, 0, NULL, &len);
+    assert_int_equal(check_config(b, len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "strings terminated: no"));
+    free(b);
+}
+
+static char tmp_path[64];
+
+static void write_tmp(const uint8_t *buf, size_t len)
+{
+    snprintf(tmp_path, sizeof(tmp_path), "/tmp/test_snapshot.XXXXXX");
+    int fd = mkstemp(tmp_path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+}
+
+static void inspect(void **state)
+{
+    (void)state;
+    struct snap_info info;
+    char *x = (char *)1;
+    size_t xl = 99;
+    write_tmp(img_buf, img_len);
+    assert_int_equal(snapshot_inspect(tmp_path, &info, &x, &xl), 0);
+    assert_int_equal(info.mem_bytes, RAM);
+    assert_int_equal(info.nvcpus, 1);
+    assert_int_equal(info.pages, 3);
+    assert_int_equal(info.file_size, img_len);
+    assert_non_null(x);
+    assert_int_equal(xl, sizeof(xml) - 1);
+    assert_string_equal(x, xml);
+    free(x);
+    assert_int_equal(snapshot_inspect(tmp_path, &info, NULL, NULL), 0); /* the XML is optional to ask for */
+
+    /* A flipped byte in the memory: the error names the file, the run and its offset. */
+    struct snap_image img;
+    assert_int_equal(snap_parse(img_buf, img_len, NULL, 0, &img), 0);
+    uint64_t run_off = img.runs[0].file_offset;
+    uint8_t *copy = malloc(img_len);
+    memcpy(copy, img_buf, img_len);
+    copy[run_off + 100] ^= 1;
+    unlink(tmp_path);
+    write_tmp(copy, img_len);
+    x = (char *)1;
+    assert_int_equal(snapshot_inspect(tmp_path, &info, &x, &xl), -EINVAL);
+    assert_null(x);
+    assert_int_equal(xl, 0);
+    char want[200];
+    snprintf(want, sizeof(want), "snapshot %s: memory section: run 0 at file offset %llu: checksum mismatch", tmp_path,
+             (unsigned long long)run_off);
+    if (!strstr(err_msg(), want))
+        fail_msg("'%s' does not say '%s'", err_msg(), want);
+
+    /* The same damage passes a parse that leaves run CRCs to later (the lazy restore), and
+     * snap_run_check then catches it. */
+    assert_int_equal(snap_parse(copy, img_len, vendor, SNAP_PARSE_NO_RUN_CRC, &img), 0);
+    assert_int_equal(snap_run_check(&img, 0), -EINVAL);
+    assert_non_null(strstr(err_msg(), "run 0 at file offset"));
+    assert_int_equal(snap_run_check(&img, 1), 0);
+
+    /* Truncated to less than a header; then a file that is not there. */
+    unlink(tmp_path);
+    write_tmp(img_buf, 50);
+    assert_int_equal(snapshot_inspect(tmp_path, &info, &x, &xl), -EINVAL);
+    snprintf(want, sizeof(want), "snapshot %s: truncated header: 50 bytes", tmp_path);
+    if (!strstr(err_msg(), want))
+        fail_msg("'%s' does not say '%s'", err_msg(), want);
+    unlink(tmp_path);
+    assert_int_equal(snapshot_inspect(tmp_path, &info, &x, &xl), -ENOENT);
+    assert_non_null(strstr(err_msg(), tmp_path));
+    free(copy);
+
+    /* A file without a domain-xml section: NULL and 0. */
+    struct snap_config c = {.mem_size = RAM, .nvcpus = 1};
+    size_t len;
+    uint8_t *b = make_image(&c, 1, -1, 0, NULL, &len);
+    write_tmp(b, len);
+    x = (char *)1;
+    xl = 99;
+    assert_int_equal(snapshot_inspect(tmp_path, &info, &x, &xl), 0);
+    assert_null(x);
+    assert_int_equal(xl, 0);
+    assert_int_equal(info.pages, 1);
+    unlink(tmp_path);
+    free(b);
+}
+
+/* RAM in a memfd: holes (never touched, or punched by the balloon) are skipped extent by
+ * extent; data pages that are all zero are left out too. */
+static void memfd_holes(void **state)
+{
+    (void)state;
+    const uint64_t size = 256ULL << 20;
+    int mfd = memfd_create("ram", 0);
+    assert_true(mfd >= 0);
+    assert_int_equal(ftruncate(mfd, (off_t)size), 0);
+    uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    assert_true(m != MAP_FAILED);
+    uint64_t data_pages[] = {0, 5, 6, 7, 60000, 65535};
+    for (size_t i = 0; i < sizeof(data_pages) / sizeof(data_pages[0]); i++)
+        m[data_pages[i] * SNAP_PAGE + 9] = (uint8_t)(i + 1);
+    m[1000 * SNAP_PAGE] = 0; /* touched, stays zero: data in the memfd, left out as zero */
+    m[7 * SNAP_PAGE + 9] = 0;
+    m[6 * SNAP_PAGE + 10] = 1;
+    assert_int_equal(fallocate(mfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 6 * SNAP_PAGE, SNAP_PAGE), 0);
+    int fd = memfd_create("snap", 0);
+    struct snap_writer w;
+    struct snap_header h = {0};
+    h.ram_size = size;
+    h.nranges = 1;
+    h.ranges[0].size = size;
+    struct snap_config c = {.mem_size = size, .nvcpus = 1};
+    assert_int_equal(snap_writer_open(&w, fd, &h), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_CONFIG, &c, sizeof(c)), 0);
+    assert_int_equal(snap_write_memory(&w, m, size, mfd), 0);
+    assert_int_equal(snap_writer_finish(&w), 0);
+    assert_int_equal(w.pages, 4); /* 0, 5, 60000, 65535: 6 punched, 7 and 1000 zero */
+    uint8_t *buf = malloc(w.bytes);
+    assert_int_equal(pread(fd, buf, w.bytes, 0), (ssize_t)w.bytes);
+    struct snap_image img;
+    assert_int_equal(snap_parse(buf, w.bytes, NULL, 0, &img), 0);
+    uint8_t *back = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    snap_load_memory(&img, back);
+    assert_memory_equal(back, m, size);
+    munmap(back, size);
+    free(buf);
+    close(fd);
+    munmap(m, size);
+    close(mfd);
+}
+
 static void crc_known_value(void **state)
 {
     (void)state;
     assert_int_equal(snap_crc32(0, "123456789", 9), 0xcbf43926u);
+    /* Slicing-by-8 against the bytewise definition, at every alignment and tail length. */
+    uint8_t buf[300];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 7 + 3);
+    for (size_t start = 0; start < 9; start++)
+        for (size_t len = 0; len < 40; len++) {
+            uint32_t slow = 0xffffffffu;
+            for (size_t k = 0; k < len; k++) {
+                slow ^= buf[start + k];
+                for (int b = 0; b < 8; b++)
+                    slow = slow & 1 ? 0xedb88320u ^ (slow >> 1) : slow >> 1;
+            }
+            assert_int_equal(snap_crc32(0, buf + start, len), ~slow);
+        }
+    /* Chained: crc(a||b) = crc(crc(a), b). */
+    assert_int_equal(snap_crc32(snap_crc32(0, buf, 13), buf + 13, 200), snap_crc32(0, buf, 213));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crc_known_value),
+        cmocka_unit_test(config_checks),
+        cmocka_unit_test(memfd_holes),
+        cmocka_unit_test_setup_teardown(inspect, setup, teardown),
         cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(flipped_bytes, setup, teardown),
