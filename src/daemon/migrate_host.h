@@ -1,0 +1,29 @@
+/* Live migration between hosts, xenod's part (docs/migration.md, "Between hosts").
+ *
+ * The source xenod connects to the destination xenod's --migrate-listen address, both prove
+ * they hold the shared key (the monitors' handshake, src/vmm/migrate_proto.h), and the
+ * source offers the domain: its definition (canonical XML, with sponsor and UUID), whether it
+ * is persistent, and the tail of its console log. The destination checks the offer as it
+ * would a restore (name, UUID, admission), starts a monitor that listens for the migration
+ * stream on its own port, and answers with that port. From there the two monitors move the
+ * domain themselves; the source xenod follows its monitor, the destination xenod waits for
+ * its monitor to run the domain (or to give up). The domain never runs in two places: the
+ * monitors' two-phase end decides. */
+#ifndef XENO_DAEMON_MIGRATE_HOST_H
+#define XENO_DAEMON_MIGRATE_HOST_H
+
+#include <stddef.h>
+
+struct registry;
+struct migrate_host;
+
+/* Accepts migrations on ADDR:PORT, authenticated with the key in key_path. */
+int migrate_host_listen(struct migrate_host **out, struct registry *r, const char *addrport, const char *key_path);
+void migrate_host_close(struct migrate_host *h);
+
+/* Source: offers a domain to the xenod at hostport. On success *port is where the
+ * destination's monitor waits for the stream (on the same host). */
+int migrate_host_offer(const char *hostport, const char *key_path, const char *offer_json, const char *console,
+                       size_t console_len, int *port);
+
+#endif

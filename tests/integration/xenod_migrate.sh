@@ -1,0 +1,92 @@
+# Live migration between two xenods (docs/migration.md, "Between hosts"): two network
+# namespaces made here (10.78.0.1 = host A, 10.78.0.2 = host B, a veth pair between them),
+# each with its own xenod and state directory. xenctl migrate moves the dirtier guest from A
+# to B while it runs; it must finish with PASS on B, with its definition, sponsor and
+# console history there and nothing left on A. A wrong key and an unreachable host leave the
+# domain running on A with a clear error.
+
+XM=$TMP/xm
+XM_A=xmA$$ XM_B=xmB$$
+XM_PIDS=
+xm_ctl() { # HOST ARGS...
+    local h=$1
+    shift
+    XENOD_SOCKET=$XM/$h.sock timeout -k 5 120 "$BUILD_DIR/bin/xenctl" "$@"
+}
+xm_check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi; }
+xm_state() { xm_ctl "$1" --json info "$2" 2>/dev/null | jq -r .state; }
+xm_cleanup() {
+    local p ns
+    for p in $XM_PIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $XM_PIDS; do wait "$p" 2>/dev/null; done
+    XM_PIDS=
+    pkill -KILL -f -- "--run-dir $XM/" 2>/dev/null
+    for ns in "$XM_A" "$XM_B"; do ip netns del "$ns" 2>/dev/null; done
+    return 0
+}
+xm_xenod() { # HOST NETNS IP [ARGS...]
+    local h=$1 ns=$2
+    shift 3
+    ip netns exec "$ns" "$BUILD_DIR/bin/xenod" --state-dir "$XM/$h" --socket "$XM/$h.sock" "$@" \
+        >"$XM/$h.log" 2>&1 &
+    XM_PIDS="$XM_PIDS $!"
+    wait_until 100 curl -sf --unix-socket "$XM/$h.sock" http://x/v1/host -o /dev/null
+}
+
+if kvm_case xenod-migrate; then
+    rm -rf "$XM"
+    mkdir -p "$XM"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$XM/key"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$XM/wrong.key"
+    chmod 600 "$XM/key" "$XM/wrong.key"
+    if ! { ip netns add "$XM_A" && ip netns add "$XM_B" &&
+        ip link add xmva$$ netns "$XM_A" type veth peer name xmvb$$ netns "$XM_B" &&
+        ip -n "$XM_A" addr add 10.78.0.1/24 dev xmva$$ && ip -n "$XM_B" addr add 10.78.0.2/24 dev xmvb$$ &&
+        ip -n "$XM_A" link set xmva$$ up && ip -n "$XM_B" link set xmvb$$ up &&
+        ip -n "$XM_A" link set lo up && ip -n "$XM_B" link set lo up; } 2>"$XM/netns.err"; then
+        fail xmig-hosts "cannot make the namespaces: $(cat "$XM/netns.err")"
+    elif ! xm_xenod a "$XM_A" 10.78.0.1 --migrate-key "$XM/key" ||
+        ! xm_xenod b "$XM_B" 10.78.0.2 --migrate-listen 10.78.0.2:7430 --migrate-key "$XM/key"; then
+        fail xmig-xenods "$(tail -3 "$XM"/*.log)"
+    else
+        # Persistent: it stays defined (stopped) on A, as libvirt's migrate without
+        # --undefinesource, and is defined on B too, console log and all.
+        xm_ctl a define examples/dirtier.xml >/dev/null
+        xm_ctl a start dirtier >/dev/null
+        wait_until 200 eval 'xm_ctl a console dirtier --dump | grep -q "pass=[3-9]"'
+        # At 2 MB/s a round takes half a second: long enough to see progress.
+        out=$(xm_ctl a migrate dirtier 10.78.0.2:7430 --live --bandwidth 2 --max-downtime 600ms 2>&1)
+        rc=$?
+        printf '   %s\n' "$(tail -1 <<<"$out")"
+        xm_check xmig-live '[ $rc = 0 ] && grep -q "^Domain dirtier migrated to 10.78.0.2:7430: .*downtime_ms=" <<<"$out"' "exit $rc: $out"
+        xm_check xmig-progress-shown 'grep -q "^migrate: " <<<"$out"' "$out"
+        xm_check xmig-stopped-on-source '[ "$(xm_state a dirtier)" = shutdown ]' "$(xm_ctl a list)"
+        xm_check xmig-runs-on-dest 'xm_ctl b --json info dirtier | jqe ".sponsor == \"examples\" and (.state == \"running\" or .state == \"blocked\")" >/dev/null' "$(xm_ctl b list 2>&1)"
+        xm_check xmig-console-followed 'xm_ctl b console dirtier --dump | grep -q "dirtier: pass="' "$(xm_ctl b console dirtier --dump | head -3)"
+        xm_check xmig-events 'xm_ctl a --json events | jqe "[.events[] | select(.kind==\"migrated\")] | length == 1" >/dev/null && xm_ctl b --json events | jqe "[.events[] | select(.kind==\"migrated-in\")] | length == 1" >/dev/null'
+        xm_check xmig-pass-on-dest 'wait_until 600 eval "xm_ctl b console dirtier --dump | grep -q \"Test result: PASS\""' "$(xm_ctl b console dirtier --dump | tail -3)"
+
+        wait_until 200 eval '[ "$(xm_state b dirtier)" = shutdown ]'
+        xm_ctl b undefine dirtier >/dev/null 2>&1
+
+        # Faults: the domain stays on A, running, and the error says why.
+        xm_ctl a start dirtier >/dev/null
+        wait_until 200 eval 'xm_ctl a console dirtier --dump | grep -q "pass=[1-9]"'
+        # A destination that holds another key.
+        kill -TERM "${XM_PIDS##* }" 2>/dev/null
+        wait "${XM_PIDS##* }" 2>/dev/null
+        XM_PIDS=${XM_PIDS% *}
+        xm_xenod b "$XM_B" 10.78.0.2 --migrate-listen 10.78.0.2:7430 --migrate-key "$XM/wrong.key" ||
+            fail xmig-dest-restarts "$(tail -3 "$XM/b.log")"
+        out=$(xm_ctl a migrate dirtier 10.78.0.2:7430 --live 2>&1)
+        rc=$?
+        xm_check xmig-wrong-key '[ $rc = 1 ] && grep -qi "key\|authent" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ] && ! xm_ctl b info dirtier >/dev/null 2>&1' "exit $rc: $out; A: $(xm_state a dirtier)"
+        out=$(xm_ctl a migrate dirtier 10.78.0.9:7430 --live 2>&1)
+        rc=$?
+        xm_check xmig-unreachable '[ $rc = 1 ] && grep -q "10.78.0.9" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ]' "exit $rc: $out"
+        xm_check xmig-failed-event 'xm_ctl a --json events dirtier | jqe "[.events[] | select(.kind==\"migrate-failed\")] | length == 2" >/dev/null'
+        xm_ctl a destroy dirtier >/dev/null 2>&1
+        xm_ctl a undefine dirtier >/dev/null 2>&1
+    fi
+    xm_cleanup
+fi

@@ -1,0 +1,369 @@
+/* Live migration's pieces that need no KVM (docs/migration.md): the control request's
+ * parser, HOST:PORT and key files, the message framing and its checksums, the key handshake
+ * (matching and mismatching keys, both sides), and the destination's checks of what a
+ * hostile source sends as memory: every bad page message is refused before a byte reaches
+ * guest RAM. The two ends run over a socketpair, the handshake's second side on a thread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "vmm/control.h"
+#include "vmm/migrate_proto.h"
+#include "vmm/migrate_recv.h"
+#include "vmm/options.h"
+#include "vmm/snapshot.h"
+
+static void pair(struct mig_conn *a, struct mig_conn *b)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    *a = (struct mig_conn){.fd = sv[0], .timeout_ms = 2000};
+    *b = (struct mig_conn){.fd = sv[1], .timeout_ms = 2000};
+    snprintf(a->peer, sizeof(a->peer), "peer-b");
+    snprintf(b->peer, sizeof(b->peer), "peer-a");
+}
+
+/* ---- the control request ---- */
+
+static void test_parse_migrate(void **state)
+{
+    (void)state;
+    enum control_req req;
+    struct control_args a;
+    char why[256];
+    assert_int_equal(control_parse_args("migrate 10.0.0.2:7001", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(req, CONTROL_MIGRATE);
+    assert_string_equal(a.path, "10.0.0.2:7001");
+    assert_int_equal(a.mig_has, 0);
+    assert_int_equal(control_parse_args("migrate h:1 key=/k bandwidth=50 max-downtime=30 max-rounds=4", &req, &a, why,
+                                        sizeof(why)),
+                     0);
+    assert_string_equal(a.key, "/k");
+    assert_int_equal(a.mig[CONTROL_MIG_BANDWIDTH], 50);
+    assert_int_equal(a.mig[CONTROL_MIG_MAX_DOWNTIME], 30);
+    assert_int_equal(a.mig[CONTROL_MIG_MAX_ROUNDS], 4);
+    static const char *const bad[] = {"migrate", "migrate h:1 speed=3", "migrate h:1 bandwidth=x",
+                                      "migrate h:1 max-rounds=1 max-rounds=2", "migrate h:1 key=",
+                                      "migrate key=/k", "migrate h:1 max-downtime=-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = 0;
+        assert_int_equal(control_parse_args(bad[i], &req, &a, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "migrate"));
+    }
+}
+
+static void test_hostport(void **state)
+{
+    (void)state;
+    char h[64], p[16];
+    assert_int_equal(mig_split_hostport("10.77.0.2:7001", h, sizeof(h), p, sizeof(p)), 0);
+    assert_string_equal(h, "10.77.0.2");
+    assert_string_equal(p, "7001");
+    assert_int_equal(mig_split_hostport("[::1]:80", h, sizeof(h), p, sizeof(p)), 0);
+    assert_string_equal(h, "::1");
+    assert_true(mig_split_hostport("host", h, sizeof(h), p, sizeof(p)) < 0);
+    assert_true(mig_split_hostport("host:0", h, sizeof(h), p, sizeof(p)) < 0);
+    assert_true(mig_split_hostport("host:70000", h, sizeof(h), p, sizeof(p)) < 0);
+    assert_true(mig_split_hostport(":80", h, sizeof(h), p, sizeof(p)) < 0);
+    assert_true(mig_split_hostport("h:8x", h, sizeof(h), p, sizeof(p)) < 0);
+}
+
+static void write_key(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_key_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/xeno-test-key.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    uint8_t key[MIG_KEY_MAX];
+    size_t len = 0;
+    write_key(path, "0123456789abcdef0123\n", 0600);
+    assert_int_equal(mig_key_load(path, key, &len), 0);
+    assert_int_equal(len, 20); /* the newline is not part of the key */
+    write_key(path, "0123456789abcdef0123\n", 0644);
+    assert_int_equal(mig_key_load(path, key, &len), -EPERM);
+    assert_non_null(strstr(err_msg(), "readable by group or others"));
+    write_key(path, "short\n", 0600);
+    assert_int_equal(mig_key_load(path, key, &len), -EINVAL);
+    assert_non_null(strstr(err_msg(), "at least 16"));
+    unlink(path);
+    assert_int_equal(mig_key_load(path, key, &len), -ENOENT);
+}
+
+/* --migrate-incoming: needs a key, and brings its own machine (no --kernel, no --restore). */
+static void test_options(void **state)
+{
+    (void)state;
+    struct options o;
+    char *ok[] = {"xeno-vmm", "--migrate-incoming", "10.0.0.2:7001", "--migrate-key", "/k", NULL};
+    assert_int_equal(options_parse(5, ok, &o), 0);
+    assert_string_equal(o.migrate_incoming, "10.0.0.2:7001");
+    assert_string_equal(o.migrate_key, "/k");
+    char *nokey[] = {"xeno-vmm", "--migrate-incoming", "10.0.0.2:7001", NULL};
+    assert_int_equal(options_parse(3, nokey, &o), -1);
+    char *kernel[] = {"xeno-vmm", "--migrate-incoming", "h:1", "--migrate-key", "/k", "--kernel", "k.elf", NULL};
+    assert_int_equal(options_parse(7, kernel, &o), -1);
+    char *source[] = {"xeno-vmm", "--kernel", "k.elf", "--migrate-key", "/k", NULL}; /* a source's default key */
+    assert_int_equal(options_parse(5, source, &o), 0);
+    assert_null(o.migrate_incoming);
+}
+
+/* ---- framing ---- */
+
+static void test_framing(void **state)
+{
+    (void)state;
+    struct mig_conn a, b;
+    uint8_t buf[256];
+    uint32_t type, len;
+    pair(&a, &b);
+    assert_int_equal(mig_send2(&a, MIG_ROUND, "abc", 3, "defg", 4), 0);
+    assert_int_equal(mig_recv(&b, &type, buf, sizeof(buf), &len, "testing"), 0);
+    assert_int_equal(type, MIG_ROUND);
+    assert_int_equal(len, 7);
+    assert_memory_equal(buf, "abcdefg", 7);
+
+    /* One flipped payload byte: refused by the CRC. */
+    struct mig_hdr h = {.magic = MIG_MAGIC, .type = MIG_ROUND, .len = 4};
+    h.crc = snap_crc32(snap_crc32(0, &h, 12), "good", 4);
+    assert_int_equal(write(a.fd, &h, sizeof(h)), (ssize_t)sizeof(h));
+    assert_int_equal(write(a.fd, "gooD", 4), 4);
+    assert_int_equal(mig_recv(&b, &type, buf, sizeof(buf), &len, "testing"), -EPROTO);
+    assert_non_null(strstr(err_msg(), "checksum mismatch"));
+
+    /* Longer than the receiver allows: refused before the payload is read. */
+    assert_int_equal(mig_send(&a, MIG_STATE, buf, 200), 0);
+    assert_int_equal(mig_recv(&b, &type, buf, 100, &len, "testing"), -EPROTO);
+    mig_close(&a);
+    mig_close(&b);
+
+    /* The peer's error message comes out as the reason, whatever was expected. */
+    pair(&a, &b);
+    mig_send_error(&a, "no room here");
+    assert_int_equal(mig_expect(&b, MIG_READY, buf, 8, &len, "testing"), -ECONNABORTED);
+    assert_non_null(strstr(err_msg(), "no room here"));
+    /* A wrong magic: not a migration peer. */
+    assert_int_equal(write(a.fd, "GET / HTTP/1.0\r\n", 16), 16);
+    assert_int_equal(mig_recv(&b, &type, buf, sizeof(buf), &len, "testing"), -EPROTO);
+    assert_non_null(strstr(err_msg(), "magic"));
+    /* The peer gone mid-message. */
+    mig_close(&a);
+    assert_int_equal(mig_recv(&b, &type, buf, sizeof(buf), &len, "testing"), -ECONNRESET);
+    mig_close(&b);
+}
+
+/* ---- the handshake ---- */
+
+struct dest_side {
+    struct mig_conn c;
+    const char *key;
+    int r;
+    char why[512];
+};
+
+static void *dest_thread(void *arg)
+{
+    struct dest_side *d = arg;
+    d->r = mig_auth_destination(&d->c, (const uint8_t *)d->key, strlen(d->key));
+    snprintf(d->why, sizeof(d->why), "%s", err_msg());
+    return NULL;
+}
+
+static int handshake(const char *src_key, const char *dst_key, struct dest_side *d)
+{
+    struct mig_conn s;
+    pthread_t t;
+    pair(&s, &d->c);
+    d->key = dst_key;
+    assert_int_equal(pthread_create(&t, NULL, dest_thread, d), 0);
+    int r = mig_auth_source(&s, (const uint8_t *)src_key, strlen(src_key));
+    mig_close(&s); /* a source that failed leaves: the destination's wait ends too */
+    pthread_join(t, NULL);
+    mig_close(&d->c);
+    return r;
+}
+
+static void test_auth(void **state)
+{
+    (void)state;
+    struct dest_side d;
+    assert_int_equal(handshake("the shared key, 32 bytes long!!!", "the shared key, 32 bytes long!!!", &d), 0);
+    assert_int_equal(d.r, 0);
+
+    assert_int_equal(handshake("the shared key, 32 bytes long!!!", "another key, also long enough...", &d), -EACCES);
+    assert_non_null(strstr(err_msg(), "authentication failed"));
+    assert_int_equal(d.r, -EACCES);
+    assert_non_null(strstr(d.why, "authentication failed"));
+}
+
+/* A source that holds no key answers the challenge with junk: refused, nothing accepted. */
+static void test_auth_stranger(void **state)
+{
+    (void)state;
+    struct mig_conn s;
+    struct dest_side d;
+    pthread_t t;
+    uint8_t buf[128], junk[MIG_MAC] = {1, 2, 3};
+    uint32_t len;
+    pair(&s, &d.c);
+    d.key = "the shared key, 32 bytes long!!!";
+    assert_int_equal(pthread_create(&t, NULL, dest_thread, &d), 0);
+    struct mig_hello hello = {.version = MIG_VERSION};
+    assert_int_equal(mig_send(&s, MIG_HELLO, &hello, sizeof(hello)), 0);
+    assert_int_equal(mig_expect(&s, MIG_CHALLENGE, buf, sizeof(buf), &len, "testing"), 0);
+    assert_int_equal(mig_send(&s, MIG_AUTH, junk, sizeof(junk)), 0);
+    assert_int_equal(mig_expect(&s, MIG_AUTH_OK, buf, sizeof(buf), &len, "testing"), -ECONNABORTED);
+    pthread_join(t, NULL);
+    assert_int_equal(d.r, -EACCES);
+    mig_close(&s);
+    mig_close(&d.c);
+}
+
+/* ---- the destination's page checks ---- */
+
+#define RAM (4u << 20)
+
+struct recv_fixture {
+    struct migrate_recv r;
+    struct mig_conn src;
+    struct vm *vm;
+    uint8_t *ram;
+};
+
+static void recv_setup(struct recv_fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    pair(&f->src, &f->r.c);
+    f->r.buf = malloc(MIG_MAX_PAYLOAD);
+    f->r.cfg.mem_size = RAM;
+    f->vm = calloc(1, sizeof(*f->vm));
+    f->ram = calloc(1, RAM);
+    assert_non_null(f->r.buf);
+    assert_non_null(f->vm);
+    assert_non_null(f->ram);
+    guest_mem_init_buffer(&f->vm->mem, f->ram, RAM);
+}
+
+static void recv_teardown(struct recv_fixture *f)
+{
+    mig_close(&f->src);
+    migrate_recv_close(&f->r);
+    free(f->vm);
+    free(f->ram);
+}
+
+/* Sends a pages message: n entries, data for those without the zero flag. */
+static void send_pages(struct recv_fixture *f, const uint64_t *ent, uint32_t n, uint32_t extra_bytes)
+{
+    static uint8_t msg[8 + 8 * 80 + 80 * 4096 + 64];
+    struct mig_pages_hdr h = {.count = n};
+    size_t len = sizeof(h);
+    memcpy(msg, &h, sizeof(h));
+    memcpy(msg + len, ent, 8ull * n);
+    len += 8ull * n;
+    for (uint32_t i = 0; i < n && i < 80; i++) {
+        if (ent[i] & MIG_ZERO_PAGE)
+            continue;
+        memset(msg + len, 0xa0 + (int)i, 4096);
+        len += 4096;
+    }
+    len += extra_bytes;
+    assert_int_equal(mig_send(&f->src, MIG_PAGES, msg, (uint32_t)len), 0);
+}
+
+static void test_recv_pages(void **state)
+{
+    (void)state;
+    struct recv_fixture f;
+    recv_setup(&f);
+    f.ram[3 * 4096] = 0x55; /* stale data the source says is now zero */
+    uint64_t good[] = {0, 2 * 4096, 3 * 4096 | MIG_ZERO_PAGE, RAM - 4096};
+    send_pages(&f, good, 4, 0);
+    uint64_t outside[] = {RAM};
+    send_pages(&f, outside, 1, 0);
+    assert_int_equal(migrate_recv_load(&f.r, f.vm), -EPROTO);
+    assert_non_null(strstr(err_msg(), "is not a page of the"));
+    assert_int_equal(f.ram[0], 0xa0);
+    assert_int_equal(f.ram[2 * 4096 + 17], 0xa1);
+    assert_int_equal(f.ram[3 * 4096], 0);
+    assert_int_equal(f.ram[RAM - 1], 0xa3); /* data bytes follow the entry index */
+    assert_int_equal(f.r.pages, 4);
+    recv_teardown(&f);
+}
+
+static void test_recv_refuses(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t ent[2];
+        uint32_t n, extra;
+        const char *why;
+    } bad[] = {
+        {{4096 + 8}, 1, 0, "is not a page"},          /* not page aligned */
+        {{4096 | 2}, 1, 0, "is not a page"},          /* an unknown flag */
+        {{UINT64_MAX & ~4095ull}, 1, 0, "is not a page"}, /* far outside RAM */
+        {{0}, 1, 100, "bytes for 1 entries"},         /* more data than announced */
+        {{0, 4096}, 0, 0, "with 0 entries"},          /* no entries */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct recv_fixture f;
+        recv_setup(&f);
+        send_pages(&f, bad[i].ent, bad[i].n, bad[i].extra);
+        assert_int_equal(migrate_recv_load(&f.r, f.vm), -EPROTO);
+        if (!strstr(err_msg(), bad[i].why))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err_msg(), bad[i].why);
+        for (size_t b = 0; b < RAM; b += 4096)
+            assert_int_equal(f.ram[b], 0); /* nothing of a refused message was written */
+        recv_teardown(&f);
+    }
+    /* More entries than a batch holds. */
+    struct recv_fixture f;
+    recv_setup(&f);
+    uint64_t many[80];
+    for (int i = 0; i < 80; i++)
+        many[i] = (uint64_t)i * 4096 | MIG_ZERO_PAGE;
+    send_pages(&f, many, 80, 0);
+    assert_int_equal(migrate_recv_load(&f.r, f.vm), -EPROTO);
+    assert_non_null(strstr(err_msg(), "80 entries"));
+    recv_teardown(&f);
+    /* A state section that is not a state section is refused before anything loads. */
+    recv_setup(&f);
+    struct snap_section_hdr sh = {.type = SNAP_SEC_MEMORY, .length = 0, .next = sizeof(sh)};
+    assert_int_equal(mig_send(&f.src, MIG_STATE, &sh, sizeof(sh)), 0);
+    assert_int_equal(migrate_recv_load(&f.r, f.vm), -EPROTO);
+    assert_non_null(strstr(err_msg(), "not a state section"));
+    recv_teardown(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_migrate), cmocka_unit_test(test_hostport),      cmocka_unit_test(test_key_file),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_framing),       cmocka_unit_test(test_auth),          cmocka_unit_test(test_auth_stranger),
+        cmocka_unit_test(test_recv_pages),    cmocka_unit_test(test_recv_refuses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
