@@ -5,12 +5,16 @@
 #   make bench-boot       only the boot benchmark
 #   make bench-control    only the control-plane benchmark (xenod API latency)
 #   make bench-sched      only the CPU scheduling benchmark (bench/sched/run.sh)
+#   make bench-migrate    only the live migration benchmark (bench/migrate/run.sh)
+#   make bench-net        only the network backend benchmark (bench/net/run.sh)
+#   make bench-audit      only the network audit benchmark (bench/audit/run.sh)
+#   make bench-snapshot   only the snapshot benchmark (bench/snapshot/run.sh)
 # The benchmark programs are always built optimized and without sanitizers, whatever SAN is.
 
 BENCH_DIR     = build/bench
 BENCH_CFLAGS  = -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP
 
-.PHONY: bench bench-programs bench-boot bench-control bench-sched
+.PHONY: bench bench-programs bench-boot bench-control bench-sched bench-net
 
 bench-programs: $(BENCH_DIR)/boot-bench $(BENCH_DIR)/control-bench $(BENCH_DIR)/sched-bench
 
@@ -29,14 +33,50 @@ $(BENCH_DIR)/sched-bench: bench/sched/sched_bench.c
 bench-boot:
 	bench/boot/run.sh
 
+.PHONY: bench-snapshot
+bench-snapshot:
+	bench/snapshot/run.sh
+
 bench-sched:
 	bench/sched/run.sh
 
 bench-control:
 	bench/control/run.sh
 
+# Live migration: downtime, total time, bytes against touched memory; and save+copy+restore.
+.PHONY: bench-migrate
+bench-migrate:
+	bench/migrate/run.sh
+
+bench-net:
+	bench/net/run.sh
+
+# The switch and QoS library's decisions per second (bench/README.md, "bench/net: switch
+# and QoS decisions"): one program, no guest, no root.
+.PHONY: bench-net-switch
+# (-MMD keeps only the last source's headers when one command compiles several: they are listed.)
+$(BENCH_DIR)/net-switch-bench: bench/net/switch_bench.c src/net/eth.c src/net/switch.c src/net/qos.c src/lib/err.c \
+		src/net/eth.h src/net/switch.h src/net/qos.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^)
+
+bench-net-switch: $(BENCH_DIR)/net-switch-bench
+	$(BENCH_DIR)/net-switch-bench
+
+# The audit engine (src/audit) compiled in from its sources with the benchmark's flags.
+.PHONY: bench-audit
+bench-programs: $(BENCH_DIR)/audit-bench
+
+$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(AUDIT_SRCS) src/net/eth.c src/lib/err.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lzstd -lcrypto -lm
+
+bench-audit:
+	bench/audit/run.sh
+
 # One after the other, never at once: they share the host's CPUs.
 bench:
 	bench/boot/run.sh
 	bench/control/run.sh
 	bench/sched/run.sh
+	bench/audit/run.sh

@@ -6,17 +6,17 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: unit-tests
 unit-tests: $(UNIT_BINS)
 
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(DAEMON_LIB_OBJS) $(NET_LIB_OBJS) $(SCHED_OBJS) $(LIBXENO)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(DAEMON_LIB_OBJS) $(NET_LIB_OBJS) $(AUDIT_OBJS) $(SCHED_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DAEMON_LIBS) $(NET_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DAEMON_LIBS) $(NET_LIBS) $(VMM_LIBS) $(AUDIT_LIBS) $(LDLIBS)
 
 # xenctl's pure pieces (tests/unit/test_ctl_*.c) link against its objects but main.o, and
 # nothing of the monitor or daemon. Make prefers this rule: its stem is the shorter.
 CTL_LIB_OBJS = $(filter-out $(OBJ)/src/ctl/main.o,$(CTL_OBJS))
 
-$(BUILD)/tests/test_ctl_%: $(OBJ)/tests/unit/test_ctl_%.o $(CTL_LIB_OBJS) $(LIBXENO)
+$(BUILD)/tests/test_ctl_%: $(OBJ)/tests/unit/test_ctl_%.o $(CTL_LIB_OBJS) $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(CTL_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(CTL_LIBS) $(AUDIT_LIBS) $(LDLIBS)
 
 # Keep unit-test objects between runs (make would delete them as intermediates).
 .SECONDARY: $(UNIT_SRCS:%.c=$(OBJ)/%.o)
@@ -33,3 +33,8 @@ $(BUILD)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBXENO)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .SECONDARY: $(TOOL_SRCS:%.c=$(OBJ)/%.o)
+
+# audit_replay drives the audit engine (src/audit) itself: an explicit rule wins over the one above.
+$(BUILD)/tests/tools/audit_replay: $(OBJ)/tests/tools/audit_replay.o $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(AUDIT_LIBS) $(LDLIBS)

@@ -72,17 +72,25 @@ static void fmt_addr(const struct flow_key *k, const uint8_t *addr, uint16_t por
         snprintf(buf, size, "%s", a);
 }
 
-const char *audit_event_format(const struct audit_event *ev, char *buf, size_t size)
+const char *audit_event_detail(const struct audit_event *ev, char *buf, size_t size)
 {
     char flow[160] = "";
     if (ev->flow.family) {
         char l[64], r[64];
         fmt_addr(&ev->flow, ev->flow.local, ev->flow.lport, l, sizeof(l));
         fmt_addr(&ev->flow, ev->flow.remote, ev->flow.rport, r, sizeof(r));
-        snprintf(flow, sizeof(flow), " flow=\"proto %u %s -> %s\"", ev->flow.proto, l, r);
+        snprintf(flow, sizeof(flow), "flow=\"proto %u %s -> %s\" ", ev->flow.proto, l, r);
     }
-    snprintf(buf, size, "%s %s domain=%s sponsor=%s%s source=\"%s\" evidence=\"%s\"", audit_event_kind_name(ev->kind),
-             audit_action_name(ev->action), ev->domain, ev->sponsor, flow, ev->source, ev->evidence);
+    snprintf(buf, size, "%ssource=\"%s\" evidence=\"%s\"", flow, ev->source, ev->evidence);
+    return buf;
+}
+
+const char *audit_event_format(const struct audit_event *ev, char *buf, size_t size)
+{
+    char detail[640];
+    audit_event_detail(ev, detail, sizeof(detail));
+    snprintf(buf, size, "%s %s domain=%s sponsor=%s %s", audit_event_kind_name(ev->kind),
+             audit_action_name(ev->action), ev->domain, ev->sponsor, detail);
     return buf;
 }
 
@@ -223,7 +231,9 @@ static void log_error(struct audit *a, uint64_t now, const char *what)
 
 static void write_record(struct audit *a, const struct flow_record *r, uint64_t now)
 {
-    if (r->packets[0] + r->packets[1] == 0)
+    /* Nothing happened in this slice; but a flow whose every frame was held back (throttled,
+     * never let through) is an attempt the log must show. */
+    if (r->packets[0] + r->packets[1] == 0 && !(r->flags & FLOW_F_THROTTLED))
         return;
     const struct audit_port *p = &a->ports[r->key.port];
     const char *dom = a->domains[p->domain_id].name, *spo = a->sponsors[p->sponsor_id].name;
@@ -512,7 +522,7 @@ static struct audit_verdict admit_new(struct audit *a, const struct flow_key *k,
     *first_contact = false;
     if (k->proto == 6 && syn) {
         struct audit_domain *d = &a->domains[p->domain_id];
-        *first_contact = !trw_seen_contains(&a->seen, p->domain_id, k->remote);
+        *first_contact = !trw_seen_contains(&a->seen, p->domain_id, k->remote, k->rport);
         if (*first_contact && !trw_admit_new(&d->trw, &a->cfg.trw, now, &v.retry_ns)) {
             v.action = AUDIT_THROTTLE;
             return v;
@@ -537,7 +547,7 @@ static void admitted(struct audit *a, struct flow_entry *e, bool syn, bool first
              "%u half-open connections (limit %u): new connections paced to one per %.3f s until %u or fewer",
              d->syn.half_open, a->cfg.synflood.high, a->cfg.synflood.interval_ns / 1e9, a->cfg.synflood.low);
     if (first_contact) {
-        trw_seen_insert(&a->seen, a->ports[e->rec.key.port].domain_id, e->rec.key.remote);
+        trw_seen_insert(&a->seen, a->ports[e->rec.key.port].domain_id, e->rec.key.remote, e->rec.key.rport);
         e->state |= FLOW_S_TRW_PENDING;
     }
 }
@@ -596,15 +606,25 @@ int audit_capture_stop(struct audit *a)
 struct audit_verdict audit_frame(struct audit *a, const struct audit_ctx *ctx, const uint8_t *frame, size_t len,
                                  uint64_t now_ns)
 {
+    struct net_frame f;
+    net_eth_parse(frame, len, &f);
+    return audit_frame_parsed(a, ctx, &f, now_ns);
+}
+
+struct audit_verdict audit_frame_parsed(struct audit *a, const struct audit_ctx *ctx, const struct net_frame *pf,
+                                        uint64_t now_ns)
+{
     struct audit_verdict v = {AUDIT_PASS, 0};
+    const uint8_t *frame = pf->data;
+    size_t len = pf->len;
     a->st.frames++;
     a->st.bytes += len;
     if (ctx->port >= a->max || !a->ports[ctx->port].bound) {
         a->st.unbound++;
         return v;
     }
-    struct net_frame f;
-    if (net_eth_parse(frame, len, &f) != NET_PARSE_OK) {
+    const struct net_frame f = *pf;
+    if (f.error != NET_PARSE_OK) {
         a->st.malformed++;
         return v;
     }
@@ -643,10 +663,14 @@ struct audit_verdict audit_frame(struct audit *a, const struct audit_ctx *ctx, c
         v.action = AUDIT_DROP;
     }
 
+    /* A throttled frame has not gone: the backend holds it and asks again, so it is counted
+     * once, when it passes (or is dropped). */
     if (e->rec.packets[0] + e->rec.packets[1] == 0)
         e->rec.start_ns = now_ns;
-    e->rec.packets[d]++;
-    e->rec.bytes[d] += len;
+    if (v.action != AUDIT_THROTTLE) {
+        e->rec.packets[d]++;
+        e->rec.bytes[d] += len;
+    }
     e->rec.tcp_flags[d] |= fl;
     e->rec.end_ns = now_ns;
 

@@ -74,6 +74,9 @@ const char *audit_event_kind_name(enum audit_event_kind k);
  * flow=PROTO LOCAL -> REMOTE source=\"...\" evidence=\"...\"" (the flow only when there is one).
  * Returns buf. */
 const char *audit_event_format(const struct audit_event *ev, char *buf, size_t size);
+/* The part after the names: "[flow=\"PROTO LOCAL -> REMOTE\" ]source=\"...\" evidence=\"...\"".
+ * Returns buf. */
+const char *audit_event_detail(const struct audit_event *ev, char *buf, size_t size);
 const char *audit_action_name(enum audit_action a);
 
 struct audit_config {
@@ -124,6 +127,11 @@ int audit_load_rules_text(struct audit *a, const char *text, const char *name);
 /* The hot path: one frame, in either direction. */
 struct audit_verdict audit_frame(struct audit *a, const struct audit_ctx *ctx, const uint8_t *frame, size_t len,
                                  uint64_t now_ns);
+/* The same for a frame the caller has parsed already with net_eth_parse (the switch's
+ * net_route.frame): saves the second parse. f->data and f->len are the frame. */
+struct net_frame;
+struct audit_verdict audit_frame_parsed(struct audit *a, const struct audit_ctx *ctx, const struct net_frame *f,
+                                        uint64_t now_ns);
 
 /* Expires flows, resolves scan-detector timeouts, writes due log blocks and IPFIX messages.
  * Call about once a second. Returns 0 or the first log error (also reported as an event). */

@@ -76,18 +76,20 @@ void trw_seen_free(struct trw_seen *s)
     s->fp = NULL;
 }
 
-static uint64_t fingerprint(uint32_t domain_id, const uint8_t addr[16])
+static uint64_t fingerprint(uint32_t domain_id, const uint8_t addr[16], uint16_t port)
 {
     uint64_t h = 0xcbf29ce484222325ull ^ domain_id;
     for (int i = 0; i < 16; i++)
         h = (h ^ addr[i]) * 0x100000001b3ull;
+    h = (h ^ (port >> 8)) * 0x100000001b3ull;
+    h = (h ^ (port & 0xff)) * 0x100000001b3ull;
     h ^= h >> 29;
     return h | 1; /* 0 marks an empty way */
 }
 
-bool trw_seen_contains(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16])
+bool trw_seen_contains(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16], uint16_t port)
 {
-    uint64_t h = fingerprint(domain_id, addr);
+    uint64_t h = fingerprint(domain_id, addr, port);
     uint64_t *set = &s->fp[(size_t)(h >> 40 & (s->sets - 1)) * 4];
     for (int w = 0; w < 4; w++)
         if (set[w] == h) {
@@ -99,11 +101,11 @@ bool trw_seen_contains(struct trw_seen *s, uint32_t domain_id, const uint8_t add
     return false;
 }
 
-void trw_seen_insert(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16])
+void trw_seen_insert(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16], uint16_t port)
 {
-    if (trw_seen_contains(s, domain_id, addr))
+    if (trw_seen_contains(s, domain_id, addr, port))
         return;
-    uint64_t h = fingerprint(domain_id, addr);
+    uint64_t h = fingerprint(domain_id, addr, port);
     uint64_t *set = &s->fp[(size_t)(h >> 40 & (s->sets - 1)) * 4];
     memmove(set + 1, set, 3 * sizeof(*set));
     set[0] = h;

@@ -39,8 +39,9 @@ enum trw_change trw_observe(struct trw_state *s, const struct trw_params *p, boo
 bool trw_admit_new(struct trw_state *s, const struct trw_params *p, uint64_t now_ns, uint64_t *retry_ns);
 
 /* Destinations each domain contacted recently: a fixed-size, 4-way set-associative cache of
- * (domain, address) fingerprints. Forgetting an old destination only makes its next
- * contact count as a first contact again. */
+ * (domain, address, TCP port) fingerprints. A destination is a service, not a host, so a
+ * vertical scan (many ports of one host) is seen as well as a horizontal one. Forgetting an
+ * old destination only makes its next contact count as a first contact again. */
 struct trw_seen {
     uint64_t *fp;
     uint32_t sets; /* power of two; 4 ways each */
@@ -48,9 +49,9 @@ struct trw_seen {
 
 int trw_seen_init(struct trw_seen *s, uint32_t entries);
 void trw_seen_free(struct trw_seen *s);
-/* Whether (domain, addr) is in the cache (a hit refreshes it). */
-bool trw_seen_contains(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16]);
-/* Adds (domain, addr), forgetting the least recently used of its set. */
-void trw_seen_insert(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16]);
+/* Whether (domain, addr, port) is in the cache (a hit refreshes it). */
+bool trw_seen_contains(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16], uint16_t port);
+/* Adds (domain, addr, port), forgetting the least recently used of its set. */
+void trw_seen_insert(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16], uint16_t port);
 
 #endif

@@ -300,7 +300,8 @@ int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a)
     if (rc != CTL_EXIT_OK)
         return rc;
     int keep = ctl_args_get(a, "keep-running") != NULL;
-    json_t *body = json_pack("{s:s, s:b}", "path", abs_path, "keep_running", keep);
+    json_t *body = json_pack("{s:s, s:b, s:b}", "path", abs_path, "keep_running", keep, "shrink",
+                             ctl_args_get(a, "shrink") != NULL);
     char done[PATH_MAX + 64];
     snprintf(done, sizeof(done), "saved to %s%s", abs_path, keep ? " (still running)" : "");
     rc = simple_action(c, a->pos[0], "POST", "save", body, SAVE_TIMEOUT_S, done);

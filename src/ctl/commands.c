@@ -12,12 +12,20 @@ static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
-static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {NULL, 0, NULL}};
+static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {"shrink", 0, NULL}, {NULL, 0, NULL}};
+static const struct ctl_opt net_qos_opts[] = {
+    {"inbound", 1, "AVG[,PEAK[,BURST]]"}, {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]"}, {"weight", 1, "N"},
+    {NULL, 0, NULL}};
+static const struct ctl_opt migrate_opts[] = {
+    {"live", 0, NULL}, {"bandwidth", 1, "MB/s"}, {"max-downtime", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt restore_opts[] = {
     {"paused", 0, NULL}, {"name", 1, "NEW"}, {"console", 0, NULL}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt sched_opts[] = {
     {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
+static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE"},   {"sponsor", 1, "S"}, {"domain", 1, "D"},
+                                            {"since", 1, "TIME"}, {"until", 1, "TIME"}, {"dst", 1, "IP"},
+                                            {NULL, 0, NULL}};
 
 #define CONSOLE_TEXT                                                                                                   \
     "On a terminal, keys go to the guest as typed (Ctrl-C included) and Ctrl-] detaches; the terminal\n"               \
@@ -83,12 +91,14 @@ const struct ctl_command ctl_commands[] = {
      "  --delay SEC       seconds between frames (default 1)\n"
      "  --iterations N    stop after N frames (default: never)\n",
      top_opts, 0, 0, ctl_cmd_top},
-    {"save", "REF FILE [--keep-running]", "suspend a domain to a snapshot file",
+    {"save", "REF FILE [--keep-running] [--shrink]", "suspend a domain to a snapshot file",
      "The monitor pauses the domain and writes its whole state to FILE (on xenod's host; a relative\n"
      "FILE is taken from this directory), sparsely: zero and ballooned pages are left out. Then the\n"
      "domain stops, unless --keep-running. `xenctl restore FILE` resumes it, here or on another host\n"
      "(docs/snapshot-format.md).\n"
-     "  --keep-running  go on running after the snapshot is written\n",
+     "  --keep-running  go on running after the snapshot is written\n"
+     "  --shrink        first ask the guest (balloon) to give back the memory it reports free, so\n"
+     "                  the file holds only what it uses; it gets the memory back afterwards\n",
      save_opts, 2, 2, ctl_cmd_save},
     {"restore", "FILE [--paused] [--name NEW] [--console]", "resume a domain from a snapshot file",
      "xenod checks FILE whole (on its host; a relative FILE is taken from this directory), then resumes\n"
@@ -101,6 +111,23 @@ const struct ctl_command ctl_commands[] = {
      "  --console      attach to its console right away\n"
      "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
      restore_opts, 1, 1, ctl_cmd_restore},
+    {"migrate", "REF HOST[:PORT] [--live] [--bandwidth MB/s] [--max-downtime TIME]",
+     "move a running domain to another host's xenod",
+     "HOST's xenod must run with --migrate-listen (default port 7430) and both with the same\n"
+     "--migrate-key. The domain's definition, sponsor and console log go along; it stops here once\n"
+     "it runs there, and on any failure it runs on here. Progress goes to stderr while it runs.\n"
+     "  --live             copy memory in rounds while it runs, then stop only for the rest\n"
+     "                     (without: one pass while it runs, then stop and copy what changed)\n"
+     "  --bandwidth MB/s   limit the rounds (not the final copy) to MB/s\n"
+     "  --max-downtime TIME  the pause to aim for (default 100ms)\n",
+     migrate_opts, 2, 2, ctl_cmd_migrate},
+    {"net-qos", "REF [--inbound AVG[,PEAK[,BURST]]] [--outbound AVG[,PEAK[,BURST[,FLOOR]]]] [--weight N]",
+     "set a domain's network QoS, live",
+     "The whole setting: what is not given has no limit. Units are libvirt's <bandwidth>: AVG, PEAK and\n"
+     "FLOOR in kilobytes/s (1000 bytes), BURST in KiB. Inbound is what the domain receives, outbound what\n"
+     "it sends; FLOOR (outbound) is guaranteed on the uplink under contention and WEIGHT (1-1000) is its\n"
+     "share there (docs/network.md). A running domain gets it at once; a stopped one at its next start.\n",
+     net_qos_opts, 1, 1, ctl_cmd_net_qos},
     {"destroy", "REF", "stop a domain at once (like pulling the plug)",
      "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
     {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",
@@ -114,6 +141,16 @@ const struct ctl_command ctl_commands[] = {
      "  --limit N      the last N events (default: xenod's, 100)\n",
      events_opts, 0, 1, ctl_cmd_events},
     {"dmesg", "", "show xenod's recent log lines", "", NULL, 0, 0, ctl_cmd_dmesg},
+    {"audit", "verify|query FILE [OPTIONS]", "check or search a network flow log (no daemon needed)",
+     "Works on the flow log file itself (docs/flowlog-format.md, docs/audit.md); xenod need not run.\n"
+     "  audit verify FILE [--key KEYFILE]\n"
+     "      checks the hash chain, every block's payload and index, and with --key every seal;\n"
+     "      exit 1 naming the first bad block (altered, deleted, reordered or torn)\n"
+     "  audit query FILE (--sponsor S | --domain D) --since TIME [--until TIME] [--dst IP]\n"
+     "      prints the flows that match, one per line (--json: an array); blocks the index rules\n"
+     "      out are not decompressed. TIME: seconds since the epoch or YYYY-MM-DDTHH:MM:SS[.fff]Z.\n"
+     "      --dst is the contacted side: the remote end of flows the domain opened.\n",
+     audit_opts, 2, 2, ctl_cmd_audit},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -44,6 +44,8 @@ int ctl_cmd_destroy(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_restore(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_net_qos(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_migrate(const struct ctl *c, const struct ctl_args *a);
 /* cmd_query.c */
 int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);
@@ -54,6 +56,8 @@ int ctl_cmd_sched(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a);
 /* cmd_console.c */
 int ctl_cmd_console(const struct ctl *c, const struct ctl_args *a);
+/* cmd_audit.c: reads a flow log directly, no daemon */
+int ctl_cmd_audit(const struct ctl *c, const struct ctl_args *a);
 /* commands.c */
 int ctl_cmd_help(const struct ctl *c, const struct ctl_args *a);
 

@@ -273,7 +273,31 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
             json_decref(b);
             return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file");
         }
-        rc = reg_save(reg, d, json_string_value(path), json_bool_field(b, "keep_running", 0));
+        rc = reg_save(reg, d, json_string_value(path), json_bool_field(b, "keep_running", 0),
+                      json_bool_field(b, "shrink", 0));
+    } else if (strcmp(action, "migrate") == 0) {
+        json_t *host = json_object_get(b, "host"), *bw = json_object_get(b, "bandwidth_mbps"),
+               *dt = json_object_get(b, "max_downtime_ms");
+        if (!json_is_string(host) || (bw && !json_is_null(bw) && (!json_is_integer(bw) || json_integer_value(bw) < 0 ||
+                                                                  json_integer_value(bw) > 1000000)) ||
+            (dt && !json_is_null(dt) && (!json_is_integer(dt) || json_integer_value(dt) < 1 ||
+                                         json_integer_value(dt) > 600000))) {
+            json_decref(b);
+            return send_error(c, EINVAL, "body needs \"host\": \"HOST:PORT\" and may have \"live\" (boolean), "
+                                         "\"bandwidth_mbps\" (0 to 1000000) and \"max_downtime_ms\" (1 to 600000)");
+        }
+        struct reg_migrate_opts mo = {.live = json_bool_field(b, "live", 1),
+                                      .bandwidth_mbps = bw ? (unsigned)json_integer_value(bw) : 0,
+                                      .max_downtime_ms = dt ? (unsigned)json_integer_value(dt) : 0};
+        char result[512] = "";
+        rc = reg_migrate(reg, d, json_string_value(host), &mo, result, sizeof(result));
+        json_decref(b);
+        if (rc < 0)
+            return send_error(c, -rc, err_msg());
+        json_t *o = reg_domain_json(reg, d);
+        if (o)
+            json_object_set_new(o, "migration_result", json_string(result));
+        return send_json(c, 200, o);
     } else if (strcmp(action, "net-qos") == 0) {
         struct domain_bandwidth in, out;
         if (net_qos_body(b, &in, &out) < 0) {

@@ -14,6 +14,7 @@
 
 #include "daemon/api.h"
 #include "daemon/log_ring.h"
+#include "daemon/migrate_host.h"
 #include "daemon/registry.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
                "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
-               "             [--net-uplink-capacity KIB]\n"
+               "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
                "\n"
                "  --state-dir DIR  domain store, run directories and console logs (default " DEFAULT_STATE_DIR ")\n"
                "  --socket PATH    API socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
@@ -38,7 +39,10 @@ static void usage(FILE *f)
                "  --netback PATH   the network backend, started with the first domain that has an\n"
                "                   <interface> (default: xeno-netback beside xenod; docs/netback.md)\n"
                "  --net-uplink TAP the tap device the backend's switch uses as its uplink (default: none)\n"
-               "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n");
+               "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n"
+               "  --migrate-listen ADDR:PORT  accept live migrations from other hosts there (needs --migrate-key)\n"
+               "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
+               "                   accept migrations and to send domains away (docs/migration.md)\n");
 }
 
 int main(int argc, char **argv)
@@ -51,6 +55,8 @@ int main(int argc, char **argv)
                                               {"cpu-headroom", required_argument, NULL, 'H'},
                                               {"cpus", required_argument, NULL, 'C'},
                                               {"netback", required_argument, NULL, 'N'},
+                                              {"migrate-listen", required_argument, NULL, 'L'},
+                                              {"migrate-key", required_argument, NULL, 'k'},
                                               {"net-uplink", required_argument, NULL, 'U'},
                                               {"net-uplink-capacity", required_argument, NULL, 'K'},
                                               {"help", no_argument, NULL, 'h'},
@@ -58,7 +64,9 @@ int main(int argc, char **argv)
     const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET;
     double sample_interval_s = 10;
     char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX], netback[PATH_MAX] = "";
-    const char *uplink = NULL;
+    const char *uplink = NULL, *migrate_listen = NULL;
+    char migrate_key[PATH_MAX] = "";
+    struct migrate_host *migrate = NULL;
     uint64_t uplink_kib = 0;
     int c, headroom_given = 0;
     unsigned cpus = 0;
@@ -108,6 +116,13 @@ int main(int argc, char **argv)
         }
         case 'N': snprintf(netback, sizeof(netback), "%s", optarg); break;
         case 'U': uplink = optarg; break;
+        case 'L': migrate_listen = optarg; break;
+        case 'k':
+            if (!realpath(optarg, migrate_key)) {
+                log_error("--migrate-key %s: %s", optarg, strerror(errno));
+                return 2;
+            }
+            break;
         case 'K':
             if (parse_u64_range(optarg, 1, 1ULL << 40, &uplink_kib) < 0) {
                 log_error("--net-uplink-capacity: %s", err_msg());
@@ -174,6 +189,17 @@ int main(int argc, char **argv)
         log_error("%s", err_msg());
         return 1;
     }
+    snprintf(reg.migrate_key, sizeof(reg.migrate_key), "%s", migrate_key);
+    if (migrate_listen && !migrate_key[0]) {
+        log_error("--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
+        reg_close(&reg);
+        return 2;
+    }
+    if (migrate_listen && migrate_host_listen(&migrate, &reg, migrate_listen, migrate_key) < 0) {
+        log_error("--migrate-listen %s: %s", migrate_listen, err_msg());
+        reg_close(&reg);
+        return 1;
+    }
     if (reg_set_network(&reg, netback, uplink, uplink_kib) < 0)
         log_error("network backend: %s (domains with an interface will try again)", err_msg());
     if (api_start(&api, &reg, sock) < 0) {
@@ -187,6 +213,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     log_info("stopping on %s; domains keep running", strsignal(sig));
     api_stop(api);
+    migrate_host_close(migrate);
     reg_close(&reg);
     return 0;
 }

@@ -122,10 +122,15 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
         add_arg(argv, &argc, "--domain-xml");
         add_arg(argv, &argc, xml_path);
     }
-    if (a->restore_file) {
-        /* Memory, vCPUs, kernel and lifecycle actions come from the snapshot itself. */
-        add_arg(argv, &argc, "--restore");
-        add_arg(argv, &argc, a->restore_file);
+    if (a->restore_file || a->migrate_incoming) {
+        /* Memory, vCPUs, kernel and lifecycle actions come from the snapshot itself, or
+         * from the source of the migration. */
+        add_arg(argv, &argc, a->restore_file ? "--restore" : "--migrate-incoming");
+        add_arg(argv, &argc, a->restore_file ? a->restore_file : a->migrate_incoming);
+        if (a->migrate_incoming) {
+            add_arg(argv, &argc, "--migrate-key");
+            add_arg(argv, &argc, a->migrate_key);
+        }
     } else {
         add_arg(argv, &argc, "--kernel");
         add_arg(argv, &argc, c->kernel);
@@ -201,17 +206,30 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
         return err_set(ENOMEM, "out of memory");
     }
     m->pidfd = pidfd_open_(pid);
+    if (a->no_wait) {
+        *out = m;
+        return 0;
+    }
+    int r = monitor_wait_ready(m, SPAWN_READY_TIMEOUT_MS);
+    *out = r == 0 ? m : NULL;
+    return r;
+}
+
+int monitor_wait_ready(struct monitor *m, int timeout_ms)
+{
     /* Ready once it wrote its pid file (after its sockets listen and the VM runs); a
      * monitor that exits first failed to start. */
-    char pid_path[PATH_MAX + 16];
-    snprintf(pid_path, sizeof(pid_path), "%s/pid", a->run_dir);
+    char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
+    snprintf(pid_path, sizeof(pid_path), "%s/pid", m->run_dir);
+    snprintf(log_path, sizeof(log_path), "%s/vmm.log", m->run_dir);
+    char run_dir[PATH_MAX];
+    snprintf(run_dir, sizeof(run_dir), "%s", m->run_dir);
+    int pid = m->pid;
     for (int waited = 0;; waited += 5) {
-        if (access(pid_path, F_OK) == 0 && finish_attach(m) == 0) {
-            *out = m;
+        if (access(pid_path, F_OK) == 0 && finish_attach(m) == 0)
             return 0;
-        }
         struct pollfd p = {m->pidfd, POLLIN, 0};
-        if (waited >= SPAWN_READY_TIMEOUT_MS || poll(&p, 1, 5) > 0) {
+        if (waited >= timeout_ms || poll(&p, 1, 5) > 0) {
             char why[512] = "";
             char tail[512] = "";
             FILE *f = fopen(log_path, "r");
@@ -228,7 +246,7 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
             /* The monitor says whether the definition was at fault (a kernel that is not a
              * PVH ELF, say) or the host (no KVM, no memory). */
             char outcome[64] = "";
-            int bad_input = monitor_read_outcome(a->run_dir, outcome, sizeof(outcome)) == 0 &&
+            int bad_input = monitor_read_outcome(run_dir, outcome, sizeof(outcome)) == 0 &&
                             strncmp(outcome, "bad-input", 9) == 0;
             return err_set(bad_input ? EINVAL : EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
         }

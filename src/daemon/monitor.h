@@ -46,10 +46,16 @@ struct monitor_spawn_args {
                                          its snapshots (domain_xml_canonical()); NULL: none */
     const char *restore_file;         /* resume this snapshot instead of booting cfg's kernel */
     const char *net;                  /* the --net value (net_port_monitor_arg), or NULL */
+    const char *migrate_incoming;     /* wait for a live migration on ADDR:PORT (with migrate_key) */
+    const char *migrate_key;
+    int no_wait;                      /* return once started; monitor_wait_ready() later */
 };
 
 /* Starts a monitor in its own session and waits until its control socket answers. */
 int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a);
+/* Waits until a monitor started with no_wait is ready (its pid file) and attaches; on
+ * failure (it exited, or timeout_ms passed: then it is killed) frees m and says why. */
+int monitor_wait_ready(struct monitor *m, int timeout_ms);
 /* Re-attaches to a monitor started by an earlier xenod. -ESRCH if `pid` is not the monitor
  * of `run_dir` (it exited, or the pid was reused). */
 int monitor_attach(struct monitor **out, int pid, const char *run_dir);

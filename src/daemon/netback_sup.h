@@ -29,6 +29,9 @@ struct netback_sup_opts {
     /* Called (from the supervising thread, no lock held) for each thing worth an event:
      * kind "netback-started", "netback-died", "netback-hung", "netback-restart-failed". */
     void (*on_event)(void *ctx, const char *kind, const char *detail);
+    /* Called (same thread) with each audit event line the backend wrote:
+     * "domain=NAME sponsor=SPONSOR kind=KIND action=ACTION EVIDENCE..." (docs/netback.md). */
+    void (*on_audit)(void *ctx, const char *line);
     void *ctx;
 };
 

@@ -18,6 +18,8 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "daemon/net_port.h"
+#include "daemon/migrate_host.h"
+#include "vmm/migrate_proto.h"
 #include "vmm/snapshot.h"
 
 #define REQUEST_TIMEOUT_MS 5000
@@ -211,7 +213,7 @@ static int monitor_ended(struct registry *r, struct domain *d, int pid)
         crashed = 1;
     } else if (strcmp(outcome, "poweroff") == 0 || strcmp(outcome, "reboot") == 0 ||
                strcmp(outcome, "destroyed") == 0 || strcmp(outcome, "signal") == 0 ||
-               strcmp(outcome, "saved") == 0) {
+               strcmp(outcome, "saved") == 0 || strcmp(outcome, "migrated") == 0) {
         event(r, d, outcome, "%s", reason ? reason : "");
     } else {
         event(r, d, "crash", "%s%s%s", outcome, reason ? ": " : "", reason ? reason : "");
@@ -295,6 +297,29 @@ static void on_netback_event(void *ctx, const char *kind, const char *detail)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* An audit event from the backend: recorded against the domain it names (by the port's
+ * domain= label, which is the domain's name), or the host if that domain is gone. */
+static void on_audit_event(void *ctx, const char *line)
+{
+    struct registry *r = ctx;
+    char name[DOMAIN_NAME_MAX + 1] = "", kind[64] = "audit";
+    const char *p = strstr(line, "domain=");
+    if (p)
+        sscanf(p + 7, "%63[^ ]", name);
+    if ((p = strstr(line, " kind=")))
+        snprintf(kind, sizeof(kind), "audit-%.*s", (int)strcspn(p + 6, " "), p + 6);
+    pthread_mutex_lock(&r->lock);
+    struct domain *d = NULL;
+    for (struct domain *o = r->domains; o && name[0]; o = o->next)
+        if (!o->gone && strcmp(o->cfg.name, name) == 0)
+            d = o;
+    if (d)
+        event(r, d, kind, "%s", line);
+    else if (store_add_event(&r->store, "", "(host)", kind, line) < 0)
+        log_error("%s", err_msg());
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* The backend, started if none runs yet. Never called with r->lock held (it may wait for
  * the backend to come up, and its events take r->lock). */
 static int ensure_netback(struct registry *r)
@@ -307,6 +332,7 @@ static int ensure_netback(struct registry *r)
                                      .uplink = r->net_uplink[0] ? r->net_uplink : NULL,
                                      .capacity_kib = r->net_capacity_kib,
                                      .on_event = on_netback_event,
+                                     .on_audit = on_audit_event,
                                      .ctx = r};
         rc = netback_sup_open(&r->netback, &o);
     }
@@ -382,10 +408,48 @@ int reg_net_qos(struct registry *r, struct domain *d, const struct domain_bandwi
     return 0;
 }
 
-/* Starts d's monitor: a boot of its kernel, or with `restore_file` a resume of that snapshot.
- * Admission control first; the event says which. */
-static int start_monitor(struct registry *r, struct domain *d, int paused, const char *restore_file)
+/* How a monitor starts: a boot of the domain's kernel (all zero), a resume of a snapshot, or
+ * the destination of a live migration. */
+struct start_how {
+    int paused;
+    const char *restore_file;
+    const char *migrate_listen; /* ADDR:0: the monitor listens there for the source monitor */
+    const char *migrate_key;
+    /* Incoming: called once the monitor listens, with its port (the source may go ahead);
+     * a negative return abandons the start. */
+    int (*on_listening)(void *ctx, int port);
+    void *ctx;
+    const char *peer; /* incoming: the source host, for the event */
+};
+
+#define INCOMING_LISTEN_TIMEOUT_MS 10000
+#define INCOMING_READY_TIMEOUT_MS (30 * 60 * 1000)
+
+/* An incoming monitor's port: it writes RUN_DIR/migrate-port once it listens. */
+static int wait_incoming_port(struct monitor *m, int *port)
 {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/migrate-port", m->run_dir);
+    for (int waited = 0; waited < INCOMING_LISTEN_TIMEOUT_MS; waited += 10) {
+        FILE *f = fopen(path, "re");
+        if (f) {
+            int ok = fscanf(f, "%d", port) == 1 && *port > 0 && *port < 65536;
+            fclose(f);
+            if (ok)
+                return 0;
+        }
+        struct pollfd p = {m->pidfd, POLLIN, 0};
+        if (poll(&p, 1, 10) > 0)
+            return err_set(EIO, "the receiving monitor exited before it listened (see %s/vmm.log)", m->run_dir);
+    }
+    return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s", INCOMING_LISTEN_TIMEOUT_MS / 1000);
+}
+
+/* Starts d's monitor as `how` says. Admission control first; the event says which. */
+static int start_monitor(struct registry *r, struct domain *d, const struct start_how *how)
+{
+    int paused = how->paused;
+    const char *restore_file = how->restore_file;
     char dir[PATH_MAX + 64];
     struct monitor *m;
     int r_;
@@ -437,8 +501,23 @@ static int start_monitor(struct registry *r, struct domain *d, int paused, const
                                        .sched = &sched,
                                        .domain_xml = xml,
                                        .restore_file = restore_file,
-                                       .net = net_arg[0] ? net_arg : NULL};
+                                       .net = net_arg[0] ? net_arg : NULL,
+                                       .migrate_incoming = how->migrate_listen,
+                                       .migrate_key = how->migrate_key,
+                                       .no_wait = how->migrate_listen != NULL};
         r_ = monitor_spawn(&m, &a);
+        if (r_ == 0 && how->migrate_listen) {
+            /* Tell the source where to send, then wait for the domain to arrive and run. */
+            int port = 0;
+            if ((r_ = wait_incoming_port(m, &port)) == 0)
+                r_ = how->on_listening(how->ctx, port);
+            if (r_ == 0)
+                r_ = monitor_wait_ready(m, INCOMING_READY_TIMEOUT_MS); /* frees m on failure */
+            else {
+                kill(m->pid, SIGKILL);
+                monitor_close(m);
+            }
+        }
         if (r_ < 0 && net_arg[0]) {
             char port[NET_PORT_NAME_SIZE], msg[1024];
             snprintf(msg, sizeof(msg), "%s", err_msg());
@@ -463,7 +542,9 @@ static int start_monitor(struct registry *r, struct domain *d, int paused, const
         d->domid = id;
         d->started_at = now_s();
         persist_runtime(r, d);
-        if (restore_file)
+        if (how->migrate_listen)
+            event(r, d, "migrated-in", "from %s: id %d, monitor pid %d", how->peer, id, m->pid);
+        else if (restore_file)
             event(r, d, "restored", "from %s: id %d, monitor pid %d%s", restore_file, id, m->pid,
                   paused ? ", paused" : "");
         else
@@ -478,7 +559,8 @@ static int start_monitor(struct registry *r, struct domain *d, int paused, const
 
 int reg_start(struct registry *r, struct domain *d, int paused)
 {
-    return start_monitor(r, d, paused, NULL);
+    struct start_how how = {.paused = paused};
+    return start_monitor(r, d, &how);
 }
 
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
@@ -600,8 +682,9 @@ int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uin
 }
 
 #define SAVE_TIMEOUT_MS 120000 /* writing a large guest's memory takes its time */
+#define MIGRATE_TIMEOUT_MS (30 * 60 * 1000) /* pre-copy of a large, busy guest over a slow link */
 
-int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running)
+int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running, int shrink)
 {
     char line[PATH_MAX + 32], reply[512];
     if (path[0] != '/' || strpbrk(path, " \t\r\n") || strlen(path) >= PATH_MAX)
@@ -609,7 +692,7 @@ int reg_save(struct registry *r, struct domain *d, const char *path, int keep_ru
     struct monitor *m = grab_monitor(r, d);
     if (!m)
         return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
-    snprintf(line, sizeof(line), "save %s%s", path, keep_running ? " keep-running" : "");
+    snprintf(line, sizeof(line), "save %s%s%s", path, keep_running ? " keep-running" : "", shrink ? " shrink" : "");
     int rc = monitor_request(m, line, reply, sizeof(reply), SAVE_TIMEOUT_MS);
     /* A save that stops the domain is recorded when the monitor ends, from its outcome. */
     pthread_mutex_lock(&r->lock);
@@ -629,7 +712,7 @@ int reg_save(struct registry *r, struct domain *d, const char *path, int keep_ru
 /* The domain a snapshot belongs to here: the one with its UUID if defined and stopped, else a
  * new transient one (as libvirt's restore of an undefined domain). Caller holds r->lock. */
 static int restore_target(struct registry *r, const struct domain_config *cfg, const char *xml, const char *path,
-                          struct domain **out, int *created)
+                          int persistent, struct domain **out, int *created)
 {
     *out = NULL;
     *created = 0;
@@ -638,12 +721,12 @@ static int restore_target(struct registry *r, const struct domain_config *cfg, c
             continue;
         int same_uuid = strcmp(o->cfg.uuid, cfg->uuid) == 0;
         if (same_uuid && (o->mon || o->starting))
-            return err_set(EBUSY, "domain '%s' (%s) from snapshot %s is running here; restore a copy with --name NEW",
+            return err_set(EBUSY, "domain '%s' (%s) from %s is running here; restore a copy with --name NEW",
                            o->cfg.name, o->cfg.uuid, path);
         if (same_uuid && (o->cfg.memory_bytes != cfg->memory_bytes || o->cfg.vcpus != cfg->vcpus))
             return err_set(EINVAL,
-                           "snapshot %s: domain '%s' is defined here with %llu bytes and %u vCPUs, the snapshot "
-                           "has %llu bytes and %u vCPUs; restore it with --name NEW",
+                           "%s: domain '%s' is defined here with %llu bytes and %u vCPUs, the incoming one "
+                           "has %llu bytes and %u vCPUs",
                            path, o->cfg.name, (unsigned long long)o->cfg.memory_bytes, o->cfg.vcpus,
                            (unsigned long long)cfg->memory_bytes, cfg->vcpus);
         if (same_uuid) {
@@ -652,21 +735,21 @@ static int restore_target(struct registry *r, const struct domain_config *cfg, c
             return 0;
         }
         if (strcmp(o->cfg.name, cfg->name) == 0)
-            return err_set(EEXIST, "snapshot %s: a domain named '%s' with another UUID exists here; restore with --name NEW",
+            return err_set(EEXIST, "%s: a domain named '%s' with another UUID exists here",
                            path, cfg->name);
     }
-    int rc = store_add_domain(&r->store, cfg, xml, path, 0);
+    int rc = store_add_domain(&r->store, cfg, xml, path, persistent);
     if (rc == 0 && (rc = store_set_sched(&r->store, cfg->uuid, &cfg->sched)) < 0)
         store_remove_domain(&r->store, cfg->uuid);
     if (rc < 0)
         return rc;
-    struct domain *d = add_domain(r, cfg, xml, path, 0);
+    struct domain *d = add_domain(r, cfg, xml, path, persistent);
     if (!d) {
         store_remove_domain(&r->store, cfg->uuid);
         return err_set(ENOMEM, "out of memory");
     }
     d->refs++;
-    event(r, d, "defined", "from snapshot %s (transient)", path);
+    event(r, d, "defined", "from %s (%s)", path, persistent ? "persistent" : "transient");
     *out = d;
     *created = 1;
     return 0;
@@ -726,11 +809,12 @@ int reg_restore(struct registry *r, const char *path, const char *new_name, int 
     struct domain *d;
     int created;
     pthread_mutex_lock(&r->lock);
-    rc = restore_target(r, &cfg, renamed, path, &d, &created);
+    rc = restore_target(r, &cfg, renamed, path, 0, &d, &created);
     pthread_mutex_unlock(&r->lock);
     if (rc < 0)
         goto out;
-    if ((rc = start_monitor(r, d, paused, path)) < 0) {
+    struct start_how how = {.paused = paused, .restore_file = path};
+    if ((rc = start_monitor(r, d, &how)) < 0) {
         if (created) {
             char msg[1024];
             snprintf(msg, sizeof(msg), "%s", err_msg());
@@ -749,6 +833,141 @@ out:
     free(renamed);
     domain_config_free(&cfg);
     return rc;
+}
+
+/* ---- live migration between hosts (migrate_host.h) ---- */
+
+int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char *console, size_t console_len,
+                   const char *peer, const char *listen, const char *key_path, int (*on_listening)(void *, int),
+                   void *ctx)
+{
+    char source[256], dir[PATH_MAX + 64];
+    struct domain_config cfg;
+    json_error_t jerr;
+    (void)len;
+    snprintf(source, sizeof(source), "<migration from %s>", peer);
+    json_t *j = json_loads(offer, 0, &jerr);
+    json_t *xml = json_object_get(j, "xml");
+    if (!json_is_string(xml)) {
+        json_decref(j);
+        return err_set(EPROTO, "%s: an offer without a domain definition", source);
+    }
+    int persistent = json_is_true(json_object_get(j, "persistent"));
+    int rc = domain_xml_parse(json_string_value(xml), json_string_length(xml), source, NULL, &cfg);
+    if (rc < 0) {
+        json_decref(j);
+        return rc;
+    }
+    struct domain *d;
+    int created;
+    pthread_mutex_lock(&r->lock);
+    rc = restore_target(r, &cfg, json_string_value(xml), source, persistent, &d, &created);
+    if (rc == 0)
+        run_dir(r, d, dir, sizeof(dir));
+    pthread_mutex_unlock(&r->lock);
+    json_decref(j);
+    domain_config_free(&cfg);
+    if (rc < 0)
+        return rc;
+    /* The console history comes along: `xenctl console --dump` here shows what it printed
+     * there, and the monitor appends to it. */
+    if (console_len && mkdir(dir, 0700) < 0 && errno != EEXIST)
+        log_warn("run directory %s: %s", dir, strerror(errno));
+    if (console_len) {
+        char path[PATH_MAX + 96];
+        snprintf(path, sizeof(path), "%s/console.log", dir);
+        FILE *f = fopen(path, "ae");
+        if (f) {
+            fwrite(console, 1, console_len, f);
+            fclose(f);
+        }
+    }
+    struct start_how how = {.migrate_listen = listen,
+                            .migrate_key = key_path,
+                            .on_listening = on_listening,
+                            .ctx = ctx,
+                            .peer = peer};
+    rc = start_monitor(r, d, &how);
+    if (rc < 0 && created) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        pthread_mutex_lock(&r->lock);
+        event(r, d, "migrate-in-failed", "from %s: %s", peer, msg);
+        store_remove_domain(&r->store, d->cfg.uuid);
+        remove_run_dir(r, d);
+        unlink_domain(r, d);
+        pthread_mutex_unlock(&r->lock);
+        err_set(-rc, "%s", msg);
+    }
+    reg_put(r, d);
+    return rc;
+}
+
+int reg_migrate(struct registry *r, struct domain *d, const char *hostport, const struct reg_migrate_opts *o,
+                char *result, size_t size)
+{
+    char host[128], port_s[16], line[PATH_MAX + 256], reply[512], dir[PATH_MAX + 64], path[PATH_MAX + 96];
+    if (!r->migrate_key[0])
+        return err_set(EINVAL, "xenod runs without --migrate-key: it cannot authenticate to another host");
+    if (mig_split_hostport(hostport, host, sizeof(host), port_s, sizeof(port_s)) < 0)
+        return -EINVAL;
+    struct monitor *m = grab_monitor(r, d);
+    if (!m)
+        return err_set(EBUSY, "domain '%s' is not running", d->cfg.name);
+
+    /* The offer: the definition as it travels (name, UUID, sponsor, absolute paths). */
+    char *xml = NULL, *console = NULL;
+    size_t xml_len, console_len = 0;
+    int rc = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
+    json_t *offer = rc == 0 ? json_pack("{s:s, s:b}", "xml", xml, "persistent", d->persistent) : NULL;
+    char *offer_text = offer ? json_dumps(offer, JSON_COMPACT) : NULL;
+    json_decref(offer);
+    free(xml);
+    pthread_mutex_lock(&r->lock);
+    run_dir(r, d, dir, sizeof(dir));
+    snprintf(d->migration, sizeof(d->migration), "offering to %s", hostport);
+    pthread_mutex_unlock(&r->lock);
+    snprintf(path, sizeof(path), "%s/console.log", dir);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        /* The last 64 KiB of the console log go along with it. */
+        if (fseek(f, -(64 << 10), SEEK_END) < 0)
+            rewind(f);
+        console = malloc(64 << 10);
+        console_len = console ? fread(console, 1, 64 << 10, f) : 0;
+        fclose(f);
+    }
+    int port = 0;
+    if (rc == 0 && !offer_text)
+        rc = err_set(ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = migrate_host_offer(hostport, r->migrate_key, offer_text, console ? console : "", console_len, &port);
+    free(offer_text);
+    free(console);
+    if (rc == 0) {
+        int n = snprintf(line, sizeof(line), "migrate %s:%d key=%s", host, port, r->migrate_key);
+        if (o->bandwidth_mbps)
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " bandwidth=%u", o->bandwidth_mbps);
+        if (o->max_downtime_ms)
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " max-downtime=%u", o->max_downtime_ms);
+        if (!o->live)
+            snprintf(line + n, sizeof(line) - (size_t)n, " max-rounds=0");
+        rc = monitor_request(m, line, reply, sizeof(reply), MIGRATE_TIMEOUT_MS);
+    }
+    pthread_mutex_lock(&r->lock);
+    d->migration[0] = 0;
+    if (rc < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        event(r, d, "migrate-failed", "to %s: %s", hostport, msg);
+        err_set(-rc, "domain '%s': migration to %s failed: %s", d->cfg.name, hostport, msg);
+    } else {
+        snprintf(result, size, "%s", reply[2] ? reply + 3 : "");
+    }
+    pthread_mutex_unlock(&r->lock);
+    release_monitor(r, m);
+    /* The monitor ends now (outcome `migrated`): answer once it has. */
+    return rc < 0 ? rc : reg_wait_stopped(r, d, 10000);
 }
 
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms)
@@ -923,6 +1142,8 @@ static json_t *domain_json_locked(struct registry *r, struct domain *d)
     if (have_stats)
         json_object_set_new(o, "usage", usage_json(&st));
     json_object_set_new(o, "sched", sched_json(&d->sched));
+    if (d->migration[0])
+        json_object_set_new(o, "migration", json_pack("{s:s}", "progress", d->migration));
     if (d->cfg.net.present) {
         char port[NET_PORT_NAME_SIZE];
         struct nb_stats_port np;
@@ -1161,6 +1382,13 @@ static void on_monitor_event(void *opaque, const char *line)
                     {"stopped", "guest-stopped"},
                     {"memory-target missed", "memory-target-missed"},
                     {"memory-target reached", "memory-target-reached"}};
+    if (strncmp(line, "migrate ", 8) == 0) {
+        /* Progress of a live migration: shown while it runs, not kept. */
+        pthread_mutex_lock(&c->r->lock);
+        snprintf(c->d->migration, sizeof(c->d->migration), "%s", line + 8);
+        pthread_mutex_unlock(&c->r->lock);
+        return;
+    }
     for (size_t i = 0; i < sizeof(recorded) / sizeof(recorded[0]); i++) {
         size_t n = strlen(recorded[i].prefix);
         if (strncmp(line, recorded[i].prefix, n) == 0 && (line[n] == ' ' || line[n] == 0)) {

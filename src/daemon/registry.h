@@ -34,6 +34,7 @@ struct domain {
     int lost_pid;   /* at load: its monitor ended while xenod was not running */
     struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
     struct domain_bandwidth net_in, net_out; /* network QoS in force: the XML's, then `net-qos` */
+    char migration[256]; /* a live migration's last progress line while it runs, else "" */
     int refs;
     pthread_mutex_t op_lock;
     struct domain *next;
@@ -56,6 +57,7 @@ struct registry {
     struct netback_sup *netback;
     char net_path[PATH_MAX], net_dir[PATH_MAX + 16], net_uplink[32];
     uint64_t net_capacity_kib;
+    char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
     int stopping;
     pthread_t supervisor;
 };
@@ -76,6 +78,22 @@ void reg_put(struct registry *r, struct domain *d);
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
                int paused, struct domain **out);
 int reg_start(struct registry *r, struct domain *d, int paused);
+struct reg_migrate_opts {
+    int live;                  /* pre-copy rounds while it runs (else one pass, then stop and copy) */
+    unsigned bandwidth_mbps;   /* MB/s for the pre-copy rounds, 0: no limit */
+    unsigned max_downtime_ms;  /* 0: the monitor's default */
+};
+/* Moves a running domain to the xenod at hostport (its --migrate-listen), authenticated with
+ * r->migrate_key. On success the domain has stopped here (outcome `migrated`; a transient one
+ * is forgotten) and result holds the monitor's figures; on failure it runs on here. */
+int reg_migrate(struct registry *r, struct domain *d, const char *hostport, const struct reg_migrate_opts *o,
+                char *result, size_t size);
+/* Destination: takes the domain an authenticated peer offers (migrate_host.c). Defines it
+ * (as restore does), starts a monitor listening on `listen` (ADDR:0), calls on_listening
+ * with its port, and waits until the domain runs here or the migration failed. */
+int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char *console, size_t console_len,
+                   const char *peer, const char *listen, const char *key_path, int (*on_listening)(void *, int),
+                   void *ctx);
 /* The network backend's program, uplink tap (NULL: none) and uplink capacity in KiB/s (0:
  * unlimited). Attaches to a backend left running by an earlier xenod. Call before serving. */
 int reg_set_network(struct registry *r, const char *netback_path, const char *uplink, uint64_t capacity_kib);
@@ -101,7 +119,7 @@ int reg_sched(struct registry *r, struct domain *d, const struct sched_params *p
 json_t *reg_sched_json(struct registry *r, struct domain *d);
 /* Suspends the domain to `path` (absolute) on the monitor's host (docs/snapshot-format.md);
  * the domain stops unless keep_running. Restore is `xeno-vmm --restore` for now. */
-int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running);
+int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running, int shrink);
 /* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
 int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms);
 int reg_destroy(struct registry *r, struct domain *d);

@@ -82,6 +82,15 @@ struct stats_page {
     uint64_t sched_periods;         /* periods begun */
     uint64_t sched_overhead_ns;     /* the scheduler thread's own CPU time */
     uint64_t sched_changes;         /* live changes applied */
+
+    /* The network interface (virtio-net over vhost-user, docs/machine.md), this boot of the
+     * VM; all zero without one. */
+    uint32_t net_present;            /* 1: the domain has an interface */
+    uint32_t net_backend_connected;  /* 1 while a backend (xeno-netback) is connected */
+    uint64_t net_backend_connects;   /* backend connections accepted */
+    uint64_t net_backend_handovers;  /* rings handed to a backend (one per connection while the driver runs) */
+    uint64_t net_backend_errors;     /* connections dropped for a protocol violation or a missed reply */
+    uint64_t net_driver_resets;      /* the guest's driver reset the device after running it */
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX

@@ -59,6 +59,7 @@ static const char *const drop_names[NET_DROP__COUNT] = {
     [NET_DROP_NO_DESTINATION] = "no-destination",
     [NET_DROP_QOS] = "qos",
     [NET_DROP_NO_BUFFER] = "no-buffer",
+    [NET_DROP_AUDIT] = "audit",
 };
 
 const char *net_drop_reason_name(enum net_drop_reason r)

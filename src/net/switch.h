@@ -92,6 +92,7 @@ enum net_drop_reason {
     NET_DROP_NO_DESTINATION,    /* nowhere to go (to itself, or no other port) */
     NET_DROP_QOS,               /* caller: a bandwidth limit refused the frame */
     NET_DROP_NO_BUFFER,         /* caller: the receiver had no room */
+    NET_DROP_AUDIT,             /* caller: the audit engine refused the flow (docs/audit.md) */
     NET_DROP__COUNT
 };
 

@@ -15,7 +15,7 @@ static const char *const names[] = {
     [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",   [CONTROL_UNPAUSE] = "unpause",
     [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot", [CONTROL_RESET] = "reset",
     [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set", [CONTROL_SCHED] = "sched",
-    [CONTROL_SAVE] = "save",
+    [CONTROL_SAVE] = "save",         [CONTROL_MIGRATE] = "migrate",
 };
 
 const char *control_req_name(enum control_req req)
@@ -109,35 +109,109 @@ static int parse_sched(const char *rest, size_t len, struct control_args *args, 
     return 0;
 }
 
-/* save PATH [keep-running]: PATH has no blanks. */
+/* save PATH [keep-running] [shrink]: PATH has no blanks; each flag at most once, in any
+ * order. */
 static int parse_save(const char *rest, size_t len, struct control_args *args, char *why, size_t why_size)
 {
     size_t i = 0, start;
+    int keep = 0, shrink = 0;
     while (i < len && isspace((unsigned char)rest[i]))
         i++;
     start = i;
     while (i < len && !isspace((unsigned char)rest[i]))
         i++;
     if (i == start) {
-        snprintf(why, why_size, "save needs a file: save PATH [keep-running]");
+        snprintf(why, why_size, "save needs a file: save PATH [keep-running] [shrink]");
         return -EINVAL;
     }
     if (args) {
         memcpy(args->path, rest + start, i - start);
         args->path[i - start] = 0;
     }
-    while (i < len && isspace((unsigned char)rest[i]))
-        i++;
-    if (i < len) {
-        if (len - i == 12 && memcmp(rest + i, "keep-running", 12) == 0) {
-            if (args)
-                args->keep_running = 1;
-        } else {
-            snprintf(why, why_size, "save PATH [keep-running]: '%.*s' is not keep-running",
-                     (int)(len - i > 64 ? 64 : len - i), rest + i);
+    for (;;) {
+        while (i < len && isspace((unsigned char)rest[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t w = i;
+        while (i < len && !isspace((unsigned char)rest[i]))
+            i++;
+        int *flag = i - w == 12 && memcmp(rest + w, "keep-running", 12) == 0 ? &keep
+                    : i - w == 6 && memcmp(rest + w, "shrink", 6) == 0   ? &shrink
+                                                                          : NULL;
+        if (!flag || *flag) {
+            snprintf(why, why_size, "save PATH [keep-running] [shrink]: '%.*s' is %s",
+                     (int)(i - w > 64 ? 64 : i - w), rest + w, flag ? "given twice" : "not keep-running or shrink");
             return -EINVAL;
         }
+        *flag = 1;
     }
+    if (args) {
+        args->keep_running = keep;
+        args->shrink = shrink;
+    }
+    return 0;
+}
+
+/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N]: each key
+ * at most once; HOST:PORT goes to path, FILE to key. */
+static int parse_migrate(const char *rest, size_t len, struct control_args *args, char *why, size_t why_size)
+{
+    static const char *const keys[] = {"key", "bandwidth", "max-downtime", "max-rounds"};
+    static const uint64_t max[] = {0, 1000000, 3600000, 10000};
+    struct control_args a = {0};
+    size_t i = 0, nwords = 0;
+    while (i < len) {
+        while (i < len && isspace((unsigned char)rest[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t start = i, eq = 0;
+        while (i < len && !isspace((unsigned char)rest[i])) {
+            if (rest[i] == '=' && !eq)
+                eq = i;
+            i++;
+        }
+        if (nwords++ == 0) {
+            if (i - start >= 256 || eq) {
+                snprintf(why, why_size, "migrate HOST:PORT ...: '%.*s' is not HOST:PORT",
+                         (int)(i - start > 64 ? 64 : i - start), rest + start);
+                return -EINVAL;
+            }
+            memcpy(a.path, rest + start, i - start);
+            a.path[i - start] = 0;
+            continue;
+        }
+        unsigned k = 4;
+        for (unsigned j = 0; eq && j < 4; j++)
+            if (strlen(keys[j]) == eq - start && memcmp(rest + start, keys[j], eq - start) == 0)
+                k = j;
+        int bad = k == 4 || (a.mig_has & (1u << k));
+        if (!bad && k == 0) {
+            bad = i - eq - 1 == 0 || i - eq - 1 >= sizeof(a.key);
+            if (!bad) {
+                memcpy(a.key, rest + eq + 1, i - eq - 1);
+                a.key[i - eq - 1] = 0;
+            }
+        } else if (!bad) {
+            bad = parse_number(rest + eq + 1, i - eq - 1, max[k], &a.mig[k]) < 0;
+        }
+        if (bad) {
+            snprintf(why, why_size,
+                     "migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N], each at most "
+                     "once; '%.*s' is not one",
+                     (int)(i - start > 64 ? 64 : i - start), rest + start);
+            return -EINVAL;
+        }
+        a.mig_has |= 1u << k;
+    }
+    if (!nwords) {
+        snprintf(why, why_size, "migrate needs a destination: migrate HOST:PORT [key=FILE] [bandwidth=MBPS] "
+                                "[max-downtime=MS] [max-rounds=N]");
+        return -EINVAL;
+    }
+    if (args)
+        *args = a;
     return 0;
 }
 
@@ -163,6 +237,9 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
             } else if (i == CONTROL_SAVE) {
                 if (parse_save(line + wlen, len - wlen, args, why, why_size) < 0)
                     return -EINVAL;
+            } else if (i == CONTROL_MIGRATE) {
+                if (parse_migrate(line + wlen, len - wlen, args, why, why_size) < 0)
+                    return -EINVAL;
             } else if (i == CONTROL_SCHED) {
                 if (parse_sched(line + wlen, len - wlen, args, why, why_size) < 0)
                     return -EINVAL;
@@ -176,7 +253,7 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
     }
     snprintf(why, why_size,
              "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy, sched, "
-             "save or mem-set)",
+             "save, migrate or mem-set)",
              wlen > 64 ? 64 : (int)wlen, line);
     return -EINVAL;
 }
@@ -205,6 +282,7 @@ static void disconnect(struct control *c)
     c->fd = -1;
     c->in_len = 0;
     c->closing = 0;
+    c->pending = 0; /* a reply still owed goes to nobody: a new client did not ask */
     ring_clear(&c->out);
 }
 
@@ -300,6 +378,10 @@ static void handle_line(struct control *c, char *line)
     }
     reply[0] = '\0';
     int close_after = c->handle(c->opaque, req, &args, reply, sizeof(reply));
+    if (close_after == CONTROL_REPLY_LATER) {
+        c->pending = 1; /* no more requests are read until control_reply() */
+        return;
+    }
     send_line(c, reply[0] ? reply : "err internal error: no reply");
     if (close_after && c->fd >= 0) {
         c->closing = 1;
@@ -307,9 +389,40 @@ static void handle_line(struct control *c, char *line)
     }
 }
 
+/* Handles each complete line in the input buffer, until one defers its reply; keeps the
+ * rest for later. */
+static void process_lines(struct control *c)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < c->in_len && c->fd >= 0 && !c->closing && !c->pending; i++) {
+        if (c->in[i] != '\n')
+            continue;
+        c->in[i] = '\0';
+        handle_line(c, c->in + start);
+        start = i + 1;
+    }
+    if (c->fd < 0)
+        return;
+    if (c->closing) {
+        c->in_len = 0;
+        return;
+    }
+    memmove(c->in, c->in + start, c->in_len - start);
+    c->in_len -= start;
+}
+
+void control_reply(struct control *c, const char *line)
+{
+    if (!c->pending)
+        return;
+    c->pending = 0;
+    send_line(c, line);
+    process_lines(c); /* requests that arrived meanwhile, in order */
+}
+
 void control_read(struct control *c)
 {
-    while (c->fd >= 0 && !c->closing) {
+    while (c->fd >= 0 && !c->closing && !c->pending) {
         ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
@@ -328,23 +441,9 @@ void control_read(struct control *c)
             return;
         }
         c->in_len += (size_t)n;
-        /* Handle each complete line; keep the rest for the next read. */
-        size_t start = 0;
-        for (size_t i = 0; i < c->in_len && c->fd >= 0 && !c->closing; i++) {
-            if (c->in[i] != '\n')
-                continue;
-            c->in[i] = '\0';
-            handle_line(c, c->in + start);
-            start = i + 1;
-        }
-        if (c->fd < 0)
+        process_lines(c);
+        if (c->fd < 0 || c->closing || c->pending)
             return;
-        if (c->closing) {
-            c->in_len = 0;
-            return;
-        }
-        memmove(c->in, c->in + start, c->in_len - start);
-        c->in_len -= start;
         if (c->in_len == sizeof(c->in)) {
             char msg[96];
             snprintf(msg, sizeof(msg), "err request line too long (at most %d bytes with its newline)",
@@ -365,7 +464,7 @@ void control_prepare(struct control *c, struct pollset *ps)
 {
     short ev = 0;
     c->idx_listen = pollset_add(ps, c->listen_fd, POLLIN);
-    if (!c->closing)
+    if (!c->closing && !c->pending)
         ev |= POLLIN;
     if (ring_len(&c->out))
         ev |= POLLOUT;
@@ -378,7 +477,7 @@ void control_dispatch(struct control *c, const struct pollset *ps)
     if (rev & POLLOUT)
         flush(c);
     if (rev & (POLLIN | POLLHUP | POLLERR)) {
-        if (c->closing)
+        if (c->closing || (c->pending && (rev & (POLLHUP | POLLERR))))
             disconnect(c);
         else
             control_read(c);

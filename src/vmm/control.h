@@ -25,7 +25,8 @@ enum control_req {
     CONTROL_DESTROY,
     CONTROL_MEM_SET, /* mem-set TARGET_BYTES DEADLINE_MS */
     CONTROL_SCHED,   /* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US] */
-    CONTROL_SAVE,    /* save PATH [keep-running] */
+    CONTROL_SAVE,    /* save PATH [keep-running] [shrink] */
+    CONTROL_MIGRATE, /* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
 };
 
 /* A request's arguments: only mem-set has any (two decimal numbers). */
@@ -38,10 +39,17 @@ struct control_args {
      * sched[CONTROL_SCHED_x]; the others stay as they are. */
     unsigned sched_has;
     uint64_t sched[4];
-    /* save PATH [keep-running]: the path (no blanks) and the flag. */
+    /* save PATH [keep-running] [shrink]: the path (no blanks) and the flags. */
     char path[CONTROL_LINE_MAX];
     int keep_running;
+    int shrink; /* ask the guest through the balloon for its free memory first */
+    /* migrate: HOST:PORT in path; key=FILE in key; the numbers given (bit CONTROL_MIG_x in
+     * mig_has) in mig[CONTROL_MIG_x]. */
+    char key[1024];
+    unsigned mig_has;
+    uint64_t mig[4];
 };
+enum { CONTROL_MIG_KEY, CONTROL_MIG_BANDWIDTH, CONTROL_MIG_MAX_DOWNTIME, CONTROL_MIG_MAX_ROUNDS };
 enum { CONTROL_SCHED_RESERVATION, CONTROL_SCHED_LIMIT, CONTROL_SCHED_WEIGHT, CONTROL_SCHED_PERIOD };
 
 /* Parses one request line (no newline; a trailing '\r' and blanks around are ignored).
@@ -67,6 +75,7 @@ struct control {
     size_t in_len;
     struct ring out;
     int closing; /* no more requests: close once the output is written */
+    int pending; /* a request's reply is deferred (migrate): read nothing more until it comes */
     control_handler_fn handle;
     void *opaque;
 };
@@ -84,6 +93,11 @@ void control_event(struct control *c, const char *fmt, ...) __attribute__((forma
 
 void control_prepare(struct control *c, struct pollset *ps);
 void control_dispatch(struct control *c, const struct pollset *ps);
+/* A handler's return value: the reply comes later, through control_reply(); until then
+ * the client's further requests wait (they are answered in order). */
+#define CONTROL_REPLY_LATER 2
+/* The deferred reply (one line, no newline). Dropped if the client that asked is gone. */
+void control_reply(struct control *c, const char *line);
 /* Reads and handles what the client sent (control_dispatch does this on POLLIN). */
 void control_read(struct control *c);
 

@@ -12,6 +12,8 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/acpi.h"
+#include "vmm/virtio_net.h"
+#include "vmm/save_shrink.h"
 
 static void notify(struct domain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notify(struct domain *d, const char *fmt, ...)
@@ -24,6 +26,8 @@ static void notify(struct domain *d, const char *fmt, ...)
     if (d->notify)
         d->notify(d->notify_opaque, line);
 }
+
+static void migration_ended(struct domain *d);
 
 static void set_state(struct domain *d, enum dom_state s)
 {
@@ -75,7 +79,8 @@ static struct vm_config vm_config_of(const struct domain *d, int paused)
                               .console_out = d->console_out,
                               .console_write = d->console_write,
                               .console_opaque = d->console_opaque,
-                              .start_paused = paused};
+                              .start_paused = paused,
+                              .net = o->have_net ? &o->net : NULL};
 }
 
 /* Starts a fresh VM. On failure the domain is finished (or stopping, once threads exist). */
@@ -89,7 +94,7 @@ static int boot(struct domain *d, int paused)
         finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
         return -1;
     }
-    int restoring = d->snap && d->boots == 0;
+    int restoring = (d->snap || d->incoming) && d->boots == 0;
     if (restoring)
         ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
     else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
@@ -112,9 +117,25 @@ static int boot(struct domain *d, int paused)
     if (vm_start(&d->vm) < 0) {
         /* Threads may have started: end them through the normal stop path. */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
+    } else if (restoring && d->incoming) {
+        vm_pause(&d->vm); /* returns once every thread is parked */
+        /* Memory and state from the source; the vCPUs run only once it said GO. */
+        if (migrate_recv_load(d->incoming, &d->vm) < 0) {
+            log_error("incoming migration from %s: %s", d->incoming->c.peer, err_msg());
+            migrate_recv_abort(d->incoming, err_msg());
+            vm_request_stop(&d->vm, VM_HOST_ERROR, "incoming migration from %s failed: %s", d->incoming->c.peer,
+                            err_msg());
+        } else {
+            if (!paused)
+                vm_unpause(&d->vm);
+            migrate_recv_started(d->incoming);
+            log_info("migrated in from %s: %llu pages in %llu rounds, state loaded in %llu us", d->incoming->c.peer,
+                     (unsigned long long)d->incoming->pages, (unsigned long long)d->incoming->rounds,
+                     (unsigned long long)d->incoming->apply_us);
+        }
     } else if (restoring) {
         vm_pause(&d->vm); /* returns once every thread is parked */
-        if (vm_snapshot_restore(&d->vm, d->snap) < 0) {
+        if (vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager) < 0) {
             log_error("%s", err_msg());
             vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
         } else {
@@ -150,6 +171,8 @@ int domain_dump_acpi(struct domain *d, const char *dir)
     return status;
 }
 
+static void arm_mem_timer(struct domain *d);
+
 int domain_boot(struct domain *d)
 {
     d->state = DOM_STATE_NONE;
@@ -162,8 +185,21 @@ int domain_boot(struct domain *d)
         finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
         return -1;
     }
+    const struct snap_section *mts = d->snap ? snap_find(&d->snap->img, SNAP_SEC_MEM_TARGET, 0) : NULL;
+    if (mts) {
+        /* The saved target again, with a fresh deadline: the time the domain spent in the
+         * file is not the guest's fault. The balloon's own target comes back with the
+         * virtio state. */
+        struct snap_mem_target t;
+        memcpy(&t, mts->data, sizeof(t));
+        mem_target_set(&d->mt, t.target_bytes, t.deadline_ms, mono_ns());
+        log_info("memory target %llu bytes within %llu ms, from the snapshot", (unsigned long long)t.target_bytes,
+                 (unsigned long long)t.deadline_ms);
+    }
     if (boot(d, d->opt->paused) < 0)
         return -1;
+    if (mts)
+        arm_mem_timer(d);
     set_state(d, d->opt->paused ? DOM_STATE_PAUSED : DOM_STATE_RUNNING);
     return 0;
 }
@@ -239,6 +275,10 @@ void domain_stopped(struct domain *d)
     struct stop_kind k;
     char line[900];
 
+    if (d->mig) { /* the VM stops under it: end the migration first (it never commits now) */
+        migrate_send_cancel(d->mig);
+        migration_ended(d);
+    }
     vcpu_sched_attach(&d->sched, NULL); /* before the vCPU threads are joined */
     vm_join(&d->vm);
     account_final(d);
@@ -248,6 +288,11 @@ void domain_stopped(struct domain *d)
     first_line(line, sizeof(line), reason);
 
     /* Stops from outside end the process, whatever the guest did meanwhile. */
+    if (d->migrated) {
+        log_info("migrated to %s", d->migrated_to);
+        finish(d, EXIT_POWEROFF, "migrated", d->migrated_to);
+        return;
+    }
     if (d->save_requested) {
         log_info("saved to %s", d->saved_path);
         finish(d, EXIT_POWEROFF, "saved", d->saved_path);
@@ -316,6 +361,12 @@ static void destroy(struct domain *d, const char *why_destroyed)
 {
     if (d->finished)
         return;
+    if (d->mig) {
+        migrate_send_cancel(d->mig);
+        migration_ended(d);
+        if (d->migrated)
+            return; /* it had committed: the domain is gone from here already */
+    }
     d->destroy_requested = 1;
     snprintf(d->destroy_why, sizeof(d->destroy_why), "%s", why_destroyed ? why_destroyed : "");
     if (d->vm_running) {
@@ -494,10 +545,24 @@ static void save_request(struct domain *d, const struct control_args *args, char
     cfg->memory_enforcement = o->memory_enforcement;
     snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
     snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
+    struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
+    struct snap_domain_state ds = {.cfg = cfg,
+                                   .domain_xml = d->domain_xml,
+                                   .domain_xml_len = d->domain_xml_len,
+                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
+    struct save_shrink shrink = {0};
+    if (args->shrink && was_paused)
+        snprintf(shrink.why_not, sizeof(shrink.why_not), "the domain is paused");
+    else if (args->shrink)
+        save_shrink_begin(d->vm.vballoon, o->mem_size, &shrink); /* the guest runs while it inflates */
+    if (args->shrink && !shrink.asked)
+        log_info("save shrink: nothing asked of the guest: %s", shrink.why_not);
+    ds.balloon_target_set = shrink.asked;
+    ds.balloon_target = shrink.old_target;
     if (!was_paused)
         vm_pause(&d->vm);
     uint64_t bytes = 0, pages = 0;
-    int r = vm_snapshot_save(&d->vm, cfg, args->path, &bytes, &pages);
+    int r = vm_snapshot_save(&d->vm, &ds, args->path, &bytes, &pages);
     free(cfg);
     if (r < 0) {
         log_error("save: %s", err_msg());
@@ -506,7 +571,12 @@ static void save_request(struct domain *d, const struct control_args *args, char
         log_info("saved to %s: %llu bytes, %llu pages of RAM", args->path, (unsigned long long)bytes,
                  (unsigned long long)pages);
         snprintf(reply, size, "ok bytes=%llu pages=%llu", (unsigned long long)bytes, (unsigned long long)pages);
+        if (args->shrink)
+            snprintf(reply + strlen(reply), size - strlen(reply), " shrunk=%llu",
+                     (unsigned long long)shrink.given_bytes);
     }
+    if (r < 0 || args->keep_running)
+        save_shrink_end(d->vm.vballoon, &shrink); /* the guest takes its memory back */
     if (r == 0 && !args->keep_running) {
         d->save_requested = 1;
         snprintf(d->saved_path, sizeof(d->saved_path), "%s", args->path);
@@ -519,6 +589,171 @@ static void save_request(struct domain *d, const struct control_args *args, char
         d->last_tick_ns = mono_ns();
         vm_unpause(&d->vm);
     }
+}
+
+/* ---- live migration out ----------------------------------------------------------- */
+
+static uint64_t ms_of(uint64_t us)
+{
+    return (us + 500) / 1000;
+}
+
+/* The config section of a snapshot, and the migration's config message. */
+static void fill_snap_config(const struct domain *d, struct snap_config *cfg)
+{
+    const struct options *o = d->opt;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mem_size = o->mem_size;
+    cfg->nvcpus = o->nvcpus;
+    cfg->on_poweroff = o->on_poweroff;
+    cfg->on_reboot = o->on_reboot;
+    cfg->on_crash = o->on_crash;
+    cfg->memory_enforcement = o->memory_enforcement;
+    snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
+    snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
+}
+
+/* GO went out but the destination never said it runs the domain: it may run it, or GO may
+ * have been lost and nobody runs it. We must not run it (it may run there), but we keep it:
+ * the paused domain goes to a snapshot file next to the run directory's other files, for
+ * an operator to restore once the destination is known not to run it. The path, or "" if
+ * the save failed (then the domain may be lost; the log says why). */
+static void keep_unconfirmed(struct domain *d, char *path, size_t size)
+{
+    struct snap_config *cfg = calloc(1, sizeof(*cfg));
+    uint64_t bytes = 0, pages = 0;
+    if (d->opt->run_dir)
+        snprintf(path, size, "%s/migrate-unconfirmed.snap", d->opt->run_dir);
+    else
+        snprintf(path, size, "migrate-unconfirmed-%d.snap", (int)getpid());
+    if (!cfg) {
+        log_error("keeping the unconfirmed domain: out of memory");
+        path[0] = 0;
+        return;
+    }
+    fill_snap_config(d, cfg);
+    struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
+    struct snap_domain_state ds = {.cfg = cfg,
+                                   .domain_xml = d->domain_xml,
+                                   .domain_xml_len = d->domain_xml_len,
+                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
+    if (vm_snapshot_save(&d->vm, &ds, path, &bytes, &pages) < 0) {
+        log_error("keeping the unconfirmed domain in %s: %s", path, err_msg());
+        path[0] = 0;
+    } else {
+        log_warn("migration unconfirmed: the paused domain is saved in %s (%llu bytes); restore it only if the "
+                 "destination does not run it",
+                 path, (unsigned long long)bytes);
+    }
+    free(cfg);
+}
+
+/* The migration thread has ended (its result is final): reply, then stop for good or run
+ * on here. */
+static void migration_ended(struct domain *d)
+{
+    struct migrate_send *m = d->mig;
+    const struct migrate_result *r = &m->res;
+    char line[CONTROL_LINE_MAX];
+    d->mig = NULL;
+    if (r->committed) {
+        snprintf(line, sizeof(line),
+                 "ok dest=%s rounds=%llu pages=%llu bytes=%llu touched_bytes=%llu downtime_ms=%llu.%03llu "
+                 "total_ms=%llu confirmed=%s",
+                 m->p.dest, (unsigned long long)r->rounds, (unsigned long long)r->pages, (unsigned long long)r->bytes,
+                 (unsigned long long)r->touched_pages * 4096, (unsigned long long)(r->downtime_us / 1000),
+                 (unsigned long long)(r->downtime_us % 1000), (unsigned long long)ms_of(r->total_us),
+                 r->confirmed ? "yes" : "no");
+        char kept[1200] = "";
+        if (r->confirmed)
+            snprintf(d->migrated_to, sizeof(d->migrated_to), "%s", m->p.dest);
+        else
+            keep_unconfirmed(d, kept, sizeof(kept));
+        if (!r->confirmed && kept[0])
+            snprintf(d->migrated_to, sizeof(d->migrated_to),
+                     "%.120s (unconfirmed: %.120s; saved paused in %.200s: restore it only if the destination does "
+                     "not run it)",
+                     m->p.dest, r->why, kept);
+        else if (!r->confirmed)
+            snprintf(d->migrated_to, sizeof(d->migrated_to), "%.255s (unconfirmed: %.300s)", m->p.dest, r->why);
+        d->migrated = 1;
+        log_info("migrated to %s: %llu rounds, %llu pages, %llu bytes, downtime %llu us, total %llu ms",
+                 d->migrated_to, (unsigned long long)r->rounds, (unsigned long long)r->pages,
+                 (unsigned long long)r->bytes, (unsigned long long)r->downtime_us, (unsigned long long)ms_of(r->total_us));
+        /* The vCPUs are paused and stay so: the stop wakes them only to end. */
+        vm_request_stop(&d->vm, VM_DESTROYED, "migrated to %s", m->p.dest);
+    } else {
+        snprintf(line, sizeof(line), "err migration to %s failed: %.3000s; the domain runs on here", m->p.dest,
+                 r->why);
+        log_warn("migration to %s failed: %s; the domain runs on here", m->p.dest, r->why);
+        if (r->paused_vcpus && d->state != DOM_STATE_PAUSED) {
+            for (unsigned i = 0; i < d->vm.nvcpus; i++)
+                d->last_ns[i] = vcpu_ns(d, i);
+            d->last_tick_ns = mono_ns();
+            vm_unpause(&d->vm);
+        }
+    }
+    if (d->reply)
+        d->reply(d->notify_opaque, line);
+    migrate_send_free(m);
+}
+
+static void emit_progress(void *opaque, const char *line)
+{
+    notify(opaque, "%s", line);
+}
+
+int domain_migrate_fd(const struct domain *d)
+{
+    return d->mig ? migrate_send_fd(d->mig) : -1;
+}
+
+void domain_migrate_event(struct domain *d)
+{
+    if (d->mig && migrate_send_poll(d->mig, emit_progress, d))
+        migration_ended(d);
+}
+
+/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
+static int migrate_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    const struct options *o = d->opt;
+    struct migrate_params p = {.max_downtime_ms = MIGRATE_DEFAULT_MAX_DOWNTIME_MS,
+                               .max_rounds = MIGRATE_DEFAULT_MAX_ROUNDS};
+    if (d->state == DOM_STATE_PAUSED) {
+        snprintf(reply, size, "err the domain is paused: unpause it first (it would run at the destination)");
+        return 0;
+    }
+    const char *key = args->key[0] ? args->key : o->migrate_key;
+    if (!key) {
+        snprintf(reply, size, "err no migration key: give key=FILE or start the monitor with --migrate-key FILE");
+        return 0;
+    }
+    snprintf(p.dest, sizeof(p.dest), "%.255s", args->path);
+    snprintf(p.key_path, sizeof(p.key_path), "%.1023s", key);
+    if (args->mig_has & (1u << CONTROL_MIG_BANDWIDTH))
+        p.bandwidth_mbps = args->mig[CONTROL_MIG_BANDWIDTH];
+    if (args->mig_has & (1u << CONTROL_MIG_MAX_DOWNTIME))
+        p.max_downtime_ms = args->mig[CONTROL_MIG_MAX_DOWNTIME];
+    if (args->mig_has & (1u << CONTROL_MIG_MAX_ROUNDS))
+        p.max_rounds = args->mig[CONTROL_MIG_MAX_ROUNDS];
+    struct snap_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        snprintf(reply, size, "err out of memory");
+        return 0;
+    }
+    fill_snap_config(d, cfg);
+    int r = migrate_send_start(&d->mig, &d->vm, cfg, &p);
+    free(cfg);
+    if (r < 0) {
+        d->mig = NULL;
+        snprintf(reply, size, "err %s", err_msg());
+        return 0;
+    }
+    log_info("migrating to %s (bandwidth %s%llu MB/s, max downtime %llu ms, max rounds %llu)", p.dest,
+             p.bandwidth_mbps ? "" : "unlimited, ", (unsigned long long)p.bandwidth_mbps,
+             (unsigned long long)p.max_downtime_ms, (unsigned long long)p.max_rounds);
+    return CONTROL_REPLY_LATER;
 }
 
 int domain_control(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
@@ -542,6 +777,11 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
                  dom_state_name(d->state));
         return 0;
     }
+    if (d->mig && (req == CONTROL_PAUSE || req == CONTROL_UNPAUSE || req == CONTROL_SAVE || req == CONTROL_MEM_SET ||
+                   req == CONTROL_MIGRATE)) {
+        snprintf(reply, size, "err a migration to %s is in progress", d->mig->p.dest);
+        return 0;
+    }
     switch (req) {
     case CONTROL_PAUSE:
         if (d->state != DOM_STATE_PAUSED) {
@@ -563,6 +803,7 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     case CONTROL_RESET: vm_request_stop(&d->vm, VM_REBOOT, "reset over the control channel"); break;
     case CONTROL_MEM_SET: mem_set(d, args, reply, size); return 0;
     case CONTROL_SAVE: save_request(d, args, reply, size); return 0;
+    case CONTROL_MIGRATE: return migrate_request(d, args, reply, size);
     default: snprintf(reply, size, "err %s is handled elsewhere (internal error)", control_req_name(req)); return 0;
     }
     snprintf(reply, size, "ok");
@@ -672,10 +913,26 @@ void domain_fill_stats(struct domain *d, struct stats_page *p)
     p->sched_periods = ss.c.periods;
     p->sched_overhead_ns = ss.overhead_ns;
     p->sched_changes = ss.changes;
+
+    if (d->vm_running && d->vm.vnet) {
+        struct virtio_net_stats ns;
+        virtio_net_get_stats(d->vm.vnet, &ns);
+        p->net_present = 1;
+        p->net_backend_connected = ns.backend_connected;
+        p->net_backend_connects = ns.front.connects;
+        p->net_backend_handovers = ns.front.handovers;
+        p->net_backend_errors = ns.front.protocol_errors;
+        p->net_driver_resets = ns.driver_resets;
+    }
 }
 
 void domain_cleanup(struct domain *d)
 {
+    if (d->mig) { /* an early exit: the migration never commits now */
+        migrate_send_cancel(d->mig);
+        migrate_send_free(d->mig);
+        d->mig = NULL;
+    }
     vcpu_sched_attach(&d->sched, NULL);
     if (d->vm_running) { /* only on an early exit: stop and join what runs */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "monitor exiting");

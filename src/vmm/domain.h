@@ -16,6 +16,8 @@
 #include "lib/stats_page.h"
 #include "vmm/control.h"
 #include "vmm/mem_target.h"
+#include "vmm/migrate_recv.h"
+#include "vmm/migrate_send.h"
 #include "vmm/options.h"
 #include "vmm/snapshot_vm.h"
 #include "vmm/vcpu_sched.h"
@@ -38,12 +40,23 @@ struct domain {
     void (*notify)(void *opaque, const char *event);
     void *notify_opaque;
     const struct snap_file *snap; /* --restore: the first boot resumes this instead of the kernel */
+    struct migrate_recv *incoming; /* --migrate-incoming: the first boot receives the domain instead */
+    /* Where a deferred control reply goes (migrate; control_reply), with notify_opaque. */
+    void (*reply)(void *opaque, const char *line);
+    const void *domain_xml;       /* --domain-xml (or the restored snapshot's): saved with the domain */
+    size_t domain_xml_len;
 
     struct vm vm;
     int have_vm;    /* vm holds a created machine (to destroy) */
     int vm_running; /* its vCPU threads are started and not yet joined */
     unsigned boots;
     enum dom_state state;
+
+    /* A live migration out (migrate_send.h) while mig is set; migrated once it committed:
+     * the domain stops here for good, outcome "migrated DEST". */
+    struct migrate_send *mig;
+    int migrated;
+    char migrated_to[600];
 
     int destroy_requested;
     int save_requested;   /* `save PATH`: stop once saved, outcome "saved PATH" */
@@ -106,6 +119,11 @@ int domain_mem_timer_fd(const struct domain *d);
 void domain_mem_timer(struct domain *d);
 /* Fills the domain's fields of the stats page (not the console counters). */
 void domain_fill_stats(struct domain *d, struct stats_page *p);
+/* The running migration's eventfd, or -1. */
+int domain_migrate_fd(const struct domain *d);
+/* Call when domain_migrate_fd() is readable: progress events, and at the end the reply
+ * and what follows (stop for good, or run on here). */
+void domain_migrate_event(struct domain *d);
 /* Frees the VM. */
 void domain_cleanup(struct domain *d);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "vmm/mem_populate.h"
 
 static void layout(struct guest_mem *mem, uint64_t size)
 {
@@ -57,6 +58,8 @@ void guest_mem_init_buffer(struct guest_mem *mem, uint8_t *buf, uint64_t size)
 
 void guest_mem_destroy(struct guest_mem *mem)
 {
+    mem_populate_stop(mem->populate); /* its threads use the mapping */
+    mem->populate = NULL;
     if (mem->fd >= 0) {
         munmap(mem->host, mem->size);
         close(mem->fd);
@@ -86,7 +89,31 @@ int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, 
     return 0;
 }
 
+void guest_mem_mark_dirty(const struct guest_mem *mem, const void *host, uint64_t len)
+{
+    uint64_t *bits = __atomic_load_n(&mem->dirty, __ATOMIC_ACQUIRE);
+    const uint8_t *p = host;
+    if (!bits || !len || p < mem->host || (uint64_t)(p - mem->host) >= mem->size)
+        return;
+    uint64_t first = (uint64_t)(p - mem->host) / 4096, last = ((uint64_t)(p - mem->host) + len - 1) / 4096;
+    if (last >= mem->size / 4096)
+        last = mem->size / 4096 - 1;
+    for (uint64_t pg = first; pg <= last; pg++)
+        __atomic_fetch_or(&bits[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
+}
+
 uint64_t guest_mem_low_end(const struct guest_mem *mem)
 {
     return mem->ranges[0].size;
+}
+
+int guest_mem_wait_populated(const struct guest_mem *mem, int timeout_ms)
+{
+    return mem->populate ? mem_populate_wait(mem->populate, timeout_ms) : 0;
+}
+
+void guest_mem_discarding(const struct guest_mem *mem, uint64_t offset, uint64_t len)
+{
+    if (mem->populate)
+        mem_populate_discard(mem->populate, offset, len);
 }

@@ -27,6 +27,12 @@ struct guest_mem {
     uint64_t size;  /* total RAM bytes */
     unsigned nranges;
     struct guest_range ranges[GUEST_MAX_RANGES];
+    /* While a live migration runs: one bit per page the monitor itself wrote (devices
+     * writing used rings and buffers), which KVM's dirty log does not see; else NULL.
+     * Set and taken by dirty_log.c; bits are set with atomic ORs from any thread. */
+    uint64_t *dirty;
+    /* While a lazy restore fills RAM from a snapshot (mem_populate.h), else NULL. */
+    struct mem_populate *populate;
 };
 
 /* Creates RAM of `size` bytes (a multiple of 4 KiB) laid out around the MMIO hole. */
@@ -40,6 +46,18 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 
 /* Copies into guest RAM; -EFAULT with a message if the range is not all RAM. */
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len);
+
+/* Marks [host, host+len) (a pointer into this RAM) written, if dirty tracking is on. */
+void guest_mem_mark_dirty(const struct guest_mem *mem, const void *host, uint64_t len);
+
+/* After a lazy restore, pages not yet filled from the snapshot are holes in the memfd:
+ * another process mapping it (a vhost-user backend) would read zeroes there. Any device
+ * that shares guest memory with another process must wait for this before handing the
+ * memfd over. 0 once RAM holds everything (at once without a lazy restore), -ETIMEDOUT
+ * after timeout_ms (< 0: no limit), -EIO if the snapshot was damaged (the domain stops). */
+int guest_mem_wait_populated(const struct guest_mem *mem, int timeout_ms);
+/* The balloon is about to punch [offset, offset+len): a lazy restore must not fill it again. */
+void guest_mem_discarding(const struct guest_mem *mem, uint64_t offset, uint64_t len);
 
 /* End of RAM below the MMIO hole (the low range's size). */
 uint64_t guest_mem_low_end(const struct guest_mem *mem);

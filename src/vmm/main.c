@@ -23,6 +23,7 @@
 #include "vmm/console_hub.h"
 #include "vmm/control.h"
 #include "vmm/domain.h"
+#include "vmm/migrate_recv.h"
 #include "vmm/options.h"
 #include "vmm/pollset.h"
 #include "vmm/run_dir.h"
@@ -35,6 +36,9 @@ struct monitor {
     struct options opt;
     struct file_map kernel, initrd;
     struct snap_file snap; /* --restore */
+    struct migrate_recv mig_in; /* --migrate-incoming */
+    char *domain_xml;      /* --domain-xml, or the restored snapshot's */
+    size_t domain_xml_len;
     struct domain dom;
     int sig_fd;
     /* standalone */
@@ -67,6 +71,15 @@ static void domain_event(void *opaque, const char *event)
     if (!m->daemon)
         return;
     control_event(&m->ctl, "%s", event);
+    publish_stats(m);
+}
+
+/* A deferred control reply (migrate) goes to the client that asked, if still there. */
+static void domain_reply(void *opaque, const char *line)
+{
+    struct monitor *m = opaque;
+    if (m->daemon)
+        control_reply(&m->ctl, line);
     publish_stats(m);
 }
 
@@ -141,6 +154,7 @@ static void event_loop(struct monitor *m)
         int i_sig = pollset_add(&ps, m->sig_fd, POLLIN);
         int i_tick = pollset_add(&ps, m->tick_fd, POLLIN);
         int i_mem = pollset_add(&ps, domain_mem_timer_fd(&m->dom), POLLIN);
+        int i_mig = pollset_add(&ps, domain_migrate_fd(&m->dom), POLLIN);
         int i_in = -1;
         if (m->daemon) {
             hub_prepare(&m->hub, &ps);
@@ -159,6 +173,8 @@ static void event_loop(struct monitor *m)
             read_counter(m->dom.vm.rx_space_efd);
         if (pollset_revents(&ps, i_sig))
             handle_signal(m);
+        if (pollset_revents(&ps, i_mig))
+            domain_migrate_event(&m->dom); /* before a stop: the end of a migration may cause one */
         if (pollset_revents(&ps, i_stop))
             domain_stopped(&m->dom);
         if (pollset_revents(&ps, i_mem)) {
@@ -223,6 +239,27 @@ static void reserve_std_fds(void)
     }
 }
 
+/* --domain-xml FILE: the bytes, kept for snapshots. 0, or -1 with err_set(). */
+static int read_domain_xml(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return err_set(errno, "--domain-xml %s: %s", path, strerror(errno));
+    char *buf = malloc(SNAP_DOMAIN_XML_MAX + 1);
+    size_t n = buf ? fread(buf, 1, SNAP_DOMAIN_XML_MAX + 1, f) : 0;
+    int bad = !buf || ferror(f) || n > SNAP_DOMAIN_XML_MAX;
+    int e = !buf ? ENOMEM : ferror(f) ? EIO : EFBIG;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return err_set(e, "--domain-xml %s: %s", path,
+                       e == EFBIG ? "larger than 1 MiB" : e == EIO ? "read error" : "out of memory");
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
 static int run(struct monitor *m)
 {
     char pid[32];
@@ -248,7 +285,12 @@ static int run(struct monitor *m)
         m->dom.console_write = console_write_buf;
         m->dom.console_opaque = &m->stdout_fd;
     }
-    if (domain_boot(&m->dom) == 0 && m->daemon) {
+    int booted = domain_boot(&m->dom);
+    if (m->dom.snap) { /* restored: a lazy fill maps the file on its own */
+        m->dom.snap = NULL;
+        snap_file_close(&m->snap);
+    }
+    if (booted == 0 && m->daemon) {
         publish_stats(m);
         snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
         if (run_dir_write(&m->rd, RUN_DIR_PID, pid) < 0) {
@@ -276,15 +318,33 @@ int main(int argc, char **argv)
     else
         snprintf(progname, sizeof(progname), "xeno-vmm");
     log_init(progname, m.opt.verbose ? LOG_DEBUG : LOG_INFO);
+    if (m.opt.domain_xml && read_domain_xml(m.opt.domain_xml, &m.domain_xml, &m.domain_xml_len) < 0) {
+        log_error("%s", err_msg());
+        return EXIT_BAD_INPUT;
+    }
     if (m.opt.dump_acpi) {
         m.dom.opt = &m.opt;
         return domain_dump_acpi(&m.dom, m.opt.dump_acpi);
     }
     if (m.opt.restore) {
         /* Everything is checked before any VM exists: a bad file is refused whole. */
-        if (snap_file_open(&m.snap, m.opt.restore) < 0) {
+        /* A lazy restore checks each memory run's CRC before its first page reaches the
+         * guest, not here: resuming must not wait for the whole file to be read. */
+        if (snap_file_open(&m.snap, m.opt.restore, m.opt.restore_eager ? 0 : SNAP_PARSE_NO_RUN_CRC) < 0) {
             log_error("%s", err_msg());
+            free(m.domain_xml);
             return EXIT_BAD_INPUT;
+        }
+        const struct snap_section *x = snap_find(&m.snap.img, SNAP_SEC_DOMAIN_XML, 0);
+        if (x && !m.domain_xml) { /* copied: the file may be unmapped before the domain ends */
+            m.domain_xml = malloc(x->length ? x->length : 1);
+            if (!m.domain_xml) {
+                log_error("snapshot %s: out of memory for the domain-xml section", m.opt.restore);
+                snap_file_close(&m.snap);
+                return EXIT_HOST_ERROR;
+            }
+            memcpy(m.domain_xml, x->data, x->length);
+            m.domain_xml_len = x->length;
         }
         const struct snap_config *c = &m.snap.cfg;
         m.opt.mem_size = c->mem_size;
@@ -300,6 +360,30 @@ int main(int argc, char **argv)
         if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0)
             log_warn("%s; a restart of the restored domain will fail", err_msg());
         m.dom.snap = &m.snap;
+    } else if (m.opt.migrate_incoming) {
+        /* The source must prove it holds the key, and its config must pass, before any VM
+         * exists here: a refused migration leaves nothing behind. */
+        if (migrate_recv_accept(&m.mig_in, m.opt.migrate_incoming, m.opt.migrate_key, m.opt.run_dir) < 0) {
+            log_error("incoming migration: %s", err_msg());
+            migrate_recv_abort(&m.mig_in, err_msg());
+            free(m.domain_xml);
+            return EXIT_BAD_INPUT;
+        }
+        const struct snap_config *c = &m.mig_in.cfg;
+        m.opt.mem_size = c->mem_size;
+        m.opt.nvcpus = c->nvcpus;
+        m.opt.on_poweroff = (enum lifecycle_action)c->on_poweroff;
+        m.opt.on_reboot = (enum lifecycle_action)c->on_reboot;
+        m.opt.on_crash = (enum lifecycle_action)c->on_crash;
+        m.opt.memory_enforcement = (enum memory_enforcement)c->memory_enforcement;
+        m.opt.kernel = c->kernel;
+        m.opt.cmdline = c->cmdline[0] ? c->cmdline : NULL;
+        m.opt.initrd = NULL;
+        if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0)
+            log_warn("%s; a restart of the migrated domain will fail", err_msg());
+        log_info("incoming migration from %s: %llu MiB, %u vCPUs", m.mig_in.c.peer,
+                 (unsigned long long)(c->mem_size >> 20), c->nvcpus);
+        m.dom.incoming = &m.mig_in;
     } else if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0 ||
         (m.opt.initrd && file_map_open(&m.initrd, m.opt.initrd, "initrd") < 0)) {
         log_error("%s", err_msg());
@@ -314,7 +398,10 @@ int main(int argc, char **argv)
     m.dom.kernel_len = m.kernel.len;
     m.dom.initrd = m.initrd.data;
     m.dom.initrd_len = m.initrd.len;
+    m.dom.domain_xml = m.domain_xml;
+    m.dom.domain_xml_len = m.domain_xml_len;
     m.dom.notify = domain_event;
+    m.dom.reply = domain_reply;
     m.dom.notify_opaque = &m;
 
     status = run(&m);
@@ -326,5 +413,7 @@ int main(int argc, char **argv)
     file_map_close(&m.kernel);
     file_map_close(&m.initrd);
     snap_file_close(&m.snap);
+    migrate_recv_close(&m.mig_in);
+    free(m.domain_xml);
     return status;
 }

@@ -6,6 +6,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/mac_addr.h"
 #include "lib/parse.h"
 #include "vmm/console_log.h"
 #include "vmm/vm.h"
@@ -18,7 +19,9 @@ void options_usage(FILE *f)
             "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]]\n"
             "                [--memory-enforcement pause|destroy|report] [--verbose]\n"
             "                [--cpu-reservation PCT] [--cpu-limit PCT] [--cpu-weight N] [--cpu-period TIME]\n"
-            "       xeno-vmm --restore FILE [--run-dir DIR [--name NAME] [--paused]] ...\n"
+            "                [--net [socket=PATH,]mac=MAC]\n"
+            "       xeno-vmm --restore FILE [--restore-eager] [--run-dir DIR [--name NAME] [--paused]] ...\n"
+            "       xeno-vmm --migrate-incoming ADDR:PORT --migrate-key FILE [--run-dir DIR [--name NAME]] ...\n"
             "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
             "\n"
             "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
@@ -50,9 +53,21 @@ void options_usage(FILE *f)
             "  --cpu-weight N           share of the CPU nobody reserved, 2 to 262144 (default 1024)\n"
             "  --cpu-period TIME        the time scale of reservation and limit, 1ms to 1s (default 10ms)\n"
             "                           (docs/scheduling.md)\n"
+            "  --net socket=PATH,mac=MAC  a virtio-net interface whose frames a vhost-user backend\n"
+            "                           (xeno-netback) carries; the monitor listens on PATH (default\n"
+            "                           with --run-dir: DIR/net0.sock) and the backend connects. One\n"
+            "                           interface, MAC like 52:54:00:12:34:56\n"
             "  --verbose                debug messages\n"
             "  --restore FILE           resume the domain saved in FILE (control request save; memory,\n"
-            "                           vCPUs, kernel, command line and actions come from the file)\n"
+            "                           vCPUs, kernel, command line and actions come from the file);\n"
+            "                           memory is filled in lazily while the guest runs\n"
+            "  --restore-eager          with --restore: copy all saved memory before the guest runs\n"
+            "  --domain-xml FILE        the domain's XML (at most 1 MiB), kept in snapshots; a restore\n"
+            "                           keeps the snapshot's unless this is given\n"
+            "  --migrate-incoming ADDR:PORT  wait there for one live migration (docs/migration.md) and\n"
+            "                           run the domain it brings (memory, vCPUs, kernel, actions)\n"
+            "  --migrate-key FILE       shared key (at least 16 bytes, mode 0600) both ends must hold;\n"
+            "                           also the default key of the control request migrate\n"
             "  --dump-acpi DIR          write the ACPI tables this configuration gets into DIR (rsdp.dat,\n"
             "                           xsdt.dat, facp.dat, apic.dat, dsdt.dat), list its devices, exit\n"
             "\n"
@@ -118,7 +133,11 @@ static int parse_memory(const char *text, struct options *o)
 }
 
 enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED, OPT_DUMP_ACPI, OPT_MEM_ENFORCE,
-       OPT_RESTORE };
+       OPT_RESTORE, OPT_RESTORE_EAGER, OPT_DOMAIN_XML };
+/* The network interface (virtio_net.h). */
+enum { OPT_NET = 320 };
+/* Live migration (docs/migration.md). */
+enum { OPT_MIG_IN = 340, OPT_MIG_KEY };
 /* The CPU scheduling options (docs/scheduling.md). */
 enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
 
@@ -156,6 +175,48 @@ static int parse_cpu_option(int c, const char *text, struct sched_params *p)
     }
 }
 
+/* --net socket=PATH,mac=MAC (either order; socket may be left out under --run-dir). */
+static int parse_net(const char *text, struct options *o)
+{
+    char buf[512];
+    int have_mac = 0;
+    if (o->have_net) {
+        log_error("--net given twice: a domain has one network interface");
+        return -1;
+    }
+    if (strlen(text) >= sizeof(buf)) {
+        log_error("--net: the value is too long");
+        return -1;
+    }
+    strcpy(buf, text);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (strncmp(item, "socket=", 7) == 0) {
+            if (strlen(item + 7) == 0 || strlen(item + 7) >= sizeof(o->net_socket)) {
+                log_error("--net socket=%s: a unix socket path of 1 to %zu bytes is needed", item + 7,
+                          sizeof(o->net_socket) - 1);
+                return -1;
+            }
+            strcpy(o->net_socket, item + 7);
+        } else if (strncmp(item, "mac=", 4) == 0) {
+            if (mac_addr_parse(item + 4, o->net.mac) < 0) {
+                log_error("--net mac: %s", err_msg());
+                return -1;
+            }
+            have_mac = 1;
+        } else {
+            log_error("--net: unknown setting '%s' (expected socket=PATH and mac=MAC)", item);
+            return -1;
+        }
+    }
+    if (!have_mac) {
+        log_error("--net %s: mac=MAC is required (e.g. mac=52:54:00:12:34:56)", text);
+        return -1;
+    }
+    o->have_net = 1;
+    o->net.socket_path = o->net_socket;
+    return 0;
+}
+
 int options_parse(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
@@ -174,7 +235,12 @@ int options_parse(int argc, char **argv, struct options *o)
         {"verbose", no_argument, NULL, 'v'},
         {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
         {"restore", required_argument, NULL, OPT_RESTORE},
+        {"restore-eager", no_argument, NULL, OPT_RESTORE_EAGER},
+        {"domain-xml", required_argument, NULL, OPT_DOMAIN_XML},
         {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
+        {"net", required_argument, NULL, OPT_NET},
+        {"migrate-incoming", required_argument, NULL, OPT_MIG_IN},
+        {"migrate-key", required_argument, NULL, OPT_MIG_KEY},
         {"cpu-reservation", required_argument, NULL, OPT_CPU_RES},
         {"cpu-limit", required_argument, NULL, OPT_CPU_LIMIT},
         {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
@@ -233,12 +299,20 @@ int options_parse(int argc, char **argv, struct options *o)
         case 'v': o->verbose = 1; break;
         case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
         case OPT_RESTORE: o->restore = optarg; break;
+        case OPT_RESTORE_EAGER: o->restore_eager = 1; break;
+        case OPT_DOMAIN_XML: o->domain_xml = optarg; break;
         case OPT_MEM_ENFORCE:
             if (memory_enforcement_parse(optarg, &o->memory_enforcement) < 0) {
                 log_error("--memory-enforcement '%s': expected pause, destroy or report", optarg);
                 return -1;
             }
             break;
+        case OPT_NET:
+            if (parse_net(optarg, o) < 0)
+                return -1;
+            break;
+        case OPT_MIG_IN: o->migrate_incoming = optarg; break;
+        case OPT_MIG_KEY: o->migrate_key = optarg; break;
         case OPT_CPU_RES:
         case OPT_CPU_LIMIT:
         case OPT_CPU_WEIGHT:
@@ -266,7 +340,19 @@ int options_parse(int argc, char **argv, struct options *o)
         log_error("--restore and --kernel do not go together: a snapshot brings its own machine");
         return -1;
     }
-    if (!o->kernel && !o->dump_acpi && !o->restore) {
+    if (o->restore_eager && !o->restore) {
+        log_error("--restore-eager needs --restore FILE");
+        return -1;
+    }
+    if (o->migrate_incoming && (o->kernel || o->restore)) {
+        log_error("--migrate-incoming takes the domain from the source: no --kernel or --restore with it");
+        return -1;
+    }
+    if (o->migrate_incoming && !o->migrate_key) {
+        log_error("--migrate-incoming needs --migrate-key FILE (the key the source must prove it holds)");
+        return -1;
+    }
+    if (!o->kernel && !o->dump_acpi && !o->restore && !o->migrate_incoming) {
         log_error("no kernel given: use --kernel FILE (see --help)");
         return -1;
     }
@@ -274,6 +360,17 @@ int options_parse(int argc, char **argv, struct options *o)
     if (sched_params_check(&o->sched, o->nvcpus, why, sizeof(why)) < 0) {
         log_error("--cpu-*: %s", why);
         return -1;
+    }
+    if (o->have_net && !o->net_socket[0]) {
+        if (!o->run_dir) {
+            log_error("--net needs socket=PATH without --run-dir (with it, the default is DIR/net0.sock)");
+            return -1;
+        }
+        if ((size_t)snprintf(o->net_socket, sizeof(o->net_socket), "%s/net0.sock", o->run_dir) >=
+            sizeof(o->net_socket)) {
+            log_error("--net: %s/net0.sock is too long for a unix socket path; give socket=PATH", o->run_dir);
+            return -1;
+        }
     }
     if (!o->run_dir && (o->paused || log_size_given)) {
         log_error("%s needs --run-dir (%s)", o->paused ? "--paused" : "--console-log-size",

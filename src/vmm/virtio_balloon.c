@@ -54,6 +54,7 @@ int virtio_balloon_punch(const struct guest_mem *mem, uint64_t offset, uint64_t 
     }
     /* A hole, not madvise: the pages leave the memfd itself, so every mapping of it (ours,
      * KVM's through ours, a backend's) loses them and the allocation really shrinks. */
+    guest_mem_discarding(mem, offset, len); /* a lazy restore must not fill them again */
     if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0)
         return -errno;
     return 0;

@@ -23,6 +23,16 @@
 #define TRANSPORT_FEATURES                                                                                             \
     ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX))
 
+/* What a device offers: its own bits and the transport's. A device whose queues run in
+ * another process (external_queues) offers VERSION_1 alone: the backend that connects later
+ * cannot be asked first, and vhost-user backends need not implement indirect descriptors
+ * or the event index (xeno-netback does not). */
+static uint64_t offered_features(const struct virtio_dev *d)
+{
+    return d->info.features |
+           (d->info.external_queues ? (1ULL << VIRTIO_F_VERSION_1) : TRANSPORT_FEATURES);
+}
+
 /* A hostile guest can break and reset a device in a loop: the first failures are all
  * logged, then one in LOG_EVERY. */
 #define LOG_FIRST 64
@@ -149,7 +159,7 @@ static void write_status(struct virtio_dev *d, uint32_t v)
     uint32_t old = d->status;
     v &= 0xff & ~VIRTIO_STATUS_NEEDS_RESET; /* NEEDS_RESET is the device's to set */
     if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
-        uint64_t offered = d->info.features | TRANSPORT_FEATURES;
+        uint64_t offered = offered_features(d);
         if (!(d->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
             log_info("%s: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not supported); "
                      "FEATURES_OK refused",
@@ -208,13 +218,13 @@ static uint32_t read_reg(struct virtio_dev *d, uint64_t off)
     case VIRTIO_MMIO_DEVICE_ID: return d->info.device_id;
     case VIRTIO_MMIO_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
     case VIRTIO_MMIO_DEVICE_FEATURES: {
-        uint64_t f = d->info.features | TRANSPORT_FEATURES;
+        uint64_t f = offered_features(d);
         return d->dev_features_sel == 0 ? (uint32_t)f : d->dev_features_sel == 1 ? (uint32_t)(f >> 32) : 0;
     }
     case VIRTIO_MMIO_QUEUE_NUM_MAX: return q < d->info.nqueues ? d->info.queue_max : 0;
     case VIRTIO_MMIO_QUEUE_NUM: return q < d->info.nqueues ? d->qregs[q].num : 0;
     case VIRTIO_MMIO_QUEUE_READY: return q < d->info.nqueues ? d->qregs[q].ready : 0;
-    case VIRTIO_MMIO_INTERRUPT_STATUS: return d->isr;
+    case VIRTIO_MMIO_INTERRUPT_STATUS: return d->isr | (d->info.external_queues ? VIRTIO_INT_USED : 0);
     case VIRTIO_MMIO_STATUS: return d->status;
     case VIRTIO_MMIO_CONFIG_GENERATION: return d->config_gen;
     case VIRTIO_MMIO_QUEUE_DESC_LOW: return q < d->info.nqueues ? (uint32_t)d->qregs[q].desc : 0;
@@ -481,7 +491,7 @@ static void *virtio_thread(void *opaque)
     unsigned n = 0;
     fds[n++] = (struct pollfd){.fd = h->wake_fd, .events = POLLIN};
     for (unsigned i = 0; i < h->ndevs; i++)
-        for (unsigned q = 0; q < h->devs[i]->info.nqueues; q++) {
+        for (unsigned q = 0; q < h->devs[i]->info.nqueues && !h->devs[i]->info.external_queues; q++) {
             who[n].d = h->devs[i];
             who[n].q = q;
             fds[n++] = (struct pollfd){.fd = h->devs[i]->notify_fd[q], .events = POLLIN};

@@ -154,6 +154,11 @@ struct virtio_dev_info {
     uint32_t config_size; /* bytes of config space at 0x100 (<= 0xf00) */
     const struct virtio_dev_ops *ops;
     void *opaque; /* the device's state: virtio_dev_opaque() */
+    /* The queues are run by another process (vhost-user, virtio_net.c): it is handed the
+     * ioeventfds as kick fds and the irqfd as call fd, so the virtio thread must not read
+     * them, and InterruptStatus always reads USED because that process raises interrupts
+     * without reaching this register (a driver then finds nothing new, at worst). */
+    bool external_queues;
 };
 
 struct virtio_dev {

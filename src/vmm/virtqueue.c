@@ -105,6 +105,7 @@ static uint16_t load_avail_idx(struct virtq *vq)
 static void set_avail_event(struct virtq *vq, uint16_t v)
 {
     __atomic_store_n(&vq->used[2 + 4 * (unsigned)vq->size], v, __ATOMIC_RELAXED);
+    guest_mem_mark_dirty(vq->mem, (const void *)&vq->used[2 + 4 * (unsigned)vq->size], 2);
 }
 
 bool virtq_has_avail(struct virtq *vq)
@@ -246,6 +247,14 @@ void virtq_push(struct virtq *vq, const struct virtq_elem *e, uint32_t written)
     elem[1] = written;
     vq->used_idx++;
     __atomic_store_n(&vq->used[AVAIL_IDX], vq->used_idx, __ATOMIC_RELEASE);
+    /* A live migration must resend what the device wrote: KVM logs only guest writes. */
+    guest_mem_mark_dirty(vq->mem, (const void *)elem, 8);
+    guest_mem_mark_dirty(vq->mem, (const void *)vq->used, 4);
+    for (unsigned k = 0, left = written; k < e->n_in && left; k++) {
+        uint32_t n = e->in[k].iov_len < left ? (uint32_t)e->in[k].iov_len : left;
+        guest_mem_mark_dirty(vq->mem, e->in[k].iov_base, n);
+        left -= n;
+    }
     if (vq->in_flight)
         vq->in_flight--;
     vq->pushed++;

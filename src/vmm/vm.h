@@ -42,6 +42,8 @@ typedef void (*console_write_fn)(void *opaque, const uint8_t *buf, size_t len);
 struct virtio_console;
 struct virtio_rng;
 struct virtio_balloon;
+struct virtio_net;
+struct virtio_net_config_host;
 
 struct vcpu {
     struct vm *vm;
@@ -105,6 +107,7 @@ struct vm {
     struct virtio_console *vcon;    /* virtio-mmio device 0 */
     struct virtio_rng *vrng;        /* virtio-mmio device 1 */
     struct virtio_balloon *vballoon; /* virtio-mmio device 2 */
+    struct virtio_net *vnet;         /* virtio-mmio device 3 with --net, else NULL */
     int rx_space_efd; /* eventfd: COM1's receive FIFO has room for more host input */
 
     pthread_mutex_t lock;      /* outcome, pause state, the vCPUs' clock fields */
@@ -124,6 +127,7 @@ struct vm_config {
     console_write_fn console_write; /* optional */
     void *console_opaque;
     int start_paused; /* vCPU threads park before their first KVM_RUN */
+    const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
@@ -151,6 +155,9 @@ void vm_vcpu_throttle(struct vm *vm, unsigned i, int on);
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);
 /* Devices marked NEEDS_RESET in this VM (virtio). Any thread. */
 uint64_t vm_virtio_errors(const struct vm *vm);
+/* KVM dirty-page logging on every RAM slot (memory slot i is RAM range i), for live
+ * migration (dirty_log.h). Any thread. */
+int vm_set_dirty_logging(struct vm *vm, int on);
 /* Asks the guest to power off or reboot (the power request register). */
 void vm_power_request(struct vm *vm, enum power_request_code code);
 void vm_destroy(struct vm *vm);

@@ -35,7 +35,7 @@ if kvm_case restore; then
         rx a create examples/counter.xml >/dev/null
         rs_check restore-counter-runs 'wait_until 200 rs_ticks_at_least a counter 20' "$(rx a console counter --dump | tail -2)"
         uuid=$(rx a --json info counter | jq -r .uuid)
-        out=$(rx a save counter "$RS/c1.snap" 2>&1)
+        out=$(rx a save counter "$RS/c1.snap" --shrink 2>&1)
         saved=$(rs_ticks a counter)
         rs_check restore-save-stops '! rx a info counter >/dev/null 2>&1' "$out"
 

@@ -83,5 +83,11 @@ int main(int argc, char **argv)
            (unsigned long long)s.sched_throttles, (unsigned long long)s.sched_overrun_ns,
            (unsigned long long)s.sched_periods, (unsigned long long)s.sched_overhead_ns,
            (unsigned long long)s.sched_changes);
+    /* The network interface (virtio-net over vhost-user). */
+    printf("net_present=%u\nnet_backend_connected=%u\nnet_backend_connects=%llu\nnet_backend_handovers=%llu\n"
+           "net_backend_errors=%llu\nnet_driver_resets=%llu\n",
+           s.net_present, s.net_backend_connected, (unsigned long long)s.net_backend_connects,
+           (unsigned long long)s.net_backend_handovers, (unsigned long long)s.net_backend_errors,
+           (unsigned long long)s.net_driver_resets);
     return 0;
 }

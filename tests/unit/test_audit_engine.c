@@ -472,6 +472,26 @@ static void test_scan_detected_and_throttled(void **state)
     assert_pass(tcp_out(f, 0, 0x0a640065, 50101, 22, SYN, 0, tr));
 }
 
+/* A vertical scan (many ports of one host): a destination is (address, port), so each closed
+ * port is a failed first contact and four of them decide, from a fresh start. */
+static void test_vertical_scan_detected(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t t = T0;
+    uint32_t host = 0x0a650001;
+    unsigned probe = 0;
+    while (count_events(f, AUDIT_EV_SCAN) == 0 && probe < 10) {
+        assert_pass(tcp_out(f, 0, host, (uint16_t)(51000 + probe), (uint16_t)(2000 + probe), SYN, 0, t));
+        assert_pass(tcp_in(f, 0, host, (uint16_t)(51000 + probe), (uint16_t)(2000 + probe), RST | ACK, 0, t + 100));
+        probe++;
+        t += MS;
+    }
+    assert_int_equal(probe, 4);
+    assert_non_null(strstr(last_event(f, AUDIT_EV_SCAN)->evidence, "4 failed, 0 answered"));
+    /* Another port of that host is a new destination: held back. */
+    assert_int_equal(tcp_out(f, 0, host, 51099, 2099, SYN, 0, t).action, AUDIT_THROTTLE);
+}
+
 static void test_scan_by_silence_detected_at_tick(void **state)
 {
     struct fixture *f = *state;
@@ -764,6 +784,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ack_symmetry_unanswered_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_symmetry_behaving_never_touched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_detected_and_throttled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vertical_scan_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_by_silence_detected_at_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syn_flood_paced_and_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_table_evicts_into_log, setup_small, teardown),

@@ -472,12 +472,125 @@ static void devices(void **state)
     bad(doc(NULL, "<devices><console type='pty' tty='/dev/pts/1'/></devices>", NULL),
         "<console>: unknown attribute 'tty'");
     bad(doc(NULL, "<devices><interface type='network'/></devices>", NULL),
-        "<interface>: not supported in <devices> yet");
+        "<interface>: type 'network' is not supported; write type=\"vhostuser\"");
     bad(doc(NULL, "<devices><memballoon model='virtio'/></devices>", NULL), "<memballoon>: not supported");
     bad(doc(NULL, "<devices><console type='pty'/>junk</devices>", NULL), "<devices>: unexpected text 'junk'");
     bad(doc(NULL, "<memtune><hard_limit>1</hard_limit></memtune>", NULL),
         "test.xml:4: <memtune>: not supported in <domain> yet");
     bad(doc(NULL, "<blkiotune/>", NULL), "<blkiotune>: not supported in <domain> yet");
+}
+
+/* <interface type="vhostuser">: MAC, our IPv4 address, libvirt's <bandwidth> with our
+ * weight; everything checked, one interface. */
+static char *iface(const char *inner)
+{
+    char *top, *xml;
+    if (asprintf(&top, "<devices xmlns:xeno='" XENO_NS "'>\n<interface type='vhostuser'>%s</interface></devices>",
+                 inner) < 0)
+        fail_msg("out of memory");
+    xml = doc(NULL, top, NULL);
+    free(top);
+    return xml;
+}
+
+static void interfaces(void **state)
+{
+    (void)state;
+    struct domain_config c;
+    good(doc(NULL, NULL, NULL), &c);
+    assert_int_equal(c.net.present, 0);
+    domain_config_free(&c);
+
+    good(iface("<mac address='52:54:00:AB:cd:01'/>"), &c);
+    assert_int_equal(c.net.present, 1);
+    assert_memory_equal(c.net.mac, ((uint8_t[]){0x52, 0x54, 0x00, 0xab, 0xcd, 0x01}), 6);
+    assert_int_equal(c.net.has_ipv4, 0);
+    assert_string_equal(c.net.socket, "");
+    assert_int_equal(c.net.inbound.given, 0);
+    assert_int_equal(c.net.outbound.given, 0);
+    domain_config_free(&c);
+
+    good(iface("<mac address='52:54:00:00:00:02'/><model type='virtio'/>"
+               "<source type='unix' path='/run/x/net.sock' mode='server'/>"
+               "<xeno:ip address='10.0.0.2'/>"
+               "<bandwidth><inbound average='1000' peak='5000' burst='1024' floor='200' xeno:weight='3'/>"
+               "<outbound average='128'/></bandwidth>"),
+         &c);
+    assert_int_equal(c.net.has_ipv4, 1);
+    assert_int_equal(c.net.ipv4, 0x0a000002);
+    assert_string_equal(c.net.socket, "/run/x/net.sock");
+    assert_int_equal(c.net.inbound.given, 1);
+    assert_int_equal(c.net.inbound.average, 1000000);  /* kilobytes/s are 1000 bytes/s (tc's kbps) */
+    assert_int_equal(c.net.inbound.peak, 5000000);
+    assert_int_equal(c.net.inbound.burst, 1024 * 1024); /* kilobytes of burst are 1024 bytes (tc's kb) */
+    assert_int_equal(c.net.inbound.floor, 200000);
+    assert_int_equal(c.net.inbound.weight, 3);
+    assert_int_equal(c.net.outbound.average, 128000);
+    assert_int_equal(c.net.outbound.peak, 0);
+    assert_int_equal(c.net.outbound.weight, 0);
+    domain_config_free(&c);
+    /* A weight alone, or a floor alone, is a policy too. */
+    good(iface("<mac address='52:54:00:00:00:02'/><bandwidth><outbound xeno:weight='1000'/></bandwidth>"), &c);
+    assert_int_equal(c.net.outbound.weight, 1000);
+    domain_config_free(&c);
+
+    /* Line numbers: the interface starts on line 5. */
+    bad(iface(""), "test.xml:5: <interface>: missing <mac>");
+    bad(doc(NULL, "<devices><interface/></devices>", NULL), "<interface>: missing type");
+    bad(doc(NULL, "<devices><interface type='ethernet'><mac address='52:54:00:00:00:01'/></interface></devices>", NULL),
+        "<interface>: type 'ethernet' is not supported");
+    bad(doc(NULL,
+            "<devices><interface type='vhostuser'><mac address='52:54:00:00:00:01'/></interface>\n"
+            "<interface type='vhostuser'><mac address='52:54:00:00:00:02'/></interface></devices>",
+            NULL),
+        "test.xml:5: <interface>: a second interface (the first is on line 4)");
+    bad(iface("<mac address='52:54:00:00:00'/>"), "<mac>: '52:54:00:00:00' is not a MAC address");
+    bad(iface("<mac address='52:54:00:00:00:0g'/>"), "is not a MAC address");
+    bad(iface("<mac address='01:00:5e:00:00:01'/>"), "<mac>: MAC address 01:00:5e:00:00:01 is a multicast address");
+    bad(iface("<mac address='00:00:00:00:00:00'/>"), "is all zeros");
+    bad(iface("<mac/>"), "<mac>: missing address");
+    bad(iface("<mac address='52:54:00:00:00:01' type='static'/>"), "<mac>: unknown attribute 'type'");
+    bad(iface("<mac address='52:54:00:00:00:01'/><mac address='52:54:00:00:00:02'/>"),
+        "<mac>: duplicate element in <interface>");
+    bad(iface("<mac address='52:54:00:00:00:01'/><model type='e1000'/>"), "<model>: type 'e1000' is not supported");
+    bad(iface("<mac address='52:54:00:00:00:01'/><source type='unix' path='/s' mode='client'/>"),
+        "<source>: mode 'client' is not supported");
+    bad(iface("<mac address='52:54:00:00:00:01'/><source type='tcp'/>"), "<source>: type 'tcp' is not supported");
+    bad(iface("<mac address='52:54:00:00:00:01'/><source path='relative.sock'/>"),
+        "<source>: path 'relative.sock' must be an absolute unix socket path");
+    bad(iface("<mac address='52:54:00:00:00:01'/><xeno:ip address='10.0.0'/>"),
+        "<xeno:ip>: address '10.0.0' is not an IPv4 address");
+    bad(iface("<mac address='52:54:00:00:00:01'/><xeno:ip address='10.0.0.256'/>"), "is not an IPv4 address");
+    bad(iface("<mac address='52:54:00:00:00:01'/><xeno:ip address='224.0.0.1'/>"),
+        "<xeno:ip>: address 224.0.0.1 cannot be a domain's own");
+    bad(iface("<mac address='52:54:00:00:00:01'/><xeno:ip/>"), "<xeno:ip>: missing address");
+    bad(iface("<mac address='52:54:00:00:00:01'/><xeno:mtu size='9000'/>"),
+        "<xeno:mtu>: unknown element in <interface>; the " XENO_NS " namespace has <ip> here");
+    bad(iface("<mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'/>"),
+        "<filterref>: unknown element in <interface>");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth/>"), "<bandwidth>: empty; give <inbound> and/or");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><inbound/></bandwidth>"),
+        "<inbound>: needs average (kilobytes/s), floor or xeno:weight");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><inbound average='0'/></bandwidth>"),
+        "<inbound>: average '0' is not a whole number from 1 to 4294967295");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><inbound average='1k'/></bandwidth>"),
+        "average '1k' is not a whole number");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound average='4294967296'/></bandwidth>"),
+        "<outbound>: average '4294967296' is not a whole number");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound average='100' peak='50'/></bandwidth>"),
+        "<outbound>: peak 50 kilobytes/s is below average 100");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound average='100' floor='150'/></bandwidth>"),
+        "<outbound>: floor 150 kilobytes/s is above average 100");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound peak='100'/></bandwidth>"),
+        "peak and burst shape an average: give average too");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound average='1' rate='5'/></bandwidth>"),
+        "<outbound>: unknown attribute 'rate'");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound average='1' xeno:weight='0'/></bandwidth>"),
+        "<outbound>: xeno:weight '0' is not a whole number from 1 to 1000");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><outbound average='1' xeno:weight='1001'/></bandwidth>"),
+        "xeno:weight '1001' is not a whole number");
+    bad(iface("<mac address='52:54:00:00:00:01'/><bandwidth><inbound average='1'/><inbound average='2'/></bandwidth>"),
+        "<inbound>: duplicate element in <bandwidth>");
 }
 
 /* ---- metadata ---- */
@@ -1011,6 +1124,7 @@ int main(void)
         cmocka_unit_test(os_elements),
         cmocka_unit_test(lifecycle),
         cmocka_unit_test(devices),
+        cmocka_unit_test(interfaces),
         cmocka_unit_test(metadata),
         cmocka_unit_test(memory_enforcement),
         cmocka_unit_test(cputune),

@@ -77,7 +77,7 @@ static void parse_rejects_unknown_and_arguments(void **state)
     assert_true(strlen(why) < 250);
 }
 
-/* save PATH [keep-running]. */
+/* save PATH [keep-running] [shrink]. */
 static void parse_save(void **state)
 {
     (void)state;
@@ -97,6 +97,21 @@ static void parse_save(void **state)
     assert_int_equal(control_parse_args("save a b", &req, &a, why, sizeof(why)), -EINVAL);
     assert_non_null(strstr(why, "keep-running"));
     assert_int_equal(control_parse_args("save a keep-running x", &req, &a, why, sizeof(why)), -EINVAL);
+    assert_int_equal(a.shrink, 0);
+    /* shrink, alone or with keep-running in either order; each once. */
+    assert_int_equal(control_parse_args("save s.snap shrink", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(a.shrink, 1);
+    assert_int_equal(a.keep_running, 0);
+    assert_int_equal(control_parse_args("save s.snap shrink  keep-running", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(a.shrink, 1);
+    assert_int_equal(a.keep_running, 1);
+    assert_int_equal(control_parse_args("save s.snap keep-running shrink", &req, &a, why, sizeof(why)), 0);
+    assert_int_equal(a.shrink, 1);
+    assert_int_equal(a.keep_running, 1);
+    assert_int_equal(control_parse_args("save s.snap shrink shrink", &req, &a, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "'shrink' is given twice"));
+    assert_int_equal(control_parse_args("save s.snap shrinkage", &req, &a, why, sizeof(why)), -EINVAL);
+    assert_non_null(strstr(why, "not keep-running or shrink"));
 }
 
 /* sched KEY=VALUE...: the CPU scheduling settings, each at most once, any subset. */
@@ -145,6 +160,8 @@ static int handler(void *opaque, enum control_req req, const struct control_args
     (void)args;
     f->calls++;
     f->last = req;
+    if (req == CONTROL_MIGRATE)
+        return CONTROL_REPLY_LATER; /* answered by control_reply() */
     if (req == CONTROL_STATUS)
         snprintf(reply, size, "ok state=running boots=1");
     else if (req == CONTROL_REBOOT)
@@ -213,8 +230,50 @@ static void pipelined_requests_answered_in_order(void **state)
     control_read(&f->c);
     recv_all(f, buf, sizeof(buf));
     assert_string_equal(buf, "ok\nerr no\nerr unknown request 'bogus' (expected status, pause, unpause, shutdown, "
-                             "reboot, reset, destroy, sched, save or mem-set)\nok state=running boots=1\n");
+                             "reboot, reset, destroy, sched, save, migrate or mem-set)\nok state=running boots=1\n");
     assert_int_equal(f->calls, 3); /* the blank and the unknown line never reach the handler */
+}
+
+/* migrate's reply comes later: requests sent after it wait for it, then run in order. */
+static void deferred_reply_holds_later_requests(void **state)
+{
+    struct fx *f = *state;
+    char buf[512];
+    struct pollset ps;
+    send_str(f, "migrate h:1\nstatus\n");
+    control_read(&f->c);
+    assert_int_equal(recv_all(f, buf, sizeof(buf)), 0);
+    assert_int_equal(f->calls, 1);
+    pollset_reset(&ps);
+    control_prepare(&f->c, &ps);
+    assert_false(ps.fds[f->c.idx_fd].events & POLLIN); /* nothing more is read meanwhile */
+    control_event(&f->c, "migrate round=0");
+    control_reply(&f->c, "ok rounds=1");
+    recv_all(f, buf, sizeof(buf));
+    assert_string_equal(buf, "event migrate round=0\nok rounds=1\nok state=running boots=1\n");
+    assert_int_equal(f->calls, 2);
+    control_reply(&f->c, "ok again"); /* nothing is owed: dropped */
+    assert_int_equal(recv_all(f, buf, sizeof(buf)), 0);
+}
+
+/* A reply owed to a client that was replaced goes to nobody. */
+static void deferred_reply_not_for_a_new_client(void **state)
+{
+    struct fx *f = *state;
+    char buf[512];
+    int sv[2];
+    send_str(f, "migrate h:1\n");
+    control_read(&f->c);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    control_attach(&f->c, sv[0]);
+    close(f->peer);
+    f->peer = sv[1];
+    control_reply(&f->c, "ok rounds=1");
+    assert_int_equal(recv_all(f, buf, sizeof(buf)), 0);
+    send_str(f, "status\n");
+    control_read(&f->c);
+    recv_all(f, buf, sizeof(buf));
+    assert_string_equal(buf, "ok state=running boots=1\n");
 }
 
 static void partial_line_waits_for_the_rest(void **state)
@@ -360,6 +419,8 @@ int main(void)
         cmocka_unit_test(parse_save),
         T(request_gets_one_reply),
         T(pipelined_requests_answered_in_order),
+        T(deferred_reply_holds_later_requests),
+        T(deferred_reply_not_for_a_new_client),
         T(partial_line_waits_for_the_rest),
         T(events_are_lines),
         T(line_of_exactly_the_limit_is_fine),

@@ -121,6 +121,56 @@ static void cpu_options(void **state)
     assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-limit", "0.5%"), -1); /* too small to enforce */
 }
 
+/* --net socket=PATH,mac=MAC: one interface; the socket defaults into the run directory. */
+static void net_option(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k"), 0);
+    assert_int_equal(o.have_net, 0);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/tmp/n.sock,mac=52:54:00:AB:cd:ef"), 0);
+    assert_int_equal(o.have_net, 1);
+    assert_string_equal(o.net.socket_path, "/tmp/n.sock");
+    assert_memory_equal(o.net.mac, ((uint8_t[]){0x52, 0x54, 0, 0xab, 0xcd, 0xef}), 6);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/run/x/d1", "--net", "mac=52:54:00:00:00:01"), 0);
+    assert_string_equal(o.net.socket_path, "/run/x/d1/net0.sock");
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "mac=52:54:00:00:00:01,socket=/s"), 0);
+    assert_string_equal(o.net.socket_path, "/s");
+
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "mac=52:54:00:00:00:01"), -1); /* no socket, no run dir */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s"), -1);               /* no MAC */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s,mac=01:00:5e:00:00:01"), -1); /* multicast */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s,mac=52:54:00:00:01"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s,mac=52:54:00:00:00:01,vlan=3"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=,mac=52:54:00:00:00:01"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/a,mac=52:54:00:00:00:01", "--net",
+                           "socket=/b,mac=52:54:00:00:00:02"),
+                     -1); /* one interface */
+    char longpath[200];
+    memset(longpath, 'a', sizeof(longpath));
+    memcpy(longpath, "socket=/", 8);
+    strcpy(longpath + 150, ",mac=52:54:00:00:00:01");
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", longpath), -1); /* longer than sun_path */
+}
+
+/* --restore FILE [--restore-eager] [--domain-xml FILE]. */
+static void restore_options(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--restore", "s.snap"), 0);
+    assert_string_equal(o.restore, "s.snap");
+    assert_int_equal(o.restore_eager, 0); /* lazy by default */
+    assert_null(o.domain_xml);
+    assert_int_equal(PARSE(&o, "--restore", "s.snap", "--restore-eager", "--domain-xml", "d.xml"), 0);
+    assert_int_equal(o.restore_eager, 1);
+    assert_string_equal(o.domain_xml, "d.xml");
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--domain-xml", "d.xml"), 0);
+    assert_string_equal(o.domain_xml, "d.xml");
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--restore-eager"), -1); /* needs --restore */
+    assert_int_equal(PARSE(&o, "--restore", "s.snap", "--kernel", "k"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +180,8 @@ int main(void)
         cmocka_unit_test(daemon_options),
         cmocka_unit_test(daemon_options_checked),
         cmocka_unit_test(cpu_options),
+        cmocka_unit_test(net_option),
+        cmocka_unit_test(restore_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,140 @@
+#include "net/inflight.h"
+
+#include "lib/err.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static size_t align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static size_t queue_bytes(uint16_t qsize)
+{
+    return align_up(sizeof(struct vhost_user_inflight_split_queue) +
+                        (size_t)qsize * sizeof(struct vhost_user_inflight_desc_split),
+                    64);
+}
+
+size_t inflight_region_size(uint16_t nq, uint16_t qsize)
+{
+    return align_up((size_t)nq * queue_bytes(qsize) + sizeof(struct inflight_ext), 4096);
+}
+
+static void layout(struct inflight_map *m)
+{
+    uint8_t *p = m->base;
+    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+        m->q[q] = (void *)(p + q * queue_bytes(m->qsize));
+        m->desc[q] = (void *)((uint8_t *)m->q[q] + sizeof(struct vhost_user_inflight_split_queue));
+    }
+    m->ext = (void *)(p + (size_t)m->nq * queue_bytes(m->qsize));
+}
+
+static void reset_contents(struct inflight_map *m, uint64_t owner_id)
+{
+    memset(m->base, 0, m->len);
+    for (unsigned q = 0; q < m->nq && q < VHOST_USER_NET_NQUEUES; q++) {
+        m->q[q]->version = 1;
+        m->q[q]->desc_num = m->qsize;
+    }
+    m->ext->magic = INFLIGHT_MAGIC;
+    m->ext->version = INFLIGHT_VERSION;
+    m->ext->owner_id = owner_id;
+}
+
+static int check_shape(uint16_t nq, uint16_t qsize)
+{
+    if (nq != VHOST_USER_NET_NQUEUES || qsize == 0 || qsize > VRING_INFLIGHT_MAX_QSIZE)
+        return err_set(EINVAL, "inflight region for %u queues of %u entries (a net device has %u queues of at most %u)",
+                       nq, qsize, VHOST_USER_NET_NQUEUES, VRING_INFLIGHT_MAX_QSIZE);
+    return 0;
+}
+
+int inflight_create(struct inflight_map *m, uint16_t nq, uint16_t qsize, uint64_t owner_id, int *fd_out)
+{
+    int rc = check_shape(nq, qsize);
+    if (rc < 0)
+        return rc;
+    size_t len = inflight_region_size(nq, qsize);
+    int fd = memfd_create("xeno-netback-inflight", MFD_CLOEXEC);
+    if (fd < 0)
+        return err_set(errno, "inflight region: memfd_create: %s", strerror(errno));
+    if (ftruncate(fd, (off_t)len) < 0) {
+        rc = err_set(errno, "inflight region: ftruncate to %zu: %s", len, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        rc = err_set(errno, "inflight region: mmap: %s", strerror(errno));
+        close(fd);
+        return rc;
+    }
+    inflight_detach(m);
+    *m = (struct inflight_map){.base = p, .len = len, .nq = nq, .qsize = qsize};
+    layout(m);
+    reset_contents(m, owner_id);
+    *fd_out = fd;
+    return 0;
+}
+
+int inflight_attach(struct inflight_map *m, int fd, const struct vhost_user_inflight *d, uint64_t owner_id)
+{
+    int rc = check_shape(d->num_queues, d->queue_size);
+    size_t len = inflight_region_size(d->num_queues, d->queue_size);
+    struct stat st;
+    if (rc == 0 && (d->mmap_offset != 0 || d->mmap_size != len))
+        rc = err_set(EINVAL, "inflight region: %llu bytes at offset %llu, this layout needs %zu at 0",
+                     (unsigned long long)d->mmap_size, (unsigned long long)d->mmap_offset, len);
+    if (rc == 0 && fstat(fd, &st) < 0)
+        rc = err_set(errno, "inflight region: fstat: %s", strerror(errno));
+    if (rc == 0 && (uint64_t)st.st_size < len)
+        rc = err_set(EINVAL, "inflight region: the fd holds %lld bytes, less than %zu", (long long)st.st_size, len);
+    void *p = MAP_FAILED;
+    if (rc == 0) {
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            rc = err_set(errno, "inflight region: mmap: %s", strerror(errno));
+    }
+    close(fd);
+    if (rc < 0)
+        return rc;
+    inflight_detach(m);
+    *m = (struct inflight_map){.base = p, .len = len, .nq = d->num_queues, .qsize = d->queue_size};
+    layout(m);
+    if (m->ext->magic != INFLIGHT_MAGIC || m->ext->version != INFLIGHT_VERSION ||
+        m->ext->owner_id != owner_id)
+        reset_contents(m, owner_id);
+    /* The front end cannot be trusted to keep the region intact: bound what we read. */
+    if (m->ext->commit.ndest > INFLIGHT_MAX_DEST)
+        m->ext->commit.state = INFLIGHT_COMMIT_NONE;
+    return 0;
+}
+
+int inflight_private(struct inflight_map *m, uint64_t owner_id)
+{
+    inflight_detach(m);
+    struct inflight_ext *e = calloc(1, sizeof(*e));
+    if (!e)
+        return err_set(ENOMEM, "inflight: out of memory");
+    *m = (struct inflight_map){.ext = e, .private_ext = true};
+    e->magic = INFLIGHT_MAGIC;
+    e->version = INFLIGHT_VERSION;
+    e->owner_id = owner_id;
+    return 0;
+}
+
+void inflight_detach(struct inflight_map *m)
+{
+    if (m->base)
+        munmap(m->base, m->len);
+    else if (m->private_ext)
+        free(m->ext);
+    *m = (struct inflight_map){0};
+}

@@ -1,0 +1,99 @@
+#include "net/mem_table.h"
+
+#include "lib/err.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A region larger than this is refused: it bounds what a front end can make us map. */
+#define MEM_REGION_MAX (1ull << 40)
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+int mem_table_map(struct mem_table *m, const struct vhost_user_mem_table *t, const int *fds)
+{
+    struct mem_table nt = {0};
+    int rc = 0;
+    unsigned n = t->nregions;
+    if (n == 0 || n > VHOST_USER_MAX_REGIONS) {
+        rc = err_set(EINVAL, "memory table: %u regions (1 to %u)", n, VHOST_USER_MAX_REGIONS);
+        goto out;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const struct vhost_user_mem_region *src = &t->regions[i];
+        if (src->memory_size == 0 || src->memory_size > MEM_REGION_MAX ||
+            src->guest_phys_addr + src->memory_size < src->guest_phys_addr ||
+            src->userspace_addr + src->memory_size < src->userspace_addr ||
+            src->mmap_offset > MEM_REGION_MAX) {
+            rc = err_set(EINVAL,
+                         "memory table: region %u (gpa 0x%llx size 0x%llx offset 0x%llx) is out of range",
+                         i, (unsigned long long)src->guest_phys_addr,
+                         (unsigned long long)src->memory_size, (unsigned long long)src->mmap_offset);
+            goto out;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            const struct vhost_user_mem_region *o = &t->regions[j];
+            if (overlaps(src->guest_phys_addr, src->memory_size, o->guest_phys_addr, o->memory_size) ||
+                overlaps(src->userspace_addr, src->memory_size, o->userspace_addr, o->memory_size)) {
+                rc = err_set(EINVAL, "memory table: regions %u and %u overlap", j, i);
+                goto out;
+            }
+        }
+        struct stat st;
+        if (fstat(fds[i], &st) < 0) {
+            rc = err_set(errno, "memory table: region %u: fstat: %s", i, strerror(errno));
+            goto out;
+        }
+        uint64_t need = src->mmap_offset + src->memory_size;
+        if ((uint64_t)st.st_size < need) {
+            rc = err_set(EINVAL, "memory table: region %u needs %llu bytes of its fd, which has %lld", i,
+                         (unsigned long long)need, (long long)st.st_size);
+            goto out;
+        }
+        /* Map from offset 0 so an unaligned mmap_offset needs no special case. */
+        void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+        if (p == MAP_FAILED) {
+            rc = err_set(errno, "memory table: region %u: mmap of %llu bytes: %s", i,
+                         (unsigned long long)need, strerror(errno));
+            goto out;
+        }
+        nt.r[i] = (struct mem_region){.gpa = src->guest_phys_addr, .uva = src->userspace_addr,
+                                      .size = src->memory_size, .host = (uint8_t *)p + src->mmap_offset,
+                                      .map = p, .map_len = need};
+        nt.n = i + 1;
+    }
+out:
+    for (unsigned i = 0; i < n && i < VHOST_USER_MAX_REGIONS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (rc < 0) {
+        mem_table_unmap(&nt);
+        return rc;
+    }
+    mem_table_unmap(m);
+    *m = nt;
+    return 0;
+}
+
+void mem_table_unmap(struct mem_table *m)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        munmap(m->r[i].map, m->r[i].map_len);
+    m->n = 0;
+}
+
+void *mem_table_uva(const struct mem_table *m, uint64_t uva, uint64_t len)
+{
+    for (unsigned i = 0; i < m->n; i++) {
+        const struct mem_region *r = &m->r[i];
+        if (uva >= r->uva && uva - r->uva <= r->size && len <= r->size - (uva - r->uva))
+            return r->host + (uva - r->uva);
+    }
+    return NULL;
+}

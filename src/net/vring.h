@@ -1,0 +1,85 @@
+/* The backend's side of one split virtqueue living in a front end's memory (mem_table.h).
+ * The guest writes the descriptor table and the avail ring; the backend reads them once per
+ * field into locals (the guest may change them under us) and writes only the used ring.
+ *
+ * A ring whose guest breaks the rules (an avail index running more than `num` ahead, a head
+ * or next index out of range, a descriptor outside guest memory, a loop, an indirect
+ * descriptor that was not negotiated, a readable buffer after a writable one) is marked
+ * broken: it is not touched again until the front end sets it up anew. Only that ring
+ * stops; the error is counted and logged once. */
+#ifndef XENO_NET_VRING_H
+#define XENO_NET_VRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "lib/vhost_user.h"
+#include "net/mem_table.h"
+
+#define VRING_MAX_NUM 1024u /* largest queue size the backend accepts */
+#define VRING_MAX_SEGS 64u  /* buffers in one chain */
+
+struct vring {
+    unsigned num; /* 0: not set */
+    uint64_t desc_uva, avail_uva, used_uva;
+    bool addr_set;
+    struct vu_desc *desc; /* translated at start */
+    struct vu_avail *avail;
+    struct vu_used *used;
+    uint16_t last_avail; /* next avail position to take */
+    uint16_t used_idx;   /* what the used ring's idx says (only the backend writes it) */
+    int kick_fd, call_fd;
+    bool enabled;  /* SET_VRING_ENABLE (or implied without protocol features) */
+    bool started;  /* translated and serving */
+    bool broken;
+    bool need_call; /* used entries published since the last call */
+    uint64_t errors; /* times a guest broke this ring (kept across vring_reset) */
+};
+
+struct vring_chain {
+    uint16_t head;
+    uint16_t pos; /* its position in the avail ring */
+    unsigned nrd, nwr;
+    size_t rd_len, wr_len;
+    struct iovec rd[VRING_MAX_SEGS]; /* device-readable buffers, in order */
+    struct iovec wr[VRING_MAX_SEGS]; /* device-writable buffers, in order */
+};
+
+void vring_init(struct vring *vr);
+/* Closes the eventfds and forgets everything but the error count (a new connection starts
+ * from scratch). */
+void vring_reset(struct vring *vr);
+
+/* Translates the ring addresses with mem; `base` is the avail position to start from
+ * (SET_VRING_BASE). The used index is read back from guest memory: after a backend restart
+ * that is where the previous backend stopped. -EINVAL with a message if an address is not
+ * in the table. */
+int vring_start(struct vring *vr, const struct mem_table *mem, uint16_t base, const char *what);
+void vring_stop(struct vring *vr);
+
+/* Takes the next chain: 1 and *c, 0 when the guest has made nothing available, -EPROTO when
+ * the guest broke the ring (now broken; err_msg says how). */
+int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain *c);
+/* Gives back the chain taken last, unused (nothing was published for it). */
+static inline void vring_unpop(struct vring *vr) { vr->last_avail--; }
+/* Chains the guest has made available and the backend has not taken. */
+static inline uint16_t vring_avail_pending(const struct vring *vr)
+{
+    return (uint16_t)(__atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE) - vr->last_avail);
+}
+
+/* Publishes one used entry: the entry first, then the index (one release store: the commit
+ * point the exactly-once protocol relies on, docs/netback.md). */
+void vring_push(struct vring *vr, uint16_t head, uint32_t len);
+/* Signals the call eventfd if anything was published and the guest wants interrupts. */
+void vring_notify(struct vring *vr);
+
+/* Copies the chain's readable bytes from offset `off` into buf (at most len); returns bytes. */
+size_t vring_chain_read(const struct vring_chain *c, size_t off, void *buf, size_t len);
+/* Writes bufs into the chain's writable part from its start; returns bytes written (short when
+ * the chain is too small). */
+size_t vring_chain_write(const struct vring_chain *c, const struct iovec *src, unsigned nsrc);
+
+#endif

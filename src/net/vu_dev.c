@@ -1,0 +1,293 @@
+#include "net/vu_dev.h"
+
+#include "lib/err.h"
+#include "net/err_wrap.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int vu_dev_init(struct vu_dev *d, const char *name, uint64_t owner_id, const struct vu_dev_hooks *hooks)
+{
+    memset(d, 0, sizeof(*d));
+    d->name = name;
+    d->owner_id = owner_id;
+    d->hooks = hooks;
+    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+        vring_init(&d->vq[q]);
+    return inflight_private(&d->inflight, owner_id);
+}
+
+static void stop_ring(struct vu_dev *d, unsigned q)
+{
+    if (!d->vq[q].started)
+        return;
+    d->hooks->ring_stopping(d, q);
+    d->base[q] = d->vq[q].last_avail;
+    vring_stop(&d->vq[q]);
+}
+
+static bool ring_ready(const struct vu_dev *d, unsigned q)
+{
+    const struct vring *vr = &d->vq[q];
+    bool enabled = vr->enabled || !(d->features & (1ull << VU_F_PROTOCOL_FEATURES));
+    return vr->num && vr->addr_set && vr->kick_fd >= 0 && d->mem.n && enabled;
+}
+
+/* Starts every ring that has all it needs and is not serving yet. */
+static void start_ready(struct vu_dev *d)
+{
+    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+        struct vring *vr = &d->vq[q];
+        if (vr->started || vr->broken || !ring_ready(d, q))
+            continue;
+        char what[96];
+        snprintf(what, sizeof(what), "port %s queue %u", d->name, q);
+        if (vring_start(vr, &d->mem, d->base[q], what) < 0) {
+            log_warn("%s", err_msg());
+            vr->broken = true;
+            vr->errors++;
+            continue;
+        }
+        if (d->inflight.base)
+            d->inflight.q[q]->used_idx = vr->used_idx;
+        d->hooks->ring_started(d, q);
+    }
+}
+
+void vu_dev_reset(struct vu_dev *d)
+{
+    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+        stop_ring(d, q);
+        vring_reset(&d->vq[q]);
+        d->base[q] = 0;
+    }
+    mem_table_unmap(&d->mem);
+    inflight_private(&d->inflight, d->owner_id);
+    d->features = d->protocol_features = 0;
+}
+
+static int reply(int sock, struct vhost_user_msg *m, const void *payload, uint32_t size)
+{
+    vhost_user_msg_make_reply(m);
+    if (size)
+        memcpy(&m->payload, payload, size);
+    m->hdr.size = size;
+    return vhost_user_send(sock, m);
+}
+
+static int reply_u64(int sock, struct vhost_user_msg *m, uint64_t v)
+{
+    return reply(sock, m, &v, sizeof(v));
+}
+
+/* A ring index from a payload: the front end's value, checked. */
+static int ring_index(struct vu_dev *d, uint32_t req, uint64_t idx)
+{
+    if (idx >= VHOST_USER_NET_NQUEUES)
+        return err_set(EINVAL, "port %s: %s for queue %llu (a net device has %u)", d->name,
+                       vhost_user_request_name(req), (unsigned long long)idx, VHOST_USER_NET_NQUEUES);
+    return (int)idx;
+}
+
+/* Handles requests that change state; returns 0 or -errno (refused: message in err_msg). */
+static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
+{
+    int q, rc;
+    switch (m->hdr.request) {
+    case VHOST_USER_GET_FEATURES:
+        *replied = true;
+        return reply_u64(sock, m, VHOST_USER_NET_FEATURES);
+    case VHOST_USER_SET_FEATURES:
+        if (m->payload.u64 & ~VHOST_USER_NET_FEATURES)
+            return err_set(EINVAL, "port %s: SET_FEATURES 0x%llx has bits not offered (0x%llx)",
+                           d->name, (unsigned long long)m->payload.u64,
+                           (unsigned long long)VHOST_USER_NET_FEATURES);
+        if (!(m->payload.u64 & (1ull << VU_F_VERSION_1)))
+            return err_set(EINVAL, "port %s: SET_FEATURES without VERSION_1 (legacy devices are not served)",
+                           d->name);
+        d->features = m->payload.u64;
+        return 0;
+    case VHOST_USER_GET_PROTOCOL_FEATURES:
+        *replied = true;
+        return reply_u64(sock, m, VHOST_USER_NET_PROTOCOL_FEATURES);
+    case VHOST_USER_SET_PROTOCOL_FEATURES:
+        if (m->payload.u64 & ~VHOST_USER_NET_PROTOCOL_FEATURES)
+            return err_set(EINVAL, "port %s: SET_PROTOCOL_FEATURES 0x%llx has bits not offered", d->name,
+                           (unsigned long long)m->payload.u64);
+        d->protocol_features = m->payload.u64;
+        return 0;
+    case VHOST_USER_GET_QUEUE_NUM:
+        *replied = true;
+        return reply_u64(sock, m, VHOST_USER_NET_NQUEUES);
+    case VHOST_USER_SET_OWNER:
+        return 0;
+    case VHOST_USER_RESET_OWNER:
+    case VHOST_USER_RESET_DEVICE:
+        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+            stop_ring(d, (unsigned)q);
+            vring_reset(&d->vq[q]);
+            d->base[q] = 0;
+        }
+        return 0;
+    case VHOST_USER_SET_MEM_TABLE: {
+        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+            stop_ring(d, (unsigned)q);
+        rc = mem_table_map(&d->mem, &m->payload.memory, m->fds);
+        for (unsigned i = 0; i < m->nfds; i++)
+            m->fds[i] = -1; /* closed by mem_table_map */
+        m->nfds = 0;
+        if (rc < 0)
+            return nb_err_wrap(-rc, "port %s", d->name);
+        return 0;
+    }
+    case VHOST_USER_SET_VRING_NUM:
+        if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
+            return q;
+        if (m->payload.state.num == 0 || m->payload.state.num > VRING_MAX_NUM ||
+            (m->payload.state.num & (m->payload.state.num - 1)))
+            return err_set(EINVAL, "port %s: queue %d size %u (a power of two up to %u)", d->name, q,
+                           m->payload.state.num, VRING_MAX_NUM);
+        stop_ring(d, (unsigned)q);
+        d->vq[q].num = m->payload.state.num;
+        return 0;
+    case VHOST_USER_SET_VRING_ADDR:
+        if ((q = ring_index(d, m->hdr.request, m->payload.addr.index)) < 0)
+            return q;
+        stop_ring(d, (unsigned)q);
+        d->vq[q].desc_uva = m->payload.addr.desc_user_addr;
+        d->vq[q].avail_uva = m->payload.addr.avail_user_addr;
+        d->vq[q].used_uva = m->payload.addr.used_user_addr;
+        d->vq[q].addr_set = true;
+        d->vq[q].broken = false;
+        return 0;
+    case VHOST_USER_SET_VRING_BASE:
+        if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
+            return q;
+        if (m->payload.state.num > 0xffff)
+            return err_set(EINVAL, "port %s: queue %d base %u is not a 16-bit index", d->name, q,
+                           m->payload.state.num);
+        stop_ring(d, (unsigned)q);
+        d->base[q] = (uint16_t)m->payload.state.num;
+        d->vq[q].broken = false;
+        return 0;
+    case VHOST_USER_GET_VRING_BASE: {
+        if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
+            return q;
+        stop_ring(d, (unsigned)q);
+        /* The spec: GET_VRING_BASE stops the ring; the kick fd is dropped with it. */
+        if (d->vq[q].kick_fd >= 0) {
+            close(d->vq[q].kick_fd);
+            d->vq[q].kick_fd = -1;
+        }
+        struct vhost_user_vring_state st = {.index = (uint32_t)q, .num = d->base[q]};
+        *replied = true;
+        return reply(sock, m, &st, sizeof(st));
+    }
+    case VHOST_USER_SET_VRING_KICK:
+    case VHOST_USER_SET_VRING_CALL:
+    case VHOST_USER_SET_VRING_ERR: {
+        if ((q = ring_index(d, m->hdr.request, m->payload.u64 & VHOST_USER_VRING_IDX_MASK)) < 0)
+            return q;
+        int fd = m->nfds ? m->fds[0] : -1;
+        m->fds[0] = -1;
+        m->nfds = 0;
+        if (m->hdr.request == VHOST_USER_SET_VRING_ERR) {
+            if (fd >= 0)
+                close(fd); /* errors are counted and logged, not signalled */
+            return 0;
+        }
+        if (m->hdr.request == VHOST_USER_SET_VRING_CALL) {
+            if (d->vq[q].call_fd >= 0)
+                close(d->vq[q].call_fd);
+            d->vq[q].call_fd = fd;
+            return 0;
+        }
+        stop_ring(d, (unsigned)q);
+        if (d->vq[q].kick_fd >= 0)
+            close(d->vq[q].kick_fd);
+        d->vq[q].kick_fd = fd;
+        if (fd < 0)
+            return err_set(EINVAL, "port %s: queue %d without a kick fd (polling is not supported)", d->name, q);
+        return 0;
+    }
+    case VHOST_USER_SET_VRING_ENABLE:
+        if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
+            return q;
+        if (!m->payload.state.num)
+            stop_ring(d, (unsigned)q);
+        d->vq[q].enabled = m->payload.state.num != 0;
+        return 0;
+    case VHOST_USER_GET_INFLIGHT_FD: {
+        int fd = -1;
+        rc = inflight_create(&d->inflight, m->payload.inflight.num_queues, m->payload.inflight.queue_size,
+                             d->owner_id, &fd);
+        if (rc < 0)
+            return nb_err_wrap(-rc, "port %s: GET_INFLIGHT_FD", d->name);
+        struct vhost_user_inflight f = {.mmap_size = d->inflight.len, .mmap_offset = 0,
+                                        .num_queues = d->inflight.nq, .queue_size = d->inflight.qsize};
+        vhost_user_msg_make_reply(m);
+        m->payload.inflight = f;
+        m->hdr.size = sizeof(f);
+        m->fds[0] = fd;
+        m->nfds = 1;
+        *replied = true;
+        rc = vhost_user_send(sock, m);
+        close(fd);
+        m->fds[0] = -1;
+        m->nfds = 0;
+        return rc;
+    }
+    case VHOST_USER_SET_INFLIGHT_FD: {
+        int fd = m->fds[0];
+        m->fds[0] = -1;
+        m->nfds = 0;
+        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+            if (d->vq[q].started)
+                return close(fd), err_set(EINVAL, "port %s: SET_INFLIGHT_FD while queue %d runs", d->name, q);
+        rc = inflight_attach(&d->inflight, fd, &m->payload.inflight, d->owner_id);
+        if (rc < 0)
+            return nb_err_wrap(-rc, "port %s: SET_INFLIGHT_FD", d->name);
+        return 0;
+    }
+    default:
+        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name,
+                       vhost_user_request_name(m->hdr.request), m->hdr.request);
+    }
+}
+
+int vu_dev_handle(struct vu_dev *d, int sock, struct vhost_user_msg *m)
+{
+    bool replied = false;
+    bool ack = (m->hdr.flags & VHOST_USER_FLAG_NEED_REPLY) &&
+               (d->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
+    uint32_t req = m->hdr.request;
+    log_debug("port %s: %s (flags 0x%x, %u bytes, %u fds)", d->name, vhost_user_request_name(req), m->hdr.flags,
+              m->hdr.size, m->nfds);
+    int rc = apply(d, sock, m, &replied);
+    vhost_user_msg_close_fds(m);
+    if (replied) {
+        if (rc < 0)
+            return rc; /* the reply itself failed: the connection is gone */
+    } else if (rc < 0) {
+        d->protocol_errors++;
+        log_warn("%s", err_msg());
+        if (ack) {
+            m->hdr.request = req;
+            int s = reply_u64(sock, m, 1);
+            if (s < 0)
+                return s;
+        } else if (req == VHOST_USER_SET_MEM_TABLE || req == VHOST_USER_SET_FEATURES) {
+            return rc; /* without a way to say no, a device this wrong cannot go on */
+        }
+    } else if (ack) {
+        m->hdr.request = req;
+        int s = reply_u64(sock, m, 0);
+        if (s < 0)
+            return s;
+    }
+    start_ready(d);
+    return 0;
+}
