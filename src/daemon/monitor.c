@@ -19,6 +19,7 @@
 #include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/file.h"
+#include "daemon/spawn.h"
 #include "lib/log.h"
 
 #define SPAWN_READY_TIMEOUT_MS 10000
@@ -176,28 +177,9 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
         add_arg(argv, &argc, "--paused");
     argv[argc] = NULL;
 
-    pid_t pid = fork();
+    pid_t pid = spawn_detached(a->vmm_path, argv, log_path, 0);
     if (pid < 0)
-        return err_set(errno, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* The monitor must outlive xenod: its own session, no terminal, no inherited fds. */
-        setsid();
-        int null = open("/dev/null", O_RDONLY);
-        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (null < 0 || log < 0)
-            _exit(127);
-        dup2(null, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        syscall(SYS_close_range, 3, ~0U, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        execv(a->vmm_path, argv);
-        dprintf(2, "xenod: exec %s: %s\n", a->vmm_path, strerror(errno));
-        _exit(127);
-    }
+        return (int)pid;
 
     struct monitor *m = monitor_new(pid, a->run_dir);
     if (!m) {

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/spawn.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -141,31 +142,11 @@ static int spawn(struct netback_sup *s)
     }
     argv[argc] = NULL;
 
-    pid_t pid = fork();
+    /* Every domain's frames wait on this one process: it runs ahead of the vCPUs (QoS
+     * floors are missed at nice 0 on a loaded host, bench/README.md). */
+    pid_t pid = spawn_detached(s->path, argv, log_path, NETBACK_NICE);
     if (pid < 0)
-        return err_set(errno, "netback: fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* Like a monitor: its own session, no terminal, no inherited fds, outlives xenod. */
-        setsid();
-        int null = open("/dev/null", O_RDONLY);
-        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (null < 0 || log < 0)
-            _exit(127);
-        dup2(null, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        syscall(SYS_close_range, 3, ~0U, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        /* Every domain's frames wait on this one process: it runs ahead of the vCPUs
-         * (QoS floors are missed at nice 0 on a loaded host, bench/README.md). */
-        if (setpriority(PRIO_PROCESS, 0, NETBACK_NICE) < 0)
-            dprintf(2, "xenod: setpriority(%d) for the network backend: %s\n", NETBACK_NICE, strerror(errno));
-        execv(s->path, argv);
-        dprintf(2, "xenod: exec %s: %s\n", s->path, strerror(errno));
-        _exit(127);
-    }
+        return (int)pid;
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     for (uint64_t t0 = now_ms();;) {
         if (read_pid_file(s->dir) == pid) {

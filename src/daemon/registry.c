@@ -1330,16 +1330,25 @@ static void cpu_sample_to_json(void *ctx, double time, const char *vcpu_ns, int6
     }
 }
 
+static void net_sample_to_json(void *ctx, double time, const int64_t v[6])
+{
+    json_array_append_new(ctx, json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "time", time, "tx_packets",
+                                         (json_int_t)v[0], "tx_bytes", (json_int_t)v[1], "tx_dropped",
+                                         (json_int_t)v[2], "rx_packets", (json_int_t)v[3], "rx_bytes",
+                                         (json_int_t)v[4], "rx_dropped", (json_int_t)v[5]));
+}
+
 json_t *reg_usage_json(struct registry *r, struct domain *d, int limit)
 {
-    json_t *arr = json_array();
+    json_t *arr = json_array(), *net = json_array();
     struct cpu_merge merge = {arr, 0};
     pthread_mutex_lock(&r->lock);
     if (store_for_each_sample(&r->store, d->cfg.uuid, limit, sample_to_json, arr) < 0 ||
-        store_for_each_cpu_sample(&r->store, d->cfg.uuid, limit, cpu_sample_to_json, &merge) < 0)
+        store_for_each_cpu_sample(&r->store, d->cfg.uuid, limit, cpu_sample_to_json, &merge) < 0 ||
+        store_for_each_net_sample(&r->store, d->cfg.uuid, limit, net_sample_to_json, net) < 0)
         log_error("%s", err_msg());
     pthread_mutex_unlock(&r->lock);
-    return json_pack("{s:o}", "samples", arr);
+    return json_pack("{s:o, s:o}", "samples", arr, "net", net);
 }
 
 /* ---- the supervisor ---- */
@@ -1360,6 +1369,22 @@ static void sample_usage(struct registry *r)
         struct stats_page st;
         if (d->mon && monitor_read_stats(d->mon, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
             log_error("%s", err_msg());
+        /* Its network traffic, from the backend's page: the same record, for the sponsor's bill. */
+        char port[NET_PORT_NAME_SIZE];
+        struct nb_stats_port np;
+        if (d->mon && d->cfg.net.present && r->netback) {
+            net_port_name(&d->cfg, port);
+            if (netback_sup_port_stats(r->netback, port, &np) == 0) {
+                int64_t v[6] = {(int64_t)np.packets[NET_DIR_FROM_PORT], (int64_t)np.bytes[NET_DIR_FROM_PORT], 0,
+                                (int64_t)np.packets[NET_DIR_TO_PORT], (int64_t)np.bytes[NET_DIR_TO_PORT], 0};
+                for (int k = 0; k < NET_DROP__COUNT; k++) {
+                    v[2] += (int64_t)np.drops[NET_DIR_FROM_PORT][k];
+                    v[5] += (int64_t)np.drops[NET_DIR_TO_PORT][k];
+                }
+                if (store_add_net_sample(&r->store, d->cfg.uuid, v) < 0)
+                    log_error("%s", err_msg());
+            }
+        }
     }
     store_commit(&r->store);
     pthread_mutex_unlock(&r->lock);

@@ -42,7 +42,13 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS usage_cpu("
     "  time REAL NOT NULL, uuid TEXT NOT NULL, vcpu_ns TEXT NOT NULL, reserved_ns INTEGER NOT NULL,"
     "  throttled_ns INTEGER NOT NULL, throttles INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS usage_cpu_uuid ON usage_cpu(uuid, time);";
+    "CREATE INDEX IF NOT EXISTS usage_cpu_uuid ON usage_cpu(uuid, time);"
+    /* Network counters of a domain's port on xeno-netback (cumulative since the backend's
+     * port was made: a backend restart starts them again, which readers see as a drop). */
+    "CREATE TABLE IF NOT EXISTS usage_net("
+    " time REAL NOT NULL, uuid TEXT NOT NULL, tx_packets INTEGER, tx_bytes INTEGER, tx_dropped INTEGER,"
+    " rx_packets INTEGER, rx_bytes INTEGER, rx_dropped INTEGER);"
+    "CREATE INDEX IF NOT EXISTS usage_net_uuid ON usage_net(uuid, time);";
 
 const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {
     "cpu_ns",           "memory_bytes", "memory_target_bytes", "balloon_bytes", "guest_resident_bytes",
@@ -358,6 +364,35 @@ int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
            sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? 0 : db_err(s, "listing usage samples");
+}
+
+int store_add_net_sample(struct store *s, const char *uuid, const int64_t v[6])
+{
+    int rc = exec_bound(s, "INSERT INTO usage_net VALUES(?,?,?,?,?,?,?,?)", "dtiiiiii", now_s(), uuid, v[0], v[1],
+                        v[2], v[3], v[4], v[5]);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording a network usage sample");
+}
+
+int store_for_each_net_sample(struct store *s, const char *uuid, int limit,
+                              void (*fn)(void *ctx, double time, const int64_t v[6]), void *ctx)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT * FROM (SELECT time,tx_packets,tx_bytes,tx_dropped,rx_packets,rx_bytes,rx_dropped"
+                           " FROM usage_net WHERE uuid=?1 ORDER BY time DESC LIMIT ?2) ORDER BY time",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "listing network usage samples");
+    sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t v[6];
+        for (int i = 0; i < 6; i++)
+            v[i] = sqlite3_column_int64(q, i + 1);
+        fn(ctx, sqlite3_column_double(q, 0), v);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing network usage samples");
 }
 
 void store_begin(struct store *s)

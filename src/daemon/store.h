@@ -71,6 +71,10 @@ int store_set_sched(struct store *s, const char *uuid, const struct sched_params
 int store_get_sched(struct store *s, const char *uuid, struct sched_params *p);
 /* The CPU side of the last `limit` usage samples of a domain, oldest first, at the same
  * times as store_for_each_sample's: vcpu_ns is "NS,NS,..." (one per vCPU). */
+/* A domain's network port counters: tx packets, bytes, dropped; rx packets, bytes, dropped. */
+int store_add_net_sample(struct store *s, const char *uuid, const int64_t v[6]);
+int store_for_each_net_sample(struct store *s, const char *uuid, int limit,
+                              void (*fn)(void *ctx, double time, const int64_t v[6]), void *ctx);
 int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
                               void (*fn)(void *ctx, double time, const char *vcpu_ns, int64_t reserved_ns,
                                          int64_t throttled_ns, int64_t throttles),

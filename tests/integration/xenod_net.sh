@@ -1,7 +1,7 @@
 # Networking through xenod (docs/netback.md, docs/network.md): domains with an <interface>
 # get their port on the host's xeno-netback, which xenod starts, supervises and restarts.
 #   xnet-ping-echo        net_ping and net_echo, created with xenctl, exchange numbered frames
-#   xnet-counters         xenctl info shows the port's counters
+#   xnet-counters         xenctl info shows the port's counters; they are stored as usage samples
 #   xnet-restart-on-kill  kill -9 the backend: xenod starts a new one (event), traffic goes on
 #   xnet-watchdog         a backend that stops (SIGSTOP: no heartbeat) is killed and replaced
 #   xnet-qos-*            xenctl net-qos changes the port's QoS live; bad values are refused
@@ -19,7 +19,7 @@ xn_events_at_least() { [ "$(xn_event_count "$1")" -ge "$2" ] 2>/dev/null; }
 if kvm_case xenod-net; then
     rm -rf "$XN"
     mkdir -p "$XN"
-    "$XN_XENOD" --state-dir "$XN/state" --socket "$XN/x.sock" >"$XN/xenod.log" 2>&1 &
+    "$XN_XENOD" --state-dir "$XN/state" --socket "$XN/x.sock" --sample-interval 300ms >"$XN/xenod.log" 2>&1 &
     XN_PID=$!
     if ! wait_until 100 curl -sf --unix-socket "$XN/x.sock" http://x/v1/host -o /dev/null; then
         fail xnet-xenod "xenod did not start: $(tail -3 "$XN/xenod.log")"
@@ -31,6 +31,8 @@ if kvm_case xenod-net; then
         xn_check xnet-backend-started '[ -n "$(xn_nb_pid)" ] && kill -0 "$(xn_nb_pid)"' "no backend: $(tail -3 "$XN/state/netback/netback.log" 2>/dev/null)"
         # Counted while the frames flow (the pair stops once the ping side is done).
         xn_check xnet-counters 'wait_until 1200 eval "xn --json info net_echo | jqe \".net.connected == true and .net.rx.packets >= 5 and .net.tx.packets >= 5\" >/dev/null"' "$(xn --json info net_echo | jq -c .net)"
+        # ... and into the usage record metering reads (GET .../usage "net").
+        xn_check xnet-usage-recorded 'wait_until 100 eval "curl -sf --unix-socket $XN/x.sock http://x/v1/domains/net_echo/usage | jqe \".net | length > 0 and .[-1].rx_packets > 0 and .[-1].tx_bytes > 0\" >/dev/null"' "$(curl -s --unix-socket "$XN/x.sock" http://x/v1/domains/net_echo/usage | jq -c '.net[-1]')"
         xn_check xnet-ping-echo 'wait_until 1200 eval "xn console net_ping --dump | grep -q \"Test result: PASS\""' "$(xn console net_ping --dump | tail -3)"
 
         # The backend dies: xenod starts another on the same state directory; the ports come back.

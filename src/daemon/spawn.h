@@ -1,0 +1,14 @@
+/* Starting the processes xenod supervises (monitors, the network backend) so that they
+ * outlive it: their own session, no terminal, stdin from /dev/null, stdout and stderr
+ * appended to a log file, no inherited file descriptors, no blocked signals. */
+#ifndef XENO_DAEMON_SPAWN_H
+#define XENO_DAEMON_SPAWN_H
+
+#include <sys/types.h>
+
+/* Forks and execs path with argv (NULL-terminated) at nice level `nice_level` (0: as xenod).
+ * Returns the child's pid, or a negative errno (fork failed) with err_set(). A failed exec
+ * shows as the child exiting with status 127, its reason in the log. */
+pid_t spawn_detached(const char *path, char *const argv[], const char *log_path, int nice_level);
+
+#endif
