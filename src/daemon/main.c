@@ -28,6 +28,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
                "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
                "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
+               "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]]\n"
                "\n"
                "  --state-dir DIR  domain store, run directories and console logs (default " DEFAULT_STATE_DIR ")\n"
                "  --socket PATH    API socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
@@ -40,6 +41,11 @@ static void usage(FILE *f)
                "                   <interface> (default: xeno-netback beside xenod; docs/netback.md)\n"
                "  --net-uplink TAP the tap device the backend's switch uses as its uplink (default: none)\n"
                "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n"
+               "  --net-audit      log every flow with its domain and sponsor (STATE/netback/flows.log) and\n"
+               "                   apply the audit rules and detectors (docs/audit.md); events join the\n"
+               "                   event stream as audit-KIND\n"
+               "  --net-audit-rules FILE  the rules (docs/audit-rules.md); --net-audit-key FILE  seals the log\n"
+               "  --net-ipfix HOST:PORT   export the flows by IPFIX to a collector\n"
                "  --migrate-listen ADDR:PORT  accept live migrations from other hosts there (needs --migrate-key)\n"
                "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
                "                   accept migrations and to send domains away (docs/migration.md)\n");
@@ -56,6 +62,10 @@ int main(int argc, char **argv)
                                               {"cpus", required_argument, NULL, 'C'},
                                               {"netback", required_argument, NULL, 'N'},
                                               {"migrate-listen", required_argument, NULL, 'L'},
+                                              {"net-audit", no_argument, NULL, 'a'},
+                                              {"net-audit-rules", required_argument, NULL, 'R'},
+                                              {"net-audit-key", required_argument, NULL, 'Y'},
+                                              {"net-ipfix", required_argument, NULL, 'X'},
                                               {"migrate-key", required_argument, NULL, 'k'},
                                               {"net-uplink", required_argument, NULL, 'U'},
                                               {"net-uplink-capacity", required_argument, NULL, 'K'},
@@ -67,6 +77,8 @@ int main(int argc, char **argv)
     const char *uplink = NULL, *migrate_listen = NULL;
     char migrate_key[PATH_MAX] = "";
     struct migrate_host *migrate = NULL;
+    int net_audit = 0;
+    char audit_rules[PATH_MAX] = "", audit_key[PATH_MAX] = "", ipfix[128] = "";
     uint64_t uplink_kib = 0;
     int c, headroom_given = 0;
     unsigned cpus = 0;
@@ -117,6 +129,16 @@ int main(int argc, char **argv)
         case 'N': snprintf(netback, sizeof(netback), "%s", optarg); break;
         case 'U': uplink = optarg; break;
         case 'L': migrate_listen = optarg; break;
+        case 'a': net_audit = 1; break;
+        case 'R':
+        case 'Y':
+            /* The backend runs in its own directory: it gets absolute paths. */
+            if (!realpath(optarg, c == 'R' ? audit_rules : audit_key)) {
+                log_error("--net-audit-%s %s: %s", c == 'R' ? "rules" : "key", optarg, strerror(errno));
+                return 2;
+            }
+            break;
+        case 'X': snprintf(ipfix, sizeof(ipfix), "%s", optarg); break;
         case 'k':
             if (!realpath(optarg, migrate_key)) {
                 log_error("--migrate-key %s: %s", optarg, strerror(errno));
@@ -200,6 +222,15 @@ int main(int argc, char **argv)
         reg_close(&reg);
         return 1;
     }
+    if ((audit_rules[0] || audit_key[0] || ipfix[0]) && !net_audit) {
+        log_error("--net-audit-rules, --net-audit-key and --net-ipfix need --net-audit");
+        reg_close(&reg);
+        return 2;
+    }
+    reg.net_audit = net_audit;
+    snprintf(reg.net_audit_rules, sizeof(reg.net_audit_rules), "%s", audit_rules);
+    snprintf(reg.net_audit_key, sizeof(reg.net_audit_key), "%s", audit_key);
+    snprintf(reg.net_ipfix, sizeof(reg.net_ipfix), "%s", ipfix);
     if (reg_set_network(&reg, netback, uplink, uplink_kib) < 0)
         log_error("network backend: %s (domains with an interface will try again)", err_msg());
     if (api_start(&api, &reg, sock) < 0) {

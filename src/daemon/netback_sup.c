@@ -37,6 +37,7 @@
 struct netback_sup {
     struct netback_sup_opts o;
     char path[PATH_MAX], dir[PATH_MAX], uplink[64];
+    char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* "" when not given */
     pthread_mutex_t lock; /* guards pid, pidfd, page, child, restarts */
     int pid, pidfd, child;
     const struct nb_stats_page *page;
@@ -123,7 +124,7 @@ static int is_our_backend(const struct netback_sup *s, int pid)
 static int spawn(struct netback_sup *s)
 {
     char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 32], cap[32];
-    char *argv[12];
+    char *argv[20];
     int argc = 0;
     snprintf(pid_path, sizeof(pid_path), "%s/pid", s->dir);
     snprintf(log_path, sizeof(log_path), "%s/netback.log", s->dir);
@@ -139,6 +140,18 @@ static int spawn(struct netback_sup *s)
         snprintf(cap, sizeof(cap), "%" PRIu64, s->o.capacity_kib);
         argv[argc++] = "--uplink-capacity";
         argv[argc++] = cap;
+    }
+    if (s->o.audit) {
+        argv[argc++] = "--audit";
+        const struct {
+            const char *opt;
+            char *val;
+        } a[] = {{"--audit-rules", s->audit_rules}, {"--audit-key", s->audit_key}, {"--ipfix", s->ipfix}};
+        for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+            if (a[i].val[0]) {
+                argv[argc++] = (char *)a[i].opt;
+                argv[argc++] = a[i].val;
+            }
     }
     argv[argc] = NULL;
 
@@ -321,6 +334,9 @@ int netback_sup_open(struct netback_sup **out, const struct netback_sup_opts *o)
     snprintf(s->path, sizeof(s->path), "%s", o->path);
     snprintf(s->dir, sizeof(s->dir), "%s", o->state_dir);
     snprintf(s->uplink, sizeof(s->uplink), "%s", o->uplink ? o->uplink : "");
+    snprintf(s->audit_rules, sizeof(s->audit_rules), "%s", o->audit_rules ? o->audit_rules : "");
+    snprintf(s->audit_key, sizeof(s->audit_key), "%s", o->audit_key ? o->audit_key : "");
+    snprintf(s->ipfix, sizeof(s->ipfix), "%s", o->ipfix ? o->ipfix : "");
     s->pidfd = -1;
     pthread_mutex_init(&s->lock, NULL);
     int pipefd[2];

@@ -26,6 +26,10 @@ struct netback_sup_opts {
     const char *uplink;    /* --uplink-tap NAME, or NULL */
     uint64_t capacity_kib; /* --uplink-capacity (KiB/s), 0: none */
     unsigned watchdog_ms;  /* a heartbeat older than this is a hang (0: 3000) */
+    /* The network audit (docs/audit.md): on, and its rules, seal key and IPFIX collector
+     * (each NULL: none). The flow log is STATE_DIR/flows.log. */
+    int audit;
+    const char *audit_rules, *audit_key, *ipfix;
     /* Called (from the supervising thread, no lock held) for each thing worth an event:
      * kind "netback-started", "netback-died", "netback-hung", "netback-restart-failed". */
     void (*on_event)(void *ctx, const char *kind, const char *detail);

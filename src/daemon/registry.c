@@ -331,6 +331,10 @@ static int ensure_netback(struct registry *r)
                                      .state_dir = r->net_dir,
                                      .uplink = r->net_uplink[0] ? r->net_uplink : NULL,
                                      .capacity_kib = r->net_capacity_kib,
+                                     .audit = r->net_audit,
+                                     .audit_rules = r->net_audit_rules[0] ? r->net_audit_rules : NULL,
+                                     .audit_key = r->net_audit_key[0] ? r->net_audit_key : NULL,
+                                     .ipfix = r->net_ipfix[0] ? r->net_ipfix : NULL,
                                      .on_event = on_netback_event,
                                      .on_audit = on_audit_event,
                                      .ctx = r};
@@ -346,10 +350,12 @@ int reg_set_network(struct registry *r, const char *netback_path, const char *up
     snprintf(r->net_dir, sizeof(r->net_dir), "%s/netback", r->state_dir);
     snprintf(r->net_uplink, sizeof(r->net_uplink), "%s", uplink ? uplink : "");
     r->net_capacity_kib = capacity_kib;
-    /* A backend an earlier xenod started serves running domains: supervise it again now. */
+    /* A backend an earlier xenod started serves running domains: supervise it again now.
+     * With an uplink or the audit asked for, the network is this host's business from the
+     * start (the tap exists, the flow log is open) even before a domain has an interface. */
     char pid_path[PATH_MAX + 32];
     snprintf(pid_path, sizeof(pid_path), "%s/pid", r->net_dir);
-    return access(pid_path, F_OK) == 0 ? ensure_netback(r) : 0;
+    return access(pid_path, F_OK) == 0 || r->net_uplink[0] || r->net_audit ? ensure_netback(r) : 0;
 }
 
 /* Gives the backend the domain's port (again: a stale one of the same name goes first). */

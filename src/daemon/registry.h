@@ -57,6 +57,8 @@ struct registry {
     struct netback_sup *netback;
     char net_path[PATH_MAX], net_dir[PATH_MAX + 16], net_uplink[32];
     uint64_t net_capacity_kib;
+    int net_audit;                                  /* --net-audit and its options (docs/audit.md) */
+    char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
     char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
     int stopping;
     pthread_t supervisor;
