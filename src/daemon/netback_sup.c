@@ -44,6 +44,7 @@ struct netback_sup {
     uint64_t restarts;
     unsigned quick_deaths;
     off_t audit_off; /* how far STATE/audit-events was read */
+    ino_t audit_ino; /* ... in this file (0: none seen yet) */
     int stop_fd; /* eventfd-like pipe: the thread ends */
     int stop_w;
     pthread_t thread;
@@ -224,39 +225,53 @@ static void reap(struct netback_sup *s, char *why, size_t size)
     unmap_page(s);
 }
 
-/* Hands each new complete line of STATE/audit-events to on_audit. A file shorter than what
- * was read was rotated (or is new): start from its beginning. */
-static void read_audit_events(struct netback_sup *s)
+/* Hands the new complete lines of one events file, from *off on, to on_audit. */
+static void read_events_file(struct netback_sup *s, const char *path, off_t *off)
 {
-    char path[PATH_MAX + 32], line[AUDIT_LINE_MAX];
-    if (!s->o.on_audit)
-        return;
-    snprintf(path, sizeof(path), "%s/audit-events", s->dir);
+    char line[AUDIT_LINE_MAX];
     FILE *f = fopen(path, "re");
     if (!f)
         return;
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && st.st_size < s->audit_off)
-        s->audit_off = 0;
-    if (fseeko(f, s->audit_off, SEEK_SET) == 0) {
+    if (fseeko(f, *off, SEEK_SET) == 0) {
         for (int n = 0; n < 1000 && fgets(line, sizeof(line), f); n++) {
             size_t len = strlen(line);
             if (line[len - 1] != '\n') {
                 if (len < sizeof(line) - 1)
                     break; /* the backend is still writing this one: next time */
-                /* longer than a line can be: skip to its end */
-                int ch;
+                int ch; /* longer than a line can be: skip to its end */
                 while ((ch = fgetc(f)) != EOF && ch != '\n')
                     ;
-                s->audit_off = ftello(f);
+                *off = ftello(f);
                 continue;
             }
             line[len - 1] = 0;
-            s->audit_off = ftello(f);
+            *off = ftello(f);
             s->o.on_audit(s->o.ctx, line);
         }
     }
     fclose(f);
+}
+
+/* STATE/audit-events, followed by its inode: when the backend rotated it (renamed to
+ * audit-events.1 at 4 MiB), the rest of the old file is read there first, then the new one
+ * from its start, so no event is lost or read twice. */
+static void read_audit_events(struct netback_sup *s)
+{
+    char path[PATH_MAX + 32], old[PATH_MAX + 32];
+    struct stat st, ost;
+    if (!s->o.on_audit)
+        return;
+    snprintf(path, sizeof(path), "%s/audit-events", s->dir);
+    snprintf(old, sizeof(old), "%s/audit-events.1", s->dir);
+    if (stat(path, &st) < 0)
+        return;
+    if (s->audit_ino && st.st_ino != s->audit_ino) {
+        if (stat(old, &ost) == 0 && ost.st_ino == s->audit_ino)
+            read_events_file(s, old, &s->audit_off);
+        s->audit_off = 0;
+    }
+    s->audit_ino = st.st_ino;
+    read_events_file(s, path, &s->audit_off);
 }
 
 static void *supervise(void *opaque)
@@ -358,6 +373,7 @@ int netback_sup_open(struct netback_sup **out, const struct netback_sup_opts *o)
     struct stat st;
     snprintf(ev, sizeof(ev), "%s/audit-events", s->dir);
     s->audit_off = stat(ev, &st) == 0 ? st.st_size : 0;
+    s->audit_ino = s->audit_off ? st.st_ino : 0;
     pthread_mutex_lock(&s->lock);
     int rc = attach_or_spawn(s);
     pthread_mutex_unlock(&s->lock);
