@@ -77,7 +77,7 @@ static void save_uart(struct uart *u, struct snap_uart *s)
 }
 
 /* Every payload is zeroed before it is filled, padding included: the bytes are CRC'd and
- * compared, so they must not depend on what the stack held. */
+ * stored or sent, so they must not depend on what the stack held. */
 int vm_snapshot_write_state(struct vm *vm, const uint32_t *balloon_target, snap_put_fn put, void *opaque)
 {
     int r = 0;
