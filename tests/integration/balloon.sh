@@ -120,6 +120,8 @@ elif kvm_case balloon; then
     if ! bl_start obey balloon_obey 128M pause; then
         fail balloon-obey-ready "no ready guest; monitor: $(bl_log)"
     else
+        # The stats page is published every 100 ms: let it catch up with the guest's touch.
+        wait_until 40 eval '[ "$(bl_stat guest_resident_bytes)" -gt $((90 * MiB)) ]'
         rss=$(bl_rss) memfd=$(bl_memfd) resident=$(bl_stat guest_resident_bytes)
         printf '   balloon-obey: touched: RssShmem %d MiB, memfd %d MiB, stats page %d MiB\n' \
             $((rss / MiB)) $((memfd / MiB)) $((resident / MiB))
