@@ -8,5 +8,9 @@
 int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last message set on this thread, or "" if none. */
 const char *err_msg(void);
+/* Adds context in front of the message a callee left: err_wrap(e, "port %s", n) turns "bad
+ * MAC" into "port web: bad MAC". Safe although the old message lives in the buffer it writes
+ * (it is copied first). Returns -errnum. */
+int err_wrap(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
