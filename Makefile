@@ -22,71 +22,60 @@ LDLIBS  += -lpthread
 BIN      = $(BUILD)/bin
 OBJ      = $(BUILD)/obj
 
-.PHONY: all programs guests check demo deps clean bench format
+.PHONY: all programs guests check demo deps clean bench format lint
 all: programs guests
 
-LIB_SRCS    = $(wildcard src/lib/*.c)
-VMM_SRCS    = $(wildcard src/vmm/*.c)
-DAEMON_SRCS = $(wildcard src/daemon/*.c)
-CTL_SRCS    = $(wildcard src/ctl/*.c)
-SCHED_SRCS  = $(wildcard src/sched/*.c)
-NET_SRCS    = $(wildcard src/net/*.c)
-AUDIT_SRCS  = $(wildcard src/audit/*.c)
-LIB_OBJS    = $(LIB_SRCS:%.c=$(OBJ)/%.o)
-VMM_OBJS    = $(VMM_SRCS:%.c=$(OBJ)/%.o)
-DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(OBJ)/%.o)
-CTL_OBJS    = $(CTL_SRCS:%.c=$(OBJ)/%.o)
-NET_OBJS    = $(NET_SRCS:%.c=$(OBJ)/%.o)
-# src/audit: the network audit engine (docs/audit.md), linked into xeno-netback, xenctl
-# (`xenctl audit verify|query` read the flow log directly) and the unit tests.
-AUDIT_OBJS  = $(AUDIT_SRCS:%.c=$(OBJ)/%.o)
-# src/sched: the CPU scheduler's algorithm core (docs/scheduling.md), linked into the monitor,
-# xenod (admission control) and the unit tests.
-SCHED_OBJS  = $(SCHED_SRCS:%.c=$(OBJ)/%.o)
-# Each program's main.c is the only thing unit tests cannot link against.
-VMM_LIB_OBJS    = $(filter-out $(OBJ)/src/vmm/main.o,$(VMM_OBJS))
-DAEMON_LIB_OBJS = $(filter-out $(OBJ)/src/daemon/main.o,$(DAEMON_OBJS))
-NET_LIB_OBJS    = $(filter-out $(OBJ)/src/net/main.o,$(NET_OBJS))
-# src/lib as an archive: each program links only the pieces it uses (and their libraries).
-LIBXENO     = $(BUILD)/lib/libxeno.a
+# Quiet by default: one short line per step (`CC src/vmm/core/vm.c`); `make V=1` prints the
+# full commands.
+ifeq ($(V),1)
+Q =
+quiet = @:
+else
+Q = @
+quiet = @printf '  %-6s %s\n'
+endif
 
-XML_LIBS    = -lxml2
-DAEMON_LIBS = -lmicrohttpd -ljansson -lsqlite3 -lcrypto $(XML_LIBS)
-CTL_LIBS    = -lcurl -ljansson
-NET_LIBS    = -lseccomp
-AUDIT_LIBS  = -lzstd -lcrypto -lm
-# live migration's key handshake (HMAC-SHA256, src/vmm/migrate_proto.c)
-VMM_LIBS    = -lcrypto
+# Every folder of src/ builds one static archive of its objects but main.c: build/lib/
+# lib<folder>.a, with vmm/core -> libvmm_core.a and lib -> libxeno.a. scripts/layers.py is the table of which
+# folder may use which (`make lint` enforces it on every #include); a program links its own
+# folder's archive and the archives of everything that folder may use, a test or tool those of
+# the folders it includes, and the linker takes only the objects they reference.
+LAYERS    = scripts/layers.py
+FOLDERS  := $(shell $(LAYERS) archives | cut -d' ' -f1)
+LIBDIR    = $(BUILD)/lib
+archive   = $(LIBDIR)/lib$(if $(filter lib,$(1)),xeno,$(subst /,_,$(1))).a
+objs_of   = $(patsubst %.c,$(OBJ)/%.o,$(filter-out src/$(1)/main.c,$(wildcard src/$(1)/*.c)))
+# Folders with objects besides main.c (src/vmm holds only main.c: its archive would be empty).
+LIB_FOLDERS := $(foreach f,$(FOLDERS),$(if $(call objs_of,$(f)),$(f)))
+ALL_ARCHIVES = $(foreach f,$(LIB_FOLDERS),$(call archive,$(f)))
+# stems_to_archives STEMS: archive paths of the stems scripts/layers.py printed (empty skipped)
+stems_to_archives = $(foreach s,$(1),$(filter $(LIBDIR)/lib$(s).a,$(ALL_ARCHIVES)))
 
-programs: $(BIN)/xeno-vmm $(BIN)/xenod $(BIN)/xenctl $(BIN)/xeno-netback
+define ARCHIVE_RULE
+$(call archive,$(1)): $(call objs_of,$(1))
+	$$(quiet) AR $$@
+	@mkdir -p $$(@D)
+	$(Q)rm -f $$@ && $$(AR) rcs $$@ $$^
+endef
+$(foreach f,$(LIB_FOLDERS),$(eval $(call ARCHIVE_RULE,$(f))))
 
-$(LIBXENO): $(LIB_OBJS)
-	@mkdir -p $(@D)
-	rm -f $@ && $(AR) rcs $@ $^
-
-$(BIN)/xeno-vmm: $(VMM_OBJS) $(SCHED_OBJS) $(LIBXENO)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS) $(LDLIBS)
-
-# xenod reads snapshot files (restore) with the monitor's KVM-free format code.
-# and names the network backend's drop reasons with its switch's table, and authenticates
-# migrations between hosts with the monitors' handshake.
-$(BIN)/xenod: $(DAEMON_OBJS) $(SCHED_OBJS) $(OBJ)/src/vmm/snapshot.o $(OBJ)/src/vmm/migrate_proto.o $(OBJ)/src/net/switch.o $(OBJ)/src/net/eth.o $(LIBXENO)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LDLIBS)
-
-$(BIN)/xenctl: $(CTL_OBJS) $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIBS) $(AUDIT_LIBS) $(LDLIBS)
-
-# src/net: the network backend (vhost-user server, switch, QoS), one process per host.
-$(BIN)/xeno-netback: $(NET_OBJS) $(AUDIT_OBJS) $(LIBXENO)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(AUDIT_LIBS) $(LDLIBS)
+# PROGRAM_RULE NAME FOLDER: build/bin/NAME from src/FOLDER/main.c.
+define PROGRAM_RULE
+PROG_LINK_$(1) := $$(shell $(LAYERS) link $(2))
+$(BIN)/$(1): $(OBJ)/src/$(2)/main.o $$(call stems_to_archives,$$(wordlist 1,99,$$(filter-out -l%,$$(PROG_LINK_$(1)))))
+	$$(quiet) LD $$@
+	@mkdir -p $$(@D)
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group \
+	    $$(filter -l%,$$(PROG_LINK_$(1))) $$(LDLIBS)
+endef
+PROGRAMS = xeno-vmm:vmm xenod:daemon xenctl:ctl xeno-netback:net
+$(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULE,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
+programs: $(foreach p,$(PROGRAMS),$(BIN)/$(word 1,$(subst :, ,$(p))))
 
 $(OBJ)/%.o: %.c
+	$(quiet) CC $<
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 include guest/guest.mk
 include tests/tests.mk
@@ -100,12 +89,22 @@ demo: deps
 	$(BIN)/xeno-vmm --kernel $(GUESTDIR)/demo.elf --memory 64M --vcpus 2
 
 check: deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory guests
 	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
 	tests/run.sh build/san
 
+SOURCES = $(shell find src tests/unit tests/tools bench -name '*.[ch]' | sort)
 format:
-	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(SCHED_SRCS) $(NET_SRCS) $(wildcard src/*/*.h)
+	clang-format -i $(SOURCES)
+
+# Checks that need no build: formatting of every C source, and the layering of src/
+# (scripts/layers.py). `make check` runs them first.
+lint:
+	$(quiet) FORMAT "src tests bench"
+	$(Q)clang-format --dry-run -Werror $(SOURCES)
+	$(quiet) LAYERS $(LAYERS)
+	$(Q)$(LAYERS) check
 
 clean:
 	rm -rf build

@@ -1,40 +1,33 @@
-# Unit tests: one cmocka program per module under test, linked against the monitor's and daemon's objects
-# (built with the same flags, so `make check` runs them under ASan and UBSan).
+# Unit tests: one cmocka program per module under test (tests/unit/test_*.c), and the small
+# programs the integration tests use (tests/tools/NAME.c). Each links the archives of the src/
+# folders it includes and of what those may use (scripts/layers.py makevars), built with the
+# same flags as the programs, so `make check` runs them under ASan and UBSan.
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-
-.PHONY: unit-tests
-unit-tests: $(UNIT_BINS)
-
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(DAEMON_LIB_OBJS) $(NET_LIB_OBJS) $(AUDIT_OBJS) $(SCHED_OBJS) $(LIBXENO)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DAEMON_LIBS) $(NET_LIBS) $(VMM_LIBS) $(AUDIT_LIBS) $(LDLIBS)
-
-# xenctl's pure pieces (tests/unit/test_ctl_*.c) link against its objects but main.o, and
-# nothing of the monitor or daemon. Make prefers this rule: its stem is the shorter.
-CTL_LIB_OBJS = $(filter-out $(OBJ)/src/ctl/main.o,$(CTL_OBJS))
-
-$(BUILD)/tests/test_ctl_%: $(OBJ)/tests/unit/test_ctl_%.o $(CTL_LIB_OBJS) $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(CTL_LIBS) $(AUDIT_LIBS) $(LDLIBS)
-
-# Keep unit-test objects between runs (make would delete them as intermediates).
-.SECONDARY: $(UNIT_SRCS:%.c=$(OBJ)/%.o)
-
-# Small programs the integration tests use (tests/tools/NAME.c -> $(BUILD)/tests/tools/NAME),
-# built with the unit tests. They may use src/lib.
 TOOL_SRCS  = $(wildcard tests/tools/*.c)
 TOOL_BINS  = $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-unit-tests: $(TOOL_BINS)
-
-$(BUILD)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBXENO)
+# LINK_name / LIBS_name for every test and tool, regenerated when a source or the table changes.
+$(BUILD)/tests/link.mk: $(UNIT_SRCS) $(TOOL_SRCS) $(LAYERS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(LAYERS) makevars $(UNIT_SRCS) $(TOOL_SRCS) >$@
+include $(BUILD)/tests/link.mk
 
-.SECONDARY: $(TOOL_SRCS:%.c=$(OBJ)/%.o)
+.PHONY: unit-tests
+unit-tests: $(UNIT_BINS) $(TOOL_BINS)
 
-# audit_replay drives the audit engine (src/audit) itself: an explicit rule wins over the one above.
-$(BUILD)/tests/tools/audit_replay: $(OBJ)/tests/tools/audit_replay.o $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $$(call stems_to_archives,$$(LINK_$$*))
+	$(quiet) LD $@
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(AUDIT_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group -lcmocka \
+	    $(LIBS_$*) $(LDLIBS)
+
+$(BUILD)/tests/tools/%: $(OBJ)/tests/tools/%.o $$(call stems_to_archives,$$(LINK_$$*))
+	$(quiet) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group \
+	    $(LIBS_$*) $(LDLIBS)
+
+# Keep test and tool objects between runs (make would delete them as intermediates).
+.SECONDARY: $(UNIT_SRCS:%.c=$(OBJ)/%.o) $(TOOL_SRCS:%.c=$(OBJ)/%.o)

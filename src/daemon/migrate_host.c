@@ -12,7 +12,7 @@
 #include "daemon/registry.h"
 #include "lib/err.h"
 #include "lib/log.h"
-#include "vmm/migrate_proto.h"
+#include "proto/migrate_proto.h"
 
 #define HOST_TIMEOUT_MS 15000         /* each step of the xenod-to-xenod exchange */
 #define OFFER_MAX (DOMAIN_XML_MAX + 4096) /* the JSON offer: a domain XML and a few fields */

@@ -19,8 +19,8 @@
 #include "lib/log.h"
 #include "daemon/net_port.h"
 #include "daemon/migrate_host.h"
-#include "vmm/migrate_proto.h"
-#include "vmm/snapshot.h"
+#include "proto/migrate_proto.h"
+#include "proto/snapshot.h"
 
 #define REQUEST_TIMEOUT_MS 5000
 #define DESTROY_GRACE_MS 3000

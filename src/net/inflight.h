@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/vhost_user.h"
+#include "proto/vhost_user.h"
 #include "net/switch.h"
 
 #define INFLIGHT_MAGIC 0x5846494eu /* "NIFX" little-endian */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/vhost_user.h"
+#include "proto/vhost_user.h"
 
 struct mem_region {
     uint64_t gpa;   /* guest-physical start (descriptor addresses) */

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "lib/vhost_user.h"
+#include "proto/vhost_user.h"
 #include "net/mem_table.h"
 
 #define VRING_MAX_NUM 1024u /* largest queue size the backend accepts */

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/vhost_user.h"
+#include "proto/vhost_user.h"
 #include "net/inflight.h"
 #include "net/mem_table.h"
 #include "net/vring.h"

@@ -28,7 +28,7 @@
  *   missing=.. frames_per_s=.. bytes_per_s=..`, then `connections p0=.. p1=..`, and
  *   `result ok` or `result FAIL reason`. Exit 0 only with result ok. */
 #include "lib/err.h"
-#include "lib/vhost_user.h"
+#include "proto/vhost_user.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

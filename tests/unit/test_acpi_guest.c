@@ -32,7 +32,8 @@ uint64_t paging_mapped_top(void)
     return 1ULL << 32;
 }
 
-/* The host builder's interface (src/vmm/acpi.h and vm.h, which cannot be included next to
+/* link: vmm/boot */
+/* The host builder's interface (src/vmm/boot/acpi.h and machine/vm.h, which cannot be included next to
  * the guest's runtime.h: both declare uart_init, power_request_init, ...). Restated here;
  * test_acpi_tables.c checks the layout of the real struct mmio_dev_desc. */
 struct mmio_dev_desc {

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "vmm/acpi_pm.h"
+#include "vmm/dev/acpi_pm.h"
 
 #define SLP_EN 0x20
 #define SLP_TYP(t) ((uint8_t)((t) << 2))

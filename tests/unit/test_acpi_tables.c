@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/acpi.h"
-#include "vmm/acpi_pm.h"
+#include "vmm/boot/acpi.h"
+#include "vmm/dev/acpi_pm.h"
 
 #define BASE ACPI_TABLES_BASE
 #define SIZE ACPI_TABLES_SIZE

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/cpuid.h"
+#include "vmm/core/cpuid.h"
 
 #define ONES 0xffffffffU
 #define BIT(n) (1U << (n))

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/guest_mem.h"
+#include "vmm/core/guest_mem.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

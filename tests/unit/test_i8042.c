@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/i8042.h"
+#include "vmm/dev/i8042.h"
 
 #define DATA 0
 #define CMD 4

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "lib/err.h"
-#include "vmm/io_bus.h"
+#include "vmm/core/io_bus.h"
 
 /* What a device saw of its last access. */
 struct dev {

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/mem_populate.h"
-#include "vmm/snapshot.h"
+#include "vmm/core/mem_populate.h"
+#include "proto/snapshot.h"
 
 #define RAM (32ULL << 20)
 #define PG SNAP_PAGE

@@ -20,11 +20,11 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/control.h"
-#include "vmm/migrate_proto.h"
-#include "vmm/migrate_recv.h"
-#include "vmm/options.h"
-#include "vmm/snapshot.h"
+#include "vmm/host/control.h"
+#include "proto/migrate_proto.h"
+#include "vmm/state/migrate_recv.h"
+#include "vmm/host/options.h"
+#include "proto/snapshot.h"
 
 static void pair(struct mig_conn *a, struct mig_conn *b)
 {

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/guest_mem.h"
-#include "vmm/pvh.h"
+#include "vmm/core/guest_mem.h"
+#include "vmm/boot/pvh.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

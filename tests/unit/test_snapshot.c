@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/snapshot.h"
+#include "proto/snapshot.h"
 
 #define RAM (64 * SNAP_PAGE)
 

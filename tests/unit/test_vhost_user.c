@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "lib/vhost_user.h"
+#include "proto/vhost_user.h"
 
 static int open_fds(void)
 {

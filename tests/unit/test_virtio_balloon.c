@@ -16,12 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/control.h"
-#include "vmm/mem_target.h"
-#include "vmm/options.h"
-#include "vmm/virtio_balloon.h"
-#include "vmm/virtio_mmio.h"
-#include "vmm/vm.h"
+#include "vmm/host/control.h"
+#include "vmm/host/mem_target.h"
+#include "vmm/host/options.h"
+#include "vmm/virtio/virtio_balloon.h"
+#include "vmm/virtio/virtio_mmio.h"
+#include "vmm/machine/vm.h"
 
 #define MiB (1ULL << 20)
 #define RAM (16 * MiB)

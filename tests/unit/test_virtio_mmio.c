@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/virtio_console.h"
-#include "vmm/virtio_mmio.h"
-#include "vmm/virtio_rng.h"
-#include "vmm/vm.h"
+#include "vmm/virtio/virtio_console.h"
+#include "vmm/virtio/virtio_mmio.h"
+#include "vmm/virtio/virtio_rng.h"
+#include "vmm/machine/vm.h"
 
 #define RAM (1u << 20)
 #define DESC 0x1000

@@ -29,10 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/vhost_user.h"
-#include "vmm/virtio_mmio.h"
-#include "vmm/virtio_net.h"
-#include "vmm/vm.h"
+#include "proto/vhost_user.h"
+#include "vmm/virtio/virtio_mmio.h"
+#include "vmm/virtio/virtio_net.h"
+#include "vmm/machine/vm.h"
 
 #define RAM (4ULL << 20)
 #define QSIZE 16

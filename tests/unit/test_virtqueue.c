@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "vmm/virtqueue.h"
+#include "vmm/virtio/virtqueue.h"
 
 #define RAM (1u << 20)
 #define DESC 0x1000

@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/console_hub.h"
-#include "vmm/console_log.h"
-#include "vmm/ring.h"
+#include "vmm/host/console_hub.h"
+#include "vmm/host/console_log.h"
+#include "lib/ring.h"
 
 /* ---- ring ------------------------------------------------------------------------------- */
 

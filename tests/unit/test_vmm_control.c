@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vmm/control.h"
+#include "vmm/host/control.h"
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 

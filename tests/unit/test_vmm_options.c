@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "vmm/options.h"
+#include "vmm/host/options.h"
 
 #define PARSE(o, ...)                                                                                        \
     ({                                                                                                       \

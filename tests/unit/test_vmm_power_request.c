@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "vmm/power_request.h"
+#include "vmm/dev/power_request.h"
 
 static unsigned pulses;
 

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "lib/stats_page.h"
-#include "vmm/stats.h"
+#include "vmm/host/stats.h"
 
 static void state_names(void **state)
 {

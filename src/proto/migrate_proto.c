@@ -1,0 +1,465 @@
+#include "proto/migrate_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "proto/snapshot.h" /* snap_crc32: the same CRC32 as the snapshot files */
+
+static const char *const type_names[MIG_TYPE_MAX] = {
+    [MIG_HELLO] = "hello",   [MIG_CHALLENGE] = "challenge", [MIG_AUTH] = "auth",   [MIG_AUTH_OK] = "auth-ok",
+    [MIG_CONFIG] = "config", [MIG_PAGES] = "pages",         [MIG_ROUND] = "round", [MIG_STATE] = "state",
+    [MIG_READY] = "ready",   [MIG_GO] = "go",               [MIG_STARTED] = "started", [MIG_ERROR] = "error",
+    [MIG_ROUND_ACK] = "round-ack", [MIG_HOST_OFFER] = "host-offer", [MIG_HOST_ACCEPT] = "host-accept",
+};
+
+const char *mig_type_name(uint32_t type)
+{
+    return type < MIG_TYPE_MAX && type_names[type] ? type_names[type] : "unknown";
+}
+
+int mig_key_load(const char *path, uint8_t *key, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(errno, "migration key %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(EINVAL, "migration key %s: not a regular file", path);
+    }
+    /* A key others can read is no secret: refuse it rather than trust it. */
+    if (st.st_mode & 077) {
+        close(fd);
+        return err_set(EPERM, "migration key %s: readable by group or others (mode %03o); chmod 600 it", path,
+                       (unsigned)(st.st_mode & 0777));
+    }
+    ssize_t n = read(fd, key, MIG_KEY_MAX);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return err_set(e, "migration key %s: %s", path, strerror(e));
+    while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r'))
+        n--;
+    if (n < MIG_KEY_MIN)
+        return err_set(EINVAL, "migration key %s: %zd bytes, at least %d needed", path, n, MIG_KEY_MIN);
+    *len = (size_t)n;
+    return 0;
+}
+
+static int split(const char *s, char *host, size_t hsize, char *port, size_t psize, long min_port)
+{
+    const char *colon, *h = s;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close_br = strchr(s, ']');
+        if (!close_br || close_br[1] != ':')
+            return err_set(EINVAL, "'%s' is not HOST:PORT", s);
+        h = s + 1;
+        hl = (size_t)(close_br - h);
+        colon = close_br + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return err_set(EINVAL, "'%s' is not HOST:PORT", s);
+        hl = (size_t)(colon - s);
+    }
+    const char *p = colon + 1;
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (!hl || hl >= hsize || !*p || *end || v < min_port || v > 65535 || strlen(p) >= psize)
+        return err_set(EINVAL, "'%s' is not HOST:PORT (port %ld-65535)", s, min_port);
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    snprintf(port, psize, "%s", p);
+    return 0;
+}
+
+int mig_split_hostport(const char *s, char *host, size_t hsize, char *port, size_t psize)
+{
+    return split(s, host, hsize, port, psize, 1);
+}
+
+static int resolve(const char *hostport, int passive, struct addrinfo **res)
+{
+    char host[256], port[16];
+    /* Port 0 only to listen: the kernel picks one (mig_listen tells which). */
+    if (split(hostport, host, sizeof(host), port, sizeof(port), passive ? 0 : 1) < 0)
+        return -EINVAL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+    int g = getaddrinfo(host, port, &hints, res);
+    if (g)
+        return err_set(EINVAL, "%s: %s", hostport, gai_strerror(g));
+    return 0;
+}
+
+/* Keep-alive and a user timeout: a cut link fails the connection in seconds even while
+ * our side only sends (unacknowledged data), and not only on the next poll deadline. */
+static void tune(int fd)
+{
+    int one = 1, idle = 2, intvl = 1, cnt = 3;
+    unsigned user_timeout_ms = 5000;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
+}
+
+int mig_connect(struct mig_conn *c, const char *hostport, int timeout_ms)
+{
+    struct addrinfo *res, *ai;
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    c->timeout_ms = timeout_ms;
+    snprintf(c->peer, sizeof(c->peer), "%s", hostport);
+    if (resolve(hostport, 0, &res) < 0)
+        return -EINVAL;
+    int e = ECONNREFUSED;
+    for (ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            e = errno;
+            close(fd);
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int n = poll(&p, 1, timeout_ms);
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+            e = n == 0 ? ETIMEDOUT : soerr ? soerr : errno;
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        break;
+    }
+    freeaddrinfo(res);
+    if (c->fd < 0)
+        return err_set(e, "connecting to %s: %s", hostport, strerror(e));
+    tune(c->fd);
+    return 0;
+}
+
+int mig_listen(const char *addrport)
+{
+    int port;
+    return mig_listen_port(addrport, &port);
+}
+
+int mig_listen_port(const char *addrport, int *bound_port)
+{
+    struct addrinfo *res;
+    if (resolve(addrport, 1, &res) < 0)
+        return -EINVAL;
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    int one = 1, e;
+    if (fd < 0) {
+        e = errno;
+        freeaddrinfo(res);
+        return err_set(e, "socket for %s: %s", addrport, strerror(e));
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4) < 0) {
+        e = errno;
+        close(fd);
+        freeaddrinfo(res);
+        return err_set(e, "listening on %s: %s", addrport, strerror(e));
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char h[64], sv[16];
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+        getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), sv, sizeof(sv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        e = errno ? errno : EINVAL;
+        close(fd);
+        return err_set(e, "listening on %s: cannot read the bound port", addrport);
+    }
+    *bound_port = atoi(sv);
+    return fd;
+}
+
+int mig_accept(struct mig_conn *c, int lfd, int timeout_ms)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    c->timeout_ms = 10000;
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    int n;
+    do
+        n = poll(&p, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return err_set(ETIMEDOUT, "no incoming migration within %d ms", timeout_ms);
+    int fd = n < 0 ? -1 : accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return err_set(errno, "accepting a migration: %s", strerror(errno));
+    char h[64] = "?", s[16] = "?";
+    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s, sizeof(s), NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(c->peer, sizeof(c->peer), "%s:%s", h, s);
+    c->fd = fd;
+    tune(fd);
+    return 0;
+}
+
+void mig_close(struct mig_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+static int wait_fd(struct mig_conn *c, short ev, const char *what)
+{
+    struct pollfd p = {.fd = c->fd, .events = ev};
+    for (;;) {
+        int n = poll(&p, 1, c->timeout_ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_set(errno, "%s: poll: %s", c->peer, strerror(errno));
+        if (n == 0)
+            return err_set(ETIMEDOUT, "%s: no progress for %d ms while %s", c->peer, c->timeout_ms, what);
+        return 0;
+    }
+}
+
+static int write_all(struct mig_conn *c, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(c, POLLOUT, "sending") < 0)
+                return -ETIMEDOUT;
+            continue;
+        }
+        if (w < 0)
+            return err_set(errno, "%s: sending: %s", c->peer, strerror(errno));
+        c->sent += (uint64_t)w;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static int read_all(struct mig_conn *c, void *buf, size_t len, const char *what)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t r = recv(c->fd, p, len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(c, POLLIN, what) < 0)
+                return -ETIMEDOUT;
+            continue;
+        }
+        if (r < 0)
+            return err_set(errno, "%s: %s: %s", c->peer, what, strerror(errno));
+        if (r == 0)
+            return err_set(ECONNRESET, "%s: connection closed while %s", c->peer, what);
+        c->received += (uint64_t)r;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+int mig_send2(struct mig_conn *c, uint32_t type, const void *a, uint32_t alen, const void *b, uint32_t blen)
+{
+    if (alen > MIG_MAX_PAYLOAD || blen > MIG_MAX_PAYLOAD - alen)
+        return err_set(EMSGSIZE, "migration message %s of %u bytes is too long", mig_type_name(type), alen + blen);
+    struct mig_hdr h = {.magic = MIG_MAGIC, .type = type, .len = alen + blen};
+    uint32_t crc = snap_crc32(0, &h, 12);
+    crc = snap_crc32(crc, a, alen);
+    h.crc = snap_crc32(crc, b, blen);
+    struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)a, alen}, {(void *)b, blen}};
+    return write_all(c, iov, 3);
+}
+
+int mig_send(struct mig_conn *c, uint32_t type, const void *payload, uint32_t len)
+{
+    return mig_send2(c, type, payload, len, NULL, 0);
+}
+
+void mig_send_error(struct mig_conn *c, const char *reason)
+{
+    if (c->fd < 0)
+        return;
+    int t = c->timeout_ms;
+    c->timeout_ms = 1000; /* best effort: never wait long on a peer we are leaving */
+    size_t n = strlen(reason);
+    mig_send(c, MIG_ERROR, reason, (uint32_t)(n > 1000 ? 1000 : n));
+    c->timeout_ms = t;
+}
+
+int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32_t *len, const char *what)
+{
+    struct mig_hdr h;
+    int r = read_all(c, &h, sizeof(h), what);
+    if (r < 0)
+        return r;
+    if (h.magic != MIG_MAGIC)
+        return err_set(EPROTO, "%s: bad message magic 0x%08x while %s (not a xeno-vmm migration peer?)", c->peer,
+                       h.magic, what);
+    if (h.type == MIG_ERROR && h.len <= 1000) { /* the peer's reason, whatever we expected */
+        char reason[1001];
+        if ((r = read_all(c, reason, h.len, what)) < 0)
+            return r;
+        if (snap_crc32(snap_crc32(0, &h, 12), reason, h.len) != h.crc)
+            return err_set(EPROTO, "%s: error message: checksum mismatch (corrupted stream) while %s", c->peer, what);
+        reason[h.len] = 0;
+        for (uint32_t i = 0; i < h.len; i++)
+            if ((unsigned char)reason[i] < 0x20)
+                reason[i] = ' ';
+        return err_set(ECONNABORTED, "%s refused: %s", c->peer, reason);
+    }
+    if (h.len > MIG_MAX_PAYLOAD || h.len > cap)
+        return err_set(EPROTO, "%s: %s message of %u bytes while %s (at most %u here)", c->peer,
+                       mig_type_name(h.type), h.len, what, cap < MIG_MAX_PAYLOAD ? cap : MIG_MAX_PAYLOAD);
+    if ((r = read_all(c, buf, h.len, what)) < 0)
+        return r;
+    uint32_t crc = snap_crc32(snap_crc32(0, &h, 12), buf, h.len);
+    if (crc != h.crc)
+        return err_set(EPROTO, "%s: %s message of %u bytes: checksum mismatch (corrupted stream) while %s", c->peer,
+                       mig_type_name(h.type), h.len, what);
+    if (h.type == MIG_ERROR)
+        return err_set(EPROTO, "%s: an error message of %u bytes (at most 1000)", c->peer, h.len);
+    *type = h.type;
+    *len = h.len;
+    return 0;
+}
+
+int mig_expect(struct mig_conn *c, uint32_t want, void *buf, uint32_t cap, uint32_t *len, const char *what)
+{
+    uint32_t type;
+    int r = mig_recv(c, &type, buf, cap, len, what);
+    if (r < 0)
+        return r;
+    if (type != want)
+        return err_set(EPROTO, "%s: got a %s message while %s (expected %s)", c->peer, mig_type_name(type), what,
+                       mig_type_name(want));
+    return 0;
+}
+
+/* MAC over a role label and both nonces: the label keeps one side's answer from being
+ * replayed as the other's. */
+static void mac_of(const uint8_t *key, size_t keylen, const char *role, const uint8_t *n1, const uint8_t *n2,
+                   uint8_t out[MIG_MAC])
+{
+    uint8_t msg[16 + 2 * MIG_NONCE];
+    unsigned outlen = MIG_MAC;
+    memset(msg, 0, 16);
+    memcpy(msg, role, strlen(role) < 16 ? strlen(role) : 16);
+    memcpy(msg + 16, n1, MIG_NONCE);
+    memcpy(msg + 16 + MIG_NONCE, n2, MIG_NONCE);
+    HMAC(EVP_sha256(), key, (int)keylen, msg, sizeof(msg), out, &outlen);
+}
+
+static int nonce(uint8_t *n)
+{
+    if (getrandom(n, MIG_NONCE, 0) != MIG_NONCE)
+        return err_set(errno ? errno : EIO, "getrandom: %s", strerror(errno));
+    return 0;
+}
+
+/* The peer refused us during the handshake: that is an authentication failure (-EACCES). */
+static int refused(int r)
+{
+    char why[600];
+    (void)r;
+    snprintf(why, sizeof(why), "%s", err_msg());
+    return err_set(EACCES, "%s", why);
+}
+
+int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
+{
+    struct mig_hello hello = {.version = MIG_VERSION};
+    struct mig_challenge ch;
+    uint8_t mac[MIG_MAC], dummy[8];
+    uint32_t len;
+    int r;
+    if ((r = nonce(hello.nonce)) < 0 || (r = mig_send(c, MIG_HELLO, &hello, sizeof(hello))) < 0)
+        return r;
+    if ((r = mig_expect(c, MIG_CHALLENGE, &ch, sizeof(ch), &len, "waiting for the destination's challenge")) < 0)
+        return r;
+    if (len != sizeof(ch) || ch.version != MIG_VERSION)
+        return err_set(EPROTO, "%s: speaks migration protocol version %u, this monitor %d", c->peer,
+                       len == sizeof(ch) ? ch.version : 0, MIG_VERSION);
+    mac_of(key, keylen, "destination", hello.nonce, ch.nonce, mac);
+    if (CRYPTO_memcmp(mac, ch.mac, MIG_MAC) != 0) {
+        mig_send_error(c, "authentication failed: the destination does not hold our key");
+        return err_set(EACCES, "%s: authentication failed: the destination does not hold the migration key", c->peer);
+    }
+    mac_of(key, keylen, "source", ch.nonce, hello.nonce, mac);
+    if ((r = mig_send(c, MIG_AUTH, mac, MIG_MAC)) < 0)
+        return r;
+    r = mig_expect(c, MIG_AUTH_OK, dummy, sizeof(dummy), &len, "waiting for the destination to accept our key");
+    return r == -ECONNABORTED ? refused(r) : r;
+}
+
+int mig_auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen)
+{
+    struct mig_hello hello;
+    struct mig_challenge ch = {.version = MIG_VERSION};
+    uint8_t mac[MIG_MAC], theirs[MIG_MAC];
+    uint32_t len;
+    int r;
+    if ((r = mig_expect(c, MIG_HELLO, &hello, sizeof(hello), &len, "waiting for the source's hello")) < 0)
+        return r;
+    if (len != sizeof(hello) || hello.version != MIG_VERSION) {
+        mig_send_error(c, "unsupported migration protocol version");
+        return err_set(EPROTO, "%s: speaks migration protocol version %u, this monitor %d", c->peer,
+                       len == sizeof(hello) ? hello.version : 0, MIG_VERSION);
+    }
+    if ((r = nonce(ch.nonce)) < 0)
+        return r;
+    mac_of(key, keylen, "destination", hello.nonce, ch.nonce, ch.mac);
+    if ((r = mig_send(c, MIG_CHALLENGE, &ch, sizeof(ch))) < 0)
+        return r;
+    r = mig_expect(c, MIG_AUTH, theirs, sizeof(theirs), &len, "waiting for the source's answer");
+    if (r == -ECONNABORTED)
+        return refused(r);
+    if (r < 0)
+        return r;
+    mac_of(key, keylen, "source", ch.nonce, hello.nonce, mac);
+    if (len != MIG_MAC || CRYPTO_memcmp(mac, theirs, MIG_MAC) != 0) {
+        mig_send_error(c, "authentication failed: wrong migration key");
+        return err_set(EACCES, "%s: authentication failed: the source does not hold the migration key", c->peer);
+    }
+    return mig_send(c, MIG_AUTH_OK, NULL, 0);
+}

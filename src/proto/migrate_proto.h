@@ -1,0 +1,117 @@
+/* The live-migration wire protocol between two monitors (docs/migration.md): framed,
+ * checksummed messages over one TCP connection, and the shared-key handshake that both
+ * sides must pass before anything of the domain crosses.
+ *
+ * Every message is a 16-byte header (magic, type, payload length, CRC32 of the first 12
+ * header bytes and the payload) and a payload of at most MIG_MAX_PAYLOAD bytes. All I/O is
+ * blocking with a deadline per call (poll), so a dead peer or a cut link ends in an error
+ * naming what was being waited for, never in a hang. Everything received is untrusted:
+ * lengths are bounded before anything is read, the CRC is checked before the payload is
+ * used, and each message's contents are checked again by whoever interprets them. */
+#ifndef XENO_PROTO_MIGRATE_PROTO_H
+#define XENO_PROTO_MIGRATE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIG_MAGIC 0x47494d58u /* "XMIG" little-endian */
+#define MIG_VERSION 1
+#define MIG_PAGE 4096u
+#define MIG_BATCH_PAGES 64u /* pages in one MIG_PAGES message at most */
+#define MIG_MAX_PAYLOAD (2u << 20)
+#define MIG_NONCE 32
+#define MIG_MAC 32              /* HMAC-SHA256 */
+#define MIG_KEY_MIN 16          /* bytes in a key file at least */
+#define MIG_KEY_MAX 4096
+#define MIG_ZERO_PAGE 1ull      /* in a page entry: the page is all zero, no data follows */
+
+enum mig_msg_type {
+    MIG_HELLO = 1,   /* source -> destination: version, source nonce */
+    MIG_CHALLENGE,   /* destination -> source: version, destination nonce, its MAC over both */
+    MIG_AUTH,        /* source -> destination: the source's MAC over both nonces */
+    MIG_AUTH_OK,     /* destination -> source: the source is accepted */
+    MIG_CONFIG,      /* struct snap_config: what the domain was started with */
+    MIG_PAGES,       /* struct mig_pages_hdr, entries, data of the non-zero pages */
+    MIG_ROUND,       /* struct mig_round: a pre-copy round ended; answered by MIG_ROUND_ACK */
+    MIG_STATE,       /* device and vCPU state: snapshot sections (migrate_state.h) */
+    MIG_READY,       /* destination -> source: everything loaded, vCPUs held */
+    MIG_GO,          /* source -> destination: the source has stopped for good; run */
+    MIG_STARTED,     /* destination -> source: vCPUs released */
+    MIG_ERROR,       /* either way: a NUL-free reason, then the connection closes */
+    MIG_ROUND_ACK,   /* destination -> source: everything up to that round is in its RAM */
+    /* Between two xenods (src/daemon/migrate_host.c), before the monitors' own connection: */
+    MIG_HOST_OFFER,  /* source xenod -> destination xenod: JSON, the domain to take */
+    MIG_HOST_ACCEPT, /* destination xenod -> source xenod: JSON, where its monitor listens */
+    MIG_TYPE_MAX
+};
+
+struct mig_hdr {
+    uint32_t magic, type, len, crc;
+};
+
+struct mig_hello {
+    uint32_t version, reserved;
+    uint8_t nonce[MIG_NONCE];
+};
+
+struct mig_challenge {
+    uint32_t version, reserved;
+    uint8_t nonce[MIG_NONCE];
+    uint8_t mac[MIG_MAC];
+};
+
+struct mig_pages_hdr {
+    uint32_t count, reserved;
+    /* then count x uint64_t: RAM offset (page aligned) | MIG_ZERO_PAGE; then the data of
+     * every entry without MIG_ZERO_PAGE, MIG_PAGE bytes each, in entry order */
+};
+
+struct mig_round {
+    uint32_t round, reserved;
+    uint64_t pages;
+};
+
+struct mig_conn {
+    int fd;
+    int timeout_ms;         /* per blocking call */
+    uint64_t sent, received; /* bytes, headers included */
+    char peer[128];          /* "HOST:PORT" for messages */
+};
+
+/* The key in a file: at least MIG_KEY_MIN bytes (trailing newline dropped), and not
+ * readable by group or others. 0, or a negative errno with err_set(). */
+int mig_key_load(const char *path, uint8_t *key, size_t *len);
+
+/* Splits "HOST:PORT" ("[V6]:PORT" too). 0, or -EINVAL with err_set(). */
+int mig_split_hostport(const char *s, char *host, size_t hsize, char *port, size_t psize);
+/* Connects to HOST:PORT within timeout_ms. 0, or a negative errno with err_set(). */
+int mig_connect(struct mig_conn *c, const char *hostport, int timeout_ms);
+/* A listening socket on ADDR:PORT. The fd, or a negative errno with err_set(). */
+int mig_listen(const char *addrport);
+/* The same, PORT 0 meaning any free port; *bound_port: the port it got. */
+int mig_listen_port(const char *addrport, int *bound_port);
+/* Waits up to timeout_ms (-1: for ever) for one connection on lfd. */
+int mig_accept(struct mig_conn *c, int lfd, int timeout_ms);
+void mig_close(struct mig_conn *c);
+
+int mig_send(struct mig_conn *c, uint32_t type, const void *payload, uint32_t len);
+/* The same, payload in two pieces (header + data without a copy). */
+int mig_send2(struct mig_conn *c, uint32_t type, const void *a, uint32_t alen, const void *b, uint32_t blen);
+/* Receives one message into buf (cap bytes at most; a longer one is an error). A MIG_ERROR
+ * from the peer becomes -ECONNABORTED with its reason. 0, or a negative errno with
+ * err_set() naming `what` was awaited. */
+int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32_t *len, const char *what);
+/* Like mig_recv, but any type other than `want` is an error. */
+int mig_expect(struct mig_conn *c, uint32_t want, void *buf, uint32_t cap, uint32_t *len, const char *what);
+/* Tells the peer why we stop (best effort). */
+void mig_send_error(struct mig_conn *c, const char *reason);
+
+/* The handshake. The source proves it holds the key before the destination accepts a
+ * domain; the destination proves it before the source sends one. 0, or -EACCES (wrong key)
+ * or another negative errno, with err_set(). */
+int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen);
+int mig_auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen);
+
+const char *mig_type_name(uint32_t type);
+
+#endif

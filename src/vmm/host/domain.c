@@ -1,0 +1,949 @@
+#include "vmm/host/domain.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vmm/boot/acpi.h"
+#include "vmm/virtio/virtio_net.h"
+#include "vmm/state/save_shrink.h"
+
+static void notify(struct domain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notify(struct domain *d, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (d->notify)
+        d->notify(d->notify_opaque, line);
+}
+
+static void migration_ended(struct domain *d);
+
+static void set_state(struct domain *d, enum dom_state s)
+{
+    if (d->state == s)
+        return;
+    d->state = s;
+    notify(d, "state %s", dom_state_name(s));
+}
+
+/* The first line of a reason (crash reasons carry a register dump on the next lines). */
+static void first_line(char *out, size_t size, const char *reason)
+{
+    size_t n = strcspn(reason, "\r\n");
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), reason);
+}
+
+static void finish(struct domain *d, int status, const char *word, const char *reason)
+{
+    char line[900];
+    first_line(line, sizeof(line), reason);
+    d->finished = 1;
+    d->exit_status = status;
+    snprintf(d->outcome, sizeof(d->outcome), "%s %s", word, line);
+    /* For the last stats page: the domain is gone (a preserved crash stays a crash). */
+    if (strcmp(word, "crash") == 0 || d->state == DOM_STATE_CRASHED)
+        d->state = DOM_STATE_CRASHED;
+    else
+        d->state = DOM_STATE_SHUTDOWN;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t vcpu_ns(struct domain *d, unsigned i)
+{
+    return d->base_ns[i] + (d->vm_running ? vm_vcpu_cpu_ns(&d->vm, i) : 0);
+}
+
+/* The machine the options describe (boots and --dump-acpi alike). */
+static struct vm_config vm_config_of(const struct domain *d, int paused)
+{
+    const struct options *o = d->opt;
+    return (struct vm_config){.mem_size = o->mem_size,
+                              .nvcpus = o->nvcpus,
+                              .console_out = d->console_out,
+                              .console_write = d->console_write,
+                              .console_opaque = d->console_opaque,
+                              .start_paused = paused,
+                              .net = o->have_net ? &o->net : NULL};
+}
+
+/* Starts a fresh VM. On failure the domain is finished (or stopping, once threads exist). */
+static int boot(struct domain *d, int paused)
+{
+    const struct options *o = d->opt;
+    struct vm_config cfg = vm_config_of(d, paused);
+    d->have_vm = 1; /* even a half-made VM needs vm_destroy */
+    if (vm_create(&d->vm, &cfg) < 0) {
+        log_error("%s", err_msg());
+        finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
+        return -1;
+    }
+    int restoring = (d->snap || d->incoming) && d->boots == 0;
+    if (restoring)
+        ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
+    else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
+                    d->initrd_len) < 0) {
+        log_error("%s", err_msg());
+        finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
+        return -1;
+    }
+    d->boots++;
+    d->vm_running = 1;
+    d->balloon = (struct virtio_balloon_state){0};
+    /* A restarted VM keeps the domain's memory target: its fresh balloon gets it at once. */
+    if (d->mt.state != STATS_MEMTARGET_NONE && d->vm.vballoon)
+        virtio_balloon_set_target(d->vm.vballoon, (uint32_t)((o->mem_size - d->mt.target_bytes) / 4096));
+    for (unsigned i = 0; i < o->nvcpus; i++)
+        d->last_ns[i] = d->base_ns[i];
+    d->last_tick_ns = mono_ns();
+    if (restoring)
+        d->vm.paused = 1; /* the vCPU threads park before their first KVM_RUN */
+    if (vm_start(&d->vm) < 0) {
+        /* Threads may have started: end them through the normal stop path. */
+        vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
+    } else if (restoring && d->incoming) {
+        vm_pause(&d->vm); /* returns once every thread is parked */
+        /* Memory and state from the source; the vCPUs run only once it said GO. */
+        if (migrate_recv_load(d->incoming, &d->vm) < 0) {
+            log_error("incoming migration from %s: %s", d->incoming->c.peer, err_msg());
+            migrate_recv_abort(d->incoming, err_msg());
+            vm_request_stop(&d->vm, VM_HOST_ERROR, "incoming migration from %s failed: %s", d->incoming->c.peer,
+                            err_msg());
+        } else {
+            if (!paused)
+                vm_unpause(&d->vm);
+            migrate_recv_started(d->incoming);
+            log_info("migrated in from %s: %llu pages in %llu rounds, state loaded in %llu us", d->incoming->c.peer,
+                     (unsigned long long)d->incoming->pages, (unsigned long long)d->incoming->rounds,
+                     (unsigned long long)d->incoming->apply_us);
+        }
+    } else if (restoring) {
+        vm_pause(&d->vm); /* returns once every thread is parked */
+        if (vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager) < 0) {
+            log_error("%s", err_msg());
+            vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
+        } else {
+            log_info("restored %s", o->restore);
+            if (!paused)
+                vm_unpause(&d->vm);
+        }
+    }
+    vcpu_sched_attach(&d->sched, &d->vm); /* its vCPU threads get their bands (joined threads are detached first) */
+    return 0;
+}
+
+int domain_dump_acpi(struct domain *d, const char *dir)
+{
+    struct vm_config cfg = vm_config_of(d, 1);
+    struct vm *vm = &d->vm;
+    int status = 0;
+    if (vm_create(vm, &cfg) < 0) {
+        log_error("%s", err_msg());
+        status = EXIT_HOST_ERROR;
+    } else if (acpi_dump(dir, vm->nvcpus, vm->mmio_devs, vm->n_mmio_devs) < 0) {
+        log_error("%s", err_msg()); /* DIR missing or not writable */
+        status = EXIT_BAD_INPUT;
+    } else {
+        printf("acpi: %u vCPUs, %u devices; tables in %s\n", vm->nvcpus, vm->n_mmio_devs, dir);
+        for (unsigned i = 0; i < vm->n_mmio_devs; i++) {
+            const struct mmio_dev_desc *m = &vm->mmio_devs[i];
+            printf("acpi: device VR%02X %s base=0x%llx size=0x%x gsi=%u\n", i, m->name ? m->name : "?",
+                   (unsigned long long)m->base, m->size, m->gsi);
+        }
+    }
+    vm_destroy(vm);
+    return status;
+}
+
+static void arm_mem_timer(struct domain *d);
+
+int domain_boot(struct domain *d)
+{
+    d->state = DOM_STATE_NONE;
+    d->mt_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    d->mt_timer_open = d->mt_timer_fd >= 0;
+    if (!d->mt_timer_open)
+        log_warn("timerfd for memory deadlines: %s; they are checked every 100 ms instead", strerror(errno));
+    if (vcpu_sched_start(&d->sched, &d->opt->sched, d->opt->nvcpus) < 0) {
+        log_error("%s", err_msg());
+        finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
+        return -1;
+    }
+    const struct snap_section *mts = d->snap ? snap_find(&d->snap->img, SNAP_SEC_MEM_TARGET, 0) : NULL;
+    if (mts) {
+        /* The saved target again, with a fresh deadline: the time the domain spent in the
+         * file is not the guest's fault. The balloon's own target comes back with the
+         * virtio state. */
+        struct snap_mem_target t;
+        memcpy(&t, mts->data, sizeof(t));
+        mem_target_set(&d->mt, t.target_bytes, t.deadline_ms, mono_ns());
+        log_info("memory target %llu bytes within %llu ms, from the snapshot", (unsigned long long)t.target_bytes,
+                 (unsigned long long)t.deadline_ms);
+    }
+    if (boot(d, d->opt->paused) < 0)
+        return -1;
+    if (mts)
+        arm_mem_timer(d);
+    set_state(d, d->opt->paused ? DOM_STATE_PAUSED : DOM_STATE_RUNNING);
+    return 0;
+}
+
+int domain_stop_fd(const struct domain *d)
+{
+    return d->vm_running ? d->vm.stop_efd : -1;
+}
+
+int domain_rx_space_fd(const struct domain *d)
+{
+    return d->vm_running ? d->vm.rx_space_efd : -1;
+}
+
+struct uart *domain_uart(struct domain *d)
+{
+    return d->vm_running ? &d->vm.com1 : NULL;
+}
+
+size_t domain_console_input(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct domain *d = opaque;
+    return d->vm_running ? vm_console_input(&d->vm, buf, len) : 0;
+}
+
+/* Folds the stopped VM's counters into the totals, which outlive restarts. */
+static void account_final(struct domain *d)
+{
+    for (unsigned i = 0; i < d->vm.nvcpus; i++) {
+        d->base_ns[i] += vm_vcpu_cpu_ns(&d->vm, i);
+        d->base_io += __atomic_load_n(&d->vm.vcpus[i].exits_io, __ATOMIC_RELAXED);
+        d->base_mmio += __atomic_load_n(&d->vm.vcpus[i].exits_mmio, __ATOMIC_RELAXED);
+        d->base_exits_other += __atomic_load_n(&d->vm.vcpus[i].exits_other, __ATOMIC_RELAXED);
+    }
+    d->base_virtio_errors += vm_virtio_errors(&d->vm);
+    if (d->vm.vballoon)
+        virtio_balloon_get(d->vm.vballoon, &d->balloon);
+    d->base_released += d->balloon.released_bytes;
+    d->base_reported += d->balloon.reported_bytes;
+    d->balloon = (struct virtio_balloon_state){0};
+}
+
+static void restart(struct domain *d)
+{
+    vm_destroy(&d->vm);
+    d->have_vm = 0;
+    if (boot(d, 0) == 0) {
+        notify(d, "restarted %u", d->boots);
+        set_state(d, DOM_STATE_RUNNING);
+    }
+}
+
+/* How the guest stopped: the outcome word (also the --on-WORD option), the lifecycle
+ * action that applies and the exit status if it is destroy. 0, or -1 for a host error. */
+struct stop_kind {
+    const char *word;
+    enum lifecycle_action action;
+    int status;
+};
+
+static int stop_kind(const struct domain *d, struct stop_kind *k)
+{
+    switch (d->vm.outcome) {
+    case VM_POWEROFF: *k = (struct stop_kind){"poweroff", d->opt->on_poweroff, EXIT_POWEROFF}; return 0;
+    case VM_REBOOT: *k = (struct stop_kind){"reboot", d->opt->on_reboot, EXIT_REBOOT}; return 0;
+    case VM_CRASH: *k = (struct stop_kind){"crash", d->opt->on_crash, EXIT_CRASH}; return 0;
+    default: return -1;
+    }
+}
+
+void domain_stopped(struct domain *d)
+{
+    struct stop_kind k;
+    char line[900];
+
+    if (d->mig) { /* the VM stops under it: end the migration first (it never commits now) */
+        migrate_send_cancel(d->mig);
+        migration_ended(d);
+    }
+    vcpu_sched_attach(&d->sched, NULL); /* before the vCPU threads are joined */
+    vm_join(&d->vm);
+    account_final(d);
+    d->vm_running = 0;
+    const char *reason = d->vm.reason;
+    int crashed = d->vm.outcome == VM_CRASH;
+    first_line(line, sizeof(line), reason);
+
+    /* Stops from outside end the process, whatever the guest did meanwhile. */
+    if (d->migrated) {
+        log_info("migrated to %s", d->migrated_to);
+        finish(d, EXIT_POWEROFF, "migrated", d->migrated_to);
+        return;
+    }
+    if (d->save_requested) {
+        log_info("saved to %s", d->saved_path);
+        finish(d, EXIT_POWEROFF, "saved", d->saved_path);
+        return;
+    }
+    if (d->destroy_requested) {
+        const char *why = d->destroy_why[0] ? d->destroy_why : "over the control channel";
+        log_info("destroyed %s", why);
+        finish(d, EXIT_POWEROFF, "destroyed", why);
+        return;
+    }
+    if (d->signo) {
+        log_info("%s", d->stop_why);
+        finish(d, 128 + d->signo, "signal", d->stop_why);
+        return;
+    }
+    if (stop_kind(d, &k) < 0) {
+        log_error("%s", reason);
+        notify(d, "stopped host-error %s", line);
+        finish(d, EXIT_HOST_ERROR, "host-error", reason);
+        return;
+    }
+    if (crashed)
+        log_error("guest crashed: %s", reason);
+    notify(d, "stopped %s %s", k.word, line);
+    switch (k.action) {
+    case ACTION_RESTART:
+        if (crashed)
+            log_info("restarting (--on-crash restart)");
+        else
+            log_info("%s; restarting", reason);
+        restart(d);
+        break;
+    case ACTION_PRESERVE:
+        if (!crashed)
+            log_info("%s", reason);
+        log_info("keeping the stopped domain until it is destroyed (--on-%s preserve)", k.word);
+        snprintf(d->preserved, sizeof(d->preserved), "%s %.400s", k.word, line);
+        set_state(d, crashed ? DOM_STATE_CRASHED : DOM_STATE_SHUTDOWN);
+        break;
+    case ACTION_DESTROY:
+    default:
+        if (!crashed)
+            log_info("%s", reason);
+        finish(d, k.status, k.word, reason);
+        break;
+    }
+}
+
+void domain_signal(struct domain *d, int signo, const char *why)
+{
+    if (d->finished || d->signo)
+        return;
+    d->signo = signo;
+    snprintf(d->stop_why, sizeof(d->stop_why), "%s", why);
+    if (d->vm_running) {
+        vm_request_stop(&d->vm, VM_SIGNALLED, "%s", why);
+    } else {
+        log_info("%s", why);
+        finish(d, 128 + signo, "signal", why);
+    }
+}
+
+/* why: the outcome's reason, or NULL for a destroy over the control channel. */
+static void destroy(struct domain *d, const char *why_destroyed)
+{
+    if (d->finished)
+        return;
+    if (d->mig) {
+        migrate_send_cancel(d->mig);
+        migration_ended(d);
+        if (d->migrated)
+            return; /* it had committed: the domain is gone from here already */
+    }
+    d->destroy_requested = 1;
+    snprintf(d->destroy_why, sizeof(d->destroy_why), "%s", why_destroyed ? why_destroyed : "");
+    if (d->vm_running) {
+        vm_request_stop(&d->vm, VM_DESTROYED, "destroyed %s",
+                        why_destroyed ? why_destroyed : "over the control channel");
+        return;
+    }
+    char why[600];
+    snprintf(why, sizeof(why), "over the control channel, preserved after %.500s", d->preserved);
+    log_info("destroyed %s", why);
+    finish(d, EXIT_POWEROFF, "destroyed", why);
+}
+
+/* ---- memory target ---------------------------------------------------------------- */
+
+static void arm_mem_timer(struct domain *d)
+{
+    uint64_t due = d->vm_running ? mem_target_due(&d->mt) : 0;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (!d->mt_timer_open)
+        return;
+    if (due) {
+        its.it_value.tv_sec = (time_t)(due / 1000000000u);
+        its.it_value.tv_nsec = (long)(due % 1000000000u);
+        if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+            its.it_value.tv_nsec = 1;
+    }
+    if (timerfd_settime(d->mt_timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+        log_warn("memory deadline timer: %s", strerror(errno));
+}
+
+static uint64_t balloon_bytes(const struct domain *d)
+{
+    return (uint64_t)d->balloon.actual * 4096u;
+}
+
+/* Measures the guest's RAM on the host and applies what it means for the target. */
+static void mem_check(struct domain *d)
+{
+    if (!d->vm_running || d->mt.state == STATS_MEMTARGET_NONE) {
+        arm_mem_timer(d);
+        return;
+    }
+    uint64_t now = mono_ns(), target = d->mt.target_bytes;
+    uint64_t resident = mem_resident_bytes(d->vm.mem.fd);
+    d->resident_bytes = resident;
+    if (d->vm.vballoon)
+        virtio_balloon_get(d->vm.vballoon, &d->balloon);
+    enum mem_verdict v = mem_target_check(&d->mt, resident, now);
+    if (v == MEM_REACHED) {
+        d->mt_reached++;
+        log_info("memory target reached: %llu bytes resident for a target of %llu, %llu ms after it was set",
+                 (unsigned long long)resident, (unsigned long long)target,
+                 (unsigned long long)mem_target_elapsed_ms(&d->mt, now));
+        notify(d, "memory-target reached target=%llu resident=%llu after_ms=%llu deadline_ms=%llu balloon=%llu",
+               (unsigned long long)target, (unsigned long long)resident,
+               (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)d->mt.deadline_ms,
+               (unsigned long long)balloon_bytes(d));
+    } else if (v == MEM_MISSED || v == MEM_MISSED_REGROWN) {
+        enum memory_enforcement e = d->opt->memory_enforcement;
+        const char *action = memory_enforcement_name(e), *why = v == MEM_MISSED ? "deadline" : "regrown";
+        char reason[300];
+        d->mt_missed++;
+        snprintf(reason, sizeof(reason), "memory target missed: %llu bytes resident for a target of %llu (%s, %llu ms)",
+                 (unsigned long long)resident, (unsigned long long)target,
+                 v == MEM_MISSED ? "deadline passed" : "grew past it again for the deadline",
+                 (unsigned long long)d->mt.deadline_ms);
+        log_warn("%s; enforcement: %s", reason, action);
+        notify(d, "memory-target missed target=%llu resident=%llu over=%llu deadline_ms=%llu action=%s why=%s "
+                  "after_ms=%llu balloon=%llu",
+               (unsigned long long)target, (unsigned long long)resident, (unsigned long long)(resident - target),
+               (unsigned long long)d->mt.deadline_ms, action, why,
+               (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)balloon_bytes(d));
+        if (e == MEMORY_ENFORCE_PAUSE) {
+            d->mt_enforced++;
+            if (d->state != DOM_STATE_PAUSED) {
+                vm_pause(&d->vm);
+                set_state(d, DOM_STATE_PAUSED);
+            }
+        } else if (e == MEMORY_ENFORCE_DESTROY) {
+            d->mt_enforced++;
+            destroy(d, reason);
+        }
+    }
+    arm_mem_timer(d);
+}
+
+/* mem-set TARGET_BYTES DEADLINE_MS */
+static void mem_set(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    uint64_t mem = d->opt->mem_size, target = args ? args->v[0] : 0, deadline = args ? args->v[1] : 0;
+    if (!args || args->n != 2) {
+        snprintf(reply, size, "err mem-set takes TARGET_BYTES DEADLINE_MS");
+        return;
+    }
+    if (target % 4096 || target < VM_MIN_MEMORY || target > mem) {
+        snprintf(reply, size,
+                 "err memory target %llu bytes: must be a multiple of 4096 from %llu up to the domain's memory, "
+                 "%llu",
+                 (unsigned long long)target, (unsigned long long)VM_MIN_MEMORY, (unsigned long long)mem);
+        return;
+    }
+    uint32_t pages = (uint32_t)((mem - target) / 4096);
+    mem_target_set(&d->mt, target, deadline, mono_ns());
+    log_info("memory target %llu bytes within %llu ms: balloon of %u pages", (unsigned long long)target,
+             (unsigned long long)deadline, pages);
+    if (d->vm.vballoon)
+        virtio_balloon_set_target(d->vm.vballoon, pages);
+    mem_check(d); /* already there (a target above what it uses): reached at once */
+    snprintf(reply, size, "ok");
+}
+
+int domain_mem_timer_fd(const struct domain *d)
+{
+    return d->mt_timer_open ? d->mt_timer_fd : -1;
+}
+
+void domain_mem_timer(struct domain *d)
+{
+    uint64_t n;
+    if (read(d->mt_timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_warn("memory deadline timer: %s", strerror(errno));
+    mem_check(d);
+}
+
+/* ---- CPU scheduling ------------------------------------------------------------------ */
+
+/* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US]: changes what is given, then
+ * answers with the settings in force. */
+static void sched_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    struct sched_params p = vcpu_sched_params(&d->sched);
+    unsigned has = args ? args->sched_has : 0;
+    char why[300];
+    if (has & (1u << CONTROL_SCHED_RESERVATION))
+        p.reservation_ppm = (uint32_t)args->sched[CONTROL_SCHED_RESERVATION];
+    if (has & (1u << CONTROL_SCHED_LIMIT))
+        p.limit_ppm = (uint32_t)args->sched[CONTROL_SCHED_LIMIT];
+    if (has & (1u << CONTROL_SCHED_WEIGHT))
+        p.weight = (uint32_t)args->sched[CONTROL_SCHED_WEIGHT];
+    if (has & (1u << CONTROL_SCHED_PERIOD))
+        p.period_us = (uint32_t)args->sched[CONTROL_SCHED_PERIOD];
+    if (has) {
+        if (sched_params_check(&p, d->opt->nvcpus, why, sizeof(why)) < 0) {
+            snprintf(reply, size, "err %s", why);
+            return;
+        }
+        vcpu_sched_set(&d->sched, &p);
+        log_info("CPU scheduling: reservation %s, limit %s, weight %u, period %u us", SCHED_PCT(p.reservation_ppm),
+                 p.limit_ppm ? SCHED_PCT(p.limit_ppm) : "none", p.weight, p.period_us);
+    }
+    snprintf(reply, size, "ok reservation=%u limit=%u weight=%u period=%u", p.reservation_ppm, p.limit_ppm, p.weight,
+             p.period_us);
+}
+
+/* save PATH [keep-running]: pauses the vCPUs, writes the snapshot, then stops the domain
+ * (outcome "saved PATH") or lets it run on. */
+static void save_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    const struct options *o = d->opt;
+    int was_paused = d->state == DOM_STATE_PAUSED;
+    if (d->save_requested) {
+        snprintf(reply, size, "err already saved to %s; the domain is stopping", d->saved_path);
+        return;
+    }
+    struct snap_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        snprintf(reply, size, "err out of memory");
+        return;
+    }
+    cfg->mem_size = o->mem_size;
+    cfg->nvcpus = o->nvcpus;
+    cfg->on_poweroff = o->on_poweroff;
+    cfg->on_reboot = o->on_reboot;
+    cfg->on_crash = o->on_crash;
+    cfg->memory_enforcement = o->memory_enforcement;
+    snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
+    snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
+    struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
+    struct snap_domain_state ds = {.cfg = cfg,
+                                   .domain_xml = d->domain_xml,
+                                   .domain_xml_len = d->domain_xml_len,
+                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
+    struct save_shrink shrink = {0};
+    if (args->shrink && was_paused)
+        snprintf(shrink.why_not, sizeof(shrink.why_not), "the domain is paused");
+    else if (args->shrink)
+        save_shrink_begin(d->vm.vballoon, o->mem_size, &shrink); /* the guest runs while it inflates */
+    if (args->shrink && !shrink.asked)
+        log_info("save shrink: nothing asked of the guest: %s", shrink.why_not);
+    ds.balloon_target_set = shrink.asked;
+    ds.balloon_target = shrink.old_target;
+    if (!was_paused)
+        vm_pause(&d->vm);
+    uint64_t bytes = 0, pages = 0;
+    int r = vm_snapshot_save(&d->vm, &ds, args->path, &bytes, &pages);
+    free(cfg);
+    if (r < 0) {
+        log_error("save: %s", err_msg());
+        snprintf(reply, size, "err %s", err_msg());
+    } else {
+        log_info("saved to %s: %llu bytes, %llu pages of RAM", args->path, (unsigned long long)bytes,
+                 (unsigned long long)pages);
+        snprintf(reply, size, "ok bytes=%llu pages=%llu", (unsigned long long)bytes, (unsigned long long)pages);
+        if (args->shrink)
+            snprintf(reply + strlen(reply), size - strlen(reply), " shrunk=%llu",
+                     (unsigned long long)shrink.given_bytes);
+    }
+    if (r < 0 || args->keep_running)
+        save_shrink_end(d->vm.vballoon, &shrink); /* the guest takes its memory back */
+    if (r == 0 && !args->keep_running) {
+        d->save_requested = 1;
+        snprintf(d->saved_path, sizeof(d->saved_path), "%s", args->path);
+        vm_request_stop(&d->vm, VM_DESTROYED, "saved to %s", args->path);
+        return;
+    }
+    if (!was_paused) {
+        for (unsigned i = 0; i < d->vm.nvcpus; i++)
+            d->last_ns[i] = vcpu_ns(d, i);
+        d->last_tick_ns = mono_ns();
+        vm_unpause(&d->vm);
+    }
+}
+
+/* ---- live migration out ----------------------------------------------------------- */
+
+static uint64_t ms_of(uint64_t us)
+{
+    return (us + 500) / 1000;
+}
+
+/* The config section of a snapshot, and the migration's config message. */
+static void fill_snap_config(const struct domain *d, struct snap_config *cfg)
+{
+    const struct options *o = d->opt;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mem_size = o->mem_size;
+    cfg->nvcpus = o->nvcpus;
+    cfg->on_poweroff = o->on_poweroff;
+    cfg->on_reboot = o->on_reboot;
+    cfg->on_crash = o->on_crash;
+    cfg->memory_enforcement = o->memory_enforcement;
+    snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
+    snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
+}
+
+/* GO went out but the destination never said it runs the domain: it may run it, or GO may
+ * have been lost and nobody runs it. We must not run it (it may run there), but we keep it:
+ * the paused domain goes to a snapshot file next to the run directory's other files, for
+ * an operator to restore once the destination is known not to run it. The path, or "" if
+ * the save failed (then the domain may be lost; the log says why). */
+static void keep_unconfirmed(struct domain *d, char *path, size_t size)
+{
+    struct snap_config *cfg = calloc(1, sizeof(*cfg));
+    uint64_t bytes = 0, pages = 0;
+    if (d->opt->run_dir)
+        snprintf(path, size, "%s/migrate-unconfirmed.snap", d->opt->run_dir);
+    else
+        snprintf(path, size, "migrate-unconfirmed-%d.snap", (int)getpid());
+    if (!cfg) {
+        log_error("keeping the unconfirmed domain: out of memory");
+        path[0] = 0;
+        return;
+    }
+    fill_snap_config(d, cfg);
+    struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
+    struct snap_domain_state ds = {.cfg = cfg,
+                                   .domain_xml = d->domain_xml,
+                                   .domain_xml_len = d->domain_xml_len,
+                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
+    if (vm_snapshot_save(&d->vm, &ds, path, &bytes, &pages) < 0) {
+        log_error("keeping the unconfirmed domain in %s: %s", path, err_msg());
+        path[0] = 0;
+    } else {
+        log_warn("migration unconfirmed: the paused domain is saved in %s (%llu bytes); restore it only if the "
+                 "destination does not run it",
+                 path, (unsigned long long)bytes);
+    }
+    free(cfg);
+}
+
+/* The migration thread has ended (its result is final): reply, then stop for good or run
+ * on here. */
+static void migration_ended(struct domain *d)
+{
+    struct migrate_send *m = d->mig;
+    const struct migrate_result *r = &m->res;
+    char line[CONTROL_LINE_MAX];
+    d->mig = NULL;
+    if (r->committed) {
+        snprintf(line, sizeof(line),
+                 "ok dest=%s rounds=%llu pages=%llu bytes=%llu touched_bytes=%llu downtime_ms=%llu.%03llu "
+                 "total_ms=%llu confirmed=%s",
+                 m->p.dest, (unsigned long long)r->rounds, (unsigned long long)r->pages, (unsigned long long)r->bytes,
+                 (unsigned long long)r->touched_pages * 4096, (unsigned long long)(r->downtime_us / 1000),
+                 (unsigned long long)(r->downtime_us % 1000), (unsigned long long)ms_of(r->total_us),
+                 r->confirmed ? "yes" : "no");
+        char kept[1200] = "";
+        if (r->confirmed)
+            snprintf(d->migrated_to, sizeof(d->migrated_to), "%s", m->p.dest);
+        else
+            keep_unconfirmed(d, kept, sizeof(kept));
+        if (!r->confirmed && kept[0])
+            snprintf(d->migrated_to, sizeof(d->migrated_to),
+                     "%.120s (unconfirmed: %.120s; saved paused in %.200s: restore it only if the destination does "
+                     "not run it)",
+                     m->p.dest, r->why, kept);
+        else if (!r->confirmed)
+            snprintf(d->migrated_to, sizeof(d->migrated_to), "%.255s (unconfirmed: %.300s)", m->p.dest, r->why);
+        d->migrated = 1;
+        log_info("migrated to %s: %llu rounds, %llu pages, %llu bytes, downtime %llu us, total %llu ms",
+                 d->migrated_to, (unsigned long long)r->rounds, (unsigned long long)r->pages,
+                 (unsigned long long)r->bytes, (unsigned long long)r->downtime_us, (unsigned long long)ms_of(r->total_us));
+        /* The vCPUs are paused and stay so: the stop wakes them only to end. */
+        vm_request_stop(&d->vm, VM_DESTROYED, "migrated to %s", m->p.dest);
+    } else {
+        snprintf(line, sizeof(line), "err migration to %s failed: %.3000s; the domain runs on here", m->p.dest,
+                 r->why);
+        log_warn("migration to %s failed: %s; the domain runs on here", m->p.dest, r->why);
+        if (r->paused_vcpus && d->state != DOM_STATE_PAUSED) {
+            for (unsigned i = 0; i < d->vm.nvcpus; i++)
+                d->last_ns[i] = vcpu_ns(d, i);
+            d->last_tick_ns = mono_ns();
+            vm_unpause(&d->vm);
+        }
+    }
+    if (d->reply)
+        d->reply(d->notify_opaque, line);
+    migrate_send_free(m);
+}
+
+static void emit_progress(void *opaque, const char *line)
+{
+    notify(opaque, "%s", line);
+}
+
+int domain_migrate_fd(const struct domain *d)
+{
+    return d->mig ? migrate_send_fd(d->mig) : -1;
+}
+
+void domain_migrate_event(struct domain *d)
+{
+    if (d->mig && migrate_send_poll(d->mig, emit_progress, d))
+        migration_ended(d);
+}
+
+/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
+static int migrate_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
+{
+    const struct options *o = d->opt;
+    struct migrate_params p = {.max_downtime_ms = MIGRATE_DEFAULT_MAX_DOWNTIME_MS,
+                               .max_rounds = MIGRATE_DEFAULT_MAX_ROUNDS};
+    if (d->state == DOM_STATE_PAUSED) {
+        snprintf(reply, size, "err the domain is paused: unpause it first (it would run at the destination)");
+        return 0;
+    }
+    const char *key = args->key[0] ? args->key : o->migrate_key;
+    if (!key) {
+        snprintf(reply, size, "err no migration key: give key=FILE or start the monitor with --migrate-key FILE");
+        return 0;
+    }
+    snprintf(p.dest, sizeof(p.dest), "%.255s", args->path);
+    snprintf(p.key_path, sizeof(p.key_path), "%.1023s", key);
+    if (args->mig_has & (1u << CONTROL_MIG_BANDWIDTH))
+        p.bandwidth_mbps = args->mig[CONTROL_MIG_BANDWIDTH];
+    if (args->mig_has & (1u << CONTROL_MIG_MAX_DOWNTIME))
+        p.max_downtime_ms = args->mig[CONTROL_MIG_MAX_DOWNTIME];
+    if (args->mig_has & (1u << CONTROL_MIG_MAX_ROUNDS))
+        p.max_rounds = args->mig[CONTROL_MIG_MAX_ROUNDS];
+    struct snap_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        snprintf(reply, size, "err out of memory");
+        return 0;
+    }
+    fill_snap_config(d, cfg);
+    int r = migrate_send_start(&d->mig, &d->vm, cfg, &p);
+    free(cfg);
+    if (r < 0) {
+        d->mig = NULL;
+        snprintf(reply, size, "err %s", err_msg());
+        return 0;
+    }
+    log_info("migrating to %s (bandwidth %s%llu MB/s, max downtime %llu ms, max rounds %llu)", p.dest,
+             p.bandwidth_mbps ? "" : "unlimited, ", (unsigned long long)p.bandwidth_mbps,
+             (unsigned long long)p.max_downtime_ms, (unsigned long long)p.max_rounds);
+    return CONTROL_REPLY_LATER;
+}
+
+int domain_control(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
+{
+    struct domain *d = opaque;
+    if (req == CONTROL_STATUS) {
+        snprintf(reply, size, "ok state=%s boots=%u", dom_state_name(d->state), d->boots);
+        return 0;
+    }
+    if (req == CONTROL_DESTROY) {
+        destroy(d, NULL);
+        snprintf(reply, size, "ok");
+        return 1;
+    }
+    if (req == CONTROL_SCHED) { /* settings may change whatever the state: they apply when vCPUs run */
+        sched_request(d, args, reply, size);
+        return 0;
+    }
+    if (!d->vm_running) {
+        snprintf(reply, size, "err the domain is not running (state %s): only status and destroy work now",
+                 dom_state_name(d->state));
+        return 0;
+    }
+    if (d->mig && (req == CONTROL_PAUSE || req == CONTROL_UNPAUSE || req == CONTROL_SAVE || req == CONTROL_MEM_SET ||
+                   req == CONTROL_MIGRATE)) {
+        snprintf(reply, size, "err a migration to %s is in progress", d->mig->p.dest);
+        return 0;
+    }
+    switch (req) {
+    case CONTROL_PAUSE:
+        if (d->state != DOM_STATE_PAUSED) {
+            vm_pause(&d->vm);
+            set_state(d, DOM_STATE_PAUSED);
+        }
+        break;
+    case CONTROL_UNPAUSE:
+        if (d->state == DOM_STATE_PAUSED) {
+            for (unsigned i = 0; i < d->vm.nvcpus; i++)
+                d->last_ns[i] = vcpu_ns(d, i);
+            d->last_tick_ns = mono_ns();
+            vm_unpause(&d->vm);
+            set_state(d, DOM_STATE_RUNNING);
+        }
+        break;
+    case CONTROL_SHUTDOWN: vm_power_request(&d->vm, POWER_REQUEST_OFF); break;
+    case CONTROL_REBOOT: vm_power_request(&d->vm, POWER_REQUEST_REBOOT); break;
+    case CONTROL_RESET: vm_request_stop(&d->vm, VM_REBOOT, "reset over the control channel"); break;
+    case CONTROL_MEM_SET: mem_set(d, args, reply, size); return 0;
+    case CONTROL_SAVE: save_request(d, args, reply, size); return 0;
+    case CONTROL_MIGRATE: return migrate_request(d, args, reply, size);
+    default: snprintf(reply, size, "err %s is handled elsewhere (internal error)", control_req_name(req)); return 0;
+    }
+    snprintf(reply, size, "ok");
+    return 0;
+}
+
+/* The memory side of a tick: host measurements, the balloon's state, the target. */
+static void mem_tick(struct domain *d)
+{
+    d->rss_bytes = mem_self_rss_bytes();
+    if (!d->vm_running)
+        return;
+    d->resident_bytes = mem_resident_bytes(d->vm.mem.fd);
+    if (d->vm.vballoon) {
+        virtio_balloon_get(d->vm.vballoon, &d->balloon);
+        if (++d->ticks % 10 == 0) /* fresh guest statistics every second */
+            virtio_balloon_request_stats(d->vm.vballoon);
+    }
+    mem_check(d);
+}
+
+void domain_tick(struct domain *d)
+{
+    uint64_t now = mono_ns(), interval = now - d->last_tick_ns;
+    int busy = 0;
+    mem_tick(d);
+    if (!d->vm_running || d->state == DOM_STATE_PAUSED || d->finished)
+        return;
+    for (unsigned i = 0; i < d->vm.nvcpus; i++) {
+        uint64_t ns = vcpu_ns(d, i);
+        if ((ns - d->last_ns[i]) * 100 >= interval * DOMAIN_BUSY_PERCENT)
+            busy = 1;
+        d->last_ns[i] = ns;
+    }
+    /* A domain its limit keeps off the CPU wants to run: running, not blocked. */
+    struct vcpu_sched_stats ss;
+    vcpu_sched_stats(&d->sched, &ss);
+    if (ss.c.throttled_ns != d->sched_last_throttled_ns)
+        busy = 1;
+    d->sched_last_throttled_ns = ss.c.throttled_ns;
+    d->last_tick_ns = now;
+    set_state(d, busy ? DOM_STATE_RUNNING : DOM_STATE_BLOCKED);
+}
+
+void domain_fill_stats(struct domain *d, struct stats_page *p)
+{
+    uint64_t total = 0, io = d->base_io, mmio = d->base_mmio;
+    p->state = d->state;
+    p->nvcpus = d->opt->nvcpus;
+    p->boots = d->boots;
+    p->memory_bytes = d->opt->mem_size;
+    for (unsigned i = 0; i < d->opt->nvcpus && i < STATS_PAGE_MAX_VCPUS; i++) {
+        p->vcpu_ns[i] = vcpu_ns(d, i);
+        total += p->vcpu_ns[i];
+        if (d->vm_running) {
+            io += __atomic_load_n(&d->vm.vcpus[i].exits_io, __ATOMIC_RELAXED);
+            mmio += __atomic_load_n(&d->vm.vcpus[i].exits_mmio, __ATOMIC_RELAXED);
+        }
+    }
+    p->cpu_ns = total;
+    p->exits_io = io;
+    p->exits_mmio = mmio;
+    p->virtio_errors = d->base_virtio_errors + (d->vm_running ? vm_virtio_errors(&d->vm) : 0);
+
+    uint64_t other = d->base_exits_other;
+    for (unsigned i = 0; d->vm_running && i < d->opt->nvcpus && i < STATS_PAGE_MAX_VCPUS; i++)
+        other += __atomic_load_n(&d->vm.vcpus[i].exits_other, __ATOMIC_RELAXED);
+    const struct virtio_balloon_state *b = &d->balloon;
+    uint64_t mem = d->opt->mem_size;
+    p->exits_other = other;
+    p->memory_target_bytes = d->mt.state != STATS_MEMTARGET_NONE ? d->mt.target_bytes : 0;
+    p->memory_target_deadline_ms = d->mt.state != STATS_MEMTARGET_NONE ? d->mt.deadline_ms : 0;
+    p->memory_target_state = d->mt.state;
+    p->memory_enforcement = d->opt->memory_enforcement;
+    p->balloon_target_bytes = d->mt.state != STATS_MEMTARGET_NONE ? mem - d->mt.target_bytes : 0;
+    p->balloon_bytes = d->vm_running ? balloon_bytes(d) : 0;
+    p->guest_resident_bytes = d->vm_running ? d->resident_bytes : 0;
+    p->monitor_rss_bytes = d->rss_bytes;
+    p->guest_free_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MEMFREE] : STATS_PAGE_UNKNOWN;
+    p->guest_available_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_AVAIL] : STATS_PAGE_UNKNOWN;
+    p->guest_total_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MEMTOT] : STATS_PAGE_UNKNOWN;
+    p->guest_caches_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_CACHES] : STATS_PAGE_UNKNOWN;
+    p->guest_swap_in_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_SWAP_IN] : STATS_PAGE_UNKNOWN;
+    p->guest_swap_out_bytes = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_SWAP_OUT] : STATS_PAGE_UNKNOWN;
+    p->guest_major_faults = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MAJFLT] : STATS_PAGE_UNKNOWN;
+    p->guest_minor_faults = b->stats_updates ? b->stats[VIRTIO_BALLOON_S_MINFLT] : STATS_PAGE_UNKNOWN;
+    p->guest_stats_ns = b->stats_realtime_ns;
+    p->balloon_released_bytes = d->base_released + b->released_bytes;
+    p->balloon_reported_bytes = d->base_reported + b->reported_bytes;
+    p->memory_target_reached = d->mt_reached;
+    p->memory_target_missed = d->mt_missed;
+    p->memory_enforcements = d->mt_enforced;
+
+    struct vcpu_sched_stats ss;
+    vcpu_sched_stats(&d->sched, &ss);
+    if (!d->sched.started) /* before domain_boot: what the options say */
+        ss.p = d->opt->sched;
+    p->sched_reservation_ppm = ss.p.reservation_ppm;
+    p->sched_limit_ppm = ss.p.limit_ppm;
+    p->sched_weight = ss.p.weight;
+    p->sched_period_us = ss.p.period_us;
+    p->sched_band = ss.band;
+    p->sched_reserved_ns = ss.c.reserved_ns;
+    p->sched_throttled_ns = ss.c.throttled_ns;
+    p->sched_throttles = ss.c.throttles;
+    p->sched_overrun_ns = ss.c.overrun_ns;
+    p->sched_periods = ss.c.periods;
+    p->sched_overhead_ns = ss.overhead_ns;
+    p->sched_changes = ss.changes;
+
+    if (d->vm_running && d->vm.vnet) {
+        struct virtio_net_stats ns;
+        virtio_net_get_stats(d->vm.vnet, &ns);
+        p->net_present = 1;
+        p->net_backend_connected = ns.backend_connected;
+        p->net_backend_connects = ns.front.connects;
+        p->net_backend_handovers = ns.front.handovers;
+        p->net_backend_errors = ns.front.protocol_errors;
+        p->net_driver_resets = ns.driver_resets;
+    }
+}
+
+void domain_cleanup(struct domain *d)
+{
+    if (d->mig) { /* an early exit: the migration never commits now */
+        migrate_send_cancel(d->mig);
+        migrate_send_free(d->mig);
+        d->mig = NULL;
+    }
+    vcpu_sched_attach(&d->sched, NULL);
+    if (d->vm_running) { /* only on an early exit: stop and join what runs */
+        vm_request_stop(&d->vm, VM_HOST_ERROR, "monitor exiting");
+        vm_join(&d->vm);
+        d->vm_running = 0;
+    }
+    vcpu_sched_stop(&d->sched);
+    if (d->have_vm)
+        vm_destroy(&d->vm);
+    d->have_vm = 0;
+    if (d->mt_timer_open)
+        close(d->mt_timer_fd);
+    d->mt_timer_open = 0;
+}

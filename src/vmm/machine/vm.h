@@ -1,0 +1,176 @@
+/* One domain's virtual machine: the KVM VM, its RAM, its devices and its vCPU threads.
+ *
+ * Lifetime: vm_create() (KVM, RAM, devices, vCPUs) -> vm_load_pvh() -> vm_start() (threads)
+ * -> the embedding program waits on vm->stop_efd -> vm_join() -> vm_destroy(). A reboot with
+ * restart is a destroy and a fresh create: nothing of the old machine leaks into the new.
+ *
+ * Pausing: vm_pause() kicks every vCPU out of KVM_RUN and returns once each one is parked
+ * on a condition variable (or has ended); vm_unpause() lets them run again. A stop request
+ * wakes parked vCPUs so that they end. */
+#ifndef XENO_VMM_MACHINE_VM_H
+#define XENO_VMM_MACHINE_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "vmm/dev/acpi_pm.h"
+#include "vmm/core/cpuid.h"
+#include "vmm/core/guest_mem.h"
+#include "vmm/dev/i8042.h"
+#include "vmm/core/io_bus.h"
+#include "vmm/core/outcome.h"
+#include "vmm/dev/power_request.h"
+#include "vmm/dev/uart.h"
+#include "vmm/virtio/virtio_mmio.h"
+
+#define VM_MAX_VCPUS 32
+#define VM_MIN_MEMORY (4ULL << 20)
+
+struct vm;
+
+/* Where COM1's transmitted bytes go; called on a vCPU thread with the UART's lock held. It
+ * must not block for long: it is the guest's console and the vCPU waits for it. */
+typedef void (*console_out_fn)(void *opaque, uint8_t byte);
+/* The same for a run of bytes (virtio-console output), on the virtio thread. Optional:
+ * without it each byte goes through console_out_fn. */
+typedef void (*console_write_fn)(void *opaque, const uint8_t *buf, size_t len);
+
+struct virtio_console;
+struct virtio_rng;
+struct virtio_balloon;
+struct virtio_net;
+struct virtio_net_config_host;
+
+struct vcpu {
+    struct vm *vm;
+    unsigned id;
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;
+    int thread_started;
+    /* Under vm->lock: the thread's CPU clock, and its final CPU time once it has ended (a
+     * clock of a thread that is gone cannot be read). */
+    clockid_t cpu_clock;
+    int clock_valid, exited, parked;
+    uint64_t cpu_final_ns;
+    /* Exits handled, written by the thread alone (read with relaxed atomics). */
+    uint64_t exits_io, exits_mmio, exits_other;
+    /* Under vm->lock: the thread's kernel id (0 before it starts and once it ended), for the
+     * CPU scheduler (vcpu_sched.c); throttled: kept out of KVM_RUN until the next period. */
+    pid_t tid;
+    int throttled;
+};
+
+/* virtio-mmio devices (docs/machine.md): one 4 KiB window each from VIRTIO_MMIO_BASE, one
+ * IOAPIC pin each from VIRTIO_GSI_BASE (edge, active high), in the order registered. The
+ * ACPI DSDT lists exactly these, so guests find them the way stock kernels do. */
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
+#define VIRTIO_MMIO_STRIDE 0x1000ULL
+#define VIRTIO_GSI_BASE 16
+#define VM_MAX_MMIO_DEVS 8
+/* ACPI tables live in the reserved legacy BIOS area (0x9fc00-0xfffff), RSDP first. */
+#define ACPI_TABLES_BASE 0xe0000ULL
+#define ACPI_TABLES_SIZE 0x10000ULL
+
+struct mmio_dev_desc {
+    uint64_t base;
+    uint32_t size;
+    uint32_t gsi;
+    const char *name; /* "virtio-console", ... for logs and the DSDT comment */
+};
+
+struct vm {
+    int kvm_fd, vm_fd;
+    unsigned n_mmio_devs;
+    struct mmio_dev_desc mmio_devs[VM_MAX_MMIO_DEVS];
+    struct guest_mem mem;
+    struct io_bus pio, mmio;
+    struct uart com1;
+    struct i8042 i8042;
+    struct acpi_pm pm;
+    struct power_request power_req;
+    unsigned nvcpus;
+    struct vcpu vcpus[VM_MAX_VCPUS];
+    struct cpuid_table cpuid;
+    uint32_t tsc_khz;
+    uint32_t entry; /* where vCPU 0 starts (PVH entry) */
+
+    console_out_fn console_out; /* where COM1 output goes */
+    console_write_fn console_write; /* and virtio-console output */
+    void *console_opaque;
+    struct virtio_host virtio;      /* the virtio-mmio devices and their thread */
+    struct virtio_console *vcon;    /* virtio-mmio device 0 */
+    struct virtio_rng *vrng;        /* virtio-mmio device 1 */
+    struct virtio_balloon *vballoon; /* virtio-mmio device 2 */
+    struct virtio_net *vnet;         /* virtio-mmio device 3 with --net, else NULL */
+    int rx_space_efd; /* eventfd: COM1's receive FIFO has room for more host input */
+
+    pthread_mutex_t lock;      /* outcome, pause state, the vCPUs' clock fields */
+    pthread_cond_t resume_cond; /* parked vCPUs wait here for unpause or stop */
+    pthread_cond_t parked_cond; /* vm_pause waits here for the vCPUs to park */
+    int paused;
+    unsigned nparked, nexited;
+    enum vm_outcome outcome; /* VM_RUNNING until the first stop request */
+    char reason[4096]; /* crash reports carry a register dump */
+    int stop_efd; /* eventfd: readable once outcome is set */
+};
+
+struct vm_config {
+    uint64_t mem_size;
+    unsigned nvcpus;
+    console_out_fn console_out;
+    console_write_fn console_write; /* optional */
+    void *console_opaque;
+    int start_paused; /* vCPU threads park before their first KVM_RUN */
+    const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
+};
+
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* Loads a PVH kernel (and initrd) into RAM and points vCPU 0 at it. Bad images: -ENOEXEC etc. */
+int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name,
+                const char *cmdline, const uint8_t *initrd, size_t initrd_len);
+int vm_start(struct vm *vm);
+/* Records the outcome (first caller wins) and makes every vCPU leave KVM_RUN. Thread-safe. */
+void vm_request_stop(struct vm *vm, enum vm_outcome outcome, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Waits for all vCPU threads; call after stop_efd fired (or after vm_request_stop). */
+void vm_join(struct vm *vm);
+/* Stops every vCPU outside KVM_RUN; returns once all are parked (or have ended). Main thread. */
+void vm_pause(struct vm *vm);
+void vm_unpause(struct vm *vm);
+/* CPU time vCPU `i`'s thread has used (0 before it starts). Any thread. */
+uint64_t vm_vcpu_cpu_ns(struct vm *vm, unsigned i);
+/* vCPU `i`'s thread id (0 before it starts and after it ended). Any thread. */
+pid_t vm_vcpu_tid(struct vm *vm, unsigned i);
+/* Throttling (the CPU scheduler's limit): on, vCPU `i` leaves KVM_RUN and waits, parked as
+ * when paused, until it is called again with on = 0. Any thread. */
+void vm_vcpu_throttle(struct vm *vm, unsigned i, int on);
+/* Host console input: to virtio-console while its driver listens, else to COM1
+ * (docs/machine.md). Returns the bytes taken; the rest waits for rx_space_efd. */
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);
+/* Devices marked NEEDS_RESET in this VM (virtio). Any thread. */
+uint64_t vm_virtio_errors(const struct vm *vm);
+/* KVM dirty-page logging on every RAM slot (memory slot i is RAM range i), for live
+ * migration (dirty_log.h). Any thread. */
+int vm_set_dirty_logging(struct vm *vm, int on);
+/* Asks the guest to power off or reboot (the power request register). */
+void vm_power_request(struct vm *vm, enum power_request_code code);
+void vm_destroy(struct vm *vm);
+
+/* vcpu.c */
+int vcpu_create(struct vm *vm, unsigned id);
+int vcpu_configure(struct vcpu *v);
+void *vcpu_thread(void *vcpu);
+void vcpu_kick(struct vcpu *v);
+/* The vCPU loop's gate: parks while the VM is paused; returns 1 once the VM is stopping. */
+int vcpu_wait_runnable(struct vcpu *v);
+void vcpu_destroy(struct vcpu *v);
+/* Formats the vCPU's registers (and the bytes at RIP) for a crash report. */
+void vcpu_dump(struct vcpu *v, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,201 @@
+#include "vmm/state/migrate_recv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/domain_config.h"
+#include "lib/err.h"
+#include "lib/file.h"
+#include "lib/log.h"
+#include "vmm/state/migrate_state.h"
+
+#define GO_TIMEOUT_MS 10000
+
+static int check_config(struct migrate_recv *r)
+{
+    const struct snap_config *c = &r->cfg;
+    if (!memchr(c->kernel, 0, sizeof(c->kernel)) || !memchr(c->cmdline, 0, sizeof(c->cmdline)))
+        return err_set(EPROTO, "%s: config: kernel path or command line not terminated", r->c.peer);
+    if (c->nvcpus < 1 || c->nvcpus > VM_MAX_VCPUS)
+        return err_set(EPROTO, "%s: config: %u vCPUs (1 to %d here)", r->c.peer, c->nvcpus, VM_MAX_VCPUS);
+    if (c->mem_size % MIG_PAGE || c->mem_size < VM_MIN_MEMORY || c->mem_size > MIGRATE_MAX_MEMORY)
+        return err_set(EPROTO, "%s: config: memory %llu bytes (a multiple of 4096 from %llu to %llu here)",
+                       r->c.peer, (unsigned long long)c->mem_size, (unsigned long long)VM_MIN_MEMORY,
+                       (unsigned long long)MIGRATE_MAX_MEMORY);
+    if (c->on_poweroff > ACTION_PRESERVE || c->on_reboot > ACTION_PRESERVE || c->on_crash > ACTION_PRESERVE ||
+        c->memory_enforcement > MEMORY_ENFORCE_DESTROY)
+        return err_set(EPROTO, "%s: config: unknown lifecycle action or memory enforcement", r->c.peer);
+    return 0;
+}
+
+/* RUN_DIR/migrate-port: the port we listen on, for xenod (docs/migration.md). */
+static int publish_port(const char *run_dir, int port)
+{
+    char path[4200], line[16];
+    if (mkdir(run_dir, 0700) < 0 && errno != EEXIST)
+        return err_set(errno, "run directory %s: %s", run_dir, strerror(errno));
+    if (snprintf(path, sizeof(path), "%s/migrate-port", run_dir) >= (int)sizeof(path))
+        return err_set(ENAMETOOLONG, "run directory %s: path too long", run_dir);
+    snprintf(line, sizeof(line), "%d\n", port);
+    return file_write_atomic(path, line, strlen(line), 0600);
+}
+
+int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *key_path, const char *run_dir)
+{
+    uint8_t key[MIG_KEY_MAX];
+    size_t keylen;
+    uint32_t len;
+    memset(r, 0, sizeof(*r));
+    r->c.fd = -1;
+    int ret = mig_key_load(key_path, key, &keylen);
+    if (ret < 0)
+        return ret;
+    r->buf = malloc(MIG_MAX_PAYLOAD);
+    if (!r->buf)
+        return err_set(ENOMEM, "out of memory");
+    int port = 0;
+    int lfd = mig_listen_port(addr, &port);
+    if (lfd < 0)
+        return lfd;
+    if (run_dir && (ret = publish_port(run_dir, port)) < 0) {
+        close(lfd);
+        return ret;
+    }
+    log_info("waiting for a migration on %s (port %d)", addr, port);
+    ret = mig_accept(&r->c, lfd, -1);
+    close(lfd); /* one migration per monitor: nobody else gets in */
+    if (run_dir) { /* whoever needed the port has used it */
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/migrate-port", run_dir);
+        unlink(path);
+    }
+    if (ret < 0)
+        return ret;
+    log_info("migration from %s: authenticating", r->c.peer);
+    if ((ret = mig_auth_destination(&r->c, key, keylen)) < 0)
+        return ret;
+    memset(key, 0, sizeof(key));
+    if ((ret = mig_expect(&r->c, MIG_CONFIG, r->buf, MIG_MAX_PAYLOAD, &len, "waiting for the domain's config")) < 0)
+        return ret;
+    if (len != sizeof(r->cfg))
+        return err_set(EPROTO, "%s: config of %u bytes, this monitor expects %zu (another version?)", r->c.peer, len,
+                       sizeof(r->cfg));
+    memcpy(&r->cfg, r->buf, sizeof(r->cfg));
+    if ((ret = check_config(r)) < 0) {
+        mig_send_error(&r->c, err_msg());
+        return ret;
+    }
+    return 0;
+}
+
+/* One MIG_PAGES message: every entry inside RAM and page aligned, the length exactly the
+ * entries plus the data they announce. Checked whole before a byte reaches guest RAM. */
+static int load_pages(struct migrate_recv *r, struct vm *vm, uint32_t len)
+{
+    struct mig_pages_hdr h;
+    if (len < sizeof(h))
+        return err_set(EPROTO, "%s: pages message of %u bytes", r->c.peer, len);
+    memcpy(&h, r->buf, sizeof(h));
+    if (h.count == 0 || h.count > MIG_BATCH_PAGES || len < sizeof(h) + 8ull * h.count)
+        return err_set(EPROTO, "%s: pages message with %u entries in %u bytes", r->c.peer, h.count, len);
+    const uint8_t *ent = r->buf + sizeof(h), *data = ent + 8ull * h.count;
+    uint64_t ndata = 0;
+    for (uint32_t i = 0; i < h.count; i++) {
+        uint64_t e;
+        memcpy(&e, ent + 8ull * i, 8);
+        uint64_t off = e & ~(uint64_t)(MIG_PAGE - 1);
+        if ((e & (MIG_PAGE - 1) & ~MIG_ZERO_PAGE) || off >= vm->mem.size)
+            return err_set(EPROTO, "%s: page entry 0x%llx is not a page of the %llu bytes of RAM", r->c.peer,
+                           (unsigned long long)e, (unsigned long long)vm->mem.size);
+        ndata += !(e & MIG_ZERO_PAGE);
+    }
+    if (len != sizeof(h) + 8ull * h.count + ndata * MIG_PAGE)
+        return err_set(EPROTO, "%s: pages message of %u bytes for %u entries with %llu pages of data", r->c.peer,
+                       len, h.count, (unsigned long long)ndata);
+    for (uint32_t i = 0; i < h.count; i++) {
+        uint64_t e;
+        memcpy(&e, ent + 8ull * i, 8);
+        uint8_t *dst = vm->mem.host + (e & ~(uint64_t)(MIG_PAGE - 1));
+        if (e & MIG_ZERO_PAGE) {
+            memset(dst, 0, MIG_PAGE);
+        } else {
+            memcpy(dst, data, MIG_PAGE);
+            data += MIG_PAGE;
+        }
+    }
+    r->pages += h.count;
+    return 0;
+}
+
+int migrate_recv_load(struct migrate_recv *r, struct vm *vm)
+{
+    uint32_t type, len;
+    int ret;
+    if (vm->mem.size != r->cfg.mem_size)
+        return err_set(EINVAL, "the VM's memory differs from the migrated config");
+    for (;;) {
+        if ((ret = mig_recv(&r->c, &type, r->buf, MIG_MAX_PAYLOAD, &len, "receiving memory")) < 0)
+            return ret;
+        if (type == MIG_PAGES) {
+            if ((ret = load_pages(r, vm, len)) < 0)
+                return ret;
+        } else if (type == MIG_ROUND) {
+            /* The source waits for this before it measures the round or pauses: the
+             * pages are in our RAM, not queued in a socket buffer, so the last copy does
+             * not begin behind a backlog (which would count as downtime). */
+            struct mig_round rd = {0};
+            memcpy(&rd, r->buf, len < sizeof(rd) ? len : sizeof(rd));
+            r->rounds++;
+            if ((ret = mig_send(&r->c, MIG_ROUND_ACK, &rd, sizeof(rd))) < 0)
+                return ret;
+        } else if (type == MIG_STATE) {
+            break;
+        } else {
+            return err_set(EPROTO, "%s: unexpected %s message while receiving memory", r->c.peer,
+                           mig_type_name(type));
+        }
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((ret = mig_state_apply(vm, r->buf, len)) < 0)
+        return ret;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->apply_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000u;
+    if ((ret = mig_send(&r->c, MIG_READY, NULL, 0)) < 0)
+        return ret;
+    /* Until GO the source may still run the domain: we hold ours. No GO (link cut,
+     * source gone, timeout): we never run it. */
+    r->c.timeout_ms = GO_TIMEOUT_MS;
+    return mig_expect(&r->c, MIG_GO, r->buf, 64, &len, "waiting for the source to commit (go)");
+}
+
+void migrate_recv_started(struct migrate_recv *r)
+{
+    /* Test-only fault (tests/integration/migrate.sh): the acknowledgement is lost. */
+    const char *fault = getenv("XENO_MIGRATE_TEST_FAULT");
+    if (fault && !strcmp(fault, "no-started")) {
+        log_warn("XENO_MIGRATE_TEST_FAULT=no-started: not telling the source that the domain runs");
+        migrate_recv_close(r);
+        return;
+    }
+    if (r->c.fd >= 0 && mig_send(&r->c, MIG_STARTED, NULL, 0) < 0)
+        log_warn("telling the source we run: %s", err_msg());
+    migrate_recv_close(r);
+}
+
+void migrate_recv_abort(struct migrate_recv *r, const char *why)
+{
+    mig_send_error(&r->c, why);
+    migrate_recv_close(r);
+}
+
+void migrate_recv_close(struct migrate_recv *r)
+{
+    mig_close(&r->c);
+    free(r->buf);
+    r->buf = NULL;
+}

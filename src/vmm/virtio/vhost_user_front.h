@@ -1,0 +1,112 @@
+/* The vhost-user front end: hands a virtio device's queues to a backend process
+ * (xeno-netback, or any vhost-user backend) over a unix socket this monitor listens on.
+ *
+ * The monitor is the socket's server so that the backend can die and come back: the front
+ * end keeps the listening socket for the device's life and takes the next connection. On
+ * each connection it negotiates (GET_FEATURES, GET/SET_PROTOCOL_FEATURES, SET_OWNER) and,
+ * while the driver runs the device, hands the rings over:
+ *   SET_FEATURES, SET_MEM_TABLE (guest RAM: the memfd, one region per guest_mem range),
+ *   GET_INFLIGHT_FD once per driver setup / SET_INFLIGHT_FD on every later connection (the
+ *   front end keeps the region's fd, so a restarted backend finds the descriptors its
+ *   predecessor had taken and not finished),
+ *   per ring: SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE (the used index in guest RAM:
+ *   everything before it is done, the inflight region covers the rest), SET_VRING_KICK (the
+ *   transport's ioeventfd), SET_VRING_CALL (its irqfd), SET_VRING_ENABLE.
+ * Kicks and interrupts then go between KVM and the backend without this process.
+ * A driver reset stops the rings (GET_VRING_BASE) before the reset completes, and forgets
+ * the inflight region (a reset driver starts from empty rings).
+ *
+ * Everything the backend sends is untrusted: reply sizes, request codes, flags and file
+ * descriptor counts are checked, each exchange (negotiation, hand-over, stopping the rings)
+ * has a deadline of VHOST_FRONT_REPLY_MS in all, and any
+ * violation drops the connection (the device waits for the next one; the guest sees
+ * nothing). The protocol's encoding is src/lib/vhost_user.h.
+ *
+ * Threads: the front end has one thread (accepting, connection set-up, noticing a
+ * backend's death). vhost_front_driver_ok / vhost_front_reset are called by the device with
+ * its lock held; the thread takes the device's lock (through ops->rings) only while holding
+ * no lock of its own, so the order is always device lock -> front end's io lock. */
+#ifndef XENO_VMM_VIRTIO_VHOST_USER_FRONT_H
+#define XENO_VMM_VIRTIO_VHOST_USER_FRONT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/core/guest_mem.h"
+
+#define VHOST_FRONT_MAX_RINGS 2
+#define VHOST_FRONT_REPLY_MS 2000
+
+/* One ring as the driver set it up, in guest-physical addresses. */
+struct vhost_front_ring {
+    uint16_t num;
+    uint64_t desc, avail, used;
+    int kick_fd, call_fd; /* the transport's, kept open by it */
+};
+
+/* What the device hands over while its driver runs it. */
+struct vhost_front_rings {
+    uint64_t features; /* negotiated with the driver (transport and device bits) */
+    unsigned nrings;
+    struct vhost_front_ring ring[VHOST_FRONT_MAX_RINGS];
+};
+
+struct vhost_front_ops {
+    /* Takes the device's lock. Fills *out and returns true while the driver runs the
+     * device (DRIVER_OK, not broken), false otherwise (nothing to hand over). */
+    bool (*rings)(void *opaque, struct vhost_front_rings *out);
+};
+
+struct vhost_front_stats {
+    uint64_t connects;        /* backend connections accepted */
+    uint64_t disconnects;     /* connections lost or dropped */
+    uint64_t handovers;       /* ring set-ups completed */
+    uint64_t protocol_errors; /* connections dropped for a bad message or a missed deadline */
+};
+
+struct vhost_front {
+    char name[32];  /* "virtio-net": log lines */
+    char path[108]; /* the socket */
+    const struct guest_mem *mem;
+    unsigned queue_size;
+    const struct vhost_front_ops *ops;
+    void *opaque;
+
+    bool initialized, listening;
+    int listen_fd, wake_fd;
+    pthread_t thread;
+    int thread_started, stopping;
+    bool want_setup;    /* atomic: the driver set DRIVER_OK since the thread last looked */
+    uint64_t reset_gen; /* atomic, written under io_lock: driver resets so far */
+
+    pthread_mutex_t io_lock; /* the connection and everything below */
+    int conn_fd;
+    uint64_t exchange_deadline_ms; /* CLOCK_MONOTONIC: the current exchange must end by then */
+    uint64_t backend_features, protocol_features;
+    bool started;    /* the rings are the backend's */
+    int inflight_fd; /* -1: none yet for this driver setup */
+    uint64_t inflight_size, inflight_offset;
+    uint16_t inflight_queues, inflight_queue_size;
+
+    struct vhost_front_stats stats; /* under io_lock; read with relaxed atomics */
+};
+
+/* Listens on `path` (0600; an old socket there is replaced) and starts the thread.
+ * 0 or -errno with err_msg(); vhost_front_destroy() is safe after a failure. */
+int vhost_front_init(struct vhost_front *f, const char *name, const char *path, const struct guest_mem *mem,
+                     unsigned queue_size, const struct vhost_front_ops *ops, void *opaque);
+/* Starts the thread (once the device exists: it may call ops->rings at once). */
+int vhost_front_start(struct vhost_front *f);
+/* Stops the thread, stops the rings on the backend, closes everything, unlinks the socket. */
+void vhost_front_destroy(struct vhost_front *f);
+/* Device lock held: the driver set DRIVER_OK; the thread hands the rings over as soon as a
+ * backend is there. Does not block. */
+void vhost_front_driver_ok(struct vhost_front *f);
+/* Device lock held: the driver reset the device. Stops the rings on the backend (bounded by
+ * the reply deadline) and forgets the inflight region. */
+void vhost_front_reset(struct vhost_front *f);
+/* Any thread: a copy of the counters, and whether a backend is connected now. */
+void vhost_front_get_stats(struct vhost_front *f, struct vhost_front_stats *out, bool *connected);
+
+#endif
