@@ -23,10 +23,21 @@
 #include "proto/snapshot.h" /* snap_crc32: the same CRC32 as the snapshot files */
 
 static const char *const type_names[MIG_TYPE_MAX] = {
-    [MIG_HELLO] = "hello",   [MIG_CHALLENGE] = "challenge", [MIG_AUTH] = "auth",   [MIG_AUTH_OK] = "auth-ok",
-    [MIG_CONFIG] = "config", [MIG_PAGES] = "pages",         [MIG_ROUND] = "round", [MIG_STATE] = "state",
-    [MIG_READY] = "ready",   [MIG_GO] = "go",               [MIG_STARTED] = "started", [MIG_ERROR] = "error",
-    [MIG_ROUND_ACK] = "round-ack", [MIG_HOST_OFFER] = "host-offer", [MIG_HOST_ACCEPT] = "host-accept",
+    [MIG_HELLO] = "hello",
+    [MIG_CHALLENGE] = "challenge",
+    [MIG_AUTH] = "auth",
+    [MIG_AUTH_OK] = "auth-ok",
+    [MIG_CONFIG] = "config",
+    [MIG_PAGES] = "pages",
+    [MIG_ROUND] = "round",
+    [MIG_STATE] = "state",
+    [MIG_READY] = "ready",
+    [MIG_GO] = "go",
+    [MIG_STARTED] = "started",
+    [MIG_ERROR] = "error",
+    [MIG_ROUND_ACK] = "round-ack",
+    [MIG_HOST_OFFER] = "host-offer",
+    [MIG_HOST_ACCEPT] = "host-accept",
 };
 
 const char *mig_type_name(uint32_t type)
@@ -102,8 +113,8 @@ static int resolve(const char *hostport, int passive, struct addrinfo **res)
     /* Port 0 only to listen: the kernel picks one (mig_listen tells which). */
     if (split(hostport, host, sizeof(host), port, sizeof(port), passive ? 0 : 1) < 0)
         return -EINVAL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
     int g = getaddrinfo(host, port, &hints, res);
     if (g)
         return err_set(EINVAL, "%s: %s", hostport, gai_strerror(g));
@@ -349,8 +360,8 @@ int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32
         return err_set(ECONNABORTED, "%s refused: %s", c->peer, reason);
     }
     if (h.len > MIG_MAX_PAYLOAD || h.len > cap)
-        return err_set(EPROTO, "%s: %s message of %u bytes while %s (at most %u here)", c->peer,
-                       mig_type_name(h.type), h.len, what, cap < MIG_MAX_PAYLOAD ? cap : MIG_MAX_PAYLOAD);
+        return err_set(EPROTO, "%s: %s message of %u bytes while %s (at most %u here)", c->peer, mig_type_name(h.type),
+                       h.len, what, cap < MIG_MAX_PAYLOAD ? cap : MIG_MAX_PAYLOAD);
     if ((r = read_all(c, buf, h.len, what)) < 0)
         return r;
     uint32_t crc = snap_crc32(snap_crc32(0, &h, 12), buf, h.len);

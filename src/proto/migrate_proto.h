@@ -20,25 +20,25 @@
 #define MIG_BATCH_PAGES 64u /* pages in one MIG_PAGES message at most */
 #define MIG_MAX_PAYLOAD (2u << 20)
 #define MIG_NONCE 32
-#define MIG_MAC 32              /* HMAC-SHA256 */
-#define MIG_KEY_MIN 16          /* bytes in a key file at least */
+#define MIG_MAC 32     /* HMAC-SHA256 */
+#define MIG_KEY_MIN 16 /* bytes in a key file at least */
 #define MIG_KEY_MAX 4096
-#define MIG_ZERO_PAGE 1ull      /* in a page entry: the page is all zero, no data follows */
+#define MIG_ZERO_PAGE 1ull /* in a page entry: the page is all zero, no data follows */
 
 enum mig_msg_type {
-    MIG_HELLO = 1,   /* source -> destination: version, source nonce */
-    MIG_CHALLENGE,   /* destination -> source: version, destination nonce, its MAC over both */
-    MIG_AUTH,        /* source -> destination: the source's MAC over both nonces */
-    MIG_AUTH_OK,     /* destination -> source: the source is accepted */
-    MIG_CONFIG,      /* struct snap_config: what the domain was started with */
-    MIG_PAGES,       /* struct mig_pages_hdr, entries, data of the non-zero pages */
-    MIG_ROUND,       /* struct mig_round: a pre-copy round ended; answered by MIG_ROUND_ACK */
-    MIG_STATE,       /* device and vCPU state: snapshot sections (migrate_state.h) */
-    MIG_READY,       /* destination -> source: everything loaded, vCPUs held */
-    MIG_GO,          /* source -> destination: the source has stopped for good; run */
-    MIG_STARTED,     /* destination -> source: vCPUs released */
-    MIG_ERROR,       /* either way: a NUL-free reason, then the connection closes */
-    MIG_ROUND_ACK,   /* destination -> source: everything up to that round is in its RAM */
+    MIG_HELLO = 1, /* source -> destination: version, source nonce */
+    MIG_CHALLENGE, /* destination -> source: version, destination nonce, its MAC over both */
+    MIG_AUTH,      /* source -> destination: the source's MAC over both nonces */
+    MIG_AUTH_OK,   /* destination -> source: the source is accepted */
+    MIG_CONFIG,    /* struct snap_config: what the domain was started with */
+    MIG_PAGES,     /* struct mig_pages_hdr, entries, data of the non-zero pages */
+    MIG_ROUND,     /* struct mig_round: a pre-copy round ended; answered by MIG_ROUND_ACK */
+    MIG_STATE,     /* device and vCPU state: snapshot sections (migrate_state.h) */
+    MIG_READY,     /* destination -> source: everything loaded, vCPUs held */
+    MIG_GO,        /* source -> destination: the source has stopped for good; run */
+    MIG_STARTED,   /* destination -> source: vCPUs released */
+    MIG_ERROR,     /* either way: a NUL-free reason, then the connection closes */
+    MIG_ROUND_ACK, /* destination -> source: everything up to that round is in its RAM */
     /* Between two xenods (src/daemon/migrate_host.c), before the monitors' own connection: */
     MIG_HOST_OFFER,  /* source xenod -> destination xenod: JSON, the domain to take */
     MIG_HOST_ACCEPT, /* destination xenod -> source xenod: JSON, where its monitor listens */
@@ -73,7 +73,7 @@ struct mig_round {
 
 struct mig_conn {
     int fd;
-    int timeout_ms;         /* per blocking call */
+    int timeout_ms;          /* per blocking call */
     uint64_t sent, received; /* bytes, headers included */
     char peer[128];          /* "HOST:PORT" for messages */
 };

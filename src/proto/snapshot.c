@@ -56,10 +56,17 @@ uint32_t snap_crc32(uint32_t crc, const void *buf, size_t len)
 
 const char *snap_section_name(uint32_t type)
 {
-    static const char *names[SNAP_SEC_MAX] = {"end", "config", "vcpu", "irqchip", "pit", "clock",
-                                              "uart", "i8042", "power-request", "virtio", "memory",
-                                              "domain-xml", "mem-target"};
-    return type < SNAP_SEC_MAX ? names[type] : "unknown";
+    static const char *names[SNAP_SEC_MAX] = {"end",    "config",     "vcpu",      "irqchip",       "pit",
+                                              "clock",  "uart",       "i8042",     "power-request", "virtio",
+                                              "memory", "domain-xml", "mem-target"};
+    if (type < SNAP_SEC_MAX)
+        return names[type];
+    if (type >= SNAP_SEC_DEVICE_FIRST && type <= SNAP_SEC_DEVICE_LAST) {
+        static _Thread_local char dev[16];
+        snprintf(dev, sizeof(dev), "device-%u", type);
+        return dev;
+    }
+    return "unknown";
 }
 
 void snap_host_cpu(char vendor[12], uint32_t *signature)
@@ -186,7 +193,8 @@ int snap_write_memory(struct snap_writer *w, const uint8_t *ram, uint64_t ram_si
     }
     /* The table: a count, then the runs; the data from the next page boundary. */
     uint64_t table_len = 8 + nruns * sizeof(*runs);
-    uint64_t data_off = (w->off + sizeof(struct snap_section_hdr) + table_len + SNAP_PAGE - 1) & ~(uint64_t)(SNAP_PAGE - 1);
+    uint64_t data_off =
+        (w->off + sizeof(struct snap_section_hdr) + table_len + SNAP_PAGE - 1) & ~(uint64_t)(SNAP_PAGE - 1);
     uint64_t o = data_off;
     for (uint64_t i = 0; i < nruns; i++) {
         runs[i].file_offset = o;
@@ -201,8 +209,8 @@ int snap_write_memory(struct snap_writer *w, const uint8_t *ram, uint64_t ram_si
     }
     memcpy(table, &nruns, 8);
     memcpy(table + 8, runs, nruns * sizeof(*runs));
-    struct snap_section_hdr s = {.type = SNAP_SEC_MEMORY, .crc = snap_crc32(0, table, table_len), .length = table_len,
-                                 .next = o};
+    struct snap_section_hdr s = {
+        .type = SNAP_SEC_MEMORY, .crc = snap_crc32(0, table, table_len), .length = table_len, .next = o};
     int r = put(w, &s, sizeof(s));
     if (!r)
         r = put(w, table, table_len);
@@ -231,22 +239,22 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
         return err_set(EINVAL, "not a snapshot: bad magic at offset 0 (expected %s)", SNAP_MAGIC);
     if (size < SNAP_HEADER_SIZE)
         return err_set(EINVAL, "truncated header: %llu bytes, the header needs %u", (unsigned long long)size,
-                    SNAP_HEADER_SIZE);
+                       SNAP_HEADER_SIZE);
     memcpy(h, buf, sizeof(*h));
     if (h->version != SNAP_VERSION)
         return err_set(EINVAL, "header at offset 8: snapshot version %u, this monitor reads version %u", h->version,
-                    SNAP_VERSION);
+                       SNAP_VERSION);
     if (h->crc != snap_crc32(0, h, offsetof(struct snap_header, crc)))
         return err_set(EINVAL, "header at offset 0: checksum mismatch (corrupted)");
     if (h->header_size != SNAP_HEADER_SIZE || h->page_size != SNAP_PAGE)
         return err_set(EINVAL, "header at offset 0: header size %u / page size %u, expected %u / %u", h->header_size,
-                    h->page_size, SNAP_HEADER_SIZE, SNAP_PAGE);
+                       h->page_size, SNAP_HEADER_SIZE, SNAP_PAGE);
     if (expect_vendor && memcmp(h->cpu_vendor, expect_vendor, 12) != 0)
         return err_set(EINVAL, "header at offset 0: saved on a %.12s CPU, this host is %.12s", h->cpu_vendor,
-                    expect_vendor);
+                       expect_vendor);
     if (h->nranges < 1 || h->nranges > SNAP_MAX_RANGES || !h->ram_size || h->ram_size % SNAP_PAGE)
         return err_set(EINVAL, "header at offset 0: bad RAM layout (%u ranges, %llu bytes)", h->nranges,
-                    (unsigned long long)h->ram_size);
+                       (unsigned long long)h->ram_size);
     uint64_t total = 0;
     for (unsigned i = 0; i < h->nranges; i++) {
         if (h->ranges[i].offset != total || h->ranges[i].size % SNAP_PAGE)
@@ -255,27 +263,27 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
     }
     if (total != h->ram_size)
         return err_set(EINVAL, "header at offset 0: RAM ranges add up to %llu bytes, not %llu",
-                    (unsigned long long)total, (unsigned long long)h->ram_size);
+                       (unsigned long long)total, (unsigned long long)h->ram_size);
 
     uint64_t off = SNAP_HEADER_SIZE;
     for (;;) {
         struct snap_section_hdr s;
         if (off + sizeof(s) > size || off + sizeof(s) < off)
             return err_set(EINVAL, "truncated: section header at offset %llu is past the end of the file (%llu bytes)",
-                        (unsigned long long)off, (unsigned long long)size);
+                           (unsigned long long)off, (unsigned long long)size);
         memcpy(&s, buf + off, sizeof(s));
         const char *name = snap_section_name(s.type);
-        if (s.type >= SNAP_SEC_MAX)
+        if (s.type >= SNAP_SEC_MAX && (s.type < SNAP_SEC_DEVICE_FIRST || s.type > SNAP_SEC_DEVICE_LAST))
             return err_set(EINVAL, "section at offset %llu: unknown type %u (corrupted)", (unsigned long long)off,
-                        s.type);
+                           s.type);
         uint64_t pay = off + sizeof(s);
         if (s.length > size - pay)
             return err_set(EINVAL, "truncated: %s section at offset %llu holds %llu bytes, the file ends %llu bytes on",
-                        name, (unsigned long long)off, (unsigned long long)s.length,
-                        (unsigned long long)(size - pay));
+                           name, (unsigned long long)off, (unsigned long long)s.length,
+                           (unsigned long long)(size - pay));
         if (s.crc != snap_crc32(0, buf + pay, s.length))
             return err_set(EINVAL, "%s section at offset %llu: checksum mismatch (corrupted)", name,
-                        (unsigned long long)off);
+                           (unsigned long long)off);
         /* Section headers carry no CRC of their own, so `next` must be exactly where the
          * writer puts it: a damaged one could otherwise skip a section unnoticed. */
         uint64_t want = pay + ((s.length + 7) & ~(uint64_t)7);
@@ -285,7 +293,8 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
             return err_set(EINVAL, "%s section at offset %llu: bad next offset %llu%s", name, (unsigned long long)off,
                            (unsigned long long)s.next, s.next > size ? " (truncated)" : "");
         if (s.next > size && s.type != SNAP_SEC_END)
-            return err_set(EINVAL, "truncated: %s section at offset %llu ends at %llu, past the end of the file (%llu bytes)",
+            return err_set(EINVAL,
+                           "truncated: %s section at offset %llu ends at %llu, past the end of the file (%llu bytes)",
                            name, (unsigned long long)off, (unsigned long long)s.next, (unsigned long long)size);
         if (s.type == SNAP_SEC_END)
             break;
@@ -299,7 +308,7 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
             if (s.length < 8 || (memcpy(&n, buf + pay, 8), s.length != 8 + n * sizeof(struct snap_mem_run)) ||
                 n > h->ram_size / SNAP_PAGE)
                 return err_set(EINVAL, "memory section at offset %llu: table size does not match",
-                            (unsigned long long)off);
+                               (unsigned long long)off);
             img->runs = (const struct snap_mem_run *)(const void *)(buf + pay + 8);
             img->nruns = n;
             uint64_t prev_end = 0, data = want; /* the runs' data back to back from `want` to `next` */
@@ -311,7 +320,7 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
                     r.npages > h->ram_size / SNAP_PAGE || r.ram_offset < prev_end || r.ram_offset > h->ram_size - len ||
                     r.file_offset != data || r.file_offset > s.next || len > s.next - r.file_offset)
                     return err_set(EINVAL, "memory section at offset %llu: run %llu is out of bounds",
-                                (unsigned long long)off, (unsigned long long)i);
+                                   (unsigned long long)off, (unsigned long long)i);
                 if (r.file_offset + len > size)
                     return err_set(EINVAL,
                                    "truncated: memory run %llu (file offset %llu, %llu bytes) is past the end of the "
@@ -324,7 +333,8 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
                 data += len;
             }
             if (data != s.next)
-                return err_set(EINVAL, "memory section at offset %llu: next offset %llu is not the end of the page data (%llu)",
+                return err_set(EINVAL,
+                               "memory section at offset %llu: next offset %llu is not the end of the page data (%llu)",
                                (unsigned long long)off, (unsigned long long)s.next, (unsigned long long)data);
         }
         off = s.next;

@@ -69,10 +69,8 @@ bool vhost_user_request_has_reply(uint32_t request)
     case VHOST_USER_GET_INFLIGHT_FD:
     case VHOST_USER_GET_CONFIG:
     case VHOST_USER_GET_MAX_MEM_SLOTS:
-    case VHOST_USER_GET_STATUS:
-        return true;
-    default:
-        return false;
+    case VHOST_USER_GET_STATUS: return true;
+    default: return false;
     }
 }
 
@@ -95,8 +93,7 @@ void vhost_user_msg_u64(struct vhost_user_msg *m, uint32_t request, uint64_t val
     m->hdr.size = sizeof(uint64_t);
 }
 
-void vhost_user_msg_state(struct vhost_user_msg *m, uint32_t request, uint32_t index,
-                          uint32_t num)
+void vhost_user_msg_state(struct vhost_user_msg *m, uint32_t request, uint32_t index, uint32_t num)
 {
     vhost_user_msg_init(m, request, 0);
     m->payload.state.index = index;
@@ -164,8 +161,7 @@ int vhost_user_send(int sock, const struct vhost_user_msg *m)
             if (errno == EINTR)
                 continue;
             int e = errno;
-            return err_set(e, "vhost-user: sending %s: %s", vhost_user_request_name(m->hdr.request),
-                           strerror(e));
+            return err_set(e, "vhost-user: sending %s: %s", vhost_user_request_name(m->hdr.request), strerror(e));
         }
         done += (size_t)n;
         /* A short send (rare on a unix stream socket): the fds went with the first part. */
@@ -213,33 +209,25 @@ static long expected_size(uint32_t request, bool reply)
     case VHOST_USER_GET_PROTOCOL_FEATURES:
     case VHOST_USER_GET_QUEUE_NUM:
     case VHOST_USER_GET_MAX_MEM_SLOTS:
-    case VHOST_USER_GET_STATUS:
-        return reply ? 8 : 0;
-    case VHOST_USER_GET_VRING_BASE:
-        return sizeof(struct vhost_user_vring_state);
+    case VHOST_USER_GET_STATUS: return reply ? 8 : 0;
+    case VHOST_USER_GET_VRING_BASE: return sizeof(struct vhost_user_vring_state);
     case VHOST_USER_GET_INFLIGHT_FD:
-    case VHOST_USER_SET_INFLIGHT_FD:
-        return sizeof(struct vhost_user_inflight);
+    case VHOST_USER_SET_INFLIGHT_FD: return sizeof(struct vhost_user_inflight);
     case VHOST_USER_SET_OWNER:
     case VHOST_USER_RESET_OWNER:
-    case VHOST_USER_RESET_DEVICE:
-        return reply ? 8 : 0;
+    case VHOST_USER_RESET_DEVICE: return reply ? 8 : 0;
     case VHOST_USER_SET_FEATURES:
     case VHOST_USER_SET_PROTOCOL_FEATURES:
     case VHOST_USER_SET_VRING_KICK:
     case VHOST_USER_SET_VRING_CALL:
     case VHOST_USER_SET_VRING_ERR:
-    case VHOST_USER_SET_STATUS:
-        return 8;
+    case VHOST_USER_SET_STATUS: return 8;
     case VHOST_USER_SET_VRING_NUM:
     case VHOST_USER_SET_VRING_BASE:
     case VHOST_USER_SET_VRING_ENABLE:
-    case VHOST_USER_SET_VRING_ENDIAN:
-        return reply ? 8 : (long)sizeof(struct vhost_user_vring_state);
-    case VHOST_USER_SET_VRING_ADDR:
-        return reply ? 8 : (long)sizeof(struct vhost_user_vring_addr);
-    default:
-        return -1;
+    case VHOST_USER_SET_VRING_ENDIAN: return reply ? 8 : (long)sizeof(struct vhost_user_vring_state);
+    case VHOST_USER_SET_VRING_ADDR: return reply ? 8 : (long)sizeof(struct vhost_user_vring_addr);
+    default: return -1;
     }
 }
 
@@ -252,11 +240,10 @@ int vhost_user_msg_check(const struct vhost_user_msg *m, bool from_backend)
     bool is_reply = (m->hdr.flags & VHOST_USER_FLAG_REPLY) != 0;
     if (is_reply != from_backend)
         return err_set(EPROTO, "vhost-user: %s: %s", name,
-                       from_backend ? "expected a reply, got a request"
-                                    : "expected a request, got a reply");
+                       from_backend ? "expected a reply, got a request" : "expected a request, got a reply");
     if (m->hdr.size > VHOST_USER_MAX_PAYLOAD)
-        return err_set(EPROTO, "vhost-user: %s: payload of %u bytes (at most %u)", name,
-                       m->hdr.size, VHOST_USER_MAX_PAYLOAD);
+        return err_set(EPROTO, "vhost-user: %s: payload of %u bytes (at most %u)", name, m->hdr.size,
+                       VHOST_USER_MAX_PAYLOAD);
     long want = expected_size(m->hdr.request, is_reply);
     /* A REPLY_ACK status is a u64 whatever the request was. */
     if (is_reply && !vhost_user_request_has_reply(m->hdr.request))
@@ -264,21 +251,19 @@ int vhost_user_msg_check(const struct vhost_user_msg *m, bool from_backend)
     if (m->hdr.request == VHOST_USER_SET_MEM_TABLE && !is_reply) {
         uint32_t n = m->payload.memory.nregions;
         if (m->hdr.size < 8 || n == 0 || n > VHOST_USER_MAX_REGIONS)
-            return err_set(EPROTO, "vhost-user: SET_MEM_TABLE with %u regions (1 to %u)",
-                           m->hdr.size < 8 ? 0 : n, VHOST_USER_MAX_REGIONS);
+            return err_set(EPROTO, "vhost-user: SET_MEM_TABLE with %u regions (1 to %u)", m->hdr.size < 8 ? 0 : n,
+                           VHOST_USER_MAX_REGIONS);
         /* QEMU sends the whole 8-region array; others send only nregions entries. */
         size_t min = 8 + n * sizeof(struct vhost_user_mem_region);
         if (m->hdr.size < min || m->hdr.size > sizeof(struct vhost_user_mem_table))
-            return err_set(EPROTO, "vhost-user: SET_MEM_TABLE of %u bytes for %u regions", m->hdr.size,
-                           n);
+            return err_set(EPROTO, "vhost-user: SET_MEM_TABLE of %u bytes for %u regions", m->hdr.size, n);
         if (m->nfds != n)
-            return err_set(EPROTO, "vhost-user: SET_MEM_TABLE with %u regions but %u fds", n,
-                           m->nfds);
+            return err_set(EPROTO, "vhost-user: SET_MEM_TABLE with %u regions but %u fds", n, m->nfds);
         return 0;
     }
     if (want >= 0 && m->hdr.size != (uint32_t)want)
-        return err_set(EPROTO, "vhost-user: %s%s: payload of %u bytes, expected %ld", name,
-                       is_reply ? " reply" : "", m->hdr.size, want);
+        return err_set(EPROTO, "vhost-user: %s%s: payload of %u bytes, expected %ld", name, is_reply ? " reply" : "",
+                       m->hdr.size, want);
 
     unsigned fds_min = 0, fds_max = 0;
     if (!is_reply) {
@@ -293,29 +278,23 @@ int vhost_user_msg_check(const struct vhost_user_msg *m, bool from_backend)
             break;
         case VHOST_USER_SET_INFLIGHT_FD:
         case VHOST_USER_SET_LOG_FD:
-        case VHOST_USER_SET_BACKEND_REQ_FD:
-            fds_min = fds_max = 1;
-            break;
-        case VHOST_USER_SET_LOG_BASE:
-            fds_max = 1;
-            break;
-        default:
-            break;
+        case VHOST_USER_SET_BACKEND_REQ_FD: fds_min = fds_max = 1; break;
+        case VHOST_USER_SET_LOG_BASE: fds_max = 1; break;
+        default: break;
         }
     } else if (m->hdr.request == VHOST_USER_GET_INFLIGHT_FD) {
         fds_min = fds_max = 1;
     }
     if (m->nfds < fds_min || m->nfds > fds_max)
-        return err_set(EPROTO, "vhost-user: %s%s with %u fds, expected %u", name,
-                       is_reply ? " reply" : "", m->nfds, fds_min);
+        return err_set(EPROTO, "vhost-user: %s%s with %u fds, expected %u", name, is_reply ? " reply" : "", m->nfds,
+                       fds_min);
     /* The inflight description: in GET_INFLIGHT_FD's reply and in SET_INFLIGHT_FD (a REPLY_ACK
      * to SET_INFLIGHT_FD is a plain status). */
     if ((m->hdr.request == VHOST_USER_GET_INFLIGHT_FD && is_reply) ||
         (m->hdr.request == VHOST_USER_SET_INFLIGHT_FD && !is_reply)) {
         const struct vhost_user_inflight *f = &m->payload.inflight;
         if (f->num_queues == 0 || f->queue_size == 0 || f->queue_size > VU_MAX_QUEUE_SIZE)
-            return err_set(EPROTO, "vhost-user: %s: %u queues of %u entries", name, f->num_queues,
-                           f->queue_size);
+            return err_set(EPROTO, "vhost-user: %s: %u queues of %u entries", name, f->num_queues, f->queue_size);
     }
     return 0;
 }
@@ -327,8 +306,7 @@ int vhost_user_recv(int sock, struct vhost_user_msg *m, bool from_backend)
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {.iov_base = &m->hdr, .iov_len = sizeof(m->hdr)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                        .msg_controllen = sizeof(ctl.buf)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
     m->nfds = 0;
     for (unsigned i = 0; i < VHOST_USER_MAX_FDS; i++)
         m->fds[i] = -1;
@@ -402,11 +380,11 @@ int vhost_user_call(int sock, struct vhost_user_msg *req, struct vhost_user_msg 
         return rc;
     if (reply->hdr.request != code) {
         vhost_user_msg_close_fds(reply);
-        return err_set(EPROTO, "vhost-user: sent %s, the reply is for %s",
-                       vhost_user_request_name(code), vhost_user_request_name(reply->hdr.request));
+        return err_set(EPROTO, "vhost-user: sent %s, the reply is for %s", vhost_user_request_name(code),
+                       vhost_user_request_name(reply->hdr.request));
     }
     if (!want && reply->payload.u64 != 0)
-        return err_set(EIO, "vhost-user: the backend refused %s (status %llu)",
-                       vhost_user_request_name(code), (unsigned long long)reply->payload.u64);
+        return err_set(EIO, "vhost-user: the backend refused %s (status %llu)", vhost_user_request_name(code),
+                       (unsigned long long)reply->payload.u64);
     return 0;
 }

@@ -116,7 +116,7 @@ enum vhost_user_request {
  * header), the protocol-features bit. No mergeable buffers, indirect descriptors or event
  * index (every buffer is a plain chain; notifications use the flags fields). */
 #define VHOST_USER_NET_FEATURES ((1ull << VU_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES))
-#define VHOST_USER_NET_PROTOCOL_FEATURES                                                         \
+#define VHOST_USER_NET_PROTOCOL_FEATURES                                                                               \
     ((1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
 /* The virtio-net header with VERSION_1 (num_buffers always present): 12 bytes in front of
@@ -238,8 +238,7 @@ const char *vhost_user_request_name(uint32_t request);
 void vhost_user_msg_init(struct vhost_user_msg *m, uint32_t request, uint32_t flags);
 /* Shorthands that also set the payload and its size. */
 void vhost_user_msg_u64(struct vhost_user_msg *m, uint32_t request, uint64_t value);
-void vhost_user_msg_state(struct vhost_user_msg *m, uint32_t request, uint32_t index,
-                          uint32_t num);
+void vhost_user_msg_state(struct vhost_user_msg *m, uint32_t request, uint32_t index, uint32_t num);
 /* Turns a received request into its reply: same request code, REPLY flag, no fds. The caller
  * then fills the payload and size (or uses vhost_user_msg_u64-like assignments). */
 void vhost_user_msg_make_reply(struct vhost_user_msg *m);
@@ -307,8 +306,17 @@ struct vu_used {
 
 /* Bytes of each part for a queue of `num` entries (no event-index fields: VU_F_EVENT_IDX is
  * not negotiated). */
-static inline size_t vu_desc_bytes(unsigned num) { return 16u * num; }
-static inline size_t vu_avail_bytes(unsigned num) { return 4u + 2u * num; }
-static inline size_t vu_used_bytes(unsigned num) { return 4u + 8u * num; }
+static inline size_t vu_desc_bytes(unsigned num)
+{
+    return 16u * num;
+}
+static inline size_t vu_avail_bytes(unsigned num)
+{
+    return 4u + 2u * num;
+}
+static inline size_t vu_used_bytes(unsigned num)
+{
+    return 4u + 8u * num;
+}
 
 #endif

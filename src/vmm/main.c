@@ -35,9 +35,9 @@
 struct monitor {
     struct options opt;
     struct file_map kernel, initrd;
-    struct snap_file snap; /* --restore */
+    struct snap_file snap;      /* --restore */
     struct migrate_recv mig_in; /* --migrate-incoming */
-    char *domain_xml;      /* --domain-xml, or the restored snapshot's */
+    char *domain_xml;           /* --domain-xml, or the restored snapshot's */
     size_t domain_xml_len;
     struct domain dom;
     int sig_fd;
@@ -253,7 +253,9 @@ static int read_domain_xml(const char *path, char **out, size_t *len)
     if (bad) {
         free(buf);
         return err_set(e, "--domain-xml %s: %s", path,
-                       e == EFBIG ? "larger than 1 MiB" : e == EIO ? "read error" : "out of memory");
+                       e == EFBIG ? "larger than 1 MiB"
+                       : e == EIO ? "read error"
+                                  : "out of memory");
     }
     *out = buf;
     *len = n;
@@ -385,7 +387,7 @@ int main(int argc, char **argv)
                  (unsigned long long)(c->mem_size >> 20), c->nvcpus);
         m.dom.incoming = &m.mig_in;
     } else if (file_map_open(&m.kernel, m.opt.kernel, "kernel") < 0 ||
-        (m.opt.initrd && file_map_open(&m.initrd, m.opt.initrd, "initrd") < 0)) {
+               (m.opt.initrd && file_map_open(&m.initrd, m.opt.initrd, "initrd") < 0)) {
         log_error("%s", err_msg());
         file_map_close(&m.kernel);
         return EXIT_BAD_INPUT;

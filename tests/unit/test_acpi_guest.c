@@ -19,7 +19,7 @@ void free(void *p);
 /* Guest-physical [mem_base, mem_base + mem_size) is the heap block `mem`. */
 static uint8_t *mem;
 static uint64_t mem_base, mem_size;
-#define ACPI_PHYS(pa) ((const uint8_t *)(mem + ((pa) - mem_base)))
+#define ACPI_PHYS(pa) ((const uint8_t *)(mem + ((pa)-mem_base)))
 #define ACPI_CPU_INDEX() 0u
 
 #include "../../guest/runtime/acpi.c"
@@ -311,8 +311,8 @@ static void random_aml(void **state)
 {
     (void)state;
     /* Biased towards the opcodes the reader knows, so the walk goes deep. */
-    static const uint8_t ops[] = {0x08, 0x10, 0x11, 0x12, 0x14, 0x5b, 0x82, 0x0a, 0x0d, 0x00, 0x5c, 0x2e, 0x2f,
-                                  '_', 'A', '0', 0x40, 0x80, 0xc0, 0xff, 0x86, 0x89, 0x79};
+    static const uint8_t ops[] = {0x08, 0x10, 0x11, 0x12, 0x14, 0x5b, 0x82, 0x0a, 0x0d, 0x00, 0x5c, 0x2e,
+                                  0x2f, '_',  'A',  '0',  0x40, 0x80, 0xc0, 0xff, 0x86, 0x89, 0x79};
     setup(1, 8);
     size_t dsdt = lay.offset[T_DSDT], body = lay.length[T_DSDT] - 36;
     for (int iter = 0; iter < 20000; iter++) {
@@ -349,8 +349,9 @@ static const struct acpi_info *with_aml(const uint8_t *aml, size_t n)
 #define HID 0x08, '_', 'H', 'I', 'D', 0x0d, 'L', 'N', 'R', 'O', '0', '0', '0', '5', 0x00
 #define CRS_HDR 0x08, '_', 'C', 'R', 'S'
 /* _CRS: Memory32Fixed (RW, 0xd0000000, 0x1000), Interrupt (...) {16}, end tag */
-#define CRS CRS_HDR, 0x11, 0x1a, 0x0a, 0x17, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd0, 0x00, 0x10, 0x00, \
-            0x00, 0x89, 0x06, 0x00, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00, 0x79, 0x00
+#define CRS                                                                                                            \
+    CRS_HDR, 0x11, 0x1a, 0x0a, 0x17, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd0, 0x00, 0x10, 0x00, 0x00, 0x89,     \
+        0x06, 0x00, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00, 0x79, 0x00
 
 static void crafted_aml(void **state)
 {
@@ -365,13 +366,13 @@ static void crafted_aml(void **state)
     assert_int_equal(a->mmio_devs[0].gsi, 16);
     assert_int_equal(a->mmio_devs[0].uid, 0); /* no _UID: the index */
     /* Memory32Fixed claiming 9 bytes with 3 left, last in memory. */
-    a = with_aml(AML(0x5b, 0x82, 0x23, 'V', 'R', '0', '0', HID, CRS_HDR, 0x11, 0x09, 0x0a, 0x06, 0x86, 0x09,
-                     0x00, 0x01, 0x00, 0x00));
+    a = with_aml(AML(0x5b, 0x82, 0x23, 'V', 'R', '0', '0', HID, CRS_HDR, 0x11, 0x09, 0x0a, 0x06, 0x86, 0x09, 0x00, 0x01,
+                     0x00, 0x00));
     assert_true(a->dsdt_walked);
     assert_int_equal(a->nr_mmio_devs, 0);
     /* An Extended Interrupt claiming 5 interrupts in 6 bytes; a large item cut in its header. */
-    a = with_aml(AML(0x5b, 0x82, 0x26, 'V', 'R', '0', '0', HID, CRS_HDR, 0x11, 0x0c, 0x0a, 0x09, 0x89, 0x06,
-                     0x00, 0x03, 0x05, 0x10, 0x00, 0x00, 0x00));
+    a = with_aml(AML(0x5b, 0x82, 0x26, 'V', 'R', '0', '0', HID, CRS_HDR, 0x11, 0x0c, 0x0a, 0x09, 0x89, 0x06, 0x00, 0x03,
+                     0x05, 0x10, 0x00, 0x00, 0x00));
     assert_int_equal(a->nr_mmio_devs, 0);
     a = with_aml(AML(CRS_HDR, 0x11, 0x05, 0x0a, 0x02, 0x86, 0x09));
     assert_true(a->dsdt_walked);
@@ -437,8 +438,8 @@ static void crafted_aml(void **state)
                      0x5b, 0x82, 0x1b, 'V', 'R', '0', '8', HID,              /* Device (VR08): no _CRS */
                      0x08, '_', 'S', 'T', 'R', 0x0a, 0x01,                   /*   Name (_STR, 1) */
                      0x5b, 0x82, 0x21, 'V', 'R', '0', '9',                   /* Device (VR09): EISA _HID */
-                     0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01, CRS_HDR, 0x11, 0x0c, 0x0a, 0x09,
-                     0x89, 0x06, 0x00, 0x03, 0x01, 0x11, 0x00, 0x00, 0x00));
+                     0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01, CRS_HDR, 0x11, 0x0c, 0x0a, 0x09, 0x89,
+                     0x06, 0x00, 0x03, 0x01, 0x11, 0x00, 0x00, 0x00));
     assert_null(a->dsdt_stop);
     assert_true(a->dsdt_walked);
     assert_int_equal(a->nr_mmio_devs, 1);
@@ -463,9 +464,8 @@ static void crafted_aml(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reads_everything), cmocka_unit_test(device_counts),
-        cmocka_unit_test(scan_without_start_info), cmocka_unit_test(no_tables),
-        cmocka_unit_test(every_byte),       cmocka_unit_test(lengths),
+        cmocka_unit_test(reads_everything), cmocka_unit_test(device_counts), cmocka_unit_test(scan_without_start_info),
+        cmocka_unit_test(no_tables),        cmocka_unit_test(every_byte),    cmocka_unit_test(lengths),
         cmocka_unit_test(random_aml),       cmocka_unit_test(crafted_aml),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -20,6 +20,7 @@
 #include "lib/err.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/dev/acpi_pm.h"
+#include "vmm/machine/vm.h" /* VM_MAX_VCPUS */
 
 #define BASE ACPI_TABLES_BASE
 #define SIZE ACPI_TABLES_SIZE
@@ -107,13 +108,16 @@ static void pkglength_boundaries(void **state)
     static const struct {
         size_t content, bytes;
     } cases[] = {
-        {0, 1},          {1, 1},
-        {62, 1},         /* 63: the largest one-byte value */
-        {63, 2},         /* 64 would fit one byte's 6 bits no more: 63 + 2 = 65 */
-        {64, 2},         {4092, 2},
-        {4093, 2},       /* 4095: the largest two-byte value */
-        {4094, 3},       /* 4096 does not fit 12 bits: 4094 + 3 = 4097 */
-        {4095, 3},       {4096, 3},
+        {0, 1},
+        {1, 1},
+        {62, 1}, /* 63: the largest one-byte value */
+        {63, 2}, /* 64 would fit one byte's 6 bits no more: 63 + 2 = 65 */
+        {64, 2},
+        {4092, 2},
+        {4093, 2}, /* 4095: the largest two-byte value */
+        {4094, 3}, /* 4096 does not fit 12 bits: 4094 + 3 = 4097 */
+        {4095, 3},
+        {4096, 3},
         {(1u << 20) - 4, 3}, /* 2^20 - 1 */
         {(1u << 20) - 3, 4},
         {(1u << 28) - 5, 4}, /* 2^28 - 1: the largest */
@@ -185,14 +189,14 @@ static void fadt_fields(void **state)
     build(2, 3, &lay);
     const uint8_t *f = table(&lay, ACPI_FADT, "FACP", 6);
     assert_int_equal(lay.length[ACPI_FADT], 276);
-    assert_int_equal(rd32(f + 36), 0);                                 /* no FACS */
-    assert_int_equal(rd32(f + 40), BASE + lay.offset[ACPI_DSDT]);      /* DSDT */
-    assert_int_equal(rd64(f + 140), BASE + lay.offset[ACPI_DSDT]);     /* X_DSDT */
-    assert_int_equal(rd16(f + 46), 9);                                 /* SCI_INT */
+    assert_int_equal(rd32(f + 36), 0);                             /* no FACS */
+    assert_int_equal(rd32(f + 40), BASE + lay.offset[ACPI_DSDT]);  /* DSDT */
+    assert_int_equal(rd64(f + 140), BASE + lay.offset[ACPI_DSDT]); /* X_DSDT */
+    assert_int_equal(rd16(f + 46), 9);                             /* SCI_INT */
     uint32_t flags = rd32(f + 112);
-    assert_true(flags & (1u << 20));                                   /* HW_REDUCED_ACPI */
-    assert_true(flags & (1u << 10));                                   /* RESET_REG_SUP */
-    assert_int_equal(f[131], 3);                                       /* minor version */
+    assert_true(flags & (1u << 20)); /* HW_REDUCED_ACPI */
+    assert_true(flags & (1u << 10)); /* RESET_REG_SUP */
+    assert_int_equal(f[131], 3);     /* minor version */
     /* PM1/GPE blocks: none, in both the 32-bit and the X_ fields. */
     for (int o = 48; o < 109; o++)
         assert_int_equal(f[o], 0);
@@ -236,8 +240,8 @@ static void madt_entries(void **state)
                 ioapics++;
             } else if (type == 2) {
                 assert_int_equal(len, 10);
-                assert_int_equal(m[o + 2], 0);       /* ISA */
-                assert_int_equal(m[o + 3], 9);       /* IRQ 9 (no IRQ 0 -> 2: KVM routes 0 to pin 0) */
+                assert_int_equal(m[o + 2], 0); /* ISA */
+                assert_int_equal(m[o + 3], 9); /* IRQ 9 (no IRQ 0 -> 2: KVM routes 0 to pin 0) */
                 assert_int_equal(rd32(m + o + 4), 9);
                 assert_int_equal(rd16(m + o + 8), 5); /* active high, edge */
                 isos++;
@@ -277,14 +281,13 @@ static void dsdt_one_device(void **state)
     build(1, 1, &lay);
     const uint8_t *d = table(&lay, ACPI_DSDT, "DSDT", 2);
     static const uint8_t scope[] = {
-        0x10, 0x43, 0x04, '\\', '_', 'S', 'B', '_',     /* Scope (\_SB), PkgLength 67: two bytes */
-        0x5b, 0x82, 0x3a, 'V', 'R', '0', '0',           /* Device (VR00), PkgLength 58 */
-        0x08, '_', 'H', 'I', 'D',                       /* Name (_HID, "LNRO0005") */
-        0x0d, 'L', 'N', 'R', 'O', '0', '0', '0', '5', 0x00,
-        0x08, '_', 'U', 'I', 'D', 0x00,                 /* Name (_UID, Zero) */
-        0x08, '_', 'C', 'R', 'S',                       /* Name (_CRS, Buffer (23) { */
-        0x11, 0x1a, 0x0a, 0x17,
-        0x86, 0x09, 0x00, 0x01,                         /*   Memory32Fixed (ReadWrite, */
+        0x10, 0x43, 0x04, '\\', '_',  'S',  'B',  '_', /* Scope (\_SB), PkgLength 67: two bytes */
+        0x5b, 0x82, 0x3a, 'V',  'R',  '0',  '0',       /* Device (VR00), PkgLength 58 */
+        0x08, '_',  'H',  'I',  'D',                   /* Name (_HID, "LNRO0005") */
+        0x0d, 'L',  'N',  'R',  'O',  '0',  '0',  '0',
+        '5',  0x00, 0x08, '_',  'U',  'I',  'D',  0x00, /* Name (_UID, Zero) */
+        0x08, '_',  'C',  'R',  'S',                    /* Name (_CRS, Buffer (23) { */
+        0x11, 0x1a, 0x0a, 0x17, 0x86, 0x09, 0x00, 0x01, /*   Memory32Fixed (ReadWrite, */
         0x00, 0x00, 0x00, 0xd0, 0x00, 0x10, 0x00, 0x00, /*     0xd0000000, 0x1000) */
         0x89, 0x06, 0x00, 0x03, 0x01,                   /*   Interrupt (Consumer, Edge, High, Excl) */
         0x10, 0x00, 0x00, 0x00,                         /*     { 16 } */
@@ -454,12 +457,18 @@ static void mmio_dev_desc_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pkglength_boundaries), cmocka_unit_test(rsdp_and_xsdt),
-        cmocka_unit_test(fadt_fields),          cmocka_unit_test(madt_entries),
-        cmocka_unit_test(dsdt_no_devices),      cmocka_unit_test(dsdt_one_device),
-        cmocka_unit_test(dsdt_eight_devices),   cmocka_unit_test(dsdt_256_devices),
-        cmocka_unit_test(refusals),             cmocka_unit_test(into_guest_memory),
-        cmocka_unit_test(dump_files),           cmocka_unit_test(mmio_dev_desc_layout),
+        cmocka_unit_test(pkglength_boundaries),
+        cmocka_unit_test(rsdp_and_xsdt),
+        cmocka_unit_test(fadt_fields),
+        cmocka_unit_test(madt_entries),
+        cmocka_unit_test(dsdt_no_devices),
+        cmocka_unit_test(dsdt_one_device),
+        cmocka_unit_test(dsdt_eight_devices),
+        cmocka_unit_test(dsdt_256_devices),
+        cmocka_unit_test(refusals),
+        cmocka_unit_test(into_guest_memory),
+        cmocka_unit_test(dump_files),
+        cmocka_unit_test(mmio_dev_desc_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

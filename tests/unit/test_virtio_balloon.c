@@ -44,8 +44,8 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     assert_int_equal(guest_mem_create(&f->vm.mem, RAM), 0);
     f->vm.vm_fd = f->vm.kvm_fd = -1;
-    virtio_host_init(&f->vm.virtio, &f->vm);
-    f->b = virtio_balloon_create(&f->vm);
+    virtio_host_init(&f->vm.virtio, -1, &f->vm.mem, &f->vm.mmio, &f->vm.devices);
+    f->b = virtio_balloon_create(&f->vm.virtio);
     assert_non_null(f->b);
     *state = f;
     return 0;
@@ -183,7 +183,7 @@ static void identity_and_config(void **state)
 {
     struct fx *f = *state;
     assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BALLOON);
-    assert_string_equal(f->vm.mmio_devs[0].name, "virtio-balloon");
+    assert_string_equal(f->vm.virtio.descs[0].name, "virtio-balloon");
     wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
     uint32_t feat = rd(f, VIRTIO_MMIO_DEVICE_FEATURES);
     assert_true(feat & (1u << VIRTIO_BALLOON_F_STATS_VQ));

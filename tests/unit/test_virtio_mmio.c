@@ -55,9 +55,9 @@ static int setup(void **state)
     f->ram = calloc(1, RAM);
     guest_mem_init_buffer(&f->vm.mem, f->ram, RAM);
     f->vm.vm_fd = f->vm.kvm_fd = -1;
-    virtio_host_init(&f->vm.virtio, &f->vm);
-    f->con = virtio_console_create(&f->vm, con_write, con_space, f);
-    f->rng = virtio_rng_create(&f->vm);
+    virtio_host_init(&f->vm.virtio, -1, &f->vm.mem, &f->vm.mmio, &f->vm.devices);
+    f->con = virtio_console_create(&f->vm.virtio, con_write, con_space, f);
+    f->rng = virtio_rng_create(&f->vm.virtio);
     assert_non_null(f->con);
     assert_non_null(f->rng);
     *state = f;
@@ -171,14 +171,14 @@ static void offer(struct fx *f, unsigned q, uint16_t head, uint16_t size)
 static void identity_and_layout(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(f->vm.n_mmio_devs, 2);
-    assert_int_equal(f->vm.mmio_devs[0].base, VIRTIO_MMIO_BASE);
-    assert_int_equal(f->vm.mmio_devs[0].gsi, VIRTIO_GSI_BASE);
-    assert_string_equal(f->vm.mmio_devs[0].name, "virtio-console");
-    assert_int_equal(f->vm.mmio_devs[1].base, VIRTIO_MMIO_BASE + VIRTIO_MMIO_STRIDE);
-    assert_int_equal(f->vm.mmio_devs[1].gsi, VIRTIO_GSI_BASE + 1);
-    assert_int_equal(f->vm.mmio_devs[1].size, 0x1000);
-    assert_string_equal(f->vm.mmio_devs[1].name, "virtio-rng");
+    assert_int_equal(f->vm.virtio.ndescs, 2);
+    assert_int_equal(f->vm.virtio.descs[0].base, VIRTIO_MMIO_BASE);
+    assert_int_equal(f->vm.virtio.descs[0].gsi, VIRTIO_GSI_BASE);
+    assert_string_equal(f->vm.virtio.descs[0].name, "virtio-console");
+    assert_int_equal(f->vm.virtio.descs[1].base, VIRTIO_MMIO_BASE + VIRTIO_MMIO_STRIDE);
+    assert_int_equal(f->vm.virtio.descs[1].gsi, VIRTIO_GSI_BASE + 1);
+    assert_int_equal(f->vm.virtio.descs[1].size, 0x1000);
+    assert_string_equal(f->vm.virtio.descs[1].name, "virtio-rng");
     for (unsigned d = 0; d < 2; d++) {
         assert_int_equal(rd(f, d, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
         assert_int_equal(rd(f, d, VIRTIO_MMIO_VERSION_REG), 2);

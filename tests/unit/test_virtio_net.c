@@ -307,7 +307,7 @@ static int setup(void **state)
     f->vm.vm_fd = f->vm.kvm_fd = -1;
     if (guest_mem_create(&f->vm.mem, RAM) < 0)
         return -1;
-    virtio_host_init(&f->vm.virtio, &f->vm);
+    virtio_host_init(&f->vm.virtio, -1, &f->vm.mem, &f->vm.mmio, &f->vm.devices);
     strcpy(f->dir, "/tmp/test_virtio_net.XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
@@ -318,7 +318,7 @@ static int setup(void **state)
     if (f->inflight_memfd < 0 || ftruncate(f->inflight_memfd, 4096) < 0)
         return -1;
     struct virtio_net_config_host cfg = {.socket_path = f->path, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
-    f->net = virtio_net_create(&f->vm, &cfg);
+    f->net = virtio_net_create(&f->vm.virtio, &cfg);
     if (!f->net)
         return -1;
     *state = f;

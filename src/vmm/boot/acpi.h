@@ -4,7 +4,7 @@
  * AML writer in acpi.c (no ASL compiler at build time); `iasl -d` decodes it
  * (tests/integration/acpi.sh).
  *
- * Layout in guest RAM (the reserved legacy BIOS area, ACPI_TABLES_BASE in vm.h): the RSDP
+ * Layout in guest RAM (the reserved legacy BIOS area, ACPI_TABLES_BASE in core/layout.h): the RSDP
  * first (16-byte aligned, where a legacy scan of 0xe0000-0xfffff finds it), then each table
  * 64-byte aligned in the order XSDT, FADT, MADT, DSDT. */
 #ifndef XENO_VMM_BOOT_ACPI_H
@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "vmm/core/guest_mem.h"
-#include "vmm/machine/vm.h" /* struct mmio_dev_desc, ACPI_TABLES_BASE */
+#include "vmm/core/layout.h" /* struct mmio_dev_desc, ACPI_TABLES_BASE */
 
 #define ACPI_OEM_ID "XENO  "         /* 6 bytes */
 #define ACPI_OEM_TABLE_ID "XENOSRV " /* 8 bytes */

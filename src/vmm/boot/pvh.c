@@ -113,8 +113,8 @@ static int find_pvh_note(const struct elf_view *ev, const struct phdr *ph, uint3
                 return 0;
             }
             if (v > UINT32_MAX) {
-                *err = err_set(ENOEXEC, "kernel '%s': PVH entry 0x%llx is above 4 GiB", ev->name,
-                               (unsigned long long)v);
+                *err =
+                    err_set(ENOEXEC, "kernel '%s': PVH entry 0x%llx is above 4 GiB", ev->name, (unsigned long long)v);
                 return 0;
             }
             *entry = (uint32_t)v;
@@ -144,8 +144,8 @@ int pvh_load_kernel(const struct guest_mem *mem, const uint8_t *image, size_t le
         if (ph.type != PT_LOAD && ph.type != PT_NOTE)
             continue;
         if (ph.offset > len || ph.filesz > len - ph.offset)
-            return err_set(ENOEXEC, "kernel '%s': segment %u (offset 0x%llx, %llu bytes) lies outside the file",
-                           name, i, (unsigned long long)ph.offset, (unsigned long long)ph.filesz);
+            return err_set(ENOEXEC, "kernel '%s': segment %u (offset 0x%llx, %llu bytes) lies outside the file", name,
+                           i, (unsigned long long)ph.offset, (unsigned long long)ph.filesz);
         if (ph.type == PT_NOTE) {
             if (!have_entry) {
                 have_entry = find_pvh_note(&ev, &ph, &entry, &r);
@@ -159,8 +159,8 @@ int pvh_load_kernel(const struct guest_mem *mem, const uint8_t *image, size_t le
         if (ph.filesz > ph.memsz)
             return err_set(ENOEXEC, "kernel '%s': segment %u file size exceeds its memory size", name, i);
         if (ph.paddr < PVH_KERNEL_MIN_ADDR)
-            return err_set(ENOEXEC, "kernel '%s': segment %u at 0x%llx overlaps the boot area below 1 MiB", name,
-                           i, (unsigned long long)ph.paddr);
+            return err_set(ENOEXEC, "kernel '%s': segment %u at 0x%llx overlaps the boot area below 1 MiB", name, i,
+                           (unsigned long long)ph.paddr);
         /* Below the MMIO hole: the entry runs with 32-bit addresses and paging off. */
         if (!guest_mem_ptr(mem, ph.paddr, ph.memsz) || ph.paddr + ph.memsz > guest_mem_low_end(mem))
             return err_set(ENOEXEC,
@@ -175,8 +175,10 @@ int pvh_load_kernel(const struct guest_mem *mem, const uint8_t *image, size_t le
             hi = ph.paddr + ph.memsz;
     }
     if (!have_entry)
-        return err_set(ENOEXEC, "kernel '%s': no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY note); "
-                                "build it with PVH support", name);
+        return err_set(ENOEXEC,
+                       "kernel '%s': no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY note); "
+                       "build it with PVH support",
+                       name);
     if (!have_load)
         return err_set(ENOEXEC, "kernel '%s': no loadable segments", name);
     for (unsigned i = 0; i < ev.phnum; i++) {
@@ -241,8 +243,10 @@ int pvh_write_boot_info(const struct guest_mem *mem, const struct pvh_kernel *ke
         uint64_t low = guest_mem_low_end(mem);
         uint64_t size_al = ((uint64_t)initrd_len + 4095) & ~4095ULL;
         if (initrd_len > low || size_al > low || ((low - size_al) & ~4095ULL) < kernel->load_end)
-            return err_set(ENOMEM, "initrd of %zu bytes does not fit in RAM above the kernel (which ends at 0x%llx); "
-                                   "give the domain more memory", initrd_len, (unsigned long long)kernel->load_end);
+            return err_set(ENOMEM,
+                           "initrd of %zu bytes does not fit in RAM above the kernel (which ends at 0x%llx); "
+                           "give the domain more memory",
+                           initrd_len, (unsigned long long)kernel->load_end);
         mod.paddr = (low - size_al) & ~4095ULL;
         mod.size = initrd_len;
         if ((r = guest_mem_write(mem, mod.paddr, initrd, initrd_len)) < 0)

@@ -11,15 +11,15 @@
 /* Leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, SSE4.1, SSE4.2, x2APIC, MOVBE, POPCNT, TSC-deadline,
  * AES-NI, RDRAND. Hidden on purpose: CX16 (13), XSAVE/OSXSAVE/AVX/F16C/FMA (26-29, 12),
  * MONITOR (3), VMX (5), PDCM (15), PCID (17, needs INVPCID state in snapshots). */
-static const uint32_t leaf1_ecx = BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(21) | BIT(22) | BIT(23) |
-                                  BIT(24) | BIT(25) | BIT(30);
+static const uint32_t leaf1_ecx =
+    BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(21) | BIT(22) | BIT(23) | BIT(24) | BIT(25) | BIT(30);
 /* Leaf 1 EDX: the classic baseline (FPU..CLFLUSH less PSN), MMX, FXSR, SSE, SSE2. */
 static const uint32_t leaf1_edx = 0x0007ffff & ~BIT(18);
 static const uint32_t leaf1_edx_more = BIT(23) | BIT(24) | BIT(25) | BIT(26);
 /* Leaf 7.0 EBX: FSGSBASE, BMI1, SMEP, BMI2, ERMS, RDSEED, ADX, SMAP, CLFLUSHOPT, CLWB, SHA.
  * No AVX2/AVX-512 (XSAVE), no RTM/HLE, no MPX, no INVPCID (we hide PCID). */
-static const uint32_t leaf7_ebx = BIT(0) | BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) |
-                                  BIT(23) | BIT(24) | BIT(29);
+static const uint32_t leaf7_ebx =
+    BIT(0) | BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) | BIT(23) | BIT(24) | BIT(29);
 /* Leaf 7.0 ECX: UMIP, RDPID. (PKU needs XSAVE for PKRU.) */
 static const uint32_t leaf7_ecx = BIT(2) | BIT(22);
 /* Leaf 7.0 EDX: FSRM, MD_CLEAR, IBRS/IBPB, STIBP, SSBD. Not ARCH_CAPABILITIES (29): its MSR
@@ -35,8 +35,7 @@ struct kvm_cpuid_entry2 *cpuid_find(struct cpuid_table *t, uint32_t function, ui
 {
     for (unsigned i = 0; i < t->hdr.nent; i++) {
         struct kvm_cpuid_entry2 *e = &t->entries[i];
-        if (e->function == function &&
-            (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == index))
+        if (e->function == function && (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == index))
             return e;
     }
     return NULL;

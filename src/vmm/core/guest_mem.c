@@ -25,8 +25,7 @@ int guest_mem_create(struct guest_mem *mem, uint64_t size)
     memset(mem, 0, sizeof(*mem));
     mem->fd = -1;
     if (size == 0 || size % 4096)
-        return err_set(EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB",
-                       (unsigned long long)size);
+        return err_set(EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB", (unsigned long long)size);
     int fd = memfd_create("xeno-guest-ram", MFD_CLOEXEC);
     if (fd < 0)
         return err_set(errno, "memfd_create for guest RAM: %s", strerror(errno));

@@ -22,9 +22,9 @@ struct guest_range {
 };
 
 struct guest_mem {
-    int fd;         /* memfd holding all guest RAM */
-    uint8_t *host;  /* MAP_SHARED mapping of the whole memfd */
-    uint64_t size;  /* total RAM bytes */
+    int fd;        /* memfd holding all guest RAM */
+    uint8_t *host; /* MAP_SHARED mapping of the whole memfd */
+    uint64_t size; /* total RAM bytes */
     unsigned nranges;
     struct guest_range ranges[GUEST_MAX_RANGES];
     /* While a live migration runs: one bit per page the monitor itself wrote (devices

@@ -5,8 +5,7 @@
 
 #include "lib/err.h"
 
-int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque,
-                    const char *name)
+int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque, const char *name)
 {
     /* Compare inclusive last addresses: a range may end exactly at 2^64. */
     if (len == 0 || base + (len - 1) < base)

@@ -22,8 +22,7 @@ struct io_bus {
 };
 
 /* -EEXIST if the range overlaps one already registered, -ENOSPC if the table is full. */
-int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque,
-                    const char *name);
+int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque, const char *name);
 
 /* Returns 0 if a device took the access. Otherwise -ENOENT: reads are filled with all ones,
  * as an unclaimed PC bus cycle reads, and writes are dropped. */

@@ -317,8 +317,8 @@ static void *filler_main(void *arg)
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     log_info("lazy restore: all saved memory in after %llu us: %llu faults, %llu pages copied, %llu zero pages",
-              (unsigned long long)(p->st.populate_ns / 1000), (unsigned long long)p->st.faults,
-              (unsigned long long)p->st.copied_pages, (unsigned long long)p->st.zero_pages);
+             (unsigned long long)(p->st.populate_ns / 1000), (unsigned long long)p->st.faults,
+             (unsigned long long)p->st.copied_pages, (unsigned long long)p->st.zero_pages);
     return NULL;
 }
 

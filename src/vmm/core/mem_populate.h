@@ -27,10 +27,10 @@
 struct mem_populate;
 
 struct mem_populate_stats {
-    uint64_t faults;        /* page faults answered */
-    uint64_t copied_pages;  /* from the file, by either thread */
-    uint64_t zero_pages;    /* UFFDIO_ZEROPAGE answers */
-    uint64_t populate_ns;   /* start to fully populated (0 while not yet) */
+    uint64_t faults;       /* page faults answered */
+    uint64_t copied_pages; /* from the file, by either thread */
+    uint64_t zero_pages;   /* UFFDIO_ZEROPAGE answers */
+    uint64_t populate_ns;  /* start to fully populated (0 while not yet) */
 };
 
 /* Called once, from a populate thread, when the file turns out damaged (msg says where). */

@@ -47,20 +47,11 @@ void i8042_io(void *opaque, uint64_t offset, int is_write, uint8_t *data, unsign
     } else if (offset == 4) {
         k->pending = 0;
         switch (data[0]) {
-        case CMD_READ_CTR:
-            output(k, k->ctr);
-            break;
-        case CMD_WRITE_CTR:
-            k->pending = CMD_WRITE_CTR;
-            break;
-        case CMD_SELF_TEST:
-            output(k, 0x55);
-            break;
-        case CMD_RESET:
-            reset = 1;
-            break;
-        default:
-            break;
+        case CMD_READ_CTR: output(k, k->ctr); break;
+        case CMD_WRITE_CTR: k->pending = CMD_WRITE_CTR; break;
+        case CMD_SELF_TEST: output(k, 0x55); break;
+        case CMD_RESET: reset = 1; break;
+        default: break;
         }
     } else if (k->pending == CMD_WRITE_CTR) {
         k->ctr = data[0];
@@ -70,3 +61,33 @@ void i8042_io(void *opaque, uint64_t offset, int is_write, uint8_t *data, unsign
     if (reset)
         k->power(k->opaque, VM_REBOOT, "guest reset the machine through the i8042 controller");
 }
+
+/* ---- state (core/device.h) ---------------------------------------------------------- */
+
+static int i8042_state_save(void *dev, void *buf)
+{
+    struct i8042 *k = dev;
+    struct i8042_state *s = buf;
+    pthread_mutex_lock(&k->lock);
+    s->ctr = k->ctr, s->out = k->out, s->pending = k->pending, s->out_full = k->out_full;
+    pthread_mutex_unlock(&k->lock);
+    return 0;
+}
+
+static int i8042_state_restore(void *dev, const void *buf, enum dev_state_source src)
+{
+    (void)src;
+    struct i8042 *k = dev;
+    const struct i8042_state *s = buf;
+    pthread_mutex_lock(&k->lock);
+    k->ctr = s->ctr, k->out = s->out, k->pending = s->pending, k->out_full = s->out_full != 0;
+    pthread_mutex_unlock(&k->lock);
+    return 0;
+}
+
+const struct dev_state_ops i8042_state_ops = {
+    .section = SNAP_SEC_I8042,
+    .size = sizeof(struct i8042_state),
+    .save = i8042_state_save,
+    .restore = i8042_state_restore,
+};

@@ -37,3 +37,33 @@ void power_request_io(void *opaque, uint64_t offset, int is_write, uint8_t *data
     p->pending = POWER_REQUEST_NONE;
     pthread_mutex_unlock(&p->lock);
 }
+
+/* ---- state (core/device.h) ---------------------------------------------------------- */
+
+static int power_request_state_save(void *dev, void *buf)
+{
+    struct power_request *p = dev;
+    struct power_request_state *s = buf;
+    pthread_mutex_lock(&p->lock);
+    s->pending = p->pending;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+static int power_request_state_restore(void *dev, const void *buf, enum dev_state_source src)
+{
+    (void)src;
+    struct power_request *p = dev;
+    const struct power_request_state *s = buf;
+    pthread_mutex_lock(&p->lock);
+    p->pending = s->pending;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+const struct dev_state_ops power_request_state_ops = {
+    .section = SNAP_SEC_POWER_REQ,
+    .size = sizeof(struct power_request_state),
+    .save = power_request_state_save,
+    .restore = power_request_state_restore,
+};

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "vmm/core/device.h"
+
 #define POWER_REQUEST_PORT 0x602
 #define POWER_REQUEST_IRQ 9
 
@@ -31,5 +33,12 @@ void power_request_destroy(struct power_request *p);
 void power_request_post(struct power_request *p, enum power_request_code code);
 /* The register (an io_handler_fn): one byte at offset 0. */
 void power_request_io(void *p, uint64_t offset, int is_write, uint8_t *data, unsigned size);
+
+/* The pending request in snapshots and migration (section "power-request"): a request made
+ * before a save is still delivered after the resume. Layout fixed by the format. */
+struct power_request_state {
+    uint8_t pending, pad[7];
+};
+extern const struct dev_state_ops power_request_state_ops;
 
 #endif

@@ -3,8 +3,14 @@
 #include <string.h>
 
 enum {
-    UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3, UART_MCR = 4, UART_LSR = 5,
-    UART_MSR = 6, UART_SCR = 7,
+    UART_RBR_THR = 0,
+    UART_IER = 1,
+    UART_IIR_FCR = 2,
+    UART_LCR = 3,
+    UART_MCR = 4,
+    UART_LSR = 5,
+    UART_MSR = 6,
+    UART_SCR = 7,
 };
 #define IER_RDI 0x01  /* received data available */
 #define IER_THRI 0x02 /* transmitter holding register empty */
@@ -82,8 +88,7 @@ static uint8_t msr(const struct uart *u)
     if (!(u->mcr & MCR_LOOP))
         return MSR_DCD | MSR_DSR | MSR_CTS;
     /* Loopback wires DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD; Linux's probe checks this. */
-    return (uint8_t)(((u->mcr & 0x01) << 5) | ((u->mcr & 0x02) << 3) | ((u->mcr & 0x04) << 4) |
-                     ((u->mcr & 0x08) << 4));
+    return (uint8_t)(((u->mcr & 0x01) << 5) | ((u->mcr & 0x02) << 3) | ((u->mcr & 0x04) << 4) | ((u->mcr & 0x08) << 4));
 }
 
 /* First sign of a live driver: let queued host input in (see uart_receive). */
@@ -128,9 +133,7 @@ static void reg_write(struct uart *u, unsigned reg, uint8_t v)
             u->ops->rx_space(u->opaque);
         }
         break;
-    case UART_LCR:
-        u->lcr = v;
-        break;
+    case UART_LCR: u->lcr = v; break;
     case UART_MCR: {
         int was_loop = u->mcr & MCR_LOOP;
         u->mcr = v & 0x1f;
@@ -138,11 +141,8 @@ static void reg_write(struct uart *u, unsigned reg, uint8_t v)
             u->ops->rx_space(u->opaque); /* host input held back during loopback may flow again */
         break;
     }
-    case UART_SCR:
-        u->scr = v;
-        break;
-    default: /* LSR and MSR are read-only */
-        break;
+    case UART_SCR: u->scr = v; break;
+    default: /* LSR and MSR are read-only */ break;
     }
 }
 
@@ -155,25 +155,18 @@ static uint8_t reg_read(struct uart *u, unsigned reg)
             return u->dll;
         open_rx(u);
         return rx_pop(u);
-    case UART_IER:
-        return dlab ? u->dlm : u->ier;
+    case UART_IER: return dlab ? u->dlm : u->ier;
     case UART_IIR_FCR: {
         uint8_t v = iir(u);
         if ((v & 0x0f) == IIR_THRI)
             u->thre_pending = 0; /* reading IIR acknowledges a THRE interrupt */
         return v;
     }
-    case UART_LCR:
-        return u->lcr;
-    case UART_MCR:
-        return u->mcr;
-    case UART_LSR:
-        open_rx(u);
-        return (uint8_t)((u->rx_count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT);
-    case UART_MSR:
-        return msr(u);
-    default:
-        return u->scr;
+    case UART_LCR: return u->lcr;
+    case UART_MCR: return u->mcr;
+    case UART_LSR: open_rx(u); return (uint8_t)((u->rx_count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT);
+    case UART_MSR: return msr(u);
+    default: return u->scr;
     }
 }
 
@@ -210,3 +203,43 @@ size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len)
     pthread_mutex_unlock(&u->lock);
     return n;
 }
+
+/* ---- state (core/device.h) ---------------------------------------------------------- */
+
+static int uart_state_save(void *dev, void *buf)
+{
+    struct uart *u = dev;
+    struct uart_state *s = buf;
+    pthread_mutex_lock(&u->lock);
+    s->ier = u->ier, s->lcr = u->lcr, s->mcr = u->mcr, s->scr = u->scr;
+    s->dll = u->dll, s->dlm = u->dlm, s->fcr = u->fcr;
+    memcpy(s->rx, u->rx, sizeof(s->rx));
+    s->rx_head = u->rx_head, s->rx_count = u->rx_count;
+    s->thre_pending = u->thre_pending, s->rx_open = u->rx_open, s->irq_level = u->irq_level;
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
+/* Indexes and counts are bounded, flags made 0 or 1: the model relies on both. */
+static int uart_state_restore(void *dev, const void *buf, enum dev_state_source src)
+{
+    (void)src;
+    struct uart *u = dev;
+    const struct uart_state *s = buf;
+    pthread_mutex_lock(&u->lock);
+    u->ier = s->ier, u->lcr = s->lcr, u->mcr = s->mcr, u->scr = s->scr;
+    u->dll = s->dll, u->dlm = s->dlm, u->fcr = s->fcr;
+    memcpy(u->rx, s->rx, sizeof(u->rx));
+    u->rx_head = s->rx_head % UART_FIFO_SIZE;
+    u->rx_count = s->rx_count <= UART_FIFO_SIZE ? s->rx_count : UART_FIFO_SIZE;
+    u->thre_pending = s->thre_pending != 0, u->rx_open = s->rx_open != 0, u->irq_level = s->irq_level != 0;
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
+const struct dev_state_ops uart_state_ops = {
+    .section = SNAP_SEC_UART,
+    .size = sizeof(struct uart_state),
+    .save = uart_state_save,
+    .restore = uart_state_restore,
+};

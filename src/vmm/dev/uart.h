@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/core/device.h"
+
 #define UART_COM1_BASE 0x3f8
 #define UART_COM1_IRQ 4
 #define UART_FIFO_SIZE 16
@@ -44,5 +46,16 @@ void uart_io(void *uart, uint64_t offset, int is_write, uint8_t *data, unsigned 
  * Until the guest's driver shows it is listening, nothing fits: drivers reset the FIFO
  * while initialising, and input typed or piped before that would be thrown away. */
 size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);
+
+/* The UART's state in snapshots and migration (section "uart", docs/snapshot-format.md):
+ * registers, the receive FIFO and the interrupt line. Layout fixed by the format. */
+struct uart_state {
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, pad;
+    uint8_t rx[UART_FIFO_SIZE];
+    uint32_t rx_head, rx_count;
+    int32_t thre_pending, rx_open, irq_level;
+    uint32_t pad2;
+};
+extern const struct dev_state_ops uart_state_ops;
 
 #endif

@@ -76,8 +76,7 @@ void hub_drain(struct console_hub *h);
 /* Pushes buffered client input into the UART, as much as it takes; returns the count. */
 size_t hub_feed(struct console_hub *h, struct uart *u);
 /* The same into any sink (vm_console_input: COM1 or virtio-console). */
-size_t hub_feed_to(struct console_hub *h, size_t (*sink)(void *opaque, const uint8_t *buf, size_t len),
-                   void *opaque);
+size_t hub_feed_to(struct console_hub *h, size_t (*sink)(void *opaque, const uint8_t *buf, size_t len), void *opaque);
 
 uint64_t hub_out_bytes(struct console_hub *h);
 

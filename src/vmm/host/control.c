@@ -12,8 +12,8 @@
 #include "lib/log.h"
 
 static const char *const names[] = {
-    [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",   [CONTROL_UNPAUSE] = "unpause",
-    [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot", [CONTROL_RESET] = "reset",
+    [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",     [CONTROL_UNPAUSE] = "unpause",
+    [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot",   [CONTROL_RESET] = "reset",
     [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set", [CONTROL_SCHED] = "sched",
     [CONTROL_SAVE] = "save",         [CONTROL_MIGRATE] = "migrate",
 };
@@ -137,11 +137,11 @@ static int parse_save(const char *rest, size_t len, struct control_args *args, c
         while (i < len && !isspace((unsigned char)rest[i]))
             i++;
         int *flag = i - w == 12 && memcmp(rest + w, "keep-running", 12) == 0 ? &keep
-                    : i - w == 6 && memcmp(rest + w, "shrink", 6) == 0   ? &shrink
-                                                                          : NULL;
+                    : i - w == 6 && memcmp(rest + w, "shrink", 6) == 0       ? &shrink
+                                                                             : NULL;
         if (!flag || *flag) {
-            snprintf(why, why_size, "save PATH [keep-running] [shrink]: '%.*s' is %s",
-                     (int)(i - w > 64 ? 64 : i - w), rest + w, flag ? "given twice" : "not keep-running or shrink");
+            snprintf(why, why_size, "save PATH [keep-running] [shrink]: '%.*s' is %s", (int)(i - w > 64 ? 64 : i - w),
+                     rest + w, flag ? "given twice" : "not keep-running or shrink");
             return -EINVAL;
         }
         *flag = 1;
@@ -206,8 +206,9 @@ static int parse_migrate(const char *rest, size_t len, struct control_args *args
         a.mig_has |= 1u << k;
     }
     if (!nwords) {
-        snprintf(why, why_size, "migrate needs a destination: migrate HOST:PORT [key=FILE] [bandwidth=MBPS] "
-                                "[max-downtime=MS] [max-rounds=N]");
+        snprintf(why, why_size,
+                 "migrate needs a destination: migrate HOST:PORT [key=FILE] [bandwidth=MBPS] "
+                 "[max-downtime=MS] [max-rounds=N]");
         return -EINVAL;
     }
     if (args)
@@ -215,8 +216,7 @@ static int parse_migrate(const char *rest, size_t len, struct control_args *args
     return 0;
 }
 
-int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why,
-                       size_t why_size)
+int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why, size_t why_size)
 {
     size_t len = strlen(line), wlen;
     while (len && isspace((unsigned char)line[len - 1]))

@@ -57,8 +57,7 @@ enum { CONTROL_SCHED_RESERVATION, CONTROL_SCHED_LIMIT, CONTROL_SCHED_WEIGHT, CON
  * reply); -EINVAL with the reason, ready to follow "err ", in why. Arguments are checked
  * for form (mem-set: TARGET_BYTES up to 2^62, DEADLINE_MS up to CONTROL_DEADLINE_MS_MAX);
  * whether the values suit the domain is the handler's business. */
-int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why,
-                       size_t why_size);
+int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why, size_t why_size);
 /* The same for callers that need no arguments. */
 int control_parse(const char *line, enum control_req *req, char *why, size_t why_size);
 const char *control_req_name(enum control_req req);

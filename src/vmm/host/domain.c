@@ -1,4 +1,4 @@
-#include "vmm/host/domain.h"
+#include "vmm/host/domain_priv.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,8 +15,7 @@
 #include "vmm/virtio/virtio_net.h"
 #include "vmm/state/save_shrink.h"
 
-static void notify(struct domain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void notify(struct domain *d, const char *fmt, ...)
+void domain__notify(struct domain *d, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
@@ -27,14 +26,12 @@ static void notify(struct domain *d, const char *fmt, ...)
         d->notify(d->notify_opaque, line);
 }
 
-static void migration_ended(struct domain *d);
-
-static void set_state(struct domain *d, enum dom_state s)
+void domain__set_state(struct domain *d, enum dom_state s)
 {
     if (d->state == s)
         return;
     d->state = s;
-    notify(d, "state %s", dom_state_name(s));
+    domain__notify(d, "state %s", dom_state_name(s));
 }
 
 /* The first line of a reason (crash reasons carry a register dump on the next lines). */
@@ -44,7 +41,7 @@ static void first_line(char *out, size_t size, const char *reason)
     snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), reason);
 }
 
-static void finish(struct domain *d, int status, const char *word, const char *reason)
+void domain__finish(struct domain *d, int status, const char *word, const char *reason)
 {
     char line[900];
     first_line(line, sizeof(line), reason);
@@ -70,6 +67,13 @@ static uint64_t vcpu_ns(struct domain *d, unsigned i)
     return d->base_ns[i] + (d->vm_running ? vm_vcpu_cpu_ns(&d->vm, i) : 0);
 }
 
+void domain__restart_sampling(struct domain *d)
+{
+    for (unsigned i = 0; i < d->vm.nvcpus; i++)
+        d->last_ns[i] = vcpu_ns(d, i);
+    d->last_tick_ns = mono_ns();
+}
+
 /* The machine the options describe (boots and --dump-acpi alike). */
 static struct vm_config vm_config_of(const struct domain *d, int paused)
 {
@@ -91,16 +95,16 @@ static int boot(struct domain *d, int paused)
     d->have_vm = 1; /* even a half-made VM needs vm_destroy */
     if (vm_create(&d->vm, &cfg) < 0) {
         log_error("%s", err_msg());
-        finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
+        domain__finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
         return -1;
     }
     int restoring = (d->snap || d->incoming) && d->boots == 0;
     if (restoring)
         ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
     else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
-                    d->initrd_len) < 0) {
+                         d->initrd_len) < 0) {
         log_error("%s", err_msg());
-        finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
+        domain__finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
         return -1;
     }
     d->boots++;
@@ -156,13 +160,13 @@ int domain_dump_acpi(struct domain *d, const char *dir)
     if (vm_create(vm, &cfg) < 0) {
         log_error("%s", err_msg());
         status = EXIT_HOST_ERROR;
-    } else if (acpi_dump(dir, vm->nvcpus, vm->mmio_devs, vm->n_mmio_devs) < 0) {
+    } else if (acpi_dump(dir, vm->nvcpus, vm->virtio.descs, vm->virtio.ndescs) < 0) {
         log_error("%s", err_msg()); /* DIR missing or not writable */
         status = EXIT_BAD_INPUT;
     } else {
-        printf("acpi: %u vCPUs, %u devices; tables in %s\n", vm->nvcpus, vm->n_mmio_devs, dir);
-        for (unsigned i = 0; i < vm->n_mmio_devs; i++) {
-            const struct mmio_dev_desc *m = &vm->mmio_devs[i];
+        printf("acpi: %u vCPUs, %u devices; tables in %s\n", vm->nvcpus, vm->virtio.ndescs, dir);
+        for (unsigned i = 0; i < vm->virtio.ndescs; i++) {
+            const struct mmio_dev_desc *m = &vm->virtio.descs[i];
             printf("acpi: device VR%02X %s base=0x%llx size=0x%x gsi=%u\n", i, m->name ? m->name : "?",
                    (unsigned long long)m->base, m->size, m->gsi);
         }
@@ -182,7 +186,7 @@ int domain_boot(struct domain *d)
         log_warn("timerfd for memory deadlines: %s; they are checked every 100 ms instead", strerror(errno));
     if (vcpu_sched_start(&d->sched, &d->opt->sched, d->opt->nvcpus) < 0) {
         log_error("%s", err_msg());
-        finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
+        domain__finish(d, EXIT_HOST_ERROR, "host-error", err_msg());
         return -1;
     }
     const struct snap_section *mts = d->snap ? snap_find(&d->snap->img, SNAP_SEC_MEM_TARGET, 0) : NULL;
@@ -200,7 +204,7 @@ int domain_boot(struct domain *d)
         return -1;
     if (mts)
         arm_mem_timer(d);
-    set_state(d, d->opt->paused ? DOM_STATE_PAUSED : DOM_STATE_RUNNING);
+    domain__set_state(d, d->opt->paused ? DOM_STATE_PAUSED : DOM_STATE_RUNNING);
     return 0;
 }
 
@@ -247,8 +251,8 @@ static void restart(struct domain *d)
     vm_destroy(&d->vm);
     d->have_vm = 0;
     if (boot(d, 0) == 0) {
-        notify(d, "restarted %u", d->boots);
-        set_state(d, DOM_STATE_RUNNING);
+        domain__notify(d, "restarted %u", d->boots);
+        domain__set_state(d, DOM_STATE_RUNNING);
     }
 }
 
@@ -277,7 +281,7 @@ void domain_stopped(struct domain *d)
 
     if (d->mig) { /* the VM stops under it: end the migration first (it never commits now) */
         migrate_send_cancel(d->mig);
-        migration_ended(d);
+        domain__migration_ended(d);
     }
     vcpu_sched_attach(&d->sched, NULL); /* before the vCPU threads are joined */
     vm_join(&d->vm);
@@ -290,34 +294,34 @@ void domain_stopped(struct domain *d)
     /* Stops from outside end the process, whatever the guest did meanwhile. */
     if (d->migrated) {
         log_info("migrated to %s", d->migrated_to);
-        finish(d, EXIT_POWEROFF, "migrated", d->migrated_to);
+        domain__finish(d, EXIT_POWEROFF, "migrated", d->migrated_to);
         return;
     }
     if (d->save_requested) {
         log_info("saved to %s", d->saved_path);
-        finish(d, EXIT_POWEROFF, "saved", d->saved_path);
+        domain__finish(d, EXIT_POWEROFF, "saved", d->saved_path);
         return;
     }
     if (d->destroy_requested) {
         const char *why = d->destroy_why[0] ? d->destroy_why : "over the control channel";
         log_info("destroyed %s", why);
-        finish(d, EXIT_POWEROFF, "destroyed", why);
+        domain__finish(d, EXIT_POWEROFF, "destroyed", why);
         return;
     }
     if (d->signo) {
         log_info("%s", d->stop_why);
-        finish(d, 128 + d->signo, "signal", d->stop_why);
+        domain__finish(d, 128 + d->signo, "signal", d->stop_why);
         return;
     }
     if (stop_kind(d, &k) < 0) {
         log_error("%s", reason);
-        notify(d, "stopped host-error %s", line);
-        finish(d, EXIT_HOST_ERROR, "host-error", reason);
+        domain__notify(d, "stopped host-error %s", line);
+        domain__finish(d, EXIT_HOST_ERROR, "host-error", reason);
         return;
     }
     if (crashed)
         log_error("guest crashed: %s", reason);
-    notify(d, "stopped %s %s", k.word, line);
+    domain__notify(d, "stopped %s %s", k.word, line);
     switch (k.action) {
     case ACTION_RESTART:
         if (crashed)
@@ -331,13 +335,13 @@ void domain_stopped(struct domain *d)
             log_info("%s", reason);
         log_info("keeping the stopped domain until it is destroyed (--on-%s preserve)", k.word);
         snprintf(d->preserved, sizeof(d->preserved), "%s %.400s", k.word, line);
-        set_state(d, crashed ? DOM_STATE_CRASHED : DOM_STATE_SHUTDOWN);
+        domain__set_state(d, crashed ? DOM_STATE_CRASHED : DOM_STATE_SHUTDOWN);
         break;
     case ACTION_DESTROY:
     default:
         if (!crashed)
             log_info("%s", reason);
-        finish(d, k.status, k.word, reason);
+        domain__finish(d, k.status, k.word, reason);
         break;
     }
 }
@@ -352,7 +356,7 @@ void domain_signal(struct domain *d, int signo, const char *why)
         vm_request_stop(&d->vm, VM_SIGNALLED, "%s", why);
     } else {
         log_info("%s", why);
-        finish(d, 128 + signo, "signal", why);
+        domain__finish(d, 128 + signo, "signal", why);
     }
 }
 
@@ -363,7 +367,7 @@ static void destroy(struct domain *d, const char *why_destroyed)
         return;
     if (d->mig) {
         migrate_send_cancel(d->mig);
-        migration_ended(d);
+        domain__migration_ended(d);
         if (d->migrated)
             return; /* it had committed: the domain is gone from here already */
     }
@@ -377,7 +381,7 @@ static void destroy(struct domain *d, const char *why_destroyed)
     char why[600];
     snprintf(why, sizeof(why), "over the control channel, preserved after %.500s", d->preserved);
     log_info("destroyed %s", why);
-    finish(d, EXIT_POWEROFF, "destroyed", why);
+    domain__finish(d, EXIT_POWEROFF, "destroyed", why);
 }
 
 /* ---- memory target ---------------------------------------------------------------- */
@@ -421,10 +425,10 @@ static void mem_check(struct domain *d)
         log_info("memory target reached: %llu bytes resident for a target of %llu, %llu ms after it was set",
                  (unsigned long long)resident, (unsigned long long)target,
                  (unsigned long long)mem_target_elapsed_ms(&d->mt, now));
-        notify(d, "memory-target reached target=%llu resident=%llu after_ms=%llu deadline_ms=%llu balloon=%llu",
-               (unsigned long long)target, (unsigned long long)resident,
-               (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)d->mt.deadline_ms,
-               (unsigned long long)balloon_bytes(d));
+        domain__notify(d, "memory-target reached target=%llu resident=%llu after_ms=%llu deadline_ms=%llu balloon=%llu",
+                       (unsigned long long)target, (unsigned long long)resident,
+                       (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)d->mt.deadline_ms,
+                       (unsigned long long)balloon_bytes(d));
     } else if (v == MEM_MISSED || v == MEM_MISSED_REGROWN) {
         enum memory_enforcement e = d->opt->memory_enforcement;
         const char *action = memory_enforcement_name(e), *why = v == MEM_MISSED ? "deadline" : "regrown";
@@ -435,16 +439,17 @@ static void mem_check(struct domain *d)
                  v == MEM_MISSED ? "deadline passed" : "grew past it again for the deadline",
                  (unsigned long long)d->mt.deadline_ms);
         log_warn("%s; enforcement: %s", reason, action);
-        notify(d, "memory-target missed target=%llu resident=%llu over=%llu deadline_ms=%llu action=%s why=%s "
-                  "after_ms=%llu balloon=%llu",
-               (unsigned long long)target, (unsigned long long)resident, (unsigned long long)(resident - target),
-               (unsigned long long)d->mt.deadline_ms, action, why,
-               (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)balloon_bytes(d));
+        domain__notify(d,
+                       "memory-target missed target=%llu resident=%llu over=%llu deadline_ms=%llu action=%s why=%s "
+                       "after_ms=%llu balloon=%llu",
+                       (unsigned long long)target, (unsigned long long)resident,
+                       (unsigned long long)(resident - target), (unsigned long long)d->mt.deadline_ms, action, why,
+                       (unsigned long long)mem_target_elapsed_ms(&d->mt, now), (unsigned long long)balloon_bytes(d));
         if (e == MEMORY_ENFORCE_PAUSE) {
             d->mt_enforced++;
             if (d->state != DOM_STATE_PAUSED) {
                 vm_pause(&d->vm);
-                set_state(d, DOM_STATE_PAUSED);
+                domain__set_state(d, DOM_STATE_PAUSED);
             }
         } else if (e == MEMORY_ENFORCE_DESTROY) {
             d->mt_enforced++;
@@ -522,240 +527,6 @@ static void sched_request(struct domain *d, const struct control_args *args, cha
              p.period_us);
 }
 
-/* save PATH [keep-running]: pauses the vCPUs, writes the snapshot, then stops the domain
- * (outcome "saved PATH") or lets it run on. */
-static void save_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
-{
-    const struct options *o = d->opt;
-    int was_paused = d->state == DOM_STATE_PAUSED;
-    if (d->save_requested) {
-        snprintf(reply, size, "err already saved to %s; the domain is stopping", d->saved_path);
-        return;
-    }
-    struct snap_config *cfg = calloc(1, sizeof(*cfg));
-    if (!cfg) {
-        snprintf(reply, size, "err out of memory");
-        return;
-    }
-    cfg->mem_size = o->mem_size;
-    cfg->nvcpus = o->nvcpus;
-    cfg->on_poweroff = o->on_poweroff;
-    cfg->on_reboot = o->on_reboot;
-    cfg->on_crash = o->on_crash;
-    cfg->memory_enforcement = o->memory_enforcement;
-    snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
-    snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
-    struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
-    struct snap_domain_state ds = {.cfg = cfg,
-                                   .domain_xml = d->domain_xml,
-                                   .domain_xml_len = d->domain_xml_len,
-                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
-    struct save_shrink shrink = {0};
-    if (args->shrink && was_paused)
-        snprintf(shrink.why_not, sizeof(shrink.why_not), "the domain is paused");
-    else if (args->shrink)
-        save_shrink_begin(d->vm.vballoon, o->mem_size, &shrink); /* the guest runs while it inflates */
-    if (args->shrink && !shrink.asked)
-        log_info("save shrink: nothing asked of the guest: %s", shrink.why_not);
-    ds.balloon_target_set = shrink.asked;
-    ds.balloon_target = shrink.old_target;
-    if (!was_paused)
-        vm_pause(&d->vm);
-    uint64_t bytes = 0, pages = 0;
-    int r = vm_snapshot_save(&d->vm, &ds, args->path, &bytes, &pages);
-    free(cfg);
-    if (r < 0) {
-        log_error("save: %s", err_msg());
-        snprintf(reply, size, "err %s", err_msg());
-    } else {
-        log_info("saved to %s: %llu bytes, %llu pages of RAM", args->path, (unsigned long long)bytes,
-                 (unsigned long long)pages);
-        snprintf(reply, size, "ok bytes=%llu pages=%llu", (unsigned long long)bytes, (unsigned long long)pages);
-        if (args->shrink)
-            snprintf(reply + strlen(reply), size - strlen(reply), " shrunk=%llu",
-                     (unsigned long long)shrink.given_bytes);
-    }
-    if (r < 0 || args->keep_running)
-        save_shrink_end(d->vm.vballoon, &shrink); /* the guest takes its memory back */
-    if (r == 0 && !args->keep_running) {
-        d->save_requested = 1;
-        snprintf(d->saved_path, sizeof(d->saved_path), "%s", args->path);
-        vm_request_stop(&d->vm, VM_DESTROYED, "saved to %s", args->path);
-        return;
-    }
-    if (!was_paused) {
-        for (unsigned i = 0; i < d->vm.nvcpus; i++)
-            d->last_ns[i] = vcpu_ns(d, i);
-        d->last_tick_ns = mono_ns();
-        vm_unpause(&d->vm);
-    }
-}
-
-/* ---- live migration out ----------------------------------------------------------- */
-
-static uint64_t ms_of(uint64_t us)
-{
-    return (us + 500) / 1000;
-}
-
-/* The config section of a snapshot, and the migration's config message. */
-static void fill_snap_config(const struct domain *d, struct snap_config *cfg)
-{
-    const struct options *o = d->opt;
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->mem_size = o->mem_size;
-    cfg->nvcpus = o->nvcpus;
-    cfg->on_poweroff = o->on_poweroff;
-    cfg->on_reboot = o->on_reboot;
-    cfg->on_crash = o->on_crash;
-    cfg->memory_enforcement = o->memory_enforcement;
-    snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
-    snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
-}
-
-/* GO went out but the destination never said it runs the domain: it may run it, or GO may
- * have been lost and nobody runs it. We must not run it (it may run there), but we keep it:
- * the paused domain goes to a snapshot file next to the run directory's other files, for
- * an operator to restore once the destination is known not to run it. The path, or "" if
- * the save failed (then the domain may be lost; the log says why). */
-static void keep_unconfirmed(struct domain *d, char *path, size_t size)
-{
-    struct snap_config *cfg = calloc(1, sizeof(*cfg));
-    uint64_t bytes = 0, pages = 0;
-    if (d->opt->run_dir)
-        snprintf(path, size, "%s/migrate-unconfirmed.snap", d->opt->run_dir);
-    else
-        snprintf(path, size, "migrate-unconfirmed-%d.snap", (int)getpid());
-    if (!cfg) {
-        log_error("keeping the unconfirmed domain: out of memory");
-        path[0] = 0;
-        return;
-    }
-    fill_snap_config(d, cfg);
-    struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
-    struct snap_domain_state ds = {.cfg = cfg,
-                                   .domain_xml = d->domain_xml,
-                                   .domain_xml_len = d->domain_xml_len,
-                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
-    if (vm_snapshot_save(&d->vm, &ds, path, &bytes, &pages) < 0) {
-        log_error("keeping the unconfirmed domain in %s: %s", path, err_msg());
-        path[0] = 0;
-    } else {
-        log_warn("migration unconfirmed: the paused domain is saved in %s (%llu bytes); restore it only if the "
-                 "destination does not run it",
-                 path, (unsigned long long)bytes);
-    }
-    free(cfg);
-}
-
-/* The migration thread has ended (its result is final): reply, then stop for good or run
- * on here. */
-static void migration_ended(struct domain *d)
-{
-    struct migrate_send *m = d->mig;
-    const struct migrate_result *r = &m->res;
-    char line[CONTROL_LINE_MAX];
-    d->mig = NULL;
-    if (r->committed) {
-        snprintf(line, sizeof(line),
-                 "ok dest=%s rounds=%llu pages=%llu bytes=%llu touched_bytes=%llu downtime_ms=%llu.%03llu "
-                 "total_ms=%llu confirmed=%s",
-                 m->p.dest, (unsigned long long)r->rounds, (unsigned long long)r->pages, (unsigned long long)r->bytes,
-                 (unsigned long long)r->touched_pages * 4096, (unsigned long long)(r->downtime_us / 1000),
-                 (unsigned long long)(r->downtime_us % 1000), (unsigned long long)ms_of(r->total_us),
-                 r->confirmed ? "yes" : "no");
-        char kept[1200] = "";
-        if (r->confirmed)
-            snprintf(d->migrated_to, sizeof(d->migrated_to), "%s", m->p.dest);
-        else
-            keep_unconfirmed(d, kept, sizeof(kept));
-        if (!r->confirmed && kept[0])
-            snprintf(d->migrated_to, sizeof(d->migrated_to),
-                     "%.120s (unconfirmed: %.120s; saved paused in %.200s: restore it only if the destination does "
-                     "not run it)",
-                     m->p.dest, r->why, kept);
-        else if (!r->confirmed)
-            snprintf(d->migrated_to, sizeof(d->migrated_to), "%.255s (unconfirmed: %.300s)", m->p.dest, r->why);
-        d->migrated = 1;
-        log_info("migrated to %s: %llu rounds, %llu pages, %llu bytes, downtime %llu us, total %llu ms",
-                 d->migrated_to, (unsigned long long)r->rounds, (unsigned long long)r->pages,
-                 (unsigned long long)r->bytes, (unsigned long long)r->downtime_us, (unsigned long long)ms_of(r->total_us));
-        /* The vCPUs are paused and stay so: the stop wakes them only to end. */
-        vm_request_stop(&d->vm, VM_DESTROYED, "migrated to %s", m->p.dest);
-    } else {
-        snprintf(line, sizeof(line), "err migration to %s failed: %.3000s; the domain runs on here", m->p.dest,
-                 r->why);
-        log_warn("migration to %s failed: %s; the domain runs on here", m->p.dest, r->why);
-        if (r->paused_vcpus && d->state != DOM_STATE_PAUSED) {
-            for (unsigned i = 0; i < d->vm.nvcpus; i++)
-                d->last_ns[i] = vcpu_ns(d, i);
-            d->last_tick_ns = mono_ns();
-            vm_unpause(&d->vm);
-        }
-    }
-    if (d->reply)
-        d->reply(d->notify_opaque, line);
-    migrate_send_free(m);
-}
-
-static void emit_progress(void *opaque, const char *line)
-{
-    notify(opaque, "%s", line);
-}
-
-int domain_migrate_fd(const struct domain *d)
-{
-    return d->mig ? migrate_send_fd(d->mig) : -1;
-}
-
-void domain_migrate_event(struct domain *d)
-{
-    if (d->mig && migrate_send_poll(d->mig, emit_progress, d))
-        migration_ended(d);
-}
-
-/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
-static int migrate_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
-{
-    const struct options *o = d->opt;
-    struct migrate_params p = {.max_downtime_ms = MIGRATE_DEFAULT_MAX_DOWNTIME_MS,
-                               .max_rounds = MIGRATE_DEFAULT_MAX_ROUNDS};
-    if (d->state == DOM_STATE_PAUSED) {
-        snprintf(reply, size, "err the domain is paused: unpause it first (it would run at the destination)");
-        return 0;
-    }
-    const char *key = args->key[0] ? args->key : o->migrate_key;
-    if (!key) {
-        snprintf(reply, size, "err no migration key: give key=FILE or start the monitor with --migrate-key FILE");
-        return 0;
-    }
-    snprintf(p.dest, sizeof(p.dest), "%.255s", args->path);
-    snprintf(p.key_path, sizeof(p.key_path), "%.1023s", key);
-    if (args->mig_has & (1u << CONTROL_MIG_BANDWIDTH))
-        p.bandwidth_mbps = args->mig[CONTROL_MIG_BANDWIDTH];
-    if (args->mig_has & (1u << CONTROL_MIG_MAX_DOWNTIME))
-        p.max_downtime_ms = args->mig[CONTROL_MIG_MAX_DOWNTIME];
-    if (args->mig_has & (1u << CONTROL_MIG_MAX_ROUNDS))
-        p.max_rounds = args->mig[CONTROL_MIG_MAX_ROUNDS];
-    struct snap_config *cfg = calloc(1, sizeof(*cfg));
-    if (!cfg) {
-        snprintf(reply, size, "err out of memory");
-        return 0;
-    }
-    fill_snap_config(d, cfg);
-    int r = migrate_send_start(&d->mig, &d->vm, cfg, &p);
-    free(cfg);
-    if (r < 0) {
-        d->mig = NULL;
-        snprintf(reply, size, "err %s", err_msg());
-        return 0;
-    }
-    log_info("migrating to %s (bandwidth %s%llu MB/s, max downtime %llu ms, max rounds %llu)", p.dest,
-             p.bandwidth_mbps ? "" : "unlimited, ", (unsigned long long)p.bandwidth_mbps,
-             (unsigned long long)p.max_downtime_ms, (unsigned long long)p.max_rounds);
-    return CONTROL_REPLY_LATER;
-}
-
 int domain_control(void *opaque, enum control_req req, const struct control_args *args, char *reply, size_t size)
 {
     struct domain *d = opaque;
@@ -786,24 +557,22 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     case CONTROL_PAUSE:
         if (d->state != DOM_STATE_PAUSED) {
             vm_pause(&d->vm);
-            set_state(d, DOM_STATE_PAUSED);
+            domain__set_state(d, DOM_STATE_PAUSED);
         }
         break;
     case CONTROL_UNPAUSE:
         if (d->state == DOM_STATE_PAUSED) {
-            for (unsigned i = 0; i < d->vm.nvcpus; i++)
-                d->last_ns[i] = vcpu_ns(d, i);
-            d->last_tick_ns = mono_ns();
+            domain__restart_sampling(d);
             vm_unpause(&d->vm);
-            set_state(d, DOM_STATE_RUNNING);
+            domain__set_state(d, DOM_STATE_RUNNING);
         }
         break;
     case CONTROL_SHUTDOWN: vm_power_request(&d->vm, POWER_REQUEST_OFF); break;
     case CONTROL_REBOOT: vm_power_request(&d->vm, POWER_REQUEST_REBOOT); break;
     case CONTROL_RESET: vm_request_stop(&d->vm, VM_REBOOT, "reset over the control channel"); break;
     case CONTROL_MEM_SET: mem_set(d, args, reply, size); return 0;
-    case CONTROL_SAVE: save_request(d, args, reply, size); return 0;
-    case CONTROL_MIGRATE: return migrate_request(d, args, reply, size);
+    case CONTROL_SAVE: domain__save_request(d, args, reply, size); return 0;
+    case CONTROL_MIGRATE: return domain__migrate_request(d, args, reply, size);
     default: snprintf(reply, size, "err %s is handled elsewhere (internal error)", control_req_name(req)); return 0;
     }
     snprintf(reply, size, "ok");
@@ -845,7 +614,7 @@ void domain_tick(struct domain *d)
         busy = 1;
     d->sched_last_throttled_ns = ss.c.throttled_ns;
     d->last_tick_ns = now;
-    set_state(d, busy ? DOM_STATE_RUNNING : DOM_STATE_BLOCKED);
+    domain__set_state(d, busy ? DOM_STATE_RUNNING : DOM_STATE_BLOCKED);
 }
 
 void domain_fill_stats(struct domain *d, struct stats_page *p)

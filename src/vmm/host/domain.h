@@ -39,11 +39,11 @@ struct domain {
     void *console_opaque;
     void (*notify)(void *opaque, const char *event);
     void *notify_opaque;
-    const struct snap_file *snap; /* --restore: the first boot resumes this instead of the kernel */
+    const struct snap_file *snap;  /* --restore: the first boot resumes this instead of the kernel */
     struct migrate_recv *incoming; /* --migrate-incoming: the first boot receives the domain instead */
     /* Where a deferred control reply goes (migrate; control_reply), with notify_opaque. */
     void (*reply)(void *opaque, const char *line);
-    const void *domain_xml;       /* --domain-xml (or the restored snapshot's): saved with the domain */
+    const void *domain_xml; /* --domain-xml (or the restored snapshot's): saved with the domain */
     size_t domain_xml_len;
 
     struct vm vm;
@@ -59,7 +59,7 @@ struct domain {
     char migrated_to[600];
 
     int destroy_requested;
-    int save_requested;   /* `save PATH`: stop once saved, outcome "saved PATH" */
+    int save_requested; /* `save PATH`: stop once saved, outcome "saved PATH" */
     char saved_path[CONTROL_LINE_MAX];
     int signo;           /* the signal that stops the domain, or 0 */
     char stop_why[256];  /* why it was stopped from outside */
@@ -78,8 +78,8 @@ struct domain {
     struct mem_target mt;
     int mt_timer_fd, mt_timer_open;
     uint64_t mt_reached, mt_missed, mt_enforced;
-    uint64_t resident_bytes, rss_bytes;     /* the last measurements */
-    struct virtio_balloon_state balloon;    /* the balloon's last state (this boot) */
+    uint64_t resident_bytes, rss_bytes;                      /* the last measurements */
+    struct virtio_balloon_state balloon;                     /* the balloon's last state (this boot) */
     uint64_t base_exits_other, base_released, base_reported; /* counters of earlier boots */
     unsigned ticks;
     char destroy_why[600]; /* the outcome's reason for a destroy; "" = over the control channel */

@@ -132,8 +132,19 @@ static int parse_memory(const char *text, struct options *o)
     return 0;
 }
 
-enum { OPT_POWEROFF = 256, OPT_CRASH, OPT_RUN_DIR, OPT_NAME, OPT_LOG_SIZE, OPT_PAUSED, OPT_DUMP_ACPI, OPT_MEM_ENFORCE,
-       OPT_RESTORE, OPT_RESTORE_EAGER, OPT_DOMAIN_XML };
+enum {
+    OPT_POWEROFF = 256,
+    OPT_CRASH,
+    OPT_RUN_DIR,
+    OPT_NAME,
+    OPT_LOG_SIZE,
+    OPT_PAUSED,
+    OPT_DUMP_ACPI,
+    OPT_MEM_ENFORCE,
+    OPT_RESTORE,
+    OPT_RESTORE_EAGER,
+    OPT_DOMAIN_XML
+};
 /* The network interface (virtio_net.h). */
 enum { OPT_NET = 320 };
 /* Live migration (docs/migration.md). */
@@ -217,125 +228,85 @@ static int parse_net(const char *text, struct options *o)
     return 0;
 }
 
-int options_parse(int argc, char **argv, struct options *o)
+/* One option's value (getopt_long's c and optarg). 0 taken; 1 not an option we know; -1 a
+ * bad value (logged). */
+static int option_value(int c, struct options *o, int *log_size_given)
 {
-    static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"vcpus", required_argument, NULL, 'n'},
-        {"on-reboot", required_argument, NULL, 'r'},
-        {"on-poweroff", required_argument, NULL, OPT_POWEROFF},
-        {"on-crash", required_argument, NULL, OPT_CRASH},
-        {"run-dir", required_argument, NULL, OPT_RUN_DIR},
-        {"name", required_argument, NULL, OPT_NAME},
-        {"console-log-size", required_argument, NULL, OPT_LOG_SIZE},
-        {"paused", no_argument, NULL, OPT_PAUSED},
-        {"verbose", no_argument, NULL, 'v'},
-        {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
-        {"restore", required_argument, NULL, OPT_RESTORE},
-        {"restore-eager", no_argument, NULL, OPT_RESTORE_EAGER},
-        {"domain-xml", required_argument, NULL, OPT_DOMAIN_XML},
-        {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
-        {"net", required_argument, NULL, OPT_NET},
-        {"migrate-incoming", required_argument, NULL, OPT_MIG_IN},
-        {"migrate-key", required_argument, NULL, OPT_MIG_KEY},
-        {"cpu-reservation", required_argument, NULL, OPT_CPU_RES},
-        {"cpu-limit", required_argument, NULL, OPT_CPU_LIMIT},
-        {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
-        {"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    int c, log_size_given = 0;
     uint64_t v;
-    *o = (struct options){.cmdline = "", .mem_size = 64ULL << 20, .nvcpus = 1,
-                          .console_log_size = OPTIONS_CONSOLE_LOG_DEFAULT, .sched = sched_params_default()};
-    opterr = 0;
-    optind = 0; /* glibc: start afresh (the unit tests parse several command lines) */
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k': o->kernel = optarg; break;
-        case 'i': o->initrd = optarg; break;
-        case 'c': o->cmdline = optarg; break;
-        case 'm':
-            if (parse_memory(optarg, o) < 0)
-                return -1;
-            break;
-        case 'n':
-            if (parse_u64_range(optarg, 1, VM_MAX_VCPUS, &v) < 0) {
-                log_error("--vcpus: %s", err_msg());
-                return -1;
-            }
-            o->nvcpus = (unsigned)v;
-            break;
-        case 'r':
-            if (parse_action("on-reboot", optarg, &o->on_reboot) < 0)
-                return -1;
-            break;
-        case OPT_POWEROFF:
-            if (parse_action("on-poweroff", optarg, &o->on_poweroff) < 0)
-                return -1;
-            break;
-        case OPT_CRASH:
-            if (parse_action("on-crash", optarg, &o->on_crash) < 0)
-                return -1;
-            break;
-        case OPT_RUN_DIR: o->run_dir = optarg; break;
-        case OPT_NAME: o->name = optarg; break;
-        case OPT_LOG_SIZE:
-            if (parse_size(optarg, 1, &v) < 0) {
-                log_error("--console-log-size: %s", err_msg());
-                return -1;
-            }
-            if (v < CONSOLE_LOG_MIN) {
-                log_error("--console-log-size %s: must be at least %d bytes", optarg, CONSOLE_LOG_MIN);
-                return -1;
-            }
-            o->console_log_size = v;
-            log_size_given = 1;
-            break;
-        case OPT_PAUSED: o->paused = 1; break;
-        case 'v': o->verbose = 1; break;
-        case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
-        case OPT_RESTORE: o->restore = optarg; break;
-        case OPT_RESTORE_EAGER: o->restore_eager = 1; break;
-        case OPT_DOMAIN_XML: o->domain_xml = optarg; break;
-        case OPT_MEM_ENFORCE:
-            if (memory_enforcement_parse(optarg, &o->memory_enforcement) < 0) {
-                log_error("--memory-enforcement '%s': expected pause, destroy or report", optarg);
-                return -1;
-            }
-            break;
-        case OPT_NET:
-            if (parse_net(optarg, o) < 0)
-                return -1;
-            break;
-        case OPT_MIG_IN: o->migrate_incoming = optarg; break;
-        case OPT_MIG_KEY: o->migrate_key = optarg; break;
-        case OPT_CPU_RES:
-        case OPT_CPU_LIMIT:
-        case OPT_CPU_WEIGHT:
-        case OPT_CPU_PERIOD:
-            if (parse_cpu_option(c, optarg, &o->sched) < 0)
-                return -1;
-            break;
-        case 'h':
-            options_usage(stdout);
-            return 1;
-        case '?':
-        default:
-            if (optopt && optopt < 128 && strncmp(argv[optind - 1], "--", 2) != 0)
-                log_error("option -%c is unknown or needs a value (see --help)", optopt);
-            else
-                log_error("option '%s' is unknown or needs a value (see --help)", argv[optind - 1]);
+    switch (c) {
+    case 'k': o->kernel = optarg; break;
+    case 'i': o->initrd = optarg; break;
+    case 'c': o->cmdline = optarg; break;
+    case 'm':
+        if (parse_memory(optarg, o) < 0)
+            return -1;
+        break;
+    case 'n':
+        if (parse_u64_range(optarg, 1, VM_MAX_VCPUS, &v) < 0) {
+            log_error("--vcpus: %s", err_msg());
             return -1;
         }
+        o->nvcpus = (unsigned)v;
+        break;
+    case 'r':
+        if (parse_action("on-reboot", optarg, &o->on_reboot) < 0)
+            return -1;
+        break;
+    case OPT_POWEROFF:
+        if (parse_action("on-poweroff", optarg, &o->on_poweroff) < 0)
+            return -1;
+        break;
+    case OPT_CRASH:
+        if (parse_action("on-crash", optarg, &o->on_crash) < 0)
+            return -1;
+        break;
+    case OPT_RUN_DIR: o->run_dir = optarg; break;
+    case OPT_NAME: o->name = optarg; break;
+    case OPT_LOG_SIZE:
+        if (parse_size(optarg, 1, &v) < 0) {
+            log_error("--console-log-size: %s", err_msg());
+            return -1;
+        }
+        if (v < CONSOLE_LOG_MIN) {
+            log_error("--console-log-size %s: must be at least %d bytes", optarg, CONSOLE_LOG_MIN);
+            return -1;
+        }
+        o->console_log_size = v;
+        *log_size_given = 1;
+        break;
+    case OPT_PAUSED: o->paused = 1; break;
+    case 'v': o->verbose = 1; break;
+    case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
+    case OPT_RESTORE: o->restore = optarg; break;
+    case OPT_RESTORE_EAGER: o->restore_eager = 1; break;
+    case OPT_DOMAIN_XML: o->domain_xml = optarg; break;
+    case OPT_MEM_ENFORCE:
+        if (memory_enforcement_parse(optarg, &o->memory_enforcement) < 0) {
+            log_error("--memory-enforcement '%s': expected pause, destroy or report", optarg);
+            return -1;
+        }
+        break;
+    case OPT_NET:
+        if (parse_net(optarg, o) < 0)
+            return -1;
+        break;
+    case OPT_MIG_IN: o->migrate_incoming = optarg; break;
+    case OPT_MIG_KEY: o->migrate_key = optarg; break;
+    case OPT_CPU_RES:
+    case OPT_CPU_LIMIT:
+    case OPT_CPU_WEIGHT:
+    case OPT_CPU_PERIOD:
+        if (parse_cpu_option(c, optarg, &o->sched) < 0)
+            return -1;
+        break;
+    default: return 1;
     }
-    if (optind < argc) {
-        log_error("unexpected argument '%s' (see --help)", argv[optind]);
-        return -1;
-    }
+    return 0;
+}
+
+/* What only the whole command line shows: options that need or exclude others. */
+static int check_combination(struct options *o, int log_size_given)
+{
     if (o->restore && o->kernel) {
         log_error("--restore and --kernel do not go together: a snapshot brings its own machine");
         return -1;
@@ -378,4 +349,64 @@ int options_parse(int argc, char **argv, struct options *o)
         return -1;
     }
     return 0;
+}
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {{"kernel", required_argument, NULL, 'k'},
+                                             {"initrd", required_argument, NULL, 'i'},
+                                             {"cmdline", required_argument, NULL, 'c'},
+                                             {"memory", required_argument, NULL, 'm'},
+                                             {"vcpus", required_argument, NULL, 'n'},
+                                             {"on-reboot", required_argument, NULL, 'r'},
+                                             {"on-poweroff", required_argument, NULL, OPT_POWEROFF},
+                                             {"on-crash", required_argument, NULL, OPT_CRASH},
+                                             {"run-dir", required_argument, NULL, OPT_RUN_DIR},
+                                             {"name", required_argument, NULL, OPT_NAME},
+                                             {"console-log-size", required_argument, NULL, OPT_LOG_SIZE},
+                                             {"paused", no_argument, NULL, OPT_PAUSED},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
+                                             {"restore", required_argument, NULL, OPT_RESTORE},
+                                             {"restore-eager", no_argument, NULL, OPT_RESTORE_EAGER},
+                                             {"domain-xml", required_argument, NULL, OPT_DOMAIN_XML},
+                                             {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
+                                             {"net", required_argument, NULL, OPT_NET},
+                                             {"migrate-incoming", required_argument, NULL, OPT_MIG_IN},
+                                             {"migrate-key", required_argument, NULL, OPT_MIG_KEY},
+                                             {"cpu-reservation", required_argument, NULL, OPT_CPU_RES},
+                                             {"cpu-limit", required_argument, NULL, OPT_CPU_LIMIT},
+                                             {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
+                                             {"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int c, log_size_given = 0;
+    *o = (struct options){.cmdline = "",
+                          .mem_size = 64ULL << 20,
+                          .nvcpus = 1,
+                          .console_log_size = OPTIONS_CONSOLE_LOG_DEFAULT,
+                          .sched = sched_params_default()};
+    opterr = 0;
+    optind = 0; /* glibc: start afresh (the unit tests parse several command lines) */
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            options_usage(stdout);
+            return 1;
+        }
+        int r = c == '?' ? 1 : option_value(c, o, &log_size_given);
+        if (r == 1) {
+            if (optopt && optopt < 128 && strncmp(argv[optind - 1], "--", 2) != 0)
+                log_error("option -%c is unknown or needs a value (see --help)", optopt);
+            else
+                log_error("option '%s' is unknown or needs a value (see --help)", argv[optind - 1]);
+            return -1;
+        }
+        if (r < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        log_error("unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
+    return check_combination(o, log_size_given);
 }

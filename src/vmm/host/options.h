@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lib/domain_config.h" /* enum lifecycle_action, enum memory_enforcement */
-#include "vmm/virtio/virtio_net.h"   /* struct virtio_net_config_host */
+#include "lib/domain_config.h"     /* enum lifecycle_action, enum memory_enforcement */
+#include "vmm/virtio/virtio_net.h" /* struct virtio_net_config_host */
 
 struct options {
     const char *kernel, *initrd, *cmdline;
@@ -18,14 +18,14 @@ struct options {
     uint64_t console_log_size;
     int paused;
     int verbose;
-    const char *restore;   /* --restore FILE: resume a snapshot (docs/snapshot-format.md) instead of booting */
-    int restore_eager;     /* --restore-eager: copy all saved memory before resuming (default: lazily) */
-    const char *domain_xml; /* --domain-xml FILE: the domain's XML, kept in snapshots (read by main) */
+    const char *restore;          /* --restore FILE: resume a snapshot (docs/snapshot-format.md) instead of booting */
+    int restore_eager;            /* --restore-eager: copy all saved memory before resuming (default: lazily) */
+    const char *domain_xml;       /* --domain-xml FILE: the domain's XML, kept in snapshots (read by main) */
     const char *migrate_incoming; /* --migrate-incoming ADDR:PORT: receive a live migration instead of booting */
     const char *migrate_key;      /* --migrate-key FILE: the shared key for migrations in and out */
-    const char *dump_acpi; /* --dump-acpi DIR: write the ACPI tables there and exit (no kernel) */
+    const char *dump_acpi;        /* --dump-acpi DIR: write the ACPI tables there and exit (no kernel) */
     enum memory_enforcement memory_enforcement; /* --memory-enforcement: a missed memory target (report) */
-    struct sched_params sched; /* --cpu-reservation, --cpu-limit, --cpu-weight, --cpu-period */
+    struct sched_params sched;                  /* --cpu-reservation, --cpu-limit, --cpu-weight, --cpu-period */
     /* --net socket=PATH,mac=MAC: one virtio-net interface over vhost-user (docs/machine.md) */
     int have_net;
     struct virtio_net_config_host net; /* net.socket_path points at net_socket */

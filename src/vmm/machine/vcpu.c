@@ -58,8 +58,16 @@ static int setup_pvh_entry(struct vcpu *v)
     struct kvm_sregs sregs;
     if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
         return err_set(errno, "KVM_GET_SREGS: %s", strerror(errno));
-    struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = PVH_SEL_CODE, .type = 0xb,
-                               .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1};
+    struct kvm_segment code = {.base = 0,
+                               .limit = 0xffffffff,
+                               .selector = PVH_SEL_CODE,
+                               .type = 0xb,
+                               .present = 1,
+                               .dpl = 0,
+                               .db = 1,
+                               .s = 1,
+                               .l = 0,
+                               .g = 1};
     struct kvm_segment data = code;
     data.selector = PVH_SEL_DATA;
     data.type = 0x3;
@@ -168,11 +176,8 @@ static int handle_exit(struct vcpu *v)
         handle_mmio(v);
         return 1;
     case KVM_EXIT_INTR:
-    case KVM_EXIT_HLT: /* the in-kernel LAPIC normally takes HLT; if not, just re-enter */
-        return 1;
-    case KVM_EXIT_SHUTDOWN:
-        crash(v, "triple fault (the guest took an exception while unable to handle one)");
-        return 0;
+    case KVM_EXIT_HLT: /* the in-kernel LAPIC normally takes HLT; if not, just re-enter */ return 1;
+    case KVM_EXIT_SHUTDOWN: crash(v, "triple fault (the guest took an exception while unable to handle one)"); return 0;
     case KVM_EXIT_INTERNAL_ERROR: {
         char data[256] = "";
         size_t n = 0;
@@ -184,8 +189,8 @@ static int handle_exit(struct vcpu *v)
                 n += (size_t)snprintf(data + n, sizeof(data) - n, " %02x", run->emulation_failure.insn_bytes[i]);
         } else {
             for (uint32_t i = 0; i < run->internal.ndata && i < 16 && n < sizeof(data) - 24; i++)
-                n += (size_t)snprintf(data + n, sizeof(data) - n, "%s 0x%llx", i ? "" : "; data:",
-                                      (unsigned long long)run->internal.data[i]);
+                n += (size_t)snprintf(data + n, sizeof(data) - n, "%s 0x%llx",
+                                      i ? "" : "; data:", (unsigned long long)run->internal.data[i]);
         }
         crash(v, "KVM internal error, suberror %u%s%s", run->internal.suberror,
               run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)" : "", data);
@@ -203,13 +208,9 @@ static int handle_exit(struct vcpu *v)
         case KVM_SYSTEM_EVENT_RESET:
             vm_request_stop(v->vm, VM_REBOOT, "guest reset the machine (system event)");
             return 0;
-        default:
-            crash(v, "guest reported system event %u (crash)", run->system_event.type);
-            return 0;
+        default: crash(v, "guest reported system event %u (crash)", run->system_event.type); return 0;
         }
-    default:
-        crash(v, "unhandled exit reason %u (%s)", run->exit_reason, exit_name(run->exit_reason));
-        return 0;
+    default: crash(v, "unhandled exit reason %u (%s)", run->exit_reason, exit_name(run->exit_reason)); return 0;
     }
 }
 

@@ -116,9 +116,10 @@ static int setup_kvm_vm(struct vm *vm)
         return err_set(errno, "KVM_CREATE_PIT2: %s", strerror(errno));
     for (unsigned i = 0; i < vm->mem.nranges; i++) {
         const struct guest_range *g = &vm->mem.ranges[i];
-        struct kvm_userspace_memory_region region = {
-            .slot = i, .guest_phys_addr = g->gpa, .memory_size = g->size,
-            .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + g->offset)};
+        struct kvm_userspace_memory_region region = {.slot = i,
+                                                     .guest_phys_addr = g->gpa,
+                                                     .memory_size = g->size,
+                                                     .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + g->offset)};
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
             return err_set(errno, "KVM_SET_USER_MEMORY_REGION (slot %u): %s", i, strerror(errno));
     }
@@ -131,12 +132,13 @@ int vm_set_dirty_logging(struct vm *vm, int on)
      * tracking (off) while the vCPUs run. */
     for (unsigned i = 0; i < vm->mem.nranges; i++) {
         const struct guest_range *g = &vm->mem.ranges[i];
-        struct kvm_userspace_memory_region region = {
-            .slot = i, .flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0, .guest_phys_addr = g->gpa,
-            .memory_size = g->size, .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + g->offset)};
+        struct kvm_userspace_memory_region region = {.slot = i,
+                                                     .flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+                                                     .guest_phys_addr = g->gpa,
+                                                     .memory_size = g->size,
+                                                     .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + g->offset)};
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-            return err_set(errno, "%s dirty logging on slot %u: %s", on ? "enabling" : "disabling", i,
-                           strerror(errno));
+            return err_set(errno, "%s dirty logging on slot %u: %s", on ? "enabling" : "disabling", i, strerror(errno));
     }
     return 0;
 }
@@ -144,6 +146,7 @@ int vm_set_dirty_logging(struct vm *vm, int on)
 static int setup_devices(struct vm *vm, const struct vm_config *cfg)
 {
     int r;
+    vm->virtio.vm_fd = vm->vm_fd; /* initialised before the KVM VM existed (vm_create) */
     uart_init(&vm->com1, &com1_ops, vm);
     i8042_init(&vm->i8042, power_event, vm);
     acpi_pm_init(&vm->pm, power_event, vm);
@@ -154,12 +157,18 @@ static int setup_devices(struct vm *vm, const struct vm_config *cfg)
         (r = io_bus_register(&vm->pio, POWER_REQUEST_PORT, 1, power_request_io, &vm->power_req,
                              "power request register")) < 0)
         return r;
+    /* The devices whose state snapshots and migration carry (core/device.h), in the order
+     * their sections are written; each virtio device joins when it is added. */
+    if ((r = dev_list_add(&vm->devices, "com1", &uart_state_ops, &vm->com1)) < 0 ||
+        (r = dev_list_add(&vm->devices, "i8042", &i8042_state_ops, &vm->i8042)) < 0 ||
+        (r = dev_list_add(&vm->devices, "power-request", &power_request_state_ops, &vm->power_req)) < 0)
+        return r;
     /* virtio-mmio devices, in the fixed order of docs/machine.md: console, rng, balloon. */
-    if (!(vm->vcon = virtio_console_create(vm, vcon_write, com1_rx_space, vm)) ||
-        !(vm->vrng = virtio_rng_create(vm)) || !(vm->vballoon = virtio_balloon_create(vm)))
+    if (!(vm->vcon = virtio_console_create(&vm->virtio, vcon_write, com1_rx_space, vm)) ||
+        !virtio_rng_create(&vm->virtio) || !(vm->vballoon = virtio_balloon_create(&vm->virtio)))
         return -1;
     /* Then the optional ones: a guest finds the fixed three at the same windows either way. */
-    if (cfg->net && !(vm->vnet = virtio_net_create(vm, cfg->net)))
+    if (cfg->net && !(vm->vnet = virtio_net_create(&vm->virtio, cfg->net)))
         return -1;
     return 0;
 }
@@ -192,7 +201,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_cond_init(&vm->parked_cond, NULL);
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vm->vcpus[i].fd = -1;
-    virtio_host_init(&vm->virtio, vm);
+    /* First, so that vm_destroy() after any failure below finds it in order; the KVM VM's
+     * descriptor is handed over once it exists (setup_devices). */
+    virtio_host_init(&vm->virtio, -1, &vm->mem, &vm->mmio, &vm->devices);
 
     if (cfg->nvcpus < 1 || cfg->nvcpus > VM_MAX_VCPUS)
         return err_set(EINVAL, "%u vCPUs requested; 1 to %d are supported", cfg->nvcpus, VM_MAX_VCPUS);
@@ -222,8 +233,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     return 0;
 }
 
-int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name,
-                const char *cmdline, const uint8_t *initrd, size_t initrd_len)
+int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name, const char *cmdline,
+                const uint8_t *initrd, size_t initrd_len)
 {
     struct pvh_kernel k;
     int r = pvh_load_kernel(&vm->mem, kernel, kernel_len, kernel_name, &k);
@@ -231,7 +242,7 @@ int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const c
         return r;
     /* The ACPI tables describe the vCPUs and the devices registered by vm_create. */
     uint64_t rsdp;
-    if ((r = acpi_write_tables(&vm->mem, vm->nvcpus, vm->mmio_devs, vm->n_mmio_devs, &rsdp)) < 0 ||
+    if ((r = acpi_write_tables(&vm->mem, vm->nvcpus, vm->virtio.descs, vm->virtio.ndescs, &rsdp)) < 0 ||
         (r = pvh_write_boot_info(&vm->mem, &k, cmdline, initrd, initrd_len, rsdp)) < 0)
         return r;
     vm->entry = k.entry;
@@ -397,7 +408,6 @@ void vm_destroy(struct vm *vm)
     /* First: the virtio thread may still use RAM, the VM fd and the eventfds below. */
     virtio_host_destroy(&vm->virtio);
     vm->vcon = NULL;
-    vm->vrng = NULL;
     vm->vballoon = NULL;
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vcpu_destroy(&vm->vcpus[i]);

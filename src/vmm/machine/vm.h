@@ -19,9 +19,11 @@
 
 #include "vmm/dev/acpi_pm.h"
 #include "vmm/core/cpuid.h"
+#include "vmm/core/device.h"
 #include "vmm/core/guest_mem.h"
 #include "vmm/dev/i8042.h"
 #include "vmm/core/io_bus.h"
+#include "vmm/core/layout.h"
 #include "vmm/core/outcome.h"
 #include "vmm/dev/power_request.h"
 #include "vmm/dev/uart.h"
@@ -40,7 +42,6 @@ typedef void (*console_out_fn)(void *opaque, uint8_t byte);
 typedef void (*console_write_fn)(void *opaque, const uint8_t *buf, size_t len);
 
 struct virtio_console;
-struct virtio_rng;
 struct virtio_balloon;
 struct virtio_net;
 struct virtio_net_config_host;
@@ -66,28 +67,8 @@ struct vcpu {
     int throttled;
 };
 
-/* virtio-mmio devices (docs/machine.md): one 4 KiB window each from VIRTIO_MMIO_BASE, one
- * IOAPIC pin each from VIRTIO_GSI_BASE (edge, active high), in the order registered. The
- * ACPI DSDT lists exactly these, so guests find them the way stock kernels do. */
-#define VIRTIO_MMIO_BASE 0xd0000000ULL
-#define VIRTIO_MMIO_STRIDE 0x1000ULL
-#define VIRTIO_GSI_BASE 16
-#define VM_MAX_MMIO_DEVS 8
-/* ACPI tables live in the reserved legacy BIOS area (0x9fc00-0xfffff), RSDP first. */
-#define ACPI_TABLES_BASE 0xe0000ULL
-#define ACPI_TABLES_SIZE 0x10000ULL
-
-struct mmio_dev_desc {
-    uint64_t base;
-    uint32_t size;
-    uint32_t gsi;
-    const char *name; /* "virtio-console", ... for logs and the DSDT comment */
-};
-
 struct vm {
     int kvm_fd, vm_fd;
-    unsigned n_mmio_devs;
-    struct mmio_dev_desc mmio_devs[VM_MAX_MMIO_DEVS];
     struct guest_mem mem;
     struct io_bus pio, mmio;
     struct uart com1;
@@ -100,24 +81,27 @@ struct vm {
     uint32_t tsc_khz;
     uint32_t entry; /* where vCPU 0 starts (PVH entry) */
 
-    console_out_fn console_out; /* where COM1 output goes */
+    console_out_fn console_out;     /* where COM1 output goes */
     console_write_fn console_write; /* and virtio-console output */
     void *console_opaque;
-    struct virtio_host virtio;      /* the virtio-mmio devices and their thread */
-    struct virtio_console *vcon;    /* virtio-mmio device 0 */
-    struct virtio_rng *vrng;        /* virtio-mmio device 1 */
-    struct virtio_balloon *vballoon; /* virtio-mmio device 2 */
+    /* Every device whose state a snapshot or migration carries (core/device.h). */
+    struct dev_list devices;
+    struct virtio_host virtio; /* the virtio-mmio devices (windows in virtio.descs) and their thread */
+    /* The devices the host talks to after creation (console input, memory targets, the
+     * backend's socket); the others are reached only through the buses and the list. */
+    struct virtio_console *vcon;     /* virtio-mmio device 0 */
+    struct virtio_balloon *vballoon; /* virtio-mmio device 2 (device 1 is virtio-rng) */
     struct virtio_net *vnet;         /* virtio-mmio device 3 with --net, else NULL */
-    int rx_space_efd; /* eventfd: COM1's receive FIFO has room for more host input */
+    int rx_space_efd;                /* eventfd: COM1's receive FIFO has room for more host input */
 
-    pthread_mutex_t lock;      /* outcome, pause state, the vCPUs' clock fields */
+    pthread_mutex_t lock;       /* outcome, pause state, the vCPUs' clock fields */
     pthread_cond_t resume_cond; /* parked vCPUs wait here for unpause or stop */
     pthread_cond_t parked_cond; /* vm_pause waits here for the vCPUs to park */
     int paused;
     unsigned nparked, nexited;
     enum vm_outcome outcome; /* VM_RUNNING until the first stop request */
-    char reason[4096]; /* crash reports carry a register dump */
-    int stop_efd; /* eventfd: readable once outcome is set */
+    char reason[4096];       /* crash reports carry a register dump */
+    int stop_efd;            /* eventfd: readable once outcome is set */
 };
 
 struct vm_config {
@@ -126,14 +110,14 @@ struct vm_config {
     console_out_fn console_out;
     console_write_fn console_write; /* optional */
     void *console_opaque;
-    int start_paused; /* vCPU threads park before their first KVM_RUN */
+    int start_paused;                         /* vCPU threads park before their first KVM_RUN */
     const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
 /* Loads a PVH kernel (and initrd) into RAM and points vCPU 0 at it. Bad images: -ENOEXEC etc. */
-int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name,
-                const char *cmdline, const uint8_t *initrd, size_t initrd_len);
+int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name, const char *cmdline,
+                const uint8_t *initrd, size_t initrd_len);
 int vm_start(struct vm *vm);
 /* Records the outcome (first caller wins) and makes every vCPU leave KVM_RUN. Thread-safe. */
 void vm_request_stop(struct vm *vm, enum vm_outcome outcome, const char *fmt, ...)

@@ -23,8 +23,8 @@ static int check_config(struct migrate_recv *r)
     if (c->nvcpus < 1 || c->nvcpus > VM_MAX_VCPUS)
         return err_set(EPROTO, "%s: config: %u vCPUs (1 to %d here)", r->c.peer, c->nvcpus, VM_MAX_VCPUS);
     if (c->mem_size % MIG_PAGE || c->mem_size < VM_MIN_MEMORY || c->mem_size > MIGRATE_MAX_MEMORY)
-        return err_set(EPROTO, "%s: config: memory %llu bytes (a multiple of 4096 from %llu to %llu here)",
-                       r->c.peer, (unsigned long long)c->mem_size, (unsigned long long)VM_MIN_MEMORY,
+        return err_set(EPROTO, "%s: config: memory %llu bytes (a multiple of 4096 from %llu to %llu here)", r->c.peer,
+                       (unsigned long long)c->mem_size, (unsigned long long)VM_MIN_MEMORY,
                        (unsigned long long)MIGRATE_MAX_MEMORY);
     if (c->on_poweroff > ACTION_PRESERVE || c->on_reboot > ACTION_PRESERVE || c->on_crash > ACTION_PRESERVE ||
         c->memory_enforcement > MEMORY_ENFORCE_DESTROY)
@@ -67,7 +67,7 @@ int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *ke
     }
     log_info("waiting for a migration on %s (port %d)", addr, port);
     ret = mig_accept(&r->c, lfd, -1);
-    close(lfd); /* one migration per monitor: nobody else gets in */
+    close(lfd);    /* one migration per monitor: nobody else gets in */
     if (run_dir) { /* whoever needed the port has used it */
         char path[4200];
         snprintf(path, sizeof(path), "%s/migrate-port", run_dir);
@@ -114,8 +114,8 @@ static int load_pages(struct migrate_recv *r, struct vm *vm, uint32_t len)
         ndata += !(e & MIG_ZERO_PAGE);
     }
     if (len != sizeof(h) + 8ull * h.count + ndata * MIG_PAGE)
-        return err_set(EPROTO, "%s: pages message of %u bytes for %u entries with %llu pages of data", r->c.peer,
-                       len, h.count, (unsigned long long)ndata);
+        return err_set(EPROTO, "%s: pages message of %u bytes for %u entries with %llu pages of data", r->c.peer, len,
+                       h.count, (unsigned long long)ndata);
     for (uint32_t i = 0; i < h.count; i++) {
         uint64_t e;
         memcpy(&e, ent + 8ull * i, 8);
@@ -155,8 +155,7 @@ int migrate_recv_load(struct migrate_recv *r, struct vm *vm)
         } else if (type == MIG_STATE) {
             break;
         } else {
-            return err_set(EPROTO, "%s: unexpected %s message while receiving memory", r->c.peer,
-                           mig_type_name(type));
+            return err_set(EPROTO, "%s: unexpected %s message while receiving memory", r->c.peer, mig_type_name(type));
         }
     }
     struct timespec t0, t1;

@@ -24,7 +24,7 @@ struct migrate_recv {
     struct snap_config cfg;
     uint64_t pages, rounds;
     uint64_t apply_us; /* loading the device and vCPU state (part of the downtime) */
-    uint8_t *buf; /* MIG_MAX_PAYLOAD */
+    uint8_t *buf;      /* MIG_MAX_PAYLOAD */
 };
 
 /* addr: ADDR:PORT, PORT 0 for any free port. run_dir (NULL: none): once listening, the

@@ -16,7 +16,9 @@
 #include "vmm/state/migrate_state.h"
 
 #define CONNECT_TIMEOUT_MS 5000
-#define HOT_WATCH_US 100000 /* watching the guest's working set before round 0: one pass of a guest that rewrites it ten times a second */
+#define HOT_WATCH_US                                                                                                   \
+    100000 /* watching the guest's working set before round 0: one pass of a guest that rewrites it ten times a second \
+            */
 #define IO_TIMEOUT_MS 10000 /* no progress for this long on the link: the migration fails */
 
 static uint64_t now_us(void)
@@ -77,10 +79,10 @@ struct sender {
     struct migrate_send *m;
     struct mig_conn c;
     struct batch *b;
-    uint64_t pages;           /* sent in all */
-    uint64_t rate_start_us;   /* bandwidth limiting: since when ... */
+    uint64_t pages;            /* sent in all */
+    uint64_t rate_start_us;    /* bandwidth limiting: since when ... */
     uint64_t rate_start_bytes; /* ... and how much had been sent then */
-    int limit;                /* the bandwidth limit applies (not in the final phase) */
+    int limit;                 /* the bandwidth limit applies (not in the final phase) */
 };
 
 static int page_zero(const uint8_t *p)
@@ -200,11 +202,9 @@ static void set_conn_fd(struct migrate_send *m, int fd)
     pthread_mutex_unlock(&m->lock);
 }
 
-static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, uint64_t **pend_out)
+/* Connects, authenticates both ways and sends the configuration. */
+static int handshake(struct migrate_send *m, struct sender *s)
 {
-    struct migrate_result *res = &m->res;
-    struct vm *vm = m->vm;
-    uint64_t t0 = now_us();
     int r;
     if ((r = mig_connect(&s->c, m->p.dest, CONNECT_TIMEOUT_MS)) < 0)
         return r;
@@ -217,46 +217,47 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
     if ((r = mig_send(&s->c, MIG_CONFIG, &m->cfg, sizeof(m->cfg))) < 0)
         return r;
     progress(m, "migrate connected dest=%s", m->p.dest);
+    return 0;
+}
 
-    /* A lazily restored domain still filling its RAM from the snapshot has holes where
-     * pages are yet to come: the full pass below would skip them as never touched. Wait
-     * until RAM holds everything (bounded; its filling is not the guest's dirtying, so it
-     * must be over before logging starts). */
-    if ((r = guest_mem_wait_populated(&vm->mem, 60000)) < 0)
-        return err_set(-r, "the domain's memory is still being restored from its snapshot: %s", err_msg());
-    /* Logging first, then the full pass: whatever the guest writes during the pass is in
-     * the log for the next round. */
-    if ((r = dirty_log_start(dl, vm)) < 0)
-        return r;
-    uint64_t *pend = calloc(dl->words, 8);
-    *pend_out = pend;
-    if (!pend)
-        return err_set(ENOMEM, "out of memory");
-    s->limit = 1;
-    s->rate_start_us = now_us();
-    s->rate_start_bytes = s->c.sent;
-    /* Watch the guest for a moment first: the pages it keeps rewriting (its working set)
-     * are left out of the full pass and sent once, in round 1 (or the final copy), instead
-     * of twice. This is what keeps bytes sent near the memory touched (bench/README.md). */
+/* Round 0: the full pass, leaving out the working set the guest rewrites while it is watched
+ * for a moment (sent once, in round 1, instead of twice: this keeps bytes sent near the memory
+ * touched, bench/README.md). *hot_out: that working set (the caller frees it); *round_start,
+ * *bytes0: when round 0's sending began, and the bytes sent before it. */
+static int full_pass(struct migrate_send *m, struct sender *s, struct dirty_log *dl, uint64_t **hot_out,
+                     uint64_t *round_start, uint64_t *bytes0, uint64_t *round_pages)
+{
     uint64_t *hot = calloc(dl->words, 8), nhot = 0;
+    *hot_out = hot;
     if (!hot)
         return err_set(ENOMEM, "out of memory");
     usleep(HOT_WATCH_US);
-    if ((r = dirty_log_collect(dl, &nhot)) < 0) {
-        free(hot);
+    int r = dirty_log_collect(dl, &nhot);
+    if (r < 0)
         return r;
-    }
     memcpy(hot, dl->bits, dl->words * 8);
-    uint64_t round_start = now_us(), bytes0 = s->c.sent;
-    uint64_t before0 = s->pages;
-    if ((r = send_all(s, hot, &res->touched_pages)) < 0 || (r = end_round(s, 0, s->pages - before0)) < 0) {
+    *round_start = now_us(); /* the round's rate leaves out the watching */
+    *bytes0 = s->c.sent;
+    uint64_t before = s->pages;
+    if ((r = send_all(s, hot, &m->res.touched_pages)) < 0 || (r = end_round(s, 0, s->pages - before)) < 0)
+        return r;
+    *round_pages = s->pages - before;
+    return 0;
+}
+
+/* Pre-copy rounds: send what was dirtied during the previous one, until the rest fits in the
+ * allowed downtime at the bandwidth we see, or the round limit. On return dl->bits holds what
+ * is still to send. */
+static int precopy(struct migrate_send *m, struct sender *s, struct dirty_log *dl)
+{
+    struct migrate_result *res = &m->res;
+    uint64_t round_start = 0, bytes0 = 0;
+    uint64_t *hot, round_pages = 0;
+    int r = full_pass(m, s, dl, &hot, &round_start, &bytes0, &round_pages);
+    if (r < 0) {
         free(hot);
         return r;
     }
-    uint64_t round_pages = s->pages - before0;
-
-    /* Pre-copy rounds: send what was dirtied during the previous one, until the rest fits
-     * in the allowed downtime at the bandwidth we see, or the round limit. */
     uint64_t round = 0, dirty = 0;
     for (;;) {
         uint64_t t = now_us(), dur = t - round_start ? t - round_start : 1;
@@ -284,8 +285,8 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
         double expect_ms = (double)dirty * MIG_PAGE / bw / 1000.0;
         double dirty_rate = (double)dirty * MIG_PAGE / (double)dur; /* MB/s */
         progress(m, "migrate round=%llu sent_pages=%llu dirty_pages=%llu dirty_mbps=%.1f mbps=%.1f expected_ms=%.1f",
-                 (unsigned long long)round, (unsigned long long)round_pages, (unsigned long long)dirty, dirty_rate,
-                 bw, expect_ms);
+                 (unsigned long long)round, (unsigned long long)round_pages, (unsigned long long)dirty, dirty_rate, bw,
+                 expect_ms);
         if (expect_ms <= (double)m->p.max_downtime_ms || round >= m->p.max_rounds)
             break;
         round++;
@@ -301,41 +302,19 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
             return r;
     }
     res->rounds = round + 1;
-    memcpy(pend, dl->bits, dl->words * 8);
+    return 0;
+}
 
-    /* Stop and copy. From here until GO the domain is paused here and not yet running
-     * there; a failure unpauses it here. */
-    if ((r = check_stop(m)) < 0)
-        return r;
-    s->limit = 0;
-    uint64_t t_pause = now_us();
-    vm_pause(vm);
-    res->paused_vcpus = 1;
-    uint64_t t_paused = now_us(), t_state, t_sent, t_ready;
-    uint8_t *state = NULL;
-    size_t state_len = 0;
-    /* Device state before the last look at memory: pages a device writes up to the
-     * capture are in the monitor's dirty bits collected below. */
-    if ((r = mig_state_encode(vm, &state, &state_len)) < 0)
-        return r;
-    t_state = now_us();
-    if ((r = dirty_log_collect(dl, &dirty)) == 0) {
-        for (uint64_t w = 0; w < dl->words; w++)
-            pend[w] |= dl->bits[w];
-        uint64_t before = s->pages;
-        r = send_dirty(s, pend, dl->words);
-        progress(m, "migrate stop-and-copy pages=%llu state_bytes=%zu", (unsigned long long)(s->pages - before),
-                 state_len);
-    }
-    if (!r)
-        r = mig_send(&s->c, MIG_STATE, state, (uint32_t)state_len);
-    free(state);
-    if (r < 0)
-        return r;
-    t_sent = now_us();
+/* The two-phase end: READY from the destination, then GO (the commit point) and STARTED.
+ * t_pause: when the vCPUs were paused, for the downtime. */
+static int finish_move(struct migrate_send *m, struct sender *s, uint64_t t_pause, uint64_t t_paused, uint64_t t_state,
+                       uint64_t t_sent)
+{
+    struct migrate_result *res = &m->res;
     uint8_t buf[64];
     uint32_t len;
-    if ((r = mig_expect(&s->c, MIG_READY, buf, sizeof(buf), &len, "waiting for the destination to be ready")) < 0)
+    int r = mig_expect(&s->c, MIG_READY, buf, sizeof(buf), &len, "waiting for the destination to be ready");
+    if (r < 0)
         return r;
     /* The commit point, decided under the lock that cancel takes: either a cancel came
      * first (abort, the domain runs on here) or we commit and a later cancel waits for us.
@@ -348,7 +327,7 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
     pthread_mutex_unlock(&m->lock);
     if (cancel)
         return err_set(ECANCELED, "cancelled before the destination was told to run");
-    t_ready = now_us();
+    uint64_t t_ready = now_us();
     r = mig_send(&s->c, MIG_GO, NULL, 0);
     if (r == 0) {
         s->c.timeout_ms = 5000;
@@ -364,7 +343,75 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
              (unsigned long long)(t_ready - t_sent), (unsigned long long)(now_us() - t_ready));
     if (r < 0)
         snprintf(res->why, sizeof(res->why), "%s", err_msg());
-    res->total_us = now_us() - t0;
+    return 0;
+}
+
+/* Stop and copy. From here until GO the domain is paused here and not yet running there; a
+ * failure unpauses it here. pend: the pages still to send. */
+static int stop_and_copy(struct migrate_send *m, struct sender *s, struct dirty_log *dl, uint64_t *pend)
+{
+    struct vm *vm = m->vm;
+    int r;
+    if ((r = check_stop(m)) < 0)
+        return r;
+    s->limit = 0;
+    uint64_t t_pause = now_us();
+    vm_pause(vm);
+    m->res.paused_vcpus = 1;
+    uint64_t t_paused = now_us(), dirty;
+    uint8_t *state = NULL;
+    size_t state_len = 0;
+    /* Device state before the last look at memory: pages a device writes up to the
+     * capture are in the monitor's dirty bits collected below. */
+    if ((r = mig_state_encode(vm, &state, &state_len)) < 0)
+        return r;
+    uint64_t t_state = now_us();
+    if ((r = dirty_log_collect(dl, &dirty)) == 0) {
+        for (uint64_t w = 0; w < dl->words; w++)
+            pend[w] |= dl->bits[w];
+        uint64_t before = s->pages;
+        r = send_dirty(s, pend, dl->words);
+        progress(m, "migrate stop-and-copy pages=%llu state_bytes=%zu", (unsigned long long)(s->pages - before),
+                 state_len);
+    }
+    if (!r)
+        r = mig_send(&s->c, MIG_STATE, state, (uint32_t)state_len);
+    free(state);
+    if (r < 0)
+        return r;
+    return finish_move(m, s, t_pause, t_paused, t_state, now_us());
+}
+
+static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, uint64_t **pend_out)
+{
+    struct vm *vm = m->vm;
+    uint64_t t0 = now_us();
+    int r = handshake(m, s);
+    if (r < 0)
+        return r;
+    /* A lazily restored domain still filling its RAM from the snapshot has holes where
+     * pages are yet to come: the full pass would skip them as never touched. Wait until RAM
+     * holds everything (bounded; its filling is not the guest's dirtying, so it must be over
+     * before logging starts). */
+    if ((r = guest_mem_wait_populated(&vm->mem, 60000)) < 0)
+        return err_wrap(-r, "the domain's memory is still being restored from its snapshot");
+    /* Logging first, then the full pass: whatever the guest writes during the pass is in
+     * the log for the next round. */
+    if ((r = dirty_log_start(dl, vm)) < 0)
+        return r;
+    uint64_t *pend = calloc(dl->words, 8);
+    *pend_out = pend;
+    if (!pend)
+        return err_set(ENOMEM, "out of memory");
+    s->limit = 1;
+    s->rate_start_us = now_us();
+    s->rate_start_bytes = s->c.sent;
+    if ((r = precopy(m, s, dl)) < 0)
+        return r;
+    memcpy(pend, dl->bits, dl->words * 8);
+    if ((r = stop_and_copy(m, s, dl, pend)) < 0)
+        return r;
+    m->res.total_us = now_us() - t0;
     return 0;
 }
 

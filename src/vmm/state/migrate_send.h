@@ -26,15 +26,15 @@
 #define MIGRATE_DEFAULT_MAX_ROUNDS 30
 
 struct migrate_params {
-    char dest[256];          /* HOST:PORT */
+    char dest[256]; /* HOST:PORT */
     char key_path[1024];
     uint64_t bandwidth_mbps; /* MB/s (10^6 bytes) for the pre-copy rounds; 0: no limit */
     uint64_t max_downtime_ms;
-    uint64_t max_rounds;     /* pre-copy rounds after the first full pass */
+    uint64_t max_rounds; /* pre-copy rounds after the first full pass */
 };
 
 struct migrate_result {
-    int err;                /* 0, or a negative errno; reason in why */
+    int err; /* 0, or a negative errno; reason in why */
     char why[512];
     int committed, confirmed, paused_vcpus;
     uint64_t rounds, pages, bytes;

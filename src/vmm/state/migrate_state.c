@@ -9,15 +9,10 @@
 
 /* ---- encoding ----------------------------------------------------------------------- */
 
-struct blob {
-    uint8_t *p;
-    size_t len, cap;
-};
-
 /* A snapshot file's section framing (snap_write_section), with `next` an offset in the buffer. */
-static int put_section(void *opaque, uint32_t type, const void *data, size_t len)
+int mig_state_put(void *opaque, uint32_t type, const void *data, size_t len)
 {
-    struct blob *b = opaque;
+    struct mig_state_buf *b = opaque;
     size_t need = b->len + sizeof(struct snap_section_hdr) + ((len + 7) & ~(size_t)7);
     if (need > b->cap) {
         size_t cap = b->cap ? b->cap : 65536;
@@ -39,8 +34,8 @@ static int put_section(void *opaque, uint32_t type, const void *data, size_t len
 
 int mig_state_encode(struct vm *vm, uint8_t **out, size_t *out_len)
 {
-    struct blob b = {0};
-    int r = vm_snapshot_write_state(vm, NULL, put_section, &b);
+    struct mig_state_buf b = {0};
+    int r = vm_snapshot_write_state(vm, mig_state_put, &b);
     if (r) {
         free(b.p);
         return r;
@@ -52,11 +47,10 @@ int mig_state_encode(struct vm *vm, uint8_t **out, size_t *out_len)
 
 /* ---- checking and applying ------------------------------------------------------------ */
 
-#define MAX_STATE_SECTIONS (VM_MAX_VCPUS + 8 + VIRTIO_MAX_DEVS)
-
 /* The framing, bounds and CRCs (what snap_parse does for a file): the peer is untrusted.
  * What the sections hold is checked by vm_snapshot_apply_state. */
-static int parse(const uint8_t *buf, size_t len, struct snap_section *sec, unsigned *n)
+int mig_state_parse(const uint8_t *buf, size_t len, mig_section_size_fn size_of, const void *ctx,
+                    struct snap_section *sec, unsigned *n)
 {
     uint64_t off = 0;
     *n = 0;
@@ -65,13 +59,14 @@ static int parse(const uint8_t *buf, size_t len, struct snap_section *sec, unsig
         if (len - off < sizeof(h))
             return err_set(EPROTO, "migration state: truncated section header at offset %llu", (unsigned long long)off);
         memcpy(&h, buf + off, sizeof(h));
-        size_t want = snap_state_size(h.type);
+        size_t want = size_of(ctx, h.type);
         if (!want)
             return err_set(EPROTO, "migration state: section type %u at offset %llu is not a state section", h.type,
                            (unsigned long long)off);
         /* Before any arithmetic on it: a length from the peer could wrap the end below. */
         if (h.length != want)
-            return err_set(EPROTO, "migration state: %s section at offset %llu holds %llu bytes, this monitor expects %zu",
+            return err_set(EPROTO,
+                           "migration state: %s section at offset %llu holds %llu bytes, this monitor expects %zu",
                            snap_section_name(h.type), (unsigned long long)off, (unsigned long long)h.length, want);
         uint64_t end = off + sizeof(h) + ((h.length + 7) & ~7ULL);
         if (end > len || h.next != end)
@@ -80,23 +75,28 @@ static int parse(const uint8_t *buf, size_t len, struct snap_section *sec, unsig
         if (snap_crc32(0, buf + off + sizeof(h), h.length) != h.crc)
             return err_set(EPROTO, "migration state: %s section at offset %llu: checksum mismatch",
                            snap_section_name(h.type), (unsigned long long)off);
-        if (*n == MAX_STATE_SECTIONS)
-            return err_set(EPROTO, "migration state: more than %d sections", MAX_STATE_SECTIONS);
+        if (*n == MIG_STATE_MAX_SECTIONS)
+            return err_set(EPROTO, "migration state: more than %d sections", MIG_STATE_MAX_SECTIONS);
         sec[(*n)++] = (struct snap_section){h.type, off, buf + off + sizeof(h), h.length};
         off = end;
     }
     return 0;
 }
 
+static size_t vm_section_size(const void *vm, uint32_t type)
+{
+    return vm_state_section_size(vm, type);
+}
+
 int mig_state_apply(struct vm *vm, const uint8_t *buf, size_t len)
 {
-    struct snap_section *sec = malloc(MAX_STATE_SECTIONS * sizeof(*sec));
+    struct snap_section *sec = malloc(MIG_STATE_MAX_SECTIONS * sizeof(*sec));
     if (!sec)
         return err_set(ENOMEM, "out of memory");
     unsigned n;
-    int r = parse(buf, len, sec, &n);
+    int r = mig_state_parse(buf, len, vm_section_size, vm, sec, &n);
     if (!r)
-        r = vm_snapshot_apply_state(vm, sec, n, SNAP_STATE_PEER);
+        r = vm_snapshot_apply_state(vm, sec, n, DEV_STATE_PEER);
     free(sec);
     return r;
 }

@@ -21,12 +21,12 @@
 #define SAVE_SHRINK_MARGIN_DIV 32
 
 struct save_shrink {
-    bool asked;            /* the target was raised (and must come back) */
-    uint32_t old_target;   /* the balloon target before */
+    bool asked;          /* the target was raised (and must come back) */
+    uint32_t old_target; /* the balloon target before */
     uint32_t new_target;
-    uint64_t free_bytes;   /* what the guest reported free */
-    uint64_t given_bytes;  /* what the balloon grew by */
-    char why_not[160];     /* when nothing was asked: why */
+    uint64_t free_bytes;  /* what the guest reported free */
+    uint64_t given_bytes; /* what the balloon grew by */
+    char why_not[160];    /* when nothing was asked: why */
 };
 
 /* Asks and waits (blocking the caller, the main loop, at most SAVE_SHRINK_STATS_MS +

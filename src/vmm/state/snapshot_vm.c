@@ -64,21 +64,9 @@ static int save_vcpu(struct vm *vm, struct vcpu *v, struct snap_vcpu *s)
     return get_msrs(vm, v, s);
 }
 
-static void save_uart(struct uart *u, struct snap_uart *s)
-{
-    memset(s, 0, sizeof(*s));
-    pthread_mutex_lock(&u->lock);
-    s->ier = u->ier, s->lcr = u->lcr, s->mcr = u->mcr, s->scr = u->scr;
-    s->dll = u->dll, s->dlm = u->dlm, s->fcr = u->fcr;
-    memcpy(s->rx, u->rx, sizeof(s->rx));
-    s->rx_head = u->rx_head, s->rx_count = u->rx_count;
-    s->thre_pending = u->thre_pending, s->rx_open = u->rx_open, s->irq_level = u->irq_level;
-    pthread_mutex_unlock(&u->lock);
-}
-
 /* Every payload is zeroed before it is filled, padding included: the bytes are CRC'd and
  * stored or sent, so they must not depend on what the stack held. */
-int vm_snapshot_write_state(struct vm *vm, const uint32_t *balloon_target, snap_put_fn put, void *opaque)
+int vm_snapshot_write_state(struct vm *vm, snap_put_fn put, void *opaque)
 {
     int r = 0;
     struct snap_vcpu *sv = malloc(sizeof(*sv));
@@ -117,42 +105,9 @@ int vm_snapshot_write_state(struct vm *vm, const uint32_t *balloon_target, snap_
         else
             r = put(opaque, SNAP_SEC_CLOCK, &clk, sizeof(clk));
     }
-    if (!r) {
-        struct snap_uart u;
-        save_uart(&vm->com1, &u);
-        r = put(opaque, SNAP_SEC_UART, &u, sizeof(u));
-    }
-    if (!r) {
-        struct snap_i8042 k;
-        memset(&k, 0, sizeof(k));
-        pthread_mutex_lock(&vm->i8042.lock);
-        k.ctr = vm->i8042.ctr, k.out = vm->i8042.out, k.pending = vm->i8042.pending, k.out_full = vm->i8042.out_full;
-        pthread_mutex_unlock(&vm->i8042.lock);
-        r = put(opaque, SNAP_SEC_I8042, &k, sizeof(k));
-    }
-    if (!r) {
-        struct snap_power_req p;
-        memset(&p, 0, sizeof(p));
-        pthread_mutex_lock(&vm->power_req.lock);
-        p.pending = vm->power_req.pending;
-        pthread_mutex_unlock(&vm->power_req.lock);
-        r = put(opaque, SNAP_SEC_POWER_REQ, &p, sizeof(p));
-    }
-    for (unsigned i = 0; !r && i < vm->virtio.ndevs; i++) {
-        struct virtio_dev *vd = vm->virtio.devs[i];
-        struct snap_virtio s;
-        memset(&s, 0, sizeof(s));
-        s.index = i;
-        s.device_id = vd->info.device_id;
-        virtio_dev_save(vd, &s.t);
-        if (vm->vballoon && vm->vballoon->dev == vd) {
-            virtio_dev_lock(vd);
-            s.balloon_num_pages = balloon_target ? *balloon_target : vm->vballoon->st.num_pages;
-            s.balloon_actual = vm->vballoon->st.actual;
-            virtio_dev_unlock(vd);
-        }
-        r = put(opaque, SNAP_SEC_VIRTIO, &s, sizeof(s));
-    }
+    /* Then every device, each writing its own section (core/device.h). */
+    if (!r)
+        r = dev_list_save(&vm->devices, put, opaque);
     return r;
 }
 
@@ -186,7 +141,7 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
     if (!r)
         r = snap_write_section(&w, SNAP_SEC_CONFIG, cfg, sizeof(*cfg));
     if (!r)
-        r = vm_snapshot_write_state(vm, ds->balloon_target_set ? &ds->balloon_target : NULL, put_file, &w);
+        r = vm_snapshot_write_state(vm, put_file, &w);
     if (!r && ds->domain_xml)
         r = snap_write_section(&w, SNAP_SEC_DOMAIN_XML, ds->domain_xml, ds->domain_xml_len);
     if (!r && ds->mem_target)
@@ -222,41 +177,44 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
 
 /* ---- checking state sections ------------------------------------------------------- */
 
-size_t snap_state_size(uint32_t type)
+/* The KVM state of the machine itself; the devices' sections are the device list's. */
+static size_t machine_section_size(uint32_t type)
 {
     switch (type) {
     case SNAP_SEC_VCPU: return sizeof(struct snap_vcpu);
     case SNAP_SEC_IRQCHIP: return sizeof(struct snap_irqchip);
     case SNAP_SEC_PIT: return sizeof(struct kvm_pit_state2);
     case SNAP_SEC_CLOCK: return sizeof(struct kvm_clock_data);
-    case SNAP_SEC_UART: return sizeof(struct snap_uart);
-    case SNAP_SEC_I8042: return sizeof(struct snap_i8042);
-    case SNAP_SEC_POWER_REQ: return sizeof(struct snap_power_req);
-    case SNAP_SEC_VIRTIO: return sizeof(struct snap_virtio);
     default: return 0;
     }
 }
 
+size_t vm_state_section_size(const struct vm *vm, uint32_t type)
+{
+    size_t n = machine_section_size(type);
+    return n ? n : dev_list_section_size(&vm->devices, type);
+}
+
 /* The state sections of a set, by role, once check_sections() passed. */
 struct state_index {
-    unsigned nvcpus, nvirtio;
-    const struct snap_section *vcpu[VM_MAX_VCPUS], *virtio[VIRTIO_MAX_DEVS];
-    const struct snap_section *one[SNAP_SEC_MAX]; /* irqchip, pit, clock, uart, i8042, power-request */
+    unsigned nvcpus;
+    const struct snap_section *vcpu[VM_MAX_VCPUS];
+    const struct snap_section *one[SNAP_SEC_MAX]; /* irqchip, pit, clock */
     unsigned count[SNAP_SEC_MAX];
 };
 
-/* What a set of sections must hold whatever VM it goes into: every state section of exactly
- * its size, vcpu sections with ids 0, 1, ... in order (at most VM_MAX_VCPUS) and a bounded
- * MSR count, virtio sections with indexes 0, 1, ... in order (at most VIRTIO_MAX_DEVS), exactly
- * one of each other state section. Sections of other types are left to the caller (a file's
- * config, memory, domain-xml and mem-target are checked by snap_parse and snap_check_config).
- * 0, or -bad with err_set() naming the section and offset. */
+/* What a set of sections must hold whatever VM it goes into: the machine's own sections of
+ * exactly their size, vcpu sections with ids 0, 1, ... in order (at most VM_MAX_VCPUS) and a
+ * bounded MSR count, exactly one irqchip, pit and clock section. Device sections depend on
+ * the VM's devices (check_vm). Sections of other types are left to the caller (a file's config, memory, domain-xml and
+ * mem-target are checked by snap_parse and snap_check_config). 0, or -bad with err_set() naming the section and offset.
+ */
 static int check_sections(const struct snap_section *sec, unsigned n, int bad, struct state_index *ix)
 {
     memset(ix, 0, sizeof(*ix));
     for (unsigned i = 0; i < n; i++) {
         const struct snap_section *s = &sec[i];
-        size_t want = snap_state_size(s->type);
+        size_t want = machine_section_size(s->type);
         if (!want)
             continue;
         if (s->length != want)
@@ -267,47 +225,31 @@ static int check_sections(const struct snap_section *sec, unsigned n, int bad, s
             struct snap_vcpu v;
             memcpy(&v, s->data, offsetof(struct snap_vcpu, regs));
             if (ix->nvcpus == VM_MAX_VCPUS || v.id != ix->nvcpus || v.nmsrs > SNAP_MAX_MSRS)
-                return err_set(bad, "vcpu section at offset %llu: vCPU %u with %u MSRs, expected vCPU %u (at most %d) "
-                               "with at most %d", (unsigned long long)s->offset, v.id, v.nmsrs, ix->nvcpus,
-                               VM_MAX_VCPUS, SNAP_MAX_MSRS);
+                return err_set(bad,
+                               "vcpu section at offset %llu: vCPU %u with %u MSRs, expected vCPU %u (at most %d) "
+                               "with at most %d",
+                               (unsigned long long)s->offset, v.id, v.nmsrs, ix->nvcpus, VM_MAX_VCPUS, SNAP_MAX_MSRS);
             ix->vcpu[ix->nvcpus++] = s;
-        } else if (s->type == SNAP_SEC_VIRTIO) {
-            struct snap_virtio v;
-            memcpy(&v, s->data, sizeof(v));
-            if (ix->nvirtio == VIRTIO_MAX_DEVS || v.index != ix->nvirtio)
-                return err_set(bad, "virtio section at offset %llu: device %u, expected %u (at most %d)",
-                               (unsigned long long)s->offset, v.index, ix->nvirtio, VIRTIO_MAX_DEVS);
-            ix->virtio[ix->nvirtio++] = s;
         } else {
             ix->one[s->type] = s;
         }
         ix->count[s->type]++;
     }
-    static const uint32_t once[] = {SNAP_SEC_IRQCHIP, SNAP_SEC_PIT,   SNAP_SEC_CLOCK,
-                                    SNAP_SEC_UART,    SNAP_SEC_I8042, SNAP_SEC_POWER_REQ};
+    static const uint32_t once[] = {SNAP_SEC_IRQCHIP, SNAP_SEC_PIT, SNAP_SEC_CLOCK};
     for (unsigned i = 0; i < sizeof(once) / sizeof(once[0]); i++)
         if (ix->count[once[i]] != 1)
             return err_set(bad, "%u %s sections, expected 1", ix->count[once[i]], snap_section_name(once[i]));
     return 0;
 }
 
-/* What the sections must match in this VM: one vcpu section per vCPU, one virtio section
- * per device with the same device id. */
-static int check_vm(const struct vm *vm, const struct state_index *ix, int bad)
+/* What the sections must match in this VM: one vcpu section per vCPU, and the devices'
+ * sections those of this machine's devices. */
+static int check_vm(const struct vm *vm, const struct state_index *ix, const struct snap_section *sec, unsigned n,
+                    int bad)
 {
     if (ix->nvcpus != vm->nvcpus)
         return err_set(bad, "%u vcpu sections for %u vCPUs", ix->nvcpus, vm->nvcpus);
-    if (ix->nvirtio != vm->virtio.ndevs)
-        return err_set(bad, "%u virtio sections for %u devices", ix->nvirtio, vm->virtio.ndevs);
-    for (unsigned i = 0; i < ix->nvirtio; i++) {
-        struct snap_virtio v;
-        memcpy(&v, ix->virtio[i]->data, sizeof(v));
-        if (v.device_id != vm->virtio.devs[i]->info.device_id)
-            return err_set(bad, "virtio section at offset %llu: device %u with id %u, this machine's is id %u",
-                           (unsigned long long)ix->virtio[i]->offset, i, v.device_id,
-                           vm->virtio.devs[i]->info.device_id);
-    }
-    return 0;
+    return dev_list_check(&vm->devices, sec, n, bad);
 }
 
 /* ---- opening ----------------------------------------------------------------------- */
@@ -347,9 +289,7 @@ int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags)
     return 0;
 bad:
     snap_file_close(f);
-    char msg[900];
-    snprintf(msg, sizeof(msg), "%s", err_msg());
-    err_set(EINVAL, "snapshot %s: %s", path, msg);
+    err_wrap(EINVAL, "snapshot %s", path);
     return -1;
 }
 
@@ -403,9 +343,9 @@ static int restore_vcpu(struct vcpu *v, const struct snap_vcpu *s)
     return 0;
 }
 
-/* Loads checked sections (check_sections and check_vm passed). */
-static int apply_sections(struct vm *vm, const struct state_index *ix, enum snap_state_source src, const char *what,
-                          int bad)
+/* Loads checked sections (check_sections passed): the machine's, then every device's. */
+static int apply_sections(struct vm *vm, const struct state_index *ix, const struct snap_section *sec, unsigned n,
+                          enum dev_state_source src)
 {
     struct snap_irqchip ic;
     memcpy(&ic, ix->one[SNAP_SEC_IRQCHIP]->data, sizeof(ic));
@@ -436,74 +376,21 @@ static int apply_sections(struct vm *vm, const struct state_index *ix, enum snap
     struct kvm_clock_data set = {.clock = clk.clock};
     if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &set) < 0)
         return err_set(errno, "KVM_SET_CLOCK: %s", strerror(errno));
-
-    /* Indexes and counts are bounded, flags made 0 or 1: the device code relies on both. */
-    struct snap_uart su;
-    memcpy(&su, ix->one[SNAP_SEC_UART]->data, sizeof(su));
-    struct uart *u = &vm->com1;
-    pthread_mutex_lock(&u->lock);
-    u->ier = su.ier, u->lcr = su.lcr, u->mcr = su.mcr, u->scr = su.scr;
-    u->dll = su.dll, u->dlm = su.dlm, u->fcr = su.fcr;
-    memcpy(u->rx, su.rx, sizeof(u->rx));
-    u->rx_head = su.rx_head % UART_FIFO_SIZE;
-    u->rx_count = su.rx_count <= UART_FIFO_SIZE ? su.rx_count : UART_FIFO_SIZE;
-    u->thre_pending = su.thre_pending != 0, u->rx_open = su.rx_open != 0, u->irq_level = su.irq_level != 0;
-    pthread_mutex_unlock(&u->lock);
-
-    struct snap_i8042 k;
-    memcpy(&k, ix->one[SNAP_SEC_I8042]->data, sizeof(k));
-    pthread_mutex_lock(&vm->i8042.lock);
-    vm->i8042.ctr = k.ctr, vm->i8042.out = k.out, vm->i8042.pending = k.pending, vm->i8042.out_full = k.out_full != 0;
-    pthread_mutex_unlock(&vm->i8042.lock);
-
-    for (unsigned i = 0; i < vm->virtio.ndevs; i++) {
-        struct snap_virtio v;
-        memcpy(&v, ix->virtio[i]->data, sizeof(v));
-        struct virtio_dev *vd = vm->virtio.devs[i];
-        int balloon = vm->vballoon && vm->vballoon->dev == vd;
-        /* A file's target may not be the device's (save ... shrink records the one from
-         * before the shrink): the device starts at what the guest reached and is asked for
-         * the target below. A peer sends the device's registers as they were. */
-        if (balloon) {
-            virtio_dev_lock(vd);
-            vm->vballoon->st.num_pages = src == SNAP_STATE_FILE ? v.balloon_actual : v.balloon_num_pages;
-            vm->vballoon->st.actual = v.balloon_actual;
-            virtio_dev_unlock(vd);
-        }
-        if (virtio_dev_restore(vd, &v.t) < 0) {
-            char msg[900];
-            snprintf(msg, sizeof(msg), "%s", err_msg());
-            return err_set(bad, "%s: virtio device %u: %s", what, i, msg);
-        }
-        /* A target the guest had not reached (or the one from before a `save ... shrink`):
-         * set with a configuration interrupt, so the guest acts on it after the resume. */
-        if (src == SNAP_STATE_FILE && balloon && v.balloon_num_pages != v.balloon_actual)
-            virtio_balloon_set_target(vm->vballoon, v.balloon_num_pages);
-    }
-
-    struct snap_power_req p;
-    memcpy(&p, ix->one[SNAP_SEC_POWER_REQ]->data, sizeof(p));
-    pthread_mutex_lock(&vm->power_req.lock);
-    vm->power_req.pending = p.pending;
-    pthread_mutex_unlock(&vm->power_req.lock);
-    return 0;
+    return dev_list_restore(&vm->devices, sec, n, src);
 }
 
-int vm_snapshot_apply_state(struct vm *vm, const struct snap_section *sec, unsigned n, enum snap_state_source src)
+int vm_snapshot_apply_state(struct vm *vm, const struct snap_section *sec, unsigned n, enum dev_state_source src)
 {
-    const char *what = src == SNAP_STATE_FILE ? "snapshot" : "migration state";
-    int bad = src == SNAP_STATE_FILE ? EINVAL : EPROTO;
+    const char *what = src == DEV_STATE_FILE ? "snapshot" : "migration state";
+    int bad = src == DEV_STATE_FILE ? EINVAL : EPROTO;
     struct state_index ix;
     /* Everything is checked before anything is loaded. */
     int r = check_sections(sec, n, bad, &ix);
     if (!r)
-        r = check_vm(vm, &ix, bad);
-    if (r < 0) {
-        char msg[900];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        return err_set(bad, "%s: %s", what, msg);
-    }
-    return apply_sections(vm, &ix, src, what, bad);
+        r = check_vm(vm, &ix, sec, n, bad);
+    if (!r)
+        r = apply_sections(vm, &ix, sec, n, src);
+    return r < 0 ? err_wrap(-r, "%s", what) : 0;
 }
 
 /* ---- restoring --------------------------------------------------------------------- */
@@ -550,5 +437,5 @@ int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy)
         return err_set(EINVAL, "snapshot: RAM size differs from the VM's");
     if (restore_memory(vm, f, lazy) < 0)
         return -1;
-    return vm_snapshot_apply_state(vm, img->sec, img->nsections, SNAP_STATE_FILE);
+    return vm_snapshot_apply_state(vm, img->sec, img->nsections, DEV_STATE_FILE);
 }

@@ -33,75 +33,40 @@ struct snap_irqchip {
     struct kvm_irqchip chip[3]; /* PIC master, PIC slave, IOAPIC */
 };
 
-struct snap_uart {
-    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, pad;
-    uint8_t rx[UART_FIFO_SIZE];
-    uint32_t rx_head, rx_count;
-    int32_t thre_pending, rx_open, irq_level;
-    uint32_t pad2;
-};
-
-struct snap_i8042 {
-    uint8_t ctr, out, pending, pad;
-    int32_t out_full;
-};
-
-struct snap_power_req {
-    uint8_t pending, pad[7];
-};
-
-/* One virtio section per device, in window order. */
-struct snap_virtio {
-    uint32_t index, device_id;
-    struct virtio_dev_snap t;
-    uint32_t balloon_num_pages, balloon_actual; /* virtio-balloon only */
-};
-
 /* What a save writes besides the VM: the domain's own state. */
 struct snap_domain_state {
     const struct snap_config *cfg;
     const void *domain_xml; /* NULL: no domain-xml section */
     size_t domain_xml_len;
     const struct snap_mem_target *mem_target; /* NULL: no target in force */
-    /* The balloon target the file records, instead of the device's (save ... shrink: the
-     * target from before the shrink, which the restored domain goes back to). */
-    bool balloon_target_set;
-    uint32_t balloon_target;
 };
 
-/* The state sections (vcpu, irqchip, pit, clock, uart, i8042, power-request, virtio) are
- * what both a snapshot file and a live migration's last message carry (docs/migration.md):
- * written and applied here, once, for both. */
+/* The state sections (the machine's vcpu, irqchip, pit and clock, then one per device of
+ * the device list, core/device.h) are what both a snapshot file and a live migration's last
+ * message carry (docs/migration.md): written and applied here, once, for both. */
 
 /* Where vm_snapshot_write_state puts each section: a snapshot file's writer, or a
  * migration's buffer. 0, or a negative errno with err_set(). */
 typedef int (*snap_put_fn)(void *opaque, uint32_t type, const void *data, size_t len);
 /* Puts every state section of the paused VM, in this order: one vcpu section per vCPU,
- * irqchip, pit, clock, uart, i8042, power-request, one virtio section per device.
- * balloon_target: the balloon target to record instead of the device's (NULL: the device's).
- * 0, or a negative errno with err_set(). */
-int vm_snapshot_write_state(struct vm *vm, const uint32_t *balloon_target, snap_put_fn put, void *opaque);
+ * irqchip, pit, clock, then each device's (vm->devices, in list order). 0, or a negative
+ * errno with err_set(). */
+int vm_snapshot_write_state(struct vm *vm, snap_put_fn put, void *opaque);
 
-/* Where a set of state sections comes from: what a bad one returns, how its messages start,
- * and what the balloon's recorded target means. */
-enum snap_state_source {
-    /* A snapshot file: -EINVAL, "snapshot: ...". The recorded target may not be the
-     * device's (save ... shrink): the guest is asked for it again after the resume. */
-    SNAP_STATE_FILE,
-    /* A migration's peer: -EPROTO, "migration state: ...". The device's registers as the
-     * source had them. */
-    SNAP_STATE_PEER,
-};
-/* The exact payload size of a state section of this type; 0 if type is not a state section. */
-size_t snap_state_size(uint32_t type);
+/* Where a set of state sections comes from (enum dev_state_source): a snapshot file (a bad
+ * one returns -EINVAL, messages start "snapshot: "), or a migration's peer (-EPROTO,
+ * "migration state: "). */
+/* The exact payload size of a state section of this type in this VM (the machine's or one of
+ * its devices'); 0 if it is not a state section here. */
+size_t vm_state_section_size(const struct vm *vm, uint32_t type);
 /* Checks the state sections among sec[0..n) (sections of other types are skipped: the
  * caller checks those), then loads them into vm (created like the saved one, vCPUs parked).
  * Checked whole before anything is loaded: every state section of exactly its size, one
  * vcpu section per vCPU with ids in order and at most SNAP_MAX_MSRS MSRs, one virtio section
- * per device of this machine, in order, with matching device ids, exactly one of each other
- * section; irqchip ids are forced to 0, 1, 2 and the devices' indexes bounded. 0, or a
+ * exactly one irqchip, pit and clock section, and what dev_list_check asks of the devices'
+ * sections; irqchip ids are forced to 0, 1, 2 and the devices bound their own indexes. 0, or a
  * negative errno with err_set() naming the section and its offset. */
-int vm_snapshot_apply_state(struct vm *vm, const struct snap_section *sec, unsigned n, enum snap_state_source src);
+int vm_snapshot_apply_state(struct vm *vm, const struct snap_section *sec, unsigned n, enum dev_state_source src);
 
 /* Saves the paused VM to path (through path.tmp, fsync, rename). *bytes, *pages: the
  * file's size and the RAM pages written. 0, or -1 with err_msg(). */

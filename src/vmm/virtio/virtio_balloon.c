@@ -11,7 +11,6 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/virtio/virtio_mmio.h"
-#include "vmm/machine/vm.h"
 
 enum queue_role { ROLE_NONE, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORTING };
 
@@ -275,15 +274,44 @@ static void destroy(struct virtio_dev *d)
     free(b);
 }
 
+/* Snapshot state: the target and what the guest reached (struct virtio_dev_state). */
+static void state_save(struct virtio_dev *d, uint32_t words[2])
+{
+    struct virtio_balloon *b = virtio_dev_opaque(d);
+    words[0] = b->record_target_set ? b->record_target : b->st.num_pages;
+    words[1] = b->st.actual;
+}
+
+/* A file's target may not be the device's (save ... shrink records the one from before the
+ * shrink): the device starts at what the guest reached and is asked for the target once it
+ * runs (state_loaded). A peer sends the device's registers as they were. */
+static void state_load(struct virtio_dev *d, const uint32_t words[2], enum dev_state_source src)
+{
+    struct virtio_balloon *b = virtio_dev_opaque(d);
+    b->st.num_pages = src == DEV_STATE_FILE ? words[1] : words[0];
+    b->st.actual = words[1];
+}
+
+/* A target the guest had not reached (or the one from before a `save ... shrink`): set with
+ * a configuration interrupt, so the guest acts on it after the resume. */
+static void state_loaded(struct virtio_dev *d, const uint32_t words[2], enum dev_state_source src)
+{
+    if (src == DEV_STATE_FILE && words[0] != words[1])
+        virtio_balloon_set_target(virtio_dev_opaque(d), words[0]);
+}
+
 static const struct virtio_dev_ops balloon_ops = {
     .config_read = config_read,
     .config_write = config_write,
     .queue_notify = queue_notify,
     .reset = reset,
     .destroy = destroy,
+    .state_save = state_save,
+    .state_load = state_load,
+    .state_loaded = state_loaded,
 };
 
-struct virtio_balloon *virtio_balloon_create(struct vm *vm)
+struct virtio_balloon *virtio_balloon_create(struct virtio_host *h)
 {
     struct virtio_balloon *b = calloc(1, sizeof(*b));
     struct virtq_elem *e = malloc(sizeof(*e)), *held = calloc(1, sizeof(*held));
@@ -296,8 +324,8 @@ struct virtio_balloon *virtio_balloon_create(struct vm *vm)
     }
     b->elem = e;
     b->held = held;
-    b->mem = &vm->mem;
-    b->mem_pages = vm->mem.size / VIRTIO_BALLOON_PAGE_SIZE;
+    b->mem = h->mem;
+    b->mem_pages = h->mem->size / VIRTIO_BALLOON_PAGE_SIZE;
     for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
         b->st.stats[i] = VIRTIO_BALLOON_STAT_NONE;
     struct virtio_dev_info info = {
@@ -311,7 +339,7 @@ struct virtio_balloon *virtio_balloon_create(struct vm *vm)
         .ops = &balloon_ops,
         .opaque = b,
     };
-    b->dev = virtio_mmio_add(vm, &info);
+    b->dev = virtio_mmio_add(h, &info);
     if (!b->dev) {
         free(e);
         free(held);
@@ -356,4 +384,12 @@ void virtio_balloon_get(struct virtio_balloon *b, struct virtio_balloon_state *o
     virtio_dev_unlock(b->dev);
     if (out->actual > b->mem_pages)
         out->actual = (uint32_t)b->mem_pages;
+}
+
+void virtio_balloon_record_target(struct virtio_balloon *b, int set, uint32_t num_pages)
+{
+    virtio_dev_lock(b->dev);
+    b->record_target_set = set != 0;
+    b->record_target = num_pages;
+    virtio_dev_unlock(b->dev);
 }

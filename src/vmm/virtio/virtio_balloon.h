@@ -41,7 +41,7 @@
 
 #include "vmm/core/guest_mem.h"
 
-struct vm;
+struct virtio_host;
 struct virtio_dev;
 struct virtq_elem;
 
@@ -104,11 +104,14 @@ struct virtio_balloon {
     uint64_t mem_pages; /* guest RAM in 4 KiB pages */
     struct virtio_balloon_state st;
     uint32_t pfns[1024]; /* a chunk of a request, read out of the ring */
+    /* The target a snapshot records instead of num_pages (virtio_balloon_record_target). */
+    bool record_target_set;
+    uint32_t record_target;
 };
 
 /* Adds the device to the VM (the next virtio-mmio window: index 2 after console and rng).
  * NULL with err_msg(). */
-struct virtio_balloon *virtio_balloon_create(struct vm *vm);
+struct virtio_balloon *virtio_balloon_create(struct virtio_host *h);
 
 /* Main loop. Sets num_pages (clamped to the guest's RAM) and, when it changed, raises a
  * configuration-change interrupt. */
@@ -116,6 +119,10 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t num_pages);
 /* Main loop. Gives the held stats buffer back (if the driver runs the stats queue and
  * posted one): the driver answers with fresh values. */
 void virtio_balloon_request_stats(struct virtio_balloon *b);
+/* Main loop, around a save: the target the snapshot records instead of the device's
+ * (`save ... shrink` records the target from before the shrink, so the guest gets its memory
+ * back after the resume). set = 0 forgets it. */
+void virtio_balloon_record_target(struct virtio_balloon *b, int set, uint32_t num_pages);
 /* Any thread: a consistent copy of the device's state. */
 void virtio_balloon_get(struct virtio_balloon *b, struct virtio_balloon_state *out);
 

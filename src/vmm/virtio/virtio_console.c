@@ -69,7 +69,7 @@ static const struct virtio_dev_ops console_ops = {
     .destroy = destroy,
 };
 
-struct virtio_console *virtio_console_create(struct vm *vm, virtio_console_write_fn write,
+struct virtio_console *virtio_console_create(struct virtio_host *h, virtio_console_write_fn write,
                                              virtio_console_space_fn space, void *opaque)
 {
     struct virtio_console *c = calloc(1, sizeof(*c));
@@ -93,7 +93,7 @@ struct virtio_console *virtio_console_create(struct vm *vm, virtio_console_write
                                    .config_size = 12,
                                    .ops = &console_ops,
                                    .opaque = c};
-    c->dev = virtio_mmio_add(vm, &info);
+    c->dev = virtio_mmio_add(h, &info);
     if (!c->dev) {
         free(e);
         free(c);

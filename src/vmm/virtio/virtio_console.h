@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vm;
+struct virtio_host;
 struct virtio_dev;
 
 #define VIRTIO_CONSOLE_RX 0 /* receiveq (port 0): host -> guest */
@@ -39,7 +39,7 @@ struct virtio_console {
 };
 
 /* Adds the device to the VM (the next virtio-mmio window). NULL with err_msg(). */
-struct virtio_console *virtio_console_create(struct vm *vm, virtio_console_write_fn write,
+struct virtio_console *virtio_console_create(struct virtio_host *h, virtio_console_write_fn write,
                                              virtio_console_space_fn space, void *opaque);
 /* Whether the guest's driver listens (input goes here rather than COM1). Any thread. */
 bool virtio_console_listening(struct virtio_console *c);

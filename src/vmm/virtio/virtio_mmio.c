@@ -17,7 +17,6 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
-#include "vmm/machine/vm.h"
 
 /* Transport features every device offers. */
 #define TRANSPORT_FEATURES                                                                                             \
@@ -29,8 +28,7 @@
  * or the event index (xeno-netback does not). */
 static uint64_t offered_features(const struct virtio_dev *d)
 {
-    return d->info.features |
-           (d->info.external_queues ? (1ULL << VIRTIO_F_VERSION_1) : TRANSPORT_FEATURES);
+    return d->info.features | (d->info.external_queues ? (1ULL << VIRTIO_F_VERSION_1) : TRANSPORT_FEATURES);
 }
 
 /* A hostile guest can break and reset a device in a loop: the first failures are all
@@ -69,12 +67,12 @@ static void raise_irq(struct virtio_dev *d, uint32_t why)
 {
     d->isr |= why;
     __atomic_add_fetch(&d->interrupts, 1, __ATOMIC_RELAXED);
-    if (!d->irq_registered && d->host && d->host->vm->vm_fd >= 0) {
+    if (!d->irq_registered && d->host && d->host->vm_fd >= 0) {
         struct kvm_irq_level irq = {.irq = d->gsi, .level = 1};
-        if (ioctl(d->host->vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        if (ioctl(d->host->vm_fd, KVM_IRQ_LINE, &irq) < 0)
             log_warn("%s: interrupt line: %s", d->info.name, strerror(errno));
         irq.level = 0;
-        ioctl(d->host->vm->vm_fd, KVM_IRQ_LINE, &irq);
+        ioctl(d->host->vm_fd, KVM_IRQ_LINE, &irq);
         return;
     }
     uint64_t one = 1;
@@ -370,7 +368,7 @@ struct virtio_dev *virtio_dev_new(const struct guest_mem *mem, uint64_t base, ui
 
 static void unregister_kvm(struct virtio_dev *d)
 {
-    int vm_fd = d->host ? d->host->vm->vm_fd : -1;
+    int vm_fd = d->host ? d->host->vm_fd : -1;
     for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
         if (d->notify_registered[q] && vm_fd >= 0) {
             struct kvm_ioeventfd io = {.datamatch = q,
@@ -422,10 +420,14 @@ void virtio_dev_kick(struct virtio_dev *d, unsigned q)
 
 /* ---- The VM's side ------------------------------------------------------------------ */
 
-void virtio_host_init(struct virtio_host *h, struct vm *vm)
+void virtio_host_init(struct virtio_host *h, int vm_fd, const struct guest_mem *mem, struct io_bus *mmio,
+                      struct dev_list *devices)
 {
     memset(h, 0, sizeof(*h));
-    h->vm = vm;
+    h->vm_fd = vm_fd;
+    h->mem = mem;
+    h->mmio = mmio;
+    h->devices = devices;
     h->wake_fd = -1;
 }
 
@@ -434,34 +436,36 @@ uint64_t virtio_host_errors(const struct virtio_host *h)
     return __atomic_load_n(&h->errors, __ATOMIC_RELAXED);
 }
 
-struct virtio_dev *virtio_mmio_add(struct vm *vm, const struct virtio_dev_info *info)
+struct virtio_dev *virtio_mmio_add(struct virtio_host *h, const struct virtio_dev_info *info)
 {
-    struct virtio_host *h = &vm->virtio;
-    unsigned idx = vm->n_mmio_devs;
+    unsigned idx = h->ndescs;
     if (idx >= VM_MAX_MMIO_DEVS || h->ndevs >= VIRTIO_MAX_DEVS) {
         err_set(ENOSPC, "%s: no virtio-mmio window left (%d devices at most)", info->name, VM_MAX_MMIO_DEVS);
         return NULL;
     }
     uint64_t base = VIRTIO_MMIO_BASE + idx * VIRTIO_MMIO_STRIDE;
     uint32_t gsi = VIRTIO_GSI_BASE + idx;
-    struct virtio_dev *d = virtio_dev_new(&vm->mem, base, gsi, info);
+    struct virtio_dev *d = virtio_dev_new(h->mem, base, gsi, info);
     if (!d)
         return NULL;
     d->host = h;
     d->index = idx;
-    int r = io_bus_register(&vm->mmio, base, VIRTIO_MMIO_STRIDE, virtio_mmio_io, d, info->name);
+    if (h->devices && dev_list_add(h->devices, d->info.name, &virtio_dev_state_ops, d) < 0) {
+        virtio_dev_free(d);
+        return NULL;
+    }
+    int r = io_bus_register(h->mmio, base, VIRTIO_MMIO_STRIDE, virtio_mmio_io, d, info->name);
     if (r < 0) {
         err_set(-r, "%s: cannot register MMIO window 0x%llx: %s", info->name, (unsigned long long)base, strerror(-r));
         virtio_dev_free(d);
         return NULL;
     }
     h->devs[h->ndevs++] = d;
-    vm->mmio_devs[idx] =
-        (struct mmio_dev_desc){.base = base, .size = VIRTIO_MMIO_STRIDE, .gsi = gsi, .name = d->info.name};
-    vm->n_mmio_devs = idx + 1;
+    h->descs[idx] = (struct mmio_dev_desc){.base = base, .size = VIRTIO_MMIO_STRIDE, .gsi = gsi, .name = d->info.name};
+    h->ndescs = idx + 1;
 
     struct kvm_irqfd irqfd = {.fd = (uint32_t)d->irq_fd, .gsi = gsi};
-    if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) == 0)
+    if (ioctl(h->vm_fd, KVM_IRQFD, &irqfd) == 0)
         d->irq_registered = 1;
     else
         log_debug("%s: KVM_IRQFD: %s; interrupts through KVM_IRQ_LINE", info->name, strerror(errno));
@@ -471,7 +475,7 @@ struct virtio_dev *virtio_mmio_add(struct vm *vm, const struct virtio_dev_info *
                                    .len = 4,
                                    .fd = d->notify_fd[q],
                                    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH};
-        if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) == 0)
+        if (ioctl(h->vm_fd, KVM_IOEVENTFD, &io) == 0)
             d->notify_registered[q] = 1;
         else
             log_debug("%s: KVM_IOEVENTFD queue %u: %s; notifications through MMIO exits", info->name, q,
@@ -605,10 +609,9 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s)
         qr->ready = 0;
         if (!s->q[q].ready || d->broken)
             continue;
-        if (qr->num > d->info.queue_max ||
-            virtq_setup(&d->vq[q], qr->num, d->info.queue_max, qr->desc, qr->driver, qr->device,
-                        virtio_dev_has_feature(d, VIRTIO_F_INDIRECT_DESC),
-                        virtio_dev_has_feature(d, VIRTIO_F_EVENT_IDX)) != 0) {
+        if (qr->num > d->info.queue_max || virtq_setup(&d->vq[q], qr->num, d->info.queue_max, qr->desc, qr->driver,
+                                                       qr->device, virtio_dev_has_feature(d, VIRTIO_F_INDIRECT_DESC),
+                                                       virtio_dev_has_feature(d, VIRTIO_F_EVENT_IDX)) != 0) {
             r = err_set(EINVAL, "%s: queue %u of the snapshot cannot be set up again", d->info.name, q);
             break;
         }
@@ -629,3 +632,57 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s)
     pthread_mutex_unlock(&d->lock);
     return r;
 }
+
+/* ---- state (core/device.h) ---------------------------------------------------------- */
+
+static int virtio_state_save(void *dev, void *buf)
+{
+    struct virtio_dev *d = dev;
+    struct virtio_dev_state *s = buf;
+    s->index = d->index;
+    s->device_id = d->info.device_id;
+    virtio_dev_save(d, &s->t);
+    if (d->info.ops && d->info.ops->state_save) {
+        pthread_mutex_lock(&d->lock);
+        d->info.ops->state_save(d, s->dev_words);
+        pthread_mutex_unlock(&d->lock);
+    }
+    return 0;
+}
+
+static int virtio_state_check(void *dev, const void *buf, unsigned instance)
+{
+    const struct virtio_dev *d = dev;
+    const struct virtio_dev_state *s = buf;
+    if (s->index != instance)
+        return err_set(EINVAL, "device %u, expected %u", s->index, instance);
+    if (s->device_id != d->info.device_id)
+        return err_set(EINVAL, "device %u with id %u, this machine's is id %u", instance, s->device_id,
+                       d->info.device_id);
+    return 0;
+}
+
+static int virtio_state_restore(void *dev, const void *buf, enum dev_state_source src)
+{
+    struct virtio_dev *d = dev;
+    const struct virtio_dev_state *s = buf;
+    const struct virtio_dev_ops *ops = d->info.ops;
+    if (ops && ops->state_load) {
+        pthread_mutex_lock(&d->lock);
+        ops->state_load(d, s->dev_words, src);
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (virtio_dev_restore(d, &s->t) < 0)
+        return err_wrap(EINVAL, "virtio device %u", d->index);
+    if (ops && ops->state_loaded)
+        ops->state_loaded(d, s->dev_words, src);
+    return 0;
+}
+
+const struct dev_state_ops virtio_dev_state_ops = {
+    .section = SNAP_SEC_VIRTIO,
+    .size = sizeof(struct virtio_dev_state),
+    .save = virtio_state_save,
+    .check = virtio_state_check,
+    .restore = virtio_state_restore,
+};

@@ -3,7 +3,7 @@
  *
  * Each device gets the next 4 KiB window from VIRTIO_MMIO_BASE and IOAPIC pin
  * VIRTIO_GSI_BASE + index (edge, active high), in the order devices are added; the window
- * is recorded in vm->mmio_devs[] so the ACPI DSDT lists it (docs/machine.md). Fixed order:
+ * is recorded in virtio_host.descs[] so the ACPI DSDT lists it (docs/machine.md). Fixed order:
  * virtio-console (0), virtio-rng (1), virtio-balloon (2).
  *
  * How a queue notification flows:
@@ -40,8 +40,10 @@
  *   1. Fill a struct virtio_dev_info: name, device id, device feature bits (the transport
  *      adds VIRTIO_F_VERSION_1, VIRTIO_F_INDIRECT_DESC and VIRTIO_F_EVENT_IDX), number of
  *      queues, QueueNumMax, config space size, ops, opaque.
- *   2. Call virtio_mmio_add(vm, &info) from setup_devices (vm.c) in the fixed order; keep
- *      the struct virtio_dev * it returns.
+ *   2. Call virtio_mmio_add(&vm->virtio, &info) from setup_devices (vm.c) in the fixed
+ *      order; keep the struct virtio_dev * it returns. Its transport state is saved and
+ *      restored with the rest (core/device.h); state the device keeps beyond its config
+ *      space and queues goes through ops->state_save/state_load.
  *   3. ops->queue_notify: loop { r = virtq_pop(vq, &elem); if (r <= 0) break; ...;
  *      virtq_push(vq, &elem, bytes_written); } then virtio_notify(dev, vq). A -1 from
  *      virtq_pop means the queue is broken and the device already marked: just return.
@@ -56,13 +58,13 @@
  *      virtio_config_changed(dev), unlock.
  *   8. Free the device's own state in ops->destroy: vm_destroy() stops the virtio thread,
  *      resets every device (ops->reset) and then calls ops->destroy.
- *   Keep a pointer in struct vm (vm->vcon, vm->vrng, ...) for host-side calls.
+ *   Keep a pointer in struct vm (vm->vcon, vm->vballoon, ...) only if host code calls it.
  *
  * The virtio thread keeps serving queues while the vCPUs are paused (only the guest's
  * own notifications, already made, and host kicks can reach it then).
  *
- * Unit tests without KVM (tests/unit/test_virtio_mmio.c): a zeroed struct vm with RAM from
- * guest_mem_init_buffer(), vm_fd = kvm_fd = -1 and virtio_host_init(); create the devices
+ * Unit tests without KVM (tests/unit/test_virtio_mmio.c): RAM from guest_mem_init_buffer(),
+ * an io_bus and virtio_host_init(h, -1, &mem, &bus, NULL); create the devices
  * as vm.c does and drive them with io_bus_access(&vm.mmio, ...). With no ioeventfds a
  * QueueNotify write is serviced inline, interrupts are counted on virtio_dev_irq_fd(), and
  * virtio_host_destroy() frees everything. */
@@ -73,10 +75,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/core/device.h"
 #include "vmm/core/guest_mem.h"
+#include "vmm/core/io_bus.h"
+#include "vmm/core/layout.h"
 #include "vmm/virtio/virtqueue.h"
-
-struct vm;
 
 /* Device ids (virtio 1.x, section 5). */
 #define VIRTIO_ID_CONSOLE 3
@@ -126,7 +129,7 @@ struct vm;
 #define VIRTIO_INT_CONFIG 2
 
 #define VIRTIO_MAX_QUEUES 8
-#define VIRTIO_MAX_DEVS 8 /* = VM_MAX_MMIO_DEVS */
+#define VIRTIO_MAX_DEVS VM_MAX_MMIO_DEVS
 
 struct virtio_dev;
 
@@ -143,6 +146,13 @@ struct virtio_dev_ops {
     void (*driver_ok)(struct virtio_dev *d);
     /* The VM is being destroyed: free the device's own state (no lock held). */
     void (*destroy)(struct virtio_dev *d);
+    /* The device's own state in snapshots and migration, beyond the transport's: the two
+     * words of struct virtio_dev_state that the format has for it. state_save (lock held)
+     * fills them; state_load (lock held) loads them before the transport's registers are,
+     * state_loaded (no lock held) acts on them once the device runs again. */
+    void (*state_save)(struct virtio_dev *d, uint32_t words[2]);
+    void (*state_load)(struct virtio_dev *d, const uint32_t words[2], enum dev_state_source src);
+    void (*state_loaded)(struct virtio_dev *d, const uint32_t words[2], enum dev_state_source src);
 };
 
 struct virtio_dev_info {
@@ -192,9 +202,17 @@ struct virtio_dev {
     uint64_t errors, notifies, interrupts;
 };
 
-/* All virtio devices of one VM and their service thread (embedded in struct vm). */
+/* All virtio devices of one VM and their service thread (embedded in struct vm). What it
+ * needs of the VM is handed over at init: the KVM VM (irqfd, ioeventfd, IRQ lines; -1 in unit
+ * tests), guest RAM, the MMIO bus its windows go on and the device list their state joins. */
 struct virtio_host {
-    struct vm *vm;
+    int vm_fd;
+    const struct guest_mem *mem;
+    struct io_bus *mmio;
+    struct dev_list *devices;
+    /* The windows in use, in order: what the ACPI DSDT lists. */
+    unsigned ndescs;
+    struct mmio_dev_desc descs[VM_MAX_MMIO_DEVS];
     unsigned ndevs;
     struct virtio_dev *devs[VIRTIO_MAX_DEVS];
     int wake_fd; /* eventfd: stop, or look at kicks */
@@ -217,23 +235,35 @@ struct virtio_dev_snap {
         uint64_t desc, driver, device;
     } q[VIRTIO_MAX_QUEUES];
 };
-/* Under the device's lock. Restore: into a freshly created device, after guest RAM is
+/* Takes the device's lock. Restore: into a freshly created device, after guest RAM is
  * loaded; queues marked ready are set up again (-1 with err_msg() if the rings do not fit). */
 void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_snap *s);
 int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s);
 
+/* A virtio device's section ("virtio", one per device in window order; layout fixed by the
+ * format): the transport's registers and the device's own two words. Every device added with
+ * virtio_mmio_add joins the host's device list with these operations. */
+struct virtio_dev_state {
+    uint32_t index, device_id;
+    struct virtio_dev_snap t;
+    uint32_t dev_words[2]; /* the device's state_save (virtio-balloon: target, actual) */
+};
+extern const struct dev_state_ops virtio_dev_state_ops;
+
 /* vm.c's part. virtio_host_init before adding devices (it cannot fail); start once the
- * vCPUs may run; destroy stops the thread, resets and frees every device. */
-void virtio_host_init(struct virtio_host *h, struct vm *vm);
+ * vCPUs may run; destroy stops the thread, resets and frees every device. devices may be
+ * NULL (unit tests that save nothing). */
+void virtio_host_init(struct virtio_host *h, int vm_fd, const struct guest_mem *mem, struct io_bus *mmio,
+                      struct dev_list *devices);
 int virtio_host_start(struct virtio_host *h);
 void virtio_host_destroy(struct virtio_host *h);
 /* Devices marked NEEDS_RESET since the VM was created (for the stats page). Any thread. */
 uint64_t virtio_host_errors(const struct virtio_host *h);
 
-/* Adds a device at the next window: registers it on vm->mmio, records it in
- * vm->mmio_devs[], sets up its irqfd and ioeventfds. NULL with err_msg() on failure.
- * Before vm_start only. */
-struct virtio_dev *virtio_mmio_add(struct vm *vm, const struct virtio_dev_info *info);
+/* Adds a device at the next window: registers it on the MMIO bus, records it in descs[],
+ * sets up its irqfd and ioeventfds, adds its state to the device list. NULL with err_msg()
+ * on failure. Before the vCPUs start only. */
+struct virtio_dev *virtio_mmio_add(struct virtio_host *h, const struct virtio_dev_info *info);
 
 /* The same without KVM (unit tests): a device over `mem` at `base`, raising interrupts by
  * writing its irq eventfd (virtio_dev_irq_fd) and servicing QueueNotify inline. */

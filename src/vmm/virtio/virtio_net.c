@@ -11,7 +11,6 @@
 #include "lib/log.h"
 #include "lib/mac_addr.h"
 #include "vmm/virtio/virtio_mmio.h"
-#include "vmm/machine/vm.h"
 
 #define NET_CONFIG_SIZE 8 /* mac[6], status (le16) */
 
@@ -102,7 +101,7 @@ static const struct virtio_dev_ops net_ops = {
 
 static const struct vhost_front_ops front_ops = {.rings = rings};
 
-struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_config_host *cfg)
+struct virtio_net *virtio_net_create(struct virtio_host *h, const struct virtio_net_config_host *cfg)
 {
     struct virtio_net *n = calloc(1, sizeof(*n));
     if (!n) {
@@ -120,13 +119,12 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
                                    .opaque = n,
                                    .external_queues = true};
     /* The front end first: once the device is added, vm_destroy owns n through ops->destroy. */
-    if (vhost_front_init(&n->front, "virtio-net", cfg->socket_path, &vm->mem, VIRTIO_NET_QUEUE_SIZE, &front_ops, n) <
-        0) {
+    if (vhost_front_init(&n->front, "virtio-net", cfg->socket_path, h->mem, VIRTIO_NET_QUEUE_SIZE, &front_ops, n) < 0) {
         vhost_front_destroy(&n->front);
         free(n);
         return NULL;
     }
-    n->dev = virtio_mmio_add(vm, &info);
+    n->dev = virtio_mmio_add(h, &info);
     if (!n->dev) {
         vhost_front_destroy(&n->front);
         free(n);

@@ -17,7 +17,7 @@
 
 #include "vmm/virtio/vhost_user_front.h"
 
-struct vm;
+struct virtio_host;
 struct virtio_dev;
 
 #define VIRTIO_ID_NET 1
@@ -50,7 +50,7 @@ struct virtio_net {
 
 /* Adds the device to the VM (the next virtio-mmio window) and listens on cfg->socket_path.
  * NULL with err_msg(). */
-struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_config_host *cfg);
+struct virtio_net *virtio_net_create(struct virtio_host *h, const struct virtio_net_config_host *cfg);
 /* Any thread. */
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
 

@@ -62,7 +62,7 @@ static const struct virtio_dev_ops rng_ops = {
     .destroy = destroy,
 };
 
-struct virtio_rng *virtio_rng_create(struct vm *vm)
+struct virtio_rng *virtio_rng_create(struct virtio_host *h)
 {
     struct virtio_rng *rng = calloc(1, sizeof(*rng));
     struct virtq_elem *e = malloc(sizeof(*e));
@@ -79,7 +79,7 @@ struct virtio_rng *virtio_rng_create(struct vm *vm)
                                    .queue_max = VIRTIO_RNG_QUEUE_SIZE,
                                    .ops = &rng_ops,
                                    .opaque = rng};
-    rng->dev = virtio_mmio_add(vm, &info);
+    rng->dev = virtio_mmio_add(h, &info);
     if (!rng->dev) {
         free(e);
         free(rng);

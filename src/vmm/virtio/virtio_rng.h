@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-struct vm;
+struct virtio_host;
 struct virtio_dev;
 struct virtq_elem;
 
@@ -20,6 +20,6 @@ struct virtio_rng {
 };
 
 /* Adds the device to the VM (the next virtio-mmio window). NULL with err_msg(). */
-struct virtio_rng *virtio_rng_create(struct vm *vm);
+struct virtio_rng *virtio_rng_create(struct virtio_host *h);
 
 #endif
