@@ -408,13 +408,12 @@ static int nonce(uint8_t *n)
     return 0;
 }
 
-/* The peer refused us during the handshake: that is an authentication failure (-EACCES). */
+/* The peer refused us during the handshake: that is an authentication failure (-EACCES),
+ * whatever the transport said; its message stays. */
 static int refused(int r)
 {
-    char why[600];
     (void)r;
-    snprintf(why, sizeof(why), "%s", err_msg());
-    return err_set(EACCES, "%s", why);
+    return -EACCES;
 }
 
 int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)

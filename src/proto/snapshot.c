@@ -432,13 +432,10 @@ int snap_check_config(const struct snap_image *img, struct snap_config *cfg)
     return 0;
 }
 
-/* Adds "snapshot PATH: " before the message err_set left (err_set formats into the buffer
- * err_msg() returns, so the old message is copied first). */
+/* Adds "snapshot PATH: " before the message err_set left. */
 static int with_path(int r, const char *path)
 {
-    char msg[900];
-    snprintf(msg, sizeof(msg), "%s", err_msg());
-    return err_set(-r, "snapshot %s: %s", path, msg);
+    return err_wrap(-r, "snapshot %s", path);
 }
 
 void snap_file_close(struct snap_file *f)

@@ -96,9 +96,7 @@ static int call(struct vhost_front *f, struct vhost_user_msg *m)
                            VHOST_FRONT_REPLY_MS);
         if (r != -EPROTO && r != -EIO)
             return err_set(-r, "%s: %s", vhost_user_request_name(req), strerror(-r));
-        char why[256]; /* err_set must not read the buffer it writes */
-        snprintf(why, sizeof(why), "%s", err_msg());
-        return err_set(-r, "%s", why);
+        return r; /* vhost_user_call said what was wrong with the reply */
     }
     /* Replies with fds other than GET_INFLIGHT_FD's were refused by vhost_user_recv. */
     return 0;
