@@ -1,4 +1,5 @@
-/* The control socket: xenod's line protocol to this monitor (docs/control-channel.md).
+/* The control socket: xenod's line protocol to this monitor (docs/control-channel.md; the
+ * requests and their parser are proto/control_proto.h).
  * One client at a time; a new connection replaces the old one. Requests are answered in
  * order with one line each; events go out between replies. The main loop never waits for
  * the client: output is buffered (bounded; a client that lets it overflow is dropped) and
@@ -9,58 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/host/pollset.h"
 #include "lib/ring.h"
+#include "proto/control_proto.h"
+#include "vmm/host/pollset.h"
 
-#define CONTROL_LINE_MAX 4096 /* bytes in a request, its '\n' included */
 #define CONTROL_OUT_MAX (64 * 1024)
-
-enum control_req {
-    CONTROL_STATUS,
-    CONTROL_PAUSE,
-    CONTROL_UNPAUSE,
-    CONTROL_SHUTDOWN,
-    CONTROL_REBOOT,
-    CONTROL_RESET,
-    CONTROL_DESTROY,
-    CONTROL_MEM_SET, /* mem-set TARGET_BYTES DEADLINE_MS */
-    CONTROL_SCHED,   /* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US] */
-    CONTROL_SAVE,    /* save PATH [keep-running] [shrink] */
-    CONTROL_MIGRATE, /* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
-};
-
-/* A request's arguments: only mem-set has any (two decimal numbers). */
-#define CONTROL_MAX_ARGS 2
-#define CONTROL_DEADLINE_MS_MAX 31536000000ULL /* a year: any longer is a mistake */
-struct control_args {
-    unsigned n;
-    uint64_t v[CONTROL_MAX_ARGS];
-    /* sched KEY=VALUE...: the settings given (bit CONTROL_SCHED_x set in sched_has) in
-     * sched[CONTROL_SCHED_x]; the others stay as they are. */
-    unsigned sched_has;
-    uint64_t sched[4];
-    /* save PATH [keep-running] [shrink]: the path (no blanks) and the flags. */
-    char path[CONTROL_LINE_MAX];
-    int keep_running;
-    int shrink; /* ask the guest through the balloon for its free memory first */
-    /* migrate: HOST:PORT in path; key=FILE in key; the numbers given (bit CONTROL_MIG_x in
-     * mig_has) in mig[CONTROL_MIG_x]. */
-    char key[1024];
-    unsigned mig_has;
-    uint64_t mig[4];
-};
-enum { CONTROL_MIG_KEY, CONTROL_MIG_BANDWIDTH, CONTROL_MIG_MAX_DOWNTIME, CONTROL_MIG_MAX_ROUNDS };
-enum { CONTROL_SCHED_RESERVATION, CONTROL_SCHED_LIMIT, CONTROL_SCHED_WEIGHT, CONTROL_SCHED_PERIOD };
-
-/* Parses one request line (no newline; a trailing '\r' and blanks around are ignored).
- * Returns 0 and *req (and *args, which may be NULL); 1 for a blank line (no request, no
- * reply); -EINVAL with the reason, ready to follow "err ", in why. Arguments are checked
- * for form (mem-set: TARGET_BYTES up to 2^62, DEADLINE_MS up to CONTROL_DEADLINE_MS_MAX);
- * whether the values suit the domain is the handler's business. */
-int control_parse_args(const char *line, enum control_req *req, struct control_args *args, char *why, size_t why_size);
-/* The same for callers that need no arguments. */
-int control_parse(const char *line, enum control_req *req, char *why, size_t why_size);
-const char *control_req_name(enum control_req req);
 
 /* Writes the reply line (no newline): "ok [key=value ...]" or "err MESSAGE". Returns 1 to
  * close the connection once the reply is sent (destroy), else 0. */
