@@ -71,11 +71,11 @@ $(BIN)/xeno-vmm: $(VMM_OBJS) $(SCHED_OBJS) $(LIBXENO)
 # xenod reads snapshot files (restore) with the monitor's KVM-free format code.
 # and names the network backend's drop reasons with its switch's table, and authenticates
 # migrations between hosts with the monitors' handshake.
-$(BIN)/xenod: $(DAEMON_OBJS) $(SCHED_OBJS) $(OBJ)/src/vmm/snapshot.o $(OBJ)/src/vmm/migrate_proto.o $(OBJ)/src/net/switch.o $(OBJ)/src/net/eth.o $(LIBXENO)
+$(BIN)/xenod: $(DAEMON_OBJS) $(SCHED_OBJS) $(OBJ)/src/vmm/snapshot.o $(OBJ)/src/vmm/migrate_proto.o $(OBJ)/src/net/switch.o $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LDLIBS)
 
-$(BIN)/xenctl: $(CTL_OBJS) $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
+$(BIN)/xenctl: $(CTL_OBJS) $(AUDIT_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIBS) $(AUDIT_LIBS) $(LDLIBS)
 

@@ -14,7 +14,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(VMM_LIB_OBJS) $(DAEMON_LIB_OBJS) $(NET
 # nothing of the monitor or daemon. Make prefers this rule: its stem is the shorter.
 CTL_LIB_OBJS = $(filter-out $(OBJ)/src/ctl/main.o,$(CTL_OBJS))
 
-$(BUILD)/tests/test_ctl_%: $(OBJ)/tests/unit/test_ctl_%.o $(CTL_LIB_OBJS) $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
+$(BUILD)/tests/test_ctl_%: $(OBJ)/tests/unit/test_ctl_%.o $(CTL_LIB_OBJS) $(AUDIT_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(CTL_LIBS) $(AUDIT_LIBS) $(LDLIBS)
 
@@ -35,6 +35,6 @@ $(BUILD)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBXENO)
 .SECONDARY: $(TOOL_SRCS:%.c=$(OBJ)/%.o)
 
 # audit_replay drives the audit engine (src/audit) itself: an explicit rule wins over the one above.
-$(BUILD)/tests/tools/audit_replay: $(OBJ)/tests/tools/audit_replay.o $(AUDIT_OBJS) $(OBJ)/src/net/eth.o $(LIBXENO)
+$(BUILD)/tests/tools/audit_replay: $(OBJ)/tests/tools/audit_replay.o $(AUDIT_OBJS) $(LIBXENO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(AUDIT_LIBS) $(LDLIBS)

@@ -16,7 +16,7 @@
 #include "audit/pcapng.h"
 #include "audit/rules.h"
 #include "lib/err.h"
-#include "net/eth.h"
+#include "lib/eth.h"
 
 #define NS 1000000000ull
 
@@ -89,8 +89,8 @@ const char *audit_event_format(const struct audit_event *ev, char *buf, size_t s
 {
     char detail[640];
     audit_event_detail(ev, detail, sizeof(detail));
-    snprintf(buf, size, "%s %s domain=%s sponsor=%s %s", audit_event_kind_name(ev->kind),
-             audit_action_name(ev->action), ev->domain, ev->sponsor, detail);
+    snprintf(buf, size, "%s %s domain=%s sponsor=%s %s", audit_event_kind_name(ev->kind), audit_action_name(ev->action),
+             ev->domain, ev->sponsor, detail);
     return buf;
 }
 
@@ -748,8 +748,6 @@ static uint64_t idle_timeout(const struct audit *a, const struct flow_entry *e)
 int audit_tick(struct audit *a, uint64_t now)
 {
     uint64_t errors = a->st.log_errors;
-    const char *first = NULL;
-    char msg[256];
     for (uint32_t i = 0; i < a->ft.capacity; i++) {
         struct flow_entry *e = &a->ft.entries[i];
         if (!e->in_use)
@@ -780,9 +778,7 @@ int audit_tick(struct audit *a, uint64_t now)
     if (a->ipfix && ipfix_flush(a->ipfix, now) < 0)
         log_error(a, now, "ipfix");
     if (a->st.log_errors != errors) {
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        first = msg;
-        return err_set(EIO, "audit: %s", first);
+        return err_wrap(EIO, "audit");
     }
     return 0;
 }

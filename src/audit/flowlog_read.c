@@ -12,7 +12,6 @@
 
 #include "audit/flowlog.h"
 #include "audit/varint.h"
-#include "audit/err_wrap.h"
 #include "lib/err.h"
 
 static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
@@ -91,7 +90,7 @@ int flowlog_reader_next(struct flowlog_reader *r, bool want_payload, struct flow
     if (rc < 0)
         return err_set(-rc, "block at offset %llu: read: %s", (unsigned long long)r->offset, strerror(-rc));
     if (flowlog_hdr_unpack(b->hdr_raw, &b->hdr) < 0)
-        return err_set(EBADMSG, "block at offset %llu: %s", (unsigned long long)r->offset, inner_msg());
+        return err_wrap(EBADMSG, "block at offset %llu", (unsigned long long)r->offset);
     if (left - FLOWLOG_BLOCK_HDR_LEN < b->hdr.payload_len)
         return err_set(EBADMSG, "torn block %llu at offset %llu: payload of %u bytes, only %llu in the file",
                        (unsigned long long)b->hdr.seq, (unsigned long long)r->offset, b->hdr.payload_len,
@@ -347,8 +346,8 @@ int flowlog_block_decode(struct flowlog_block *b)
     else {
         rc = decode(b, raw, got);
         if (rc < 0)
-            rc = err_set(EBADMSG, "block %llu at offset %llu: %s", (unsigned long long)b->hdr.seq,
-                         (unsigned long long)b->offset, inner_msg());
+            rc = err_wrap(EBADMSG, "block %llu at offset %llu", (unsigned long long)b->hdr.seq,
+                          (unsigned long long)b->offset);
     }
     free(raw);
     return rc;

@@ -1,7 +1,6 @@
 #include "net/netback.h"
 
 #include "lib/err.h"
-#include "net/err_wrap.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -221,8 +220,7 @@ static bool load_frame(struct netback *nb, struct nb_port *p)
 static void rx_fill(struct nb_port *d, const uint8_t *frame, size_t len)
 {
     struct virtio_net_hdr_v1 hdr = {.num_buffers = 1};
-    struct iovec src[2] = {{.iov_base = &hdr, .iov_len = sizeof(hdr)},
-                           {.iov_base = (void *)frame, .iov_len = len}};
+    struct iovec src[2] = {{.iov_base = &hdr, .iov_len = sizeof(hdr)}, {.iov_base = (void *)frame, .iov_len = len}};
     size_t n = vring_chain_write(&d->rx_chain, src, 2);
     vring_push(&d->dev.vq[RXQ], d->rx_chain.head, (uint32_t)n);
 }
@@ -442,8 +440,8 @@ static bool tx_recover(struct netback *nb, struct nb_port *p, uint64_t now)
     } else {
         /* The guest set its ring up anew while no backend ran: the record is not about
          * this chain, which is processed as a new one. */
-        log_warn("port %s: the inflight commit (position %u, head %u) does not match the queue; forgotten",
-                 p->cfg.name, c->avail_pos, c->head);
+        log_warn("port %s: the inflight commit (position %u, head %u) does not match the queue; forgotten", p->cfg.name,
+                 c->avail_pos, c->head);
     }
     __atomic_store_n(&c->state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
     p->tx_recovering = false;
@@ -695,8 +693,8 @@ int netback_audit_attach(struct netback *nb, struct audit *engine, const char *r
     struct timespec rt, mono;
     clock_gettime(CLOCK_REALTIME, &rt);
     clock_gettime(CLOCK_MONOTONIC, &mono);
-    nb->audit.clock_offset = ((uint64_t)rt.tv_sec - (uint64_t)mono.tv_sec) * 1000000000ull +
-                             (uint64_t)rt.tv_nsec - (uint64_t)mono.tv_nsec;
+    nb->audit.clock_offset =
+        ((uint64_t)rt.tv_sec - (uint64_t)mono.tv_sec) * 1000000000ull + (uint64_t)rt.tv_nsec - (uint64_t)mono.tv_nsec;
     if (rules_path && strlen(rules_path) >= sizeof(nb->audit.rules_path))
         return err_set(ENAMETOOLONG, "audit rules %s: path too long", rules_path);
     snprintf(nb->audit.rules_path, sizeof(nb->audit.rules_path), "%s", rules_path ? rules_path : "");
@@ -755,13 +753,12 @@ int netback_port_add(struct netback *nb, struct port_config *cfg)
     unsigned s;
     int rc = net_switch_port_add(nb->sw, &pc, &s);
     if (rc < 0)
-        return nb_err_wrap(-rc, "port %s", cfg->name);
+        return err_wrap(-rc, "port %s", cfg->name);
     rc = net_qos_port_set(nb->qos, s, &cfg->qos, nb_now_ns());
     if (rc < 0) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
+        rc = err_wrap(-rc, "port %s", cfg->name);
         net_switch_port_remove(nb->sw, s);
-        return err_set(-rc, "port %s: %s", cfg->name, msg);
+        return rc;
     }
     struct nb_port *p = calloc(1, sizeof(*p));
     uint8_t *frame = malloc(NB_MAX_FRAME);
@@ -973,19 +970,18 @@ void netback_write_stats(struct netback *nb, FILE *f)
         struct net_port_stats st;
         if (net_switch_port_stats(nb->sw, p->sw, &st) < 0)
             continue;
-        fprintf(f, "port %s connected=%d connects=%" PRIu64 " tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
-                   " rx_packets=%" PRIu64 " rx_bytes=%" PRIu64 " ring_errors=%" PRIu64
-                   " protocol_errors=%" PRIu64 " recovered_resent=%" PRIu64 " recovered_skipped=%" PRIu64
-                   " recovery_timeouts=%" PRIu64,
-                p->cfg.name, p->sock >= 0, p->connects, st.packets[NET_DIR_FROM_PORT],
-                st.bytes[NET_DIR_FROM_PORT], st.packets[NET_DIR_TO_PORT], st.bytes[NET_DIR_TO_PORT],
-                p->dev.vq[RXQ].errors + p->dev.vq[TXQ].errors, p->dev.protocol_errors, p->recovered_resent,
-                p->recovered_skipped, p->recovery_timeouts);
+        fprintf(f,
+                "port %s connected=%d connects=%" PRIu64 " tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
+                " rx_packets=%" PRIu64 " rx_bytes=%" PRIu64 " ring_errors=%" PRIu64 " protocol_errors=%" PRIu64
+                " recovered_resent=%" PRIu64 " recovered_skipped=%" PRIu64 " recovery_timeouts=%" PRIu64,
+                p->cfg.name, p->sock >= 0, p->connects, st.packets[NET_DIR_FROM_PORT], st.bytes[NET_DIR_FROM_PORT],
+                st.packets[NET_DIR_TO_PORT], st.bytes[NET_DIR_TO_PORT], p->dev.vq[RXQ].errors + p->dev.vq[TXQ].errors,
+                p->dev.protocol_errors, p->recovered_resent, p->recovered_skipped, p->recovery_timeouts);
         for (int dir = 0; dir < 2; dir++)
             for (int r = 1; r < NET_DROP__COUNT; r++)
                 if (st.drops[dir][r])
-                    fprintf(f, " %s_drop_%s=%" PRIu64, dir == NET_DIR_FROM_PORT ? "tx" : "rx",
-                            net_drop_reason_name(r), st.drops[dir][r]);
+                    fprintf(f, " %s_drop_%s=%" PRIu64, dir == NET_DIR_FROM_PORT ? "tx" : "rx", net_drop_reason_name(r),
+                            st.drops[dir][r]);
         fprintf(f, "\n");
     }
     if (nb->tap_fd >= 0)
@@ -998,9 +994,8 @@ void netback_write_stats(struct netback *nb, FILE *f)
         for (int k = 0; k < AUDIT_EV__COUNT; k++)
             events += as.events[k];
         fprintf(f,
-                "audit frames=%" PRIu64 " flows=%u flows_created=%" PRIu64 " flows_logged=%" PRIu64
-                " dropped=%" PRIu64 " throttled=%" PRIu64 " held=%" PRIu64 " events=%" PRIu64 " log_errors=%" PRIu64
-                "\n",
+                "audit frames=%" PRIu64 " flows=%u flows_created=%" PRIu64 " flows_logged=%" PRIu64 " dropped=%" PRIu64
+                " throttled=%" PRIu64 " held=%" PRIu64 " events=%" PRIu64 " log_errors=%" PRIu64 "\n",
                 as.frames, audit_flow_count(nb->audit.engine), as.flows_created, as.flows_logged, as.dropped,
                 as.throttled, nb->audit.throttled, events, as.log_errors);
     }
