@@ -55,8 +55,8 @@ bench-net:
 # and QoS decisions"): one program, no guest, no root.
 .PHONY: bench-net-switch
 # (-MMD keeps only the last source's headers when one command compiles several: they are listed.)
-$(BENCH_DIR)/net-switch-bench: bench/net/switch_bench.c src/net/eth.c src/net/switch.c src/net/qos.c src/lib/err.c \
-		src/net/eth.h src/net/switch.h src/net/qos.h
+$(BENCH_DIR)/net-switch-bench: bench/net/switch_bench.c src/lib/eth.c src/net/switch.c src/net/qos.c src/lib/err.c \
+		src/lib/eth.h src/net/switch.h src/net/qos.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^)
 
@@ -67,7 +67,7 @@ bench-net-switch: $(BENCH_DIR)/net-switch-bench
 .PHONY: bench-audit
 bench-programs: $(BENCH_DIR)/audit-bench
 
-$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(AUDIT_SRCS) src/net/eth.c src/lib/err.c
+$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(AUDIT_SRCS) src/lib/eth.c src/lib/err.c
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lzstd -lcrypto -lm
 

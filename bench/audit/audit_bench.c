@@ -22,7 +22,7 @@
 
 #include "audit/audit.h"
 #include "lib/err.h"
-#include "net/eth.h"
+#include "lib/eth.h"
 
 #define S 1000000000ull
 #define T0 (1764144000ull * S)

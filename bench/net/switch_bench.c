@@ -1,5 +1,5 @@
 /* net-switch-bench: decisions per second of the network backend's switch and QoS library
- * (src/net/eth.c, switch.c, qos.c) at native speed on synthetic frames: no guest, no
+ * (src/lib/eth.c, src/net/switch.c, qos.c) at native speed on synthetic frames: no guest, no
  * sockets, no copies; see bench/README.md ("bench/net: switch and QoS decisions").
  *
  *   net-switch-bench [-r REPEATS] [-t MS]
@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "net/eth.h"
+#include "lib/eth.h"
 #include "net/qos.h"
 #include "net/switch.h"
 

@@ -1,6 +1,6 @@
 #include "audit/ack_symmetry.h"
 
-#include "net/eth.h"
+#include "lib/eth.h"
 
 void ack_sym_defaults(struct ack_sym_params *p)
 {

@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "audit/flowlog.h"
-#include "audit/err_wrap.h"
 #include "lib/err.h"
 
 static bool match(const struct flowlog_query *q, const struct flowlog_entry *e)
@@ -86,6 +85,6 @@ int flowlog_query_run(const char *path, const struct flowlog_query *q,
     }
     flowlog_reader_close(&r);
     if (rc < 0)
-        return err_set(EBADMSG, "%s: %s", path, inner_msg());
+        return err_wrap(EBADMSG, "%s", path);
     return 0;
 }

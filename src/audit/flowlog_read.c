@@ -12,7 +12,6 @@
 
 #include "audit/flowlog.h"
 #include "audit/varint.h"
-#include "audit/err_wrap.h"
 #include "lib/err.h"
 
 static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
@@ -91,7 +90,7 @@ int flowlog_reader_next(struct flowlog_reader *r, bool want_payload, struct flow
     if (rc < 0)
         return err_set(-rc, "block at offset %llu: read: %s", (unsigned long long)r->offset, strerror(-rc));
     if (flowlog_hdr_unpack(b->hdr_raw, &b->hdr) < 0)
-        return err_set(EBADMSG, "block at offset %llu: %s", (unsigned long long)r->offset, inner_msg());
+        return err_wrap(EBADMSG, "block at offset %llu", (unsigned long long)r->offset);
     if (left - FLOWLOG_BLOCK_HDR_LEN < b->hdr.payload_len)
         return err_set(EBADMSG, "torn block %llu at offset %llu: payload of %u bytes, only %llu in the file",
                        (unsigned long long)b->hdr.seq, (unsigned long long)r->offset, b->hdr.payload_len,
@@ -146,6 +145,156 @@ static int get_bytes(struct cursor *c, void *out, size_t n)
 
 static const uint8_t class_proto[2][4] = {{6, 17, 1, 0}, {6, 17, 58, 0}};
 
+/* The dictionary of (domain, sponsor) names the owner column points into, copied into
+ * b->dict NUL-terminated; dom[i] and spo[i] point at entry i's names. */
+static int decode_dictionary(struct flowlog_block *b, struct cursor *c, uint64_t ndict, const char **dom,
+                             const char **spo)
+{
+    const uint8_t *raw = c->p;
+    size_t len = c->len, used = 0;
+    for (uint64_t i = 0; i < ndict; i++) {
+        for (int k = 0; k < 2; k++) {
+            uint64_t sl;
+            if (get_varint(c, &sl) < 0)
+                return -EBADMSG;
+            if (sl > 255 || sl > len - c->pos)
+                return err_set(EBADMSG, "dictionary entry %llu: name of %llu bytes", (unsigned long long)i,
+                               (unsigned long long)sl);
+            memcpy(b->dict + used, raw + c->pos, sl);
+            if (memchr(b->dict + used, 0, sl))
+                return err_set(EBADMSG, "dictionary entry %llu: NUL inside a name", (unsigned long long)i);
+            c->pos += sl;
+            b->dict[used + sl] = 0;
+            (k == 0 ? dom : spo)[i] = b->dict + used;
+            used += sl + 1;
+        }
+    }
+    return 0;
+}
+
+/* The columns that make a flow's key and owner: meta byte, protocol, owner, port. */
+static int decode_key_columns(struct flowlog_entry *e, uint64_t n, struct cursor *c, uint64_t ndict, const char **dom,
+                              const char **spo)
+{
+    uint64_t v;
+    c->field = "meta";
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t m = 0;
+        if (get_bytes(c, &m, 1) < 0)
+            return -EBADMSG;
+        if (m >> 7 || ((m >> 4) & 7) >= FLOW_END__COUNT)
+            return err_set(EBADMSG, "record %llu: bad meta byte 0x%02x", (unsigned long long)i, m);
+        e[i].rec.key.family = (m & 4) ? 6 : 4;
+        e[i].rec.key.proto = class_proto[(m >> 2) & 1][m & 3];
+        e[i].rec.dir = (m >> 3) & 1;
+        e[i].rec.end_reason = (m >> 4) & 7;
+        e[i].rec.flags = m & 3; /* the class, until the protocol column replaces it */
+    }
+    c->field = "protocol";
+    for (uint64_t i = 0; i < n; i++) {
+        if (e[i].rec.flags == 3 && get_bytes(c, &e[i].rec.key.proto, 1) < 0)
+            return -EBADMSG;
+        e[i].rec.flags = 0;
+    }
+    c->field = "owner";
+    for (uint64_t i = 0; i < n; i++) {
+        if (get_varint(c, &v) < 0)
+            return -EBADMSG;
+        if (v >= ndict)
+            return err_set(EBADMSG, "record %llu: owner %llu beyond the dictionary", (unsigned long long)i,
+                           (unsigned long long)v);
+        e[i].rec.owner = (uint32_t)v;
+        e[i].domain = dom[v];
+        e[i].sponsor = spo[v];
+    }
+    c->field = "port";
+    for (uint64_t i = 0; i < n; i++) {
+        if (get_varint(c, &v) < 0)
+            return -EBADMSG;
+        if (v > UINT16_MAX)
+            return err_set(EBADMSG, "record %llu: port %llu", (unsigned long long)i, (unsigned long long)v);
+        e[i].rec.key.port = (uint16_t)v;
+    }
+    return 0;
+}
+
+/* Start (delta from the previous record) and duration, in ms, inside the header's time range. */
+static int decode_time_columns(const struct flowlog_block *b, struct flowlog_entry *e, uint64_t n, struct cursor *c)
+{
+    uint64_t v;
+    c->field = "start";
+    uint64_t prev = b->hdr.t_min_ms;
+    for (uint64_t i = 0; i < n; i++) {
+        if (get_varint(c, &v) < 0)
+            return -EBADMSG;
+        prev += (uint64_t)zigzag_decode(v);
+        if (prev < b->hdr.t_min_ms || prev > b->hdr.t_max_ms)
+            return err_set(EBADMSG, "record %llu: start outside the header's time range", (unsigned long long)i);
+        e[i].rec.start_ns = prev * 1000000;
+    }
+    c->field = "duration";
+    for (uint64_t i = 0; i < n; i++) {
+        if (get_varint(c, &v) < 0)
+            return -EBADMSG;
+        uint64_t s = e[i].rec.start_ns / 1000000;
+        if (v > b->hdr.t_max_ms - s)
+            return err_set(EBADMSG, "record %llu: end outside the header's time range", (unsigned long long)i);
+        e[i].rec.end_ns = (s + v) * 1000000;
+    }
+    return 0;
+}
+
+/* Ports, addresses, the counters of both directions and the flags. */
+static int decode_counter_columns(struct flowlog_entry *e, uint64_t n, struct cursor *c)
+{
+    uint64_t v;
+    c->field = "local port";
+    int64_t pp = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (get_varint(c, &v) < 0)
+            return -EBADMSG;
+        pp += zigzag_decode(v);
+        if (pp < 0 || pp > UINT16_MAX)
+            return err_set(EBADMSG, "record %llu: local port out of range", (unsigned long long)i);
+        e[i].rec.key.lport = (uint16_t)pp;
+    }
+    c->field = "remote port";
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t two[2];
+        if (get_bytes(c, two, 2) < 0)
+            return -EBADMSG;
+        e[i].rec.key.rport = (uint16_t)(two[0] << 8 | two[1]);
+    }
+    c->field = "addresses";
+    for (int side = 0; side < 2; side++)
+        for (uint64_t i = 0; i < n; i++)
+            if (get_bytes(c, side ? e[i].rec.key.remote : e[i].rec.key.local, e[i].rec.key.family == 6 ? 16 : 4) < 0)
+                return -EBADMSG;
+    c->field = "packets";
+    for (int d = 0; d < 2; d++)
+        for (uint64_t i = 0; i < n; i++)
+            if (get_varint(c, &e[i].rec.packets[d]) < 0)
+                return -EBADMSG;
+    c->field = "bytes";
+    for (int d = 0; d < 2; d++)
+        for (uint64_t i = 0; i < n; i++)
+            if (get_varint(c, &e[i].rec.bytes[d]) < 0)
+                return -EBADMSG;
+    c->field = "tcp flags";
+    for (int d = 0; d < 2; d++)
+        for (uint64_t i = 0; i < n; i++)
+            if (e[i].rec.key.proto == 6 && get_bytes(c, &e[i].rec.tcp_flags[d], 1) < 0)
+                return -EBADMSG;
+    c->field = "flags";
+    for (uint64_t i = 0; i < n; i++) {
+        if (get_bytes(c, &e[i].rec.flags, 1) < 0)
+            return -EBADMSG;
+        if (e[i].rec.flags & ~(FLOW_F_DROPPED | FLOW_F_THROTTLED))
+            return err_set(EBADMSG, "record %llu: unknown flags 0x%02x", (unsigned long long)i, e[i].rec.flags);
+    }
+    return 0;
+}
+
 static int decode(struct flowlog_block *b, const uint8_t *raw, size_t len)
 {
     struct cursor c = {raw, len, 0, "dictionary"};
@@ -164,29 +313,9 @@ static int decode(struct flowlog_block *b, const uint8_t *raw, size_t len)
         err_set(ENOMEM, "out of memory decoding a block");
         goto out;
     }
-    size_t used = 0;
     rc = -EBADMSG;
-    for (uint64_t i = 0; i < ndict; i++) {
-        for (int k = 0; k < 2; k++) {
-            uint64_t sl;
-            if (get_varint(&c, &sl) < 0)
-                goto out;
-            if (sl > 255 || sl > len - c.pos) {
-                err_set(EBADMSG, "dictionary entry %llu: name of %llu bytes", (unsigned long long)i,
-                        (unsigned long long)sl);
-                goto out;
-            }
-            memcpy(b->dict + used, raw + c.pos, sl);
-            if (memchr(b->dict + used, 0, sl)) {
-                err_set(EBADMSG, "dictionary entry %llu: NUL inside a name", (unsigned long long)i);
-                goto out;
-            }
-            c.pos += sl;
-            b->dict[used + sl] = 0;
-            (k == 0 ? dom : spo)[i] = b->dict + used;
-            used += sl + 1;
-        }
-    }
+    if (decode_dictionary(b, &c, ndict, dom, spo) < 0)
+        goto out;
     if (get_varint(&c, &n) < 0)
         goto out;
     if (n != b->hdr.nrecords) {
@@ -194,122 +323,9 @@ static int decode(struct flowlog_block *b, const uint8_t *raw, size_t len)
         goto out;
     }
     struct flowlog_entry *e = b->entries;
-    uint64_t v;
-    c.field = "meta";
-    for (uint64_t i = 0; i < n; i++) {
-        uint8_t m = 0;
-        if (get_bytes(&c, &m, 1) < 0)
-            goto out;
-        if (m >> 7 || ((m >> 4) & 7) >= FLOW_END__COUNT) {
-            err_set(EBADMSG, "record %llu: bad meta byte 0x%02x", (unsigned long long)i, m);
-            goto out;
-        }
-        e[i].rec.key.family = (m & 4) ? 6 : 4;
-        e[i].rec.key.proto = class_proto[(m >> 2) & 1][m & 3];
-        e[i].rec.dir = (m >> 3) & 1;
-        e[i].rec.end_reason = (m >> 4) & 7;
-        e[i].rec.flags = m & 3; /* the class, until the protocol column replaces it */
-    }
-    c.field = "protocol";
-    for (uint64_t i = 0; i < n; i++) {
-        if (e[i].rec.flags == 3 && get_bytes(&c, &e[i].rec.key.proto, 1) < 0)
-            goto out;
-        e[i].rec.flags = 0;
-    }
-    c.field = "owner";
-    for (uint64_t i = 0; i < n; i++) {
-        if (get_varint(&c, &v) < 0)
-            goto out;
-        if (v >= ndict) {
-            err_set(EBADMSG, "record %llu: owner %llu beyond the dictionary", (unsigned long long)i,
-                    (unsigned long long)v);
-            goto out;
-        }
-        e[i].rec.owner = (uint32_t)v;
-        e[i].domain = dom[v];
-        e[i].sponsor = spo[v];
-    }
-    c.field = "port";
-    for (uint64_t i = 0; i < n; i++) {
-        if (get_varint(&c, &v) < 0)
-            goto out;
-        if (v > UINT16_MAX) {
-            err_set(EBADMSG, "record %llu: port %llu", (unsigned long long)i, (unsigned long long)v);
-            goto out;
-        }
-        e[i].rec.key.port = (uint16_t)v;
-    }
-    c.field = "start";
-    uint64_t prev = b->hdr.t_min_ms;
-    for (uint64_t i = 0; i < n; i++) {
-        if (get_varint(&c, &v) < 0)
-            goto out;
-        prev += (uint64_t)zigzag_decode(v);
-        if (prev < b->hdr.t_min_ms || prev > b->hdr.t_max_ms) {
-            err_set(EBADMSG, "record %llu: start outside the header's time range", (unsigned long long)i);
-            goto out;
-        }
-        e[i].rec.start_ns = prev * 1000000;
-    }
-    c.field = "duration";
-    for (uint64_t i = 0; i < n; i++) {
-        if (get_varint(&c, &v) < 0)
-            goto out;
-        uint64_t s = e[i].rec.start_ns / 1000000;
-        if (v > b->hdr.t_max_ms - s) {
-            err_set(EBADMSG, "record %llu: end outside the header's time range", (unsigned long long)i);
-            goto out;
-        }
-        e[i].rec.end_ns = (s + v) * 1000000;
-    }
-    c.field = "local port";
-    int64_t pp = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        if (get_varint(&c, &v) < 0)
-            goto out;
-        pp += zigzag_decode(v);
-        if (pp < 0 || pp > UINT16_MAX) {
-            err_set(EBADMSG, "record %llu: local port out of range", (unsigned long long)i);
-            goto out;
-        }
-        e[i].rec.key.lport = (uint16_t)pp;
-    }
-    c.field = "remote port";
-    for (uint64_t i = 0; i < n; i++) {
-        uint8_t two[2];
-        if (get_bytes(&c, two, 2) < 0)
-            goto out;
-        e[i].rec.key.rport = (uint16_t)(two[0] << 8 | two[1]);
-    }
-    c.field = "addresses";
-    for (int side = 0; side < 2; side++)
-        for (uint64_t i = 0; i < n; i++)
-            if (get_bytes(&c, side ? e[i].rec.key.remote : e[i].rec.key.local, e[i].rec.key.family == 6 ? 16 : 4) < 0)
-                goto out;
-    c.field = "packets";
-    for (int d = 0; d < 2; d++)
-        for (uint64_t i = 0; i < n; i++)
-            if (get_varint(&c, &e[i].rec.packets[d]) < 0)
-                goto out;
-    c.field = "bytes";
-    for (int d = 0; d < 2; d++)
-        for (uint64_t i = 0; i < n; i++)
-            if (get_varint(&c, &e[i].rec.bytes[d]) < 0)
-                goto out;
-    c.field = "tcp flags";
-    for (int d = 0; d < 2; d++)
-        for (uint64_t i = 0; i < n; i++)
-            if (e[i].rec.key.proto == 6 && get_bytes(&c, &e[i].rec.tcp_flags[d], 1) < 0)
-                goto out;
-    c.field = "flags";
-    for (uint64_t i = 0; i < n; i++) {
-        if (get_bytes(&c, &e[i].rec.flags, 1) < 0)
-            goto out;
-        if (e[i].rec.flags & ~(FLOW_F_DROPPED | FLOW_F_THROTTLED)) {
-            err_set(EBADMSG, "record %llu: unknown flags 0x%02x", (unsigned long long)i, e[i].rec.flags);
-            goto out;
-        }
-    }
+    if (decode_key_columns(e, n, &c, ndict, dom, spo) < 0 || decode_time_columns(b, e, n, &c) < 0 ||
+        decode_counter_columns(e, n, &c) < 0)
+        goto out;
     if (c.pos != len) {
         err_set(EBADMSG, "%zu bytes left over after the last column", len - c.pos);
         goto out;
@@ -347,8 +363,8 @@ int flowlog_block_decode(struct flowlog_block *b)
     else {
         rc = decode(b, raw, got);
         if (rc < 0)
-            rc = err_set(EBADMSG, "block %llu at offset %llu: %s", (unsigned long long)b->hdr.seq,
-                         (unsigned long long)b->offset, inner_msg());
+            rc = err_wrap(EBADMSG, "block %llu at offset %llu", (unsigned long long)b->hdr.seq,
+                          (unsigned long long)b->offset);
     }
     free(raw);
     return rc;

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "audit/flowlog.h"
-#include "audit/err_wrap.h"
 #include "lib/err.h"
 
 /* The index a block's header must carry, recomputed from its records. */
@@ -81,8 +80,10 @@ int flowlog_verify(const char *path, const uint8_t *key, size_t key_len, struct 
     }
     rep->bytes = r.offset;
     flowlog_reader_close(&r);
-    if (rc < 0)
-        return err_set(EBADMSG, "%s: %s (after %llu good blocks)", path, inner_msg(), (unsigned long long)rep->blocks);
+    if (rc < 0) {
+        err_wrap(EBADMSG, "%s", path);
+        return err_append(EBADMSG, " (after %llu good blocks)", (unsigned long long)rep->blocks);
+    }
     if (rep->blocks == 0)
         rep->t_min_ms = 0;
     return 0;

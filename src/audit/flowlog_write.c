@@ -14,7 +14,6 @@
 
 #include "audit/flowlog.h"
 #include "audit/varint.h"
-#include "audit/err_wrap.h"
 #include "lib/err.h"
 
 #define DEFAULT_BLOCK_RECORDS 4096
@@ -121,8 +120,10 @@ static int resume(struct flowlog_writer *w, const char *path)
     }
     w->size = r.offset;
     flowlog_reader_close(&r);
-    if (rc < 0)
-        return err_set(EBADMSG, "flow log %s: %s; not appending (verify it and start a new file)", path, inner_msg());
+    if (rc < 0) {
+        err_wrap(EBADMSG, "flow log %s", path);
+        return err_append(EBADMSG, "; not appending (verify it and start a new file)");
+    }
     return 0;
 }
 
@@ -418,7 +419,7 @@ int flowlog_flush(struct flowlog_writer *w)
         /* Take back a partial block (a full disk), so the next try appends to a whole file
          * rather than after a torn block in the middle. The records stay pending. */
         if (ftruncate(w->fd, (off_t)w->size) < 0)
-            return err_set(-rc, "%s; and cutting the partial block off failed: %s", inner_msg(), strerror(errno));
+            return err_append(-rc, "; and cutting the partial block off failed: %s", strerror(errno));
         return rc;
     }
     if (w->opt.sync && fdatasync(w->fd) < 0)

@@ -1,6 +1,6 @@
 /* The commands that change a domain: create, define, start, undefine, pause, unpause,
- * shutdown, reboot, reset, destroy, mem-set, save, restore. Each is one API request; the text output is one confirmation
- * line on stdout (the JSON answer with --json). */
+ * shutdown, reboot, reset, destroy, mem-set, save, restore. Each is one API request; the text output is one
+ * confirmation line on stdout (the JSON answer with --json). */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -272,8 +272,8 @@ int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a)
         return ctl_usage_error("--deadline: %s", err_msg());
     json_t *body = json_pack("{s:I, s:I}", "target_bytes", (json_int_t)target, "deadline_ms", (json_int_t)deadline_ms);
     char done[128];
-    snprintf(done, sizeof(done), "has %llu MiB as its memory target, deadline %llu ms", (unsigned long long)(target >> 20),
-             (unsigned long long)deadline_ms);
+    snprintf(done, sizeof(done), "has %llu MiB as its memory target, deadline %llu ms",
+             (unsigned long long)(target >> 20), (unsigned long long)deadline_ms);
     int rc = simple_action(c, a->pos[0], "POST", "memory", body, CTL_REQUEST_TIMEOUT_S, done);
     json_decref(body);
     return rc;

@@ -16,7 +16,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
-#include "sched/params.h"
+#include "lib/sched_params.h"
 
 /* A percentage field ("reservation_percent") as "30%", "12.5%"; null as `none`. */
 static void fmt_percent(const json_t *v, const char *none, char *buf, size_t size)
@@ -59,7 +59,8 @@ int ctl_render_sched_list(const json_t *domains, FILE *f)
     const json_t *dom;
     int r = 0;
     ctl_table_init(&t, NCOLS, headers, align);
-    json_array_foreach(domains, i, dom) {
+    json_array_foreach(domains, i, dom)
+    {
         const json_t *s = json_object_get(dom, "sched"), *secs = json_object_get(dom, "cpu_time_s");
         ctl_fmt_value(json_object_get(dom, "name"), cells[0], CTL_CELL_MAX);
         ctl_fmt_value(json_object_get(dom, "id"), cells[1], CTL_CELL_MAX);
@@ -107,7 +108,8 @@ void ctl_render_sched_info(const json_t *o, FILE *f)
     if (json_is_object(cpu)) {
         const json_t *vcpus = json_object_get(cpu, "vcpu_ns"), *x;
         size_t i, n = (size_t)snprintf(v, sizeof(v), "%.6f s", ns_field(cpu, "total_ns") / 1e9);
-        json_array_foreach(vcpus, i, x) {
+        json_array_foreach(vcpus, i, x)
+        {
             if (n >= sizeof(v))
                 break;
             n += (size_t)snprintf(v + n, sizeof(v) - n, "%svcpu%zu %.6f", i ? ", " : " (", i,
@@ -145,7 +147,8 @@ static const json_t *find_uuid(const json_t *doc, const char *uuid)
 {
     size_t i;
     const json_t *d;
-    json_array_foreach(json_object_get(doc, "domains"), i, d) {
+    json_array_foreach(json_object_get(doc, "domains"), i, d)
+    {
         const char *u = json_string_value(json_object_get(d, "uuid"));
         if (u && uuid && strcmp(u, uuid) == 0)
             return d;
@@ -171,7 +174,8 @@ int ctl_render_top(const json_t *prev, const json_t *cur, double interval_s, FIL
     const json_t *dom;
     int r = 0;
     ctl_table_init(&t, NCOLS, headers, align);
-    json_array_foreach(json_object_get(cur, "domains"), i, dom) {
+    json_array_foreach(json_object_get(cur, "domains"), i, dom)
+    {
         const json_t *s = json_object_get(dom, "sched");
         const json_t *old = prev ? find_uuid(prev, json_string_value(json_object_get(dom, "uuid"))) : NULL;
         double now_cpu = cpu_ns(dom, "total_ns"), old_cpu = old ? cpu_ns(old, "total_ns") : NAN;

@@ -13,9 +13,10 @@ static const struct ctl_opt console_opts[] = {
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {"shrink", 0, NULL}, {NULL, 0, NULL}};
-static const struct ctl_opt net_qos_opts[] = {
-    {"inbound", 1, "AVG[,PEAK[,BURST]]"}, {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]"}, {"weight", 1, "N"},
-    {NULL, 0, NULL}};
+static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]"},
+                                              {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]"},
+                                              {"weight", 1, "N"},
+                                              {NULL, 0, NULL}};
 static const struct ctl_opt migrate_opts[] = {
     {"live", 0, NULL}, {"bandwidth", 1, "MB/s"}, {"max-downtime", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt restore_opts[] = {
@@ -23,7 +24,7 @@ static const struct ctl_opt restore_opts[] = {
 static const struct ctl_opt sched_opts[] = {
     {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
-static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE"},   {"sponsor", 1, "S"}, {"domain", 1, "D"},
+static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE"},   {"sponsor", 1, "S"},  {"domain", 1, "D"},
                                             {"since", 1, "TIME"}, {"until", 1, "TIME"}, {"dst", 1, "IP"},
                                             {NULL, 0, NULL}};
 
@@ -171,13 +172,13 @@ void ctl_print_usage(FILE *f)
                "\n"
                "Commands:\n");
     for (const struct ctl_command *cmd = ctl_commands; cmd->name; cmd++) {
-        char head[64];
-        snprintf(head, sizeof(head), "%s %s", cmd->name, cmd->synopsis);
-        /* Long synopses get a line of their own; the summary follows aligned. */
-        if (strlen(head) <= 30)
-            fprintf(f, "  %-30s %s\n", head, cmd->summary);
+        /* Printed straight from the table (no buffer to cut a long synopsis short). Long
+         * synopses get a line of their own; the summary follows aligned. */
+        int head_len = (int)(strlen(cmd->name) + 1 + strlen(cmd->synopsis));
+        if (head_len <= 30)
+            fprintf(f, "  %s %s%*s %s\n", cmd->name, cmd->synopsis, 30 - head_len, "", cmd->summary);
         else
-            fprintf(f, "  %s\n  %-30s %s\n", head, "", cmd->summary);
+            fprintf(f, "  %s %s\n  %-30s %s\n", cmd->name, cmd->synopsis, "", cmd->summary);
     }
     fprintf(f, "\n"
                "Options (before or after the command):\n"
@@ -206,7 +207,7 @@ const char *ctl_command_usage(const struct ctl_command *cmd, char *buf, size_t s
 
 int ctl_check_positional(const struct ctl_command *cmd, const struct ctl_args *a)
 {
-    char usage[160];
+    char usage[CTL_USAGE_MAX];
     if (a->npos < cmd->min_pos) {
         /* The synopsis's first word names what is missing (FILE, REF). */
         return ctl_usage_error("%s needs %.*s (usage: %s)", cmd->name, (int)strcspn(cmd->synopsis, " "), cmd->synopsis,

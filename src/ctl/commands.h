@@ -25,7 +25,9 @@ const struct ctl_command *ctl_command_find(const char *name);
 
 void ctl_print_usage(FILE *f);
 void ctl_print_command_help(const struct ctl_command *cmd, FILE *f);
-/* "xenctl NAME SYNOPSIS" into buf; returns buf. */
+/* The size of a buffer for ctl_command_usage(): every command's line fits (test_ctl_usage). */
+#define CTL_USAGE_MAX 256
+/* "xenctl NAME SYNOPSIS" into buf (CTL_USAGE_MAX bytes); returns buf. */
 const char *ctl_command_usage(const struct ctl_command *cmd, char *buf, size_t size);
 /* Checks the number of positional arguments; prints a usage error if wrong. */
 int ctl_check_positional(const struct ctl_command *cmd, const struct ctl_args *a);

@@ -32,11 +32,8 @@ static int report_unreachable(const struct ctl *c, int sock_errno)
         hint = "is xenod running? start it with `xenod`, or point --socket or XENOD_SOCKET at its socket";
         break;
     case EACCES:
-    case EPERM:
-        hint = "the socket is root's only: run xenctl as root";
-        break;
-    default:
-        hint = "start xenod, or point --socket or XENOD_SOCKET at its socket";
+    case EPERM: hint = "the socket is root's only: run xenctl as root"; break;
+    default: hint = "start xenod, or point --socket or XENOD_SOCKET at its socket";
     }
     log_error("cannot reach xenod at %s: %s (%s)", c->socket, err_msg(), hint);
     return CTL_EXIT_UNREACHABLE;
@@ -71,10 +68,8 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, const js
         *out = NULL;
     int rc = ctl_api_request(c->socket, method, path, body, timeout_s, &r, &sock_errno);
     switch (rc) {
-    case CTL_API_OK:
-        break;
-    case CTL_API_UNREACHABLE:
-        return report_unreachable(c, sock_errno);
+    case CTL_API_OK: break;
+    case CTL_API_UNREACHABLE: return report_unreachable(c, sock_errno);
     case CTL_API_TIMEOUT:
         log_error("xenod at %s gave no answer to %s %s within %ld s", c->socket, method, path, timeout_s);
         return CTL_EXIT_TIMEOUT;

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     int help_before = a.help;
     a.help = 0;
     if (ctl_args_parse(cmd->opts, argc - 2 - at, argv + 2 + at, 0, &a) < 0) {
-        char usage[160];
+        char usage[CTL_USAGE_MAX];
         return ctl_usage_error("%s: %s (usage: %s)", cmd->name, err_msg(),
                                ctl_command_usage(cmd, usage, sizeof(usage)));
     }

@@ -100,7 +100,8 @@ int ctl_render_list(const json_t *domains, FILE *f)
     int r = 0;
 
     ctl_table_init(&t, CTL_LIST_COLS, headers, align);
-    json_array_foreach(domains, i, dom) {
+    json_array_foreach(domains, i, dom)
+    {
         ctl_render_list_row(dom, cells);
         for (int c = 0; c < CTL_LIST_COLS; c++)
             row[c] = cells[c];
@@ -176,13 +177,14 @@ static void render_usage(const json_t *u, FILE *f)
                  target_state ? target_state : "?", usage_bytes(u, "balloon_bytes", b, sizeof(b)));
         info_line("Mem target", line, f);
     }
-    snprintf(line, sizeof(line), "%s of guest RAM; monitor RSS %s", usage_bytes(u, "guest_resident_bytes", a, sizeof(a)),
-             usage_bytes(u, "monitor_rss_bytes", b, sizeof(b)));
+    snprintf(line, sizeof(line), "%s of guest RAM; monitor RSS %s",
+             usage_bytes(u, "guest_resident_bytes", a, sizeof(a)), usage_bytes(u, "monitor_rss_bytes", b, sizeof(b)));
     info_line("Resident", line, f);
-    snprintf(line, sizeof(line), "free %s, available %s (guest's report)", usage_bytes(u, "guest_free_bytes", a, sizeof(a)),
-             usage_bytes(u, "guest_available_bytes", c, sizeof(c)));
+    snprintf(line, sizeof(line), "free %s, available %s (guest's report)",
+             usage_bytes(u, "guest_free_bytes", a, sizeof(a)), usage_bytes(u, "guest_available_bytes", c, sizeof(c)));
     info_line("Guest memory", line, f);
-    snprintf(line, sizeof(line), "io %" JSON_INTEGER_FORMAT ", mmio %" JSON_INTEGER_FORMAT ", other %" JSON_INTEGER_FORMAT,
+    snprintf(line, sizeof(line),
+             "io %" JSON_INTEGER_FORMAT ", mmio %" JSON_INTEGER_FORMAT ", other %" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(exits, "io")), json_integer_value(json_object_get(exits, "mmio")),
              json_integer_value(json_object_get(exits, "other")));
     info_line("Exits", line, f);
@@ -204,24 +206,21 @@ void ctl_render_info(const json_t *dom, FILE *f)
             else
                 ctl_fmt_value(v, value, sizeof(value));
             break;
-        case INFO_SECONDS:
-            fmt_seconds(v, " s", value, sizeof(value));
-            break;
+        case INFO_SECONDS: fmt_seconds(v, " s", value, sizeof(value)); break;
         case INFO_EPOCH:
             if (json_is_number(v))
                 ctl_fmt_epoch(json_number_value(v), 1, value, sizeof(value));
             else
                 ctl_fmt_value(v, value, sizeof(value));
             break;
-        case INFO_PLAIN:
-            ctl_fmt_value(v, value, sizeof(value));
-            break;
+        case INFO_PLAIN: ctl_fmt_value(v, value, sizeof(value)); break;
         }
         info_line(info_fields[i].label, value, f);
     }
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)dom, key, v) {
+    json_object_foreach((json_t *)dom, key, v)
+    {
         size_t i = 0;
         while (i < INFO_NFIELDS && strcmp(info_fields[i].key, key) != 0)
             i++;
@@ -263,7 +262,8 @@ int ctl_render_events(const json_t *events, FILE *f)
     int r = 0;
 
     ctl_table_init(&t, NCOLS, headers, align);
-    json_array_foreach(events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         const json_t *time = json_object_get(ev, "time");
         ctl_fmt_value(json_object_get(ev, "id"), cells[0], CTL_CELL_MAX);
         if (json_is_number(time))
@@ -292,7 +292,8 @@ void ctl_render_lines(const json_t *lines, FILE *f)
 {
     size_t i;
     const json_t *line;
-    json_array_foreach(lines, i, line) {
+    json_array_foreach(lines, i, line)
+    {
         char value[CTL_CELL_MAX];
         if (!json_is_string(line))
             ctl_fmt_value(line, value, sizeof(value));

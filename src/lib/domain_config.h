@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sched/params.h" /* struct sched_params: <cputune>, <xeno:cpu> */
+#include "lib/sched_params.h" /* struct sched_params: <cputune>, <xeno:cpu> */
 
 /* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
  * '-' (no "." or "..", nothing that reads as an option). */
@@ -49,8 +49,7 @@ static inline const char *memory_enforcement_name(enum memory_enforcement e)
 /* 0 and *out, or -1 for anything but the three words. */
 static inline int memory_enforcement_parse(const char *s, enum memory_enforcement *out)
 {
-    static const enum memory_enforcement all[] = {MEMORY_ENFORCE_REPORT, MEMORY_ENFORCE_PAUSE,
-                                                  MEMORY_ENFORCE_DESTROY};
+    static const enum memory_enforcement all[] = {MEMORY_ENFORCE_REPORT, MEMORY_ENFORCE_PAUSE, MEMORY_ENFORCE_DESTROY};
     for (size_t i = 0; s && i < sizeof(all) / sizeof(all[0]); i++)
         if (strcmp(s, memory_enforcement_name(all[i])) == 0) {
             *out = all[i];
@@ -62,44 +61,44 @@ static inline int memory_enforcement_parse(const char *s, enum memory_enforcemen
 /* <interface type="vhostuser"> (docs/domain-xml.md): one virtio-net interface whose frames
  * xeno-netback carries. Rates in bytes per second (the XML's kilobytes/s are libvirt's,
  * 1000 bytes), burst in bytes (its kilobytes are 1024 bytes); 0: not given. */
-#define DOMAIN_NET_SOCKET_MAX 107 /* a unix socket path (sun_path) */
+#define DOMAIN_NET_SOCKET_MAX 107            /* a unix socket path (sun_path) */
 #define DOMAIN_NET_RATE_MAX_KB 4294967295ULL /* kilobytes/s, as libvirt's unsigned int */
 #define DOMAIN_NET_WEIGHT_MAX 1000
 
 struct domain_bandwidth {
-    int given;           /* <inbound>/<outbound> present */
-    uint64_t average;    /* bytes/s: the rate kept on average (token bucket refill) */
-    uint64_t peak;       /* bytes/s: the most at any moment (bursts drain at this) */
-    uint64_t burst;      /* bytes: the bucket (what may go at peak) */
-    uint64_t floor;      /* bytes/s: guaranteed under contention */
-    uint32_t weight;     /* xeno:weight, share of the uplink among domains (DRR); 0: default */
+    int given;        /* <inbound>/<outbound> present */
+    uint64_t average; /* bytes/s: the rate kept on average (token bucket refill) */
+    uint64_t peak;    /* bytes/s: the most at any moment (bursts drain at this) */
+    uint64_t burst;   /* bytes: the bucket (what may go at peak) */
+    uint64_t floor;   /* bytes/s: guaranteed under contention */
+    uint32_t weight;  /* xeno:weight, share of the uplink among domains (DRR); 0: default */
 };
 
 struct domain_interface {
-    int present;                 /* the domain has an interface */
-    uint8_t mac[6];              /* <mac address=...>, required */
+    int present;    /* the domain has an interface */
+    uint8_t mac[6]; /* <mac address=...>, required */
     int has_ipv4;
-    uint32_t ipv4;               /* <xeno:ip address=...>, host byte order: the only source address allowed */
-    char socket[DOMAIN_NET_SOCKET_MAX + 1]; /* <source path=...>; "": the run directory's net0.sock */
+    uint32_t ipv4; /* <xeno:ip address=...>, host byte order: the only source address allowed */
+    char socket[DOMAIN_NET_SOCKET_MAX + 1];    /* <source path=...>; "": the run directory's net0.sock */
     struct domain_bandwidth inbound, outbound; /* <bandwidth>: to the domain / from it */
 };
 
 struct domain_config {
     char name[DOMAIN_NAME_MAX + 1];
-    char uuid[DOMAIN_UUID_LEN + 1];       /* generated when the XML has none */
-    char sponsor[DOMAIN_SPONSOR_MAX + 1]; /* <metadata><xeno:sponsor>; "" if none */
-    uint64_t memory_bytes;                /* <memory> */
-    uint64_t current_memory_bytes;        /* <currentMemory>, defaults to memory */
-    unsigned vcpus;                       /* <vcpu>, default 1 */
-    char *kernel;                         /* <os><kernel>, required, absolute */
-    char *initrd;                         /* <os><initrd> or NULL */
-    char *cmdline;                        /* <os><cmdline> or NULL */
-    enum lifecycle_action on_poweroff;    /* default destroy */
-    enum lifecycle_action on_reboot;      /* default restart */
-    enum lifecycle_action on_crash;       /* default destroy */
+    char uuid[DOMAIN_UUID_LEN + 1];             /* generated when the XML has none */
+    char sponsor[DOMAIN_SPONSOR_MAX + 1];       /* <metadata><xeno:sponsor>; "" if none */
+    uint64_t memory_bytes;                      /* <memory> */
+    uint64_t current_memory_bytes;              /* <currentMemory>, defaults to memory */
+    unsigned vcpus;                             /* <vcpu>, default 1 */
+    char *kernel;                               /* <os><kernel>, required, absolute */
+    char *initrd;                               /* <os><initrd> or NULL */
+    char *cmdline;                              /* <os><cmdline> or NULL */
+    enum lifecycle_action on_poweroff;          /* default destroy */
+    enum lifecycle_action on_reboot;            /* default restart */
+    enum lifecycle_action on_crash;             /* default destroy */
     enum memory_enforcement memory_enforcement; /* <metadata><xeno:memory enforcement=...>; default report */
-    struct sched_params sched; /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
-    struct domain_interface net; /* <devices><interface>; net.present = 0 without one */
+    struct sched_params sched;                  /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
+    struct domain_interface net;                /* <devices><interface>; net.present = 0 without one */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");

@@ -48,8 +48,8 @@ int domain_xml_canonical(const char *xml, size_t len, const struct domain_config
     *out_len = 0;
     if (len > DOMAIN_XML_MAX)
         return err_set(E2BIG, "domain '%s': XML of %zu bytes is over %d", cfg->name, len, DOMAIN_XML_MAX);
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                                        XML_PARSE_NOWARNING);
+    xmlDoc *doc =
+        xmlReadMemory(xml, (int)len, "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!root || strcmp((const char *)root->name, "domain") != 0) {
         xmlFreeDoc(doc);

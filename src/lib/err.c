@@ -43,3 +43,14 @@ int err_wrap(int errnum, const char *fmt, ...)
     err_buf[n] = '\0';
     return -errnum;
 }
+
+int err_append(int errnum, const char *fmt, ...)
+{
+    /* The suffix is formatted after the message, into the buffer's free tail only. */
+    size_t n = strnlen(err_buf, sizeof(err_buf) - 1);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf + n, sizeof(err_buf) - n, fmt, ap);
+    va_end(ap);
+    return -errnum;
+}

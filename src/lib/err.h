@@ -12,5 +12,9 @@ const char *err_msg(void);
  * MAC" into "port web: bad MAC". Safe although the old message lives in the buffer it writes
  * (it is copied first). Returns -errnum. */
 int err_wrap(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same at the other end, for context that reads after the cause: err_append(e, " (after
+ * %u blocks)", n) turns "bad hash" into "bad hash (after 3 blocks)". No separator is added.
+ * Returns -errnum. */
+int err_append(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,10 +1,9 @@
 #include "net/port_config.h"
 
 #include "lib/err.h"
-#include "net/err_wrap.h"
 #include "lib/mac_addr.h"
 #include "lib/parse.h"
-#include "net/eth.h"
+#include "lib/eth.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,18 +39,25 @@ static int qos_word(struct port_config *pc, const char *key, const char *v, bool
     uint64_t *slot = NULL;
     uint64_t max = NET_QOS_MAX_RATE_KIB;
     *known = true;
-    if (!strcmp(key, "in-average")) slot = &pc->qos.inbound.average_kib;
-    else if (!strcmp(key, "in-peak")) slot = &pc->qos.inbound.peak_kib;
-    else if (!strcmp(key, "in-burst")) slot = &pc->qos.inbound.burst_kib, max = NET_QOS_MAX_BURST_KIB;
-    else if (!strcmp(key, "out-average")) slot = &pc->qos.outbound.average_kib;
-    else if (!strcmp(key, "out-peak")) slot = &pc->qos.outbound.peak_kib;
-    else if (!strcmp(key, "out-burst")) slot = &pc->qos.outbound.burst_kib, max = NET_QOS_MAX_BURST_KIB;
-    else if (!strcmp(key, "floor")) slot = &pc->qos.floor_kib;
+    if (!strcmp(key, "in-average"))
+        slot = &pc->qos.inbound.average_kib;
+    else if (!strcmp(key, "in-peak"))
+        slot = &pc->qos.inbound.peak_kib;
+    else if (!strcmp(key, "in-burst"))
+        slot = &pc->qos.inbound.burst_kib, max = NET_QOS_MAX_BURST_KIB;
+    else if (!strcmp(key, "out-average"))
+        slot = &pc->qos.outbound.average_kib;
+    else if (!strcmp(key, "out-peak"))
+        slot = &pc->qos.outbound.peak_kib;
+    else if (!strcmp(key, "out-burst"))
+        slot = &pc->qos.outbound.burst_kib, max = NET_QOS_MAX_BURST_KIB;
+    else if (!strcmp(key, "floor"))
+        slot = &pc->qos.floor_kib;
     else if (!strcmp(key, "weight")) {
         uint64_t w;
         int rc = parse_u64_range(v, 1, NET_QOS_WEIGHT_MAX, &w);
         if (rc < 0)
-            return nb_err_wrap(EINVAL, "weight=%s", v);
+            return err_wrap(EINVAL, "weight=%s", v);
         pc->qos.weight = (uint32_t)w;
         return 0;
     } else {
@@ -60,7 +66,7 @@ static int qos_word(struct port_config *pc, const char *key, const char *v, bool
     }
     int rc = parse_u64_range(v, 0, max, slot);
     if (rc < 0)
-        return nb_err_wrap(EINVAL, "%s=%s", key, v);
+        return err_wrap(EINVAL, "%s=%s", key, v);
     return 0;
 }
 
@@ -123,7 +129,7 @@ int port_config_parse(struct port_config *pc, char **words, int n)
         } else if (!strcmp(k, "id")) {
             rc = parse_u64_range(v, 1, UINT64_MAX - 1, &pc->id);
             if (rc < 0)
-                rc = nb_err_wrap(EINVAL, "id=%s", v);
+                rc = err_wrap(EINVAL, "id=%s", v);
         } else {
             rc = qos_word(pc, k, v, &known);
             if (rc == 0 && !known)
@@ -143,18 +149,25 @@ int port_config_format(const struct port_config *pc, char *buf, size_t len)
     mac_addr_format(pc->mac, mac);
     int n = snprintf(buf, len, "%s id=%" PRIu64 " socket=%s mac=%s", pc->name, pc->id, pc->socket, mac);
     if (pc->has_ipv4)
-        n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " ip=%u.%u.%u.%u", pc->ipv4 >> 24,
-                      (pc->ipv4 >> 16) & 255, (pc->ipv4 >> 8) & 255, pc->ipv4 & 255);
+        n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " ip=%u.%u.%u.%u", pc->ipv4 >> 24, (pc->ipv4 >> 16) & 255,
+                      (pc->ipv4 >> 8) & 255, pc->ipv4 & 255);
     if (pc->domain[0])
         n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " domain=%s", pc->domain);
     if (pc->sponsor[0])
         n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " sponsor=%s", pc->sponsor);
     const struct net_qos_port_config *q = &pc->qos;
-    const struct { const char *k; uint64_t v; } kv[] = {
-        {"in-average", q->inbound.average_kib},   {"in-peak", q->inbound.peak_kib},
-        {"in-burst", q->inbound.burst_kib},       {"out-average", q->outbound.average_kib},
-        {"out-peak", q->outbound.peak_kib},       {"out-burst", q->outbound.burst_kib},
-        {"weight", q->weight},                    {"floor", q->floor_kib},
+    const struct {
+        const char *k;
+        uint64_t v;
+    } kv[] = {
+        {"in-average", q->inbound.average_kib},
+        {"in-peak", q->inbound.peak_kib},
+        {"in-burst", q->inbound.burst_kib},
+        {"out-average", q->outbound.average_kib},
+        {"out-peak", q->outbound.peak_kib},
+        {"out-burst", q->outbound.burst_kib},
+        {"weight", q->weight},
+        {"floor", q->floor_kib},
     };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (kv[i].v)

@@ -62,7 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/eth.h"
+#include "lib/eth.h"
 
 #define NET_SWITCH_MAX_PORTS 256
 #define NET_SWITCH_AGING_DEFAULT_NS (300ull * 1000000000ull) /* Linux bridge default */

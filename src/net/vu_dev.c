@@ -1,7 +1,6 @@
 #include "net/vu_dev.h"
 
 #include "lib/err.h"
-#include "net/err_wrap.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -92,57 +91,11 @@ static int ring_index(struct vu_dev *d, uint32_t req, uint64_t idx)
     return (int)idx;
 }
 
-/* Handles requests that change state; returns 0 or -errno (refused: message in err_msg). */
-static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
+/* The requests that set up one ring (size, addresses, base, eventfds, enable). */
+static int apply_ring(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
 {
-    int q, rc;
+    int q;
     switch (m->hdr.request) {
-    case VHOST_USER_GET_FEATURES:
-        *replied = true;
-        return reply_u64(sock, m, VHOST_USER_NET_FEATURES);
-    case VHOST_USER_SET_FEATURES:
-        if (m->payload.u64 & ~VHOST_USER_NET_FEATURES)
-            return err_set(EINVAL, "port %s: SET_FEATURES 0x%llx has bits not offered (0x%llx)",
-                           d->name, (unsigned long long)m->payload.u64,
-                           (unsigned long long)VHOST_USER_NET_FEATURES);
-        if (!(m->payload.u64 & (1ull << VU_F_VERSION_1)))
-            return err_set(EINVAL, "port %s: SET_FEATURES without VERSION_1 (legacy devices are not served)",
-                           d->name);
-        d->features = m->payload.u64;
-        return 0;
-    case VHOST_USER_GET_PROTOCOL_FEATURES:
-        *replied = true;
-        return reply_u64(sock, m, VHOST_USER_NET_PROTOCOL_FEATURES);
-    case VHOST_USER_SET_PROTOCOL_FEATURES:
-        if (m->payload.u64 & ~VHOST_USER_NET_PROTOCOL_FEATURES)
-            return err_set(EINVAL, "port %s: SET_PROTOCOL_FEATURES 0x%llx has bits not offered", d->name,
-                           (unsigned long long)m->payload.u64);
-        d->protocol_features = m->payload.u64;
-        return 0;
-    case VHOST_USER_GET_QUEUE_NUM:
-        *replied = true;
-        return reply_u64(sock, m, VHOST_USER_NET_NQUEUES);
-    case VHOST_USER_SET_OWNER:
-        return 0;
-    case VHOST_USER_RESET_OWNER:
-    case VHOST_USER_RESET_DEVICE:
-        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
-            stop_ring(d, (unsigned)q);
-            vring_reset(&d->vq[q]);
-            d->base[q] = 0;
-        }
-        return 0;
-    case VHOST_USER_SET_MEM_TABLE: {
-        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++)
-            stop_ring(d, (unsigned)q);
-        rc = mem_table_map(&d->mem, &m->payload.memory, m->fds);
-        for (unsigned i = 0; i < m->nfds; i++)
-            m->fds[i] = -1; /* closed by mem_table_map */
-        m->nfds = 0;
-        if (rc < 0)
-            return nb_err_wrap(-rc, "port %s", d->name);
-        return 0;
-    }
     case VHOST_USER_SET_VRING_NUM:
         if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
             return q;
@@ -167,8 +120,7 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
         if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
             return q;
         if (m->payload.state.num > 0xffff)
-            return err_set(EINVAL, "port %s: queue %d base %u is not a 16-bit index", d->name, q,
-                           m->payload.state.num);
+            return err_set(EINVAL, "port %s: queue %d base %u is not a 16-bit index", d->name, q, m->payload.state.num);
         stop_ring(d, (unsigned)q);
         d->base[q] = (uint16_t)m->payload.state.num;
         d->vq[q].broken = false;
@@ -220,14 +172,27 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
             stop_ring(d, (unsigned)q);
         d->vq[q].enabled = m->payload.state.num != 0;
         return 0;
+    default:
+        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name, vhost_user_request_name(m->hdr.request),
+                       m->hdr.request);
+    }
+}
+
+/* The inflight region shared with the front end across backend restarts (inflight.h). */
+static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
+{
+    int q, rc;
+    switch (m->hdr.request) {
     case VHOST_USER_GET_INFLIGHT_FD: {
         int fd = -1;
-        rc = inflight_create(&d->inflight, m->payload.inflight.num_queues, m->payload.inflight.queue_size,
-                             d->owner_id, &fd);
+        rc = inflight_create(&d->inflight, m->payload.inflight.num_queues, m->payload.inflight.queue_size, d->owner_id,
+                             &fd);
         if (rc < 0)
-            return nb_err_wrap(-rc, "port %s: GET_INFLIGHT_FD", d->name);
-        struct vhost_user_inflight f = {.mmap_size = d->inflight.len, .mmap_offset = 0,
-                                        .num_queues = d->inflight.nq, .queue_size = d->inflight.qsize};
+            return err_wrap(-rc, "port %s: GET_INFLIGHT_FD", d->name);
+        struct vhost_user_inflight f = {.mmap_size = d->inflight.len,
+                                        .mmap_offset = 0,
+                                        .num_queues = d->inflight.nq,
+                                        .queue_size = d->inflight.qsize};
         vhost_user_msg_make_reply(m);
         m->payload.inflight = f;
         m->hdr.size = sizeof(f);
@@ -249,12 +214,70 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
                 return close(fd), err_set(EINVAL, "port %s: SET_INFLIGHT_FD while queue %d runs", d->name, q);
         rc = inflight_attach(&d->inflight, fd, &m->payload.inflight, d->owner_id);
         if (rc < 0)
-            return nb_err_wrap(-rc, "port %s: SET_INFLIGHT_FD", d->name);
+            return err_wrap(-rc, "port %s: SET_INFLIGHT_FD", d->name);
         return 0;
     }
     default:
-        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name,
-                       vhost_user_request_name(m->hdr.request), m->hdr.request);
+        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name, vhost_user_request_name(m->hdr.request),
+                       m->hdr.request);
+    }
+}
+
+/* Handles requests that change state; returns 0 or -errno (refused: message in err_msg). */
+static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
+{
+    int q, rc;
+    switch (m->hdr.request) {
+    case VHOST_USER_GET_FEATURES: *replied = true; return reply_u64(sock, m, VHOST_USER_NET_FEATURES);
+    case VHOST_USER_SET_FEATURES:
+        if (m->payload.u64 & ~VHOST_USER_NET_FEATURES)
+            return err_set(EINVAL, "port %s: SET_FEATURES 0x%llx has bits not offered (0x%llx)", d->name,
+                           (unsigned long long)m->payload.u64, (unsigned long long)VHOST_USER_NET_FEATURES);
+        if (!(m->payload.u64 & (1ull << VU_F_VERSION_1)))
+            return err_set(EINVAL, "port %s: SET_FEATURES without VERSION_1 (legacy devices are not served)", d->name);
+        d->features = m->payload.u64;
+        return 0;
+    case VHOST_USER_GET_PROTOCOL_FEATURES: *replied = true; return reply_u64(sock, m, VHOST_USER_NET_PROTOCOL_FEATURES);
+    case VHOST_USER_SET_PROTOCOL_FEATURES:
+        if (m->payload.u64 & ~VHOST_USER_NET_PROTOCOL_FEATURES)
+            return err_set(EINVAL, "port %s: SET_PROTOCOL_FEATURES 0x%llx has bits not offered", d->name,
+                           (unsigned long long)m->payload.u64);
+        d->protocol_features = m->payload.u64;
+        return 0;
+    case VHOST_USER_GET_QUEUE_NUM: *replied = true; return reply_u64(sock, m, VHOST_USER_NET_NQUEUES);
+    case VHOST_USER_SET_OWNER: return 0;
+    case VHOST_USER_RESET_OWNER:
+    case VHOST_USER_RESET_DEVICE:
+        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+            stop_ring(d, (unsigned)q);
+            vring_reset(&d->vq[q]);
+            d->base[q] = 0;
+        }
+        return 0;
+    case VHOST_USER_SET_MEM_TABLE: {
+        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+            stop_ring(d, (unsigned)q);
+        rc = mem_table_map(&d->mem, &m->payload.memory, m->fds);
+        for (unsigned i = 0; i < m->nfds; i++)
+            m->fds[i] = -1; /* closed by mem_table_map */
+        m->nfds = 0;
+        if (rc < 0)
+            return err_wrap(-rc, "port %s", d->name);
+        return 0;
+    }
+    case VHOST_USER_SET_VRING_NUM:
+    case VHOST_USER_SET_VRING_ADDR:
+    case VHOST_USER_SET_VRING_BASE:
+    case VHOST_USER_GET_VRING_BASE:
+    case VHOST_USER_SET_VRING_KICK:
+    case VHOST_USER_SET_VRING_CALL:
+    case VHOST_USER_SET_VRING_ERR:
+    case VHOST_USER_SET_VRING_ENABLE: return apply_ring(d, sock, m, replied);
+    case VHOST_USER_GET_INFLIGHT_FD:
+    case VHOST_USER_SET_INFLIGHT_FD: return apply_inflight(d, sock, m, replied);
+    default:
+        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name, vhost_user_request_name(m->hdr.request),
+                       m->hdr.request);
     }
 }
 

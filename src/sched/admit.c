@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "sched/params.h"
+#include "lib/sched_params.h"
 
 uint64_t sched_capacity_ppm(const struct sched_host *h)
 {

@@ -26,7 +26,7 @@
 
 #include <stdint.h>
 
-#include "sched/params.h"
+#include "lib/sched_params.h"
 
 enum sched_band {
     SCHED_BAND_SLACK = 0,

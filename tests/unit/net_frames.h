@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "net/eth.h"
+#include "lib/eth.h"
 
 #define FRAME_MAX 2048
 

@@ -1,5 +1,5 @@
 /* CPU scheduling settings and admission control: the checks every front end shares
- * (src/sched/params.h), the parsers of percentages and periods (src/lib/parse.c), and the
+ * (src/lib/sched_params.h), the parsers of percentages and periods (src/lib/parse.c), and the
  * arithmetic xenod refuses a reservation with (src/sched/admit.c). A refusal must say
  * what would fit. */
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "sched/admit.h"
-#include "sched/params.h"
+#include "lib/sched_params.h"
 
 static void percent_text(void **state)
 {
@@ -134,8 +134,8 @@ static void admission(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(percent_text),      cmocka_unit_test(parse_percentages), cmocka_unit_test(parse_durations_us),
-        cmocka_unit_test(params_checks),     cmocka_unit_test(admission),
+        cmocka_unit_test(percent_text),  cmocka_unit_test(parse_percentages), cmocka_unit_test(parse_durations_us),
+        cmocka_unit_test(params_checks), cmocka_unit_test(admission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* Header parsing of untrusted frames (see eth.h for what counts as malformed). Each layer
  * checks its own length against what is left before reading, so a frame cut anywhere
  * fails at the layer it was cut in. */
-#include "net/eth.h"
+#include "lib/eth.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -198,30 +198,6 @@ enum net_parse_error net_eth_parse(const void *frame, size_t len, struct net_fra
     case NET_ETHERTYPE_IPV6: out->l3 = NET_L3_IPV6; return parse_ipv6(out, l3, n);
     default: out->l3 = NET_L3_OTHER; return NET_PARSE_OK;
     }
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int net_mac_parse(const char *text, uint8_t mac[NET_ETH_ALEN])
-{
-    const char *s = text;
-    for (int i = 0; i < NET_ETH_ALEN; i++) {
-        int hi = hex_digit(s[0]), lo = hi < 0 ? -1 : hex_digit(s[1]);
-        if (hi < 0 || lo < 0 || s[2] != (i == NET_ETH_ALEN - 1 ? '\0' : ':'))
-            return err_set(EINVAL, "MAC address '%s': expected six hex pairs like 52:54:00:12:34:56", text);
-        mac[i] = (uint8_t)(hi << 4 | lo);
-        s += 3;
-    }
-    return 0;
 }
 
 int net_ipv4_parse(const char *text, uint32_t *addr)

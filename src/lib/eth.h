@@ -27,8 +27,8 @@
  *
  * Byte order: MAC addresses as on the wire; IPv4 addresses, ports and ethertypes in host
  * order (0x0a000002 is 10.0.0.2); IPv6 addresses as on the wire (16 bytes). */
-#ifndef XENO_NET_ETH_H
-#define XENO_NET_ETH_H
+#ifndef XENO_LIB_ETH_H
+#define XENO_LIB_ETH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -148,8 +148,7 @@ static inline bool net_mac_equal(const uint8_t *a, const uint8_t *b)
     return memcmp(a, b, NET_ETH_ALEN) == 0;
 }
 
-/* Parses "52:54:00:12:34:56" (hex, colons). 0 or -EINVAL with a message naming the text. */
-int net_mac_parse(const char *text, uint8_t mac[NET_ETH_ALEN]);
+/* MAC addresses as text: mac_addr_parse() / mac_addr_format() in lib/mac_addr.h. */
 /* Parses dotted IPv4 "10.0.0.2" into host order. 0 or -EINVAL with a message. */
 int net_ipv4_parse(const char *text, uint32_t *addr);
 

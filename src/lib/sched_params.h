@@ -6,8 +6,8 @@
  * Shares of CPU are in parts per million of one CPU (SCHED_PPM = 100%): 300000 is 30% of
  * one CPU. Reservation and limit are per domain, shared by all its vCPUs, so a domain with
  * N vCPUs may have up to N x 100%. */
-#ifndef XENO_SCHED_PARAMS_H
-#define XENO_SCHED_PARAMS_H
+#ifndef XENO_LIB_SCHED_PARAMS_H
+#define XENO_LIB_SCHED_PARAMS_H
 
 #include <stdint.h>
 #include <stdio.h>
