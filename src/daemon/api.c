@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon/log_ring.h"
+#include "daemon/views.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -104,7 +105,7 @@ static int json_bool_field(json_t *o, const char *key, int dflt)
 static enum MHD_Result handle_create(struct MHD_Connection *c, struct registry *reg, struct request *rq)
 {
     enum MHD_Result sent;
-    struct domain *d;
+    struct reg_domain *d;
     json_t *b = body_json(c, rq, &sent);
     if (!b)
         return sent;
@@ -119,8 +120,9 @@ static enum MHD_Result handle_create(struct MHD_Connection *c, struct registry *
     }
     int start = json_bool_field(b, "start", 1);
     int persistent = json_bool_field(b, "persistent", !start);
-    int rc = reg_define(reg, json_string_value(xml), json_string_length(xml), json_is_string(path) ? json_string_value(path) : NULL,
-                        persistent, start, json_bool_field(b, "paused", 0), &d);
+    int rc = reg_define(reg, json_string_value(xml), json_string_length(xml),
+                        json_is_string(path) ? json_string_value(path) : NULL, persistent, start,
+                        json_bool_field(b, "paused", 0), &d);
     json_decref(b);
     if (rc < 0)
         return send_error(c, -rc, err_msg());
@@ -133,15 +135,16 @@ static enum MHD_Result handle_create(struct MHD_Connection *c, struct registry *
 static enum MHD_Result handle_restore(struct MHD_Connection *c, struct registry *reg, struct request *rq)
 {
     enum MHD_Result sent;
-    struct domain *d;
+    struct reg_domain *d;
     json_t *b = body_json(c, rq, &sent);
     if (!b)
         return sent;
     json_t *path = json_object_get(b, "path"), *name = json_object_get(b, "name");
     if (!json_is_string(path) || (name && !json_is_null(name) && !json_is_string(name))) {
         json_decref(b);
-        return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file (and optionally "
-                                     "\"name\": a string, \"paused\": a boolean)");
+        return send_error(c, EINVAL,
+                          "body needs \"path\": the absolute path of the snapshot file (and optionally "
+                          "\"name\": a string, \"paused\": a boolean)");
     }
     int rc = reg_restore(reg, json_string_value(path), json_is_string(name) ? json_string_value(name) : NULL,
                          json_bool_field(b, "paused", 0), &d);
@@ -153,7 +156,7 @@ static enum MHD_Result handle_restore(struct MHD_Connection *c, struct registry 
     return send_json(c, 201, o);
 }
 
-static enum MHD_Result handle_console(struct MHD_Connection *c, struct registry *reg, struct domain *d)
+static enum MHD_Result handle_console(struct MHD_Connection *c, struct registry *reg, struct reg_domain *d)
 {
     const char *tail_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tail");
     long tail = tail_arg ? atol(tail_arg) : CONSOLE_TAIL_MAX;
@@ -207,7 +210,8 @@ static int bandwidth_field(json_t *b, const char *dir, struct domain_bandwidth *
         return err_set(EINVAL, "\"%s\" must be an object: {\"average\", \"peak\", \"burst\", \"floor\"}", dir);
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         size_t i = 0;
         while (i < 4 && strcmp(k, keys[i]) != 0)
             i++;
@@ -227,7 +231,8 @@ static int net_qos_body(json_t *b, struct domain_bandwidth *in, struct domain_ba
 {
     const char *k;
     json_t *v;
-    json_object_foreach(b, k, v) {
+    json_object_foreach(b, k, v)
+    {
         if (strcmp(k, "inbound") && strcmp(k, "outbound") && strcmp(k, "weight"))
             return err_set(EINVAL, "\"%s\": unknown (inbound, outbound, weight)", k);
     }
@@ -242,7 +247,7 @@ static int net_qos_body(json_t *b, struct domain_bandwidth *in, struct domain_ba
     return 0;
 }
 
-static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *reg, struct domain *d,
+static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *reg, struct reg_domain *d,
                                      const char *action, struct request *rq)
 {
     enum MHD_Result sent;
@@ -278,13 +283,15 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
     } else if (strcmp(action, "migrate") == 0) {
         json_t *host = json_object_get(b, "host"), *bw = json_object_get(b, "bandwidth_mbps"),
                *dt = json_object_get(b, "max_downtime_ms");
-        if (!json_is_string(host) || (bw && !json_is_null(bw) && (!json_is_integer(bw) || json_integer_value(bw) < 0 ||
-                                                                  json_integer_value(bw) > 1000000)) ||
-            (dt && !json_is_null(dt) && (!json_is_integer(dt) || json_integer_value(dt) < 1 ||
-                                         json_integer_value(dt) > 600000))) {
+        if (!json_is_string(host) ||
+            (bw && !json_is_null(bw) &&
+             (!json_is_integer(bw) || json_integer_value(bw) < 0 || json_integer_value(bw) > 1000000)) ||
+            (dt && !json_is_null(dt) &&
+             (!json_is_integer(dt) || json_integer_value(dt) < 1 || json_integer_value(dt) > 600000))) {
             json_decref(b);
-            return send_error(c, EINVAL, "body needs \"host\": \"HOST:PORT\" and may have \"live\" (boolean), "
-                                         "\"bandwidth_mbps\" (0 to 1000000) and \"max_downtime_ms\" (1 to 600000)");
+            return send_error(c, EINVAL,
+                              "body needs \"host\": \"HOST:PORT\" and may have \"live\" (boolean), "
+                              "\"bandwidth_mbps\" (0 to 1000000) and \"max_downtime_ms\" (1 to 600000)");
         }
         struct reg_migrate_opts mo = {.live = json_bool_field(b, "live", 1),
                                       .bandwidth_mbps = bw ? (unsigned)json_integer_value(bw) : 0,
@@ -326,7 +333,7 @@ static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *
 
 /* POST .../sched: {"reservation_percent", "limit_percent" (null or 0: none), "weight",
  * "period_us"}, each optional; what is not given stays. */
-static enum MHD_Result handle_sched(struct MHD_Connection *c, struct registry *reg, struct domain *d,
+static enum MHD_Result handle_sched(struct MHD_Connection *c, struct registry *reg, struct reg_domain *d,
                                     struct request *rq)
 {
     enum MHD_Result sent;
@@ -340,7 +347,8 @@ static enum MHD_Result handle_sched(struct MHD_Connection *c, struct registry *r
     const char *key;
     json_t *v;
     char msg[300] = "";
-    json_object_foreach(b, key, v) {
+    json_object_foreach(b, key, v)
+    {
         int pct = strcmp(key, "reservation_percent") == 0 || strcmp(key, "limit_percent") == 0;
         if (pct) {
             double x = json_is_null(v) && strcmp(key, "limit_percent") == 0 ? 0 : json_number_value(v);
@@ -387,7 +395,7 @@ static enum MHD_Result route_domain(struct MHD_Connection *c, struct registry *r
     ref[n] = 0;
     const char *action = slash ? slash + 1 : "";
 
-    struct domain *d;
+    struct reg_domain *d;
     if (reg_lookup(reg, ref, &d) < 0)
         return send_error(c, ENOENT, err_msg());
     enum MHD_Result r;
@@ -403,8 +411,7 @@ static enum MHD_Result route_domain(struct MHD_Connection *c, struct registry *r
         int limit = lim ? atoi(lim) : 100;
         r = limit > 0 && limit <= 100000 ? send_json(c, 200, reg_usage_json(reg, d, limit))
                                          : send_error(c, EINVAL, "limit must be 1 to 100000");
-    }
-    else if (strcmp(action, "sched") == 0 && strcmp(method, "GET") == 0)
+    } else if (strcmp(action, "sched") == 0 && strcmp(method, "GET") == 0)
         r = send_json(c, 200, reg_sched_json(reg, d));
     else if (strcmp(action, "sched") == 0 && strcmp(method, "POST") == 0)
         r = handle_sched(c, reg, d, rq);
@@ -430,7 +437,7 @@ static enum MHD_Result route(struct MHD_Connection *c, struct registry *reg, con
         const char *ref = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "domain");
         const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
         int limit = lim ? atoi(lim) : 100;
-        struct domain *d = NULL;
+        struct reg_domain *d = NULL;
         if (limit <= 0 || limit > 100000)
             return send_error(c, EINVAL, "limit must be 1 to 100000");
         if (ref && reg_lookup(reg, ref, &d) < 0)

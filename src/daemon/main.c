@@ -54,23 +54,23 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"state-dir", required_argument, NULL, 's'},
-                                              {"socket", required_argument, NULL, 'S'},
-                                              {"vmm", required_argument, NULL, 'm'},
-                                              {"sample-interval", required_argument, NULL, 'i'},
-                                              {"verbose", no_argument, NULL, 'v'},
-                                              {"cpu-headroom", required_argument, NULL, 'H'},
-                                              {"cpus", required_argument, NULL, 'C'},
-                                              {"netback", required_argument, NULL, 'N'},
-                                              {"migrate-listen", required_argument, NULL, 'L'},
-                                              {"net-audit", no_argument, NULL, 'a'},
-                                              {"net-audit-rules", required_argument, NULL, 'R'},
-                                              {"net-audit-key", required_argument, NULL, 'Y'},
-                                              {"net-ipfix", required_argument, NULL, 'X'},
-                                              {"migrate-key", required_argument, NULL, 'k'},
-                                              {"net-uplink", required_argument, NULL, 'U'},
-                                              {"net-uplink-capacity", required_argument, NULL, 'K'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+                                             {"socket", required_argument, NULL, 'S'},
+                                             {"vmm", required_argument, NULL, 'm'},
+                                             {"sample-interval", required_argument, NULL, 'i'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"cpu-headroom", required_argument, NULL, 'H'},
+                                             {"cpus", required_argument, NULL, 'C'},
+                                             {"netback", required_argument, NULL, 'N'},
+                                             {"migrate-listen", required_argument, NULL, 'L'},
+                                             {"net-audit", no_argument, NULL, 'a'},
+                                             {"net-audit-rules", required_argument, NULL, 'R'},
+                                             {"net-audit-key", required_argument, NULL, 'Y'},
+                                             {"net-ipfix", required_argument, NULL, 'X'},
+                                             {"migrate-key", required_argument, NULL, 'k'},
+                                             {"net-uplink", required_argument, NULL, 'U'},
+                                             {"net-uplink-capacity", required_argument, NULL, 'K'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET;
     double sample_interval_s = 10;
     char vmm[PATH_MAX] = "", self[PATH_MAX], abs_state[PATH_MAX], netback[PATH_MAX] = "";
@@ -109,8 +109,8 @@ int main(int argc, char **argv)
             uint64_t ppm = SCHED_HEADROOM_MIN_PPM; /* parse failures leave it: the message is err_msg()'s */
             if (parse_percent_ppm(optarg, 900000, &ppm) < 0 || ppm < SCHED_HEADROOM_MIN_PPM) {
                 log_error("--cpu-headroom: %s", ppm < SCHED_HEADROOM_MIN_PPM ? "at least 5% (the kernel keeps 5% of "
-                                                                                "each CPU from real-time threads)"
-                                                                              : err_msg());
+                                                                               "each CPU from real-time threads)"
+                                                                             : err_msg());
                 return 2;
             }
             cpu.headroom_ppm = (uint32_t)ppm;
@@ -153,9 +153,7 @@ int main(int argc, char **argv)
             break;
         case 'v': log_init("xenod", LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
-        default:
-            log_error("unknown option or missing value '%s' (see --help)", argv[optind - 1]);
-            return 2;
+        default: log_error("unknown option or missing value '%s' (see --help)", argv[optind - 1]); return 2;
         }
     }
     if (optind < argc) {
