@@ -67,8 +67,7 @@ int reg_sched(struct registry *r, struct reg_domain *d, const struct sched_param
                  p->limit_ppm, p->weight, p->period_us);
         rc = monitor_request(m, line, reply, sizeof(reply), REQUEST_TIMEOUT_MS);
         if (rc < 0) {
-            snprintf(why, sizeof(why), "%s", err_msg());
-            rc = err_set(-rc, "domain '%s': %s", d->cfg.name, why);
+            rc = err_wrap(-rc, "domain '%s'", d->cfg.name);
         }
         reg_release_monitor(r, m);
     }

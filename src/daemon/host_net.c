@@ -125,11 +125,8 @@ int reg_net_qos(struct registry *r, struct reg_domain *d, const struct domain_ba
                  "out-burst=0 floor=0 %s",
                  name, words);
         if ((rc = ensure_netback(r)) < 0 ||
-            (rc = netback_sup_request(r->netback, line, NULL, 0, NET_REQUEST_TIMEOUT_MS)) < 0) {
-            char msg[1024];
-            snprintf(msg, sizeof(msg), "%s", err_msg());
-            return err_set(rc == -EIO ? EINVAL : -rc, "domain '%s': %s", d->cfg.name, msg);
-        }
+            (rc = netback_sup_request(r->netback, line, NULL, 0, NET_REQUEST_TIMEOUT_MS)) < 0)
+            return err_wrap(rc == -EIO ? EINVAL : -rc, "domain '%s'", d->cfg.name);
     }
     pthread_mutex_lock(&r->lock);
     d->net_in = *in;

@@ -236,9 +236,7 @@ int reg_request(struct registry *r, struct reg_domain *d, const char *verb)
                 reg_event(r, d, kinds[i].kind, NULL);
         pthread_mutex_unlock(&r->lock);
     } else {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        rc = err_set(-rc, "domain '%s': %s", d->cfg.name, msg);
+        rc = err_wrap(-rc, "domain '%s'", d->cfg.name);
     }
     reg_release_monitor(r, m);
     return rc;
@@ -268,9 +266,7 @@ int reg_mem_set(struct registry *r, struct reg_domain *d, uint64_t target_bytes,
     pthread_mutex_unlock(&r->lock);
     reg_release_monitor(r, m);
     if (rc < 0) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        return err_set(-rc, "domain '%s': %s", d->cfg.name, msg);
+        return err_wrap(-rc, "domain '%s'", d->cfg.name);
     }
     return 0;
 }

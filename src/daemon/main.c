@@ -22,8 +22,9 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
         return rc;
     snprintf(reg->migrate_key, sizeof(reg->migrate_key), "%s", o->migrate_key);
     if (o->migrate_listen && (rc = migrate_host_listen(migrate, reg, o->migrate_listen, o->migrate_key)) < 0) {
+        rc = err_wrap(-rc, "--migrate-listen %s", o->migrate_listen);
         reg_close(reg);
-        return err_wrap(-rc, "--migrate-listen %s", o->migrate_listen);
+        return rc;
     }
     reg->net_audit = o->net_audit;
     snprintf(reg->net_audit_rules, sizeof(reg->net_audit_rules), "%s", o->audit_rules);

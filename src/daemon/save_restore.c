@@ -34,9 +34,7 @@ int reg_save(struct registry *r, struct reg_domain *d, const char *path, int kee
     pthread_mutex_unlock(&r->lock);
     reg_release_monitor(r, m);
     if (rc < 0) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        return err_set(-rc, "domain '%s': %s", d->cfg.name, msg);
+        return err_wrap(-rc, "domain '%s'", d->cfg.name);
     }
     /* Without keep-running the monitor ends now: answer once it has. */
     return keep_running ? 0 : reg_wait_stopped(r, d, 10000);
@@ -114,10 +112,8 @@ int reg_restore(struct registry *r, const char *path, const char *new_name, int 
                        path);
     rc = domain_xml_parse(xml, len, path, NULL, &cfg);
     if (rc < 0) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
         free(xml);
-        return err_set(rc == -ENOMEM ? ENOMEM : EBADMSG, "snapshot %s: its domain definition: %s", path, msg);
+        return err_wrap(rc == -ENOMEM ? ENOMEM : EBADMSG, "snapshot %s: its domain definition", path);
     }
     if (cfg.memory_bytes != info.mem_bytes || cfg.vcpus != info.nvcpus) {
         rc = err_set(EBADMSG, "snapshot %s: its definition says %llu bytes and %u vCPUs, its state %llu and %u", path,
