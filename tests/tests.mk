@@ -18,6 +18,16 @@ $(BUILD)/tests/test_ctl_%: $(OBJ)/tests/unit/test_ctl_%.o $(CTL_LIB_OBJS) $(AUDI
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(CTL_LIBS) $(AUDIT_LIBS) $(LDLIBS)
 
+# xenod's pieces (tests/unit/test_daemon_*.c) link against what xenod links but main.o: the
+# daemon's objects, the scheduler's admission core and the few monitor/backend objects xenod
+# uses (snapshot format, migration handshake, the switch's drop-reason names).
+XENOD_TEST_OBJS = $(DAEMON_LIB_OBJS) $(SCHED_OBJS) $(OBJ)/src/vmm/snapshot.o $(OBJ)/src/vmm/migrate_proto.o \
+                  $(OBJ)/src/net/switch.o $(OBJ)/src/net/eth.o
+
+$(BUILD)/tests/test_daemon_%: $(OBJ)/tests/unit/test_daemon_%.o $(XENOD_TEST_OBJS) $(LIBXENO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DAEMON_LIBS) $(LDLIBS)
+
 # Keep unit-test objects between runs (make would delete them as intermediates).
 .SECONDARY: $(UNIT_SRCS:%.c=$(OBJ)/%.o)
 

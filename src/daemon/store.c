@@ -138,7 +138,7 @@ int store_add_domain(struct store *s, const struct domain_config *c, const char 
                         "INSERT INTO domains(uuid,name,sponsor,memory,current_memory,vcpus,kernel,initrd,cmdline,"
                         "on_poweroff,on_reboot,on_crash,xml,source,persistent,created,memory_enforcement)"
                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        "tttiiitttttttiidt", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
+                        "tttiiittttttttidt", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
                         (int64_t)c->current_memory_bytes, (int64_t)c->vcpus, c->kernel, c->initrd, c->cmdline,
                         lifecycle_action_name(c->on_poweroff), lifecycle_action_name(c->on_reboot),
                         lifecycle_action_name(c->on_crash), xml, source, (int64_t)persistent, now_s(),
