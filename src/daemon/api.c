@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include "daemon/log_ring.h"
+#include "daemon/route.h"
+#include "daemon/views.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 #define MAX_BODY (1 << 20)
 #define DEFAULT_SHUTDOWN_TIMEOUT_S 30
@@ -67,6 +70,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int err, const char 
     case ENOSPC: /* a CPU reservation that does not fit beside the running domains' */
     case EBUSY: status = 409, code = "conflict"; break;
     case ETIMEDOUT: status = 504, code = "timeout"; break;
+    case EOPNOTSUPP: status = 405, code = "method_not_allowed"; break; /* the path exists, not the method */
     case EINVAL:
     case ENOEXEC:
     case E2BIG:
@@ -77,6 +81,18 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int err, const char 
     }
     return send_json(c, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
+
+/* One request on its way through the route table: what its handler needs, and its answer. */
+struct api_call {
+    struct MHD_Connection *c;
+    struct registry *reg;
+    struct request *rq;
+    const char *action; /* the pattern's last segment: "start", "pause", ... */
+    struct route_params params;
+    struct reg_domain *d; /* the {ref} domain (a reference), looked up before the handler */
+    json_t *body;         /* POST: the body as an object ({} when empty) */
+    enum MHD_Result result;
+};
 
 /* The request body as a JSON object ({} when empty), or NULL after sending a 400. */
 static json_t *body_json(struct MHD_Connection *c, struct request *rq, enum MHD_Result *sent)
@@ -101,96 +117,196 @@ static int json_bool_field(json_t *o, const char *key, int dflt)
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
-static enum MHD_Result handle_create(struct MHD_Connection *c, struct registry *reg, struct request *rq)
+/* A query parameter as a number in [min, max] (dflt when absent); -EINVAL with a message
+ * naming the parameter when it is not one. */
+static int query_u64(struct MHD_Connection *c, const char *name, uint64_t min, uint64_t max, uint64_t dflt,
+                     uint64_t *out)
 {
-    enum MHD_Result sent;
-    struct domain *d;
-    json_t *b = body_json(c, rq, &sent);
-    if (!b)
-        return sent;
-    json_t *xml = json_object_get(b, "xml"), *path = json_object_get(b, "path");
-    if (!json_is_string(xml)) {
-        json_decref(b);
-        return send_error(c, EINVAL, "body needs \"xml\": the domain definition as a string");
-    }
-    if (path && !json_is_null(path) && (!json_is_string(path) || json_string_value(path)[0] != '/')) {
-        json_decref(b);
-        return send_error(c, EINVAL, "\"path\" must be the absolute path of the XML file");
-    }
-    int start = json_bool_field(b, "start", 1);
-    int persistent = json_bool_field(b, "persistent", !start);
-    int rc = reg_define(reg, json_string_value(xml), json_string_length(xml), json_is_string(path) ? json_string_value(path) : NULL,
-                        persistent, start, json_bool_field(b, "paused", 0), &d);
-    json_decref(b);
+    const char *text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    *out = dflt;
+    if (text && parse_u64_range(text, min, max, out) < 0)
+        return err_wrap(EINVAL, "query parameter %s", name);
+    return 0;
+}
+
+static void send_call_error(struct api_call *k, int rc)
+{
+    k->result = send_error(k->c, -rc, err_msg());
+}
+
+/* The answer of most domain operations: the domain as it is now, or the error. */
+static void reply_domain(struct api_call *k, int rc)
+{
     if (rc < 0)
-        return send_error(c, -rc, err_msg());
-    json_t *o = reg_domain_json(reg, d);
-    reg_put(reg, d);
-    return send_json(c, 201, o);
+        send_call_error(k, rc);
+    else
+        k->result = send_json(k->c, 200, reg_domain_json(k->reg, k->d));
+}
+
+static void bad_request(struct api_call *k, const char *msg)
+{
+    k->result = send_error(k->c, EINVAL, msg);
+}
+
+/* ---- /v1/domains, /v1/restore, /v1/events, /v1/log, /v1/host ---- */
+
+static void h_list(void *ctx)
+{
+    struct api_call *k = ctx;
+    k->result = send_json(k->c, 200, reg_list_json(k->reg));
+}
+
+/* The domain a define or restore made, as 201 Created. */
+static void reply_created(struct api_call *k, int rc, struct reg_domain *d)
+{
+    if (rc < 0) {
+        send_call_error(k, rc);
+        return;
+    }
+    json_t *o = reg_domain_json(k->reg, d);
+    reg_put(k->reg, d);
+    k->result = send_json(k->c, 201, o);
+}
+
+static void h_create(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct reg_domain *d;
+    json_t *xml = json_object_get(k->body, "xml"), *path = json_object_get(k->body, "path");
+    if (!json_is_string(xml))
+        return bad_request(k, "body needs \"xml\": the domain definition as a string");
+    if (path && !json_is_null(path) && (!json_is_string(path) || json_string_value(path)[0] != '/'))
+        return bad_request(k, "\"path\" must be the absolute path of the XML file");
+    int start = json_bool_field(k->body, "start", 1);
+    int persistent = json_bool_field(k->body, "persistent", !start);
+    int rc = reg_define(k->reg, json_string_value(xml), json_string_length(xml),
+                        json_is_string(path) ? json_string_value(path) : NULL, persistent, start,
+                        json_bool_field(k->body, "paused", 0), &d);
+    reply_created(k, rc, d);
 }
 
 /* POST /v1/restore {"path", "name"?, "paused"?}: a snapshot file resumed as a domain here. */
-static enum MHD_Result handle_restore(struct MHD_Connection *c, struct registry *reg, struct request *rq)
+static void h_restore(void *ctx)
 {
-    enum MHD_Result sent;
-    struct domain *d;
-    json_t *b = body_json(c, rq, &sent);
-    if (!b)
-        return sent;
-    json_t *path = json_object_get(b, "path"), *name = json_object_get(b, "name");
-    if (!json_is_string(path) || (name && !json_is_null(name) && !json_is_string(name))) {
-        json_decref(b);
-        return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file (and optionally "
-                                     "\"name\": a string, \"paused\": a boolean)");
-    }
-    int rc = reg_restore(reg, json_string_value(path), json_is_string(name) ? json_string_value(name) : NULL,
-                         json_bool_field(b, "paused", 0), &d);
-    json_decref(b);
-    if (rc < 0)
-        return send_error(c, -rc, err_msg());
-    json_t *o = reg_domain_json(reg, d);
-    reg_put(reg, d);
-    return send_json(c, 201, o);
+    struct api_call *k = ctx;
+    struct reg_domain *d;
+    json_t *path = json_object_get(k->body, "path"), *name = json_object_get(k->body, "name");
+    if (!json_is_string(path) || (name && !json_is_null(name) && !json_is_string(name)))
+        return bad_request(k, "body needs \"path\": the absolute path of the snapshot file (and optionally "
+                              "\"name\": a string, \"paused\": a boolean)");
+    int rc = reg_restore(k->reg, json_string_value(path), json_is_string(name) ? json_string_value(name) : NULL,
+                         json_bool_field(k->body, "paused", 0), &d);
+    reply_created(k, rc, d);
 }
 
-static enum MHD_Result handle_console(struct MHD_Connection *c, struct registry *reg, struct domain *d)
+static void h_events(void *ctx)
 {
-    const char *tail_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tail");
-    long tail = tail_arg ? atol(tail_arg) : CONSOLE_TAIL_MAX;
-    if (tail <= 0 || tail > CONSOLE_TAIL_MAX)
-        tail = CONSOLE_TAIL_MAX;
-    char *buf = malloc((size_t)tail);
+    struct api_call *k = ctx;
+    const char *ref = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "domain");
+    uint64_t limit;
+    struct reg_domain *d = NULL;
+    if (query_u64(k->c, "limit", 1, 100000, 100, &limit) < 0)
+        return bad_request(k, err_msg());
+    if (ref && reg_lookup(k->reg, ref, &d) < 0) {
+        k->result = send_error(k->c, ENOENT, err_msg());
+        return;
+    }
+    json_t *o = reg_events_json(k->reg, d, (int)limit);
+    reg_put(k->reg, d);
+    k->result = send_json(k->c, 200, o);
+}
+
+static void h_log(void *ctx)
+{
+    struct api_call *k = ctx;
+    k->result = send_json(k->c, 200, log_ring_json());
+}
+
+static void h_host(void *ctx)
+{
+    struct api_call *k = ctx;
+    k->result = send_json(k->c, 200, reg_host_json(k->reg));
+}
+
+/* ---- /v1/domains/{ref}[/...] ---- */
+
+static void h_get(void *ctx)
+{
+    struct api_call *k = ctx;
+    k->result = send_json(k->c, 200, reg_domain_json(k->reg, k->d));
+}
+
+static void h_undefine(void *ctx)
+{
+    struct api_call *k = ctx;
+    int rc = reg_undefine(k->reg, k->d);
+    if (rc < 0)
+        send_call_error(k, rc);
+    else
+        k->result = send_json(k->c, 200, json_object());
+}
+
+/* Appends a chunk of console output to the last `tail` bytes kept in buf. */
+static void keep_tail(char *buf, size_t *len, size_t tail, const char *chunk, size_t n)
+{
+    if (n >= tail) {
+        memcpy(buf, chunk + n - tail, tail);
+        *len = tail;
+        return;
+    }
+    if (*len + n > tail) {
+        size_t drop = *len + n - tail;
+        memmove(buf, buf + drop, *len - drop);
+        *len -= drop;
+    }
+    memcpy(buf + *len, chunk, n);
+    *len += n;
+}
+
+static void h_console(void *ctx)
+{
+    struct api_call *k = ctx;
+    uint64_t want;
+    /* 0 or more than is kept: all of it. */
+    if (query_u64(k->c, "tail", 0, UINT64_MAX, CONSOLE_TAIL_MAX, &want) < 0)
+        return bad_request(k, err_msg());
+    size_t tail = want == 0 || want > CONSOLE_TAIL_MAX ? CONSOLE_TAIL_MAX : (size_t)want;
+    char *buf = malloc(tail);
     size_t len = 0;
-    if (!buf)
-        return send_error(c, ENOMEM, "out of memory");
+    if (!buf) {
+        k->result = send_error(k->c, ENOMEM, "out of memory");
+        return;
+    }
     /* The rotated part holds the older output; read it first, then keep the last `tail` bytes. */
     for (int rotated = 1; rotated >= 0; rotated--) {
         char path[PATH_MAX + 128];
-        reg_console_log_path(reg, d, rotated, path, sizeof(path));
+        reg_console_log_path(k->reg, k->d, rotated, path, sizeof(path));
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
         char chunk[65536];
         size_t n;
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-            if (n >= (size_t)tail) {
-                memcpy(buf, chunk + n - (size_t)tail, (size_t)tail);
-                len = (size_t)tail;
-            } else {
-                if (len + n > (size_t)tail) {
-                    size_t drop = len + n - (size_t)tail;
-                    memmove(buf, buf + drop, len - drop);
-                    len -= drop;
-                }
-                memcpy(buf + len, chunk, n);
-                len += n;
-            }
-        }
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            keep_tail(buf, &len, tail, chunk, n);
         fclose(f);
     }
-    enum MHD_Result r = send_text(c, 200, "text/plain; charset=utf-8", buf, len);
+    k->result = send_text(k->c, 200, "text/plain; charset=utf-8", buf, len);
     free(buf);
-    return r;
+}
+
+static void h_usage(void *ctx)
+{
+    struct api_call *k = ctx;
+    uint64_t limit;
+    if (query_u64(k->c, "limit", 1, 100000, 100, &limit) < 0)
+        return bad_request(k, err_msg());
+    k->result = send_json(k->c, 200, reg_usage_json(k->reg, k->d, (int)limit));
+}
+
+static void h_sched_get(void *ctx)
+{
+    struct api_call *k = ctx;
+    k->result = send_json(k->c, 200, reg_sched_json(k->reg, k->d));
 }
 
 /* One direction of a net-qos body, in libvirt's <bandwidth> units: average, peak and floor
@@ -207,7 +323,8 @@ static int bandwidth_field(json_t *b, const char *dir, struct domain_bandwidth *
         return err_set(EINVAL, "\"%s\" must be an object: {\"average\", \"peak\", \"burst\", \"floor\"}", dir);
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         size_t i = 0;
         while (i < 4 && strcmp(k, keys[i]) != 0)
             i++;
@@ -227,7 +344,8 @@ static int net_qos_body(json_t *b, struct domain_bandwidth *in, struct domain_ba
 {
     const char *k;
     json_t *v;
-    json_object_foreach(b, k, v) {
+    json_object_foreach(b, k, v)
+    {
         if (strcmp(k, "inbound") && strcmp(k, "outbound") && strcmp(k, "weight"))
             return err_set(EINVAL, "\"%s\": unknown (inbound, outbound, weight)", k);
     }
@@ -242,105 +360,20 @@ static int net_qos_body(json_t *b, struct domain_bandwidth *in, struct domain_ba
     return 0;
 }
 
-static enum MHD_Result handle_action(struct MHD_Connection *c, struct registry *reg, struct domain *d,
-                                     const char *action, struct request *rq)
-{
-    enum MHD_Result sent;
-    int rc;
-    json_t *b = body_json(c, rq, &sent);
-    if (!b)
-        return sent;
-    if (strcmp(action, "start") == 0) {
-        rc = reg_start(reg, d, json_bool_field(b, "paused", 0));
-    } else if (strcmp(action, "pause") == 0 || strcmp(action, "unpause") == 0 || strcmp(action, "reboot") == 0 ||
-               strcmp(action, "reset") == 0) {
-        rc = reg_request(reg, d, action);
-    } else if (strcmp(action, "shutdown") == 0) {
-        json_t *t = json_object_get(b, "timeout_s");
-        int timeout = json_is_integer(t) ? (int)json_integer_value(t) : DEFAULT_SHUTDOWN_TIMEOUT_S;
-        if (timeout < 0 || timeout > 3600) {
-            json_decref(b);
-            return send_error(c, EINVAL, "\"timeout_s\" must be 0 to 3600 seconds");
-        }
-        rc = reg_request(reg, d, "shutdown");
-        if (rc == 0 && json_bool_field(b, "wait", 0))
-            rc = reg_wait_stopped(reg, d, timeout * 1000);
-    } else if (strcmp(action, "destroy") == 0) {
-        rc = reg_destroy(reg, d);
-    } else if (strcmp(action, "save") == 0) {
-        json_t *path = json_object_get(b, "path");
-        if (!json_is_string(path)) {
-            json_decref(b);
-            return send_error(c, EINVAL, "body needs \"path\": the absolute path of the snapshot file");
-        }
-        rc = reg_save(reg, d, json_string_value(path), json_bool_field(b, "keep_running", 0),
-                      json_bool_field(b, "shrink", 0));
-    } else if (strcmp(action, "migrate") == 0) {
-        json_t *host = json_object_get(b, "host"), *bw = json_object_get(b, "bandwidth_mbps"),
-               *dt = json_object_get(b, "max_downtime_ms");
-        if (!json_is_string(host) || (bw && !json_is_null(bw) && (!json_is_integer(bw) || json_integer_value(bw) < 0 ||
-                                                                  json_integer_value(bw) > 1000000)) ||
-            (dt && !json_is_null(dt) && (!json_is_integer(dt) || json_integer_value(dt) < 1 ||
-                                         json_integer_value(dt) > 600000))) {
-            json_decref(b);
-            return send_error(c, EINVAL, "body needs \"host\": \"HOST:PORT\" and may have \"live\" (boolean), "
-                                         "\"bandwidth_mbps\" (0 to 1000000) and \"max_downtime_ms\" (1 to 600000)");
-        }
-        struct reg_migrate_opts mo = {.live = json_bool_field(b, "live", 1),
-                                      .bandwidth_mbps = bw ? (unsigned)json_integer_value(bw) : 0,
-                                      .max_downtime_ms = dt ? (unsigned)json_integer_value(dt) : 0};
-        char result[512] = "";
-        rc = reg_migrate(reg, d, json_string_value(host), &mo, result, sizeof(result));
-        json_decref(b);
-        if (rc < 0)
-            return send_error(c, -rc, err_msg());
-        json_t *o = reg_domain_json(reg, d);
-        if (o)
-            json_object_set_new(o, "migration_result", json_string(result));
-        return send_json(c, 200, o);
-    } else if (strcmp(action, "net-qos") == 0) {
-        struct domain_bandwidth in, out;
-        if (net_qos_body(b, &in, &out) < 0) {
-            json_decref(b);
-            return send_error(c, EINVAL, err_msg());
-        }
-        rc = reg_net_qos(reg, d, &in, &out);
-    } else if (strcmp(action, "memory") == 0) {
-        json_t *t = json_object_get(b, "target_bytes"), *dl = json_object_get(b, "deadline_ms");
-        if (!json_is_integer(t) || json_integer_value(t) <= 0 ||
-            (dl && (!json_is_integer(dl) || json_integer_value(dl) < 0))) {
-            json_decref(b);
-            return send_error(c, EINVAL, "body needs \"target_bytes\" (bytes) and may have \"deadline_ms\"");
-        }
-        rc = reg_mem_set(reg, d, (uint64_t)json_integer_value(t),
-                         dl ? (uint64_t)json_integer_value(dl) : DEFAULT_MEM_DEADLINE_MS);
-    } else {
-        json_decref(b);
-        return send_error(c, ENOENT, "unknown action (see docs/api.md)");
-    }
-    json_decref(b);
-    if (rc < 0)
-        return send_error(c, -rc, err_msg());
-    return send_json(c, 200, reg_domain_json(reg, d));
-}
-
 /* POST .../sched: {"reservation_percent", "limit_percent" (null or 0: none), "weight",
  * "period_us"}, each optional; what is not given stays. */
-static enum MHD_Result handle_sched(struct MHD_Connection *c, struct registry *reg, struct domain *d,
-                                    struct request *rq)
+static void h_sched_set(void *ctx)
 {
-    enum MHD_Result sent;
-    json_t *b = body_json(c, rq, &sent);
-    if (!b)
-        return sent;
+    struct api_call *k = ctx;
     struct sched_params p;
-    pthread_mutex_lock(&reg->lock);
-    p = d->sched;
-    pthread_mutex_unlock(&reg->lock);
+    pthread_mutex_lock(&k->reg->lock);
+    p = k->d->sched;
+    pthread_mutex_unlock(&k->reg->lock);
     const char *key;
     json_t *v;
     char msg[300] = "";
-    json_object_foreach(b, key, v) {
+    json_object_foreach(k->body, key, v)
+    {
         int pct = strcmp(key, "reservation_percent") == 0 || strcmp(key, "limit_percent") == 0;
         if (pct) {
             double x = json_is_null(v) && strcmp(key, "limit_percent") == 0 ? 0 : json_number_value(v);
@@ -365,87 +398,157 @@ static enum MHD_Result handle_sched(struct MHD_Connection *c, struct registry *r
             break;
         }
     }
-    json_decref(b);
     if (msg[0])
-        return send_error(c, EINVAL, msg);
-    int rc = reg_sched(reg, d, &p);
+        return bad_request(k, msg);
+    int rc = reg_sched(k->reg, k->d, &p);
     if (rc < 0)
-        return send_error(c, -rc, err_msg());
-    return send_json(c, 200, reg_sched_json(reg, d));
-}
-
-/* /v1/domains/{ref}[/{action}] */
-static enum MHD_Result route_domain(struct MHD_Connection *c, struct registry *reg, const char *method,
-                                    const char *rest, struct request *rq)
-{
-    char ref[256];
-    const char *slash = strchr(rest, '/');
-    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (n == 0 || n >= sizeof(ref))
-        return send_error(c, ENOENT, "no such resource (see docs/api.md)");
-    memcpy(ref, rest, n);
-    ref[n] = 0;
-    const char *action = slash ? slash + 1 : "";
-
-    struct domain *d;
-    if (reg_lookup(reg, ref, &d) < 0)
-        return send_error(c, ENOENT, err_msg());
-    enum MHD_Result r;
-    if (!*action && strcmp(method, "GET") == 0)
-        r = send_json(c, 200, reg_domain_json(reg, d));
-    else if (!*action && strcmp(method, "DELETE") == 0) {
-        int rc = reg_undefine(reg, d);
-        r = rc < 0 ? send_error(c, -rc, err_msg()) : send_json(c, 200, json_object());
-    } else if (strcmp(action, "console") == 0 && strcmp(method, "GET") == 0) {
-        r = handle_console(c, reg, d);
-    } else if (strcmp(action, "usage") == 0 && strcmp(method, "GET") == 0) {
-        const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-        int limit = lim ? atoi(lim) : 100;
-        r = limit > 0 && limit <= 100000 ? send_json(c, 200, reg_usage_json(reg, d, limit))
-                                         : send_error(c, EINVAL, "limit must be 1 to 100000");
-    }
-    else if (strcmp(action, "sched") == 0 && strcmp(method, "GET") == 0)
-        r = send_json(c, 200, reg_sched_json(reg, d));
-    else if (strcmp(action, "sched") == 0 && strcmp(method, "POST") == 0)
-        r = handle_sched(c, reg, d, rq);
-    else if (*action && strcmp(method, "POST") == 0)
-        r = handle_action(c, reg, d, action, rq);
+        send_call_error(k, rc);
     else
-        r = send_error(c, ENOENT, "no such resource or method (see docs/api.md)");
-    reg_put(reg, d);
-    return r;
+        k->result = send_json(k->c, 200, reg_sched_json(k->reg, k->d));
 }
 
+static void h_start(void *ctx)
+{
+    struct api_call *k = ctx;
+    reply_domain(k, reg_start(k->reg, k->d, json_bool_field(k->body, "paused", 0)));
+}
+
+/* pause, unpause, reboot, reset: the verb is the path's last segment. */
+static void h_request(void *ctx)
+{
+    struct api_call *k = ctx;
+    reply_domain(k, reg_request(k->reg, k->d, k->action));
+}
+
+static void h_shutdown(void *ctx)
+{
+    struct api_call *k = ctx;
+    json_t *t = json_object_get(k->body, "timeout_s");
+    int timeout = json_is_integer(t) ? (int)json_integer_value(t) : DEFAULT_SHUTDOWN_TIMEOUT_S;
+    if (timeout < 0 || timeout > 3600)
+        return bad_request(k, "\"timeout_s\" must be 0 to 3600 seconds");
+    int rc = reg_request(k->reg, k->d, "shutdown");
+    if (rc == 0 && json_bool_field(k->body, "wait", 0))
+        rc = reg_wait_stopped(k->reg, k->d, timeout * 1000);
+    reply_domain(k, rc);
+}
+
+static void h_destroy(void *ctx)
+{
+    struct api_call *k = ctx;
+    reply_domain(k, reg_destroy(k->reg, k->d));
+}
+
+static void h_save(void *ctx)
+{
+    struct api_call *k = ctx;
+    json_t *path = json_object_get(k->body, "path");
+    if (!json_is_string(path))
+        return bad_request(k, "body needs \"path\": the absolute path of the snapshot file");
+    reply_domain(k, reg_save(k->reg, k->d, json_string_value(path), json_bool_field(k->body, "keep_running", 0),
+                             json_bool_field(k->body, "shrink", 0)));
+}
+
+static void h_migrate(void *ctx)
+{
+    struct api_call *k = ctx;
+    json_t *host = json_object_get(k->body, "host"), *bw = json_object_get(k->body, "bandwidth_mbps"),
+           *dt = json_object_get(k->body, "max_downtime_ms");
+    if (!json_is_string(host) ||
+        (bw && !json_is_null(bw) &&
+         (!json_is_integer(bw) || json_integer_value(bw) < 0 || json_integer_value(bw) > 1000000)) ||
+        (dt && !json_is_null(dt) &&
+         (!json_is_integer(dt) || json_integer_value(dt) < 1 || json_integer_value(dt) > 600000)))
+        return bad_request(k, "body needs \"host\": \"HOST:PORT\" and may have \"live\" (boolean), "
+                              "\"bandwidth_mbps\" (0 to 1000000) and \"max_downtime_ms\" (1 to 600000)");
+    struct reg_migrate_opts mo = {.live = json_bool_field(k->body, "live", 1),
+                                  .bandwidth_mbps = bw ? (unsigned)json_integer_value(bw) : 0,
+                                  .max_downtime_ms = dt ? (unsigned)json_integer_value(dt) : 0};
+    char result[512] = "";
+    int rc = reg_migrate(k->reg, k->d, json_string_value(host), &mo, result, sizeof(result));
+    if (rc < 0)
+        return send_call_error(k, rc);
+    json_t *o = reg_domain_json(k->reg, k->d);
+    if (o)
+        json_object_set_new(o, "migration_result", json_string(result));
+    k->result = send_json(k->c, 200, o);
+}
+
+static void h_net_qos(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct domain_bandwidth in, out;
+    if (net_qos_body(k->body, &in, &out) < 0)
+        return bad_request(k, err_msg());
+    reply_domain(k, reg_net_qos(k->reg, k->d, &in, &out));
+}
+
+static void h_memory(void *ctx)
+{
+    struct api_call *k = ctx;
+    json_t *t = json_object_get(k->body, "target_bytes"), *dl = json_object_get(k->body, "deadline_ms");
+    if (!json_is_integer(t) || json_integer_value(t) <= 0 ||
+        (dl && (!json_is_integer(dl) || json_integer_value(dl) < 0)))
+        return bad_request(k, "body needs \"target_bytes\" (bytes) and may have \"deadline_ms\"");
+    reply_domain(k, reg_mem_set(k->reg, k->d, (uint64_t)json_integer_value(t),
+                                dl ? (uint64_t)json_integer_value(dl) : DEFAULT_MEM_DEADLINE_MS));
+}
+
+/* ---- the route table (docs/api.md lists the same) ---- */
+
+static const struct route routes[] = {
+    {"GET", "/v1/domains", h_list},
+    {"POST", "/v1/domains", h_create},
+    {"GET", "/v1/domains/{ref}", h_get},
+    {"DELETE", "/v1/domains/{ref}", h_undefine},
+    {"GET", "/v1/domains/{ref}/console", h_console},
+    {"GET", "/v1/domains/{ref}/usage", h_usage},
+    {"GET", "/v1/domains/{ref}/sched", h_sched_get},
+    {"POST", "/v1/domains/{ref}/sched", h_sched_set},
+    {"POST", "/v1/domains/{ref}/start", h_start},
+    {"POST", "/v1/domains/{ref}/pause", h_request},
+    {"POST", "/v1/domains/{ref}/unpause", h_request},
+    {"POST", "/v1/domains/{ref}/reboot", h_request},
+    {"POST", "/v1/domains/{ref}/reset", h_request},
+    {"POST", "/v1/domains/{ref}/shutdown", h_shutdown},
+    {"POST", "/v1/domains/{ref}/destroy", h_destroy},
+    {"POST", "/v1/domains/{ref}/save", h_save},
+    {"POST", "/v1/domains/{ref}/migrate", h_migrate},
+    {"POST", "/v1/domains/{ref}/net-qos", h_net_qos},
+    {"POST", "/v1/domains/{ref}/memory", h_memory},
+    {"GET", "/v1/events", h_events},
+    {"POST", "/v1/restore", h_restore},
+    {"GET", "/v1/log", h_log},
+    {"GET", "/v1/host", h_host},
+};
+
+const struct route *api_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}
+
+/* Finds the route, the {ref} domain and the body, then runs the handler. */
 static enum MHD_Result route(struct MHD_Connection *c, struct registry *reg, const char *url, const char *method,
                              struct request *rq)
 {
-    if (strcmp(url, "/v1/domains") == 0) {
-        if (strcmp(method, "GET") == 0)
-            return send_json(c, 200, reg_list_json(reg));
-        if (strcmp(method, "POST") == 0)
-            return handle_create(c, reg, rq);
-    } else if (strncmp(url, "/v1/domains/", 12) == 0) {
-        return route_domain(c, reg, method, url + 12, rq);
-    } else if (strcmp(url, "/v1/events") == 0 && strcmp(method, "GET") == 0) {
-        const char *ref = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "domain");
-        const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-        int limit = lim ? atoi(lim) : 100;
-        struct domain *d = NULL;
-        if (limit <= 0 || limit > 100000)
-            return send_error(c, EINVAL, "limit must be 1 to 100000");
-        if (ref && reg_lookup(reg, ref, &d) < 0)
-            return send_error(c, ENOENT, err_msg());
-        json_t *o = reg_events_json(reg, d, limit);
-        reg_put(reg, d);
-        return send_json(c, 200, o);
-    } else if (strcmp(url, "/v1/restore") == 0 && strcmp(method, "POST") == 0) {
-        return handle_restore(c, reg, rq);
-    } else if (strcmp(url, "/v1/log") == 0 && strcmp(method, "GET") == 0) {
-        return send_json(c, 200, log_ring_json());
-    } else if (strcmp(url, "/v1/host") == 0 && strcmp(method, "GET") == 0) {
-        return send_json(c, 200, reg_host_json(reg));
+    struct api_call k = {.c = c, .reg = reg, .rq = rq};
+    const struct route *rt;
+    int rc = route_find(routes, sizeof(routes) / sizeof(routes[0]), method, url, &rt, &k.params);
+    if (rc < 0)
+        return send_error(c, -rc, err_msg());
+    const char *ref = route_param(&k.params, "ref");
+    if (ref && reg_lookup(reg, ref, &k.d) < 0)
+        return send_error(c, ENOENT, err_msg());
+    if (strcmp(method, "POST") == 0 && !(k.body = body_json(c, rq, &k.result))) {
+        reg_put(reg, k.d);
+        return k.result;
     }
-    return send_error(c, ENOENT, "no such resource or method (see docs/api.md)");
+    k.action = strrchr(rt->pattern, '/') + 1;
+    rt->handler(&k);
+    json_decref(k.body);
+    reg_put(reg, k.d);
+    return k.result;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,

@@ -14,7 +14,7 @@
 #include "lib/log.h"
 #include "proto/migrate_proto.h"
 
-#define HOST_TIMEOUT_MS 15000         /* each step of the xenod-to-xenod exchange */
+#define HOST_TIMEOUT_MS 15000             /* each step of the xenod-to-xenod exchange */
 #define OFFER_MAX (DOMAIN_XML_MAX + 4096) /* the JSON offer: a domain XML and a few fields */
 #define CONSOLE_TAIL_MAX (64 << 10)
 
@@ -22,7 +22,7 @@ struct migrate_host {
     struct registry *r;
     int lfd;
     int stop[2];
-    char addr[128];     /* the listening address without the port: the monitors listen there */
+    char addr[128]; /* the listening address without the port: the monitors listen there */
     char key_path[4096];
     uint8_t key[MIG_KEY_MAX];
     size_t keylen;
@@ -188,4 +188,31 @@ int migrate_host_offer(const char *hostport, const char *key_path, const char *o
     if (*port <= 0 || *port > 65535)
         return err_set(EPROTO, "%s: an answer without a port: %.100s", hostport, reply);
     return 0;
+}
+
+char *migrate_host_offer_encode(const char *xml, int persistent)
+{
+    json_t *offer = json_pack("{s:s, s:b}", "xml", xml, "persistent", persistent);
+    char *text = offer ? json_dumps(offer, JSON_COMPACT) : NULL;
+    json_decref(offer);
+    return text;
+}
+
+int migrate_host_offer_decode(const char *offer, char **xml, size_t *xml_len, int *persistent)
+{
+    json_t *j = json_loads(offer, 0, NULL);
+    json_t *x = json_object_get(j, "xml");
+    *xml = NULL;
+    if (!json_is_string(x)) {
+        json_decref(j);
+        return -EPROTO;
+    }
+    *persistent = json_is_true(json_object_get(j, "persistent"));
+    *xml_len = json_string_length(x);
+    *xml = malloc(*xml_len + 1);
+    if (*xml) {
+        memcpy(*xml, json_string_value(x), *xml_len + 1);
+    }
+    json_decref(j);
+    return *xml ? 0 : -ENOMEM;
 }

@@ -26,4 +26,10 @@ void migrate_host_close(struct migrate_host *h);
 int migrate_host_offer(const char *hostport, const char *key_path, const char *offer_json, const char *console,
                        size_t console_len, int *port);
 
+/* The offer's text: {"xml": the canonical definition, "persistent": bool}. encode returns
+ * malloc'd text, or NULL when out of memory; decode gives a malloc'd copy of the XML, or
+ * -EPROTO when the offer holds none (the caller says whose offer it was). */
+char *migrate_host_offer_encode(const char *xml, int persistent);
+int migrate_host_offer_decode(const char *offer, char **xml, size_t *xml_len, int *persistent);
+
 #endif

@@ -228,8 +228,8 @@ int monitor_wait_ready(struct monitor *m, int timeout_ms)
             /* The monitor says whether the definition was at fault (a kernel that is not a
              * PVH ELF, say) or the host (no KVM, no memory). */
             char outcome[64] = "";
-            int bad_input = monitor_read_outcome(run_dir, outcome, sizeof(outcome)) == 0 &&
-                            strncmp(outcome, "bad-input", 9) == 0;
+            int bad_input =
+                monitor_read_outcome(run_dir, outcome, sizeof(outcome)) == 0 && strncmp(outcome, "bad-input", 9) == 0;
             return err_set(bad_input ? EINVAL : EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
         }
     }

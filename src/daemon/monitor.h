@@ -48,7 +48,7 @@ struct monitor_spawn_args {
     const char *net;                  /* the --net value (net_port_monitor_arg), or NULL */
     const char *migrate_incoming;     /* wait for a live migration on ADDR:PORT (with migrate_key) */
     const char *migrate_key;
-    int no_wait;                      /* return once started; monitor_wait_ready() later */
+    int no_wait; /* return once started; monitor_wait_ready() later */
 };
 
 /* Starts a monitor in its own session and waits until its control socket answers. */

@@ -57,8 +57,12 @@ int net_port_qos_words(const struct domain_bandwidth *in, const struct domain_ba
         const char *k;
         uint64_t v;
     } kv[] = {
-        {"in-average", kib(in->average)},   {"in-peak", kib(in->peak)},   {"in-burst", kib(in->burst)},
-        {"out-average", kib(out->average)}, {"out-peak", kib(out->peak)}, {"out-burst", kib(out->burst)},
+        {"in-average", kib(in->average)},
+        {"in-peak", kib(in->peak)},
+        {"in-burst", kib(in->burst)},
+        {"out-average", kib(out->average)},
+        {"out-peak", kib(out->peak)},
+        {"out-burst", kib(out->burst)},
         /* The backend guarantees a floor and shares by weight on the uplink, where a domain's
          * outbound traffic contends (docs/network.md): those come from <outbound>. */
         {"floor", kib(out->floor ? out->floor : in->floor)},
@@ -102,31 +106,9 @@ int net_port_add_line(const struct domain_config *c, const char *socket, char *b
 int net_port_monitor_arg(const struct domain_config *c, const char *socket, char *buf, size_t size)
 {
     const uint8_t *m = c->net.mac;
-    int n = snprintf(buf, size, "socket=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x", socket, m[0], m[1], m[2], m[3], m[4],
-                     m[5]);
+    int n =
+        snprintf(buf, size, "socket=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x", socket, m[0], m[1], m[2], m[3], m[4], m[5]);
     if (n < 0 || (size_t)n >= size)
         return err_set(ENAMETOOLONG, "domain '%s': interface socket path %s is too long", c->name, socket);
     return 0;
-}
-
-json_t *net_port_json(const char *name, const struct nb_stats_port *p)
-{
-    json_t *drops_out = json_object(), *drops_in = json_object();
-    uint64_t dropped[2] = {0, 0};
-    for (int r = 0; r < NET_DROP__COUNT; r++) {
-        if (p->drops[NET_DIR_FROM_PORT][r])
-            json_object_set_new(drops_out, net_drop_reason_name((enum net_drop_reason)r),
-                                json_integer((json_int_t)p->drops[NET_DIR_FROM_PORT][r]));
-        if (p->drops[NET_DIR_TO_PORT][r])
-            json_object_set_new(drops_in, net_drop_reason_name((enum net_drop_reason)r),
-                                json_integer((json_int_t)p->drops[NET_DIR_TO_PORT][r]));
-        dropped[0] += p->drops[NET_DIR_FROM_PORT][r];
-        dropped[1] += p->drops[NET_DIR_TO_PORT][r];
-    }
-    /* tx: what the domain sent; rx: what it received (as `ip -s link` in the guest). */
-    return json_pack("{s:s, s:b, s:I, s:{s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:o}}", "port", name, "connected",
-                     p->connected != 0, "connects", (json_int_t)p->connects, "tx", "packets",
-                     (json_int_t)p->packets[NET_DIR_FROM_PORT], "bytes", (json_int_t)p->bytes[NET_DIR_FROM_PORT], "dropped",
-                     (json_int_t)dropped[0], "drops", drops_out, "rx", "packets", (json_int_t)p->packets[NET_DIR_TO_PORT],
-                     "bytes", (json_int_t)p->bytes[NET_DIR_TO_PORT], "dropped", (json_int_t)dropped[1], "drops", drops_in);
 }

@@ -4,7 +4,6 @@
 #ifndef XENO_DAEMON_NET_PORT_H
 #define XENO_DAEMON_NET_PORT_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 #include "lib/domain_config.h"
@@ -22,7 +21,5 @@ int net_port_add_line(const struct domain_config *c, const char *socket, char *b
 int net_port_qos_words(const struct domain_bandwidth *in, const struct domain_bandwidth *out, char *buf, size_t size);
 /* The monitor's --net value: "socket=PATH,mac=MAC". */
 int net_port_monitor_arg(const struct domain_config *c, const char *socket, char *buf, size_t size);
-/* {"port", "connected", "connects", "tx": {...}, "rx": {...}} with drops by reason. */
-json_t *net_port_json(const char *name, const struct nb_stats_port *p);
 
 #endif

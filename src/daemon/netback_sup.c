@@ -38,14 +38,14 @@ struct netback_sup {
     struct netback_sup_opts o;
     char path[PATH_MAX], dir[PATH_MAX], uplink[64];
     char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* "" when not given */
-    pthread_mutex_t lock; /* guards pid, pidfd, page, child, restarts */
+    pthread_mutex_t lock;                                        /* guards pid, pidfd, page, child, restarts */
     int pid, pidfd, child;
     const struct nb_stats_page *page;
     uint64_t restarts;
     unsigned quick_deaths;
     off_t audit_off; /* how far STATE/audit-events was read */
     ino_t audit_ino; /* ... in this file (0: none seen yet) */
-    int stop_fd; /* eventfd-like pipe: the thread ends */
+    int stop_fd;     /* eventfd-like pipe: the thread ends */
     int stop_w;
     pthread_t thread;
 };
@@ -238,7 +238,7 @@ static void read_events_file(struct netback_sup *s, const char *path, off_t *off
             if (line[len - 1] != '\n') {
                 if (len < sizeof(line) - 1)
                     break; /* the backend is still writing this one: next time */
-                int ch; /* longer than a line can be: skip to its end */
+                int ch;    /* longer than a line can be: skip to its end */
                 while ((ch = fgetc(f)) != EOF && ch != '\n')
                     ;
                 *off = ftello(f);

@@ -2,6 +2,12 @@
  * It is the one place that ties the store (what must survive), the monitors (what runs) and
  * the lifecycle policy together; the HTTP API is a thin layer over these functions.
  *
+ * By responsibility: registry.c (the table, lookups, loading at start), lifecycle.c (define,
+ * start, requests, destroy, undefine), save_restore.c (save, restore, migration both ways),
+ * supervisor.c (the thread that watches the monitors; end_policy.c decides what an end
+ * means), admission.c (CPU reservations), host_net.c (the network backend) and views.c (the
+ * JSON the API shows, views.h: the only one of them that uses jansson).
+ *
  * Threads: API requests run on libmicrohttpd's threads and call reg_* functions; one
  * supervisor thread watches every monitor (exit via pidfd, events on the control socket) and
  * applies on_poweroff/on_reboot/on_crash when a monitor ends. `lock` guards the domain list,
@@ -10,7 +16,6 @@
 #ifndef XENO_DAEMON_REGISTRY_H
 #define XENO_DAEMON_REGISTRY_H
 
-#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 
@@ -20,7 +25,8 @@
 #include "lib/domain_config.h"
 #include "sched/admit.h"
 
-struct domain {
+/* xenod's record of one domain (not the monitor's struct domain, src/vmm/domain.h). */
+struct reg_domain {
     struct domain_config cfg; /* immutable once defined */
     char *xml, *source;
     int persistent;
@@ -28,16 +34,16 @@ struct domain {
     double started_at; /* CLOCK_REALTIME seconds */
     char state[16];    /* recorded state while no monitor runs: shutdown or crashed */
     struct monitor *mon;
-    int starting;   /* a monitor is being spawned */
-    int destroying; /* the operator asked for destroy: the exit is not a crash */
-    int gone;       /* removed from the registry; freed with the last reference */
-    int lost_pid;   /* at load: its monitor ended while xenod was not running */
+    int starting;              /* a monitor is being spawned */
+    int destroying;            /* the operator asked for destroy: the exit is not a crash */
+    int gone;                  /* removed from the registry; freed with the last reference */
+    int lost_pid;              /* at load: its monitor ended while xenod was not running */
     struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
     struct domain_bandwidth net_in, net_out; /* network QoS in force: the XML's, then `net-qos` */
-    char migration[256]; /* a live migration's last progress line while it runs, else "" */
+    char migration[256];                     /* a live migration's last progress line while it runs, else "" */
     int refs;
     pthread_mutex_t op_lock;
-    struct domain *next;
+    struct reg_domain *next;
 };
 
 struct registry {
@@ -46,8 +52,8 @@ struct registry {
     struct store store;
     char state_dir[PATH_MAX];
     char vmm_path[PATH_MAX];
-    struct domain *domains;
-    int wake_fd; /* eventfd: the supervisor should rebuild its poll set */
+    struct reg_domain *domains;
+    int wake_fd;              /* eventfd: the supervisor should rebuild its poll set */
     double sample_interval_s; /* how often running domains' counters go into the store */
     double last_sample;
     struct sched_host cpu; /* admission control of CPU reservations (sched/admit.h) */
@@ -57,7 +63,7 @@ struct registry {
     struct netback_sup *netback;
     char net_path[PATH_MAX], net_dir[PATH_MAX + 16], net_uplink[32];
     uint64_t net_capacity_kib;
-    int net_audit;                                  /* --net-audit and its options (docs/audit.md) */
+    int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
     char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
     int stopping;
@@ -72,23 +78,23 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
 void reg_close(struct registry *r);
 
 /* Lookup by name, UUID or numeric domain ID; the result holds a reference (reg_put). */
-int reg_lookup(struct registry *r, const char *ref, struct domain **out);
-void reg_put(struct registry *r, struct domain *d);
+int reg_lookup(struct registry *r, const char *ref, struct reg_domain **out);
+void reg_put(struct registry *r, struct reg_domain *d);
 
 /* Defines a domain from XML (source: file path for messages and relative paths, or NULL)
  * and optionally starts it. Nothing is left behind on failure. */
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
-               int paused, struct domain **out);
-int reg_start(struct registry *r, struct domain *d, int paused);
+               int paused, struct reg_domain **out);
+int reg_start(struct registry *r, struct reg_domain *d, int paused);
 struct reg_migrate_opts {
-    int live;                  /* pre-copy rounds while it runs (else one pass, then stop and copy) */
-    unsigned bandwidth_mbps;   /* MB/s for the pre-copy rounds, 0: no limit */
-    unsigned max_downtime_ms;  /* 0: the monitor's default */
+    int live;                 /* pre-copy rounds while it runs (else one pass, then stop and copy) */
+    unsigned bandwidth_mbps;  /* MB/s for the pre-copy rounds, 0: no limit */
+    unsigned max_downtime_ms; /* 0: the monitor's default */
 };
 /* Moves a running domain to the xenod at hostport (its --migrate-listen), authenticated with
  * r->migrate_key. On success the domain has stopped here (outcome `migrated`; a transient one
  * is forgotten) and result holds the monitor's figures; on failure it runs on here. */
-int reg_migrate(struct registry *r, struct domain *d, const char *hostport, const struct reg_migrate_opts *o,
+int reg_migrate(struct registry *r, struct reg_domain *d, const char *hostport, const struct reg_migrate_opts *o,
                 char *result, size_t size);
 /* Destination: takes the domain an authenticated peer offers (migrate_host.c). Defines it
  * (as restore does), starts a monitor listening on `listen` (ADDR:0), calls on_listening
@@ -101,39 +107,31 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
 int reg_set_network(struct registry *r, const char *netback_path, const char *uplink, uint64_t capacity_kib);
 /* New network QoS for the domain's interface, in force at once while it runs (`xenctl
  * net-qos`); bytes/s and bytes as in struct domain_bandwidth. -ENODEV without an interface. */
-int reg_net_qos(struct registry *r, struct domain *d, const struct domain_bandwidth *in,
+int reg_net_qos(struct registry *r, struct reg_domain *d, const struct domain_bandwidth *in,
                 const struct domain_bandwidth *out);
 /* Resumes a snapshot file (absolute path) in a new monitor (docs/snapshot-format.md). The
  * domain is the one the snapshot's definition names: restored into it if it is defined here
  * and stopped, else defined anew as transient. new_name (may be NULL) makes a copy with that
  * name and a new UUID. The file is checked whole before anything is defined. */
-int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, struct domain **out);
+int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, struct reg_domain **out);
 /* pause, unpause, shutdown, reboot: one request to the monitor, recorded as an event. */
-int reg_request(struct registry *r, struct domain *d, const char *verb);
+int reg_request(struct registry *r, struct reg_domain *d, const char *verb);
 /* Gives the domain a memory target and a deadline (docs/control-interface.md): the monitor
  * sets its balloon and enforces the deadline; the outcome comes back as an event. */
-int reg_mem_set(struct registry *r, struct domain *d, uint64_t target_bytes, uint64_t deadline_ms);
+int reg_mem_set(struct registry *r, struct reg_domain *d, uint64_t target_bytes, uint64_t deadline_ms);
 /* New CPU scheduling settings (docs/scheduling.md), checked, admitted (a reservation must fit
  * the host beside the running domains': -ENOSPC, or -EINVAL if it never can), kept, and
  * applied live when the domain runs. */
-int reg_sched(struct registry *r, struct domain *d, const struct sched_params *p);
-/* {"name", "sched": {...}, "cpu": {...} or null, "host": {...}}: GET .../sched. */
-json_t *reg_sched_json(struct registry *r, struct domain *d);
+int reg_sched(struct registry *r, struct reg_domain *d, const struct sched_params *p);
 /* Suspends the domain to `path` (absolute) on the monitor's host (docs/snapshot-format.md);
  * the domain stops unless keep_running. Restore is `xeno-vmm --restore` for now. */
-int reg_save(struct registry *r, struct domain *d, const char *path, int keep_running, int shrink);
+int reg_save(struct registry *r, struct reg_domain *d, const char *path, int keep_running, int shrink);
 /* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
-int reg_wait_stopped(struct registry *r, struct domain *d, int timeout_ms);
-int reg_destroy(struct registry *r, struct domain *d);
-int reg_undefine(struct registry *r, struct domain *d);
+int reg_wait_stopped(struct registry *r, struct reg_domain *d, int timeout_ms);
+int reg_destroy(struct registry *r, struct reg_domain *d);
+int reg_undefine(struct registry *r, struct reg_domain *d);
 
-json_t *reg_domain_json(struct registry *r, struct domain *d);
-json_t *reg_list_json(struct registry *r);
-json_t *reg_events_json(struct registry *r, struct domain *d, int limit);
-json_t *reg_host_json(struct registry *r);
-/* {"samples": [...]}: the last `limit` usage samples of a domain, oldest first. */
-json_t *reg_usage_json(struct registry *r, struct domain *d, int limit);
 /* The path of a domain's console log (rotated part first if `rotated`). */
-void reg_console_log_path(struct registry *r, struct domain *d, int rotated, char *out, size_t size);
+void reg_console_log_path(struct registry *r, struct reg_domain *d, int rotated, char *out, size_t size);
 
 #endif

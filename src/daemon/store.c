@@ -50,9 +50,17 @@ static const char schema[] =
     " rx_packets INTEGER, rx_bytes INTEGER, rx_dropped INTEGER);"
     "CREATE INDEX IF NOT EXISTS usage_net_uuid ON usage_net(uuid, time);";
 
-const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {
-    "cpu_ns",           "memory_bytes", "memory_target_bytes", "balloon_bytes", "guest_resident_bytes",
-    "monitor_rss_bytes", "guest_free_bytes", "exits_io", "exits_mmio", "exits_other", "console_out_bytes"};
+const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {"cpu_ns",
+                                                             "memory_bytes",
+                                                             "memory_target_bytes",
+                                                             "balloon_bytes",
+                                                             "guest_resident_bytes",
+                                                             "monitor_rss_bytes",
+                                                             "guest_free_bytes",
+                                                             "exits_io",
+                                                             "exits_mmio",
+                                                             "exits_other",
+                                                             "console_out_bytes"};
 
 static double now_s(void)
 {
@@ -130,7 +138,7 @@ int store_add_domain(struct store *s, const struct domain_config *c, const char 
                         "INSERT INTO domains(uuid,name,sponsor,memory,current_memory,vcpus,kernel,initrd,cmdline,"
                         "on_poweroff,on_reboot,on_crash,xml,source,persistent,created,memory_enforcement)"
                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        "tttiiitttttttiidt", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
+                        "tttiiittttttttidt", c->uuid, c->name, c->sponsor, (int64_t)c->memory_bytes,
                         (int64_t)c->current_memory_bytes, (int64_t)c->vcpus, c->kernel, c->initrd, c->cmdline,
                         lifecycle_action_name(c->on_poweroff), lifecycle_action_name(c->on_reboot),
                         lifecycle_action_name(c->on_crash), xml, source, (int64_t)persistent, now_s(),
@@ -144,7 +152,7 @@ int store_remove_domain(struct store *s, const char *uuid)
 {
     exec_bound(s, "DELETE FROM sched_settings WHERE uuid=?", "t", uuid);
     return exec_bound(s, "DELETE FROM domains WHERE uuid=?", "t", uuid) == SQLITE_DONE ? 0
-                                                                                   : db_err(s, "removing domain");
+                                                                                       : db_err(s, "removing domain");
 }
 
 int store_set_runtime(struct store *s, const char *uuid, const struct store_runtime *rt)
@@ -265,13 +273,20 @@ int store_next_domid(struct store *s, int *out)
 int store_add_sample(struct store *s, const char *uuid, const struct stats_page *st)
 {
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO usage_samples VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO usage_samples VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) !=
+        SQLITE_OK)
         return db_err(s, "recording a usage sample");
-    const uint64_t vals[] = {st->cpu_ns,           st->memory_bytes,      st->memory_target_bytes,
-                             st->balloon_bytes,    st->guest_resident_bytes, st->monitor_rss_bytes,
-                             st->guest_free_bytes, st->exits_io,          st->exits_mmio,
-                             st->exits_other,      st->console_out_bytes};
+    const uint64_t vals[] = {st->cpu_ns,
+                             st->memory_bytes,
+                             st->memory_target_bytes,
+                             st->balloon_bytes,
+                             st->guest_resident_bytes,
+                             st->monitor_rss_bytes,
+                             st->guest_free_bytes,
+                             st->exits_io,
+                             st->exits_mmio,
+                             st->exits_other,
+                             st->console_out_bytes};
     double t = now_s();
     sqlite3_bind_double(q, 1, t);
     sqlite3_bind_text(q, 2, uuid, -1, SQLITE_TRANSIENT);
@@ -368,8 +383,8 @@ int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
 
 int store_add_net_sample(struct store *s, const char *uuid, const int64_t v[6])
 {
-    int rc = exec_bound(s, "INSERT INTO usage_net VALUES(?,?,?,?,?,?,?,?)", "dtiiiiii", now_s(), uuid, v[0], v[1],
-                        v[2], v[3], v[4], v[5]);
+    int rc = exec_bound(s, "INSERT INTO usage_net VALUES(?,?,?,?,?,?,?,?)", "dtiiiiii", now_s(), uuid, v[0], v[1], v[2],
+                        v[3], v[4], v[5]);
     return rc == SQLITE_DONE ? 0 : db_err(s, "recording a network usage sample");
 }
 

@@ -21,9 +21,9 @@ struct store {
 
 /* What the store keeps of a running (or stopped) domain besides its definition. */
 struct store_runtime {
-    int domid;        /* 0: not running */
-    int pid;          /* 0: no monitor */
-    char state[16];   /* last known state: running, shutdown, crashed, ... */
+    int domid;      /* 0: not running */
+    int pid;        /* 0: no monitor */
+    char state[16]; /* last known state: running, shutdown, crashed, ... */
     double started_at;
 };
 
@@ -63,7 +63,8 @@ void store_commit(struct store *s);
 int store_add_sample(struct store *s, const char *uuid, const struct stats_page *st);
 /* The last `limit` samples of a domain, oldest first; is_null marks values the guest had not reported. */
 int store_for_each_sample(struct store *s, const char *uuid, int limit,
-                          void (*fn)(void *ctx, double time, const int64_t *vals, const int *is_null, int n), void *ctx);
+                          void (*fn)(void *ctx, double time, const int64_t *vals, const int *is_null, int n),
+                          void *ctx);
 
 /* CPU scheduling settings of a domain (docs/scheduling.md): set at define and by live
  * changes, removed with the domain. get: 0, or -ENOENT when none were stored. */

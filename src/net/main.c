@@ -7,6 +7,7 @@
 #include "net/audit_events.h"
 #include "net/control.h"
 #include "net/netback.h"
+#include "net/options.h"
 #include "net/sandbox.h"
 #include "net/state_dir.h"
 
@@ -33,15 +34,6 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: xeno-netback --state-dir DIR [--uplink-tap NAME] [--uplink-capacity KIB]\n"
-               "                    [--audit] [--audit-log FILE] [--audit-key FILE] [--audit-rules FILE]\n"
-               "                    [--ipfix HOST:PORT]\n"
-               "                    [--verbose] [--test-forbidden-syscall] [--test-crash-at P:N]\n"
-               "Serves the virtio-net devices of the domains on this host over vhost-user (docs/netback.md).\n");
-}
-
 /* Opens the tap (needs CAP_NET_ADMIN: before the sandbox). */
 static int open_tap(const char *name)
 {
@@ -64,35 +56,6 @@ static int open_tap(const char *name)
     return fd;
 }
 
-/* An option's path made absolute before the process moves into the state directory. The
- * file must exist unless may_be_new. Returns a malloc'd path or NULL with a message. */
-static char *absolute_path(const char *opt, const char *path, bool may_be_new)
-{
-    char *r = realpath(path, NULL);
-    if (r)
-        return r;
-    int e = errno;
-    if (!may_be_new || e != ENOENT) {
-        err_set(e, "%s %s: %s", opt, path, strerror(e));
-        return NULL;
-    }
-    if (path[0] == '/')
-        return strdup(path);
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof(cwd))) {
-        err_set(errno, "%s %s: getcwd: %s", opt, path, strerror(errno));
-        return NULL;
-    }
-    size_t n = strlen(cwd) + 1 + strlen(path) + 1;
-    r = malloc(n);
-    if (!r) {
-        err_set(ENOMEM, "%s %s: out of memory", opt, path);
-        return NULL;
-    }
-    snprintf(r, n, "%s/%s", cwd, path);
-    return r;
-}
-
 /* Creates the audit engine (flow log, key, IPFIX socket, rules) and its event file before
  * the sandbox closes the file system and the socket calls. */
 static int audit_start(struct netback *nb, int dirfd, const char *log_path, const char *key_path,
@@ -112,10 +75,9 @@ static int audit_start(struct netback *nb, int dirfd, const char *log_path, cons
     if (rc < 0)
         return rc;
     if (rules_path && (rc = audit_load_rules(a, rules_path)) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
+        err_wrap(-rc, "--audit-rules");
         audit_destroy(a, 0);
-        return err_set(-rc, "--audit-rules: %s", msg);
+        return rc;
     }
     rc = netback_audit_attach(nb, a, rules_path);
     if (rc < 0) {
@@ -127,83 +89,74 @@ static int audit_start(struct netback *nb, int dirfd, const char *log_path, cons
     return 0;
 }
 
+/* SIGTERM and SIGINT stop the loop; they are blocked except inside ppoll (wait_mask), so a
+ * stop request never races the check. */
+static void stop_on_signals(sigset_t *wait_mask)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, wait_mask);
+    sigdelset(wait_mask, SIGTERM);
+    sigdelset(wait_mask, SIGINT);
+}
+
+/* Moves frames and answers the control socket until a stop signal. */
+static void serve(struct netback *nb, struct nb_control *ctl, int dirfd, struct nb_stats_page *stats,
+                  const sigset_t *wait_mask)
+{
+    static struct pollfd fds[2 + 1 + 3 * NET_SWITCH_MAX_PORTS];
+    uint64_t next_ns = 0, next_stats = 0;
+    unsigned moved = 0;
+    while (!stop_signal) {
+        unsigned nc = nb_control_poll_fds(ctl, fds, 2);
+        unsigned nn = netback_poll_fds(nb, fds + nc, sizeof(fds) / sizeof(fds[0]) - nc);
+        uint64_t now = nb_now_ns();
+        uint64_t wait = moved ? 0 : next_ns > now ? next_ns - now : 0;
+        if (next_stats > now && wait > next_stats - now)
+            wait = next_stats - now;
+        struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull), .tv_nsec = (long)(wait % 1000000000ull)};
+        int r = ppoll(fds, nc + nn, &ts, wait_mask);
+        if (r < 0 && errno != EINTR) {
+            log_error("ppoll: %s", strerror(errno));
+            break;
+        }
+        if (r > 0) {
+            netback_handle(nb, fds + nc, nn);
+            nb_control_handle(ctl, fds, nc);
+        }
+        moved = netback_pump(nb, &next_ns);
+        if (nb->ports_dirty && state_dir_save_ports(dirfd, nb) < 0)
+            log_error("%s", err_msg());
+        now = nb_now_ns();
+        if (now >= next_stats) {
+            state_dir_update_stats(stats, nb);
+            next_stats = now + 100000000ull;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
-    const char *state_dir = NULL, *tap_name = NULL;
-    uint64_t uplink_kib = 0;
-    bool verbose = false, test_forbidden = false, audit_on = false;
-    char *audit_log = NULL, *audit_key = NULL, *audit_rules = NULL;
-    const char *ipfix = NULL;
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'd'},
-        {"uplink-tap", required_argument, NULL, 't'},
-        {"uplink-capacity", required_argument, NULL, 'c'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"test-forbidden-syscall", no_argument, NULL, 'F'},
-        {"test-crash-at", required_argument, NULL, 'K'},
-        {"audit", no_argument, NULL, 'A'},
-        {"audit-log", required_argument, NULL, 'L'},
-        {"audit-key", required_argument, NULL, 'k'},
-        {"audit-rules", required_argument, NULL, 'r'},
-        {"ipfix", required_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case 'd': state_dir = optarg; break;
-        case 't': tap_name = optarg; break;
-        case 'c':
-            if (parse_u64_range(optarg, 0, NET_QOS_MAX_RATE_KIB, &uplink_kib) < 0) {
-                fprintf(stderr, "xeno-netback: --uplink-capacity %s: %s\n", optarg, err_msg());
-                return 2;
-            }
-            break;
-        case 'v': verbose = true; break;
-        case 'A': audit_on = true; break;
-        case 'L':
-        case 'k':
-        case 'r': {
-            /* Made absolute now: the process moves into the state directory. */
-            const char *name = o == 'L' ? "--audit-log" : o == 'k' ? "--audit-key" : "--audit-rules";
-            char *path = absolute_path(name, optarg, o == 'L');
-            if (!path) {
-                fprintf(stderr, "xeno-netback: %s\n", err_msg());
-                return 2;
-            }
-            char **slot = o == 'L' ? &audit_log : o == 'k' ? &audit_key : &audit_rules;
-            free(*slot);
-            *slot = path;
-            audit_on = true;
-            break;
-        }
-        case 'x':
-            ipfix = optarg;
-            audit_on = true;
-            break;
-        case 'F': test_forbidden = true; break;
-        case 'K': {
-            /* P:N: behave as if killed the Nth time kill point P (1-5) is reached. */
-            unsigned pt;
-            unsigned long long after;
-            if (sscanf(optarg, "%u:%llu", &pt, &after) != 2 || pt < 1 || pt > 5 || after < 1) {
-                fprintf(stderr, "xeno-netback: --test-crash-at %s: POINT:N, POINT 1 to 5, N at least 1\n", optarg);
-                return 2;
-            }
-            nb_test_crash_point = pt;
-            nb_test_crash_after = after;
-            break;
-        }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
+    struct nb_options o;
+    int rc = nb_options_parse(argc, argv, &o);
+    if (rc != 0) {
+        if (rc < 0 && err_msg()[0])
+            fprintf(stderr, "xeno-netback: %s\n", err_msg());
+        else if (rc < 0)
+            nb_options_usage(stderr);
+        return rc < 0 ? 2 : 0;
     }
-    if (!state_dir || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
-    log_init("xeno-netback", verbose ? LOG_DEBUG : LOG_INFO);
+    nb_test_crash_point = o.crash_point;
+    nb_test_crash_after = o.crash_after;
+    const char *state_dir = o.state_dir, *tap_name = o.tap_name;
+    log_init("xeno-netback", o.verbose ? LOG_DEBUG : LOG_INFO);
 
     static struct netback nb; /* large (frame buffers): not on the stack */
     static struct nb_control ctl;
@@ -213,7 +166,7 @@ int main(int argc, char **argv)
         log_error("%s", dirfd < 0 ? err_msg() : strerror(errno));
         return 1;
     }
-    if (netback_init(&nb, uplink_kib) < 0) {
+    if (netback_init(&nb, o.uplink_kib) < 0) {
         log_error("%s", err_msg());
         return 1;
     }
@@ -232,13 +185,13 @@ int main(int argc, char **argv)
 
     static struct nb_audit_events events = {.fd = -1};
     int rules_dirfd = -1;
-    if (audit_on) {
-        if (audit_start(&nb, dirfd, audit_log, audit_key, audit_rules, ipfix, &events) < 0) {
+    if (o.audit_on) {
+        if (audit_start(&nb, dirfd, o.audit_log, o.audit_key, o.audit_rules, o.ipfix, &events) < 0) {
             log_error("audit: %s", err_msg());
             return 1;
         }
-        if (audit_rules) {
-            char *copy = strdup(audit_rules);
+        if (o.audit_rules) {
+            char *copy = strdup(o.audit_rules);
             rules_dirfd = copy ? open(dirname(copy), O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
             free(copy);
             if (rules_dirfd < 0)
@@ -247,19 +200,8 @@ int main(int argc, char **argv)
         }
     }
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    /* Signals are blocked except inside ppoll, so a stop request never races the check. */
-    sigset_t block, wait_mask;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &wait_mask);
-    sigdelset(&wait_mask, SIGTERM);
-    sigdelset(&wait_mask, SIGINT);
+    sigset_t wait_mask;
+    stop_on_signals(&wait_mask);
 
     if (netback_sandbox_enter(dirfd, rules_dirfd) < 0) {
         log_error("%s", err_msg());
@@ -267,7 +209,7 @@ int main(int argc, char **argv)
     }
     if (rules_dirfd >= 0)
         close(rules_dirfd); /* the Landlock rule holds the directory now */
-    if (test_forbidden) {
+    if (o.test_forbidden) {
         /* For tests of the filter: a TCP socket is not on the allow-list; this must kill us. */
         log_info("test: calling socket(AF_INET), which the sandbox forbids");
         socket(AF_INET, SOCK_STREAM, 0);
@@ -278,42 +220,12 @@ int main(int argc, char **argv)
         log_warn("%s", err_msg());
     log_info("serving (state directory %s, uplink %s)", state_dir, tap_name ? tap_name : "none");
 
-    static struct pollfd fds[2 + 1 + 3 * NET_SWITCH_MAX_PORTS];
-    uint64_t next_ns = 0, next_stats = 0;
-    unsigned moved = 0;
-    while (!stop_signal) {
-        unsigned nc = nb_control_poll_fds(&ctl, fds, 2);
-        unsigned nn = netback_poll_fds(&nb, fds + nc, sizeof(fds) / sizeof(fds[0]) - nc);
-        uint64_t now = nb_now_ns();
-        uint64_t wait = moved ? 0 : next_ns > now ? next_ns - now : 0;
-        if (next_stats > now && wait > next_stats - now)
-            wait = next_stats - now;
-        struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull), .tv_nsec = (long)(wait % 1000000000ull)};
-        int r = ppoll(fds, nc + nn, &ts, &wait_mask);
-        if (r < 0 && errno != EINTR) {
-            log_error("ppoll: %s", strerror(errno));
-            break;
-        }
-        if (r > 0) {
-            netback_handle(&nb, fds + nc, nn);
-            nb_control_handle(&ctl, fds, nc);
-        }
-        moved = netback_pump(&nb, &next_ns);
-        if (nb.ports_dirty && state_dir_save_ports(dirfd, &nb) < 0)
-            log_error("%s", err_msg());
-        now = nb_now_ns();
-        if (now >= next_stats) {
-            state_dir_update_stats(stats, &nb);
-            next_stats = now + 100000000ull;
-        }
-    }
+    serve(&nb, &ctl, dirfd, stats, &wait_mask);
     log_info("stopping on signal %d", (int)stop_signal);
     /* Every flow ends and the log's last block is written and sealed before anything else goes. */
     netback_audit_detach(&nb);
     audit_events_close(&events);
-    free(audit_log);
-    free(audit_key);
-    free(audit_rules);
+    nb_options_free(&o);
     unlinkat(dirfd, "pid", 0);
     nb_control_close(&ctl);
     unlinkat(dirfd, "control.sock", 0);

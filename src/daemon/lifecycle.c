@@ -1,0 +1,338 @@
+/* Domain lifecycle: define, start (and the start of restored and incoming domains), the
+ * one-line requests to a monitor (pause, shutdown, memory targets), destroy and undefine. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/net_port.h"
+#include "daemon/registry_priv.h"
+#include "lib/deadline.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define DESTROY_GRACE_MS 3000
+
+#define INCOMING_LISTEN_TIMEOUT_MS 10000
+#define INCOMING_READY_TIMEOUT_MS (30 * 60 * 1000)
+
+/* An incoming monitor's port: it writes RUN_DIR/migrate-port once it listens. */
+static int wait_incoming_port(struct monitor *m, int *port)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/migrate-port", m->run_dir);
+    for (int waited = 0; waited < INCOMING_LISTEN_TIMEOUT_MS; waited += 10) {
+        FILE *f = fopen(path, "re");
+        if (f) {
+            int ok = fscanf(f, "%d", port) == 1 && *port > 0 && *port < 65536;
+            fclose(f);
+            if (ok)
+                return 0;
+        }
+        struct pollfd p = {m->pidfd, POLLIN, 0};
+        if (poll(&p, 1, 10) > 0)
+            return err_set(EIO, "the receiving monitor exited before it listened (see %s/vmm.log)", m->run_dir);
+    }
+    return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s", INCOMING_LISTEN_TIMEOUT_MS / 1000);
+}
+
+int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
+{
+    int paused = how->paused;
+    const char *restore_file = how->restore_file;
+    char dir[PATH_MAX + 64];
+    struct monitor *m;
+    int r_;
+
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    if (d->gone || d->mon || d->starting) {
+        r_ = err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
+                     d->gone ? "no longer defined" : "already running");
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return r_;
+    }
+    /* Its reservation is held from here on (starting counts), so two starts cannot both
+     * take the last free share. */
+    if ((r_ = adm_admit_locked(r, d, d->sched.reservation_ppm)) < 0) {
+        char msg[1600];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        reg_event(r, d, "start-failed", "%s", msg);
+        err_set(-r_, "%s", msg);
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return r_;
+    }
+    d->starting = 1;
+    struct sched_params sched = d->sched;
+    reg_run_dir(r, d, dir, sizeof(dir));
+    pthread_mutex_unlock(&r->lock);
+
+    /* Spawning waits for the monitor to listen: do it without the registry lock. The XML
+     * goes with the monitor so that its snapshots carry the definition (reg_restore). */
+    char *xml = NULL, net_arg[PATH_MAX + 64] = "", sock[PATH_MAX + 32];
+    size_t xml_len;
+    r_ = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
+    if (r_ == 0 && d->cfg.net.present) {
+        /* The backend first: it connects to the monitor's socket as soon as that listens. */
+        struct domain_config c = d->cfg;
+        c.net.inbound = d->net_in;
+        c.net.outbound = d->net_out;
+        net_port_socket(&c, dir, sock, sizeof(sock));
+        if ((r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
+            r_ = reg_net_attach(r, &c, dir);
+    }
+    if (r_ == 0) {
+        struct monitor_spawn_args a = {.vmm_path = r->vmm_path,
+                                       .run_dir = dir,
+                                       .cfg = &d->cfg,
+                                       .paused = paused,
+                                       .sched = &sched,
+                                       .domain_xml = xml,
+                                       .restore_file = restore_file,
+                                       .net = net_arg[0] ? net_arg : NULL,
+                                       .migrate_incoming = how->migrate_listen,
+                                       .migrate_key = how->migrate_key,
+                                       .no_wait = how->migrate_listen != NULL};
+        r_ = monitor_spawn(&m, &a);
+        if (r_ == 0 && how->migrate_listen) {
+            /* Tell the source where to send, then wait for the domain to arrive and run. */
+            int port = 0;
+            if ((r_ = wait_incoming_port(m, &port)) == 0)
+                r_ = how->on_listening(how->ctx, port);
+            if (r_ == 0)
+                r_ = monitor_wait_ready(m, INCOMING_READY_TIMEOUT_MS); /* frees m on failure */
+            else {
+                kill(m->pid, SIGKILL);
+                monitor_close(m);
+            }
+        }
+        if (r_ < 0 && net_arg[0]) {
+            char port[NET_PORT_NAME_SIZE], msg[1024];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            net_port_name(&d->cfg, port);
+            reg_net_detach(r, port);
+            err_set(-r_, "%s", msg);
+        }
+    }
+    free(xml);
+
+    pthread_mutex_lock(&r->lock);
+    d->starting = 0;
+    if (r_ < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        reg_event(r, d, "start-failed", "%s", msg);
+        err_set(-r_, "domain '%s': %s", d->cfg.name, msg);
+    } else {
+        int id = 0;
+        store_next_domid(&r->store, &id);
+        d->mon = m;
+        d->domid = id;
+        d->started_at = reg_now_s();
+        reg_persist_runtime(r, d);
+        if (how->migrate_listen)
+            reg_event(r, d, "migrated-in", "from %s: id %d, monitor pid %d", how->peer, id, m->pid);
+        else if (restore_file)
+            reg_event(r, d, "restored", "from %s: id %d, monitor pid %d%s", restore_file, id, m->pid,
+                      paused ? ", paused" : "");
+        else
+            reg_event(r, d, "started", "id %d, monitor pid %d%s", id, m->pid, paused ? ", paused" : "");
+        pthread_cond_broadcast(&r->changed);
+        reg_wake_supervisor(r);
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&d->op_lock);
+    return r_;
+}
+
+int reg_start(struct registry *r, struct reg_domain *d, int paused)
+{
+    struct reg_start_how how = {.paused = paused};
+    return reg_start_monitor(r, d, &how);
+}
+
+int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
+               int paused, struct reg_domain **out)
+{
+    struct domain_config cfg;
+    int rc = domain_xml_parse(xml, len, source ? source : "<api>", NULL, &cfg);
+    *out = NULL;
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        /* Whatever the parser's errno (a missing kernel is ENOENT), the request was bad. */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        return err_set(EBADMSG, "%s", msg);
+    }
+    /* A reservation this host can never give is refused now, not at every start. */
+    char why[1024];
+    if (sched_admit(&r->cpu, 0, "", cfg.name, cfg.sched.reservation_ppm, cfg.vcpus, why, sizeof(why)) < 0) {
+        rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
+        domain_config_free(&cfg);
+        return rc;
+    }
+    pthread_mutex_lock(&r->lock);
+    rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
+    if (rc == 0 && (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)
+        store_remove_domain(&r->store, cfg.uuid); /* all or nothing */
+    struct reg_domain *d = NULL;
+    if (rc == 0) {
+        d = reg_add_domain(r, &cfg, xml, source, persistent);
+        if (!d) {
+            store_remove_domain(&r->store, cfg.uuid);
+            rc = err_set(ENOMEM, "out of memory");
+        } else {
+            d->refs++;
+            reg_event(r, d, "defined", "%s (%s)", source ? source : "<api>", persistent ? "persistent" : "transient");
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    domain_config_free(&cfg);
+    if (rc < 0)
+        return rc;
+    if (start && (rc = reg_start(r, d, paused)) < 0) {
+        if (!persistent) {
+            /* A create that cannot start leaves nothing behind. */
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            pthread_mutex_lock(&r->lock);
+            store_remove_domain(&r->store, d->cfg.uuid);
+            reg_unlink_domain(r, d);
+            pthread_mutex_unlock(&r->lock);
+            reg_put(r, d);
+            return err_set(-rc, "%s", msg);
+        }
+        reg_put(r, d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+int reg_request(struct registry *r, struct reg_domain *d, const char *verb)
+{
+    char reply[512];
+    struct monitor *m = reg_grab_monitor(r, d);
+    if (!m)
+        return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
+    int rc = monitor_request(m, verb, reply, sizeof(reply), REQUEST_TIMEOUT_MS);
+    if (rc == 0) {
+        static const struct {
+            const char *verb, *kind;
+        } kinds[] = {{"pause", "paused"},
+                     {"unpause", "unpaused"},
+                     {"shutdown", "shutdown-requested"},
+                     {"reboot", "reboot-requested"},
+                     {"reset", "reset"}};
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+            if (strcmp(kinds[i].verb, verb) == 0)
+                reg_event(r, d, kinds[i].kind, NULL);
+        pthread_mutex_unlock(&r->lock);
+    } else {
+        rc = err_wrap(-rc, "domain '%s'", d->cfg.name);
+    }
+    reg_release_monitor(r, m);
+    return rc;
+}
+
+int reg_mem_set(struct registry *r, struct reg_domain *d, uint64_t target_bytes, uint64_t deadline_ms)
+{
+    char line[96], reply[512];
+    if (deadline_ms > 365ULL * 24 * 3600 * 1000)
+        return err_set(EINVAL, "memory deadline %llu ms: at most a year", (unsigned long long)deadline_ms);
+    if (target_bytes < DOMAIN_MEMORY_MIN || target_bytes > d->cfg.memory_bytes || target_bytes % 4096)
+        return err_set(EINVAL,
+                       "memory target %llu bytes for '%s': must be a multiple of 4 KiB from %llu MiB up to its "
+                       "memory, %llu MiB",
+                       (unsigned long long)target_bytes, d->cfg.name, (unsigned long long)(DOMAIN_MEMORY_MIN >> 20),
+                       (unsigned long long)(d->cfg.memory_bytes >> 20));
+    struct monitor *m = reg_grab_monitor(r, d);
+    if (!m)
+        return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
+    snprintf(line, sizeof(line), "mem-set %llu %llu", (unsigned long long)target_bytes,
+             (unsigned long long)deadline_ms);
+    int rc = monitor_request(m, line, reply, sizeof(reply), REQUEST_TIMEOUT_MS);
+    pthread_mutex_lock(&r->lock);
+    if (rc == 0)
+        reg_event(r, d, "mem-set", "target %llu bytes (%llu pages), deadline %llu ms", (unsigned long long)target_bytes,
+                  (unsigned long long)(target_bytes / 4096), (unsigned long long)deadline_ms);
+    pthread_mutex_unlock(&r->lock);
+    reg_release_monitor(r, m);
+    if (rc < 0) {
+        return err_wrap(-rc, "domain '%s'", d->cfg.name);
+    }
+    return 0;
+}
+
+int reg_wait_stopped(struct registry *r, struct reg_domain *d, int timeout_ms)
+{
+    struct timespec deadline = deadline_after_ms(timeout_ms);
+    int rc = 0;
+    pthread_mutex_lock(&r->lock);
+    while (!d->gone && (d->mon || d->starting))
+        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT) {
+            rc = err_set(ETIMEDOUT,
+                         "domain '%s' is still running after %d s (the guest may refuse; "
+                         "xenctl destroy stops it at once)",
+                         d->cfg.name, timeout_ms / 1000);
+            break;
+        }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int reg_destroy(struct registry *r, struct reg_domain *d)
+{
+    char reply[64];
+    int rc = 0;
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    struct monitor *m = d->mon;
+    if (!m) {
+        rc = err_set(EBUSY, "domain '%s' is not running", d->cfg.name);
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&d->op_lock);
+        return rc;
+    }
+    d->destroying = 1;
+    m->users++;
+    int pid = m->pid;
+    pthread_mutex_unlock(&r->lock);
+
+    /* Ask first, so the monitor can write its outcome; kill it if it does not go. */
+    if (monitor_request(m, "destroy", reply, sizeof(reply), DESTROY_GRACE_MS) < 0)
+        log_warn("domain %s: destroy request: %s; killing the monitor", d->cfg.name, err_msg());
+    reg_release_monitor(r, m);
+    if (reg_wait_stopped(r, d, DESTROY_GRACE_MS) < 0) {
+        kill(pid, SIGKILL);
+        rc = reg_wait_stopped(r, d, DESTROY_GRACE_MS);
+    }
+    pthread_mutex_unlock(&d->op_lock);
+    return rc;
+}
+
+int reg_undefine(struct registry *r, struct reg_domain *d)
+{
+    int rc = 0;
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    if (d->gone) {
+        rc = err_set(ENOENT, "domain '%s' is no longer defined", d->cfg.name);
+    } else if (d->mon || d->starting) {
+        rc = err_set(EBUSY, "domain '%s' is running; destroy it first", d->cfg.name);
+    } else if ((rc = store_remove_domain(&r->store, d->cfg.uuid)) == 0) {
+        reg_event(r, d, "undefined", NULL);
+        reg_remove_run_dir(r, d);
+        reg_unlink_domain(r, d);
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&d->op_lock);
+    return rc;
+}

@@ -1,0 +1,181 @@
+#include "daemon/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/parse.h"
+
+void xenod_options_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
+            "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
+            "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
+            "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]]\n"
+            "\n"
+            "  --state-dir DIR  domain store, run directories and console logs (default " XENOD_DEFAULT_STATE_DIR ")\n"
+            "  --socket PATH    API socket, mode 0600 (default " XENOD_DEFAULT_SOCKET ")\n"
+            "  --vmm PATH       the monitor to start per domain (default: xeno-vmm beside xenod)\n"
+            "  --sample-interval TIME  how often running domains' counters are stored (default 10s)\n"
+            "  --cpu-headroom PCT  share of each CPU never promised as a reservation (default 10%%,\n"
+            "                   at least 5%%): reservations may add up to CPUs x (100%% - PCT)\n"
+            "  --cpus N         CPUs admission control counts (default: those xenod may run on)\n"
+            "  --netback PATH   the network backend, started with the first domain that has an\n"
+            "                   <interface> (default: xeno-netback beside xenod; docs/netback.md)\n"
+            "  --net-uplink TAP the tap device the backend's switch uses as its uplink (default: none)\n"
+            "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n"
+            "  --net-audit      log every flow with its domain and sponsor (STATE/netback/flows.log) and\n"
+            "                   apply the audit rules and detectors (docs/audit.md); events join the\n"
+            "                   event stream as audit-KIND\n"
+            "  --net-audit-rules FILE  the rules (docs/audit-rules.md); --net-audit-key FILE  seals the log\n"
+            "  --net-ipfix HOST:PORT   export the flows by IPFIX to a collector\n"
+            "  --migrate-listen ADDR:PORT  accept live migrations from other hosts there (needs --migrate-key)\n"
+            "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
+            "                   accept migrations and to send domains away (docs/migration.md)\n");
+}
+
+static int parse_sample_interval(const char *text, double *out)
+{
+    uint64_t ms = 0;
+    if (parse_duration_ms(text, 24 * 3600 * 1000, &ms) < 0)
+        return err_wrap(EINVAL, "--sample-interval");
+    if (ms < 100)
+        return err_set(EINVAL, "--sample-interval %s: at least 100ms", text);
+    *out = (double)ms / 1000.0;
+    return 0;
+}
+
+static int parse_headroom(const char *text, uint32_t *out)
+{
+    uint64_t ppm;
+    if (parse_percent_ppm(text, 900000, &ppm) < 0)
+        return err_wrap(EINVAL, "--cpu-headroom");
+    if (ppm < SCHED_HEADROOM_MIN_PPM)
+        return err_set(EINVAL,
+                       "--cpu-headroom: at least 5%% (the kernel keeps 5%% of each CPU from real-time threads)");
+    *out = (uint32_t)ppm;
+    return 0;
+}
+
+/* An option's file, made absolute: the backend runs in its own directory, monitors elsewhere. */
+static int absolute(const char *opt, const char *path, char out[PATH_MAX])
+{
+    if (!realpath(path, out))
+        return err_set(errno, "%s %s: %s", opt, path, strerror(errno));
+    return 0;
+}
+
+/* One option (getopt's code c, its value arg); 1 after --help. */
+static int parse_one(struct xenod_options *o, int c, const char *arg, const char *prev)
+{
+    uint64_t n;
+    switch (c) {
+    case 's': o->state_dir = arg; return 0;
+    case 'S': o->socket = arg; return 0;
+    case 'm': snprintf(o->vmm, sizeof(o->vmm), "%s", arg); return 0;
+    case 'i': return parse_sample_interval(arg, &o->sample_interval_s);
+    case 'H': o->have_cpu = 1; return parse_headroom(arg, &o->cpu.headroom_ppm);
+    case 'C':
+        if (parse_u64_range(arg, 1, 4096, &n) < 0)
+            return err_wrap(EINVAL, "--cpus");
+        o->cpus = (unsigned)n;
+        o->have_cpu = 1;
+        return 0;
+    case 'N': snprintf(o->netback, sizeof(o->netback), "%s", arg); return 0;
+    case 'U': o->uplink = arg; return 0;
+    case 'L': o->migrate_listen = arg; return 0;
+    case 'a': o->net_audit = 1; return 0;
+    case 'R': return absolute("--net-audit-rules", arg, o->audit_rules);
+    case 'Y': return absolute("--net-audit-key", arg, o->audit_key);
+    case 'X': snprintf(o->ipfix, sizeof(o->ipfix), "%s", arg); return 0;
+    case 'k': return absolute("--migrate-key", arg, o->migrate_key);
+    case 'K':
+        if (parse_u64_range(arg, 1, 1ULL << 40, &o->uplink_kib) < 0)
+            return err_wrap(EINVAL, "--net-uplink-capacity");
+        return 0;
+    case 'v': o->verbose = 1; return 0;
+    case 'h': xenod_options_usage(stdout); return 1;
+    default: return err_set(EINVAL, "unknown option or missing value '%s' (see --help)", prev);
+    }
+}
+
+int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
+{
+    static const struct option longopts[] = {{"state-dir", required_argument, NULL, 's'},
+                                             {"socket", required_argument, NULL, 'S'},
+                                             {"vmm", required_argument, NULL, 'm'},
+                                             {"sample-interval", required_argument, NULL, 'i'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"cpu-headroom", required_argument, NULL, 'H'},
+                                             {"cpus", required_argument, NULL, 'C'},
+                                             {"netback", required_argument, NULL, 'N'},
+                                             {"migrate-listen", required_argument, NULL, 'L'},
+                                             {"net-audit", no_argument, NULL, 'a'},
+                                             {"net-audit-rules", required_argument, NULL, 'R'},
+                                             {"net-audit-key", required_argument, NULL, 'Y'},
+                                             {"net-ipfix", required_argument, NULL, 'X'},
+                                             {"migrate-key", required_argument, NULL, 'k'},
+                                             {"net-uplink", required_argument, NULL, 'U'},
+                                             {"net-uplink-capacity", required_argument, NULL, 'K'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int c, rc;
+    memset(o, 0, sizeof(*o));
+    o->state_dir = XENOD_DEFAULT_STATE_DIR;
+    o->socket = XENOD_DEFAULT_SOCKET;
+    o->sample_interval_s = 10;
+    o->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+        if ((rc = parse_one(o, c, optarg, argv[optind - 1])) != 0)
+            return rc;
+    if (optind < argc)
+        return err_set(EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (o->migrate_listen && !o->migrate_key[0])
+        return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
+    if ((o->audit_rules[0] || o->audit_key[0] || o->ipfix[0]) && !o->net_audit)
+        return err_set(EINVAL, "--net-audit-rules, --net-audit-key and --net-ipfix need --net-audit");
+    if (o->have_cpu) {
+        cpu_set_t set;
+        o->cpu.cpus = o->cpus ? o->cpus : sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+    }
+    return 0;
+}
+
+int xenod_options_resolve(struct xenod_options *o)
+{
+    if (!o->vmm[0]) {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+            return err_set(errno, "cannot find myself: %s; give --vmm PATH", strerror(errno));
+        self[n] = 0;
+        snprintf(o->vmm, sizeof(o->vmm), "%s/xeno-vmm", dirname(self));
+    }
+    if (!o->netback[0]) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", o->vmm);
+        snprintf(o->netback, sizeof(o->netback), "%s/xeno-netback", dirname(dir));
+    }
+    if (access(o->vmm, X_OK) < 0)
+        return err_set(errno, "monitor %s: %s (give --vmm PATH)", o->vmm, strerror(errno));
+    if (realpath(o->state_dir, o->abs_state_dir))
+        return 0;
+    if (errno != ENOENT)
+        return err_set(errno, "state directory %s: %s", o->state_dir, strerror(errno));
+    if (o->state_dir[0] == '/') {
+        snprintf(o->abs_state_dir, sizeof(o->abs_state_dir), "%s", o->state_dir);
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return err_set(errno, "getcwd: %s", strerror(errno));
+    snprintf(o->abs_state_dir, sizeof(o->abs_state_dir), "%.2000s/%.2000s", cwd, o->state_dir);
+    return 0;
+}

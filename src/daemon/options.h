@@ -1,0 +1,43 @@
+/* xenod's command line (see xenod_options_usage() in options.c and docs/api.md). */
+#ifndef XENO_DAEMON_OPTIONS_H
+#define XENO_DAEMON_OPTIONS_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sched/admit.h"
+
+#define XENOD_DEFAULT_STATE_DIR "/var/lib/xeno"
+#define XENOD_DEFAULT_SOCKET "/run/xenod.sock"
+
+struct xenod_options {
+    const char *state_dir, *socket;
+    char vmm[PATH_MAX];     /* "": beside xenod (xenod_options_resolve) */
+    char netback[PATH_MAX]; /* "": beside the monitor */
+    double sample_interval_s;
+    int verbose;
+    /* Admission control: `cpus` CPUs (0: those xenod may run on) with cpu.headroom_ppm kept
+     * free; have_cpu says whether either was given (else the registry's defaults). */
+    unsigned cpus;
+    int have_cpu;
+    struct sched_host cpu;
+    const char *uplink; /* --net-uplink TAP or NULL */
+    uint64_t uplink_kib;
+    int net_audit;
+    char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* absolute paths; "": none */
+    const char *migrate_listen;
+    char migrate_key[PATH_MAX];   /* absolute; "": none */
+    char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
+};
+
+/* 0, 1 when --help was printed (exit 0), or -EINVAL and err_set() saying what is wrong
+ * (exit 2). Checks the options together (--migrate-listen needs --migrate-key, ...). */
+int xenod_options_parse(int argc, char **argv, struct xenod_options *o);
+/* What needs the file system: the monitor and backend beside xenod unless given, the monitor
+ * executable, the state directory absolute (monitors outlive us and do not share our working
+ * directory). 0 or -errno with err_set() (exit 1). */
+int xenod_options_resolve(struct xenod_options *o);
+void xenod_options_usage(FILE *f);
+
+#endif

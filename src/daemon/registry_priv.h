@@ -1,0 +1,81 @@
+/* What the registry's modules (registry.c, lifecycle.c, save_restore.c, supervisor.c,
+ * admission.c, host_net.c, views.c) share and nobody else calls. Locks as in registry.h:
+ * "caller holds r->lock" means the registry lock; nothing here sleeps while holding it. */
+#ifndef XENO_DAEMON_REGISTRY_PRIV_H
+#define XENO_DAEMON_REGISTRY_PRIV_H
+
+#include "daemon/registry.h"
+
+#define REQUEST_TIMEOUT_MS 5000
+
+/* ---- registry.c: the table ---- */
+
+double reg_now_s(void); /* CLOCK_REALTIME seconds */
+/* STATE_DIR/run/UUID: the monitor's run directory (console logs, sockets, outcome). */
+void reg_run_dir(struct registry *r, const struct reg_domain *d, char *out, size_t size);
+/* The supervisor should rebuild its poll set (a monitor started, or xenod stops). */
+void reg_wake_supervisor(struct registry *r);
+/* Records an event in the store and the log. Caller holds r->lock. */
+void reg_event(struct registry *r, struct reg_domain *d, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Stores what runs (domain ID, monitor pid, state) for a restarted xenod. Caller holds r->lock. */
+void reg_persist_runtime(struct registry *r, struct reg_domain *d);
+/* A new record appended to the table (definition order), or NULL. Caller holds r->lock. */
+struct reg_domain *reg_add_domain(struct registry *r, const struct domain_config *cfg, const char *xml,
+                                  const char *source, int persistent);
+/* Takes d out of the table; freed with its last reference. Caller holds r->lock. */
+void reg_unlink_domain(struct registry *r, struct reg_domain *d);
+/* Removes a domain's run directory, console logs included. Caller holds r->lock. */
+void reg_remove_run_dir(struct registry *r, struct reg_domain *d);
+/* A monitor handle for a request, safe against the supervisor detaching it meanwhile
+ * (NULL: not running); give it back with reg_release_monitor. Take without r->lock. */
+struct monitor *reg_grab_monitor(struct registry *r, struct reg_domain *d);
+void reg_release_monitor(struct registry *r, struct monitor *m);
+
+/* ---- lifecycle.c ---- */
+
+/* How a monitor starts: a boot of the domain's kernel (all zero), a resume of a snapshot, or
+ * the destination of a live migration. */
+struct reg_start_how {
+    int paused;
+    const char *restore_file;
+    const char *migrate_listen; /* ADDR:0: the monitor listens there for the source monitor */
+    const char *migrate_key;
+    /* Incoming: called once the monitor listens, with its port (the source may go ahead);
+     * a negative return abandons the start. */
+    int (*on_listening)(void *ctx, int port);
+    void *ctx;
+    const char *peer; /* incoming: the source host, for the event */
+};
+
+/* Starts d's monitor as `how` says. Admission control first; the event says which. Takes
+ * d->op_lock and r->lock itself. */
+int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how);
+
+/* ---- supervisor.c ---- */
+
+/* The monitor of `d` has ended (or was found dead at start-up). Records what happened and
+ * applies the lifecycle policy (end_policy.h). Caller holds r->lock; returns 1 if d must be
+ * restarted (d may have been unlinked when it returns 0). */
+int reg_monitor_ended(struct registry *r, struct reg_domain *d, int pid);
+/* The supervisor thread's body (arg: the registry); ends when r->stopping is set. */
+void *reg_supervisor_main(void *arg);
+
+/* ---- admission.c ---- */
+
+/* What the domains that run (or start) other than `except` have reserved, with "name 30%, ..."
+ * in holders. Caller holds r->lock. */
+uint64_t adm_reservations_held(struct registry *r, const struct reg_domain *except, char *holders, size_t size);
+/* May d hold a reservation of `want` now? 0, or -ENOSPC / -EINVAL with the reason and what
+ * would fit. Caller holds r->lock. */
+int adm_admit_locked(struct registry *r, struct reg_domain *d, uint32_t want);
+
+/* ---- host_net.c ---- */
+
+/* Gives the backend the domain's port (again: a stale one of the same name goes first),
+ * starting the backend if none runs. Without r->lock. */
+int reg_net_attach(struct registry *r, const struct domain_config *c, const char *dir);
+/* Takes the port off the backend (logged on failure). Without r->lock. */
+void reg_net_detach(struct registry *r, const char *port);
+
+#endif

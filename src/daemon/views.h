@@ -1,0 +1,23 @@
+/* The JSON views of the registry (docs/api.md): what the API shows of domains, events,
+ * usage samples, CPU scheduling and the host. Each takes the registry lock itself; the
+ * caller owns the returned reference. The one part of the registry that uses jansson. */
+#ifndef XENO_DAEMON_VIEWS_H
+#define XENO_DAEMON_VIEWS_H
+
+#include <jansson.h>
+
+#include "daemon/registry.h"
+
+json_t *reg_domain_json(struct registry *r, struct reg_domain *d);
+json_t *reg_list_json(struct registry *r);
+/* The last `limit` events, of one domain (d) or all (NULL). */
+json_t *reg_events_json(struct registry *r, struct reg_domain *d, int limit);
+json_t *reg_host_json(struct registry *r);
+/* {"samples": [...]}: the last `limit` usage samples of a domain, oldest first. */
+json_t *reg_usage_json(struct registry *r, struct reg_domain *d, int limit);
+/* {"name", "sched": {...}, "cpu": {...} or null, "host": {...}}: GET .../sched. */
+json_t *reg_sched_json(struct registry *r, struct reg_domain *d);
+/* A port's counters on the network backend (the "net" object of a domain). */
+json_t *net_port_json(const char *name, const struct nb_stats_port *p);
+
+#endif
