@@ -98,13 +98,16 @@ SOURCES = $(shell find src tests/unit tests/tools bench -name '*.[ch]' | sort)
 format:
 	clang-format -i $(SOURCES)
 
-# Checks that need no build: formatting of every C source, and the layering of src/
-# (scripts/layers.py). `make check` runs them first.
+# Checks that need no build: formatting of every C source, the layering of src/
+# (scripts/layers.py) and its size limits (scripts/check-size.sh: no .c file over 800 lines,
+# no function over 120). `make check` runs them first.
 lint:
 	$(quiet) FORMAT "src tests bench"
 	$(Q)clang-format --dry-run -Werror $(SOURCES)
 	$(quiet) LAYERS $(LAYERS)
 	$(Q)$(LAYERS) check
+	$(quiet) SIZES scripts/check-size.sh
+	$(Q)scripts/check-size.sh
 
 clean:
 	rm -rf build

@@ -67,7 +67,7 @@ bench-net-switch: $(BENCH_DIR)/net-switch-bench
 .PHONY: bench-audit
 bench-programs: $(BENCH_DIR)/audit-bench
 
-$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(AUDIT_SRCS) src/lib/eth.c src/lib/err.c
+$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(wildcard src/audit/*.c) src/lib/eth.c src/lib/err.c
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lzstd -lcrypto -lm
 

@@ -70,7 +70,7 @@ static const struct {
     const char *key;   /* JSON name */
     const char *title; /* table row */
     const char *unit;
-    int kib;           /* value is in KiB: the table shows MiB */
+    int kib; /* value is in KiB: the table shows MiB */
 } metric_info[M_COUNT] = {
     [M_WALL_FIRST] = {"wall_first_byte_ms", "wall: exec -> first console byte", "ms", 0},
     [M_WALL_EXIT] = {"wall_exit_ms", "wall: exec -> exit (power off)", "ms", 0},
@@ -173,18 +173,16 @@ static void out_init(struct outbuf *o)
 static void out_dump(const char *name, const struct outbuf *o)
 {
     size_t show = o->len > 4096 ? 4096 : o->len;
-    fprintf(stderr, "---- %s (%zu bytes%s) ----\n", name, o->total,
-            show < o->len ? ", last 4096 shown" : "");
+    fprintf(stderr, "---- %s (%zu bytes%s) ----\n", name, o->total, show < o->len ? ", last 4096 shown" : "");
     fwrite(o->data + o->len - show, 1, show, stderr);
     if (show && o->data[o->len - 1] != '\n')
         fputc('\n', stderr);
 }
 
-static void fail_run(const struct bench *b, int run_no, bool counted, const char *why,
-                     const struct outbuf *out, const struct outbuf *err)
+static void fail_run(const struct bench *b, int run_no, bool counted, const char *why, const struct outbuf *out,
+                     const struct outbuf *err)
 {
-    fprintf(stderr, "\nboot-bench: FAIL %s %s %d: %s\n", b->label,
-            counted ? "run" : "warm-up run", run_no, why);
+    fprintf(stderr, "\nboot-bench: FAIL %s %s %d: %s\n", b->label, counted ? "run" : "warm-up run", run_no, why);
     fprintf(stderr, "command:");
     for (int i = 0; i < b->argc; i++)
         fprintf(stderr, " %s", b->argv[i]);
@@ -376,8 +374,7 @@ static void run_once(struct bench *b, int run_no, bool counted, double vals[M_CO
                 gone = pf[ipid].revents & POLLIN;
             else {
                 siginfo_t si = {0};
-                gone = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                       si.si_pid == pid;
+                gone = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
             }
             if (gone) {
                 exited = true;
@@ -412,12 +409,10 @@ static void run_once(struct bench *b, int run_no, bool counted, double vals[M_CO
         snprintf(whybuf, sizeof whybuf, "killed by signal %d", WTERMSIG(status));
         why = whybuf;
     } else if (b->status >= 0 && WEXITSTATUS(status) != b->status) {
-        snprintf(whybuf, sizeof whybuf, "exit status %d, expected %d", WEXITSTATUS(status),
-                 b->status);
+        snprintf(whybuf, sizeof whybuf, "exit status %d, expected %d", WEXITSTATUS(status), b->status);
         why = whybuf;
     } else if (!out.found) {
-        snprintf(whybuf, sizeof whybuf, "no \"%s\" on stdout (exit status %d)", b->expect,
-                 WEXITSTATUS(status));
+        snprintf(whybuf, sizeof whybuf, "no \"%s\" on stdout (exit status %d)", b->expect, WEXITSTATUS(status));
         why = whybuf;
     }
     if (why)
@@ -486,8 +481,8 @@ static void write_json(const char *path, struct bench *bs, int nb)
     FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
     if (!f)
         die("%s: %s", path, strerror(errno));
-    fprintf(f, "{\n  \"runs\": %d,\n  \"warmup\": %d,\n  \"sample_interval_us\": %d,\n",
-            opt.runs, opt.warmup, opt.interval_us);
+    fprintf(f, "{\n  \"runs\": %d,\n  \"warmup\": %d,\n  \"sample_interval_us\": %d,\n", opt.runs, opt.warmup,
+            opt.interval_us);
     fprintf(f, "  \"benchmarks\": [\n");
     for (int i = 0; i < nb; i++) {
         struct bench *b = &bs[i];
@@ -553,9 +548,8 @@ static void print_table(struct bench *bs, int nb)
     putchar('\n');
     for (int m = 0; m < M_COUNT; m++) {
         char name[64];
-        snprintf(name, sizeof name, "%s%s%s%s", metric_info[m].title,
-                 metric_info[m].unit[0] ? " (" : "", metric_info[m].unit,
-                 metric_info[m].unit[0] ? ")" : "");
+        snprintf(name, sizeof name, "%s%s%s%s", metric_info[m].title, metric_info[m].unit[0] ? " (" : "",
+                 metric_info[m].unit, metric_info[m].unit[0] ? ")" : "");
         printf("%-38s", name);
         double med[2] = {0, 0};
         for (int i = 0; i < nb; i++) {
@@ -629,8 +623,7 @@ int main(int argc, char **argv)
             status = strcmp(argv[i], "any") ? int_arg(argv[i], 0) : -1;
         } else if (!strcmp(a, "-e") && more)
             expect = argv[++i];
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help") || a[0] == '-' || !more ||
-                 strcmp(argv[i + 1], "--"))
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help") || a[0] == '-' || !more || strcmp(argv[i + 1], "--"))
             usage();
         else {
             struct bench *b = &bs[nb++];

@@ -12,9 +12,9 @@
  *       API on SOCKET (a live change of the limit from OLD_PCT to NEW_PCT; HTTP/1.1 written
  *       here, so no client start-up is counted) and prints "request_ms R visible_ms V": how
  *       long the request took to its answer, and after how long (from sending it) the new
- *       limit showed in the thread's CPU time. A limited thread uses at most 2 budgets in any period-long stretch; a raise is
- *       visible once a stretch holds more than 2 x the old budget + 1 ms, a cut once no
- *       stretch ending later holds more than 2 x the new budget + 1 ms.
+ *       limit showed in the thread's CPU time. A limited thread uses at most 2 budgets in any period-long stretch; a
+ * raise is visible once a stretch holds more than 2 x the old budget + 1 ms, a cut once no stretch ending later holds
+ * more than 2 x the new budget + 1 ms.
  *
  * CPU time is the first field of /proc/PID/task/TID/schedstat (nanoseconds, exact). */
 #include <dirent.h>
@@ -156,7 +156,8 @@ static int measure(int argc, char **argv)
             lo = share < lo ? share : lo;
             hi = share > hi ? share : hi;
         }
-        double mean = x->n > 1 ? (double)(x->cpu[x->n - 1] - x->cpu[0]) * 100.0 / (double)(x->t[x->n - 1] - x->t[0]) : 0;
+        double mean =
+            x->n > 1 ? (double)(x->cpu[x->n - 1] - x->cpu[0]) * 100.0 / (double)(x->t[x->n - 1] - x->t[0]) : 0;
         printf("%s mean %.2f min %.2f max %.2f cpu_ms %.3f\n", x->label, mean, lo, hi,
                x->n > 1 ? (double)(x->cpu[x->n - 1] - x->cpu[0]) / 1e6 : 0.0);
     }

@@ -46,29 +46,14 @@ int parse_size(const char *text, uint64_t default_unit, uint64_t *out)
     if (r < 0)
         return r;
     switch (*end == 'p' ? 'p' : toupper((unsigned char)*end)) {
-    case '\0':
-        unit = default_unit;
-        break;
-    case 'p': /* pages, as in "10000p"; lowercase only, so it never reads as peta */
-        unit = 4096;
-        break;
-    case 'B':
-        unit = 1;
-        break;
-    case 'K':
-        unit = 1ULL << 10;
-        break;
-    case 'M':
-        unit = 1ULL << 20;
-        break;
-    case 'G':
-        unit = 1ULL << 30;
-        break;
-    case 'T':
-        unit = 1ULL << 40;
-        break;
-    default:
-        return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);
+    case '\0': unit = default_unit; break;
+    case 'p': /* pages, as in "10000p"; lowercase only, so it never reads as peta */ unit = 4096; break;
+    case 'B': unit = 1; break;
+    case 'K': unit = 1ULL << 10; break;
+    case 'M': unit = 1ULL << 20; break;
+    case 'G': unit = 1ULL << 30; break;
+    case 'T': unit = 1ULL << 40; break;
+    default: return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);
     }
     if (*end) {
         const char *rest = end + 1;

@@ -30,41 +30,41 @@ struct stats_page {
     uint32_t state; /* enum dom_state */
     uint32_t nvcpus;
     uint32_t pid;
-    uint64_t started_ns;  /* CLOCK_REALTIME when the monitor started */
-    uint64_t updated_ns;  /* CLOCK_REALTIME of the last update */
-    uint64_t cpu_ns;      /* all vCPU threads' CPU time */
+    uint64_t started_ns; /* CLOCK_REALTIME when the monitor started */
+    uint64_t updated_ns; /* CLOCK_REALTIME of the last update */
+    uint64_t cpu_ns;     /* all vCPU threads' CPU time */
     uint64_t vcpu_ns[STATS_PAGE_MAX_VCPUS];
     uint64_t exits_io, exits_mmio;
     uint64_t console_out_bytes, console_in_bytes;
     uint64_t memory_bytes;
-    uint64_t boots; /* 1 + restarts after a guest reboot */
+    uint64_t boots;         /* 1 + restarts after a guest reboot */
     uint64_t virtio_errors; /* virtio devices the guest broke (DEVICE_NEEDS_RESET), all boots */
 
     /* Memory and the balloon (docs/control-interface.md). Bytes unless said otherwise.
      * Measured by the host: guest_resident_bytes, monitor_rss_bytes. Reported by the guest
      * (untrusted, for information): balloon_bytes and the guest_* values, which read
      * STATS_PAGE_UNKNOWN until the guest's balloon driver has sent them. */
-    uint64_t memory_target_bytes;      /* the target of the last mem-set; 0: none set */
-    uint64_t memory_target_deadline_ms; /* its deadline */
-    uint32_t memory_target_state;      /* enum stats_memory_target_state */
-    uint32_t memory_enforcement;       /* enum memory_enforcement: 0 report, 1 pause, 2 destroy */
-    uint64_t balloon_target_bytes;     /* what the balloon is asked to hold: num_pages * 4096 */
-    uint64_t balloon_bytes;            /* what the driver says it holds: actual * 4096 */
-    uint64_t guest_resident_bytes;     /* guest RAM allocated on the host (memfd blocks) */
-    uint64_t monitor_rss_bytes;        /* the monitor's resident set (all of it, guest RAM included) */
-    uint64_t guest_free_bytes;         /* balloon stats: MEMFREE */
-    uint64_t guest_available_bytes;    /* AVAIL */
-    uint64_t guest_total_bytes;        /* MEMTOT */
-    uint64_t guest_caches_bytes;       /* CACHES */
+    uint64_t memory_target_bytes;                       /* the target of the last mem-set; 0: none set */
+    uint64_t memory_target_deadline_ms;                 /* its deadline */
+    uint32_t memory_target_state;                       /* enum stats_memory_target_state */
+    uint32_t memory_enforcement;                        /* enum memory_enforcement: 0 report, 1 pause, 2 destroy */
+    uint64_t balloon_target_bytes;                      /* what the balloon is asked to hold: num_pages * 4096 */
+    uint64_t balloon_bytes;                             /* what the driver says it holds: actual * 4096 */
+    uint64_t guest_resident_bytes;                      /* guest RAM allocated on the host (memfd blocks) */
+    uint64_t monitor_rss_bytes;                         /* the monitor's resident set (all of it, guest RAM included) */
+    uint64_t guest_free_bytes;                          /* balloon stats: MEMFREE */
+    uint64_t guest_available_bytes;                     /* AVAIL */
+    uint64_t guest_total_bytes;                         /* MEMTOT */
+    uint64_t guest_caches_bytes;                        /* CACHES */
     uint64_t guest_swap_in_bytes, guest_swap_out_bytes; /* SWAP_IN, SWAP_OUT */
     uint64_t guest_major_faults, guest_minor_faults;    /* MAJFLT, MINFLT (counts) */
-    uint64_t guest_stats_ns;           /* CLOCK_REALTIME of the guest's last stats; 0: never */
-    uint64_t balloon_released_bytes;   /* holes punched in guest RAM (inflate + free page reports), all boots */
-    uint64_t balloon_reported_bytes;   /* of which free page reporting */
-    uint64_t exits_other;              /* vCPU exits other than io and mmio (intr, hlt, ...), all boots */
-    uint64_t memory_target_reached;    /* `event memory-target reached` sent */
-    uint64_t memory_target_missed;     /* `event memory-target missed` sent */
-    uint64_t memory_enforcements;      /* of which pause or destroy was applied */
+    uint64_t guest_stats_ns;                            /* CLOCK_REALTIME of the guest's last stats; 0: never */
+    uint64_t balloon_released_bytes; /* holes punched in guest RAM (inflate + free page reports), all boots */
+    uint64_t balloon_reported_bytes; /* of which free page reporting */
+    uint64_t exits_other;            /* vCPU exits other than io and mmio (intr, hlt, ...), all boots */
+    uint64_t memory_target_reached;  /* `event memory-target reached` sent */
+    uint64_t memory_target_missed;   /* `event memory-target missed` sent */
+    uint64_t memory_enforcements;    /* of which pause or destroy was applied */
 
     /* CPU scheduling (docs/scheduling.md): the settings in force (changed live by `sched` on
      * the control socket) and the scheduler's counters, all boots. vcpu_ns[] and cpu_ns above
@@ -73,24 +73,24 @@ struct stats_page {
     uint32_t sched_limit_ppm;       /* ceiling; 0: none */
     uint32_t sched_weight;          /* share of the slack */
     uint32_t sched_period_us;
-    uint32_t sched_band;            /* enum sched_band (sched/server.h): 0 slack, 1 reserved, 2 throttled */
+    uint32_t sched_band; /* enum sched_band (sched/server.h): 0 slack, 1 reserved, 2 throttled */
     uint32_t sched_pad;
-    uint64_t sched_reserved_ns;     /* vCPU CPU time used in the reserved band */
-    uint64_t sched_throttled_ns;    /* wall time the limit kept the vCPUs off the CPU */
-    uint64_t sched_throttles;       /* times the limit stopped them */
-    uint64_t sched_overrun_ns;      /* CPU time past the limit before they stopped (paid back) */
-    uint64_t sched_periods;         /* periods begun */
-    uint64_t sched_overhead_ns;     /* the scheduler thread's own CPU time */
-    uint64_t sched_changes;         /* live changes applied */
+    uint64_t sched_reserved_ns;  /* vCPU CPU time used in the reserved band */
+    uint64_t sched_throttled_ns; /* wall time the limit kept the vCPUs off the CPU */
+    uint64_t sched_throttles;    /* times the limit stopped them */
+    uint64_t sched_overrun_ns;   /* CPU time past the limit before they stopped (paid back) */
+    uint64_t sched_periods;      /* periods begun */
+    uint64_t sched_overhead_ns;  /* the scheduler thread's own CPU time */
+    uint64_t sched_changes;      /* live changes applied */
 
     /* The network interface (virtio-net over vhost-user, docs/machine.md), this boot of the
      * VM; all zero without one. */
-    uint32_t net_present;            /* 1: the domain has an interface */
-    uint32_t net_backend_connected;  /* 1 while a backend (xeno-netback) is connected */
-    uint64_t net_backend_connects;   /* backend connections accepted */
-    uint64_t net_backend_handovers;  /* rings handed to a backend (one per connection while the driver runs) */
-    uint64_t net_backend_errors;     /* connections dropped for a protocol violation or a missed reply */
-    uint64_t net_driver_resets;      /* the guest's driver reset the device after running it */
+    uint32_t net_present;           /* 1: the domain has an interface */
+    uint32_t net_backend_connected; /* 1 while a backend (xeno-netback) is connected */
+    uint64_t net_backend_connects;  /* backend connections accepted */
+    uint64_t net_backend_handovers; /* rings handed to a backend (one per connection while the driver runs) */
+    uint64_t net_backend_errors;    /* connections dropped for a protocol violation or a missed reply */
+    uint64_t net_driver_resets;     /* the guest's driver reset the device after running it */
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX

@@ -41,8 +41,8 @@ size_t audit_events_format(const struct audit_event *ev, char *buf, size_t size)
     audit_event_detail(ev, detail, sizeof(detail));
     /* Engine-wide events (a log error) have no domain: "-" keeps the word non-empty. */
     int n = snprintf(buf, size, "domain=%s sponsor=%s kind=%s action=%s %s", ev->domain[0] ? ev->domain : "-",
-                     ev->sponsor[0] ? ev->sponsor : "-", audit_event_kind_name(ev->kind),
-                     audit_action_name(ev->action), detail);
+                     ev->sponsor[0] ? ev->sponsor : "-", audit_event_kind_name(ev->kind), audit_action_name(ev->action),
+                     detail);
     size_t len = n < 0 ? 0 : (size_t)n >= size - 1 ? size - 2 : (size_t)n;
     /* Names are printable, but the source quotes a rules file and evidence may quote a path:
      * nothing may break the one-line framing xenod relies on. */

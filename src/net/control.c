@@ -50,8 +50,7 @@ unsigned nb_control_poll_fds(struct nb_control *c, struct pollfd *fds, unsigned 
     unsigned n = 0;
     if (max >= 2) {
         fds[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
-        fds[n++] = (struct pollfd){.fd = c->client_fd,
-                                   .events = (short)(POLLIN | (c->out_len ? POLLOUT : 0))};
+        fds[n++] = (struct pollfd){.fd = c->client_fd, .events = (short)(POLLIN | (c->out_len ? POLLOUT : 0))};
     }
     return n;
 }
@@ -165,8 +164,9 @@ char *nb_control_request(struct netback *nb, char *line)
         else
             fprintf(f, "ok\n");
     } else {
-        fprintf(f, "err unknown request '%s' (port-add, port-del, port-qos, ports, stats, status, audit-rules, "
-                   "audit-flush)\n",
+        fprintf(f,
+                "err unknown request '%s' (port-add, port-del, port-qos, ports, stats, status, audit-rules, "
+                "audit-flush)\n",
                 words[0]);
     }
     fclose(f);

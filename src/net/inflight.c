@@ -108,8 +108,7 @@ int inflight_attach(struct inflight_map *m, int fd, const struct vhost_user_infl
     inflight_detach(m);
     *m = (struct inflight_map){.base = p, .len = len, .nq = d->num_queues, .qsize = d->queue_size};
     layout(m);
-    if (m->ext->magic != INFLIGHT_MAGIC || m->ext->version != INFLIGHT_VERSION ||
-        m->ext->owner_id != owner_id)
+    if (m->ext->magic != INFLIGHT_MAGIC || m->ext->version != INFLIGHT_VERSION || m->ext->owner_id != owner_id)
         reset_contents(m, owner_id);
     /* The front end cannot be trusted to keep the region intact: bound what we read. */
     if (m->ext->commit.ndest > INFLIGHT_MAX_DEST)

@@ -41,7 +41,7 @@ struct inflight_dest {
 };
 
 struct inflight_commit {
-    uint32_t state; /* enum inflight_commit_state, written last (release) */
+    uint32_t state;     /* enum inflight_commit_state, written last (release) */
     uint16_t avail_pos; /* the TX chain's position in the avail ring */
     uint16_t head;
     uint32_t ndest;

@@ -29,12 +29,10 @@ int mem_table_map(struct mem_table *m, const struct vhost_user_mem_table *t, con
         const struct vhost_user_mem_region *src = &t->regions[i];
         if (src->memory_size == 0 || src->memory_size > MEM_REGION_MAX ||
             src->guest_phys_addr + src->memory_size < src->guest_phys_addr ||
-            src->userspace_addr + src->memory_size < src->userspace_addr ||
-            src->mmap_offset > MEM_REGION_MAX) {
-            rc = err_set(EINVAL,
-                         "memory table: region %u (gpa 0x%llx size 0x%llx offset 0x%llx) is out of range",
-                         i, (unsigned long long)src->guest_phys_addr,
-                         (unsigned long long)src->memory_size, (unsigned long long)src->mmap_offset);
+            src->userspace_addr + src->memory_size < src->userspace_addr || src->mmap_offset > MEM_REGION_MAX) {
+            rc = err_set(EINVAL, "memory table: region %u (gpa 0x%llx size 0x%llx offset 0x%llx) is out of range", i,
+                         (unsigned long long)src->guest_phys_addr, (unsigned long long)src->memory_size,
+                         (unsigned long long)src->mmap_offset);
             goto out;
         }
         for (unsigned j = 0; j < i; j++) {
@@ -59,13 +57,16 @@ int mem_table_map(struct mem_table *m, const struct vhost_user_mem_table *t, con
         /* Map from offset 0 so an unaligned mmap_offset needs no special case. */
         void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
         if (p == MAP_FAILED) {
-            rc = err_set(errno, "memory table: region %u: mmap of %llu bytes: %s", i,
-                         (unsigned long long)need, strerror(errno));
+            rc = err_set(errno, "memory table: region %u: mmap of %llu bytes: %s", i, (unsigned long long)need,
+                         strerror(errno));
             goto out;
         }
-        nt.r[i] = (struct mem_region){.gpa = src->guest_phys_addr, .uva = src->userspace_addr,
-                                      .size = src->memory_size, .host = (uint8_t *)p + src->mmap_offset,
-                                      .map = p, .map_len = need};
+        nt.r[i] = (struct mem_region){.gpa = src->guest_phys_addr,
+                                      .uva = src->userspace_addr,
+                                      .size = src->memory_size,
+                                      .host = (uint8_t *)p + src->mmap_offset,
+                                      .map = p,
+                                      .map_len = need};
         nt.n = i + 1;
     }
 out:

@@ -11,11 +11,11 @@
 #include "proto/vhost_user.h"
 
 struct mem_region {
-    uint64_t gpa;   /* guest-physical start (descriptor addresses) */
-    uint64_t uva;   /* front end's virtual start (ring addresses of SET_VRING_ADDR) */
+    uint64_t gpa; /* guest-physical start (descriptor addresses) */
+    uint64_t uva; /* front end's virtual start (ring addresses of SET_VRING_ADDR) */
     uint64_t size;
-    uint8_t *host;  /* our mapping of gpa */
-    void *map;      /* what mmap returned (host - mmap_offset) */
+    uint8_t *host; /* our mapping of gpa */
+    void *map;     /* what mmap returned (host - mmap_offset) */
     size_t map_len;
 };
 

@@ -17,12 +17,12 @@
 #include "net/switch.h"
 #include "net/vu_dev.h"
 
-#define NB_MAX_FRAME 65535u               /* largest frame (without the virtio-net header) */
-#define NB_VNET_HDR 12u                   /* virtio-net header with VERSION_1 */
-#define NB_RECONNECT_MIN_MS 20u           /* first retry after a failed connect */
-#define NB_RECONNECT_MAX_MS 1000u         /* backoff ceiling: a monitor back within a second is found */
+#define NB_MAX_FRAME 65535u                /* largest frame (without the virtio-net header) */
+#define NB_VNET_HDR 12u                    /* virtio-net header with VERSION_1 */
+#define NB_RECONNECT_MIN_MS 20u            /* first retry after a failed connect */
+#define NB_RECONNECT_MAX_MS 1000u          /* backoff ceiling: a monitor back within a second is found */
 #define NB_RECOVERY_WAIT_NS 10000000000ull /* how long a receiver waits for a sender's recovery */
-#define NB_SOCKET_TIMEOUT_MS 2000u        /* half a vhost-user message stalls us at most this */
+#define NB_SOCKET_TIMEOUT_MS 2000u         /* half a vhost-user message stalls us at most this */
 
 struct netback;
 
@@ -58,7 +58,7 @@ struct nb_port {
 
 /* The audit engine in the datapath (docs/audit.md, "In xeno-netback"). */
 struct nb_audit {
-    struct audit *engine; /* NULL: audit off */
+    struct audit *engine;  /* NULL: audit off */
     char rules_path[4096]; /* "" : none (the control request audit-rules then refuses) */
     uint64_t clock_offset; /* CLOCK_REALTIME - CLOCK_MONOTONIC: the engine's times are wall clock */
     uint64_t next_tick_ns;
@@ -80,7 +80,10 @@ struct netback {
     struct nb_audit audit;
     uint8_t tap_buf[NB_VNET_HDR + NB_MAX_FRAME];
     /* poll bookkeeping (netback_poll_fds) */
-    struct { struct nb_port *port; int what; } pollmap[3 * NET_SWITCH_MAX_PORTS + 1];
+    struct {
+        struct nb_port *port;
+        int what;
+    } pollmap[3 * NET_SWITCH_MAX_PORTS + 1];
     unsigned pollmap_n, poll_first;
 };
 

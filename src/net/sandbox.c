@@ -56,8 +56,7 @@ static int landlock(int state_dirfd, int read_dirfd)
 {
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 1) {
-        log_warn("sandbox: Landlock is not available (%s); file system access is not narrowed",
-                 strerror(errno));
+        log_warn("sandbox: Landlock is not available (%s); file system access is not narrowed", strerror(errno));
         return 0;
     }
     struct ll_ruleset_attr attr = {.handled_access_fs = fs_rights(abi)};
@@ -112,8 +111,7 @@ static int drop_capabilities(void)
 {
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            return err_set(errno, "sandbox: dropping capability %d from the bounding set: %s", cap,
-                           strerror(errno));
+            return err_set(errno, "sandbox: dropping capability %d from the bounding set: %s", cap, strerror(errno));
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return err_set(errno, "sandbox: clearing ambient capabilities: %s", strerror(errno));
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
@@ -124,10 +122,10 @@ static int drop_capabilities(void)
     return 0;
 }
 
-#define ALLOW(name)                                                                                \
-    do {                                                                                           \
-        if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(name), 0)) < 0)                   \
-            goto out;                                                                              \
+#define ALLOW(name)                                                                                                    \
+    do {                                                                                                               \
+        if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(name), 0)) < 0)                                       \
+            goto out;                                                                                                  \
     } while (0)
 
 static int seccomp_filter(void)

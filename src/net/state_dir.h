@@ -23,7 +23,7 @@ struct netback;
 
 struct nb_stats_port {
     char name[32];
-    char domain[64];  /* port-add's domain= and sponsor=: who the traffic is billed to */
+    char domain[64]; /* port-add's domain= and sponsor=: who the traffic is billed to */
     char sponsor[64];
     uint64_t id;
     uint32_t connected;

@@ -35,7 +35,9 @@ int vring_start(struct vring *vr, const struct mem_table *mem, uint16_t base, co
     vr->used = mem_table_uva(mem, vr->used_uva, vu_used_bytes(vr->num));
     if (!vr->desc || !vr->avail || !vr->used)
         return err_set(EINVAL, "%s: ring %s at 0x%llx is outside the memory table", what,
-                       !vr->desc ? "descriptors" : !vr->avail ? "avail ring" : "used ring",
+                       !vr->desc    ? "descriptors"
+                       : !vr->avail ? "avail ring"
+                                    : "used ring",
                        (unsigned long long)(!vr->desc    ? vr->desc_uva
                                             : !vr->avail ? vr->avail_uva
                                                          : vr->used_uva));
@@ -85,8 +87,7 @@ int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain 
     unsigned i = head;
     for (unsigned count = 0;; count++) {
         if (count >= vr->num || count >= VRING_MAX_SEGS)
-            return broken(vr, "chain from descriptor %u is longer than %u (a loop?)", head,
-                          count);
+            return broken(vr, "chain from descriptor %u is longer than %u (a loop?)", head, count);
         struct vu_desc d;
         memcpy(&d, (const void *)&vr->desc[i], sizeof(d)); /* one read of guest-shared memory */
         if (d.flags & VU_DESC_F_INDIRECT)

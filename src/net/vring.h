@@ -31,10 +31,10 @@ struct vring {
     uint16_t last_avail; /* next avail position to take */
     uint16_t used_idx;   /* what the used ring's idx says (only the backend writes it) */
     int kick_fd, call_fd;
-    bool enabled;  /* SET_VRING_ENABLE (or implied without protocol features) */
-    bool started;  /* translated and serving */
+    bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
+    bool started; /* translated and serving */
     bool broken;
-    bool need_call; /* used entries published since the last call */
+    bool need_call;  /* used entries published since the last call */
     uint64_t errors; /* times a guest broke this ring (kept across vring_reset) */
 };
 
@@ -63,7 +63,10 @@ void vring_stop(struct vring *vr);
  * the guest broke the ring (now broken; err_msg says how). */
 int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain *c);
 /* Gives back the chain taken last, unused (nothing was published for it). */
-static inline void vring_unpop(struct vring *vr) { vr->last_avail--; }
+static inline void vring_unpop(struct vring *vr)
+{
+    vr->last_avail--;
+}
 /* Chains the guest has made available and the backend has not taken. */
 static inline uint16_t vring_avail_pending(const struct vring *vr)
 {

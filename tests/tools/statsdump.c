@@ -42,8 +42,8 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < s.nvcpus && i < STATS_PAGE_MAX_VCPUS; i++)
         printf("vcpu%u_ns=%llu\n", i, (unsigned long long)s.vcpu_ns[i]);
     printf("exits_io=%llu\nexits_mmio=%llu\nconsole_out_bytes=%llu\nconsole_in_bytes=%llu\n",
-           (unsigned long long)s.exits_io, (unsigned long long)s.exits_mmio,
-           (unsigned long long)s.console_out_bytes, (unsigned long long)s.console_in_bytes);
+           (unsigned long long)s.exits_io, (unsigned long long)s.exits_mmio, (unsigned long long)s.console_out_bytes,
+           (unsigned long long)s.console_in_bytes);
     printf("memory_bytes=%llu\nboots=%llu\n", (unsigned long long)s.memory_bytes, (unsigned long long)s.boots);
     printf("virtio_errors=%llu\n", (unsigned long long)s.virtio_errors);
     /* Memory and the balloon; guest-reported values print "unknown" until the guest sent them. */
@@ -58,10 +58,10 @@ int main(int argc, char **argv)
     const struct {
         const char *name;
         uint64_t v;
-    } guest[] = {{"guest_free_bytes", s.guest_free_bytes},         {"guest_available_bytes", s.guest_available_bytes},
-                 {"guest_total_bytes", s.guest_total_bytes},       {"guest_caches_bytes", s.guest_caches_bytes},
-                 {"guest_swap_in_bytes", s.guest_swap_in_bytes},   {"guest_swap_out_bytes", s.guest_swap_out_bytes},
-                 {"guest_major_faults", s.guest_major_faults},     {"guest_minor_faults", s.guest_minor_faults}};
+    } guest[] = {{"guest_free_bytes", s.guest_free_bytes},       {"guest_available_bytes", s.guest_available_bytes},
+                 {"guest_total_bytes", s.guest_total_bytes},     {"guest_caches_bytes", s.guest_caches_bytes},
+                 {"guest_swap_in_bytes", s.guest_swap_in_bytes}, {"guest_swap_out_bytes", s.guest_swap_out_bytes},
+                 {"guest_major_faults", s.guest_major_faults},   {"guest_minor_faults", s.guest_minor_faults}};
     for (size_t i = 0; i < sizeof(guest) / sizeof(guest[0]); i++) {
         if (guest[i].v == STATS_PAGE_UNKNOWN)
             printf("%s=unknown\n", guest[i].name);

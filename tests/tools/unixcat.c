@@ -50,9 +50,7 @@ int main(int argc, char **argv)
         case 't': timeout = atof(optarg); break;
         case 'u': until = optarg; break;
         case 'l': lines = atol(optarg); break;
-        default:
-            fprintf(stderr, "usage: unixcat [-t SECONDS] [-u STRING] [-l LINES] SOCKET\n");
-            return 2;
+        default: fprintf(stderr, "usage: unixcat [-t SECONDS] [-u STRING] [-l LINES] SOCKET\n"); return 2;
         }
     }
     if (optind != argc - 1) {

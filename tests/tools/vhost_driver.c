@@ -196,9 +196,9 @@ static int vring_setup(struct port *p, int s, unsigned q, struct ring *r)
         return -1;
     vhost_user_msg_init(&m, VHOST_USER_SET_VRING_ADDR, 0);
     m.payload.addr = (struct vhost_user_vring_addr){.index = q,
-                                                     .desc_user_addr = (uint64_t)(uintptr_t)r->desc,
-                                                     .used_user_addr = (uint64_t)(uintptr_t)r->used,
-                                                     .avail_user_addr = (uint64_t)(uintptr_t)r->avail};
+                                                    .desc_user_addr = (uint64_t)(uintptr_t)r->desc,
+                                                    .used_user_addr = (uint64_t)(uintptr_t)r->used,
+                                                    .avail_user_addr = (uint64_t)(uintptr_t)r->avail};
     m.hdr.size = sizeof(m.payload.addr);
     if (call_ack(s, &m) < 0)
         return -1;

@@ -57,14 +57,15 @@ static void render_info(const json_t *j, FILE *f, int *unused)
 static void sched_details(void **state)
 {
     (void)state;
-    json_t *o = load("{\"name\": \"web\","
-                     " \"sched\": {\"reservation_percent\": 30, \"limit_percent\": null, \"weight\": 1024,"
-                     "           \"period_us\": 10000},"
-                     " \"cpu\": {\"total_ns\": 3000000000, \"vcpu_ns\": [1000000000, 2000000000], \"band\": \"reserved\","
-                     "         \"reserved_ns\": 1500000000, \"throttled_ns\": 0, \"throttles\": 0, \"overrun_ns\": 0,"
-                     "         \"periods\": 300, \"sched_overhead_ns\": 2500000, \"sched_changes\": 1},"
-                     " \"host\": {\"cpus\": 2, \"headroom_percent\": 10, \"capacity_percent\": 180,"
-                     "          \"reserved_percent\": 30}}");
+    json_t *o =
+        load("{\"name\": \"web\","
+             " \"sched\": {\"reservation_percent\": 30, \"limit_percent\": null, \"weight\": 1024,"
+             "           \"period_us\": 10000},"
+             " \"cpu\": {\"total_ns\": 3000000000, \"vcpu_ns\": [1000000000, 2000000000], \"band\": \"reserved\","
+             "         \"reserved_ns\": 1500000000, \"throttled_ns\": 0, \"throttles\": 0, \"overrun_ns\": 0,"
+             "         \"periods\": 300, \"sched_overhead_ns\": 2500000, \"sched_changes\": 1},"
+             " \"host\": {\"cpus\": 2, \"headroom_percent\": 10, \"capacity_percent\": 180,"
+             "          \"reserved_percent\": 30}}");
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

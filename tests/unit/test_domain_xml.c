@@ -520,7 +520,7 @@ static void interfaces(void **state)
     assert_int_equal(c.net.ipv4, 0x0a000002);
     assert_string_equal(c.net.socket, "/run/x/net.sock");
     assert_int_equal(c.net.inbound.given, 1);
-    assert_int_equal(c.net.inbound.average, 1000000);  /* kilobytes/s are 1000 bytes/s (tc's kbps) */
+    assert_int_equal(c.net.inbound.average, 1000000); /* kilobytes/s are 1000 bytes/s (tc's kbps) */
     assert_int_equal(c.net.inbound.peak, 5000000);
     assert_int_equal(c.net.inbound.burst, 1024 * 1024); /* kilobytes of burst are 1024 bytes (tc's kb) */
     assert_int_equal(c.net.inbound.floor, 200000);
@@ -631,7 +631,8 @@ static void cputune(void **state)
     bad(doc(NULL, "<cputune><shares>1</shares></cputune>", NULL),
         "test.xml:4: <shares>: 1 is out of range; give 2 to 262144");
     bad(doc(NULL, "<cputune><shares>lots</shares></cputune>", NULL), "<shares>: 'lots' is not a whole number");
-    bad(doc(NULL, "<cputune><period>500</period></cputune>", NULL), "<period>: 500 is out of range; give 1000 to 1000000");
+    bad(doc(NULL, "<cputune><period>500</period></cputune>", NULL),
+        "<period>: 500 is out of range; give 1000 to 1000000");
     bad(doc(NULL, "<cputune><quota>2000</quota></cputune>", NULL), "<quota>: give <period> with <quota>");
     bad(doc(NULL, "<cputune><period>10000</period><quota>20000</quota></cputune>", NULL),
         "<quota>: 20000 us is more than the period (10000 us)");
@@ -642,7 +643,8 @@ static void cputune(void **state)
         "<vcpupin>: not supported in <cputune> yet");
     bad(doc(NULL, "<cputune><shares unit='x'>5</shares></cputune>", NULL), "<shares>: unknown attribute 'unit'");
     bad(doc(NULL, "<cputune mode='x'/>", NULL), "<cputune>: unknown attribute 'mode'");
-    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "'/></metadata>", NULL), "<xeno:cpu>: missing reservation");
+    bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "'/></metadata>", NULL),
+        "<xeno:cpu>: missing reservation");
     bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='lots'/></metadata>", NULL),
         "<xeno:cpu>: reservation 'lots' is not a percentage");
     bad(doc(NULL, "<metadata><xeno:cpu xmlns:xeno='" XENO_NS "' reservation='150%'/></metadata>", NULL),
@@ -997,8 +999,8 @@ static const struct {
      "53-mismatched-tag.xml:4: XML syntax error: Opening and ending tag mismatch: vcpu line 4 and cpu"},
     {"54-domain-namespace.xml",
      "54-domain-namespace.xml:1: <domain>: in namespace 'http://libvirt.org/schemas/domain'"},
-    {"55-memory-enforcement-unknown.xml",
-     "55-memory-enforcement-unknown.xml:10: <xeno:memory>: enforcement 'kill' is unknown; use pause, destroy or report"},
+    {"55-memory-enforcement-unknown.xml", "55-memory-enforcement-unknown.xml:10: <xeno:memory>: enforcement 'kill' is "
+                                          "unknown; use pause, destroy or report"},
     {"70-cputune-quota-over-period.xml",
      "70-cputune-quota-over-period.xml:9: <quota>: 20000 us is more than the period (10000 us)"},
     {"71-cpu-reservation-over-vcpus.xml",

@@ -48,16 +48,20 @@ static void test_parse_migrate(void **state)
     assert_int_equal(req, CONTROL_MIGRATE);
     assert_string_equal(a.path, "10.0.0.2:7001");
     assert_int_equal(a.mig_has, 0);
-    assert_int_equal(control_parse_args("migrate h:1 key=/k bandwidth=50 max-downtime=30 max-rounds=4", &req, &a, why,
-                                        sizeof(why)),
-                     0);
+    assert_int_equal(
+        control_parse_args("migrate h:1 key=/k bandwidth=50 max-downtime=30 max-rounds=4", &req, &a, why, sizeof(why)),
+        0);
     assert_string_equal(a.key, "/k");
     assert_int_equal(a.mig[CONTROL_MIG_BANDWIDTH], 50);
     assert_int_equal(a.mig[CONTROL_MIG_MAX_DOWNTIME], 30);
     assert_int_equal(a.mig[CONTROL_MIG_MAX_ROUNDS], 4);
-    static const char *const bad[] = {"migrate", "migrate h:1 speed=3", "migrate h:1 bandwidth=x",
-                                      "migrate h:1 max-rounds=1 max-rounds=2", "migrate h:1 key=",
-                                      "migrate key=/k", "migrate h:1 max-downtime=-1"};
+    static const char *const bad[] = {"migrate",
+                                      "migrate h:1 speed=3",
+                                      "migrate h:1 bandwidth=x",
+                                      "migrate h:1 max-rounds=1 max-rounds=2",
+                                      "migrate h:1 key=",
+                                      "migrate key=/k",
+                                      "migrate h:1 max-downtime=-1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         why[0] = 0;
         assert_int_equal(control_parse_args(bad[i], &req, &a, why, sizeof(why)), -EINVAL);
@@ -321,11 +325,11 @@ static void test_recv_refuses(void **state)
         uint32_t n, extra;
         const char *why;
     } bad[] = {
-        {{4096 + 8}, 1, 0, "is not a page"},          /* not page aligned */
-        {{4096 | 2}, 1, 0, "is not a page"},          /* an unknown flag */
+        {{4096 + 8}, 1, 0, "is not a page"},              /* not page aligned */
+        {{4096 | 2}, 1, 0, "is not a page"},              /* an unknown flag */
         {{UINT64_MAX & ~4095ull}, 1, 0, "is not a page"}, /* far outside RAM */
-        {{0}, 1, 100, "bytes for 1 entries"},         /* more data than announced */
-        {{0, 4096}, 0, 0, "with 0 entries"},          /* no entries */
+        {{0}, 1, 100, "bytes for 1 entries"},             /* more data than announced */
+        {{0, 4096}, 0, 0, "with 0 entries"},              /* no entries */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct recv_fixture f;
@@ -360,10 +364,9 @@ static void test_recv_refuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_migrate), cmocka_unit_test(test_hostport),      cmocka_unit_test(test_key_file),
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_framing),       cmocka_unit_test(test_auth),          cmocka_unit_test(test_auth_stranger),
-        cmocka_unit_test(test_recv_pages),    cmocka_unit_test(test_recv_refuses),
+        cmocka_unit_test(test_parse_migrate), cmocka_unit_test(test_hostport),   cmocka_unit_test(test_key_file),
+        cmocka_unit_test(test_options),       cmocka_unit_test(test_framing),    cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_auth_stranger), cmocka_unit_test(test_recv_pages), cmocka_unit_test(test_recv_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,8 +44,8 @@ static void test_prefix_order(void **state)
                               "192.0.2.25:25\" source=\"rule 1 (r:2): limit tcp dport 25 new 1/10s per sponsor\" "
                               "evidence=\"new flow over the limit\"\n");
     /* Engine-wide events: no domain, no flow; the words stay non-empty. */
-    struct audit_event le = {.kind = AUDIT_EV_LOG_ERROR, .action = AUDIT_PASS, .domain = "", .sponsor = "",
-                             .source = "flow-log"};
+    struct audit_event le = {
+        .kind = AUDIT_EV_LOG_ERROR, .action = AUDIT_PASS, .domain = "", .sponsor = "", .source = "flow-log"};
     snprintf(le.evidence, sizeof(le.evidence), "write: No space left on device");
     audit_events_format(&le, line, sizeof(line));
     assert_string_equal(line, "domain=- sponsor=- kind=log-error action=pass source=\"flow-log\" "

@@ -44,8 +44,8 @@ static void guest_setup(struct guest *g)
     g->mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
     assert_true(g->mem != MAP_FAILED);
     struct vhost_user_mem_table t = {.nregions = 1};
-    t.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = GPA, .memory_size = MEM,
-                                                  .userspace_addr = (uintptr_t)g->mem};
+    t.regions[0] =
+        (struct vhost_user_mem_region){.guest_phys_addr = GPA, .memory_size = MEM, .userspace_addr = (uintptr_t)g->mem};
     int fds[1] = {dup(g->fd)};
     assert_int_equal(mem_table_map(&g->mt, &t, fds), 0);
     g->desc = (void *)g->mem;
@@ -92,7 +92,8 @@ static void test_mem_table_checks(void **state)
     assert_non_null(strstr(err_msg(), "needs"));
     t.nregions = 2;
     t.regions[0].memory_size = 4096;
-    t.regions[1] = (struct vhost_user_mem_region){.guest_phys_addr = 2048, .memory_size = 4096, .userspace_addr = 1 << 20};
+    t.regions[1] =
+        (struct vhost_user_mem_region){.guest_phys_addr = 2048, .memory_size = 4096, .userspace_addr = 1 << 20};
     fds[0] = dup(g.fd);
     fds[1] = dup(g.fd);
     assert_int_equal(mem_table_map(&g.mt, &t, fds), -EINVAL);
@@ -159,8 +160,14 @@ static void expect_broken(void (*setup)(struct guest *g), const char *needle)
     guest_teardown(&g);
 }
 
-static void s_avail_ahead(struct guest *g) { g->avail->idx = NUM + 1; }
-static void s_head_range(struct guest *g) { post(g, NUM); }
+static void s_avail_ahead(struct guest *g)
+{
+    g->avail->idx = NUM + 1;
+}
+static void s_head_range(struct guest *g)
+{
+    post(g, NUM);
+}
 static void s_outside(struct guest *g)
 {
     g->desc[1] = (struct vu_desc){.addr = GPA + MEM - 10, .len = 11};
@@ -242,15 +249,15 @@ static void test_port_config(void **state)
     assert_memory_equal(&back.qos, &pc.qos, sizeof(pc.qos));
 
     const char *bad[] = {
-        "x mac=52:54:00:12:34:56",                               /* no socket */
-        "x socket=/s",                                           /* no mac */
-        "x socket=rel mac=52:54:00:12:34:56",                    /* relative socket */
-        "x socket=/s mac=01:00:5e:00:00:01",                     /* multicast MAC */
-        "x socket=/s mac=52:54:00:12:34:56 ip=10.0.0.300",       /* bad address */
-        "x socket=/s mac=52:54:00:12:34:56 weight=0",            /* weight range */
-        "x socket=/s mac=52:54:00:12:34:56 colour=blue",         /* unknown key */
-        "x socket=/s mac=52:54:00:12:34:56 out-average=-1",      /* not a number */
-        "x socket=/s mac=52:54:00:12:34:56 domain",              /* not KEY=VALUE */
+        "x mac=52:54:00:12:34:56",                          /* no socket */
+        "x socket=/s",                                      /* no mac */
+        "x socket=rel mac=52:54:00:12:34:56",               /* relative socket */
+        "x socket=/s mac=01:00:5e:00:00:01",                /* multicast MAC */
+        "x socket=/s mac=52:54:00:12:34:56 ip=10.0.0.300",  /* bad address */
+        "x socket=/s mac=52:54:00:12:34:56 weight=0",       /* weight range */
+        "x socket=/s mac=52:54:00:12:34:56 colour=blue",    /* unknown key */
+        "x socket=/s mac=52:54:00:12:34:56 out-average=-1", /* not a number */
+        "x socket=/s mac=52:54:00:12:34:56 domain",         /* not KEY=VALUE */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char b[256];
@@ -264,8 +271,18 @@ static void test_port_config(void **state)
 /* ---- vu_dev: the answers a front end gets ---- */
 
 static unsigned started, stopping;
-static void hook_started(struct vu_dev *d, unsigned q) { (void)d; (void)q; started++; }
-static void hook_stopping(struct vu_dev *d, unsigned q) { (void)d; (void)q; stopping++; }
+static void hook_started(struct vu_dev *d, unsigned q)
+{
+    (void)d;
+    (void)q;
+    started++;
+}
+static void hook_stopping(struct vu_dev *d, unsigned q)
+{
+    (void)d;
+    (void)q;
+    stopping++;
+}
 static const struct vu_dev_hooks hooks = {.ring_started = hook_started, .ring_stopping = hook_stopping};
 
 /* Sends m from the "front end" (fe), lets the device handle it, returns the REPLY_ACK status
@@ -306,7 +323,9 @@ static void test_vu_dev_answers(void **state)
     vhost_user_msg_u64(&m, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_NET_PROTOCOL_FEATURES);
     assert_int_equal(exchange(&d, sv[0], sv[1], &m, &r), 0);
     /* with REPLY_ACK, refusals are a status of 1 and the device goes on */
-    struct { uint32_t q, num; } bad[] = {{0, 3}, {0, 0}, {0, 2048}, {2, 256}};
+    struct {
+        uint32_t q, num;
+    } bad[] = {{0, 3}, {0, 0}, {0, 2048}, {2, 256}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         vhost_user_msg_state(&m, VHOST_USER_SET_VRING_NUM, bad[i].q, bad[i].num);
         m.hdr.flags |= VHOST_USER_FLAG_NEED_REPLY;
@@ -345,12 +364,9 @@ static void test_vu_dev_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mem_table_checks),
-        cmocka_unit_test(test_good_chain),
-        cmocka_unit_test(test_broken_rings),
-        cmocka_unit_test(test_ring_outside_memory),
-        cmocka_unit_test(test_port_config),
-        cmocka_unit_test(test_vu_dev_answers),
+        cmocka_unit_test(test_mem_table_checks), cmocka_unit_test(test_good_chain),
+        cmocka_unit_test(test_broken_rings),     cmocka_unit_test(test_ring_outside_memory),
+        cmocka_unit_test(test_port_config),      cmocka_unit_test(test_vu_dev_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

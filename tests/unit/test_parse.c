@@ -244,8 +244,8 @@ static void duration_units(void **state)
     static const struct {
         const char *text;
         uint64_t ms;
-    } ok[] = {{"1s", 1000}, {"1", 1000}, {"500ms", 500}, {"2.5s", 2500}, {"0.001", 1}, {"1.2345s", 1234},
-              {"1m", 60000}, {"2min", 120000}, {"0", 0}, {"0ms", 0}};
+    } ok[] = {{"1s", 1000},      {"1", 1000},   {"500ms", 500},   {"2.5s", 2500}, {"0.001", 1},
+              {"1.2345s", 1234}, {"1m", 60000}, {"2min", 120000}, {"0", 0},       {"0ms", 0}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         v = SENTINEL;
         if (parse_duration_ms(ok[i].text, 3600000, &v) != 0 || v != ok[i].ms)

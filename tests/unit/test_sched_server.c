@@ -232,23 +232,23 @@ static void weights_map_to_nice(void **state)
 #define MAXD 6
 
 struct sim_dom {
-    int used;      /* slot in use */
+    int used;       /* slot in use */
     int controlled; /* has a server (else plain CFS at its weight) */
     struct sched_params p;
     struct sched_server s;
     uint64_t next;
     enum sched_band applied, pending;
     uint64_t apply_at;
-    int busy;      /* the guest wants the CPU (else halted) */
+    int busy; /* the guest wants the CPU (else halted) */
     uint64_t cpu;
     uint64_t samples[1000]; /* CPU time at every 10 ms */
 };
 
 struct sim {
     struct sim_dom d[MAXD];
-    int hog;            /* a host thread at nice 0 wants the CPU too */
+    int hog; /* a host thread at nice 0 wants the CPU too */
     uint64_t hog_cpu;
-    uint64_t latency;   /* how late a band change takes effect */
+    uint64_t latency; /* how late a band change takes effect */
     uint64_t now;
     unsigned nsamples;
 };
@@ -307,7 +307,8 @@ static void sim_run(struct sim *m, uint64_t duration)
             for (int i = 0; i < n; i++)
                 total += sched_nice_to_weight(sched_weight_to_nice(run[i]->p.weight, 1));
             for (int i = 0; i < n; i++)
-                run[i]->cpu += (uint64_t)(TICK * sched_nice_to_weight(sched_weight_to_nice(run[i]->p.weight, 1)) / total);
+                run[i]->cpu +=
+                    (uint64_t)(TICK * sched_nice_to_weight(sched_weight_to_nice(run[i]->p.weight, 1)) / total);
             if (m->hog)
                 m->hog_cpu += (uint64_t)(TICK * 1024 / total);
         }

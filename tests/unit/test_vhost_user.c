@@ -76,8 +76,8 @@ static void test_mem_table_round_trip(void **state)
     struct vhost_user_msg m, r;
     vhost_user_msg_init(&m, VHOST_USER_SET_MEM_TABLE, 0);
     m.payload.memory.nregions = 1;
-    m.payload.memory.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = 0x1000, .memory_size = 8192,
-                                                                  .userspace_addr = 0x7f0000000000ull};
+    m.payload.memory.regions[0] = (struct vhost_user_mem_region){
+        .guest_phys_addr = 0x1000, .memory_size = 8192, .userspace_addr = 0x7f0000000000ull};
     m.hdr.size = 8 + sizeof(struct vhost_user_mem_region);
     m.fds[0] = mfd;
     m.nfds = 1;
@@ -94,8 +94,8 @@ static void test_mem_table_round_trip(void **state)
     close(sv[1]);
 }
 
-static void expect_refused(uint32_t req, uint32_t flags, uint32_t size, const void *payload, size_t plen,
-                           unsigned nfds, bool from_backend, const char *needle)
+static void expect_refused(uint32_t req, uint32_t flags, uint32_t size, const void *payload, size_t plen, unsigned nfds,
+                           bool from_backend, const char *needle)
 {
     int sv[2];
     pair(sv);

@@ -129,14 +129,19 @@ static void parse_sched(void **state)
     assert_int_equal(a.sched[CONTROL_SCHED_LIMIT], 200000);
     assert_int_equal(a.sched[CONTROL_SCHED_WEIGHT], 512);
     assert_int_equal(
-        control_parse_args("sched reservation=300000 limit=0 weight=1024 period=10000", &req, &a, why, sizeof(why)),
-        0);
+        control_parse_args("sched reservation=300000 limit=0 weight=1024 period=10000", &req, &a, why, sizeof(why)), 0);
     assert_int_equal(a.sched_has, 15);
     assert_int_equal(a.sched[CONTROL_SCHED_RESERVATION], 300000);
     assert_int_equal(a.sched[CONTROL_SCHED_PERIOD], 10000);
-    static const char *const bad[] = {"sched limit",          "sched limit=",         "sched limit=-1",
-                                      "sched limit=20%",      "sched bogus=1",        "sched limit=1 limit=2",
-                                      "sched weight=262145",  "sched period=1000001", "sched =5",
+    static const char *const bad[] = {"sched limit",
+                                      "sched limit=",
+                                      "sched limit=-1",
+                                      "sched limit=20%",
+                                      "sched bogus=1",
+                                      "sched limit=1 limit=2",
+                                      "sched weight=262145",
+                                      "sched period=1000001",
+                                      "sched =5",
                                       "sched reservation=32000001"};
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (control_parse_args(bad[i], &req, &a, why, sizeof(why)) != -EINVAL)

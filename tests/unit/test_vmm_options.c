@@ -10,10 +10,10 @@
 
 #include "vmm/host/options.h"
 
-#define PARSE(o, ...)                                                                                        \
-    ({                                                                                                       \
-        char *argv_[] = {"xeno-vmm", __VA_ARGS__, NULL};                                                     \
-        options_parse((int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, (o));                              \
+#define PARSE(o, ...)                                                                                                  \
+    ({                                                                                                                 \
+        char *argv_[] = {"xeno-vmm", __VA_ARGS__, NULL};                                                               \
+        options_parse((int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, (o));                                        \
     })
 
 static void defaults(void **state)
@@ -37,9 +37,8 @@ static void actions(void **state)
 {
     (void)state;
     struct options o;
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--on-poweroff", "restart", "--on-reboot", "preserve", "--on-crash",
-                           "preserve"),
-                     0);
+    assert_int_equal(
+        PARSE(&o, "--kernel", "k", "--on-poweroff", "restart", "--on-reboot", "preserve", "--on-crash", "preserve"), 0);
     assert_int_equal(o.on_poweroff, ACTION_RESTART);
     assert_int_equal(o.on_reboot, ACTION_PRESERVE);
     assert_int_equal(o.on_crash, ACTION_PRESERVE);
@@ -66,9 +65,8 @@ static void daemon_options(void **state)
 {
     (void)state;
     struct options o;
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/run/x", "--name", "web", "--console-log-size", "64K",
-                           "--paused"),
-                     0);
+    assert_int_equal(
+        PARSE(&o, "--kernel", "k", "--run-dir", "/run/x", "--name", "web", "--console-log-size", "64K", "--paused"), 0);
     assert_string_equal(o.run_dir, "/run/x");
     assert_string_equal(o.name, "web");
     assert_int_equal(o.console_log_size, 64 << 10);
@@ -83,9 +81,9 @@ static void daemon_options_checked(void **state)
     struct options o;
     assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/r", "--console-log-size", "100"), -1); /* < 1 KiB */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--run-dir", "/r", "--console-log-size", "lots"), -1);
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--paused"), -1);                     /* needs --run-dir */
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--console-log-size", "2M"), -1);     /* needs --run-dir */
-    assert_int_equal(PARSE(&o, "--run-dir", "/r"), -1);                                /* no kernel */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--paused"), -1);                 /* needs --run-dir */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--console-log-size", "2M"), -1); /* needs --run-dir */
+    assert_int_equal(PARSE(&o, "--run-dir", "/r"), -1);                           /* no kernel */
 }
 
 /* --cpu-*: CPU scheduling (docs/scheduling.md). */
@@ -112,7 +110,7 @@ static void cpu_options(void **state)
     assert_int_equal(o.sched.reservation_ppm, 123456);
     assert_int_equal(o.sched.limit_ppm, 0);
     assert_int_equal(o.sched.period_us, 20000);
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-limit", "150%"), -1);          /* 1 vCPU */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-limit", "150%"), -1); /* 1 vCPU */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-reservation", "60%", "--cpu-limit", "50%"), -1);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-weight", "1"), -1);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--cpu-period", "500us"), -1);
@@ -138,7 +136,7 @@ static void net_option(void **state)
     assert_string_equal(o.net.socket_path, "/s");
 
     assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "mac=52:54:00:00:00:01"), -1); /* no socket, no run dir */
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s"), -1);               /* no MAC */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s"), -1);             /* no MAC */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s,mac=01:00:5e:00:00:01"), -1); /* multicast */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s,mac=52:54:00:00:01"), -1);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--net", "socket=/s,mac=52:54:00:00:00:01,vlan=3"), -1);
