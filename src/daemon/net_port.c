@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "lib/err.h"
-#include "net/switch.h"
+#include "proto/netback_stats.h"
 
 void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE])
 {

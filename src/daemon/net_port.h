@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "lib/domain_config.h"
-#include "net/state_dir.h" /* struct nb_stats_port */
+#include "proto/netback_stats.h" /* struct nb_stats_port */
 
 #define NET_PORT_NAME_SIZE 32 /* the backend's port names: at most 31 characters */
 

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/state_dir.h" /* struct nb_stats_port */
+#include "proto/netback_stats.h" /* struct nb_stats_port */
 
 struct netback_sup;
 

@@ -9,7 +9,7 @@
 #include "daemon/registry_priv.h"
 #include "lib/err.h"
 #include "lib/log.h"
-#include "net/switch.h"
+#include "proto/netback_stats.h"
 
 static const char *live_state(struct reg_domain *d, struct stats_page *st, int *have_stats)
 {

@@ -63,6 +63,7 @@
 #include <stdint.h>
 
 #include "lib/eth.h"
+#include "proto/netback_stats.h" /* enum net_drop_reason, enum net_dir */
 
 #define NET_SWITCH_MAX_PORTS 256
 #define NET_SWITCH_AGING_DEFAULT_NS (300ull * 1000000000ull) /* Linux bridge default */
@@ -73,40 +74,9 @@
 #define NET_SWITCH_MAC_WAYS 4
 #define NET_PORT_SET_WORDS (NET_SWITCH_MAX_PORTS / 64)
 
-/* Why a frame was not forwarded (or not delivered). Stable numbers: they are counters. */
-enum net_drop_reason {
-    NET_DROP_NONE = 0,
-    NET_DROP_MALFORMED,         /* a header cut short or inconsistent (net_frame.error) */
-    NET_DROP_SRC_MAC,           /* domain: source MAC not the port's MAC */
-    NET_DROP_SRC_MULTICAST,     /* source MAC multicast/broadcast or all-zero */
-    NET_DROP_VLAN,              /* domain: VLAN-tagged frame */
-    NET_DROP_ETHERTYPE,         /* domain: ethertype not IPv4, ARP or IPv6 */
-    NET_DROP_IPV4_SRC,          /* domain: IPv4 source not the port's address */
-    NET_DROP_IPV4_UNCONFIGURED, /* domain: IPv4 (not DHCP) or ARP but no IPv4 address set */
-    NET_DROP_ARP_SENDER_MAC,    /* domain: ARP sender MAC not the port's MAC */
-    NET_DROP_ARP_SENDER_IP,     /* domain: ARP sender IP not the port's (or 0.0.0.0) */
-    NET_DROP_IPV6_UNCONFIGURED, /* domain: IPv6 but no IPv6 address set */
-    NET_DROP_IPV6_SRC,          /* domain: IPv6 source not the port's addresses */
-    NET_DROP_ND_SPOOF,          /* domain: neighbour discovery for another address or MAC */
-    NET_DROP_UPLINK_LOCAL_SRC,  /* uplink: source MAC is a domain port's MAC */
-    NET_DROP_NO_DESTINATION,    /* nowhere to go (to itself, or no other port) */
-    NET_DROP_QOS,               /* caller: a bandwidth limit refused the frame */
-    NET_DROP_NO_BUFFER,         /* caller: the receiver had no room */
-    NET_DROP_AUDIT,             /* caller: the audit engine refused the flow (docs/audit.md) */
-    NET_DROP__COUNT
-};
-
-/* A short, fixed name for display and counters ("src-mac", ...). Never NULL. */
-const char *net_drop_reason_name(enum net_drop_reason r);
-
 enum net_port_kind {
     NET_PORT_DOMAIN = 0,
     NET_PORT_UPLINK,
-};
-
-enum net_dir {
-    NET_DIR_FROM_PORT = 0, /* sent by the port (a domain's transmit) */
-    NET_DIR_TO_PORT = 1,   /* delivered to the port (a domain's receive) */
 };
 
 #define NET_PORT_MAX_IPV6 4
