@@ -102,7 +102,7 @@ demo: deps
 check: deps
 	@$(MAKE) --no-print-directory guests
 	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
-	tests/run.sh build/san
+	tests/run.sh -j $${JOBS:-2} build/san
 
 format:
 	clang-format -i $(LIB_SRCS) $(VMM_SRCS) $(DAEMON_SRCS) $(CTL_SRCS) $(SCHED_SRCS) $(NET_SRCS) $(wildcard src/*/*.h)

@@ -232,7 +232,8 @@ if kvm_case snapshot; then
             wait_until 10 has "$TMP/snapvc2.vmm.log" 'restored'
             sn_type snapvc2 'hello after restore\r'
             vmm_wait
-            check snapshot-virtio-console 'has "$TMP/snapvc2/console.log" "got line "hello after restore""'
+            typed="got line 'hello after restore'"
+            check snapshot-virtio-console 'has "$TMP/snapvc2/console.log" "$typed"'
             check snapshot-virtio-console-pass 'has "$TMP/snapvc2/console.log" "^Test result: PASS"'
         else
             fail snapshot-virtio-console "restored monitor did not start: $(tail -c 600 "$TMP/snapvc2.vmm.log" | tr '\n' '|')"
