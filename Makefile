@@ -92,7 +92,7 @@ check: deps
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory guests
 	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
-	tests/run.sh build/san
+	tests/run.sh -j $${JOBS:-2} build/san
 
 SOURCES = $(shell find src tests/unit tests/tools bench -name '*.[ch]' | sort)
 format:

@@ -11,39 +11,19 @@ head -c 32 /dev/urandom >"$AR/key"
 head -c 32 /dev/urandom >"$AR/otherkey"
 printf '# SMTP: one new connection per 10 s per sponsor\nlimit tcp dport 25 new 1/10s per sponsor action drop\ndeny tcp dport 23\n' >"$AR/rules"
 
-# ar_check NAME WANT_RC PATTERN... -- CMD...: runs CMD (60 s at most), checks its status and
-# that each extended regex matches its stdout+stderr.
-ar_check() {
-    local name=$1 want=$2 pats=() p
-    shift 2
-    while [ "$1" != "--" ]; do pats+=("$1"); shift; done
-    shift
-    timeout -k 5 60 "$@" >"$AR/$name.out" 2>&1
-    local rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        fail "$name" "exit status $rc, expected $want: $(tail -c 600 "$AR/$name.out" | tr '\n' '|')"
-        return 1
-    fi
-    for p in "${pats[@]}"; do
-        if ! grep -Eq -- "$p" "$AR/$name.out"; then
-            fail "$name" "output lacks /$p/: $(tail -c 600 "$AR/$name.out" | tr '\n' '|')"
-            return 1
-        fi
-    done
-    pass "$name"
-}
 
-ar_check audit-replay 0 \
+run_cmd audit-replay "$AR_TOOL" --log "$AR/flows.log" --key "$AR/key" --rules "$AR/rules"
+expect audit-replay 0 \
     '^EVENT rule drop domain=web2 sponsor=alice flow="proto 6 10\.0\.0\.3:41000 -> 192\.0\.2\.25:25" source="rule 1 \(.*rules:2\): limit tcp dport 25 new 1/10s per sponsor action drop"' \
     '^EVENT scan throttle domain=mail sponsor=bob flow="proto 6 10\.0\.0\.4:52004 -> 10\.9\.0\.4:22" source="scan-trw" evidence="first contacts: 4 failed, 0 answered' \
-    '^SUMMARY flows=18 refused=1 throttled=4$' \
-    -- "$AR_TOOL" --log "$AR/flows.log" --key "$AR/key" --rules "$AR/rules"
+    '^SUMMARY flows=18 refused=1 throttled=4$'
 
-ar_check audit-verify-ok 0 'ok: .*: 3 blocks, 18 flows, [0-9]+ bytes' 'seals: 3 checked with the key' \
-    -- "$AR_CTL" audit verify "$AR/flows.log" --key "$AR/key"
-ar_check audit-verify-no-key 0 'seals: 3 present, not checked \(no --key\)' -- "$AR_CTL" audit verify "$AR/flows.log"
-ar_check audit-verify-wrong-key 1 'block 0 at offset 64: its seal does not match' \
-    -- "$AR_CTL" audit verify "$AR/flows.log" --key "$AR/otherkey"
+run_cmd audit-verify-ok "$AR_CTL" audit verify "$AR/flows.log" --key "$AR/key"
+expect audit-verify-ok 0 'ok: .*: 3 blocks, 18 flows, [0-9]+ bytes' 'seals: 3 checked with the key'
+run_cmd audit-verify-no-key "$AR_CTL" audit verify "$AR/flows.log"
+expect audit-verify-no-key 0 'seals: 3 present, not checked \(no --key\)'
+run_cmd audit-verify-wrong-key "$AR_CTL" audit verify "$AR/flows.log" --key "$AR/otherkey"
+expect audit-verify-wrong-key 1 'block 0 at offset 64: its seal does not match'
 
 # The query answers exactly the three SMTP connections alice's domains opened: the first, the
 # refused second (2 s later, from the other domain), and the one 11 s after the first.
@@ -58,18 +38,21 @@ if timeout 30 "$AR_CTL" audit query "$AR/flows.log" --sponsor alice --since 1764
 else
     fail audit-query-exact "got: $(tr '\n' '|' <"$AR/smtp.got") $(cat "$AR/smtp.err")"
 fi
-ar_check audit-query-index 0 '^3 flows; 2 of 3 blocks decompressed' \
-    -- "$AR_CTL" audit query "$AR/flows.log" --sponsor alice --since 1764144000 --dst 192.0.2.25
-ar_check audit-query-window 0 '10\.0\.0\.3:41000 -> 192\.0\.2\.25:25 .* dropped' '^1 flows;' \
-    -- "$AR_CTL" audit query "$AR/flows.log" --domain web2 --since 2025-11-26T08:00:11Z --until 2025-11-26T08:00:15Z --dst 192.0.2.25
+run_cmd audit-query-index "$AR_CTL" audit query "$AR/flows.log" --sponsor alice --since 1764144000 --dst 192.0.2.25
+expect audit-query-index 0 '^3 flows; 2 of 3 blocks decompressed'
+run_cmd audit-query-window "$AR_CTL" audit query "$AR/flows.log" --domain web2 --since 2025-11-26T08:00:11Z --until 2025-11-26T08:00:15Z --dst 192.0.2.25
+expect audit-query-window 0 '10\.0\.0\.3:41000 -> 192\.0\.2\.25:25 .* dropped' '^1 flows;'
 if [ "$(timeout 30 "$AR_CTL" audit query "$AR/flows.log" --sponsor bob --since 1764144000 --json 2>/dev/null | jq 'length')" = 9 ]; then
     pass audit-query-json
 else
     fail audit-query-json "expected 9 flows of bob (DNS and 8 probes) as a JSON array"
 fi
-ar_check audit-query-usage 2 'needs --sponsor S or --domain D' -- "$AR_CTL" audit query "$AR/flows.log" --since 0
-ar_check audit-query-bad-time 2 "time 'yesterday'" -- "$AR_CTL" audit query "$AR/flows.log" --sponsor a --since yesterday
-ar_check audit-bad-action 2 "unknown action 'check'" -- "$AR_CTL" audit check "$AR/flows.log"
+run_cmd audit-query-usage "$AR_CTL" audit query "$AR/flows.log" --since 0
+expect audit-query-usage 2 'needs --sponsor S or --domain D'
+run_cmd audit-query-bad-time "$AR_CTL" audit query "$AR/flows.log" --sponsor a --since yesterday
+expect audit-query-bad-time 2 "time 'yesterday'"
+run_cmd audit-bad-action "$AR_CTL" audit check "$AR/flows.log"
+expect audit-bad-action 2 "unknown action 'check'"
 
 # One byte altered anywhere is detected: in the first block's payload, in the second block's
 # header, and in the last block (where only the seal can tell).
@@ -78,31 +61,31 @@ for at in 600 $((64 + 432 + 300)) $((size - 3)); do
     cp "$AR/flows.log" "$AR/altered.log"
     byte=$(od -An -tu1 -j "$at" -N1 "$AR/altered.log" | tr -d ' ')
     printf "$(printf '\\%03o' $(((byte + 1) % 256)))" | dd of="$AR/altered.log" bs=1 seek="$at" conv=notrunc status=none
-    ar_check "audit-verify-altered-$at" 1 'block [0-9]+ at offset [0-9]+: ' \
-        -- "$AR_CTL" audit verify "$AR/altered.log" --key "$AR/key"
+    run_cmd "audit-verify-altered-$at" "$AR_CTL" audit verify "$AR/altered.log" --key "$AR/key"
+    expect "audit-verify-altered-$at" 1 'block [0-9]+ at offset [0-9]+: '
 done
 head -c $((size - 10)) "$AR/flows.log" >"$AR/torn.log"
-ar_check audit-verify-torn 1 'torn block 2 at offset [0-9]+: payload of [0-9]+ bytes, only [0-9]+ in the file \(after 2 good blocks\)' \
-    -- "$AR_CTL" audit verify "$AR/torn.log"
-ar_check audit-query-torn 1 'torn block 2' -- "$AR_CTL" audit query "$AR/torn.log" --sponsor bob --since 0
+run_cmd audit-verify-torn "$AR_CTL" audit verify "$AR/torn.log"
+expect audit-verify-torn 1 'torn block 2 at offset [0-9]+: payload of [0-9]+ bytes, only [0-9]+ in the file \(after 2 good blocks\)'
+run_cmd audit-query-torn "$AR_CTL" audit query "$AR/torn.log" --sponsor bob --since 0
+expect audit-query-torn 1 'torn block 2'
 
 printf 'limit tcp dport 25 new 1/10s per sponsor\nlimit udp new 100/s per address\n' >"$AR/bad.rules"
-ar_check audit-bad-rules 1 'rules: .*bad\.rules:2:25: expected .sponsor. or .domain. \(rules are never keyed by address\), got .address.' \
-    -- "$AR_TOOL" --log "$AR/bad.log" --rules "$AR/bad.rules"
+run_cmd audit-bad-rules "$AR_TOOL" --log "$AR/bad.log" --rules "$AR/bad.rules"
+expect audit-bad-rules 1 'rules: .*bad\.rules:2:25: expected .sponsor. or .domain. \(rules are never keyed by address\), got .address.'
 
 # IPFIX to nfdump's collector on loopback: nfdump must show the same flows as the log.
 if ! command -v nfcapd >/dev/null || ! command -v nfdump >/dev/null; then
     skip audit-ipfix-nfdump "nfdump is not installed (scripts/install-deps.sh installs it)"
 else
     mkdir -p "$AR/nf"
-    nfport=$((20000 + $$ % 20000))
+    nfport=$TEST_PORT_BASE
     timeout -k 2 60 nfcapd -b 127.0.0.1 -p "$nfport" -w "$AR/nf" -t 3600 >"$AR/nfcapd.log" 2>&1 &
     nfpid=$!
     if wait_until 10 grep -qs 'Startup' "$AR/nfcapd.log" &&
         timeout 30 "$AR_TOOL" --log "$AR/ipfix.log" --rules "$AR/rules" --ipfix "127.0.0.1:$nfport" >"$AR/ipfix.out" 2>&1; then
-        # Give nfcapd a moment to read the datagrams queued on loopback; it writes its file when
-        # it stops.
-        sleep 1
+        # nfcapd has read every datagram queued on loopback; it writes its file when it stops.
+        wait_until 10 udp_drained "$nfport"
         kill -TERM "$nfpid" 2>/dev/null
         wait "$nfpid" 2>/dev/null
         nfdump -R "$AR/nf" -q -N -o 'fmt:%sa %sp %da %dp %pr %pkt %byt %ts %te' 2>&1 |

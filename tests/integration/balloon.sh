@@ -3,21 +3,16 @@
 # outside the monitor: RssShmem in /proc/PID/status and the guest RAM memfd's allocation),
 # before the deadline; a guest that does not is caught and the enforcement applied (pause,
 # destroy, report) within 100 ms of the deadline; a guest that grows back is caught too.
+# test-harness: serial (deadlines of 100 ms to 1.5 s, measured from here: a busy machine
+# would move them)
 
 BL_UNIXCAT=${UNIXCAT:-$BUILD_DIR/tests/tools/unixcat}
 BL_STATSDUMP=${STATSDUMP:-$BUILD_DIR/tests/tools/statsdump}
 MiB=$((1 << 20))
 
+# Waits poll every 10 ms: the times printed below are measured to the event.
+WAIT_POLL=0.01
 bl_ms() { echo $(($(date +%s%N) / 1000000)); }
-bl_has() { grep -q -- "$2" "$1" 2>/dev/null; } # FILE PATTERN
-bl_wait() { # SECONDS COMMAND...: polls every 10 ms
-    local end=$(($(bl_ms) + $1 * 1000))
-    shift
-    while ! "$@"; do
-        [ "$(bl_ms)" -lt "$end" ] || return 1
-        sleep 0.01
-    done
-}
 bl_stat() { "$BL_STATSDUMP" "$BL_DIR/stats" 2>/dev/null | sed -n "s/^$1=//p"; } # FIELD
 # Host-side measurements of the monitor, from outside it: the guest RAM it maps (RssShmem)
 # and what the guest RAM memfd holds (its blocks, through /proc/PID/fd).
@@ -42,7 +37,7 @@ bl_start() {
     timeout -k 5 120 "$VMM" --run-dir "$BL_DIR" --name "$1" --kernel "$GUEST/$2.elf" --memory "$3" --on-reboot restart \
         --memory-enforcement "$4" </dev/null >"$TMP/$1.log" 2>&1 &
     BL_JOB=$!
-    bl_wait 30 test -s "$BL_DIR/pid" || return 1
+    wait_until 30 test -s "$BL_DIR/pid" || return 1
     BL_PID=$(cat "$BL_DIR/pid")
     mkfifo "$TMP/$1.ctl.in" "$TMP/$1.con.in"
     "$BL_UNIXCAT" "$BL_DIR/control.sock" <"$TMP/$1.ctl.in" >"$TMP/$1.ctl" 2>&1 &
@@ -51,7 +46,7 @@ bl_start() {
     "$BL_UNIXCAT" "$BL_DIR/console.sock" <"$TMP/$1.con.in" >"$TMP/$1.con" 2>&1 &
     BL_CON_JOB=$!
     exec 6>"$TMP/$1.con.in"
-    bl_wait 60 bl_has "$BL_DIR/console.log" '; ready$'
+    wait_until 60 has "$BL_DIR/console.log" '; ready$'
 }
 bl_send() { (printf '%s\n' "$1" >&7) 2>/dev/null; }      # a control request
 bl_type() { (printf '%s\r' "$1" >&6) 2>/dev/null; }      # a console command
@@ -61,7 +56,7 @@ bl_request() { # REQUEST: sends it, waits for its reply (in BL_REPLY)
     local before
     before=$(bl_replies)
     bl_send "$1"
-    bl_wait 10 bl_more_replies "$before" || { BL_REPLY="(no reply)"; return 1; }
+    wait_until 10 bl_more_replies "$before" || { BL_REPLY="(no reply)"; return 1; }
     BL_REPLY=$(grep -E '^(ok|err)' "$TMP/$BL_NAME.ctl" | sed -n "$((before + 1))p")
 }
 bl_events() { grep -c "^event memory-target $1" "$TMP/$BL_NAME.ctl" 2>/dev/null || true; } # reached|missed
@@ -76,15 +71,8 @@ bl_end() {
     BL_PID=
 }
 bl_log() { tail -c 600 "$TMP/$BL_NAME.log" 2>/dev/null | tr '\n' '|'; }
-bl_check() { # NAME COMMAND...: one check
-    local name=$1
-    shift
-    if "$@"; then
-        pass "$name"
-    else
-        fail "$name" "$* failed; console: $(tail -c 300 "$BL_DIR/console.log" 2>/dev/null | tr '\n' '|') monitor: $(bl_log)"
-    fi
-}
+# A failed check shows the guest's console and the monitor's log.
+check_context() { printf '; console: %s monitor: %s' "$(LOG_TAIL_BYTES=300 log_tail "$BL_DIR/console.log")" "$(bl_log)"; }
 
 # bl_target NAME TARGET DEADLINE_MS: mem-set, then waits for the reached event (measured
 # from the request); checks both host measurements against the target at that moment.
@@ -93,7 +81,7 @@ bl_target() {
     before=$(bl_events reached)
     t0=$(bl_ms)
     bl_send "mem-set $target $deadline"
-    if ! bl_wait $((deadline / 1000 + 5)) bl_more_events reached "$before"; then
+    if ! wait_until $((deadline / 1000 + 5)) bl_more_events reached "$before"; then
         fail "$name" "no reached event; $(grep '^event memory' "$TMP/$BL_NAME.ctl" | tail -2 | tr '\n' '|') monitor: $(bl_log)"
         return 1
     fi
@@ -125,31 +113,35 @@ elif kvm_case balloon; then
         rss=$(bl_rss) memfd=$(bl_memfd) resident=$(bl_stat guest_resident_bytes)
         printf '   balloon-obey: touched: RssShmem %d MiB, memfd %d MiB, stats page %d MiB\n' \
             $((rss / MiB)) $((memfd / MiB)) $((resident / MiB))
-        bl_check balloon-obey-touched eval '[ "$rss" -gt $((90 * MiB)) ] && [ "$memfd" -gt $((90 * MiB)) ] &&
+        check balloon-obey-touched '[ "$rss" -gt $((90 * MiB)) ] && [ "$memfd" -gt $((90 * MiB)) ] &&
             [ "$resident" -gt $((90 * MiB)) ]'
         grep -o 'touched [0-9]* MiB in [0-9]* ms' "$BL_DIR/console.log" | sed 's/^/   guest: /'
 
         # Down to 32 MiB within 1 s: 96 MiB (24576 pages) to give back.
         bl_target balloon-inflate $((32 * MiB)) 1000
-        bl_wait 5 bl_has "$BL_DIR/console.log" 'target 24576 pages: inflated'
+        wait_until 5 has "$BL_DIR/console.log" 'target 24576 pages: inflated'
         grep -o 'target 24576 pages: inflated [0-9]* pages in [0-9]* ms' "$BL_DIR/console.log" | head -1 |
             sed 's/^/   guest: /'
-        bl_check balloon-stats-page bl_wait 3 eval '[ "$(bl_stat balloon_bytes)" = $((96 * MiB)) ] &&
+        stats_page_after_inflate() {
+            [ "$(bl_stat balloon_bytes)" = $((96 * MiB)) ] &&
             [ "$(bl_stat balloon_target_bytes)" = $((96 * MiB)) ] &&
             [ "$(bl_stat memory_target_bytes)" = $((32 * MiB)) ] &&
             [ "$(bl_stat memory_target_state)" = met ] && [ "$(bl_stat memory_enforcement)" = pause ] &&
             [ "$(bl_stat balloon_released_bytes)" -ge $((90 * MiB)) ] &&
             [ "$(bl_stat guest_total_bytes)" -gt $((120 * MiB)) ] &&
             [ "$(bl_stat guest_free_bytes)" != unknown ] && [ "$(bl_stat guest_available_bytes)" != unknown ] &&
-            [ "$(bl_stat monitor_rss_bytes)" -gt 0 ] && [ "$(bl_stat memory_target_reached)" = 1 ]'
+            [ "$(bl_stat monitor_rss_bytes)" -gt 0 ] && [ "$(bl_stat memory_target_reached)" = 1 ]
+        }
+        check balloon-stats-page 'wait_until 3 stats_page_after_inflate'
         # Statistics are asked for again every second: the timestamp moves.
         s1=$(bl_stat guest_stats_ns)
-        bl_check balloon-stats-refresh bl_wait 5 eval '[ "$(bl_stat guest_stats_ns)" != "$s1" ]'
+        stats_refreshed() { [ "$(bl_stat guest_stats_ns)" != "$s1" ]; }
+        check balloon-stats-refresh 'wait_until 5 stats_refreshed'
 
         # Up to 100 MiB: the balloon deflates (the guest uses what it gets back: memfd grows).
         bl_target balloon-deflate $((100 * MiB)) 1000
-        bl_check balloon-deflate-used bl_wait 10 eval '[ "$(bl_stat balloon_bytes)" = $((28 * MiB)) ] &&
-            [ "$(bl_memfd)" -gt $((60 * MiB)) ]'
+        deflated_and_used() { [ "$(bl_stat balloon_bytes)" = $((28 * MiB)) ] && [ "$(bl_memfd)" -gt $((60 * MiB)) ]; }
+        check balloon-deflate-used 'wait_until 10 deflated_and_used'
 
         # And down again: the pages it used go back.
         bl_target balloon-inflate-again $((32 * MiB)) 1000
@@ -158,9 +150,9 @@ elif kvm_case balloon; then
         # it, and paused (the enforcement of this domain).
         missed=$(bl_events missed)
         bl_type grow
-        bl_wait 10 bl_has "$BL_DIR/console.log" 'balloon_obey: grew'
+        wait_until 10 has "$BL_DIR/console.log" 'balloon_obey: grew'
         t0=$(bl_ms)
-        if bl_wait 10 bl_more_events missed "$missed"; then
+        if wait_until 10 bl_more_events missed "$missed"; then
             t1=$(bl_ms)
             ev=$(bl_last_event missed)
             printf '   balloon-regrow: caught %d ms after the guest said it grew: %s\n' $((t1 - t0)) "$ev"
@@ -179,22 +171,22 @@ elif kvm_case balloon; then
         reached=$(bl_events reached)
         bl_request unpause
         bl_type obey
-        bl_check balloon-late-reached bl_wait 10 bl_more_events reached "$reached"
-        bl_check balloon-late-reached-measured eval 'bl_within "$(bl_memfd)" $((32 * MiB))'
+        check balloon-late-reached 'wait_until 10 bl_more_events reached "$reached"'
+        check balloon-late-reached-measured 'bl_within "$(bl_memfd)" $((32 * MiB))'
 
         # A target is a multiple of 4 KiB between 4 MiB and the domain's memory.
         bl_request "mem-set 1000 1000"
-        bl_check balloon-mem-set-unaligned grep -q '^err memory target 1000 bytes' <<<"$BL_REPLY"
+        check balloon-mem-set-unaligned 'grep -q "^err memory target 1000 bytes" <<<"$BL_REPLY"'
         bl_request "mem-set $((256 * MiB)) 1000"
-        bl_check balloon-mem-set-too-big grep -q "^err memory target $((256 * MiB)) bytes" <<<"$BL_REPLY"
+        check balloon-mem-set-too-big 'grep -q "^err memory target $((256 * MiB)) bytes" <<<"$BL_REPLY"'
         bl_request "mem-set 4096"
-        bl_check balloon-mem-set-usage grep -q '^err mem-set takes TARGET_BYTES DEADLINE_MS' <<<"$BL_REPLY"
+        check balloon-mem-set-usage 'grep -q "^err mem-set takes TARGET_BYTES DEADLINE_MS" <<<"$BL_REPLY"'
 
         bl_type quit
-        bl_wait 20 eval '! kill -0 "$BL_PID" 2>/dev/null'
+        wait_until 20 eval '! kill -0 "$BL_PID" 2>/dev/null'
         wait "$BL_JOB"
         RC=$?
-        bl_check balloon-obey-pass eval '[ "$RC" = 0 ] && grep -q "^Test result: PASS" "$BL_DIR/console.log" &&
+        check balloon-obey-pass '[ "$RC" = 0 ] && grep -q "^Test result: PASS" "$BL_DIR/console.log" &&
             grep -q "^poweroff " "$BL_DIR/outcome"'
     fi
     bl_end
@@ -206,12 +198,12 @@ elif kvm_case balloon; then
     else
         before=$(bl_memfd)
         bl_type report
-        bl_wait 10 bl_has "$BL_DIR/console.log" 'reported [0-9]* free pages'
+        wait_until 10 has "$BL_DIR/console.log" 'reported [0-9]* free pages'
         after=$(bl_memfd)
         printf '   balloon-report: memfd %d MiB -> %d MiB; %s\n' $((before / MiB)) $((after / MiB)) \
             "$(grep -o 'reported .*' "$BL_DIR/console.log")"
-        bl_check balloon-report eval '[ "$before" -gt $((40 * MiB)) ] && [ "$after" -lt $((8 * MiB)) ] &&
-            bl_wait 2 eval "[ \"\$(bl_stat balloon_reported_bytes)\" -gt $((40 * MiB)) ]"'
+        check balloon-report '[ "$before" -gt $((40 * MiB)) ] && [ "$after" -lt $((8 * MiB)) ] &&
+            wait_until 2 eval "[ \"\$(bl_stat balloon_reported_bytes)\" -gt $((40 * MiB)) ]"'
     fi
     bl_end
 
@@ -222,7 +214,7 @@ elif kvm_case balloon; then
     else
         bl_target balloon-restart-first $((16 * MiB)) 2000
         bl_request reset
-        bl_check balloon-restart-keeps-target eval 'bl_wait 20 eval "[ \$(grep -c \"target 12288 pages: inflated 12288\" \"\$BL_DIR/console.log\") = 2 ]" &&
+        check balloon-restart-keeps-target 'wait_until 20 eval "[ \$(grep -c \"target 12288 pages: inflated 12288\" \"\$BL_DIR/console.log\") = 2 ]" &&
             [ "$(bl_stat boots)" = 2 ] && [ "$(bl_stat memory_target_state)" = met ] &&
             [ "$(bl_events missed)" = 0 ] && bl_within "$(bl_memfd)" $((16 * MiB))'
         bl_request destroy
@@ -237,7 +229,7 @@ elif kvm_case balloon; then
     else
         t0=$(bl_ms)
         bl_send "mem-set $((16 * MiB)) 1000"
-        if bl_wait 5 bl_more_events missed 0; then
+        if wait_until 5 bl_more_events missed 0; then
             t1=$(bl_ms)
             ev=$(bl_last_event missed)
             after=$(bl_field "$ev" after_ms)
@@ -247,12 +239,12 @@ elif kvm_case balloon; then
             if [ "$after" -ge 1000 ] && [ "$after" -le 1100 ] && [ $((t1 - t0)) -le 1300 ] &&
                 [ "$(bl_field "$ev" action)" = pause ] && [ "$(bl_field "$ev" why)" = deadline ] &&
                 [ "$(bl_field "$ev" target)" = $((16 * MiB)) ] && [ "$BL_REPLY" = "ok state=paused boots=1" ] &&
-                bl_has "$TMP/ignore-pause.ctl" '^event state paused'; then
+                has "$TMP/ignore-pause.ctl" '^event state paused'; then
                 pass balloon-ignore-pause
             else
                 fail balloon-ignore-pause "event '$ev' after $((t1 - t0)) ms; status '$BL_REPLY'"
             fi
-            bl_check balloon-ignore-pause-stats eval '[ "$(bl_stat memory_target_state)" = missed ] &&
+            check balloon-ignore-pause-stats '[ "$(bl_stat memory_target_state)" = missed ] &&
                 [ "$(bl_stat memory_target_missed)" = 1 ] && [ "$(bl_stat memory_enforcements)" = 1 ] &&
                 [ "$(bl_stat state)" = paused ]'
         else
@@ -267,15 +259,15 @@ elif kvm_case balloon; then
     else
         t0=$(bl_ms)
         bl_send "mem-set $((16 * MiB)) 500"
-        bl_wait 10 eval '! kill -0 "$BL_PID" 2>/dev/null'
+        wait_until 10 eval '! kill -0 "$BL_PID" 2>/dev/null'
         t1=$(bl_ms)
         wait "$BL_JOB"
         RC=$?
         printf '   balloon-ignore-destroy: monitor gone %d ms after the request; outcome: %s\n' $((t1 - t0)) \
             "$(cat "$BL_DIR/outcome" 2>/dev/null)"
-        bl_check balloon-ignore-destroy eval '[ "$RC" = 0 ] &&
+        check balloon-ignore-destroy '[ "$RC" = 0 ] &&
             grep -q "^destroyed memory target missed: .* for a target of $((16 * MiB)) " "$BL_DIR/outcome" &&
-            bl_wait 2 bl_has "$TMP/ignore-destroy.ctl" "^event memory-target missed .*action=destroy" &&
+            wait_until 2 has "$TMP/ignore-destroy.ctl" "^event memory-target missed .*action=destroy" &&
             [ $((t1 - t0)) -lt 1500 ]'
     fi
     bl_end
@@ -285,17 +277,17 @@ elif kvm_case balloon; then
         fail balloon-ignore-report "no ready guest; monitor: $(bl_log)"
     else
         bl_send "mem-set $((16 * MiB)) 300"
-        bl_wait 5 bl_more_events missed 0
-        sleep 0.5
+        wait_until 5 bl_more_events missed 0
+        sleep 0.5 # a duration: the domain must still run half a second after the missed event
         bl_request status
         ev=$(bl_last_event missed)
-        bl_check balloon-ignore-report eval '[ "$(bl_field "$ev" action)" = report ] &&
+        check balloon-ignore-report '[ "$(bl_field "$ev" action)" = report ] &&
             grep -Eq "^ok state=(running|blocked) boots=1$" <<<"$BL_REPLY" &&
             [ "$(bl_stat memory_enforcements)" = 0 ] && [ "$(bl_events missed)" = 1 ] &&
-            bl_has "$BL_DIR/console.log" "target 12288 pages: ignored"'
+            has "$BL_DIR/console.log" "target 12288 pages: ignored"'
         # A new target replaces the old one: one the guest already meets is reached at once.
-        bl_check balloon-new-target-replaces eval 'bl_request "mem-set $((64 * MiB)) 1000" && [ "$BL_REPLY" = ok ] &&
-            bl_wait 2 bl_more_events reached 0 && [ "$(bl_stat memory_target_state)" = met ]'
+        check balloon-new-target-replaces 'bl_request "mem-set $((64 * MiB)) 1000" && [ "$BL_REPLY" = ok ] &&
+            wait_until 2 bl_more_events reached 0 && [ "$(bl_stat memory_target_state)" = met ]'
         bl_request destroy
     fi
     bl_end

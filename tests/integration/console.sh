@@ -11,15 +11,9 @@ kvm_case reboot-restart && {
         >"$TMP/reboot-restart.out" 2>"$TMP/reboot-restart.err" &
     pid=$!
     exec 9>"$fifo"
-    wait_for() { # PATTERN COUNT: until stdout holds COUNT lines matching PATTERN (60 s)
-        for _ in $(seq 600); do
-            [ "$(grep -c -- "$1" "$TMP/reboot-restart.out")" -ge "$2" ] && return 0
-            sleep 0.1
-        done
-        return 1
-    }
-    wait_for 'xeno>' 1 && printf 'reboot\r' >&9
-    wait_for 'xeno>' 2 && printf 'poweroff\r' >&9
+    lines_at_least() { [ "$(grep -c -- "$1" "$TMP/reboot-restart.out")" -ge "$2" ]; } # PATTERN COUNT
+    wait_until 60 lines_at_least 'xeno>' 1 && printf 'reboot\r' >&9
+    wait_until 60 lines_at_least 'xeno>' 2 && printf 'poweroff\r' >&9
     wait "$pid"
     RC=$?
     exec 9>&-
@@ -33,7 +27,7 @@ kvm_case sigterm && {
     timeout -k 5 60 "$VMM" --kernel "$GUEST/demo.elf" <"$fifo" >"$TMP/sigterm.out" 2>"$TMP/sigterm.err" &
     pid=$!
     exec 9>"$fifo"
-    for _ in $(seq 600); do grep -q 'xeno>' "$TMP/sigterm.out" && break; sleep 0.1; done
+    wait_until 60 has "$TMP/sigterm.out" 'xeno>'
     kill -TERM "$pid"
     wait "$pid"
     RC=$?

@@ -9,11 +9,11 @@ mkdir -p "$CP"
 export XENOD_SOCKET=$CP/xenod.sock
 XPID=
 
+xenod_up() { [ -S "$XENOD_SOCKET" ] && curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null; }
 start_xenod() {
     "$XENOD" --state-dir "$CP/state" --socket "$XENOD_SOCKET" --sample-interval 300ms >>"$CP/xenod.log" 2>&1 &
     XPID=$!
-    for _ in $(seq 100); do [ -S "$XENOD_SOCKET" ] && curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null && return 0; sleep 0.05; done
-    return 1
+    wait_until 10 xenod_up
 }
 stop_xenod() { # SIGNAL
     [ -n "$XPID" ] && kill -"${1:-TERM}" "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
@@ -25,14 +25,21 @@ api() { # METHOD PATH [BODY]: prints the body, then the status on its own last l
         -w '\n%{http_code}\n' "http://xenod/v1$2"
 }
 state_of() { xc --json info "$1" 2>/dev/null | jq -r .state; }
-wait_state() { # REF STATE [TRIES of 0.1 s]
-    for _ in $(seq "${3:-100}"); do [ "$(state_of "$1")" = "$2" ] && return 0; sleep 0.1; done
-    return 1
-}
-check() { # NAME CONDITION-STRING (evaluated) [WHY]
-    if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi
+state_is() { [ "$(state_of "$1")" = "$2" ]; }               # REF STATE
+state_in() { local s; s=$(state_of "$1"); shift; [[ " $* " == *" $s "* ]]; } # REF STATE...
+wait_state() { wait_until "${3:-10}" state_is "$1" "$2"; } # REF STATE [SECONDS]
+boots_at_least() { [ "$(xc --json info "$1" | jq -r .boots)" -ge "$2" ] 2>/dev/null; } # REF N
+has_event() { xc --json events "$1" | jqe "[.events[].kind] | index(\"$2\")" >/dev/null; } # REF KIND
+resident_above() { [ "$(xc --json info "$1" | jq -r .usage.guest_resident_bytes)" -gt "$2" ] 2>/dev/null; } # REF BYTES
+console_has() { xc console "$1" --dump 2>/dev/null | grep -q -- "$2"; } # REF PATTERN
+# shell_ready REF BOOTS: the demo shell has printed its banner BOOTS times and waits at its prompt.
+shell_ready() {
+    local dump
+    dump=$(xc console "$1" --dump 2>/dev/null)
+    [ "$(grep -c 'XenoServer demo shell' <<<"$dump")" -ge "$2" ] && tail -1 <<<"$dump" | grep -q 'xeno>'
 }
 vmm_count() { pgrep -f -- "--run-dir $CP/state/" | wc -l; }
+no_monitors() { [ "$(vmm_count)" = 0 ]; }
 
 if ! kvm_case control-plane; then return 0 2>/dev/null || exit 0; fi
 if ! start_xenod; then
@@ -42,8 +49,11 @@ fi
 pass control-xenod-starts
 
 # --- create from XML, typing into the console -------------------------------------------
-out=$( (sleep 1.5; printf 'echo typed-into-demo\r'; sleep 1.5; printf 'poweroff\r') |
-    xc create examples/demo.xml --console 2>&1)
+# Typed once the shell waits at its prompt; poweroff once the echo came back.
+(wait_until 30 has "$CP/create.out" 'xeno>' && printf 'echo typed-into-demo\r' &&
+    wait_until 30 has "$CP/create.out" '^typed-into-demo' && printf 'poweroff\r') |
+    xc create examples/demo.xml --console >"$CP/create.out" 2>&1
+out=$(cat "$CP/create.out")
 check control-create-console 'grep -q "typed-into-demo" <<<"$out" && grep -q "xeno>" <<<"$out"' "output: $(tail -c 300 <<<"$out")"
 check control-transient-gone-after-poweroff '! xc info demo >/dev/null 2>&1' "transient demo still listed after poweroff"
 check control-event-poweroff 'xc events --json | jqe "[.events[] | select(.domain==\"demo\" and .kind==\"poweroff\")] | length >= 1" >/dev/null'
@@ -52,18 +62,18 @@ check control-event-poweroff 'xc events --json | jqe "[.events[] | select(.domai
 xc define examples/demo.xml >/dev/null
 check cli-define '[ "$(state_of demo)" = shutdown ]' "state $(state_of demo) after define"
 xc start demo >/dev/null
-check cli-start 'wait_state demo running 50 || wait_state demo blocked 50'
+check cli-start 'wait_until 10 state_in demo running blocked'
 id=$(xc --json info demo | jq -r .id)
 check cli-list-columns 'xc list | head -1 | grep -Eq "^Name +ID +Sponsor +Mem +VCPUs +State +Time\(s\)"'
 check cli-list-row 'xc list | grep -Eq "^demo +$id +examples +64 +2 +(running|blocked) +[0-9]+\.[0-9]"' "$(xc list)"
 check cli-ref-by-id 'xc --json info "$id" | jqe ".name==\"demo\"" >/dev/null'
 xc pause demo >/dev/null
-check cli-pause 'wait_state demo paused 20'
+check cli-pause 'wait_state demo paused 5'
 xc unpause "$id" >/dev/null
-check cli-unpause 'wait_state demo blocked 50 || wait_state demo running 1'
+check cli-unpause 'wait_until 10 state_in demo blocked running'
 boots=$(xc --json info demo | jq -r .boots)
 xc reboot demo >/dev/null
-check cli-reboot-restarts 'for _ in $(seq 100); do [ "$(xc --json info demo | jq -r .boots)" -gt "$boots" ] && break; sleep 0.1; done; [ "$(xc --json info demo | jq -r .boots)" -gt "$boots" ]'
+check cli-reboot-restarts 'wait_until 10 boots_at_least demo $((boots + 1))'
 xc shutdown demo --wait --timeout 20 >/dev/null
 check cli-shutdown-wait '[ "$(state_of demo)" = shutdown ]'
 xc start demo >/dev/null
@@ -92,16 +102,18 @@ r=$(api POST /domains/demo/start '{}')
 check api-start '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jqe ".id > 0" >/dev/null' "$r"
 r=$(api GET /domains)
 check api-list '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jqe ".domains[] | select(.name==\"demo\")" >/dev/null' "$r"
-check api-pause '[ "$(api POST /domains/demo/pause | tail -1)" = 200 ] && wait_state demo paused 20'
-check api-unpause '[ "$(api POST /domains/demo/unpause | tail -1)" = 200 ] && ! wait_state demo paused 3'
+check api-pause '[ "$(api POST /domains/demo/pause | tail -1)" = 200 ] && wait_state demo paused 5'
+check api-unpause '[ "$(api POST /domains/demo/unpause | tail -1)" = 200 ] && ! wait_state demo paused 0.3'
 boots=$(xc --json info demo | jq -r .boots)
+banners=$(xc console demo --dump | grep -c 'XenoServer demo shell')
 check api-reboot '[ "$(api POST /domains/demo/reboot | tail -1)" = 200 ]'
-check api-reset '[ "$(api POST /domains/demo/reset | tail -1)" = 200 ] && for _ in $(seq 100); do [ "$(xc --json info demo | jq -r .boots)" -ge $((boots + 2)) ] && break; sleep 0.1; done; [ "$(xc --json info demo | jq -r .boots)" -ge $((boots + 2)) ]' "boots $(xc --json info demo | jq -r .boots), was $boots"
-sleep 1
+check api-reset '[ "$(api POST /domains/demo/reset | tail -1)" = 200 ] && wait_until 10 boots_at_least demo $((boots + 2))' "boots $(xc --json info demo | jq -r .boots), was $boots"
+# The shutdown request goes to a shell that listens: the third boot's, at its prompt.
+wait_until 20 shell_ready demo $((banners + 2))
 r=$(api POST /domains/demo/shutdown '{"wait": true, "timeout_s": 20}')
 check api-shutdown-wait '[ "$(tail -1 <<<"$r")" = 200 ] && head -1 <<<"$r" | jqe ".state==\"shutdown\"" >/dev/null' "$r"
 api POST /domains/demo/start '{"paused": true}' >/dev/null
-check api-start-paused 'wait_state demo paused 20'
+check api-start-paused 'wait_state demo paused 5'
 check api-destroy '[ "$(api POST /domains/demo/destroy | tail -1)" = 200 ] && [ "$(state_of demo)" = shutdown ]'
 check api-console '[ "$(api GET "/domains/demo/console?tail=100000" | tail -1)" = 200 ]'
 check api-events '[ "$(api GET "/events?domain=demo&limit=5" | tail -1)" = 200 ]'
@@ -114,12 +126,12 @@ check api-unknown-path '[ "$(api GET /nothing | tail -1)" = 404 ]'
 
 # --- xenod restart: domains keep running, consoles reattach, the log keeps everything ------
 xc define examples/demo.xml >/dev/null && xc start demo >/dev/null
-sleep 1
+wait_until 20 shell_ready demo 1
 printf 'echo before-restart\r' | xc console demo --linger 1 >/dev/null 2>&1
 pid_before=$(xc --json info demo | jq -r .pid)
 stop_xenod KILL
 start_xenod
-check restart-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ] && { wait_state demo blocked 20 || wait_state demo running 1; }'
+check restart-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ] && wait_until 5 state_in demo blocked running'
 out=$(printf 'echo after-restart\r' | xc console demo --linger 1 2>&1)
 check restart-console-reattaches 'grep -q after-restart <<<"$out" && grep -q before-restart <<<"$out"' "$(tail -c 300 <<<"$out")"
 check restart-console-log-kept 'xc console demo --dump | grep -q before-restart && xc console demo --dump | grep -q after-restart'
@@ -132,8 +144,9 @@ xc undefine balloon_ignore >/dev/null
 check restart-term-still-running '[ "$(xc --json info demo | jq -r .pid)" = "$pid_before" ]'
 # The accounting feed: live in the domain object, sampled into the store.
 check usage-live 'xc --json info demo | jqe ".usage.guest_resident_bytes > 0 and .usage.monitor_rss_bytes > 0 and .usage.exits.io > 0 and .usage.memory_bytes == 67108864" >/dev/null' "$(xc --json info demo | jq -c .usage)"
-sleep 1
-check usage-sampled 'api GET "/domains/demo/usage?limit=5" | head -1 | jqe "(.samples | length) >= 2 and .samples[-1].cpu_ns > 0 and .samples[-1].guest_resident_bytes > 0" >/dev/null' "$(api GET "/domains/demo/usage?limit=2")"
+# Samples every 300 ms: two of them soon.
+usage_sampled() { api GET "/domains/demo/usage?limit=5" | head -1 | jqe "(.samples | length) >= 2 and .samples[-1].cpu_ns > 0 and .samples[-1].guest_resident_bytes > 0" >/dev/null; }
+check usage-sampled 'wait_until 10 usage_sampled' "$(api GET "/domains/demo/usage?limit=2")"
 xc destroy demo >/dev/null
 xc undefine demo >/dev/null
 
@@ -143,14 +156,15 @@ grep -q '<on_crash>' "$CP/victim.xml" || sed -i 's|</domain>|  <on_crash>preserv
 sed -i "s|\.\./build|$PWD/build|" "$CP/victim.xml"
 xc create "$CP/victim.xml" >/dev/null
 kill -KILL "$(xc --json info victim | jq -r .pid)"
-check kill-crashed-within-1s 'wait_state victim crashed 10'
+check kill-crashed-within-1s 'wait_state victim crashed 2'
 check kill-event-recorded 'xc --json events victim | jqe "[.events[].kind] | index(\"monitor-died\") != null" >/dev/null'
 xc undefine victim >/dev/null
 sed -e 's/<on_crash>preserve</<on_crash>restart</' -e 's/<name>victim</<name>phoenix</' "$CP/victim.xml" >"$CP/phoenix.xml"
 xc create "$CP/phoenix.xml" >/dev/null
 p1=$(xc --json info phoenix | jq -r .pid)
 kill -KILL "$p1"
-check kill-restart-policy 'for _ in $(seq 30); do p2=$(xc --json info phoenix | jq -r .pid); [ "$p2" != null ] && [ "$p2" != "$p1" ] && break; sleep 0.1; done; [ "$p2" != null ] && [ "$p2" != "$p1" ]'
+new_pid() { p2=$(xc --json info "$1" | jq -r .pid); [ -n "$p2" ] && [ "$p2" != null ] && [ "$p2" != "$2" ]; } # REF OLD_PID
+check kill-restart-policy 'wait_until 5 new_pid phoenix "$p1"' "pid $p1, then ${p2:-none}"
 xc destroy phoenix >/dev/null
 
 # --- memory target with a deadline, end to end: xenctl -> xenod -> monitor -> balloon -------
@@ -158,11 +172,11 @@ xc destroy phoenix >/dev/null
 rss_of() { awk '/^RssShmem:/ { print $2 * 1024 }' "/proc/$1/status" 2>/dev/null; }
 xc create examples/balloon_obey.xml >/dev/null
 bpid=$(xc --json info balloon_obey | jq -r .pid)
-for _ in $(seq 100); do [ "$(xc --json info balloon_obey | jq -r '.usage.guest_resident_bytes')" -gt $((40 << 20)) ] 2>/dev/null && break; sleep 0.1; done
-xc console balloon_obey --dump | grep -q 'balloon_obey: ready' || sleep 1
+wait_until 20 resident_above balloon_obey $((40 << 20))
+wait_until 20 console_has balloon_obey 'balloon_obey: ready'
 t0=$(date +%s%N)
 xc mem-set balloon_obey 4096p --deadline 2s >/dev/null
-for _ in $(seq 40); do xc --json events balloon_obey | jqe '[.events[].kind] | index("memory-target-reached")' >/dev/null && break; sleep 0.05; done
+wait_until 3 has_event balloon_obey memory-target-reached
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 rss=$(rss_of "$bpid")
 printf '   mem-set via xenctl: reached %d ms after the request (deadline 2000), RssShmem %d KiB for 16384 KiB\n' "$ms" $((rss / 1024))
@@ -172,10 +186,10 @@ check mem-set-usage-shows-target 'xc --json info balloon_obey | jqe ".usage.memo
 xc destroy balloon_obey >/dev/null
 
 xc create examples/balloon_ignore.xml >/dev/null
-for _ in $(seq 100); do [ "$(xc --json info balloon_ignore | jq -r '.usage.guest_resident_bytes')" -gt $((40 << 20)) ] 2>/dev/null && break; sleep 0.1; done
+wait_until 20 resident_above balloon_ignore $((40 << 20))
 t0=$(date +%s%N)
 xc mem-set balloon_ignore 16M --deadline 1s >/dev/null
-for _ in $(seq 60); do xc --json events balloon_ignore | jqe '[.events[].kind] | index("memory-target-missed")' >/dev/null && break; sleep 0.02; done
+WAIT_POLL=0.02 wait_until 3 has_event balloon_ignore memory-target-missed
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 printf '   mem-set via xenctl on balloon_ignore: missed event seen %d ms after the request (deadline 1000)\n' "$ms"
 check mem-set-enforced-at-deadline '[ $ms -ge 1000 ] && [ $ms -le 1500 ] && wait_state balloon_ignore paused 10' "event after ${ms} ms, state $(state_of balloon_ignore)"
@@ -186,15 +200,17 @@ xc destroy balloon_ignore >/dev/null
 
 # --- suspend to a file through xenctl, resume in a fresh standalone monitor ---------------------
 xc create examples/counter.xml >/dev/null
-for _ in $(seq 50); do xc console counter --dump | grep -q 'ticks=[1-9]' && break; sleep 0.1; done
+wait_until 10 console_has counter 'ticks=[1-9]'
 ticks_before=$(xc console counter --dump | grep -o 'ticks=[0-9]*' | tail -1 | cut -d= -f2)
 xc save counter "$CP/counter.snap" --keep-running >/dev/null
-check save-keep-running '[ -s "$CP/counter.snap" ] && { wait_state counter running 20 || wait_state counter blocked 1; }' "state $(state_of counter)"
+check save-keep-running '[ -s "$CP/counter.snap" ] && wait_until 5 state_in counter running blocked' "state $(state_of counter)"
 out=$(xc save counter "$CP/counter.snap" 2>&1)
 rc=$?
 check save-stops-domain '[ $rc = 0 ] && ! xc info counter >/dev/null 2>&1' "exit $rc: $out"
 check save-event 'xc --json events --limit 1000 | jqe "[.events[] | select(.domain==\"counter\" and .kind==\"saved\")] | length == 2" >/dev/null'
-( sleep 1.5; printf 'quit\n' ) | timeout -k 5 60 "$VMM" --restore "$CP/counter.snap" >"$CP/restored.out" 2>&1
+# quit once the restored guest counts again.
+(wait_until 30 has "$CP/restored.out" 'ticks='; printf 'quit\n') |
+    timeout -k 5 60 "$VMM" --restore "$CP/counter.snap" >"$CP/restored.out" 2>&1
 rc=$?
 ticks_after=$(grep -o 'ticks=[0-9]*' "$CP/restored.out" | head -1 | cut -d= -f2)
 check save-restore-continues '[ $rc = 0 ] && grep -q "Test result: PASS" "$CP/restored.out" && [ "${ticks_after:-0}" -ge "${ticks_before:-1}" ] && ! grep -q "counter: [0-9]* words" "$CP/restored.out"' "exit $rc, ticks $ticks_before -> $ticks_after: $(tail -c 300 "$CP/restored.out")"
@@ -241,7 +257,7 @@ for i in $(seq 1 20); do xc list >/dev/null & pids="$pids $!"; done
 for i in $(seq 1 20); do xc destroy "par$i" >"$CP/par$i.out" 2>&1 & pids="$pids $!"; done
 wait $pids
 check parallel-destroy-20 '[ "$(xc --json list | jq "[.domains[] | select(.name | startswith(\"par\"))] | length")" = 0 ]' "$(cat "$CP"/par*.out | head -5)"
-check parallel-no-leaked-monitors 'for _ in $(seq 20); do [ "$(vmm_count)" = 0 ] && break; sleep 0.1; done; [ "$(vmm_count)" = 0 ]' "$(vmm_count) left"
+check parallel-no-leaked-monitors 'wait_until 3 no_monitors' "$(vmm_count) left"
 
 stop_xenod TERM
 pkill -KILL -f -- "--run-dir $CP/state/" 2>/dev/null

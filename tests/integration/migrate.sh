@@ -62,12 +62,11 @@ mg_dst_vmm_pid() {
 
 # mg_request_bg NAME REQUEST: one request on its own connection, in the background
 # (MG_REQ_JOB); what comes back (events, then the deferred reply) in $TMP/NAME.events. The
-# connection closes once the reply is there.
-mg_replied() { grep -qE '^(ok|err)' "$TMP/$1.events" 2>/dev/null; }
+# monitor reads nothing more while a reply is deferred, then sees the end of the request
+# stream and closes the connection once the reply is there (lib.sh, control sockets).
 mg_request_bg() {
     rm -f "$TMP/$1.events"
-    ( (printf '%s\n' "$2"; for _ in $(seq 1200); do mg_replied "$1" && break; sleep 0.05; done) |
-        timeout 70 "$UNIXCAT" "$TMP/$1/control.sock" >"$TMP/$1.events" 2>&1) &
+    (printf '%s\n' "$2" | timeout 70 "$UNIXCAT" "$TMP/$1/control.sock" >"$TMP/$1.events" 2>&1) &
     MG_REQ_JOB=$!
 }
 # mg_request NAME REQUEST: the same, waiting for the reply (in MG_REPLY).
@@ -80,21 +79,14 @@ mg_last_pass() { sed -n 's/^dirtier: pass=\([0-9]*\) .*/\1/p' "$TMP/$1/console.l
 mg_passes_beyond() { local p; p=$(mg_last_pass "$1"); [ -n "$p" ] && [ "$p" -gt "$2" ]; } # NAME N
 mg_job_done() { ! kill -0 "$1" 2>/dev/null; }
 
-mg_case() { # NAME COMMAND...: one check; the monitors' logs on failure
-    local name=$1
-    shift
-    if "$@"; then
-        pass "$name"
-    else
-        fail "$name" "$(tail -c 400 "$TMP"/mg*.vmm.log 2>/dev/null | tr '\n' '|')"
-    fi
-}
+# A failed check shows the end of each monitor's log.
+check_context() { printf '; monitors: %s' "$(tail -c 400 "$TMP"/mg*.vmm.log 2>/dev/null | tr '\n' '|')"; }
 
 # The source runs on after a failed migration: more passes, then destroy it.
 mg_src_runs_on_and_ends() { # CASE NAME
     local p
     p=$(mg_last_pass "$2")
-    mg_case "$1-source-runs-on" wait_until 30 mg_passes_beyond "$2" "${p:-0}"
+    check "$1-source-runs-on" "wait_until 30 mg_passes_beyond $2 ${p:-0}"
     mg_request "$2" destroy
     wait_until 30 gone "$MG_SRC_PID"
     wait "$MG_SRC_JOB" 2>/dev/null
@@ -116,21 +108,21 @@ if kvm_case migrate; then
             wait_until 30 mg_passes_beyond mgsrc1 20
             before=$(mg_last_pass mgsrc1)
             mg_request mgsrc1 "migrate 10.77.0.2:7001 max-downtime=50"
-            mg_case migrate-reply grep -Eq '^ok dest=10.77.0.2:7001 rounds=[0-9]+ pages=[0-9]+ bytes=[0-9]+ .*downtime_ms=[0-9.]+ total_ms=[0-9]+ confirmed=yes$' <<<"$MG_REPLY"
-            mg_case migrate-progress-events grep -q '^event migrate round=0 ' "$TMP/mgsrc1.events"
+            check migrate-reply 'grep -Eq "^ok dest=10.77.0.2:7001 rounds=[0-9]+ pages=[0-9]+ bytes=[0-9]+ .*downtime_ms=[0-9.]+ total_ms=[0-9]+ confirmed=yes$" <<<"$MG_REPLY"'
+            check migrate-progress-events 'grep -q "^event migrate round=0 " "$TMP/mgsrc1.events"'
             wait_until 30 gone "$MG_SRC_PID"
             wait "$MG_SRC_JOB"
-            mg_case migrate-source-exit [ $? -eq 0 ]
-            mg_case migrate-source-outcome has "$TMP/mgsrc1/outcome" '^migrated 10.77.0.2:7001$'
-            mg_case migrate-source-no-result eval '! has "$TMP/mgsrc1/console.log" "Test result"'
+            check migrate-source-exit '[ $? -eq 0 ]'
+            check migrate-source-outcome 'has "$TMP/mgsrc1/outcome" "^migrated 10.77.0.2:7001$"'
+            check migrate-source-no-result '! has "$TMP/mgsrc1/console.log" "Test result"'
             # The destination goes on from where the source was, not from a fresh boot.
-            mg_case migrate-destination-continues wait_until 30 mg_passes_beyond mgdst1 "${before:-0}"
-            mg_case migrate-destination-no-reboot eval '! has "$TMP/mgdst1/console.log" "dirtier: 256 pages"'
+            check migrate-destination-continues 'wait_until 30 mg_passes_beyond mgdst1 "${before:-0}"'
+            check migrate-destination-no-reboot '! has "$TMP/mgdst1/console.log" "dirtier: 256 pages"'
             wait_until 60 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            mg_case migrate-destination-exit [ $? -eq 0 ]
-            mg_case migrate-destination-pass has "$TMP/mgdst1/console.log" '^Test result: PASS'
-            mg_case migrate-destination-no-mismatch eval '! has "$TMP/mgdst1/console.log" mismatch'
+            check migrate-destination-exit '[ $? -eq 0 ]'
+            check migrate-destination-pass 'has "$TMP/mgdst1/console.log" "^Test result: PASS"'
+            check migrate-destination-no-mismatch '! has "$TMP/mgdst1/console.log" mismatch'
         else
             fail migrate "monitors did not start: $(tail -c 600 "$TMP"/mg*1.vmm.log | tr '\n' '|')"
         fi
@@ -138,12 +130,12 @@ if kvm_case migrate; then
         # 2. A wrong key: refused before anything of the domain crosses; both say why.
         if mg_dst mgdst2 7002 "$MG_KEY" && mg_src mgsrc2 --memory 64M --cmdline "ws=64 secs=60"; then
             mg_request mgsrc2 "migrate 10.77.0.2:7002 key=$TMP/wrong.key"
-            mg_case migrate-wrong-key-reply grep -Eq '^err migration to 10.77.0.2:7002 failed: .*authentication failed.*runs on here' <<<"$MG_REPLY"
+            check migrate-wrong-key-reply 'grep -Eq "^err migration to 10.77.0.2:7002 failed: .*authentication failed.*runs on here" <<<"$MG_REPLY"'
             wait_until 30 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            mg_case migrate-wrong-key-destination-exit [ $? -eq 1 ]
-            mg_case migrate-wrong-key-destination-says has "$TMP/mgdst2.vmm.log" 'authentication failed'
-            mg_case migrate-wrong-key-destination-no-domain [ ! -e "$TMP/mgdst2/console.log" ]
+            check migrate-wrong-key-destination-exit '[ $? -eq 1 ]'
+            check migrate-wrong-key-destination-says 'has "$TMP/mgdst2.vmm.log" "authentication failed"'
+            check migrate-wrong-key-destination-no-domain '[ ! -e "$TMP/mgdst2/console.log" ]'
             mg_src_runs_on_and_ends migrate-wrong-key mgsrc2
         else
             fail migrate-wrong-key "monitors did not start"
@@ -154,8 +146,8 @@ if kvm_case migrate; then
             ip netns exec "$MG_A" timeout 5 bash -c 'printf "XMIGhello, give me a domain\n" >/dev/tcp/10.77.0.2/7003'
             wait_until 30 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            mg_case migrate-stranger-refused [ $? -eq 1 ]
-            mg_case migrate-stranger-says has "$TMP/mgdst3.vmm.log" 'while waiting for the source.s hello'
+            check migrate-stranger-refused '[ $? -eq 1 ]'
+            check migrate-stranger-says 'has "$TMP/mgdst3.vmm.log" "while waiting for the source.s hello"'
         fi
 
         # 4. The destination dies mid-copy (the bandwidth limit makes the copy last).
@@ -163,10 +155,10 @@ if kvm_case migrate; then
             wait_until 30 mg_passes_beyond mgsrc4 2
             mg_request_bg mgsrc4 "migrate 10.77.0.2:7004 key=$MG_KEY bandwidth=1"
             wait_until 30 has "$TMP/mgdst4.vmm.log" 'incoming migration from'
-            sleep 1
+            sleep 1 # a duration: the copy (1 MB/s) goes on for a second before the kill
             kill -KILL $(mg_dst_vmm_pid) 2>/dev/null
             wait_until 40 mg_job_done "$MG_REQ_JOB"
-            mg_case migrate-dest-killed-reply grep -Eq '^err migration to 10.77.0.2:7004 failed: .*runs on here' "$TMP/mgsrc4.events"
+            check migrate-dest-killed-reply 'grep -Eq "^err migration to 10.77.0.2:7004 failed: .*runs on here" "$TMP/mgsrc4.events"'
             wait "$MG_DST_JOB" 2>/dev/null
             mg_src_runs_on_and_ends migrate-dest-killed mgsrc4
         else
@@ -179,15 +171,15 @@ if kvm_case migrate; then
             wait_until 30 mg_passes_beyond mgsrc5 2
             mg_request_bg mgsrc5 "migrate 10.77.0.2:7005 key=$MG_KEY bandwidth=1"
             wait_until 30 has "$TMP/mgdst5.vmm.log" 'incoming migration from'
-            sleep 1
+            sleep 1 # a duration: the copy (1 MB/s) goes on for a second before the cut
             ip -n "$MG_B" link set mgvb$$ down
             wait_until 40 mg_job_done "$MG_REQ_JOB"
-            mg_case migrate-link-cut-reply grep -Eq '^err migration to 10.77.0.2:7005 failed: .*runs on here' "$TMP/mgsrc5.events"
+            check migrate-link-cut-reply 'grep -Eq "^err migration to 10.77.0.2:7005 failed: .*runs on here" "$TMP/mgsrc5.events"'
             wait_until 40 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            mg_case migrate-link-cut-destination-exit [ $? -eq 4 ]
-            mg_case migrate-link-cut-destination-outcome has "$TMP/mgdst5/outcome" '^host-error incoming migration from'
-            mg_case migrate-link-cut-destination-never-ran eval '! has "$TMP/mgdst5/console.log" "dirtier"'
+            check migrate-link-cut-destination-exit '[ $? -eq 4 ]'
+            check migrate-link-cut-destination-outcome 'has "$TMP/mgdst5/outcome" "^host-error incoming migration from"'
+            check migrate-link-cut-destination-never-ran '! has "$TMP/mgdst5/console.log" "dirtier"'
             mg_src_runs_on_and_ends migrate-link-cut mgsrc5
             ip -n "$MG_B" link set mgvb$$ up
         else
@@ -199,18 +191,18 @@ if kvm_case migrate; then
             wait_until 30 mg_passes_beyond mgsrc6 2
             mg_request_bg mgsrc6 "migrate 10.77.0.2:7006 key=$MG_KEY bandwidth=1"
             wait_until 30 has "$TMP/mgdst6.vmm.log" 'incoming migration from'
-            sleep 1
-            MG_REPLY=$( (printf 'destroy\n'; sleep 2) | timeout 10 "$UNIXCAT" "$TMP/mgsrc6/control.sock" 2>&1 |
+            sleep 1 # a duration: the copy (1 MB/s) goes on for a second before the destroy
+            MG_REPLY=$(printf 'destroy\n' | timeout 10 "$UNIXCAT" "$TMP/mgsrc6/control.sock" 2>&1 |
                 grep -m1 -E '^(ok|err)')
-            mg_case migrate-destroy-reply [ "$MG_REPLY" = ok ]
+            check migrate-destroy-reply '[ "$MG_REPLY" = ok ]'
             wait_until 30 gone "$MG_SRC_PID"
             wait "$MG_SRC_JOB"
-            mg_case migrate-destroy-source-exit [ $? -eq 0 ]
-            mg_case migrate-destroy-source-outcome has "$TMP/mgsrc6/outcome" '^destroyed'
+            check migrate-destroy-source-exit '[ $? -eq 0 ]'
+            check migrate-destroy-source-outcome 'has "$TMP/mgsrc6/outcome" "^destroyed"'
             wait_until 40 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            mg_case migrate-destroy-destination-exit [ $? -eq 4 ]
-            mg_case migrate-destroy-destination-never-ran eval '! has "$TMP/mgdst6/console.log" "dirtier"'
+            check migrate-destroy-destination-exit '[ $? -eq 4 ]'
+            check migrate-destroy-destination-never-ran '! has "$TMP/mgdst6/console.log" "dirtier"'
             wait "$MG_REQ_JOB" 2>/dev/null
         else
             fail migrate-destroy "monitors did not start"
@@ -222,16 +214,16 @@ if kvm_case migrate; then
             mg_src mgsrc7 --memory 64M --cmdline "ws=64 secs=8" --migrate-key "$MG_KEY"; then
             wait_until 30 mg_passes_beyond mgsrc7 2
             mg_request mgsrc7 "migrate 10.77.0.2:7007"
-            mg_case migrate-unconfirmed-reply grep -Eq '^ok dest=10.77.0.2:7007 .* confirmed=no$' <<<"$MG_REPLY"
+            check migrate-unconfirmed-reply 'grep -Eq "^ok dest=10.77.0.2:7007 .* confirmed=no$" <<<"$MG_REPLY"'
             wait_until 60 gone "$MG_SRC_PID"
             wait "$MG_SRC_JOB"
-            mg_case migrate-unconfirmed-source-exit [ $? -eq 0 ]
-            mg_case migrate-unconfirmed-source-outcome has "$TMP/mgsrc7/outcome" \
-                '^migrated 10.77.0.2:7007 (unconfirmed: .*saved paused in .*migrate-unconfirmed.snap'
-            mg_case migrate-unconfirmed-kept [ -s "$TMP/mgsrc7/migrate-unconfirmed.snap" ]
+            check migrate-unconfirmed-source-exit '[ $? -eq 0 ]'
+            check migrate-unconfirmed-source-outcome \
+                'has "$TMP/mgsrc7/outcome" "^migrated 10.77.0.2:7007 (unconfirmed: .*saved paused in .*migrate-unconfirmed.snap"'
+            check migrate-unconfirmed-kept '[ -s "$TMP/mgsrc7/migrate-unconfirmed.snap" ]'
             wait_until 60 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            mg_case migrate-unconfirmed-destination-runs has "$TMP/mgdst7/console.log" '^Test result: PASS'
+            check migrate-unconfirmed-destination-runs 'has "$TMP/mgdst7/console.log" "^Test result: PASS"'
         else
             fail migrate-unconfirmed "monitors did not start"
         fi
@@ -249,12 +241,12 @@ if kvm_case migrate; then
                 MG_SRC_JOB=$!
                 wait_until 30 test -s "$TMP/mgsrc8b/pid"
                 mg_request mgsrc8b "migrate 10.77.0.2:7008"
-                mg_case migrate-lazy-restored-reply grep -Eq '^ok dest=10.77.0.2:7008 .*confirmed=yes$' <<<"$MG_REPLY"
+                check migrate-lazy-restored-reply 'grep -Eq "^ok dest=10.77.0.2:7008 .*confirmed=yes$" <<<"$MG_REPLY"'
                 wait "$MG_SRC_JOB"
                 wait_until 60 mg_job_done "$MG_DST_JOB"
                 wait "$MG_DST_JOB"
-                mg_case migrate-lazy-restored-destination-pass has "$TMP/mgdst8/console.log" '^Test result: PASS'
-                mg_case migrate-lazy-restored-cold-pages has "$TMP/mgdst8/console.log" 'all verified (and 4096 cold pages)'
+                check migrate-lazy-restored-destination-pass 'has "$TMP/mgdst8/console.log" "^Test result: PASS"'
+                check migrate-lazy-restored-cold-pages 'has "$TMP/mgdst8/console.log" "all verified (and 4096 cold pages)"'
             else
                 fail migrate-lazy-restored "no snapshot or no destination: $(tail -c 300 "$TMP/mgsrc8.vmm.log" | tr '\n' '|')"
             fi

@@ -37,14 +37,15 @@ net_backend_stop() {
     NB_PID=
 }
 
-# net_ctl DIR REQUEST: one request on the backend's control socket; the reply in NET_REPLY.
+# net_ctl DIR REQUEST: one request on the backend's control socket; the reply's first line
+# in NET_REPLY (the backend answers, then closes at the end of the request: lib.sh nb_ctl).
 net_ctl() {
-    NET_REPLY=$( (printf '%s\n' "$2"; sleep 5) | timeout 5 "$UNIXCAT" -u $'\n' "$1/control.sock" 2>&1 | head -1)
+    NET_REPLY=$(printf '%s\n' "$2" | timeout 5 "$UNIXCAT" "$1/control.sock" 2>&1 | head -1)
 }
 
 # net_ctl_lines DIR REQUEST: the same for `stats`/`ports`, whose reply is several lines (joined by '|').
 net_ctl_lines() {
-    NET_REPLY=$( (printf '%s\n' "$2"; sleep 1) | timeout 5 "$UNIXCAT" "$1/control.sock" 2>&1 | tr '\n' '|')
+    NET_REPLY=$(printf '%s\n' "$2" | timeout 5 "$UNIXCAT" "$1/control.sock" 2>&1 | tr '\n' '|')
 }
 
 # net_vmm NAME KERNEL MAC CMDLINE: a standalone monitor with one interface whose socket is
@@ -167,7 +168,7 @@ if net_ready net-restart-exactly-once; then
     lost=
     wait_until 30 net_handovers_at_least recv 1 && wait_until 30 net_handovers_at_least send 1 || lost=start
     while [ -z "$lost" ] && [ "$kills" -lt "$NET_KILLS" ] && ! has "$RD/console.log" 'Test result'; do
-        sleep 0.3
+        sleep 0.3 # a duration: frames flow for a while between two kills
         kill -KILL "$NB_PID"
         wait "$NB_PID" 2>/dev/null
         kills=$((kills + 1))

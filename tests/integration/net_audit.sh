@@ -23,25 +23,7 @@
 # the Debian kernel package that tests/integration/netback_qemu.sh fetches into
 # build/netback-qemu (fetched here too if missing).
 
-NETBACK=${NETBACK:-$BUILD_DIR/bin/xeno-netback}
 NA_CTL=${NA_CTL:-$BUILD_DIR/bin/xenctl}
-
-# na_kernel: sets NA_VMLINUZ and NA_KVER (the Debian kernel, fetched once), or returns 1.
-na_kernel() {
-    local cache=build/netback-qemu pkg
-    if ! ls $cache/x/boot/vmlinuz-* >/dev/null 2>&1; then
-        mkdir -p $cache
-        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-        if [ -z "$pkg" ] || ! (cd $cache && apt-get download "$pkg" >/dev/null 2>&1) ||
-            ! dpkg-deb -x $cache/"$pkg"_*.deb $cache/x; then
-            return 1
-        fi
-        rm -f $cache/*.deb
-    fi
-    NA_VMLINUZ=$(ls $cache/x/boot/vmlinuz-* | head -1)
-    NA_KVER=${NA_VMLINUZ##*/vmlinuz-}
-    NA_MODS=$cache/x/lib/modules/$NA_KVER/kernel
-}
 
 # na_initrd DIR: busybox, the virtio-net modules and the guest's /init into DIR/initrd.gz.
 na_initrd() {
@@ -52,7 +34,7 @@ na_initrd() {
     for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_pci_modern_dev.ko \
         drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko net/core/failover.ko \
         drivers/net/net_failover.ko drivers/net/virtio_net.ko; do
-        cp "$NA_MODS/$m" "$root/mod/" 2>/dev/null
+        cp "$DEBIAN_MODS/$m" "$root/mod/" 2>/dev/null
     done
     cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
@@ -115,7 +97,7 @@ na_case() {
         skip $name "needs qemu-system-x86_64, busybox, ip, nfdump and jq (scripts/install-deps.sh)"
         return
     fi
-    na_kernel || { skip $name "could not fetch the Debian kernel package with apt-get download"; return; }
+    debian_kernel || { skip $name "could not fetch the Debian kernel package with apt-get download"; return; }
     mkdir -p "$dir/state" "$dir/www" "$dir/nf"
     na_initrd "$dir"
     echo "hello-from-the-namespace" >"$dir/www/hello.txt"
@@ -179,7 +161,7 @@ EOF
             -device virtio-net-pci,netdev=n0,mac=52:54:00:00:0d:01,vectors=0 \
             -chardev socket,id=c1,path="$dir/v1.sock",server=on,wait=off -netdev vhost-user,id=n1,chardev=c1 \
             -device virtio-net-pci,netdev=n1,mac=52:54:00:00:0d:02,vectors=0 \
-            -kernel "$NA_VMLINUZ" -initrd "$dir/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
+            -kernel "$DEBIAN_VMLINUZ" -initrd "$dir/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
             </dev/null >"$dir/qemu.out" 2>&1 &
         local q_pid=$!
         # The flood: once the backend reports it, the namespace takes the address, so the SYNs
@@ -196,7 +178,7 @@ EOF
     nb_stop
     kill "${pids[@]}" 2>/dev/null
     wait "${pids[@]}" 2>/dev/null
-    sleep 1 # the last IPFIX datagrams
+    wait_until 10 udp_drained $ns $nfport # nfcapd has read the last IPFIX datagrams
     kill -TERM $nf_pid 2>/dev/null
     wait $nf_pid 2>/dev/null
     ip netns del $ns 2>/dev/null
@@ -340,9 +322,9 @@ na_case_throttle_exactly_once() {
         kill -KILL $NB_PID
         wait $NB_PID 2>/dev/null
         na_nb || bad="restart $i failed"
-        sleep 0.$((RANDOM % 5 + 3))
+        sleep 0.$((RANDOM % 5 + 3)) # a duration: the transfer goes on 300-700 ms between kills
     done
-    sleep 0.5
+    sleep 0.5 # a duration: frames flow through the last backend too
     touch "$dir/stop"
     wait $drv
     local rc=$?
@@ -435,14 +417,6 @@ if [ ! -x "$NETBACK" ] || [ ! -x "$NA_CTL" ]; then
 elif [ "$(id -u)" -ne 0 ]; then
     skip net_audit "needs root (network namespace, tap)"
 else
-    declare -f nb_ctl >/dev/null || nb_ctl() {
-        NB_REPLY=$( (printf '%s\n' "$2"; sleep 0.3) | timeout 5 "$UNIXCAT" "$1/control.sock" 2>&1)
-    }
-    declare -f nb_stop >/dev/null || nb_stop() {
-        kill "$NB_PID" 2>/dev/null
-        wait_until 5 gone "$NB_PID" || kill -KILL "$NB_PID" 2>/dev/null
-        wait "$NB_PID" 2>/dev/null
-    }
     na_case_throttle_exactly_once
     na_case_kernels
     na_case

@@ -21,15 +21,7 @@ nb_start() {
     NB_PID=$!
     wait_until 10 test -s "$dir/pid"
 }
-nb_stop() { # stops NB_PID (SIGTERM, then SIGKILL after 5 s)
-    kill "$NB_PID" 2>/dev/null
-    wait_until 5 gone "$NB_PID" || kill -KILL "$NB_PID" 2>/dev/null
-    wait "$NB_PID" 2>/dev/null
-}
-# nb_ctl DIR REQUEST: one request; every reply line in NB_REPLY.
-nb_ctl() {
-    NB_REPLY=$( (printf '%s\n' "$2"; sleep 0.3) | timeout 5 "$UNIXCAT" "$1/control.sock" 2>&1)
-}
+# nb_stop and nb_ctl DIR REQUEST: tests/lib.sh.
 # drv_start NAME ARGS...: the driver in the background (DRV_PID), output in $TMP/NAME.drv.
 drv_start() {
     local name=$1
@@ -66,7 +58,7 @@ nb_case_switch() {
     magic=$(od -An -tx4 -N4 "$dir/stats" | tr -d ' ')
     pid=$(od -An -tu4 -j12 -N4 "$dir/stats" | tr -d ' ')
     hb1=$(od -An -tu8 -j32 -N8 "$dir/stats" | tr -d ' ')
-    sleep 0.35
+    sleep 0.35 # a duration: the heartbeat must move in it (every 100 ms)
     hb2=$(od -An -tu8 -j32 -N8 "$dir/stats" | tr -d ' ')
     nb_stop
     if [ $RC -ne 0 ] || ! grep -q '^result ok' "$TMP/$name.drv"; then
@@ -119,7 +111,7 @@ nb_case_reconnect_later() {
     mkdir -p "$dir"
     nb_start "$dir" || { fail $name "no pid file"; return; }
     add_ports $name "$dir" || { fail $name "port-add: $NB_REPLY"; nb_stop; return; }
-    sleep 2
+    sleep 2 # a duration: the backend retries for a while before the sockets appear
     local t0=$SECONDS
     drv_start $name --send 0,1,1000 --send 1,0,1000 --timeout 20
     drv_wait
@@ -149,14 +141,14 @@ nb_case_kill9() {
     add_ports $name "$dir" || { fail $name "port-add: $NB_REPLY"; nb_stop; kill $DRV_PID; return; }
     local i kills=0
     for i in $(seq 20); do
-        sleep "0.$((RANDOM % 20 + 5))"
+        sleep "0.$((RANDOM % 20 + 5))" # a duration: frames flow 50-240 ms between kills
         gone $DRV_PID && break
         kill -KILL $NB_PID
         wait $NB_PID 2>/dev/null
         kills=$((kills + 1))
         nb_start "$dir" || break
     done
-    sleep 0.3
+    sleep 0.3 # a duration: frames flow through the last backend too
     touch "$TMP/$name.stop"
     drv_wait
     nb_stop
@@ -193,7 +185,7 @@ nb_case_kill_points() {
             nb_start "$dir" || { bad="restart $p"; break; }
         fi
     done
-    sleep 0.3
+    sleep 0.3 # a duration: frames flow through the last backend too
     touch "$TMP/$name.stop"
     drv_wait
     nb_stop
@@ -244,7 +236,7 @@ nb_case_kill_points_broadcast() {
             nb_start "$dir" || bad="restart $i"
         fi
     done
-    sleep 0.3
+    sleep 0.3 # a duration: frames flow through the last backend too
     touch "$TMP/$name.stop"
     drv_wait
     nb_stop

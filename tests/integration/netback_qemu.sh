@@ -12,27 +12,18 @@
 
 nbq_case() {
     local name=netback_qemu_linux_guest
-    local cache=build/netback-qemu dir=$TMP/nbq ns=xnbq$$
+    local dir=$TMP/nbq ns=xnbq$$
     local qemu busybox
     qemu=$(command -v qemu-system-x86_64) busybox=$(command -v busybox)
     if [ -z "$qemu" ] || [ -z "$busybox" ] || ! command -v ip >/dev/null; then
         skip $name "needs qemu-system-x86_64, busybox and ip (scripts/install-deps.sh qemu-system-x86 busybox-static)"
         return
     fi
-    if ! ls $cache/x/boot/vmlinuz-* >/dev/null 2>&1; then
-        mkdir -p $cache
-        local pkg
-        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-        if [ -z "$pkg" ] || ! (cd $cache && apt-get download "$pkg" >/dev/null 2>&1) ||
-            ! dpkg-deb -x $cache/"$pkg"_*.deb $cache/x; then
-            skip $name "could not fetch the Debian kernel package ($pkg) with apt-get download"
-            return
-        fi
-        rm -f $cache/*.deb
+    if ! debian_kernel; then
+        skip $name "could not fetch the Debian kernel package with apt-get download"
+        return
     fi
-    local vmlinuz kver
-    vmlinuz=$(ls $cache/x/boot/vmlinuz-* | head -1)
-    kver=${vmlinuz##*/vmlinuz-}
+    local vmlinuz=$DEBIAN_VMLINUZ
 
     # The initramfs: busybox, the virtio-net modules (modules in this kernel), and /init.
     local root=$dir/initrd
@@ -43,7 +34,7 @@ nbq_case() {
     for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_pci_modern_dev.ko \
         drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko net/core/failover.ko \
         drivers/net/net_failover.ko drivers/net/virtio_net.ko; do
-        cp "$cache/x/lib/modules/$kver/kernel/$m" "$root/mod/" 2>/dev/null
+        cp "$DEBIAN_MODS/$m" "$root/mod/" 2>/dev/null
     done
     cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
@@ -136,20 +127,10 @@ EOF
     fi
 }
 
-NETBACK=${NETBACK:-$BUILD_DIR/bin/xeno-netback}
 if [ ! -x "$NETBACK" ]; then
     skip netback_qemu_linux_guest "build $NETBACK first"
 elif [ "$(id -u)" -ne 0 ]; then
     skip netback_qemu_linux_guest "needs root (network namespace, tap)"
 else
-    # nb_ctl and nb_stop come from netback.sh; define them if this file runs alone.
-    declare -f nb_ctl >/dev/null || nb_ctl() {
-        NB_REPLY=$( (printf '%s\n' "$2"; sleep 0.3) | timeout 5 "$UNIXCAT" "$1/control.sock" 2>&1)
-    }
-    declare -f nb_stop >/dev/null || nb_stop() {
-        kill "$NB_PID" 2>/dev/null
-        wait_until 5 gone "$NB_PID" || kill -KILL "$NB_PID" 2>/dev/null
-        wait "$NB_PID" 2>/dev/null
-    }
     nbq_case
 fi

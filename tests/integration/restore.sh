@@ -22,9 +22,6 @@ rx() { # HOST ARGS...: xenctl against that host's xenod
 # rs_ticks HOST DOMAIN: the last tick count in the domain's console log.
 rs_ticks() { rx "$1" console "$2" --dump 2>/dev/null | sed -n 's/^counter: ticks=\([0-9]*\) .*/\1/p' | tail -1; }
 rs_ticks_at_least() { local t; t=$(rs_ticks "$1" "$2"); [ -n "$t" ] && [ "$t" -ge "$3" ]; } # HOST DOMAIN N
-rs_check() { # NAME CONDITION [WHY]
-    if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi
-}
 
 if kvm_case restore; then
     rm -rf "$RS"
@@ -33,27 +30,27 @@ if kvm_case restore; then
         fail restore-xenods-start "$(tail -3 "$RS"/*.log)"
     else
         rx a create examples/counter.xml >/dev/null
-        rs_check restore-counter-runs 'wait_until 200 rs_ticks_at_least a counter 20' "$(rx a console counter --dump | tail -2)"
+        check restore-counter-runs 'wait_until 200 rs_ticks_at_least a counter 20' "$(rx a console counter --dump | tail -2)"
         uuid=$(rx a --json info counter | jq -r .uuid)
         out=$(rx a save counter "$RS/c1.snap" --shrink 2>&1)
         saved=$(rs_ticks a counter)
-        rs_check restore-save-stops '! rx a info counter >/dev/null 2>&1' "$out"
+        check restore-save-stops '! rx a info counter >/dev/null 2>&1' "$out"
 
         # Same host: the transient domain comes back under its own name and UUID.
         out=$(rx a restore "$RS/c1.snap" 2>&1)
         rc=$?
-        rs_check restore-same-host '[ $rc = 0 ] && grep -Eq "^Domain counter restored \(id [0-9]+, (running|blocked)\)$" <<<"$out"' "exit $rc: $out"
-        rs_check restore-same-uuid '[ "$(rx a --json info counter | jq -r .uuid)" = "$uuid" ]'
-        rs_check restore-continues-counting 'wait_until 200 rs_ticks_at_least a counter $((saved + 20))' "saved at $saved, now $(rs_ticks a counter)"
+        check restore-same-host '[ $rc = 0 ] && grep -Eq "^Domain counter restored \(id [0-9]+, (running|blocked)\)$" <<<"$out"' "exit $rc: $out"
+        check restore-same-uuid '[ "$(rx a --json info counter | jq -r .uuid)" = "$uuid" ]'
+        check restore-continues-counting 'wait_until 200 rs_ticks_at_least a counter $((saved + 20))' "saved at $saved, now $(rs_ticks a counter)"
         first=$(rx a console counter --dump | sed -n 's/^counter: ticks=\([0-9]*\) .*/\1/p' | awk -v s="$saved" '$1 > s { print; exit }')
-        rs_check restore-no-lost-ticks '[ -n "$first" ] && [ "$first" -le $((saved + 100)) ]' "saved at $saved, first line after restore at ${first:-none}"
-        rs_check restore-event 'rx a --json events counter | jqe "[.events[] | select(.kind==\"restored\")] | length == 1" >/dev/null'
+        check restore-no-lost-ticks '[ -n "$first" ] && [ "$first" -le $((saved + 100)) ]' "saved at $saved, first line after restore at ${first:-none}"
+        check restore-event 'rx a --json events counter | jqe "[.events[] | select(.kind==\"restored\")] | length == 1" >/dev/null'
         out=$(rx a restore "$RS/c1.snap" 2>&1)
         rc=$?
-        rs_check restore-running-conflict '[ $rc = 1 ] && grep -q "is running here" <<<"$out"' "exit $rc: $out"
+        check restore-running-conflict '[ $rc = 1 ] && grep -q "is running here" <<<"$out"' "exit $rc: $out"
         out=$(rx a restore "$RS/c1.snap" --name counter2 --paused 2>&1)
         rc=$?
-        rs_check restore-copy-new-name '[ $rc = 0 ] && [ "$(rx a --json info counter2 | jq -r .state)" = paused ] && [ "$(rx a --json info counter2 | jq -r .uuid)" != "$uuid" ]' "exit $rc: $out"
+        check restore-copy-new-name '[ $rc = 0 ] && [ "$(rx a --json info counter2 | jq -r .state)" = paused ] && [ "$(rx a --json info counter2 | jq -r .uuid)" != "$uuid" ]' "exit $rc: $out"
         rx a destroy counter2 >/dev/null 2>&1
 
         # Another host: a second save of the restored domain (so the definition travels on
@@ -62,10 +59,12 @@ if kvm_case restore; then
         saved=$(rs_ticks a counter)
         out=$(rx b restore "$RS/c2.snap" 2>&1)
         rc=$?
-        rs_check restore-other-host '[ $rc = 0 ] && rx b --json info counter | jqe ".uuid == \"$uuid\" and .sponsor == \"examples\"" >/dev/null' "exit $rc: $out $(tail -c 400 "$RS/b.log")"
-        rs_check restore-other-host-counts 'wait_until 200 rs_ticks_at_least b counter $((saved + 20))' "saved at $saved, now $(rs_ticks b counter)"
-        out=$( (sleep 0.5; printf 'quit\r') | rx b console counter --linger 3 2>&1)
-        rs_check restore-other-host-pass 'grep -q "Test result: PASS" <<<"$out" && ! grep -q mismatch <<<"$out"' "$(tail -c 300 <<<"$out")"
+        check restore-other-host '[ $rc = 0 ] && rx b --json info counter | jqe ".uuid == \"$uuid\" and .sponsor == \"examples\"" >/dev/null' "exit $rc: $out $(tail -c 400 "$RS/b.log")"
+        check restore-other-host-counts 'wait_until 200 rs_ticks_at_least b counter $((saved + 20))' "saved at $saved, now $(rs_ticks b counter)"
+        # quit once the console is attached (its scrollback arrives).
+        (wait_until 10 test -s "$RS/quit.out"; printf 'quit\r') | rx b console counter --linger 3 >"$RS/quit.out" 2>&1
+        out=$(cat "$RS/quit.out")
+        check restore-other-host-pass 'grep -q "Test result: PASS" <<<"$out" && ! grep -q mismatch <<<"$out"' "$(tail -c 300 <<<"$out")"
 
         # Bad files: refused whole, nothing defined, the message names the file.
         before=$(rx a --json list | jq -c '[.domains[].name]')
@@ -73,25 +72,25 @@ if kvm_case restore; then
         printf 'X' | dd of="$RS/bad.snap" bs=1 seek=$(($(stat -c %s "$RS/bad.snap") / 2)) conv=notrunc 2>/dev/null
         out=$(rx a restore "$RS/bad.snap" 2>&1)
         rc=$?
-        rs_check restore-corrupted-refused '[ $rc = 1 ] && grep -q "bad.snap" <<<"$out" && grep -qi "checksum\|corrupt" <<<"$out"' "exit $rc: $out"
+        check restore-corrupted-refused '[ $rc = 1 ] && grep -q "bad.snap" <<<"$out" && grep -qi "checksum\|corrupt" <<<"$out"' "exit $rc: $out"
         head -c 5000 "$RS/c2.snap" >"$RS/short.snap"
         out=$(rx a restore "$RS/short.snap" 2>&1)
         rc=$?
-        rs_check restore-truncated-refused '[ $rc = 1 ] && grep -q "short.snap" <<<"$out" && grep -qi "truncated" <<<"$out"' "exit $rc: $out"
+        check restore-truncated-refused '[ $rc = 1 ] && grep -q "short.snap" <<<"$out" && grep -qi "truncated" <<<"$out"' "exit $rc: $out"
         out=$(rx a restore "$RS/none.snap" 2>&1)
         rc=$?
-        rs_check restore-missing-refused '[ $rc = 1 ] && grep -q "none.snap" <<<"$out"' "exit $rc: $out"
+        check restore-missing-refused '[ $rc = 1 ] && grep -q "none.snap" <<<"$out"' "exit $rc: $out"
         # A monitor started without xenod saves no definition: xenod cannot tell what it is.
         if vmm_start rsbare --kernel "$GUEST/counter.elf" --memory 16M; then
             sn_request rsbare "save $RS/bare.snap"
             vmm_wait
             out=$(rx a restore "$RS/bare.snap" 2>&1)
             rc=$?
-            rs_check restore-without-definition '[ $rc = 1 ] && grep -q "holds no domain definition" <<<"$out"' "exit $rc: $out"
+            check restore-without-definition '[ $rc = 1 ] && grep -q "holds no domain definition" <<<"$out"' "exit $rc: $out"
         else
             fail restore-without-definition "monitor did not start: $(tail -c 300 "$TMP/rsbare.vmm.log")"
         fi
-        rs_check restore-bad-defines-nothing '[ "$(rx a --json list | jq -c "[.domains[].name]")" = "$before" ]' "before $before, now $(rx a --json list | jq -c '[.domains[].name]')"
+        check restore-bad-defines-nothing '[ "$(rx a --json list | jq -c "[.domains[].name]")" = "$before" ]' "before $before, now $(rx a --json list | jq -c '[.domains[].name]')"
         rx a destroy counter >/dev/null 2>&1
     fi
     for p in $RS_PIDS; do kill -TERM "$p" 2>/dev/null; done

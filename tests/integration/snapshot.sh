@@ -3,15 +3,8 @@
 # --restore, and must go on counting from where it was with its checksum intact. Damaged,
 # truncated and foreign snapshot files are refused with exit status 1 and a message.
 
-sn_case() { # NAME COMMAND...: one check; the monitor logs on failure
-    local name=$1
-    shift
-    if "$@"; then
-        pass "$name"
-    else
-        fail "$name" "$(cat "$TMP"/snap*.vmm.log 2>/dev/null | tail -c 800 | tr '\n' '|')"
-    fi
-}
+# A failed check shows the end of the monitors' logs.
+check_context() { printf '; monitors: %s' "$(LOG_TAIL_BYTES=800 log_tail "$TMP"/snap*.vmm.log)"; }
 
 if kvm_case snapshot; then
     SNAP=$TMP/counter.snap
@@ -19,43 +12,43 @@ if kvm_case snapshot; then
     if ! vmm_start snap1 --kernel "$GUEST/counter.elf" --memory 64M; then
         fail snapshot-boot "monitor did not start: $(tail -c 600 "$TMP/snap1.vmm.log" | tr '\n' '|')"
     else
-        sn_case snapshot-counter-ticks wait_until 60 sn_ticks_at_least snap1 30
+        check snapshot-counter-ticks 'wait_until 60 sn_ticks_at_least snap1 30'
         sn_request snap1 "save $SNAP"
-        sn_case snapshot-save-reply grep -Eq '^ok bytes=[0-9]+ pages=[0-9]+$' <<<"$SN_REPLY"
+        check snapshot-save-reply 'grep -Eq "^ok bytes=[0-9]+ pages=[0-9]+$" <<<"$SN_REPLY"'
         vmm_wait
-        sn_case snapshot-save-stops [ "$RC" -eq 0 ]
-        sn_case snapshot-save-outcome has "$TMP/snap1/outcome" "^saved $SNAP"
+        check snapshot-save-stops '[ "$RC" -eq 0 ]'
+        check snapshot-save-outcome 'has "$TMP/snap1/outcome" "^saved $SNAP"'
         saved_ticks=$(sn_last_ticks snap1)
         size=$(stat -c %s "$SNAP" 2>/dev/null || echo 0)
         # Sparse: the guest touched a few MiB of its 64 MiB.
-        sn_case snapshot-file-sparse [ "$size" -gt 0 ] && [ "$size" -lt $((16 << 20)) ]
-        sn_case snapshot-no-tmp-left [ ! -e "$SNAP.tmp" ]
+        check snapshot-file-sparse '[ "$size" -gt 0 ] && [ "$size" -lt $((16 << 20)) ]'
+        check snapshot-no-tmp-left '[ ! -e "$SNAP.tmp" ]'
 
         if vmm_start snap2 --restore "$SNAP"; then
-            sn_case snapshot-restore-continues wait_until 60 sn_ticks_at_least snap2 $((saved_ticks + 20))
+            check snapshot-restore-continues 'wait_until 60 sn_ticks_at_least snap2 $((saved_ticks + 20))'
             first=$(sed -n 's/^counter: ticks=\([0-9]*\) .*/\1/p' "$TMP/snap2/console.log" | head -1)
             # The first line after resuming continues the old count (not a fresh boot at 0).
-            sn_case snapshot-restore-from-saved-ticks [ -n "$first" ] && [ "$first" -ge "$saved_ticks" ] &&
-                [ "$first" -le $((saved_ticks + 200)) ]
-            sn_case snapshot-restore-no-reboot eval '! has "$TMP/snap2/console.log" "counter: [0-9]* words"'
+            check snapshot-restore-from-saved-ticks '[ -n "$first" ] && [ "$first" -ge "$saved_ticks" ] &&
+                [ "$first" -le $((saved_ticks + 200)) ]' "first tick after the restore '$first', saved at $saved_ticks"
+            check snapshot-restore-no-reboot '! has "$TMP/snap2/console.log" "counter: [0-9]* words"'
             sn_type snap2 'quit\r'
             vmm_wait
-            sn_case snapshot-restore-pass has "$TMP/snap2/console.log" '^Test result: PASS'
-            sn_case snapshot-restore-no-mismatch eval '! has "$TMP/snap2/console.log" "mismatch"'
-            sn_case snapshot-restore-exit [ "$RC" -eq 0 ]
+            check snapshot-restore-pass 'has "$TMP/snap2/console.log" "^Test result: PASS"'
+            check snapshot-restore-no-mismatch '! has "$TMP/snap2/console.log" "mismatch"'
+            check snapshot-restore-exit '[ "$RC" -eq 0 ]'
             # Lazy by default: memory came in through userfaultfd while the guest ran.
-            sn_case snapshot-restore-lazy has "$TMP/snap2.vmm.log" 'lazy restore: all saved memory in after'
+            check snapshot-restore-lazy 'has "$TMP/snap2.vmm.log" "lazy restore: all saved memory in after"'
         else
             fail snapshot-restore "monitor did not start: $(tail -c 600 "$TMP/snap2.vmm.log" | tr '\n' '|')"
         fi
 
         # --restore-eager: the same file, all memory copied (and checked) before the guest runs.
         if vmm_start snap2e --restore "$SNAP" --restore-eager; then
-            sn_case snapshot-eager-continues wait_until 60 sn_ticks_at_least snap2e $((saved_ticks + 20))
+            check snapshot-eager-continues 'wait_until 60 sn_ticks_at_least snap2e $((saved_ticks + 20))'
             sn_type snap2e 'quit\r'
             vmm_wait
-            sn_case snapshot-eager-pass has "$TMP/snap2e/console.log" '^Test result: PASS'
-            sn_case snapshot-eager-not-lazy eval '! has "$TMP/snap2e.vmm.log" "lazy restore"'
+            check snapshot-eager-pass 'has "$TMP/snap2e/console.log" "^Test result: PASS"'
+            check snapshot-eager-not-lazy '! has "$TMP/snap2e.vmm.log" "lazy restore"'
         else
             fail snapshot-eager "monitor did not start: $(tail -c 600 "$TMP/snap2e.vmm.log" | tr '\n' '|')"
         fi
@@ -64,31 +57,31 @@ if kvm_case snapshot; then
         if vmm_start snap3 --kernel "$GUEST/counter.elf" --memory 64M; then
             wait_until 60 sn_ticks_at_least snap3 10
             sn_request snap3 "save $TMP/keep.snap keep-running"
-            sn_case snapshot-keep-running-reply grep -Eq '^ok bytes=' <<<"$SN_REPLY"
+            check snapshot-keep-running-reply 'grep -Eq "^ok bytes=" <<<"$SN_REPLY"'
             t=$(sn_last_ticks snap3)
-            sn_case snapshot-keep-running-runs wait_until 30 sn_ticks_at_least snap3 $((t + 20))
+            check snapshot-keep-running-runs 'wait_until 30 sn_ticks_at_least snap3 $((t + 20))'
             # A save that cannot be written: err, nothing left behind, the domain runs on.
             sn_request snap3 "save $TMP/no-such-dir/x.snap"
-            sn_case snapshot-save-error-reply grep -Eq '^err .*no-such-dir/x.snap.tmp' <<<"$SN_REPLY"
+            check snapshot-save-error-reply 'grep -Eq "^err .*no-such-dir/x.snap.tmp" <<<"$SN_REPLY"'
             t=$(sn_last_ticks snap3)
-            sn_case snapshot-save-error-runs-on wait_until 30 sn_ticks_at_least snap3 $((t + 20))
+            check snapshot-save-error-runs-on 'wait_until 30 sn_ticks_at_least snap3 $((t + 20))'
             sn_type snap3 'quit\r'
             vmm_wait
-            sn_case snapshot-keep-running-pass has "$TMP/snap3/console.log" '^Test result: PASS'
-            sn_case snapshot-keep-running-exit [ "$RC" -eq 0 ]
+            check snapshot-keep-running-pass 'has "$TMP/snap3/console.log" "^Test result: PASS"'
+            check snapshot-keep-running-exit '[ "$RC" -eq 0 ]'
         fi
 
         # --restore --paused: nothing runs until unpause; then the count goes on.
         if [ -s "$TMP/keep.snap" ] && vmm_start snap4 --restore "$TMP/keep.snap" --paused; then
             sn_request snap4 status
-            sn_case snapshot-restore-paused-state grep -q '^ok state=paused' <<<"$SN_REPLY"
-            sleep 1
-            sn_case snapshot-restore-paused-quiet [ -z "$(sn_last_ticks snap4)" ]
+            check snapshot-restore-paused-state 'grep -q "^ok state=paused" <<<"$SN_REPLY"'
+            sleep 1 # a duration: a paused domain prints nothing during it
+            check snapshot-restore-paused-quiet '[ -z "$(sn_last_ticks snap4)" ]'
             sn_request snap4 unpause
-            sn_case snapshot-restore-unpause-runs wait_until 30 sn_ticks_at_least snap4 20
+            check snapshot-restore-unpause-runs 'wait_until 30 sn_ticks_at_least snap4 20'
             sn_type snap4 'quit\r'
             vmm_wait
-            sn_case snapshot-restore-paused-pass has "$TMP/snap4/console.log" '^Test result: PASS'
+            check snapshot-restore-paused-pass 'has "$TMP/snap4/console.log" "^Test result: PASS"'
         else
             fail snapshot-restore-paused "monitor did not start: $(tail -c 600 "$TMP/snap4.vmm.log" | tr '\n' '|')"
         fi
@@ -103,13 +96,13 @@ if kvm_case snapshot; then
         vmm_wait
         if vmm_start snapm2 --restore "$TMP/m1.snap"; then
             sn_passes() { grep -c 'memfill: pass [0-9]* ok' "$TMP/snapm2/console.log" 2>/dev/null; }
-            sn_case snapshot-lazy-pressure-passes wait_until 120 eval '[ "$(sn_passes)" -ge 2 ]'
+            check snapshot-lazy-pressure-passes 'wait_until 120 eval "[ \"\$(sn_passes)\" -ge 2 ]"'
             faults=$(sed -n 's/.*lazy restore: all saved memory in after [0-9]* us: \([0-9]*\) faults.*/\1/p' "$TMP/snapm2.vmm.log")
-            sn_case snapshot-lazy-pressure-faults [ "${faults:-0}" -gt 0 ]
+            check snapshot-lazy-pressure-faults '[ "${faults:-0}" -gt 0 ]'
             sn_type snapm2 'quit\r'
             vmm_wait
-            sn_case snapshot-lazy-pressure-pass has "$TMP/snapm2/console.log" '^Test result: PASS'
-            sn_case snapshot-lazy-pressure-no-mismatch eval '! has "$TMP/snapm2/console.log" mismatch'
+            check snapshot-lazy-pressure-pass 'has "$TMP/snapm2/console.log" "^Test result: PASS"'
+            check snapshot-lazy-pressure-no-mismatch '! has "$TMP/snapm2/console.log" mismatch'
         else
             fail snapshot-lazy-pressure "restored monitor did not start: $(tail -c 600 "$TMP/snapm2.vmm.log" | tr '\n' '|')"
         fi
@@ -126,20 +119,20 @@ if kvm_case snapshot; then
         vmm_wait
         if vmm_start snapf2 --restore "$TMP/f1.snap"; then
             sn_request snapf2 "save $TMP/f2.snap"
-            sn_case snapshot-save-during-fill-reply grep -Eq '^ok bytes=' <<<"$SN_REPLY"
+            check snapshot-save-during-fill-reply 'grep -Eq "^ok bytes=" <<<"$SN_REPLY"'
             vmm_wait
             if has "$TMP/snapf2.vmm.log" 'save: waiting for the lazy restore'; then
                 pass snapshot-save-during-fill-waited
             else
                 skip snapshot-save-during-fill-waited "the fill was over before the save request came"
             fi
-            sn_case snapshot-save-during-fill-size [ "$(stat -c %s "$TMP/f2.snap")" -ge $(($(stat -c %s "$TMP/f1.snap") - 65536)) ]
+            check snapshot-save-during-fill-size '[ "$(stat -c %s "$TMP/f2.snap")" -ge $(($(stat -c %s "$TMP/f1.snap") - 65536)) ]'
             if vmm_start snapf3 --restore "$TMP/f2.snap"; then
                 sn_type snapf3 'verify\r'
-                sn_case snapshot-save-during-fill-intact wait_until 60 has "$TMP/snapf3/console.log" 'memfill: verified'
+                check snapshot-save-during-fill-intact 'wait_until 60 has "$TMP/snapf3/console.log" "memfill: verified"'
                 sn_type snapf3 'quit\r'
                 vmm_wait
-                sn_case snapshot-save-during-fill-pass has "$TMP/snapf3/console.log" '^Test result: PASS'
+                check snapshot-save-during-fill-pass 'has "$TMP/snapf3/console.log" "^Test result: PASS"'
             else
                 fail snapshot-save-during-fill "restored monitor did not start: $(tail -c 600 "$TMP/snapf3.vmm.log" | tr '\n' '|')"
             fi
@@ -155,22 +148,28 @@ if kvm_case snapshot; then
     # keep-running the target goes back at once; after a stop, the restored guest gets it.
     if vmm_start snapb1 --kernel "$GUEST/balloon_obey.elf" --memory 128M &&
         wait_until 120 has "$TMP/snapb1/console.log" 'ready'; then
-        sleep 1.5 # the first statistics report
+        # The shrink asks for the free memory of the guest's first statistics report.
+        sn_stats_reported() {
+            local v
+            v=$("$STATSDUMP" "$TMP/$1/stats" 2>/dev/null | sed -n 's/^guest_free_bytes=//p')
+            [ -n "$v" ] && [ "$v" != unknown ]
+        }
+        wait_until 10 sn_stats_reported snapb1
         sn_request snapb1 "save $TMP/b-plain.snap keep-running"
         plain=$(stat -c %s "$TMP/b-plain.snap" 2>/dev/null || echo 0)
         sn_request snapb1 "save $TMP/b-shrink.snap keep-running shrink"
-        sn_case snapshot-shrink-reply grep -Eq '^ok bytes=[0-9]+ pages=[0-9]+ shrunk=[1-9][0-9]*$' <<<"$SN_REPLY"
+        check snapshot-shrink-reply 'grep -Eq "^ok bytes=[0-9]+ pages=[0-9]+ shrunk=[1-9][0-9]*$" <<<"$SN_REPLY"'
         shrunk=$(stat -c %s "$TMP/b-shrink.snap" 2>/dev/null || echo 0)
         # 3/4 of 128 MiB dirty: the plain file holds ~96 MiB, the shrunk one under 16 MiB.
-        sn_case snapshot-shrink-smaller eval '[ "$plain" -gt $((80 << 20)) ] && [ "$shrunk" -gt 0 ] && [ "$shrunk" -lt $((16 << 20)) ]'
-        sn_case snapshot-shrink-deflates-after wait_until 30 has "$TMP/snapb1/console.log" 'target 0 pages: deflated'
+        check snapshot-shrink-smaller '[ "$plain" -gt $((80 << 20)) ] && [ "$shrunk" -gt 0 ] && [ "$shrunk" -lt $((16 << 20)) ]'
+        check snapshot-shrink-deflates-after 'wait_until 30 has "$TMP/snapb1/console.log" "target 0 pages: deflated"'
         sn_request snapb1 "save $TMP/b-stop.snap shrink"
         vmm_wait
         if vmm_start snapb2 --restore "$TMP/b-stop.snap"; then
-            sn_case snapshot-shrink-restored-deflates wait_until 30 has "$TMP/snapb2/console.log" 'target 0 pages: deflated'
+            check snapshot-shrink-restored-deflates 'wait_until 30 has "$TMP/snapb2/console.log" "target 0 pages: deflated"'
             sn_type snapb2 'quit\r'
             vmm_wait
-            sn_case snapshot-shrink-restored-pass has "$TMP/snapb2/console.log" '^Test result: PASS'
+            check snapshot-shrink-restored-pass 'has "$TMP/snapb2/console.log" "^Test result: PASS"'
         else
             fail snapshot-shrink-restored "restored monitor did not start: $(tail -c 600 "$TMP/snapb2.vmm.log" | tr '\n' '|')"
         fi
@@ -180,9 +179,9 @@ if kvm_case snapshot; then
     # A guest without a balloon driver: the save goes ahead, nothing shrunk.
     if vmm_start snapb3 --kernel "$GUEST/counter.elf" --memory 64M && wait_until 60 sn_ticks_at_least snapb3 5; then
         sn_request snapb3 "save $TMP/b-none.snap shrink"
-        sn_case snapshot-shrink-no-driver grep -Eq '^ok bytes=[0-9]+ pages=[0-9]+ shrunk=0$' <<<"$SN_REPLY"
+        check snapshot-shrink-no-driver 'grep -Eq "^ok bytes=[0-9]+ pages=[0-9]+ shrunk=0$" <<<"$SN_REPLY"'
         vmm_wait
-        sn_case snapshot-shrink-no-driver-logged has "$TMP/snapb3.vmm.log" 'save shrink: nothing asked of the guest: the guest runs no balloon driver'
+        check snapshot-shrink-no-driver-logged 'has "$TMP/snapb3.vmm.log" "save shrink: nothing asked of the guest: the guest runs no balloon driver"'
     else
         fail snapshot-shrink-no-driver "counter did not run"
     fi
@@ -197,11 +196,11 @@ if kvm_case snapshot; then
         sn_request snapx1 "mem-set $((48 << 20)) 5000"
         sn_request snapx1 "save $TMP/x1.snap"
         vmm_wait
-        sn_case snapshot-domain-xml-saved grep -q 'snapxml-one' "$TMP/x1.snap"
+        check snapshot-domain-xml-saved 'grep -q "snapxml-one" "$TMP/x1.snap"'
         if vmm_start snapx2 --restore "$TMP/x1.snap"; then
-            sn_case snapshot-mem-target-rearmed has "$TMP/snapx2.vmm.log" "memory target $((48 << 20)) bytes within 5000 ms, from the snapshot"
+            check snapshot-mem-target-rearmed 'has "$TMP/snapx2.vmm.log" "memory target $((48 << 20)) bytes within 5000 ms, from the snapshot"'
             sn_request snapx2 "save $TMP/x2.snap keep-running"
-            sn_case snapshot-domain-xml-carried grep -q 'snapxml-one' "$TMP/x2.snap"
+            check snapshot-domain-xml-carried 'grep -q "snapxml-one" "$TMP/x2.snap"'
             sn_request snapx2 destroy
             vmm_wait
         else
@@ -210,7 +209,7 @@ if kvm_case snapshot; then
         if vmm_start snapx3 --restore "$TMP/x2.snap" --domain-xml "$TMP/two.xml"; then
             sn_request snapx3 "save $TMP/x3.snap"
             vmm_wait
-            sn_case snapshot-domain-xml-replaced eval 'grep -q snapxml-two "$TMP/x3.snap" && ! grep -q snapxml-one "$TMP/x3.snap"'
+            check snapshot-domain-xml-replaced 'grep -q snapxml-two "$TMP/x3.snap" && ! grep -q snapxml-one "$TMP/x3.snap"'
         else
             fail snapshot-domain-xml-replaced "restored monitor did not start: $(tail -c 600 "$TMP/snapx3.vmm.log" | tr '\n' '|')"
         fi
@@ -233,8 +232,9 @@ if kvm_case snapshot; then
             wait_until 10 has "$TMP/snapvc2.vmm.log" 'restored'
             sn_type snapvc2 'hello after restore\r'
             vmm_wait
-            sn_case snapshot-virtio-console has "$TMP/snapvc2/console.log" "got line 'hello after restore'"
-            sn_case snapshot-virtio-console-pass has "$TMP/snapvc2/console.log" '^Test result: PASS'
+            typed="got line 'hello after restore'"
+            check snapshot-virtio-console 'has "$TMP/snapvc2/console.log" "$typed"'
+            check snapshot-virtio-console-pass 'has "$TMP/snapvc2/console.log" "^Test result: PASS"'
         else
             fail snapshot-virtio-console "restored monitor did not start: $(tail -c 600 "$TMP/snapvc2.vmm.log" | tr '\n' '|')"
         fi

@@ -65,16 +65,8 @@ con_close() {
     wait "${CON_JOB[$1]}" 2>/dev/null
 }
 
-# check NAME COMMAND...: passes when COMMAND succeeds, fails with the vmm log otherwise.
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        pass "$name"
-    else
-        fail "$name" "$* failed; monitor log: $(tail -c 400 "$TMP/${VMM_NAME:-x}.vmm.log" 2>/dev/null | tr '\n' '|')"
-    fi
-}
+# A failed check shows the log of the current case's monitor.
+check_context() { printf '; monitor log: %s' "$(log_tail "$TMP/${VMM_NAME:-x}.vmm.log")"; }
 
 # Leaves nothing running: the monitor and clients of the current case.
 cleanup_case() {
@@ -117,22 +109,22 @@ elif kvm_case vmm-daemon-ready; then
         # The banner is in the log before anyone attaches; a client gets it as scrollback.
         wait_until 30 has "$D/console.log" 'xeno>'
         con_open demo one
-        check vmm-console-scrollback wait_until 10 has "$TMP/demo.con.one" 'XenoServer demo shell'
+        check vmm-console-scrollback 'wait_until 10 has "$TMP/demo.con.one" "XenoServer demo shell"'
 
         con_type one 'echo hi\r'
-        check vmm-console-input wait_until 10 at_least "$TMP/demo.con.one" '^hi' 1
+        check vmm-console-input 'wait_until 10 at_least "$TMP/demo.con.one" "^hi" 1'
 
         con_open demo two
         wait_until 10 has "$TMP/demo.con.two" 'echo hi'
         con_type two 'echo from-two\r'
-        check vmm-console-two-clients wait_until 10 eval \
-            'at_least "$TMP/demo.con.one" "^from-two" 1 && at_least "$TMP/demo.con.two" "^from-two" 1'
+        check vmm-console-two-clients \
+            'wait_until 10 eval "at_least $TMP/demo.con.one ^from-two 1 && at_least $TMP/demo.con.two ^from-two 1"'
         con_close two
 
         # Idle, the demo is blocked; its CPU time still grows (timer ticks), its counters count.
-        check vmm-stats-blocked wait_until 10 stat_is demo state blocked
+        check vmm-stats-blocked 'wait_until 10 stat_is demo state blocked'
         c1=$(stat_of demo cpu_ns)
-        sleep 0.5
+        sleep 0.5 # a duration: CPU time must grow in it
         c2=$(stat_of demo cpu_ns)
         if [ "${c2:-0}" -gt "${c1:-0}" ] && [ "$(stat_of demo boots)" = 1 ] && [ "$(stat_of demo nvcpus)" = 1 ] &&
             [ "$(stat_of demo memory_bytes)" = $((64 << 20)) ] && [ "$(stat_of demo console_in_bytes)" -gt 10 ] &&
@@ -147,8 +139,8 @@ elif kvm_case vmm-daemon-ready; then
 
         # A busy guest is running, and says so as an event.
         con_type one 'spin 1\r'
-        check vmm-stats-running wait_until 10 stat_is demo state running
-        check vmm-event-state wait_until 10 has "$TMP/demo.ctl" '^event state running'
+        check vmm-stats-running 'wait_until 10 stat_is demo state running'
+        check vmm-event-state 'wait_until 10 has "$TMP/demo.ctl" "^event state running"'
         wait_until 30 has "$TMP/demo.con.one" 'million iterations'
 
         # Paused: no CPU time, no timer ticks, input waits.
@@ -156,16 +148,16 @@ elif kvm_case vmm-daemon-ready; then
         wait_until 10 at_least "$TMP/demo.con.one" ' ticks (' 1
         t1=$(ticks_of demo one)
         expect_reply vmm-pause pause '^ok$'
-        check vmm-pause-event has "$TMP/demo.ctl" '^event state paused'
+        check vmm-pause-event 'has "$TMP/demo.ctl" "^event state paused"'
         expect_reply vmm-pause-status status '^ok state=paused boots=1$'
-        check vmm-pause-stats stat_is demo state paused
+        check vmm-pause-stats 'stat_is demo state paused'
         c1=$(stat_of demo cpu_ns)
         con_type one 'ticks\r'
-        sleep 3
+        sleep 3 # a duration: paused for 3 s (no CPU time, no ticks, input waits)
         c2=$(stat_of demo cpu_ns)
         # (a parked vCPU may finish parking after it said so: allow it a millisecond)
-        check vmm-pause-no-cpu [ $((c2 - c1)) -lt 1000000 ]
-        check vmm-pause-input-waits [ "$(count_of "$TMP/demo.con.one" ' ticks (')" = 1 ]
+        check vmm-pause-no-cpu '[ $((c2 - c1)) -lt 1000000 ]'
+        check vmm-pause-input-waits '[ "$(count_of "$TMP/demo.con.one" " ticks (")" = 1 ]'
         expect_reply vmm-unpause unpause '^ok$'
         wait_until 10 at_least "$TMP/demo.con.one" ' ticks (' 2
         t2=$(ticks_of demo one)
@@ -182,18 +174,18 @@ elif kvm_case vmm-daemon-ready; then
         # A reboot request: the guest reboots itself, on_reboot=restart boots it again in
         # this process; the console client stays attached and sees the second boot.
         expect_reply vmm-reboot-request reboot '^ok$'
-        check vmm-reboot-event-stopped wait_until 20 has "$TMP/demo.ctl" '^event stopped reboot '
-        check vmm-reboot-event-restarted wait_until 20 has "$TMP/demo.ctl" '^event restarted 2$'
-        check vmm-reboot-console-stays wait_until 20 at_least "$TMP/demo.con.one" 'XenoServer demo shell' 2
-        check vmm-reboot-log has "$TMP/demo.con.one" 'Reboot requested by the host'
+        check vmm-reboot-event-stopped 'wait_until 20 has "$TMP/demo.ctl" "^event stopped reboot "'
+        check vmm-reboot-event-restarted 'wait_until 20 has "$TMP/demo.ctl" "^event restarted 2$"'
+        check vmm-reboot-console-stays 'wait_until 20 at_least "$TMP/demo.con.one" "XenoServer demo shell" 2'
+        check vmm-reboot-log 'has "$TMP/demo.con.one" "Reboot requested by the host"'
         expect_reply vmm-reboot-status status 'boots=2$'
-        check vmm-reboot-stats stat_is demo boots 2
+        check vmm-reboot-stats 'stat_is demo boots 2'
 
         # A hard reset: same lifecycle as a guest reset.
         expect_reply vmm-reset reset '^ok$'
-        check vmm-reset-event wait_until 20 has "$TMP/demo.ctl" '^event stopped reboot reset over the control channel'
-        check vmm-reset-restarted wait_until 20 has "$TMP/demo.ctl" '^event restarted 3$'
-        check vmm-reset-console wait_until 20 at_least "$TMP/demo.con.one" 'XenoServer demo shell' 3
+        check vmm-reset-event 'wait_until 20 has "$TMP/demo.ctl" "^event stopped reboot reset over the control channel"'
+        check vmm-reset-restarted 'wait_until 20 has "$TMP/demo.ctl" "^event restarted 3$"'
+        check vmm-reset-console 'wait_until 20 at_least "$TMP/demo.con.one" "XenoServer demo shell" 3'
 
         # console.log rotates at 1 KiB: the old part moves to console.log.1.
         con_type one 'help\rhelp\rhelp\r'
@@ -210,7 +202,7 @@ elif kvm_case vmm-daemon-ready; then
         old_ctl=$CTL_JOB
         exec 9>&8
         ctl_open demo
-        check vmm-control-replaced wait_until 10 gone "$old_ctl"
+        check vmm-control-replaced 'wait_until 10 gone "$old_ctl"'
         exec 9>&-
         wait "$old_ctl" 2>/dev/null
         expect_reply vmm-control-reconnect status '^ok state=(running|blocked) boots=3$'
@@ -228,14 +220,14 @@ elif kvm_case vmm-daemon-ready; then
 
         # A shutdown request: the demo obeys and powers off; the monitor exits 0 and says so.
         expect_reply vmm-shutdown shutdown '^ok$'
-        check vmm-shutdown-event wait_until 20 has "$TMP/demo.ctl" '^event stopped poweroff '
+        check vmm-shutdown-event 'wait_until 20 has "$TMP/demo.ctl" "^event stopped poweroff "'
         vmm_wait
-        check vmm-shutdown-exit [ "$RC" = 0 ]
-        check vmm-shutdown-outcome grep -q '^poweroff guest powered off' "$D/outcome"
-        check vmm-shutdown-cleanup eval '[ ! -e "$D/pid" ] && [ ! -e "$D/control.sock" ] && [ ! -e "$D/console.sock" ]'
-        check vmm-shutdown-console has "$TMP/demo.con.one" 'Power-off requested by the host'
-        check vmm-shutdown-clients-closed wait_until 10 gone "${CON_JOB[one]}"
-        check vmm-shutdown-stats stat_is demo state shutdown
+        check vmm-shutdown-exit '[ "$RC" = 0 ]'
+        check vmm-shutdown-outcome 'grep -q "^poweroff guest powered off" "$D/outcome"'
+        check vmm-shutdown-cleanup '[ ! -e "$D/pid" ] && [ ! -e "$D/control.sock" ] && [ ! -e "$D/console.sock" ]'
+        check vmm-shutdown-console 'has "$TMP/demo.con.one" "Power-off requested by the host"'
+        check vmm-shutdown-clients-closed 'wait_until 10 gone "${CON_JOB[one]}"'
+        check vmm-shutdown-stats 'stat_is demo state shutdown'
     fi
     cleanup_case
 fi
@@ -248,15 +240,15 @@ if [ -x "$UNIXCAT" ] && kvm_case vmm-stubborn; then
         wait_until 30 has "$TMP/stubborn/console.log" 'stubborn:'
         ctl_open stubborn
         expect_reply vmm-stubborn-shutdown shutdown '^ok$'
-        check vmm-stubborn-refuses wait_until 10 has "$TMP/stubborn/console.log" 'refused the power-off request'
-        sleep 1
-        check vmm-stubborn-still-running alive "$VMM_PID"
+        check vmm-stubborn-refuses 'wait_until 10 has "$TMP/stubborn/console.log" "refused the power-off request"'
+        sleep 1 # a duration: still running a second after refusing
+        check vmm-stubborn-still-running 'alive "$VMM_PID"'
         expect_reply vmm-stubborn-status status '^ok state=(running|blocked) boots=1$'
         expect_reply vmm-destroy destroy '^ok$'
         vmm_wait
-        check vmm-destroy-exit [ "$RC" = 0 ]
-        check vmm-destroy-outcome grep -q '^destroyed ' "$TMP/stubborn/outcome"
-        check vmm-destroy-closes wait_until 10 gone "$CTL_JOB"
+        check vmm-destroy-exit '[ "$RC" = 0 ]'
+        check vmm-destroy-outcome 'grep -q "^destroyed " "$TMP/stubborn/outcome"'
+        check vmm-destroy-closes 'wait_until 10 gone "$CTL_JOB"'
     else
         fail vmm-stubborn "no pid file; log: $(tail -c 400 "$TMP/stubborn.vmm.log" | tr '\n' '|')"
     fi
@@ -272,7 +264,7 @@ if [ -x "$UNIXCAT" ] && kvm_case vmm-echo-obeys; then
         ctl_open echo
         expect_reply vmm-echo-shutdown shutdown '^ok$'
         vmm_wait
-        check vmm-echo-obeys eval '[ "$RC" = 0 ] && grep -q "^poweroff " "$TMP/echo/outcome" &&
+        check vmm-echo-obeys '[ "$RC" = 0 ] && grep -q "^poweroff " "$TMP/echo/outcome" &&
             grep -q "Power-off requested by the host" "$TMP/echo/console.log"'
     else
         fail vmm-echo-obeys "no pid file; log: $(tail -c 400 "$TMP/echo.vmm.log" | tr '\n' '|')"
@@ -286,17 +278,17 @@ if [ -x "$UNIXCAT" ] && kvm_case vmm-crash-preserve; then
     VMM_NAME=crash
     if vmm_start crash --kernel "$GUEST/triplefault.elf" --on-crash preserve; then
         ctl_open crash
-        check vmm-crash-preserve wait_until 20 eval 'ctl status && [ "$REPLY" = "ok state=crashed boots=1" ]'
-        sleep 0.5
-        check vmm-crash-preserve-alive alive "$VMM_PID"
-        check vmm-crash-preserve-stats stat_is crash state crashed
-        check vmm-crash-preserve-log has "$TMP/crash.vmm.log" 'triple fault'
+        check vmm-crash-preserve 'wait_until 20 eval "ctl status && [ \"\$REPLY\" = \"ok state=crashed boots=1\" ]"'
+        sleep 0.5 # a duration: the crashed domain stays
+        check vmm-crash-preserve-alive 'alive "$VMM_PID"'
+        check vmm-crash-preserve-stats 'stat_is crash state crashed'
+        check vmm-crash-preserve-log 'has "$TMP/crash.vmm.log" "triple fault"'
         expect_reply vmm-crash-preserve-no-pause pause '^err the domain is not running \(state crashed\)'
         expect_reply vmm-crash-preserve-destroy destroy '^ok$'
         vmm_wait
-        check vmm-crash-preserve-exit [ "$RC" = 0 ]
-        check vmm-crash-preserve-outcome grep -q '^destroyed .*preserved after crash vCPU 0: triple fault' \
-            "$TMP/crash/outcome"
+        check vmm-crash-preserve-exit '[ "$RC" = 0 ]'
+        check vmm-crash-preserve-outcome \
+            'grep -q "^destroyed .*preserved after crash vCPU 0: triple fault" "$TMP/crash/outcome"'
     else
         fail vmm-crash-preserve "no pid file; log: $(tail -c 400 "$TMP/crash.vmm.log" | tr '\n' '|')"
     fi
@@ -308,12 +300,12 @@ fi
 if [ -x "$UNIXCAT" ] && kvm_case vmm-crash-restart; then
     VMM_NAME=crashloop
     if vmm_start crashloop --kernel "$GUEST/triplefault.elf" --on-crash restart; then
-        check vmm-crash-restart wait_until 30 eval '[ "$(stat_of crashloop boots)" -ge 3 ]'
+        check vmm-crash-restart 'wait_until 30 eval "[ \"\$(stat_of crashloop boots)\" -ge 3 ]"'
         ctl_open crashloop
         expect_reply vmm-crash-restart-destroy destroy '^ok$'
         vmm_wait
-        check vmm-crash-restart-exit [ "$RC" = 0 ]
-        check vmm-crash-restart-outcome grep -q '^destroyed ' "$TMP/crashloop/outcome"
+        check vmm-crash-restart-exit '[ "$RC" = 0 ]'
+        check vmm-crash-restart-outcome 'grep -q "^destroyed " "$TMP/crashloop/outcome"'
     else
         fail vmm-crash-restart "no pid file; log: $(tail -c 400 "$TMP/crashloop.vmm.log" | tr '\n' '|')"
     fi
@@ -327,22 +319,22 @@ if [ -x "$UNIXCAT" ] && kvm_case vmm-start-paused; then
     if vmm_start paused --kernel "$GUEST/demo.elf" --paused --on-poweroff preserve; then
         ctl_open paused
         expect_reply vmm-start-paused status '^ok state=paused boots=1$'
-        sleep 0.5
+        sleep 0.5 # durations: paused from the start, it uses no CPU time and prints nothing
         c1=$(stat_of paused cpu_ns)
         sleep 0.5
-        check vmm-start-paused-silent [ ! -s "$TMP/paused/console.log" ]
-        check vmm-start-paused-no-cpu [ $(($(stat_of paused cpu_ns) - c1)) -lt 1000000 ]
+        check vmm-start-paused-silent '[ ! -s "$TMP/paused/console.log" ]'
+        check vmm-start-paused-no-cpu '[ $(($(stat_of paused cpu_ns) - c1)) -lt 1000000 ]'
         expect_reply vmm-start-paused-unpause unpause '^ok$'
-        check vmm-start-paused-boots wait_until 30 has "$TMP/paused/console.log" 'xeno>'
+        check vmm-start-paused-boots 'wait_until 30 has "$TMP/paused/console.log" "xeno>"'
         con_open paused one
         con_type one 'poweroff\r'
-        check vmm-poweroff-preserve wait_until 20 has "$TMP/paused.ctl" '^event state shutdown'
+        check vmm-poweroff-preserve 'wait_until 20 has "$TMP/paused.ctl" "^event state shutdown"'
         expect_reply vmm-poweroff-preserve-status status '^ok state=shutdown boots=1$'
-        check vmm-poweroff-preserve-alive alive "$VMM_PID"
+        check vmm-poweroff-preserve-alive 'alive "$VMM_PID"'
         kill -TERM "$VMM_PID"
         vmm_wait
-        check vmm-sigterm-exit [ "$RC" = 143 ]
-        check vmm-sigterm-outcome grep -q '^signal stopped by signal' "$TMP/paused/outcome"
+        check vmm-sigterm-exit '[ "$RC" = 143 ]'
+        check vmm-sigterm-outcome 'grep -q "^signal stopped by signal" "$TMP/paused/outcome"'
     else
         fail vmm-start-paused "no pid file; log: $(tail -c 400 "$TMP/paused.vmm.log" | tr '\n' '|')"
     fi
@@ -357,10 +349,10 @@ if [ -x "$UNIXCAT" ] && kvm_case vmm-sigkill; then
         # A second monitor cannot share the directory.
         timeout 30 "$VMM" --run-dir "$TMP/killed" --kernel "$GUEST/demo.elf" </dev/null >"$TMP/killed.second" 2>&1
         RC=$?
-        check vmm-run-dir-locked eval '[ $RC = 1 ] && grep -q "in use by another monitor" "$TMP/killed.second"'
+        check vmm-run-dir-locked '[ $RC = 1 ] && grep -q "in use by another monitor" "$TMP/killed.second"'
         kill -KILL "$VMM_PID"
         vmm_wait
-        check vmm-sigkill eval '[ "$RC" = 137 ] && [ ! -e "$TMP/killed/outcome" ] && [ -e "$TMP/killed/pid" ]'
+        check vmm-sigkill '[ "$RC" = 137 ] && [ ! -e "$TMP/killed/outcome" ] && [ -e "$TMP/killed/pid" ]'
         # The stale pid file and sockets do not stop a new monitor in the same directory.
         timeout -k 5 60 "$VMM" --run-dir "$TMP/killed" --kernel "$GUEST/demo.elf" </dev/null \
             >"$TMP/killed.vmm.log" 2>&1 &
@@ -371,7 +363,7 @@ if [ -x "$UNIXCAT" ] && kvm_case vmm-sigkill; then
         expect_reply vmm-sigkill-takeover status '^ok state=(running|blocked) boots=1$'
         expect_reply vmm-sigkill-takeover-destroy destroy '^ok$'
         vmm_wait
-        check vmm-sigkill-takeover-exit [ "$RC" = 0 ]
+        check vmm-sigkill-takeover-exit '[ "$RC" = 0 ]'
     else
         fail vmm-sigkill "no pid file; log: $(tail -c 400 "$TMP/killed.vmm.log" | tr '\n' '|')"
     fi

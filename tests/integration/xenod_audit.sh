@@ -9,7 +9,6 @@
 XA=$TMP/xa
 XA_NS=xau$$
 xa() { XENOD_SOCKET=$XA/x.sock timeout -k 5 60 "$BUILD_DIR/bin/xenctl" "$@"; }
-xa_check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi; }
 
 if kvm_case xenod-audit; then
     rm -rf "$XA"
@@ -34,12 +33,12 @@ if kvm_case xenod-audit; then
             done
             xa define examples/net_tcp_syn.xml >/dev/null
             xa start net_tcp_syn >/dev/null
-            xa_check xaudit-guest-done 'wait_until 1200 eval "xa console net_tcp_syn --dump | grep -q \"Test result:\""' "$(xa console net_tcp_syn --dump | tail -3)"
+            check xaudit-guest-done 'wait_until 1200 eval "xa console net_tcp_syn --dump | grep -q \"Test result:\""' "$(xa console net_tcp_syn --dump | tail -3)"
             con=$(xa console net_tcp_syn --dump)
-            xa_check xaudit-smtp-first-allowed '[ "$(grep -c "port 25: synack" <<<"$con")" = 1 ]' "$(grep "port " <<<"$con")"
-            xa_check xaudit-smtp-second-refused '[ "$(grep -c "port 25: none" <<<"$con")" = 1 ]' "$(grep "port " <<<"$con")"
-            xa_check xaudit-other-traffic-flows 'grep -q "port 8080: synack" <<<"$con"' "$(grep "port " <<<"$con")"
-            xa_check xaudit-event-in-xenod 'wait_until 100 eval "xa --json events net_tcp_syn | jqe \"[.events[] | select((.kind | startswith(\\\"audit-\\\")) and (.detail | test(\\\"sponsor=examples\\\")) and (.detail | test(\\\"25\\\")))] | length >= 1\" >/dev/null"' "$(xa --json events net_tcp_syn | jq -c '[.events[].kind]')"
+            check xaudit-smtp-first-allowed '[ "$(grep -c "port 25: synack" <<<"$con")" = 1 ]' "$(grep "port " <<<"$con")"
+            check xaudit-smtp-second-refused '[ "$(grep -c "port 25: none" <<<"$con")" = 1 ]' "$(grep "port " <<<"$con")"
+            check xaudit-other-traffic-flows 'grep -q "port 8080: synack" <<<"$con"' "$(grep "port " <<<"$con")"
+            check xaudit-event-in-xenod 'wait_until 100 eval "xa --json events net_tcp_syn | jqe \"[.events[] | select((.kind | startswith(\\\"audit-\\\")) and (.detail | test(\\\"sponsor=examples\\\")) and (.detail | test(\\\"25\\\")))] | length >= 1\" >/dev/null"' "$(xa --json events net_tcp_syn | jq -c '[.events[].kind]')"
             wait_until 200 eval '[ "$(xa --json info net_tcp_syn | jq -r .state)" = shutdown ]'
             kill -TERM "$XA_PID" 2>/dev/null
             wait "$XA_PID" 2>/dev/null
@@ -47,9 +46,9 @@ if kvm_case xenod-audit; then
             pkill -TERM -f -- "--state-dir $XA/state/netback" 2>/dev/null
             wait_until 100 eval '! pgrep -f -- "--state-dir $XA/state/netback" >/dev/null'
             out=$("$BUILD_DIR/bin/xenctl" audit verify "$XA/state/netback/flows.log" 2>&1)
-            xa_check xaudit-log-verifies '[ $? = 0 ] && grep -q "^ok" <<<"$out"' "$out"
+            check xaudit-log-verifies '[ $? = 0 ] && grep -q "^ok" <<<"$out"' "$out"
             out=$("$BUILD_DIR/bin/xenctl" audit query "$XA/state/netback/flows.log" --sponsor examples --since 2000-01-01T00:00:00Z 2>&1)
-            xa_check xaudit-query-sponsor '[ "$(grep -c "10.0.0.16:[0-9]* -> 10.0.0.1:25 " <<<"$out")" = 2 ]' "$out"
+            check xaudit-query-sponsor '[ "$(grep -c "10.0.0.16:[0-9]* -> 10.0.0.1:25 " <<<"$out")" = 2 ]' "$out"
         fi
         kill -TERM "$XA_PID" 2>/dev/null
         wait "$XA_PID" 2>/dev/null

@@ -13,7 +13,6 @@ xm_ctl() { # HOST ARGS...
     shift
     XENOD_SOCKET=$XM/$h.sock timeout -k 5 120 "$BUILD_DIR/bin/xenctl" "$@"
 }
-xm_check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi; }
 xm_state() { xm_ctl "$1" --json info "$2" 2>/dev/null | jq -r .state; }
 xm_cleanup() {
     local p ns
@@ -61,13 +60,13 @@ if kvm_case xenod-migrate; then
         out=$(xm_ctl a migrate dirtier 10.78.0.2:7430 --live --bandwidth 16 --max-downtime 300ms 2>&1)
         rc=$?
         printf '   %s\n' "$(tail -1 <<<"$out")"
-        xm_check xmig-live '[ $rc = 0 ] && grep -q "^Domain dirtier migrated to 10.78.0.2:7430: .*downtime_ms=" <<<"$out"' "exit $rc: $out"
-        xm_check xmig-progress-shown 'grep -q "^migrate: " <<<"$out"' "$out"
-        xm_check xmig-stopped-on-source '[ "$(xm_state a dirtier)" = shutdown ]' "$(xm_ctl a list)"
-        xm_check xmig-runs-on-dest 'xm_ctl b --json info dirtier | jqe ".sponsor == \"examples\" and (.state == \"running\" or .state == \"blocked\")" >/dev/null' "$(xm_ctl b list 2>&1)"
-        xm_check xmig-console-followed 'xm_ctl b console dirtier --dump | grep -q "dirtier: pass="' "$(xm_ctl b console dirtier --dump | head -3)"
-        xm_check xmig-events 'xm_ctl a --json events | jqe "[.events[] | select(.kind==\"migrated\")] | length == 1" >/dev/null && xm_ctl b --json events | jqe "[.events[] | select(.kind==\"migrated-in\")] | length == 1" >/dev/null'
-        xm_check xmig-pass-on-dest 'wait_until 600 eval "xm_ctl b console dirtier --dump | grep -q \"Test result: PASS\""' "$(xm_ctl b console dirtier --dump | tail -3)"
+        check xmig-live '[ $rc = 0 ] && grep -q "^Domain dirtier migrated to 10.78.0.2:7430: .*downtime_ms=" <<<"$out"' "exit $rc: $out"
+        check xmig-progress-shown 'grep -q "^migrate: " <<<"$out"' "$out"
+        check xmig-stopped-on-source '[ "$(xm_state a dirtier)" = shutdown ]' "$(xm_ctl a list)"
+        check xmig-runs-on-dest 'xm_ctl b --json info dirtier | jqe ".sponsor == \"examples\" and (.state == \"running\" or .state == \"blocked\")" >/dev/null' "$(xm_ctl b list 2>&1)"
+        check xmig-console-followed 'xm_ctl b console dirtier --dump | grep -q "dirtier: pass="' "$(xm_ctl b console dirtier --dump | head -3)"
+        check xmig-events 'xm_ctl a --json events | jqe "[.events[] | select(.kind==\"migrated\")] | length == 1" >/dev/null && xm_ctl b --json events | jqe "[.events[] | select(.kind==\"migrated-in\")] | length == 1" >/dev/null'
+        check xmig-pass-on-dest 'wait_until 600 eval "xm_ctl b console dirtier --dump | grep -q \"Test result: PASS\""' "$(xm_ctl b console dirtier --dump | tail -3)"
 
         wait_until 200 eval '[ "$(xm_state b dirtier)" = shutdown ]'
         xm_ctl b undefine dirtier >/dev/null 2>&1
@@ -83,11 +82,11 @@ if kvm_case xenod-migrate; then
             fail xmig-dest-restarts "$(tail -3 "$XM/b.log")"
         out=$(xm_ctl a migrate dirtier 10.78.0.2:7430 --live 2>&1)
         rc=$?
-        xm_check xmig-wrong-key '[ $rc = 1 ] && grep -qi "key\|authent" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ] && ! xm_ctl b info dirtier >/dev/null 2>&1' "exit $rc: $out; A: $(xm_state a dirtier)"
+        check xmig-wrong-key '[ $rc = 1 ] && grep -qi "key\|authent" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ] && ! xm_ctl b info dirtier >/dev/null 2>&1' "exit $rc: $out; A: $(xm_state a dirtier)"
         out=$(xm_ctl a migrate dirtier 10.78.0.9:7430 --live 2>&1)
         rc=$?
-        xm_check xmig-unreachable '[ $rc = 1 ] && grep -q "10.78.0.9" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ]' "exit $rc: $out"
-        xm_check xmig-failed-event 'xm_ctl a --json events dirtier | jqe "[.events[] | select(.kind==\"migrate-failed\")] | length == 2" >/dev/null'
+        check xmig-unreachable '[ $rc = 1 ] && grep -q "10.78.0.9" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ]' "exit $rc: $out"
+        check xmig-failed-event 'xm_ctl a --json events dirtier | jqe "[.events[] | select(.kind==\"migrate-failed\")] | length == 2" >/dev/null'
         xm_ctl a destroy dirtier >/dev/null 2>&1
         xm_ctl a undefine dirtier >/dev/null 2>&1
     fi

@@ -11,7 +11,6 @@ XN=$TMP/xn
 XN_XENOD=$BUILD_DIR/bin/xenod
 XN_CTL=$BUILD_DIR/bin/xenctl
 xn() { XENOD_SOCKET=$XN/x.sock timeout -k 5 60 "$XN_CTL" "$@"; }
-xn_check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-$2}"; fi; }
 xn_nb_pid() { cat "$XN/state/netback/pid" 2>/dev/null; }
 xn_event_count() { xn --json events --limit 1000 | jq "[.events[] | select(.kind==\"$1\")] | length"; }
 xn_events_at_least() { [ "$(xn_event_count "$1")" -ge "$2" ] 2>/dev/null; }
@@ -32,39 +31,39 @@ if kvm_case xenod-net; then
         xn define "$XN/net_ping.xml" >/dev/null
         xn start net_echo >/dev/null
         xn start net_ping >/dev/null
-        xn_check xnet-backend-started '[ -n "$(xn_nb_pid)" ] && kill -0 "$(xn_nb_pid)"' "no backend: $(tail -3 "$XN/state/netback/netback.log" 2>/dev/null)"
+        check xnet-backend-started '[ -n "$(xn_nb_pid)" ] && kill -0 "$(xn_nb_pid)"' "no backend: $(tail -3 "$XN/state/netback/netback.log" 2>/dev/null)"
         # Counted while the frames flow (the pair stops once the ping side is done).
-        xn_check xnet-counters 'wait_until 400 eval "xn --json info net_echo | jqe \".net.connected == true and .net.rx.packets >= 5 and .net.tx.packets >= 5\" >/dev/null"' "$(xn --json info net_echo | jq -c .net)"
+        check xnet-counters 'wait_until 400 eval "xn --json info net_echo | jqe \".net.connected == true and .net.rx.packets >= 5 and .net.tx.packets >= 5\" >/dev/null"' "$(xn --json info net_echo | jq -c .net)"
         # ... and into the usage record metering reads (GET .../usage "net").
-        xn_check xnet-usage-recorded 'wait_until 100 eval "curl -sf --unix-socket $XN/x.sock http://x/v1/domains/net_echo/usage | jqe \".net | length > 0 and .[-1].rx_packets > 0 and .[-1].tx_bytes > 0\" >/dev/null"' "$(curl -s --unix-socket "$XN/x.sock" http://x/v1/domains/net_echo/usage | jq -c '.net[-1]')"
-        xn_check xnet-ping-echo 'wait_until 1200 eval "xn console net_ping --dump | grep -q \"Test result: PASS\""' "$(xn console net_ping --dump | tail -3)"
+        check xnet-usage-recorded 'wait_until 100 eval "curl -sf --unix-socket $XN/x.sock http://x/v1/domains/net_echo/usage | jqe \".net | length > 0 and .[-1].rx_packets > 0 and .[-1].tx_bytes > 0\" >/dev/null"' "$(curl -s --unix-socket "$XN/x.sock" http://x/v1/domains/net_echo/usage | jq -c '.net[-1]')"
+        check xnet-ping-echo 'wait_until 1200 eval "xn console net_ping --dump | grep -q \"Test result: PASS\""' "$(xn console net_ping --dump | tail -3)"
 
         # The backend dies: xenod starts another on the same state directory; the ports come back.
         old=$(xn_nb_pid)
         kill -KILL "$old"
-        xn_check xnet-restart-on-kill 'wait_until 200 eval "[ -n \"\$(xn_nb_pid)\" ] && [ \"\$(xn_nb_pid)\" != $old ] && xn_events_at_least netback-started 1"' "pid $old -> $(xn_nb_pid); $(xn --json events | jq -c '[.events[] | select(.domain=="(host)")]')"
+        check xnet-restart-on-kill 'wait_until 200 eval "[ -n \"\$(xn_nb_pid)\" ] && [ \"\$(xn_nb_pid)\" != $old ] && xn_events_at_least netback-started 1"' "pid $old -> $(xn_nb_pid); $(xn --json events | jq -c '[.events[] | select(.domain=="(host)")]')"
         # ... and a second run of the pair goes through the new backend.
         wait_until 200 eval '[ "$(xn --json info net_echo | jq -r .state)" = shutdown ]'
         xn start net_echo >/dev/null
         xn start net_ping >/dev/null
-        xn_check xnet-port-reconnects 'wait_until 400 eval "xn --json info net_echo | jqe \".net.connected == true\" >/dev/null"' "$(xn --json info net_echo | jq -c .net)"
-        xn_check xnet-traffic-after-restart 'wait_until 1200 eval "[ \$(xn console net_ping --dump | grep -c \"Test result: PASS\") -ge 2 ]"' "$(xn console net_ping --dump | tail -3)"
+        check xnet-port-reconnects 'wait_until 400 eval "xn --json info net_echo | jqe \".net.connected == true\" >/dev/null"' "$(xn --json info net_echo | jq -c .net)"
+        check xnet-traffic-after-restart 'wait_until 1200 eval "[ \$(xn console net_ping --dump | grep -c \"Test result: PASS\") -ge 2 ]"' "$(xn console net_ping --dump | tail -3)"
 
         # A hung backend (stopped: no heartbeat) is killed by the watchdog and replaced.
         hung=$(xn_nb_pid)
         kill -STOP "$hung"
-        xn_check xnet-watchdog 'wait_until 200 eval "xn_events_at_least netback-hung 1 && [ \"\$(xn_nb_pid)\" != $hung ]"' "$(xn --json events | jq -c '[.events[] | select(.domain=="(host)")]')"
+        check xnet-watchdog 'wait_until 200 eval "xn_events_at_least netback-hung 1 && [ \"\$(xn_nb_pid)\" != $hung ]"' "$(xn --json events | jq -c '[.events[] | select(.domain=="(host)")]')"
         kill -CONT "$hung" 2>/dev/null
 
         # QoS, live.
         out=$(xn net-qos net_echo --outbound 1000,2000,64 --inbound 500 --weight 10 2>&1)
         rc=$?
-        xn_check xnet-qos-set '[ $rc = 0 ] && xn --json events net_echo | jqe "[.events[] | select(.kind==\"net-qos\")] | .[-1].detail | test(\"out-average=977\")" >/dev/null' "exit $rc: $out"
+        check xnet-qos-set '[ $rc = 0 ] && xn --json events net_echo | jqe "[.events[] | select(.kind==\"net-qos\")] | .[-1].detail | test(\"out-average=977\")" >/dev/null' "exit $rc: $out"
         out=$(xn net-qos net_echo --outbound fast 2>&1)
-        xn_check xnet-qos-bad-value '[ $? = 2 ] && grep -q -- "--outbound fast" <<<"$out"' "$out"
+        check xnet-qos-bad-value '[ $? = 2 ] && grep -q -- "--outbound fast" <<<"$out"' "$out"
         xn create examples/counter.xml >/dev/null 2>&1
         out=$(xn net-qos counter --inbound 100 2>&1)
-        xn_check xnet-qos-no-interface '[ $? = 1 ] && grep -q "no network interface" <<<"$out"' "$out"
+        check xnet-qos-no-interface '[ $? = 1 ] && grep -q "no network interface" <<<"$out"' "$out"
         xn destroy counter >/dev/null 2>&1
         for d in net_echo net_ping; do
             xn destroy $d >/dev/null 2>&1
