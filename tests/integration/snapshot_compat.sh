@@ -4,29 +4,20 @@
 # at ticks=470 with `save PATH` over the control socket). The monitor of today must resume it
 # where it was: the count goes on from there with its checksum intact, without a reboot.
 
+check_context() { printf ' | %s' "$(log_tail "$TMP/compat.vmm.log" "$TMP/compat/console.log")"; }
+
 if kvm_case snapshot-compat; then
     OLD=tests/data/snapshot/counter-2026-12-07.snap.zst
     if ! zstd -d -q -f "$OLD" -o "$TMP/compat.snap"; then
         fail snapshot-compat-unpack "cannot decompress $OLD"
     elif ! vmm_start compat --restore "$TMP/compat.snap"; then
-        fail snapshot-compat-restore "monitor did not start: $(tail -c 600 "$TMP/compat.vmm.log" | tr '\n' '|')"
+        fail snapshot-compat-restore "monitor did not start: $(log_tail "$TMP/compat.vmm.log")"
     else
-        if wait_until 60 sn_ticks_at_least compat 490; then
-            pass snapshot-compat-continues
-        else
-            fail snapshot-compat-continues "$(tail -c 600 "$TMP/compat/console.log" | tr '\n' '|')"
-        fi
+        check snapshot-compat-continues 'wait_until 60 sn_ticks_at_least compat 490'
         first=$(grep -m1 -o 'ticks=[0-9]*' "$TMP/compat/console.log" | cut -d= -f2)
-        if [ -n "$first" ] && [ "$first" -ge 470 ] && [ "$first" -le 700 ]; then
-            pass snapshot-compat-from-saved-ticks
-        else
-            fail snapshot-compat-from-saved-ticks "first count after the resume: '${first}', saved at 470"
-        fi
-        if ! grep -Eq 'mismatch|counter: [0-9]* words' "$TMP/compat/console.log"; then
-            pass snapshot-compat-intact
-        else
-            fail snapshot-compat-intact "$(tail -c 600 "$TMP/compat/console.log" | tr '\n' '|')"
-        fi
+        check snapshot-compat-from-saved-ticks '[ -n "$first" ] && [ "$first" -ge 470 ] && [ "$first" -le 700 ]' \
+            "first count after the resume: '${first}', saved at 470"
+        check snapshot-compat-intact '! grep -Eq "mismatch|counter: [0-9]* words" "$TMP/compat/console.log"'
         kill -TERM "$VMM_PID" 2>/dev/null
         vmm_wait
     fi
