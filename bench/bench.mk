@@ -19,16 +19,19 @@ BENCH_CFLAGS  = -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP
 bench-programs: $(BENCH_DIR)/boot-bench $(BENCH_DIR)/control-bench $(BENCH_DIR)/sched-bench
 
 $(BENCH_DIR)/boot-bench: bench/boot/boot_bench.c
+	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 $(BENCH_DIR)/control-bench: bench/control/control_bench.c
+	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< -lcurl -ljansson -lpthread
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< -lcurl -ljansson -lpthread
 
 $(BENCH_DIR)/sched-bench: bench/sched/sched_bench.c
+	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 bench-boot:
 	bench/boot/run.sh
@@ -57,8 +60,9 @@ bench-net:
 # (-MMD keeps only the last source's headers when one command compiles several: they are listed.)
 $(BENCH_DIR)/net-switch-bench: bench/net/switch_bench.c src/lib/eth.c src/net/switch.c src/net/qos.c src/lib/err.c \
 		src/lib/eth.h src/net/switch.h src/net/qos.h
+	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^)
+	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^)
 
 bench-net-switch: $(BENCH_DIR)/net-switch-bench
 	$(BENCH_DIR)/net-switch-bench
@@ -68,8 +72,9 @@ bench-net-switch: $(BENCH_DIR)/net-switch-bench
 bench-programs: $(BENCH_DIR)/audit-bench
 
 $(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(wildcard src/audit/*.c) src/lib/eth.c src/lib/err.c
+	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lzstd -lcrypto -lm
+	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lzstd -lcrypto -lm
 
 bench-audit:
 	bench/audit/run.sh

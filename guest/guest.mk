@@ -27,13 +27,16 @@ GUEST_TEST_OBJS := $(GUEST_NAMES:%=$(GUEST_OBJDIR)/tests/%.c.o)
 
 # Static pattern rules: the objects are explicit targets, so make keeps them between runs.
 $(GUEST_ELFS): $(GUESTDIR)/%.elf: $(GUEST_OBJDIR)/tests/%.c.o $(GUEST_RT_OBJS) guest/link.ld
+	$(quiet) LD $@
 	@mkdir -p $(@D)
-	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT_OBJS)
+	$(Q)$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT_OBJS)
 
 $(filter %.c.o,$(GUEST_RT_OBJS) $(GUEST_TEST_OBJS)): $(GUEST_OBJDIR)/%.c.o: guest/%.c guest/guest.mk
+	$(quiet) CC $<
 	@mkdir -p $(@D)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 $(filter %.S.o,$(GUEST_RT_OBJS)): $(GUEST_OBJDIR)/%.S.o: guest/%.S guest/guest.mk
+	$(quiet) AS $<
 	@mkdir -p $(@D)
-	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
+	$(Q)$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
