@@ -36,12 +36,6 @@ struct nb_port *nb_port_by_id(struct netback *nb, uint64_t id)
     return NULL;
 }
 
-bool nb_rx_ready(const struct nb_port *d)
-{
-    const struct vring *rx = &d->dev.vq[RXQ];
-    return d->sock >= 0 && rx->started && !rx->broken;
-}
-
 /* ---- exactly-once bookkeeping (docs/netback.md) ---- */
 
 /* A receiver stays held while some sender may still have to resend into it after a restart:

@@ -22,8 +22,13 @@ static inline uint64_t audit_time(const struct netback *nb, uint64_t now)
 /* The port with the control-plane id `id`, or NULL. */
 struct nb_port *nb_port_by_id(struct netback *nb, uint64_t id);
 
-/* Whether d's RX queue can take frames now (connected, started, not broken). */
-bool nb_rx_ready(const struct nb_port *d);
+/* Whether d's RX queue can take frames now (connected, started, not broken). Inline: the
+ * forwarding path asks it for every frame. */
+static inline bool nb_rx_ready(const struct nb_port *d)
+{
+    const struct vring *rx = &d->dev.vq[RXQ];
+    return d->sock >= 0 && rx->started && !rx->broken;
+}
 
 /* A receiver stays held while some sender may still have to resend into it after a restart:
  * its hold table names a port whose TX queue has not been resolved yet. */
