@@ -24,6 +24,7 @@
 #include "daemon/spawn.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 #define READY_TIMEOUT_MS 10000
 #define WATCHDOG_DEFAULT_MS 3000
@@ -102,9 +103,14 @@ static int read_pid_file(const char *dir)
     FILE *f = fopen(p, "re");
     if (!f)
         return 0;
-    int pid = fgets(buf, sizeof(buf), f) ? atoi(buf) : 0;
+    uint64_t pid = 0;
+    if (fgets(buf, sizeof(buf), f)) {
+        buf[strcspn(buf, "\n")] = '\0';
+        if (parse_u64_range(buf, 1, INT_MAX, &pid) < 0)
+            pid = 0; /* not a pid file we wrote: nobody to re-attach to */
+    }
     fclose(f);
-    return pid > 0 ? pid : 0;
+    return (int)pid;
 }
 
 /* Is pid a xeno-netback serving our state directory (not a reused pid)? */

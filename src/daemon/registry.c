@@ -3,6 +3,7 @@
 #include "daemon/registry.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "daemon/registry_priv.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 double reg_now_s(void)
 {
@@ -123,7 +125,9 @@ static int is_number(const char *s)
 
 int reg_lookup(struct registry *r, const char *ref, struct reg_domain **out)
 {
-    int id = is_number(ref) ? atoi(ref) : -1;
+    /* A number too large for a domain ID is a name (or nothing), never an overflow. */
+    uint64_t v = 0;
+    int id = is_number(ref) && parse_u64_range(ref, 1, INT_MAX, &v) == 0 ? (int)v : -1;
     pthread_mutex_lock(&r->lock);
     for (struct reg_domain *d = r->domains; d; d = d->next) {
         if ((id > 0 && d->domid == id) || strcmp(d->cfg.name, ref) == 0 || strcasecmp(d->cfg.uuid, ref) == 0) {
