@@ -1,6 +1,6 @@
 /*
  * Reading the ACPI tables (ACPI 6.3; section numbers below are its). The monitor writes
- * them (src/vmm/acpi.c), but to a guest they are just bytes in memory: every pointer is
+ * them (src/vmm/boot/acpi.c), but to a guest they are just bytes in memory: every pointer is
  * checked against the memory map before it is followed, every table's checksum and length
  * before it is read, and every field read stays inside its table.
  *

@@ -1,7 +1,7 @@
 /* Live migration between hosts, xenod's part (docs/migration.md, "Between hosts").
  *
  * The source xenod connects to the destination xenod's --migrate-listen address, both prove
- * they hold the shared key (the monitors' handshake, src/vmm/migrate_proto.h), and the
+ * they hold the shared key (the monitors' handshake, src/proto/migrate_proto.h), and the
  * source offers the domain: its definition (canonical XML, with sponsor and UUID), whether it
  * is persistent, and the tail of its console log. The destination checks the offer as it
  * would a restore (name, UUID, admission), starts a monitor that listens for the migration

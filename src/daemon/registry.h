@@ -25,7 +25,7 @@
 #include "lib/domain_config.h"
 #include "sched/admit.h"
 
-/* xenod's record of one domain (not the monitor's struct domain, src/vmm/domain.h). */
+/* xenod's record of one domain (not the monitor's struct domain, src/vmm/host/domain.h). */
 struct reg_domain {
     struct domain_config cfg; /* immutable once defined */
     char *xml, *source;

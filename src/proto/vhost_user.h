@@ -102,7 +102,7 @@ enum vhost_user_request {
 #define VHOST_USER_PROTOCOL_F_STATUS 16
 
 /* Virtio feature bits that matter to a vhost-user net device (GET/SET_FEATURES). Prefixed
- * VU_ so they do not collide with src/vmm/virtqueue.h's names for the same bits. */
+ * VU_ so they do not collide with src/vmm/virtio/virtqueue.h's names for the same bits. */
 #define VU_NET_F_MAC 5
 #define VU_NET_F_MRG_RXBUF 15
 #define VU_NET_F_STATUS 16

@@ -1,4 +1,4 @@
-# ACPI tables (src/vmm/acpi.c, docs/machine.md). For 1, 2 and 4 vCPUs:
+# ACPI tables (src/vmm/boot/acpi.c, docs/machine.md). For 1, 2 and 4 vCPUs:
 #   - `xeno-vmm --dump-acpi DIR` writes the tables the configuration gets and lists its
 #     devices; every table but the RSDP goes through `iasl -d` without complaint, and the
 #     disassembly compiles back (`iasl -oa`, no optimisation) to the very same bytes;

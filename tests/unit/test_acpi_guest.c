@@ -1,5 +1,5 @@
 /* The guest runtime's ACPI reader (guest/runtime/acpi.c), compiled for the host and run
- * over the monitor's own tables (src/vmm/acpi.c's acpi_build), then over damaged copies:
+ * over the monitor's own tables (src/vmm/boot/acpi.c's acpi_build), then over damaged copies:
  * every byte changed (with the table's checksum fixed up, so that the damage reaches the
  * parsers behind the checksum), lengths cut and stretched, random AML. The reader must
  * never read outside the tables' memory (ASan watches: "physical memory" is a heap block

@@ -1,4 +1,4 @@
-/* ACPI hardware-reduced sleep control register (src/vmm/acpi_pm.c): only SLP_EN with
+/* ACPI hardware-reduced sleep control register (src/vmm/dev/acpi_pm.c): only SLP_EN with
  * SLP_TYP 5 (S5) written to the control register (offset 0) powers the domain off. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* ACPI table builder (src/vmm/acpi.c): checksums, lengths and cross-pointers of every
+/* ACPI table builder (src/vmm/boot/acpi.c): checksums, lengths and cross-pointers of every
  * table, the FADT and MADT fields the machine contract names, the DSDT's AML byte for byte
  * for 0 and 1 devices and structurally for 8 and 256, the AML PkgLength encoding at every
  * boundary, and the refusals (no vCPU, too many devices, a buffer too small).

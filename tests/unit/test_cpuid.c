@@ -1,4 +1,4 @@
-/* CPUID policy (src/vmm/cpuid.c). The filter is fed a synthetic table shaped like
+/* CPUID policy (src/vmm/core/cpuid.c). The filter is fed a synthetic table shaped like
  * KVM_GET_SUPPORTED_CPUID's output with every feature bit set, so each bit the guest must not
  * see is actually there to be removed. One test repeats the checks on this host's real KVM. */
 #include <setjmp.h>

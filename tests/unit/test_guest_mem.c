@@ -1,4 +1,4 @@
-/* Guest RAM layout and bounds checks (src/vmm/guest_mem.c). guest_mem_ptr() is the one gate
+/* Guest RAM layout and bounds checks (src/vmm/core/guest_mem.c). guest_mem_ptr() is the one gate
  * between guest-supplied physical addresses and host memory, so it is fed every shape of bad
  * range: off the end, into the MMIO hole, across ranges, and sums that wrap past 2^64. */
 #include <setjmp.h>

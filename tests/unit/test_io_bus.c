@@ -1,4 +1,4 @@
-/* Port I/O and MMIO dispatch (src/vmm/io_bus.c): registration rules and routing of accesses,
+/* Port I/O and MMIO dispatch (src/vmm/core/io_bus.c): registration rules and routing of accesses,
  * including the addresses a guest may pick to land just outside or across a device. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* The lazy restore's memory fill (src/vmm/mem_populate.c) on a real memfd and a real
+/* The lazy restore's memory fill (src/vmm/core/mem_populate.c) on a real memfd and a real
  * userfaultfd, without KVM: a snapshot image is written from one RAM, a second, empty RAM
  * is filled from it while threads of this test read it (their faults are answered), and it
  * must end equal to the first; a page the balloon discards during the fill stays a hole;

@@ -1,4 +1,4 @@
-/* PVH loader and boot info (src/vmm/pvh.c).
+/* PVH loader and boot info (src/vmm/boot/pvh.c).
  *
  * The kernel image is the least trusted input the monitor takes: any file a user names. Every
  * test builds its image in memory (ELF header, program headers, a PT_NOTE holding the Xen

@@ -1,4 +1,4 @@
-/* The snapshot format (src/vmm/snapshot.c): a writer/reader round trip through a memfd, and
+/* The snapshot format (src/proto/snapshot.c): a writer/reader round trip through a memfd, and
  * every damage the reader must refuse: truncation at many points, a flipped byte in the
  * header, in each section and in the memory, a wrong version, a foreign CPU vendor; the
  * config checks the monitor and xenod share, and snapshot_inspect() on real files. */

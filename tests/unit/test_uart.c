@@ -1,4 +1,4 @@
-/* 16550A model (src/vmm/uart.c), driven only through uart_io() and uart_receive() the way the
+/* 16550A model (src/vmm/dev/uart.c), driven only through uart_io() and uart_receive() the way the
  * I/O bus and the console drive it. The callbacks record what the model did: bytes sent, each
  * change of the interrupt line, and each "receive FIFO has room" notification. */
 #include <setjmp.h>

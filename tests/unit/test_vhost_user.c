@@ -1,4 +1,4 @@
-/* The vhost-user wire helpers (src/lib/vhost_user.c) over a real socketpair: messages and
+/* The vhost-user wire helpers (src/proto/vhost_user.c) over a real socketpair: messages and
  * their fds arrive intact, and every malformed message a peer can send is refused with
  * -EPROTO and without leaking an fd. */
 #include <setjmp.h>

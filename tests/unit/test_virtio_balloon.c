@@ -1,7 +1,7 @@
-/* virtio-balloon (src/vmm/virtio_balloon.c) over a real guest RAM memfd (guest_mem_create
+/* virtio-balloon (src/vmm/virtio/virtio_balloon.c) over a real guest RAM memfd (guest_mem_create
  * needs no KVM), driven through the MMIO bus as a driver would: PFN validation, hole
  * punching measured on the memfd, deflate accounting, statistics, free page reporting,
- * hostile requests. Then the memory-target rule (src/vmm/mem_target.c) on a fake clock,
+ * hostile requests. Then the memory-target rule (src/vmm/host/mem_target.c) on a fake clock,
  * the mem-set control request and the --memory-enforcement option. */
 #include <setjmp.h>
 #include <stdarg.h>

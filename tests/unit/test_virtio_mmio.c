@@ -1,4 +1,4 @@
-/* The virtio-mmio transport (src/vmm/virtio_mmio.c) and its first devices (virtio-console,
+/* The virtio-mmio transport (src/vmm/virtio/virtio_mmio.c) and its first devices (virtio-console,
  * virtio-rng), driven through the MMIO bus as a guest driver would, without KVM: a VM with
  * only RAM (a plain buffer) and the bus. With no KVM fd there are no ioeventfds, so
  * QueueNotify writes reach the handler and are serviced inline, and interrupts are counted

@@ -1,7 +1,7 @@
-/* virtio-net over vhost-user (src/vmm/virtio_net.c, src/vmm/vhost_user_front.c): the real
+/* virtio-net over vhost-user (src/vmm/virtio/virtio_net.c, src/vmm/virtio/vhost_user_front.c): the real
  * device and front end, without KVM (a zeroed struct vm as in test_virtio_mmio.c, RAM in a
  * memfd), driven through its registers like a guest driver, and a backend played by this
- * test on the other end of the socket with the shared protocol code (src/lib/vhost_user.c).
+ * test on the other end of the socket with the shared protocol code (src/proto/vhost_user.c).
  *
  * What must hold: the hand-over sequence and its values (memory table, ring addresses in
  * the monitor's address space, SET_VRING_BASE = the used index in guest RAM); the kick and

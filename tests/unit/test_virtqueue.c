@@ -1,4 +1,4 @@
-/* Split virtqueues (src/vmm/virtqueue.c) fed hostile rings directly: a guest_mem over a
+/* Split virtqueues (src/vmm/virtio/virtqueue.c) fed hostile rings directly: a guest_mem over a
  * plain buffer stands for guest RAM, the test writes descriptors and rings the way a
  * (malicious) driver would, and every violation must break the queue with a message and
  * never touch memory outside "RAM" (ASan watches the buffer's edges). */

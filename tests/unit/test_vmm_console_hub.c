@@ -1,4 +1,4 @@
-/* The console under xenod: the byte ring (src/vmm/ring.c), the bounded console.log with
+/* The console under xenod: the byte ring (src/lib/ring.c), the bounded console.log with
  * rotation (console_log.c) in a temporary directory, and the hub (console_hub.c) with
  * clients on socketpairs: scrollback then live output, several clients, input into a UART
  * model with its flow control, and a client that stops reading being dropped. */

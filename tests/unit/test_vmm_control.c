@@ -1,4 +1,4 @@
-/* The control channel (src/vmm/control.c): request parsing, and the line protocol driven
+/* The control channel (src/vmm/host/control.c): request parsing, and the line protocol driven
  * over a socketpair the way the main loop drives it (control_read on input, replies and
  * events written back without ever waiting for the client). */
 #include <setjmp.h>

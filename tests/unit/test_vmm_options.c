@@ -1,4 +1,4 @@
-/* xeno-vmm's command line (src/vmm/options.c): lifecycle actions and their old aliases,
+/* xeno-vmm's command line (src/vmm/host/options.c): lifecycle actions and their old aliases,
  * the daemon-mode options and what they depend on. */
 #include <setjmp.h>
 #include <stdarg.h>

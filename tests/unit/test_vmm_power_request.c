@@ -1,4 +1,4 @@
-/* The power request register (src/vmm/power_request.c): the host posts a request and
+/* The power request register (src/vmm/dev/power_request.c): the host posts a request and
  * pulses the interrupt; the guest's read returns it once and clears it. */
 #include <setjmp.h>
 #include <stdarg.h>

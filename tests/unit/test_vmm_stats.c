@@ -1,5 +1,5 @@
 /* The stats page: the sequence lock (src/lib/stats_page.c) under a writer thread that
- * never stops, the page file the monitor creates (src/vmm/stats.c), state names. */
+ * never stops, the page file the monitor creates (src/vmm/host/stats.c), state names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -20,7 +20,7 @@
  * descriptor counts are checked, each exchange (negotiation, hand-over, stopping the rings)
  * has a deadline of VHOST_FRONT_REPLY_MS in all, and any
  * violation drops the connection (the device waits for the next one; the guest sees
- * nothing). The protocol's encoding is src/lib/vhost_user.h.
+ * nothing). The protocol's encoding is src/proto/vhost_user.h.
  *
  * Threads: the front end has one thread (accepting, connection set-up, noticing a
  * backend's death). vhost_front_driver_ok / vhost_front_reset are called by the device with

@@ -156,7 +156,7 @@ struct virtio_dev_ops {
 };
 
 struct virtio_dev_info {
-    const char *name;     /* "virtio-console": logs, mmio_devs[] */
+    const char *name;     /* "virtio-console": logs, descs[] */
     uint32_t device_id;   /* VIRTIO_ID_* */
     uint64_t features;    /* device-specific bits (0..23); transport bits are added */
     unsigned nqueues;     /* 1..VIRTIO_MAX_QUEUES */
