@@ -1,5 +1,5 @@
-/* The control channel (src/vmm/host/control.c): request parsing, and the line protocol driven
- * over a socketpair the way the main loop drives it (control_read on input, replies and
+/* The control channel: request parsing (src/proto/control_proto.c), and the line protocol driven
+ * (src/vmm/host/control.c) over a socketpair the way the main loop drives it (control_read on input, replies and
  * events written back without ever waiting for the client). */
 #include <setjmp.h>
 #include <stdarg.h>
