@@ -13,8 +13,9 @@
  * MONITOR (3), VMX (5), PDCM (15), PCID (17, needs INVPCID state in snapshots). */
 static const uint32_t leaf1_ecx =
     BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(21) | BIT(22) | BIT(23) | BIT(24) | BIT(25) | BIT(30);
-/* Leaf 1 EDX: the classic baseline (FPU..CLFLUSH less PSN), MMX, FXSR, SSE, SSE2. */
-static const uint32_t leaf1_edx = 0x0007ffff & ~BIT(18);
+/* Leaf 1 EDX: the classic baseline (FPU..CLFLUSH: bits 0-19 less reserved bit 10 and PSN, 18),
+ * MMX, FXSR, SSE, SSE2. */
+static const uint32_t leaf1_edx = 0x000fffff & ~BIT(10) & ~BIT(18);
 static const uint32_t leaf1_edx_more = BIT(23) | BIT(24) | BIT(25) | BIT(26);
 /* Leaf 7.0 EBX: FSGSBASE, BMI1, SMEP, BMI2, ERMS, RDSEED, ADX, SMAP, CLFLUSHOPT, CLWB, SHA.
  * No AVX2/AVX-512 (XSAVE), no RTM/HLE, no MPX, no INVPCID (we hide PCID). */
