@@ -139,11 +139,12 @@ char *nb_control_request(struct netback *nb, char *line)
             }
         }
     } else if (!strcmp(words[0], "status")) {
-        unsigned count = 0, conn = 0;
+        unsigned count = 0, conn = 0, quarantined = 0;
         for (unsigned s = 0; s < NET_SWITCH_MAX_PORTS; s++)
             if (nb->by_sw[s]) {
                 count++;
                 conn += nb->by_sw[s]->sock >= 0;
+                quarantined += nb->by_sw[s]->sock < 0 && nb->by_sw[s]->quarantined;
             }
         /* The backend's own CPU time (benchmarks: CPU per packet). */
         struct rusage ru;
@@ -151,8 +152,8 @@ char *nb_control_request(struct netback *nb, char *line)
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             cpu_us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
                      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-        fprintf(f, "ok pid=%d ports=%u connected=%u uplink=%s cpu_us=%" PRIu64 "\n", (int)getpid(), count, conn,
-                nb->tap_fd >= 0 ? "tap" : "none", cpu_us);
+        fprintf(f, "ok pid=%d ports=%u connected=%u uplink=%s cpu_us=%" PRIu64 " quarantined=%u\n", (int)getpid(),
+                count, conn, nb->tap_fd >= 0 ? "tap" : "none", cpu_us, quarantined);
     } else if (!strcmp(words[0], "audit-rules") || !strcmp(words[0], "audit-flush")) {
         /* audit-rules: the rules file again (a bad file leaves the old rules in force and the
          * reply names FILE:LINE:COLUMN); audit-flush: every flow ended and logged now. */

@@ -1,8 +1,10 @@
 #include "net/inflight.h"
 
 #include "lib/err.h"
+#include "net/mem_table.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,11 +64,19 @@ int inflight_create(struct inflight_map *m, uint16_t nq, uint16_t qsize, uint64_
     if (rc < 0)
         return rc;
     size_t len = inflight_region_size(nq, qsize);
-    int fd = memfd_create("xeno-netback-inflight", MFD_CLOEXEC);
+    int fd = memfd_create("xeno-netback-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return err_set(errno, "inflight region: memfd_create: %s", strerror(errno));
     if (ftruncate(fd, (off_t)len) < 0) {
         rc = err_set(errno, "inflight region: ftruncate to %zu: %s", len, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    /* The front end keeps this fd and hands it to every later backend, which maps it: its size
+     * is fixed for good (no shrink, no grow, no seal removed or added), and a later backend
+     * checks F_SEAL_SHRINK before mapping it (inflight_attach). */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        rc = err_set(errno, "inflight region: sealing: %s", strerror(errno));
         close(fd);
         return rc;
     }
@@ -88,14 +98,11 @@ int inflight_attach(struct inflight_map *m, int fd, const struct vhost_user_infl
 {
     int rc = check_shape(d->num_queues, d->queue_size);
     size_t len = inflight_region_size(d->num_queues, d->queue_size);
-    struct stat st;
     if (rc == 0 && (d->mmap_offset != 0 || d->mmap_size != len))
         rc = err_set(EINVAL, "inflight region: %llu bytes at offset %llu, this layout needs %zu at 0",
                      (unsigned long long)d->mmap_size, (unsigned long long)d->mmap_offset, len);
-    if (rc == 0 && fstat(fd, &st) < 0)
-        rc = err_set(errno, "inflight region: fstat: %s", strerror(errno));
-    if (rc == 0 && (uint64_t)st.st_size < len)
-        rc = err_set(EINVAL, "inflight region: the fd holds %lld bytes, less than %zu", (long long)st.st_size, len);
+    if (rc == 0)
+        rc = mem_fd_check(fd, len, "inflight region");
     void *p = MAP_FAILED;
     if (rc == 0) {
         p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -110,9 +117,8 @@ int inflight_attach(struct inflight_map *m, int fd, const struct vhost_user_infl
     layout(m);
     if (m->ext->magic != INFLIGHT_MAGIC || m->ext->version != INFLIGHT_VERSION || m->ext->owner_id != owner_id)
         reset_contents(m, owner_id);
-    /* The front end cannot be trusted to keep the region intact: bound what we read. */
-    if (m->ext->commit.ndest > INFLIGHT_MAX_DEST)
-        m->ext->commit.state = INFLIGHT_COMMIT_NONE;
+    /* The front end can write the region at any time: whoever reads the commit takes a private
+     * copy first and checks that (inflight_commit_snapshot), never the shared one. */
     return 0;
 }
 
@@ -136,4 +142,15 @@ void inflight_detach(struct inflight_map *m)
     else if (m->private_ext)
         free(m->ext);
     *m = (struct inflight_map){0};
+}
+
+bool inflight_commit_snapshot(const struct inflight_map *m, struct inflight_commit *out)
+{
+    const struct inflight_commit *c = &m->ext->commit;
+    if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != INFLIGHT_COMMIT_LIVE)
+        return false;
+    /* One copy of shared memory; every check and use below is on the copy. */
+    memcpy(out, (const void *)c, sizeof(*out));
+    out->state = INFLIGHT_COMMIT_LIVE;
+    return out->ndest <= INFLIGHT_MAX_DEST;
 }

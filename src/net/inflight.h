@@ -1,7 +1,10 @@
 /* The inflight region of one vhost-user device (protocol feature INFLIGHT_SHMFD): a memfd the
  * backend creates on GET_INFLIGHT_FD, the front end keeps for the device's life and hands to
  * every later backend with SET_INFLIGHT_FD. It is the backend's memory that survives a
- * kill -9 without any file of its own; the front end never looks inside.
+ * kill -9 without any file of its own; the front end never looks inside. The memfd is sealed
+ * (shrink, grow, seal) when created, and a region handed back must carry F_SEAL_SHRINK.
+ * The front end can still WRITE it: values read from it are copied once and checked in
+ * private memory (inflight_commit_snapshot).
  *
  * Layout (owned by xeno-netback, version INFLIGHT_VERSION):
  *   for each queue, 64-byte aligned: the spec's split-ring format
@@ -78,6 +81,12 @@ int inflight_create(struct inflight_map *m, uint16_t nq, uint16_t qsize, uint64_
  * one this layout needs for d's queues, and its headers must be ours; a region of another
  * owner (a port deleted and added again) is reset. 0 or -EINVAL with a message. */
 int inflight_attach(struct inflight_map *m, int fd, const struct vhost_user_inflight *d, uint64_t owner_id);
+/* The live commit of the region, copied ONCE into *out (private memory) and checked there:
+ * the front end may rewrite the shared region at any time (a count checked in the region and
+ * used again later could have grown in between). true: a live commit whose ndest is within
+ * INFLIGHT_MAX_DEST; false: none, or one not worth resolving (the caller clears it). Only
+ * *out may be used afterwards. */
+bool inflight_commit_snapshot(const struct inflight_map *m, struct inflight_commit *out);
 /* No region: a private, zeroed ext (exactly-once across restarts is then not available). */
 int inflight_private(struct inflight_map *m, uint64_t owner_id);
 void inflight_detach(struct inflight_map *m);

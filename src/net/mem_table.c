@@ -3,6 +3,8 @@
 #include "lib/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -10,6 +12,24 @@
 
 /* A region larger than this is refused: it bounds what a front end can make us map. */
 #define MEM_REGION_MAX (1ull << 40)
+
+int mem_fd_check(int fd, uint64_t need, const char *what)
+{
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0)
+        return err_set(EPERM, "%s: the fd cannot be sealed (%s): only a memfd sealed with F_SEAL_SHRINK is mapped",
+                       what, strerror(errno));
+    if (!(seals & F_SEAL_SHRINK))
+        return err_set(EPERM, "%s: the memfd is not sealed against shrinking (seals 0x%x, F_SEAL_SHRINK needed)", what,
+                       (unsigned)seals);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return err_set(errno, "%s: fstat: %s", what, strerror(errno));
+    if ((uint64_t)st.st_size < need)
+        return err_set(EINVAL, "%s needs %llu bytes of its fd, which has %lld", what, (unsigned long long)need,
+                       (long long)st.st_size);
+    return 0;
+}
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -43,17 +63,12 @@ int mem_table_map(struct mem_table *m, const struct vhost_user_mem_table *t, con
                 goto out;
             }
         }
-        struct stat st;
-        if (fstat(fds[i], &st) < 0) {
-            rc = err_set(errno, "memory table: region %u: fstat: %s", i, strerror(errno));
-            goto out;
-        }
         uint64_t need = src->mmap_offset + src->memory_size;
-        if ((uint64_t)st.st_size < need) {
-            rc = err_set(EINVAL, "memory table: region %u needs %llu bytes of its fd, which has %lld", i,
-                         (unsigned long long)need, (long long)st.st_size);
+        char what[48];
+        snprintf(what, sizeof(what), "memory table: region %u", i);
+        rc = mem_fd_check(fds[i], need, what);
+        if (rc < 0)
             goto out;
-        }
         /* Map from offset 0 so an unaligned mmap_offset needs no special case. */
         void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
         if (p == MAP_FAILED) {

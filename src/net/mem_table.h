@@ -24,11 +24,20 @@ struct mem_table {
     struct mem_region r[VHOST_USER_MAX_REGIONS];
 };
 
+/* Checks an fd of memory a front end shares with us (a memory region, the inflight region)
+ * before it is mapped: it must carry F_SEAL_SHRINK (F_GET_SEALS), else the front end could
+ * shrink the file under our mapping and kill the backend, shared by every domain, with SIGBUS
+ * on the next access; then it must hold `need` bytes (fstat, after the seal check: the size
+ * can no longer go down). 0; -EPERM (not a sealable file, or not sealed against shrinking:
+ * the caller drops the front end) or -EINVAL (too small), with a message naming `what`. */
+int mem_fd_check(int fd, uint64_t need, const char *what);
+
 /* Maps the regions of a SET_MEM_TABLE message; fds[i] belongs to region i. Each region must
- * be non-empty, fit its fd (fstat: a region beyond the end of the file would fault on access)
- * and not overlap another one in guest-physical or front-end space. The fds are closed in
+ * be non-empty, sealed and fit its fd (mem_fd_check) and not overlap another one in
+ * guest-physical or front-end space. The fds are closed in
  * every case (the mappings keep the memory). On success the old table is replaced; on
- * failure (-EINVAL/-ENOMEM with a message) `m` is unchanged. */
+ * failure (-EPERM for an fd without F_SEAL_SHRINK, -EINVAL/-ENOMEM, with a message) `m` is
+ * unchanged. */
 int mem_table_map(struct mem_table *m, const struct vhost_user_mem_table *t, const int *fds);
 void mem_table_unmap(struct mem_table *m);
 

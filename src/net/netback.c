@@ -92,16 +92,19 @@ static void ring_started(struct vu_dev *dev, unsigned q)
         return;
     }
     struct inflight_commit *c = &dev->inflight.ext->commit;
-    if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == INFLIGHT_COMMIT_LIVE) {
-        if (c->avail_pos == dev->vq[TXQ].last_avail && c->ndest <= INFLIGHT_MAX_DEST) {
-            p->tx_recovering = true;
-            p->tx_recover_deadline = now + NB_RECOVERY_WAIT_NS;
-            log_info("port %s: resolving the frame at TX position %u (%u destinations) left by the previous backend",
-                     p->cfg.name, c->avail_pos, c->ndest);
-        } else {
-            /* Its TX used entry was published: the frame was done, only the cleanup was cut. */
-            __atomic_store_n(&c->state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
-        }
+    /* The commit is read once into p->recover (the front end may rewrite the region while we
+     * resolve it): tx_recover uses only that copy. */
+    struct inflight_commit *r = &p->recover;
+    bool live = inflight_commit_snapshot(&dev->inflight, r);
+    if (live && r->avail_pos == dev->vq[TXQ].last_avail) {
+        p->tx_recovering = true;
+        p->tx_recover_deadline = now + NB_RECOVERY_WAIT_NS;
+        log_info("port %s: resolving the frame at TX position %u (%u destinations) left by the previous backend",
+                 p->cfg.name, r->avail_pos, r->ndest);
+    } else if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != INFLIGHT_COMMIT_NONE) {
+        /* Its TX used entry was published: the frame was done, only the cleanup was cut (or
+         * the record is not one we can resolve). */
+        __atomic_store_n(&c->state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
     }
     /* Receivers held for this sender may be free now. */
     nb_rx_hold_eval_all(nb, now);
@@ -128,17 +131,41 @@ static const struct vu_dev_hooks hooks = {.ring_started = ring_started, .ring_st
 
 /* ---- connections ---- */
 
-static void port_disconnect(struct nb_port *p, const char *why)
+/* violation: the front end broke the protocol (quarantine, NB_QUARANTINE_*), as opposed to a
+ * front end that went away (reconnect soon: a monitor restarted, a well-behaved front end). */
+static void port_disconnect(struct nb_port *p, const char *why, bool violation)
 {
     if (p->sock < 0)
         return;
-    log_info("port %s: disconnected from %s: %s", p->cfg.name, p->cfg.socket, why);
+    uint64_t now = nb_now_ns();
+    uint64_t lived = now - p->connected_at_ns;
     vu_dev_reset(&p->dev);
     close(p->sock);
     p->sock = -1;
     p->rx_held = false;
-    p->backoff_ms = NB_RECONNECT_MIN_MS;
-    p->retry_at_ns = nb_now_ns() + NB_RECONNECT_MIN_MS * 1000000ull;
+    if (violation) {
+        if (lived >= NB_QUARANTINE_FORGIVE_NS)
+            p->strikes = 0;
+        unsigned shift = p->strikes < 16 ? p->strikes : 16;
+        uint64_t ms = (uint64_t)NB_QUARANTINE_MIN_MS << shift;
+        if (ms > NB_QUARANTINE_MAX_MS)
+            ms = NB_QUARANTINE_MAX_MS;
+        p->strikes++;
+        p->quarantines++;
+        p->quarantined = true;
+        log_warn("port %s: front end at %s quarantined for %llu ms (violation %u in a row): %s", p->cfg.name,
+                 p->cfg.socket, (unsigned long long)ms, p->strikes, why);
+        p->retry_at_ns = now + ms * 1000000ull;
+        p->backoff_ms = NB_RECONNECT_MAX_MS; /* then tries once a second until it is back */
+        return;
+    }
+    log_info("port %s: disconnected from %s: %s", p->cfg.name, p->cfg.socket, why);
+    /* A connection that served a while comes back fast; one closed right after it was made
+     * (a front end that accepts and hangs up) goes on with the growing back-off. */
+    if (lived >= (uint64_t)NB_RECONNECT_MAX_MS * 1000000ull)
+        p->backoff_ms = NB_RECONNECT_MIN_MS;
+    p->retry_at_ns = now + (uint64_t)p->backoff_ms * 1000000ull;
+    p->backoff_ms = p->backoff_ms * 2 > NB_RECONNECT_MAX_MS ? NB_RECONNECT_MAX_MS : p->backoff_ms * 2;
 }
 
 void nb_port_try_connect(struct nb_port *p, uint64_t now)
@@ -166,8 +193,12 @@ void nb_port_try_connect(struct nb_port *p, uint64_t now)
     }
     p->sock = s;
     p->connects++;
-    p->backoff_ms = NB_RECONNECT_MIN_MS;
-    log_info("port %s: connected to %s", p->cfg.name, p->cfg.socket);
+    p->connected_at_ns = now;
+    if (p->quarantined)
+        log_info("port %s: quarantine over, connected to %s again", p->cfg.name, p->cfg.socket);
+    else
+        log_info("port %s: connected to %s", p->cfg.name, p->cfg.socket);
+    p->quarantined = false;
     return;
 retry:
     p->retry_at_ns = now + (uint64_t)p->backoff_ms * 1000000ull;
@@ -178,7 +209,7 @@ static void port_read(struct nb_port *p)
 {
     struct vhost_user_msg *m = malloc(sizeof(*m));
     if (!m) {
-        port_disconnect(p, "out of memory");
+        port_disconnect(p, "out of memory", false);
         return;
     }
     int rc = vhost_user_recv(p->sock, m, false);
@@ -187,9 +218,12 @@ static void port_read(struct nb_port *p)
     if (rc < 0) {
         char why[300];
         snprintf(why, sizeof(why), "%s", err_msg());
-        if (rc == -EPROTO || rc == -EINVAL || rc == -ENOTSUP)
+        /* The peer closing between messages or vanishing mid-reply is not its fault;
+         * everything else is (a malformed message, one past its deadline, refused memory). */
+        bool violation = rc != -ECONNRESET && rc != -EPIPE && rc != -ENOMEM;
+        if (violation)
             p->dev.protocol_errors++;
-        port_disconnect(p, why);
+        port_disconnect(p, why, violation);
     }
     free(m);
 }
@@ -364,7 +398,7 @@ int netback_port_del(struct netback *nb, const char *name)
     struct nb_port *p = netback_port_find(nb, name);
     if (!p)
         return err_set(ENOENT, "no port %s", name);
-    port_disconnect(p, "port deleted");
+    port_disconnect(p, "port deleted", false);
     if (nb->audit.engine && audit_port_unbind(nb->audit.engine, p->sw, audit_time(nb, nb_now_ns())) < 0)
         log_warn("port %s: %s", p->cfg.name, err_msg());
     vu_dev_reset(&p->dev);
@@ -475,10 +509,12 @@ void netback_write_stats(struct netback *nb, FILE *f)
         fprintf(f,
                 "port %s connected=%d connects=%" PRIu64 " tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
                 " rx_packets=%" PRIu64 " rx_bytes=%" PRIu64 " ring_errors=%" PRIu64 " protocol_errors=%" PRIu64
-                " recovered_resent=%" PRIu64 " recovered_skipped=%" PRIu64 " recovery_timeouts=%" PRIu64,
+                " recovered_resent=%" PRIu64 " recovered_skipped=%" PRIu64 " recovery_timeouts=%" PRIu64
+                " quarantined=%d quarantines=%" PRIu64,
                 p->cfg.name, p->sock >= 0, p->connects, st.packets[NET_DIR_FROM_PORT], st.bytes[NET_DIR_FROM_PORT],
                 st.packets[NET_DIR_TO_PORT], st.bytes[NET_DIR_TO_PORT], p->dev.vq[RXQ].errors + p->dev.vq[TXQ].errors,
-                p->dev.protocol_errors, p->recovered_resent, p->recovered_skipped, p->recovery_timeouts);
+                p->dev.protocol_errors, p->recovered_resent, p->recovered_skipped, p->recovery_timeouts,
+                p->sock < 0 && p->quarantined, p->quarantines);
         for (int dir = 0; dir < 2; dir++)
             for (int r = 1; r < NET_DROP__COUNT; r++)
                 if (st.drops[dir][r])

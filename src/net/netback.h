@@ -22,7 +22,14 @@
 #define NB_RECONNECT_MIN_MS 20u            /* first retry after a failed connect */
 #define NB_RECONNECT_MAX_MS 1000u          /* backoff ceiling: a monitor back within a second is found */
 #define NB_RECOVERY_WAIT_NS 10000000000ull /* how long a receiver waits for a sender's recovery */
-#define NB_SOCKET_TIMEOUT_MS 2000u         /* half a vhost-user message stalls us at most this */
+#define NB_SOCKET_TIMEOUT_MS 2000u         /* a whole vhost-user message stalls us at most this */
+/* A front end that broke the protocol (a malformed or refused message, one that took longer
+ * than NB_SOCKET_TIMEOUT_MS, memory it could shrink) is quarantined: no connection to it for
+ * NB_QUARANTINE_MIN_MS, doubling with each violation in a row up to NB_QUARANTINE_MAX_MS. A
+ * connection that ran NB_QUARANTINE_FORGIVE_NS without one clears the count. */
+#define NB_QUARANTINE_MIN_MS 1000u
+#define NB_QUARANTINE_MAX_MS 60000u
+#define NB_QUARANTINE_FORGIVE_NS 60000000000ull
 
 struct netback;
 
@@ -35,11 +42,16 @@ struct nb_port {
     uint64_t retry_at_ns;
     unsigned backoff_ms;
     uint64_t connects; /* successful connections (the first one included) */
+    uint64_t connected_at_ns;
+    bool quarantined;     /* waiting out a quarantine (stats: quarantined=1) */
+    unsigned strikes;     /* protocol violations in a row (see NB_QUARANTINE_*) */
+    uint64_t quarantines; /* how many times this port's front end was quarantined */
 
     /* TX: the chain taken from the transmit queue and not yet completed. */
     bool tx_held;
-    bool tx_uplink;     /* its frame waits for the uplink scheduler */
-    bool tx_recovering; /* the inflight commit must be resolved first */
+    bool tx_uplink;                 /* its frame waits for the uplink scheduler */
+    bool tx_recovering;             /* the inflight commit must be resolved first */
+    struct inflight_commit recover; /* its private copy, checked (inflight_commit_snapshot) */
     uint64_t tx_recover_deadline;
     uint64_t tx_wait_ns; /* QoS: not before this */
     struct vring_chain tx_chain;

@@ -193,8 +193,9 @@ static void deliver(struct netback *nb, struct nb_port *p, uint64_t now)
  * nothing to do); false: a destination is not back yet, try later. */
 static bool tx_recover(struct netback *nb, struct nb_port *p, uint64_t now)
 {
-    struct inflight_ext *ext = p->dev.inflight.ext;
-    struct inflight_commit *c = &ext->commit;
+    /* The private copy ring_started took and checked (ndest <= INFLIGHT_MAX_DEST), never the
+     * shared region, which the front end may have rewritten since. */
+    const struct inflight_commit *c = &p->recover;
     unsigned nd = c->ndest;
     bool timed_out = now >= p->tx_recover_deadline;
     for (unsigned i = 0; i < nd; i++) {
@@ -246,7 +247,7 @@ static bool tx_recover(struct netback *nb, struct nb_port *p, uint64_t now)
         log_warn("port %s: the inflight commit (position %u, head %u) does not match the queue; forgotten", p->cfg.name,
                  c->avail_pos, c->head);
     }
-    __atomic_store_n(&c->state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->dev.inflight.ext->commit.state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
     p->tx_recovering = false;
     for (unsigned s = 0; s < NET_SWITCH_MAX_PORTS; s++) {
         struct nb_port *d = nb->by_sw[s];

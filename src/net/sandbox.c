@@ -152,7 +152,8 @@ static int seccomp_filter(void)
         goto out;
     ALLOW(connect);
     ALLOW(setsockopt); /* the receive/send timeouts of a new connection */
-    ALLOW(fcntl);      /* O_NONBLOCK off after connect */
+    ALLOW(getsockopt); /* vhost_user_recv: the receive timeout is a whole message's budget */
+    ALLOW(fcntl);      /* O_NONBLOCK off after connect; F_GET_SEALS/F_ADD_SEALS of memfds */
     ALLOW(accept4);    /* control clients */
     ALLOW(close);
     /* Guest memory (SET_MEM_TABLE), inflight regions (GET/SET_INFLIGHT_FD), malloc. */

@@ -302,9 +302,11 @@ int vu_dev_handle(struct vu_dev *d, int sock, struct vhost_user_msg *m)
             int s = reply_u64(sock, m, 1);
             if (s < 0)
                 return s;
-        } else if (req == VHOST_USER_SET_MEM_TABLE || req == VHOST_USER_SET_FEATURES) {
-            return rc; /* without a way to say no, a device this wrong cannot go on */
         }
+        if (rc == -EPERM)
+            return rc; /* memory it could shrink under us: a hostile front end, dropped */
+        if (!ack && (req == VHOST_USER_SET_MEM_TABLE || req == VHOST_USER_SET_FEATURES))
+            return rc; /* without a way to say no, a device this wrong cannot go on */
     } else if (ack) {
         m->hdr.request = req;
         int s = reply_u64(sock, m, 0);

@@ -44,7 +44,9 @@ void vu_dev_reset(struct vu_dev *d);
 /* Handles one validated request from the front end and sends its reply (if any) on sock.
  * Takes the message's fds. 0, or -errno when the connection should be dropped (message in
  * err_msg); a request the device refuses but can survive is answered (REPLY_ACK) or logged
- * and counted, and returns 0. */
+ * and counted, and returns 0. Memory the front end could shrink under our mappings (an fd
+ * without F_SEAL_SHRINK in SET_MEM_TABLE or SET_INFLIGHT_FD) is refused and always drops the
+ * connection (-EPERM): that front end is hostile, not wrong. */
 int vu_dev_handle(struct vu_dev *d, int sock, struct vhost_user_msg *m);
 
 #endif

@@ -3,9 +3,12 @@
 #include "lib/err.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const request_names[VHOST_USER_REQUEST_MAX] = {
@@ -181,16 +184,61 @@ int vhost_user_send(int sock, const struct vhost_user_msg *m)
     return 0;
 }
 
-/* Reads exactly len bytes (no fds expected). */
-static int read_full(int sock, void *buf, size_t len, const char *what)
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The deadline of a message that starts now: the socket's SO_RCVTIMEO from now, for the
+ * whole message; 0 when the socket has no receive timeout (blocking reads, tests only). */
+static uint64_t message_deadline(int sock)
+{
+    struct timeval tv = {0};
+    socklen_t l = sizeof(tv);
+    if (getsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, &l) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
+        return 0;
+    return mono_ms() + (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u + 1;
+}
+
+/* Waits until `sock` is readable or the deadline passes: 0 or -EAGAIN. Each read of a message
+ * waits only for what is left of the message's budget, so a peer that dribbles one byte just
+ * within a per-read timeout cannot stretch one message to minutes. */
+static int wait_readable(int sock, uint64_t deadline, const char *what)
+{
+    if (!deadline)
+        return 0;
+    for (;;) {
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            return err_set(EAGAIN,
+                           "vhost-user: reading %s: timed out (the whole message must arrive within the "
+                           "socket's timeout)",
+                           what);
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
+        uint64_t left = deadline - now;
+        int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return err_set(errno, "vhost-user: reading %s: poll: %s", what, strerror(errno));
+    }
+}
+
+/* Reads exactly len bytes (no fds expected) by the message's deadline. */
+static int read_full(int sock, void *buf, size_t len, uint64_t deadline, const char *what)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = recv(sock, (char *)buf + done, len - done, 0);
+        int rc = wait_readable(sock, deadline, what);
+        if (rc < 0)
+            return rc;
+        ssize_t n = recv(sock, (char *)buf + done, len - done, deadline ? MSG_DONTWAIT : 0);
         if (n == 0)
             return err_set(EPROTO, "vhost-user: peer closed the socket in the middle of %s", what);
         if (n < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || (deadline && errno == EAGAIN))
                 continue;
             int e = errno;
             return err_set(e, "vhost-user: reading %s: %s", what,
@@ -310,10 +358,15 @@ int vhost_user_recv(int sock, struct vhost_user_msg *m, bool from_backend)
     m->nfds = 0;
     for (unsigned i = 0; i < VHOST_USER_MAX_FDS; i++)
         m->fds[i] = -1;
+    /* One deadline for the whole message (header, fds, payload), from this call on. */
+    uint64_t deadline = message_deadline(sock);
     ssize_t n;
-    do
-        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    do {
+        int w = wait_readable(sock, deadline, "a header");
+        if (w < 0)
+            return w;
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | (deadline ? MSG_DONTWAIT : 0));
+    } while (n < 0 && (errno == EINTR || (deadline && errno == EAGAIN)));
     if (n == 0)
         return err_set(ECONNRESET, "vhost-user: peer closed the socket");
     if (n < 0) {
@@ -343,7 +396,7 @@ int vhost_user_recv(int sock, struct vhost_user_msg *m, bool from_backend)
         goto bad;
     }
     if ((size_t)n < sizeof(m->hdr)) {
-        rc = read_full(sock, (char *)&m->hdr + n, sizeof(m->hdr) - (size_t)n, "a header");
+        rc = read_full(sock, (char *)&m->hdr + n, sizeof(m->hdr) - (size_t)n, deadline, "a header");
         if (rc < 0)
             goto bad;
     }
@@ -354,7 +407,7 @@ int vhost_user_recv(int sock, struct vhost_user_msg *m, bool from_backend)
     }
     memset(&m->payload, 0, sizeof(struct vhost_user_mem_table));
     if (m->hdr.size) {
-        rc = read_full(sock, &m->payload, m->hdr.size, vhost_user_request_name(m->hdr.request));
+        rc = read_full(sock, &m->payload, m->hdr.size, deadline, vhost_user_request_name(m->hdr.request));
         if (rc < 0)
             goto bad;
     }

@@ -15,7 +15,9 @@
  * whoever uses them.
  *
  * Sockets: both ends set a receive timeout (vhost_user_set_timeout) so a peer that sends half
- * a message cannot hang the other end's event loop. */
+ * a message cannot hang the other end's event loop. vhost_user_recv takes that timeout as the
+ * budget of the WHOLE message (header, fds and payload, from the call on), not of each read:
+ * a peer that dribbles a byte just within a per-read timeout cannot stretch one message. */
 #ifndef XENO_PROTO_VHOST_USER_H
 #define XENO_PROTO_VHOST_USER_H
 
@@ -246,7 +248,8 @@ void vhost_user_msg_make_reply(struct vhost_user_msg *m);
  * fd should be set to -1 in m->fds. */
 void vhost_user_msg_close_fds(struct vhost_user_msg *m);
 
-/* Sets SO_RCVTIMEO and SO_SNDTIMEO on `sock` (ms): a message half sent stalls nobody long. */
+/* Sets SO_RCVTIMEO and SO_SNDTIMEO on `sock` (ms): a message half sent stalls nobody long.
+ * The receive timeout is what vhost_user_recv allows one whole message. */
 int vhost_user_set_timeout(int sock, unsigned ms);
 
 /* Sends the header, hdr.size payload bytes and m->fds[0..nfds) as SCM_RIGHTS. 0 or -errno
@@ -255,7 +258,8 @@ int vhost_user_send(int sock, const struct vhost_user_msg *m);
 
 /* Receives one message and validates it (vhost_user_msg_check). 0; -ECONNRESET when the peer
  * closed the socket before a header; -EPROTO (message in err_msg) for a malformed message,
- * whose fds are then already closed; other -errno from the socket (-EAGAIN: timed out).
+ * whose fds are then already closed; other -errno from the socket (-EAGAIN: the whole message
+ * did not arrive within the socket's receive timeout, counted from this call).
  * `from_backend`: the message is a reply from a backend (checked as a reply) rather than a
  * request from a front end. */
 int vhost_user_recv(int sock, struct vhost_user_msg *m, bool from_backend);

@@ -317,6 +317,55 @@ nb_case_bad_descriptor() {
     fi
 }
 
+# Hostile front ends (tests/tools/vhost_attack, issue 14): memory the front end could shrink
+# under the backend's mapping is refused (the backend, shared by every domain, would die of
+# SIGBUS), a message dribbled a byte a second is dropped within the whole-message deadline,
+# and a front end that keeps breaking the protocol is quarantined (back-off, not a reconnect
+# every 20 ms). Each attack has a port of its own; the backend must stay alive throughout.
+nb_case_hostile_front_ends() {
+    local name=netback_hostile dir=$TMP/netback_hostile m
+    local attack=${VATTACK:-$BUILD_DIR/tests/tools/vhost_attack}
+    mkdir -p "$dir"
+    nb_start "$dir" || { fail $name "no pid file"; return; }
+    local -a pids=()
+    for m in unsealed shrink shrink_sealed dribble garbage; do
+        local mode=${m%_sealed} extra=
+        [ "$m" = shrink_sealed ] && extra=--seal
+        rm -f "$TMP/$name.$m.ready"
+        timeout -k 5 60 "$attack" --socket "$TMP/$name.$m.sock" --mode $mode $extra --seconds 6 \
+            --ready "$TMP/$name.$m.ready" >"$TMP/$name.$m.out" 2>&1 &
+        pids+=($!)
+        wait_until 10 test -e "$TMP/$name.$m.ready"
+    done
+    local i=1
+    for m in unsealed shrink shrink_sealed dribble garbage; do
+        nb_ctl "$dir" "port-add $m socket=$TMP/$name.$m.sock mac=52:54:00:00:0b:0$i"
+        i=$((i + 1))
+    done
+    wait "${pids[@]}"
+    nb_ctl "$dir" stats
+    local stats=$NB_REPLY
+    nb_ctl "$dir" status
+    local status=$NB_REPLY alive=0
+    kill -0 "$NB_PID" 2>/dev/null && alive=1
+    local dribble_ms
+    dribble_ms=$(sed -n 's/^dribble .*dropped_after_ms=\(-*[0-9]*\)$/\1/p' "$TMP/$name.dribble.out")
+    check_context() { echo " (attacks: $(cat "$TMP/$name".*.out | tr '\n' '|'); log: $(log_tail "$dir.log"))"; }
+    check netback_unsealed_memfd_refused '[ $alive = 1 ] && grep -q "^unsealed mem_table=refused dropped=1$" "$TMP/$name.unsealed.out" &&
+        grep -q "port unsealed: .*not sealed against shrinking" "$dir.log"'
+    check netback_shrunk_memfd_no_sigbus '[ $alive = 1 ] && grep -q "^shrink sealed=0 mem_table=refused ftruncate=ok rings=refused$" "$TMP/$name.shrink.out"'
+    check netback_sealed_memfd_cannot_shrink '[ $alive = 1 ] && grep -q "^shrink sealed=1 mem_table=accepted ftruncate=EPERM rings=ok$" "$TMP/$name.shrink_sealed.out"'
+    check netback_dribble_whole_message_deadline '[ $alive = 1 ] && [ -n "$dribble_ms" ] && [ "$dribble_ms" -ge 0 ] && [ "$dribble_ms" -le 4000 ]' \
+        "dribbled message dropped after '$dribble_ms' ms (deadline 2000 ms)"
+    local conns
+    conns=$(sed -n 's/^garbage connections=//p' "$TMP/$name.garbage.out")
+    check netback_quarantine '[ $alive = 1 ] && [ -n "$conns" ] && [ "$conns" -le 4 ] && grep -Eq "^port garbage .* quarantined=1( |$)" <<<"$stats" &&
+        [[ $status == *" quarantined="[1-9]* ]] && grep -q "port garbage: front end at .* quarantined for" "$dir.log"' \
+        "garbage front end got $conns connections in 6 s; stats: $(grep '^port garbage' <<<"$stats"); status: $status"
+    check_context() { :; }
+    nb_stop
+}
+
 nb_case_control_errors() {
     local name=netback_control_errors dir=$TMP/netback_control_errors
     mkdir -p "$dir"
@@ -394,6 +443,7 @@ else
     nb_case_reconnect_later
     nb_case_antispoof
     nb_case_bad_descriptor
+    nb_case_hostile_front_ends
     nb_case_control_errors
     nb_case_sandbox
     nb_case_kill_points

@@ -96,12 +96,14 @@ EOF
         local http_pid=$!
         nb_ctl "$dir/state" "port-add linux socket=$dir/vhost.sock mac=52:54:00:00:0c:01 ip=10.99.0.10 domain=debian"
         [[ $NB_REPLY == "ok id="* ]] || bad="port-add: $NB_REPLY"
-        # TCG, as the issue asks: no KVM under QEMU here. Guest RAM is a shared memfd (vhost-user).
+        # TCG, as the issue asks: no KVM under QEMU here. Guest RAM is a shared memfd (vhost-user),
+        # sealed against shrinking (seal=on, QEMU's default, spelled out: xeno-netback maps no
+        # memory a front end could shrink under it, docs/security.md).
         # vectors=0 (INTx, no MSI-X): Debian's QEMU 7.2 dereferences NULL in
         # msix_set_vector_notifiers when vhost_net_start unmasks the vectors of a vhost-user
         # device (a QEMU bug, whatever the backend; the backend has not been asked anything yet).
         timeout -k 5 240 "$qemu" -accel tcg -m 256M -smp 1 -nographic -no-reboot -nodefaults -serial stdio \
-            -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+            -object memory-backend-memfd,id=mem,size=256M,share=on,seal=on -numa node,memdev=mem \
             -chardev socket,id=c0,path="$dir/vhost.sock",server=on,wait=off \
             -netdev vhost-user,id=n0,chardev=c0 -device virtio-net-pci,netdev=n0,mac=52:54:00:00:0c:01,vectors=0 \
             -kernel "$vmlinuz" -initrd "$dir/initrd.gz" -append "console=ttyS0 quiet panic=-1" \

@@ -152,8 +152,9 @@ static void ring_init(struct port *p, struct ring *r, uint32_t desc, uint32_t av
 
 static void port_init(struct port *p)
 {
-    p->memfd = memfd_create("vhost-driver-guest", MFD_CLOEXEC);
-    if (p->memfd < 0 || ftruncate(p->memfd, MEM_SIZE) < 0)
+    /* Sealed against shrinking, as the monitor's guest RAM: the backend maps nothing else. */
+    p->memfd = memfd_create("vhost-driver-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (p->memfd < 0 || ftruncate(p->memfd, MEM_SIZE) < 0 || fcntl(p->memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
         die("memfd");
     p->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
     if (p->mem == MAP_FAILED)

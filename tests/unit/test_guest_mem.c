@@ -197,6 +197,13 @@ static void create_small_and_destroy(void **state)
     char back[16];
     assert_int_equal(pread(m.fd, back, 16, 0x3000), 16);
     assert_memory_equal(back, "through the map", 16);
+    /* Sealed against shrinking (a vhost-user backend maps it and requires the seal); holes
+     * can still be punched (balloon, lazy restore). */
+    int seals = fcntl(m.fd, F_GET_SEALS);
+    assert_true(seals >= 0 && (seals & F_SEAL_SHRINK));
+    assert_int_equal(ftruncate(m.fd, MiB), -1);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(fallocate(m.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), 0);
     guest_mem_destroy(&m);
     assert_int_equal(m.fd, -1);
     assert_null(m.host);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,9 +39,10 @@ struct guest {
 static void guest_setup(struct guest *g)
 {
     memset(g, 0, sizeof(*g));
-    g->fd = memfd_create("guest", MFD_CLOEXEC);
+    g->fd = memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     assert_true(g->fd >= 0);
     assert_int_equal(ftruncate(g->fd, MEM), 0);
+    assert_int_equal(fcntl(g->fd, F_ADD_SEALS, F_SEAL_SHRINK), 0); /* what the backend requires */
     g->mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
     assert_true(g->mem != MAP_FAILED);
     struct vhost_user_mem_table t = {.nregions = 1};
@@ -101,6 +103,78 @@ static void test_mem_table_checks(void **state)
     assert_int_equal(g.mt.n, 1);
     assert_non_null(mem_table_gpa(&g.mt, GPA, 16));
     guest_teardown(&g);
+}
+
+/* Memory the front end could shrink under our mapping (SIGBUS in the backend every domain
+ * shares) is refused before it is mapped: a memfd without F_SEAL_SHRINK, one that cannot be
+ * sealed at all, and a file that is not a memfd; the table in force stays. */
+static void test_mem_table_seals(void **state)
+{
+    (void)state;
+    struct guest g;
+    guest_setup(&g);
+    struct vhost_user_mem_table t = {.nregions = 1};
+    t.regions[0] = (struct vhost_user_mem_region){.guest_phys_addr = 0, .memory_size = 4096, .userspace_addr = 0};
+    int unsealed = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int grow_only = memfd_create("grow-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int unsealable = memfd_create("unsealable", MFD_CLOEXEC);
+    int file = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int cases[] = {unsealed, grow_only, unsealable, file};
+    for (unsigned i = 0; i < 4; i++) {
+        if (cases[i] < 0)
+            continue; /* no O_TMPFILE on this /tmp */
+        assert_int_equal(ftruncate(cases[i], 8192), 0);
+        if (cases[i] == grow_only)
+            assert_int_equal(fcntl(grow_only, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SEAL), 0);
+        int fds[1] = {dup(cases[i])};
+        assert_int_equal(mem_table_map(&g.mt, &t, fds), -EPERM);
+        assert_non_null(strstr(err_msg(), "memory table: region 0"));
+        assert_non_null(strstr(err_msg(), "seal"));
+        close(cases[i]);
+    }
+    assert_int_equal(g.mt.n, 1);
+    assert_non_null(mem_table_gpa(&g.mt, GPA, 16));
+    /* Sealed against shrinking, a second region maps (the seal alone is what is required). */
+    assert_int_equal(mem_fd_check(g.fd, MEM, "guest"), 0);
+    assert_int_equal(mem_fd_check(g.fd, MEM + 1, "guest"), -EINVAL);
+    guest_teardown(&g);
+}
+
+/* The commit in the inflight region is copied once and checked in the copy: a count the front
+ * end changes after the check cannot reach the code that uses it. */
+static void test_inflight_commit_snapshot(void **state)
+{
+    (void)state;
+    struct inflight_map m = {0};
+    int fd = -1;
+    assert_int_equal(inflight_create(&m, 2, 256, 7, &fd), 0);
+    /* The region we hand out is sealed for good: no shrink, no grow, no seal changes. */
+    assert_int_equal(fcntl(fd, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    assert_int_equal(ftruncate(fd, 0), -1);
+    struct inflight_commit *c = &m.ext->commit, copy;
+    assert_false(inflight_commit_snapshot(&m, &copy)); /* none live */
+    c->ndest = INFLIGHT_MAX_DEST + 1;
+    c->state = INFLIGHT_COMMIT_LIVE;
+    assert_false(inflight_commit_snapshot(&m, &copy)); /* a count out of bounds */
+    c->ndest = 2;
+    c->dest[1].port_id = 42;
+    assert_true(inflight_commit_snapshot(&m, &copy));
+    c->ndest = 1000000; /* the front end rewrites the region after the check */
+    c->dest[1].port_id = 1;
+    assert_int_equal(copy.ndest, 2);
+    assert_int_equal(copy.dest[1].port_id, 42);
+    /* A region handed back unsealed is refused before it is mapped. */
+    int bad = memfd_create("inflight", MFD_CLOEXEC);
+    assert_int_equal(ftruncate(bad, (off_t)inflight_region_size(2, 256)), 0);
+    struct vhost_user_inflight d = {.mmap_size = inflight_region_size(2, 256), .num_queues = 2, .queue_size = 256};
+    struct inflight_map m2 = {0};
+    assert_int_equal(inflight_attach(&m2, bad, &d, 7), -EPERM);
+    assert_non_null(strstr(err_msg(), "inflight region"));
+    /* Ours, handed back, maps. */
+    assert_int_equal(inflight_attach(&m2, fd, &d, 7), 0);
+    assert_int_equal(m2.ext->owner_id, 7);
+    inflight_detach(&m2);
+    inflight_detach(&m);
 }
 
 static void test_good_chain(void **state)
@@ -347,6 +421,7 @@ static void test_vu_dev_answers(void **state)
     assert_int_equal(exchange(&d, sv[0], sv[1], &m, &r), 0);
     assert_int_equal(r.nfds, 1);
     assert_int_equal(r.payload.inflight.mmap_size, inflight_region_size(2, 256));
+    assert_int_equal(fcntl(r.fds[0], F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     vhost_user_msg_close_fds(&r);
     vhost_user_msg_state(&m, VHOST_USER_SET_VRING_BASE, 1, 77);
     assert_int_equal(exchange(&d, sv[0], sv[1], &m, &r), 0);
@@ -355,6 +430,20 @@ static void test_vu_dev_answers(void **state)
     assert_int_equal(r.payload.state.num, 77);
     assert_int_equal(started, 0); /* no ring had all it needs */
     assert_true(d.protocol_errors >= 5);
+    /* Unsealed guest memory: refused (status 1 with REPLY_ACK) and the connection dropped. */
+    int mfd = memfd_create("unsealed", MFD_CLOEXEC);
+    assert_int_equal(ftruncate(mfd, 8192), 0);
+    vhost_user_msg_init(&m, VHOST_USER_SET_MEM_TABLE, VHOST_USER_FLAG_NEED_REPLY);
+    m.payload.memory.nregions = 1;
+    m.payload.memory.regions[0] = (struct vhost_user_mem_region){.memory_size = 8192, .userspace_addr = 0x10000};
+    m.hdr.size = 8 + sizeof(struct vhost_user_mem_region);
+    m.fds[0] = mfd;
+    m.nfds = 1;
+    assert_int_equal(exchange(&d, sv[0], sv[1], &m, &r), -EPERM);
+    assert_int_equal(vhost_user_recv(sv[0], &r, true), 0);
+    assert_int_equal(r.payload.u64, 1);
+    assert_int_equal(d.mem.n, 0);
+    close(mfd);
     vu_dev_reset(&d);
     inflight_detach(&d.inflight);
     close(sv[0]);
@@ -364,9 +453,14 @@ static void test_vu_dev_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mem_table_checks), cmocka_unit_test(test_good_chain),
-        cmocka_unit_test(test_broken_rings),     cmocka_unit_test(test_ring_outside_memory),
-        cmocka_unit_test(test_port_config),      cmocka_unit_test(test_vu_dev_answers),
+        cmocka_unit_test(test_mem_table_checks),
+        cmocka_unit_test(test_mem_table_seals),
+        cmocka_unit_test(test_inflight_commit_snapshot),
+        cmocka_unit_test(test_good_chain),
+        cmocka_unit_test(test_broken_rings),
+        cmocka_unit_test(test_ring_outside_memory),
+        cmocka_unit_test(test_port_config),
+        cmocka_unit_test(test_vu_dev_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

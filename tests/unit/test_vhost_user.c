@@ -9,11 +9,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -183,6 +185,65 @@ static void test_call_reply_ack(void **state)
     close(sv[0]);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sends a valid SET_VRING_NUM (20 bytes) one byte every 50 ms: each byte comes well within
+ * the 200 ms receive timeout, the whole message takes a second. */
+static void *dribble(void *arg)
+{
+    int s = *(int *)arg;
+    struct vhost_user_msg m;
+    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_NUM, 0, 256);
+    const uint8_t *b = (const uint8_t *)&m;
+    for (size_t i = 0; i < sizeof(m.hdr) + sizeof(m.payload.state); i++) {
+        if (send(s, b + i, 1, MSG_NOSIGNAL) != 1)
+            break;
+        usleep(50000);
+    }
+    return NULL;
+}
+
+/* The socket's receive timeout bounds the WHOLE message, not each read: a peer that dribbles
+ * one byte at a time just within it cannot hold the receiver for longer. */
+static void test_whole_message_deadline(void **state)
+{
+    (void)state;
+    int sv[2];
+    pair(sv); /* 200 ms */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, dribble, &sv[0]), 0);
+    struct vhost_user_msg r;
+    uint64_t t0 = now_ms();
+    int rc = vhost_user_recv(sv[1], &r, false);
+    uint64_t took = now_ms() - t0;
+    if (rc != -EAGAIN || took > 500)
+        fail_msg("recv of a dribbled message: rc %d after %llu ms (want -EAGAIN within the 200 ms budget)", rc,
+                 (unsigned long long)took);
+    assert_non_null(strstr(err_msg(), "timed out"));
+    close(sv[1]);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    /* A message sent whole still arrives, and a slow start counts too: nothing for 300 ms of
+     * a 200 ms budget is a timeout, not a wait per read. */
+    pair(sv);
+    struct vhost_user_msg m;
+    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_NUM, 0, 256);
+    assert_int_equal(vhost_user_send(sv[0], &m), 0);
+    assert_int_equal(vhost_user_recv(sv[1], &r, false), 0);
+    assert_int_equal(r.payload.state.num, 256);
+    t0 = now_ms();
+    assert_int_equal(vhost_user_recv(sv[1], &r, false), -EAGAIN);
+    took = now_ms() - t0;
+    assert_true(took >= 150 && took < 500);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -198,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_mem_table_round_trip),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_call_reply_ack),
+        cmocka_unit_test(test_whole_message_deadline),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 #include "vmm/core/guest_mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,13 +27,21 @@ int guest_mem_create(struct guest_mem *mem, uint64_t size)
     mem->fd = -1;
     if (size == 0 || size % 4096)
         return err_set(EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB", (unsigned long long)size);
-    int fd = memfd_create("xeno-guest-ram", MFD_CLOEXEC);
+    int fd = memfd_create("xeno-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return err_set(errno, "memfd_create for guest RAM: %s", strerror(errno));
     if (ftruncate(fd, (off_t)size) < 0) {
         int e = errno;
         close(fd);
         return err_set(e, "sizing guest RAM memfd to %llu bytes: %s", (unsigned long long)size, strerror(e));
+    }
+    /* The vhost-user backend maps this fd and refuses one that could shrink under it (a
+     * SIGBUS there would take down every domain's network). Punching holes (balloon, lazy
+     * restore) is still allowed: it keeps the size. */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+        int e = errno;
+        close(fd);
+        return err_set(e, "sealing the guest RAM memfd against shrinking: %s", strerror(e));
     }
     /* MAP_NORESERVE: the guest touches RAM lazily; a 4 GiB domain that uses 100 MiB costs 100 MiB. */
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
