@@ -80,6 +80,7 @@ $(OBJ)/%.o: %.c
 include guest/guest.mk
 include tests/tests.mk
 include bench/bench.mk
+include fuzz/fuzz.mk
 
 deps:
 	@scripts/install-deps.sh
@@ -92,9 +93,10 @@ check: deps
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory guests
 	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
+	@$(MAKE) --no-print-directory -j$${JOBS:-2} fuzz-replay
 	tests/run.sh -j $${JOBS:-2} build/san
 
-SOURCES = $(shell find src tests/unit tests/tools bench -name '*.[ch]' | sort)
+SOURCES = $(shell find src tests/unit tests/tools bench fuzz -name '*.[ch]' | sort)
 format:
 	clang-format -i $(SOURCES)
 
@@ -102,7 +104,7 @@ format:
 # (scripts/layers.py) and its size limits (scripts/check-size.sh: no .c file over 800 lines,
 # no function over 120). `make check` runs them first.
 lint:
-	$(quiet) FORMAT "src tests bench"
+	$(quiet) FORMAT "src tests bench fuzz"
 	$(Q)clang-format --dry-run -Werror $(SOURCES)
 	$(quiet) LAYERS $(LAYERS)
 	$(Q)$(LAYERS) check
