@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the binary harnesses (fuzz/corpus/{snapshot,migrate_state,
-virtqueue,vhost_user,flowlog}/) with the layouts of src/proto/snapshot.h,
-src/vmm/state/migrate_state.c, the virtio split ring and src/proto/vhost_user.h. Text seeds
-are plain files next to them. Run from the repository root: fuzz/make_seeds.py"""
+virtqueue,vhost_user}/ and a bare flow-log header) with the layouts of src/proto/snapshot.h,
+src/vmm/state/migrate_state.c, the virtio split ring and src/proto/vhost_user.h. Whole flow
+logs come from fuzz/tools/flowlog_seed.c (the product's writer); text seeds are plain files.
+`make fuzz-seeds` runs both from the repository root."""
 import os
 import struct
 import zlib
