@@ -1,5 +1,6 @@
 # XenoServer build. `make` builds programs into build/bin and test kernels into build/guest.
-# `make check` builds an ASan+UBSan copy of the programs into build/san and runs every test.
+# `make check` builds an ASan+UBSan copy of the programs into build/san and runs every test,
+# after replaying the fuzz harnesses' seeds and past crashes (fuzz/fuzz.mk, `make fuzz`).
 # `make demo` boots the demo kernel with its console on this terminal.
 
 CC      ?= gcc
