@@ -1,5 +1,6 @@
 # XenoServer build. `make` builds programs into build/bin and test kernels into build/guest.
-# `make check` builds an ASan+UBSan copy of the programs into build/san and runs every test.
+# `make check` builds an ASan+UBSan copy of the programs into build/san and runs every test,
+# after replaying the fuzz harnesses' seeds and past crashes (fuzz/fuzz.mk, `make fuzz`).
 # `make demo` boots the demo kernel with its console on this terminal.
 
 CC      ?= gcc
@@ -80,6 +81,7 @@ $(OBJ)/%.o: %.c
 include guest/guest.mk
 include tests/tests.mk
 include bench/bench.mk
+include fuzz/fuzz.mk
 
 deps:
 	@scripts/install-deps.sh
@@ -92,9 +94,10 @@ check: deps
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory guests
 	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
+	@$(MAKE) --no-print-directory -j$${JOBS:-2} fuzz-replay
 	tests/run.sh -j $${JOBS:-2} build/san
 
-SOURCES = $(shell find src tests/unit tests/tools bench -name '*.[ch]' | sort)
+SOURCES = $(shell find src tests/unit tests/tools bench fuzz -name '*.[ch]' | sort)
 format:
 	clang-format -i $(SOURCES)
 
@@ -102,7 +105,7 @@ format:
 # (scripts/layers.py) and its size limits (scripts/check-size.sh: no .c file over 800 lines,
 # no function over 120). `make check` runs them first.
 lint:
-	$(quiet) FORMAT "src tests bench"
+	$(quiet) FORMAT "src tests bench fuzz"
 	$(Q)clang-format --dry-run -Werror $(SOURCES)
 	$(quiet) LAYERS $(LAYERS)
 	$(Q)$(LAYERS) check

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the binary harnesses (fuzz/corpus/{snapshot,migrate_state,
+virtqueue,vhost_user}/ and a bare flow-log header) with the layouts of src/proto/snapshot.h,
+src/vmm/state/migrate_state.c, the virtio split ring and src/proto/vhost_user.h. Whole flow
+logs come from fuzz/tools/flowlog_seed.c (the product's writer); text seeds are plain files.
+`make fuzz-seeds` runs both from the repository root."""
+import os
+import struct
+import zlib
+
+PAGE = 4096
+
+
+def put(name, seed, data):
+    d = os.path.join("fuzz", "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, seed), "wb") as f:
+        f.write(data)
+
+
+def section(stype, payload, memory=False, base=0):
+    """A snapshot section header + payload, `next` as the writer puts it."""
+    pay = base + 24
+    nxt = pay + ((len(payload) + 7) & ~7)
+    if memory:
+        nxt = (pay + len(payload) + PAGE - 1) & ~(PAGE - 1)
+    hdr = struct.pack("<IIQQ", stype, zlib.crc32(payload), len(payload), nxt)
+    return hdr + payload + b"\0" * (nxt - pay - len(payload)), nxt
+
+
+def snapshot(ram_pages, saved):
+    ram = ram_pages * PAGE
+    head = b"XENOSNAP" + struct.pack("<II", 1, 0)  # header_size patched below
+    hdr_fields = struct.pack("<12sIIIQ", b"GenuineIntel", 0x806F8, PAGE, 1, ram)
+    ranges = struct.pack("<QQQ", 0, ram, 0) + struct.pack("<QQQ", 0, 0, 0)
+    body = head + hdr_fields + ranges + struct.pack("<I", 0)
+    size = len(body) + 4
+    body = body[:12] + struct.pack("<I", size) + body[16:]
+    header = body + struct.pack("<I", zlib.crc32(body))
+    out, off = header, size
+    cfg = struct.pack("<QIIIIIII", ram, 1, 0, 1, 2, 0, 0, 0) + b"/k.elf".ljust(1024, b"\0") + b"console=ttyS0".ljust(4096, b"\0")
+    cfg += b"\0" * 4  # struct snap_config is 8-aligned
+    s, off = section(1, cfg, base=off)
+    out += s
+    extra = [(2, struct.pack("<I", 0) + b"\0" * 60)]  # vcpu 0 (the reader checks the id)
+    if saved:
+        xml = open("fuzz/corpus/domain_xml/hello.xml", "rb").read()
+        extra += [(11, xml), (12, struct.pack("<QQ", ram // 2, 1000))]  # domain-xml, mem-target
+    for stype, payload in extra:
+        s, off = section(stype, payload, base=off)
+        out += s
+    # memory: runs of `saved` pages each holding its index
+    pages = [bytes([i + 1]) * PAGE for i in range(saved)]
+    table_len = 8 + 32 * (1 if saved else 0)
+    pay = off + 24
+    data_at = (pay + table_len + PAGE - 1) & ~(PAGE - 1)
+    table = struct.pack("<Q", 1 if saved else 0)
+    if saved:
+        blob = b"".join(pages)
+        table += struct.pack("<QQQII", 0, saved, data_at, zlib.crc32(blob), 0)
+    s, _ = section(10, table, memory=True, base=off)
+    # next of the memory section is the end of the page data
+    nxt = data_at + saved * PAGE
+    s = s[:16] + struct.pack("<Q", nxt) + s[24:]
+    out += s + b"".join(pages)
+    end = struct.pack("<IIQQ", 0, zlib.crc32(b""), 0, nxt + 24)
+    return out + end
+
+
+def mig_section(stype, payload):
+    nxt = 24 + ((len(payload) + 7) & ~7)
+    return struct.pack("<IIQQ", stype, zlib.crc32(payload), len(payload), nxt) + payload + b"\0" * (nxt - 24 - len(payload))
+
+
+def virtq(size, chains, indirect=False):
+    """8 setup bytes, then RAM: desc at 0x1000, avail at 0x2000, used at 0x3000, data at 0x4000."""
+    setup = bytes([size.bit_length() - 1, 0, 0x10, 0x20, 0x30, 1 if indirect else 0, 0, 0])
+    ram = bytearray(0x5000)
+    d = 0
+    ring = []
+    for c in chains:  # c: list of (len, write)
+        ring.append(d)
+        for j, (ln, wr) in enumerate(c):
+            flags = (1 if j + 1 < len(c) else 0) | (2 if wr else 0)
+            struct.pack_into("<QIHH", ram, 0x1000 + 16 * d, 0x4000 + 64 * d, ln, flags, d + 1)
+            d += 1
+    struct.pack_into("<HH", ram, 0x2000, 0, len(ring))
+    for i, h in enumerate(ring):
+        struct.pack_into("<H", ram, 0x2004 + 2 * i, h)
+    return setup + bytes(ram)
+
+
+def vhost(end_byte, *msgs):
+    return bytes([end_byte]) + b"".join(struct.pack("<III", r, f, len(p)) + p for r, f, p in msgs)
+
+
+def main():
+    put("snapshot", "empty-ram", snapshot(16, 0))
+    put("snapshot", "two-pages", snapshot(16, 2))
+    # uart state: whatever uart_state_ops.size is; the harness recomputes CRCs anyway
+    put("migrate_state", "empty", b"")
+    put("migrate_state", "power", mig_section(8, b"\1" + b"\0" * 7))
+    uart = bytes([1, 3, 0, 0x5A, 1, 0, 0xC7, 0]) + b"ab" + b"\0" * 14 + struct.pack("<IIiiiI", 0, 2, 1, 1, 0, 0)
+    i8042 = struct.pack("<BBBBi", 0x47, 0xFA, 1, 0, 1)
+    power = b"\1" + b"\0" * 7
+    put("migrate_state", "all-devices", mig_section(6, uart) + mig_section(6, uart) + mig_section(7, i8042) + mig_section(8, power))
+    put("virtqueue", "two-chains", virtq(8, [[(16, False), (64, True)], [(32, False)]]))
+    put("virtqueue", "one-write", virtq(4, [[(100, True)]]))
+    # GET_FEATURES request, SET_FEATURES, SET_VRING_NUM; a GET_FEATURES reply
+    put("vhost_user", "requests", vhost(0, (1, 1, b""), (2, 1, struct.pack("<Q", 1 << 32)), (8, 1, struct.pack("<II", 0, 256))))
+    put("vhost_user", "kick-with-fd", vhost(2, (12, 1, struct.pack("<Q", 0))))
+    put("vhost_user", "reply", vhost(1, (1, 5, struct.pack("<Q", 1 << 32))))
+    hdr = b"XFLOWLOG" + bytes([1, 0, 0, 0, 64, 0, 0, 0]) + bytes(range(16)) + struct.pack("<Q", 1) + b"\0" * 24
+    put("flowlog", "header-only", hdr)
+
+
+if __name__ == "__main__":
+    main()
