@@ -121,7 +121,7 @@ static void check_policy(struct cpuid_table *t, unsigned nvcpus, uint32_t tsc_kh
         assert_set(e->edx, 25, "SSE");
         assert_set(e->edx, 26, "SSE2");
         assert_int_equal((e->ebx >> 8) & 0xff, 8); /* CLFLUSH line size kept */
-        assert_set(e->edx, 19, "CLFLUSH");           /* ... and the instruction it sizes */
+        assert_set(e->edx, 19, "CLFLUSH");         /* ... and the instruction it sizes */
         assert_clear(e->edx, 18, "PSN");
         assert_clear(e->edx, 10, "reserved bit 10");
         assert_clear(e->edx, 20, "reserved bit 20");
