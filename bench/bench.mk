@@ -71,7 +71,8 @@ bench-net-switch: $(BENCH_DIR)/net-switch-bench
 .PHONY: bench-audit
 bench-programs: $(BENCH_DIR)/audit-bench
 
-$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(wildcard src/audit/*.c) src/lib/eth.c src/lib/err.c
+$(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(wildcard src/audit/*.c) src/lib/eth.c src/lib/err.c \
+		src/lib/siphash.c
 	$(quiet) CC $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lzstd -lcrypto -lm

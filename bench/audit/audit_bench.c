@@ -5,6 +5,7 @@
  * original lengths kept) for nfpcapd and softflowd to process (bench/audit/run.sh).
  *
  *   audit-bench [--packets N] [--runs R] [--dir DIR] [--pcap FILE] [--rules FILE]
+ *   audit-bench --attack N     (only the attack of issue 14 item 6, N flows: see attack())
  *
  * The trace: 64 domains of 16 sponsors; of the flows, 55% short TCP (web: handshake, request,
  * ~10 response segments with an ACK every second, FIN both ways), 8% bulk TCP (~200
@@ -303,6 +304,87 @@ static int run(enum mode m, const char *dir, const char *rules, struct result *r
     return 0;
 }
 
+/* The attack of issue 14 item 6: a domain picks remote addresses and ports so that its flows
+ * share one slot of the flow table under the table's old fixed hash (the function below, kept
+ * here only to build the attack), in a table of the backend's default 65536 flows (131072
+ * slots before the fix). Measured: the CPU time of one lookup of another domain's flow (a
+ * UDP packet of an existing flow), without and with the attacker's flows in the table. */
+static uint64_t old_hash(const uint8_t *p)
+{
+    uint64_t h = 0x243f6a8885a308d3ull;
+    for (int i = 0; i < 5; i++) {
+        uint64_t v;
+        memcpy(&v, p + 8 * i, 8);
+        h ^= v * 0x9e3779b97f4a7c15ull;
+        h = (h << 29 | h >> 35) * 0xbf58476d1ce4e5b9ull;
+    }
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 29;
+    return h;
+}
+
+/* struct flow_key's bytes for a UDP flow the domain on `port` opens (audit.c's make_key). */
+static void udp_key(uint8_t k[40], uint16_t port, uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp)
+{
+    memset(k, 0, 40);
+    put32(k, src);
+    put32(k + 16, dst);
+    memcpy(k + 32, &sp, 2);
+    memcpy(k + 34, &dp, 2);
+    memcpy(k + 36, &port, 2);
+    k[38] = 17;
+    k[39] = 4;
+}
+
+static double victim_lookup_ns(struct audit *a, uint64_t t)
+{
+    uint8_t h[54];
+    make_hdr(h, 17, 0x0a000003, 0xc0000201, 5000, 53, true);
+    put16(h + 16, 28 + 10);
+    put16(h + 38, 8 + 10);
+    struct audit_ctx ctx = {1, AUDIT_DIR_OUT};
+    enum { N = 200000 };
+    double c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    for (int i = 0; i < N; i++)
+        sink += audit_frame(a, &ctx, h, 52, t + (uint64_t)i).action;
+    return (now_s(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e9 / N;
+}
+
+static int attack(unsigned nflows)
+{
+    struct audit_config cfg = {.flow_capacity = 65536, .max_ports = 4};
+    struct audit *a;
+    if (audit_create(&cfg, &a) < 0 || audit_port_bind(a, 0, "attacker", "mallory", T0) < 0 ||
+        audit_port_bind(a, 1, "victim", "alice", T0) < 0)
+        return -1;
+    uint8_t vk[40], k[40], h[54];
+    udp_key(vk, 1, 0x0a000003, 0xc0000201, 5000, 53);
+    uint32_t target = (uint32_t)(old_hash(vk) >> 32) & 131071;
+    double quiet = victim_lookup_ns(a, T0);
+    audit_port_unbind(a, 1, T0);
+    audit_port_bind(a, 1, "victim", "alice", T0);
+    struct audit_ctx ctx = {0, AUDIT_DIR_OUT};
+    unsigned made = 0;
+    for (uint32_t i = 0; made < nflows; i++) {
+        uint32_t dst = 0xc6000000u + (i >> 10);
+        uint16_t dp = (uint16_t)(1024 + (i & 1023));
+        udp_key(k, 0, 0x0a000002, dst, 4000, dp);
+        if (((uint32_t)(old_hash(k) >> 32) & 131071) != target)
+            continue;
+        make_hdr(h, 17, 0x0a000002, dst, 4000, dp, true);
+        put16(h + 16, 28 + 10);
+        put16(h + 38, 8 + 10);
+        audit_frame(a, &ctx, h, 52, T0 + made);
+        made++;
+    }
+    double hit = victim_lookup_ns(a, T0 + S);
+    printf("attack: %u flows of one domain aimed at one slot of the old hash; another domain's lookup %.0f ns "
+           "(%.0f ns without them): %.1fx; the attacker holds %u flows\n",
+           nflows, hit, quiet, hit / quiet, audit_flow_count(a) - 1);
+    return audit_destroy(a, T0 + 3600 * S);
+}
+
 static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
@@ -332,6 +414,7 @@ int main(int argc, char **argv)
     uint64_t want = 5000000;
     int runs = 5;
     const char *dir = "/tmp", *pcap = NULL, *rules = NULL;
+    unsigned attack_flows = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--packets") == 0)
             want = strtoull(argv[i + 1], NULL, 10);
@@ -343,6 +426,8 @@ int main(int argc, char **argv)
             pcap = argv[i + 1];
         else if (strcmp(argv[i], "--rules") == 0)
             rules = argv[i + 1];
+        else if (strcmp(argv[i], "--attack") == 0)
+            attack_flows = (unsigned)strtoul(argv[i + 1], NULL, 10);
         else {
             fprintf(stderr, "audit-bench: unknown option %s\n", argv[i]);
             return 2;
@@ -352,6 +437,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "audit-bench: --packets at least 1000, --runs 1..50\n");
         return 2;
     }
+    if (attack_flows)
+        return attack(attack_flows) < 0 ? 1 : 0;
     char key[512];
     snprintf(key, sizeof(key), "%s/bench.key", dir);
     FILE *kf = fopen(key, "wb");

@@ -240,12 +240,20 @@ static void admitted(struct audit *a, struct flow_entry *e, bool syn, bool first
     }
 }
 
+/* A domain at its quota makes room among its own flows; otherwise a full pool, or (by rare
+ * chance) the key's two full buckets, end the table's choice of victim: at most two victims,
+ * since ending one frees a pool entry and a bucket slot at once. */
 static struct flow_entry *new_entry(struct audit *a, const struct flow_key *k, uint64_t hash, uint64_t now)
 {
-    struct flow_entry *e = flow_table_insert(&a->ft, k, hash);
-    if (!e) {
-        audit_flow_end(a, flow_table_victim(&a->ft), FLOW_END_EVICTED, now);
-        e = flow_table_insert(&a->ft, k, hash);
+    uint32_t group = a->ports[k->port].domain_id;
+    if (flow_table_group_count(&a->ft, group) >= a->cfg.flow_quota) {
+        a->st.flows_over_quota++;
+        audit_flow_end(a, flow_table_group_victim(&a->ft, group), FLOW_END_EVICTED, now);
+    }
+    struct flow_entry *e = flow_table_insert(&a->ft, k, hash, group);
+    for (int tries = 0; !e && tries < 2; tries++) {
+        audit_flow_end(a, flow_table_victim(&a->ft, hash, group), FLOW_END_EVICTED, now);
+        e = flow_table_insert(&a->ft, k, hash, group);
     }
     a->st.flows_created++;
     return e;
@@ -299,7 +307,7 @@ struct audit_verdict audit_frame_parsed(struct audit *a, const struct audit_ctx 
     }
     struct flow_key k;
     make_key(&f, ctx, &k);
-    uint64_t hash = flow_key_hash(&k);
+    uint64_t hash = flow_table_hash(&a->ft, &k);
     struct flow_entry *e = flow_table_find(&a->ft, &k, hash);
     int d = ctx->dir == AUDIT_DIR_OUT ? 0 : 1;
     bool tcp = f.ip_proto == NET_IPPROTO_TCP && f.l4_present;

@@ -81,6 +81,9 @@ const char *audit_action_name(enum audit_action a);
 
 struct audit_config {
     uint32_t flow_capacity;      /* flows tracked at once (0: 65536) */
+    uint32_t flow_quota;         /* flows one domain may hold at once (0: flow_capacity / 8); a
+                                    domain at its quota ends its own least recently seen of its
+                                    oldest flows to open another, never another domain's */
     uint32_t max_ports;          /* port ids are below this (0: 1024); also the domain/sponsor limit */
     const char *log_path;        /* flow log, or NULL for none */
     const char *key_path;        /* HMAC key file for seals, or NULL */
@@ -102,6 +105,7 @@ struct audit_config {
 struct audit_stats {
     uint64_t frames, bytes, not_ip, malformed, unbound;
     uint64_t flows_created, flows_ended, flows_evicted, flows_logged;
+    uint64_t flows_over_quota; /* flows ended (as evicted) for a domain at its flow quota */
     uint64_t dropped, throttled;
     uint64_t events[AUDIT_EV__COUNT];
     uint64_t log_errors;

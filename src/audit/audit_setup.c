@@ -101,8 +101,15 @@ int audit_create(const struct audit_config *cfg, struct audit **out)
         rc = err_set(EINVAL, "audit: detector parameters out of range");
         goto fail;
     }
+    if (!a->cfg.flow_quota)
+        a->cfg.flow_quota = a->cfg.flow_capacity / 8;
+    if (a->cfg.flow_quota > a->cfg.flow_capacity) {
+        rc =
+            err_set(EINVAL, "audit: flow quota %u above the table's %u flows", a->cfg.flow_quota, a->cfg.flow_capacity);
+        goto fail;
+    }
     a->max = a->cfg.max_ports;
-    rc = flow_table_init(&a->ft, a->cfg.flow_capacity);
+    rc = flow_table_init(&a->ft, a->cfg.flow_capacity, a->max);
     if (rc < 0)
         goto fail;
     rc = trw_seen_init(&a->seen, a->cfg.flow_capacity);

@@ -63,6 +63,9 @@ int trw_seen_init(struct trw_seen *s, uint32_t entries)
     uint32_t sets = 1;
     while (sets * 4 < entries)
         sets <<= 1;
+    int rc = siphash_random_key(s->key);
+    if (rc < 0)
+        return err_wrap(-rc, "scan detector");
     s->fp = calloc((size_t)sets * 4, sizeof(*s->fp));
     if (!s->fp)
         return err_set(ENOMEM, "scan detector: out of memory for %u destinations", entries);
@@ -76,20 +79,18 @@ void trw_seen_free(struct trw_seen *s)
     s->fp = NULL;
 }
 
-static uint64_t fingerprint(uint32_t domain_id, const uint8_t addr[16], uint16_t port)
+static uint64_t fingerprint(const struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16], uint16_t port)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ domain_id;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ addr[i]) * 0x100000001b3ull;
-    h = (h ^ (port >> 8)) * 0x100000001b3ull;
-    h = (h ^ (port & 0xff)) * 0x100000001b3ull;
-    h ^= h >> 29;
-    return h | 1; /* 0 marks an empty way */
+    uint8_t in[22];
+    memcpy(in, &domain_id, 4);
+    memcpy(in + 4, addr, 16);
+    memcpy(in + 20, &port, 2);
+    return siphash13(s->key, in, sizeof(in)) | 1; /* 0 marks an empty way */
 }
 
 bool trw_seen_contains(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[16], uint16_t port)
 {
-    uint64_t h = fingerprint(domain_id, addr, port);
+    uint64_t h = fingerprint(s, domain_id, addr, port);
     uint64_t *set = &s->fp[(size_t)(h >> 40 & (s->sets - 1)) * 4];
     for (int w = 0; w < 4; w++)
         if (set[w] == h) {
@@ -105,7 +106,7 @@ void trw_seen_insert(struct trw_seen *s, uint32_t domain_id, const uint8_t addr[
 {
     if (trw_seen_contains(s, domain_id, addr, port))
         return;
-    uint64_t h = fingerprint(domain_id, addr, port);
+    uint64_t h = fingerprint(s, domain_id, addr, port);
     uint64_t *set = &s->fp[(size_t)(h >> 40 & (s->sets - 1)) * 4];
     memmove(set + 1, set, 3 * sizeof(*set));
     set[0] = h;

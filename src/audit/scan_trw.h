@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/siphash.h"
+
 struct trw_params {
     double theta0, theta1, p_d, p_f;
     uint64_t timeout_ns; /* no answer within this: failure (default 3 s) */
@@ -41,10 +43,13 @@ bool trw_admit_new(struct trw_state *s, const struct trw_params *p, uint64_t now
 /* Destinations each domain contacted recently: a fixed-size, 4-way set-associative cache of
  * (domain, address, TCP port) fingerprints. A destination is a service, not a host, so a
  * vertical scan (many ports of one host) is seen as well as a horizontal one. Forgetting an
- * old destination only makes its next contact count as a first contact again. */
+ * old destination only makes its next contact count as a first contact again. The
+ * fingerprint is keyed (SipHash-1-3, random key at init): a domain cannot aim its contacts at
+ * the set of another domain's destinations to make it forget them. */
 struct trw_seen {
     uint64_t *fp;
     uint32_t sets; /* power of two; 4 ways each */
+    uint8_t key[SIPHASH_KEY_LEN];
 };
 
 int trw_seen_init(struct trw_seen *s, uint32_t entries);

@@ -58,13 +58,14 @@ static int open_tap(const char *name)
 
 /* Creates the audit engine (flow log, key, IPFIX socket, rules) and its event file before
  * the sandbox closes the file system and the socket calls. */
-static int audit_start(struct netback *nb, int dirfd, const char *log_path, const char *key_path,
-                       const char *rules_path, const char *ipfix, struct nb_audit_events *events)
+static int audit_start(struct netback *nb, int dirfd, const struct nb_options *o, struct nb_audit_events *events)
 {
+    const char *log_path = o->audit_log, *key_path = o->audit_key, *rules_path = o->audit_rules, *ipfix = o->ipfix;
     int rc = audit_events_open(events, dirfd, 0);
     if (rc < 0)
         return rc;
     struct audit_config cfg = {.max_ports = NET_SWITCH_MAX_PORTS,
+                               .flow_quota = o->audit_flow_quota,
                                .log_path = log_path ? log_path : "flows.log",
                                .key_path = key_path,
                                .ipfix_collector = ipfix,
@@ -186,7 +187,7 @@ int main(int argc, char **argv)
     static struct nb_audit_events events = {.fd = -1};
     int rules_dirfd = -1;
     if (o.audit_on) {
-        if (audit_start(&nb, dirfd, o.audit_log, o.audit_key, o.audit_rules, o.ipfix, &events) < 0) {
+        if (audit_start(&nb, dirfd, &o, &events) < 0) {
             log_error("audit: %s", err_msg());
             return 1;
         }

@@ -15,7 +15,7 @@ void nb_options_usage(FILE *f)
 {
     fprintf(f, "usage: xeno-netback --state-dir DIR [--uplink-tap NAME] [--uplink-capacity KIB]\n"
                "                    [--audit] [--audit-log FILE] [--audit-key FILE] [--audit-rules FILE]\n"
-               "                    [--ipfix HOST:PORT]\n"
+               "                    [--audit-flow-quota N] [--ipfix HOST:PORT]\n"
                "                    [--verbose] [--test-forbidden-syscall] [--test-crash-at P:N]\n"
                "Serves the virtio-net devices of the domains on this host over vhost-user (docs/netback.md).\n");
 }
@@ -96,6 +96,7 @@ int nb_options_parse(int argc, char **argv, struct nb_options *o)
         {"audit-log", required_argument, NULL, 'L'},
         {"audit-key", required_argument, NULL, 'k'},
         {"audit-rules", required_argument, NULL, 'r'},
+        {"audit-flow-quota", required_argument, NULL, 'Q'},
         {"ipfix", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -115,6 +116,15 @@ int nb_options_parse(int argc, char **argv, struct nb_options *o)
         case 'L':
         case 'k':
         case 'r': rc = audit_path(o, c, optarg); break;
+        case 'Q': {
+            /* At most the engine's table (65536 flows in xeno-netback). */
+            uint64_t q = 0;
+            if (parse_u64_range(optarg, 1, 65536, &q) < 0)
+                rc = err_wrap(EINVAL, "--audit-flow-quota %s", optarg);
+            o->audit_flow_quota = (uint32_t)q;
+            o->audit_on = true;
+            break;
+        }
         case 'x':
             o->ipfix = optarg;
             o->audit_on = true;

@@ -14,7 +14,8 @@ struct nb_options {
     /* Absolute (the process moves into the state directory), malloc'd: nb_options_free. */
     char *audit_log, *audit_key, *audit_rules;
     const char *ipfix;
-    unsigned crash_point; /* --test-crash-at P:N (0: none) */
+    uint32_t audit_flow_quota; /* --audit-flow-quota (0: the engine's default) */
+    unsigned crash_point;      /* --test-crash-at P:N (0: none) */
     uint64_t crash_after;
 };
 

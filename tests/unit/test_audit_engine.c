@@ -113,7 +113,7 @@ static int setup(void **state)
 
 static int setup_small(void **state)
 {
-    struct audit_config cfg = {.flow_capacity = 16, .max_ports = 8};
+    struct audit_config cfg = {.flow_capacity = 16, .max_ports = 8, .flow_quota = 16}; /* the pool fills first */
     return start(state, &cfg);
 }
 
