@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon/registry.h"
@@ -17,6 +19,16 @@
 #define HOST_TIMEOUT_MS 15000             /* each step of the xenod-to-xenod exchange */
 #define OFFER_MAX (DOMAIN_XML_MAX + 4096) /* the JSON offer: a domain XML and a few fields */
 #define CONSOLE_TAIL_MAX (64 << 10)
+/* Until a peer has passed the handshake it is a stranger: few at once, each on a thread with
+ * a stack sized here (touched a few KiB deep before the handshake passes; the rest, for
+ * starting the domain, only once it has), and no buffer beyond the handshake's own. Further
+ * strangers are closed at once; each is cut at the handshake's deadline (MIG_AUTH_DEADLINE_MS). */
+#define MAX_UNAUTHENTICATED 4
+#define HANDLER_STACK (512u << 10)
+/* Accept errors (EMFILE, ENFILE, ENOBUFS, ENOMEM...) persist while the listening socket stays
+ * readable: wait before the next try, doubling up to this, instead of spinning. */
+#define ACCEPT_BACKOFF_MIN_MS 10
+#define ACCEPT_BACKOFF_MAX_MS 1000
 
 struct migrate_host {
     struct registry *r;
@@ -27,7 +39,16 @@ struct migrate_host {
     uint8_t key[MIG_KEY_MAX];
     size_t keylen;
     pthread_t thread;
+    pthread_mutex_t lock; /* guards unauthenticated */
+    int unauthenticated;  /* connections accepted whose handshake has not passed yet */
 };
+
+static void release_slot(struct migrate_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->unauthenticated--;
+    pthread_mutex_unlock(&h->lock);
+}
 
 struct incoming {
     struct migrate_host *h;
@@ -47,11 +68,16 @@ static void *handle_incoming(void *opaque)
 {
     struct incoming *in = opaque;
     struct migrate_host *h = in->h;
-    char *offer = malloc(OFFER_MAX + 1), *console = malloc(CONSOLE_TAIL_MAX);
+    char *offer = NULL, *console = NULL;
     uint32_t len = 0, clen = 0;
-    int rc = offer && console ? 0 : err_set(ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = mig_auth_destination(&in->c, h->key, h->keylen);
+    int rc = mig_auth_destination(&in->c, h->key, h->keylen);
+    release_slot(h); /* authenticated, or gone: either way no longer a stranger */
+    if (rc == 0) {
+        offer = malloc(OFFER_MAX + 1);
+        console = malloc(CONSOLE_TAIL_MAX);
+        if (!offer || !console)
+            rc = err_set(ENOMEM, "out of memory");
+    }
     if (rc == 0)
         rc = mig_expect(&in->c, MIG_HOST_OFFER, offer, OFFER_MAX, &len, "the domain offer");
     if (rc == 0)
@@ -65,7 +91,7 @@ static void *handle_incoming(void *opaque)
     if (rc < 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());
-        log_warn("incoming migration from %s refused: %s", in->c.peer, msg);
+        log_limited(LOG_WARN, 5, "incoming migration from %s refused: %s", in->c.peer, msg);
         mig_send_error(&in->c, msg);
     }
     mig_close(&in->c);
@@ -75,9 +101,50 @@ static void *handle_incoming(void *opaque)
     return NULL;
 }
 
+/* Sleeps ms unless the listener is told to stop: 1 when it is. */
+static int stop_requested(struct migrate_host *h, int ms)
+{
+    struct pollfd p = {h->stop[0], POLLIN, 0};
+    return poll(&p, 1, ms) > 0;
+}
+
+/* Takes a stranger's slot: 0, or -EBUSY when MAX_UNAUTHENTICATED are in their handshake. */
+static int take_slot(struct migrate_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int ok = h->unauthenticated < MAX_UNAUTHENTICATED;
+    h->unauthenticated += ok;
+    pthread_mutex_unlock(&h->lock);
+    return ok ? 0 : -EBUSY;
+}
+
+/* One thread per incoming domain: it lives until that domain runs here or gave up. */
+static void start_handler(struct migrate_host *h, struct mig_conn *c)
+{
+    struct incoming *in = calloc(1, sizeof(*in));
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc = in ? pthread_attr_init(&attr) : ENOMEM;
+    if (rc == 0) {
+        in->h = h;
+        in->c = *c;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, HANDLER_STACK);
+        rc = pthread_create(&t, &attr, handle_incoming, in);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        log_limited(LOG_WARN, 2, "incoming migration from %s dropped: %s", c->peer, strerror(rc));
+        release_slot(h);
+        mig_close(c);
+        free(in);
+    }
+}
+
 static void *listen_main(void *opaque)
 {
     struct migrate_host *h = opaque;
+    int backoff = 0;
     for (;;) {
         struct pollfd p[2] = {{h->stop[0], POLLIN, 0}, {h->lfd, POLLIN, 0}};
         if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -86,28 +153,43 @@ static void *listen_main(void *opaque)
             break;
         if (!p[1].revents)
             continue;
-        struct incoming *in = calloc(1, sizeof(*in));
-        if (!in)
-            continue;
-        in->h = h;
-        if (mig_accept(&in->c, h->lfd, 0) < 0) {
-            log_warn("%s", err_msg());
-            free(in);
+        struct mig_conn c;
+        int rc = mig_accept(&c, h->lfd, 0);
+        if (rc == -ECONNABORTED || rc == -EINTR || rc == -EAGAIN || rc == -ETIMEDOUT)
+            continue; /* that connection went away before we took it: nothing wrong here */
+        if (rc < 0) {
+            backoff = backoff ? backoff * 2 : ACCEPT_BACKOFF_MIN_MS;
+            if (backoff > ACCEPT_BACKOFF_MAX_MS)
+                backoff = ACCEPT_BACKOFF_MAX_MS;
+            log_limited(LOG_WARN, 1, "migration listener: %s (next try in %d ms)", err_msg(), backoff);
+            if (stop_requested(h, backoff))
+                break;
             continue;
         }
-        in->c.timeout_ms = HOST_TIMEOUT_MS;
-        /* One thread per incoming domain: it lives until that domain runs here or gave up. */
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, handle_incoming, in) != 0) {
-            mig_close(&in->c);
-            free(in);
+        backoff = 0;
+        if (take_slot(h) < 0) {
+            log_limited(LOG_WARN, 1, "migration listener: %s closed: %d connections already in their handshake", c.peer,
+                        MAX_UNAUTHENTICATED);
+            mig_close(&c);
+            continue;
         }
-        pthread_attr_destroy(&attr);
+        c.timeout_ms = HOST_TIMEOUT_MS;
+        start_handler(h, &c);
     }
     return NULL;
+}
+
+int migrate_host_port(const struct migrate_host *h)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(h->lfd, (struct sockaddr *)&ss, &sl) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
 }
 
 int migrate_host_listen(struct migrate_host **out, struct registry *r, const char *addrport, const char *key_path)
@@ -119,6 +201,7 @@ int migrate_host_listen(struct migrate_host **out, struct registry *r, const cha
         return err_set(ENOMEM, "out of memory");
     h->r = r;
     h->lfd = -1;
+    pthread_mutex_init(&h->lock, NULL);
     snprintf(h->key_path, sizeof(h->key_path), "%s", key_path);
     int rc = mig_key_load(key_path, h->key, &h->keylen);
     if (rc == 0)

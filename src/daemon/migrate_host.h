@@ -17,9 +17,13 @@
 struct registry;
 struct migrate_host;
 
-/* Accepts migrations on ADDR:PORT, authenticated with the key in key_path. */
+/* Accepts migrations on ADDR:PORT, authenticated with the key in key_path. One listener
+ * thread; each connection gets its own thread, at most 4 at once while in the handshake
+ * (one deadline for all of it), further ones closed at once; accept errors back off. */
 int migrate_host_listen(struct migrate_host **out, struct registry *r, const char *addrport, const char *key_path);
 void migrate_host_close(struct migrate_host *h);
+/* The port it listens on (ADDR:0 picks one), or a negative errno. */
+int migrate_host_port(const struct migrate_host *h);
 
 /* Source: offers a domain to the xenod at hostport. On success *port is where the
  * destination's monitor waits for the stream (on the same host). */

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *log_prog = "xeno";
 static enum log_level log_max = LOG_INFO;
@@ -38,4 +39,30 @@ void log_msg(enum log_level level, const char *fmt, ...)
         log_hook(line);
     line[len++] = '\n';
     fwrite(line, 1, len, stderr);
+}
+
+int log_ratelimit_pass(struct log_ratelimit *rl, enum log_level level, unsigned per_sec)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned report = 0;
+    int pass;
+    while (__atomic_exchange_n(&rl->lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    if (rl->window != (long)now.tv_sec) {
+        rl->window = (long)now.tv_sec;
+        rl->n = 0;
+    }
+    pass = rl->n < per_sec;
+    if (pass) {
+        rl->n++;
+        report = rl->suppressed;
+        rl->suppressed = 0;
+    } else {
+        rl->suppressed++;
+    }
+    __atomic_store_n(&rl->lock, 0, __ATOMIC_RELEASE);
+    if (report)
+        log_msg(level, "(%u more like the next line suppressed)", report);
+    return pass;
 }

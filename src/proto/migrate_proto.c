@@ -246,15 +246,39 @@ void mig_close(struct mig_conn *c)
     c->fd = -1;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void mig_set_deadline(struct mig_conn *c, int ms)
+{
+    c->deadline_ms = ms > 0 ? now_ms() + ms : 0;
+}
+
 static int wait_fd(struct mig_conn *c, short ev, const char *what)
 {
     struct pollfd p = {.fd = c->fd, .events = ev};
     for (;;) {
-        int n = poll(&p, 1, c->timeout_ms);
+        int wait = c->timeout_ms, by_deadline = 0;
+        if (c->deadline_ms) {
+            int64_t left = c->deadline_ms - now_ms();
+            if (left <= 0)
+                return err_set(ETIMEDOUT, "%s: deadline passed while %s", c->peer, what);
+            if (wait < 0 || left < wait) {
+                wait = (int)left;
+                by_deadline = 1;
+            }
+        }
+        int n = poll(&p, 1, wait);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return err_set(errno, "%s: poll: %s", c->peer, strerror(errno));
+        if (n == 0 && by_deadline)
+            continue; /* the deadline: the next turn says so */
         if (n == 0)
             return err_set(ETIMEDOUT, "%s: no progress for %d ms while %s", c->peer, c->timeout_ms, what);
         return 0;
@@ -416,7 +440,7 @@ static int refused(int r)
     return -EACCES;
 }
 
-int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
+static int auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
 {
     struct mig_hello hello = {.version = MIG_VERSION};
     struct mig_challenge ch;
@@ -442,7 +466,7 @@ int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
     return r == -ECONNABORTED ? refused(r) : r;
 }
 
-int mig_auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen)
+static int auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen)
 {
     struct mig_hello hello;
     struct mig_challenge ch = {.version = MIG_VERSION};
@@ -472,4 +496,28 @@ int mig_auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen)
         return err_set(EACCES, "%s: authentication failed: the source does not hold the migration key", c->peer);
     }
     return mig_send(c, MIG_AUTH_OK, NULL, 0);
+}
+
+/* One deadline over the whole handshake, not only per read: a peer that dribbles a byte
+ * now and then cannot hold the connection (and whatever slot it takes) any longer. */
+static int with_deadline(struct mig_conn *c, int ms, int (*fn)(struct mig_conn *, const uint8_t *, size_t),
+                         const uint8_t *key, size_t keylen)
+{
+    int64_t caller = c->deadline_ms;
+    mig_set_deadline(c, ms);
+    if (caller && caller < c->deadline_ms)
+        c->deadline_ms = caller;
+    int r = fn(c, key, keylen);
+    c->deadline_ms = caller;
+    return r;
+}
+
+int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
+{
+    return with_deadline(c, MIG_AUTH_SOURCE_DEADLINE_MS, auth_source, key, keylen);
+}
+
+int mig_auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen)
+{
+    return with_deadline(c, MIG_AUTH_DEADLINE_MS, auth_destination, key, keylen);
 }

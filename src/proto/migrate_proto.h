@@ -4,8 +4,9 @@
  *
  * Every message is a 16-byte header (magic, type, payload length, CRC32 of the first 12
  * header bytes and the payload) and a payload of at most MIG_MAX_PAYLOAD bytes. All I/O is
- * blocking with a deadline per call (poll), so a dead peer or a cut link ends in an error
- * naming what was being waited for, never in a hang. Everything received is untrusted:
+ * blocking with a timeout per call (poll) and, where set, one absolute deadline over all
+ * calls (the handshake always has one), so a dead or dribbling peer or a cut link ends in
+ * an error naming what was being waited for, never in a hang. Everything received is untrusted:
  * lengths are bounded before anything is read, the CRC is checked before the payload is
  * used, and each message's contents are checked again by whoever interprets them. */
 #ifndef XENO_PROTO_MIGRATE_PROTO_H
@@ -74,6 +75,7 @@ struct mig_round {
 struct mig_conn {
     int fd;
     int timeout_ms;          /* per blocking call */
+    int64_t deadline_ms;     /* CLOCK_MONOTONIC ms after which every wait fails; 0: none */
     uint64_t sent, received; /* bytes, headers included */
     char peer[128];          /* "HOST:PORT" for messages */
 };
@@ -105,6 +107,18 @@ int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32
 int mig_expect(struct mig_conn *c, uint32_t want, void *buf, uint32_t cap, uint32_t *len, const char *what);
 /* Tells the peer why we stop (best effort). */
 void mig_send_error(struct mig_conn *c, const char *reason);
+
+/* Sets c->deadline_ms to ms from now (ms <= 0: no deadline). A deadline bounds the sum of
+ * all waits, so a peer that sends a byte just inside each per-call timeout is still cut. */
+void mig_set_deadline(struct mig_conn *c, int ms);
+
+/* The whole handshake (every message of it) must be over within these, counted from its
+ * start, unless the caller set an earlier deadline. The destination's is short: until the
+ * handshake passes, the peer is a stranger holding one of few slots. The source's is
+ * longer: a destination monitor serves one handshake at a time, and the source may wait
+ * in its backlog behind a stranger that holds the destination's deadline. */
+#define MIG_AUTH_DEADLINE_MS 5000
+#define MIG_AUTH_SOURCE_DEADLINE_MS 20000
 
 /* The handshake. The source proves it holds the key before the destination accepts a
  * domain; the destination proves it before the source sends one. 0, or -EACCES (wrong key)

@@ -2,8 +2,8 @@
 # namespaces made here, joined by a veth pair, 10.77.0.1 (A) and 10.77.0.2 (B). The dirtier
 # guest rewrites and verifies a working set while it moves from A to B and must end with
 # PASS on B. Faults: the destination killed mid-copy, the link cut mid-copy, a wrong key, a
-# stranger connecting: the source keeps running and says why, the destination never runs
-# the domain.
+# stranger connecting first (refused and closed; the real source then migrates all the same):
+# the source keeps running and says why, the destination never runs the domain.
 
 MG_A=xmigA$$ MG_B=xmigB$$
 MG_KEY=$TMP/mig.key
@@ -141,13 +141,33 @@ if kvm_case migrate; then
             fail migrate-wrong-key "monitors did not start"
         fi
 
-        # 3. A stranger (no key, not our protocol) cannot push anything in.
-        if mg_dst mgdst3 7003 "$MG_KEY"; then
+        # 3. Strangers connect first: one says something that is not our protocol, one says
+        # nothing and holds its connection. Neither takes the source's place: each is
+        # refused and closed (the silent one at the handshake's deadline, 5 s), the
+        # destination keeps accepting, and the real source, waiting behind them, migrates.
+        if mg_dst mgdst3 7003 "$MG_KEY" && mg_src mgsrc3 --memory 64M --cmdline "ws=64 secs=20" \
+            --migrate-key "$MG_KEY"; then
             ip netns exec "$MG_A" timeout 5 bash -c 'printf "XMIGhello, give me a domain\n" >/dev/tcp/10.77.0.2/7003'
-            wait_until 30 mg_job_done "$MG_DST_JOB"
+            check migrate-stranger-refused \
+                'wait_until 10 has "$TMP/mgdst3.vmm.log" "refused .*while waiting for the source.s hello"'
+            check migrate-stranger-destination-waits '[ -n "$(mg_dst_vmm_pid)" ]' "$(tail -3 "$TMP/mgdst3.vmm.log")"
+            ip netns exec "$MG_A" timeout 30 bash -c 'exec 3<>/dev/tcp/10.77.0.2/7003 && sleep 25' &
+            idle=$!
+            wait_until 10 eval '[ "$(grep -c ": authenticating" "$TMP/mgdst3.vmm.log")" -ge 2 ]'
+            wait_until 30 mg_passes_beyond mgsrc3 2
+            mg_request mgsrc3 "migrate 10.77.0.2:7003"
+            check migrate-stranger-then-source 'grep -Eq "^ok dest=10.77.0.2:7003 .*confirmed=yes$" <<<"$MG_REPLY"' \
+                "$MG_REPLY"
+            check migrate-stranger-silent-cut 'has "$TMP/mgdst3.vmm.log" "refused (connection 2 of .*deadline passed"'
+            kill "$idle" 2>/dev/null
+            wait "$idle" 2>/dev/null
+            wait_until 30 gone "$MG_SRC_PID"
+            wait "$MG_SRC_JOB" 2>/dev/null
+            wait_until 60 mg_job_done "$MG_DST_JOB"
             wait "$MG_DST_JOB"
-            check migrate-stranger-refused '[ $? -eq 1 ]'
-            check migrate-stranger-says 'has "$TMP/mgdst3.vmm.log" "while waiting for the source.s hello"'
+            check migrate-stranger-destination-pass 'has "$TMP/mgdst3/console.log" "^Test result: PASS"'
+        else
+            fail migrate-stranger "monitors did not start"
         fi
 
         # 4. The destination dies mid-copy (the bandwidth limit makes the copy last).

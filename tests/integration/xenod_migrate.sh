@@ -32,6 +32,19 @@ xm_xenod() { # HOST NETNS IP [ARGS...]
     wait_until 100 curl -sf --unix-socket "$XM/$h.sock" http://x/v1/host -o /dev/null
 }
 
+xm_idle_gone() { # every stranger's connection was closed by B
+    local p
+    for p in $XM_IDLE; do kill -0 "$p" 2>/dev/null && return 1; done
+    return 0
+}
+# B's log grows by less than $1 bytes in $2 seconds.
+xm_log_quiet() {
+    local s0
+    s0=$(stat -c %s "$XM/b.log")
+    sleep "$2" # a duration: the window the log is measured over
+    [ $(($(stat -c %s "$XM/b.log") - s0)) -lt "$1" ]
+}
+
 if kvm_case xenod-migrate; then
     rm -rf "$XM"
     mkdir -p "$XM"
@@ -57,6 +70,21 @@ if kvm_case xenod-migrate; then
         xm_ctl a define "$XM/dirtier.xml" >/dev/null
         xm_ctl a start dirtier >/dev/null
         wait_until 200 eval 'xm_ctl a console dirtier --dump | grep -q "pass=[3-9]"'
+        # Strangers first: six connect to B's listener and say nothing. Four hold the
+        # handshake slots until its deadline (5 s), the other two are closed at once; then
+        # the real migration goes through.
+        XM_IDLE=
+        for i in 1 2 3 4 5 6; do
+            ip netns exec "$XM_A" timeout 30 bash -c 'exec 3<>/dev/tcp/10.78.0.2/7430 && cat <&3 >/dev/null' \
+                2>/dev/null &
+            XM_IDLE="$XM_IDLE $!"
+        done
+        sleep 2 # a duration: the capped ones are closed at once, the others held for 5 s
+        n=0
+        for p in $XM_IDLE; do kill -0 "$p" 2>/dev/null || n=$((n + 1)); done
+        check xmig-strangers-capped '[ $n = 2 ] && has "$XM/b.log" "connections already in their handshake"' \
+            "$n of 6 closed at once; $(tail -3 "$XM/b.log")"
+        check xmig-strangers-cut 'wait_until 8 xm_idle_gone' "$(tail -3 "$XM/b.log")"
         out=$(xm_ctl a migrate dirtier 10.78.0.2:7430 --live --bandwidth 16 --max-downtime 300ms 2>&1)
         rc=$?
         printf '   %s\n' "$(tail -1 <<<"$out")"
@@ -86,6 +114,21 @@ if kvm_case xenod-migrate; then
         out=$(xm_ctl a migrate dirtier 10.78.0.9:7430 --live 2>&1)
         rc=$?
         check xmig-unreachable '[ $rc = 1 ] && grep -q "10.78.0.9" <<<"$out" && [ "$(xm_state a dirtier)" != shutdown ]' "exit $rc: $out"
+        # Out of fds (B's limit lowered to what it has open): connections wait in the backlog
+        # and accept fails for as long as they do. B backs off and logs a few lines, not
+        # millions; with fds back it serves again.
+        bpid=${XM_PIDS##* }
+        nofile=$(prlimit --pid "$bpid" --nofile --noheadings --output SOFT | tr -d " ")
+        prlimit --pid "$bpid" --nofile="$(ls /proc/"$bpid"/fd | wc -l):" &&
+            XM_IDLE= && for i in 1 2 3 4 5 6; do
+                ip netns exec "$XM_A" timeout 30 bash -c 'exec 3<>/dev/tcp/10.78.0.2/7430 && sleep 20' 2>/dev/null &
+                XM_IDLE="$XM_IDLE $!"
+            done
+        check xmig-emfile-log-small 'wait_until 5 has "$XM/b.log" "Too many open files" && xm_log_quiet 1500 3' \
+            "$(ls -l "$XM/b.log"; tail -3 "$XM/b.log")"
+        prlimit --pid "$bpid" --nofile="$nofile:"
+        for p in $XM_IDLE; do kill "$p" 2>/dev/null; done
+        check xmig-emfile-recovers 'wait_until 10 curl -sf --unix-socket "$XM/b.sock" http://x/v1/host -o /dev/null'
         check xmig-failed-event 'xm_ctl a --json events dirtier | jqe "[.events[] | select(.kind==\"migrate-failed\")] | length == 2" >/dev/null'
         xm_ctl a destroy dirtier >/dev/null 2>&1
         xm_ctl a undefine dirtier >/dev/null 2>&1

@@ -2,7 +2,9 @@
  * parser, HOST:PORT and key files, the message framing and its checksums, the key handshake
  * (matching and mismatching keys, both sides), and the destination's checks of what a
  * hostile source sends as memory: every bad page message is refused before a byte reaches
- * guest RAM. The two ends run over a socketpair, the handshake's second side on a thread. */
+ * guest RAM. The two ends run over a socketpair, the handshake's second side on a thread.
+ * Also what a stranger can do before the handshake passes: dribble (cut at the handshake's
+ * deadline), crowd xenod's listener (capped), exhaust its fds (accept backs off, logs little). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +21,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "daemon/migrate_host.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "vmm/host/control.h"
 #include "proto/migrate_proto.h"
 #include "vmm/state/migrate_recv.h"
@@ -361,12 +371,186 @@ static void test_recv_refuses(void **state)
     recv_teardown(&f);
 }
 
+/* ---- strangers before the handshake ---- */
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int dest_done;
+static void *dest_thread_flag(void *arg)
+{
+    dest_thread(arg);
+    __atomic_store_n(&dest_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* A peer that sends a byte every 400 ms never trips a 10 s per-read timeout; the deadline
+ * over the whole handshake cuts it all the same. */
+static void test_auth_deadline(void **state)
+{
+    (void)state;
+    struct mig_conn s;
+    struct dest_side d;
+    pthread_t t;
+    struct timespec t0;
+    pair(&s, &d.c);
+    d.c.timeout_ms = 10000;
+    fcntl(d.c.fd, F_SETFL, O_NONBLOCK); /* as accepted connections are */
+    d.key = "the shared key, 32 bytes long!!!";
+    dest_done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pthread_create(&t, NULL, dest_thread_flag, &d), 0);
+    /* A well-formed hello, one byte at a time. */
+    struct mig_hello hello = {.version = MIG_VERSION};
+    struct mig_hdr hd = {.magic = MIG_MAGIC, .type = MIG_HELLO, .len = sizeof(hello)};
+    uint8_t msg[sizeof(hd) + sizeof(hello)];
+    hd.crc = snap_crc32(snap_crc32(0, &hd, 12), &hello, sizeof(hello));
+    memcpy(msg, &hd, sizeof(hd));
+    memcpy(msg + sizeof(hd), &hello, sizeof(hello));
+    for (int i = 0; i < 30 && !__atomic_load_n(&dest_done, __ATOMIC_ACQUIRE); i++) {
+        assert_int_equal(send(s.fd, msg + i, 1, MSG_NOSIGNAL), 1);
+        usleep(400 * 1000);
+    }
+    pthread_join(t, NULL);
+    long ms = ms_since(&t0);
+    assert_int_equal(d.r, -ETIMEDOUT);
+    assert_non_null(strstr(d.why, "deadline"));
+    assert_true(ms >= MIG_AUTH_DEADLINE_MS - 100 && ms < MIG_AUTH_DEADLINE_MS + 1500);
+    mig_close(&s);
+    mig_close(&d.c);
+}
+
+static const char listener_key[] = "the shared key, 32 bytes long!!!";
+
+static struct migrate_host *listener(char *keyfile)
+{
+    struct migrate_host *h;
+    strcpy(keyfile, "/tmp/test_migrate_keyXXXXXX");
+    int fd = mkstemp(keyfile);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, listener_key, strlen(listener_key)), (ssize_t)strlen(listener_key));
+    close(fd);
+    /* A free port: the listener takes a fixed one, as xenod's --migrate-listen does. */
+    char hp[32];
+    int port, lfd = mig_listen_port("127.0.0.1:0", &port);
+    assert_true(lfd >= 0);
+    close(lfd);
+    snprintf(hp, sizeof(hp), "127.0.0.1:%d", port);
+    assert_int_equal(migrate_host_listen(&h, NULL, hp, keyfile), 0);
+    assert_int_equal(migrate_host_port(h), port);
+    return h;
+}
+
+static int tcp_to(int port, int do_connect)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    if (do_connect)
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Closed by the other end (EOF or reset) within ms. */
+static int closed_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char b;
+    return poll(&p, 1, ms) == 1 && recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Six strangers connect and say nothing: four hold the handshake slots, the other two are
+ * closed at once; once the four leave, a real source passes the handshake. */
+static void test_listener_cap(void **state)
+{
+    (void)state;
+    char keyfile[64];
+    struct migrate_host *h = listener(keyfile);
+    int port = migrate_host_port(h), fds[6], closed = 0;
+    for (int i = 0; i < 6; i++)
+        fds[i] = tcp_to(port, 1);
+    usleep(500 * 1000);
+    for (int i = 0; i < 6; i++)
+        closed += closed_within(fds[i], 0);
+    assert_int_equal(closed, 2);
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+    usleep(200 * 1000);
+    char hp[32];
+    struct mig_conn c;
+    snprintf(hp, sizeof(hp), "127.0.0.1:%d", port);
+    assert_int_equal(mig_connect(&c, hp, 2000), 0);
+    c.timeout_ms = 2000;
+    assert_int_equal(mig_auth_source(&c, (const uint8_t *)listener_key, strlen(listener_key)), 0);
+    mig_close(&c);
+    usleep(200 * 1000); /* its handler sees the end and goes */
+    migrate_host_close(h);
+    unlink(keyfile);
+}
+
+static int log_lines;
+static void count_line(const char *line)
+{
+    (void)line;
+    __atomic_add_fetch(&log_lines, 1, __ATOMIC_RELAXED);
+}
+
+/* Out of fds, accept fails for as long as the connections wait: the listener backs off and
+ * logs a few lines, not one per spin; it stops promptly, and serves again once fds free up. */
+static void test_listener_accept_backoff(void **state)
+{
+    (void)state;
+    char keyfile[64];
+    struct migrate_host *h = listener(keyfile);
+    int port = migrate_host_port(h), fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = tcp_to(port, 0);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = dup(0); /* every fd below it is in use: a limit there leaves none */
+    close(lowest);
+    low = old;
+    low.rlim_cur = (rlim_t)lowest;
+    log_lines = 0;
+    log_set_hook(count_line);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+    usleep(1500 * 1000);
+    int lines = __atomic_load_n(&log_lines, __ATOMIC_RELAXED);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    print_message("%d log lines in 1.5 s without fds\n", lines);
+    assert_true(lines >= 1 && lines <= 6);
+    /* fds again: within the longest back-off, the waiting connections are taken (and held). */
+    for (int i = 0; i < 3; i++)
+        assert_false(closed_within(fds[i], 0));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    migrate_host_close(h);
+    assert_true(ms_since(&t0) < 500);
+    log_set_hook(NULL);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    usleep(200 * 1000);
+    unlink(keyfile);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_migrate), cmocka_unit_test(test_hostport),   cmocka_unit_test(test_key_file),
-        cmocka_unit_test(test_options),       cmocka_unit_test(test_framing),    cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_auth_stranger), cmocka_unit_test(test_recv_pages), cmocka_unit_test(test_recv_refuses),
+        cmocka_unit_test(test_parse_migrate), cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_key_file),      cmocka_unit_test(test_options),
+        cmocka_unit_test(test_framing),       cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_auth_stranger), cmocka_unit_test(test_recv_pages),
+        cmocka_unit_test(test_recv_refuses),  cmocka_unit_test(test_auth_deadline),
+        cmocka_unit_test(test_listener_cap),  cmocka_unit_test(test_listener_accept_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

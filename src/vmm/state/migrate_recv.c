@@ -14,6 +14,8 @@
 #include "vmm/state/migrate_state.h"
 
 #define GO_TIMEOUT_MS 10000
+#define INCOMING_ATTEMPTS 8     /* connections that fail the handshake before we give up */
+#define INCOMING_GRACE_MS 15000 /* after the first failed one, the real source has this long */
 
 static int check_config(struct migrate_recv *r)
 {
@@ -44,6 +46,50 @@ static int publish_port(const char *run_dir, int port)
     return file_write_atomic(path, line, strlen(line), 0600);
 }
 
+/* Whoever connects first is not necessarily the source: a stranger (no key, or not our
+ * protocol at all) is closed and we go on accepting, up to INCOMING_ATTEMPTS connections and
+ * for INCOMING_GRACE_MS after the first one failed. One handshake at a time, each within
+ * MIG_AUTH_DEADLINE_MS, which the source's own handshake deadline outlasts while it waits in
+ * our backlog. 0 with r->c authenticated, or the last handshake's failure (-EACCES for a
+ * wrong key) with its message. */
+static int accept_authenticated(struct migrate_recv *r, int lfd, const uint8_t *key, size_t keylen)
+{
+    char why[512] = "";
+    int ret = 0, wait_ms = -1; /* the first connection: however long it takes */
+    struct timespec t0 = {0}, t;
+    for (int attempt = 1; attempt <= INCOMING_ATTEMPTS; attempt++) {
+        if (wait_ms >= 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            wait_ms = INCOMING_GRACE_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+            if (wait_ms <= 0)
+                break;
+        }
+        int a = mig_accept(&r->c, lfd, wait_ms);
+        if (a == -ETIMEDOUT && wait_ms >= 0)
+            break;
+        if (a < 0) { /* EMFILE and the like: no spinning, and it counts as an attempt */
+            log_warn("incoming migration: %s", err_msg());
+            struct timespec pause = {0, 100 * 1000000L};
+            nanosleep(&pause, NULL);
+            ret = a;
+            snprintf(why, sizeof(why), "%s", err_msg());
+            continue;
+        }
+        log_info("migration from %s: authenticating", r->c.peer);
+        if ((ret = mig_auth_destination(&r->c, key, keylen)) == 0)
+            return 0;
+        snprintf(why, sizeof(why), "%s", err_msg());
+        log_warn("migration from %s refused (connection %d of at most %d): %s", r->c.peer, attempt, INCOMING_ATTEMPTS,
+                 why);
+        mig_close(&r->c);
+        if (wait_ms < 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            wait_ms = INCOMING_GRACE_MS;
+        }
+    }
+    return err_set(-ret, "%s", why);
+}
+
 int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *key_path, const char *run_dir)
 {
     uint8_t key[MIG_KEY_MAX];
@@ -66,7 +112,8 @@ int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *ke
         return ret;
     }
     log_info("waiting for a migration on %s (port %d)", addr, port);
-    ret = mig_accept(&r->c, lfd, -1);
+    ret = accept_authenticated(r, lfd, key, keylen);
+    memset(key, 0, sizeof(key));
     close(lfd);    /* one migration per monitor: nobody else gets in */
     if (run_dir) { /* whoever needed the port has used it */
         char path[4200];
@@ -75,10 +122,6 @@ int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *ke
     }
     if (ret < 0)
         return ret;
-    log_info("migration from %s: authenticating", r->c.peer);
-    if ((ret = mig_auth_destination(&r->c, key, keylen)) < 0)
-        return ret;
-    memset(key, 0, sizeof(key));
     if ((ret = mig_expect(&r->c, MIG_CONFIG, r->buf, MIG_MAX_PAYLOAD, &len, "waiting for the domain's config")) < 0)
         return ret;
     if (len != sizeof(r->cfg))
