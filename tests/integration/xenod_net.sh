@@ -29,7 +29,8 @@ if ! wait_until 100 curl -sf --unix-socket "$XS/x.sock" http://x/v1/host -o /dev
     fail xnet-source-path-xenod "xenod did not start: $(tail -3 "$XS/xenod.log")"
 else
     : >"$XS/k.elf" # the parser only checks that the kernel exists; nothing boots here
-    # xs_xml NAME SOURCE_ATTRS: a domain with an interface whose <source> has SOURCE_ATTRS.
+    # xs_xml NAME SOURCE_ATTRS: a domain with an interface whose <source> has SOURCE_ATTRS
+    # (a & in SOURCE_ATTRS written \&: it goes through sed).
     xs_xml() {
         sed -e "s|<kernel>.*</kernel>|<kernel>$XS/k.elf</kernel>|" -e "s|<name>net_echo</name>|<name>$1</name>|" \
             -e "s|<model type=\"virtio\"/>|<model type=\"virtio\"/><source type=\"unix\" $2/>|" \
@@ -41,7 +42,7 @@ else
     rc=$?
     check xnet-source-path-refused '[ $rc != 0 ] && grep -q "is not allowed: xenod puts the vhost-user socket in the domain.s own run directory" <<<"$out" && ! xs --json list | grep -q takeover' "exit $rc: $out"
     check xnet-api-still-answers '[ "$(stat -c %i "$XS/x.sock")" = "$sock_ino" ] && curl -sf --unix-socket "$XS/x.sock" http://x/v1/host -o /dev/null' "$(ls -li "$XS")"
-    xs_xml injected "path=\"/tmp/n.sock&#10;port-del net_ping\""
+    xs_xml injected "path=\"/tmp/n.sock\&#10;port-del net_ping\""
     out=$(xs define "$XS/injected.xml" 2>&1)
     rc=$?
     check xnet-control-char-refused '[ $rc != 0 ] && grep -q "<source>: attribute path: control character (0x0a)" <<<"$out"' "exit $rc: $out"
@@ -56,6 +57,8 @@ else
 fi
 kill -TERM "$XS_PID" 2>/dev/null
 wait "$XS_PID" 2>/dev/null
+# A backend would have been started only by a port that got through (none should).
+[ -s "$XS/state/netback/pid" ] && kill -KILL "$(cat "$XS/state/netback/pid")" 2>/dev/null
 
 if kvm_case xenod-net; then
     rm -rf "$XN"
