@@ -82,13 +82,25 @@ int reg_set_network(struct registry *r, const char *netback_path, const char *up
     return access(pid_path, F_OK) == 0 || r->net_uplink[0] || r->net_audit ? ensure_netback(r) : 0;
 }
 
+int reg_net_check_source(struct registry *r, const struct domain_config *c, const char *source)
+{
+    char dir[PATH_MAX + 64], sock[PATH_MAX + 80];
+    if (!c->net.present)
+        return 0;
+    /* The run directory the domain will have: reg_run_dir() once it is registered. */
+    snprintf(dir, sizeof(dir), "%s/run/%s", r->state_dir, c->uuid);
+    int rc = net_port_socket(c, dir, sock, sizeof(sock));
+    return rc < 0 ? err_wrap(EBADMSG, "%s", source) : 0;
+}
+
 int reg_net_attach(struct registry *r, const struct domain_config *c, const char *dir)
 {
     char sock[PATH_MAX + 32], line[2048], name[NET_PORT_NAME_SIZE];
     int rc = ensure_netback(r);
     if (rc < 0)
         return rc;
-    net_port_socket(c, dir, sock, sizeof(sock));
+    if ((rc = net_port_socket(c, dir, sock, sizeof(sock))) < 0)
+        return rc;
     net_port_name(c, name);
     snprintf(line, sizeof(line), "port-del %s", name);
     netback_sup_request(r->netback, line, NULL, 0, NET_REQUEST_TIMEOUT_MS);

@@ -82,8 +82,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         struct domain_config c = d->cfg;
         c.net.inbound = d->net_in;
         c.net.outbound = d->net_out;
-        net_port_socket(&c, dir, sock, sizeof(sock));
-        if ((r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
+        if ((r_ = net_port_socket(&c, dir, sock, sizeof(sock))) == 0 &&
+            (r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
             r_ = reg_net_attach(r, &c, dir);
     }
     if (r_ == 0) {
@@ -169,6 +169,11 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         return err_set(EBADMSG, "%s", msg);
+    }
+    /* So is an interface socket path xenod would not use (net_port_socket). */
+    if ((rc = reg_net_check_source(r, &cfg, source ? source : "<api>")) < 0) {
+        domain_config_free(&cfg);
+        return rc;
     }
     /* A reservation this host can never give is refused now, not at every start. */
     char why[1024];

@@ -19,6 +19,7 @@
 #include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/file.h"
+#include "daemon/net_port.h"
 #include "daemon/spawn.h"
 #include "lib/log.h"
 
@@ -286,8 +287,11 @@ int monitor_request(struct monitor *m, const char *request, char *reply, size_t 
 {
     char line[600];
     struct timespec deadline = deadline_after_ms(timeout_ms);
-    int r = 0;
-    snprintf(line, sizeof(line), "%s\n", request);
+    int r = request_line_check(request); /* one request, one line */
+    if (r < 0)
+        return err_wrap(-r, "monitor %d", m->pid);
+    if ((size_t)snprintf(line, sizeof(line), "%s\n", request) >= sizeof(line))
+        return err_set(E2BIG, "monitor %d: request of %zu bytes is too long", m->pid, strlen(request));
 
     pthread_mutex_lock(&m->lock);
     while (m->busy && !m->dead)

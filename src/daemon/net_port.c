@@ -25,12 +25,44 @@ void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE])
     out[n] = 0;
 }
 
-void net_port_socket(const struct domain_config *c, const char *run_dir, char *out, size_t size)
+int net_port_socket(const struct domain_config *c, const char *run_dir, char *out, size_t size)
 {
-    if (c->net.socket[0])
-        snprintf(out, size, "%s", c->net.socket);
-    else
-        snprintf(out, size, "%s/net0.sock", run_dir);
+    /* xenod chooses the path, in the run directory it made for the domain (0700, locked by
+     * the monitor): an XML path elsewhere would let whoever defines a domain have the
+     * monitor, as root, create a socket anywhere, or take the place of someone else's (the
+     * API socket of xenod itself). The XML may still name the path xenod chooses (a
+     * libvirt-style round trip keeps it). */
+    int n = snprintf(out, size, "%s/net0.sock", run_dir);
+    if (n < 0 || (size_t)n >= size)
+        return err_set(ENAMETOOLONG, "domain '%s': %s/net0.sock is too long a path", c->name, run_dir);
+    if (c->net.socket[0] && strcmp(c->net.socket, out) != 0)
+        return err_set(EPERM,
+                       "domain '%s': <interface><source path='%s'> is not allowed: xenod puts the vhost-user "
+                       "socket in the domain's own run directory (%s); remove the path attribute (or write that path)",
+                       c->name, c->net.socket, out);
+    return 0;
+}
+
+/* A value written into one of the backend's words or the monitor's --net items: no control
+ * character (a newline would end the request and start another), no blank (it would split
+ * the word) and none of the separators given. */
+static int word_check(const char *what, const char *v, const char *separators)
+{
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ' || strchr(separators, *p))
+            return err_set(EINVAL,
+                           "%s: byte 0x%02x at %zu cannot go into a request (no blanks, control characters or '%s')",
+                           what, (unsigned)(unsigned char)*p, (size_t)(p - v), separators);
+    return 0;
+}
+
+int request_line_check(const char *line)
+{
+    for (const char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return err_set(EINVAL, "request refused: control character (0x%02x) at byte %zu",
+                           (unsigned)(unsigned char)*p, (size_t)(p - line));
+    return 0;
 }
 
 /* bytes/s (or bytes) to the backend's KiB, to the nearest; a non-zero value never becomes 0
@@ -92,8 +124,10 @@ int net_port_add_line(const struct domain_config *c, const char *socket, char *b
         struct in_addr a = {htonl(c->net.ipv4)};
         inet_ntop(AF_INET, &a, ip, sizeof(ip));
     }
-    int r = net_port_qos_words(&c->net.inbound, &c->net.outbound, qos, sizeof(qos));
+    int r = word_check("socket path", socket, "=");
     if (r < 0)
+        return err_wrap(-r, "domain '%s'", c->name);
+    if ((r = net_port_qos_words(&c->net.inbound, &c->net.outbound, qos, sizeof(qos))) < 0)
         return r;
     int n = snprintf(buf, size, "port-add %s socket=%s mac=%02x:%02x:%02x:%02x:%02x:%02x%s%s domain=%s sponsor=%s%s%s",
                      name, socket, m[0], m[1], m[2], m[3], m[4], m[5], ip[0] ? " ip=" : "", ip, dom, sponsor,
@@ -106,6 +140,9 @@ int net_port_add_line(const struct domain_config *c, const char *socket, char *b
 int net_port_monitor_arg(const struct domain_config *c, const char *socket, char *buf, size_t size)
 {
     const uint8_t *m = c->net.mac;
+    int r = word_check("socket path", socket, ",");
+    if (r < 0)
+        return err_wrap(-r, "domain '%s'", c->name);
     int n =
         snprintf(buf, size, "socket=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x", socket, m[0], m[1], m[2], m[3], m[4], m[5]);
     if (n < 0 || (size_t)n >= size)

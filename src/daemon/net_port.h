@@ -13,13 +13,20 @@
 
 /* The backend's name for the domain's port: its name, or 'u' and its UUID's hex digits. */
 void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE]);
-/* The vhost-user socket the monitor listens on: the XML's <source path>, else RUN_DIR/net0.sock. */
-void net_port_socket(const struct domain_config *c, const char *run_dir, char *out, size_t size);
-/* "port-add NAME socket=... mac=... [ip=...] domain=... sponsor=... [QoS words]". */
+/* The vhost-user socket the monitor listens on: RUN_DIR/net0.sock, always. An XML
+ * <source path> that names another path is refused (-EPERM, with a message telling what to
+ * write): xenod, not the XML, chooses where the monitor creates a socket. */
+int net_port_socket(const struct domain_config *c, const char *run_dir, char *out, size_t size);
+/* Every request line xenod writes to the backend or a monitor goes through this: -EINVAL
+ * with a message if it holds a control character (below 0x20, or 0x7f). */
+int request_line_check(const char *line);
+/* "port-add NAME socket=... mac=... [ip=...] domain=... sponsor=... [QoS words]"; a socket
+ * path with a blank, '=' or a control character is refused. */
 int net_port_add_line(const struct domain_config *c, const char *socket, char *buf, size_t size);
 /* The backend's QoS words (KiB/s, KiB) for libvirt-style bandwidth in bytes/s and bytes. */
 int net_port_qos_words(const struct domain_bandwidth *in, const struct domain_bandwidth *out, char *buf, size_t size);
-/* The monitor's --net value: "socket=PATH,mac=MAC". */
+/* The monitor's --net value: "socket=PATH,mac=MAC" (a path with a blank, ',' or a control
+ * character is refused). */
 int net_port_monitor_arg(const struct domain_config *c, const char *socket, char *buf, size_t size);
 
 #endif

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/net_port.h"
 #include "daemon/spawn.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -444,6 +445,10 @@ int netback_sup_request(struct netback_sup *s, const char *line, char *reply, si
 {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     int fd;
+    /* One request, one line: a newline in it would be a second request to the backend. */
+    int bad = request_line_check(line);
+    if (bad < 0)
+        return err_wrap(-bad, "netback");
     /* A backend being restarted has no control socket for a moment: keep trying. */
     while ((fd = connect_control(s)) < 0) {
         if (now_ms() >= deadline)

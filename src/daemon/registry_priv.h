@@ -72,6 +72,11 @@ int adm_admit_locked(struct registry *r, struct reg_domain *d, uint32_t want);
 
 /* ---- host_net.c ---- */
 
+/* Define-time check of c's interface (define, restore, migration offer): an XML <source
+ * path> other than the one xenod chooses (RUN_DIR/net0.sock, net_port_socket) is refused
+ * with -EBADMSG and a message starting with `source`. Reads only r->state_dir: any lock. */
+int reg_net_check_source(struct registry *r, const struct domain_config *c, const char *source);
+
 /* Gives the backend the domain's port (again: a stale one of the same name goes first),
  * starting the backend if none runs. Without r->lock. */
 int reg_net_attach(struct registry *r, const struct domain_config *c, const char *dir);

@@ -47,6 +47,11 @@ static int restore_target(struct registry *r, const struct domain_config *cfg, c
 {
     *out = NULL;
     *created = 0;
+    /* A snapshot file or a migration offer is as hostile as an API request: the same
+     * define-time checks. */
+    int bad = reg_net_check_source(r, cfg, path);
+    if (bad < 0)
+        return bad;
     for (struct reg_domain *o = r->domains; o; o = o->next) {
         if (o->gone)
             continue;

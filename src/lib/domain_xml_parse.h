@@ -80,8 +80,13 @@ int dxml_check_attrs(const struct xml_ctx *x, const xmlNode *n, const char *cons
 /* For dxml_check_attrs(): no attribute allowed. */
 extern const char *const dxml_no_attrs[];
 
+/* Every string the parser keeps goes through dxml_attr() or dxml_leaf_text(), which refuse
+ * a control character (below 0x20, or 0x7f: "SOURCE:LINE: <element>: WHAT: control
+ * character ..."); dxml_check_text() is that check for any other value. */
+int dxml_check_text(const struct xml_ctx *x, const xmlNode *n, const char *what, const char *value);
+
 /* An attribute's value (xmlFree it), or NULL when absent. *r gets -ENOMEM if it could not
- * be copied. */
+ * be copied, or -EINVAL with the message if it holds a control character. */
 char *dxml_attr(const struct xml_ctx *x, xmlNode *n, const char *name, int *r);
 
 /* The text of an element that may hold only text (comments aside), without the white space

@@ -245,15 +245,47 @@ int dxml_check_attrs(const struct xml_ctx *x, const xmlNode *n, const char *cons
 }
 const char *const dxml_no_attrs[] = {NULL};
 
+/* The first control character (below 0x20, or 0x7f) in s, or NULL. XML lets a document
+ * carry tab, newline and carriage return as character references (&#10;) even inside an
+ * attribute, and 0x7f as is: none of them belongs in a value the domain keeps, and every
+ * value may end up in a line protocol (the backend's port-add, the monitor's control
+ * requests, the event log), where a newline is a second request. */
+static const char *control_char(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return s;
+    return NULL;
+}
+
+int dxml_check_text(const struct xml_ctx *x, const xmlNode *n, const char *what, const char *value)
+{
+    const char *c = control_char(value);
+    if (!c)
+        return 0;
+    return fail(x, n, EINVAL, "%s: control character (0x%02x) at byte %zu of '%s'; values may not hold any", what,
+                (unsigned)(unsigned char)*c, (size_t)(c - value), Q(value));
+}
+
 /* An attribute's value (xmlFree it), or NULL when absent. *r gets -ENOMEM if it could not
- * be copied. */
+ * be copied, -EINVAL (and no value) if it holds a control character. */
 char *dxml_attr(const struct xml_ctx *x, xmlNode *n, const char *name, int *r)
 {
     if (!xmlHasProp(n, (const xmlChar *)name))
         return NULL;
     char *v = (char *)xmlGetNoNsProp(n, (const xmlChar *)name);
-    if (!v)
+    if (!v) {
         *r = dxml_out_of_memory(x);
+        return NULL;
+    }
+    char what[96];
+    snprintf(what, sizeof(what), "attribute %s", name);
+    int e = dxml_check_text(x, n, what, v);
+    if (e < 0) {
+        xmlFree(v);
+        *r = e;
+        return NULL;
+    }
     return v;
 }
 
@@ -278,7 +310,16 @@ int dxml_leaf_text(const struct xml_ctx *x, xmlNode *n, char **out)
         len--;
     *out = strndup(s, len);
     xmlFree(content);
-    return *out ? 0 : dxml_out_of_memory(x);
+    if (!*out)
+        return dxml_out_of_memory(x);
+    /* The white space around the value is trimmed; inside it, a tab or newline is refused
+     * like any control character. */
+    int r = dxml_check_text(x, n, "text", *out);
+    if (r < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return r;
 }
 
 /* leaf_text for an element that takes no attributes and must not be empty. */

@@ -189,7 +189,10 @@ static void run_lines(struct nb_control *c)
             return;
         }
         *nl = 0;
-        char *reply = nb_control_request(c->nb, c->in);
+        /* A NUL would end the line early for the parser, dropping what follows unseen. */
+        char *reply = memchr(c->in, 0, (size_t)(nl - c->in))
+                          ? strdup("err control character (0x00) in the line; the line is refused whole\n")
+                          : nb_control_request(c->nb, c->in);
         if (reply && out_append(c, reply, strlen(reply)) < 0) {
             free(reply);
             drop_client(c);

@@ -12,9 +12,21 @@
 
 int port_words(char *line, char **words, int max)
 {
+    /* One request per line, words split by spaces only, and no escapes: a value can hold
+     * neither a space nor a control character. A tab, a carriage return or a newline inside
+     * the line is refused, not taken as a separator, so that text a writer failed to check
+     * (a socket path with a newline in it) fails here instead of becoming a second request
+     * or another word. The one newline allowed ends the line (fgets leaves it in place). */
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\n')
+        line[--len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            return err_set(EINVAL, "control character (0x%02x) at byte %zu; the line is refused whole",
+                           (unsigned)(unsigned char)line[i], i);
     int n = 0;
     char *save = NULL;
-    for (char *w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
+    for (char *w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
         if (n == max)
             return err_set(E2BIG, "more than %d words", max);
         words[n++] = w;

@@ -32,8 +32,9 @@ struct port_config {
     struct net_qos_port_config qos;
 };
 
-/* Splits line into blank-separated words in place (at most max); returns the count or
- * -E2BIG with a message. */
+/* Splits line into space-separated words in place (at most max); returns the count, or
+ * -E2BIG, or -EINVAL for a line holding a control character (a tab, a carriage return, a
+ * newline other than one at its very end, any byte below 0x20, or 0x7f), with a message. */
 int port_words(char *line, char **words, int max);
 
 /* Parses words[0] (the name) and the KEY=VALUE words after it. socket and mac are required.

@@ -5,6 +5,10 @@
 #   xnet-restart-on-kill  kill -9 the backend: xenod starts a new one (event), traffic goes on
 #   xnet-watchdog         a backend that stops (SIGSTOP: no heartbeat) is killed and replaced
 #   xnet-qos-*            xenctl net-qos changes the port's QoS live; bad values are refused
+#   xnet-source-path-*    an <interface><source path> other than xenod's own choice (here
+#                         xenod's API socket) is refused at define; xenod still answers
+#   xnet-control-char-*   a path with a newline (a second request to the backend) is refused
+#                         by the parser and never reaches the backend
 # Every process started here is ended here, with bounded waits.
 
 XN=$TMP/xn
@@ -14,6 +18,47 @@ xn() { XENOD_SOCKET=$XN/x.sock timeout -k 5 60 "$XN_CTL" "$@"; }
 xn_nb_pid() { cat "$XN/state/netback/pid" 2>/dev/null; }
 xn_event_count() { xn --json events --limit 1000 | jq "[.events[] | select(.kind==\"$1\")] | length"; }
 xn_events_at_least() { [ "$(xn_event_count "$1")" -ge "$2" ] 2>/dev/null; }
+
+# Socket paths and line protocols (docs/security.md): no KVM needed, nothing is started.
+XS=$TMP/xs
+xs() { XENOD_SOCKET=$XS/x.sock timeout -k 5 60 "$XN_CTL" "$@"; }
+mkdir -p "$XS"
+"$XN_XENOD" --state-dir "$XS/state" --socket "$XS/x.sock" >"$XS/xenod.log" 2>&1 &
+XS_PID=$!
+if ! wait_until 100 curl -sf --unix-socket "$XS/x.sock" http://x/v1/host -o /dev/null; then
+    fail xnet-source-path-xenod "xenod did not start: $(tail -3 "$XS/xenod.log")"
+else
+    : >"$XS/k.elf" # the parser only checks that the kernel exists; nothing boots here
+    # xs_xml NAME SOURCE_ATTRS: a domain with an interface whose <source> has SOURCE_ATTRS
+    # (a & in SOURCE_ATTRS written \&: it goes through sed).
+    xs_xml() {
+        sed -e "s|<kernel>.*</kernel>|<kernel>$XS/k.elf</kernel>|" -e "s|<name>net_echo</name>|<name>$1</name>|" \
+            -e "s|<model type=\"virtio\"/>|<model type=\"virtio\"/><source type=\"unix\" $2/>|" \
+            examples/net_echo.xml >"$XS/$1.xml"
+    }
+    sock_ino=$(stat -c %i "$XS/x.sock")
+    xs_xml takeover "path=\"$XS/x.sock\" mode=\"server\""
+    out=$(xs create "$XS/takeover.xml" 2>&1)
+    rc=$?
+    check xnet-source-path-refused '[ $rc != 0 ] && grep -q "is not allowed: xenod puts the vhost-user socket in the domain.s own run directory" <<<"$out" && ! xs --json list | grep -q takeover' "exit $rc: $out"
+    check xnet-api-still-answers '[ "$(stat -c %i "$XS/x.sock")" = "$sock_ino" ] && curl -sf --unix-socket "$XS/x.sock" http://x/v1/host -o /dev/null' "$(ls -li "$XS")"
+    xs_xml injected "path=\"/tmp/n.sock\&#10;port-del net_ping\""
+    out=$(xs define "$XS/injected.xml" 2>&1)
+    rc=$?
+    check xnet-control-char-refused '[ $rc != 0 ] && grep -q "<source>: attribute path: control character (0x0a)" <<<"$out"' "exit $rc: $out"
+    check xnet-control-char-not-in-backend '[ ! -e "$XS/state/netback/ports" ] && ! grep -rqs "port-del net_ping" "$XS/state"' "$(cat "$XS/state/netback/ports" 2>/dev/null)"
+    # The path xenod would choose anyway is accepted (a libvirt-style round trip keeps it).
+    u=5e1c0f8e-8d5a-4c1e-9b43-1b0c2d3e4f51
+    xs_xml ownpath "path=\"$XS/state/run/$u/net0.sock\" mode=\"server\""
+    sed -i "s|<name>ownpath</name>|<name>ownpath</name><uuid>$u</uuid>|" "$XS/ownpath.xml"
+    out=$(xs define "$XS/ownpath.xml" 2>&1)
+    check xnet-source-path-own '[ $? = 0 ]' "$out"
+    xs undefine ownpath >/dev/null 2>&1
+fi
+kill -TERM "$XS_PID" 2>/dev/null
+wait "$XS_PID" 2>/dev/null
+# A backend would have been started only by a port that got through (none should).
+[ -s "$XS/state/netback/pid" ] && kill -KILL "$(cat "$XS/state/netback/pid")" 2>/dev/null
 
 if kvm_case xenod-net; then
     rm -rf "$XN"

@@ -342,6 +342,33 @@ static void test_port_config(void **state)
     }
 }
 
+/* The control lines (and the ports file) are split by spaces alone, and a line with a
+ * control character in it is refused whole: a tab is not a separator, and a carriage return
+ * or other control byte cannot hide in a word. */
+static void test_port_words_strict(void **state)
+{
+    (void)state;
+    char *w[32];
+    char ok[] = "port-add  x socket=/s mac=52:54:00:12:34:56\n"; /* the final newline ends the line */
+    assert_int_equal(port_words(ok, w, 32), 4);
+    assert_string_equal(w[3], "mac=52:54:00:12:34:56");
+    const char *bad[] = {
+        "port-add x socket=/s\tmac=52:54:00:12:34:56",
+        "port-add x socket=/s mac=52:54:00:12:34:56\r",
+        "port-add x socket=/s\nport-del y mac=52:54:00:12:34:56",
+        "port-add x socket=/s\x01 mac=52:54:00:12:34:56",
+        "port-add x socket=/s\x7f mac=52:54:00:12:34:56",
+        "port-del y\n\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char b[128];
+        strcpy(b, bad[i]);
+        if (port_words(b, w, 32) != -EINVAL)
+            fail_msg("accepted line %zu", i);
+        assert_non_null(strstr(err_msg(), "control character"));
+    }
+}
+
 /* ---- vu_dev: the answers a front end gets ---- */
 
 static unsigned started, stopping;
@@ -460,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_broken_rings),
         cmocka_unit_test(test_ring_outside_memory),
         cmocka_unit_test(test_port_config),
+        cmocka_unit_test(test_port_words_strict),
         cmocka_unit_test(test_vu_dev_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -332,6 +332,7 @@ static int check_combination(struct options *o, int log_size_given)
         log_error("--cpu-*: %s", why);
         return -1;
     }
+    o->net.run_dir = o->run_dir; /* a stale socket of ours there may be replaced */
     if (o->have_net && !o->net_socket[0]) {
         if (!o->run_dir) {
             log_error("--net needs socket=PATH without --run-dir (with it, the default is DIR/net0.sock)");

@@ -408,7 +408,16 @@ static void *front_thread(void *opaque)
     }
 }
 
-static int listen_on(struct vhost_front *f, const char *path)
+/* Whether `path` names an entry directly in `dir` (the monitor's run directory). */
+static bool in_dir(const char *path, const char *dir)
+{
+    size_t n = dir ? strlen(dir) : 0;
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return n && strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1] && !strchr(path + n + 1, '/');
+}
+
+static int listen_on(struct vhost_front *f, const char *path, const char *own_dir)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -416,24 +425,42 @@ static int listen_on(struct vhost_front *f, const char *path)
                        sizeof(sa.sun_path) - 1);
     strcpy(sa.sun_path, path);
     struct stat st;
-    /* A socket left by an earlier monitor is replaced; anything else is not ours to remove. */
+    /* The monitor (often root) removes nothing it did not create. The one exception is a
+     * socket in its own run directory: that directory is 0700 and locked by this monitor
+     * (run_dir.c), so a socket there was left by an earlier monitor of the same domain. Any
+     * other file, socket or not (the API socket of xenod, another domain's), is not ours. */
     if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return err_set(EEXIST, "%s: %s exists and is not a socket", f->name, path);
-        unlink(path);
+        if (!S_ISSOCK(st.st_mode) || !in_dir(path, own_dir))
+            return err_set(EEXIST,
+                           "%s: %s already exists; the monitor replaces only a socket in its own run directory "
+                           "and removes nothing else: remove it yourself if it is stale, or choose another path",
+                           f->name, path);
+        if (unlink(path) < 0 && errno != ENOENT)
+            return err_set(errno, "%s: removing the old socket %s: %s", f->name, path, strerror(errno));
     }
     f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (f->listen_fd < 0)
         return err_set(errno, "%s: socket: %s", f->name, strerror(errno));
-    if (bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+    /* Born 0600 (no chmod by path afterwards, which would follow a link put there). bind()
+     * never replaces an existing file: one that appeared since the lstat fails here. */
+    mode_t old = umask(0177);
+    int r = bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0)
         return err_set(errno, "%s: cannot listen on %s: %s", f->name, path, strerror(errno));
-    if (chmod(path, 0600) < 0 || listen(f->listen_fd, 4) < 0)
+    /* What we created, so that destroy removes this file and not one put in its place. */
+    if (lstat(path, &st) == 0) {
+        f->sock_dev = st.st_dev;
+        f->sock_ino = st.st_ino;
+    }
+    f->listening = true;
+    if (listen(f->listen_fd, 4) < 0)
         return err_set(errno, "%s: %s: %s", f->name, path, strerror(errno));
     return 0;
 }
 
-int vhost_front_init(struct vhost_front *f, const char *name, const char *path, const struct guest_mem *mem,
-                     unsigned queue_size, const struct vhost_front_ops *ops, void *opaque)
+int vhost_front_init(struct vhost_front *f, const char *name, const char *path, const char *own_dir,
+                     const struct guest_mem *mem, unsigned queue_size, const struct vhost_front_ops *ops, void *opaque)
 {
     memset(f, 0, sizeof(*f));
     snprintf(f->name, sizeof(f->name), "%s", name);
@@ -447,10 +474,9 @@ int vhost_front_init(struct vhost_front *f, const char *name, const char *path, 
     f->initialized = true;
     if (!path || !*path)
         return err_set(EINVAL, "%s: no socket path for the vhost-user backend", name);
-    int r = listen_on(f, path);
+    int r = listen_on(f, path, own_dir);
     if (r < 0)
         return r;
-    f->listening = true;
     f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (f->wake_fd < 0)
         return err_set(errno, "%s: eventfd: %s", name, strerror(errno));
@@ -533,8 +559,11 @@ void vhost_front_destroy(struct vhost_front *f)
     pthread_mutex_unlock(&f->io_lock);
     if (f->listen_fd >= 0) {
         close(f->listen_fd);
-        if (f->listening)
-            unlink(f->path);
+    }
+    struct stat st;
+    if (f->listening && lstat(f->path, &st) == 0 && st.st_dev == f->sock_dev && st.st_ino == f->sock_ino) {
+        unlink(f->path);
+        f->listening = false;
     }
     if (f->wake_fd >= 0)
         close(f->wake_fd);

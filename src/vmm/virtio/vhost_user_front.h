@@ -30,6 +30,7 @@
 #define XENO_VMM_VIRTIO_VHOST_USER_FRONT_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,7 +74,9 @@ struct vhost_front {
     const struct vhost_front_ops *ops;
     void *opaque;
 
-    bool initialized, listening;
+    bool initialized, listening; /* listening: path is the socket we bound (sock_dev/ino) */
+    dev_t sock_dev;
+    ino_t sock_ino;
     int listen_fd, wake_fd;
     pthread_t thread;
     int thread_started, stopping;
@@ -92,13 +95,16 @@ struct vhost_front {
     struct vhost_front_stats stats; /* under io_lock; read with relaxed atomics */
 };
 
-/* Listens on `path` (0600; an old socket there is replaced) and starts the thread.
+/* Listens on `path` (created 0600). Something already at `path` is refused (-EEXIST),
+ * unless it is a socket directly in `own_dir`, the monitor's locked 0700 run directory (NULL:
+ * none), left there by an earlier monitor of the same domain: that one is replaced.
  * 0 or -errno with err_msg(); vhost_front_destroy() is safe after a failure. */
-int vhost_front_init(struct vhost_front *f, const char *name, const char *path, const struct guest_mem *mem,
-                     unsigned queue_size, const struct vhost_front_ops *ops, void *opaque);
+int vhost_front_init(struct vhost_front *f, const char *name, const char *path, const char *own_dir,
+                     const struct guest_mem *mem, unsigned queue_size, const struct vhost_front_ops *ops, void *opaque);
 /* Starts the thread (once the device exists: it may call ops->rings at once). */
 int vhost_front_start(struct vhost_front *f);
-/* Stops the thread, stops the rings on the backend, closes everything, unlinks the socket. */
+/* Stops the thread, stops the rings on the backend, closes everything, unlinks the socket
+ * (only if the file at the path is still the one it bound). */
 void vhost_front_destroy(struct vhost_front *f);
 /* Device lock held: the driver set DRIVER_OK; the thread hands the rings over as soon as a
  * backend is there. Does not block. */

@@ -119,7 +119,8 @@ struct virtio_net *virtio_net_create(struct virtio_host *h, const struct virtio_
                                    .opaque = n,
                                    .external_queues = true};
     /* The front end first: once the device is added, vm_destroy owns n through ops->destroy. */
-    if (vhost_front_init(&n->front, "virtio-net", cfg->socket_path, h->mem, VIRTIO_NET_QUEUE_SIZE, &front_ops, n) < 0) {
+    if (vhost_front_init(&n->front, "virtio-net", cfg->socket_path, cfg->run_dir, h->mem, VIRTIO_NET_QUEUE_SIZE,
+                         &front_ops, n) < 0) {
         vhost_front_destroy(&n->front);
         free(n);
         return NULL;

@@ -30,6 +30,7 @@ struct virtio_dev;
 
 struct virtio_net_config_host {
     const char *socket_path; /* where the monitor listens for the backend */
+    const char *run_dir;     /* the monitor's run directory, or NULL (vhost_front_init) */
     uint8_t mac[6];
 };
 
