@@ -219,6 +219,16 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
         line++, len--;
     if (!len)
         return 1;
+    /* A value carried by a line protocol never holds a control character (xenod refuses to
+     * write one, docs/security.md): a path with an escape sequence or a newline would reach
+     * logs, files and the next protocol. Blanks between words are spaces or tabs only. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(why, why_size, "control character (0x%02x) at byte %zu of the request", c, i);
+            return -EINVAL;
+        }
+    }
     for (wlen = 0; wlen < len && !isspace((unsigned char)line[wlen]); wlen++)
         ;
     if (args)

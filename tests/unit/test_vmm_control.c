@@ -78,6 +78,25 @@ static void parse_rejects_unknown_and_arguments(void **state)
 }
 
 /* save PATH [keep-running] [shrink]. */
+/* Found by the control_line fuzz harness: values with escape sequences or other control
+ * characters were accepted and carried on into paths and logs. */
+static void parse_refuses_control_characters(void **state)
+{
+    (void)state;
+    enum control_req req;
+    struct control_args a;
+    char why[512];
+    static const char *const bad[] = {"save /tmp/a\x1b[2Jb", "migrate h:1 key=/k\x01x", "pause\x7f",
+                                      "save /tmp/x\x0bkeep-running"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = '\0';
+        assert_int_equal(control_parse_args(bad[i], &req, &a, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "control character"));
+    }
+    /* What the protocol allows stays allowed: a trailing CR, blanks around words. */
+    assert_int_equal(control_parse_args("save /tmp/ok.snap keep-running\r", &req, &a, why, sizeof(why)), 0);
+}
+
 static void parse_save(void **state)
 {
     (void)state;
@@ -225,6 +244,19 @@ static void request_gets_one_reply(void **state)
     recv_all(f, buf, sizeof(buf));
     assert_string_equal(buf, "ok state=running boots=1\n");
     assert_int_equal(f->calls, 1);
+}
+
+/* "save /x<NUL>junk": the NUL must not hide the rest of the line from the parser. */
+static void nul_in_a_line_is_refused(void **state)
+{
+    struct fx *f = *state;
+    char buf[512];
+    static const char line[] = "pause\0 junk\n";
+    assert_int_equal(write(f->peer, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+    control_read(&f->c);
+    recv_all(f, buf, sizeof(buf));
+    assert_string_equal(buf, "err control character (0x00) in the request\n");
+    assert_int_equal(f->calls, 0);
 }
 
 static void pipelined_requests_answered_in_order(void **state)
@@ -422,7 +454,9 @@ int main(void)
         cmocka_unit_test(parse_rejects_unknown_and_arguments),
         cmocka_unit_test(parse_sched),
         cmocka_unit_test(parse_save),
+        cmocka_unit_test(parse_refuses_control_characters),
         T(request_gets_one_reply),
+        T(nul_in_a_line_is_refused),
         T(pipelined_requests_answered_in_order),
         T(deferred_reply_holds_later_requests),
         T(deferred_reply_not_for_a_new_client),

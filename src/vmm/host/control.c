@@ -111,11 +111,16 @@ void control_event(struct control *c, const char *fmt, ...)
     send_line(c, line);
 }
 
-static void handle_line(struct control *c, char *line)
+static void handle_line(struct control *c, char *line, size_t len)
 {
     char reply[CONTROL_LINE_MAX], why[256];
     enum control_req req;
     struct control_args args;
+    /* A NUL would end the line early and hide the rest from the parser's checks. */
+    if (memchr(line, '\0', len)) {
+        send_line(c, "err control character (0x00) in the request");
+        return;
+    }
     int r = control_parse_args(line, &req, &args, why, sizeof(why));
     if (r == 1)
         return;
@@ -146,7 +151,7 @@ static void process_lines(struct control *c)
         if (c->in[i] != '\n')
             continue;
         c->in[i] = '\0';
-        handle_line(c, c->in + start);
+        handle_line(c, c->in + start, i - start);
         start = i + 1;
     }
     if (c->fd < 0)
