@@ -67,6 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    snap_image_free(&img);
     munmap(img_map, img_len);
     close(img_fd);
     free(src_ram);
@@ -195,6 +196,7 @@ static void damaged_run_never_reaches_ram(void **state)
     errors = 0;
     if (mem_populate_start(&p, r.host, RAM, r.fd, fd, &bad, on_error, NULL) < 0) {
         ram_close(&r);
+        snap_image_free(&bad);
         munmap(bad_map, img_len);
         close(fd);
         skip();
@@ -213,6 +215,7 @@ static void damaged_run_never_reaches_ram(void **state)
             fail_msg("page %llu of the damaged run reached RAM", (unsigned long long)i);
     mem_populate_stop(p);
     ram_close(&r);
+    snap_image_free(&bad);
     munmap(bad_map, img_len);
     close(fd);
 }

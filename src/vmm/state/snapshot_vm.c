@@ -258,7 +258,7 @@ _Static_assert(VM_MAX_VCPUS <= SNAP_MAX_VCPUS, "the format must hold every vCPU 
 
 int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags)
 {
-    if (snap_file_map(f, path, parse_flags) < 0)
+    if (snap_file_load(f, path, parse_flags) < 0)
         return -1;
     struct state_index ix;
     const struct snap_section *s = snap_find(&f->img, SNAP_SEC_CONFIG, 0);
@@ -422,12 +422,10 @@ static int restore_memory(struct vm *vm, const struct snap_file *f, int lazy)
             return 0;
         log_warn("%s; copying memory up front instead", err_msg());
     }
-    /* Eager: every run's CRC first (a lazy parse left them), so nothing damaged gets in. */
-    for (uint64_t i = 0; i < img->nruns; i++)
-        if (snap_run_check(img, i) < 0)
-            return -1;
-    snap_load_memory(img, vm->mem.host);
-    return 0;
+    /* Eager: each run read into guest RAM and its CRC checked there, on the bytes the guest
+     * gets (not on an earlier read of a file that may have changed since). The vCPUs have
+     * not run yet: a damaged run fails the restore before anything sees it. */
+    return snap_load_memory(img, vm->mem.host) < 0 ? -1 : 0;
 }
 
 int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy)
