@@ -115,5 +115,10 @@ const char *dom_state_name(enum dom_state s);
 void stats_page_write_begin(struct stats_page *p);
 void stats_page_write_end(struct stats_page *p);
 int stats_page_read(const struct stats_page *shared, struct stats_page *out);
+/* The same from the page's file, read with pread into private memory: what a reader in
+ * another process uses (xenod), so that a writer that truncates or shrinks the file costs
+ * the reader an error, never a SIGBUS (a mapping of a shared file faults on the pages past
+ * its end). -ENODATA when the file is shorter than the page. */
+int stats_page_read_fd(int fd, struct stats_page *out);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/file.h"
 #include "lib/log.h"
 #include "vmm/core/mem_populate.h"
 #include "vmm/virtio/virtio_balloon.h"
@@ -133,9 +134,12 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
         h.ranges[i].size = vm->mem.ranges[i].size;
         h.ranges[i].offset = vm->mem.ranges[i].offset;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* As root, into a directory others may write: never through a link planted at PATH.tmp
+     * (it would truncate and overwrite whatever it points to), never into a file that is
+     * not ours (file_create_new). */
+    int fd = file_create_new(tmp, 0600);
     if (fd < 0)
-        return err_set(errno, "%s: %s", tmp, strerror(errno));
+        return -1;
     struct snap_writer w;
     int r = snap_writer_open(&w, fd, &h);
     if (!r)
@@ -170,6 +174,10 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
         unlink(tmp);
         return -1;
     }
+    /* Without it a power loss can undo the rename: after a save that stops the domain, the
+     * file may be its only copy. */
+    if (file_fsync_dir(path) < 0)
+        return -1;
     *bytes = w.bytes;
     *pages = w.pages;
     return 0;
