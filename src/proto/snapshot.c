@@ -465,7 +465,7 @@ static int src_crc(const struct snap_src *src, uint64_t off, uint64_t len, uint3
 int snap_run_check(const struct snap_image *img, uint64_t i)
 {
     const struct snap_mem_run *r = &img->runs[i];
-    uint32_t crc;
+    uint32_t crc = 0;
     int e = src_crc(&img->src, r->file_offset, r->npages * SNAP_PAGE, &crc);
     if (e < 0)
         return err_wrap(-e, "memory section: run %llu at file offset %llu", (unsigned long long)i,
