@@ -301,7 +301,7 @@ static void *filler_main(void *arg)
             bool go = !p->stopping && !p->failed && p->registered;
             if (go)
                 copy_pages(p, ri, first + done, r->npages - done < FILL_CHUNK ? r->npages - done : FILL_CHUNK,
-                           p->fill_buf + done * PAGE);
+                           p->fill_buf);
             pthread_mutex_unlock(&p->lock);
             if (!go)
                 return NULL;
