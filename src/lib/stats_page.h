@@ -1,6 +1,7 @@
 /* The live-counters page a monitor shares with xenod: a file in the domain's run directory,
- * written only by the monitor and mapped read-only by xenod, so `xenctl list` and metering
- * read counters without a round trip to the monitor.
+ * written only by the monitor (which maps it) and read by xenod with pread into private
+ * memory (stats_page_read_fd: never mapped, the monitor may truncate it), so `xenctl list`
+ * and metering read counters without a round trip to the monitor.
  *
  * Consistency is a sequence lock: the writer makes `seq` odd, writes, makes it even again;
  * a reader copies the page and retries while seq was odd or changed under it. */
