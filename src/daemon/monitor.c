@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -53,24 +52,26 @@ static struct monitor *monitor_new(int pid, const char *run_dir)
     if (!m)
         return NULL;
     m->pid = pid;
-    m->pidfd = m->ctl_fd = -1;
+    m->pidfd = m->ctl_fd = m->stats_fd = -1;
     snprintf(m->run_dir, sizeof(m->run_dir), "%s", run_dir);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     return m;
 }
 
-static void map_stats(struct monitor *m)
+/* Opened, not mapped: the file is the monitor's, and a monitor (taken over by its guest, or
+ * buggy) may truncate it at any time; a mapping would then kill xenod, which serves every
+ * domain, with SIGBUS. Each read is a pread into private memory (stats_page_read_fd). */
+static void open_stats(struct monitor *m)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/stats", m->run_dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    void *p = mmap(NULL, STATS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p != MAP_FAILED)
-        m->stats = p;
+    m->stats_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (m->stats_fd >= 0 && (fstat(m->stats_fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        close(m->stats_fd);
+        m->stats_fd = -1;
+    }
 }
 
 /* Connects the control socket and opens the pidfd; the monitor must already listen. */
@@ -84,7 +85,7 @@ static int finish_attach(struct monitor *m)
     fcntl(m->ctl_fd, F_SETFL, O_NONBLOCK);
     if (m->pidfd < 0 && (m->pidfd = pidfd_open_(m->pid)) < 0)
         return err_set(errno, "monitor %d: pidfd_open: %s", m->pid, strerror(errno));
-    map_stats(m);
+    open_stats(m);
     return 0;
 }
 
@@ -365,7 +366,7 @@ int monitor_read(struct monitor *m, void (*on_event)(void *ctx, const char *line
 
 int monitor_read_stats(const struct monitor *m, struct stats_page *out)
 {
-    return m->stats ? stats_page_read(m->stats, out) : -ENODATA;
+    return m->stats_fd >= 0 ? stats_page_read_fd(m->stats_fd, out) : -ENODATA;
 }
 
 void monitor_close(struct monitor *m)
@@ -374,8 +375,8 @@ void monitor_close(struct monitor *m)
         return;
     /* Reap it if it is our child (after a restart of xenod it is not, and init reaps it). */
     waitpid(m->pid, NULL, WNOHANG);
-    if (m->stats)
-        munmap((void *)m->stats, STATS_PAGE_SIZE);
+    if (m->stats_fd >= 0)
+        close(m->stats_fd);
     if (m->ctl_fd >= 0)
         close(m->ctl_fd);
     if (m->pidfd >= 0)

@@ -19,7 +19,8 @@ struct monitor {
     int pidfd;
     int ctl_fd;
     char run_dir[PATH_MAX];
-    const struct stats_page *stats; /* NULL if the page could not be mapped */
+    int stats_fd; /* RUN_DIR/stats, read with pread (never mapped: the monitor may truncate
+                     it), or -1 if it could not be opened */
 
     pthread_mutex_t lock; /* serialises requests; guards the reply slot */
     pthread_cond_t cond;

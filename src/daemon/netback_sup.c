@@ -8,10 +8,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,7 +42,7 @@ struct netback_sup {
     char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* "" when not given */
     pthread_mutex_t lock;                                        /* guards pid, pidfd, page, child, restarts */
     int pid, pidfd, child;
-    const struct nb_stats_page *page;
+    int page_fd; /* STATE/stats, read with pread (never mapped: the backend may truncate it), or -1 */
     uint64_t restarts;
     unsigned quick_deaths;
     off_t audit_off; /* how far STATE/audit-events was read */
@@ -74,27 +74,38 @@ static void emit(struct netback_sup *s, const char *kind, const char *fmt, ...)
 
 static void unmap_page(struct netback_sup *s)
 {
-    if (s->page)
-        munmap((void *)s->page, sizeof(struct nb_stats_page));
-    s->page = NULL;
+    if (s->page_fd >= 0)
+        close(s->page_fd);
+    s->page_fd = -1;
 }
 
-/* The backend may create its stats file anew at start: map whatever is there now. */
+/* The backend may create its stats file anew at start: open whatever is there now. Not
+ * mapped: the backend (shared by every domain, fed by guests) could truncate the file after
+ * any size check, and a read of a mapping past the end would kill xenod with SIGBUS; each
+ * read is a pread into private memory whose length is checked (read_page). */
 static void map_page(struct netback_sup *s)
 {
     char p[PATH_MAX + 16];
     unmap_page(s);
     snprintf(p, sizeof(p), "%s/stats", s->dir);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return;
     struct stat st;
-    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct nb_stats_page)) {
-        void *m = mmap(NULL, sizeof(struct nb_stats_page), PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED)
-            s->page = m;
-    }
-    close(fd);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size >= sizeof(struct nb_stats_page))
+        s->page_fd = fd;
+    else
+        close(fd);
+}
+
+/* len bytes of the stats page at off into buf: 0, or -1 when the file is shorter now. */
+static int read_page(const struct netback_sup *s, void *buf, size_t len, size_t off)
+{
+    ssize_t n;
+    do
+        n = s->page_fd >= 0 ? pread(s->page_fd, buf, len, (off_t)off) : -1;
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len ? 0 : -1;
 }
 
 static int read_pid_file(const char *dir)
@@ -209,7 +220,8 @@ static int attach_or_spawn(struct netback_sup *s)
 
 static uint64_t heartbeat(const struct netback_sup *s)
 {
-    return s->page ? __atomic_load_n(&s->page->heartbeat, __ATOMIC_ACQUIRE) : 0;
+    uint64_t b;
+    return read_page(s, &b, sizeof(b), offsetof(struct nb_stats_page, heartbeat)) == 0 ? b : 0;
 }
 
 /* The process ended (or was killed by the watchdog): why, for the event. Caller holds lock. */
@@ -311,7 +323,7 @@ static void *supervise(void *opaque)
         }
         if (s->pid) {
             uint64_t b = heartbeat(s), t = now_ms();
-            if (!s->page)
+            if (s->page_fd < 0)
                 map_page(s);
             if (b != last_beat) {
                 last_beat = b;
@@ -353,6 +365,7 @@ int netback_sup_open(struct netback_sup **out, const struct netback_sup_opts *o)
     if (!s)
         return err_set(ENOMEM, "out of memory");
     s->o = *o;
+    s->page_fd = -1;
     snprintf(s->path, sizeof(s->path), "%s", o->path);
     snprintf(s->dir, sizeof(s->dir), "%s", o->state_dir);
     snprintf(s->uplink, sizeof(s->uplink), "%s", o->uplink ? o->uplink : "");
@@ -489,11 +502,19 @@ int netback_sup_request(struct netback_sup *s, const char *line, char *reply, si
 int netback_sup_port_stats(struct netback_sup *s, const char *port, struct nb_stats_port *out)
 {
     int rc = -ENOENT;
+    struct nb_stats_page *pg = malloc(sizeof(*pg)); /* a private copy: the file is the backend's */
+    if (!pg)
+        return -ENOMEM;
     pthread_mutex_lock(&s->lock);
-    const struct nb_stats_page *pg = s->page;
-    for (int tries = 0; pg && tries < 100; tries++) {
-        uint32_t seq = __atomic_load_n(&pg->seq, __ATOMIC_ACQUIRE);
-        if (seq & 1)
+    for (int tries = 0; s->page_fd >= 0 && tries < 100; tries++) {
+        uint32_t seq, again;
+        if (read_page(s, &seq, sizeof(seq), offsetof(struct nb_stats_page, seq)) < 0 ||
+            read_page(s, pg, sizeof(*pg), 0) < 0 ||
+            read_page(s, &again, sizeof(again), offsetof(struct nb_stats_page, seq)) < 0) {
+            rc = -ENOENT; /* shorter than a page now: no stats, no crash */
+            break;
+        }
+        if ((seq & 1) || again != seq)
             continue;
         rc = -ENOENT;
         uint32_t n = pg->nports < NB_STATS_MAX_PORTS ? pg->nports : NB_STATS_MAX_PORTS;
@@ -503,10 +524,9 @@ int netback_sup_port_stats(struct netback_sup *s, const char *port, struct nb_st
                 rc = 0;
                 break;
             }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&pg->seq, __ATOMIC_ACQUIRE) == seq)
-            break;
+        break;
     }
     pthread_mutex_unlock(&s->lock);
+    free(pg);
     return rc;
 }

@@ -49,14 +49,51 @@ void file_map_close(struct file_map *fm)
     fm->len = 0;
 }
 
+int file_fsync_dir(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if ((size_t)(slash - path) >= sizeof(dir))
+        return err_set(ENAMETOOLONG, "%s: path too long", path);
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(errno, "directory %s: %s", dir, strerror(errno));
+    int r = fsync(fd) < 0 ? err_set(errno, "fsync of directory %s: %s", dir, strerror(errno)) : 0;
+    close(fd);
+    return r;
+}
+
+int file_create_new(const char *path, mode_t mode)
+{
+    for (int tries = 0;; tries++) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0)
+            return fd;
+        int e = errno;
+        struct stat st;
+        /* Left by a crash of ours: a plain file of our own with no other name. Anything
+         * else (a symlink, someone else's file, a hard link to a file elsewhere) stays. The
+         * unlink removes this name only, never what a link points to. */
+        if (e == EEXIST && !tries && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            st.st_nlink == 1 && unlink(path) == 0)
+            continue;
+        return err_set(e, "%s: %s%s", path, strerror(e),
+                       e == EEXIST ? " (not a stale file of ours: not replaced; remove it if it is)" : "");
+    }
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
         return err_set(ENAMETOOLONG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = file_create_new(tmp, mode);
     if (fd < 0)
-        return err_set(errno, "%s: %s", tmp, strerror(errno));
+        return fd;
     const char *p = data;
     int r = 0;
     while (len && r == 0) {
@@ -66,6 +103,8 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         else if (n > 0)
             p += n, len -= (size_t)n;
     }
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
     if (close(fd) < 0 && r == 0)
         r = -errno;
     if (r == 0 && rename(tmp, path) < 0)
@@ -74,5 +113,5 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         unlink(tmp);
         return err_set(-r, "%s: %s", path, strerror(-r));
     }
-    return 0;
+    return file_fsync_dir(path); /* the rename itself durable */
 }

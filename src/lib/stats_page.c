@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *dom_state_name(enum dom_state s)
 {
@@ -46,6 +48,43 @@ int stats_page_read(const struct stats_page *shared, struct stats_page *out)
         memcpy(out, (const void *)shared, sizeof(*out));
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&shared->seq, __ATOMIC_RELAXED) != s1)
+            continue;
+        out->seq = s1;
+        if (out->magic != STATS_PAGE_MAGIC || out->version != STATS_PAGE_VERSION)
+            return -EPROTO;
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+/* Exactly len bytes at off, or -ENODATA (the file is shorter: never made whole, or
+ * truncated by its writer since). */
+static int pread_all(int fd, void *buf, size_t len, off_t off)
+{
+    ssize_t n;
+    do
+        n = pread(fd, buf, len, off);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len ? 0 : -ENODATA;
+}
+
+int stats_page_read_fd(int fd, struct stats_page *out)
+{
+    for (int i = 0; i < READ_TRIES; i++) {
+        uint32_t s1, s2;
+        if (pread_all(fd, &s1, sizeof(s1), offsetof(struct stats_page, seq)) < 0)
+            return -ENODATA;
+        if (s1 & 1) {
+            if (i % 64 == 63)
+                sched_yield();
+            continue;
+        }
+        /* Each pread is a copy made by a system call after the one before: the same order
+         * as the loads of stats_page_read(), on private memory. */
+        if (pread_all(fd, out, sizeof(*out), 0) < 0 ||
+            pread_all(fd, &s2, sizeof(s2), offsetof(struct stats_page, seq)) < 0)
+            return -ENODATA;
+        if (s2 != s1)
             continue;
         out->seq = s1;
         if (out->magic != STATS_PAGE_MAGIC || out->version != STATS_PAGE_VERSION)

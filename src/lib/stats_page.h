@@ -1,6 +1,7 @@
 /* The live-counters page a monitor shares with xenod: a file in the domain's run directory,
- * written only by the monitor and mapped read-only by xenod, so `xenctl list` and metering
- * read counters without a round trip to the monitor.
+ * written only by the monitor (which maps it) and read by xenod with pread into private
+ * memory (stats_page_read_fd: never mapped, the monitor may truncate it), so `xenctl list`
+ * and metering read counters without a round trip to the monitor.
  *
  * Consistency is a sequence lock: the writer makes `seq` odd, writes, makes it even again;
  * a reader copies the page and retries while seq was odd or changed under it. */
@@ -115,5 +116,10 @@ const char *dom_state_name(enum dom_state s);
 void stats_page_write_begin(struct stats_page *p);
 void stats_page_write_end(struct stats_page *p);
 int stats_page_read(const struct stats_page *shared, struct stats_page *out);
+/* The same from the page's file, read with pread into private memory: what a reader in
+ * another process uses (xenod), so that a writer that truncates or shrinks the file costs
+ * the reader an error, never a SIGBUS (a mapping of a shared file faults on the pages past
+ * its end). -ENODATA when the file is shorter than the page. */
+int stats_page_read_fd(int fd, struct stats_page *out);
 
 #endif

@@ -67,7 +67,7 @@ int state_dir_load_ports(int dirfd, struct netback *nb)
 
 int state_dir_save_ports(int dirfd, struct netback *nb)
 {
-    int fd = openat(dirfd, "ports.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = openat(dirfd, "ports.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_set(errno, "ports.tmp: %s", strerror(errno));
     FILE *f = fdopen(fd, "w");
@@ -83,6 +83,8 @@ int state_dir_save_ports(int dirfd, struct netback *nb)
     fclose(f);
     if (rc == 0 && renameat(dirfd, "ports.tmp", dirfd, "ports") < 0)
         rc = err_set(errno, "ports: rename: %s", strerror(errno));
+    if (rc == 0 && fsync(dirfd) < 0) /* the rename durable: a power loss must not lose the ports */
+        rc = err_set(errno, "ports: fsync of the state directory: %s", strerror(errno));
     if (rc == 0)
         nb->ports_dirty = false;
     return rc;
@@ -90,7 +92,7 @@ int state_dir_save_ports(int dirfd, struct netback *nb)
 
 int state_dir_write_pid(int dirfd)
 {
-    int fd = openat(dirfd, "pid.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = openat(dirfd, "pid.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_set(errno, "pid.tmp: %s", strerror(errno));
     char buf[32];

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,18 +228,45 @@ int snap_writer_finish(struct snap_writer *w)
     return put(w, &s, sizeof(s));
 }
 
-int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img)
+/* Reads len bytes at off of the image into dst (private memory). Everything the reader
+ * uses comes through here, once: the file may change under us, so a value is read, checked
+ * and used from the same copy. */
+static int src_read(const struct snap_src *src, uint64_t off, void *dst, uint64_t len)
 {
-    memset(img, 0, sizeof(*img));
-    img->base = buf;
-    img->size = size;
-    struct snap_header *h = &img->hdr;
-    if (size < 8 || memcmp(buf, SNAP_MAGIC, 8) != 0)
+    if (off > src->size || len > src->size - off)
+        return err_set(EINVAL, "truncated: %llu bytes at offset %llu are past the end of the file (%llu bytes)",
+                       (unsigned long long)len, (unsigned long long)off, (unsigned long long)src->size);
+    if (src->base) {
+        memcpy(dst, src->base + off, len);
+        return 0;
+    }
+    uint8_t *p = dst;
+    while (len) {
+        ssize_t n = pread(src->fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_set(errno, "reading at offset %llu: %s", (unsigned long long)off, strerror(errno));
+        if (n == 0) /* truncated since it was checked: an error, where a mapping would SIGBUS */
+            return err_set(EINVAL, "the file shrank since it was checked: nothing at offset %llu (it had %llu bytes)",
+                           (unsigned long long)off, (unsigned long long)src->size);
+        p += n;
+        len -= (uint64_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int parse_header(const struct snap_src *src, const char *expect_vendor, struct snap_header *h)
+{
+    char magic[8];
+    if (src->size < 8 || src_read(src, 0, magic, 8) < 0 || memcmp(magic, SNAP_MAGIC, 8) != 0)
         return err_set(EINVAL, "not a snapshot: bad magic at offset 0 (expected %s)", SNAP_MAGIC);
-    if (size < SNAP_HEADER_SIZE)
-        return err_set(EINVAL, "truncated header: %llu bytes, the header needs %u", (unsigned long long)size,
+    if (src->size < SNAP_HEADER_SIZE)
+        return err_set(EINVAL, "truncated header: %llu bytes, the header needs %u", (unsigned long long)src->size,
                        SNAP_HEADER_SIZE);
-    memcpy(h, buf, sizeof(*h));
+    if (src_read(src, 0, h, sizeof(*h)) < 0)
+        return -EINVAL;
     if (h->version != SNAP_VERSION)
         return err_set(EINVAL, "header at offset 8: snapshot version %u, this monitor reads version %u", h->version,
                        SNAP_VERSION);
@@ -264,86 +290,143 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
     if (total != h->ram_size)
         return err_set(EINVAL, "header at offset 0: RAM ranges add up to %llu bytes, not %llu",
                        (unsigned long long)total, (unsigned long long)h->ram_size);
+    return 0;
+}
 
-    uint64_t off = SNAP_HEADER_SIZE;
-    for (;;) {
-        struct snap_section_hdr s;
-        if (off + sizeof(s) > size || off + sizeof(s) < off)
-            return err_set(EINVAL, "truncated: section header at offset %llu is past the end of the file (%llu bytes)",
-                           (unsigned long long)off, (unsigned long long)size);
-        memcpy(&s, buf + off, sizeof(s));
-        const char *name = snap_section_name(s.type);
-        if (s.type >= SNAP_SEC_MAX && (s.type < SNAP_SEC_DEVICE_FIRST || s.type > SNAP_SEC_DEVICE_LAST))
-            return err_set(EINVAL, "section at offset %llu: unknown type %u (corrupted)", (unsigned long long)off,
-                           s.type);
-        uint64_t pay = off + sizeof(s);
-        if (s.length > size - pay)
-            return err_set(EINVAL, "truncated: %s section at offset %llu holds %llu bytes, the file ends %llu bytes on",
-                           name, (unsigned long long)off, (unsigned long long)s.length,
-                           (unsigned long long)(size - pay));
-        if (s.crc != snap_crc32(0, buf + pay, s.length))
-            return err_set(EINVAL, "%s section at offset %llu: checksum mismatch (corrupted)", name,
-                           (unsigned long long)off);
-        /* Section headers carry no CRC of their own, so `next` must be exactly where the
-         * writer puts it: a damaged one could otherwise skip a section unnoticed. */
-        uint64_t want = pay + ((s.length + 7) & ~(uint64_t)7);
-        if (s.type == SNAP_SEC_MEMORY)
-            want = (pay + s.length + SNAP_PAGE - 1) & ~(uint64_t)(SNAP_PAGE - 1); /* the page data from here */
-        if (s.type == SNAP_SEC_MEMORY ? s.next < want : s.next != want)
-            return err_set(EINVAL, "%s section at offset %llu: bad next offset %llu%s", name, (unsigned long long)off,
-                           (unsigned long long)s.next, s.next > size ? " (truncated)" : "");
-        if (s.next > size && s.type != SNAP_SEC_END)
+/* The memory section's table, in its private copy (s: the section header, pay: where the
+ * payload starts, want: where the page data starts). */
+static int parse_runs(struct snap_image *img, const struct snap_section_hdr *s, uint64_t off, uint64_t want,
+                      unsigned flags)
+{
+    const struct snap_section *sec = &img->sec[img->nsections - 1];
+    uint64_t n;
+    if (img->runs)
+        return err_set(EINVAL, "memory section at offset %llu: a second one", (unsigned long long)off);
+    if (s->length < 8 || (memcpy(&n, sec->data, 8), n > img->hdr.ram_size / SNAP_PAGE) ||
+        s->length != 8 + n * sizeof(struct snap_mem_run))
+        return err_set(EINVAL, "memory section at offset %llu: table size does not match", (unsigned long long)off);
+    img->runs = (const struct snap_mem_run *)(const void *)(sec->data + 8); /* malloc'd: aligned */
+    img->nruns = n;
+    uint64_t prev_end = 0, data = want, ram = img->hdr.ram_size; /* the runs' data back to back from `want` */
+    for (uint64_t i = 0; i < n; i++) {
+        const struct snap_mem_run *r = &img->runs[i];
+        uint64_t len = r->npages * SNAP_PAGE;
+        if (r->ram_offset % SNAP_PAGE || r->file_offset % SNAP_PAGE || !r->npages || r->npages > ram / SNAP_PAGE ||
+            r->ram_offset < prev_end || r->ram_offset > ram - len || r->file_offset != data ||
+            r->file_offset > s->next || len > s->next - r->file_offset)
+            return err_set(EINVAL, "memory section at offset %llu: run %llu is out of bounds", (unsigned long long)off,
+                           (unsigned long long)i);
+        if (r->file_offset + len > img->src.size)
             return err_set(EINVAL,
-                           "truncated: %s section at offset %llu ends at %llu, past the end of the file (%llu bytes)",
-                           name, (unsigned long long)off, (unsigned long long)s.next, (unsigned long long)size);
-        if (s.type == SNAP_SEC_END)
-            break;
-        if (img->nsections == SNAP_MAX_SECTIONS)
-            return err_set(EINVAL, "section at offset %llu: too many sections", (unsigned long long)off);
-        img->sec[img->nsections++] = (struct snap_section){s.type, off, buf + pay, s.length};
-        if (s.type == SNAP_SEC_MEMORY) {
-            uint64_t n;
-            if (img->runs)
-                return err_set(EINVAL, "memory section at offset %llu: a second one", (unsigned long long)off);
-            if (s.length < 8 || (memcpy(&n, buf + pay, 8), s.length != 8 + n * sizeof(struct snap_mem_run)) ||
-                n > h->ram_size / SNAP_PAGE)
-                return err_set(EINVAL, "memory section at offset %llu: table size does not match",
-                               (unsigned long long)off);
-            img->runs = (const struct snap_mem_run *)(const void *)(buf + pay + 8);
-            img->nruns = n;
-            uint64_t prev_end = 0, data = want; /* the runs' data back to back from `want` to `next` */
-            for (uint64_t i = 0; i < n; i++) {
-                struct snap_mem_run r;
-                memcpy(&r, &img->runs[i], sizeof(r));
-                uint64_t len = r.npages * SNAP_PAGE;
-                if (r.ram_offset % SNAP_PAGE || r.file_offset % SNAP_PAGE || !r.npages ||
-                    r.npages > h->ram_size / SNAP_PAGE || r.ram_offset < prev_end || r.ram_offset > h->ram_size - len ||
-                    r.file_offset != data || r.file_offset > s.next || len > s.next - r.file_offset)
-                    return err_set(EINVAL, "memory section at offset %llu: run %llu is out of bounds",
-                                   (unsigned long long)off, (unsigned long long)i);
-                if (r.file_offset + len > size)
-                    return err_set(EINVAL,
-                                   "truncated: memory run %llu (file offset %llu, %llu bytes) is past the end of the "
-                                   "file (%llu bytes)",
-                                   (unsigned long long)i, (unsigned long long)r.file_offset, (unsigned long long)len,
-                                   (unsigned long long)size);
-                if (!(flags & SNAP_PARSE_NO_RUN_CRC) && snap_run_check(img, i) < 0)
-                    return -EINVAL;
-                prev_end = r.ram_offset + len;
-                data += len;
-            }
-            if (data != s.next)
-                return err_set(EINVAL,
-                               "memory section at offset %llu: next offset %llu is not the end of the page data (%llu)",
-                               (unsigned long long)off, (unsigned long long)s.next, (unsigned long long)data);
-        }
-        off = s.next;
+                           "truncated: memory run %llu (file offset %llu, %llu bytes) is past the end of the file "
+                           "(%llu bytes)",
+                           (unsigned long long)i, (unsigned long long)r->file_offset, (unsigned long long)len,
+                           (unsigned long long)img->src.size);
+        if (!(flags & SNAP_PARSE_NO_RUN_CRC) && snap_run_check(img, i) < 0)
+            return -EINVAL;
+        prev_end = r->ram_offset + len;
+        data += len;
     }
+    if (data != s->next)
+        return err_set(EINVAL, "memory section at offset %llu: next offset %llu is not the end of the page data (%llu)",
+                       (unsigned long long)off, (unsigned long long)s->next, (unsigned long long)data);
+    return 0;
+}
+
+/* One section at off: its header and payload copied, checked, added to img. *next: where
+ * the next one starts; *end: this was the end marker. */
+static int parse_section(struct snap_image *img, uint64_t off, unsigned flags, uint64_t *next, int *end)
+{
+    uint64_t size = img->src.size;
+    struct snap_section_hdr s;
+    if (off + sizeof(s) > size || off + sizeof(s) < off)
+        return err_set(EINVAL, "truncated: section header at offset %llu is past the end of the file (%llu bytes)",
+                       (unsigned long long)off, (unsigned long long)size);
+    if (src_read(&img->src, off, &s, sizeof(s)) < 0)
+        return -EINVAL;
+    const char *name = snap_section_name(s.type);
+    if (s.type >= SNAP_SEC_MAX && (s.type < SNAP_SEC_DEVICE_FIRST || s.type > SNAP_SEC_DEVICE_LAST))
+        return err_set(EINVAL, "section at offset %llu: unknown type %u (corrupted)", (unsigned long long)off, s.type);
+    uint64_t pay = off + sizeof(s);
+    if (s.length > size - pay)
+        return err_set(EINVAL, "truncated: %s section at offset %llu holds %llu bytes, the file ends %llu bytes on",
+                       name, (unsigned long long)off, (unsigned long long)s.length, (unsigned long long)(size - pay));
+    /* Section headers carry no CRC of their own, so `next` must be exactly where the writer
+     * puts it: a damaged one could otherwise skip a section unnoticed. */
+    uint64_t want = pay + ((s.length + 7) & ~(uint64_t)7);
+    if (s.type == SNAP_SEC_MEMORY)
+        want = (pay + s.length + SNAP_PAGE - 1) & ~(uint64_t)(SNAP_PAGE - 1); /* the page data from here */
+    if (s.type == SNAP_SEC_MEMORY ? s.next < want : s.next != want)
+        return err_set(EINVAL, "%s section at offset %llu: bad next offset %llu%s", name, (unsigned long long)off,
+                       (unsigned long long)s.next, s.next > size ? " (truncated)" : "");
+    if (s.next > size && s.type != SNAP_SEC_END)
+        return err_set(EINVAL,
+                       "truncated: %s section at offset %llu ends at %llu, past the end of the file (%llu bytes)", name,
+                       (unsigned long long)off, (unsigned long long)s.next, (unsigned long long)size);
+    if (s.type == SNAP_SEC_END) {
+        *end = 1;
+        return 0;
+    }
+    if (img->nsections == SNAP_MAX_SECTIONS)
+        return err_set(EINVAL, "section at offset %llu: too many sections", (unsigned long long)off);
+    if (s.type != SNAP_SEC_MEMORY && s.length > SNAP_SECTION_MAX)
+        return err_set(EINVAL, "%s section at offset %llu holds %llu bytes, at most %u", name, (unsigned long long)off,
+                       (unsigned long long)s.length, SNAP_SECTION_MAX);
+    uint8_t *data = malloc(s.length ? s.length : 1);
+    if (!data)
+        return err_set(ENOMEM, "%s section at offset %llu: out of memory for %llu bytes", name, (unsigned long long)off,
+                       (unsigned long long)s.length);
+    img->sec[img->nsections++] = (struct snap_section){s.type, off, data, s.length};
+    if (src_read(&img->src, pay, data, s.length) < 0)
+        return -EINVAL;
+    if (s.crc != snap_crc32(0, data, s.length)) /* on the private copy: the one used from now on */
+        return err_set(EINVAL, "%s section at offset %llu: checksum mismatch (corrupted)", name,
+                       (unsigned long long)off);
+    if (s.type == SNAP_SEC_MEMORY && parse_runs(img, &s, off, want, flags) < 0)
+        return -EINVAL;
+    *next = s.next;
+    return 0;
+}
+
+static int parse_src(struct snap_image *img, const char *expect_vendor, unsigned flags)
+{
+    int r = parse_header(&img->src, expect_vendor, &img->hdr);
+    for (uint64_t off = SNAP_HEADER_SIZE; r == 0;) {
+        int end = 0;
+        r = parse_section(img, off, flags, &off, &end);
+        if (end)
+            break;
+    }
+    if (r < 0)
+        return r == -ENOMEM ? r : -EINVAL;
     if (!img->runs)
         return err_set(EINVAL, "no memory section");
     if (!snap_find(img, SNAP_SEC_CONFIG, 0))
         return err_set(EINVAL, "no config section");
     return 0;
+}
+
+int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img)
+{
+    memset(img, 0, sizeof(*img));
+    img->src = (struct snap_src){.base = buf, .fd = -1, .size = size};
+    return parse_src(img, expect_vendor, flags);
+}
+
+int snap_parse_fd(int fd, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img)
+{
+    memset(img, 0, sizeof(*img));
+    img->src = (struct snap_src){.fd = fd, .size = size};
+    return parse_src(img, expect_vendor, flags);
+}
+
+void snap_image_free(struct snap_image *img)
+{
+    for (unsigned i = 0; i < img->nsections; i++)
+        free((void *)img->sec[i].data);
+    img->nsections = 0;
+    img->runs = NULL;
+    img->nruns = 0;
 }
 
 const struct snap_section *snap_find(const struct snap_image *img, uint32_t type, unsigned index)
@@ -354,22 +437,68 @@ const struct snap_section *snap_find(const struct snap_image *img, uint32_t type
     return NULL;
 }
 
-void snap_load_memory(const struct snap_image *img, uint8_t *ram)
+/* The CRC of len bytes at off, read in chunks into private memory. */
+static int src_crc(const struct snap_src *src, uint64_t off, uint64_t len, uint32_t *crc)
 {
-    for (uint64_t i = 0; i < img->nruns; i++) {
-        struct snap_mem_run r;
-        memcpy(&r, &img->runs[i], sizeof(r));
-        memcpy(ram + r.ram_offset, img->base + r.file_offset, r.npages * SNAP_PAGE);
+    if (src->base) {
+        if (off > src->size || len > src->size - off)
+            return src_read(src, off, NULL, len); /* the message; never copies */
+        *crc = snap_crc32(0, src->base + off, len);
+        return 0;
     }
+    enum { CHUNK = 1u << 20 };
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf)
+        return err_set(ENOMEM, "out of memory");
+    uint32_t c = 0;
+    int r = 0;
+    for (uint64_t done = 0; done < len && !r; done += CHUNK) {
+        uint64_t n = len - done < CHUNK ? len - done : CHUNK;
+        r = src_read(src, off + done, buf, n);
+        c = snap_crc32(c, buf, n);
+    }
+    free(buf);
+    *crc = c;
+    return r;
 }
 
 int snap_run_check(const struct snap_image *img, uint64_t i)
 {
-    struct snap_mem_run r;
-    memcpy(&r, &img->runs[i], sizeof(r));
-    if (r.crc != snap_crc32(0, img->base + r.file_offset, r.npages * SNAP_PAGE))
+    const struct snap_mem_run *r = &img->runs[i];
+    uint32_t crc = 0;
+    int e = src_crc(&img->src, r->file_offset, r->npages * SNAP_PAGE, &crc);
+    if (e < 0)
+        return err_wrap(-e, "memory section: run %llu at file offset %llu", (unsigned long long)i,
+                        (unsigned long long)r->file_offset);
+    if (r->crc != crc)
         return err_set(EINVAL, "memory section: run %llu at file offset %llu: checksum mismatch (corrupted)",
-                       (unsigned long long)i, (unsigned long long)r.file_offset);
+                       (unsigned long long)i, (unsigned long long)r->file_offset);
+    return 0;
+}
+
+int snap_read_run(const struct snap_src *src, const struct snap_mem_run *r, uint64_t index, uint8_t *dst)
+{
+    uint64_t len = r->npages * SNAP_PAGE;
+    int e = src_read(src, r->file_offset, dst, len);
+    if (e < 0)
+        return err_wrap(-e, "memory section: run %llu at file offset %llu", (unsigned long long)index,
+                        (unsigned long long)r->file_offset);
+    if (r->crc != snap_crc32(0, dst, len)) /* on the copy that is used */
+        return err_set(EINVAL, "memory section: run %llu at file offset %llu: checksum mismatch (corrupted)",
+                       (unsigned long long)index, (unsigned long long)r->file_offset);
+    return 0;
+}
+
+int snap_load_memory(const struct snap_image *img, uint8_t *ram)
+{
+    for (uint64_t i = 0; i < img->nruns; i++) {
+        const struct snap_mem_run *r = &img->runs[i];
+        if (r->ram_offset > img->hdr.ram_size || r->npages > (img->hdr.ram_size - r->ram_offset) / SNAP_PAGE)
+            return err_set(EINVAL, "memory section: run %llu is out of bounds", (unsigned long long)i);
+        int e = snap_read_run(&img->src, r, i, ram + r->ram_offset);
+        if (e < 0)
+            return e;
+    }
     return 0;
 }
 
@@ -440,15 +569,15 @@ static int with_path(int r, const char *path)
 
 void snap_file_close(struct snap_file *f)
 {
-    if (f->data) { /* a zeroed, never-opened struct has no descriptor of its own */
-        munmap((void *)f->data, f->len);
+    if (f->open) { /* a zeroed, never-opened struct has no descriptor of its own */
+        snap_image_free(&f->img);
         close(f->fd);
     }
-    f->data = NULL;
+    f->open = 0;
     f->fd = -1;
 }
 
-int snap_file_map(struct snap_file *f, const char *path, unsigned parse_flags)
+int snap_file_load(struct snap_file *f, const char *path, unsigned parse_flags)
 {
     memset(f, 0, sizeof(*f));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -459,28 +588,15 @@ int snap_file_map(struct snap_file *f, const char *path, unsigned parse_flags)
         close(fd);
         return err_set(EINVAL, "snapshot %s: not a regular file", path);
     }
-    if (st.st_size < (off_t)SNAP_HEADER_SIZE) {
-        /* Too short for a header: parsed from a copy, so the message says what is wrong. */
-        uint8_t head[SNAP_HEADER_SIZE];
-        ssize_t n = pread(fd, head, sizeof(head), 0);
-        close(fd);
-        int r = snap_parse(head, n > 0 ? (uint64_t)n : 0, NULL, parse_flags, &f->img);
-        return with_path(r < 0 ? r : -EINVAL, path);
-    }
+    /* The size now is the one every later read is held to: a file that shrinks after this
+     * makes a read fail, one that grows is read no further. */
     f->len = (size_t)st.st_size;
-    void *p = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        f->len = 0;
-        return err_set(e, "snapshot %s: mmap: %s", path, strerror(e));
-    }
-    f->data = p;
     f->fd = fd;
+    f->open = 1;
     char vendor[12];
     uint32_t sig;
     snap_host_cpu(vendor, &sig);
-    int r = snap_parse(f->data, f->len, vendor, parse_flags, &f->img);
+    int r = snap_parse_fd(fd, f->len, vendor, parse_flags, &f->img);
     if (r == 0)
         r = snap_check_config(&f->img, &f->cfg);
     if (r < 0) {
@@ -499,17 +615,14 @@ int snapshot_inspect(const char *path, struct snap_info *info, char **domain_xml
         *domain_xml = NULL;
     if (xml_len)
         *xml_len = 0;
-    int r = snap_file_map(f, path, 0);
+    int r = snap_file_load(f, path, 0); /* every run's CRC, read through private memory */
     if (r < 0) {
         free(f);
         return r;
     }
     *info = (struct snap_info){.mem_bytes = f->cfg.mem_size, .nvcpus = f->cfg.nvcpus, .file_size = f->len};
-    for (uint64_t i = 0; i < f->img.nruns; i++) {
-        struct snap_mem_run run;
-        memcpy(&run, &f->img.runs[i], sizeof(run));
-        info->pages += run.npages;
-    }
+    for (uint64_t i = 0; i < f->img.nruns; i++)
+        info->pages += f->img.runs[i].npages;
     const struct snap_section *x = snap_find(&f->img, SNAP_SEC_DOMAIN_XML, 0);
     if (x && domain_xml) {
         char *copy = malloc(x->length + 1);

@@ -3,10 +3,17 @@
  *
  * Writer: snap_writer_open() writes the header, snap_write_section() each state section,
  * snap_write_memory() guest RAM sparsely at page-aligned offsets, snap_writer_finish() the
- * end marker. Reader: snap_parse() validates a whole image in memory (magic, version, host
- * CPU, header and section CRCs, bounds, memory runs and their CRCs) before anything uses it,
- * and fails with a message naming the section and the file offset; snap_file_map() maps a
- * file and validates it and its config (the checks the monitor and xenod share). */
+ * end marker. Reader: snap_parse() validates a whole image (magic, version, host CPU, header
+ * and section CRCs, bounds, memory runs and their CRCs) before anything uses it, and fails
+ * with a message naming the section and the file offset; snap_file_load() reads a file and
+ * validates it and its config (the checks the monitor and xenod share).
+ *
+ * A file is never mapped: another process may truncate or rewrite it at any time. The
+ * header, every section payload and the memory run table are read once with pread() into
+ * private memory that the image owns; only those copies are validated and only they are
+ * used afterwards. Page data is read when it is needed (restore, snap_read_run) into the
+ * caller's memory and its run CRC is checked on that copy; a read that comes up short (the
+ * file shrank since it was checked) is an error, never a SIGBUS. */
 #ifndef XENO_PROTO_SNAPSHOT_H
 #define XENO_PROTO_SNAPSHOT_H
 
@@ -25,6 +32,10 @@
 #define SNAP_DOMAIN_XML_MAX (1u << 20) /* the domain-xml section, and --domain-xml files */
 #define SNAP_KERNEL_MAX 1024
 #define SNAP_CMDLINE_MAX 4096
+/* The largest payload of a section other than memory: the reader copies each one into
+ * private memory, so a file must not make it allocate what it claims (the largest real
+ * section, domain-xml, is 1 MiB; vcpu sections are a few KiB). */
+#define SNAP_SECTION_MAX (16u << 20)
 
 enum snap_section_type {
     SNAP_SEC_END = 0,
@@ -116,19 +127,29 @@ struct snap_writer {
 
 struct snap_section {
     uint32_t type;
-    uint64_t offset; /* of the section header in the file */
-    const uint8_t *data;
+    uint64_t offset;     /* of the section header in the file */
+    const uint8_t *data; /* a private copy of the payload, owned by the image */
     uint64_t length;
 };
 
+/* Where an image's bytes are: a buffer in the caller's private memory (base), or a file read
+ * with pread (fd, base NULL). size: its length when it was validated; a read past it, or a
+ * read that the file, shrunk since, cannot satisfy, fails. */
+struct snap_src {
+    const uint8_t *base;
+    int fd;
+    uint64_t size;
+};
+
+/* A validated image. Everything in it is private memory (snap_image_free releases it): the
+ * header, the section payloads, the run table. Reading page data goes through src. */
 struct snap_image {
     struct snap_header hdr;
     unsigned nsections;
     struct snap_section sec[SNAP_MAX_SECTIONS];
-    const struct snap_mem_run *runs; /* from the memory section */
+    const struct snap_mem_run *runs; /* inside the memory section's private copy */
     uint64_t nruns;
-    const uint8_t *base; /* the whole file */
-    uint64_t size;
+    struct snap_src src;
 };
 
 uint32_t snap_crc32(uint32_t crc, const void *buf, size_t len);
@@ -151,11 +172,23 @@ enum {
     SNAP_PARSE_NO_RUN_CRC = 1,
 };
 
-/* Validates an image. expect_vendor: the host's (NULL: not checked). 0, or -EINVAL with
- * err_set() naming the section and the file offset (no file name: callers add it). */
+/* Validates an image held in buf (private memory of the caller, which must outlive img).
+ * expect_vendor: the host's (NULL: not checked). 0, or -EINVAL with err_set() naming the
+ * section and the file offset (no file name: callers add it). Either way, release the image
+ * with snap_image_free(). */
 int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img);
-/* Checks memory run i's CRC: 0, or -EINVAL with err_set() naming run and file offset. */
+/* The same for a file of `size` bytes read through fd (pread: the file offset is not used;
+ * fd must stay open while img is used). 0, or a negative errno (-EINVAL for a bad or
+ * shrunk file) with err_set(). */
+int snap_parse_fd(int fd, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img);
+void snap_image_free(struct snap_image *img);
+/* Checks memory run i's CRC (reading the file in chunks into private memory): 0, or
+ * -EINVAL with err_set() naming run and file offset. */
 int snap_run_check(const struct snap_image *img, uint64_t i);
+/* Reads run r (run number index, for messages) from src into dst (r->npages pages) and
+ * checks its CRC on that copy. The run's file range must lie within src->size. 0, or a
+ * negative errno with err_set() (-EINVAL: checksum mismatch, or the file shrank). */
+int snap_read_run(const struct snap_src *src, const struct snap_mem_run *r, uint64_t index, uint8_t *dst);
 /* Validates the sections the format itself defines beyond their CRCs: the config (size,
  * NUL-terminated strings, 1..SNAP_MAX_VCPUS vCPUs, memory equal to the header's RAM), one
  * vcpu section per vCPU with ids in order, at most one domain-xml (at most
@@ -164,21 +197,23 @@ int snap_run_check(const struct snap_image *img, uint64_t i);
 int snap_check_config(const struct snap_image *img, struct snap_config *cfg);
 /* The first section of `type` (index-th among them), or NULL. */
 const struct snap_section *snap_find(const struct snap_image *img, uint32_t type, unsigned index);
-/* Copies saved RAM into ram (ram_size bytes); pages not saved are left alone (zero). */
-void snap_load_memory(const struct snap_image *img, uint8_t *ram);
+/* Copies saved RAM into ram (hdr.ram_size bytes), checking each run's CRC on the copy in
+ * ram; pages not saved are left alone (zero). 0, or a negative errno with err_set() naming
+ * the run (ram then holds part of the image: the caller discards it). */
+int snap_load_memory(const struct snap_image *img, uint8_t *ram);
 
-/* A snapshot file mapped read-only and validated (snap_parse and snap_check_config). */
+/* A snapshot file opened read-only and validated (snap_parse_fd and snap_check_config). */
 struct snap_file {
-    const uint8_t *data;
+    int open; /* fd and img are valid (a zeroed struct is not open) */
+    int fd;   /* img.src.fd: kept for reading page data (a lazy restore dups it) */
     size_t len;
-    int fd; /* open while data is mapped (a lazy restore maps it again) */
     struct snap_image img;
     struct snap_config cfg;
 };
 
-/* Maps and validates path against this host's CPU vendor. 0, or a negative errno with
+/* Opens and validates path against this host's CPU vendor. 0, or a negative errno with
  * err_set() "snapshot PATH: ..." naming the section and offset. */
-int snap_file_map(struct snap_file *f, const char *path, unsigned parse_flags);
+int snap_file_load(struct snap_file *f, const char *path, unsigned parse_flags);
 void snap_file_close(struct snap_file *f);
 
 /* What xenod needs to know about a snapshot file before it starts a monitor on it. */

@@ -65,6 +65,14 @@ if kvm_case snapshot; then
             check snapshot-save-error-reply 'grep -Eq "^err .*no-such-dir/x.snap.tmp" <<<"$SN_REPLY"'
             t=$(sn_last_ticks snap3)
             check snapshot-save-error-runs-on 'wait_until 30 sn_ticks_at_least snap3 $((t + 20))'
+            # A symlink planted at PATH.tmp (the monitor saves as root; fs.protected_symlinks
+            # may be 0): not followed, the file it points to unchanged, the save refused.
+            echo victim >"$TMP/victim"
+            ln -s "$TMP/victim" "$TMP/planted.snap.tmp"
+            sn_request snap3 "save $TMP/planted.snap keep-running"
+            check snapshot-save-no-follow 'grep -Eq "^err .*planted.snap.tmp" <<<"$SN_REPLY" &&
+                [ "$(cat "$TMP/victim")" = victim ] && [ -L "$TMP/planted.snap.tmp" ] && [ ! -e "$TMP/planted.snap" ]' \
+                "reply '$SN_REPLY', victim now: $(head -c 20 "$TMP/victim" | tr -c '[:print:]' .)"
             sn_type snap3 'quit\r'
             vmm_wait
             check snapshot-keep-running-pass 'has "$TMP/snap3/console.log" "^Test result: PASS"'

@@ -157,6 +157,7 @@ static int restore_file(struct machine *m, const uint8_t *buf, size_t len)
         r = dev_list_check(&m->devices, img.sec, img.nsections, EINVAL);
     if (r == 0)
         r = dev_list_restore(&m->devices, img.sec, img.nsections, DEV_STATE_FILE);
+    snap_image_free(&img);
     return r;
 }
 

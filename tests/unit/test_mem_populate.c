@@ -67,6 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    snap_image_free(&img);
     munmap(img_map, img_len);
     close(img_fd);
     free(src_ram);
@@ -195,6 +196,7 @@ static void damaged_run_never_reaches_ram(void **state)
     errors = 0;
     if (mem_populate_start(&p, r.host, RAM, r.fd, fd, &bad, on_error, NULL) < 0) {
         ram_close(&r);
+        snap_image_free(&bad);
         munmap(bad_map, img_len);
         close(fd);
         skip();
@@ -213,8 +215,49 @@ static void damaged_run_never_reaches_ram(void **state)
             fail_msg("page %llu of the damaged run reached RAM", (unsigned long long)i);
     mem_populate_stop(p);
     ram_close(&r);
+    snap_image_free(&bad);
     munmap(bad_map, img_len);
     close(fd);
+}
+
+/* Runs of the writer's full 512 pages (RAM with no zero page): the fill copies each in
+ * chunks from the one private copy it read and checked, every chunk from its own place. */
+static void full_runs_fill_in_chunks(void **state)
+{
+    (void)state;
+    uint8_t *full = malloc(RAM);
+    for (uint64_t i = 0; i < RAM / 8; i++)
+        memcpy(full + i * 8, &(uint64_t){word(i, 3)}, 8);
+    int fd = memfd_create("full-image", MFD_CLOEXEC);
+    struct snap_writer w;
+    struct snap_header h = {.ram_size = RAM, .nranges = 1};
+    h.ranges[0].size = RAM;
+    snap_host_cpu(h.cpu_vendor, &h.cpu_signature);
+    struct snap_config c = {.mem_size = RAM, .nvcpus = 1};
+    assert_int_equal(snap_writer_open(&w, fd, &h), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_CONFIG, &c, sizeof(c)), 0);
+    assert_int_equal(snap_write_memory(&w, full, RAM, -1), 0);
+    assert_int_equal(snap_writer_finish(&w), 0);
+    struct snap_image im;
+    assert_int_equal(snap_parse_fd(fd, w.bytes, NULL, SNAP_PARSE_NO_RUN_CRC, &im), 0);
+    assert_int_equal(im.runs[0].npages, SNAP_RUN_MAX_PAGES);
+    struct ram r;
+    ram_open(&r);
+    struct mem_populate *p;
+    if (mem_populate_start(&p, r.host, RAM, r.fd, fd, &im, NULL, NULL) < 0) {
+        ram_close(&r);
+        snap_image_free(&im);
+        close(fd);
+        free(full);
+        skip();
+    }
+    snap_image_free(&im); /* mem_populate keeps its own copy of the table */
+    assert_int_equal(mem_populate_wait(p, 30000), 0);
+    assert_memory_equal(r.host, full, RAM);
+    mem_populate_stop(p);
+    ram_close(&r);
+    close(fd);
+    free(full);
 }
 
 int main(void)
@@ -223,6 +266,7 @@ int main(void)
         cmocka_unit_test(fills_under_faults),
         cmocka_unit_test(discarded_page_stays_out),
         cmocka_unit_test(damaged_run_never_reaches_ram),
+        cmocka_unit_test(full_runs_fill_in_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -91,6 +91,7 @@ static int parse(const uint8_t *b, size_t len, char *err, size_t errsz)
     if (r == 0)
         r = dev_list_check(&no_devices, img.sec, img.nsections, EINVAL);
     snprintf(err, errsz, "%s", r < 0 ? err_msg() : "");
+    snap_image_free(&img);
     assert_true(r == 0 || r == -EINVAL);
     return r < 0 ? -1 : 0;
 }
@@ -126,9 +127,10 @@ static void round_trip(void **state)
     for (uint64_t i = 0; i < img.nruns; i++)
         assert_int_equal(img.runs[i].file_offset % SNAP_PAGE, 0);
     uint8_t *back = calloc(1, RAM);
-    snap_load_memory(&img, back);
+    assert_int_equal(snap_load_memory(&img, back), 0);
     assert_memory_equal(back, ram, RAM);
     free(back);
+    snap_image_free(&img);
 }
 
 static void truncated(void **state)
@@ -184,6 +186,7 @@ static void flipped_bytes(void **state)
         }
     }
     free(copy);
+    snap_image_free(&img);
 }
 
 static void wrong_version_and_vendor(void **state)
@@ -259,6 +262,7 @@ static int check_config(const uint8_t *buf, size_t len, char *err, size_t errsz)
     assert_int_equal(snap_parse(buf, len, vendor, 0, &img), 0);
     int r = snap_check_config(&img, &c);
     snprintf(err, errsz, "%s", r < 0 ? err_msg() : "");
+    snap_image_free(&img);
     return r < 0 ? -1 : 0;
 }
 
@@ -344,6 +348,7 @@ static void inspect(void **state)
     struct snap_image img;
     assert_int_equal(snap_parse(img_buf, img_len, NULL, 0, &img), 0);
     uint64_t run_off = img.runs[0].file_offset;
+    snap_image_free(&img);
     uint8_t *copy = malloc(img_len);
     memcpy(copy, img_buf, img_len);
     copy[run_off + 100] ^= 1;
@@ -365,6 +370,7 @@ static void inspect(void **state)
     assert_int_equal(snap_run_check(&img, 0), -EINVAL);
     assert_non_null(strstr(err_msg(), "run 0 at file offset"));
     assert_int_equal(snap_run_check(&img, 1), 0);
+    snap_image_free(&img);
 
     /* Truncated to less than a header; then a file that is not there. */
     unlink(tmp_path);
@@ -391,6 +397,51 @@ static void inspect(void **state)
     assert_int_equal(info.pages, 1);
     unlink(tmp_path);
     free(b);
+}
+
+/* The reader keeps what it checked: a file truncated after it was validated makes a later
+ * read of page data fail with an error (a mapping would have been a SIGBUS killing xenod or
+ * the monitor), and a run table rewritten in the file after validation is never used. */
+static void file_changed_after_load(void **state)
+{
+    (void)state;
+    uint32_t sig;
+    snap_host_cpu(vendor, &sig);
+    write_tmp(img_buf, img_len);
+    struct snap_file *f = malloc(sizeof(*f));
+    assert_int_equal(snap_file_load(f, tmp_path, SNAP_PARSE_NO_RUN_CRC), 0);
+    const struct snap_section *mem = snap_find(&f->img, SNAP_SEC_MEMORY, 0);
+    assert_non_null(mem);
+    uint64_t table = mem->offset + sizeof(struct snap_section_hdr) + 8; /* run 0 */
+    struct snap_mem_run run0 = f->img.runs[0];
+
+    /* Run 0 now claims RAM far outside the guest's, and its data elsewhere: used, it would
+     * write out of bounds. The copy checked at load is what counts. */
+    int fd = open(tmp_path, O_WRONLY);
+    assert_true(fd >= 0);
+    struct snap_mem_run evil = {.ram_offset = 1ull << 40, .npages = 1ull << 20, .file_offset = 0};
+    assert_int_equal(pwrite(fd, &evil, sizeof(evil), (off_t)table), (ssize_t)sizeof(evil));
+    uint8_t *back = calloc(1, RAM);
+    assert_int_equal(snap_load_memory(&f->img, back), 0);
+    assert_memory_equal(back, ram, RAM);
+    assert_memory_equal(&f->img.runs[0], &run0, sizeof(run0));
+
+    /* Truncated to the header: every later read fails cleanly and says why. */
+    assert_int_equal(ftruncate(fd, SNAP_HEADER_SIZE), 0);
+    close(fd);
+    memset(back, 0, RAM);
+    assert_int_equal(snap_load_memory(&f->img, back), -EINVAL);
+    if (!strstr(err_msg(), "run 0") || !strstr(err_msg(), "shrank"))
+        fail_msg("'%s' does not name the run and the shrunk file", err_msg());
+    assert_int_equal(snap_run_check(&f->img, 1), -EINVAL);
+    /* The sections were copied at load: still there, still what was checked. */
+    const struct snap_section *s = snap_find(&f->img, SNAP_SEC_DOMAIN_XML, 0);
+    assert_non_null(s);
+    assert_memory_equal(s->data, xml, sizeof(xml) - 1);
+    snap_file_close(f);
+    free(f);
+    free(back);
+    unlink(tmp_path);
 }
 
 /* RAM in a memfd: holes (never touched, or punched by the balloon) are skipped extent by
@@ -428,8 +479,9 @@ static void memfd_holes(void **state)
     struct snap_image img;
     assert_int_equal(snap_parse(buf, w.bytes, NULL, 0, &img), 0);
     uint8_t *back = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    snap_load_memory(&img, back);
+    assert_int_equal(snap_load_memory(&img, back), 0);
     assert_memory_equal(back, m, size);
+    snap_image_free(&img);
     munmap(back, size);
     free(buf);
     close(fd);
@@ -466,6 +518,7 @@ int main(void)
         cmocka_unit_test(config_checks),
         cmocka_unit_test(memfd_holes),
         cmocka_unit_test_setup_teardown(inspect, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_changed_after_load, setup, teardown),
         cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(flipped_bytes, setup, teardown),

@@ -168,12 +168,45 @@ static void page_file_created_in_place(void **state)
     rmdir(path);
 }
 
+/* xenod reads a monitor's page from the file with pread (stats_page_read_fd), never through
+ * a mapping: a file that is short, or that its writer truncates later, is an error for the
+ * reader, not a SIGBUS that would end xenod and every domain's supervision with it. */
+static void read_fd_survives_a_short_file(void **state)
+{
+    (void)state;
+    int fd = memfd_create("stats", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    struct stats_page out;
+    assert_int_equal(stats_page_read_fd(fd, &out), -ENODATA); /* empty */
+    assert_int_equal(ftruncate(fd, 100), 0);
+    assert_int_equal(stats_page_read_fd(fd, &out), -ENODATA); /* shorter than the struct */
+    assert_int_equal(ftruncate(fd, STATS_PAGE_SIZE), 0);
+    struct stats_page *pg = mmap(NULL, STATS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(pg != MAP_FAILED);
+    stats_page_write_begin(pg);
+    pg->magic = STATS_PAGE_MAGIC;
+    pg->version = STATS_PAGE_VERSION;
+    pg->cpu_ns = 1234;
+    stats_page_write_end(pg);
+    assert_int_equal(stats_page_read_fd(fd, &out), 0);
+    assert_int_equal(out.cpu_ns, 1234);
+    assert_int_equal(out.seq, 2);
+    stats_page_write_begin(pg); /* mid-update: retried, then given up */
+    assert_int_equal(stats_page_read_fd(fd, &out), -EAGAIN);
+    stats_page_write_end(pg);
+    munmap(pg, STATS_PAGE_SIZE);
+    assert_int_equal(ftruncate(fd, 8), 0); /* the writer shrinks it after the reader opened it */
+    assert_int_equal(stats_page_read_fd(fd, &out), -ENODATA);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_names),
         cmocka_unit_test(read_rejects_foreign_page),
         cmocka_unit_test(read_gives_up_on_a_stuck_writer),
+        cmocka_unit_test(read_fd_survives_a_short_file),
         cmocka_unit_test(reader_never_sees_a_torn_page),
         cmocka_unit_test(page_file_created_in_place),
     };

@@ -19,24 +19,25 @@
 #include "lib/log.h"
 
 #define PAGE SNAP_PAGE
-/* Pages copied per UFFDIO_COPY: a fault brings its aligned 64 KiB block (fewer faults for
- * a guest walking its memory), the background fill 1 MiB at a time (the lock is held per
- * chunk, so a fault waits at most one chunk). */
-#define FAULT_BLOCK 16
+/* A run is read from the file into private memory and its CRC checked on that copy before
+ * any page of it reaches the guest; pages go in only from such a copy. A fault brings its
+ * whole run (at most SNAP_RUN_MAX_PAGES, 2 MiB: the copy that was checked is then used up);
+ * the background fill reads each run without the lock and copies it 1 MiB per UFFDIO_COPY
+ * (the lock is held per chunk, so a fault waits at most one chunk). */
 #define FILL_CHUNK 256
-
-enum run_state { RUN_UNCHECKED = 0, RUN_GOOD, RUN_BAD };
+#define RUN_BUF_BYTES ((uint64_t)SNAP_RUN_MAX_PAGES * PAGE)
 
 struct mem_populate {
     int uffd, stop_efd, memfd;
     bool registered; /* the uffd still answers for guest RAM */
     uint8_t *host;
     uint64_t size, npages;
-    const uint8_t *file; /* the snapshot, mapped privately */
-    size_t file_len;
-    struct snap_mem_run *runs;
+    struct snap_src file;      /* our own descriptor of the snapshot, its size when it was checked */
+    uint8_t *fault_buf;        /* a run read for a fault: under the lock */
+    uint8_t *fill_buf;         /* a run read by the fill thread: its own */
+    struct snap_mem_run *runs; /* private copy of the checked table */
     uint64_t nruns;
-    uint8_t *run_state;
+    bool *run_bad;       /* its CRC failed (reported once) */
     uint64_t *done;      /* pages this fill put in (or answered with zeroes) */
     uint64_t *discarded; /* pages the balloon took back: never filled from the file again */
 
@@ -138,26 +139,28 @@ static void fail_fill(struct mem_populate *p, const char *msg)
     pthread_cond_broadcast(&p->cond);
 }
 
-/* Checks run i's CRC once. Under the lock. 0, or -1 after fail_fill. */
-static int check_run(struct mem_populate *p, uint64_t i)
+/* Reads run i into buf (private) and checks its CRC there. 0, or -1 after fail_fill (under
+ * the lock: the caller holds it, or takes it for the report when `locked` is false). */
+static int read_run(struct mem_populate *p, uint64_t i, uint8_t *buf, bool locked)
 {
-    if (p->run_state[i] == RUN_GOOD)
+    if (locked && p->run_bad[i])
+        return -1;
+    if (snap_read_run(&p->file, &p->runs[i], i, buf) == 0)
         return 0;
-    if (p->run_state[i] == RUN_UNCHECKED) {
-        struct snap_image one = {.base = p->file, .size = p->file_len, .runs = p->runs, .nruns = p->nruns};
-        p->run_state[i] = snap_run_check(&one, i) == 0 ? RUN_GOOD : RUN_BAD;
-        if (p->run_state[i] == RUN_GOOD)
-            return 0;
-        char msg[600];
-        snprintf(msg, sizeof(msg), "snapshot file damaged: %s", err_msg());
-        fail_fill(p, msg);
-    }
+    char msg[600];
+    snprintf(msg, sizeof(msg), "snapshot file damaged: %s", err_msg());
+    if (!locked)
+        pthread_mutex_lock(&p->lock);
+    p->run_bad[i] = true;
+    fail_fill(p, msg);
+    if (!locked)
+        pthread_mutex_unlock(&p->lock);
     return -1;
 }
 
-/* Copies pages [first, first+n) of run ri (all inside it, run checked) that are neither
- * filled nor discarded. Under the lock. */
-static void copy_pages(struct mem_populate *p, uint64_t ri, uint64_t first, uint64_t n)
+/* Copies pages [first, first+n) of run ri (all inside it) that are neither filled nor
+ * discarded, from buf: the whole run, read and checked by read_run. Under the lock. */
+static void copy_pages(struct mem_populate *p, uint64_t ri, uint64_t first, uint64_t n, const uint8_t *buf)
 {
     const struct snap_mem_run *r = &p->runs[ri];
     uint64_t run_first = r->ram_offset / PAGE;
@@ -171,7 +174,7 @@ static void copy_pages(struct mem_populate *p, uint64_t ri, uint64_t first, uint
         while (k < end && !test_bit(p->done, k) && !test_bit(p->discarded, k))
             k++;
         struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(p->host + pg * PAGE),
-                                .src = (uint64_t)(uintptr_t)(p->file + r->file_offset + (pg - run_first) * PAGE),
+                                .src = (uint64_t)(uintptr_t)(buf + (pg - run_first) * PAGE),
                                 .len = (k - pg) * PAGE};
         int rc = ioctl(p->uffd, UFFDIO_COPY, &c);
         uint64_t copied = c.copy > 0 ? (uint64_t)c.copy / PAGE : 0;
@@ -231,16 +234,10 @@ static void answer_fault(struct mem_populate *p, uint64_t pg)
         zero_page(p, pg);
         return;
     }
-    if (check_run(p, (uint64_t)ri) < 0)
+    if (read_run(p, (uint64_t)ri, p->fault_buf, true) < 0)
         return;
     const struct snap_mem_run *r = &p->runs[ri];
-    uint64_t run_first = r->ram_offset / PAGE, run_end = run_first + r->npages;
-    uint64_t first = pg & ~(uint64_t)(FAULT_BLOCK - 1), end = first + FAULT_BLOCK;
-    if (first < run_first)
-        first = run_first;
-    if (end > run_end)
-        end = run_end;
-    copy_pages(p, (uint64_t)ri, first, end - first);
+    copy_pages(p, (uint64_t)ri, r->ram_offset / PAGE, r->npages, p->fault_buf);
     if (p->registered && !test_bit(p->done, pg))
         zero_page(p, pg); /* the copy failed: do not leave the thread waiting */
 }
@@ -290,11 +287,21 @@ static void *filler_main(void *arg)
     for (uint64_t ri = 0; ri < p->nruns; ri++) {
         const struct snap_mem_run *r = &p->runs[ri];
         uint64_t first = r->ram_offset / PAGE;
+        bool need = false; /* a fault may have brought the run in already */
+        for (uint64_t k = 0; k < r->npages && !need; k++)
+            need = !test_bit(p->done, first + k) && !test_bit(p->discarded, first + k);
+        if (!need)
+            continue;
+        /* Read without the lock (a fault may meanwhile bring the same run in: its pages
+         * are then done and skipped below). */
+        if (read_run(p, ri, p->fill_buf, false) < 0)
+            return NULL;
         for (uint64_t done = 0; done < r->npages; done += FILL_CHUNK) {
             pthread_mutex_lock(&p->lock);
-            bool go = !p->stopping && !p->failed && p->registered && check_run(p, ri) == 0;
+            bool go = !p->stopping && !p->failed && p->registered;
             if (go)
-                copy_pages(p, ri, first + done, r->npages - done < FILL_CHUNK ? r->npages - done : FILL_CHUNK);
+                copy_pages(p, ri, first + done, r->npages - done < FILL_CHUNK ? r->npages - done : FILL_CHUNK,
+                           p->fill_buf);
             pthread_mutex_unlock(&p->lock);
             if (!go)
                 return NULL;
@@ -310,8 +317,8 @@ static void *filler_main(void *arg)
     unregister_uffd(p);
     close(p->uffd);
     p->uffd = -1;
-    munmap((void *)p->file, p->file_len);
-    p->file = NULL;
+    close(p->file.fd);
+    p->file.fd = -1;
     p->finished = true;
     p->st.populate_ns = now_ns() - p->start_ns;
     pthread_cond_broadcast(&p->cond);
@@ -328,10 +335,12 @@ static void free_populate(struct mem_populate *p)
         close(p->uffd);
     if (p->stop_efd >= 0)
         close(p->stop_efd);
-    if (p->file)
-        munmap((void *)p->file, p->file_len);
+    if (p->file.fd >= 0)
+        close(p->file.fd);
+    free(p->fault_buf);
+    free(p->fill_buf);
     free(p->runs);
-    free(p->run_state);
+    free(p->run_bad);
     free(p->done);
     free(p->discarded);
     pthread_mutex_destroy(&p->lock);
@@ -346,7 +355,7 @@ int mem_populate_start(struct mem_populate **out, uint8_t *host, uint64_t size, 
     struct mem_populate *p = calloc(1, sizeof(*p));
     if (!p)
         return err_set(ENOMEM, "lazy restore: out of memory");
-    p->uffd = p->stop_efd = -1;
+    p->uffd = p->stop_efd = p->file.fd = -1;
     p->memfd = memfd;
     p->host = host;
     p->size = size;
@@ -362,23 +371,36 @@ int mem_populate_start(struct mem_populate **out, uint8_t *host, uint64_t size, 
     p->nruns = img->nruns;
     uint64_t words = (p->npages + 63) / 64;
     p->runs = malloc((img->nruns ? img->nruns : 1) * sizeof(*p->runs));
-    p->run_state = calloc(img->nruns ? img->nruns : 1, 1);
+    p->run_bad = calloc(img->nruns ? img->nruns : 1, sizeof(*p->run_bad));
     p->done = calloc(words, 8);
     p->discarded = calloc(words, 8);
-    if (!p->runs || !p->run_state || !p->done || !p->discarded) {
+    p->fault_buf = malloc(RUN_BUF_BYTES);
+    p->fill_buf = malloc(RUN_BUF_BYTES);
+    if (!p->runs || !p->run_bad || !p->done || !p->discarded || !p->fault_buf || !p->fill_buf) {
         free_populate(p);
         return err_set(ENOMEM, "lazy restore: out of memory for %llu pages", (unsigned long long)p->npages);
     }
     memcpy(p->runs, img->runs, img->nruns * sizeof(*p->runs));
-    p->file_len = (size_t)img->size;
-    void *m = mmap(NULL, p->file_len, PROT_READ, MAP_PRIVATE, file_fd, 0);
-    if (m == MAP_FAILED) {
+    /* Every run is used from this copy from now on: bound each one again here, against RAM
+     * and the file size the image was checked at, so nothing below trusts the caller. */
+    for (uint64_t i = 0; i < p->nruns; i++) {
+        const struct snap_mem_run *r = &p->runs[i];
+        if (!r->npages || r->npages > SNAP_RUN_MAX_PAGES || r->ram_offset % PAGE || r->ram_offset > size ||
+            r->npages > (size - r->ram_offset) / PAGE || r->file_offset > img->src.size ||
+            r->npages > (img->src.size - r->file_offset) / PAGE || (i && r->ram_offset < p->runs[i - 1].ram_offset)) {
+            free_populate(p);
+            return err_set(ENOTSUP, "lazy restore: memory run %llu does not fit a fault's read (%llu pages)",
+                           (unsigned long long)i, (unsigned long long)r->npages);
+        }
+    }
+    p->file.size = img->src.size;
+    p->file.fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+    if (p->file.fd < 0) {
         int e = errno;
         free_populate(p);
-        return err_set(e, "lazy restore: mapping the snapshot: %s", strerror(e));
+        return err_set(e, "lazy restore: the snapshot's descriptor: %s", strerror(e));
     }
-    p->file = m;
-    madvise(m, p->file_len, MADV_SEQUENTIAL); /* the fill reads it in order: read ahead */
+    posix_fadvise(p->file.fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* the fill reads it in order: read ahead */
     int fd = open_uffd();
     if (fd < 0) {
         free_populate(p);

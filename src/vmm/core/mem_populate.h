@@ -5,17 +5,20 @@
  * map it); a userfaultfd is registered on the monitor's mapping of it in MISSING mode. A
  * fault-handling thread answers each first touch of a page (by a vCPU, by KVM itself from
  * the kernel, e.g. kvmclock and the APIC page, or by a device thread of the monitor) with
- * UFFDIO_COPY from the mapped snapshot file or UFFDIO_ZEROPAGE for a page the file does not
- * hold; a background thread copies the saved pages in RAM order. When every saved page is
- * in, the userfaultfd is unregistered and closed and the file unmapped: from then on guest
- * RAM is an ordinary memfd again.
+ * UFFDIO_COPY of its whole run, read from the snapshot file into private memory and checked
+ * there, or UFFDIO_ZEROPAGE for a page the file does not hold; a background thread copies
+ * the saved runs in RAM order the same way. The file is never mapped (it may shrink or
+ * change under us): pread, with every read's length checked. When every saved page is in,
+ * the userfaultfd is unregistered and closed and the file closed: from then on guest RAM is
+ * an ordinary memfd again.
  *
  * Until then another process mapping the memfd sees holes (zeroes) where pages are not yet
  * filled: a device that shares guest memory with another process must wait for
  * mem_populate_wait() (guest_mem_wait_populated()) before handing the memory over.
  *
- * Integrity: each saved run's CRC is checked before any page of it reaches the guest; a
- * mismatch stops the domain (on_error) and the guest never sees the damaged bytes. */
+ * Integrity: each saved run's CRC is checked, on the private copy the pages are then copied
+ * from, before any page of it reaches the guest; a mismatch or a short read stops the domain
+ * (on_error) and the guest never sees the damaged bytes. */
 #ifndef XENO_VMM_CORE_MEM_POPULATE_H
 #define XENO_VMM_CORE_MEM_POPULATE_H
 
@@ -37,10 +40,10 @@ struct mem_populate_stats {
 typedef void (*mem_populate_error_fn)(void *opaque, const char *msg);
 
 /* Starts filling `size` bytes of RAM (memfd, mapped at host; every page must be a hole) from
- * the saved runs of img (file_fd: the snapshot file, mapped privately here; the caller may
- * close its own descriptor and mapping afterwards). 0, or a negative errno with err_set()
- * (no userfaultfd here: -ENOSYS, -EPERM ...; nothing was changed, the caller can copy
- * eagerly instead). */
+ * the saved runs of img (copied here, with img->src.size; file_fd: the snapshot file,
+ * duplicated here: the caller may close its own descriptor and free img afterwards). 0, or a
+ * negative errno with err_set() (no userfaultfd here: -ENOSYS, -EPERM ...; a run over
+ * SNAP_RUN_MAX_PAGES: -ENOTSUP; nothing was changed, the caller can copy eagerly instead). */
 int mem_populate_start(struct mem_populate **out, uint8_t *host, uint64_t size, int memfd, int file_fd,
                        const struct snap_image *img, mem_populate_error_fn on_error, void *opaque);
 /* The balloon gives [offset, offset+len) of RAM back: never fill it from the file again.

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/file.h"
 #include "lib/log.h"
 #include "vmm/core/mem_populate.h"
 #include "vmm/virtio/virtio_balloon.h"
@@ -133,9 +134,12 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
         h.ranges[i].size = vm->mem.ranges[i].size;
         h.ranges[i].offset = vm->mem.ranges[i].offset;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* As root, into a directory others may write: never through a link planted at PATH.tmp
+     * (it would truncate and overwrite whatever it points to), never into a file that is
+     * not ours (file_create_new). */
+    int fd = file_create_new(tmp, 0600);
     if (fd < 0)
-        return err_set(errno, "%s: %s", tmp, strerror(errno));
+        return -1;
     struct snap_writer w;
     int r = snap_writer_open(&w, fd, &h);
     if (!r)
@@ -170,6 +174,10 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
         unlink(tmp);
         return -1;
     }
+    /* Without it a power loss can undo the rename: after a save that stops the domain, the
+     * file may be its only copy. */
+    if (file_fsync_dir(path) < 0)
+        return -1;
     *bytes = w.bytes;
     *pages = w.pages;
     return 0;
@@ -258,7 +266,7 @@ _Static_assert(VM_MAX_VCPUS <= SNAP_MAX_VCPUS, "the format must hold every vCPU 
 
 int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags)
 {
-    if (snap_file_map(f, path, parse_flags) < 0)
+    if (snap_file_load(f, path, parse_flags) < 0)
         return -1;
     struct state_index ix;
     const struct snap_section *s = snap_find(&f->img, SNAP_SEC_CONFIG, 0);
@@ -422,12 +430,10 @@ static int restore_memory(struct vm *vm, const struct snap_file *f, int lazy)
             return 0;
         log_warn("%s; copying memory up front instead", err_msg());
     }
-    /* Eager: every run's CRC first (a lazy parse left them), so nothing damaged gets in. */
-    for (uint64_t i = 0; i < img->nruns; i++)
-        if (snap_run_check(img, i) < 0)
-            return -1;
-    snap_load_memory(img, vm->mem.host);
-    return 0;
+    /* Eager: each run read into guest RAM and its CRC checked there, on the bytes the guest
+     * gets (not on an earlier read of a file that may have changed since). The vCPUs have
+     * not run yet: a damaged run fails the restore before anything sees it. */
+    return snap_load_memory(img, vm->mem.host) < 0 ? -1 : 0;
 }
 
 int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy)

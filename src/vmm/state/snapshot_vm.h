@@ -72,7 +72,7 @@ int vm_snapshot_apply_state(struct vm *vm, const struct snap_section *sec, unsig
  * file's size and the RAM pages written. 0, or -1 with err_msg(). */
 int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const char *path, uint64_t *bytes,
                      uint64_t *pages);
-/* Maps and validates a snapshot (snap_file_map, then what this monitor needs: the exact
+/* Reads and validates a snapshot (snap_file_load, then what this monitor needs: the exact
  * size of every KVM state section, vCPU count, RAM layout). 0, or -1 with err_msg() naming
  * the section and offset. */
 int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags);
