@@ -59,9 +59,11 @@ static void fix_crcs(uint8_t *buf, size_t size)
 static void parse(const uint8_t *buf, size_t size)
 {
     struct snap_image img;
-    if (snap_parse(buf, size, NULL, SNAP_PARSE_NO_RUN_CRC, &img) == 0)
+    if (snap_parse(buf, size, NULL, SNAP_PARSE_NO_RUN_CRC, &img) == 0) {
         for (uint64_t i = 0; i < img.nruns && i < 64; i++)
             snap_run_check(&img, i);
+        snap_image_free(&img); /* the image owns private copies of what it validated */
+    }
     if (snap_parse(buf, size, NULL, 0, &img) < 0)
         return;
     struct snap_config cfg;
@@ -72,6 +74,7 @@ static void parse(const uint8_t *buf, size_t size)
         snap_load_memory(&img, ram);
         free(ram);
     }
+    snap_image_free(&img);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
