@@ -410,14 +410,20 @@ int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, uns
 {
     memset(img, 0, sizeof(*img));
     img->src = (struct snap_src){.base = buf, .fd = -1, .size = size};
-    return parse_src(img, expect_vendor, flags);
+    int r = parse_src(img, expect_vendor, flags);
+    if (r < 0)
+        snap_image_free(img); /* what was copied before the failure (found by fuzz/snapshot) */
+    return r;
 }
 
 int snap_parse_fd(int fd, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img)
 {
     memset(img, 0, sizeof(*img));
     img->src = (struct snap_src){.fd = fd, .size = size};
-    return parse_src(img, expect_vendor, flags);
+    int r = parse_src(img, expect_vendor, flags);
+    if (r < 0)
+        snap_image_free(img);
+    return r;
 }
 
 void snap_image_free(struct snap_image *img)

@@ -174,8 +174,9 @@ enum {
 
 /* Validates an image held in buf (private memory of the caller, which must outlive img).
  * expect_vendor: the host's (NULL: not checked). 0, or -EINVAL with err_set() naming the
- * section and the file offset (no file name: callers add it). Either way, release the image
- * with snap_image_free(). */
+ * section and the file offset (no file name: callers add it). After a success release the
+ * image with snap_image_free(); a failure releases what it had copied itself (calling
+ * snap_image_free() again is harmless). */
 int snap_parse(const uint8_t *buf, uint64_t size, const char *expect_vendor, unsigned flags, struct snap_image *img);
 /* The same for a file of `size` bytes read through fd (pread: the file offset is not used;
  * fd must stay open while img is used). 0, or a negative errno (-EINVAL for a bad or
