@@ -126,15 +126,18 @@ static void fail_fill(struct mem_populate *p, const char *msg)
     if (p->failed)
         return;
     p->failed = true;
+    log_error("lazy restore: %s", msg);
+    pthread_mutex_unlock(&p->lock);
+    /* The domain is told first: unregistering wakes the vCPUs waiting on a fault, and they
+     * must find their stop request pending then, not run on over zero pages (a race that
+     * ended the domain as a guest crash instead of a host error). */
+    if (p->on_error)
+        p->on_error(p->opaque, msg);
+    pthread_mutex_lock(&p->lock);
     unregister_uffd(p);
     uint64_t one = 1;
     if (write(p->stop_efd, &one, sizeof(one)) < 0) /* the fault thread ends */
         log_warn("lazy restore: stopping the fault thread: %s", strerror(errno));
-    log_error("lazy restore: %s", msg);
-    pthread_mutex_unlock(&p->lock);
-    if (p->on_error) /* before waiters hear of it: they may count on the domain stopping */
-        p->on_error(p->opaque, msg);
-    pthread_mutex_lock(&p->lock);
     p->finished = true;
     pthread_cond_broadcast(&p->cond);
 }
