@@ -109,6 +109,28 @@ struct domain_config {
  * On error returns a negative errno and leaves a message "SOURCE:LINE: <element>: what is
  * wrong[; what to do]" in err_msg(); *out is then zeroed, nothing to free. */
 int domain_xml_parse(const char *xml, size_t len, const char *source, const char *base_dir, struct domain_config *out);
+/* Every problem of one document (docs/domain-xml.md, "Errors"): the refusals and the
+ * warnings (elements accepted and ignored), in line order. Each text is one whole line,
+ * "SOURCE:LINE: <element>: what". At most DOMAIN_XML_PROBLEMS_MAX are kept; `dropped`
+ * counts the rest. */
+#define DOMAIN_XML_PROBLEMS_MAX 100
+struct domain_xml_problem {
+    int warning; /* 1: accepted with a warning; 0: refused */
+    long line;   /* 0: the document as a whole */
+    char element[64];
+    char text[1024];
+};
+struct domain_xml_report {
+    size_t errors, warnings, dropped;
+    size_t count; /* items in `items` (errors + warnings - dropped) */
+    struct domain_xml_problem *items;
+};
+/* domain_xml_parse that also fills *rep (zero it first; domain_xml_report_free after, in
+ * every case). Returns 0 when the document has warnings only. On refusal err_msg() holds
+ * the first error line, followed by " (and N more problems)" when there are more. */
+int domain_xml_parse_report(const char *xml, size_t len, const char *source, const char *base_dir,
+                            struct domain_config *out, struct domain_xml_report *rep);
+void domain_xml_report_free(struct domain_xml_report *rep);
 /* Reads and parses a file (messages name the file). */
 int domain_xml_parse_file(const char *path, struct domain_config *out);
 void domain_config_free(struct domain_config *c);

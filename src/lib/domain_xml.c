@@ -142,6 +142,8 @@ static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_co
     return r;
 }
 
+/* <domain>: each part is parsed even after another was refused, so one try reports them all
+ * (x->rep); the first refusal is returned. */
 static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_config *c)
 {
     enum { NAME, UUID, MEMORY, CURMEM, VCPU, OS, POWEROFF, REBOOT, CRASH, DEVICES, METADATA, CPUTUNE, N };
@@ -151,82 +153,78 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
     static const char *const attrs[] = {"type", NULL};
     xmlNode *el[N];
     char *s;
-    int r;
+    int r, first = 0;
 
     if (strcmp((const char *)root->name, "domain") != 0)
         return fail(x, root, EINVAL, "the root element must be <domain>" SEE_DOCS);
     if (root->ns)
         return fail(x, root, EINVAL, "in namespace '%s'; domain XML has none (as libvirt's): remove the xmlns",
                     Q(root->ns->href));
+    DXML_KEEP(first, dxml_apply_policy(x, root));
     r = dxml_check_attrs(x, root, attrs);
     s = r < 0 ? NULL : dxml_attr(x, root, "type", &r);
     if (s && strcmp(s, "kvm") != 0)
         r = fail(x, root, ENOTSUP, "type '%s' is not supported; write type=\"kvm\" or leave it out", Q(s));
     xmlFree(s);
-    if (r == 0)
-        r = dxml_collect_children(x, root, names, N, el);
-    if (r < 0)
-        return r;
+    DXML_KEEP(first, r);
+    DXML_KEEP(first, dxml_collect_children(x, root, names, N, el));
 
-    if (!el[NAME])
-        return fail(x, root, EINVAL, "missing <name>; every domain needs one, e.g. <name>demo</name>");
-    r = dxml_value_of(x, el[NAME], "<name>demo</name>", &s);
-    if (r < 0)
-        return r;
-    const char *problem = dxml_name_problem(s);
-    if (problem)
-        r = fail(x, el[NAME], EINVAL, "'%s' is not a valid domain name: it %s", Q(s), problem);
-    else
-        strcpy(c->name, s);
-    free(s);
-    if (r < 0)
-        return r;
-
-    r = el[UUID] ? dxml_parse_uuid(x, el[UUID], c->uuid) : dxml_generate_uuid(x, root, c->uuid);
-    if (r < 0)
-        return r;
-
-    if (!el[MEMORY])
-        return fail(x, root, EINVAL, "missing <memory>; give the domain's RAM, e.g. <memory unit=\"MiB\">64</memory>");
-    r = dxml_parse_memory(x, el[MEMORY], &c->memory_bytes);
-    if (r < 0)
-        return r;
-    c->current_memory_bytes = c->memory_bytes;
-    if (el[CURMEM]) {
-        r = dxml_parse_memory(x, el[CURMEM], &c->current_memory_bytes);
-        if (r < 0)
-            return r;
-        if (c->current_memory_bytes > c->memory_bytes)
-            return fail(x, el[CURMEM], ERANGE, "%s is more than <memory> (%s); it can be at most that",
-                        SIZE(c->current_memory_bytes), SIZE(c->memory_bytes));
+    if (!el[NAME]) {
+        DXML_KEEP(first, fail(x, root, EINVAL, "missing <name>; every domain needs one, e.g. <name>demo</name>"));
+    } else if ((r = dxml_value_of(x, el[NAME], "<name>demo</name>", &s)) < 0) {
+        DXML_KEEP(first, r);
+    } else {
+        const char *problem = dxml_name_problem(s);
+        if (problem)
+            DXML_KEEP(first, fail(x, el[NAME], EINVAL, "'%s' is not a valid domain name: it %s", Q(s), problem));
+        else
+            strcpy(c->name, s);
+        free(s);
     }
 
+    DXML_KEEP(first, el[UUID] ? dxml_parse_uuid(x, el[UUID], c->uuid) : dxml_generate_uuid(x, root, c->uuid));
+
+    if (!el[MEMORY])
+        DXML_KEEP(first, fail(x, root, EINVAL,
+                              "missing <memory>; give the domain's RAM, e.g. <memory unit=\"MiB\">64</memory>"));
+    else
+        DXML_KEEP(first, r = dxml_parse_memory(x, el[MEMORY], &c->memory_bytes));
+    c->current_memory_bytes = c->memory_bytes;
+    if (el[CURMEM] && (r = dxml_parse_memory(x, el[CURMEM], &c->current_memory_bytes)) < 0)
+        DXML_KEEP(first, r);
+    else if (el[CURMEM] && c->memory_bytes && c->current_memory_bytes > c->memory_bytes)
+        DXML_KEEP(first, fail(x, el[CURMEM], ERANGE, "%s is more than <memory> (%s); it can be at most that",
+                              SIZE(c->current_memory_bytes), SIZE(c->memory_bytes)));
+
     c->vcpus = 1;
-    if (el[VCPU] && (r = dxml_parse_vcpu(x, el[VCPU], &c->vcpus)) < 0)
-        return r;
+    if (el[VCPU])
+        DXML_KEEP(first, dxml_parse_vcpu(x, el[VCPU], &c->vcpus));
     c->sched = sched_params_default();
-    if (el[CPUTUNE] && (r = dxml_parse_cputune(x, el[CPUTUNE], c)) < 0)
-        return r;
+    if (el[CPUTUNE])
+        DXML_KEEP(first, dxml_parse_cputune(x, el[CPUTUNE], c));
 
     c->on_poweroff = ACTION_DESTROY;
     c->on_reboot = ACTION_RESTART;
     c->on_crash = ACTION_DESTROY;
     c->memory_enforcement = MEMORY_ENFORCE_REPORT;
-    if (el[POWEROFF] && (r = dxml_parse_action(x, el[POWEROFF], &c->on_poweroff)) < 0)
-        return r;
-    if (el[REBOOT] && (r = dxml_parse_action(x, el[REBOOT], &c->on_reboot)) < 0)
-        return r;
-    if (el[CRASH] && (r = dxml_parse_action(x, el[CRASH], &c->on_crash)) < 0)
-        return r;
+    if (el[POWEROFF])
+        DXML_KEEP(first, dxml_parse_action(x, el[POWEROFF], &c->on_poweroff));
+    if (el[REBOOT])
+        DXML_KEEP(first, dxml_parse_action(x, el[REBOOT], &c->on_reboot));
+    if (el[CRASH])
+        DXML_KEEP(first, dxml_parse_action(x, el[CRASH], &c->on_crash));
 
-    if (el[DEVICES] && (r = dxml_parse_devices(x, el[DEVICES], c)) < 0)
-        return r;
-    if (el[METADATA] && (r = parse_metadata(x, el[METADATA], c)) < 0)
-        return r;
+    if (el[DEVICES])
+        DXML_KEEP(first, dxml_parse_devices(x, el[DEVICES], c));
+    if (el[METADATA])
+        DXML_KEEP(first, parse_metadata(x, el[METADATA], c));
 
     if (!el[OS])
-        return fail(x, root, EINVAL, "missing <os> with a <kernel>; e.g. <os><kernel>/boot/vmlinuz</kernel></os>");
-    return dxml_parse_os(x, el[OS], c);
+        DXML_KEEP(first,
+                  fail(x, root, EINVAL, "missing <os> with a <kernel>; e.g. <os><kernel>/boot/vmlinuz</kernel></os>"));
+    else
+        DXML_KEEP(first, dxml_parse_os(x, el[OS], c));
+    return first;
 }
 
 /* ---- the document ---- */
@@ -239,6 +237,12 @@ static void on_xml_error(void *data, xml_error_arg e)
         return; /* the first error says most; warnings do not stop a document */
     x->syntax_error = true;
     x->syntax_line = e->line;
+    if (e->message && strstr(e->message, "Excessive depth")) {
+        /* libxml2's own advice (XML_PARSE_HUGE) is for programmers, and the limit stays. */
+        snprintf(x->syntax_msg, sizeof(x->syntax_msg),
+                 "elements nested too deep (more than 256 levels); a domain XML needs a handful");
+        return;
+    }
     dxml_quote(e->message ? e->message : "unknown error", x->syntax_msg, sizeof(x->syntax_msg));
     /* libxml2's messages end in a newline (shown as '?' by quote) and maybe spaces. */
     size_t len = strlen(x->syntax_msg);
@@ -262,6 +266,88 @@ static void xml_init(void)
     xmlInitParser();
 }
 
+/* The line of byte `off`. */
+static long line_of(const char *xml, size_t off)
+{
+    long line = 1;
+    for (size_t i = 0; i < off; i++)
+        line += xml[i] == '\n';
+    return line;
+}
+
+/* The length of the valid UTF-8 sequence at s (of at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xe0) == 0xc0 ? 2
+                 : (s[0] & 0xf0) == 0xe0 ? 3
+                 : (s[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* Bytes libxml2 would read differently from what they are, caught before it reads them:
+ * a NUL (domain XML is text; UTF-16 is not taken), and a declared single-byte encoding
+ * (ISO-8859-1, windows-1252, ...) over bytes that are UTF-8, which would decode to mojibake
+ * ("cafÃ©") without a word. Bytes that are not UTF-8 under such a declaration are decoded
+ * as declared (libxml2), correctly. */
+static int check_bytes(const struct xml_ctx *x, const char *xml, size_t len)
+{
+    const char *nul = memchr(xml, '\0', len);
+    if (nul)
+        return err_set(EINVAL,
+                       "%s:%ld: NUL byte at offset %zu: domain XML is text and may hold none (UTF-16 is not "
+                       "accepted: save the file as UTF-8)",
+                       x->source, line_of(xml, (size_t)(nul - xml)), (size_t)(nul - xml));
+    size_t head = len < 256 ? len : 256, enc_len = 0;
+    const char *decl = xml;
+    if (len >= 3 && memcmp(xml, "\xef\xbb\xbf", 3) == 0)
+        decl += 3;
+    if ((size_t)(decl - xml) + 5 > head || memcmp(decl, "<?xml", 5) != 0)
+        return 0;
+    const char *end = memmem(decl, head - (size_t)(decl - xml), "?>", 2);
+    const char *enc = end ? memmem(decl, (size_t)(end - decl), "encoding", 8) : NULL;
+    if (!enc)
+        return 0;
+    enc += 8;
+    while (enc < end && (*enc == ' ' || *enc == '=' || *enc == '\t' || *enc == '\r' || *enc == '\n'))
+        enc++;
+    if (enc >= end || (*enc != '"' && *enc != '\''))
+        return 0;
+    char quote = *enc++, name[40];
+    while (enc + enc_len < end && enc[enc_len] != quote && enc_len < sizeof(name) - 1)
+        enc_len++;
+    snprintf(name, sizeof(name), "%.*s", (int)enc_len, enc);
+    static const char *const unicode[] = {"utf-8",  "utf8",     "us-ascii",        "ascii",
+                                          "utf-16", "utf-16le", "utf-16be",        "ucs-2",
+                                          "ucs-4",  "utf-32",   "iso-10646-ucs-2", "iso-10646-ucs-4"};
+    for (size_t i = 0; i < sizeof(unicode) / sizeof(unicode[0]); i++)
+        if (strcasecmp(name, unicode[i]) == 0)
+            return 0;
+    /* A single-byte (or legacy) encoding: are the bytes UTF-8 with something beyond ASCII? */
+    size_t first_multi = len;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq((const unsigned char *)xml + i, len - i);
+        if (n == 0)
+            return 0; /* not UTF-8: the declared encoding may well be right */
+        if (n > 1 && first_multi == len)
+            first_multi = i;
+        i += n;
+    }
+    if (first_multi == len)
+        return 0; /* ASCII reads the same either way */
+    return err_set(EILSEQ,
+                   "%s:%ld: XML declaration says encoding '%s', but the bytes are UTF-8 (the first non-ASCII "
+                   "character at offset %zu would be read as two or more others); write encoding=\"UTF-8\" or "
+                   "convert the file to %s",
+                   x->source, line_of(xml, first_multi), Q(name), first_multi, Q(name));
+}
+
 static int read_document(struct xml_ctx *x, const char *xml, size_t len, xmlDoc **out)
 {
     /* libxml2 before 2.11 must not be initialised by two threads at once, and xenod may
@@ -272,7 +358,11 @@ static int read_document(struct xml_ctx *x, const char *xml, size_t len, xmlDoc 
     if (len == 0)
         return err_set(EINVAL, "%s:1: XML syntax error: the document is empty", x->source);
     if (len > DOMAIN_XML_MAX)
-        return err_set(EFBIG, "%s: %zu bytes is more than a domain XML may have (%d)", x->source, len, DOMAIN_XML_MAX);
+        return err_set(EFBIG, "%s: %zu bytes is more than a domain XML may have (%d bytes, 1 MiB)", x->source, len,
+                       DOMAIN_XML_MAX);
+    int r = check_bytes(x, xml, len);
+    if (r < 0)
+        return r;
     pthread_once(&once, xml_init);
     /* Our own context rather than xmlReadMemory: the error handler and the DOCTYPE stop are
      * per context, so parses on other threads (and their errors) stay apart. */
@@ -289,7 +379,6 @@ static int read_document(struct xml_ctx *x, const char *xml, size_t len, xmlDoc 
     ctxt->myDoc = NULL;
     xmlFreeParserCtxt(ctxt);
 
-    int r = 0;
     if (x->doctype_line)
         r = err_set(EINVAL,
                     "%s:%ld: <!DOCTYPE>: document type declarations are not accepted (domain XML has none, and "
@@ -341,10 +430,39 @@ static int set_base_dir(struct xml_ctx *x, const char *source, const char *base_
     return 0;
 }
 
+/* By line, keeping the order found on a line (an insertion sort: stable, and there are at
+ * most DOMAIN_XML_PROBLEMS_MAX). */
+static void sort_problems(struct domain_xml_report *rep)
+{
+    for (size_t i = 1; i < rep->count; i++) {
+        struct domain_xml_problem p = rep->items[i];
+        size_t j = i;
+        for (; j > 0 && rep->items[j - 1].line > p.line; j--)
+            rep->items[j] = rep->items[j - 1];
+        rep->items[j] = p;
+    }
+}
+
+void domain_xml_report_free(struct domain_xml_report *rep)
+{
+    free(rep->items);
+    memset(rep, 0, sizeof(*rep));
+}
+
 int domain_xml_parse(const char *xml, size_t len, const char *source, const char *base_dir, struct domain_config *out)
+{
+    struct domain_xml_report rep = {0};
+    int r = domain_xml_parse_report(xml, len, source, base_dir, out, &rep);
+    domain_xml_report_free(&rep);
+    return r;
+}
+
+int domain_xml_parse_report(const char *xml, size_t len, const char *source, const char *base_dir,
+                            struct domain_config *out, struct domain_xml_report *rep)
 {
     static struct xml_ctx zero;
     struct xml_ctx x = zero;
+    x.rep = rep;
     struct domain_config c = {0};
     xmlDoc *doc = NULL;
 
@@ -358,8 +476,20 @@ int domain_xml_parse(const char *xml, size_t len, const char *source, const char
         r = parse_domain(&x, xmlDocGetRootElement(doc), &c);
     xmlFreeDoc(doc);
     free(x.base_dir);
+    if (r < 0 && rep->errors == 0) /* a refusal of the whole document (syntax, size, bytes) */
+        dxml_record(&x, 0, 0, "", err_msg());
+    sort_problems(rep);
     if (r < 0) {
         domain_config_free(&c);
+        size_t more = rep->errors + rep->warnings - 1;
+        const char *first = "";
+        for (size_t i = 0; i < rep->count && !*first; i++)
+            if (!rep->items[i].warning)
+                first = rep->items[i].text;
+        if (r != -ENOMEM && *first && more)
+            err_set(-r, "%s (and %zu more problem%s)", first, more, more == 1 ? "" : "s");
+        else if (r != -ENOMEM && *first)
+            err_set(-r, "%s", first);
         return r;
     }
     *out = c;

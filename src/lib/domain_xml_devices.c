@@ -241,7 +241,7 @@ static int parse_interface(const struct xml_ctx *x, xmlNode *n, struct domain_in
 int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_config *c)
 {
     static const char *const names[] = {"console", "serial", "interface"};
-    xmlNode *el[3];
+    xmlNode *el[3] = {NULL, NULL, NULL};
     int r = dxml_check_attrs(x, devices, dxml_no_attrs);
     if (r == 0) {
         /* A second <interface> is a duplicate to collect_children; say why there is one. */
@@ -255,13 +255,16 @@ int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_
             }
         r = dxml_collect_children(x, devices, names, 3, el);
     }
-    if (r == 0 && el[0])
-        r = dxml_parse_console(x, el[0], "serial");
-    if (r == 0 && el[1])
-        r = dxml_parse_console(x, el[1], "isa-serial");
-    if (r == 0 && el[2])
-        r = parse_interface(x, el[2], &c->net);
-    return r;
+    /* Each device is parsed even when another was refused: every problem at once. */
+    int first = 0;
+    DXML_KEEP(first, r);
+    if (el[0])
+        DXML_KEEP(first, dxml_parse_console(x, el[0], "serial"));
+    if (el[1])
+        DXML_KEEP(first, dxml_parse_console(x, el[1], "isa-serial"));
+    if (el[2])
+        DXML_KEEP(first, parse_interface(x, el[2], &c->net));
+    return first;
 }
 
 /* <xeno:memory enforcement="pause|destroy|report"/>: what the monitor does when the guest

@@ -8,6 +8,7 @@
 #ifndef XENO_LIB_DOMAIN_XML_PARSE_H
 #define XENO_LIB_DOMAIN_XML_PARSE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +37,40 @@ struct xml_ctx {
     long syntax_line;
     char syntax_msg[256];
     long doctype_line; /* line of a <!DOCTYPE>, 0 if none */
+    /* Every refusal and warning of the document (dxml_fail_at and dxml_warn_at add to it):
+     * the parser goes on after a refusal, to report all of them at once. */
+    struct domain_xml_report *rep;
 };
+
+/* Keeps the first error of several steps, returning at once on ENOMEM (nothing more can be
+ * said then): `first` is the int that collects them. */
+#define DXML_KEEP(first, expr)                                                                                         \
+    do {                                                                                                               \
+        int r_keep_ = (expr);                                                                                          \
+        if (r_keep_ == -ENOMEM)                                                                                        \
+            return r_keep_;                                                                                            \
+        if (r_keep_ < 0 && (first) == 0)                                                                               \
+            (first) = r_keep_;                                                                                         \
+    } while (0)
+
+/* Adds a problem to x->rep (text is the whole line). */
+void dxml_record(const struct xml_ctx *x, int warning, long line, const char *element, const char *text);
+
+/* "SOURCE:LINE: <element>: ignored: what": an element or attribute accepted and ignored. */
+void dxml_warn_at(const struct xml_ctx *x, long line, const char *element, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The policy for libvirt's domain schema (src/lib/domain_xml_policy.c, the table in
+ * docs/domain-xml.md): walks the document before it is parsed, warns about and removes what
+ * is accepted but ignored, refuses (and removes) what is not supported, and leaves what
+ * XenoServer honours to the parser. Returns the first refusal (all are in x->rep). */
+int dxml_apply_policy(const struct xml_ctx *x, xmlNode *root);
+
+/* Whether `name` is an element of libvirt's domain schema (any place). */
+bool dxml_libvirt_element(const char *name);
+
+/* The known element name nearest to `name` (edit distance), or NULL when none is close. */
+const char *dxml_suggest(const char *name);
 
 #define Q(s) dxml_quote((const char *)(s), (char[84]){0}, 84)
 #define Q_PATH(s) dxml_quote((s), (char[404]){0}, 404) /* paths: more is worth showing */

@@ -51,7 +51,52 @@ dxml_fail_at(const struct xml_ctx *x, long line, const xmlNode *n, int errnum, c
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    return err_set(errnum, "%s:%ld: <%s>: %s", x->source, line, ELEM(n), what);
+    int r = err_set(errnum, "%s:%ld: <%s>: %s", x->source, line, ELEM(n), what);
+    if (errnum != ENOMEM)
+        dxml_record(x, 0, line, ELEM(n), err_msg());
+    return r;
+}
+
+void dxml_record(const struct xml_ctx *x, int warning, long line, const char *element, const char *text)
+{
+    struct domain_xml_report *rep = x->rep;
+    if (!rep)
+        return;
+    if (warning)
+        rep->warnings++;
+    else
+        rep->errors++;
+    if (rep->count >= DOMAIN_XML_PROBLEMS_MAX) {
+        rep->dropped++;
+        return;
+    }
+    if (rep->count % 16 == 0) {
+        struct domain_xml_problem *more = realloc(rep->items, (rep->count + 16) * sizeof(*more));
+        if (!more) {
+            rep->dropped++;
+            return;
+        }
+        rep->items = more;
+    }
+    struct domain_xml_problem *p = &rep->items[rep->count++];
+    memset(p, 0, sizeof(*p));
+    p->warning = warning;
+    p->line = line;
+    snprintf(p->element, sizeof(p->element), "%s", element ? element : "");
+    snprintf(p->text, sizeof(p->text), "%s", text);
+}
+
+void __attribute__((format(printf, 4, 5)))
+dxml_warn_at(const struct xml_ctx *x, long line, const char *element, const char *fmt, ...)
+{
+    char what[700], text[1600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    int n = snprintf(text, sizeof(text), "%s:%ld: <%s>: ignored: %s", x->source, line, element, what);
+    (void)n; /* cut at the report's line length, as any message */
+    dxml_record(x, 1, line, element, text);
 }
 /* The same at the element's own line. */
 
@@ -83,86 +128,20 @@ static bool is_blank(const xmlChar *s)
     return true;
 }
 
-/* Libvirt elements a reader may expect to work: saying "not supported yet" tells them the
- * name is right and the feature is missing, rather than that they misspelt it. */
-static bool libvirt_known(const xmlChar *name)
-{
-    static const char *const names[] = {
-        "title",
-        "description",
-        "maxMemory",
-        "memtune",
-        "memoryBacking",
-        "cputune",
-        "blkiotune",
-        "numatune",
-        "iothreads",
-        "resource",
-        "sysinfo",
-        "features",
-        "cpu",
-        "clock",
-        "pm",
-        "seclabel",
-        "on_lockfailure",
-        "loader",
-        "nvram",
-        "boot",
-        "bootmenu",
-        "smbios",
-        "bios",
-        "init",
-        "initarg",
-        "dtb",
-        "emulator",
-        "disk",
-        "interface",
-        "memballoon",
-        "controller",
-        "channel",
-        "graphics",
-        "video",
-        "input",
-        "rng",
-        "watchdog",
-        "filesystem",
-        "hostdev",
-        "sound",
-        "tpm",
-        "parallel",
-        "redirdev",
-        "smartcard",
-        "panic",
-        "shmem",
-        "vsock",
-        /* in <cputune> */
-        "vcpupin",
-        "emulatorpin",
-        "iothreadpin",
-        "vcpusched",
-        "iothreadsched",
-        "emulatorsched",
-        "cachetune",
-        "memorytune",
-        "global_period",
-        "global_quota",
-        "emulator_period",
-        "emulator_quota",
-        "iothread_period",
-        "iothread_quota",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp((const char *)name, names[i]) == 0)
-            return true;
-    return false;
-}
-
 int dxml_unknown_element(const struct xml_ctx *x, const xmlNode *parent, const xmlNode *n)
 {
-    if (!n->ns && libvirt_known(n->name))
+    if (n->ns)
         return fail(x, n, EINVAL,
-                    "not supported in <%s> yet; XenoServer takes a subset of libvirt's domain XML" SEE_DOCS,
+                    "unknown element in <%s>: only <metadata> takes elements of other namespaces" SEE_DOCS,
                     ELEM(parent));
+    /* A name of libvirt's schema is right, only not here or not ours: say so rather than
+     * "unknown", which would send the reader looking for a typo. */
+    if (dxml_libvirt_element((const char *)n->name))
+        return fail(x, n, ENOTSUP, "not supported in <%s>; XenoServer takes a subset of libvirt's domain XML" SEE_DOCS,
+                    ELEM(parent));
+    const char *near = dxml_suggest((const char *)n->name);
+    if (near)
+        return fail(x, n, EINVAL, "unknown element in <%s>; did you mean <%s>?" SEE_DOCS, ELEM(parent), near);
     return fail(x, n, EINVAL, "unknown element in <%s>" SEE_DOCS, ELEM(parent));
 }
 
@@ -206,13 +185,14 @@ int dxml_not_element(const struct xml_ctx *x, const xmlNode *parent, const xmlNo
 int dxml_collect_children(const struct xml_ctx *x, const xmlNode *parent, const char *const *names, size_t count,
                           xmlNode **found)
 {
+    int first = 0;
     for (size_t i = 0; i < count; i++)
         found[i] = NULL;
+    /* Goes on past a refusal: every stray element is reported, and found[] holds the good
+     * ones for a caller that goes on too. */
     for (xmlNode *n = parent->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE) {
-            int r = dxml_not_element(x, parent, n);
-            if (r < 0)
-                return r;
+            DXML_KEEP(first, dxml_not_element(x, parent, n));
             continue;
         }
         size_t i = count;
@@ -220,13 +200,14 @@ int dxml_collect_children(const struct xml_ctx *x, const xmlNode *parent, const 
             for (i = 0; i < count && strcmp((const char *)n->name, names[i]) != 0; i++)
                 ;
         if (i == count)
-            return dxml_unknown_element(x, parent, n);
-        if (found[i])
-            return fail(x, n, EINVAL, "duplicate element in <%s> (the first is on line %ld); keep one", ELEM(parent),
-                        xmlGetLineNo(found[i]));
-        found[i] = n;
+            DXML_KEEP(first, dxml_unknown_element(x, parent, n));
+        else if (found[i])
+            DXML_KEEP(first, fail(x, n, EINVAL, "duplicate element in <%s> (the first is on line %ld); keep one",
+                                  ELEM(parent), xmlGetLineNo(found[i])));
+        else
+            found[i] = n;
     }
-    return 0;
+    return first;
 }
 
 /* Every attribute of `n` must be in the NULL-terminated `allowed` (none has a namespace). */

@@ -362,18 +362,14 @@ static int parse_file_path(const struct xml_ctx *x, xmlNode *n, const char *exam
     return 0;
 }
 
-int dxml_parse_os(const struct xml_ctx *x, xmlNode *os, struct domain_config *c)
+/* <os><type> and <os><cmdline>. */
+static int parse_os_values(const struct xml_ctx *x, xmlNode *type, xmlNode *cmdline, struct domain_config *c)
 {
-    enum { TYPE, KERNEL, INITRD, CMDLINE, N };
-    static const char *const names[N] = {"type", "kernel", "initrd", "cmdline"};
     static const char *const type_attrs[] = {"arch", NULL};
-    xmlNode *el[N];
+    xmlNode *el[] = {type, cmdline};
+    enum { TYPE, CMDLINE };
     char *s;
-    int r = dxml_check_attrs(x, os, dxml_no_attrs);
-    if (r == 0)
-        r = dxml_collect_children(x, os, names, N, el);
-    if (r < 0)
-        return r;
+    int r;
     if (el[TYPE]) {
         r = dxml_check_attrs(x, el[TYPE], type_attrs);
         s = r < 0 ? NULL : dxml_attr(x, el[TYPE], "arch", &r);
@@ -410,14 +406,29 @@ int dxml_parse_os(const struct xml_ctx *x, xmlNode *os, struct domain_config *c)
         else
             free(s); /* <cmdline/> is no command line */
     }
+    return 0;
+}
+
+int dxml_parse_os(const struct xml_ctx *x, xmlNode *os, struct domain_config *c)
+{
+    enum { TYPE, KERNEL, INITRD, CMDLINE, N };
+    static const char *const names[N] = {"type", "kernel", "initrd", "cmdline"};
+    xmlNode *el[N];
+    int first = 0, r;
+    DXML_KEEP(first, dxml_check_attrs(x, os, dxml_no_attrs));
+    DXML_KEEP(first, dxml_collect_children(x, os, names, N, el));
+    DXML_KEEP(first, parse_os_values(x, el[TYPE], el[CMDLINE], c));
     /* The files last: a typo elsewhere is reported even where the kernel is not built yet. */
     if (!el[KERNEL])
-        return fail(x, os, EINVAL,
-                    "missing <kernel>; give the path of the kernel ELF file, e.g. <kernel>/boot/vmlinuz</kernel>");
+        return first
+                   ? first
+                   : fail(
+                         x, os, EINVAL,
+                         "missing <kernel>; give the path of the kernel ELF file, e.g. <kernel>/boot/vmlinuz</kernel>");
     r = parse_file_path(x, el[KERNEL], "<kernel>/boot/vmlinuz</kernel>", &c->kernel);
     if (r == 0 && el[INITRD])
         r = parse_file_path(x, el[INITRD], "<initrd>/boot/initrd.img</initrd>", &c->initrd);
-    return r;
+    return first ? first : r;
 }
 
 /* <console type="pty"> and <serial type="pty">, each with an optional
