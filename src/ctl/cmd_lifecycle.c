@@ -150,6 +150,8 @@ int ctl_cmd_create(const struct ctl *c, const struct ctl_args *a)
         rc = post_xml(c, a, 1, &dom);
     if (rc != CTL_EXIT_OK)
         return rc;
+    if (!c->json)
+        ctl_print_problems(dom);
     rc = after_start(c, a, dom, a->pos[0], "created");
     json_decref(dom);
     return rc;
@@ -164,6 +166,7 @@ int ctl_cmd_define(const struct ctl *c, const struct ctl_args *a)
     if (c->json) {
         ctl_print_json(dom);
     } else {
+        ctl_print_problems(dom);
         const char *uuid = json_string_value(json_object_get(dom, "uuid"));
         say(dom, a->pos[0], "defined%s%s%s", uuid ? " (uuid " : "", uuid ? uuid : "", uuid ? ")" : "");
     }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,12 @@ static int report_refusal(const struct ctl_reply *r)
     if (!msg || !*msg) {
         snprintf(fallback, sizeof(fallback), "xenod answered HTTP %ld without an error message", r->status);
         msg = fallback;
+    }
+    /* A refused domain XML: every problem, the count first (docs/domain-xml.md). */
+    if (json_array_size(json_object_get(r->json, "errors")) + json_array_size(json_object_get(r->json, "warnings")) >
+        1) {
+        ctl_print_problems(r->json);
+        return CTL_EXIT_FAILED;
     }
     /* The message is meant to be one line already; make sure of it, and that it cannot
      * drive the terminal. */
@@ -108,6 +115,35 @@ int ctl_domain_path(const char *ref, const char *action, char *buf, size_t size)
         return ctl_usage_error("domain reference %s", err_msg());
     snprintf(buf, size, "/v1/domains/%s%s%s", escaped, action ? "/" : "", action ? action : "");
     return CTL_EXIT_OK;
+}
+
+void ctl_print_problems(const json_t *answer)
+{
+    const json_t *errors = json_object_get(answer, "errors"), *warnings = json_object_get(answer, "warnings");
+    size_t ne = json_array_size(errors), nw = json_array_size(warnings);
+    json_int_t more = json_integer_value(json_object_get(answer, "problems_not_listed"));
+    if (ne + nw == 0)
+        return;
+    if (ne)
+        fprintf(stderr, "%zu problem%s (%zu refused, %zu warning%s):\n", ne + nw + (size_t)more,
+                ne + nw + (size_t)more == 1 ? "" : "s", ne, nw, nw == 1 ? "" : "s");
+    else
+        fprintf(stderr, "%zu warning%s (accepted and ignored):\n", nw, nw == 1 ? "" : "s");
+    /* In line order, as xenod sorted them within each list: merge the two. */
+    size_t i = 0, j = 0;
+    while (i < ne || j < nw) {
+        const json_t *e = json_array_get(errors, i), *w = json_array_get(warnings, j);
+        bool take_e = e && (!w || json_integer_value(json_object_get(e, "line")) <=
+                                      json_integer_value(json_object_get(w, "line")));
+        const json_t *p = take_e ? e : w;
+        take_e ? i++ : j++;
+        const char *msg = json_string_value(json_object_get(p, "message"));
+        char *clean = ctl_sanitize(msg ? msg : "?");
+        fprintf(stderr, "%s%s\n", take_e ? "error: " : "warning: ", clean ? clean : "?");
+        free(clean);
+    }
+    if (more)
+        fprintf(stderr, "(%" JSON_INTEGER_FORMAT " more not listed)\n", more);
 }
 
 void ctl_print_json(const json_t *j)

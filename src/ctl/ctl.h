@@ -43,6 +43,9 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, const js
 int ctl_domain_path(const char *ref, const char *action, char *buf, size_t size);
 
 /* --json output: the document, indented, and a newline. */
+/* The "errors" and "warnings" of a domain XML answer, on stderr: "N problems (...)" or
+ * "N warnings (...)" first, then one line each in line order. Nothing when there are none. */
+void ctl_print_problems(const json_t *answer);
 void ctl_print_json(const json_t *j);
 
 /* A usage error: "xenctl: error: <msg>" and CTL_EXIT_USAGE. */

@@ -14,11 +14,15 @@
 #include "daemon/log_ring.h"
 #include "daemon/route.h"
 #include "daemon/views.h"
+#include "lib/domain_config.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
 
-#define MAX_BODY (1 << 20)
+/* A domain XML may have DOMAIN_XML_MAX bytes, and JSON escaping (quotes, newlines) at most
+ * doubles it: the body has room for that, so the parser names the XML's own limit. */
+#define MAX_BODY (2 * DOMAIN_XML_MAX + (64 << 10))
+#define MAX_BODY_TEXT "2 MiB and 64 KiB"
 #define DEFAULT_SHUTDOWN_TIMEOUT_S 30
 #define DEFAULT_MEM_DEADLINE_MS 10000
 #define CONSOLE_TAIL_MAX (4 << 20)
@@ -179,10 +183,38 @@ static void h_create(void *ctx)
         return bad_request(k, "\"path\" must be the absolute path of the XML file");
     int start = json_bool_field(k->body, "start", 1);
     int persistent = json_bool_field(k->body, "persistent", !start);
+    struct domain_xml_report rep = {0};
     int rc = reg_define(k->reg, json_string_value(xml), json_string_length(xml),
                         json_is_string(path) ? json_string_value(path) : NULL, persistent, start,
-                        json_bool_field(k->body, "paused", 0), &d);
-    reply_created(k, rc, d);
+                        json_bool_field(k->body, "paused", 0), &d, &rep);
+    /* Every problem of the document, in line order: "errors" (why it was refused) and
+     * "warnings" (what was accepted and ignored), beside the usual answer. */
+    json_t *errors = json_array(), *warnings = json_array();
+    for (size_t i = 0; i < rep.count; i++)
+        json_array_append_new(rep.items[i].warning ? warnings : errors,
+                              json_pack("{s:I, s:s, s:s}", "line", (json_int_t)rep.items[i].line, "element",
+                                        rep.items[i].element, "message", rep.items[i].text));
+    size_t dropped = rep.dropped;
+    domain_xml_report_free(&rep);
+    json_t *o = NULL;
+    if (rc < 0 && !json_array_size(errors)) {
+        send_call_error(k, rc); /* not the XML's fault: the usual error */
+    } else if (rc < 0) {
+        o = json_pack("{s:s, s:s}", "error", err_msg(), "code", "bad_request");
+    } else {
+        o = reg_domain_json(k->reg, d);
+        reg_put(k->reg, d);
+    }
+    if (o) {
+        json_object_set(o, "errors", errors);
+        json_object_set(o, "warnings", warnings);
+        if (dropped)
+            json_object_set_new(o, "problems_not_listed", json_integer((json_int_t)dropped));
+    }
+    json_decref(errors);
+    json_decref(warnings);
+    if (o)
+        k->result = send_json(k->c, rc < 0 ? 400 : 201, o);
 }
 
 /* POST /v1/restore {"path", "name"?, "paused"?}: a snapshot file resumed as a domain here. */
@@ -579,7 +611,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (rq->too_big)
-        return send_json(c, 413, json_pack("{s:s, s:s}", "error", "request body over 1 MiB", "code", "bad_request"));
+        return send_json(c, 413,
+                         json_pack("{s:s, s:s}", "error",
+                                   "request body over the API's limit of " MAX_BODY_TEXT
+                                   " (2162688 bytes); a domain XML may have 1 MiB (1048576 bytes)",
+                                   "code", "bad_request"));
     return route(c, s->reg, url, method, rq);
 }
 

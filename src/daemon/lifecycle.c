@@ -157,10 +157,12 @@ int reg_start(struct registry *r, struct reg_domain *d, int paused)
 }
 
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
-               int paused, struct reg_domain **out)
+               int paused, struct reg_domain **out, struct domain_xml_report *rep)
 {
     struct domain_config cfg;
-    int rc = domain_xml_parse(xml, len, source ? source : "<api>", NULL, &cfg);
+    struct domain_xml_report none = {0};
+    int rc = domain_xml_parse_report(xml, len, source ? source : "<api>", NULL, &cfg, rep ? rep : &none);
+    domain_xml_report_free(&none);
     *out = NULL;
     if (rc == -ENOMEM)
         return rc;

@@ -82,9 +82,11 @@ int reg_lookup(struct registry *r, const char *ref, struct reg_domain **out);
 void reg_put(struct registry *r, struct reg_domain *d);
 
 /* Defines a domain from XML (source: file path for messages and relative paths, or NULL)
- * and optionally starts it. Nothing is left behind on failure. */
+ * and optionally starts it. Nothing is left behind on failure. *rep (zeroed by the caller,
+ * domain_xml_report_free after; NULL: not wanted) gets every refusal and warning the parser
+ * found, on success (warnings only) as on failure. */
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
-               int paused, struct reg_domain **out);
+               int paused, struct reg_domain **out, struct domain_xml_report *rep);
 int reg_start(struct registry *r, struct reg_domain *d, int paused);
 struct reg_migrate_opts {
     int live;                 /* pre-copy rounds while it runs (else one pass, then stop and copy) */

@@ -131,6 +131,39 @@ static int exec_bound(struct store *s, const char *sql, const char *fmt, ...)
     return rc;
 }
 
+/* The message for a definition whose name or UUID is taken: which one clashed, and with
+ * which domain (as libvirt says it). */
+static int clash(struct store *s, const struct domain_config *c)
+{
+    sqlite3_stmt *st;
+    char name[DOMAIN_NAME_MAX + 1] = "", uuid[DOMAIN_UUID_LEN + 1] = "";
+    if (sqlite3_prepare_v2(s->db, "SELECT name, uuid FROM domains WHERE uuid=?1 OR name=?2 ORDER BY uuid=?1 DESC", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, c->uuid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *n = sqlite3_column_text(st, 0), *u = sqlite3_column_text(st, 1);
+            snprintf(name, sizeof(name), "%s", n ? (const char *)n : "");
+            snprintf(uuid, sizeof(uuid), "%s", u ? (const char *)u : "");
+        }
+        sqlite3_finalize(st);
+    }
+    if (strcmp(uuid, c->uuid) == 0 && strcmp(name, c->name) == 0)
+        return err_set(EEXIST, "domain '%s' is already defined with UUID %s; undefine it first to define it anew", name,
+                       uuid);
+    if (strcmp(uuid, c->uuid) == 0)
+        return err_set(EEXIST,
+                       "UUID %s is already domain '%s': the UUID of '%s' clashes; leave <uuid> out to have a new one "
+                       "generated",
+                       uuid, name, c->name);
+    if (uuid[0])
+        return err_set(EEXIST,
+                       "domain '%s' already exists with UUID %s: the name clashes (the new definition's UUID is %s); "
+                       "choose another <name>",
+                       name, uuid, c->uuid);
+    return err_set(EEXIST, "a domain named '%s' or with UUID %s already exists", c->name, c->uuid);
+}
+
 int store_add_domain(struct store *s, const struct domain_config *c, const char *xml, const char *source,
                      int persistent)
 {
@@ -144,7 +177,7 @@ int store_add_domain(struct store *s, const struct domain_config *c, const char 
                         lifecycle_action_name(c->on_crash), xml, source, (int64_t)persistent, now_s(),
                         memory_enforcement_name(c->memory_enforcement));
     if (rc == SQLITE_CONSTRAINT)
-        return err_set(EEXIST, "a domain named '%s' or with UUID %s already exists", c->name, c->uuid);
+        return clash(s, c);
     return rc == SQLITE_DONE ? 0 : db_err(s, "adding domain");
 }
 

@@ -476,8 +476,14 @@ int domain_xml_parse_report(const char *xml, size_t len, const char *source, con
         r = parse_domain(&x, xmlDocGetRootElement(doc), &c);
     xmlFreeDoc(doc);
     free(x.base_dir);
-    if (r < 0 && rep->errors == 0) /* a refusal of the whole document (syntax, size, bytes) */
-        dxml_record(&x, 0, 0, "", err_msg());
+    if (r < 0 && rep->errors == 0) { /* a refusal of the whole document (syntax, size, bytes): its line */
+        long line = 0;
+        const char *msg = err_msg();
+        size_t n = strlen(x.source);
+        if (strncmp(msg, x.source, n) == 0 && msg[n] == ':')
+            line = strtol(msg + n + 1, NULL, 10);
+        dxml_record(&x, 0, line, "", msg);
+    }
     sort_problems(rep);
     if (r < 0) {
         domain_config_free(&c);

@@ -366,19 +366,20 @@ static size_t distance(const char *a, const char *b)
 const char *dxml_suggest(const char *name)
 {
     static _Thread_local char best[64];
-    size_t best_d = 99, limit = strlen(name) <= 4 ? 1 : strlen(name) <= 8 ? 2 : 3;
+    size_t best_d = 999, limit = strlen(name) <= 4 ? 1 : strlen(name) <= 8 ? 2 : 3;
     char step[64];
     for (size_t i = 0; i < POLICY_N + sizeof(parser_names) / sizeof(parser_names[0]); i++) {
         const char *cand = i < POLICY_N ? last_step(policy[i].path, step, sizeof(step)) : parser_names[i - POLICY_N];
         if (!cand[0])
             continue;
-        size_t d = distance(name, cand);
+        /* On a tie, a name XenoServer takes beats one it refuses. */
+        size_t d = 2 * distance(name, cand) + (i < POLICY_N && policy[i].cls == DX_REFUSE);
         if (d < best_d) {
             best_d = d;
             snprintf(best, sizeof(best), "%s", cand);
         }
     }
-    return best_d <= limit ? best : NULL;
+    return best_d <= 2 * limit + 1 ? best : NULL;
 }
 
 /* ---- the walk ---- */
@@ -391,8 +392,9 @@ static void drop(xmlNode *n)
 
 /* Applies the attribute entries of element `n` at `path`; `quiet` (inside an ignored
  * element): only refusals count. */
-static void apply_attrs(const struct xml_ctx *x, xmlNode *n, const char *path, bool quiet, int *first)
+static bool apply_attrs(const struct xml_ctx *x, xmlNode *n, const char *path, bool quiet, int *first)
 {
+    bool refused = false;
     xmlAttr *a = n->properties;
     while (a) {
         xmlAttr *next = a->next;
@@ -402,6 +404,7 @@ static void apply_attrs(const struct xml_ctx *x, xmlNode *n, const char *path, b
             int r = fail(x, n, ENOTSUP, "attribute %s='%s' is not supported: %s", (const char *)a->name, Q(v), p->why);
             if (!*first)
                 *first = r;
+            refused = true;
             xmlRemoveProp(a);
         } else if (p && !quiet && p->cls == DX_WARN) {
             /* The element's own entry says why when the attribute's does not. */
@@ -415,6 +418,7 @@ static void apply_attrs(const struct xml_ctx *x, xmlNode *n, const char *path, b
         xmlFree(v);
         a = next;
     }
+    return refused;
 }
 
 static bool has_child(const xmlNode *n, const char *name, const char *attr, const char *value)
@@ -428,6 +432,22 @@ static bool has_child(const xmlNode *n, const char *name, const char *attr, cons
         bool same = v && strcmp((const char *)v, value) == 0;
         xmlFree(v);
         if (same)
+            return true;
+    }
+    return false;
+}
+
+/* Whether an attribute's value makes a refused element the same as nothing: an entry
+ * "PATH@attr=value" of class DX_SAME. */
+static bool same_by_value(const xmlNode *n, const char *path)
+{
+    for (const xmlAttr *a = n->properties; a; a = a->next) {
+        if (a->ns)
+            continue;
+        xmlChar *v = xmlNodeGetContent((const xmlNode *)a);
+        const struct dxml_policy *p = v ? lookup(path, (const char *)a->name, (const char *)v) : NULL;
+        xmlFree(v);
+        if (p && p->cls == DX_SAME && strchr(p->path, '='))
             return true;
     }
     return false;
@@ -473,8 +493,10 @@ static void walk(const struct xml_ctx *x, xmlNode *parent, const char *path, boo
                                    "in <initrd>)";
         } else if (cls == DX_VIDEO) {
             cls = has_child(n, "model", "type", "none") ? DX_SAME : DX_REFUSE;
+        } else if (cls == DX_REFUSE && same_by_value(n, sub)) {
+            cls = DX_SAME; /* <vmport state='off'/>: says there is none, and there is none */
         }
-        apply_attrs(x, n, sub, quiet || cls == DX_WARN, first);
+        bool refused = apply_attrs(x, n, sub, quiet || cls == DX_WARN, first);
         if (cls == DX_REFUSE) {
             int r = fail(x, n, ENOTSUP, "not supported: %s", why);
             if (!*first)
@@ -483,7 +505,7 @@ static void walk(const struct xml_ctx *x, xmlNode *parent, const char *path, boo
         } else if (quiet || cls == DX_HONOUR) {
             walk(x, n, sub, quiet, depth + 1, first);
         } else if (cls == DX_WARN) {
-            if (why)
+            if (why && !refused) /* a refused attribute said what matters */
                 dxml_warn_at(x, xmlGetLineNo(n), ELEM(n), "%s", why);
             walk(x, n, sub, true, depth + 1, first);
             drop(n);

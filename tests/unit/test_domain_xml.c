@@ -1161,6 +1161,144 @@ static void text_lines(void **state)
         "test.xml:6: <domain>: unexpected text 'tail'");
 }
 
+/* ---- libvirt's files (tests/data/xml/libvirt/) ---- */
+
+/* expected.txt there: for each file "FILE: accepted" or "FILE: refused", then one line per
+ * problem in the order they are reported, "  warning LINE FRAGMENT" or "  error LINE
+ * FRAGMENT" (FRAGMENT: a part of the message after "FILE:LINE: "). Every file there must be
+ * listed, and every problem: the list is exact. */
+#define LIBVIRT_DIR "tests/data/xml/libvirt/"
+
+/* The problems of one file as expected.txt would list them (for a failure message). */
+static void show_report(const char *file, int r, const struct domain_xml_report *rep, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%s: %s\n", file, r == 0 ? "accepted" : "refused");
+    for (size_t i = 0; i < rep->count && n < size; i++) {
+        const char *t = rep->items[i].text, *colon = strchr(t, ':');
+        colon = colon ? strchr(colon + 1, ':') : NULL;
+        n += (size_t)snprintf(buf + n, size - n, "  %s %ld %s\n", rep->items[i].warning ? "warning" : "error",
+                              rep->items[i].line, colon ? colon + 2 : t);
+    }
+}
+
+static void check_libvirt_file(const char *file, bool accepted, char **want, size_t nwant)
+{
+    char path[PATH_MAX], *xml = NULL, shown[16384];
+    size_t len = 0;
+    snprintf(path, sizeof(path), LIBVIRT_DIR "%s", file);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: cannot open", path);
+    xml = malloc(DOMAIN_XML_MAX);
+    len = fread(xml, 1, DOMAIN_XML_MAX, f);
+    fclose(f);
+    struct domain_config c;
+    struct domain_xml_report rep = {0};
+    int r = domain_xml_parse_report(xml, len, path, NULL, &c, &rep);
+    free(xml);
+    show_report(file, r, &rep, shown, sizeof(shown));
+    bool ok = (r == 0) == accepted && rep.count == nwant && rep.errors + rep.warnings == nwant;
+    for (size_t i = 0; ok && i < nwant; i++) {
+        char kind[16];
+        long line;
+        int off = 0;
+        ok = sscanf(want[i], "%15s %ld %n", kind, &line, &off) == 2 && off > 0 &&
+             (strcmp(kind, "warning") == 0) == (rep.items[i].warning != 0) && line == rep.items[i].line &&
+             strstr(rep.items[i].text, want[i] + off) != NULL;
+    }
+    if (r == 0)
+        domain_config_free(&c);
+    domain_xml_report_free(&rep);
+    if (!ok) {
+        fprintf(stderr, "%s", shown);
+        fail_msg("%s does not match " LIBVIRT_DIR "expected.txt; it gives the above", file);
+    }
+}
+
+static void libvirt_files(void **state)
+{
+    (void)state;
+    FILE *f = fopen(LIBVIRT_DIR "expected.txt", "r");
+    assert_non_null(f);
+    char line[1024], file[256] = "", *want[64];
+    size_t nwant = 0, files = 0;
+    bool accepted = false;
+    for (;;) {
+        bool eof = !fgets(line, sizeof(line), f);
+        line[strcspn(line, "\n")] = '\0';
+        if (!eof && (line[0] == '#' || line[0] == '\0'))
+            continue;
+        if (!eof && line[0] == ' ') {
+            assert_true(nwant < 64);
+            want[nwant++] = strdup(line + 2);
+            continue;
+        }
+        if (file[0]) {
+            check_libvirt_file(file, accepted, want, nwant);
+            files++;
+        }
+        for (size_t i = 0; i < nwant; i++)
+            free(want[i]);
+        nwant = 0;
+        if (eof)
+            break;
+        char *colon = strstr(line, ": ");
+        assert_non_null(colon);
+        snprintf(file, sizeof(file), "%.*s", (int)(colon - line), line);
+        accepted = strcmp(colon + 2, "accepted") == 0;
+    }
+    fclose(f);
+    glob_t g;
+    assert_int_equal(glob(LIBVIRT_DIR "*.xml", 0, NULL, &g), 0);
+    if (g.gl_pathc != files)
+        fail_msg("%zu files in " LIBVIRT_DIR " but %zu in expected.txt: list each", g.gl_pathc, files);
+    globfree(&g);
+}
+
+/* The file declaring ISO-8859-1 in real Latin-1 bytes is decoded right (the refusal of UTF-8
+ * bytes under that declaration is in expected.txt). */
+static void encodings(void **state)
+{
+    (void)state;
+    struct domain_config c;
+    assert_int_equal(domain_xml_parse_file(LIBVIRT_DIR "encoding-latin1.xml", &c), 0);
+    assert_string_equal(c.sponsor, "caf\xc3\xa9");
+    domain_config_free(&c);
+    /* The same UTF-8 bytes declared as UTF-8 are fine, and so is a UTF-8 BOM. */
+    char *s;
+    assert_true(
+        asprintf(&s,
+                 "\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>\n<domain><name>u</name><memory>65536</memory>"
+                 "<os><kernel>%s</kernel></os><metadata><x:sponsor xmlns:x='" XENO_NS
+                 "'>caf\xc3\xa9</x:sponsor></metadata></domain>",
+                 kernel) > 0);
+    good(s, &c);
+    assert_string_equal(c.sponsor, "caf\xc3\xa9");
+    domain_config_free(&c);
+    /* windows-1252 over UTF-8 bytes: refused, the offset named. */
+    assert_true(asprintf(&s,
+                         "<?xml version='1.0' encoding='windows-1252'?>\n<domain><name>u</name><memory>65536</memory>"
+                         "<os><kernel>%s</kernel></os><description>caf\xc3\xa9</description></domain>",
+                         kernel) > 0);
+    assert_int_equal(parse_text(s, "w.xml", NULL, &c), -EILSEQ);
+    free(s);
+    assert_non_null(
+        strstr(err_msg(), "w.xml:2: XML declaration says encoding 'windows-1252', but the bytes are UTF-8"));
+    /* The depth limit says what it is, not libxml2's option. */
+    size_t n = 300 * 7 + 64;
+    char *deep = malloc(2 * n);
+    strcpy(deep, "<domain>");
+    for (int i = 0; i < 300; i++)
+        strcat(deep, "<a>");
+    for (int i = 0; i < 300; i++)
+        strcat(deep, "</a>");
+    strcat(deep, "</domain>");
+    assert_int_equal(parse_text(deep, "d.xml", NULL, &c), -EINVAL);
+    free(deep);
+    assert_non_null(strstr(err_msg(), "nested too deep"));
+    assert_null(strstr(err_msg(), "XML_PARSE_HUGE"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1187,6 +1325,8 @@ int main(void)
         cmocka_unit_test(no_external_entities),
         cmocka_unit_test(files_and_sizes),
         cmocka_unit_test(text_lines),
+        cmocka_unit_test(libvirt_files),
+        cmocka_unit_test(encodings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
