@@ -7,10 +7,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/store.h"
+#include "lib/err.h"
 #include "lib/sched_params.h"
 
 #define UUID_A "0b2a4c1e-96a1-4f56-9f3a-2d6c1b9b1a77"
@@ -116,8 +118,16 @@ static void name_and_uuid_are_unique(void **state)
     struct store *s = *state;
     struct domain_config a = config("web", UUID_A), same_name = config("web", UUID_B), same_uuid = config("db", UUID_A);
     assert_int_equal(store_add_domain(s, &a, "", "<api>", 0), 0);
+    /* Each message says which of the two clashed, and with which domain. */
+    char want[300];
     assert_int_equal(store_add_domain(s, &same_name, "", "<api>", 0), -EEXIST);
+    snprintf(want, sizeof(want), "domain 'web' already exists with UUID %s: the name clashes", UUID_A);
+    assert_non_null(strstr(err_msg(), want));
     assert_int_equal(store_add_domain(s, &same_uuid, "", "<api>", 0), -EEXIST);
+    snprintf(want, sizeof(want), "UUID %s is already domain 'web': the UUID of 'db' clashes", UUID_A);
+    assert_non_null(strstr(err_msg(), want));
+    assert_int_equal(store_add_domain(s, &a, "", "<api>", 0), -EEXIST);
+    assert_non_null(strstr(err_msg(), "domain 'web' is already defined with UUID"));
     struct loaded l = {0};
     assert_int_equal(store_for_each_domain(s, collect, &l), 0);
     assert_int_equal(l.n, 1);
