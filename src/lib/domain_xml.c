@@ -348,6 +348,29 @@ static int check_bytes(const struct xml_ctx *x, const char *xml, size_t len)
                    x->source, line_of(xml, first_multi), Q(name), first_multi, Q(name));
 }
 
+/* Every problem of a document is looked for, so the work grows with its elements: a bound
+ * on them keeps a hostile megabyte of them from costing more than it takes to read it. */
+#define DOMAIN_XML_ELEMENTS_MAX 10000
+
+/* Elements in the tree, counting stops past the bound. Iterative: depth is libxml2's 256. */
+static int count_elements(const xmlNode *root)
+{
+    int count = 0;
+    const xmlNode *n = root;
+    while (n && count <= DOMAIN_XML_ELEMENTS_MAX) {
+        if (n->type == XML_ELEMENT_NODE)
+            count++;
+        if (n->type == XML_ELEMENT_NODE && n->children) {
+            n = n->children;
+            continue;
+        }
+        while (n && n != root && !n->next)
+            n = n->parent;
+        n = n && n != root ? n->next : NULL;
+    }
+    return count;
+}
+
 static int read_document(struct xml_ctx *x, const char *xml, size_t len, xmlDoc **out)
 {
     /* libxml2 before 2.11 must not be initialised by two threads at once, and xenod may
@@ -388,6 +411,11 @@ static int read_document(struct xml_ctx *x, const char *xml, size_t len, xmlDoc 
         r = err_set(EINVAL, "%s:%ld: XML syntax error: %s", x->source, x->syntax_line, x->syntax_msg);
     else if (!well_formed || !doc || !xmlDocGetRootElement(doc))
         r = err_set(EINVAL, "%s:1: XML syntax error: not a well-formed document", x->source);
+    else if ((r = count_elements(xmlDocGetRootElement(doc))) > DOMAIN_XML_ELEMENTS_MAX)
+        r = err_set(E2BIG, "%s: %d elements is more than a domain XML may have (%d; one has a few hundred at most)",
+                    x->source, r, DOMAIN_XML_ELEMENTS_MAX);
+    else
+        r = 0;
     if (r < 0) {
         xmlFreeDoc(doc);
         return r;

@@ -295,7 +295,10 @@ static const struct dxml_policy *lookup(const char *path, const char *attr, cons
     const struct dxml_policy *best = NULL;
     int best_rank = -1;
     for (size_t i = 0; i < POLICY_N; i++) {
-        const char *e = policy[i].path, *at = strchr(e, '@');
+        const char *e = policy[i].path, *at;
+        if (e[0] != path[0] && e[0] != '*' && e[0] != '@') /* most entries, cheaply */
+            continue;
+        at = strchr(e, '@');
         size_t plen = at ? (size_t)(at - e) : strlen(e);
         if ((attr == NULL) != (at == NULL) || !path_match(e, path, plen))
             continue;
@@ -460,6 +463,8 @@ static void walk(const struct xml_ctx *x, xmlNode *parent, const char *path, boo
     xmlNode *n = parent->children;
     while (n) {
         xmlNode *next = n->next;
+        if (x->rep && x->rep->errors && x->rep->count >= DOMAIN_XML_PROBLEMS_MAX)
+            return; /* refused, and nothing more would be listed: spare a hostile document's rest */
         if (n->type != XML_ELEMENT_NODE) {
             n = next;
             continue;

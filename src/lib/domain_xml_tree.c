@@ -134,6 +134,11 @@ int dxml_unknown_element(const struct xml_ctx *x, const xmlNode *parent, const x
         return fail(x, n, EINVAL,
                     "unknown element in <%s>: only <metadata> takes elements of other namespaces" SEE_DOCS,
                     ELEM(parent));
+    /* Past the problems that are listed (a hostile document may hold 100000 unknown
+     * elements), no message is kept: skip looking up the name (and a suggestion, which
+     * costs an edit distance to every known name). */
+    if (x->rep && x->rep->count >= DOMAIN_XML_PROBLEMS_MAX)
+        return fail(x, n, EINVAL, "unknown element in <%s>", ELEM(parent));
     /* A name of libvirt's schema is right, only not here or not ours: say so rather than
      * "unknown", which would send the reader looking for a typo. */
     if (dxml_libvirt_element((const char *)n->name))
@@ -191,6 +196,8 @@ int dxml_collect_children(const struct xml_ctx *x, const xmlNode *parent, const 
     /* Goes on past a refusal: every stray element is reported, and found[] holds the good
      * ones for a caller that goes on too. */
     for (xmlNode *n = parent->children; n; n = n->next) {
+        if (first && x->rep && x->rep->count >= DOMAIN_XML_PROBLEMS_MAX)
+            return first; /* refused, and nothing more would be listed */
         if (n->type != XML_ELEMENT_NODE) {
             DXML_KEEP(first, dxml_not_element(x, parent, n));
             continue;

@@ -1297,6 +1297,16 @@ static void encodings(void **state)
     free(deep);
     assert_non_null(strstr(err_msg(), "nested too deep"));
     assert_null(strstr(err_msg(), "XML_PARSE_HUGE"));
+    /* Every problem is looked for, so the elements are bounded: 10001 are refused at once. */
+    char *many = malloc(10000 * 4 + 64), *p = many;
+    p += sprintf(p, "<domain>");
+    for (int i = 0; i < 10000; i++)
+        p += sprintf(p, "<a/>");
+    sprintf(p, "</domain>");
+    assert_int_equal(parse_text(many, "m.xml", NULL, &c), -E2BIG);
+    free(many);
+    assert_string_equal(err_msg(), "m.xml: 10001 elements is more than a domain XML may have (10000; one has a few "
+                                   "hundred at most)");
 }
 
 int main(void)
