@@ -245,6 +245,7 @@ static void test_auth_stranger(void **state)
     d.key = "the shared key, 32 bytes long!!!";
     assert_int_equal(pthread_create(&t, NULL, dest_thread, &d), 0);
     struct mig_hello hello = {.version = MIG_VERSION};
+    assert_int_equal(mig_sock_id(s.fd, 1, hello.dest, sizeof(hello.dest)), 0); /* the right host */
     assert_int_equal(mig_send(&s, MIG_HELLO, &hello, sizeof(hello)), 0);
     assert_int_equal(mig_expect(&s, MIG_CHALLENGE, buf, sizeof(buf), &len, "testing"), 0);
     assert_int_equal(mig_send(&s, MIG_AUTH, junk, sizeof(junk)), 0);
