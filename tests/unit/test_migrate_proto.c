@@ -367,6 +367,28 @@ static void test_relay_other_address_refused(void **state)
     assert_int_equal(rc, -EACCES);
 }
 
+/* A source that names another destination than the one it reached (to=ID): refused at the
+ * destination before the key is used, -EACCES at both ends. */
+static void test_wrong_destination_named(void **state)
+{
+    (void)state;
+    int sv[2];
+    pthread_t t;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct mig_conn s = {.fd = sv[0], .timeout_ms = 3000}, d = {.fd = sv[1], .timeout_ms = 3000};
+    struct dest dd = {.c = &d};
+    snprintf(s.dest_id, sizeof(s.dest_id), "10.9.9.9:7001");
+    assert_int_equal(pthread_create(&t, NULL, dest_main, &dd), 0);
+    int rc = mig_auth_source(&s, (const uint8_t *)key, strlen(key));
+    pthread_join(t, NULL);
+    assert_int_equal(dd.r, -EACCES);
+    assert_non_null(strstr(dd.why, "means to reach '10.9.9.9:7001'"));
+    assert_int_equal(rc, -EACCES);
+    assert_non_null(strstr(err_msg(), "meant for another host"));
+    mig_close(&s);
+    mig_close(&d);
+}
+
 /* Straight to the destination over TCP: accepted, and the identities are the addresses. */
 static void test_direct_tcp(void **state)
 {
@@ -397,7 +419,7 @@ int main(void)
         cmocka_unit_test(test_relay_cannot_read),    cmocka_unit_test(test_relay_flip),
         cmocka_unit_test(test_relay_forged_message), cmocka_unit_test(test_relay_replay),
         cmocka_unit_test(test_stream_replay),        cmocka_unit_test(test_relay_other_address_refused),
-        cmocka_unit_test(test_direct_tcp),
+        cmocka_unit_test(test_wrong_destination_named), cmocka_unit_test(test_direct_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
