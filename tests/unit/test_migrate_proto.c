@@ -416,9 +416,9 @@ static void test_direct_tcp(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_relay_cannot_read),    cmocka_unit_test(test_relay_flip),
-        cmocka_unit_test(test_relay_forged_message), cmocka_unit_test(test_relay_replay),
-        cmocka_unit_test(test_stream_replay),        cmocka_unit_test(test_relay_other_address_refused),
+        cmocka_unit_test(test_relay_cannot_read),       cmocka_unit_test(test_relay_flip),
+        cmocka_unit_test(test_relay_forged_message),    cmocka_unit_test(test_relay_replay),
+        cmocka_unit_test(test_stream_replay),           cmocka_unit_test(test_relay_other_address_refused),
         cmocka_unit_test(test_wrong_destination_named), cmocka_unit_test(test_direct_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
