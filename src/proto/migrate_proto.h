@@ -10,12 +10,12 @@
  * header is authenticated data, a 16-byte tag follows the payload, the nonce carries a
  * per-direction message counter, and the CRC field is 0 (the tag supersedes it). A flipped,
  * dropped, reordered or replayed message, or a stream replayed from another connection,
- * fails with -EBADMSG. All I/O is
- * blocking with a timeout per call (poll) and, where set, one absolute deadline over all
- * calls (the handshake always has one), so a dead or dribbling peer or a cut link ends in
- * an error naming what was being waited for, never in a hang. Everything received is untrusted:
- * lengths are bounded before anything is read, the CRC is checked before the payload is
- * used, and each message's contents are checked again by whoever interprets them. */
+ * fails with -EBADMSG. All I/O is blocking with a timeout per call (poll) and, where set,
+ * one absolute deadline over all calls (the handshake always has one), so a dead or
+ * dribbling peer or a cut link ends in an error naming what was being waited for, never in a
+ * hang. Everything received is untrusted: lengths are bounded before anything is read, the
+ * tag (before the handshake, the CRC) is checked before the payload is used, and each
+ * message's contents are checked again by whoever interprets them. */
 #ifndef XENO_PROTO_MIGRATE_PROTO_H
 #define XENO_PROTO_MIGRATE_PROTO_H
 
