@@ -96,7 +96,11 @@ mg_relay() {
 mg_cold_seen() { # FILE N
     python3 - "$1" "$2" <<'PY'
 import sys
-data = open(sys.argv[1], 'rb').read()
+try:
+    data = open(sys.argv[1], 'rb').read()
+except OSError:
+    data = b''
+
 M = (1 << 64) - 1
 seen = 0
 for p in range(int(sys.argv[2])):
@@ -307,6 +311,11 @@ if kvm_case migrate; then
         if mg_dst mgdst9 7009 "$MG_KEY" && mg_src mgsrc9 --memory 64M --cmdline "ws=64 cold=1024 secs=15" \
             --migrate-key "$MG_KEY" && mg_relay 09 7009 --record "$TMP/mg9.wire"; then
             wait_until 30 mg_passes_beyond mgsrc9 2
+            # The search can see the pattern: a snapshot of the same RAM holds every page.
+            mg_request mgsrc9 "save $TMP/mg9.snap keep-running"
+            seen=$(mg_cold_seen "$TMP/mg9.snap" 1024)
+            check migrate-relay-pattern-control '[ "$seen" = 1024 ]' "$seen of 1024 cold pages in the snapshot; $MG_REPLY"
+            rm -f "$TMP/mg9.snap"
             mg_request mgsrc9 "migrate 10.77.0.1:7109 to=10.77.0.2:7009"
             check migrate-relay-reply 'grep -Eq "^ok dest=10.77.0.1:7109 .*confirmed=yes$" <<<"$MG_REPLY"' "$MG_REPLY"
             wait "$MG_RELAY_JOB" 2>/dev/null
