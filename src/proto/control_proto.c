@@ -147,12 +147,12 @@ static int parse_save(const char *rest, size_t len, struct control_args *args, c
     return 0;
 }
 
-/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N]: each key
- * at most once; HOST:PORT goes to path, FILE to key. */
+/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] [to=ID]:
+ * each key at most once; HOST:PORT goes to path, FILE to key, ID to mig_to. */
 static int parse_migrate(const char *rest, size_t len, struct control_args *args, char *why, size_t why_size)
 {
-    static const char *const keys[] = {"key", "bandwidth", "max-downtime", "max-rounds"};
-    static const uint64_t max[] = {0, 1000000, 3600000, 10000};
+    static const char *const keys[] = {"key", "bandwidth", "max-downtime", "max-rounds", "to"};
+    static const uint64_t max[] = {0, 1000000, 3600000, 10000, 0};
     struct control_args a = {0};
     size_t i = 0, nwords = 0;
     while (i < len) {
@@ -176,24 +176,26 @@ static int parse_migrate(const char *rest, size_t len, struct control_args *args
             a.path[i - start] = 0;
             continue;
         }
-        unsigned k = 4;
-        for (unsigned j = 0; eq && j < 4; j++)
+        unsigned k = 5;
+        for (unsigned j = 0; eq && j < 5; j++)
             if (strlen(keys[j]) == eq - start && memcmp(rest + start, keys[j], eq - start) == 0)
                 k = j;
-        int bad = k == 4 || (a.mig_has & (1u << k));
-        if (!bad && k == 0) {
-            bad = i - eq - 1 == 0 || i - eq - 1 >= sizeof(a.key);
+        int bad = k == 5 || (a.mig_has & (1u << k));
+        char *text = k == CONTROL_MIG_KEY ? a.key : k == CONTROL_MIG_TO ? a.mig_to : NULL;
+        size_t text_size = k == CONTROL_MIG_KEY ? sizeof(a.key) : sizeof(a.mig_to);
+        if (!bad && text) {
+            bad = i - eq - 1 == 0 || i - eq - 1 >= text_size;
             if (!bad) {
-                memcpy(a.key, rest + eq + 1, i - eq - 1);
-                a.key[i - eq - 1] = 0;
+                memcpy(text, rest + eq + 1, i - eq - 1);
+                text[i - eq - 1] = 0;
             }
         } else if (!bad) {
             bad = parse_number(rest + eq + 1, i - eq - 1, max[k], &a.mig[k]) < 0;
         }
         if (bad) {
             snprintf(why, why_size,
-                     "migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N], each at most "
-                     "once; '%.*s' is not one",
+                     "migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] [to=ID], each "
+                     "at most once; '%.*s' is not one",
                      (int)(i - start > 64 ? 64 : i - start), rest + start);
             return -EINVAL;
         }
@@ -202,7 +204,7 @@ static int parse_migrate(const char *rest, size_t len, struct control_args *args
     if (!nwords) {
         snprintf(why, why_size,
                  "migrate needs a destination: migrate HOST:PORT [key=FILE] [bandwidth=MBPS] "
-                 "[max-downtime=MS] [max-rounds=N]");
+                 "[max-downtime=MS] [max-rounds=N] [to=ID]");
         return -EINVAL;
     }
     if (args)

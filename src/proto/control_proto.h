@@ -20,7 +20,7 @@ enum control_req {
     CONTROL_MEM_SET, /* mem-set TARGET_BYTES DEADLINE_MS */
     CONTROL_SCHED,   /* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US] */
     CONTROL_SAVE,    /* save PATH [keep-running] [shrink] */
-    CONTROL_MIGRATE, /* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
+    CONTROL_MIGRATE, /* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] [to=ID] */
 };
 
 /* A request's arguments: only mem-set has any (two decimal numbers). */
@@ -42,8 +42,11 @@ struct control_args {
     char key[1024];
     unsigned mig_has;
     uint64_t mig[4];
+    /* to=ID: the destination the source means to reach, as it names itself (its address,
+     * when HOST:PORT is a relay or a port forward); empty: HOST:PORT as reached. */
+    char mig_to[128];
 };
-enum { CONTROL_MIG_KEY, CONTROL_MIG_BANDWIDTH, CONTROL_MIG_MAX_DOWNTIME, CONTROL_MIG_MAX_ROUNDS };
+enum { CONTROL_MIG_KEY, CONTROL_MIG_BANDWIDTH, CONTROL_MIG_MAX_DOWNTIME, CONTROL_MIG_MAX_ROUNDS, CONTROL_MIG_TO };
 enum { CONTROL_SCHED_RESERVATION, CONTROL_SCHED_LIMIT, CONTROL_SCHED_WEIGHT, CONTROL_SCHED_PERIOD };
 
 /* Parses one request line (no newline; a trailing '\r' and blanks around are ignored).

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,10 +18,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "proto/migrate_aead.h"
 #include "proto/snapshot.h" /* snap_crc32: the same CRC32 as the snapshot files */
 
 static const char *const type_names[MIG_TYPE_MAX] = {
@@ -244,6 +248,36 @@ void mig_close(struct mig_conn *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    mig_aead_free(c->aead);
+    c->aead = NULL;
+}
+
+int mig_sock_id(int fd, int peer, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char h[INET6_ADDRSTRLEN + 8], sv[16];
+    memset(&ss, 0, sizeof(ss));
+    if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) < 0)
+        return err_set(errno, "the address of a migration connection: %s", strerror(errno));
+    if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *u = (const struct sockaddr_un *)&ss;
+        size_t n = sl > offsetof(struct sockaddr_un, sun_path) ? sl - offsetof(struct sockaddr_un, sun_path) : 0;
+        snprintf(out, size, "unix:%.*s", (int)strnlen(u->sun_path, n), u->sun_path);
+        return 0;
+    }
+    struct sockaddr_in v4;
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+    if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) { /* one name per IPv4 host */
+        v4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = s6->sin6_port};
+        memcpy(&v4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+        memcpy(&ss, &v4, sizeof(v4));
+        sl = sizeof(v4);
+    }
+    if (getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), sv, sizeof(sv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return err_set(EINVAL, "the address of a migration connection: not an IP address");
+    snprintf(out, size, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, sv);
+    return 0;
 }
 
 static int64_t now_ms(void)
@@ -339,6 +373,14 @@ int mig_send2(struct mig_conn *c, uint32_t type, const void *a, uint32_t alen, c
     if (alen > MIG_MAX_PAYLOAD || blen > MIG_MAX_PAYLOAD - alen)
         return err_set(EMSGSIZE, "migration message %s of %u bytes is too long", mig_type_name(type), alen + blen);
     struct mig_hdr h = {.magic = MIG_MAGIC, .type = type, .len = alen + blen};
+    if (c->aead) { /* header as authenticated data, payload encrypted, the tag after it */
+        const uint8_t *sealed;
+        int r = mig_aead_seal(c, &h, a, alen, b, blen, &sealed);
+        if (r < 0)
+            return r;
+        struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)sealed, (size_t)h.len + MIG_TAG}};
+        return write_all(c, iov, 2);
+    }
     uint32_t crc = snap_crc32(0, &h, 12);
     crc = snap_crc32(crc, a, alen);
     h.crc = snap_crc32(crc, b, blen);
@@ -362,6 +404,25 @@ void mig_send_error(struct mig_conn *c, const char *reason)
     c->timeout_ms = t;
 }
 
+/* Reads h's payload into buf and checks it: its tag (decrypting in place) once the handshake
+ * passed, its CRC before. */
+static int read_payload(struct mig_conn *c, const struct mig_hdr *h, void *buf, const char *what)
+{
+    int r = read_all(c, buf, h->len, what);
+    if (r < 0)
+        return r;
+    if (c->aead) {
+        uint8_t tag[MIG_TAG];
+        if ((r = read_all(c, tag, sizeof(tag), what)) < 0)
+            return r;
+        return mig_aead_open(c, h, buf, h->len, tag);
+    }
+    if (snap_crc32(snap_crc32(0, h, 12), buf, h->len) != h->crc)
+        return err_set(EPROTO, "%s: %s message of %u bytes: checksum mismatch (corrupted stream) while %s", c->peer,
+                       mig_type_name(h->type), h->len, what);
+    return 0;
+}
+
 int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32_t *len, const char *what)
 {
     struct mig_hdr h;
@@ -373,10 +434,8 @@ int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32
                        h.magic, what);
     if (h.type == MIG_ERROR && h.len <= 1000) { /* the peer's reason, whatever we expected */
         char reason[1001];
-        if ((r = read_all(c, reason, h.len, what)) < 0)
+        if ((r = read_payload(c, &h, reason, what)) < 0)
             return r;
-        if (snap_crc32(snap_crc32(0, &h, 12), reason, h.len) != h.crc)
-            return err_set(EPROTO, "%s: error message: checksum mismatch (corrupted stream) while %s", c->peer, what);
         reason[h.len] = 0;
         for (uint32_t i = 0; i < h.len; i++)
             if ((unsigned char)reason[i] < 0x20)
@@ -386,12 +445,8 @@ int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32
     if (h.len > MIG_MAX_PAYLOAD || h.len > cap)
         return err_set(EPROTO, "%s: %s message of %u bytes while %s (at most %u here)", c->peer, mig_type_name(h.type),
                        h.len, what, cap < MIG_MAX_PAYLOAD ? cap : MIG_MAX_PAYLOAD);
-    if ((r = read_all(c, buf, h.len, what)) < 0)
+    if ((r = read_payload(c, &h, buf, what)) < 0)
         return r;
-    uint32_t crc = snap_crc32(snap_crc32(0, &h, 12), buf, h.len);
-    if (crc != h.crc)
-        return err_set(EPROTO, "%s: %s message of %u bytes: checksum mismatch (corrupted stream) while %s", c->peer,
-                       mig_type_name(h.type), h.len, what);
     if (h.type == MIG_ERROR)
         return err_set(EPROTO, "%s: an error message of %u bytes (at most 1000)", c->peer, h.len);
     *type = h.type;
@@ -411,17 +466,38 @@ int mig_expect(struct mig_conn *c, uint32_t want, void *buf, uint32_t cap, uint3
     return 0;
 }
 
-/* MAC over a role label and both nonces: the label keeps one side's answer from being
+/* What both sides MAC and derive the session keys from: the protocol and its version, who
+ * the source says it is, whom it means to reach, and both nonces. A relay that passes the
+ * handshake on to another host changes none of it, so the destination's check of `dest`
+ * is what refuses it; fresh nonces make every connection's keys new. */
+struct transcript {
+    char proto[8]; /* "xeno-mig" */
+    uint32_t version;
+    char source[MIG_ID_MAX], dest[MIG_ID_MAX];
+    uint8_t source_nonce[MIG_NONCE], dest_nonce[MIG_NONCE];
+};
+
+static void transcript_of(const struct mig_hello *hello, const uint8_t *dest_nonce, struct transcript *t)
+{
+    memset(t, 0, sizeof(*t));
+    memcpy(t->proto, "xeno-mig", 8);
+    t->version = MIG_VERSION;
+    memcpy(t->source, hello->source, MIG_ID_MAX);
+    memcpy(t->dest, hello->dest, MIG_ID_MAX);
+    memcpy(t->source_nonce, hello->nonce, MIG_NONCE);
+    memcpy(t->dest_nonce, dest_nonce, MIG_NONCE);
+}
+
+/* MAC over a role label and the transcript: the label keeps one side's answer from being
  * replayed as the other's. */
-static void mac_of(const uint8_t *key, size_t keylen, const char *role, const uint8_t *n1, const uint8_t *n2,
+static void mac_of(const uint8_t *key, size_t keylen, const char *role, const struct transcript *t,
                    uint8_t out[MIG_MAC])
 {
-    uint8_t msg[16 + 2 * MIG_NONCE];
+    uint8_t msg[16 + sizeof(*t)];
     unsigned outlen = MIG_MAC;
     memset(msg, 0, 16);
     memcpy(msg, role, strlen(role) < 16 ? strlen(role) : 16);
-    memcpy(msg + 16, n1, MIG_NONCE);
-    memcpy(msg + 16 + MIG_NONCE, n2, MIG_NONCE);
+    memcpy(msg + 16, t, sizeof(*t));
     HMAC(EVP_sha256(), key, (int)keylen, msg, sizeof(msg), out, &outlen);
 }
 
@@ -440,36 +516,65 @@ static int refused(int r)
     return -EACCES;
 }
 
+/* An identity from the wire: NUL-terminated within MIG_ID_MAX, printable, nothing after. */
+static int id_ok(const char *id)
+{
+    size_t n = strnlen(id, MIG_ID_MAX);
+    if (n == MIG_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] > 0x7e)
+            return 0;
+    for (size_t i = n; i < MIG_ID_MAX; i++)
+        if (id[i])
+            return 0;
+    return 1;
+}
+
 static int auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
 {
     struct mig_hello hello = {.version = MIG_VERSION};
     struct mig_challenge ch;
+    struct transcript t;
     uint8_t mac[MIG_MAC], dummy[8];
     uint32_t len;
     int r;
+    if ((r = mig_sock_id(c->fd, 0, hello.source, sizeof(hello.source))) < 0)
+        return r;
+    if (c->dest_id[0])
+        snprintf(hello.dest, sizeof(hello.dest), "%s", c->dest_id);
+    else if ((r = mig_sock_id(c->fd, 1, hello.dest, sizeof(hello.dest))) < 0)
+        return r;
     if ((r = nonce(hello.nonce)) < 0 || (r = mig_send(c, MIG_HELLO, &hello, sizeof(hello))) < 0)
         return r;
-    if ((r = mig_expect(c, MIG_CHALLENGE, &ch, sizeof(ch), &len, "waiting for the destination's challenge")) < 0)
-        return r;
+    r = mig_expect(c, MIG_CHALLENGE, &ch, sizeof(ch), &len, "waiting for the destination's challenge");
+    if (r < 0)
+        return r == -ECONNABORTED ? refused(r) : r;
     if (len != sizeof(ch) || ch.version != MIG_VERSION)
         return err_set(EPROTO, "%s: speaks migration protocol version %u, this monitor %d", c->peer,
                        len == sizeof(ch) ? ch.version : 0, MIG_VERSION);
-    mac_of(key, keylen, "destination", hello.nonce, ch.nonce, mac);
+    transcript_of(&hello, ch.nonce, &t);
+    mac_of(key, keylen, "destination", &t, mac);
     if (CRYPTO_memcmp(mac, ch.mac, MIG_MAC) != 0) {
         mig_send_error(c, "authentication failed: the destination does not hold our key");
         return err_set(EACCES, "%s: authentication failed: the destination does not hold the migration key", c->peer);
     }
-    mac_of(key, keylen, "source", ch.nonce, hello.nonce, mac);
+    mac_of(key, keylen, "source", &t, mac);
     if ((r = mig_send(c, MIG_AUTH, mac, MIG_MAC)) < 0)
         return r;
     r = mig_expect(c, MIG_AUTH_OK, dummy, sizeof(dummy), &len, "waiting for the destination to accept our key");
-    return r == -ECONNABORTED ? refused(r) : r;
+    if (r < 0)
+        return r == -ECONNABORTED ? refused(r) : r;
+    snprintf(c->peer_id, sizeof(c->peer_id), "%s", hello.dest);
+    return mig_aead_start(c, key, keylen, (const uint8_t *)&t, sizeof(t), 1);
 }
 
 static int auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen)
 {
     struct mig_hello hello;
     struct mig_challenge ch = {.version = MIG_VERSION};
+    struct transcript t;
+    char self[MIG_ID_MAX];
     uint8_t mac[MIG_MAC], theirs[MIG_MAC];
     uint32_t len;
     int r;
@@ -480,9 +585,23 @@ static int auth_destination(struct mig_conn *c, const uint8_t *key, size_t keyle
         return err_set(EPROTO, "%s: speaks migration protocol version %u, this monitor %d", c->peer,
                        len == sizeof(hello) ? hello.version : 0, MIG_VERSION);
     }
+    if (!id_ok(hello.source) || !id_ok(hello.dest)) {
+        mig_send_error(c, "malformed identities in the hello");
+        return err_set(EPROTO, "%s: a hello with malformed identities", c->peer);
+    }
+    /* Meant for another host (a relay passing on what was sent to it): refused before any
+     * key is used. */
+    if ((r = mig_sock_id(c->fd, 0, self, sizeof(self))) < 0)
+        return r;
+    if (strcmp(self, hello.dest) != 0) {
+        mig_send_error(c, "this migration was meant for another host");
+        return err_set(EACCES, "%s: refused: the source '%s' means to reach '%s', this is '%s'", c->peer, hello.source,
+                       hello.dest, self);
+    }
     if ((r = nonce(ch.nonce)) < 0)
         return r;
-    mac_of(key, keylen, "destination", hello.nonce, ch.nonce, ch.mac);
+    transcript_of(&hello, ch.nonce, &t);
+    mac_of(key, keylen, "destination", &t, ch.mac);
     if ((r = mig_send(c, MIG_CHALLENGE, &ch, sizeof(ch))) < 0)
         return r;
     r = mig_expect(c, MIG_AUTH, theirs, sizeof(theirs), &len, "waiting for the source's answer");
@@ -490,12 +609,15 @@ static int auth_destination(struct mig_conn *c, const uint8_t *key, size_t keyle
         return refused(r);
     if (r < 0)
         return r;
-    mac_of(key, keylen, "source", ch.nonce, hello.nonce, mac);
+    mac_of(key, keylen, "source", &t, mac);
     if (len != MIG_MAC || CRYPTO_memcmp(mac, theirs, MIG_MAC) != 0) {
         mig_send_error(c, "authentication failed: wrong migration key");
         return err_set(EACCES, "%s: authentication failed: the source does not hold the migration key", c->peer);
     }
-    return mig_send(c, MIG_AUTH_OK, NULL, 0);
+    if ((r = mig_send(c, MIG_AUTH_OK, NULL, 0)) < 0)
+        return r;
+    snprintf(c->peer_id, sizeof(c->peer_id), "%s", hello.source);
+    return mig_aead_start(c, key, keylen, (const uint8_t *)&t, sizeof(t), 0);
 }
 
 /* One deadline over the whole handshake, not only per read: a peer that dribbles a byte

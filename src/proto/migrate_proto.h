@@ -1,14 +1,21 @@
-/* The live-migration wire protocol between two monitors (docs/migration.md): framed,
- * checksummed messages over one TCP connection, and the shared-key handshake that both
- * sides must pass before anything of the domain crosses.
+/* The live-migration wire protocol between two monitors (docs/migration.md): framed
+ * messages over one TCP connection, and the shared-key handshake that both sides must pass
+ * before anything of the domain crosses.
  *
- * Every message is a 16-byte header (magic, type, payload length, CRC32 of the first 12
- * header bytes and the payload) and a payload of at most MIG_MAX_PAYLOAD bytes. All I/O is
- * blocking with a timeout per call (poll) and, where set, one absolute deadline over all
- * calls (the handshake always has one), so a dead or dribbling peer or a cut link ends in
- * an error naming what was being waited for, never in a hang. Everything received is untrusted:
- * lengths are bounded before anything is read, the CRC is checked before the payload is
- * used, and each message's contents are checked again by whoever interprets them. */
+ * Every message is a 16-byte header (magic, type, payload length, CRC32) and a payload of at
+ * most MIG_MAX_PAYLOAD bytes. Until the handshake passes, the CRC covers the first 12 header
+ * bytes and the payload and nothing is secret. The handshake binds both hosts' identities
+ * and both nonces, and derives one AES-256-GCM key per direction from the shared key and
+ * that transcript (HKDF-SHA256); from then on every message's payload is encrypted, its
+ * header is authenticated data, a 16-byte tag follows the payload, the nonce carries a
+ * per-direction message counter, and the CRC field is 0 (the tag supersedes it). A flipped,
+ * dropped, reordered or replayed message, or a stream replayed from another connection,
+ * fails with -EBADMSG. All I/O is blocking with a timeout per call (poll) and, where set,
+ * one absolute deadline over all calls (the handshake always has one), so a dead or
+ * dribbling peer or a cut link ends in an error naming what was being waited for, never in a
+ * hang. Everything received is untrusted: lengths are bounded before anything is read, the
+ * tag (before the handshake, the CRC) is checked before the payload is used, and each
+ * message's contents are checked again by whoever interprets them. */
 #ifndef XENO_PROTO_MIGRATE_PROTO_H
 #define XENO_PROTO_MIGRATE_PROTO_H
 
@@ -16,7 +23,7 @@
 #include <stdint.h>
 
 #define MIG_MAGIC 0x47494d58u /* "XMIG" little-endian */
-#define MIG_VERSION 1
+#define MIG_VERSION 2         /* 2: identities in the handshake, AEAD after it */
 #define MIG_PAGE 4096u
 #define MIG_BATCH_PAGES 64u /* pages in one MIG_PAGES message at most */
 #define MIG_MAX_PAYLOAD (2u << 20)
@@ -24,13 +31,15 @@
 #define MIG_MAC 32     /* HMAC-SHA256 */
 #define MIG_KEY_MIN 16 /* bytes in a key file at least */
 #define MIG_KEY_MAX 4096
+#define MIG_ID_MAX 128     /* a host identity on the wire: NUL-padded */
+#define MIG_TAG 16         /* AES-256-GCM tag after each payload once the handshake passed */
 #define MIG_ZERO_PAGE 1ull /* in a page entry: the page is all zero, no data follows */
 
 enum mig_msg_type {
-    MIG_HELLO = 1, /* source -> destination: version, source nonce */
-    MIG_CHALLENGE, /* destination -> source: version, destination nonce, its MAC over both */
-    MIG_AUTH,      /* source -> destination: the source's MAC over both nonces */
-    MIG_AUTH_OK,   /* destination -> source: the source is accepted */
+    MIG_HELLO = 1, /* source -> destination: version, source nonce, both identities */
+    MIG_CHALLENGE, /* destination -> source: version, destination nonce, its MAC over the transcript */
+    MIG_AUTH,      /* source -> destination: the source's MAC over the transcript */
+    MIG_AUTH_OK,   /* destination -> source: the source is accepted; AEAD from the next message */
     MIG_CONFIG,    /* struct snap_config: what the domain was started with */
     MIG_PAGES,     /* struct mig_pages_hdr, entries, data of the non-zero pages */
     MIG_ROUND,     /* struct mig_round: a pre-copy round ended; answered by MIG_ROUND_ACK */
@@ -53,6 +62,8 @@ struct mig_hdr {
 struct mig_hello {
     uint32_t version, reserved;
     uint8_t nonce[MIG_NONCE];
+    char source[MIG_ID_MAX]; /* who sends: its address on this connection */
+    char dest[MIG_ID_MAX];   /* whom the source means to reach (mig_conn.dest_id) */
 };
 
 struct mig_challenge {
@@ -72,12 +83,22 @@ struct mig_round {
     uint64_t pages;
 };
 
+struct mig_aead; /* per-direction keys and counters, once the handshake passed */
+
+/* One connection. Used by one thread at a time (the counters in aead are per message);
+ * mig_close frees what the handshake allocated. */
 struct mig_conn {
     int fd;
     int timeout_ms;          /* per blocking call */
     int64_t deadline_ms;     /* CLOCK_MONOTONIC ms after which every wait fails; 0: none */
-    uint64_t sent, received; /* bytes, headers included */
+    uint64_t sent, received; /* bytes, headers and tags included */
     char peer[128];          /* "HOST:PORT" for messages */
+    /* The source: the destination it means to reach, as the destination names itself (its
+     * address on the connection, mig_sock_id). Empty: the address this connection reached,
+     * so a keyless relay at another address is refused by the destination. */
+    char dest_id[MIG_ID_MAX];
+    char peer_id[MIG_ID_MAX]; /* after the handshake: the identity the peer gave */
+    struct mig_aead *aead;    /* NULL until the handshake passed: clear, CRC-checked */
 };
 
 /* The key in a file: at least MIG_KEY_MIN bytes (trailing newline dropped), and not
@@ -94,12 +115,20 @@ int mig_listen(const char *addrport);
 int mig_listen_port(const char *addrport, int *bound_port);
 /* Waits up to timeout_ms (-1: for ever) for one connection on lfd. */
 int mig_accept(struct mig_conn *c, int lfd, int timeout_ms);
+/* Closes the socket and frees the session keys (wiped). */
 void mig_close(struct mig_conn *c);
+/* This end's (peer = 0) or the other end's (peer = 1) address on fd as an identity:
+ * "IP:PORT" ("[V6]:PORT"; IPv4-mapped as IPv4), "unix:PATH" for a unix socket. 0 or -errno. */
+int mig_sock_id(int fd, int peer, char *out, size_t size);
 
+/* After the handshake, payloads are encrypted into a per-connection buffer (never in place:
+ * they may be guest memory); headers go as authenticated data. */
 int mig_send(struct mig_conn *c, uint32_t type, const void *payload, uint32_t len);
 /* The same, payload in two pieces (header + data without a copy). */
 int mig_send2(struct mig_conn *c, uint32_t type, const void *a, uint32_t alen, const void *b, uint32_t blen);
-/* Receives one message into buf (cap bytes at most; a longer one is an error). A MIG_ERROR
+/* Receives one message into buf (cap bytes at most; a longer one is an error). After the
+ * handshake it is decrypted in place and its tag checked: -EBADMSG when it fails (buf then
+ * holds nothing to use). A MIG_ERROR
  * from the peer becomes -ECONNABORTED with its reason. 0, or a negative errno with
  * err_set() naming `what` was awaited. */
 int mig_recv(struct mig_conn *c, uint32_t *type, void *buf, uint32_t cap, uint32_t *len, const char *what);
@@ -120,8 +149,13 @@ void mig_set_deadline(struct mig_conn *c, int ms);
 #define MIG_AUTH_DEADLINE_MS 5000
 #define MIG_AUTH_SOURCE_DEADLINE_MS 20000
 
-/* The handshake. The source proves it holds the key before the destination accepts a
- * domain; the destination proves it before the source sends one. 0, or -EACCES (wrong key)
+/* The handshake. The source names itself and the destination it means to reach
+ * (c->dest_id, default: the address it reached); the destination refuses a name that is not
+ * its own address on the connection (-EACCES), so a host in the middle cannot pass on a
+ * handshake meant for itself. Each side proves it holds the key by a MAC over the whole
+ * transcript (version, both identities, both nonces) before the other sends a domain; both
+ * then derive per-direction session keys from the key and the transcript, and every later
+ * message on c is authenticated and encrypted. 0, or -EACCES (wrong key, wrong destination)
  * or another negative errno, with err_set(). */
 int mig_auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen);
 int mig_auth_destination(struct mig_conn *c, const uint8_t *key, size_t keylen);

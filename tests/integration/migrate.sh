@@ -3,10 +3,13 @@
 # guest rewrites and verifies a working set while it moves from A to B and must end with
 # PASS on B. Faults: the destination killed mid-copy, the link cut mid-copy, a wrong key, a
 # stranger connecting first (refused and closed; the real source then migrates all the same):
-# the source keeps running and says why, the destination never runs the domain.
+# the source keeps running and says why, the destination never runs the domain. A keyless
+# relay in the middle (tests/tools/mig_relay): it sees no guest memory on the wire, a relay
+# at another address is refused, and one flipped byte fails the migration.
 
 MG_A=xmigA$$ MG_B=xmigB$$
 MG_KEY=$TMP/mig.key
+MG_RELAY=${MG_RELAY:-$BUILD_DIR/tests/tools/mig_relay}
 
 mg_cleanup() {
     local ns p
@@ -78,6 +81,35 @@ mg_request() {
 mg_last_pass() { sed -n 's/^dirtier: pass=\([0-9]*\) .*/\1/p' "$TMP/$1/console.log" 2>/dev/null | tail -1; }
 mg_passes_beyond() { local p; p=$(mg_last_pass "$1"); [ -n "$p" ] && [ "$p" -gt "$2" ]; } # NAME N
 mg_job_done() { ! kill -0 "$1" 2>/dev/null; }
+# mg_relay N PORT ARGS...: a relay on host A at 10.77.0.1:71NN to host B's PORT (MG_RELAY_JOB).
+mg_relay() {
+    local n=$1 port=$2
+    shift 2
+    rm -f "$TMP/mg$n.ready"
+    ip netns exec "$MG_A" timeout 90 "$MG_RELAY" "10.77.0.1:71$n" "10.77.0.2:$port" --ready "$TMP/mg$n.ready" \
+        "$@" >"$TMP/mg$n.relay" 2>&1 &
+    MG_RELAY_JOB=$!
+    wait_until 10 test -e "$TMP/mg$n.ready"
+}
+# The cold pages' first words as the dirtier writes them (guest/tests/dirtier.c, pattern(~0, p)),
+# looked for in a recording of the wire: prints how many of N pages show up.
+mg_cold_seen() { # FILE N
+    python3 - "$1" "$2" <<'PY'
+import sys
+try:
+    data = open(sys.argv[1], 'rb').read()
+except OSError:
+    data = b''
+
+M = (1 << 64) - 1
+seen = 0
+for p in range(int(sys.argv[2])):
+    x = ((M * 0x9e3779b97f4a7c15) & M) ^ (((p + 1) * 0xc2b2ae3d27d4eb4f) & M)
+    x ^= x >> 31
+    seen += (x | 1).to_bytes(8, 'little') in data
+print(seen)
+PY
+}
 
 # A failed check shows the end of each monitor's log.
 check_context() { printf '; monitors: %s' "$(tail -c 400 "$TMP"/mg*.vmm.log 2>/dev/null | tr '\n' '|')"; }
@@ -272,6 +304,63 @@ if kvm_case migrate; then
             fi
         else
             fail migrate-lazy-restored "monitor did not start"
+        fi
+        # 9. Through a keyless relay that records the source's bytes: with to= naming the
+        # real destination the migration passes, and none of the cold pages the guest wrote
+        # is in the recording (the stream is encrypted).
+        if mg_dst mgdst9 7009 "$MG_KEY" && mg_src mgsrc9 --memory 64M --cmdline "ws=64 cold=1024 secs=15" \
+            --migrate-key "$MG_KEY" && mg_relay 09 7009 --record "$TMP/mg9.wire"; then
+            wait_until 30 mg_passes_beyond mgsrc9 2
+            # The search can see the pattern: a snapshot of the same RAM holds every page.
+            mg_request mgsrc9 "save $TMP/mg9.snap keep-running"
+            seen=$(mg_cold_seen "$TMP/mg9.snap" 1024)
+            check migrate-relay-pattern-control '[ "$seen" = 1024 ]' "$seen of 1024 cold pages in the snapshot; $MG_REPLY"
+            rm -f "$TMP/mg9.snap"
+            mg_request mgsrc9 "migrate 10.77.0.1:7109 to=10.77.0.2:7009"
+            check migrate-relay-reply 'grep -Eq "^ok dest=10.77.0.1:7109 .*confirmed=yes$" <<<"$MG_REPLY"' "$MG_REPLY"
+            wait "$MG_RELAY_JOB" 2>/dev/null
+            wire=$(stat -c %s "$TMP/mg9.wire" 2>/dev/null || echo 0)
+            check migrate-relay-recorded '[ "$wire" -gt $((1024 * 4096)) ]' "$wire bytes"
+            seen=$(mg_cold_seen "$TMP/mg9.wire" 1024)
+            check migrate-relay-memory-not-on-wire '[ "$seen" = 0 ]' "$seen of 1024 cold pages seen in the clear"
+            wait_until 30 gone "$MG_SRC_PID"
+            wait "$MG_SRC_JOB" 2>/dev/null
+            wait_until 60 mg_job_done "$MG_DST_JOB"
+            check migrate-relay-destination-pass 'has "$TMP/mgdst9/console.log" "^Test result: PASS"'
+        else
+            fail migrate-relay "monitors or relay did not start"
+        fi
+        # 10. The same relay, the source naming no other host: the destination refuses a
+        # migration meant for another host (the relay's address); the source runs on.
+        if mg_dst mgdst10 7010 "$MG_KEY" && mg_src mgsrc10 --memory 64M --cmdline "ws=64 secs=60" \
+            --migrate-key "$MG_KEY" && mg_relay 10 7010; then
+            mg_request mgsrc10 "migrate 10.77.0.1:7110"
+            check migrate-relay-other-host-reply 'grep -Eq "^err migration to 10.77.0.1:7110 failed: .*meant for another host.*runs on here" <<<"$MG_REPLY"' "$MG_REPLY"
+            check migrate-relay-other-host-destination-says 'has "$TMP/mgdst10.vmm.log" "means to reach .10.77.0.1:7110."'
+            check migrate-relay-other-host-no-domain '[ ! -e "$TMP/mgdst10/console.log" ]'
+            wait "$MG_RELAY_JOB" 2>/dev/null
+            mg_src_runs_on_and_ends migrate-relay-other-host mgsrc10
+            kill $(mg_dst_vmm_pid) 2>/dev/null
+        else
+            fail migrate-relay-other-host "monitors or relay did not start"
+        fi
+        # 11. The relay flips one bit 1 MB into the source's stream: the destination's check
+        # of that message fails, the migration is aborted, the source runs on and answers.
+        if mg_dst mgdst11 7011 "$MG_KEY" && mg_src mgsrc11 --memory 64M --cmdline "ws=64 cold=1024 secs=60" \
+            --migrate-key "$MG_KEY" && mg_relay 11 7011 --flip-at 1000000; then
+            wait_until 30 mg_passes_beyond mgsrc11 2
+            mg_request mgsrc11 "migrate 10.77.0.1:7111 to=10.77.0.2:7011"
+            check migrate-relay-flip-reply 'grep -Eq "^err migration to 10.77.0.1:7111 failed: .*runs on here" <<<"$MG_REPLY"' "$MG_REPLY"
+            wait "$MG_RELAY_JOB" 2>/dev/null
+            check migrate-relay-flip-flipped 'has "$TMP/mg11.relay" "flipped=1"' "$(cat "$TMP/mg11.relay")"
+            check migrate-relay-flip-destination-says 'has "$TMP/mgdst11.vmm.log" "failed authentication"'
+            wait_until 40 mg_job_done "$MG_DST_JOB"
+            check migrate-relay-flip-destination-never-ran '! has "$TMP/mgdst11/console.log" "dirtier"'
+            MG_REPLY=$(printf 'status\n' | timeout 10 "$UNIXCAT" "$TMP/mgsrc11/control.sock" 2>&1 | grep -m1 -E '^(ok|err)')
+            check migrate-relay-flip-source-answers 'grep -q "^ok" <<<"$MG_REPLY"' "$MG_REPLY"
+            mg_src_runs_on_and_ends migrate-relay-flip mgsrc11
+        else
+            fail migrate-relay-flip "monitors or relay did not start"
         fi
         mg_cleanup
     fi

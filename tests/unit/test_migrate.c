@@ -65,13 +65,19 @@ static void test_parse_migrate(void **state)
     assert_int_equal(a.mig[CONTROL_MIG_BANDWIDTH], 50);
     assert_int_equal(a.mig[CONTROL_MIG_MAX_DOWNTIME], 30);
     assert_int_equal(a.mig[CONTROL_MIG_MAX_ROUNDS], 4);
+    assert_string_equal(a.mig_to, "");
+    assert_int_equal(control_parse_args("migrate 10.0.0.9:7101 to=10.0.0.2:7001", &req, &a, why, sizeof(why)), 0);
+    assert_string_equal(a.path, "10.0.0.9:7101");
+    assert_string_equal(a.mig_to, "10.0.0.2:7001");
     static const char *const bad[] = {"migrate",
                                       "migrate h:1 speed=3",
                                       "migrate h:1 bandwidth=x",
                                       "migrate h:1 max-rounds=1 max-rounds=2",
                                       "migrate h:1 key=",
                                       "migrate key=/k",
-                                      "migrate h:1 max-downtime=-1"};
+                                      "migrate h:1 max-downtime=-1",
+                                      "migrate h:1 to=",
+                                      "migrate h:1 to=a to=b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         why[0] = 0;
         assert_int_equal(control_parse_args(bad[i], &req, &a, why, sizeof(why)), -EINVAL);
@@ -245,6 +251,7 @@ static void test_auth_stranger(void **state)
     d.key = "the shared key, 32 bytes long!!!";
     assert_int_equal(pthread_create(&t, NULL, dest_thread, &d), 0);
     struct mig_hello hello = {.version = MIG_VERSION};
+    assert_int_equal(mig_sock_id(s.fd, 1, hello.dest, sizeof(hello.dest)), 0); /* the right host */
     assert_int_equal(mig_send(&s, MIG_HELLO, &hello, sizeof(hello)), 0);
     assert_int_equal(mig_expect(&s, MIG_CHALLENGE, buf, sizeof(buf), &len, "testing"), 0);
     assert_int_equal(mig_send(&s, MIG_AUTH, junk, sizeof(junk)), 0);

@@ -204,7 +204,7 @@ void domain_migrate_event(struct domain *d)
         domain__migration_ended(d);
 }
 
-/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] */
+/* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] [to=ID] */
 int domain__migrate_request(struct domain *d, const struct control_args *args, char *reply, size_t size)
 {
     const struct options *o = d->opt;
@@ -221,6 +221,7 @@ int domain__migrate_request(struct domain *d, const struct control_args *args, c
     }
     snprintf(p.dest, sizeof(p.dest), "%.255s", args->path);
     snprintf(p.key_path, sizeof(p.key_path), "%.1023s", key);
+    snprintf(p.dest_id, sizeof(p.dest_id), "%s", args->mig_to);
     if (args->mig_has & (1u << CONTROL_MIG_BANDWIDTH))
         p.bandwidth_mbps = args->mig[CONTROL_MIG_BANDWIDTH];
     if (args->mig_has & (1u << CONTROL_MIG_MAX_DOWNTIME))

@@ -209,6 +209,7 @@ static int handshake(struct migrate_send *m, struct sender *s)
     if ((r = mig_connect(&s->c, m->p.dest, CONNECT_TIMEOUT_MS)) < 0)
         return r;
     s->c.timeout_ms = IO_TIMEOUT_MS;
+    snprintf(s->c.dest_id, sizeof(s->c.dest_id), "%s", m->p.dest_id);
     set_conn_fd(m, s->c.fd);
     if (cancelled(m))
         return err_set(ECANCELED, "cancelled");

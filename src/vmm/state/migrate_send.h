@@ -27,6 +27,8 @@
 
 struct migrate_params {
     char dest[256]; /* HOST:PORT */
+    /* The destination as it names itself (mig_conn.dest_id); empty: HOST:PORT as reached. */
+    char dest_id[MIG_ID_MAX];
     char key_path[1024];
     uint64_t bandwidth_mbps; /* MB/s (10^6 bytes) for the pre-copy rounds; 0: no limit */
     uint64_t max_downtime_ms;
