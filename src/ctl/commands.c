@@ -55,6 +55,18 @@ const struct ctl_command ctl_commands[] = {
      "VCPUs; State (running, blocked, paused, shutdown, crashed); Time(s), CPU time used, in seconds.\n",
      NULL, 0, 0, ctl_cmd_list},
     {"info", "REF", "show one domain's details as \"Key: value\" lines", "", NULL, 1, 1, ctl_cmd_info},
+    {"dumpxml", "REF", "print a domain's definition as libvirt domain XML",
+     "The definition as xenod keeps it, with what it filled in written out (UUID, absolute kernel and\n"
+     "initrd paths, current memory, vCPUs, lifecycle actions): `xenctl define` of the output, once the\n"
+     "domain is undefined, gives the same domain (docs/domain-xml.md, \"Round trip\").\n",
+     NULL, 1, 1, ctl_cmd_dumpxml},
+    {"edit", "REF", "edit a domain's definition in $EDITOR and redefine it",
+     "Opens the `dumpxml` text in $VISUAL or $EDITOR (default vi). Once the editor exits 0 with a\n"
+     "changed file, xenod checks it as `define` does and replaces the definition. The domain must be\n"
+     "shut off (a running domain's definition is what its monitor runs) and keep its UUID. A refused\n"
+     "edit changes nothing: every problem is listed, then (on a terminal) you may edit again; the\n"
+     "edited text is never lost, its file is named.\n",
+     NULL, 1, 1, ctl_cmd_edit},
     {"pause", "REF", "stop a domain's vCPUs (it keeps its memory)", "", NULL, 1, 1, ctl_cmd_pause},
     {"unpause", "REF", "run a paused domain's vCPUs again", "", NULL, 1, 1, ctl_cmd_unpause},
     {"shutdown", "REF [--wait] [--timeout SEC]", "ask the guest to power off",

@@ -172,30 +172,19 @@ static void reply_created(struct api_call *k, int rc, struct reg_domain *d)
     k->result = send_json(k->c, 201, o);
 }
 
-static void h_create(void *ctx)
+/* The answer to a define or redefine: the domain (201 or 200) or the refusal (400), with
+ * every problem of the document, in line order: "errors" (why it was refused) and
+ * "warnings" (what was accepted and ignored). Frees rep; drops d's reference. */
+static void reply_defined(struct api_call *k, int rc, struct reg_domain *d, struct domain_xml_report *rep,
+                          unsigned ok_status)
 {
-    struct api_call *k = ctx;
-    struct reg_domain *d;
-    json_t *xml = json_object_get(k->body, "xml"), *path = json_object_get(k->body, "path");
-    if (!json_is_string(xml))
-        return bad_request(k, "body needs \"xml\": the domain definition as a string");
-    if (path && !json_is_null(path) && (!json_is_string(path) || json_string_value(path)[0] != '/'))
-        return bad_request(k, "\"path\" must be the absolute path of the XML file");
-    int start = json_bool_field(k->body, "start", 1);
-    int persistent = json_bool_field(k->body, "persistent", !start);
-    struct domain_xml_report rep = {0};
-    int rc = reg_define(k->reg, json_string_value(xml), json_string_length(xml),
-                        json_is_string(path) ? json_string_value(path) : NULL, persistent, start,
-                        json_bool_field(k->body, "paused", 0), &d, &rep);
-    /* Every problem of the document, in line order: "errors" (why it was refused) and
-     * "warnings" (what was accepted and ignored), beside the usual answer. */
     json_t *errors = json_array(), *warnings = json_array();
-    for (size_t i = 0; i < rep.count; i++)
-        json_array_append_new(rep.items[i].warning ? warnings : errors,
-                              json_pack("{s:I, s:s, s:s}", "line", (json_int_t)rep.items[i].line, "element",
-                                        rep.items[i].element, "message", rep.items[i].text));
-    size_t dropped = rep.dropped;
-    domain_xml_report_free(&rep);
+    for (size_t i = 0; i < rep->count; i++)
+        json_array_append_new(rep->items[i].warning ? warnings : errors,
+                              json_pack("{s:I, s:s, s:s}", "line", (json_int_t)rep->items[i].line, "element",
+                                        rep->items[i].element, "message", rep->items[i].text));
+    size_t dropped = rep->dropped;
+    domain_xml_report_free(rep);
     json_t *o = NULL;
     if (rc < 0 && !json_array_size(errors)) {
         send_call_error(k, rc); /* not the XML's fault: the usual error */
@@ -214,7 +203,38 @@ static void h_create(void *ctx)
     json_decref(errors);
     json_decref(warnings);
     if (o)
-        k->result = send_json(k->c, rc < 0 ? 400 : 201, o);
+        k->result = send_json(k->c, rc < 0 ? 400 : ok_status, o);
+}
+
+/* "xml" and an optional absolute "path" of a define's body; NULL after a 400. */
+static const char *body_xml(struct api_call *k, const char **path)
+{
+    json_t *xml = json_object_get(k->body, "xml"), *p = json_object_get(k->body, "path");
+    if (!json_is_string(xml)) {
+        bad_request(k, "body needs \"xml\": the domain definition as a string");
+        return NULL;
+    }
+    if (p && !json_is_null(p) && (!json_is_string(p) || json_string_value(p)[0] != '/')) {
+        bad_request(k, "\"path\" must be the absolute path of the XML file");
+        return NULL;
+    }
+    *path = json_is_string(p) ? json_string_value(p) : NULL;
+    return json_string_value(xml);
+}
+
+static void h_create(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct reg_domain *d;
+    const char *path, *xml = body_xml(k, &path);
+    if (!xml)
+        return;
+    int start = json_bool_field(k->body, "start", 1);
+    int persistent = json_bool_field(k->body, "persistent", !start);
+    struct domain_xml_report rep = {0};
+    int rc = reg_define(k->reg, xml, json_string_length(json_object_get(k->body, "xml")), path, persistent, start,
+                        json_bool_field(k->body, "paused", 0), &d, &rep);
+    reply_defined(k, rc, d, &rep, 201);
 }
 
 /* POST /v1/restore {"path", "name"?, "paused"?}: a snapshot file resumed as a domain here. */
@@ -266,6 +286,35 @@ static void h_get(void *ctx)
 {
     struct api_call *k = ctx;
     k->result = send_json(k->c, 200, reg_domain_json(k->reg, k->d));
+}
+
+/* GET /v1/domains/{ref}/xml: the definition as libvirt XML, with what xenod filled in
+ * (domain_xml_canonical(): UUID, absolute paths, defaults), so that it defines the same
+ * domain again. */
+static void h_xml_get(void *ctx)
+{
+    struct api_call *k = ctx;
+    char *xml;
+    size_t len;
+    int rc = domain_xml_canonical(k->d->xml, strlen(k->d->xml), &k->d->cfg, &xml, &len);
+    if (rc < 0)
+        return send_call_error(k, rc);
+    k->result = send_text(k->c, 200, "application/xml; charset=utf-8", xml, len);
+    free(xml);
+}
+
+/* PUT /v1/domains/{ref}/xml {"xml", "path"?}: a new definition for a domain that is shut
+ * off (xenctl edit); 200 with the domain, or 400 with every problem, nothing changed. */
+static void h_xml_put(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct reg_domain *d;
+    const char *path, *xml = body_xml(k, &path);
+    if (!xml)
+        return;
+    struct domain_xml_report rep = {0};
+    int rc = reg_redefine(k->reg, k->d, xml, json_string_length(json_object_get(k->body, "xml")), path, &d, &rep);
+    reply_defined(k, rc, d, &rep, 200);
 }
 
 static void h_undefine(void *ctx)
@@ -533,6 +582,8 @@ static const struct route routes[] = {
     {"POST", "/v1/domains", h_create},
     {"GET", "/v1/domains/{ref}", h_get},
     {"DELETE", "/v1/domains/{ref}", h_undefine},
+    {"GET", "/v1/domains/{ref}/xml", h_xml_get},
+    {"PUT", "/v1/domains/{ref}/xml", h_xml_put},
     {"GET", "/v1/domains/{ref}/console", h_console},
     {"GET", "/v1/domains/{ref}/usage", h_usage},
     {"GET", "/v1/domains/{ref}/sched", h_sched_get},
@@ -572,7 +623,7 @@ static enum MHD_Result route(struct MHD_Connection *c, struct registry *reg, con
     const char *ref = route_param(&k.params, "ref");
     if (ref && reg_lookup(reg, ref, &k.d) < 0)
         return send_error(c, ENOENT, err_msg());
-    if (strcmp(method, "POST") == 0 && !(k.body = body_json(c, rq, &k.result))) {
+    if ((strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) && !(k.body = body_json(c, rq, &k.result))) {
         reg_put(reg, k.d);
         return k.result;
     }

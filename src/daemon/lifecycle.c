@@ -156,14 +156,15 @@ int reg_start(struct registry *r, struct reg_domain *d, int paused)
     return reg_start_monitor(r, d, &how);
 }
 
-int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
-               int paused, struct reg_domain **out, struct domain_xml_report *rep)
+/* The checks of a definition before anything is stored: the XML (every problem into *rep),
+ * the interface's socket path, and a reservation the host could ever give. *cfg is to be
+ * freed on success only. */
+static int check_definition(struct registry *r, const char *xml, size_t len, const char *source,
+                            struct domain_config *cfg, struct domain_xml_report *rep)
 {
-    struct domain_config cfg;
     struct domain_xml_report none = {0};
-    int rc = domain_xml_parse_report(xml, len, source ? source : "<api>", NULL, &cfg, rep ? rep : &none);
+    int rc = domain_xml_parse_report(xml, len, source ? source : "<api>", NULL, cfg, rep ? rep : &none);
     domain_xml_report_free(&none);
-    *out = NULL;
     if (rc == -ENOMEM)
         return rc;
     if (rc < 0) {
@@ -173,17 +174,28 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
         return err_set(EBADMSG, "%s", msg);
     }
     /* So is an interface socket path xenod would not use (net_port_socket). */
-    if ((rc = reg_net_check_source(r, &cfg, source ? source : "<api>")) < 0) {
-        domain_config_free(&cfg);
+    if ((rc = reg_net_check_source(r, cfg, source ? source : "<api>")) < 0) {
+        domain_config_free(cfg);
         return rc;
     }
     /* A reservation this host can never give is refused now, not at every start. */
     char why[1024];
-    if (sched_admit(&r->cpu, 0, "", cfg.name, cfg.sched.reservation_ppm, cfg.vcpus, why, sizeof(why)) < 0) {
+    if (sched_admit(&r->cpu, 0, "", cfg->name, cfg->sched.reservation_ppm, cfg->vcpus, why, sizeof(why)) < 0) {
         rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
-        domain_config_free(&cfg);
+        domain_config_free(cfg);
         return rc;
     }
+    return 0;
+}
+
+int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
+               int paused, struct reg_domain **out, struct domain_xml_report *rep)
+{
+    struct domain_config cfg;
+    *out = NULL;
+    int rc = check_definition(r, xml, len, source, &cfg, rep);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&r->lock);
     rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
     if (rc == 0 && (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)
@@ -341,5 +353,70 @@ int reg_undefine(struct registry *r, struct reg_domain *d)
     }
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);
+    return rc;
+}
+
+/* Puts back what a failed redefinition removed from the store: the old row, its settings. */
+static void restore_row(struct registry *r, struct reg_domain *old, const char *new_uuid, int rc)
+{
+    char msg[1600];
+    snprintf(msg, sizeof(msg), "%s", err_msg());
+    store_remove_domain(&r->store, new_uuid);
+    if (store_add_domain(&r->store, &old->cfg, old->xml, old->source, 1) < 0 ||
+        store_set_sched(&r->store, old->cfg.uuid, &old->sched) < 0)
+        log_error("domain %s: cannot put its definition back in the store: %s", old->cfg.name, err_msg());
+    reg_persist_runtime(r, old);
+    err_set(-rc, "%s; the definition is unchanged", msg);
+}
+
+int reg_redefine(struct registry *r, struct reg_domain *d, const char *xml, size_t len, const char *source,
+                 struct reg_domain **out, struct domain_xml_report *rep)
+{
+    struct domain_config cfg;
+    *out = NULL;
+    int rc = check_definition(r, xml, len, source, &cfg, rep);
+    if (rc < 0)
+        return rc;
+    const char *src = source ? source : "<api>";
+    pthread_mutex_lock(&d->op_lock);
+    pthread_mutex_lock(&r->lock);
+    struct reg_domain *n = NULL;
+    if (d->gone) {
+        rc = err_set(ENOENT, "domain '%s' is no longer defined", d->cfg.name);
+    } else if (d->mon || d->starting || !d->persistent) {
+        /* The monitor runs what it was given; a definition changed under it would be a lie
+         * about what runs. libvirt keeps the change for the next start: here it must stop. */
+        rc = err_set(EBUSY,
+                     "domain '%s' is running: its definition can be changed only while it is shut off (xenctl "
+                     "shutdown or destroy it first); the definition is unchanged",
+                     d->cfg.name);
+    } else if (strcmp(cfg.uuid, d->cfg.uuid) != 0) {
+        rc = err_set(EBADMSG,
+                     "%s: <uuid>: %s is not the UUID of domain '%s' (%s): a redefinition keeps the UUID (write it "
+                     "as dumpxml does, or define a new domain); the definition is unchanged",
+                     src, cfg.uuid, d->cfg.name, d->cfg.uuid);
+    } else if ((rc = store_remove_domain(&r->store, d->cfg.uuid)) == 0) {
+        /* Replace the row; on any failure put the old one back (the name may clash). */
+        if ((rc = store_add_domain(&r->store, &cfg, xml, src, 1)) < 0 ||
+            (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)
+            restore_row(r, d, cfg.uuid, rc);
+        else if (!(n = reg_add_domain(r, &cfg, xml, source, 1))) {
+            rc = err_set(ENOMEM, "out of memory");
+            restore_row(r, d, cfg.uuid, rc);
+        } else {
+            snprintf(n->state, sizeof(n->state), "%s", d->state);
+            n->domid = d->domid;
+            n->started_at = d->started_at;
+            reg_persist_runtime(r, n);
+            n->refs++;
+            reg_unlink_domain(r, d); /* events, samples, run directory: keyed by UUID, kept */
+            reg_event(r, n, "redefined", "%s%s%s", src, strcmp(d->cfg.name, n->cfg.name) ? ", was " : "",
+                      strcmp(d->cfg.name, n->cfg.name) ? d->cfg.name : "");
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&d->op_lock);
+    domain_config_free(&cfg);
+    *out = n;
     return rc;
 }

@@ -87,6 +87,13 @@ void reg_put(struct registry *r, struct reg_domain *d);
  * found, on success (warnings only) as on failure. */
 int reg_define(struct registry *r, const char *xml, size_t len, const char *source, int persistent, int start,
                int paused, struct reg_domain **out, struct domain_xml_report *rep);
+/* Replaces the definition of d, a persistent domain that is shut off, with `xml` (`xenctl
+ * edit`, PUT /v1/domains/{ref}/xml): the same checks as reg_define, every problem into *rep,
+ * and the UUID must stay d's (the name may change, if free). On success *out is the new
+ * record (a reference; d is unlinked: its events and run directory go on under the UUID);
+ * on any failure the stored definition is unchanged. -EBUSY while it runs. */
+int reg_redefine(struct registry *r, struct reg_domain *d, const char *xml, size_t len, const char *source,
+                 struct reg_domain **out, struct domain_xml_report *rep);
 int reg_start(struct registry *r, struct reg_domain *d, int paused);
 struct reg_migrate_opts {
     int live;                 /* pre-copy rounds while it runs (else one pass, then stop and copy) */

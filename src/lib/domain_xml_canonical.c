@@ -21,9 +21,42 @@ static xmlNode *child(xmlNode *parent, const char *name)
     return NULL;
 }
 
+/* Puts a new element n under parent, after `after` (or last), on a line of its own
+ * indented like its siblings (two spaces a level), so a dump reads like what people write. */
+static int place(xmlNode *parent, xmlNode *after, xmlNode *n)
+{
+    int depth = 0;
+    for (xmlNode *p = parent; p && p->type == XML_ELEMENT_NODE; p = p->parent)
+        depth++;
+    char indent[2 + 2 * 16] = "\n";
+    for (int i = 0; i < depth && i < 16; i++)
+        strcat(indent, "  ");
+    xmlNode *ws = xmlNewText((const xmlChar *)indent);
+    if (!ws)
+        return -ENOMEM;
+    xmlNode *at = after;
+    if (!at) {
+        /* Last: before the text that closes the parent's line, if any. */
+        at = parent->last;
+        if (at && at->type == XML_TEXT_NODE && xmlIsBlankNode(at))
+            at = at->prev;
+    }
+    if ((at ? xmlAddNextSibling(at, ws) : xmlAddChild(parent, ws)) == NULL) {
+        xmlFreeNode(ws);
+        return -ENOMEM;
+    }
+    if (xmlAddNextSibling(ws, n) == NULL)
+        return -ENOMEM;
+    if (!at && !parent->children->next->next) /* a parent that was empty: close its line too */
+        xmlAddNextSibling(n, xmlNewText((const xmlChar *)"\n"));
+    return 0;
+}
+
 /* Sets <name>text</name> under parent: replaces the first such element's content, or adds
- * one (after `after` if given, so <uuid> lands next to <name> where people look for it). */
-static int set_text(xmlNode *parent, const char *name, const char *text, xmlNode *after)
+ * one (after `after` if given, so <uuid> lands next to <name> where people look for it).
+ * `attr`/`value`: an attribute the new element gets (NULL: none). */
+static int set_text_attr(xmlNode *parent, const char *name, const char *text, xmlNode *after, const char *attr,
+                         const char *value)
 {
     xmlNode *n = child(parent, name);
     if (n) {
@@ -35,11 +68,47 @@ static int set_text(xmlNode *parent, const char *name, const char *text, xmlNode
     if (!n)
         return -ENOMEM;
     xmlNodeAddContent(n, (const xmlChar *)text);
-    if ((after ? xmlAddNextSibling(after, n) : xmlAddChild(parent, n)) == NULL) {
+    if (attr && !xmlNewProp(n, (const xmlChar *)attr, (const xmlChar *)value)) {
+        xmlFreeNode(n);
+        return -ENOMEM;
+    }
+    if (place(parent, after, n) < 0) {
         xmlFreeNode(n);
         return -ENOMEM;
     }
     return 0;
+}
+
+static int set_text(xmlNode *parent, const char *name, const char *text, xmlNode *after)
+{
+    return set_text_attr(parent, name, text, after, NULL, NULL);
+}
+
+/* Writes what the parser filled in by default and the document left out: the current
+ * memory, the vCPU count and the lifecycle actions (the UUID is written above). A document
+ * that has them keeps its own spelling (units, white space): it parses the same. */
+static int fill_defaults(xmlNode *root, const struct domain_config *cfg)
+{
+    char num[32];
+    int r = 0;
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)(cfg->current_memory_bytes >> 10));
+    if (!child(root, "currentMemory"))
+        r = set_text_attr(root, "currentMemory", num, child(root, "memory"), "unit", "KiB");
+    snprintf(num, sizeof(num), "%u", cfg->vcpus);
+    if (r == 0 && !child(root, "vcpu"))
+        r = set_text_attr(root, "vcpu", num, child(root, "currentMemory"), "placement", "static");
+    const struct {
+        const char *name;
+        enum lifecycle_action a;
+    } actions[] = {{"on_poweroff", cfg->on_poweroff}, {"on_reboot", cfg->on_reboot}, {"on_crash", cfg->on_crash}};
+    xmlNode *after = child(root, "os"); /* in libvirt's order: after <os>, one after the other */
+    for (size_t i = 0; r == 0 && i < sizeof(actions) / sizeof(actions[0]); i++) {
+        if (!child(root, actions[i].name))
+            r = set_text(root, actions[i].name, lifecycle_action_name(actions[i].a), after);
+        if (child(root, actions[i].name))
+            after = child(root, actions[i].name);
+    }
+    return r;
 }
 
 int domain_xml_canonical(const char *xml, size_t len, const struct domain_config *cfg, char **out, size_t *out_len)
@@ -63,10 +132,14 @@ int domain_xml_canonical(const char *xml, size_t len, const struct domain_config
         r = set_text(os, "kernel", cfg->kernel, NULL);
     if (r == 0 && os && cfg->initrd)
         r = set_text(os, "initrd", cfg->initrd, child(os, "kernel"));
+    if (r == 0)
+        r = fill_defaults(root, cfg);
     xmlChar *buf = NULL;
     int n = 0;
     if (r == 0) {
-        xmlDocDumpMemory(doc, &buf, &n);
+        /* Always UTF-8 (the declaration says so): a document that came in ISO-8859-1 is
+         * stored as text, and the API and the snapshot carry UTF-8. */
+        xmlDocDumpMemoryEnc(doc, &buf, &n, "UTF-8");
         if (!buf)
             r = -ENOMEM;
     }

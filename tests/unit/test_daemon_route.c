@@ -137,6 +137,8 @@ static void api_table_is_complete_and_unique(void **state)
         {"POST", "/v1/domains"},
         {"GET", "/v1/domains/web"},
         {"DELETE", "/v1/domains/web"},
+        {"GET", "/v1/domains/web/xml"},
+        {"PUT", "/v1/domains/web/xml"},
         {"GET", "/v1/domains/web/console"},
         {"GET", "/v1/domains/web/usage"},
         {"GET", "/v1/domains/web/sched"},
