@@ -27,8 +27,7 @@ static int same(const struct nb_port *a, const struct nb_port *b)
 {
     return !strcmp(a->name, b->name) && !strcmp(a->socket, b->socket) && !strcmp(a->domain, b->domain) &&
            !strcmp(a->sponsor, b->sponsor) && !memcmp(a->mac, b->mac, 6) && a->id == b->id &&
-           a->has_ipv4 == b->has_ipv4 && (!a->has_ipv4 || a->ipv4 == b->ipv4) &&
-           qos_same(&a->qos, &b->qos);
+           a->has_ipv4 == b->has_ipv4 && (!a->has_ipv4 || a->ipv4 == b->ipv4) && qos_same(&a->qos, &b->qos);
 }
 
 /* p written and read again: it must read back the same, and its QoS words alone too. */

@@ -107,7 +107,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
             if ((r_ = wait_incoming_port(m, &port, how)) == 0)
                 r_ = how->on_listening(how->ctx, port);
             if (r_ == 0)
-                r_ = monitor_wait_ready_or(m, INCOMING_READY_TIMEOUT_MS, how->cancelled, how->ctx); /* frees m on failure */
+                r_ = monitor_wait_ready_or(m, INCOMING_READY_TIMEOUT_MS, how->cancelled,
+                                           how->ctx); /* frees m on failure */
             else {
                 kill(m->pid, SIGKILL);
                 monitor_close(m);

@@ -66,7 +66,7 @@ struct registry {
     int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
     uint32_t net_audit_flow_quota; /* 0: the backend's default */
-    char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
+    char migrate_key[PATH_MAX];    /* --migrate-key: authenticates migrations both ways ("": none) */
     int stopping;
     pthread_t supervisor;
 };

@@ -213,9 +213,12 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
             fclose(f);
         }
     }
-    struct reg_start_how how = {
-        .migrate_listen = listen, .migrate_key = key_path, .on_listening = on_listening, .cancelled = cancelled,
-        .ctx = ctx, .peer = peer};
+    struct reg_start_how how = {.migrate_listen = listen,
+                                .migrate_key = key_path,
+                                .on_listening = on_listening,
+                                .cancelled = cancelled,
+                                .ctx = ctx,
+                                .peer = peer};
     rc = reg_start_monitor(r, d, &how);
     if (rc < 0 && created) {
         char msg[1024];

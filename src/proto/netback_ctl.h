@@ -26,7 +26,7 @@
 #define NB_PORT_SOCKET_MAX 108 /* sun_path */
 #define NB_PORT_TEXT_MAX 64
 #define NB_QOS_WEIGHT_MAX 1000
-#define NB_QOS_MAX_RATE_KIB (1ull << 32) /* 4 TiB/s */
+#define NB_QOS_MAX_RATE_KIB (1ull << 32)  /* 4 TiB/s */
 #define NB_QOS_MAX_BURST_KIB (4ull << 20) /* 4 GiB */
 
 /* The QoS words; 0: not given. */
@@ -43,7 +43,7 @@ struct nb_port {
     char socket[NB_PORT_SOCKET_MAX]; /* absolute */
     uint8_t mac[6];
     bool has_ipv4;
-    uint32_t ipv4; /* host order */
+    uint32_t ipv4;                  /* host order */
     char domain[NB_PORT_TEXT_MAX];  /* "": not given */
     char sponsor[NB_PORT_TEXT_MAX]; /* "": not given */
     struct nb_port_qos qos;

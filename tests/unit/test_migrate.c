@@ -577,12 +577,19 @@ static void test_listener_accept_backoff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_migrate), cmocka_unit_test(test_hostport),
-        cmocka_unit_test(test_key_file),      cmocka_unit_test(test_options),
-        cmocka_unit_test(test_framing),       cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_auth_stranger), cmocka_unit_test(test_recv_pages),
-        cmocka_unit_test(test_recv_refuses),  cmocka_unit_test(test_auth_deadline),
-        cmocka_unit_test(test_listener_cap), cmocka_unit_test(test_listener_close_joins_handshakes),  cmocka_unit_test(test_listener_accept_backoff),
+        cmocka_unit_test(test_parse_migrate),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_key_file),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_auth_stranger),
+        cmocka_unit_test(test_recv_pages),
+        cmocka_unit_test(test_recv_refuses),
+        cmocka_unit_test(test_auth_deadline),
+        cmocka_unit_test(test_listener_cap),
+        cmocka_unit_test(test_listener_close_joins_handshakes),
+        cmocka_unit_test(test_listener_accept_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
