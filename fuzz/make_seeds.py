@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the binary harnesses (fuzz/corpus/{snapshot,migrate_state,
-virtqueue,vhost_user}/ and a bare flow-log header) with the layouts of src/proto/snapshot.h,
+migrate_recv,virtqueue,vhost_user}/ and a bare flow-log header) with the layouts of src/proto/snapshot.h,
 src/vmm/state/migrate_state.c, the virtio split ring and src/proto/vhost_user.h. Whole flow
 logs come from fuzz/tools/flowlog_seed.c (the product's writer); text seeds are plain files.
 `make fuzz-seeds` runs both from the repository root."""
@@ -94,6 +94,16 @@ def vhost(end_byte, *msgs):
     return bytes([end_byte]) + b"".join(struct.pack("<III", r, f, len(p)) + p for r, f, p in msgs)
 
 
+def mig_msg(mtype, payload):
+    """fuzz/migrate_recv.c's framing: type byte (odd: MIG_CONFIG, even: MIG_PAGES), length, payload."""
+    return struct.pack("<BI", mtype, len(payload)) + payload
+
+
+def mig_pages(entries, datas):
+    """A MIG_PAGES payload: header, entries (RAM offset | 1 for a zero page), page data."""
+    return struct.pack("<II", len(entries), 0) + b"".join(struct.pack("<Q", e) for e in entries) + b"".join(datas)
+
+
 def main():
     put("snapshot", "empty-ram", snapshot(16, 0))
     put("snapshot", "two-pages", snapshot(16, 2))
@@ -112,6 +122,17 @@ def main():
     put("vhost_user", "reply", vhost(1, (1, 5, struct.pack("<Q", 1 << 32))))
     hdr = b"XFLOWLOG" + bytes([1, 0, 0, 0, 64, 0, 0, 0]) + bytes(range(16)) + struct.pack("<Q", 1) + b"\0" * 24
     put("flowlog", "header-only", hdr)
+    # migrate_recv: RAM of 1 + byte0 % 64 pages; a config (4 MiB, 1 vCPU), then pages
+    cfg = struct.pack("<QIIIIIII", 4 << 20, 1, 0, 1, 2, 0, 0, 0) + b"/k.elf".ljust(1024, b"\0") + b"console=ttyS0".ljust(4096, b"\0") + b"\0" * 4
+    put("migrate_recv", "config", bytes([7]) + mig_msg(1, cfg))
+    put("migrate_recv", "pages", bytes([7]) + mig_msg(0, mig_pages([0, 2 * PAGE | 1, 7 * PAGE], [b"\1" * PAGE, b"\2" * PAGE])))
+    put("migrate_recv", "config-then-rounds", bytes([3]) + mig_msg(1, cfg) + mig_msg(0, mig_pages([PAGE | 1], []))
+        + mig_msg(0, mig_pages([3 * PAGE, 3 * PAGE | 1], [b"\3" * PAGE])))
+    # a full batch (64 entries) over 64 pages of RAM: 20 with data, the rest zero pages
+    ents = [i * PAGE | (0 if i % 3 == 0 else 1) for i in range(64)][:64]
+    ents = [e if i < 60 else e | 1 for i, e in enumerate(ents)]
+    datas = [bytes([i]) * PAGE for i, e in enumerate(ents) if not e & 1]
+    put("migrate_recv", "full-batch", bytes([63]) + mig_msg(0, mig_pages(ents, datas)))
 
 
 if __name__ == "__main__":

@@ -152,5 +152,7 @@ int audit_capture_stop(struct audit *a);
 
 void audit_get_stats(const struct audit *a, struct audit_stats *out);
 uint32_t audit_flow_count(const struct audit *a);
+/* The flow quota in force (the configured one, or the default it became). */
+uint32_t audit_flow_quota(const struct audit *a);
 
 #endif

@@ -322,3 +322,8 @@ uint32_t audit_flow_count(const struct audit *a)
 {
     return a->ft.used;
 }
+
+uint32_t audit_flow_quota(const struct audit *a)
+{
+    return a->cfg.flow_quota;
+}

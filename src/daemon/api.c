@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/api_body.h"
 #include "daemon/log_ring.h"
 #include "daemon/route.h"
 #include "daemon/views.h"
@@ -23,8 +24,6 @@
  * doubles it: the body has room for that, so the parser names the XML's own limit. */
 #define MAX_BODY (2 * DOMAIN_XML_MAX + (64 << 10))
 #define MAX_BODY_TEXT "2 MiB and 64 KiB"
-#define DEFAULT_SHUTDOWN_TIMEOUT_S 30
-#define DEFAULT_MEM_DEADLINE_MS 10000
 #define CONSOLE_TAIL_MAX (4 << 20)
 
 struct api_server {
@@ -101,24 +100,13 @@ struct api_call {
 /* The request body as a JSON object ({} when empty), or NULL after sending a 400. */
 static json_t *body_json(struct MHD_Connection *c, struct request *rq, enum MHD_Result *sent)
 {
-    json_error_t je;
-    if (rq->len == 0)
-        return json_object();
-    json_t *o = json_loadb(rq->body, rq->len, 0, &je);
-    if (!o || !json_is_object(o)) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "request body is not a JSON object%s%s", o ? "" : ": ", o ? "" : je.text);
-        json_decref(o);
-        *sent = send_error(c, EINVAL, msg);
+    json_t *o;
+    int rc = api_body_parse(rq->body, rq->len, &o);
+    if (rc < 0) {
+        *sent = send_error(c, -rc, err_msg());
         return NULL;
     }
     return o;
-}
-
-static int json_bool_field(json_t *o, const char *key, int dflt)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
 /* A query parameter as a number in [min, max] (dflt when absent); -EINVAL with a message
@@ -206,34 +194,15 @@ static void reply_defined(struct api_call *k, int rc, struct reg_domain *d, stru
         k->result = send_json(k->c, rc < 0 ? 400 : ok_status, o);
 }
 
-/* "xml" and an optional absolute "path" of a define's body; NULL after a 400. */
-static const char *body_xml(struct api_call *k, const char **path)
-{
-    json_t *xml = json_object_get(k->body, "xml"), *p = json_object_get(k->body, "path");
-    if (!json_is_string(xml)) {
-        bad_request(k, "body needs \"xml\": the domain definition as a string");
-        return NULL;
-    }
-    if (p && !json_is_null(p) && (!json_is_string(p) || json_string_value(p)[0] != '/')) {
-        bad_request(k, "\"path\" must be the absolute path of the XML file");
-        return NULL;
-    }
-    *path = json_is_string(p) ? json_string_value(p) : NULL;
-    return json_string_value(xml);
-}
-
 static void h_create(void *ctx)
 {
     struct api_call *k = ctx;
     struct reg_domain *d;
-    const char *path, *xml = body_xml(k, &path);
-    if (!xml)
-        return;
-    int start = json_bool_field(k->body, "start", 1);
-    int persistent = json_bool_field(k->body, "persistent", !start);
+    struct api_body_create b;
+    if (api_body_create(k->body, &b) < 0)
+        return bad_request(k, err_msg());
     struct domain_xml_report rep = {0};
-    int rc = reg_define(k->reg, xml, json_string_length(json_object_get(k->body, "xml")), path, persistent, start,
-                        json_bool_field(k->body, "paused", 0), &d, &rep);
+    int rc = reg_define(k->reg, b.xml, b.xml_len, b.path, b.persistent, b.start, b.paused, &d, &rep);
     reply_defined(k, rc, d, &rep, 201);
 }
 
@@ -242,13 +211,10 @@ static void h_restore(void *ctx)
 {
     struct api_call *k = ctx;
     struct reg_domain *d;
-    json_t *path = json_object_get(k->body, "path"), *name = json_object_get(k->body, "name");
-    if (!json_is_string(path) || (name && !json_is_null(name) && !json_is_string(name)))
-        return bad_request(k, "body needs \"path\": the absolute path of the snapshot file (and optionally "
-                              "\"name\": a string, \"paused\": a boolean)");
-    int rc = reg_restore(k->reg, json_string_value(path), json_is_string(name) ? json_string_value(name) : NULL,
-                         json_bool_field(k->body, "paused", 0), &d);
-    reply_created(k, rc, d);
+    struct api_body_restore b;
+    if (api_body_restore(k->body, &b) < 0)
+        return bad_request(k, err_msg());
+    reply_created(k, reg_restore(k->reg, b.path, b.name, b.paused, &d), d);
 }
 
 static void h_events(void *ctx)
@@ -309,11 +275,11 @@ static void h_xml_put(void *ctx)
 {
     struct api_call *k = ctx;
     struct reg_domain *d;
-    const char *path, *xml = body_xml(k, &path);
-    if (!xml)
-        return;
+    struct api_body_create b; /* only xml and path are read: a redefinition starts nothing */
+    if (api_body_create(k->body, &b) < 0)
+        return bad_request(k, err_msg());
     struct domain_xml_report rep = {0};
-    int rc = reg_redefine(k->reg, k->d, xml, json_string_length(json_object_get(k->body, "xml")), path, &d, &rep);
+    int rc = reg_redefine(k->reg, k->d, b.xml, b.xml_len, b.path, &d, &rep);
     reply_defined(k, rc, d, &rep, 200);
 }
 
@@ -390,57 +356,6 @@ static void h_sched_get(void *ctx)
     k->result = send_json(k->c, 200, reg_sched_json(k->reg, k->d));
 }
 
-/* One direction of a net-qos body, in libvirt's <bandwidth> units: average, peak and floor
- * in kilobytes/s (1000 bytes), burst in kibibytes; each optional, 0 or absent for none. */
-static int bandwidth_field(json_t *b, const char *dir, struct domain_bandwidth *out)
-{
-    static const char *const keys[] = {"average", "peak", "burst", "floor"};
-    uint64_t *slots[] = {&out->average, &out->peak, &out->burst, &out->floor};
-    json_t *o = json_object_get(b, dir);
-    memset(out, 0, sizeof(*out));
-    if (!o || json_is_null(o))
-        return 0;
-    if (!json_is_object(o))
-        return err_set(EINVAL, "\"%s\" must be an object: {\"average\", \"peak\", \"burst\", \"floor\"}", dir);
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        size_t i = 0;
-        while (i < 4 && strcmp(k, keys[i]) != 0)
-            i++;
-        if (i == 4 || (i == 3 && strcmp(dir, "outbound") != 0))
-            return err_set(EINVAL, "\"%s.%s\": unknown (average, peak, burst%s)", dir, k,
-                           strcmp(dir, "outbound") == 0 ? ", floor" : "");
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            (uint64_t)json_integer_value(v) > DOMAIN_NET_RATE_MAX_KB)
-            return err_set(EINVAL, "\"%s.%s\" must be an integer from 0 to %llu", dir, k, DOMAIN_NET_RATE_MAX_KB);
-        *slots[i] = (uint64_t)json_integer_value(v) * (i == 2 ? 1024 : 1000);
-    }
-    out->given = 1;
-    return 0;
-}
-
-static int net_qos_body(json_t *b, struct domain_bandwidth *in, struct domain_bandwidth *out)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(b, k, v)
-    {
-        if (strcmp(k, "inbound") && strcmp(k, "outbound") && strcmp(k, "weight"))
-            return err_set(EINVAL, "\"%s\": unknown (inbound, outbound, weight)", k);
-    }
-    if (bandwidth_field(b, "inbound", in) < 0 || bandwidth_field(b, "outbound", out) < 0)
-        return -EINVAL;
-    json_t *w = json_object_get(b, "weight");
-    if (w && !json_is_null(w)) {
-        if (!json_is_integer(w) || json_integer_value(w) < 1 || json_integer_value(w) > DOMAIN_NET_WEIGHT_MAX)
-            return err_set(EINVAL, "\"weight\" must be an integer from 1 to %d", DOMAIN_NET_WEIGHT_MAX);
-        out->weight = (uint32_t)json_integer_value(w);
-    }
-    return 0;
-}
-
 /* POST .../sched: {"reservation_percent", "limit_percent" (null or 0: none), "weight",
  * "period_us"}, each optional; what is not given stays. */
 static void h_sched_set(void *ctx)
@@ -450,37 +365,8 @@ static void h_sched_set(void *ctx)
     pthread_mutex_lock(&k->reg->lock);
     p = k->d->sched;
     pthread_mutex_unlock(&k->reg->lock);
-    const char *key;
-    json_t *v;
-    char msg[300] = "";
-    json_object_foreach(k->body, key, v)
-    {
-        int pct = strcmp(key, "reservation_percent") == 0 || strcmp(key, "limit_percent") == 0;
-        if (pct) {
-            double x = json_is_null(v) && strcmp(key, "limit_percent") == 0 ? 0 : json_number_value(v);
-            if ((!json_is_number(v) && !json_is_null(v)) || (json_is_null(v) && key[0] == 'r') || x < 0 ||
-                x > 100.0 * SCHED_MAX_VCPUS) {
-                snprintf(msg, sizeof(msg), "\"%s\" must be a number of percent of one CPU, 0 to %d%s", key,
-                         100 * SCHED_MAX_VCPUS, key[0] == 'l' ? " (0 or null: no limit)" : "");
-                break;
-            }
-            *(key[0] == 'r' ? &p.reservation_ppm : &p.limit_ppm) = (uint32_t)(x * 10000.0 + 0.5);
-        } else if (strcmp(key, "weight") == 0 || strcmp(key, "period_us") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000000) {
-                snprintf(msg, sizeof(msg), "\"%s\" must be a whole number", key);
-                break;
-            }
-            *(key[0] == 'w' ? &p.weight : &p.period_us) = (uint32_t)json_integer_value(v);
-        } else {
-            snprintf(msg, sizeof(msg),
-                     "unknown field \"%.64s\"; give reservation_percent, limit_percent, weight or period_us "
-                     "(see docs/api.md)",
-                     key);
-            break;
-        }
-    }
-    if (msg[0])
-        return bad_request(k, msg);
+    if (api_body_sched(k->body, &p) < 0)
+        return bad_request(k, err_msg());
     int rc = reg_sched(k->reg, k->d, &p);
     if (rc < 0)
         send_call_error(k, rc);
@@ -491,7 +377,7 @@ static void h_sched_set(void *ctx)
 static void h_start(void *ctx)
 {
     struct api_call *k = ctx;
-    reply_domain(k, reg_start(k->reg, k->d, json_bool_field(k->body, "paused", 0)));
+    reply_domain(k, reg_start(k->reg, k->d, api_body_bool(k->body, "paused", 0)));
 }
 
 /* pause, unpause, reboot, reset: the verb is the path's last segment. */
@@ -504,12 +390,11 @@ static void h_request(void *ctx)
 static void h_shutdown(void *ctx)
 {
     struct api_call *k = ctx;
-    json_t *t = json_object_get(k->body, "timeout_s");
-    int timeout = json_is_integer(t) ? (int)json_integer_value(t) : DEFAULT_SHUTDOWN_TIMEOUT_S;
-    if (timeout < 0 || timeout > 3600)
-        return bad_request(k, "\"timeout_s\" must be 0 to 3600 seconds");
+    int timeout, wait;
+    if (api_body_shutdown(k->body, &timeout, &wait) < 0)
+        return bad_request(k, err_msg());
     int rc = reg_request(k->reg, k->d, "shutdown");
-    if (rc == 0 && json_bool_field(k->body, "wait", 0))
+    if (rc == 0 && wait)
         rc = reg_wait_stopped(k->reg, k->d, timeout * 1000);
     reply_domain(k, rc);
 }
@@ -523,30 +408,21 @@ static void h_destroy(void *ctx)
 static void h_save(void *ctx)
 {
     struct api_call *k = ctx;
-    json_t *path = json_object_get(k->body, "path");
-    if (!json_is_string(path))
-        return bad_request(k, "body needs \"path\": the absolute path of the snapshot file");
-    reply_domain(k, reg_save(k->reg, k->d, json_string_value(path), json_bool_field(k->body, "keep_running", 0),
-                             json_bool_field(k->body, "shrink", 0)));
+    struct api_body_save b;
+    if (api_body_save(k->body, &b) < 0)
+        return bad_request(k, err_msg());
+    reply_domain(k, reg_save(k->reg, k->d, b.path, b.keep_running, b.shrink));
 }
 
 static void h_migrate(void *ctx)
 {
     struct api_call *k = ctx;
-    json_t *host = json_object_get(k->body, "host"), *bw = json_object_get(k->body, "bandwidth_mbps"),
-           *dt = json_object_get(k->body, "max_downtime_ms");
-    if (!json_is_string(host) ||
-        (bw && !json_is_null(bw) &&
-         (!json_is_integer(bw) || json_integer_value(bw) < 0 || json_integer_value(bw) > 1000000)) ||
-        (dt && !json_is_null(dt) &&
-         (!json_is_integer(dt) || json_integer_value(dt) < 1 || json_integer_value(dt) > 600000)))
-        return bad_request(k, "body needs \"host\": \"HOST:PORT\" and may have \"live\" (boolean), "
-                              "\"bandwidth_mbps\" (0 to 1000000) and \"max_downtime_ms\" (1 to 600000)");
-    struct reg_migrate_opts mo = {.live = json_bool_field(k->body, "live", 1),
-                                  .bandwidth_mbps = bw ? (unsigned)json_integer_value(bw) : 0,
-                                  .max_downtime_ms = dt ? (unsigned)json_integer_value(dt) : 0};
+    const char *host;
+    struct reg_migrate_opts mo;
+    if (api_body_migrate(k->body, &host, &mo) < 0)
+        return bad_request(k, err_msg());
     char result[512] = "";
-    int rc = reg_migrate(k->reg, k->d, json_string_value(host), &mo, result, sizeof(result));
+    int rc = reg_migrate(k->reg, k->d, host, &mo, result, sizeof(result));
     if (rc < 0)
         return send_call_error(k, rc);
     json_t *o = reg_domain_json(k->reg, k->d);
@@ -559,7 +435,7 @@ static void h_net_qos(void *ctx)
 {
     struct api_call *k = ctx;
     struct domain_bandwidth in, out;
-    if (net_qos_body(k->body, &in, &out) < 0)
+    if (api_body_net_qos(k->body, &in, &out) < 0)
         return bad_request(k, err_msg());
     reply_domain(k, reg_net_qos(k->reg, k->d, &in, &out));
 }
@@ -567,12 +443,10 @@ static void h_net_qos(void *ctx)
 static void h_memory(void *ctx)
 {
     struct api_call *k = ctx;
-    json_t *t = json_object_get(k->body, "target_bytes"), *dl = json_object_get(k->body, "deadline_ms");
-    if (!json_is_integer(t) || json_integer_value(t) <= 0 ||
-        (dl && (!json_is_integer(dl) || json_integer_value(dl) < 0)))
-        return bad_request(k, "body needs \"target_bytes\" (bytes) and may have \"deadline_ms\"");
-    reply_domain(k, reg_mem_set(k->reg, k->d, (uint64_t)json_integer_value(t),
-                                dl ? (uint64_t)json_integer_value(dl) : DEFAULT_MEM_DEADLINE_MS));
+    uint64_t target, deadline;
+    if (api_body_memory(k->body, &target, &deadline) < 0)
+        return bad_request(k, err_msg());
+    reply_domain(k, reg_mem_set(k->reg, k->d, target, deadline));
 }
 
 /* ---- the route table (docs/api.md lists the same) ---- */

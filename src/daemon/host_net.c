@@ -59,6 +59,7 @@ static int ensure_netback(struct registry *r)
                                      .audit_rules = r->net_audit_rules[0] ? r->net_audit_rules : NULL,
                                      .audit_key = r->net_audit_key[0] ? r->net_audit_key : NULL,
                                      .ipfix = r->net_ipfix[0] ? r->net_ipfix : NULL,
+                                     .audit_flow_quota = r->net_audit_flow_quota,
                                      .on_event = on_netback_event,
                                      .on_audit = on_audit_event,
                                      .ctx = r};

@@ -20,7 +20,7 @@
 #define INCOMING_READY_TIMEOUT_MS (30 * 60 * 1000)
 
 /* An incoming monitor's port: it writes RUN_DIR/migrate-port once it listens. */
-static int wait_incoming_port(struct monitor *m, int *port)
+static int wait_incoming_port(struct monitor *m, int *port, const struct reg_start_how *how)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/migrate-port", m->run_dir);
@@ -35,6 +35,8 @@ static int wait_incoming_port(struct monitor *m, int *port)
         struct pollfd p = {m->pidfd, POLLIN, 0};
         if (poll(&p, 1, 10) > 0)
             return err_set(EIO, "the receiving monitor exited before it listened (see %s/vmm.log)", m->run_dir);
+        if (how->cancelled && how->cancelled(how->ctx))
+            return err_set(ECANCELED, "xenod is stopping");
     }
     return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s", INCOMING_LISTEN_TIMEOUT_MS / 1000);
 }
@@ -102,10 +104,11 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         if (r_ == 0 && how->migrate_listen) {
             /* Tell the source where to send, then wait for the domain to arrive and run. */
             int port = 0;
-            if ((r_ = wait_incoming_port(m, &port)) == 0)
+            if ((r_ = wait_incoming_port(m, &port, how)) == 0)
                 r_ = how->on_listening(how->ctx, port);
             if (r_ == 0)
-                r_ = monitor_wait_ready(m, INCOMING_READY_TIMEOUT_MS); /* frees m on failure */
+                r_ = monitor_wait_ready_or(m, INCOMING_READY_TIMEOUT_MS, how->cancelled,
+                                           how->ctx); /* frees m on failure */
             else {
                 kill(m->pid, SIGKILL);
                 monitor_close(m);

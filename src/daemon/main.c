@@ -30,6 +30,7 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     snprintf(reg->net_audit_rules, sizeof(reg->net_audit_rules), "%s", o->audit_rules);
     snprintf(reg->net_audit_key, sizeof(reg->net_audit_key), "%s", o->audit_key);
     snprintf(reg->net_ipfix, sizeof(reg->net_ipfix), "%s", o->ipfix);
+    reg->net_audit_flow_quota = o->audit_flow_quota;
     if (reg_set_network(reg, o->netback, o->uplink, o->uplink_kib) < 0)
         log_error("network backend: %s (domains with an interface will try again)", err_msg());
     if ((rc = api_start(api, reg, o->socket)) < 0) {

@@ -39,8 +39,13 @@ struct migrate_host {
     uint8_t key[MIG_KEY_MAX];
     size_t keylen;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards unauthenticated */
+    pthread_mutex_t lock; /* guards unauthenticated, handlers, closing and each handler's c.fd and done */
     int unauthenticated;  /* connections accepted whose handshake has not passed yet */
+    /* Every handler thread started and not joined yet. Handlers are joinable: the listener
+     * joins those that are done as it goes, migrate_host_close() joins the rest, so none
+     * outlives the listener (it uses h and the registry to its last line). */
+    struct incoming *handlers;
+    int closing; /* migrate_host_close() runs: cut handshakes, abandon incoming domains */
 };
 
 static void release_slot(struct migrate_host *h)
@@ -52,8 +57,21 @@ static void release_slot(struct migrate_host *h)
 
 struct incoming {
     struct migrate_host *h;
-    struct mig_conn c;
+    struct mig_conn c; /* c.fd closed (and -1) under h->lock, so the closer never shuts a reused fd */
+    pthread_t thread;
+    int done; /* under h->lock: the thread has finished with h and may be joined */
+    struct incoming *next;
 };
+
+/* reg_migrate_in's cancel test: xenod is stopping, stop waiting for the incoming domain. */
+static int host_closing(void *ctx)
+{
+    struct incoming *in = ctx;
+    pthread_mutex_lock(&in->h->lock);
+    int closing = in->h->closing;
+    pthread_mutex_unlock(&in->h->lock);
+    return closing;
+}
 
 /* start_how.on_listening: the destination monitor listens; the source may send. */
 static int send_accept(void *ctx, int port)
@@ -86,19 +104,49 @@ static void *handle_incoming(void *opaque)
         offer[len] = 0;
         char listen[160];
         snprintf(listen, sizeof(listen), "%s:0", h->addr);
-        rc = reg_migrate_in(h->r, offer, len, console, clen, in->c.peer, listen, h->key_path, send_accept, in);
+        rc = reg_migrate_in(h->r, offer, len, console, clen, in->c.peer, listen, h->key_path, send_accept, host_closing,
+                            in);
     }
     if (rc < 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         log_limited(LOG_WARN, 5, "incoming migration from %s refused: %s", in->c.peer, msg);
-        mig_send_error(&in->c, msg);
+        if (!host_closing(in)) /* cut by migrate_host_close(): nobody to tell */
+            mig_send_error(&in->c, msg);
     }
-    mig_close(&in->c);
     free(offer);
     free(console);
-    free(in);
+    pthread_mutex_lock(&h->lock);
+    mig_close(&in->c);
+    in->c.fd = -1;
+    in->done = 1;
+    pthread_mutex_unlock(&h->lock);
     return NULL;
+}
+
+/* Joins and frees the handlers that are done (all of them when `all`: after the listener
+ * thread ended, so no new one appears). */
+static void join_handlers(struct migrate_host *h, int all)
+{
+    struct incoming *gone = NULL;
+    pthread_mutex_lock(&h->lock);
+    for (struct incoming **p = &h->handlers; *p;) {
+        struct incoming *in = *p;
+        if (all || in->done) {
+            *p = in->next;
+            in->next = gone;
+            gone = in;
+        } else {
+            p = &in->next;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    while (gone) {
+        struct incoming *in = gone;
+        gone = in->next;
+        pthread_join(in->thread, NULL);
+        free(in);
+    }
 }
 
 /* Sleeps ms unless the listener is told to stop: 1 when it is. */
@@ -123,14 +171,19 @@ static void start_handler(struct migrate_host *h, struct mig_conn *c)
 {
     struct incoming *in = calloc(1, sizeof(*in));
     pthread_attr_t attr;
-    pthread_t t;
     int rc = in ? pthread_attr_init(&attr) : ENOMEM;
     if (rc == 0) {
         in->h = h;
         in->c = *c;
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, HANDLER_STACK);
-        rc = pthread_create(&t, &attr, handle_incoming, in);
+        /* Listed before it runs: it marks itself done under the lock, never before this. */
+        pthread_mutex_lock(&h->lock);
+        rc = pthread_create(&in->thread, &attr, handle_incoming, in);
+        if (rc == 0) {
+            in->next = h->handlers;
+            h->handlers = in;
+        }
+        pthread_mutex_unlock(&h->lock);
         pthread_attr_destroy(&attr);
     }
     if (rc != 0) {
@@ -167,6 +220,7 @@ static void *listen_main(void *opaque)
             continue;
         }
         backoff = 0;
+        join_handlers(h, 0);
         if (take_slot(h) < 0) {
             log_limited(LOG_WARN, 1, "migration listener: %s closed: %d connections already in their handshake", c.peer,
                         MAX_UNAUTHENTICATED);
@@ -232,6 +286,17 @@ void migrate_host_close(struct migrate_host *h)
     if (write(h->stop[1], "x", 1) < 0)
         log_warn("stopping the migration listener: %s", strerror(errno));
     pthread_join(h->thread, NULL);
+    /* No new handler now. Cut every connection (a handshake fails at once instead of at its
+     * deadline; an incoming domain not yet told where to go is abandoned) and tell handlers
+     * waiting for an incoming domain to give up (its monitor is killed before the commit, so
+     * the source keeps the domain); then wait for them: they use h and the registry. */
+    pthread_mutex_lock(&h->lock);
+    h->closing = 1;
+    for (struct incoming *in = h->handlers; in; in = in->next)
+        if (in->c.fd >= 0)
+            shutdown(in->c.fd, SHUT_RDWR);
+    pthread_mutex_unlock(&h->lock);
+    join_handlers(h, 1);
     close(h->lfd);
     close(h->stop[0]);
     close(h->stop[1]);

@@ -201,6 +201,11 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
 
 int monitor_wait_ready(struct monitor *m, int timeout_ms)
 {
+    return monitor_wait_ready_or(m, timeout_ms, NULL, NULL);
+}
+
+int monitor_wait_ready_or(struct monitor *m, int timeout_ms, int (*cancelled)(void *), void *ctx)
+{
     /* Ready once it wrote its pid file (after its sockets listen and the VM runs); a
      * monitor that exits first failed to start. */
     char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
@@ -213,6 +218,11 @@ int monitor_wait_ready(struct monitor *m, int timeout_ms)
         if (access(pid_path, F_OK) == 0 && finish_attach(m) == 0)
             return 0;
         struct pollfd p = {m->pidfd, POLLIN, 0};
+        if (cancelled && cancelled(ctx)) {
+            kill(pid, SIGKILL);
+            monitor_close(m);
+            return err_set(ECANCELED, "xenod is stopping");
+        }
         if (waited >= timeout_ms || poll(&p, 1, 5) > 0) {
             char why[512] = "";
             char tail[512] = "";

@@ -57,6 +57,9 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a);
 /* Waits until a monitor started with no_wait is ready (its pid file) and attaches; on
  * failure (it exited, or timeout_ms passed: then it is killed) frees m and says why. */
 int monitor_wait_ready(struct monitor *m, int timeout_ms);
+/* The same, also giving up (killing it) as soon as cancelled(ctx) returns 1 (polled every
+ * 5 ms; cancelled may be NULL). */
+int monitor_wait_ready_or(struct monitor *m, int timeout_ms, int (*cancelled)(void *), void *ctx);
 /* Re-attaches to a monitor started by an earlier xenod. -ESRCH if `pid` is not the monitor
  * of `run_dir` (it exited, or the pid was reused). */
 int monitor_attach(struct monitor **out, int pid, const char *run_dir);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "proto/netback_ctl.h"
 #include "proto/netback_stats.h"
 
 void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE])
@@ -73,67 +74,50 @@ static uint64_t kib(uint64_t bytes)
     return bytes && !k ? 1 : k;
 }
 
-/* The backend's words are blank-separated: a label with a blank or '=' in it is written
- * with '_' there (it names; it is not parsed back into the XML). */
-static void label(char *dst, size_t size, const char *src)
+static void qos_line(struct nb_port_qos *q, const struct domain_bandwidth *in, const struct domain_bandwidth *out)
 {
-    size_t i = 0;
-    for (; src[i] && i + 1 < size; i++)
-        dst[i] = (src[i] == ' ' || src[i] == '\t' || src[i] == '=' || (unsigned char)src[i] < 0x20) ? '_' : src[i];
-    dst[i] = 0;
+    /* The backend guarantees a floor and shares by weight on the uplink, where a domain's
+     * outbound traffic contends (docs/network.md): those come from <outbound>. */
+    *q = (struct nb_port_qos){.in_average = kib(in->average),
+                              .in_peak = kib(in->peak),
+                              .in_burst = kib(in->burst),
+                              .out_average = kib(out->average),
+                              .out_peak = kib(out->peak),
+                              .out_burst = kib(out->burst),
+                              .floor = kib(out->floor ? out->floor : in->floor),
+                              .weight = out->weight ? out->weight : in->weight};
 }
 
 int net_port_qos_words(const struct domain_bandwidth *in, const struct domain_bandwidth *out, char *buf, size_t size)
 {
-    const struct {
-        const char *k;
-        uint64_t v;
-    } kv[] = {
-        {"in-average", kib(in->average)},
-        {"in-peak", kib(in->peak)},
-        {"in-burst", kib(in->burst)},
-        {"out-average", kib(out->average)},
-        {"out-peak", kib(out->peak)},
-        {"out-burst", kib(out->burst)},
-        /* The backend guarantees a floor and shares by weight on the uplink, where a domain's
-         * outbound traffic contends (docs/network.md): those come from <outbound>. */
-        {"floor", kib(out->floor ? out->floor : in->floor)},
-        {"weight", out->weight ? out->weight : in->weight},
-    };
-    size_t n = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-        if (!kv[i].v)
-            continue;
-        int w = snprintf(buf + n, size - n, "%s%s=%" PRIu64, n ? " " : "", kv[i].k, kv[i].v);
-        if (w < 0 || (size_t)w >= size - n)
-            return err_set(ENOSPC, "QoS words longer than %zu bytes", size);
-        n += (size_t)w;
-    }
-    return 0;
+    struct nb_port_qos q;
+    qos_line(&q, in, out);
+    int r = nb_port_qos_format(&q, buf, size);
+    return r < 0 ? r : 0;
 }
 
 int net_port_add_line(const struct domain_config *c, const char *socket, char *buf, size_t size)
 {
-    char name[NET_PORT_NAME_SIZE], dom[64], sponsor[64], ip[INET_ADDRSTRLEN] = "", qos[512];
-    const uint8_t *m = c->net.mac;
-    net_port_name(c, name);
-    label(dom, sizeof(dom), c->name);
-    label(sponsor, sizeof(sponsor), c->sponsor[0] ? c->sponsor : "-");
-    if (c->net.has_ipv4) {
-        struct in_addr a = {htonl(c->net.ipv4)};
-        inet_ntop(AF_INET, &a, ip, sizeof(ip));
-    }
+    /* The line is the backend's own definition (src/proto/netback_ctl.c): a value it would
+     * refuse (a socket path with a blank or '=', a rate beyond its range) is refused here,
+     * before anything is sent. */
+    struct nb_port p = {.has_ipv4 = c->net.has_ipv4, .ipv4 = c->net.ipv4};
+    net_port_name(c, p.name);
+    memcpy(p.mac, c->net.mac, sizeof(p.mac));
+    nb_label(p.domain, sizeof(p.domain), c->name);
+    nb_label(p.sponsor, sizeof(p.sponsor), c->sponsor);
+    qos_line(&p.qos, &c->net.inbound, &c->net.outbound);
     int r = word_check("socket path", socket, "=");
     if (r < 0)
         return err_wrap(-r, "domain '%s'", c->name);
-    if ((r = net_port_qos_words(&c->net.inbound, &c->net.outbound, qos, sizeof(qos))) < 0)
-        return r;
-    int n = snprintf(buf, size, "port-add %s socket=%s mac=%02x:%02x:%02x:%02x:%02x:%02x%s%s domain=%s sponsor=%s%s%s",
-                     name, socket, m[0], m[1], m[2], m[3], m[4], m[5], ip[0] ? " ip=" : "", ip, dom, sponsor,
-                     qos[0] ? " " : "", qos);
-    if (n < 0 || (size_t)n >= size)
-        return err_set(ENOSPC, "domain '%s': its port-add line is longer than %zu bytes", c->name, size);
+    if (strlen(socket) >= sizeof(p.socket))
+        return err_set(ENAMETOOLONG, "domain '%s': interface socket path %s is too long", c->name, socket);
+    snprintf(p.socket, sizeof(p.socket), "%s", socket);
+    int n = snprintf(buf, size, "port-add ");
+    if (n < 0 || (size_t)n >= size || (r = nb_port_format(&p, buf + n, size - (size_t)n)) < 0)
+        return r == -ENOSPC || r == 0
+                   ? err_set(ENOSPC, "domain '%s': its port-add line is longer than %zu bytes", c->name, size)
+                   : err_wrap(-r, "domain '%s'", c->name);
     return 0;
 }
 

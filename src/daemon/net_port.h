@@ -7,9 +7,10 @@
 #include <stddef.h>
 
 #include "lib/domain_config.h"
+#include "proto/netback_ctl.h"   /* NB_PORT_NAME_MAX */
 #include "proto/netback_stats.h" /* struct nb_stats_port */
 
-#define NET_PORT_NAME_SIZE 32 /* the backend's port names: at most 31 characters */
+#define NET_PORT_NAME_SIZE NB_PORT_NAME_MAX /* the backend's port names: at most 31 characters */
 
 /* The backend's name for the domain's port: its name, or 'u' and its UUID's hex digits. */
 void net_port_name(const struct domain_config *c, char out[NET_PORT_NAME_SIZE]);

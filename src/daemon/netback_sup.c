@@ -142,7 +142,7 @@ static int is_our_backend(const struct netback_sup *s, int pid)
 /* Starts a backend and waits until it serves (its pid file names it). Caller holds s->lock. */
 static int spawn(struct netback_sup *s)
 {
-    char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 32], cap[32];
+    char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 32], cap[32], quota[16];
     char *argv[20];
     int argc = 0;
     snprintf(pid_path, sizeof(pid_path), "%s/pid", s->dir);
@@ -171,6 +171,11 @@ static int spawn(struct netback_sup *s)
                 argv[argc++] = (char *)a[i].opt;
                 argv[argc++] = a[i].val;
             }
+        if (s->o.audit_flow_quota) {
+            snprintf(quota, sizeof(quota), "%u", s->o.audit_flow_quota);
+            argv[argc++] = "--audit-flow-quota";
+            argv[argc++] = quota;
+        }
     }
     argv[argc] = NULL;
 

@@ -30,6 +30,7 @@ struct netback_sup_opts {
      * (each NULL: none). The flow log is STATE_DIR/flows.log. */
     int audit;
     const char *audit_rules, *audit_key, *ipfix;
+    uint32_t audit_flow_quota; /* --audit-flow-quota N; 0: the backend's default */
     /* Called (from the supervising thread, no lock held) for each thing worth an event:
      * kind "netback-started", "netback-died", "netback-hung", "netback-restart-failed". */
     void (*on_event)(void *ctx, const char *kind, const char *detail);

@@ -17,7 +17,8 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
-            "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]]\n"
+            "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
+            "                          [--net-audit-flow-quota N]]\n"
             "\n"
             "  --state-dir DIR  domain store, run directories and console logs (default " XENOD_DEFAULT_STATE_DIR ")\n"
             "  --socket PATH    API socket, mode 0600 (default " XENOD_DEFAULT_SOCKET ")\n"
@@ -35,6 +36,8 @@ void xenod_options_usage(FILE *f)
             "                   event stream as audit-KIND\n"
             "  --net-audit-rules FILE  the rules (docs/audit-rules.md); --net-audit-key FILE  seals the log\n"
             "  --net-ipfix HOST:PORT   export the flows by IPFIX to a collector\n"
+            "  --net-audit-flow-quota N  flows one domain may hold in the backend's flow table\n"
+            "                   (1..65536, default 8192: an eighth of it)\n"
             "  --migrate-listen ADDR:PORT  accept live migrations from other hosts there (needs --migrate-key)\n"
             "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
             "                   accept migrations and to send domains away (docs/migration.md)\n");
@@ -94,6 +97,12 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'R': return absolute("--net-audit-rules", arg, o->audit_rules);
     case 'Y': return absolute("--net-audit-key", arg, o->audit_key);
     case 'X': snprintf(o->ipfix, sizeof(o->ipfix), "%s", arg); return 0;
+    case 'q':
+        /* At most the backend's flow table (65536 flows), as xeno-netback checks too. */
+        if (parse_u64_range(arg, 1, 65536, &n) < 0)
+            return err_wrap(EINVAL, "--net-audit-flow-quota");
+        o->audit_flow_quota = (uint32_t)n;
+        return 0;
     case 'k': return absolute("--migrate-key", arg, o->migrate_key);
     case 'K':
         if (parse_u64_range(arg, 1, 1ULL << 40, &o->uplink_kib) < 0)
@@ -120,6 +129,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"net-audit-rules", required_argument, NULL, 'R'},
                                              {"net-audit-key", required_argument, NULL, 'Y'},
                                              {"net-ipfix", required_argument, NULL, 'X'},
+                                             {"net-audit-flow-quota", required_argument, NULL, 'q'},
                                              {"migrate-key", required_argument, NULL, 'k'},
                                              {"net-uplink", required_argument, NULL, 'U'},
                                              {"net-uplink-capacity", required_argument, NULL, 'K'},
@@ -139,8 +149,9 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->migrate_listen && !o->migrate_key[0])
         return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
-    if ((o->audit_rules[0] || o->audit_key[0] || o->ipfix[0]) && !o->net_audit)
-        return err_set(EINVAL, "--net-audit-rules, --net-audit-key and --net-ipfix need --net-audit");
+    if ((o->audit_rules[0] || o->audit_key[0] || o->ipfix[0] || o->audit_flow_quota) && !o->net_audit)
+        return err_set(EINVAL,
+                       "--net-audit-rules, --net-audit-key, --net-ipfix and --net-audit-flow-quota need --net-audit");
     if (o->have_cpu) {
         cpu_set_t set;
         o->cpu.cpus = o->cpus ? o->cpus : sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;

@@ -26,6 +26,7 @@ struct xenod_options {
     uint64_t uplink_kib;
     int net_audit;
     char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* absolute paths; "": none */
+    uint32_t audit_flow_quota;                                   /* --net-audit-flow-quota; 0: the backend's default */
     const char *migrate_listen;
     char migrate_key[PATH_MAX];   /* absolute; "": none */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */

@@ -65,7 +65,8 @@ struct registry {
     uint64_t net_capacity_kib;
     int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
-    char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
+    uint32_t net_audit_flow_quota; /* 0: the backend's default */
+    char migrate_key[PATH_MAX];    /* --migrate-key: authenticates migrations both ways ("": none) */
     int stopping;
     pthread_t supervisor;
 };
@@ -107,10 +108,12 @@ int reg_migrate(struct registry *r, struct reg_domain *d, const char *hostport, 
                 char *result, size_t size);
 /* Destination: takes the domain an authenticated peer offers (migrate_host.c). Defines it
  * (as restore does), starts a monitor listening on `listen` (ADDR:0), calls on_listening
- * with its port, and waits until the domain runs here or the migration failed. */
+ * with its port, and waits until the domain runs here or the migration failed, or until
+ * cancelled(ctx) says 1 (xenod stops: the monitor is killed before the commit, the source
+ * keeps the domain; polled every few ms). */
 int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char *console, size_t console_len,
                    const char *peer, const char *listen, const char *key_path, int (*on_listening)(void *, int),
-                   void *ctx);
+                   int (*cancelled)(void *), void *ctx);
 /* The network backend's program, uplink tap (NULL: none) and uplink capacity in KiB/s (0:
  * unlimited). Attaches to a backend left running by an earlier xenod. Call before serving. */
 int reg_set_network(struct registry *r, const char *netback_path, const char *uplink, uint64_t capacity_kib);

@@ -44,6 +44,7 @@ struct reg_start_how {
     /* Incoming: called once the monitor listens, with its port (the source may go ahead);
      * a negative return abandons the start. */
     int (*on_listening)(void *ctx, int port);
+    int (*cancelled)(void *ctx); /* incoming, may be NULL: 1 when the wait must end */
     void *ctx;
     const char *peer; /* incoming: the source host, for the event */
 };

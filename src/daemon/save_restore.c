@@ -171,7 +171,7 @@ out:
 
 int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char *console, size_t console_len,
                    const char *peer, const char *listen, const char *key_path, int (*on_listening)(void *, int),
-                   void *ctx)
+                   int (*cancelled)(void *), void *ctx)
 {
     char source[256], dir[PATH_MAX + 64];
     struct domain_config cfg;
@@ -213,8 +213,12 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
             fclose(f);
         }
     }
-    struct reg_start_how how = {
-        .migrate_listen = listen, .migrate_key = key_path, .on_listening = on_listening, .ctx = ctx, .peer = peer};
+    struct reg_start_how how = {.migrate_listen = listen,
+                                .migrate_key = key_path,
+                                .on_listening = on_listening,
+                                .cancelled = cancelled,
+                                .ctx = ctx,
+                                .peer = peer};
     rc = reg_start_monitor(r, d, &how);
     if (rc < 0 && created) {
         char msg[1024];

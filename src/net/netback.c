@@ -533,8 +533,10 @@ void netback_write_stats(struct netback *nb, FILE *f)
             events += as.events[k];
         fprintf(f,
                 "audit frames=%" PRIu64 " flows=%u flows_created=%" PRIu64 " flows_logged=%" PRIu64 " dropped=%" PRIu64
-                " throttled=%" PRIu64 " held=%" PRIu64 " events=%" PRIu64 " log_errors=%" PRIu64 "\n",
+                " throttled=%" PRIu64 " held=%" PRIu64 " events=%" PRIu64 " log_errors=%" PRIu64
+                " flow_quota=%u flows_over_quota=%" PRIu64 "\n",
                 as.frames, audit_flow_count(nb->audit.engine), as.flows_created, as.flows_logged, as.dropped,
-                as.throttled, nb->audit.throttled, events, as.log_errors);
+                as.throttled, nb->audit.throttled, events, as.log_errors, audit_flow_quota(nb->audit.engine),
+                as.flows_over_quota);
     }
 }

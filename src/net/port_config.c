@@ -1,190 +1,84 @@
 #include "net/port_config.h"
 
-#include "lib/err.h"
-#include "lib/mac_addr.h"
-#include "lib/parse.h"
-#include "lib/eth.h"
-
-#include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "proto/netback_ctl.h"
+
+/* The line itself is defined once, in src/proto/netback_ctl.c, which xenod writes with: here
+ * only the conversion to the backend's own structures. */
+_Static_assert(PORT_NAME_MAX == NB_PORT_NAME_MAX && PORT_SOCKET_MAX == NB_PORT_SOCKET_MAX &&
+                   PORT_TEXT_MAX == NB_PORT_TEXT_MAX,
+               "port_config and the port line have one set of sizes");
+_Static_assert(NET_QOS_WEIGHT_MAX == NB_QOS_WEIGHT_MAX && NET_QOS_MAX_RATE_KIB == NB_QOS_MAX_RATE_KIB &&
+                   NET_QOS_MAX_BURST_KIB == NB_QOS_MAX_BURST_KIB,
+               "the port line's QoS limits are the QoS engine's");
 
 int port_words(char *line, char **words, int max)
 {
-    /* One request per line, words split by spaces only, and no escapes: a value can hold
-     * neither a space nor a control character. A tab, a carriage return or a newline inside
-     * the line is refused, not taken as a separator, so that text a writer failed to check
-     * (a socket path with a newline in it) fails here instead of becoming a second request
-     * or another word. The one newline allowed ends the line (fgets leaves it in place). */
-    size_t len = strlen(line);
-    if (len && line[len - 1] == '\n')
-        line[--len] = 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-            return err_set(EINVAL, "control character (0x%02x) at byte %zu; the line is refused whole",
-                           (unsigned)(unsigned char)line[i], i);
-    int n = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-        if (n == max)
-            return err_set(E2BIG, "more than %d words", max);
-        words[n++] = w;
-    }
-    return n;
+    return nb_line_words(line, words, max);
 }
 
-static int copy_text(char *dst, size_t size, const char *key, const char *v)
+static void qos_from_line(struct net_qos_port_config *c, const struct nb_port_qos *q)
 {
-    size_t l = strlen(v);
-    if (l == 0 || l >= size)
-        return err_set(EINVAL, "%s='%s': 1 to %zu characters", key, v, size - 1);
-    for (size_t i = 0; i < l; i++)
-        if ((unsigned char)v[i] <= ' ' || v[i] == '=' || (unsigned char)v[i] >= 0x7f)
-            return err_set(EINVAL, "%s='%s': no blanks, '=' or control characters", key, v);
-    memcpy(dst, v, l + 1);
-    return 0;
+    c->inbound.average_kib = q->in_average;
+    c->inbound.peak_kib = q->in_peak;
+    c->inbound.burst_kib = q->in_burst;
+    c->outbound.average_kib = q->out_average;
+    c->outbound.peak_kib = q->out_peak;
+    c->outbound.burst_kib = q->out_burst;
+    c->floor_kib = q->floor;
+    c->weight = q->weight;
 }
 
-static int qos_word(struct port_config *pc, const char *key, const char *v, bool *known)
+static void qos_to_line(struct nb_port_qos *q, const struct net_qos_port_config *c)
 {
-    uint64_t *slot = NULL;
-    uint64_t max = NET_QOS_MAX_RATE_KIB;
-    *known = true;
-    if (!strcmp(key, "in-average"))
-        slot = &pc->qos.inbound.average_kib;
-    else if (!strcmp(key, "in-peak"))
-        slot = &pc->qos.inbound.peak_kib;
-    else if (!strcmp(key, "in-burst"))
-        slot = &pc->qos.inbound.burst_kib, max = NET_QOS_MAX_BURST_KIB;
-    else if (!strcmp(key, "out-average"))
-        slot = &pc->qos.outbound.average_kib;
-    else if (!strcmp(key, "out-peak"))
-        slot = &pc->qos.outbound.peak_kib;
-    else if (!strcmp(key, "out-burst"))
-        slot = &pc->qos.outbound.burst_kib, max = NET_QOS_MAX_BURST_KIB;
-    else if (!strcmp(key, "floor"))
-        slot = &pc->qos.floor_kib;
-    else if (!strcmp(key, "weight")) {
-        uint64_t w;
-        int rc = parse_u64_range(v, 1, NET_QOS_WEIGHT_MAX, &w);
-        if (rc < 0)
-            return err_wrap(EINVAL, "weight=%s", v);
-        pc->qos.weight = (uint32_t)w;
-        return 0;
-    } else {
-        *known = false;
-        return 0;
-    }
-    int rc = parse_u64_range(v, 0, max, slot);
-    if (rc < 0)
-        return err_wrap(EINVAL, "%s=%s", key, v);
-    return 0;
-}
-
-static int split(char *w, char **key, char **val)
-{
-    char *eq = strchr(w, '=');
-    if (!eq || eq == w)
-        return err_set(EINVAL, "'%s' is not KEY=VALUE", w);
-    *eq = 0;
-    *key = w;
-    *val = eq + 1;
-    return 0;
+    *q = (struct nb_port_qos){.in_average = c->inbound.average_kib,
+                              .in_peak = c->inbound.peak_kib,
+                              .in_burst = c->inbound.burst_kib,
+                              .out_average = c->outbound.average_kib,
+                              .out_peak = c->outbound.peak_kib,
+                              .out_burst = c->outbound.burst_kib,
+                              .floor = c->floor_kib,
+                              .weight = c->weight};
 }
 
 int port_config_parse_qos(struct port_config *pc, char **words, int n)
 {
-    for (int i = 0; i < n; i++) {
-        char *k = NULL, *v = NULL;
-        bool known = false;
-        int rc = split(words[i], &k, &v);
-        if (rc == 0)
-            rc = qos_word(pc, k, v, &known);
-        if (rc < 0)
-            return rc;
-        if (!known)
-            return err_set(EINVAL, "unknown QoS setting '%s' (in-/out-average, -peak, -burst, weight, floor)", k);
-    }
-    return 0;
+    struct nb_port_qos q;
+    qos_to_line(&q, &pc->qos);
+    int rc = nb_port_parse_qos(&q, words, n);
+    if (rc == 0)
+        qos_from_line(&pc->qos, &q);
+    return rc;
 }
 
 int port_config_parse(struct port_config *pc, char **words, int n)
 {
+    struct nb_port p;
     memset(pc, 0, sizeof(*pc));
-    if (n < 1)
-        return err_set(EINVAL, "a port needs a NAME");
-    int rc = copy_text(pc->name, sizeof(pc->name), "name", words[0]);
+    int rc = nb_port_parse(&p, words, n);
     if (rc < 0)
         return rc;
-    bool have_socket = false, have_mac = false;
-    for (int i = 1; i < n; i++) {
-        char *k = NULL, *v = NULL;
-        bool known = false;
-        if ((rc = split(words[i], &k, &v)) < 0)
-            return rc;
-        if (!strcmp(k, "socket")) {
-            if (v[0] != '/')
-                return err_set(EINVAL, "socket=%s: an absolute path", v);
-            rc = copy_text(pc->socket, sizeof(pc->socket), k, v);
-            have_socket = true;
-        } else if (!strcmp(k, "mac")) {
-            rc = mac_addr_parse(v, pc->mac);
-            have_mac = true;
-        } else if (!strcmp(k, "ip")) {
-            rc = net_ipv4_parse(v, &pc->ipv4);
-            pc->has_ipv4 = true;
-        } else if (!strcmp(k, "domain")) {
-            rc = copy_text(pc->domain, sizeof(pc->domain), k, v);
-        } else if (!strcmp(k, "sponsor")) {
-            rc = copy_text(pc->sponsor, sizeof(pc->sponsor), k, v);
-        } else if (!strcmp(k, "id")) {
-            rc = parse_u64_range(v, 1, UINT64_MAX - 1, &pc->id);
-            if (rc < 0)
-                rc = err_wrap(EINVAL, "id=%s", v);
-        } else {
-            rc = qos_word(pc, k, v, &known);
-            if (rc == 0 && !known)
-                rc = err_set(EINVAL, "unknown port setting '%s'", k);
-        }
-        if (rc < 0)
-            return rc;
-    }
-    if (!have_socket || !have_mac)
-        return err_set(EINVAL, "port %s: socket=PATH and mac=MAC are required", pc->name);
+    pc->id = p.id;
+    memcpy(pc->name, p.name, sizeof(pc->name));
+    memcpy(pc->socket, p.socket, sizeof(pc->socket));
+    memcpy(pc->mac, p.mac, sizeof(pc->mac));
+    pc->has_ipv4 = p.has_ipv4;
+    pc->ipv4 = p.ipv4;
+    memcpy(pc->domain, p.domain, sizeof(pc->domain));
+    memcpy(pc->sponsor, p.sponsor, sizeof(pc->sponsor));
+    qos_from_line(&pc->qos, &p.qos);
     return 0;
 }
 
 int port_config_format(const struct port_config *pc, char *buf, size_t len)
 {
-    char mac[MAC_ADDR_TEXT];
-    mac_addr_format(pc->mac, mac);
-    int n = snprintf(buf, len, "%s id=%" PRIu64 " socket=%s mac=%s", pc->name, pc->id, pc->socket, mac);
-    if (pc->has_ipv4)
-        n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " ip=%u.%u.%u.%u", pc->ipv4 >> 24, (pc->ipv4 >> 16) & 255,
-                      (pc->ipv4 >> 8) & 255, pc->ipv4 & 255);
-    if (pc->domain[0])
-        n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " domain=%s", pc->domain);
-    if (pc->sponsor[0])
-        n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " sponsor=%s", pc->sponsor);
-    const struct net_qos_port_config *q = &pc->qos;
-    const struct {
-        const char *k;
-        uint64_t v;
-    } kv[] = {
-        {"in-average", q->inbound.average_kib},
-        {"in-peak", q->inbound.peak_kib},
-        {"in-burst", q->inbound.burst_kib},
-        {"out-average", q->outbound.average_kib},
-        {"out-peak", q->outbound.peak_kib},
-        {"out-burst", q->outbound.burst_kib},
-        {"weight", q->weight},
-        {"floor", q->floor_kib},
-    };
-    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
-        if (kv[i].v)
-            n += snprintf(buf + n, len > (size_t)n ? len - n : 0, " %s=%" PRIu64, kv[i].k, kv[i].v);
-    if ((size_t)n >= len)
-        return err_set(ENOSPC, "port %s: its line is longer than %zu", pc->name, len);
-    return n;
+    struct nb_port p = {.id = pc->id, .has_ipv4 = pc->has_ipv4, .ipv4 = pc->ipv4};
+    memcpy(p.name, pc->name, sizeof(p.name));
+    memcpy(p.socket, pc->socket, sizeof(p.socket));
+    memcpy(p.mac, pc->mac, sizeof(p.mac));
+    memcpy(p.domain, pc->domain, sizeof(p.domain));
+    memcpy(p.sponsor, pc->sponsor, sizeof(p.sponsor));
+    qos_to_line(&p.qos, &pc->qos);
+    return nb_port_format(&p, buf, len);
 }

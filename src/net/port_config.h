@@ -1,12 +1,7 @@
-/* One port's configuration as words: what `port-add` on the control socket takes and what the
- * ports file keeps, one line per port (docs/netback.md):
- *
- *   NAME socket=PATH mac=MAC [ip=A.B.C.D] [domain=TEXT] [sponsor=TEXT]
- *        [in-average=KIB] [in-peak=KIB] [in-burst=KIB] [out-average=KIB] [out-peak=KIB]
- *        [out-burst=KIB] [weight=N] [floor=KIB] [id=N]
- *
- * Rates are KiB/s and bursts KiB as in libvirt's <bandwidth>; `id` is the port's persistent
- * identity (given by the backend, kept in the ports file, never reused). */
+/* One port's configuration, as the backend keeps it. Its line (what `port-add` on the
+ * control socket takes and what the ports file keeps, one line per port) is defined once in
+ * src/proto/netback_ctl.h, which xenod writes with; these functions convert between the two.
+ */
 #ifndef XENO_NET_PORT_CONFIG_H
 #define XENO_NET_PORT_CONFIG_H
 
@@ -32,9 +27,8 @@ struct port_config {
     struct net_qos_port_config qos;
 };
 
-/* Splits line into space-separated words in place (at most max); returns the count, or
- * -E2BIG, or -EINVAL for a line holding a control character (a tab, a carriage return, a
- * newline other than one at its very end, any byte below 0x20, or 0x7f), with a message. */
+/* nb_line_words(): splits line into space-separated words in place (at most max); the
+ * count, or -E2BIG, or -EINVAL for a line holding a control character. */
 int port_words(char *line, char **words, int max);
 
 /* Parses words[0] (the name) and the KEY=VALUE words after it. socket and mac are required.
@@ -42,7 +36,8 @@ int port_words(char *line, char **words, int max);
 int port_config_parse(struct port_config *pc, char **words, int n);
 /* Applies QoS words (the qos keys only) on top of pc->qos: for `port-qos NAME KEY=VALUE...`. */
 int port_config_parse_qos(struct port_config *pc, char **words, int n);
-/* The words of pc (the line port_config_parse reads back), with id. */
+/* The words of pc (the line port_config_parse reads back; id when non-zero): the length,
+ * or -EINVAL for a value the parser would refuse, or -ENOSPC. */
 int port_config_format(const struct port_config *pc, char *buf, size_t len);
 
 #endif

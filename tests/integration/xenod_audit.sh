@@ -5,10 +5,34 @@
 # sponsor` lets the first SMTP connection through and refuses the second while 8080 works;
 # the refusal reaches xenod's event stream as an audit event naming domain and sponsor, and
 # the flow log it keeps verifies.
+# Before that, without KVM: --net-audit-flow-quota reaches the backend (xaudit-flow-quota-*).
 
 XA=$TMP/xa
 XA_NS=xau$$
 xa() { XENOD_SOCKET=$XA/x.sock timeout -k 5 60 "$BUILD_DIR/bin/xenctl" "$@"; }
+
+# The flow quota reaches the backend (no KVM: --net-audit starts the backend with xenod):
+# xenod's --net-audit-flow-quota is the quota the backend's engine enforces, shown in its
+# `stats` (flow_quota=); without the option the backend's default (an eighth of 65536).
+XQ=$TMP/xq
+for want in 7 8192; do
+    rm -rf "$XQ"
+    mkdir -p "$XQ"
+    opt=()
+    [ "$want" = 7 ] && opt=(--net-audit-flow-quota 7)
+    "$BUILD_DIR/bin/xenod" --state-dir "$XQ/state" --socket "$XQ/x.sock" --net-audit "${opt[@]}" >"$XQ/xenod.log" 2>&1 &
+    XQ_PID=$!
+    NB_REPLY=
+    wait_until 100 eval 'nb_ctl "$XQ/state/netback" stats && grep -q "^audit " <<<"$NB_REPLY"'
+    check "xaudit-flow-quota-$want" 'grep -q "^audit .* flow_quota=$want flows_over_quota=0" <<<"$NB_REPLY"' \
+        "${NB_REPLY:-no reply}; $(tail -2 "$XQ/xenod.log")"
+    kill -TERM "$XQ_PID" 2>/dev/null
+    wait "$XQ_PID" 2>/dev/null
+    [ -s "$XQ/state/netback/pid" ] && kill -TERM "$(cat "$XQ/state/netback/pid")" 2>/dev/null
+    wait_until 50 eval '! pgrep -f -- "--state-dir $XQ/state/netback" >/dev/null'
+done
+out=$("$BUILD_DIR/bin/xenod" --state-dir "$XQ/state2" --net-audit --net-audit-flow-quota 65537 2>&1)
+check xaudit-flow-quota-range '[ $? != 0 ] && grep -q -- "--net-audit-flow-quota" <<<"$out"' "$out"
 
 if kvm_case xenod-audit; then
     rm -rf "$XA"

@@ -13,6 +13,7 @@
 
 #include "daemon/net_port.h"
 #include "lib/err.h"
+#include "proto/netback_ctl.h"
 
 static struct domain_config config(const char *socket)
 {
@@ -70,11 +71,48 @@ static void lines_carry_no_control_characters(void **state)
     assert_non_null(strstr(err_msg(), "control character (0x0d)"));
 }
 
+/* What xenod writes, the backend reads (one definition, src/proto/netback_ctl.c): a sponsor
+ * the XML allows (UTF-8, a blank) reaches the backend as a label it takes, and every value
+ * reads back. Before, xenod wrote the sponsor's bytes 0x80 and up as they were and the
+ * backend refused the whole port-add: the domain could not start. */
+static void line_reads_back_in_backend(void **state)
+{
+    (void)state;
+    char line[2048], *words[72];
+    struct domain_config c = config("");
+    strcpy(c.sponsor, "acm\xc3\xa9 corp");
+    c.net.has_ipv4 = 1;
+    c.net.ipv4 = 0x0a000002;
+    c.net.inbound = (struct domain_bandwidth){.given = 1, .average = 1024 * 1000, .burst = 64 * 1024};
+    c.net.outbound = (struct domain_bandwidth){.given = 1, .average = 2048 * 1000, .floor = 100 * 1024, .weight = 5};
+    assert_int_equal(net_port_add_line(&c, "/r/net0.sock", line, sizeof(line)), 0);
+    assert_memory_equal(line, "port-add ", 9);
+    int n = nb_line_words(line + 9, words, 72);
+    struct nb_port p;
+    if (n < 1 || nb_port_parse(&p, words, n) < 0)
+        fail_msg("the backend refuses what xenod wrote: %s", err_msg());
+    assert_string_equal(p.name, "web");
+    assert_string_equal(p.socket, "/r/net0.sock");
+    assert_string_equal(p.domain, "web");
+    assert_string_equal(p.sponsor, "acm___corp");
+    assert_true(p.has_ipv4 && p.ipv4 == 0x0a000002);
+    assert_int_equal(p.qos.in_average, 1000);
+    assert_int_equal(p.qos.in_burst, 64);
+    assert_int_equal(p.qos.out_average, 2000);
+    assert_int_equal(p.qos.floor, 100);
+    assert_int_equal(p.qos.weight, 5);
+    /* A rate beyond what the backend takes is refused here, not sent to be refused there. */
+    c.net.inbound.average = (NB_QOS_MAX_RATE_KIB + 1) * 1024;
+    assert_int_equal(net_port_add_line(&c, "/r/net0.sock", line, sizeof(line)), -EINVAL);
+    assert_non_null(strstr(err_msg(), "in-average="));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(socket_path_is_xenods),
         cmocka_unit_test(lines_carry_no_control_characters),
+        cmocka_unit_test(line_reads_back_in_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,28 +11,12 @@
 #include "lib/err.h"
 #include "lib/file.h"
 #include "lib/log.h"
+#include "vmm/state/migrate_apply.h"
 #include "vmm/state/migrate_state.h"
 
 #define GO_TIMEOUT_MS 10000
 #define INCOMING_ATTEMPTS 8     /* connections that fail the handshake before we give up */
 #define INCOMING_GRACE_MS 15000 /* after the first failed one, the real source has this long */
-
-static int check_config(struct migrate_recv *r)
-{
-    const struct snap_config *c = &r->cfg;
-    if (!memchr(c->kernel, 0, sizeof(c->kernel)) || !memchr(c->cmdline, 0, sizeof(c->cmdline)))
-        return err_set(EPROTO, "%s: config: kernel path or command line not terminated", r->c.peer);
-    if (c->nvcpus < 1 || c->nvcpus > VM_MAX_VCPUS)
-        return err_set(EPROTO, "%s: config: %u vCPUs (1 to %d here)", r->c.peer, c->nvcpus, VM_MAX_VCPUS);
-    if (c->mem_size % MIG_PAGE || c->mem_size < VM_MIN_MEMORY || c->mem_size > MIGRATE_MAX_MEMORY)
-        return err_set(EPROTO, "%s: config: memory %llu bytes (a multiple of 4096 from %llu to %llu here)", r->c.peer,
-                       (unsigned long long)c->mem_size, (unsigned long long)VM_MIN_MEMORY,
-                       (unsigned long long)MIGRATE_MAX_MEMORY);
-    if (c->on_poweroff > ACTION_PRESERVE || c->on_reboot > ACTION_PRESERVE || c->on_crash > ACTION_PRESERVE ||
-        c->memory_enforcement > MEMORY_ENFORCE_DESTROY)
-        return err_set(EPROTO, "%s: config: unknown lifecycle action or memory enforcement", r->c.peer);
-    return 0;
-}
 
 /* RUN_DIR/migrate-port: the port we listen on, for xenod (docs/migration.md). */
 static int publish_port(const char *run_dir, int port)
@@ -124,53 +108,10 @@ int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *ke
         return ret;
     if ((ret = mig_expect(&r->c, MIG_CONFIG, r->buf, MIG_MAX_PAYLOAD, &len, "waiting for the domain's config")) < 0)
         return ret;
-    if (len != sizeof(r->cfg))
-        return err_set(EPROTO, "%s: config of %u bytes, this monitor expects %zu (another version?)", r->c.peer, len,
-                       sizeof(r->cfg));
-    memcpy(&r->cfg, r->buf, sizeof(r->cfg));
-    if ((ret = check_config(r)) < 0) {
+    if ((ret = migrate_apply_config(&r->cfg, r->buf, len, r->c.peer)) < 0) {
         mig_send_error(&r->c, err_msg());
         return ret;
     }
-    return 0;
-}
-
-/* One MIG_PAGES message: every entry inside RAM and page aligned, the length exactly the
- * entries plus the data they announce. Checked whole before a byte reaches guest RAM. */
-static int load_pages(struct migrate_recv *r, struct vm *vm, uint32_t len)
-{
-    struct mig_pages_hdr h;
-    if (len < sizeof(h))
-        return err_set(EPROTO, "%s: pages message of %u bytes", r->c.peer, len);
-    memcpy(&h, r->buf, sizeof(h));
-    if (h.count == 0 || h.count > MIG_BATCH_PAGES || len < sizeof(h) + 8ull * h.count)
-        return err_set(EPROTO, "%s: pages message with %u entries in %u bytes", r->c.peer, h.count, len);
-    const uint8_t *ent = r->buf + sizeof(h), *data = ent + 8ull * h.count;
-    uint64_t ndata = 0;
-    for (uint32_t i = 0; i < h.count; i++) {
-        uint64_t e;
-        memcpy(&e, ent + 8ull * i, 8);
-        uint64_t off = e & ~(uint64_t)(MIG_PAGE - 1);
-        if ((e & (MIG_PAGE - 1) & ~MIG_ZERO_PAGE) || off >= vm->mem.size)
-            return err_set(EPROTO, "%s: page entry 0x%llx is not a page of the %llu bytes of RAM", r->c.peer,
-                           (unsigned long long)e, (unsigned long long)vm->mem.size);
-        ndata += !(e & MIG_ZERO_PAGE);
-    }
-    if (len != sizeof(h) + 8ull * h.count + ndata * MIG_PAGE)
-        return err_set(EPROTO, "%s: pages message of %u bytes for %u entries with %llu pages of data", r->c.peer, len,
-                       h.count, (unsigned long long)ndata);
-    for (uint32_t i = 0; i < h.count; i++) {
-        uint64_t e;
-        memcpy(&e, ent + 8ull * i, 8);
-        uint8_t *dst = vm->mem.host + (e & ~(uint64_t)(MIG_PAGE - 1));
-        if (e & MIG_ZERO_PAGE) {
-            memset(dst, 0, MIG_PAGE);
-        } else {
-            memcpy(dst, data, MIG_PAGE);
-            data += MIG_PAGE;
-        }
-    }
-    r->pages += h.count;
     return 0;
 }
 
@@ -184,7 +125,7 @@ int migrate_recv_load(struct migrate_recv *r, struct vm *vm)
         if ((ret = mig_recv(&r->c, &type, r->buf, MIG_MAX_PAYLOAD, &len, "receiving memory")) < 0)
             return ret;
         if (type == MIG_PAGES) {
-            if ((ret = load_pages(r, vm, len)) < 0)
+            if ((ret = migrate_apply_pages(vm->mem.host, vm->mem.size, r->buf, len, r->c.peer, &r->pages)) < 0)
                 return ret;
         } else if (type == MIG_ROUND) {
             /* The source waits for this before it measures the round or pauses: the

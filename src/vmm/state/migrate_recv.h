@@ -15,9 +15,8 @@
 
 #include "proto/migrate_proto.h"
 #include "proto/snapshot.h"
+#include "vmm/state/migrate_apply.h" /* MIGRATE_MAX_MEMORY */
 #include "vmm/machine/vm.h"
-
-#define MIGRATE_MAX_MEMORY (1ULL << 40) /* a config asking for more is refused */
 
 struct migrate_recv {
     struct mig_conn c;
