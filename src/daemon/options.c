@@ -17,6 +17,7 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
+            "             [--save-dir DIR]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]]\n"
             "\n"
             "  --state-dir DIR  domain store, run directories and console logs (default " XENOD_DEFAULT_STATE_DIR ")\n"
@@ -37,7 +38,9 @@ void xenod_options_usage(FILE *f)
             "  --net-ipfix HOST:PORT   export the flows by IPFIX to a collector\n"
             "  --migrate-listen ADDR:PORT  accept live migrations from other hosts there (needs --migrate-key)\n"
             "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
-            "                   accept migrations and to send domains away (docs/migration.md)\n");
+            "                   accept migrations and to send domains away (docs/migration.md)\n"
+            "  --save-dir DIR   where `save` may write snapshots (default STATE/snapshots): each monitor's\n"
+            "                   sandbox lets it write there and nowhere else (docs/security.md)\n");
 }
 
 static int parse_sample_interval(const char *text, double *out)
@@ -95,6 +98,7 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'Y': return absolute("--net-audit-key", arg, o->audit_key);
     case 'X': snprintf(o->ipfix, sizeof(o->ipfix), "%s", arg); return 0;
     case 'k': return absolute("--migrate-key", arg, o->migrate_key);
+    case 'D': return absolute("--save-dir", arg, o->save_dir);
     case 'K':
         if (parse_u64_range(arg, 1, 1ULL << 40, &o->uplink_kib) < 0)
             return err_wrap(EINVAL, "--net-uplink-capacity");
@@ -123,6 +127,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"migrate-key", required_argument, NULL, 'k'},
                                              {"net-uplink", required_argument, NULL, 'U'},
                                              {"net-uplink-capacity", required_argument, NULL, 'K'},
+                                             {"save-dir", required_argument, NULL, 'D'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;

@@ -28,6 +28,7 @@ struct xenod_options {
     char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* absolute paths; "": none */
     const char *migrate_listen;
     char migrate_key[PATH_MAX];   /* absolute; "": none */
+    char save_dir[PATH_MAX];      /* --save-dir, absolute; "": STATE/snapshots (main.c) */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
 

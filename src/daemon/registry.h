@@ -66,6 +66,7 @@ struct registry {
     int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
     char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
+    char save_dir[PATH_MAX];    /* --save-dir: the only place monitors may save snapshots */
     int stopping;
     pthread_t supervisor;
 };
