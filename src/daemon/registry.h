@@ -38,6 +38,7 @@ struct reg_domain {
     int destroying;            /* the operator asked for destroy: the exit is not a crash */
     int gone;                  /* removed from the registry; freed with the last reference */
     int lost_pid;              /* at load: its monitor ended while xenod was not running */
+    int end_signal;            /* the signal that killed its monitor (seccomp: SIGSYS), 0: none */
     struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
     struct domain_bandwidth net_in, net_out; /* network QoS in force: the XML's, then `net-qos` */
     char migration[256];                     /* a live migration's last progress line while it runs, else "" */
