@@ -43,7 +43,7 @@ static const int san[] = {
 #if defined(__SANITIZE_ADDRESS__)
     SCMP_SYS(prctl),         SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(getrlimit),
     SCMP_SYS(prlimit64),     SCMP_SYS(readlink),    SCMP_SYS(readlinkat),   SCMP_SYS(open),
-    SCMP_SYS(openat),        SCMP_SYS(getdents64),  SCMP_SYS(sched_getaffinity), SCMP_SYS(kill),
+    SCMP_SYS(openat),        SCMP_SYS(getdents64), SCMP_SYS(getdents),  SCMP_SYS(sched_getaffinity), SCMP_SYS(kill),
     SCMP_SYS(pipe2),         SCMP_SYS(dup2),        SCMP_SYS(dup3),         SCMP_SYS(getppid),
     SCMP_SYS(set_tid_address), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(statx),
     SCMP_SYS(access),        SCMP_SYS(faccessat),   SCMP_SYS(process_vm_readv), SCMP_SYS(sysinfo),
