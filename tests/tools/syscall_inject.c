@@ -47,8 +47,8 @@ int main(int argc, char **argv)
     errno = 0;
     long word = ptrace(PTRACE_PEEKTEXT, tid, (void *)(r.rip - 2), NULL);
     if (errno || (word & 0xffff) != 0x050f) {
-        fprintf(stderr, "syscall_inject: thread %d is not stopped after a syscall instruction (rip %llx)\n",
-                (int)tid, (unsigned long long)r.rip);
+        fprintf(stderr, "syscall_inject: thread %d is not stopped after a syscall instruction (rip %llx)\n", (int)tid,
+                (unsigned long long)r.rip);
         ptrace(PTRACE_DETACH, tid, NULL, NULL);
         return 1;
     }

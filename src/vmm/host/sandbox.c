@@ -38,8 +38,7 @@ struct ll_ruleset_attr {
 #define FS_RD (LANDLOCK_ACCESS_FS_READ_FILE)
 #define FS_RW (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE)
 /* A directory the monitor writes files in: create, replace by rename, remove, fsync it. */
-#define FS_DIR_RW                                                                                                      \
-    (FS_RW | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG)
+#define FS_DIR_RW (FS_RW | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG)
 
 /* What `save` may write into (for vmm_sandbox_check_save); set once by vmm_sandbox_enter. */
 static const char *save_dirs[OPTIONS_SAVE_DIRS_MAX + 1];
@@ -131,8 +130,8 @@ static int landlock(const struct options *o)
         rc = rule(rs, o->restore, FS_RD, handled);
     if (rc == 0 && o->migrate_key)
         rc = rule(rs, o->migrate_key, FS_RD, handled);
-    static const char *const resolver[] = {"/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
-                                           "/etc/host.conf", "/etc/gai.conf"};
+    static const char *const resolver[] = {"/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/host.conf",
+                                           "/etc/gai.conf"};
     for (size_t i = 0; rc == 0 && i < sizeof(resolver) / sizeof(resolver[0]); i++)
         rc = rule(rs, resolver[i], FS_RD, handled);
 #if defined(__SANITIZE_ADDRESS__)
