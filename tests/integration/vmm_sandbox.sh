@@ -34,7 +34,7 @@ check_context() { printf '; xenod: %s' "$(tail -c 600 "$VS/xenod.log" 2>/dev/nul
 
 if kvm_case sandbox; then
     rm -rf "$VS"
-    mkdir -p "$VS/saves"
+    mkdir -p "$VS/saves" "$VS/elsewhere"
     "$VS_XENOD" --state-dir "$VS/state" --save-dir "$VS/saves" --socket "$VS/x.sock" >"$VS/xenod.log" 2>&1 &
     VS_XPID=$!
     if ! wait_until 30 curl -sf --unix-socket "$VS/x.sock" http://x/v1/host -o /dev/null; then
@@ -58,8 +58,8 @@ if kvm_case sandbox; then
         sched_f=$(vs_status "$P/task/$(vs_tid "$P" xeno-sched)" Seccomp_filters)
         check sandbox-thread-filters '[ "$main_f" = 1 ] && [ "$vcpu_f" = 2 ] && [ "$sched_f" = 2 ]' "$(filters)"
 
-        out=$(vs save counter /etc/counter.snap --keep-running 2>&1)
-        check sandbox-save-outside-refused '! [ -e /etc/counter.snap ] && grep -q "outside the save directory" <<<"$out"' "$out"
+        out=$(vs save counter $VS/elsewhere/counter.snap --keep-running 2>&1)
+        check sandbox-save-outside-refused '! [ -e $VS/elsewhere/counter.snap ] && grep -q "outside the save directory" <<<"$out"' "$out"
         out=$(vs save counter "$VS/saves/c.snap" 2>&1)
         check sandbox-save-inside '[ -s "$VS/saves/c.snap" ] && wait_until 30 vs_forgotten counter' "$out"
         vs restore "$VS/saves/c.snap" >/dev/null 2>&1
@@ -85,8 +85,8 @@ if kvm_case sandbox; then
     # The monitor's own check, behind xenod's: a monitor of our own (xenod's holds its one
     # control connection), saves refused outside its --save-dir and its run directory's parent.
     if vmm_start vsown --kernel "$GUEST/counter.elf" --memory 64M --save-dir "$VS/saves"; then
-        sn_request vsown "save /etc/counter.snap keep-running"
-        check sandbox-monitor-save-outside-refused '! [ -e /etc/counter.snap ] && grep -q "^err .*sandbox" <<<"$SN_REPLY"' "$SN_REPLY"
+        sn_request vsown "save $VS/elsewhere/counter.snap keep-running"
+        check sandbox-monitor-save-outside-refused '! [ -e $VS/elsewhere/counter.snap ] && grep -q "^err .*sandbox" <<<"$SN_REPLY"' "$SN_REPLY"
         sn_request vsown "save $VS/saves/own.snap"
         check sandbox-monitor-save-inside '[ -s "$VS/saves/own.snap" ]' "$SN_REPLY"
         vmm_wait
