@@ -58,8 +58,8 @@ if kvm_case sandbox; then
         sched_f=$(vs_status "$P/task/$(vs_tid "$P" xeno-sched)" Seccomp_filters)
         check sandbox-thread-filters '[ "$main_f" = 1 ] && [ "$vcpu_f" = 2 ] && [ "$sched_f" = 2 ]' "$(filters)"
 
-        out=$(vs save counter $VS/elsewhere/counter.snap --keep-running 2>&1)
-        check sandbox-save-outside-refused '! [ -e $VS/elsewhere/counter.snap ] && grep -q "outside the save directory" <<<"$out"' "$out"
+        out=$(vs save counter "$VS/elsewhere/counter.snap" --keep-running 2>&1)
+        check sandbox-save-outside-refused '! [ -e "$VS/elsewhere/counter.snap" ] && grep -q "outside the save directory" <<<"$out"' "$out"
         out=$(vs save counter "$VS/saves/c.snap" 2>&1)
         check sandbox-save-inside '[ -s "$VS/saves/c.snap" ] && wait_until 30 vs_forgotten counter' "$out"
         vs restore "$VS/saves/c.snap" >/dev/null 2>&1
@@ -86,7 +86,7 @@ if kvm_case sandbox; then
     # control connection), saves refused outside its --save-dir and its run directory's parent.
     if vmm_start vsown --kernel "$GUEST/counter.elf" --memory 64M --save-dir "$VS/saves"; then
         sn_request vsown "save $VS/elsewhere/counter.snap keep-running"
-        check sandbox-monitor-save-outside-refused '! [ -e $VS/elsewhere/counter.snap ] && grep -q "^err .*sandbox" <<<"$SN_REPLY"' "$SN_REPLY"
+        check sandbox-monitor-save-outside-refused '! [ -e "$VS/elsewhere/counter.snap" ] && grep -q "^err .*sandbox" <<<"$SN_REPLY"' "$SN_REPLY"
         sn_request vsown "save $VS/saves/own.snap"
         check sandbox-monitor-save-inside '[ -s "$VS/saves/own.snap" ]' "$SN_REPLY"
         vmm_wait
