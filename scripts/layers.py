@@ -36,7 +36,7 @@ LAYERS = [
     ("vmm/machine", ["vmm/virtio", "vmm/dev", "vmm/boot", "vmm/core", "sched", "lib"], []),
     ("vmm/state", ["vmm/machine", "vmm/virtio", "vmm/dev", "vmm/core", "proto", "lib"], []),
     ("vmm/host", ["vmm/state", "vmm/machine", "vmm/virtio", "vmm/dev", "vmm/boot", "vmm/core",
-                  "sched", "proto", "lib"], []),
+                  "sched", "proto", "lib"], ["-lseccomp"]),
     ("vmm", ["vmm/host", "vmm/state", "vmm/machine", "vmm/virtio", "vmm/dev", "vmm/boot",
              "vmm/core", "sched", "proto", "lib"], []),
     ("daemon", ["sched", "proto", "lib"], ["-lmicrohttpd", "-ljansson", "-lsqlite3"]),

@@ -99,6 +99,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
                                        .net = net_arg[0] ? net_arg : NULL,
                                        .migrate_incoming = how->migrate_listen,
                                        .migrate_key = how->migrate_key,
+                                       .save_dir = r->save_dir[0] ? r->save_dir : NULL,
+                                       .out_key = r->migrate_key[0] ? r->migrate_key : NULL,
                                        .no_wait = how->migrate_listen != NULL};
         r_ = monitor_spawn(&m, &a);
         if (r_ == 0 && how->migrate_listen) {

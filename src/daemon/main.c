@@ -1,9 +1,11 @@
 /* xenod: the host daemon. Keeps the domain registry, supervises one xeno-vmm per running
  * domain, and serves the API (docs/api.md) that xenctl and the web page use. Runs in the
  * foreground, logs to stderr. Stopping xenod does not stop domains: a new xenod re-attaches. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/api.h"
 #include "daemon/log_ring.h"
@@ -21,6 +23,11 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     if (rc < 0)
         return rc;
     snprintf(reg->migrate_key, sizeof(reg->migrate_key), "%s", o->migrate_key);
+    if (o->save_dir[0])
+        snprintf(reg->save_dir, sizeof(reg->save_dir), "%s", o->save_dir);
+    else if (snprintf(reg->save_dir, sizeof(reg->save_dir), "%s/snapshots", o->abs_state_dir) > 0 &&
+             mkdir(reg->save_dir, 0700) < 0 && errno != EEXIST)
+        log_warn("save directory %s: %s", reg->save_dir, strerror(errno));
     if (o->migrate_listen && (rc = migrate_host_listen(migrate, reg, o->migrate_listen, o->migrate_key)) < 0) {
         rc = err_wrap(-rc, "--migrate-listen %s", o->migrate_listen);
         reg_close(reg);

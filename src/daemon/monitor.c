@@ -177,6 +177,14 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     }
     if (a->paused)
         add_arg(argv, &argc, "--paused");
+    if (a->save_dir) {
+        add_arg(argv, &argc, "--save-dir");
+        add_arg(argv, &argc, a->save_dir);
+    }
+    if (a->out_key && !a->migrate_incoming) { /* the sandbox lets the monitor read it */
+        add_arg(argv, &argc, "--migrate-key");
+        add_arg(argv, &argc, a->out_key);
+    }
     argv[argc] = NULL;
 
     pid_t pid = spawn_detached(a->vmm_path, argv, log_path, 0);

@@ -17,6 +17,7 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
+            "             [--save-dir DIR]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -40,7 +41,9 @@ void xenod_options_usage(FILE *f)
             "                   (1..65536, default 8192: an eighth of it)\n"
             "  --migrate-listen ADDR:PORT  accept live migrations from other hosts there (needs --migrate-key)\n"
             "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
-            "                   accept migrations and to send domains away (docs/migration.md)\n");
+            "                   accept migrations and to send domains away (docs/migration.md)\n"
+            "  --save-dir DIR   where `save` may write snapshots (default STATE/snapshots): each monitor's\n"
+            "                   sandbox lets it write there and nowhere else (docs/security.md)\n");
 }
 
 static int parse_sample_interval(const char *text, double *out)
@@ -104,6 +107,7 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
         o->audit_flow_quota = (uint32_t)n;
         return 0;
     case 'k': return absolute("--migrate-key", arg, o->migrate_key);
+    case 'D': return absolute("--save-dir", arg, o->save_dir);
     case 'K':
         if (parse_u64_range(arg, 1, 1ULL << 40, &o->uplink_kib) < 0)
             return err_wrap(EINVAL, "--net-uplink-capacity");
@@ -133,6 +137,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"migrate-key", required_argument, NULL, 'k'},
                                              {"net-uplink", required_argument, NULL, 'U'},
                                              {"net-uplink-capacity", required_argument, NULL, 'K'},
+                                             {"save-dir", required_argument, NULL, 'D'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;

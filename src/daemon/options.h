@@ -29,6 +29,7 @@ struct xenod_options {
     uint32_t audit_flow_quota;                                   /* --net-audit-flow-quota; 0: the backend's default */
     const char *migrate_listen;
     char migrate_key[PATH_MAX];   /* absolute; "": none */
+    char save_dir[PATH_MAX];      /* --save-dir, absolute; "": STATE/snapshots (main.c) */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
 

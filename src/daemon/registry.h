@@ -38,6 +38,7 @@ struct reg_domain {
     int destroying;            /* the operator asked for destroy: the exit is not a crash */
     int gone;                  /* removed from the registry; freed with the last reference */
     int lost_pid;              /* at load: its monitor ended while xenod was not running */
+    int end_signal;            /* the signal that killed its monitor (seccomp: SIGSYS), 0: none */
     struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
     struct domain_bandwidth net_in, net_out; /* network QoS in force: the XML's, then `net-qos` */
     char migration[256];                     /* a live migration's last progress line while it runs, else "" */
@@ -67,6 +68,7 @@ struct registry {
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
     uint32_t net_audit_flow_quota; /* 0: the backend's default */
     char migrate_key[PATH_MAX];    /* --migrate-key: authenticates migrations both ways ("": none) */
+    char save_dir[PATH_MAX];       /* --save-dir: the only place monitors may save snapshots */
     int stopping;
     pthread_t supervisor;
 };

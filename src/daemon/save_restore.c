@@ -22,6 +22,11 @@ int reg_save(struct registry *r, struct reg_domain *d, const char *path, int kee
     char line[PATH_MAX + 32], reply[512];
     if (path[0] != '/' || strpbrk(path, " \t\r\n") || strlen(path) >= PATH_MAX)
         return err_set(EINVAL, "snapshot path '%s': give an absolute path without blanks", path);
+    /* The monitor's sandbox lets it write only there (docs/security.md, Monitor sandbox). */
+    size_t n = strlen(r->save_dir);
+    if (strncmp(path, r->save_dir, n) != 0 || path[n] != '/' || strstr(path, "/../") || strstr(path, "/./"))
+        return err_set(EACCES, "snapshot path '%s': outside the save directory %s (xenod --save-dir)", path,
+                       r->save_dir);
     struct monitor *m = reg_grab_monitor(r, d);
     if (!m)
         return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/end_policy.h"
@@ -27,10 +29,17 @@ int reg_monitor_ended(struct registry *r, struct reg_domain *d, int pid)
 
     switch (e.kind) {
     case END_DESTROYED: reg_event(r, d, "destroyed", NULL); break;
-    case END_MONITOR_DIED: reg_event(r, d, "monitor-died", "the monitor (pid %d) ended without saying why", pid); break;
+    case END_MONITOR_DIED:
+        if (d->end_signal)
+            reg_event(r, d, "monitor-died", "the monitor (pid %d) was killed by signal %d (%s)", pid, d->end_signal,
+                      strsignal(d->end_signal));
+        else
+            reg_event(r, d, "monitor-died", "the monitor (pid %d) ended without saying why", pid);
+        break;
     case END_STOPPED: reg_event(r, d, outcome, "%s", reason ? reason : ""); break;
     case END_CRASH: reg_event(r, d, "crash", "%s%s%s", outcome, reason ? ": " : "", reason ? reason : ""); break;
     }
+    d->end_signal = 0;
     monitor_clean_run_dir(dir);
     d->domid = 0;
     d->started_at = 0;
@@ -188,6 +197,13 @@ void *reg_supervisor_main(void *opaque)
                     struct stats_page st;
                     if (monitor_read_stats(m, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
                         log_error("%s", err_msg());
+                    /* Before the reap in detach_monitor: a monitor killed by a signal (its
+                     * sandbox's SIGSYS) wrote no outcome; the event says which signal. */
+                    siginfo_t si = {0};
+                    d->end_signal = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                                            si.si_pid == pid && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+                                        ? si.si_status
+                                        : 0;
                     detach_monitor(d);
                     char port[NET_PORT_NAME_SIZE] = "";
                     if (d->cfg.net.present)

@@ -27,6 +27,7 @@
 #include "vmm/host/options.h"
 #include "vmm/host/pollset.h"
 #include "vmm/host/run_dir.h"
+#include "vmm/host/sandbox.h"
 #include "vmm/state/snapshot_vm.h"
 #include "vmm/host/stats.h"
 
@@ -286,6 +287,13 @@ static int run(struct monitor *m)
         m->dom.console_out = console_out;
         m->dom.console_write = console_write_buf;
         m->dom.console_opaque = &m->stdout_fd;
+    }
+    /* Set-up is done (run directory, sockets bound, kernel mapped, snapshot or migration
+     * accepted): the sandbox goes up before the first VM and its threads exist. */
+    if (!m->opt.no_sandbox && vmm_sandbox_enter(&m->opt) < 0) {
+        log_error("%s", err_msg());
+        snprintf(m->dom.outcome, sizeof(m->dom.outcome), "host-error %s", err_msg());
+        return EXIT_HOST_ERROR;
     }
     int booted = domain_boot(&m->dom);
     if (m->dom.snap) { /* restored: a lazy fill maps the file on its own */

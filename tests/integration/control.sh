@@ -11,7 +11,7 @@ XPID=
 
 xenod_up() { [ -S "$XENOD_SOCKET" ] && curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null; }
 start_xenod() {
-    "$XENOD" --state-dir "$CP/state" --socket "$XENOD_SOCKET" --sample-interval 300ms >>"$CP/xenod.log" 2>&1 &
+    "$XENOD" --state-dir "$CP/state" --save-dir "$CP" --socket "$XENOD_SOCKET" --sample-interval 300ms >>"$CP/xenod.log" 2>&1 &
     XPID=$!
     wait_until 10 xenod_up
 }

@@ -10,7 +10,7 @@ XENCTL=$BUILD_DIR/bin/xenctl
 RS_PIDS=
 
 rs_xenod() { # NAME: a xenod with its state in $RS/NAME and its socket at $RS/NAME.sock
-    "$XENOD" --state-dir "$RS/$1" --socket "$RS/$1.sock" >>"$RS/$1.log" 2>&1 &
+    "$XENOD" --state-dir "$RS/$1" --save-dir "$RS" --socket "$RS/$1.sock" >>"$RS/$1.log" 2>&1 &
     RS_PIDS="$RS_PIDS $!"
     wait_until 100 curl -sf --unix-socket "$RS/$1.sock" http://x/v1/host -o /dev/null
 }

@@ -1,4 +1,5 @@
 #include "vmm/core/mem_populate.h"
+#include "vmm/core/thread_kind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -247,6 +248,7 @@ static void answer_fault(struct mem_populate *p, uint64_t pg)
 
 static void *handler_main(void *arg)
 {
+    thread_kind_enter(THREAD_UFFD_HANDLER, "uffd-handler");
     struct mem_populate *p = arg;
     struct uffd_msg msgs[64];
     for (;;) {
@@ -286,6 +288,7 @@ static void *handler_main(void *arg)
 
 static void *filler_main(void *arg)
 {
+    thread_kind_enter(THREAD_UFFD_FILLER, "uffd-filler");
     struct mem_populate *p = arg;
     for (uint64_t ri = 0; ri < p->nruns; ri++) {
         const struct snap_mem_run *r = &p->runs[ri];

@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/state/save_shrink.h"
+#include "vmm/host/sandbox.h"
 
 /* save PATH [keep-running]: pauses the vCPUs, writes the snapshot, then stops the domain
  * (outcome "saved PATH") or lets it run on. */
@@ -21,6 +22,10 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
     int was_paused = d->state == DOM_STATE_PAUSED;
     if (d->save_requested) {
         snprintf(reply, size, "err already saved to %s; the domain is stopping", d->saved_path);
+        return;
+    }
+    if (vmm_sandbox_check_save(args->path) < 0) {
+        snprintf(reply, size, "err %s", err_msg());
         return;
     }
     struct snap_config *cfg = calloc(1, sizeof(*cfg));

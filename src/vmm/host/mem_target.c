@@ -111,14 +111,22 @@ uint64_t mem_resident_bytes(int memfd)
     return (uint64_t)st.st_blocks * 512u;
 }
 
+/* Opened once and kept: a sandboxed monitor (sandbox.h) cannot open /proc. */
+static int statm_fd = -2;
+
+void mem_self_rss_open(void)
+{
+    if (statm_fd == -2)
+        statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+}
+
 uint64_t mem_self_rss_bytes(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    mem_self_rss_open();
+    if (statm_fd < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
+    ssize_t n = pread(statm_fd, buf, sizeof(buf) - 1, 0);
     if (n <= 0)
         return 0;
     buf[n] = '\0';

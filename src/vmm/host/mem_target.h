@@ -65,5 +65,7 @@ const char *mem_verdict_name(enum mem_verdict v); /* "reached", "missed", "regro
 uint64_t mem_resident_bytes(int memfd);
 /* This process's resident set in bytes (/proc/self/statm), 0 if unreadable. */
 uint64_t mem_self_rss_bytes(void);
+/* Opens /proc/self/statm once, kept for the process's life (main thread, before the sandbox). */
+void mem_self_rss_open(void);
 
 #endif

@@ -68,6 +68,11 @@ void options_usage(FILE *f)
             "                           run the domain it brings (memory, vCPUs, kernel, actions)\n"
             "  --migrate-key FILE       shared key (at least 16 bytes, mode 0600) both ends must hold;\n"
             "                           also the default key of the control request migrate\n"
+            "  --save-dir DIR           the control request save may write there (repeatable, at most 8);\n"
+            "                           without any: the directory holding --run-dir. Other paths are\n"
+            "                           refused by the sandbox\n"
+            "  --no-sandbox             debugging only: no seccomp, Landlock, capability drop or limits\n"
+            "                           (docs/security.md, Monitor sandbox)\n"
             "  --dump-acpi DIR          write the ACPI tables this configuration gets into DIR (rsdp.dat,\n"
             "                           xsdt.dat, facp.dat, apic.dat, dsdt.dat), list its devices, exit\n"
             "\n"
@@ -149,6 +154,7 @@ enum {
 enum { OPT_NET = 320 };
 /* Live migration (docs/migration.md). */
 enum { OPT_MIG_IN = 340, OPT_MIG_KEY };
+enum { OPT_SAVE_DIR = 360, OPT_NO_SANDBOX };
 /* The CPU scheduling options (docs/scheduling.md). */
 enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
 
@@ -292,6 +298,14 @@ static int option_value(int c, struct options *o, int *log_size_given)
         break;
     case OPT_MIG_IN: o->migrate_incoming = optarg; break;
     case OPT_MIG_KEY: o->migrate_key = optarg; break;
+    case OPT_NO_SANDBOX: o->no_sandbox = 1; break;
+    case OPT_SAVE_DIR:
+        if (optarg[0] != '/' || o->nsave_dirs == OPTIONS_SAVE_DIRS_MAX) {
+            log_error("--save-dir '%s': an absolute path, at most %d of them", optarg, OPTIONS_SAVE_DIRS_MAX);
+            return -1;
+        }
+        o->save_dirs[o->nsave_dirs++] = optarg;
+        break;
     case OPT_CPU_RES:
     case OPT_CPU_LIMIT:
     case OPT_CPU_WEIGHT:
@@ -379,6 +393,8 @@ int options_parse(int argc, char **argv, struct options *o)
                                              {"cpu-limit", required_argument, NULL, OPT_CPU_LIMIT},
                                              {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
                                              {"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
+                                             {"save-dir", required_argument, NULL, OPT_SAVE_DIR},
+                                             {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, log_size_given = 0;

@@ -8,6 +8,8 @@
 #include "lib/domain_config.h"     /* enum lifecycle_action, enum memory_enforcement */
 #include "vmm/virtio/virtio_net.h" /* struct virtio_net_config_host */
 
+#define OPTIONS_SAVE_DIRS_MAX 8
+
 struct options {
     const char *kernel, *initrd, *cmdline;
     uint64_t mem_size;
@@ -30,6 +32,11 @@ struct options {
     int have_net;
     struct virtio_net_config_host net; /* net.socket_path points at net_socket */
     char net_socket[108];
+    /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
+     * only into the run directory and the --save-dir directories. */
+    int no_sandbox;
+    const char *save_dirs[OPTIONS_SAVE_DIRS_MAX];
+    unsigned nsave_dirs;
 };
 
 #define OPTIONS_CONSOLE_LOG_DEFAULT (1ULL << 20)

@@ -18,6 +18,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/boot/pvh.h"
+#include "vmm/core/thread_kind.h"
 #include "vmm/machine/vm.h"
 
 #define APIC_LVT0 0x350
@@ -233,7 +234,7 @@ void *vcpu_thread(void *opaque)
 
     char name[16];
     snprintf(name, sizeof(name), "vcpu%u", v->id); /* for ps, top and bench/sched */
-    pthread_setname_np(pthread_self(), name);
+    thread_kind_enter(THREAD_VCPU, name);
 
     pthread_mutex_lock(&vm->lock);
     v->clock_valid = pthread_getcpuclockid(pthread_self(), &v->cpu_clock) == 0;

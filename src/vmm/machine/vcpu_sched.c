@@ -1,4 +1,5 @@
 #include "vmm/machine/vcpu_sched.h"
+#include "vmm/core/thread_kind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,20 +92,28 @@ static void apply_nice(struct vcpu_sched *sc, unsigned i, pid_t tid, int nice)
  * domain's weight is given to its session's autogroup, which makes it the domain's share
  * against the other domains (and the host's sessions). A monitor that is not a session
  * leader (started from a shell) leaves the session's autogroup alone: it is not its own. */
+static int autogroup_fd = -2; /* -2: not opened yet; -1: no autogroups */
+
+void vcpu_sched_open_host_files(void)
+{
+    if (autogroup_fd == -2)
+        autogroup_fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+}
+
 static void apply_group_nice(struct vcpu_sched *sc, int nice)
 {
     if (nice == sc->group_nice || getsid(0) != getpid())
         return;
-    int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
+    /* Opened once and kept: a sandboxed monitor (vmm/host/sandbox.h) cannot open /proc. */
+    vcpu_sched_open_host_files();
+    if (autogroup_fd < 0)
         return; /* no autogroups: the threads' nice is the weight */
     char buf[16];
     int n = snprintf(buf, sizeof(buf), "%d\n", nice);
-    if (write(fd, buf, (size_t)n) != n && !sc->warned_nice) {
+    if (pwrite(autogroup_fd, buf, (size_t)n, 0) != n && !sc->warned_nice) {
         sc->warned_nice = 1;
         log_warn("CPU scheduler: cannot give the domain's session nice %d for its weight (%s)", nice, strerror(errno));
     }
-    close(fd);
     sc->group_nice = nice;
 }
 
@@ -168,7 +177,7 @@ static uint64_t round_locked(struct vcpu_sched *sc)
 static void *sched_thread(void *opaque)
 {
     struct vcpu_sched *sc = opaque;
-    pthread_setname_np(pthread_self(), "xeno-sched");
+    thread_kind_enter(THREAD_SCHED, "xeno-sched");
     pthread_mutex_lock(&sc->lock);
     while (!sc->stop) {
         uint64_t next = round_locked(sc);

@@ -69,4 +69,9 @@ void vcpu_sched_stats(struct vcpu_sched *sc, struct vcpu_sched_stats *out);
 /* Stops and joins the thread (detach first). */
 void vcpu_sched_stop(struct vcpu_sched *sc);
 
+/* Opens the /proc file the scheduler writes at run time (the session's autogroup nice) and
+ * keeps it for the process's life: called before the monitor enters its sandbox, which
+ * refuses opening anything under /proc. Main thread, before any scheduler starts. */
+void vcpu_sched_open_host_files(void);
+
 #endif

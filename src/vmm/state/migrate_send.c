@@ -1,4 +1,5 @@
 #include "vmm/state/migrate_send.h"
+#include "vmm/core/thread_kind.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -418,6 +419,7 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
 
 static void *thread_main(void *arg)
 {
+    thread_kind_enter(THREAD_MIGRATE_SEND, "migrate-send");
     struct migrate_send *m = arg;
     struct sender s = {.m = m, .c = {.fd = -1}};
     struct dirty_log dl = {0};

@@ -1,6 +1,7 @@
 /* The vhost-user front end (vhost_user_front.h): the listening socket, the connection to
  * one backend at a time, and the hand-over of a device's rings. */
 #include "vmm/virtio/vhost_user_front.h"
+#include "vmm/core/thread_kind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -377,6 +378,7 @@ static void check_connection(struct vhost_front *f)
 
 static void *front_thread(void *opaque)
 {
+    thread_kind_enter(THREAD_VHOST_FRONT, "vhost-front");
     struct vhost_front *f = opaque;
     for (;;) {
         pthread_mutex_lock(&f->io_lock);

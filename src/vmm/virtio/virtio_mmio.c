@@ -2,6 +2,7 @@
  * The API, the notification path and the reasons for a device thread are in
  * virtio_mmio.h. */
 #include "vmm/virtio/virtio_mmio.h"
+#include "vmm/core/thread_kind.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -486,6 +487,7 @@ struct virtio_dev *virtio_mmio_add(struct virtio_host *h, const struct virtio_de
 
 static void *virtio_thread(void *opaque)
 {
+    thread_kind_enter(THREAD_VIRTIO_IO, "virtio-io");
     struct virtio_host *h = opaque;
     struct pollfd fds[1 + VIRTIO_MAX_DEVS * VIRTIO_MAX_QUEUES];
     struct {

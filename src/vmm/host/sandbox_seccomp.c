@@ -1,0 +1,349 @@
+/* The monitor's seccomp allow-lists, one per thread kind (docs/security.md, "Monitor
+ * sandbox"). The main thread loads the base list, the union of what every thread needs, before
+ * it creates any thread; each thread then stacks the list of its kind on top (the kernel runs
+ * every filter of a thread and the strictest answer wins), so a thread may do only what both
+ * allow. Anything else kills the whole process (SECCOMP_RET_KILL_PROCESS): visible, never
+ * silently refused. */
+#include "vmm/host/sandbox_priv.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Every thread: memory (malloc, thread stacks), locks, time, its eventfds and sockets already
+ * open, signals it is sent (vCPU kicks), its own end. */
+static const int common[] = {
+    SCMP_SYS(read),
+    SCMP_SYS(write),
+    SCMP_SYS(readv),
+    SCMP_SYS(writev),
+    SCMP_SYS(pread64),
+    SCMP_SYS(pwrite64),
+    SCMP_SYS(close),
+    SCMP_SYS(futex),
+    SCMP_SYS(clock_gettime),
+    SCMP_SYS(clock_nanosleep),
+    SCMP_SYS(nanosleep),
+    SCMP_SYS(gettid),
+    SCMP_SYS(getpid),
+    SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(rt_sigreturn),
+    SCMP_SYS(madvise),
+    SCMP_SYS(mmap),
+    SCMP_SYS(munmap),
+    SCMP_SYS(mprotect),
+    SCMP_SYS(mremap),
+    SCMP_SYS(brk),
+    SCMP_SYS(exit),
+    SCMP_SYS(exit_group),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(getrandom),
+    SCMP_SYS(restart_syscall),
+    SCMP_SYS(poll),
+    SCMP_SYS(ppoll),
+    SCMP_SYS(fstat),
+    SCMP_SYS(newfstatat),
+    SCMP_SYS(lseek),
+    SCMP_SYS(tgkill),
+    SCMP_SYS(clock_getres),
+    SCMP_SYS(getrusage),
+    SCMP_SYS(rt_sigtimedwait),
+};
+
+/* Sanitizer builds only (make SAN=1): the ASan/UBSan runtime's reports and LeakSanitizer's
+ * check at exit, which clones a tracer that ptraces the process's threads. Never in a
+ * release build. */
+static const int san[] = {
+#if defined(__SANITIZE_ADDRESS__)
+    SCMP_SYS(prctl),
+    SCMP_SYS(sigaltstack),
+    SCMP_SYS(rt_sigaction),
+    SCMP_SYS(getrlimit),
+    SCMP_SYS(prlimit64),
+    SCMP_SYS(readlink),
+    SCMP_SYS(readlinkat),
+    SCMP_SYS(open),
+    SCMP_SYS(openat),
+    SCMP_SYS(getdents64),
+    SCMP_SYS(getdents),
+    SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(kill),
+    SCMP_SYS(pipe2),
+    SCMP_SYS(dup2),
+    SCMP_SYS(dup3),
+    SCMP_SYS(getppid),
+    SCMP_SYS(set_tid_address),
+    SCMP_SYS(set_robust_list),
+    SCMP_SYS(rseq),
+    SCMP_SYS(statx),
+    SCMP_SYS(access),
+    SCMP_SYS(faccessat),
+    SCMP_SYS(process_vm_readv),
+    SCMP_SYS(sysinfo),
+    SCMP_SYS(uname),
+    SCMP_SYS(ioctl),
+    SCMP_SYS(msync),
+    SCMP_SYS(clone),
+    SCMP_SYS(ptrace),
+    SCMP_SYS(wait4),
+    SCMP_SYS(waitid),
+    SCMP_SYS(sched_setaffinity),
+#endif
+    -1,
+};
+
+/* The main (control) thread: besides serving the control and console sockets, it builds a
+ * fresh VM on a restart (/dev/kvm, guest memory memfd, eventfds, vCPU and device threads,
+ * the vhost-user socket), writes snapshots (save), starts lazy restores (userfaultfd) and
+ * migrations, and reads its stats. */
+static const int main_extra[] = {
+    SCMP_SYS(ioctl),
+    SCMP_SYS(openat),
+    SCMP_SYS(connect),
+    SCMP_SYS(bind),
+    SCMP_SYS(listen),
+    SCMP_SYS(accept4),
+    SCMP_SYS(getsockopt),
+    SCMP_SYS(setsockopt),
+    SCMP_SYS(getsockname),
+    SCMP_SYS(getpeername),
+    SCMP_SYS(shutdown),
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(sendmsg),
+    SCMP_SYS(recvmsg),
+    SCMP_SYS(fcntl),
+    SCMP_SYS(eventfd2),
+    SCMP_SYS(timerfd_create),
+    SCMP_SYS(timerfd_settime),
+    SCMP_SYS(timerfd_gettime),
+    SCMP_SYS(signalfd4),
+    SCMP_SYS(memfd_create),
+    SCMP_SYS(ftruncate),
+    SCMP_SYS(fallocate),
+    SCMP_SYS(fsync),
+    SCMP_SYS(fdatasync),
+    SCMP_SYS(fadvise64),
+    SCMP_SYS(unlink),
+    SCMP_SYS(unlinkat),
+    SCMP_SYS(rename),
+    SCMP_SYS(renameat),
+    SCMP_SYS(renameat2),
+    SCMP_SYS(umask),
+    SCMP_SYS(fchmod),
+    SCMP_SYS(fchmodat),
+    SCMP_SYS(flock),
+    SCMP_SYS(userfaultfd),
+    SCMP_SYS(set_robust_list),
+    SCMP_SYS(rseq),
+    SCMP_SYS(seccomp),
+    SCMP_SYS(sched_setscheduler),
+    SCMP_SYS(sched_getscheduler),
+    SCMP_SYS(sched_getparam),
+    SCMP_SYS(setpriority),
+    SCMP_SYS(getpriority),
+    SCMP_SYS(getsid),
+    SCMP_SYS(sysinfo),
+    SCMP_SYS(rt_sigaction),
+    SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(sched_setaffinity),
+    SCMP_SYS(statx),
+    SCMP_SYS(socketpair),
+    SCMP_SYS(uname),
+};
+
+/* A vCPU: KVM_RUN and the vCPU ioctls, the exits it emulates (eventfd writes, console bytes
+ * into buffers, timers). No sockets, no files, no new threads. */
+static const int vcpu_extra[] = {SCMP_SYS(ioctl), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime)};
+
+/* The vCPU scheduler: real-time priority and nice of the vCPU threads, the autogroup nice
+ * (a file opened before the sandbox), its timers. */
+static const int sched_extra[] = {
+    SCMP_SYS(sched_setscheduler), SCMP_SYS(sched_getscheduler), SCMP_SYS(sched_getparam),
+    SCMP_SYS(setpriority),        SCMP_SYS(getpriority),        SCMP_SYS(getsid),
+    SCMP_SYS(timerfd_settime),    SCMP_SYS(timerfd_gettime),    SCMP_SYS(sched_setaffinity),
+    SCMP_SYS(sched_getaffinity),
+};
+
+/* A virtio device thread: queue notifications (eventfds), interrupts (KVM ioctls), the
+ * balloon's holes punched in guest memory (fallocate), the entropy device (getrandom). */
+static const int virtio_extra[] = {SCMP_SYS(ioctl), SCMP_SYS(fallocate), SCMP_SYS(timerfd_settime),
+                                   SCMP_SYS(timerfd_gettime)};
+
+/* The vhost-user front end: accepts the backend, exchanges messages with fds, creates and
+ * seals the inflight region, registers ioeventfds/irqfds with KVM. */
+static const int vhost_extra[] = {
+    SCMP_SYS(accept4), SCMP_SYS(recvmsg),    SCMP_SYS(sendmsg),    SCMP_SYS(recvfrom),     SCMP_SYS(sendto),
+    SCMP_SYS(fcntl),   SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
+    SCMP_SYS(ioctl),   SCMP_SYS(eventfd2),   SCMP_SYS(shutdown),
+};
+
+/* The migration sender: resolves and connects to the destination (TCP; glibc's resolver may
+ * try nscd over a unix socket and netlink), streams memory (KVM dirty logs), and libcrypto. */
+static const int migrate_extra[] = {
+    SCMP_SYS(connect),  SCMP_SYS(setsockopt), SCMP_SYS(getsockopt), SCMP_SYS(getsockname), SCMP_SYS(getpeername),
+    SCMP_SYS(sendto),   SCMP_SYS(recvfrom),   SCMP_SYS(sendmsg),    SCMP_SYS(recvmsg),     SCMP_SYS(sendmmsg),
+    SCMP_SYS(shutdown), SCMP_SYS(fcntl),      SCMP_SYS(ioctl),      SCMP_SYS(openat),      SCMP_SYS(bind),
+    SCMP_SYS(uname),    SCMP_SYS(sysinfo),
+};
+
+/* Lazy restore: the fault handler answers faults (UFFDIO_COPY/ZEROPAGE/WAKE); the filler
+ * reads the snapshot (pread) and copies it in. */
+static const int uffd_extra[] = {SCMP_SYS(ioctl), SCMP_SYS(fadvise64)};
+
+static int add_list(scmp_filter_ctx ctx, const int *nrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (nrs[i] < 0)
+            continue;
+        int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nrs[i], 0);
+        if (rc < 0 && rc != -EEXIST)
+            return rc;
+    }
+    return 0;
+}
+
+#define ADD(ctx, list) add_list(ctx, list, sizeof(list) / sizeof(list[0]))
+
+/* socket(2) by family: the argument is a value seccomp can see. */
+static int allow_socket(scmp_filter_ctx ctx, const int *families, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, families[i]));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* New threads only: clone with CLONE_THREAD (a seccomp filter can read its flags). clone3
+ * passes them in memory it cannot read, so it answers ENOSYS and glibc falls back to clone.
+ * No new process, ever: that is the monitor's process limit (RLIMIT_NPROC does not bind uid 0). */
+static int allow_threads(scmp_filter_ctx ctx)
+{
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    /* glibc names threads with prctl(PR_SET_NAME); nothing else of prctl. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+    return rc;
+}
+
+/* The filter for one kind (or the base, kind < 0), not loaded. */
+static int build(int kind, scmp_filter_ctx *out)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (!ctx)
+        return -ENOMEM;
+    int rc = ADD(ctx, common);
+    if (rc == 0)
+        rc = ADD(ctx, san);
+    static const int net[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+    switch (kind) {
+    case -1: /* base: the union of all kinds */
+        if (rc == 0)
+            rc = ADD(ctx, main_extra);
+        if (rc == 0)
+            rc = ADD(ctx, migrate_extra);
+        if (rc == 0)
+            rc = ADD(ctx, vhost_extra);
+        if (rc == 0)
+            rc = allow_socket(ctx, net, 4);
+        if (rc == 0)
+            rc = allow_threads(ctx);
+        break;
+    case THREAD_VCPU: rc = rc ? rc : ADD(ctx, vcpu_extra); break;
+    case THREAD_SCHED: rc = rc ? rc : ADD(ctx, sched_extra); break;
+    case THREAD_VIRTIO_IO: rc = rc ? rc : ADD(ctx, virtio_extra); break;
+    case THREAD_VHOST_FRONT: rc = rc ? rc : ADD(ctx, vhost_extra); break;
+    case THREAD_MIGRATE_SEND:
+        if (rc == 0)
+            rc = ADD(ctx, migrate_extra);
+        if (rc == 0)
+            rc = allow_socket(ctx, net, 4);
+        break;
+    case THREAD_UFFD_HANDLER:
+    case THREAD_UFFD_FILLER: rc = rc ? rc : ADD(ctx, uffd_extra); break;
+    default: rc = -EINVAL;
+    }
+    if (rc < 0) {
+        seccomp_release(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
+/* The BPF program of each thread kind, compiled on the main thread before the sandbox so a
+ * new thread only has to hand it to the kernel (no allocation, no libseccomp). */
+static struct sock_fprog kind_prog[THREAD_KIND_COUNT];
+
+static int compile(int kind, struct sock_fprog *prog)
+{
+    scmp_filter_ctx ctx;
+    int rc = build(kind, &ctx);
+    if (rc < 0)
+        return rc;
+    int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+    if (fd < 0) {
+        seccomp_release(ctx);
+        return -errno;
+    }
+    rc = seccomp_export_bpf(ctx, fd);
+    seccomp_release(ctx);
+    off_t len = rc < 0 ? 0 : lseek(fd, 0, SEEK_END);
+    void *buf = len > 0 ? malloc((size_t)len) : NULL;
+    if (rc == 0 && (!buf || pread(fd, buf, (size_t)len, 0) != len))
+        rc = -EIO;
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    prog->len = (unsigned short)((size_t)len / sizeof(struct sock_filter));
+    prog->filter = buf;
+    return 0;
+}
+
+static void narrow_thread(enum thread_kind kind)
+{
+    if (kind >= THREAD_KIND_COUNT || !kind_prog[kind].filter)
+        return;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &kind_prog[kind]) < 0)
+        log_error("sandbox: the %s thread keeps the base allow-list: seccomp: %s", thread_kind_name(kind),
+                  strerror(errno));
+}
+
+int sandbox_seccomp_load(void)
+{
+    for (int k = 0; k < THREAD_KIND_COUNT; k++) {
+        int rc = compile(k, &kind_prog[k]);
+        if (rc < 0)
+            return err_set(-rc, "sandbox: seccomp filter for %s threads: %s", thread_kind_name((enum thread_kind)k),
+                           strerror(-rc));
+    }
+    scmp_filter_ctx ctx;
+    int rc = build(-1, &ctx);
+    if (rc == 0) {
+        rc = seccomp_load(ctx);
+        seccomp_release(ctx);
+    }
+    if (rc < 0)
+        return err_set(-rc, "sandbox: seccomp: %s", strerror(-rc));
+    thread_kind_set_hook(narrow_thread);
+    return 0;
+}
