@@ -27,7 +27,9 @@ struct xenod_options {
     int net_audit;
     char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* absolute paths; "": none */
     const char *migrate_listen;
-    char migrate_key[PATH_MAX];   /* absolute; "": none */
+    char migrate_key[PATH_MAX];                                      /* absolute; "": none */
+    const char *listen;                                              /* --listen ADDR:PORT or NULL */
+    char tls_cert[PATH_MAX], tls_key[PATH_MAX], image_dir[PATH_MAX]; /* absolute; "": none */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
 
