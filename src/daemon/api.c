@@ -284,7 +284,7 @@ static void h_events(void *ctx)
     }
     json_t *o = reg_events_json(k->reg, d, (int)limit);
     reg_put(k->reg, d);
-    if (!k->pr->operator) {
+    if (!k->pr->is_operator) {
         json_t *ds = reg_list_json(k->reg);
         o = access_filter_events(o, ds, k->pr);
         json_decref(ds);
@@ -701,7 +701,7 @@ enum MHD_Result api_route(struct api_server *s, const struct principal *p, struc
     if (rc < 0)
         return send_error(c, -rc, err_msg());
     int writes = strcmp(method, "GET") != 0;
-    if (!pr.operator&& access_operator_only(method, rt->pattern))
+    if (!pr.is_operator && access_operator_only(method, rt->pattern))
         return api_send_status(c, 403, "forbidden", "only the operator may do this (docs/api.md, Scoping)");
     if (pr.read_only && writes)
         return api_send_status(c, 403, "forbidden", "a read-only token may not change anything");

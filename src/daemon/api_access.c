@@ -35,13 +35,13 @@ int access_operator_only(const char *method, const char *pattern)
 
 int access_sees(const struct principal *p, const char *sponsor)
 {
-    return p->operator||(sponsor && p->sponsor[0] && strcmp(sponsor, p->sponsor) == 0);
+    return p->is_operator || (sponsor && p->sponsor[0] && strcmp(sponsor, p->sponsor) == 0);
 }
 
 json_t *access_filter_domains(json_t *o, const struct principal *p)
 {
     json_t *arr = json_object_get(o, "domains");
-    if (p->operator|| !json_is_array(arr))
+    if (p->is_operator || !json_is_array(arr))
         return o;
     for (size_t i = json_array_size(arr); i-- > 0;)
         if (!access_sees(p, json_string_value(json_object_get(json_array_get(arr, i), "sponsor"))))
@@ -52,7 +52,7 @@ json_t *access_filter_domains(json_t *o, const struct principal *p)
 json_t *access_filter_events(json_t *events, json_t *domains, const struct principal *p)
 {
     json_t *ev = json_object_get(events, "events"), *ds = json_object_get(domains, "domains");
-    if (p->operator|| !json_is_array(ev))
+    if (p->is_operator || !json_is_array(ev))
         return events;
     for (size_t i = json_array_size(ev); i-- > 0;) {
         const char *uuid = json_string_value(json_object_get(json_array_get(ev, i), "uuid"));
@@ -80,7 +80,7 @@ static int inside(const char *dir, const char *path)
 
 int access_check_define(const struct principal *p, const char *image_dir, const char *xml, size_t len, const char *path)
 {
-    if (p->operator)
+    if (p->is_operator)
         return 0;
     if (!image_dir)
         return err_set(EACCES, "this xenod has no --image-dir: sponsors cannot define domains (ask the operator)");

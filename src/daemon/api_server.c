@@ -76,7 +76,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                        "request body over the API's limit of " MAX_BODY_TEXT
                                        " (2162688 bytes); a domain XML may have 1 MiB (1048576 bytes)",
                                        "code", "bad_request"));
-    struct principal pr = {.operator= 1 };
+    struct principal pr = {.is_operator = 1};
     enum MHD_Result sent;
     if (l->tcp && authenticate(l->s, c, &pr, &sent) < 0)
         return sent;

@@ -215,7 +215,7 @@ int auth_check(struct auth *a, const char *authorization, struct principal *out)
             if (match && sqlite3_column_double(st, 3) == 0 && (expires == 0 || expires > now_s())) {
                 const char *sp = (const char *)sqlite3_column_text(st, 0);
                 snprintf(out->sponsor, sizeof(out->sponsor), "%s", sp ? sp : "");
-                out->operator= out->sponsor[0] == 0;
+                out->is_operator = out->sponsor[0] == 0;
                 out->read_only = sqlite3_column_int(st, 1);
                 out->token_id = id;
                 r = 0;
@@ -269,9 +269,9 @@ void auth_failed(struct auth *a, const char *addr)
 
 void principal_describe(const struct principal *p, char *out, size_t size)
 {
-    if (p->operator&& !p->token_id)
+    if (p->is_operator && !p->token_id)
         snprintf(out, size, "operator (unix socket)");
-    else if (p->operator)
+    else if (p->is_operator)
         snprintf(out, size, "operator token %" PRId64, p->token_id);
     else
         snprintf(out, size, "sponsor %s token %" PRId64 "%s", p->sponsor, p->token_id,

@@ -19,7 +19,7 @@
 #define AUTH_FAIL_WINDOW_S 60
 
 struct principal {
-    int operator;                         /* everything */
+    int is_operator;                      /* everything */
     int read_only;                        /* GET only */
     int64_t token_id;                     /* 0: the unix socket */
     char sponsor[DOMAIN_SPONSOR_MAX + 1]; /* a sponsor token's sponsor; "" for the operator */
