@@ -1,6 +1,6 @@
 /* xenod's API request bodies (src/daemon/api_body.c): the input is a POST body, parsed as
  * the API does (api_body_parse: a JSON object, {} when empty) and handed to every route's
- * body parser in turn: create, restore, sched, shutdown, save, migrate, net-qos, memory.
+ * body parser in turn: create, restore, sched, shutdown, save, migrate, net-qos, memory, token.
  * Oracles: what a parser accepts is what its handler may use: strings present, numbers in
  * the ranges docs/api.md gives, a sched body that fails changes nothing. */
 #include <stdio.h>
@@ -62,6 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bandwidth_ok(&out);
         CHECK(out.weight <= DOMAIN_NET_WEIGHT_MAX);
     }
+    struct api_body_token t;
+    if (api_body_token(b, &t) == 0)
+        CHECK((!t.sponsor || (t.sponsor[0] && strlen(t.sponsor) <= DOMAIN_SPONSOR_MAX)) && t.expires_s >= 0 &&
+              t.expires_s <= 315360000);
     uint64_t target, deadline;
     if (api_body_memory(b, &target, &deadline) == 0)
         CHECK(target > 0);

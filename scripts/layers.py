@@ -39,7 +39,7 @@ LAYERS = [
                   "sched", "proto", "lib"], ["-lseccomp"]),
     ("vmm", ["vmm/host", "vmm/state", "vmm/machine", "vmm/virtio", "vmm/dev", "vmm/boot",
              "vmm/core", "sched", "proto", "lib"], []),
-    ("daemon", ["sched", "proto", "lib"], ["-lmicrohttpd", "-ljansson", "-lsqlite3"]),
+    ("daemon", ["sched", "proto", "lib"], ["-lmicrohttpd", "-ljansson", "-lsqlite3", "-lcrypto"]),
     ("ctl", ["audit", "sched", "lib"], ["-lcurl", "-ljansson"]),
 ]
 ALLOWED = {name: set(deps) for name, deps, _ in LAYERS}

@@ -1,8 +1,12 @@
 #include "daemon/api.h"
+#include "daemon/api_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +16,9 @@
 #include <unistd.h>
 
 #include "daemon/api_body.h"
+#include "daemon/api_access.h"
 #include "daemon/log_ring.h"
+#include "daemon/registry_priv.h"
 #include "daemon/route.h"
 #include "daemon/views.h"
 #include "lib/domain_config.h"
@@ -20,24 +26,7 @@
 #include "lib/log.h"
 #include "lib/parse.h"
 
-/* A domain XML may have DOMAIN_XML_MAX bytes, and JSON escaping (quotes, newlines) at most
- * doubles it: the body has room for that, so the parser names the XML's own limit. */
-#define MAX_BODY (2 * DOMAIN_XML_MAX + (64 << 10))
-#define MAX_BODY_TEXT "2 MiB and 64 KiB"
 #define CONSOLE_TAIL_MAX (4 << 20)
-
-struct api_server {
-    struct MHD_Daemon *mhd;
-    struct registry *reg;
-    int listen_fd;
-    char path[108];
-};
-
-struct request {
-    char *body;
-    size_t len;
-    int too_big;
-};
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type, const char *text,
                                  size_t len)
@@ -52,7 +41,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
 }
 
 /* Sends `o` (and drops the reference). */
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *o)
+enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, json_t *o)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -82,15 +71,17 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int err, const char 
     case EBADMSG: status = 400, code = "bad_request"; break;
     default: status = 500, code = "internal"; break;
     }
-    return send_json(c, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
+    return api_send_json(c, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
 
 /* One request on its way through the route table: what its handler needs, and its answer. */
 struct api_call {
     struct MHD_Connection *c;
     struct registry *reg;
+    struct api_server *s;
     struct request *rq;
-    const char *action; /* the pattern's last segment: "start", "pause", ... */
+    const struct principal *pr; /* who asks */
+    const char *action;         /* the pattern's last segment: "start", "pause", ... */
     struct route_params params;
     struct reg_domain *d; /* the {ref} domain (a reference), looked up before the handler */
     json_t *body;         /* POST: the body as an object ({} when empty) */
@@ -132,7 +123,7 @@ static void reply_domain(struct api_call *k, int rc)
     if (rc < 0)
         send_call_error(k, rc);
     else
-        k->result = send_json(k->c, 200, reg_domain_json(k->reg, k->d));
+        k->result = api_send_json(k->c, 200, reg_domain_json(k->reg, k->d));
 }
 
 static void bad_request(struct api_call *k, const char *msg)
@@ -145,7 +136,21 @@ static void bad_request(struct api_call *k, const char *msg)
 static void h_list(void *ctx)
 {
     struct api_call *k = ctx;
-    k->result = send_json(k->c, 200, reg_list_json(k->reg));
+    k->result = api_send_json(k->c, 200, access_filter_domains(reg_list_json(k->reg), k->pr));
+}
+
+/* Every state-changing request is an event of its domain that names who asked. */
+static void record(struct api_call *k, struct reg_domain *d, const char *method, const char *url)
+{
+    char who[128];
+    principal_describe(k->pr, who, sizeof(who));
+    if (!d) {
+        log_info("api: %s %s by %s", method, url, who);
+        return;
+    }
+    pthread_mutex_lock(&k->reg->lock);
+    reg_event(k->reg, d, "api", "%s %s by %s", method, url, who);
+    pthread_mutex_unlock(&k->reg->lock);
 }
 
 /* The domain a define or restore made, as 201 Created. */
@@ -155,9 +160,10 @@ static void reply_created(struct api_call *k, int rc, struct reg_domain *d)
         send_call_error(k, rc);
         return;
     }
+    record(k, d, "POST", "/v1/restore");
     json_t *o = reg_domain_json(k->reg, d);
     reg_put(k->reg, d);
-    k->result = send_json(k->c, 201, o);
+    k->result = api_send_json(k->c, 201, o);
 }
 
 /* The answer to a define or redefine: the domain (201 or 200) or the refusal (400), with
@@ -179,6 +185,8 @@ static void reply_defined(struct api_call *k, int rc, struct reg_domain *d, stru
     } else if (rc < 0) {
         o = json_pack("{s:s, s:s}", "error", err_msg(), "code", "bad_request");
     } else {
+        if (!k->d)
+            record(k, d, "POST", "/v1/domains");
         o = reg_domain_json(k->reg, d);
         reg_put(k->reg, d);
     }
@@ -191,7 +199,22 @@ static void reply_defined(struct api_call *k, int rc, struct reg_domain *d, stru
     json_decref(errors);
     json_decref(warnings);
     if (o)
-        k->result = send_json(k->c, rc < 0 ? 400 : ok_status, o);
+        k->result = api_send_json(k->c, rc < 0 ? 400 : ok_status, o);
+}
+
+/* A define's or redefine's body, checked against what the principal may define; 0, or -1
+ * after the answer (400 or 403) was sent. */
+static int define_body(struct api_call *k, struct api_body_create *b)
+{
+    if (api_body_create(k->body, b) < 0) {
+        bad_request(k, err_msg());
+        return -1;
+    }
+    if (access_check_define(k->pr, k->s->image_dir, b->xml, b->xml_len, b->path) < 0) {
+        k->result = api_send_json(k->c, 403, json_pack("{s:s, s:s}", "error", err_msg(), "code", "forbidden"));
+        return -1;
+    }
+    return 0;
 }
 
 static void h_create(void *ctx)
@@ -199,8 +222,8 @@ static void h_create(void *ctx)
     struct api_call *k = ctx;
     struct reg_domain *d;
     struct api_body_create b;
-    if (api_body_create(k->body, &b) < 0)
-        return bad_request(k, err_msg());
+    if (define_body(k, &b) < 0)
+        return;
     struct domain_xml_report rep = {0};
     int rc = reg_define(k->reg, b.xml, b.xml_len, b.path, b.persistent, b.start, b.paused, &d, &rep);
     reply_defined(k, rc, d, &rep, 201);
@@ -229,21 +252,32 @@ static void h_events(void *ctx)
         k->result = send_error(k->c, ENOENT, err_msg());
         return;
     }
+    if (d && !access_sees(k->pr, d->cfg.sponsor)) { /* as if there were none: no existence leak */
+        reg_put(k->reg, d);
+        err_set(ENOENT, "no domain '%s' (see xenctl list)", ref); /* reg_lookup's own words */
+        k->result = send_error(k->c, ENOENT, err_msg());
+        return;
+    }
     json_t *o = reg_events_json(k->reg, d, (int)limit);
     reg_put(k->reg, d);
-    k->result = send_json(k->c, 200, o);
+    if (!k->pr->is_operator) {
+        json_t *ds = reg_list_json(k->reg);
+        o = access_filter_events(o, ds, k->pr);
+        json_decref(ds);
+    }
+    k->result = api_send_json(k->c, 200, o);
 }
 
 static void h_log(void *ctx)
 {
     struct api_call *k = ctx;
-    k->result = send_json(k->c, 200, log_ring_json());
+    k->result = api_send_json(k->c, 200, log_ring_json());
 }
 
 static void h_host(void *ctx)
 {
     struct api_call *k = ctx;
-    k->result = send_json(k->c, 200, reg_host_json(k->reg));
+    k->result = api_send_json(k->c, 200, reg_host_json(k->reg));
 }
 
 /* ---- /v1/domains/{ref}[/...] ---- */
@@ -251,7 +285,7 @@ static void h_host(void *ctx)
 static void h_get(void *ctx)
 {
     struct api_call *k = ctx;
-    k->result = send_json(k->c, 200, reg_domain_json(k->reg, k->d));
+    k->result = api_send_json(k->c, 200, reg_domain_json(k->reg, k->d));
 }
 
 /* GET /v1/domains/{ref}/xml: the definition as libvirt XML, with what xenod filled in
@@ -276,8 +310,8 @@ static void h_xml_put(void *ctx)
     struct api_call *k = ctx;
     struct reg_domain *d;
     struct api_body_create b; /* only xml and path are read: a redefinition starts nothing */
-    if (api_body_create(k->body, &b) < 0)
-        return bad_request(k, err_msg());
+    if (define_body(k, &b) < 0)
+        return;
     struct domain_xml_report rep = {0};
     int rc = reg_redefine(k->reg, k->d, b.xml, b.xml_len, b.path, &d, &rep);
     reply_defined(k, rc, d, &rep, 200);
@@ -290,7 +324,7 @@ static void h_undefine(void *ctx)
     if (rc < 0)
         send_call_error(k, rc);
     else
-        k->result = send_json(k->c, 200, json_object());
+        k->result = api_send_json(k->c, 200, json_object());
 }
 
 /* Appends a chunk of console output to the last `tail` bytes kept in buf. */
@@ -347,13 +381,13 @@ static void h_usage(void *ctx)
     uint64_t limit;
     if (query_u64(k->c, "limit", 1, 100000, 100, &limit) < 0)
         return bad_request(k, err_msg());
-    k->result = send_json(k->c, 200, reg_usage_json(k->reg, k->d, (int)limit));
+    k->result = api_send_json(k->c, 200, reg_usage_json(k->reg, k->d, (int)limit));
 }
 
 static void h_sched_get(void *ctx)
 {
     struct api_call *k = ctx;
-    k->result = send_json(k->c, 200, reg_sched_json(k->reg, k->d));
+    k->result = api_send_json(k->c, 200, reg_sched_json(k->reg, k->d));
 }
 
 /* POST .../sched: {"reservation_percent", "limit_percent" (null or 0: none), "weight",
@@ -371,7 +405,7 @@ static void h_sched_set(void *ctx)
     if (rc < 0)
         send_call_error(k, rc);
     else
-        k->result = send_json(k->c, 200, reg_sched_json(k->reg, k->d));
+        k->result = api_send_json(k->c, 200, reg_sched_json(k->reg, k->d));
 }
 
 static void h_start(void *ctx)
@@ -428,7 +462,7 @@ static void h_migrate(void *ctx)
     json_t *o = reg_domain_json(k->reg, k->d);
     if (o)
         json_object_set_new(o, "migration_result", json_string(result));
-    k->result = send_json(k->c, 200, o);
+    k->result = api_send_json(k->c, 200, o);
 }
 
 static void h_net_qos(void *ctx)
@@ -447,6 +481,46 @@ static void h_memory(void *ctx)
     if (api_body_memory(k->body, &target, &deadline) < 0)
         return bad_request(k, err_msg());
     reply_domain(k, reg_mem_set(k->reg, k->d, target, deadline));
+}
+
+/* ---- /v1/tokens (operator only) ---- */
+
+static void h_tokens(void *ctx)
+{
+    struct api_call *k = ctx;
+    k->result = api_send_json(k->c, 200, json_pack("{s:o}", "tokens", auth_token_list(k->s->auth)));
+}
+
+/* POST /v1/tokens {"sponsor" (absent or null: an operator token), "read_only", "expires_s"
+ * (seconds from now; 0 or absent: never)}: the secret, in this answer only. */
+static void h_token_create(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct api_body_token t;
+    if (api_body_token(k->body, &t) < 0)
+        return bad_request(k, err_msg());
+    char secret[AUTH_SECRET_MAX];
+    int64_t id;
+    double expires = t.expires_s > 0 ? reg_now_s() + (double)t.expires_s : 0;
+    int rc = auth_token_create(k->s->auth, t.sponsor ? t.sponsor : "", t.read_only, expires, secret, &id);
+    if (rc < 0)
+        return send_call_error(k, rc);
+    k->result = api_send_json(k->c, 201,
+                              json_pack("{s:I, s:s, s:s?, s:b, s:f}", "id", (json_int_t)id, "secret", secret, "sponsor",
+                                        t.sponsor, "read_only", t.read_only, "expires", expires));
+    memset(secret, 0, sizeof(secret));
+}
+
+static void h_token_revoke(void *ctx)
+{
+    struct api_call *k = ctx;
+    uint64_t id;
+    if (parse_u64_range(route_param(&k->params, "id"), 1, INT64_MAX, &id) < 0)
+        return bad_request(k, "a token ID is a positive number (see xenctl token list)");
+    int rc = auth_token_revoke(k->s->auth, (int64_t)id);
+    if (rc < 0)
+        return send_call_error(k, rc);
+    k->result = api_send_json(k->c, 200, json_object());
 }
 
 /* ---- the route table (docs/api.md lists the same) ---- */
@@ -477,6 +551,9 @@ static const struct route routes[] = {
     {"POST", "/v1/restore", h_restore},
     {"GET", "/v1/log", h_log},
     {"GET", "/v1/host", h_host},
+    {"GET", "/v1/tokens", h_tokens},
+    {"POST", "/v1/tokens", h_token_create},
+    {"DELETE", "/v1/tokens/{id}", h_token_revoke},
 };
 
 const struct route *api_routes(size_t *n)
@@ -485,138 +562,43 @@ const struct route *api_routes(size_t *n)
     return routes;
 }
 
-/* Finds the route, the {ref} domain and the body, then runs the handler. */
-static enum MHD_Result route(struct MHD_Connection *c, struct registry *reg, const char *url, const char *method,
-                             struct request *rq)
+enum MHD_Result api_send_status(struct MHD_Connection *c, unsigned status, const char *code, const char *msg)
 {
-    struct api_call k = {.c = c, .reg = reg, .rq = rq};
+    return api_send_json(c, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
+}
+
+enum MHD_Result api_route(struct api_server *s, const struct principal *p, struct MHD_Connection *c, const char *url,
+                          const char *method, struct request *rq)
+{
+    struct registry *reg = s->reg;
+    struct principal pr = *p;
+    struct api_call k = {.c = c, .reg = reg, .s = s, .rq = rq, .pr = &pr};
     const struct route *rt;
     int rc = route_find(routes, sizeof(routes) / sizeof(routes[0]), method, url, &rt, &k.params);
     if (rc < 0)
         return send_error(c, -rc, err_msg());
+    int writes = strcmp(method, "GET") != 0;
+    if (!pr.is_operator && access_operator_only(method, rt->pattern))
+        return api_send_status(c, 403, "forbidden", "only the operator may do this (docs/api.md, Scoping)");
+    if (pr.read_only && writes)
+        return api_send_status(c, 403, "forbidden", "a read-only token may not change anything");
     const char *ref = route_param(&k.params, "ref");
     if (ref && reg_lookup(reg, ref, &k.d) < 0)
         return send_error(c, ENOENT, err_msg());
+    if (k.d && !access_sees(&pr, k.d->cfg.sponsor)) {
+        reg_put(reg, k.d);
+        err_set(ENOENT, "no domain '%s' (see xenctl list)", ref); /* reg_lookup's own words */
+        return send_error(c, ENOENT, err_msg());
+    }
     if ((strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) && !(k.body = body_json(c, rq, &k.result))) {
         reg_put(reg, k.d);
         return k.result;
     }
     k.action = strrchr(rt->pattern, '/') + 1;
+    if (writes && k.d)
+        record(&k, k.d, method, url);
     rt->handler(&k);
     json_decref(k.body);
     reg_put(reg, k.d);
     return k.result;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-    struct api_server *s = cls;
-    struct request *rq = *con_cls;
-    (void)version;
-    if (!rq) {
-        rq = calloc(1, sizeof(*rq));
-        if (!rq)
-            return MHD_NO;
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (rq->len + *upload_size > MAX_BODY) {
-            rq->too_big = 1;
-        } else {
-            char *nb = realloc(rq->body, rq->len + *upload_size + 1);
-            if (!nb)
-                return MHD_NO;
-            rq->body = nb;
-            memcpy(rq->body + rq->len, upload, *upload_size);
-            rq->len += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (rq->too_big)
-        return send_json(c, 413,
-                         json_pack("{s:s, s:s}", "error",
-                                   "request body over the API's limit of " MAX_BODY_TEXT
-                                   " (2162688 bytes); a domain XML may have 1 MiB (1048576 bytes)",
-                                   "code", "bad_request"));
-    return route(c, s->reg, url, method, rq);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-    struct request *rq = *con_cls;
-    (void)cls, (void)c, (void)toe;
-    if (rq) {
-        free(rq->body);
-        free(rq);
-    }
-    *con_cls = NULL;
-}
-
-static int listen_unix(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return err_set(ENAMETOOLONG, "socket path %s is too long", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return err_set(errno, "socket: %s", strerror(errno));
-    /* A socket file that answers belongs to a live xenod: never steal it. */
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-        close(fd);
-        return err_set(EADDRINUSE, "another xenod is serving %s", path);
-    }
-    close(fd);
-    unlink(path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    mode_t old = umask(0077);
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (rc < 0 || listen(fd, 128) < 0) {
-        int e = errno;
-        close(fd);
-        return err_set(e, "listening on %s: %s", path, strerror(e));
-    }
-    return fd;
-}
-
-int api_start(struct api_server **out, struct registry *r, const char *path)
-{
-    struct api_server *s = calloc(1, sizeof(*s));
-    if (!s)
-        return err_set(ENOMEM, "out of memory");
-    s->reg = r;
-    snprintf(s->path, sizeof(s->path), "%s", path);
-    s->listen_fd = listen_unix(path);
-    if (s->listen_fd < 0) {
-        int rc = s->listen_fd;
-        free(s);
-        return rc;
-    }
-    /* A thread per connection: shutdown --wait may block one request for a long time, and
-     * that must not hold up anybody else's. */
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
-                              on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_END);
-    if (!s->mhd) {
-        close(s->listen_fd);
-        unlink(path);
-        free(s);
-        return err_set(EIO, "starting the HTTP server on %s failed", path);
-    }
-    *out = s;
-    return 0;
-}
-
-void api_stop(struct api_server *s)
-{
-    if (!s)
-        return;
-    MHD_stop_daemon(s->mhd);
-    close(s->listen_fd);
-    unlink(s->path);
-    free(s);
 }

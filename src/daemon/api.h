@@ -8,8 +8,17 @@
 
 struct api_server;
 
-/* Serves the API on a unix socket at `path` (mode 0600). Refuses if another xenod answers there. */
-int api_start(struct api_server **out, struct registry *r, const char *path);
+struct api_opts {
+    const char *socket;             /* the operator's unix socket (mode 0600) */
+    const char *state_dir;          /* absolute: tokens are in STATE_DIR/xenod.db */
+    const char *listen;             /* "ADDRESS:PORT" for HTTPS with tokens, or NULL */
+    const char *tls_cert, *tls_key; /* PEM files; needed with listen */
+    const char *image_dir;          /* where sponsors' kernels and initrds must be; NULL: sponsors define nothing */
+};
+
+/* Serves the API on the unix socket (refuses if another xenod answers there) and, with
+ * o->listen, over HTTPS on TCP (docs/api.md). */
+int api_start(struct api_server **out, struct registry *r, const struct api_opts *o);
 void api_stop(struct api_server *s);
 /* The route table (for its tests): n entries. */
 const struct route *api_routes(size_t *n);

@@ -200,3 +200,23 @@ int api_body_memory(json_t *b, uint64_t *target_bytes, uint64_t *deadline_ms)
     *deadline_ms = dl ? (uint64_t)json_integer_value(dl) : API_MEM_DEADLINE_DEFAULT_MS;
     return 0;
 }
+
+int api_body_token(json_t *b, struct api_body_token *out)
+{
+    json_t *sp = json_object_get(b, "sponsor"), *ex = json_object_get(b, "expires_s");
+    memset(out, 0, sizeof(*out));
+    if (sp && !json_is_null(sp)) {
+        if (!json_is_string(sp) || !json_string_length(sp) || json_string_length(sp) > DOMAIN_SPONSOR_MAX)
+            return err_set(EINVAL, "\"sponsor\" must be a name of 1 to %d bytes (absent: an operator token)",
+                           DOMAIN_SPONSOR_MAX);
+        out->sponsor = json_string_value(sp);
+    }
+    if (ex && !json_is_null(ex)) {
+        /* Ten years at most: a bound that keeps "now + expires_s" far from overflow. */
+        if (!json_is_integer(ex) || json_integer_value(ex) < 0 || json_integer_value(ex) > 315360000)
+            return err_set(EINVAL, "\"expires_s\" must be whole seconds from now, 0 to 315360000 (0: never)");
+        out->expires_s = json_integer_value(ex);
+    }
+    out->read_only = api_body_bool(b, "read_only", 0);
+    return 0;
+}

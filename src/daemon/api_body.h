@@ -54,6 +54,15 @@ int api_body_save(json_t *b, struct api_body_save *out);
 /* POST .../migrate {"host", "live"?, "bandwidth_mbps"?, "max_downtime_ms"?} */
 int api_body_migrate(json_t *b, const char **host, struct reg_migrate_opts *o);
 
+/* POST /v1/tokens {"sponsor"? (1..DOMAIN_SPONSOR_MAX bytes; absent or null: an operator
+ * token), "read_only"?, "expires_s"? (seconds from now, 0..10 years; 0 or absent: never)} */
+struct api_body_token {
+    const char *sponsor; /* NULL: operator */
+    int read_only;
+    int64_t expires_s;
+};
+int api_body_token(json_t *b, struct api_body_token *out);
+
 /* POST .../net-qos {"inbound"?, "outbound"?, "weight"?}: in libvirt's units (KB/s, KiB)
  * into bytes/s and bytes. */
 int api_body_net_qos(json_t *b, struct domain_bandwidth *in, struct domain_bandwidth *out);

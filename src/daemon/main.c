@@ -40,7 +40,13 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     reg->net_audit_flow_quota = o->audit_flow_quota;
     if (reg_set_network(reg, o->netback, o->uplink, o->uplink_kib) < 0)
         log_error("network backend: %s (domains with an interface will try again)", err_msg());
-    if ((rc = api_start(api, reg, o->socket)) < 0) {
+    struct api_opts ao = {.socket = o->socket,
+                          .state_dir = o->abs_state_dir,
+                          .listen = o->listen,
+                          .tls_cert = o->tls_cert,
+                          .tls_key = o->tls_key,
+                          .image_dir = o->image_dir[0] ? o->image_dir : NULL};
+    if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);
     }

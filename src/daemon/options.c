@@ -43,7 +43,10 @@ void xenod_options_usage(FILE *f)
             "  --migrate-key FILE  the key hosts share (at least 16 bytes, mode 0600): required to\n"
             "                   accept migrations and to send domains away (docs/migration.md)\n"
             "  --save-dir DIR   where `save` may write snapshots (default STATE/snapshots): each monitor's\n"
-            "                   sandbox lets it write there and nowhere else (docs/security.md)\n");
+            "                   sandbox lets it write there and nowhere else (docs/security.md)\n"
+            "  --listen ADDR:PORT  serve the API over HTTPS there too, for tokens (docs/api.md)\n"
+            "  --tls-cert FILE, --tls-key FILE  the PEM certificate and key of --listen\n"
+            "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n");
 }
 
 static int parse_sample_interval(const char *text, double *out)
@@ -112,6 +115,10 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
         if (parse_u64_range(arg, 1, 1ULL << 40, &o->uplink_kib) < 0)
             return err_wrap(EINVAL, "--net-uplink-capacity");
         return 0;
+    case 'l': o->listen = arg; return 0;
+    case 'c': return absolute("--tls-cert", arg, o->tls_cert);
+    case 'e': return absolute("--tls-key", arg, o->tls_key);
+    case 'I': return absolute("--image-dir", arg, o->image_dir);
     case 'v': o->verbose = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
     default: return err_set(EINVAL, "unknown option or missing value '%s' (see --help)", prev);
@@ -138,6 +145,10 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"net-uplink", required_argument, NULL, 'U'},
                                              {"net-uplink-capacity", required_argument, NULL, 'K'},
                                              {"save-dir", required_argument, NULL, 'D'},
+                                             {"listen", required_argument, NULL, 'l'},
+                                             {"tls-cert", required_argument, NULL, 'c'},
+                                             {"tls-key", required_argument, NULL, 'e'},
+                                             {"image-dir", required_argument, NULL, 'I'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;
@@ -154,6 +165,9 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->migrate_listen && !o->migrate_key[0])
         return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
+    if (o->listen && (!o->tls_cert[0] || !o->tls_key[0]))
+        return err_set(EINVAL,
+                       "--listen needs --tls-cert FILE and --tls-key FILE: the API goes over TCP with TLS only");
     if ((o->audit_rules[0] || o->audit_key[0] || o->ipfix[0] || o->audit_flow_quota) && !o->net_audit)
         return err_set(EINVAL,
                        "--net-audit-rules, --net-audit-key, --net-ipfix and --net-audit-flow-quota need --net-audit");

@@ -28,8 +28,10 @@ struct xenod_options {
     char audit_rules[PATH_MAX], audit_key[PATH_MAX], ipfix[128]; /* absolute paths; "": none */
     uint32_t audit_flow_quota;                                   /* --net-audit-flow-quota; 0: the backend's default */
     const char *migrate_listen;
-    char migrate_key[PATH_MAX];   /* absolute; "": none */
-    char save_dir[PATH_MAX];      /* --save-dir, absolute; "": STATE/snapshots (main.c) */
+    char migrate_key[PATH_MAX]; /* absolute; "": none */
+    char save_dir[PATH_MAX];    /* --save-dir, absolute; "": STATE/snapshots (main.c) */
+    const char *listen;         /* --listen ADDR:PORT or NULL */
+    char tls_cert[PATH_MAX], tls_key[PATH_MAX], image_dir[PATH_MAX]; /* absolute; "": none */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
 

@@ -1,0 +1,146 @@
+# The API over TCP with TLS and tokens (docs/api.md "Authentication", "Scoping"): real xenod,
+# curl as the client. The access matrix is every route of the route table (read from
+# src/daemon/api.c, so a new route without a row fails) x 8 principals, expected statuses in
+# tests/data/api/access.tsv; then what a sponsor sees, the TLS versions and CAs, throttling.
+
+XENOD=$BUILD_DIR/bin/xenod
+AT=$TMP/api_tls
+mkdir -p "$AT/state" "$AT/img" "$AT/pki"
+SOCK=$AT/xenod.sock
+PORT=$((20000 + RANDOM % 20000))
+BASE=https://127.0.0.1:$PORT/v1
+MATRIX=tests/data/api/access.tsv
+XPID=
+
+# A test CA signs the server's certificate; another CA is the wrong one.
+pki() {
+    local d=$AT/pki
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=xeno-test-ca \
+        -keyout "$d/ca.key" -out "$d/ca.pem" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=wrong-ca \
+            -keyout "$d/wrong.key" -out "$d/wrong.pem" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+            -keyout "$d/server.key" -out "$d/server.csr" &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/ext" &&
+        openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+            -extfile "$d/ext" -out "$d/server.pem"
+} >"$AT/pki.log" 2>&1
+
+uapi() { # METHOD PATH [BODY]: over the unix socket (the operator); body, then status
+    curl -s --unix-socket "$SOCK" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} \
+        -w '\n%{http_code}\n' "http://xenod/v1$2"
+}
+# tapi TOKEN METHOD PATH [BODY] [SOURCE]: over HTTPS with the test CA; prints the status only
+# (the body goes to $AT/last). SOURCE is the client's 127.x.y.z address.
+tapi() {
+    curl -s --cacert "$AT/pki/ca.pem" ${5:+--interface "$5"} -o "$AT/last" -w '%{http_code}' -X "$2" \
+        ${1:+-H "Authorization: Bearer $1"} ${4:+-H 'Content-Type: application/json' -d "$4"} "$BASE$3"
+}
+xenod_up() { [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://x/v1/domains >/dev/null; }
+token() { # SPONSOR|'' [read_only] [expires_s]: prints "ID SECRET"
+    local body
+    body=$(jq -cn --arg s "$1" --argjson r "${2:-false}" --argjson e "${3:-0}" \
+        '{read_only: $r, expires_s: $e} + (if $s == "" then {} else {sponsor: $s} end)')
+    uapi POST /tokens "$body" | head -1 | jq -r '"\(.id) \(.secret)"'
+}
+xml_of() { # NAME SPONSOR [KERNEL]
+    jq -cn --arg x "<domain type='kvm'><name>$1</name><memory unit='MiB'>64</memory><os><type>hvm</type><kernel>${3:-$AT/img/k.elf}</kernel></os><metadata><xeno:sponsor xmlns:xeno='urn:xenoserver:domain:1'>$2</xeno:sponsor></metadata></domain>" \
+        '{xml: $x, start: false}'
+}
+ensure_a1() { uapi GET /domains/a1 | tail -1 | grep -q 200 || uapi POST /domains "$(xml_of a1 alice)" >/dev/null; }
+
+if ! pki; then
+    fail api_tls_pki "openssl could not make the test certificates: $(log_tail "$AT/pki.log")"
+    return 0 2>/dev/null || exit 0
+fi
+printf 'not a kernel\n' >"$AT/img/k.elf"
+"$XENOD" --state-dir "$AT/state" --socket "$SOCK" --listen "127.0.0.1:$PORT" --tls-cert "$AT/pki/server.pem" \
+    --tls-key "$AT/pki/server.key" --image-dir "$AT/img" >>"$AT/xenod.log" 2>&1 &
+XPID=$!
+check_context() { printf ' | xenod: %s' "$(log_tail "$AT/xenod.log")"; }
+check api_tls_xenod_up 'wait_until 10 xenod_up'
+
+read -r _ OP <<<"$(token '')"
+read -r _ ALICE <<<"$(token alice)"
+read -r _ BOB <<<"$(token bob)"
+read -r _ RO <<<"$(token alice true)"
+read -r REV_ID REVOKED <<<"$(token alice)"
+read -r _ EXPIRED <<<"$(token alice false 1)"
+uapi DELETE "/tokens/$REV_ID" >/dev/null
+GARBAGE=xeno_1_$(printf '%064d' 0)
+uapi POST /domains "$(xml_of b1 bob)" >/dev/null
+ensure_a1
+sleep 1.1 # the expired token's second passes
+
+# ---- TLS ----
+check api_tls_test_ca_ok '[ "$(tapi "$OP" GET /domains)" = 200 ]'
+check api_tls_plain_http_fails '! curl -s -m 5 -o /dev/null "http://127.0.0.1:$PORT/v1/domains"'
+check api_tls_1_1_fails '! curl -s -m 5 --cacert "$AT/pki/ca.pem" --tlsv1.1 --tls-max 1.1 -o /dev/null "$BASE/domains"'
+check api_tls_1_2_ok '[ "$(curl -s -m 5 --cacert "$AT/pki/ca.pem" --tlsv1.2 --tls-max 1.2 -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $OP" "$BASE/domains")" = 200 ]'
+check api_tls_wrong_ca_fails '! curl -s -m 5 --cacert "$AT/pki/wrong.pem" -o /dev/null "$BASE/domains"'
+
+# ---- the access matrix ----
+declare -A ROW=()
+while IFS=$'\t' read -r m p rest; do
+    [[ $m == \#* || -z $m ]] && continue
+    ROW["$m $p"]=$rest
+done <"$MATRIX"
+mapfile -t ROUTES < <(sed -n '/^static const struct route routes\[\] = {/,/^};/p' src/daemon/api.c |
+    grep -o '{"[A-Z]*", "[^"]*"' | sed 's/{"\([A-Z]*\)", "\([^"]*\)"/\1 \2/')
+missing=()
+for r in "${ROUTES[@]}"; do [ -n "${ROW[$r]}" ] || missing+=("$r"); done
+check api_matrix_routes_read '[ "${#ROUTES[@]}" -ge 20 ]' "found ${#ROUTES[@]} routes in src/daemon/api.c"
+check api_matrix_every_route_has_a_row '[ "${#missing[@]}" = 0 ]' "no row in $MATRIX for: ${missing[*]}"
+WHO=(operator owner other ro revoked expired none garbage)
+declare -A TOK=([operator]=$OP [owner]=$ALICE [other]=$BOB [ro]=$RO [revoked]=$REVOKED [expired]=$EXPIRED [none]= [garbage]=$GARBAGE)
+bad=()
+src=1
+for r in "${ROUTES[@]}"; do
+    read -r m p <<<"$r"
+    read -ra want <<<"${ROW[$r]}"
+    for i in "${!WHO[@]}"; do
+        w=${WHO[$i]} exp=${want[$i]}
+        ensure_a1
+        path=${p/\{ref\}/a1}
+        [[ $p == */tokens/\{id\} ]] && path=/v1/tokens/$(token carol | cut -d' ' -f1)
+        body=
+        [ "$m" = GET ] || body='{}'
+        # Every principal from an address of its own: the matrix's 401s must not throttle it.
+        src=$((src + 1))
+        got=$(tapi "${TOK[$w]}" "$m" "${path#/v1}" "$body" "127.0.$((src / 250)).$((src % 250 + 2))")
+        if [ "$exp" = A ]; then
+            [[ $got =~ ^(401|403|404|429|000)$ ]] && bad+=("$w $r: $got, want allowed ($(head -c 120 "$AT/last"))")
+        elif [ "$got" != "$exp" ]; then
+            bad+=("$w $r: $got, want $exp ($(head -c 120 "$AT/last"))")
+        fi
+    done
+done
+check api_matrix_cells '[ "${#bad[@]}" = 0 ]' "$(printf '%s; ' "${bad[@]:0:8}") (${#bad[@]} cells wrong)"
+
+# ---- what a sponsor sees: no cross-sponsor read anywhere ----
+ensure_a1
+A1=$(uapi GET /domains/a1 | head -1 | jq -r .uuid)
+tapi "$BOB" GET /domains >/dev/null
+check api_scope_list_hides_others '! grep -q "\"a1\"" "$AT/last" && grep -q "\"b1\"" "$AT/last"' "bob's list: $(head -c 300 "$AT/last")"
+tapi "$BOB" GET "/events?limit=1000" >/dev/null
+check api_scope_events_hide_others '! grep -q "$A1" "$AT/last" && grep -q "b1" "$AT/last"' "bob's events: $(head -c 300 "$AT/last")"
+check api_scope_events_of_other_404 '[ "$(tapi "$BOB" GET "/events?domain=a1")" = 404 ]'
+tapi "$BOB" GET /domains/a1/console >/dev/null
+n_other=$(head -c 200 "$AT/last")
+tapi "$BOB" GET /domains/nosuch/console >/dev/null
+check api_scope_404_same_as_missing '[ "${n_other//a1/X}" = "$(head -c 200 "$AT/last" | sed "s/nosuch/X/")" ]' "other's: $n_other"
+# Defining as a sponsor: the sponsor field is forced, kernels only from --image-dir.
+check api_define_other_sponsor_refused '[ "$(tapi "$ALICE" POST /domains "$(xml_of a2 bob)")" = 403 ]'
+check api_define_outside_image_dir_refused '[ "$(tapi "$ALICE" POST /domains "$(xml_of a3 alice "$AT/pki/ca.pem")")" = 403 ]'
+check api_define_own_ok '[ "$(tapi "$ALICE" POST /domains "$(xml_of a4 alice)")" = 201 ]'
+check api_event_names_principal 'uapi GET "/events?domain=a4" | grep -q "by sponsor alice token"'
+# Throttling: AUTH_FAIL_MAX (10) failures from one address, then 429 there, not elsewhere.
+for _ in $(seq 10); do tapi "$GARBAGE" GET /domains '' 127.0.9.9 >/dev/null; done
+check api_auth_throttled '[ "$(tapi "$ALICE" GET /domains "" 127.0.9.9)" = 429 ]'
+check api_auth_throttle_per_address '[ "$(tapi "$ALICE" GET /domains "" 127.0.9.10)" = 200 ]'
+# The secret is never stored: only salt and hash.
+check api_token_not_stored '! grep -qa "${ALICE##*_}" "$AT/state/xenod.db"'
+check api_token_list_has_no_secret 'uapi GET /tokens | head -1 | jq -e "[.tokens[] | has(\"secret\") or has(\"hash\")] | any | not" >/dev/null'
+
+kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
+check api_xenod_clean_exit '! grep -q "AddressSanitizer\|runtime error" "$AT/xenod.log"'
