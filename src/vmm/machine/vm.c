@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/pvh.h"
+#include "vmm/machine/cpuid_probe.h"
 #include "vmm/virtio/virtio_balloon.h"
 #include "vmm/virtio/virtio_console.h"
 #include "vmm/virtio/virtio_net.h"
@@ -230,7 +231,27 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     vm->tsc_khz = (uint32_t)khz;
     if ((r = cpuid_build(vm->kvm_fd, vm->nvcpus, vm->tsc_khz, &vm->cpuid)) < 0)
         return r;
+    if (cfg->cpu_off)
+        cpuid_narrow(&vm->cpuid, cfg->cpu_off);
+    cpuid_features(&vm->cpuid, &vm->cpu_intended);
+    if ((r = cpuid_probe(vm->kvm_fd, &vm->cpuid, &vm->cpu_seen, &vm->cpu_probe_us)) < 0)
+        return r;
+    struct cpu_features extra, missing;
+    if (vm_cpu_deviation(vm, &extra, &missing)) {
+        char e[1024], m[1024];
+        cpuf_format(&extra, e, sizeof(e));
+        cpuf_format(&missing, m, sizeof(m));
+        log_warn("this host's KVM does not honour the CPUID policy: the guest sees extra [%s], lacks [%s] "
+                 "(docs/machine.md, \"CPUID\")",
+                 e, m);
+    }
     return 0;
+}
+
+unsigned vm_cpu_deviation(const struct vm *vm, struct cpu_features *extra, struct cpu_features *missing)
+{
+    return cpuf_missing(&vm->cpu_seen, &vm->cpu_intended, extra) +
+           cpuf_missing(&vm->cpu_intended, &vm->cpu_seen, missing);
 }
 
 int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name, const char *cmdline,
