@@ -59,3 +59,69 @@ kvm_case cpuid-features-off && {
     run_vmm cpuid-off-bad "" --kernel "$GUEST/cpuid.elf" --cpu-features-off=lahf_lm,nosuch
     expect cpuid-off-bad 1 "unknown CPU feature 'nosuch'"
 }
+
+# ---- Snapshots and migrations carry the features the guest could see; a destination or a
+# restore whose guests would see fewer refuses the domain, naming what is missing, and the
+# source keeps it. A host "with fewer features" is made the legitimate way: an operator's
+# --cpu-features-off (like a narrower libvirt CPU model) that takes lahf_lm, which every host
+# we run on honours, out of what the destination's guests see.
+CPU_KEY=$TMP/cpu-mig.key
+head -c 32 /dev/urandom | base64 >"$CPU_KEY"
+chmod 600 "$CPU_KEY"
+cpu_req() { printf '%s\n' "$2" | timeout 70 "$UNIXCAT" "$TMP/$1/control.sock" 2>&1 | grep -m1 -E '^(ok|err)'; }
+
+# cpu_src NAME: a memfill guest under --run-dir (background, CPU_SRC_JOB), ready once its pid
+# file is there.
+cpu_src() {
+    timeout -k 5 120 "$VMM" --run-dir "$TMP/$1" --name "$1" --kernel "$GUEST/memfill.elf" --memory 64M \
+        --migrate-key "$CPU_KEY" </dev/null >"$TMP/$1.vmm.log" 2>&1 &
+    CPU_SRC_JOB=$!
+    wait_until 30 test -s "$TMP/$1/pid"
+}
+
+kvm_case cpuid-snapshot-record && {
+    if cpu_src cpusave; then
+        reply=$(cpu_req cpusave "save $TMP/cpu.snap")
+        wait "$CPU_SRC_JOB"
+        check cpuid-snapshot-record '[[ $reply == ok* ]]' "reply '$reply'"
+    else
+        fail cpuid-snapshot-record "monitor did not start: $(log_tail "$TMP/cpusave.vmm.log")"
+    fi
+}
+
+# The same file restores where the guest sees all it saw, and is refused where it would not.
+kvm_case cpuid-restore-refused && [ -s "$TMP/cpu.snap" ] && {
+    run_vmm cpuid-restore-refused "" --restore "$TMP/cpu.snap" --cpu-features-off=lahf_lm
+    check cpuid-restore-refused '[ $RC -ne 0 ] && grep -q "this host does not give its guests: lahf_lm" "$TMP/cpuid-restore-refused.err"' \
+        "rc $RC: $(log_tail "$TMP/cpuid-restore-refused.err")"
+    timeout -k 5 60 "$VMM" --restore "$TMP/cpu.snap" --run-dir "$TMP/cpurest" </dev/null >"$TMP/cpurest.log" 2>&1 &
+    job=$!
+    check cpuid-restore-same-host 'wait_until 30 test -s "$TMP/cpurest/pid" && [[ $(cpu_req cpurest status) == ok* ]] &&
+        ! grep -q "predates the CPU feature record" "$TMP/cpurest.log"' \
+        "$(log_tail "$TMP/cpurest.log")"
+    cpu_req cpurest destroy >/dev/null
+    wait "$job" 2>/dev/null
+}
+
+kvm_case cpuid-migrate-refused && {
+    port=$((TEST_PORT_BASE + 1))
+    timeout -k 5 60 "$VMM" --migrate-incoming "127.0.0.1:$port" --migrate-key "$CPU_KEY" --run-dir "$TMP/cpudst" \
+        --cpu-features-off=lahf_lm </dev/null >"$TMP/cpudst.vmm.log" 2>&1 &
+    dst=$!
+    if wait_until 30 grep -q 'waiting for a migration' "$TMP/cpudst.vmm.log" && cpu_src cpumig; then
+        reply=$(cpu_req cpumig "migrate 127.0.0.1:$port")
+        check cpuid-migrate-refused '[[ $reply == err*lahf_lm*"runs on here"* ]]' "reply '$reply'"
+        wait_until 30 eval '! kill -0 $dst 2>/dev/null'
+        check cpuid-migrate-destination-says \
+            'grep -q "this host does not give its guests: lahf_lm" "$TMP/cpudst.vmm.log" && [ ! -s "$TMP/cpudst/console.log" ]' \
+            "$(log_tail "$TMP/cpudst.vmm.log")"
+        check cpuid-migrate-source-keeps '[[ $(cpu_req cpumig status) == "ok state=running"* ]]' \
+            "$(log_tail "$TMP/cpumig.vmm.log")"
+        cpu_req cpumig destroy >/dev/null
+        wait "$CPU_SRC_JOB" 2>/dev/null
+    else
+        fail cpuid-migrate-refused "monitors did not start: $(log_tail "$TMP/cpudst.vmm.log" "$TMP/cpumig.vmm.log")"
+    fi
+    kill "$dst" 2>/dev/null
+    wait "$dst" 2>/dev/null
+}

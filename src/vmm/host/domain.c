@@ -100,6 +100,16 @@ static int boot(struct domain *d, int paused)
         return -1;
     }
     int restoring = (d->snap || d->incoming) && d->boots == 0;
+    /* Before the VM runs: a domain that relies on CPU features this host's guests lack is
+     * refused here (docs/machine.md, "CPUID"); a migration's source keeps it. */
+    if (restoring &&
+        (d->incoming ? migrate_recv_adopt_cpu(d->incoming, &d->vm) : vm_snapshot_adopt_cpu(&d->vm, d->snap)) < 0) {
+        log_error("%s", err_msg());
+        if (d->incoming)
+            migrate_recv_abort(d->incoming, err_msg());
+        domain__finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
+        return -1;
+    }
     if (restoring)
         ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
     else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,

@@ -82,6 +82,9 @@ struct vm {
      * the operator turned off), and what the start-up probe saw a guest get: they differ on a
      * host whose KVM overlays its own bits (docs/machine.md, "CPUID"). Set by vm_create. */
     struct cpu_features cpu_intended, cpu_seen;
+    /* What the domain may rely on, volatile bits aside: what its guest saw at boot, carried
+     * through snapshots and migrations (vm_cpu_adopt); what they record. */
+    struct cpu_features cpu_domain;
     uint64_t cpu_probe_us;
     uint32_t tsc_khz;
     uint32_t entry; /* where vCPU 0 starts (PVH entry) */
@@ -123,6 +126,11 @@ struct vm_config {
 int vm_create(struct vm *vm, const struct vm_config *cfg);
 /* Bits the guest sees beyond vm->cpu_intended (*extra) and bits of it the guest lacks
  * (*missing), volatile bits left out; returns the number of both. */
+/* Takes on a domain that saw the features `want` where it ran before (a snapshot's or a
+ * migration's record; `unknown`: set bits in registers this monitor does not know), or refuses
+ * it when this VM's guest would not see them all: 0 (vm->cpu_domain = want), or -EOPNOTSUPP
+ * with err_set() naming the missing features. */
+int vm_cpu_adopt(struct vm *vm, const struct cpu_features *want, unsigned unknown);
 unsigned vm_cpu_deviation(const struct vm *vm, struct cpu_features *extra, struct cpu_features *missing);
 /* Loads a PVH kernel (and initrd) into RAM and points vCPU 0 at it. Bad images: -ENOEXEC etc. */
 int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name, const char *cmdline,

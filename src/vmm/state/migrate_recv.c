@@ -124,10 +124,20 @@ int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *ke
         return ret;
     if ((ret = mig_expect(&r->c, MIG_CONFIG, r->buf, MIG_MAX_PAYLOAD, &len, "waiting for the domain's config")) < 0)
         return ret;
-    if (len != sizeof(r->cfg))
-        return err_set(EPROTO, "%s: config of %u bytes, this monitor expects %zu (another version?)", r->c.peer, len,
-                       sizeof(r->cfg));
+    if (len != sizeof(r->cfg) && len != sizeof(r->cfg) + sizeof(struct snap_cpu_features))
+        return err_set(EPROTO, "%s: config of %u bytes, this monitor expects %zu or %zu (another version?)", r->c.peer,
+                       len, sizeof(r->cfg), sizeof(r->cfg) + sizeof(struct snap_cpu_features));
     memcpy(&r->cfg, r->buf, sizeof(r->cfg));
+    r->have_cpu = len > sizeof(r->cfg);
+    if (r->have_cpu) {
+        struct snap_cpu_features wire;
+        memcpy(&wire, r->buf + sizeof(r->cfg), sizeof(wire));
+        if ((ret = cpuf_from_wire(&wire, &r->cpu, &r->cpu_unknown)) < 0) {
+            err_wrap(EPROTO, "%s: config", r->c.peer);
+            mig_send_error(&r->c, err_msg());
+            return -EPROTO;
+        }
+    }
     if ((ret = check_config(r)) < 0) {
         mig_send_error(&r->c, err_msg());
         return ret;
@@ -172,6 +182,16 @@ static int load_pages(struct migrate_recv *r, struct vm *vm, uint32_t len)
     }
     r->pages += h.count;
     return 0;
+}
+
+int migrate_recv_adopt_cpu(struct migrate_recv *r, struct vm *vm)
+{
+    if (!r->have_cpu) {
+        log_warn("%s: the source sends no CPU feature record (an older monitor); the guest's features are not checked",
+                 r->c.peer);
+        return 0;
+    }
+    return vm_cpu_adopt(vm, &r->cpu, r->cpu_unknown) < 0 ? err_wrap(EOPNOTSUPP, "%s: refused", r->c.peer) : 0;
 }
 
 int migrate_recv_load(struct migrate_recv *r, struct vm *vm)
