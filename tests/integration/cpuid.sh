@@ -125,3 +125,17 @@ kvm_case cpuid-migrate-refused && {
     kill "$dst" 2>/dev/null
     wait "$dst" 2>/dev/null
 }
+
+# The control channel's `cpu` request tells the same as the report (xenod and operators ask).
+kvm_case cpuid-control && {
+    if cpu_src cpuctl; then
+        reply=$(cpu_req cpuctl cpu)
+        extra=$(sed -n 's/^extra //p' "$TMP/cpuid-report.out")
+        check cpuid-control '[[ $reply == "ok cpu_probe_us="[0-9]*" cpu_extra=$extra cpu_missing="* ]]' \
+            "reply '$reply', report extra '$extra'"
+        cpu_req cpuctl destroy >/dev/null
+        wait "$CPU_SRC_JOB" 2>/dev/null
+    else
+        fail cpuid-control "monitor did not start: $(log_tail "$TMP/cpuctl.vmm.log")"
+    fi
+}

@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/boot/acpi.h"
+#include "vmm/host/cpu_report.h"
 #include "vmm/virtio/virtio_net.h"
 #include "vmm/state/save_shrink.h"
 
@@ -543,6 +544,12 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     struct domain *d = opaque;
     if (req == CONTROL_STATUS) {
         snprintf(reply, size, "ok state=%s boots=%u", dom_state_name(d->state), d->boots);
+        return 0;
+    }
+    if (req == CONTROL_CPU) { /* what the start-up probe found (docs/machine.md, "CPUID") */
+        size_t n = (size_t)snprintf(reply, size, "ok ");
+        if (n < size)
+            cpu_report_info(&d->vm, reply + n, size - n);
         return 0;
     }
     if (req == CONTROL_DESTROY) {

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lib/domain_config.h"
-#include "proto/cpu_features.h"    /* enum lifecycle_action, enum memory_enforcement */
+#include "lib/domain_config.h"     /* enum lifecycle_action, enum memory_enforcement */
+#include "proto/cpu_features.h"    /* struct cpu_features */
 #include "vmm/virtio/virtio_net.h" /* struct virtio_net_config_host */
 
 struct options {

@@ -7,8 +7,7 @@
 
 #include <stdint.h>
 
-#include "proto/cpu_features.h"
-#include "vmm/core/cpuid.h"
+#include "vmm/core/cpuid.h" /* struct cpu_features (proto/cpu_features.h) */
 
 /* Runs CPUID for every feature register in a one-vCPU scratch VM configured with `t`, in real
  * mode, and returns what the guest got in *seen; *us: the probe's wall time in microseconds.
