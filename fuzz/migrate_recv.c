@@ -68,7 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at += len;
         if (type & 1) {
             struct snap_config cfg;
-            migrate_apply_config(&cfg, msg, len, "fuzz");
+            struct cpu_features cpu;
+            int have_cpu;
+            unsigned unknown;
+            migrate_apply_config(&cfg, &cpu, &have_cpu, &unknown, msg, len, "fuzz");
         } else if (migrate_apply_pages(ram, ram_size, msg, len, "fuzz", &pages) == 0) {
             check_pages(ram, msg);
         }

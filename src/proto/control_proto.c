@@ -9,7 +9,7 @@ static const char *const names[] = {
     [CONTROL_STATUS] = "status",     [CONTROL_PAUSE] = "pause",     [CONTROL_UNPAUSE] = "unpause",
     [CONTROL_SHUTDOWN] = "shutdown", [CONTROL_REBOOT] = "reboot",   [CONTROL_RESET] = "reset",
     [CONTROL_DESTROY] = "destroy",   [CONTROL_MEM_SET] = "mem-set", [CONTROL_SCHED] = "sched",
-    [CONTROL_SAVE] = "save",         [CONTROL_MIGRATE] = "migrate",
+    [CONTROL_SAVE] = "save",         [CONTROL_MIGRATE] = "migrate", [CONTROL_CPU] = "cpu",
 };
 
 const char *control_req_name(enum control_req req)
@@ -259,7 +259,7 @@ int control_parse_args(const char *line, enum control_req *req, struct control_a
     }
     snprintf(why, why_size,
              "unknown request '%.*s' (expected status, pause, unpause, shutdown, reboot, reset, destroy, sched, "
-             "save, migrate or mem-set)",
+             "save, migrate, mem-set or cpu)",
              wlen > 64 ? 64 : (int)wlen, line);
     return -EINVAL;
 }

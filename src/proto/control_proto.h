@@ -21,6 +21,7 @@ enum control_req {
     CONTROL_SCHED,   /* sched [reservation=PPM] [limit=PPM] [weight=N] [period=US] */
     CONTROL_SAVE,    /* save PATH [keep-running] [shrink] */
     CONTROL_MIGRATE, /* migrate HOST:PORT [key=FILE] [bandwidth=MBPS] [max-downtime=MS] [max-rounds=N] [to=ID] */
+    CONTROL_CPU,     /* cpu: the machine contract as this host keeps it (docs/machine.md, "CPUID") */
 };
 
 /* A request's arguments: only mem-set has any (two decimal numbers). */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "proto/cpu_features.h"
 
 /* Slicing-by-8 tables: eight bytes per step, about 2 GB/s, since every saved page is
  * checksummed on save and on restore. */
@@ -55,9 +56,9 @@ uint32_t snap_crc32(uint32_t crc, const void *buf, size_t len)
 
 const char *snap_section_name(uint32_t type)
 {
-    static const char *names[SNAP_SEC_MAX] = {"end",    "config",     "vcpu",      "irqchip",       "pit",
-                                              "clock",  "uart",       "i8042",     "power-request", "virtio",
-                                              "memory", "domain-xml", "mem-target"};
+    static const char *names[SNAP_SEC_MAX] = {"end",    "config",     "vcpu",       "irqchip",       "pit",
+                                              "clock",  "uart",       "i8042",      "power-request", "virtio",
+                                              "memory", "domain-xml", "mem-target", "cpu-features"};
     if (type < SNAP_SEC_MAX)
         return names[type];
     if (type >= SNAP_SEC_DEVICE_FIRST && type <= SNAP_SEC_DEVICE_LAST) {
@@ -553,7 +554,8 @@ int snap_check_config(const struct snap_image *img, struct snap_config *cfg)
         return err_set(EINVAL, "vcpu section at offset %llu: more vcpu sections than the %u vCPUs configured",
                        (unsigned long long)s->offset, cfg->nvcpus);
     if (check_single(img, SNAP_SEC_DOMAIN_XML, 0, SNAP_DOMAIN_XML_MAX) < 0 ||
-        check_single(img, SNAP_SEC_MEM_TARGET, sizeof(struct snap_mem_target), 0) < 0)
+        check_single(img, SNAP_SEC_MEM_TARGET, sizeof(struct snap_mem_target), 0) < 0 ||
+        check_single(img, SNAP_SEC_CPU_FEATURES, sizeof(struct snap_cpu_features), 0) < 0)
         return -EINVAL;
     s = snap_find(img, SNAP_SEC_MEM_TARGET, 0);
     if (s) {

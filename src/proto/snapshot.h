@@ -49,8 +49,10 @@ enum snap_section_type {
     SNAP_SEC_POWER_REQ = 8,
     SNAP_SEC_VIRTIO = 9,
     SNAP_SEC_MEMORY = 10,
-    SNAP_SEC_DOMAIN_XML = 11, /* optional: the domain's XML, raw bytes (--domain-xml) */
-    SNAP_SEC_MEM_TARGET = 12, /* optional: the memory target in force (struct snap_mem_target) */
+    SNAP_SEC_DOMAIN_XML = 11,   /* optional: the domain's XML, raw bytes (--domain-xml) */
+    SNAP_SEC_MEM_TARGET = 12,   /* optional: the memory target in force (struct snap_mem_target) */
+    SNAP_SEC_CPU_FEATURES = 13, /* optional (absent before 2026-12): what CPUID gave the guest
+                                 * (struct snap_cpu_features, proto/cpu_features.h) */
     SNAP_SEC_MAX
 };
 /* Section types for the state of devices added later (src/vmm/core/device.h): the format

@@ -22,6 +22,7 @@
 #include "vmm/host/console.h"
 #include "vmm/host/console_hub.h"
 #include "vmm/host/control.h"
+#include "vmm/host/cpu_report.h"
 #include "vmm/host/domain.h"
 #include "vmm/state/migrate_recv.h"
 #include "vmm/host/options.h"
@@ -332,6 +333,8 @@ int main(int argc, char **argv)
         log_error("%s", err_msg());
         return EXIT_BAD_INPUT;
     }
+    if (m.opt.cpu_report)
+        return cpu_report_print(&m.opt, stdout);
     if (m.opt.dump_acpi) {
         m.dom.opt = &m.opt;
         return domain_dump_acpi(&m.dom, m.opt.dump_acpi);

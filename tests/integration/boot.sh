@@ -7,6 +7,13 @@ for k in hello timer fault; do
     expect "boot-$k" 0 '^Test result: PASS'
 done
 
+# int3 in ring 0 reaches the guest's #BP handler, resuming after it (issue 14 item 8: this
+# host's KVM fails to emulate it; the monitor injects #BP instead).
+kvm_case boot-int3 && {
+    run_vmm boot-int3 "" --kernel "$GUEST/int3.elf" --memory 64M
+    expect boot-int3 0 'int3: #2 reported by the handler' '^Test result: PASS'
+}
+
 for n in 1 2 4 8; do
     kvm_case "boot-smp-$n" || continue
     run_vmm "boot-smp-$n" "" --kernel "$GUEST/smp.elf" --memory 64M --vcpus "$n"

@@ -678,7 +678,7 @@ static void mem_set_request(void **state)
     }
     assert_int_equal(control_parse("mem-set 4096 1", &req, why, sizeof(why)), 0);
     assert_int_equal(control_parse("mem-sets 1 1", &req, why, sizeof(why)), -EINVAL);
-    assert_non_null(strstr(why, "or mem-set)"));
+    assert_non_null(strstr(why, "mem-set or cpu)"));
 }
 
 static void enforcement_option(void **state)

@@ -266,8 +266,9 @@ static void pipelined_requests_answered_in_order(void **state)
     send_str(f, "pause\nreboot\r\n\nbogus\nstatus\n");
     control_read(&f->c);
     recv_all(f, buf, sizeof(buf));
-    assert_string_equal(buf, "ok\nerr no\nerr unknown request 'bogus' (expected status, pause, unpause, shutdown, "
-                             "reboot, reset, destroy, sched, save, migrate or mem-set)\nok state=running boots=1\n");
+    assert_string_equal(buf,
+                        "ok\nerr no\nerr unknown request 'bogus' (expected status, pause, unpause, shutdown, "
+                        "reboot, reset, destroy, sched, save, migrate, mem-set or cpu)\nok state=running boots=1\n");
     assert_int_equal(f->calls, 3); /* the blank and the unknown line never reach the handler */
 }
 

@@ -5,32 +5,17 @@
 #include <sys/ioctl.h>
 
 #include "lib/err.h"
+#include "proto/cpu_features.h"
 
 #define BIT(n) (1U << (n))
 
-/* Leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, SSE4.1, SSE4.2, x2APIC, MOVBE, POPCNT, TSC-deadline,
- * AES-NI, RDRAND. Hidden on purpose: CX16 (13), XSAVE/OSXSAVE/AVX/F16C/FMA (26-29, 12),
- * MONITOR (3), VMX (5), PDCM (15), PCID (17, needs INVPCID state in snapshots). */
-static const uint32_t leaf1_ecx =
-    BIT(0) | BIT(1) | BIT(9) | BIT(19) | BIT(20) | BIT(21) | BIT(22) | BIT(23) | BIT(24) | BIT(25) | BIT(30);
-/* Leaf 1 EDX: the classic baseline (FPU..CLFLUSH: bits 0-19 less reserved bit 10 and PSN, 18),
- * MMX, FXSR, SSE, SSE2. */
-static const uint32_t leaf1_edx = 0x000fffff & ~BIT(10) & ~BIT(18);
-static const uint32_t leaf1_edx_more = BIT(23) | BIT(24) | BIT(25) | BIT(26);
-/* Leaf 7.0 EBX: FSGSBASE, BMI1, SMEP, BMI2, ERMS, RDSEED, ADX, SMAP, CLFLUSHOPT, CLWB, SHA.
- * No AVX2/AVX-512 (XSAVE), no RTM/HLE, no MPX, no INVPCID (we hide PCID). */
-static const uint32_t leaf7_ebx =
-    BIT(0) | BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) | BIT(23) | BIT(24) | BIT(29);
-/* Leaf 7.0 ECX: UMIP, RDPID. (PKU needs XSAVE for PKRU.) */
-static const uint32_t leaf7_ecx = BIT(2) | BIT(22);
-/* Leaf 7.0 EDX: FSRM, MD_CLEAR, IBRS/IBPB, STIBP, SSBD. Not ARCH_CAPABILITIES (29): its MSR
- * differs between hosts and breaks migration. */
-static const uint32_t leaf7_edx = BIT(4) | BIT(10) | BIT(26) | BIT(27) | BIT(31);
-/* 0x80000001 ECX: LAHF/SAHF, ABM/LZCNT, SSE4A, misaligned SSE, PREFETCHW. */
-static const uint32_t ext1_ecx = BIT(0) | BIT(5) | BIT(6) | BIT(7) | BIT(8);
-/* 0x80000001 EDX: SYSCALL, NX, MMXEXT, FFXSR, 1 GiB pages, RDTSCP, long mode, plus the
- * baseline bits AMD mirrors from leaf 1. */
-static const uint32_t ext1_edx = BIT(11) | BIT(20) | BIT(22) | BIT(25) | BIT(26) | BIT(27) | BIT(29);
+/* The allow-lists come from the one policy table, proto/cpu_features.c. */
+static uint32_t offered(enum cpuf_word w)
+{
+    struct cpu_features p;
+    cpuf_policy(&p);
+    return p.w[w];
+}
 
 struct kvm_cpuid_entry2 *cpuid_find(struct cpuid_table *t, uint32_t function, uint32_t index)
 {
@@ -84,8 +69,8 @@ int cpuid_filter(struct cpuid_table *t, unsigned nvcpus, uint32_t tsc_khz)
     if ((e = cpuid_find(t, 0, 0)) && e->eax < 0xb)
         e->eax = 0xb;
     if ((e = cpuid_find(t, 1, 0))) {
-        e->ecx = (e->ecx & leaf1_ecx) | BIT(31); /* hypervisor present */
-        e->edx &= leaf1_edx | leaf1_edx_more;
+        e->ecx = (e->ecx & offered(CPUF_1_ECX)) | BIT(31); /* hypervisor present */
+        e->edx &= offered(CPUF_1_EDX);
         e->ebx = (e->ebx & 0xffff) | (nvcpus << 16); /* APIC ID patched per vCPU */
         if (nvcpus > 1)
             e->edx |= BIT(28); /* HTT: EBX[23:16] is meaningful */
@@ -97,9 +82,9 @@ int cpuid_filter(struct cpuid_table *t, unsigned nvcpus, uint32_t tsc_khz)
     for (unsigned i = 0; i < t->hdr.nent; i++) {
         e = &t->entries[i];
         if (e->function == 7 && e->index == 0) {
-            e->ebx &= leaf7_ebx;
-            e->ecx &= leaf7_ecx;
-            e->edx &= leaf7_edx;
+            e->ebx &= offered(CPUF_7_EBX);
+            e->ecx &= offered(CPUF_7_ECX);
+            e->edx &= offered(CPUF_7_EDX);
         } else if (e->function == 7) {
             e->eax = e->ebx = e->ecx = e->edx = 0;
         }
@@ -107,8 +92,8 @@ int cpuid_filter(struct cpuid_table *t, unsigned nvcpus, uint32_t tsc_khz)
     if ((e = cpuid_find(t, 7, 0)))
         e->eax = 0; /* no subleaf 1 features */
     if ((e = cpuid_find(t, 0x80000001, 0))) {
-        e->ecx &= ext1_ecx;
-        e->edx &= ext1_edx | (leaf1_edx & 0x0183f3ff);
+        e->ecx &= offered(CPUF_X1_ECX);
+        e->edx &= offered(CPUF_X1_EDX);
     }
     if ((e = cpuid_find(t, 0x80000008, 0)))
         e->ecx = (shift << 12) | (nvcpus - 1); /* AMD: cores per package */
@@ -149,4 +134,31 @@ void cpuid_set_apic_id(struct cpuid_table *t, uint32_t apic_id)
     for (unsigned i = 0; i < t->hdr.nent; i++)
         if (t->entries[i].function == 0xb)
             t->entries[i].edx = apic_id;
+}
+
+static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, uint32_t reg)
+{
+    switch (reg) {
+    case CPUF_EAX: return &e->eax;
+    case CPUF_EBX: return &e->ebx;
+    case CPUF_ECX: return &e->ecx;
+    default: return &e->edx;
+    }
+}
+
+void cpuid_narrow(struct cpuid_table *t, const struct cpu_features *off)
+{
+    for (unsigned w = 0; w < CPUF_WORDS; w++) {
+        struct kvm_cpuid_entry2 *e = cpuid_find(t, cpuf_word_ids[w].leaf, cpuf_word_ids[w].subleaf);
+        if (e)
+            *reg_of(e, cpuf_word_ids[w].reg) &= ~off->w[w];
+    }
+}
+
+void cpuid_features(struct cpuid_table *t, struct cpu_features *out)
+{
+    for (unsigned w = 0; w < CPUF_WORDS; w++) {
+        struct kvm_cpuid_entry2 *e = cpuid_find(t, cpuf_word_ids[w].leaf, cpuf_word_ids[w].subleaf);
+        out->w[w] = e ? *reg_of(e, cpuf_word_ids[w].reg) : 0;
+    }
 }

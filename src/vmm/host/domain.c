@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/boot/acpi.h"
+#include "vmm/host/cpu_report.h"
 #include "vmm/virtio/virtio_net.h"
 #include "vmm/state/save_shrink.h"
 
@@ -84,7 +85,8 @@ static struct vm_config vm_config_of(const struct domain *d, int paused)
                               .console_write = d->console_write,
                               .console_opaque = d->console_opaque,
                               .start_paused = paused,
-                              .net = o->have_net ? &o->net : NULL};
+                              .net = o->have_net ? &o->net : NULL,
+                              .cpu_off = o->have_cpu_off ? &o->cpu_off : NULL};
 }
 
 /* Starts a fresh VM. On failure the domain is finished (or stopping, once threads exist). */
@@ -99,6 +101,16 @@ static int boot(struct domain *d, int paused)
         return -1;
     }
     int restoring = (d->snap || d->incoming) && d->boots == 0;
+    /* Before the VM runs: a domain that relies on CPU features this host's guests lack is
+     * refused here (docs/machine.md, "CPUID"); a migration's source keeps it. */
+    if (restoring &&
+        (d->incoming ? migrate_recv_adopt_cpu(d->incoming, &d->vm) : vm_snapshot_adopt_cpu(&d->vm, d->snap)) < 0) {
+        log_error("%s", err_msg());
+        if (d->incoming)
+            migrate_recv_abort(d->incoming, err_msg());
+        domain__finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
+        return -1;
+    }
     if (restoring)
         ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
     else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
@@ -532,6 +544,12 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     struct domain *d = opaque;
     if (req == CONTROL_STATUS) {
         snprintf(reply, size, "ok state=%s boots=%u", dom_state_name(d->state), d->boots);
+        return 0;
+    }
+    if (req == CONTROL_CPU) { /* what the start-up probe found (docs/machine.md, "CPUID") */
+        size_t n = (size_t)snprintf(reply, size, "ok ");
+        if (n < size)
+            cpu_report_info(&d->vm, reply + n, size - n);
         return 0;
     }
     if (req == CONTROL_DESTROY) {

@@ -42,10 +42,13 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
     snprintf(cfg->kernel, sizeof(cfg->kernel), "%s", o->kernel ? o->kernel : "");
     snprintf(cfg->cmdline, sizeof(cfg->cmdline), "%s", o->cmdline ? o->cmdline : "");
     struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
+    struct snap_cpu_features cpu;
+    cpuf_to_wire(&d->vm.cpu_domain, &cpu);
     struct snap_domain_state ds = {.cfg = cfg,
                                    .domain_xml = d->domain_xml,
                                    .domain_xml_len = d->domain_xml_len,
-                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
+                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL,
+                                   .cpu = &cpu};
     struct save_shrink shrink = {0};
     if (args->shrink && was_paused)
         snprintf(shrink.why_not, sizeof(shrink.why_not), "the domain is paused");
@@ -131,10 +134,13 @@ static void keep_unconfirmed(struct domain *d, char *path, size_t size)
     }
     fill_snap_config(d, cfg);
     struct snap_mem_target mt = {.target_bytes = d->mt.target_bytes, .deadline_ms = d->mt.deadline_ms};
+    struct snap_cpu_features cpu;
+    cpuf_to_wire(&d->vm.cpu_domain, &cpu);
     struct snap_domain_state ds = {.cfg = cfg,
                                    .domain_xml = d->domain_xml,
                                    .domain_xml_len = d->domain_xml_len,
-                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL};
+                                   .mem_target = d->mt.state != STATS_MEMTARGET_NONE ? &mt : NULL,
+                                   .cpu = &cpu};
     if (vm_snapshot_save(&d->vm, &ds, path, &bytes, &pages) < 0) {
         log_error("keeping the unconfirmed domain in %s: %s", path, err_msg());
         path[0] = 0;

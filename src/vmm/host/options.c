@@ -23,6 +23,7 @@ void options_usage(FILE *f)
             "       xeno-vmm --restore FILE [--restore-eager] [--run-dir DIR [--name NAME] [--paused]] ...\n"
             "       xeno-vmm --migrate-incoming ADDR:PORT --migrate-key FILE [--run-dir DIR [--name NAME]] ...\n"
             "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
+            "       xeno-vmm --cpu-report [--cpu-features-off LIST]\n"
             "\n"
             "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
             "is this program's stdin and stdout; on a terminal, Ctrl-] stops the domain. With\n"
@@ -57,6 +58,10 @@ void options_usage(FILE *f)
             "                           (xeno-netback) carries; the monitor listens on PATH (default\n"
             "                           with --run-dir: DIR/net0.sock) and the backend connects. One\n"
             "                           interface, MAC like 52:54:00:12:34:56\n"
+            "  --cpu-features-off LIST  take CPU features out of what the guest is offered, e.g. avx2,smap\n"
+            "                           (names as --cpu-report prints them; a migration or restore then\n"
+            "                           refuses a domain that saw them: docs/machine.md, \"CPUID\")\n"
+            "  --cpu-report             print the CPUID policy, what this host's guests really see, and exit\n"
             "  --verbose                debug messages\n"
             "  --restore FILE           resume the domain saved in FILE (control request save; memory,\n"
             "                           vCPUs, kernel, command line and actions come from the file);\n"
@@ -154,7 +159,7 @@ enum {
 enum { OPT_NET = 320 };
 /* Live migration (docs/migration.md). */
 enum { OPT_MIG_IN = 340, OPT_MIG_KEY };
-enum { OPT_SAVE_DIR = 360, OPT_NO_SANDBOX };
+enum { OPT_SAVE_DIR = 360, OPT_NO_SANDBOX, OPT_CPU_REPORT, OPT_CPU_OFF }; /* CPU: docs/machine.md, "CPUID" */
 /* The CPU scheduling options (docs/scheduling.md). */
 enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
 
@@ -306,6 +311,14 @@ static int option_value(int c, struct options *o, int *log_size_given)
         }
         o->save_dirs[o->nsave_dirs++] = optarg;
         break;
+    case OPT_CPU_REPORT: o->cpu_report = 1; break;
+    case OPT_CPU_OFF:
+        if (cpuf_parse(optarg, &o->cpu_off) < 0) {
+            log_error("--cpu-features-off: %s", err_msg());
+            return -1;
+        }
+        o->have_cpu_off = 1;
+        break;
     case OPT_CPU_RES:
     case OPT_CPU_LIMIT:
     case OPT_CPU_WEIGHT:
@@ -337,7 +350,7 @@ static int check_combination(struct options *o, int log_size_given)
         log_error("--migrate-incoming needs --migrate-key FILE (the key the source must prove it holds)");
         return -1;
     }
-    if (!o->kernel && !o->dump_acpi && !o->restore && !o->migrate_incoming) {
+    if (!o->kernel && !o->dump_acpi && !o->cpu_report && !o->restore && !o->migrate_incoming) {
         log_error("no kernel given: use --kernel FILE (see --help)");
         return -1;
     }
@@ -395,6 +408,8 @@ int options_parse(int argc, char **argv, struct options *o)
                                              {"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
                                              {"save-dir", required_argument, NULL, OPT_SAVE_DIR},
                                              {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+                                             {"cpu-report", no_argument, NULL, OPT_CPU_REPORT},
+                                             {"cpu-features-off", required_argument, NULL, OPT_CPU_OFF},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, log_size_given = 0;

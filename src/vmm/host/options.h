@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "lib/domain_config.h"     /* enum lifecycle_action, enum memory_enforcement */
+#include "proto/cpu_features.h"    /* struct cpu_features */
 #include "vmm/virtio/virtio_net.h" /* struct virtio_net_config_host */
 
 #define OPTIONS_SAVE_DIRS_MAX 8
@@ -26,6 +27,9 @@ struct options {
     const char *migrate_incoming; /* --migrate-incoming ADDR:PORT: receive a live migration instead of booting */
     const char *migrate_key;      /* --migrate-key FILE: the shared key for migrations in and out */
     const char *dump_acpi;        /* --dump-acpi DIR: write the ACPI tables there and exit (no kernel) */
+    int cpu_report;               /* --cpu-report: print the CPUID policy and the probe's findings, exit */
+    int have_cpu_off;             /* --cpu-features-off LIST: names taken out of the CPUID policy */
+    struct cpu_features cpu_off;
     enum memory_enforcement memory_enforcement; /* --memory-enforcement: a missed memory target (report) */
     struct sched_params sched;                  /* --cpu-reservation, --cpu-limit, --cpu-weight, --cpu-period */
     /* --net socket=PATH,mac=MAC: one virtio-net interface over vhost-user (docs/machine.md) */

@@ -161,6 +161,55 @@ static void crash(struct vcpu *v, const char *fmt, ...)
     vm_request_stop(v->vm, VM_CRASH, "vCPU %u: %s\n%s", v->id, why, dump);
 }
 
+/* The first instruction byte at the failure: KVM's copy when it gives one, else read through
+ * the guest's page tables. Returns -1 when neither is available. */
+static int failed_insn_byte(struct vcpu *v, const struct kvm_regs *r)
+{
+    struct kvm_run *run = v->run;
+    struct kvm_sregs s;
+    if ((run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) &&
+        run->emulation_failure.insn_size > 0)
+        return run->emulation_failure.insn_bytes[0];
+    if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+        return -1;
+    struct kvm_translation t = {.linear_address = s.cs.base + r->rip};
+    if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+        return -1;
+    const uint8_t *code = guest_mem_ptr(&v->vm->mem, t.physical_address, 1);
+    return code ? *code : -1;
+}
+
+/* This host's KVM cannot deliver int3 (0xcc) itself: it hands the instruction to its
+ * emulator, which fails (docs/machine.md, "Instructions to avoid"). What the CPU would do is
+ * exact and cheap: #BP is a trap, so RIP moves past the one-byte instruction and vector 3 is
+ * delivered through the guest's IDT, with no error code. A guest whose IDT cannot take it
+ * then double- or triple-faults as on hardware. Returns 1 when injected, 0 when the failure
+ * is not an int3 (the caller reports the crash). */
+static int inject_breakpoint(struct vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    struct kvm_regs r;
+    struct kvm_vcpu_events ev;
+    if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION || ioctl(v->fd, KVM_GET_REGS, &r) < 0 ||
+        failed_insn_byte(v, &r) != 0xcc || ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+        return 0;
+    if (ev.exception.injected || ev.exception.pending)
+        return 0; /* already delivering something: not a plain int3 */
+    r.rip++;
+    if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+        return 0;
+    memset(&ev.exception, 0, sizeof(ev.exception));
+    ev.exception.injected = 1;
+    ev.exception.nr = 3;
+    ev.flags = 0; /* change nothing but the exception */
+    if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
+        r.rip--;
+        ioctl(v->fd, KVM_SET_REGS, &r);
+        return 0;
+    }
+    return 1;
+}
+
 /* Returns 1 to keep running, 0 when the vCPU must stop. */
 static int handle_exit(struct vcpu *v)
 {
@@ -180,6 +229,8 @@ static int handle_exit(struct vcpu *v)
     case KVM_EXIT_HLT: /* the in-kernel LAPIC normally takes HLT; if not, just re-enter */ return 1;
     case KVM_EXIT_SHUTDOWN: crash(v, "triple fault (the guest took an exception while unable to handle one)"); return 0;
     case KVM_EXIT_INTERNAL_ERROR: {
+        if (inject_breakpoint(v))
+            return 1;
         char data[256] = "";
         size_t n = 0;
         if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&

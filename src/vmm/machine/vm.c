@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/pvh.h"
+#include "vmm/machine/cpuid_probe.h"
 #include "vmm/virtio/virtio_balloon.h"
 #include "vmm/virtio/virtio_console.h"
 #include "vmm/virtio/virtio_net.h"
@@ -230,7 +231,49 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     vm->tsc_khz = (uint32_t)khz;
     if ((r = cpuid_build(vm->kvm_fd, vm->nvcpus, vm->tsc_khz, &vm->cpuid)) < 0)
         return r;
+    if (cfg->cpu_off)
+        cpuid_narrow(&vm->cpuid, cfg->cpu_off);
+    cpuid_features(&vm->cpuid, &vm->cpu_intended);
+    if ((r = cpuid_probe(vm->kvm_fd, &vm->cpuid, &vm->cpu_seen, &vm->cpu_probe_us)) < 0)
+        return r;
+    struct cpu_features extra, missing, vol;
+    cpuf_volatile(&vol);
+    for (unsigned w = 0; w < CPUF_WORDS; w++)
+        vm->cpu_domain.w[w] = vm->cpu_seen.w[w] & ~vol.w[w];
+    if (vm_cpu_deviation(vm, &extra, &missing)) {
+        char e[1024], m[1024];
+        cpuf_format(&extra, e, sizeof(e));
+        cpuf_format(&missing, m, sizeof(m));
+        log_warn("this host's KVM does not honour the CPUID policy: the guest sees extra [%s], lacks [%s] "
+                 "(docs/machine.md, \"CPUID\")",
+                 e, m);
+    }
     return 0;
+}
+
+int vm_cpu_adopt(struct vm *vm, const struct cpu_features *want, unsigned unknown)
+{
+    struct cpu_features missing;
+    char names[1024];
+    if (unknown)
+        return err_set(EOPNOTSUPP,
+                       "the domain saw %u CPU feature bits in registers this monitor does not know (a newer "
+                       "source?): it cannot promise them",
+                       unknown);
+    if (!cpuf_missing(want, &vm->cpu_seen, &missing)) {
+        vm->cpu_domain = *want;
+        return 0;
+    }
+    cpuf_format(&missing, names, sizeof(names));
+    return err_set(EOPNOTSUPP,
+                   "the domain saw CPU features this host does not give its guests: %s (docs/machine.md, \"CPUID\")",
+                   names);
+}
+
+unsigned vm_cpu_deviation(const struct vm *vm, struct cpu_features *extra, struct cpu_features *missing)
+{
+    return cpuf_missing(&vm->cpu_seen, &vm->cpu_intended, extra) +
+           cpuf_missing(&vm->cpu_intended, &vm->cpu_seen, missing);
 }
 
 int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name, const char *cmdline,

@@ -78,6 +78,14 @@ struct vm {
     unsigned nvcpus;
     struct vcpu vcpus[VM_MAX_VCPUS];
     struct cpuid_table cpuid;
+    /* The machine contract as this VM's table sets it (policy, less what KVM lacks and what
+     * the operator turned off), and what the start-up probe saw a guest get: they differ on a
+     * host whose KVM overlays its own bits (docs/machine.md, "CPUID"). Set by vm_create. */
+    struct cpu_features cpu_intended, cpu_seen;
+    /* What the domain may rely on, volatile bits aside: what its guest saw at boot, carried
+     * through snapshots and migrations (vm_cpu_adopt); what they record. */
+    struct cpu_features cpu_domain;
+    uint64_t cpu_probe_us;
     uint32_t tsc_khz;
     uint32_t entry; /* where vCPU 0 starts (PVH entry) */
 
@@ -112,9 +120,18 @@ struct vm_config {
     void *console_opaque;
     int start_paused;                         /* vCPU threads park before their first KVM_RUN */
     const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
+    const struct cpu_features *cpu_off;       /* features taken out of the policy, or NULL */
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* Bits the guest sees beyond vm->cpu_intended (*extra) and bits of it the guest lacks
+ * (*missing), volatile bits left out; returns the number of both. */
+/* Takes on a domain that saw the features `want` where it ran before (a snapshot's or a
+ * migration's record; `unknown`: set bits in registers this monitor does not know), or refuses
+ * it when this VM's guest would not see them all: 0 (vm->cpu_domain = want), or -EOPNOTSUPP
+ * with err_set() naming the missing features. */
+int vm_cpu_adopt(struct vm *vm, const struct cpu_features *want, unsigned unknown);
+unsigned vm_cpu_deviation(const struct vm *vm, struct cpu_features *extra, struct cpu_features *missing);
 /* Loads a PVH kernel (and initrd) into RAM and points vCPU 0 at it. Bad images: -ENOEXEC etc. */
 int vm_load_pvh(struct vm *vm, const uint8_t *kernel, size_t kernel_len, const char *kernel_name, const char *cmdline,
                 const uint8_t *initrd, size_t initrd_len);

@@ -8,12 +8,21 @@
 #include "proto/migrate_proto.h"
 #include "vmm/machine/vm.h"
 
-int migrate_apply_config(struct snap_config *cfg, const uint8_t *buf, uint32_t len, const char *peer)
+int migrate_apply_config(struct snap_config *cfg, struct cpu_features *cpu, int *have_cpu, unsigned *cpu_unknown,
+                         const uint8_t *buf, uint32_t len, const char *peer)
 {
-    if (len != sizeof(*cfg))
-        return err_set(EPROTO, "%s: config of %u bytes, this monitor expects %zu (another version?)", peer, len,
-                       sizeof(*cfg));
+    if (len != sizeof(*cfg) && len != sizeof(*cfg) + sizeof(struct snap_cpu_features))
+        return err_set(EPROTO, "%s: config of %u bytes, this monitor expects %zu or %zu (another version?)", peer, len,
+                       sizeof(*cfg), sizeof(*cfg) + sizeof(struct snap_cpu_features));
     memcpy(cfg, buf, sizeof(*cfg));
+    *have_cpu = len > sizeof(*cfg);
+    *cpu_unknown = 0;
+    if (*have_cpu) {
+        struct snap_cpu_features wire;
+        memcpy(&wire, buf + sizeof(*cfg), sizeof(wire));
+        if (cpuf_from_wire(&wire, cpu, cpu_unknown) < 0)
+            return err_wrap(EPROTO, "%s: config", peer);
+    }
     const struct snap_config *c = cfg;
     if (!memchr(c->kernel, 0, sizeof(c->kernel)) || !memchr(c->cmdline, 0, sizeof(c->cmdline)))
         return err_set(EPROTO, "%s: config: kernel path or command line not terminated", peer);

@@ -108,11 +108,21 @@ int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *ke
         return ret;
     if ((ret = mig_expect(&r->c, MIG_CONFIG, r->buf, MIG_MAX_PAYLOAD, &len, "waiting for the domain's config")) < 0)
         return ret;
-    if ((ret = migrate_apply_config(&r->cfg, r->buf, len, r->c.peer)) < 0) {
+    if ((ret = migrate_apply_config(&r->cfg, &r->cpu, &r->have_cpu, &r->cpu_unknown, r->buf, len, r->c.peer)) < 0) {
         mig_send_error(&r->c, err_msg());
         return ret;
     }
     return 0;
+}
+
+int migrate_recv_adopt_cpu(struct migrate_recv *r, struct vm *vm)
+{
+    if (!r->have_cpu) {
+        log_warn("%s: the source sends no CPU feature record (an older monitor); the guest's features are not checked",
+                 r->c.peer);
+        return 0;
+    }
+    return vm_cpu_adopt(vm, &r->cpu, r->cpu_unknown) < 0 ? err_wrap(EOPNOTSUPP, "%s: refused", r->c.peer) : 0;
 }
 
 int migrate_recv_load(struct migrate_recv *r, struct vm *vm)

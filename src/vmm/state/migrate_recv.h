@@ -21,6 +21,11 @@
 struct migrate_recv {
     struct mig_conn c;
     struct snap_config cfg;
+    /* The CPU features the guest may rely on, from the config message (absent from a source
+     * older than the record: have_cpu 0); checked against this host by migrate_recv_load. */
+    int have_cpu;
+    unsigned cpu_unknown;
+    struct cpu_features cpu;
     uint64_t pages, rounds;
     uint64_t apply_us; /* loading the device and vCPU state (part of the downtime) */
     uint8_t *buf;      /* MIG_MAX_PAYLOAD */
@@ -31,6 +36,10 @@ struct migrate_recv {
  * for xenod to hand to the source. 0, or a negative errno with err_set() (-EACCES: the key
  * did not match). */
 int migrate_recv_accept(struct migrate_recv *r, const char *addr, const char *key_path, const char *run_dir);
+/* Takes on the CPU features the source says its guest may rely on (vm_cpu_adopt), before the
+ * VM runs or any page is loaded; the caller aborts the migration on failure, so the source
+ * keeps the domain. 0, or a negative errno with err_set() naming the missing features. */
+int migrate_recv_adopt_cpu(struct migrate_recv *r, struct vm *vm);
 int migrate_recv_load(struct migrate_recv *r, struct vm *vm);
 /* Tells the source the vCPUs run, and closes the connection. */
 void migrate_recv_started(struct migrate_recv *r);

@@ -216,7 +216,12 @@ static int handshake(struct migrate_send *m, struct sender *s)
         return err_set(ECANCELED, "cancelled");
     if ((r = mig_auth_source(&s->c, m->key, m->keylen)) < 0)
         return r;
-    if ((r = mig_send(&s->c, MIG_CONFIG, &m->cfg, sizeof(m->cfg))) < 0)
+    /* The config, then the CPU features the guest may rely on (docs/migration.md): the
+     * destination refuses the domain if its guests would lack any of them. */
+    uint8_t msg[sizeof(m->cfg) + sizeof(m->cpu)];
+    memcpy(msg, &m->cfg, sizeof(m->cfg));
+    memcpy(msg + sizeof(m->cfg), &m->cpu, sizeof(m->cpu));
+    if ((r = mig_send(&s->c, MIG_CONFIG, msg, sizeof(msg))) < 0)
         return r;
     progress(m, "migrate connected dest=%s", m->p.dest);
     return 0;
@@ -417,6 +422,23 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
     return 0;
 }
 
+/* A destination that refuses the domain (e.g. for CPU features its guests lack) says why and
+ * closes while we are still sending: the send then fails with EPIPE or ECONNRESET, which
+ * would hide the reason. Its error message is usually still in our receive buffer: take it
+ * if it is there (briefly; anything else keeps our own message). */
+static void peer_reason(struct mig_conn *c, int r)
+{
+    char mine[512];
+    uint8_t tmp[64];
+    uint32_t type, len;
+    if (c->fd < 0 || (r != -EPIPE && r != -ECONNRESET))
+        return;
+    snprintf(mine, sizeof(mine), "%s", err_msg());
+    c->timeout_ms = 500;
+    if (mig_recv(c, &type, tmp, sizeof(tmp), &len, "reading the destination's reason") != -ECONNABORTED)
+        err_set(-r, "%s", mine);
+}
+
 static void *thread_main(void *arg)
 {
     thread_kind_enter(THREAD_MIGRATE_SEND, "migrate-send");
@@ -435,6 +457,7 @@ static void *thread_main(void *arg)
         r = run(m, &s, &dl, &pend);
     }
     if (r < 0) {
+        peer_reason(&s.c, r);
         m->res.err = r;
         snprintf(m->res.why, sizeof(m->res.why), "%s", err_msg());
         mig_send_error(&s.c, m->res.why);
@@ -467,6 +490,7 @@ int migrate_send_start(struct migrate_send **out, struct vm *vm, const struct sn
         return err_set(ENOMEM, "out of memory");
     m->vm = vm;
     m->cfg = *cfg;
+    cpuf_to_wire(&vm->cpu_domain, &m->cpu);
     m->p = *p;
     m->conn_fd = -1;
     int r = mig_key_load(p->key_path, m->key, &m->keylen);

@@ -49,6 +49,7 @@ struct migrate_result {
 struct migrate_send {
     struct vm *vm;
     struct snap_config cfg;
+    struct snap_cpu_features cpu; /* sent after cfg in MIG_CONFIG: what the guest may rely on */
     struct migrate_params p;
     uint8_t key[MIG_KEY_MAX];
     size_t keylen;

@@ -13,6 +13,7 @@
 #include "lib/err.h"
 #include "lib/file.h"
 #include "lib/log.h"
+#include "proto/cpu_features.h"
 #include "vmm/core/mem_populate.h"
 #include "vmm/virtio/virtio_balloon.h"
 
@@ -150,6 +151,8 @@ int vm_snapshot_save(struct vm *vm, const struct snap_domain_state *ds, const ch
         r = snap_write_section(&w, SNAP_SEC_DOMAIN_XML, ds->domain_xml, ds->domain_xml_len);
     if (!r && ds->mem_target)
         r = snap_write_section(&w, SNAP_SEC_MEM_TARGET, ds->mem_target, sizeof(*ds->mem_target));
+    if (!r && ds->cpu)
+        r = snap_write_section(&w, SNAP_SEC_CPU_FEATURES, ds->cpu, sizeof(*ds->cpu));
     /* Pages a lazy restore has not filled yet are holes that the write would skip: their
      * content is still only in the old file. The vCPUs are paused; the fill goes on. */
     if (!r && vm->mem.populate) {
@@ -434,6 +437,25 @@ static int restore_memory(struct vm *vm, const struct snap_file *f, int lazy)
      * gets (not on an earlier read of a file that may have changed since). The vCPUs have
      * not run yet: a damaged run fails the restore before anything sees it. */
     return snap_load_memory(img, vm->mem.host) < 0 ? -1 : 0;
+}
+
+int vm_snapshot_adopt_cpu(struct vm *vm, const struct snap_file *f)
+{
+    const struct snap_image *img = &f->img;
+    const struct snap_section *cs = snap_find(img, SNAP_SEC_CPU_FEATURES, 0);
+    if (cs) {
+        struct snap_cpu_features wire;
+        struct cpu_features want;
+        unsigned unknown;
+        memcpy(&wire, cs->data, sizeof(wire)); /* snap_check_config checked the size */
+        if (cpuf_from_wire(&wire, &want, &unknown) < 0)
+            return err_wrap(EINVAL, "snapshot: cpu-features section at offset %llu", (unsigned long long)cs->offset);
+        if (vm_cpu_adopt(vm, &want, unknown) < 0)
+            return err_wrap(EOPNOTSUPP, "snapshot: refused");
+    } else {
+        log_warn("snapshot: the file predates the CPU feature record; the guest's features are not checked");
+    }
+    return 0;
 }
 
 int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy)

@@ -39,6 +39,7 @@ struct snap_domain_state {
     const void *domain_xml; /* NULL: no domain-xml section */
     size_t domain_xml_len;
     const struct snap_mem_target *mem_target; /* NULL: no target in force */
+    const struct snap_cpu_features *cpu;      /* what the guest saw (vm_cpu_visible); NULL: no section */
 };
 
 /* The state sections (the machine's vcpu, irqchip, pit and clock, then one per device of
@@ -81,5 +82,10 @@ int snap_file_open(struct snap_file *f, const char *path, unsigned parse_flags);
  * SNAP_PARSE_NO_RUN_CRC or not, either works; falls back to copying when this host has no
  * usable userfaultfd); else copied (and CRC-checked) before this returns. */
 int vm_snapshot_restore(struct vm *vm, const struct snap_file *f, int lazy);
+/* Takes on the CPU features the file says its guest saw (vm_cpu_adopt), before anything is
+ * loaded or runs: a guest relying on a feature this host does not give would fail later in
+ * ways nobody could trace back to the restore. A file without the record (older) is taken
+ * with a warning. 0, or a negative errno with err_set() naming the missing features. */
+int vm_snapshot_adopt_cpu(struct vm *vm, const struct snap_file *f);
 
 #endif
