@@ -1,4 +1,4 @@
-/* The commands that only read: list, info, events, dmesg. */
+/* The commands that only read: list, info, host, events, dmesg. */
 #include <stdio.h>
 #include <string.h>
 
@@ -88,4 +88,19 @@ int ctl_cmd_dmesg(const struct ctl *c, const struct ctl_args *a)
 {
     (void)a;
     return get_and_render(c, "/v1/log", "lines", render_lines);
+}
+
+int ctl_cmd_host(const struct ctl *c, const struct ctl_args *a)
+{
+    (void)a;
+    json_t *host;
+    int rc = ctl_call(c, "GET", "/v1/host", NULL, CTL_REQUEST_TIMEOUT_S, &host, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(host);
+    else
+        ctl_render_host(host, stdout);
+    json_decref(host);
+    return CTL_EXIT_OK;
 }

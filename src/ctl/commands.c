@@ -55,6 +55,10 @@ const struct ctl_command ctl_commands[] = {
      "VCPUs; State (running, blocked, paused, shutdown, crashed); Time(s), CPU time used, in seconds.\n",
      NULL, 0, 0, ctl_cmd_list},
     {"info", "REF", "show one domain's details as \"Key: value\" lines", "", NULL, 1, 1, ctl_cmd_info},
+    {"host", "", "show the host's details: domains, CPUs, whether guests see exactly the CPUID policy",
+     "`CPU contract` says whether this host's KVM gives guests exactly XenoServer's CPUID policy\n"
+     "(docs/machine.md); if not, `CPU extra` and `CPU missing` name the features that differ.\n",
+     NULL, 0, 0, ctl_cmd_host},
     {"dumpxml", "REF", "print a domain's definition as libvirt domain XML",
      "The definition as xenod keeps it, with what it filled in written out (UUID, absolute kernel and\n"
      "initrd paths, current memory, vCPUs, lifecycle actions): `xenctl define` of the output, once the\n"

@@ -51,6 +51,7 @@ int ctl_cmd_migrate(const struct ctl *c, const struct ctl_args *a);
 /* cmd_query.c */
 int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_host(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_dumpxml(const struct ctl *c, const struct ctl_args *a); /* cmd_xml.c */
 int ctl_cmd_edit(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_events(const struct ctl *c, const struct ctl_args *a);

@@ -302,3 +302,46 @@ void ctl_render_lines(const json_t *lines, FILE *f)
         free(clean);
     }
 }
+
+/* Joins a JSON array of names with ", " ("none" when empty). */
+static void name_list(const json_t *a, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; json_is_array(a) && i < json_array_size(a) && n < size; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", s ? s : "?");
+    }
+    if (!buf[0])
+        snprintf(buf, size, "none");
+}
+
+void ctl_render_host(const json_t *host, FILE *f)
+{
+    char value[4096], a[64], b[64];
+    ctl_fmt_value(json_object_get(host, "version"), value, sizeof(value));
+    info_line("Version", value, f);
+    ctl_fmt_value(json_object_get(host, "state_dir"), value, sizeof(value));
+    info_line("State dir", value, f);
+    ctl_fmt_value(json_object_get(host, "domains"), a, sizeof(a));
+    ctl_fmt_value(json_object_get(host, "running"), b, sizeof(b));
+    snprintf(value, sizeof(value), "%s defined, %s running", a, b);
+    info_line("Domains", value, f);
+    const json_t *cpu = json_object_get(host, "cpu");
+    ctl_fmt_value(json_object_get(cpu, "cpus"), value, sizeof(value));
+    info_line("CPUs", value, f);
+    const json_t *cc = json_object_get(host, "cpu_contract");
+    if (!json_is_object(cc)) {
+        info_line("CPU contract", "unknown (the probe failed: see xenod's log)", f);
+        return;
+    }
+    if (json_is_true(json_object_get(cc, "honoured"))) {
+        info_line("CPU contract", "kept: guests see exactly the CPUID policy (docs/machine.md)", f);
+        return;
+    }
+    info_line("CPU contract", "NOT kept by this host's KVM (docs/machine.md, \"CPUID\")", f);
+    name_list(json_object_get(cc, "extra"), value, sizeof(value));
+    info_line("CPU extra", value, f);
+    name_list(json_object_get(cc, "missing"), value, sizeof(value));
+    info_line("CPU missing", value, f);
+}

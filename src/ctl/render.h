@@ -15,6 +15,9 @@
 /* A scalar as text: string as is, integer in decimal, real with %g, true/false as yes/no,
  * null/missing/"" as "-", objects and arrays as compact JSON. */
 void ctl_fmt_value(const json_t *v, char *buf, size_t size);
+/* GET /v1/host as "Key: value" lines; the CPU contract says whether guests here see exactly
+ * the CPUID policy, and if not which features they see beyond it and lack. */
+void ctl_render_host(const json_t *host, FILE *f);
 /* An exact size in the largest binary unit that divides it: "64 MiB", "1 GiB", "12 KiB", "7 B". */
 void ctl_fmt_bytes(uint64_t bytes, char *buf, size_t size);
 /* Seconds since the epoch as local "YYYY-MM-DD HH:MM:SS" (with " +hhmm" if with_zone). */

@@ -237,7 +237,8 @@ static void h_restore(void *ctx)
     struct api_body_restore b;
     if (api_body_restore(k->body, &b) < 0)
         return bad_request(k, err_msg());
-    reply_created(k, reg_restore(k->reg, b.path, b.name, b.paused, &d), d);
+    int rc = reg_restore(k->reg, b.path, b.name, b.paused, &d); /* before d is read: argument order is unspecified */
+    reply_created(k, rc, d);
 }
 
 static void h_events(void *ctx)

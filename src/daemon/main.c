@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "daemon/api.h"
+#include "daemon/cpu_contract.h"
 #include "daemon/log_ring.h"
 #include "daemon/migrate_host.h"
 #include "daemon/options.h"
@@ -23,6 +24,11 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     if (rc < 0)
         return rc;
     snprintf(reg->migrate_key, sizeof(reg->migrate_key), "%s", o->migrate_key);
+    if (cpu_contract_probe(o->vmm, &reg->cpu_contract) < 0)
+        log_warn("CPU contract unknown (host info shows null): %s", err_msg());
+    else if (reg->cpu_contract.extra[0] || reg->cpu_contract.missing[0])
+        log_warn("this host does not keep the CPUID policy (docs/machine.md): guests also see [%s] and lack [%s]",
+                 reg->cpu_contract.extra, reg->cpu_contract.missing);
     if (o->save_dir[0])
         snprintf(reg->save_dir, sizeof(reg->save_dir), "%s", o->save_dir);
     else if (snprintf(reg->save_dir, sizeof(reg->save_dir), "%s/snapshots", o->abs_state_dir) > 0 &&

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <pthread.h>
 
+#include "daemon/cpu_contract.h"
 #include "daemon/monitor.h"
 #include "daemon/netback_sup.h"
 #include "daemon/store.h"
@@ -66,9 +67,10 @@ struct registry {
     uint64_t net_capacity_kib;
     int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
-    uint32_t net_audit_flow_quota; /* 0: the backend's default */
-    char migrate_key[PATH_MAX];    /* --migrate-key: authenticates migrations both ways ("": none) */
-    char save_dir[PATH_MAX];       /* --save-dir: the only place monitors may save snapshots */
+    uint32_t net_audit_flow_quota;    /* 0: the backend's default */
+    char migrate_key[PATH_MAX];       /* --migrate-key: authenticates migrations both ways ("": none) */
+    char save_dir[PATH_MAX];          /* --save-dir: the only place monitors may save snapshots */
+    struct cpu_contract cpu_contract; /* set once by main() before the API starts; read-only after */
     int stopping;
     pthread_t supervisor;
 };

@@ -176,6 +176,29 @@ static json_t *host_cpu_json(struct registry *r)
     return o ? o : json_null();
 }
 
+/* A comma-separated list of feature names as a JSON array. */
+static json_t *name_list_json(const char *list)
+{
+    json_t *a = json_array();
+    for (const char *p = list; a && *p;) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a ? a : json_null();
+}
+
+/* The machine contract (docs/machine.md, "CPUID"): null when the probe failed. */
+static json_t *cpu_contract_json(const struct cpu_contract *c)
+{
+    if (!c->known)
+        return json_null();
+    json_t *o =
+        json_pack("{s:b, s:o, s:o, s:I}", "honoured", !c->extra[0] && !c->missing[0], "extra", name_list_json(c->extra),
+                  "missing", name_list_json(c->missing), "probe_us", (json_int_t)c->probe_us);
+    return o ? o : json_null();
+}
+
 json_t *reg_host_json(struct registry *r)
 {
     int n = 0, running = 0;
@@ -186,8 +209,8 @@ json_t *reg_host_json(struct registry *r)
     }
     json_t *cpu = host_cpu_json(r);
     pthread_mutex_unlock(&r->lock);
-    return json_pack("{s:s, s:s, s:i, s:i, s:o}", "version", "0.1", "state_dir", r->state_dir, "domains", n, "running",
-                     running, "cpu", cpu);
+    return json_pack("{s:s, s:s, s:i, s:i, s:o, s:o}", "version", "0.1", "state_dir", r->state_dir, "domains", n,
+                     "running", running, "cpu", cpu, "cpu_contract", cpu_contract_json(&r->cpu_contract));
 }
 
 json_t *reg_sched_json(struct registry *r, struct reg_domain *d)

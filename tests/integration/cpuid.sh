@@ -139,3 +139,38 @@ kvm_case cpuid-control && {
         fail cpuid-control "monitor did not start: $(log_tail "$TMP/cpuctl.vmm.log")"
     fi
 }
+
+# Host info through xenod tells what the monitor's report tells (xenctl host, GET /v1/host):
+# the same extra and missing features, and "kept" only where there are none.
+kvm_case cpuid-host-info && {
+    CH=$TMP/cpuhost
+    mkdir -p "$CH"
+    "$BUILD_DIR/bin/xenod" --state-dir "$CH/state" --socket "$CH/x.sock" >"$CH/xenod.log" 2>&1 &
+    chpid=$!
+    if wait_until 30 curl -sf --unix-socket "$CH/x.sock" http://x/v1/host -o /dev/null; then
+        XENOD_SOCKET=$CH/x.sock timeout 20 "$BUILD_DIR/bin/xenctl" host >"$CH/host.txt" 2>&1
+        XENOD_SOCKET=$CH/x.sock timeout 20 "$BUILD_DIR/bin/xenctl" --json host >"$CH/host.json" 2>&1
+        extra=$(sed -n 's/^extra //p' "$TMP/cpuid-report.out") missing=$(sed -n 's/^missing //p' "$TMP/cpuid-report.out")
+        [ "$extra" = - ] && extra=
+        [ "$missing" = - ] && missing=
+        got_extra=$(jq -r '.cpu_contract.extra | join(",")' "$CH/host.json")
+        got_missing=$(jq -r '.cpu_contract.missing | join(",")' "$CH/host.json")
+        check cpuid-host-info-json '[ "$got_extra" = "$extra" ] && [ "$got_missing" = "$missing" ] &&
+            [ "$(jq -r .cpu_contract.honoured "$CH/host.json")" = "$([ -z "$extra$missing" ] && echo true || echo false)" ]' \
+            "report extra '$extra' missing '$missing'; xenod: $(tr '\n' ' ' <"$CH/host.json")"
+        if [ -z "$extra$missing" ]; then
+            check cpuid-host-info-text 'grep -q "^CPU contract: *kept" "$CH/host.txt"' "$(cat "$CH/host.txt")"
+        else
+            first=${extra%%,*}
+            check cpuid-host-info-text 'grep -q "^CPU contract: *NOT kept" "$CH/host.txt" &&
+                grep -q "^CPU extra: .*\b$first\b" "$CH/host.txt"' "$(tr '\n' '|' <"$CH/host.txt")"
+        fi
+        check cpuid-host-info-logged 'grep -q "does not keep the CPUID policy" "$CH/xenod.log" || [ -z "$extra$missing" ]' \
+            "$(tail -c 400 "$CH/xenod.log")"
+    else
+        fail cpuid-host-info "xenod did not start: $(tail -3 "$CH/xenod.log")"
+    fi
+    kill -TERM "$chpid" 2>/dev/null
+    wait_until 30 gone "$chpid" || kill -KILL "$chpid" 2>/dev/null
+    wait "$chpid" 2>/dev/null
+}
