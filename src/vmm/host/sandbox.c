@@ -1,5 +1,6 @@
 #include "vmm/host/sandbox.h"
 
+#include "lib/confine.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/host/mem_target.h"
@@ -10,8 +11,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
-#include <linux/landlock.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,24 +18,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-/* The installed <linux/landlock.h> may predate later ABIs (as in net/sandbox.c). */
-#define LL_FS_REFER (1ull << 13)
-#define LL_FS_TRUNCATE (1ull << 14)
-#define LL_FS_IOCTL_DEV (1ull << 15)
-#define LL_NET_BIND_TCP (1ull << 0)
-#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ull << 0)
-#define LL_SCOPE_SIGNAL (1ull << 1)
-struct ll_ruleset_attr {
-    uint64_t handled_access_fs;
-    uint64_t handled_access_net; /* ABI 4 */
-    uint64_t scoped;             /* ABI 6 */
-};
-
 #define FS_RD (LANDLOCK_ACCESS_FS_READ_FILE)
-#define FS_RW (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE)
+#define FS_RW CONFINE_FS_RW
 /* A directory the monitor writes files in: create, replace by rename, remove, fsync it. */
 #define FS_DIR_RW (FS_RW | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG)
 
@@ -48,40 +33,6 @@ static char real_save_dirs[OPTIONS_SAVE_DIRS_MAX + 1][PATH_MAX]; /* resolved at 
 static int sandboxed;
 static int keep_sys_nice; /* see limits() */
 
-static uint64_t fs_rights(long abi)
-{
-    uint64_t r = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
-                 LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-                 LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-                 LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
-                 LANDLOCK_ACCESS_FS_MAKE_SYM;
-    if (abi >= 2)
-        r |= LL_FS_REFER;
-    if (abi >= 3)
-        r |= LL_FS_TRUNCATE;
-    if (abi >= 5)
-        r |= LL_FS_IOCTL_DEV;
-    return r;
-}
-
-/* One path-beneath rule. A path that does not exist is skipped (no /dev/userfaultfd, no
- * /etc/gai.conf); `access` is cut to what the kernel handles and, for a file, to file rights. */
-static int rule(int rs, const char *path, uint64_t access, uint64_t handled)
-{
-    int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : err_set(errno, "sandbox: %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
-        access &= FS_RW | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV | LANDLOCK_ACCESS_FS_EXECUTE;
-    struct landlock_path_beneath_attr pb = {.allowed_access = access & handled, .parent_fd = fd};
-    int rc = 0;
-    if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
-        rc = err_set(errno, "sandbox: landlock rule for %s: %s", path, strerror(errno));
-    close(fd);
-    return rc;
-}
-
 /* The file system shrinks to what the monitor opens after start: its run directory (files,
  * sockets), the save directories, the net socket's directory (a restart binds it again),
  * /dev/kvm (a restart opens it again), /dev/userfaultfd (lazy restore), the snapshot being
@@ -91,58 +42,42 @@ static int rule(int rs, const char *path, uint64_t access, uint64_t handled)
  * refused where the kernel can (ABI 6). */
 static int landlock(const struct options *o)
 {
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    if (abi < 1) {
-        log_warn("sandbox: Landlock is not available (%s); file system access is not narrowed", strerror(errno));
-        return 0;
-    }
-    uint64_t handled = fs_rights(abi);
-    struct ll_ruleset_attr attr = {.handled_access_fs = handled};
-    size_t attr_size = sizeof(attr);
-    if (abi >= 6)
-        attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
-    else
-        attr_size = offsetof(struct ll_ruleset_attr, scoped);
-    if (abi >= 4)
-        attr.handled_access_net = LL_NET_BIND_TCP;
-    else
-        attr_size = offsetof(struct ll_ruleset_attr, handled_access_net);
-    int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
-    if (rs < 0)
-        return err_set(errno, "sandbox: landlock_create_ruleset: %s", strerror(errno));
-    uint64_t dev = FS_RW | LL_FS_IOCTL_DEV;
-    int rc = rule(rs, "/dev/kvm", dev, handled);
+    struct confine_ruleset rs;
+    int rc = confine_landlock_open(&rs, CONFINE_NET_BIND_TCP);
+    if (rc < 0)
+        return rc;
+    uint64_t dev = FS_RW | CONFINE_FS_IOCTL_DEV;
+    rc = confine_landlock_allow_path(&rs, "/dev/kvm", dev);
     if (rc == 0)
-        rc = rule(rs, "/dev/userfaultfd", dev, handled);
+        rc = confine_landlock_allow_path(&rs, "/dev/userfaultfd", dev);
     if (rc == 0 && o->run_dir)
-        rc = rule(rs, o->run_dir, FS_DIR_RW | LANDLOCK_ACCESS_FS_MAKE_SOCK | LL_FS_TRUNCATE, handled);
+        rc = confine_landlock_allow_path(&rs, o->run_dir,
+                                         FS_DIR_RW | LANDLOCK_ACCESS_FS_MAKE_SOCK | CONFINE_FS_TRUNCATE);
     for (unsigned i = 0; rc == 0 && i < nsave_dirs; i++)
-        rc = rule(rs, save_dirs[i], FS_DIR_RW | LL_FS_TRUNCATE, handled);
+        rc = confine_landlock_allow_path(&rs, save_dirs[i], FS_DIR_RW | CONFINE_FS_TRUNCATE);
     if (rc == 0 && o->have_net) {
         char dir[sizeof(o->net_socket)];
         snprintf(dir, sizeof(dir), "%s", o->net_socket);
         char *slash = strrchr(dir, '/');
         if (slash)
             *(slash == dir ? slash + 1 : slash) = '\0';
-        rc = rule(rs, slash ? dir : ".", LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE, handled);
+        rc = confine_landlock_allow_path(&rs, slash ? dir : ".",
+                                         LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE);
     }
     if (rc == 0 && o->restore)
-        rc = rule(rs, o->restore, FS_RD, handled);
+        rc = confine_landlock_allow_path(&rs, o->restore, FS_RD);
     if (rc == 0 && o->migrate_key)
-        rc = rule(rs, o->migrate_key, FS_RD, handled);
+        rc = confine_landlock_allow_path(&rs, o->migrate_key, FS_RD);
     static const char *const resolver[] = {"/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/host.conf",
                                            "/etc/gai.conf"};
     for (size_t i = 0; rc == 0 && i < sizeof(resolver) / sizeof(resolver[0]); i++)
-        rc = rule(rs, resolver[i], FS_RD, handled);
+        rc = confine_landlock_allow_path(&rs, resolver[i], FS_RD);
 #if defined(__SANITIZE_ADDRESS__)
     /* Sanitizer builds only: ASan reads /proc/self/maps for its reports. */
     if (rc == 0)
-        rc = rule(rs, "/proc", FS_RD | LANDLOCK_ACCESS_FS_READ_DIR, handled);
+        rc = confine_landlock_allow_path(&rs, "/proc", FS_RD | LANDLOCK_ACCESS_FS_READ_DIR);
 #endif
-    if (rc == 0 && syscall(SYS_landlock_restrict_self, rs, 0) < 0)
-        rc = err_set(errno, "sandbox: landlock_restrict_self: %s", strerror(errno));
-    close(rs);
-    return rc;
+    return confine_landlock_enforce(&rs, rc);
 }
 
 static int set_limit(int resource, rlim_t value, const char *name)
@@ -190,21 +125,9 @@ static int limits(const struct options *o)
  * of its 0700 run directory. */
 static int drop_capabilities(void)
 {
-    for (int cap = 0; cap <= 63; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            return err_set(errno, "sandbox: dropping capability %d from the bounding set: %s", cap, strerror(errno));
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        return err_set(errno, "sandbox: clearing ambient capabilities: %s", strerror(errno));
-    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct data[2];
-    memset(data, 0, sizeof(data));
-    if (keep_sys_nice) {
-        data[0].effective = data[0].permitted = 1u << CAP_SYS_NICE;
+    if (keep_sys_nice)
         log_info("sandbox: keeping CAP_SYS_NICE (the real-time limits cannot be raised here)");
-    }
-    if (syscall(SYS_capset, &hdr, data) < 0)
-        return err_set(errno, "sandbox: capset: %s", strerror(errno));
-    return 0;
+    return confine_drop_capabilities(keep_sys_nice ? 1ull << CAP_SYS_NICE : 0);
 }
 
 int vmm_sandbox_enter(const struct options *o)
