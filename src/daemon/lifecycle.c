@@ -58,7 +58,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     }
     /* Its reservation is held from here on (starting counts), so two starts cannot both
      * take the last free share. */
-    if ((r_ = adm_admit_locked(r, d, d->sched.reservation_ppm)) < 0) {
+    if ((r_ = adm_check_affinity(r, &d->cfg, d->sched.reservation_ppm, NULL)) < 0 ||
+        (r_ = adm_admit_locked(r, d, d->sched.reservation_ppm)) < 0) {
         char msg[1600];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         reg_event(r, d, "start-failed", "%s", msg);
@@ -182,6 +183,13 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
     char why[1024];
     if (sched_admit(&r->cpu, 0, "", cfg->name, cfg->sched.reservation_ppm, cfg->vcpus, why, sizeof(why)) < 0) {
         rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
+        domain_config_free(cfg);
+        return rc;
+    }
+    if (adm_check_affinity(r, cfg, cfg->sched.reservation_ppm, source ? source : "<api>") < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        rc = err_set(EBADMSG, "%s", msg);
         domain_config_free(cfg);
         return rc;
     }

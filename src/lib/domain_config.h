@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/cpumask.h"      /* struct cpumask: <vcpu cpuset>, <vcpupin>, <emulatorpin> */
 #include "lib/sched_params.h" /* struct sched_params: <cputune>, <xeno:cpu> */
 
 /* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
@@ -83,6 +84,32 @@ struct domain_interface {
     struct domain_bandwidth inbound, outbound; /* <bandwidth>: to the domain / from it */
 };
 
+/* CPU affinity (docs/domain-xml.md, "CPU affinity"): the host CPUs each thread may run on.
+ * Lines are the XML's, for messages about a host that lacks a CPU (0: not given). */
+struct domain_affinity {
+    int has_cpuset;        /* <vcpu cpuset>: every vCPU without a <vcpupin>, and the monitor */
+    struct cpumask cpuset; /*   without an <emulatorpin> */
+    long cpuset_line;
+    uint32_t vcpupin_given; /* bit i: <vcpupin vcpu='i'> */
+    struct cpumask vcpupin[DOMAIN_VCPUS_MAX];
+    long vcpupin_line[DOMAIN_VCPUS_MAX];
+    int has_emulatorpin; /* <emulatorpin>: the monitor's own threads */
+    struct cpumask emulatorpin;
+    long emulatorpin_line;
+};
+/* What vCPU i may run on (NULL: any CPU). */
+static inline const struct cpumask *domain_vcpu_mask(const struct domain_affinity *a, unsigned i)
+{
+    if (i < DOMAIN_VCPUS_MAX && (a->vcpupin_given >> i) & 1)
+        return &a->vcpupin[i];
+    return a->has_cpuset ? &a->cpuset : NULL;
+}
+/* What the monitor's own threads may run on (NULL: any CPU); libvirt's rule. */
+static inline const struct cpumask *domain_emulator_mask(const struct domain_affinity *a)
+{
+    return a->has_emulatorpin ? &a->emulatorpin : a->has_cpuset ? &a->cpuset : NULL;
+}
+
 struct domain_config {
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_LEN + 1];             /* generated when the XML has none */
@@ -99,6 +126,7 @@ struct domain_config {
     enum memory_enforcement memory_enforcement; /* <metadata><xeno:memory enforcement=...>; default report */
     struct sched_params sched;                  /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
     struct domain_interface net;                /* <devices><interface>; net.present = 0 without one */
+    struct domain_affinity affinity;            /* <vcpu cpuset>, <cputune><vcpupin|emulatorpin> */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");

@@ -198,7 +198,7 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
 
     c->vcpus = 1;
     if (el[VCPU])
-        DXML_KEEP(first, dxml_parse_vcpu(x, el[VCPU], &c->vcpus));
+        DXML_KEEP(first, dxml_parse_vcpu(x, el[VCPU], c));
     c->sched = sched_params_default();
     if (el[CPUTUNE])
         DXML_KEEP(first, dxml_parse_cputune(x, el[CPUTUNE], c));

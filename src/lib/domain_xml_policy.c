@@ -42,7 +42,6 @@ struct dxml_policy {
 #define PLACED "XenoServer places its devices itself (virtio-mmio, docs/machine.md)"
 #define LIVE_PTY "the pty is xenod's, chosen at start (xenctl console attaches to it)"
 #define NO_IOTHREADS "XenoServer has no I/O threads: its devices run in the monitor's own threads"
-#define AFFINITY "CPU affinity is not applied yet (planned): the host runs vCPU threads on any CPU"
 
 static const struct dxml_policy policy[] = {
     /* <domain> */
@@ -70,7 +69,7 @@ static const struct dxml_policy policy[] = {
     /* CPUs */
     {"vcpu", DX_HONOUR, NULL},
     {"vcpu@placement", DX_HONOUR, NULL},
-    {"vcpu@cpuset", DX_WARN, AFFINITY},
+    {"vcpu@cpuset", DX_HONOUR, NULL},
     {"vcpu@current", DX_REFUSE,
      "vCPU hotplug is not supported: every vCPU is online from boot; give that count in <vcpu>"},
     {"vcpus", DX_REFUSE, "vCPU hotplug is not supported: every vCPU is online from boot"},
@@ -80,8 +79,8 @@ static const struct dxml_policy policy[] = {
     {"cputune/shares", DX_HONOUR, NULL},
     {"cputune/period", DX_HONOUR, NULL},
     {"cputune/quota", DX_HONOUR, NULL},
-    {"cputune/vcpupin", DX_WARN, AFFINITY},
-    {"cputune/emulatorpin", DX_WARN, "monitor thread affinity is not applied yet (planned)"},
+    {"cputune/vcpupin", DX_HONOUR, NULL},
+    {"cputune/emulatorpin", DX_HONOUR, NULL},
     {"cputune/iothreadpin", DX_WARN, NO_IOTHREADS},
     {"cputune/global_period", DX_REFUSE, "<quota> with <period> limits all the domain's vCPUs together already"},
     {"cputune/global_quota", DX_REFUSE, "<quota> with <period> limits all the domain's vCPUs together already"},

@@ -30,6 +30,11 @@ struct options {
     int have_net;
     struct virtio_net_config_host net; /* net.socket_path points at net_socket */
     char net_socket[108];
+    /* --vcpu-pin N:LIST, --emulator-pin LIST: host CPU affinity (docs/domain-xml.md) */
+    uint32_t vcpu_pin_given; /* bit i: vCPU i has vcpu_pin[i] */
+    struct cpumask vcpu_pin[DOMAIN_VCPUS_MAX];
+    int has_emulator_pin; /* the main thread, and so every thread it starts but the vCPUs' */
+    struct cpumask emulator_pin;
 };
 
 #define OPTIONS_CONSOLE_LOG_DEFAULT (1ULL << 20)
