@@ -120,6 +120,8 @@ struct domain_config {
     char *kernel;                               /* <os><kernel>, required, absolute */
     char *initrd;                               /* <os><initrd> or NULL */
     char *cmdline;                              /* <os><cmdline> or NULL */
+    char *title;                                /* <title> (one line) or NULL */
+    char *description;                          /* <description> (newlines and tabs kept) or NULL */
     enum lifecycle_action on_poweroff;          /* default destroy */
     enum lifecycle_action on_reboot;            /* default restart */
     enum lifecycle_action on_crash;             /* default destroy */

@@ -50,8 +50,8 @@ static const struct dxml_policy policy[] = {
     {"name", DX_HONOUR, NULL},
     {"uuid", DX_HONOUR, NULL},
     {"genid", DX_REFUSE, "there is no VM generation ID device"},
-    {"title", DX_SAME, "kept in the stored definition"},
-    {"description", DX_SAME, "kept in the stored definition"},
+    {"title", DX_HONOUR, NULL},
+    {"description", DX_HONOUR, NULL},
     {"metadata", DX_HONOUR, NULL},
     /* memory */
     {"memory", DX_HONOUR, NULL},
