@@ -97,7 +97,7 @@ static const struct dxml_policy policy[] = {
     {"cputune/memorytune", DX_REFUSE, "memory bandwidth allocation (resctrl) is not supported"},
     {"cpu", DX_WARN,
      "the guest sees XenoServer's CPUID policy, the host's CPU less what the machine hides (docs/machine.md), "
-     "one core per vCPU; <cpu mode> mapping is planned"},
+     "one core per vCPU: host-passthrough and host-model both get that policy, not the host's CPU as it is"},
     {"cpu@mode=host-passthrough", DX_WARN, NULL},
     {"cpu@mode=host-model", DX_WARN, NULL},
     {"cpu@mode", DX_REFUSE,
@@ -166,10 +166,19 @@ static const struct dxml_policy policy[] = {
     {"features/async-teardown", DX_WARN, "QEMU's teardown is not XenoServer's"},
     {"features/tcg", DX_WARN, "there is no emulator (TCG): every domain runs under KVM"},
     /* time and power */
-    {"clock", DX_WARN,
-     "the machine has no CMOS real-time clock for an offset to apply to, and its timers are fixed (PIT, LAPIC, "
-     "TSC; docs/machine.md); kvm-clock is planned"},
-    {"clock/timer", DX_WARN, NULL},
+    /* The guest's wall clock is kvm-clock's, which KVM keeps at the host's UTC: offset='utc'
+     * is what every domain has; there is no CMOS RTC to hold any other time. */
+    {"clock", DX_SAME, NULL},
+    {"clock@offset=utc", DX_SAME, NULL},
+    {"clock@offset", DX_REFUSE,
+     "the guest's clock is UTC (kvm-clock reads the host's UTC time, docs/machine.md) and there is no CMOS "
+     "real-time clock to keep another; write offset='utc' and set the time zone in the guest"},
+    {"clock@adjustment=reset", DX_SAME, NULL},
+    {"clock@adjustment", DX_REFUSE, "the guest's clock is the host's UTC time: there is no offset to adjust"},
+    {"clock@timezone", DX_REFUSE, "the guest's clock is UTC; set the time zone in the guest"},
+    {"clock/timer", DX_WARN,
+     "the machine's timers are fixed (PIT, LAPIC, TSC and kvm-clock; docs/machine.md): their settings are not "
+     "applied"},
     {"pm", DX_WARN, "the machine sleeps in no ACPI state but soft-off (S5): suspend is not offered"},
     {"pm/suspend-to-mem@enabled=yes", DX_REFUSE, "suspend to RAM is not offered; write enabled='no'"},
     {"pm/suspend-to-disk@enabled=yes", DX_REFUSE, "suspend to disk is not offered; write enabled='no'"},
