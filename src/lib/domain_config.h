@@ -76,8 +76,10 @@ struct domain_bandwidth {
 };
 
 struct domain_interface {
-    int present;    /* the domain has an interface */
-    uint8_t mac[6]; /* <mac address=...>, required */
+    int present;       /* the domain has an interface */
+    uint8_t mac[6];    /* <mac address=...>; without one, generated (mac_generated) */
+    int mac_generated; /* no <mac>: a random 52:54:00:xx:xx:xx (libvirt's prefix), which the
+                          stored definition keeps (domain_xml_canonical writes it) */
     int has_ipv4;
     uint32_t ipv4; /* <xeno:ip address=...>, host byte order: the only source address allowed */
     char socket[DOMAIN_NET_SOCKET_MAX + 1];    /* <source path=...>; "": the run directory's net0.sock */
@@ -174,6 +176,9 @@ const char *lifecycle_action_name(enum lifecycle_action a);
 int lifecycle_action_parse(const char *s, enum lifecycle_action *out);
 /* Whether `name` is a valid domain name (see DOMAIN_NAME_MAX). */
 int domain_name_valid(const char *name);
+/* A fresh random MAC address with libvirt's prefix 52:54:00 (locally administered, unicast).
+ * 0 or a negative errno. */
+int domain_mac_generate(uint8_t mac[6]);
 /* A fresh random (version 4) UUID, canonical lowercase. 0 or a negative errno. */
 int domain_uuid_generate(char out[DOMAIN_UUID_LEN + 1]);
 

@@ -62,8 +62,8 @@ static const struct dxml_policy policy[] = {
      "the guest's RAM is the monitor's anonymous memory in normal pages: hugepages, shared, locked or file-backed "
      "memory are not supported"},
     {"memtune", DX_REFUSE,
-     "memory limits (hard_limit, soft_limit, swap_hard_limit) are not enforced yet (planned); the guest has its "
-     "<memory> and the balloon (xenctl mem-set)"},
+     "memory limits (hard_limit, soft_limit, swap_hard_limit) are not enforced: xenod puts its monitors in no "
+     "cgroup to hold a memory.max (planned); the guest has its <memory> and the balloon (xenctl mem-set)"},
     {"numatune", DX_REFUSE, "NUMA placement is not supported"},
     {"blkiotune", DX_WARN, "there are no block devices to weigh"},
     /* CPUs */

@@ -352,6 +352,12 @@ static int random_bytes(uint8_t *buf, size_t len)
     return got == (ssize_t)len ? 0 : got < 0 ? -e : -EIO;
 }
 
+int domain_mac_generate(uint8_t mac[6])
+{
+    mac[0] = 0x52, mac[1] = 0x54, mac[2] = 0x00;
+    return random_bytes(mac + 3, 3);
+}
+
 /* A random (version 4, RFC 4122 variant) UUID. */
 int domain_uuid_generate(char out[DOMAIN_UUID_LEN + 1])
 {

@@ -46,6 +46,20 @@ out=$(ntx define "$NT/nl.xml" 2>&1)
 check notes-title-newline-refused '! ntx info nl >/dev/null 2>&1 && grep -q "nl.xml:1: <title>: text: control character" <<<"$out"' "$out"
 dump=$(ntx dumpxml web)
 check notes-dumpxml 'grep -q "<title>Web &lt;1&gt; &amp; co" <<<"$dump" && grep -q "second line, tab first" <<<"$dump"' "$dump"
+# An <interface> without <mac> gets one (libvirt's 52:54:00 prefix), kept: dumpxml shows it,
+# and a define of the dump keeps it; two domains get different ones.
+for n in m1 m2; do
+    printf '<domain><name>%s</name><memory unit="MiB">64</memory><os><kernel>%s</kernel></os><devices><interface type="vhostuser"><model type="virtio"/></interface></devices></domain>\n' "$n" "$PWD/$GUEST/hello.elf" >"$NT/$n.xml"
+    ntx define "$NT/$n.xml" >/dev/null 2>&1
+done
+mac1=$(ntx dumpxml m1 2>/dev/null | grep -o '<mac address="[^"]*"/>')
+mac2=$(ntx dumpxml m2 2>/dev/null | grep -o '<mac address="[^"]*"/>')
+ntx dumpxml m1 >"$NT/m1.dump.xml" 2>/dev/null
+ntx undefine m1 >/dev/null 2>&1
+ntx define "$NT/m1.dump.xml" >/dev/null 2>&1
+mac1b=$(ntx dumpxml m1 2>/dev/null | grep -o '<mac address="[^"]*"/>')
+check notes-mac-generated 'grep -q "^<mac address=\"52:54:00:" <<<"$mac1" && grep -q "^<mac address=\"52:54:00:" <<<"$mac2" && [ "$mac1" != "$mac2" ] && [ "$mac1" = "$mac1b" ]' "m1 $mac1, m2 $mac2, m1 redefined $mac1b"
+
 # A restarted xenod reads them back from the stored XML (the store's columns lack them).
 kill "$NT_XPID" 2>/dev/null
 wait "$NT_XPID" 2>/dev/null
