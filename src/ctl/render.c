@@ -115,13 +115,15 @@ int ctl_render_list(const json_t *domains, FILE *f)
 }
 
 /* The fields `info` knows, in the order it prints them. */
-enum info_kind { INFO_PLAIN, INFO_BYTES, INFO_SECONDS, INFO_EPOCH };
+enum info_kind { INFO_PLAIN, INFO_TEXT, INFO_BYTES, INFO_SECONDS, INFO_EPOCH };
 static const struct {
     const char *key, *label;
     enum info_kind kind;
 } info_fields[] = {
     {"name", "Name", INFO_PLAIN},
     {"uuid", "UUID", INFO_PLAIN},
+    {"title", "Title", INFO_PLAIN},
+    {"description", "Description", INFO_TEXT},
     {"id", "ID", INFO_PLAIN},
     {"sponsor", "Sponsor", INFO_PLAIN},
     {"state", "State", INFO_PLAIN},
@@ -190,6 +192,24 @@ static void render_usage(const json_t *u, FILE *f)
     info_line("Exits", line, f);
 }
 
+/* Free text of several lines (<description>): each line on its own, under the first,
+ * control characters shown as '?' (ctl_sanitize). */
+static void render_text(const char *label, const char *text, FILE *f)
+{
+    char *copy = strdup(text ? text : "");
+    char *line = copy, *save = NULL;
+    for (int first = 1; copy && (line = strtok_r(first ? copy : NULL, "\n", &save)); first = 0) {
+        if (first) {
+            info_line(label, line, f);
+        } else {
+            char *clean = ctl_sanitize(line);
+            fprintf(f, "%-16s%s\n", "", clean ? clean : "?");
+            free(clean);
+        }
+    }
+    free(copy);
+}
+
 void ctl_render_info(const json_t *dom, FILE *f)
 {
     char value[4096];
@@ -199,6 +219,12 @@ void ctl_render_info(const json_t *dom, FILE *f)
         /* A field an older or newer xenod does not send is left out rather than shown as "-". */
         if (!v && strcmp(info_fields[i].key, "name") != 0)
             continue;
+        if (json_is_null(v) && (info_fields[i].kind == INFO_TEXT || strcmp(info_fields[i].key, "title") == 0))
+            continue; /* no <title>/<description>: nothing to say */
+        if (info_fields[i].kind == INFO_TEXT) {
+            render_text(info_fields[i].label, json_string_value(v), f);
+            continue;
+        }
         switch (info_fields[i].kind) {
         case INFO_BYTES:
             if (get_bytes(dom, info_fields[i].key, &bytes) == 0)
@@ -213,7 +239,8 @@ void ctl_render_info(const json_t *dom, FILE *f)
             else
                 ctl_fmt_value(v, value, sizeof(value));
             break;
-        case INFO_PLAIN: ctl_fmt_value(v, value, sizeof(value)); break;
+        case INFO_PLAIN:
+        case INFO_TEXT: ctl_fmt_value(v, value, sizeof(value)); break;
         }
         info_line(info_fields[i].label, value, f);
     }

@@ -1,6 +1,8 @@
 /* Admission control of CPU reservations (docs/scheduling.md): the registry's glue to
  * sched/admit.h, and live changes of a domain's scheduling settings. */
 #include <errno.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,4 +86,78 @@ int reg_sched(struct registry *r, struct reg_domain *d, const struct sched_param
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);
     return rc;
+}
+
+/* "FILE:LINE: <el>: " at define, "domain 'NAME': line LINE of its XML: <el>: " at start. */
+static void where(char *out, size_t size, const char *file, const struct domain_config *c, long line, const char *el)
+{
+    if (file)
+        snprintf(out, size, "%s:%ld: <%s>: ", file, line, el);
+    else
+        snprintf(out, size, "domain '%s': line %ld of its XML: <%s>: ", c->name, line, el);
+}
+
+int adm_check_affinity(const struct registry *r, const struct domain_config *c, uint32_t reservation_ppm,
+                       const char *file)
+{
+    const struct domain_affinity *a = &c->affinity;
+    struct pin {
+        int given;
+        const struct cpumask *m;
+        long line;
+        const char *el;
+    } pins[DOMAIN_VCPUS_MAX + 2];
+    size_t n = 0;
+    pins[n++] = (struct pin){a->has_cpuset, &a->cpuset, a->cpuset_line, "vcpu"};
+    pins[n++] = (struct pin){a->has_emulatorpin, &a->emulatorpin, a->emulatorpin_line, "emulatorpin"};
+    for (unsigned i = 0; i < DOMAIN_VCPUS_MAX; i++)
+        pins[n++] = (struct pin){(int)(a->vcpupin_given >> i & 1), &a->vcpupin[i], a->vcpupin_line[i], "vcpupin"};
+
+    /* The monitor inherits xenod's affinity: a CPU outside it cannot be given. Checked where
+     * the domain runs (at define and at every start), as libvirt checks at start. */
+    cpu_set_t set;
+    struct cpumask host = {{0}};
+    if (sched_getaffinity(0, sizeof(set), &set) < 0)
+        return 0; /* nothing to check against; the monitor's own call will say */
+    for (unsigned i = 0; i < CPU_SETSIZE && i < CPUMASK_MAX; i++)
+        if (CPU_ISSET(i, &set))
+            cpumask_set(&host, i);
+    char pre[PATH_MAX + 128], list[256], mine[256];
+    for (size_t i = 0; i < n; i++) {
+        int cpu = pins[i].given ? cpumask_first_outside(pins[i].m, &host) : -1;
+        if (cpu < 0)
+            continue;
+        where(pre, sizeof(pre), file, c, pins[i].line, pins[i].el);
+        cpumask_format(&host, list, sizeof(list));
+        return err_set(EINVAL,
+                       "%scpuset names CPU %d, which this host does not give its domains (it has %s); pin to "
+                       "those",
+                       pre, cpu, list);
+    }
+    /* A reservation is CPU time on the CPUs the vCPUs may run on: at most one CPU per vCPU,
+     * and no more than those CPUs have less the headroom (sched/admit.h). */
+    struct cpumask all = {{0}};
+    unsigned i;
+    for (i = 0; i < c->vcpus; i++) {
+        const struct cpumask *m = domain_vcpu_mask(a, i);
+        if (!m)
+            break; /* a vCPU that may run anywhere: the host's own limits apply */
+        for (size_t w = 0; w < CPUMASK_MAX / 64; w++)
+            all.bits[w] |= m->bits[w];
+    }
+    if (i < c->vcpus || !reservation_ppm)
+        return 0;
+    unsigned cpus = cpumask_count(&all) < c->vcpus ? cpumask_count(&all) : c->vcpus;
+    uint64_t most = (uint64_t)cpus * (SCHED_PPM - r->cpu.headroom_ppm);
+    if (reservation_ppm <= most)
+        return 0;
+    cpumask_format(&all, mine, sizeof(mine));
+    where(pre, sizeof(pre), file, c,
+          a->vcpupin_given ? a->vcpupin_line[__builtin_ctz(a->vcpupin_given)] : a->cpuset_line,
+          a->vcpupin_given ? "vcpupin" : "vcpu");
+    return err_set(EINVAL,
+                   "%sa reservation of %s is more than the CPUs its vCPUs are pinned to (%s) can give: at most %s "
+                   "(%u CPU%s less the host's %s headroom each); pin to more CPUs or reserve less",
+                   pre, SCHED_PCT(reservation_ppm), mine, SCHED_PCT(most), cpus, cpus == 1 ? "" : "s",
+                   SCHED_PCT(r->cpu.headroom_ppm));
 }

@@ -60,7 +60,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     }
     /* Its reservation is held from here on (starting counts), so two starts cannot both
      * take the last free share. */
-    if ((r_ = adm_admit_locked(r, d, d->sched.reservation_ppm)) < 0) {
+    if ((r_ = adm_check_affinity(r, &d->cfg, d->sched.reservation_ppm, NULL)) < 0 ||
+        (r_ = adm_admit_locked(r, d, d->sched.reservation_ppm)) < 0) {
         char msg[1600];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         reg_event(r, d, "start-failed", "%s", msg);
@@ -161,6 +162,17 @@ int reg_start(struct registry *r, struct reg_domain *d, int paused)
     return reg_start_monitor(r, d, &how);
 }
 
+/* Whether a defined domain has this MAC address. Takes r->lock. */
+static int mac_in_use(struct registry *r, const uint8_t mac[6])
+{
+    int used = 0;
+    pthread_mutex_lock(&r->lock);
+    for (struct reg_domain *o = r->domains; o && !used; o = o->next)
+        used = !o->gone && o->cfg.net.present && memcmp(o->cfg.net.mac, mac, 6) == 0;
+    pthread_mutex_unlock(&r->lock);
+    return used;
+}
+
 /* The checks of a definition before anything is stored: the XML (every problem into *rep),
  * the interface's socket path, and a reservation the host could ever give. *cfg is to be
  * freed on success only. */
@@ -187,6 +199,19 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
     char why[1024];
     if (sched_admit(&r->cpu, 0, "", cfg->name, cfg->sched.reservation_ppm, cfg->vcpus, why, sizeof(why)) < 0) {
         rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
+        domain_config_free(cfg);
+        return rc;
+    }
+    /* A generated MAC is one no defined domain has (24 random bits: a clash is rare, and
+     * drawn again). */
+    for (int tries = 0; cfg->net.present && cfg->net.mac_generated && tries < 16 && mac_in_use(r, cfg->net.mac);
+         tries++)
+        if (domain_mac_generate(cfg->net.mac) < 0)
+            break;
+    if (adm_check_affinity(r, cfg, cfg->sched.reservation_ppm, source ? source : "<api>") < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        rc = err_set(EBADMSG, "%s", msg);
         domain_config_free(cfg);
         return rc;
     }

@@ -94,13 +94,33 @@ static void add_arg(char **argv, int *argc, const char *s)
     argv[(*argc)++] = (char *)s;
 }
 
+/* --vcpu-pin N:LIST for each vCPU with a set and --emulator-pin LIST (docs/domain-xml.md).
+ * Affinity is the host's, not the snapshot's: given at every start, restores included. The
+ * strings are in the returned buffer (free it after the spawn); NULL: out of memory. */
+enum { PIN_LEN = 16 + CPUMASK_MAX * 5 };
+static char *add_pins(char **argv, int *argc, const struct domain_config *c)
+{
+    char *pins = malloc((DOMAIN_VCPUS_MAX + 1) * PIN_LEN);
+    for (unsigned i = 0; pins && i <= c->vcpus && i <= DOMAIN_VCPUS_MAX; i++) {
+        const struct cpumask *m = i < c->vcpus ? domain_vcpu_mask(&c->affinity, i) : domain_emulator_mask(&c->affinity);
+        char *p = pins + i * PIN_LEN;
+        if (!m)
+            continue;
+        int n = i < c->vcpus ? snprintf(p, PIN_LEN, "%u:", i) : 0;
+        cpumask_format(m, p + n, PIN_LEN - (size_t)n);
+        add_arg(argv, argc, i < c->vcpus ? "--vcpu-pin" : "--emulator-pin");
+        add_arg(argv, argc, p);
+    }
+    return pins;
+}
+
 int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
 {
     const struct domain_config *c = a->cfg;
     char mem[32], vcpus[16], log_path[PATH_MAX + 16], xml_path[PATH_MAX + 16];
     char cpu_res[24], cpu_limit[24], cpu_weight[16], cpu_period[24];
     const struct sched_params *sp = a->sched ? a->sched : &c->sched;
-    char *argv[48];
+    char *argv[48 + 2 * (DOMAIN_VCPUS_MAX + 1)];
     int argc = 0;
 
     *out = NULL;
@@ -185,9 +205,13 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
         add_arg(argv, &argc, "--migrate-key");
         add_arg(argv, &argc, a->out_key);
     }
+    char *pins = add_pins(argv, &argc, c);
+    if (!pins)
+        return err_set(ENOMEM, "out of memory");
     argv[argc] = NULL;
 
     pid_t pid = spawn_detached(a->vmm_path, argv, log_path, 0);
+    free(pins);
     if (pid < 0)
         return (int)pid;
 

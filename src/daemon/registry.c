@@ -153,6 +153,8 @@ struct reg_domain *reg_add_domain(struct registry *r, const struct domain_config
     d->cfg.kernel = strdup(cfg->kernel);
     d->cfg.initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
     d->cfg.cmdline = cfg->cmdline ? strdup(cfg->cmdline) : NULL;
+    d->cfg.title = cfg->title ? strdup(cfg->title) : NULL;
+    d->cfg.description = cfg->description ? strdup(cfg->description) : NULL;
     d->xml = strdup(xml ? xml : "");
     d->source = strdup(source ? source : "<api>");
     d->persistent = persistent;
@@ -161,7 +163,8 @@ struct reg_domain *reg_add_domain(struct registry *r, const struct domain_config
     d->sched = cfg->sched;
     d->net_in = cfg->net.inbound;
     d->net_out = cfg->net.outbound;
-    if (!d->cfg.kernel || !d->xml || !d->source) {
+    if (!d->cfg.kernel || !d->xml || !d->source || (cfg->title && !d->cfg.title) ||
+        (cfg->description && !d->cfg.description)) {
         domain_free(d);
         return NULL;
     }
@@ -195,10 +198,33 @@ void reg_console_log_path(struct registry *r, struct reg_domain *d, int rotated,
 
 /* ---- loading ---- */
 
+/* What only the stored XML holds (the store's columns do not): CPU affinity, title and
+ * description, taken from a fresh parse of it. A definition that no longer parses (its
+ * kernel gone) keeps the columns' values, and its start will say what is wrong. */
+static void load_from_xml(struct domain_config *cfg, const struct store_domain *sd)
+{
+    struct domain_config x;
+    if (domain_xml_parse(sd->xml, strlen(sd->xml), sd->source, NULL, &x) < 0) {
+        log_warn("domain %s: its stored XML does not parse now (%s): no CPU affinity, title or description until "
+                 "it is redefined",
+                 sd->cfg.name, err_msg());
+        return;
+    }
+    cfg->affinity = x.affinity;
+    cfg->title = x.title;
+    cfg->description = x.description;
+    x.title = x.description = NULL;
+    domain_config_free(&x);
+}
+
 static void load_one(void *ctx, const struct store_domain *sd)
 {
     struct registry *r = ctx;
-    struct reg_domain *d = reg_add_domain(r, &sd->cfg, sd->xml, sd->source, sd->persistent);
+    struct domain_config cfg = sd->cfg;
+    load_from_xml(&cfg, sd);
+    struct reg_domain *d = reg_add_domain(r, &cfg, sd->xml, sd->source, sd->persistent);
+    free(cfg.title);
+    free(cfg.description);
     if (!d) {
         log_error("out of memory loading domain %s", sd->cfg.name);
         return;

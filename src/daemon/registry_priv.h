@@ -70,6 +70,12 @@ uint64_t adm_reservations_held(struct registry *r, const struct reg_domain *exce
 /* May d hold a reservation of `want` now? 0, or -ENOSPC / -EINVAL with the reason and what
  * would fit. Caller holds r->lock. */
 int adm_admit_locked(struct registry *r, struct reg_domain *d, uint32_t want);
+/* A definition's CPU affinity on this host (docs/domain-xml.md, "CPU affinity"): every CPU
+ * a cpuset names is one xenod may run on, and a reservation fits the CPUs its vCPUs are
+ * pinned to. file: the XML's name for "FILE:LINE:" messages (at define), NULL for
+ * "domain 'NAME': line N of its XML" (at start). 0, or -EINVAL with the message. */
+int adm_check_affinity(const struct registry *r, const struct domain_config *c, uint32_t reservation_ppm,
+                       const char *file);
 
 /* ---- host_net.c ---- */
 

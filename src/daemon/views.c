@@ -110,6 +110,8 @@ static json_t *domain_json_locked(struct registry *r, struct reg_domain *d)
     json_object_set_new(o, "started_at", running ? json_real(d->started_at) : json_null());
     json_object_set_new(o, "console_socket", running ? json_string(sock) : json_null());
     json_object_set_new(o, "boots", json_integer(have_stats ? (json_int_t)st.boots : 0));
+    json_object_set_new(o, "title", d->cfg.title ? json_string(d->cfg.title) : json_null());
+    json_object_set_new(o, "description", d->cfg.description ? json_string(d->cfg.description) : json_null());
     json_object_set_new(o, "memory_enforcement", json_string(memory_enforcement_name(d->cfg.memory_enforcement)));
     if (have_stats)
         json_object_set_new(o, "usage", usage_json(&st));

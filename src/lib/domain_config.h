@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/cpumask.h"      /* struct cpumask: <vcpu cpuset>, <vcpupin>, <emulatorpin> */
 #include "lib/sched_params.h" /* struct sched_params: <cputune>, <xeno:cpu> */
 
 /* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
@@ -75,13 +76,41 @@ struct domain_bandwidth {
 };
 
 struct domain_interface {
-    int present;    /* the domain has an interface */
-    uint8_t mac[6]; /* <mac address=...>, required */
+    int present;       /* the domain has an interface */
+    uint8_t mac[6];    /* <mac address=...>; without one, generated (mac_generated) */
+    int mac_generated; /* no <mac>: a random 52:54:00:xx:xx:xx (libvirt's prefix), which the
+                          stored definition keeps (domain_xml_canonical writes it) */
     int has_ipv4;
     uint32_t ipv4; /* <xeno:ip address=...>, host byte order: the only source address allowed */
     char socket[DOMAIN_NET_SOCKET_MAX + 1];    /* <source path=...>; "": the run directory's net0.sock */
     struct domain_bandwidth inbound, outbound; /* <bandwidth>: to the domain / from it */
 };
+
+/* CPU affinity (docs/domain-xml.md, "CPU affinity"): the host CPUs each thread may run on.
+ * Lines are the XML's, for messages about a host that lacks a CPU (0: not given). */
+struct domain_affinity {
+    int has_cpuset;        /* <vcpu cpuset>: every vCPU without a <vcpupin>, and the monitor */
+    struct cpumask cpuset; /*   without an <emulatorpin> */
+    long cpuset_line;
+    uint32_t vcpupin_given; /* bit i: <vcpupin vcpu='i'> */
+    struct cpumask vcpupin[DOMAIN_VCPUS_MAX];
+    long vcpupin_line[DOMAIN_VCPUS_MAX];
+    int has_emulatorpin; /* <emulatorpin>: the monitor's own threads */
+    struct cpumask emulatorpin;
+    long emulatorpin_line;
+};
+/* What vCPU i may run on (NULL: any CPU). */
+static inline const struct cpumask *domain_vcpu_mask(const struct domain_affinity *a, unsigned i)
+{
+    if (i < DOMAIN_VCPUS_MAX && (a->vcpupin_given >> i) & 1)
+        return &a->vcpupin[i];
+    return a->has_cpuset ? &a->cpuset : NULL;
+}
+/* What the monitor's own threads may run on (NULL: any CPU); libvirt's rule. */
+static inline const struct cpumask *domain_emulator_mask(const struct domain_affinity *a)
+{
+    return a->has_emulatorpin ? &a->emulatorpin : a->has_cpuset ? &a->cpuset : NULL;
+}
 
 struct domain_config {
     char name[DOMAIN_NAME_MAX + 1];
@@ -93,12 +122,15 @@ struct domain_config {
     char *kernel;                               /* <os><kernel>, required, absolute */
     char *initrd;                               /* <os><initrd> or NULL */
     char *cmdline;                              /* <os><cmdline> or NULL */
+    char *title;                                /* <title> (one line) or NULL */
+    char *description;                          /* <description> (newlines and tabs kept) or NULL */
     enum lifecycle_action on_poweroff;          /* default destroy */
     enum lifecycle_action on_reboot;            /* default restart */
     enum lifecycle_action on_crash;             /* default destroy */
     enum memory_enforcement memory_enforcement; /* <metadata><xeno:memory enforcement=...>; default report */
     struct sched_params sched;                  /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
     struct domain_interface net;                /* <devices><interface>; net.present = 0 without one */
+    struct domain_affinity affinity;            /* <vcpu cpuset>, <cputune><vcpupin|emulatorpin> */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");
@@ -144,6 +176,9 @@ const char *lifecycle_action_name(enum lifecycle_action a);
 int lifecycle_action_parse(const char *s, enum lifecycle_action *out);
 /* Whether `name` is a valid domain name (see DOMAIN_NAME_MAX). */
 int domain_name_valid(const char *name);
+/* A fresh random MAC address with libvirt's prefix 52:54:00 (locally administered, unicast).
+ * 0 or a negative errno. */
+int domain_mac_generate(uint8_t mac[6]);
 /* A fresh random (version 4) UUID, canonical lowercase. 0 or a negative errno. */
 int domain_uuid_generate(char out[DOMAIN_UUID_LEN + 1]);
 

@@ -142,14 +142,53 @@ static int parse_metadata(const struct xml_ctx *x, xmlNode *md, struct domain_co
     return r;
 }
 
+/* <title> (one line: libvirt refuses a newline in it too) and <description> (free text, its
+ * newlines and tabs kept): shown by xenctl info and in the API's domain view, nothing else.
+ * The white space around the text is trimmed; other control characters are refused. */
+static int parse_note(const struct xml_ctx *x, xmlNode *n, int multiline, char **out)
+{
+    if (!multiline)
+        return dxml_leaf_text(x, n, out);
+    int r = dxml_check_attrs(x, n, dxml_no_attrs);
+    for (const xmlNode *k = n->children; r == 0 && k; k = k->next)
+        if (k->type == XML_ELEMENT_NODE)
+            r = dxml_unknown_element(x, n, k);
+    if (r < 0)
+        return r;
+    xmlChar *content = xmlNodeGetContent(n);
+    const char *s = content ? (const char *)content : "";
+    size_t len = strlen(s);
+    while (len && strchr(" \t\r\n", *s))
+        s++, len--;
+    while (len && strchr(" \t\r\n", s[len - 1]))
+        len--;
+    *out = strndup(s, len);
+    char *check = strndup(s, len);
+    xmlFree(content);
+    if (!*out || !check) {
+        free(check);
+        return dxml_out_of_memory(x);
+    }
+    for (char *p = check; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    r = dxml_check_text(x, n, "text", check);
+    free(check);
+    if (r < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
 /* <domain>: each part is parsed even after another was refused, so one try reports them all
  * (x->rep); the first refusal is returned. */
 static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_config *c)
 {
-    enum { NAME, UUID, MEMORY, CURMEM, VCPU, OS, POWEROFF, REBOOT, CRASH, DEVICES, METADATA, CPUTUNE, N };
-    static const char *const names[N] = {"name",     "uuid",    "memory",      "currentMemory",
-                                         "vcpu",     "os",      "on_poweroff", "on_reboot",
-                                         "on_crash", "devices", "metadata",    "cputune"};
+    enum { NAME, UUID, MEMORY, CURMEM, VCPU, OS, POWEROFF, REBOOT, CRASH, DEVICES, METADATA, CPUTUNE, TITLE, DESCR, N };
+    static const char *const names[N] = {"name",     "uuid",        "memory",    "currentMemory", "vcpu",
+                                         "os",       "on_poweroff", "on_reboot", "on_crash",      "devices",
+                                         "metadata", "cputune",     "title",     "description"};
     static const char *const attrs[] = {"type", NULL};
     xmlNode *el[N];
     char *s;
@@ -182,6 +221,10 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
         free(s);
     }
 
+    if (el[TITLE])
+        DXML_KEEP(first, parse_note(x, el[TITLE], 0, &c->title));
+    if (el[DESCR])
+        DXML_KEEP(first, parse_note(x, el[DESCR], 1, &c->description));
     DXML_KEEP(first, el[UUID] ? dxml_parse_uuid(x, el[UUID], c->uuid) : dxml_generate_uuid(x, root, c->uuid));
 
     if (!el[MEMORY])
@@ -198,7 +241,7 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
 
     c->vcpus = 1;
     if (el[VCPU])
-        DXML_KEEP(first, dxml_parse_vcpu(x, el[VCPU], &c->vcpus));
+        DXML_KEEP(first, dxml_parse_vcpu(x, el[VCPU], c));
     c->sched = sched_params_default();
     if (el[CPUTUNE])
         DXML_KEEP(first, dxml_parse_cputune(x, el[CPUTUNE], c));
@@ -576,5 +619,7 @@ void domain_config_free(struct domain_config *c)
     free(c->kernel);
     free(c->initrd);
     free(c->cmdline);
-    c->kernel = c->initrd = c->cmdline = NULL;
+    free(c->title);
+    free(c->description);
+    c->kernel = c->initrd = c->cmdline = c->title = c->description = NULL;
 }

@@ -134,6 +134,19 @@ int domain_xml_canonical(const char *xml, size_t len, const struct domain_config
         r = set_text(os, "initrd", cfg->initrd, child(os, "kernel"));
     if (r == 0)
         r = fill_defaults(root, cfg);
+    xmlNode *dev = child(root, "devices"), *iface = dev ? child(dev, "interface") : NULL;
+    if (r == 0 && iface && cfg->net.present && !child(iface, "mac")) {
+        /* The generated MAC (libvirt writes it the same way): a redefine keeps it. */
+        char mac[18];
+        const uint8_t *m = cfg->net.mac;
+        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        xmlNode *n = xmlNewNode(NULL, (const xmlChar *)"mac");
+        if (!n || !xmlNewProp(n, (const xmlChar *)"address", (const xmlChar *)mac) ||
+            (iface->children ? !xmlAddPrevSibling(iface->children, n) : !xmlAddChild(iface, n))) {
+            xmlFreeNode(n);
+            r = -ENOMEM;
+        }
+    }
     xmlChar *buf = NULL;
     int n = 0;
     if (r == 0) {

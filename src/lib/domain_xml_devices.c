@@ -197,14 +197,18 @@ static int parse_interface(const struct xml_ctx *x, xmlNode *n, struct domain_in
                         xmlGetLineNo(el[i]));
         el[i] = c;
     }
-    if (!el[MAC])
-        return fail(x, n, EINVAL,
-                    "missing <mac>; every interface needs one, e.g. <mac address=\"52:54:00:12:34:56\"/>");
-    if ((r = dxml_single_attr(x, el[MAC], "address", "address=\"52:54:00:12:34:56\"", &s)) < 0)
+    if (!el[MAC]) {
+        /* As libvirt: one is generated, and kept in the stored definition. */
+        if ((r = domain_mac_generate(net->mac)) < 0)
+            return fail(x, n, -r, "cannot generate a MAC address: %s; give one in <mac address=...>", strerror(-r));
+        net->mac_generated = 1;
+    } else if ((r = dxml_single_attr(x, el[MAC], "address", "address=\"52:54:00:12:34:56\"", &s)) < 0) {
         return r;
-    if (mac_addr_parse(s, net->mac) < 0)
-        r = fail(x, el[MAC], EINVAL, "%s", err_msg());
-    xmlFree(s);
+    } else {
+        if (mac_addr_parse(s, net->mac) < 0)
+            r = fail(x, el[MAC], EINVAL, "%s", err_msg());
+        xmlFree(s);
+    }
     if (r < 0)
         return r;
     if (el[SOURCE] && (r = parse_iface_source(x, el[SOURCE], net)) < 0)

@@ -146,12 +146,13 @@ int dxml_parse_action(const struct xml_ctx *x, xmlNode *n, enum lifecycle_action
  * absent, as in libvirt), a multiple of 4 KiB, DOMAIN_MEMORY_MIN to DOMAIN_MEMORY_MAX. */
 int dxml_parse_memory(const struct xml_ctx *x, xmlNode *n, uint64_t *out);
 
-/* <vcpu>: 1 to DOMAIN_VCPUS_MAX. */
-int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, unsigned *out);
+/* <vcpu>: 1 to DOMAIN_VCPUS_MAX, and its cpuset (c->affinity). */
+int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, struct domain_config *c);
 
 /* <cputune>: libvirt's <shares> (the weight), <period> and <quota> (microseconds of CPU per
  * period for each vCPU; 0 or negative: no limit). XenoServer pools the quota: the domain's
- * vCPUs together may use vcpus x quota per period (docs/domain-xml.md). Needs c->vcpus. */
+ * vCPUs together may use vcpus x quota per period (docs/domain-xml.md); <vcpupin> and
+ * <emulatorpin> into c->affinity. Needs c->vcpus. */
 int dxml_parse_cputune(const struct xml_ctx *x, xmlNode *n, struct domain_config *c);
 
 /* Canonical 8-4-4-4-12 hex digits, stored lowercase. */

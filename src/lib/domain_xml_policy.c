@@ -42,7 +42,6 @@ struct dxml_policy {
 #define PLACED "XenoServer places its devices itself (virtio-mmio, docs/machine.md)"
 #define LIVE_PTY "the pty is xenod's, chosen at start (xenctl console attaches to it)"
 #define NO_IOTHREADS "XenoServer has no I/O threads: its devices run in the monitor's own threads"
-#define AFFINITY "CPU affinity is not applied yet (planned): the host runs vCPU threads on any CPU"
 
 static const struct dxml_policy policy[] = {
     /* <domain> */
@@ -51,8 +50,8 @@ static const struct dxml_policy policy[] = {
     {"name", DX_HONOUR, NULL},
     {"uuid", DX_HONOUR, NULL},
     {"genid", DX_REFUSE, "there is no VM generation ID device"},
-    {"title", DX_SAME, "kept in the stored definition"},
-    {"description", DX_SAME, "kept in the stored definition"},
+    {"title", DX_HONOUR, NULL},
+    {"description", DX_HONOUR, NULL},
     {"metadata", DX_HONOUR, NULL},
     /* memory */
     {"memory", DX_HONOUR, NULL},
@@ -63,14 +62,14 @@ static const struct dxml_policy policy[] = {
      "the guest's RAM is the monitor's anonymous memory in normal pages: hugepages, shared, locked or file-backed "
      "memory are not supported"},
     {"memtune", DX_REFUSE,
-     "memory limits (hard_limit, soft_limit, swap_hard_limit) are not enforced yet (planned); the guest has its "
-     "<memory> and the balloon (xenctl mem-set)"},
+     "memory limits (hard_limit, soft_limit, swap_hard_limit) are not enforced: xenod puts its monitors in no "
+     "cgroup to hold a memory.max (planned); the guest has its <memory> and the balloon (xenctl mem-set)"},
     {"numatune", DX_REFUSE, "NUMA placement is not supported"},
     {"blkiotune", DX_WARN, "there are no block devices to weigh"},
     /* CPUs */
     {"vcpu", DX_HONOUR, NULL},
     {"vcpu@placement", DX_HONOUR, NULL},
-    {"vcpu@cpuset", DX_WARN, AFFINITY},
+    {"vcpu@cpuset", DX_HONOUR, NULL},
     {"vcpu@current", DX_REFUSE,
      "vCPU hotplug is not supported: every vCPU is online from boot; give that count in <vcpu>"},
     {"vcpus", DX_REFUSE, "vCPU hotplug is not supported: every vCPU is online from boot"},
@@ -80,8 +79,8 @@ static const struct dxml_policy policy[] = {
     {"cputune/shares", DX_HONOUR, NULL},
     {"cputune/period", DX_HONOUR, NULL},
     {"cputune/quota", DX_HONOUR, NULL},
-    {"cputune/vcpupin", DX_WARN, AFFINITY},
-    {"cputune/emulatorpin", DX_WARN, "monitor thread affinity is not applied yet (planned)"},
+    {"cputune/vcpupin", DX_HONOUR, NULL},
+    {"cputune/emulatorpin", DX_HONOUR, NULL},
     {"cputune/iothreadpin", DX_WARN, NO_IOTHREADS},
     {"cputune/global_period", DX_REFUSE, "<quota> with <period> limits all the domain's vCPUs together already"},
     {"cputune/global_quota", DX_REFUSE, "<quota> with <period> limits all the domain's vCPUs together already"},
@@ -98,7 +97,7 @@ static const struct dxml_policy policy[] = {
     {"cputune/memorytune", DX_REFUSE, "memory bandwidth allocation (resctrl) is not supported"},
     {"cpu", DX_WARN,
      "the guest sees XenoServer's CPUID policy, the host's CPU less what the machine hides (docs/machine.md), "
-     "one core per vCPU; <cpu mode> mapping is planned"},
+     "one core per vCPU: host-passthrough and host-model both get that policy, not the host's CPU as it is"},
     {"cpu@mode=host-passthrough", DX_WARN, NULL},
     {"cpu@mode=host-model", DX_WARN, NULL},
     {"cpu@mode", DX_REFUSE,
@@ -167,10 +166,19 @@ static const struct dxml_policy policy[] = {
     {"features/async-teardown", DX_WARN, "QEMU's teardown is not XenoServer's"},
     {"features/tcg", DX_WARN, "there is no emulator (TCG): every domain runs under KVM"},
     /* time and power */
-    {"clock", DX_WARN,
-     "the machine has no CMOS real-time clock for an offset to apply to, and its timers are fixed (PIT, LAPIC, "
-     "TSC; docs/machine.md); kvm-clock is planned"},
-    {"clock/timer", DX_WARN, NULL},
+    /* The guest's wall clock is kvm-clock's, which KVM keeps at the host's UTC: offset='utc'
+     * is what every domain has; there is no CMOS RTC to hold any other time. */
+    {"clock", DX_SAME, NULL},
+    {"clock@offset=utc", DX_SAME, NULL},
+    {"clock@offset", DX_REFUSE,
+     "the guest's clock is UTC (kvm-clock reads the host's UTC time, docs/machine.md) and there is no CMOS "
+     "real-time clock to keep another; write offset='utc' and set the time zone in the guest"},
+    {"clock@adjustment=reset", DX_SAME, NULL},
+    {"clock@adjustment", DX_REFUSE, "the guest's clock is the host's UTC time: there is no offset to adjust"},
+    {"clock@timezone", DX_REFUSE, "the guest's clock is UTC; set the time zone in the guest"},
+    {"clock/timer", DX_WARN,
+     "the machine's timers are fixed (PIT, LAPIC, TSC and kvm-clock; docs/machine.md): their settings are not "
+     "applied"},
     {"pm", DX_WARN, "the machine sleeps in no ACPI state but soft-off (S5): suspend is not offered"},
     {"pm/suspend-to-mem@enabled=yes", DX_REFUSE, "suspend to RAM is not offered; write enabled='no'"},
     {"pm/suspend-to-disk@enabled=yes", DX_REFUSE, "suspend to disk is not offered; write enabled='no'"},

@@ -146,12 +146,22 @@ int dxml_parse_memory(const struct xml_ctx *x, xmlNode *n, uint64_t *out)
     return r;
 }
 
-int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, unsigned *out)
+/* A cpuset attribute (libvirt's syntax, lib/cpumask.h) into *m; the line into *line. */
+static int cpuset_attr(const struct xml_ctx *x, xmlNode *n, const char *value, struct cpumask *m, long *line)
 {
-    /* libvirt writes placement="static" on every <vcpu> it saves; without cpusets or numad
-     * there is nothing to place, so both of its values mean "let the host schedule". */
-    static const char *const attrs[] = {"placement", NULL};
-    char *placement, *text = NULL;
+    char why[300];
+    if (cpumask_parse(value, m, why, sizeof(why)) < 0)
+        return fail(x, n, EINVAL, "cpuset %s", why);
+    *line = xmlGetLineNo(n);
+    return 0;
+}
+
+int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, struct domain_config *c)
+{
+    /* libvirt writes placement="static" on every <vcpu> it saves; "auto" asks numad, which
+     * XenoServer does not have: both mean "the CPUs of cpuset, or any". */
+    static const char *const attrs[] = {"placement", "cpuset", NULL};
+    char *placement, *cpuset = NULL, *text = NULL;
     uint64_t v;
     int r = dxml_check_attrs(x, n, attrs);
     if (r < 0)
@@ -160,6 +170,11 @@ int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, unsigned *out)
     if (placement && strcmp(placement, "static") != 0 && strcmp(placement, "auto") != 0)
         r = fail(x, n, EINVAL, "placement '%s' is unknown; use static or leave it out", Q(placement));
     xmlFree(placement);
+    if (r == 0)
+        cpuset = dxml_attr(x, n, "cpuset", &r);
+    if (r == 0 && cpuset && (r = cpuset_attr(x, n, cpuset, &c->affinity.cpuset, &c->affinity.cpuset_line)) == 0)
+        c->affinity.has_cpuset = 1;
+    xmlFree(cpuset);
     if (r == 0)
         r = dxml_leaf_text(x, n, &text);
     if (r < 0)
@@ -170,8 +185,44 @@ int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, unsigned *out)
     else if (r < 0)
         r = fail(x, n, EINVAL, "'%s' is not a number; give a count from 1 to %d", Q(text), DOMAIN_VCPUS_MAX);
     else
-        *out = (unsigned)v;
+        c->vcpus = (unsigned)v;
     free(text);
+    return r;
+}
+
+/* <vcpupin vcpu='N' cpuset='LIST'/> (one per vCPU, for one that exists) and
+ * <emulatorpin cpuset='LIST'/>. Needs c->vcpus. */
+static int parse_pin(const struct xml_ctx *x, xmlNode *n, struct domain_config *c)
+{
+    static const char *const pin_attrs[] = {"vcpu", "cpuset", NULL};
+    static const char *const emu_attrs[] = {"cpuset", NULL};
+    struct domain_affinity *a = &c->affinity;
+    int emulator = strcmp((const char *)n->name, "emulatorpin") == 0;
+    char *vcpu = NULL, *cpuset = NULL;
+    uint64_t i = 0;
+    int r = dxml_check_attrs(x, n, emulator ? emu_attrs : pin_attrs);
+    if (r == 0 && n->children)
+        r = fail(x, n, EINVAL, "takes no content; e.g. <%s cpuset='0-1'/>", ELEM(n));
+    if (r == 0 && !emulator && !(vcpu = dxml_attr(x, n, "vcpu", &r)) && r == 0)
+        r = fail(x, n, EINVAL, "missing vcpu='N', the vCPU to pin; e.g. <vcpupin vcpu='0' cpuset='1'/>");
+    if (r == 0 && vcpu && parse_u64_range(vcpu, 0, DOMAIN_VCPUS_MAX - 1, &i) < 0)
+        r = fail(x, n, EINVAL, "vcpu '%s' is not a vCPU number", Q(vcpu));
+    if (r == 0 && vcpu && i >= c->vcpus)
+        r = fail(x, n, EINVAL, "vCPU %llu does not exist: the domain has %u (0 to %u)", (unsigned long long)i, c->vcpus,
+                 c->vcpus - 1);
+    if (r == 0 && vcpu && (a->vcpupin_given >> i) & 1)
+        r = fail(x, n, EINVAL, "vCPU %llu is pinned already (line %ld); keep one", (unsigned long long)i,
+                 a->vcpupin_line[i]);
+    if (r == 0 && emulator && a->has_emulatorpin)
+        r = fail(x, n, EINVAL, "duplicate element (the first is on line %ld); keep one", a->emulatorpin_line);
+    if (r == 0 && !(cpuset = dxml_attr(x, n, "cpuset", &r)) && r == 0)
+        r = fail(x, n, EINVAL, "missing cpuset='LIST', the host CPUs it may run on; e.g. cpuset='0-1'");
+    if (r == 0 && emulator && (r = cpuset_attr(x, n, cpuset, &a->emulatorpin, &a->emulatorpin_line)) == 0)
+        a->has_emulatorpin = 1;
+    else if (r == 0 && !emulator && (r = cpuset_attr(x, n, cpuset, &a->vcpupin[i], &a->vcpupin_line[i])) == 0)
+        a->vcpupin_given |= 1u << i;
+    xmlFree(vcpu);
+    xmlFree(cpuset);
     return r;
 }
 
@@ -210,10 +261,22 @@ int dxml_parse_cputune(const struct xml_ctx *x, xmlNode *n, struct domain_config
     static const char *const names[N] = {"shares", "period", "quota"};
     xmlNode *el[N];
     uint64_t v = 0;
-    int neg = 0;
+    int neg = 0, first = 0;
     int r = dxml_check_attrs(x, n, dxml_no_attrs);
+    /* The pins repeat; each is parsed and taken out, the rest appear at most once. */
+    for (xmlNode *p = n->children, *next; r == 0 && p; p = next) {
+        next = p->next;
+        if (p->type == XML_ELEMENT_NODE && !p->ns &&
+            (strcmp((const char *)p->name, "vcpupin") == 0 || strcmp((const char *)p->name, "emulatorpin") == 0)) {
+            DXML_KEEP(first, parse_pin(x, p, c));
+            xmlUnlinkNode(p);
+            xmlFreeNode(p);
+        }
+    }
     if (r == 0)
         r = dxml_collect_children(x, n, names, N, el);
+    if (r == 0)
+        r = first;
     if (r == 0 && el[SHARES] &&
         (r = cputune_number(x, el[SHARES], "<shares>1024</shares>", SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, 0, NULL, &v)) ==
             0)
@@ -287,6 +350,12 @@ static int random_bytes(uint8_t *buf, size_t len)
     int e = errno;
     close(fd);
     return got == (ssize_t)len ? 0 : got < 0 ? -e : -EIO;
+}
+
+int domain_mac_generate(uint8_t mac[6])
+{
+    mac[0] = 0x52, mac[1] = 0x54, mac[2] = 0x00;
+    return random_bytes(mac + 3, 3);
 }
 
 /* A random (version 4, RFC 4122 variant) UUID. */

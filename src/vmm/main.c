@@ -6,6 +6,7 @@
  * This file wires the parts together and runs the event loop: one poll(2) over the VM's
  * eventfds, signals, the 100 ms stats tick, and the console and control sockets. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -314,6 +315,23 @@ static int run(struct monitor *m)
     return m->dom.exit_status;
 }
 
+/* --emulator-pin: the main thread's CPUs, set before it starts any thread, so that every
+ * thread but the vCPUs' (which get their own at creation) inherits them. */
+static int pin_self(const struct cpumask *m)
+{
+    cpu_set_t set;
+    char list[256];
+    CPU_ZERO(&set);
+    for (unsigned c = 0; c < CPU_SETSIZE && c < CPUMASK_MAX; c++)
+        if (cpumask_has(m, c))
+            CPU_SET(c, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+        cpumask_format(m, list, sizeof(list));
+        return err_set(errno, "--emulator-pin %s: %s", list, strerror(errno));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct monitor m; /* large (buffers); static keeps it off the stack */
@@ -329,6 +347,10 @@ int main(int argc, char **argv)
     else
         snprintf(progname, sizeof(progname), "xeno-vmm");
     log_init(progname, m.opt.verbose ? LOG_DEBUG : LOG_INFO);
+    if (m.opt.has_emulator_pin && pin_self(&m.opt.emulator_pin) < 0) {
+        log_error("%s", err_msg());
+        return EXIT_BAD_INPUT;
+    }
     if (m.opt.domain_xml && read_domain_xml(m.opt.domain_xml, &m.domain_xml, &m.domain_xml_len) < 0) {
         log_error("%s", err_msg());
         return EXIT_BAD_INPUT;

@@ -580,7 +580,22 @@ static void interfaces(void **state)
     domain_config_free(&c);
 
     /* Line numbers: the interface starts on line 5. */
-    bad(iface(""), "test.xml:5: <interface>: missing <mac>");
+    /* Without <mac>, one is generated with libvirt's prefix, and dumpxml writes it. */
+    good(iface(""), &c);
+    assert_true(c.net.mac_generated);
+    assert_memory_equal(c.net.mac, ((uint8_t[]){0x52, 0x54, 0x00}), 3);
+    {
+        char *xml = iface(""), *out = NULL;
+        size_t out_len = 0;
+        assert_int_equal(domain_xml_canonical(xml, strlen(xml), &c, &out, &out_len), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "<mac address=\"52:54:00:%02x:%02x:%02x\"/>", c.net.mac[3], c.net.mac[4],
+                 c.net.mac[5]);
+        assert_non_null(strstr(out, want));
+        free(out);
+        free(xml);
+    }
+    domain_config_free(&c);
     bad(doc(NULL, "<devices><interface/></devices>", NULL), "<interface>: missing type");
     bad(doc(NULL, "<devices><interface type='ethernet'><mac address='52:54:00:00:00:01'/></interface></devices>", NULL),
         "<interface>: type 'ethernet' is not supported");

@@ -86,7 +86,9 @@ static struct vm_config vm_config_of(const struct domain *d, int paused)
                               .console_opaque = d->console_opaque,
                               .start_paused = paused,
                               .net = o->have_net ? &o->net : NULL,
-                              .cpu_off = o->have_cpu_off ? &o->cpu_off : NULL};
+                              .cpu_off = o->have_cpu_off ? &o->cpu_off : NULL,
+                              .vcpu_pin_given = o->vcpu_pin_given,
+                              .vcpu_pin = o->vcpu_pin};
 }
 
 /* Starts a fresh VM. On failure the domain is finished (or stopping, once threads exist). */

@@ -19,7 +19,7 @@ void options_usage(FILE *f)
             "                [--run-dir DIR [--name NAME] [--console-log-size SIZE] [--paused]]\n"
             "                [--memory-enforcement pause|destroy|report] [--verbose]\n"
             "                [--cpu-reservation PCT] [--cpu-limit PCT] [--cpu-weight N] [--cpu-period TIME]\n"
-            "                [--net [socket=PATH,]mac=MAC]\n"
+            "                [--net [socket=PATH,]mac=MAC] [--vcpu-pin N:LIST]... [--emulator-pin LIST]\n"
             "       xeno-vmm --restore FILE [--restore-eager] [--run-dir DIR [--name NAME] [--paused]] ...\n"
             "       xeno-vmm --migrate-incoming ADDR:PORT --migrate-key FILE [--run-dir DIR [--name NAME]] ...\n"
             "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
@@ -54,6 +54,9 @@ void options_usage(FILE *f)
             "  --cpu-weight N           share of the CPU nobody reserved, 2 to 262144 (default 1024)\n"
             "  --cpu-period TIME        the time scale of reservation and limit, 1ms to 1s (default 10ms)\n"
             "                           (docs/scheduling.md)\n"
+            "  --vcpu-pin N:LIST        vCPU N runs only on host CPUs LIST (libvirt's cpuset syntax,\n"
+            "                           e.g. 0-3,^2); repeat for each vCPU\n"
+            "  --emulator-pin LIST      the monitor's other threads run only on CPUs LIST\n"
             "  --net socket=PATH,mac=MAC  a virtio-net interface whose frames a vhost-user backend\n"
             "                           (xeno-netback) carries; the monitor listens on PATH (default\n"
             "                           with --run-dir: DIR/net0.sock) and the backend connects. One\n"
@@ -162,6 +165,40 @@ enum { OPT_MIG_IN = 340, OPT_MIG_KEY };
 enum { OPT_SAVE_DIR = 360, OPT_NO_SANDBOX, OPT_CPU_REPORT, OPT_CPU_OFF }; /* CPU: docs/machine.md, "CPUID" */
 /* The CPU scheduling options (docs/scheduling.md). */
 enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
+enum { OPT_VCPU_PIN = 380, OPT_EMU_PIN }; /* host CPU affinity (docs/domain-xml.md) */
+
+/* --vcpu-pin N:LIST (LIST in libvirt's cpuset syntax) and --emulator-pin LIST. */
+static int parse_pin(int c, const char *text, struct options *o)
+{
+    char why[300];
+    uint64_t i = 0;
+    const char *list = text;
+    if (c == OPT_VCPU_PIN) {
+        const char *colon = strchr(text, ':');
+        char num[8];
+        if (!colon || colon == text || (size_t)(colon - text) >= sizeof(num)) {
+            log_error("--vcpu-pin '%s': expected N:LIST, e.g. 0:2-3", text);
+            return -1;
+        }
+        memcpy(num, text, (size_t)(colon - text));
+        num[colon - text] = 0;
+        if (parse_u64_range(num, 0, VM_MAX_VCPUS - 1, &i) < 0) {
+            log_error("--vcpu-pin '%s': vCPU %s is not 0 to %d", text, num, VM_MAX_VCPUS - 1);
+            return -1;
+        }
+        list = colon + 1;
+    }
+    struct cpumask *m = c == OPT_VCPU_PIN ? &o->vcpu_pin[i] : &o->emulator_pin;
+    if (cpumask_parse(list, m, why, sizeof(why)) < 0) {
+        log_error("--%s: %s", c == OPT_VCPU_PIN ? "vcpu-pin" : "emulator-pin", why);
+        return -1;
+    }
+    if (c == OPT_VCPU_PIN)
+        o->vcpu_pin_given |= 1u << i;
+    else
+        o->has_emulator_pin = 1;
+    return 0;
+}
 
 /* --cpu-*: 0, or -1 after logging what is wrong. Combined checks come after all options. */
 static int parse_cpu_option(int c, const char *text, struct sched_params *p)
@@ -326,6 +363,11 @@ static int option_value(int c, struct options *o, int *log_size_given)
         if (parse_cpu_option(c, optarg, &o->sched) < 0)
             return -1;
         break;
+    case OPT_VCPU_PIN:
+    case OPT_EMU_PIN:
+        if (parse_pin(c, optarg, o) < 0)
+            return -1;
+        break;
     default: return 1;
     }
     return 0;
@@ -357,6 +399,11 @@ static int check_combination(struct options *o, int log_size_given)
     char why[256];
     if (sched_params_check(&o->sched, o->nvcpus, why, sizeof(why)) < 0) {
         log_error("--cpu-*: %s", why);
+        return -1;
+    }
+    /* A restore or migration brings its vCPU count: a pin beyond it is refused there. */
+    if (!o->restore && !o->migrate_incoming && o->vcpu_pin_given >> o->nvcpus) {
+        log_error("--vcpu-pin %d: there are %u vCPUs", 31 - __builtin_clz(o->vcpu_pin_given), o->nvcpus);
         return -1;
     }
     o->net.run_dir = o->run_dir; /* a stale socket of ours there may be replaced */
@@ -410,6 +457,8 @@ int options_parse(int argc, char **argv, struct options *o)
                                              {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
                                              {"cpu-report", no_argument, NULL, OPT_CPU_REPORT},
                                              {"cpu-features-off", required_argument, NULL, OPT_CPU_OFF},
+                                             {"vcpu-pin", required_argument, NULL, OPT_VCPU_PIN},
+                                             {"emulator-pin", required_argument, NULL, OPT_EMU_PIN},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, log_size_given = 0;

@@ -41,6 +41,11 @@ struct options {
     int no_sandbox;
     const char *save_dirs[OPTIONS_SAVE_DIRS_MAX];
     unsigned nsave_dirs;
+    /* --vcpu-pin N:LIST, --emulator-pin LIST: host CPU affinity (docs/domain-xml.md) */
+    uint32_t vcpu_pin_given; /* bit i: vCPU i has vcpu_pin[i] */
+    struct cpumask vcpu_pin[DOMAIN_VCPUS_MAX];
+    int has_emulator_pin; /* the main thread, and so every thread it starts but the vCPUs' */
+    struct cpumask emulator_pin;
 };
 
 #define OPTIONS_CONSOLE_LOG_DEFAULT (1ULL << 20)

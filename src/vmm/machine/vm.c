@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -193,6 +194,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->rx_space_efd = -1;
     vm->mem.fd = -1;
     vm->nvcpus = cfg->nvcpus;
+    vm->vcpu_pin_given = cfg->vcpu_pin ? cfg->vcpu_pin_given : 0;
+    vm->vcpu_pin = cfg->vcpu_pin;
     vm->console_out = cfg->console_out;
     vm->console_write = cfg->console_write;
     vm->console_opaque = cfg->console_opaque;
@@ -311,7 +314,21 @@ int vm_start(struct vm *vm)
     if (virtio_host_start(&vm->virtio) < 0)
         return -1;
     for (unsigned i = 0; i < vm->nvcpus; i++) {
-        int e = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+        /* Its CPUs from its first instruction, set by the creator: the thread itself never
+         * calls sched_setaffinity (the monitor's sandbox need not allow it). */
+        pthread_attr_t attr;
+        int e = pthread_attr_init(&attr);
+        if (e == 0 && (vm->vcpu_pin_given >> i) & 1) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            for (unsigned c = 0; c < CPU_SETSIZE && c < CPUMASK_MAX; c++)
+                if (cpumask_has(&vm->vcpu_pin[i], c))
+                    CPU_SET(c, &set);
+            e = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+        }
+        if (e == 0)
+            e = pthread_create(&vm->vcpus[i].thread, &attr, vcpu_thread, &vm->vcpus[i]);
+        pthread_attr_destroy(&attr);
         if (e) {
             vm_request_stop(vm, VM_HOST_ERROR, "cannot start vCPU %u thread: %s", i, strerror(e));
             return err_set(e, "creating vCPU %u thread: %s", i, strerror(e));

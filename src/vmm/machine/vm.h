@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "lib/cpumask.h"
 #include "vmm/dev/acpi_pm.h"
 #include "vmm/core/cpuid.h"
 #include "vmm/core/device.h"
@@ -102,6 +103,8 @@ struct vm {
     struct virtio_net *vnet;         /* virtio-mmio device 3 with --net, else NULL */
     int rx_space_efd;                /* eventfd: COM1's receive FIFO has room for more host input */
 
+    uint32_t vcpu_pin_given; /* vm_config's: set at create, read by vm_start */
+    const struct cpumask *vcpu_pin;
     pthread_mutex_t lock;       /* outcome, pause state, the vCPUs' clock fields */
     pthread_cond_t resume_cond; /* parked vCPUs wait here for unpause or stop */
     pthread_cond_t parked_cond; /* vm_pause waits here for the vCPUs to park */
@@ -121,6 +124,10 @@ struct vm_config {
     int start_paused;                         /* vCPU threads park before their first KVM_RUN */
     const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
     const struct cpu_features *cpu_off;       /* features taken out of the policy, or NULL */
+    /* Host CPU affinity: vCPU i's thread is created on vcpu_pin[i]'s CPUs when bit i of
+     * vcpu_pin_given is set (else it inherits the creating thread's). vcpu_pin outlives the VM. */
+    uint32_t vcpu_pin_given;
+    const struct cpumask *vcpu_pin;
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg);
