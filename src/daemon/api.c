@@ -596,9 +596,11 @@ enum MHD_Result api_route(struct api_server *s, const struct principal *p, struc
         return k.result;
     }
     k.action = strrchr(rt->pattern, '/') + 1;
+    rt->handler(&k);
+    /* After the handler: the request acts first (a live change must not wait for a database
+     * write under the registry lock), then its event names who asked. */
     if (writes && k.d)
         record(&k, k.d, method, url);
-    rt->handler(&k);
     json_decref(k.body);
     reg_put(reg, k.d);
     return k.result;
