@@ -24,6 +24,8 @@ static const struct ctl_opt restore_opts[] = {
 static const struct ctl_opt sched_opts[] = {
     {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
+static const struct ctl_opt token_opts[] = {
+    {"sponsor", 1, "NAME"}, {"operator", 0, NULL}, {"read-only", 0, NULL}, {"expires", 1, "DURATION"}, {NULL, 0, NULL}};
 static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE"},   {"sponsor", 1, "S"},  {"domain", 1, "D"},
                                             {"since", 1, "TIME"}, {"until", 1, "TIME"}, {"dst", 1, "IP"},
                                             {NULL, 0, NULL}};
@@ -168,6 +170,18 @@ const struct ctl_command ctl_commands[] = {
      "      out are not decompressed. TIME: seconds since the epoch or YYYY-MM-DDTHH:MM:SS[.fff]Z.\n"
      "      --dst is the contacted side: the remote end of flows the domain opened.\n",
      audit_opts, 2, 2, ctl_cmd_audit},
+    {"token", "create|list|revoke [OPTIONS]", "manage the API's bearer tokens (the operator's)",
+     "Tokens let sponsors (and remote operators) use xenod over HTTPS: `xenctl --server URL\n"
+     "--token-file FILE ...` (docs/xenctl.md \"Remote\", docs/api.md). Only their salted hash is kept.\n"
+     "  token create (--sponsor NAME | --operator) [--read-only] [--expires DURATION]\n"
+     "      prints the secret on stdout, alone, this once (e.g. `(umask 077; xenctl token create\n"
+     "      --sponsor alice >alice.token)`); a sponsor token reaches that sponsor's domains only,\n"
+     "      --read-only: GET requests only; DURATION: 3600, 90m, 12h, 30d, 2w (default: never)\n"
+     "  token list\n"
+     "      ID Sponsor Access Created Expires State (never a secret)\n"
+     "  token revoke ID\n"
+     "      the token is refused from now on\n",
+     token_opts, 1, 2, ctl_cmd_token},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };
@@ -182,7 +196,7 @@ const struct ctl_command *ctl_command_find(const char *name)
 
 void ctl_print_usage(FILE *f)
 {
-    fprintf(f, "usage: xenctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+    fprintf(f, "usage: xenctl [--socket PATH | --server URL --token-file FILE] [--json] COMMAND [ARGS]\n"
                "\n"
                "Controls XenoServer domains through xenod. REF is a domain's name, UUID or ID.\n"
                "\n"
@@ -199,6 +213,9 @@ void ctl_print_usage(FILE *f)
     fprintf(f, "\n"
                "Options (before or after the command):\n"
                "  --socket PATH   xenod's API socket (default: $XENOD_SOCKET, else " CTL_DEFAULT_SOCKET ")\n"
+               "  --server URL    a xenod over HTTPS, https://HOST:PORT (or $XENO_SERVER), with a token\n"
+               "  --token-file F  the bearer token (mode 0600, else refused), or $XENO_TOKEN\n"
+               "  --cacert FILE   the CA that signed the server's certificate (default: the system's)\n"
                "  --json          print the API's JSON instead of tables and text\n"
                "  --help, -h      this help; `xenctl COMMAND --help` for a command's\n"
                "  --version       print xenctl's version\n"

@@ -57,6 +57,7 @@ printf 'not a kernel\n' >"$AT/img/k.elf"
 "$XENOD" --state-dir "$AT/state" --socket "$SOCK" --listen "127.0.0.1:$PORT" --tls-cert "$AT/pki/server.pem" \
     --tls-key "$AT/pki/server.key" --image-dir "$AT/img" >>"$AT/xenod.log" 2>&1 &
 XPID=$!
+trap 'kill "$XPID" 2>/dev/null; test_file_exit' EXIT # never a xenod left behind, whatever stops the file
 check_context() { printf ' | xenod: %s' "$(log_tail "$AT/xenod.log")"; }
 check api_tls_xenod_up 'wait_until 10 xenod_up'
 
@@ -141,6 +142,37 @@ check api_auth_throttle_per_address '[ "$(tapi "$ALICE" GET /domains "" 127.0.9.
 # The secret is never stored: only salt and hash.
 check api_token_not_stored '! grep -qa "${ALICE##*_}" "$AT/state/xenod.db"'
 check api_token_list_has_no_secret 'uapi GET /tokens | head -1 | jq -e "[.tokens[] | has(\"secret\") or has(\"hash\")] | any | not" >/dev/null'
+
+# ---- xenctl in remote mode (docs/xenctl.md "Remote") ----
+XENCTL=$BUILD_DIR/bin/xenctl
+rctl() { "$XENCTL" --server "https://127.0.0.1:$PORT" --cacert "$AT/pki/ca.pem" "$@"; }
+ensure_a1
+(umask 077 && "$XENCTL" --socket "$SOCK" token create --sponsor alice >"$AT/alice.tok" 2>"$AT/create.err")
+check xenctl_token_create_prints_only_secret 'grep -qxE "xeno_[0-9]+_[0-9a-f]{64}" "$AT/alice.tok" && [ "$(wc -l <"$AT/alice.tok")" = 1 ]' "$(cat "$AT/alice.tok" "$AT/create.err")"
+(umask 077 && "$XENCTL" --socket "$SOCK" token create --sponsor alice --read-only --expires 1h >"$AT/ro.tok" 2>/dev/null)
+rctl --token-file "$AT/alice.tok" list >"$AT/rlist" 2>&1
+check xenctl_remote_sponsor_list 'grep -qw a1 "$AT/rlist" && ! grep -qw b1 "$AT/rlist"' "$(cat "$AT/rlist")"
+check xenctl_remote_other_domain_404 '! rctl --token-file "$AT/alice.tok" info b1 2>"$AT/rerr" && grep -q "no domain" "$AT/rerr"' "info b1 as alice"
+rctl --token-file "$AT/ro.tok" pause a1 >"$AT/rpause" 2>&1
+RC_PAUSE=$?
+check xenctl_remote_read_only_cannot_pause '[ $RC_PAUSE = 1 ] && grep -q "read-only" "$AT/rpause"' "$(cat "$AT/rpause")"
+check xenctl_remote_read_only_can_list 'rctl --token-file "$AT/ro.tok" list | grep -qw a1'
+check xenctl_remote_env_token 'XENO_TOKEN=$(cat "$AT/alice.tok") rctl list | grep -qw a1'
+cp "$AT/alice.tok" "$AT/open.tok" && chmod 0644 "$AT/open.tok"
+rctl --token-file "$AT/open.tok" list >"$AT/ropen" 2>&1
+RC_OPEN=$?
+check xenctl_token_file_0644_refused '[ $RC_OPEN = 2 ] && grep -q "too open" "$AT/ropen" && ! grep -q "$(cat "$AT/alice.tok")" "$AT/ropen"' "$(cat "$AT/ropen")"
+check xenctl_remote_http_refused '! "$XENCTL" --server "http://127.0.0.1:$PORT" --token-file "$AT/alice.tok" list 2>/dev/null'
+check xenctl_remote_wrong_ca_fails '! "$XENCTL" --server "https://127.0.0.1:$PORT" --cacert "$AT/pki/wrong.pem" --token-file "$AT/alice.tok" list 2>/dev/null'
+check xenctl_remote_sponsor_no_tokens '! rctl --token-file "$AT/alice.tok" token list 2>/dev/null'
+# The token never reaches a child: `xenctl edit` runs $EDITOR, which writes its environment.
+printf '#!/bin/sh\nenv >"%s"\nexit 1\n' "$AT/edit.env" >"$AT/ed.sh" && chmod +x "$AT/ed.sh"
+XENO_TOKEN=$(cat "$AT/alice.tok") EDITOR=$AT/ed.sh rctl edit a1 >/dev/null 2>&1
+check xenctl_remote_editor_no_token '[ -s "$AT/edit.env" ] && ! grep -q "xeno_" "$AT/edit.env"' "editor env: $(grep -c . "$AT/edit.env" 2>/dev/null) lines"
+RID=$("$XENCTL" --socket "$SOCK" --json token list | jq '[.tokens[] | select(.read_only and .sponsor == "alice" and .expires > 0)][-1].id')
+check xenctl_token_list_shows 'nl=$("$XENCTL" --socket "$SOCK" token list) && grep -q "read-only" <<<"$nl" && ! grep -q xeno_ <<<"$nl"'
+check xenctl_token_revoke '"$XENCTL" --socket "$SOCK" token revoke "$RID" >/dev/null && ! rctl --token-file "$AT/ro.tok" list 2>/dev/null'
+check xenctl_token_not_in_log '! grep -q "$(cat "$AT/alice.tok")" "$AT/xenod.log"'
 
 kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
 check api_xenod_clean_exit '! grep -q "AddressSanitizer\|runtime error" "$AT/xenod.log"'
