@@ -158,8 +158,9 @@ static int start_tcp(struct api_server *s, const struct api_opts *o)
         free(cert);
         return err_wrap(-rc, "TLS certificate or key");
     }
+    /* Suspend/resume: a live event stream waits off the pool (api_events.h). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG |
-                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     s->tls_mhd =
         MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &s->tcp_l, MHD_OPTION_SOCK_ADDR,
                          (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
@@ -195,6 +196,8 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
     char db[PATH_MAX + 16];
     snprintf(db, sizeof(db), "%s/xenod.db", o->state_dir);
     int rc = auth_open(&s->auth, db);
+    if (rc == 0)
+        rc = events_hub_start(&s->events, r);
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->listen)
@@ -222,6 +225,7 @@ void api_stop(struct api_server *s)
 {
     if (!s)
         return;
+    events_hub_stop(s->events); /* every stream resumed and ended: the daemons may stop */
     if (s->tls_mhd)
         MHD_stop_daemon(s->tls_mhd);
     if (s->mhd) {
@@ -231,6 +235,7 @@ void api_stop(struct api_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     auth_close(s->auth);
+    events_hub_free(s->events);
     free(s->image_dir);
     free(s);
 }

@@ -57,7 +57,7 @@ printf 'not a kernel\n' >"$AT/img/k.elf"
 "$XENOD" --state-dir "$AT/state" --socket "$SOCK" --listen "127.0.0.1:$PORT" --tls-cert "$AT/pki/server.pem" \
     --tls-key "$AT/pki/server.key" --image-dir "$AT/img" >>"$AT/xenod.log" 2>&1 &
 XPID=$!
-trap 'kill "$XPID" 2>/dev/null; test_file_exit' EXIT # never a xenod left behind, whatever stops the file
+trap 'kill "$XPID" ${SSE_PIDS[*]} ${SLOW:-} ${GEN:-} 2>/dev/null; test_file_exit' EXIT # never a xenod left behind, whatever stops the file
 check_context() { printf ' | xenod: %s' "$(log_tail "$AT/xenod.log")"; }
 check api_tls_xenod_up 'wait_until 10 xenod_up'
 
@@ -173,6 +173,84 @@ RID=$("$XENCTL" --socket "$SOCK" --json token list | jq '[.tokens[] | select(.re
 check xenctl_token_list_shows 'nl=$("$XENCTL" --socket "$SOCK" token list) && grep -q "read-only" <<<"$nl" && ! grep -q xeno_ <<<"$nl"'
 check xenctl_token_revoke '"$XENCTL" --socket "$SOCK" token revoke "$RID" >/dev/null && ! rctl --token-file "$AT/ro.tok" list 2>/dev/null'
 check xenctl_token_not_in_log '! grep -q "$(cat "$AT/alice.tok")" "$AT/xenod.log"'
+
+# ---- live events (docs/api.md "Live events"): SSE, scoped, within a second ----
+SSE_PIDS=()
+ensure_a1
+uapi POST /domains "$(xml_of b1 bob)" >/dev/null
+B1=$(uapi GET /domains/b1 | head -1 | jq -r .uuid)
+A1=$(uapi GET /domains/a1 | head -1 | jq -r .uuid)
+curl -sN -D "$AT/sse_u.h" --unix-socket "$SOCK" "http://x/v1/events?follow=1" >"$AT/sse_u" 2>/dev/null &
+SSE_PIDS+=($!)
+curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $BOB" "$BASE/events?follow=1" >"$AT/sse_bob" 2>/dev/null &
+SSE_PIDS+=($!)
+curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $ALICE" "$BASE/events?follow=1" >"$AT/sse_alice" 2>/dev/null &
+SSE_PIDS+=($!)
+check sse_streams_open 'wait_until 10 grep -q "xenod events" "$AT/sse_u" "$AT/sse_bob" "$AT/sse_alice" && grep -q "xenod events" "$AT/sse_bob" && grep -q "xenod events" "$AT/sse_alice"'
+check sse_content_type 'grep -qi "^content-type: text/event-stream" "$AT/sse_u.h"'
+# seen_within FILE TEXT: TEXT appears in FILE within 1 s of now.
+seen_within() {
+    local end=$(($(date +%s%N) + 1000000000))
+    while [ "$(date +%s%N)" -lt $end ]; do
+        grep -qF "$2" "$1" && return 0
+        sleep 0.02
+    done
+    return 1
+}
+uapi POST /domains/a1/pause >/dev/null
+check sse_unix_within_1s 'seen_within "$AT/sse_u" "POST /v1/domains/a1/pause by operator"'
+check sse_tls_owner_within_1s 'seen_within "$AT/sse_alice" "POST /v1/domains/a1/pause by operator"'
+tapi "$BOB" POST /domains/b1/pause '{}' >/dev/null
+check sse_tls_sponsor_sees_own 'seen_within "$AT/sse_bob" "POST /v1/domains/b1/pause by sponsor bob"'
+check sse_unix_sees_all 'seen_within "$AT/sse_u" "POST /v1/domains/b1/pause by sponsor bob"'
+sleep 0.5
+check sse_tls_other_sponsor_never '! grep -q "$A1\|/a1/\|\"a1\"" "$AT/sse_bob"' "bob's stream: $(head -c 400 "$AT/sse_bob")"
+check sse_tls_no_cross_the_other_way '! grep -q "$B1\|/b1/" "$AT/sse_alice"'
+check sse_domain_of_other_404 '[ "$(tapi "$BOB" GET "/events?domain=a1&follow=1")" = 404 ]'
+# A client that never reads while many events are made: xenod answers others at once, and
+# drops it (API_EVENTS_TIMEOUT_S, 45 s, without progress) rather than keeping what it missed.
+python3 - "$SOCK" "$AT/slow.out" >"$AT/slow.log" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1])
+s.sendall(b"GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(90)  # never reads meanwhile
+s.settimeout(5)
+n, eof = 0, False
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            eof = True
+            break
+        n += len(b)
+except socket.timeout:
+    pass
+open(sys.argv[2], "w").write("%d %s\n" % (n, "eof" if eof else "open"))
+PY
+SLOW=$!
+sleep 1
+EVN=3000
+urls=()
+for _ in $(seq $EVN); do urls+=("http://x/v1/domains/a1/pause"); done
+curl -s -X POST --unix-socket "$SOCK" "${urls[@]}" >/dev/null &
+GEN=$!
+worst=0
+for _ in $(seq 20); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' --unix-socket "$SOCK" http://x/v1/domains)
+    awk -v t="$t" -v w="$worst" 'BEGIN { exit !(t > w) }' && worst=$t
+    sleep 0.2
+done
+wait "$GEN"
+check sse_slow_client_others_answered 'awk -v w="$worst" "BEGIN { exit !(w < 1) }"' "slowest list while events were made: ${worst}s"
+check sse_reader_got_all 'seen_within "$AT/sse_u" "$(uapi GET "/events?limit=1" | head -1 | jq -r ".events[0].id" | sed "s/^/id: /")"'
+wait "$SLOW"
+read -r SLOW_N SLOW_END <"$AT/slow.out" 2>/dev/null
+check sse_slow_client_dropped '[ "$SLOW_END" = eof ] && [ "${SLOW_N:-0}" -lt $((EVN * 150)) ]' "slow client: ${SLOW_N:-?} bytes, $SLOW_END ($(cat "$AT/slow.log"))"
+check sse_heartbeat 'grep -q "^: keepalive" "$AT/sse_bob"'
+kill "${SSE_PIDS[@]}" 2>/dev/null
+wait "${SSE_PIDS[@]}" 2>/dev/null
 
 kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
 check api_xenod_clean_exit '! grep -q "AddressSanitizer\|runtime error" "$AT/xenod.log"'
