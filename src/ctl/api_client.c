@@ -183,3 +183,110 @@ void ctl_reply_free(struct ctl_reply *reply)
     free(reply->body);
     memset(reply, 0, sizeof(*reply));
 }
+
+/* Line assembly of a stream: at most one line (an event) of STREAM_LINE_MAX is kept. */
+#define STREAM_LINE_MAX (1u << 20)
+
+struct stream {
+    struct buf line;
+    int (*on_event)(void *, const char *);
+    void *ctx;
+    int stopped;
+    CURL *curl;
+};
+
+static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct stream *st = userdata;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) /* an error answer: kept whole for the message */
+        return on_data(ptr, size, nmemb, &st->line);
+    for (size_t i = 0; i < n; i++) {
+        if (ptr[i] != '\n') {
+            if (st->line.len + 2 > STREAM_LINE_MAX)
+                return 0;
+            if (on_data(ptr + i, 1, 1, &st->line) != 1)
+                return 0;
+            continue;
+        }
+        if (st->line.data && strncmp(st->line.data, "data:", 5) == 0) {
+            const char *text = st->line.data + 5 + (st->line.data[5] == ' ');
+            if (st->on_event(st->ctx, text)) {
+                st->stopped = 1;
+                return 0;
+            }
+        }
+        st->line.len = 0;
+        if (st->line.data)
+            st->line.data[0] = '\0';
+    }
+    return n;
+}
+
+int ctl_api_stream(const struct ctl_api_target *t, const char *path, long idle_s, int (*on_event)(void *, const char *),
+                   void *ctx, long *status, char **error_body, int *errno_out)
+{
+    char url[4096], errbuf[CURL_ERROR_SIZE] = "", auth[CTL_TOKEN_MAX + 32];
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: text/event-stream");
+    struct stream st = {.on_event = on_event, .ctx = ctx};
+    long os_errno = 0;
+    int result = CTL_API_OK;
+    *status = 0;
+    *error_body = NULL;
+    if (errno_out)
+        *errno_out = 0;
+    snprintf(url, sizeof(url), "%s%s", t->server ? t->server : "http://localhost", path);
+    if (t->server && t->token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+        headers = curl_slist_append(headers, auth);
+        memset(auth, 0, sizeof(auth));
+    }
+    CURL *curl = st.curl = curl_easy_init();
+    if (!curl || !headers) {
+        curl_slist_free_all(headers);
+        if (curl)
+            curl_easy_cleanup(curl);
+        err_set(ENOMEM, "cannot set up an HTTP request (libcurl)");
+        return CTL_API_BROKEN;
+    }
+    set_transport(curl, t);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+    /* No overall limit; a stream that went silent (xenod sends a heartbeat) is given up. */
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, idle_s);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "xenctl");
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    if (errno_out)
+        *errno_out = (int)os_errno;
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && st.stopped)) {
+        if (*status != 200) {
+            *error_body = st.line.data;
+            st.line.data = NULL;
+        }
+    } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
+        result = CTL_API_UNREACHABLE;
+        err_set(ECONNREFUSED, "%s", os_errno ? strerror((int)os_errno) : (*errbuf ? errbuf : curl_easy_strerror(rc)));
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        result = CTL_API_TIMEOUT;
+        err_set(ETIMEDOUT, "the event stream was silent for %ld s", idle_s);
+    } else {
+        result = CTL_API_BROKEN;
+        err_set(EPROTO, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+    }
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    free(st.line.data);
+    return result;
+}

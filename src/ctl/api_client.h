@@ -43,4 +43,12 @@ int ctl_api_request(const struct ctl_api_target *t, const char *method, const ch
                     long timeout_s, struct ctl_reply *reply, int *errno_out);
 void ctl_reply_free(struct ctl_reply *reply);
 
+/* GET `path` as a stream (Server-Sent Events): every complete "data:" line's text goes to
+ * on_event (NUL-terminated, without the "data: ") as it arrives; on_event returns non-zero to
+ * stop. Runs until the stream ends, on_event stops it, or nothing (not even a heartbeat) came
+ * for `idle_s` seconds. Returns CTL_API_OK with *status the HTTP status (for a status other
+ * than 200 the body is in *error_body, malloc'd), or a negative ctl_api_result. */
+int ctl_api_stream(const struct ctl_api_target *t, const char *path, long idle_s, int (*on_event)(void *, const char *),
+                   void *ctx, long *status, char **error_body, int *errno_out);
+
 #endif

@@ -10,7 +10,7 @@ static const struct ctl_opt create_opts[] = {
 static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL}, {"timeout", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
-static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
+static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {"follow", 0, NULL}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {"shrink", 0, NULL}, {NULL, 0, NULL}};
 static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]"},
@@ -155,9 +155,11 @@ const struct ctl_command ctl_commands[] = {
      "  --tail BYTES   with --dump: only the last BYTES of it (e.g. 4096, 64K)\n"
      "  --linger SEC   non-terminal stdin: how long to keep copying output after stdin ends\n",
      console_opts, 1, 1, ctl_cmd_console},
-    {"events", "[REF] [--limit N]", "show the event history (of one domain), oldest first",
+    {"events", "[REF] [--limit N] [--follow]", "show the event history (of one domain), oldest first",
      "Columns: ID Time Domain Kind Detail.\n"
-     "  --limit N      the last N events (default: xenod's, 100)\n",
+     "  --limit N      the last N events (default: xenod's, 100)\n"
+     "  --follow       then print every new event as it happens (within a second), one line each\n"
+     "                 (with --json: one JSON object a line), until interrupted\n",
      events_opts, 0, 1, ctl_cmd_events},
     {"dmesg", "", "show xenod's recent log lines", "", NULL, 0, 0, ctl_cmd_dmesg},
     {"audit", "verify|query FILE [OPTIONS]", "check or search a network flow log (no daemon needed)",

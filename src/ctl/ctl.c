@@ -116,6 +116,30 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, const js
     return CTL_EXIT_OK;
 }
 
+int ctl_stream(const struct ctl *c, const char *path, int (*on_event)(void *, const char *), void *ctx)
+{
+    long status;
+    char *body;
+    int sock_errno;
+    /* xenod's heartbeat comes every 15 s: four missed is a dead stream. */
+    int rc = ctl_api_stream(&c->t, path, 60, on_event, ctx, &status, &body, &sock_errno);
+    switch (rc) {
+    case CTL_API_OK: break;
+    case CTL_API_UNREACHABLE: return report_unreachable(c, sock_errno);
+    case CTL_API_TIMEOUT: log_error("xenod at %s: %s", ctl_where(c), err_msg()); return CTL_EXIT_TIMEOUT;
+    default: log_error("following GET %s at %s: %s", path, ctl_where(c), err_msg()); return CTL_EXIT_UNREACHABLE;
+    }
+    if (status == 200) {
+        free(body);
+        return CTL_EXIT_OK;
+    }
+    struct ctl_reply r = {.status = status, .body = body, .len = body ? strlen(body) : 0};
+    r.json = body ? json_loads(body, 0, NULL) : NULL;
+    int code = report_refusal(&r);
+    ctl_reply_free(&r);
+    return code;
+}
+
 int ctl_domain_path(const char *ref, const char *action, char *buf, size_t size)
 {
     char escaped[1024];

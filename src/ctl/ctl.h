@@ -38,6 +38,10 @@ struct ctl {
 int ctl_call(const struct ctl *c, const char *method, const char *path, const json_t *body, long timeout_s,
              json_t **out, struct ctl_reply *raw);
 
+/* Follows a stream (GET path, Server-Sent Events): on_event gets each event's data line. The
+ * exit code as ctl_call's: a refusal is xenod's message (1), a silent stream 4. */
+int ctl_stream(const struct ctl *c, const char *path, int (*on_event)(void *, const char *), void *ctx);
+
 /* Where xenod is, for messages: its socket path or server URL (never the token). */
 const char *ctl_where(const struct ctl *c);
 

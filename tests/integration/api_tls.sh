@@ -197,6 +197,12 @@ seen_within() {
     done
     return 1
 }
+(umask 077 && "$XENCTL" --socket "$SOCK" token create --sponsor bob >"$AT/bob.tok" 2>/dev/null)
+rctl --token-file "$AT/bob.tok" events --follow --limit 1 >"$AT/ctl_bob" 2>&1 &
+SSE_PIDS+=($!)
+"$XENCTL" --socket "$SOCK" --json events --follow --limit 1 >"$AT/ctl_op" 2>&1 &
+SSE_PIDS+=($!)
+sleep 1 # both have their history and are following
 uapi POST /domains/a1/pause >/dev/null
 check sse_unix_within_1s 'seen_within "$AT/sse_u" "POST /v1/domains/a1/pause by operator"'
 check sse_tls_owner_within_1s 'seen_within "$AT/sse_alice" "POST /v1/domains/a1/pause by operator"'
@@ -206,6 +212,8 @@ check sse_unix_sees_all 'seen_within "$AT/sse_u" "POST /v1/domains/b1/pause by s
 sleep 0.5
 check sse_tls_other_sponsor_never '! grep -q "$A1\|/a1/\|\"a1\"" "$AT/sse_bob"' "bob's stream: $(head -c 400 "$AT/sse_bob")"
 check sse_tls_no_cross_the_other_way '! grep -q "$B1\|/b1/" "$AT/sse_alice"'
+check xenctl_events_follow_op 'seen_within "$AT/ctl_op" "POST /v1/domains/b1/pause by sponsor bob" && grep -q "POST /v1/domains/a1/pause by operator" "$AT/ctl_op"' "$(tail -c 300 "$AT/ctl_op")"
+check xenctl_events_follow_sponsor 'seen_within "$AT/ctl_bob" "POST /v1/domains/b1/pause by sponsor bob" && ! grep -q "a1" "$AT/ctl_bob"' "$(tail -c 300 "$AT/ctl_bob")"
 check sse_domain_of_other_404 '[ "$(tapi "$BOB" GET "/events?domain=a1&follow=1")" = 404 ]'
 # A client that never reads while many events are made: xenod answers others at once, and
 # drops it (API_EVENTS_TIMEOUT_S, 45 s, without progress) rather than keeping what it missed.
