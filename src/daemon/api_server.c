@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -180,6 +181,16 @@ static int start_tcp(struct api_server *s, const struct api_opts *o)
     return 0;
 }
 
+/* The unix socket's connections: what the descriptor limit leaves beside the TCP listener's
+ * cap and a reserve for monitors, SQLite and logs. */
+static unsigned unix_connection_limit(void)
+{
+    struct rlimit rl;
+    rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    rlim_t used = (rlim_t)access_tcp_connection_limit() + 512;
+    return fds > used + 64 ? (unsigned)(fds - used > 65536 ? 65536 : fds - used) : 64;
+}
+
 int api_start(struct api_server **out, struct registry *r, const struct api_opts *o)
 {
     const char *path = o->socket;
@@ -205,11 +216,14 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
     if (rc == 0 && (s->listen_fd = listen_unix(path)) < 0)
         rc = s->listen_fd;
     /* A thread per connection: shutdown --wait may block one request for a long time, and
-     * that must not hold up anybody else's. The unix socket is the operator's (mode 0600). */
-    if (rc == 0 && !(s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                                               NULL, on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_END))) {
+     * that must not hold up anybody else's. The unix socket is the operator's (mode 0600).
+     * poll(), not select(): a descriptor above FD_SETSIZE (1024) is served too, so the limit
+     * is the descriptors left beside the TCP listener's cap, not 1024. */
+    if (rc == 0 && !(s->mhd = MHD_start_daemon(
+                         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL, NULL,
+                         on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_CONNECTION_LIMIT,
+                         unix_connection_limit(), MHD_OPTION_END))) {
         rc = err_set(EIO, "starting the HTTP server on %s failed", path);
         unlink(path);
     }
