@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -46,15 +47,28 @@ static int parse_long(const struct ctl_opt *opts, int argc, char **argv, int *i,
         a->value[index] = value;
         return 0;
     }
-    if (len == 6 && strncmp(name, "socket", 6) == 0) {
+    /* The global options with a value: where xenod is, and how to prove who asks. */
+    static const struct {
+        const char *name, *what;
+        size_t off;
+    } globals[] = {
+        {"socket", "PATH", offsetof(struct ctl_args, socket)},
+        {"server", "URL", offsetof(struct ctl_args, server)},
+        {"token-file", "FILE", offsetof(struct ctl_args, token_file)},
+        {"cacert", "FILE", offsetof(struct ctl_args, cacert)},
+    };
+    for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
+        if (len != strlen(globals[g].name) || strncmp(name, globals[g].name, len) != 0)
+            continue;
+        const char **slot = (const char **)((char *)a + globals[g].off);
         if (eq)
-            a->socket = eq + 1;
+            *slot = eq + 1;
         else if (*i + 1 < argc)
-            a->socket = argv[++*i];
+            *slot = argv[++*i];
         else
-            return err_set(EINVAL, "--socket needs a value (--socket PATH)");
-        if (!*a->socket)
-            return err_set(EINVAL, "--socket needs a non-empty PATH");
+            return err_set(EINVAL, "--%s needs a value (--%s %s)", globals[g].name, globals[g].name, globals[g].what);
+        if (!**slot)
+            return err_set(EINVAL, "--%s needs a non-empty %s", globals[g].name, globals[g].what);
         return 0;
     }
     int *flag = NULL;

@@ -1,6 +1,6 @@
 /* xenctl's command line: `xenctl [GLOBAL...] COMMAND [ARG|OPTION...]`. Long options only
  * (`--name`, `--name VALUE`, `--name=VALUE`; `-h` is --help), `--` ends options. The global
- * options (--socket, --json, --help) are accepted after the command too, so
+ * options (--socket, --server, --token-file, --cacert, --json, --help) are accepted after the command too, so
  * `xenctl list --json` works like `xenctl --json list`. Pure: no I/O, errors via err_set(). */
 #ifndef XENO_CTL_ARGS_H
 #define XENO_CTL_ARGS_H
@@ -22,6 +22,7 @@ struct ctl_args {
     int npos;
     /* Global options. */
     const char *socket;
+    const char *server, *token_file, *cacert; /* remote mode (docs/xenctl.md "Remote") */
     int json, help, version;
 };
 

@@ -111,7 +111,7 @@ static int after_start(const struct ctl *c, const struct ctl_args *a, const json
         ctl_print_json(dom);
     if (ctl_args_get(a, "console")) {
         fflush(stdout);
-        return ctl_attach_to(dom, ref, a);
+        return ctl_attach_to(c, dom, ref, a);
     }
     if (!c->json) {
         char suffix[128];

@@ -1,9 +1,11 @@
 /* The commands that only read: list, info, host, events, dmesg. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl/commands.h"
 #include "ctl/render.h"
+#include "ctl/table.h"
 #include "ctl/url.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -56,6 +58,62 @@ int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a)
     return CTL_EXIT_OK;
 }
 
+/* One event of the stream: a JSON line, or the row's cells separated by two spaces. */
+static int print_event(void *ctx, const char *data)
+{
+    const struct ctl *c = ctx;
+    json_t *ev = json_loads(data, 0, NULL);
+    if (!ev)
+        return 0; /* not an event this xenctl knows: skipped */
+    if (c->json) {
+        if (json_dumpf(ev, stdout, JSON_COMPACT) == 0)
+            fputc('\n', stdout);
+    } else {
+        char cells[CTL_EVENT_COLS][CTL_CELL_MAX];
+        ctl_render_event_row(ev, cells);
+        for (int i = 0; i < CTL_EVENT_COLS; i++) {
+            char *clean = ctl_sanitize(cells[i]);
+            fprintf(stdout, "%s%s", i ? "  " : "", clean ? clean : "?");
+            free(clean);
+        }
+        fputc('\n', stdout);
+    }
+    json_decref(ev);
+    /* Each event as it comes; a reader that went away ends the stream. */
+    return fflush(stdout) != 0 || ferror(stdout);
+}
+
+/* --follow: the history as `events` prints it, then every new event from the stream, from the
+ * history's last ID on (nothing missed in between). */
+static int follow(const struct ctl *c, const char *path)
+{
+    json_t *doc;
+    int rc = ctl_call(c, "GET", path, NULL, CTL_REQUEST_TIMEOUT_S, &doc, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    const json_t *events = json_object_get(doc, "events");
+    json_int_t last = json_integer_value(json_object_get(json_array_get(events, json_array_size(events) - 1), "id"));
+    if (c->json) {
+        size_t i;
+        json_t *ev;
+        json_array_foreach(events, i, ev)
+        {
+            char *text = json_dumps(ev, JSON_COMPACT);
+            if (text)
+                print_event((void *)c, text);
+            free(text);
+        }
+    } else {
+        ctl_render_events(events, stdout);
+    }
+    fflush(stdout);
+    json_decref(doc);
+    char spath[1500];
+    snprintf(spath, sizeof(spath), "%s%cfollow=1&since=%" JSON_INTEGER_FORMAT, path, strchr(path, '?') ? '&' : '?',
+             last);
+    return ctl_stream(c, spath, print_event, (void *)c);
+}
+
 int ctl_cmd_events(const struct ctl *c, const struct ctl_args *a)
 {
     char path[1400] = "/v1/events", ref[1024];
@@ -75,6 +133,8 @@ int ctl_cmd_events(const struct ctl *c, const struct ctl_args *a)
             return ctl_usage_error("--limit: %s", err_msg());
         snprintf(path + strlen(path), sizeof(path) - strlen(path), "%climit=%llu", sep, (unsigned long long)n);
     }
+    if (ctl_args_get(a, "follow"))
+        return follow(c, path);
     return get_and_render(c, path, "events", ctl_render_events);
 }
 

@@ -10,7 +10,7 @@ static const struct ctl_opt create_opts[] = {
 static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL}, {"timeout", 1, "SEC"}, {NULL, 0, NULL}};
 static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
-static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {NULL, 0, NULL}};
+static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {"follow", 0, NULL}, {NULL, 0, NULL}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {"shrink", 0, NULL}, {NULL, 0, NULL}};
 static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]"},
@@ -24,6 +24,8 @@ static const struct ctl_opt restore_opts[] = {
 static const struct ctl_opt sched_opts[] = {
     {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
 static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
+static const struct ctl_opt token_opts[] = {
+    {"sponsor", 1, "NAME"}, {"operator", 0, NULL}, {"read-only", 0, NULL}, {"expires", 1, "DURATION"}, {NULL, 0, NULL}};
 static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE"},   {"sponsor", 1, "S"},  {"domain", 1, "D"},
                                             {"since", 1, "TIME"}, {"until", 1, "TIME"}, {"dst", 1, "IP"},
                                             {NULL, 0, NULL}};
@@ -153,9 +155,11 @@ const struct ctl_command ctl_commands[] = {
      "  --tail BYTES   with --dump: only the last BYTES of it (e.g. 4096, 64K)\n"
      "  --linger SEC   non-terminal stdin: how long to keep copying output after stdin ends\n",
      console_opts, 1, 1, ctl_cmd_console},
-    {"events", "[REF] [--limit N]", "show the event history (of one domain), oldest first",
+    {"events", "[REF] [--limit N] [--follow]", "show the event history (of one domain), oldest first",
      "Columns: ID Time Domain Kind Detail.\n"
-     "  --limit N      the last N events (default: xenod's, 100)\n",
+     "  --limit N      the last N events (default: xenod's, 100)\n"
+     "  --follow       then print every new event as it happens (within a second), one line each\n"
+     "                 (with --json: one JSON object a line), until interrupted\n",
      events_opts, 0, 1, ctl_cmd_events},
     {"dmesg", "", "show xenod's recent log lines", "", NULL, 0, 0, ctl_cmd_dmesg},
     {"audit", "verify|query FILE [OPTIONS]", "check or search a network flow log (no daemon needed)",
@@ -168,6 +172,18 @@ const struct ctl_command ctl_commands[] = {
      "      out are not decompressed. TIME: seconds since the epoch or YYYY-MM-DDTHH:MM:SS[.fff]Z.\n"
      "      --dst is the contacted side: the remote end of flows the domain opened.\n",
      audit_opts, 2, 2, ctl_cmd_audit},
+    {"token", "create|list|revoke [OPTIONS]", "manage the API's bearer tokens (the operator's)",
+     "Tokens let sponsors (and remote operators) use xenod over HTTPS: `xenctl --server URL\n"
+     "--token-file FILE ...` (docs/xenctl.md \"Remote\", docs/api.md). Only their salted hash is kept.\n"
+     "  token create (--sponsor NAME | --operator) [--read-only] [--expires DURATION]\n"
+     "      prints the secret on stdout, alone, this once (e.g. `(umask 077; xenctl token create\n"
+     "      --sponsor alice >alice.token)`); a sponsor token reaches that sponsor's domains only,\n"
+     "      --read-only: GET requests only; DURATION: 3600, 90m, 12h, 30d, 2w (default: never)\n"
+     "  token list\n"
+     "      ID Sponsor Access Created Expires State (never a secret)\n"
+     "  token revoke ID\n"
+     "      the token is refused from now on\n",
+     token_opts, 1, 2, ctl_cmd_token},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };
@@ -182,7 +198,7 @@ const struct ctl_command *ctl_command_find(const char *name)
 
 void ctl_print_usage(FILE *f)
 {
-    fprintf(f, "usage: xenctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+    fprintf(f, "usage: xenctl [--socket PATH | --server URL --token-file FILE] [--json] COMMAND [ARGS]\n"
                "\n"
                "Controls XenoServer domains through xenod. REF is a domain's name, UUID or ID.\n"
                "\n"
@@ -199,6 +215,9 @@ void ctl_print_usage(FILE *f)
     fprintf(f, "\n"
                "Options (before or after the command):\n"
                "  --socket PATH   xenod's API socket (default: $XENOD_SOCKET, else " CTL_DEFAULT_SOCKET ")\n"
+               "  --server URL    a xenod over HTTPS, https://HOST:PORT (or $XENO_SERVER), with a token\n"
+               "  --token-file F  the bearer token (mode 0600, else refused), or $XENO_TOKEN\n"
+               "  --cacert FILE   the CA that signed the server's certificate (default: the system's)\n"
                "  --json          print the API's JSON instead of tables and text\n"
                "  --help, -h      this help; `xenctl COMMAND --help` for a command's\n"
                "  --version       print xenctl's version\n"

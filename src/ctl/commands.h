@@ -63,12 +63,14 @@ int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_console(const struct ctl *c, const struct ctl_args *a);
 /* cmd_audit.c: reads a flow log directly, no daemon */
 int ctl_cmd_audit(const struct ctl *c, const struct ctl_args *a);
+/* cmd_token.c */
+int ctl_cmd_token(const struct ctl *c, const struct ctl_args *a);
 /* commands.c */
 int ctl_cmd_help(const struct ctl *c, const struct ctl_args *a);
 
 /* Attaches to the console of the domain object `dom` (from the API), honouring --linger in
  * `a`. Shared by `console` and `create`/`start --console`. Returns an exit code. */
-int ctl_attach_to(const json_t *dom, const char *ref, const struct ctl_args *a);
+int ctl_attach_to(const struct ctl *c, const json_t *dom, const char *ref, const struct ctl_args *a);
 /* Checks --linger in `a`, so a typo is a usage error before anything is created or started. */
 int ctl_check_linger(const struct ctl_args *a);
 

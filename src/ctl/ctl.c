@@ -23,10 +23,20 @@ int ctl_usage_error(const char *fmt, ...)
     return CTL_EXIT_USAGE;
 }
 
+const char *ctl_where(const struct ctl *c)
+{
+    return c->t.server ? c->t.server : c->t.socket;
+}
+
 /* Why xenod cannot be reached, with what to do about it, as one line. */
 static int report_unreachable(const struct ctl *c, int sock_errno)
 {
     const char *hint;
+    if (c->t.server) {
+        log_error("cannot reach xenod at %s: %s (is xenod running with --listen there, and is --cacert its CA?)",
+                  c->t.server, err_msg());
+        return CTL_EXIT_UNREACHABLE;
+    }
     switch (sock_errno) {
     case ENOENT:
     case ECONNREFUSED:
@@ -36,7 +46,7 @@ static int report_unreachable(const struct ctl *c, int sock_errno)
     case EPERM: hint = "the socket is root's only: run xenctl as root"; break;
     default: hint = "start xenod, or point --socket or XENOD_SOCKET at its socket";
     }
-    log_error("cannot reach xenod at %s: %s (%s)", c->socket, err_msg(), hint);
+    log_error("cannot reach xenod at %s: %s (%s)", c->t.socket, err_msg(), hint);
     return CTL_EXIT_UNREACHABLE;
 }
 
@@ -73,15 +83,15 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, const js
     int sock_errno;
     if (out)
         *out = NULL;
-    int rc = ctl_api_request(c->socket, method, path, body, timeout_s, &r, &sock_errno);
+    int rc = ctl_api_request(&c->t, method, path, body, timeout_s, &r, &sock_errno);
     switch (rc) {
     case CTL_API_OK: break;
     case CTL_API_UNREACHABLE: return report_unreachable(c, sock_errno);
     case CTL_API_TIMEOUT:
-        log_error("xenod at %s gave no answer to %s %s within %ld s", c->socket, method, path, timeout_s);
+        log_error("xenod at %s gave no answer to %s %s within %ld s", ctl_where(c), method, path, timeout_s);
         return CTL_EXIT_TIMEOUT;
     default:
-        log_error("talking to xenod at %s: %s (is it xenod that listens there?)", c->socket, err_msg());
+        log_error("talking to xenod at %s: %s (is it xenod that listens there?)", ctl_where(c), err_msg());
         return CTL_EXIT_UNREACHABLE;
     }
     if (r.status < 200 || r.status > 299) {
@@ -104,6 +114,30 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, const js
     }
     ctl_reply_free(&r);
     return CTL_EXIT_OK;
+}
+
+int ctl_stream(const struct ctl *c, const char *path, int (*on_event)(void *, const char *), void *ctx)
+{
+    long status;
+    char *body;
+    int sock_errno;
+    /* xenod's heartbeat comes every 15 s: four missed is a dead stream. */
+    int rc = ctl_api_stream(&c->t, path, 60, on_event, ctx, &status, &body, &sock_errno);
+    switch (rc) {
+    case CTL_API_OK: break;
+    case CTL_API_UNREACHABLE: return report_unreachable(c, sock_errno);
+    case CTL_API_TIMEOUT: log_error("xenod at %s: %s", ctl_where(c), err_msg()); return CTL_EXIT_TIMEOUT;
+    default: log_error("following GET %s at %s: %s", path, ctl_where(c), err_msg()); return CTL_EXIT_UNREACHABLE;
+    }
+    if (status == 200) {
+        free(body);
+        return CTL_EXIT_OK;
+    }
+    struct ctl_reply r = {.status = status, .body = body, .len = body ? strlen(body) : 0};
+    r.json = body ? json_loads(body, 0, NULL) : NULL;
+    int code = report_refusal(&r);
+    ctl_reply_free(&r);
+    return code;
 }
 
 int ctl_domain_path(const char *ref, const char *action, char *buf, size_t size)

@@ -27,8 +27,8 @@ enum ctl_exit {
 #define CTL_REQUEST_TIMEOUT_S 60
 
 struct ctl {
-    const char *socket; /* xenod's API socket */
-    int json;           /* --json: print the API's JSON instead of text */
+    struct ctl_api_target t; /* xenod's API socket, or a server URL and token (remote.h) */
+    int json;                /* --json: print the API's JSON instead of text */
 };
 
 /* Sends a request and checks the answer. On success returns CTL_EXIT_OK with the parsed JSON
@@ -37,6 +37,13 @@ struct ctl {
  * error message (1, or 4 for a 504 timeout), or why xenod cannot be reached (3). */
 int ctl_call(const struct ctl *c, const char *method, const char *path, const json_t *body, long timeout_s,
              json_t **out, struct ctl_reply *raw);
+
+/* Follows a stream (GET path, Server-Sent Events): on_event gets each event's data line. The
+ * exit code as ctl_call's: a refusal is xenod's message (1), a silent stream 4. */
+int ctl_stream(const struct ctl *c, const char *path, int (*on_event)(void *, const char *), void *ctx);
+
+/* Where xenod is, for messages: its socket path or server URL (never the token). */
+const char *ctl_where(const struct ctl *c);
 
 /* Builds "/v1/domains/REF[/action]" with REF URL-escaped. Returns 0, or prints a usage error
  * and returns CTL_EXIT_USAGE. */

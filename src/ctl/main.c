@@ -11,6 +11,7 @@
 #include "ctl/args.h"
 #include "ctl/commands.h"
 #include "ctl/ctl.h"
+#include "ctl/remote.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -58,18 +59,17 @@ int main(int argc, char **argv)
         return rc;
 
     c.json = a.json;
-    c.socket = a.socket;
-    if (!c.socket)
-        c.socket = getenv("XENOD_SOCKET");
-    if (!c.socket || !*c.socket)
-        c.socket = CTL_DEFAULT_SOCKET;
+    if (ctl_target_setup(&a, &c.t) < 0)
+        return ctl_usage_error("%s", err_msg());
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        ctl_target_free(&c.t);
         log_error("cannot initialise libcurl");
         return CTL_EXIT_FAILED;
     }
     rc = cmd->run(&c, &a);
     curl_global_cleanup();
+    ctl_target_free(&c.t);
     /* Output that could not be written (a full disk) must not look like success. A reader
      * that went away (EPIPE) is not an error worth a message. */
     if ((fflush(stdout) != 0 || ferror(stdout)) && errno != EPIPE && rc == CTL_EXIT_OK) {

@@ -275,6 +275,23 @@ void ctl_render_info(const json_t *dom, FILE *f)
     }
 }
 
+void ctl_render_event_row(const json_t *ev, char cells[CTL_EVENT_COLS][CTL_CELL_MAX])
+{
+    const json_t *time = json_object_get(ev, "time");
+    ctl_fmt_value(json_object_get(ev, "id"), cells[0], CTL_CELL_MAX);
+    if (json_is_number(time))
+        ctl_fmt_epoch(json_number_value(time), 0, cells[1], CTL_CELL_MAX);
+    else
+        ctl_fmt_value(time, cells[1], CTL_CELL_MAX);
+    /* A domain that is gone is still named; fall back to its UUID if the name is not kept. */
+    const json_t *dom = json_object_get(ev, "domain");
+    if (!json_is_string(dom) || !*json_string_value(dom))
+        dom = json_object_get(ev, "uuid");
+    ctl_fmt_value(dom, cells[2], CTL_CELL_MAX);
+    ctl_fmt_value(json_object_get(ev, "kind"), cells[3], CTL_CELL_MAX);
+    ctl_fmt_value(json_object_get(ev, "detail"), cells[4], CTL_CELL_MAX);
+}
+
 int ctl_render_events(const json_t *events, FILE *f)
 {
     enum { NCOLS = 5 };
@@ -291,19 +308,7 @@ int ctl_render_events(const json_t *events, FILE *f)
     ctl_table_init(&t, NCOLS, headers, align);
     json_array_foreach(events, i, ev)
     {
-        const json_t *time = json_object_get(ev, "time");
-        ctl_fmt_value(json_object_get(ev, "id"), cells[0], CTL_CELL_MAX);
-        if (json_is_number(time))
-            ctl_fmt_epoch(json_number_value(time), 0, cells[1], CTL_CELL_MAX);
-        else
-            ctl_fmt_value(time, cells[1], CTL_CELL_MAX);
-        /* A domain that is gone is still named; fall back to its UUID if the name is not kept. */
-        const json_t *dom = json_object_get(ev, "domain");
-        if (!json_is_string(dom) || !*json_string_value(dom))
-            dom = json_object_get(ev, "uuid");
-        ctl_fmt_value(dom, cells[2], CTL_CELL_MAX);
-        ctl_fmt_value(json_object_get(ev, "kind"), cells[3], CTL_CELL_MAX);
-        ctl_fmt_value(json_object_get(ev, "detail"), cells[4], CTL_CELL_MAX);
+        ctl_render_event_row(ev, cells);
         for (int c = 0; c < NCOLS; c++)
             row[c] = cells[c];
         if ((r = ctl_table_add(&t, row)) < 0)

@@ -35,6 +35,9 @@ void ctl_render_list_row(const json_t *dom, char cells[CTL_LIST_COLS][CTL_CELL_M
 void ctl_render_info(const json_t *dom, FILE *f);
 
 /* `xenctl events`: columns ID Time Domain Kind Detail, oldest first. Returns 0 or -ENOMEM. */
+#define CTL_EVENT_COLS 5
+/* One event's cells (not yet sanitized: ctl_table_add and ctl_sanitize do that). */
+void ctl_render_event_row(const json_t *ev, char cells[CTL_EVENT_COLS][CTL_CELL_MAX]);
 int ctl_render_events(const json_t *events, FILE *f);
 
 /* `xenctl dmesg`: each log line as is (sanitized). */

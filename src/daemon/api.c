@@ -259,6 +259,15 @@ static void h_events(void *ctx)
         k->result = send_error(k->c, ENOENT, err_msg());
         return;
     }
+    const char *follow = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "follow");
+    if (follow && strcmp(follow, "0") != 0) {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(
+            MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_DAEMON)->daemon, MHD_DAEMON_INFO_FLAGS);
+        int suspendable = di && (di->flags & MHD_ALLOW_SUSPEND_RESUME) == MHD_ALLOW_SUSPEND_RESUME;
+        k->result = events_follow(k->s->events, suspendable, k->reg, k->pr, d, k->c);
+        reg_put(k->reg, d);
+        return;
+    }
     json_t *o = reg_events_json(k->reg, d, (int)limit);
     reg_put(k->reg, d);
     if (!k->pr->is_operator) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "daemon/api.h"
+#include "daemon/api_events.h"
 #include "daemon/auth.h"
 #include "lib/domain_config.h"
 
@@ -27,7 +28,8 @@ struct api_server {
     struct api_listener unix_l, tcp_l;
     struct registry *reg;
     struct auth *auth;
-    char *image_dir; /* NULL: sponsors define nothing */
+    struct events_hub *events; /* the live event streams (api_events.h) */
+    char *image_dir;           /* NULL: sponsors define nothing */
     int listen_fd;
     char path[108];
 };

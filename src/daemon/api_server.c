@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -158,8 +159,9 @@ static int start_tcp(struct api_server *s, const struct api_opts *o)
         free(cert);
         return err_wrap(-rc, "TLS certificate or key");
     }
+    /* Suspend/resume: a live event stream waits off the pool (api_events.h). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG |
-                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     s->tls_mhd =
         MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &s->tcp_l, MHD_OPTION_SOCK_ADDR,
                          (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
@@ -179,6 +181,16 @@ static int start_tcp(struct api_server *s, const struct api_opts *o)
     return 0;
 }
 
+/* The unix socket's connections: what the descriptor limit leaves beside the TCP listener's
+ * cap and a reserve for monitors, SQLite and logs. */
+static unsigned unix_connection_limit(void)
+{
+    struct rlimit rl;
+    rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    rlim_t used = (rlim_t)access_tcp_connection_limit() + 512;
+    return fds > used + 64 ? (unsigned)(fds - used > 65536 ? 65536 : fds - used) : 64;
+}
+
 int api_start(struct api_server **out, struct registry *r, const struct api_opts *o)
 {
     const char *path = o->socket;
@@ -195,6 +207,8 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
     char db[PATH_MAX + 16];
     snprintf(db, sizeof(db), "%s/xenod.db", o->state_dir);
     int rc = auth_open(&s->auth, db);
+    if (rc == 0)
+        rc = events_hub_start(&s->events, r);
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->listen)
@@ -202,11 +216,14 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
     if (rc == 0 && (s->listen_fd = listen_unix(path)) < 0)
         rc = s->listen_fd;
     /* A thread per connection: shutdown --wait may block one request for a long time, and
-     * that must not hold up anybody else's. The unix socket is the operator's (mode 0600). */
-    if (rc == 0 && !(s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                                               NULL, on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_END))) {
+     * that must not hold up anybody else's. The unix socket is the operator's (mode 0600).
+     * poll(), not select(): a descriptor above FD_SETSIZE (1024) is served too, so the limit
+     * is the descriptors left beside the TCP listener's cap, not 1024. */
+    if (rc == 0 && !(s->mhd = MHD_start_daemon(
+                         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL, NULL,
+                         on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_CONNECTION_LIMIT,
+                         unix_connection_limit(), MHD_OPTION_END))) {
         rc = err_set(EIO, "starting the HTTP server on %s failed", path);
         unlink(path);
     }
@@ -222,6 +239,7 @@ void api_stop(struct api_server *s)
 {
     if (!s)
         return;
+    events_hub_stop(s->events); /* every stream resumed and ended: the daemons may stop */
     if (s->tls_mhd)
         MHD_stop_daemon(s->tls_mhd);
     if (s->mhd) {
@@ -231,6 +249,7 @@ void api_stop(struct api_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     auth_close(s->auth);
+    events_hub_free(s->events);
     free(s->image_dir);
     free(s);
 }

@@ -18,6 +18,7 @@ static void on_netback_event(void *ctx, const char *kind, const char *detail)
     pthread_mutex_lock(&r->lock);
     if (store_add_event(&r->store, "", "(host)", kind, detail) < 0)
         log_error("%s", err_msg());
+    reg_events_added(r);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -41,6 +42,8 @@ static void on_audit_event(void *ctx, const char *line)
         reg_event(r, d, kind, "%s", line);
     else if (store_add_event(&r->store, "", "(host)", kind, line) < 0)
         log_error("%s", err_msg());
+    else
+        reg_events_added(r);
     pthread_mutex_unlock(&r->lock);
 }
 

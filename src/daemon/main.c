@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "daemon/api.h"
@@ -72,6 +73,15 @@ int main(int argc, char **argv)
     }
     if (o.verbose)
         log_init("xenod", LOG_DEBUG);
+    /* Every descriptor the hard limit allows: the API's connection caps are set below it
+     * (api_access.c), and a flood of connections must meet those caps, not this limit. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+            log_info("cannot raise the descriptor limit to %llu: %s", (unsigned long long)nofile.rlim_max,
+                     strerror(errno));
+    }
     if (xenod_options_resolve(&o) < 0) {
         log_error("%s", err_msg());
         return 1;

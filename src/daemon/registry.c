@@ -52,6 +52,13 @@ void reg_event(struct registry *r, struct reg_domain *d, const char *kind, const
     log_info("domain %s: %s%s%s", d->cfg.name, kind, detail[0] ? ": " : "", detail);
     if (store_add_event(&r->store, d->cfg.uuid, d->cfg.name, kind, detail) < 0)
         log_error("%s", err_msg());
+    reg_events_added(r);
+}
+
+void reg_events_added(struct registry *r)
+{
+    r->event_seq++;
+    pthread_cond_broadcast(&r->event_added);
 }
 
 void reg_persist_runtime(struct registry *r, struct reg_domain *d)
@@ -268,6 +275,11 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->net_lock, NULL);
     pthread_cond_init(&r->changed, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->event_added, &ca);
+    pthread_condattr_destroy(&ca);
     snprintf(r->state_dir, sizeof(r->state_dir), "%s", state_dir);
     snprintf(r->vmm_path, sizeof(r->vmm_path), "%s", vmm_path);
     r->sample_interval_s = sample_interval_s;
@@ -345,4 +357,5 @@ void reg_close(struct registry *r)
     close(r->wake_fd);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->changed);
+    pthread_cond_destroy(&r->event_added);
 }

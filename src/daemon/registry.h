@@ -51,6 +51,10 @@ struct reg_domain {
 struct registry {
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a monitor started or ended */
+    /* An event was stored (reg_events_added): event_seq counts them, event_added (on
+     * CLOCK_MONOTONIC) wakes the live event streams (api_events.c). Both under lock. */
+    pthread_cond_t event_added;
+    uint64_t event_seq;
     struct store store;
     char state_dir[PATH_MAX];
     char vmm_path[PATH_MAX];

@@ -18,6 +18,8 @@ void reg_wake_supervisor(struct registry *r);
 /* Records an event in the store and the log. Caller holds r->lock. */
 void reg_event(struct registry *r, struct reg_domain *d, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Wakes the live event streams after an event was stored. Caller holds r->lock. */
+void reg_events_added(struct registry *r);
 /* Stores what runs (domain ID, monitor pid, state) for a restarted xenod. Caller holds r->lock. */
 void reg_persist_runtime(struct registry *r, struct reg_domain *d);
 /* A new record appended to the table (definition order), or NULL. Caller holds r->lock. */

@@ -286,6 +286,26 @@ int store_for_each_event(struct store *s, const char *uuid, int limit,
     return rc == SQLITE_DONE ? 0 : db_err(s, "listing events");
 }
 
+int store_for_each_event_after(struct store *s, int64_t after_id, int limit,
+                               void (*fn)(void *ctx, int64_t id, double time, const char *uuid, const char *name,
+                                          const char *kind, const char *detail),
+                               void *ctx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT id,time,uuid,name,kind,detail FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, "listing events");
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1), (const char *)sqlite3_column_text(st, 2),
+           (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
+           (const char *)sqlite3_column_text(st, 5));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing events");
+}
+
 int store_next_domid(struct store *s, int *out)
 {
     sqlite3_stmt *st;

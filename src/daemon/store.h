@@ -55,6 +55,12 @@ int store_for_each_event(struct store *s, const char *uuid, int limit,
                                     const char *kind, const char *detail),
                          void *ctx);
 
+/* At most `limit` events with an ID above after_id, oldest first (the live stream's cursor). */
+int store_for_each_event_after(struct store *s, int64_t after_id, int limit,
+                               void (*fn)(void *ctx, int64_t id, double time, const char *uuid, const char *name,
+                                          const char *kind, const char *detail),
+                               void *ctx);
+
 /* Groups the writes between them into one transaction (and one disk sync). */
 void store_begin(struct store *s);
 void store_commit(struct store *s);
