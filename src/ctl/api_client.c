@@ -67,10 +67,41 @@ static void set_transport(CURL *curl, const struct ctl_api_target *t)
     }
 }
 
+/* One request's handle: URL from the target and path, the bearer token (remote mode) added to
+ * `headers` (taken over: freed here on failure), transport, path kept as escaped. NULL with
+ * err_set() when libcurl cannot set up. */
+static CURL *request_open(const struct ctl_api_target *t, const char *path, struct curl_slist **headers)
+{
+    char url[4096], auth[CTL_TOKEN_MAX + 32];
+    /* The host part is ignored on a unix socket; "localhost" keeps the Host header sane. */
+    snprintf(url, sizeof(url), "%s%s", t->server ? t->server : "http://localhost", path);
+    if (t->server && t->token) {
+        /* In a header only: never in the URL, so never in a proxy's or xenod's log line. */
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+        *headers = curl_slist_append(*headers, auth);
+        memset(auth, 0, sizeof(auth));
+    }
+    CURL *curl = curl_easy_init();
+    if (!curl || !*headers) {
+        curl_slist_free_all(*headers);
+        *headers = NULL;
+        if (curl)
+            curl_easy_cleanup(curl);
+        err_set(ENOMEM, "cannot set up an HTTP request (libcurl)");
+        return NULL;
+    }
+    set_transport(curl, t);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* Keep "/v1/domains/%2E%2E" and friends exactly as escaped: never squash dot segments. */
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers);
+    return curl;
+}
+
 int ctl_api_request(const struct ctl_api_target *t, const char *method, const char *path, const json_t *body,
                     long timeout_s, struct ctl_reply *reply, int *errno_out)
 {
-    char url[4096], errbuf[CURL_ERROR_SIZE] = "", auth[CTL_TOKEN_MAX + 32];
+    char errbuf[CURL_ERROR_SIZE] = "";
     struct buf b = {0};
     char *payload = NULL;
     struct curl_slist *headers = NULL;
@@ -80,11 +111,6 @@ int ctl_api_request(const struct ctl_api_target *t, const char *method, const ch
     memset(reply, 0, sizeof(*reply));
     if (errno_out)
         *errno_out = 0;
-    /* The host part is ignored on a unix socket; "localhost" keeps the Host header sane. */
-    if (t->server)
-        snprintf(url, sizeof(url), "%s%s", t->server, path);
-    else
-        snprintf(url, sizeof(url), "http://localhost%s", path);
     if (body) {
         payload = json_dumps(body, JSON_COMPACT);
         if (!payload) {
@@ -96,26 +122,11 @@ int ctl_api_request(const struct ctl_api_target *t, const char *method, const ch
     headers = curl_slist_append(headers, "Accept: application/json, text/plain");
     /* curl sends "Expect: 100-continue" for larger bodies and waits for it; xenod need not. */
     headers = curl_slist_append(headers, "Expect:");
-    if (t->server && t->token) {
-        /* In a header only: never in the URL, so never in a proxy's or xenod's log line. */
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
-        headers = curl_slist_append(headers, auth);
-        memset(auth, 0, sizeof(auth));
-    }
-
-    CURL *curl = curl_easy_init();
-    if (!curl || !headers) {
-        curl_slist_free_all(headers);
+    CURL *curl = request_open(t, path, &headers);
+    if (!curl) {
         free(payload);
-        if (curl)
-            curl_easy_cleanup(curl);
-        err_set(ENOMEM, "cannot set up an HTTP request (libcurl)");
         return CTL_API_BROKEN;
     }
-    set_transport(curl, t);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    /* Keep "/v1/domains/%2E%2E" and friends exactly as escaped: never squash dot segments. */
-    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (payload) {
@@ -228,7 +239,7 @@ static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
 int ctl_api_stream(const struct ctl_api_target *t, const char *path, long idle_s, int (*on_event)(void *, const char *),
                    void *ctx, long *status, char **error_body, int *errno_out)
 {
-    char url[4096], errbuf[CURL_ERROR_SIZE] = "", auth[CTL_TOKEN_MAX + 32];
+    char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: text/event-stream");
     struct stream st = {.on_event = on_event, .ctx = ctx};
     long os_errno = 0;
@@ -237,24 +248,9 @@ int ctl_api_stream(const struct ctl_api_target *t, const char *path, long idle_s
     *error_body = NULL;
     if (errno_out)
         *errno_out = 0;
-    snprintf(url, sizeof(url), "%s%s", t->server ? t->server : "http://localhost", path);
-    if (t->server && t->token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
-        headers = curl_slist_append(headers, auth);
-        memset(auth, 0, sizeof(auth));
-    }
-    CURL *curl = st.curl = curl_easy_init();
-    if (!curl || !headers) {
-        curl_slist_free_all(headers);
-        if (curl)
-            curl_easy_cleanup(curl);
-        err_set(ENOMEM, "cannot set up an HTTP request (libcurl)");
+    CURL *curl = st.curl = request_open(t, path, &headers);
+    if (!curl)
         return CTL_API_BROKEN;
-    }
-    set_transport(curl, t);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
