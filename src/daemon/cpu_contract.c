@@ -19,7 +19,8 @@
 
 extern char **environ;
 
-/* "NAME,NAME" or "-" (none) into out; feature names are [a-z0-9_] (cpuf_bits). */
+/* "NAME,NAME" or "-" (none) into out; feature names are [a-z0-9_] (cpuf_bits), and a bit the
+ * table does not name is spelt by its word and number, "7.0.ebx.6" (cpuf_format). */
 static int take_list(const char *val, size_t n, char *out, const char *what)
 {
     if (n == 1 && val[0] == '-') {
@@ -29,7 +30,8 @@ static int take_list(const char *val, size_t n, char *out, const char *what)
     if (n == 0 || n >= CPU_CONTRACT_LIST_MAX)
         return err_set(EINVAL, "cpu report: '%s' list of %zu bytes", what, n);
     for (size_t i = 0; i < n; i++)
-        if (!((val[i] >= 'a' && val[i] <= 'z') || (val[i] >= '0' && val[i] <= '9') || val[i] == '_' || val[i] == ','))
+        if (!((val[i] >= 'a' && val[i] <= 'z') || (val[i] >= '0' && val[i] <= '9') || val[i] == '_' || val[i] == '.' ||
+              val[i] == ','))
             return err_set(EINVAL, "cpu report: '%s' list holds byte 0x%02x", what, (unsigned char)val[i]);
     memcpy(out, val, n);
     out[n] = 0;
