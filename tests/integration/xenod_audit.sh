@@ -55,9 +55,17 @@ if kvm_case xenod-audit; then
                 # In a subshell: killed at the end, it is not this shell's job (no "Killed" noise).
                 (ip netns exec "$XA_NS" timeout -k 2 200 busybox httpd -f -p "10.0.0.1:$p" -h "$XA/www" >/dev/null 2>&1 &)
             done
-            xa define examples/net_tcp_syn.xml >/dev/null
-            xa start net_tcp_syn >/dev/null
-            check xaudit-guest-done 'wait_until 1200 eval "xa console net_tcp_syn --dump | grep -q \"Test result:\""' "$(xa console net_tcp_syn --dump | tail -3)"
+            # Each step says why it failed, and a domain that is not running ends the wait
+            # (a CI run once spent its 1200 s on a domain that was not there).
+            check_context() { printf ' | xenod: %s' "$(log_tail "$XA/xenod.log")"; }
+            out=$(xa define examples/net_tcp_syn.xml 2>&1) || fail xaudit-define "$out$(check_context)"
+            out=$(xa start net_tcp_syn 2>&1) || fail xaudit-start "$out$(check_context)"
+            xa_guest_done() {
+                xa console net_tcp_syn --dump 2>/dev/null | grep -q "Test result:" ||
+                    ! xa --json info net_tcp_syn 2>/dev/null | jqe '.state == "shutdown" or .state == "crashed" | not' >/dev/null
+            }
+            check xaudit-guest-done 'wait_until 1200 xa_guest_done && xa console net_tcp_syn --dump | grep -q "Test result:"' \
+                "$(xa console net_tcp_syn --dump 2>&1 | tail -3) | $(xa list 2>&1 | tail -2)"
             con=$(xa console net_tcp_syn --dump)
             check xaudit-smtp-first-allowed '[ "$(grep -c "port 25: synack" <<<"$con")" = 1 ]' "$(grep "port " <<<"$con")"
             check xaudit-smtp-second-refused '[ "$(grep -c "port 25: none" <<<"$con")" = 1 ]' "$(grep "port " <<<"$con")"
