@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need, when any is missing.
 # Run as root it installs; as another user it only names what is missing.
 set -e
-pkgs="gcc make clang clang-format python3 zstd binutils pkg-config libcmocka-dev libxml2-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl openssl jq acpica-tools libseccomp-dev libssl-dev libzstd-dev nfdump tshark busybox-static qemu-system-x86 iproute2 $*"
+pkgs="gcc make clang clang-format python3 zstd binutils pkg-config libcmocka-dev libxml2-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl openssl jq python3-yaml acpica-tools libseccomp-dev libssl-dev libzstd-dev nfdump tshark busybox-static qemu-system-x86 iproute2 $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

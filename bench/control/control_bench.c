@@ -56,6 +56,8 @@
 
 static struct {
     const char *socket;
+    const char *tls_url, *cacert; /* --tls URL: list and get again over HTTPS with a token */
+    char token_hdr[160];          /* "Authorization: Bearer ..." from --token-file */
     char kernel[PATH_MAX];
     const char *prefix;
     const char *json;
@@ -203,16 +205,19 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 struct client {
+    int tls; /* over opt.tls_url with the token, else the unix socket */
     CURL *h;
     struct curl_slist *hdrs;
     struct buf resp;
     char errbuf[CURL_ERROR_SIZE];
 };
 
-static int client_init(struct client *c)
+static int client_init_as(struct client *c, int tls)
 {
     memset(c, 0, sizeof(*c));
+    c->tls = tls;
     c->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    c->hdrs = c->hdrs && tls ? curl_slist_append(c->hdrs, opt.token_hdr) : c->hdrs;
     c->hdrs = c->hdrs ? curl_slist_append(c->hdrs, "Accept: application/json") : NULL;
     /* No "Expect: 100-continue" round trip for larger bodies (as xenctl). */
     c->hdrs = c->hdrs ? curl_slist_append(c->hdrs, "Expect:") : NULL;
@@ -221,7 +226,10 @@ static int client_init(struct client *c)
         fail("cannot set up a libcurl handle");
         return -1;
     }
-    curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, opt.socket);
+    if (tls)
+        curl_easy_setopt(c->h, CURLOPT_CAINFO, opt.cacert); /* TLS 1.2+, the server's certificate checked */
+    else
+        curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, opt.socket);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->resp);
@@ -232,6 +240,11 @@ static int client_init(struct client *c)
     curl_easy_setopt(c->h, CURLOPT_PROXY, "");
     curl_easy_setopt(c->h, CURLOPT_USERAGENT, "control-bench");
     return 0;
+}
+
+static int client_init(struct client *c)
+{
+    return client_init_as(c, 0);
 }
 
 static void client_free(struct client *c)
@@ -256,8 +269,8 @@ static double now_ms(void)
 static int request(struct client *c, const char *method, const char *path, const char *body, long *status, double *ms,
                    long *newconn)
 {
-    char url[512];
-    snprintf(url, sizeof(url), "http://localhost%s", path);
+    char url[768];
+    snprintf(url, sizeof(url), "%s%s", c->tls ? opt.tls_url : "http://localhost", path);
     curl_easy_setopt(c->h, CURLOPT_URL, url);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
@@ -660,8 +673,27 @@ static void usage(FILE *f)
           "  -c, --vcpus N        vCPUs (default 1)\n"
           "      --prefix NAME    domains are NAME-1 .. NAME-N (default bench)\n"
           "      --json FILE      also write the results (with all samples) as JSON\n"
+          "      --tls URL        also LISTS lists and GETS gets over HTTPS (https://HOST:PORT of xenod's\n"
+          "                       --listen) on one kept connection, with --cacert FILE and --token-file FILE\n"
           "  -q, --quiet          no progress on stderr\n",
           f);
+}
+
+/* --tls needs --cacert and --token-file: the bearer token, its first line. */
+static int read_token(const char *file)
+{
+    char tok[128] = "";
+    FILE *f = file && opt.cacert ? fopen(file, "r") : NULL;
+    if (!f || !fgets(tok, sizeof(tok), f) || !tok[0]) {
+        fprintf(stderr, "control-bench: --tls needs --cacert FILE and --token-file FILE with a token\n");
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    tok[strcspn(tok, "\r\n")] = 0;
+    snprintf(opt.token_hdr, sizeof(opt.token_hdr), "Authorization: Bearer %s", tok);
+    return 0;
 }
 
 static int int_arg(const char *s, const char *what, int lo, int hi)
@@ -691,10 +723,13 @@ int main(int argc, char **argv)
                                              {"vcpus", required_argument, NULL, 'c'},
                                              {"prefix", required_argument, NULL, 'P'},
                                              {"json", required_argument, NULL, 'J'},
+                                             {"tls", required_argument, NULL, 'T'},
+                                             {"cacert", required_argument, NULL, 'A'},
+                                             {"token-file", required_argument, NULL, 'K'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *kernel = "build/guest/demo.elf";
+    const char *kernel = "build/guest/demo.elf", *token_file = NULL;
     int ch;
     while ((ch = getopt_long(argc, argv, "k:d:l:g:f:e:r:p:m:c:qh", longopts, NULL)) != -1) {
         switch (ch) {
@@ -711,6 +746,9 @@ int main(int argc, char **argv)
         case 'c': opt.vcpus = (unsigned)int_arg(optarg, "--vcpus", 1, 1024); break;
         case 'P': opt.prefix = optarg; break;
         case 'J': opt.json = optarg; break;
+        case 'T': opt.tls_url = optarg; break;
+        case 'A': opt.cacert = optarg; break;
+        case 'K': token_file = optarg; break;
         case 'q': opt.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -720,6 +758,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (opt.tls_url && read_token(token_file) < 0)
+        return 2;
     if (strlen(opt.prefix) < 1 || strlen(opt.prefix) > 40) {
         fprintf(stderr, "control-bench: --prefix must be 1 to 40 characters\n");
         return 2;
@@ -750,16 +790,20 @@ int main(int argc, char **argv)
     struct series s_get = {.name = "get", .key = "get"};
     struct series s_listf = {.name = lfname, .key = "list_new_conn"};
     struct series s_getf = {.name = "get, new conn", .key = "get_new_conn"};
+    char tname[64];
+    snprintf(tname, sizeof(tname), "list, %d domains, TLS", opt.domains);
+    struct series s_tlist = {.name = tname, .key = "list_tls"};
+    struct series s_tget = {.name = "get, TLS", .key = "get_tls"};
     struct series s_destroy = {.name = "destroy (sequential)", .key = "destroy"};
     struct series s_pcreate = {.name = pname[0], .key = "create_parallel"};
     struct series s_pdestroy = {.name = pname[1], .key = "destroy_parallel"};
-    struct series *all[] = {&s_create, &s_destroy, &s_list0,   &s_list,    &s_listf,
-                            &s_get,    &s_getf,    &s_pcreate, &s_pdestroy};
+    struct series *all[] = {&s_create, &s_destroy, &s_list0, &s_list,    &s_listf,   &s_get,
+                            &s_getf,   &s_tlist,   &s_tget,  &s_pcreate, &s_pdestroy};
     json_t *phases = json_object();
     size_t list_bytes = 0, list0_bytes = 0;
     double seq_create_wall = 0, seq_destroy_wall = 0, par_create_wall = 0, par_destroy_wall = 0;
     int base = 0, rc = 1;
-    struct client c = {0};
+    struct client c = {0}, tc = {0};
     struct worker *workers = NULL;
     double *cms = NULL, *dms = NULL; /* parallel phase: latency per domain */
 
@@ -801,6 +845,14 @@ int main(int argc, char **argv)
                 do_lists(&c, 1, opt.fresh, base + opt.domains, &s_listf, NULL) < 0 ||
                 do_gets(&c, 1, opt.fresh, &s_getf) < 0)
                 goto out;
+            /* The same over TLS: one connection, its handshake made before the timing. */
+            if (opt.tls_url) {
+                progress("control-bench: %d lists, %d gets over TLS\n", opt.lists, opt.gets);
+                if (client_init_as(&tc, 1) < 0 || warm_up(&tc) < 0 ||
+                    do_lists(&tc, 0, opt.lists, base + opt.domains, &s_tlist, NULL) < 0 ||
+                    do_gets(&tc, 0, opt.gets, &s_tget) < 0)
+                    goto out;
+            }
         }
         progress("control-bench: round %d: destroying them\n", round + 1);
         t0 = now_ms();
@@ -925,6 +977,7 @@ out:
     fflush(stdout);
     json_decref(phases);
     client_free(&c);
+    client_free(&tc);
     for (int t = 0; workers && t < opt.parallel; t++)
         client_free(&workers[t].c);
     free(workers);

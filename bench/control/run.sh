@@ -1,6 +1,8 @@
 #!/bin/sh
 # Control-plane benchmark: latency of xenod's API (create, list, get, destroy) with 20 domains,
-# measured by build/bench/control-bench against a private xenod started here.
+# measured by build/bench/control-bench against a private xenod started here; list and get
+# also over HTTPS (xenod --listen on loopback, a self-signed certificate made here, an
+# operator token) on a kept TLS connection, beside the unix socket.
 # Usage: bench/control/run.sh [control-bench options, e.g. -l 5000 --json build/bench/control.json]
 # Environment: KERNEL (default build/guest/demo.elf), ROUNDS (sequential create-all/destroy-all
 # rounds of the 20 domains, default 5, for 100 samples of each), PARALLEL (client threads of the
@@ -66,7 +68,14 @@ trap 'exit 143' TERM
 SNAP=$TMP/kernel.elf
 cp "$KERNEL" "$SNAP"
 
-build/bin/xenod --state-dir "$STATE" --socket "$SOCK" >"$TMP/xenod.log" 2>&1 &
+# TLS: a throwaway self-signed certificate for 127.0.0.1 (the one-liner of docs/api.md) and
+# a free loopback port.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.pem" >"$TMP/openssl.log" 2>&1 ||
+    { cat "$TMP/openssl.log" >&2; exit 1; }
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+build/bin/xenod --state-dir "$STATE" --socket "$SOCK" --listen "127.0.0.1:$PORT" --tls-cert "$TMP/tls.pem" \
+    --tls-key "$TMP/tls.key" >"$TMP/xenod.log" 2>&1 &
 XENOD_PID=$!
 i=0
 until curl -sf --unix-socket "$SOCK" http://localhost/v1/host >/dev/null 2>&1; do
@@ -78,13 +87,18 @@ until curl -sf --unix-socket "$SOCK" http://localhost/v1/host >/dev/null 2>&1; d
     sleep 0.05
 done
 
+(umask 077 && curl -sf --unix-socket "$SOCK" -H 'Content-Type: application/json' -d '{}' \
+    http://localhost/v1/tokens | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p' >"$TMP/op.token")
+[ -s "$TMP/op.token" ] || { echo "bench/control: could not make an operator token" >&2; exit 1; }
+
 echo "date:   $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "host:   $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs, Linux $(uname -r)"
 echo "xenod:  pid $XENOD_PID, state in $STATE ($(df -T "$TMP" | awk 'NR == 2 { print $2 }'))"
 echo "kernel: $KERNEL ($(stat -c %s "$SNAP") bytes, sha256 $(sha256sum "$SNAP" | cut -c1-12))"
 echo
 
-build/bench/control-bench --socket "$SOCK" --kernel "$SNAP" --rounds "$ROUNDS" --parallel "$PARALLEL" "$@"
+build/bench/control-bench --socket "$SOCK" --kernel "$SNAP" --rounds "$ROUNDS" --parallel "$PARALLEL" \
+    --tls "https://127.0.0.1:$PORT" --cacert "$TMP/tls.pem" --token-file "$TMP/op.token" "$@"
 
 # Everything the benchmark created is gone: xenod runs nothing, and after it stops no
 # monitor of this state directory is left (checked in finish).

@@ -78,6 +78,8 @@ static int parse_long(const struct ctl_opt *opts, int argc, char **argv, int *i,
         flag = &a->help;
     else if (allow_version && len == 7 && strncmp(name, "version", 7) == 0)
         flag = &a->version;
+    else if (allow_version && len == 11 && strncmp(name, "list-routes", 11) == 0)
+        flag = &a->list_routes;
     if (!flag)
         return err_set(EINVAL, "unknown option '%s'", arg);
     if (eq)

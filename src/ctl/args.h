@@ -24,12 +24,14 @@ struct ctl_args {
     const char *socket;
     const char *server, *token_file, *cacert; /* remote mode (docs/xenctl.md "Remote") */
     int json, help, version;
+    int list_routes; /* --list-routes (before the command only): print ctl_verb_routes[] and exit */
 };
 
 /* Parses argv[0..argc) against `opts` (plus the global options) into *a, which the caller
  * has zeroed or filled from an earlier call (later values override earlier ones).
  * With `stop_at_positional`, stops at the first positional argument (the command name) and
- * returns its index (argc if none); otherwise returns 0. --version is accepted only then.
+ * returns its index (argc if none); otherwise returns 0. --version and --list-routes are
+ * accepted only then.
  * A repeated option keeps its last value. On a bad option returns -EINVAL with a message. */
 int ctl_args_parse(const struct ctl_opt *opts, int argc, char **argv, int stop_at_positional, struct ctl_args *a);
 

@@ -12,6 +12,7 @@
 #include "ctl/commands.h"
 #include "ctl/ctl.h"
 #include "ctl/remote.h"
+#include "ctl/verb_routes.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -31,6 +32,8 @@ int main(int argc, char **argv)
         printf("xenctl %s\n", XENO_VERSION);
         return CTL_EXIT_OK;
     }
+    if (a.list_routes)
+        return ctl_verb_routes_print(stdout) < 0 ? CTL_EXIT_FAILED : CTL_EXIT_OK;
     if (at == argc - 1) {
         if (a.help) {
             ctl_print_usage(stdout);

@@ -530,6 +530,7 @@ static void h_token_revoke(void *ctx)
     int rc = auth_token_revoke(k->s->auth, (int64_t)id);
     if (rc < 0)
         return send_call_error(k, rc);
+    events_hub_wake(k->s->events); /* its event streams end now (api_events.h) */
     k->result = api_send_json(k->c, 200, json_object());
 }
 

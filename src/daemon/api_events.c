@@ -17,6 +17,7 @@
 
 struct events_hub {
     struct registry *reg;
+    struct auth *auth;    /* the tokens the streams' principals came from */
     pthread_mutex_t lock; /* guards the list, `suspended` of each stream and `stopping` */
     struct stream *streams;
     int stopping;
@@ -34,6 +35,8 @@ struct stream {
     int64_t last_id;                /* the newest event looked at */
     uint64_t seen_seq;              /* r->event_seq when the store was last read */
     double heartbeat_at;            /* monotonic seconds */
+    uint64_t revocations_seen;      /* auth_revocations() when the token was last looked at */
+    int ending;                     /* the "end" event is in buf: close once it is written */
     char *buf;                      /* what is to be written: buf[off, len) */
     size_t len, off, cap;
     struct stream *next, **prev; /* in hub->streams */
@@ -127,6 +130,45 @@ static int refill(struct stream *st)
     return rc;
 }
 
+/* Is the stream's token past its expiry, or were there revocations since it was last looked
+ * at? Cheap (no store read): what the pump asks of every suspended stream each second. */
+static int token_suspect(struct stream *st, double wall_now)
+{
+    if (!st->pr.token_id)
+        return 0; /* the unix socket: no token to lose */
+    return (st->pr.expires_at != 0 && wall_now >= st->pr.expires_at) ||
+           auth_revocations(st->hub->auth) != st->revocations_seen;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A stream whose token was revoked or expired ends: what is buffered was authorised when it
+ * was read, then one last event says why, then the stream closes (docs/api.md "Live events").
+ * 1 when it ends, 0 while the token holds. A store error ends it too: a stream is never kept
+ * on a token that could not be checked. */
+static int end_if_token_gone(struct stream *st)
+{
+    if (st->ending || !token_suspect(st, wall_s()))
+        return st->ending;
+    uint64_t seen = auth_revocations(st->hub->auth);
+    const char *why;
+    if (auth_token_valid(st->hub->auth, st->pr.token_id, &why) == 0) {
+        st->revocations_seen = seen;
+        return 0;
+    }
+    char text[160];
+    int n = snprintf(text, sizeof(text), "event: end\ndata: {\"reason\":\"token %s\"}\n\n", why);
+    st->ending = 1;
+    if (append(st, text, (size_t)n) < 0)
+        st->off = st->len = 0; /* no room for the reason: the stream just closes */
+    return 1;
+}
+
 static int hub_stopping(struct events_hub *h)
 {
     pthread_mutex_lock(&h->lock);
@@ -140,6 +182,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     struct stream *st = cls;
     (void)pos;
     for (;;) {
+        end_if_token_gone(st);
         if (st->off < st->len) {
             size_t n = st->len - st->off < max ? st->len - st->off : max;
             memcpy(out, st->buf + st->off, n);
@@ -149,7 +192,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
             st->heartbeat_at = mono_s() + API_EVENTS_HEARTBEAT_S;
             return (ssize_t)n;
         }
-        if (hub_stopping(st->hub))
+        if (st->ending || hub_stopping(st->hub))
             return MHD_CONTENT_READER_END_OF_STREAM;
         pthread_mutex_lock(&st->reg->lock);
         int news = st->reg->event_seq != st->seen_seq;
@@ -214,11 +257,11 @@ static void *pump(void *arg)
         pthread_cond_timedwait(&r->event_added, &r->lock, &ts);
         uint64_t seq = r->event_seq;
         pthread_mutex_unlock(&r->lock);
-        double now = mono_s();
+        double now = mono_s(), wall = wall_s();
         pthread_mutex_lock(&h->lock);
         int stop = h->stopping;
         for (struct stream *st = h->streams; st; st = st->next)
-            if (st->suspended && (stop || st->seen_seq != seq || now >= st->heartbeat_at)) {
+            if (st->suspended && (stop || st->seen_seq != seq || now >= st->heartbeat_at || token_suspect(st, wall))) {
                 st->suspended = 0;
                 MHD_resume_connection(st->c);
             }
@@ -228,12 +271,13 @@ static void *pump(void *arg)
     }
 }
 
-int events_hub_start(struct events_hub **out, struct registry *r)
+int events_hub_start(struct events_hub **out, struct registry *r, struct auth *auth)
 {
     struct events_hub *h = calloc(1, sizeof(*h));
     if (!h)
         return err_set(ENOMEM, "out of memory");
     h->reg = r;
+    h->auth = auth;
     pthread_mutex_init(&h->lock, NULL);
     int e = pthread_create(&h->pump, NULL, pump, h);
     if (e) {
@@ -259,6 +303,13 @@ void events_hub_stop(struct events_hub *h)
     /* The pump resumed every suspended stream on its way out; none suspends again. */
 }
 
+void events_hub_wake(struct events_hub *h)
+{
+    pthread_mutex_lock(&h->reg->lock);
+    pthread_cond_broadcast(&h->reg->event_added);
+    pthread_mutex_unlock(&h->reg->lock);
+}
+
 void events_hub_free(struct events_hub *h)
 {
     if (!h)
@@ -274,6 +325,7 @@ enum MHD_Result events_follow(struct events_hub *hub, int suspendable, struct re
     if (!st)
         return MHD_NO;
     st->hub = hub, st->reg = r, st->c = c, st->suspendable = suspendable, st->pr = *p;
+    st->revocations_seen = auth_revocations(hub->auth); /* p was authenticated just now */
     if (d)
         snprintf(st->uuid, sizeof(st->uuid), "%s", d->cfg.uuid);
     const char *since = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");

@@ -9,6 +9,9 @@
  * time; on the TCP listener (a small epoll pool) a stream with nothing to send is suspended
  * and the hub's pump thread resumes it when an event arrives or a heartbeat is due, so a
  * stream never holds a pool thread.
+ * A stream lives no longer than its token: revoked or expired, it gets a last "end" event
+ * saying which and closes, within a second (the pump looks at every suspended stream's token
+ * each second and at once after a revocation; a reader waiting in place wakes each second).
  * Threads: streams run on libmicrohttpd's threads; the hub's lock guards its list and is never
  * held with the registry's lock. */
 #ifndef XENO_DAEMON_API_EVENTS_H
@@ -27,8 +30,12 @@ struct registry;
 struct reg_domain;
 struct events_hub;
 
-/* The hub of the suspendable (TCP) streams: its pump thread runs until events_hub_stop(). */
-int events_hub_start(struct events_hub **out, struct registry *r);
+/* The hub of the suspendable (TCP) streams: its pump thread runs until events_hub_stop().
+ * auth: where the streams' tokens are looked at again (revoked or expired: the stream ends). */
+int events_hub_start(struct events_hub **out, struct registry *r, struct auth *auth);
+/* Wakes the pump and every stream waiting in place at once: after a token was revoked, so
+ * that its streams end now rather than at the next second's check. */
+void events_hub_wake(struct events_hub *h);
 /* Resumes every suspended stream, ends them all and joins the pump: before MHD_stop_daemon of
  * the listener the streams run on. Also ends the unix socket's streams (within a second). */
 void events_hub_stop(struct events_hub *h);

@@ -208,7 +208,7 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
     snprintf(db, sizeof(db), "%s/xenod.db", o->state_dir);
     int rc = auth_open(&s->auth, db);
     if (rc == 0)
-        rc = events_hub_start(&s->events, r);
+        rc = events_hub_start(&s->events, r, s->auth);
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->listen)

@@ -40,6 +40,7 @@ struct fail_slot {
 struct auth {
     pthread_mutex_t lock;
     sqlite3 *db;
+    uint64_t revocations; /* auth_revocations() */
     struct fail_slot fails[FAIL_SLOTS];
 };
 
@@ -162,10 +163,39 @@ int auth_token_revoke(struct auth *a, int64_t id)
             r = err_set(EIO, "revoking token %" PRId64 ": %s", id, sqlite3_errmsg(a->db));
         else if (sqlite3_changes(a->db) == 0)
             r = err_set(ENOENT, "no token %" PRId64 " that is not revoked (see xenctl token list)", id);
+        else
+            a->revocations++;
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&a->lock);
     return r;
+}
+
+uint64_t auth_revocations(struct auth *a)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t n = a->revocations;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+int auth_token_valid(struct auth *a, int64_t id, const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    *why = "unknown";
+    pthread_mutex_lock(&a->lock);
+    if (sqlite3_prepare_v2(a->db, "SELECT expires, revoked FROM tokens WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            double expires = sqlite3_column_double(st, 0);
+            *why = sqlite3_column_double(st, 1) != 0    ? "revoked"
+                   : expires != 0 && expires <= now_s() ? "expired"
+                                                        : NULL;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&a->lock);
+    return *why ? err_set(EACCES, "the token was %s", *why) : 0;
 }
 
 /* "Bearer xeno_ID_HEX" -> ID and HEX; 0 or -EACCES. */
@@ -218,6 +248,7 @@ int auth_check(struct auth *a, const char *authorization, struct principal *out)
                 out->is_operator = out->sponsor[0] == 0;
                 out->read_only = sqlite3_column_int(st, 1);
                 out->token_id = id;
+                out->expires_at = expires;
                 r = 0;
             }
         }

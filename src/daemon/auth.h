@@ -22,6 +22,7 @@ struct principal {
     int is_operator;                      /* everything */
     int read_only;                        /* GET only */
     int64_t token_id;                     /* 0: the unix socket */
+    double expires_at;                    /* the token's expiry (CLOCK_REALTIME s); 0: never */
     char sponsor[DOMAIN_SPONSOR_MAX + 1]; /* a sponsor token's sponsor; "" for the operator */
 };
 
@@ -38,6 +39,12 @@ int auth_token_create(struct auth *a, const char *sponsor, int read_only, double
 json_t *auth_token_list(struct auth *a);
 /* -ENOENT when there is no such token. */
 int auth_token_revoke(struct auth *a, int64_t id);
+/* How many revocations there have been: what a long-lived request (an event stream) compares
+ * to learn cheaply that it must look at its token again. */
+uint64_t auth_revocations(struct auth *a);
+/* Whether token `id` still authenticates: 0, or -EACCES with *why set to "revoked",
+ * "expired" or "unknown" (a static string). */
+int auth_token_valid(struct auth *a, int64_t id, const char **why);
 
 /* The principal of an "Authorization" header value ("Bearer SECRET"). -EACCES (with a message
  * that names no token) when absent, malformed, unknown, revoked or expired. */

@@ -71,6 +71,13 @@ int main(int argc, char **argv)
             log_error("%s", err_msg());
         return rc < 0 ? 2 : 0;
     }
+    if (o.list_routes) {
+        size_t n;
+        const struct route *t = api_routes(&n);
+        for (size_t i = 0; i < n; i++)
+            printf("%s %s\n", t[i].method, t[i].pattern);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (o.verbose)
         log_init("xenod", LOG_DEBUG);
     /* Every descriptor the hard limit allows: the API's connection caps are set below it

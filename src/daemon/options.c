@@ -17,7 +17,7 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
-            "             [--save-dir DIR]\n"
+            "             [--save-dir DIR] [--list-routes]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -46,7 +46,9 @@ void xenod_options_usage(FILE *f)
             "                   sandbox lets it write there and nowhere else (docs/security.md)\n"
             "  --listen ADDR:PORT  serve the API over HTTPS there too, for tokens (docs/api.md)\n"
             "  --tls-cert FILE, --tls-key FILE  the PEM certificate and key of --listen\n"
-            "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n");
+            "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n"
+            "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
+            "                   parity test checks it against docs/openapi.yaml\n");
 }
 
 static int parse_sample_interval(const char *text, double *out)
@@ -120,6 +122,7 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'e': return absolute("--tls-key", arg, o->tls_key);
     case 'I': return absolute("--image-dir", arg, o->image_dir);
     case 'v': o->verbose = 1; return 0;
+    case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
     default: return err_set(EINVAL, "unknown option or missing value '%s' (see --help)", prev);
     }
@@ -149,6 +152,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"tls-cert", required_argument, NULL, 'c'},
                                              {"tls-key", required_argument, NULL, 'e'},
                                              {"image-dir", required_argument, NULL, 'I'},
+                                             {"list-routes", no_argument, NULL, 'T'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;

@@ -17,6 +17,7 @@ struct xenod_options {
     char netback[PATH_MAX]; /* "": beside the monitor */
     double sample_interval_s;
     int verbose;
+    int list_routes; /* --list-routes: print the API's route table and exit (tests/integration/api_parity.sh) */
     /* Admission control: `cpus` CPUs (0: those xenod may run on) with cpu.headroom_ppm kept
      * free; have_cpu says whether either was given (else the registry's defaults). */
     unsigned cpus;

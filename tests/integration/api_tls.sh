@@ -1,6 +1,6 @@
 # The API over TCP with TLS and tokens (docs/api.md "Authentication", "Scoping"): real xenod,
-# curl as the client. The access matrix is every route of the route table (read from
-# src/daemon/api.c, so a new route without a row fails) x 8 principals, expected statuses in
+# curl as the client. The access matrix is every route of the route table (`xenod
+# --list-routes`, so a new route without a row fails) x 8 principals, expected statuses in
 # tests/data/api/access.tsv; then what a sponsor sees, the TLS versions and CAs, throttling.
 
 XENOD=$BUILD_DIR/bin/xenod
@@ -86,11 +86,10 @@ while IFS=$'\t' read -r m p rest; do
     [[ $m == \#* || -z $m ]] && continue
     ROW["$m $p"]=$rest
 done <"$MATRIX"
-mapfile -t ROUTES < <(sed -n '/^static const struct route routes\[\] = {/,/^};/p' src/daemon/api.c |
-    grep -o '{"[A-Z]*", "[^"]*"' | sed 's/{"\([A-Z]*\)", "\([^"]*\)"/\1 \2/')
+mapfile -t ROUTES < <("$XENOD" --list-routes)
 missing=()
 for r in "${ROUTES[@]}"; do [ -n "${ROW[$r]}" ] || missing+=("$r"); done
-check api_matrix_routes_read '[ "${#ROUTES[@]}" -ge 20 ]' "found ${#ROUTES[@]} routes in src/daemon/api.c"
+check api_matrix_routes_read '[ "${#ROUTES[@]}" -ge 20 ]' "xenod --list-routes listed ${#ROUTES[@]} routes"
 check api_matrix_every_route_has_a_row '[ "${#missing[@]}" = 0 ]' "no row in $MATRIX for: ${missing[*]}"
 WHO=(operator owner other ro revoked expired none garbage)
 declare -A TOK=([operator]=$OP [owner]=$ALICE [other]=$BOB [ro]=$RO [revoked]=$REVOKED [expired]=$EXPIRED [none]= [garbage]=$GARBAGE)
@@ -215,6 +214,34 @@ check sse_tls_no_cross_the_other_way '! grep -q "$B1\|/b1/" "$AT/sse_alice"'
 check xenctl_events_follow_op 'seen_within "$AT/ctl_op" "POST /v1/domains/b1/pause by sponsor bob" && grep -q "POST /v1/domains/a1/pause by operator" "$AT/ctl_op"' "$(tail -c 300 "$AT/ctl_op")"
 check xenctl_events_follow_sponsor 'seen_within "$AT/ctl_bob" "POST /v1/domains/b1/pause by sponsor bob" && ! grep -q "a1" "$AT/ctl_bob"' "$(tail -c 300 "$AT/ctl_bob")"
 check sse_domain_of_other_404 '[ "$(tapi "$BOB" GET "/events?domain=a1&follow=1")" = 404 ]'
+# A stream lives no longer than its token: revoked, or expired, it gets a last "end" event
+# saying why and closes within a second; the other streams go on.
+read -r RV_ID RV_TOK <<<"$(token alice)"
+read -r _ EX_TOK <<<"$(token alice false 4)"
+EX_AT=$(date +%s%N)
+curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $RV_TOK" "$BASE/events?follow=1" >"$AT/sse_rv" 2>/dev/null &
+RV_PID=$!
+SSE_PIDS+=($RV_PID)
+curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $EX_TOK" "$BASE/events?follow=1" >"$AT/sse_ex" 2>/dev/null &
+EX_PID=$!
+SSE_PIDS+=($EX_PID)
+wait_until 5 grep -q "xenod events" "$AT/sse_rv" "$AT/sse_ex" && wait_until 5 grep -q "xenod events" "$AT/sse_ex"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+t0=$(date +%s%N)
+uapi DELETE "/tokens/$RV_ID" >/dev/null
+wait_until 1 gone "$RV_PID"
+t1=$(date +%s%N)
+check sse_revoked_token_stream_closed 'gone "$RV_PID"' "still open $(((t1 - t0) / 1000000)) ms after the revoke: $(tail -c 200 "$AT/sse_rv" | tr '\n' '|')"
+check sse_revoked_token_end_event 'grep -q "^event: end" "$AT/sse_rv" && grep -q "^data: {\"reason\":\"token revoked\"}" "$AT/sse_rv"' "$(tail -c 200 "$AT/sse_rv" | tr '\n' '|')"
+check sse_revoke_leaves_others_open '! gone "$EX_PID" && kill -0 "${SSE_PIDS[1]}" && kill -0 "${SSE_PIDS[2]}"'
+# The 4 s token: its stream ends within a second of its expiry (and not before it).
+wait_until 2 gone "$EX_PID"
+check sse_expiring_token_open_before_expiry '! gone "$EX_PID"'
+wait_until 3 gone "$EX_PID"
+t2=$(date +%s%N)
+check sse_expired_token_stream_closed 'gone "$EX_PID" && [ $(((t2 - EX_AT) / 1000000)) -lt 5500 ]' "closed after $(((t2 - EX_AT) / 1000000)) ms of a 4 s token: $(tail -c 200 "$AT/sse_ex" | tr '\n' '|')"
+check sse_expired_token_end_event 'grep -q "^data: {\"reason\":\"token expired\"}" "$AT/sse_ex"' "$(tail -c 200 "$AT/sse_ex" | tr '\n' '|')"
+check sse_revoked_token_refused_again '[ "$(tapi "$RV_TOK" GET "/events?follow=1" "" 127.0.201.1)" = 401 ]'
 # A client that never reads while many events are made: xenod answers others at once, and
 # drops it (API_EVENTS_TIMEOUT_S, 45 s, without progress) rather than keeping what it missed.
 python3 - "$SOCK" "$AT/slow.out" >"$AT/slow.log" 2>&1 <<'PY' &
