@@ -66,10 +66,10 @@ cl_race() { # PREFIX SAME-NAME? : defines 20 files at once, prints how many succ
     ls "$CL"/"$1"*.ok 2>/dev/null | wc -l
 }
 n=$(cl_race racemac mac)
-defined=$(clx list --all 2>/dev/null | grep -c racemac)
+defined=$(clx list 2>/dev/null | grep -c racemac)
 check clash-concurrent-mac-one-wins '[ "$n" = 1 ] && [ "$defined" = 1 ] && [ "$(grep -l "the MAC clashes" "$CL"/racemac*.out | wc -l)" = 19 ]' "succeeded $n, defined $defined: $(cat "$CL"/racemac*.out | sort | uniq -c | head -5 | tr '\n' ' ')"
 n=$(cl_race racename name)
-defined=$(clx list --all 2>/dev/null | grep -c racename)
+defined=$(clx list 2>/dev/null | grep -c racename)
 check clash-concurrent-name-one-wins '[ "$n" = 1 ] && [ "$defined" = 1 ] && [ "$(grep -l "the name clashes" "$CL"/racename*.out | wc -l)" = 19 ]' "succeeded $n, defined $defined: $(cat "$CL"/racename*.out | sort | uniq -c | head -5 | tr '\n' ' ')"
 
 kill "$CL_XPID" 2>/dev/null
