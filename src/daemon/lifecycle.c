@@ -42,6 +42,29 @@ static int wait_incoming_port(struct monitor *m, int *port, const struct reg_sta
     return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s", INCOMING_LISTEN_TIMEOUT_MS / 1000);
 }
 
+/* A domain with <memtune>: its memory cgroup made, *fd open on its cgroup.procs (else -1). */
+static int memory_cgroup_open(struct registry *r, struct reg_domain *d, int *fd)
+{
+    *fd = -1;
+    if (!domain_memtune_given(&d->cfg.memtune))
+        return 0;
+    int rc = mcg_prepare(&r->mcg, d->cfg.uuid, &d->cfg.memtune);
+    if (rc < 0)
+        return err_wrap(-rc, "domain '%s': <memtune>", d->cfg.name);
+    *fd = rc;
+    return 0;
+}
+
+/* After the spawn: the descriptor is the child's business no more; a failed start leaves
+ * no cgroup behind. */
+static void memory_cgroup_close(struct registry *r, struct reg_domain *d, int fd, int failed)
+{
+    if (fd >= 0)
+        close(fd);
+    if (failed && domain_memtune_given(&d->cfg.memtune))
+        mcg_remove(&r->mcg, d->cfg.uuid);
+}
+
 int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
 {
     int paused = how->paused;
@@ -90,8 +113,12 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
             (r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
             r_ = reg_net_attach(r, &c, dir);
     }
+    int cgroup_procs = -1; /* the memory cgroup (<memtune>): the monitor joins it before exec */
+    if (r_ == 0)
+        r_ = memory_cgroup_open(r, d, &cgroup_procs);
     if (r_ == 0) {
         struct monitor_spawn_args a = {.vmm_path = r->vmm_path,
+                                       .cgroup_procs = cgroup_procs >= 0 ? &cgroup_procs : NULL,
                                        .run_dir = dir,
                                        .cfg = &d->cfg,
                                        .paused = paused,
@@ -127,6 +154,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         }
     }
     free(xml);
+    memory_cgroup_close(r, d, cgroup_procs, r_ < 0);
 
     pthread_mutex_lock(&r->lock);
     d->starting = 0;
@@ -208,8 +236,14 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
         domain_config_free(cfg);
         return rc;
     }
-    /* A reservation this host can never give is refused now, not at every start. */
+    /* Limits this host cannot enforce are refused, never ignored. */
     char why[1024];
+    if (mcg_check(&r->mcg, &cfg->memtune, why, sizeof(why)) < 0) {
+        rc = err_set(EBADMSG, "%s:%ld: <memtune>: %s", source ? source : "<api>", cfg->memtune.line, why);
+        domain_config_free(cfg);
+        return rc;
+    }
+    /* A reservation this host can never give is refused now, not at every start. */
     if (sched_admit(&r->cpu, 0, "", cfg->name, cfg->sched.reservation_ppm, cfg->vcpus, why, sizeof(why)) < 0) {
         rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
         domain_config_free(cfg);
