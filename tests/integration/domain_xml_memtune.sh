@@ -69,8 +69,8 @@ else
     # xenod says why. Admission keeps a defined hard limit above <memory> + 32 MiB, so a guest
     # cannot outgrow one by itself (a release monitor needs less than that): the test, as
     # root, lowers the started (paused) domain's cgroup limit to 96 MiB, as an operator
-    # could, then lets its guest fill all 256 MiB.
-    mt_xml "$MT/hog.xml" hog 256 '    <hard_limit unit="MiB">288</hard_limit>' 'fill=100'
+    # could, then lets its guest fill 90% of its 256 MiB (memfill fill=90).
+    mt_xml "$MT/hog.xml" hog 256 '    <hard_limit unit="MiB">288</hard_limit>' 'fill=90'
     out=$(mtx define "$MT/hog.xml" 2>&1)
     if kvm_case memtune-over-limit-killed; then
         huuid=$(mtx --json info hog | jq -r .uuid)
