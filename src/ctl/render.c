@@ -192,6 +192,22 @@ static void render_usage(const json_t *u, FILE *f)
     info_line("Exits", line, f);
 }
 
+/* <memtune> (docs/domain-xml.md, "Memory limits"): the limits, and the one the domain's
+ * memory cgroup holds while it runs. */
+static void render_memtune(const json_t *m, FILE *f)
+{
+    char a[64], b[64], c[64], d[64], line[512];
+    snprintf(line, sizeof(line), "hard %s, soft %s, swap %s", usage_bytes(m, "hard_limit_bytes", a, sizeof(a)),
+             usage_bytes(m, "soft_limit_bytes", b, sizeof(b)), usage_bytes(m, "swap_hard_limit_bytes", c, sizeof(c)));
+    info_line("Memory limits", line, f);
+    const char *cg = json_string_value(json_object_get(m, "cgroup"));
+    if (cg) {
+        snprintf(line, sizeof(line), "%s (hard limit in force: %s)", cg,
+                 usage_bytes(m, "effective_hard_limit_bytes", d, sizeof(d)));
+        info_line("Memory cgroup", line, f);
+    }
+}
+
 /* Free text of several lines (<description>): each line on its own, under the first,
  * control characters shown as '?' (ctl_sanitize). */
 static void render_text(const char *label, const char *text, FILE *f)
@@ -255,6 +271,10 @@ void ctl_render_info(const json_t *dom, FILE *f)
             continue;
         if (strcmp(key, "usage") == 0 && json_is_object(v)) {
             render_usage(v, f);
+            continue;
+        }
+        if (strcmp(key, "memtune") == 0 && json_is_object(v)) {
+            render_memtune(v, f);
             continue;
         }
         if (strcmp(key, "sched") == 0 && json_is_object(v)) {

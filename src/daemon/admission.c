@@ -4,11 +4,20 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/registry_priv.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "sched/admit_cpus.h"
+
+/* Whether another domain holds a reservation now (running, starting or paused: a paused domain keeps its promise). */
+static int holds_reservation(const struct reg_domain *o, const struct reg_domain *except)
+{
+    return o != except && !o->gone && (o->mon || o->starting) && o->sched.reservation_ppm;
+}
 
 uint64_t adm_reservations_held(struct registry *r, const struct reg_domain *except, char *holders, size_t size)
 {
@@ -16,7 +25,7 @@ uint64_t adm_reservations_held(struct registry *r, const struct reg_domain *exce
     size_t n = 0;
     holders[0] = 0;
     for (struct reg_domain *o = r->domains; o; o = o->next) {
-        if (o == except || o->gone || !(o->mon || o->starting) || !o->sched.reservation_ppm)
+        if (!holds_reservation(o, except))
             continue;
         held += o->sched.reservation_ppm;
         if (n < size)
@@ -26,12 +35,82 @@ uint64_t adm_reservations_held(struct registry *r, const struct reg_domain *exce
     return held;
 }
 
+/* The host CPUs the per-CPU model spreads over: those xenod may run on (all CPUs the kernel
+ * has, if it cannot say). */
+static void host_cpus(struct cpumask *host)
+{
+    cpu_set_t set;
+    memset(host, 0, sizeof(*host));
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        for (unsigned i = 0; i < CPU_SETSIZE && i < CPUMASK_MAX; i++)
+            if (CPU_ISSET(i, &set))
+                cpumask_set(host, i);
+    }
+    if (!cpumask_count(host))
+        for (unsigned i = 0; i < CPU_SETSIZE && i < CPUMASK_MAX && i < (unsigned)sysconf(_SC_NPROCESSORS_ONLN); i++)
+            cpumask_set(host, i);
+}
+
+/* Adds a domain's reservation of `ppm`, spread as its vCPUs are pinned, to *l. */
+static void domain_load(struct sched_cpu_load *l, const struct cpumask *host, const struct domain_config *c,
+                        uint32_t ppm)
+{
+    const struct cpumask *masks[DOMAIN_VCPUS_MAX];
+    unsigned n = c->vcpus < DOMAIN_VCPUS_MAX ? c->vcpus : DOMAIN_VCPUS_MAX;
+    for (unsigned i = 0; i < n; i++)
+        masks[i] = domain_vcpu_mask(&c->affinity, i);
+    sched_load_add(l, host, ppm, n, masks);
+}
+
+/* Per-CPU admission of a pinned domain (sched/admit_cpus.h). Caller holds r->lock. */
+static int admit_pinned_locked(struct registry *r, struct reg_domain *d, uint32_t want)
+{
+    struct cpumask pinned = {{0}}, host;
+    for (unsigned i = 0; i < d->cfg.vcpus; i++) {
+        const struct cpumask *m = domain_vcpu_mask(&d->cfg.affinity, i);
+        for (size_t w = 0; m && w < CPUMASK_MAX / 64; w++)
+            pinned.bits[w] |= m->bits[w];
+    }
+    if (!want || !cpumask_count(&pinned))
+        return 0;
+    struct sched_cpu_load *load = calloc(3, sizeof(*load)); /* held, mine, one holder's */
+    if (!load)
+        return err_set(ENOMEM, "out of memory");
+    host_cpus(&host);
+    for (struct reg_domain *o = r->domains; o; o = o->next)
+        if (holds_reservation(o, d))
+            domain_load(&load[0], &host, &o->cfg, o->sched.reservation_ppm);
+    domain_load(&load[1], &host, &d->cfg, want);
+    char why[1600], holders[1024];
+    int cpu, rc = sched_admit_cpus(&r->cpu, &load[0], &load[1], &pinned, d->cfg.name, want, "", &cpu, why, sizeof(why));
+    if (rc < 0) {
+        /* Name who holds what on that CPU, then say it again with them. */
+        size_t n = 0;
+        holders[0] = 0;
+        for (struct reg_domain *o = r->domains; o && n < sizeof(holders); o = o->next) {
+            if (!holds_reservation(o, d))
+                continue;
+            memset(&load[2], 0, sizeof(load[2]));
+            domain_load(&load[2], &host, &o->cfg, o->sched.reservation_ppm);
+            if (load[2].ppm[cpu])
+                n += (size_t)snprintf(holders + n, sizeof(holders) - n, "%s%s %s", n ? ", " : "", o->cfg.name,
+                                      SCHED_PCT(load[2].ppm[cpu]));
+        }
+        sched_admit_cpus(&r->cpu, &load[0], &load[1], &pinned, d->cfg.name, want, holders, &cpu, why, sizeof(why));
+        rc = err_set(-rc, "%s", why);
+    }
+    free(load);
+    return rc;
+}
+
 int adm_admit_locked(struct registry *r, struct reg_domain *d, uint32_t want)
 {
     char holders[1024], why[1600];
     uint64_t held = adm_reservations_held(r, d, holders, sizeof(holders));
     int rc = sched_admit(&r->cpu, held, holders, d->cfg.name, want, d->cfg.vcpus, why, sizeof(why));
-    return rc < 0 ? err_set(-rc, "%s", why) : 0;
+    if (rc < 0)
+        return err_set(-rc, "%s", why);
+    return admit_pinned_locked(r, d, want);
 }
 
 int reg_sched(struct registry *r, struct reg_domain *d, const struct sched_params *p)

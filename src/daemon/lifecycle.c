@@ -13,6 +13,7 @@
 #include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/mac_addr.h"
 
 #define DESTROY_GRACE_MS 3000
 
@@ -39,6 +40,29 @@ static int wait_incoming_port(struct monitor *m, int *port, const struct reg_sta
             return err_set(ECANCELED, "xenod is stopping");
     }
     return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s", INCOMING_LISTEN_TIMEOUT_MS / 1000);
+}
+
+/* A domain with <memtune>: its memory cgroup made, *fd open on its cgroup.procs (else -1). */
+static int memory_cgroup_open(struct registry *r, struct reg_domain *d, int *fd)
+{
+    *fd = -1;
+    if (!domain_memtune_given(&d->cfg.memtune))
+        return 0;
+    int rc = mcg_prepare(&r->mcg, d->cfg.uuid, &d->cfg.memtune);
+    if (rc < 0)
+        return err_wrap(-rc, "domain '%s': <memtune>", d->cfg.name);
+    *fd = rc;
+    return 0;
+}
+
+/* After the spawn: the descriptor is the child's business no more; a failed start leaves
+ * no cgroup behind. */
+static void memory_cgroup_close(struct registry *r, struct reg_domain *d, int fd, int failed)
+{
+    if (fd >= 0)
+        close(fd);
+    if (failed && domain_memtune_given(&d->cfg.memtune))
+        mcg_remove(&r->mcg, d->cfg.uuid);
 }
 
 int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
@@ -89,8 +113,12 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
             (r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
             r_ = reg_net_attach(r, &c, dir);
     }
+    int cgroup_procs = -1; /* the memory cgroup (<memtune>): the monitor joins it before exec */
+    if (r_ == 0)
+        r_ = memory_cgroup_open(r, d, &cgroup_procs);
     if (r_ == 0) {
         struct monitor_spawn_args a = {.vmm_path = r->vmm_path,
+                                       .cgroup_procs = cgroup_procs >= 0 ? &cgroup_procs : NULL,
                                        .run_dir = dir,
                                        .cfg = &d->cfg,
                                        .paused = paused,
@@ -126,6 +154,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         }
     }
     free(xml);
+    memory_cgroup_close(r, d, cgroup_procs, r_ < 0);
 
     pthread_mutex_lock(&r->lock);
     d->starting = 0;
@@ -162,15 +191,27 @@ int reg_start(struct registry *r, struct reg_domain *d, int paused)
     return reg_start_monitor(r, d, &how);
 }
 
-/* Whether a defined domain has this MAC address. Takes r->lock. */
-static int mac_in_use(struct registry *r, const uint8_t mac[6])
+int reg_claim_mac_locked(struct registry *r, struct domain_config *c, const struct reg_domain *self, const char *source)
 {
-    int used = 0;
-    pthread_mutex_lock(&r->lock);
-    for (struct reg_domain *o = r->domains; o && !used; o = o->next)
-        used = !o->gone && o->cfg.net.present && memcmp(o->cfg.net.mac, mac, 6) == 0;
-    pthread_mutex_unlock(&r->lock);
-    return used;
+    if (!c->net.present)
+        return 0;
+    for (int tries = 0; tries < 16; tries++) {
+        const struct reg_domain *o = r->domains;
+        while (o && (o == self || o->gone || !o->cfg.net.present || memcmp(o->cfg.net.mac, c->net.mac, 6) != 0))
+            o = o->next;
+        if (!o)
+            return 0;
+        /* A generated MAC (24 random bits) that is taken is drawn again. */
+        if (!c->net.mac_generated || domain_mac_generate(c->net.mac) < 0) {
+            char mac[MAC_ADDR_TEXT];
+            mac_addr_format(c->net.mac, mac);
+            return err_set(EEXIST,
+                           "%s: <mac>: address %s is already that of domain '%s' (UUID %s): the MAC clashes; "
+                           "leave <mac> out to have one generated, or choose another",
+                           source, mac, o->cfg.name, o->cfg.uuid);
+        }
+    }
+    return err_set(EEXIST, "%s: <mac>: no free generated MAC address after 16 draws", source);
 }
 
 /* The checks of a definition before anything is stored: the XML (every problem into *rep),
@@ -195,19 +236,19 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
         domain_config_free(cfg);
         return rc;
     }
-    /* A reservation this host can never give is refused now, not at every start. */
+    /* Limits this host cannot enforce are refused, never ignored. */
     char why[1024];
+    if (mcg_check(&r->mcg, &cfg->memtune, why, sizeof(why)) < 0) {
+        rc = err_set(EBADMSG, "%s:%ld: <memtune>: %s", source ? source : "<api>", cfg->memtune.line, why);
+        domain_config_free(cfg);
+        return rc;
+    }
+    /* A reservation this host can never give is refused now, not at every start. */
     if (sched_admit(&r->cpu, 0, "", cfg->name, cfg->sched.reservation_ppm, cfg->vcpus, why, sizeof(why)) < 0) {
         rc = err_set(EBADMSG, "%s: <xeno:cpu>: %s", source ? source : "<api>", why);
         domain_config_free(cfg);
         return rc;
     }
-    /* A generated MAC is one no defined domain has (24 random bits: a clash is rare, and
-     * drawn again). */
-    for (int tries = 0; cfg->net.present && cfg->net.mac_generated && tries < 16 && mac_in_use(r, cfg->net.mac);
-         tries++)
-        if (domain_mac_generate(cfg->net.mac) < 0)
-            break;
     if (adm_check_affinity(r, cfg, cfg->sched.reservation_ppm, source ? source : "<api>") < 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());
@@ -226,8 +267,13 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
     int rc = check_definition(r, xml, len, source, &cfg, rep);
     if (rc < 0)
         return rc;
+    /* The clash checks and the insert under one hold of r->lock, so that of two concurrent
+     * defines with the same MAC, name or UUID only one gets in (name and UUID: the store's
+     * UNIQUE constraints, store_add_domain names the clash). */
     pthread_mutex_lock(&r->lock);
-    rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
+    rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
+    if (rc == 0)
+        rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
     if (rc == 0 && (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)
         store_remove_domain(&r->store, cfg.uuid); /* all or nothing */
     struct reg_domain *d = NULL;
@@ -425,6 +471,8 @@ int reg_redefine(struct registry *r, struct reg_domain *d, const char *xml, size
                      "%s: <uuid>: %s is not the UUID of domain '%s' (%s): a redefinition keeps the UUID (write it "
                      "as dumpxml does, or define a new domain); the definition is unchanged",
                      src, cfg.uuid, d->cfg.name, d->cfg.uuid);
+    } else if ((rc = reg_claim_mac_locked(r, &cfg, d, src)) < 0) {
+        /* the message names the domain whose MAC it is; nothing was changed */
     } else if ((rc = store_remove_domain(&r->store, d->cfg.uuid)) == 0) {
         /* Replace the row; on any failure put the old one back (the name may clash). */
         if ((rc = store_add_domain(&r->store, &cfg, xml, src, 1)) < 0 ||

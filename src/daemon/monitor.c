@@ -210,7 +210,7 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
         return err_set(ENOMEM, "out of memory");
     argv[argc] = NULL;
 
-    pid_t pid = spawn_detached(a->vmm_path, argv, log_path, 0);
+    pid_t pid = spawn_detached(a->vmm_path, argv, log_path, 0, a->cgroup_procs ? *a->cgroup_procs : -1);
     free(pins);
     if (pid < 0)
         return (int)pid;

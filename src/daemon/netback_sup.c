@@ -181,7 +181,7 @@ static int spawn(struct netback_sup *s)
 
     /* Every domain's frames wait on this one process: it runs ahead of the vCPUs (QoS
      * floors are missed at nice 0 on a loaded host, bench/README.md). */
-    pid_t pid = spawn_detached(s->path, argv, log_path, NETBACK_NICE);
+    pid_t pid = spawn_detached(s->path, argv, log_path, NETBACK_NICE, -1);
     if (pid < 0)
         return (int)pid;
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

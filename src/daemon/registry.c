@@ -218,6 +218,7 @@ static void load_from_xml(struct domain_config *cfg, const struct store_domain *
         return;
     }
     cfg->affinity = x.affinity;
+    cfg->memtune = x.memtune;
     cfg->title = x.title;
     cfg->description = x.description;
     x.title = x.description = NULL;
@@ -294,6 +295,12 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
         }
         r->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
     }
+    mcg_detect(&r->mcg);
+    if (r->mcg.version == MCG_NONE)
+        log_info("memory limits (<memtune>): %s", r->mcg.why);
+    else
+        log_info("memory limits (<memtune>): cgroup v%d under %s%s", r->mcg.version == MCG_V2 ? 2 : 1, r->mcg.base,
+                 r->mcg.has_swap ? ", swap accounted" : "");
     r->last_sample = reg_now_s();
     snprintf(path, sizeof(path), "%s/run", state_dir);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)

@@ -20,6 +20,7 @@
 #include <pthread.h>
 
 #include "daemon/cpu_contract.h"
+#include "daemon/memory_cgroup.h"
 #include "daemon/monitor.h"
 #include "daemon/netback_sup.h"
 #include "daemon/store.h"
@@ -62,7 +63,8 @@ struct registry {
     int wake_fd;              /* eventfd: the supervisor should rebuild its poll set */
     double sample_interval_s; /* how often running domains' counters go into the store */
     double last_sample;
-    struct sched_host cpu; /* admission control of CPU reservations (sched/admit.h) */
+    struct sched_host cpu;     /* admission control of CPU reservations (sched/admit.h) */
+    struct memory_cgroups mcg; /* <memtune>'s controller, found at reg_open; read-only after */
     /* The host's network backend (netback_sup.h): started with the first domain that has
      * an interface (or found running at start); net_lock serialises starting it. */
     pthread_mutex_t net_lock;

@@ -64,6 +64,15 @@ int reg_monitor_ended(struct registry *r, struct reg_domain *d, int pid);
 /* The supervisor thread's body (arg: the registry); ends when r->stopping is set. */
 void *reg_supervisor_main(void *arg);
 
+/* ---- lifecycle.c ---- */
+
+/* Define-time MAC clash check, to be atomic with the insert: caller holds r->lock until the
+ * domain is in the table. A generated MAC some defined domain has (other than `self`, the
+ * record a redefinition replaces) is drawn again; a given one is -EEXIST with a message
+ * "SOURCE: <mac>: ..." naming the domain that has it. */
+int reg_claim_mac_locked(struct registry *r, struct domain_config *c, const struct reg_domain *self,
+                         const char *source);
+
 /* ---- admission.c ---- */
 
 /* What the domains that run (or start) other than `except` have reserved, with "name 30%, ..."

@@ -11,7 +11,7 @@
 
 #include "lib/err.h"
 
-pid_t spawn_detached(const char *path, char *const argv[], const char *log_path, int nice_level)
+pid_t spawn_detached(const char *path, char *const argv[], const char *log_path, int nice_level, int cgroup_procs)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -27,6 +27,11 @@ pid_t spawn_detached(const char *path, char *const argv[], const char *log_path,
     dup2(null, 0);
     dup2(log, 1);
     dup2(log, 2);
+    /* "0": the writing process itself (cgroup v1 and v2). Never run outside the limits. */
+    if (cgroup_procs >= 0 && write(cgroup_procs, "0", 1) != 1) {
+        dprintf(2, "xenod: joining the domain's memory cgroup: %s\n", strerror(errno));
+        _exit(126);
+    }
     syscall(SYS_close_range, 3, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);

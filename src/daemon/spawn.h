@@ -7,8 +7,10 @@
 #include <sys/types.h>
 
 /* Forks and execs path with argv (NULL-terminated) at nice level `nice_level` (0: as xenod).
+ * cgroup_procs: -1, or a descriptor open for writing on a cgroup's cgroup.procs that the
+ * child joins before exec (so all it allocates is charged there; memory_cgroup.h).
  * Returns the child's pid, or a negative errno (fork failed) with err_set(). A failed exec
- * shows as the child exiting with status 127, its reason in the log. */
-pid_t spawn_detached(const char *path, char *const argv[], const char *log_path, int nice_level);
+ * shows as the child exiting with status 127, a failed cgroup join 126, the reason in the log. */
+pid_t spawn_detached(const char *path, char *const argv[], const char *log_path, int nice_level, int cgroup_procs);
 
 #endif

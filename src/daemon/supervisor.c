@@ -26,6 +26,20 @@ int reg_monitor_ended(struct registry *r, struct reg_domain *d, int pid)
     if (reason)
         *reason++ = 0;
     struct end_decision e = end_policy_decide(have ? outcome : NULL, d->destroying, d->persistent, d->cfg.on_crash);
+    /* A monitor over its <memtune> hard limit is killed by the kernel (SIGKILL): say so. */
+    if (domain_memtune_given(&d->cfg.memtune)) {
+        /* The limit as the cgroup holds it (what the kernel enforced), the XML's otherwise. */
+        uint64_t ooms = mcg_oom_kills(&r->mcg, d->cfg.uuid), limit = d->cfg.memtune.hard_limit;
+        if (ooms)
+            mcg_read_limit(&r->mcg, d->cfg.uuid, &limit);
+        if (ooms)
+            reg_event(r, d, "memory-limit",
+                      "the kernel's OOM killer ended the monitor (pid %d): its memory cgroup reached its hard limit "
+                      "of %llu bytes (<memtune>: the guest's memory, the monitor's own and what the kernel charges "
+                      "for the VM); raise <hard_limit> or give the guest less <memory>",
+                      pid, (unsigned long long)limit);
+        mcg_remove(&r->mcg, d->cfg.uuid);
+    }
 
     switch (e.kind) {
     case END_DESTROYED: reg_event(r, d, "destroyed", NULL); break;

@@ -86,6 +86,26 @@ static json_t *cpu_usage_json(const struct stats_page *st)
     return o ? o : json_null();
 }
 
+/* <memtune>: the limits as defined and, while the domain runs, the hard limit its memory
+ * cgroup holds (read back from the cgroup file: what the kernel enforces). */
+static json_t *memtune_json(const struct registry *r, const struct reg_domain *d, int running)
+{
+    const struct domain_memtune *t = &d->cfg.memtune;
+    char dir[PATH_MAX + 64];
+    uint64_t eff;
+    json_t *o = json_object();
+    json_object_set_new(o, "hard_limit_bytes", t->hard_limit ? json_integer((json_int_t)t->hard_limit) : json_null());
+    json_object_set_new(o, "soft_limit_bytes", t->soft_limit ? json_integer((json_int_t)t->soft_limit) : json_null());
+    json_object_set_new(o, "swap_hard_limit_bytes",
+                        t->swap_hard_limit ? json_integer((json_int_t)t->swap_hard_limit) : json_null());
+    mcg_path(&r->mcg, d->cfg.uuid, dir, sizeof(dir));
+    int have = running && mcg_read_limit(&r->mcg, d->cfg.uuid, &eff) == 0;
+    json_object_set_new(o, "cgroup", have ? json_string(dir) : json_null());
+    json_object_set_new(o, "effective_hard_limit_bytes",
+                        have && eff != UINT64_MAX ? json_integer((json_int_t)eff) : json_null());
+    return o;
+}
+
 /* Caller holds r->lock. */
 static json_t *domain_json_locked(struct registry *r, struct reg_domain *d)
 {
@@ -116,6 +136,8 @@ static json_t *domain_json_locked(struct registry *r, struct reg_domain *d)
     if (have_stats)
         json_object_set_new(o, "usage", usage_json(&st));
     json_object_set_new(o, "sched", sched_json(&d->sched));
+    if (domain_memtune_given(&d->cfg.memtune))
+        json_object_set_new(o, "memtune", memtune_json(r, d, running));
     if (d->migration[0])
         json_object_set_new(o, "migration", json_pack("{s:s}", "progress", d->migration));
     if (d->cfg.net.present) {

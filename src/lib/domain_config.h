@@ -112,6 +112,23 @@ static inline const struct cpumask *domain_emulator_mask(const struct domain_aff
     return a->has_emulatorpin ? &a->emulatorpin : a->has_cpuset ? &a->cpuset : NULL;
 }
 
+/* <memtune> (docs/domain-xml.md, "Memory limits"): limits on the monitor's own memory cgroup
+ * (guest RAM, the monitor's memory and what the kernel charges for the VM), in bytes; 0: not
+ * given. A hard limit must leave the guest its <memory> and DOMAIN_MEMTUNE_OVERHEAD; the line
+ * numbers are for the host-side messages at define. */
+#define DOMAIN_MEMTUNE_OVERHEAD (32ULL << 20)
+#define DOMAIN_MEMTUNE_MAX (1ULL << 42)
+struct domain_memtune {
+    uint64_t hard_limit;      /* <hard_limit>: the cgroup's memory.max / memory.limit_in_bytes */
+    uint64_t soft_limit;      /* <soft_limit>: memory.high / memory.soft_limit_in_bytes */
+    uint64_t swap_hard_limit; /* <swap_hard_limit>: memory plus swap (libvirt's meaning) */
+    long line, swap_line;     /* of <memtune> and <swap_hard_limit>; 0: absent */
+};
+static inline int domain_memtune_given(const struct domain_memtune *m)
+{
+    return m->hard_limit || m->soft_limit || m->swap_hard_limit;
+}
+
 struct domain_config {
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_LEN + 1];             /* generated when the XML has none */
@@ -131,6 +148,7 @@ struct domain_config {
     struct sched_params sched;                  /* <cputune> (shares, period, quota) and <xeno:cpu reservation=...> */
     struct domain_interface net;                /* <devices><interface>; net.present = 0 without one */
     struct domain_affinity affinity;            /* <vcpu cpuset>, <cputune><vcpupin|emulatorpin> */
+    struct domain_memtune memtune;              /* <memtune>; all 0 without one */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");

@@ -185,10 +185,27 @@ static int parse_note(const struct xml_ctx *x, xmlNode *n, int multiline, char *
  * (x->rep); the first refusal is returned. */
 static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_config *c)
 {
-    enum { NAME, UUID, MEMORY, CURMEM, VCPU, OS, POWEROFF, REBOOT, CRASH, DEVICES, METADATA, CPUTUNE, TITLE, DESCR, N };
+    enum {
+        NAME,
+        UUID,
+        MEMORY,
+        CURMEM,
+        VCPU,
+        OS,
+        POWEROFF,
+        REBOOT,
+        CRASH,
+        DEVICES,
+        METADATA,
+        CPUTUNE,
+        TITLE,
+        DESCR,
+        MEMTUNE,
+        N
+    };
     static const char *const names[N] = {"name",     "uuid",        "memory",    "currentMemory", "vcpu",
                                          "os",       "on_poweroff", "on_reboot", "on_crash",      "devices",
-                                         "metadata", "cputune",     "title",     "description"};
+                                         "metadata", "cputune",     "title",     "description",   "memtune"};
     static const char *const attrs[] = {"type", NULL};
     xmlNode *el[N];
     char *s;
@@ -238,6 +255,9 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
     else if (el[CURMEM] && c->memory_bytes && c->current_memory_bytes > c->memory_bytes)
         DXML_KEEP(first, fail(x, el[CURMEM], ERANGE, "%s is more than <memory> (%s); it can be at most that",
                               SIZE(c->current_memory_bytes), SIZE(c->memory_bytes)));
+
+    if (el[MEMTUNE] && c->memory_bytes)
+        DXML_KEEP(first, dxml_parse_memtune(x, el[MEMTUNE], c));
 
     c->vcpus = 1;
     if (el[VCPU])

@@ -4,7 +4,8 @@
  *
  * Files: domain_xml.c (the document, <domain>, <metadata> and policies), domain_xml_tree.c
  * (messages, walking elements and attributes), domain_xml_values.c (names, sizes, <vcpu>,
- * <cputune>, <uuid>, <os>, consoles), domain_xml_devices.c (<devices>, <interface>). */
+ * <cputune>, <uuid>, <os>, consoles), domain_xml_devices.c (<devices>, <interface>),
+ * domain_xml_memtune.c (<memtune>). */
 #ifndef XENO_LIB_DOMAIN_XML_PARSE_H
 #define XENO_LIB_DOMAIN_XML_PARSE_H
 
@@ -145,6 +146,14 @@ int dxml_parse_action(const struct xml_ctx *x, xmlNode *n, enum lifecycle_action
 /* <memory> and <currentMemory>: a whole number in the unit attribute's unit (KiB when
  * absent, as in libvirt), a multiple of 4 KiB, DOMAIN_MEMORY_MIN to DOMAIN_MEMORY_MAX. */
 int dxml_parse_memory(const struct xml_ctx *x, xmlNode *n, uint64_t *out);
+/* A <memtune> limit: the same syntax, 0 to DOMAIN_MEMTUNE_MAX. */
+int dxml_parse_limit(const struct xml_ctx *x, xmlNode *n, uint64_t *out);
+
+/* <memtune>: <hard_limit>, <soft_limit>, <swap_hard_limit> into c->memtune (min_guarantee is
+ * refused by the policy). A hard limit below <memory> + DOMAIN_MEMTUNE_OVERHEAD, and a swap
+ * limit below the hard limit (libvirt's rule), are refused. Needs c->memory_bytes.
+ * src/lib/domain_xml_memtune.c */
+int dxml_parse_memtune(const struct xml_ctx *x, xmlNode *n, struct domain_config *c);
 
 /* <vcpu>: 1 to DOMAIN_VCPUS_MAX, and its cpuset (c->affinity). */
 int dxml_parse_vcpu(const struct xml_ctx *x, xmlNode *n, struct domain_config *c);

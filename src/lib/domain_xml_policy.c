@@ -61,9 +61,13 @@ static const struct dxml_policy policy[] = {
     {"memoryBacking", DX_REFUSE,
      "the guest's RAM is the monitor's anonymous memory in normal pages: hugepages, shared, locked or file-backed "
      "memory are not supported"},
-    {"memtune", DX_REFUSE,
-     "memory limits (hard_limit, soft_limit, swap_hard_limit) are not enforced: xenod puts its monitors in no "
-     "cgroup to hold a memory.max (planned); the guest has its <memory> and the balloon (xenctl mem-set)"},
+    {"memtune", DX_HONOUR, NULL},
+    {"memtune/hard_limit", DX_HONOUR, NULL},
+    {"memtune/soft_limit", DX_HONOUR, NULL},
+    {"memtune/swap_hard_limit", DX_HONOUR, NULL},
+    {"memtune/min_guarantee", DX_REFUSE,
+     "a guaranteed minimum is not supported (libvirt's QEMU/KVM driver does not take it either): "
+     "the guest's RAM is its <memory>; limit it from above with <hard_limit>"},
     {"numatune", DX_REFUSE, "NUMA placement is not supported"},
     {"blkiotune", DX_WARN, "there are no block devices to weigh"},
     /* CPUs */

@@ -105,10 +105,12 @@ static int unit_scale(const char *unit, uint64_t *scale)
     return 0;
 }
 
-/* <memory> and <currentMemory>: a whole number in the unit attribute's unit (KiB when
- * absent, as in libvirt), a multiple of 4 KiB, DOMAIN_MEMORY_MIN to DOMAIN_MEMORY_MAX. */
-int dxml_parse_memory(const struct xml_ctx *x, xmlNode *n, uint64_t *out)
+/* A size in libvirt's units: the guest's memory (DOMAIN_MEMORY_MIN to DOMAIN_MEMORY_MAX),
+ * or a memory limit (up to DOMAIN_MEMTUNE_MAX). */
+static int size_element(const struct xml_ctx *x, xmlNode *n, int is_limit, uint64_t *out)
 {
+    const uint64_t max = is_limit ? DOMAIN_MEMTUNE_MAX : DOMAIN_MEMORY_MAX;
+    const char *most = is_limit ? "the largest limit is" : "the most a domain may have is";
     static const char *const attrs[] = {"unit", NULL};
     uint64_t scale = 1024, v;
     char *unit, *text = NULL;
@@ -133,17 +135,27 @@ int dxml_parse_memory(const struct xml_ctx *x, xmlNode *n, uint64_t *out)
         r = fail(x, n, EINVAL, "'%s' is not a whole number; the unit goes in the unit attribute, e.g. unit=\"MiB\"",
                  Q(text));
     else if (r < 0 || (v != 0 && scale > UINT64_MAX / v))
-        r = fail(x, n, ERANGE, "'%s' is too large; the most a domain may have is %s", Q(text), SIZE(DOMAIN_MEMORY_MAX));
+        r = fail(x, n, ERANGE, "'%s' is too large; %s %s", Q(text), most, SIZE(max));
     else if ((v *= scale) % 4096 != 0)
         r = fail(x, n, EINVAL, "%s is not a multiple of 4 KiB (the page size)", SIZE(v));
-    else if (v < DOMAIN_MEMORY_MIN)
+    else if (!is_limit && v < DOMAIN_MEMORY_MIN)
         r = fail(x, n, ERANGE, "%s is too small; a domain needs at least %s", SIZE(v), SIZE(DOMAIN_MEMORY_MIN));
-    else if (v > DOMAIN_MEMORY_MAX)
-        r = fail(x, n, ERANGE, "%s is too large; the most a domain may have is %s", SIZE(v), SIZE(DOMAIN_MEMORY_MAX));
+    else if (v > max)
+        r = fail(x, n, ERANGE, "%s is too large; %s %s", SIZE(v), most, SIZE(max));
     else
         *out = v;
     free(text);
     return r;
+}
+
+int dxml_parse_memory(const struct xml_ctx *x, xmlNode *n, uint64_t *out)
+{
+    return size_element(x, n, 0, out);
+}
+
+int dxml_parse_limit(const struct xml_ctx *x, xmlNode *n, uint64_t *out)
+{
+    return size_element(x, n, 1, out);
 }
 
 /* A cpuset attribute (libvirt's syntax, lib/cpumask.h) into *m; the line into *line. */

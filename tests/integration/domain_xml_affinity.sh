@@ -4,6 +4,7 @@
 # and a reservation more than the pinned CPUs can give; dumpxml writes the pins back. Started
 # (KVM, 2 host CPUs), each vCPU thread ("vcpuN") runs on its own pin and every other thread of
 # the monitor on the emulator pin: read from /proc/PID/task/*/status, Cpus_allowed_list.
+# Per-CPU admission: a reservation pinned to a CPU that has too little unreserved is refused.
 
 AF_XENOD=$BUILD_DIR/bin/xenod
 AF_XENCTL=$BUILD_DIR/bin/xenctl
@@ -76,6 +77,21 @@ if kvm_case affinity-threads-pinned; then
         check affinity-threads-pinned 'grep -qx "vcpu0=1" <<<"$threads" && grep -qx "vcpu1=0" <<<"$threads" && [ "$others" = 0 ] && [ "$(grep -c . <<<"$threads")" -ge 3 ]' "start: $out; $(tail -3 "$AF"/state/run/*/vmm.log 2>/dev/null); pid $pid; threads: $(tr '\n' ' ' <<<"$threads")"
         afx destroy pinned >/dev/null 2>&1
     fi
+fi
+# Per-CPU admission (docs/scheduling.md, "Pinned domains"): 60% pinned to CPU 1 runs; 40% more
+# pinned there is refused although the host as a whole has 120% free; 40% pinned to CPU 0 runs.
+if kvm_case affinity-admission-per-cpu; then
+    af_xml "$AF/p60.xml" p60 1 ' cpuset="1"' '' 'reservation="60%"'
+    af_xml "$AF/p40.xml" p40 1 ' cpuset="1"' '' 'reservation="40%"'
+    af_xml "$AF/q40.xml" q40 1 ' cpuset="0"' '' 'reservation="40%"'
+    out=$(for f in p60 p40 q40; do afx define "$AF/$f.xml"; done 2>&1)
+    s60=$(afx start p60 2>&1)
+    s40=$(afx start p40 2>&1)
+    r40=$?
+    q40=$(afx start q40 2>&1)
+    rq=$?
+    check affinity-admission-per-cpu '[ "$(afx --json info p60 | jq -r .state)" = running ] && [ $r40 != 0 ] && grep -q "domain p40 asks for a reservation of 40%, 40% of it on CPU 1 where its vCPUs are pinned, but only 30% of CPU 1.s 90% (100% less 10% headroom) is free: running domains hold 60% there (p60 60%); give p40 at most 30% with these pins" <<<"$s40" && [ $rq = 0 ]' "$out; p60: $s60; p40: $s40; q40: $q40"
+    for f in p60 q40; do afx destroy "$f" >/dev/null 2>&1; done
 fi
 kill "$AF_XPID" 2>/dev/null
 wait "$AF_XPID" 2>/dev/null

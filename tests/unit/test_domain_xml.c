@@ -487,9 +487,54 @@ static void devices(void **state)
     bad(doc(NULL, "<devices><memballoon model='none'/></devices>", NULL),
         "<memballoon>: attribute model='none' is not supported: every domain has the virtio balloon");
     bad(doc(NULL, "<devices><console type='pty'/>junk</devices>", NULL), "<devices>: unexpected text 'junk'");
-    bad(doc(NULL, "<memtune><hard_limit>1</hard_limit></memtune>", NULL),
-        "test.xml:4: <memtune>: not supported: memory limits");
+    bad(doc(NULL, "<memtune><min_guarantee>65536</min_guarantee></memtune>", NULL),
+        "test.xml:4: <min_guarantee>: not supported: a guaranteed minimum is not supported");
     bad(doc(NULL, "<numatune/>", NULL), "<numatune>: not supported: NUMA placement");
+}
+
+/* <memtune> (docs/domain-xml.md, "Memory limits"): libvirt's units (KiB by default), and
+ * limits that leave the guest its memory and the monitor its overhead. */
+static void memtune(void **state)
+{
+    (void)state;
+    struct domain_config c;
+    good(doc(NULL,
+             "<memtune><hard_limit>98304</hard_limit><soft_limit unit='MiB'>80</soft_limit>"
+             "<swap_hard_limit unit='GiB'>1</swap_hard_limit></memtune>",
+             NULL),
+         &c);
+    assert_int_equal(c.memtune.hard_limit, 96ULL << 20);
+    assert_int_equal(c.memtune.soft_limit, 80ULL << 20);
+    assert_int_equal(c.memtune.swap_hard_limit, 1ULL << 30);
+    assert_int_equal(c.memtune.line, 4);
+    assert_true(domain_memtune_given(&c.memtune));
+    domain_config_free(&c);
+    /* Exactly <memory> + the overhead is enough; without <memtune> nothing is limited. */
+    good(doc(NULL, "<memtune><hard_limit unit='MiB'>96</hard_limit></memtune>", NULL), &c);
+    assert_int_equal(c.memtune.hard_limit, (64ULL + 32) << 20);
+    domain_config_free(&c);
+    good(doc(NULL, NULL, NULL), &c);
+    assert_false(domain_memtune_given(&c.memtune));
+    domain_config_free(&c);
+    bad(doc(NULL, "<memtune><hard_limit unit='MiB'>95</hard_limit></memtune>", NULL),
+        "test.xml:4: <hard_limit>: 95 MiB is less than the domain needs: its <memory> (64 MiB) and 32 MiB for the "
+        "monitor itself; give at least 96 MiB");
+    bad(doc(NULL,
+            "<memtune><hard_limit unit='MiB'>128</hard_limit><swap_hard_limit "
+            "unit='MiB'>100</swap_hard_limit></memtune>",
+            NULL),
+        "<swap_hard_limit>: 100 MiB is less than <hard_limit>");
+    bad(doc(NULL, "<memtune><hard_limit unit='MiB'>128</hard_limit><soft_limit unit='MiB'>200</soft_limit></memtune>",
+            NULL),
+        "<soft_limit>: 200 MiB is more than <hard_limit> (128 MiB)");
+    bad(doc(NULL, "<memtune><hard_limit unit='furlong'>1</hard_limit></memtune>", NULL), "<hard_limit>: unknown unit");
+    bad(doc(NULL, "<memtune><hard_limit>1</hard_limit></memtune>", NULL), "1 KiB is not a multiple of 4 KiB");
+    bad(doc(NULL, "<memtune><hard_limit unit='TiB'>5</hard_limit></memtune>", NULL),
+        "5 TiB is too large; the largest limit is 4 TiB");
+    bad(doc(NULL, "<memtune><hard_limit unit='MiB'>128</hard_limit><hard_limit unit='MiB'>128</hard_limit></memtune>",
+            NULL),
+        "duplicate element");
+    bad(doc(NULL, "<memtune><hard_limt>1</hard_limt></memtune>", NULL), "<hard_limt>: unknown element");
 }
 
 /* <interface type="vhostuser">: MAC, our IPv4 address, libvirt's <bandwidth> with our
@@ -1338,6 +1383,7 @@ int main(void)
         cmocka_unit_test(os_elements),
         cmocka_unit_test(lifecycle),
         cmocka_unit_test(devices),
+        cmocka_unit_test(memtune),
         cmocka_unit_test(interfaces),
         cmocka_unit_test(control_characters),
         cmocka_unit_test(metadata),

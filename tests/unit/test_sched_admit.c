@@ -14,6 +14,8 @@
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "sched/admit.h"
+#include "sched/admit_cpus.h"
+#include <stdlib.h>
 #include "lib/sched_params.h"
 
 static void percent_text(void **state)
@@ -131,11 +133,85 @@ static void admission(void **state)
     assert_non_null(strstr(why, "only 0% of"));
 }
 
+/* Per-CPU admission (src/sched/admit_cpus.c) on a 2-CPU host with 10% headroom: CPU 1 can
+ * carry 90% of reservations. */
+static void admission_per_cpu(void **state)
+{
+    (void)state;
+    struct sched_host h = {2, SCHED_HEADROOM_DEFAULT_PPM};
+    struct cpumask host = {{0}}, cpu0 = {{0}}, cpu1 = {{0}}, none = {{0}};
+    cpumask_set(&host, 0);
+    cpumask_set(&host, 1);
+    cpumask_set(&cpu0, 0);
+    cpumask_set(&cpu1, 1);
+    struct sched_cpu_load *held = calloc(2, sizeof(*held)), *mine = held + 1;
+    assert_non_null(held);
+    const struct cpumask *on1[2] = {&cpu1, &cpu1}, *any[2] = {NULL, NULL}, *split[2] = {&cpu0, &cpu1};
+    char why[1024];
+    int cpu;
+
+    /* A 1-vCPU domain pinned to CPU 1 with 60% holds 60% there and nothing on CPU 0. */
+    sched_load_add(held, &host, 600000, 1, on1);
+    assert_int_equal(held->ppm[1], 600000);
+    assert_int_equal(held->ppm[0], 0);
+    /* Another asking 40% on CPU 1 does not fit (host-wide it would: 100% of 180%)... */
+    sched_load_add(mine, &host, 400000, 1, on1);
+    assert_int_equal(sched_admit_cpus(&h, held, mine, &cpu1, "x", 400000, "a 60%", &cpu, why, sizeof(why)), -ENOSPC);
+    assert_int_equal(cpu, 1);
+    assert_non_null(strstr(why, "domain x asks for a reservation of 40%, 40% of it on CPU 1 where its vCPUs are "
+                                "pinned, but only 30% of CPU 1's 90% (100% less 10% headroom) is free: running "
+                                "domains hold 60% there (a 60%); give x at most 30% with these pins"));
+    /* ... 30% does, exactly (the CPU is then full), and pinned to CPU 0 any 90% does. */
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 300000, 1, on1);
+    assert_int_equal(sched_admit_cpus(&h, held, mine, &cpu1, "x", 300000, "", &cpu, why, sizeof(why)), 0);
+    assert_int_equal(cpu, -1);
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 300001, 1, on1);
+    assert_int_equal(sched_admit_cpus(&h, held, mine, &cpu1, "x", 300001, "", &cpu, why, sizeof(why)), -ENOSPC);
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 900000, 1, (const struct cpumask *[]){&cpu0});
+    assert_int_equal(sched_admit_cpus(&h, held, mine, &cpu0, "x", 900000, "", &cpu, why, sizeof(why)), 0);
+
+    /* An unpinned domain spreads over both CPUs: 40% is 20% on each, and it is checked
+     * host-wide only (no pinned CPU to check). */
+    sched_load_add(held, &host, 400000, 2, any);
+    assert_int_equal(held->ppm[0], 200000);
+    assert_int_equal(held->ppm[1], 800000);
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 500000, 1, any);
+    assert_int_equal(sched_admit_cpus(&h, held, mine, &none, "x", 500000, "", &cpu, why, sizeof(why)), 0);
+
+    /* Two vCPUs on CPUs 0 and 1 carry half each: 40% is 20% on CPU 1, which has 10% free;
+     * with CPU 1 at 80% the most that fits is 20% (10% on CPU 1). */
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 400000, 2, split);
+    assert_int_equal(mine->ppm[0], 200000);
+    assert_int_equal(mine->ppm[1], 200000);
+    struct cpumask both = host;
+    assert_int_equal(sched_admit_cpus(&h, held, mine, &both, "x", 400000, "", &cpu, why, sizeof(why)), -ENOSPC);
+    assert_int_equal(cpu, 1);
+    assert_non_null(strstr(why, "give x at most 20% with these pins"));
+    assert_non_null(strstr(why, "running domains hold 80% there (-)"));
+
+    /* A pin outside the host counts as the whole host; no reservation adds nothing. */
+    struct cpumask far = {{0}};
+    cpumask_set(&far, 7);
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 400000, 1, (const struct cpumask *[]){&far});
+    assert_int_equal(mine->ppm[0], 200000);
+    assert_int_equal(mine->ppm[7], 0);
+    memset(mine, 0, sizeof(*mine));
+    sched_load_add(mine, &host, 0, 1, on1);
+    assert_int_equal(mine->ppm[1], 0);
+    free(held);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(percent_text),  cmocka_unit_test(parse_percentages), cmocka_unit_test(parse_durations_us),
-        cmocka_unit_test(params_checks), cmocka_unit_test(admission),
+        cmocka_unit_test(params_checks), cmocka_unit_test(admission),         cmocka_unit_test(admission_per_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
