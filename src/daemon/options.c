@@ -46,7 +46,9 @@ void xenod_options_usage(FILE *f)
             "                   sandbox lets it write there and nowhere else (docs/security.md)\n"
             "  --listen ADDR:PORT  serve the API over HTTPS there too, for tokens (docs/api.md)\n"
             "  --tls-cert FILE, --tls-key FILE  the PEM certificate and key of --listen\n"
-            "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n");
+            "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n"
+            "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
+            "                   or the source tree's web/ beside the build; docs/web.md); --no-web: none\n");
 }
 
 static int parse_sample_interval(const char *text, double *out)
@@ -119,6 +121,8 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'c': return absolute("--tls-cert", arg, o->tls_cert);
     case 'e': return absolute("--tls-key", arg, o->tls_key);
     case 'I': return absolute("--image-dir", arg, o->image_dir);
+    case 'W': return absolute("--web-dir", arg, o->web_dir);
+    case 'w': o->no_web = 1; return 0;
     case 'v': o->verbose = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
     default: return err_set(EINVAL, "unknown option or missing value '%s' (see --help)", prev);
@@ -149,6 +153,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"tls-cert", required_argument, NULL, 'c'},
                                              {"tls-key", required_argument, NULL, 'e'},
                                              {"image-dir", required_argument, NULL, 'I'},
+                                             {"web-dir", required_argument, NULL, 'W'},
+                                             {"no-web", no_argument, NULL, 'w'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;
@@ -165,6 +171,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->migrate_listen && !o->migrate_key[0])
         return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
+    if (o->no_web && o->web_dir[0])
+        return err_set(EINVAL, "--web-dir and --no-web: give one");
     if (o->listen && (!o->tls_cert[0] || !o->tls_key[0]))
         return err_set(EINVAL,
                        "--listen needs --tls-cert FILE and --tls-key FILE: the API goes over TCP with TLS only");
@@ -178,8 +186,33 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
     return 0;
 }
 
+/* The web console's directory when --web-dir is not given: the installed one, else the
+ * source tree's web/ when xenod runs from its build (build/bin or build/san/bin); the first
+ * that holds index.html. None: "" (xenod serves no page and says so). */
+static void default_web_dir(char out[PATH_MAX])
+{
+    char self[PATH_MAX], cand[PATH_MAX + 32], idx[PATH_MAX + 48];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    const char *bin = n > 0 ? (self[n] = 0, dirname(self)) : NULL;
+    const char *up[] = {"/../../web", "/../../../web"};
+    out[0] = 0;
+    for (int i = -1; i < 2 && !out[0]; i++) {
+        if (i < 0)
+            snprintf(cand, sizeof(cand), "%s", XENOD_DEFAULT_WEB_DIR);
+        else if (bin)
+            snprintf(cand, sizeof(cand), "%s%s", bin, up[i]);
+        else
+            break;
+        snprintf(idx, sizeof(idx), "%s/index.html", cand);
+        if (access(idx, R_OK) == 0 && !realpath(cand, out))
+            out[0] = 0;
+    }
+}
+
 int xenod_options_resolve(struct xenod_options *o)
 {
+    if (!o->web_dir[0] && !o->no_web)
+        default_web_dir(o->web_dir);
     if (!o->vmm[0]) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
