@@ -35,18 +35,43 @@ export function openConsole(ref) {
     ws.binaryType = 'arraybuffer';
     c.ws = ws;
     status('connecting…');
-    ws.onopen = () => status('connected: type into the terminal');
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      c.tries = 0;
+      status('connected: type into the terminal');
+    };
     ws.onmessage = (m) => term.write(typeof m.data === 'string' ? m.data : new Uint8Array(m.data));
     ws.onclose = (e) => {
       if (c.closed) return;
-      status(`disconnected (${e.code}${e.reason ? `: ${e.reason}` : ''}); reconnecting in 3 s`);
-      c.retry = setTimeout(connect, 3000);
+      const why = `${e.code}${e.reason ? `: ${e.reason}` : ''}`;
+      // Only a console that was open is tried again, a few times: a refused one (no such
+      // route, a stopped domain, a token refused) would only count as failed sign-ins, and
+      // xenod throttles those per address.
+      if (opened && c.tries < 5) {
+        c.tries++;
+        status(`disconnected (${why}); reconnecting in 3 s`);
+        c.retry = setTimeout(connect, 3000);
+      } else {
+        status(`not connected (${why}): is the domain running? Use Reconnect to try again`);
+        $('console-reconnect').hidden = false;
+      }
     };
+  };
+  c.tries = 0;
+  c.reconnect = () => {
+    $('console-reconnect').hidden = true;
+    c.tries = 0;
+    connect();
   };
   term.onData((d) => {
     if (c.ws && c.ws.readyState === WebSocket.OPEN) c.ws.send(d);
   });
   connect();
+}
+
+export function reconnectConsole() {
+  if (cur && cur.reconnect) cur.reconnect();
 }
 
 export function closeConsole() {
@@ -58,5 +83,6 @@ export function closeConsole() {
   $('terminal').replaceChildren();
   if (window.xenoDropDetachedStyles) window.xenoDropDetachedStyles();
   cur = null;
+  $('console-reconnect').hidden = true;
   status('not connected');
 }

@@ -3,7 +3,7 @@
 import { api, domainPath } from './api.js';
 import { $, el, clear, setText, mib, when } from './dom.js';
 import { drawGraph, rates, levels } from './graphs.js';
-import { openConsole, closeConsole } from './console.js';
+import { openConsole, closeConsole, reconnectConsole } from './console.js';
 
 let ref = null; // the domain shown, or null
 let uuid = null;
@@ -114,6 +114,7 @@ function wire() {
       act(a, a === 'start' || a === 'shutdown' ? {} : undefined);
     });
   }
+  $('console-reconnect').addEventListener('click', reconnectConsole);
   $('mem-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     act('memory', { target_bytes: Number($('mem-mib').value) * 1048576 });

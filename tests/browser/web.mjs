@@ -6,7 +6,7 @@
 // Environment: XENO_URL (https://localhost:PORT), XENO_CA (the test CA, PEM), XENO_HOME (a
 // HOME whose NSS database trusts that CA), XENO_TOK_OPERATOR, XENO_TOK_ALICE, XENOCTL (the
 // xenctl command, on xenod's unix socket, as words), XENO_XML (the XML of domain `web1`,
-// sponsor alice), XENO_OTHER (the name of bob's domain), XENO_ARTIFACTS (screenshots),
+// sponsor alice), XENO_BADXML (an XML with a misspelt element on line 5), XENO_OTHER (the name of bob's domain), XENO_ARTIFACTS (screenshots),
 // XENO_PIDFILE.
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -156,6 +156,18 @@ async function steps(browser) {
   await until(20, () => page.$eval('tr[data-name="web1"] .state', (td) => td.textContent === 'running' || td.textContent === 'blocked'));
   await page.screenshot({ path: `${ART}/web-list.png` });
 
+  // ---- create from an uploaded XML file: the parser's problems as file:line ----
+  const input = await page.$('#create-file');
+  await input.uploadFile(env.XENO_BADXML);
+  await page.click('#create-button');
+  const problems = await until(10, async () => {
+    const t = await page.$$eval('#create-problems li', (ls) => ls.map((l) => l.textContent));
+    return t.length >= 2 ? t : false;
+  });
+  check('web_create_upload_shows_file_line_problems',
+    problems && problems.some((t) => /^bad\.xml:5: error: <vcpus> /.test(t)),
+    `shown: ${JSON.stringify(problems || await page.$eval('#create-problems', (e) => e.textContent))}`);
+
   // ---- the domain page: the console ----
   await page.click('tr[data-name="web1"] a');
   await page.waitForSelector('#domain:not([hidden])', { timeout: 10000 });
@@ -172,6 +184,10 @@ async function steps(browser) {
     check('web_console_help', ready && answered, `prompt seen: ${!!ready}; terminal: ${(await rows()).slice(-300)}`);
     await page.screenshot({ path: `${ART}/web-console.png`, fullPage: true });
   }
+
+  // ---- the usage graphs: samples stored every second (--sample-interval 1s) reach the page ----
+  const sampled = await until(20, () => page.$eval('#g-note', (e) => /^[0-9]+ samples/.test(e.textContent)));
+  check('web_usage_graph_samples', sampled, await page.$eval('#g-note', (e) => e.textContent));
 
   // ---- pause with the button; xenctl list agrees ----
   await until(10, () => page.$eval('button[data-action="pause"]', (b) => !b.disabled));

@@ -102,11 +102,14 @@ else
 </domain>
 EOF
     done
+    # Misspelt <vcpu> on line 5: refused, with the nearest name, at its line.
+    printf '<domain type="kvm">\n  <name>bad</name>\n  <memory unit="MiB">64</memory>\n  <os><type>hvm</type><kernel>%s</kernel></os>\n  <vcpus>1</vcpus>\n</domain>\n' \
+        "$kernel" >"$WT/bad.xml"
     "$XENCTL" --socket "$SOCK" define "$WT/b1.xml" >"$WT/b1.out" 2>&1
     RC=$?
     check web_bob_domain_defined '[ $RC = 0 ]' "$(cat "$WT/b1.out")"
     XENO_URL=$BASE XENO_CA=$WT/pki/ca.pem XENO_HOME=$WT/home XENO_TOK_OPERATOR=$OP XENO_TOK_ALICE=$ALICE \
-        XENOCTL="$XENCTL --socket $SOCK" XENO_XML=$WT/web1.xml XENO_OTHER=b1 XENO_ARTIFACTS=$ART \
+        XENOCTL="$XENCTL --socket $SOCK" XENO_XML=$WT/web1.xml XENO_BADXML=$WT/bad.xml XENO_OTHER=b1 XENO_ARTIFACTS=$ART \
         XENO_PIDFILE=$WT/chromium.pid timeout -k 5 260 node tests/browser/web.mjs >"$WT/browser.out" 2>"$WT/browser.err"
     RC=$?
     n=0
