@@ -42,8 +42,12 @@ export async function api(method, path, body) {
   return data;
 }
 
-export function domainPath(ref, rest) {
-  return `/v1/domains/${encodeURIComponent(ref)}${rest || ''}`;
+// A URL from a route's pattern exactly as docs/openapi.yaml writes it ('/v1/domains/{ref}/usage'),
+// the domain reference put in encoded, and query parameters: every path the page calls is
+// written out whole, so a check can find each in the OpenAPI file.
+export function at(pattern, ref, query) {
+  const path = pattern.replace('{ref}', encodeURIComponent(ref ?? ''));
+  return query ? `${path}?${new URLSearchParams(query)}` : path;
 }
 
 // The live event stream (GET /v1/events?follow=1, Server-Sent Events) read with fetch():
@@ -55,8 +59,8 @@ export function followEvents(onEvent, onState) {
   async function once() {
     const ac = new AbortController();
     ctl.abort = ac;
-    const q = ctl.lastId ? `&since=${encodeURIComponent(ctl.lastId)}` : '';
-    const r = await fetch(`/v1/events?follow=1${q}`, {
+    const q = ctl.lastId ? { follow: 1, since: ctl.lastId } : { follow: 1 };
+    const r = await fetch(at('/v1/events', null, q), {
       headers: { Authorization: `Bearer ${token()}`, Accept: 'text/event-stream' },
       cache: 'no-store',
       credentials: 'omit',

@@ -3,7 +3,7 @@
 // subprotocol list ("xeno-console", "bearer.TOKEN"), as a browser cannot set headers on a
 // WebSocket. Binary frames from xenod are console output (the scrollback first); what is typed
 // goes back as text frames. A read-only token gets the output only.
-import { token, domainPath } from './api.js';
+import { token, at } from './api.js';
 import { $ } from './dom.js';
 
 let cur = null; // {term, ws, ref}
@@ -21,7 +21,7 @@ export function openConsole(ref) {
   }
   const term = new window.Terminal({ cols: 100, rows: 24, scrollback: 2000, convertEol: false, fontSize: 14 });
   term.open($('terminal'));
-  const url = `wss://${location.host}${domainPath(ref, '/console')}`;
+  const url = `wss://${location.host}${at('/v1/domains/{ref}/console', ref)}`;
   const c = { term, ws: null, ref, closed: false };
   cur = c;
   const connect = () => {

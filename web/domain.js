@@ -1,6 +1,6 @@
 // One domain's page: its facts, lifecycle buttons, memory target, CPU scheduling, network
 // QoS, usage graphs over the last hour, its events and its console.
-import { api, domainPath } from './api.js';
+import { api, at } from './api.js';
 import { $, el, clear, setText, mib, when } from './dom.js';
 import { drawGraph, rates, levels } from './graphs.js';
 import { openConsole, closeConsole, reconnectConsole } from './console.js';
@@ -16,11 +16,23 @@ function msg(text, isError) {
   p.className = isError ? 'msg error' : 'msg';
 }
 
+// What each button and form does: the route, as docs/openapi.yaml writes it.
+const ACTIONS = {
+  start: '/v1/domains/{ref}/start',
+  pause: '/v1/domains/{ref}/pause',
+  unpause: '/v1/domains/{ref}/unpause',
+  shutdown: '/v1/domains/{ref}/shutdown',
+  destroy: '/v1/domains/{ref}/destroy',
+  memory: '/v1/domains/{ref}/memory',
+  sched: '/v1/domains/{ref}/sched',
+  'net-qos': '/v1/domains/{ref}/net-qos',
+};
+
 async function act(what, body) {
   try {
-    const d = await api('POST', domainPath(ref, `/${what}`), body);
+    const d = await api('POST', at(ACTIONS[what], ref), body);
     msg(`${what}: done`, false);
-    if (d && d.name) renderFacts(d);
+    if (d && d.uuid) renderFacts(d); // sched answers its own object, not the domain
   } catch (e) {
     msg(`${what}: ${e.message}`, true);
   }
@@ -55,7 +67,7 @@ function renderFacts(d) {
 }
 
 async function renderGraphs() {
-  const u = await api('GET', domainPath(ref, '/usage?limit=400'));
+  const u = await api('GET', at('/v1/domains/{ref}/usage', ref, { limit: 400 }));
   const now = Date.now() / 1000;
   const s = (u.samples || []).filter((x) => x.time >= now - 3600);
   const net = (u.net || []).filter((x) => x.time >= now - 3600);
@@ -67,7 +79,7 @@ async function renderGraphs() {
 }
 
 async function renderEvents() {
-  const o = await api('GET', `/v1/events?domain=${encodeURIComponent(ref)}&limit=50`);
+  const o = await api('GET', at('/v1/events', null, { domain: ref, limit: 50 }));
   const ol = $('d-events');
   clear(ol);
   for (const e of (o.events || []).slice().reverse()) {
@@ -79,7 +91,7 @@ async function refresh() {
   if (!ref) return;
   const mine = ref;
   try {
-    const d = await api('GET', domainPath(ref));
+    const d = await api('GET', at('/v1/domains/{ref}', ref));
     if (mine !== ref) return;
     renderFacts(d);
     await Promise.all([renderGraphs(), renderEvents()]);
