@@ -35,6 +35,8 @@ async function signIn(t) {
     if (!(e instanceof ApiError) || e.status !== 403) throw e;
   }
   setText('who', who);
+  // A sponsor's token gets 403 from sched and net-qos: those forms are not shown to it.
+  document.body.dataset.role = who === 'operator' ? 'operator' : 'sponsor';
   $('signout').hidden = false;
   startStream();
   route();
@@ -48,6 +50,7 @@ function signOut(message) {
   clearTimeout(state.refreshTimer);
   hideDomain();
   setText('who', '');
+  delete document.body.dataset.role;
   $('signout').hidden = true;
   setLive('off', 'not connected');
   setText('signin-error', message || '');

@@ -211,6 +211,10 @@ async function steps(browser) {
   });
   check('web_sponsor_sees_own_domain', alice, `rows: ${await rowNames(page)}`);
   check('web_sponsor_not_others', alice && !alice.includes(env.XENO_OTHER), `rows: ${alice}`);
+  await page.click('tr[data-name="web1"] a');
+  await page.waitForSelector('#domain:not([hidden])', { timeout: 10000 });
+  const hidden = await page.$eval('#sched-form', (f) => getComputedStyle(f).display === 'none');
+  check('web_sponsor_no_operator_forms', hidden, 'the sched form is shown to a sponsor');
   await page.screenshot({ path: `${ART}/web-sponsor.png` });
 
   // The page and xterm.js (through web/csp-styles.js) under the strict policy: nothing refused.

@@ -129,5 +129,5 @@ EOF
         n=$((n + 1))
     done <"$WT/browser.out"
     grep '^#' "$WT/browser.out"
-    check web_browser_ran '[ "$RC" = 0 ] && [ "$n" -ge 12 ]' "node exited $RC after $n checks: $(log_tail "$WT/browser.err")"
+    check web_browser_ran '[ "$RC" = 0 ] && [ "$n" -ge 18 ]' "node exited $RC after $n checks: $(log_tail "$WT/browser.err")"
 fi
