@@ -14,6 +14,7 @@ struct api_opts {
     const char *listen;             /* "ADDRESS:PORT" for HTTPS with tokens, or NULL */
     const char *tls_cert, *tls_key; /* PEM files; needed with listen */
     const char *image_dir;          /* where sponsors' kernels and initrds must be; NULL: sponsors define nothing */
+    const char *web_dir;            /* the web console's files (docs/web.md); NULL: no page */
 };
 
 /* Serves the API on the unix socket (refuses if another xenod answers there) and, with

@@ -8,6 +8,7 @@
 #include "daemon/api.h"
 #include "daemon/api_events.h"
 #include "daemon/auth.h"
+#include "daemon/web_static.h"
 #include "lib/domain_config.h"
 
 /* A domain XML may have DOMAIN_XML_MAX bytes, and JSON escaping (quotes, newlines) at most
@@ -30,6 +31,7 @@ struct api_server {
     struct auth *auth;
     struct events_hub *events; /* the live event streams (api_events.h) */
     char *image_dir;           /* NULL: sponsors define nothing */
+    struct web_static *web;    /* the web console's files; NULL: none (404) */
     int listen_fd;
     char path[108];
 };

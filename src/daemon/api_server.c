@@ -17,6 +17,7 @@
 #include "daemon/api_access.h"
 #include "daemon/api_priv.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/parse.h"
 
 /* The TCP listener's principal from the bearer token: 0, or the 401/429 sent. Failures are
@@ -77,6 +78,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                        "request body over the API's limit of " MAX_BODY_TEXT
                                        " (2162688 bytes); a domain XML may have 1 MiB (1048576 bytes)",
                                        "code", "bad_request"));
+    /* The page's files need no token (nothing in them is secret); every call it makes does. */
+    if (web_static_claims(url))
+        return web_static_serve(l->s->web, c, method, url);
     struct principal pr = {.is_operator = 1};
     enum MHD_Result sent;
     if (l->tcp && authenticate(l->s, c, &pr, &sent) < 0)
@@ -211,6 +215,10 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
         rc = events_hub_start(&s->events, r, s->auth);
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
+    if (rc == 0 && o->web_dir && (rc = web_static_open(&s->web, o->web_dir)) == 0)
+        log_info("web console: %s, at / on every listener", o->web_dir);
+    else if (rc == 0)
+        log_info("web console: none (no --web-dir, and no web/ found beside xenod)");
     if (rc == 0 && o->listen)
         rc = start_tcp(s, o);
     if (rc == 0 && (s->listen_fd = listen_unix(path)) < 0)
@@ -251,5 +259,6 @@ void api_stop(struct api_server *s)
     auth_close(s->auth);
     events_hub_free(s->events);
     free(s->image_dir);
+    web_static_close(s->web);
     free(s);
 }

@@ -52,7 +52,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                           .listen = o->listen,
                           .tls_cert = o->tls_cert,
                           .tls_key = o->tls_key,
-                          .image_dir = o->image_dir[0] ? o->image_dir : NULL};
+                          .image_dir = o->image_dir[0] ? o->image_dir : NULL,
+                          .web_dir = o->web_dir[0] ? o->web_dir : NULL};
     if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);

@@ -17,7 +17,7 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
-            "             [--save-dir DIR] [--list-routes]\n"
+            "             [--save-dir DIR] [--web-dir DIR | --no-web] [--list-routes]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -48,7 +48,10 @@ void xenod_options_usage(FILE *f)
             "  --tls-cert FILE, --tls-key FILE  the PEM certificate and key of --listen\n"
             "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
-            "                   parity test checks it against docs/openapi.yaml\n");
+            "                   parity test checks it against docs/openapi.yaml\n"
+
+            "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
+            "                   or the source tree's web/ beside the build; docs/web.md); --no-web: none\n");
 }
 
 static int parse_sample_interval(const char *text, double *out)
@@ -121,6 +124,8 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'c': return absolute("--tls-cert", arg, o->tls_cert);
     case 'e': return absolute("--tls-key", arg, o->tls_key);
     case 'I': return absolute("--image-dir", arg, o->image_dir);
+    case 'W': return absolute("--web-dir", arg, o->web_dir);
+    case 'w': o->no_web = 1; return 0;
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -153,6 +158,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"tls-key", required_argument, NULL, 'e'},
                                              {"image-dir", required_argument, NULL, 'I'},
                                              {"list-routes", no_argument, NULL, 'T'},
+                                             {"web-dir", required_argument, NULL, 'W'},
+                                             {"no-web", no_argument, NULL, 'w'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;
@@ -169,6 +176,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->migrate_listen && !o->migrate_key[0])
         return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
+    if (o->no_web && o->web_dir[0])
+        return err_set(EINVAL, "--web-dir and --no-web: give one");
     if (o->listen && (!o->tls_cert[0] || !o->tls_key[0]))
         return err_set(EINVAL,
                        "--listen needs --tls-cert FILE and --tls-key FILE: the API goes over TCP with TLS only");
@@ -182,8 +191,33 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
     return 0;
 }
 
+/* The web console's directory when --web-dir is not given: the installed one, else the
+ * source tree's web/ when xenod runs from its build (build/bin or build/san/bin); the first
+ * that holds index.html. None: "" (xenod serves no page and says so). */
+static void default_web_dir(char out[PATH_MAX])
+{
+    char self[PATH_MAX], cand[PATH_MAX + 32], idx[PATH_MAX + 48];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    const char *bin = n > 0 ? (self[n] = 0, dirname(self)) : NULL;
+    const char *up[] = {"/../../web", "/../../../web"};
+    out[0] = 0;
+    for (int i = -1; i < 2 && !out[0]; i++) {
+        if (i < 0)
+            snprintf(cand, sizeof(cand), "%s", XENOD_DEFAULT_WEB_DIR);
+        else if (bin)
+            snprintf(cand, sizeof(cand), "%s%s", bin, up[i]);
+        else
+            break;
+        snprintf(idx, sizeof(idx), "%s/index.html", cand);
+        if (access(idx, R_OK) == 0 && !realpath(cand, out))
+            out[0] = 0;
+    }
+}
+
 int xenod_options_resolve(struct xenod_options *o)
 {
+    if (!o->web_dir[0] && !o->no_web)
+        default_web_dir(o->web_dir);
     if (!o->vmm[0]) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

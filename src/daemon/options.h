@@ -10,6 +10,7 @@
 
 #define XENOD_DEFAULT_STATE_DIR "/var/lib/xeno"
 #define XENOD_DEFAULT_SOCKET "/run/xenod.sock"
+#define XENOD_DEFAULT_WEB_DIR "/usr/share/xeno/web"
 
 struct xenod_options {
     const char *state_dir, *socket;
@@ -33,6 +34,8 @@ struct xenod_options {
     char save_dir[PATH_MAX];    /* --save-dir, absolute; "": STATE/snapshots (main.c) */
     const char *listen;         /* --listen ADDR:PORT or NULL */
     char tls_cert[PATH_MAX], tls_key[PATH_MAX], image_dir[PATH_MAX]; /* absolute; "": none */
+    char web_dir[PATH_MAX];       /* --web-dir, absolute; "": the first of the defaults that holds the page */
+    int no_web;                   /* --no-web: serve no web console */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
 
