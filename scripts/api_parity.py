@@ -128,7 +128,25 @@ def check_verbs(args):
 
 # A JS/HTML string literal: '...', "..." or `...` (escapes kept; a template's ${...} as is).
 LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|`(?:[^`\\]|\\.)*`")
-TEMPLATE_HOLE = re.compile(r"\$\{[^}]*\}")
+
+
+def template_parts(body):
+    """A template literal's own text with each ${...} hole as NUL, and the holes' code (a hole
+    may hold braces and literals of its own: `${at('/v1/domains/{ref}/console', ref)}`)."""
+    own, holes, i = [], [], 0
+    while i < len(body):
+        if body.startswith("${", i):
+            depth, j = 1, i + 2
+            while j < len(body) and depth:
+                depth += {"{": 1, "}": -1}.get(body[j], 0)
+                j += 1
+            holes.append(body[i + 2:j - 1])
+            own.append("\0")
+            i = j
+        else:
+            own.append(body[i])
+            i += 1
+    return "".join(own), holes
 
 
 def segment_match(page_segs, api_segs, prefix):
@@ -154,12 +172,19 @@ def web_paths(root):
             with open(path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
             for m in LITERAL.finditer(text):
-                lit = m.group(0)[1:-1]
-                at = lit.find("/v1/")
-                if at < 0 and lit != "/v1":
-                    continue
                 line = text.count("\n", 0, m.start()) + 1
-                yield path, line, lit[max(at, 0):]
+                for lit in literal_texts(m.group(0)):
+                    at = lit.find("/v1/")
+                    if at >= 0 or lit == "/v1":
+                        yield path, line, lit[max(at, 0):]
+
+
+def literal_texts(lit):
+    """The text of a literal, and for a template those of the literals inside its holes."""
+    if lit[0] != "`":
+        return [lit[1:-1]]
+    own, holes = template_parts(lit[1:-1])
+    return [own] + [t for h in holes for m in LITERAL.finditer(h) for t in literal_texts(m.group(0))]
 
 
 def check_web(args):
@@ -170,10 +195,11 @@ def check_web(args):
     problems, seen = [], 0
     for file, line, text in web_paths(args.web):
         seen += 1
-        text = re.split(r"[?#]", TEMPLATE_HOLE.sub("\0", text), maxsplit=1)[0]
+        text = re.split(r"[?#]", text, maxsplit=1)[0]
         prefix = text.endswith("/")  # '/v1/domains/' + name + ...: what follows is not known
         segs = [None if "\0" in s else s for s in text.strip("/").split("/")]
-        if any(s is not None and not re.fullmatch(r"[A-Za-z0-9._~-]+", s) for s in segs):
+        # A segment is a name, or a {param} as the OpenAPI file writes it (the page fills it in).
+        if any(s is not None and not re.fullmatch(r"[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}", s) for s in segs):
             problems.append(f"{file}:{line}: '{text}' is not a path the checker can read")
             continue
         if not any(segment_match(segs, a, prefix) for _, a in api):

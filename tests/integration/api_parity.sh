@@ -77,9 +77,17 @@ const list = await api('GET', '/v1/domains');
 await api('POST', `/v1/domains/${encodeURIComponent(d.name)}/pause`);
 const es = new EventSource("/v1/events?follow=1");
 fetch('/v1/domains/' + name + '/usage?limit=360');
+const ACTIONS = { start: '/v1/domains/{ref}/start' };
+const url = `wss://${location.host}${at('/v1/domains/{ref}/console', ref)}`;
 JS
-printf '%s\n' "fetch(\`/v1/domains/\${ref}/frobnicate\`);" >"$PT/badweb/page.js"
+cat >"$PT/badweb/page.js" <<'JS'
+fetch(`/v1/domains/${ref}/frobnicate`);
+const ACTIONS = { boot: '/v1/domains/{ref}/boot' };
+const url = `wss://${location.host}${at('/v1/consoles/{ref}', ref)}`;
+JS
 parity api_parity_web_good_page web --web "$PT/web" --openapi "$OPENAPI"
 $PARITY web --web "$PT/badweb" --openapi "$OPENAPI" >"$PT/badweb.out" 2>&1
 RC=$?
-check api_parity_detects_undocumented_page_path '[ $RC = 1 ] && grep -q "page.js:1: /v1/domains/\${...}/frobnicate is not a path" "$PT/badweb.out"' "$(cat "$PT/badweb.out")"
+check api_parity_detects_undocumented_page_path '[ $RC = 1 ] && grep -q "page.js:1: /v1/domains/\${...}/frobnicate is not a path" "$PT/badweb.out" &&
+    grep -q "page.js:2: /v1/domains/{ref}/boot is not a path" "$PT/badweb.out" &&
+    grep -q "page.js:3: /v1/consoles/{ref} is not a path" "$PT/badweb.out"' "$(cat "$PT/badweb.out")"
