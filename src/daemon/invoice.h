@@ -33,7 +33,7 @@ struct invoice_line {
 };
 
 struct invoice {
-    char sponsor[64];
+    char sponsor[LEDGER_SPONSOR_MAX];
     int64_t from_us, to_us;
     int by;
     const struct price_list *prices; /* borrowed while it is built */

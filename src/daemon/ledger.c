@@ -14,7 +14,7 @@
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS ledger_tx("
     "  id BIGINT PRIMARY KEY, idem_key VARCHAR(160) NOT NULL UNIQUE, kind VARCHAR(16) NOT NULL,"
-    "  domain_uuid VARCHAR(40) NOT NULL, domain_name VARCHAR(80) NOT NULL, sponsor VARCHAR(64) NOT NULL,"
+    "  domain_uuid VARCHAR(40) NOT NULL, domain_name VARCHAR(80) NOT NULL, sponsor VARCHAR(136) NOT NULL,"
     "  period_start_us BIGINT NOT NULL, period_end_us BIGINT NOT NULL, posted_us BIGINT NOT NULL,"
     "  reverses BIGINT REFERENCES ledger_tx(id));"
     "CREATE INDEX IF NOT EXISTS ledger_tx_sponsor ON ledger_tx(sponsor, period_end_us);"

@@ -27,13 +27,14 @@
 #define LEDGER_KEY_MAX 160
 #define LEDGER_UUID_MAX 40
 #define LEDGER_NAME_MAX 80
+#define LEDGER_SPONSOR_MAX 136 /* DOMAIN_SPONSOR_MAX + 1, rounded up */
 #define LEDGER_BACKLOG_MAX 4096
 
 struct ledger_tx {
     char key[LEDGER_KEY_MAX]; /* idempotency key */
     char domain[LEDGER_UUID_MAX];
     char name[LEDGER_NAME_MAX]; /* the domain's name when posted, for bills */
-    char sponsor[64];
+    char sponsor[LEDGER_SPONSOR_MAX];
     int64_t start_us, end_us;   /* the interval it covers (CLOCK_REALTIME microseconds) */
     int64_t q[METER__COUNT];    /* micro-units; negative only in a reversal */
     int64_t reverses;           /* 0, or the id of the transaction this one reverses */

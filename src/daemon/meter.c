@@ -76,6 +76,7 @@ int meter_advance(struct meter_cursor *c, const struct meter_reading *r, int64_t
             q[net_meters[i]] += (int64_t)(r->counter[i] - base[i]) * 1000000;
     }
     c->instance = r->instance;
+    c->from_ns = base_time < r->time_ns ? base_time : r->time_ns;
     c->time_ns = r->time_ns > base_time ? r->time_ns : base_time;
     memcpy(c->counter, r->counter, sizeof(c->counter));
     return reset;

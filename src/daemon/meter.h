@@ -62,6 +62,7 @@ struct meter_cursor {
     /* What was below one micro-unit last time, carried so that no fraction is ever lost:
      * rem[0] nanoseconds of CPU, rem[1..3] the gauges' products below one micro-unit. */
     uint64_t rem[4];
+    uint64_t from_ns; /* where the last meter_advance's interval began (not saved) */
 };
 
 /* Moves the cursor to r and adds the quantities since the previous reading to q[meter]

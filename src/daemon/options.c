@@ -17,7 +17,7 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
-            "             [--save-dir DIR] [--list-routes]\n"
+            "             [--save-dir DIR] [--prices FILE] [--list-routes]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -47,6 +47,8 @@ void xenod_options_usage(FILE *f)
             "  --listen ADDR:PORT  serve the API over HTTPS there too, for tokens (docs/api.md)\n"
             "  --tls-cert FILE, --tls-key FILE  the PEM certificate and key of --listen\n"
             "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n"
+            "  --prices FILE    the price list bills are made with (docs/billing.md); read again on\n"
+            "                   SIGHUP or POST /v1/prices (an error keeps the list in force)\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
             "                   parity test checks it against docs/openapi.yaml\n");
 }
@@ -121,6 +123,7 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'c': return absolute("--tls-cert", arg, o->tls_cert);
     case 'e': return absolute("--tls-key", arg, o->tls_key);
     case 'I': return absolute("--image-dir", arg, o->image_dir);
+    case 'P': return absolute("--prices", arg, o->prices);
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -152,6 +155,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"tls-cert", required_argument, NULL, 'c'},
                                              {"tls-key", required_argument, NULL, 'e'},
                                              {"image-dir", required_argument, NULL, 'I'},
+                                             {"prices", required_argument, NULL, 'P'},
                                              {"list-routes", no_argument, NULL, 'T'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};

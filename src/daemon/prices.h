@@ -27,7 +27,7 @@ extern const char *const bill_resource_unit[RES__COUNT];
 /* How CPU or memory is billed from its two meters. */
 enum bill_rule { RULE_MAX = 0, RULE_USED, RULE_RESERVED };
 
-#define PRICE_SPONSOR_MAX 64
+#define PRICE_SPONSOR_MAX 136
 #define PRICES_MAX_PERIODS 32
 #define PRICES_MAX_ENTRIES 64
 
