@@ -36,6 +36,7 @@ struct billing {
     struct sponsor_charge *charges;
     size_t ncharges;
     int charges_valid;
+    double post_interval_s;
 };
 
 static double mono_s(void)
@@ -45,11 +46,12 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int billing_open(struct billing **out, const char *state_dir, const char *prices_path)
+int billing_open(struct billing **out, const char *state_dir, const char *prices_path, double post_interval_s)
 {
     struct billing *b = calloc(1, sizeof(*b));
     if (!b)
         return err_set(ENOMEM, "billing: out of memory");
+    b->post_interval_s = post_interval_s;
     pthread_mutex_init(&b->lock, NULL);
     if (prices_path) {
         snprintf(b->prices_path, sizeof(b->prices_path), "%s", prices_path);
@@ -152,7 +154,7 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
     pthread_mutex_lock(&b->lock);
     struct billing_domain *d = domain_of(b, r->uuid);
     double now = mono_s();
-    if (d && (final || now - d->last_post >= BILLING_POST_INTERVAL_S)) {
+    if (d && (final || now - d->last_post >= b->post_interval_s)) {
         d->last_post = now;
         if (r->has_monitor)
             post_source(b, d, r, METER_SOURCE_MONITOR, &r->monitor);

@@ -13,13 +13,14 @@
 #include "daemon/invoice.h"
 #include "daemon/meter.h"
 
+/* How often a running domain's usage is posted: at most a minute (--ledger-interval). */
 #define BILLING_POST_INTERVAL_S 60
 
 struct billing;
 
 /* Opens STATE_DIR/ledger.db and, when prices_path is not NULL, the price list (an error in
  * it fails the start: -EINVAL with file:line). */
-int billing_open(struct billing **out, const char *state_dir, const char *prices_path);
+int billing_open(struct billing **out, const char *state_dir, const char *prices_path, double post_interval_s);
 void billing_close(struct billing *b);
 
 /* What xenod read of one domain: its monitor's stats page as a monitor reading, and (if it
@@ -29,7 +30,7 @@ struct billing_reading {
     int has_monitor, has_net;
     struct meter_reading monitor, net;
 };
-/* Posts the usage since the domain's last posting when BILLING_POST_INTERVAL_S has passed
+/* Posts the usage since the domain's last posting when the posting interval has passed
  * since it (or always, when final: the monitor ended). Errors are logged, never returned:
  * domains run on whatever the ledger does. */
 void billing_observe(struct billing *b, const struct billing_reading *r, int final);

@@ -23,7 +23,7 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                  struct api_server **api)
 {
     struct billing *bill;
-    int rc = billing_open(&bill, o->abs_state_dir, o->prices[0] ? o->prices : NULL);
+    int rc = billing_open(&bill, o->abs_state_dir, o->prices[0] ? o->prices : NULL, o->ledger_interval_s);
     if (rc < 0)
         return rc;
     rc = reg_open(reg, o->abs_state_dir, o->vmm, o->sample_interval_s, o->have_cpu ? &o->cpu : NULL);

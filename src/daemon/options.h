@@ -33,6 +33,7 @@ struct xenod_options {
     char save_dir[PATH_MAX];    /* --save-dir, absolute; "": STATE/snapshots (main.c) */
     const char *listen;         /* --listen ADDR:PORT or NULL */
     char tls_cert[PATH_MAX], tls_key[PATH_MAX], image_dir[PATH_MAX]; /* absolute; "": none */
+    double ledger_interval_s;     /* --ledger-interval: how often usage is posted (at most 60 s) */
     char prices[PATH_MAX];        /* --prices FILE, absolute; "": none (usage is free) */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
