@@ -23,12 +23,13 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                  struct api_server **api)
 {
     struct billing *bill;
-    int rc = billing_open(&bill, o->abs_state_dir, o->prices[0] ? o->prices : NULL, o->ledger_interval_s);
+    int rc = reg_open(reg, o->abs_state_dir, o->vmm, o->sample_interval_s, o->have_cpu ? &o->cpu : NULL);
     if (rc < 0)
         return rc;
-    rc = reg_open(reg, o->abs_state_dir, o->vmm, o->sample_interval_s, o->have_cpu ? &o->cpu : NULL);
-    if (rc < 0) {
-        billing_close(bill);
+    /* After reg_open, which makes the state directory; the supervisor posts nothing until
+     * reg->billing is set. */
+    if ((rc = billing_open(&bill, o->abs_state_dir, o->prices[0] ? o->prices : NULL, o->ledger_interval_s)) < 0) {
+        reg_close(reg);
         return rc;
     }
     pthread_mutex_lock(&reg->lock);
