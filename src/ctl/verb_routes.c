@@ -45,6 +45,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"token", "create", "POST", "/v1/tokens"},
     {"token", "list", "GET", "/v1/tokens"},
     {"token", "revoke", "DELETE", "/v1/tokens/{id}"},
+    {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill"},
     LOCAL("help", NULL, "prints xenctl's own help text"),
     {NULL, NULL, NULL, NULL},
 };

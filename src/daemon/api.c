@@ -17,6 +17,8 @@
 
 #include "daemon/api_body.h"
 #include "daemon/api_access.h"
+#include "daemon/bill_view.h"
+#include "daemon/billing.h"
 #include "daemon/log_ring.h"
 #include "daemon/registry_priv.h"
 #include "daemon/route.h"
@@ -288,6 +290,61 @@ static void h_host(void *ctx)
 {
     struct api_call *k = ctx;
     k->result = api_send_json(k->c, 200, reg_host_json(k->reg));
+}
+
+/* ---- billing (docs/billing.md) ---- */
+
+static struct billing *billing_of(struct registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    struct billing *b = r->billing;
+    pthread_mutex_unlock(&r->lock);
+    return b;
+}
+
+/* GET /v1/sponsors/{sponsor}/bill?from=T&to=T[&by=resource|domain|day]. A sponsor token
+ * sees its own bill only: another sponsor's answers 404, as an unknown one does. */
+static void h_bill(void *ctx)
+{
+    struct api_call *k = ctx;
+    const char *sponsor = route_param(&k->params, "sponsor");
+    const char *from = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "from");
+    const char *to = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "to");
+    const char *by = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "by");
+    struct billing *b = billing_of(k->reg);
+    int64_t f, t;
+    int how = INVOICE_BY_RESOURCE;
+    if (!access_sees(k->pr, sponsor) || !b) {
+        err_set(ENOENT, "no usage of sponsor '%s' in the ledger", sponsor);
+        return send_call_error(k, -ENOENT);
+    }
+    if (!from || !to)
+        return bad_request(k, "query parameters from and to are required (YYYY-MM-DDTHH:MM:SSZ or seconds)");
+    if (prices_parse_time(from, &f) < 0 || prices_parse_time(to, &t) < 0 || (by && invoice_by_parse(by, &how) < 0))
+        return bad_request(k, err_msg());
+    struct invoice inv;
+    int rc = billing_bill(b, sponsor, f, t, how, &inv);
+    if (rc < 0)
+        return send_call_error(k, rc);
+    char version[64];
+    billing_prices_version(b, version, sizeof(version));
+    k->result = api_send_json(k->c, 200, bill_json(&inv, version));
+    invoice_free(&inv);
+}
+
+/* POST /v1/prices: reads the --prices file again; an error (file:line) keeps the old list. */
+static void h_prices_reload(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct billing *b = billing_of(k->reg);
+    int rc = b ? billing_reload_prices(b) : err_set(ENOENT, "billing is not running");
+    if (rc == -ENOENT)
+        return send_call_error(k, -EINVAL);
+    if (rc < 0)
+        return send_call_error(k, rc);
+    char version[64];
+    billing_prices_version(b, version, sizeof(version));
+    k->result = api_send_json(k->c, 200, json_pack("{s:s}", "version", version));
 }
 
 /* ---- /v1/domains/{ref}[/...] ---- */
@@ -565,6 +622,8 @@ static const struct route routes[] = {
     {"GET", "/v1/tokens", h_tokens},
     {"POST", "/v1/tokens", h_token_create},
     {"DELETE", "/v1/tokens/{id}", h_token_revoke},
+    {"GET", "/v1/sponsors/{sponsor}/bill", h_bill},
+    {"POST", "/v1/prices", h_prices_reload},
 };
 
 const struct route *api_routes(size_t *n)

@@ -23,6 +23,7 @@ static const struct {
     {"GET", "/v1/tokens"},
     {"POST", "/v1/tokens"},
     {"DELETE", "/v1/tokens/{id}"},
+    {"POST", "/v1/prices"}, /* the host's price list */
 };
 
 int access_operator_only(const char *method, const char *pattern)

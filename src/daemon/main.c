@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "daemon/api.h"
+#include "daemon/billing.h"
 #include "daemon/cpu_contract.h"
 #include "daemon/log_ring.h"
 #include "daemon/migrate_host.h"
@@ -21,9 +22,19 @@
 static int serve(struct registry *reg, const struct xenod_options *o, struct migrate_host **migrate,
                  struct api_server **api)
 {
+    struct billing *bill;
     int rc = reg_open(reg, o->abs_state_dir, o->vmm, o->sample_interval_s, o->have_cpu ? &o->cpu : NULL);
     if (rc < 0)
         return rc;
+    /* After reg_open, which makes the state directory; the supervisor posts nothing until
+     * reg->billing is set. */
+    if ((rc = billing_open(&bill, o->abs_state_dir, o->prices[0] ? o->prices : NULL, o->ledger_interval_s)) < 0) {
+        reg_close(reg);
+        return rc;
+    }
+    pthread_mutex_lock(&reg->lock);
+    reg->billing = bill;
+    pthread_mutex_unlock(&reg->lock);
     snprintf(reg->migrate_key, sizeof(reg->migrate_key), "%s", o->migrate_key);
     if (cpu_contract_probe(o->vmm, &reg->cpu_contract) < 0)
         log_warn("CPU contract unknown (host info shows null): %s", err_msg());
@@ -38,6 +49,7 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     if (o->migrate_listen && (rc = migrate_host_listen(migrate, reg, o->migrate_listen, o->migrate_key)) < 0) {
         rc = err_wrap(-rc, "--migrate-listen %s", o->migrate_listen);
         reg_close(reg);
+        billing_close(bill);
         return rc;
     }
     reg->net_audit = o->net_audit;
@@ -57,6 +69,7 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);
+        billing_close(bill);
     }
     return rc;
 }
@@ -113,10 +126,15 @@ int main(int argc, char **argv)
     log_info("serving %s; state in %s; monitor %s", o.socket, o.abs_state_dir, o.vmm);
 
     int sig;
-    sigwait(&sigs, &sig);
+    /* SIGHUP reads the price list again (docs/billing.md); the others stop xenod. */
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        if (billing_reload_prices(reg.billing) == -ENOENT)
+            log_info("SIGHUP: %s", err_msg()); /* other errors are logged with file:line */
     log_info("stopping on %s; domains keep running", strsignal(sig));
     api_stop(api);
     migrate_host_close(migrate);
+    struct billing *bill = reg.billing;
     reg_close(&reg);
+    billing_close(bill);
     return 0;
 }

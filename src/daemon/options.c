@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/billing.h"
 #include "lib/err.h"
 #include "lib/parse.h"
 
@@ -17,7 +18,8 @@ void xenod_options_usage(FILE *f)
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
-            "             [--save-dir DIR] [--web-dir DIR | --no-web] [--list-routes]\n"
+            "             [--save-dir DIR] [--web-dir DIR | --no-web] [--prices FILE]\n"
+            "             [--ledger-interval TIME] [--list-routes]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -47,9 +49,12 @@ void xenod_options_usage(FILE *f)
             "  --listen ADDR:PORT  serve the API over HTTPS there too, for tokens (docs/api.md)\n"
             "  --tls-cert FILE, --tls-key FILE  the PEM certificate and key of --listen\n"
             "  --image-dir DIR  sponsors' domains boot kernels and initrds from there only\n"
+            "  --prices FILE    the price list bills are made with (docs/billing.md); read again on\n"
+            "                   SIGHUP or POST /v1/prices (an error keeps the list in force)\n"
+            "  --ledger-interval TIME  how often running domains' usage goes into the ledger\n"
+            "                   (STATE/ledger.db; 1s to 60s, default 60s) besides every domain end\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
             "                   parity test checks it against docs/openapi.yaml\n"
-
             "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
             "                   or the source tree's web/ beside the build; docs/web.md); --no-web: none\n");
 }
@@ -126,6 +131,12 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
     case 'I': return absolute("--image-dir", arg, o->image_dir);
     case 'W': return absolute("--web-dir", arg, o->web_dir);
     case 'w': o->no_web = 1; return 0;
+    case 'P': return absolute("--prices", arg, o->prices);
+    case 'G':
+        if (parse_duration_ms(arg, BILLING_POST_INTERVAL_S * 1000, &n) < 0 || n < 1000)
+            return err_set(EINVAL, "--ledger-interval %s: from 1s to %ds", arg, BILLING_POST_INTERVAL_S);
+        o->ledger_interval_s = (double)n / 1000.0;
+        return 0;
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -157,6 +168,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"tls-cert", required_argument, NULL, 'c'},
                                              {"tls-key", required_argument, NULL, 'e'},
                                              {"image-dir", required_argument, NULL, 'I'},
+                                             {"prices", required_argument, NULL, 'P'},
+                                             {"ledger-interval", required_argument, NULL, 'G'},
                                              {"list-routes", no_argument, NULL, 'T'},
                                              {"web-dir", required_argument, NULL, 'W'},
                                              {"no-web", no_argument, NULL, 'w'},
@@ -167,6 +180,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
     o->state_dir = XENOD_DEFAULT_STATE_DIR;
     o->socket = XENOD_DEFAULT_SOCKET;
     o->sample_interval_s = 10;
+    o->ledger_interval_s = BILLING_POST_INTERVAL_S;
     o->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)

@@ -36,6 +36,8 @@ struct xenod_options {
     char tls_cert[PATH_MAX], tls_key[PATH_MAX], image_dir[PATH_MAX]; /* absolute; "": none */
     char web_dir[PATH_MAX];       /* --web-dir, absolute; "": the first of the defaults that holds the page */
     int no_web;                   /* --no-web: serve no web console */
+    double ledger_interval_s;     /* --ledger-interval: how often usage is posted (at most 60 s) */
+    char prices[PATH_MAX];        /* --prices FILE, absolute; "": none (usage is free) */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
 };
 

@@ -77,6 +77,9 @@ struct registry {
     char migrate_key[PATH_MAX];       /* --migrate-key: authenticates migrations both ways ("": none) */
     char save_dir[PATH_MAX];          /* --save-dir: the only place monitors may save snapshots */
     struct cpu_contract cpu_contract; /* set once by main() before the API starts; read-only after */
+    /* Metering and the ledger (billing.h): set once by main() under lock after reg_open,
+     * read under lock; NULL until then (nothing is posted). Outlives the supervisor. */
+    struct billing *billing;
     int stopping;
     pthread_t supervisor;
 };

@@ -73,6 +73,17 @@ void *reg_supervisor_main(void *arg);
 int reg_claim_mac_locked(struct registry *r, struct domain_config *c, const struct reg_domain *self,
                          const char *source);
 
+/* ---- reg_billing.c: metering into the ledger (billing.h) ---- */
+
+struct billing_reading;
+/* What the ledger needs of d now: its monitor's page st (NULL: none) and its port's
+ * counters on the backend. Caller holds r->lock. */
+void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct stats_page *st,
+                         struct billing_reading *out);
+/* Every running domain's usage to the ledger when due, and the backlog retried. Supervisor
+ * thread, without r->lock. */
+void reg_billing_tick(struct registry *r);
+
 /* ---- admission.c ---- */
 
 /* What the domains that run (or start) other than `except` have reserved, with "name 30%, ..."

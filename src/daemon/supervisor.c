@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/billing.h"
 #include "daemon/end_policy.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
@@ -209,8 +210,14 @@ void *reg_supervisor_main(void *opaque)
                     int pid = m->pid, restart;
                     /* The monitor's last page: the exact CPU time to the end, for billing. */
                     struct stats_page st;
-                    if (monitor_read_stats(m, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
+                    int have_st = monitor_read_stats(m, &st) == 0;
+                    if (have_st && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
                         log_error("%s", err_msg());
+                    /* ... and the ledger's final posting (stop, crash, destroy, save,
+                     * migration out), its port's counters read before the port goes. */
+                    struct billing_reading last;
+                    struct billing *bill = r->billing;
+                    reg_billing_reading(r, d, have_st ? &st : NULL, &last);
                     /* Before the reap in detach_monitor: a monitor killed by a signal (its
                      * sandbox's SIGSYS) wrote no outcome; the event says which signal. */
                     siginfo_t si = {0};
@@ -227,6 +234,8 @@ void *reg_supervisor_main(void *opaque)
                     if (restart)
                         d->refs++;
                     pthread_mutex_unlock(&r->lock);
+                    if (bill)
+                        billing_observe(bill, &last, 1);
                     if (port[0] && !restart)
                         reg_net_detach(r, port);
                     if (restart) {
@@ -244,6 +253,7 @@ void *reg_supervisor_main(void *opaque)
         free(pfds);
         free(doms);
         sample_usage(r);
+        reg_billing_tick(r);
     }
     return NULL;
 }

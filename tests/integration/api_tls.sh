@@ -102,6 +102,7 @@ for r in "${ROUTES[@]}"; do
         w=${WHO[$i]} exp=${want[$i]}
         ensure_a1
         path=${p/\{ref\}/a1}
+        path=${path/\{sponsor\}/alice}
         [[ $p == */tokens/\{id\} ]] && path=/v1/tokens/$(token carol | cut -d' ' -f1)
         body=
         [ "$m" = GET ] || body='{}'

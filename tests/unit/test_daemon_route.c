@@ -161,6 +161,8 @@ static void api_table_is_complete_and_unique(void **state)
         {"GET", "/v1/tokens"},
         {"POST", "/v1/tokens"},
         {"DELETE", "/v1/tokens/7"},
+        {"GET", "/v1/sponsors/acme/bill"},
+        {"POST", "/v1/prices"},
     };
     size_t nd = sizeof(documented) / sizeof(documented[0]);
     assert_int_equal(n, nd);

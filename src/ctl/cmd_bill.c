@@ -1,0 +1,132 @@
+/* `xenctl bill SPONSOR --from T --to T [--by resource|domain|day] [--csv]`: a sponsor's bill
+ * (docs/billing.md, GET /v1/sponsors/{sponsor}/bill). Money and quantities come as integer
+ * micro-units and are printed as exact decimals with six places: no floating point. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/commands.h"
+#include "ctl/table.h"
+#include "ctl/url.h"
+#include "lib/err.h"
+
+/* 1234567 -> "1.234567", -5 -> "-0.000005". */
+static const char *micros(json_int_t v, char *buf, size_t size)
+{
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    snprintf(buf, size, "%s%" PRIu64 ".%06" PRIu64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
+    return buf;
+}
+
+static json_int_t num(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* A CSV field: quoted, quotes doubled, control characters replaced (ctl_sanitize). */
+static void csv_field(const char *s, int last)
+{
+    char *clean = ctl_sanitize(s);
+    putchar('"');
+    for (const char *p = clean ? clean : ""; *p; p++) {
+        if (*p == '"')
+            putchar('"');
+        putchar(*p);
+    }
+    putchar('"');
+    putchar(last ? '\n' : ',');
+    free(clean);
+}
+
+static void print_csv(const json_t *bill)
+{
+    static const char *const head[] = {"group", "domain_uuid", "resource",   "unit", "from",
+                                       "to",    "quantity",    "unit_price", "per",  "amount"};
+    for (size_t i = 0; i < 10; i++)
+        csv_field(head[i], i == 9);
+    const json_t *l;
+    size_t i;
+    json_array_foreach(json_object_get(bill, "lines"), i, l)
+    {
+        char q[32], p[32], a[32], per[32];
+        snprintf(per, sizeof(per), "%" JSON_INTEGER_FORMAT, num(l, "per"));
+        const char *f[] = {str(l, "group"),
+                           str(l, "domain_uuid"),
+                           str(l, "resource"),
+                           str(l, "unit"),
+                           str(l, "from"),
+                           str(l, "to"),
+                           micros(num(l, "quantity_micros"), q, sizeof(q)),
+                           micros(num(l, "unit_price_micros"), p, sizeof(p)),
+                           per,
+                           micros(num(l, "amount_micros"), a, sizeof(a))};
+        for (size_t k = 0; k < 10; k++)
+            csv_field(f[k], k == 9);
+    }
+}
+
+static void print_table(const json_t *bill)
+{
+    static const char *const head[] = {"Group", "Resource", "From", "To", "Quantity", "Unit price", "Amount"};
+    static const enum ctl_align al[] = {CTL_ALIGN_LEFT,  CTL_ALIGN_LEFT,  CTL_ALIGN_LEFT, CTL_ALIGN_LEFT,
+                                        CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT};
+    struct ctl_table t;
+    ctl_table_init(&t, 7, head, al);
+    const json_t *l;
+    size_t i;
+    json_array_foreach(json_object_get(bill, "lines"), i, l)
+    {
+        char q[64], qq[32], p[96], pp[32], a[32];
+        snprintf(q, sizeof(q), "%s %s", micros(num(l, "quantity_micros"), qq, sizeof(qq)), str(l, "unit"));
+        if (num(l, "per") > 1)
+            snprintf(p, sizeof(p), "%s per %" JSON_INTEGER_FORMAT " %s", micros(num(l, "unit_price_micros"), pp, 32),
+                     num(l, "per"), str(l, "unit"));
+        else
+            snprintf(p, sizeof(p), "%s per %s", micros(num(l, "unit_price_micros"), pp, 32), str(l, "unit"));
+        const char *cells[] = {
+            *str(l, "group") ? str(l, "group") : "-",     str(l, "resource"), str(l, "from"), str(l, "to"), q, p,
+            micros(num(l, "amount_micros"), a, sizeof(a))};
+        ctl_table_add(&t, cells);
+    }
+    ctl_table_print(&t, stdout);
+    ctl_table_free(&t);
+    char total[32];
+    char *sp = ctl_sanitize(str(bill, "sponsor")), *pl = ctl_sanitize(str(bill, "price_list"));
+    printf("Total for %s, %s to %s (price list %s): %s\n", sp ? sp : "", str(bill, "from"), str(bill, "to"),
+           pl && *pl ? pl : "none: everything free", micros(num(bill, "total_micros"), total, sizeof(total)));
+    free(sp);
+    free(pl);
+}
+
+int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a)
+{
+    const char *from = ctl_args_get(a, "from"), *to = ctl_args_get(a, "to"), *by = ctl_args_get(a, "by");
+    if (!from || !to)
+        return ctl_usage_error("bill needs --from TIME and --to TIME (YYYY-MM-DDTHH:MM:SSZ or seconds)");
+    char sp[512], f[128], t[128], b[64], path[1024];
+    if (ctl_url_escape(a->pos[0], sp, sizeof(sp)) < 0 || ctl_url_escape(from, f, sizeof(f)) < 0 ||
+        ctl_url_escape(to, t, sizeof(t)) < 0 || ctl_url_escape(by ? by : "resource", b, sizeof(b)) < 0)
+        return ctl_usage_error("bill: %s", err_msg());
+    if (!*a->pos[0])
+        return ctl_usage_error("bill needs a SPONSOR");
+    snprintf(path, sizeof(path), "/v1/sponsors/%s/bill?from=%s&to=%s&by=%s", sp, f, t, b);
+    json_t *bill;
+    int rc = ctl_call(c, "GET", path, NULL, CTL_REQUEST_TIMEOUT_S, &bill, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(bill);
+    else if (ctl_args_get(a, "csv"))
+        print_csv(bill);
+    else
+        print_table(bill);
+    json_decref(bill);
+    return CTL_EXIT_OK;
+}

@@ -1,0 +1,56 @@
+/* Billing in xenod (docs/billing.md): meters each running domain, posts its usage to the
+ * ledger at least every minute and when its monitor ends, holds the price list and makes
+ * bills. Ties meter.h, ledger.h, prices.h and invoice.h together.
+ *
+ * Threads: every function takes the billing lock itself; callers may hold the registry lock
+ * (the order is registry lock, then billing lock; billing never calls the registry). SQLite
+ * writes happen under the billing lock only. */
+#ifndef XENO_DAEMON_BILLING_H
+#define XENO_DAEMON_BILLING_H
+
+#include <stdint.h>
+
+#include "daemon/invoice.h"
+#include "daemon/meter.h"
+
+/* How often a running domain's usage is posted: at most a minute (--ledger-interval). */
+#define BILLING_POST_INTERVAL_S 60
+
+struct billing;
+
+/* Opens STATE_DIR/ledger.db and, when prices_path is not NULL, the price list (an error in
+ * it fails the start: -EINVAL with file:line). */
+int billing_open(struct billing **out, const char *state_dir, const char *prices_path, double post_interval_s);
+void billing_close(struct billing *b);
+
+/* What xenod read of one domain: its monitor's stats page as a monitor reading, and (if it
+ * has a port) the backend's counters. */
+struct billing_reading {
+    char uuid[LEDGER_UUID_MAX], name[LEDGER_NAME_MAX], sponsor[LEDGER_SPONSOR_MAX];
+    int has_monitor, has_net;
+    struct meter_reading monitor, net;
+};
+/* Posts the usage since the domain's last posting when the posting interval has passed
+ * since it (or always, when final: the monitor ended). Errors are logged, never returned:
+ * domains run on whatever the ledger does. */
+void billing_observe(struct billing *b, const struct billing_reading *r, int final);
+/* Tries to post what waits in the backlog (the supervisor's tick). */
+void billing_flush(struct billing *b);
+
+/* Reads the price list again (SIGHUP, POST /v1/prices): 0, or the error with file:line
+ * and the old list kept. -ENOENT when xenod runs without --prices. */
+int billing_reload_prices(struct billing *b);
+/* The version of the list in force ("" without one) into buf. */
+void billing_prices_version(struct billing *b, char *buf, size_t size);
+
+/* A sponsor's bill over [from_us, to_us): *inv filled (invoice_free after). -ENOENT when the
+ * ledger has no usage of that sponsor at all, -EINVAL for a bad period. */
+int billing_bill(struct billing *b, const char *sponsor, int64_t from_us, int64_t to_us, int by, struct invoice *inv);
+
+/* For /metrics (xeno_sponsor_charge_micros_total): each sponsor's charges since the ledger
+ * began, priced by the list in force, in money micro-units; fn is called once per sponsor
+ * with usage, under the billing lock (copy what it keeps, call nothing of billing). Reads
+ * the whole ledger unless nothing was posted since the last call. 0 or -EIO. */
+int billing_sponsor_charges(struct billing *b, void (*fn)(void *ctx, const char *sponsor, int64_t micros), void *ctx);
+
+#endif

@@ -1,0 +1,397 @@
+/* The usage ledger in SQLite (ledger.h). Portable SQL only: BIGINT/VARCHAR types, explicit
+ * ids (no AUTOINCREMENT), INSERT ... ON CONFLICT for the cursor (SQLite 3.24+, PostgreSQL). */
+#include "daemon/ledger.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS ledger_tx("
+    "  id BIGINT PRIMARY KEY, idem_key VARCHAR(160) NOT NULL UNIQUE, kind VARCHAR(16) NOT NULL,"
+    "  domain_uuid VARCHAR(40) NOT NULL, domain_name VARCHAR(80) NOT NULL, sponsor VARCHAR(136) NOT NULL,"
+    "  period_start_us BIGINT NOT NULL, period_end_us BIGINT NOT NULL, posted_us BIGINT NOT NULL,"
+    "  reverses BIGINT REFERENCES ledger_tx(id));"
+    "CREATE INDEX IF NOT EXISTS ledger_tx_sponsor ON ledger_tx(sponsor, period_end_us);"
+    "CREATE TABLE IF NOT EXISTS ledger_posting("
+    "  tx_id BIGINT NOT NULL REFERENCES ledger_tx(id), line INTEGER NOT NULL,"
+    "  account VARCHAR(200) NOT NULL, meter VARCHAR(40) NOT NULL, quantity BIGINT NOT NULL,"
+    "  PRIMARY KEY(tx_id, line));"
+    "CREATE TABLE IF NOT EXISTS meter_cursor("
+    "  domain_uuid VARCHAR(40) NOT NULL, source INTEGER NOT NULL, instance BIGINT NOT NULL,"
+    "  time_ns BIGINT NOT NULL, c0 BIGINT NOT NULL, c1 BIGINT NOT NULL, c2 BIGINT NOT NULL,"
+    "  c3 BIGINT NOT NULL, r0 BIGINT NOT NULL, r1 BIGINT NOT NULL, r2 BIGINT NOT NULL, r3 BIGINT NOT NULL,"
+    "  PRIMARY KEY(domain_uuid, source));";
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int ledger_open(struct ledger *l, const char *path)
+{
+    memset(l, 0, sizeof(*l));
+    snprintf(l->path, sizeof(l->path), "%s", path);
+    l->backlog = calloc(LEDGER_BACKLOG_MAX, sizeof(*l->backlog));
+    if (!l->backlog)
+        return err_set(ENOMEM, "ledger: out of memory");
+    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        /* Perhaps only read-only: open so bills can still be read. */
+        sqlite3_close(l->db);
+        l->db = NULL;
+        if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+            int r = err_set(EIO, "ledger '%s': %s", path, l->db ? sqlite3_errmsg(l->db) : "cannot open");
+            ledger_close(l);
+            return r;
+        }
+    }
+    sqlite3_busy_timeout(l->db, 2000);
+    char *msg = NULL;
+    if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        /* A read-only database that has the tables already is usable for reading. */
+        log_warn("ledger '%s': %s: postings wait in memory until it can be written", path, msg ? msg : "?");
+        l->failing = 1;
+        sqlite3_free(msg);
+    }
+    return 0;
+}
+
+void ledger_close(struct ledger *l)
+{
+    if (l->db)
+        sqlite3_close(l->db);
+    l->db = NULL;
+    free(l->backlog);
+    l->backlog = NULL;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int insert_posting(struct ledger *l, int64_t id, int line, const char *account, int meter, int64_t q)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_posting VALUES(?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, line);
+    sqlite3_bind_text(st, 3, account, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, meter_info[meter].name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, q);
+    return step_done(st);
+}
+
+static int save_cursor(struct ledger *l, const char *domain, const struct meter_cursor *c)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db,
+                           "INSERT INTO meter_cursor VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(domain_uuid, source)"
+                           " DO UPDATE SET instance=excluded.instance, time_ns=excluded.time_ns, c0=excluded.c0,"
+                           " c1=excluded.c1, c2=excluded.c2, c3=excluded.c3, r0=excluded.r0, r1=excluded.r1,"
+                           " r2=excluded.r2, r3=excluded.r3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, c->source);
+    sqlite3_bind_int64(st, 3, (int64_t)c->instance);
+    sqlite3_bind_int64(st, 4, (int64_t)c->time_ns);
+    for (int i = 0; i < 4; i++) {
+        sqlite3_bind_int64(st, 5 + i, (int64_t)c->counter[i]);
+        sqlite3_bind_int64(st, 9 + i, (int64_t)c->rem[i]);
+    }
+    return step_done(st);
+}
+
+/* One transaction in one SQL transaction. SQLITE_DONE, SQLITE_CONSTRAINT for a key already
+ * posted, or the error. */
+static int post_one(struct ledger *l, const struct ledger_tx *tx)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    int64_t id = 1;
+    if (sqlite3_prepare_v2(l->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_tx", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_tx VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, tx->domain, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, tx->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, tx->sponsor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, tx->start_us);
+    sqlite3_bind_int64(st, 8, tx->end_us);
+    sqlite3_bind_int64(st, 9, now_us());
+    if (tx->reverses)
+        sqlite3_bind_int64(st, 10, tx->reverses);
+    else
+        sqlite3_bind_null(st, 10);
+    rc = step_done(st);
+    if (rc != SQLITE_DONE)
+        goto fail_rc;
+    char account[200];
+    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
+    int line = 0;
+    for (int m = 0; m < METER__COUNT; m++) {
+        if (!tx->q[m])
+            continue;
+        if ((rc = insert_posting(l, id, ++line, account, m, tx->q[m])) != SQLITE_DONE ||
+            (rc = insert_posting(l, id, ++line, "host", m, -tx->q[m])) != SQLITE_DONE)
+            goto fail_rc;
+    }
+    if (tx->has_cursor && (rc = save_cursor(l, tx->domain, &tx->cursor)) != SQLITE_DONE)
+        goto fail_rc;
+    rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail_rc;
+    return SQLITE_DONE;
+fail:
+    rc = sqlite3_errcode(l->db);
+fail_rc:
+    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_DONE || rc == SQLITE_OK ? SQLITE_ERROR : rc;
+}
+
+/* Posts the backlog's head; 0 done (posted or a duplicate), -1 the database failed. */
+static int post_head(struct ledger *l)
+{
+    struct ledger_tx *tx = &l->backlog[l->backlog_head];
+    int rc = post_one(l, tx);
+    if (rc == SQLITE_CONSTRAINT) {
+        l->duplicates++;
+    } else if (rc != SQLITE_DONE) {
+        if (!l->failing)
+            log_error("ledger '%s': cannot post (%s): usage waits in memory (%zu waiting, at most %d)", l->path,
+                      sqlite3_errstr(rc), l->backlog_n, LEDGER_BACKLOG_MAX);
+        l->failing = 1;
+        err_set(EIO, "ledger '%s': %s", l->path, sqlite3_errstr(rc));
+        return -1;
+    } else {
+        l->posted++;
+    }
+    l->backlog_head = (l->backlog_head + 1) % LEDGER_BACKLOG_MAX;
+    l->backlog_n--;
+    return rc == SQLITE_CONSTRAINT;
+}
+
+size_t ledger_flush(struct ledger *l)
+{
+    size_t before = l->backlog_n;
+    while (l->backlog_n && post_head(l) >= 0)
+        ;
+    if (l->failing && l->backlog_n == 0) {
+        log_info("ledger '%s': writable again; %zu waiting transactions posted", l->path, before);
+        l->failing = 0;
+    }
+    return l->backlog_n;
+}
+
+/* A full backlog: the domain's last waiting transaction of the same source takes tx's usage
+ * (its interval and cursor grow). 0, or -ENOSPC when there is none to merge into. */
+static int merge_into_backlog(struct ledger *l, const struct ledger_tx *tx)
+{
+    for (size_t k = l->backlog_n; k-- > 0;) {
+        struct ledger_tx *o = &l->backlog[(l->backlog_head + k) % LEDGER_BACKLOG_MAX];
+        if (strcmp(o->domain, tx->domain) || o->cursor.source != tx->cursor.source || o->reverses || tx->reverses)
+            continue;
+        for (int m = 0; m < METER__COUNT; m++)
+            o->q[m] += tx->q[m];
+        o->end_us = tx->end_us;
+        o->cursor = tx->cursor;
+        snprintf(o->key, sizeof(o->key), "%s", tx->key);
+        l->merged++;
+        return 0;
+    }
+    l->dropped++;
+    return err_set(ENOSPC, "ledger: backlog full (%d) and nothing of domain %s waits: usage lost", LEDGER_BACKLOG_MAX,
+                   tx->domain);
+}
+
+int ledger_submit(struct ledger *l, const struct ledger_tx *tx, int *queued)
+{
+    *queued = 0;
+    if (l->backlog_n)
+        ledger_flush(l);
+    if (l->backlog_n == 0) {
+        int rc = post_one(l, tx);
+        if (rc == SQLITE_CONSTRAINT) {
+            l->duplicates++;
+            return 1;
+        }
+        if (rc == SQLITE_DONE) {
+            l->posted++;
+            if (l->failing)
+                log_info("ledger '%s': writable again", l->path);
+            l->failing = 0;
+            return 0;
+        }
+        if (!l->failing)
+            log_error("ledger '%s': cannot post (%s): usage waits in memory (at most %d transactions)", l->path,
+                      sqlite3_errstr(rc), LEDGER_BACKLOG_MAX);
+        l->failing = 1;
+    }
+    *queued = 1;
+    if (l->backlog_n == LEDGER_BACKLOG_MAX)
+        return merge_into_backlog(l, tx);
+    l->backlog[(l->backlog_head + l->backlog_n) % LEDGER_BACKLOG_MAX] = *tx;
+    l->backlog_n++;
+    return 0;
+}
+
+int ledger_get_cursor(struct ledger *l, const char *domain, int source, struct meter_cursor *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db,
+                           "SELECT instance,time_ns,c0,c1,c2,c3,r0,r1,r2,r3 FROM meter_cursor"
+                           " WHERE domain_uuid=? AND source=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -ENOENT; /* no table: nothing was ever posted */
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, source);
+    int r = -ENOENT;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        out->source = source;
+        out->instance = (uint64_t)sqlite3_column_int64(st, 0);
+        out->time_ns = (uint64_t)sqlite3_column_int64(st, 1);
+        for (int i = 0; i < 4; i++) {
+            out->counter[i] = (uint64_t)sqlite3_column_int64(st, 2 + i);
+            out->rem[i] = (uint64_t)sqlite3_column_int64(st, 6 + i);
+        }
+        r = 0;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Transactions as rows: the tx columns, then (meter, quantity) of its sponsor-side lines. */
+static int for_each_sql(struct ledger *l, const char *where, const char *sponsor, int64_t a, int64_t b,
+                        void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
+{
+    char sql[768];
+    snprintf(sql, sizeof(sql),
+             "SELECT t.id, t.domain_uuid, t.domain_name, t.sponsor, t.period_start_us, t.period_end_us, p.meter,"
+             " p.quantity FROM ledger_tx t JOIN ledger_posting p ON p.tx_id = t.id"
+             " WHERE p.account <> 'host' AND %s ORDER BY t.id, p.line",
+             where);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    if (sponsor)
+        sqlite3_bind_text(st, 3, sponsor, -1, SQLITE_TRANSIENT);
+    struct ledger_row row = {0};
+    char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[64] = "";
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (id != row.id) {
+            if (row.id)
+                fn(ctx, &row);
+            memset(&row, 0, sizeof(row));
+            row.id = id;
+            snprintf(dom, sizeof(dom), "%s", (const char *)sqlite3_column_text(st, 1));
+            snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 2));
+            snprintf(sp, sizeof(sp), "%s", (const char *)sqlite3_column_text(st, 3));
+            row.domain = dom;
+            row.name = name;
+            row.sponsor = sp;
+            row.start_us = sqlite3_column_int64(st, 4);
+            row.end_us = sqlite3_column_int64(st, 5);
+        }
+        const char *meter = (const char *)sqlite3_column_text(st, 6);
+        int m = meter ? meter_by_name(meter) : -1;
+        if (m >= 0)
+            row.q[m] += sqlite3_column_int64(st, 7);
+    }
+    if (row.id)
+        fn(ctx, &row);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+}
+
+int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int64_t to_us,
+                    void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
+{
+    return for_each_sql(l,
+                        sponsor ? "t.period_end_us > ?1 AND t.period_start_us < ?2 AND t.sponsor = ?3"
+                                : "t.period_end_us > ?1 AND t.period_start_us < ?2",
+                        sponsor, from_us, to_us, fn, ctx);
+}
+
+int ledger_has_sponsor(struct ledger *l, const char *sponsor)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ledger_tx WHERE sponsor = ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, sponsor, -1, SQLITE_TRANSIENT);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+struct reverse_ctx {
+    struct ledger_tx tx;
+    int found;
+};
+
+static void take_row(void *opaque, const struct ledger_row *row)
+{
+    struct reverse_ctx *c = opaque;
+    c->found = 1;
+    snprintf(c->tx.domain, sizeof(c->tx.domain), "%s", row->domain);
+    snprintf(c->tx.name, sizeof(c->tx.name), "%s", row->name);
+    snprintf(c->tx.sponsor, sizeof(c->tx.sponsor), "%s", row->sponsor);
+    c->tx.start_us = row->start_us;
+    c->tx.end_us = row->end_us;
+    for (int m = 0; m < METER__COUNT; m++)
+        c->tx.q[m] = -row->q[m];
+}
+
+int ledger_reverse(struct ledger *l, int64_t id)
+{
+    struct reverse_ctx c;
+    memset(&c, 0, sizeof(c));
+    int r = for_each_sql(l, "t.id = ?1 AND ?2 = ?2", NULL, id, 0, take_row, &c);
+    if (r < 0)
+        return r;
+    if (!c.found)
+        return err_set(ENOENT, "ledger: no transaction %lld", (long long)id);
+    snprintf(c.tx.key, sizeof(c.tx.key), "reversal/%lld", (long long)id);
+    c.tx.reverses = id;
+    int rc = post_one(l, &c.tx);
+    if (rc == SQLITE_CONSTRAINT)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : err_set(EIO, "ledger: reversing %lld: %s", (long long)id, sqlite3_errstr(rc));
+}
+
+int ledger_check_balance(struct ledger *l)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db,
+                           "SELECT COUNT(*) FROM (SELECT tx_id FROM ledger_posting GROUP BY tx_id, meter"
+                           " HAVING SUM(quantity) <> 0) AS unbalanced",
+                           -1, &st, NULL) != SQLITE_OK)
+        return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n < 0 ? err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db)) : n;
+}

@@ -1,0 +1,83 @@
+/* Meter arithmetic: exact integer deltas and integrals, with what falls below one micro-unit
+ * carried to the next reading (meter.h). */
+#include "daemon/meter.h"
+
+#include <errno.h>
+#include <string.h>
+
+const struct meter_info meter_info[METER__COUNT] = {
+    [METER_VCPU_USED] = {"vcpu_seconds_used", "vcpu-second", "cumulative"},
+    [METER_VCPU_RESERVED] = {"vcpu_seconds_reserved", "vcpu-second", "gauge"},
+    [METER_MEMORY_RESIDENT] = {"memory_gib_seconds_resident", "GiB-second", "gauge"},
+    [METER_MEMORY_ALLOCATED] = {"memory_gib_seconds_allocated", "GiB-second", "gauge"},
+    [METER_NET_TX_BYTES] = {"net_tx_bytes", "byte", "cumulative"},
+    [METER_NET_RX_BYTES] = {"net_rx_bytes", "byte", "cumulative"},
+    [METER_NET_TX_PACKETS] = {"net_tx_packets", "packet", "cumulative"},
+    [METER_NET_RX_PACKETS] = {"net_rx_packets", "packet", "cumulative"},
+};
+
+int meter_by_name(const char *name)
+{
+    for (int i = 0; i < METER__COUNT; i++)
+        if (strcmp(meter_info[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* value x dt_ns / divisor in whole units, the rest carried in *rem (always below divisor).
+ * 128-bit: 2^40 bytes x a day of nanoseconds does not fit 64 bits. */
+static int64_t integrate(uint64_t value, uint64_t dt_ns, unsigned __int128 divisor, uint64_t *rem)
+{
+    unsigned __int128 p = (unsigned __int128)value * dt_ns + *rem;
+    *rem = (uint64_t)(p % divisor);
+    return (int64_t)(p / divisor);
+}
+
+/* Micro-units: reservation ppm x ns / 1e9 = micro vCPU-seconds; bytes x ns x 1e6 /
+ * (2^30 x 1e9) = micro GiB-seconds. */
+#define RESERVED_DIVISOR 1000000000u
+#define GIB_SECOND_DIVISOR ((unsigned __int128)1073741824u * 1000u)
+
+/* Counters of the port source, in meter order. */
+static const int net_meters[METER_COUNTERS] = {METER_NET_TX_BYTES, METER_NET_RX_BYTES, METER_NET_TX_PACKETS,
+                                               METER_NET_RX_PACKETS};
+
+int meter_advance(struct meter_cursor *c, const struct meter_reading *r, int64_t q[METER__COUNT])
+{
+    int fresh = c->instance != r->instance || (c->instance == 0 && c->time_ns == 0);
+    if (!fresh && r->time_ns < c->time_ns)
+        return -EINVAL;
+    uint64_t base_time = c->time_ns;
+    if (fresh && r->start_ns) {
+        /* A new instance: its counters began at zero when it started. Never before the
+         * last reading of the one it follows: no second counted twice. */
+        base_time = r->start_ns > c->time_ns ? r->start_ns : c->time_ns;
+    } else if (fresh) {
+        base_time = r->time_ns; /* no start time known: no gauge time before this reading */
+    }
+    int reset = fresh;
+    for (int i = 0; i < METER_COUNTERS && !reset; i++)
+        if (r->counter[i] < c->counter[i])
+            reset = 1; /* the source restarted: everything it counts began again at zero */
+    uint64_t base[METER_COUNTERS] = {0};
+    if (!reset)
+        memcpy(base, c->counter, sizeof(base));
+
+    if (c->source == METER_SOURCE_MONITOR) {
+        uint64_t ns = r->counter[0] - base[0] + c->rem[0];
+        q[METER_VCPU_USED] += (int64_t)(ns / 1000u);
+        c->rem[0] = ns % 1000u;
+        uint64_t dt = r->time_ns > base_time ? r->time_ns - base_time : 0;
+        q[METER_VCPU_RESERVED] += integrate(r->gauge[0], dt, RESERVED_DIVISOR, &c->rem[1]);
+        q[METER_MEMORY_RESIDENT] += integrate(r->gauge[1], dt, GIB_SECOND_DIVISOR, &c->rem[2]);
+        q[METER_MEMORY_ALLOCATED] += integrate(r->gauge[2], dt, GIB_SECOND_DIVISOR, &c->rem[3]);
+    } else {
+        for (int i = 0; i < METER_COUNTERS; i++)
+            q[net_meters[i]] += (int64_t)(r->counter[i] - base[i]) * 1000000;
+    }
+    c->instance = r->instance;
+    c->from_ns = base_time < r->time_ns ? base_time : r->time_ns;
+    c->time_ns = r->time_ns > base_time ? r->time_ns : base_time;
+    memcpy(c->counter, r->counter, sizeof(c->counter));
+    return reset;
+}
