@@ -133,11 +133,14 @@ cpu_of() { mxx --json info spin | jq -r '.usage.cpu.total_ns'; }
 c0=$(cpu_of) t0=$EPOCHREALTIME
 sleep 20
 c1=$(cpu_of) t1=$EPOCHREALTIME
-sleep 2 # Prometheus has scraped past t1 (at 1 s); it evaluates at t1 whatever it holds after
+# Prometheus holds a sample from after t1 (rate() at t1 then has samples up to the window's
+# end, whatever a slow scrape on this shared host delayed; it ignores those after t1).
+scraped_past() { promq 'timestamp(xeno_domain_cpu_seconds_total{domain="spin"})' | jq -e --argjson t "$1" '.data.result[0].value[1] | tonumber > $t' >/dev/null 2>&1; }
+check metrics-prometheus-past-window 'wait_until 15 scraped_past "$t1"' "$(promq 'up{job="xenod"}[30s]' | jq -c '.data.result[0].values')"
 ours=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 / (e - s) }')
 theirs=$(promq 'rate(xeno_domain_cpu_seconds_total{domain="spin"}[20s])' "$t1" | jq -r '.data.result[0].value[1]')
 check metrics-promql-rate-agrees 'awk -v a="$ours" -v b="$theirs" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0.05 && d <= 0.02 * a) }"' \
-    "xenctl ${ours} CPU/s, Prometheus rate() ${theirs} from $(promq 'xeno_domain_cpu_seconds_total{domain="spin"}[20s]' "$t1" | jq -c '.data.result[0].values')"
+    "xenctl ${ours} CPU/s (${c0} ns at ${t0}, ${c1} ns at ${t1}), Prometheus rate() ${theirs} from $(promq 'xeno_domain_cpu_seconds_total{domain="spin"}[20s]' "$t1" | jq -c '.data.result[0].values'); up: $(promq 'up{job="xenod"}[30s]' | jq -c '.data.result[0].values'); $(log_tail "$MX/prom/log")"
 label=$(promq 'xeno_domain_vcpus{domain="spin"}' | jq -r '.data.result[0].metric.sponsor')
 check metrics-label-escaping-round-trips '[ "$label" = "te\"st\\s" ]' "Prometheus read sponsor [$label]"
 
