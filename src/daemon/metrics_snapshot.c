@@ -11,7 +11,7 @@
 #include "lib/err.h"
 
 /* Caller holds r->lock. */
-static void copy_domain(struct registry *r, struct reg_domain *d, struct metrics_domain *m)
+static void copy_domain(struct reg_domain *d, struct metrics_domain *m)
 {
     struct stats_page st;
     int have_stats;
@@ -30,18 +30,35 @@ static void copy_domain(struct registry *r, struct reg_domain *d, struct metrics
         if (st.memory_target_bytes)
             m->memory_target_bytes = st.memory_target_bytes;
     }
-    if (d->mon && d->cfg.net.present && r->netback) {
-        char port[NET_PORT_NAME_SIZE];
-        struct nb_stats_port np;
-        net_port_name(&d->cfg, port);
-        if (netback_sup_port_stats(r->netback, port, &np) == 0) {
+    if (d->mon && d->cfg.net.present)
+        net_port_name(&d->cfg, m->port);
+}
+
+/* The backend's counters for every domain with a port: its page read once, without the
+ * registry lock (about 100 KiB; once per domain, as GET /v1/domains does, would hold the
+ * lock for a page per domain). A domain whose port the backend lacks has no network figures. */
+static void copy_net(struct netback_sup *nb, struct metrics_snapshot *out)
+{
+    struct nb_stats_page *pg = malloc(sizeof(*pg));
+    if (!pg || netback_sup_read_stats(nb, pg) < 0) {
+        free(pg);
+        return;
+    }
+    for (unsigned i = 0; i < out->host.domains; i++) {
+        struct metrics_domain *m = &out->domains[i];
+        for (uint32_t p = 0; m->port[0] && p < pg->nports; p++) {
+            const struct nb_stats_port *np = &pg->ports[p];
+            if (strncmp(np->name, m->port, sizeof(np->name)) != 0)
+                continue;
             m->have_net = 1;
-            m->tx_bytes = np.bytes[NET_DIR_FROM_PORT]; /* what the domain sent */
-            m->tx_packets = np.packets[NET_DIR_FROM_PORT];
-            m->rx_bytes = np.bytes[NET_DIR_TO_PORT];
-            m->rx_packets = np.packets[NET_DIR_TO_PORT];
+            m->tx_bytes = np->bytes[NET_DIR_FROM_PORT]; /* what the domain sent */
+            m->tx_packets = np->packets[NET_DIR_FROM_PORT];
+            m->rx_bytes = np->bytes[NET_DIR_TO_PORT];
+            m->rx_packets = np->packets[NET_DIR_TO_PORT];
+            break;
         }
     }
+    free(pg);
 }
 
 int reg_metrics_snapshot(struct registry *r, struct metrics_snapshot *out)
@@ -59,18 +76,22 @@ int reg_metrics_snapshot(struct registry *r, struct metrics_snapshot *out)
     }
     unsigned i = 0;
     for (struct reg_domain *d = r->domains; d; d = d->next, i++) {
-        copy_domain(r, d, &out->domains[i]);
+        copy_domain(d, &out->domains[i]);
         out->host.running += d->mon != NULL;
     }
     char holders[16];
     out->host.domains = n;
     out->host.cpus = r->cpu.cpus;
     out->host.reserved_ppm = adm_reservations_held(r, NULL, holders, sizeof(holders));
-    if (r->netback) {
-        int pid;
-        netback_sup_status(r->netback, &pid, &out->host.netback_restarts);
-    }
+    /* Set once the first domain with an interface starts, freed only by reg_close (after the
+     * API has stopped): safe to use after the lock. */
+    struct netback_sup *nb = r->netback;
     pthread_mutex_unlock(&r->lock);
+    if (nb) {
+        int pid;
+        netback_sup_status(nb, &pid, &out->host.netback_restarts);
+        copy_net(nb, out);
+    }
     return 0;
 }
 

@@ -18,6 +18,7 @@ mx_cleanup() {
     [ -z "$MX_PPID" ] || kill -TERM "$MX_PPID" 2>/dev/null
     [ -z "$MX_XPID" ] || kill -TERM "$MX_XPID" 2>/dev/null
     for p in $(pgrep -f -- "--run-dir $MX/state/"); do kill -KILL "$p" 2>/dev/null; done
+    [ -s "$MX/state/netback/pid" ] && kill -KILL "$(cat "$MX/state/netback/pid")" 2>/dev/null
     [ -z "$MX_PPID" ] || { wait_until 10 gone "$MX_PPID" || kill -KILL "$MX_PPID" 2>/dev/null; }
     [ -z "$MX_XPID" ] || { wait_until 10 gone "$MX_XPID" || kill -KILL "$MX_XPID" 2>/dev/null; }
 }
@@ -120,14 +121,14 @@ EOF
 prometheus --config.file="$MX/prom/prometheus.yml" --storage.tsdb.path="$MX/prom/data" \
     --web.listen-address="127.0.0.1:$MX_PROM_PORT" --log.level=warn >>"$MX/prom/log" 2>&1 &
 MX_PPID=$!
-prom_up() { promq 'up{job="xenod"}' | jq -e '.data.result[0].value[1] == "1"' >/dev/null 2>&1; }
+prom_up() { promq 'up{job="xenod"}' | jqe '.data.result[0].value[1] == "1"' >/dev/null 2>&1; }
 check metrics-prometheus-scrapes 'wait_until 30 prom_up' "$(promq 'up' | head -c 300) | $(log_tail "$MX/prom/log")"
 
 # The CPU rate over a 20 s window, from xenctl's exact CPU time (its Time(s) column) at both
 # ends and from Prometheus's rate() evaluated at the window's end. Prometheus must already
 # scrape steadily when the window opens: rate() extrapolates only half an interval past the
 # first sample, so a window that opens before its samples reads low.
-scraped() { promq 'count_over_time(xeno_domain_cpu_seconds_total{domain="spin"}[5s])' | jq -e '.data.result[0].value[1] | tonumber >= 4' >/dev/null 2>&1; }
+scraped() { promq 'count_over_time(xeno_domain_cpu_seconds_total{domain="spin"}[5s])' | jqe '.data.result[0].value[1] | tonumber >= 4' >/dev/null 2>&1; }
 check metrics-prometheus-steady 'wait_until 30 scraped' "$(promq 'count_over_time(xeno_domain_cpu_seconds_total[5s])' | head -c 300)"
 cpu_of() { mxx --json info spin | jq -r '.usage.cpu.total_ns'; }
 c0=$(cpu_of) t0=$EPOCHREALTIME
@@ -135,7 +136,7 @@ sleep 20
 c1=$(cpu_of) t1=$EPOCHREALTIME
 # Prometheus holds a sample from after t1 (rate() at t1 then has samples up to the window's
 # end, whatever a slow scrape on this shared host delayed; it ignores those after t1).
-scraped_past() { promq 'timestamp(xeno_domain_cpu_seconds_total{domain="spin"})' | jq -e --argjson t "$1" '.data.result[0].value[1] | tonumber > $t' >/dev/null 2>&1; }
+scraped_past() { promq 'timestamp(xeno_domain_cpu_seconds_total{domain="spin"})' | jqe --argjson t "$1" '.data.result[0].value[1] | tonumber > $t' >/dev/null 2>&1; }
 check metrics-prometheus-past-window 'wait_until 15 scraped_past "$t1"' "$(promq 'up{job="xenod"}[30s]' | jq -c '.data.result[0].values')"
 ours=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 / (e - s) }')
 theirs=$(promq 'rate(xeno_domain_cpu_seconds_total{domain="spin"}[20s])' "$t1" | jq -r '.data.result[0].value[1]')
@@ -147,6 +148,35 @@ check metrics-label-escaping-round-trips '[ "$label" = "te\"st\\s" ]' "Prometheu
 out=$(mxx top -b -n 2 -d 0.5)
 check metrics-top-batch '[ "$(grep -c "^Name " <<<"$out")" = 2 ] && ! grep -q $'"'"'\033'"'"' <<<"$out" && grep -Eq "^spin +[0-9]+ +(running|blocked) +[0-9]+\.[0-9]" <<<"$out"' "$out"
 
-mxx destroy spin >/dev/null 2>&1
+# ---- network counters: the backend's port counters of a pair of domains exchanging frames ----
+sed -e "s|<kernel>.*</kernel>|<kernel>$(realpath "$GUEST/net_ping.elf")</kernel>|" -e "s|count=20|count=400|" \
+    examples/net_ping.xml >"$MX/net_ping.xml"
+mxx create examples/net_echo.xml >/dev/null 2>&1
+mxx create "$MX/net_ping.xml" >/dev/null 2>&1
+# net_of FILE FAMILY: net_echo's sample of xeno_domain_network_FAMILY_total in FILE.
+net_of() { awk -v m="xeno_domain_network_$2_total{domain=\"net_echo\"" 'index($0, m) == 1 { print $2 }' "$1"; }
+flowing() {
+    mxapi GET /metrics >"$MX/net" &&
+        [ "$(net_of "$MX/net" receive_packets)" -ge 5 ] 2>/dev/null && [ "$(net_of "$MX/net" transmit_packets)" -ge 5 ] 2>/dev/null
+}
+check metrics-network-counters 'wait_until 120 flowing' "$(grep "^xeno_domain_network" "$MX/net" 2>/dev/null | head -c 600)"
+# The same counters as the API's: /metrics read after the domain object, never behind it.
+net_matches() {
+    local f ours api
+    for f in receive_bytes:rx.bytes transmit_bytes:tx.bytes receive_packets:rx.packets transmit_packets:tx.packets; do
+        ours=$(net_of "$MX/net" "${f%%:*}")
+        api=$(jq -r ".net.${f#*:}" <<<"$json")
+        [ -n "$ours" ] && [ "$ours" -ge "$api" ] && [ "$api" -gt 0 ] || return 1
+    done
+}
+json=$(mxx --json info net_echo)
+mxapi GET /metrics >"$MX/net"
+check metrics-network-matches-api net_matches "$(grep "^xeno_domain_network.*net_echo" "$MX/net") | $(jq -c .net <<<"$json")"
+promtool check metrics <"$MX/net" >"$MX/promtool.out" 2>&1
+rc=$?
+check metrics-promtool-with-network '[ $rc = 0 ] && [ ! -s "$MX/promtool.out" ]' "exit $rc: $(log_tail "$MX/promtool.out")"
+
+for d in spin net_echo net_ping; do mxx destroy $d >/dev/null 2>&1; done
+[ -s "$MX/state/netback/pid" ] && kill -KILL "$(cat "$MX/state/netback/pid")" 2>/dev/null
 mx_cleanup
 MX_PPID= MX_XPID=
