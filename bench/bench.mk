@@ -9,6 +9,7 @@
 #   make bench-net        only the network backend benchmark (bench/net/run.sh)
 #   make bench-audit      only the network audit benchmark (bench/audit/run.sh)
 #   make bench-snapshot   only the snapshot benchmark (bench/snapshot/run.sh)
+#   make bench-metrics    only the /metrics scrape benchmark (bench/metrics/run.sh)
 # The benchmark programs are always built optimized and without sanitizers, whatever SAN is.
 
 BENCH_DIR     = build/bench
@@ -80,9 +81,15 @@ $(BENCH_DIR)/audit-bench: bench/audit/audit_bench.c $(wildcard src/audit/*.c) sr
 bench-audit:
 	bench/audit/run.sh
 
+# GET /metrics with 1000 defined domains (bench/README.md, "bench/metrics").
+.PHONY: bench-metrics
+bench-metrics: programs
+	bench/metrics/run.sh
+
 # One after the other, never at once: they share the host's CPUs.
 bench:
 	bench/boot/run.sh
 	bench/control/run.sh
 	bench/sched/run.sh
 	bench/audit/run.sh
+	bench/metrics/run.sh

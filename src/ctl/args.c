@@ -88,6 +88,30 @@ static int parse_long(const struct ctl_opt *opts, int argc, char **argv, int *i,
     return 0;
 }
 
+/* Handles one "-x", "-x VALUE" or "-xVALUE" at argv[*i] for a command option with a short name. */
+static int parse_short(const struct ctl_opt *opts, int argc, char **argv, int *i, struct ctl_args *a)
+{
+    const char *arg = argv[*i];
+    for (int k = 0; opts && opts[k].name; k++) {
+        if (!opts[k].short_name || opts[k].short_name != arg[1])
+            continue;
+        if (!opts[k].takes_value) {
+            if (arg[2])
+                return err_set(EINVAL, "unknown option '%s' (give one-letter options one per argument)", arg);
+            a->value[k] = "";
+        } else if (arg[2]) {
+            a->value[k] = arg + 2;
+        } else if (*i + 1 < argc) {
+            a->value[k] = argv[++*i];
+        } else {
+            return err_set(EINVAL, "-%c needs a value (-%c %s)", arg[1], arg[1],
+                           opts[k].value_name ? opts[k].value_name : "VALUE");
+        }
+        return 0;
+    }
+    return err_set(EINVAL, "unknown option '%s'", arg);
+}
+
 int ctl_args_parse(const struct ctl_opt *opts, int argc, char **argv, int stop_at_positional, struct ctl_args *a)
 {
     int only_positional = 0;
@@ -106,6 +130,12 @@ int ctl_args_parse(const struct ctl_opt *opts, int argc, char **argv, int stop_a
         }
         if (!only_positional && strcmp(arg, "-h") == 0) {
             a->help = 1;
+            continue;
+        }
+        if (!only_positional && arg[0] == '-' && arg[1] != '\0' && arg[1] != '-' && !stop_at_positional) {
+            int r = parse_short(opts, argc, argv, &i, a);
+            if (r < 0)
+                return r;
             continue;
         }
         /* A lone "-" is an argument (conventionally stdin); "-x" is nothing we know. */

@@ -1,5 +1,7 @@
 /* xenctl's command line: `xenctl [GLOBAL...] COMMAND [ARG|OPTION...]`. Long options only
- * (`--name`, `--name VALUE`, `--name=VALUE`; `-h` is --help), `--` ends options. The global
+ * (`--name`, `--name VALUE`, `--name=VALUE`; `-h` is --help) and the one-letter forms a command
+ * gives some of its options (`-n 5` or `-n5`, one letter per argument: `xenctl top -b -n 5`, as
+ * xentop spells them), `--` ends options. The global
  * options (--socket, --server, --token-file, --cacert, --json, --help) are accepted after the command too, so
  * `xenctl list --json` works like `xenctl --json list`. Pure: no I/O, errors via err_set(). */
 #ifndef XENO_CTL_ARGS_H
@@ -13,6 +15,7 @@ struct ctl_opt {
     const char *name; /* without the leading "--" */
     int takes_value;
     const char *value_name; /* for messages: "SEC", "N" */
+    char short_name;        /* the one-letter form (-n), 0: none */
 };
 
 struct ctl_args {

@@ -298,7 +298,8 @@ int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a)
     double delay = 1, prev_t = 0;
     uint64_t iterations = 0;
     json_t *prev = NULL;
-    int tty = isatty(STDOUT_FILENO), rc = CTL_EXIT_OK;
+    /* Batch mode (-b) never clears the screen, even on a terminal: frames follow each other. */
+    int tty = isatty(STDOUT_FILENO) && !ctl_args_get(a, "batch"), rc = CTL_EXIT_OK;
     if (ctl_args_get(a, "delay") && (ctl_parse_seconds(ctl_args_get(a, "delay"), 3600, &delay) < 0 || delay < 0.1))
         return ctl_usage_error("--delay: %s", delay < 0.1 ? "at least 0.1 s" : err_msg());
     if (ctl_args_get(a, "iterations") && parse_u64_range(ctl_args_get(a, "iterations"), 1, 1000000, &iterations) < 0)

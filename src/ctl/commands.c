@@ -6,31 +6,44 @@
 #include "lib/log.h"
 
 static const struct ctl_opt create_opts[] = {
-    {"paused", 0, NULL}, {"console", 0, NULL}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
-static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL}, {"timeout", 1, "SEC"}, {NULL, 0, NULL}};
+    {"paused", 0, NULL, 0}, {"console", 0, NULL, 0}, {"linger", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL, 0}, {"timeout", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt console_opts[] = {
-    {"dump", 0, NULL}, {"tail", 1, "BYTES"}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
-static const struct ctl_opt events_opts[] = {{"limit", 1, "N"}, {"follow", 0, NULL}, {NULL, 0, NULL}};
-static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME"}, {NULL, 0, NULL}};
-static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL}, {"shrink", 0, NULL}, {NULL, 0, NULL}};
-static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]"},
-                                              {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]"},
-                                              {"weight", 1, "N"},
-                                              {NULL, 0, NULL}};
+    {"dump", 0, NULL, 0}, {"tail", 1, "BYTES", 0}, {"linger", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt events_opts[] = {{"limit", 1, "N", 0}, {"follow", 0, NULL, 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL, 0}, {"shrink", 0, NULL, 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]", 0},
+                                              {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]", 0},
+                                              {"weight", 1, "N", 0},
+                                              {NULL, 0, NULL, 0}};
 static const struct ctl_opt migrate_opts[] = {
-    {"live", 0, NULL}, {"bandwidth", 1, "MB/s"}, {"max-downtime", 1, "TIME"}, {NULL, 0, NULL}};
-static const struct ctl_opt restore_opts[] = {
-    {"paused", 0, NULL}, {"name", 1, "NEW"}, {"console", 0, NULL}, {"linger", 1, "SEC"}, {NULL, 0, NULL}};
-static const struct ctl_opt sched_opts[] = {
-    {"reservation", 1, "PCT"}, {"limit", 1, "PCT"}, {"weight", 1, "N"}, {"period", 1, "TIME"}, {NULL, 0, NULL}};
-static const struct ctl_opt top_opts[] = {{"delay", 1, "SEC"}, {"iterations", 1, "N"}, {NULL, 0, NULL}};
-static const struct ctl_opt token_opts[] = {
-    {"sponsor", 1, "NAME"}, {"operator", 0, NULL}, {"read-only", 0, NULL}, {"expires", 1, "DURATION"}, {NULL, 0, NULL}};
-static const struct ctl_opt bill_opts[] = {
-    {"from", 1, "TIME"}, {"to", 1, "TIME"}, {"by", 1, "resource|domain|day"}, {"csv", 0, NULL}, {NULL, 0, NULL}};
-static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE"},   {"sponsor", 1, "S"},  {"domain", 1, "D"},
-                                            {"since", 1, "TIME"}, {"until", 1, "TIME"}, {"dst", 1, "IP"},
-                                            {NULL, 0, NULL}};
+    {"live", 0, NULL, 0}, {"bandwidth", 1, "MB/s", 0}, {"max-downtime", 1, "TIME", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt restore_opts[] = {{"paused", 0, NULL, 0},
+                                              {"name", 1, "NEW", 0},
+                                              {"console", 0, NULL, 0},
+                                              {"linger", 1, "SEC", 0},
+                                              {NULL, 0, NULL, 0}};
+static const struct ctl_opt sched_opts[] = {{"reservation", 1, "PCT", 0},
+                                            {"limit", 1, "PCT", 0},
+                                            {"weight", 1, "N", 0},
+                                            {"period", 1, "TIME", 0},
+                                            {NULL, 0, NULL, 0}};
+static const struct ctl_opt top_opts[] = {
+    {"delay", 1, "SEC", 'd'}, {"iterations", 1, "N", 'n'}, {"batch", 0, NULL, 'b'}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt token_opts[] = {{"sponsor", 1, "NAME", 0},
+                                            {"operator", 0, NULL, 0},
+                                            {"read-only", 0, NULL, 0},
+                                            {"expires", 1, "DURATION", 0},
+                                            {NULL, 0, NULL, 0}};
+static const struct ctl_opt bill_opts[] = {{"from", 1, "TIME", 0},
+                                           {"to", 1, "TIME", 0},
+                                           {"by", 1, "resource|domain|day", 0},
+                                           {"csv", 0, NULL, 0},
+                                           {NULL, 0, NULL, 0}};
+static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE", 0},   {"sponsor", 1, "S", 0},  {"domain", 1, "D", 0},
+                                            {"since", 1, "TIME", 0}, {"until", 1, "TIME", 0}, {"dst", 1, "IP", 0},
+                                            {NULL, 0, NULL, 0}};
 
 #define CONSOLE_TEXT                                                                                                   \
     "On a terminal, keys go to the guest as typed (Ctrl-C included) and Ctrl-] detaches; the terminal\n"               \
@@ -106,11 +119,13 @@ const struct ctl_command ctl_commands[] = {
      "  --weight N         share of the CPU nobody reserved, 2 to 262144 (default 1024)\n"
      "  --period TIME      time scale of reservation and limit, 1ms to 1s (default 10ms)\n",
      sched_opts, 0, 1, ctl_cmd_sched},
-    {"top", "[--delay SEC] [--iterations N]", "refresh a table of the CPU each domain uses",
+    {"top", "[-b] [-d SEC] [-n N]", "refresh a table of the CPU each domain uses",
      "Columns: Name ID State CPU% (of one CPU, over the last interval) Thr% (of the time held back\n"
      "by its limit) Res Limit Time(s) (exact CPU time). Ctrl-C ends it.\n"
-     "  --delay SEC       seconds between frames (default 1)\n"
-     "  --iterations N    stop after N frames (default: never)\n",
+     "  -d, --delay SEC       seconds between frames (default 1)\n"
+     "  -n, --iterations N    stop after N frames (default: never)\n"
+     "  -b, --batch           plain frames one after the other, never a terminal control code\n"
+     "                        (as xentop -b: for scripts and logs); the first frame has no rates\n",
      top_opts, 0, 0, ctl_cmd_top},
     {"save", "REF FILE [--keep-running] [--shrink]", "suspend a domain to a snapshot file",
      "The monitor pauses the domain and writes its whole state to FILE (on xenod's host; a relative\n"

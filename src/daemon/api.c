@@ -20,6 +20,7 @@
 #include "daemon/bill_view.h"
 #include "daemon/billing.h"
 #include "daemon/log_ring.h"
+#include "daemon/metrics.h"
 #include "daemon/registry_priv.h"
 #include "daemon/route.h"
 #include "daemon/views.h"
@@ -347,6 +348,25 @@ static void h_prices_reload(void *ctx)
     k->result = api_send_json(k->c, 200, json_pack("{s:s}", "version", version));
 }
 
+/* GET /metrics: the Prometheus text (docs/metrics.md). The registry lock is held only to
+ * copy the figures (reg_metrics_snapshot); the text is written after. */
+static void h_metrics(void *ctx)
+{
+    struct api_call *k = ctx;
+    struct metrics_snapshot snap;
+    struct prom_text w;
+    prom_text_init(&w);
+    int rc = reg_metrics_snapshot(k->reg, &snap);
+    if (rc == 0)
+        rc = metrics_format(&snap, XENOD_VERSION, &w);
+    metrics_snapshot_free(&snap);
+    if (rc < 0)
+        send_call_error(k, rc);
+    else
+        k->result = send_text(k->c, 200, PROM_TEXT_CONTENT_TYPE, w.buf, w.len);
+    prom_text_free(&w);
+}
+
 /* ---- /v1/domains/{ref}[/...] ---- */
 
 static void h_get(void *ctx)
@@ -619,6 +639,7 @@ static const struct route routes[] = {
     {"POST", "/v1/restore", h_restore},
     {"GET", "/v1/log", h_log},
     {"GET", "/v1/host", h_host},
+    {"GET", "/metrics", h_metrics},
     {"GET", "/v1/tokens", h_tokens},
     {"POST", "/v1/tokens", h_token_create},
     {"DELETE", "/v1/tokens/{id}", h_token_revoke},

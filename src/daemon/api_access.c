@@ -20,6 +20,7 @@ static const struct {
     {"POST", "/v1/restore"},               /* a host path */
     {"GET", "/v1/log"},                    /* the whole host's log */
     {"GET", "/v1/host"},
+    {"GET", "/metrics"}, /* every sponsor's domains, names and figures */
     {"GET", "/v1/tokens"},
     {"POST", "/v1/tokens"},
     {"DELETE", "/v1/tokens/{id}"},

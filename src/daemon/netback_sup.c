@@ -504,34 +504,42 @@ int netback_sup_request(struct netback_sup *s, const char *line, char *reply, si
     return 0;
 }
 
-int netback_sup_port_stats(struct netback_sup *s, const char *port, struct nb_stats_port *out)
+int netback_sup_read_stats(struct netback_sup *s, struct nb_stats_page *pg)
 {
     int rc = -ENOENT;
-    struct nb_stats_page *pg = malloc(sizeof(*pg)); /* a private copy: the file is the backend's */
-    if (!pg)
-        return -ENOMEM;
     pthread_mutex_lock(&s->lock);
     for (int tries = 0; s->page_fd >= 0 && tries < 100; tries++) {
         uint32_t seq, again;
         if (read_page(s, &seq, sizeof(seq), offsetof(struct nb_stats_page, seq)) < 0 ||
             read_page(s, pg, sizeof(*pg), 0) < 0 ||
-            read_page(s, &again, sizeof(again), offsetof(struct nb_stats_page, seq)) < 0) {
-            rc = -ENOENT; /* shorter than a page now: no stats, no crash */
-            break;
-        }
+            read_page(s, &again, sizeof(again), offsetof(struct nb_stats_page, seq)) < 0)
+            break; /* shorter than a page now: no stats, no crash */
         if ((seq & 1) || again != seq)
             continue;
+        if (pg->nports > NB_STATS_MAX_PORTS)
+            pg->nports = NB_STATS_MAX_PORTS;
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int netback_sup_port_stats(struct netback_sup *s, const char *port, struct nb_stats_port *out)
+{
+    struct nb_stats_page *pg = malloc(sizeof(*pg)); /* a private copy: the file is the backend's */
+    if (!pg)
+        return -ENOMEM;
+    int rc = netback_sup_read_stats(s, pg);
+    if (rc == 0) {
         rc = -ENOENT;
-        uint32_t n = pg->nports < NB_STATS_MAX_PORTS ? pg->nports : NB_STATS_MAX_PORTS;
-        for (uint32_t i = 0; i < n; i++)
+        for (uint32_t i = 0; i < pg->nports; i++)
             if (strncmp(pg->ports[i].name, port, sizeof(pg->ports[i].name)) == 0) {
                 memcpy(out, &pg->ports[i], sizeof(*out));
                 rc = 0;
                 break;
             }
-        break;
     }
-    pthread_mutex_unlock(&s->lock);
     free(pg);
     return rc;
 }

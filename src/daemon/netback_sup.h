@@ -48,6 +48,9 @@ void netback_sup_close(struct netback_sup *s);
  * -EIO with the backend's "err ..." text, or the connection's errno, as the message. Waits
  * up to timeout_ms, also for a backend that is being restarted. */
 int netback_sup_request(struct netback_sup *s, const char *line, char *reply, size_t size, int timeout_ms);
+/* A consistent copy of the backend's whole stats page (nports clamped to NB_STATS_MAX_PORTS;
+ * about 100 KiB: allocate it); -ENOENT while there is none. */
+int netback_sup_read_stats(struct netback_sup *s, struct nb_stats_page *pg);
 /* A consistent copy of one port's counters; -ENOENT if the backend has no such port. */
 int netback_sup_port_stats(struct netback_sup *s, const char *port, struct nb_stats_port *out);
 /* The backend's pid (0 while none runs) and how many times it was restarted. */

@@ -34,6 +34,12 @@ void reg_remove_run_dir(struct registry *r, struct reg_domain *d);
 struct monitor *reg_grab_monitor(struct registry *r, struct reg_domain *d);
 void reg_release_monitor(struct registry *r, struct monitor *m);
 
+/* ---- views.c ---- */
+
+/* The state a domain shows (running, blocked, paused, shutdown, crashed), reading its
+ * monitor's stats page into *st (*have_stats: 1 when it could). Caller holds r->lock. */
+const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats);
+
 /* ---- lifecycle.c ---- */
 
 /* How a monitor starts: a boot of the domain's kernel (all zero), a resume of a snapshot, or

@@ -11,7 +11,7 @@
 #include "lib/log.h"
 #include "proto/netback_stats.h"
 
-static const char *live_state(struct reg_domain *d, struct stats_page *st, int *have_stats)
+const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats)
 {
     *have_stats = d->mon && monitor_read_stats(d->mon, st) == 0;
     if (d->starting)
@@ -112,7 +112,7 @@ static json_t *domain_json_locked(struct registry *r, struct reg_domain *d)
     struct stats_page st;
     int have_stats;
     char dir[PATH_MAX + 64], sock[PATH_MAX + 96];
-    const char *state = live_state(d, &st, &have_stats);
+    const char *state = reg_live_state(d, &st, &have_stats);
     reg_run_dir(r, d, dir, sizeof(dir));
     snprintf(sock, sizeof(sock), "%s/console.sock", dir);
     json_t *o = json_pack(

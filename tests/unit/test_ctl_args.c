@@ -15,7 +15,7 @@
 #include "lib/err.h"
 
 static const struct ctl_opt opts[] = {
-    {"paused", 0, NULL}, {"timeout", 1, "SEC"}, {"console", 0, NULL}, {NULL, 0, NULL}};
+    {"paused", 0, NULL, 0}, {"timeout", 1, "SEC", 0}, {"console", 0, NULL, 0}, {NULL, 0, NULL, 0}};
 
 #define ARGV(...) ((char *[]){__VA_ARGS__})
 #define ARGC(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
@@ -185,6 +185,31 @@ static void positional_counts(void **state)
     assert_int_equal(ctl_check_positional(events, &a), CTL_EXIT_OK);
 }
 
+/* One-letter forms (xenctl top -b -n 5 -d 2, as xentop): flags, values apart or attached,
+ * and the same mistakes refused as for the long forms. */
+static void short_options(void **state)
+{
+    (void)state;
+    static const struct ctl_opt top[] = {
+        {"delay", 1, "SEC", 'd'}, {"iterations", 1, "N", 'n'}, {"batch", 0, NULL, 'b'}, {NULL, 0, NULL, 0}};
+    struct ctl_args a = {0};
+    char *argv[] = {"-b", "-n", "5", "-d0.5"};
+    assert_int_equal(ctl_args_parse(top, 4, argv, 0, &a), 0);
+    assert_string_equal(ctl_args_get(&a, "batch"), "");
+    assert_string_equal(ctl_args_get(&a, "iterations"), "5");
+    assert_string_equal(ctl_args_get(&a, "delay"), "0.5");
+    assert_int_equal(a.npos, 0);
+
+    struct ctl_args b = {0};
+    char *missing[] = {"-n"};
+    bad(ctl_args_parse(top, 1, missing, 0, &b), "-n needs a value");
+    char *joined[] = {"-bn", "3"}; /* flags are not bundled: one letter per argument */
+    bad(ctl_args_parse(top, 2, joined, 0, &b), "one per argument");
+    char *unknown[] = {"-x"};
+    bad(ctl_args_parse(top, 1, unknown, 0, &b), "unknown option '-x'");
+    bad(PARSE(&b, 0, "-p"), "unknown option '-p'"); /* a command without one-letter forms */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +217,7 @@ int main(void)
         cmocka_unit_test(command_options),         cmocka_unit_test(positional_and_double_dash),
         cmocka_unit_test(command_mistakes),        cmocka_unit_test(seconds),
         cmocka_unit_test(command_table),           cmocka_unit_test(positional_counts),
+        cmocka_unit_test(short_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
