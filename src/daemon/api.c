@@ -17,6 +17,7 @@
 
 #include "daemon/api_body.h"
 #include "daemon/api_access.h"
+#include "daemon/api_console_ws.h"
 #include "daemon/log_ring.h"
 #include "daemon/registry_priv.h"
 #include "daemon/route.h"
@@ -358,6 +359,10 @@ static void h_console(void *ctx)
 {
     struct api_call *k = ctx;
     uint64_t want;
+    if (console_ws_requested(k->c)) {
+        k->result = console_ws_upgrade(k->s, k->pr, k->c, k->d, k->rq);
+        return;
+    }
     /* 0 or more than is kept: all of it. */
     if (query_u64(k->c, "tail", 0, UINT64_MAX, CONSOLE_TAIL_MAX, &want) < 0)
         return bad_request(k, err_msg());
