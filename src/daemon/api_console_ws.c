@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,18 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const
                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct console_ws *w = cls;
-    (void)c, (void)req_cls;
+    (void)req_cls;
+    /* Keystrokes and echoes are a few bytes each: with Nagle's algorithm (or the cork
+     * libmicrohttpd may leave from sending the 101) a second small record waits for the
+     * client's delayed ACK, 40 ms on Linux, and every echo is late. Set here, after the 101
+     * went out: libmicrohttpd does not touch these options on the upgraded stream. On the
+     * unix socket both calls fail harmlessly. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1, zero = 0;
+    if (ci) {
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     struct console_viewer_spec spec = {
         .uuid = w->uuid, .name = w->name, .socket_path = w->socket_path, .who = w->who, .read_only = w->read_only};
     w->attached = 1;

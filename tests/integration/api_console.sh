@@ -103,24 +103,24 @@ check ws_fragmented_control_1002 '[ "$(raw 0981${M}00)" = "close 1002" ]'
 check ws_text_not_utf8_1007 '[ "$(raw 8182${M}d18d)" = "close 1007" ]'
 check ws_after_bad_frames_echo 'ws --token "$OP" --send "still-here\r" --expect "echo: still-here" "$URL" >/dev/null'
 
-# ---- a viewer that never reads: dropped, xenod's memory bounded, others answered ----
+# ---- a viewer that never reads, beside 200 viewers of one domain ----
+# The `echo` guest's UART gives a few hundred bytes a second on this host, far too little to
+# fill a viewer's 128 KiB queue plus its socket buffers in a test's time: the drop itself is
+# proven by tests/unit/test_daemon_console_relay.c (8 MiB poured by a monitor played by the
+# test). Here: a viewer holding its socket without reading changes nothing for the others,
+# and xenod's memory stays bounded while 200 more come and go. The viewers come from 7 source
+# addresses (xenod takes 32 connections per address).
 rss0=$(rss_kib)
 ws --token "$OP" --hold 60 "$URL" >/dev/null 2>&1 &
 HOLD=$!
 sleep 0.5
-t0=$SECONDS
-check ws_flood_with_slow_viewer 'ws --token "$OP" --timeout 120 --flood 8000 "$URL" >"$AC/flood" 2>&1' "$(cat "$AC/flood")" # 1.6 MB echoed
-echo "flood: $((SECONDS - t0)) s"
-check ws_slow_viewer_dropped 'wait_until 10 grep -q "dropped a viewer of ec" "$AC/xenod.log"'
+check ws_200_viewers_see_one_line 'ws --token "$OP" --timeout 60 --viewers 200 --send "to-all\r" --expect "echo: to-all" "$URL" >"$AC/many" 2>&1'
+check ws_others_answered_beside_slow_viewer 'ws --proto-token "$ALICE" --send "answered\r" --expect "echo: answered" "$URL" >/dev/null'
 rss1=$(rss_kib)
-check ws_slow_viewer_rss_bounded '[ $((rss1 - rss0)) -lt 65536 ]' "xenod RSS ${rss0} KiB before, ${rss1} KiB after"
-check ws_others_answered_meanwhile 'ws --proto-token "$ALICE" --send "answered\r" --expect "echo: answered" "$URL" >/dev/null'
+check ws_rss_bounded '[ $((rss1 - rss0)) -lt 65536 ]' "xenod RSS ${rss0} KiB before, ${rss1} KiB after"
 kill "$HOLD" 2>/dev/null
 wait "$HOLD" 2>/dev/null
 HOLD=
-
-# ---- 200 viewers of one domain, from 7 source addresses (xenod caps 32 per address) ----
-check ws_200_viewers_see_one_line 'ws --token "$OP" --timeout 60 --viewers 200 --send "to-all\r" --expect "echo: to-all" "$URL" >"$AC/many" 2>&1' "$(tail -c 300 "$AC/many")"
 check ws_after_200_viewers 'ws --token "$ALICE" --send "after-many\r" --expect "echo: after-many" "$URL" >/dev/null'
 
 # ---- xenctl --server ... console: the same WebSocket, scripted through a pipe ----

@@ -7,6 +7,8 @@
  *     --proto-token T               Sec-WebSocket-Protocol: xeno-console, bearer.T (a browser's way)
  *     --viewers N                   N connections at once (from 127.0.0.1, .2, ... 30 per address,
  *                                   under xenod's per-address cap); all must see --expect
+ *     --source-net B                the viewers' addresses are 127.0.B.1, .2, ... (default 0), so
+ *                                   several clients at once stay under the per-address cap too
  *     --send TEXT                   the first connection sends TEXT (\r, \n escapes) as a text frame,
  *                                   after every connection is up
  *     --expect TEXT                 wait until every connection received TEXT (after --send)
@@ -18,12 +20,15 @@
  *                                   "flood-end\r", and wait for "echo: flood-end"
  *     --rtt N                       N round trips: send "rtt<i>\r", wait for "echo: rtt<i>"; prints
  *                                   p50/p99 in ms
+ *     --linger S                    after --expect succeeded, keep every connection open S seconds
+ *                                   (the bench samples xenod meanwhile)
  *     --timeout S                   give up after S seconds (default 20)
  * Prints "status N" and exits 2 when the server does not switch protocols; exits 1 on a timeout
  * or a failed expectation, 0 otherwise. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -49,7 +54,7 @@ struct conn {
 
 static const char *cacert, *token, *proto_token, *send_text, *expect, *raw_hex;
 static char host[64], path[1024];
-static int port, viewers = 1, hold_s, rtt_n, flood_n;
+static int source_net, port, viewers = 1, hold_s, rtt_n, flood_n, linger_s;
 static SSL_CTX *ctx;
 
 static void die(const char *what)
@@ -86,12 +91,11 @@ static void send_all(struct conn *c, const void *buf, size_t len)
 
 static void send_frame(struct conn *c, unsigned op, const void *data, size_t len)
 {
-    uint8_t hdr[WS_HEADER_MAX], mask[4] = {0x11, 0x22, 0x33, 0x44}, *p = malloc(len + 1);
-    size_t hl = ws_build_header(hdr, 1, op, len, mask);
-    memcpy(p, data, len);
-    ws_mask(p, len, mask, 0);
-    send_all(c, hdr, hl);
-    send_all(c, p, len);
+    uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44}, *p = malloc(WS_HEADER_MAX + len + 1);
+    size_t hl = ws_build_header(p, 1, op, len, mask);
+    memcpy(p + hl, data, len);
+    ws_mask(p + hl, len, mask, 0);
+    send_all(c, p, hl + len); /* one TLS record, one segment: as a browser sends a keystroke */
     free(p);
 }
 
@@ -108,10 +112,12 @@ static int open_conn(struct conn *c, int index)
     }
     if (viewers > 1 && strncmp(host, "127.", 4) == 0) {
         struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(index / 30));
+        src.sin_addr.s_addr = htonl(0x7f000001u + ((uint32_t)source_net << 8) + (uint32_t)(index / 30));
         if (bind(c->fd, (struct sockaddr *)&src, sizeof(src)) < 0)
             die("bind to a 127.x source address failed");
     }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         die("connect failed");
     c->ssl = SSL_new(ctx);
@@ -345,6 +351,10 @@ static int run(struct conn *cs, double deadline)
     if (expect && !wait_seen(cs, viewers, expect, deadline))
         return 1;
     printf("ok\n");
+    if (linger_s) {
+        alarm(0);
+        sleep((unsigned)linger_s);
+    }
     return 0;
 }
 
@@ -372,6 +382,10 @@ int main(int argc, char **argv)
             raw_hex = v, i++;
         else if (!strcmp(a, "--hold"))
             hold_s = atoi(v), i++;
+        else if (!strcmp(a, "--source-net"))
+            source_net = atoi(v) & 0xff, i++;
+        else if (!strcmp(a, "--linger"))
+            linger_s = atoi(v), i++;
         else if (!strcmp(a, "--flood"))
             flood_n = atoi(v), i++;
         else if (!strcmp(a, "--rtt"))
