@@ -70,6 +70,9 @@ echo "xenod:  $(sample) with $DOMAINS echo domains running, no viewer"
 echo
 echo "round trip (keystrokes 'rttN\\r' -> 'echo: rttN'), one viewer, over TLS:"
 ws --timeout 120 --rtt "$N" "$(url e1)"
+echo "the same straight on the monitor's console socket (no xenod, no TLS, no WebSocket):"
+uuid=$(curl -s --unix-socket "$SOCK" http://x/v1/domains/e1 | jq -r .uuid)
+python3 bench/control/console_rtt_unix.py "$TMP/state/run/$uuid/console.sock" "$N"
 echo
 echo "viewers of one domain (each must receive a line typed by one of them):"
 for v in $VIEWERS; do
