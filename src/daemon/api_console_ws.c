@@ -118,6 +118,12 @@ enum MHD_Result console_ws_upgrade(struct api_server *s, const struct principal 
 {
     char accept[WS_ACCEPT_LEN + 1];
     enum MHD_Result sent;
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON)->daemon, MHD_DAEMON_INFO_FLAGS);
+    if (!di || !(di->flags & MHD_ALLOW_UPGRADE)) /* the unix socket (api_server.c) */
+        return api_send_status(c, 400, "bad_request",
+                               "the console WebSocket is served over TCP (--listen); on the unix socket "
+                               "attach to the monitor's console_socket (xenctl console)");
     if (check_handshake(c, accept, &sent) < 0)
         return sent;
     struct console_ws *w = calloc(1, sizeof(*w));

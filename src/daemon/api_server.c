@@ -230,16 +230,18 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
         rc = start_tcp(s, o);
     if (rc == 0 && (s->listen_fd = listen_unix(path)) < 0)
         rc = s->listen_fd;
-    /* A thread per connection: shutdown --wait may block one request for a long time, and
+    /* No MHD_ALLOW_UPGRADE here: libmicrohttpd then allows suspend/resume too, and an event
+     * stream on this socket must keep its thread (api_events.h); the console WebSocket is for
+     * TCP clients, the operator here attaches to the monitor's socket (xenctl console).
+     * A thread per connection: shutdown --wait may block one request for a long time, and
      * that must not hold up anybody else's. The unix socket is the operator's (mode 0600).
      * poll(), not select(): a descriptor above FD_SETSIZE (1024) is served too, so the limit
      * is the descriptors left beside the TCP listener's cap, not 1024. */
-    if (rc == 0 &&
-        !(s->mhd = MHD_start_daemon(
-              MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_ALLOW_UPGRADE, 0,
-              NULL, NULL, on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-              on_completed, &s->unix_l, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_CONNECTION_LIMIT,
-              unix_connection_limit(), MHD_OPTION_END))) {
+    if (rc == 0 && !(s->mhd = MHD_start_daemon(
+                         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL, NULL,
+                         on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, &s->unix_l, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700,
+                         MHD_OPTION_CONNECTION_LIMIT, unix_connection_limit(), MHD_OPTION_END))) {
         rc = err_set(EIO, "starting the HTTP server on %s failed", path);
         unlink(path);
     }

@@ -608,9 +608,17 @@ void console_relay_stop(struct console_relay *cr)
     pthread_join(cr->thread, NULL);
     /* Slots reserved but never attached (a request between reserve and attach when xenod
      * stops) leave their relay behind: the API's daemons are stopped after this. */
+    while (cr->pending) { /* attached after the thread took its last look */
+        struct pending *p = cr->pending;
+        cr->pending = p->next;
+        viewer_free(p->v);
+        free(p);
+    }
     while (cr->hubs) {
         struct hub *h = cr->hubs;
         cr->hubs = h->next;
+        if (h->mon_fd >= 0)
+            close(h->mon_fd);
         ring_free(&h->scrollback);
         ring_free(&h->input);
         free(h);

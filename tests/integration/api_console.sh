@@ -87,6 +87,7 @@ check ws_attach_is_an_event 'uapi GET "/events?domain=ec&limit=100" | grep -q "c
 check ws_read_only_attach_event 'uapi GET "/events?domain=ec&limit=100" | grep -q "(output only)"'
 check ws_plain_get_still_text '[ "$(curl -s --cacert "$AC/pki/ca.pem" -H "Authorization: Bearer $ALICE" -o "$AC/plain" -w "%{http_code}" "${URL}")" = 200 ] && grep -q "echo: hello-op" "$AC/plain"'
 check ws_bad_version_426 '[ "$(curl -s --cacert "$AC/pki/ca.pem" -H "Authorization: Bearer $ALICE" -H "Upgrade: websocket" -H "Connection: Upgrade" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Sec-WebSocket-Version: 8" -o /dev/null -w "%{http_code}" "$URL")" = 426 ]'
+check ws_unix_socket_400 '[ "$(curl -s --unix-socket "$SOCK" -H "Upgrade: websocket" -H "Connection: Upgrade" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Sec-WebSocket-Version: 13" -o /dev/null -w "%{http_code}" http://x/v1/domains/ec/console)" = 400 ]'
 check ws_bad_key_400 '[ "$(curl -s --cacert "$AC/pki/ca.pem" -H "Authorization: Bearer $ALICE" -H "Upgrade: websocket" -H "Connection: Upgrade" -H "Sec-WebSocket-Key: short" -H "Sec-WebSocket-Version: 13" -o /dev/null -w "%{http_code}" "$URL")" = 400 ]'
 
 # ---- hostile frames: the close code, and xenod goes on ----
