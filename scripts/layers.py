@@ -24,7 +24,7 @@ import sys
 
 # folder (under src/) -> (folders it may include, system libraries its objects need)
 LAYERS = [
-    ("lib", [], ["-lxml2"]),
+    ("lib", [], ["-lxml2", "-lcrypto"]),
     ("proto", ["lib"], ["-lcrypto"]),
     ("sched", ["lib"], []),
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),

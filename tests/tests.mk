@@ -12,6 +12,7 @@ $(BUILD)/tests/link.mk: $(UNIT_SRCS) $(TOOL_SRCS) $(LAYERS)
 	@mkdir -p $(@D)
 	$(Q)$(LAYERS) makevars $(UNIT_SRCS) $(TOOL_SRCS) >$@
 include $(BUILD)/tests/link.mk
+LIBS_wsclient += -lssl # the WebSocket test client speaks TLS itself (OpenSSL)
 
 .PHONY: unit-tests
 unit-tests: $(UNIT_BINS) $(TOOL_BINS)

@@ -7,6 +7,7 @@
 
 #include "ctl/commands.h"
 #include "ctl/console_attach.h"
+#include "ctl/console_ws.h"
 #include "ctl/table.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -21,16 +22,31 @@ int ctl_check_linger(const struct ctl_args *a)
     return CTL_EXIT_OK;
 }
 
-int ctl_attach_to(const struct ctl *c, const json_t *dom, const char *ref, const struct ctl_args *a)
+/* The console over the remote xenod's WebSocket (console_ws.h). Frees label. */
+static int attach_remote(const struct ctl *c, const json_t *dom, const char *ref, const struct ctl_console_opts *o,
+                         char *label)
 {
-    /* The console socket named in the answer is a path on xenod's host: a remote xenod's
-     * answer must never make xenctl connect to a socket of this host. */
-    if (c->t.server) {
-        log_error("attaching to a console is not offered in remote mode yet: read its log with `xenctl console "
-                  "--dump %s`",
-                  ref);
+    char path[1200];
+    const char *uuid = json_string_value(json_object_get(dom, "uuid"));
+    int rc = ctl_domain_path(uuid ? uuid : ref, "console", path, sizeof(path));
+    struct ctl_console_ws *w = NULL;
+    int fd, signo = 0, r = -1;
+    if (rc == CTL_EXIT_OK && (r = ctl_console_ws_open(&c->t, path, &w, &fd)) == 0) {
+        r = ctl_console_attach_fd(fd, o, &signo);
+        ctl_console_ws_close(w);
+    }
+    free(label);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (r < 0) {
+        log_error("%s", err_msg());
         return CTL_EXIT_FAILED;
     }
+    return r == CTL_CONSOLE_SIGNALLED ? 128 + signo : CTL_EXIT_OK;
+}
+
+int ctl_attach_to(const struct ctl *c, const json_t *dom, const char *ref, const struct ctl_args *a)
+{
     struct ctl_console_opts o = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .linger_s = CTL_CONSOLE_LINGER_S};
     const char *linger = ctl_args_get(a, "linger");
     if (linger && ctl_parse_seconds(linger, 3600, &o.linger_s) < 0)
@@ -40,6 +56,10 @@ int ctl_attach_to(const struct ctl *c, const json_t *dom, const char *ref, const
     char *label = ctl_sanitize(name ? name : ref);
     o.domain = label ? label : ref;
     const char *sock = json_string_value(json_object_get(dom, "console_socket"));
+    /* Remote: the console socket named in the answer is a path on xenod's host, never to be
+     * connected to here; the console comes over xenod's WebSocket instead. */
+    if (c->t.server)
+        return attach_remote(c, dom, ref, &o, label);
     if (!sock || !*sock) {
         const char *state = json_string_value(json_object_get(dom, "state"));
         log_error("domain %s is not running (state %s), so it has no console: start it with `xenctl start %s`, or "

@@ -209,15 +209,21 @@ static int pump(struct attach *a, const struct ctl_console_opts *o, const sigset
 
 int ctl_console_attach(const char *path, const struct ctl_console_opts *o, int *signo)
 {
-    struct attach a = {.in_fd = o->in_fd, .out_fd = o->out_fd};
+    *signo = 0;
+    int sock = connect_console(path);
+    if (sock < 0)
+        return sock;
+    return ctl_console_attach_fd(sock, o, signo);
+}
+
+int ctl_console_attach_fd(int sock, const struct ctl_console_opts *o, int *signo)
+{
+    struct attach a = {.in_fd = o->in_fd, .out_fd = o->out_fd, .sock = sock};
     *signo = 0;
     struct sigaction sa = {.sa_handler = on_signal}, old_sa[NSIGNALS];
     sigset_t block, old_mask;
     int r;
 
-    a.sock = connect_console(path);
-    if (a.sock < 0)
-        return a.sock;
     fcntl(a.sock, F_SETFL, fcntl(a.sock, F_GETFL) | O_NONBLOCK);
 
     /* Install the handlers before the terminal goes raw, so no signal can find it raw and

@@ -27,5 +27,8 @@ enum ctl_console_end {
  * ctl_console_end (with *signo set for CTL_CONSOLE_SIGNALLED), or a negative errno with
  * err_msg() set. */
 int ctl_console_attach(const char *path, const struct ctl_console_opts *o, int *signo);
+/* The same on a connected stream socket (closed when it returns): the remote console's bridge
+ * (console_ws.h) gives one. */
+int ctl_console_attach_fd(int sock, const struct ctl_console_opts *o, int *signo);
 
 #endif

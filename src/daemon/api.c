@@ -17,6 +17,7 @@
 
 #include "daemon/api_body.h"
 #include "daemon/api_access.h"
+#include "daemon/api_console_ws.h"
 #include "daemon/bill_view.h"
 #include "daemon/billing.h"
 #include "daemon/log_ring.h"
@@ -435,6 +436,10 @@ static void h_console(void *ctx)
 {
     struct api_call *k = ctx;
     uint64_t want;
+    if (console_ws_requested(k->c)) {
+        k->result = console_ws_upgrade(k->s, k->pr, k->c, k->d, k->rq);
+        return;
+    }
     /* 0 or more than is kept: all of it. */
     if (query_u64(k->c, "tail", 0, UINT64_MAX, CONSOLE_TAIL_MAX, &want) < 0)
         return bad_request(k, err_msg());

@@ -29,9 +29,10 @@ struct api_server {
     struct api_listener unix_l, tcp_l;
     struct registry *reg;
     struct auth *auth;
-    struct events_hub *events; /* the live event streams (api_events.h) */
-    char *image_dir;           /* NULL: sponsors define nothing */
-    struct web_static *web;    /* the web console's files; NULL: none (404) */
+    struct events_hub *events;     /* the live event streams (api_events.h) */
+    struct console_relay *console; /* the consoles' WebSocket viewers (console_relay.h) */
+    char *image_dir;               /* NULL: sponsors define nothing */
+    struct web_static *web;        /* the web console's files; NULL: none (404) */
     int listen_fd;
     char path[108];
 };
@@ -40,6 +41,7 @@ struct request {
     char *body;
     size_t len;
     int too_big;
+    struct console_ws *ws; /* a console upgrade on its way (api_console_ws.c) */
 };
 
 /* Answers a request of principal p (after authentication). */

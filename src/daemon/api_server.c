@@ -15,6 +15,8 @@
 
 #include "daemon/api.h"
 #include "daemon/api_access.h"
+#include "daemon/api_console_ws.h"
+#include "daemon/console_relay.h"
 #include "daemon/api_priv.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -38,7 +40,16 @@ static int authenticate(struct api_server *s, struct MHD_Connection *c, struct p
         *sent = api_send_status(c, 429, "too_many_requests", msg);
         return -EACCES;
     }
-    if (auth_check(s->auth, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), pr) == 0)
+    /* A browser cannot set Authorization on a WebSocket: it offers the token as a subprotocol. */
+    const char *authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    char from_protocol[AUTH_SECRET_MAX + 64];
+    if (!authorization && console_ws_bearer(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol"),
+                                            from_protocol, sizeof(from_protocol)))
+        authorization = from_protocol;
+    int rc = auth_check(s->auth, authorization, pr);
+    if (authorization == from_protocol)
+        memset(from_protocol, 0, sizeof(from_protocol));
+    if (rc == 0)
         return 0;
     auth_failed(s->auth, addr);
     *sent = api_send_status(c, 401, "unauthorized", err_msg());
@@ -91,8 +102,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     struct request *rq = *con_cls;
-    (void)cls, (void)c, (void)toe;
+    struct api_listener *l = cls;
+    (void)c, (void)toe;
     if (rq) {
+        console_ws_request_done(l->s, rq);
         free(rq->body);
         free(rq);
     }
@@ -165,14 +178,14 @@ static int start_tcp(struct api_server *s, const struct api_opts *o)
     }
     /* Suspend/resume: a live event stream waits off the pool (api_events.h). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    s->tls_mhd =
-        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &s->tcp_l, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-                         MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned)API_TCP_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TCP_TIMEOUT_S,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_TCP_PER_IP, MHD_OPTION_CONNECTION_LIMIT,
-                         access_tcp_connection_limit(), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s->tls_mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &s->tcp_l, MHD_OPTION_SOCK_ADDR,
+                                  (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+                                  key, MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
+                                  (unsigned)API_TCP_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TCP_TIMEOUT_S,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_TCP_PER_IP,
+                                  MHD_OPTION_CONNECTION_LIMIT, access_tcp_connection_limit(),
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s->tcp_l, MHD_OPTION_END);
     (void)slen;
     /* libmicrohttpd copies the PEM texts it was given. */
     if (key)
@@ -213,6 +226,8 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
     int rc = auth_open(&s->auth, db);
     if (rc == 0)
         rc = events_hub_start(&s->events, r, s->auth);
+    if (rc == 0)
+        rc = console_relay_start(&s->console);
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->web_dir && (rc = web_static_open(&s->web, o->web_dir)) == 0)
@@ -223,15 +238,18 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
         rc = start_tcp(s, o);
     if (rc == 0 && (s->listen_fd = listen_unix(path)) < 0)
         rc = s->listen_fd;
-    /* A thread per connection: shutdown --wait may block one request for a long time, and
+    /* No MHD_ALLOW_UPGRADE here: libmicrohttpd then allows suspend/resume too, and an event
+     * stream on this socket must keep its thread (api_events.h); the console WebSocket is for
+     * TCP clients, the operator here attaches to the monitor's socket (xenctl console).
+     * A thread per connection: shutdown --wait may block one request for a long time, and
      * that must not hold up anybody else's. The unix socket is the operator's (mode 0600).
      * poll(), not select(): a descriptor above FD_SETSIZE (1024) is served too, so the limit
      * is the descriptors left beside the TCP listener's cap, not 1024. */
     if (rc == 0 && !(s->mhd = MHD_start_daemon(
                          MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL, NULL,
                          on_request, &s->unix_l, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700, MHD_OPTION_CONNECTION_LIMIT,
-                         unix_connection_limit(), MHD_OPTION_END))) {
+                         on_completed, &s->unix_l, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3700,
+                         MHD_OPTION_CONNECTION_LIMIT, unix_connection_limit(), MHD_OPTION_END))) {
         rc = err_set(EIO, "starting the HTTP server on %s failed", path);
         unlink(path);
     }
@@ -247,7 +265,8 @@ void api_stop(struct api_server *s)
 {
     if (!s)
         return;
-    events_hub_stop(s->events); /* every stream resumed and ended: the daemons may stop */
+    events_hub_stop(s->events);     /* every stream resumed and ended: the daemons may stop */
+    console_relay_stop(s->console); /* every viewer closed while the daemons still run */
     if (s->tls_mhd)
         MHD_stop_daemon(s->tls_mhd);
     if (s->mhd) {
