@@ -67,8 +67,9 @@ static void cmd_info(const char *arg)
                posix_cksum((const uint8_t *)(uintptr_t)m->paddr, m->size));
     }
     if (tsc_khz())
-        printf("timer:    LAPIC periodic at %u Hz; TSC %lu kHz, LAPIC %lu kHz (%s)\n",
-               timer_hz(), tsc_khz(), lapic_timer_khz(), timer_source());
+        printf("timer:    %s at %u Hz; TSC %lu kHz, LAPIC %lu kHz (%s)\n",
+               timer_is_tickless() ? "tickless (TSC)" : "LAPIC periodic", timer_hz(), tsc_khz(),
+               lapic_timer_khz(), timer_source());
     else
         printf("timer:    none (no CPUID 0x40000010 and no PIT)\n");
 }
@@ -163,7 +164,7 @@ void test_main(void)
     irq_init();
     console_input_init();
     if (timer_init())
-        timer_start_periodic(TIMER_HZ);
+        timer_start_tickless(TIMER_HZ); /* ticks from the TSC: no interrupt wakes the idle shell */
     for (;;) {
         printf("xeno> ");
         console_readline(line, sizeof(line), true);
