@@ -157,13 +157,28 @@ static void run(char *line)
     printf("unknown command '%s'; try 'help'\n", line);
 }
 
+/* "timer=periodic" on the command line: the LAPIC timer interrupts at TIMER_HZ, for the
+ * tests that watch a guest's timer stop and go (pause, CPU time while blocked). */
+static bool periodic_wanted(void)
+{
+    static const char word[] = "timer=periodic";
+
+    for (const char *c = boot_info.cmdline; c && *c; c++)
+        if ((c == boot_info.cmdline || c[-1] == ' ') && !strncmp(c, word, sizeof(word) - 1) &&
+            (c[sizeof(word) - 1] == ' ' || !c[sizeof(word) - 1]))
+            return true;
+    return false;
+}
+
 void test_main(void)
 {
     char line[256];
 
     irq_init();
     console_input_init();
-    if (timer_init())
+    if (timer_init() && periodic_wanted())
+        timer_start_periodic(TIMER_HZ);
+    else if (tsc_khz())
         timer_start_tickless(TIMER_HZ); /* ticks from the TSC: no interrupt wakes the idle shell */
     for (;;) {
         printf("xeno> ");
