@@ -176,6 +176,10 @@ bool pit_measure(unsigned ms, uint64_t *tsc_ticks, uint64_t *lapic_ticks);
 uint64_t timer_ticks(void);
 unsigned timer_hz(void);
 void timer_start_periodic(unsigned hz);
+/* The same tick count without interrupts: timer_ticks() computes it from the TSC. For
+ * kernels that only need to tell time, so that they stay halted while idle. */
+void timer_start_tickless(unsigned hz);
+bool timer_is_tickless(void);
 
 /* ---- Boot information (pvh.c) ------------------------------------------------------- */
 #define E820_RAM 1

@@ -13,7 +13,8 @@ static uint64_t tsc_freq_khz, lapic_freq_khz;
 static const char *source = "none";
 
 static volatile uint64_t ticks;
-static unsigned periodic_hz;
+static unsigned periodic_hz, tickless_hz;
+static uint64_t tickless_start_tsc;
 
 bool timer_init(void)
 {
@@ -87,5 +88,20 @@ void timer_start_periodic(unsigned hz)
     lapic_timer_periodic(hz, VEC_LAPIC_TIMER);
 }
 
-uint64_t timer_ticks(void) { return ticks; }
-unsigned timer_hz(void) { return periodic_hz; }
+/* No interrupt at all: ticks are read off the TSC when asked, so a kernel that waits in hlt
+ * for its console stays halted (its monitor sleeps) instead of waking hz times a second. */
+void timer_start_tickless(unsigned hz)
+{
+    tickless_hz = hz;
+    tickless_start_tsc = rdtsc();
+}
+
+uint64_t timer_ticks(void)
+{
+    if (tickless_hz && !periodic_hz && tsc_freq_khz)
+        return (rdtsc() - tickless_start_tsc) * tickless_hz / (tsc_freq_khz * 1000);
+    return ticks;
+}
+
+unsigned timer_hz(void) { return periodic_hz ? periodic_hz : tickless_hz; }
+bool timer_is_tickless(void) { return tickless_hz && !periodic_hz; }

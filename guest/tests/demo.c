@@ -67,8 +67,9 @@ static void cmd_info(const char *arg)
                posix_cksum((const uint8_t *)(uintptr_t)m->paddr, m->size));
     }
     if (tsc_khz())
-        printf("timer:    LAPIC periodic at %u Hz; TSC %lu kHz, LAPIC %lu kHz (%s)\n",
-               timer_hz(), tsc_khz(), lapic_timer_khz(), timer_source());
+        printf("timer:    %s at %u Hz; TSC %lu kHz, LAPIC %lu kHz (%s)\n",
+               timer_is_tickless() ? "tickless (TSC)" : "LAPIC periodic", timer_hz(), tsc_khz(),
+               lapic_timer_khz(), timer_source());
     else
         printf("timer:    none (no CPUID 0x40000010 and no PIT)\n");
 }
@@ -156,14 +157,29 @@ static void run(char *line)
     printf("unknown command '%s'; try 'help'\n", line);
 }
 
+/* "timer=periodic" on the command line: the LAPIC timer interrupts at TIMER_HZ, for the
+ * tests that watch a guest's timer stop and go (pause, CPU time while blocked). */
+static bool periodic_wanted(void)
+{
+    static const char word[] = "timer=periodic";
+
+    for (const char *c = boot_info.cmdline; c && *c; c++)
+        if ((c == boot_info.cmdline || c[-1] == ' ') && !strncmp(c, word, sizeof(word) - 1) &&
+            (c[sizeof(word) - 1] == ' ' || !c[sizeof(word) - 1]))
+            return true;
+    return false;
+}
+
 void test_main(void)
 {
     char line[256];
 
     irq_init();
     console_input_init();
-    if (timer_init())
+    if (timer_init() && periodic_wanted())
         timer_start_periodic(TIMER_HZ);
+    else if (tsc_khz())
+        timer_start_tickless(TIMER_HZ); /* ticks from the TSC: no interrupt wakes the idle shell */
     for (;;) {
         printf("xeno> ");
         console_readline(line, sizeof(line), true);

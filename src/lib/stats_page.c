@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *dom_state_name(enum dom_state s)
@@ -68,7 +69,7 @@ static int pread_all(int fd, void *buf, size_t len, off_t off)
     return n == (ssize_t)len ? 0 : -ENODATA;
 }
 
-int stats_page_read_fd(int fd, struct stats_page *out)
+static int read_fd_consistent(int fd, struct stats_page *out)
 {
     for (int i = 0; i < READ_TRIES; i++) {
         uint32_t s1, s2;
@@ -92,4 +93,38 @@ int stats_page_read_fd(int fd, struct stats_page *out)
         return 0;
     }
     return -EAGAIN;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The preads of read_fd_consistent() are themselves the request: each is an IN_ACCESS
+ * event on the file for a monitor that sleeps (refresh_on_read). The monitor answers with a
+ * write section, so seq moving past the one we read means a page refreshed after we asked.
+ * Polling seq asks again each time; the monitor takes all queued requests as one. */
+int stats_page_read_fd(int fd, struct stats_page *out)
+{
+    int r = read_fd_consistent(fd, out);
+    if (r < 0 || !out->refresh_on_read)
+        return r; /* a ticking monitor's page is at most one tick old */
+    uint32_t asked = out->seq;
+    uint64_t end = mono_ns() + (uint64_t)STATS_PAGE_REFRESH_WAIT_MS * 1000000u;
+    do {
+        struct timespec pause = {0, 50000}; /* 50 us: about one wake-up of the monitor */
+        uint32_t s;
+        nanosleep(&pause, NULL);
+        if (pread_all(fd, &s, sizeof(s), offsetof(struct stats_page, seq)) < 0)
+            return -ENODATA;
+        if (s != asked && !(s & 1)) {
+            struct stats_page fresh;
+            if (read_fd_consistent(fd, &fresh) == 0)
+                *out = fresh;
+            return 0;
+        }
+    } while (mono_ns() < end);
+    return 0; /* no answer in time (a stopped or busy monitor): its last page */
 }

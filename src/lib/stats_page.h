@@ -92,6 +92,14 @@ struct stats_page {
     uint64_t net_backend_handovers; /* rings handed to a backend (one per connection while the driver runs) */
     uint64_t net_backend_errors;    /* connections dropped for a protocol violation or a missed reply */
     uint64_t net_driver_resets;     /* the guest's driver reset the device after running it */
+
+    /* Refresh on read (docs/control-channel.md, "Stats page"). While every vCPU is halted
+     * (or paused, or the guest is preserved stopped) the monitor stops its 100 ms refresh
+     * and sleeps; a read(2)/pread(2) of the file wakes it (inotify IN_ACCESS) and it writes
+     * a fresh page at once. stats_page_read_fd() waits for that refresh (bounded). */
+    uint32_t refresh_on_read; /* 1: no timed refresh now; a read asks for one */
+    uint32_t refresh_pad;
+    uint64_t refreshes_on_read; /* refreshes readers asked for */
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX
@@ -121,5 +129,8 @@ int stats_page_read(const struct stats_page *shared, struct stats_page *out);
  * the reader an error, never a SIGBUS (a mapping of a shared file faults on the pages past
  * its end). -ENODATA when the file is shorter than the page. */
 int stats_page_read_fd(int fd, struct stats_page *out);
+/* How long stats_page_read_fd() waits for a sleeping monitor's refresh before it returns
+ * the page it has (consistent, as of the monitor's last refresh). */
+#define STATS_PAGE_REFRESH_WAIT_MS 20
 
 #endif

@@ -4,7 +4,10 @@
  * and log, control socket, stats page (docs/control-channel.md).
  *
  * This file wires the parts together and runs the event loop: one poll(2) over the VM's
- * eventfds, signals, the 100 ms stats tick, and the console and control sockets. */
+ * eventfds, signals, the 100 ms stats tick, and the console and control sockets. The tick
+ * runs only while the domain is not idle: a monitor whose vCPUs are halted sleeps until
+ * something happens (an fd event, a vCPU exit or virtio kick, a reader of the stats page:
+ * docs/control-channel.md, "Stats page"). */
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -54,7 +57,14 @@ struct monitor {
     struct control ctl;
     struct stats stats;
     int tick_fd;
+    int ticking;           /* the tick timer is armed (else: asleep, refresh on read) */
+    uint64_t sleep_cpu_ns; /* the vCPUs' CPU time when the tick stopped */
+    uint64_t refreshes;    /* refreshes readers asked for */
 };
+
+/* CPU time the vCPUs may use while the monitor sleeps before a reader's request wakes the
+ * tick to judge the state again: 10% of a tick, what the tick itself calls running. */
+#define WAKE_CPU_NS (TICK_MS * 1000000ull / 10)
 
 static void publish_stats(struct monitor *m)
 {
@@ -64,6 +74,8 @@ static void publish_stats(struct monitor *m)
     domain_fill_stats(&m->dom, p);
     p->console_out_bytes = hub_out_bytes(&m->hub);
     p->console_in_bytes = m->hub.in_bytes;
+    p->refresh_on_read = !m->ticking;
+    p->refreshes_on_read = m->refreshes;
     stats_end(&m->stats);
 }
 
@@ -123,6 +135,7 @@ static int setup_daemon(struct monitor *m)
     m->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (m->tick_fd < 0 || timerfd_settime(m->tick_fd, 0, &its, NULL) < 0)
         return err_set(errno, "timerfd: %s", strerror(errno));
+    m->ticking = 1;
     m->dom.console_out = hub_guest_output;
     m->dom.console_write = hub_guest_write;
     m->dom.console_opaque = &m->hub;
@@ -146,6 +159,65 @@ static void handle_signal(struct monitor *m)
     domain_signal(&m->dom, (int)si.ssi_signo, why);
 }
 
+/* Arms or stops the 100 ms tick; the page says which (refresh_on_read). */
+static void set_ticking(struct monitor *m, int on)
+{
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (on == m->ticking)
+        return;
+    if (on) {
+        its.it_interval.tv_nsec = its.it_value.tv_nsec = TICK_MS * 1000000L;
+        domain_wake(&m->dom);
+    }
+    if (timerfd_settime(m->tick_fd, 0, &its, NULL) < 0) {
+        log_warn("tick timer: %s", strerror(errno));
+        return;
+    }
+    m->ticking = on;
+    if (!on)
+        m->sleep_cpu_ns = domain_cpu_ns(&m->dom);
+    publish_stats(m);
+}
+
+/* A timed tick. Without readers' requests (no inotify) the monitor never sleeps. */
+static void tick(struct monitor *m)
+{
+    int may_sleep = stats_watch_fd(&m->stats) >= 0;
+    read_counter(m->tick_fd);
+    if (may_sleep)
+        domain_watch_activity(&m->dom, 1); /* first: activity after the sample below is not lost */
+    domain_tick(&m->dom);
+    if (may_sleep && domain_idle(&m->dom))
+        set_ticking(m, 0);
+    else
+        domain_watch_activity(&m->dom, 0);
+    publish_stats(m);
+}
+
+/* Readers read the page (inotify IN_ACCESS): a fresh page now; if the vCPUs used CPU
+ * time meanwhile (a guest woken by its own in-kernel timer makes no exit we could see),
+ * the tick starts again to judge their state. */
+static void reader_request(struct monitor *m)
+{
+    unsigned n = stats_take_requests(&m->stats);
+    if (!n || m->ticking)
+        return;
+    m->refreshes++;
+    domain_measure(&m->dom);
+    if (domain_cpu_ns(&m->dom) - m->sleep_cpu_ns >= WAKE_CPU_NS)
+        set_ticking(m, 1);
+    publish_stats(m);
+}
+
+/* Whether anything but a reader's request woke the loop. */
+static int woken_by_other(const struct pollset *ps, int i_watch)
+{
+    for (unsigned i = 0; i < ps->n; i++)
+        if ((int)i != i_watch && ps->fds[i].revents)
+            return 1;
+    return 0;
+}
+
 /* Runs until the domain is over. */
 static void event_loop(struct monitor *m)
 {
@@ -158,6 +230,8 @@ static void event_loop(struct monitor *m)
         int i_tick = pollset_add(&ps, m->tick_fd, POLLIN);
         int i_mem = pollset_add(&ps, domain_mem_timer_fd(&m->dom), POLLIN);
         int i_mig = pollset_add(&ps, domain_migrate_fd(&m->dom), POLLIN);
+        int i_watch = pollset_add(&ps, stats_watch_fd(&m->stats), POLLIN);
+        int i_act = pollset_add(&ps, domain_activity_fd(&m->dom), POLLIN);
         int i_in = -1;
         if (m->daemon) {
             hub_prepare(&m->hub, &ps);
@@ -172,6 +246,12 @@ static void event_loop(struct monitor *m)
             domain_signal(&m->dom, SIGTERM, "the monitor's event loop failed");
             continue;
         }
+        if (pollset_revents(&ps, i_act))
+            read_counter(m->dom.vm.activity.efd);
+        if (m->daemon && !m->ticking && woken_by_other(&ps, i_watch))
+            set_ticking(m, 1); /* something happened: judge the state again */
+        if (pollset_revents(&ps, i_watch))
+            reader_request(m);
         if (pollset_revents(&ps, i_rx))
             read_counter(m->dom.vm.rx_space_efd);
         if (pollset_revents(&ps, i_sig))
@@ -184,11 +264,8 @@ static void event_loop(struct monitor *m)
             domain_mem_timer(&m->dom); /* a memory deadline: verdict and enforcement now */
             publish_stats(m);
         }
-        if (pollset_revents(&ps, i_tick)) {
-            read_counter(m->tick_fd);
-            domain_tick(&m->dom);
-            publish_stats(m);
-        }
+        if (pollset_revents(&ps, i_tick))
+            tick(m);
         if (pollset_revents(&ps, i_in)) {
             console_read(&m->con);
             if (m->con.escaped)
@@ -426,7 +503,7 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     m.stdout_fd = STDOUT_FILENO;
-    m.tick_fd = m.sig_fd = -1;
+    m.tick_fd = m.sig_fd = m.stats.watch_fd = -1;
     m.rd.fd = -1;
     m.dom.opt = &m.opt;
     m.dom.kernel = m.kernel.data;

@@ -1,12 +1,11 @@
 /* statsdump: prints a monitor's stats page (src/lib/stats_page.h) as key=value lines, read
- * through the sequence lock like xenod reads it. For the integration tests.
+ * through the sequence lock like xenod reads it (pread, stats_page_read_fd). For the integration tests.
  *
  * usage: statsdump FILE     status 0; 1 when the file is missing or not a stats page */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lib/domain_config.h" /* memory_enforcement_name */
@@ -24,13 +23,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "statsdump: %s: %s\n", argv[1], strerror(errno));
         return 1;
     }
-    const struct stats_page *p = mmap(NULL, STATS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    /* Read like xenod reads it (pread): the read is also a sleeping monitor's request for a
+     * fresh page, which stats_page_read_fd waits for. */
+    int r = stats_page_read_fd(fd, &s);
     close(fd);
-    if (p == MAP_FAILED) {
-        fprintf(stderr, "statsdump: %s: %s\n", argv[1], strerror(errno));
-        return 1;
-    }
-    int r = stats_page_read(p, &s);
     if (r < 0) {
         fprintf(stderr, "statsdump: %s: %s\n", argv[1], strerror(-r));
         return 1;
@@ -89,5 +85,6 @@ int main(int argc, char **argv)
            s.net_present, s.net_backend_connected, (unsigned long long)s.net_backend_connects,
            (unsigned long long)s.net_backend_handovers, (unsigned long long)s.net_backend_errors,
            (unsigned long long)s.net_driver_resets);
+    printf("refresh_on_read=%u\nrefreshes_on_read=%llu\n", s.refresh_on_read, (unsigned long long)s.refreshes_on_read);
     return 0;
 }

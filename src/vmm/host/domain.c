@@ -599,8 +599,9 @@ int domain_control(void *opaque, enum control_req req, const struct control_args
     return 0;
 }
 
-/* The memory side of a tick: host measurements, the balloon's state, the target. */
-static void mem_tick(struct domain *d)
+/* The memory side of a tick: host measurements, the balloon's state, the target. Only
+ * timed ticks ask the guest for statistics: a request wakes the guest. */
+static void mem_tick(struct domain *d, int ask_guest)
 {
     d->rss_bytes = mem_self_rss_bytes();
     if (!d->vm_running)
@@ -608,17 +609,52 @@ static void mem_tick(struct domain *d)
     d->resident_bytes = mem_resident_bytes(d->vm.mem.fd);
     if (d->vm.vballoon) {
         virtio_balloon_get(d->vm.vballoon, &d->balloon);
-        if (++d->ticks % 10 == 0) /* fresh guest statistics every second */
+        if (ask_guest && ++d->ticks % 10 == 0) /* fresh guest statistics every second */
             virtio_balloon_request_stats(d->vm.vballoon);
     }
     mem_check(d);
+}
+
+void domain_measure(struct domain *d)
+{
+    mem_tick(d, 0);
+}
+
+void domain_wake(struct domain *d)
+{
+    domain_watch_activity(d, 0);
+    domain__restart_sampling(d);
+}
+
+int domain_idle(const struct domain *d)
+{
+    return d->state != DOM_STATE_RUNNING && !mem_target_due(&d->mt) && !d->mig && !d->finished;
+}
+
+int domain_activity_fd(const struct domain *d)
+{
+    return d->vm_running ? d->vm.activity.efd : -1;
+}
+
+void domain_watch_activity(struct domain *d, int on)
+{
+    if (d->vm_running)
+        __atomic_store_n(&d->vm.activity.watch, on, __ATOMIC_SEQ_CST);
+}
+
+uint64_t domain_cpu_ns(struct domain *d)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < d->opt->nvcpus; i++)
+        total += d->base_ns[i] + (d->vm_running ? vm_vcpu_cpu_ns(&d->vm, i) : 0);
+    return total;
 }
 
 void domain_tick(struct domain *d)
 {
     uint64_t now = mono_ns(), interval = now - d->last_tick_ns;
     int busy = 0;
-    mem_tick(d);
+    mem_tick(d, 1);
     if (!d->vm_running || d->state == DOM_STATE_PAUSED || d->finished)
         return;
     for (unsigned i = 0; i < d->vm.nvcpus; i++) {

@@ -113,6 +113,20 @@ int domain_control(void *domain, enum control_req req, const struct control_args
 /* Every 100 ms: samples vCPU CPU time and updates running/blocked; measures memory against
  * the target; asks the balloon for guest statistics every second. */
 void domain_tick(struct domain *d);
+/* Sleeping while idle (docs/control-channel.md, "Stats page"). Idle: no vCPU ran in the
+ * last tick (blocked, paused or preserved stopped), no memory deadline is pending and no
+ * migration runs; nothing on the page changes then until the guest or someone outside
+ * acts. The activity descriptor is readable once a vCPU exit or virtio kick happened
+ * after domain_watch_activity(d, 1); domain_measure() refreshes the host's measurements
+ * (what a reader's request gets) without asking the guest for anything. */
+int domain_idle(const struct domain *d);
+int domain_activity_fd(const struct domain *d);
+void domain_watch_activity(struct domain *d, int on);
+void domain_measure(struct domain *d);
+uint64_t domain_cpu_ns(struct domain *d); /* all vCPUs, all boots */
+/* The timed refresh starts again: sampling restarts from now, so that the first tick
+ * judges the time since the wake-up, not the whole sleep. */
+void domain_wake(struct domain *d);
 /* The memory target's timerfd (readable when a deadline is due), or -1. */
 int domain_mem_timer_fd(const struct domain *d);
 /* Call when domain_mem_timer_fd() is readable: measures and applies the verdict. */

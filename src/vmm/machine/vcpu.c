@@ -214,6 +214,7 @@ static int inject_breakpoint(struct vcpu *v)
 static int handle_exit(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
+    activity_note(&v->vm->activity);
     if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO)
         __atomic_store_n(&v->exits_other, v->exits_other + 1, __ATOMIC_RELAXED);
     switch (run->exit_reason) {

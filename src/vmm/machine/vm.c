@@ -192,6 +192,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     int r;
     memset(vm, 0, sizeof(*vm));
     vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->rx_space_efd = -1;
+    vm->activity = (struct activity){.watch = 0, .efd = -1};
     vm->mem.fd = -1;
     vm->nvcpus = cfg->nvcpus;
     vm->vcpu_pin_given = cfg->vcpu_pin ? cfg->vcpu_pin_given : 0;
@@ -213,7 +214,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return err_set(EINVAL, "%u vCPUs requested; 1 to %d are supported", cfg->nvcpus, VM_MAX_VCPUS);
     vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     vm->rx_space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (vm->stop_efd < 0 || vm->rx_space_efd < 0)
+    vm->activity.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    vm->virtio.activity = &vm->activity;
+    if (vm->stop_efd < 0 || vm->rx_space_efd < 0 || vm->activity.efd < 0)
         return err_set(errno, "eventfd: %s", strerror(errno));
     if ((r = kvm_open(vm)) < 0)
         return r;
@@ -479,6 +482,9 @@ void vm_destroy(struct vm *vm)
         close(vm->stop_efd);
     if (vm->rx_space_efd >= 0)
         close(vm->rx_space_efd);
+    if (vm->activity.efd >= 0)
+        close(vm->activity.efd);
+    vm->activity.efd = -1;
     guest_mem_destroy(&vm->mem);
     if (vm->com1.ops) {
         uart_destroy(&vm->com1);

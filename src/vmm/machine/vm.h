@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "vmm/core/activity.h"
 #include "lib/cpumask.h"
 #include "vmm/dev/acpi_pm.h"
 #include "vmm/core/cpuid.h"
@@ -110,9 +111,10 @@ struct vm {
     pthread_cond_t parked_cond; /* vm_pause waits here for the vCPUs to park */
     int paused;
     unsigned nparked, nexited;
-    enum vm_outcome outcome; /* VM_RUNNING until the first stop request */
-    char reason[4096];       /* crash reports carry a register dump */
-    int stop_efd;            /* eventfd: readable once outcome is set */
+    enum vm_outcome outcome;  /* VM_RUNNING until the first stop request */
+    char reason[4096];        /* crash reports carry a register dump */
+    int stop_efd;             /* eventfd: readable once outcome is set */
+    struct activity activity; /* exits and kicks while the main loop sleeps (core/activity.h) */
 };
 
 struct vm_config {

@@ -522,6 +522,7 @@ static void *virtio_thread(void *opaque)
             uint64_t v;
             if (read(fds[i].fd, &v, sizeof(v)) < 0)
                 continue; /* EAGAIN: already taken */
+            activity_note(h->activity);
             pthread_mutex_lock(&who[i].d->lock);
             service_queue(who[i].d, who[i].q);
             pthread_mutex_unlock(&who[i].d->lock);

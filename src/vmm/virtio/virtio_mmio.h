@@ -71,6 +71,7 @@
 #ifndef XENO_VMM_VIRTIO_VIRTIO_MMIO_H
 #define XENO_VMM_VIRTIO_VIRTIO_MMIO_H
 
+#include "vmm/core/activity.h"
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -215,7 +216,8 @@ struct virtio_host {
     struct mmio_dev_desc descs[VM_MAX_MMIO_DEVS];
     unsigned ndevs;
     struct virtio_dev *devs[VIRTIO_MAX_DEVS];
-    int wake_fd; /* eventfd: stop, or look at kicks */
+    int wake_fd;               /* eventfd: stop, or look at kicks */
+    struct activity *activity; /* noted on each kick (core/activity.h); NULL: none */
     pthread_t thread;
     int thread_started;
     int stopping;
