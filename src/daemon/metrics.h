@@ -6,7 +6,8 @@
  * metrics_format() writes the text afterwards with no lock (pure: unit-tested).
  *
  * Label cardinality is bounded by the number of domains: the only labels are a domain's
- * name, UUID and sponsor (and `state`, one of five words). */
+ * name, UUID and sponsor (and `state`, one of five words); the sponsor charges by the
+ * sponsors with usage in the ledger. */
 #ifndef XENO_DAEMON_METRICS_H
 #define XENO_DAEMON_METRICS_H
 
@@ -43,9 +44,18 @@ struct metrics_host {
     uint64_t netback_restarts;
 };
 
+/* A sponsor's charges since the ledger began (billing_sponsor_charges), money micro-units. */
+struct metrics_sponsor {
+    char sponsor[DOMAIN_SPONSOR_MAX + 1];
+    int64_t micros;
+};
+
 struct metrics_snapshot {
     struct metrics_host host;
-    struct metrics_domain *domains; /* host.domains entries, definition order */
+    struct metrics_domain *domains;   /* host.domains entries, definition order */
+    struct metrics_sponsor *sponsors; /* nsponsors entries: those with usage in the ledger */
+    unsigned nsponsors;
+    int have_charges; /* billing runs and the ledger was read: the family has samples */
 };
 
 struct registry;

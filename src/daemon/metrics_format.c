@@ -92,6 +92,20 @@ static void format_state(const struct metrics_snapshot *s, struct prom_text *w)
     }
 }
 
+/* Money as an integer counter: micro-units are exact, and a float of them would round above
+ * 2^53. A price list reloaded with other past prices can make it go down: a counter reset to
+ * Prometheus, as documented (docs/metrics.md). */
+static void format_charges(const struct metrics_snapshot *s, struct prom_text *w)
+{
+    prom_text_family(w, "xeno_sponsor_charge_micros_total", PROM_COUNTER,
+                     "A sponsor's charges since the ledger began, priced as its bills are, in micro-units of money.");
+    for (unsigned i = 0; s->have_charges && i < s->nsponsors; i++) {
+        struct prom_label l[1] = {{"sponsor", s->sponsors[i].sponsor}};
+        int64_t v = s->sponsors[i].micros;
+        prom_text_sample_u64(w, "xeno_sponsor_charge_micros_total", l, 1, v < 0 ? 0 : (uint64_t)v);
+    }
+}
+
 int metrics_format(const struct metrics_snapshot *s, const char *version, struct prom_text *w)
 {
     format_host(s, version, w);
@@ -120,5 +134,6 @@ int metrics_format(const struct metrics_snapshot *s, const char *version, struct
                                 (double)s->domains[i].cpu_reservation_ppm / 1e6);
     }
     format_state(s, w);
+    format_charges(s, w);
     return prom_text_error(w);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/billing.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
 #include "lib/err.h"
@@ -61,6 +62,37 @@ static void copy_net(struct netback_sup *nb, struct metrics_snapshot *out)
     free(pg);
 }
 
+/* billing_sponsor_charges' callback: one sponsor into the snapshot (under the billing lock;
+ * an allocation failure drops the family rather than show a partial one). */
+static void copy_charge(void *ctx, const char *sponsor, int64_t micros)
+{
+    struct metrics_snapshot *s = ctx;
+    if (!s->have_charges)
+        return;
+    struct metrics_sponsor *n = realloc(s->sponsors, (s->nsponsors + 1) * sizeof(*n));
+    if (!n) {
+        s->have_charges = 0;
+        return;
+    }
+    s->sponsors = n;
+    snprintf(n[s->nsponsors].sponsor, sizeof(n[s->nsponsors].sponsor), "%s", sponsor);
+    n[s->nsponsors++].micros = micros;
+}
+
+static void copy_charges(struct billing *b, struct metrics_snapshot *out)
+{
+    if (!b)
+        return;
+    out->have_charges = 1;
+    if (billing_sponsor_charges(b, copy_charge, out) < 0)
+        out->have_charges = 0;
+    if (!out->have_charges) {
+        free(out->sponsors);
+        out->sponsors = NULL;
+        out->nsponsors = 0;
+    }
+}
+
 int reg_metrics_snapshot(struct registry *r, struct metrics_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
@@ -86,17 +118,20 @@ int reg_metrics_snapshot(struct registry *r, struct metrics_snapshot *out)
     /* Set once the first domain with an interface starts, freed only by reg_close (after the
      * API has stopped): safe to use after the lock. */
     struct netback_sup *nb = r->netback;
+    struct billing *b = r->billing; /* set once by main(), before the API serves */
     pthread_mutex_unlock(&r->lock);
     if (nb) {
         int pid;
         netback_sup_status(nb, &pid, &out->host.netback_restarts);
         copy_net(nb, out);
     }
+    copy_charges(b, out);
     return 0;
 }
 
 void metrics_snapshot_free(struct metrics_snapshot *s)
 {
     free(s->domains);
+    free(s->sponsors);
     memset(s, 0, sizeof(*s));
 }

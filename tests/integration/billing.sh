@@ -133,6 +133,11 @@ Q=$(bl_cpu_billable acme)
 check billing-bill-cpu-rebuilt "jqe --argjson q $Q '.lines[] | select(.resource == \"cpu\") | .quantity_micros == \$q and .amount_micros == ((\$q * 100 / 1000000) | floor)' <<<\"\$ACME\" >/dev/null" \
     "rebuilt $Q: $ACME"
 check billing-bill-total "jqe '.total_micros == ([.lines[].amount_micros] | add) and .price_list == \"v1\"' <<<\"\$ACME\" >/dev/null" "$ACME"
+# /metrics says the same money as the bill (both domains ended: nothing is posted after).
+METRICS=$(curl -s --unix-socket "$BL_SOCK" http://xenod/metrics)
+check billing-metrics-charge-is-bill-total \
+    "grep -qx 'xeno_sponsor_charge_micros_total{sponsor=\"acme\"} $(jq -r .total_micros <<<"$ACME")' <<<\"\$METRICS\"" \
+    "bill $(jq -c .total_micros <<<"$ACME"); $(grep charge <<<"$METRICS")"
 BETA=$(blx --json bill beta --from $FROM --to "$TO" --by domain)
 QB=$(bl_cpu_billable beta)
 BRES=$(bl_meter idle vcpu_seconds_reserved)

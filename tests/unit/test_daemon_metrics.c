@@ -177,6 +177,28 @@ static void domain_figures_and_state(void **state)
     free(t);
 }
 
+/* Each sponsor's charges, exact integer micro-units (above 2^53, where a double would round);
+ * without billing the family is there with no samples. */
+static void sponsor_charges(void **state)
+{
+    (void)state;
+    struct metrics_sponsor sp[2] = {{"acme", 9007199254740993LL}, {"b\"o\nb", 250}};
+    struct metrics_snapshot s = {.host = {.cpus = 1}, .sponsors = sp, .nsponsors = 2, .have_charges = 1};
+    struct prom_text w;
+    prom_text_init(&w);
+    assert_int_equal(metrics_format(&s, "0.1", &w), 0);
+    assert_non_null(strstr(w.buf, "# TYPE xeno_sponsor_charge_micros_total counter\n"));
+    assert_non_null(strstr(w.buf, "xeno_sponsor_charge_micros_total{sponsor=\"acme\"} 9007199254740993\n"));
+    assert_non_null(strstr(w.buf, "xeno_sponsor_charge_micros_total{sponsor=\"b\\\"o\\nb\"} 250\n"));
+    prom_text_free(&w);
+    s.have_charges = 0;
+    prom_text_init(&w);
+    assert_int_equal(metrics_format(&s, "0.1", &w), 0);
+    assert_non_null(strstr(w.buf, "# TYPE xeno_sponsor_charge_micros_total counter\n"));
+    assert_null(strstr(w.buf, "xeno_sponsor_charge_micros_total{"));
+    prom_text_free(&w);
+}
+
 /* A counter that grows, by as little as a nanosecond, prints as a larger number: the text
  * is exact, so no rounding makes a scraper see a counter go back (and count a reset). */
 static void counters_never_print_smaller(void **state)
@@ -213,6 +235,7 @@ int main(void)
         cmocka_unit_test(families_come_before_their_samples),
         cmocka_unit_test(domain_figures_and_state),
         cmocka_unit_test(counters_never_print_smaller),
+        cmocka_unit_test(sponsor_charges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
