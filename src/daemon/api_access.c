@@ -1,4 +1,5 @@
 #include "daemon/api_access.h"
+#include "daemon/fd_budget.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -123,8 +124,8 @@ int access_read_file(const char *path, char **out)
 unsigned access_tcp_connection_limit(void)
 {
     struct rlimit rl;
-    rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-    /* Half the descriptors at most: the rest are the unix socket's, the monitors', SQLite's. */
+    rlim_t fds = fd_budget_connections(getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024);
+    /* Half of what the domains leave at most (fd_budget.h): the rest is the unix socket's. */
     rlim_t cap = fds / 2 > 4096 ? 4096 : fds / 2;
     return cap < 16 ? 16 : (unsigned)cap;
 }

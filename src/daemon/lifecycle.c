@@ -271,7 +271,9 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
      * defines with the same MAC, name or UUID only one gets in (name and UUID: the store's
      * UNIQUE constraints, store_add_domain names the clash). */
     pthread_mutex_lock(&r->lock);
-    rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
+    rc = reg_room_locked(r);
+    if (rc == 0)
+        rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
     if (rc == 0)
         rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
     if (rc == 0 && (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)
