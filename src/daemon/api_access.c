@@ -40,17 +40,6 @@ int access_sees(const struct principal *p, const char *sponsor)
     return p->is_operator || (sponsor && p->sponsor[0] && strcmp(sponsor, p->sponsor) == 0);
 }
 
-json_t *access_filter_domains(json_t *o, const struct principal *p)
-{
-    json_t *arr = json_object_get(o, "domains");
-    if (p->is_operator || !json_is_array(arr))
-        return o;
-    for (size_t i = json_array_size(arr); i-- > 0;)
-        if (!access_sees(p, json_string_value(json_object_get(json_array_get(arr, i), "sponsor"))))
-            json_array_remove(arr, i);
-    return o;
-}
-
 json_t *access_filter_events(json_t *events, json_t *domains, const struct principal *p)
 {
     json_t *ev = json_object_get(events, "events"), *ds = json_object_get(domains, "domains");
