@@ -10,6 +10,7 @@
 #   make bench-audit      only the network audit benchmark (bench/audit/run.sh)
 #   make bench-snapshot   only the snapshot benchmark (bench/snapshot/run.sh)
 #   make bench-metrics    only the /metrics scrape benchmark (bench/metrics/run.sh)
+#   make bench-density    only the density benchmark (bench/density/run.sh: N idle domains)
 # The benchmark programs are always built optimized and without sanitizers, whatever SAN is.
 
 BENCH_DIR     = build/bench
@@ -36,6 +37,10 @@ $(BENCH_DIR)/sched-bench: bench/sched/sched_bench.c
 
 bench-boot:
 	bench/boot/run.sh
+
+.PHONY: bench-density
+bench-density: programs guests
+	bench/density/run.sh
 
 .PHONY: bench-snapshot
 bench-snapshot:

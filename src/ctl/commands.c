@@ -10,6 +10,11 @@ static const struct ctl_opt create_opts[] = {
 static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL, 0}, {"timeout", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL, 0}, {"tail", 1, "BYTES", 0}, {"linger", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt list_opts[] = {{"sponsor", 1, "NAME", 0},
+                                           {"state", 1, "STATE", 0},
+                                           {"limit", 1, "N", 0},
+                                           {"after", 1, "NAME", 0},
+                                           {NULL, 0, NULL, 0}};
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N", 0}, {"follow", 0, NULL, 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL, 0}, {"shrink", 0, NULL, 0}, {NULL, 0, NULL, 0}};
@@ -67,10 +72,16 @@ const struct ctl_command ctl_commands[] = {
      "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
      create_opts, 1, 1, ctl_cmd_start},
     {"undefine", "REF", "forget a persistent domain (it must not be running)", "", NULL, 1, 1, ctl_cmd_undefine},
-    {"list", "", "list domains: Name ID Sponsor Mem VCPUs State Time(s)",
+    {"list", "[--sponsor NAME] [--state STATE] [--limit N [--after NAME]]",
+     "list domains: Name ID Sponsor Mem VCPUs State Time(s)",
      "Columns: Name; ID (`-` when not running); Sponsor (`-` if none); Mem, the current memory in MiB;\n"
-     "VCPUs; State (running, blocked, paused, shutdown, crashed); Time(s), CPU time used, in seconds.\n",
-     NULL, 0, 0, ctl_cmd_list},
+     "VCPUs; State (running, blocked, paused, shutdown, crashed); Time(s), CPU time used, in seconds.\n"
+     "  --sponsor NAME   only that sponsor's domains\n"
+     "  --state STATE    only domains in that state\n"
+     "  --limit N        at most N domains (1..10000), in name order; when there are more, stderr\n"
+     "                   says the command for the next page (--after the last name shown)\n"
+     "  --after NAME     the domains whose names sort after NAME, in name order\n",
+     list_opts, 0, 0, ctl_cmd_list},
     {"info", "REF", "show one domain's details as \"Key: value\" lines", "", NULL, 1, 1, ctl_cmd_info},
     {"host", "", "show the host's details: domains, CPUs, whether guests see exactly the CPUID policy",
      "`CPU contract` says whether this host's KVM gives guests exactly XenoServer's CPUID policy\n"

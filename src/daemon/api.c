@@ -137,10 +137,45 @@ static void bad_request(struct api_call *k, const char *msg)
 
 /* ---- /v1/domains, /v1/restore, /v1/events, /v1/log, /v1/host ---- */
 
+/* The first query parameter GET /v1/domains does not take, into ctx (a char[64]). */
+static enum MHD_Result find_unknown_param(void *ctx, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    char *unknown = ctx;
+    if (unknown[0] || list_query_known_param(key))
+        return MHD_YES;
+    int printable = strlen(key) < 48;
+    for (const char *p = key; printable && *p; p++)
+        printable = *p > 0x20 && *p < 0x7f;
+    snprintf(unknown, 64, "%s", printable ? key : "?");
+    return MHD_YES;
+}
+
+static int principal_sees(const void *ctx, const char *sponsor)
+{
+    return access_sees(ctx, sponsor);
+}
+
 static void h_list(void *ctx)
 {
     struct api_call *k = ctx;
-    k->result = api_send_json(k->c, 200, access_filter_domains(reg_list_json(k->reg), k->pr));
+    struct list_query q;
+    char unknown[64] = "";
+    MHD_get_connection_values(k->c, MHD_GET_ARGUMENT_KIND, find_unknown_param, unknown);
+    if (unknown[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "unknown query parameter '%s' (GET /v1/domains takes sponsor, state, fields, limit, after)", unknown);
+        return bad_request(k, msg);
+    }
+#define Q(name) MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, name)
+    if (list_query_parse(Q("sponsor"), Q("state"), Q("fields"), Q("limit"), Q("after"), &q) < 0)
+        return send_call_error(k, -EINVAL);
+#undef Q
+    /* Scoping first, then the filters, then the page: a sponsor's filter cannot widen what it
+     * sees, and its pages hold only its own domains. */
+    k->result = api_send_json(k->c, 200, reg_list_page_json(k->reg, &q, principal_sees, k->pr));
 }
 
 /* Every state-changing request is an event of its domain that names who asked. */

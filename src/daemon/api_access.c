@@ -1,4 +1,5 @@
 #include "daemon/api_access.h"
+#include "daemon/fd_budget.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -38,17 +39,6 @@ int access_operator_only(const char *method, const char *pattern)
 int access_sees(const struct principal *p, const char *sponsor)
 {
     return p->is_operator || (sponsor && p->sponsor[0] && strcmp(sponsor, p->sponsor) == 0);
-}
-
-json_t *access_filter_domains(json_t *o, const struct principal *p)
-{
-    json_t *arr = json_object_get(o, "domains");
-    if (p->is_operator || !json_is_array(arr))
-        return o;
-    for (size_t i = json_array_size(arr); i-- > 0;)
-        if (!access_sees(p, json_string_value(json_object_get(json_array_get(arr, i), "sponsor"))))
-            json_array_remove(arr, i);
-    return o;
 }
 
 json_t *access_filter_events(json_t *events, json_t *domains, const struct principal *p)
@@ -124,8 +114,8 @@ int access_read_file(const char *path, char **out)
 unsigned access_tcp_connection_limit(void)
 {
     struct rlimit rl;
-    rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-    /* Half the descriptors at most: the rest are the unix socket's, the monitors', SQLite's. */
+    rlim_t fds = fd_budget_connections(getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024);
+    /* Half of what the domains leave at most (fd_budget.h): the rest is the unix socket's. */
     rlim_t cap = fds / 2 > 4096 ? 4096 : fds / 2;
     return cap < 16 ? 16 : (unsigned)cap;
 }

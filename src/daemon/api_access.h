@@ -21,9 +21,9 @@
 int access_operator_only(const char *method, const char *pattern);
 /* Does p see a domain of this sponsor? */
 int access_sees(const struct principal *p, const char *sponsor);
-/* {"domains": [...]} and {"events": [...]} cut to what p sees (domains: by "sponsor"; events:
- * those of domains p sees now, by "uuid"). Takes `o`, returns the result. */
-json_t *access_filter_domains(json_t *o, const struct principal *p);
+/* {"events": [...]} cut to what p sees: those of domains p sees now (by "uuid" in `domains`,
+ * a {"domains": [...]} answer). Takes `events`, returns the result. (The domain list itself
+ * is scoped while it is made: reg_list_page_json with access_sees.) */
 json_t *access_filter_events(json_t *events, json_t *domains, const struct principal *p);
 /* May p define this XML (source path `path` or NULL)? 0, or -EACCES / -EINVAL with err_set():
  * the sponsor must be p's, kernel and initrd inside image_dir (NULL: sponsors define nothing),

@@ -18,6 +18,7 @@
 #include "daemon/api_console_ws.h"
 #include "daemon/console_relay.h"
 #include "daemon/api_priv.h"
+#include "daemon/fd_budget.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
@@ -198,13 +199,13 @@ static int start_tcp(struct api_server *s, const struct api_opts *o)
     return 0;
 }
 
-/* The unix socket's connections: what the descriptor limit leaves beside the TCP listener's
- * cap and a reserve for monitors, SQLite and logs. */
+/* The unix socket's connections: what the descriptor limit leaves beside the domains' and
+ * the reserve (fd_budget.h) and the TCP listener's cap. */
 static unsigned unix_connection_limit(void)
 {
     struct rlimit rl;
-    rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-    rlim_t used = (rlim_t)access_tcp_connection_limit() + 512;
+    rlim_t fds = fd_budget_connections(getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024);
+    rlim_t used = (rlim_t)access_tcp_connection_limit();
     return fds > used + 64 ? (unsigned)(fds - used > 65536 ? 65536 : fds - used) : 64;
 }
 

@@ -2,12 +2,12 @@
  * one-line requests to a monitor (pause, shutdown, memory targets), destroy and undefine. */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/file_wait.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
 #include "lib/deadline.h"
@@ -20,26 +20,25 @@
 #define INCOMING_LISTEN_TIMEOUT_MS 10000
 #define INCOMING_READY_TIMEOUT_MS (30 * 60 * 1000)
 
-/* An incoming monitor's port: it writes RUN_DIR/migrate-port once it listens. */
+/* An incoming monitor's port: it writes RUN_DIR/migrate-port (by rename: whole) once it
+ * listens. Woken by that file or the monitor's end (file_wait), not by looking every 10 ms. */
 static int wait_incoming_port(struct monitor *m, int *port, const struct reg_start_how *how)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/migrate-port", m->run_dir);
-    for (int waited = 0; waited < INCOMING_LISTEN_TIMEOUT_MS; waited += 10) {
-        FILE *f = fopen(path, "re");
-        if (f) {
-            int ok = fscanf(f, "%d", port) == 1 && *port > 0 && *port < 65536;
-            fclose(f);
-            if (ok)
-                return 0;
-        }
-        struct pollfd p = {m->pidfd, POLLIN, 0};
-        if (poll(&p, 1, 10) > 0)
-            return err_set(EIO, "the receiving monitor exited before it listened (see %s/vmm.log)", m->run_dir);
-        if (how->cancelled && how->cancelled(how->ctx))
-            return err_set(ECANCELED, "xenod is stopping");
-    }
-    return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s", INCOMING_LISTEN_TIMEOUT_MS / 1000);
+    int rc = file_wait(m->run_dir, "migrate-port", m->pidfd, INCOMING_LISTEN_TIMEOUT_MS, how->cancelled, how->ctx);
+    if (rc == -ECANCELED)
+        return err_set(ECANCELED, "xenod is stopping");
+    if (rc == -ECHILD)
+        return err_set(EIO, "the receiving monitor exited before it listened (see %s/vmm.log)", m->run_dir);
+    if (rc < 0)
+        return err_set(ETIMEDOUT, "the receiving monitor did not listen within %d s",
+                       INCOMING_LISTEN_TIMEOUT_MS / 1000);
+    FILE *f = fopen(path, "re");
+    int ok = f && fscanf(f, "%d", port) == 1 && *port > 0 && *port < 65536;
+    if (f)
+        fclose(f);
+    return ok ? 0 : err_set(EIO, "the receiving monitor's %s does not hold a port", path);
 }
 
 /* A domain with <memtune>: its memory cgroup made, *fd open on its cgroup.procs (else -1). */
@@ -271,7 +270,9 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
      * defines with the same MAC, name or UUID only one gets in (name and UUID: the store's
      * UNIQUE constraints, store_add_domain names the clash). */
     pthread_mutex_lock(&r->lock);
-    rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
+    rc = reg_room_locked(r);
+    if (rc == 0)
+        rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
     if (rc == 0)
         rc = store_add_domain(&r->store, &cfg, xml, source ? source : "<api>", persistent);
     if (rc == 0 && (rc = store_set_sched(&r->store, cfg.uuid, &cfg.sched)) < 0)

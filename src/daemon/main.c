@@ -11,6 +11,7 @@
 #include "daemon/api.h"
 #include "daemon/billing.h"
 #include "daemon/cpu_contract.h"
+#include "daemon/fd_budget.h"
 #include "daemon/log_ring.h"
 #include "daemon/migrate_host.h"
 #include "daemon/options.h"
@@ -35,6 +36,7 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     pthread_mutex_lock(&reg->lock);
     reg->billing = bill;
     pthread_mutex_unlock(&reg->lock);
+    reg->max_domains = o->max_domains;
     snprintf(reg->migrate_key, sizeof(reg->migrate_key), "%s", o->migrate_key);
     if (cpu_contract_probe(o->vmm, &reg->cpu_contract) < 0)
         log_warn("CPU contract unknown (host info shows null): %s", err_msg());
@@ -103,6 +105,13 @@ int main(int argc, char **argv)
             log_info("cannot raise the descriptor limit to %llu: %s", (unsigned long long)nofile.rlim_max,
                      strerror(errno));
     }
+    /* A limit too low for --max-domains fails here, saying what to do, rather than at
+     * domain 900 with EMFILE in the middle of a start. */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && fd_budget_check(nofile.rlim_cur, o.max_domains) < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
+    fd_budget_set_max_domains(o.max_domains);
     if (xenod_options_resolve(&o) < 0) {
         log_error("%s", err_msg());
         return 1;

@@ -18,6 +18,7 @@
 #include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/file.h"
+#include "daemon/file_wait.h"
 #include "daemon/net_port.h"
 #include "daemon/spawn.h"
 #include "lib/log.h"
@@ -236,46 +237,58 @@ int monitor_wait_ready(struct monitor *m, int timeout_ms)
     return monitor_wait_ready_or(m, timeout_ms, NULL, NULL);
 }
 
+/* The monitor failed to start: killed, closed, and the reason from its log and outcome. */
+static int start_failed(struct monitor *m)
+{
+    char log_path[PATH_MAX + 16], run_dir[PATH_MAX];
+    char why[512] = "", tail[512] = "";
+    snprintf(log_path, sizeof(log_path), "%s/vmm.log", m->run_dir);
+    snprintf(run_dir, sizeof(run_dir), "%s", m->run_dir);
+    FILE *f = fopen(log_path, "re");
+    if (f) {
+        /* The monitor's own error line says what was wrong (bad kernel, no KVM...). */
+        while (fgets(why, sizeof(why), f))
+            if (strstr(why, "error"))
+                snprintf(tail, sizeof(tail), "%s", why);
+        fclose(f);
+    }
+    tail[strcspn(tail, "\n")] = 0;
+    kill(m->pid, SIGKILL);
+    monitor_close(m);
+    /* The monitor says whether the definition was at fault (a kernel that is not a PVH ELF,
+     * say) or the host (no KVM, no memory). */
+    char outcome[64] = "";
+    int bad_input =
+        monitor_read_outcome(run_dir, outcome, sizeof(outcome)) == 0 && strncmp(outcome, "bad-input", 9) == 0;
+    return err_set(bad_input ? EINVAL : EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
+}
+
 int monitor_wait_ready_or(struct monitor *m, int timeout_ms, int (*cancelled)(void *), void *ctx)
 {
     /* Ready once it wrote its pid file (after its sockets listen and the VM runs); a
-     * monitor that exits first failed to start. */
-    char pid_path[PATH_MAX + 16], log_path[PATH_MAX + 16];
-    snprintf(pid_path, sizeof(pid_path), "%s/pid", m->run_dir);
-    snprintf(log_path, sizeof(log_path), "%s/vmm.log", m->run_dir);
-    char run_dir[PATH_MAX];
-    snprintf(run_dir, sizeof(run_dir), "%s", m->run_dir);
-    int pid = m->pid;
-    for (int waited = 0;; waited += 5) {
-        if (access(pid_path, F_OK) == 0 && finish_attach(m) == 0)
-            return 0;
-        struct pollfd p = {m->pidfd, POLLIN, 0};
-        if (cancelled && cancelled(ctx)) {
-            kill(pid, SIGKILL);
+     * monitor that exits first failed to start. Woken by the file's rename or the monitor's
+     * end (file_wait: inotify and the pidfd), not by looking every few milliseconds. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int spent = (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        int rc = file_wait(m->run_dir, "pid", m->pidfd, spent < timeout_ms ? timeout_ms - spent : 0, cancelled, ctx);
+        if (rc == -ECANCELED) {
+            kill(m->pid, SIGKILL);
             monitor_close(m);
             return err_set(ECANCELED, "xenod is stopping");
         }
-        if (waited >= timeout_ms || poll(&p, 1, 5) > 0) {
-            char why[512] = "";
-            char tail[512] = "";
-            FILE *f = fopen(log_path, "r");
-            if (f) {
-                /* The monitor's own error line says what was wrong (bad kernel, no KVM...). */
-                while (fgets(why, sizeof(why), f))
-                    if (strstr(why, "error"))
-                        snprintf(tail, sizeof(tail), "%s", why);
-                fclose(f);
-            }
-            tail[strcspn(tail, "\n")] = 0;
-            kill(pid, SIGKILL);
-            monitor_close(m);
-            /* The monitor says whether the definition was at fault (a kernel that is not a
-             * PVH ELF, say) or the host (no KVM, no memory). */
-            char outcome[64] = "";
-            int bad_input =
-                monitor_read_outcome(run_dir, outcome, sizeof(outcome)) == 0 && strncmp(outcome, "bad-input", 9) == 0;
-            return err_set(bad_input ? EINVAL : EIO, "the monitor failed to start%s%s", tail[0] ? ": " : "", tail);
-        }
+        if (rc < 0)
+            return start_failed(m);
+        if (finish_attach(m) == 0)
+            return 0;
+        /* The pid file is written after the sockets listen, so this is a monitor that is
+         * ending (or a run directory someone else touched): look again until it ends. */
+        struct pollfd p = {m->pidfd, POLLIN, 0};
+        if (poll(&p, 1, 5) > 0 || spent >= timeout_ms)
+            return start_failed(m);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/billing.h"
+#include "daemon/fd_budget.h"
 #include "lib/err.h"
 #include "lib/parse.h"
 
@@ -19,7 +20,7 @@ void xenod_options_usage(FILE *f)
             "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
             "             [--save-dir DIR] [--web-dir DIR | --no-web] [--prices FILE]\n"
-            "             [--ledger-interval TIME] [--list-routes]\n"
+            "             [--ledger-interval TIME] [--max-domains N] [--list-routes]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -53,6 +54,8 @@ void xenod_options_usage(FILE *f)
             "                   SIGHUP or POST /v1/prices (an error keeps the list in force)\n"
             "  --ledger-interval TIME  how often running domains' usage goes into the ledger\n"
             "                   (STATE/ledger.db; 1s to 60s, default 60s) besides every domain end\n"
+            "  --max-domains N  domains xenod holds at most (1..65536, default 1024); it needs 4\n"
+            "                   descriptors per domain plus 320 (RLIMIT_NOFILE is checked at start)\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
             "                   parity test checks it against docs/openapi.yaml\n"
             "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
@@ -137,6 +140,11 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
             return err_set(EINVAL, "--ledger-interval %s: from 1s to %ds", arg, BILLING_POST_INTERVAL_S);
         o->ledger_interval_s = (double)n / 1000.0;
         return 0;
+    case 'M':
+        if (parse_u64_range(arg, 1, XENOD_MAX_DOMAINS_LIMIT, &n) < 0)
+            return err_set(EINVAL, "--max-domains %s: a number from 1 to %d", arg, XENOD_MAX_DOMAINS_LIMIT);
+        o->max_domains = (unsigned)n;
+        return 0;
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -171,6 +179,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"prices", required_argument, NULL, 'P'},
                                              {"ledger-interval", required_argument, NULL, 'G'},
                                              {"list-routes", no_argument, NULL, 'T'},
+                                             {"max-domains", required_argument, NULL, 'M'},
                                              {"web-dir", required_argument, NULL, 'W'},
                                              {"no-web", no_argument, NULL, 'w'},
                                              {"help", no_argument, NULL, 'h'},
@@ -180,6 +189,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
     o->state_dir = XENOD_DEFAULT_STATE_DIR;
     o->socket = XENOD_DEFAULT_SOCKET;
     o->sample_interval_s = 10;
+    o->max_domains = XENOD_MAX_DOMAINS_DEFAULT;
     o->ledger_interval_s = BILLING_POST_INTERVAL_S;
     o->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
     opterr = 0;

@@ -17,6 +17,7 @@ struct xenod_options {
     char vmm[PATH_MAX];     /* "": beside xenod (xenod_options_resolve) */
     char netback[PATH_MAX]; /* "": beside the monitor */
     double sample_interval_s;
+    unsigned max_domains; /* --max-domains: domains defined at once (fd_budget.h: descriptors) */
     int verbose;
     int list_routes; /* --list-routes: print the API's route table and exit (tests/integration/api_parity.sh) */
     /* Admission control: `cpus` CPUs (0: those xenod may run on) with cpu.headroom_ppm kept

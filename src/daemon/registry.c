@@ -150,6 +150,19 @@ int reg_lookup(struct registry *r, const char *ref, struct reg_domain **out)
 }
 
 /* Caller holds r->lock. */
+int reg_room_locked(struct registry *r)
+{
+    unsigned n = 0;
+    for (struct reg_domain *d = r->domains; d; d = d->next)
+        n += !d->gone;
+    if (!r->max_domains || n < r->max_domains)
+        return 0;
+    return err_set(ENOSPC,
+                   "this host holds %u domains, xenod's maximum (--max-domains %u, sized to its file descriptors): "
+                   "undefine one, or restart xenod with a higher --max-domains",
+                   n, r->max_domains);
+}
+
 struct reg_domain *reg_add_domain(struct registry *r, const struct domain_config *cfg, const char *xml,
                                   const char *source, int persistent)
 {

@@ -60,6 +60,9 @@ struct registry {
     char state_dir[PATH_MAX];
     char vmm_path[PATH_MAX];
     struct reg_domain *domains;
+    /* --max-domains: a define or restore beyond it is refused (reg_room_locked); 0: none.
+     * Set by main() after reg_open, before the API starts. */
+    unsigned max_domains;
     int wake_fd;              /* eventfd: the supervisor should rebuild its poll set */
     double sample_interval_s; /* how often running domains' counters go into the store */
     double last_sample;

@@ -25,6 +25,9 @@ void reg_persist_runtime(struct registry *r, struct reg_domain *d);
 /* A new record appended to the table (definition order), or NULL. Caller holds r->lock. */
 struct reg_domain *reg_add_domain(struct registry *r, const struct domain_config *cfg, const char *xml,
                                   const char *source, int persistent);
+/* 0 when one more domain may be defined; else -ENOSPC saying the maximum (--max-domains) is
+ * reached and what to do. Caller holds r->lock. */
+int reg_room_locked(struct registry *r);
 /* Takes d out of the table; freed with its last reference. Caller holds r->lock. */
 void reg_unlink_domain(struct registry *r, struct reg_domain *d);
 /* Removes a domain's run directory, console logs included. Caller holds r->lock. */

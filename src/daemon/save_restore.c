@@ -78,7 +78,9 @@ static int restore_target(struct registry *r, const struct domain_config *cfg, c
         if (strcmp(o->cfg.name, cfg->name) == 0)
             return err_set(EEXIST, "%s: a domain named '%s' with another UUID exists here", path, cfg->name);
     }
-    int rc = store_add_domain(&r->store, cfg, xml, path, persistent);
+    int rc = reg_room_locked(r);
+    if (rc == 0)
+        rc = store_add_domain(&r->store, cfg, xml, path, persistent);
     if (rc == 0 && (rc = store_set_sched(&r->store, cfg->uuid, &cfg->sched)) < 0)
         store_remove_domain(&r->store, cfg->uuid);
     if (rc < 0)

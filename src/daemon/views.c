@@ -164,12 +164,73 @@ json_t *reg_domain_json(struct registry *r, struct reg_domain *d)
 
 json_t *reg_list_json(struct registry *r)
 {
+    struct list_query all = {0};
+    return reg_list_page_json(r, &all, NULL, NULL);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(struct reg_domain *const *)a)->cfg.name, (*(struct reg_domain *const *)b)->cfg.name);
+}
+
+/* The members ?fields= did not select taken out of a domain object. */
+static json_t *project(json_t *o, const struct list_query *q)
+{
+    if (!o || !q->fields)
+        return o;
+    const char *key;
+    json_t *v, *tmp;
+    json_object_foreach_safe(o, tmp, key, v)
+    {
+        if (!list_query_selects(q, key))
+            json_object_del(o, key);
+    }
+    return o;
+}
+
+json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
+                           int (*sees)(const void *ctx, const char *sponsor), const void *ctx)
+{
     json_t *arr = json_array();
+    const char *next = NULL;
     pthread_mutex_lock(&r->lock);
+    size_t n = 0, cap = 0, first = 0, end;
     for (struct reg_domain *d = r->domains; d; d = d->next)
-        json_array_append_new(arr, domain_json_locked(r, d));
+        cap++;
+    /* The domains the caller may see that pass the filters, before any JSON is made: a page
+     * of 50 out of thousands costs 50 objects, not thousands. */
+    struct reg_domain **pick = malloc((cap ? cap : 1) * sizeof(*pick));
+    if (!pick) {
+        pthread_mutex_unlock(&r->lock);
+        json_decref(arr);
+        return NULL;
+    }
+    for (struct reg_domain *d = r->domains; d; d = d->next) {
+        struct stats_page st;
+        int have_stats;
+        if (sees && !sees(ctx, d->cfg.sponsor))
+            continue;
+        if (list_query_matches(q, d->cfg.sponsor, q->state[0] ? live_state(d, &st, &have_stats) : ""))
+            pick[n++] = d;
+    }
+    end = n;
+    if (q->paged) {
+        /* Pages are in name order (names are unique), so the cursor stays valid while
+         * domains come and go between pages. */
+        qsort(pick, n, sizeof(*pick), by_name);
+        while (q->after[0] && first < n && strcmp(pick[first]->cfg.name, q->after) <= 0)
+            first++;
+        if (q->limit && n - first > q->limit) {
+            end = first + q->limit;
+            next = pick[end - 1]->cfg.name;
+        }
+    }
+    for (size_t i = first; i < end; i++)
+        json_array_append_new(arr, project(domain_json_locked(r, pick[i]), q));
+    json_t *o = json_pack("{s:o, s:o}", "domains", arr, "next", next ? json_string(next) : json_null());
     pthread_mutex_unlock(&r->lock);
-    return json_pack("{s:o}", "domains", arr);
+    free(pick);
+    return o;
 }
 
 static void event_to_json(void *ctx, int64_t id, double time, const char *uuid, const char *name, const char *kind,

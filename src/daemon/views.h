@@ -6,10 +6,18 @@
 
 #include <jansson.h>
 
+#include "daemon/list_query.h"
 #include "daemon/registry.h"
 
 json_t *reg_domain_json(struct registry *r, struct reg_domain *d);
+/* {"domains": [...], "next": null}: every domain, in definition order. */
 json_t *reg_list_json(struct registry *r);
+/* {"domains": [...], "next": NAME or null}: the domains `sees` (NULL: all) lets the caller
+ * see that pass q's filters, with q's members; a paged query (limit or after) in name order
+ * from after `q->after`, at most q->limit, "next" the cursor of the following page (null:
+ * this was the last). Unpaged: definition order. NULL when out of memory. */
+json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
+                           int (*sees)(const void *ctx, const char *sponsor), const void *ctx);
 /* The last `limit` events, of one domain (d) or all (NULL). */
 json_t *reg_events_json(struct registry *r, struct reg_domain *d, int limit);
 json_t *reg_host_json(struct registry *r);

@@ -128,6 +128,16 @@ ensure_a1
 A1=$(uapi GET /domains/a1 | head -1 | jq -r .uuid)
 tapi "$BOB" GET /domains >/dev/null
 check api_scope_list_hides_others '! grep -q "\"a1\"" "$AT/last" && grep -q "\"b1\"" "$AT/last"' "bob's list: $(head -c 300 "$AT/last")"
+# Filters and pages cannot widen it: bob asking for alice's domains gets none, and a page of
+# one with fields that leave out the sponsor is still bob's only.
+tapi "$BOB" GET "/domains?sponsor=alice" >/dev/null
+check api_scope_list_filter_cannot_widen '[ "$(jq ".domains | length" "$AT/last")" = 0 ]' "bob's ?sponsor=alice: $(head -c 300 "$AT/last")"
+tapi "$BOB" GET "/domains?fields=name" >/dev/null
+bob_names=$(jq -r '.domains[].name' "$AT/last" | LC_ALL=C sort)
+tapi "$BOB" GET "/domains?limit=1&fields=name" >/dev/null
+check api_scope_list_page_own '[ "$(jq -r ".domains[].name" "$AT/last")" = "$(head -1 <<<"$bob_names")" ] &&
+    [ "$(jq -r .next "$AT/last")" = "$(if [ "$(wc -l <<<"$bob_names")" -gt 1 ]; then head -1 <<<"$bob_names"; else echo null; fi)" ] &&
+    grep -qx b1 <<<"$bob_names" && ! grep -qx a1 <<<"$bob_names"' "bob's first page of one: $(head -c 300 "$AT/last"); all: $bob_names"
 tapi "$BOB" GET "/events?limit=1000" >/dev/null
 check api_scope_events_hide_others '! grep -q "$A1" "$AT/last" && grep -q "b1" "$AT/last"' "bob's events: $(head -c 300 "$AT/last")"
 check api_scope_events_of_other_404 '[ "$(tapi "$BOB" GET "/events?domain=a1")" = 404 ]'

@@ -165,7 +165,9 @@ static void command_table(void **state)
     assert_null(ctl_command_find("frob"));
     assert_null(ctl_command_find(""));
     char buf[160];
-    assert_string_equal(ctl_command_usage(ctl_command_find("list"), buf, sizeof(buf)), "xenctl list");
+    assert_string_equal(ctl_command_usage(ctl_command_find("host"), buf, sizeof(buf)), "xenctl host");
+    assert_string_equal(ctl_command_usage(ctl_command_find("list"), buf, sizeof(buf)),
+                        "xenctl list [--sponsor NAME] [--state STATE] [--limit N [--after NAME]]");
     assert_string_equal(ctl_command_usage(ctl_command_find("shutdown"), buf, sizeof(buf)),
                         "xenctl shutdown REF [--wait] [--timeout SEC]");
 }

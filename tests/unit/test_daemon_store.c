@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "daemon/store.h"
 #include "lib/err.h"
 #include "lib/sched_params.h"
@@ -296,6 +298,42 @@ static void domain_ids_count_up(void **state)
     assert_int_equal(c, 3);
 }
 
+/* The per-domain reads of events and usage (GET .../events?domain=, .../usage) are searches
+ * of their (uuid, id|time) indexes, not scans of every domain's rows: with a thousand domains
+ * the tables hold millions of rows. The statements are the store's own (store.c). */
+static void plan_uses(struct store *s, const char *sql, const char *index)
+{
+    sqlite3_stmt *st;
+    char q[600], plan[1024] = "";
+    snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+    assert_int_equal(sqlite3_prepare_v2(s->db, q, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s; ", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    if (!strstr(plan, index) || strstr(plan, "SCAN events") || strstr(plan, "SCAN usage"))
+        fail_msg("%s: plan '%s' does not search %s", sql, plan, index);
+}
+
+static void per_domain_queries_use_indexes(void **state)
+{
+    struct store *s = *state;
+    plan_uses(
+        s,
+        "SELECT * FROM (SELECT id,time,uuid,name,kind,detail FROM events WHERE uuid=?1 ORDER BY id DESC LIMIT ?2) "
+        "ORDER BY id",
+        "INDEX events_uuid");
+    plan_uses(s, "SELECT * FROM (SELECT * FROM usage_samples WHERE uuid=?1 ORDER BY time DESC LIMIT ?2) ORDER BY time",
+              "INDEX usage_samples_uuid");
+    plan_uses(s,
+              "SELECT * FROM (SELECT time,vcpu_ns,reserved_ns,throttled_ns,throttles FROM usage_cpu WHERE uuid=?1 "
+              "ORDER BY time DESC LIMIT ?2) ORDER BY time",
+              "INDEX usage_cpu_uuid");
+    plan_uses(s,
+              "SELECT * FROM (SELECT time,tx_packets,tx_bytes,tx_dropped,rx_packets,rx_bytes,rx_dropped FROM usage_net "
+              "WHERE uuid=?1 ORDER BY time DESC LIMIT ?2) ORDER BY time",
+              "INDEX usage_net_uuid");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(events_last_n_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(usage_samples_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(domain_ids_count_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(per_domain_queries_use_indexes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
