@@ -210,7 +210,7 @@ json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
         int have_stats;
         if (sees && !sees(ctx, d->cfg.sponsor))
             continue;
-        if (list_query_matches(q, d->cfg.sponsor, q->state[0] ? live_state(d, &st, &have_stats) : ""))
+        if (list_query_matches(q, d->cfg.sponsor, q->state[0] ? reg_live_state(d, &st, &have_stats) : ""))
             pick[n++] = d;
     }
     end = n;
