@@ -164,6 +164,17 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
     pthread_mutex_unlock(&b->lock);
 }
 
+int billing_due(struct billing *b, const char *uuid)
+{
+    pthread_mutex_lock(&b->lock);
+    int due = 1;
+    for (size_t i = 0; i < b->ndoms; i++)
+        if (strcmp(b->doms[i].uuid, uuid) == 0)
+            due = mono_s() - b->doms[i].last_post >= b->post_interval_s;
+    pthread_mutex_unlock(&b->lock);
+    return due;
+}
+
 void billing_flush(struct billing *b)
 {
     pthread_mutex_lock(&b->lock);

@@ -34,6 +34,10 @@ struct billing_reading {
  * since it (or always, when final: the monitor ended). Errors are logged, never returned:
  * domains run on whatever the ledger does. */
 void billing_observe(struct billing *b, const struct billing_reading *r, int final);
+/* Whether billing_observe() of this domain would post now (or first take note of it): the
+ * ledger's pass reads only those pages, so an idle monitor is woken once a posting
+ * interval, not at every pass. */
+int billing_due(struct billing *b, const char *uuid);
 /* Tries to post what waits in the backlog (the supervisor's tick). */
 void billing_flush(struct billing *b);
 

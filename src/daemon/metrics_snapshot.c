@@ -97,6 +97,7 @@ int reg_metrics_snapshot(struct registry *r, struct metrics_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&r->lock);
+    reg_ask_stats_locked(r);
     unsigned n = 0;
     for (struct reg_domain *d = r->domains; d; d = d->next)
         n++;

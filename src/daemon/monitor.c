@@ -419,9 +419,28 @@ int monitor_read(struct monitor *m, void (*on_event)(void *ctx, const char *line
     return 0;
 }
 
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int monitor_read_stats(const struct monitor *m, struct stats_page *out)
 {
-    return m->stats_fd >= 0 ? stats_page_read_fd(m->stats_fd, out) : -ENODATA;
+    if (m->stats_fd < 0)
+        return -ENODATA;
+    /* An ask older than a second says nothing of how fresh the page is now. */
+    uint64_t since = m->stats_asked_ns && realtime_ns() - m->stats_asked_ns < 1000000000u ? m->stats_asked_ns : 0;
+    return stats_page_read_fd_since(m->stats_fd, out, since);
+}
+
+void monitor_ask_stats(struct monitor *m)
+{
+    if (m->stats_fd < 0)
+        return;
+    m->stats_asked_ns = realtime_ns();
+    stats_page_ask(m->stats_fd);
 }
 
 void monitor_close(struct monitor *m)

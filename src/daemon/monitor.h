@@ -19,8 +19,10 @@ struct monitor {
     int pidfd;
     int ctl_fd;
     char run_dir[PATH_MAX];
-    int stats_fd; /* RUN_DIR/stats, read with pread (never mapped: the monitor may truncate
-                     it), or -1 if it could not be opened */
+    int stats_fd;            /* RUN_DIR/stats, read with pread (never mapped: the monitor may truncate
+                                it), or -1 if it could not be opened */
+    uint64_t stats_asked_ns; /* CLOCK_REALTIME of the last monitor_ask_stats (0: none); under
+                                the registry lock, as every use of the monitor by xenod */
 
     pthread_mutex_t lock; /* serialises requests; guards the reply slot */
     pthread_cond_t cond;
@@ -71,8 +73,13 @@ int monitor_request(struct monitor *m, const char *request, char *reply, size_t 
 /* Reads what is available on the control socket; calls on_event for each event line.
  * Returns 0, or -EPIPE once the socket closed. Supervisor thread only. */
 int monitor_read(struct monitor *m, void (*on_event)(void *ctx, const char *line), void *ctx);
-/* A consistent copy of the stats page (seqlock); -ENODATA if unavailable. */
+/* A consistent copy of the stats page (seqlock); -ENODATA if unavailable. A monitor that
+ * sleeps (refresh on read) is woken and waited for, unless it refreshed since a
+ * monitor_ask_stats() of the last second (docs/control-channel.md, "Stats page"). */
 int monitor_read_stats(const struct monitor *m, struct stats_page *out);
+/* Wakes a sleeping monitor to refresh its page: a pass over many domains asks them all first,
+ * so that its reads wait for one wake-up in all, not one each (reg_ask_stats_locked). */
+void monitor_ask_stats(struct monitor *m);
 /* Reaps the process if it is our child, closes everything, frees m. */
 void monitor_close(struct monitor *m);
 

@@ -63,11 +63,21 @@ void reg_billing_tick(struct registry *r)
     for (struct reg_domain *d = r->domains; d; d = d->next)
         cap += d->mon ? 1 : 0;
     struct billing_reading *rd = b && cap ? calloc(cap, sizeof(*rd)) : NULL;
-    for (struct reg_domain *d = r->domains; d && rd; d = d->next) {
+    struct reg_domain **due = rd ? calloc(cap, sizeof(*due)) : NULL;
+    size_t ndue = 0;
+    /* Only the domains whose posting is due: each read wakes a sleeping monitor. All are
+     * asked first, then read (one wake-up's wait in all). */
+    for (struct reg_domain *d = r->domains; d && due; d = d->next)
+        if (d->mon && billing_due(b, d->cfg.uuid)) {
+            monitor_ask_stats(d->mon);
+            due[ndue++] = d;
+        }
+    for (size_t i = 0; i < ndue; i++) {
         struct stats_page st;
-        if (d->mon && monitor_read_stats(d->mon, &st) == 0)
-            reg_billing_reading(r, d, &st, &rd[n++]);
+        if (monitor_read_stats(due[i]->mon, &st) == 0)
+            reg_billing_reading(r, due[i], &st, &rd[n++]);
     }
+    free(due);
     pthread_mutex_unlock(&r->lock);
     if (!b)
         return;

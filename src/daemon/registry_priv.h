@@ -42,6 +42,9 @@ void reg_release_monitor(struct registry *r, struct monitor *m);
 /* The state a domain shows (running, blocked, paused, shutdown, crashed), reading its
  * monitor's stats page into *st (*have_stats: 1 when it could). Caller holds r->lock. */
 const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats);
+/* Asks every running monitor for a fresh stats page (monitor_ask_stats) before a pass that
+ * reads them all. Caller holds r->lock. */
+void reg_ask_stats_locked(struct registry *r);
 
 /* ---- lifecycle.c ---- */
 

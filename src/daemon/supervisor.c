@@ -98,6 +98,7 @@ static void sample_usage(struct registry *r)
     /* One transaction for all domains: one disk sync per round, not two per domain, while
      * the registry lock (and so every API request) waits. */
     store_begin(&r->store);
+    reg_ask_stats_locked(r);
     for (struct reg_domain *d = r->domains; d; d = d->next) {
         struct stats_page st;
         if (d->mon && monitor_read_stats(d->mon, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)

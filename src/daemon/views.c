@@ -11,6 +11,13 @@
 #include "lib/log.h"
 #include "proto/netback_stats.h"
 
+void reg_ask_stats_locked(struct registry *r)
+{
+    for (struct reg_domain *d = r->domains; d; d = d->next)
+        if (d->mon)
+            monitor_ask_stats(d->mon);
+}
+
 const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats)
 {
     *have_stats = d->mon && monitor_read_stats(d->mon, st) == 0;
@@ -194,6 +201,7 @@ json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
     json_t *arr = json_array();
     const char *next = NULL;
     pthread_mutex_lock(&r->lock);
+    reg_ask_stats_locked(r);
     size_t n = 0, cap = 0, first = 0, end;
     for (struct reg_domain *d = r->domains; d; d = d->next)
         cap++;

@@ -108,9 +108,22 @@ static uint64_t mono_ns(void)
  * Polling seq asks again each time; the monitor takes all queued requests as one. */
 int stats_page_read_fd(int fd, struct stats_page *out)
 {
+    return stats_page_read_fd_since(fd, out, 0);
+}
+
+void stats_page_ask(int fd)
+{
+    uint32_t s;
+    (void)!pread(fd, &s, sizeof(s), offsetof(struct stats_page, seq));
+}
+
+int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns)
+{
     int r = read_fd_consistent(fd, out);
     if (r < 0 || !out->refresh_on_read)
         return r; /* a ticking monitor's page is at most one tick old */
+    if (since_ns && out->updated_ns >= since_ns)
+        return 0; /* refreshed after the reader's earlier stats_page_ask(): fresh enough */
     uint32_t asked = out->seq;
     uint64_t end = mono_ns() + (uint64_t)STATS_PAGE_REFRESH_WAIT_MS * 1000000u;
     do {

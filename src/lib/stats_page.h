@@ -129,6 +129,13 @@ int stats_page_read(const struct stats_page *shared, struct stats_page *out);
  * the reader an error, never a SIGBUS (a mapping of a shared file faults on the pages past
  * its end). -ENODATA when the file is shorter than the page. */
 int stats_page_read_fd(int fd, struct stats_page *out);
+/* For a reader of many pages (xenod's passes over every domain): stats_page_ask() wakes a
+ * sleeping monitor (one pread), so that asking all first and reading all after costs one
+ * wake-up's wait in all, not one per page; stats_page_read_fd_since() takes a sleeping
+ * monitor's page without waiting when it was updated at or after since_ns (CLOCK_REALTIME,
+ * taken before the asks; 0: as stats_page_read_fd). */
+void stats_page_ask(int fd);
+int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns);
 /* How long stats_page_read_fd() waits for a sleeping monitor's refresh before it returns
  * the page it has (consistent, as of the monitor's last refresh). */
 #define STATS_PAGE_REFRESH_WAIT_MS 20
