@@ -12,12 +12,23 @@ uint64_t fd_budget_need(unsigned max_domains)
     return FD_RESERVE + (uint64_t)FD_PER_DOMAIN * max_domains + FD_CONNECTIONS_MIN;
 }
 
+uint64_t fd_budget_fits(uint64_t limit)
+{
+    return limit > fd_budget_need(0) ? (limit - fd_budget_need(0)) / FD_PER_DOMAIN : 0;
+}
+
+unsigned fd_budget_default_max(uint64_t limit)
+{
+    uint64_t fits = fd_budget_fits(limit);
+    return fits < XENOD_MAX_DOMAINS_DEFAULT ? (unsigned)fits : XENOD_MAX_DOMAINS_DEFAULT;
+}
+
 int fd_budget_check(uint64_t limit, unsigned max_domains)
 {
     uint64_t need = fd_budget_need(max_domains);
     if (limit >= need)
         return 0;
-    uint64_t fits = limit > fd_budget_need(0) ? (limit - fd_budget_need(0)) / FD_PER_DOMAIN : 0;
+    uint64_t fits = fd_budget_fits(limit);
     char instead[96] = "";
     if (fits)
         snprintf(instead, sizeof(instead), ", or start xenod with --max-domains %llu or fewer",

@@ -28,6 +28,14 @@ uint64_t fd_budget_need(unsigned max_domains);
  * breakdown and how to raise the limit or lower --max-domains. */
 int fd_budget_check(uint64_t limit, unsigned max_domains);
 
+/* The most domains `limit` holds (0: not even one). */
+uint64_t fd_budget_fits(uint64_t limit);
+
+/* The maximum when --max-domains was not given: the default, or fewer when the limit holds
+ * fewer (xenod starts, and says so, rather than refuse on a host with a low hard limit);
+ * 0 when it holds none. */
+unsigned fd_budget_default_max(uint64_t limit);
+
 /* Remembers the maximum (main(), before threads). 0: not set (the default). */
 void fd_budget_set_max_domains(unsigned max_domains);
 unsigned fd_budget_max_domains(void);

@@ -106,10 +106,23 @@ int main(int argc, char **argv)
                      strerror(errno));
     }
     /* A limit too low for --max-domains fails here, saying what to do, rather than at
-     * domain 900 with EMFILE in the middle of a start. */
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && fd_budget_check(nofile.rlim_cur, o.max_domains) < 0) {
-        log_error("%s", err_msg());
-        return 1;
+     * domain 900 with EMFILE in the middle of a start. Without --max-domains the default
+     * shrinks to what the limit holds, said in the log. */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+        if (!o.max_domains) {
+            o.max_domains = fd_budget_default_max(nofile.rlim_cur);
+            if (o.max_domains && o.max_domains < XENOD_MAX_DOMAINS_DEFAULT)
+                log_warn("the file descriptor limit (RLIMIT_NOFILE, %llu) holds %u domains, not the default %d: "
+                         "xenod takes at most %u (a limit of %llu holds %d)",
+                         (unsigned long long)nofile.rlim_cur, o.max_domains, XENOD_MAX_DOMAINS_DEFAULT, o.max_domains,
+                         (unsigned long long)fd_budget_need(XENOD_MAX_DOMAINS_DEFAULT), XENOD_MAX_DOMAINS_DEFAULT);
+        }
+        if (fd_budget_check(nofile.rlim_cur, o.max_domains ? o.max_domains : 1) < 0) {
+            log_error("%s", err_msg());
+            return 1;
+        }
+    } else if (!o.max_domains) {
+        o.max_domains = XENOD_MAX_DOMAINS_DEFAULT;
     }
     fd_budget_set_max_domains(o.max_domains);
     if (xenod_options_resolve(&o) < 0) {

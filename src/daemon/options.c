@@ -54,8 +54,9 @@ void xenod_options_usage(FILE *f)
             "                   SIGHUP or POST /v1/prices (an error keeps the list in force)\n"
             "  --ledger-interval TIME  how often running domains' usage goes into the ledger\n"
             "                   (STATE/ledger.db; 1s to 60s, default 60s) besides every domain end\n"
-            "  --max-domains N  domains xenod holds at most (1..65536, default 1024); it needs 4\n"
-            "                   descriptors per domain plus 320 (RLIMIT_NOFILE is checked at start)\n"
+            "  --max-domains N  domains xenod holds at most (1..65536, default 1024, or fewer when the\n"
+            "                   descriptor limit holds fewer); it needs 4 descriptors per domain plus\n"
+            "                   320 (RLIMIT_NOFILE is checked at start)\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
             "                   parity test checks it against docs/openapi.yaml\n"
             "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
@@ -189,7 +190,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
     o->state_dir = XENOD_DEFAULT_STATE_DIR;
     o->socket = XENOD_DEFAULT_SOCKET;
     o->sample_interval_s = 10;
-    o->max_domains = XENOD_MAX_DOMAINS_DEFAULT;
+    o->max_domains = 0; /* not given: main() takes the default, or what the descriptor limit holds */
     o->ledger_interval_s = BILLING_POST_INTERVAL_S;
     o->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
     opterr = 0;

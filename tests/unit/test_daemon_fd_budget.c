@@ -43,6 +43,18 @@ static void refusal_says_what_to_do(void **state)
     assert_null(strstr(err_msg(), "or fewer"));
 }
 
+/* Without --max-domains: the default where the limit holds it, fewer where it does not (a
+ * host whose hard limit is 4096 still starts xenod), none below the reserve. */
+static void default_follows_the_limit(void **state)
+{
+    (void)state;
+    assert_int_equal(fd_budget_default_max(1048576), XENOD_MAX_DOMAINS_DEFAULT);
+    assert_int_equal(fd_budget_default_max(fd_budget_need(XENOD_MAX_DOMAINS_DEFAULT)), XENOD_MAX_DOMAINS_DEFAULT);
+    assert_int_equal(fd_budget_default_max(4096), (4096 - fd_budget_need(0)) / FD_PER_DOMAIN);
+    assert_int_equal(fd_budget_check(4096, fd_budget_default_max(4096)), 0);
+    assert_int_equal(fd_budget_default_max(64), 0);
+}
+
 static void connections_get_the_rest(void **state)
 {
     (void)state;
@@ -58,6 +70,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(need_grows_per_domain),
         cmocka_unit_test(check_at_the_edge),
+        cmocka_unit_test(default_follows_the_limit),
         cmocka_unit_test(refusal_says_what_to_do),
         cmocka_unit_test(connections_get_the_rest),
     };
