@@ -68,10 +68,8 @@ static void connections_get_the_rest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(need_grows_per_domain),
-        cmocka_unit_test(check_at_the_edge),
-        cmocka_unit_test(default_follows_the_limit),
-        cmocka_unit_test(refusal_says_what_to_do),
+        cmocka_unit_test(need_grows_per_domain),     cmocka_unit_test(check_at_the_edge),
+        cmocka_unit_test(default_follows_the_limit), cmocka_unit_test(refusal_says_what_to_do),
         cmocka_unit_test(connections_get_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
