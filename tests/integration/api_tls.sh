@@ -337,5 +337,33 @@ check exhaust_sponsor_tls_100ms '[ "$MS_TLS" -lt 100 ]' "sponsor over TLS (after
 kill "${HALF_PIDS[@]}" 2>/dev/null
 wait "${HALF_PIDS[@]}" 2>/dev/null
 
+# Bad input: a 1 MiB Authorization header is refused (libmicrohttpd's per-connection memory
+# limit: 431, or the connection closed) without growing xenod, which answers the next
+# request; a token whose sponsor no longer has any domain still authenticates, and sees
+# nothing (a sponsor is a name on domains, not a record: nothing of another's opens to it).
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$XPID/status"; }
+RSS0=$(rss_kib)
+{
+    printf 'Authorization: Bearer xeno_1_'
+    head -c 1048576 /dev/zero | tr '\0' a
+    printf '\n'
+} >"$AT/bighdr"
+BIG=()
+for i in 1 2 3 4 5; do
+    BIG+=("$(curl -s -m 10 --cacert "$AT/pki/ca.pem" --interface 127.0.202.$i -o /dev/null -w '%{http_code}' \
+        -H @"$AT/bighdr" "$BASE/domains")")
+done
+RSS1=$(rss_kib)
+check api_bad_1mib_authorization_refused '[[ " ${BIG[*]} " =~ ^( (431|400|413|000))+\ $ ]]' "statuses ${BIG[*]}"
+check api_bad_1mib_authorization_then_answered '[ "$(tapi "$ALICE" GET /domains "" 127.0.202.9)" = 200 ]'
+check api_bad_1mib_authorization_rss_bounded '[ $((RSS1 - RSS0)) -lt 16384 ]' "RSS ${RSS0} -> ${RSS1} KiB"
+uapi POST /domains "$(xml_of g1 gone)" >/dev/null
+read -r _ GONE < <(token gone)
+uapi DELETE /domains/g1 >/dev/null
+check api_token_of_sponsor_without_domains_sees_nothing \
+    '[ "$(tapi "$GONE" GET /domains "" 127.0.202.10)" = 200 ] && jqe ".domains | length == 0" <"$AT/last" >/dev/null' "$(head -c 300 "$AT/last")"
+check api_token_of_sponsor_without_domains_404 '[ "$(tapi "$GONE" GET /domains/g1 "" 127.0.202.11)" = 404 ] &&
+    [ "$(tapi "$GONE" GET /domains/a1 "" 127.0.202.12)" = 404 ]'
+
 kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
 check api_xenod_clean_exit '! grep -q "AddressSanitizer\|runtime error" "$AT/xenod.log"'
