@@ -92,6 +92,16 @@ struct stats_page {
     uint64_t net_backend_handovers; /* rings handed to a backend (one per connection while the driver runs) */
     uint64_t net_backend_errors;    /* connections dropped for a protocol violation or a missed reply */
     uint64_t net_driver_resets;     /* the guest's driver reset the device after running it */
+
+    /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). A
+     * live migration's destination monitor exists before the source stops; the domain
+     * changes hands at GO, the commit point: the source bills until it sent GO, the
+     * destination from when it received it. CLOCK_REALTIME; appended: a page without them
+     * (all zero) bills from started_ns to updated_ns, as before. */
+    uint32_t migrate_incoming_pending; /* 1: an incoming migration has not received GO: bill nothing */
+    uint32_t held_pad;
+    uint64_t held_from_ns;  /* when GO arrived (an incoming migration); 0: from started_ns */
+    uint64_t held_until_ns; /* when GO left (a committed migration out); 0: it holds the domain */
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX

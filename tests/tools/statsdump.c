@@ -89,5 +89,8 @@ int main(int argc, char **argv)
            s.net_present, s.net_backend_connected, (unsigned long long)s.net_backend_connects,
            (unsigned long long)s.net_backend_handovers, (unsigned long long)s.net_backend_errors,
            (unsigned long long)s.net_driver_resets);
+    /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). */
+    printf("migrate_incoming_pending=%u\nheld_from_ns=%llu\nheld_until_ns=%llu\n", s.migrate_incoming_pending,
+           (unsigned long long)s.held_from_ns, (unsigned long long)s.held_until_ns);
     return 0;
 }
