@@ -98,3 +98,18 @@ bench:
 	bench/sched/run.sh
 	bench/audit/run.sh
 	bench/metrics/run.sh
+
+# Billing: the ledger's postings per second, its size per domain-day and the time of an
+# invoice of 1000 domains over 30 days (bench/README.md, "bench/billing"): no guest, no root.
+.PHONY: bench-billing
+bench-programs: $(BENCH_DIR)/billing-bench
+
+$(BENCH_DIR)/billing-bench: bench/billing/billing_bench.c src/daemon/ledger.c src/daemon/invoice.c \
+		src/daemon/prices.c src/daemon/meter.c src/lib/err.c src/lib/log.c \
+		src/daemon/ledger.h src/daemon/invoice.h src/daemon/prices.h src/daemon/meter.h
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lsqlite3
+
+bench-billing: $(BENCH_DIR)/billing-bench
+	bench/billing/run.sh

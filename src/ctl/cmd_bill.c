@@ -1,5 +1,6 @@
-/* `xenctl bill SPONSOR --from T --to T [--by resource|domain|day] [--csv]`: a sponsor's bill
- * (docs/billing.md, GET /v1/sponsors/{sponsor}/bill). Money and quantities come as integer
+/* `xenctl bill SPONSOR --from T --to T [--by resource|domain|day] [--csv] [--explain LINE]`: a
+ * sponsor's bill (docs/billing.md, GET /v1/sponsors/{sponsor}/bill), or one of its lines rebuilt
+ * from the ledger's postings (GET /v1/sponsors/{sponsor}/bill/explain). Money and quantities come as integer
  * micro-units and are printed as exact decimals with six places: no floating point. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -105,6 +106,54 @@ static void print_table(const json_t *bill)
     free(pl);
 }
 
+/* --explain: the pieces of transactions, their raw postings and shares, then the sums. */
+static void print_explain(const json_t *e)
+{
+    const json_t *meters = json_object_get(e, "meters"), *line = json_object_get(e, "line");
+    const char *m0 = json_string_value(json_array_get(meters, 0)), *m1 = json_string_value(json_array_get(meters, 1));
+    static const char *const head[] = {"Tx",     "Domain", "Tx from us", "Tx to us", "From us", "To us",
+                                       "Posted", "Share",  "Posted 2",   "Share 2",  "Billable"};
+    enum ctl_align al[11];
+    for (int i = 0; i < 11; i++)
+        al[i] = i == 1 ? CTL_ALIGN_LEFT : CTL_ALIGN_RIGHT;
+    struct ctl_table t;
+    ctl_table_init(&t, 11, head, al);
+    const json_t *p;
+    size_t i;
+    json_array_foreach(json_object_get(e, "pieces"), i, p)
+    {
+        char v[10][32];
+        const json_t *raw = json_object_get(p, "postings"), *part = json_object_get(p, "share");
+        snprintf(v[0], 32, "%" JSON_INTEGER_FORMAT, num(p, "tx"));
+        snprintf(v[1], 32, "%" JSON_INTEGER_FORMAT, num(p, "tx_from_us"));
+        snprintf(v[2], 32, "%" JSON_INTEGER_FORMAT, num(p, "tx_to_us"));
+        snprintf(v[3], 32, "%" JSON_INTEGER_FORMAT, num(p, "from_us"));
+        snprintf(v[4], 32, "%" JSON_INTEGER_FORMAT, num(p, "to_us"));
+        micros(num(raw, m0 ? m0 : ""), v[5], 32);
+        micros(num(part, m0 ? m0 : ""), v[6], 32);
+        snprintf(v[7], 32, "%s", "-");
+        snprintf(v[8], 32, "%s", "-");
+        if (m1) {
+            micros(num(raw, m1), v[7], 32);
+            micros(num(part, m1), v[8], 32);
+        }
+        micros(num(p, "billable"), v[9], 32);
+        const char *cells[] = {v[0], str(p, "domain_uuid"), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
+        ctl_table_add(&t, cells);
+    }
+    printf("Line %" JSON_INTEGER_FORMAT ": %s %s, %s to %s. Posted, Share: %s; Posted 2, Share 2: %s\n",
+           num(e, "number"), *str(line, "group") ? str(line, "group") : "-", str(line, "resource"), str(line, "from"),
+           str(line, "to"), m0 ? m0 : "?", m1 ? m1 : "-");
+    ctl_table_print(&t, stdout);
+    ctl_table_free(&t);
+    const json_t *s;
+    json_array_foreach(json_object_get(e, "arithmetic"), i, s) printf("  %s\n", json_string_value(s));
+    char q[32], lq[32], a[32], la[32];
+    printf("Rebuilt: quantity %s (the line: %s), amount %s (the line: %s)\n", micros(num(e, "quantity_micros"), q, 32),
+           micros(num(line, "quantity_micros"), lq, 32), micros(num(e, "amount_micros"), a, 32),
+           micros(num(line, "amount_micros"), la, 32));
+}
+
 int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a)
 {
     const char *from = ctl_args_get(a, "from"), *to = ctl_args_get(a, "to"), *by = ctl_args_get(a, "by");
@@ -116,13 +165,22 @@ int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a)
         return ctl_usage_error("bill: %s", err_msg());
     if (!*a->pos[0])
         return ctl_usage_error("bill needs a SPONSOR");
-    snprintf(path, sizeof(path), "/v1/sponsors/%s/bill?from=%s&to=%s&by=%s", sp, f, t, b);
+    const char *explain = ctl_args_get(a, "explain");
+    char line[32];
+    if (explain && ctl_url_escape(explain, line, sizeof(line)) < 0)
+        return ctl_usage_error("bill: --explain LINE: a line number of the bill");
+    if (explain)
+        snprintf(path, sizeof(path), "/v1/sponsors/%s/bill/explain?from=%s&to=%s&by=%s&line=%s", sp, f, t, b, line);
+    else
+        snprintf(path, sizeof(path), "/v1/sponsors/%s/bill?from=%s&to=%s&by=%s", sp, f, t, b);
     json_t *bill;
     int rc = ctl_call(c, "GET", path, NULL, CTL_REQUEST_TIMEOUT_S, &bill, NULL);
     if (rc != CTL_EXIT_OK)
         return rc;
     if (c->json)
         ctl_print_json(bill);
+    else if (explain)
+        print_explain(bill);
     else if (ctl_args_get(a, "csv"))
         print_csv(bill);
     else

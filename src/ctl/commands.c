@@ -41,11 +41,9 @@ static const struct ctl_opt token_opts[] = {{"sponsor", 1, "NAME", 0},
                                             {"read-only", 0, NULL, 0},
                                             {"expires", 1, "DURATION", 0},
                                             {NULL, 0, NULL, 0}};
-static const struct ctl_opt bill_opts[] = {{"from", 1, "TIME", 0},
-                                           {"to", 1, "TIME", 0},
-                                           {"by", 1, "resource|domain|day", 0},
-                                           {"csv", 0, NULL, 0},
-                                           {NULL, 0, NULL, 0}};
+static const struct ctl_opt bill_opts[] = {
+    {"from", 1, "TIME", 0}, {"to", 1, "TIME", 0},      {"by", 1, "resource|domain|day", 0},
+    {"csv", 0, NULL, 0},    {"explain", 1, "LINE", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE", 0},   {"sponsor", 1, "S", 0},  {"domain", 1, "D", 0},
                                             {"since", 1, "TIME", 0}, {"until", 1, "TIME", 0}, {"dst", 1, "IP", 0},
                                             {NULL, 0, NULL, 0}};
@@ -212,12 +210,16 @@ const struct ctl_command ctl_commands[] = {
      "  token revoke ID\n"
      "      the token is refused from now on\n",
      token_opts, 1, 2, ctl_cmd_token},
-    {"bill", "SPONSOR --from TIME --to TIME [--by resource|domain|day] [--csv]", "a sponsor's bill for a period",
+    {"bill", "SPONSOR --from TIME --to TIME [--by resource|domain|day] [--csv] [--explain LINE]",
+     "a sponsor's bill for a period",
      "Prices the sponsor's usage in the ledger with xenod's price list (docs/billing.md): one line\n"
      "per resource (--by domain: per domain and resource, --by day: per UTC day and resource) and\n"
      "price in force; a price change inside the period splits a line there. Quantities and money\n"
      "are exact decimals of integer micro-units. TIME: YYYY-MM-DDTHH:MM:SSZ or seconds since 1970.\n"
-     "A sponsor token sees its own bill only. --csv: one line per bill line; --json: the API's.\n",
+     "A sponsor token sees its own bill only. --csv: one line per bill line; --json: the API's.\n"
+     "--explain LINE: line LINE (from 1, in the bill's order) rebuilt from the ledger's raw postings:\n"
+     "each transaction (or the part of it in the line), its postings, its share, the rule's pick,\n"
+     "and the sums and the arithmetic that give the line's quantity and amount.\n",
      bill_opts, 1, 1, ctl_cmd_bill},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},

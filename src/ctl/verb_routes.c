@@ -46,6 +46,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"token", "list", "GET", "/v1/tokens"},
     {"token", "revoke", "DELETE", "/v1/tokens/{id}"},
     {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill"},
+    {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill/explain"}, /* --explain LINE */
     LOCAL("help", NULL, "prints xenctl's own help text"),
     {NULL, NULL, NULL, NULL},
 };

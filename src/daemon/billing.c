@@ -237,6 +237,36 @@ int billing_bill(struct billing *b, const char *sponsor, int64_t from_us, int64_
     return r;
 }
 
+int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int64_t to_us, int by, long line,
+                    struct invoice *inv, long *index)
+{
+    pthread_mutex_lock(&b->lock);
+    int r = bill_locked(b, sponsor, from_us, to_us, by, inv);
+    if (r == 0 && (line < 1 || (size_t)line > inv->n)) {
+        r = err_set(EINVAL, "the bill has %zu lines: LINE must be 1 to %zu", inv->n, inv->n);
+        invoice_free(inv);
+    }
+    if (r == 0) {
+        /* Made again, keeping the pieces of that line: the same rows give the same lines. */
+        struct invoice_line want = inv->lines[line - 1];
+        invoice_free(inv);
+        if ((r = invoice_init(inv, sponsor, from_us, to_us, by, b->prices)) == 0) {
+            invoice_explain(inv, &want);
+            r = ledger_for_each(&b->ledger, sponsor, from_us, to_us, invoice_add_row, inv);
+            if (r == 0)
+                r = invoice_finish(inv);
+            *index = invoice_find_wanted(inv);
+            if (r == 0 && *index < 0)
+                r = err_set(EAGAIN, "the ledger changed while the line was explained: ask again");
+            if (r < 0)
+                invoice_free(inv);
+            inv->prices = NULL;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return r;
+}
+
 static void collect_sponsor(void *ctx, const struct ledger_row *row)
 {
     struct billing *b = ctx;

@@ -51,6 +51,13 @@ void billing_prices_version(struct billing *b, char *buf, size_t size);
  * ledger has no usage of that sponsor at all, -EINVAL for a bad period. */
 int billing_bill(struct billing *b, const char *sponsor, int64_t from_us, int64_t to_us, int by, struct invoice *inv);
 
+/* Explains line `line` (1-based, in the bill's order) of the bill billing_bill makes with
+ * the same arguments: *inv is that bill again with inv->pieces the ledger transactions (or
+ * their parts) the line was made of, *index the line's index in inv->lines. -EINVAL for a
+ * line the bill does not have; the rest as billing_bill. */
+int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int64_t to_us, int by, long line,
+                    struct invoice *inv, long *index);
+
 /* For /metrics (xeno_sponsor_charge_micros_total): each sponsor's charges since the ledger
  * began, priced by the list in force, in money micro-units; fn is called once per sponsor
  * with usage, under the billing lock (copy what it keeps, call nothing of billing). Reads

@@ -37,17 +37,20 @@ int invoice_init(struct invoice *inv, const char *sponsor, int64_t from_us, int6
     return 0;
 }
 
+static int same_line(const struct invoice_line *x, const char *group, const char *group_id, int resource, int period)
+{
+    return x->resource == resource && x->period == period && strcmp(x->group_id, group_id) == 0 &&
+           strcmp(x->group, group) == 0;
+}
+
 /* The line of (group, resource, period), made if new. Lines of one group arrive together
  * more often than not: the search runs from the end. NULL when out of memory. */
 static struct invoice_line *line_for(struct invoice *inv, const char *group, const char *group_id, int resource,
                                      int period)
 {
-    for (size_t i = inv->n; i-- > 0;) {
-        struct invoice_line *l = &inv->lines[i];
-        if (l->resource == resource && l->period == period && strcmp(l->group_id, group_id) == 0 &&
-            strcmp(l->group, group) == 0)
-            return l;
-    }
+    for (size_t i = inv->n; i-- > 0;)
+        if (same_line(&inv->lines[i], group, group_id, resource, period))
+            return &inv->lines[i];
     if (inv->n == inv->cap) {
         size_t cap = inv->cap ? inv->cap * 2 : 16;
         struct invoice_line *nl = realloc(inv->lines, cap * sizeof(*nl));
@@ -79,6 +82,68 @@ static int64_t share(int64_t q, int64_t x, int64_t len)
     return len ? (int64_t)((__int128)q * x / len) : q;
 }
 
+int invoice_line_meters(int resource, int m[2])
+{
+    static const int single[RES__COUNT] = {
+        0, 0, METER_NET_TX_BYTES, METER_NET_RX_BYTES, METER_NET_TX_PACKETS, METER_NET_RX_PACKETS};
+    m[1] = -1;
+    if (resource == RES_CPU) {
+        m[0] = METER_VCPU_USED;
+        m[1] = METER_VCPU_RESERVED;
+    } else if (resource == RES_MEMORY) {
+        m[0] = METER_MEMORY_RESIDENT;
+        m[1] = METER_MEMORY_ALLOCATED;
+    } else {
+        m[0] = single[resource];
+    }
+    return m[1] < 0 ? 1 : 2;
+}
+
+void invoice_explain(struct invoice *inv, const struct invoice_line *line)
+{
+    inv->explaining = 1;
+    inv->want = *line;
+}
+
+long invoice_find_wanted(const struct invoice *inv)
+{
+    for (size_t i = 0; i < inv->n; i++)
+        if (same_line(&inv->lines[i], inv->want.group, inv->want.group_id, inv->want.resource, inv->want.period))
+            return (long)i;
+    return -1;
+}
+
+/* Keeps one piece of the wanted line (explaining). 0, or -1 out of memory. */
+static int keep_piece(struct invoice *inv, const struct ledger_row *row, int64_t a, int64_t b,
+                      const int64_t q[METER__COUNT], int rule, int64_t billable)
+{
+    if (inv->npieces == inv->cappieces) {
+        size_t cap = inv->cappieces ? inv->cappieces * 2 : 16;
+        struct invoice_piece *n = realloc(inv->pieces, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        inv->pieces = n;
+        inv->cappieces = cap;
+    }
+    struct invoice_piece *p = &inv->pieces[inv->npieces++];
+    memset(p, 0, sizeof(*p));
+    p->tx_id = row->id;
+    snprintf(p->key, sizeof(p->key), "%s", row->key ? row->key : "");
+    snprintf(p->domain, sizeof(p->domain), "%s", row->domain);
+    p->tx_start_us = row->start_us;
+    p->tx_end_us = row->end_us;
+    p->from_us = a;
+    p->to_us = b;
+    int m[2];
+    for (int k = 0; k < invoice_line_meters(inv->want.resource, m); k++) {
+        p->raw[k] = row->q[m[k]];
+        p->part[k] = q[m[k]];
+    }
+    p->rule = rule;
+    p->billable = billable;
+    return 0;
+}
+
 static void add_piece(struct invoice *inv, const struct ledger_row *row, int64_t a, int64_t b)
 {
     const struct price_list *pl = inv->prices;
@@ -89,13 +154,13 @@ static void add_piece(struct invoice *inv, const struct ledger_row *row, int64_t
         q[m] = share(row->q[m], b - row->start_us, len) - share(row->q[m], a - row->start_us, len);
     if (len == 0)
         memcpy(q, row->q, sizeof(q));
-    int64_t billable[RES__COUNT] = {
-        pick(pp ? pp->rule_cpu : RULE_MAX, q[METER_VCPU_USED], q[METER_VCPU_RESERVED]),
-        pick(pp ? pp->rule_memory : RULE_MAX, q[METER_MEMORY_RESIDENT], q[METER_MEMORY_ALLOCATED]),
-        q[METER_NET_TX_BYTES],
-        q[METER_NET_RX_BYTES],
-        q[METER_NET_TX_PACKETS],
-        q[METER_NET_RX_PACKETS]};
+    const int rules[2] = {pp ? pp->rule_cpu : RULE_MAX, pp ? pp->rule_memory : RULE_MAX};
+    int64_t billable[RES__COUNT] = {pick(rules[0], q[METER_VCPU_USED], q[METER_VCPU_RESERVED]),
+                                    pick(rules[1], q[METER_MEMORY_RESIDENT], q[METER_MEMORY_ALLOCATED]),
+                                    q[METER_NET_TX_BYTES],
+                                    q[METER_NET_RX_BYTES],
+                                    q[METER_NET_TX_PACKETS],
+                                    q[METER_NET_RX_PACKETS]};
     char group[LEDGER_NAME_MAX] = "", id[LEDGER_UUID_MAX] = "";
     if (inv->by == INVOICE_BY_DOMAIN) {
         snprintf(group, sizeof(group), "%s", row->name);
@@ -113,6 +178,13 @@ static void add_piece(struct invoice *inv, const struct ledger_row *row, int64_t
             return;
         }
         l->quantity += billable[res];
+        if (inv->explaining && same_line(&inv->want, group, id, res, period) &&
+            keep_piece(inv, row, a, b, q,
+                       res == RES_CPU      ? rules[0]
+                       : res == RES_MEMORY ? rules[1]
+                                           : -1,
+                       billable[res]) < 0)
+            inv->total = -1;
         l->from_us = a < l->from_us ? a : l->from_us;
         l->to_us = b > l->to_us ? b : l->to_us;
         if (!l->first_tx)
@@ -182,4 +254,7 @@ void invoice_free(struct invoice *inv)
     free(inv->lines);
     inv->lines = NULL;
     inv->n = inv->cap = 0;
+    free(inv->pieces);
+    inv->pieces = NULL;
+    inv->npieces = inv->cappieces = 0;
 }

@@ -32,6 +32,20 @@ struct invoice_line {
     int64_t first_tx, last_tx, txs; /* the ledger transactions it was made of */
 };
 
+/* One piece of a ledger transaction that went into a line (--explain): the transaction's
+ * whole quantities of the line's meters (invoice_line_meters), their share over the piece's
+ * [from_us, to_us), and what the rule made of the shares. */
+struct invoice_piece {
+    int64_t tx_id;
+    char key[LEDGER_KEY_MAX];
+    char domain[LEDGER_UUID_MAX];
+    int64_t tx_start_us, tx_end_us; /* the transaction's interval */
+    int64_t from_us, to_us;         /* the piece of it in this line */
+    int64_t raw[2], part[2];        /* per meter of the line (the second 0 for one-meter lines) */
+    int rule;                       /* enum bill_rule for cpu and memory, -1 for one meter */
+    int64_t billable;               /* the rule applied to part[]: what the line adds up */
+};
+
 struct invoice {
     char sponsor[LEDGER_SPONSOR_MAX];
     int64_t from_us, to_us;
@@ -41,6 +55,11 @@ struct invoice {
     struct invoice_line *lines;
     int64_t total;
     int64_t txs; /* transactions read */
+    /* Explaining: the pieces of the line with want's (group, group_id, resource, period). */
+    int explaining;
+    struct invoice_line want;
+    struct invoice_piece *pieces;
+    size_t npieces, cappieces;
 };
 
 /* Starts an empty invoice. -EINVAL (message) for an inverted or empty period, or one longer
@@ -54,5 +73,14 @@ void invoice_add_row(void *ctx, const struct ledger_row *row);
  * could not be added earlier. */
 int invoice_finish(struct invoice *inv);
 void invoice_free(struct invoice *inv);
+
+/* The meters a resource's lines are made of, into m[] (cpu: used, reserved; memory:
+ * resident, allocated; a network resource: its one meter). Returns how many (1 or 2). */
+int invoice_line_meters(int resource, int m[2]);
+/* Makes inv explain lines like `line` on its next build (after invoice_init): every piece that
+ * adds to such a line is kept in inv->pieces, so the sum of their billable is its quantity. */
+void invoice_explain(struct invoice *inv, const struct invoice_line *line);
+/* The index of the line inv->want names after invoice_finish, or -1. */
+long invoice_find_wanted(const struct invoice *inv);
 
 #endif

@@ -288,7 +288,7 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
     char sql[768];
     snprintf(sql, sizeof(sql),
              "SELECT t.id, t.domain_uuid, t.domain_name, t.sponsor, t.period_start_us, t.period_end_us, p.meter,"
-             " p.quantity FROM ledger_tx t JOIN ledger_posting p ON p.tx_id = t.id"
+             " p.quantity, t.idem_key FROM ledger_tx t JOIN ledger_posting p ON p.tx_id = t.id"
              " WHERE p.account <> 'host' AND %s ORDER BY t.id, p.line",
              where);
     sqlite3_stmt *st;
@@ -299,7 +299,7 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
     if (sponsor)
         sqlite3_bind_text(st, 3, sponsor, -1, SQLITE_TRANSIENT);
     struct ledger_row row = {0};
-    char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[64] = "";
+    char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[LEDGER_SPONSOR_MAX] = "", key[LEDGER_KEY_MAX] = "";
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
@@ -311,6 +311,8 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
             snprintf(dom, sizeof(dom), "%s", (const char *)sqlite3_column_text(st, 1));
             snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 2));
             snprintf(sp, sizeof(sp), "%s", (const char *)sqlite3_column_text(st, 3));
+            snprintf(key, sizeof(key), "%s", (const char *)sqlite3_column_text(st, 8));
+            row.key = key;
             row.domain = dom;
             row.name = name;
             row.sponsor = sp;

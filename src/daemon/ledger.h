@@ -74,6 +74,7 @@ int ledger_reverse(struct ledger *l, int64_t id);
  * overlaps [from_us, to_us), oldest first, with the quantities of its sponsor-side lines. */
 struct ledger_row {
     int64_t id;
+    const char *key; /* its idempotency key */
     const char *domain, *name, *sponsor;
     int64_t start_us, end_us;
     int64_t q[METER__COUNT];

@@ -17,12 +17,15 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
     snprintf(out->uuid, sizeof(out->uuid), "%s", d->cfg.uuid);
     snprintf(out->name, sizeof(out->name), "%s", d->cfg.name);
     snprintf(out->sponsor, sizeof(out->sponsor), "%s", d->cfg.sponsor);
-    if (st && st->started_ns && st->updated_ns >= st->started_ns) {
+    /* The monitor bills while it holds the domain (docs/metering.md, "Migration: the
+     * hand-over instant"): not before an incoming migration's GO, not after an outgoing
+     * one's. */
+    if (st && st->started_ns && st->updated_ns >= st->started_ns && !st->migrate_incoming_pending) {
         struct meter_reading *m = &out->monitor;
         out->has_monitor = 1;
         m->instance = st->started_ns;
-        m->start_ns = st->started_ns;
-        m->time_ns = st->updated_ns;
+        m->start_ns = st->held_from_ns > st->started_ns ? st->held_from_ns : st->started_ns;
+        m->time_ns = st->held_until_ns && st->held_until_ns < st->updated_ns ? st->held_until_ns : st->updated_ns;
         m->counter[0] = st->cpu_ns;
         m->gauge[0] = st->sched_reservation_ppm;
         m->gauge[1] = st->guest_resident_bytes;

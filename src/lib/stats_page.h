@@ -100,6 +100,15 @@ struct stats_page {
     uint32_t refresh_on_read; /* 1: no timed refresh now; a read asks for one */
     uint32_t refresh_pad;
     uint64_t refreshes_on_read; /* refreshes readers asked for */
+    /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). A
+     * live migration's destination monitor exists before the source stops; the domain
+     * changes hands at GO, the commit point: the source bills until it sent GO, the
+     * destination from when it received it. CLOCK_REALTIME; appended: a page without them
+     * (all zero) bills from started_ns to updated_ns, as before. */
+    uint32_t migrate_incoming_pending; /* 1: an incoming migration has not received GO: bill nothing */
+    uint32_t held_pad;
+    uint64_t held_from_ns;  /* when GO arrived (an incoming migration); 0: from started_ns */
+    uint64_t held_until_ns; /* when GO left (a committed migration out); 0: it holds the domain */
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX

@@ -149,6 +149,25 @@ check billing-bill-csv "[ \$(wc -l <<<\"\$out\") -ge 3 ] && head -1 <<<\"\$out\"
 out=$(blx bill acme --from $FROM --to "$TO")
 check billing-bill-text "grep -Eq '^- +cpu +.* vcpu-second +0\\.000100 per vcpu-second +[0-9]+\\.[0-9]{6}\$' <<<\"\$out\" && grep -q '^Total for acme' <<<\"\$out\"" "$out"
 
+# --- --explain: each line of beta's bill by domain rebuilt from the raw postings ------------------
+NL=$(jq '.lines | length' <<<"$BETA")
+for n in $(seq 1 "$NL"); do
+    EX=$(blx --json bill beta --from $FROM --to "$TO" --by domain --explain "$n")
+    # The pieces' billable add up to the line; each is the rule (max) of its shares; the
+    # transactions named are beta's, and their postings are the ledger's own rows.
+    check billing-explain-line-$n "jqe '.quantity_micros == .line.quantity_micros and .amount_micros == .line.amount_micros
+        and ([.pieces[].billable] | add) == .line.quantity_micros
+        and all(.pieces[]; .billable == ([.share[]] | max))' <<<\"\$EX\" >/dev/null" "$EX"
+done
+TX1=$(jq -r '[.pieces[] | select(.postings.vcpu_seconds_reserved != null)][0] | "\(.tx) \(.postings.vcpu_seconds_reserved)"' \
+    <<<"$(blx --json bill beta --from $FROM --to "$TO" --by domain --explain 1)")
+check billing-explain-postings-are-the-ledgers "[ \"\$(blsql \"SELECT quantity FROM ledger_posting WHERE tx_id = ${TX1%% *}
+    AND meter = 'vcpu_seconds_reserved' AND account <> 'host'\")\" = '${TX1#* }' ]" "$TX1"
+out=$(blx bill beta --from $FROM --to "$TO" --by domain --explain 1)
+check billing-explain-text "grep -q '^Rebuilt: quantity' <<<\"\$out\" && grep -q 'billable = max' <<<\"\$out\"" "$out"
+r=$(blapi GET "/sponsors/beta/bill/explain?from=$FROM&to=$TO&line=99")
+check billing-explain-no-such-line "[ \"\$(tail -1 <<<\"\$r\")\" = 400 ] && grep -q 'the bill has' <<<\"\$r\"" "$r"
+
 # --- bad input ------------------------------------------------------------------------------
 out=$(blx bill nobody --from $FROM --to "$TO" 2>&1)
 rc=$?

@@ -86,5 +86,8 @@ int main(int argc, char **argv)
            (unsigned long long)s.net_backend_handovers, (unsigned long long)s.net_backend_errors,
            (unsigned long long)s.net_driver_resets);
     printf("refresh_on_read=%u\nrefreshes_on_read=%llu\n", s.refresh_on_read, (unsigned long long)s.refreshes_on_read);
+    /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). */
+    printf("migrate_incoming_pending=%u\nheld_from_ns=%llu\nheld_until_ns=%llu\n", s.migrate_incoming_pending,
+           (unsigned long long)s.held_from_ns, (unsigned long long)s.held_until_ns);
     return 0;
 }

@@ -229,6 +229,51 @@ static void by_day_splits_at_midnight(void **state)
     invoice_free(&inv);
 }
 
+/* --explain: for every line of a bill split by a price change, a cut period and two domains,
+ * the kept pieces' billable add up to exactly the line's quantity, and each piece is the
+ * rule applied to its shares of the transaction's own postings. */
+static void explained_pieces_sum_to_the_line(void **state)
+{
+    struct ledger *l = *state;
+    int queued;
+    struct price_list *pl = calloc(1, sizeof(*pl));
+    assert_int_equal(prices_parse(prices, strlen(prices), "t", pl), 0);
+    const int64_t used[] = {40 * SEC + 7, 3 * SEC, 59 * SEC + 1, 11};
+    for (int i = 0; i < 4; i++) {
+        struct ledger_tx tx =
+            usage("acme", i % 2 ? "d2" : "d1", T0 + i * 37 * SEC, T0 + (i + 1) * 37 * SEC + 3, used[i], 20 * SEC + i);
+        assert_int_equal(ledger_submit(l, &tx, &queued), 0);
+    }
+    struct invoice bill;
+    assert_int_equal(invoice_init(&bill, "acme", T0 + 5 * SEC, T0 + 3600 * SEC, INVOICE_BY_DOMAIN, pl), 0);
+    ledger_for_each(l, "acme", bill.from_us, bill.to_us, invoice_add_row, &bill);
+    assert_int_equal(invoice_finish(&bill), 0);
+    assert_true(bill.n >= 4);
+    for (size_t i = 0; i < bill.n; i++) {
+        struct invoice inv;
+        assert_int_equal(invoice_init(&inv, "acme", bill.from_us, bill.to_us, INVOICE_BY_DOMAIN, pl), 0);
+        invoice_explain(&inv, &bill.lines[i]);
+        ledger_for_each(l, "acme", inv.from_us, inv.to_us, invoice_add_row, &inv);
+        assert_int_equal(invoice_finish(&inv), 0);
+        assert_int_equal(invoice_find_wanted(&inv), (long)i);
+        int64_t sum = 0;
+        for (size_t k = 0; k < inv.npieces; k++) {
+            const struct invoice_piece *p = &inv.pieces[k];
+            if (bill.lines[i].resource == RES_CPU) {
+                assert_int_equal(p->billable, p->part[0] > p->part[1] ? p->part[0] : p->part[1]);
+                assert_true(p->raw[0] >= p->part[0] && p->raw[1] >= p->part[1]);
+            }
+            assert_true(p->from_us >= p->tx_start_us && p->to_us <= p->tx_end_us && p->key[0]);
+            sum += p->billable;
+        }
+        assert_true(inv.npieces > 0);
+        assert_int_equal(sum, bill.lines[i].quantity);
+        invoice_free(&inv);
+    }
+    invoice_free(&bill);
+    free(pl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(price_change_splits_the_line, setup, teardown),
         cmocka_unit_test(bad_periods_are_refused),
         cmocka_unit_test_setup_teardown(by_day_splits_at_midnight, setup, teardown),
+        cmocka_unit_test_setup_teardown(explained_pieces_sum_to_the_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

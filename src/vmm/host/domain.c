@@ -144,6 +144,9 @@ static int boot(struct domain *d, int paused)
             vm_request_stop(&d->vm, VM_HOST_ERROR, "incoming migration from %s failed: %s", d->incoming->c.peer,
                             err_msg());
         } else {
+            struct timespec go;
+            clock_gettime(CLOCK_REALTIME, &go); /* the hand-over: this side bills from here */
+            d->held_from_ns = (uint64_t)go.tv_sec * 1000000000u + (uint64_t)go.tv_nsec;
             if (!paused)
                 vm_unpause(&d->vm);
             migrate_recv_started(d->incoming);
@@ -689,6 +692,9 @@ void domain_fill_stats(struct domain *d, struct stats_page *p)
         }
     }
     p->cpu_ns = total;
+    p->migrate_incoming_pending = d->incoming && !d->held_from_ns;
+    p->held_from_ns = d->held_from_ns;
+    p->held_until_ns = d->held_until_ns;
     p->exits_io = io;
     p->exits_mmio = mmio;
     p->virtio_errors = d->base_virtio_errors + (d->vm_running ? vm_virtio_errors(&d->vm) : 0);

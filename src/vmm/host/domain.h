@@ -56,6 +56,9 @@ struct domain {
      * the domain stops here for good, outcome "migrated DEST". */
     struct migrate_send *mig;
     int migrated;
+    /* The hand-over instants for billing (stats_page.h): CLOCK_REALTIME GO arrived (in) and
+     * left (out, committed); 0 until then. Main thread only. */
+    uint64_t held_from_ns, held_until_ns;
     char migrated_to[600];
 
     int destroy_requested;

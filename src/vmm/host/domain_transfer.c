@@ -161,6 +161,7 @@ void domain__migration_ended(struct domain *d)
     char line[CONTROL_LINE_MAX];
     d->mig = NULL;
     if (r->committed) {
+        d->held_until_ns = r->go_realtime_ns; /* from GO on the destination bills it */
         snprintf(line, sizeof(line),
                  "ok dest=%s rounds=%llu pages=%llu bytes=%llu touched_bytes=%llu downtime_ms=%llu.%03llu "
                  "total_ms=%llu confirmed=%s",

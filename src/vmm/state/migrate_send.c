@@ -335,6 +335,9 @@ static int finish_move(struct migrate_send *m, struct sender *s, uint64_t t_paus
     if (cancel)
         return err_set(ECANCELED, "cancelled before the destination was told to run");
     uint64_t t_ready = now_us();
+    struct timespec go;
+    clock_gettime(CLOCK_REALTIME, &go);
+    res->go_realtime_ns = (uint64_t)go.tv_sec * 1000000000u + (uint64_t)go.tv_nsec;
     r = mig_send(&s->c, MIG_GO, NULL, 0);
     if (r == 0) {
         s->c.timeout_ms = 5000;

@@ -41,7 +41,8 @@ struct migrate_result {
     int committed, confirmed, paused_vcpus;
     uint64_t rounds, pages, bytes;
     uint64_t downtime_us, total_us;
-    uint64_t touched_pages; /* pages the first full pass found in use (non-zero) */
+    uint64_t touched_pages;  /* pages the first full pass found in use (non-zero) */
+    uint64_t go_realtime_ns; /* CLOCK_REALTIME just before GO left: the hand-over for billing */
 };
 
 #define MIGRATE_PROGRESS_LINES 16

@@ -1,0 +1,160 @@
+/* bench/billing: the ledger and invoices of xenod (src/daemon/ledger.c, invoice.c) compiled
+ * in with the benchmark's flags, on a real SQLite file (bench/README.md, "bench/billing").
+ *
+ *   1. postings per second: ledger_submit of one domain's monitor usage (cpu used and
+ *      reserved, memory resident and allocated: 8 posting lines), each its own SQL
+ *      transaction with SQLite's default durability (fsync per commit), as xenod posts.
+ *   2. ledger bytes per domain-day: DOMAINS domains x DAYS days posted at the given posting
+ *      interval (synthesised usage, fsync off to make it quickly: the size is the same),
+ *      the file's size over domain-days, scaled to the 60 s interval xenod uses by default.
+ *   3. invoice time: the bill of the sponsor of all those domains over the whole period
+ *      (by resource and by domain), as billing_bill makes it: ledger_for_each + invoice.
+ *
+ * usage: billing-bench DIR [DOMAINS DAYS INTERVAL_S [POSTINGS]]  (default 1000 30 3600 2000) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/invoice.h"
+#include "daemon/ledger.h"
+#include "lib/log.h"
+
+#define SEC 1000000LL
+#define T0 (1764547200LL * SEC) /* 2025-12-01T00:00:00Z */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One domain's monitor usage over [start, end): a busy-ish vCPU under a 25% reservation and
+ * 256 MiB, in micro-units of each meter. */
+static void synth(struct ledger_tx *tx, int dom, int64_t start, int64_t end)
+{
+    memset(tx, 0, sizeof(*tx));
+    snprintf(tx->domain, sizeof(tx->domain), "00000000-0000-4000-8000-%012d", dom);
+    snprintf(tx->name, sizeof(tx->name), "dom%d", dom);
+    snprintf(tx->sponsor, sizeof(tx->sponsor), "acme");
+    snprintf(tx->key, sizeof(tx->key), "%s/monitor/1/%lld", tx->domain, (long long)end * 1000);
+    tx->start_us = start;
+    tx->end_us = end;
+    int64_t len = end - start;
+    tx->q[METER_VCPU_USED] = len * (dom % 7) / 10;
+    tx->q[METER_VCPU_RESERVED] = len / 4;
+    tx->q[METER_MEMORY_RESIDENT] = len / 5;
+    tx->q[METER_MEMORY_ALLOCATED] = len / 4;
+    tx->cursor.source = METER_SOURCE_MONITOR;
+    tx->cursor.instance = 1;
+    tx->cursor.time_ns = (uint64_t)end * 1000;
+    tx->has_cursor = 1;
+}
+
+static int open_fresh(struct ledger *l, const char *path)
+{
+    unlink(path);
+    if (ledger_open(l, path) < 0) {
+        fprintf(stderr, "billing-bench: cannot open %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int bench_postings(const char *dir, int n)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/postings.db", dir);
+    struct ledger l;
+    if (open_fresh(&l, path) < 0)
+        return -1;
+    struct ledger_tx tx;
+    int queued;
+    double t = now_s();
+    for (int i = 0; i < n; i++) {
+        synth(&tx, i % 20, T0 + (int64_t)i * 60 * SEC, T0 + (int64_t)(i + 1) * 60 * SEC);
+        if (ledger_submit(&l, &tx, &queued) != 0 || queued) {
+            fprintf(stderr, "billing-bench: posting %d failed\n", i);
+            ledger_close(&l);
+            return -1;
+        }
+    }
+    t = now_s() - t;
+    printf("postings: %d transactions (8 lines each) in %.3f s: %.0f per second (fsync per commit)\n", n, t, n / t);
+    ledger_close(&l);
+    unlink(path);
+    return 0;
+}
+
+static int bench_invoice(struct ledger *l, int by, const char *what, int64_t to_us)
+{
+    struct invoice inv;
+    double t = now_s();
+    if (invoice_init(&inv, "acme", T0, to_us, by, NULL) < 0 ||
+        ledger_for_each(l, "acme", inv.from_us, inv.to_us, invoice_add_row, &inv) < 0 || invoice_finish(&inv) < 0) {
+        fprintf(stderr, "billing-bench: the invoice failed\n");
+        return -1;
+    }
+    t = now_s() - t;
+    printf("invoice by %s: %lld transactions, %zu lines in %.3f s (%.2f us per transaction)\n", what,
+           (long long)inv.txs, inv.n, t, t * 1e6 / (double)inv.txs);
+    invoice_free(&inv);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 && argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: billing-bench DIR [DOMAINS DAYS INTERVAL_S [POSTINGS]]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    int domains = argc > 2 ? atoi(argv[2]) : 1000, days = argc > 3 ? atoi(argv[3]) : 30;
+    int interval = argc > 4 ? atoi(argv[4]) : 3600, postings = argc > 5 ? atoi(argv[5]) : 2000;
+    if (domains < 1 || days < 1 || interval < 1 || postings < 1 || 86400 % interval) {
+        fprintf(stderr, "billing-bench: DOMAINS, DAYS, POSTINGS >= 1; INTERVAL_S divides a day\n");
+        return 2;
+    }
+    log_init("billing-bench", LOG_WARN);
+    if (bench_postings(dir, postings) < 0)
+        return 1;
+
+    char path[512];
+    snprintf(path, sizeof(path), "%s/month.db", dir);
+    struct ledger l;
+    if (open_fresh(&l, path) < 0)
+        return 1;
+    sqlite3_exec(l.db, "PRAGMA synchronous=OFF", NULL, NULL, NULL); /* the size does not change */
+    int64_t per_day = 86400 / interval, n = (int64_t)domains * days * per_day;
+    struct ledger_tx tx;
+    int queued;
+    double t = now_s();
+    for (int64_t k = 0; k < days * per_day; k++)
+        for (int d = 0; d < domains; d++) {
+            synth(&tx, d, T0 + k * interval * SEC, T0 + (k + 1) * interval * SEC);
+            if (ledger_submit(&l, &tx, &queued) != 0 || queued) {
+                fprintf(stderr, "billing-bench: synthesising failed\n");
+                return 1;
+            }
+        }
+    t = now_s() - t;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 1;
+    double per_tx = (double)st.st_size / (double)n;
+    printf("synthesised: %d domains x %d days at %d s = %lld transactions in %.1f s (fsync off)\n", domains, days,
+           interval, (long long)n, t);
+    printf("ledger size: %lld bytes, %.0f bytes per transaction, %.0f bytes per domain-day at %d s; "
+           "%.0f bytes (%.2f MiB) per domain-day at xenod's 60 s\n",
+           (long long)st.st_size, per_tx, per_tx * (double)per_day, interval, per_tx * 1440, per_tx * 1440 / 1048576.0);
+    int64_t to = T0 + (int64_t)days * 86400 * SEC;
+    if (bench_invoice(&l, INVOICE_BY_RESOURCE, "resource", to) < 0 ||
+        bench_invoice(&l, INVOICE_BY_DOMAIN, "domain", to) < 0)
+        return 1;
+    ledger_close(&l);
+    unlink(path);
+    return 0;
+}
