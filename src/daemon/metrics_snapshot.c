@@ -19,7 +19,7 @@ static void copy_domain(struct reg_domain *d, struct metrics_domain *m)
     snprintf(m->name, sizeof(m->name), "%s", d->cfg.name);
     snprintf(m->uuid, sizeof(m->uuid), "%s", d->cfg.uuid);
     snprintf(m->sponsor, sizeof(m->sponsor), "%s", d->cfg.sponsor);
-    snprintf(m->state, sizeof(m->state), "%s", reg_live_state(d, &st, &have_stats));
+    snprintf(m->state, sizeof(m->state), "%s", reg_live_state(d, &st, &have_stats, 0));
     m->vcpus = d->cfg.vcpus;
     m->memory_max_bytes = d->cfg.memory_bytes;
     m->memory_target_bytes = d->cfg.current_memory_bytes;

@@ -435,6 +435,11 @@ int monitor_read_stats(const struct monitor *m, struct stats_page *out)
     return stats_page_read_fd_since(m->stats_fd, out, since);
 }
 
+int monitor_peek_stats(const struct monitor *m, struct stats_page *out)
+{
+    return m->stats_fd >= 0 ? stats_page_read_fd_nowait(m->stats_fd, out) : -ENODATA;
+}
+
 void monitor_ask_stats(struct monitor *m)
 {
     if (m->stats_fd < 0)

@@ -80,6 +80,8 @@ int monitor_read_stats(const struct monitor *m, struct stats_page *out);
 /* Wakes a sleeping monitor to refresh its page: a pass over many domains asks them all first,
  * so that its reads wait for one wake-up in all, not one each (reg_ask_stats_locked). */
 void monitor_ask_stats(struct monitor *m);
+/* The page without waiting for a sleeping monitor (stats_page_read_fd_nowait). */
+int monitor_peek_stats(const struct monitor *m, struct stats_page *out);
 /* Reaps the process if it is our child, closes everything, frees m. */
 void monitor_close(struct monitor *m);
 

@@ -41,7 +41,9 @@ void reg_release_monitor(struct registry *r, struct monitor *m);
 
 /* The state a domain shows (running, blocked, paused, shutdown, crashed), reading its
  * monitor's stats page into *st (*have_stats: 1 when it could). Caller holds r->lock. */
-const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats);
+/* peek: take a sleeping monitor's page as it is (views of many domains: an idle domain's last
+ * page is what it still is), else wait for its refresh (one domain's view). */
+const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats, int peek);
 /* Asks every running monitor for a fresh stats page (monitor_ask_stats) before a pass that
  * reads them all. Caller holds r->lock. */
 void reg_ask_stats_locked(struct registry *r);

@@ -18,9 +18,9 @@ void reg_ask_stats_locked(struct registry *r)
             monitor_ask_stats(d->mon);
 }
 
-const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats)
+const char *reg_live_state(struct reg_domain *d, struct stats_page *st, int *have_stats, int peek)
 {
-    *have_stats = d->mon && monitor_read_stats(d->mon, st) == 0;
+    *have_stats = d->mon && (peek ? monitor_peek_stats(d->mon, st) : monitor_read_stats(d->mon, st)) == 0;
     if (d->starting)
         return "running";
     if (!d->mon)
@@ -113,13 +113,13 @@ static json_t *memtune_json(const struct registry *r, const struct reg_domain *d
     return o;
 }
 
-/* Caller holds r->lock. */
-static json_t *domain_json_locked(struct registry *r, struct reg_domain *d)
+/* Caller holds r->lock. peek: as reg_live_state's. */
+static json_t *domain_json_locked(struct registry *r, struct reg_domain *d, int peek)
 {
     struct stats_page st;
     int have_stats;
     char dir[PATH_MAX + 64], sock[PATH_MAX + 96];
-    const char *state = reg_live_state(d, &st, &have_stats);
+    const char *state = reg_live_state(d, &st, &have_stats, peek);
     reg_run_dir(r, d, dir, sizeof(dir));
     snprintf(sock, sizeof(sock), "%s/console.sock", dir);
     json_t *o = json_pack(
@@ -164,7 +164,7 @@ static json_t *domain_json_locked(struct registry *r, struct reg_domain *d)
 json_t *reg_domain_json(struct registry *r, struct reg_domain *d)
 {
     pthread_mutex_lock(&r->lock);
-    json_t *o = domain_json_locked(r, d);
+    json_t *o = domain_json_locked(r, d, 0);
     pthread_mutex_unlock(&r->lock);
     return o;
 }
@@ -201,7 +201,6 @@ json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
     json_t *arr = json_array();
     const char *next = NULL;
     pthread_mutex_lock(&r->lock);
-    reg_ask_stats_locked(r);
     size_t n = 0, cap = 0, first = 0, end;
     for (struct reg_domain *d = r->domains; d; d = d->next)
         cap++;
@@ -218,7 +217,7 @@ json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
         int have_stats;
         if (sees && !sees(ctx, d->cfg.sponsor))
             continue;
-        if (list_query_matches(q, d->cfg.sponsor, q->state[0] ? reg_live_state(d, &st, &have_stats) : ""))
+        if (list_query_matches(q, d->cfg.sponsor, q->state[0] ? reg_live_state(d, &st, &have_stats, 1) : ""))
             pick[n++] = d;
     }
     end = n;
@@ -234,7 +233,7 @@ json_t *reg_list_page_json(struct registry *r, const struct list_query *q,
         }
     }
     for (size_t i = first; i < end; i++)
-        json_array_append_new(arr, project(domain_json_locked(r, pick[i]), q));
+        json_array_append_new(arr, project(domain_json_locked(r, pick[i], 1), q));
     json_t *o = json_pack("{s:o, s:o}", "domains", arr, "next", next ? json_string(next) : json_null());
     pthread_mutex_unlock(&r->lock);
     free(pick);

@@ -111,6 +111,11 @@ int stats_page_read_fd(int fd, struct stats_page *out)
     return stats_page_read_fd_since(fd, out, 0);
 }
 
+int stats_page_read_fd_nowait(int fd, struct stats_page *out)
+{
+    return read_fd_consistent(fd, out);
+}
+
 void stats_page_ask(int fd)
 {
     uint32_t s;

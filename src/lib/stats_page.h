@@ -144,6 +144,10 @@ int stats_page_read_fd(int fd, struct stats_page *out);
  * monitor's page without waiting when it was updated at or after since_ns (CLOCK_REALTIME,
  * taken before the asks; 0: as stats_page_read_fd). */
 void stats_page_ask(int fd);
+/* The page as it is, without waiting for a sleeping monitor's refresh (the read still asks
+ * for one, so the next read is fresh): for views of many domains, where an idle domain's
+ * last page is what it still is. */
+int stats_page_read_fd_nowait(int fd, struct stats_page *out);
 int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns);
 /* How long stats_page_read_fd() waits for a sleeping monitor's refresh before it returns
  * the page it has (consistent, as of the monitor's last refresh). */
