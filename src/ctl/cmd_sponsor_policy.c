@@ -67,7 +67,8 @@ int ctl_cmd_sponsor_policy(const struct ctl *c, const struct ctl_args *a)
     if (change) {
         /* What is not given stays (none yet: no sched, no save). */
         json_t *old = json_object_get(doc, "sched");
-        json_t *sched = json_is_object(old) ? json_deep_copy(old) : json_object();
+        int had_sched = json_is_object(old);
+        json_t *sched = had_sched ? json_deep_copy(old) : json_object();
         int save = json_is_true(json_object_get(doc, "save"));
         json_decref(doc);
         doc = NULL;
@@ -76,7 +77,7 @@ int ctl_cmd_sponsor_policy(const struct ctl *c, const struct ctl_args *a)
             json_decref(sched);
             return rc;
         }
-        if (ctl_args_get(a, "no-sched") || (!json_is_object(old) && !json_object_size(sched))) {
+        if (ctl_args_get(a, "no-sched") || (!had_sched && !json_object_size(sched))) {
             json_decref(sched);
             sched = json_null();
         }
