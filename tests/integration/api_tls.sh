@@ -197,6 +197,24 @@ check api_restore_other_sponsors_snapshot_404 '[ "$(tapi "$BOB" POST /restore "{
 ln -s /etc/passwd "$AT/state/snapshots/sponsors/alice/link"
 check api_restore_link_404 '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"link\"}")" = 404 ]' "$(cat "$AT/last")"
 rm -f "$AT/state/snapshots/sponsors/alice/alices" "$AT/state/snapshots/sponsors/alice/link"
+# A real domain (KVM): the total over alice's running domains, and a save/restore round trip
+# by name. Destroyed at the end of the section: a monitor outlives a killed xenod.
+no_monitor() { ! pgrep -f -- "--run-dir $AT/state/" >/dev/null; }
+ac_runs() { uapi GET /domains/ac | head -1 | jq -e '.state == "running" or .state == "blocked"' >/dev/null; }
+if kvm_case api_sponsor_snapshot_kvm; then
+    cp "$GUEST/counter.elf" "$AT/img/counter.elf"
+    check api_kvm_sponsor_defines_and_starts '[ "$(tapi "$ALICE" POST /domains "$(xml_of ac alice "$AT/img/counter.elf" | jq -c ".start = true")")" = 201 ] && wait_until 20 ac_runs' "$(cat "$AT/last")"
+    check api_kvm_sched_running_ok '[ "$(tapi "$ALICE" POST /domains/ac/sched "{\"reservation_percent\": 20, \"limit_percent\": 40}")" = 200 ]' "$(cat "$AT/last")"
+    # a1 (stopped) asks 15%: with ac's running 20% that is 35%, over alice's 30%.
+    check api_kvm_sched_total_over_403 '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"reservation_percent\": 15}")" = 403 ] && grep -q "reserve 35%" "$AT/last"' "$(cat "$AT/last")"
+    check api_kvm_sponsor_save '[ "$(tapi "$ALICE" POST /domains/ac/save "{\"snapshot\": \"s1\"}")" = 200 ] && [ -s "$AT/state/snapshots/sponsors/alice/s1" ]' "$(cat "$AT/last")"
+    check api_kvm_other_cannot_restore '[ "$(tapi "$BOB" POST /restore "{\"snapshot\": \"s1\"}")" = 404 ]' "$(cat "$AT/last")"
+    check api_kvm_sponsor_restore '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"s1\"}")" = 201 ] && wait_until 20 ac_runs' "$(cat "$AT/last")"
+    check api_kvm_restore_event_names_sponsor 'uapi GET "/events?domain=ac" | grep -q "POST /v1/restore by sponsor alice"'
+    uapi POST /domains/ac/destroy >/dev/null
+    uapi DELETE /domains/ac >/dev/null
+    check api_kvm_no_monitor_left 'wait_until 10 no_monitor'
+fi
 # xenctl sponsor-policy: a change keeps what is not given.
 "$BUILD_DIR/bin/xenctl" --socket "$SOCK" sponsor-policy carol --max-reservation 25 >/dev/null 2>&1
 out=$("$BUILD_DIR/bin/xenctl" --socket "$SOCK" sponsor-policy carol --save 2>&1)
