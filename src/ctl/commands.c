@@ -228,7 +228,7 @@ const struct ctl_command ctl_commands[] = {
      "(operator only) the policy changes; what is not given stays. --max-reservation: the CPU its\n"
      "running domains may reserve in all (percent of one CPU); --max-limit: the highest limit each\n"
      "may have (a limit must then be given; unset: any); --no-sched: no sched changes at all.\n"
-     "--save: it may save and restore snapshots by name (xenctl save REF --snapshot NAME), in\n"
+     "--save: it may save and restore snapshots by name (the API's \"snapshot\" field), in\n"
      "SAVE_DIR/sponsors/SPONSOR/ only. No policy: neither (docs/api.md, Scoping).\n",
      policy_opts, 1, 1, ctl_cmd_sponsor_policy},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
