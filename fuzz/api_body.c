@@ -44,14 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(c.xml && strlen(c.xml) <= c.xml_len && (!c.path || c.path[0] == '/'));
     struct api_body_restore r;
     if (api_body_restore(b, &r) == 0)
-        CHECK(r.path != NULL);
+        CHECK(!r.path != !r.snapshot); /* exactly one */
     sched(b);
     int timeout, wait;
     if (api_body_shutdown(b, &timeout, &wait) == 0)
         CHECK(timeout >= 0 && timeout <= API_SHUTDOWN_TIMEOUT_MAX_S);
     struct api_body_save s;
     if (api_body_save(b, &s) == 0)
-        CHECK(s.path != NULL);
+        CHECK(!s.path != !s.snapshot);
     const char *host;
     struct reg_migrate_opts mo;
     if (api_body_migrate(b, &host, &mo) == 0)

@@ -44,6 +44,9 @@ static const struct ctl_opt token_opts[] = {{"sponsor", 1, "NAME", 0},
 static const struct ctl_opt bill_opts[] = {
     {"from", 1, "TIME", 0}, {"to", 1, "TIME", 0},      {"by", 1, "resource|domain|day", 0},
     {"csv", 0, NULL, 0},    {"explain", 1, "LINE", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt policy_opts[] = {{"max-reservation", 1, "PCT", 0}, {"max-limit", 1, "PCT", 0},
+                                             {"no-sched", 0, NULL, 0},         {"save", 0, NULL, 0},
+                                             {"no-save", 0, NULL, 0},          {NULL, 0, NULL, 0}};
 static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE", 0},   {"sponsor", 1, "S", 0},  {"domain", 1, "D", 0},
                                             {"since", 1, "TIME", 0}, {"until", 1, "TIME", 0}, {"dst", 1, "IP", 0},
                                             {NULL, 0, NULL, 0}};
@@ -221,6 +224,15 @@ const struct ctl_command ctl_commands[] = {
      "each transaction (or the part of it in the line), its postings, its share, the rule's pick,\n"
      "and the sums and the arithmetic that give the line's quantity and amount.\n",
      bill_opts, 1, 1, ctl_cmd_bill},
+    {"sponsor-policy", "SPONSOR [--max-reservation PCT] [--max-limit PCT] [--no-sched] [--save|--no-save]",
+     "show or change what the operator allows a sponsor: sched within limits, snapshots",
+     "Without options: the sponsor's policy (a sponsor token may read its own). With options\n"
+     "(operator only) the policy changes; what is not given stays. --max-reservation: the CPU its\n"
+     "running domains may reserve in all (percent of one CPU); --max-limit: the highest limit each\n"
+     "may have (a limit must then be given; unset: any); --no-sched: no sched changes at all.\n"
+     "--save: it may save and restore snapshots by name (the API's \"snapshot\" field), in\n"
+     "SAVE_DIR/sponsors/SPONSOR/ only. No policy: neither (docs/api.md, Scoping).\n",
+     policy_opts, 1, 1, ctl_cmd_sponsor_policy},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -78,20 +78,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int err, const char 
     return api_send_json(c, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
 
-/* One request on its way through the route table: what its handler needs, and its answer. */
-struct api_call {
-    struct MHD_Connection *c;
-    struct registry *reg;
-    struct api_server *s;
-    struct request *rq;
-    const struct principal *pr; /* who asks */
-    const char *action;         /* the pattern's last segment: "start", "pause", ... */
-    struct route_params params;
-    struct reg_domain *d; /* the {ref} domain (a reference), looked up before the handler */
-    json_t *body;         /* POST: the body as an object ({} when empty) */
-    enum MHD_Result result;
-};
-
 /* The request body as a JSON object ({} when empty), or NULL after sending a 400. */
 static json_t *body_json(struct MHD_Connection *c, struct request *rq, enum MHD_Result *sent)
 {
@@ -114,6 +100,11 @@ static int query_u64(struct MHD_Connection *c, const char *name, uint64_t min, u
     if (text && parse_u64_range(text, min, max, out) < 0)
         return err_wrap(EINVAL, "query parameter %s", name);
     return 0;
+}
+
+void api_call_error(struct api_call *k, int rc)
+{
+    k->result = rc == -EACCES ? api_send_status(k->c, 403, "forbidden", err_msg()) : send_error(k->c, -rc, err_msg());
 }
 
 static void send_call_error(struct api_call *k, int rc)
@@ -274,9 +265,15 @@ static void h_restore(void *ctx)
     struct api_call *k = ctx;
     struct reg_domain *d;
     struct api_body_restore b;
+    char file[PATH_MAX];
     if (api_body_restore(k->body, &b) < 0)
         return bad_request(k, err_msg());
-    int rc = reg_restore(k->reg, b.path, b.name, b.paused, &d); /* before d is read: argument order is unspecified */
+    if (api_snapshot_file(k, b.path, b.snapshot, 0, file, sizeof(file)) < 0)
+        return;
+    /* Before d is read: argument order is unspecified. */
+    int rc = reg_restore(k->reg, file, b.name, b.paused, k->pr->is_operator ? NULL : k->pr->sponsor, &d);
+    if (rc == -EACCES)
+        return api_call_error(k, rc);
     reply_created(k, rc, d);
 }
 
@@ -569,7 +566,10 @@ static void h_sched_set(void *ctx)
     pthread_mutex_unlock(&k->reg->lock);
     if (api_body_sched(k->body, &p) < 0)
         return bad_request(k, err_msg());
+    if (api_sponsor_sched_begin(k, &p) < 0)
+        return;
     int rc = reg_sched(k->reg, k->d, &p);
+    api_sponsor_sched_done(k);
     if (rc < 0)
         send_call_error(k, rc);
     else
@@ -611,9 +611,12 @@ static void h_save(void *ctx)
 {
     struct api_call *k = ctx;
     struct api_body_save b;
+    char file[PATH_MAX];
     if (api_body_save(k->body, &b) < 0)
         return bad_request(k, err_msg());
-    reply_domain(k, reg_save(k->reg, k->d, b.path, b.keep_running, b.shrink));
+    if (api_snapshot_file(k, b.path, b.snapshot, 1, file, sizeof(file)) < 0)
+        return;
+    reply_domain(k, reg_save(k->reg, k->d, file, b.keep_running, b.shrink));
 }
 
 static void h_migrate(void *ctx)
@@ -726,6 +729,8 @@ static const struct route routes[] = {
     {"DELETE", "/v1/tokens/{id}", h_token_revoke},
     {"GET", "/v1/sponsors/{sponsor}/bill", h_bill},
     {"GET", "/v1/sponsors/{sponsor}/bill/explain", h_bill_explain},
+    {"GET", "/v1/sponsors/{sponsor}/policy", api_h_policy_get},
+    {"PUT", "/v1/sponsors/{sponsor}/policy", api_h_policy_put},
     {"POST", "/v1/prices", h_prices_reload},
 };
 

@@ -60,14 +60,23 @@ int api_body_create(json_t *b, struct api_body_create *out)
     return 0;
 }
 
+/* "path" or "snapshot", exactly one, each a string: 0, or -1 when not. */
+static int path_or_snapshot(json_t *b, const char **path, const char **snapshot)
+{
+    json_t *p = json_object_get(b, "path"), *n = json_object_get(b, "snapshot");
+    *path = json_string_value(p);
+    *snapshot = json_string_value(n);
+    return (p && !json_is_string(p)) || (n && !json_is_string(n)) || !*path == !*snapshot ? -1 : 0;
+}
+
 int api_body_restore(json_t *b, struct api_body_restore *out)
 {
-    json_t *path = json_object_get(b, "path"), *name = json_object_get(b, "name");
+    json_t *name = json_object_get(b, "name");
     memset(out, 0, sizeof(*out));
-    if (!json_is_string(path) || (name && !json_is_null(name) && !json_is_string(name)))
-        return err_set(EINVAL, "body needs \"path\": the absolute path of the snapshot file (and optionally "
-                               "\"name\": a string, \"paused\": a boolean)");
-    out->path = json_string_value(path);
+    if (path_or_snapshot(b, &out->path, &out->snapshot) < 0 || (name && !json_is_null(name) && !json_is_string(name)))
+        return err_set(EINVAL, "body needs \"path\": the absolute path of the snapshot file (the operator's), or "
+                               "\"snapshot\": a snapshot's name (a sponsor's), and optionally \"name\": a string, "
+                               "\"paused\": a boolean");
     out->name = json_is_string(name) ? json_string_value(name) : NULL;
     out->paused = api_body_bool(b, "paused", 0);
     return 0;
@@ -116,11 +125,10 @@ int api_body_shutdown(json_t *b, int *timeout_s, int *wait)
 
 int api_body_save(json_t *b, struct api_body_save *out)
 {
-    json_t *path = json_object_get(b, "path");
     memset(out, 0, sizeof(*out));
-    if (!json_is_string(path))
-        return err_set(EINVAL, "body needs \"path\": the absolute path of the snapshot file");
-    out->path = json_string_value(path);
+    if (path_or_snapshot(b, &out->path, &out->snapshot) < 0)
+        return err_set(EINVAL, "body needs \"path\": the absolute path of the snapshot file (the operator's), or "
+                               "\"snapshot\": a snapshot's name (a sponsor's)");
     out->keep_running = api_body_bool(b, "keep_running", 0);
     out->shrink = api_body_bool(b, "shrink", 0);
     return 0;

@@ -31,9 +31,10 @@ struct api_body_create {
 };
 int api_body_create(json_t *b, struct api_body_create *out);
 
-/* POST /v1/restore {"path", "name"?, "paused"?} */
+/* POST /v1/restore {"path" | "snapshot", "name"?, "paused"?}: exactly one of path (the
+ * operator's: a file) and snapshot (a sponsor's: a name in its own directory). */
 struct api_body_restore {
-    const char *path, *name; /* name NULL: the snapshot's own */
+    const char *path, *snapshot, *name; /* name NULL: the snapshot's own */
     int paused;
 };
 int api_body_restore(json_t *b, struct api_body_restore *out);
@@ -44,9 +45,9 @@ int api_body_sched(json_t *b, struct sched_params *p);
 /* POST .../shutdown {"timeout_s"? 0..3600, "wait"?} */
 int api_body_shutdown(json_t *b, int *timeout_s, int *wait);
 
-/* POST .../save {"path", "keep_running"?, "shrink"?} */
+/* POST .../save {"path" | "snapshot", "keep_running"?, "shrink"?}: exactly one of the two. */
 struct api_body_save {
-    const char *path;
+    const char *path, *snapshot;
     int keep_running, shrink;
 };
 int api_body_save(json_t *b, struct api_body_save *out);

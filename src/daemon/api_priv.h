@@ -8,6 +8,7 @@
 #include "daemon/api.h"
 #include "daemon/api_events.h"
 #include "daemon/auth.h"
+#include "daemon/route.h"
 #include "daemon/web_static.h"
 #include "lib/domain_config.h"
 
@@ -43,6 +44,36 @@ struct request {
     int too_big;
     struct console_ws *ws; /* a console upgrade on its way (api_console_ws.c) */
 };
+
+/* One request on its way through the route table: what its handler needs, and its answer. */
+struct api_call {
+    struct MHD_Connection *c;
+    struct registry *reg;
+    struct api_server *s;
+    struct request *rq;
+    const struct principal *pr; /* who asks */
+    const char *action;         /* the pattern's last segment: "start", "pause", ... */
+    struct route_params params;
+    struct reg_domain *d; /* the {ref} domain (a reference), looked up before the handler */
+    json_t *body;         /* POST: the body as an object ({} when empty) */
+    enum MHD_Result result;
+};
+
+/* The error of a request's handler: 403 for -EACCES (a principal's limit), else as its errno
+ * says (404, 409, 400...), with err_msg(). */
+void api_call_error(struct api_call *k, int rc);
+
+/* api_sponsor.c: what sponsors may do within the operator's policy (sponsor_policy.h). */
+void api_h_policy_get(void *ctx);
+void api_h_policy_put(void *ctx);
+/* The snapshot file of a save or restore into out: the operator's "path" as given, a
+ * sponsor's "snapshot" name in its own directory (made for a save). 0, or -1 after the
+ * answer (400, 403) was sent. */
+int api_snapshot_file(struct api_call *k, const char *path, const char *snapshot, int for_save, char *out, size_t size);
+/* A sponsor's sched change within its policy: 0, or -1 after the 403 was sent. Holds the
+ * sponsors' sched lock until api_sponsor_sched_done (the total is checked and changed as one). */
+int api_sponsor_sched_begin(struct api_call *k, const struct sched_params *want);
+void api_sponsor_sched_done(struct api_call *k);
 
 /* Answers a request of principal p (after authentication). */
 enum MHD_Result api_route(struct api_server *s, const struct principal *p, struct MHD_Connection *c, const char *url,

@@ -141,7 +141,10 @@ int reg_net_qos(struct registry *r, struct reg_domain *d, const struct domain_ba
  * domain is the one the snapshot's definition names: restored into it if it is defined here
  * and stopped, else defined anew as transient. new_name (may be NULL) makes a copy with that
  * name and a new UUID. The file is checked whole before anything is defined. */
-int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, struct reg_domain **out);
+/* sponsor non-NULL (a sponsor's restore): the snapshot's definition must be that sponsor's,
+ * else -EACCES with nothing defined. */
+int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, const char *sponsor,
+                struct reg_domain **out);
 /* pause, unpause, shutdown, reboot: one request to the monitor, recorded as an event. */
 int reg_request(struct registry *r, struct reg_domain *d, const char *verb);
 /* Gives the domain a memory target and a deadline (docs/control-interface.md): the monitor

@@ -97,7 +97,8 @@ static int restore_target(struct registry *r, const struct domain_config *cfg, c
     return 0;
 }
 
-int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, struct reg_domain **out)
+int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, const char *sponsor,
+                struct reg_domain **out)
 {
     struct snap_info info;
     struct domain_config cfg;
@@ -130,6 +131,10 @@ int reg_restore(struct registry *r, const char *path, const char *new_name, int 
     if (cfg.memory_bytes != info.mem_bytes || cfg.vcpus != info.nvcpus) {
         rc = err_set(EBADMSG, "snapshot %s: its definition says %llu bytes and %u vCPUs, its state %llu and %u", path,
                      (unsigned long long)cfg.memory_bytes, cfg.vcpus, (unsigned long long)info.mem_bytes, info.nvcpus);
+        goto out;
+    }
+    if (sponsor && strcmp(cfg.sponsor, sponsor) != 0) {
+        rc = err_set(EACCES, "snapshot %s is not a domain of sponsor '%s'", path, sponsor);
         goto out;
     }
     if (new_name) {

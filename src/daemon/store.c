@@ -48,7 +48,10 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS usage_net("
     " time REAL NOT NULL, uuid TEXT NOT NULL, tx_packets INTEGER, tx_bytes INTEGER, tx_dropped INTEGER,"
     " rx_packets INTEGER, rx_bytes INTEGER, rx_dropped INTEGER);"
-    "CREATE INDEX IF NOT EXISTS usage_net_uuid ON usage_net(uuid, time);";
+    "CREATE INDEX IF NOT EXISTS usage_net_uuid ON usage_net(uuid, time);"
+    "CREATE TABLE IF NOT EXISTS sponsor_policies("
+    " sponsor TEXT PRIMARY KEY, sched INTEGER NOT NULL, max_reservation_ppm INTEGER NOT NULL,"
+    " max_limit_ppm INTEGER NOT NULL, save INTEGER NOT NULL);";
 
 const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {"cpu_ns",
                                                              "memory_bytes",
@@ -411,6 +414,33 @@ int store_get_sched(struct store *s, const char *uuid, struct sched_params *p)
     }
     sqlite3_finalize(q);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_err(s, "reading CPU scheduling settings");
+}
+
+int store_set_sponsor_policy(struct store *s, const char *sponsor, const struct sponsor_policy *p)
+{
+    int rc =
+        exec_bound(s, "INSERT OR REPLACE INTO sponsor_policies VALUES(?,?,?,?,?)", "tiiii", sponsor, (int64_t)p->sched,
+                   (int64_t)p->max_reservation_ppm, (int64_t)p->max_limit_ppm, (int64_t)p->save);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording a sponsor's policy");
+}
+
+int store_get_sponsor_policy(struct store *s, const char *sponsor, struct sponsor_policy *p)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT sched,max_reservation_ppm,max_limit_ppm,save FROM sponsor_policies WHERE sponsor=?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "reading a sponsor's policy");
+    sqlite3_bind_text(q, 1, sponsor, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        p->sched = sqlite3_column_int(q, 0) != 0;
+        p->max_reservation_ppm = (uint32_t)sqlite3_column_int64(q, 1);
+        p->max_limit_ppm = (uint32_t)sqlite3_column_int64(q, 2);
+        p->save = sqlite3_column_int(q, 3) != 0;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_err(s, "reading a sponsor's policy");
 }
 
 int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,

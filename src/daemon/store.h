@@ -74,6 +74,17 @@ int store_for_each_sample(struct store *s, const char *uuid, int limit,
 
 /* CPU scheduling settings of a domain (docs/scheduling.md): set at define and by live
  * changes, removed with the domain. get: 0, or -ENOENT when none were stored. */
+/* What the operator allows a sponsor (sponsor_policy.h). */
+struct sponsor_policy {
+    int sched;                    /* may change its domains' CPU scheduling at all */
+    uint32_t max_reservation_ppm; /* its running domains' reservations together, at most */
+    uint32_t max_limit_ppm;       /* 0: any limit or none; else each limit in (0, this] */
+    int save;                     /* may save and restore snapshots by name */
+};
+int store_set_sponsor_policy(struct store *s, const char *sponsor, const struct sponsor_policy *p);
+/* -ENOENT when the operator set none. */
+int store_get_sponsor_policy(struct store *s, const char *sponsor, struct sponsor_policy *p);
+
 int store_set_sched(struct store *s, const char *uuid, const struct sched_params *p);
 int store_get_sched(struct store *s, const char *uuid, struct sched_params *p);
 /* The CPU side of the last `limit` usage samples of a domain, oldest first, at the same

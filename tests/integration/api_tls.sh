@@ -74,6 +74,8 @@ uapi DELETE "/tokens/$REV_ID" >/dev/null
 GARBAGE=xeno_1_$(printf '%064d' 0)
 uapi POST /domains "$(xml_of b1 bob)" >/dev/null
 ensure_a1
+# alice may sched (no limit cap, so the matrix's empty body passes) and save; bob may neither.
+uapi PUT /sponsors/alice/policy '{"sched": {"max_reservation_percent": 50}, "save": true}' >/dev/null
 sleep 1.1 # the expired token's second passes
 
 # ---- TLS ----
@@ -157,6 +159,68 @@ check api_auth_throttle_per_address '[ "$(tapi "$ALICE" GET /domains "" 127.0.9.
 # The secret is never stored: only salt and hash.
 check api_token_not_stored '! grep -qa "${ALICE##*_}" "$AT/state/xenod.db"'
 check api_token_list_has_no_secret 'uapi GET /tokens | head -1 | jq -e "[.tokens[] | has(\"secret\") or has(\"hash\")] | any | not" >/dev/null'
+
+# ---- sponsors within the operator's policy (docs/api.md "Scoping") ----
+ensure_a1
+pol=$(uapi PUT /sponsors/alice/policy '{"sched": {"max_reservation_percent": 30, "max_limit_percent": 50}, "save": true}')
+check api_policy_put '[ "$(tail -1 <<<"$pol")" = 200 ] && head -1 <<<"$pol" | jq -e ".sched.max_limit_percent == 50 and .save" >/dev/null' "$pol"
+check api_policy_own_get '[ "$(tapi "$ALICE" GET /sponsors/alice/policy)" = 200 ] && jq -e ".sched.max_reservation_percent == 30" "$AT/last" >/dev/null' "$(cat "$AT/last")"
+check api_policy_other_get_404 '[ "$(tapi "$BOB" GET /sponsors/alice/policy)" = 404 ]'
+check api_policy_sponsor_put_403 '[ "$(tapi "$ALICE" PUT /sponsors/alice/policy "{\"save\": true}")" = 403 ]'
+check api_policy_bad_field_400 '[ "$(uapi PUT /sponsors/alice/policy "{\"sched\": {\"max_cpu\": 1}}" | tail -1)" = 400 ]'
+check api_policy_save_odd_sponsor_400 '[ "$(uapi PUT /sponsors/a%20b/policy "{\"save\": true}" | tail -1)" = 400 ]'
+check api_sched_within_policy '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"reservation_percent\": 20, \"limit_percent\": 40}")" = 200 ] && jq -e ".sched.reservation_percent == 20" "$AT/last" >/dev/null' "$(cat "$AT/last")"
+check api_sched_over_reservation_403 '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"reservation_percent\": 40}")" = 403 ] && grep -q max_reservation_percent "$AT/last"' "$(cat "$AT/last")"
+check api_sched_over_limit_403 '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"limit_percent\": 60}")" = 403 ] && grep -q max_limit_percent "$AT/last"' "$(cat "$AT/last")"
+check api_sched_no_limit_403 '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"limit_percent\": null}")" = 403 ]' "$(cat "$AT/last")"
+check api_sched_weight_above_default_403 '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"weight\": 5000}")" = 403 ] && grep -q weight "$AT/last"' "$(cat "$AT/last")"
+check api_sched_unchanged_after_refusals 'uapi GET /domains/a1/sched | head -1 | jq -e ".sched.reservation_percent == 20 and .sched.limit_percent == 40" >/dev/null'
+check api_sched_other_404 '[ "$(tapi "$BOB" POST /domains/a1/sched "{\"weight\": 512}")" = 404 ]'
+check api_sched_read_only_403 '[ "$(tapi "$RO" POST /domains/a1/sched "{\"weight\": 512}")" = 403 ]'
+check api_sched_no_policy_403 '[ "$(tapi "$BOB" POST /domains/b1/sched "{\"weight\": 512}")" = 403 ] && grep -q "no CPU scheduling" "$AT/last"' "$(cat "$AT/last")"
+# Snapshots: a name, never a path; refused names create nothing.
+for n in ../x /etc/x .hidden "a b" "$(printf 'x%.0s' $(seq 65))"; do
+    check "api_save_name_refused_${n//[^a-z]/_}" '[ "$(tapi "$ALICE" POST /domains/a1/save "$(jq -cn --arg n "$n" "{snapshot: \$n}")")" = 400 ]' "$n: $(cat "$AT/last")"
+done
+check api_save_sponsor_path_400 '[ "$(tapi "$ALICE" POST /domains/a1/save "{\"path\": \"$AT/state/snapshots/x\"}")" = 400 ] && grep -q "never a host path" "$AT/last"' "$(cat "$AT/last")"
+check api_save_not_running_409 '[ "$(tapi "$ALICE" POST /domains/a1/save "{\"snapshot\": \"s1\"}")" = 409 ]' "$(cat "$AT/last")"
+check api_save_dir_0700 '[ "$(stat -c %a "$AT/state/snapshots/sponsors/alice")" = 700 ] && [ "$(stat -c %a "$AT/state/snapshots/sponsors")" = 700 ]'
+check api_save_no_policy_403 '[ "$(tapi "$BOB" POST /domains/b1/save "{\"snapshot\": \"s1\"}")" = 403 ]'
+check api_restore_no_policy_403 '[ "$(tapi "$BOB" POST /restore "{\"snapshot\": \"s1\"}")" = 403 ]'
+check api_restore_missing_404 '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"nosuch\"}")" = 404 ]'
+check api_restore_sponsor_path_400 '[ "$(tapi "$ALICE" POST /restore "{\"path\": \"/etc/passwd\"}")" = 400 ]'
+check api_restore_name_refused '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"../alice/x\"}")" = 400 ]'
+# A file in alice's directory is not bob's to restore, even by its exact name.
+uapi PUT /sponsors/bob/policy '{"save": true}' >/dev/null
+printf 'not a snapshot\n' >"$AT/state/snapshots/sponsors/alice/alices"
+check api_restore_other_sponsors_snapshot_404 '[ "$(tapi "$BOB" POST /restore "{\"snapshot\": \"alices\"}")" = 404 ]' "$(cat "$AT/last")"
+ln -s /etc/passwd "$AT/state/snapshots/sponsors/alice/link"
+check api_restore_link_404 '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"link\"}")" = 404 ]' "$(cat "$AT/last")"
+rm -f "$AT/state/snapshots/sponsors/alice/alices" "$AT/state/snapshots/sponsors/alice/link"
+# A real domain (KVM): the total over alice's running domains, and a save/restore round trip
+# by name. Destroyed at the end of the section: a monitor outlives a killed xenod.
+no_monitor() { ! pgrep -f -- "--run-dir $AT/state/" >/dev/null; }
+ac_runs() { uapi GET /domains/ac | head -1 | jq -e '.state == "running" or .state == "blocked"' >/dev/null; }
+if kvm_case api_sponsor_snapshot_kvm; then
+    cp "$GUEST/counter.elf" "$AT/img/counter.elf"
+    check api_kvm_sponsor_defines_and_starts '[ "$(tapi "$ALICE" POST /domains "$(xml_of ac alice "$AT/img/counter.elf" | jq -c ".start = true")")" = 201 ] && wait_until 20 ac_runs' "$(cat "$AT/last")"
+    check api_kvm_sched_running_ok '[ "$(tapi "$ALICE" POST /domains/ac/sched "{\"reservation_percent\": 20, \"limit_percent\": 40}")" = 200 ]' "$(cat "$AT/last")"
+    # a1 (stopped) asks 15%: with ac's running 20% that is 35%, over alice's 30%.
+    check api_kvm_sched_total_over_403 '[ "$(tapi "$ALICE" POST /domains/a1/sched "{\"reservation_percent\": 15}")" = 403 ] && grep -q "reserve 35%" "$AT/last"' "$(cat "$AT/last")"
+    check api_kvm_sponsor_save '[ "$(tapi "$ALICE" POST /domains/ac/save "{\"snapshot\": \"s1\"}")" = 200 ] && [ -s "$AT/state/snapshots/sponsors/alice/s1" ]' "$(cat "$AT/last")"
+    check api_kvm_other_cannot_restore '[ "$(tapi "$BOB" POST /restore "{\"snapshot\": \"s1\"}")" = 404 ]' "$(cat "$AT/last")"
+    check api_kvm_sponsor_restore '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"s1\"}")" = 201 ] && wait_until 20 ac_runs' "$(cat "$AT/last")"
+    check api_kvm_restore_event_names_sponsor 'uapi GET "/events?domain=ac" | grep -q "POST /v1/restore by sponsor alice"'
+    uapi POST /domains/ac/destroy >/dev/null
+    uapi DELETE /domains/ac >/dev/null
+    check api_kvm_no_monitor_left 'wait_until 10 no_monitor'
+fi
+# xenctl sponsor-policy: a change keeps what is not given.
+"$BUILD_DIR/bin/xenctl" --socket "$SOCK" sponsor-policy carol --max-reservation 25 >/dev/null 2>&1
+out=$("$BUILD_DIR/bin/xenctl" --socket "$SOCK" sponsor-policy carol --save 2>&1)
+check xenctl_sponsor_policy 'grep -q "up to 25% in all" <<<"$out" && grep -q "Save: *allowed" <<<"$out"' "$out"
+out=$("$BUILD_DIR/bin/xenctl" --socket "$SOCK" --json sponsor-policy carol --no-sched 2>&1)
+check xenctl_sponsor_policy_no_sched 'jq -e ".sched == null and .save" <<<"$out" >/dev/null' "$out"
 
 # ---- xenctl in remote mode (docs/xenctl.md "Remote") ----
 XENCTL=$BUILD_DIR/bin/xenctl

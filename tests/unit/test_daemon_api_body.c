@@ -97,6 +97,32 @@ static void sched_all_or_nothing(void **state)
     json_decref(b);
 }
 
+/* A snapshot file is "path" (the operator's) or "snapshot" (a sponsor's name): exactly one. */
+static void save_and_restore_path_or_snapshot(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"{}", "{\"path\": \"/a\", \"snapshot\": \"s\"}", "{\"snapshot\": 3}",
+                                      "{\"path\": null}"};
+    struct api_body_save s;
+    struct api_body_restore r;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *b = body(bad[i]);
+        assert_int_equal(api_body_save(b, &s), -EINVAL);
+        assert_int_equal(api_body_restore(b, &r), -EINVAL);
+        json_decref(b);
+    }
+    json_t *b = body("{\"snapshot\": \"s1\", \"keep_running\": true, \"name\": \"copy\"}");
+    assert_int_equal(api_body_save(b, &s), 0);
+    assert_true(s.path == NULL && strcmp(s.snapshot, "s1") == 0 && s.keep_running);
+    assert_int_equal(api_body_restore(b, &r), 0);
+    assert_true(r.path == NULL && strcmp(r.snapshot, "s1") == 0 && strcmp(r.name, "copy") == 0);
+    json_decref(b);
+    b = body("{\"path\": \"/x/y\"}");
+    assert_int_equal(api_body_save(b, &s), 0);
+    assert_true(strcmp(s.path, "/x/y") == 0 && s.snapshot == NULL);
+    json_decref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +130,7 @@ int main(void)
         cmocka_unit_test(shutdown_timeout_checked_before_narrowing),
         cmocka_unit_test(migrate_and_net_qos_ranges),
         cmocka_unit_test(sched_all_or_nothing),
+        cmocka_unit_test(save_and_restore_path_or_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,6 +135,22 @@ static void name_and_uuid_are_unique(void **state)
     assert_int_equal(l.n, 1);
 }
 
+/* A sponsor's policy: none until set, replaced whole by the next set. */
+static void sponsor_policy_round_trip(void **state)
+{
+    struct store *s = *state;
+    struct sponsor_policy p = {.sched = 1, .max_reservation_ppm = 300000, .max_limit_ppm = 500000, .save = 1}, got;
+    assert_int_equal(store_get_sponsor_policy(s, "alice", &got), -ENOENT);
+    assert_int_equal(store_set_sponsor_policy(s, "alice", &p), 0);
+    assert_int_equal(store_get_sponsor_policy(s, "alice", &got), 0);
+    assert_true(got.sched && got.save && got.max_reservation_ppm == 300000 && got.max_limit_ppm == 500000);
+    assert_int_equal(store_get_sponsor_policy(s, "bob", &got), -ENOENT);
+    p = (struct sponsor_policy){.save = 0};
+    assert_int_equal(store_set_sponsor_policy(s, "alice", &p), 0);
+    assert_int_equal(store_get_sponsor_policy(s, "alice", &got), 0);
+    assert_true(!got.sched && !got.save && got.max_reservation_ppm == 0);
+}
+
 static void remove_forgets_domain_and_sched(void **state)
 {
     struct store *s = *state;
@@ -340,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(domain_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(name_and_uuid_are_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(remove_forgets_domain_and_sched, setup, teardown),
+        cmocka_unit_test_setup_teardown(sponsor_policy_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(events_last_n_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(usage_samples_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(domain_ids_count_up, setup, teardown),
