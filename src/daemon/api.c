@@ -255,7 +255,21 @@ static void h_create(void *ctx)
     if (define_body(k, &b) < 0)
         return;
     struct domain_xml_report rep = {0};
-    int rc = reg_define(k->reg, b.xml, b.xml_len, b.path, b.persistent, b.start, b.paused, &d, &rep);
+    /* A sponsor's start goes through its policy (a reservation in the XML is one): defined
+     * first, started after the check; a transient domain that may not start is not kept. */
+    int sponsor_start = b.start && !k->pr->is_operator, refused = 0;
+    int rc =
+        reg_define(k->reg, b.xml, b.xml_len, b.path, b.persistent, sponsor_start ? 0 : b.start, b.paused, &d, &rep);
+    if (rc == 0 && sponsor_start && (rc = api_sponsor_start(k, d, b.paused, &refused)) < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        if (!b.persistent)
+            reg_undefine(k->reg, d);
+        reg_put(k->reg, d);
+        domain_xml_report_free(&rep);
+        err_set(-rc, "%s", msg);
+        return refused ? api_call_error(k, rc) : send_call_error(k, rc);
+    }
     reply_defined(k, rc, d, &rep, 201);
 }
 
@@ -579,7 +593,10 @@ static void h_sched_set(void *ctx)
 static void h_start(void *ctx)
 {
     struct api_call *k = ctx;
-    reply_domain(k, reg_start(k->reg, k->d, api_body_bool(k->body, "paused", 0)));
+    int refused, rc = api_sponsor_start(k, k->d, api_body_bool(k->body, "paused", 0), &refused);
+    if (refused)
+        return api_call_error(k, rc);
+    reply_domain(k, rc);
 }
 
 /* pause, unpause, reboot, reset: the verb is the path's last segment. */

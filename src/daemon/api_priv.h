@@ -74,6 +74,11 @@ int api_snapshot_file(struct api_call *k, const char *path, const char *snapshot
  * sponsors' sched lock until api_sponsor_sched_done (the total is checked and changed as one). */
 int api_sponsor_sched_begin(struct api_call *k, const struct sched_params *want);
 void api_sponsor_sched_done(struct api_call *k);
+/* Starts d for k's principal. A sponsor's domain with a CPU reservation starts only within
+ * its policy (its running domains' reservations in all, as a sched change: checked and
+ * started under the same lock); else *refused is set and -EACCES returned, with err_msg()
+ * naming the limit. The operator's, or a domain without a reservation: reg_start. */
+int api_sponsor_start(struct api_call *k, struct reg_domain *d, int paused, int *refused);
 
 /* Answers a request of principal p (after authentication). */
 enum MHD_Result api_route(struct api_server *s, const struct principal *p, struct MHD_Connection *c, const char *url,

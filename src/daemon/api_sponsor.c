@@ -92,6 +92,24 @@ int api_sponsor_sched_begin(struct api_call *k, const struct sched_params *want)
     return 0;
 }
 
+int api_sponsor_start(struct api_call *k, struct reg_domain *d, int paused, int *refused)
+{
+    *refused = 0;
+    pthread_mutex_lock(&k->reg->lock);
+    struct sched_params want = d->sched;
+    pthread_mutex_unlock(&k->reg->lock);
+    if (k->pr->is_operator || !want.reservation_ppm)
+        return reg_start(k->reg, d, paused);
+    pthread_mutex_lock(&sched_lock);
+    int rc = sponsor_policy_check_sched(k->reg, k->pr->sponsor, d, &want);
+    if (rc < 0)
+        *refused = 1;
+    else
+        rc = reg_start(k->reg, d, paused);
+    pthread_mutex_unlock(&sched_lock);
+    return rc;
+}
+
 void api_sponsor_sched_done(struct api_call *k)
 {
     if (!k->pr->is_operator)
