@@ -255,8 +255,7 @@ static void h_create(void *ctx)
     if (define_body(k, &b) < 0)
         return;
     struct domain_xml_report rep = {0};
-    /* A sponsor's start goes through its policy (a reservation in the XML is one): defined
-     * first, started after the check; a transient domain that may not start is not kept. */
+    /* A sponsor's start goes through its policy (api_sponsor_start): defined, then started. */
     int sponsor_start = b.start && !k->pr->is_operator, refused = 0;
     int rc =
         reg_define(k->reg, b.xml, b.xml_len, b.path, b.persistent, sponsor_start ? 0 : b.start, b.paused, &d, &rep);
