@@ -2,18 +2,10 @@
 #include "daemon/api_priv.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <arpa/inet.h>
-#include <inttypes.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "daemon/api_body.h"
 #include "daemon/api_access.h"
@@ -790,9 +782,10 @@ enum MHD_Result api_route(struct api_server *s, const struct principal *p, struc
     }
     k.action = strrchr(rt->pattern, '/') + 1;
     rt->handler(&k);
-    /* After the handler: the request acts first (a live change must not wait for a database
-     * write under the registry lock), then its event names who asked. */
-    if (writes && k.d)
+    /* After the handler (a live change must not wait for a database write under the registry
+     * lock): its event, or for a host-wide change (tokens, prices, policies) its log line, names
+     * who asked. A define or restore recorded itself on the domain it made. */
+    if (writes && (k.d || (strcmp(rt->pattern, "/v1/domains") && strcmp(rt->pattern, "/v1/restore"))))
         record(&k, k.d, method, url);
     json_decref(k.body);
     reg_put(reg, k.d);

@@ -164,6 +164,7 @@ check api_token_list_has_no_secret 'uapi GET /tokens | head -1 | jq -e "[.tokens
 ensure_a1
 pol=$(uapi PUT /sponsors/alice/policy '{"sched": {"max_reservation_percent": 30, "max_limit_percent": 50}, "save": true}')
 check api_policy_put '[ "$(tail -1 <<<"$pol")" = 200 ] && head -1 <<<"$pol" | jq -e ".sched.max_limit_percent == 50 and .save" >/dev/null' "$pol"
+check api_policy_put_logged 'uapi GET /log | grep -q "api: PUT /v1/sponsors/alice/policy by operator"' "$(uapi GET /log | tail -c 300)"
 check api_policy_own_get '[ "$(tapi "$ALICE" GET /sponsors/alice/policy)" = 200 ] && jq -e ".sched.max_reservation_percent == 30" "$AT/last" >/dev/null' "$(cat "$AT/last")"
 check api_policy_other_get_404 '[ "$(tapi "$BOB" GET /sponsors/alice/policy)" = 404 ]'
 check api_policy_sponsor_put_403 '[ "$(tapi "$ALICE" PUT /sponsors/alice/policy "{\"save\": true}")" = 403 ]'
