@@ -296,17 +296,32 @@ static int absolute_file(const char *file, char abs_path[PATH_MAX])
     return CTL_EXIT_OK;
 }
 
+/* A snapshot's place in a save or restore body: a sponsor's name as it is (--snapshot: xenod
+ * checks it), else a path made absolute from this directory. */
+static int snapshot_member(const struct ctl_args *a, const char *arg, const char **key, char abs_path[PATH_MAX])
+{
+    if (ctl_args_get(a, "snapshot")) {
+        *key = "snapshot";
+        snprintf(abs_path, PATH_MAX, "%s", arg);
+        return CTL_EXIT_OK;
+    }
+    *key = "path";
+    return absolute_file(arg, abs_path);
+}
+
 int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a)
 {
     char abs_path[PATH_MAX];
-    int rc = absolute_file(a->pos[1], abs_path);
+    const char *key;
+    int rc = snapshot_member(a, a->pos[1], &key, abs_path);
     if (rc != CTL_EXIT_OK)
         return rc;
     int keep = ctl_args_get(a, "keep-running") != NULL;
-    json_t *body = json_pack("{s:s, s:b, s:b}", "path", abs_path, "keep_running", keep, "shrink",
-                             ctl_args_get(a, "shrink") != NULL);
+    json_t *body =
+        json_pack("{s:s, s:b, s:b}", key, abs_path, "keep_running", keep, "shrink", ctl_args_get(a, "shrink") != NULL);
     char done[PATH_MAX + 64];
-    snprintf(done, sizeof(done), "saved to %s%s", abs_path, keep ? " (still running)" : "");
+    snprintf(done, sizeof(done), "saved %s %s%s", strcmp(key, "path") ? "as snapshot" : "to", abs_path,
+             keep ? " (still running)" : "");
     rc = simple_action(c, a->pos[0], "POST", "save", body, SAVE_TIMEOUT_S, done);
     json_decref(body);
     return rc;
@@ -315,13 +330,13 @@ int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a)
 int ctl_cmd_restore(const struct ctl *c, const struct ctl_args *a)
 {
     char abs_path[PATH_MAX];
-    const char *name = ctl_args_get(a, "name");
+    const char *name = ctl_args_get(a, "name"), *key = "path";
     int rc = ctl_check_linger(a);
     if (rc == CTL_EXIT_OK)
-        rc = absolute_file(a->pos[0], abs_path);
+        rc = snapshot_member(a, a->pos[0], &key, abs_path);
     if (rc != CTL_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:b}", "path", abs_path, "paused", ctl_args_get(a, "paused") != NULL);
+    json_t *body = json_pack("{s:s, s:b}", key, abs_path, "paused", ctl_args_get(a, "paused") != NULL);
     if (body && name)
         json_object_set_new(body, "name", json_string(name));
     json_t *dom = NULL;

@@ -17,18 +17,16 @@ static const struct ctl_opt list_opts[] = {{"sponsor", 1, "NAME", 0},
                                            {NULL, 0, NULL, 0}};
 static const struct ctl_opt events_opts[] = {{"limit", 1, "N", 0}, {"follow", 0, NULL, 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt mem_set_opts[] = {{"deadline", 1, "TIME", 0}, {NULL, 0, NULL, 0}};
-static const struct ctl_opt save_opts[] = {{"keep-running", 0, NULL, 0}, {"shrink", 0, NULL, 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt save_opts[] = {
+    {"keep-running", 0, NULL, 0}, {"shrink", 0, NULL, 0}, {"snapshot", 0, NULL, 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]", 0},
                                               {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]", 0},
                                               {"weight", 1, "N", 0},
                                               {NULL, 0, NULL, 0}};
 static const struct ctl_opt migrate_opts[] = {
     {"live", 0, NULL, 0}, {"bandwidth", 1, "MB/s", 0}, {"max-downtime", 1, "TIME", 0}, {NULL, 0, NULL, 0}};
-static const struct ctl_opt restore_opts[] = {{"paused", 0, NULL, 0},
-                                              {"name", 1, "NEW", 0},
-                                              {"console", 0, NULL, 0},
-                                              {"linger", 1, "SEC", 0},
-                                              {NULL, 0, NULL, 0}};
+static const struct ctl_opt restore_opts[] = {{"paused", 0, NULL, 0},  {"snapshot", 0, NULL, 0}, {"name", 1, "NEW", 0},
+                                              {"console", 0, NULL, 0}, {"linger", 1, "SEC", 0},  {NULL, 0, NULL, 0}};
 static const struct ctl_opt sched_opts[] = {{"reservation", 1, "PCT", 0},
                                             {"limit", 1, "PCT", 0},
                                             {"weight", 1, "N", 0},
@@ -139,16 +137,18 @@ const struct ctl_command ctl_commands[] = {
      "  -b, --batch           plain frames one after the other, never a terminal control code\n"
      "                        (as xentop -b: for scripts and logs); the first frame has no rates\n",
      top_opts, 0, 0, ctl_cmd_top},
-    {"save", "REF FILE [--keep-running] [--shrink]", "suspend a domain to a snapshot file",
+    {"save", "REF FILE [--keep-running] [--shrink] [--snapshot]", "suspend a domain to a snapshot file",
      "The monitor pauses the domain and writes its whole state to FILE (on xenod's host; a relative\n"
      "FILE is taken from this directory), sparsely: zero and ballooned pages are left out. Then the\n"
      "domain stops, unless --keep-running. `xenctl restore FILE` resumes it, here or on another host\n"
      "(docs/snapshot-format.md).\n"
      "  --keep-running  go on running after the snapshot is written\n"
      "  --shrink        first ask the guest (balloon) to give back the memory it reports free, so\n"
-     "                  the file holds only what it uses; it gets the memory back afterwards\n",
+     "                  the file holds only what it uses; it gets the memory back afterwards\n"
+     "  --snapshot      FILE is a snapshot name, not a path: a sponsor's (with --server and its\n"
+     "                  token), kept by xenod in the sponsor's own directory (docs/api.md, Scoping)\n",
      save_opts, 2, 2, ctl_cmd_save},
-    {"restore", "FILE [--paused] [--name NEW] [--console]", "resume a domain from a snapshot file",
+    {"restore", "FILE [--paused] [--name NEW] [--console] [--snapshot]", "resume a domain from a snapshot file",
      "xenod checks FILE whole (on its host; a relative FILE is taken from this directory), then resumes\n"
      "the domain whose definition the snapshot carries in a new monitor, with its memory, devices and\n"
      "vCPUs as they were. If that domain is defined here and stopped, it is the one resumed; if it is\n"
@@ -156,6 +156,7 @@ const struct ctl_command ctl_commands[] = {
      "same name or UUID that runs here is a conflict: --name makes a copy.\n"
      "  --paused       resume with the vCPUs paused (`xenctl unpause` runs them)\n"
      "  --name NEW     resume a copy under a new name, with a new UUID\n"
+     "  --snapshot     FILE is the name of a sponsor's snapshot (see `xenctl save --help`)\n"
      "  --console      attach to its console right away\n"
      "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
      restore_opts, 1, 1, ctl_cmd_restore},

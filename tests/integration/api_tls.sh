@@ -217,6 +217,15 @@ if kvm_case api_sponsor_snapshot_kvm; then
     check api_kvm_sponsor_save '[ "$(tapi "$ALICE" POST /domains/ac/save "{\"snapshot\": \"s1\"}")" = 200 ] && [ -s "$AT/state/snapshots/sponsors/alice/s1" ]' "$(cat "$AT/last")"
     check api_kvm_other_cannot_restore '[ "$(tapi "$BOB" POST /restore "{\"snapshot\": \"s1\"}")" = 404 ]' "$(cat "$AT/last")"
     check api_kvm_sponsor_restore '[ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"s1\"}")" = 201 ] && wait_until 20 ac_runs' "$(cat "$AT/last")"
+    # The same through xenctl, as a sponsor would script it (remote mode, a name, not a path).
+    sx() { XENO_TOKEN=$ALICE "$BUILD_DIR/bin/xenctl" --server "https://127.0.0.1:$PORT" --cacert "$AT/pki/ca.pem" "$@"; }
+    out=$(sx save ac s2 --snapshot 2>&1)
+    check api_kvm_xenctl_sponsor_save_snapshot '[ -s "$AT/state/snapshots/sponsors/alice/s2" ] && grep -q "saved as snapshot s2" <<<"$out"' "$out"
+    out=$(sx restore s2 --snapshot 2>&1)
+    check api_kvm_xenctl_sponsor_restore_snapshot 'wait_until 20 ac_runs' "$out"
+    out=$(sx save ac ../s3 --snapshot 2>&1)
+    rc=$?
+    check api_kvm_xenctl_sponsor_snapshot_name_refused '[ $rc != 0 ] && ! grep -q "saved" <<<"$out" && [ ! -e "$AT/state/snapshots/sponsors/s3" ]' "exit $rc: $out"
     check api_kvm_restore_event_names_sponsor 'uapi GET "/events?domain=ac" | grep -q "POST /v1/restore by sponsor alice"'
     uapi POST /domains/ac/destroy >/dev/null
     uapi DELETE /domains/ac >/dev/null
