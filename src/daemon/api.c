@@ -276,7 +276,7 @@ static void h_restore(void *ctx)
     if (api_snapshot_file(k, b.path, b.snapshot, 0, file, sizeof(file)) < 0)
         return;
     /* Before d is read: argument order is unspecified. */
-    int rc = reg_restore(k->reg, file, b.name, b.paused, k->pr->is_operator ? NULL : k->pr->sponsor, &d);
+    int rc = api_sponsor_restore(k, file, b.name, b.paused, &d);
     if (rc == -EACCES)
         return api_call_error(k, rc);
     reply_created(k, rc, d);

@@ -79,6 +79,9 @@ void api_sponsor_sched_done(struct api_call *k);
  * started under the same lock); else *refused is set and -EACCES returned, with err_msg()
  * naming the limit. The operator's, or a domain without a reservation: reg_start. */
 int api_sponsor_start(struct api_call *k, struct reg_domain *d, int paused, int *refused);
+/* reg_restore for k's principal: a sponsor's snapshot must be its own domain's, and one with
+ * a CPU reservation starts only within its policy, as api_sponsor_start (-EACCES). */
+int api_sponsor_restore(struct api_call *k, const char *file, const char *name, int paused, struct reg_domain **d);
 
 /* Answers a request of principal p (after authentication). */
 enum MHD_Result api_route(struct api_server *s, const struct principal *p, struct MHD_Connection *c, const char *url,

@@ -110,6 +110,26 @@ int api_sponsor_start(struct api_call *k, struct reg_domain *d, int paused, int 
     return rc;
 }
 
+/* reg_restore's admit for a sponsor: the restored domain's reservation within its policy. */
+static int admit_restore(void *ctx, const struct reg_domain *d)
+{
+    struct api_call *k = ctx;
+    pthread_mutex_lock(&k->reg->lock);
+    struct sched_params want = d->sched;
+    pthread_mutex_unlock(&k->reg->lock);
+    return want.reservation_ppm ? sponsor_policy_check_sched(k->reg, k->pr->sponsor, d, &want) : 0;
+}
+
+int api_sponsor_restore(struct api_call *k, const char *file, const char *name, int paused, struct reg_domain **d)
+{
+    if (k->pr->is_operator)
+        return reg_restore(k->reg, file, name, paused, NULL, NULL, NULL, d);
+    pthread_mutex_lock(&sched_lock);
+    int rc = reg_restore(k->reg, file, name, paused, k->pr->sponsor, admit_restore, k, d);
+    pthread_mutex_unlock(&sched_lock);
+    return rc;
+}
+
 void api_sponsor_sched_done(struct api_call *k)
 {
     if (!k->pr->is_operator)

@@ -142,9 +142,11 @@ int reg_net_qos(struct registry *r, struct reg_domain *d, const struct domain_ba
  * and stopped, else defined anew as transient. new_name (may be NULL) makes a copy with that
  * name and a new UUID. The file is checked whole before anything is defined. */
 /* sponsor non-NULL (a sponsor's restore): the snapshot's definition must be that sponsor's,
- * else -EACCES with nothing defined. */
+ * else -EACCES with nothing defined. admit (may be NULL): asked about the domain once it is
+ * known here, before its monitor starts; its error is the restore's, with nothing left
+ * defined that the restore defined (the sponsor's sched policy, api_sponsor.c). */
 int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, const char *sponsor,
-                struct reg_domain **out);
+                int (*admit)(void *ctx, const struct reg_domain *d), void *admit_ctx, struct reg_domain **out);
 /* pause, unpause, shutdown, reboot: one request to the monitor, recorded as an event. */
 int reg_request(struct registry *r, struct reg_domain *d, const char *verb);
 /* Gives the domain a memory target and a deadline (docs/control-interface.md): the monitor

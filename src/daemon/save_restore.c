@@ -98,7 +98,7 @@ static int restore_target(struct registry *r, const struct domain_config *cfg, c
 }
 
 int reg_restore(struct registry *r, const char *path, const char *new_name, int paused, const char *sponsor,
-                struct reg_domain **out)
+                int (*admit)(void *ctx, const struct reg_domain *d), void *admit_ctx, struct reg_domain **out)
 {
     struct snap_info info;
     struct domain_config cfg;
@@ -158,7 +158,7 @@ int reg_restore(struct registry *r, const char *path, const char *new_name, int 
     if (rc < 0)
         goto out;
     struct reg_start_how how = {.paused = paused, .restore_file = path};
-    if ((rc = reg_start_monitor(r, d, &how)) < 0) {
+    if ((admit && (rc = admit(admit_ctx, d)) < 0) || (rc = reg_start_monitor(r, d, &how)) < 0) {
         if (created) {
             char msg[1024];
             snprintf(msg, sizeof(msg), "%s", err_msg());

@@ -223,6 +223,18 @@ if kvm_case api_sponsor_snapshot_kvm; then
     check api_kvm_xenctl_sponsor_save_snapshot '[ -s "$AT/state/snapshots/sponsors/alice/s2" ] && grep -q "saved as snapshot s2" <<<"$out"' "$out"
     out=$(sx restore s2 --snapshot 2>&1)
     check api_kvm_xenctl_sponsor_restore_snapshot 'wait_until 20 ac_runs' "$out"
+    # A snapshot of a domain reserving 35% (the operator's create: not the policy's to judge),
+    # saved by alice: her restore of it is over her policy (35% with no limit, where she has
+    # 30% and must give a limit up to 50%): refused before a monitor starts.
+    rx=$(jq -cn --arg x "<domain type='kvm'><name>ar</name><memory unit='MiB'>64</memory><os><type>hvm</type><kernel>$AT/img/counter.elf</kernel></os><metadata><xeno:sponsor xmlns:xeno='urn:xenoserver:domain:1'>alice</xeno:sponsor><xeno:cpu xmlns:xeno='urn:xenoserver:domain:1' reservation='35%'/></metadata></domain>" '{xml: $x, start: true}')
+    ar_runs() { uapi GET /domains/ar | head -1 | jq -e '.state == "running" or .state == "blocked"' >/dev/null; }
+    uapi POST /domains "$rx" >/dev/null
+    wait_until 20 ar_runs
+    tapi "$ALICE" POST /domains/ar/save '{"snapshot": "r35"}' >/dev/null
+    check api_kvm_restore_over_policy_403 '[ -s "$AT/state/snapshots/sponsors/alice/r35" ] && [ "$(tapi "$ALICE" POST /restore "{\"snapshot\": \"r35\"}")" = 403 ] &&
+        grep -q "max_limit_percent\|max_reservation_percent" "$AT/last" && ! ar_runs' "$(cat "$AT/last")"
+    uapi POST /domains/ar/destroy >/dev/null
+    uapi DELETE /domains/ar >/dev/null
     out=$(sx save ac ../s3 --snapshot 2>&1)
     rc=$?
     check api_kvm_xenctl_sponsor_snapshot_name_refused '[ $rc != 0 ] && ! grep -q "saved" <<<"$out" && [ ! -e "$AT/state/snapshots/sponsors/s3" ]' "exit $rc: $out"
