@@ -163,6 +163,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"POST", "/v1/tokens"},
         {"DELETE", "/v1/tokens/7"},
         {"GET", "/v1/sponsors/acme/bill"},
+        {"GET", "/v1/sponsors/acme/bill/explain"},
         {"GET", "/v1/sponsors/acme/policy"},
         {"PUT", "/v1/sponsors/acme/policy"},
         {"POST", "/v1/prices"},
