@@ -30,7 +30,7 @@ static int pidfd_open_(int pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static int connect_unix(const char *path)
+int monitor_connect_socket(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -80,7 +80,7 @@ static int finish_attach(struct monitor *m)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/control.sock", m->run_dir);
-    m->ctl_fd = connect_unix(path);
+    m->ctl_fd = monitor_connect_socket(path);
     if (m->ctl_fd < 0)
         return err_set(-m->ctl_fd, "monitor %d: control socket %s: %s", m->pid, path, strerror(-m->ctl_fd));
     fcntl(m->ctl_fd, F_SETFL, O_NONBLOCK);

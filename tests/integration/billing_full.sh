@@ -33,7 +33,7 @@ trap 'lf_cleanup; test_file_exit' EXIT
 
 if ! kvm_case billing-ledger-full; then return 0 2>/dev/null || exit 0; fi
 if [ ! -f "$GUEST/echo.elf" ] || ! command -v sqlite3 >/dev/null || [ "$(id -u)" != 0 ]; then
-    skip billing-ledger-full "needs root, sqlite3 and $GUEST/echo.elf"
+    fail billing-ledger-full "needs root, sqlite3 (scripts/install-deps.sh) and $GUEST/echo.elf"
     return 0 2>/dev/null || exit 0
 fi
 mount -t tmpfs -o size=4m,mode=0700 tmpfs "$LF_STATE" || {

@@ -41,7 +41,7 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
 
 if ! kvm_case billing-handover; then return 0 2>/dev/null || exit 0; fi
 if [ ! -f "$GUEST/echo.elf" ] || ! command -v sqlite3 >/dev/null || [ "$(id -u)" != 0 ]; then
-    skip billing-handover "needs root, sqlite3 and $GUEST/echo.elf"
+    fail billing-handover "needs root, sqlite3 (scripts/install-deps.sh) and $GUEST/echo.elf"
     return 0 2>/dev/null || exit 0
 fi
 mkdir -p "$HO"

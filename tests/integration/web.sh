@@ -120,10 +120,6 @@ EOF
             line=${line#FAIL }
             fail "${line%%: *}" "${line#*: }"
             ;;
-        'SKIP '*)
-            line=${line#SKIP }
-            skip "${line%%: *}" "${line#*: }"
-            ;;
         *) continue ;;
         esac
         n=$((n + 1))
