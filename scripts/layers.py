@@ -27,6 +27,7 @@ LAYERS = [
     ("lib", [], ["-lxml2", "-lcrypto"]),
     ("proto", ["lib"], ["-lcrypto"]),
     ("sched", ["lib"], []),
+    ("blk", ["lib"], []),  # the disk I/O scheduler (pure); xeno-blkback's own needs join here
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),
     ("net", ["audit", "proto", "lib"], ["-lseccomp"]),
     ("vmm/core", ["proto", "lib"], []),

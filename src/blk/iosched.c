@@ -1,0 +1,383 @@
+/* mClock over the disks' queues; the algorithm and its tags are described in iosched.h.
+ * Every backlogged queue is in exactly one of two states: eligible (in the P heap, and in
+ * the R heap when it has a reservation) or limited (in the wait heap, keyed by the time its
+ * limits let its head request start). Group limits move when another member is served, so
+ * eligibility is checked again when a queue reaches the top of a heap (lazily): keys in the
+ * wait heap are lower bounds, and a queue found over a limit moves to the wait heap then. */
+#include "blk/iosched.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk/iosched_heap.h"
+#include "lib/err.h"
+
+#define P_REBASE_AT (1ull << 62) /* P tags are moved down by whole when V gets here */
+
+struct blk_slot {
+    struct blk_io io;
+    uint64_t arrival_ns;
+};
+
+struct blk_queue {
+    bool used;
+    struct blk_iosched_params params;
+    struct blk_limits limits;
+    uint64_t r_prev, p_prev; /* tags of the last request served (R: in the reservation phase) */
+    uint64_t r_tag, p_tag;   /* tags of the head request while there is one */
+    struct blk_slot *ring;   /* queue_depth slots, head first */
+    uint32_t head, count, inflight;
+    uint64_t throttled_since; /* 0: not limited now */
+    struct blk_iosched_stats stats;
+};
+
+struct blk_group {
+    bool used;
+    struct blk_limits limits;
+};
+
+struct blk_iosched {
+    struct blk_iosched_config cfg;
+    struct blk_queue *q;
+    struct blk_group *g;
+    struct blk_slot *slots;
+    struct blk_heap r_heap, p_heap, wait_heap;
+    uint64_t v;         /* virtual time: P tag of the last weight-phase pick, less its cost */
+    uint32_t inflight;  /* dispatched, not completed, all queues */
+    uint32_t ref_bytes; /* cost model */
+};
+
+int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, struct blk_iosched **out)
+{
+    (void)now_ns;
+    uint32_t ref = cfg->ref_bytes ? cfg->ref_bytes : BLK_IOSCHED_REF_BYTES_DEFAULT;
+    if (!cfg->queues || cfg->queues > (1u << 20) || !cfg->queue_depth || cfg->queue_depth > 65536 ||
+        !cfg->device_depth || cfg->groups > (1u << 20))
+        return err_set(EINVAL, "I/O scheduler: %u queues of depth %u, %u groups, device depth %u: out of range",
+                       cfg->queues, cfg->queue_depth, cfg->groups, cfg->device_depth);
+    if (ref < BLK_IOSCHED_REF_BYTES_MIN || ref > BLK_IOSCHED_REF_BYTES_MAX)
+        return err_set(EINVAL, "I/O scheduler: reference size %u bytes is outside %u..%u", ref,
+                       BLK_IOSCHED_REF_BYTES_MIN, BLK_IOSCHED_REF_BYTES_MAX);
+    struct blk_iosched *s = calloc(1, sizeof(*s));
+    if (!s)
+        return err_set(ENOMEM, "I/O scheduler: no memory");
+    s->cfg = *cfg;
+    s->ref_bytes = ref;
+    s->q = calloc(cfg->queues, sizeof(*s->q));
+    s->g = calloc((size_t)cfg->groups + 1, sizeof(*s->g)); /* g[0]: no group */
+    s->slots = calloc((size_t)cfg->queues * cfg->queue_depth, sizeof(*s->slots));
+    int e = !s->q || !s->g || !s->slots ? err_set(ENOMEM, "I/O scheduler: no memory for %u queues", cfg->queues) : 0;
+    if (!e)
+        e = blk_heap_init(&s->r_heap, cfg->queues);
+    if (!e)
+        e = blk_heap_init(&s->p_heap, cfg->queues);
+    if (!e)
+        e = blk_heap_init(&s->wait_heap, cfg->queues);
+    if (e) {
+        blk_iosched_destroy(s);
+        return e;
+    }
+    for (uint32_t i = 0; i < cfg->queues; i++)
+        s->q[i].ring = &s->slots[(size_t)i * cfg->queue_depth];
+    *out = s;
+    return 0;
+}
+
+void blk_iosched_destroy(struct blk_iosched *s)
+{
+    if (!s)
+        return;
+    blk_heap_free(&s->r_heap);
+    blk_heap_free(&s->p_heap);
+    blk_heap_free(&s->wait_heap);
+    free(s->slots);
+    free(s->g);
+    free(s->q);
+    free(s);
+}
+
+uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
+{
+    return BLK_IOSCHED_COST_ONE + (uint64_t)bytes * BLK_IOSCHED_COST_ONE / s->ref_bytes;
+}
+
+int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct blk_iotune *t, uint64_t now_ns)
+{
+    if (group == BLK_IOSCHED_NO_GROUP || group > s->cfg.groups)
+        return err_set(EINVAL, "I/O scheduler: group %u is outside 1..%u", group, s->cfg.groups);
+    char what[32];
+    snprintf(what, sizeof(what), "group %u", group);
+    struct blk_limits l = s->g[group].limits;
+    int e = blk_limits_set(&l, t, now_ns, what);
+    if (e)
+        return e;
+    s->g[group].limits = l;
+    s->g[group].used = true;
+    /* a looser limit may let a waiting member go earlier than its wait key says */
+    for (uint32_t i = 0; i < s->cfg.queues; i++)
+        for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+            if (s->q[i].used && s->q[i].params.group[k] == group && blk_heap_has(&s->wait_heap, i))
+                blk_heap_set(&s->wait_heap, i, now_ns);
+    return 0;
+}
+
+static struct blk_slot *head_of(struct blk_queue *q)
+{
+    return &q->ring[q->head];
+}
+
+/* When the queue's head request may start by its own and its groups' limits. */
+static uint64_t ready_at(const struct blk_iosched *s, const struct blk_queue *q)
+{
+    enum blk_io_dir dir = q->ring[q->head].io.dir;
+    uint64_t ready = blk_limits_ready_at(&q->limits, dir);
+    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
+        uint32_t g = q->params.group[k];
+        if (g != BLK_IOSCHED_NO_GROUP) {
+            uint64_t r = blk_limits_ready_at(&s->g[g].limits, dir);
+            ready = r > ready ? r : ready;
+        }
+    }
+    return ready;
+}
+
+/* The head request's R and P tags (iosched.h). */
+static void tag_head(struct blk_iosched *s, struct blk_queue *q)
+{
+    const struct blk_slot *h = head_of(q);
+    uint64_t cost = blk_iosched_cost(s, h->io.bytes); /* <= 2^30 with ref_bytes >= 4 KiB */
+    if (q->params.reservation) {
+        uint64_t r = q->r_prev + cost * 1000000000ull / (q->params.reservation * BLK_IOSCHED_COST_ONE);
+        q->r_tag = r > h->arrival_ns ? r : h->arrival_ns;
+    }
+    uint64_t start = q->p_prev > s->v ? q->p_prev : s->v;
+    q->p_tag = start + cost * BLK_IOSCHED_P_SCALE / q->params.weight;
+}
+
+static void throttle_end(struct blk_queue *q, uint64_t now)
+{
+    if (q->throttled_since) {
+        q->stats.throttled_ns += now > q->throttled_since ? now - q->throttled_since : 0;
+        q->throttled_since = 0;
+    }
+}
+
+/* Puts a queue whose head (or limits) changed where it belongs: nowhere when empty, the wait
+ * heap when over a limit, else the P heap (and the R heap with a reservation). */
+static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
+{
+    struct blk_queue *q = &s->q[i];
+    if (!q->count) {
+        blk_heap_remove(&s->r_heap, i);
+        blk_heap_remove(&s->p_heap, i);
+        blk_heap_remove(&s->wait_heap, i);
+        throttle_end(q, now);
+        return;
+    }
+    uint64_t ready = ready_at(s, q);
+    if (ready > now) {
+        blk_heap_remove(&s->r_heap, i);
+        blk_heap_remove(&s->p_heap, i);
+        blk_heap_set(&s->wait_heap, i, ready);
+        if (!q->throttled_since)
+            q->throttled_since = now ? now : 1;
+        return;
+    }
+    blk_heap_remove(&s->wait_heap, i);
+    throttle_end(q, now);
+    blk_heap_set(&s->p_heap, i, q->p_tag);
+    if (q->params.reservation)
+        blk_heap_set(&s->r_heap, i, q->r_tag);
+    else
+        blk_heap_remove(&s->r_heap, i);
+}
+
+static int check_params(const struct blk_iosched *s, uint32_t queue, const struct blk_iosched_params *p)
+{
+    if (queue >= s->cfg.queues)
+        return err_set(EINVAL, "I/O scheduler: queue %u is outside 0..%u", queue, s->cfg.queues - 1);
+    if (p->weight > BLK_IOSCHED_WEIGHT_MAX)
+        return err_set(EINVAL, "queue %u: weight %u is outside 1..%u", queue, p->weight, BLK_IOSCHED_WEIGHT_MAX);
+    if (p->reservation > BLK_IOSCHED_MAX_RESERVE)
+        return err_set(EINVAL, "queue %u: reservation %llu is above %llu units/s", queue,
+                       (unsigned long long)p->reservation, (unsigned long long)BLK_IOSCHED_MAX_RESERVE);
+    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+        if (p->group[k] > s->cfg.groups)
+            return err_set(EINVAL, "queue %u: group %u is outside 1..%u", queue, p->group[k], s->cfg.groups);
+    if (p->group[0] && p->group[0] == p->group[1])
+        return err_set(EINVAL, "queue %u: group %u given twice", queue, p->group[0]);
+    return 0;
+}
+
+int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct blk_iosched_params *p, uint64_t now_ns)
+{
+    int e = check_params(s, queue, p);
+    if (e)
+        return e;
+    struct blk_queue *q = &s->q[queue];
+    char what[32];
+    snprintf(what, sizeof(what), "queue %u", queue);
+    struct blk_limits l = q->used ? q->limits : (struct blk_limits){0};
+    if ((e = blk_limits_set(&l, &p->limits, now_ns, what)))
+        return e;
+    if (!q->used) {
+        struct blk_slot *ring = q->ring;
+        memset(q, 0, sizeof(*q));
+        q->ring = ring;
+        q->p_prev = s->v;
+        q->used = true;
+    }
+    q->limits = l;
+    q->params = *p;
+    if (!q->params.weight)
+        q->params.weight = BLK_IOSCHED_WEIGHT_DEFAULT;
+    if (q->count) {
+        tag_head(s, q);
+        place(s, queue, now_ns);
+    }
+    return 0;
+}
+
+int blk_iosched_queue_get(const struct blk_iosched *s, uint32_t queue, struct blk_iosched_params *out)
+{
+    if (queue >= s->cfg.queues || !s->q[queue].used)
+        return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
+    *out = s->q[queue].params;
+    return 0;
+}
+
+int blk_iosched_queue_remove(struct blk_iosched *s, uint32_t queue)
+{
+    if (queue >= s->cfg.queues || !s->q[queue].used)
+        return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
+    if (s->q[queue].count || s->q[queue].inflight)
+        return err_set(EBUSY, "I/O scheduler: queue %u still has %u requests waiting and %u in flight", queue,
+                       s->q[queue].count, s->q[queue].inflight);
+    s->q[queue].used = false;
+    return 0;
+}
+
+int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_io *io, uint64_t now_ns)
+{
+    if (queue >= s->cfg.queues || !s->q[queue].used)
+        return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
+    struct blk_queue *q = &s->q[queue];
+    if (q->count == s->cfg.queue_depth)
+        return err_set(ENOSPC, "I/O scheduler: queue %u already holds %u requests", queue, q->count);
+    if (io->bytes > BLK_IO_MAX_BYTES)
+        return err_set(E2BIG, "I/O scheduler: a request of %u bytes on queue %u is above %u", io->bytes, queue,
+                       BLK_IO_MAX_BYTES);
+    uint32_t slot = q->head + q->count;
+    if (slot >= s->cfg.queue_depth)
+        slot -= s->cfg.queue_depth;
+    q->ring[slot] = (struct blk_slot){.io = *io, .arrival_ns = now_ns};
+    q->ring[slot].io.dir = io->dir == BLK_IO_READ ? BLK_IO_READ : BLK_IO_WRITE;
+    if (q->count++ == 0) {
+        tag_head(s, q);
+        place(s, queue, now_ns);
+    }
+    return 0;
+}
+
+/* Moves every P tag down by the same amount before V could overflow (every ~2^42 units of
+ * work at weight 1): O(queues), rare, keeps the order. */
+static void rebase_p(struct blk_iosched *s)
+{
+    uint64_t delta = s->v - (1ull << 40);
+    for (uint32_t i = 0; i < s->cfg.queues; i++) {
+        struct blk_queue *q = &s->q[i];
+        q->p_prev = q->p_prev > delta ? q->p_prev - delta : 0;
+        q->p_tag = q->p_tag > delta ? q->p_tag - delta : 0;
+    }
+    blk_heap_rebase(&s->p_heap, delta);
+    s->v -= delta;
+}
+
+static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phase, uint64_t now,
+                  struct blk_iosched_pick *out)
+{
+    struct blk_queue *q = &s->q[i];
+    const struct blk_slot *h = head_of(q);
+    out->queue = i;
+    out->io = h->io;
+    out->phase = phase;
+    out->retry_at_ns = now;
+    blk_limits_charge(&q->limits, h->io.dir, h->io.bytes, now);
+    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+        if (q->params.group[k] != BLK_IOSCHED_NO_GROUP)
+            blk_limits_charge(&s->g[q->params.group[k]].limits, h->io.dir, h->io.bytes, now);
+    uint64_t cost = blk_iosched_cost(s, h->io.bytes);
+    if (phase == BLK_IOSCHED_RESERVATION) {
+        q->r_prev = q->r_tag;
+        q->stats.by_reservation++;
+    } else {
+        uint64_t start = q->p_tag - cost * BLK_IOSCHED_P_SCALE / q->params.weight;
+        s->v = start > s->v ? start : s->v;
+    }
+    q->p_prev = q->p_tag;
+    q->stats.dispatched++;
+    q->stats.bytes += h->io.bytes;
+    q->stats.cost_units += cost;
+    q->inflight++;
+    s->inflight++;
+    q->head = q->head + 1 == s->cfg.queue_depth ? 0 : q->head + 1;
+    q->count--;
+    if (q->count)
+        tag_head(s, q);
+    place(s, i, now);
+}
+
+int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosched_pick *out)
+{
+    out->retry_at_ns = UINT64_MAX;
+    if (s->inflight >= s->cfg.device_depth)
+        return -EBUSY;
+    if (s->v >= P_REBASE_AT)
+        rebase_p(s);
+    while (!blk_heap_empty(&s->wait_heap) && blk_heap_top(&s->wait_heap)->key <= now_ns)
+        place(s, blk_heap_top(&s->wait_heap)->queue, now_ns);
+    while (!blk_heap_empty(&s->r_heap) && blk_heap_top(&s->r_heap)->key <= now_ns) {
+        uint32_t i = blk_heap_top(&s->r_heap)->queue;
+        if (ready_at(s, &s->q[i]) > now_ns) { /* a group limit moved since it was placed */
+            place(s, i, now_ns);
+            continue;
+        }
+        serve(s, i, BLK_IOSCHED_RESERVATION, now_ns, out);
+        return 0;
+    }
+    while (!blk_heap_empty(&s->p_heap)) {
+        uint32_t i = blk_heap_top(&s->p_heap)->queue;
+        if (ready_at(s, &s->q[i]) > now_ns) {
+            place(s, i, now_ns);
+            continue;
+        }
+        serve(s, i, BLK_IOSCHED_WEIGHT, now_ns, out);
+        return 0;
+    }
+    if (!blk_heap_empty(&s->wait_heap))
+        out->retry_at_ns = blk_heap_top(&s->wait_heap)->key;
+    return -EAGAIN;
+}
+
+void blk_iosched_complete(struct blk_iosched *s, uint32_t queue)
+{
+    if (queue >= s->cfg.queues || !s->q[queue].inflight)
+        return;
+    s->q[queue].inflight--;
+    s->inflight--;
+}
+
+int blk_iosched_queue_stats(const struct blk_iosched *s, uint32_t queue, uint64_t now_ns, struct blk_iosched_stats *out)
+{
+    if (queue >= s->cfg.queues || !s->q[queue].used)
+        return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
+    const struct blk_queue *q = &s->q[queue];
+    *out = q->stats;
+    if (q->throttled_since && now_ns > q->throttled_since)
+        out->throttled_ns += now_ns - q->throttled_since;
+    out->queued = q->count;
+    out->inflight = q->inflight;
+    return 0;
+}

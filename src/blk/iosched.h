@@ -1,0 +1,143 @@
+/* The host's disk I/O scheduler (docs/blkback.md, "Scheduler"): mClock (Gulati, Merchant,
+ * Varman, OSDI 2010) over the queues xeno-blkback serves (one per disk), each with
+ *   reservation  cost units per second it gets whatever the others do (0: none);
+ *   weight       1..BLK_IOSCHED_WEIGHT_MAX: its share of what is left;
+ *   limits       libvirt's <iotune> in IOPS and bytes/s with _max bursts (iosched_limit.h);
+ *   groups       up to BLK_IOSCHED_QUEUE_GROUPS limit sets it shares with other queues:
+ *                libvirt's group_name (disks of a group share one limit, so splitting a disk
+ *                into N does not give N quotas) and a per-sponsor group over all its disks.
+ * Pure decision code: no I/O, no clock reads (times are ns on a monotonic clock, passed in),
+ * no allocation after blk_iosched_create(), O(log n) per decision in the number of queues.
+ * One thread at a time (blkback's scheduling thread); nothing here blocks.
+ *
+ * Cost model: a request of S bytes costs 1 + S / ref_bytes units, as in mClock, with
+ * ref_bytes the size at which the device spends as long moving data as it spends per
+ * request (blk_capacity_derive in iosched_admit.h fits it to what --calibrate measured;
+ * BLK_IOSCHED_REF_BYTES_DEFAULT without a measurement). Reservations, weights and the
+ * device's capacity are in these units, so a reservation means the same share of the
+ * device for small and large requests; the limits are libvirt's, in plain operations and
+ * bytes.
+ *
+ * Tags (per queue, for its head request; mClock's R and P, L is the limits):
+ *   R = max(R_prev + cost / reservation, arrival)   due time of the reservation, in ns;
+ *   P = max(P_prev, V) + cost x BLK_IOSCHED_P_SCALE / weight   the weight's virtual time.
+ * A decision first serves, among queues within their limits, the smallest R tag <= now
+ * (constraint-based phase), else the smallest P tag (weight-based phase, work-conserving).
+ * Both phases advance P (so a queue gets the larger of its reservation and its weight's
+ * share); a weight-phase pick leaves R_prev (mClock's R-tag adjustment), so service above
+ * the reservation does not use it up. Re-synchronisation of an idle queue: R restarts at
+ * its arrival time, P at V, the P tag of the last weight-phase pick (start-time fair
+ * queueing's virtual time) — a queue that was idle has no credit to spend, and is not
+ * penalised for what the others got meanwhile. Limits are hard: a queue over one of its own
+ * or its groups' limits is not served in either phase until the limit allows it.
+ *
+ * The device: at most device_depth requests are dispatched and not yet completed, so the
+ * queueing (and the ordering) happens here, not in the device.
+ *
+ * Usage in the backend:
+ *     blk_iosched_create(&(struct blk_iosched_config){.queues = 64, .groups = 16,
+ *                        .queue_depth = 256, .device_depth = 32, .ref_bytes = cap.ref_bytes}, now, &s);
+ *     blk_iosched_queue_set(s, disk, &params, now);          // live, any time
+ *     blk_iosched_enqueue(s, disk, &(struct blk_io){.cookie = req, .bytes = len, .dir = BLK_IO_READ}, now);
+ *     struct blk_iosched_pick p;
+ *     while (blk_iosched_dispatch(s, now, &p) == 0)
+ *         submit(p.io.cookie);                              // io_uring
+ *     // -EAGAIN: arm a timer for p.retry_at_ns (UINT64_MAX: nothing waits); -EBUSY: wait for a completion
+ *     on completion: blk_iosched_complete(s, disk), then dispatch again.
+ */
+#ifndef XENO_BLK_IOSCHED_H
+#define XENO_BLK_IOSCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blk/iosched_limit.h"
+
+#define BLK_IOSCHED_REF_BYTES_DEFAULT 32768u
+#define BLK_IOSCHED_REF_BYTES_MIN 4096u
+#define BLK_IOSCHED_REF_BYTES_MAX (16u << 20)
+#define BLK_IOSCHED_WEIGHT_DEFAULT 100u /* cgroup v2 io.weight's default */
+#define BLK_IOSCHED_WEIGHT_MAX 10000u   /* cgroup v2 io.weight's range 1..10000 */
+#define BLK_IOSCHED_COST_ONE 65536u     /* cost fixed point: one unit */
+#define BLK_IOSCHED_P_SCALE (1ull << 20)
+#define BLK_IOSCHED_MAX_RESERVE (1ull << 32) /* units per second */
+#define BLK_IOSCHED_QUEUE_GROUPS 2           /* group_name, sponsor */
+#define BLK_IOSCHED_NO_GROUP 0               /* groups are numbered 1..groups */
+
+struct blk_io {
+    uint64_t cookie;     /* the caller's request (returned by dispatch) */
+    uint32_t bytes;      /* 0..BLK_IO_MAX_BYTES */
+    enum blk_io_dir dir; /* read, or write (writes, discards, write-zeroes, flushes) */
+};
+
+struct blk_iosched_config {
+    uint32_t queues;       /* queue numbers 0..queues-1 (disks) */
+    uint32_t groups;       /* group numbers 1..groups (may be 0: no groups) */
+    uint32_t queue_depth;  /* requests waiting per queue at most (the virtqueue size) */
+    uint32_t device_depth; /* requests dispatched and not completed at most, >= 1 */
+    uint32_t ref_bytes;    /* the cost model's reference size; 0: BLK_IOSCHED_REF_BYTES_DEFAULT */
+};
+
+struct blk_iosched_params {
+    uint64_t reservation; /* cost units per second; 0: none */
+    uint32_t weight;      /* 0: BLK_IOSCHED_WEIGHT_DEFAULT */
+    struct blk_iotune limits;
+    uint32_t group[BLK_IOSCHED_QUEUE_GROUPS]; /* group numbers 1..groups, or BLK_IOSCHED_NO_GROUP (0) */
+};
+
+enum blk_iosched_phase {
+    BLK_IOSCHED_RESERVATION = 0,
+    BLK_IOSCHED_WEIGHT = 1,
+};
+
+struct blk_iosched_pick {
+    uint32_t queue;
+    struct blk_io io;
+    enum blk_iosched_phase phase;
+    uint64_t retry_at_ns; /* with -EAGAIN: when a request may become eligible (UINT64_MAX: none waits) */
+};
+
+struct blk_iosched_stats {
+    uint64_t dispatched, by_reservation; /* requests */
+    uint64_t bytes, cost_units;          /* cost_units: in BLK_IOSCHED_COST_ONE fixed point */
+    uint64_t throttled_ns;               /* time with requests waiting but over a limit */
+    uint32_t queued, inflight;
+};
+
+struct blk_iosched;
+
+/* 0 and *out, or -EINVAL (bad sizes) / -ENOMEM with a message. Everything the scheduler will
+ * use is allocated here. */
+int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, struct blk_iosched **out);
+void blk_iosched_destroy(struct blk_iosched *s);
+
+/* Sets (first time: adds) a group's limits, live. -EINVAL with a message for a bad value or
+ * group number. A group without limits limits nothing. */
+int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct blk_iotune *t, uint64_t now_ns);
+
+/* Sets (first time: adds) a queue's parameters, live: the new values apply from the next
+ * decision, tags and debts are kept (a changed limit as in blk_limits_set). -EINVAL with a
+ * message naming the value. */
+int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct blk_iosched_params *p, uint64_t now_ns);
+/* The queue's parameters. -ENOENT if unset. */
+int blk_iosched_queue_get(const struct blk_iosched *s, uint32_t queue, struct blk_iosched_params *out);
+/* Forgets a queue. -EBUSY while it has requests waiting or in flight, -ENOENT if unset. */
+int blk_iosched_queue_remove(struct blk_iosched *s, uint32_t queue);
+
+/* Queues a request. -ENOENT (queue unset), -ENOSPC (queue_depth requests already wait), -E2BIG
+ * (more than BLK_IO_MAX_BYTES: the backend splits or refuses those), each with a message. */
+int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_io *io, uint64_t now_ns);
+/* The next request to send to the device: 0 with out->queue, out->io, out->phase; -EAGAIN
+ * when none may go now (out->retry_at_ns: when to ask again, UINT64_MAX when nothing waits);
+ * -EBUSY when device_depth requests are in flight (ask again after a completion). */
+int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosched_pick *out);
+/* A request of queue that dispatch returned has completed. */
+void blk_iosched_complete(struct blk_iosched *s, uint32_t queue);
+
+/* The cost of a request of bytes, in BLK_IOSCHED_COST_ONE fixed point. */
+uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes);
+/* Counters of queue since it was set. -ENOENT if unset. */
+int blk_iosched_queue_stats(const struct blk_iosched *s, uint32_t queue, uint64_t now_ns,
+                            struct blk_iosched_stats *out);
+
+#endif
