@@ -3,7 +3,11 @@
  * the R heap when it has a reservation) or limited (in the wait heap, keyed by the time its
  * limits let its head request start). Group limits move when another member is served, so
  * eligibility is checked again when a queue reaches the top of a heap (lazily): keys in the
- * wait heap are lower bounds, and a queue found over a limit moves to the wait heap then. */
+ * wait heap are lower bounds, and a queue found over a limit moves to the wait heap then.
+ * Invariant: every key in the P heap is >= V - P_LAG_MAX (a queue enters it with a tag no
+ * lower, and V only moves up to the smallest key), which lets rebase_p move them all by the
+ * same amount without clipping. A queue back from a limit keeps its stale P tag (up to that
+ * lag) for its head request, so the members of a group over its limit take turns. */
 #include "blk/iosched.h"
 
 #include <errno.h>
@@ -14,7 +18,9 @@
 #include "blk/iosched_heap.h"
 #include "lib/err.h"
 
-#define P_REBASE_AT (1ull << 62) /* P tags are moved down by whole when V gets here */
+#define P_REBASE_AT (1ull << 62) /* P tags are moved down by V - P_REBASE_TO when V gets here */
+#define P_REBASE_TO (1ull << 58)
+#define P_LAG_MAX (1ull << 57) /* how far below V a tag may be in the P heap */
 
 struct blk_slot {
     struct blk_io io;
@@ -187,6 +193,8 @@ static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
     }
     blk_heap_remove(&s->wait_heap, i);
     throttle_end(q, now);
+    if (q->p_tag + P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
+        q->p_tag = s->v - P_LAG_MAX;
     blk_heap_set(&s->p_heap, i, q->p_tag);
     if (q->params.reservation)
         blk_heap_set(&s->r_heap, i, q->r_tag);
@@ -281,11 +289,12 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
     return 0;
 }
 
-/* Moves every P tag down by the same amount before V could overflow (every ~2^42 units of
- * work at weight 1): O(queues), rare, keeps the order. */
+/* Moves every P tag down by the same amount before V could overflow (every ~2^26 units of
+ * work at weight 1): O(queues), rare, keeps the order. Tags of idle queues are clipped at 0
+ * (they restart at V anyway). */
 static void rebase_p(struct blk_iosched *s)
 {
-    uint64_t delta = s->v - (1ull << 40);
+    uint64_t delta = s->v - P_REBASE_TO; /* <= the smallest key in the P heap (invariant) */
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
         q->p_prev = q->p_prev > delta ? q->p_prev - delta : 0;

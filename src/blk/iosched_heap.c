@@ -103,6 +103,8 @@ void blk_heap_remove(struct blk_heap *h, uint32_t queue)
 
 void blk_heap_rebase(struct blk_heap *h, uint64_t delta)
 {
+    if (h->n && delta > h->e[0].key)
+        delta = h->e[0].key; /* clipping to 0 would make ties the order does not know */
     for (uint32_t i = 0; i < h->n; i++)
-        h->e[i].key = h->e[i].key > delta ? h->e[i].key - delta : 0;
+        h->e[i].key -= delta;
 }

@@ -45,7 +45,8 @@ static inline const struct blk_heap_entry *blk_heap_top(const struct blk_heap *h
 void blk_heap_set(struct blk_heap *h, uint32_t queue, uint64_t key);
 /* Takes queue out if it is there. */
 void blk_heap_remove(struct blk_heap *h, uint32_t queue);
-/* Subtracts delta from every key (at most down to 0): keeps the order, for rebasing tags. */
+/* Subtracts delta, at most the smallest key, from every key: keeps the order (ties too),
+ * for rebasing tags. */
 void blk_heap_rebase(struct blk_heap *h, uint64_t delta);
 
 #endif
