@@ -11,6 +11,7 @@
 #   make bench-snapshot   only the snapshot benchmark (bench/snapshot/run.sh)
 #   make bench-metrics    only the /metrics scrape benchmark (bench/metrics/run.sh)
 #   make bench-density    only the density benchmark (bench/density/run.sh: N idle domains)
+#   make bench-blk-iosched only the disk I/O scheduler's cost per request (no device)
 # The benchmark programs are always built optimized and without sanitizers, whatever SAN is.
 
 BENCH_DIR     = build/bench
@@ -113,3 +114,17 @@ $(BENCH_DIR)/billing-bench: bench/billing/billing_bench.c src/daemon/ledger.c sr
 
 bench-billing: $(BENCH_DIR)/billing-bench
 	bench/billing/run.sh
+
+# The disk I/O scheduler's cost per request (bench/README.md, "bench/blk: the I/O scheduler's
+# decisions"): one program, no device, no root.
+.PHONY: bench-blk-iosched
+bench-programs: $(BENCH_DIR)/blk-iosched-bench
+
+$(BENCH_DIR)/blk-iosched-bench: bench/blk/iosched_bench.c src/blk/iosched.c src/blk/iosched_limit.c \
+		src/blk/iosched_heap.c src/lib/err.c src/blk/iosched.h src/blk/iosched_limit.h src/blk/iosched_heap.h
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^)
+
+bench-blk-iosched: $(BENCH_DIR)/blk-iosched-bench
+	$(BENCH_DIR)/blk-iosched-bench

@@ -27,16 +27,21 @@ struct blk_slot {
     uint64_t arrival_ns;
 };
 
+/* The fields every decision touches come first (one or two cache lines). */
 struct blk_queue {
-    bool used;
-    struct blk_iosched_params params;
-    struct blk_limits limits;
     uint64_t r_prev, p_prev; /* tags of the last request served (R: in the reservation phase) */
     uint64_t r_tag, p_tag;   /* tags of the head request while there is one */
+    uint64_t head_cost;      /* cost of the head request (BLK_IOSCHED_COST_ONE fixed point) */
+    uint64_t head_p_inc;     /* what the head request adds to P */
+    uint64_t r_mul;          /* ns per cost unit at the reservation, 32.32 fixed point; 0: none */
+    uint64_t p_mul;          /* P_SCALE / weight, 52.12 fixed point */
     struct blk_slot *ring;   /* queue_depth slots, head first */
     uint32_t head, count, inflight;
+    bool used, limited;       /* limited: its own or a group's limits are set */
     uint64_t throttled_since; /* 0: not limited now */
     struct blk_iosched_stats stats;
+    struct blk_iosched_params params;
+    struct blk_limits limits;
 };
 
 struct blk_group {
@@ -53,6 +58,7 @@ struct blk_iosched {
     uint64_t v;         /* virtual time: P tag of the last weight-phase pick, less its cost */
     uint32_t inflight;  /* dispatched, not completed, all queues */
     uint32_t ref_bytes; /* cost model */
+    uint64_t cost_mul;  /* COST_ONE / ref_bytes, 32.32 fixed point */
 };
 
 int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, struct blk_iosched **out)
@@ -71,6 +77,7 @@ int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, st
         return err_set(ENOMEM, "I/O scheduler: no memory");
     s->cfg = *cfg;
     s->ref_bytes = ref;
+    s->cost_mul = ((uint64_t)BLK_IOSCHED_COST_ONE << 32) / ref; /* <= 2^36 */
     s->q = calloc(cfg->queues, sizeof(*s->q));
     s->g = calloc((size_t)cfg->groups + 1, sizeof(*s->g)); /* g[0]: no group */
     s->slots = calloc((size_t)cfg->queues * cfg->queue_depth, sizeof(*s->slots));
@@ -106,8 +113,14 @@ void blk_iosched_destroy(struct blk_iosched *s)
 
 uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
 {
-    return BLK_IOSCHED_COST_ONE + (uint64_t)bytes * BLK_IOSCHED_COST_ONE / s->ref_bytes;
+    if (bytes > BLK_IO_MAX_BYTES)
+        bytes = BLK_IO_MAX_BYTES;
+    return BLK_IOSCHED_COST_ONE + (((uint64_t)bytes * s->cost_mul) >> 32); /* 2^26 x 2^36: fits */
 }
+
+static void resync_p(struct blk_iosched *s, struct blk_queue *q);
+static void tag_head(struct blk_iosched *s, struct blk_queue *q);
+static void place(struct blk_iosched *s, uint32_t i, uint64_t now);
 
 int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct blk_iotune *t, uint64_t now_ns)
 {
@@ -121,11 +134,15 @@ int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct bl
         return e;
     s->g[group].limits = l;
     s->g[group].used = true;
-    /* a looser limit may let a waiting member go earlier than its wait key says */
-    for (uint32_t i = 0; i < s->cfg.queues; i++)
-        for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
-            if (s->q[i].used && s->q[i].params.group[k] == group && blk_heap_has(&s->wait_heap, i))
-                blk_heap_set(&s->wait_heap, i, now_ns);
+    /* members go by the new limit from now: a looser one may let a waiting member go earlier */
+    for (uint32_t i = 0; i < s->cfg.queues; i++) {
+        struct blk_queue *q = &s->q[i];
+        if (q->used && q->count && (q->params.group[0] == group || q->params.group[1] == group)) {
+            resync_p(s, q);
+            tag_head(s, q);
+            place(s, i, now_ns);
+        }
+    }
     return 0;
 }
 
@@ -137,6 +154,8 @@ static struct blk_slot *head_of(struct blk_queue *q)
 /* When the queue's head request may start by its own and its groups' limits. */
 static uint64_t ready_at(const struct blk_iosched *s, const struct blk_queue *q)
 {
+    if (!q->limited)
+        return 0;
     enum blk_io_dir dir = q->ring[q->head].io.dir;
     uint64_t ready = blk_limits_ready_at(&q->limits, dir);
     for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
@@ -154,12 +173,22 @@ static void tag_head(struct blk_iosched *s, struct blk_queue *q)
 {
     const struct blk_slot *h = head_of(q);
     uint64_t cost = blk_iosched_cost(s, h->io.bytes); /* <= 2^30 with ref_bytes >= 4 KiB */
-    if (q->params.reservation) {
-        uint64_t r = q->r_prev + cost * 1000000000ull / (q->params.reservation * BLK_IOSCHED_COST_ONE);
+    q->head_cost = cost;
+    if (q->r_mul) {
+        uint64_t r = q->r_prev + (uint64_t)(((unsigned __int128)cost * q->r_mul) >> 48);
         q->r_tag = r > h->arrival_ns ? r : h->arrival_ns;
     }
-    uint64_t start = q->p_prev > s->v ? q->p_prev : s->v;
-    q->p_tag = start + cost * BLK_IOSCHED_P_SCALE / q->params.weight;
+    q->head_p_inc = (cost * q->p_mul) >> 12; /* 2^30 x 2^32: fits */
+    q->p_tag = q->p_prev + q->head_p_inc;
+}
+
+/* A queue that becomes backlogged (or whose settings change) starts its P tags at V at the
+ * earliest: no credit for the time it had nothing to do (or a limit held it). A queue that
+ * stays backlogged keeps its own tags, so queues held by the same group take turns. */
+static void resync_p(struct blk_iosched *s, struct blk_queue *q)
+{
+    if (q->p_prev < s->v)
+        q->p_prev = s->v;
 }
 
 static void throttle_end(struct blk_queue *q, uint64_t now)
@@ -186,7 +215,7 @@ static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
     if (ready > now) {
         blk_heap_remove(&s->r_heap, i);
         blk_heap_remove(&s->p_heap, i);
-        blk_heap_set(&s->wait_heap, i, ready);
+        blk_heap_set(&s->wait_heap, i, ready + BLK_IOSCHED_WAKE_BATCH_NS);
         if (!q->throttled_since)
             q->throttled_since = now ? now : 1;
         return;
@@ -196,7 +225,7 @@ static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
     if (q->p_tag + P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
         q->p_tag = s->v - P_LAG_MAX;
     blk_heap_set(&s->p_heap, i, q->p_tag);
-    if (q->params.reservation)
+    if (q->r_mul)
         blk_heap_set(&s->r_heap, i, q->r_tag);
     else
         blk_heap_remove(&s->r_heap, i);
@@ -241,7 +270,12 @@ int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct bl
     q->params = *p;
     if (!q->params.weight)
         q->params.weight = BLK_IOSCHED_WEIGHT_DEFAULT;
+    /* ns per unit = 1e9 / reservation, in 16.48 fixed point with the cost's 16 bits of fraction */
+    q->r_mul = p->reservation ? (uint64_t)((1000000000ull << 32) / p->reservation) : 0;
+    q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / q->params.weight;
+    q->limited = l.active || p->group[0] != BLK_IOSCHED_NO_GROUP || p->group[1] != BLK_IOSCHED_NO_GROUP;
     if (q->count) {
+        resync_p(s, q);
         tag_head(s, q);
         place(s, queue, now_ns);
     }
@@ -283,6 +317,7 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
     q->ring[slot] = (struct blk_slot){.io = *io, .arrival_ns = now_ns};
     q->ring[slot].io.dir = io->dir == BLK_IO_READ ? BLK_IO_READ : BLK_IO_WRITE;
     if (q->count++ == 0) {
+        resync_p(s, q);
         tag_head(s, q);
         place(s, queue, now_ns);
     }
@@ -313,16 +348,18 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     out->io = h->io;
     out->phase = phase;
     out->retry_at_ns = now;
-    blk_limits_charge(&q->limits, h->io.dir, h->io.bytes, now);
-    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
-        if (q->params.group[k] != BLK_IOSCHED_NO_GROUP)
-            blk_limits_charge(&s->g[q->params.group[k]].limits, h->io.dir, h->io.bytes, now);
-    uint64_t cost = blk_iosched_cost(s, h->io.bytes);
+    if (q->limited) {
+        blk_limits_charge(&q->limits, h->io.dir, h->io.bytes, now);
+        for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+            if (q->params.group[k] != BLK_IOSCHED_NO_GROUP)
+                blk_limits_charge(&s->g[q->params.group[k]].limits, h->io.dir, h->io.bytes, now);
+    }
+    uint64_t cost = q->head_cost;
     if (phase == BLK_IOSCHED_RESERVATION) {
         q->r_prev = q->r_tag;
         q->stats.by_reservation++;
     } else {
-        uint64_t start = q->p_tag - cost * BLK_IOSCHED_P_SCALE / q->params.weight;
+        uint64_t start = q->p_tag - q->head_p_inc;
         s->v = start > s->v ? start : s->v;
     }
     q->p_prev = q->p_tag;

@@ -20,7 +20,8 @@
  *
  * Tags (per queue, for its head request; mClock's R and P, L is the limits):
  *   R = max(R_prev + cost / reservation, arrival)   due time of the reservation, in ns;
- *   P = max(P_prev, V) + cost x BLK_IOSCHED_P_SCALE / weight   the weight's virtual time.
+ *   P = P_prev + cost x BLK_IOSCHED_P_SCALE / weight   the weight's virtual time, with
+ *       P_prev raised to V when the queue becomes backlogged or its settings change.
  * A decision first serves, among queues within their limits, the smallest R tag <= now
  * (constraint-based phase), else the smallest P tag (weight-based phase, work-conserving).
  * Both phases advance P (so a queue gets the larger of its reservation and its weight's
@@ -62,7 +63,13 @@
 #define BLK_IOSCHED_P_SCALE (1ull << 20)
 #define BLK_IOSCHED_MAX_RESERVE (1ull << 32) /* units per second */
 #define BLK_IOSCHED_QUEUE_GROUPS 2           /* group_name, sponsor */
-#define BLK_IOSCHED_NO_GROUP 0               /* groups are numbered 1..groups */
+/* A queue held by a limit comes back this long after the limit would let one request pass,
+ * so that a group over its limit releases its members once per batch of requests rather
+ * than once per request (each release moves every member through the heaps). Below every
+ * bucket's tolerance (BLK_LIMIT_SLACK_NS, BLK_LIMIT_PEAK_SLACK_NS), so the batch it lets
+ * through is not cut off and the rates are unchanged; only the pacing is coarser. */
+#define BLK_IOSCHED_WAKE_BATCH_NS 2000000ull
+#define BLK_IOSCHED_NO_GROUP 0 /* groups are numbered 1..groups */
 
 struct blk_io {
     uint64_t cookie;     /* the caller's request (returned by dispatch) */

@@ -67,6 +67,7 @@ static void bucket_set(struct blk_bucket *b, uint64_t rate, uint64_t tolerance_n
     }
     b->rate = rate;
     b->tolerance_ns = tolerance_ns;
+    b->ns_mul = ((1000000000ull << 32) + rate - 1) / rate; /* rate >= 1: 1e9 x 2^32 < 2^64 */
 }
 
 int blk_limits_set(struct blk_limits *l, const struct blk_iotune *t, uint64_t now_ns, const char *what)
@@ -138,8 +139,7 @@ void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes
         int d = bit < 8 ? bit : bit - 8;
         struct blk_bucket *b = bit < 8 ? &l->avg[d] : &l->peak[d];
         uint64_t amount = d < 3 ? ops : bytes;
-        /* amount <= 2^26 and 1e9 < 2^30: the product fits; rounded up, so never under-charged */
-        uint64_t inc = (amount * 1000000000ull + b->rate - 1) / b->rate;
+        uint64_t inc = (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
         b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
     }
 }

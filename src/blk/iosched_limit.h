@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define BLK_LIMIT_SLACK_NS 10000000ull     /* 10 ms of average when no _max is set */
-#define BLK_LIMIT_PEAK_SLACK_NS 1000000ull /* 1 ms of max while bursting */
+#define BLK_LIMIT_PEAK_SLACK_NS 5000000ull /* 5 ms of max while bursting */
 #define BLK_LIMIT_MAX_RATE (1ull << 40)    /* per second: keeps amount x 1e9 / rate in 64 bits */
 #define BLK_LIMIT_MAX_LENGTH_S 86400u      /* libvirt has no bound; a day is plenty */
 #define BLK_IO_MAX_BYTES (64u << 20)       /* largest request charged (iosched refuses more) */
@@ -55,6 +55,7 @@ struct blk_bucket {
     uint64_t rate;         /* per second; 0: unused */
     uint64_t tolerance_ns; /* how far ahead of now tat may be for a request to start */
     uint64_t tat;          /* when the charged amount is paid off at rate */
+    uint64_t ns_mul;       /* ns per unit, 32.32 fixed point, rounded up (never under-charges) */
 };
 
 struct blk_limits {
