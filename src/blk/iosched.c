@@ -27,7 +27,13 @@ struct blk_slot {
     uint64_t arrival_ns;
 };
 
-/* The fields every decision touches come first (one or two cache lines). */
+struct blk_queue_conf {
+    struct blk_iosched_params params;
+    struct blk_limits limits;
+};
+
+/* What every decision touches, kept small (about 160 bytes) so that a thousand queues stay
+ * in the CPU's cache. */
 struct blk_queue {
     uint64_t r_prev, p_prev; /* tags of the last request served (R: in the reservation phase) */
     uint64_t r_tag, p_tag;   /* tags of the head request while there is one */
@@ -40,8 +46,7 @@ struct blk_queue {
     bool used, limited;       /* limited: its own or a group's limits are set */
     uint64_t throttled_since; /* 0: not limited now */
     struct blk_iosched_stats stats;
-    struct blk_iosched_params params;
-    struct blk_limits limits;
+    struct blk_queue_conf *conf; /* settings and limit buckets, apart: decisions seldom need them */
 };
 
 struct blk_group {
@@ -52,6 +57,7 @@ struct blk_group {
 struct blk_iosched {
     struct blk_iosched_config cfg;
     struct blk_queue *q;
+    struct blk_queue_conf *conf;
     struct blk_group *g;
     struct blk_slot *slots;
     struct blk_heap r_heap, p_heap, wait_heap;
@@ -79,9 +85,12 @@ int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, st
     s->ref_bytes = ref;
     s->cost_mul = ((uint64_t)BLK_IOSCHED_COST_ONE << 32) / ref; /* <= 2^36 */
     s->q = calloc(cfg->queues, sizeof(*s->q));
+    s->conf = calloc(cfg->queues, sizeof(*s->conf));
     s->g = calloc((size_t)cfg->groups + 1, sizeof(*s->g)); /* g[0]: no group */
     s->slots = calloc((size_t)cfg->queues * cfg->queue_depth, sizeof(*s->slots));
-    int e = !s->q || !s->g || !s->slots ? err_set(ENOMEM, "I/O scheduler: no memory for %u queues", cfg->queues) : 0;
+    int e = !s->q || !s->conf || !s->g || !s->slots
+                ? err_set(ENOMEM, "I/O scheduler: no memory for %u queues", cfg->queues)
+                : 0;
     if (!e)
         e = blk_heap_init(&s->r_heap, cfg->queues);
     if (!e)
@@ -92,8 +101,10 @@ int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, st
         blk_iosched_destroy(s);
         return e;
     }
-    for (uint32_t i = 0; i < cfg->queues; i++)
+    for (uint32_t i = 0; i < cfg->queues; i++) {
         s->q[i].ring = &s->slots[(size_t)i * cfg->queue_depth];
+        s->q[i].conf = &s->conf[i];
+    }
     *out = s;
     return 0;
 }
@@ -107,6 +118,7 @@ void blk_iosched_destroy(struct blk_iosched *s)
     blk_heap_free(&s->wait_heap);
     free(s->slots);
     free(s->g);
+    free(s->conf);
     free(s->q);
     free(s);
 }
@@ -137,7 +149,7 @@ int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct bl
     /* members go by the new limit from now: a looser one may let a waiting member go earlier */
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
-        if (q->used && q->count && (q->params.group[0] == group || q->params.group[1] == group)) {
+        if (q->used && q->count && (q->conf->params.group[0] == group || q->conf->params.group[1] == group)) {
             resync_p(s, q);
             tag_head(s, q);
             place(s, i, now_ns);
@@ -157,9 +169,9 @@ static uint64_t ready_at(const struct blk_iosched *s, const struct blk_queue *q)
     if (!q->limited)
         return 0;
     enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t ready = blk_limits_ready_at(&q->limits, dir);
+    uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
     for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->params.group[k];
+        uint32_t g = q->conf->params.group[k];
         if (g != BLK_IOSCHED_NO_GROUP) {
             uint64_t r = blk_limits_ready_at(&s->g[g].limits, dir);
             ready = r > ready ? r : ready;
@@ -256,23 +268,25 @@ int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct bl
     struct blk_queue *q = &s->q[queue];
     char what[32];
     snprintf(what, sizeof(what), "queue %u", queue);
-    struct blk_limits l = q->used ? q->limits : (struct blk_limits){0};
+    struct blk_limits l = q->used ? q->conf->limits : (struct blk_limits){0};
     if ((e = blk_limits_set(&l, &p->limits, now_ns, what)))
         return e;
     if (!q->used) {
         struct blk_slot *ring = q->ring;
+        struct blk_queue_conf *conf = q->conf;
         memset(q, 0, sizeof(*q));
         q->ring = ring;
+        q->conf = conf;
         q->p_prev = s->v;
         q->used = true;
     }
-    q->limits = l;
-    q->params = *p;
-    if (!q->params.weight)
-        q->params.weight = BLK_IOSCHED_WEIGHT_DEFAULT;
+    q->conf->limits = l;
+    q->conf->params = *p;
+    if (!q->conf->params.weight)
+        q->conf->params.weight = BLK_IOSCHED_WEIGHT_DEFAULT;
     /* ns per unit = 1e9 / reservation, in 16.48 fixed point with the cost's 16 bits of fraction */
     q->r_mul = p->reservation ? (uint64_t)((1000000000ull << 32) / p->reservation) : 0;
-    q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / q->params.weight;
+    q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / q->conf->params.weight;
     q->limited = l.active || p->group[0] != BLK_IOSCHED_NO_GROUP || p->group[1] != BLK_IOSCHED_NO_GROUP;
     if (q->count) {
         resync_p(s, q);
@@ -286,7 +300,7 @@ int blk_iosched_queue_get(const struct blk_iosched *s, uint32_t queue, struct bl
 {
     if (queue >= s->cfg.queues || !s->q[queue].used)
         return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
-    *out = s->q[queue].params;
+    *out = s->q[queue].conf->params;
     return 0;
 }
 
@@ -349,10 +363,10 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     out->phase = phase;
     out->retry_at_ns = now;
     if (q->limited) {
-        blk_limits_charge(&q->limits, h->io.dir, h->io.bytes, now);
+        blk_limits_charge(&q->conf->limits, h->io.dir, h->io.bytes, now);
         for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
-            if (q->params.group[k] != BLK_IOSCHED_NO_GROUP)
-                blk_limits_charge(&s->g[q->params.group[k]].limits, h->io.dir, h->io.bytes, now);
+            if (q->conf->params.group[k] != BLK_IOSCHED_NO_GROUP)
+                blk_limits_charge(&s->g[q->conf->params.group[k]].limits, h->io.dir, h->io.bytes, now);
     }
     uint64_t cost = q->head_cost;
     if (phase == BLK_IOSCHED_RESERVATION) {

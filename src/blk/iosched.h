@@ -27,9 +27,10 @@
  * Both phases advance P (so a queue gets the larger of its reservation and its weight's
  * share); a weight-phase pick leaves R_prev (mClock's R-tag adjustment), so service above
  * the reservation does not use it up. Re-synchronisation of an idle queue: R restarts at
- * its arrival time, P at V, the P tag of the last weight-phase pick (start-time fair
- * queueing's virtual time) — a queue that was idle has no credit to spend, and is not
- * penalised for what the others got meanwhile. Limits are hard: a queue over one of its own
+ * its arrival time, P at V, the P tag of the last weight-phase pick less its cost (start-time
+ * fair queueing's virtual time) — a queue that was idle has no credit to spend, and is not
+ * penalised for what the others got meanwhile; a queue that stays backlogged (held by a
+ * limit or not) keeps its tags, so disks sharing a group limit take turns. Limits are hard: a queue over one of its own
  * or its groups' limits is not served in either phase until the limit allows it.
  *
  * The device: at most device_depth requests are dispatched and not yet completed, so the
