@@ -2,7 +2,7 @@
  * speed, with 1, 10, 100 and 1000 disks all backlogged: no device, no guest; see
  * bench/README.md ("bench/blk: the I/O scheduler's decisions").
  *
- *   blk-iosched-bench [-r REPEATS] [-t MS]
+ *   blk-iosched-bench [-r REPEATS] [-t MS] [-n DISKS]   (-n: only the cases with that many disks)
  *
  * One request is blk_iosched_enqueue + blk_iosched_dispatch + blk_iosched_complete (the
  * three calls xeno-blkback makes per request), on a device of depth 32 serving 1M cost
@@ -127,14 +127,16 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int repeats = 5, opt;
-    uint64_t ms = 300;
-    while ((opt = getopt(argc, argv, "r:t:")) != -1) {
+    uint64_t ms = 300, only = 0;
+    while ((opt = getopt(argc, argv, "r:t:n:")) != -1) {
         if (opt == 'r')
             repeats = atoi(optarg);
         else if (opt == 't')
             ms = strtoull(optarg, NULL, 10);
+        else if (opt == 'n')
+            only = strtoull(optarg, NULL, 10);
         else {
-            fprintf(stderr, "usage: blk-iosched-bench [-r REPEATS] [-t MS]\n");
+            fprintf(stderr, "usage: blk-iosched-bench [-r REPEATS] [-t MS] [-n DISKS]\n");
             return 2;
         }
     }
@@ -148,6 +150,8 @@ int main(int argc, char **argv)
     const uint32_t sizes[] = {1, 10, 100, 1000};
     for (int mixed = 0; mixed < 2; mixed++)
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            if (only && sizes[i] != only)
+                continue;
             double r[100];
             for (int k = 0; k < repeats; k++)
                 r[k] = run_case(sizes[i], mixed, ms);
