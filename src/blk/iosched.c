@@ -51,6 +51,7 @@ struct blk_queue {
 
 struct blk_group {
     bool used;
+    uint64_t wake_ns; /* when its held members come back (wake_at) */
     struct blk_limits limits;
 };
 
@@ -211,6 +212,30 @@ static void throttle_end(struct blk_queue *q, uint64_t now)
     }
 }
 
+/* When a held queue (ready_at > now) comes back: BLK_IOSCHED_WAKE_BATCH_NS after its own
+ * limits would let it go, and at its groups' common wake time: the members a group holds
+ * come back together, so they compete by their tags for the batch the group lets through
+ * (a reserving member is not beaten to it by one that happened to be held earlier). */
+static uint64_t wake_at(struct blk_iosched *s, const struct blk_queue *q, uint64_t now)
+{
+    enum blk_io_dir dir = q->ring[q->head].io.dir;
+    uint64_t own = blk_limits_ready_at(&q->conf->limits, dir);
+    uint64_t wake = own > now ? own + BLK_IOSCHED_WAKE_BATCH_NS : now;
+    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
+        uint32_t g = q->conf->params.group[k];
+        if (g == BLK_IOSCHED_NO_GROUP)
+            continue;
+        struct blk_group *grp = &s->g[g];
+        uint64_t ready = blk_limits_ready_at(&grp->limits, dir);
+        if (ready <= now)
+            continue;
+        if (grp->wake_ns <= now || ready > grp->wake_ns) /* no wake planned, or it came too early */
+            grp->wake_ns = ready + BLK_IOSCHED_WAKE_BATCH_NS;
+        wake = grp->wake_ns > wake ? grp->wake_ns : wake;
+    }
+    return wake;
+}
+
 /* Puts a queue whose head (or limits) changed where it belongs: nowhere when empty, the wait
  * heap when over a limit, else the P heap (and the R heap with a reservation). */
 static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
@@ -227,7 +252,7 @@ static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
     if (ready > now) {
         blk_heap_remove(&s->r_heap, i);
         blk_heap_remove(&s->p_heap, i);
-        blk_heap_set(&s->wait_heap, i, ready + BLK_IOSCHED_WAKE_BATCH_NS);
+        blk_heap_set(&s->wait_heap, i, wake_at(s, q, now));
         if (!q->throttled_since)
             q->throttled_since = now ? now : 1;
         return;

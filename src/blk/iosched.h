@@ -66,7 +66,8 @@
 #define BLK_IOSCHED_QUEUE_GROUPS 2           /* group_name, sponsor */
 /* A queue held by a limit comes back this long after the limit would let one request pass,
  * so that a group over its limit releases its members once per batch of requests rather
- * than once per request (each release moves every member through the heaps). Below every
+ * than once per request (each release moves every member through the heaps); the members a
+ * group holds come back at one time, to compete by their tags. Below every
  * bucket's tolerance (BLK_LIMIT_SLACK_NS, BLK_LIMIT_PEAK_SLACK_NS), so the batch it lets
  * through is not cut off and the rates are unchanged; only the pacing is coarser. */
 #define BLK_IOSCHED_WAKE_BATCH_NS 2000000ull

@@ -273,6 +273,32 @@ static void group_limits(void **state)
     sim_free(&m);
 }
 
+/* Inside a group held by its limit, the members share by weight (3:1), and a member's
+ * reservation is served first: the group's 1000 IOPS go 600 units (533 requests of 4 KiB)
+ * to the reserving disk, the rest to the other. */
+static void group_shares_by_weight_and_reservation(void **state)
+{
+    (void)state;
+    struct sim m;
+    sim_init(&m, 20000, 2);
+    assert_int_equal(blk_iosched_group_set(m.s, 1, &(struct blk_iotune){.total_iops.avg = 1000}, 0), 0);
+    assert_int_equal(blk_iosched_group_set(m.s, 2, &(struct blk_iotune){.total_iops.avg = 1000}, 0), 0);
+    sim_queue(&m, 0, &(struct blk_iosched_params){.weight = 300, .group = {1, 0}}, 4096);
+    sim_queue(&m, 1, &(struct blk_iosched_params){.weight = 100, .group = {1, 0}}, 4096);
+    sim_queue(&m, 2, &(struct blk_iosched_params){.reservation = 600, .weight = 1, .group = {2, 0}}, 4096);
+    sim_queue(&m, 3, &(struct blk_iosched_params){.weight = 1000, .group = {2, 0}}, 4096);
+    sim_queue(&m, 4, &W(1), 4096);
+    for (uint32_t q = 0; q < 5; q++)
+        sim_active(&m, q, true);
+    sim_run(&m, 10 * SEC);
+    assert_near(sim_count(&m, 1u << 0, 1 * SEC, 10 * SEC, false), 9000 * 0.75, 10, "weight 300 in the group");
+    assert_near(sim_count(&m, 1u << 1, 1 * SEC, 10 * SEC, false), 9000 * 0.25, 10, "weight 100 in the group");
+    assert_near(sim_count(&m, 1u << 2, 1 * SEC, 10 * SEC, false), 9 * 600 / 1.125, 5, "the reservation in the group");
+    assert_near(sim_count(&m, 1u << 3, 1 * SEC, 10 * SEC, false), 9 * (1000 - 600 / 1.125), 10,
+                "the rest of the group");
+    sim_free(&m);
+}
+
 /* total_iops_sec 1000, _max 5000, _max_length 2: a fresh disk goes at 5000 while its burst
  * lasts (max x length = 10000 requests drained at 1000/s: about 2.5 s), then at 1000. */
 static void burst_then_limit(void **state)
@@ -369,13 +395,10 @@ static void set_params_live(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reservation_held),
-        cmocka_unit_test(reservation_below_share),
-        cmocka_unit_test(limit_every_window),
-        cmocka_unit_test(spare_split_by_weight),
-        cmocka_unit_test(group_limits),
-        cmocka_unit_test(burst_then_limit),
-        cmocka_unit_test(idle_queue_gets_no_credit),
+        cmocka_unit_test(reservation_held),   cmocka_unit_test(reservation_below_share),
+        cmocka_unit_test(limit_every_window), cmocka_unit_test(spare_split_by_weight),
+        cmocka_unit_test(group_limits),       cmocka_unit_test(group_shares_by_weight_and_reservation),
+        cmocka_unit_test(burst_then_limit),   cmocka_unit_test(idle_queue_gets_no_credit),
         cmocka_unit_test(set_params_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
