@@ -314,6 +314,113 @@ static void p_tags_rebase(void **state)
     blk_iosched_destroy(s);
 }
 
+/* Random settings changed live, random requests and completions on a random clock: every
+ * request comes out exactly once and in its queue's order, the device depth holds, a retry
+ * time is in the future, "nothing waits" is said only when nothing waits, and everything
+ * drains. ASan and UBSan watch the rest. */
+static void random_operations_keep_the_rules(void **state)
+{
+    (void)state;
+    enum { NQ = 16, NG = 4, QD = 32, DD = 8 };
+    struct blk_iosched *s = make(NQ, NG, QD, DD);
+    uint32_t sent[NQ] = {0}, got[NQ] = {0}, inflight[DD], n_inflight = 0;
+    uint64_t now = 0;
+    for (uint32_t q = 0; q < NQ; q++)
+        assert_int_equal(blk_iosched_queue_set(s, q, &(struct blk_iosched_params){0}, 0), 0);
+    for (int step = 0; step < 200000; step++) {
+        uint64_t r = next_rand();
+        uint32_t q = (uint32_t)(r >> 8) % NQ;
+        switch (r % 16) {
+        case 0: { /* live settings */
+            struct blk_iosched_params p = {.weight = (uint32_t)(next_rand() % 2000),
+                                           .reservation = next_rand() % 3 ? 0 : next_rand() % 5000};
+            if (next_rand() % 2)
+                p.limits.total_iops = (struct blk_rate){.avg = 1 + next_rand() % 5000};
+            if (next_rand() % 3 == 0)
+                p.limits.read_bytes =
+                    (struct blk_rate){.avg = 4096 + next_rand() % 50000000, .max = 60000000, .max_length_s = 2};
+            p.group[0] = (uint32_t)(next_rand() % (NG + 1));
+            p.group[1] = p.group[0] ? 0 : (uint32_t)(next_rand() % (NG + 1));
+            assert_int_equal(blk_iosched_queue_set(s, q, &p, now), 0);
+            break;
+        }
+        case 1: {
+            struct blk_iotune t = {.total_iops.avg = next_rand() % 4 ? 1 + next_rand() % 20000 : 0};
+            assert_int_equal(blk_iosched_group_set(s, 1 + (uint32_t)(next_rand() % NG), &t, now), 0);
+            break;
+        }
+        case 2:
+        case 3:
+        case 4:
+        case 5: { /* a request */
+            struct blk_io io = {.cookie = (uint64_t)q << 32 | sent[q],
+                                .bytes = (uint32_t)(next_rand() % 4 == 0 ? next_rand() % (1 << 20) : 4096),
+                                .dir = next_rand() % 2 ? BLK_IO_READ : BLK_IO_WRITE};
+            int e = blk_iosched_enqueue(s, q, &io, now);
+            if (e == 0)
+                sent[q]++;
+            else
+                assert_int_equal(e, -ENOSPC);
+            break;
+        }
+        case 6:
+        case 7: /* a completion */
+            if (n_inflight) {
+                uint32_t k = (uint32_t)(next_rand() % n_inflight);
+                blk_iosched_complete(s, inflight[k]);
+                inflight[k] = inflight[--n_inflight];
+            }
+            break;
+        case 8: /* time passes */ now += next_rand() % (5 * MS); break;
+        default: { /* a decision */
+            struct blk_iosched_pick p;
+            int e = blk_iosched_dispatch(s, now, &p);
+            if (e == 0) {
+                assert_true(n_inflight < DD);
+                assert_int_equal(p.io.cookie >> 32, p.queue);
+                assert_int_equal((uint32_t)p.io.cookie, got[p.queue]);
+                got[p.queue]++;
+                inflight[n_inflight++] = p.queue;
+            } else if (e == -EBUSY) {
+                assert_int_equal(n_inflight, DD);
+            } else {
+                assert_int_equal(e, -EAGAIN);
+                uint32_t waiting = 0;
+                for (uint32_t i = 0; i < NQ; i++)
+                    waiting += sent[i] - got[i];
+                if (p.retry_at_ns == UINT64_MAX)
+                    assert_int_equal(waiting, 0);
+                else
+                    assert_true(p.retry_at_ns > now && waiting > 0);
+            }
+        }
+        }
+    }
+    /* drain: complete everything, follow the retry times */
+    for (int guard = 0; guard < 1000000; guard++) {
+        while (n_inflight)
+            blk_iosched_complete(s, inflight[--n_inflight]);
+        struct blk_iosched_pick p;
+        int e = blk_iosched_dispatch(s, now, &p);
+        if (e == 0) {
+            assert_int_equal((uint32_t)p.io.cookie, got[p.queue]);
+            got[p.queue]++;
+            inflight[n_inflight++] = p.queue;
+        } else if (p.retry_at_ns == UINT64_MAX) {
+            break;
+        } else {
+            now = p.retry_at_ns;
+        }
+    }
+    uint64_t total = 0;
+    for (uint32_t q = 0; q < NQ; q++) {
+        assert_int_equal(got[q], sent[q]);
+        total += got[q];
+    }
+    assert_true(total > 10000); /* the run did exercise the scheduler */
+    blk_iosched_destroy(s);
+}
+
 /* --- admission --- */
 
 static void capacity_model(void **state)
@@ -406,6 +513,7 @@ int main(void)
         cmocka_unit_test(api_edges),
         cmocka_unit_test(limited_retry_and_throttled_time),
         cmocka_unit_test(p_tags_rebase),
+        cmocka_unit_test(random_operations_keep_the_rules),
         cmocka_unit_test(capacity_model),
         cmocka_unit_test(capacity_record),
         cmocka_unit_test(admission),
