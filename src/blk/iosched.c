@@ -147,6 +147,7 @@ int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct bl
         return e;
     s->g[group].limits = l;
     s->g[group].used = true;
+    s->g[group].wake_ns = 0; /* a wake planned under the old limit may be too late now */
     /* members go by the new limit from now: a looser one may let a waiting member go earlier */
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
