@@ -144,3 +144,22 @@ int blk_admit(const struct blk_capacity *c, uint64_t held, const char *holders, 
     }
     return 0;
 }
+
+int blk_admit_in_group(const char *group, const struct blk_iotune *group_limits, uint64_t held, const char *holders,
+                       const char *name, uint64_t want, char *why, size_t size)
+{
+    uint64_t ceiling = iops_ceiling(group_limits);
+    if (want == 0 || ceiling == 0)
+        return 0;
+    uint64_t free_units = held < ceiling ? ceiling - held : 0;
+    if (want > free_units) {
+        snprintf(why, size,
+                 "disk %s asks for a reservation of %llu units/s, but its group %s is limited to %llu IOPS and its "
+                 "other disks reserve %llu (%s): small requests could never get it; give %s at most %llu or raise "
+                 "the group's limit",
+                 name, (unsigned long long)want, group, (unsigned long long)ceiling, (unsigned long long)held,
+                 holders && *holders ? holders : "-", name, (unsigned long long)free_units);
+        return -ENOSPC;
+    }
+    return 0;
+}

@@ -52,4 +52,11 @@ int blk_capacity_parse(const char *line, struct blk_capacity *out);
 int blk_admit(const struct blk_capacity *c, uint64_t held, const char *holders, const char *name, uint64_t want,
               const struct blk_iotune *limits, char *why, size_t size);
 
+/* The same inside a group (libvirt group_name, or a sponsor's): the reservations of its
+ * disks may add up to at most the group's IOPS limit, since limits are hard and a group over
+ * its limit serves no reservation. held: what the group's other disks reserve (listed in
+ * holders). 0, or -ENOSPC with the reason in why. No limit: always 0. */
+int blk_admit_in_group(const char *group, const struct blk_iotune *group_limits, uint64_t held, const char *holders,
+                       const char *name, uint64_t want, char *why, size_t size);
+
 #endif

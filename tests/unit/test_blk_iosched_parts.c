@@ -499,6 +499,17 @@ static void admission(void **state)
     assert_int_equal(blk_admit(&c, 0, "", "web/vda", 500, &lim, why, sizeof(why)), 0);
     assert_int_equal(blk_admit(&(struct blk_capacity){0}, 0, "", "web/vda", 1, NULL, why, sizeof(why)), -EINVAL);
     assert_non_null(strstr(why, "xeno-blkback --calibrate"));
+    /* inside a group of 1000 IOPS where another disk reserves 700 */
+    struct blk_iotune g = {.read_iops.avg = 600, .write_iops.avg = 400};
+    assert_int_equal(blk_admit_in_group("web-disks", &g, 700, "web/vdb 700", "web/vda", 300, why, sizeof(why)), 0);
+    assert_int_equal(blk_admit_in_group("web-disks", &g, 700, "web/vdb 700", "web/vda", 301, why, sizeof(why)),
+                     -ENOSPC);
+    assert_non_null(
+        strstr(why, "group web-disks is limited to 1000 IOPS and its other disks reserve 700 (web/vdb 700)"));
+    assert_non_null(strstr(why, "give web/vda at most 300"));
+    assert_int_equal(
+        blk_admit_in_group("all", &(struct blk_iotune){.total_bytes.avg = 1}, 0, "", "x", 1 << 30, why, sizeof(why)),
+        0); /* a bytes limit alone bounds no small request */
 }
 
 int main(void)
