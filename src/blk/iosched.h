@@ -7,7 +7,8 @@
  *                libvirt's group_name (disks of a group share one limit, so splitting a disk
  *                into N does not give N quotas) and a per-sponsor group over all its disks.
  * Pure decision code: no I/O, no clock reads (times are ns on a monotonic clock, passed in),
- * no allocation after blk_iosched_create(), O(log n) per decision in the number of queues.
+ * no allocation after blk_iosched_create(), O(log n) per decision in the number of queues
+ * (amortised: a group over its limit moves its held members once per wake batch).
  * One thread at a time (blkback's scheduling thread); nothing here blocks.
  *
  * Cost model: a request of S bytes costs 1 + S / ref_bytes units, as in mClock, with
@@ -30,8 +31,9 @@
  * its arrival time, P at V, the P tag of the last weight-phase pick less its cost (start-time
  * fair queueing's virtual time) — a queue that was idle has no credit to spend, and is not
  * penalised for what the others got meanwhile; a queue that stays backlogged (held by a
- * limit or not) keeps its tags, so disks sharing a group limit take turns. Limits are hard: a queue over one of its own
- * or its groups' limits is not served in either phase until the limit allows it.
+ * limit or not) keeps its tags, so disks sharing a group limit take turns. Limits are
+ * hard: a queue over one of its own or its groups' limits is not served in either phase
+ * until the limit allows it.
  *
  * The device: at most device_depth requests are dispatched and not yet completed, so the
  * queueing (and the ordering) happens here, not in the device.
@@ -67,9 +69,9 @@
 /* A queue held by a limit comes back this long after the limit would let one request pass,
  * so that a group over its limit releases its members once per batch of requests rather
  * than once per request (each release moves every member through the heaps); the members a
- * group holds come back at one time, to compete by their tags. Below every
- * bucket's tolerance (BLK_LIMIT_SLACK_NS, BLK_LIMIT_PEAK_SLACK_NS), so the batch it lets
- * through is not cut off and the rates are unchanged; only the pacing is coarser. */
+ * group holds come back at one time, to compete by their tags. Below every bucket's
+ * tolerance (BLK_LIMIT_SLACK_NS, BLK_LIMIT_PEAK_SLACK_NS), so the batch it lets through is
+ * not cut off and the rates are unchanged; only the pacing is coarser. */
 #define BLK_IOSCHED_WAKE_BATCH_NS 2000000ull
 #define BLK_IOSCHED_NO_GROUP 0 /* groups are numbered 1..groups */
 
