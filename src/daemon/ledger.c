@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/ledger_rollup.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -26,13 +27,52 @@ static const char schema[] =
     "  domain_uuid VARCHAR(40) NOT NULL, source INTEGER NOT NULL, instance BIGINT NOT NULL,"
     "  time_ns BIGINT NOT NULL, c0 BIGINT NOT NULL, c1 BIGINT NOT NULL, c2 BIGINT NOT NULL,"
     "  c3 BIGINT NOT NULL, r0 BIGINT NOT NULL, r1 BIGINT NOT NULL, r2 BIGINT NOT NULL, r3 BIGINT NOT NULL,"
-    "  PRIMARY KEY(domain_uuid, source));";
+    "  PRIMARY KEY(domain_uuid, source));"
+    "CREATE TABLE IF NOT EXISTS ledger_schema(version INTEGER NOT NULL);";
+
+/* The schema this code writes: 1 the first ledger, 2 with ledger_rollup. */
+#define LEDGER_SCHEMA_VERSION 2
 
 static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int schema_version(struct ledger *l)
+{
+    sqlite3_stmt *st;
+    int v = 0;
+    if (sqlite3_prepare_v2(l->db, "SELECT MAX(version) FROM ledger_schema", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Brings a ledger of an older schema to this one; nothing stored is changed or lost (the
+ * unit test checks). 1 -> 2: the roll-ups are made from the raw postings. */
+static int migrate(struct ledger *l)
+{
+    int v = schema_version(l);
+    if (v > LEDGER_SCHEMA_VERSION)
+        return err_set(EPROTO, "ledger schema %d is newer than this xenod's %d", v, LEDGER_SCHEMA_VERSION);
+    if (ledger_rollup_schema(l->db) != SQLITE_OK)
+        return err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
+    if (v < 2 && ledger_rollup_rebuild(l) < 0)
+        return -EIO;
+    if (v < LEDGER_SCHEMA_VERSION) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "DELETE FROM ledger_schema; INSERT INTO ledger_schema VALUES(%d)",
+                 LEDGER_SCHEMA_VERSION);
+        if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            return err_set(EIO, "ledger schema: %s", sqlite3_errmsg(l->db));
+        if (v)
+            log_info("ledger '%s': schema %d -> %d", l->path, v, LEDGER_SCHEMA_VERSION);
+    }
+    return 0;
 }
 
 int ledger_open(struct ledger *l, const char *path)
@@ -60,7 +100,10 @@ int ledger_open(struct ledger *l, const char *path)
         log_warn("ledger '%s': %s: postings wait in memory until it can be written", path, msg ? msg : "?");
         l->failing = 1;
         sqlite3_free(msg);
+        return 0;
     }
+    if (migrate(l) < 0)
+        log_warn("ledger '%s': %s", path, err_msg());
     return 0;
 }
 
@@ -156,6 +199,8 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
             (rc = insert_posting(l, id, ++line, "host", m, -tx->q[m])) != SQLITE_DONE)
             goto fail_rc;
     }
+    if ((rc = ledger_rollup_add(l->db, id, tx)) != SQLITE_DONE)
+        goto fail_rc;
     if (tx->has_cursor && (rc = save_cursor(l, tx->domain, &tx->cursor)) != SQLITE_DONE)
         goto fail_rc;
     rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
@@ -334,8 +379,8 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
 {
     return for_each_sql(l,
-                        sponsor ? "t.period_end_us > ?1 AND t.period_start_us < ?2 AND t.sponsor = ?3"
-                                : "t.period_end_us > ?1 AND t.period_start_us < ?2",
+                        sponsor ? "t.period_end_us >= ?1 AND t.period_start_us < ?2 AND t.sponsor = ?3"
+                                : "t.period_end_us >= ?1 AND t.period_start_us < ?2",
                         sponsor, from_us, to_us, fn, ctx);
 }
 

@@ -10,6 +10,7 @@
  *
  * With each transaction the meter cursor of its source (meter.h) is saved in the same SQL
  * transaction, so a restarted xenod continues from exactly what was posted.
+ * Its hourly roll-up buckets (ledger_rollup.h) are added to in that same SQL transaction.
  *
  * When the database cannot be written (read-only, full, locked), transactions wait in a
  * bounded backlog in memory and go in, in order, at the next ledger_submit or ledger_flush;
@@ -71,7 +72,8 @@ int ledger_get_cursor(struct ledger *l, const char *domain, int source, struct m
 int ledger_reverse(struct ledger *l, int64_t id);
 
 /* What a bill reads: one call per transaction of `sponsor` (NULL: every sponsor) that
- * overlaps [from_us, to_us), oldest first, with the quantities of its sponsor-side lines. */
+ * overlaps [from_us, to_us) or ends at from_us (so that one of no length at from_us is
+ * there), oldest first, with the quantities of its sponsor-side lines. */
 struct ledger_row {
     int64_t id;
     const char *key; /* its idempotency key */
