@@ -1,5 +1,6 @@
-/* The usage ledger in SQLite (ledger.h). Portable SQL only: BIGINT/VARCHAR types, explicit
- * ids (no AUTOINCREMENT), INSERT ... ON CONFLICT for the cursor (SQLite 3.24+, PostgreSQL). */
+/* The usage ledger in SQLite (ledger.h; the tables: ledger_schema.c). Portable SQL only:
+ * BIGINT/VARCHAR types, explicit ids (no AUTOINCREMENT), INSERT ... ON CONFLICT for the
+ * cursor (SQLite 3.24+, PostgreSQL). */
 #include "daemon/ledger.h"
 
 #include <errno.h>
@@ -12,67 +13,11 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS ledger_tx("
-    "  id BIGINT PRIMARY KEY, idem_key VARCHAR(160) NOT NULL UNIQUE, kind VARCHAR(16) NOT NULL,"
-    "  domain_uuid VARCHAR(40) NOT NULL, domain_name VARCHAR(80) NOT NULL, sponsor VARCHAR(136) NOT NULL,"
-    "  period_start_us BIGINT NOT NULL, period_end_us BIGINT NOT NULL, posted_us BIGINT NOT NULL,"
-    "  reverses BIGINT REFERENCES ledger_tx(id));"
-    "CREATE INDEX IF NOT EXISTS ledger_tx_sponsor ON ledger_tx(sponsor, period_end_us);"
-    "CREATE TABLE IF NOT EXISTS ledger_posting("
-    "  tx_id BIGINT NOT NULL REFERENCES ledger_tx(id), line INTEGER NOT NULL,"
-    "  account VARCHAR(200) NOT NULL, meter VARCHAR(40) NOT NULL, quantity BIGINT NOT NULL,"
-    "  PRIMARY KEY(tx_id, line));"
-    "CREATE TABLE IF NOT EXISTS meter_cursor("
-    "  domain_uuid VARCHAR(40) NOT NULL, source INTEGER NOT NULL, instance BIGINT NOT NULL,"
-    "  time_ns BIGINT NOT NULL, c0 BIGINT NOT NULL, c1 BIGINT NOT NULL, c2 BIGINT NOT NULL,"
-    "  c3 BIGINT NOT NULL, r0 BIGINT NOT NULL, r1 BIGINT NOT NULL, r2 BIGINT NOT NULL, r3 BIGINT NOT NULL,"
-    "  PRIMARY KEY(domain_uuid, source));"
-    "CREATE TABLE IF NOT EXISTS ledger_schema(version INTEGER NOT NULL);";
-
-/* The schema this code writes: 1 the first ledger, 2 with ledger_rollup. */
-#define LEDGER_SCHEMA_VERSION 2
-
 static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int schema_version(struct ledger *l)
-{
-    sqlite3_stmt *st;
-    int v = 0;
-    if (sqlite3_prepare_v2(l->db, "SELECT MAX(version) FROM ledger_schema", -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* Brings a ledger of an older schema to this one; nothing stored is changed or lost (the
- * unit test checks). 1 -> 2: the roll-ups are made from the raw postings. */
-static int migrate(struct ledger *l)
-{
-    int v = schema_version(l);
-    if (v > LEDGER_SCHEMA_VERSION)
-        return err_set(EPROTO, "ledger schema %d is newer than this xenod's %d", v, LEDGER_SCHEMA_VERSION);
-    if (ledger_rollup_schema(l->db) != SQLITE_OK)
-        return err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
-    if (v < 2 && ledger_rollup_rebuild(l) < 0)
-        return -EIO;
-    if (v < LEDGER_SCHEMA_VERSION) {
-        char sql[96];
-        snprintf(sql, sizeof(sql), "DELETE FROM ledger_schema; INSERT INTO ledger_schema VALUES(%d)",
-                 LEDGER_SCHEMA_VERSION);
-        if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-            return err_set(EIO, "ledger schema: %s", sqlite3_errmsg(l->db));
-        if (v)
-            log_info("ledger '%s': schema %d -> %d", l->path, v, LEDGER_SCHEMA_VERSION);
-    }
-    return 0;
 }
 
 int ledger_open(struct ledger *l, const char *path)
@@ -94,16 +39,11 @@ int ledger_open(struct ledger *l, const char *path)
         }
     }
     sqlite3_busy_timeout(l->db, 2000);
-    char *msg = NULL;
-    if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        /* A read-only database that has the tables already is usable for reading. */
-        log_warn("ledger '%s': %s: postings wait in memory until it can be written", path, msg ? msg : "?");
+    if (ledger_schema_open(l) < 0) {
+        /* A read-only database of this schema is usable for reading. */
+        log_warn("%s: postings wait in memory until it can be written", err_msg());
         l->failing = 1;
-        sqlite3_free(msg);
-        return 0;
     }
-    if (migrate(l) < 0)
-        log_warn("ledger '%s': %s", path, err_msg());
     return 0;
 }
 
@@ -123,17 +63,54 @@ static int step_done(sqlite3_stmt *st)
     return rc;
 }
 
-static int insert_posting(struct ledger *l, int64_t id, int line, const char *account, int meter, int64_t q)
+static int insert_line(sqlite3_stmt *st, int64_t id, int line, int64_t account, int meter, int64_t q)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_posting VALUES(?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
-        return SQLITE_ERROR;
+    sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, line);
-    sqlite3_bind_text(st, 3, account, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, meter_info[meter].name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, account);
+    sqlite3_bind_int(st, 4, meter);
     sqlite3_bind_int64(st, 5, q);
-    return step_done(st);
+    return sqlite3_step(st);
+}
+
+/* The id of the row of `table` whose text columns are vals[0..n) (cols names them), made
+ * with the next id if there is none. 0, or an SQLite error (inside the caller's transaction). */
+static int id_of(struct ledger *l, const char *table, const char *const cols[], const char *const vals[], int n,
+                 int64_t *id)
+{
+    char sql[512];
+    size_t k = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE", table);
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, "%s %s = ?%d", i ? " AND" : "", cols[i], i + 1);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return rc;
+    k = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s(id", table);
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", %s", cols[i]);
+    k += (size_t)snprintf(sql + k, sizeof(sql) - k, ") SELECT COALESCE(MAX(id), 0) + 1");
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", ?%d", i + 1);
+    snprintf(sql + k, sizeof(sql) - k, " FROM %s RETURNING id", table);
+    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : rc;
 }
 
 static int save_cursor(struct ledger *l, const char *domain, const struct meter_cursor *c)
@@ -165,40 +142,45 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
     int rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return rc;
-    int64_t id = 1;
-    if (sqlite3_prepare_v2(l->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_tx", -1, &st, NULL) != SQLITE_OK)
+    int64_t id = 1, domain_id, account_id;
+    char account[200];
+    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
+    static const char *const dcols[] = {"sponsor", "domain_uuid", "domain_name"}, *const acols[] = {"name"};
+    const char *const dvals[] = {tx->sponsor, tx->domain, tx->name}, *const avals[] = {account};
+    if ((rc = id_of(l, "ledger_domain", dcols, dvals, 3, &domain_id)) != 0 ||
+        (rc = id_of(l, "ledger_account", acols, avals, 1, &account_id)) != 0)
+        goto fail_rc;
+    if (sqlite3_prepare_v2(l->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_txn", -1, &st, NULL) != SQLITE_OK)
         goto fail;
     if (sqlite3_step(st) == SQLITE_ROW)
         id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_tx VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_txn VALUES(?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, tx->domain, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, tx->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, tx->sponsor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 7, tx->start_us);
-    sqlite3_bind_int64(st, 8, tx->end_us);
-    sqlite3_bind_int64(st, 9, now_us());
+    sqlite3_bind_int64(st, 4, domain_id);
+    sqlite3_bind_int64(st, 5, tx->start_us);
+    sqlite3_bind_int64(st, 6, tx->end_us);
+    sqlite3_bind_int64(st, 7, now_us());
     if (tx->reverses)
-        sqlite3_bind_int64(st, 10, tx->reverses);
+        sqlite3_bind_int64(st, 8, tx->reverses);
     else
-        sqlite3_bind_null(st, 10);
+        sqlite3_bind_null(st, 8);
     rc = step_done(st);
     if (rc != SQLITE_DONE)
         goto fail_rc;
-    char account[200];
-    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
+    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_line VALUES(?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
     int line = 0;
-    for (int m = 0; m < METER__COUNT; m++) {
-        if (!tx->q[m])
-            continue;
-        if ((rc = insert_posting(l, id, ++line, account, m, tx->q[m])) != SQLITE_DONE ||
-            (rc = insert_posting(l, id, ++line, "host", m, -tx->q[m])) != SQLITE_DONE)
-            goto fail_rc;
-    }
+    rc = SQLITE_DONE;
+    for (int m = 0; m < METER__COUNT && rc == SQLITE_DONE; m++)
+        if (tx->q[m] && (rc = insert_line(st, id, ++line, account_id, m, tx->q[m])) == SQLITE_DONE)
+            rc = insert_line(st, id, ++line, LEDGER_HOST_ACCOUNT, m, -tx->q[m]);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto fail_rc;
     if ((rc = ledger_rollup_add(l->db, id, tx)) != SQLITE_DONE)
         goto fail_rc;
     if (tx->has_cursor && (rc = save_cursor(l, tx->domain, &tx->cursor)) != SQLITE_DONE)
@@ -332,10 +314,10 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
 {
     char sql[768];
     snprintf(sql, sizeof(sql),
-             "SELECT t.id, t.domain_uuid, t.domain_name, t.sponsor, t.period_start_us, t.period_end_us, p.meter,"
-             " p.quantity, t.idem_key FROM ledger_tx t JOIN ledger_posting p ON p.tx_id = t.id"
-             " WHERE p.account <> 'host' AND %s ORDER BY t.id, p.line",
-             where);
+             "SELECT t.id, d.domain_uuid, d.domain_name, d.sponsor, t.period_start_us, t.period_end_us, p.meter_id,"
+             " p.quantity, t.idem_key FROM ledger_txn t JOIN ledger_domain d ON d.id = t.domain_id"
+             " JOIN ledger_line p ON p.tx_id = t.id WHERE p.account_id <> %d AND %s ORDER BY t.id, p.line",
+             LEDGER_HOST_ACCOUNT, where);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
@@ -364,9 +346,8 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
             row.start_us = sqlite3_column_int64(st, 4);
             row.end_us = sqlite3_column_int64(st, 5);
         }
-        const char *meter = (const char *)sqlite3_column_text(st, 6);
-        int m = meter ? meter_by_name(meter) : -1;
-        if (m >= 0)
+        int m = sqlite3_column_int(st, 6);
+        if (m >= 0 && m < METER__COUNT)
             row.q[m] += sqlite3_column_int64(st, 7);
     }
     if (row.id)
@@ -379,7 +360,7 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
 {
     return for_each_sql(l,
-                        sponsor ? "t.period_end_us >= ?1 AND t.period_start_us < ?2 AND t.sponsor = ?3"
+                        sponsor ? "t.period_end_us >= ?1 AND t.period_start_us < ?2 AND d.sponsor = ?3"
                                 : "t.period_end_us >= ?1 AND t.period_start_us < ?2",
                         sponsor, from_us, to_us, fn, ctx);
 }
@@ -387,7 +368,7 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
 int ledger_has_sponsor(struct ledger *l, const char *sponsor)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ledger_tx WHERE sponsor = ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ledger_domain WHERE sponsor = ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_text(st, 1, sponsor, -1, SQLITE_TRANSIENT);
     int found = sqlite3_step(st) == SQLITE_ROW;
@@ -434,7 +415,7 @@ int ledger_check_balance(struct ledger *l)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db,
-                           "SELECT COUNT(*) FROM (SELECT tx_id FROM ledger_posting GROUP BY tx_id, meter"
+                           "SELECT COUNT(*) FROM (SELECT tx_id FROM ledger_line GROUP BY tx_id, meter_id"
                            " HAVING SUM(quantity) <> 0) AS unbalanced",
                            -1, &st, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));

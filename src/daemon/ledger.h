@@ -30,6 +30,8 @@
 #define LEDGER_NAME_MAX 80
 #define LEDGER_SPONSOR_MAX 136 /* DOMAIN_SPONSOR_MAX + 1, rounded up */
 #define LEDGER_BACKLOG_MAX 4096
+#define LEDGER_HOST_ACCOUNT 1   /* ledger_account's id of "host" */
+#define LEDGER_SCHEMA_VERSION 3 /* ledger_schema.c: 1 the first, 2 roll-ups, 3 ids for names */
 
 struct ledger_tx {
     char key[LEDGER_KEY_MAX]; /* idempotency key */
@@ -56,6 +58,10 @@ struct ledger {
  * wait in the backlog (ledger_submit). -EIO when it cannot even be opened or read. */
 int ledger_open(struct ledger *l, const char *path);
 void ledger_close(struct ledger *l);
+/* Creates the tables, or brings a ledger of an older schema to this one in one SQL
+ * transaction, keeping every transaction, line and cursor (ledger_schema.c). 0, -EPROTO for a
+ * schema newer than this code, -EIO. */
+int ledger_schema_open(struct ledger *l);
 
 /* Posts tx (after anything waiting). 0 posted (or waiting in the backlog: *queued set),
  * 1 the key was already posted (nothing changed). The first failure of a run of them is

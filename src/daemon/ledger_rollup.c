@@ -110,6 +110,11 @@ static int add_piece(sqlite3_stmt *st, int64_t id, const struct ledger_tx *tx, i
 
 int ledger_rollup_add(sqlite3 *db, int64_t id, const struct ledger_tx *tx)
 {
+    int any = 0;
+    for (int m = 0; m < METER__COUNT; m++)
+        any |= tx->q[m] != 0;
+    if (!any)
+        return SQLITE_DONE; /* no lines: a bill never reads it (ledger_for_each) */
     sqlite3_stmt *st = prepare_upsert(db);
     if (!st)
         return SQLITE_ERROR;
@@ -150,17 +155,26 @@ static void rebuild_row(void *opaque, const struct ledger_row *row)
     c->rc = ledger_rollup_add(c->db, row->id, &tx);
 }
 
+int ledger_rollup_rebuild_locked(struct ledger *l)
+{
+    struct rebuild_ctx c = {l->db, SQLITE_DONE};
+    if (sqlite3_exec(l->db, "DELETE FROM ledger_rollup", NULL, NULL, NULL) != SQLITE_OK)
+        return err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
+    int r = ledger_for_each(l, NULL, INT64_MIN, INT64_MAX, rebuild_row, &c);
+    if (r == 0 && c.rc != SQLITE_DONE)
+        r = err_set(EIO, "ledger roll-ups: %s", sqlite3_errstr(c.rc));
+    return r;
+}
+
 int ledger_rollup_rebuild(struct ledger *l)
 {
     if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
-    struct rebuild_ctx c = {l->db, SQLITE_DONE};
-    int r = sqlite3_exec(l->db, "DELETE FROM ledger_rollup", NULL, NULL, NULL) == SQLITE_OK
-                ? ledger_for_each(l, NULL, INT64_MIN, INT64_MAX, rebuild_row, &c)
-                : -EIO;
-    if (r == 0 && c.rc == SQLITE_DONE && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+    int r = ledger_rollup_rebuild_locked(l);
+    if (r == 0 && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return 0;
-    r = err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
+    if (r == 0)
+        r = err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
     sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
     return r;
 }

@@ -14,7 +14,7 @@
  * Buckets are added to in the same SQL transaction as the posting (ledger.c's post_one),
  * reversals included (negative), so they are never behind the raw postings and a posting
  * that arrives late (the backlog, a restarted xenod) lands in its hour's bucket like any
- * other. A ledger made before roll-ups is rolled up once when it is opened (schema 2). */
+ * other. A ledger made before roll-ups is rolled up once when it is opened (ledger_schema.c). */
 #ifndef XENO_DAEMON_LEDGER_ROLLUP_H
 #define XENO_DAEMON_LEDGER_ROLLUP_H
 
@@ -58,6 +58,8 @@ int ledger_rollup_add(sqlite3 *db, int64_t id, const struct ledger_tx *tx);
 /* Rebuilds every bucket from the raw postings, in one SQL transaction (the migration of a
  * ledger made before roll-ups, and the unit test's check). 0 or -EIO. */
 int ledger_rollup_rebuild(struct ledger *l);
+/* The same inside the caller's SQL transaction (the migration). */
+int ledger_rollup_rebuild_locked(struct ledger *l);
 /* One call per bucket of `sponsor` with from_hour <= hour < to_hour (both multiples of an
  * hour), in hour order. 0 or -EIO. */
 int ledger_for_each_bucket(struct ledger *l, const char *sponsor, int64_t from_hour, int64_t to_hour,
