@@ -49,18 +49,15 @@ int ledger_open(struct ledger *l, const char *path)
 
 void ledger_close(struct ledger *l)
 {
+    for (int i = 0; i < LEDGER_STMTS; i++) {
+        sqlite3_finalize(l->stmt[i]);
+        l->stmt[i] = NULL;
+    }
     if (l->db)
         sqlite3_close(l->db);
     l->db = NULL;
     free(l->backlog);
     l->backlog = NULL;
-}
-
-static int step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc;
 }
 
 static int insert_line(sqlite3_stmt *st, int64_t id, int line, int64_t account, int meter, int64_t q)
@@ -74,23 +71,56 @@ static int insert_line(sqlite3_stmt *st, int64_t id, int line, int64_t account, 
     return sqlite3_step(st);
 }
 
+/* The statements a posting runs, prepared once per open ledger (ledger_close finalizes). */
+enum {
+    ST_DOMAIN_GET,
+    ST_DOMAIN_ADD,
+    ST_ACCOUNT_GET,
+    ST_ACCOUNT_ADD,
+    ST_NEXT_ID,
+    ST_TX_ADD,
+    ST_LINE_ADD,
+    ST_CURSOR_SET
+};
+_Static_assert(ST_CURSOR_SET < LEDGER_STMTS - 1, "ledger.h LEDGER_STMTS: one more is the roll-up's");
+
+/* Statement `slot` (prepared from sql the first time), reset and ready to bind; NULL on error. */
+static sqlite3_stmt *stmt(struct ledger *l, int slot, const char *sql)
+{
+    if (!l->stmt[slot] && sqlite3_prepare_v2(l->db, sql, -1, &l->stmt[slot], NULL) != SQLITE_OK) {
+        l->stmt[slot] = NULL;
+        return NULL;
+    }
+    sqlite3_reset(l->stmt[slot]);
+    return l->stmt[slot];
+}
+
+/* Steps a cached statement that returns no row, and resets it. */
+static int step_reset(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc;
+}
+
 /* The id of the row of `table` whose text columns are vals[0..n) (cols names them), made
- * with the next id if there is none. 0, or an SQLite error (inside the caller's transaction). */
-static int id_of(struct ledger *l, const char *table, const char *const cols[], const char *const vals[], int n,
-                 int64_t *id)
+ * with the next id if there is none. 0, or an SQLite error (inside the caller's transaction).
+ * slot: the cached SELECT, slot + 1 the INSERT. */
+static int id_of(struct ledger *l, int slot, const char *table, const char *const cols[], const char *const vals[],
+                 int n, int64_t *id)
 {
     char sql[512];
     size_t k = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE", table);
     for (int i = 0; i < n; i++)
         k += (size_t)snprintf(sql + k, sizeof(sql) - k, "%s %s = ?%d", i ? " AND" : "", cols[i], i + 1);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = stmt(l, slot, sql);
+    if (!st)
         return SQLITE_ERROR;
     for (int i = 0; i < n; i++)
         sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc != SQLITE_DONE)
@@ -102,28 +132,27 @@ static int id_of(struct ledger *l, const char *table, const char *const cols[], 
     for (int i = 0; i < n; i++)
         k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", ?%d", i + 1);
     snprintf(sql + k, sizeof(sql) - k, " FROM %s RETURNING id", table);
-    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (!(st = stmt(l, slot + 1, sql)))
         return SQLITE_ERROR;
     for (int i = 0; i < n; i++)
         sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc;
 }
 
 static int save_cursor(struct ledger *l, const char *domain, const struct meter_cursor *c)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db,
-                           "INSERT INTO meter_cursor VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(domain_uuid, source)"
-                           " DO UPDATE SET instance=excluded.instance, time_ns=excluded.time_ns, c0=excluded.c0,"
-                           " c1=excluded.c1, c2=excluded.c2, c3=excluded.c3, r0=excluded.r0, r1=excluded.r1,"
-                           " r2=excluded.r2, r3=excluded.r3",
-                           -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = stmt(l, ST_CURSOR_SET,
+                            "INSERT INTO meter_cursor VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(domain_uuid, source)"
+                            " DO UPDATE SET instance=excluded.instance, time_ns=excluded.time_ns, c0=excluded.c0,"
+                            " c1=excluded.c1, c2=excluded.c2, c3=excluded.c3, r0=excluded.r0, r1=excluded.r1,"
+                            " r2=excluded.r2, r3=excluded.r3");
+    if (!st)
         return SQLITE_ERROR;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, c->source);
     sqlite3_bind_int64(st, 3, (int64_t)c->instance);
     sqlite3_bind_int64(st, 4, (int64_t)c->time_ns);
@@ -131,34 +160,17 @@ static int save_cursor(struct ledger *l, const char *domain, const struct meter_
         sqlite3_bind_int64(st, 5 + i, (int64_t)c->counter[i]);
         sqlite3_bind_int64(st, 9 + i, (int64_t)c->rem[i]);
     }
-    return step_done(st);
+    return step_reset(st);
 }
 
-/* One transaction in one SQL transaction. SQLITE_DONE, SQLITE_CONSTRAINT for a key already
- * posted, or the error. */
-static int post_one(struct ledger *l, const struct ledger_tx *tx)
+/* The transaction's row and its lines (inside post_one's SQL transaction). */
+static int insert_tx(struct ledger *l, const struct ledger_tx *tx, int64_t id, int64_t domain_id, int64_t account_id)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    int64_t id = 1, domain_id, account_id;
-    char account[200];
-    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
-    static const char *const dcols[] = {"sponsor", "domain_uuid", "domain_name"}, *const acols[] = {"name"};
-    const char *const dvals[] = {tx->sponsor, tx->domain, tx->name}, *const avals[] = {account};
-    if ((rc = id_of(l, "ledger_domain", dcols, dvals, 3, &domain_id)) != 0 ||
-        (rc = id_of(l, "ledger_account", acols, avals, 1, &account_id)) != 0)
-        goto fail_rc;
-    if (sqlite3_prepare_v2(l->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_txn", -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_txn VALUES(?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
-        goto fail;
+    sqlite3_stmt *st = stmt(l, ST_TX_ADD, "INSERT INTO ledger_txn VALUES(?,?,?,?,?,?,?,?)");
+    if (!st)
+        return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, domain_id);
     sqlite3_bind_int64(st, 5, tx->start_us);
@@ -168,32 +180,56 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
         sqlite3_bind_int64(st, 8, tx->reverses);
     else
         sqlite3_bind_null(st, 8);
-    rc = step_done(st);
+    int rc = step_reset(st);
     if (rc != SQLITE_DONE)
-        goto fail_rc;
-    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_line VALUES(?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
-        goto fail;
+        return rc;
+    if (!(st = stmt(l, ST_LINE_ADD, "INSERT INTO ledger_line VALUES(?,?,?,?,?)")))
+        return SQLITE_ERROR;
     int line = 0;
-    rc = SQLITE_DONE;
     for (int m = 0; m < METER__COUNT && rc == SQLITE_DONE; m++)
         if (tx->q[m] && (rc = insert_line(st, id, ++line, account_id, m, tx->q[m])) == SQLITE_DONE)
             rc = insert_line(st, id, ++line, LEDGER_HOST_ACCOUNT, m, -tx->q[m]);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        goto fail_rc;
-    if ((rc = ledger_rollup_add(l->db, id, tx)) != SQLITE_DONE)
-        goto fail_rc;
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* One transaction in one SQL transaction. SQLITE_DONE, SQLITE_CONSTRAINT for a key already
+ * posted, or the error. */
+static int post_one(struct ledger *l, const struct ledger_tx *tx)
+{
+    int rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    int64_t id = 1, domain_id, account_id;
+    char account[200];
+    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
+    static const char *const dcols[] = {"sponsor", "domain_uuid", "domain_name"}, *const acols[] = {"name"};
+    const char *const dvals[] = {tx->sponsor, tx->domain, tx->name}, *const avals[] = {account};
+    if ((rc = id_of(l, ST_DOMAIN_GET, "ledger_domain", dcols, dvals, 3, &domain_id)) != 0 ||
+        (rc = id_of(l, ST_ACCOUNT_GET, "ledger_account", acols, avals, 1, &account_id)) != 0)
+        goto fail;
+    sqlite3_stmt *st = stmt(l, ST_NEXT_ID, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_txn");
+    if (!st) {
+        rc = SQLITE_ERROR;
+        goto fail;
+    }
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        goto fail;
+    if ((rc = insert_tx(l, tx, id, domain_id, account_id)) != SQLITE_DONE ||
+        (rc = ledger_rollup_add(l->db, &l->stmt[LEDGER_STMTS - 1], id, tx)) != SQLITE_DONE)
+        goto fail;
     if (tx->has_cursor && (rc = save_cursor(l, tx->domain, &tx->cursor)) != SQLITE_DONE)
-        goto fail_rc;
+        goto fail;
     rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        goto fail_rc;
+        goto fail;
     return SQLITE_DONE;
 fail:
-    rc = sqlite3_errcode(l->db);
-fail_rc:
     sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc == SQLITE_DONE || rc == SQLITE_OK ? SQLITE_ERROR : rc;
+    return rc == SQLITE_DONE || rc == SQLITE_OK || rc == SQLITE_ROW ? SQLITE_ERROR : rc;
 }
 
 /* Posts the backlog's head; 0 done (posted or a duplicate), -1 the database failed. */

@@ -30,6 +30,7 @@
 #define LEDGER_NAME_MAX 80
 #define LEDGER_SPONSOR_MAX 136 /* DOMAIN_SPONSOR_MAX + 1, rounded up */
 #define LEDGER_BACKLOG_MAX 4096
+#define LEDGER_STMTS 10
 #define LEDGER_HOST_ACCOUNT 1   /* ledger_account's id of "host" */
 #define LEDGER_SCHEMA_VERSION 3 /* ledger_schema.c: 1 the first, 2 roll-ups, 3 ids for names */
 
@@ -52,6 +53,7 @@ struct ledger {
     size_t backlog_n, backlog_head;
     struct ledger_tx *backlog; /* ring of LEDGER_BACKLOG_MAX */
     uint64_t posted, duplicates, merged, dropped;
+    sqlite3_stmt *stmt[LEDGER_STMTS]; /* a posting's statements, prepared once (ledger.c) */
 };
 
 /* Opens (creating) the ledger. A database that cannot be written is no error here: posts

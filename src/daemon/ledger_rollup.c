@@ -108,16 +108,16 @@ static int add_piece(sqlite3_stmt *st, int64_t id, const struct ledger_tx *tx, i
     return sqlite3_step(st);
 }
 
-int ledger_rollup_add(sqlite3 *db, int64_t id, const struct ledger_tx *tx)
+int ledger_rollup_add(sqlite3 *db, sqlite3_stmt **upsert, int64_t id, const struct ledger_tx *tx)
 {
     int any = 0;
     for (int m = 0; m < METER__COUNT; m++)
         any |= tx->q[m] != 0;
     if (!any)
         return SQLITE_DONE; /* no lines: a bill never reads it (ledger_for_each) */
-    sqlite3_stmt *st = prepare_upsert(db);
-    if (!st)
+    if (!*upsert && !(*upsert = prepare_upsert(db)))
         return SQLITE_ERROR;
+    sqlite3_stmt *st = *upsert;
     int rc = SQLITE_DONE;
     if (tx->end_us <= tx->start_us) {
         rc = add_piece(st, id, tx, tx->start_us, tx->start_us);
@@ -130,12 +130,13 @@ int ledger_rollup_add(sqlite3 *db, int64_t id, const struct ledger_tx *tx)
             a = b;
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
 struct rebuild_ctx {
     sqlite3 *db;
+    sqlite3_stmt *upsert;
     int rc;
 };
 
@@ -152,15 +153,16 @@ static void rebuild_row(void *opaque, const struct ledger_row *row)
     tx.start_us = row->start_us;
     tx.end_us = row->end_us;
     memcpy(tx.q, row->q, sizeof(tx.q));
-    c->rc = ledger_rollup_add(c->db, row->id, &tx);
+    c->rc = ledger_rollup_add(c->db, &c->upsert, row->id, &tx);
 }
 
 int ledger_rollup_rebuild_locked(struct ledger *l)
 {
-    struct rebuild_ctx c = {l->db, SQLITE_DONE};
+    struct rebuild_ctx c = {l->db, NULL, SQLITE_DONE};
     if (sqlite3_exec(l->db, "DELETE FROM ledger_rollup", NULL, NULL, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger roll-ups: %s", sqlite3_errmsg(l->db));
     int r = ledger_for_each(l, NULL, INT64_MIN, INT64_MAX, rebuild_row, &c);
+    sqlite3_finalize(c.upsert);
     if (r == 0 && c.rc != SQLITE_DONE)
         r = err_set(EIO, "ledger roll-ups: %s", sqlite3_errstr(c.rc));
     return r;

@@ -53,8 +53,9 @@ struct ledger_bucket {
 /* The table, created if missing (in ledger.c's schema step). SQLITE_OK or the error. */
 int ledger_rollup_schema(sqlite3 *db);
 /* Adds transaction `id` (tx) to the buckets of its hours. Inside the caller's SQL
- * transaction. SQLITE_DONE or the error. */
-int ledger_rollup_add(sqlite3 *db, int64_t id, const struct ledger_tx *tx);
+ * transaction. *upsert: the statement, prepared on first use and kept (the caller finalizes
+ * it). SQLITE_DONE or the error. */
+int ledger_rollup_add(sqlite3 *db, sqlite3_stmt **upsert, int64_t id, const struct ledger_tx *tx);
 /* Rebuilds every bucket from the raw postings, in one SQL transaction (the migration of a
  * ledger made before roll-ups, and the unit test's check). 0 or -EIO. */
 int ledger_rollup_rebuild(struct ledger *l);

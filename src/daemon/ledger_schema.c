@@ -3,7 +3,8 @@
  *
  * Schema 3 stores what repeats once: domains (UUID, name, sponsor) and accounts in their own
  * tables referenced by id, meters by their fixed number (meter.h), the lines of a transaction
- * in a WITHOUT ROWID table keyed (tx_id, line). The views ledger_tx and ledger_posting show
+ * in a WITHOUT ROWID table keyed (tx_id, line), and transactions stored by their id
+ * (WITHOUT ROWID: no second copy of the id in an index). The views ledger_tx and ledger_posting show
  * the tables of schema 1 and 2 as they were (names, not ids), for the operator's queries and
  * the integration tests. */
 #include <errno.h>
@@ -26,7 +27,7 @@ static const char tables[] =
     "  id BIGINT PRIMARY KEY, idem_key VARCHAR(160) NOT NULL UNIQUE, kind VARCHAR(16) NOT NULL,"
     "  domain_id BIGINT NOT NULL REFERENCES ledger_domain(id),"
     "  period_start_us BIGINT NOT NULL, period_end_us BIGINT NOT NULL, posted_us BIGINT NOT NULL,"
-    "  reverses BIGINT REFERENCES ledger_txn(id));"
+    "  reverses BIGINT REFERENCES ledger_txn(id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS ledger_txn_domain ON ledger_txn(domain_id, period_end_us);"
     "CREATE TABLE IF NOT EXISTS ledger_line("
     "  tx_id BIGINT NOT NULL REFERENCES ledger_txn(id), line INTEGER NOT NULL,"
