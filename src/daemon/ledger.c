@@ -39,10 +39,20 @@ int ledger_open(struct ledger *l, const char *path)
         }
     }
     sqlite3_busy_timeout(l->db, 2000);
-    if (ledger_schema_open(l) < 0) {
+    int r = ledger_schema_open(l);
+    if (r < 0) {
         /* A read-only database of this schema is usable for reading. */
         log_warn("%s: postings wait in memory until it can be written", err_msg());
         l->failing = 1;
+    }
+    if (r == -EPROTO) {
+        /* A newer xenod's ledger: read what this one understands, never write it. */
+        sqlite3_close(l->db);
+        if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+            r = err_set(EIO, "ledger '%s': %s", path, l->db ? sqlite3_errmsg(l->db) : "cannot open");
+            ledger_close(l);
+            return r;
+        }
     }
     return 0;
 }

@@ -291,6 +291,21 @@ static void schema_1_ledger_is_migrated(void **state)
     assert_int_equal(ledger_open(&m, old), 0);
     assert_int_equal(count(&m, "SELECT COUNT(*) FROM ledger_tx"), count(&m, "SELECT COUNT(*) FROM ledger_txn"));
     ledger_close(&m);
+    /* A newer xenod's ledger (schema 99) is read, never written: postings wait in memory. */
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS o; UPDATE o.ledger_schema SET version = 99; DETACH o", old);
+    assert_int_equal(sqlite3_exec(l.db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(ledger_open(&m, old), 0);
+    assert_true(ledger_has_sponsor(&m, "acme"));
+    struct ledger_tx late = {.key = "late",
+                             .domain = "dom-9",
+                             .name = "n",
+                             .sponsor = "acme",
+                             .start_us = T0,
+                             .end_us = T0 + SEC,
+                             .q = {SEC}};
+    assert_int_equal(ledger_submit(&m, &late, &queued), 0);
+    assert_int_equal(queued, 1);
+    ledger_close(&m);
     ledger_close(&l);
     free(pl);
     unlink(cur);
