@@ -266,24 +266,21 @@ int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int
     return r;
 }
 
-static void collect_sponsor(void *ctx, const struct ledger_row *row)
+static void collect_sponsor(void *ctx, const char *sponsor)
 {
     struct billing *b = ctx;
-    for (size_t i = 0; i < b->ncharges; i++)
-        if (strcmp(b->charges[i].sponsor, row->sponsor) == 0)
-            return;
     struct sponsor_charge *n = realloc(b->charges, (b->ncharges + 1) * sizeof(*n));
     if (!n)
         return;
     b->charges = n;
     memset(&n[b->ncharges], 0, sizeof(*n));
-    snprintf(n[b->ncharges++].sponsor, sizeof(n->sponsor), "%s", row->sponsor);
+    snprintf(n[b->ncharges++].sponsor, sizeof(n->sponsor), "%s", sponsor);
 }
 
 static int recompute_charges(struct billing *b)
 {
     b->ncharges = 0;
-    int r = ledger_for_each(&b->ledger, NULL, INT64_MIN, INT64_MAX, collect_sponsor, b);
+    int r = ledger_for_each_sponsor(&b->ledger, collect_sponsor, b);
     for (size_t i = 0; r == 0 && i < b->ncharges; i++) {
         struct invoice inv;
         memset(&inv, 0, sizeof(inv));

@@ -411,6 +411,19 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                         sponsor, from_us, to_us, fn, ctx);
 }
 
+int ledger_for_each_sponsor(struct ledger *l, void (*fn)(void *ctx, const char *sponsor), void *ctx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT DISTINCT sponsor FROM ledger_domain ORDER BY sponsor", -1, &st, NULL) !=
+        SQLITE_OK)
+        return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+}
+
 int ledger_has_sponsor(struct ledger *l, const char *sponsor)
 {
     sqlite3_stmt *st;

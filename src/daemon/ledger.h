@@ -91,6 +91,8 @@ struct ledger_row {
 };
 int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int64_t to_us,
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx);
+/* One call per sponsor the ledger has transactions of (from its domains, not its rows). */
+int ledger_for_each_sponsor(struct ledger *l, void (*fn)(void *ctx, const char *sponsor), void *ctx);
 /* 1 when any transaction of `sponsor` exists, 0 when none. */
 int ledger_has_sponsor(struct ledger *l, const char *sponsor);
 
