@@ -293,6 +293,7 @@ void invoice_add_row(void *ctx, const struct ledger_row *row)
 void invoice_add_bucket(void *ctx, const struct ledger_bucket *bk)
 {
     struct invoice *inv = ctx;
+    inv->buckets++;
     const struct price_period *pp;
     int period = period_index(inv, bk->hour_us, &pp);
     const int rules[2] = {pp ? pp->rule_cpu : RULE_MAX, pp ? pp->rule_memory : RULE_MAX};

@@ -63,7 +63,8 @@ struct invoice {
     size_t nslots;   /* a power of two, at least twice n */
     uint8_t hash_key[16];
     int64_t total;
-    int64_t txs; /* transactions read */
+    int64_t txs;     /* raw transactions read */
+    int64_t buckets; /* roll-up buckets read */
     /* Explaining: the pieces of the line with want's (group, group_id, resource, period). */
     int explaining;
     struct invoice_line want;
