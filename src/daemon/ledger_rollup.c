@@ -27,6 +27,8 @@ static const char *const summed[] = {"vcpu_seconds_used",
                                      "pieces_net_tx_packets",
                                      "pieces_net_rx_packets"};
 #define NSUMMED (sizeof(summed) / sizeof(summed[0]))
+_Static_assert(METER__COUNT == 8 && METER_NET_TX_BYTES == 4 && METER_NET_RX_PACKETS == 7,
+               "a new meter needs its column in ledger_rollup (and a schema version to add it)");
 
 int ledger_rollup_schema(sqlite3 *db)
 {

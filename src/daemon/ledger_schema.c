@@ -138,7 +138,7 @@ int ledger_schema_open(struct ledger *l)
     if (v > LEDGER_SCHEMA_VERSION)
         return err_set(EPROTO, "ledger '%s': schema %d is newer than this xenod's %d", l->path, v,
                        LEDGER_SCHEMA_VERSION);
-    if (v == LEDGER_SCHEMA_VERSION)
-        return 0;
+    if (v == LEDGER_SCHEMA_VERSION) /* a meter added since (meter.h) gets its row */
+        return query_int(l, "SELECT COUNT(*) FROM ledger_meter") < METER__COUNT ? add_meters(l) : 0;
     return migrate(l, v);
 }
