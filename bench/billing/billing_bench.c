@@ -7,7 +7,8 @@
  *   2. ledger bytes per domain-day: DOMAINS domains x DAYS days posted at the given posting
  *      interval (synthesised usage, fsync off to make it quickly: the size is the same),
  *      the file's size over domain-days, scaled to the 60 s interval xenod uses by default.
- *   3. invoice time: the bill of the sponsor of all those domains over the whole period
+ *   3. invoice time: the bill of the sponsor of all those domains over the whole period, priced
+ *      by a list with a change on the hour and one inside an hour
  *      (by resource and by domain), as billing_bill makes it (invoice_build from the hourly
  *      roll-ups), and the same from the raw postings alone (as --explain reads, and as every
  *      bill did before roll-ups). The totals printed must agree.
@@ -92,18 +93,32 @@ static int bench_postings(const char *dir, int n)
     return 0;
 }
 
-static int bench_invoice(struct ledger *l, int by, const char *what, int64_t to_us, int rollups)
+/* A price list with a change on the hour (day 10) and one inside an hour (day 20, 00:30),
+ * so bills have two price periods and read one hour raw. */
+static const char price_text[] = "version bench\n"
+                                 "effective 2025-12-01T00:00:00Z\n"
+                                 "price cpu 20 per vcpu-second\n"
+                                 "price memory 3 per GiB-second\n"
+                                 "effective 2025-12-11T00:00:00Z\n"
+                                 "price cpu 25 per vcpu-second\n"
+                                 "effective 2025-12-21T00:30:00Z\n"
+                                 "rule cpu used\n";
+static struct price_list *prices;
+
+static int bench_invoice(struct ledger *l, int by, const char *what, int64_t to_us, int rollups, int64_t *total)
 {
     struct invoice inv;
     double t = now_s();
-    if (invoice_init(&inv, "acme", T0, to_us, by, NULL) < 0 || invoice_build(&inv, l, rollups) < 0 ||
+    if (invoice_init(&inv, "acme", T0, to_us, by, prices) < 0 || invoice_build(&inv, l, rollups) < 0 ||
         invoice_finish(&inv) < 0) {
         fprintf(stderr, "billing-bench: the invoice failed\n");
         return -1;
     }
     t = now_s() - t;
-    printf("invoice by %s from %s: %zu lines in %.3f s (total %lld micro-units)\n", what,
-           rollups ? "roll-ups" : "raw postings", inv.n, t, (long long)inv.total);
+    printf("invoice by %s from %s: %lld buckets + %lld transactions, %zu lines in %.3f s (total %lld micro-units)\n",
+           what, rollups ? "roll-ups" : "raw postings", (long long)inv.buckets, (long long)inv.txs, inv.n, t,
+           (long long)inv.total);
+    *total = inv.total;
     invoice_free(&inv);
     return 0;
 }
@@ -150,6 +165,9 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("billing-bench", LOG_WARN);
+    prices = calloc(1, sizeof(*prices));
+    if (!prices || prices_parse(price_text, strlen(price_text), "bench", prices) < 0)
+        return 1;
     if (bench_postings(dir, postings) < 0)
         return 1;
 
@@ -186,11 +204,17 @@ int main(int argc, char **argv)
            per_tx * 1440 + per_dd, (per_tx * 1440 + per_dd) / 1048576.0);
     print_tables(&l);
     int64_t to = T0 + (int64_t)days * 86400 * SEC;
+    int64_t totals[2][2];
     for (int rollups = 1; rollups >= 0; rollups--)
-        if (bench_invoice(&l, INVOICE_BY_RESOURCE, "resource", to, rollups) < 0 ||
-            bench_invoice(&l, INVOICE_BY_DOMAIN, "domain", to, rollups) < 0)
+        if (bench_invoice(&l, INVOICE_BY_RESOURCE, "resource", to, rollups, &totals[rollups][0]) < 0 ||
+            bench_invoice(&l, INVOICE_BY_DOMAIN, "domain", to, rollups, &totals[rollups][1]) < 0)
             return 1;
+    if (totals[0][0] != totals[1][0] || totals[0][1] != totals[1][1] || totals[0][0] != totals[0][1]) {
+        fprintf(stderr, "billing-bench: the bills from roll-ups and from raw postings differ\n");
+        return 1;
+    }
     ledger_close(&l);
     unlink(path);
+    free(prices);
     return 0;
 }
