@@ -45,6 +45,13 @@ int ledger_open(struct ledger *l, const char *path)
         log_warn("%s: postings wait in memory until it can be written", err_msg());
         l->failing = 1;
     }
+    l->longest_us = INT64_MAX; /* unknown: ledger_for_each does not bound its reads */
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT MAX(longest_us) FROM ledger_span", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            l->longest_us = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
     if (r == -EPROTO) {
         /* A newer xenod's ledger: read what this one understands, never write it. */
         sqlite3_close(l->db);
@@ -233,9 +240,18 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
         goto fail;
     if (tx->has_cursor && (rc = save_cursor(l, tx->domain, &tx->cursor)) != SQLITE_DONE)
         goto fail;
+    int64_t len = tx->end_us - tx->start_us;
+    if (len > l->longest_us) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "UPDATE ledger_span SET longest_us = %lld", (long long)len);
+        if ((rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+            goto fail;
+    }
     rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto fail;
+    if (len > l->longest_us)
+        l->longest_us = len;
     return SQLITE_DONE;
 fail:
     sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
@@ -371,6 +387,8 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
     sqlite3_bind_int64(st, 2, b);
     if (sponsor)
         sqlite3_bind_text(st, 3, sponsor, -1, SQLITE_TRANSIENT);
+    /* What ends after b + the longest transaction cannot start before b. */
+    sqlite3_bind_int64(st, 4, b > INT64_MAX - l->longest_us ? INT64_MAX : b + l->longest_us);
     struct ledger_row row = {0};
     char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[LEDGER_SPONSOR_MAX] = "", key[LEDGER_KEY_MAX] = "";
     int rc;
@@ -406,8 +424,9 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
 {
     return for_each_sql(l,
-                        sponsor ? "t.period_end_us >= ?1 AND t.period_start_us < ?2 AND d.sponsor = ?3"
-                                : "t.period_end_us >= ?1 AND t.period_start_us < ?2",
+                        sponsor ? "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2"
+                                  " AND d.sponsor = ?3"
+                                : "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2",
                         sponsor, from_us, to_us, fn, ctx);
 }
 

@@ -54,6 +54,7 @@ struct ledger {
     struct ledger_tx *backlog; /* ring of LEDGER_BACKLOG_MAX */
     uint64_t posted, duplicates, merged, dropped;
     sqlite3_stmt *stmt[LEDGER_STMTS]; /* a posting's statements, prepared once (ledger.c) */
+    int64_t longest_us;               /* the longest transaction posted (ledger_span) */
 };
 
 /* Opens (creating) the ledger. A database that cannot be written is no error here: posts

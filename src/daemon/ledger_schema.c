@@ -4,7 +4,9 @@
  * Schema 3 stores what repeats once: domains (UUID, name, sponsor) and accounts in their own
  * tables referenced by id, meters by their fixed number (meter.h), the lines of a transaction
  * in a WITHOUT ROWID table keyed (tx_id, line), and transactions stored by their id
- * (WITHOUT ROWID: no second copy of the id in an index). The views ledger_tx and ledger_posting show
+ * (WITHOUT ROWID: no second copy of the id in an index). ledger_span keeps the longest
+ * transaction's length, so that reading the transactions that overlap a short period is a
+ * bounded range of the index on period_end_us (ledger_for_each). The views ledger_tx and ledger_posting show
  * the tables of schema 1 and 2 as they were (names, not ids), for the operator's queries and
  * the integration tests. */
 #include <errno.h>
@@ -39,6 +41,7 @@ static const char tables[] =
     "  time_ns BIGINT NOT NULL, c0 BIGINT NOT NULL, c1 BIGINT NOT NULL, c2 BIGINT NOT NULL,"
     "  c3 BIGINT NOT NULL, r0 BIGINT NOT NULL, r1 BIGINT NOT NULL, r2 BIGINT NOT NULL, r3 BIGINT NOT NULL,"
     "  PRIMARY KEY(domain_uuid, source));"
+    "CREATE TABLE IF NOT EXISTS ledger_span(longest_us BIGINT NOT NULL);"
     "INSERT INTO ledger_account VALUES(1, 'host') ON CONFLICT DO NOTHING;";
 
 static const char views[] =
@@ -112,6 +115,9 @@ static int migrate(struct ledger *l, int v)
         r = add_meters(l);
     if (r == 0 && old)
         r = exec(l, from_2);
+    if (r == 0)
+        r = exec(l, "DELETE FROM ledger_span; INSERT INTO ledger_span"
+                    " SELECT COALESCE(MAX(period_end_us - period_start_us), 0) FROM ledger_txn");
     if (r == 0)
         r = exec(l, views);
     if (r == 0 && ledger_rollup_schema(l->db) != SQLITE_OK)
