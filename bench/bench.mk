@@ -106,7 +106,8 @@ bench:
 bench-programs: $(BENCH_DIR)/billing-bench
 
 $(BENCH_DIR)/billing-bench: bench/billing/billing_bench.c src/daemon/ledger.c src/daemon/invoice.c \
-		src/daemon/prices.c src/daemon/meter.c src/lib/err.c src/lib/log.c \
+		src/daemon/ledger_rollup.c src/daemon/ledger_schema.c src/daemon/invoice_build.c src/daemon/prices.c src/daemon/meter.c \
+		src/lib/err.c src/lib/log.c src/lib/siphash.c src/daemon/ledger_rollup.h \
 		src/daemon/ledger.h src/daemon/invoice.h src/daemon/prices.h src/daemon/meter.h
 	$(quiet) CC $@
 	@mkdir -p $(@D)

@@ -7,8 +7,11 @@
  *   2. ledger bytes per domain-day: DOMAINS domains x DAYS days posted at the given posting
  *      interval (synthesised usage, fsync off to make it quickly: the size is the same),
  *      the file's size over domain-days, scaled to the 60 s interval xenod uses by default.
- *   3. invoice time: the bill of the sponsor of all those domains over the whole period
- *      (by resource and by domain), as billing_bill makes it: ledger_for_each + invoice.
+ *   3. invoice time: the bill of the sponsor of all those domains over the whole period, priced
+ *      by a list with a change on the hour and one inside an hour
+ *      (by resource and by domain), as billing_bill makes it (invoice_build from the hourly
+ *      roll-ups), and the same from the raw postings alone (as --explain reads, and as every
+ *      bill did before roll-ups). The totals printed must agree.
  *
  * usage: billing-bench DIR [DOMAINS DAYS INTERVAL_S [POSTINGS]]  (default 1000 30 3600 2000) */
 #include <stdio.h>
@@ -20,6 +23,7 @@
 
 #include "daemon/invoice.h"
 #include "daemon/ledger.h"
+#include "daemon/ledger_rollup.h"
 #include "lib/log.h"
 
 #define SEC 1000000LL
@@ -89,20 +93,62 @@ static int bench_postings(const char *dir, int n)
     return 0;
 }
 
-static int bench_invoice(struct ledger *l, int by, const char *what, int64_t to_us)
+/* A price list with a change on the hour (day 10) and one inside an hour (day 20, 00:30),
+ * so bills have two price periods and read one hour raw. */
+static const char price_text[] = "version bench\n"
+                                 "effective 2025-12-01T00:00:00Z\n"
+                                 "price cpu 20 per vcpu-second\n"
+                                 "price memory 3 per GiB-second\n"
+                                 "effective 2025-12-11T00:00:00Z\n"
+                                 "price cpu 25 per vcpu-second\n"
+                                 "effective 2025-12-21T00:30:00Z\n"
+                                 "rule cpu used\n";
+static struct price_list *prices;
+
+static int bench_invoice(struct ledger *l, int by, const char *what, int64_t to_us, int rollups, int64_t *total)
 {
     struct invoice inv;
     double t = now_s();
-    if (invoice_init(&inv, "acme", T0, to_us, by, NULL) < 0 ||
-        ledger_for_each(l, "acme", inv.from_us, inv.to_us, invoice_add_row, &inv) < 0 || invoice_finish(&inv) < 0) {
+    if (invoice_init(&inv, "acme", T0, to_us, by, prices) < 0 || invoice_build(&inv, l, rollups) < 0 ||
+        invoice_finish(&inv) < 0) {
         fprintf(stderr, "billing-bench: the invoice failed\n");
         return -1;
     }
     t = now_s() - t;
-    printf("invoice by %s: %lld transactions, %zu lines in %.3f s (%.2f us per transaction)\n", what,
-           (long long)inv.txs, inv.n, t, t * 1e6 / (double)inv.txs);
+    printf("invoice by %s from %s: %lld buckets + %lld transactions, %zu lines in %.3f s (total %lld micro-units)\n",
+           what, rollups ? "roll-ups" : "raw postings", (long long)inv.buckets, (long long)inv.txs, inv.n, t,
+           (long long)inv.total);
+    *total = inv.total;
     invoice_free(&inv);
     return 0;
+}
+
+/* Bytes of one table or index (SQLite's dbstat; 0 where it is not built in). */
+static int64_t table_bytes(struct ledger *l, const char *name)
+{
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    if (sqlite3_prepare_v2(l->db, "SELECT SUM(pgsize) FROM dbstat WHERE name = ?", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Bytes per table and index (SQLite's dbstat, where it is built in). */
+static void print_tables(struct ledger *l)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC", -1, &st,
+                           NULL) != SQLITE_OK)
+        return;
+    printf("  by table/index:");
+    while (sqlite3_step(st) == SQLITE_ROW)
+        printf(" %s %.1f MB;", (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1) / 1e6);
+    printf("\n");
+    sqlite3_finalize(st);
 }
 
 int main(int argc, char **argv)
@@ -119,6 +165,9 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("billing-bench", LOG_WARN);
+    prices = calloc(1, sizeof(*prices));
+    if (!prices || prices_parse(price_text, strlen(price_text), "bench", prices) < 0)
+        return 1;
     if (bench_postings(dir, postings) < 0)
         return 1;
 
@@ -144,17 +193,28 @@ int main(int argc, char **argv)
     struct stat st;
     if (stat(path, &st) < 0)
         return 1;
-    double per_tx = (double)st.st_size / (double)n;
+    /* The roll-ups grow with domain-hours, the rest with transactions: scaled apart. */
+    double rollup = (double)table_bytes(&l, "ledger_rollup");
+    double per_tx = ((double)st.st_size - rollup) / (double)n, per_dd = rollup / ((double)domains * days);
     printf("synthesised: %d domains x %d days at %d s = %lld transactions in %.1f s (fsync off)\n", domains, days,
            interval, (long long)n, t);
-    printf("ledger size: %lld bytes, %.0f bytes per transaction, %.0f bytes per domain-day at %d s; "
-           "%.0f bytes (%.2f MiB) per domain-day at xenod's 60 s\n",
-           (long long)st.st_size, per_tx, per_tx * (double)per_day, interval, per_tx * 1440, per_tx * 1440 / 1048576.0);
+    printf("ledger size: %lld bytes (roll-ups %.0f): %.0f bytes per transaction + %.0f of roll-ups per domain-day;"
+           " %.0f bytes per domain-day at %d s; %.0f bytes (%.3f MiB) per domain-day at xenod's 60 s\n",
+           (long long)st.st_size, rollup, per_tx, per_dd, per_tx * (double)per_day + per_dd, interval,
+           per_tx * 1440 + per_dd, (per_tx * 1440 + per_dd) / 1048576.0);
+    print_tables(&l);
     int64_t to = T0 + (int64_t)days * 86400 * SEC;
-    if (bench_invoice(&l, INVOICE_BY_RESOURCE, "resource", to) < 0 ||
-        bench_invoice(&l, INVOICE_BY_DOMAIN, "domain", to) < 0)
+    int64_t totals[2][2];
+    for (int rollups = 1; rollups >= 0; rollups--)
+        if (bench_invoice(&l, INVOICE_BY_RESOURCE, "resource", to, rollups, &totals[rollups][0]) < 0 ||
+            bench_invoice(&l, INVOICE_BY_DOMAIN, "domain", to, rollups, &totals[rollups][1]) < 0)
+            return 1;
+    if (totals[0][0] != totals[1][0] || totals[0][1] != totals[1][1] || totals[0][0] != totals[0][1]) {
+        fprintf(stderr, "billing-bench: the bills from roll-ups and from raw postings differ\n");
         return 1;
+    }
     ledger_close(&l);
     unlink(path);
+    free(prices);
     return 0;
 }

@@ -29,11 +29,11 @@ json_t *bill_json(const struct invoice *inv, const char *price_version)
     json_t *lines = json_array();
     for (size_t i = 0; lines && i < inv->n; i++)
         json_array_append_new(lines, line_json(&inv->lines[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:I, s:I}", "sponsor", inv->sponsor, "from",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:I, s:I, s:I}", "sponsor", inv->sponsor, "from",
                      prices_format_time(inv->from_us, from, sizeof(from)), "to",
                      prices_format_time(inv->to_us, to, sizeof(to)), "by", by_name[inv->by], "price_list",
                      price_version[0] ? price_version : NULL, "lines", lines, "total_micros", (json_int_t)inv->total,
-                     "transactions", (json_int_t)inv->txs);
+                     "transactions", (json_int_t)inv->txs, "buckets", (json_int_t)inv->buckets);
 }
 
 static const char *const rule_name[] = {"max", "used", "reserved"};

@@ -220,8 +220,7 @@ static int bill_locked(struct billing *b, const char *sponsor, int64_t from_us, 
         return r;
     if (!ledger_has_sponsor(&b->ledger, sponsor))
         return err_set(ENOENT, "no usage of sponsor '%s' in the ledger", sponsor);
-    if ((r = ledger_for_each(&b->ledger, sponsor, from_us, to_us, invoice_add_row, inv)) < 0 ||
-        (r = invoice_finish(inv)) < 0) {
+    if ((r = invoice_build(inv, &b->ledger, 1)) < 0 || (r = invoice_finish(inv)) < 0) {
         invoice_free(inv);
         return r;
     }
@@ -252,7 +251,7 @@ int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int
         invoice_free(inv);
         if ((r = invoice_init(inv, sponsor, from_us, to_us, by, b->prices)) == 0) {
             invoice_explain(inv, &want);
-            r = ledger_for_each(&b->ledger, sponsor, from_us, to_us, invoice_add_row, inv);
+            r = invoice_build(inv, &b->ledger, 0); /* the pieces come from the raw postings */
             if (r == 0)
                 r = invoice_finish(inv);
             *index = invoice_find_wanted(inv);
@@ -267,33 +266,29 @@ int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int
     return r;
 }
 
-static void collect_sponsor(void *ctx, const struct ledger_row *row)
+static void collect_sponsor(void *ctx, const char *sponsor)
 {
     struct billing *b = ctx;
-    for (size_t i = 0; i < b->ncharges; i++)
-        if (strcmp(b->charges[i].sponsor, row->sponsor) == 0)
-            return;
     struct sponsor_charge *n = realloc(b->charges, (b->ncharges + 1) * sizeof(*n));
     if (!n)
         return;
     b->charges = n;
     memset(&n[b->ncharges], 0, sizeof(*n));
-    snprintf(n[b->ncharges++].sponsor, sizeof(n->sponsor), "%s", row->sponsor);
+    snprintf(n[b->ncharges++].sponsor, sizeof(n->sponsor), "%s", sponsor);
 }
 
 static int recompute_charges(struct billing *b)
 {
     b->ncharges = 0;
-    int r = ledger_for_each(&b->ledger, NULL, INT64_MIN, INT64_MAX, collect_sponsor, b);
+    int r = ledger_for_each_sponsor(&b->ledger, collect_sponsor, b);
     for (size_t i = 0; r == 0 && i < b->ncharges; i++) {
         struct invoice inv;
         memset(&inv, 0, sizeof(inv));
         snprintf(inv.sponsor, sizeof(inv.sponsor), "%s", b->charges[i].sponsor);
-        inv.from_us = INT64_MIN;
-        inv.to_us = INT64_MAX;
+        inv.from_us = inv.win_from_us = INT64_MIN;
+        inv.to_us = inv.win_to_us = INT64_MAX;
         inv.prices = b->prices;
-        if ((r = ledger_for_each(&b->ledger, inv.sponsor, INT64_MIN, INT64_MAX, invoice_add_row, &inv)) == 0 &&
-            (r = invoice_finish(&inv)) == 0)
+        if ((r = invoice_build(&inv, &b->ledger, 1)) == 0 && (r = invoice_finish(&inv)) == 0)
             b->charges[i].micros = inv.total;
         invoice_free(&inv);
     }

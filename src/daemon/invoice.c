@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/siphash.h"
 
 #define DAY_US (86400LL * 1000000)
 
@@ -34,7 +35,9 @@ int invoice_init(struct invoice *inv, const char *sponsor, int64_t from_us, int6
     inv->to_us = to_us;
     inv->by = by;
     inv->prices = prices;
-    return 0;
+    inv->win_from_us = from_us;
+    inv->win_to_us = to_us;
+    return siphash_random_key(inv->hash_key);
 }
 
 static int same_line(const struct invoice_line *x, const char *group, const char *group_id, int resource, int period)
@@ -43,23 +46,63 @@ static int same_line(const struct invoice_line *x, const char *group, const char
            strcmp(x->group, group) == 0;
 }
 
-/* The line of (group, resource, period), made if new. Lines of one group arrive together
- * more often than not: the search runs from the end. NULL when out of memory. */
+/* The hash of a line's identity, keyed per invoice (a sponsor names its domains). */
+static uint64_t line_hash(const struct invoice *inv, const char *group, const char *group_id, int resource, int period)
+{
+    char buf[LEDGER_NAME_MAX + LEDGER_UUID_MAX + 16];
+    size_t g = strnlen(group, LEDGER_NAME_MAX - 1), d = strnlen(group_id, LEDGER_UUID_MAX - 1);
+    memcpy(buf, group, g);
+    buf[g] = 0;
+    memcpy(buf + g + 1, group_id, d);
+    int32_t rp[2] = {resource, period};
+    memcpy(buf + g + 1 + d, rp, sizeof(rp));
+    return siphash13(inv->hash_key, buf, g + 1 + d + sizeof(rp));
+}
+
+/* The slot of that line, or of the empty slot where it would go. */
+static size_t slot_of(const struct invoice *inv, const char *group, const char *group_id, int resource, int period)
+{
+    size_t mask = inv->nslots - 1, i = (size_t)line_hash(inv, group, group_id, resource, period) & mask;
+    while (inv->slots[i] && !same_line(&inv->lines[inv->slots[i] - 1], group, group_id, resource, period))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Doubles the slots (and the lines' room). 0, or -1 out of memory. */
+static int grow(struct invoice *inv)
+{
+    size_t cap = inv->cap ? inv->cap * 2 : 16;
+    struct invoice_line *nl = realloc(inv->lines, cap * sizeof(*nl));
+    if (!nl)
+        return -1;
+    inv->lines = nl;
+    inv->cap = cap;
+    uint32_t *slots = calloc(cap * 2, sizeof(*slots));
+    if (!slots || cap * 2 > UINT32_MAX) {
+        free(slots);
+        return -1;
+    }
+    free(inv->slots);
+    inv->slots = slots;
+    inv->nslots = cap * 2;
+    for (size_t k = 0; k < inv->n; k++) {
+        const struct invoice_line *l = &inv->lines[k];
+        inv->slots[slot_of(inv, l->group, l->group_id, l->resource, l->period)] = (uint32_t)k + 1;
+    }
+    return 0;
+}
+
+/* The line of (group, resource, period), made if new. NULL when out of memory. */
 static struct invoice_line *line_for(struct invoice *inv, const char *group, const char *group_id, int resource,
                                      int period)
 {
-    for (size_t i = inv->n; i-- > 0;)
-        if (same_line(&inv->lines[i], group, group_id, resource, period))
-            return &inv->lines[i];
-    if (inv->n == inv->cap) {
-        size_t cap = inv->cap ? inv->cap * 2 : 16;
-        struct invoice_line *nl = realloc(inv->lines, cap * sizeof(*nl));
-        if (!nl)
-            return NULL;
-        inv->lines = nl;
-        inv->cap = cap;
-    }
+    if (inv->n == inv->cap && grow(inv) < 0)
+        return NULL;
+    size_t i = slot_of(inv, group, group_id, resource, period);
+    if (inv->slots[i])
+        return &inv->lines[inv->slots[i] - 1];
     struct invoice_line *l = &inv->lines[inv->n++];
+    inv->slots[i] = (uint32_t)inv->n;
     memset(l, 0, sizeof(*l));
     snprintf(l->group, sizeof(l->group), "%s", group);
     snprintf(l->group_id, sizeof(l->group_id), "%s", group_id);
@@ -73,13 +116,6 @@ static struct invoice_line *line_for(struct invoice *inv, const char *group, con
 static int64_t pick(int rule, int64_t used, int64_t reserved)
 {
     return rule == RULE_USED ? used : rule == RULE_RESERVED ? reserved : used > reserved ? used : reserved;
-}
-
-/* The share of q that falls in [0, x) of a transaction `len` long: truncated, so that the
- * pieces telescope to exactly q. */
-static int64_t share(int64_t q, int64_t x, int64_t len)
-{
-    return len ? (int64_t)((__int128)q * x / len) : q;
 }
 
 int invoice_line_meters(int resource, int m[2])
@@ -144,54 +180,90 @@ static int keep_piece(struct invoice *inv, const struct ledger_row *row, int64_t
     return 0;
 }
 
-static void add_piece(struct invoice *inv, const struct ledger_row *row, int64_t a, int64_t b)
+/* What one piece (or bucket) adds to its lines: per resource, the billable quantity, whether
+ * it makes the line (CPU and memory always; a network resource when non-zero) and how many
+ * pieces it counts for. */
+struct contribution {
+    const char *name, *domain;
+    int64_t from_us, to_us, first_tx, last_tx;
+    int64_t billable[RES__COUNT], pieces[RES__COUNT];
+};
+
+/* The group of a piece starting at a. */
+static void group_of(const struct invoice *inv, const char *name, const char *domain, int64_t a,
+                     char group[LEDGER_NAME_MAX], char id[LEDGER_UUID_MAX])
 {
-    const struct price_list *pl = inv->prices;
-    const struct price_period *pp = prices_period_at(pl, a);
-    int period = pp ? (int)(pp - pl->periods) : -1;
-    int64_t len = row->end_us - row->start_us, q[METER__COUNT];
-    for (int m = 0; m < METER__COUNT; m++)
-        q[m] = share(row->q[m], b - row->start_us, len) - share(row->q[m], a - row->start_us, len);
-    if (len == 0)
-        memcpy(q, row->q, sizeof(q));
-    const int rules[2] = {pp ? pp->rule_cpu : RULE_MAX, pp ? pp->rule_memory : RULE_MAX};
-    int64_t billable[RES__COUNT] = {pick(rules[0], q[METER_VCPU_USED], q[METER_VCPU_RESERVED]),
-                                    pick(rules[1], q[METER_MEMORY_RESIDENT], q[METER_MEMORY_ALLOCATED]),
-                                    q[METER_NET_TX_BYTES],
-                                    q[METER_NET_RX_BYTES],
-                                    q[METER_NET_TX_PACKETS],
-                                    q[METER_NET_RX_PACKETS]};
-    char group[LEDGER_NAME_MAX] = "", id[LEDGER_UUID_MAX] = "";
+    group[0] = id[0] = 0;
     if (inv->by == INVOICE_BY_DOMAIN) {
-        snprintf(group, sizeof(group), "%s", row->name);
-        snprintf(id, sizeof(id), "%s", row->domain);
+        snprintf(group, LEDGER_NAME_MAX, "%s", name);
+        snprintf(id, LEDGER_UUID_MAX, "%s", domain);
     } else if (inv->by == INVOICE_BY_DAY) {
-        prices_format_time(a - a % DAY_US, group, sizeof(group));
+        prices_format_time(a - a % DAY_US, group, LEDGER_NAME_MAX);
         group[10] = 0; /* YYYY-MM-DD */
     }
+}
+
+/* Adds c to the lines of its group in price period `period`. *wanted: whether the line of
+ * resource want_res is the one being explained. */
+static void contribute(struct invoice *inv, const struct contribution *c, int period, int want_res, int *wanted)
+{
+    char group[LEDGER_NAME_MAX], id[LEDGER_UUID_MAX];
+    group_of(inv, c->name, c->domain, c->from_us, group, id);
+    *wanted = 0;
     for (int res = 0; res < RES__COUNT; res++) {
-        if (!billable[res] && res >= RES_NET_TX_BYTES)
+        if (!c->pieces[res])
             continue;
         struct invoice_line *l = line_for(inv, group, id, res, period);
         if (!l) {
             inv->total = -1;
             return;
         }
-        l->quantity += billable[res];
-        if (inv->explaining && same_line(&inv->want, group, id, res, period) &&
-            keep_piece(inv, row, a, b, q,
-                       res == RES_CPU      ? rules[0]
-                       : res == RES_MEMORY ? rules[1]
-                                           : -1,
-                       billable[res]) < 0)
-            inv->total = -1;
-        l->from_us = a < l->from_us ? a : l->from_us;
-        l->to_us = b > l->to_us ? b : l->to_us;
-        if (!l->first_tx)
-            l->first_tx = row->id;
-        l->last_tx = row->id;
-        l->txs++;
+        l->quantity += c->billable[res];
+        if (inv->explaining && res == want_res && same_line(&inv->want, group, id, res, period))
+            *wanted = 1;
+        l->from_us = c->from_us < l->from_us ? c->from_us : l->from_us;
+        l->to_us = c->to_us > l->to_us ? c->to_us : l->to_us;
+        if (!l->first_tx || c->first_tx < l->first_tx)
+            l->first_tx = c->first_tx;
+        l->last_tx = c->last_tx > l->last_tx ? c->last_tx : l->last_tx;
+        l->txs += c->pieces[res];
     }
+}
+
+static int period_index(const struct invoice *inv, int64_t t, const struct price_period **pp)
+{
+    *pp = prices_period_at(inv->prices, t);
+    return *pp ? (int)(*pp - inv->prices->periods) : -1;
+}
+
+static void add_piece(struct invoice *inv, const struct ledger_row *row, int64_t a, int64_t b)
+{
+    const struct price_period *pp;
+    int period = period_index(inv, a, &pp);
+    int64_t q[METER__COUNT];
+    ledger_piece_shares(row->q, row->start_us, row->end_us, a, b, q);
+    const int rules[2] = {pp ? pp->rule_cpu : RULE_MAX, pp ? pp->rule_memory : RULE_MAX};
+    struct contribution c = {row->name,
+                             row->domain,
+                             a,
+                             b,
+                             row->id,
+                             row->id,
+                             {pick(rules[0], q[METER_VCPU_USED], q[METER_VCPU_RESERVED]),
+                              pick(rules[1], q[METER_MEMORY_RESIDENT], q[METER_MEMORY_ALLOCATED]),
+                              q[METER_NET_TX_BYTES], q[METER_NET_RX_BYTES], q[METER_NET_TX_PACKETS],
+                              q[METER_NET_RX_PACKETS]},
+                             {1, 1, 0, 0, 0, 0}};
+    for (int res = RES_NET_TX_BYTES; res < RES__COUNT; res++)
+        c.pieces[res] = c.billable[res] != 0;
+    int want_res = inv->explaining ? inv->want.resource : -1, wanted;
+    contribute(inv, &c, period, want_res, &wanted);
+    if (wanted && keep_piece(inv, row, a, b, q,
+                             want_res == RES_CPU      ? rules[0]
+                             : want_res == RES_MEMORY ? rules[1]
+                                                      : -1,
+                             c.billable[want_res]) < 0)
+        inv->total = -1;
 }
 
 void invoice_add_row(void *ctx, const struct ledger_row *row)
@@ -199,23 +271,49 @@ void invoice_add_row(void *ctx, const struct ledger_row *row)
     struct invoice *inv = ctx;
     inv->txs++;
     if (row->end_us == row->start_us) {
-        if (row->start_us >= inv->from_us && row->start_us < inv->to_us)
+        if (row->start_us >= inv->win_from_us && row->start_us < inv->win_to_us)
             add_piece(inv, row, row->start_us, row->end_us);
         return;
     }
-    int64_t a = row->start_us > inv->from_us ? row->start_us : inv->from_us;
-    int64_t end = row->end_us < inv->to_us ? row->end_us : inv->to_us;
+    int64_t a = row->start_us > inv->win_from_us ? row->start_us : inv->win_from_us;
+    int64_t end = row->end_us < inv->win_to_us ? row->end_us : inv->win_to_us;
     while (a < end) {
-        int64_t b = end;
+        /* Cut at the next hour (so at midnight too) and at a price change before it. */
+        int64_t b = ledger_hour_of(a) + LEDGER_HOUR_US;
+        b = b < end ? b : end;
         const struct price_list *pl = inv->prices;
         for (size_t i = 0; pl && i < pl->n; i++)
             if (pl->periods[i].from_us > a && pl->periods[i].from_us < b)
                 b = pl->periods[i].from_us;
-        if (inv->by == INVOICE_BY_DAY && a - a % DAY_US + DAY_US < b)
-            b = a - a % DAY_US + DAY_US;
         add_piece(inv, row, a, b);
         a = b;
     }
+}
+
+void invoice_add_bucket(void *ctx, const struct ledger_bucket *bk)
+{
+    struct invoice *inv = ctx;
+    inv->buckets++;
+    const struct price_period *pp;
+    int period = period_index(inv, bk->hour_us, &pp);
+    const int rules[2] = {pp ? pp->rule_cpu : RULE_MAX, pp ? pp->rule_memory : RULE_MAX};
+    const int64_t rule_cpu[3] = {
+        [RULE_MAX] = bk->cpu_max, [RULE_USED] = bk->q[METER_VCPU_USED], [RULE_RESERVED] = bk->q[METER_VCPU_RESERVED]};
+    const int64_t rule_mem[3] = {[RULE_MAX] = bk->mem_max,
+                                 [RULE_USED] = bk->q[METER_MEMORY_RESIDENT],
+                                 [RULE_RESERVED] = bk->q[METER_MEMORY_ALLOCATED]};
+    struct contribution c = {
+        bk->name,
+        bk->domain,
+        bk->from_us,
+        bk->to_us,
+        bk->first_tx,
+        bk->last_tx,
+        {rule_cpu[rules[0]], rule_mem[rules[1]], bk->q[METER_NET_TX_BYTES], bk->q[METER_NET_RX_BYTES],
+         bk->q[METER_NET_TX_PACKETS], bk->q[METER_NET_RX_PACKETS]},
+        {bk->pieces, bk->pieces, bk->net_pieces[0], bk->net_pieces[1], bk->net_pieces[2], bk->net_pieces[3]}};
+    int wanted;
+    contribute(inv, &c, period, -1, &wanted);
 }
 
 static int cmp_line(const void *x, const void *y)
@@ -235,7 +333,14 @@ int invoice_finish(struct invoice *inv)
 {
     if (inv->total < 0)
         return err_set(ENOMEM, "invoice: out of memory");
-    qsort(inv->lines, inv->n, sizeof(*inv->lines), cmp_line);
+    if (inv->n) {
+        qsort(inv->lines, inv->n, sizeof(*inv->lines), cmp_line);
+        memset(inv->slots, 0, inv->nslots * sizeof(*inv->slots)); /* the lines moved */
+        for (size_t k = 0; k < inv->n; k++) {
+            const struct invoice_line *l = &inv->lines[k];
+            inv->slots[slot_of(inv, l->group, l->group_id, l->resource, l->period)] = (uint32_t)k + 1;
+        }
+    }
     inv->total = 0;
     for (size_t i = 0; i < inv->n; i++) {
         struct invoice_line *l = &inv->lines[i];
@@ -256,5 +361,8 @@ void invoice_free(struct invoice *inv)
     inv->n = inv->cap = 0;
     free(inv->pieces);
     inv->pieces = NULL;
+    free(inv->slots);
+    inv->slots = NULL;
+    inv->nslots = 0;
     inv->npieces = inv->cappieces = 0;
 }

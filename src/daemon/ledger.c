@@ -1,5 +1,6 @@
-/* The usage ledger in SQLite (ledger.h). Portable SQL only: BIGINT/VARCHAR types, explicit
- * ids (no AUTOINCREMENT), INSERT ... ON CONFLICT for the cursor (SQLite 3.24+, PostgreSQL). */
+/* The usage ledger in SQLite (ledger.h; the tables: ledger_schema.c). Portable SQL only:
+ * BIGINT/VARCHAR types, explicit ids (no AUTOINCREMENT), INSERT ... ON CONFLICT for the
+ * cursor (SQLite 3.24+, PostgreSQL). */
 #include "daemon/ledger.h"
 
 #include <errno.h>
@@ -8,25 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/ledger_rollup.h"
 #include "lib/err.h"
 #include "lib/log.h"
-
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS ledger_tx("
-    "  id BIGINT PRIMARY KEY, idem_key VARCHAR(160) NOT NULL UNIQUE, kind VARCHAR(16) NOT NULL,"
-    "  domain_uuid VARCHAR(40) NOT NULL, domain_name VARCHAR(80) NOT NULL, sponsor VARCHAR(136) NOT NULL,"
-    "  period_start_us BIGINT NOT NULL, period_end_us BIGINT NOT NULL, posted_us BIGINT NOT NULL,"
-    "  reverses BIGINT REFERENCES ledger_tx(id));"
-    "CREATE INDEX IF NOT EXISTS ledger_tx_sponsor ON ledger_tx(sponsor, period_end_us);"
-    "CREATE TABLE IF NOT EXISTS ledger_posting("
-    "  tx_id BIGINT NOT NULL REFERENCES ledger_tx(id), line INTEGER NOT NULL,"
-    "  account VARCHAR(200) NOT NULL, meter VARCHAR(40) NOT NULL, quantity BIGINT NOT NULL,"
-    "  PRIMARY KEY(tx_id, line));"
-    "CREATE TABLE IF NOT EXISTS meter_cursor("
-    "  domain_uuid VARCHAR(40) NOT NULL, source INTEGER NOT NULL, instance BIGINT NOT NULL,"
-    "  time_ns BIGINT NOT NULL, c0 BIGINT NOT NULL, c1 BIGINT NOT NULL, c2 BIGINT NOT NULL,"
-    "  c3 BIGINT NOT NULL, r0 BIGINT NOT NULL, r1 BIGINT NOT NULL, r2 BIGINT NOT NULL, r3 BIGINT NOT NULL,"
-    "  PRIMARY KEY(domain_uuid, source));";
 
 static int64_t now_us(void)
 {
@@ -54,18 +39,37 @@ int ledger_open(struct ledger *l, const char *path)
         }
     }
     sqlite3_busy_timeout(l->db, 2000);
-    char *msg = NULL;
-    if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        /* A read-only database that has the tables already is usable for reading. */
-        log_warn("ledger '%s': %s: postings wait in memory until it can be written", path, msg ? msg : "?");
+    int r = ledger_schema_open(l);
+    if (r < 0) {
+        /* A read-only database of this schema is usable for reading. */
+        log_warn("%s: postings wait in memory until it can be written", err_msg());
         l->failing = 1;
-        sqlite3_free(msg);
+    }
+    l->longest_us = INT64_MAX; /* unknown: ledger_for_each does not bound its reads */
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT MAX(longest_us) FROM ledger_span", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            l->longest_us = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (r == -EPROTO) {
+        /* A newer xenod's ledger: read what this one understands, never write it. */
+        sqlite3_close(l->db);
+        if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+            r = err_set(EIO, "ledger '%s': %s", path, l->db ? sqlite3_errmsg(l->db) : "cannot open");
+            ledger_close(l);
+            return r;
+        }
     }
     return 0;
 }
 
 void ledger_close(struct ledger *l)
 {
+    for (int i = 0; i < LEDGER_STMTS; i++) {
+        sqlite3_finalize(l->stmt[i]);
+        l->stmt[i] = NULL;
+    }
     if (l->db)
         sqlite3_close(l->db);
     l->db = NULL;
@@ -73,37 +77,99 @@ void ledger_close(struct ledger *l)
     l->backlog = NULL;
 }
 
-static int step_done(sqlite3_stmt *st)
+static int insert_line(sqlite3_stmt *st, int64_t id, int line, int64_t account, int meter, int64_t q)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, line);
+    sqlite3_bind_int64(st, 3, account);
+    sqlite3_bind_int(st, 4, meter);
+    sqlite3_bind_int64(st, 5, q);
+    return sqlite3_step(st);
+}
+
+/* The statements a posting runs, prepared once per open ledger (ledger_close finalizes). */
+enum {
+    ST_DOMAIN_GET,
+    ST_DOMAIN_ADD,
+    ST_ACCOUNT_GET,
+    ST_ACCOUNT_ADD,
+    ST_NEXT_ID,
+    ST_TX_ADD,
+    ST_LINE_ADD,
+    ST_CURSOR_SET
+};
+_Static_assert(ST_CURSOR_SET < LEDGER_STMTS - 1, "ledger.h LEDGER_STMTS: one more is the roll-up's");
+
+/* Statement `slot` (prepared from sql the first time), reset and ready to bind; NULL on error. */
+static sqlite3_stmt *stmt(struct ledger *l, int slot, const char *sql)
+{
+    if (!l->stmt[slot] && sqlite3_prepare_v2(l->db, sql, -1, &l->stmt[slot], NULL) != SQLITE_OK) {
+        l->stmt[slot] = NULL;
+        return NULL;
+    }
+    sqlite3_reset(l->stmt[slot]);
+    return l->stmt[slot];
+}
+
+/* Steps a cached statement that returns no row, and resets it. */
+static int step_reset(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
-static int insert_posting(struct ledger *l, int64_t id, int line, const char *account, int meter, int64_t q)
+/* The id of the row of `table` whose text columns are vals[0..n) (cols names them), made
+ * with the next id if there is none. 0, or an SQLite error (inside the caller's transaction).
+ * slot: the cached SELECT, slot + 1 the INSERT. */
+static int id_of(struct ledger *l, int slot, const char *table, const char *const cols[], const char *const vals[],
+                 int n, int64_t *id)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_posting VALUES(?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+    char sql[512];
+    size_t k = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE", table);
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, "%s %s = ?%d", i ? " AND" : "", cols[i], i + 1);
+    sqlite3_stmt *st = stmt(l, slot, sql);
+    if (!st)
         return SQLITE_ERROR;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, line);
-    sqlite3_bind_text(st, 3, account, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, meter_info[meter].name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, q);
-    return step_done(st);
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return rc;
+    k = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s(id", table);
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", %s", cols[i]);
+    k += (size_t)snprintf(sql + k, sizeof(sql) - k, ") SELECT COALESCE(MAX(id), 0) + 1");
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", ?%d", i + 1);
+    snprintf(sql + k, sizeof(sql) - k, " FROM %s RETURNING id", table);
+    if (!(st = stmt(l, slot + 1, sql)))
+        return SQLITE_ERROR;
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc;
 }
 
 static int save_cursor(struct ledger *l, const char *domain, const struct meter_cursor *c)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db,
-                           "INSERT INTO meter_cursor VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(domain_uuid, source)"
-                           " DO UPDATE SET instance=excluded.instance, time_ns=excluded.time_ns, c0=excluded.c0,"
-                           " c1=excluded.c1, c2=excluded.c2, c3=excluded.c3, r0=excluded.r0, r1=excluded.r1,"
-                           " r2=excluded.r2, r3=excluded.r3",
-                           -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = stmt(l, ST_CURSOR_SET,
+                            "INSERT INTO meter_cursor VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(domain_uuid, source)"
+                            " DO UPDATE SET instance=excluded.instance, time_ns=excluded.time_ns, c0=excluded.c0,"
+                            " c1=excluded.c1, c2=excluded.c2, c3=excluded.c3, r0=excluded.r0, r1=excluded.r1,"
+                            " r2=excluded.r2, r3=excluded.r3");
+    if (!st)
         return SQLITE_ERROR;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, c->source);
     sqlite3_bind_int64(st, 3, (int64_t)c->instance);
     sqlite3_bind_int64(st, 4, (int64_t)c->time_ns);
@@ -111,62 +177,85 @@ static int save_cursor(struct ledger *l, const char *domain, const struct meter_
         sqlite3_bind_int64(st, 5 + i, (int64_t)c->counter[i]);
         sqlite3_bind_int64(st, 9 + i, (int64_t)c->rem[i]);
     }
-    return step_done(st);
+    return step_reset(st);
+}
+
+/* The transaction's row and its lines (inside post_one's SQL transaction). */
+static int insert_tx(struct ledger *l, const struct ledger_tx *tx, int64_t id, int64_t domain_id, int64_t account_id)
+{
+    sqlite3_stmt *st = stmt(l, ST_TX_ADD, "INSERT INTO ledger_txn VALUES(?,?,?,?,?,?,?,?)");
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, domain_id);
+    sqlite3_bind_int64(st, 5, tx->start_us);
+    sqlite3_bind_int64(st, 6, tx->end_us);
+    sqlite3_bind_int64(st, 7, now_us());
+    if (tx->reverses)
+        sqlite3_bind_int64(st, 8, tx->reverses);
+    else
+        sqlite3_bind_null(st, 8);
+    int rc = step_reset(st);
+    if (rc != SQLITE_DONE)
+        return rc;
+    if (!(st = stmt(l, ST_LINE_ADD, "INSERT INTO ledger_line VALUES(?,?,?,?,?)")))
+        return SQLITE_ERROR;
+    int line = 0;
+    for (int m = 0; m < METER__COUNT && rc == SQLITE_DONE; m++)
+        if (tx->q[m] && (rc = insert_line(st, id, ++line, account_id, m, tx->q[m])) == SQLITE_DONE)
+            rc = insert_line(st, id, ++line, LEDGER_HOST_ACCOUNT, m, -tx->q[m]);
+    sqlite3_reset(st);
+    return rc;
 }
 
 /* One transaction in one SQL transaction. SQLITE_DONE, SQLITE_CONSTRAINT for a key already
  * posted, or the error. */
 static int post_one(struct ledger *l, const struct ledger_tx *tx)
 {
-    sqlite3_stmt *st;
     int rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return rc;
-    int64_t id = 1;
-    if (sqlite3_prepare_v2(l->db, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_tx", -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(l->db, "INSERT INTO ledger_tx VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, tx->domain, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, tx->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, tx->sponsor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 7, tx->start_us);
-    sqlite3_bind_int64(st, 8, tx->end_us);
-    sqlite3_bind_int64(st, 9, now_us());
-    if (tx->reverses)
-        sqlite3_bind_int64(st, 10, tx->reverses);
-    else
-        sqlite3_bind_null(st, 10);
-    rc = step_done(st);
-    if (rc != SQLITE_DONE)
-        goto fail_rc;
+    int64_t id = 1, domain_id, account_id;
     char account[200];
     snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
-    int line = 0;
-    for (int m = 0; m < METER__COUNT; m++) {
-        if (!tx->q[m])
-            continue;
-        if ((rc = insert_posting(l, id, ++line, account, m, tx->q[m])) != SQLITE_DONE ||
-            (rc = insert_posting(l, id, ++line, "host", m, -tx->q[m])) != SQLITE_DONE)
-            goto fail_rc;
+    static const char *const dcols[] = {"sponsor", "domain_uuid", "domain_name"}, *const acols[] = {"name"};
+    const char *const dvals[] = {tx->sponsor, tx->domain, tx->name}, *const avals[] = {account};
+    if ((rc = id_of(l, ST_DOMAIN_GET, "ledger_domain", dcols, dvals, 3, &domain_id)) != 0 ||
+        (rc = id_of(l, ST_ACCOUNT_GET, "ledger_account", acols, avals, 1, &account_id)) != 0)
+        goto fail;
+    sqlite3_stmt *st = stmt(l, ST_NEXT_ID, "SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_txn");
+    if (!st) {
+        rc = SQLITE_ERROR;
+        goto fail;
     }
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        goto fail;
+    if ((rc = insert_tx(l, tx, id, domain_id, account_id)) != SQLITE_DONE ||
+        (rc = ledger_rollup_add(l->db, &l->stmt[LEDGER_STMTS - 1], id, tx)) != SQLITE_DONE)
+        goto fail;
     if (tx->has_cursor && (rc = save_cursor(l, tx->domain, &tx->cursor)) != SQLITE_DONE)
-        goto fail_rc;
+        goto fail;
+    int64_t len = tx->end_us - tx->start_us;
+    if (len > l->longest_us) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "UPDATE ledger_span SET longest_us = %lld", (long long)len);
+        if ((rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+            goto fail;
+    }
     rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        goto fail_rc;
+        goto fail;
+    if (len > l->longest_us)
+        l->longest_us = len;
     return SQLITE_DONE;
 fail:
-    rc = sqlite3_errcode(l->db);
-fail_rc:
     sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc == SQLITE_DONE || rc == SQLITE_OK ? SQLITE_ERROR : rc;
+    return rc == SQLITE_DONE || rc == SQLITE_OK || rc == SQLITE_ROW ? SQLITE_ERROR : rc;
 }
 
 /* Posts the backlog's head; 0 done (posted or a duplicate), -1 the database failed. */
@@ -287,10 +376,10 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
 {
     char sql[768];
     snprintf(sql, sizeof(sql),
-             "SELECT t.id, t.domain_uuid, t.domain_name, t.sponsor, t.period_start_us, t.period_end_us, p.meter,"
-             " p.quantity, t.idem_key FROM ledger_tx t JOIN ledger_posting p ON p.tx_id = t.id"
-             " WHERE p.account <> 'host' AND %s ORDER BY t.id, p.line",
-             where);
+             "SELECT t.id, d.domain_uuid, d.domain_name, d.sponsor, t.period_start_us, t.period_end_us, p.meter_id,"
+             " p.quantity, t.idem_key FROM ledger_txn t JOIN ledger_domain d ON d.id = t.domain_id"
+             " JOIN ledger_line p ON p.tx_id = t.id WHERE p.account_id <> %d AND %s ORDER BY t.id, p.line",
+             LEDGER_HOST_ACCOUNT, where);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
@@ -298,6 +387,8 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
     sqlite3_bind_int64(st, 2, b);
     if (sponsor)
         sqlite3_bind_text(st, 3, sponsor, -1, SQLITE_TRANSIENT);
+    /* What ends after b + the longest transaction cannot start before b. */
+    sqlite3_bind_int64(st, 4, b > INT64_MAX - l->longest_us ? INT64_MAX : b + l->longest_us);
     struct ledger_row row = {0};
     char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[LEDGER_SPONSOR_MAX] = "", key[LEDGER_KEY_MAX] = "";
     int rc;
@@ -319,9 +410,8 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
             row.start_us = sqlite3_column_int64(st, 4);
             row.end_us = sqlite3_column_int64(st, 5);
         }
-        const char *meter = (const char *)sqlite3_column_text(st, 6);
-        int m = meter ? meter_by_name(meter) : -1;
-        if (m >= 0)
+        int m = sqlite3_column_int(st, 6);
+        if (m >= 0 && m < METER__COUNT)
             row.q[m] += sqlite3_column_int64(st, 7);
     }
     if (row.id)
@@ -334,15 +424,29 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
 {
     return for_each_sql(l,
-                        sponsor ? "t.period_end_us > ?1 AND t.period_start_us < ?2 AND t.sponsor = ?3"
-                                : "t.period_end_us > ?1 AND t.period_start_us < ?2",
+                        sponsor ? "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2"
+                                  " AND d.sponsor = ?3"
+                                : "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2",
                         sponsor, from_us, to_us, fn, ctx);
+}
+
+int ledger_for_each_sponsor(struct ledger *l, void (*fn)(void *ctx, const char *sponsor), void *ctx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT DISTINCT sponsor FROM ledger_domain ORDER BY sponsor", -1, &st, NULL) !=
+        SQLITE_OK)
+        return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
 }
 
 int ledger_has_sponsor(struct ledger *l, const char *sponsor)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ledger_tx WHERE sponsor = ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ledger_domain WHERE sponsor = ? LIMIT 1", -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_text(st, 1, sponsor, -1, SQLITE_TRANSIENT);
     int found = sqlite3_step(st) == SQLITE_ROW;
@@ -389,7 +493,7 @@ int ledger_check_balance(struct ledger *l)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db,
-                           "SELECT COUNT(*) FROM (SELECT tx_id FROM ledger_posting GROUP BY tx_id, meter"
+                           "SELECT COUNT(*) FROM (SELECT tx_id FROM ledger_line GROUP BY tx_id, meter_id"
                            " HAVING SUM(quantity) <> 0) AS unbalanced",
                            -1, &st, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));

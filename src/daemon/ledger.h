@@ -10,6 +10,7 @@
  *
  * With each transaction the meter cursor of its source (meter.h) is saved in the same SQL
  * transaction, so a restarted xenod continues from exactly what was posted.
+ * Its hourly roll-up buckets (ledger_rollup.h) are added to in that same SQL transaction.
  *
  * When the database cannot be written (read-only, full, locked), transactions wait in a
  * bounded backlog in memory and go in, in order, at the next ledger_submit or ledger_flush;
@@ -29,6 +30,9 @@
 #define LEDGER_NAME_MAX 80
 #define LEDGER_SPONSOR_MAX 136 /* DOMAIN_SPONSOR_MAX + 1, rounded up */
 #define LEDGER_BACKLOG_MAX 4096
+#define LEDGER_STMTS 10
+#define LEDGER_HOST_ACCOUNT 1   /* ledger_account's id of "host" */
+#define LEDGER_SCHEMA_VERSION 3 /* ledger_schema.c: 1 the first, 2 roll-ups, 3 ids for names */
 
 struct ledger_tx {
     char key[LEDGER_KEY_MAX]; /* idempotency key */
@@ -49,12 +53,18 @@ struct ledger {
     size_t backlog_n, backlog_head;
     struct ledger_tx *backlog; /* ring of LEDGER_BACKLOG_MAX */
     uint64_t posted, duplicates, merged, dropped;
+    sqlite3_stmt *stmt[LEDGER_STMTS]; /* a posting's statements, prepared once (ledger.c) */
+    int64_t longest_us;               /* the longest transaction posted (ledger_span) */
 };
 
 /* Opens (creating) the ledger. A database that cannot be written is no error here: posts
  * wait in the backlog (ledger_submit). -EIO when it cannot even be opened or read. */
 int ledger_open(struct ledger *l, const char *path);
 void ledger_close(struct ledger *l);
+/* Creates the tables, or brings a ledger of an older schema to this one in one SQL
+ * transaction, keeping every transaction, line and cursor (ledger_schema.c). 0, -EPROTO for a
+ * schema newer than this code, -EIO. */
+int ledger_schema_open(struct ledger *l);
 
 /* Posts tx (after anything waiting). 0 posted (or waiting in the backlog: *queued set),
  * 1 the key was already posted (nothing changed). The first failure of a run of them is
@@ -71,7 +81,8 @@ int ledger_get_cursor(struct ledger *l, const char *domain, int source, struct m
 int ledger_reverse(struct ledger *l, int64_t id);
 
 /* What a bill reads: one call per transaction of `sponsor` (NULL: every sponsor) that
- * overlaps [from_us, to_us), oldest first, with the quantities of its sponsor-side lines. */
+ * overlaps [from_us, to_us) or ends at from_us (so that one of no length at from_us is
+ * there), oldest first, with the quantities of its sponsor-side lines. */
 struct ledger_row {
     int64_t id;
     const char *key; /* its idempotency key */
@@ -81,6 +92,8 @@ struct ledger_row {
 };
 int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int64_t to_us,
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx);
+/* One call per sponsor the ledger has transactions of (from its domains, not its rows). */
+int ledger_for_each_sponsor(struct ledger *l, void (*fn)(void *ctx, const char *sponsor), void *ctx);
 /* 1 when any transaction of `sponsor` exists, 0 when none. */
 int ledger_has_sponsor(struct ledger *l, const char *sponsor);
 
