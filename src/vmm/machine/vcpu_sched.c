@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/thread_stack.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/machine/vm.h"
@@ -209,7 +210,12 @@ int vcpu_sched_start(struct vcpu_sched *sc, const struct sched_params *p, unsign
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&sc->cond, &ca);
     pthread_condattr_destroy(&ca);
-    int e = pthread_create(&sc->thread, NULL, sched_thread, sc);
+    pthread_attr_t attr;
+    int e = thread_attr_init_sized(&attr);
+    if (e == 0) {
+        e = pthread_create(&sc->thread, &attr, sched_thread, sc);
+        pthread_attr_destroy(&attr);
+    }
     if (e)
         return err_set(e, "starting the CPU scheduler thread: %s", strerror(e));
     sc->started = 1;

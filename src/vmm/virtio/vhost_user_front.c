@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/thread_stack.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/vhost_user.h"
@@ -491,7 +492,12 @@ int vhost_front_start(struct vhost_front *f)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int e = pthread_create(&f->thread, NULL, front_thread, f);
+    pthread_attr_t attr;
+    int e = thread_attr_init_sized(&attr);
+    if (e == 0) {
+        e = pthread_create(&f->thread, &attr, front_thread, f);
+        pthread_attr_destroy(&attr);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
         return err_set(e, "%s: creating the vhost-user thread: %s", f->name, strerror(e));
