@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/thread_stack.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 #include "vmm/machine/vm.h"
 
 static uint64_t mono_ns(void)

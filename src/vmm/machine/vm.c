@@ -11,9 +11,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "lib/thread_stack.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/pvh.h"
 #include "vmm/machine/cpuid_probe.h"

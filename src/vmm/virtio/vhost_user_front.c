@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/thread_stack.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 #include "proto/vhost_user.h"
 
 /* Features the front end asks of the protocol: REPLY_ACK so every setting is confirmed (a

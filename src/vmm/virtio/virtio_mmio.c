@@ -16,9 +16,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "lib/thread_stack.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 
 /* Transport features every device offers. */
 #define TRANSPORT_FEATURES                                                                                             \
