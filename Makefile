@@ -92,7 +92,7 @@ demo: deps
 
 check: deps
 	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory guests
+	@$(MAKE) --no-print-directory guests $(BIN)/xeno-vmm
 	@$(MAKE) --no-print-directory SAN=1 programs unit-tests
 	@$(MAKE) --no-print-directory -j$${JOBS:-2} fuzz-replay
 	tests/run.sh -j $${JOBS:-2} build/san

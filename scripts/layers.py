@@ -25,7 +25,7 @@ import sys
 # folder (under src/) -> (folders it may include, system libraries its objects need)
 LAYERS = [
     ("lib", [], ["-lxml2", "-lcrypto"]),
-    ("proto", ["lib"], ["-lcrypto"]),
+    ("proto", ["lib"], ["-lnettle"]),
     ("sched", ["lib"], []),
     ("blk", ["lib"], []),  # the disk I/O scheduler (pure); xeno-blkback's own needs join here
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),

@@ -7,9 +7,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,11 +493,14 @@ static void mac_of(const uint8_t *key, size_t keylen, const char *role, const st
                    uint8_t out[MIG_MAC])
 {
     uint8_t msg[16 + sizeof(*t)];
-    unsigned outlen = MIG_MAC;
+    struct hmac_sha256_ctx h;
     memset(msg, 0, 16);
     memcpy(msg, role, strlen(role) < 16 ? strlen(role) : 16);
     memcpy(msg + 16, t, sizeof(*t));
-    HMAC(EVP_sha256(), key, (int)keylen, msg, sizeof(msg), out, &outlen);
+    hmac_sha256_set_key(&h, keylen, key);
+    hmac_sha256_update(&h, sizeof(msg), msg);
+    hmac_sha256_digest(&h, MIG_MAC, out);
+    explicit_bzero(&h, sizeof(h)); /* the key's inner and outer states */
 }
 
 static int nonce(uint8_t *n)
@@ -555,7 +557,7 @@ static int auth_source(struct mig_conn *c, const uint8_t *key, size_t keylen)
                        len == sizeof(ch) ? ch.version : 0, MIG_VERSION);
     transcript_of(&hello, ch.nonce, &t);
     mac_of(key, keylen, "destination", &t, mac);
-    if (CRYPTO_memcmp(mac, ch.mac, MIG_MAC) != 0) {
+    if (!memeql_sec(mac, ch.mac, MIG_MAC)) {
         mig_send_error(c, "authentication failed: the destination does not hold our key");
         return err_set(EACCES, "%s: authentication failed: the destination does not hold the migration key", c->peer);
     }
@@ -610,7 +612,7 @@ static int auth_destination(struct mig_conn *c, const uint8_t *key, size_t keyle
     if (r < 0)
         return r;
     mac_of(key, keylen, "source", &t, mac);
-    if (len != MIG_MAC || CRYPTO_memcmp(mac, theirs, MIG_MAC) != 0) {
+    if (len != MIG_MAC || !memeql_sec(mac, theirs, MIG_MAC)) {
         mig_send_error(c, "authentication failed: wrong migration key");
         return err_set(EACCES, "%s: authentication failed: the source does not hold the migration key", c->peer);
     }

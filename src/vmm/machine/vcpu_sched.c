@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 #include "vmm/machine/vm.h"
 
 static uint64_t mono_ns(void)
@@ -209,7 +210,12 @@ int vcpu_sched_start(struct vcpu_sched *sc, const struct sched_params *p, unsign
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&sc->cond, &ca);
     pthread_condattr_destroy(&ca);
-    int e = pthread_create(&sc->thread, NULL, sched_thread, sc);
+    pthread_attr_t attr;
+    int e = thread_attr_init_sized(&attr);
+    if (e == 0) {
+        e = pthread_create(&sc->thread, &attr, sched_thread, sc);
+        pthread_attr_destroy(&attr);
+    }
     if (e)
         return err_set(e, "starting the CPU scheduler thread: %s", strerror(e));
     sc->started = 1;

@@ -13,6 +13,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/pvh.h"
 #include "vmm/machine/cpuid_probe.h"
@@ -320,18 +321,20 @@ int vm_start(struct vm *vm)
         /* Its CPUs from its first instruction, set by the creator: the thread itself never
          * calls sched_setaffinity (the monitor's sandbox need not allow it). */
         pthread_attr_t attr;
-        int e = pthread_attr_init(&attr);
-        if (e == 0 && (vm->vcpu_pin_given >> i) & 1) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            for (unsigned c = 0; c < CPU_SETSIZE && c < CPUMASK_MAX; c++)
-                if (cpumask_has(&vm->vcpu_pin[i], c))
-                    CPU_SET(c, &set);
-            e = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+        int e = thread_attr_init_sized(&attr);
+        if (e == 0) {
+            if ((vm->vcpu_pin_given >> i) & 1) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                for (unsigned c = 0; c < CPU_SETSIZE && c < CPUMASK_MAX; c++)
+                    if (cpumask_has(&vm->vcpu_pin[i], c))
+                        CPU_SET(c, &set);
+                e = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+            }
+            if (e == 0)
+                e = pthread_create(&vm->vcpus[i].thread, &attr, vcpu_thread, &vm->vcpus[i]);
+            pthread_attr_destroy(&attr);
         }
-        if (e == 0)
-            e = pthread_create(&vm->vcpus[i].thread, &attr, vcpu_thread, &vm->vcpus[i]);
-        pthread_attr_destroy(&attr);
         if (e) {
             vm_request_stop(vm, VM_HOST_ERROR, "cannot start vCPU %u thread: %s", i, strerror(e));
             return err_set(e, "creating vCPU %u thread: %s", i, strerror(e));

@@ -18,6 +18,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 #include "proto/vhost_user.h"
 
 /* Features the front end asks of the protocol: REPLY_ACK so every setting is confirmed (a
@@ -491,7 +492,12 @@ int vhost_front_start(struct vhost_front *f)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int e = pthread_create(&f->thread, NULL, front_thread, f);
+    pthread_attr_t attr;
+    int e = thread_attr_init_sized(&attr);
+    if (e == 0) {
+        e = pthread_create(&f->thread, &attr, front_thread, f);
+        pthread_attr_destroy(&attr);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
         return err_set(e, "%s: creating the vhost-user thread: %s", f->name, strerror(e));

@@ -18,6 +18,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/thread_stack.h"
 
 /* Transport features every device offers. */
 #define TRANSPORT_FEATURES                                                                                             \
@@ -542,7 +543,12 @@ int virtio_host_start(struct virtio_host *h)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int e = pthread_create(&h->thread, NULL, virtio_thread, h);
+    pthread_attr_t attr;
+    int e = thread_attr_init_sized(&attr);
+    if (e == 0) {
+        e = pthread_create(&h->thread, &attr, virtio_thread, h);
+        pthread_attr_destroy(&attr);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
         return err_set(e, "creating the virtio thread: %s", strerror(e));
