@@ -51,7 +51,7 @@ static int open_by_components(int dirfd, const char *name, int flags, mode_t mod
         memcpy(part, p, n);
         part[n] = '\0';
         int fd = *end ? openat(cur, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                      : openat(cur, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+                      : openat(cur, part, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
         int e = errno;
         if (cur != dirfd)
             close(cur);
@@ -64,13 +64,15 @@ static int open_by_components(int dirfd, const char *name, int flags, mode_t mod
     }
 }
 
+/* O_NONBLOCK: opening a FIFO planted in the directory must not hang the caller; it has no
+ * effect on the regular files that pass the check. */
 int image_dir_openat(int dirfd, const char *dir, const char *name, int flags, mode_t mode)
 {
     int rc = image_name_check(name);
     if (rc < 0)
         return err_wrap(-rc, "image directory %s", dir);
     struct open_how how = {
-        .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+        .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK),
         .mode = (flags & O_CREAT) ? mode : 0,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
