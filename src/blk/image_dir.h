@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Longest image name, in bytes (it is stored in overlay headers: docs/formats.md). */
+/* Longest image name, in bytes (it is stored in overlay headers: docs/overlay-format.md). */
 #define IMAGE_NAME_MAX 192
 /* The default image directory of xenod, xeno-blkback and `xenctl disk`. */
 #define IMAGE_DIR_DEFAULT "/var/lib/xeno/images"

@@ -1,4 +1,4 @@
-/* A copy-on-write overlay open for I/O (docs/formats.md, "Disk overlay"): clusters the
+/* A copy-on-write overlay open for I/O (docs/overlay-format.md): clusters the
  * overlay holds are read and written in its file, the others read from the base image (or as
  * zeros); a write to one of those allocates a data slot, copying the rest of the cluster from
  * the base first. Synchronous pread/pwrite underneath; every operation first translates the

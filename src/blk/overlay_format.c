@@ -6,7 +6,7 @@
 
 #include "lib/err.h"
 
-/* Offsets of the fields in the header block, all little-endian (docs/formats.md). */
+/* Offsets of the fields in the header block, all little-endian (docs/overlay-format.md). */
 enum {
     OFF_MAGIC = 0,
     OFF_VERSION = 8,

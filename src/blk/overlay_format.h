@@ -1,4 +1,4 @@
-/* The copy-on-write overlay's on-disk header (docs/formats.md, "Disk overlay"): pure code that
+/* The copy-on-write overlay's on-disk header (docs/overlay-format.md): pure code that
  * encodes it and decodes it as hostile input. Every field is checked before anything is read,
  * written or allocated from it, so a crafted file cannot make the reader touch bytes outside
  * the file's own layout or allocate more than the table a valid header of that size implies. */

@@ -243,7 +243,7 @@ const struct ctl_command ctl_commands[] = {
     {"disk", "create|info|commit|convert ARGS [--image-dir DIR]", "make, describe, merge, import disk images",
      "Works on the image directory of this host (--image-dir, default " IMAGE_DIR_DEFAULT "); xenod need\n"
      "not run. NAME is relative to it; a name ending in .ovl is a copy-on-write overlay, any other a\n"
-     "raw (sparse) image (docs/blkback.md \"Images\", docs/formats.md \"Disk overlay\").\n"
+     "raw (sparse) image (docs/blkback.md \"Images\", docs/overlay-format.md).\n"
      "  disk create NAME --size SIZE              a raw image of SIZE bytes (10G, 512M, 4096K)\n"
      "  disk create NAME.ovl --base BASE [--size SIZE] [--cluster-size SIZE]\n"
      "      an overlay on raw image BASE (size: BASE's, or more); many overlays share one base,\n"
