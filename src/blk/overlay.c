@@ -200,9 +200,12 @@ static void set_entry(struct ovl *o, uint64_t idx, uint64_t e)
  * referenced and at most OVL_SPARE_SLOTS freed ones wait for a flush. */
 static uint64_t alloc_slot(struct ovl *o)
 {
-    uint64_t s = o->slot_hint;
-    while (bit_get(o->slot_used, s))
+    uint64_t s = o->slot_hint, tried = 0;
+    while (bit_get(o->slot_used, s)) {
+        if (++tried == o->h.max_slots)
+            return 0; /* cannot happen while the invariant above holds; never loop on it */
         s = s + 1 == o->h.max_slots ? 0 : s + 1;
+    }
     bit_set(o->slot_used, s);
     o->slot_hint = s + 1 == o->h.max_slots ? 0 : s + 1;
     return o->h.data_offset + (s << o->h.cluster_bits);
@@ -225,6 +228,8 @@ static int write_new_cluster(struct ovl *o, uint64_t idx, uint64_t in, const uin
         data = o->scratch;
     }
     uint64_t slot = alloc_slot(o);
+    if (!slot)
+        return err_set(ENOSPC, "overlay '%s': no free data slot", o->name);
     int rc = write_full(o->fd, data, o->cluster, slot);
     if (rc < 0) {
         bit_clear(o->slot_used, (slot - o->h.data_offset) >> o->h.cluster_bits);
@@ -261,14 +266,17 @@ int ovl_pwrite(struct ovl *o, const void *buf, size_t len, uint64_t off)
 static int free_cluster(struct ovl *o, uint64_t idx)
 {
     uint64_t e = o->table[idx];
-    set_entry(o, idx, OVL_ENTRY_ZERO);
-    if (e == OVL_ENTRY_UNALLOCATED || e == OVL_ENTRY_ZERO)
+    if (e == OVL_ENTRY_UNALLOCATED || e == OVL_ENTRY_ZERO) {
+        if (e != OVL_ENTRY_ZERO)
+            set_entry(o, idx, OVL_ENTRY_ZERO);
         return 0;
+    }
     if (o->nfreed == OVL_SPARE_SLOTS) {
         int rc = ovl_flush(o);
         if (rc < 0)
             return rc;
     }
+    set_entry(o, idx, OVL_ENTRY_ZERO);
     o->freed[o->nfreed++] = (e - o->h.data_offset) >> o->h.cluster_bits;
     /* Punching is only space: a file system without it keeps the old bytes unreferenced. */
     (void)fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)e, (off_t)o->cluster);

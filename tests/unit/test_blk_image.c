@@ -338,6 +338,37 @@ static void crash_between_flushes(void **state)
     image_close(img);
 }
 
+/* Discard and rewrite without flushes: freed slots wait for a flush, the 1025th forces one,
+ * and the file never grows past N + 1024 slots. */
+static void discard_rewrite_bounded(void **state)
+{
+    (void)state;
+    enum { SIZE = 8 << 20, C = 4096 };
+    assert_int_equal(image_create_overlay(dirfd_, dir, "churn.ovl", SIZE, NULL, 12), 0);
+    struct image *img;
+    assert_int_equal(image_open(dirfd_, dir, "churn.ovl", false, &img), 0);
+    uint8_t *data = malloc(SIZE), *got = malloc(SIZE);
+    for (int round = 0; round < 4; round++) {
+        fill_random(data, SIZE);
+        assert_int_equal(image_pwrite(img, data, SIZE, 0), 0);
+        if (round < 3)
+            assert_int_equal(image_discard(img, 0, SIZE), 0);
+    }
+    assert_int_equal(image_pread(img, got, SIZE, 0), 0);
+    assert_memory_equal(got, data, SIZE);
+    assert_int_equal(image_close(img), 0);
+    struct stat st;
+    assert_int_equal(fstatat(dirfd_, "churn.ovl", &st, 0), 0);
+    uint64_t n = SIZE / C, data_offset = (4096 + n * 8 + C - 1) / C * C;
+    assert_true((uint64_t)st.st_size <= data_offset + (n + OVL_SPARE_SLOTS) * C);
+    assert_int_equal(image_open(dirfd_, dir, "churn.ovl", true, &img), 0);
+    assert_int_equal(image_pread(img, got, SIZE, 0), 0);
+    assert_memory_equal(got, data, SIZE);
+    image_close(img);
+    free(data);
+    free(got);
+}
+
 /* --- hostile headers and tables --- */
 
 static void patch(const char *name, uint64_t off, const void *bytes, size_t n)
@@ -436,6 +467,7 @@ int main(void)
         cmocka_unit_test(shared_base_and_commit),
         cmocka_unit_test(read_only),
         cmocka_unit_test(crash_between_flushes),
+        cmocka_unit_test(discard_rewrite_bounded),
         cmocka_unit_test(crafted_headers_refused),
         cmocka_unit_test(flipped_bytes),
     };
