@@ -109,7 +109,7 @@ int ctl_disk_convert(int dirfd, const char *dir, const char *src, const char *na
      * protocol ("json:", "nbd:" before the first '/'). */
     char arg[PATH_MAX + 2];
     snprintf(arg, sizeof(arg), "%s%s", src[0] == '/' ? "" : "./", src);
-    uint64_t size;
+    uint64_t size = 0;
     int rc = check_source(src, arg, &size);
     if (rc < 0)
         return rc;
