@@ -51,7 +51,7 @@ static int open_by_components(int dirfd, const char *name, int flags, mode_t mod
         memcpy(part, p, n);
         part[n] = '\0';
         int fd = *end ? openat(cur, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                      : openat(cur, part, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+                      : openat(cur, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
         int e = errno;
         if (cur != dirfd)
             close(cur);
@@ -64,23 +64,29 @@ static int open_by_components(int dirfd, const char *name, int flags, mode_t mod
     }
 }
 
-/* O_NONBLOCK: opening a FIFO planted in the directory must not hang the caller; it has no
- * effect on the regular files that pass the check. */
-int image_dir_openat(int dirfd, const char *dir, const char *name, int flags, mode_t mode)
+/* The name checked, the file opened (openat2, or the fallback), then the regular-file check, with errors
+ * that name the image and the directory. */
+static int open_checked(int dirfd, const char *dir, const char *name, int flags, mode_t mode, bool components)
 {
     int rc = image_name_check(name);
     if (rc < 0)
         return err_wrap(-rc, "image directory %s", dir);
-    struct open_how how = {
-        .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK),
-        .mode = (flags & O_CREAT) ? mode : 0,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) /* no openat2, or seccomp said no */
+    /* O_NONBLOCK: opening a FIFO planted in the directory must not hang the caller; it has
+     * no effect on the regular files that pass the check. */
+    flags |= O_NONBLOCK;
+    int fd = -ENOSYS;
+    if (!components) {
+        struct open_how how = {
+            .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+            .mode = (flags & O_CREAT) ? mode : 0,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+        if (fd < 0)
+            fd = -errno;
+    }
+    if (fd == -ENOSYS || fd == -EPERM) /* no openat2, or seccomp said no */
         fd = open_by_components(dirfd, name, flags, mode);
-    else if (fd < 0)
-        fd = -errno;
     if (fd < 0) {
         const char *why =
             fd == -ELOOP || fd == -EXDEV ? "a symbolic link or a path leaving the directory" : strerror(-fd);
@@ -92,6 +98,16 @@ int image_dir_openat(int dirfd, const char *dir, const char *name, int flags, mo
         return err_set(EINVAL, "image '%s' in %s: not a regular file", name, dir);
     }
     return fd;
+}
+
+int image_dir_openat(int dirfd, const char *dir, const char *name, int flags, mode_t mode)
+{
+    return open_checked(dirfd, dir, name, flags, mode, false);
+}
+
+int image_dir_openat_components(int dirfd, const char *dir, const char *name, int flags, mode_t mode)
+{
+    return open_checked(dirfd, dir, name, flags, mode, true);
 }
 
 int image_dir_open(const char *dir)

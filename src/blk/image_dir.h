@@ -25,6 +25,10 @@ int image_name_check(const char *name);
  * Returns the descriptor or -errno with a message naming the image and the directory. */
 int image_dir_openat(int dirfd, const char *dir, const char *name, int flags, mode_t mode);
 
+/* The fallback alone (one component at a time with O_NOFOLLOW), whatever the kernel has: for
+ * the tests, which run it where openat2 exists too. */
+int image_dir_openat_components(int dirfd, const char *dir, const char *name, int flags, mode_t mode);
+
 /* Opens the directory itself (an absolute or relative path of the operator's choosing) for
  * image_dir_openat(). Returns the descriptor or -errno with a message. */
 int image_dir_open(const char *dir);

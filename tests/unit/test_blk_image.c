@@ -93,7 +93,21 @@ static void escapes_refused(void **state)
     assert_int_equal(symlinkat(".", dirfd_, "loop"), 0);
     assert_int_equal(mkdirat(dirfd_, "sub", 0700), 0);
     assert_int_equal(mkfifoat(dirfd_, "fifo.raw", 0600), 0);
-    int fd = image_dir_openat(dirfd_, dir, "inside.raw", O_RDONLY, 0);
+    int (*const openers[])(int, const char *, const char *, int, mode_t) = {image_dir_openat,
+                                                                            image_dir_openat_components};
+    for (int i = 0; i < 2; i++) {
+        int (*op)(int, const char *, const char *, int, mode_t) = openers[i];
+        int fd = op(dirfd_, dir, "inside.raw", O_RDONLY, 0);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(op(dirfd_, dir, "link.raw", O_RDONLY, 0), -ELOOP);
+        assert_true(op(dirfd_, dir, "loop/inside.raw", O_RDONLY, 0) < 0);
+        assert_int_equal(op(dirfd_, dir, "sub", O_RDONLY, 0), -EINVAL);
+        assert_int_equal(op(dirfd_, dir, "fifo.raw", O_RDONLY, 0), -EINVAL);
+        assert_int_equal(op(dirfd_, dir, "../etc/passwd", O_RDONLY, 0), -EINVAL);
+        assert_int_equal(op(dirfd_, dir, "link.raw", O_RDWR | O_CREAT, 0600), -ELOOP);
+    }
+    int fd = image_dir_openat_components(dirfd_, dir, "sub/new.raw", O_RDWR | O_CREAT | O_EXCL, 0600);
     assert_true(fd >= 0);
     close(fd);
     assert_int_equal(image_dir_openat(dirfd_, dir, "link.raw", O_RDONLY, 0), -ELOOP);
