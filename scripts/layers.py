@@ -41,7 +41,7 @@ LAYERS = [
     ("vmm", ["vmm/host", "vmm/state", "vmm/machine", "vmm/virtio", "vmm/dev", "vmm/boot",
              "vmm/core", "sched", "proto", "lib"], []),
     ("daemon", ["sched", "proto", "lib"], ["-lmicrohttpd", "-ljansson", "-lsqlite3", "-lcrypto"]),
-    ("ctl", ["audit", "sched", "lib"], ["-lcurl", "-ljansson"]),
+    ("ctl", ["audit", "blk", "sched", "lib"], ["-lcurl", "-ljansson"]),
 ]
 ALLOWED = {name: set(deps) for name, deps, _ in LAYERS}
 SYSLIBS = {name: libs for name, _, libs in LAYERS}

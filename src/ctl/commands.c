@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "blk/image_dir.h"
 #include "lib/log.h"
 
 static const struct ctl_opt create_opts[] = {
@@ -48,6 +49,11 @@ static const struct ctl_opt policy_opts[] = {{"max-reservation", 1, "PCT", 0}, {
 static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE", 0},   {"sponsor", 1, "S", 0},  {"domain", 1, "D", 0},
                                             {"since", 1, "TIME", 0}, {"until", 1, "TIME", 0}, {"dst", 1, "IP", 0},
                                             {NULL, 0, NULL, 0}};
+static const struct ctl_opt disk_opts[] = {{"image-dir", 1, "DIR", 0},
+                                           {"size", 1, "SIZE", 0},
+                                           {"base", 1, "BASE", 0},
+                                           {"cluster-size", 1, "SIZE", 0},
+                                           {NULL, 0, NULL, 0}};
 
 #define CONSOLE_TEXT                                                                                                   \
     "On a terminal, keys go to the guest as typed (Ctrl-C included) and Ctrl-] detaches; the terminal\n"               \
@@ -234,6 +240,22 @@ const struct ctl_command ctl_commands[] = {
      "--save: it may save and restore snapshots by name (the API's \"snapshot\" field), in\n"
      "SAVE_DIR/sponsors/SPONSOR/ only. No policy: neither (docs/api.md, Scoping).\n",
      policy_opts, 1, 1, ctl_cmd_sponsor_policy},
+    {"disk", "create|info|commit|convert ARGS [--image-dir DIR]", "make, describe, merge, import disk images",
+     "Works on the image directory of this host (--image-dir, default " IMAGE_DIR_DEFAULT "); xenod need\n"
+     "not run. NAME is relative to it; a name ending in .ovl is a copy-on-write overlay, any other a\n"
+     "raw (sparse) image (docs/blkback.md \"Images\", docs/overlay-format.md).\n"
+     "  disk create NAME --size SIZE              a raw image of SIZE bytes (10G, 512M, 4096K)\n"
+     "  disk create NAME.ovl --base BASE [--size SIZE] [--cluster-size SIZE]\n"
+     "      an overlay on raw image BASE (size: BASE's, or more); many overlays share one base,\n"
+     "      which must then not change (an overlay of a changed base is refused)\n"
+     "  disk info NAME      format, sizes, an overlay's clusters and whether its base is intact\n"
+     "  disk commit NAME.ovl\n"
+     "      writes the overlay into its base (no overlay of it may be open) and empties it; other\n"
+     "      overlays of that base are refused from then on\n"
+     "  disk convert SRC.qcow2 NAME\n"
+     "      imports a qcow2 file as raw image NAME with qemu-img (refused: a backing file or an\n"
+     "      external data file)\n",
+     disk_opts, 2, 3, ctl_cmd_disk},
     {"help", "[COMMAND]", "show this help, or a command's", "", NULL, 0, 1, ctl_cmd_help},
     {NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };

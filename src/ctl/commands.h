@@ -63,6 +63,8 @@ int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_console(const struct ctl *c, const struct ctl_args *a);
 /* cmd_audit.c: reads a flow log directly, no daemon */
 int ctl_cmd_audit(const struct ctl *c, const struct ctl_args *a);
+/* cmd_disk.c: disk images in the image directory, no daemon */
+int ctl_cmd_disk(const struct ctl *c, const struct ctl_args *a);
 /* cmd_bill.c */
 int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_sponsor_policy(const struct ctl *c, const struct ctl_args *a);

@@ -49,6 +49,10 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill/explain"}, /* --explain LINE */
     {"sponsor-policy", NULL, "GET", "/v1/sponsors/{sponsor}/policy"},
     {"sponsor-policy", NULL, "PUT", "/v1/sponsors/{sponsor}/policy"},
+    LOCAL("disk", "create", "makes an image in the image directory of this host (docs/blkback.md); no daemon"),
+    LOCAL("disk", "info", "reads an image in the image directory of this host; no daemon"),
+    LOCAL("disk", "commit", "merges an overlay into its base on this host; no daemon"),
+    LOCAL("disk", "convert", "imports a qcow2 file with qemu-img on this host; no daemon"),
     LOCAL("help", NULL, "prints xenctl's own help text"),
     {NULL, NULL, NULL, NULL},
 };
