@@ -50,6 +50,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"sponsor-policy", NULL, "GET", "/v1/sponsors/{sponsor}/policy"},
     {"sponsor-policy", NULL, "PUT", "/v1/sponsors/{sponsor}/policy"},
     LOCAL("help", NULL, "prints xenctl's own help text"),
+    LOCAL("hosts", NULL, "reads the fleet's host records in etcd (--fleet; docs/fleet.md); no xenod"),
     {NULL, NULL, NULL, NULL},
 };
 

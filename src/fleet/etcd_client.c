@@ -367,3 +367,18 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id)
         json_decref(ans);
     return rc;
 }
+
+int etcd_lease_ttl(struct etcd_client *c, int64_t id, long *left, long *granted)
+{
+    json_t *ans, *body = json_pack("{s:o}", "ID", num(id));
+    int rc = body ? post(c, "/v3/lease/timetolive", body, &ans) : err_set(ENOMEM, "out of memory");
+    if (rc < 0)
+        return rc;
+    int64_t ttl = field(ans, "TTL"), g = field(ans, "grantedTTL");
+    json_decref(ans);
+    if (ttl < 0)
+        return err_set(ENOENT, "etcd %s: lease %" PRIx64 " has expired", etcd_endpoint(c), (uint64_t)id);
+    *left = (long)ttl;
+    *granted = (long)g;
+    return 0;
+}

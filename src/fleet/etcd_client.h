@@ -70,6 +70,8 @@ int etcd_txn(struct etcd_client *c, const struct etcd_cmp *cmps, size_t ncmp, co
 int etcd_lease_grant(struct etcd_client *c, long ttl_s, int64_t *id);
 int etcd_lease_keepalive(struct etcd_client *c, int64_t id, long *ttl_left);
 int etcd_lease_revoke(struct etcd_client *c, int64_t id);
+/* The seconds a lease has left and was granted with (-ENOENT when it is gone). */
+int etcd_lease_ttl(struct etcd_client *c, int64_t id, long *left, long *granted);
 
 /* The endpoint that answered last (for messages). */
 const char *etcd_endpoint(const struct etcd_client *c);
