@@ -158,8 +158,10 @@ static int post(struct etcd_client *c, const char *path, json_t *body, json_t **
     for (size_t i = 0; i < c->n && retry; i++) {
         size_t ep = (c->current + i) % c->n;
         rc = post_one(c, ep, path, text, answer, &retry);
-        if (rc == 0)
+        if (rc == 0) {
             c->current = ep;
+            break;
+        }
     }
     free(text);
     if (rc < 0 && c->n > 1 && retry)
