@@ -69,7 +69,10 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                           .tls_cert = o->tls_cert,
                           .tls_key = o->tls_key,
                           .image_dir = o->image_dir[0] ? o->image_dir : NULL,
-                          .web_dir = o->web_dir[0] ? o->web_dir : NULL};
+                          .web_dir = o->web_dir[0] ? o->web_dir : NULL,
+                          .fleet = o->fleet,
+                          .fleet_token = o->fleet_token[0] ? o->fleet_token : NULL,
+                          .fleet_cacert = o->fleet_cacert[0] ? o->fleet_cacert : NULL};
     if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);

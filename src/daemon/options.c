@@ -22,7 +22,8 @@ void xenod_options_usage(FILE *f)
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
             "             [--save-dir DIR] [--web-dir DIR | --no-web] [--prices FILE]\n"
             "             [--ledger-interval TIME] [--max-domains N] [--list-routes]\n"
-            "             [--fleet ETCD_URLS --host-name NAME --advertise URL [--fleet-ttl S]]\n"
+            "             [--fleet ETCD_URLS --host-name NAME --advertise URL [--fleet-ttl S]\n"
+            "              [--fleet-token FILE] [--fleet-cacert FILE]]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -67,6 +68,9 @@ void xenod_options_usage(FILE *f)
             "                   host's API (https://HOST:PORT of --listen, or unix:/PATH of --socket)\n"
             "  --fleet-ttl S    the lease's TTL in seconds (2..3600, default 10): a host silent that long\n"
             "                   is out of the fleet\n"
+            "  --fleet-token FILE  the operator token other hosts accept (mode 0600), sent when POST\n"
+            "                   /v1/fleet/domains starts a domain on a host advertised as https://;\n"
+            "                   --fleet-cacert FILE  the CA that signed their certificates\n"
             "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
             "                   or the source tree's web/ beside the build; docs/web.md); --no-web: none\n");
 }
@@ -162,6 +166,8 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
             return err_wrap(EINVAL, "--fleet-ttl (seconds, 2..3600)");
         o->fleet_ttl_s = (long)n;
         return 0;
+    case 'o': return absolute("--fleet-token", arg, o->fleet_token);
+    case 'r': return absolute("--fleet-cacert", arg, o->fleet_cacert);
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -203,6 +209,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"host-name", required_argument, NULL, 'n'},
                                              {"advertise", required_argument, NULL, 'A'},
                                              {"fleet-ttl", required_argument, NULL, 't'},
+                                             {"fleet-token", required_argument, NULL, 'o'},
+                                             {"fleet-cacert", required_argument, NULL, 'r'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;
@@ -224,6 +232,8 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
     if (!o->fleet != !o->host_name || !o->fleet != !o->advertise)
         return err_set(EINVAL, "--fleet, --host-name and --advertise go together");
+    if (!o->fleet && (o->fleet_token[0] || o->fleet_cacert[0]))
+        return err_set(EINVAL, "--fleet-token and --fleet-cacert go with --fleet");
     if (o->no_web && o->web_dir[0])
         return err_set(EINVAL, "--web-dir and --no-web: give one");
     if (o->listen && (!o->tls_cert[0] || !o->tls_key[0]))

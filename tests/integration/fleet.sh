@@ -135,4 +135,20 @@ else
     check fleet-quorum-back 'wait_until 30 fl_healthy && wait_until 20 fl_hosts_up 3' "$(flx hosts 2>&1 | tr '\n' '|')"
     fl_create q3 0% v3 >"$FL/q3.out" 2>&1
     check fleet-placement-back 'grep -q "created on" "$FL/q3.out"' "$(tail -c 300 "$FL/q3.out" | tr '\n' '|')"
+
+    # The same through a member's API: POST /v1/fleet/domains on h3 places (spread) and the
+    # chosen host runs it; a reservation no host has room for (every host has 20% left) is 409.
+    fl_api() { # NAME RESERVATION: the answer's body, then its status on the last line
+        fl_xml "$1" "$2" "w$1" >"$FL/$1.xml"
+        jq -n --rawfile x "$FL/$1.xml" '{xml: $x, policy: "spread"}' >"$FL/$1.json"
+        curl -s --max-time 60 --unix-socket "$FL/h3.sock" -H 'Content-Type: application/json' \
+            --data-binary "@$FL/$1.json" -w '\n%{http_code}\n' http://xenod/v1/fleet/domains
+    }
+    fl_api api1 10% >"$FL/api1.out"
+    FL_H=$(head -n -1 "$FL/api1.out" | jq -r .host 2>/dev/null)
+    check fleet-api-create '[ "$(tail -1 "$FL/api1.out")" = 201 ] && [ -n "$FL_H" ] && fl_on "$FL_H" | grep -qw api1 && [ "$(fl_where | grep "^api1 ")" = "api1 $FL_H" ]' \
+        "$(tail -c 300 "$FL/api1.out" | tr '\n' '|')"
+    fl_api api2 80% >"$FL/api2.out"
+    check fleet-api-no-room '[ "$(tail -1 "$FL/api2.out")" = 409 ] && grep -q "no host can take api2" "$FL/api2.out" && ! fl_where | grep -q "^api2 "' \
+        "$(tail -c 300 "$FL/api2.out" | tr '\n' '|')"
 fi
