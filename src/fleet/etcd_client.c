@@ -260,12 +260,14 @@ static json_t *prefix_end(const char *key)
     return j;
 }
 
-int etcd_range(struct etcd_client *c, const char *key, int prefix_only, struct etcd_range *out)
+static int range(struct etcd_client *c, const char *key, int prefix_only, int keys_only, struct etcd_range *out)
 {
     json_t *ans, *body = json_pack("{s:o}", "key", b64(key, strlen(key)));
     memset(out, 0, sizeof(*out));
     if (body && prefix_only)
         json_object_set_new(body, "range_end", prefix_end(key));
+    if (body && keys_only)
+        json_object_set_new(body, "keys_only", json_true());
     int rc = body ? post(c, "/v3/kv/range", body, &ans) : err_set(ENOMEM, "out of memory");
     if (rc < 0)
         return rc;
@@ -280,6 +282,16 @@ int etcd_range(struct etcd_client *c, const char *key, int prefix_only, struct e
         etcd_range_free(out);
     json_decref(ans);
     return rc;
+}
+
+int etcd_range(struct etcd_client *c, const char *key, int prefix_only, struct etcd_range *out)
+{
+    return range(c, key, prefix_only, 0, out);
+}
+
+int etcd_range_keys(struct etcd_client *c, const char *prefix, struct etcd_range *out)
+{
+    return range(c, prefix, 1, 1, out);
 }
 
 int etcd_put(struct etcd_client *c, const char *key, const char *value, int64_t lease)

@@ -41,6 +41,8 @@ void etcd_close(struct etcd_client *c);
 /* Every key that starts with prefix (with prefix_only 0: exactly that key) into *out
  * (etcd_range_free it). 0 or -errno. */
 int etcd_range(struct etcd_client *c, const char *key, int prefix_only, struct etcd_range *out);
+/* The keys only (values empty) of every key that starts with prefix. */
+int etcd_range_keys(struct etcd_client *c, const char *prefix, struct etcd_range *out);
 void etcd_range_free(struct etcd_range *r);
 
 /* Writes key = value (lease 0: none). 0 or -errno. */

@@ -60,6 +60,23 @@ void fleet_domain_key(const char *uuid, char *buf, size_t size)
     snprintf(buf, size, FLEET_DOMAINS "%s", uuid);
 }
 
+void fleet_sponsor_prefix(const char *sponsor, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, FLEET_SPONSORS);
+    /* Hex: a sponsor is any printable text, '/' included. */
+    for (const unsigned char *p = (const unsigned char *)sponsor; *p && n + 3 < size; p++)
+        n += (size_t)snprintf(buf + n, size - n, "%02x", *p);
+    if (n + 1 < size)
+        buf[n++] = '/', buf[n] = 0;
+}
+
+void fleet_sponsor_key(const char *sponsor, const char *host, const char *uuid, char *buf, size_t size)
+{
+    fleet_sponsor_prefix(sponsor, buf, size);
+    size_t n = strlen(buf);
+    snprintf(buf + n, size - n, "%s/%s", host, uuid);
+}
+
 char *fleet_host_format(const struct fleet_host *h)
 {
     json_t *j =

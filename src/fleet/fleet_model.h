@@ -66,6 +66,14 @@ uint64_t fleet_host_used_ppm(const struct fleet_host *h);
 void fleet_host_key(const char *name, char *buf, size_t size);
 void fleet_domain_key(const char *uuid, char *buf, size_t size);
 
+/* The anti-affinity index: /xeno/sponsors/HEX(SPONSOR)/HOST/UUID, an empty key per placed
+ * domain of a sponsor, written and deleted with the domain record, so that counting a
+ * sponsor's domains per host reads keys, not every definition. buf: FLEET_INDEX_KEY_MAX. */
+#define FLEET_SPONSORS FLEET_PREFIX "sponsors/"
+#define FLEET_INDEX_KEY_MAX 512
+void fleet_sponsor_prefix(const char *sponsor, char *buf, size_t size);
+void fleet_sponsor_key(const char *sponsor, const char *host, const char *uuid, char *buf, size_t size);
+
 /* JSON text of a record (malloc'd) or NULL (out of memory). */
 char *fleet_host_format(const struct fleet_host *h);
 char *fleet_domain_format(const struct fleet_domain *d);

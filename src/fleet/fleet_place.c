@@ -71,33 +71,37 @@ int fleet_read_domains(struct etcd_client *c, struct fleet_domain **domains, siz
     return 0;
 }
 
-/* How many of the sponsor's domains each host runs, from the domain records. */
+/* How many of the sponsor's domains each host runs, from the anti-affinity index's keys. */
 static int sponsor_counts(struct etcd_client *c, const char *sponsor, const struct fleet_host *hosts, size_t n,
                           unsigned *count)
 {
     memset(count, 0, n * sizeof(*count));
     if (!sponsor || !*sponsor)
         return 0;
-    struct fleet_domain *d;
-    size_t nd;
-    int rc = fleet_read_domains(c, &d, &nd);
+    char prefix[FLEET_INDEX_KEY_MAX];
+    struct etcd_range r;
+    fleet_sponsor_prefix(sponsor, prefix, sizeof(prefix));
+    int rc = etcd_range_keys(c, prefix, &r);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < nd; i++) {
-        if (strcmp(d[i].sponsor, sponsor) != 0)
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < r.n; i++) {
+        const char *host = r.kvs[i].key + plen, *slash = strchr(host, '/');
+        if (strncmp(r.kvs[i].key, prefix, plen) != 0 || !slash)
             continue;
         for (size_t h = 0; h < n; h++)
-            if (strcmp(d[i].host, hosts[h].name) == 0)
+            if (strlen(hosts[h].name) == (size_t)(slash - host) &&
+                strncmp(hosts[h].name, host, (size_t)(slash - host)) == 0)
                 count[h]++;
     }
-    fleet_domains_free(d, nd);
+    etcd_range_free(&r);
     return 0;
 }
 
 /* The claim transaction on host h as read; *won 0 when someone changed it meanwhile. */
 static int claim(struct etcd_client *c, const struct fleet_host *h, const struct fleet_domain *d, int *won)
 {
-    char hkey[FLEET_KEY_MAX], dkey[FLEET_KEY_MAX];
+    char hkey[FLEET_KEY_MAX], dkey[FLEET_KEY_MAX], ikey[FLEET_INDEX_KEY_MAX];
     struct fleet_host after = *h;
     after.claimed_ppm += d->reservation_ppm;
     after.claimed_mib += d->mem_mib;
@@ -107,9 +111,10 @@ static int claim(struct etcd_client *c, const struct fleet_host *h, const struct
     char *hv = fleet_host_format(&after), *dv = fleet_domain_format(d);
     int rc = hv && dv ? 0 : err_set(ENOMEM, "out of memory");
     const struct etcd_cmp cmps[] = {{hkey, ETCD_CMP_MOD, h->mod_revision}, {dkey, ETCD_CMP_CREATE, 0}};
-    const struct etcd_op ops[] = {{hkey, hv, h->lease}, {dkey, dv, 0}};
+    fleet_sponsor_key(d->sponsor, h->name, d->uuid, ikey, sizeof(ikey));
+    const struct etcd_op ops[] = {{hkey, hv, h->lease}, {dkey, dv, 0}, {ikey, "", 0}};
     if (rc == 0)
-        rc = etcd_txn(c, cmps, 2, ops, 2, won);
+        rc = etcd_txn(c, cmps, 2, ops, d->sponsor[0] ? 3 : 2, won);
     free(hv);
     free(dv);
     return rc;
@@ -171,9 +176,11 @@ int fleet_place(struct etcd_client *c, struct fleet_domain *d, enum placement_po
 
 int fleet_unplace(struct etcd_client *c, const struct fleet_domain *d)
 {
-    char hkey[FLEET_KEY_MAX], dkey[FLEET_KEY_MAX];
+    char hkey[FLEET_KEY_MAX], dkey[FLEET_KEY_MAX], ikey[FLEET_INDEX_KEY_MAX];
+    size_t nops = d->sponsor[0] ? 3 : 2;
     fleet_host_key(d->host, hkey, sizeof(hkey));
     fleet_domain_key(d->uuid, dkey, sizeof(dkey));
+    fleet_sponsor_key(d->sponsor, d->host, d->uuid, ikey, sizeof(ikey));
     for (int attempt = 1; attempt <= FLEET_PLACE_TRIES; attempt++) {
         struct etcd_range r;
         struct fleet_host h;
@@ -183,8 +190,8 @@ int fleet_unplace(struct etcd_client *c, const struct fleet_domain *d)
         if (r.n == 0 || fleet_host_parse(r.kvs[0].value, r.kvs[0].value_len, hkey, &h) < 0) {
             /* The host left the fleet: its claims went with its record; drop the domain's. */
             etcd_range_free(&r);
-            const struct etcd_op del = {dkey, NULL, 0};
-            return etcd_txn(c, NULL, 0, &del, 1, &won);
+            const struct etcd_op del[] = {{dkey, NULL, 0}, {ikey, NULL, 0}};
+            return etcd_txn(c, NULL, 0, del, nops - 1, &won);
         }
         h.claimed_ppm -= h.claimed_ppm < d->reservation_ppm ? h.claimed_ppm : d->reservation_ppm;
         h.claimed_mib -= h.claimed_mib < d->mem_mib ? h.claimed_mib : d->mem_mib;
@@ -195,8 +202,8 @@ int fleet_unplace(struct etcd_client *c, const struct fleet_domain *d)
         char *hv = fleet_host_format(&h);
         if (!hv)
             return err_set(ENOMEM, "out of memory");
-        const struct etcd_op ops[] = {{hkey, hv, lease}, {dkey, NULL, 0}};
-        rc = etcd_txn(c, &cmp, 1, ops, 2, &won);
+        const struct etcd_op ops[] = {{hkey, hv, lease}, {dkey, NULL, 0}, {ikey, NULL, 0}};
+        rc = etcd_txn(c, &cmp, 1, ops, nops, &won);
         free(hv);
         if (rc < 0 || won)
             return rc;

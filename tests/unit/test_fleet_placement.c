@@ -175,6 +175,9 @@ static void domain_records_round_trip(void **state)
     fleet_domain_free(&back);
     assert_int_equal(fleet_domain_parse(text, strlen(text), "/xeno/domains/other", &back), -EINVAL);
     free(text);
+    char key[FLEET_INDEX_KEY_MAX];
+    fleet_sponsor_key("a/b", "h1", "u", key, sizeof(key)); /* a sponsor's '/' cannot add a level */
+    assert_string_equal(key, "/xeno/sponsors/612f62/h1/u");
     assert_false(fleet_name_valid(""));
     assert_false(fleet_name_valid("../x"));
     assert_false(fleet_name_valid("a b"));
