@@ -119,6 +119,15 @@ else
     check fleet-claims-match-hosts 'for h in h1 h2 h3; do [ "$(fl_count $h)" -eq "$(fl_on $h | wc -w)" ] || exit 1; done' \
         "etcd: $(fl_where | tr '\n' ' '); hosts: [$(fl_on h1)] [$(fl_on h2)] [$(fl_on h3)]"
 
+    # A host that refuses gives the claim back: every host has 20% left, so binpack's tie goes
+    # to h1, which already runs a domain named b1 (another UUID): 409 there, and the fleet
+    # forgets the claim (one b1 in etcd, h1's claims as before).
+    FL_H1=$(flx --json hosts | jq -c '.hosts[] | select(.name == "h1") | [.claimed_ppm, .domains]')
+    fl_create b1 0% zz >"$FL/refused.out" 2>&1
+    FL_RC=$?
+    check fleet-refused-claim-released '[ $FL_RC -eq 1 ] && grep -q "b1" "$FL/refused.out" && [ "$(fl_where | grep -c "^b1 ")" = 1 ] && [ "$(flx --json hosts | jq -c ".hosts[] | select(.name == \"h1\") | [.claimed_ppm, .domains]")" = "$FL_H1" ]' \
+        "rc $FL_RC: $(tail -c 300 "$FL/refused.out" | tr '\n' '|'); h1 before $FL_H1; $(flx hosts | tr '\n' '|')"
+
     # One etcd member down: nothing changes for placement.
     fl_etcd_stop 1
     fl_create q1 0% v1 >"$FL/q1.out" 2>&1
