@@ -66,8 +66,8 @@ static int read_definition(const char *file, char **text, size_t *len, char path
  * it reserves. */
 static int describe(const char *file, struct fleet_domain *d)
 {
-    char *xml, path[PATH_MAX], *canon = NULL;
-    size_t len, clen;
+    char *xml = NULL, path[PATH_MAX], *canon = NULL;
+    size_t len = 0, clen;
     struct domain_config cfg;
     int rc = read_definition(file, &xml, &len, path);
     if (rc != CTL_EXIT_OK)

@@ -113,9 +113,9 @@ static int start_on_host(struct api_server *s, const struct fleet_host *h, const
 void api_h_fleet_create(void *ctx)
 {
     struct api_call *k = ctx;
-    const char *xml;
-    enum placement_policy policy;
-    int paused, attempts = 0;
+    const char *xml = NULL;
+    enum placement_policy policy = PLACEMENT_BINPACK;
+    int paused = 0, attempts = 0;
     struct fleet_domain d;
     if (!k->s->fleet_etcd) {
         k->result = api_send_status(k->c, 409, "conflict", "this xenod is not in a fleet (start it with --fleet)");

@@ -184,7 +184,7 @@ static json_t *b64(const char *s, size_t len)
 static char *unb64(const char *s, size_t *len)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n % 4 || n / 4 * 3 > ETCD_VALUE_MAX * 4u)
+    if (n % 4 || n / 4 * 3 > ETCD_VALUE_MAX + 2)
         return NULL;
     unsigned char *out = malloc(n / 4 * 3 + 1);
     if (!out)
