@@ -129,3 +129,17 @@ $(BENCH_DIR)/blk-iosched-bench: bench/blk/iosched_bench.c src/blk/iosched.c src/
 
 bench-blk-iosched: $(BENCH_DIR)/blk-iosched-bench
 	$(BENCH_DIR)/blk-iosched-bench
+
+# Fleet: placements per second against a real etcd with simulated hosts, and the detection
+# time of a dead host (bench/README.md, "bench/fleet"): no guest, no root; needs etcd.
+.PHONY: bench-fleet
+bench-programs: $(BENCH_DIR)/fleet-bench
+
+$(BENCH_DIR)/fleet-bench: bench/fleet/fleet_bench.c $(wildcard src/fleet/*.c src/fleet/*.h) src/lib/err.c \
+		src/sched/admit.c src/sched/admit.h src/lib/parse.c
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^) -lcurl -ljansson -lcrypto -lpthread
+
+bench-fleet: $(BENCH_DIR)/fleet-bench
+	bench/fleet/run.sh

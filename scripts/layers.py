@@ -40,8 +40,9 @@ LAYERS = [
                   "sched", "proto", "lib"], ["-lseccomp"]),
     ("vmm", ["vmm/host", "vmm/state", "vmm/machine", "vmm/virtio", "vmm/dev", "vmm/boot",
              "vmm/core", "sched", "proto", "lib"], []),
-    ("daemon", ["sched", "proto", "lib"], ["-lmicrohttpd", "-ljansson", "-lsqlite3", "-lcrypto"]),
-    ("ctl", ["audit", "blk", "sched", "lib"], ["-lcurl", "-ljansson"]),
+    ("fleet", ["sched", "lib"], ["-lcurl", "-ljansson", "-lcrypto"]),  # etcd client, placement
+    ("daemon", ["fleet", "sched", "proto", "lib"], ["-lmicrohttpd", "-ljansson", "-lsqlite3", "-lcrypto"]),
+    ("ctl", ["fleet", "audit", "blk", "sched", "lib"], ["-lcurl", "-ljansson"]),
 ]
 ALLOWED = {name: set(deps) for name, deps, _ in LAYERS}
 SYSLIBS = {name: libs for name, _, libs in LAYERS}

@@ -56,6 +56,7 @@ static int parse_long(const struct ctl_opt *opts, int argc, char **argv, int *i,
         {"server", "URL", offsetof(struct ctl_args, server)},
         {"token-file", "FILE", offsetof(struct ctl_args, token_file)},
         {"cacert", "FILE", offsetof(struct ctl_args, cacert)},
+        {"fleet", "ETCD_URLS", offsetof(struct ctl_args, fleet)},
     };
     for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
         if (len != strlen(globals[g].name) || strncmp(name, globals[g].name, len) != 0)

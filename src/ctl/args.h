@@ -2,7 +2,7 @@
  * (`--name`, `--name VALUE`, `--name=VALUE`; `-h` is --help) and the one-letter forms a command
  * gives some of its options (`-n 5` or `-n5`, one letter per argument: `xenctl top -b -n 5`, as
  * xentop spells them), `--` ends options. The global
- * options (--socket, --server, --token-file, --cacert, --json, --help) are accepted after the command too, so
+ * options (--socket, --server, --token-file, --cacert, --fleet, --json, --help) are accepted after the command too, so
  * `xenctl list --json` works like `xenctl --json list`. Pure: no I/O, errors via err_set(). */
 #ifndef XENO_CTL_ARGS_H
 #define XENO_CTL_ARGS_H
@@ -26,6 +26,7 @@ struct ctl_args {
     /* Global options. */
     const char *socket;
     const char *server, *token_file, *cacert; /* remote mode (docs/xenctl.md "Remote") */
+    const char *fleet;                        /* --fleet ETCD_URLS (docs/fleet.md) */
     int json, help, version;
     int list_routes; /* --list-routes (before the command only): print ctl_verb_routes[] and exit */
 };

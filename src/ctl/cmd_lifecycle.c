@@ -144,6 +144,8 @@ static int post_xml(const struct ctl *c, const struct ctl_args *a, int start, js
 
 int ctl_cmd_create(const struct ctl *c, const struct ctl_args *a)
 {
+    if (a->fleet)
+        return ctl_cmd_fleet_create(c, a);
     json_t *dom;
     int rc = ctl_check_linger(a);
     if (rc == CTL_EXIT_OK)

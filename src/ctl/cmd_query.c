@@ -49,6 +49,8 @@ static int add_query(char *path, size_t size, const char *name, const char *valu
 
 int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a)
 {
+    if (a->fleet)
+        return ctl_cmd_fleet_list(c, a);
     static const char *const opts[] = {"sponsor", "state", "limit", "after"};
     char path[4500] = "/v1/domains";
     uint64_t n;

@@ -8,6 +8,11 @@
 
 static const struct ctl_opt create_opts[] = {
     {"paused", 0, NULL, 0}, {"console", 0, NULL, 0}, {"linger", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt fleet_create_opts[] = {{"paused", 0, NULL, 0},
+                                                   {"console", 0, NULL, 0},
+                                                   {"linger", 1, "SEC", 0},
+                                                   {"policy", 1, "binpack|spread", 0},
+                                                   {NULL, 0, NULL, 0}};
 static const struct ctl_opt shutdown_opts[] = {{"wait", 0, NULL, 0}, {"timeout", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt console_opts[] = {
     {"dump", 0, NULL, 0}, {"tail", 1, "BYTES", 0}, {"linger", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
@@ -62,12 +67,16 @@ static const struct ctl_opt disk_opts[] = {{"image-dir", 1, "DIR", 0},
     "exits when the console closes (the domain stopped).\n"
 
 const struct ctl_command ctl_commands[] = {
-    {"create", "FILE [--paused] [--console]", "create and start a transient domain from a domain XML file",
+    {"create", "FILE [--paused] [--console] [--policy binpack|spread]",
+     "create and start a transient domain from a domain XML file",
      "Sends FILE to xenod and starts the domain. A transient domain is forgotten once it stops for good.\n"
      "  --paused       start with the vCPUs paused (`xenctl unpause` runs them)\n"
      "  --console      attach to its console right away (see `xenctl console --help`)\n"
-     "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n",
-     create_opts, 1, 1, ctl_cmd_create},
+     "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n"
+     "With --fleet ETCD_URLS: the placer chooses the host (docs/fleet.md) and claims the domain's\n"
+     "reservation there in etcd, then that host's xenod starts it.\n"
+     "  --policy P     binpack (default: fill hosts one by one) or spread (the emptiest host)\n",
+     fleet_create_opts, 1, 1, ctl_cmd_create},
     {"define", "FILE", "define a persistent domain from a domain XML file, without starting it",
      "Sends FILE to xenod, which keeps the definition until `xenctl undefine`. `xenctl start` runs it.\n", NULL, 1, 1,
      ctl_cmd_define},
@@ -88,6 +97,12 @@ const struct ctl_command ctl_commands[] = {
      "  --after NAME     the domains whose names sort after NAME, in name order\n",
      list_opts, 0, 0, ctl_cmd_list},
     {"info", "REF", "show one domain's details as \"Key: value\" lines", "", NULL, 1, 1, ctl_cmd_info},
+    {"hosts", "--fleet ETCD_URLS", "show the fleet's hosts: state, capacity, reservations, lease",
+     "Every host registered in the fleet's etcd (docs/fleet.md): State (active, draining); CPUs;\n"
+     "Capacity, the CPU its admission control may promise; Reserved, the larger of what placers claimed\n"
+     "and what its xenod holds; Mem(MiB), claimed/total; Domains placed there; Lease, seconds left of\n"
+     "its lease / its TTL (a host whose lease ends is out of the fleet).\n",
+     NULL, 0, 0, ctl_cmd_hosts},
     {"host", "", "show the host's details: domains, CPUs, whether guests see exactly the CPUID policy",
      "`CPU contract` says whether this host's KVM gives guests exactly XenoServer's CPUID policy\n"
      "(docs/machine.md); if not, `CPU extra` and `CPU missing` name the features that differ.\n",

@@ -48,6 +48,10 @@ int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_restore(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_net_qos(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_migrate(const struct ctl *c, const struct ctl_args *a);
+/* cmd_fleet.c: with --fleet (create and list hand over to these) */
+int ctl_cmd_fleet_create(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_fleet_list(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_hosts(const struct ctl *c, const struct ctl_args *a);
 /* cmd_query.c */
 int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);

@@ -62,7 +62,15 @@ int main(int argc, char **argv)
         return rc;
 
     c.json = a.json;
-    if (ctl_target_setup(&a, &c.t) < 0)
+    /* With --fleet, create/list/hosts talk to etcd and to the host placement chose
+     * (cmd_fleet.c); every other command needs a host named by --socket or --server. */
+    int fleet_cmd = !strcmp(name, "create") || !strcmp(name, "list") || !strcmp(name, "hosts");
+    if (a.fleet && !fleet_cmd)
+        return ctl_usage_error("--fleet goes with create, list and hosts; %s talks to one host (--socket or --server)",
+                               name);
+    if (a.fleet && (a.server || a.socket))
+        return ctl_usage_error("--fleet chooses the host: give no --socket or --server with it");
+    if (!a.fleet && ctl_target_setup(&a, &c.t) < 0)
         return ctl_usage_error("%s", err_msg());
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

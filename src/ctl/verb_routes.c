@@ -54,6 +54,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     LOCAL("disk", "commit", "merges an overlay into its base on this host; no daemon"),
     LOCAL("disk", "convert", "imports a qcow2 file with qemu-img on this host; no daemon"),
     LOCAL("help", NULL, "prints xenctl's own help text"),
+    LOCAL("hosts", NULL, "reads the fleet's host records in etcd (--fleet; docs/fleet.md); no xenod"),
     {NULL, NULL, NULL, NULL},
 };
 

@@ -740,6 +740,7 @@ static const struct route routes[] = {
     {"GET", "/v1/sponsors/{sponsor}/policy", api_h_policy_get},
     {"PUT", "/v1/sponsors/{sponsor}/policy", api_h_policy_put},
     {"POST", "/v1/prices", h_prices_reload},
+    {"POST", "/v1/fleet/domains", api_h_fleet_create},
 };
 
 const struct route *api_routes(size_t *n)

@@ -15,6 +15,7 @@ struct api_opts {
     const char *tls_cert, *tls_key; /* PEM files; needed with listen */
     const char *image_dir;          /* where sponsors' kernels and initrds must be; NULL: sponsors define nothing */
     const char *web_dir;            /* the web console's files (docs/web.md); NULL: no page */
+    const char *fleet, *fleet_token, *fleet_cacert; /* --fleet ETCD_URLS and its options; NULL: none */
 };
 
 /* Serves the API on the unix socket (refuses if another xenod answers there) and, with

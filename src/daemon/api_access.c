@@ -25,7 +25,8 @@ static const struct {
     {"GET", "/v1/tokens"},
     {"POST", "/v1/tokens"},
     {"DELETE", "/v1/tokens/{id}"},
-    {"POST", "/v1/prices"}, /* the host's price list */
+    {"POST", "/v1/prices"},        /* the host's price list */
+    {"POST", "/v1/fleet/domains"}, /* forwarded to a host with the operator's --fleet-token */
 };
 
 int access_operator_only(const char *method, const char *pattern)

@@ -35,6 +35,8 @@ struct api_server {
     char *image_dir;               /* NULL: sponsors define nothing */
     struct web_static *web;        /* the web console's files; NULL: none (404) */
     int listen_fd;
+    /* --fleet ETCD_URLS, --fleet-token FILE, --fleet-cacert FILE (api_fleet.c); NULL: none */
+    char *fleet_etcd, *fleet_token, *fleet_cacert;
     char path[108];
 };
 
@@ -62,6 +64,9 @@ struct api_call {
 /* The error of a request's handler: 403 for -EACCES (a principal's limit), else as its errno
  * says (404, 409, 400...), with err_msg(). */
 void api_call_error(struct api_call *k, int rc);
+
+/* api_fleet.c: POST /v1/fleet/domains (operator only). */
+void api_h_fleet_create(void *ctx);
 
 /* api_sponsor.c: what sponsors may do within the operator's policy (sponsor_policy.h). */
 void api_h_policy_get(void *ctx);

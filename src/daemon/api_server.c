@@ -229,6 +229,10 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
         rc = events_hub_start(&s->events, r, s->auth);
     if (rc == 0)
         rc = console_relay_start(&s->console);
+    if (rc == 0 && ((o->fleet && !(s->fleet_etcd = strdup(o->fleet))) ||
+                    (o->fleet_token && !(s->fleet_token = strdup(o->fleet_token))) ||
+                    (o->fleet_cacert && !(s->fleet_cacert = strdup(o->fleet_cacert)))))
+        rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->web_dir && (rc = web_static_open(&s->web, o->web_dir)) == 0)
@@ -279,6 +283,9 @@ void api_stop(struct api_server *s)
     auth_close(s->auth);
     events_hub_free(s->events);
     free(s->image_dir);
+    free(s->fleet_etcd);
+    free(s->fleet_token);
+    free(s->fleet_cacert);
     web_static_close(s->web);
     free(s);
 }

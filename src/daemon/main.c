@@ -1,6 +1,7 @@
 /* xenod: the host daemon. Keeps the domain registry, supervises one xeno-vmm per running
  * domain, and serves the API (docs/api.md) that xenctl and the web page use. Runs in the
  * foreground, logs to stderr. Stopping xenod does not stop domains: a new xenod re-attaches. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "daemon/billing.h"
 #include "daemon/cpu_contract.h"
 #include "daemon/fd_budget.h"
+#include "daemon/fleet_member.h"
 #include "daemon/log_ring.h"
 #include "daemon/migrate_host.h"
 #include "daemon/options.h"
@@ -67,7 +69,10 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                           .tls_cert = o->tls_cert,
                           .tls_key = o->tls_key,
                           .image_dir = o->image_dir[0] ? o->image_dir : NULL,
-                          .web_dir = o->web_dir[0] ? o->web_dir : NULL};
+                          .web_dir = o->web_dir[0] ? o->web_dir : NULL,
+                          .fleet = o->fleet,
+                          .fleet_token = o->fleet_token[0] ? o->fleet_token : NULL,
+                          .fleet_cacert = o->fleet_cacert[0] ? o->fleet_cacert : NULL};
     if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);
@@ -130,6 +135,12 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* Before any thread starts: curl_global_init is not thread-safe (the fleet's etcd client). */
+    if (o.fleet && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        log_error("cannot initialise libcurl (--fleet)");
+        return 1;
+    }
+
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -146,6 +157,17 @@ int main(int argc, char **argv)
         return 1;
     }
     log_info("serving %s; state in %s; monitor %s", o.socket, o.abs_state_dir, o.vmm);
+    struct fleet_member *fleet = NULL;
+    struct fleet_member_opts fo = {o.fleet, o.host_name, o.advertise, o.fleet_ttl_s};
+    if (o.fleet && fleet_member_start(&fleet, &reg, &fo) < 0) {
+        log_error("%s", err_msg());
+        api_stop(api);
+        migrate_host_close(migrate);
+        struct billing *bill = reg.billing;
+        reg_close(&reg);
+        billing_close(bill);
+        return 1;
+    }
 
     int sig;
     /* SIGHUP reads the price list again (docs/billing.md); the others stop xenod. */
@@ -153,6 +175,7 @@ int main(int argc, char **argv)
         if (billing_reload_prices(reg.billing) == -ENOENT)
             log_info("SIGHUP: %s", err_msg()); /* other errors are logged with file:line */
     log_info("stopping on %s; domains keep running", strsignal(sig));
+    fleet_member_stop(fleet);
     api_stop(api);
     migrate_host_close(migrate);
     struct billing *bill = reg.billing;

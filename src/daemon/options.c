@@ -10,6 +10,7 @@
 
 #include "daemon/billing.h"
 #include "daemon/fd_budget.h"
+#include "daemon/fleet_member.h"
 #include "lib/err.h"
 #include "lib/parse.h"
 
@@ -21,6 +22,8 @@ void xenod_options_usage(FILE *f)
             "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
             "             [--save-dir DIR] [--web-dir DIR | --no-web] [--prices FILE]\n"
             "             [--ledger-interval TIME] [--max-domains N] [--list-routes]\n"
+            "             [--fleet ETCD_URLS --host-name NAME --advertise URL [--fleet-ttl S]\n"
+            "              [--fleet-token FILE] [--fleet-cacert FILE]]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -59,6 +62,15 @@ void xenod_options_usage(FILE *f)
             "                   320 (RLIMIT_NOFILE is checked at start)\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
             "                   parity test checks it against docs/openapi.yaml\n"
+            "  --fleet ETCD_URLS  join the fleet kept in etcd (http://HOST:PORT[,...]; docs/fleet.md): this\n"
+            "                   host is registered under a lease with its capacity and reservations\n"
+            "  --host-name NAME  this host's name in the fleet; --advertise URL  where placers reach this\n"
+            "                   host's API (https://HOST:PORT of --listen, or unix:/PATH of --socket)\n"
+            "  --fleet-ttl S    the lease's TTL in seconds (2..3600, default 10): a host silent that long\n"
+            "                   is out of the fleet\n"
+            "  --fleet-token FILE  the operator token other hosts accept (mode 0600), sent when POST\n"
+            "                   /v1/fleet/domains starts a domain on a host advertised as https://;\n"
+            "                   --fleet-cacert FILE  the CA that signed their certificates\n"
             "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
             "                   or the source tree's web/ beside the build; docs/web.md); --no-web: none\n");
 }
@@ -146,6 +158,16 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
             return err_set(EINVAL, "--max-domains %s: a number from 1 to %d", arg, XENOD_MAX_DOMAINS_LIMIT);
         o->max_domains = (unsigned)n;
         return 0;
+    case 'F': o->fleet = arg; return 0;
+    case 'n': o->host_name = arg; return 0;
+    case 'A': o->advertise = arg; return 0;
+    case 't':
+        if (parse_u64_range(arg, 2, 3600, &n) < 0)
+            return err_wrap(EINVAL, "--fleet-ttl (seconds, 2..3600)");
+        o->fleet_ttl_s = (long)n;
+        return 0;
+    case 'o': return absolute("--fleet-token", arg, o->fleet_token);
+    case 'r': return absolute("--fleet-cacert", arg, o->fleet_cacert);
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -183,6 +205,12 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"max-domains", required_argument, NULL, 'M'},
                                              {"web-dir", required_argument, NULL, 'W'},
                                              {"no-web", no_argument, NULL, 'w'},
+                                             {"fleet", required_argument, NULL, 'F'},
+                                             {"host-name", required_argument, NULL, 'n'},
+                                             {"advertise", required_argument, NULL, 'A'},
+                                             {"fleet-ttl", required_argument, NULL, 't'},
+                                             {"fleet-token", required_argument, NULL, 'o'},
+                                             {"fleet-cacert", required_argument, NULL, 'r'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;
@@ -193,6 +221,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
     o->max_domains = 0; /* not given: main() takes the default, or what the descriptor limit holds */
     o->ledger_interval_s = BILLING_POST_INTERVAL_S;
     o->cpu.headroom_ppm = SCHED_HEADROOM_DEFAULT_PPM;
+    o->fleet_ttl_s = FLEET_TTL_DEFAULT_S;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
         if ((rc = parse_one(o, c, optarg, argv[optind - 1])) != 0)
@@ -201,6 +230,10 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->migrate_listen && !o->migrate_key[0])
         return err_set(EINVAL, "--migrate-listen needs --migrate-key FILE: hosts authenticate each other with it");
+    if (!o->fleet != !o->host_name || !o->fleet != !o->advertise)
+        return err_set(EINVAL, "--fleet, --host-name and --advertise go together");
+    if (!o->fleet && (o->fleet_token[0] || o->fleet_cacert[0]))
+        return err_set(EINVAL, "--fleet-token and --fleet-cacert go with --fleet");
     if (o->no_web && o->web_dir[0])
         return err_set(EINVAL, "--web-dir and --no-web: give one");
     if (o->listen && (!o->tls_cert[0] || !o->tls_key[0]))

@@ -40,6 +40,11 @@ struct xenod_options {
     double ledger_interval_s;     /* --ledger-interval: how often usage is posted (at most 60 s) */
     char prices[PATH_MAX];        /* --prices FILE, absolute; "": none (usage is free) */
     char abs_state_dir[PATH_MAX]; /* state_dir made absolute (xenod_options_resolve) */
+    /* --fleet ETCD_URLS --host-name NAME --advertise URL [--fleet-ttl S] (docs/fleet.md);
+     * fleet NULL: not in a fleet. */
+    const char *fleet, *host_name, *advertise;
+    long fleet_ttl_s;
+    char fleet_token[PATH_MAX], fleet_cacert[PATH_MAX]; /* absolute; "": none (POST /v1/fleet/domains) */
 };
 
 /* 0, 1 when --help was printed (exit 0), or -EINVAL and err_set() saying what is wrong

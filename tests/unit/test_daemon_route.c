@@ -167,6 +167,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"GET", "/v1/sponsors/acme/policy"},
         {"PUT", "/v1/sponsors/acme/policy"},
         {"POST", "/v1/prices"},
+        {"POST", "/v1/fleet/domains"},
     };
     size_t nd = sizeof(documented) / sizeof(documented[0]);
     assert_int_equal(n, nd);
