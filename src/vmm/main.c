@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -66,6 +67,14 @@ struct monitor {
  * tick to judge the state again: 10% of a tick, what the tick itself calls running. */
 #define WAKE_CPU_NS (TICK_MS * 1000000ull / 10)
 
+static uint64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+        return 0; /* readers then ask, as if something ran */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void publish_stats(struct monitor *m)
 {
     if (!m->stats.page)
@@ -76,6 +85,9 @@ static void publish_stats(struct monitor *m)
     p->console_in_bytes = m->hub.in_bytes;
     p->refresh_on_read = !m->ticking;
     p->refreshes_on_read = m->refreshes;
+    /* Last, as close to the sleep as this write gets: what readers compare the process's
+     * CPU time with to know that nothing ran since (stats_page_current). */
+    p->asleep_process_cpu_ns = m->ticking ? 0 : process_cpu_ns();
     stats_end(&m->stats);
 }
 
@@ -194,7 +206,7 @@ static void tick(struct monitor *m)
     publish_stats(m);
 }
 
-/* Readers read the page (inotify IN_ACCESS): a fresh page now; if the vCPUs used CPU
+/* A reader asked (it opened the page: inotify IN_OPEN): a fresh page now; if the vCPUs used CPU
  * time meanwhile (a guest woken by its own in-kernel timer makes no exit we could see),
  * the tick starts again to judge their state. */
 static void reader_request(struct monitor *m)

@@ -22,8 +22,9 @@ static uint64_t realtime_ns(void)
 }
 
 /* A watch on the inode (through the open descriptor's /proc name, before the rename: the
- * watch follows the inode). Only reads by others are seen: the monitor writes through its
- * mapping, which inotify does not report. */
+ * watch follows the inode). Opens are the readers' requests (stats_page_ask opens the file
+ * again): reads are not, so that a reader can look at a sleeping monitor's page, and see
+ * that it is current, without waking it. The monitor itself never opens the file again. */
 static int open_watch(int fd)
 {
     char path[64];
@@ -33,7 +34,7 @@ static int open_watch(int fd)
         return -1;
     }
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if (inotify_add_watch(w, path, IN_ACCESS) < 0) {
+    if (inotify_add_watch(w, path, IN_OPEN) < 0) {
         log_warn("inotify on the stats page: %s; it is refreshed every 100 ms even when idle", strerror(errno));
         close(w);
         return -1;

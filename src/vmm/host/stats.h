@@ -13,7 +13,7 @@
 
 struct stats {
     struct stats_page *page;
-    int watch_fd; /* inotify on the file: IN_ACCESS = a reader read it; -1 without one */
+    int watch_fd; /* inotify on the file: IN_OPEN = a reader asked for a fresh page; -1 without one */
 };
 
 /* Creates DIR/stats (mode 0600) with the fixed fields filled in. 0 or -errno, err_msg(). */
@@ -24,7 +24,7 @@ void stats_end(struct stats *s);
 void stats_close(struct stats *s);
 /* Readers' requests (docs/control-channel.md, "Stats page"): the descriptor to poll, -1
  * when inotify is not available (the monitor then never stops its timed refresh), and the
- * drain: how many reads happened since the last call (0 when none). */
+ * drain: how many opens (requests) happened since the last call (0 when none). */
 int stats_watch_fd(const struct stats *s);
 unsigned stats_take_requests(struct stats *s);
 
