@@ -9,7 +9,9 @@
 #
 # Usage: bench/density/run.sh [N...]        (default: 100 300)
 # Environment: BUILD (default build: the non-sanitizer programs), MEM_MIB (32), CLIENTS (4),
-# IDLE_S (10). Prints one block per N; bench/README.md ("Density") keeps the figures.
+# IDLE_S (10), XENOD_ARGS (more xenod options, e.g. "--sample-interval 1s --ledger-interval 1s"
+# to measure idle domains under xenod's busiest reading). Prints one block per N;
+# bench/README.md ("Density") keeps the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +19,7 @@ BUILD=${BUILD:-build}
 MEM_MIB=${MEM_MIB:-32}
 CLIENTS=${CLIENTS:-4}
 IDLE_S=${IDLE_S:-10}
+XENOD_ARGS=${XENOD_ARGS:-}
 KERNEL=$PWD/build/guest/echo.elf
 XENOD=$BUILD/bin/xenod
 XENCTL=$BUILD/bin/xenctl
@@ -57,6 +60,13 @@ mem_available_kib() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 # busy and total jiffies of all CPUs
 cpu_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # PID: its utime+stime in ticks
+procs_ticks() { # PID...: the sum of their utime+stime in ticks (one awk over all)
+    local f=() p
+    for p in "$@"; do f+=("/proc/$p/stat"); done
+    [ ${#f[@]} -gt 0 ] || { echo 0; return; }
+    awk '{s += $14 + $15} END {print s + 0}' "${f[@]}" 2>/dev/null || echo 0
+}
+ticks_pct() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v s="$IDLE_S" 'BEGIN {printf "%.2f%%", 100*t/hz/s}'; } # TICKS over IDLE_S
 pss_kib() { # PID...: the sum of their PSS
     local p s=0 v
     for p in "$@"; do
@@ -103,7 +113,8 @@ bench_one() {
     make_xml "$n"
     local mem0 cpu0
     mem0=$(mem_available_kib)
-    "$XENOD" --state-dir "$TMP/state" --socket "$XENOD_SOCKET" --max-domains $((n + 16)) >"$TMP/xenod-$n.log" 2>&1 &
+    # shellcheck disable=SC2086 # XENOD_ARGS is a list of options
+    "$XENOD" --state-dir "$TMP/state" --socket "$XENOD_SOCKET" --max-domains $((n + 16)) $XENOD_ARGS >"$TMP/xenod-$n.log" 2>&1 &
     XENOD_PID=$!
     for _ in $(seq 100); do [ -S "$XENOD_SOCKET" ] && curl -sf --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null && break; sleep 0.1; done
 
@@ -124,9 +135,14 @@ bench_one() {
     pids=$(monitors)
     pss=$(pss_kib $pids)
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$XENOD_PID/status")
+    local own0 own1 xi0 xi1
+    own0=$(procs_ticks $pids)
+    xi0=$(proc_ticks "$XENOD_PID")
     j0=$(cpu_jiffies)
     sleep "$IDLE_S" # the idle period measured
     j1=$(cpu_jiffies)
+    own1=$(procs_ticks $pids)
+    xi1=$(proc_ticks "$XENOD_PID")
     cpu=$(awk -v a="$j0" -v b="$j1" -v ncpu="$(nproc)" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.1f", 100*ncpu*(y[1]-x[1])/(y[2]-x[2])}')
 
     local list_full list_page get
@@ -155,7 +171,7 @@ bench_one() {
             1000*(b[1]-a[1])/hz/n, 1000*(x1-x0)/hz/n }'
     awk -v n="$n" -v m0="$mem0" -v m1="$mem1" -v pss="$pss" -v np="$npids" 'BEGIN {
         printf "  memory  MemAvailable drop %.2f MiB/domain; monitors PSS %.2f MiB/domain\n", (m0-m1)/1024/n, pss/1024/(np?np:1) }'
-    echo "  idle host CPU over ${IDLE_S} s: ${cpu}% of one core ($(nproc) cores)"
+    echo "  idle host CPU over ${IDLE_S} s: ${cpu}% of one core ($(nproc) cores); the monitors' own $(ticks_pct $((own1 - own0))), xenod's own $(ticks_pct $((xi1 - xi0)))"
     echo "  xenod RSS ${rss} KiB ($(awk -v r="$rss" -v n="$n" 'BEGIN {printf "%.1f", r/n}') KiB/domain)"
     echo "  list all (${bytes} bytes) p50/p99 ms: $list_full;  list page of 50 (state filter, 4 fields) p50/p99 ms: $list_page;  get p50/p99 ms: $get"
 }

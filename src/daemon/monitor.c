@@ -437,7 +437,7 @@ int monitor_read_stats(const struct monitor *m, struct stats_page *out)
         return 0;
     /* An ask older than a second says nothing of how fresh the page is now. */
     uint64_t since = m->stats_asked_ns && realtime_ns() - m->stats_asked_ns < 1000000000u ? m->stats_asked_ns : 0;
-    return stats_page_read_fd_since(m->stats_fd, out, since);
+    return stats_page_read_fd_since(m->stats_fd, m->pidfd, out, since);
 }
 
 int monitor_peek_stats(const struct monitor *m, struct stats_page *out)
@@ -446,7 +446,7 @@ int monitor_peek_stats(const struct monitor *m, struct stats_page *out)
         return -ENODATA;
     int r = stats_page_read_fd_nowait(m->stats_fd, out);
     if (r == 0 && !stats_page_current(out, m->pid))
-        stats_page_ask(m->stats_fd); /* not waited for: the next view is fresh */
+        stats_page_ask(m->pidfd, m->pid); /* not waited for: the next view is fresh */
     return r;
 }
 
@@ -460,7 +460,7 @@ void monitor_ask_stats(struct monitor *m)
         return; /* nothing to ask: monitor_read_stats takes the page as it is */
     }
     m->stats_asked_ns = realtime_ns();
-    stats_page_ask(m->stats_fd);
+    stats_page_ask(m->pidfd, m->pid);
 }
 
 void monitor_close(struct monitor *m)

@@ -8,6 +8,7 @@
 #ifndef XENO_LIB_STATS_PAGE_H
 #define XENO_LIB_STATS_PAGE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #define STATS_PAGE_MAGIC 0x58535441u /* "ATSX" little-endian: XenoServer sTAts */
@@ -95,10 +96,10 @@ struct stats_page {
 
     /* Refresh on request (docs/control-channel.md, "Stats page"). While every vCPU is
      * halted (or paused, or the guest is preserved stopped) the monitor stops its 100 ms
-     * refresh and sleeps; an open(2) of the file wakes it (inotify IN_OPEN: stats_page_ask)
-     * and it writes a fresh page at once. Reads do not wake it. stats_page_read_fd() asks
-     * and waits for that refresh (bounded). */
-    uint32_t refresh_on_read; /* 1: no timed refresh now; a read asks for one */
+     * refresh and sleeps; a reader's STATS_PAGE_ASK_SIGNAL wakes it (stats_page_ask) and it
+     * writes a fresh page at once. Reads do not wake it. stats_page_read_fd() asks and
+     * waits for that refresh (bounded). */
+    uint32_t refresh_on_read; /* 1: no timed refresh now; a reader must ask for one */
     uint32_t refresh_pad;
     uint64_t refreshes_on_read; /* refreshes readers asked for */
     /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). A
@@ -145,17 +146,23 @@ int stats_page_read(const struct stats_page *shared, struct stats_page *out);
  * the reader an error, never a SIGBUS (a mapping of a shared file faults on the pages past
  * its end). -ENODATA when the file is shorter than the page. */
 int stats_page_read_fd(int fd, struct stats_page *out);
+/* A reader's request for a fresh page from a sleeping monitor: a signal, which the monitor
+ * takes on its signalfd (several pending are one request). A signal, not a file event: it
+ * costs the monitor no descriptor and no inotify instance (the host's per-user limit on
+ * those, 128 by default, would keep all monitors past the 128th awake). */
+#define STATS_PAGE_ASK_SIGNAL SIGUSR2
 /* For a reader of many pages (xenod's passes over every domain): stats_page_ask() wakes a
- * sleeping monitor (it opens the file again, through /proc/self/fd: IN_OPEN), so that asking
- * all first and reading all after costs one wake-up's wait in all, not one per page;
- * stats_page_read_fd_since() takes a sleeping monitor's page without waiting when it was
- * updated at or after since_ns (CLOCK_REALTIME, taken before the asks; 0: as
- * stats_page_read_fd). Readers first check stats_page_current() and ask only the monitors
- * whose page is not. */
-void stats_page_ask(int fd);
+ * sleeping monitor, through pidfd (it names one process: never another that reused the
+ * pid), or when pidfd is -1 to pid, only if that process is a xeno-vmm (/proc/PID/comm);
+ * so that asking all first and reading all after costs one wake-up's wait in all, not one
+ * per page. stats_page_read_fd_since() takes a sleeping monitor's page without waiting when
+ * it was updated at or after since_ns (CLOCK_REALTIME, taken before the asks); with
+ * since_ns 0 it asks itself (pidfd, else the page's pid) and waits. Readers first check
+ * stats_page_current() and ask only the monitors whose page is not. */
+void stats_page_ask(int pidfd, int pid);
 /* The page as it is, without asking and without waiting: a read never wakes the monitor. */
 int stats_page_read_fd_nowait(int fd, struct stats_page *out);
-int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns);
+int stats_page_read_fd_since(int fd, int pidfd, struct stats_page *out, uint64_t since_ns);
 /* Whether a page read into *out (stats_page_read_fd_nowait) is current now without asking
  * its monitor, pid the monitor's process as the reader knows it: 1 when the monitor ticks
  * (the page is at most a tick old) or when it sleeps and its process used less than
