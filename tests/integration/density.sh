@@ -1,5 +1,5 @@
 # Many idle domains through one xenod (issue 18): DENSITY_N (default 200) `echo` domains of
-# 32 MiB created by 4 parallel xenctl clients, all running; the CPU their monitors and xenod
+# 32 MiB created by 4 parallel `xenctl create FILE...` clients, all running; the CPU their monitors and xenod
 # use over 10 s of idleness stays below a stated bound; list with filters, field selection
 # and paging is right; one domain past --max-domains is refused; all are destroyed by 4
 # parallel clients and no monitor is left. Also: xenod under a descriptor limit too low for
@@ -62,20 +62,29 @@ if ! wait_until 20 xenod_up; then
     return 0 2>/dev/null || exit 0
 fi
 
-# ---- create N with 4 parallel clients ---------------------------------------------------------
+# ---- create N with 4 parallel clients, each one `xenctl create FILE...` for its share --------
+# Client 0's batch starts with a file that does not exist: reported, and the rest still go.
 t0=${EPOCHREALTIME/./}
 for k in $(seq 0 $((CLIENTS - 1))); do
     (
-        for i in $(seq $((k + 1)) "$CLIENTS" "$N"); do
-            f=$DN/xml/d$(printf %04d "$i").xml
-            timeout -k 5 60 "$XENCTL" create "$f" >>"$DN/create.out" 2>&1 || echo "create $f failed" >>"$DN/create.err"
-        done
+        files=()
+        [ "$k" = 0 ] && files+=("$DN/xml/missing.xml")
+        for i in $(seq $((k + 1)) "$CLIENTS" "$N"); do files+=("$DN/xml/d$(printf %04d "$i").xml"); done
+        timeout -k 5 300 "$XENCTL" create "${files[@]}" >"$DN/create.$k.out" 2>"$DN/create.$k.err"
+        echo $? >"$DN/create.$k.rc"
     ) &
 done
 wait $(jobs -p | grep -vx "$XPID")
 t1=${EPOCHREALTIME/./}
-echo "    created $N domains with $CLIENTS clients in $(((t1 - t0) / 1000)) ms"
-check density-create-all '[ ! -s "$DN/create.err" ]' "$(head -c 600 "$DN/create.err" 2>/dev/null)"
+echo "    created $N domains with $CLIENTS clients (one xenctl each) in $(((t1 - t0) / 1000)) ms"
+created=$(cat "$DN"/create.*.out | grep -c '^Domain d[0-9]* created')
+check density-create-all '[ "$created" = "$N" ] && [ "$(cat "$DN"/create.[123].rc)" = "$(printf "0\n0\n0")" ] &&
+    [ ! -s "$DN/create.1.err" ] && [ ! -s "$DN/create.2.err" ] && [ ! -s "$DN/create.3.err" ]' \
+    "$created of $N reported created; $(head -c 600 "$DN"/create.*.err 2>/dev/null)"
+check density-create-batch-reports-failure '[ "$(cat "$DN/create.0.rc")" != 0 ] && grep -q "missing.xml" "$DN/create.0.err"' \
+    "status $(cat "$DN/create.0.rc"): $(head -c 300 "$DN/create.0.err")"
+run_cmd density-create-console-one-file "$XENCTL" create --console "$DN/xml/d0001.xml" "$DN/xml/d0002.xml"
+expect density-create-console-one-file 2 '--console takes one FILE'
 
 up_count() { api_get '/v1/domains?fields=name,state' | jq '[.domains[] | select(.state == "running" or .state == "blocked")] | length'; }
 all_up() { [ "$(up_count)" = "$N" ]; }
