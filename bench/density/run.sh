@@ -87,11 +87,18 @@ make_xml() { # N: d00001.xml ... in $TMP/xml, sponsors s0..s3
     done
 }
 
-# run_clients C VERB N: C clients share the N domains (client k takes every C-th); prints seconds
+# run_clients C VERB N: C clients share the N domains (client k takes every C-th); prints seconds.
+# VERB create-batch: each client is one `xenctl create FILE...` with all its files.
 run_clients() {
     local c=$1 verb=$2 n=$3 t0 k
     t0=$(now)
     for k in $(seq 0 $((c - 1))); do
+        if [ "$verb" = create-batch ]; then
+            files=()
+            for i in $(seq $((k + 1)) "$c" "$n"); do files+=("$TMP/xml/d$(printf %05d "$i").xml"); done
+            timeout 600 "$XENCTL" create "${files[@]}" >/dev/null || echo "bench/density: batch create failed" >&2 &
+            continue
+        fi
         (
             for i in $(seq $((k + 1)) "$c" "$n"); do
                 name=d$(printf %05d "$i")
@@ -105,6 +112,7 @@ run_clients() {
 }
 
 # running or blocked (all vCPUs halted), in one answer
+wait_all_up() { for _ in $(seq 300); do [ "$(up_count)" = "$1" ] && return; sleep 0.2; done; } # N, at most 60 s
 up_count() { curl -s --unix-socket "$XENOD_SOCKET" 'http://x/v1/domains?fields=state' | jq '[.domains[] | select(.state == "running" or .state == "blocked")] | length'; }
 
 bench_one() {
@@ -153,6 +161,13 @@ bench_one() {
     bytes=$(curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/domains | wc -c)
 
     t_par_d=$(run_clients "$CLIENTS" destroy "$n")
+    # Again with one xenctl per client for all its domains (`xenctl create FILE...`).
+    local t_bat_c t_bat_d b0 b1
+    b0=$(cpu_jiffies)
+    t_bat_c=$(run_clients "$CLIENTS" create-batch "$n")
+    b1=$(cpu_jiffies)
+    wait_all_up "$n"
+    t_bat_d=$(run_clients "$CLIENTS" destroy "$n")
     local left
     left=$(monitors | wc -w)
     kill -TERM "$XENOD_PID"
@@ -165,6 +180,9 @@ bench_one() {
     awk -v n="$n" -v a="$t_seq_c" -v b="$t_seq_d" -v c="$t_par_c" -v d="$t_par_d" -v cl="$CLIENTS" 'BEGIN {
         printf "  create  sequential %6.2f s  %6.1f/s   %d clients %6.2f s  %6.1f/s\n", a, n/a, cl, c, n/c
         printf "  destroy sequential %6.2f s  %6.1f/s   %d clients %6.2f s  %6.1f/s\n", b, n/b, cl, d, n/d }'
+    awk -v n="$n" -v c="$t_bat_c" -v cl="$CLIENTS" -v h0="$b0" -v h1="$b1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(h0,a," "); split(h1,b," ")
+        printf "  create  %d clients, one xenctl each for all its files: %6.2f s  %6.1f/s, host CPU per create %.1f ms\n", cl, c, n/c, 1000*(b[1]-a[1])/hz/n }'
     awk -v n="$n" -v x0="$x0" -v x1="$x1" -v h0="$h0" -v h1="$h1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         split(h0,a," "); split(h1,b," ")
         printf "  CPU per create (4 clients): host %.1f ms (all processes: xenctl, xenod, monitor start-up, guest boot), xenod %.2f ms\n",
