@@ -9,7 +9,9 @@
 #
 # Usage: bench/density/run.sh [N...]        (default: 100 300)
 # Environment: BUILD (default build: the non-sanitizer programs), MEM_MIB (32), CLIENTS (4),
-# IDLE_S (10). Prints one block per N; bench/README.md ("Density") keeps the figures.
+# IDLE_S (10), XENOD_ARGS (more xenod options, e.g. "--sample-interval 1s --ledger-interval 1s"
+# to measure idle domains under xenod's busiest reading). Prints one block per N;
+# bench/README.md ("Density") keeps the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +19,7 @@ BUILD=${BUILD:-build}
 MEM_MIB=${MEM_MIB:-32}
 CLIENTS=${CLIENTS:-4}
 IDLE_S=${IDLE_S:-10}
+XENOD_ARGS=${XENOD_ARGS:-}
 KERNEL=$PWD/build/guest/echo.elf
 XENOD=$BUILD/bin/xenod
 XENCTL=$BUILD/bin/xenctl
@@ -57,6 +60,13 @@ mem_available_kib() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 # busy and total jiffies of all CPUs
 cpu_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # PID: its utime+stime in ticks
+procs_ticks() { # PID...: the sum of their utime+stime in ticks (one awk over all)
+    local f=() p
+    for p in "$@"; do f+=("/proc/$p/stat"); done
+    [ ${#f[@]} -gt 0 ] || { echo 0; return; }
+    awk '{s += $14 + $15} END {print s + 0}' "${f[@]}" 2>/dev/null || echo 0
+}
+ticks_pct() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v s="$IDLE_S" 'BEGIN {printf "%.2f%%", 100*t/hz/s}'; } # TICKS over IDLE_S
 pss_kib() { # PID...: the sum of their PSS
     local p s=0 v
     for p in "$@"; do
@@ -77,11 +87,18 @@ make_xml() { # N: d00001.xml ... in $TMP/xml, sponsors s0..s3
     done
 }
 
-# run_clients C VERB N: C clients share the N domains (client k takes every C-th); prints seconds
+# run_clients C VERB N: C clients share the N domains (client k takes every C-th); prints seconds.
+# VERB create-batch: each client is one `xenctl create FILE...` with all its files.
 run_clients() {
     local c=$1 verb=$2 n=$3 t0 k
     t0=$(now)
     for k in $(seq 0 $((c - 1))); do
+        if [ "$verb" = create-batch ]; then
+            files=()
+            for i in $(seq $((k + 1)) "$c" "$n"); do files+=("$TMP/xml/d$(printf %05d "$i").xml"); done
+            timeout 600 "$XENCTL" create "${files[@]}" >/dev/null || echo "bench/density: batch create failed" >&2 &
+            continue
+        fi
         (
             for i in $(seq $((k + 1)) "$c" "$n"); do
                 name=d$(printf %05d "$i")
@@ -95,6 +112,7 @@ run_clients() {
 }
 
 # running or blocked (all vCPUs halted), in one answer
+wait_all_up() { for _ in $(seq 300); do [ "$(up_count)" = "$1" ] && return; sleep 0.2; done; } # N, at most 60 s
 up_count() { curl -s --unix-socket "$XENOD_SOCKET" 'http://x/v1/domains?fields=state' | jq '[.domains[] | select(.state == "running" or .state == "blocked")] | length'; }
 
 bench_one() {
@@ -103,7 +121,8 @@ bench_one() {
     make_xml "$n"
     local mem0 cpu0
     mem0=$(mem_available_kib)
-    "$XENOD" --state-dir "$TMP/state" --socket "$XENOD_SOCKET" --max-domains $((n + 16)) >"$TMP/xenod-$n.log" 2>&1 &
+    # shellcheck disable=SC2086 # XENOD_ARGS is a list of options
+    "$XENOD" --state-dir "$TMP/state" --socket "$XENOD_SOCKET" --max-domains $((n + 16)) $XENOD_ARGS >"$TMP/xenod-$n.log" 2>&1 &
     XENOD_PID=$!
     for _ in $(seq 100); do [ -S "$XENOD_SOCKET" ] && curl -sf --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null && break; sleep 0.1; done
 
@@ -124,9 +143,14 @@ bench_one() {
     pids=$(monitors)
     pss=$(pss_kib $pids)
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$XENOD_PID/status")
+    local own0 own1 xi0 xi1
+    own0=$(procs_ticks $pids)
+    xi0=$(proc_ticks "$XENOD_PID")
     j0=$(cpu_jiffies)
     sleep "$IDLE_S" # the idle period measured
     j1=$(cpu_jiffies)
+    own1=$(procs_ticks $pids)
+    xi1=$(proc_ticks "$XENOD_PID")
     cpu=$(awk -v a="$j0" -v b="$j1" -v ncpu="$(nproc)" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.1f", 100*ncpu*(y[1]-x[1])/(y[2]-x[2])}')
 
     local list_full list_page get
@@ -137,6 +161,13 @@ bench_one() {
     bytes=$(curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/domains | wc -c)
 
     t_par_d=$(run_clients "$CLIENTS" destroy "$n")
+    # Again with one xenctl per client for all its domains (`xenctl create FILE...`).
+    local t_bat_c t_bat_d b0 b1
+    b0=$(cpu_jiffies)
+    t_bat_c=$(run_clients "$CLIENTS" create-batch "$n")
+    b1=$(cpu_jiffies)
+    wait_all_up "$n"
+    t_bat_d=$(run_clients "$CLIENTS" destroy "$n")
     local left
     left=$(monitors | wc -w)
     kill -TERM "$XENOD_PID"
@@ -149,13 +180,16 @@ bench_one() {
     awk -v n="$n" -v a="$t_seq_c" -v b="$t_seq_d" -v c="$t_par_c" -v d="$t_par_d" -v cl="$CLIENTS" 'BEGIN {
         printf "  create  sequential %6.2f s  %6.1f/s   %d clients %6.2f s  %6.1f/s\n", a, n/a, cl, c, n/c
         printf "  destroy sequential %6.2f s  %6.1f/s   %d clients %6.2f s  %6.1f/s\n", b, n/b, cl, d, n/d }'
+    awk -v n="$n" -v c="$t_bat_c" -v cl="$CLIENTS" -v h0="$b0" -v h1="$b1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(h0,a," "); split(h1,b," ")
+        printf "  create  %d clients, one xenctl each for all its files: %6.2f s  %6.1f/s, host CPU per create %.1f ms\n", cl, c, n/c, 1000*(b[1]-a[1])/hz/n }'
     awk -v n="$n" -v x0="$x0" -v x1="$x1" -v h0="$h0" -v h1="$h1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         split(h0,a," "); split(h1,b," ")
         printf "  CPU per create (4 clients): host %.1f ms (all processes: xenctl, xenod, monitor start-up, guest boot), xenod %.2f ms\n",
             1000*(b[1]-a[1])/hz/n, 1000*(x1-x0)/hz/n }'
     awk -v n="$n" -v m0="$mem0" -v m1="$mem1" -v pss="$pss" -v np="$npids" 'BEGIN {
         printf "  memory  MemAvailable drop %.2f MiB/domain; monitors PSS %.2f MiB/domain\n", (m0-m1)/1024/n, pss/1024/(np?np:1) }'
-    echo "  idle host CPU over ${IDLE_S} s: ${cpu}% of one core ($(nproc) cores)"
+    echo "  idle host CPU over ${IDLE_S} s: ${cpu}% of one core ($(nproc) cores); the monitors' own $(ticks_pct $((own1 - own0))), xenod's own $(ticks_pct $((xi1 - xi0)))"
     echo "  xenod RSS ${rss} KiB ($(awk -v r="$rss" -v n="$n" 'BEGIN {printf "%.1f", r/n}') KiB/domain)"
     echo "  list all (${bytes} bytes) p50/p99 ms: $list_full;  list page of 50 (state filter, 4 fields) p50/p99 ms: $list_page;  get p50/p99 ms: $get"
 }

@@ -7,7 +7,7 @@
 #ifndef XENO_CTL_ARGS_H
 #define XENO_CTL_ARGS_H
 
-#define CTL_ARGS_MAX_POS 8
+#define CTL_ARGS_MAX_POS 1024 /* create FILE... takes a batch */
 #define CTL_ARGS_MAX_OPTS 8
 
 /* One option a command accepts; arrays of them end with a NULL name. */

@@ -121,16 +121,16 @@ static int after_start(const struct ctl *c, const struct ctl_args *a, const json
     return CTL_EXIT_OK;
 }
 
-static int post_xml(const struct ctl *c, const struct ctl_args *a, int start, json_t **dom)
+static int post_xml(const struct ctl *c, const struct ctl_args *a, const char *file, int start, json_t **dom)
 {
     char *xml = NULL, path[PATH_MAX];
-    int rc = read_xml(a->pos[0], &xml, path);
+    int rc = read_xml(file, &xml, path);
     if (rc != CTL_EXIT_OK)
         return rc;
     json_t *text = json_string(xml);
     free(xml);
     if (!text)
-        return ctl_usage_error("%s is not UTF-8 text (or holds a NUL byte): domain XML must be UTF-8", a->pos[0]);
+        return ctl_usage_error("%s is not UTF-8 text (or holds a NUL byte): domain XML must be UTF-8", file);
     json_t *body = json_pack("{s:o, s:s, s:b, s:b, s:b}", "xml", text, "path", path, "start", start, "paused",
                              start && ctl_args_get(a, "paused") != NULL, "persistent", !start);
     if (!body) {
@@ -142,27 +142,41 @@ static int post_xml(const struct ctl *c, const struct ctl_args *a, int start, js
     return rc;
 }
 
+/* Several files are created one after the other by this one process: a batch costs the
+ * host one xenctl start-up (its libraries' loading is a good part of a create's CPU time),
+ * not one per domain. Each file's failure is reported and the others still go; the exit
+ * status is the first failure's. */
 int ctl_cmd_create(const struct ctl *c, const struct ctl_args *a)
 {
+    if (a->fleet && a->npos > 1)
+        return ctl_usage_error("create --fleet: one FILE at a time, not %d", a->npos);
     if (a->fleet)
         return ctl_cmd_fleet_create(c, a);
     json_t *dom;
     int rc = ctl_check_linger(a);
-    if (rc == CTL_EXIT_OK)
-        rc = post_xml(c, a, 1, &dom);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (!c->json)
-        ctl_print_problems(dom);
-    rc = after_start(c, a, dom, a->pos[0], "created");
-    json_decref(dom);
-    return rc;
+    if (a->npos > 1 && ctl_args_get(a, "console"))
+        return ctl_usage_error("create: --console takes one FILE, not %d", a->npos);
+    int first_failure = CTL_EXIT_OK;
+    for (int i = 0; i < a->npos; i++) {
+        rc = post_xml(c, a, a->pos[i], 1, &dom);
+        if (rc == CTL_EXIT_OK) {
+            if (!c->json)
+                ctl_print_problems(dom);
+            rc = after_start(c, a, dom, a->pos[i], "created");
+            json_decref(dom);
+        }
+        if (rc != CTL_EXIT_OK && first_failure == CTL_EXIT_OK)
+            first_failure = rc;
+    }
+    return first_failure;
 }
 
 int ctl_cmd_define(const struct ctl *c, const struct ctl_args *a)
 {
     json_t *dom;
-    int rc = post_xml(c, a, 0, &dom);
+    int rc = post_xml(c, a, a->pos[0], 0, &dom);
     if (rc != CTL_EXIT_OK)
         return rc;
     if (c->json) {

@@ -67,16 +67,19 @@ static const struct ctl_opt disk_opts[] = {{"image-dir", 1, "DIR", 0},
     "exits when the console closes (the domain stopped).\n"
 
 const struct ctl_command ctl_commands[] = {
-    {"create", "FILE [--paused] [--console] [--policy binpack|spread]",
-     "create and start a transient domain from a domain XML file",
+    {"create", "FILE... [--paused] [--console] [--policy binpack|spread]",
+     "create and start transient domains from domain XML files",
      "Sends FILE to xenod and starts the domain. A transient domain is forgotten once it stops for good.\n"
+     "Several FILEs are created one after the other (one xenctl for many domains costs the host less\n"
+     "than one each); a failure is reported and the others still go, the exit status is the first\n"
+     "failure's. --console takes one FILE.\n"
      "  --paused       start with the vCPUs paused (`xenctl unpause` runs them)\n"
      "  --console      attach to its console right away (see `xenctl console --help`)\n"
      "  --linger SEC   with --console and a non-terminal stdin: see `xenctl console --help`\n"
      "With --fleet ETCD_URLS: the placer chooses the host (docs/fleet.md) and claims the domain's\n"
-     "reservation there in etcd, then that host's xenod starts it.\n"
+     "reservation there in etcd, then that host's xenod starts it (one FILE at a time).\n"
      "  --policy P     binpack (default: fill hosts one by one) or spread (the emptiest host)\n",
-     fleet_create_opts, 1, 1, ctl_cmd_create},
+     fleet_create_opts, 1, CTL_ARGS_MAX_POS, ctl_cmd_create},
     {"define", "FILE", "define a persistent domain from a domain XML file, without starting it",
      "Sends FILE to xenod, which keeps the definition until `xenctl undefine`. `xenctl start` runs it.\n", NULL, 1, 1,
      ctl_cmd_define},

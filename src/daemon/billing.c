@@ -164,13 +164,19 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
     pthread_mutex_unlock(&b->lock);
 }
 
-int billing_due(struct billing *b, const char *uuid)
+/* Entries of b->doms are never removed or moved (realloc keeps indices), so a caller's hint
+ * stays right once found: the pass over N domains each second is O(N), not O(N^2). */
+int billing_due(struct billing *b, const char *uuid, size_t *hint)
 {
     pthread_mutex_lock(&b->lock);
     int due = 1;
-    for (size_t i = 0; i < b->ndoms; i++)
-        if (strcmp(b->doms[i].uuid, uuid) == 0)
-            due = mono_s() - b->doms[i].last_post >= b->post_interval_s;
+    size_t i = *hint;
+    if (!(i > 0 && i <= b->ndoms && strcmp(b->doms[i - 1].uuid, uuid) == 0))
+        for (i = b->ndoms; i > 0 && strcmp(b->doms[i - 1].uuid, uuid) != 0; i--)
+            ;
+    if (i > 0)
+        due = mono_s() - b->doms[i - 1].last_post >= b->post_interval_s;
+    *hint = i;
     pthread_mutex_unlock(&b->lock);
     return due;
 }

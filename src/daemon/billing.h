@@ -37,7 +37,9 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
 /* Whether billing_observe() of this domain would post now (or first take note of it): the
  * ledger's pass reads only those pages, so an idle monitor is woken once a posting
  * interval, not at every pass. */
-int billing_due(struct billing *b, const char *uuid);
+/* *hint: the caller's memo of where the domain is (0 at first): kept per domain, it makes
+ * the check O(1). */
+int billing_due(struct billing *b, const char *uuid, size_t *hint);
 /* Tries to post what waits in the backlog (the supervisor's tick). */
 void billing_flush(struct billing *b);
 

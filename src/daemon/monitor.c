@@ -426,26 +426,41 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A sleeping monitor whose process has not run since it wrote its page is not asked at all:
+ * the page is exact as it is (stats_page_current). Only the others are woken. */
 int monitor_read_stats(const struct monitor *m, struct stats_page *out)
 {
     if (m->stats_fd < 0)
         return -ENODATA;
+    int r = stats_page_read_fd_nowait(m->stats_fd, out);
+    if (r == 0 && stats_page_current(out, m->pid))
+        return 0;
     /* An ask older than a second says nothing of how fresh the page is now. */
     uint64_t since = m->stats_asked_ns && realtime_ns() - m->stats_asked_ns < 1000000000u ? m->stats_asked_ns : 0;
-    return stats_page_read_fd_since(m->stats_fd, out, since);
+    return stats_page_read_fd_since(m->stats_fd, m->pidfd, out, since);
 }
 
 int monitor_peek_stats(const struct monitor *m, struct stats_page *out)
 {
-    return m->stats_fd >= 0 ? stats_page_read_fd_nowait(m->stats_fd, out) : -ENODATA;
+    if (m->stats_fd < 0)
+        return -ENODATA;
+    int r = stats_page_read_fd_nowait(m->stats_fd, out);
+    if (r == 0 && !stats_page_current(out, m->pid))
+        stats_page_ask(m->pidfd, m->pid); /* not waited for: the next view is fresh */
+    return r;
 }
 
 void monitor_ask_stats(struct monitor *m)
 {
+    struct stats_page st;
     if (m->stats_fd < 0)
         return;
+    if (stats_page_read_fd_nowait(m->stats_fd, &st) == 0 && stats_page_current(&st, m->pid)) {
+        m->stats_asked_ns = 0;
+        return; /* nothing to ask: monitor_read_stats takes the page as it is */
+    }
     m->stats_asked_ns = realtime_ns();
-    stats_page_ask(m->stats_fd);
+    stats_page_ask(m->pidfd, m->pid);
 }
 
 void monitor_close(struct monitor *m)

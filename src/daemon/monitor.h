@@ -76,14 +76,18 @@ int monitor_request(struct monitor *m, const char *request, char *reply, size_t 
 /* Reads what is available on the control socket; calls on_event for each event line.
  * Returns 0, or -EPIPE once the socket closed. Supervisor thread only. */
 int monitor_read(struct monitor *m, void (*on_event)(void *ctx, const char *line), void *ctx);
-/* A consistent copy of the stats page (seqlock); -ENODATA if unavailable. A monitor that
- * sleeps (refresh on read) is woken and waited for, unless it refreshed since a
- * monitor_ask_stats() of the last second (docs/control-channel.md, "Stats page"). */
+/* A consistent copy of the stats page (seqlock); -ENODATA if unavailable. A sleeping
+ * monitor whose process has not run since it wrote its page is not woken: the page is exact
+ * and its updated_ns reads now (stats_page_current). Any other sleeping monitor is woken and
+ * waited for, unless it refreshed since a monitor_ask_stats() of the last second
+ * (docs/control-channel.md, "Stats page"). */
 int monitor_read_stats(const struct monitor *m, struct stats_page *out);
-/* Wakes a sleeping monitor to refresh its page: a pass over many domains asks them all first,
- * so that its reads wait for one wake-up in all, not one each (reg_ask_stats_locked). */
+/* Wakes a sleeping monitor to refresh its page, unless its page is current as it is: a pass
+ * over many domains asks them all first, so that its reads wait for one wake-up in all, not
+ * one each (reg_ask_stats_locked). */
 void monitor_ask_stats(struct monitor *m);
-/* The page without waiting for a sleeping monitor (stats_page_read_fd_nowait). */
+/* The page without waiting: a sleeping monitor whose page is not current is asked (for the
+ * next view) but not waited for. */
 int monitor_peek_stats(const struct monitor *m, struct stats_page *out);
 /* Reaps the process if it is our child, closes everything, frees m. */
 void monitor_close(struct monitor *m);

@@ -71,7 +71,7 @@ void reg_billing_tick(struct registry *r)
     /* Only the domains whose posting is due: each read wakes a sleeping monitor. All are
      * asked first, then read (one wake-up's wait in all). */
     for (struct reg_domain *d = r->domains; d && due; d = d->next)
-        if (d->mon && billing_due(b, d->cfg.uuid)) {
+        if (d->mon && billing_due(b, d->cfg.uuid, &d->bill_hint)) {
             monitor_ask_stats(d->mon);
             due[ndue++] = d;
         }

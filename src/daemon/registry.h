@@ -41,6 +41,7 @@ struct reg_domain {
     int gone;                  /* removed from the registry; freed with the last reference */
     int lost_pid;              /* at load: its monitor ended while xenod was not running */
     int end_signal;            /* the signal that killed its monitor (seccomp: SIGSYS), 0: none */
+    size_t bill_hint;          /* billing_due()'s memo of where the ledger keeps it; under r->lock */
     struct sched_params sched; /* CPU scheduling in force: the XML's, then live changes (kept in the store) */
     struct domain_bandwidth net_in, net_out; /* network QoS in force: the XML's, then `net-qos` */
     char migration[256];                     /* a live migration's last progress line while it runs, else "" */

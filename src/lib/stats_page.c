@@ -1,9 +1,13 @@
 #include "lib/stats_page.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,13 +106,12 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The preads of read_fd_consistent() are themselves the request: each is an IN_ACCESS
- * event on the file for a monitor that sleeps (refresh_on_read). The monitor answers with a
- * write section, so seq moving past the one we read means a page refreshed after we asked.
- * Polling seq asks again each time; the monitor takes all queued requests as one. */
+/* The preads of read_fd_consistent() do not wake a sleeping monitor; stats_page_ask() does.
+ * The monitor answers with a write section, so seq moving past the one we read means a page
+ * refreshed after we asked. */
 int stats_page_read_fd(int fd, struct stats_page *out)
 {
-    return stats_page_read_fd_since(fd, out, 0);
+    return stats_page_read_fd_since(fd, -1, out, 0);
 }
 
 int stats_page_read_fd_nowait(int fd, struct stats_page *out)
@@ -116,13 +119,52 @@ int stats_page_read_fd_nowait(int fd, struct stats_page *out)
     return read_fd_consistent(fd, out);
 }
 
-void stats_page_ask(int fd)
+/* Without a pidfd, a pid read from a page may be a dead monitor's, reused by another
+ * process, for which the signal would be fatal: only a xeno-vmm is asked. */
+static int is_monitor(int pid)
 {
-    uint32_t s;
-    (void)!pread(fd, &s, sizeof(s), offsetof(struct stats_page, seq));
+    char path[40], comm[32] = "";
+    snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, comm, sizeof(comm) - 1);
+    close(fd);
+    return n > 0 && strcmp(comm, "xeno-vmm\n") == 0;
 }
 
-int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns)
+void stats_page_ask(int pidfd, int pid)
+{
+    if (pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, pidfd, STATS_PAGE_ASK_SIGNAL, NULL, 0);
+    else if (pid > 0 && is_monitor(pid))
+        kill((pid_t)pid, STATS_PAGE_ASK_SIGNAL);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int stats_page_current(struct stats_page *out, int pid)
+{
+    if (!out->refresh_on_read)
+        return 1; /* a ticking monitor's page is at most one tick old */
+    clockid_t clk;
+    struct timespec ts;
+    if (pid <= 0 || !out->asleep_process_cpu_ns || clock_getcpuclockid((pid_t)pid, &clk) != 0 ||
+        clock_gettime(clk, &ts) != 0)
+        return 0;
+    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (cpu < out->asleep_process_cpu_ns || cpu - out->asleep_process_cpu_ns >= STATS_PAGE_QUIET_CPU_NS)
+        return 0;
+    out->updated_ns = realtime_ns();
+    return 1;
+}
+
+int stats_page_read_fd_since(int fd, int pidfd, struct stats_page *out, uint64_t since_ns)
 {
     int r = read_fd_consistent(fd, out);
     if (r < 0 || !out->refresh_on_read)
@@ -130,6 +172,8 @@ int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns)
     if (since_ns && out->updated_ns >= since_ns)
         return 0; /* refreshed after the reader's earlier stats_page_ask(): fresh enough */
     uint32_t asked = out->seq;
+    if (!since_ns)
+        stats_page_ask(pidfd, (int)out->pid); /* else the reader asked already; its answer is on its way */
     uint64_t end = mono_ns() + (uint64_t)STATS_PAGE_REFRESH_WAIT_MS * 1000000u;
     do {
         struct timespec pause = {0, 50000}; /* 50 us: about one wake-up of the monitor */

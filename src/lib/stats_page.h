@@ -8,6 +8,7 @@
 #ifndef XENO_LIB_STATS_PAGE_H
 #define XENO_LIB_STATS_PAGE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #define STATS_PAGE_MAGIC 0x58535441u /* "ATSX" little-endian: XenoServer sTAts */
@@ -93,11 +94,12 @@ struct stats_page {
     uint64_t net_backend_errors;    /* connections dropped for a protocol violation or a missed reply */
     uint64_t net_driver_resets;     /* the guest's driver reset the device after running it */
 
-    /* Refresh on read (docs/control-channel.md, "Stats page"). While every vCPU is halted
-     * (or paused, or the guest is preserved stopped) the monitor stops its 100 ms refresh
-     * and sleeps; a read(2)/pread(2) of the file wakes it (inotify IN_ACCESS) and it writes
-     * a fresh page at once. stats_page_read_fd() waits for that refresh (bounded). */
-    uint32_t refresh_on_read; /* 1: no timed refresh now; a read asks for one */
+    /* Refresh on request (docs/control-channel.md, "Stats page"). While every vCPU is
+     * halted (or paused, or the guest is preserved stopped) the monitor stops its 100 ms
+     * refresh and sleeps; a reader's STATS_PAGE_ASK_SIGNAL wakes it (stats_page_ask) and it
+     * writes a fresh page at once. Reads do not wake it. stats_page_read_fd() asks and
+     * waits for that refresh (bounded). */
+    uint32_t refresh_on_read; /* 1: no timed refresh now; a reader must ask for one */
     uint32_t refresh_pad;
     uint64_t refreshes_on_read; /* refreshes readers asked for */
     /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). A
@@ -109,6 +111,12 @@ struct stats_page {
     uint32_t held_pad;
     uint64_t held_from_ns;  /* when GO arrived (an incoming migration); 0: from started_ns */
     uint64_t held_until_ns; /* when GO left (a committed migration out); 0: it holds the domain */
+    /* Asleep and exact (docs/control-channel.md, "Stats page"): while refresh_on_read is 1,
+     * the monitor's whole process CPU time (every thread, CLOCK_PROCESS_CPUTIME_ID) when it
+     * wrote this page; 0 while it ticks. A reader that finds the process's CPU time still
+     * there (within STATS_PAGE_QUIET_CPU_NS) knows nothing ran since: every counter is as
+     * written, the page is current without waking the monitor (stats_page_current). */
+    uint64_t asleep_process_cpu_ns;
 };
 
 #define STATS_PAGE_UNKNOWN UINT64_MAX
@@ -138,17 +146,32 @@ int stats_page_read(const struct stats_page *shared, struct stats_page *out);
  * the reader an error, never a SIGBUS (a mapping of a shared file faults on the pages past
  * its end). -ENODATA when the file is shorter than the page. */
 int stats_page_read_fd(int fd, struct stats_page *out);
+/* A reader's request for a fresh page from a sleeping monitor: a signal, which the monitor
+ * takes on its signalfd (several pending are one request). A signal, not a file event: it
+ * costs the monitor no descriptor and no inotify instance (the host's per-user limit on
+ * those, 128 by default, would keep all monitors past the 128th awake). */
+#define STATS_PAGE_ASK_SIGNAL SIGUSR2
 /* For a reader of many pages (xenod's passes over every domain): stats_page_ask() wakes a
- * sleeping monitor (one pread), so that asking all first and reading all after costs one
- * wake-up's wait in all, not one per page; stats_page_read_fd_since() takes a sleeping
- * monitor's page without waiting when it was updated at or after since_ns (CLOCK_REALTIME,
- * taken before the asks; 0: as stats_page_read_fd). */
-void stats_page_ask(int fd);
-/* The page as it is, without waiting for a sleeping monitor's refresh (the read still asks
- * for one, so the next read is fresh): for views of many domains, where an idle domain's
- * last page is what it still is. */
+ * sleeping monitor, through pidfd (it names one process: never another that reused the
+ * pid), or when pidfd is -1 to pid, only if that process is a xeno-vmm (/proc/PID/comm);
+ * so that asking all first and reading all after costs one wake-up's wait in all, not one
+ * per page. stats_page_read_fd_since() takes a sleeping monitor's page without waiting when
+ * it was updated at or after since_ns (CLOCK_REALTIME, taken before the asks); with
+ * since_ns 0 it asks itself (pidfd, else the page's pid) and waits. Readers first check
+ * stats_page_current() and ask only the monitors whose page is not. */
+void stats_page_ask(int pidfd, int pid);
+/* The page as it is, without asking and without waiting: a read never wakes the monitor. */
 int stats_page_read_fd_nowait(int fd, struct stats_page *out);
-int stats_page_read_fd_since(int fd, struct stats_page *out, uint64_t since_ns);
+int stats_page_read_fd_since(int fd, int pidfd, struct stats_page *out, uint64_t since_ns);
+/* Whether a page read into *out (stats_page_read_fd_nowait) is current now without asking
+ * its monitor, pid the monitor's process as the reader knows it: 1 when the monitor ticks
+ * (the page is at most a tick old) or when it sleeps and its process used less than
+ * STATS_PAGE_QUIET_CPU_NS of CPU since it wrote the page (no vCPU ran, no thread did any
+ * work: every counter is as written); then out->updated_ns is set to now, the instant the
+ * page is known true. 0 when it sleeps and something ran since (a guest woken by its own
+ * in-kernel timer, or a monitor between wake-up and refresh), or pid is gone: ask. */
+int stats_page_current(struct stats_page *out, int pid);
+#define STATS_PAGE_QUIET_CPU_NS 1000000ull /* 1 ms */
 /* How long stats_page_read_fd() waits for a sleeping monitor's refresh before it returns
  * the page it has (consistent, as of the monitor's last refresh). */
 #define STATS_PAGE_REFRESH_WAIT_MS 20

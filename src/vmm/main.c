@@ -6,8 +6,8 @@
  * This file wires the parts together and runs the event loop: one poll(2) over the VM's
  * eventfds, signals, the 100 ms stats tick, and the console and control sockets. The tick
  * runs only while the domain is not idle: a monitor whose vCPUs are halted sleeps until
- * something happens (an fd event, a vCPU exit or virtio kick, a reader of the stats page:
- * docs/control-channel.md, "Stats page"). */
+ * something happens (an fd event, a vCPU exit or virtio kick, a reader's request for a fresh
+ * stats page: docs/control-channel.md, "Stats page"). */
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -67,6 +68,14 @@ struct monitor {
  * tick to judge the state again: 10% of a tick, what the tick itself calls running. */
 #define WAKE_CPU_NS (TICK_MS * 1000000ull / 10)
 
+static uint64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+        return 0; /* readers then ask, as if something ran */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void publish_stats(struct monitor *m)
 {
     if (!m->stats.page)
@@ -75,8 +84,11 @@ static void publish_stats(struct monitor *m)
     domain_fill_stats(&m->dom, p);
     p->console_out_bytes = hub_out_bytes(&m->hub);
     p->console_in_bytes = m->hub.in_bytes;
-    p->refresh_on_read = !m->ticking;
+    p->refresh_on_read = !m->ticking && !m->dom.finished; /* a last page is final: nobody asks */
     p->refreshes_on_read = m->refreshes;
+    /* Last, as close to the sleep as this write gets: what readers compare the process's
+     * CPU time with to know that nothing ran since (stats_page_current). */
+    p->asleep_process_cpu_ns = p->refresh_on_read ? process_cpu_ns() : 0;
     stats_end(&m->stats);
 }
 
@@ -107,6 +119,7 @@ static int open_signals(void)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, STATS_PAGE_ASK_SIGNAL); /* a reader asks for a fresh stats page */
     sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     sigdelset(&sigs, SIGUSR1);
@@ -150,14 +163,24 @@ static void read_counter(int fd)
         log_warn("reading an event counter: %s", strerror(errno));
 }
 
+static void reader_request(struct monitor *m);
+static void set_ticking(struct monitor *m, int on);
+
+/* Every pending signal: a reader's request for a fresh page, or one that ends the domain. */
 static void handle_signal(struct monitor *m)
 {
     struct signalfd_siginfo si;
     char why[128];
-    if (read(m->sig_fd, &si, sizeof(si)) != sizeof(si))
-        return;
-    snprintf(why, sizeof(why), "stopped by signal %s", strsignal((int)si.ssi_signo));
-    domain_signal(&m->dom, (int)si.ssi_signo, why);
+    while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == STATS_PAGE_ASK_SIGNAL) {
+            reader_request(m);
+            continue;
+        }
+        if (m->daemon && !m->ticking)
+            set_ticking(m, 1); /* the end is near: the page follows it */
+        snprintf(why, sizeof(why), "stopped by signal %s", strsignal((int)si.ssi_signo));
+        domain_signal(&m->dom, (int)si.ssi_signo, why);
+    }
 }
 
 /* Arms or stops the 100 ms tick; the page says which (refresh_on_read). */
@@ -180,10 +203,10 @@ static void set_ticking(struct monitor *m, int on)
     publish_stats(m);
 }
 
-/* A timed tick. Without readers' requests (no inotify) the monitor never sleeps. */
+/* A timed tick. */
 static void tick(struct monitor *m)
 {
-    int may_sleep = stats_watch_fd(&m->stats) >= 0;
+    int may_sleep = m->stats.page != NULL;
     read_counter(m->tick_fd);
     if (may_sleep)
         domain_watch_activity(&m->dom, 1); /* first: activity after the sample below is not lost */
@@ -195,13 +218,12 @@ static void tick(struct monitor *m)
     publish_stats(m);
 }
 
-/* Readers read the page (inotify IN_ACCESS): a fresh page now; if the vCPUs used CPU
+/* A reader asked (STATS_PAGE_ASK_SIGNAL; several pending are one): a fresh page now; if the vCPUs used CPU
  * time meanwhile (a guest woken by its own in-kernel timer makes no exit we could see),
  * the tick starts again to judge their state. */
 static void reader_request(struct monitor *m)
 {
-    unsigned n = stats_take_requests(&m->stats);
-    if (!n || m->ticking)
+    if (!m->daemon || m->ticking)
         return;
     m->refreshes++;
     domain_measure(&m->dom);
@@ -210,11 +232,11 @@ static void reader_request(struct monitor *m)
     publish_stats(m);
 }
 
-/* Whether anything but a reader's request woke the loop. */
-static int woken_by_other(const struct pollset *ps, int i_watch)
+/* Whether anything but a signal (a reader's request, handled on its own) woke the loop. */
+static int woken_by_other(const struct pollset *ps, int i_sig)
 {
     for (unsigned i = 0; i < ps->n; i++)
-        if ((int)i != i_watch && ps->fds[i].revents)
+        if ((int)i != i_sig && ps->fds[i].revents)
             return 1;
     return 0;
 }
@@ -231,7 +253,6 @@ static void event_loop(struct monitor *m)
         int i_tick = pollset_add(&ps, m->tick_fd, POLLIN);
         int i_mem = pollset_add(&ps, domain_mem_timer_fd(&m->dom), POLLIN);
         int i_mig = pollset_add(&ps, domain_migrate_fd(&m->dom), POLLIN);
-        int i_watch = pollset_add(&ps, stats_watch_fd(&m->stats), POLLIN);
         int i_act = pollset_add(&ps, domain_activity_fd(&m->dom), POLLIN);
         int i_in = -1;
         if (m->daemon) {
@@ -249,10 +270,8 @@ static void event_loop(struct monitor *m)
         }
         if (pollset_revents(&ps, i_act))
             read_counter(m->dom.vm.activity.efd);
-        if (m->daemon && !m->ticking && woken_by_other(&ps, i_watch))
+        if (m->daemon && !m->ticking && woken_by_other(&ps, i_sig))
             set_ticking(m, 1); /* something happened: judge the state again */
-        if (pollset_revents(&ps, i_watch))
-            reader_request(m);
         if (pollset_revents(&ps, i_rx))
             read_counter(m->dom.vm.rx_space_efd);
         if (pollset_revents(&ps, i_sig))
@@ -508,7 +527,7 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     m.stdout_fd = STDOUT_FILENO;
-    m.tick_fd = m.sig_fd = m.stats.watch_fd = -1;
+    m.tick_fd = m.sig_fd = -1;
     m.rd.fd = -1;
     m.dom.opt = &m.opt;
     m.dom.kernel = m.kernel.data;

@@ -23,8 +23,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "statsdump: %s: %s\n", argv[1], strerror(errno));
         return 1;
     }
-    /* Read like xenod reads it (pread): the read is also a sleeping monitor's request for a
-     * fresh page, which stats_page_read_fd waits for. */
+    /* Read like xenod reads it (pread). The open is a sleeping monitor's request for a fresh
+     * page (inotify IN_OPEN), and stats_page_read_fd asks again and waits for one. */
     int r = stats_page_read_fd(fd, &s);
     close(fd);
     if (r < 0) {
@@ -85,7 +85,8 @@ int main(int argc, char **argv)
            s.net_present, s.net_backend_connected, (unsigned long long)s.net_backend_connects,
            (unsigned long long)s.net_backend_handovers, (unsigned long long)s.net_backend_errors,
            (unsigned long long)s.net_driver_resets);
-    printf("refresh_on_read=%u\nrefreshes_on_read=%llu\n", s.refresh_on_read, (unsigned long long)s.refreshes_on_read);
+    printf("refresh_on_read=%u\nrefreshes_on_read=%llu\nasleep_process_cpu_ns=%llu\n", s.refresh_on_read,
+           (unsigned long long)s.refreshes_on_read, (unsigned long long)s.asleep_process_cpu_ns);
     /* Who bills the domain when (docs/metering.md, "Migration: the hand-over instant"). */
     printf("migrate_incoming_pending=%u\nheld_from_ns=%llu\nheld_until_ns=%llu\n", s.migrate_incoming_pending,
            (unsigned long long)s.held_from_ns, (unsigned long long)s.held_until_ns);

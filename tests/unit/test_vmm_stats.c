@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/stats_page.h"
@@ -200,10 +202,52 @@ static void read_fd_survives_a_short_file(void **state)
     close(fd);
 }
 
+static uint64_t own_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A sleeping page is current when the writer's process has not run since it wrote it (its
+ * CPU clock, read by the reader), and then reads as of now; else the reader must ask. This
+ * process plays the monitor: its own pid and CPU time. */
+static void sleeping_page_current_only_while_quiet(void **state)
+{
+    (void)state;
+    struct stats_page p;
+    memset(&p, 0, sizeof(p));
+    p.updated_ns = 1;
+    assert_int_equal(stats_page_current(&p, getpid()), 1); /* ticking: at most a tick old */
+    assert_int_equal(p.updated_ns, 1);                     /* ... and left as written */
+    p.refresh_on_read = 1;
+    p.asleep_process_cpu_ns = own_cpu_ns();
+    assert_int_equal(stats_page_current(&p, getpid()), 1);
+    assert_true(p.updated_ns > 1000000000ull * 1000000000ull); /* now (CLOCK_REALTIME), not 1 */
+    /* The process ran 1 ms or more since: ask. */
+    p.asleep_process_cpu_ns = own_cpu_ns() > STATS_PAGE_QUIET_CPU_NS ? own_cpu_ns() - STATS_PAGE_QUIET_CPU_NS : 0;
+    if (p.asleep_process_cpu_ns)
+        assert_int_equal(stats_page_current(&p, getpid()), 0);
+    /* A page that never said when it slept, a later CPU time than the clock's, no process. */
+    p.asleep_process_cpu_ns = 0;
+    assert_int_equal(stats_page_current(&p, getpid()), 0);
+    p.asleep_process_cpu_ns = own_cpu_ns() + 1000000000ull;
+    assert_int_equal(stats_page_current(&p, getpid()), 0);
+    p.asleep_process_cpu_ns = own_cpu_ns();
+    assert_int_equal(stats_page_current(&p, 0), 0);
+    pid_t gone = fork(); /* a process that ended and was reaped: its pid names nothing */
+    if (gone == 0)
+        _exit(0);
+    assert_true(gone > 0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    assert_int_equal(stats_page_current(&p, gone), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_names),
+        cmocka_unit_test(sleeping_page_current_only_while_quiet),
         cmocka_unit_test(read_rejects_foreign_page),
         cmocka_unit_test(read_gives_up_on_a_stuck_writer),
         cmocka_unit_test(read_fd_survives_a_short_file),

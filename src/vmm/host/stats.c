@@ -4,13 +4,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "lib/log.h"
 
 #define TMP_NAME STATS_FILE_NAME ".new"
 
@@ -21,30 +19,9 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A watch on the inode (through the open descriptor's /proc name, before the rename: the
- * watch follows the inode). Only reads by others are seen: the monitor writes through its
- * mapping, which inotify does not report. */
-static int open_watch(int fd)
-{
-    char path[64];
-    int w = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (w < 0) {
-        log_warn("inotify: %s; the stats page is refreshed every 100 ms even when idle", strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if (inotify_add_watch(w, path, IN_ACCESS) < 0) {
-        log_warn("inotify on the stats page: %s; it is refreshed every 100 ms even when idle", strerror(errno));
-        close(w);
-        return -1;
-    }
-    return w;
-}
-
 int stats_create(struct stats *s, int dir_fd, unsigned nvcpus, uint64_t memory_bytes)
 {
     s->page = NULL;
-    s->watch_fd = -1;
     unlinkat(dir_fd, TMP_NAME, 0);
     int fd = openat(dir_fd, TMP_NAME, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -56,8 +33,6 @@ int stats_create(struct stats *s, int dir_fd, unsigned nvcpus, uint64_t memory_b
     }
     void *p = mmap(NULL, STATS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int e = errno;
-    if (p != MAP_FAILED)
-        s->watch_fd = open_watch(fd);
     close(fd);
     if (p == MAP_FAILED)
         return err_set(e, "mapping %s: %s", TMP_NAME, strerror(e));
@@ -98,25 +73,4 @@ void stats_close(struct stats *s)
     if (s->page)
         munmap(s->page, STATS_PAGE_SIZE);
     s->page = NULL;
-    if (s->watch_fd >= 0)
-        close(s->watch_fd);
-    s->watch_fd = -1;
-}
-
-int stats_watch_fd(const struct stats *s)
-{
-    return s->watch_fd;
-}
-
-unsigned stats_take_requests(struct stats *s)
-{
-    /* Events carry no name (a watch on the file itself): sizeof(struct inotify_event) each. */
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    unsigned n = 0;
-    ssize_t r;
-    if (s->watch_fd < 0)
-        return 0;
-    while ((r = read(s->watch_fd, buf, sizeof(buf))) > 0)
-        n += (unsigned)((size_t)r / sizeof(struct inotify_event));
-    return n;
 }

@@ -13,7 +13,6 @@
 
 struct stats {
     struct stats_page *page;
-    int watch_fd; /* inotify on the file: IN_ACCESS = a reader read it; -1 without one */
 };
 
 /* Creates DIR/stats (mode 0600) with the fixed fields filled in. 0 or -errno, err_msg(). */
@@ -22,10 +21,4 @@ int stats_create(struct stats *s, int dir_fd, unsigned nvcpus, uint64_t memory_b
 struct stats_page *stats_begin(struct stats *s);
 void stats_end(struct stats *s);
 void stats_close(struct stats *s);
-/* Readers' requests (docs/control-channel.md, "Stats page"): the descriptor to poll, -1
- * when inotify is not available (the monitor then never stops its timed refresh), and the
- * drain: how many reads happened since the last call (0 when none). */
-int stats_watch_fd(const struct stats *s);
-unsigned stats_take_requests(struct stats *s);
-
 #endif
