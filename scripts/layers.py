@@ -28,7 +28,9 @@ LAYERS = [
     ("proto", ["lib"], ["-lcrypto"]),
     ("sched", ["lib"], []),
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),
-    ("net", ["audit", "proto", "lib"], ["-lseccomp"]),
+    ("vhost", ["proto", "lib"], []),
+    ("net", ["vhost", "audit", "proto", "lib"], ["-lseccomp"]),
+    ("blk", ["vhost", "proto", "lib"], ["-luring", "-lseccomp"]),
     ("vmm/core", ["proto", "lib"], []),
     ("vmm/dev", ["vmm/core", "lib"], []),
     ("vmm/boot", ["vmm/dev", "vmm/core", "lib"], []),  # ACPI tables describe the devices
