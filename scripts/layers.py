@@ -28,7 +28,7 @@ LAYERS = [
     ("proto", ["lib"], ["-lcrypto"]),
     ("sched", ["lib"], []),
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),
-    ("vhost", ["proto", "lib"], []),
+    ("vhost", ["proto", "lib"], ["-lseccomp"]),
     ("net", ["vhost", "audit", "proto", "lib"], ["-lseccomp"]),
     ("blk", ["vhost", "proto", "lib"], ["-luring", "-lseccomp"]),
     ("vmm/core", ["proto", "lib"], []),

@@ -3,6 +3,7 @@
 #include "lib/confine.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vhost/seccomp_base.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,39 +54,18 @@ static int seccomp_filter(void)
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (!ctx)
         return err_set(ENOMEM, "sandbox: seccomp_init failed");
-    int rc;
-    /* The event loop: ppoll over sockets, eventfds and the tap. */
-    ALLOW(ppoll);
-    ALLOW(poll);
-    /* Frames and messages: tap and eventfd reads/writes, control socket, log lines. */
-    ALLOW(read);
-    ALLOW(write);
+    int rc = vhost_seccomp_base(ctx);
+    if (rc < 0)
+        goto out;
+    /* Frames: tap reads and writes. */
     ALLOW(readv);
     ALLOW(writev);
-    /* vhost-user messages with fds (SCM_RIGHTS), and their plain parts. */
-    ALLOW(recvmsg);
-    ALLOW(sendmsg);
     ALLOW(recvfrom);
     ALLOW(sendto);
-    /* Reconnecting to monitors: unix sockets only (checked on the first argument). */
-    if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0)
-        goto out;
-    ALLOW(connect);
-    ALLOW(setsockopt); /* the receive/send timeouts of a new connection */
-    ALLOW(getsockopt); /* vhost_user_recv: the receive timeout is a whole message's budget */
-    ALLOW(fcntl);      /* O_NONBLOCK off after connect; F_GET_SEALS/F_ADD_SEALS of memfds */
-    ALLOW(accept4);    /* control clients */
-    ALLOW(close);
-    /* Guest memory (SET_MEM_TABLE), inflight regions (GET/SET_INFLIGHT_FD), malloc. */
-    ALLOW(mmap);
-    ALLOW(munmap);
-    ALLOW(mremap);
-    ALLOW(madvise);
-    ALLOW(brk);
+    ALLOW(accept4); /* control clients */
+    /* Inflight regions (GET_INFLIGHT_FD). */
     ALLOW(memfd_create);
     ALLOW(ftruncate);
-    ALLOW(fstat); /* a region must fit its fd */
-    ALLOW(newfstatat);
     /* The ports file and pid under the state directory (Landlock keeps them there). */
     ALLOW(openat);
     ALLOW(renameat);
@@ -95,54 +75,7 @@ static int seccomp_filter(void)
     ALLOW(lseek);
     ALLOW(unlink);
     ALLOW(unlinkat);
-    /* Time (vDSO fallback), pid for replies, signals (SIGTERM ends the loop), exiting. */
-    ALLOW(clock_gettime);
-    ALLOW(getpid);
     ALLOW(getrusage); /* `status` reports the backend's CPU time */
-    ALLOW(gettid);
-    ALLOW(rt_sigreturn);
-    ALLOW(rt_sigprocmask);
-    ALLOW(exit);
-    ALLOW(exit_group);
-    ALLOW(getrandom); /* glibc's malloc may seed from it */
-    ALLOW(futex);     /* glibc's stdio locks */
-#if defined(__SANITIZE_ADDRESS__)
-    /* Sanitizer builds only (make SAN=1): what the ASan/UBSan runtime needs for its reports.
-     * LeakSanitizer cannot work in here (it ptraces the process from a clone): tests run the
-     * sandboxed backend with detect_leaks=0. Never in a release build. */
-    ALLOW(prctl);
-    ALLOW(sigaltstack);
-    ALLOW(rt_sigaction);
-    ALLOW(mprotect);
-    ALLOW(sched_yield);
-    ALLOW(getrlimit);
-    ALLOW(prlimit64);
-    ALLOW(readlink);
-    ALLOW(readlinkat);
-    ALLOW(open);
-    ALLOW(getdents64);
-    ALLOW(sched_getaffinity);
-    ALLOW(tgkill);
-    ALLOW(kill);
-    ALLOW(pipe2);
-    ALLOW(dup2);
-    ALLOW(dup3);
-    ALLOW(nanosleep);
-    ALLOW(clock_nanosleep);
-    ALLOW(getppid);
-    ALLOW(set_tid_address);
-    ALLOW(set_robust_list);
-    ALLOW(rseq);
-    ALLOW(statx);
-    ALLOW(access);
-    ALLOW(faccessat);
-    ALLOW(process_vm_readv);
-    ALLOW(sysinfo);
-    ALLOW(uname);
-    ALLOW(ioctl);
-    ALLOW(msync);
-    ALLOW(exit);
-#endif
     rc = seccomp_load(ctx);
 out:
     seccomp_release(ctx);
