@@ -24,9 +24,6 @@
  * backend that refused one is noticed at once), INFLIGHT_SHMFD for restarts. */
 #define FRONT_PROTOCOL_FEATURES                                                                                        \
     ((1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
-/* Device-config features the monitor serves itself (virtio-net's MAC and link status):
- * the backend need not know them. */
-#define FRONT_OWN_FEATURES ((1ULL << VU_NET_F_MAC) | (1ULL << VU_NET_F_STATUS))
 /* An inflight region larger than this is not a plausible answer for our queue sizes. */
 #define INFLIGHT_MAX_BYTES (16ULL << 20)
 
@@ -257,7 +254,7 @@ static int set_inflight(struct vhost_front *f)
 static int hand_over(struct vhost_front *f, const struct vhost_front_rings *rs)
 {
     int r;
-    uint64_t needed = rs->features & ~FRONT_OWN_FEATURES;
+    uint64_t needed = rs->features & ~f->ops->own_features;
     if (needed & ~f->backend_features)
         return err_set(EPROTO, "the driver uses features 0x%llx the backend does not offer",
                        (unsigned long long)(needed & ~f->backend_features));

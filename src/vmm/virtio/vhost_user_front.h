@@ -57,6 +57,9 @@ struct vhost_front_ops {
     /* Takes the device's lock. Fills *out and returns true while the driver runs the
      * device (DRIVER_OK, not broken), false otherwise (nothing to hand over). */
     bool (*rings)(void *opaque, struct vhost_front_rings *out);
+    /* Device feature bits the monitor serves itself (virtio-net's MAC and link status): the
+     * backend need not offer them and is not told of them. */
+    uint64_t own_features;
 };
 
 struct vhost_front_stats {
