@@ -39,8 +39,8 @@ void test_main(void)
         return;
     }
     uint64_t n = vblk_sectors();
-    printf("blk_rw: %lu sectors (%lu KiB), size_max %u, seg_max %u%s\n", (unsigned long)n,
-           (unsigned long)(n / 2), vblk_size_max(), vblk_seg_max(), vblk_readonly() ? ", read-only" : "");
+    printf("blk_rw: %lu sectors (%lu KiB), size_max %u, seg_max %u%s\n", (unsigned long)n, (unsigned long)(n / 2),
+           vblk_size_max(), vblk_seg_max(), vblk_readonly() ? ", read-only" : "");
     if (n == 0 || vblk_readonly()) {
         test_fail("a writable disk of at least one sector is needed");
         return;
@@ -82,4 +82,6 @@ void test_main(void)
     printf("blk_rw: serial '%s' (status %d)\n", id, st);
     if (st != VBLK_S_OK)
         test_fail("GET_ID: status %d", st);
+    else
+        test_pass();
 }

@@ -74,7 +74,13 @@ static void disk_disconnect(struct blk_disk *d, const char *why)
     close(d->sock);
     d->sock = -1;
     log_info("disk %s: disconnected from %s: %s", d->cfg.name, d->cfg.socket, why);
-    d->retry_at_ns = blk_now_ns() + (uint64_t)d->backoff_ms * 1000000ull;
+    /* A connection that served a while comes back fast; one closed at once (a front end that
+     * refuses us: another backend serves it) goes on with the growing back-off. */
+    uint64_t now = blk_now_ns();
+    if (now - d->connected_at_ns >= (uint64_t)BLK_RECONNECT_MAX_MS * 1000000ull)
+        d->backoff_ms = BLK_RECONNECT_MIN_MS;
+    d->retry_at_ns = now + (uint64_t)d->backoff_ms * 1000000ull;
+    d->backoff_ms = d->backoff_ms * 2 > BLK_RECONNECT_MAX_MS ? BLK_RECONNECT_MAX_MS : d->backoff_ms * 2;
 }
 
 static void disk_try_connect(struct blk_disk *d, uint64_t now)
@@ -92,7 +98,7 @@ static void disk_try_connect(struct blk_disk *d, uint64_t now)
     }
     d->sock = s;
     d->connects++;
-    d->backoff_ms = BLK_RECONNECT_MIN_MS;
+    d->connected_at_ns = now;
     log_info("disk %s: connected to %s", d->cfg.name, d->cfg.socket);
 }
 

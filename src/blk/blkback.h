@@ -88,6 +88,7 @@ struct blk_disk {
     uint64_t retry_at_ns;
     unsigned backoff_ms;
     uint64_t connects;
+    uint64_t connected_at_ns;
     struct blk_stats st;
 };
 

@@ -60,8 +60,6 @@ static int seccomp_filter(void)
     /* Frames: tap reads and writes. */
     ALLOW(readv);
     ALLOW(writev);
-    ALLOW(recvfrom);
-    ALLOW(sendto);
     ALLOW(accept4); /* control clients */
     /* Inflight regions (GET_INFLIGHT_FD). */
     ALLOW(memfd_create);

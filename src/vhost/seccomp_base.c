@@ -15,12 +15,16 @@ int vhost_seccomp_base(scmp_filter_ctx ctx)
     /* The event loop: poll over sockets and eventfds. */
     ALLOW(ppoll);
     ALLOW(poll);
+    /* A poll interrupted by task work (io_uring completions) or a signal resumes through it. */
+    ALLOW(restart_syscall);
     /* Eventfd reads/writes (kicks, calls), messages, log lines. */
     ALLOW(read);
     ALLOW(write);
     /* vhost-user messages with fds (SCM_RIGHTS), and their plain parts. */
     ALLOW(recvmsg);
     ALLOW(sendmsg);
+    ALLOW(recvfrom);
+    ALLOW(sendto);
     /* Reconnecting to monitors: unix sockets only (checked on the first argument). */
     if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0)
         goto out;

@@ -298,6 +298,7 @@ static int hand_over(struct vhost_front *f, const struct vhost_front_rings *rs)
             log_warn("%s: kick ring %u: %s", f->name, q, strerror(errno));
     }
     f->started = true;
+    f->started_rings = rs->nrings;
     bump(&f->stats.handovers);
     return 0;
 }
@@ -317,8 +318,8 @@ static void try_hand_over(struct vhost_front *f)
         if (hand_over(f, &rs) < 0)
             drop_connection(f, true, err_msg());
         else
-            log_info("%s: rings handed to the backend (rx at %u, tx at %u)", f->name, used_idx(f, &rs.ring[0]),
-                     rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0);
+            log_info("%s: rings handed to the backend (%u ring(s), used indices %u %u)", f->name, rs.nrings,
+                     used_idx(f, &rs.ring[0]), rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0);
     }
     pthread_mutex_unlock(&f->io_lock);
 }
@@ -511,7 +512,7 @@ static void stop_rings(struct vhost_front *f)
     if (f->conn_fd < 0 || !f->started)
         return;
     begin_exchange(f);
-    for (uint32_t q = 0; q < VHOST_FRONT_MAX_RINGS; q++) {
+    for (uint32_t q = 0; q < f->started_rings; q++) {
         struct vhost_user_msg m;
         vhost_user_msg_state(&m, VHOST_USER_GET_VRING_BASE, q, 0);
         if (call(f, &m) < 0) {

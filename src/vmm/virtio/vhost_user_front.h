@@ -90,8 +90,9 @@ struct vhost_front {
     int conn_fd;
     uint64_t exchange_deadline_ms; /* CLOCK_MONOTONIC: the current exchange must end by then */
     uint64_t backend_features, protocol_features;
-    bool started;    /* the rings are the backend's */
-    int inflight_fd; /* -1: none yet for this driver setup */
+    bool started;           /* the rings are the backend's */
+    unsigned started_rings; /* how many (the device's: net 2, blk 1) */
+    int inflight_fd;        /* -1: none yet for this driver setup */
     uint64_t inflight_size, inflight_offset;
     uint16_t inflight_queues, inflight_queue_size;
 
