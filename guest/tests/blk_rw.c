@@ -34,7 +34,7 @@ void test_main(void)
         return;
     }
     timer_start_periodic(100);
-    if (!vblk_init(false)) {
+    if (!vblk_init(true)) {
         test_fail("no usable virtio-blk device");
         return;
     }
