@@ -1,6 +1,6 @@
 /* xeno-blkback's sandbox, entered once the images are open: Landlock (the file system
  * shrinks to the image directory, TCP refused), no capabilities, no_new_privs, and a seccomp
- * allow-list (src/vhost/seccomp_base.h plus io_uring and the calls below). */
+ * allow-list (src/vhost/sandbox_base.h plus io_uring and the calls below). */
 #ifndef XENO_BLK_SANDBOX_H
 #define XENO_BLK_SANDBOX_H
 

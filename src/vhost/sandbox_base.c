@@ -1,6 +1,11 @@
-#include "vhost/seccomp_base.h"
+#include "vhost/sandbox_base.h"
+
+#include "lib/err.h"
 
 #include <errno.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #define ALLOW(name)                                                                                                    \
@@ -9,7 +14,7 @@
             goto out;                                                                                                  \
     } while (0)
 
-int vhost_seccomp_base(scmp_filter_ctx ctx)
+static int seccomp_base(scmp_filter_ctx ctx)
 {
     int rc = 0;
     /* The event loop: poll over sockets and eventfds. */
@@ -89,5 +94,41 @@ int vhost_seccomp_base(scmp_filter_ctx ctx)
     ALLOW(exit);
 #endif
 out:
+    return rc;
+}
+
+static int seccomp_filter(const int *extra, unsigned n)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (!ctx)
+        return err_set(ENOMEM, "sandbox: seccomp_init failed");
+    int rc = seccomp_base(ctx);
+    for (unsigned i = 0; rc == 0 && i < n; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, extra[i], 0);
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc < 0)
+        return err_set(-rc, "sandbox: seccomp: %s", strerror(-rc));
+    return 0;
+}
+
+int vhost_sandbox_enter(struct confine_ruleset *rs, int rc, const int *extra, unsigned n)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds only: ASan reads /proc/self/maps for its reports. */
+    if (rc == 0)
+        rc = confine_landlock_allow_path(rs, "/proc", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR);
+#endif
+    rc = confine_landlock_enforce(rs, rc);
+    if (rc == 0)
+        /* Every capability goes. A backend stays uid 0 only because the monitors' run
+         * directories are root's and 0700 (docs/control-channel.md); as their owner it may
+         * search them without CAP_DAC_OVERRIDE. */
+        rc = confine_drop_capabilities(0);
+    if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        rc = err_set(errno, "sandbox: no_new_privs: %s", strerror(errno));
+    if (rc == 0)
+        rc = seccomp_filter(extra, n);
     return rc;
 }
