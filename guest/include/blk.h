@@ -36,6 +36,9 @@ struct vblk_hdr {
 };
 
 bool vblk_init(bool use_irq);
+/* A test kernel's start: interrupts, the clock (a periodic tick bounds every wait), the
+ * driver. False after reporting the test skipped (no clock) or failed (no disk). */
+bool vblk_test_start(bool use_irq);
 uint64_t vblk_sectors(void);
 bool vblk_readonly(void);
 uint32_t vblk_seg_max(void);

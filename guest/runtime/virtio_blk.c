@@ -35,6 +35,21 @@ bool vblk_init(bool use_irq)
     return true;
 }
 
+bool vblk_test_start(bool use_irq)
+{
+    irq_init();
+    if (!timer_init()) {
+        test_skip("no clock");
+        return false;
+    }
+    timer_start_periodic(100);
+    if (!vblk_init(use_irq)) {
+        test_fail("no usable virtio-blk device");
+        return false;
+    }
+    return true;
+}
+
 uint64_t vblk_sectors(void)
 {
     return sectors;

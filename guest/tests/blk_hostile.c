@@ -96,16 +96,8 @@ static bool bad_descriptor(void)
 
 void test_main(void)
 {
-    irq_init();
-    if (!timer_init()) {
-        test_skip("no clock");
+    if (!vblk_test_start(false))
         return;
-    }
-    timer_start_periodic(100);
-    if (!vblk_init(false)) {
-        test_fail("no usable virtio-blk device");
-        return;
-    }
     uint64_t n = vblk_sectors();
     printf("blk_hostile: %lu sectors%s\n", (unsigned long)n, vblk_readonly() ? ", read-only" : "");
     if (!expect("read at the last sector", vblk_request(VBLK_T_IN, n - 1, buf, 512), VBLK_S_OK) ||

@@ -28,16 +28,8 @@ static void fill(uint64_t sector, unsigned nsec)
 
 void test_main(void)
 {
-    irq_init();
-    if (!timer_init()) {
-        test_skip("no clock");
+    if (!vblk_test_start(true))
         return;
-    }
-    timer_start_periodic(100);
-    if (!vblk_init(true)) {
-        test_fail("no usable virtio-blk device");
-        return;
-    }
     uint64_t n = vblk_sectors();
     printf("blk_rw: %lu sectors (%lu KiB), size_max %u, seg_max %u%s\n", (unsigned long)n, (unsigned long)(n / 2),
            vblk_size_max(), vblk_seg_max(), vblk_readonly() ? ", read-only" : "");
