@@ -35,14 +35,15 @@ blk_vmm_wait() {
     wait "$VMM_BG"
     RC=$?
 }
-# image_verify FILE SECTORS: the host reads blk_rw's pattern back from the image file.
+# image_verify FILE SECTORS [FIRST]: the host reads blk_rw's pattern back from the image
+# file (sectors FIRST..SECTORS-1).
 image_verify() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "${3:-0}" <<'PY'
 import sys
-path, n = sys.argv[1], int(sys.argv[2])
+path, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(path, 'rb') as f:
     data = f.read()
-for s in range(n):
+for s in range(first, n):
     sec = data[s * 512:(s + 1) * 512]
     want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
     if sec != want:
@@ -97,6 +98,23 @@ if blk_ready blkback-kill9; then
         [ "$(grep -c "rings handed to the backend" "$TMP/k9.log")" -ge 2 ]' \
         "killed at ${killed_at:-?} KiB; guest: $(log_tail "$TMP/k9.log") backend: $(log_tail "$TMP/k9.bb.log")"
     check blkback-kill9-image 'image_verify "$TMP/images/k9.img" 16384' "the image file does not hold the pattern"
+fi
+
+# ---- blk_flush: what the guest had flushed is in the image after kill -9 of both ------------
+if blk_ready blkback-flush; then
+    truncate -s 1M "$TMP/images/fl.img"
+    blk_vmm fl blk_flush 1M
+    bb_start fl --disk "name=vda,socket=$TMP/fl.sock,file=fl.img"
+    wait_until 60 has "$TMP/fl.log" "blk_flush: flushed"
+    flushed=$?
+    kill -KILL "$BB_PID" 2>/dev/null
+    wait "$BB_PID" 2>/dev/null
+    BB_PID=
+    pkill -KILL -P "$VMM_BG" 2>/dev/null # the monitor under timeout
+    kill -KILL "$VMM_BG" 2>/dev/null
+    wait "$VMM_BG" 2>/dev/null
+    check blkback-flush '[ $flushed -eq 0 ] && image_verify "$TMP/images/fl.img" 228 100' \
+        "flushed=$flushed; guest: $(log_tail "$TMP/fl.log") backend: $(log_tail "$TMP/fl.bb.log")"
 fi
 
 # ---- blk_hostile on a writable and a read-only disk: errors, the backend survives -----------
