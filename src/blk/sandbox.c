@@ -4,11 +4,10 @@
 
 #include <seccomp.h>
 
-/* io_uring: the ring was set up before (io_uring_setup is not allowed here); enter submits
- * and waits. The opcodes the backend prepares are READV, WRITEV, FSYNC and FALLOCATE on the
- * images' fds; seccomp cannot see an SQE's opcode, so what the ring can reach is bounded by
- * the fds this process holds and by Landlock (docs/blkback.md "Sandbox"). */
-static const int blkback_calls[] = {SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register)};
+/* io_uring: the ring was set up and restricted before (blkback_init: READV, WRITEV, FSYNC
+ * and FALLOCATE only, IORING_REGISTER_RESTRICTIONS); here only io_uring_enter, which submits
+ * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register. */
+static const int blkback_calls[] = {SCMP_SYS(io_uring_enter)};
 
 /* Only the image directory, read and write of files (the images are open already; this is
  * for the day disks are added at run time). Connecting to the monitors' unix sockets is not a
