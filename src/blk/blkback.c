@@ -268,6 +268,9 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len)
     for (unsigned i = 0; i < bb->ndisks && off < len; i++) {
         const struct blk_disk *d = bb->disk[i];
         const struct blk_stats *s = &d->st;
+        uint64_t ring_errors = 0;
+        for (unsigned q = 0; q < d->cfg.queues; q++)
+            ring_errors += d->dev.vq[q].errors;
         int w = snprintf(buf + off, len - off,
                          "disk=%s connected=%d connects=%llu reads=%llu writes=%llu flushes=%llu discards=%llu "
                          "write_zeroes=%llu get_ids=%llu bytes_read=%llu bytes_written=%llu ioerr=%llu unsupp=%llu "
@@ -277,8 +280,8 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len)
                          (unsigned long long)s->write_zeroes, (unsigned long long)s->get_ids,
                          (unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written,
                          (unsigned long long)s->ioerr, (unsigned long long)s->unsupp, (unsigned long long)s->bad_chains,
-                         (unsigned long long)(d->dev.vq[0].errors + d->dev.vq[1].errors),
-                         (unsigned long long)d->dev.protocol_errors, (unsigned long long)s->direct_fallbacks);
+                         (unsigned long long)ring_errors, (unsigned long long)d->dev.protocol_errors,
+                         (unsigned long long)s->direct_fallbacks);
         if (w < 0)
             break;
         off += (size_t)w;

@@ -35,8 +35,15 @@ int blk_image_open(struct blk_image *img, int dirfd, const char *name, bool read
     }
     img->fd = fd;
     img->size = (uint64_t)st.st_size & ~511ull;
-    /* O_DIRECT is refused at open (EINVAL) on file systems without it. */
+    /* O_DIRECT is refused at open (EINVAL) on file systems without it. The name is looked up
+     * again: if it no longer names the same file (replaced in between), no O_DIRECT fd. */
     img->direct_fd = open_beneath(dirfd, name, mode | O_DIRECT);
+    struct stat st2;
+    if (img->direct_fd >= 0 &&
+        (fstat(img->direct_fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)) {
+        close(img->direct_fd);
+        img->direct_fd = -1;
+    }
     return 0;
 }
 
