@@ -155,7 +155,7 @@ static int negotiate(struct vhost_front *f)
             return r;
         f->protocol_features = want;
     }
-    if (!has_protocol(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+    if (!has_protocol(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) && !f->ops->redo_from_used)
         log_warn("%s: backend lacks INFLIGHT_SHMFD: after it restarts, frames it had taken may be lost or repeated",
                  f->name);
     struct vhost_user_msg m;

@@ -60,6 +60,10 @@ struct vhost_front_ops {
     /* Device feature bits the monitor serves itself (virtio-net's MAC and link status): the
      * backend need not offer them and is not told of them. */
     uint64_t own_features;
+    /* Redoing what a dead backend had taken from the used index on is safe for this device
+     * (virtio-blk: xeno-blkback publishes in order, docs/blkback.md "Restarts"): a backend
+     * without INFLIGHT_SHMFD is expected, not warned about. */
+    bool redo_from_used;
 };
 
 struct vhost_front_stats {

@@ -93,7 +93,7 @@ static const struct virtio_dev_ops blk_ops = {
     .destroy = destroy,
 };
 
-static const struct vhost_front_ops front_ops = {.rings = rings};
+static const struct vhost_front_ops front_ops = {.rings = rings, .redo_from_used = true};
 
 struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_blk_config_host *cfg)
 {
