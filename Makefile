@@ -69,7 +69,7 @@ $(BIN)/$(1): $(OBJ)/src/$(2)/main.o $$(call stems_to_archives,$$(wordlist 1,99,$
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group \
 	    $$(filter -l%,$$(PROG_LINK_$(1))) $$(LDLIBS)
 endef
-PROGRAMS = xeno-vmm:vmm xenod:daemon xenctl:ctl xeno-netback:net
+PROGRAMS = xeno-vmm:vmm xenod:daemon xenctl:ctl xeno-netback:net xeno-blkback:blk
 $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULE,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
 programs: $(foreach p,$(PROGRAMS),$(BIN)/$(word 1,$(subst :, ,$(p))))
 

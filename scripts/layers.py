@@ -29,7 +29,9 @@ LAYERS = [
     ("sched", ["lib"], []),
     ("blk", ["lib"], []),  # the disk I/O scheduler (pure); xeno-blkback's own needs join here
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),
-    ("net", ["audit", "proto", "lib"], ["-lseccomp"]),
+    ("vhost", ["proto", "lib"], ["-lseccomp"]),
+    ("net", ["vhost", "audit", "proto", "lib"], ["-lseccomp"]),
+    ("blk", ["vhost", "proto", "lib"], ["-luring", "-lseccomp"]),
     ("vmm/core", ["proto", "lib"], []),
     ("vmm/dev", ["vmm/core", "lib"], []),
     ("vmm/boot", ["vmm/dev", "vmm/core", "lib"], []),  # ACPI tables describe the devices

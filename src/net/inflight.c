@@ -1,7 +1,7 @@
 #include "net/inflight.h"
 
 #include "lib/err.h"
-#include "net/mem_table.h"
+#include "vhost/mem_table.h"
 
 #include <errno.h>
 #include <fcntl.h>

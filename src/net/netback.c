@@ -46,7 +46,7 @@ void nb_rx_hold_eval(struct netback *nb, struct nb_port *d, uint64_t now)
         d->rx_held = false;
         return;
     }
-    uint64_t *hold = d->dev.inflight.ext->hold;
+    uint64_t *hold = d->inflight.ext->hold;
     bool held = false;
     for (unsigned s = 0; s < INFLIGHT_MAX_DEST; s++) {
         uint64_t id = __atomic_load_n(&hold[s], __ATOMIC_RELAXED);
@@ -66,7 +66,7 @@ void nb_rx_hold_eval(struct netback *nb, struct nb_port *d, uint64_t now)
     if (held && now >= d->rx_hold_deadline) {
         log_warn("port %s: a sender did not come back to resolve its frames within %llu s; taking new frames",
                  d->cfg.name, NB_RECOVERY_WAIT_NS / 1000000000ull);
-        memset(hold, 0, sizeof(d->dev.inflight.ext->hold));
+        memset(hold, 0, sizeof(d->inflight.ext->hold));
         d->recovery_timeouts++;
         held = false;
     }
@@ -86,16 +86,18 @@ static void ring_started(struct vu_dev *dev, unsigned q)
 {
     struct nb_port *p = port_of_dev(dev);
     struct netback *nb = p->nb;
+    if (p->inflight.base)
+        p->inflight.q[q]->used_idx = dev->vq[q].used_idx;
     uint64_t now = nb_now_ns();
     if (q == RXQ) {
         nb_rx_hold_eval(nb, p, now);
         return;
     }
-    struct inflight_commit *c = &dev->inflight.ext->commit;
+    struct inflight_commit *c = &p->inflight.ext->commit;
     /* The commit is read once into p->recover (the front end may rewrite the region while we
      * resolve it): tx_recover uses only that copy. */
     struct inflight_commit *r = &p->recover;
-    bool live = inflight_commit_snapshot(&dev->inflight, r);
+    bool live = inflight_commit_snapshot(&p->inflight, r);
     if (live && r->avail_pos == dev->vq[TXQ].last_avail) {
         p->tx_recovering = true;
         p->tx_recover_deadline = now + NB_RECOVERY_WAIT_NS;
@@ -127,7 +129,42 @@ static void ring_stopping(struct vu_dev *dev, unsigned q)
     }
 }
 
-static const struct vu_dev_hooks hooks = {.ring_started = ring_started, .ring_stopping = ring_stopping};
+static int inflight_get(struct vu_dev *dev, const struct vhost_user_inflight *want, struct vhost_user_inflight *out,
+                        int *fd_out)
+{
+    struct nb_port *p = port_of_dev(dev);
+    int rc = inflight_create(&p->inflight, want->num_queues, want->queue_size, p->cfg.id, fd_out);
+    if (rc < 0)
+        return rc;
+    *out = (struct vhost_user_inflight){
+        .mmap_size = p->inflight.len, .mmap_offset = 0, .num_queues = p->inflight.nq, .queue_size = p->inflight.qsize};
+    return 0;
+}
+
+static int inflight_set(struct vu_dev *dev, int fd, const struct vhost_user_inflight *f)
+{
+    struct nb_port *p = port_of_dev(dev);
+    return inflight_attach(&p->inflight, fd, f, p->cfg.id);
+}
+
+/* A new connection starts without a region: a private ext until the front end gives one. */
+static void dev_reset(struct vu_dev *dev)
+{
+    struct nb_port *p = port_of_dev(dev);
+    inflight_private(&p->inflight, p->cfg.id);
+}
+
+static const struct vu_dev_class net_class = {
+    .kind = "port",
+    .features = VHOST_USER_NET_FEATURES,
+    .protocol_features = VHOST_USER_NET_PROTOCOL_FEATURES,
+    .nq = VHOST_USER_NET_NQUEUES,
+    .ring_started = ring_started,
+    .ring_stopping = ring_stopping,
+    .inflight_get = inflight_get,
+    .inflight_set = inflight_set,
+    .reset = dev_reset,
+};
 
 /* ---- connections ---- */
 
@@ -378,7 +415,8 @@ int netback_port_add(struct netback *nb, struct port_config *cfg)
     p->sock = -1;
     p->backoff_ms = NB_RECONNECT_MIN_MS;
     p->retry_at_ns = 0; /* connect at the next turn */
-    rc = vu_dev_init(&p->dev, p->cfg.name, p->cfg.id, &hooks);
+    vu_dev_init(&p->dev, p->cfg.name, &net_class);
+    rc = inflight_private(&p->inflight, p->cfg.id);
     if (rc < 0) {
         free(frame);
         free(p);
@@ -402,7 +440,7 @@ int netback_port_del(struct netback *nb, const char *name)
     if (nb->audit.engine && audit_port_unbind(nb->audit.engine, p->sw, audit_time(nb, nb_now_ns())) < 0)
         log_warn("port %s: %s", p->cfg.name, err_msg());
     vu_dev_reset(&p->dev);
-    inflight_detach(&p->dev.inflight);
+    inflight_detach(&p->inflight);
     net_qos_port_remove(nb->qos, p->sw);
     net_switch_port_remove(nb->sw, p->sw);
     nb->by_sw[p->sw] = NULL;

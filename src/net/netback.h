@@ -15,7 +15,8 @@
 #include "net/port_config.h"
 #include "net/qos.h"
 #include "net/switch.h"
-#include "net/vu_dev.h"
+#include "net/inflight.h"
+#include "vhost/vu_dev.h"
 
 #define NB_MAX_FRAME 65535u                /* largest frame (without the virtio-net header) */
 #define NB_VNET_HDR 12u                    /* virtio-net header with VERSION_1 */
@@ -38,7 +39,8 @@ struct nb_port {
     struct port_config cfg;
     unsigned sw; /* the switch's port id */
     struct vu_dev dev;
-    int sock; /* -1: not connected */
+    struct inflight_map inflight; /* the region of dev's front end, or a private ext */
+    int sock;                     /* -1: not connected */
     uint64_t retry_at_ns;
     unsigned backoff_ms;
     uint64_t connects; /* successful connections (the first one included) */

@@ -134,7 +134,7 @@ static int audit_out(struct netback *nb, struct nb_port *p, uint64_t now)
  * copy, publish, complete (docs/netback.md gives why this order is safe at every point). */
 static void deliver(struct netback *nb, struct nb_port *p, uint64_t now)
 {
-    struct inflight_commit *c = &p->dev.inflight.ext->commit;
+    struct inflight_commit *c = &p->inflight.ext->commit;
     struct nb_port *dst[INFLIGHT_MAX_DEST];
     unsigned nd = 0;
     bool uplink = false;
@@ -157,7 +157,7 @@ static void deliver(struct netback *nb, struct nb_port *p, uint64_t now)
         c->dest[nd] = (struct inflight_dest){.port_id = d->cfg.id, .used_target = d->dev.vq[RXQ].used_idx};
         /* The hold goes in before the commit is live: a restarted backend must not let
          * anyone else write into d until this frame is resolved. */
-        __atomic_store_n(&d->dev.inflight.ext->hold[p->sw], p->cfg.id, __ATOMIC_RELEASE);
+        __atomic_store_n(&d->inflight.ext->hold[p->sw], p->cfg.id, __ATOMIC_RELEASE);
         dst[nd++] = d;
     }
     kill_point(1); /* buffers taken, holds set, no commit */
@@ -185,7 +185,7 @@ static void deliver(struct netback *nb, struct nb_port *p, uint64_t now)
         __atomic_store_n(&c->state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
         for (unsigned i = 0; i < nd; i++)
             if (dst[i])
-                __atomic_store_n(&dst[i]->dev.inflight.ext->hold[p->sw], 0, __ATOMIC_RELEASE);
+                __atomic_store_n(&dst[i]->inflight.ext->hold[p->sw], 0, __ATOMIC_RELEASE);
     }
 }
 
@@ -247,13 +247,13 @@ static bool tx_recover(struct netback *nb, struct nb_port *p, uint64_t now)
         log_warn("port %s: the inflight commit (position %u, head %u) does not match the queue; forgotten", p->cfg.name,
                  c->avail_pos, c->head);
     }
-    __atomic_store_n(&p->dev.inflight.ext->commit.state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->inflight.ext->commit.state, INFLIGHT_COMMIT_NONE, __ATOMIC_RELEASE);
     p->tx_recovering = false;
     for (unsigned s = 0; s < NET_SWITCH_MAX_PORTS; s++) {
         struct nb_port *d = nb->by_sw[s];
         if (!d || d->sock < 0)
             continue;
-        uint64_t *hold = d->dev.inflight.ext->hold;
+        uint64_t *hold = d->inflight.ext->hold;
         for (unsigned k = 0; k < INFLIGHT_MAX_DEST; k++)
             if (hold[k] == p->cfg.id)
                 hold[k] = 0;

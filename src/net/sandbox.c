@@ -1,23 +1,29 @@
 #include "net/sandbox.h"
 
 #include "lib/confine.h"
-#include "lib/err.h"
-#include "lib/log.h"
+#include "vhost/sandbox_base.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <seccomp.h>
 #include <stdint.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+/* The calls netback needs besides the shared ones (src/vhost/sandbox_base.c). */
+static const int netback_calls[] = {
+    /* Frames: tap reads and writes. */
+    SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(accept4), /* control clients */
+    /* Inflight regions (GET_INFLIGHT_FD). */
+    SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
+    /* The ports file and pid under the state directory (Landlock keeps them there). */
+    SCMP_SYS(openat), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(fsync),
+    SCMP_SYS(fdatasync), /* the flow log's blocks (audit) */
+    SCMP_SYS(lseek), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
+    SCMP_SYS(getrusage), /* `status` reports the backend's CPU time */
+};
 
 /* The file system shrinks to the state directory; TCP bind/connect are refused. Connecting to
  * the monitors' unix sockets is not a file access Landlock controls, so it keeps working. A
- * kernel without Landlock leaves only seccomp and the lost capabilities (logged). */
-static int landlock(int state_dirfd, int read_dirfd)
+ * kernel without Landlock leaves only seccomp and the lost capabilities (logged). The tap is
+ * open already: no capability is needed after this. */
+int netback_sandbox_enter(int state_dirfd, int read_dirfd)
 {
     struct confine_ruleset rs;
     int rc = confine_landlock_open(&rs, CONFINE_NET_BIND_TCP | CONFINE_NET_CONNECT_TCP);
@@ -34,135 +40,5 @@ static int landlock(int state_dirfd, int read_dirfd)
      * editor replaces the file by rename: a rule on the file itself would name the old inode). */
     if (rc == 0 && read_dirfd >= 0)
         rc = confine_landlock_allow_fd(&rs, read_dirfd, LANDLOCK_ACCESS_FS_READ_FILE, "the audit rules directory");
-#if defined(__SANITIZE_ADDRESS__)
-    /* Sanitizer builds only: ASan reads /proc/self/maps for its reports. */
-    if (rc == 0)
-        rc = confine_landlock_allow_path(&rs, "/proc", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR);
-#endif
-    return confine_landlock_enforce(&rs, rc);
-}
-
-#define ALLOW(name)                                                                                                    \
-    do {                                                                                                               \
-        if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(name), 0)) < 0)                                       \
-            goto out;                                                                                                  \
-    } while (0)
-
-static int seccomp_filter(void)
-{
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    if (!ctx)
-        return err_set(ENOMEM, "sandbox: seccomp_init failed");
-    int rc;
-    /* The event loop: ppoll over sockets, eventfds and the tap. */
-    ALLOW(ppoll);
-    ALLOW(poll);
-    /* Frames and messages: tap and eventfd reads/writes, control socket, log lines. */
-    ALLOW(read);
-    ALLOW(write);
-    ALLOW(readv);
-    ALLOW(writev);
-    /* vhost-user messages with fds (SCM_RIGHTS), and their plain parts. */
-    ALLOW(recvmsg);
-    ALLOW(sendmsg);
-    ALLOW(recvfrom);
-    ALLOW(sendto);
-    /* Reconnecting to monitors: unix sockets only (checked on the first argument). */
-    if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0)
-        goto out;
-    ALLOW(connect);
-    ALLOW(setsockopt); /* the receive/send timeouts of a new connection */
-    ALLOW(getsockopt); /* vhost_user_recv: the receive timeout is a whole message's budget */
-    ALLOW(fcntl);      /* O_NONBLOCK off after connect; F_GET_SEALS/F_ADD_SEALS of memfds */
-    ALLOW(accept4);    /* control clients */
-    ALLOW(close);
-    /* Guest memory (SET_MEM_TABLE), inflight regions (GET/SET_INFLIGHT_FD), malloc. */
-    ALLOW(mmap);
-    ALLOW(munmap);
-    ALLOW(mremap);
-    ALLOW(madvise);
-    ALLOW(brk);
-    ALLOW(memfd_create);
-    ALLOW(ftruncate);
-    ALLOW(fstat); /* a region must fit its fd */
-    ALLOW(newfstatat);
-    /* The ports file and pid under the state directory (Landlock keeps them there). */
-    ALLOW(openat);
-    ALLOW(renameat);
-    ALLOW(renameat2);
-    ALLOW(fsync);
-    ALLOW(fdatasync); /* the flow log's blocks (audit) */
-    ALLOW(lseek);
-    ALLOW(unlink);
-    ALLOW(unlinkat);
-    /* Time (vDSO fallback), pid for replies, signals (SIGTERM ends the loop), exiting. */
-    ALLOW(clock_gettime);
-    ALLOW(getpid);
-    ALLOW(getrusage); /* `status` reports the backend's CPU time */
-    ALLOW(gettid);
-    ALLOW(rt_sigreturn);
-    ALLOW(rt_sigprocmask);
-    ALLOW(exit);
-    ALLOW(exit_group);
-    ALLOW(getrandom); /* glibc's malloc may seed from it */
-    ALLOW(futex);     /* glibc's stdio locks */
-#if defined(__SANITIZE_ADDRESS__)
-    /* Sanitizer builds only (make SAN=1): what the ASan/UBSan runtime needs for its reports.
-     * LeakSanitizer cannot work in here (it ptraces the process from a clone): tests run the
-     * sandboxed backend with detect_leaks=0. Never in a release build. */
-    ALLOW(prctl);
-    ALLOW(sigaltstack);
-    ALLOW(rt_sigaction);
-    ALLOW(mprotect);
-    ALLOW(sched_yield);
-    ALLOW(getrlimit);
-    ALLOW(prlimit64);
-    ALLOW(readlink);
-    ALLOW(readlinkat);
-    ALLOW(open);
-    ALLOW(getdents64);
-    ALLOW(sched_getaffinity);
-    ALLOW(tgkill);
-    ALLOW(kill);
-    ALLOW(pipe2);
-    ALLOW(dup2);
-    ALLOW(dup3);
-    ALLOW(nanosleep);
-    ALLOW(clock_nanosleep);
-    ALLOW(getppid);
-    ALLOW(set_tid_address);
-    ALLOW(set_robust_list);
-    ALLOW(rseq);
-    ALLOW(statx);
-    ALLOW(access);
-    ALLOW(faccessat);
-    ALLOW(process_vm_readv);
-    ALLOW(sysinfo);
-    ALLOW(uname);
-    ALLOW(ioctl);
-    ALLOW(msync);
-    ALLOW(exit);
-#endif
-    rc = seccomp_load(ctx);
-out:
-    seccomp_release(ctx);
-    if (rc < 0)
-        return err_set(-rc, "sandbox: seccomp: %s", strerror(-rc));
-    return 0;
-}
-
-int netback_sandbox_enter(int state_dirfd, int read_dirfd)
-{
-    int rc = landlock(state_dirfd, read_dirfd);
-    if (rc == 0)
-        /* Every capability goes: the backend needs none once the tap is open. It stays uid 0
-         * only because the monitors' run directories are root's and 0700
-         * (docs/control-channel.md); as their owner it may search them without
-         * CAP_DAC_OVERRIDE. */
-        rc = confine_drop_capabilities(0);
-    if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        rc = err_set(errno, "sandbox: no_new_privs: %s", strerror(errno));
-    if (rc == 0)
-        rc = seccomp_filter();
-    return rc;
+    return vhost_sandbox_enter(&rs, rc, netback_calls, sizeof(netback_calls) / sizeof(netback_calls[0]));
 }

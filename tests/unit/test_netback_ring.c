@@ -1,4 +1,4 @@
-/* xeno-netback's view of guest memory and rings (src/net/mem_table.c, vring.c) with a real
+/* xeno-netback's view of guest memory and rings (src/vhost/mem_table.c, vring.c) with a real
  * memfd as guest memory: what a guest may put in its rings is taken, everything else breaks
  * that ring and only that ring. Also a port's words (port_config.c) and the device's answers
  * to a front end's messages (vu_dev.c) over a socketpair. */
@@ -17,10 +17,11 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "net/mem_table.h"
+#include "net/inflight.h"
+#include "vhost/mem_table.h"
 #include "net/port_config.h"
-#include "net/vring.h"
-#include "net/vu_dev.h"
+#include "vhost/vring.h"
+#include "vhost/vu_dev.h"
 
 #define MEM 65536u
 #define GPA 0x100000u /* guest-physical base of the region */
@@ -384,7 +385,31 @@ static void hook_stopping(struct vu_dev *d, unsigned q)
     (void)q;
     stopping++;
 }
-static const struct vu_dev_hooks hooks = {.ring_started = hook_started, .ring_stopping = hook_stopping};
+/* The class xeno-netback gives its ports, with a region of the net layout (inflight.h). */
+static struct inflight_map test_inflight;
+static int hook_inflight_get(struct vu_dev *d, const struct vhost_user_inflight *want, struct vhost_user_inflight *out,
+                             int *fd_out)
+{
+    (void)d;
+    int rc = inflight_create(&test_inflight, want->num_queues, want->queue_size, 1, fd_out);
+    if (rc == 0)
+        *out = (struct vhost_user_inflight){
+            .mmap_size = test_inflight.len, .num_queues = test_inflight.nq, .queue_size = test_inflight.qsize};
+    return rc;
+}
+static int hook_inflight_set(struct vu_dev *d, int fd, const struct vhost_user_inflight *f)
+{
+    (void)d;
+    return inflight_attach(&test_inflight, fd, f, 1);
+}
+static const struct vu_dev_class hooks = {.kind = "port",
+                                          .features = VHOST_USER_NET_FEATURES,
+                                          .protocol_features = VHOST_USER_NET_PROTOCOL_FEATURES,
+                                          .nq = VHOST_USER_NET_NQUEUES,
+                                          .ring_started = hook_started,
+                                          .ring_stopping = hook_stopping,
+                                          .inflight_get = hook_inflight_get,
+                                          .inflight_set = hook_inflight_set};
 
 /* Sends m from the "front end" (fe), lets the device handle it, returns the REPLY_ACK status
  * or the reply in *reply. */
@@ -411,7 +436,7 @@ static void test_vu_dev_answers(void **state)
     vhost_user_set_timeout(sv[0], 500);
     vhost_user_set_timeout(sv[1], 500);
     struct vu_dev d;
-    assert_int_equal(vu_dev_init(&d, "p", 1, &hooks), 0);
+    vu_dev_init(&d, "p", &hooks);
     struct vhost_user_msg m, r;
     vhost_user_msg_init(&m, VHOST_USER_GET_FEATURES, 0);
     assert_int_equal(exchange(&d, sv[0], sv[1], &m, &r), 0);
@@ -472,7 +497,7 @@ static void test_vu_dev_answers(void **state)
     assert_int_equal(d.mem.n, 0);
     close(mfd);
     vu_dev_reset(&d);
-    inflight_detach(&d.inflight);
+    inflight_detach(&test_inflight);
     close(sv[0]);
     close(sv[1]);
 }

@@ -151,6 +151,29 @@ static void net_option(void **state)
     assert_int_equal(PARSE(&o, "--kernel", "k", "--net", longpath), -1); /* longer than sun_path */
 }
 
+/* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk. */
+static void disk_option(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k"), 0);
+    assert_int_equal(o.have_disk, 0);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/tmp/d.sock,size=4M"), 0);
+    assert_int_equal(o.have_disk, 1);
+    assert_string_equal(o.disk.socket_path, "/tmp/d.sock");
+    assert_int_equal(o.disk.capacity, 4u << 20);
+    assert_false(o.disk.readonly);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "readonly,size=1024,socket=/s"), 0);
+    assert_true(o.disk.readonly);
+    assert_int_equal(o.disk.capacity, 1024);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s"), -1);           /* no size */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "size=1M"), -1);             /* no socket */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=1000"), -1); /* not whole sectors */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=0"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=1M,cache=none"), -1);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/a,size=1M", "--disk", "socket=/b,size=1M"), -1);
+}
+
 /* --restore FILE [--restore-eager] [--domain-xml FILE]. */
 static void restore_options(void **state)
 {
@@ -179,6 +202,7 @@ int main(void)
         cmocka_unit_test(daemon_options_checked),
         cmocka_unit_test(cpu_options),
         cmocka_unit_test(net_option),
+        cmocka_unit_test(disk_option),
         cmocka_unit_test(restore_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

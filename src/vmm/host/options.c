@@ -61,6 +61,8 @@ void options_usage(FILE *f)
             "                           (xeno-netback) carries; the monitor listens on PATH (default\n"
             "                           with --run-dir: DIR/net0.sock) and the backend connects. One\n"
             "                           interface, MAC like 52:54:00:12:34:56\n"
+            "  --disk socket=PATH,size=BYTES[,readonly]  a virtio-blk disk whose requests a vhost-user\n"
+            "                           backend (xeno-blkback) serves; the monitor listens on PATH\n"
             "  --cpu-features-off LIST  take CPU features out of what the guest is offered, e.g. avx2,smap\n"
             "                           (names as --cpu-report prints them; a migration or restore then\n"
             "                           refuses a domain that saw them: docs/machine.md, \"CPUID\")\n"
@@ -159,7 +161,7 @@ enum {
     OPT_DOMAIN_XML
 };
 /* The network interface (virtio_net.h). */
-enum { OPT_NET = 320 };
+enum { OPT_NET = 320, OPT_DISK };
 /* Live migration (docs/migration.md). */
 enum { OPT_MIG_IN = 340, OPT_MIG_KEY };
 enum { OPT_SAVE_DIR = 360, OPT_NO_SANDBOX, OPT_CPU_REPORT, OPT_CPU_OFF }; /* CPU: docs/machine.md, "CPUID" */
@@ -276,6 +278,49 @@ static int parse_net(const char *text, struct options *o)
     return 0;
 }
 
+/* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk over vhost-user; size is
+ * the image's (its owner, xenod or the operator, knows it; the monitor never opens it). */
+static int parse_disk(const char *text, struct options *o)
+{
+    char buf[512];
+    if (o->have_disk) {
+        log_error("--disk given twice: a domain has one disk for now");
+        return -1;
+    }
+    if (strlen(text) >= sizeof(buf)) {
+        log_error("--disk: the value is too long");
+        return -1;
+    }
+    strcpy(buf, text);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (strncmp(item, "socket=", 7) == 0) {
+            if (strlen(item + 7) == 0 || strlen(item + 7) >= sizeof(o->disk_socket)) {
+                log_error("--disk socket=%s: a unix socket path of 1 to %zu bytes is needed", item + 7,
+                          sizeof(o->disk_socket) - 1);
+                return -1;
+            }
+            strcpy(o->disk_socket, item + 7);
+        } else if (strncmp(item, "size=", 5) == 0) {
+            if (parse_size(item + 5, 1, &o->disk.capacity) < 0 || o->disk.capacity < 512 || o->disk.capacity % 512) {
+                log_error("--disk size=%s: a size in bytes, a non-zero multiple of 512", item + 5);
+                return -1;
+            }
+        } else if (strcmp(item, "readonly") == 0) {
+            o->disk.readonly = true;
+        } else {
+            log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly)", item);
+            return -1;
+        }
+    }
+    if (!o->disk_socket[0] || !o->disk.capacity) {
+        log_error("--disk %s: socket=PATH and size=BYTES are required", text);
+        return -1;
+    }
+    o->have_disk = 1;
+    o->disk.socket_path = o->disk_socket;
+    return 0;
+}
+
 /* One option's value (getopt_long's c and optarg). 0 taken; 1 not an option we know; -1 a
  * bad value (logged). */
 static int option_value(int c, struct options *o, int *log_size_given)
@@ -336,6 +381,10 @@ static int option_value(int c, struct options *o, int *log_size_given)
         break;
     case OPT_NET:
         if (parse_net(optarg, o) < 0)
+            return -1;
+        break;
+    case OPT_DISK:
+        if (parse_disk(optarg, o) < 0)
             return -1;
         break;
     case OPT_MIG_IN: o->migrate_incoming = optarg; break;
@@ -407,6 +456,7 @@ static int check_combination(struct options *o, int log_size_given)
         return -1;
     }
     o->net.run_dir = o->run_dir; /* a stale socket of ours there may be replaced */
+    o->disk.run_dir = o->run_dir;
     if (o->have_net && !o->net_socket[0]) {
         if (!o->run_dir) {
             log_error("--net needs socket=PATH without --run-dir (with it, the default is DIR/net0.sock)");
@@ -447,6 +497,7 @@ int options_parse(int argc, char **argv, struct options *o)
                                              {"domain-xml", required_argument, NULL, OPT_DOMAIN_XML},
                                              {"memory-enforcement", required_argument, NULL, OPT_MEM_ENFORCE},
                                              {"net", required_argument, NULL, OPT_NET},
+                                             {"disk", required_argument, NULL, OPT_DISK},
                                              {"migrate-incoming", required_argument, NULL, OPT_MIG_IN},
                                              {"migrate-key", required_argument, NULL, OPT_MIG_KEY},
                                              {"cpu-reservation", required_argument, NULL, OPT_CPU_RES},

@@ -7,6 +7,7 @@
 
 #include "lib/domain_config.h"     /* enum lifecycle_action, enum memory_enforcement */
 #include "proto/cpu_features.h"    /* struct cpu_features */
+#include "vmm/virtio/virtio_blk.h" /* struct virtio_blk_config_host */
 #include "vmm/virtio/virtio_net.h" /* struct virtio_net_config_host */
 
 #define OPTIONS_SAVE_DIRS_MAX 8
@@ -36,6 +37,10 @@ struct options {
     int have_net;
     struct virtio_net_config_host net; /* net.socket_path points at net_socket */
     char net_socket[108];
+    /* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk over vhost-user */
+    int have_disk;
+    struct virtio_blk_config_host disk; /* disk.socket_path points at disk_socket */
+    char disk_socket[108];
     /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
      * only into the run directory and the --save-dir directories. */
     int no_sandbox;

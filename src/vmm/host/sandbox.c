@@ -40,6 +40,19 @@ static int keep_sys_nice; /* see limits() */
  * host name). Kernel and initrd are mapped before and never reopened. TCP bind is refused;
  * TCP connect (migration) stays. Abstract unix sockets and signals outside the process are
  * refused where the kernel can (ABI 6). */
+/* The directory of a vhost-user socket the monitor listens on: it creates the socket and
+ * removes it at the end. */
+static int allow_socket_dir(struct confine_ruleset *rs, const char *socket_path)
+{
+    char dir[108];
+    snprintf(dir, sizeof(dir), "%s", socket_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    return confine_landlock_allow_path(rs, slash ? dir : ".",
+                                       LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE);
+}
+
 static int landlock(const struct options *o)
 {
     struct confine_ruleset rs;
@@ -55,15 +68,10 @@ static int landlock(const struct options *o)
                                          FS_DIR_RW | LANDLOCK_ACCESS_FS_MAKE_SOCK | CONFINE_FS_TRUNCATE);
     for (unsigned i = 0; rc == 0 && i < nsave_dirs; i++)
         rc = confine_landlock_allow_path(&rs, save_dirs[i], FS_DIR_RW | CONFINE_FS_TRUNCATE);
-    if (rc == 0 && o->have_net) {
-        char dir[sizeof(o->net_socket)];
-        snprintf(dir, sizeof(dir), "%s", o->net_socket);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *(slash == dir ? slash + 1 : slash) = '\0';
-        rc = confine_landlock_allow_path(&rs, slash ? dir : ".",
-                                         LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE);
-    }
+    if (rc == 0 && o->have_net)
+        rc = allow_socket_dir(&rs, o->net_socket);
+    if (rc == 0 && o->have_disk)
+        rc = allow_socket_dir(&rs, o->disk_socket);
     if (rc == 0 && o->restore)
         rc = confine_landlock_allow_path(&rs, o->restore, FS_RD);
     if (rc == 0 && o->migrate_key)

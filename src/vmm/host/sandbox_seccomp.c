@@ -165,8 +165,13 @@ static const int main_extra[] = {
 };
 
 /* A vCPU: KVM_RUN and the vCPU ioctls, the exits it emulates (eventfd writes, console bytes
- * into buffers, timers). No sockets, no files, no new threads. */
-static const int vcpu_extra[] = {SCMP_SYS(ioctl), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime)};
+ * into buffers, timers). No new sockets, no files, no new threads. A driver's reset of a
+ * vhost-user device is an exit too: vhost_front_reset stops the rings on the backend's
+ * connection (GET_VRING_BASE, with the exchange's deadline as the socket's timeout), so the
+ * calls of one vhost-user exchange on an open socket are here. */
+static const int vcpu_extra[] = {SCMP_SYS(ioctl),      SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime),
+                                 SCMP_SYS(sendmsg),    SCMP_SYS(recvmsg),         SCMP_SYS(recvfrom),
+                                 SCMP_SYS(setsockopt), SCMP_SYS(getsockopt)};
 
 /* The vCPU scheduler: real-time priority and nice of the vCPU threads, the autogroup nice
  * (a file opened before the sandbox), its timers. */

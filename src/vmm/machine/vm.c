@@ -19,6 +19,7 @@
 #include "vmm/machine/cpuid_probe.h"
 #include "vmm/virtio/virtio_balloon.h"
 #include "vmm/virtio/virtio_console.h"
+#include "vmm/virtio/virtio_blk.h"
 #include "vmm/virtio/virtio_net.h"
 #include "vmm/virtio/virtio_rng.h"
 
@@ -172,6 +173,8 @@ static int setup_devices(struct vm *vm, const struct vm_config *cfg)
         return -1;
     /* Then the optional ones: a guest finds the fixed three at the same windows either way. */
     if (cfg->net && !(vm->vnet = virtio_net_create(&vm->virtio, cfg->net)))
+        return -1;
+    if (cfg->blk && !(vm->vblk = virtio_blk_create(&vm->virtio, cfg->blk)))
         return -1;
     return 0;
 }

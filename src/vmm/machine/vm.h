@@ -47,6 +47,8 @@ struct virtio_console;
 struct virtio_balloon;
 struct virtio_net;
 struct virtio_net_config_host;
+struct virtio_blk;
+struct virtio_blk_config_host;
 
 struct vcpu {
     struct vm *vm;
@@ -102,6 +104,7 @@ struct vm {
     struct virtio_console *vcon;     /* virtio-mmio device 0 */
     struct virtio_balloon *vballoon; /* virtio-mmio device 2 (device 1 is virtio-rng) */
     struct virtio_net *vnet;         /* virtio-mmio device 3 with --net, else NULL */
+    struct virtio_blk *vblk;         /* the next virtio-mmio device with --disk, else NULL */
     int rx_space_efd;                /* eventfd: COM1's receive FIFO has room for more host input */
 
     uint32_t vcpu_pin_given; /* vm_config's: set at create, read by vm_start */
@@ -125,6 +128,7 @@ struct vm_config {
     void *console_opaque;
     int start_paused;                         /* vCPU threads park before their first KVM_RUN */
     const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
+    const struct virtio_blk_config_host *blk; /* a virtio-blk device over vhost-user, or NULL */
     const struct cpu_features *cpu_off;       /* features taken out of the policy, or NULL */
     /* Host CPU affinity: vCPU i's thread is created on vcpu_pin[i]'s CPUs when bit i of
      * vcpu_pin_given is set (else it inherits the creating thread's). vcpu_pin outlives the VM. */

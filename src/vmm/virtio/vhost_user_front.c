@@ -25,9 +25,6 @@
  * backend that refused one is noticed at once), INFLIGHT_SHMFD for restarts. */
 #define FRONT_PROTOCOL_FEATURES                                                                                        \
     ((1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
-/* Device-config features the monitor serves itself (virtio-net's MAC and link status):
- * the backend need not know them. */
-#define FRONT_OWN_FEATURES ((1ULL << VU_NET_F_MAC) | (1ULL << VU_NET_F_STATUS))
 /* An inflight region larger than this is not a plausible answer for our queue sizes. */
 #define INFLIGHT_MAX_BYTES (16ULL << 20)
 
@@ -159,7 +156,7 @@ static int negotiate(struct vhost_front *f)
             return r;
         f->protocol_features = want;
     }
-    if (!has_protocol(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+    if (!has_protocol(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) && !f->ops->redo_from_used)
         log_warn("%s: backend lacks INFLIGHT_SHMFD: after it restarts, frames it had taken may be lost or repeated",
                  f->name);
     struct vhost_user_msg m;
@@ -258,7 +255,7 @@ static int set_inflight(struct vhost_front *f)
 static int hand_over(struct vhost_front *f, const struct vhost_front_rings *rs)
 {
     int r;
-    uint64_t needed = rs->features & ~FRONT_OWN_FEATURES;
+    uint64_t needed = rs->features & ~f->ops->own_features;
     if (needed & ~f->backend_features)
         return err_set(EPROTO, "the driver uses features 0x%llx the backend does not offer",
                        (unsigned long long)(needed & ~f->backend_features));
@@ -302,6 +299,7 @@ static int hand_over(struct vhost_front *f, const struct vhost_front_rings *rs)
             log_warn("%s: kick ring %u: %s", f->name, q, strerror(errno));
     }
     f->started = true;
+    f->started_rings = rs->nrings;
     bump(&f->stats.handovers);
     return 0;
 }
@@ -321,8 +319,8 @@ static void try_hand_over(struct vhost_front *f)
         if (hand_over(f, &rs) < 0)
             drop_connection(f, true, err_msg());
         else
-            log_info("%s: rings handed to the backend (rx at %u, tx at %u)", f->name, used_idx(f, &rs.ring[0]),
-                     rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0);
+            log_info("%s: rings handed to the backend (%u ring(s), used indices %u %u)", f->name, rs.nrings,
+                     used_idx(f, &rs.ring[0]), rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0);
     }
     pthread_mutex_unlock(&f->io_lock);
 }
@@ -520,7 +518,7 @@ static void stop_rings(struct vhost_front *f)
     if (f->conn_fd < 0 || !f->started)
         return;
     begin_exchange(f);
-    for (uint32_t q = 0; q < VHOST_FRONT_MAX_RINGS; q++) {
+    for (uint32_t q = 0; q < f->started_rings; q++) {
         struct vhost_user_msg m;
         vhost_user_msg_state(&m, VHOST_USER_GET_VRING_BASE, q, 0);
         if (call(f, &m) < 0) {

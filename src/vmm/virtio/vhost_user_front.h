@@ -57,6 +57,13 @@ struct vhost_front_ops {
     /* Takes the device's lock. Fills *out and returns true while the driver runs the
      * device (DRIVER_OK, not broken), false otherwise (nothing to hand over). */
     bool (*rings)(void *opaque, struct vhost_front_rings *out);
+    /* Device feature bits the monitor serves itself (virtio-net's MAC and link status): the
+     * backend need not offer them and is not told of them. */
+    uint64_t own_features;
+    /* Redoing what a dead backend had taken from the used index on is safe for this device
+     * (virtio-blk: xeno-blkback publishes in order, docs/blkback.md "Restarts"): a backend
+     * without INFLIGHT_SHMFD is expected, not warned about. */
+    bool redo_from_used;
 };
 
 struct vhost_front_stats {
@@ -87,8 +94,9 @@ struct vhost_front {
     int conn_fd;
     uint64_t exchange_deadline_ms; /* CLOCK_MONOTONIC: the current exchange must end by then */
     uint64_t backend_features, protocol_features;
-    bool started;    /* the rings are the backend's */
-    int inflight_fd; /* -1: none yet for this driver setup */
+    bool started;           /* the rings are the backend's */
+    unsigned started_rings; /* how many (the device's: net 2, blk 1) */
+    int inflight_fd;        /* -1: none yet for this driver setup */
     uint64_t inflight_size, inflight_offset;
     uint16_t inflight_queues, inflight_queue_size;
 

@@ -99,7 +99,8 @@ static const struct virtio_dev_ops net_ops = {
     .destroy = destroy,
 };
 
-static const struct vhost_front_ops front_ops = {.rings = rings};
+static const struct vhost_front_ops front_ops = {
+    .rings = rings, .own_features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS)};
 
 struct virtio_net *virtio_net_create(struct virtio_host *h, const struct virtio_net_config_host *cfg)
 {

@@ -7,8 +7,8 @@
  * descriptor that was not negotiated, a readable buffer after a writable one) is marked
  * broken: it is not touched again until the front end sets it up anew. Only that ring
  * stops; the error is counted and logged once. */
-#ifndef XENO_NET_VRING_H
-#define XENO_NET_VRING_H
+#ifndef XENO_VHOST_VRING_H
+#define XENO_VHOST_VRING_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,7 +16,7 @@
 #include <sys/uio.h>
 
 #include "proto/vhost_user.h"
-#include "net/mem_table.h"
+#include "vhost/mem_table.h"
 
 #define VRING_MAX_NUM 1024u /* largest queue size the backend accepts */
 #define VRING_MAX_SEGS 64u  /* buffers in one chain */

@@ -1,8 +1,8 @@
 /* A vhost-user front end's memory table, mapped into the backend: the only way xeno-netback
  * touches guest memory. Every address a ring or a descriptor names is translated here and
  * must lie entirely inside one region; anything else is refused (NULL), never clamped. */
-#ifndef XENO_NET_MEM_TABLE_H
-#define XENO_NET_MEM_TABLE_H
+#ifndef XENO_VHOST_MEM_TABLE_H
+#define XENO_VHOST_MEM_TABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "net/mem_table.h"
+#include "vhost/mem_table.h"
 
 #include "lib/err.h"
 

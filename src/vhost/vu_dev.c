@@ -1,4 +1,4 @@
-#include "net/vu_dev.h"
+#include "vhost/vu_dev.h"
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -8,22 +8,20 @@
 #include <string.h>
 #include <unistd.h>
 
-int vu_dev_init(struct vu_dev *d, const char *name, uint64_t owner_id, const struct vu_dev_hooks *hooks)
+void vu_dev_init(struct vu_dev *d, const char *name, const struct vu_dev_class *cls)
 {
     memset(d, 0, sizeof(*d));
     d->name = name;
-    d->owner_id = owner_id;
-    d->hooks = hooks;
-    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+    d->cls = cls;
+    for (unsigned q = 0; q < VU_DEV_MAX_QUEUES; q++)
         vring_init(&d->vq[q]);
-    return inflight_private(&d->inflight, owner_id);
 }
 
 static void stop_ring(struct vu_dev *d, unsigned q)
 {
     if (!d->vq[q].started)
         return;
-    d->hooks->ring_stopping(d, q);
+    d->cls->ring_stopping(d, q);
     d->base[q] = d->vq[q].last_avail;
     vring_stop(&d->vq[q]);
 }
@@ -38,34 +36,33 @@ static bool ring_ready(const struct vu_dev *d, unsigned q)
 /* Starts every ring that has all it needs and is not serving yet. */
 static void start_ready(struct vu_dev *d)
 {
-    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+    for (unsigned q = 0; q < d->cls->nq; q++) {
         struct vring *vr = &d->vq[q];
         if (vr->started || vr->broken || !ring_ready(d, q))
             continue;
         char what[96];
-        snprintf(what, sizeof(what), "port %s queue %u", d->name, q);
+        snprintf(what, sizeof(what), "%s %s queue %u", d->cls->kind, d->name, q);
         if (vring_start(vr, &d->mem, d->base[q], what) < 0) {
             log_warn("%s", err_msg());
             vr->broken = true;
             vr->errors++;
             continue;
         }
-        if (d->inflight.base)
-            d->inflight.q[q]->used_idx = vr->used_idx;
-        d->hooks->ring_started(d, q);
+        d->cls->ring_started(d, q);
     }
 }
 
 void vu_dev_reset(struct vu_dev *d)
 {
-    for (unsigned q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+    for (unsigned q = 0; q < d->cls->nq; q++) {
         stop_ring(d, q);
         vring_reset(&d->vq[q]);
         d->base[q] = 0;
     }
     mem_table_unmap(&d->mem);
-    inflight_private(&d->inflight, d->owner_id);
     d->features = d->protocol_features = 0;
+    if (d->cls->reset)
+        d->cls->reset(d);
 }
 
 static int reply(int sock, struct vhost_user_msg *m, const void *payload, uint32_t size)
@@ -85,9 +82,9 @@ static int reply_u64(int sock, struct vhost_user_msg *m, uint64_t v)
 /* A ring index from a payload: the front end's value, checked. */
 static int ring_index(struct vu_dev *d, uint32_t req, uint64_t idx)
 {
-    if (idx >= VHOST_USER_NET_NQUEUES)
-        return err_set(EINVAL, "port %s: %s for queue %llu (a net device has %u)", d->name,
-                       vhost_user_request_name(req), (unsigned long long)idx, VHOST_USER_NET_NQUEUES);
+    if (idx >= d->cls->nq)
+        return err_set(EINVAL, "%s %s: %s for queue %llu (the device has %u)", d->cls->kind, d->name,
+                       vhost_user_request_name(req), (unsigned long long)idx, d->cls->nq);
     return (int)idx;
 }
 
@@ -101,7 +98,7 @@ static int apply_ring(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool
             return q;
         if (m->payload.state.num == 0 || m->payload.state.num > VRING_MAX_NUM ||
             (m->payload.state.num & (m->payload.state.num - 1)))
-            return err_set(EINVAL, "port %s: queue %d size %u (a power of two up to %u)", d->name, q,
+            return err_set(EINVAL, "%s %s: queue %d size %u (a power of two up to %u)", d->cls->kind, d->name, q,
                            m->payload.state.num, VRING_MAX_NUM);
         stop_ring(d, (unsigned)q);
         d->vq[q].num = m->payload.state.num;
@@ -120,7 +117,8 @@ static int apply_ring(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool
         if ((q = ring_index(d, m->hdr.request, m->payload.state.index)) < 0)
             return q;
         if (m->payload.state.num > 0xffff)
-            return err_set(EINVAL, "port %s: queue %d base %u is not a 16-bit index", d->name, q, m->payload.state.num);
+            return err_set(EINVAL, "%s %s: queue %d base %u is not a 16-bit index", d->cls->kind, d->name, q,
+                           m->payload.state.num);
         stop_ring(d, (unsigned)q);
         d->base[q] = (uint16_t)m->payload.state.num;
         d->vq[q].broken = false;
@@ -162,7 +160,8 @@ static int apply_ring(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool
             close(d->vq[q].kick_fd);
         d->vq[q].kick_fd = fd;
         if (fd < 0)
-            return err_set(EINVAL, "port %s: queue %d without a kick fd (polling is not supported)", d->name, q);
+            return err_set(EINVAL, "%s %s: queue %d without a kick fd (polling is not supported)", d->cls->kind,
+                           d->name, q);
         return 0;
     }
     case VHOST_USER_SET_VRING_ENABLE:
@@ -173,26 +172,22 @@ static int apply_ring(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool
         d->vq[q].enabled = m->payload.state.num != 0;
         return 0;
     default:
-        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name, vhost_user_request_name(m->hdr.request),
-                       m->hdr.request);
+        return err_set(ENOTSUP, "%s %s: %s (%u) is not supported", d->cls->kind, d->name,
+                       vhost_user_request_name(m->hdr.request), m->hdr.request);
     }
 }
 
-/* The inflight region shared with the front end across backend restarts (inflight.h). */
+/* The inflight region shared with the front end across backend restarts (the class owns its layout). */
 static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
 {
     int q, rc;
     switch (m->hdr.request) {
     case VHOST_USER_GET_INFLIGHT_FD: {
         int fd = -1;
-        rc = inflight_create(&d->inflight, m->payload.inflight.num_queues, m->payload.inflight.queue_size, d->owner_id,
-                             &fd);
+        struct vhost_user_inflight f = {0};
+        rc = d->cls->inflight_get(d, &m->payload.inflight, &f, &fd);
         if (rc < 0)
-            return err_wrap(-rc, "port %s: GET_INFLIGHT_FD", d->name);
-        struct vhost_user_inflight f = {.mmap_size = d->inflight.len,
-                                        .mmap_offset = 0,
-                                        .num_queues = d->inflight.nq,
-                                        .queue_size = d->inflight.qsize};
+            return err_wrap(-rc, "%s %s: GET_INFLIGHT_FD", d->cls->kind, d->name);
         vhost_user_msg_make_reply(m);
         m->payload.inflight = f;
         m->hdr.size = sizeof(f);
@@ -209,17 +204,18 @@ static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, 
         int fd = m->fds[0];
         m->fds[0] = -1;
         m->nfds = 0;
-        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+        for (q = 0; q < (int)d->cls->nq; q++)
             if (d->vq[q].started)
-                return close(fd), err_set(EINVAL, "port %s: SET_INFLIGHT_FD while queue %d runs", d->name, q);
-        rc = inflight_attach(&d->inflight, fd, &m->payload.inflight, d->owner_id);
+                return close(fd),
+                       err_set(EINVAL, "%s %s: SET_INFLIGHT_FD while queue %d runs", d->cls->kind, d->name, q);
+        rc = d->cls->inflight_set(d, fd, &m->payload.inflight);
         if (rc < 0)
-            return err_wrap(-rc, "port %s: SET_INFLIGHT_FD", d->name);
+            return err_wrap(-rc, "%s %s: SET_INFLIGHT_FD", d->cls->kind, d->name);
         return 0;
     }
     default:
-        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name, vhost_user_request_name(m->hdr.request),
-                       m->hdr.request);
+        return err_set(ENOTSUP, "%s %s: %s (%u) is not supported", d->cls->kind, d->name,
+                       vhost_user_request_name(m->hdr.request), m->hdr.request);
     }
 }
 
@@ -228,41 +224,42 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
 {
     int q, rc;
     switch (m->hdr.request) {
-    case VHOST_USER_GET_FEATURES: *replied = true; return reply_u64(sock, m, VHOST_USER_NET_FEATURES);
+    case VHOST_USER_GET_FEATURES: *replied = true; return reply_u64(sock, m, d->cls->features);
     case VHOST_USER_SET_FEATURES:
-        if (m->payload.u64 & ~VHOST_USER_NET_FEATURES)
-            return err_set(EINVAL, "port %s: SET_FEATURES 0x%llx has bits not offered (0x%llx)", d->name,
-                           (unsigned long long)m->payload.u64, (unsigned long long)VHOST_USER_NET_FEATURES);
+        if (m->payload.u64 & ~d->cls->features)
+            return err_set(EINVAL, "%s %s: SET_FEATURES 0x%llx has bits not offered (0x%llx)", d->cls->kind, d->name,
+                           (unsigned long long)m->payload.u64, (unsigned long long)d->cls->features);
         if (!(m->payload.u64 & (1ull << VU_F_VERSION_1)))
-            return err_set(EINVAL, "port %s: SET_FEATURES without VERSION_1 (legacy devices are not served)", d->name);
+            return err_set(EINVAL, "%s %s: SET_FEATURES without VERSION_1 (legacy devices are not served)",
+                           d->cls->kind, d->name);
         d->features = m->payload.u64;
         return 0;
-    case VHOST_USER_GET_PROTOCOL_FEATURES: *replied = true; return reply_u64(sock, m, VHOST_USER_NET_PROTOCOL_FEATURES);
+    case VHOST_USER_GET_PROTOCOL_FEATURES: *replied = true; return reply_u64(sock, m, d->cls->protocol_features);
     case VHOST_USER_SET_PROTOCOL_FEATURES:
-        if (m->payload.u64 & ~VHOST_USER_NET_PROTOCOL_FEATURES)
-            return err_set(EINVAL, "port %s: SET_PROTOCOL_FEATURES 0x%llx has bits not offered", d->name,
+        if (m->payload.u64 & ~d->cls->protocol_features)
+            return err_set(EINVAL, "%s %s: SET_PROTOCOL_FEATURES 0x%llx has bits not offered", d->cls->kind, d->name,
                            (unsigned long long)m->payload.u64);
         d->protocol_features = m->payload.u64;
         return 0;
-    case VHOST_USER_GET_QUEUE_NUM: *replied = true; return reply_u64(sock, m, VHOST_USER_NET_NQUEUES);
+    case VHOST_USER_GET_QUEUE_NUM: *replied = true; return reply_u64(sock, m, d->cls->nq);
     case VHOST_USER_SET_OWNER: return 0;
     case VHOST_USER_RESET_OWNER:
     case VHOST_USER_RESET_DEVICE:
-        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++) {
+        for (q = 0; q < (int)d->cls->nq; q++) {
             stop_ring(d, (unsigned)q);
             vring_reset(&d->vq[q]);
             d->base[q] = 0;
         }
         return 0;
     case VHOST_USER_SET_MEM_TABLE: {
-        for (q = 0; q < VHOST_USER_NET_NQUEUES; q++)
+        for (q = 0; q < (int)d->cls->nq; q++)
             stop_ring(d, (unsigned)q);
         rc = mem_table_map(&d->mem, &m->payload.memory, m->fds);
         for (unsigned i = 0; i < m->nfds; i++)
             m->fds[i] = -1; /* closed by mem_table_map */
         m->nfds = 0;
         if (rc < 0)
-            return err_wrap(-rc, "port %s", d->name);
+            return err_wrap(-rc, "%s %s", d->cls->kind, d->name);
         return 0;
     }
     case VHOST_USER_SET_VRING_NUM:
@@ -274,10 +271,14 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
     case VHOST_USER_SET_VRING_ERR:
     case VHOST_USER_SET_VRING_ENABLE: return apply_ring(d, sock, m, replied);
     case VHOST_USER_GET_INFLIGHT_FD:
-    case VHOST_USER_SET_INFLIGHT_FD: return apply_inflight(d, sock, m, replied);
+    case VHOST_USER_SET_INFLIGHT_FD:
+        if (!(d->cls->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)))
+            return err_set(ENOTSUP, "%s %s: %s without INFLIGHT_SHMFD", d->cls->kind, d->name,
+                           vhost_user_request_name(m->hdr.request));
+        return apply_inflight(d, sock, m, replied);
     default:
-        return err_set(ENOTSUP, "port %s: %s (%u) is not supported", d->name, vhost_user_request_name(m->hdr.request),
-                       m->hdr.request);
+        return err_set(ENOTSUP, "%s %s: %s (%u) is not supported", d->cls->kind, d->name,
+                       vhost_user_request_name(m->hdr.request), m->hdr.request);
     }
 }
 
@@ -287,8 +288,8 @@ int vu_dev_handle(struct vu_dev *d, int sock, struct vhost_user_msg *m)
     bool ack = (m->hdr.flags & VHOST_USER_FLAG_NEED_REPLY) &&
                (d->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
     uint32_t req = m->hdr.request;
-    log_debug("port %s: %s (flags 0x%x, %u bytes, %u fds)", d->name, vhost_user_request_name(req), m->hdr.flags,
-              m->hdr.size, m->nfds);
+    log_debug("%s %s: %s (flags 0x%x, %u bytes, %u fds)", d->cls->kind, d->name, vhost_user_request_name(req),
+              m->hdr.flags, m->hdr.size, m->nfds);
     int rc = apply(d, sock, m, &replied);
     vhost_user_msg_close_fds(m);
     if (replied) {

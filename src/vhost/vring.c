@@ -1,4 +1,4 @@
-#include "net/vring.h"
+#include "vhost/vring.h"
 
 #include "lib/err.h"
 

@@ -1,0 +1,278 @@
+/* The request path of xeno-blkback: requests taken from a ring, parsed (blk_req.c), queued
+ * for dispatch, submitted to io_uring in one batch per turn of the loop, completed, and
+ * published in the order they were taken (blkback.h: why). */
+#include "blk/blkback.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- publication ---- */
+
+/* Publishes the done slots at the front of the queue, in order. */
+static void publish(struct blk_queue *q)
+{
+    struct vring *vr = &q->disk->dev.vq[q->index];
+    while (q->inflight) {
+        struct blk_slot *s = &q->slots[q->publish % q->num];
+        if (!s->busy || !s->done)
+            break;
+        uint32_t len = 0; /* a chain without a status byte is given back empty */
+        if (s->req.status) {
+            blk_req_complete(&s->req, s->status);
+            len = s->status == VIRTIO_BLK_S_OK ? s->req.used_len : 1;
+        }
+        vring_push(vr, s->head, len);
+        s->busy = s->done = false;
+        q->publish++;
+        q->inflight--;
+    }
+}
+
+static void slot_done(struct blk_slot *s, uint8_t status)
+{
+    struct blk_stats *st = &s->q->disk->st;
+    if (status == VIRTIO_BLK_S_IOERR)
+        st->ioerr++;
+    else if (status == VIRTIO_BLK_S_UNSUPP)
+        st->unsupp++;
+    s->status = status;
+    s->done = true;
+    publish(s->q);
+}
+
+/* ---- taking requests ---- */
+
+static void count(struct blk_stats *st, const struct blk_req *r)
+{
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN: st->reads++, st->bytes_read += r->len; break;
+    case VIRTIO_BLK_T_OUT: st->writes++, st->bytes_written += r->len; break;
+    case VIRTIO_BLK_T_FLUSH: st->flushes++; break;
+    case VIRTIO_BLK_T_DISCARD: st->discards++; break;
+    case VIRTIO_BLK_T_WRITE_ZEROES: st->write_zeroes++; break;
+    case VIRTIO_BLK_T_GET_ID: st->get_ids++; break;
+    default: break;
+    }
+}
+
+static void fifo_push(struct blkback *bb, struct blk_slot *s)
+{
+    s->next = NULL;
+    if (bb->fifo_tail)
+        bb->fifo_tail->next = s;
+    else
+        bb->fifo_head = s;
+    bb->fifo_tail = s;
+}
+
+/* Takes what the guest made available, up to the slots free (a request is taken only when
+ * its slot is: never more than the ring's size in flight). */
+void blk_queue_kick(struct blk_disk *d, unsigned qi)
+{
+    struct blk_queue *q = &d->q[qi];
+    struct vring *vr = &d->dev.vq[qi];
+    if (!vr->started || vr->broken || !q->num)
+        return;
+    while ((uint16_t)(vr->last_avail - q->publish) < q->num) {
+        int r = vring_pop(vr, &d->dev.mem, &q->chain);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            log_warn("disk %s: %s", d->cfg.name, err_msg());
+            d->st.bad_chains++;
+            break; /* the ring is broken until the front end sets it up again */
+        }
+        struct blk_slot *s = &q->slots[q->chain.pos % q->num];
+        *s = (struct blk_slot){.q = q, .busy = true, .head = q->chain.head};
+        q->inflight++;
+        int st = blk_req_parse(&q->chain, &d->info, &s->req);
+        if (st < 0) {
+            /* No status byte to say anything: given back empty. */
+            d->st.bad_chains++;
+            s->req.status = NULL;
+            s->req.used_len = 0;
+            slot_done(s, VIRTIO_BLK_S_IOERR);
+            continue;
+        }
+        if (st != VIRTIO_BLK_S_OK) {
+            slot_done(s, (uint8_t)st);
+            continue;
+        }
+        count(&d->st, &s->req);
+        if (s->req.type == VIRTIO_BLK_T_GET_ID) {
+            blk_req_fill_id(&s->req, &d->info);
+            slot_done(s, VIRTIO_BLK_S_OK);
+            continue;
+        }
+        fifo_push(d->bb, s);
+    }
+    vring_notify(vr);
+}
+
+/* ---- io_uring ---- */
+
+static bool aligned_for_direct(const struct blk_req *r)
+{
+    if (r->offset % BLK_DIRECT_ALIGN)
+        return false;
+    for (unsigned i = 0; i < r->ndata; i++)
+        if ((uintptr_t)r->data[i].iov_base % BLK_DIRECT_ALIGN || r->data[i].iov_len % BLK_DIRECT_ALIGN)
+            return false;
+    return true;
+}
+
+/* Prepares the SQEs of one request; false when the SQ is full (nothing was prepared). */
+static bool prepare(struct blkback *bb, struct blk_slot *s)
+{
+    const struct blk_req *r = &s->req;
+    const struct blk_image *img = &s->q->disk->img;
+    unsigned need = r->nranges ? r->nranges : 1;
+    if (io_uring_sq_space_left(&bb->ring) < need)
+        return false;
+    if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) {
+        s->direct = img->direct_fd >= 0 && aligned_for_direct(r);
+        int fd = s->direct ? img->direct_fd : img->fd;
+        struct io_uring_sqe *e = io_uring_get_sqe(&bb->ring);
+        if (r->type == VIRTIO_BLK_T_IN)
+            io_uring_prep_readv(e, fd, r->data, r->ndata, r->offset);
+        else
+            io_uring_prep_writev(e, fd, r->data, r->ndata, r->offset);
+        io_uring_sqe_set_data(e, s);
+    } else if (r->type == VIRTIO_BLK_T_FLUSH) {
+        struct io_uring_sqe *e = io_uring_get_sqe(&bb->ring);
+        io_uring_prep_fsync(e, img->fd, IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data(e, s);
+    } else {
+        for (unsigned i = 0; i < r->nranges; i++) {
+            const struct virtio_blk_discard_wz *w = &r->ranges[i];
+            int mode = FALLOC_FL_KEEP_SIZE;
+            if (r->type == VIRTIO_BLK_T_DISCARD || (w->flags & VIRTIO_BLK_WRITE_ZEROES_UNMAP))
+                mode |= FALLOC_FL_PUNCH_HOLE;
+            else
+                mode |= FALLOC_FL_ZERO_RANGE;
+            struct io_uring_sqe *e = io_uring_get_sqe(&bb->ring);
+            io_uring_prep_fallocate(e, img->fd, mode, w->sector * VIRTIO_BLK_SECTOR,
+                                    (uint64_t)w->num_sectors * VIRTIO_BLK_SECTOR);
+            io_uring_sqe_set_data(e, s);
+        }
+    }
+    s->pending = need;
+    s->status = VIRTIO_BLK_S_OK;
+    bb->sq_prepared += need;
+    return true;
+}
+
+/* Moves requests from the dispatch queue to the SQ while it has room. */
+static void dispatch_fifo(struct blkback *bb)
+{
+    while (bb->fifo_head && prepare(bb, bb->fifo_head)) {
+        bb->fifo_head = bb->fifo_head->next;
+        if (!bb->fifo_head)
+            bb->fifo_tail = NULL;
+    }
+}
+
+static void complete_cqe(struct blkback *bb, struct blk_slot *s, int res)
+{
+    const struct blk_req *r = &s->req;
+    bool rw = r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT;
+    if (rw && s->direct && res == -EINVAL) {
+        /* The file system took the O_DIRECT open but not this request: redo it buffered. */
+        s->q->disk->st.direct_fallbacks++;
+        struct io_uring_sqe *e = io_uring_get_sqe(&bb->ring);
+        if (e) {
+            s->direct = false;
+            if (r->type == VIRTIO_BLK_T_IN)
+                io_uring_prep_readv(e, s->q->disk->img.fd, r->data, r->ndata, r->offset);
+            else
+                io_uring_prep_writev(e, s->q->disk->img.fd, r->data, r->ndata, r->offset);
+            io_uring_sqe_set_data(e, s);
+            bb->sq_prepared++;
+            return;
+        }
+    }
+    if (res < 0 || (rw && (size_t)res != r->len)) {
+        if (s->status == VIRTIO_BLK_S_OK)
+            log_warn("disk %s: request type %u at byte %llu: %s", s->q->disk->cfg.name, r->type,
+                     (unsigned long long)r->offset, res < 0 ? strerror(-res) : "short transfer");
+        s->status = VIRTIO_BLK_S_IOERR;
+    }
+    if (--s->pending == 0)
+        slot_done(s, s->status);
+}
+
+void blk_io_run(struct blkback *bb, bool wait)
+{
+    for (;;) {
+        dispatch_fifo(bb);
+        if (bb->sq_prepared) {
+            int rc = io_uring_submit(&bb->ring);
+            if (rc < 0 && rc != -EAGAIN && rc != -EBUSY)
+                log_warn("io_uring_submit: %s", strerror(-rc));
+            else
+                bb->sq_prepared = 0;
+        }
+        struct io_uring_cqe *cqe;
+        unsigned seen = 0;
+        if (wait && io_uring_wait_cqe(&bb->ring, &cqe) < 0)
+            return;
+        while (io_uring_peek_cqe(&bb->ring, &cqe) == 0) {
+            struct blk_slot *s = io_uring_cqe_get_data(cqe);
+            int res = cqe->res;
+            io_uring_cqe_seen(&bb->ring, cqe);
+            complete_cqe(bb, s, res);
+            seen++;
+        }
+        if (!seen || (!bb->sq_prepared && !bb->fifo_head))
+            break;
+        wait = false;
+    }
+    for (unsigned i = 0; i < bb->ndisks; i++) {
+        struct blk_disk *d = bb->disk[i];
+        for (unsigned q = 0; q < d->cfg.queues; q++)
+            if (d->dev.vq[q].started)
+                vring_notify(&d->dev.vq[q]);
+    }
+}
+
+/* ---- ring start and stop ---- */
+
+void blk_queue_start(struct blk_disk *d, unsigned qi)
+{
+    struct blk_queue *q = &d->q[qi];
+    struct vring *vr = &d->dev.vq[qi];
+    free(q->slots);
+    q->slots = calloc(vr->num, sizeof(*q->slots));
+    if (!q->slots) {
+        log_warn("disk %s queue %u: out of memory for %u slots", d->cfg.name, qi, vr->num);
+        vr->broken = true;
+        q->num = 0;
+        return;
+    }
+    q->num = vr->num;
+    q->publish = vr->last_avail; /* = the used index the front end gave as base */
+    q->inflight = 0;
+    d->info.features = d->dev.features;
+    blk_queue_kick(d, qi);
+}
+
+/* Before the ring stops (its memory may go away next) every request taken from it must be
+ * done: the kernel may still be writing into guest memory. Waits for them, then publishes. */
+void blk_queue_stop(struct blk_disk *d, unsigned qi)
+{
+    struct blk_queue *q = &d->q[qi];
+    struct blkback *bb = d->bb;
+    /* Requests not yet submitted are done as they are: dropping them would lose writes. */
+    while (q->inflight)
+        blk_io_run(bb, true);
+    free(q->slots);
+    q->slots = NULL;
+    q->num = 0;
+}

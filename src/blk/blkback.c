@@ -1,0 +1,289 @@
+/* xeno-blkback's disks and their vhost-user connections (blkback.h); the request path is
+ * blk_queue.c. */
+#include "blk/blkback.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t blk_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct blk_disk *disk_of_dev(struct vu_dev *dev)
+{
+    return (struct blk_disk *)((char *)dev - offsetof(struct blk_disk, dev));
+}
+
+/* ---- hooks from vu_dev ---- */
+
+static void ring_started(struct vu_dev *dev, unsigned q)
+{
+    blk_queue_start(disk_of_dev(dev), q);
+}
+
+static void ring_stopping(struct vu_dev *dev, unsigned q)
+{
+    blk_queue_stop(disk_of_dev(dev), q);
+}
+
+/* What a disk offers: version 1, flush, discard and write-zeroes, the segment and size
+ * limits the monitor's config space states, read-only where configured, several queues where
+ * configured. No indirect descriptors, no event index (vring.h), no inflight region: the
+ * in-order publication makes restarts safe without one (blkback.h). */
+static void disk_class(struct blk_disk *d)
+{
+    uint64_t f = (1ull << VU_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                 (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH);
+    if (d->cfg.readonly)
+        f |= 1ull << VIRTIO_BLK_F_RO;
+    else
+        f |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+    if (d->cfg.queues > 1)
+        f |= 1ull << VIRTIO_BLK_F_MQ;
+    d->cls = (struct vu_dev_class){
+        .kind = "disk",
+        .features = f,
+        .protocol_features = (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_MQ),
+        .nq = d->cfg.queues,
+        .ring_started = ring_started,
+        .ring_stopping = ring_stopping,
+    };
+}
+
+/* ---- connections ---- */
+
+static void disk_disconnect(struct blk_disk *d, const char *why)
+{
+    if (d->sock < 0)
+        return;
+    vu_dev_reset(&d->dev); /* stops the rings: their requests finish first */
+    close(d->sock);
+    d->sock = -1;
+    log_info("disk %s: disconnected from %s: %s", d->cfg.name, d->cfg.socket, why);
+    /* A connection that served a while comes back fast; one closed at once (a front end that
+     * refuses us: another backend serves it) goes on with the growing back-off. */
+    uint64_t now = blk_now_ns();
+    if (now - d->connected_at_ns >= (uint64_t)BLK_RECONNECT_MAX_MS * 1000000ull)
+        d->backoff_ms = BLK_RECONNECT_MIN_MS;
+    d->retry_at_ns = now + (uint64_t)d->backoff_ms * 1000000ull;
+    d->backoff_ms = d->backoff_ms * 2 > BLK_RECONNECT_MAX_MS ? BLK_RECONNECT_MAX_MS : d->backoff_ms * 2;
+}
+
+static void disk_try_connect(struct blk_disk *d, uint64_t now)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, d->cfg.socket, strlen(d->cfg.socket) + 1);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        vhost_user_set_timeout(s, BLK_SOCKET_TIMEOUT_MS) < 0) {
+        if (s >= 0)
+            close(s);
+        d->retry_at_ns = now + (uint64_t)d->backoff_ms * 1000000ull;
+        d->backoff_ms = d->backoff_ms * 2 > BLK_RECONNECT_MAX_MS ? BLK_RECONNECT_MAX_MS : d->backoff_ms * 2;
+        return;
+    }
+    d->sock = s;
+    d->connects++;
+    d->connected_at_ns = now;
+    log_info("disk %s: connected to %s", d->cfg.name, d->cfg.socket);
+}
+
+static void disk_read(struct blk_disk *d)
+{
+    struct vhost_user_msg *m = malloc(sizeof(*m));
+    if (!m) {
+        disk_disconnect(d, "out of memory");
+        return;
+    }
+    int rc = vhost_user_recv(d->sock, m, false);
+    if (rc == 0)
+        rc = vu_dev_handle(&d->dev, d->sock, m);
+    if (rc < 0) {
+        char why[300];
+        snprintf(why, sizeof(why), "%s", err_msg());
+        disk_disconnect(d, why);
+    }
+    free(m);
+}
+
+/* ---- public ---- */
+
+int blkback_init(struct blkback *bb, int image_dirfd)
+{
+    memset(bb, 0, sizeof(*bb));
+    bb->dirfd = image_dirfd;
+    /* The ring starts disabled so that it can be restricted before any SQE: only the opcodes
+     * the backend prepares, and no register operation at all afterwards (the seccomp filter
+     * does not allow io_uring_register either). A compromised backend cannot turn the ring
+     * into a way around the sandbox's calls (no OPENAT, CONNECT, ...). */
+    int rc = io_uring_queue_init(BLK_URING_ENTRIES, &bb->ring, IORING_SETUP_R_DISABLED);
+    if (rc < 0)
+        return err_set(-rc, "io_uring_queue_init: %s", strerror(-rc));
+    static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE};
+    struct io_uring_restriction res[sizeof(ops)];
+    memset(res, 0, sizeof(res));
+    for (unsigned i = 0; i < sizeof(ops); i++)
+        res[i] = (struct io_uring_restriction){.opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = ops[i]};
+    /* The raw call: liburing 2.3 declares io_uring_register_restrictions but does not export it. */
+    int fd = bb->ring.ring_fd;
+    if (syscall(SYS_io_uring_register, fd, IORING_REGISTER_RESTRICTIONS, res, (unsigned)sizeof(ops)) < 0 ||
+        syscall(SYS_io_uring_register, fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
+        int e = errno;
+        io_uring_queue_exit(&bb->ring);
+        return err_set(e, "io_uring restrictions: %s", strerror(e));
+    }
+    return 0;
+}
+
+void blkback_fini(struct blkback *bb)
+{
+    for (unsigned i = 0; i < bb->ndisks; i++) {
+        struct blk_disk *d = bb->disk[i];
+        disk_disconnect(d, "stopping");
+        blk_image_close(&d->img);
+        free(d);
+    }
+    bb->ndisks = 0;
+    io_uring_queue_exit(&bb->ring);
+    if (bb->dirfd >= 0)
+        close(bb->dirfd);
+}
+
+int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
+{
+    if (bb->ndisks == BLK_MAX_DISKS)
+        return err_set(ENOSPC, "disk %s: at most %u disks", cfg->name, BLK_MAX_DISKS);
+    if (cfg->queues < 1 || cfg->queues > BLK_MAX_QUEUES)
+        return err_set(EINVAL, "disk %s: %u queues (1..%u)", cfg->name, cfg->queues, BLK_MAX_QUEUES);
+    for (unsigned i = 0; i < bb->ndisks; i++)
+        if (!strcmp(bb->disk[i]->cfg.name, cfg->name) || !strcmp(bb->disk[i]->cfg.socket, cfg->socket))
+            return err_set(EEXIST, "disk %s: the name or socket of disk %s", cfg->name, bb->disk[i]->cfg.name);
+    struct blk_disk *d = calloc(1, sizeof(*d));
+    if (!d)
+        return err_set(ENOMEM, "disk %s: out of memory", cfg->name);
+    d->bb = bb;
+    d->cfg = *cfg;
+    int rc = blk_image_open(&d->img, bb->dirfd, cfg->file, cfg->readonly);
+    if (rc < 0) {
+        free(d);
+        return err_wrap(-rc, "disk %s", cfg->name);
+    }
+    d->info.sectors = d->img.size / VIRTIO_BLK_SECTOR;
+    d->info.readonly = cfg->readonly;
+    memcpy(d->info.serial, cfg->serial, sizeof(d->info.serial));
+    for (unsigned q = 0; q < BLK_MAX_QUEUES; q++)
+        d->q[q] = (struct blk_queue){.disk = d, .index = q};
+    disk_class(d);
+    vu_dev_init(&d->dev, d->cfg.name, &d->cls);
+    d->sock = -1;
+    d->backoff_ms = BLK_RECONNECT_MIN_MS;
+    bb->disk[bb->ndisks++] = d;
+    log_info("disk %s: image %s (%llu sectors%s%s), socket %s", cfg->name, cfg->file,
+             (unsigned long long)d->info.sectors, cfg->readonly ? ", read-only" : "",
+             d->img.direct_fd >= 0 ? ", O_DIRECT" : ", buffered: the file system refused O_DIRECT", cfg->socket);
+    return 0;
+}
+
+/* pfd entries: per disk its socket, then its started queues' kick fds; the ring's fd last. */
+unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms)
+{
+    unsigned n = 0;
+    uint64_t now = blk_now_ns();
+    for (unsigned i = 0; i < bb->ndisks; i++) {
+        struct blk_disk *d = bb->disk[i];
+        if (d->sock < 0 && now >= d->retry_at_ns)
+            disk_try_connect(d, now);
+        if (d->sock < 0) {
+            uint64_t ms = (d->retry_at_ns - now) / 1000000ull + 1;
+            if ((int64_t)ms < *timeout_ms || *timeout_ms < 0)
+                *timeout_ms = (int)ms;
+            continue;
+        }
+        if (n < max)
+            pfd[n++] = (struct pollfd){.fd = d->sock, .events = POLLIN};
+        for (unsigned q = 0; q < d->cfg.queues && n < max; q++)
+            if (d->dev.vq[q].started)
+                pfd[n++] = (struct pollfd){.fd = d->dev.vq[q].kick_fd, .events = POLLIN};
+    }
+    if (n < max)
+        pfd[n++] = (struct pollfd){.fd = bb->ring.ring_fd, .events = POLLIN};
+    return n;
+}
+
+static bool fd_ready(const struct pollfd *pfd, unsigned n, int fd)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (pfd[i].fd == fd)
+            return pfd[i].revents != 0;
+    return false;
+}
+
+void blkback_dispatch(struct blkback *bb, const struct pollfd *pfd, unsigned n)
+{
+    for (unsigned i = 0; i < bb->ndisks; i++) {
+        struct blk_disk *d = bb->disk[i];
+        if (d->sock < 0)
+            continue;
+        for (unsigned q = 0; q < d->cfg.queues; q++) {
+            struct vring *vr = &d->dev.vq[q];
+            if (!vr->started || !fd_ready(pfd, n, vr->kick_fd))
+                continue;
+            uint64_t v;
+            if (read(vr->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_warn("disk %s queue %u: kick: %s", d->cfg.name, q, strerror(errno));
+            blk_queue_kick(d, q);
+        }
+        if (fd_ready(pfd, n, d->sock))
+            disk_read(d);
+    }
+    blk_io_run(bb, false);
+    /* Slots freed by completions let more requests be taken (a ring fuller than its
+     * slots waits for them, not for another kick). */
+    for (unsigned i = 0; i < bb->ndisks; i++)
+        for (unsigned q = 0; q < bb->disk[i]->cfg.queues; q++)
+            if (bb->disk[i]->dev.vq[q].started && vring_avail_pending(&bb->disk[i]->dev.vq[q]))
+                blk_queue_kick(bb->disk[i], q);
+    blk_io_run(bb, false);
+}
+
+void blkback_stats(const struct blkback *bb, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < bb->ndisks && off < len; i++) {
+        const struct blk_disk *d = bb->disk[i];
+        const struct blk_stats *s = &d->st;
+        uint64_t ring_errors = 0;
+        for (unsigned q = 0; q < d->cfg.queues; q++)
+            ring_errors += d->dev.vq[q].errors;
+        int w = snprintf(buf + off, len - off,
+                         "disk=%s connected=%d connects=%llu reads=%llu writes=%llu flushes=%llu discards=%llu "
+                         "write_zeroes=%llu get_ids=%llu bytes_read=%llu bytes_written=%llu ioerr=%llu unsupp=%llu "
+                         "bad_chains=%llu ring_errors=%llu protocol_errors=%llu direct_fallbacks=%llu\n",
+                         d->cfg.name, d->sock >= 0, (unsigned long long)d->connects, (unsigned long long)s->reads,
+                         (unsigned long long)s->writes, (unsigned long long)s->flushes, (unsigned long long)s->discards,
+                         (unsigned long long)s->write_zeroes, (unsigned long long)s->get_ids,
+                         (unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written,
+                         (unsigned long long)s->ioerr, (unsigned long long)s->unsupp, (unsigned long long)s->bad_chains,
+                         (unsigned long long)ring_errors, (unsigned long long)d->dev.protocol_errors,
+                         (unsigned long long)s->direct_fallbacks);
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+}

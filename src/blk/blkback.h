@@ -1,0 +1,131 @@
+/* xeno-blkback's state: the disks it serves, each a vhost-user device on its own socket,
+ * their requests on one io_uring (docs/blkback.md).
+ *
+ * Like xeno-netback, the backend is the socket's client: the monitor (the front end) listens
+ * for the device's life and the backend connects, so either can restart. A disk's image is a
+ * raw file under --image-dir (image.h).
+ *
+ * Restarts without an inflight region: every queue publishes its used entries in the order
+ * the requests were taken (a request done early waits for the ones before it), so the used
+ * index in guest memory is always "everything before this is done, nothing after it is
+ * published". The front end sets a new backend's base to that index (SET_VRING_BASE), and
+ * the requests the dead backend had taken and not published are taken again and redone.
+ * Redoing a read or a write is harmless; discard and write-zeroes are redone too, before any
+ * later request of the same queue is published (docs/blkback.md "Restarts").
+ *
+ * Threads: one. Every call here comes from the event loop in main.c. */
+#ifndef XENO_BLK_BLKBACK_H
+#define XENO_BLK_BLKBACK_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blk/blk_req.h"
+#include "blk/raw_file.h"
+#include "vhost/vu_dev.h"
+
+#define BLK_MAX_DISKS 32u
+#define BLK_MAX_QUEUES 4u
+#define BLK_URING_ENTRIES 256u
+#define BLK_RECONNECT_MIN_MS 50u
+#define BLK_RECONNECT_MAX_MS 1000u
+#define BLK_SOCKET_TIMEOUT_MS 2000u
+
+/* A disk as the operator configures it (--disk). */
+struct blk_disk_config {
+    char name[32];    /* [a-z0-9_-], for messages and stats */
+    char socket[108]; /* the monitor's vhost-user socket */
+    char file[256];   /* the image, relative to --image-dir */
+    char serial[BLK_SERIAL_MAX + 1];
+    bool readonly;
+    unsigned queues; /* 1..BLK_MAX_QUEUES */
+};
+
+struct blk_queue;
+
+/* One request taken from a ring, from the moment it is taken until its used entry is
+ * published. Lives in its queue's slot table at (avail position % queue size). */
+struct blk_slot {
+    struct blk_queue *q;
+    bool busy, done;
+    uint16_t head;
+    uint8_t status;
+    unsigned pending;      /* io_uring operations not completed */
+    bool direct;           /* submitted on the O_DIRECT fd */
+    struct blk_slot *next; /* the dispatch FIFO */
+    struct blk_req req;
+};
+
+struct blk_queue {
+    struct blk_disk *disk;
+    unsigned index;
+    unsigned num;           /* the ring's size while started, 0 otherwise */
+    struct blk_slot *slots; /* num of them */
+    uint16_t publish;       /* the next avail position to publish */
+    unsigned inflight;      /* slots busy */
+    struct vring_chain chain;
+};
+
+struct blk_stats {
+    uint64_t reads, writes, flushes, discards, write_zeroes, get_ids;
+    uint64_t bytes_read, bytes_written;
+    uint64_t ioerr, unsupp, bad_chains; /* requests refused or failed */
+    uint64_t direct_fallbacks;          /* O_DIRECT refused a request: redone buffered */
+};
+
+struct blkback;
+
+struct blk_disk {
+    struct blkback *bb;
+    struct blk_disk_config cfg;
+    struct blk_image img;
+    struct blk_disk_info info; /* info.features: what the driver negotiated */
+    struct vu_dev_class cls;   /* features depend on the disk (RO, MQ) */
+    struct vu_dev dev;
+    struct blk_queue q[BLK_MAX_QUEUES];
+    int sock; /* -1: not connected */
+    uint64_t retry_at_ns;
+    unsigned backoff_ms;
+    uint64_t connects;
+    uint64_t connected_at_ns;
+    struct blk_stats st;
+};
+
+struct blkback {
+    struct io_uring ring;
+    int dirfd; /* --image-dir */
+    struct blk_disk *disk[BLK_MAX_DISKS];
+    unsigned ndisks;
+    /* The dispatch queue: requests parsed and waiting for io_uring. A FIFO today; the disk
+     * scheduler (mClock, src/blk/iosched) will decide the order and the pace here. */
+    struct blk_slot *fifo_head, *fifo_tail;
+    unsigned sq_prepared; /* SQEs prepared since the last submit */
+};
+
+uint64_t blk_now_ns(void);
+
+/* io_uring and the image directory (taken: closed by blkback_fini). 0 or -errno. */
+int blkback_init(struct blkback *bb, int image_dirfd);
+void blkback_fini(struct blkback *bb);
+/* Opens the disk's image and starts connecting to its socket. 0 or -errno with a message. */
+int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg);
+
+/* The event loop's view: fills pfd (at most max) with what to wait for and returns how many;
+ * *timeout_ms is lowered to the next reconnect. */
+struct pollfd;
+unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms);
+/* Handles what poll reported, then submits and reaps the I/O. */
+void blkback_dispatch(struct blkback *bb, const struct pollfd *pfd, unsigned n);
+/* One line of counters per disk, into buf. */
+void blkback_stats(const struct blkback *bb, char *buf, size_t len);
+
+/* blk_queue.c: the request path. */
+void blk_queue_start(struct blk_disk *d, unsigned q);
+void blk_queue_stop(struct blk_disk *d, unsigned q);
+void blk_queue_kick(struct blk_disk *d, unsigned q);
+/* Submits what is in the dispatch queue and reaps completions (wait: block until at least
+ * one completes). Publishes and notifies. */
+void blk_io_run(struct blkback *bb, bool wait);
+
+#endif

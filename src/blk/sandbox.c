@@ -1,0 +1,23 @@
+#include "blk/sandbox.h"
+
+#include "vhost/sandbox_base.h"
+
+#include <seccomp.h>
+
+/* io_uring: the ring was set up and restricted before (blkback_init: READV, WRITEV, FSYNC
+ * and FALLOCATE only, IORING_REGISTER_RESTRICTIONS); here only io_uring_enter, which submits
+ * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register. */
+static const int blkback_calls[] = {SCMP_SYS(io_uring_enter)};
+
+/* Only the image directory, read and write of files (the images are open already; this is
+ * for the day disks are added at run time). Connecting to the monitors' unix sockets is not a
+ * file access Landlock controls, so it keeps working. */
+int blkback_sandbox_enter(int image_dirfd)
+{
+    struct confine_ruleset rs;
+    int rc = confine_landlock_open(&rs, CONFINE_NET_BIND_TCP | CONFINE_NET_CONNECT_TCP);
+    if (rc < 0)
+        return rc;
+    rc = confine_landlock_allow_fd(&rs, image_dirfd, rs.handled & CONFINE_FS_RW, "the image directory");
+    return vhost_sandbox_enter(&rs, rc, blkback_calls, sizeof(blkback_calls) / sizeof(blkback_calls[0]));
+}

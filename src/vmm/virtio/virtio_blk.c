@@ -1,0 +1,151 @@
+/* virtio-blk over vhost-user: the monitor's part is the config space and the hand-over of
+ * the request queue (virtio_blk.h). */
+#include "vmm/virtio/virtio_blk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "proto/virtio_blk.h"
+#include "vmm/virtio/virtio_mmio.h"
+
+/* The limits xeno-blkback accepts (src/blk/blk_req.h): a request of at most seg_max segments
+ * of size_max bytes stays under its 4 MiB, discard/write-zeroes ranges under its counts. */
+#define BLK_CFG_SIZE_MAX (64u << 10)
+#define BLK_CFG_SEG_MAX 62u
+#define BLK_CFG_MAX_RANGE_SECTORS (1u << 22)
+#define BLK_CFG_MAX_RANGES 16u
+
+static void config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
+{
+    struct virtio_blk *b = virtio_dev_opaque(d);
+    struct virtio_blk_config c = {.capacity = b->sectors,
+                                  .size_max = BLK_CFG_SIZE_MAX,
+                                  .seg_max = BLK_CFG_SEG_MAX,
+                                  .blk_size = VIRTIO_BLK_SECTOR,
+                                  .num_queues = 1,
+                                  .max_discard_sectors = BLK_CFG_MAX_RANGE_SECTORS,
+                                  .max_discard_seg = BLK_CFG_MAX_RANGES,
+                                  .discard_sector_alignment = 1,
+                                  .max_write_zeroes_sectors = BLK_CFG_MAX_RANGE_SECTORS,
+                                  .max_write_zeroes_seg = BLK_CFG_MAX_RANGES,
+                                  .write_zeroes_may_unmap = 1};
+    memcpy(data, (uint8_t *)&c + offset, size); /* the transport checked offset + size */
+}
+
+/* Only reached when a notification missed the ioeventfd: pass it on to the backend. */
+static void queue_notify(struct virtio_dev *d, struct virtq *vq)
+{
+    uint64_t one = 1;
+    if (write(d->notify_fd[vq->index], &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("virtio-blk: kick queue %u: %s", vq->index, strerror(errno));
+}
+
+static void driver_ok(struct virtio_dev *d)
+{
+    struct virtio_blk *b = virtio_dev_opaque(d);
+    vhost_front_driver_ok(&b->front);
+}
+
+static void reset(struct virtio_dev *d)
+{
+    struct virtio_blk *b = virtio_dev_opaque(d);
+    vhost_front_reset(&b->front);
+}
+
+static void destroy(struct virtio_dev *d)
+{
+    struct virtio_blk *b = virtio_dev_opaque(d);
+    vhost_front_destroy(&b->front);
+    free(b);
+}
+
+/* The front end's view of the device (its thread; takes the device's lock). */
+static bool rings(void *opaque, struct vhost_front_rings *out)
+{
+    struct virtio_blk *b = opaque;
+    struct virtio_dev *d = b->dev;
+    memset(out, 0, sizeof(*out));
+    virtio_dev_lock(d);
+    bool running = virtio_dev_running(d) && d->qregs[0].ready;
+    if (running) {
+        out->features = d->features;
+        out->nrings = 1;
+        out->ring[0] = (struct vhost_front_ring){.num = d->qregs[0].num,
+                                                 .desc = d->qregs[0].desc,
+                                                 .avail = d->qregs[0].driver,
+                                                 .used = d->qregs[0].device,
+                                                 .kick_fd = d->notify_fd[0],
+                                                 .call_fd = d->irq_fd};
+    }
+    virtio_dev_unlock(d);
+    return running;
+}
+
+static const struct virtio_dev_ops blk_ops = {
+    .config_read = config_read,
+    .queue_notify = queue_notify,
+    .reset = reset,
+    .driver_ok = driver_ok,
+    .destroy = destroy,
+};
+
+static const struct vhost_front_ops front_ops = {.rings = rings, .redo_from_used = true};
+
+struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_blk_config_host *cfg)
+{
+    if (cfg->capacity < VIRTIO_BLK_SECTOR || cfg->capacity % VIRTIO_BLK_SECTOR) {
+        err_set(EINVAL, "virtio-blk: a capacity of %llu bytes (a non-zero multiple of 512)",
+                (unsigned long long)cfg->capacity);
+        return NULL;
+    }
+    struct virtio_blk *b = calloc(1, sizeof(*b));
+    if (!b) {
+        err_set(ENOMEM, "virtio-blk: out of memory");
+        return NULL;
+    }
+    b->sectors = cfg->capacity / VIRTIO_BLK_SECTOR;
+    b->readonly = cfg->readonly;
+    uint64_t features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+                        (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
+    if (cfg->readonly)
+        features |= 1ULL << VIRTIO_BLK_F_RO;
+    else
+        features |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+    struct virtio_dev_info info = {.name = "virtio-blk",
+                                   .device_id = VIRTIO_ID_BLOCK,
+                                   .features = features,
+                                   .nqueues = 1,
+                                   .queue_max = VIRTIO_BLK_QUEUE_SIZE,
+                                   .config_size = sizeof(struct virtio_blk_config),
+                                   .ops = &blk_ops,
+                                   .opaque = b,
+                                   .external_queues = true};
+    /* The front end first: once the device is added, vm_destroy owns b through ops->destroy. */
+    if (vhost_front_init(&b->front, "virtio-blk", cfg->socket_path, cfg->run_dir, h->mem, VIRTIO_BLK_QUEUE_SIZE,
+                         &front_ops, b) < 0) {
+        vhost_front_destroy(&b->front);
+        free(b);
+        return NULL;
+    }
+    b->dev = virtio_mmio_add(h, &info);
+    if (!b->dev) {
+        vhost_front_destroy(&b->front);
+        free(b);
+        return NULL;
+    }
+    if (vhost_front_start(&b->front) < 0)
+        return NULL;
+    log_info("virtio-blk: %llu sectors%s, backend socket %s", (unsigned long long)b->sectors,
+             cfg->readonly ? ", read-only" : "", cfg->socket_path);
+    return b;
+}
+
+void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    vhost_front_get_stats(&b->front, &out->front, &out->backend_connected);
+}

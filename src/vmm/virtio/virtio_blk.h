@@ -1,0 +1,48 @@
+/* virtio-blk (device id 2) whose queue runs in a vhost-user backend (xeno-blkback): the
+ * monitor serves the transport registers and the config space (capacity, limits, read-only)
+ * and hands the request queue to whatever backend connects to the device's socket
+ * (vhost_user_front.h), again after a backend restart. The monitor never touches a sector.
+ *
+ * One disk per domain for now: the virtio-mmio window after the network interface's
+ * (docs/machine.md). Features offered: SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH, and DISCARD +
+ * WRITE_ZEROES on a writable disk or RO on a read-only one; the backend must offer each one
+ * the driver takes (the front end checks). */
+#ifndef XENO_VMM_VIRTIO_VIRTIO_BLK_H
+#define XENO_VMM_VIRTIO_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/virtio/vhost_user_front.h"
+
+struct virtio_host;
+struct virtio_dev;
+
+#define VIRTIO_BLK_QUEUE_SIZE 128
+
+struct virtio_blk_config_host {
+    const char *socket_path; /* where the monitor listens for the backend */
+    const char *run_dir;     /* the monitor's run directory, or NULL (vhost_front_init) */
+    uint64_t capacity;       /* bytes: the image's size (a multiple of 512) */
+    bool readonly;
+};
+
+struct virtio_blk_stats {
+    struct vhost_front_stats front;
+    bool backend_connected;
+};
+
+struct virtio_blk {
+    struct virtio_dev *dev;
+    uint64_t sectors;
+    bool readonly;
+    struct vhost_front front;
+};
+
+/* Adds the device to the VM (the next virtio-mmio window) and listens on cfg->socket_path.
+ * NULL with err_msg(). */
+struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_blk_config_host *cfg);
+/* Any thread. */
+void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out);
+
+#endif

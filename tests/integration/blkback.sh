@@ -1,0 +1,158 @@
+# xeno-blkback (docs/blkback.md) serving the virtio-blk disk of a real monitor under KVM:
+# blk_rw writes a pattern over the whole disk and reads it back (the image file is checked
+# from the host too), the backend killed with SIGKILL in the middle of it and restarted,
+# blk_hostile's malformed requests on a writable and a read-only disk, the image directory's
+# wall, and the sandbox's seccomp filter. The backend always runs sandboxed here.
+
+BLKBACK=${BLKBACK:-$BUILD_DIR/bin/xeno-blkback}
+BB_PID=
+
+# bb_start NAME ARGS...: the backend in the background (BB_PID), log in $TMP/NAME.bb.log.
+bb_start() {
+    local name=$1
+    shift
+    # LeakSanitizer cannot work inside the sandbox (see netback.sh).
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BLKBACK" --image-dir "$TMP/images" "$@" \
+        >>"$TMP/$name.bb.log" 2>&1 &
+    BB_PID=$!
+}
+bb_stop() {
+    [ -n "$BB_PID" ] || return 0
+    kill -TERM "$BB_PID" 2>/dev/null
+    wait_until 10 gone "$BB_PID" || kill -KILL "$BB_PID" 2>/dev/null
+    wait "$BB_PID" 2>/dev/null
+    BB_RC=$?
+    BB_PID=
+}
+# blk_vmm NAME KERNEL SIZE [readonly]: a monitor with one disk on $TMP/NAME.sock (VMM_BG).
+blk_vmm() {
+    timeout -k 5 "${TIMEOUT:-120}" "$VMM" --kernel "$GUEST/$2.elf" --memory 64M \
+        --disk "socket=$TMP/$1.sock,size=$3${4:+,$4}" </dev/null >"$TMP/$1.log" 2>&1 &
+    VMM_BG=$!
+}
+blk_vmm_wait() {
+    wait_until 120 gone "$VMM_BG" || kill -KILL "$VMM_BG" 2>/dev/null
+    wait "$VMM_BG"
+    RC=$?
+}
+# image_verify FILE SECTORS [FIRST]: the host reads blk_rw's pattern back from the image
+# file (sectors FIRST..SECTORS-1).
+image_verify() {
+    python3 - "$1" "$2" "${3:-0}" <<'PY'
+import sys
+path, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, 'rb') as f:
+    data = f.read()
+for s in range(first, n):
+    sec = data[s * 512:(s + 1) * 512]
+    want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
+    if sec != want:
+        print(f"sector {s} differs"); sys.exit(1)
+PY
+}
+img_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
+blk_ready() {
+    [ -x "$BLKBACK" ] || { fail "$1" "xeno-blkback is not built ($BLKBACK)"; return 1; }
+    kvm_case "$1"
+}
+cleanup() {
+    bb_stop
+    [ -n "${VMM_BG:-}" ] && kill -KILL "$VMM_BG" 2>/dev/null
+    return 0
+}
+trap 'cleanup; test_file_exit' EXIT
+
+mkdir -p "$TMP/images"
+
+# ---- blk_rw: the whole disk, verified in the guest and in the image file -------------------
+if blk_ready blkback-rw; then
+    truncate -s 4M "$TMP/images/rw.img"
+    blk_vmm rw blk_rw 4M
+    bb_start rw --disk "name=vda,socket=$TMP/rw.sock,file=rw.img,serial=XENO-SN-1"
+    blk_vmm_wait
+    kill -0 "$BB_PID" 2>/dev/null
+    alive=$?
+    bb_stop
+    check blkback-rw '[ $RC -eq 0 ] && has "$TMP/rw.log" "Test result: PASS" && has "$TMP/rw.log" "serial .XENO-SN-1."' \
+        "guest: $(log_tail "$TMP/rw.log") backend: $(log_tail "$TMP/rw.bb.log")"
+    check blkback-rw-image 'image_verify "$TMP/images/rw.img" 8192' "the image file does not hold the pattern"
+    check blkback-rw-clean-exit '[ $alive -eq 0 ] && [ $BB_RC -eq 0 ] && has "$TMP/rw.bb.log" "writes=[1-9]"' \
+        "backend: rc $BB_RC, $(log_tail "$TMP/rw.bb.log")"
+fi
+
+# ---- kill -9 of the backend while blk_rw runs; a new one finishes the work ------------------
+if blk_ready blkback-kill9; then
+    truncate -s 8M "$TMP/images/k9.img"
+    blk_vmm k9 blk_rw 8M
+    bb_start k9 --disk "name=vda,socket=$TMP/k9.sock,file=k9.img"
+    # Some writes done, not all: the image's allocated size has grown past 1 MiB.
+    wait_until 60 img_kib_over "$TMP/images/k9.img" 512
+    kill -KILL "$BB_PID"
+    wait "$BB_PID" 2>/dev/null
+    BB_PID=
+    killed_at=$(du -k "$TMP/images/k9.img" | cut -f1)
+    bb_start k9 --disk "name=vda,socket=$TMP/k9.sock,file=k9.img"
+    blk_vmm_wait
+    bb_stop
+    check blkback-kill9 '[ $RC -eq 0 ] && has "$TMP/k9.log" "Test result: PASS" && [ "$killed_at" -lt 8192 ] &&
+        [ "$(grep -c "rings handed to the backend" "$TMP/k9.log")" -ge 2 ]' \
+        "killed at ${killed_at:-?} KiB; guest: $(log_tail "$TMP/k9.log") backend: $(log_tail "$TMP/k9.bb.log")"
+    check blkback-kill9-image 'image_verify "$TMP/images/k9.img" 16384' "the image file does not hold the pattern"
+fi
+
+# ---- blk_flush: what the guest had flushed is in the image after kill -9 of both ------------
+if blk_ready blkback-flush; then
+    truncate -s 1M "$TMP/images/fl.img"
+    blk_vmm fl blk_flush 1M
+    bb_start fl --disk "name=vda,socket=$TMP/fl.sock,file=fl.img"
+    wait_until 60 has "$TMP/fl.log" "blk_flush: flushed"
+    flushed=$?
+    kill -KILL "$BB_PID" 2>/dev/null
+    wait "$BB_PID" 2>/dev/null
+    BB_PID=
+    pkill -KILL -P "$VMM_BG" 2>/dev/null # the monitor under timeout
+    kill -KILL "$VMM_BG" 2>/dev/null
+    wait "$VMM_BG" 2>/dev/null
+    check blkback-flush '[ $flushed -eq 0 ] && image_verify "$TMP/images/fl.img" 228 100' \
+        "flushed=$flushed; guest: $(log_tail "$TMP/fl.log") backend: $(log_tail "$TMP/fl.bb.log")"
+fi
+
+# ---- blk_hostile on a writable and a read-only disk: errors, the backend survives -----------
+for mode in rw ro; do
+    if blk_ready blkback-hostile-$mode; then
+        truncate -s 1M "$TMP/images/h$mode.img"
+        ro=
+        [ $mode = ro ] && ro=readonly
+        blk_vmm h$mode blk_hostile 1M $ro
+        bb_start h$mode --disk "name=vda,socket=$TMP/h$mode.sock,file=h$mode.img${ro:+,$ro}"
+        blk_vmm_wait
+        kill -0 "$BB_PID" 2>/dev/null
+        alive=$?
+        bb_stop
+        check blkback-hostile-$mode '[ $RC -eq 0 ] && has "$TMP/h$mode.log" "Test result: PASS" && [ $alive -eq 0 ] &&
+            [ $BB_RC -eq 0 ] && has "$TMP/h$mode.bb.log" "ioerr=[1-9]"' \
+            "guest: $(log_tail "$TMP/h$mode.log") backend alive=$alive rc=${BB_RC:-?}: $(log_tail "$TMP/h$mode.bb.log")"
+    fi
+done
+
+# ---- the image directory: outside names, links, absolute paths refused ----------------------
+echo secret >"$TMP/outside.img"
+truncate -s 1M "$TMP/outside.img"
+ln -sf "$TMP/outside.img" "$TMP/images/link.img"
+for f in ../outside.img link.img "$TMP/outside.img"; do
+    case $f in
+    /*) name=blkback-dir-absolute want=2 pat="relative to --image-dir" ;;
+    link.img) name=blkback-dir-link want=1 pat="images must be files under --image-dir" ;;
+    *) name=blkback-dir-dotdot want=1 pat="images must be files under --image-dir" ;;
+    esac
+    run_cmd $name "$BLKBACK" --image-dir "$TMP/images" --disk "name=vda,socket=$TMP/x.sock,file=$f"
+    expect $name $want "$pat"
+done
+
+# ---- the sandbox: a forbidden call kills the backend (SIGSYS) -------------------------------
+truncate -s 1M "$TMP/images/sb.img"
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout -k 5 30 "$BLKBACK" --image-dir "$TMP/images" \
+    --disk "name=vda,socket=$TMP/sb.sock,file=sb.img" --test-forbidden >"$TMP/sb.out" 2>&1
+RC=$?
+check blkback-sandbox '[ $RC -eq $((128 + 31)) ] && has "$TMP/sb.out" "calling socket(AF_INET)"' \
+    "rc $RC: $(log_tail "$TMP/sb.out")"
