@@ -4,7 +4,7 @@
 # prometheus: promtool and the server tests/integration/metrics.sh starts (on a host with systemd
 # the package also enables its own prometheus.service on :9090; the test uses neither).
 set -e
-pkgs="gcc make clang clang-format python3 zstd binutils pkg-config libcmocka-dev libxml2-dev libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl openssl jq python3-yaml acpica-tools libseccomp-dev libssl-dev nettle-dev libzstd-dev prometheus strace nfdump tshark busybox-static qemu-system-x86 qemu-utils iproute2 chromium libnss3-tools etcd-server etcd-client liburing-dev $*"
+pkgs="gcc make clang clang-format python3 zstd binutils pkg-config libcmocka-dev libxml2-dev libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl openssl jq python3-yaml acpica-tools libseccomp-dev libssl-dev nettle-dev libzstd-dev prometheus strace nfdump tshark busybox-static qemu-system-x86 qemu-utils iproute2 chromium libnss3-tools etcd-server etcd-client liburing-dev fio e2fsprogs qemu-system-common $*"
 # Node and npm for the browser test's puppeteer-core (tests/browser): Debian's nodejs and npm
 # unless a node with npm is there already (e.g. NodeSource's, which bundles npm).
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"

@@ -1,0 +1,459 @@
+/* blk_driver: a vhost-user-blk FRONT END at native speed, standing in for a monitor and its
+ * guest in the benchmark of xeno-blkback (bench/blk/run.sh, docs/blkback.md) and of QEMU's
+ * export beside it. Guest memory is a memfd sealed against shrinking; each of 1..4 queues is a
+ * split ring of 256 entries with its own kick and call eventfds; each request is a 3-descriptor
+ * chain (16-byte header, one data buffer of --bs bytes, 1 status byte) at a random
+ * bs-aligned offset of the disk, and a completed request is replaced at once, so each queue
+ * keeps --qd requests in flight.
+ *
+ * Which side listens differs: xeno-blkback connects to the front end's socket (as to a
+ * monitor's), `qemu-storage-daemon --export vhost-user-blk,addr.type=unix` listens. So:
+ *   --listen SOCK   the driver listens and the backend connects (xeno-blkback);
+ *   --connect SOCK  the driver connects, retrying until --timeout (qemu-storage-daemon).
+ *
+ * usage: blk_driver (--listen SOCK | --connect SOCK) --disk-size BYTES [--rw read|write]
+ *                   [--bs BYTES] [--qd N] [--queues Q] [--duration SEC] [--warmup SEC]
+ *                   [--timeout SEC] [--backend-pid PID | --backend-pid-file FILE] [--ready FILE]
+ *
+ * Output: one line `ops=.. seconds=.. iops=.. errors=.. driver_cpu_s=.. backend_cpu_s=..
+ *   backend_ns_per_op=.. driver_ns_per_op=..` (backend figures with --backend-pid: utime +
+ *   stime of every thread from /proc/PID/stat over the measured window), then `result ok` or
+ *   `result FAIL reason`. Exit 0 only with result ok: every request completed with status
+ *   OK (errors=0). The window starts after --warmup (default 1 s) so connection set-up and
+ *   a cold page cache do not count. --backend-pid-file: the pid is read from FILE when the
+ *   window starts (with --listen the driver starts first and the backend's pid comes later). */
+#include "lib/err.h"
+#include "proto/vhost_user.h"
+#include "proto/virtio_blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QSIZE 256u
+#define MAX_QUEUES 4u
+#define MAX_QD 64u
+#define MAX_BS (64u << 10)
+/* Guest-physical layout: queue q's rings at q * RING_AREA, then the request headers and
+ * status bytes, then the data buffers (page aligned, so O_DIRECT can take them). */
+#define RING_AREA 0x4000u
+#define DESC_OFF 0x0000u
+#define AVAIL_OFF 0x1000u
+#define USED_OFF 0x2000u
+#define HDR_AREA (MAX_QUEUES * RING_AREA)
+#define HDR_SLOT 32u /* 16-byte header + status byte, per request */
+#define DATA_AREA (HDR_AREA + MAX_QUEUES * MAX_QD * HDR_SLOT + 0x1000u)
+#define MEM_SIZE (DATA_AREA + MAX_QUEUES * MAX_QD * MAX_BS)
+
+struct queue {
+    struct vu_desc *desc;
+    struct vu_avail *avail;
+    struct vu_used *used;
+    uint16_t avail_idx, last_used;
+    int kick, call;
+};
+
+static struct {
+    int memfd;
+    uint8_t *mem;
+    struct queue q[MAX_QUEUES];
+    unsigned queues, qd, bs;
+    bool write;
+    uint64_t disk_size;
+    uint64_t rng;
+} d = {.queues = 1, .qd = 1, .bs = 4096, .rng = 0x9e3779b97f4a7c15ull};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    printf("result FAIL %s%s%s\n", what, err_msg()[0] ? ": " : "", err_msg());
+    fflush(stdout);
+    exit(1);
+}
+
+static uint64_t rnd(void) /* xorshift64 */
+{
+    d.rng ^= d.rng << 13;
+    d.rng ^= d.rng >> 7;
+    d.rng ^= d.rng << 17;
+    return d.rng;
+}
+
+static void mem_init(void)
+{
+    d.memfd = memfd_create("blk-driver-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (d.memfd < 0 || ftruncate(d.memfd, MEM_SIZE) < 0 || fcntl(d.memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+        die("memfd");
+    d.mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d.memfd, 0);
+    if (d.mem == MAP_FAILED)
+        die("mmap");
+    memset(d.mem + DATA_AREA, 0xa5, MEM_SIZE - DATA_AREA); /* what writes write; touches every page */
+    for (unsigned i = 0; i < d.queues; i++) {
+        struct queue *q = &d.q[i];
+        q->desc = (void *)(d.mem + i * RING_AREA + DESC_OFF);
+        q->avail = (void *)(d.mem + i * RING_AREA + AVAIL_OFF);
+        q->used = (void *)(d.mem + i * RING_AREA + USED_OFF);
+        q->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        q->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (q->kick < 0 || q->call < 0)
+            die("eventfd");
+    }
+}
+
+/* ---- the front end's half of vhost-user ---- */
+
+static int call_ack(int s, struct vhost_user_msg *m)
+{
+    m->hdr.flags |= VHOST_USER_FLAG_NEED_REPLY;
+    return vhost_user_call(s, m, m);
+}
+
+static int vring_setup(int s, unsigned i)
+{
+    struct queue *q = &d.q[i];
+    struct vhost_user_msg m;
+    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_NUM, i, QSIZE);
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_init(&m, VHOST_USER_SET_VRING_ADDR, 0);
+    m.payload.addr = (struct vhost_user_vring_addr){.index = i,
+                                                    .desc_user_addr = (uint64_t)(uintptr_t)q->desc,
+                                                    .used_user_addr = (uint64_t)(uintptr_t)q->used,
+                                                    .avail_user_addr = (uint64_t)(uintptr_t)q->avail};
+    m.hdr.size = sizeof(m.payload.addr);
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_BASE, i, 0);
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_u64(&m, VHOST_USER_SET_VRING_CALL, i);
+    m.fds[0] = q->call;
+    m.nfds = 1;
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_u64(&m, VHOST_USER_SET_VRING_KICK, i);
+    m.fds[0] = q->kick;
+    m.nfds = 1;
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_ENABLE, i, 1);
+    return call_ack(s, &m);
+}
+
+/* Features as a Linux guest would take them for this use: VERSION_1, MQ when several queues
+ * are asked for; no event index, no indirect descriptors (neither backend needs them). */
+static int device_setup(int s)
+{
+    struct vhost_user_msg m;
+    vhost_user_msg_init(&m, VHOST_USER_GET_FEATURES, 0);
+    if (vhost_user_call(s, &m, &m) < 0)
+        return -1;
+    uint64_t offered = m.payload.u64;
+    uint64_t want = (1ull << VU_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES);
+    if (d.queues > 1)
+        want |= 1ull << VIRTIO_BLK_F_MQ;
+    if ((offered & want) != want)
+        return err_set(EPROTO, "backend features 0x%llx lack VERSION_1/PROTOCOL_FEATURES%s",
+                       (unsigned long long)offered, d.queues > 1 ? "/MQ" : "");
+    vhost_user_msg_init(&m, VHOST_USER_GET_PROTOCOL_FEATURES, 0);
+    if (vhost_user_call(s, &m, &m) < 0)
+        return -1;
+    uint64_t pf = 1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK;
+    if ((m.payload.u64 & pf) != pf)
+        return err_set(EPROTO, "backend lacks REPLY_ACK");
+    if (d.queues > 1)
+        pf |= m.payload.u64 & (1ull << VHOST_USER_PROTOCOL_F_MQ);
+    vhost_user_msg_u64(&m, VHOST_USER_SET_PROTOCOL_FEATURES, pf);
+    if (vhost_user_send(s, &m) < 0)
+        return -1;
+    vhost_user_msg_u64(&m, VHOST_USER_SET_FEATURES, want);
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_init(&m, VHOST_USER_SET_OWNER, 0);
+    if (call_ack(s, &m) < 0)
+        return -1;
+    vhost_user_msg_init(&m, VHOST_USER_SET_MEM_TABLE, 0);
+    m.payload.memory.nregions = 1;
+    m.payload.memory.regions[0] = (struct vhost_user_mem_region){
+        .guest_phys_addr = 0, .memory_size = MEM_SIZE, .userspace_addr = (uint64_t)(uintptr_t)d.mem, .mmap_offset = 0};
+    m.hdr.size = 8 + sizeof(struct vhost_user_mem_region);
+    m.fds[0] = d.memfd;
+    m.nfds = 1;
+    if (call_ack(s, &m) < 0)
+        return -1;
+    for (unsigned i = 0; i < d.queues; i++)
+        if (vring_setup(s, i) < 0)
+            return -1;
+    return 0;
+}
+
+static int sock_listen_accept(const char *path, double deadline)
+{
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    unlink(path);
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
+        die("listen on --listen SOCK");
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    while (poll(&p, 1, 100) == 0)
+        if (now_s() > deadline)
+            die("no backend connected before --timeout");
+    int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    close(l);
+    unlink(path);
+    return s;
+}
+
+static int sock_connect(const char *path, double deadline)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    for (;;) {
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0)
+            return s;
+        if (s >= 0)
+            close(s);
+        if (now_s() > deadline)
+            die("could not connect to --connect SOCK before --timeout");
+        usleep(20000);
+    }
+}
+
+/* ---- requests ---- */
+
+/* Puts request `slot` of queue qi (descriptors 3*slot .. 3*slot+2) on the avail ring. */
+static void submit(unsigned qi, unsigned slot)
+{
+    struct queue *q = &d.q[qi];
+    unsigned n = qi * MAX_QD + slot;
+    uint64_t hdr_gpa = HDR_AREA + (uint64_t)n * HDR_SLOT, data_gpa = DATA_AREA + (uint64_t)n * MAX_BS;
+    struct virtio_blk_req_hdr *h = (void *)(d.mem + hdr_gpa);
+    h->type = d.write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+    h->reserved = 0;
+    h->sector = (rnd() % (d.disk_size / d.bs)) * (d.bs / VIRTIO_BLK_SECTOR);
+    d.mem[hdr_gpa + 16] = 0xff; /* the status the backend must overwrite */
+    uint16_t i = (uint16_t)(3 * slot);
+    q->desc[i] = (struct vu_desc){.addr = hdr_gpa, .len = 16, .flags = VU_DESC_F_NEXT, .next = (uint16_t)(i + 1)};
+    q->desc[i + 1] = (struct vu_desc){.addr = data_gpa,
+                                      .len = d.bs,
+                                      .flags = VU_DESC_F_NEXT | (d.write ? 0 : VU_DESC_F_WRITE),
+                                      .next = (uint16_t)(i + 2)};
+    q->desc[i + 2] = (struct vu_desc){.addr = hdr_gpa + 16, .len = 1, .flags = VU_DESC_F_WRITE};
+    q->avail->ring[q->avail_idx % QSIZE] = i;
+    q->avail_idx++;
+    __atomic_store_n(&q->avail->idx, q->avail_idx, __ATOMIC_RELEASE);
+}
+
+static void kick(struct queue *q)
+{
+    uint64_t one = 1;
+    if (write(q->kick, &one, sizeof(one)) < 0) {
+    }
+}
+
+static uint64_t ops, errors;
+
+/* Takes the completed requests of queue qi and puts each slot back in flight. */
+static void reap(unsigned qi, bool resubmit)
+{
+    struct queue *q = &d.q[qi];
+    uint64_t v;
+    if (read(q->call, &v, sizeof(v)) < 0) {
+    }
+    uint16_t used = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+    bool any = false;
+    while (q->last_used != used) {
+        struct vu_used_elem e = q->used->ring[q->last_used % QSIZE];
+        q->last_used++;
+        if (e.id % 3 || e.id / 3 >= d.qd)
+            die("backend returned a descriptor id that is no request's head");
+        unsigned slot = e.id / 3;
+        if (d.mem[HDR_AREA + (uint64_t)(qi * MAX_QD + slot) * HDR_SLOT + 16] != VIRTIO_BLK_S_OK)
+            errors++;
+        ops++;
+        if (resubmit) {
+            submit(qi, slot);
+            any = true;
+        }
+    }
+    if (any)
+        kick(q);
+}
+
+static double cpu_self_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of every thread of PID, in seconds; -1 when it cannot be read. */
+static double cpu_pid_s(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_path = NULL, *connect_path = NULL, *ready_file = NULL, *pid_file = NULL;
+    double duration = 5, warmup = 1, timeout = 60;
+    long backend_pid = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (!strcmp(a, "--listen"))
+            listen_path = v;
+        else if (!strcmp(a, "--connect"))
+            connect_path = v;
+        else if (!strcmp(a, "--disk-size"))
+            d.disk_size = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--rw"))
+            d.write = !strcmp(v, "write");
+        else if (!strcmp(a, "--bs"))
+            d.bs = (unsigned)atoi(v);
+        else if (!strcmp(a, "--qd"))
+            d.qd = (unsigned)atoi(v);
+        else if (!strcmp(a, "--queues"))
+            d.queues = (unsigned)atoi(v);
+        else if (!strcmp(a, "--duration"))
+            duration = atof(v);
+        else if (!strcmp(a, "--warmup"))
+            warmup = atof(v);
+        else if (!strcmp(a, "--timeout"))
+            timeout = atof(v);
+        else if (!strcmp(a, "--backend-pid"))
+            backend_pid = atol(v);
+        else if (!strcmp(a, "--backend-pid-file"))
+            pid_file = v;
+        else if (!strcmp(a, "--ready"))
+            ready_file = v;
+        else
+            die("unknown option (usage: the comment at the top of tests/tools/blk_driver.c)");
+    }
+    if (!listen_path == !connect_path)
+        die("one of --listen SOCK and --connect SOCK");
+    if (d.bs < VIRTIO_BLK_SECTOR || d.bs > MAX_BS || d.bs % VIRTIO_BLK_SECTOR || d.qd < 1 || d.qd > MAX_QD ||
+        d.queues < 1 || d.queues > MAX_QUEUES || d.disk_size < d.bs || duration <= 0)
+        die("--bs 512..65536 in sectors, --qd 1..64, --queues 1..4, --disk-size >= --bs, --duration > 0");
+    mem_init();
+    double t0 = now_s();
+    int s;
+    if (listen_path) {
+        if (ready_file) {
+            /* the socket exists before the ready file: whoever starts the backend next finds it */
+            FILE *f = fopen(ready_file, "w");
+            if (f)
+                fclose(f);
+        }
+        s = sock_listen_accept(listen_path, t0 + timeout);
+    } else {
+        s = sock_connect(connect_path, t0 + timeout);
+    }
+    vhost_user_set_timeout(s, 5000);
+    if (device_setup(s) < 0)
+        die("setting up the device");
+
+    for (unsigned qi = 0; qi < d.queues; qi++) {
+        for (unsigned slot = 0; slot < d.qd; slot++)
+            submit(qi, slot);
+        kick(&d.q[qi]);
+    }
+    struct pollfd pfd[MAX_QUEUES + 1];
+    double start = now_s() + warmup, end = start + duration;
+    double cpu0 = 0, bcpu0 = 0;
+    uint64_t ops0 = 0, err0 = 0;
+    bool measuring = false;
+    for (;;) {
+        double t = now_s();
+        if (!measuring && t >= start) {
+            measuring = true;
+            start = t;
+            end = t + duration;
+            ops0 = ops;
+            err0 = errors;
+            cpu0 = cpu_self_s();
+            FILE *pf = pid_file ? fopen(pid_file, "r") : NULL;
+            if (pf) {
+                if (fscanf(pf, "%ld", &backend_pid) != 1)
+                    backend_pid = 0;
+                fclose(pf);
+            }
+            bcpu0 = backend_pid ? cpu_pid_s(backend_pid) : 0;
+        }
+        if (measuring && t >= end)
+            break;
+        if (t - t0 > timeout + warmup + duration)
+            die("timed out");
+        for (unsigned qi = 0; qi < d.queues; qi++)
+            pfd[qi] = (struct pollfd){.fd = d.q[qi].call, .events = POLLIN};
+        pfd[d.queues] = (struct pollfd){.fd = s, .events = POLLIN};
+        poll(pfd, d.queues + 1, 100);
+        if (pfd[d.queues].revents)
+            die("the backend closed the connection");
+        for (unsigned qi = 0; qi < d.queues; qi++)
+            if (pfd[qi].revents & POLLIN)
+                reap(qi, true);
+    }
+    double el = now_s() - start;
+    double cpu = cpu_self_s() - cpu0;
+    double bcpu = backend_pid ? cpu_pid_s(backend_pid) - bcpu0 : -1;
+    uint64_t n = ops - ops0;
+    /* the requests still in flight complete (a backend must not lose them), uncounted */
+    double drain_end = now_s() + 10;
+    bool drained = false;
+    while (!drained && now_s() < drain_end) {
+        drained = true;
+        for (unsigned qi = 0; qi < d.queues; qi++) {
+            reap(qi, false);
+            drained &= d.q[qi].last_used == d.q[qi].avail_idx;
+        }
+        if (!drained)
+            usleep(1000);
+    }
+    printf("ops=%" PRIu64 " seconds=%.3f iops=%.0f errors=%" PRIu64 " driver_cpu_s=%.3f backend_cpu_s=%.3f "
+           "backend_ns_per_op=%.0f driver_ns_per_op=%.0f queues=%u qd=%u bs=%u rw=%s\n",
+           n, el, (double)n / el, errors, cpu, bcpu, n && bcpu >= 0 ? bcpu * 1e9 / (double)n : 0,
+           n ? cpu * 1e9 / (double)n : 0, d.queues, d.qd, d.bs, d.write ? "write" : "read");
+    (void)err0;
+    close(s);
+    if (errors)
+        die("a request completed with a status other than OK");
+    if (!drained)
+        die("requests still in flight 10 s after the end");
+    if (!n)
+        die("no request completed in the measured window");
+    printf("result ok\n");
+    return 0;
+}
