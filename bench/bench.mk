@@ -12,6 +12,8 @@
 #   make bench-metrics    only the /metrics scrape benchmark (bench/metrics/run.sh)
 #   make bench-density    only the density benchmark (bench/density/run.sh: N idle domains)
 #   make bench-blk-iosched only the disk I/O scheduler's cost per request (no device)
+#   make bench-blk        only the disk backend benchmark (bench/blk/run.sh: xeno-blkback beside
+#                         qemu-storage-daemon's vhost-user-blk export and raw io_uring)
 # The benchmark programs are always built optimized and without sanitizers, whatever SAN is.
 
 BENCH_DIR     = build/bench
@@ -129,6 +131,13 @@ $(BENCH_DIR)/blk-iosched-bench: bench/blk/iosched_bench.c src/blk/iosched.c src/
 
 bench-blk-iosched: $(BENCH_DIR)/blk-iosched-bench
 	$(BENCH_DIR)/blk-iosched-bench
+
+# xeno-blkback driven by tests/tools/blk_driver, beside qemu-storage-daemon's vhost-user-blk
+# export driven the same way and fio on io_uring, on one image file (bench/README.md,
+# "bench/blk: xeno-blkback beside QEMU's export and raw io_uring").
+.PHONY: bench-blk
+bench-blk:
+	bench/blk/run.sh
 
 # Fleet: placements per second against a real etcd with simulated hosts, and the detection
 # time of a dead host (bench/README.md, "bench/fleet"): no guest, no root; needs etcd.
