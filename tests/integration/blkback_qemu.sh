@@ -8,7 +8,8 @@
 #    match (checked in the guest and against the first boot's list), unmount; then fio (the
 #    host's, copied with its libraries) on the raw disk, psync random writes with crc32c
 #    verification, repeated, while the host kills the backend with SIGKILL 20 times and
-#    starts a new one each time. Passes with 0 verify errors, fio's err=0 and exit 0 on every
+#    starts a new one each time, each kill while the backend's write count is growing (fio's
+#    writes in its hands). Passes with 0 verify errors, fio's err=0 and exit 0 on every
 #    run, and no I/O error in the guest's kernel log.
 #
 # Needs qemu-system-x86_64, busybox, fio and mkfs.ext4 (scripts/install-deps.sh: qemu-system-x86,
@@ -152,6 +153,33 @@ bbq_wait_qemu() {
 # bbq_serving LOG COUNT: the COUNTth backend of the boot has had its ring set up (QEMU started
 # the device on it), so killing it now kills a backend with the guest's I/O in its hands.
 bbq_serving() { [ "$(grep -c 'SET_VRING_KICK' "$1")" -ge "$2" ]; }
+# bbq_writes LOG: the running backend's count of writes served (SIGUSR1 logs its counters);
+# empty when it did not answer.
+bbq_writes() {
+    local n0
+    n0=$(grep -c 'stats disk=vda' "$1")
+    kill -USR1 "$BBQ_PID" 2>/dev/null || return 0
+    wait_until 5 bbq_stats_after "$1" "$n0" || return 0
+    grep 'stats disk=vda' "$1" | tail -1 | sed -n 's/.* writes=\([0-9]*\) .*/\1/p'
+}
+bbq_stats_after() { [ "$(grep -c 'stats disk=vda' "$1")" -gt "$2" ]; }
+# bbq_kill_when_writing LOG: SIGKILL to the backend as soon as its write count has grown over
+# 0.2 s (fio's writes are going through it now, not between two fio runs); 1 if that never
+# happened within 30 s.
+bbq_kill_when_writing() {
+    local w1 w2 end=$((SECONDS + 30))
+    w1=$(bbq_writes "$1")
+    while [ $SECONDS -lt $end ]; do
+        sleep 0.2
+        w2=$(bbq_writes "$1")
+        if [ -n "$w1" ] && [ -n "$w2" ] && [ "$w2" -gt "$w1" ]; then
+            kill -KILL "$BBQ_PID"
+            return 0
+        fi
+        w1=$w2
+    done
+    return 1
+}
 
 bbq_case() {
     local dir=$TMP/bbq t0=$SECONDS
@@ -182,12 +210,12 @@ bbq_case() {
     if wait_until 120 has "$dir/boot2.out" "BBQ: fio start"; then
         tk=$SECONDS
         while [ $kills -lt $BBQ_KILLS ]; do
-            # kill a backend that is serving (connected), at a random point of fio's I/O
+            # kill a backend that QEMU has set up, at a random point of fio's writes
             wait_until 30 bbq_serving "$dir/blkback2.log" $((kills + 1)) ||
                 { bad="backend $((kills + 1)) was not set up by QEMU"; break; }
             sleep "0.$((RANDOM % 7 + 3))"
             has "$dir/boot2.out" "BBQ: fio end" && { bad="fio ended after $kills kills"; break; }
-            kill -KILL "$BBQ_PID"
+            bbq_kill_when_writing "$dir/blkback2.log" || { bad="backend $((kills + 1)) served no writes for 30 s"; break; }
             wait "$BBQ_PID" 2>/dev/null
             kills=$((kills + 1))
             bbq_start "$dir" blkback2.log
