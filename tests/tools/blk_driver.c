@@ -205,7 +205,9 @@ static int device_setup(int s)
     return 0;
 }
 
-static int sock_listen_accept(const char *path, double deadline)
+/* Listens on path, then writes the ready file (the socket exists before it: whoever starts the
+ * backend on seeing the file finds it), then takes one connection. */
+static int sock_listen_accept(const char *path, const char *ready_file, double deadline)
 {
     int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -213,6 +215,11 @@ static int sock_listen_accept(const char *path, double deadline)
     unlink(path);
     if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
         die("listen on --listen SOCK");
+    if (ready_file) {
+        FILE *f = fopen(ready_file, "w");
+        if (f)
+            fclose(f);
+    }
     struct pollfd p = {.fd = l, .events = POLLIN};
     while (poll(&p, 1, 100) == 0)
         if (now_s() > deadline)
@@ -326,17 +333,20 @@ static double cpu_pid_s(long pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-int main(int argc, char **argv)
+static struct {
+    const char *listen_path, *connect_path, *ready_file, *pid_file;
+    double duration, warmup, timeout;
+    long backend_pid;
+} opt = {.duration = 5, .warmup = 1, .timeout = 60};
+
+static void parse_args(int argc, char **argv)
 {
-    const char *listen_path = NULL, *connect_path = NULL, *ready_file = NULL, *pid_file = NULL;
-    double duration = 5, warmup = 1, timeout = 60;
-    long backend_pid = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--listen"))
-            listen_path = v;
+            opt.listen_path = v;
         else if (!strcmp(a, "--connect"))
-            connect_path = v;
+            opt.connect_path = v;
         else if (!strcmp(a, "--disk-size"))
             d.disk_size = strtoull(v, NULL, 0);
         else if (!strcmp(a, "--rw"))
@@ -348,39 +358,41 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--queues"))
             d.queues = (unsigned)atoi(v);
         else if (!strcmp(a, "--duration"))
-            duration = atof(v);
+            opt.duration = atof(v);
         else if (!strcmp(a, "--warmup"))
-            warmup = atof(v);
+            opt.warmup = atof(v);
         else if (!strcmp(a, "--timeout"))
-            timeout = atof(v);
+            opt.timeout = atof(v);
         else if (!strcmp(a, "--backend-pid"))
-            backend_pid = atol(v);
+            opt.backend_pid = atol(v);
         else if (!strcmp(a, "--backend-pid-file"))
-            pid_file = v;
+            opt.pid_file = v;
         else if (!strcmp(a, "--ready"))
-            ready_file = v;
+            opt.ready_file = v;
         else
             die("unknown option (usage: the comment at the top of tests/tools/blk_driver.c)");
     }
-    if (!listen_path == !connect_path)
+    if (!opt.listen_path == !opt.connect_path)
         die("one of --listen SOCK and --connect SOCK");
     if (d.bs < VIRTIO_BLK_SECTOR || d.bs > MAX_BS || d.bs % VIRTIO_BLK_SECTOR || d.qd < 1 || d.qd > MAX_QD ||
-        d.queues < 1 || d.queues > MAX_QUEUES || d.disk_size < d.bs || duration <= 0)
+        d.queues < 1 || d.queues > MAX_QUEUES || d.disk_size < d.bs || opt.duration <= 0)
         die("--bs 512..65536 in sectors, --qd 1..64, --queues 1..4, --disk-size >= --bs, --duration > 0");
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    const char *listen_path = opt.listen_path, *connect_path = opt.connect_path, *ready_file = opt.ready_file,
+               *pid_file = opt.pid_file;
+    double duration = opt.duration, warmup = opt.warmup, timeout = opt.timeout;
+    long backend_pid = opt.backend_pid;
     mem_init();
     double t0 = now_s();
     int s;
-    if (listen_path) {
-        if (ready_file) {
-            /* the socket exists before the ready file: whoever starts the backend next finds it */
-            FILE *f = fopen(ready_file, "w");
-            if (f)
-                fclose(f);
-        }
-        s = sock_listen_accept(listen_path, t0 + timeout);
-    } else {
+    if (listen_path)
+        s = sock_listen_accept(listen_path, ready_file, t0 + timeout);
+    else
         s = sock_connect(connect_path, t0 + timeout);
-    }
     vhost_user_set_timeout(s, 5000);
     if (device_setup(s) < 0)
         die("setting up the device");
