@@ -27,11 +27,10 @@ LAYERS = [
     ("lib", [], ["-lxml2", "-lcrypto"]),
     ("proto", ["lib"], ["-lnettle"]),
     ("sched", ["lib"], []),
-    ("blk", ["lib"], []),  # the disk I/O scheduler (pure); xeno-blkback's own needs join here
     ("audit", ["lib"], ["-lzstd", "-lcrypto", "-lm"]),
     ("vhost", ["proto", "lib"], ["-lseccomp"]),
     ("net", ["vhost", "audit", "proto", "lib"], ["-lseccomp"]),
-    ("blk", ["vhost", "proto", "lib"], ["-luring", "-lseccomp"]),
+    ("blk", ["vhost", "proto", "lib"], ["-luring", "-lseccomp"]),  # xeno-blkback, its scheduler and image layer
     ("vmm/core", ["proto", "lib"], []),
     ("vmm/dev", ["vmm/core", "lib"], []),
     ("vmm/boot", ["vmm/dev", "vmm/core", "lib"], []),  # ACPI tables describe the devices
