@@ -147,6 +147,10 @@ int blkback_init(struct blkback *bb, int image_dirfd)
         io_uring_queue_exit(&bb->ring);
         return err_set(e, "io_uring restrictions: %s", strerror(e));
     }
+    if ((rc = blkback_set_device(bb, NULL, 0)) < 0) {
+        io_uring_queue_exit(&bb->ring);
+        return rc;
+    }
     return 0;
 }
 
@@ -155,11 +159,14 @@ void blkback_fini(struct blkback *bb)
     for (unsigned i = 0; i < bb->ndisks; i++) {
         struct blk_disk *d = bb->disk[i];
         disk_disconnect(d, "stopping");
+        blk_sched_detach(d);
         blk_image_close(&d->img);
         free(d);
     }
     bb->ndisks = 0;
     io_uring_queue_exit(&bb->ring);
+    blk_iosched_destroy(bb->sched);
+    bb->sched = NULL;
     if (bb->dirfd >= 0)
         close(bb->dirfd);
 }
@@ -182,6 +189,11 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
     if (rc < 0) {
         free(d);
         return err_wrap(-rc, "disk %s", cfg->name);
+    }
+    if ((rc = blk_sched_attach(d)) < 0) {
+        blk_image_close(&d->img);
+        free(d);
+        return rc;
     }
     d->info.sectors = d->img.size / VIRTIO_BLK_SECTOR;
     d->info.readonly = cfg->readonly;
@@ -222,6 +234,11 @@ unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, 
     }
     if (n < max)
         pfd[n++] = (struct pollfd){.fd = bb->ring.ring_fd, .events = POLLIN};
+    if (bb->sched_retry_at_ns != UINT64_MAX) { /* a throttled request's time: round up */
+        uint64_t ms = bb->sched_retry_at_ns > now ? (bb->sched_retry_at_ns - now + 999999) / 1000000ull : 0;
+        if (*timeout_ms < 0 || ms < (uint64_t)*timeout_ms)
+            *timeout_ms = (int)ms;
+    }
     return n;
 }
 

@@ -60,7 +60,7 @@ static void serve(struct blkback *bb)
             log_error("poll: %s", strerror(errno));
             return;
         }
-        if (r > 0)
+        if (r >= 0) /* 0: a throttled request's time came (or a reconnect's) */
             blkback_dispatch(bb, pfd, n);
     }
 }
