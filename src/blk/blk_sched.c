@@ -39,8 +39,9 @@ int blkback_set_device(struct blkback *bb, const struct blk_capacity *cap, unsig
     return 0;
 }
 
-/* The group of that name and kind, or a free one (members 0). Its number (index + 1). */
-static int group_slot(struct blkback *bb, const char *name, bool sponsor, uint32_t *out)
+/* The group of that name and kind, or a free one (members 0) other than `taken` (a number
+ * just chosen for the other kind). Its number (index + 1). */
+static int group_slot(struct blkback *bb, const char *name, bool sponsor, uint32_t taken, uint32_t *out)
 {
     int spare = -1;
     for (unsigned i = 0; i < BLK_SCHED_GROUPS; i++) {
@@ -49,7 +50,7 @@ static int group_slot(struct blkback *bb, const char *name, bool sponsor, uint32
             *out = i + 1;
             return 0;
         }
-        if (!g->members && spare < 0)
+        if (!g->members && spare < 0 && i + 1 != taken)
             spare = (int)i;
     }
     if (spare < 0)
@@ -120,9 +121,9 @@ static int apply(struct blkback *bb, struct blk_disk *d, const struct blk_qos *q
     int e = blk_qos_check(q, what);
     uint32_t g[2] = {0, 0};
     if (!e && q->group[0])
-        e = group_slot(bb, q->group, false, &g[0]);
+        e = group_slot(bb, q->group, false, 0, &g[0]);
     if (!e && q->sponsor[0])
-        e = group_slot(bb, q->sponsor, true, &g[1]);
+        e = group_slot(bb, q->sponsor, true, g[0], &g[1]);
     if (e)
         return e;
     const struct blk_sched_group *grp = g[0] ? &bb->group[g[0] - 1] : NULL;

@@ -285,20 +285,24 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len)
     for (unsigned i = 0; i < bb->ndisks && off < len; i++) {
         const struct blk_disk *d = bb->disk[i];
         const struct blk_stats *s = &d->st;
-        uint64_t ring_errors = 0;
+        uint64_t ring_errors = 0, throttled_ns = 0;
+        struct blk_iosched_stats is;
+        if (blk_iosched_queue_stats(bb->sched, d->sched_q, blk_now_ns(), &is) == 0)
+            throttled_ns = is.throttled_ns;
         for (unsigned q = 0; q < d->cfg.queues; q++)
             ring_errors += d->dev.vq[q].errors;
-        int w = snprintf(buf + off, len - off,
-                         "disk=%s connected=%d connects=%llu reads=%llu writes=%llu flushes=%llu discards=%llu "
-                         "write_zeroes=%llu get_ids=%llu bytes_read=%llu bytes_written=%llu ioerr=%llu unsupp=%llu "
-                         "bad_chains=%llu ring_errors=%llu protocol_errors=%llu direct_fallbacks=%llu\n",
-                         d->cfg.name, d->sock >= 0, (unsigned long long)d->connects, (unsigned long long)s->reads,
-                         (unsigned long long)s->writes, (unsigned long long)s->flushes, (unsigned long long)s->discards,
-                         (unsigned long long)s->write_zeroes, (unsigned long long)s->get_ids,
-                         (unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written,
-                         (unsigned long long)s->ioerr, (unsigned long long)s->unsupp, (unsigned long long)s->bad_chains,
-                         (unsigned long long)ring_errors, (unsigned long long)d->dev.protocol_errors,
-                         (unsigned long long)s->direct_fallbacks);
+        int w =
+            snprintf(buf + off, len - off,
+                     "disk=%s connected=%d connects=%llu reads=%llu writes=%llu flushes=%llu discards=%llu "
+                     "write_zeroes=%llu get_ids=%llu bytes_read=%llu bytes_written=%llu ioerr=%llu unsupp=%llu "
+                     "bad_chains=%llu ring_errors=%llu protocol_errors=%llu direct_fallbacks=%llu throttled_ms=%llu\n",
+                     d->cfg.name, d->sock >= 0, (unsigned long long)d->connects, (unsigned long long)s->reads,
+                     (unsigned long long)s->writes, (unsigned long long)s->flushes, (unsigned long long)s->discards,
+                     (unsigned long long)s->write_zeroes, (unsigned long long)s->get_ids,
+                     (unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written,
+                     (unsigned long long)s->ioerr, (unsigned long long)s->unsupp, (unsigned long long)s->bad_chains,
+                     (unsigned long long)ring_errors, (unsigned long long)d->dev.protocol_errors,
+                     (unsigned long long)s->direct_fallbacks, (unsigned long long)throttled_ns / 1000000);
         if (w < 0)
             break;
         off += (size_t)w;

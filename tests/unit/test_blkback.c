@@ -526,7 +526,8 @@ static void test_qos_admission(void **state)
     /* Above its own IOPS limit: never. */
     assert_int_equal(add_disk(&bb, "c", ",reservation=50,total_iops_sec=10"), -EINVAL);
     /* A group: one set of limits, shared. */
-    assert_int_equal(add_disk(&bb, "g1", ",group=db,total_iops_sec=1000"), 0);
+    assert_int_equal(add_disk(&bb, "g1", ",group=db,total_iops_sec=1000,sponsor=bob"), 0); /* two new groups */
+    assert_true(bb.disk[2]->sched_g[0] != bb.disk[2]->sched_g[1]);
     assert_int_equal(add_disk(&bb, "g2", ",group=db,total_iops_sec=500"), -EINVAL);
     assert_int_equal(add_disk(&bb, "g2", ",group=db,total_iops_sec=1000,sponsor=alice"), 0);
     assert_true(bb.disk[2]->sched_g[0] != 0);
