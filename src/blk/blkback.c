@@ -156,9 +156,11 @@ int blkback_init(struct blkback *bb, int image_dirfd)
 
 void blkback_fini(struct blkback *bb)
 {
+    /* Every disk stops before any is freed: stopping one runs the I/O loop, which visits them all. */
+    for (unsigned i = 0; i < bb->ndisks; i++)
+        disk_disconnect(bb->disk[i], "stopping");
     for (unsigned i = 0; i < bb->ndisks; i++) {
         struct blk_disk *d = bb->disk[i];
-        disk_disconnect(d, "stopping");
         blk_sched_detach(d);
         blk_image_close(&d->img);
         free(d);
