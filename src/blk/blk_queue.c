@@ -3,6 +3,7 @@
  * published in the order they were taken (blkback.h: why). */
 #include "blk/blkback.h"
 
+#include "blk/image.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -141,11 +142,47 @@ static bool aligned_for_direct(const struct blk_req *r)
     return true;
 }
 
+/* An overlay's request, done here and now through the image layer (image.h): synchronous,
+ * since each extent of a request may lie in the overlay or in its base, and a write may
+ * copy a cluster first. A status. */
+static uint8_t overlay_io(struct image *img, const struct blk_req *r)
+{
+    int rc = 0;
+    uint64_t off = r->offset;
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT:
+        for (unsigned i = 0; i < r->ndata && rc == 0; i++) {
+            rc = r->type == VIRTIO_BLK_T_IN ? image_pread(img, r->data[i].iov_base, r->data[i].iov_len, off)
+                                            : image_pwrite(img, r->data[i].iov_base, r->data[i].iov_len, off);
+            off += r->data[i].iov_len;
+        }
+        break;
+    case VIRTIO_BLK_T_FLUSH: rc = image_flush(img); break;
+    default:
+        for (unsigned i = 0; i < r->nranges && rc == 0; i++) {
+            uint64_t o = r->ranges[i].sector * VIRTIO_BLK_SECTOR;
+            uint64_t n = (uint64_t)r->ranges[i].num_sectors * VIRTIO_BLK_SECTOR;
+            rc = r->type == VIRTIO_BLK_T_DISCARD ? image_discard(img, o, n) : image_write_zeroes(img, o, n);
+        }
+    }
+    return rc < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
 /* Prepares the SQEs of one request; false when the SQ is full (nothing was prepared). */
 static bool prepare(struct blkback *bb, struct blk_slot *s)
 {
     const struct blk_req *r = &s->req;
     const struct blk_image *img = &s->q->disk->img;
+    if (img->ovl) {
+        uint8_t st = overlay_io(img->ovl, r);
+        if (st != VIRTIO_BLK_S_OK)
+            log_warn("disk %s: request type %u at byte %llu: %s", s->q->disk->cfg.name, r->type,
+                     (unsigned long long)r->offset, err_msg());
+        blk_sched_done(s);
+        slot_done(s, st);
+        return true;
+    }
     unsigned need = r->nranges ? r->nranges : 1;
     if (io_uring_sq_space_left(&bb->ring) < need)
         return false;

@@ -187,7 +187,7 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
         return err_set(ENOMEM, "disk %s: out of memory", cfg->name);
     d->bb = bb;
     d->cfg = *cfg;
-    int rc = blk_image_open(&d->img, bb->dirfd, cfg->file, cfg->readonly);
+    int rc = blk_image_open_any(&d->img, bb->dirfd, cfg->file, cfg->readonly);
     if (rc < 0) {
         free(d);
         return err_wrap(-rc, "disk %s", cfg->name);
@@ -209,7 +209,10 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
     bb->disk[bb->ndisks++] = d;
     log_info("disk %s: image %s (%llu sectors%s%s), socket %s", cfg->name, cfg->file,
              (unsigned long long)d->info.sectors, cfg->readonly ? ", read-only" : "",
-             d->img.direct_fd >= 0 ? ", O_DIRECT" : ", buffered: the file system refused O_DIRECT", cfg->socket);
+             d->img.ovl              ? ", overlay"
+             : d->img.direct_fd >= 0 ? ", O_DIRECT"
+                                     : ", buffered: the file system refused O_DIRECT",
+             cfg->socket);
     return 0;
 }
 

@@ -24,6 +24,7 @@
 
 #include "blk/blkback.h"
 #include "blk/disk_spec.h"
+#include "blk/image.h"
 #include "lib/err.h"
 
 #define MEM (1u << 20)
@@ -76,6 +77,9 @@ static void make_image(struct fe *f, const char *name, unsigned sectors)
     close(fd);
 }
 
+/* Called with the image directory before the disk is added (images other than disk.img). */
+static void (*fe_before_add)(int dirfd);
+
 /* Backend with disk `file` (readonly as asked, with qos), connected and its queue 0 running. */
 static void fe_setup_qos(struct fe *f, const char *file, bool readonly, const struct blk_qos *qos)
 {
@@ -95,7 +99,10 @@ static void fe_setup_qos(struct fe *f, const char *file, bool readonly, const st
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", cfg.socket);
     assert_int_equal(bind(f->lsock, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(listen(f->lsock, 1), 0);
-    assert_int_equal(blkback_disk_add(&f->bb, &cfg), 0);
+    if (fe_before_add)
+        fe_before_add(f->dirfd);
+    if (blkback_disk_add(&f->bb, &cfg) < 0)
+        fail_msg("%s", err_msg());
     struct pollfd pfd[4];
     int t = 0;
     blkback_poll_fds(&f->bb, pfd, 4, &t); /* connects */
@@ -427,6 +434,53 @@ static void test_ring_restricted(void **state)
     blkback_fini(&bb);
 }
 
+static void make_base_and_overlay(int dirfd)
+{
+    int fd = openat(dirfd, "base.img", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    uint8_t b[DISK_SECTORS * 512];
+    for (unsigned i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i / 512 + 1);
+    assert_int_equal(pwrite(fd, b, sizeof(b), 0), (ssize_t)sizeof(b));
+    close(fd);
+    if (image_create_overlay(dirfd, "test", "d.ovl", 0, "base.img", 12) < 0)
+        fail_msg("%s", err_msg());
+}
+
+/* An overlay (*.ovl) served by the backend through the image layer: reads come from the
+ * base until written, writes land in the overlay and never in the base, discard reads zeros. */
+static void test_overlay_disk(void **state)
+{
+    (void)state;
+    struct fe f;
+    fe_before_add = make_base_and_overlay;
+    fe_setup(&f, "d.ovl", false);
+    fe_before_add = NULL;
+    uint8_t *buf = f.mem + DATA_OFF;
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 9, buf, 1024, true), VIRTIO_BLK_S_OK);
+    assert_int_equal(buf[0], 10);
+    assert_int_equal(buf[1023], 11);
+    memset(buf, 0xab, 4096);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_OUT, 16, buf, 4096, false), VIRTIO_BLK_S_OK);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false), VIRTIO_BLK_S_OK);
+    memset(buf + 8192, 0, 8192);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 15, buf + 8192, 8192, true), VIRTIO_BLK_S_OK);
+    assert_int_equal(buf[8192], 16);         /* sector 15: the base */
+    assert_int_equal(buf[8192 + 512], 0xab); /* 16..23: the overlay */
+    assert_int_equal(buf[8192 + 4607], 0xab);
+    assert_int_equal(buf[8192 + 4608], 25); /* 24: the base */
+    struct virtio_blk_discard_wz *w = (void *)(f.mem + DATA_OFF + 0x8000);
+    *w = (struct virtio_blk_discard_wz){.sector = 0, .num_sectors = 8};
+    assert_int_equal(request(&f, VIRTIO_BLK_T_DISCARD, 0, w, sizeof(*w), false), VIRTIO_BLK_S_OK);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 0, buf, 512, true), VIRTIO_BLK_S_OK);
+    assert_int_equal(buf[0], 0);
+    int base = openat(f.dirfd, "base.img", O_RDONLY | O_CLOEXEC);
+    uint8_t back[512];
+    assert_int_equal(pread(base, back, 512, 16 * 512), 512);
+    assert_int_equal(back[0], 17); /* the base is untouched */
+    close(base);
+    fe_teardown(&f);
+}
+
 /* n flushes posted at once (two descriptors each), run until all are published; the
  * milliseconds it took. */
 static uint64_t flushes(struct fe *f, unsigned n)
@@ -596,7 +650,7 @@ int main(void)
         cmocka_unit_test(test_readonly_disk),       cmocka_unit_test(test_disk_spec),
         cmocka_unit_test(test_image_confined),      cmocka_unit_test(test_ring_restricted),
         cmocka_unit_test(test_qos_limit_in_path),   cmocka_unit_test(test_qos_admission),
-        cmocka_unit_test(test_disk_spec_qos),
+        cmocka_unit_test(test_disk_spec_qos),       cmocka_unit_test(test_overlay_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
