@@ -76,7 +76,7 @@ struct blk_queue {
 };
 
 /* Latency histogram: bucket i counts requests done in [2^(i-1), 2^i) x 16 us (bucket 0:
- * under 16 us, the last: everything above ~268 ms). */
+ * under 16 us, the last: everything from ~262 ms). */
 #define BLK_LAT_BUCKETS 16u
 #define BLK_LAT_BASE_NS 16000ull
 unsigned blk_lat_bucket(uint64_t ns);
