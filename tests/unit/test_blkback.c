@@ -168,9 +168,17 @@ static void fe_setup(struct fe *f, const char *file, bool readonly)
     fe_setup_qos(f, file, readonly, NULL);
 }
 
+static void fe_teardown_rest(struct fe *f);
+
 static void fe_teardown(struct fe *f)
 {
     blkback_fini(&f->bb);
+    fe_teardown_rest(f);
+}
+
+/* What the front end holds, once the backend is gone. */
+static void fe_teardown_rest(struct fe *f)
+{
     close(f->sock);
     close(f->lsock);
     close(f->kick);
@@ -536,6 +544,34 @@ static void test_qos_limit_in_path(void **state)
     fe_teardown(&f);
 }
 
+/* A ring that stops (here the backend stopping: a disconnect) finishes the requests it took
+ * at once, whatever the disk's limit: 8 requests at 1 IOPS would take 7 s. */
+static void test_qos_stop_finishes(void **state)
+{
+    (void)state;
+    struct fe f;
+    struct blk_qos qos = {.iotune.total_iops.avg = 1};
+    fe_setup_qos(&f, "disk.img", false, &qos);
+    for (unsigned i = 0; i < 8; i++) {
+        struct virtio_blk_req_hdr *h = (void *)(f.mem + 0x3000 + i * 32);
+        *h = (struct virtio_blk_req_hdr){.type = VIRTIO_BLK_T_FLUSH};
+        f.mem[0x3800 + i] = 0xee;
+        struct seg sg[2] = {{h, sizeof(*h), false}, {f.mem + 0x3800 + i, 1, true}};
+        post(&f, (uint16_t)(2 * i), sg, 2);
+    }
+    uint64_t one = 1;
+    assert_int_equal(write(f.kick, &one, sizeof(one)), 8);
+    turn(&f, 50);
+    assert_true(__atomic_load_n(&f.used->idx, __ATOMIC_ACQUIRE) < 8); /* held by the limit */
+    uint64_t t0 = blk_now_ns();
+    blkback_fini(&f.bb);
+    assert_true(blk_now_ns() - t0 < 1000000000ull);
+    assert_int_equal(__atomic_load_n(&f.used->idx, __ATOMIC_ACQUIRE), 8);
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(f.mem[0x3800 + i], VIRTIO_BLK_S_OK);
+    fe_teardown_rest(&f);
+}
+
 static int add_disk(struct blkback *bb, const char *name, const char *spec_rest)
 {
     char spec[256];
@@ -651,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_image_confined),      cmocka_unit_test(test_ring_restricted),
         cmocka_unit_test(test_qos_limit_in_path),   cmocka_unit_test(test_qos_admission),
         cmocka_unit_test(test_disk_spec_qos),       cmocka_unit_test(test_overlay_disk),
+        cmocka_unit_test(test_qos_stop_finishes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
