@@ -3,6 +3,7 @@
  * published in the order they were taken (blkback.h: why). */
 #include "blk/blkback.h"
 
+#include "blk/image.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -35,9 +36,21 @@ static void publish(struct blk_queue *q)
     }
 }
 
+unsigned blk_lat_bucket(uint64_t ns)
+{
+    unsigned b = 0;
+    for (uint64_t t = ns / BLK_LAT_BASE_NS; t && b < BLK_LAT_BUCKETS - 1; t >>= 1)
+        b++;
+    return b;
+}
+
 static void slot_done(struct blk_slot *s, uint8_t status)
 {
     struct blk_stats *st = &s->q->disk->st;
+    if (s->queued_ns) {
+        uint64_t now = blk_now_ns();
+        st->latency[blk_lat_bucket(now > s->queued_ns ? now - s->queued_ns : 0)]++;
+    }
     if (status == VIRTIO_BLK_S_IOERR)
         st->ioerr++;
     else if (status == VIRTIO_BLK_S_UNSUPP)
@@ -62,7 +75,7 @@ static void count(struct blk_stats *st, const struct blk_req *r)
     }
 }
 
-static void fifo_push(struct blkback *bb, struct blk_slot *s)
+void blk_fifo_push(struct blkback *bb, struct blk_slot *s)
 {
     s->next = NULL;
     if (bb->fifo_tail)
@@ -111,7 +124,8 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
             slot_done(s, VIRTIO_BLK_S_OK);
             continue;
         }
-        fifo_push(d->bb, s);
+        s->queued_ns = blk_now_ns();
+        blk_sched_enqueue(s);
     }
     vring_notify(vr);
 }
@@ -128,11 +142,47 @@ static bool aligned_for_direct(const struct blk_req *r)
     return true;
 }
 
+/* An overlay's request, done here and now through the image layer (image.h): synchronous,
+ * since each extent of a request may lie in the overlay or in its base, and a write may
+ * copy a cluster first. A status. */
+static uint8_t overlay_io(struct image *img, const struct blk_req *r)
+{
+    int rc = 0;
+    uint64_t off = r->offset;
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT:
+        for (unsigned i = 0; i < r->ndata && rc == 0; i++) {
+            rc = r->type == VIRTIO_BLK_T_IN ? image_pread(img, r->data[i].iov_base, r->data[i].iov_len, off)
+                                            : image_pwrite(img, r->data[i].iov_base, r->data[i].iov_len, off);
+            off += r->data[i].iov_len;
+        }
+        break;
+    case VIRTIO_BLK_T_FLUSH: rc = image_flush(img); break;
+    default:
+        for (unsigned i = 0; i < r->nranges && rc == 0; i++) {
+            uint64_t o = r->ranges[i].sector * VIRTIO_BLK_SECTOR;
+            uint64_t n = (uint64_t)r->ranges[i].num_sectors * VIRTIO_BLK_SECTOR;
+            rc = r->type == VIRTIO_BLK_T_DISCARD ? image_discard(img, o, n) : image_write_zeroes(img, o, n);
+        }
+    }
+    return rc < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
 /* Prepares the SQEs of one request; false when the SQ is full (nothing was prepared). */
 static bool prepare(struct blkback *bb, struct blk_slot *s)
 {
     const struct blk_req *r = &s->req;
     const struct blk_image *img = &s->q->disk->img;
+    if (img->ovl) {
+        uint8_t st = overlay_io(img->ovl, r);
+        if (st != VIRTIO_BLK_S_OK)
+            log_warn("disk %s: request type %u at byte %llu: %s", s->q->disk->cfg.name, r->type,
+                     (unsigned long long)r->offset, err_msg());
+        blk_sched_done(s);
+        slot_done(s, st);
+        return true;
+    }
     unsigned need = r->nranges ? r->nranges : 1;
     if (io_uring_sq_space_left(&bb->ring) < need)
         return false;
@@ -170,13 +220,24 @@ static bool prepare(struct blkback *bb, struct blk_slot *s)
 }
 
 /* Moves requests from the dispatch queue to the SQ while it has room. */
-static void dispatch_fifo(struct blkback *bb)
+static void drain_fifo(struct blkback *bb)
 {
     while (bb->fifo_head && prepare(bb, bb->fifo_head)) {
         bb->fifo_head = bb->fifo_head->next;
         if (!bb->fifo_head)
             bb->fifo_tail = NULL;
     }
+}
+
+/* What the scheduler lets go now, to the SQ; the FIFO holds what did not fit in it yet, and
+ * nothing more is picked until it has gone. */
+static void dispatch(struct blkback *bb)
+{
+    drain_fifo(bb);
+    if (bb->fifo_head)
+        return;
+    blk_sched_pick(bb, NULL);
+    drain_fifo(bb);
 }
 
 static void complete_cqe(struct blkback *bb, struct blk_slot *s, int res)
@@ -204,14 +265,16 @@ static void complete_cqe(struct blkback *bb, struct blk_slot *s, int res)
                      (unsigned long long)r->offset, res < 0 ? strerror(-res) : "short transfer");
         s->status = VIRTIO_BLK_S_IOERR;
     }
-    if (--s->pending == 0)
+    if (--s->pending == 0) {
+        blk_sched_done(s);
         slot_done(s, s->status);
+    }
 }
 
 void blk_io_run(struct blkback *bb, bool wait)
 {
     for (;;) {
-        dispatch_fifo(bb);
+        dispatch(bb);
         if (bb->sq_prepared) {
             int rc = io_uring_submit(&bb->ring);
             if (rc < 0 && rc != -EAGAIN && rc != -EBUSY)
@@ -230,7 +293,7 @@ void blk_io_run(struct blkback *bb, bool wait)
             complete_cqe(bb, s, res);
             seen++;
         }
-        if (!seen || (!bb->sq_prepared && !bb->fifo_head))
+        if (!seen) /* completions may let the scheduler pick more: once more round */
             break;
         wait = false;
     }
@@ -269,9 +332,12 @@ void blk_queue_stop(struct blk_disk *d, unsigned qi)
 {
     struct blk_queue *q = &d->q[qi];
     struct blkback *bb = d->bb;
-    /* Requests not yet submitted are done as they are: dropping them would lose writes. */
-    while (q->inflight)
+    /* Requests not yet submitted are done now, whatever the disk's limits (charged all the
+     * same): dropping them would lose writes, holding them would hold the front end. */
+    while (q->inflight) {
+        blk_sched_pick(bb, d);
         blk_io_run(bb, true);
+    }
     free(q->slots);
     q->slots = NULL;
     q->num = 0;

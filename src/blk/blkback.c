@@ -147,19 +147,28 @@ int blkback_init(struct blkback *bb, int image_dirfd)
         io_uring_queue_exit(&bb->ring);
         return err_set(e, "io_uring restrictions: %s", strerror(e));
     }
+    if ((rc = blkback_set_device(bb, NULL, 0)) < 0) {
+        io_uring_queue_exit(&bb->ring);
+        return rc;
+    }
     return 0;
 }
 
 void blkback_fini(struct blkback *bb)
 {
+    /* Every disk stops before any is freed: stopping one runs the I/O loop, which visits them all. */
+    for (unsigned i = 0; i < bb->ndisks; i++)
+        disk_disconnect(bb->disk[i], "stopping");
     for (unsigned i = 0; i < bb->ndisks; i++) {
         struct blk_disk *d = bb->disk[i];
-        disk_disconnect(d, "stopping");
+        blk_sched_detach(d);
         blk_image_close(&d->img);
         free(d);
     }
     bb->ndisks = 0;
     io_uring_queue_exit(&bb->ring);
+    blk_iosched_destroy(bb->sched);
+    bb->sched = NULL;
     if (bb->dirfd >= 0)
         close(bb->dirfd);
 }
@@ -178,10 +187,15 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
         return err_set(ENOMEM, "disk %s: out of memory", cfg->name);
     d->bb = bb;
     d->cfg = *cfg;
-    int rc = blk_image_open(&d->img, bb->dirfd, cfg->file, cfg->readonly);
+    int rc = blk_image_open_any(&d->img, bb->dirfd, cfg->file, cfg->readonly);
     if (rc < 0) {
         free(d);
         return err_wrap(-rc, "disk %s", cfg->name);
+    }
+    if ((rc = blk_sched_attach(d)) < 0) {
+        blk_image_close(&d->img);
+        free(d);
+        return rc;
     }
     d->info.sectors = d->img.size / VIRTIO_BLK_SECTOR;
     d->info.readonly = cfg->readonly;
@@ -195,7 +209,10 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
     bb->disk[bb->ndisks++] = d;
     log_info("disk %s: image %s (%llu sectors%s%s), socket %s", cfg->name, cfg->file,
              (unsigned long long)d->info.sectors, cfg->readonly ? ", read-only" : "",
-             d->img.direct_fd >= 0 ? ", O_DIRECT" : ", buffered: the file system refused O_DIRECT", cfg->socket);
+             d->img.ovl              ? ", overlay"
+             : d->img.direct_fd >= 0 ? ", O_DIRECT"
+                                     : ", buffered: the file system refused O_DIRECT",
+             cfg->socket);
     return 0;
 }
 
@@ -222,6 +239,11 @@ unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, 
     }
     if (n < max)
         pfd[n++] = (struct pollfd){.fd = bb->ring.ring_fd, .events = POLLIN};
+    if (bb->sched_retry_at_ns != UINT64_MAX) { /* a throttled request's time: round up */
+        uint64_t ms = bb->sched_retry_at_ns > now ? (bb->sched_retry_at_ns - now + 999999) / 1000000ull : 0;
+        if (*timeout_ms < 0 || ms < (uint64_t)*timeout_ms)
+            *timeout_ms = (int)ms;
+    }
     return n;
 }
 
@@ -268,20 +290,24 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len)
     for (unsigned i = 0; i < bb->ndisks && off < len; i++) {
         const struct blk_disk *d = bb->disk[i];
         const struct blk_stats *s = &d->st;
-        uint64_t ring_errors = 0;
+        uint64_t ring_errors = 0, throttled_ns = 0;
+        struct blk_iosched_stats is;
+        if (blk_iosched_queue_stats(bb->sched, d->sched_q, blk_now_ns(), &is) == 0)
+            throttled_ns = is.throttled_ns;
         for (unsigned q = 0; q < d->cfg.queues; q++)
             ring_errors += d->dev.vq[q].errors;
-        int w = snprintf(buf + off, len - off,
-                         "disk=%s connected=%d connects=%llu reads=%llu writes=%llu flushes=%llu discards=%llu "
-                         "write_zeroes=%llu get_ids=%llu bytes_read=%llu bytes_written=%llu ioerr=%llu unsupp=%llu "
-                         "bad_chains=%llu ring_errors=%llu protocol_errors=%llu direct_fallbacks=%llu\n",
-                         d->cfg.name, d->sock >= 0, (unsigned long long)d->connects, (unsigned long long)s->reads,
-                         (unsigned long long)s->writes, (unsigned long long)s->flushes, (unsigned long long)s->discards,
-                         (unsigned long long)s->write_zeroes, (unsigned long long)s->get_ids,
-                         (unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written,
-                         (unsigned long long)s->ioerr, (unsigned long long)s->unsupp, (unsigned long long)s->bad_chains,
-                         (unsigned long long)ring_errors, (unsigned long long)d->dev.protocol_errors,
-                         (unsigned long long)s->direct_fallbacks);
+        int w =
+            snprintf(buf + off, len - off,
+                     "disk=%s connected=%d connects=%llu reads=%llu writes=%llu flushes=%llu discards=%llu "
+                     "write_zeroes=%llu get_ids=%llu bytes_read=%llu bytes_written=%llu ioerr=%llu unsupp=%llu "
+                     "bad_chains=%llu ring_errors=%llu protocol_errors=%llu direct_fallbacks=%llu throttled_ms=%llu\n",
+                     d->cfg.name, d->sock >= 0, (unsigned long long)d->connects, (unsigned long long)s->reads,
+                     (unsigned long long)s->writes, (unsigned long long)s->flushes, (unsigned long long)s->discards,
+                     (unsigned long long)s->write_zeroes, (unsigned long long)s->get_ids,
+                     (unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written,
+                     (unsigned long long)s->ioerr, (unsigned long long)s->unsupp, (unsigned long long)s->bad_chains,
+                     (unsigned long long)ring_errors, (unsigned long long)d->dev.protocol_errors,
+                     (unsigned long long)s->direct_fallbacks, (unsigned long long)throttled_ns / 1000000);
         if (w < 0)
             break;
         off += (size_t)w;

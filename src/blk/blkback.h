@@ -21,7 +21,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blk/blk_qos.h"
 #include "blk/blk_req.h"
+#include "blk/iosched.h"
+#include "blk/iosched_admit.h"
 #include "blk/raw_file.h"
 #include "vhost/vu_dev.h"
 
@@ -31,6 +34,8 @@
 #define BLK_RECONNECT_MIN_MS 50u
 #define BLK_RECONNECT_MAX_MS 1000u
 #define BLK_SOCKET_TIMEOUT_MS 2000u
+#define BLK_DEVICE_DEPTH_DEFAULT 32u          /* requests on the device at once (the scheduler's bound) */
+#define BLK_SCHED_GROUPS (2u * BLK_MAX_DISKS) /* libvirt groups and sponsors, each at most one per disk */
 
 /* A disk as the operator configures it (--disk). */
 struct blk_disk_config {
@@ -40,6 +45,7 @@ struct blk_disk_config {
     char serial[BLK_SERIAL_MAX + 1];
     bool readonly;
     unsigned queues; /* 1..BLK_MAX_QUEUES */
+    struct blk_qos qos;
 };
 
 struct blk_queue;
@@ -53,6 +59,8 @@ struct blk_slot {
     uint8_t status;
     unsigned pending;      /* io_uring operations not completed */
     bool direct;           /* submitted on the O_DIRECT fd */
+    bool scheduled;        /* went through the scheduler: its completion is reported there */
+    uint64_t queued_ns;    /* when it was taken (for the latency histogram) */
     struct blk_slot *next; /* the dispatch FIFO */
     struct blk_req req;
 };
@@ -67,11 +75,18 @@ struct blk_queue {
     struct vring_chain chain;
 };
 
+/* Latency histogram: bucket i counts requests done in [2^(i-1), 2^i) x 16 us (bucket 0:
+ * under 16 us, the last: everything from ~262 ms). */
+#define BLK_LAT_BUCKETS 16u
+#define BLK_LAT_BASE_NS 16000ull
+unsigned blk_lat_bucket(uint64_t ns);
+
 struct blk_stats {
     uint64_t reads, writes, flushes, discards, write_zeroes, get_ids;
     uint64_t bytes_read, bytes_written;
     uint64_t ioerr, unsupp, bad_chains; /* requests refused or failed */
     uint64_t direct_fallbacks;          /* O_DIRECT refused a request: redone buffered */
+    uint64_t latency[BLK_LAT_BUCKETS];  /* requests by taken-to-done time (blk_lat_bucket) */
 };
 
 struct blkback;
@@ -90,6 +105,16 @@ struct blk_disk {
     uint64_t connects;
     uint64_t connected_at_ns;
     struct blk_stats st;
+    uint32_t sched_q;    /* the disk's queue in bb->sched */
+    uint32_t sched_g[2]; /* its group= and sponsor= groups (index + 1), 0: none */
+};
+
+/* A libvirt group (group=) or a sponsor (sponsor=) as the scheduler's group number index+1. */
+struct blk_sched_group {
+    char name[BLK_QOS_NAME_MAX + 1];
+    bool sponsor;
+    unsigned members;
+    struct blk_iotune tune;
 };
 
 struct blkback {
@@ -101,6 +126,15 @@ struct blkback {
      * scheduler (mClock, src/blk/iosched) will decide the order and the pace here. */
     struct blk_slot *fifo_head, *fifo_tail;
     unsigned sq_prepared; /* SQEs prepared since the last submit */
+    /* The disk scheduler (blk_sched.c): one queue per disk, groups from group= and sponsor=,
+     * at most device_depth requests on the device. The FIFO above holds only what it picked
+     * and the SQ had no room for yet. */
+    struct blk_iosched *sched;
+    unsigned device_depth;
+    uint64_t sched_retry_at_ns; /* a throttled request may go then (UINT64_MAX: none waits) */
+    struct blk_capacity cap;    /* --calibrate's record; cap.units_per_sec 0: none (no reservations) */
+    struct blk_sched_group group[BLK_SCHED_GROUPS];
+    uint64_t queue_used; /* bit i: scheduler queue i belongs to a disk */
 };
 
 uint64_t blk_now_ns(void);
@@ -117,6 +151,28 @@ struct pollfd;
 unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms);
 /* Handles what poll reported, then submits and reaps the I/O. */
 void blkback_dispatch(struct blkback *bb, const struct pollfd *pfd, unsigned n);
+/* blk_sched.c. Before any disk: the device's capacity (NULL: none, so no reservation is
+ * admitted) and depth (0: BLK_DEVICE_DEPTH_DEFAULT); recreates the scheduler. 0 or -errno. */
+int blkback_set_device(struct blkback *bb, const struct blk_capacity *cap, unsigned depth);
+/* Changes disk `name`'s QoS live (xenctl disk-qos through the control socket): checked,
+ * admitted against the capacity and its group, then applied from the next decision; a
+ * group's limits change for every member (libvirt). 0, or -ENOENT / -EINVAL / -ENOSPC with a
+ * message that says why (admission: what fits). On failure nothing changed. */
+int blkback_set_qos(struct blkback *bb, const char *name, const struct blk_qos *qos);
+/* The disk's queue in the scheduler (blkback_disk_add calls attach; whoever removes a disk
+ * calls detach once its rings are stopped). */
+int blk_sched_attach(struct blk_disk *d);
+void blk_sched_detach(struct blk_disk *d);
+/* A request parsed and ready: into the disk's scheduler queue. */
+void blk_sched_enqueue(struct blk_slot *s);
+/* Moves what the scheduler lets go now into bb's FIFO (force: every request of disk d,
+ * whatever the limits: a ring that stops must finish what it took). */
+void blk_sched_pick(struct blkback *bb, struct blk_disk *force);
+/* A request that went through the scheduler completed. */
+void blk_sched_done(struct blk_slot *s);
+/* blk_queue.c: a request into the dispatch FIFO (what goes to io_uring next). */
+void blk_fifo_push(struct blkback *bb, struct blk_slot *s);
+
 /* One line of counters per disk, into buf. */
 void blkback_stats(const struct blkback *bb, char *buf, size_t len);
 

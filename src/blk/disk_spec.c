@@ -1,5 +1,7 @@
 #include "blk/disk_spec.h"
 
+#include "blk/blk_qos.h"
+
 #include "lib/err.h"
 #include "lib/parse.h"
 
@@ -64,7 +66,10 @@ static int word(char *w, struct blk_disk_config *out)
             return err_set(EINVAL, "--disk: queues '%.20s' (1..%u)", v, BLK_MAX_QUEUES);
         out->queues = (unsigned)q;
     } else {
-        return err_set(EINVAL, "--disk: unknown word '%.40s'", k);
+        int q = blk_qos_word(&out->qos, k, v);
+        if (q == 1)
+            return err_set(EINVAL, "--disk: unknown word '%.40s'", k);
+        return q;
     }
     return 0;
 }
@@ -83,5 +88,10 @@ int blk_disk_spec_parse(const char *text, struct blk_disk_config *out)
     free(copy);
     if (rc == 0 && (!out->name[0] || !out->socket[0] || !out->file[0]))
         rc = err_set(EINVAL, "--disk: name=, socket= and file= are needed");
+    if (rc == 0) {
+        char what[48];
+        snprintf(what, sizeof(what), "--disk %s", out->name);
+        rc = blk_qos_check(&out->qos, what);
+    }
     return rc;
 }

@@ -447,6 +447,16 @@ int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosc
     return -EAGAIN;
 }
 
+int blk_iosched_dispatch_queue(struct blk_iosched *s, uint32_t queue, uint64_t now_ns, struct blk_iosched_pick *out)
+{
+    if (queue >= s->cfg.queues || !s->q[queue].used || !s->q[queue].count)
+        return -EAGAIN;
+    uint64_t v = s->v; /* out of turn: the virtual time of the others does not move */
+    serve(s, queue, BLK_IOSCHED_WEIGHT, now_ns, out);
+    s->v = v;
+    return 0;
+}
+
 void blk_iosched_complete(struct blk_iosched *s, uint32_t queue)
 {
     if (queue >= s->cfg.queues || !s->q[queue].inflight)

@@ -142,6 +142,10 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
  * when none may go now (out->retry_at_ns: when to ask again, UINT64_MAX when nothing waits);
  * -EBUSY when device_depth requests are in flight (ask again after a completion). */
 int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosched_pick *out);
+/* The head request of queue now, whatever the limits and the device depth (charged as
+ * usual, so limits catch up afterwards): for a queue whose requests must finish at once (a
+ * ring that stops). 0 with *out, -EAGAIN when the queue holds none. */
+int blk_iosched_dispatch_queue(struct blk_iosched *s, uint32_t queue, uint64_t now_ns, struct blk_iosched_pick *out);
 /* A request of queue that dispatch returned has completed. */
 void blk_iosched_complete(struct blk_iosched *s, uint32_t queue);
 

@@ -1,12 +1,15 @@
 /* xeno-blkback: the host's block backend (docs/blkback.md). One process serves every
  * configured disk's virtio-blk device over vhost-user, connecting to each monitor's socket,
  * with the images' I/O on io_uring. */
+#include "blk/blk_state.h"
 #include "blk/blkback.h"
+#include "blk/calibrate.h"
 #include "blk/disk_spec.h"
 #include "blk/sandbox.h"
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,11 +32,23 @@ static void on_signal(int sig)
         stop_signal = sig;
 }
 
+struct options {
+    struct blk_disk_config disks[BLK_MAX_DISKS];
+    unsigned ndisks, device_depth, calibrate_ms;
+    const char *image_dir, *state_dir, *calibrate_file;
+    bool sandbox, test_forbidden, verbose, calibrate;
+};
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xeno-blkback --image-dir DIR --disk name=N,socket=PATH,file=NAME[,readonly]"
-               "[,serial=S][,queues=Q] [--disk ...] [--no-sandbox] [-v]\n"
-               "  SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
+    fprintf(
+        f, "usage: xeno-blkback --image-dir DIR --disk name=N,socket=PATH,file=NAME[,readonly]"
+           "[,serial=S][,queues=Q][,QOS...] [--disk ...] [--state-dir DIR] [--device-depth N]\n"
+           "                    [--no-sandbox] [-v]\n"
+           "       xeno-blkback --calibrate --image-dir DIR --state-dir DIR [--file NAME] [--calibrate-ms MS]\n"
+           "  QOS: reservation=UNITS weight=1..10000 group=NAME sponsor=NAME sponsor_total_iops_sec=N\n"
+           "       sponsor_total_bytes_sec=N size_iops_sec=N and {total,read,write}_{iops,bytes}_sec[_max[_length]]=N\n"
+           "  SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
 }
 
 static void log_stats(const struct blkback *bb)
@@ -44,14 +59,20 @@ static void log_stats(const struct blkback *bb)
         log_info("stats %s", line);
 }
 
-static void serve(struct blkback *bb)
+static void serve(struct blkback *bb, struct bb_stats_page *page)
 {
     enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 };
     static struct pollfd pfd[MAX_FDS];
+    uint64_t page_at = 0;
     while (!stop_signal) {
         if (stats_wanted) {
             stats_wanted = 0;
             log_stats(bb);
+        }
+        uint64_t now = blk_now_ns();
+        if (page && now >= page_at) {
+            blk_state_update_stats(page, bb);
+            page_at = now + 1000000000ull;
         }
         int timeout = 1000;
         unsigned n = blkback_poll_fds(bb, pfd, MAX_FDS, &timeout);
@@ -60,62 +81,142 @@ static void serve(struct blkback *bb)
             log_error("poll: %s", strerror(errno));
             return;
         }
-        if (r > 0)
+        if (r >= 0) /* 0: a throttled request's time came (or a reconnect's) */
             blkback_dispatch(bb, pfd, n);
     }
 }
 
-int main(int argc, char **argv)
+/* 0: go on; else the exit status (2: usage). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option opts[] = {{"image-dir", required_argument, NULL, 'd'},
                                          {"disk", required_argument, NULL, 'k'},
+                                         {"state-dir", required_argument, NULL, 's'},
+                                         {"device-depth", required_argument, NULL, 'D'},
+                                         {"calibrate", no_argument, NULL, 'C'},
+                                         {"calibrate-ms", required_argument, NULL, 'M'},
+                                         {"file", required_argument, NULL, 'f'},
                                          {"no-sandbox", no_argument, NULL, 'S'},
                                          {"test-forbidden", no_argument, NULL, 'F'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
-    static struct blk_disk_config disks[BLK_MAX_DISKS];
-    unsigned ndisks = 0;
-    const char *image_dir = NULL;
-    bool sandbox = true, test_forbidden = false, verbose = false;
+    uint64_t x;
     int c;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': image_dir = optarg; break;
+        case 'd': o->image_dir = optarg; break;
         case 'k':
-            if (ndisks == BLK_MAX_DISKS) {
+            if (o->ndisks == BLK_MAX_DISKS) {
                 fprintf(stderr, "xeno-blkback: at most %u disks\n", BLK_MAX_DISKS);
                 return 2;
             }
-            if (blk_disk_spec_parse(optarg, &disks[ndisks++]) < 0) {
+            if (blk_disk_spec_parse(optarg, &o->disks[o->ndisks++]) < 0) {
                 fprintf(stderr, "xeno-blkback: %s\n", err_msg());
                 return 2;
             }
             break;
-        case 'S': sandbox = false; break;
-        case 'F': test_forbidden = true; break;
-        case 'v': verbose = true; break;
-        case 'h': usage(stdout); return 0;
+        case 's': o->state_dir = optarg; break;
+        case 'D':
+        case 'M':
+            if (parse_u64_range(optarg, c == 'D' ? 1 : 100, c == 'D' ? BLK_URING_ENTRIES : 10000, &x) < 0) {
+                fprintf(stderr, "xeno-blkback: %s '%.20s' (%s)\n", c == 'D' ? "--device-depth" : "--calibrate-ms",
+                        optarg, c == 'D' ? "1..256" : "100..10000");
+                return 2;
+            }
+            *(c == 'D' ? &o->device_depth : &o->calibrate_ms) = (unsigned)x;
+            break;
+        case 'C': o->calibrate = true; break;
+        case 'f': o->calibrate_file = optarg; break;
+        case 'S': o->sandbox = false; break;
+        case 'F': o->test_forbidden = true; break;
+        case 'v': o->verbose = true; break;
+        case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
     }
-    if (!image_dir || !ndisks || optind != argc) {
+    bool ok =
+        o->image_dir && optind == argc && (o->calibrate ? o->state_dir && !o->ndisks : o->ndisks && !o->calibrate_file);
+    if (!ok) {
         usage(stderr);
         return 2;
     }
-    log_init("xeno-blkback", verbose ? LOG_DEBUG : LOG_INFO);
-    int dirfd = open(image_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
-        log_error("--image-dir %s: %s", image_dir, strerror(errno));
+    return 0;
+}
+
+/* --calibrate: measure, store, say what was found. */
+static int calibrate(const struct options *o, int dirfd)
+{
+    int sfd = blk_state_open(o->state_dir);
+    if (sfd < 0) {
+        log_error("%s", err_msg());
         return 1;
     }
+    close(sfd);
+    struct blk_capacity cap;
+    if (blk_calibrate(dirfd, o->image_dir, o->calibrate_file, o->calibrate_ms, &cap) < 0 ||
+        blk_capacity_store(o->state_dir, &cap) < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
+    printf("iops=%llu bytes_per_sec=%llu ref_bytes=%u units_per_sec=%llu reservable=%llu\n",
+           (unsigned long long)cap.iops, (unsigned long long)cap.bytes_per_sec, cap.ref_bytes,
+           (unsigned long long)cap.units_per_sec, (unsigned long long)blk_capacity_reservable(&cap));
+    return 0;
+}
+
+/* The state directory's capacity and stats page, before any disk. 0 or exit status 1. */
+static int open_state(const struct options *o, struct blkback *bb, struct bb_stats_page **page)
+{
+    struct blk_capacity cap;
+    int sfd = -1, rc = 0;
+    if (o->state_dir) {
+        if ((sfd = blk_state_open(o->state_dir)) < 0)
+            rc = sfd;
+        else if ((rc = blk_capacity_load(sfd, &cap)) == -ENOENT)
+            log_info("no %s/%s: no reservation is admitted (run xeno-blkback --calibrate)", o->state_dir,
+                     BLK_CALIBRATE_FILE);
+    }
+    bool have = o->state_dir && rc == 0;
+    if (rc == -ENOENT)
+        rc = 0;
+    if (rc == 0)
+        rc = blkback_set_device(bb, have ? &cap : NULL, o->device_depth);
+    if (rc == 0 && sfd >= 0)
+        rc = blk_state_map_stats(sfd, page);
+    if (sfd >= 0)
+        close(sfd);
+    if (rc < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct options o = {.sandbox = true, .calibrate_ms = 2000};
+    int rc = parse_options(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    log_init("xeno-blkback", o.verbose ? LOG_DEBUG : LOG_INFO);
+    int dirfd = open(o.image_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        log_error("--image-dir %s: %s", o.image_dir, strerror(errno));
+        return 1;
+    }
+    if (o.calibrate)
+        return calibrate(&o, dirfd);
     static struct blkback bb;
+    struct bb_stats_page *page = NULL;
     if (blkback_init(&bb, dirfd) < 0) {
         log_error("%s", err_msg());
         return 1;
     }
-    for (unsigned i = 0; i < ndisks; i++)
-        if (blkback_disk_add(&bb, &disks[i]) < 0) {
+    if (open_state(&o, &bb, &page))
+        return 1;
+    for (unsigned i = 0; i < o.ndisks; i++)
+        if (blkback_disk_add(&bb, &o.disks[i]) < 0) {
             log_error("%s", err_msg());
             return 1;
         }
@@ -124,20 +225,18 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (sandbox) {
-        if (blkback_sandbox_enter(dirfd) < 0) {
-            log_error("%s", err_msg());
-            return 1;
-        }
+    if (o.sandbox && blkback_sandbox_enter(dirfd) < 0) {
+        log_error("%s", err_msg());
+        return 1;
     }
-    if (test_forbidden) {
+    if (o.test_forbidden) {
         log_info("test: calling socket(AF_INET), which the sandbox forbids");
         socket(AF_INET, SOCK_STREAM, 0);
         log_error("test: the forbidden call returned: the sandbox is not in force");
         return 1;
     }
-    log_info("serving %u disk(s) from %s%s", ndisks, image_dir, sandbox ? "" : " (no sandbox)");
-    serve(&bb);
+    log_info("serving %u disk(s) from %s%s", o.ndisks, o.image_dir, o.sandbox ? "" : " (no sandbox)");
+    serve(&bb, page);
     log_info("stopping on signal %d", (int)stop_signal);
     log_stats(&bb);
     blkback_fini(&bb);

@@ -1,32 +1,46 @@
 #include "blk/raw_file.h"
 
+#include "blk/image.h"
+#include "blk/image_dir.h"
+
 #include "lib/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+/* The image directory's one way of opening a name beneath it (image_dir.c: openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, O_NOFOLLOW per component where the kernel lacks it,
+ * regular files only). A file that is not regular is -EINVAL as before. */
 static int open_beneath(int dirfd, const char *name, int flags)
 {
-    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-    return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+    int fd = image_dir_openat(dirfd, "--image-dir", name, flags, 0);
+    if (fd >= 0) {
+        /* image_dir_openat opens O_NONBLOCK against planted FIFOs; io_uring would answer
+         * EAGAIN on a non-blocking file instead of waiting for the device. */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+            int e = errno;
+            close(fd);
+            return err_set(e, "image %s: fcntl: %s", name, strerror(e));
+        }
+    }
+    return fd;
 }
 
 int blk_image_open(struct blk_image *img, int dirfd, const char *name, bool readonly)
 {
     img->fd = img->direct_fd = -1;
+    img->ovl = NULL;
     img->readonly = readonly;
     int mode = readonly ? O_RDONLY : O_RDWR;
     int fd = open_beneath(dirfd, name, mode);
     if (fd < 0) {
-        int e = errno;
-        return err_set(e, "image %s: %s%s", name, strerror(e),
-                       e == EXDEV || e == ELOOP ? " (images must be files under --image-dir, no links)" : "");
+        if (fd == -ENOENT || fd == -EACCES)
+            return fd;
+        return err_wrap(-fd, "images must be files under --image-dir, no links");
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 512) {
@@ -38,6 +52,8 @@ int blk_image_open(struct blk_image *img, int dirfd, const char *name, bool read
     /* O_DIRECT is refused at open (EINVAL) on file systems without it. The name is looked up
      * again: if it no longer names the same file (replaced in between), no O_DIRECT fd. */
     img->direct_fd = open_beneath(dirfd, name, mode | O_DIRECT);
+    if (img->direct_fd < 0)
+        img->direct_fd = -1;
     struct stat st2;
     if (img->direct_fd >= 0 &&
         (fstat(img->direct_fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)) {
@@ -47,8 +63,28 @@ int blk_image_open(struct blk_image *img, int dirfd, const char *name, bool read
     return 0;
 }
 
+int blk_image_open_any(struct blk_image *img, int dirfd, const char *name, bool readonly)
+{
+    if (image_format_of_name(name) != IMAGE_OVERLAY)
+        return blk_image_open(img, dirfd, name, readonly);
+    *img = (struct blk_image){.fd = -1, .direct_fd = -1, .readonly = readonly};
+    int rc = image_open(dirfd, "--image-dir", name, readonly, &img->ovl);
+    if (rc < 0)
+        return rc;
+    img->size = image_size(img->ovl) & ~511ull;
+    if (img->size < 512) {
+        image_close(img->ovl);
+        img->ovl = NULL;
+        return err_set(EINVAL, "image %s: smaller than one sector", name);
+    }
+    return 0;
+}
+
 void blk_image_close(struct blk_image *img)
 {
+    if (img->ovl)
+        image_close(img->ovl);
+    img->ovl = NULL;
     if (img->fd >= 0)
         close(img->fd);
     if (img->direct_fd >= 0)

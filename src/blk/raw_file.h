@@ -12,10 +12,13 @@
 
 #define BLK_DIRECT_ALIGN 512u /* buffer address, length and offset alignment used for O_DIRECT */
 
+struct image;
+
 struct blk_image {
-    int fd;        /* buffered */
-    int direct_fd; /* O_DIRECT, or -1 where the file system refuses it */
-    uint64_t size; /* bytes, a multiple of 512 (the rest of a last partial sector is not served) */
+    struct image *ovl; /* an overlay (*.ovl, image.h): served synchronously; fd and direct_fd -1 */
+    int fd;            /* buffered */
+    int direct_fd;     /* O_DIRECT, or -1 where the file system refuses it */
+    uint64_t size;     /* bytes, a multiple of 512 (the rest of a last partial sector is not served) */
     bool readonly;
 };
 
@@ -23,6 +26,9 @@ struct blk_image {
  * -EXDEV/-ELOOP for a name leaving the directory or crossing a link, -EINVAL for something
  * not a regular file or smaller than one sector. */
 int blk_image_open(struct blk_image *img, int dirfd, const char *name, bool readonly);
+/* A name ending in .ovl opens the overlay through the image layer (its base checked and
+ * locked, image.h); any other name as above. Same errors. */
+int blk_image_open_any(struct blk_image *img, int dirfd, const char *name, bool readonly);
 void blk_image_close(struct blk_image *img);
 
 #endif

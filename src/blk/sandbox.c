@@ -6,8 +6,11 @@
 
 /* io_uring: the ring was set up and restricted before (blkback_init: READV, WRITEV, FSYNC
  * and FALLOCATE only, IORING_REGISTER_RESTRICTIONS); here only io_uring_enter, which submits
- * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register. */
-static const int blkback_calls[] = {SCMP_SYS(io_uring_enter)};
+ * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register.
+ * Overlays (*.ovl) are served synchronously through the image layer: pread/pwrite,
+ * fdatasync and fallocate on the descriptors opened before the sandbox (no open call). */
+static const int blkback_calls[] = {SCMP_SYS(io_uring_enter), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
+                                    SCMP_SYS(fdatasync), SCMP_SYS(fallocate)};
 
 /* Only the image directory, read and write of files (the images are open already; this is
  * for the day disks are added at run time). Connecting to the monitors' unix sockets is not a

@@ -24,6 +24,7 @@
 
 #include "blk/blkback.h"
 #include "blk/disk_spec.h"
+#include "blk/image.h"
 #include "lib/err.h"
 
 #define MEM (1u << 20)
@@ -56,7 +57,7 @@ static void turn(struct fe *f, int timeout_ms)
 {
     struct pollfd pfd[16];
     unsigned n = blkback_poll_fds(&f->bb, pfd, 16, &timeout_ms);
-    if (poll(pfd, n, timeout_ms) > 0)
+    if (poll(pfd, n, timeout_ms) >= 0)
         blkback_dispatch(&f->bb, pfd, n);
 }
 
@@ -76,8 +77,11 @@ static void make_image(struct fe *f, const char *name, unsigned sectors)
     close(fd);
 }
 
-/* Backend with disk `file` (readonly as asked), connected and its queue 0 running. */
-static void fe_setup(struct fe *f, const char *file, bool readonly)
+/* Called with the image directory before the disk is added (images other than disk.img). */
+static void (*fe_before_add)(int dirfd);
+
+/* Backend with disk `file` (readonly as asked, with qos), connected and its queue 0 running. */
+static void fe_setup_qos(struct fe *f, const char *file, bool readonly, const struct blk_qos *qos)
 {
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_blkback.XXXXXX");
@@ -88,12 +92,17 @@ static void fe_setup(struct fe *f, const char *file, bool readonly)
     struct blk_disk_config cfg = {.name = "vda", .serial = "SER-123", .readonly = readonly, .queues = 1};
     snprintf(cfg.socket, sizeof(cfg.socket), "%s/vda.sock", f->dir);
     snprintf(cfg.file, sizeof(cfg.file), "%s", file);
+    if (qos)
+        cfg.qos = *qos;
     f->lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", cfg.socket);
     assert_int_equal(bind(f->lsock, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(listen(f->lsock, 1), 0);
-    assert_int_equal(blkback_disk_add(&f->bb, &cfg), 0);
+    if (fe_before_add)
+        fe_before_add(f->dirfd);
+    if (blkback_disk_add(&f->bb, &cfg) < 0)
+        fail_msg("%s", err_msg());
     struct pollfd pfd[4];
     int t = 0;
     blkback_poll_fds(&f->bb, pfd, 4, &t); /* connects */
@@ -154,9 +163,22 @@ static void fe_setup(struct fe *f, const char *file, bool readonly)
     assert_true(f->bb.disk[0]->dev.vq[0].started);
 }
 
+static void fe_setup(struct fe *f, const char *file, bool readonly)
+{
+    fe_setup_qos(f, file, readonly, NULL);
+}
+
+static void fe_teardown_rest(struct fe *f);
+
 static void fe_teardown(struct fe *f)
 {
     blkback_fini(&f->bb);
+    fe_teardown_rest(f);
+}
+
+/* What the front end holds, once the backend is gone. */
+static void fe_teardown_rest(struct fe *f)
+{
     close(f->sock);
     close(f->lsock);
     close(f->kick);
@@ -420,12 +442,252 @@ static void test_ring_restricted(void **state)
     blkback_fini(&bb);
 }
 
+static void make_base_and_overlay(int dirfd)
+{
+    int fd = openat(dirfd, "base.img", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    uint8_t b[DISK_SECTORS * 512];
+    for (unsigned i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i / 512 + 1);
+    assert_int_equal(pwrite(fd, b, sizeof(b), 0), (ssize_t)sizeof(b));
+    close(fd);
+    if (image_create_overlay(dirfd, "test", "d.ovl", 0, "base.img", 12) < 0)
+        fail_msg("%s", err_msg());
+}
+
+/* An overlay (*.ovl) served by the backend through the image layer: reads come from the
+ * base until written, writes land in the overlay and never in the base, discard reads zeros. */
+static void test_overlay_disk(void **state)
+{
+    (void)state;
+    struct fe f;
+    fe_before_add = make_base_and_overlay;
+    fe_setup(&f, "d.ovl", false);
+    fe_before_add = NULL;
+    uint8_t *buf = f.mem + DATA_OFF;
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 9, buf, 1024, true), VIRTIO_BLK_S_OK);
+    assert_int_equal(buf[0], 10);
+    assert_int_equal(buf[1023], 11);
+    memset(buf, 0xab, 4096);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_OUT, 16, buf, 4096, false), VIRTIO_BLK_S_OK);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false), VIRTIO_BLK_S_OK);
+    memset(buf + 8192, 0, 8192);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 15, buf + 8192, 8192, true), VIRTIO_BLK_S_OK);
+    assert_int_equal(buf[8192], 16);         /* sector 15: the base */
+    assert_int_equal(buf[8192 + 512], 0xab); /* 16..23: the overlay */
+    assert_int_equal(buf[8192 + 4607], 0xab);
+    assert_int_equal(buf[8192 + 4608], 25); /* 24: the base */
+    struct virtio_blk_discard_wz *w = (void *)(f.mem + DATA_OFF + 0x8000);
+    *w = (struct virtio_blk_discard_wz){.sector = 0, .num_sectors = 8};
+    assert_int_equal(request(&f, VIRTIO_BLK_T_DISCARD, 0, w, sizeof(*w), false), VIRTIO_BLK_S_OK);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 0, buf, 512, true), VIRTIO_BLK_S_OK);
+    assert_int_equal(buf[0], 0);
+    int base = openat(f.dirfd, "base.img", O_RDONLY | O_CLOEXEC);
+    uint8_t back[512];
+    assert_int_equal(pread(base, back, 512, 16 * 512), 512);
+    assert_int_equal(back[0], 17); /* the base is untouched */
+    close(base);
+    fe_teardown(&f);
+}
+
+/* n flushes posted at once (two descriptors each), run until all are published; the
+ * milliseconds it took. */
+static uint64_t flushes(struct fe *f, unsigned n)
+{
+    uint64_t t0 = blk_now_ns();
+    for (unsigned i = 0; i < n; i++) {
+        struct virtio_blk_req_hdr *h = (void *)(f->mem + 0x3000 + i * 32);
+        uint8_t *st = f->mem + 0x3800 + i;
+        *h = (struct virtio_blk_req_hdr){.type = VIRTIO_BLK_T_FLUSH};
+        *st = 0xee;
+        struct seg s[2] = {{h, sizeof(*h), false}, {st, 1, true}};
+        post(f, (uint16_t)(2 * i), s, 2);
+    }
+    run_until_done(f);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(f->mem[0x3800 + i], VIRTIO_BLK_S_OK);
+    return (blk_now_ns() - t0) / 1000000;
+}
+
+/* The scheduler is in the request path: a disk limited to 20 IOPS takes 8 requests at that
+ * pace (the first at once, then one per 50 ms), the time it was held is counted, and a live
+ * change (blkback_set_qos) lifts the limit from the next decision. */
+static void test_qos_limit_in_path(void **state)
+{
+    (void)state;
+    struct fe f;
+    struct blk_qos qos = {.iotune.total_iops.avg = 20};
+    fe_setup_qos(&f, "disk.img", false, &qos);
+    uint64_t ms = flushes(&f, 8);
+    if (ms < 300 || ms > 3000)
+        fail_msg("8 requests at 20 IOPS took %llu ms (expected about 350)", (unsigned long long)ms);
+    struct blk_iosched_stats st;
+    struct blk_disk *d = f.bb.disk[0];
+    assert_int_equal(blk_iosched_queue_stats(f.bb.sched, d->sched_q, blk_now_ns(), &st), 0);
+    assert_int_equal(st.dispatched, 8);
+    if (st.throttled_ns < 200000000ull)
+        fail_msg("throttled %llu ns", (unsigned long long)st.throttled_ns);
+    qos.iotune.total_iops.avg = 100000;
+    assert_int_equal(blkback_set_qos(&f.bb, "vda", &qos), 0);
+    assert_int_equal(d->cfg.qos.iotune.total_iops.avg, 100000);
+    ms = flushes(&f, 8);
+    if (ms > 200)
+        fail_msg("8 requests at 100000 IOPS took %llu ms", (unsigned long long)ms);
+    assert_int_equal(blkback_set_qos(&f.bb, "nope", &qos), -ENOENT);
+    qos.iotune.read_iops.avg = 5; /* total with read: libvirt's rule */
+    assert_int_equal(blkback_set_qos(&f.bb, "vda", &qos), -EINVAL);
+    assert_int_equal(d->cfg.qos.iotune.read_iops.avg, 0); /* unchanged */
+    uint64_t lat = 0;
+    for (unsigned i = 0; i < BLK_LAT_BUCKETS; i++)
+        lat += d->st.latency[i];
+    assert_int_equal(lat, 16);
+    assert_true(d->st.latency[blk_lat_bucket(300000000ull)] >= 1); /* the last of the first batch */
+    fe_teardown(&f);
+}
+
+/* A ring that stops (here the backend stopping: a disconnect) finishes the requests it took
+ * at once, whatever the disk's limit: 8 requests at 1 IOPS would take 7 s. */
+static void test_qos_stop_finishes(void **state)
+{
+    (void)state;
+    struct fe f;
+    struct blk_qos qos = {.iotune.total_iops.avg = 1};
+    fe_setup_qos(&f, "disk.img", false, &qos);
+    for (unsigned i = 0; i < 8; i++) {
+        struct virtio_blk_req_hdr *h = (void *)(f.mem + 0x3000 + i * 32);
+        *h = (struct virtio_blk_req_hdr){.type = VIRTIO_BLK_T_FLUSH};
+        f.mem[0x3800 + i] = 0xee;
+        struct seg sg[2] = {{h, sizeof(*h), false}, {f.mem + 0x3800 + i, 1, true}};
+        post(&f, (uint16_t)(2 * i), sg, 2);
+    }
+    uint64_t one = 1;
+    assert_int_equal(write(f.kick, &one, sizeof(one)), 8);
+    turn(&f, 50);
+    assert_true(__atomic_load_n(&f.used->idx, __ATOMIC_ACQUIRE) < 8); /* held by the limit */
+    uint64_t t0 = blk_now_ns();
+    blkback_fini(&f.bb);
+    assert_true(blk_now_ns() - t0 < 1000000000ull);
+    assert_int_equal(__atomic_load_n(&f.used->idx, __ATOMIC_ACQUIRE), 8);
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(f.mem[0x3800 + i], VIRTIO_BLK_S_OK);
+    fe_teardown_rest(&f);
+}
+
+static int add_disk(struct blkback *bb, const char *name, const char *spec_rest)
+{
+    char spec[256];
+    snprintf(spec, sizeof(spec), "name=%s,socket=/nonexistent/%s.sock,file=disk.img%s", name, name, spec_rest);
+    struct blk_disk_config c;
+    assert_int_equal(blk_disk_spec_parse(spec, &c), 0);
+    return blkback_disk_add(bb, &c);
+}
+
+/* Admission: no reservation without a calibration; reservations add up to at most the
+ * reservable capacity (the refusal names who holds the rest); a group's disks state one set
+ * of limits; a live change that does not fit changes nothing. */
+static void test_qos_admission(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/test_blkback_qos.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = openat(dirfd, "disk.img", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    assert_int_equal(ftruncate(fd, 65536), 0);
+    close(fd);
+    struct blkback bb;
+    assert_int_equal(blkback_init(&bb, dup(dirfd)), 0);
+    assert_int_equal(add_disk(&bb, "a", ",reservation=100"), -EINVAL);
+    assert_non_null(strstr(err_msg(), "--calibrate"));
+    struct blk_capacity cap;
+    assert_int_equal(blk_capacity_derive(10000, 400000000, BLK_HEADROOM_DEFAULT_PPM, &cap), 0);
+    assert_int_equal(blkback_set_device(&bb, &cap, 8), 0);
+    uint64_t r = blk_capacity_reservable(&cap);
+    char rest[96];
+    snprintf(rest, sizeof(rest), ",reservation=%llu", (unsigned long long)(r * 6 / 10));
+    assert_int_equal(add_disk(&bb, "a", rest), 0);
+    assert_int_equal(blkback_set_device(&bb, &cap, 8), -EBUSY); /* disks are served */
+    assert_int_equal(add_disk(&bb, "b", rest), -ENOSPC);
+    assert_non_null(strstr(err_msg(), "a "));
+    snprintf(rest, sizeof(rest), ",reservation=%llu", (unsigned long long)(r * 3 / 10));
+    assert_int_equal(add_disk(&bb, "b", rest), 0);
+    struct blk_qos q = bb.disk[1]->cfg.qos;
+    q.reservation = r / 2;
+    assert_int_equal(blkback_set_qos(&bb, "b", &q), -ENOSPC);
+    assert_int_equal(bb.disk[1]->cfg.qos.reservation, r * 3 / 10);
+    /* Above its own IOPS limit: never. */
+    assert_int_equal(add_disk(&bb, "c", ",reservation=50,total_iops_sec=10"), -EINVAL);
+    /* A group: one set of limits, shared. */
+    assert_int_equal(add_disk(&bb, "g1", ",group=db,total_iops_sec=1000,sponsor=bob"), 0); /* two new groups */
+    assert_true(bb.disk[2]->sched_g[0] != bb.disk[2]->sched_g[1]);
+    assert_int_equal(add_disk(&bb, "g2", ",group=db,total_iops_sec=500"), -EINVAL);
+    assert_int_equal(add_disk(&bb, "g2", ",group=db,total_iops_sec=1000,sponsor=alice"), 0);
+    assert_true(bb.disk[2]->sched_g[0] != 0);
+    assert_int_equal(bb.disk[2]->sched_g[0], bb.disk[3]->sched_g[0]);
+    assert_true(bb.disk[3]->sched_g[1] != 0);
+    /* A live change of a group's limits applies to every member (libvirt's blkdeviotune). */
+    q = bb.disk[3]->cfg.qos;
+    q.iotune.total_iops.avg = 2000;
+    assert_int_equal(blkback_set_qos(&bb, "g2", &q), 0);
+    assert_int_equal(bb.disk[2]->cfg.qos.iotune.total_iops.avg, 2000);
+    blkback_fini(&bb);
+    close(dirfd);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_disk_spec_qos(void **state)
+{
+    (void)state;
+    struct blk_disk_config c;
+    assert_int_equal(blk_disk_spec_parse("name=vda,socket=/s,file=a,total_iops_sec=100,total_iops_sec_max=200,"
+                                         "total_iops_sec_max_length=3,read_bytes_sec=1000000,group=g.1,"
+                                         "sponsor=alice,sponsor_total_iops_sec=900,weight=300,reservation=50,"
+                                         "size_iops_sec=8192",
+                                         &c),
+                     0);
+    assert_int_equal(c.qos.iotune.total_iops.avg, 100);
+    assert_int_equal(c.qos.iotune.total_iops.max, 200);
+    assert_int_equal(c.qos.iotune.total_iops.max_length_s, 3);
+    assert_int_equal(c.qos.iotune.read_bytes.avg, 1000000);
+    assert_int_equal(c.qos.iotune.size_iops, 8192);
+    assert_string_equal(c.qos.group, "g.1");
+    assert_string_equal(c.qos.sponsor, "alice");
+    assert_int_equal(c.qos.sponsor_iotune.total_iops.avg, 900);
+    assert_int_equal(c.qos.weight, 300);
+    assert_int_equal(c.qos.reservation, 50);
+    const char *bad[] = {
+        "total_iops_sec=100,read_iops_sec=5", /* total with read (libvirt) */
+        "weight=0",
+        "weight=10001",
+        "total_iops_sec_max=5",                     /* _max without the average */
+        "total_iops_sec=100,total_iops_sec_max=50", /* _max below the average */
+        "total_iops_sec=1,total_iops_sec_max_length=2",
+        "group=a/b",
+        "group=",
+        "sponsor=abcdefghijklmnopqrstuvwxyz0123456",
+        "sponsor_total_iops_sec=5", /* without sponsor= */
+        "total_bytes_sec=-1",
+        "total_bytes_sec=1x",
+        "reservation=99999999999999999999",
+        "total_iops_sec_maxx=1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char spec[160];
+        snprintf(spec, sizeof(spec), "name=vda,socket=/s,file=a,%s", bad[i]);
+        if (blk_disk_spec_parse(spec, &c) == 0)
+            fail_msg("accepted: %s", bad[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_write_flush_id), cmocka_unit_test(test_hostile_requests),
         cmocka_unit_test(test_readonly_disk),       cmocka_unit_test(test_disk_spec),
         cmocka_unit_test(test_image_confined),      cmocka_unit_test(test_ring_restricted),
+        cmocka_unit_test(test_qos_limit_in_path),   cmocka_unit_test(test_qos_admission),
+        cmocka_unit_test(test_disk_spec_qos),       cmocka_unit_test(test_overlay_disk),
+        cmocka_unit_test(test_qos_stop_finishes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
