@@ -2,10 +2,12 @@
  * configured disk's virtio-blk device over vhost-user, connecting to each monitor's socket,
  * with the images' I/O on io_uring. */
 #include "blk/blkback.h"
+#include "blk/control.h"
 #include "blk/disk_spec.h"
 #include "blk/sandbox.h"
 
 #include "lib/err.h"
+#include "lib/line_server.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -31,9 +33,10 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xeno-blkback --image-dir DIR --disk name=N,socket=PATH,file=NAME[,readonly]"
-               "[,serial=S][,queues=Q] [--disk ...] [--no-sandbox] [-v]\n"
-               "  SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
+    fprintf(f, "usage: xeno-blkback --image-dir DIR [--disk name=N,socket=PATH,file=NAME[,readonly]"
+               "[,serial=S][,queues=Q] ...] [--control PATH] [--no-sandbox] [-v]\n"
+               "  --control PATH: a control socket there (add-disk, remove-disk, list, stats, status);\n"
+               "  without one, at least one --disk. SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
 }
 
 static void log_stats(const struct blkback *bb)
@@ -44,9 +47,12 @@ static void log_stats(const struct blkback *bb)
         log_info("stats %s", line);
 }
 
-static void serve(struct blkback *bb)
+/* Serves the disks and the control socket (ctl NULL: none) until a stop signal. The control
+ * socket is handled after the disks in each turn: a remove-disk then cannot leave a stale
+ * descriptor in this turn's poll set. */
+static void serve(struct blkback *bb, struct line_server *ctl)
 {
-    enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 };
+    enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 + 2 };
     static struct pollfd pfd[MAX_FDS];
     while (!stop_signal) {
         if (stats_wanted) {
@@ -54,14 +60,18 @@ static void serve(struct blkback *bb)
             log_stats(bb);
         }
         int timeout = 1000;
-        unsigned n = blkback_poll_fds(bb, pfd, MAX_FDS, &timeout);
-        int r = poll(pfd, n, timeout);
+        unsigned nc = ctl ? line_server_poll_fds(ctl, pfd, 2) : 0;
+        unsigned n = blkback_poll_fds(bb, pfd + nc, MAX_FDS - nc, &timeout);
+        int r = poll(pfd, nc + n, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
-        if (r > 0)
-            blkback_dispatch(bb, pfd, n);
+        if (r > 0) {
+            blkback_dispatch(bb, pfd + nc, n);
+            if (ctl)
+                line_server_handle(ctl, pfd, nc);
+        }
     }
 }
 
@@ -69,6 +79,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"image-dir", required_argument, NULL, 'd'},
                                          {"disk", required_argument, NULL, 'k'},
+                                         {"control", required_argument, NULL, 'c'},
                                          {"no-sandbox", no_argument, NULL, 'S'},
                                          {"test-forbidden", no_argument, NULL, 'F'},
                                          {"verbose", no_argument, NULL, 'v'},
@@ -76,12 +87,13 @@ int main(int argc, char **argv)
                                          {0}};
     static struct blk_disk_config disks[BLK_MAX_DISKS];
     unsigned ndisks = 0;
-    const char *image_dir = NULL;
+    const char *image_dir = NULL, *control = NULL;
     bool sandbox = true, test_forbidden = false, verbose = false;
     int c;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': image_dir = optarg; break;
+        case 'c': control = optarg; break;
         case 'k':
             if (ndisks == BLK_MAX_DISKS) {
                 fprintf(stderr, "xeno-blkback: at most %u disks\n", BLK_MAX_DISKS);
@@ -99,7 +111,7 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (!image_dir || !ndisks || optind != argc) {
+    if (!image_dir || (!ndisks && !control) || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -119,6 +131,11 @@ int main(int argc, char **argv)
             log_error("%s", err_msg());
             return 1;
         }
+    static struct line_server ctl;
+    if (control && line_server_open(&ctl, control, blk_control_request, &bb) < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -136,8 +153,11 @@ int main(int argc, char **argv)
         log_error("test: the forbidden call returned: the sandbox is not in force");
         return 1;
     }
-    log_info("serving %u disk(s) from %s%s", ndisks, image_dir, sandbox ? "" : " (no sandbox)");
-    serve(&bb);
+    log_info("serving %u disk(s) from %s%s%s%s", ndisks, image_dir, control ? ", control socket " : "",
+             control ? control : "", sandbox ? "" : " (no sandbox)");
+    serve(&bb, control ? &ctl : NULL);
+    if (control)
+        line_server_close(&ctl);
     log_info("stopping on signal %d", (int)stop_signal);
     log_stats(&bb);
     blkback_fini(&bb);

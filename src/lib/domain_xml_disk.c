@@ -76,10 +76,10 @@ static int parse_source(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
         r = fail(x, n, ENAMETOOLONG, "file '%s' is longer than %d bytes", Q_PATH(file), DOMAIN_DISK_FILE_MAX);
     else if (file[0] != '/' && image_name_check(file) < 0)
         r = fail(x, n, EINVAL, "%s", err_msg());
-    else if (strchr(file, ','))
+    else if (strpbrk(file, ", "))
         r = fail(x, n, EINVAL,
-                 "file '%s' holds a comma; rename the image (xeno-blkback's --disk spec is "
-                 "comma-separated)",
+                 "file '%s' holds a comma or a space; rename the image (xeno-blkback's disk spec is comma-separated, "
+                 "its control lines space-separated)",
                  Q_PATH(file));
     else if (!(d->file = strdup(file)))
         r = dxml_out_of_memory(x);
@@ -116,8 +116,8 @@ static int parse_target(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
     return r;
 }
 
-/* <serial>: what the guest reads with GET_ID; printable ASCII, and no comma (it travels in
- * xeno-blkback's comma-separated --disk spec). */
+/* <serial>: what the guest reads with GET_ID; printable ASCII, no space and no comma (it
+ * travels in xeno-blkback's comma-separated spec, on its space-separated control lines). */
 static int parse_serial(const struct xml_ctx *x, xmlNode *n, struct domain_disk *d)
 {
     char *s;
@@ -129,8 +129,8 @@ static int parse_serial(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
         r = fail(x, n, EINVAL, "'%s' is %zu bytes; a virtio-blk serial has at most %d", Q(s), len,
                  DOMAIN_DISK_SERIAL_MAX);
     for (size_t i = 0; r == 0 && i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == ',')
-            r = fail(x, n, EINVAL, "'%s': printable ASCII without commas only (byte %zu)", Q(s), i);
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] > 0x7e || s[i] == ',')
+            r = fail(x, n, EINVAL, "'%s': printable ASCII without spaces or commas only (byte %zu)", Q(s), i);
     if (r == 0)
         memcpy(d->serial, s, len + 1);
     free(s);

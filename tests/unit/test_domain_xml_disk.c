@@ -232,7 +232,8 @@ static void refused(void **state)
     bad(disk("<source file='../etc/passwd'/><target dev='vda'/>"), 6, "'..' component");
     bad(disk("<source file='a//b.raw'/><target dev='vda'/>"), 6, "empty, '.' or '..' component");
     bad(disk("<source file='a\\b.raw'/><target dev='vda'/>"), 6, "backslash");
-    bad(disk("<source file='a,readonly=0'/><target dev='vda'/>"), 6, "holds a comma");
+    bad(disk("<source file='a,readonly=0'/><target dev='vda'/>"), 6, "holds a comma or a space");
+    bad(disk("<source file='a b.raw'/><target dev='vda'/>"), 6, "holds a comma or a space");
     bad(disk("<source file='a&#10;b'/><target dev='vda'/>"), 6, "control character");
     bad(disk("<source/><target dev='vda'/>"), 6, "missing file");
     bad(disk("<source file='a.raw' startupPolicy='optional'/><target dev='vda'/>"), 6, "no optional disk");
@@ -249,7 +250,8 @@ static void refused(void **state)
         7, "target dev 'vda' is the disk's on line 6 too");
     /* Serial and readonly. */
     bad(disk(SRC "<serial>123456789012345678901</serial>"), 6, "at most 20");
-    bad(disk(SRC "<serial>a,b</serial>"), 6, "without commas");
+    bad(disk(SRC "<serial>a,b</serial>"), 6, "without spaces or commas");
+    bad(disk(SRC "<serial>a b</serial>"), 6, "without spaces or commas");
     bad(disk(SRC "<readonly x='1'/>"), 6, "unknown attribute 'x'");
 }
 
