@@ -52,7 +52,9 @@ static int resolve_one(struct domain_disk *d, const char *dir, const char *sourc
                        "%s:%ld: <source>: file '%.200s' is not inside this host's image directory %.*s; name the "
                        "image relative to it (e.g. file=\"web.raw\")",
                        source, d->source_line, d->file, (int)n, dir);
-    memmove(d->file, rest, strlen(rest) + 1);
+    size_t len = strlen(rest);
+    memmove(d->file, rest, len + 1);
+    memset(d->file + len, 0, sizeof(d->file) - len); /* configurations are compared whole */
     return 0;
 }
 

@@ -11,7 +11,7 @@
 /* Disks per domain. The XML and xeno-blkback (32 disks in all) take this many; a bound so a
  * sponsor's document cannot make xenod start hundreds of devices for one domain. */
 #define DOMAIN_DISKS_MAX 8
-#define DOMAIN_DISK_FILE_MAX 1024  /* <source file> as written: a name or an absolute path */
+#define DOMAIN_DISK_FILE_MAX 511   /* <source file> as written: a name or an absolute path */
 #define DOMAIN_DISK_SERIAL_MAX 20  /* virtio-blk GET_ID: 20 bytes */
 #define DOMAIN_DISK_GROUP_MAX 31   /* <iotune><group_name> */
 #define DOMAIN_DISK_TARGET_MAX 7   /* <target dev='vda'> */
@@ -53,8 +53,10 @@ enum domain_disk_format {
 };
 
 struct domain_disk {
-    char *file; /* <source file>: an image name relative to the image directory, or (as written,
-                   before domain_disks_resolve) an absolute path that must lie inside it */
+    /* <source file>: an image name relative to the image directory, or (as written, before
+     * domain_disks_resolve) an absolute path that must lie inside it. Inline, not malloc'd:
+     * xenod copies configurations by assignment. */
+    char file[DOMAIN_DISK_FILE_MAX + 1];
     enum domain_disk_format format;
     char target[DOMAIN_DISK_TARGET_MAX + 1]; /* "vda".."vdz": the disk's name to xeno-blkback */
     int readonly;                            /* <readonly/> */

@@ -645,8 +645,4 @@ void domain_config_free(struct domain_config *c)
     free(c->title);
     free(c->description);
     c->kernel = c->initrd = c->cmdline = c->title = c->description = NULL;
-    for (unsigned i = 0; i < c->ndisks && i < DOMAIN_DISKS_MAX; i++) {
-        free(c->disks[i].file);
-        c->disks[i].file = NULL;
-    }
 }

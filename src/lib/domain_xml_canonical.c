@@ -120,7 +120,7 @@ static int set_disk_files(xmlNode *dev, const struct domain_config *cfg)
         if (n->type != XML_ELEMENT_NODE || n->ns || strcmp((const char *)n->name, "disk") != 0)
             continue;
         xmlNode *src = child(n, "source");
-        if (src && cfg->disks[i].file && !xmlSetProp(src, (const xmlChar *)"file", (const xmlChar *)cfg->disks[i].file))
+        if (src && !xmlSetProp(src, (const xmlChar *)"file", (const xmlChar *)cfg->disks[i].file))
             return -ENOMEM;
         i++;
     }

@@ -81,8 +81,8 @@ static int parse_source(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
                  "file '%s' holds a comma or a space; rename the image (xeno-blkback's disk spec is comma-separated, "
                  "its control lines space-separated)",
                  Q_PATH(file));
-    else if (!(d->file = strdup(file)))
-        r = dxml_out_of_memory(x);
+    else
+        strcpy(d->file, file);
     d->source_line = xmlGetLineNo(n);
     xmlFree(file);
     return r;

@@ -239,7 +239,7 @@ static void refused(void **state)
     bad(disk("<source file='a.raw' startupPolicy='optional'/><target dev='vda'/>"), 6, "no optional disk");
     char longname[DOMAIN_DISK_FILE_MAX + 80];
     snprintf(longname, sizeof(longname), "<source file='/%0*d'/><target dev='vda'/>", DOMAIN_DISK_FILE_MAX, 0);
-    bad(disk(longname), 6, "is longer than 1024 bytes");
+    bad(disk(longname), 6, "is longer than 511 bytes");
     /* Targets. */
     bad(disk("<source file='a.raw'/><target dev='sda' bus='scsi'/>"), 6, "name it vda");
     bad(disk("<source file='a.raw'/><target dev='vda' bus='ide'/>"), 6, "bus 'ide' is not supported");
