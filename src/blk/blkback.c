@@ -216,6 +216,54 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
     return 0;
 }
 
+struct blk_disk *blkback_disk_find(struct blkback *bb, const char *name)
+{
+    for (unsigned i = 0; i < bb->ndisks; i++)
+        if (!strcmp(bb->disk[i]->cfg.name, name))
+            return bb->disk[i];
+    return NULL;
+}
+
+int blkback_update_disk(struct blkback *bb, const struct blk_disk_config *cfg)
+{
+    struct blk_disk *d = blkback_disk_find(bb, cfg->name);
+    if (!d)
+        return err_set(ENOENT, "disk %s: no such disk", cfg->name);
+    const struct blk_disk_config *old = &d->cfg;
+    if (strcmp(old->socket, cfg->socket) != 0 || strcmp(old->file, cfg->file) != 0)
+        return err_set(EEXIST, "disk %s: the name is taken by the disk of %s on %s; remove it first", cfg->name,
+                       old->file, old->socket);
+    /* What the guest negotiated or reads at start cannot move under it: the RO feature bit,
+     * the GET_ID answer, the number of queues. */
+    const char *what = old->readonly != cfg->readonly          ? "readonly"
+                       : strcmp(old->serial, cfg->serial) != 0 ? "serial"
+                       : old->queues != cfg->queues            ? "queues"
+                                                               : NULL;
+    if (what)
+        return err_set(EBUSY, "disk %s: %s cannot change while it is served; remove the disk and add it again",
+                       cfg->name, what);
+    return 0;
+}
+
+int blkback_disk_remove(struct blkback *bb, const char *name)
+{
+    for (unsigned i = 0; i < bb->ndisks; i++) {
+        struct blk_disk *d = bb->disk[i];
+        if (strcmp(d->cfg.name, name) != 0)
+            continue;
+        /* The rings stop first (their requests complete and are published), so nothing in
+         * the dispatch queue or io_uring points at this disk when it is freed. */
+        disk_disconnect(d, "removed");
+        blk_image_close(&d->img);
+        log_info("disk %s: removed (image %s)", d->cfg.name, d->cfg.file);
+        free(d);
+        memmove(&bb->disk[i], &bb->disk[i + 1], (bb->ndisks - i - 1) * sizeof(bb->disk[0]));
+        bb->ndisks--;
+        return 0;
+    }
+    return err_set(ENOENT, "disk %s: no such disk", name);
+}
+
 /* pfd entries: per disk its socket, then its started queues' kick fds; the ring's fd last. */
 unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms)
 {

@@ -145,6 +145,16 @@ void blkback_fini(struct blkback *bb);
 /* Opens the disk's image and starts connecting to its socket. 0 or -errno with a message. */
 int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg);
 
+/* The disk of that name, or NULL. */
+struct blk_disk *blkback_disk_find(struct blkback *bb, const char *name);
+/* An add of a disk that exists (same name, socket and file): applies what may change while
+ * the disk is served. readonly, serial and queues cannot (the guest negotiated them): -EBUSY
+ * when they differ; another socket or file under the name: -EEXIST; no such disk: -ENOENT.
+ * 0 when everything asked is in force. (The QoS keys join here: they change live.) */
+int blkback_update_disk(struct blkback *bb, const struct blk_disk_config *cfg);
+/* Stops serving the disk (its rings drain first), closes its image. 0 or -ENOENT. */
+int blkback_disk_remove(struct blkback *bb, const char *name);
+
 /* The event loop's view: fills pfd (at most max) with what to wait for and returns how many;
  * *timeout_ms is lowered to the next reconnect. */
 struct pollfd;

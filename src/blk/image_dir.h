@@ -8,15 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Longest image name, in bytes (it is stored in overlay headers: docs/overlay-format.md). */
-#define IMAGE_NAME_MAX 192
-/* The default image directory of xenod, xeno-blkback and `xenctl disk`. */
-#define IMAGE_DIR_DEFAULT "/var/lib/xeno/images"
-
-/* Checks a name: 1..IMAGE_NAME_MAX bytes of printable ASCII without '\\', components
- * separated by single '/', none empty, "." or "..", not starting with '/'. 0 or -EINVAL with
- * a message naming it. */
-int image_name_check(const char *name);
+#include "lib/image_name.h" /* image_name_check, IMAGE_NAME_MAX, IMAGE_DIR_DEFAULT */
 
 /* Opens `name` beneath the directory `dirfd` (whose path `dir` is only for messages) with
  * `flags` (O_RDONLY, O_RDWR, O_CREAT|O_EXCL...; O_CLOEXEC is added) and `mode`: openat2()

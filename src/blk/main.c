@@ -4,10 +4,12 @@
 #include "blk/blk_state.h"
 #include "blk/blkback.h"
 #include "blk/calibrate.h"
+#include "blk/control.h"
 #include "blk/disk_spec.h"
 #include "blk/sandbox.h"
 
 #include "lib/err.h"
+#include "lib/line_server.h"
 #include "lib/log.h"
 #include "lib/parse.h"
 
@@ -35,20 +37,21 @@ static void on_signal(int sig)
 struct options {
     struct blk_disk_config disks[BLK_MAX_DISKS];
     unsigned ndisks, device_depth, calibrate_ms;
-    const char *image_dir, *state_dir, *calibrate_file;
+    const char *image_dir, *state_dir, *calibrate_file, *control;
     bool sandbox, test_forbidden, verbose, calibrate;
 };
 
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: xeno-blkback --image-dir DIR --disk name=N,socket=PATH,file=NAME[,readonly]"
-           "[,serial=S][,queues=Q][,QOS...] [--disk ...] [--state-dir DIR] [--device-depth N]\n"
+        f, "usage: xeno-blkback --image-dir DIR [--disk name=N,socket=PATH,file=NAME[,readonly]"
+           "[,serial=S][,queues=Q][,QOS...] ...] [--control PATH] [--state-dir DIR] [--device-depth N]\n"
            "                    [--no-sandbox] [-v]\n"
            "       xeno-blkback --calibrate --image-dir DIR --state-dir DIR [--file NAME] [--calibrate-ms MS]\n"
            "  QOS: reservation=UNITS weight=1..10000 group=NAME sponsor=NAME sponsor_total_iops_sec=N\n"
            "       sponsor_total_bytes_sec=N size_iops_sec=N and {total,read,write}_{iops,bytes}_sec[_max[_length]]=N\n"
-           "  SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
+           "  --control PATH: a control socket there (add-disk, remove-disk, list, stats, status);\n"
+           "  without one, at least one --disk. SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
 }
 
 static void log_stats(const struct blkback *bb)
@@ -59,9 +62,12 @@ static void log_stats(const struct blkback *bb)
         log_info("stats %s", line);
 }
 
-static void serve(struct blkback *bb, struct bb_stats_page *page)
+/* Serves the disks and the control socket (ctl NULL: none) until a stop signal, writing the
+ * stats page (page NULL: none) about once a second. The control socket is handled after the
+ * disks in each turn: a remove-disk then cannot leave a stale descriptor in this turn's poll set. */
+static void serve(struct blkback *bb, struct bb_stats_page *page, struct line_server *ctl)
 {
-    enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 };
+    enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 + 2 };
     static struct pollfd pfd[MAX_FDS];
     uint64_t page_at = 0;
     while (!stop_signal) {
@@ -75,14 +81,18 @@ static void serve(struct blkback *bb, struct bb_stats_page *page)
             page_at = now + 1000000000ull;
         }
         int timeout = 1000;
-        unsigned n = blkback_poll_fds(bb, pfd, MAX_FDS, &timeout);
-        int r = poll(pfd, n, timeout);
+        unsigned nc = ctl ? line_server_poll_fds(ctl, pfd, 2) : 0;
+        unsigned n = blkback_poll_fds(bb, pfd + nc, MAX_FDS - nc, &timeout);
+        int r = poll(pfd, nc + n, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
-        if (r >= 0) /* 0: a throttled request's time came (or a reconnect's) */
-            blkback_dispatch(bb, pfd, n);
+        if (r >= 0) { /* 0: a throttled request's time came (or a reconnect's) */
+            blkback_dispatch(bb, pfd + nc, n);
+            if (ctl && r > 0)
+                line_server_handle(ctl, pfd, nc);
+        }
     }
 }
 
@@ -96,6 +106,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"calibrate", no_argument, NULL, 'C'},
                                          {"calibrate-ms", required_argument, NULL, 'M'},
                                          {"file", required_argument, NULL, 'f'},
+                                         {"control", required_argument, NULL, 'c'},
                                          {"no-sandbox", no_argument, NULL, 'S'},
                                          {"test-forbidden", no_argument, NULL, 'F'},
                                          {"verbose", no_argument, NULL, 'v'},
@@ -106,6 +117,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': o->image_dir = optarg; break;
+        case 'c': o->control = optarg; break;
         case 'k':
             if (o->ndisks == BLK_MAX_DISKS) {
                 fprintf(stderr, "xeno-blkback: at most %u disks\n", BLK_MAX_DISKS);
@@ -136,7 +148,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
     }
     bool ok =
-        o->image_dir && optind == argc && (o->calibrate ? o->state_dir && !o->ndisks : o->ndisks && !o->calibrate_file);
+        o->image_dir && optind == argc &&
+        (o->calibrate ? o->state_dir && !o->ndisks && !o->control : (o->ndisks || o->control) && !o->calibrate_file);
     if (!ok) {
         usage(stderr);
         return 2;
@@ -220,6 +233,11 @@ int main(int argc, char **argv)
             log_error("%s", err_msg());
             return 1;
         }
+    static struct line_server ctl;
+    if (o.control && line_server_open(&ctl, o.control, blk_control_request, &bb) < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -235,8 +253,11 @@ int main(int argc, char **argv)
         log_error("test: the forbidden call returned: the sandbox is not in force");
         return 1;
     }
-    log_info("serving %u disk(s) from %s%s", o.ndisks, o.image_dir, o.sandbox ? "" : " (no sandbox)");
-    serve(&bb, page);
+    log_info("serving %u disk(s) from %s%s%s%s", o.ndisks, o.image_dir, o.control ? ", control socket " : "",
+             o.control ? o.control : "", o.sandbox ? "" : " (no sandbox)");
+    serve(&bb, page, o.control ? &ctl : NULL);
+    if (o.control)
+        line_server_close(&ctl);
     log_info("stopping on signal %d", (int)stop_signal);
     log_stats(&bb);
     blkback_fini(&bb);

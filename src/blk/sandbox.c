@@ -8,12 +8,15 @@
  * and FALLOCATE only, IORING_REGISTER_RESTRICTIONS); here only io_uring_enter, which submits
  * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register.
  * Overlays (*.ovl) are served synchronously through the image layer: pread/pwrite,
- * fdatasync and fallocate on the descriptors opened before the sandbox (no open call). */
-static const int blkback_calls[] = {SCMP_SYS(io_uring_enter), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
-                                    SCMP_SYS(fdatasync), SCMP_SYS(fallocate)};
+ * fdatasync and fallocate on their descriptors. */
+static const int blkback_calls[] = {
+    SCMP_SYS(io_uring_enter), SCMP_SYS(pread64),   SCMP_SYS(pwrite64),
+    SCMP_SYS(fdatasync),      SCMP_SYS(fallocate), SCMP_SYS(accept4), /* the control socket's clients (--control) */
+    SCMP_SYS(openat2), /* an image of a disk added at run time (add-disk), beneath the directory */
+};
 
-/* Only the image directory, read and write of files (the images are open already; this is
- * for the day disks are added at run time). Connecting to the monitors' unix sockets is not a
+/* Only the image directory, read and write of files (the images of disks added at run time,
+ * add-disk on the control socket). Connecting to the monitors' unix sockets is not a
  * file access Landlock controls, so it keeps working. */
 int blkback_sandbox_enter(int image_dirfd)
 {

@@ -226,6 +226,25 @@ static void render_text(const char *label, const char *text, FILE *f)
     free(copy);
 }
 
+/* "Disk vda:       acme/web.raw (raw, read-only, serial WEB-1)", one line per disk; the
+ * values are the sponsor's, so they go through info_line's sanitising. */
+static void render_disks(const json_t *disks, FILE *f)
+{
+    size_t i;
+    const json_t *k;
+    json_array_foreach(disks, i, k)
+    {
+        char label[32], value[1024];
+        const char *serial = json_string_value(json_object_get(k, "serial"));
+        snprintf(label, sizeof(label), "Disk %.8s", json_string_value(json_object_get(k, "target")) ?: "?");
+        snprintf(value, sizeof(value), "%s (%s%s%s%s)", json_string_value(json_object_get(k, "file")) ?: "?",
+                 json_string_value(json_object_get(k, "format")) ?: "?",
+                 json_is_true(json_object_get(k, "readonly")) ? ", read-only" : "", serial ? ", serial " : "",
+                 serial ? serial : "");
+        info_line(label, value, f);
+    }
+}
+
 void ctl_render_info(const json_t *dom, FILE *f)
 {
     char value[4096];
@@ -275,6 +294,10 @@ void ctl_render_info(const json_t *dom, FILE *f)
         }
         if (strcmp(key, "memtune") == 0 && json_is_object(v)) {
             render_memtune(v, f);
+            continue;
+        }
+        if (strcmp(key, "disks") == 0 && json_is_array(v)) {
+            render_disks(v, f);
             continue;
         }
         if (strcmp(key, "sched") == 0 && json_is_object(v)) {

@@ -19,6 +19,7 @@
 #include "daemon/options.h"
 #include "daemon/registry.h"
 #include "lib/err.h"
+#include "lib/image_name.h" /* IMAGE_DIR_DEFAULT */
 #include "lib/log.h"
 
 /* Opens the registry and what serves it (migrations in, the network backend, the API). */
@@ -39,6 +40,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     reg->billing = bill;
     pthread_mutex_unlock(&reg->lock);
     reg->max_domains = o->max_domains;
+    snprintf(reg->image_dir, sizeof(reg->image_dir), "%s", o->image_dir[0] ? o->image_dir : IMAGE_DIR_DEFAULT);
+    reg_resolve_disks(reg);
     snprintf(reg->migrate_key, sizeof(reg->migrate_key), "%s", o->migrate_key);
     if (cpu_contract_probe(o->vmm, &reg->cpu_contract) < 0)
         log_warn("CPU contract unknown (host info shows null): %s", err_msg());

@@ -232,10 +232,22 @@ static void load_from_xml(struct domain_config *cfg, const struct store_domain *
     }
     cfg->affinity = x.affinity;
     cfg->memtune = x.memtune;
+    cfg->ndisks = x.ndisks; /* <disk>s are in the XML only (names as written at define) */
+    memcpy(cfg->disks, x.disks, sizeof(x.disks));
+    cfg->blkio_weight = x.blkio_weight;
     cfg->title = x.title;
     cfg->description = x.description;
     x.title = x.description = NULL;
     domain_config_free(&x);
+}
+
+void reg_resolve_disks(struct registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    for (struct reg_domain *d = r->domains; d; d = d->next)
+        if (d->cfg.ndisks && domain_disks_resolve(&d->cfg, r->image_dir, d->source) < 0)
+            log_warn("domain %s: %s (was --image-dir changed?)", d->cfg.name, err_msg());
+    pthread_mutex_unlock(&r->lock);
 }
 
 static void load_one(void *ctx, const struct store_domain *sd)

@@ -77,9 +77,12 @@ struct registry {
     uint64_t net_capacity_kib;
     int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
-    uint32_t net_audit_flow_quota;    /* 0: the backend's default */
-    char migrate_key[PATH_MAX];       /* --migrate-key: authenticates migrations both ways ("": none) */
-    char save_dir[PATH_MAX];          /* --save-dir: the only place monitors may save snapshots */
+    uint32_t net_audit_flow_quota; /* 0: the backend's default */
+    char migrate_key[PATH_MAX];    /* --migrate-key: authenticates migrations both ways ("": none) */
+    char save_dir[PATH_MAX];       /* --save-dir: the only place monitors may save snapshots */
+    /* Where domains' disk images are (--image-dir, else IMAGE_DIR_DEFAULT): a <disk>'s
+     * <source file> is resolved against it at define. Set by main() before the API starts. */
+    char image_dir[PATH_MAX];
     struct cpu_contract cpu_contract; /* set once by main() before the API starts; read-only after */
     /* Metering and the ledger (billing.h): set once by main() under lock after reg_open,
      * read under lock; NULL until then (nothing is posted). Outlives the supervisor. */
@@ -87,6 +90,11 @@ struct registry {
     int stopping;
     pthread_t supervisor;
 };
+
+/* Names the disks of the domains loaded at reg_open relative to r->image_dir (set after
+ * reg_open): their stored XML holds <source file> as written at define. main() calls it once,
+ * before the API starts. */
+void reg_resolve_disks(struct registry *r);
 
 /* cpu: the CPUs and headroom admission control counts with (NULL: the CPUs xenod may run
  * on, SCHED_HEADROOM_DEFAULT_PPM). */

@@ -113,6 +113,20 @@ static json_t *memtune_json(const struct registry *r, const struct reg_domain *d
     return o;
 }
 
+/* The domain's <disk>s as defined: [{target, file (relative to the image directory), format,
+ * readonly, serial (null: none)}]. */
+static json_t *disks_json(const struct domain_config *c)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < c->ndisks; i++) {
+        const struct domain_disk *k = &c->disks[i];
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:o}", "target", k->target, "file", k->file, "format",
+                                           k->format == DISK_FORMAT_OVERLAY ? "xeno-overlay" : "raw", "readonly",
+                                           k->readonly, "serial", k->serial[0] ? json_string(k->serial) : json_null()));
+    }
+    return a;
+}
+
 /* Caller holds r->lock. peek: as reg_live_state's. */
 static json_t *domain_json_locked(struct registry *r, struct reg_domain *d, int peek)
 {
@@ -145,6 +159,8 @@ static json_t *domain_json_locked(struct registry *r, struct reg_domain *d, int 
     json_object_set_new(o, "sched", sched_json(&d->sched));
     if (domain_memtune_given(&d->cfg.memtune))
         json_object_set_new(o, "memtune", memtune_json(r, d, running));
+    if (d->cfg.ndisks)
+        json_object_set_new(o, "disks", disks_json(&d->cfg));
     if (d->migration[0])
         json_object_set_new(o, "migration", json_pack("{s:s}", "progress", d->migration));
     if (d->cfg.net.present) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/cpumask.h"      /* struct cpumask: <vcpu cpuset>, <vcpupin>, <emulatorpin> */
+#include "lib/domain_disk.h"  /* struct domain_disk: <devices><disk> */
 #include "lib/sched_params.h" /* struct sched_params: <cputune>, <xeno:cpu> */
 
 /* Names: [A-Za-z0-9_.-], not all digits (numbers are domain IDs), not starting with '.' or
@@ -149,6 +150,9 @@ struct domain_config {
     struct domain_interface net;                /* <devices><interface>; net.present = 0 without one */
     struct domain_affinity affinity;            /* <vcpu cpuset>, <cputune><vcpupin|emulatorpin> */
     struct domain_memtune memtune;              /* <memtune>; all 0 without one */
+    unsigned ndisks;                            /* <devices><disk>s, in document order */
+    struct domain_disk disks[DOMAIN_DISKS_MAX];
+    uint32_t blkio_weight; /* <blkiotune><weight>: every disk's; 0: not given */
 };
 
 /* Parses a domain XML document. `source` names it in messages (a file path, or "<api>");

@@ -201,11 +201,12 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
         TITLE,
         DESCR,
         MEMTUNE,
+        BLKIOTUNE,
         N
     };
-    static const char *const names[N] = {"name",     "uuid",        "memory",    "currentMemory", "vcpu",
-                                         "os",       "on_poweroff", "on_reboot", "on_crash",      "devices",
-                                         "metadata", "cputune",     "title",     "description",   "memtune"};
+    static const char *const names[N] = {
+        "name",     "uuid",    "memory",   "currentMemory", "vcpu",  "os",          "on_poweroff", "on_reboot",
+        "on_crash", "devices", "metadata", "cputune",       "title", "description", "memtune",     "blkiotune"};
     static const char *const attrs[] = {"type", NULL};
     xmlNode *el[N];
     char *s;
@@ -279,6 +280,8 @@ static int parse_domain(const struct xml_ctx *x, xmlNode *root, struct domain_co
 
     if (el[DEVICES])
         DXML_KEEP(first, dxml_parse_devices(x, el[DEVICES], c));
+    if (el[BLKIOTUNE])
+        DXML_KEEP(first, dxml_parse_blkiotune(x, el[BLKIOTUNE], c));
     if (el[METADATA])
         DXML_KEEP(first, parse_metadata(x, el[METADATA], c));
 

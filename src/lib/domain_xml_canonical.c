@@ -111,6 +111,22 @@ static int fill_defaults(xmlNode *root, const struct domain_config *cfg)
     return r;
 }
 
+/* Each <disk>'s <source file> as xenod resolved it (relative to its image directory), in
+ * document order as the parser numbered them. */
+static int set_disk_files(xmlNode *dev, const struct domain_config *cfg)
+{
+    unsigned i = 0;
+    for (xmlNode *n = dev->children; n && i < cfg->ndisks; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE || n->ns || strcmp((const char *)n->name, "disk") != 0)
+            continue;
+        xmlNode *src = child(n, "source");
+        if (src && !xmlSetProp(src, (const xmlChar *)"file", (const xmlChar *)cfg->disks[i].file))
+            return -ENOMEM;
+        i++;
+    }
+    return 0;
+}
+
 int domain_xml_canonical(const char *xml, size_t len, const struct domain_config *cfg, char **out, size_t *out_len)
 {
     *out = NULL;
@@ -147,6 +163,8 @@ int domain_xml_canonical(const char *xml, size_t len, const struct domain_config
             r = -ENOMEM;
         }
     }
+    if (r == 0 && dev)
+        r = set_disk_files(dev, cfg);
     xmlChar *buf = NULL;
     int n = 0;
     if (r == 0) {

@@ -1,5 +1,5 @@
 /* Domain XML parser (domain_xml_parse.h): <devices> and its <interface>s (MAC, source,
- * <bandwidth>). */
+ * <bandwidth>); its <disk>s are domain_xml_disk.c's. */
 #include "lib/domain_xml_parse.h"
 
 #include <errno.h>
@@ -245,7 +245,8 @@ static int parse_interface(const struct xml_ctx *x, xmlNode *n, struct domain_in
 int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_config *c)
 {
     static const char *const names[] = {"console", "serial", "interface"};
-    xmlNode *el[3] = {NULL, NULL, NULL};
+    xmlNode *el[3] = {NULL, NULL, NULL}, *disks[DOMAIN_DISKS_MAX];
+    unsigned ndisks = 0;
     int r = dxml_check_attrs(x, devices, dxml_no_attrs);
     if (r == 0) {
         /* A second <interface> is a duplicate to collect_children; say why there is one. */
@@ -257,7 +258,19 @@ int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_
                                 xmlGetLineNo(first));
                 first = n;
             }
-        r = dxml_collect_children(x, devices, names, 3, el);
+        /* <disk>s repeat: taken out of the tree (freed below) before the others are collected. */
+        for (xmlNode *n = devices->children, *next; r == 0 && n; n = next) {
+            next = n->next;
+            if (n->type != XML_ELEMENT_NODE || n->ns || strcmp((const char *)n->name, "disk") != 0)
+                continue;
+            if (ndisks == DOMAIN_DISKS_MAX)
+                r = fail(x, n, ENOTSUP, "a disk more than %d (the first is on line %ld); a domain has at most %d",
+                         DOMAIN_DISKS_MAX, xmlGetLineNo(disks[0]), DOMAIN_DISKS_MAX);
+            else
+                xmlUnlinkNode(disks[ndisks++] = n);
+        }
+        if (r == 0)
+            r = dxml_collect_children(x, devices, names, 3, el);
     }
     /* Each device is parsed even when another was refused: every problem at once. */
     int first = 0;
@@ -268,6 +281,10 @@ int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_
         DXML_KEEP(first, dxml_parse_console(x, el[1], "isa-serial"));
     if (el[2])
         DXML_KEEP(first, parse_interface(x, el[2], &c->net));
+    r = ndisks ? dxml_parse_disks(x, disks, ndisks, c) : 0;
+    for (unsigned i = 0; i < ndisks; i++)
+        xmlFreeNode(disks[i]);
+    DXML_KEEP(first, r);
     return first;
 }
 

@@ -5,7 +5,7 @@
  * Files: domain_xml.c (the document, <domain>, <metadata> and policies), domain_xml_tree.c
  * (messages, walking elements and attributes), domain_xml_values.c (names, sizes, <vcpu>,
  * <cputune>, <uuid>, <os>, consoles), domain_xml_devices.c (<devices>, <interface>),
- * domain_xml_memtune.c (<memtune>). */
+ * domain_xml_disk.c (<disk>, <blkiotune>), domain_xml_memtune.c (<memtune>). */
 #ifndef XENO_LIB_DOMAIN_XML_PARSE_H
 #define XENO_LIB_DOMAIN_XML_PARSE_H
 
@@ -177,7 +177,16 @@ int dxml_parse_os(const struct xml_ctx *x, xmlNode *os, struct domain_config *c)
  * <target type="..." port="0"/>: both name the one COM1 console every domain has. */
 int dxml_parse_console(const struct xml_ctx *x, xmlNode *n, const char *target_type);
 
-/* <devices>: consoles, <interface>s and the devices libvirt has that are refused by name. */
+/* <devices>: consoles, <interface>s, <disk>s and the devices libvirt has that are refused by
+ * name. */
 int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_config *c);
+
+/* The <disk> elements of <devices> (at most DOMAIN_DISKS_MAX, the caller's check) into
+ * c->disks, then the rules across them (one target each, libvirt's group rule).
+ * src/lib/domain_xml_disk.c */
+int dxml_parse_disks(const struct xml_ctx *x, xmlNode **nodes, unsigned count, struct domain_config *c);
+
+/* <blkiotune><weight> into c->blkio_weight. src/lib/domain_xml_disk.c */
+int dxml_parse_blkiotune(const struct xml_ctx *x, xmlNode *n, struct domain_config *c);
 
 #endif

@@ -42,6 +42,8 @@ struct dxml_policy {
 #define PLACED "XenoServer places its devices itself (virtio-mmio, docs/machine.md)"
 #define LIVE_PTY "the pty is xenod's, chosen at start (xenctl console attaches to it)"
 #define NO_IOTHREADS "XenoServer has no I/O threads: its devices run in the monitor's own threads"
+#define DISK_IO "xeno-blkback decides: O_DIRECT where the file system allows, io_uring (docs/blkback.md)"
+#define VIRTIO_DISK "the disk is virtio-blk: name it vda, vdb, ..."
 
 static const struct dxml_policy policy[] = {
     /* <domain> */
@@ -69,7 +71,11 @@ static const struct dxml_policy policy[] = {
      "a guaranteed minimum is not supported (libvirt's QEMU/KVM driver does not take it either): "
      "the guest's RAM is its <memory>; limit it from above with <hard_limit>"},
     {"numatune", DX_REFUSE, "NUMA placement is not supported"},
-    {"blkiotune", DX_WARN, "there are no block devices to weigh"},
+    {"blkiotune", DX_HONOUR, NULL},
+    {"blkiotune/weight", DX_HONOUR, NULL},
+    {"blkiotune/device", DX_REFUSE,
+     "a per-device weight or limit is not supported: <blkiotune><weight> weighs every disk of the domain, and a "
+     "disk's <iotune> limits it"},
     /* CPUs */
     {"vcpu", DX_HONOUR, NULL},
     {"vcpu@placement", DX_HONOUR, NULL},
@@ -189,7 +195,7 @@ static const struct dxml_policy policy[] = {
     {"on_poweroff", DX_HONOUR, NULL},
     {"on_reboot", DX_HONOUR, NULL},
     {"on_crash", DX_HONOUR, NULL},
-    {"on_lockfailure", DX_WARN, "there is no lock manager (no disks to lock)"},
+    {"on_lockfailure", DX_WARN, "there is no lock manager: xeno-blkback locks each image it writes (flock)"},
     /* security and host details */
     {"seclabel", DX_WARN,
      "XenoServer confines its monitors itself (docs/security.md); SELinux and AppArmor labels are not applied"},
@@ -197,7 +203,7 @@ static const struct dxml_policy policy[] = {
     {"launchSecurity", DX_REFUSE, "confidential guests (SEV, TDX) are not supported"},
     {"perf", DX_WARN, "perf event counters are not collected"},
     {"idmap", DX_REFUSE, LXC},
-    {"throttlegroups", DX_WARN, "there are no disks to throttle"},
+    {"throttlegroups", DX_REFUSE, "throttle groups are not supported; use <iotune><group_name> in the disks"},
     /* <devices> */
     {"devices", DX_HONOUR, NULL},
     {"devices/emulator", DX_WARN, "XenoServer runs its own monitor (xeno-vmm), not this program"},
@@ -236,8 +242,47 @@ static const struct dxml_policy policy[] = {
     {"devices/interface/tune", DX_REFUSE, "not configurable"},
     {"devices/interface/guest", DX_REFUSE, "the guest names its own interfaces"},
     {"devices/interface/backend", DX_REFUSE, "the backend is xeno-netback"},
-    {"devices/disk", DX_REFUSE,
-     "XenoServer has no block devices yet: boot <os><kernel> with the root file system in <initrd>"},
+    {"devices/disk", DX_HONOUR, NULL},
+    {"devices/disk@model", DX_REFUSE, "the disk is virtio-blk 1.0: leave model out"},
+    {"devices/disk@snapshot", DX_WARN, "libvirt's snapshot policy; xenctl save/snapshot keep the image by name"},
+    {"devices/disk@rawio", DX_REFUSE, "SCSI commands are not passed through; the disk is virtio-blk"},
+    {"devices/disk@sgio", DX_REFUSE, "SCSI commands are not passed through; the disk is virtio-blk"},
+    {"devices/disk/driver@cache", DX_WARN, DISK_IO},
+    {"devices/disk/driver@io", DX_WARN, DISK_IO},
+    {"devices/disk/driver@ioeventfd", DX_SAME, "kicks go straight from KVM to xeno-blkback"},
+    {"devices/disk/driver@event_idx", DX_WARN, "the ring has no event index (docs/blkback.md)"},
+    {"devices/disk/driver@discard", DX_WARN, "discard always punches holes in a writable image (docs/blkback.md)"},
+    {"devices/disk/driver@detect_zeroes", DX_WARN, "write-zeroes requests are honoured; written zeros are data"},
+    {"devices/disk/driver@copy_on_read", DX_REFUSE, "not supported; an overlay copies on write only"},
+    {"devices/disk/driver@iothread", DX_WARN, NO_IOTHREADS},
+    {"devices/disk/driver@queues", DX_WARN, "the monitor's front end hands over one queue"},
+    {"devices/disk/driver@queue_size", DX_WARN, "the queue's size is the monitor's"},
+    {"devices/disk/driver@error_policy", DX_REFUSE, "an I/O error is reported to the guest (IOERR), never a pause"},
+    {"devices/disk/driver@rerror_policy", DX_REFUSE, "an I/O error is reported to the guest (IOERR), never a pause"},
+    {"devices/disk/source@startupPolicy", DX_REFUSE, "a missing image refuses the start; there is no optional disk"},
+    {"devices/disk/source@index", DX_WARN, "a running domain's node index (live XML)"},
+    {"devices/disk/source/seclabel", DX_WARN, "xeno-blkback is sandboxed to the image directory (docs/blkback.md)"},
+    {"devices/disk/source/slices", DX_REFUSE, "slices of an image are not supported; give the disk its own image"},
+    {"devices/disk/source/reservations", DX_REFUSE, "there are no SCSI persistent reservations"},
+    {"devices/disk/target@tray", DX_WARN, "a disk has no tray"},
+    {"devices/disk/target@removable", DX_REFUSE, "disks are not removable"},
+    {"devices/disk/target@rotation_rate", DX_WARN, "virtio-blk does not report a rotation rate"},
+    {"devices/disk/target@dev=hd*", DX_REFUSE, VIRTIO_DISK},
+    {"devices/disk/target@dev=sd*", DX_REFUSE, VIRTIO_DISK},
+    {"devices/disk/boot", DX_REFUSE, NO_FIRMWARE},
+    {"devices/disk/shareable", DX_REFUSE, "an image is written by one domain at a time (xeno-blkback locks it)"},
+    {"devices/disk/transient", DX_REFUSE, "not supported; make a copy-on-write overlay (xenctl disk create --base)"},
+    {"devices/disk/backingStore", DX_REFUSE,
+     "the backing chain is the image's own: an overlay names its base (type='xeno-overlay')"},
+    {"devices/disk/encryption", DX_REFUSE, "encrypted images are not supported"},
+    {"devices/disk/auth", DX_REFUSE, "network disks are not supported; disks are image files"},
+    {"devices/disk/mirror", DX_REFUSE, "block jobs are not supported"},
+    {"devices/disk/geometry", DX_REFUSE, "virtio-blk has no geometry to override"},
+    {"devices/disk/blockio", DX_REFUSE, "the block size is 512 bytes"},
+    {"devices/disk/wwn", DX_REFUSE, "virtio-blk has no WWN; use <serial>"},
+    {"devices/disk/vendor", DX_REFUSE, "virtio-blk has no vendor; use <serial>"},
+    {"devices/disk/product", DX_REFUSE, "virtio-blk has no product; use <serial>"},
+    {"devices/disk/throttlefilters", DX_REFUSE, "throttle groups are not supported; use <iotune><group_name>"},
     {"devices/filesystem", DX_REFUSE, "shared file systems (virtiofs, 9p) are not supported; put files in <initrd>"},
     {"devices/controller", DX_WARN, "XenoServer's devices are virtio-mmio: a controller has nothing to carry"},
     {"devices/input", DX_WARN,
@@ -282,8 +327,28 @@ static const struct dxml_policy policy[] = {
 
 /* Elements the parser takes that are not libvirt's place names above (children of the
  * elements it honours): known names for suggestions. */
-static const char *const parser_names[] = {"target",  "mac",      "source",  "model", "bandwidth",
-                                           "inbound", "outbound", "sponsor", "ip"};
+static const char *const parser_names[] = {"target",
+                                           "mac",
+                                           "source",
+                                           "model",
+                                           "bandwidth",
+                                           "inbound",
+                                           "outbound",
+                                           "sponsor",
+                                           "ip",
+                                           "driver",
+                                           "readonly",
+                                           "serial",
+                                           "iotune",
+                                           "group_name",
+                                           "total_bytes_sec",
+                                           "read_bytes_sec",
+                                           "write_bytes_sec",
+                                           "total_iops_sec",
+                                           "read_iops_sec",
+                                           "write_iops_sec",
+                                           "size_iops_sec",
+                                           "weight"};
 
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
 

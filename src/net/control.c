@@ -1,80 +1,42 @@
 #include "net/control.h"
 
 #include "lib/err.h"
+#include "lib/line_server.h"
 #include "lib/log.h"
 #include "net/netback.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+static char *request(void *ctx, char *line)
+{
+    return nb_control_request(ctx, line);
+}
 
 int nb_control_open(struct nb_control *c, struct netback *nb)
 {
-    memset(c, 0, sizeof(*c));
     c->nb = nb;
-    c->client_fd = -1;
-    c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (c->listen_fd < 0)
-        return err_set(errno, "control socket: %s", strerror(errno));
-    struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = "control.sock"};
-    unlink("control.sock");
-    if (bind(c->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(c->listen_fd, 8) < 0) {
-        int e = errno;
-        close(c->listen_fd);
-        c->listen_fd = -1;
-        return err_set(e, "control socket control.sock: %s", strerror(e));
-    }
-    return 0;
+    return line_server_open(&c->srv, "control.sock", request, nb);
 }
 
 void nb_control_close(struct nb_control *c)
 {
-    if (c->client_fd >= 0)
-        close(c->client_fd);
-    if (c->listen_fd >= 0)
-        close(c->listen_fd);
-    free(c->out);
-    c->out = NULL;
-    c->client_fd = c->listen_fd = -1;
+    line_server_close(&c->srv);
 }
 
 unsigned nb_control_poll_fds(struct nb_control *c, struct pollfd *fds, unsigned max)
 {
-    unsigned n = 0;
-    if (max >= 2) {
-        fds[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
-        fds[n++] = (struct pollfd){.fd = c->client_fd, .events = (short)(POLLIN | (c->out_len ? POLLOUT : 0))};
-    }
-    return n;
+    return line_server_poll_fds(&c->srv, fds, max);
 }
 
-static void drop_client(struct nb_control *c)
+void nb_control_handle(struct nb_control *c, const struct pollfd *fds, unsigned n)
 {
-    if (c->client_fd >= 0)
-        close(c->client_fd);
-    c->client_fd = -1;
-    c->in_len = 0;
-    c->out_len = 0;
-}
-
-static int out_append(struct nb_control *c, const char *s, size_t len)
-{
-    if (c->out_len + len > CONTROL_OUT_MAX)
-        return -1;
-    char *n = realloc(c->out, c->out_len + len);
-    if (!n)
-        return -1;
-    c->out = n;
-    memcpy(c->out + c->out_len, s, len);
-    c->out_len += len;
-    return 0;
+    line_server_handle(&c->srv, fds, n);
 }
 
 char *nb_control_request(struct netback *nb, char *line)
@@ -172,78 +134,4 @@ char *nb_control_request(struct netback *nb, char *line)
     }
     fclose(f);
     return buf;
-}
-
-static void run_lines(struct nb_control *c)
-{
-    for (;;) {
-        char *nl = memchr(c->in, '\n', c->in_len);
-        if (!nl) {
-            if (c->in_len == sizeof(c->in)) {
-                const char *e = "err request line too long (at most 4096 bytes)\n";
-                out_append(c, e, strlen(e));
-                if (write(c->client_fd, c->out, c->out_len) < 0) {
-                }
-                drop_client(c);
-            }
-            return;
-        }
-        *nl = 0;
-        /* A NUL would end the line early for the parser, dropping what follows unseen. */
-        char *reply = memchr(c->in, 0, (size_t)(nl - c->in))
-                          ? strdup("err control character (0x00) in the line; the line is refused whole\n")
-                          : nb_control_request(c->nb, c->in);
-        if (reply && out_append(c, reply, strlen(reply)) < 0) {
-            free(reply);
-            drop_client(c);
-            return;
-        }
-        free(reply);
-        size_t used = (size_t)(nl + 1 - c->in);
-        memmove(c->in, nl + 1, c->in_len - used);
-        c->in_len -= used;
-    }
-}
-
-void nb_control_handle(struct nb_control *c, const struct pollfd *fds, unsigned n)
-{
-    if (n < 2)
-        return;
-    if (fds[1].revents && c->client_fd >= 0 && fds[1].fd == c->client_fd) {
-        if (fds[1].revents & POLLOUT && c->out_len) {
-            ssize_t w = write(c->client_fd, c->out, c->out_len);
-            if (w > 0) {
-                memmove(c->out, c->out + w, c->out_len - (size_t)w);
-                c->out_len -= (size_t)w;
-            }
-        }
-        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(c->client_fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
-            if (r <= 0) {
-                if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                    /* Flush what is owed (best effort), then close. */
-                    if (c->out_len && write(c->client_fd, c->out, c->out_len) < 0) {
-                    }
-                    drop_client(c);
-                }
-            } else {
-                c->in_len += (size_t)r;
-                run_lines(c);
-                if (c->client_fd >= 0 && c->out_len) {
-                    ssize_t w = write(c->client_fd, c->out, c->out_len);
-                    if (w > 0) {
-                        memmove(c->out, c->out + w, c->out_len - (size_t)w);
-                        c->out_len -= (size_t)w;
-                    }
-                }
-            }
-        }
-    }
-    if (fds[0].revents & POLLIN) {
-        int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
-            drop_client(c);
-            c->client_fd = fd;
-        }
-    }
 }

@@ -1,6 +1,6 @@
 /* xeno-netback's control socket (STATE_DIR/control.sock), a line protocol in the style of the
- * monitor's (docs/control-channel.md, docs/netback.md): one client at a time (a new one
- * replaces the old), requests of at most 4096 bytes, each answered by `ok ...` or `err ...`;
+ * monitor's (docs/control-channel.md, docs/netback.md), framed by lib/line_server.h (one
+ * client at a time, requests of at most 4096 bytes), each answered by `ok ...` or `err ...`;
  * `ports` and `stats` follow their `ok` line with one line per port. */
 #ifndef XENO_NET_CONTROL_H
 #define XENO_NET_CONTROL_H
@@ -8,19 +8,13 @@
 #include <poll.h>
 #include <stddef.h>
 
-struct netback;
+#include "lib/line_server.h"
 
-#define CONTROL_LINE_MAX 4096
-#define CONTROL_OUT_MAX (1u << 20) /* a client that lets more pile up is dropped */
+struct netback;
 
 struct nb_control {
     struct netback *nb;
-    int listen_fd;
-    int client_fd;
-    char in[CONTROL_LINE_MAX];
-    size_t in_len;
-    char *out;
-    size_t out_len;
+    struct line_server srv;
 };
 
 /* Listens on control.sock in the current directory (the state directory). */

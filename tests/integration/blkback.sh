@@ -63,6 +63,8 @@ cleanup() {
 trap 'cleanup; test_file_exit' EXIT
 
 mkdir -p "$TMP/images"
+echo secret >"$TMP/outside.img"
+truncate -s 1M "$TMP/outside.img"
 
 # ---- blk_rw: the whole disk, verified in the guest and in the image file -------------------
 if blk_ready blkback-rw; then
@@ -135,9 +137,42 @@ for mode in rw ro; do
     fi
 done
 
+# ---- the control socket: a disk added to the running, sandboxed backend, then removed -------
+# bb_ctl REQUEST: one request on $TMP/bbctl.sock; the reply lines in BB_REPLY.
+bb_ctl() { BB_REPLY=$(printf '%s\n' "$1" | timeout 5 "$UNIXCAT" "$TMP/bbctl.sock" 2>&1); }
+if blk_ready blkback-control; then
+    truncate -s 1M "$TMP/images/ct.img"
+    bb_start ct --control "$TMP/bbctl.sock"
+    wait_until 10 test -S "$TMP/bbctl.sock"
+    bb_ctl version
+    check blkback-control-version '[ "$BB_REPLY" = "ok blkctl 1" ]' "reply: $BB_REPLY"
+    blk_vmm ct blk_rw 1M
+    bb_ctl "add-disk name=d1-vda,socket=$TMP/ct.sock,file=ct.img,serial=XENO-SN-1"
+    added=$BB_REPLY
+    blk_vmm_wait
+    bb_ctl list
+    listed=$BB_REPLY
+    check blkback-control-add '[ "$added" = "ok name=d1-vda sectors=2048" ] && [ $RC -eq 0 ] &&
+        has "$TMP/ct.log" "Test result: PASS" && image_verify "$TMP/images/ct.img" 2048' \
+        "add: $added; guest: $(log_tail "$TMP/ct.log") backend: $(log_tail "$TMP/ct.bb.log")"
+    bb_ctl "add-disk name=d1-vda,socket=$TMP/ct.sock,file=ct.img,serial=XENO-SN-1,readonly"
+    check blkback-control-readonly-live '[[ "$BB_REPLY" == "err add-disk: disk d1-vda: readonly cannot change"* ]]' \
+        "reply: $BB_REPLY"
+    # Under the sandbox too, a link or a way out of the directory is refused at add-disk.
+    ln -sf "$TMP/outside.img" "$TMP/images/ctlink.img"
+    bb_ctl "add-disk name=d2-vda,socket=$TMP/ct2.sock,file=ctlink.img"
+    check blkback-control-link '[[ "$BB_REPLY" == *"no links"* ]]' "reply: $BB_REPLY"
+    bb_ctl "remove-disk d1-vda"
+    removed=$BB_REPLY
+    bb_ctl list
+    check blkback-control-remove '[ "$removed" = ok ] && [ "$BB_REPLY" = "ok disks=0" ] &&
+        [[ "$listed" == *"disk name=d1-vda socket=$TMP/ct.sock file=ct.img sectors=2048 readonly=0"* ]] &&
+        kill -0 $BB_PID' "remove: $removed; list: $BB_REPLY; before: $listed"
+    bb_stop
+    check blkback-control-exit '[ "$BB_RC" = 0 ]' "backend: rc $BB_RC, $(log_tail "$TMP/ct.bb.log")"
+fi
+
 # ---- the image directory: outside names, links, absolute paths refused ----------------------
-echo secret >"$TMP/outside.img"
-truncate -s 1M "$TMP/outside.img"
 ln -sf "$TMP/outside.img" "$TMP/images/link.img"
 for f in ../outside.img link.img "$TMP/outside.img"; do
     case $f in

@@ -32,7 +32,7 @@ check dxml-warnings-in-line-order '[ "$lines" = "$(tr " " "\n" <<<"$lines" | sed
 # The disk-boot guest: refused at once, every reason.
 xc define "$LV/disk-boot.xml" >"$D/bad.out" 2>"$D/bad.err"
 rc=$?
-check dxml-disk-boot-refused-once '[ $rc = 1 ] && [ "$(head -1 "$D/bad.err")" = "14 problems (8 refused, 6 warnings):" ] && [ "$(grep -c "^error: " "$D/bad.err")" = 8 ] && grep -q "<boot>: not supported: XenoServer boots a kernel directly: add <kernel>" "$D/bad.err" && grep -q "<disk>: not supported" "$D/bad.err" && grep -q "<graphics>: not supported" "$D/bad.err"' "exit $rc: $(cat "$D/bad.err")"
+check dxml-disk-boot-refused-once '[ $rc = 1 ] && [ "$(head -1 "$D/bad.err")" = "14 problems (8 refused, 6 warnings):" ] && [ "$(grep -c "^error: " "$D/bad.err")" = 8 ] && grep -q "<boot>: not supported: XenoServer boots a kernel directly: add <kernel>" "$D/bad.err" && grep -q "<driver>: type .qcow2. is not served; convert it with .xenctl disk convert" "$D/bad.err" && grep -q "<graphics>: not supported" "$D/bad.err"' "exit $rc: $(cat "$D/bad.err")"
 check dxml-disk-boot-not-stored '! xc info db1 >/dev/null 2>&1'
 
 # The API: JSON arrays with line, element and message.

@@ -59,6 +59,13 @@ static void assert_same_config(const char *file, const struct domain_config *a, 
     SAME(a->memory_enforcement == b->memory_enforcement, "memory enforcement");
     SAME(memcmp(&a->sched, &b->sched, sizeof(a->sched)) == 0, "CPU scheduling");
     SAME(memcmp(&a->net, &b->net, sizeof(a->net)) == 0, "interface");
+    SAME(a->ndisks == b->ndisks && a->blkio_weight == b->blkio_weight, "disks");
+    for (unsigned i = 0; i < a->ndisks; i++) {
+        struct domain_disk da = a->disks[i], db = b->disks[i];
+        SAME(strcmp(da.file, db.file) == 0, "disk's source file");
+        da.line = db.line = da.source_line = db.source_line = 0; /* where it is written may move */
+        SAME(memcmp(&da, &db, sizeof(da)) == 0, "disk");
+    }
 #undef SAME
 }
 

@@ -1,0 +1,109 @@
+/* A domain's disks after the parse (lib/domain_disk.h): the image directory resolved, and the
+ * spec xeno-blkback is given for each. */
+#include "lib/domain_disk.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/domain_config.h"
+#include "lib/err.h"
+#include "lib/image_name.h"
+
+const char *const domain_iotune_names[IOTUNE_KEYS] = {
+    "total_bytes_sec",
+    "read_bytes_sec",
+    "write_bytes_sec",
+    "total_iops_sec",
+    "read_iops_sec",
+    "write_iops_sec",
+    "total_bytes_sec_max",
+    "read_bytes_sec_max",
+    "write_bytes_sec_max",
+    "total_iops_sec_max",
+    "read_iops_sec_max",
+    "write_iops_sec_max",
+    "size_iops_sec",
+    "total_bytes_sec_max_length",
+    "read_bytes_sec_max_length",
+    "write_bytes_sec_max_length",
+    "total_iops_sec_max_length",
+    "read_iops_sec_max_length",
+    "write_iops_sec_max_length",
+};
+
+/* The file of one disk made relative to `dir`: lexically (the backend opens it beneath the
+ * directory with RESOLVE_BENEATH and no links, so a name that climbs out is refused there
+ * again whatever this concluded). */
+static int resolve_one(struct domain_disk *d, const char *dir, const char *source)
+{
+    if (d->file[0] != '/')
+        return 0;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    const char *rest = strncmp(d->file, dir, n) == 0 && d->file[n] == '/' ? d->file + n + 1 : NULL;
+    while (rest && *rest == '/')
+        rest++;
+    if (!rest || image_name_check(rest) < 0)
+        return err_set(EINVAL,
+                       "%s:%ld: <source>: file '%.200s' is not inside this host's image directory %.*s; name the "
+                       "image relative to it (e.g. file=\"web.raw\")",
+                       source, d->source_line, d->file, (int)n, dir);
+    size_t len = strlen(rest);
+    memmove(d->file, rest, len + 1);
+    memset(d->file + len, 0, sizeof(d->file) - len); /* configurations are compared whole */
+    return 0;
+}
+
+int domain_disks_resolve(struct domain_config *c, const char *image_dir, const char *source)
+{
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        int r = resolve_one(&c->disks[i], image_dir, source && source[0] ? source : "<api>");
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Appends to out at *len; -ENAMETOOLONG when it does not fit. */
+static int add(char *out, size_t size, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int add(char *out, size_t size, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *len, size - *len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size - *len)
+        return -ENAMETOOLONG;
+    *len += (size_t)n;
+    return 0;
+}
+
+int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag, const char *socket, char *out,
+                     size_t size)
+{
+    const struct domain_disk *d = &c->disks[i];
+    size_t len = 0;
+    if (size)
+        out[0] = '\0';
+    if (i >= c->ndisks || strchr(tag, ',') || strchr(socket, ',') || strchr(d->file, ','))
+        return -EINVAL;
+    int r = add(out, size, &len, "name=%s-%s,socket=%s,file=%s", tag, d->target, socket, d->file);
+    if (r == 0 && d->readonly)
+        r = add(out, size, &len, ",readonly");
+    if (r == 0 && d->serial[0])
+        r = add(out, size, &len, ",serial=%s", d->serial);
+    for (int k = 0; r == 0 && k < IOTUNE_KEYS; k++)
+        if (d->iotune[k])
+            r = add(out, size, &len, ",%s=%llu", domain_iotune_names[k], (unsigned long long)d->iotune[k]);
+    if (r == 0 && d->group[0])
+        r = add(out, size, &len, ",group=%s-%s", tag, d->group);
+    if (r == 0 && c->blkio_weight)
+        r = add(out, size, &len, ",weight=%u", c->blkio_weight);
+    if (r == 0 && d->reservation)
+        r = add(out, size, &len, ",reservation=%llu", (unsigned long long)d->reservation);
+    return r;
+}

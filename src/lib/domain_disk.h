@@ -1,0 +1,90 @@
+/* A domain's disks, as parsed from <devices><disk> (docs/domain-xml.md, "Disks"): each one a
+ * virtio-blk device whose image xeno-blkback serves from the operator's image directory.
+ * Included by lib/domain_config.h; the parser is src/lib/domain_xml_disk.c, the image-
+ * directory resolution and the backend's --disk spec src/lib/domain_disk.c. */
+#ifndef XENO_LIB_DOMAIN_DISK_H
+#define XENO_LIB_DOMAIN_DISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Disks per domain. The XML and xeno-blkback (32 disks in all) take this many; a bound so a
+ * sponsor's document cannot make xenod start hundreds of devices for one domain. */
+#define DOMAIN_DISKS_MAX 8
+#define DOMAIN_DISK_FILE_MAX 511   /* <source file> as written: a name or an absolute path */
+#define DOMAIN_DISK_SERIAL_MAX 20  /* virtio-blk GET_ID: 20 bytes */
+#define DOMAIN_DISK_GROUP_MAX 31   /* <iotune><group_name> */
+#define DOMAIN_DISK_TARGET_MAX 7   /* <target dev='vda'> */
+#define DOMAIN_DISK_WEIGHT_MIN 100 /* <blkiotune><weight>: libvirt's range */
+#define DOMAIN_DISK_WEIGHT_MAX 1000
+#define DOMAIN_DISK_RESERVATION_MAX 100000000ULL  /* <xeno:iotune reservation>: units/s */
+#define DOMAIN_DISK_IOTUNE_VALUE_MAX (1ULL << 53) /* bytes/s or operations/s */
+
+/* libvirt's <iotune> children, in libvirt's order; also the words of xeno-blkback's --disk
+ * spec (the same names), which the backend's scheduler reads (docs/blkback.md, "Scheduler"). */
+enum domain_iotune_key {
+    IOTUNE_TOTAL_BYTES,
+    IOTUNE_READ_BYTES,
+    IOTUNE_WRITE_BYTES,
+    IOTUNE_TOTAL_IOPS,
+    IOTUNE_READ_IOPS,
+    IOTUNE_WRITE_IOPS,
+    IOTUNE_TOTAL_BYTES_MAX,
+    IOTUNE_READ_BYTES_MAX,
+    IOTUNE_WRITE_BYTES_MAX,
+    IOTUNE_TOTAL_IOPS_MAX,
+    IOTUNE_READ_IOPS_MAX,
+    IOTUNE_WRITE_IOPS_MAX,
+    IOTUNE_SIZE_IOPS,
+    IOTUNE_TOTAL_BYTES_MAX_LENGTH,
+    IOTUNE_READ_BYTES_MAX_LENGTH,
+    IOTUNE_WRITE_BYTES_MAX_LENGTH,
+    IOTUNE_TOTAL_IOPS_MAX_LENGTH,
+    IOTUNE_READ_IOPS_MAX_LENGTH,
+    IOTUNE_WRITE_IOPS_MAX_LENGTH,
+    IOTUNE_KEYS
+};
+/* "total_bytes_sec", ... "write_iops_sec_max_length". */
+extern const char *const domain_iotune_names[IOTUNE_KEYS];
+
+enum domain_disk_format {
+    DISK_FORMAT_RAW = 0, /* <driver type='raw'>: a raw (sparse) file */
+    DISK_FORMAT_OVERLAY, /* <driver type='xeno-overlay'>: our copy-on-write overlay (*.ovl) */
+};
+
+struct domain_disk {
+    /* <source file>: an image name relative to the image directory, or (as written, before
+     * domain_disks_resolve) an absolute path that must lie inside it. Inline, not malloc'd:
+     * xenod copies configurations by assignment. */
+    char file[DOMAIN_DISK_FILE_MAX + 1];
+    enum domain_disk_format format;
+    char target[DOMAIN_DISK_TARGET_MAX + 1]; /* "vda".."vdz": the disk's name to xeno-blkback */
+    int readonly;                            /* <readonly/> */
+    char serial[DOMAIN_DISK_SERIAL_MAX + 1]; /* <serial>; "": none */
+    uint64_t iotune[IOTUNE_KEYS];            /* <iotune>; 0: not given */
+    char group[DOMAIN_DISK_GROUP_MAX + 1];   /* <iotune><group_name>; "": none */
+    uint64_t reservation;                    /* <xeno:iotune reservation>, units/s; 0: none */
+    long line;                               /* of <disk>, for messages after the parse */
+    long source_line;                        /* of <source> */
+};
+
+struct domain_config;
+
+/* Makes every disk's file a name relative to `image_dir` (absolute, no trailing '/'): an
+ * absolute path inside it loses the directory, a relative name is kept; anything else is
+ * refused, "SOURCE:LINE: <source>: ...", with `source` naming the document as the parser's
+ * messages do. 0 or -EINVAL (err_set). */
+int domain_disks_resolve(struct domain_config *c, const char *image_dir, const char *source);
+
+/* xeno-blkback's --disk spec (also its control socket's add-disk) for disk i of c
+ * (docs/blkback.md, "Running it"): "name=TAG-vda,socket=SOCKET,file=FILE[,readonly]
+ * [,serial=S][,KEY=V...][,group=TAG-G][,weight=W][,reservation=R]", the KEYs being
+ * domain_iotune_names. `tag` names the domain on the host ([a-z0-9_], xenod's "d" and the
+ * domain's ID): the backend's disk and group names are host-wide, libvirt's group_name is the
+ * domain's own. `socket` is the monitor's vhost-user socket for the disk. The XML's values were
+ * checked by the parser (no commas, no control characters). 0, -EINVAL (a comma in tag or
+ * socket), or -ENAMETOOLONG when it does not fit `size`. */
+int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag, const char *socket, char *out,
+                     size_t size);
+
+#endif
