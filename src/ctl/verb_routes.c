@@ -47,6 +47,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"token", "revoke", "DELETE", "/v1/tokens/{id}"},
     {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill"},
     {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill/explain"}, /* --explain LINE */
+    {"bill", NULL, "GET", "/v1/host/bill"},                       /* --host */
     {"sponsor-policy", NULL, "GET", "/v1/sponsors/{sponsor}/policy"},
     {"sponsor-policy", NULL, "PUT", "/v1/sponsors/{sponsor}/policy"},
     LOCAL("help", NULL, "prints xenctl's own help text"),

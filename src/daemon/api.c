@@ -731,6 +731,7 @@ static const struct route routes[] = {
     {"POST", "/v1/restore", h_restore},
     {"GET", "/v1/log", h_log},
     {"GET", "/v1/host", h_host},
+    {"GET", "/v1/host/bill", api_h_host_bill},
     {"GET", "/metrics", h_metrics},
     {"GET", "/v1/tokens", h_tokens},
     {"POST", "/v1/tokens", h_token_create},

@@ -132,7 +132,7 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
         goto fail;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : tx->account[0] ? "host" : "usage", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, tx->domain, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, tx->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 6, tx->sponsor, -1, SQLITE_TRANSIENT);
@@ -146,8 +146,11 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
     rc = step_done(st);
     if (rc != SQLITE_DONE)
         goto fail_rc;
-    char account[200];
-    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
+    char account[LEDGER_ACCOUNT_MAX];
+    if (tx->account[0])
+        snprintf(account, sizeof(account), "%s", tx->account);
+    else
+        snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
     int line = 0;
     for (int m = 0; m < METER__COUNT; m++) {
         if (!tx->q[m])
@@ -337,6 +340,13 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                         sponsor ? "t.period_end_us > ?1 AND t.period_start_us < ?2 AND t.sponsor = ?3"
                                 : "t.period_end_us > ?1 AND t.period_start_us < ?2",
                         sponsor, from_us, to_us, fn, ctx);
+}
+
+int ledger_for_each_host(struct ledger *l, int64_t from_us, int64_t to_us,
+                         void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
+{
+    return for_each_sql(l, "t.kind = 'host' AND t.period_end_us > ?1 AND t.period_start_us < ?2", NULL, from_us, to_us,
+                        fn, ctx);
 }
 
 int ledger_has_sponsor(struct ledger *l, const char *sponsor)

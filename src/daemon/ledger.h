@@ -29,6 +29,7 @@
 #define LEDGER_NAME_MAX 80
 #define LEDGER_SPONSOR_MAX 136 /* DOMAIN_SPONSOR_MAX + 1, rounded up */
 #define LEDGER_BACKLOG_MAX 4096
+#define LEDGER_ACCOUNT_MAX 200
 
 struct ledger_tx {
     char key[LEDGER_KEY_MAX]; /* idempotency key */
@@ -40,6 +41,10 @@ struct ledger_tx {
     int64_t reverses;           /* 0, or the id of the transaction this one reverses */
     struct meter_cursor cursor; /* saved with it (source in cursor.source) */
     int has_cursor;
+    /* The debited account of the host's own meters ("overhead:xenod", "host:idle"...): such
+     * a transaction is of kind "host" with an empty sponsor, so no sponsor's bill reads it.
+     * Empty: a domain's usage, debiting "sponsor:SPONSOR/domain:UUID". */
+    char account[LEDGER_ACCOUNT_MAX];
 };
 
 struct ledger {
@@ -81,6 +86,11 @@ struct ledger_row {
 };
 int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int64_t to_us,
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx);
+/* The same for the host's own transactions (kind "host": overhead and idle) overlapping
+ * [from_us, to_us); row->sponsor is "" and row->name the process ("xenod", "xeno-netback",
+ * "xeno-vmm:DOMAIN") or "idle". */
+int ledger_for_each_host(struct ledger *l, int64_t from_us, int64_t to_us,
+                         void (*fn)(void *ctx, const struct ledger_row *row), void *ctx);
 /* 1 when any transaction of `sponsor` exists, 0 when none. */
 int ledger_has_sponsor(struct ledger *l, const char *sponsor);
 

@@ -158,6 +158,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"GET", "/v1/events"},
         {"GET", "/v1/log"},
         {"GET", "/v1/host"},
+        {"GET", "/v1/host/bill"},
         {"GET", "/metrics"},
         {"GET", "/v1/tokens"},
         {"POST", "/v1/tokens"},
