@@ -132,7 +132,8 @@ const struct ctl_command ctl_commands[] = {
      sched_opts, 0, 1, ctl_cmd_sched},
     {"top", "[-b] [-d SEC] [-n N]", "refresh a table of the CPU each domain uses",
      "Columns: Name ID State CPU% (of one CPU, over the last interval) Thr% (of the time held back\n"
-     "by its limit) Res Limit Time(s) (exact CPU time). Ctrl-C ends it.\n"
+     "by its limit) Res Limit Time(s) (exact CPU time) Cost/h (at the last interval's rates, priced by\n"
+     "the list in force: docs/billing.md), then the cost per hour per sponsor. Ctrl-C ends it.\n"
      "  -d, --delay SEC       seconds between frames (default 1)\n"
      "  -n, --iterations N    stop after N frames (default: never)\n"
      "  -b, --batch           plain frames one after the other, never a terminal control code\n"

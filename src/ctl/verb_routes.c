@@ -30,6 +30,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"sched", NULL, "GET", "/v1/domains/{ref}/sched"},
     {"sched", NULL, "POST", "/v1/domains/{ref}/sched"},
     {"top", NULL, "GET", "/v1/domains"},
+    {"top", NULL, "GET", "/v1/prices"}, /* the cost column */
     {"save", NULL, "POST", "/v1/domains/{ref}/save"},
     {"restore", NULL, "POST", "/v1/restore"},
     {"migrate", NULL, "POST", "/v1/domains/{ref}/migrate"},

@@ -740,6 +740,7 @@ static const struct route routes[] = {
     {"GET", "/v1/sponsors/{sponsor}/bill/explain", h_bill_explain},
     {"GET", "/v1/sponsors/{sponsor}/policy", api_h_policy_get},
     {"PUT", "/v1/sponsors/{sponsor}/policy", api_h_policy_put},
+    {"GET", "/v1/prices", api_h_prices_get},
     {"POST", "/v1/prices", h_prices_reload},
 };
 

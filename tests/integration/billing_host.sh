@@ -172,6 +172,27 @@ check billing-host-csv "[ \"\$(head -1 <<<\"\$out\")\" = '\"kind\",\"name\",\"cp
 out=$(bhx bill --host --from "$TO" --to "$FROM" 2>&1)
 check billing-host-inverted-period "[ \$? != 0 ] && grep -qi period <<<\"\$out\"" "$out"
 
+# --- xenctl top's cost column: the price list (cpu 100 per vcpu-second, memory 1 per GiB-second)
+# at the rate the same frame shows: max(CPU%, reservation) and max(resident, 64 MiB allocated).
+TOPOUT=$(bhx top -b -n 2 -d 2)
+FRAME=$(awk '/^Name / { f = "" } { f = f $0 "\n" } END { printf "%s", f }' <<<"$TOPOUT")
+echo "$FRAME" | sed 's/^/      /'
+bh_top_ok() { # the second frame: every running domain's Cost/h as its CPU% and reservation say
+    awk '/^Name / { t = 1; next } /^$/ { t = 0 } /^Sponsor / { s = 1; next }
+         t && NF >= 9 { cpu = $4 / 100; res = $6; sub(/%/, "", res); res /= 100; if ($6 == "-") res = 0
+                        q = (cpu > res ? cpu : res) * 100 + 0.0625 * 1; want = q * 3600 / 1e6
+                        d = $9 - want; if (d < 0) d = -d; if (d > want * 0.01 + 0.000002) bad = 1; n++ }
+         END { exit !(n == 3 && !bad) }' <<<"$FRAME"
+}
+check billing-host-top-cost-is-price-times-rate bh_top_ok "$FRAME"
+bh_top_totals_ok() { # Sponsor Domains Cost/h: acme = hot, beta = rest + capped
+    awk '/^Name / { t = 1; next } /^$/ { t = 0 } /^Sponsor / { s = 1; next }
+         t && NF >= 9 { c[$1] = $9 } s && NF == 3 { tot[$1] = $3; ns++ }
+         END { a = tot["acme"] - c["hot"]; b = tot["beta"] - c["rest"] - c["capped"]
+               exit !(ns == 2 && a * a < 1e-11 && b * b < 1e-11) }' <<<"$FRAME"
+}
+check billing-host-top-sponsor-totals bh_top_totals_ok "$FRAME"
+
 # --- each domain over its life: the ledger against /proc --------------------------------------
 TP=$EPOCHREALTIME
 declare -A VNS PNS

@@ -167,6 +167,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"GET", "/v1/sponsors/acme/bill/explain"},
         {"GET", "/v1/sponsors/acme/policy"},
         {"PUT", "/v1/sponsors/acme/policy"},
+        {"GET", "/v1/prices"},
         {"POST", "/v1/prices"},
     };
     size_t nd = sizeof(documented) / sizeof(documented[0]);
