@@ -257,7 +257,7 @@ static int bill_locked(struct billing *b, const char *sponsor, int64_t from_us, 
     int r = invoice_init(inv, sponsor, from_us, to_us, by, b->prices);
     if (r < 0)
         return r;
-    if (!ledger_has_sponsor(&b->ledger, sponsor))
+    if (!sponsor[0] || !ledger_has_sponsor(&b->ledger, sponsor)) /* "": the host's own (host_bill.h) */
         return err_set(ENOENT, "no usage of sponsor '%s' in the ledger", sponsor);
     if ((r = ledger_for_each(&b->ledger, sponsor, from_us, to_us, invoice_add_row, inv)) < 0 ||
         (r = invoice_finish(inv)) < 0) {
