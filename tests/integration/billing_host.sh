@@ -9,7 +9,8 @@
 #   - over one period of 60 s: sponsors + idle + overhead + other = capacity (0.5%), with idle
 #     measured by xenod (/proc/stat) against idle measured here (0.5% of capacity), and "other"
 #     against this test's own figure of it: the host's busy time less the CPU time of xenod and
-#     the monitors (0.5% of capacity). Memory the same, MemAvailable sampled every second here.
+#     the monitors (1.5% of capacity: the monitors' overhead is placed in time less exactly
+#     than it is totalled, see below). Memory the same, MemAvailable sampled every second here.
 # The machine is shared: other processes' load shows up as "other" (it is printed); it is
 # still conservation, since idle is measured, not taken as what is left.
 # test-harness: serial (it compares CPU time and wall time: other tests beside it skew both)
@@ -145,10 +146,13 @@ check billing-host-cpu-conservation "bh_near $SUM $CAP 0.005" "sum $SUM, capacit
 check billing-host-capacity-is-cpus-times-wall "[ $(hb .capacity.cpu_seconds_micros) = $(($(nproc) * (TO - FROM) * 1000000)) ]" \
     "xenod $CAP, $(nproc) CPUs x $((TO - FROM)) s"
 check billing-host-idle-measured "bh_near $IDLE_M $T_IDLE 0 $(bh_f "$CAP * 0.005")" "xenod $IDLE_M, here $T_IDLE"
-check billing-host-other-independent "bh_near $OTHER $T_OTHER 0 $(bh_f "$CAP * 0.005")" \
+# The monitors' overhead is placed in time less well than it is totalled (docs/billing.md, "The
+# host's bill", limits): over a period it has come out up to about 1 s (of 120) short here,
+# while over each monitor's life it matches /proc (checked below). Hence 1.5% for these two.
+check billing-host-other-independent "bh_near $OTHER $T_OTHER 0 $(bh_f "$CAP * 0.015")" \
     "xenod's other $OTHER, this test's $T_OTHER"
 check billing-host-overhead-independent \
-    "bh_near $(bh_f "$SPU + $OVH_VMM + $OVH_XENOD") $(bh_f "$T_MON + $T_XENOD") 0 $(bh_f "$CAP * 0.005")" \
+    "bh_near $(bh_f "$SPU + $OVH_VMM + $OVH_XENOD") $(bh_f "$T_MON + $T_XENOD") 0 $(bh_f "$CAP * 0.015")" \
     "ledger used + overhead $(bh_f "$SPU + $OVH_VMM + $OVH_XENOD"), /proc $(bh_f "$T_MON + $T_XENOD")"
 
 MSP=$(hb '[.lines[] | select(.kind == "sponsor") | .memory_gib_seconds_micros] | add / 1e6')
