@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/billing.h"
+#include "daemon/host_meter.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
 
@@ -31,6 +33,23 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
         m->gauge[1] = st->guest_resident_bytes;
         m->gauge[2] = st->memory_target_bytes ? st->memory_target_bytes : st->memory_bytes;
     }
+    /* The monitor process's own cost beyond its guest (docs/billing.md, "The host's bill"):
+     * its CPU clock less the vCPUs', its resident set less guest RAM; one instance per
+     * monitor process, whether or not it holds the domain. */
+    struct proc_usage pu;
+    if (st && st->started_ns && d->mon && host_proc_usage(d->mon->pid, &pu) == 0) {
+        out->has_overhead = 1;
+        pu.start_ns = st->started_ns;
+        pu.rss_bytes = st->monitor_rss_bytes ? st->monitor_rss_bytes : pu.rss_bytes;
+        /* The page's vCPU time is as of updated_ns, the process's clock as of now: while the
+         * vCPUs run, they may have run up to nvcpus x the gap since. Counting that as theirs
+         * keeps the overhead's high mark from ever running ahead of the truth (a mark too
+         * high would hold back the next postings: time counted in the wrong interval). An
+         * exited monitor's (a zombie's) figures are final: nothing to allow for. */
+        uint64_t gap = pu.state != 'Z' && pu.read_ns > st->updated_ns ? pu.read_ns - st->updated_ns : 0;
+        host_overhead_reading(&pu, st->cpu_ns + gap * (st->nvcpus ? st->nvcpus : 1), st->guest_resident_bytes,
+                              &out->overhead);
+    }
     char port[NET_PORT_NAME_SIZE];
     struct nb_stats_port np;
     if (d->cfg.net.present && r->netback) {
@@ -47,6 +66,28 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
             out->net.counter[3] = np.packets[NET_DIR_TO_PORT];
         }
     }
+}
+
+/* The host's own sources: xenod, the network backend, and the host's idle CPU and memory
+ * (billing_observe_host posts each once a posting interval). */
+static void observe_host(struct billing *b, struct netback_sup *nb)
+{
+    struct proc_usage pu;
+    struct meter_reading m;
+    if (host_proc_usage(getpid(), &pu) == 0) {
+        host_overhead_reading(&pu, 0, 0, &m);
+        billing_observe_host(b, "xenod", METER_SOURCE_OVERHEAD, &m, 0);
+    }
+    int pid = 0;
+    uint64_t restarts;
+    if (nb)
+        netback_sup_status(nb, &pid, &restarts);
+    if (pid > 0 && host_proc_usage(pid, &pu) == 0) {
+        host_overhead_reading(&pu, 0, 0, &m);
+        billing_observe_host(b, "xeno-netback", METER_SOURCE_OVERHEAD, &m, 0);
+    }
+    if (host_idle_reading(&m) == 0)
+        billing_observe_host(b, "host", METER_SOURCE_HOST, &m, 0);
 }
 
 void reg_billing_tick(struct registry *r)
@@ -81,11 +122,13 @@ void reg_billing_tick(struct registry *r)
             reg_billing_reading(r, due[i], &st, &rd[n++]);
     }
     free(due);
+    struct netback_sup *nb = r->netback;
     pthread_mutex_unlock(&r->lock);
     if (!b)
         return;
     for (size_t i = 0; i < n; i++)
         billing_observe(b, &rd[i], 0);
     free(rd);
+    observe_host(b, nb);
     billing_flush(b);
 }
