@@ -41,14 +41,23 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
         out->has_overhead = 1;
         pu.start_ns = st->started_ns;
         pu.rss_bytes = st->monitor_rss_bytes ? st->monitor_rss_bytes : pu.rss_bytes;
-        /* The page's vCPU time is as of updated_ns, the process's clock as of now: while the
-         * vCPUs run, they may have run up to nvcpus x the gap since. Counting that as theirs
-         * keeps the overhead's high mark from ever running ahead of the truth (a mark too
-         * high would hold back the next postings: time counted in the wrong interval). An
-         * exited monitor's (a zombie's) figures are final: nothing to allow for. */
-        uint64_t gap = pu.state != 'Z' && pu.read_ns > st->updated_ns ? pu.read_ns - st->updated_ns : 0;
-        host_overhead_reading(&pu, st->cpu_ns + gap * (st->nvcpus ? st->nvcpus : 1), st->guest_resident_bytes,
-                              &out->overhead);
+        /* Never ahead of the truth: a mark too high would hold back the next postings (time
+         * counted in the wrong interval). A running monitor's page pairs its process CPU
+         * time with its vCPUs' (exact as of the page). A monitor older than that pairing:
+         * the page's vCPU time is as of updated_ns, the process's clock as of now, so the
+         * vCPUs are allowed nvcpus x the gap since (which under-counts the overhead of
+         * vCPUs that did not run all of it). An exited monitor's (a zombie's) figures are
+         * final: its whole CPU time less its vCPUs'. */
+        uint64_t guest_ns = st->cpu_ns;
+        if (pu.state != 'Z' && st->process_cpu_ns) {
+            /* The page's own pair (stats_page.h): the process's CPU time and its vCPUs',
+             * read together by the monitor, as of the page. */
+            pu.cpu_ns = st->process_cpu_ns;
+            pu.read_ns = st->updated_ns;
+        } else if (pu.state != 'Z' && pu.read_ns > st->updated_ns) {
+            guest_ns += (pu.read_ns - st->updated_ns) * (st->nvcpus ? st->nvcpus : 1);
+        }
+        host_overhead_reading(&pu, guest_ns, st->guest_resident_bytes, &out->overhead);
     }
     char port[NET_PORT_NAME_SIZE];
     struct nb_stats_port np;
@@ -88,6 +97,19 @@ static void observe_host(struct billing *b, struct netback_sup *nb)
     }
     if (host_idle_reading(&m) == 0)
         billing_observe_host(b, "host", METER_SOURCE_HOST, &m, 0);
+}
+
+void reg_billing_stop(struct billing *b)
+{
+    struct proc_usage pu;
+    struct meter_reading m;
+    if (!b)
+        return;
+    if (host_proc_usage(getpid(), &pu) == 0) {
+        host_overhead_reading(&pu, 0, 0, &m);
+        billing_observe_host(b, "xenod", METER_SOURCE_OVERHEAD, &m, 1);
+    }
+    billing_flush(b);
 }
 
 void reg_billing_tick(struct registry *r)

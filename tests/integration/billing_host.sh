@@ -61,6 +61,15 @@ bh_meter() {
            WHERE t.domain_name = '$1' AND p.meter = '$2' AND p.account <> 'host'"
 }
 # bh_near A B TOL ABS: |A - B| <= TOL x |B| + ABS
+# bh_period NAME METER: its ledger quantity over [FROM, TO) in micro-units, each transaction
+# cut at the period's edges in proportion to time (as a bill cuts it).
+bh_period() {
+    local f=$((FROM * 1000000)) t=$((TO * 1000000))
+    bhsql "SELECT CAST(COALESCE(SUM(p.quantity * (MIN(x.period_end_us, $t) - MAX(x.period_start_us, $f)) * 1.0
+           / (x.period_end_us - x.period_start_us)), 0) AS INTEGER) FROM ledger_posting p JOIN ledger_tx x
+           ON x.id = p.tx_id WHERE x.domain_name = '$1' AND p.meter = '$2' AND p.account <> 'host'
+           AND x.period_end_us > $f AND x.period_start_us < $t AND x.period_end_us > x.period_start_us"
+}
 bh_near() { awk -v a="$1" -v b="$2" -v r="$3" -v z="${4:-0}" 'BEGIN { d = a - b; if (d < 0) d = -d; if (b < 0) b = -b; exit !(d <= r * b + z) }'; }
 bh_between() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
 bh_gone() { ! bhx info "$1" >/dev/null 2>&1; }
@@ -94,7 +103,11 @@ TO=$((FROM + 60))
 sleep "$(bh_f "$FROM - $EPOCHREALTIME")"
 read -r S0_TOTAL S0_IDLE < <(bh_stat)
 P0=0
-for d in hot rest capped; do P0=$((P0 + $(bh_proc_ns "${PID[$d]}"))); done
+declare -A PP0 PV0 PP1 PV1
+for d in hot rest capped; do
+    PP0[$d]=$(bh_proc_ns "${PID[$d]}") PV0[$d]=$(bh_vcpu_ns "${PID[$d]}")
+    P0=$((P0 + PP0[$d]))
+done
 X0=$(bh_proc_ns "$BH_XPID")
 AVAIL_SUM=0 AVAIL_N=0
 while [ "$(date +%s)" -lt "$TO" ]; do # MemAvailable once a second, for idle memory
@@ -104,7 +117,10 @@ done
 sleep "$(bh_f "$TO - $EPOCHREALTIME")" 2>/dev/null
 read -r S1_TOTAL S1_IDLE < <(bh_stat)
 P1=0
-for d in hot rest capped; do P1=$((P1 + $(bh_proc_ns "${PID[$d]}"))); done
+for d in hot rest capped; do
+    PP1[$d]=$(bh_proc_ns "${PID[$d]}") PV1[$d]=$(bh_vcpu_ns "${PID[$d]}")
+    P1=$((P1 + PP1[$d]))
+done
 X1=$(bh_proc_ns "$BH_XPID")
 sleep 5 # a duration: the postings that cover the period's end (every 2 s)
 
@@ -141,6 +157,12 @@ echo "      sponsors $SP charged, $SPU used: $(hb '[.lines[] | select(.kind == "
 echo "      idle $IDLE (measured $IDLE_M less charged-unused $T_UNUSED; here: $T_IDLE)"
 echo "      overhead $OVH (xeno-vmm $OVH_VMM, xenod $OVH_XENOD; here: monitors - vCPUs $(bh_f "$T_MON - $SPU"), xenod $T_XENOD)"
 echo "      other $OTHER (here: $T_OTHER)"
+for d in hot rest capped; do # where a difference of used + overhead lies, per monitor
+    echo "      $d: ledger used $(bh_f "$(bh_period "$d" vcpu_seconds_used) / 1e6") overhead" \
+        "$(bh_f "$(bh_period "xeno-vmm:$d" overhead_cpu_seconds) / 1e6"); /proc vCPUs" \
+        "$(bh_f "(${PV1[$d]} - ${PV0[$d]}) / 1e9") process $(bh_f "(${PP1[$d]} - ${PP0[$d]}) / 1e9")"
+done
+echo "      xenod: ledger overhead $(bh_f "$(bh_period xenod overhead_cpu_seconds) / 1e6"); /proc $T_XENOD"
 echo "      sponsors + idle + overhead + other = $SUM"
 check billing-host-cpu-conservation "bh_near $SUM $CAP 0.005" "sum $SUM, capacity $CAP"
 check billing-host-capacity-is-cpus-times-wall "[ $(hb .capacity.cpu_seconds_micros) = $(($(nproc) * (TO - FROM) * 1000000)) ]" \
