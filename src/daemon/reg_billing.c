@@ -47,13 +47,15 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
          * the page's vCPU time is as of updated_ns, the process's clock as of now, so the
          * vCPUs are allowed nvcpus x the gap since (which under-counts the overhead of
          * vCPUs that did not run all of it). An exited monitor's (a zombie's) figures are
-         * final: its whole CPU time less its vCPUs'. */
+         * final: its whole CPU time less its vCPUs'. The page is the monitor's word: what it
+         * says of its process is bounded by the kernel's clock, and over its life the
+         * overhead is the kernel's figure (the zombie's) whatever it said. */
         uint64_t guest_ns = st->cpu_ns;
         if (pu.state != 'Z' && st->process_cpu_ns) {
             /* The page's own pair (stats_page.h): the process's CPU time and its vCPUs',
              * read together by the monitor, as of the page. */
-            pu.cpu_ns = st->process_cpu_ns;
-            pu.read_ns = st->updated_ns;
+            pu.cpu_ns = st->process_cpu_ns < pu.cpu_ns ? st->process_cpu_ns : pu.cpu_ns; /* the kernel's bound */
+            pu.read_ns = st->updated_ns < pu.read_ns ? st->updated_ns : pu.read_ns;
         } else if (pu.state != 'Z' && pu.read_ns > st->updated_ns) {
             guest_ns += (pu.read_ns - st->updated_ns) * (st->nvcpus ? st->nvcpus : 1);
         }
