@@ -93,8 +93,8 @@ static int price_sponsor(struct ledger *l, const struct price_list *p, struct ho
     int r = invoice_init(&inv, s->name, hb->from_us, hb->to_us, INVOICE_BY_RESOURCE, p);
     if (r < 0)
         return r;
-    if ((r = ledger_for_each(l, s->name, hb->from_us, hb->to_us, invoice_add_row, &inv)) == 0 &&
-        (r = invoice_finish(&inv)) == 0) {
+    /* As billing_bill makes it: whole hours from the roll-ups (the same lines as raw). */
+    if ((r = invoice_build(&inv, l, 1)) == 0 && (r = invoice_finish(&inv)) == 0) {
         for (size_t i = 0; i < inv.n; i++) {
             if (inv.lines[i].resource == RES_CPU)
                 s->cpu += inv.lines[i].quantity;
