@@ -157,6 +157,10 @@ static void print_explain(const json_t *e)
 int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a)
 {
     const char *from = ctl_args_get(a, "from"), *to = ctl_args_get(a, "to"), *by = ctl_args_get(a, "by");
+    if (ctl_args_get(a, "host"))
+        return ctl_cmd_host_bill(c, a);
+    if (a->npos == 0)
+        return ctl_usage_error("bill needs a SPONSOR (or --host)");
     if (!from || !to)
         return ctl_usage_error("bill needs --from TIME and --to TIME (YYYY-MM-DDTHH:MM:SSZ or seconds)");
     char sp[512], f[128], t[128], b[64], path[1024];

@@ -13,6 +13,7 @@
 #include "ctl/commands.h"
 #include "ctl/render.h"
 #include "ctl/table.h"
+#include "ctl/top_cost.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
@@ -161,19 +162,80 @@ static double cpu_ns(const json_t *dom, const char *key)
     return ns_field(json_object_get(json_object_get(dom, "usage"), "cpu"), key);
 }
 
-int ctl_render_top(const json_t *prev, const json_t *cur, double interval_s, FILE *f)
+/* top's per-sponsor totals of the cost column. */
+struct top_sponsors {
+    struct {
+        char name[136];
+        int domains;
+        double cost;
+    } * v;
+    size_t n;
+};
+
+static void top_sponsor_add(struct top_sponsors *sp, const char *name, double cost)
 {
-    enum { NCOLS = 8 };
-    static const char *const headers[NCOLS] = {"Name", "ID", "State", "CPU%", "Thr%", "Res", "Limit", "Time(s)"};
-    static const enum ctl_align align[NCOLS] = {CTL_ALIGN_LEFT,  CTL_ALIGN_RIGHT, CTL_ALIGN_LEFT,  CTL_ALIGN_RIGHT,
-                                                CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT};
+    name = name ? name : "";
+    for (size_t i = 0; i < sp->n; i++)
+        if (strcmp(sp->v[i].name, name) == 0) {
+            sp->v[i].domains++;
+            sp->v[i].cost += cost;
+            return;
+        }
+    void *nv = realloc(sp->v, (sp->n + 1) * sizeof(*sp->v));
+    if (!nv)
+        return;
+    sp->v = nv;
+    snprintf(sp->v[sp->n].name, sizeof(sp->v[sp->n].name), "%s", name);
+    sp->v[sp->n].domains = 1;
+    sp->v[sp->n].cost = cost;
+    sp->n++;
+}
+
+/* A blank line, then Sponsor Domains Cost/h. */
+static int top_sponsors_print(const struct top_sponsors *sp, FILE *f)
+{
+    static const char *const headers[] = {"Sponsor", "Domains", "Cost/h"};
+    static const enum ctl_align align[] = {CTL_ALIGN_LEFT, CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT};
+    struct ctl_table t;
+    int r = 0;
+    ctl_table_init(&t, 3, headers, align);
+    for (size_t i = 0; r == 0 && i < sp->n; i++) {
+        char d[16], c[32];
+        snprintf(d, sizeof(d), "%d", sp->v[i].domains);
+        snprintf(c, sizeof(c), "%.6f", sp->v[i].cost);
+        const char *row[] = {sp->v[i].name[0] ? sp->v[i].name : "-", d, c};
+        r = ctl_table_add(&t, row);
+    }
+    if (r == 0) {
+        fputc('\n', f);
+        ctl_table_print(&t, f);
+    }
+    ctl_table_free(&t);
+    return r;
+}
+
+static void top_sponsors_free(struct top_sponsors *sp)
+{
+    free(sp->v);
+}
+
+int ctl_render_top(const json_t *prev, const json_t *cur, const json_t *prices, double interval_s, FILE *f)
+{
+    enum { NCOLS = 9 };
+    static const char *const headers[NCOLS] = {"Name", "ID",    "State",   "CPU%",  "Thr%",
+                                               "Res",  "Limit", "Time(s)", "Cost/h"};
+    static const enum ctl_align align[NCOLS] = {CTL_ALIGN_LEFT,  CTL_ALIGN_RIGHT, CTL_ALIGN_LEFT,
+                                                CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT,
+                                                CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT};
+    int ncols = prices ? NCOLS : NCOLS - 1; /* no price list asked: no cost column */
     struct ctl_table t;
     char cells[NCOLS][CTL_CELL_MAX];
     const char *row[NCOLS];
     size_t i;
     const json_t *dom;
     int r = 0;
-    ctl_table_init(&t, NCOLS, headers, align);
+    struct top_sponsors sp = {0};
+    ctl_table_init(&t, ncols, headers, align);
     json_array_foreach(json_object_get(cur, "domains"), i, dom)
     {
         const json_t *s = json_object_get(dom, "sched");
@@ -184,10 +246,19 @@ int ctl_render_top(const json_t *prev, const json_t *cur, double interval_s, FIL
         ctl_fmt_value(json_object_get(dom, "id"), cells[1], CTL_CELL_MAX);
         ctl_fmt_value(json_object_get(dom, "state"), cells[2], CTL_CELL_MAX);
         /* Rates need two frames of the same monitor (its counters restart with a new one). */
-        if (interval_s > 0 && isfinite(now_cpu) && isfinite(old_cpu) && now_cpu >= old_cpu)
-            snprintf(cells[3], CTL_CELL_MAX, "%.1f", (now_cpu - old_cpu) / 1e9 / interval_s * 100);
+        double rate = interval_s > 0 && isfinite(now_cpu) && isfinite(old_cpu) && now_cpu >= old_cpu
+                          ? (now_cpu - old_cpu) / 1e9 / interval_s
+                          : NAN;
+        if (isfinite(rate))
+            snprintf(cells[3], CTL_CELL_MAX, "%.1f", rate * 100);
         else
             snprintf(cells[3], CTL_CELL_MAX, "-");
+        double cost = prices ? ctl_top_cost_per_hour(prices, dom, rate) : NAN;
+        snprintf(cells[8], CTL_CELL_MAX, "-");
+        if (isfinite(cost)) {
+            snprintf(cells[8], CTL_CELL_MAX, "%.6f", cost);
+            top_sponsor_add(&sp, json_string_value(json_object_get(dom, "sponsor")), cost);
+        }
         if (interval_s > 0 && isfinite(now_thr) && isfinite(old_thr) && now_thr >= old_thr)
             snprintf(cells[4], CTL_CELL_MAX, "%.1f", (now_thr - old_thr) / 1e9 / interval_s * 100);
         else
@@ -198,7 +269,7 @@ int ctl_render_top(const json_t *prev, const json_t *cur, double interval_s, FIL
             snprintf(cells[7], CTL_CELL_MAX, "%.2f", now_cpu / 1e9);
         else
             ctl_fmt_value(json_object_get(dom, "cpu_time_s"), cells[7], CTL_CELL_MAX);
-        for (int c = 0; c < NCOLS; c++)
+        for (int c = 0; c < ncols; c++)
             row[c] = cells[c];
         if ((r = ctl_table_add(&t, row)) < 0)
             break;
@@ -206,6 +277,9 @@ int ctl_render_top(const json_t *prev, const json_t *cur, double interval_s, FIL
     if (r == 0)
         ctl_table_print(&t, f);
     ctl_table_free(&t);
+    if (r == 0 && sp.n)
+        r = top_sponsors_print(&sp, f);
+    top_sponsors_free(&sp);
     return r;
 }
 
@@ -314,6 +388,10 @@ int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a)
         if (rc != CTL_EXIT_OK)
             break;
         double t = mono_s();
+        /* The list in force, each frame (a reload changes it); without it, no cost column. */
+        json_t *prices = NULL;
+        if (!c->json && ctl_call(c, "GET", "/v1/prices", NULL, CTL_REQUEST_TIMEOUT_S, &prices, NULL) != CTL_EXIT_OK)
+            prices = NULL;
         if (c->json) {
             ctl_print_json(doc);
         } else {
@@ -321,9 +399,10 @@ int ctl_cmd_top(const struct ctl *c, const struct ctl_args *a)
                 fputs("\033[H\033[2J", stdout); /* home, clear: a refreshing screen */
             else if (n)
                 fputc('\n', stdout);
-            if (ctl_render_top(prev, doc, prev ? t - prev_t : 0, stdout) < 0)
+            if (ctl_render_top(prev, doc, prices, prev ? t - prev_t : 0, stdout) < 0)
                 rc = CTL_EXIT_FAILED;
         }
+        json_decref(prices);
         fflush(stdout);
         json_decref(prev);
         prev = doc;

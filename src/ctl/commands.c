@@ -47,7 +47,8 @@ static const struct ctl_opt token_opts[] = {{"sponsor", 1, "NAME", 0},
                                             {NULL, 0, NULL, 0}};
 static const struct ctl_opt bill_opts[] = {
     {"from", 1, "TIME", 0}, {"to", 1, "TIME", 0},      {"by", 1, "resource|domain|day", 0},
-    {"csv", 0, NULL, 0},    {"explain", 1, "LINE", 0}, {NULL, 0, NULL, 0}};
+    {"csv", 0, NULL, 0},    {"explain", 1, "LINE", 0}, {"host", 0, NULL, 0},
+    {NULL, 0, NULL, 0}};
 static const struct ctl_opt policy_opts[] = {{"max-reservation", 1, "PCT", 0}, {"max-limit", 1, "PCT", 0},
                                              {"no-sched", 0, NULL, 0},         {"save", 0, NULL, 0},
                                              {"no-save", 0, NULL, 0},          {NULL, 0, NULL, 0}};
@@ -155,7 +156,8 @@ const struct ctl_command ctl_commands[] = {
      sched_opts, 0, 1, ctl_cmd_sched},
     {"top", "[-b] [-d SEC] [-n N]", "refresh a table of the CPU each domain uses",
      "Columns: Name ID State CPU% (of one CPU, over the last interval) Thr% (of the time held back\n"
-     "by its limit) Res Limit Time(s) (exact CPU time). Ctrl-C ends it.\n"
+     "by its limit) Res Limit Time(s) (exact CPU time) Cost/h (at the last interval's rates, priced by\n"
+     "the list in force: docs/billing.md), then the cost per hour per sponsor. Ctrl-C ends it.\n"
      "  -d, --delay SEC       seconds between frames (default 1)\n"
      "  -n, --iterations N    stop after N frames (default: never)\n"
      "  -b, --batch           plain frames one after the other, never a terminal control code\n"
@@ -238,8 +240,8 @@ const struct ctl_command ctl_commands[] = {
      "  token revoke ID\n"
      "      the token is refused from now on\n",
      token_opts, 1, 2, ctl_cmd_token},
-    {"bill", "SPONSOR --from TIME --to TIME [--by resource|domain|day] [--csv] [--explain LINE]",
-     "a sponsor's bill for a period",
+    {"bill", "[SPONSOR] --from TIME --to TIME [--by resource|domain|day] [--csv] [--explain LINE] [--host]",
+     "a sponsor's bill for a period, or the host's",
      "Prices the sponsor's usage in the ledger with xenod's price list (docs/billing.md): one line\n"
      "per resource (--by domain: per domain and resource, --by day: per UTC day and resource) and\n"
      "price in force; a price change inside the period splits a line there. Quantities and money\n"
@@ -247,8 +249,11 @@ const struct ctl_command ctl_commands[] = {
      "A sponsor token sees its own bill only. --csv: one line per bill line; --json: the API's.\n"
      "--explain LINE: line LINE (from 1, in the bill's order) rebuilt from the ledger's raw postings:\n"
      "each transaction (or the part of it in the line), its postings, its share, the rule's pick,\n"
-     "and the sums and the arithmetic that give the line's quantity and amount.\n",
-     bill_opts, 1, 1, ctl_cmd_bill},
+     "and the sums and the arithmetic that give the line's quantity and amount.\n"
+     "--host (operator only, no SPONSOR): the host's bill: each sponsor's charges, idle capacity,\n"
+     "overhead (xenod, xeno-netback, the monitors) and other, against the host's capacity, in\n"
+     "CPU-seconds and memory GiB-seconds (docs/billing.md, \"The host's bill\").\n",
+     bill_opts, 0, 1, ctl_cmd_bill},
     {"sponsor-policy", "SPONSOR [--max-reservation PCT] [--max-limit PCT] [--no-sched] [--save|--no-save]",
      "show or change what the operator allows a sponsor: sched within limits, snapshots",
      "Without options: the sponsor's policy (a sponsor token may read its own). With options\n"

@@ -71,6 +71,8 @@ int ctl_cmd_audit(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_disk(const struct ctl *c, const struct ctl_args *a);
 /* cmd_bill.c */
 int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a);
+/* cmd_host_bill.c: bill --host (the operator's host bill). */
+int ctl_cmd_host_bill(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_sponsor_policy(const struct ctl *c, const struct ctl_args *a);
 /* cmd_token.c */
 int ctl_cmd_token(const struct ctl *c, const struct ctl_args *a);

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#define CTL_TABLE_MAX_COLS 8
+#define CTL_TABLE_MAX_COLS 12
 
 enum ctl_align { CTL_ALIGN_LEFT, CTL_ALIGN_RIGHT };
 

@@ -30,6 +30,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"sched", NULL, "GET", "/v1/domains/{ref}/sched"},
     {"sched", NULL, "POST", "/v1/domains/{ref}/sched"},
     {"top", NULL, "GET", "/v1/domains"},
+    {"top", NULL, "GET", "/v1/prices"}, /* the cost column */
     {"save", NULL, "POST", "/v1/domains/{ref}/save"},
     {"restore", NULL, "POST", "/v1/restore"},
     {"migrate", NULL, "POST", "/v1/domains/{ref}/migrate"},
@@ -47,6 +48,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"token", "revoke", "DELETE", "/v1/tokens/{id}"},
     {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill"},
     {"bill", NULL, "GET", "/v1/sponsors/{sponsor}/bill/explain"}, /* --explain LINE */
+    {"bill", NULL, "GET", "/v1/host/bill"},                       /* --host */
     {"sponsor-policy", NULL, "GET", "/v1/sponsors/{sponsor}/policy"},
     {"sponsor-policy", NULL, "PUT", "/v1/sponsors/{sponsor}/policy"},
     LOCAL("disk", "create", "makes an image in the image directory of this host (docs/blkback.md); no daemon"),

@@ -731,6 +731,7 @@ static const struct route routes[] = {
     {"POST", "/v1/restore", h_restore},
     {"GET", "/v1/log", h_log},
     {"GET", "/v1/host", h_host},
+    {"GET", "/v1/host/bill", api_h_host_bill},
     {"GET", "/metrics", h_metrics},
     {"GET", "/v1/tokens", h_tokens},
     {"POST", "/v1/tokens", h_token_create},
@@ -739,6 +740,7 @@ static const struct route routes[] = {
     {"GET", "/v1/sponsors/{sponsor}/bill/explain", h_bill_explain},
     {"GET", "/v1/sponsors/{sponsor}/policy", api_h_policy_get},
     {"PUT", "/v1/sponsors/{sponsor}/policy", api_h_policy_put},
+    {"GET", "/v1/prices", api_h_prices_get},
     {"POST", "/v1/prices", h_prices_reload},
     {"POST", "/v1/fleet/domains", api_h_fleet_create},
 };

@@ -21,7 +21,8 @@ static const struct {
     {"POST", "/v1/domains/{ref}/net-qos"}, /* the host's uplink */
     {"GET", "/v1/log"},                    /* the whole host's log */
     {"GET", "/v1/host"},
-    {"GET", "/metrics"}, /* every sponsor's domains, names and figures */
+    {"GET", "/v1/host/bill"}, /* every sponsor's charges */
+    {"GET", "/metrics"},      /* every sponsor's domains, names and figures */
     {"GET", "/v1/tokens"},
     {"POST", "/v1/tokens"},
     {"DELETE", "/v1/tokens/{id}"},

@@ -71,6 +71,10 @@ void api_h_fleet_create(void *ctx);
 /* api_sponsor.c: what sponsors may do within the operator's policy (sponsor_policy.h). */
 void api_h_policy_get(void *ctx);
 void api_h_policy_put(void *ctx);
+/* api_host_bill.c: GET /v1/host/bill, the operator's host bill. */
+void api_h_host_bill(void *ctx);
+/* api_prices.c: GET /v1/prices, the price list in force (a sponsor's own overrides only). */
+void api_h_prices_get(void *ctx);
 /* The snapshot file of a save or restore into out: the operator's "path" as given, a
  * sponsor's "snapshot" name in its own directory (made for a save). 0, or -1 after the
  * answer (400, 403) was sent. */

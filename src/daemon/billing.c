@@ -15,9 +15,9 @@
 /* One domain's meter cursors as last posted (or waiting in the backlog). */
 struct billing_domain {
     char uuid[LEDGER_UUID_MAX];
-    struct meter_cursor cur[2]; /* [enum meter_source] */
-    int loaded[2];              /* cur[] read from the ledger (or found absent) */
-    double last_post;           /* CLOCK_MONOTONIC seconds */
+    struct meter_cursor cur[METER_SOURCE__COUNT]; /* [enum meter_source] */
+    int loaded[METER_SOURCE__COUNT];              /* cur[] read from the ledger (or found absent) */
+    double last_post;                             /* CLOCK_MONOTONIC seconds */
 };
 
 struct sponsor_charge {
@@ -133,11 +133,23 @@ static void post_source(struct billing *b, struct billing_domain *d, const struc
         d->cur[source] = tx.cursor;
         return;
     }
-    snprintf(tx.key, sizeof(tx.key), "%s/%s/%llu/%llu", r->uuid, source == METER_SOURCE_NET ? "net" : "monitor",
-             (unsigned long long)m->instance, (unsigned long long)m->time_ns);
+    static const char *const source_name[METER_SOURCE__COUNT] = {"monitor", "net", "overhead", "idle"};
+    snprintf(tx.key, sizeof(tx.key), "%s/%s/%llu/%llu", r->uuid, source_name[source], (unsigned long long)m->instance,
+             (unsigned long long)m->time_ns);
     snprintf(tx.domain, sizeof(tx.domain), "%s", r->uuid);
-    snprintf(tx.name, sizeof(tx.name), "%s", r->name);
-    snprintf(tx.sponsor, sizeof(tx.sponsor), "%s", r->sponsor);
+    if (source == METER_SOURCE_OVERHEAD || source == METER_SOURCE_HOST) {
+        /* The host's own: no sponsor pays it (docs/billing.md, "The host's bill"). */
+        snprintf(tx.name, sizeof(tx.name), "%s%.70s", r->sponsor[0] ? "xeno-vmm:" : "", r->name);
+        if (source == METER_SOURCE_HOST)
+            snprintf(tx.account, sizeof(tx.account), "host:idle");
+        else if (r->sponsor[0])
+            snprintf(tx.account, sizeof(tx.account), "overhead:xeno-vmm/domain:%s", r->uuid);
+        else
+            snprintf(tx.account, sizeof(tx.account), "overhead:%s", r->name);
+    } else {
+        snprintf(tx.name, sizeof(tx.name), "%s", r->name);
+        snprintf(tx.sponsor, sizeof(tx.sponsor), "%s", r->sponsor);
+    }
     tx.start_us = (int64_t)(tx.cursor.from_ns / 1000);
     tx.end_us = (int64_t)(m->time_ns / 1000);
     tx.has_cursor = 1;
@@ -160,8 +172,35 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
             post_source(b, d, r, METER_SOURCE_MONITOR, &r->monitor);
         if (r->has_net)
             post_source(b, d, r, METER_SOURCE_NET, &r->net);
+        if (r->has_overhead)
+            post_source(b, d, r, METER_SOURCE_OVERHEAD, &r->overhead);
     }
     pthread_mutex_unlock(&b->lock);
+}
+
+void billing_observe_host(struct billing *b, const char *id, int source, const struct meter_reading *m, int final)
+{
+    struct billing_reading r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.uuid, sizeof(r.uuid), "%s", id);
+    snprintf(r.name, sizeof(r.name), "%s", source == METER_SOURCE_HOST ? "idle" : id);
+    pthread_mutex_lock(&b->lock);
+    struct billing_domain *d = domain_of(b, id);
+    double now = mono_s();
+    if (d && (final || now - d->last_post >= b->post_interval_s || !d->loaded[source])) {
+        d->last_post = now;
+        post_source(b, d, &r, source, m);
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+int billing_with_ledger(struct billing *b, int (*fn)(void *ctx, struct ledger *l, const struct price_list *p),
+                        void *ctx)
+{
+    pthread_mutex_lock(&b->lock);
+    int r = fn(ctx, &b->ledger, b->prices);
+    pthread_mutex_unlock(&b->lock);
+    return r;
 }
 
 /* Entries of b->doms are never removed or moved (realloc keeps indices), so a caller's hint
@@ -224,7 +263,7 @@ static int bill_locked(struct billing *b, const char *sponsor, int64_t from_us, 
     int r = invoice_init(inv, sponsor, from_us, to_us, by, b->prices);
     if (r < 0)
         return r;
-    if (!ledger_has_sponsor(&b->ledger, sponsor))
+    if (!sponsor[0] || !ledger_has_sponsor(&b->ledger, sponsor)) /* "": the host's own (host_bill.h) */
         return err_set(ENOENT, "no usage of sponsor '%s' in the ledger", sponsor);
     if ((r = invoice_build(inv, &b->ledger, 1)) < 0 || (r = invoice_finish(inv)) < 0) {
         invoice_free(inv);
@@ -275,6 +314,8 @@ int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int
 static void collect_sponsor(void *ctx, const char *sponsor)
 {
     struct billing *b = ctx;
+    if (!sponsor[0])
+        return; /* the host's own meters (overhead, idle): no sponsor's */
     struct sponsor_charge *n = realloc(b->charges, (b->ncharges + 1) * sizeof(*n));
     if (!n)
         return;

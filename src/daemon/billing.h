@@ -27,8 +27,10 @@ void billing_close(struct billing *b);
  * has a port) the backend's counters. */
 struct billing_reading {
     char uuid[LEDGER_UUID_MAX], name[LEDGER_NAME_MAX], sponsor[LEDGER_SPONSOR_MAX];
-    int has_monitor, has_net;
-    struct meter_reading monitor, net;
+    int has_monitor, has_net, has_overhead;
+    /* overhead: the monitor process's CPU and memory beyond its guest's (meter.h), posted
+     * to the account "overhead:xeno-vmm/domain:UUID", no sponsor's. */
+    struct meter_reading monitor, net, overhead;
 };
 /* Posts the usage since the domain's last posting when the posting interval has passed
  * since it (or always, when final: the monitor ended). Errors are logged, never returned:
@@ -40,6 +42,12 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
 /* *hint: the caller's memo of where the domain is (0 at first): kept per domain, it makes
  * the check O(1). */
 int billing_due(struct billing *b, const char *uuid, size_t *hint);
+/* The host's own sources (docs/billing.md, "The host's bill"): source METER_SOURCE_OVERHEAD
+ * for one of XenoServer's processes that is no monitor (id "xenod", "xeno-netback": the
+ * account "overhead:ID"), METER_SOURCE_HOST for the host's idle CPU and available memory (id
+ * "host", the account "host:idle"). Posted as billing_observe posts a domain: at most once a
+ * posting interval unless final. */
+void billing_observe_host(struct billing *b, const char *id, int source, const struct meter_reading *m, int final);
 /* Tries to post what waits in the backlog (the supervisor's tick). */
 void billing_flush(struct billing *b);
 
@@ -59,6 +67,12 @@ int billing_bill(struct billing *b, const char *sponsor, int64_t from_us, int64_
  * line the bill does not have; the rest as billing_bill. */
 int billing_explain(struct billing *b, const char *sponsor, int64_t from_us, int64_t to_us, int by, long line,
                     struct invoice *inv, long *index);
+
+/* Calls fn with the ledger and the price list in force (NULL: none) under the billing lock,
+ * for reports that read the ledger (host_bill.c); fn calls nothing of billing. fn's result. */
+struct price_list;
+int billing_with_ledger(struct billing *b, int (*fn)(void *ctx, struct ledger *l, const struct price_list *p),
+                        void *ctx);
 
 /* For /metrics (xeno_sponsor_charge_micros_total): each sponsor's charges since the ledger
  * began, priced by the list in force, in money micro-units; fn is called once per sponsor

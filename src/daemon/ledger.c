@@ -188,7 +188,7 @@ static int insert_tx(struct ledger *l, const struct ledger_tx *tx, int64_t id, i
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, tx->key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : "usage", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tx->reverses ? "reversal" : tx->sponsor[0] ? "usage" : "host", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, domain_id);
     sqlite3_bind_int64(st, 5, tx->start_us);
     sqlite3_bind_int64(st, 6, tx->end_us);
@@ -218,8 +218,11 @@ static int post_one(struct ledger *l, const struct ledger_tx *tx)
     if (rc != SQLITE_OK)
         return rc;
     int64_t id = 1, domain_id, account_id;
-    char account[200];
-    snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
+    char account[LEDGER_ACCOUNT_MAX];
+    if (tx->account[0])
+        snprintf(account, sizeof(account), "%s", tx->account);
+    else
+        snprintf(account, sizeof(account), "sponsor:%s/domain:%s", tx->sponsor, tx->domain);
     static const char *const dcols[] = {"sponsor", "domain_uuid", "domain_name"}, *const acols[] = {"name"};
     const char *const dvals[] = {tx->sponsor, tx->domain, tx->name}, *const avals[] = {account};
     if ((rc = id_of(l, ST_DOMAIN_GET, "ledger_domain", dcols, dvals, 3, &domain_id)) != 0 ||
@@ -377,8 +380,9 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
     char sql[768];
     snprintf(sql, sizeof(sql),
              "SELECT t.id, d.domain_uuid, d.domain_name, d.sponsor, t.period_start_us, t.period_end_us, p.meter_id,"
-             " p.quantity, t.idem_key FROM ledger_txn t JOIN ledger_domain d ON d.id = t.domain_id"
-             " JOIN ledger_line p ON p.tx_id = t.id WHERE p.account_id <> %d AND %s ORDER BY t.id, p.line",
+             " p.quantity, t.idem_key, a.name FROM ledger_txn t JOIN ledger_domain d ON d.id = t.domain_id"
+             " JOIN ledger_line p ON p.tx_id = t.id JOIN ledger_account a ON a.id = p.account_id"
+             " WHERE p.account_id <> %d AND %s ORDER BY t.id, p.line",
              LEDGER_HOST_ACCOUNT, where);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -390,7 +394,8 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
     /* What ends after b + the longest transaction cannot start before b. */
     sqlite3_bind_int64(st, 4, b > INT64_MAX - l->longest_us ? INT64_MAX : b + l->longest_us);
     struct ledger_row row = {0};
-    char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[LEDGER_SPONSOR_MAX] = "", key[LEDGER_KEY_MAX] = "";
+    char dom[LEDGER_UUID_MAX] = "", name[LEDGER_NAME_MAX] = "", sp[LEDGER_SPONSOR_MAX] = "", key[LEDGER_KEY_MAX] = "",
+         account[LEDGER_ACCOUNT_MAX] = "";
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
@@ -403,7 +408,9 @@ static int for_each_sql(struct ledger *l, const char *where, const char *sponsor
             snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 2));
             snprintf(sp, sizeof(sp), "%s", (const char *)sqlite3_column_text(st, 3));
             snprintf(key, sizeof(key), "%s", (const char *)sqlite3_column_text(st, 8));
+            snprintf(account, sizeof(account), "%s", (const char *)sqlite3_column_text(st, 9));
             row.key = key;
+            row.account = account;
             row.domain = dom;
             row.name = name;
             row.sponsor = sp;
@@ -426,21 +433,32 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
     return for_each_sql(l,
                         sponsor ? "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2"
                                   " AND d.sponsor = ?3"
-                                : "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2",
+                                : "t.period_end_us >= ?1 AND t.period_end_us <= ?4 AND t.period_start_us < ?2"
+                                  " AND d.sponsor <> ''",
                         sponsor, from_us, to_us, fn, ctx);
 }
 
 int ledger_for_each_sponsor(struct ledger *l, void (*fn)(void *ctx, const char *sponsor), void *ctx)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(l->db, "SELECT DISTINCT sponsor FROM ledger_domain ORDER BY sponsor", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(l->db, "SELECT DISTINCT sponsor FROM ledger_domain WHERE sponsor <> '' ORDER BY sponsor", -1,
+                           &st, NULL) != SQLITE_OK)
         return err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(ctx, (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : err_set(EIO, "ledger: %s", sqlite3_errmsg(l->db));
+}
+
+int ledger_for_each_host(struct ledger *l, int64_t from_us, int64_t to_us,
+                         void (*fn)(void *ctx, const struct ledger_row *row), void *ctx)
+{
+    /* Reversals of the host's transactions are the host's too (their domain's sponsor is ""). */
+    return for_each_sql(l,
+                        "d.sponsor = '' AND t.period_end_us >= ?1 AND t.period_end_us <= ?4"
+                        " AND t.period_start_us < ?2 AND t.period_end_us > ?1",
+                        NULL, from_us, to_us, fn, ctx);
 }
 
 int ledger_has_sponsor(struct ledger *l, const char *sponsor)
@@ -466,6 +484,8 @@ static void take_row(void *opaque, const struct ledger_row *row)
     snprintf(c->tx.domain, sizeof(c->tx.domain), "%s", row->domain);
     snprintf(c->tx.name, sizeof(c->tx.name), "%s", row->name);
     snprintf(c->tx.sponsor, sizeof(c->tx.sponsor), "%s", row->sponsor);
+    if (!row->sponsor[0]) /* the host's own: the reversal credits the very account it debited */
+        snprintf(c->tx.account, sizeof(c->tx.account), "%s", row->account);
     c->tx.start_us = row->start_us;
     c->tx.end_us = row->end_us;
     for (int m = 0; m < METER__COUNT; m++)

@@ -30,6 +30,7 @@
 #define LEDGER_NAME_MAX 80
 #define LEDGER_SPONSOR_MAX 136 /* DOMAIN_SPONSOR_MAX + 1, rounded up */
 #define LEDGER_BACKLOG_MAX 4096
+#define LEDGER_ACCOUNT_MAX 200
 #define LEDGER_STMTS 10
 #define LEDGER_HOST_ACCOUNT 1   /* ledger_account's id of "host" */
 #define LEDGER_SCHEMA_VERSION 3 /* ledger_schema.c: 1 the first, 2 roll-ups, 3 ids for names */
@@ -44,6 +45,10 @@ struct ledger_tx {
     int64_t reverses;           /* 0, or the id of the transaction this one reverses */
     struct meter_cursor cursor; /* saved with it (source in cursor.source) */
     int has_cursor;
+    /* The debited account of the host's own meters ("overhead:xenod", "host:idle"...): such
+     * a transaction is of kind "host" with an empty sponsor, so no sponsor's bill reads it.
+     * Empty: a domain's usage, debiting "sponsor:SPONSOR/domain:UUID". */
+    char account[LEDGER_ACCOUNT_MAX];
 };
 
 struct ledger {
@@ -85,7 +90,8 @@ int ledger_reverse(struct ledger *l, int64_t id);
  * there), oldest first, with the quantities of its sponsor-side lines. */
 struct ledger_row {
     int64_t id;
-    const char *key; /* its idempotency key */
+    const char *key;     /* its idempotency key */
+    const char *account; /* the debited account ("sponsor:S/domain:UUID", "overhead:xenod"...) */
     const char *domain, *name, *sponsor;
     int64_t start_us, end_us;
     int64_t q[METER__COUNT];
@@ -94,6 +100,11 @@ int ledger_for_each(struct ledger *l, const char *sponsor, int64_t from_us, int6
                     void (*fn)(void *ctx, const struct ledger_row *row), void *ctx);
 /* One call per sponsor the ledger has transactions of (from its domains, not its rows). */
 int ledger_for_each_sponsor(struct ledger *l, void (*fn)(void *ctx, const char *sponsor), void *ctx);
+/* The same for the host's own transactions (kind "host": overhead and idle) overlapping
+ * [from_us, to_us); row->sponsor is "" and row->name the process ("xenod", "xeno-netback",
+ * "xeno-vmm:DOMAIN") or "idle". */
+int ledger_for_each_host(struct ledger *l, int64_t from_us, int64_t to_us,
+                         void (*fn)(void *ctx, const struct ledger_row *row), void *ctx);
 /* 1 when any transaction of `sponsor` exists, 0 when none. */
 int ledger_has_sponsor(struct ledger *l, const char *sponsor);
 

@@ -27,8 +27,11 @@ static const char *const summed[] = {"vcpu_seconds_used",
                                      "pieces_net_tx_packets",
                                      "pieces_net_rx_packets"};
 #define NSUMMED (sizeof(summed) / sizeof(summed[0]))
-_Static_assert(METER__COUNT == 8 && METER_NET_TX_BYTES == 4 && METER_NET_RX_PACKETS == 7,
-               "a new meter needs its column in ledger_rollup (and a schema version to add it)");
+/* The sponsors' meters are the first LEDGER_ROLLUP_METERS; the host's own (overhead, idle)
+ * come after them and are never rolled up (ledger_rollup.h). */
+_Static_assert(LEDGER_ROLLUP_METERS == 8 && METER_NET_TX_BYTES == 4 && METER_NET_RX_PACKETS == 7 &&
+                   METER_OVERHEAD_CPU == LEDGER_ROLLUP_METERS,
+               "a new sponsor meter needs its column in ledger_rollup (and a schema version to add it)");
 
 int ledger_rollup_schema(sqlite3 *db)
 {
@@ -90,12 +93,12 @@ static int add_piece(sqlite3_stmt *st, int64_t id, const struct ledger_tx *tx, i
     int64_t s[METER__COUNT];
     ledger_piece_shares(tx->q, tx->start_us, tx->end_us, a, b, s);
     int64_t v[NSUMMED];
-    memcpy(v, s, sizeof(s));
-    v[METER__COUNT] = max64(s[METER_VCPU_USED], s[METER_VCPU_RESERVED]);
-    v[METER__COUNT + 1] = max64(s[METER_MEMORY_RESIDENT], s[METER_MEMORY_ALLOCATED]);
-    v[METER__COUNT + 2] = 1;
+    memcpy(v, s, LEDGER_ROLLUP_METERS * sizeof(*s));
+    v[LEDGER_ROLLUP_METERS] = max64(s[METER_VCPU_USED], s[METER_VCPU_RESERVED]);
+    v[LEDGER_ROLLUP_METERS + 1] = max64(s[METER_MEMORY_RESIDENT], s[METER_MEMORY_ALLOCATED]);
+    v[LEDGER_ROLLUP_METERS + 2] = 1;
     for (int k = 0; k < LEDGER_NET_METERS; k++)
-        v[METER__COUNT + 3 + k] = s[METER_NET_TX_BYTES + k] != 0;
+        v[LEDGER_ROLLUP_METERS + 3 + k] = s[METER_NET_TX_BYTES + k] != 0;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, tx->sponsor, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, ledger_hour_of(a));
@@ -112,8 +115,10 @@ static int add_piece(sqlite3_stmt *st, int64_t id, const struct ledger_tx *tx, i
 
 int ledger_rollup_add(sqlite3 *db, sqlite3_stmt **upsert, int64_t id, const struct ledger_tx *tx)
 {
+    if (!tx->sponsor[0])
+        return SQLITE_DONE; /* the host's own (overhead, idle, their reversals): not rolled up */
     int any = 0;
-    for (int m = 0; m < METER__COUNT; m++)
+    for (int m = 0; m < LEDGER_ROLLUP_METERS; m++)
         any |= tx->q[m] != 0;
     if (!any)
         return SQLITE_DONE; /* no lines: a bill never reads it (ledger_for_each) */
@@ -209,12 +214,13 @@ int ledger_for_each_bucket(struct ledger *l, const char *sponsor, int64_t from_h
         int64_t v[NSUMMED];
         for (size_t i = 0; i < NSUMMED; i++)
             v[i] = sqlite3_column_int64(st, 4 + (int)i);
-        memcpy(b.q, v, sizeof(b.q));
-        b.cpu_max = v[METER__COUNT];
-        b.mem_max = v[METER__COUNT + 1];
-        b.pieces = v[METER__COUNT + 2];
+        memset(b.q, 0, sizeof(b.q));
+        memcpy(b.q, v, LEDGER_ROLLUP_METERS * sizeof(*v));
+        b.cpu_max = v[LEDGER_ROLLUP_METERS];
+        b.mem_max = v[LEDGER_ROLLUP_METERS + 1];
+        b.pieces = v[LEDGER_ROLLUP_METERS + 2];
         for (int k = 0; k < LEDGER_NET_METERS; k++)
-            b.net_pieces[k] = v[METER__COUNT + 3 + k];
+            b.net_pieces[k] = v[LEDGER_ROLLUP_METERS + 3 + k];
         b.first_tx = sqlite3_column_int64(st, 4 + NSUMMED);
         b.last_tx = sqlite3_column_int64(st, 5 + NSUMMED);
         b.from_us = sqlite3_column_int64(st, 6 + NSUMMED);

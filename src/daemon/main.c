@@ -183,6 +183,7 @@ int main(int argc, char **argv)
     migrate_host_close(migrate);
     struct billing *bill = reg.billing;
     reg_close(&reg);
+    reg_billing_stop(bill); /* the supervisor is gone: xenod's last CPU time is its stop's */
     billing_close(bill);
     return 0;
 }

@@ -14,6 +14,10 @@ const struct meter_info meter_info[METER__COUNT] = {
     [METER_NET_RX_BYTES] = {"net_rx_bytes", "byte", "cumulative"},
     [METER_NET_TX_PACKETS] = {"net_tx_packets", "packet", "cumulative"},
     [METER_NET_RX_PACKETS] = {"net_rx_packets", "packet", "cumulative"},
+    [METER_OVERHEAD_CPU] = {"overhead_cpu_seconds", "cpu-second", "cumulative"},
+    [METER_OVERHEAD_MEMORY] = {"overhead_memory_gib_seconds", "GiB-second", "gauge"},
+    [METER_HOST_CPU_IDLE] = {"host_cpu_seconds_idle", "cpu-second", "cumulative"},
+    [METER_HOST_MEMORY_AVAILABLE] = {"host_memory_gib_seconds_available", "GiB-second", "gauge"},
 };
 
 int meter_by_name(const char *name)
@@ -42,6 +46,29 @@ static int64_t integrate(uint64_t value, uint64_t dt_ns, unsigned __int128 divis
 static const int net_meters[METER_COUNTERS] = {METER_NET_TX_BYTES, METER_NET_RX_BYTES, METER_NET_TX_PACKETS,
                                                METER_NET_RX_PACKETS};
 
+/* The host's sources: one cumulative counter (counter[0], ns) and one gauge (gauge[0], bytes). */
+static int advance_host(struct meter_cursor *c, const struct meter_reading *r, uint64_t base_time,
+                        const uint64_t base[METER_COUNTERS], int reset, int64_t q[METER__COUNT])
+{
+    int overhead = c->source == METER_SOURCE_OVERHEAD;
+    int baseline = !overhead && c->instance == 0 && c->time_ns == 0;
+    uint64_t now = r->counter[0] > base[0] ? r->counter[0] : base[0];
+    if (!baseline) {
+        uint64_t ns = now - base[0] + c->rem[0];
+        q[overhead ? METER_OVERHEAD_CPU : METER_HOST_CPU_IDLE] += (int64_t)(ns / 1000u);
+        c->rem[0] = ns % 1000u;
+        uint64_t dt = r->time_ns > base_time ? r->time_ns - base_time : 0;
+        q[overhead ? METER_OVERHEAD_MEMORY : METER_HOST_MEMORY_AVAILABLE] +=
+            integrate(r->gauge[0], dt, GIB_SECOND_DIVISOR, &c->rem[1]);
+    }
+    c->instance = r->instance;
+    c->from_ns = base_time < r->time_ns ? base_time : r->time_ns;
+    c->time_ns = r->time_ns > base_time ? r->time_ns : base_time;
+    memset(c->counter, 0, sizeof(c->counter));
+    c->counter[0] = now;
+    return reset;
+}
+
 int meter_advance(struct meter_cursor *c, const struct meter_reading *r, int64_t q[METER__COUNT])
 {
     int fresh = c->instance != r->instance || (c->instance == 0 && c->time_ns == 0);
@@ -56,12 +83,15 @@ int meter_advance(struct meter_cursor *c, const struct meter_reading *r, int64_t
         base_time = r->time_ns; /* no start time known: no gauge time before this reading */
     }
     int reset = fresh;
-    for (int i = 0; i < METER_COUNTERS && !reset; i++)
+    int host = c->source == METER_SOURCE_OVERHEAD || c->source == METER_SOURCE_HOST;
+    for (int i = 0; i < METER_COUNTERS && !reset && !host; i++)
         if (r->counter[i] < c->counter[i])
             reset = 1; /* the source restarted: everything it counts began again at zero */
     uint64_t base[METER_COUNTERS] = {0};
     if (!reset)
         memcpy(base, c->counter, sizeof(base));
+    if (host)
+        return advance_host(c, r, base_time, base, reset, q);
 
     if (c->source == METER_SOURCE_MONITOR) {
         uint64_t ns = r->counter[0] - base[0] + c->rem[0];

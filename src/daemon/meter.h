@@ -23,6 +23,11 @@ enum meter_id {
     METER_NET_RX_BYTES,     /* net_rx_bytes: what it received */
     METER_NET_TX_PACKETS,   /* net_tx_packets */
     METER_NET_RX_PACKETS,   /* net_rx_packets */
+    /* The host's own meters (docs/metering.md, "Host meters"): no sponsor's. */
+    METER_OVERHEAD_CPU,          /* overhead_cpu_seconds: a XenoServer process's CPU beyond its guest's */
+    METER_OVERHEAD_MEMORY,       /* overhead_memory_gib_seconds: its resident memory beyond guest RAM x time */
+    METER_HOST_CPU_IDLE,         /* host_cpu_seconds_idle: /proc/stat idle + iowait of all CPUs */
+    METER_HOST_MEMORY_AVAILABLE, /* host_memory_gib_seconds_available: MemAvailable x time */
     METER__COUNT
 };
 
@@ -37,13 +42,23 @@ extern const struct meter_info meter_info[METER__COUNT];
 int meter_by_name(const char *name);
 
 /* Which readings a cursor follows. */
-enum meter_source { METER_SOURCE_MONITOR = 0, METER_SOURCE_NET = 1 };
+enum meter_source {
+    METER_SOURCE_MONITOR = 0,
+    METER_SOURCE_NET = 1,
+    METER_SOURCE_OVERHEAD = 2, /* one process of XenoServer's: xenod, the backend, a monitor */
+    METER_SOURCE_HOST = 3,     /* the whole host's idle CPU and available memory */
+    METER_SOURCE__COUNT
+};
 
 /* One reading. For a monitor: instance = its stats page's started_ns (a new process, restore
  * or migration destination gives a new one), start_ns = the same, counter[0] = cpu_ns,
  * gauge[] = reservation_ppm, resident bytes, allocated bytes. For a port: instance = the
  * backend's port id (0: unknown), start_ns = 0, counter[] = tx bytes, rx bytes, tx packets,
- * rx packets, no gauges. */
+ * rx packets, no gauges. For a process's overhead: instance = the process's start
+ * (CLOCK_REALTIME ns; a monitor's started_ns), start_ns = the same, counter[0] = its CPU
+ * time beyond its guest's vCPUs (ns, cumulative since its start), gauge[0] = its resident
+ * bytes beyond guest RAM. For the host: instance = boot time (/proc/stat btime, ns),
+ * start_ns = the same, counter[0] = idle + iowait ns of all CPUs, gauge[0] = MemAvailable. */
 #define METER_COUNTERS 4
 #define METER_GAUGES 3
 struct meter_reading {
@@ -66,7 +81,10 @@ struct meter_cursor {
 };
 
 /* Moves the cursor to r and adds the quantities since the previous reading to q[meter]
- * (micro-units, never negative). Returns 1 when the reading started a new baseline (a
+ * (micro-units, never negative). An overhead counter that went down within one instance (the
+ * process's clock and its guest's are read a moment apart) adds nothing and keeps the higher
+ * mark; the host's very first reading (no cursor at all) is a baseline only: nothing before
+ * xenod first looked is counted. Returns 1 when the reading started a new baseline (a
  * reset: the counters were counted from zero), 0 otherwise, -EINVAL for a reading older
  * than the cursor (ignored, the cursor unchanged). */
 int meter_advance(struct meter_cursor *c, const struct meter_reading *r, int64_t q[METER__COUNT]);

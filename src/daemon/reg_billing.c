@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/billing.h"
+#include "daemon/host_meter.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
 
@@ -31,6 +33,34 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
         m->gauge[1] = st->guest_resident_bytes;
         m->gauge[2] = st->memory_target_bytes ? st->memory_target_bytes : st->memory_bytes;
     }
+    /* The monitor process's own cost beyond its guest (docs/billing.md, "The host's bill"):
+     * its CPU clock less the vCPUs', its resident set less guest RAM; one instance per
+     * monitor process, whether or not it holds the domain. */
+    struct proc_usage pu;
+    if (st && st->started_ns && d->mon && host_proc_usage(d->mon->pid, &pu) == 0) {
+        out->has_overhead = 1;
+        pu.start_ns = st->started_ns;
+        pu.rss_bytes = st->monitor_rss_bytes ? st->monitor_rss_bytes : pu.rss_bytes;
+        /* Never ahead of the truth: a mark too high would hold back the next postings (time
+         * counted in the wrong interval). A running monitor's page pairs its process CPU
+         * time with its vCPUs' (exact as of the page). A monitor older than that pairing:
+         * the page's vCPU time is as of updated_ns, the process's clock as of now, so the
+         * vCPUs are allowed nvcpus x the gap since (which under-counts the overhead of
+         * vCPUs that did not run all of it). An exited monitor's (a zombie's) figures are
+         * final: its whole CPU time less its vCPUs'. The page is the monitor's word: what it
+         * says of its process is bounded by the kernel's clock, and over its life the
+         * overhead is the kernel's figure (the zombie's) whatever it said. */
+        uint64_t guest_ns = st->cpu_ns;
+        if (pu.state != 'Z' && st->process_cpu_ns) {
+            /* The page's own pair (stats_page.h): the process's CPU time and its vCPUs',
+             * read together by the monitor, as of the page. */
+            pu.cpu_ns = st->process_cpu_ns < pu.cpu_ns ? st->process_cpu_ns : pu.cpu_ns; /* the kernel's bound */
+            pu.read_ns = st->updated_ns < pu.read_ns ? st->updated_ns : pu.read_ns;
+        } else if (pu.state != 'Z' && pu.read_ns > st->updated_ns) {
+            guest_ns += (pu.read_ns - st->updated_ns) * (st->nvcpus ? st->nvcpus : 1);
+        }
+        host_overhead_reading(&pu, guest_ns, st->guest_resident_bytes, &out->overhead);
+    }
     char port[NET_PORT_NAME_SIZE];
     struct nb_stats_port np;
     if (d->cfg.net.present && r->netback) {
@@ -47,6 +77,41 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
             out->net.counter[3] = np.packets[NET_DIR_TO_PORT];
         }
     }
+}
+
+/* The host's own sources: xenod, the network backend, and the host's idle CPU and memory
+ * (billing_observe_host posts each once a posting interval). */
+static void observe_host(struct billing *b, struct netback_sup *nb)
+{
+    struct proc_usage pu;
+    struct meter_reading m;
+    if (host_proc_usage(getpid(), &pu) == 0) {
+        host_overhead_reading(&pu, 0, 0, &m);
+        billing_observe_host(b, "xenod", METER_SOURCE_OVERHEAD, &m, 0);
+    }
+    int pid = 0;
+    uint64_t restarts;
+    if (nb)
+        netback_sup_status(nb, &pid, &restarts);
+    if (pid > 0 && host_proc_usage(pid, &pu) == 0) {
+        host_overhead_reading(&pu, 0, 0, &m);
+        billing_observe_host(b, "xeno-netback", METER_SOURCE_OVERHEAD, &m, 0);
+    }
+    if (host_idle_reading(&m) == 0)
+        billing_observe_host(b, "host", METER_SOURCE_HOST, &m, 0);
+}
+
+void reg_billing_stop(struct billing *b)
+{
+    struct proc_usage pu;
+    struct meter_reading m;
+    if (!b)
+        return;
+    if (host_proc_usage(getpid(), &pu) == 0) {
+        host_overhead_reading(&pu, 0, 0, &m);
+        billing_observe_host(b, "xenod", METER_SOURCE_OVERHEAD, &m, 1);
+    }
+    billing_flush(b);
 }
 
 void reg_billing_tick(struct registry *r)
@@ -81,11 +146,13 @@ void reg_billing_tick(struct registry *r)
             reg_billing_reading(r, due[i], &st, &rd[n++]);
     }
     free(due);
+    struct netback_sup *nb = r->netback;
     pthread_mutex_unlock(&r->lock);
     if (!b)
         return;
     for (size_t i = 0; i < n; i++)
         billing_observe(b, &rd[i], 0);
     free(rd);
+    observe_host(b, nb);
     billing_flush(b);
 }

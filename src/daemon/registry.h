@@ -102,6 +102,11 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
              const struct sched_host *cpu);
 /* Stops the supervisor and frees everything; running monitors keep running. */
 void reg_close(struct registry *r);
+/* At a clean stop, after reg_close and before billing_close (main): xenod's own overhead up to
+ * now, posted at once. The next xenod is a new process (a new instance of the meter) that
+ * counts from its own start, so without this the time since the last posting would be lost
+ * (docs/billing.md, "The host's bill"). */
+void reg_billing_stop(struct billing *b);
 
 /* Lookup by name, UUID or numeric domain ID; the result holds a reference (reg_put). */
 int reg_lookup(struct registry *r, const char *ref, struct reg_domain **out);

@@ -88,7 +88,7 @@ static void sched_details(void **state)
 
 static int top_first(const json_t *cur, FILE *f)
 {
-    return ctl_render_top(NULL, cur, 0, f);
+    return ctl_render_top(NULL, cur, NULL, 0, f);
 }
 
 static void top_frames(void **state)
@@ -112,7 +112,7 @@ static void top_frames(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    assert_int_equal(ctl_render_top(a, b, 1.0, f), 0);
+    assert_int_equal(ctl_render_top(a, b, NULL, 1.0, f), 0);
     fclose(f);
     assert_string_equal(buf, "Name  ID  State     CPU%  Thr%  Res  Limit  Time(s)\n"
                              "web    1  running   20.0  80.0   0%    20%     1.20\n"
@@ -122,12 +122,57 @@ static void top_frames(void **state)
     json_decref(b);
 }
 
+/* The cost column: max(CPU rate, reservation) and max(resident, allocated) at the sponsor's
+ * prices, an hour of it; then the sums per sponsor. */
+static void top_cost_column(void **state)
+{
+    (void)state;
+    const char *dom = "{\"name\": \"%s\", \"uuid\": \"%s\", \"sponsor\": \"%s\", \"id\": 1, \"state\": \"running\","
+                      " \"sched\": {\"reservation_percent\": 30, \"limit_percent\": null},"
+                      " \"usage\": {\"cpu\": {\"total_ns\": %s, \"throttled_ns\": 0}, \"memory_bytes\": 134217728,"
+                      " \"memory_target_bytes\": 0, \"guest_resident_bytes\": 67108864}}";
+    char a_txt[1600], b_txt[1600], d1[500], d2[500], d3[500], e1[500], e2[500], e3[500];
+    snprintf(d1, sizeof(d1), dom, "web", "u1", "acme", "1000000000");
+    snprintf(d2, sizeof(d2), dom, "db", "u2", "beta", "0");
+    snprintf(d3, sizeof(d3), dom, "job", "u3", "beta", "0");
+    snprintf(e1, sizeof(e1), dom, "web", "u1", "acme", "1200000000"); /* 20%: the reservation counts */
+    snprintf(e2, sizeof(e2), dom, "db", "u2", "beta", "500000000");   /* 50%: the use counts */
+    snprintf(e3, sizeof(e3), dom, "job", "u3", "beta", "0");
+    snprintf(a_txt, sizeof(a_txt), "{\"domains\": [%s, %s, %s]}", d1, d2, d3);
+    snprintf(b_txt, sizeof(b_txt), "{\"domains\": [%s, %s, %s]}", e1, e2, e3);
+    json_t *a = load(a_txt), *b = load(b_txt);
+    json_t *prices = load("{\"version\": \"v1\", \"rules\": {\"cpu\": \"max\", \"memory\": \"max\"}, \"prices\": ["
+                          "{\"resource\": \"cpu\", \"unit_price_micros\": 100, \"per\": 1, \"sponsor\": null},"
+                          "{\"resource\": \"memory\", \"unit_price_micros\": 80, \"per\": 10, \"sponsor\": null},"
+                          "{\"resource\": \"cpu\", \"unit_price_micros\": 50, \"per\": 1, \"sponsor\": \"beta\"}]}");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(ctl_render_top(a, b, prices, 1.0, f), 0);
+    fclose(f);
+    /* web: (0.3 x 100 + 0.125 GiB x 8) x 3600 / 10^6 = 0.111600; db: (0.5 x 50 + 1) x 3600 = 0.093600;
+     * job: (0.3 x 50 + 1) x 3600 = 0.057600. */
+    assert_string_equal(buf, "Name  ID  State    CPU%  Thr%  Res  Limit  Time(s)    Cost/h\n"
+                             "web    1  running  20.0   0.0  30%      -     1.20  0.111600\n"
+                             "db     1  running  50.0   0.0  30%      -     0.50  0.093600\n"
+                             "job    1  running   0.0   0.0  30%      -     0.00  0.057600\n"
+                             "\n"
+                             "Sponsor  Domains    Cost/h\n"
+                             "acme           1  0.111600\n"
+                             "beta           2  0.151200\n");
+    free(buf);
+    json_decref(a);
+    json_decref(b);
+    json_decref(prices);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sched_table),
         cmocka_unit_test(sched_details),
         cmocka_unit_test(top_frames),
+        cmocka_unit_test(top_cost_column),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

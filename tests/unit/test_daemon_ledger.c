@@ -274,6 +274,91 @@ static void explained_pieces_sum_to_the_line(void **state)
     free(pl);
 }
 
+/* The host's own transactions (overhead, idle): their own account, kind "host", no sponsor:
+ * no sponsor's bill reads them, ledger_for_each_host does, and they balance. */
+static void host_transactions_are_nobody_s(void **state)
+{
+    struct ledger *l = *state;
+    int queued;
+    struct ledger_tx u = usage("acme", "d1", T0, T0 + 60 * SEC, 30 * SEC, 0);
+    struct ledger_tx o;
+    memset(&o, 0, sizeof(o));
+    snprintf(o.key, sizeof(o.key), "xenod/overhead/1/2");
+    snprintf(o.domain, sizeof(o.domain), "xenod");
+    snprintf(o.name, sizeof(o.name), "xenod");
+    snprintf(o.account, sizeof(o.account), "overhead:xenod");
+    o.start_us = T0;
+    o.end_us = T0 + 60 * SEC;
+    o.q[METER_OVERHEAD_CPU] = 2 * SEC;
+    assert_int_equal(ledger_submit(l, &u, &queued), 0);
+    assert_int_equal(ledger_submit(l, &o, &queued), 0);
+    struct sum s = {0};
+    ledger_for_each(l, "acme", T0, T0 + 3600 * SEC, add, &s);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.q[METER_OVERHEAD_CPU], 0);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(ledger_for_each_host(l, T0, T0 + 3600 * SEC, add, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.q[METER_OVERHEAD_CPU], 2 * SEC);
+    assert_int_equal(s.q[METER_VCPU_USED], 0);
+    assert_int_equal(ledger_check_balance(l), 0);
+}
+
+/* A host transaction's reversal credits the very account it debited (not a sponsor's domain
+ * account): the host's rows net to zero, it is a host row itself, and no sponsor sees it. */
+static void host_reversal_credits_its_own_account(void **state)
+{
+    struct ledger *l = *state;
+    int queued;
+    struct ledger_tx u = usage("acme", "d1", T0, T0 + 60 * SEC, 30 * SEC, 0);
+    struct ledger_tx o;
+    memset(&o, 0, sizeof(o));
+    snprintf(o.key, sizeof(o.key), "d1/overhead/1/2");
+    snprintf(o.domain, sizeof(o.domain), "d1");
+    snprintf(o.name, sizeof(o.name), "xeno-vmm:name-d1");
+    snprintf(o.account, sizeof(o.account), "overhead:xeno-vmm/domain:d1");
+    o.start_us = T0;
+    o.end_us = T0 + 60 * SEC;
+    o.q[METER_OVERHEAD_CPU] = 2 * SEC;
+    o.q[METER_OVERHEAD_MEMORY] = 5 * SEC;
+    assert_int_equal(ledger_submit(l, &u, &queued), 0);
+    assert_int_equal(ledger_submit(l, &o, &queued), 0);
+    assert_int_equal(ledger_reverse(l, 2), 0);
+    assert_int_equal(ledger_reverse(l, 2), 1);
+    struct sum s = {0};
+    assert_int_equal(ledger_for_each_host(l, T0, T0 + 3600 * SEC, add, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.q[METER_OVERHEAD_CPU], 0);
+    assert_int_equal(s.q[METER_OVERHEAD_MEMORY], 0);
+    memset(&s, 0, sizeof(s));
+    ledger_for_each(l, "acme", T0, T0 + 3600 * SEC, add, &s);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.q[METER_VCPU_USED], 30 * SEC);
+    memset(&s, 0, sizeof(s));
+    ledger_for_each(l, NULL, T0, T0 + 3600 * SEC, add, &s); /* every sponsor: still not the host */
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.q[METER_OVERHEAD_CPU], 0);
+    /* The reversal's lines: the overhead account credited, the host debited, nothing else. */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(l->db,
+                                        "SELECT COUNT(*), SUM(CASE WHEN account = 'overhead:xeno-vmm/domain:d1'"
+                                        " THEN quantity ELSE 0 END) FROM ledger_posting WHERE tx_id = 3",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    assert_int_equal(sqlite3_column_int64(st, 1), -7 * SEC);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(l->db,
+                                        "SELECT COUNT(*) FROM ledger_tx WHERE sponsor = '' AND kind = 'reversal'", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    assert_int_equal(ledger_check_balance(l), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +370,8 @@ int main(void)
         cmocka_unit_test(bad_periods_are_refused),
         cmocka_unit_test_setup_teardown(by_day_splits_at_midnight, setup, teardown),
         cmocka_unit_test_setup_teardown(explained_pieces_sum_to_the_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(host_transactions_are_nobody_s, setup, teardown),
+        cmocka_unit_test_setup_teardown(host_reversal_credits_its_own_account, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

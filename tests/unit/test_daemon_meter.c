@@ -132,6 +132,57 @@ static void names_are_fixed(void **state)
     assert_int_equal(meter_by_name("cpu"), -1);
 }
 
+/* A process's overhead: counted from its start; a dip of the counter (two clocks read a
+ * moment apart) adds nothing and keeps the high mark, so the total telescopes exactly. */
+static void overhead_dips_add_nothing_and_total_is_exact(void **state)
+{
+    (void)state;
+    struct meter_cursor c = {.source = METER_SOURCE_OVERHEAD};
+    int64_t q[METER__COUNT] = {0};
+    struct meter_reading r = {.instance = 100 * S, .start_ns = 100 * S, .time_ns = 102 * S};
+    r.counter[0] = S / 2;
+    r.gauge[0] = 1ULL << 30;
+    assert_int_equal(meter_advance(&c, &r, q), 1);
+    assert_int_equal(q[METER_OVERHEAD_CPU], 500000);
+    assert_int_equal(q[METER_OVERHEAD_MEMORY], 2000000); /* 1 GiB x 2 s */
+    r.time_ns = 103 * S;
+    r.counter[0] = S / 4; /* below the mark: no reset, nothing added */
+    assert_int_equal(meter_advance(&c, &r, q), 0);
+    assert_int_equal(q[METER_OVERHEAD_CPU], 500000);
+    r.time_ns = 104 * S;
+    r.counter[0] = S; /* the final reading */
+    meter_advance(&c, &r, q);
+    assert_int_equal(q[METER_OVERHEAD_CPU], 1000000);
+    assert_int_equal(q[METER_OVERHEAD_MEMORY], 4000000);
+    assert_int_equal(q[METER_VCPU_USED], 0); /* nothing of a sponsor's */
+}
+
+/* The host: its first reading ever is a baseline (no idle since boot in one lump); a new boot
+ * counts from the boot. */
+static void host_first_reading_is_a_baseline(void **state)
+{
+    (void)state;
+    struct meter_cursor c = {.source = METER_SOURCE_HOST};
+    int64_t q[METER__COUNT] = {0};
+    struct meter_reading r = {.instance = 10 * S, .start_ns = 10 * S, .time_ns = 1000 * S};
+    r.counter[0] = 1500 * S;
+    r.gauge[0] = 2ULL << 30;
+    meter_advance(&c, &r, q);
+    assert_int_equal(q[METER_HOST_CPU_IDLE], 0);
+    assert_int_equal(q[METER_HOST_MEMORY_AVAILABLE], 0);
+    r.time_ns = 1010 * S;
+    r.counter[0] = 1512 * S;
+    assert_int_equal(meter_advance(&c, &r, q), 0);
+    assert_int_equal(q[METER_HOST_CPU_IDLE], 12000000);
+    assert_int_equal(q[METER_HOST_MEMORY_AVAILABLE], 20000000); /* 2 GiB x 10 s */
+    struct meter_reading boot = {.instance = 2000 * S, .start_ns = 2000 * S, .time_ns = 2010 * S};
+    boot.counter[0] = 15 * S;
+    boot.gauge[0] = 1ULL << 30;
+    assert_int_equal(meter_advance(&c, &boot, q), 1);
+    assert_int_equal(q[METER_HOST_CPU_IDLE], 27000000);
+    assert_int_equal(q[METER_HOST_MEMORY_AVAILABLE], 30000000); /* + 1 GiB x 10 s since the boot */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +193,8 @@ int main(void)
         cmocka_unit_test(net_counter_reset_counts_from_zero),
         cmocka_unit_test(older_reading_is_refused),
         cmocka_unit_test(names_are_fixed),
+        cmocka_unit_test(overhead_dips_add_nothing_and_total_is_exact),
+        cmocka_unit_test(host_first_reading_is_a_baseline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

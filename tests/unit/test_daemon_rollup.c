@@ -80,8 +80,15 @@ static void random_ledger(struct ledger *l, int ntx)
         tx.start_us = at[d];
         tx.end_us = at[d] + len;
         at[d] = tx.end_us + (rnd() % 4 ? 0 : SEC * rnd_in(1, 600));
-        for (int m = 0; m < METER__COUNT; m++)
+        for (int m = 0; m < LEDGER_ROLLUP_METERS; m++)
             tx.q[m] = m >= METER_NET_TX_BYTES && rnd() % 3 ? 0 : rnd_in(0, len / 2 + 5000);
+        if (rnd() % 8 == 0) { /* the host's own (overhead, idle): in no bucket, in no bill */
+            memset(tx.q, 0, sizeof(tx.q));
+            tx.sponsor[0] = 0;
+            snprintf(tx.account, sizeof(tx.account), "%s", d % 2 ? "host:idle" : "overhead:xenod");
+            for (int m = METER_OVERHEAD_CPU; m < METER__COUNT; m++)
+                tx.q[m] = rnd_in(0, len / 2 + 5000);
+        }
         if (rnd() % 30 == 0)
             memset(tx.q, 0, sizeof(tx.q)); /* only a cursor moves: no lines */
         int queued;
@@ -182,6 +189,16 @@ static void rollups_bill_exactly_like_raw_postings(void **state)
         bill(&l, pl, "acme", T0, T0 + 80 * HOUR, INVOICE_BY_DOMAIN, 1, &after);
         assert_same_bill(&before, &after, seed);
         assert_true(before.n > 0);
+        sqlite3_stmt *st; /* the host's rows were posted, and rolled up nowhere */
+        assert_int_equal(sqlite3_prepare_v2(l.db,
+                                            "SELECT (SELECT COUNT(*) FROM ledger_rollup WHERE sponsor = ''),"
+                                            " (SELECT COUNT(*) FROM ledger_tx WHERE sponsor = '')",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 0);
+        assert_true(sqlite3_column_int(st, 1) > 50);
+        sqlite3_finalize(st);
         invoice_free(&before);
         invoice_free(&after);
         ledger_close(&l);

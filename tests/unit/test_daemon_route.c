@@ -158,6 +158,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"GET", "/v1/events"},
         {"GET", "/v1/log"},
         {"GET", "/v1/host"},
+        {"GET", "/v1/host/bill"},
         {"GET", "/metrics"},
         {"GET", "/v1/tokens"},
         {"POST", "/v1/tokens"},
@@ -166,6 +167,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"GET", "/v1/sponsors/acme/bill/explain"},
         {"GET", "/v1/sponsors/acme/policy"},
         {"PUT", "/v1/sponsors/acme/policy"},
+        {"GET", "/v1/prices"},
         {"POST", "/v1/prices"},
         {"POST", "/v1/fleet/domains"},
     };

@@ -1,0 +1,16 @@
+/* `xenctl top`'s cost column (docs/xenctl.md): what a domain costs per hour at the rates of
+ * the last interval, priced by the list in force (GET /v1/prices) with its rules, as a bill
+ * prices the ledger (docs/billing.md): CPU max(used, reserved), memory max(resident,
+ * allocated) unless a rule says otherwise. CPU and memory only: top shows no network rates.
+ * Pure (tests/unit/test_ctl_sched.c). */
+#ifndef XENO_CTL_TOP_COST_H
+#define XENO_CTL_TOP_COST_H
+
+#include <jansson.h>
+
+/* Money per hour (whole units of the operator's currency, not micro-units) of one domain of
+ * GET /v1/domains, whose vCPUs used cpu_vcpus CPUs over the last interval; NAN when that rate
+ * is unknown (the first frame) or the domain does not run. */
+double ctl_top_cost_per_hour(const json_t *prices, const json_t *dom, double cpu_vcpus);
+
+#endif
