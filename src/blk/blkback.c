@@ -2,6 +2,8 @@
  * blk_queue.c. */
 #include "blk/blkback.h"
 
+#include "blk/blk_config.h"
+
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -62,6 +64,8 @@ static void disk_class(struct blk_disk *d)
         .nq = d->cfg.queues,
         .ring_started = ring_started,
         .ring_stopping = ring_stopping,
+        .get_config = blk_config_get, /* offers PROTOCOL_F_CONFIG: stock front ends ask for it */
+        .config_size = BLK_CONFIG_SIZE,
     };
 }
 

@@ -210,6 +210,21 @@ struct vhost_user_inflight_split_queue {
     /* struct vhost_user_inflight_desc_split desc[desc_num]; */
 };
 
+/* GET_CONFIG (request and reply) and SET_CONFIG: a window of `size` bytes at `offset` in the
+ * device's config space (the virtio config, e.g. struct virtio_blk_config), then those bytes.
+ * A GET_CONFIG reply has the request's size; a reply with no payload at all says the backend
+ * refused (the spec: "zero length of payload"). */
+#define VHOST_USER_CONFIG_HDR_SIZE 12u
+#define VHOST_USER_MAX_CONFIG_SIZE 256u
+#define VHOST_USER_CONFIG_F_FRONTEND 0u  /* flags: the guest wrote it */
+#define VHOST_USER_CONFIG_F_MIGRATION 1u /* flags: restored by a migration */
+struct vhost_user_config {
+    uint32_t offset;
+    uint32_t size;
+    uint32_t flags;
+    uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
+};
+
 /* Largest payload either end accepts (SET_MEM_TABLE is the largest standard one). */
 #define VHOST_USER_MAX_PAYLOAD 4096u
 /* Largest number of fds in one message (SET_MEM_TABLE: one per region). */
@@ -223,6 +238,7 @@ struct vhost_user_msg {
         struct vhost_user_vring_addr addr;
         struct vhost_user_mem_table memory;
         struct vhost_user_inflight inflight;
+        struct vhost_user_config config;
         uint8_t raw[VHOST_USER_MAX_PAYLOAD];
     } payload;
     /* Not on the wire: the fds that came with (or go with) the message. After a successful

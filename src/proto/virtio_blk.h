@@ -82,4 +82,30 @@ _Static_assert(sizeof(struct virtio_blk_discard_wz) == 16, "virtio-blk discard r
 _Static_assert(__builtin_offsetof(struct virtio_blk_config, num_queues) == 34, "virtio-blk config layout");
 _Static_assert(sizeof(struct virtio_blk_config) == 60, "virtio-blk config size");
 
+/* The config space a XenoServer disk has, whoever serves it: the monitor's front end
+ * (src/vmm/virtio/virtio_blk.c) and xeno-blkback's GET_CONFIG for other front ends such as
+ * QEMU's vhost-user-blk (src/blk/blk_config.c). The limits are the ones xeno-blkback accepts
+ * (src/blk/blk_req.h): a request of at most seg_max segments of size_max bytes stays under
+ * its 4 MiB, discard/write-zeroes ranges under its counts. Writeback stays 0: the cache mode
+ * is not offered (flush is always honoured). */
+#define VIRTIO_BLK_XENO_SIZE_MAX (64u << 10)
+#define VIRTIO_BLK_XENO_SEG_MAX 62u
+#define VIRTIO_BLK_XENO_MAX_RANGE_SECTORS (1u << 22)
+#define VIRTIO_BLK_XENO_MAX_RANGES 16u
+
+static inline struct virtio_blk_config virtio_blk_xeno_config(uint64_t sectors, uint16_t num_queues)
+{
+    return (struct virtio_blk_config){.capacity = sectors,
+                                      .size_max = VIRTIO_BLK_XENO_SIZE_MAX,
+                                      .seg_max = VIRTIO_BLK_XENO_SEG_MAX,
+                                      .blk_size = VIRTIO_BLK_SECTOR,
+                                      .num_queues = num_queues,
+                                      .max_discard_sectors = VIRTIO_BLK_XENO_MAX_RANGE_SECTORS,
+                                      .max_discard_seg = VIRTIO_BLK_XENO_MAX_RANGES,
+                                      .discard_sector_alignment = 1,
+                                      .max_write_zeroes_sectors = VIRTIO_BLK_XENO_MAX_RANGE_SECTORS,
+                                      .max_write_zeroes_seg = VIRTIO_BLK_XENO_MAX_RANGES,
+                                      .write_zeroes_may_unmap = 1};
+}
+
 #endif

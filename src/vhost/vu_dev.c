@@ -219,6 +219,60 @@ static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, 
     }
 }
 
+/* The protocol features this device offers: the class's, with CONFIG exactly when the class
+ * has a config space to serve. */
+static uint64_t offered_protocol_features(const struct vu_dev *d)
+{
+    uint64_t f = d->cls->protocol_features & ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+    if (d->cls->get_config)
+        f |= 1ull << VHOST_USER_PROTOCOL_F_CONFIG;
+    return f;
+}
+
+/* The window a GET_CONFIG or SET_CONFIG names, checked against the message that carries it
+ * and against the config space (the front end's numbers: any of them may be hostile). */
+static int config_window(const struct vu_dev *d, const struct vhost_user_msg *m)
+{
+    const char *req = vhost_user_request_name(m->hdr.request);
+    const struct vhost_user_config *c = &m->payload.config;
+    unsigned space =
+        d->cls->config_size < VHOST_USER_MAX_CONFIG_SIZE ? d->cls->config_size : VHOST_USER_MAX_CONFIG_SIZE;
+    if (!d->cls->get_config)
+        return err_set(ENOTSUP, "%s %s: %s: the device has no config space to serve", d->cls->kind, d->name, req);
+    if (!(d->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
+        return err_set(EINVAL, "%s %s: %s without PROTOCOL_F_CONFIG negotiated", d->cls->kind, d->name, req);
+    if (m->hdr.size < VHOST_USER_CONFIG_HDR_SIZE)
+        return err_set(EINVAL, "%s %s: %s payload of %u bytes (the window alone is %u)", d->cls->kind, d->name, req,
+                       m->hdr.size, VHOST_USER_CONFIG_HDR_SIZE);
+    if (c->size == 0 || c->size > VHOST_USER_MAX_CONFIG_SIZE || m->hdr.size != VHOST_USER_CONFIG_HDR_SIZE + c->size)
+        return err_set(EINVAL, "%s %s: %s of %u bytes in a %u-byte payload (1..%u bytes after the %u-byte window)",
+                       d->cls->kind, d->name, req, c->size, m->hdr.size, VHOST_USER_MAX_CONFIG_SIZE,
+                       VHOST_USER_CONFIG_HDR_SIZE);
+    if ((uint64_t)c->offset + c->size > space)
+        return err_set(EINVAL, "%s %s: %s of bytes %u..%llu outside the %u-byte config space", d->cls->kind, d->name,
+                       req, c->offset, (unsigned long long)c->offset + c->size, space);
+    return 0;
+}
+
+/* GET_CONFIG: always answered, since the front end waits for it: the window asked for, or an
+ * empty reply (the spec's refusal) when the request is wrong. 0 or -errno (the send failed). */
+static int get_config(struct vu_dev *d, int sock, struct vhost_user_msg *m)
+{
+    int rc = config_window(d, m);
+    uint32_t offset = m->payload.config.offset, size = m->payload.config.size;
+    vhost_user_msg_make_reply(m); /* hdr.size 0: the refusal, unless filled below */
+    if (rc < 0) {
+        d->protocol_errors++;
+        log_warn("%s", err_msg());
+        return vhost_user_send(sock, m);
+    }
+    uint8_t space[VHOST_USER_MAX_CONFIG_SIZE] = {0};
+    d->cls->get_config(d, space);
+    memcpy(m->payload.config.region, space + offset, size); /* config_window kept it inside */
+    m->hdr.size = VHOST_USER_CONFIG_HDR_SIZE + size;
+    return vhost_user_send(sock, m);
+}
+
 /* Handles requests that change state; returns 0 or -errno (refused: message in err_msg). */
 static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
 {
@@ -234,9 +288,9 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
                            d->cls->kind, d->name);
         d->features = m->payload.u64;
         return 0;
-    case VHOST_USER_GET_PROTOCOL_FEATURES: *replied = true; return reply_u64(sock, m, d->cls->protocol_features);
+    case VHOST_USER_GET_PROTOCOL_FEATURES: *replied = true; return reply_u64(sock, m, offered_protocol_features(d));
     case VHOST_USER_SET_PROTOCOL_FEATURES:
-        if (m->payload.u64 & ~d->cls->protocol_features)
+        if (m->payload.u64 & ~offered_protocol_features(d))
             return err_set(EINVAL, "%s %s: SET_PROTOCOL_FEATURES 0x%llx has bits not offered", d->cls->kind, d->name,
                            (unsigned long long)m->payload.u64);
         d->protocol_features = m->payload.u64;
@@ -276,6 +330,12 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
             return err_set(ENOTSUP, "%s %s: %s without INFLIGHT_SHMFD", d->cls->kind, d->name,
                            vhost_user_request_name(m->hdr.request));
         return apply_inflight(d, sock, m, replied);
+    case VHOST_USER_GET_CONFIG: *replied = true; return get_config(d, sock, m);
+    case VHOST_USER_SET_CONFIG:
+        if ((rc = config_window(d, m)) < 0)
+            return rc;
+        return err_set(EROFS, "%s %s: SET_CONFIG of bytes %u..%u refused: the config space is read-only", d->cls->kind,
+                       d->name, m->payload.config.offset, m->payload.config.offset + m->payload.config.size);
     default:
         return err_set(ENOTSUP, "%s %s: %s (%u) is not supported", d->cls->kind, d->name,
                        vhost_user_request_name(m->hdr.request), m->hdr.request);

@@ -22,7 +22,8 @@ struct vu_dev;
 struct vu_dev_class {
     const char *kind;           /* "port", "disk": names the device in messages */
     uint64_t features;          /* virtio + vhost-user feature bits offered (VERSION_1 required) */
-    uint64_t protocol_features; /* INFLIGHT_SHMFD only with the two inflight hooks */
+    uint64_t protocol_features; /* INFLIGHT_SHMFD only with the two inflight hooks; CONFIG is
+                                   added when get_config is set (and only then) */
     unsigned nq;                /* queues served, 1..VU_DEV_MAX_QUEUES (GET_QUEUE_NUM) */
     /* Ring q now serves (translated, base applied): recover, then process. */
     void (*ring_started)(struct vu_dev *d, unsigned q);
@@ -35,6 +36,11 @@ struct vu_dev_class {
     int (*inflight_get)(struct vu_dev *d, const struct vhost_user_inflight *want, struct vhost_user_inflight *out,
                         int *fd_out);
     int (*inflight_set)(struct vu_dev *d, int fd, const struct vhost_user_inflight *f);
+    /* GET_CONFIG: writes the device's whole config space (config_size bytes, at most
+     * VHOST_USER_MAX_CONFIG_SIZE) into buf. NULL: the device has none to serve, and
+     * PROTOCOL_F_CONFIG is not offered. The space is read-only: SET_CONFIG is refused. */
+    void (*get_config)(struct vu_dev *d, uint8_t *buf);
+    unsigned config_size;
     /* After vu_dev_reset: forget the connection's own state (NULL: nothing to forget). */
     void (*reset)(struct vu_dev *d);
 };
@@ -60,7 +66,9 @@ void vu_dev_reset(struct vu_dev *d);
  * err_msg); a request the device refuses but can survive is answered (REPLY_ACK) or logged
  * and counted, and returns 0. Memory the front end could shrink under our mappings (an fd
  * without F_SEAL_SHRINK in SET_MEM_TABLE or SET_INFLIGHT_FD) is refused and always drops the
- * connection (-EPERM): that front end is hostile, not wrong. */
+ * connection (-EPERM): that front end is hostile, not wrong. GET_CONFIG is always answered:
+ * with the window asked for, or (not negotiated, a window outside the config space, a size
+ * that does not match the message) with an empty reply, the spec's refusal. */
 int vu_dev_handle(struct vu_dev *d, int sock, struct vhost_user_msg *m);
 
 #endif

@@ -425,6 +425,80 @@ static void test_image_confined(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* GET_CONFIG with the window (offset, size) in a payload of `payload` bytes: the reply's
+ * payload size (0: refused), its bytes into out (when not NULL). */
+static uint32_t get_config(struct fe *f, uint32_t offset, uint32_t size, uint32_t payload, void *out)
+{
+    struct vhost_user_msg m, r;
+    vhost_user_msg_init(&m, VHOST_USER_GET_CONFIG, 0);
+    m.payload.config.offset = offset;
+    m.payload.config.size = size;
+    m.hdr.size = payload;
+    send_msg(f, &m, &r);
+    assert_int_equal(r.hdr.request, VHOST_USER_GET_CONFIG);
+    if (r.hdr.size) {
+        assert_int_equal(r.hdr.size, VHOST_USER_CONFIG_HDR_SIZE + size);
+        assert_int_equal(r.payload.config.offset, offset);
+        assert_int_equal(r.payload.config.size, size);
+        if (out)
+            memcpy(out, r.payload.config.region, size);
+    }
+    return r.hdr.size;
+}
+
+/* The config space a stock front end (QEMU's vhost-user-blk) reads: offered as PROTOCOL_F_CONFIG,
+ * the same bytes our monitor serves, windows checked (each refusal an empty reply, counted, the
+ * connection kept), SET_CONFIG refused with a non-zero REPLY_ACK. */
+static void test_config_space(void **state)
+{
+    (void)state;
+    struct fe f;
+    fe_setup(&f, "disk.img", false);
+    const uint32_t hdr = VHOST_USER_CONFIG_HDR_SIZE, full = sizeof(struct virtio_blk_config);
+    struct virtio_blk_config want = virtio_blk_xeno_config(DISK_SECTORS, 1), got;
+    /* Not negotiated yet: refused. */
+    assert_int_equal(get_config(&f, 0, full, hdr + full, NULL), 0);
+
+    struct vhost_user_msg m, r;
+    vhost_user_msg_init(&m, VHOST_USER_GET_PROTOCOL_FEATURES, 0);
+    send_msg(&f, &m, &r);
+    assert_true(r.payload.u64 & (1ull << VHOST_USER_PROTOCOL_F_CONFIG));
+    vhost_user_msg_u64(&m, VHOST_USER_SET_PROTOCOL_FEATURES,
+                       (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
+    send_msg(&f, &m, &r);
+
+    memset(&got, 0xaa, sizeof(got));
+    assert_int_equal(get_config(&f, 0, full, hdr + full, &got), hdr + full);
+    assert_memory_equal(&got, &want, full);
+    assert_int_equal(got.capacity, DISK_SECTORS);
+    assert_int_equal(got.writeback, 0);
+    uint16_t nq = 0;
+    assert_int_equal(get_config(&f, offsetof(struct virtio_blk_config, num_queues), 2, hdr + 2, &nq), hdr + 2);
+    assert_int_equal(nq, 1);
+
+    uint64_t errors = f.bb.disk[0]->dev.protocol_errors;
+    assert_int_equal(get_config(&f, full - 4, 8, hdr + 8, NULL), 0);    /* past the end */
+    assert_int_equal(get_config(&f, 0xfffffffcu, 8, hdr + 8, NULL), 0); /* offset + size wraps */
+    assert_int_equal(get_config(&f, 0, 0, hdr, NULL), 0);               /* empty window */
+    assert_int_equal(get_config(&f, 0, 300, hdr + 300, NULL), 0);       /* over the spec's 256 */
+    assert_int_equal(get_config(&f, 0, full, hdr + 20, NULL), 0);       /* size != payload */
+    assert_int_equal(get_config(&f, 0, 4, 8, NULL), 0);                 /* no room for the window */
+    assert_int_equal(f.bb.disk[0]->dev.protocol_errors, errors + 6);
+
+    vhost_user_msg_init(&m, VHOST_USER_SET_CONFIG, VHOST_USER_FLAG_NEED_REPLY);
+    m.payload.config = (struct vhost_user_config){.offset = offsetof(struct virtio_blk_config, writeback), .size = 1};
+    m.payload.config.region[0] = 1;
+    m.hdr.size = hdr + 1;
+    send_msg(&f, &m, &r);
+    assert_int_not_equal(r.payload.u64, 0);
+    assert_int_equal(get_config(&f, 0, full, hdr + full, &got), hdr + full);
+    assert_int_equal(got.writeback, 0);
+
+    /* Still serving after every refusal. */
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 0, f.mem + DATA_OFF, 512, true), VIRTIO_BLK_S_OK);
+    fe_teardown(&f);
+}
+
 /* The ring takes only the opcodes the backend uses: anything else (here an OPENAT, which
  * would get around the sandbox's file rules) fails with EACCES. */
 static void test_ring_restricted(void **state)
@@ -687,7 +761,7 @@ int main(void)
         cmocka_unit_test(test_image_confined),      cmocka_unit_test(test_ring_restricted),
         cmocka_unit_test(test_qos_limit_in_path),   cmocka_unit_test(test_qos_admission),
         cmocka_unit_test(test_disk_spec_qos),       cmocka_unit_test(test_overlay_disk),
-        cmocka_unit_test(test_qos_stop_finishes),
+        cmocka_unit_test(test_qos_stop_finishes),   cmocka_unit_test(test_config_space),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

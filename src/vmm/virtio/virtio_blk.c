@@ -12,28 +12,11 @@
 #include "proto/virtio_blk.h"
 #include "vmm/virtio/virtio_mmio.h"
 
-/* The limits xeno-blkback accepts (src/blk/blk_req.h): a request of at most seg_max segments
- * of size_max bytes stays under its 4 MiB, discard/write-zeroes ranges under its counts. */
-#define BLK_CFG_SIZE_MAX (64u << 10)
-#define BLK_CFG_SEG_MAX 62u
-#define BLK_CFG_MAX_RANGE_SECTORS (1u << 22)
-#define BLK_CFG_MAX_RANGES 16u
-
 static void config_read(struct virtio_dev *d, uint32_t offset, uint8_t *data, unsigned size)
 {
     struct virtio_blk *b = virtio_dev_opaque(d);
-    struct virtio_blk_config c = {.capacity = b->sectors,
-                                  .size_max = BLK_CFG_SIZE_MAX,
-                                  .seg_max = BLK_CFG_SEG_MAX,
-                                  .blk_size = VIRTIO_BLK_SECTOR,
-                                  .num_queues = 1,
-                                  .max_discard_sectors = BLK_CFG_MAX_RANGE_SECTORS,
-                                  .max_discard_seg = BLK_CFG_MAX_RANGES,
-                                  .discard_sector_alignment = 1,
-                                  .max_write_zeroes_sectors = BLK_CFG_MAX_RANGE_SECTORS,
-                                  .max_write_zeroes_seg = BLK_CFG_MAX_RANGES,
-                                  .write_zeroes_may_unmap = 1};
-    memcpy(data, (uint8_t *)&c + offset, size); /* the transport checked offset + size */
+    struct virtio_blk_config c = virtio_blk_xeno_config(b->sectors, 1); /* one queue: the monitor's front end */
+    memcpy(data, (uint8_t *)&c + offset, size);                         /* the transport checked offset + size */
 }
 
 /* Only reached when a notification missed the ioeventfd: pass it on to the backend. */
