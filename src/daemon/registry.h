@@ -80,6 +80,7 @@ struct registry {
     uint32_t net_audit_flow_quota;    /* 0: the backend's default */
     char migrate_key[PATH_MAX];       /* --migrate-key: authenticates migrations both ways ("": none) */
     char save_dir[PATH_MAX];          /* --save-dir: the only place monitors may save snapshots */
+    char cache_dir[PATH_MAX];         /* the monitors' --cache-dir (start_cache.h); "": none. Set at start */
     struct cpu_contract cpu_contract; /* set once by main() before the API starts; read-only after */
     /* Metering and the ledger (billing.h): set once by main() under lock after reg_open,
      * read under lock; NULL until then (nothing is posted). Outlives the supervisor. */
