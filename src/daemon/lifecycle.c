@@ -144,6 +144,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
                                        .migrate_incoming = how->migrate_listen,
                                        .migrate_key = how->migrate_key,
                                        .save_dir = r->save_dir[0] ? r->save_dir : NULL,
+                                       .cache_dir = r->cache_dir[0] ? r->cache_dir : NULL,
                                        .out_key = r->migrate_key[0] ? r->migrate_key : NULL,
                                        .no_wait = how->migrate_listen != NULL};
         r_ = monitor_spawn(&m, &a);

@@ -18,6 +18,7 @@
 #include "daemon/migrate_host.h"
 #include "daemon/options.h"
 #include "daemon/registry.h"
+#include "daemon/start_cache.h"
 #include "lib/err.h"
 #include "lib/image_name.h" /* IMAGE_DIR_DEFAULT */
 #include "lib/log.h"
@@ -48,6 +49,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     else if (reg->cpu_contract.extra[0] || reg->cpu_contract.missing[0])
         log_warn("this host does not keep the CPUID policy (docs/machine.md): guests also see [%s] and lack [%s]",
                  reg->cpu_contract.extra, reg->cpu_contract.missing);
+    if (start_cache_fill(o->vmm, o->abs_state_dir, reg->cache_dir, sizeof(reg->cache_dir)) < 0)
+        log_warn("monitors start without a cache: %s", err_msg());
     if (o->save_dir[0])
         snprintf(reg->save_dir, sizeof(reg->save_dir), "%s", o->save_dir);
     else if (snprintf(reg->save_dir, sizeof(reg->save_dir), "%s/snapshots", o->abs_state_dir) > 0 &&

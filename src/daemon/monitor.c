@@ -202,6 +202,10 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
         add_arg(argv, &argc, "--save-dir");
         add_arg(argv, &argc, a->save_dir);
     }
+    if (a->cache_dir) {
+        add_arg(argv, &argc, "--cache-dir");
+        add_arg(argv, &argc, a->cache_dir);
+    }
     if (a->out_key && !a->migrate_incoming) { /* the sandbox lets the monitor read it */
         add_arg(argv, &argc, "--migrate-key");
         add_arg(argv, &argc, a->out_key);

@@ -52,6 +52,7 @@ struct monitor_spawn_args {
     const char *migrate_incoming;     /* wait for a live migration on ADDR:PORT (with migrate_key) */
     const char *migrate_key;
     const char *save_dir;    /* --save-dir: where the monitor's sandbox lets `save` write */
+    const char *cache_dir;   /* --cache-dir: start-up results it reads (start_cache.h), or NULL */
     const char *out_key;     /* the key of migrations out (read by the monitor at `migrate`) */
     int no_wait;             /* return once started; monitor_wait_ready() later */
     const int *cgroup_procs; /* the domain's memory cgroup.procs to join (mcg_prepare); NULL: none */

@@ -26,6 +26,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/stats_page.h" /* STATS_PAGE_ASK_SIGNAL */
 
 #define READY_TIMEOUT_MS 10000
 #define WATCHDOG_DEFAULT_MS 3000
@@ -302,7 +303,7 @@ static void *supervise(void *opaque)
 {
     struct netback_sup *s = opaque;
     unsigned watchdog = s->o.watchdog_ms ? s->o.watchdog_ms : WATCHDOG_DEFAULT_MS;
-    uint64_t started = now_ms(), beat_at = now_ms(), last_beat = 0, retry_at = 0;
+    uint64_t started = now_ms(), beat_at = now_ms(), last_beat = 0, retry_at = 0, asked_at = 0;
     for (;;) {
         pthread_mutex_lock(&s->lock);
         int pidfd = s->pidfd;
@@ -327,6 +328,13 @@ static void *supervise(void *opaque)
             continue;
         }
         if (s->pid) {
+            /* An idle backend writes its page (and moves the heartbeat) only when its
+             * counters change or when asked: ask three times per watchdog period, so a live
+             * one always answers in time and a hung one cannot. */
+            if (now_ms() - asked_at >= watchdog / 3) {
+                syscall(SYS_pidfd_send_signal, pidfd, STATS_PAGE_ASK_SIGNAL, NULL, 0);
+                asked_at = now_ms();
+            }
             uint64_t b = heartbeat(s), t = now_ms();
             if (s->page_fd < 0)
                 map_page(s);

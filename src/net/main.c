@@ -4,6 +4,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/stats_page.h" /* STATS_PAGE_ASK_SIGNAL */
 #include "net/audit_events.h"
 #include "net/control.h"
 #include "net/netback.h"
@@ -28,6 +29,13 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stats_asked; /* xenod asked for a fresh stats page */
+
+static void on_ask(int sig)
+{
+    (void)sig;
+    stats_asked = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -98,32 +106,43 @@ static void stop_on_signals(sigset_t *wait_mask)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    struct sigaction ask = {.sa_handler = on_ask};
+    sigemptyset(&ask.sa_mask);
+    sigaction(STATS_PAGE_ASK_SIGNAL, &ask, NULL);
     signal(SIGPIPE, SIG_IGN);
     sigset_t block;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, STATS_PAGE_ASK_SIGNAL);
     sigprocmask(SIG_BLOCK, &block, wait_mask);
     sigdelset(wait_mask, SIGTERM);
     sigdelset(wait_mask, SIGINT);
+    sigdelset(wait_mask, STATS_PAGE_ASK_SIGNAL);
 }
+
+/* The stats page (state_dir.h) is written when its counters may have changed, at most every
+ * STATS_MIN_GAP_NS while frames flow (so it is never older than that while anything
+ * changes), and at once when xenod asks with STATS_PAGE_ASK_SIGNAL (its watchdog: the
+ * heartbeat moves only when written). Idle and unasked, the backend makes no system call. */
+#define STATS_MIN_GAP_NS 100000000ull
 
 /* Moves frames and answers the control socket until a stop signal. */
 static void serve(struct netback *nb, struct nb_control *ctl, int dirfd, struct nb_stats_page *stats,
                   const sigset_t *wait_mask)
 {
     static struct pollfd fds[2 + 1 + 3 * NET_SWITCH_MAX_PORTS];
-    uint64_t next_ns = 0, next_stats = 0;
+    uint64_t next_ns = 0, stats_due = 1 /* 0: the page is current */, stats_at = 0;
     unsigned moved = 0;
     while (!stop_signal) {
         unsigned nc = nb_control_poll_fds(ctl, fds, 2);
         unsigned nn = netback_poll_fds(nb, fds + nc, sizeof(fds) / sizeof(fds[0]) - nc);
-        uint64_t now = nb_now_ns();
-        uint64_t wait = moved ? 0 : next_ns > now ? next_ns - now : 0;
-        if (next_stats > now && wait > next_stats - now)
-            wait = next_stats - now;
+        uint64_t now = nb_now_ns(), until = moved ? now : next_ns, pump_at = next_ns;
+        if (stats_due && stats_due < until)
+            until = stats_due;
+        uint64_t wait = until > now ? until - now : 0;
         struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull), .tv_nsec = (long)(wait % 1000000000ull)};
-        int r = ppoll(fds, nc + nn, &ts, wait_mask);
+        int r = ppoll(fds, nc + nn, until == UINT64_MAX ? NULL : &ts, wait_mask);
         if (r < 0 && errno != EINTR) {
             log_error("ppoll: %s", strerror(errno));
             break;
@@ -132,13 +151,20 @@ static void serve(struct netback *nb, struct nb_control *ctl, int dirfd, struct 
             netback_handle(nb, fds + nc, nn);
             nb_control_handle(ctl, fds, nc);
         }
+        unsigned was_moving = moved;
         moved = netback_pump(nb, &next_ns);
         if (nb->ports_dirty && state_dir_save_ports(dirfd, nb) < 0)
             log_error("%s", err_msg());
         now = nb_now_ns();
-        if (now >= next_stats) {
+        /* A descriptor, a deadline of the datapath or frames moved: counters may differ. A
+         * bare signal or the stats deadline alone changes none. */
+        if ((r > 0 || moved || was_moving || (r == 0 && now >= pump_at)) && !stats_due)
+            stats_due = stats_at + STATS_MIN_GAP_NS > now ? stats_at + STATS_MIN_GAP_NS : now;
+        if (stats_asked || (stats_due && now >= stats_due)) {
+            stats_asked = 0;
             state_dir_update_stats(stats, nb);
-            next_stats = now + 100000000ull;
+            stats_at = now;
+            stats_due = 0;
         }
     }
 }

@@ -437,7 +437,9 @@ void nb_tap_rx(struct netback *nb, uint64_t now)
 unsigned netback_pump(struct netback *nb, uint64_t *next_ns)
 {
     uint64_t now = nb_now_ns();
-    uint64_t next = now + 100000000ull; /* at least every 100 ms: heartbeat, holds */
+    /* No deadline: an idle backend sleeps until a descriptor or a signal wakes it (the
+     * stats page is written when counters change or when xenod asks: src/net/main.c). */
+    uint64_t next = UINT64_MAX;
     unsigned moved = 0;
     if (nb->audit.engine && now >= nb->audit.next_tick_ns) {
         /* Timeouts, scan-detector deadlines, due log blocks and IPFIX messages. Errors are
@@ -445,6 +447,8 @@ unsigned netback_pump(struct netback *nb, uint64_t *next_ns)
         audit_tick(nb->audit.engine, audit_time(nb, now));
         nb->audit.next_tick_ns = now + 1000000000ull;
     }
+    if (nb->audit.engine)
+        next = nb->audit.next_tick_ns;
     for (unsigned s = 0; s < NET_SWITCH_MAX_PORTS; s++) {
         struct nb_port *p = nb->by_sw[s];
         if (!p)
@@ -461,6 +465,10 @@ unsigned netback_pump(struct netback *nb, uint64_t *next_ns)
             if (p->rx_held && p->rx_hold_deadline < next)
                 next = p->rx_hold_deadline;
         }
+        /* A port with a hold or a recovery in progress is looked at again within 100 ms
+         * whatever its own deadlines say (as every port was before the backend slept). */
+        if ((p->rx_held || p->tx_held || p->tx_recovering) && now + 100000000ull < next)
+            next = now + 100000000ull;
     }
     /* Round robin in small batches so one busy port cannot starve the others. */
     for (unsigned round = 0; round < 16; round++) {

@@ -4,8 +4,9 @@
  *   ports         one port per line (port_config.h words, with id), rewritten atomically
  *                 (ports.tmp, fsync, rename) on every change and read at start: a backend
  *                 killed with -9 and started again knows every port by itself
- *   stats         the live counters page (struct nb_stats_page, proto/netback_stats.h), with a heartbeat
- *                 that moves at least every 100 ms while the loop turns (a watchdog's input)
+ *   stats         the live counters page (struct nb_stats_page, proto/netback_stats.h), written when
+ *                 counters may have changed (at most every 100 ms) and when asked by SIGUSR2; its
+ *                 heartbeat moves with each write (xenod's watchdog asks: main.c)
  * All access goes through the directory fd opened at start (the sandbox allows no other
  * path). */
 #ifndef XENO_NET_STATE_DIR_H

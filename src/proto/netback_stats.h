@@ -66,7 +66,7 @@ struct nb_stats_page {
     uint32_t pid;
     uint64_t started_ns; /* CLOCK_REALTIME */
     uint64_t updated_ns; /* CLOCK_REALTIME of the last update */
-    uint64_t heartbeat;  /* +1 per update */
+    uint64_t heartbeat;  /* +1 per update: on counter changes (at most every 100 ms) and on SIGUSR2 */
     uint32_t nports;
     uint32_t pad;
     uint64_t uplink_tx_frames, uplink_rx_frames, uplink_errors;

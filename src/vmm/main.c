@@ -29,6 +29,7 @@
 #include "vmm/host/console_hub.h"
 #include "vmm/host/control.h"
 #include "vmm/host/cpu_report.h"
+#include "vmm/host/start_cache.h"
 #include "vmm/host/domain.h"
 #include "vmm/state/migrate_recv.h"
 #include "vmm/host/options.h"
@@ -456,8 +457,8 @@ int main(int argc, char **argv)
         log_error("%s", err_msg());
         return EXIT_BAD_INPUT;
     }
-    if (m.opt.cpu_report)
-        return cpu_report_print(&m.opt, stdout);
+    if (m.opt.cpu_report || m.opt.fill_cache) /* tools that run no domain */
+        return m.opt.cpu_report ? cpu_report_print(&m.opt, stdout) : start_cache_fill(&m.opt);
     if (m.opt.dump_acpi) {
         m.dom.opt = &m.opt;
         return domain_dump_acpi(&m.dom, m.opt.dump_acpi);

@@ -53,21 +53,36 @@ nb_case_switch() {
     add_ports $name "$dir" || { fail $name "port-add: $NB_REPLY"; nb_stop; kill $DRV_PID; return; }
     drv_wait
     nb_ctl "$dir" stats
-    # The stats page: magic "NEBS", the backend's pid, a heartbeat that moves (offset 32).
-    local magic pid hb1 hb2
+    # The stats page: magic "NEBS", the backend's pid, a heartbeat (offset 32) that stands
+    # still while the backend is idle (no wake-up at all: /proc/PID/schedstat's count of
+    # times it ran stays put) and moves when xenod's watchdog asks (SIGUSR2).
+    local magic pid hb1 hb2 hb3 runs1 runs2
     magic=$(od -An -tx4 -N4 "$dir/stats" | tr -d ' ')
     pid=$(od -An -tu4 -j12 -N4 "$dir/stats" | tr -d ' ')
+    # Idle means no port either (a port whose front end is gone retries its connection on a
+    # back-off: that is work, not idleness).
+    local reply=$NB_REPLY
+    nb_ctl "$dir" "port-del a"
+    nb_ctl "$dir" "port-del b"
+    NB_REPLY=$reply
+    sleep 0.3 # the deletions are counted and written within 100 ms
     hb1=$(od -An -tu8 -j32 -N8 "$dir/stats" | tr -d ' ')
-    sleep 0.35 # a duration: the heartbeat must move in it (every 100 ms)
+    runs1=$(awk '{print $3}' "/proc/$NB_PID/schedstat")
+    sleep 1 # a duration: nothing may run in it
+    runs2=$(awk '{print $3}' "/proc/$NB_PID/schedstat")
     hb2=$(od -An -tu8 -j32 -N8 "$dir/stats" | tr -d ' ')
+    kill -USR2 "$NB_PID"
+    wait_until 5 eval '[ "$(od -An -tu8 -j32 -N8 "$dir/stats" | tr -d " ")" -gt "$hb2" ]'
+    hb3=$(od -An -tu8 -j32 -N8 "$dir/stats" | tr -d ' ')
     nb_stop
     if [ $RC -ne 0 ] || ! grep -q '^result ok' "$TMP/$name.drv"; then
         fail $name "driver: $(tr '\n' '|' <"$TMP/$name.drv")"
     elif [ "$(stat_field a tx_packets)" != 20000 ] || [ "$(stat_field b rx_packets)" != 20000 ] ||
         [ "$(stat_field b tx_packets)" != 20000 ]; then
         fail $name "counters: $NB_REPLY"
-    elif [ "$magic" != 5342454e ] || [ "$pid" != "$NB_PID" ] || [ "$hb2" -lt $((hb1 + 2)) ]; then
-        fail $name "stats page: magic $magic pid $pid (backend $NB_PID) heartbeat $hb1 then $hb2"
+    elif [ "$magic" != 5342454e ] || [ "$pid" != "$NB_PID" ] || [ "$hb2" != "$hb1" ] || [ "$hb3" -le "$hb2" ] ||
+        [ "$runs1" != "$runs2" ]; then
+        fail $name "stats page: magic $magic pid $pid (backend $NB_PID) heartbeat idle $hb1 then $hb2, asked $hb3; runs idle $runs1 then $runs2"
     else
         pass $name
     fi

@@ -1,5 +1,7 @@
 # The monitor's sandbox, for a monitor as xenod starts it (docs/security.md, "Monitor sandbox"):
 #   sandbox-seccomp-filter      /proc/PID/status: Seccomp 2 (filter mode), NoNewPrivs 1
+#   sandbox-cached-filters      the monitor was started with --cache-dir STATE/cache and its seccomp
+#                               programs are there (so the checks below test the cached filters)
 #   sandbox-capabilities        no capability in the bounding, inheritable or ambient sets; at
 #                               most CAP_SYS_NICE effective/permitted (kept only where the host
 #                               withholds CAP_SYS_RESOURCE, which the real-time limits need)
@@ -46,6 +48,10 @@ if kvm_case sandbox; then
         wait_until 30 test -n "$(vs_tid "$P" vcpu0)"
         check sandbox-seccomp-filter '[ "$(vs_status "$P" Seccomp)" = 2 ] && [ "$(vs_status "$P" NoNewPrivs)" = 1 ]' \
             "pid '$P': $(grep -E 'Seccomp|NoNewPrivs' /proc/"$P"/status 2>&1 | tr '\n' ' ')"
+        # xenod's monitors take their seccomp programs from STATE/cache (xeno-vmm --fill-cache at
+        # xenod's start, docs/security.md): every check below is of cached filters.
+        check sandbox-cached-filters 'tr "\0" " " </proc/"$P"/cmdline | grep -q -- "--cache-dir $VS/state/cache " &&
+            ls "$VS"/state/cache/seccomp-* >/dev/null 2>&1' "$(tr '\0' ' ' </proc/"$P"/cmdline); $(ls "$VS/state/cache" 2>&1)"
         check sandbox-capabilities '[ "$(vs_status "$P" CapBnd)" = 0000000000000000 ] &&
             [ "$(vs_status "$P" CapInh)" = 0000000000000000 ] && [ "$(vs_status "$P" CapAmb)" = 0000000000000000 ] &&
             [ $((0x$(vs_status "$P" CapEff) & ~(1 << 23))) = 0 ] && [ $((0x$(vs_status "$P" CapPrm) & ~(1 << 23))) = 0 ]' \

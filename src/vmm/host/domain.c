@@ -88,6 +88,7 @@ static struct vm_config vm_config_of(const struct domain *d, int paused)
                               .net = o->have_net ? &o->net : NULL,
                               .blk = o->have_disk ? &o->disk : NULL,
                               .cpu_off = o->have_cpu_off ? &o->cpu_off : NULL,
+                              .cache_dir = o->cache_dir,
                               .vcpu_pin_given = o->vcpu_pin_given,
                               .vcpu_pin = o->vcpu_pin};
 }

@@ -24,6 +24,7 @@ void options_usage(FILE *f)
             "       xeno-vmm --migrate-incoming ADDR:PORT --migrate-key FILE [--run-dir DIR [--name NAME]] ...\n"
             "       xeno-vmm --dump-acpi DIR [--memory SIZE] [--vcpus N]\n"
             "       xeno-vmm --cpu-report [--cpu-features-off LIST]\n"
+            "       xeno-vmm --fill-cache --cache-dir DIR [--vcpus N] [--cpu-features-off LIST]\n"
             "\n"
             "Boots a PVH ELF kernel in a KVM virtual machine. Standalone, its serial console (COM1)\n"
             "is this program's stdin and stdout; on a terminal, Ctrl-] stops the domain. With\n"
@@ -81,6 +82,11 @@ void options_usage(FILE *f)
             "  --save-dir DIR           the control request save may write there (repeatable, at most 8);\n"
             "                           without any: the directory holding --run-dir. Other paths are\n"
             "                           refused by the sandbox\n"
+            "  --cache-dir DIR          reuse start-up work of earlier monitors of this binary on this\n"
+            "                           host kept in DIR (the CPUID probe's result, the seccomp programs;\n"
+            "                           xenod names STATE/cache); read only, entries checked\n"
+            "  --fill-cache             with --cache-dir: compute those results (for 1 to --vcpus vCPUs),\n"
+            "                           write them into DIR and exit (xenod runs it once at its start)\n"
             "  --no-sandbox             debugging only: no seccomp, Landlock, capability drop or limits\n"
             "                           (docs/security.md, Monitor sandbox)\n"
             "  --dump-acpi DIR          write the ACPI tables this configuration gets into DIR (rsdp.dat,\n"
@@ -164,7 +170,14 @@ enum {
 enum { OPT_NET = 320, OPT_DISK };
 /* Live migration (docs/migration.md). */
 enum { OPT_MIG_IN = 340, OPT_MIG_KEY };
-enum { OPT_SAVE_DIR = 360, OPT_NO_SANDBOX, OPT_CPU_REPORT, OPT_CPU_OFF }; /* CPU: docs/machine.md, "CPUID" */
+enum {
+    OPT_SAVE_DIR = 360,
+    OPT_NO_SANDBOX,
+    OPT_CPU_REPORT,
+    OPT_CPU_OFF,
+    OPT_CACHE_DIR,
+    OPT_FILL_CACHE
+}; /* CPU: docs/machine.md, "CPUID" */
 /* The CPU scheduling options (docs/scheduling.md). */
 enum { OPT_CPU_RES = 300, OPT_CPU_LIMIT, OPT_CPU_WEIGHT, OPT_CPU_PERIOD };
 enum { OPT_VCPU_PIN = 380, OPT_EMU_PIN }; /* host CPU affinity (docs/domain-xml.md) */
@@ -398,6 +411,14 @@ static int option_value(int c, struct options *o, int *log_size_given)
         o->save_dirs[o->nsave_dirs++] = optarg;
         break;
     case OPT_CPU_REPORT: o->cpu_report = 1; break;
+    case OPT_CACHE_DIR:
+        if (optarg[0] != '/') {
+            log_error("--cache-dir '%s': an absolute path", optarg);
+            return -1;
+        }
+        o->cache_dir = optarg;
+        break;
+    case OPT_FILL_CACHE: o->fill_cache = 1; break;
     case OPT_CPU_OFF:
         if (cpuf_parse(optarg, &o->cpu_off) < 0) {
             log_error("--cpu-features-off: %s", err_msg());
@@ -441,7 +462,7 @@ static int check_combination(struct options *o, int log_size_given)
         log_error("--migrate-incoming needs --migrate-key FILE (the key the source must prove it holds)");
         return -1;
     }
-    if (!o->kernel && !o->dump_acpi && !o->cpu_report && !o->restore && !o->migrate_incoming) {
+    if (!o->kernel && !o->dump_acpi && !o->cpu_report && !o->fill_cache && !o->restore && !o->migrate_incoming) {
         log_error("no kernel given: use --kernel FILE (see --help)");
         return -1;
     }
@@ -508,6 +529,8 @@ int options_parse(int argc, char **argv, struct options *o)
                                              {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
                                              {"cpu-report", no_argument, NULL, OPT_CPU_REPORT},
                                              {"cpu-features-off", required_argument, NULL, OPT_CPU_OFF},
+                                             {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+                                             {"fill-cache", no_argument, NULL, OPT_FILL_CACHE},
                                              {"vcpu-pin", required_argument, NULL, OPT_VCPU_PIN},
                                              {"emulator-pin", required_argument, NULL, OPT_EMU_PIN},
                                              {"help", no_argument, NULL, 'h'},

@@ -44,6 +44,8 @@ struct options {
     /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
      * only into the run directory and the --save-dir directories. */
     int no_sandbox;
+    int fill_cache;        /* --fill-cache: write the start-up cache into cache_dir and exit */
+    const char *cache_dir; /* --cache-dir DIR: start-up results of earlier monitors (lib/blob_cache.h), or NULL */
     const char *save_dirs[OPTIONS_SAVE_DIRS_MAX];
     unsigned nsave_dirs;
     /* --vcpu-pin N:LIST, --emulator-pin LIST: host CPU affinity (docs/domain-xml.md) */

@@ -74,6 +74,10 @@ static int landlock(const struct options *o)
         rc = allow_socket_dir(&rs, o->disk_socket);
     if (rc == 0 && o->restore)
         rc = confine_landlock_allow_path(&rs, o->restore, FS_RD);
+    /* Read only: a monitor takes cached start-up results, never writes them (its guest may
+     * own it; xenod's unsandboxed `xeno-vmm --fill-cache` writes them). */
+    if (rc == 0 && o->cache_dir)
+        rc = confine_landlock_allow_path(&rs, o->cache_dir, FS_RD);
     if (rc == 0 && o->migrate_key)
         rc = confine_landlock_allow_path(&rs, o->migrate_key, FS_RD);
     static const char *const resolver[] = {"/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/host.conf",
@@ -166,10 +170,15 @@ int vmm_sandbox_enter(const struct options *o)
     if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         rc = err_set(errno, "sandbox: no_new_privs: %s", strerror(errno));
     if (rc == 0)
-        rc = sandbox_seccomp_load();
+        rc = sandbox_seccomp_load(o->cache_dir);
     if (rc == 0)
         sandboxed = 1;
     return rc;
+}
+
+int vmm_sandbox_fill_cache(const char *cache_dir)
+{
+    return sandbox_seccomp_fill(cache_dir);
 }
 
 /* `path` must be absolute, without "." or ".." components, and below one of the save

@@ -14,6 +14,10 @@
  * failure the monitor must not run the guest. */
 int vmm_sandbox_enter(const struct options *o);
 
+/* Compiles the seccomp programs and writes them into cache_dir for later monitors of this
+ * binary (--fill-cache; never from a sandboxed monitor). 0 or -errno with a message. */
+int vmm_sandbox_fill_cache(const char *cache_dir);
+
 /* 0 if the sandbox lets `save` write `path` (or there is no sandbox), else -EACCES with a
  * message naming the directories it allows. */
 int vmm_sandbox_check_save(const char *path);

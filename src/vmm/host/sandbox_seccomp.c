@@ -6,6 +6,7 @@
  * silently refused. */
 #include "vmm/host/sandbox_priv.h"
 
+#include "lib/blob_cache.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -13,7 +14,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <stdint.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -333,20 +336,118 @@ static void narrow_thread(enum thread_kind kind)
                   strerror(errno));
 }
 
-int sandbox_seccomp_load(void)
+/* All programs, base first (index 0, kind -1) then each kind: the value cached under this
+ * binary's build ID, the kernel and libseccomp's version and API level (lib/blob_cache.h).
+ * The layout: THREAD_KIND_COUNT + 1 lengths (uint32_t, instructions), then the programs. */
+enum { NPROGS = THREAD_KIND_COUNT + 1 };
+
+size_t sandbox_seccomp_pack(const struct sock_fprog *progs, uint8_t *out, size_t cap)
 {
-    for (int k = 0; k < THREAD_KIND_COUNT; k++) {
-        int rc = compile(k, &kind_prog[k]);
+    size_t n = sizeof(uint32_t) * NPROGS;
+    for (int i = 0; i < NPROGS; i++) {
+        uint32_t len = progs[i].len;
+        size_t bytes = (size_t)len * sizeof(struct sock_filter);
+        if (n + bytes > cap)
+            return 0;
+        memcpy(out + sizeof(uint32_t) * (size_t)i, &len, sizeof(len));
+        memcpy(out + n, progs[i].filter, bytes);
+        n += bytes;
+    }
+    return n;
+}
+
+int sandbox_seccomp_unpack(const uint8_t *in, size_t len, struct sock_fprog *progs)
+{
+    size_t n = sizeof(uint32_t) * NPROGS;
+    if (len < n)
+        return -EINVAL;
+    for (int i = 0; i < NPROGS; i++) {
+        uint32_t pl;
+        memcpy(&pl, in + sizeof(uint32_t) * (size_t)i, sizeof(pl));
+        size_t bytes = (size_t)pl * sizeof(struct sock_filter);
+        if (pl == 0 || pl > BPF_MAXINSNS || bytes > len - n)
+            return -EINVAL;
+        progs[i].len = (unsigned short)pl;
+        progs[i].filter = malloc(bytes);
+        if (!progs[i].filter)
+            return -ENOMEM;
+        memcpy(progs[i].filter, in + n, bytes);
+        n += bytes;
+    }
+    return n == len ? 0 : -EINVAL;
+}
+
+static long seccomp_key(char *key, size_t cap)
+{
+    long n = blob_cache_host_key(key, cap);
+    if (n < 0)
+        return n;
+    const struct scmp_version *v = seccomp_version();
+    int m = snprintf(key + n, cap - (size_t)n, "libseccomp %u.%u.%u api %u kinds %d\n", v->major, v->minor, v->micro,
+                     seccomp_api_get(), THREAD_KIND_COUNT);
+    return m > 0 && (size_t)m < cap - (size_t)n ? n + m : -ENOENT;
+}
+
+int sandbox_seccomp_compile(struct sock_fprog *progs)
+{
+    for (int k = -1; k < THREAD_KIND_COUNT; k++) {
+        int rc = compile(k, &progs[k + 1]);
         if (rc < 0)
-            return err_set(-rc, "sandbox: seccomp filter for %s threads: %s", thread_kind_name((enum thread_kind)k),
-                           strerror(-rc));
+            return err_set(-rc, "sandbox: seccomp filter for %s: %s",
+                           k < 0 ? "the base" : thread_kind_name((enum thread_kind)k), strerror(-rc));
     }
-    scmp_filter_ctx ctx;
-    int rc = build(-1, &ctx);
-    if (rc == 0) {
-        rc = seccomp_load(ctx);
-        seccomp_release(ctx);
+    return 0;
+}
+
+/* progs from the cache when it holds this binary's, else compiled by libseccomp. */
+static int programs(const char *cache_dir, struct sock_fprog *progs)
+{
+    char key[1024];
+    long kl = cache_dir ? seccomp_key(key, sizeof(key)) : -ENOENT;
+    uint8_t *buf = kl > 0 ? malloc(BLOB_CACHE_MAX) : NULL;
+    long vl = buf ? blob_cache_get(cache_dir, "seccomp", key, (size_t)kl, buf, BLOB_CACHE_MAX - (size_t)kl) : -ENOENT;
+    if (vl > 0 && sandbox_seccomp_unpack(buf, (size_t)vl, progs) == 0) {
+        free(buf);
+        return 0;
     }
+    for (int i = 0; i < NPROGS; i++) {
+        free(progs[i].filter);
+        progs[i] = (struct sock_fprog){0};
+    }
+    free(buf);
+    return sandbox_seccomp_compile(progs);
+}
+
+int sandbox_seccomp_fill(const char *cache_dir)
+{
+    char key[1024];
+    struct sock_fprog progs[NPROGS] = {{0}};
+    long kl = seccomp_key(key, sizeof(key));
+    if (kl < 0)
+        return err_set(ENOENT, "sandbox: this xeno-vmm has no build ID: nothing can be cached");
+    uint8_t *buf = malloc(BLOB_CACHE_MAX);
+    int rc = buf ? sandbox_seccomp_compile(progs) : err_set(ENOMEM, "out of memory");
+    size_t n = rc == 0 ? sandbox_seccomp_pack(progs, buf, BLOB_CACHE_MAX - (size_t)kl) : 0;
+    if (rc == 0)
+        rc = n > 0 ? blob_cache_put(cache_dir, "seccomp", key, (size_t)kl, buf, n)
+                   : err_set(EFBIG, "sandbox: the seccomp programs do not fit in a cache entry");
+    for (int i = 0; i < NPROGS; i++)
+        free(progs[i].filter);
+    free(buf);
+    return rc;
+}
+
+int sandbox_seccomp_load(const char *cache_dir)
+{
+    struct sock_fprog progs[NPROGS] = {{0}};
+    int rc = programs(cache_dir, progs);
+    if (rc < 0)
+        return rc;
+    for (int k = 0; k < THREAD_KIND_COUNT; k++)
+        kind_prog[k] = progs[k + 1];
+    /* The base program exactly as seccomp_load() would hand it over (no filter flags). */
+    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[0]) < 0 ? -errno : 0;
+    free(progs[0].filter);
     if (rc < 0)
         return err_set(-rc, "sandbox: seccomp: %s", strerror(-rc));
     thread_kind_set_hook(narrow_thread);

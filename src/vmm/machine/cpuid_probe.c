@@ -1,13 +1,16 @@
 #include "vmm/machine/cpuid_probe.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/blob_cache.h"
 #include "lib/err.h"
+#include "lib/log.h"
 
 #define PROBE_MEM 0x10000u
 #define PROBE_CODE 0x1000u
@@ -102,5 +105,42 @@ int cpuid_probe(int kvm_fd, const struct cpuid_table *t, struct cpu_features *se
     close(vm_fd);
     clock_gettime(CLOCK_MONOTONIC, &b);
     *us = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000u + (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000u;
+    return r;
+}
+
+/* The key: this binary on this host (blob_cache_host_key), KVM's API version and the whole
+ * table the probe's vCPU is given; the probe's result is a function of these alone. */
+static long probe_key(int kvm_fd, const struct cpuid_table *t, uint8_t *key, size_t cap)
+{
+    long n = blob_cache_host_key(key, cap);
+    size_t tl = sizeof(t->entries[0]) * t->hdr.nent;
+    if (n < 0 || t->hdr.nent > CPUID_MAX_ENTRIES || (size_t)n + 16 + tl > cap)
+        return -ENOENT;
+    int api = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+    uint32_t head[2] = {(uint32_t)api, t->hdr.nent};
+    memcpy(key + n, head, sizeof(head));
+    memcpy(key + n + sizeof(head), t->entries, tl);
+    return n + (long)sizeof(head) + (long)tl;
+}
+
+int cpuid_probe_cached(int kvm_fd, const struct cpuid_table *t, struct cpu_features *seen, uint64_t *us,
+                       const char *cache_dir, int fill)
+{
+    size_t cap = 1024 + sizeof(struct kvm_cpuid_entry2) * CPUID_MAX_ENTRIES;
+    uint8_t *key = cache_dir ? malloc(cap) : NULL;
+    long kl = key ? probe_key(kvm_fd, t, key, cap) : -ENOENT;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (kl > 0 && !fill &&
+        blob_cache_get(cache_dir, "cpuid", key, (size_t)kl, seen->w, sizeof(seen->w)) == (long)sizeof(seen->w)) {
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        *us = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000u + (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000u;
+        free(key);
+        return 1;
+    }
+    int r = cpuid_probe(kvm_fd, t, seen, us);
+    if (r == 0 && fill && kl > 0 && blob_cache_put(cache_dir, "cpuid", key, (size_t)kl, seen->w, sizeof(seen->w)) < 0)
+        log_warn("CPUID probe: not cached: %s", err_msg());
+    free(key);
     return r;
 }

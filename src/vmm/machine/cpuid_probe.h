@@ -14,4 +14,13 @@
  * 0, or a negative errno with err_set(). */
 int cpuid_probe(int kvm_fd, const struct cpuid_table *t, struct cpu_features *seen, uint64_t *us);
 
+/* The same, through a cache directory (lib/blob_cache.h; NULL: probe): a hit returns the
+ * result of the probe `xeno-vmm --fill-cache` ran with the same binary, kernel, host CPU, KVM
+ * API and table. With `fill` it always probes and writes the result (only an unsandboxed
+ * monitor run by xenod at its start does: a sandboxed monitor, whose guest may own it, only
+ * reads). 1 for a hit (*us: the time to read it), 0 after probing, or a negative errno as
+ * cpuid_probe(). A failure to cache is only logged. */
+int cpuid_probe_cached(int kvm_fd, const struct cpuid_table *t, struct cpu_features *seen, uint64_t *us,
+                       const char *cache_dir, int fill);
+
 #endif

@@ -244,13 +244,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     if (cfg->cpu_off)
         cpuid_narrow(&vm->cpuid, cfg->cpu_off);
     cpuid_features(&vm->cpuid, &vm->cpu_intended);
-    if ((r = cpuid_probe(vm->kvm_fd, &vm->cpuid, &vm->cpu_seen, &vm->cpu_probe_us)) < 0)
+    if ((r = cpuid_probe_cached(vm->kvm_fd, &vm->cpuid, &vm->cpu_seen, &vm->cpu_probe_us, cfg->cache_dir,
+                                cfg->cache_fill)) < 0)
         return r;
     struct cpu_features extra, missing, vol;
     cpuf_volatile(&vol);
     for (unsigned w = 0; w < CPUF_WORDS; w++)
         vm->cpu_domain.w[w] = vm->cpu_seen.w[w] & ~vol.w[w];
-    if (vm_cpu_deviation(vm, &extra, &missing)) {
+    if (!cfg->cache_fill && vm_cpu_deviation(vm, &extra, &missing)) { /* a fill: xenod says it once */
         char e[1024], m[1024];
         cpuf_format(&extra, e, sizeof(e));
         cpuf_format(&missing, m, sizeof(m));

@@ -130,6 +130,8 @@ struct vm_config {
     const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
     const struct virtio_blk_config_host *blk; /* a virtio-blk device over vhost-user, or NULL */
     const struct cpu_features *cpu_off;       /* features taken out of the policy, or NULL */
+    const char *cache_dir; /* --cache-dir: the CPUID probe's result cached there (cpuid_probe.h), or NULL */
+    int cache_fill;        /* --fill-cache: probe and write the result there */
     /* Host CPU affinity: vCPU i's thread is created on vcpu_pin[i]'s CPUs when bit i of
      * vcpu_pin_given is set (else it inherits the creating thread's). vcpu_pin outlives the VM. */
     uint32_t vcpu_pin_given;
