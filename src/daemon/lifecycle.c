@@ -79,6 +79,20 @@ static int refuse_disks_locked(struct registry *r, struct reg_domain *d)
     return err_set(ENOTSUP, "%s", msg);
 }
 
+/* The domain's port on the network backend, before its monitor starts: the backend connects
+ * to the monitor's socket as soon as that listens. Fills the monitor's --net argument. */
+static int attach_net(struct registry *r, const struct reg_domain *d, const char *dir, char *net_arg, size_t size)
+{
+    char sock[PATH_MAX + 32];
+    struct domain_config c = d->cfg;
+    c.net.inbound = d->net_in;
+    c.net.outbound = d->net_out;
+    int rc = net_port_socket(&c, dir, sock, sizeof(sock));
+    if (rc == 0)
+        rc = net_port_monitor_arg(&c, sock, net_arg, size);
+    return rc == 0 ? reg_net_attach(r, &c, dir) : rc;
+}
+
 int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
 {
     int paused = how->paused;
@@ -116,18 +130,11 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
 
     /* Spawning waits for the monitor to listen: do it without the registry lock. The XML
      * goes with the monitor so that its snapshots carry the definition (reg_restore). */
-    char *xml = NULL, net_arg[PATH_MAX + 64] = "", sock[PATH_MAX + 32];
+    char *xml = NULL, net_arg[PATH_MAX + 64] = "";
     size_t xml_len;
     r_ = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
-    if (r_ == 0 && d->cfg.net.present) {
-        /* The backend first: it connects to the monitor's socket as soon as that listens. */
-        struct domain_config c = d->cfg;
-        c.net.inbound = d->net_in;
-        c.net.outbound = d->net_out;
-        if ((r_ = net_port_socket(&c, dir, sock, sizeof(sock))) == 0 &&
-            (r_ = net_port_monitor_arg(&c, sock, net_arg, sizeof(net_arg))) == 0)
-            r_ = reg_net_attach(r, &c, dir);
-    }
+    if (r_ == 0 && d->cfg.net.present)
+        r_ = attach_net(r, d, dir, net_arg, sizeof(net_arg));
     int cgroup_procs = -1; /* the memory cgroup (<memtune>): the monitor joins it before exec */
     if (r_ == 0)
         r_ = memory_cgroup_open(r, d, &cgroup_procs);

@@ -101,10 +101,11 @@ static void disks_come_and_go(void **state)
 static void hostile_lines(void **state)
 {
     (void)state;
-    ask("add-disk name=x,socket=/s,file=../a.img", "err add-disk: disk x: image ../a.img");
+    ask("add-disk name=x,socket=/s,file=../a.img", "err add-disk: disk x: images must be files under --image-dir");
     ask("add-disk name=x,socket=/s,file=/etc/passwd", "err add-disk: --disk: file '/etc/passwd'");
     ask("add-disk name=X!,socket=/s,file=a.img", "err add-disk: --disk: name");
-    ask("add-disk name=x,socket=/s,file=missing.img", "err add-disk: disk x: image missing.img");
+    ask("add-disk name=x,socket=/s,file=missing.img",
+        "err add-disk: disk x: image 'missing.img' in --image-dir: No such file");
     ask("add-disk name=x,socket=/s,file=a.img extra", "err add-disk takes one SPEC");
     ask("add-disk", "err add-disk takes one SPEC");
     ask("add-disk name=x,socket=/s,file=a.img\tx", "err control character (0x09)");
