@@ -8,6 +8,7 @@
 #include <sys/sysinfo.h>
 #include <time.h>
 
+#include "daemon/fleet_claims.h"
 #include "daemon/registry_priv.h"
 #include "fleet/etcd_client.h"
 #include "fleet/fleet_model.h"
@@ -26,9 +27,10 @@ struct fleet_member {
     pthread_mutex_t lock; /* guards stop */
     pthread_cond_t wake;
     int stop;
-    int64_t lease;           /* 0: not registered */
-    struct fleet_host wrote; /* what this host last wrote of its own fields */
-    int healthy;             /* last round reached etcd (log only on a change) */
+    int64_t lease;              /* 0: not registered */
+    struct fleet_host wrote;    /* what this host last wrote of its own fields */
+    int healthy;                /* last round reached etcd (log only on a change) */
+    struct fleet_claims claims; /* records missing here, waiting out their grace */
 };
 
 /* This host's own fields now: capacity and the reservations its admission holds. */
@@ -45,6 +47,7 @@ static void local_view(struct fleet_member *m, struct fleet_host *h)
     snprintf(h->name, sizeof(h->name), "%s", m->name);
     snprintf(h->advertise, sizeof(h->advertise), "%s", m->advertise);
     snprintf(h->version, sizeof(h->version), "%s", XENOD_VERSION);
+    snprintf(h->migrate, sizeof(h->migrate), "%s", m->o.migrate ? m->o.migrate : "");
 }
 
 /* What placers claimed here, from the domain records (after a lease was lost the host record
@@ -119,8 +122,9 @@ static int changed(const struct fleet_host *a, const struct fleet_host *b)
            a->mem_mib != b->mem_mib;
 }
 
-/* One round: a lease (granted and the record written), kept alive, the record up to date. */
-static int round_once(struct fleet_member *m)
+/* The lease part of a round: a lease (granted and the record written), kept alive, the
+ * record up to date. */
+static int lease_round(struct fleet_member *m)
 {
     struct fleet_host now = {0};
     int rc;
@@ -152,6 +156,15 @@ static int round_once(struct fleet_member *m)
     log_info("fleet: registered as %s (lease %" PRIx64 ", TTL %lds) at %s", m->name, (uint64_t)m->lease, m->o.ttl_s,
              etcd_endpoint(m->etcd));
     return 0;
+}
+
+/* One round: the lease, then the claims of domains that ended here. */
+static int round_once(struct fleet_member *m)
+{
+    int rc = lease_round(m);
+    if (rc == 0 && (rc = fleet_claims_reconcile(&m->claims, m->reg, m->etcd, m->name)) > 0)
+        rc = 0;
+    return rc;
 }
 
 static void *member_thread(void *arg)
@@ -191,6 +204,8 @@ int fleet_member_start(struct fleet_member **out, struct registry *reg, const st
     if (!o->advertise || !fleet_url_valid(o->advertise))
         return err_set(EINVAL,
                        "--advertise: https://HOST:PORT (the API of --listen) or unix:/PATH (this host's socket)");
+    if (o->migrate && !fleet_migrate_addr_valid(o->migrate))
+        return err_set(EINVAL, "--migrate-listen %s: the fleet needs ADDR:PORT other hosts reach", o->migrate);
     if (o->ttl_s < 2 || o->ttl_s > 3600)
         return err_set(EINVAL, "--fleet-ttl: 2 to 3600 seconds");
     struct fleet_member *m = calloc(1, sizeof(*m));
@@ -231,6 +246,7 @@ void fleet_member_stop(struct fleet_member *m)
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
     etcd_close(m->etcd);
+    fleet_claims_free(&m->claims);
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->lock);
     free(m);

@@ -19,6 +19,7 @@ struct fleet_member_opts {
     const char *name;      /* --host-name */
     const char *advertise; /* --advertise: https://HOST:PORT or unix:/PATH */
     long ttl_s;
+    const char *migrate; /* --migrate-listen ADDR:PORT (NULL: none): written into the record for drain */
 };
 
 struct fleet_member;

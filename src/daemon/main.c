@@ -158,7 +158,7 @@ int main(int argc, char **argv)
     }
     log_info("serving %s; state in %s; monitor %s", o.socket, o.abs_state_dir, o.vmm);
     struct fleet_member *fleet = NULL;
-    struct fleet_member_opts fo = {o.fleet, o.host_name, o.advertise, o.fleet_ttl_s};
+    struct fleet_member_opts fo = {o.fleet, o.host_name, o.advertise, o.fleet_ttl_s, o.migrate_listen};
     if (o.fleet && fleet_member_start(&fleet, &reg, &fo) < 0) {
         log_error("%s", err_msg());
         api_stop(api);

@@ -29,6 +29,7 @@ struct fleet_host {
     char name[FLEET_NAME_MAX + 1];
     char advertise[FLEET_URL_MAX + 1];
     char version[FLEET_TEXT_MAX + 1];
+    char migrate[FLEET_NAME_MAX + 1]; /* its --migrate-listen ADDR:PORT, "" if none (drain needs it) */
     enum fleet_host_state state;
     unsigned cpus;            /* CPUs admission control counts */
     uint32_t headroom_ppm;    /* share of each CPU never reserved (sched/admit.h) */
@@ -55,6 +56,9 @@ struct fleet_domain {
 
 /* A host name as the fleet accepts it (it goes into keys and lines). */
 int fleet_name_valid(const char *name);
+/* ADDR:PORT where a host accepts live migrations (its --migrate-listen): printable, no
+ * spaces, a colon followed by a port; "" is valid (none). */
+int fleet_migrate_addr_valid(const char *addr);
 /* https://HOST:PORT or unix:/ABSOLUTE/PATH, printable, no spaces. */
 int fleet_url_valid(const char *url);
 
