@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "daemon/fleet_claims.h"
+#include "daemon/fleet_failover.h"
 #include "daemon/registry_priv.h"
 #include "fleet/etcd_client.h"
 #include "fleet/fleet_model.h"
@@ -147,7 +148,11 @@ static int lease_round(struct fleet_member *m)
     }
     if ((rc = etcd_lease_grant(m->etcd, m->o.ttl_s, &m->lease)) < 0)
         return rc;
-    if ((rc = write_record(m, &now)) < 0) {
+    /* Fencing: what the fleet restarted elsewhere while this host had no lease stops here
+     * before this host is back in the fleet. */
+    if ((rc = fleet_fence(m->reg, m->etcd, m->name)) > 0)
+        log_warn("fleet: stopped %d stale cop%s of domains the fleet restarted elsewhere", rc, rc == 1 ? "y" : "ies");
+    if (rc < 0 || (rc = write_record(m, &now)) < 0) {
         etcd_lease_revoke(m->etcd, m->lease);
         m->lease = 0;
         return rc;
@@ -158,11 +163,15 @@ static int lease_round(struct fleet_member *m)
     return 0;
 }
 
-/* One round: the lease, then the claims of domains that ended here. */
+/* One round: the lease, the claims of domains that ended here, the domains of dead hosts. */
 static int round_once(struct fleet_member *m)
 {
+    struct fleet_failover_opts fo = {m->name, m->lease, m->o.token_file, m->o.cacert};
     int rc = lease_round(m);
     if (rc == 0 && (rc = fleet_claims_reconcile(&m->claims, m->reg, m->etcd, m->name)) > 0)
+        rc = 0;
+    fo.lease = m->lease;
+    if (rc == 0 && (rc = fleet_failover_round(m->reg, m->etcd, &fo)) > 0)
         rc = 0;
     return rc;
 }

@@ -158,7 +158,13 @@ int main(int argc, char **argv)
     }
     log_info("serving %s; state in %s; monitor %s", o.socket, o.abs_state_dir, o.vmm);
     struct fleet_member *fleet = NULL;
-    struct fleet_member_opts fo = {o.fleet, o.host_name, o.advertise, o.fleet_ttl_s, o.migrate_listen};
+    struct fleet_member_opts fo = {o.fleet,
+                                   o.host_name,
+                                   o.advertise,
+                                   o.fleet_ttl_s,
+                                   o.migrate_listen,
+                                   o.fleet_token[0] ? o.fleet_token : NULL,
+                                   o.fleet_cacert[0] ? o.fleet_cacert : NULL};
     if (o.fleet && fleet_member_start(&fleet, &reg, &fo) < 0) {
         log_error("%s", err_msg());
         api_stop(api);

@@ -113,6 +113,10 @@ char *fleet_domain_format(const struct fleet_domain *d)
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:s}", "uuid", d->uuid, "name", d->name, "host", d->host,
                   "sponsor", d->sponsor, "reservation_ppm", (json_int_t)d->reservation_ppm, "vcpus", (int)d->vcpus,
                   "mem_mib", (json_int_t)d->mem_mib, "definition", d->definition ? d->definition : "");
+    if (j && d->lost_from[0] && json_object_set_new(j, "lost_from", json_string(d->lost_from)) < 0) {
+        json_decref(j);
+        return NULL;
+    }
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
@@ -185,6 +189,9 @@ int fleet_domain_parse(const char *text, size_t len, const char *key, struct fle
               text_field(j, "sponsor", out->sponsor, FLEET_TEXT_MAX, 1) ||
               u64_field(j, "reservation_ppm", 1ull << 32, &res) || u64_field(j, "vcpus", 1024, &vcpus) ||
               u64_field(j, "mem_mib", 1ull << 40, &out->mem_mib) || !def || strlen(def) > FLEET_DEFINITION_MAX;
+    if (!bad && json_object_get(j, "lost_from") &&
+        (text_field(j, "lost_from", out->lost_from, FLEET_NAME_MAX, 0) || !fleet_name_valid(out->lost_from)))
+        bad = 1;
     if (!bad && !(out->definition = strdup(def)))
         bad = 1;
     json_decref(j);

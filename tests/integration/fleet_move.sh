@@ -3,7 +3,11 @@
 # one --migrate-key) under a short lease. Places three dirtier guests on h1 (binpack), drains
 # h1 with two moves at once: all three run on h2/h3 after the move, their records and claims
 # follow them, each guest keeps passing its memory check there, h1 runs nothing. A fleet
-# domain destroyed on its host gives its claim back.
+# domain destroyed on its host gives its claim back. Failover: kill -9 h2's xenod and its
+# monitors: its domains run on h3 (h1 is draining) within TTL + 5 s, with a `failover` event;
+# h2 comes back: no domain runs on two hosts at any moment (polled). Fencing: h3's xenod is
+# stopped (SIGSTOP: its monitors run on, a partitioned host): the fleet restarts its domains on
+# h2; when it continues it stops its stale copies (`fenced`) and each domain runs once.
 # Ports: etcd client 23801, peer 23802; migrations 23811-23813 (loopback).
 
 FM=$TMP/fleetm
@@ -48,6 +52,7 @@ fm_claims() { fmx --json hosts | jq -r --arg h "$1" '.hosts[] | select(.name == 
 
 fm_cleanup() {
     local h n
+    for h in "${!FM_XPID[@]}"; do kill -CONT "${FM_XPID[$h]}" 2>/dev/null; done # a stopped one, if a check failed
     for h in h1 h2 h3; do
         [ -S "$FM/$h.sock" ] || continue
         for n in $(fmh "$h" --json list 2>/dev/null | jq -r '.domains[].name' 2>/dev/null); do
@@ -122,4 +127,47 @@ else
     fmh "$FM_H" destroy n1 >/dev/null 2>&1
     check fleet-claim-released 'wait_until 15 eval "! fm_where | grep -q \"^n1 \"" && [ "$(fm_claims "$FM_H" | cut -d" " -f1)" = $((FM_BEFORE - 1)) ]' \
         "records: $(fm_where | tr '\n' ' '); $FM_H [$(fm_claims "$FM_H")] before $FM_BEFORE"
+
+    # Failover: h2 dies with its monitors; its domains restart on h3 within TTL + 5 s.
+    FM_ON_H2=$(fm_where | awk '$2 == "h2" {print $1}' | tr '\n' ' ')
+    kill -9 "${FM_XPID[h2]}"
+    for n in $(pgrep -f "xeno-vmm.*$FM/h2/" 2>/dev/null); do kill -9 "$n" 2>/dev/null; done
+    wait "${FM_XPID[h2]}" 2>/dev/null
+    unset 'FM_XPID[h2]'
+    FM_T0=$SECONDS
+    fm_all_on() { # HOST NAMES...: every one runs there and its record says so
+        local h=$1 n
+        shift
+        for n in "$@"; do
+            [ "$(fm_host_of "$n")" = "$h" ] && fm_on "$h" | grep -qw "$n" || return 1
+        done
+    }
+    check fleet-failover-restarted "[ -n \"$FM_ON_H2\" ] && wait_until $((FM_TTL + 5)) fm_all_on h3 $FM_ON_H2" \
+        "h2 had [$FM_ON_H2]; after $((SECONDS - FM_T0)) s: $(fm_where | tr '\n' ' '); h3 runs [$(fm_on h3)] | h3: $(log_tail "$FM/h3.log")"
+    FM_ONE=${FM_ON_H2%% *}
+    check fleet-failover-event 'wait_until 5 eval "fmh h3 events $FM_ONE 2>/dev/null | grep -q \"failover.*restarted from boot after host h2\""' \
+        "$(fmh h3 events "$FM_ONE" 2>&1 | tail -3 | tr '\n' '|')"
+    check fleet-failover-guest-runs "wait_until 20 eval '[ \"\$(fm_pass h3 $FM_ONE)\" -ge 1 ] && ! fm_failed h3 $FM_ONE'" \
+        "$(fmh h3 console "$FM_ONE" --dump 2>&1 | tail -2 | tr '\n' ' ')"
+    # h2 comes back: no domain runs twice at any moment (every host polled for 2 TTLs).
+    fm_twice() { # prints the names that run on more than one host now
+        { fm_on h1; fm_on h2; fm_on h3; } | tr ' ' '\n' | grep . | sort | uniq -d
+    }
+    fm_xenod_start h2 2
+    FM_DOUBLE=
+    for _ in $(seq 1 $((FM_TTL * 5))); do
+        FM_DOUBLE=$FM_DOUBLE$(fm_twice)
+        sleep 0.4 # a sampling period
+    done
+    check fleet-fence-never-twice '[ -z "$FM_DOUBLE" ] && fm_hosts_up 3' "ran twice: [$FM_DOUBLE]; $(fmx hosts 2>&1 | tr '\n' '|')"
+
+    # Fencing: h3 stops answering (SIGSTOP) while its monitors run on; the fleet restarts its
+    # domains on h2; when h3 continues it stops its stale copies.
+    FM_ON_H3=$(fm_where | awk '$2 == "h3" {print $1}' | tr '\n' ' ')
+    kill -STOP "${FM_XPID[h3]}"
+    check fleet-partition-restarted "[ -n \"$FM_ON_H3\" ] && wait_until $((FM_TTL + 8)) fm_all_on h2 $FM_ON_H3" \
+        "h3 had [$FM_ON_H3]: $(fm_where | tr '\n' ' '); h2 runs [$(fm_on h2)]"
+    kill -CONT "${FM_XPID[h3]}"
+    check fleet-fence-stale-copies 'wait_until $((FM_TTL * 3)) eval "[ -z \"\$(fm_on h3)\" ] && [ -z \"\$(fm_twice)\" ]" && fmh h3 events 2>/dev/null | grep -q "fenced"' \
+        "h3 runs [$(fm_on h3)]; twice [$(fm_twice)]; $(fmh h3 events 2>&1 | tail -3 | tr '\n' '|')"
 fi
