@@ -129,8 +129,8 @@ static int start_on_host(const struct ctl *c, const struct ctl_args *a, const st
     char *token;
     if (ctl_fleet_host_target(a, h->advertise, &hc.t, &token) < 0)
         return ctl_usage_error("%s", err_msg());
-    json_t *body = json_pack("{s:s, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused",
-                             ctl_args_get(a, "paused") != NULL, "persistent", 0);
+    json_t *body = json_pack("{s:s, s:b, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused",
+                             ctl_args_get(a, "paused") != NULL, "persistent", 0, "fleet", 1);
     int rc = body ? ctl_call(&hc, "POST", "/v1/domains", body, CTL_REQUEST_TIMEOUT_S, dom, NULL) : CTL_EXIT_FAILED;
     json_decref(body);
     if (token)

@@ -77,8 +77,8 @@ static int start_on_host(struct api_server *s, const struct fleet_host *h, const
     if (strncmp(h->advertise, "unix:", 5) != 0 && s->fleet_token &&
         fleet_token_read(s->fleet_token, token, sizeof(token)) < 0)
         return -EACCES;
-    json_t *body =
-        json_pack("{s:s, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused", paused, "persistent", 0);
+    json_t *body = json_pack("{s:s, s:b, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused", paused,
+                             "persistent", 0, "fleet", 1);
     int rc = body ? fleet_host_post(h->advertise, token[0] ? token : NULL, s->fleet_cacert, "/v1/domains", body,
                                     FLEET_HOST_TIMEOUT_S, status, answer)
                   : err_set(ENOMEM, "out of memory");

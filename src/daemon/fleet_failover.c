@@ -55,7 +55,8 @@ static int start_on(const struct fleet_host *t, const struct fleet_domain *d, co
     if (strncmp(t->advertise, "unix:", 5) != 0 && o->token_file &&
         fleet_token_read(o->token_file, token, sizeof(token)) < 0)
         return -EACCES;
-    json_t *body = json_pack("{s:s, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused", 0, "persistent", 0),
+    json_t *body = json_pack("{s:s, s:b, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused", 0, "persistent",
+                             0, "fleet", 1),
            *answer = NULL;
     long status = 0;
     int rc = body ? fleet_host_post(t->advertise, token[0] ? token : NULL, o->cacert, "/v1/domains", body,

@@ -32,6 +32,7 @@ struct fleet_member {
     struct fleet_host wrote;    /* what this host last wrote of its own fields */
     int healthy;                /* last round reached etcd (log only on a change) */
     struct fleet_claims claims; /* records missing here, waiting out their grace */
+    char last_error[256];       /* the last round's error ("": none), to log each reason once */
 };
 
 /* This host's own fields now: capacity and the reservations its admission holds. */
@@ -185,11 +186,14 @@ static void *member_thread(void *arg)
     while (!m->stop) {
         pthread_mutex_unlock(&m->lock);
         int rc = round_once(m);
-        if (rc < 0 && m->healthy)
+        /* Logged when it starts failing, and again when the reason changes (not every round). */
+        if (rc < 0 && (m->healthy || strcmp(m->last_error, err_msg()) != 0))
             log_warn("fleet: %s (domains keep running; nothing new is placed here until etcd answers)", err_msg());
         else if (rc == 0 && !m->healthy && m->lease)
             log_info("fleet: etcd answers again (%s)", etcd_endpoint(m->etcd));
+        snprintf(m->last_error, sizeof(m->last_error), "%s", rc < 0 ? err_msg() : "");
         m->healthy = rc == 0;
+        fleet_gate_set(m->o.gate, rc == 0 && m->lease);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += period_ms / 1000;
@@ -254,6 +258,7 @@ void fleet_member_stop(struct fleet_member *m)
     pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
+    fleet_gate_set(m->o.gate, 0);
     etcd_close(m->etcd);
     fleet_claims_free(&m->claims);
     pthread_cond_destroy(&m->wake);

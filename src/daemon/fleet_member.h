@@ -13,6 +13,7 @@
 #ifndef XENO_DAEMON_FLEET_MEMBER_H
 #define XENO_DAEMON_FLEET_MEMBER_H
 
+#include "daemon/fleet_gate.h"
 #include "daemon/registry.h"
 
 #define FLEET_TTL_DEFAULT_S 10
@@ -25,6 +26,7 @@ struct fleet_member_opts {
     const char *migrate;    /* --migrate-listen ADDR:PORT (NULL: none): written into the record for drain */
     const char *token_file; /* --fleet-token, --fleet-cacert (NULL: none): failover's requests to hosts */
     const char *cacert;
+    struct fleet_gate *gate; /* opened while registered and etcd answers; may be NULL */
 };
 
 struct fleet_member;
