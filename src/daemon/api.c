@@ -247,13 +247,9 @@ static void h_create(void *ctx)
     struct api_body_create b;
     if (define_body(k, &b) < 0)
         return;
-    if (b.fleet && !fleet_gate_open(k->s->fleet_gate)) {
-        k->result =
-            api_send_status(k->c, 503, "unavailable",
-                            k->s->fleet_gate ? "this host cannot reach the fleet's etcd now (or has not registered "
-                                               "yet): it keeps its domains running but takes no fleet placements "
-                                               "until it can"
-                                             : "this xenod is not in a fleet (start it with --fleet)");
+    const char *no_fleet = b.fleet ? fleet_gate_refusal(k->s->fleet_gate) : NULL;
+    if (no_fleet) {
+        k->result = api_send_status(k->c, 503, "unavailable", no_fleet);
         return;
     }
     struct domain_xml_report rep = {0};

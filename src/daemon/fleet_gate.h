@@ -23,4 +23,14 @@ static inline int fleet_gate_open(const struct fleet_gate *g)
     return g && __atomic_load_n(&g->open, __ATOMIC_ACQUIRE);
 }
 
+/* NULL when open, else why a placement is refused (for the API's 503). */
+static inline const char *fleet_gate_refusal(const struct fleet_gate *g)
+{
+    if (fleet_gate_open(g))
+        return NULL;
+    return g ? "this host cannot reach the fleet's etcd now (or has not registered yet): it keeps its domains "
+               "running but takes no fleet placements until it can"
+             : "this xenod is not in a fleet (start it with --fleet)";
+}
+
 #endif
