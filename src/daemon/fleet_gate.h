@@ -7,6 +7,8 @@
 #ifndef XENO_DAEMON_FLEET_GATE_H
 #define XENO_DAEMON_FLEET_GATE_H
 
+#include <stddef.h>
+
 struct fleet_gate {
     int open;
 };
