@@ -185,6 +185,21 @@ static void domain_records_round_trip(void **state)
     fleet_domain_free(&back);
     assert_int_equal(fleet_domain_parse(text, strlen(text), "/xeno/domains/other", &back), -EINVAL);
     free(text);
+    /* lost_from (a failover's mark) round-trips; one that is not a host name is refused */
+    snprintf(d.lost_from, sizeof(d.lost_from), "h2");
+    text = fleet_domain_format(&d);
+    assert_non_null(text);
+    assert_int_equal(
+        fleet_domain_parse(text, strlen(text), "/xeno/domains/0123abcd-0000-4000-8000-00000000beef", &back), 0);
+    assert_string_equal(back.lost_from, "h2");
+    fleet_domain_free(&back);
+    free(text);
+    snprintf(d.lost_from, sizeof(d.lost_from), "../h2");
+    text = fleet_domain_format(&d);
+    assert_non_null(text);
+    assert_int_equal(
+        fleet_domain_parse(text, strlen(text), "/xeno/domains/0123abcd-0000-4000-8000-00000000beef", &back), -EINVAL);
+    free(text);
     char key[FLEET_INDEX_KEY_MAX];
     fleet_sponsor_key("a/b", "h1", "u", key, sizeof(key)); /* a sponsor's '/' cannot add a level */
     assert_string_equal(key, "/xeno/sponsors/612f62/h1/u");
