@@ -13,6 +13,7 @@ URL=http://127.0.0.1:23783
 PIDS=
 cleanup() {
     local p
+    set +e # a kill of a process that is gone must not end the cleanup early
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     for p in $PIDS; do wait "$p" 2>/dev/null; done
     for p in $(pgrep -f "xeno-vmm.*$DIR/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
