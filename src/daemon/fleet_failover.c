@@ -18,10 +18,13 @@
     "restarted from boot after host %s left the fleet (its lease expired): memory and device state "                   \
     "are lost; disk contents survive only where the image is on storage both hosts reach"
 
-static int host_alive(const struct fleet_host *hosts, size_t n, const char *name)
+/* Whether a host record exists under the name: its key, not whether it parses (a record this
+ * xenod cannot read is still a live host, whose domains must not be restarted elsewhere). */
+static int host_alive(const struct etcd_range *hosts, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(hosts[i].name, name) == 0)
+    size_t plen = strlen(FLEET_HOSTS);
+    for (size_t i = 0; i < hosts->n; i++)
+        if (strcmp(hosts->kvs[i].key + plen, name) == 0)
             return 1;
     return 0;
 }
@@ -142,14 +145,14 @@ static void announce(struct registry *reg, struct etcd_client *e, struct fleet_d
 
 int fleet_failover_round(struct registry *reg, struct etcd_client *e, const struct fleet_failover_opts *o)
 {
-    struct fleet_host *hosts;
+    struct etcd_range hosts;
     struct fleet_domain *d;
-    size_t nh, nd;
-    int rc = fleet_read_hosts(e, &hosts, &nh), restarted = 0;
+    size_t nd;
+    int rc = etcd_range_keys(e, FLEET_HOSTS, &hosts), restarted = 0;
     if (rc < 0)
         return rc;
     if ((rc = fleet_read_domains(e, &d, &nd)) < 0) {
-        free(hosts);
+        etcd_range_free(&hosts);
         return rc;
     }
     for (size_t i = 0; i < nd && rc >= 0; i++) {
@@ -157,7 +160,7 @@ int fleet_failover_round(struct registry *reg, struct etcd_client *e, const stru
             announce(reg, e, &d[i]);
             continue;
         }
-        if (host_alive(hosts, nh, d[i].host))
+        if (host_alive(&hosts, d[i].host))
             continue;
         int won = take(e, &d[i], o);
         if (won <= 0) {
@@ -169,7 +172,7 @@ int fleet_failover_round(struct registry *reg, struct etcd_client *e, const stru
         give_back_key(e, &d[i]);
     }
     fleet_domains_free(d, nd);
-    free(hosts);
+    etcd_range_free(&hosts);
     return rc < 0 ? rc : restarted;
 }
 
