@@ -25,13 +25,13 @@
 #define FLEET_ETCD_TIMEOUT_MS 2000
 
 /* An etcd error's exit code: no endpoint answered (3), or etcd refused (1). */
-static int etcd_failed(int rc)
+int ctl_fleet_etcd_failed(int rc)
 {
     log_error("%s", err_msg());
     return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EAGAIN ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
 }
 
-static int open_fleet(const struct ctl_args *a, struct etcd_client **e)
+int ctl_fleet_open(const struct ctl_args *a, struct etcd_client **e)
 {
     if (etcd_open(e, a->fleet, FLEET_ETCD_TIMEOUT_MS) < 0)
         return ctl_usage_error("--fleet: %s", err_msg());
@@ -98,7 +98,7 @@ static int describe(const char *file, struct fleet_domain *d)
 }
 
 /* Where the chosen host's API is: its socket (unix:/PATH) or its HTTPS URL with the token. */
-static int host_target(const struct ctl_args *a, const char *advertise, struct ctl_api_target *t, char **token)
+int ctl_fleet_host_target(const struct ctl_args *a, const char *advertise, struct ctl_api_target *t, char **token)
 {
     memset(t, 0, sizeof(*t));
     *token = NULL;
@@ -127,10 +127,10 @@ static int start_on_host(const struct ctl *c, const struct ctl_args *a, const st
 {
     struct ctl hc = {.json = c->json};
     char *token;
-    if (host_target(a, h->advertise, &hc.t, &token) < 0)
+    if (ctl_fleet_host_target(a, h->advertise, &hc.t, &token) < 0)
         return ctl_usage_error("%s", err_msg());
-    json_t *body = json_pack("{s:s, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused",
-                             ctl_args_get(a, "paused") != NULL, "persistent", 0);
+    json_t *body = json_pack("{s:s, s:b, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused",
+                             ctl_args_get(a, "paused") != NULL, "persistent", 0, "fleet", 1);
     int rc = body ? ctl_call(&hc, "POST", "/v1/domains", body, CTL_REQUEST_TIMEOUT_S, dom, NULL) : CTL_EXIT_FAILED;
     json_decref(body);
     if (token)
@@ -152,7 +152,7 @@ int ctl_cmd_fleet_create(const struct ctl *c, const struct ctl_args *a)
     if (rc != CTL_EXIT_OK)
         return rc;
     struct etcd_client *e;
-    if ((rc = open_fleet(a, &e)) != CTL_EXIT_OK) {
+    if ((rc = ctl_fleet_open(a, &e)) != CTL_EXIT_OK) {
         fleet_domain_free(&d);
         return rc;
     }
@@ -160,7 +160,8 @@ int ctl_cmd_fleet_create(const struct ctl *c, const struct ctl_args *a)
     int attempts = 0, prc = fleet_place(e, &d, policy, &chosen, &attempts);
     json_t *dom = NULL;
     if (prc < 0) {
-        rc = prc == -ENOSPC || prc == -EEXIST ? (log_error("%s", err_msg()), CTL_EXIT_FAILED) : etcd_failed(prc);
+        rc = prc == -ENOSPC || prc == -EEXIST ? (log_error("%s", err_msg()), CTL_EXIT_FAILED)
+                                              : ctl_fleet_etcd_failed(prc);
     } else if ((rc = start_on_host(c, a, &chosen, &d, &dom)) != CTL_EXIT_OK) {
         /* The host refused or cannot be reached: give the claim back so it does not hold room. */
         if (fleet_unplace(e, &d) < 0)
@@ -189,12 +190,12 @@ int ctl_cmd_fleet_list(const struct ctl *c, const struct ctl_args *a)
     struct etcd_client *e;
     struct fleet_domain *d;
     size_t n;
-    int rc = open_fleet(a, &e);
+    int rc = ctl_fleet_open(a, &e);
     if (rc != CTL_EXIT_OK)
         return rc;
     if ((rc = fleet_read_domains(e, &d, &n)) < 0) {
         etcd_close(e);
-        return etcd_failed(rc);
+        return ctl_fleet_etcd_failed(rc);
     }
     static const char *const head[] = {"Name", "Host", "Sponsor", "Reservation", "Mem(MiB)", "VCPUs", "UUID"};
     static const enum ctl_align al[] = {CTL_ALIGN_LEFT,  CTL_ALIGN_LEFT,  CTL_ALIGN_LEFT, CTL_ALIGN_RIGHT,
@@ -255,12 +256,12 @@ int ctl_cmd_hosts(const struct ctl *c, const struct ctl_args *a)
     struct etcd_client *e;
     struct fleet_host *h;
     size_t n;
-    int rc = open_fleet(a, &e);
+    int rc = ctl_fleet_open(a, &e);
     if (rc != CTL_EXIT_OK)
         return rc;
     if ((rc = fleet_read_hosts(e, &h, &n)) < 0) {
         etcd_close(e);
-        return etcd_failed(rc);
+        return ctl_fleet_etcd_failed(rc);
     }
     static const char *const head[] = {"Host", "State", "CPUs", "Capacity", "Reserved", "Mem(MiB)", "Domains", "Lease"};
     static const enum ctl_align al[] = {CTL_ALIGN_LEFT,  CTL_ALIGN_LEFT,  CTL_ALIGN_RIGHT, CTL_ALIGN_RIGHT,

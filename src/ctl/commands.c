@@ -8,6 +8,8 @@
 
 static const struct ctl_opt create_opts[] = {
     {"paused", 0, NULL, 0}, {"console", 0, NULL, 0}, {"linger", 1, "SEC", 0}, {NULL, 0, NULL, 0}};
+static const struct ctl_opt drain_opts[] = {
+    {"parallel", 1, "N", 0}, {"policy", 1, "binpack|spread", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt fleet_create_opts[] = {{"paused", 0, NULL, 0},
                                                    {"console", 0, NULL, 0},
                                                    {"linger", 1, "SEC", 0},
@@ -107,6 +109,15 @@ const struct ctl_command ctl_commands[] = {
      "and what its xenod holds; Mem(MiB), claimed/total; Domains placed there; Lease, seconds left of\n"
      "its lease / its TTL (a host whose lease ends is out of the fleet).\n",
      NULL, 0, 0, ctl_cmd_hosts},
+    {"drain", "HOST --fleet ETCD_URLS [--parallel N] [--policy P]",
+     "move every fleet domain off HOST, live, and place nothing new there",
+     "Marks HOST draining in the fleet's etcd (placers skip it), then moves each domain placed there to\n"
+     "a host the placer chooses (docs/fleet.md \"Drain\"): its room is claimed there first, HOST's xenod\n"
+     "migrates it live to that host's --migrate-listen, then the fleet record follows it. A domain that\n"
+     "cannot move stays where it runs and is reported; the exit status is then 1. HOST stays draining.\n"
+     "  --parallel N   domains moving at once (1..16, default 1)\n"
+     "  --policy P     spread (default: the emptiest host) or binpack\n",
+     drain_opts, 1, 1, ctl_cmd_drain},
     {"host", "", "show the host's details: domains, CPUs, whether guests see exactly the CPUID policy",
      "`CPU contract` says whether this host's KVM gives guests exactly XenoServer's CPUID policy\n"
      "(docs/machine.md); if not, `CPU extra` and `CPU missing` name the features that differ.\n",

@@ -52,6 +52,15 @@ int ctl_cmd_migrate(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_fleet_create(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_fleet_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_hosts(const struct ctl *c, const struct ctl_args *a);
+/* Shared by the fleet commands: etcd of --fleet; an etcd error's exit code (3: no endpoint
+ * answered, 1: etcd refused) after printing it; a host's API from its advertise URL (*token
+ * malloc'd or NULL: wipe and free it after). */
+struct etcd_client;
+int ctl_fleet_open(const struct ctl_args *a, struct etcd_client **e);
+int ctl_fleet_etcd_failed(int rc);
+int ctl_fleet_host_target(const struct ctl_args *a, const char *advertise, struct ctl_api_target *t, char **token);
+/* cmd_fleet_drain.c */
+int ctl_cmd_drain(const struct ctl *c, const struct ctl_args *a);
 /* cmd_query.c */
 int ctl_cmd_list(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_info(const struct ctl *c, const struct ctl_args *a);

@@ -64,10 +64,11 @@ int main(int argc, char **argv)
     c.json = a.json;
     /* With --fleet, create/list/hosts talk to etcd and to the host placement chose
      * (cmd_fleet.c); every other command needs a host named by --socket or --server. */
-    int fleet_cmd = !strcmp(name, "create") || !strcmp(name, "list") || !strcmp(name, "hosts");
+    int fleet_cmd =
+        !strcmp(name, "create") || !strcmp(name, "list") || !strcmp(name, "hosts") || !strcmp(name, "drain");
     if (a.fleet && !fleet_cmd)
-        return ctl_usage_error("--fleet goes with create, list and hosts; %s talks to one host (--socket or --server)",
-                               name);
+        return ctl_usage_error(
+            "--fleet goes with create, list, hosts and drain; %s talks to one host (--socket or --server)", name);
     if (a.fleet && (a.server || a.socket))
         return ctl_usage_error("--fleet chooses the host: give no --socket or --server with it");
     if (!a.fleet && ctl_target_setup(&a, &c.t) < 0)

@@ -34,7 +34,8 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"save", NULL, "POST", "/v1/domains/{ref}/save"},
     {"restore", NULL, "POST", "/v1/restore"},
     {"migrate", NULL, "POST", "/v1/domains/{ref}/migrate"},
-    {"migrate", NULL, "GET", "/v1/domains/{ref}"}, /* progress while it runs */
+    {"drain", NULL, "POST", "/v1/domains/{ref}/migrate"}, /* on the drained host, for each of its domains */
+    {"migrate", NULL, "GET", "/v1/domains/{ref}"},        /* progress while it runs */
     {"net-qos", NULL, "POST", "/v1/domains/{ref}/net-qos"},
     {"destroy", NULL, "POST", "/v1/domains/{ref}/destroy"},
     {"console", NULL, "GET", "/v1/domains/{ref}"},         /* attach: the domain's console socket */

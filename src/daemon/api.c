@@ -12,6 +12,7 @@
 #include "daemon/api_console_ws.h"
 #include "daemon/bill_view.h"
 #include "daemon/billing.h"
+#include "daemon/fleet_gate.h"
 #include "daemon/log_ring.h"
 #include "daemon/metrics.h"
 #include "daemon/registry_priv.h"
@@ -246,6 +247,11 @@ static void h_create(void *ctx)
     struct api_body_create b;
     if (define_body(k, &b) < 0)
         return;
+    const char *no_fleet = b.fleet ? fleet_gate_refusal(k->s->fleet_gate) : NULL;
+    if (no_fleet) {
+        k->result = api_send_status(k->c, 503, "unavailable", no_fleet);
+        return;
+    }
     struct domain_xml_report rep = {0};
     /* A sponsor's start goes through its policy (api_sponsor_start): defined, then started. */
     int sponsor_start = b.start && !k->pr->is_operator, refused = 0;

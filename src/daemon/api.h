@@ -8,6 +8,8 @@
 
 struct api_server;
 
+struct fleet_gate;
+
 struct api_opts {
     const char *socket;             /* the operator's unix socket (mode 0600) */
     const char *state_dir;          /* absolute: tokens are in STATE_DIR/xenod.db */
@@ -16,6 +18,7 @@ struct api_opts {
     const char *image_dir;          /* where sponsors' kernels and initrds must be; NULL: sponsors define nothing */
     const char *web_dir;            /* the web console's files (docs/web.md); NULL: no page */
     const char *fleet, *fleet_token, *fleet_cacert; /* --fleet ETCD_URLS and its options; NULL: none */
+    struct fleet_gate *fleet_gate;                  /* whether fleet placements are taken (fleet_gate.h) */
 };
 
 /* Serves the API on the unix socket (refuses if another xenod answers there) and, with

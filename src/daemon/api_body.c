@@ -57,6 +57,7 @@ int api_body_create(json_t *b, struct api_body_create *out)
     out->start = api_body_bool(b, "start", 1);
     out->persistent = api_body_bool(b, "persistent", !out->start);
     out->paused = api_body_bool(b, "paused", 0);
+    out->fleet = api_body_bool(b, "fleet", 0);
     return 0;
 }
 

@@ -28,6 +28,7 @@ struct api_body_create {
     size_t xml_len;
     const char *path; /* NULL: none; else absolute */
     int start, persistent, paused;
+    int fleet; /* "fleet": true: sent by a placer (refused while this host cannot reach etcd) */
 };
 int api_body_create(json_t *b, struct api_body_create *out);
 

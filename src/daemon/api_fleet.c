@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon/api_priv.h"
+#include "daemon/fleet_token.h"
 #include "fleet/etcd_client.h"
 #include "fleet/fleet_place.h"
 #include "fleet/host_client.h"
@@ -68,40 +69,16 @@ static int describe(const char *xml, struct fleet_domain *d)
     return rc;
 }
 
-/* The operator token other hosts accept (--fleet-token FILE), read at each use so it can be
- * replaced: root's own regular file, no access for group or others, one printable line. */
-static int read_token(const char *path, char *out, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
-        if (fd >= 0)
-            close(fd);
-        return err_set(EACCES, "--fleet-token %s: a regular file of this user with mode 0600", path);
-    }
-    ssize_t n = read(fd, out, size - 1);
-    close(fd);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ' || out[n - 1] == '\r'))
-        n--;
-    if (n <= 0)
-        return err_set(EINVAL, "--fleet-token %s: empty", path);
-    out[n] = 0;
-    for (ssize_t i = 0; i < n; i++)
-        if (out[i] <= ' ' || out[i] > '~')
-            return err_set(EINVAL, "--fleet-token %s: one line of printable characters", path);
-    return 0;
-}
-
 /* Asks the chosen host to create and start d; 0 with the host's answer, or -errno. */
 static int start_on_host(struct api_server *s, const struct fleet_host *h, const struct fleet_domain *d, int paused,
                          long *status, json_t **answer)
 {
     char token[320] = "";
     if (strncmp(h->advertise, "unix:", 5) != 0 && s->fleet_token &&
-        read_token(s->fleet_token, token, sizeof(token)) < 0)
+        fleet_token_read(s->fleet_token, token, sizeof(token)) < 0)
         return -EACCES;
-    json_t *body =
-        json_pack("{s:s, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused", paused, "persistent", 0);
+    json_t *body = json_pack("{s:s, s:b, s:b, s:b, s:b}", "xml", d->definition, "start", 1, "paused", paused,
+                             "persistent", 0, "fleet", 1);
     int rc = body ? fleet_host_post(h->advertise, token[0] ? token : NULL, s->fleet_cacert, "/v1/domains", body,
                                     FLEET_HOST_TIMEOUT_S, status, answer)
                   : err_set(ENOMEM, "out of memory");

@@ -37,6 +37,7 @@ struct api_server {
     int listen_fd;
     /* --fleet ETCD_URLS, --fleet-token FILE, --fleet-cacert FILE (api_fleet.c); NULL: none */
     char *fleet_etcd, *fleet_token, *fleet_cacert;
+    struct fleet_gate *fleet_gate; /* main()'s, outlives the server; NULL: not in a fleet */
     char path[108];
 };
 

@@ -233,6 +233,7 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
                     (o->fleet_token && !(s->fleet_token = strdup(o->fleet_token))) ||
                     (o->fleet_cacert && !(s->fleet_cacert = strdup(o->fleet_cacert)))))
         rc = err_set(ENOMEM, "out of memory");
+    s->fleet_gate = o->fleet_gate;
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->web_dir && (rc = web_static_open(&s->web, o->web_dir)) == 0)

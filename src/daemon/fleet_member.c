@@ -8,6 +8,8 @@
 #include <sys/sysinfo.h>
 #include <time.h>
 
+#include "daemon/fleet_claims.h"
+#include "daemon/fleet_failover.h"
 #include "daemon/registry_priv.h"
 #include "fleet/etcd_client.h"
 #include "fleet/fleet_model.h"
@@ -26,9 +28,11 @@ struct fleet_member {
     pthread_mutex_t lock; /* guards stop */
     pthread_cond_t wake;
     int stop;
-    int64_t lease;           /* 0: not registered */
-    struct fleet_host wrote; /* what this host last wrote of its own fields */
-    int healthy;             /* last round reached etcd (log only on a change) */
+    int64_t lease;              /* 0: not registered */
+    struct fleet_host wrote;    /* what this host last wrote of its own fields */
+    int healthy;                /* last round reached etcd (log only on a change) */
+    struct fleet_claims claims; /* records missing here, waiting out their grace */
+    char last_error[256];       /* the last round's error ("": none), to log each reason once */
 };
 
 /* This host's own fields now: capacity and the reservations its admission holds. */
@@ -45,6 +49,7 @@ static void local_view(struct fleet_member *m, struct fleet_host *h)
     snprintf(h->name, sizeof(h->name), "%s", m->name);
     snprintf(h->advertise, sizeof(h->advertise), "%s", m->advertise);
     snprintf(h->version, sizeof(h->version), "%s", XENOD_VERSION);
+    snprintf(h->migrate, sizeof(h->migrate), "%s", m->o.migrate ? m->o.migrate : "");
 }
 
 /* What placers claimed here, from the domain records (after a lease was lost the host record
@@ -119,8 +124,9 @@ static int changed(const struct fleet_host *a, const struct fleet_host *b)
            a->mem_mib != b->mem_mib;
 }
 
-/* One round: a lease (granted and the record written), kept alive, the record up to date. */
-static int round_once(struct fleet_member *m)
+/* The lease part of a round: a lease (granted and the record written), kept alive, the
+ * record up to date. */
+static int lease_round(struct fleet_member *m)
 {
     struct fleet_host now = {0};
     int rc;
@@ -143,7 +149,11 @@ static int round_once(struct fleet_member *m)
     }
     if ((rc = etcd_lease_grant(m->etcd, m->o.ttl_s, &m->lease)) < 0)
         return rc;
-    if ((rc = write_record(m, &now)) < 0) {
+    /* Fencing: what the fleet restarted elsewhere while this host had no lease stops here
+     * before this host is back in the fleet. */
+    if ((rc = fleet_fence(m->reg, m->etcd, m->name)) > 0)
+        log_warn("fleet: stopped %d stale cop%s of domains the fleet restarted elsewhere", rc, rc == 1 ? "y" : "ies");
+    if (rc < 0 || (rc = write_record(m, &now)) < 0) {
         etcd_lease_revoke(m->etcd, m->lease);
         m->lease = 0;
         return rc;
@@ -152,6 +162,19 @@ static int round_once(struct fleet_member *m)
     log_info("fleet: registered as %s (lease %" PRIx64 ", TTL %lds) at %s", m->name, (uint64_t)m->lease, m->o.ttl_s,
              etcd_endpoint(m->etcd));
     return 0;
+}
+
+/* One round: the lease, the claims of domains that ended here, the domains of dead hosts. */
+static int round_once(struct fleet_member *m)
+{
+    struct fleet_failover_opts fo = {m->name, m->lease, m->o.token_file, m->o.cacert};
+    int rc = lease_round(m);
+    if (rc == 0 && (rc = fleet_claims_reconcile(&m->claims, m->reg, m->etcd, m->name)) > 0)
+        rc = 0;
+    fo.lease = m->lease;
+    if (rc == 0 && (rc = fleet_failover_round(m->reg, m->etcd, &fo)) > 0)
+        rc = 0;
+    return rc;
 }
 
 static void *member_thread(void *arg)
@@ -163,11 +186,14 @@ static void *member_thread(void *arg)
     while (!m->stop) {
         pthread_mutex_unlock(&m->lock);
         int rc = round_once(m);
-        if (rc < 0 && m->healthy)
+        /* Logged when it starts failing, and again when the reason changes (not every round). */
+        if (rc < 0 && (m->healthy || strcmp(m->last_error, err_msg()) != 0))
             log_warn("fleet: %s (domains keep running; nothing new is placed here until etcd answers)", err_msg());
         else if (rc == 0 && !m->healthy && m->lease)
             log_info("fleet: etcd answers again (%s)", etcd_endpoint(m->etcd));
+        snprintf(m->last_error, sizeof(m->last_error), "%s", rc < 0 ? err_msg() : "");
         m->healthy = rc == 0;
+        fleet_gate_set(m->o.gate, rc == 0 && m->lease);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += period_ms / 1000;
@@ -191,6 +217,8 @@ int fleet_member_start(struct fleet_member **out, struct registry *reg, const st
     if (!o->advertise || !fleet_url_valid(o->advertise))
         return err_set(EINVAL,
                        "--advertise: https://HOST:PORT (the API of --listen) or unix:/PATH (this host's socket)");
+    if (o->migrate && !fleet_migrate_addr_valid(o->migrate))
+        return err_set(EINVAL, "--migrate-listen %s: the fleet needs ADDR:PORT other hosts reach", o->migrate);
     if (o->ttl_s < 2 || o->ttl_s > 3600)
         return err_set(EINVAL, "--fleet-ttl: 2 to 3600 seconds");
     struct fleet_member *m = calloc(1, sizeof(*m));
@@ -230,7 +258,9 @@ void fleet_member_stop(struct fleet_member *m)
     pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
+    fleet_gate_set(m->o.gate, 0);
     etcd_close(m->etcd);
+    fleet_claims_free(&m->claims);
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->lock);
     free(m);

@@ -2,14 +2,18 @@
  * /xeno/hosts/NAME under an etcd lease of --fleet-ttl seconds, keeps the lease alive, and
  * writes the host's capacity and the reservations it holds whenever they change. When the
  * lease is lost (etcd unreachable for longer than the TTL) the record is gone from the fleet;
- * the thread grants a new lease and registers again once etcd answers. Domains keep running
- * all along: the fleet only stops placing new ones here.
+ * the thread grants a new lease and registers again once etcd answers, after stopping the
+ * copies of domains the fleet restarted elsewhere meanwhile (fencing, fleet_failover.h).
+ * Domains keep running while etcd cannot be reached: the fleet only stops placing new ones
+ * here. Each round it also gives back the claims of fleet domains that ended here
+ * (fleet_claims.h) and restarts the domains of hosts whose lease expired (fleet_failover.h).
  *
  * Threads: fleet_member_start/stop from main() only; the thread takes reg->lock briefly to
  * read the reservations held and never calls etcd under it. */
 #ifndef XENO_DAEMON_FLEET_MEMBER_H
 #define XENO_DAEMON_FLEET_MEMBER_H
 
+#include "daemon/fleet_gate.h"
 #include "daemon/registry.h"
 
 #define FLEET_TTL_DEFAULT_S 10
@@ -19,6 +23,10 @@ struct fleet_member_opts {
     const char *name;      /* --host-name */
     const char *advertise; /* --advertise: https://HOST:PORT or unix:/PATH */
     long ttl_s;
+    const char *migrate;    /* --migrate-listen ADDR:PORT (NULL: none): written into the record for drain */
+    const char *token_file; /* --fleet-token, --fleet-cacert (NULL: none): failover's requests to hosts */
+    const char *cacert;
+    struct fleet_gate *gate; /* opened while registered and etcd answers; may be NULL */
 };
 
 struct fleet_member;

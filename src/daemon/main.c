@@ -13,6 +13,7 @@
 #include "daemon/billing.h"
 #include "daemon/cpu_contract.h"
 #include "daemon/fd_budget.h"
+#include "daemon/fleet_gate.h"
 #include "daemon/fleet_member.h"
 #include "daemon/log_ring.h"
 #include "daemon/migrate_host.h"
@@ -24,6 +25,9 @@
 #include "lib/log.h"
 
 /* Opens the registry and what serves it (migrations in, the network backend, the API). */
+/* Opened by the fleet membership thread, read by the API (fleet_gate.h). */
+static struct fleet_gate fleet_gate;
+
 static int serve(struct registry *reg, const struct xenod_options *o, struct migrate_host **migrate,
                  struct api_server **api)
 {
@@ -78,7 +82,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                           .web_dir = o->web_dir[0] ? o->web_dir : NULL,
                           .fleet = o->fleet,
                           .fleet_token = o->fleet_token[0] ? o->fleet_token : NULL,
-                          .fleet_cacert = o->fleet_cacert[0] ? o->fleet_cacert : NULL};
+                          .fleet_cacert = o->fleet_cacert[0] ? o->fleet_cacert : NULL,
+                          .fleet_gate = o->fleet ? &fleet_gate : NULL};
     if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);
@@ -164,7 +169,14 @@ int main(int argc, char **argv)
     }
     log_info("serving %s; state in %s; monitor %s", o.socket, o.abs_state_dir, o.vmm);
     struct fleet_member *fleet = NULL;
-    struct fleet_member_opts fo = {o.fleet, o.host_name, o.advertise, o.fleet_ttl_s};
+    struct fleet_member_opts fo = {o.fleet,
+                                   o.host_name,
+                                   o.advertise,
+                                   o.fleet_ttl_s,
+                                   o.migrate_listen,
+                                   o.fleet_token[0] ? o.fleet_token : NULL,
+                                   o.fleet_cacert[0] ? o.fleet_cacert : NULL,
+                                   &fleet_gate};
     if (o.fleet && fleet_member_start(&fleet, &reg, &fo) < 0) {
         log_error("%s", err_msg());
         api_stop(api);

@@ -33,6 +33,23 @@ int fleet_url_valid(const char *url)
     return 1;
 }
 
+int fleet_migrate_addr_valid(const char *addr)
+{
+    size_t n = strlen(addr);
+    const char *colon = strrchr(addr, ':');
+    if (n == 0)
+        return 1;
+    if (n > FLEET_NAME_MAX || !colon || colon == addr || !colon[1])
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (addr[i] <= ' ' || addr[i] > '~' || addr[i] == '/')
+            return 0;
+    for (const char *p = colon + 1; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
 static int uuid_valid(const char *u)
 {
     if (strlen(u) != FLEET_UUID_LEN)
@@ -79,12 +96,12 @@ void fleet_sponsor_key(const char *sponsor, const char *host, const char *uuid, 
 
 char *fleet_host_format(const struct fleet_host *h)
 {
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:i}", "name", h->name, "advertise", h->advertise,
-                  "version", h->version, "state", h->state == FLEET_DRAINING ? "draining" : "active", "cpus",
-                  (int)h->cpus, "headroom_ppm", (json_int_t)h->headroom_ppm, "mem_mib", (json_int_t)h->mem_mib,
-                  "held_ppm", (json_int_t)h->held_ppm, "claimed_ppm", (json_int_t)h->claimed_ppm, "claimed_mib",
-                  (json_int_t)h->claimed_mib, "claimed_domains", (int)h->claimed_domains);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:i}", "name", h->name, "advertise",
+                          h->advertise, "version", h->version, "migrate", h->migrate, "state",
+                          h->state == FLEET_DRAINING ? "draining" : "active", "cpus", (int)h->cpus, "headroom_ppm",
+                          (json_int_t)h->headroom_ppm, "mem_mib", (json_int_t)h->mem_mib, "held_ppm",
+                          (json_int_t)h->held_ppm, "claimed_ppm", (json_int_t)h->claimed_ppm, "claimed_mib",
+                          (json_int_t)h->claimed_mib, "claimed_domains", (int)h->claimed_domains);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
@@ -96,6 +113,10 @@ char *fleet_domain_format(const struct fleet_domain *d)
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:s}", "uuid", d->uuid, "name", d->name, "host", d->host,
                   "sponsor", d->sponsor, "reservation_ppm", (json_int_t)d->reservation_ppm, "vcpus", (int)d->vcpus,
                   "mem_mib", (json_int_t)d->mem_mib, "definition", d->definition ? d->definition : "");
+    if (j && d->lost_from[0] && json_object_set_new(j, "lost_from", json_string(d->lost_from)) < 0) {
+        json_decref(j);
+        return NULL;
+    }
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
@@ -138,6 +159,10 @@ int fleet_host_parse(const char *text, size_t len, const char *key, struct fleet
               u64_field(j, "claimed_ppm", 1ull << 40, &out->claimed_ppm) ||
               u64_field(j, "claimed_mib", 1ull << 50, &out->claimed_mib) ||
               u64_field(j, "claimed_domains", 1u << 20, &domains);
+    /* "migrate" came with drain: a record without it (an older xenod) has none. */
+    if (!bad && json_object_get(j, "migrate") &&
+        (text_field(j, "migrate", out->migrate, FLEET_NAME_MAX, 1) || !fleet_migrate_addr_valid(out->migrate)))
+        bad = 1;
     json_decref(j);
     char want[FLEET_KEY_MAX];
     if (!bad)
@@ -164,6 +189,9 @@ int fleet_domain_parse(const char *text, size_t len, const char *key, struct fle
               text_field(j, "sponsor", out->sponsor, FLEET_TEXT_MAX, 1) ||
               u64_field(j, "reservation_ppm", 1ull << 32, &res) || u64_field(j, "vcpus", 1024, &vcpus) ||
               u64_field(j, "mem_mib", 1ull << 40, &out->mem_mib) || !def || strlen(def) > FLEET_DEFINITION_MAX;
+    if (!bad && json_object_get(j, "lost_from") &&
+        (text_field(j, "lost_from", out->lost_from, FLEET_NAME_MAX, 0) || !fleet_name_valid(out->lost_from)))
+        bad = 1;
     if (!bad && !(out->definition = strdup(def)))
         bad = 1;
     json_decref(j);

@@ -17,9 +17,10 @@
 #define FLEET_PREFIX "/xeno/"
 #define FLEET_HOSTS FLEET_PREFIX "hosts/"
 #define FLEET_DOMAINS FLEET_PREFIX "domains/"
-#define FLEET_NAME_MAX 63  /* a host name: [A-Za-z0-9._-], 1..63, not starting with '.' */
-#define FLEET_URL_MAX 255  /* an advertise URL: https://HOST:PORT or unix:/PATH */
-#define FLEET_TEXT_MAX 127 /* a sponsor, a version */
+#define FLEET_FAILOVER FLEET_PREFIX "failover/" /* + UUID: who restarts a lost domain (a lock) */
+#define FLEET_NAME_MAX 63                       /* a host name: [A-Za-z0-9._-], 1..63, not starting with '.' */
+#define FLEET_URL_MAX 255                       /* an advertise URL: https://HOST:PORT or unix:/PATH */
+#define FLEET_TEXT_MAX 127                      /* a sponsor, a version */
 #define FLEET_UUID_LEN 36
 #define FLEET_KEY_MAX 160
 
@@ -29,6 +30,7 @@ struct fleet_host {
     char name[FLEET_NAME_MAX + 1];
     char advertise[FLEET_URL_MAX + 1];
     char version[FLEET_TEXT_MAX + 1];
+    char migrate[FLEET_NAME_MAX + 1]; /* its --migrate-listen ADDR:PORT, "" if none (drain needs it) */
     enum fleet_host_state state;
     unsigned cpus;            /* CPUs admission control counts */
     uint32_t headroom_ppm;    /* share of each CPU never reserved (sched/admit.h) */
@@ -50,11 +52,17 @@ struct fleet_domain {
     unsigned vcpus;
     uint64_t mem_mib;
     char *definition; /* canonical domain XML, malloc'd (fleet_domain_free) */
+    /* Set by a failover: the host it ran on before its lease expired, until the new host's
+     * xenod has announced the restart (event `failover`); "" otherwise. */
+    char lost_from[FLEET_NAME_MAX + 1];
     int64_t mod_revision;
 };
 
 /* A host name as the fleet accepts it (it goes into keys and lines). */
 int fleet_name_valid(const char *name);
+/* ADDR:PORT where a host accepts live migrations (its --migrate-listen): printable, no
+ * spaces, a colon followed by a port; "" is valid (none). */
+int fleet_migrate_addr_valid(const char *addr);
 /* https://HOST:PORT or unix:/ABSOLUTE/PATH, printable, no spaces. */
 int fleet_url_valid(const char *url);
 

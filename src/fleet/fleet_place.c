@@ -72,8 +72,8 @@ int fleet_read_domains(struct etcd_client *c, struct fleet_domain **domains, siz
 }
 
 /* How many of the sponsor's domains each host runs, from the anti-affinity index's keys. */
-static int sponsor_counts(struct etcd_client *c, const char *sponsor, const struct fleet_host *hosts, size_t n,
-                          unsigned *count)
+int fleet_sponsor_counts(struct etcd_client *c, const char *sponsor, const struct fleet_host *hosts, size_t n,
+                         unsigned *count)
 {
     memset(count, 0, n * sizeof(*count));
     if (!sponsor || !*sponsor)
@@ -121,7 +121,7 @@ static int claim(struct etcd_client *c, const struct fleet_host *h, const struct
 }
 
 /* A short random pause after a lost race, so placers that collided do not collide again. */
-static void backoff(int attempt)
+void fleet_backoff(int attempt)
 {
     struct timespec ts = {0, (long)(rand() % (1 + 5 * (attempt < 8 ? attempt : 8))) * 1000000L};
     nanosleep(&ts, NULL);
@@ -138,7 +138,7 @@ int fleet_place(struct etcd_client *c, struct fleet_domain *d, enum placement_po
         if (rc < 0)
             return rc;
         unsigned *count = calloc(n ? n : 1, sizeof(*count));
-        rc = count ? sponsor_counts(c, d->sponsor, hosts, n, count) : err_set(ENOMEM, "out of memory");
+        rc = count ? fleet_sponsor_counts(c, d->sponsor, hosts, n, count) : err_set(ENOMEM, "out of memory");
         int pick = rc < 0 ? rc : placement_choose(hosts, n, count, &req, policy);
         int won = 0;
         if (pick >= 0) {
@@ -169,9 +169,21 @@ int fleet_place(struct etcd_client *c, struct fleet_domain *d, enum placement_po
         etcd_range_free(&r);
         if (exists)
             return err_set(EEXIST, "domain %s (uuid %s) is placed in the fleet already", d->name, d->uuid);
-        backoff(*attempts);
+        fleet_backoff(*attempts);
     }
     return err_set(EAGAIN, "placing %s: lost the race for a host %d times; try again", d->name, FLEET_PLACE_TRIES);
+}
+
+/* 0 when the domain record is still at mod_revision, -ESTALE when it changed or is gone. */
+static int domain_unchanged(struct etcd_client *c, const char *dkey, int64_t mod_revision)
+{
+    struct etcd_range r;
+    int rc = etcd_range(c, dkey, 0, &r);
+    if (rc < 0)
+        return rc;
+    int same = r.n == 1 && r.kvs[0].mod_revision == mod_revision;
+    etcd_range_free(&r);
+    return same ? 0 : err_set(ESTALE, "fleet record %s changed meanwhile", dkey);
 }
 
 int fleet_unplace(struct etcd_client *c, const struct fleet_domain *d)
@@ -180,34 +192,37 @@ int fleet_unplace(struct etcd_client *c, const struct fleet_domain *d)
     size_t nops = d->sponsor[0] ? 3 : 2;
     fleet_host_key(d->host, hkey, sizeof(hkey));
     fleet_domain_key(d->uuid, dkey, sizeof(dkey));
+    const struct etcd_cmp dcmp[] = {{dkey, ETCD_CMP_MOD, d->mod_revision}};
     fleet_sponsor_key(d->sponsor, d->host, d->uuid, ikey, sizeof(ikey));
     for (int attempt = 1; attempt <= FLEET_PLACE_TRIES; attempt++) {
         struct etcd_range r;
         struct fleet_host h;
-        int rc = etcd_range(c, hkey, 0, &r), won = 0;
+        int rc = d->mod_revision ? domain_unchanged(c, dkey, d->mod_revision) : 0, won = 0;
         if (rc < 0)
+            return rc;
+        if ((rc = etcd_range(c, hkey, 0, &r)) < 0)
             return rc;
         if (r.n == 0 || fleet_host_parse(r.kvs[0].value, r.kvs[0].value_len, hkey, &h) < 0) {
             /* The host left the fleet: its claims went with its record; drop the domain's. */
             etcd_range_free(&r);
             const struct etcd_op del[] = {{dkey, NULL, 0}, {ikey, NULL, 0}};
-            return etcd_txn(c, NULL, 0, del, nops - 1, &won);
+            return etcd_txn(c, dcmp, d->mod_revision ? 1 : 0, del, nops - 1, &won);
         }
         h.claimed_ppm -= h.claimed_ppm < d->reservation_ppm ? h.claimed_ppm : d->reservation_ppm;
         h.claimed_mib -= h.claimed_mib < d->mem_mib ? h.claimed_mib : d->mem_mib;
         h.claimed_domains -= h.claimed_domains ? 1 : 0;
-        const struct etcd_cmp cmp = {hkey, ETCD_CMP_MOD, r.kvs[0].mod_revision};
+        const struct etcd_cmp cmps[] = {{hkey, ETCD_CMP_MOD, r.kvs[0].mod_revision}, dcmp[0]};
         int64_t lease = r.kvs[0].lease;
         etcd_range_free(&r);
         char *hv = fleet_host_format(&h);
         if (!hv)
             return err_set(ENOMEM, "out of memory");
         const struct etcd_op ops[] = {{hkey, hv, lease}, {dkey, NULL, 0}, {ikey, NULL, 0}};
-        rc = etcd_txn(c, &cmp, 1, ops, nops, &won);
+        rc = etcd_txn(c, cmps, d->mod_revision ? 2 : 1, ops, nops, &won);
         free(hv);
         if (rc < 0 || won)
             return rc;
-        backoff(attempt);
+        fleet_backoff(attempt);
     }
     return err_set(EAGAIN, "releasing the claim of %s on %s: the host record kept changing", d->name, d->host);
 }

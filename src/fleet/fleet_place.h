@@ -24,6 +24,13 @@ int fleet_read_hosts(struct etcd_client *c, struct fleet_host **hosts, size_t *n
 int fleet_read_domains(struct etcd_client *c, struct fleet_domain **domains, size_t *n);
 void fleet_domains_free(struct fleet_domain *domains, size_t n);
 
+/* How many of the sponsor's domains each of hosts[0..n) runs (the anti-affinity index) into
+ * count[0..n). */
+int fleet_sponsor_counts(struct etcd_client *c, const char *sponsor, const struct fleet_host *hosts, size_t n,
+                         unsigned *count);
+/* A short random pause after a lost race, so placers that collided do not collide again. */
+void fleet_backoff(int attempt);
+
 /* Places d (uuid, name, sponsor, reservation, vcpus, memory, definition given; d->host
  * filled in). 0 with *chosen the host as claimed and *attempts the transactions it took;
  * -ENOSPC (no host can take it), -EEXIST (the UUID is placed already), -EAGAIN (every try
@@ -31,8 +38,10 @@ void fleet_domains_free(struct fleet_domain *domains, size_t n);
 int fleet_place(struct etcd_client *c, struct fleet_domain *d, enum placement_policy policy, struct fleet_host *chosen,
                 int *attempts);
 
-/* Undoes a claim (the host refused to start the domain): deletes the domain record and
- * takes its reservation off the host's claims, in one transaction (retried on conflicts). */
+/* Undoes a claim (the host refused to start the domain, or the domain ended): deletes the
+ * domain record and takes its reservation off the host's claims, in one transaction (retried
+ * on conflicts). With d->mod_revision set (a record as read) the transaction also requires
+ * the record unchanged: -ESTALE when it changed (moved by a drain or a failover). */
 int fleet_unplace(struct etcd_client *c, const struct fleet_domain *d);
 
 #endif

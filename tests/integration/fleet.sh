@@ -5,7 +5,8 @@
 # the hosts themselves; runs 8 creates from 4 placers at once against a nearly full fleet
 # (exactly the free slots are taken, no host over its capacity); stops one etcd member
 # (placement still works) then a second (no quorum: placement fails with a clear error, the
-# domains keep running) and starts both again (placement works again).
+# domains keep running, a host refuses what a placer sends it) and starts both again
+# (placement works again).
 # Ports: etcd clients 23791/23793/23795, peers 23792/23794/23796 (loopback).
 
 FL=$TMP/fleet
@@ -138,10 +139,23 @@ else
     FL_RC=$?
     check fleet-no-quorum-fails '[ $FL_RC -eq 3 ] && grep -q "no quorum or none running" "$FL/q2.out"' "rc $FL_RC: $(tail -c 300 "$FL/q2.out" | tr '\n' '|')"
     check fleet-no-quorum-runs '[ "$(fl_on h1 | wc -w)" -ge 4 ]' "h1 runs [$(fl_on h1)]"
+    # A host that cannot reach etcd refuses what a placer sends it ("fleet": true), clearly.
+    fl_xml nq 0% nq >"$FL/nq.xml"
+    jq -n --rawfile x "$FL/nq.xml" '{xml: $x, fleet: true}' >"$FL/nq.json"
+    fl_refuses() {
+        curl -s --max-time 10 --unix-socket "$FL/h1.sock" -H 'Content-Type: application/json' \
+            --data-binary "@$FL/nq.json" -w '\n%{http_code}\n' http://xenod/v1/domains >"$FL/nq.out"
+        [ "$(tail -1 "$FL/nq.out")" = 503 ] && grep -q "cannot reach the fleet's etcd" "$FL/nq.out"
+    }
+    check fleet-no-quorum-host-refuses 'wait_until 20 grep -q "nothing new is placed here" "$FL/h1.log" && fl_refuses && ! hostx h1 list | grep -qw nq' \
+        "$(tail -c 300 "$FL/nq.out" 2>/dev/null | tr '\n' '|')"
     # Both back: the cluster has its quorum again and placement works.
     fl_etcd_start 1
     fl_etcd_start 2
-    check fleet-quorum-back 'wait_until 30 fl_healthy && wait_until 20 fl_hosts_up 3' "$(flx hosts 2>&1 | tr '\n' '|')"
+    # ... and each host, once its own round reaches etcd again, takes placements again.
+    fl_all_back() { for h in h1 h2 h3; do grep -q "etcd answers again" "$FL/$h.log" || return 1; done; }
+    check fleet-quorum-back 'wait_until 30 fl_healthy && wait_until 20 fl_hosts_up 3 && wait_until 20 fl_all_back' \
+        "$(flx hosts 2>&1 | tr '\n' '|') h2: $(log_tail "$FL/h2.log")"
     fl_create q3 0% v3 >"$FL/q3.out" 2>&1
     check fleet-placement-back 'grep -q "created on" "$FL/q3.out"' "$(tail -c 300 "$FL/q3.out" | tr '\n' '|')"
 

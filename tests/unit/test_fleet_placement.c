@@ -135,6 +135,13 @@ static void host_records_round_trip_and_bad_ones_are_refused(void **state)
     assert_int_equal(back.claimed_ppm, 250000);
     assert_int_equal(back.held_ppm, 100000);
     assert_int_equal(back.state, FLEET_DRAINING);
+    assert_string_equal(back.migrate, "");
+    free(text);
+    snprintf(h.migrate, sizeof(h.migrate), "10.0.0.1:7430");
+    text = fleet_host_format(&h);
+    assert_non_null(text);
+    assert_int_equal(fleet_host_parse(text, strlen(text), "/xeno/hosts/node-1", &back), 0);
+    assert_string_equal(back.migrate, "10.0.0.1:7430");
     /* a record under another host's key */
     assert_int_equal(fleet_host_parse(text, strlen(text), "/xeno/hosts/node-2", &back), -EINVAL);
     free(text);
@@ -145,6 +152,9 @@ static void host_records_round_trip_and_bad_ones_are_refused(void **state)
         "{\"name\":\"a\",\"advertise\":\"unix:/x\",\"version\":\"\",\"state\":\"gone\",\"cpus\":1,"
         "\"headroom_ppm\":0,\"mem_mib\":1,\"held_ppm\":0,\"claimed_ppm\":0,\"claimed_mib\":0,\"claimed_domains\":0}",
         "{\"name\":\"a\",\"advertise\":\"unix:/x\",\"version\":\"\",\"state\":\"active\",\"cpus\":-1,"
+        "\"headroom_ppm\":0,\"mem_mib\":1,\"held_ppm\":0,\"claimed_ppm\":0,\"claimed_mib\":0,\"claimed_domains\":0}",
+        "{\"name\":\"a\",\"advertise\":\"unix:/x\",\"version\":\"\",\"state\":\"active\",\"cpus\":1,\"migrate\":\"x "
+        "y:1\","
         "\"headroom_ppm\":0,\"mem_mib\":1,\"held_ppm\":0,\"claimed_ppm\":0,\"claimed_mib\":0,\"claimed_domains\":0}",
         "{\"name\":\"a\\n\",\"advertise\":\"unix:/x\",\"version\":\"\",\"state\":\"active\",\"cpus\":1,"
         "\"headroom_ppm\":0,\"mem_mib\":1,\"held_ppm\":0,\"claimed_ppm\":0,\"claimed_mib\":0,\"claimed_domains\":0}",
@@ -175,6 +185,21 @@ static void domain_records_round_trip(void **state)
     fleet_domain_free(&back);
     assert_int_equal(fleet_domain_parse(text, strlen(text), "/xeno/domains/other", &back), -EINVAL);
     free(text);
+    /* lost_from (a failover's mark) round-trips; one that is not a host name is refused */
+    snprintf(d.lost_from, sizeof(d.lost_from), "h2");
+    text = fleet_domain_format(&d);
+    assert_non_null(text);
+    assert_int_equal(
+        fleet_domain_parse(text, strlen(text), "/xeno/domains/0123abcd-0000-4000-8000-00000000beef", &back), 0);
+    assert_string_equal(back.lost_from, "h2");
+    fleet_domain_free(&back);
+    free(text);
+    snprintf(d.lost_from, sizeof(d.lost_from), "../h2");
+    text = fleet_domain_format(&d);
+    assert_non_null(text);
+    assert_int_equal(
+        fleet_domain_parse(text, strlen(text), "/xeno/domains/0123abcd-0000-4000-8000-00000000beef", &back), -EINVAL);
+    free(text);
     char key[FLEET_INDEX_KEY_MAX];
     fleet_sponsor_key("a/b", "h1", "u", key, sizeof(key)); /* a sponsor's '/' cannot add a level */
     assert_string_equal(key, "/xeno/sponsors/612f62/h1/u");
@@ -185,6 +210,12 @@ static void domain_records_round_trip(void **state)
     assert_false(fleet_url_valid("http://10.0.0.1:8443"));
     assert_true(fleet_url_valid("https://10.0.0.1:8443"));
     assert_true(fleet_url_valid("unix:/run/xenod.sock"));
+    assert_true(fleet_migrate_addr_valid(""));
+    assert_true(fleet_migrate_addr_valid("[fd00::1]:7430"));
+    assert_false(fleet_migrate_addr_valid("10.0.0.1"));
+    assert_false(fleet_migrate_addr_valid("10.0.0.1:x"));
+    assert_false(fleet_migrate_addr_valid(":7430"));
+    assert_false(fleet_migrate_addr_valid("a/b:1"));
 }
 
 int main(void)
