@@ -10,7 +10,6 @@
 #include "daemon/api_body.h"
 #include "daemon/api_access.h"
 #include "daemon/api_console_ws.h"
-#include "daemon/bill_view.h"
 #include "daemon/billing.h"
 #include "daemon/fleet_gate.h"
 #include "daemon/log_ring.h"
@@ -337,102 +336,6 @@ static void h_host(void *ctx)
     k->result = api_send_json(k->c, 200, reg_host_json(k->reg));
 }
 
-/* ---- billing (docs/billing.md) ---- */
-
-static struct billing *billing_of(struct registry *r)
-{
-    pthread_mutex_lock(&r->lock);
-    struct billing *b = r->billing;
-    pthread_mutex_unlock(&r->lock);
-    return b;
-}
-
-/* The query of a bill (from, to, by): 0, or an answer was sent (404 or 400) and -1. A
- * sponsor token sees its own bill only: another sponsor's answers 404, as an unknown one does. */
-static int bill_query(struct api_call *k, struct billing *b, const char *sponsor, int64_t *f, int64_t *t, int *how)
-{
-    const char *from = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "from");
-    const char *to = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "to");
-    const char *by = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "by");
-    *how = INVOICE_BY_RESOURCE;
-    if (!access_sees(k->pr, sponsor) || !b) {
-        err_set(ENOENT, "no usage of sponsor '%s' in the ledger", sponsor);
-        send_call_error(k, -ENOENT);
-        return -1;
-    }
-    if (!from || !to) {
-        bad_request(k, "query parameters from and to are required (YYYY-MM-DDTHH:MM:SSZ or seconds)");
-        return -1;
-    }
-    if (prices_parse_time(from, f) < 0 || prices_parse_time(to, t) < 0 || (by && invoice_by_parse(by, how) < 0)) {
-        bad_request(k, err_msg());
-        return -1;
-    }
-    return 0;
-}
-
-/* GET /v1/sponsors/{sponsor}/bill?from=T&to=T[&by=resource|domain|day]. */
-static void h_bill(void *ctx)
-{
-    struct api_call *k = ctx;
-    const char *sponsor = route_param(&k->params, "sponsor");
-    struct billing *b = billing_of(k->reg);
-    int64_t f, t;
-    int how;
-    if (bill_query(k, b, sponsor, &f, &t, &how) < 0)
-        return;
-    struct invoice inv;
-    int rc = billing_bill(b, sponsor, f, t, how, &inv);
-    if (rc < 0)
-        return send_call_error(k, rc);
-    char version[64];
-    billing_prices_version(b, version, sizeof(version));
-    k->result = api_send_json(k->c, 200, bill_json(&inv, version));
-    invoice_free(&inv);
-}
-
-/* GET /v1/sponsors/{sponsor}/bill/explain?from=T&to=T[&by=...]&line=N: line N (1-based) of
- * that bill rebuilt from the ledger's raw postings (docs/billing.md, "Explain"). */
-static void h_bill_explain(void *ctx)
-{
-    struct api_call *k = ctx;
-    const char *sponsor = route_param(&k->params, "sponsor");
-    struct billing *b = billing_of(k->reg);
-    int64_t f, t;
-    int how;
-    if (bill_query(k, b, sponsor, &f, &t, &how) < 0)
-        return;
-    uint64_t n;
-    if (query_u64(k->c, "line", 1, 1000000, 0, &n) < 0)
-        return bad_request(k, err_msg());
-    if (n == 0)
-        return bad_request(k, "query parameter line is required: the bill's line number, from 1");
-    struct invoice inv;
-    long index = -1;
-    int rc = billing_explain(b, sponsor, f, t, how, (long)n, &inv, &index);
-    if (rc < 0)
-        return send_call_error(k, rc);
-    char version[64];
-    billing_prices_version(b, version, sizeof(version));
-    k->result = api_send_json(k->c, 200, bill_explain_json(&inv, index, version));
-    invoice_free(&inv);
-}
-
-/* POST /v1/prices: reads the --prices file again; an error (file:line) keeps the old list. */
-static void h_prices_reload(void *ctx)
-{
-    struct api_call *k = ctx;
-    struct billing *b = billing_of(k->reg);
-    int rc = b ? billing_reload_prices(b) : err_set(ENOENT, "billing is not running");
-    if (rc == -ENOENT)
-        return send_call_error(k, -EINVAL);
-    if (rc < 0)
-        return send_call_error(k, rc);
-    char version[64];
-    billing_prices_version(b, version, sizeof(version));
-    k->result = api_send_json(k->c, 200, json_pack("{s:s}", "version", version));
-}
-
 /* GET /metrics: the Prometheus text (docs/metrics.md). The registry lock is held only to
  * copy the figures (reg_metrics_snapshot); the text is written after. */
 static void h_metrics(void *ctx)
@@ -742,12 +645,12 @@ static const struct route routes[] = {
     {"GET", "/v1/tokens", h_tokens},
     {"POST", "/v1/tokens", h_token_create},
     {"DELETE", "/v1/tokens/{id}", h_token_revoke},
-    {"GET", "/v1/sponsors/{sponsor}/bill", h_bill},
-    {"GET", "/v1/sponsors/{sponsor}/bill/explain", h_bill_explain},
+    {"GET", "/v1/sponsors/{sponsor}/bill", api_h_bill},
+    {"GET", "/v1/sponsors/{sponsor}/bill/explain", api_h_bill_explain},
     {"GET", "/v1/sponsors/{sponsor}/policy", api_h_policy_get},
     {"PUT", "/v1/sponsors/{sponsor}/policy", api_h_policy_put},
     {"GET", "/v1/prices", api_h_prices_get},
-    {"POST", "/v1/prices", h_prices_reload},
+    {"POST", "/v1/prices", api_h_prices_reload},
     {"POST", "/v1/fleet/domains", api_h_fleet_create},
 };
 

@@ -74,6 +74,10 @@ void api_h_policy_get(void *ctx);
 void api_h_policy_put(void *ctx);
 /* api_host_bill.c: GET /v1/host/bill, the operator's host bill. */
 void api_h_host_bill(void *ctx);
+/* api_bill.c: GET /v1/sponsors/{sponsor}/bill[/explain], POST /v1/prices. */
+void api_h_bill(void *ctx);
+void api_h_bill_explain(void *ctx);
+void api_h_prices_reload(void *ctx);
 /* api_prices.c: GET /v1/prices, the price list in force (a sponsor's own overrides only). */
 void api_h_prices_get(void *ctx);
 /* The snapshot file of a save or restore into out: the operator's "path" as given, a
