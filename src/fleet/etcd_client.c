@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/http_reply.h"
 #include "lib/err.h"
 
 #define ETCD_URL_MAX 256
@@ -19,30 +20,6 @@ struct etcd_client {
     long timeout_ms;
     CURL *curl;
 };
-
-struct reply {
-    char *buf;
-    size_t len;
-    int too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    struct reply *r = ctx;
-    size_t n = size * nmemb;
-    if (r->len + n > ETCD_REPLY_MAX) {
-        r->too_big = 1;
-        return 0;
-    }
-    char *p = realloc(r->buf, r->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + r->len, data, n);
-    r->buf = p;
-    r->len += n;
-    r->buf[r->len] = 0;
-    return n;
-}
 
 /* An endpoint URL: http://HOST:PORT with printable characters only, no path. */
 static int endpoint_valid(const char *u, size_t len)
@@ -103,14 +80,14 @@ const char *etcd_endpoint(const struct etcd_client *c)
 static int post_one(struct etcd_client *c, size_t ep, const char *path, const char *body, json_t **answer, int *retry)
 {
     char url[ETCD_URL_MAX + 64];
-    struct reply r = {0};
+    struct http_reply r = {.max = ETCD_REPLY_MAX};
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     snprintf(url, sizeof(url), "%s%s", c->urls[ep], path);
     curl_easy_reset(c->curl);
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, http_reply_write);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);

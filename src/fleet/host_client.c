@@ -6,30 +6,10 @@
 #include <string.h>
 
 #include "fleet/fleet_model.h"
+#include "fleet/http_reply.h"
 #include "lib/err.h"
 
 #define HOST_REPLY_MAX (4u << 20)
-
-struct reply {
-    char *buf;
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    struct reply *r = ctx;
-    size_t n = size * nmemb;
-    if (r->len + n > HOST_REPLY_MAX)
-        return 0;
-    char *p = realloc(r->buf, r->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + r->len, data, n);
-    r->buf = p;
-    r->len += n;
-    r->buf[r->len] = 0;
-    return n;
-}
 
 int fleet_host_post(const char *advertise, const char *token, const char *cacert, const char *path, const json_t *body,
                     long timeout_s, long *status, json_t **answer)
@@ -55,7 +35,7 @@ int fleet_host_post(const char *advertise, const char *token, const char *cacert
         curl_slist_free_all(hdr);
         return err_set(ENOMEM, "out of memory");
     }
-    struct reply r = {0};
+    struct http_reply r = {.max = HOST_REPLY_MAX};
     curl_easy_setopt(h, CURLOPT_URL, url);
     if (unix_socket)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, advertise + 5);
@@ -65,7 +45,7 @@ int fleet_host_post(const char *advertise, const char *token, const char *cacert
         curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_reply_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
