@@ -2,34 +2,15 @@
  * sponsor's bill (docs/billing.md, GET /v1/sponsors/{sponsor}/bill), or one of its lines rebuilt
  * from the ledger's postings (GET /v1/sponsors/{sponsor}/bill/explain). Money and quantities come as integer
  * micro-units and are printed as exact decimals with six places: no floating point. */
-#include <inttypes.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ctl/commands.h"
+#include "ctl/render.h"
 #include "ctl/table.h"
 #include "ctl/url.h"
 #include "lib/err.h"
-
-/* 1234567 -> "1.234567", -5 -> "-0.000005". */
-static const char *micros(json_int_t v, char *buf, size_t size)
-{
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    snprintf(buf, size, "%s%" PRIu64 ".%06" PRIu64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
-    return buf;
-}
-
-static json_int_t num(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
 
 /* A CSV field: quoted, quotes doubled, control characters replaced (ctl_sanitize). */
 static void csv_field(const char *s, int last)
@@ -57,17 +38,17 @@ static void print_csv(const json_t *bill)
     json_array_foreach(json_object_get(bill, "lines"), i, l)
     {
         char q[32], p[32], a[32], per[32];
-        snprintf(per, sizeof(per), "%" JSON_INTEGER_FORMAT, num(l, "per"));
-        const char *f[] = {str(l, "group"),
-                           str(l, "domain_uuid"),
-                           str(l, "resource"),
-                           str(l, "unit"),
-                           str(l, "from"),
-                           str(l, "to"),
-                           micros(num(l, "quantity_micros"), q, sizeof(q)),
-                           micros(num(l, "unit_price_micros"), p, sizeof(p)),
+        snprintf(per, sizeof(per), "%" JSON_INTEGER_FORMAT, ctl_json_int(l, "per"));
+        const char *f[] = {ctl_json_str(l, "group"),
+                           ctl_json_str(l, "domain_uuid"),
+                           ctl_json_str(l, "resource"),
+                           ctl_json_str(l, "unit"),
+                           ctl_json_str(l, "from"),
+                           ctl_json_str(l, "to"),
+                           ctl_fmt_micros(ctl_json_int(l, "quantity_micros"), q, sizeof(q)),
+                           ctl_fmt_micros(ctl_json_int(l, "unit_price_micros"), p, sizeof(p)),
                            per,
-                           micros(num(l, "amount_micros"), a, sizeof(a))};
+                           ctl_fmt_micros(ctl_json_int(l, "amount_micros"), a, sizeof(a))};
         for (size_t k = 0; k < 10; k++)
             csv_field(f[k], k == 9);
     }
@@ -85,23 +66,31 @@ static void print_table(const json_t *bill)
     json_array_foreach(json_object_get(bill, "lines"), i, l)
     {
         char q[64], qq[32], p[96], pp[32], a[32];
-        snprintf(q, sizeof(q), "%s %s", micros(num(l, "quantity_micros"), qq, sizeof(qq)), str(l, "unit"));
-        if (num(l, "per") > 1)
-            snprintf(p, sizeof(p), "%s per %" JSON_INTEGER_FORMAT " %s", micros(num(l, "unit_price_micros"), pp, 32),
-                     num(l, "per"), str(l, "unit"));
+        snprintf(q, sizeof(q), "%s %s", ctl_fmt_micros(ctl_json_int(l, "quantity_micros"), qq, sizeof(qq)),
+                 ctl_json_str(l, "unit"));
+        if (ctl_json_int(l, "per") > 1)
+            snprintf(p, sizeof(p), "%s per %" JSON_INTEGER_FORMAT " %s",
+                     ctl_fmt_micros(ctl_json_int(l, "unit_price_micros"), pp, 32), ctl_json_int(l, "per"),
+                     ctl_json_str(l, "unit"));
         else
-            snprintf(p, sizeof(p), "%s per %s", micros(num(l, "unit_price_micros"), pp, 32), str(l, "unit"));
-        const char *cells[] = {
-            *str(l, "group") ? str(l, "group") : "-",     str(l, "resource"), str(l, "from"), str(l, "to"), q, p,
-            micros(num(l, "amount_micros"), a, sizeof(a))};
+            snprintf(p, sizeof(p), "%s per %s", ctl_fmt_micros(ctl_json_int(l, "unit_price_micros"), pp, 32),
+                     ctl_json_str(l, "unit"));
+        const char *cells[] = {*ctl_json_str(l, "group") ? ctl_json_str(l, "group") : "-",
+                               ctl_json_str(l, "resource"),
+                               ctl_json_str(l, "from"),
+                               ctl_json_str(l, "to"),
+                               q,
+                               p,
+                               ctl_fmt_micros(ctl_json_int(l, "amount_micros"), a, sizeof(a))};
         ctl_table_add(&t, cells);
     }
     ctl_table_print(&t, stdout);
     ctl_table_free(&t);
     char total[32];
-    char *sp = ctl_sanitize(str(bill, "sponsor")), *pl = ctl_sanitize(str(bill, "price_list"));
-    printf("Total for %s, %s to %s (price list %s): %s\n", sp ? sp : "", str(bill, "from"), str(bill, "to"),
-           pl && *pl ? pl : "none: everything free", micros(num(bill, "total_micros"), total, sizeof(total)));
+    char *sp = ctl_sanitize(ctl_json_str(bill, "sponsor")), *pl = ctl_sanitize(ctl_json_str(bill, "price_list"));
+    printf("Total for %s, %s to %s (price list %s): %s\n", sp ? sp : "", ctl_json_str(bill, "from"),
+           ctl_json_str(bill, "to"), pl && *pl ? pl : "none: everything free",
+           ctl_fmt_micros(ctl_json_int(bill, "total_micros"), total, sizeof(total)));
     free(sp);
     free(pl);
 }
@@ -124,34 +113,38 @@ static void print_explain(const json_t *e)
     {
         char v[10][32];
         const json_t *raw = json_object_get(p, "postings"), *part = json_object_get(p, "share");
-        snprintf(v[0], 32, "%" JSON_INTEGER_FORMAT, num(p, "tx"));
-        snprintf(v[1], 32, "%" JSON_INTEGER_FORMAT, num(p, "tx_from_us"));
-        snprintf(v[2], 32, "%" JSON_INTEGER_FORMAT, num(p, "tx_to_us"));
-        snprintf(v[3], 32, "%" JSON_INTEGER_FORMAT, num(p, "from_us"));
-        snprintf(v[4], 32, "%" JSON_INTEGER_FORMAT, num(p, "to_us"));
-        micros(num(raw, m0 ? m0 : ""), v[5], 32);
-        micros(num(part, m0 ? m0 : ""), v[6], 32);
+        snprintf(v[0], 32, "%" JSON_INTEGER_FORMAT, ctl_json_int(p, "tx"));
+        snprintf(v[1], 32, "%" JSON_INTEGER_FORMAT, ctl_json_int(p, "tx_from_us"));
+        snprintf(v[2], 32, "%" JSON_INTEGER_FORMAT, ctl_json_int(p, "tx_to_us"));
+        snprintf(v[3], 32, "%" JSON_INTEGER_FORMAT, ctl_json_int(p, "from_us"));
+        snprintf(v[4], 32, "%" JSON_INTEGER_FORMAT, ctl_json_int(p, "to_us"));
+        ctl_fmt_micros(ctl_json_int(raw, m0 ? m0 : ""), v[5], 32);
+        ctl_fmt_micros(ctl_json_int(part, m0 ? m0 : ""), v[6], 32);
         snprintf(v[7], 32, "%s", "-");
         snprintf(v[8], 32, "%s", "-");
         if (m1) {
-            micros(num(raw, m1), v[7], 32);
-            micros(num(part, m1), v[8], 32);
+            ctl_fmt_micros(ctl_json_int(raw, m1), v[7], 32);
+            ctl_fmt_micros(ctl_json_int(part, m1), v[8], 32);
         }
-        micros(num(p, "billable"), v[9], 32);
-        const char *cells[] = {v[0], str(p, "domain_uuid"), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
+        ctl_fmt_micros(ctl_json_int(p, "billable"), v[9], 32);
+        const char *cells[] = {v[0], ctl_json_str(p, "domain_uuid"), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                               v[9]};
         ctl_table_add(&t, cells);
     }
     printf("Line %" JSON_INTEGER_FORMAT ": %s %s, %s to %s. Posted, Share: %s; Posted 2, Share 2: %s\n",
-           num(e, "number"), *str(line, "group") ? str(line, "group") : "-", str(line, "resource"), str(line, "from"),
-           str(line, "to"), m0 ? m0 : "?", m1 ? m1 : "-");
+           ctl_json_int(e, "number"), *ctl_json_str(line, "group") ? ctl_json_str(line, "group") : "-",
+           ctl_json_str(line, "resource"), ctl_json_str(line, "from"), ctl_json_str(line, "to"), m0 ? m0 : "?",
+           m1 ? m1 : "-");
     ctl_table_print(&t, stdout);
     ctl_table_free(&t);
     const json_t *s;
     json_array_foreach(json_object_get(e, "arithmetic"), i, s) printf("  %s\n", json_string_value(s));
     char q[32], lq[32], a[32], la[32];
-    printf("Rebuilt: quantity %s (the line: %s), amount %s (the line: %s)\n", micros(num(e, "quantity_micros"), q, 32),
-           micros(num(line, "quantity_micros"), lq, 32), micros(num(e, "amount_micros"), a, 32),
-           micros(num(line, "amount_micros"), la, 32));
+    printf("Rebuilt: quantity %s (the line: %s), amount %s (the line: %s)\n",
+           ctl_fmt_micros(ctl_json_int(e, "quantity_micros"), q, 32),
+           ctl_fmt_micros(ctl_json_int(line, "quantity_micros"), lq, 32),
+           ctl_fmt_micros(ctl_json_int(e, "amount_micros"), a, 32),
+           ctl_fmt_micros(ctl_json_int(line, "amount_micros"), la, 32));
 }
 
 int ctl_cmd_bill(const struct ctl *c, const struct ctl_args *a)

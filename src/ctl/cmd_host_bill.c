@@ -2,41 +2,23 @@
  * "The host's bill"; GET /v1/host/bill): each sponsor's charges, the idle capacity, the
  * overhead of XenoServer's own processes and the rest ("other") against the host's capacity,
  * in CPU-seconds and memory GiB-seconds. Exact decimals of integer micro-units. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "ctl/commands.h"
+#include "ctl/render.h"
 #include "ctl/table.h"
 #include "ctl/url.h"
 #include "lib/err.h"
 
-static const char *dec(json_int_t v, char *buf, size_t size)
-{
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    snprintf(buf, size, "%s%" PRIu64 ".%06" PRIu64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
-    return buf;
-}
-
-static json_int_t num(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* Rows: each line, then the capacity; cells kind, name, cpu, memory, amount ("" when none). */
 static void row_cells(const json_t *l, char v[3][32], const char *cells[5])
 {
-    cells[0] = str(l, "kind");
-    cells[1] = str(l, "name");
-    cells[2] = dec(num(l, "cpu_seconds_micros"), v[0], 32);
-    cells[3] = dec(num(l, "memory_gib_seconds_micros"), v[1], 32);
-    cells[4] = json_object_get(l, "amount_micros") ? dec(num(l, "amount_micros"), v[2], 32) : "";
+    cells[0] = ctl_json_str(l, "kind");
+    cells[1] = ctl_json_str(l, "name");
+    cells[2] = ctl_fmt_micros(ctl_json_int(l, "cpu_seconds_micros"), v[0], 32);
+    cells[3] = ctl_fmt_micros(ctl_json_int(l, "memory_gib_seconds_micros"), v[1], 32);
+    cells[4] = json_object_get(l, "amount_micros") ? ctl_fmt_micros(ctl_json_int(l, "amount_micros"), v[2], 32) : "";
 }
 
 static void print_host_csv(const json_t *hb)
@@ -56,8 +38,8 @@ static void print_host_csv(const json_t *hb)
     }
     const json_t *cap = json_object_get(hb, "capacity");
     char c[32], m[32];
-    printf("\"capacity\",\"\",%s,%s,\n", dec(num(cap, "cpu_seconds_micros"), c, 32),
-           dec(num(cap, "memory_gib_seconds_micros"), m, 32));
+    printf("\"capacity\",\"\",%s,%s,\n", ctl_fmt_micros(ctl_json_int(cap, "cpu_seconds_micros"), c, 32),
+           ctl_fmt_micros(ctl_json_int(cap, "memory_gib_seconds_micros"), m, 32));
 }
 
 static void print_host_table(const json_t *hb)
@@ -77,17 +59,18 @@ static void print_host_table(const json_t *hb)
         ctl_table_add(&t, cells);
     }
     char c[32], m[32], tot[32], cov[32];
-    const char *cap_cells[] = {"capacity", "-", dec(num(cap, "cpu_seconds_micros"), c, 32),
-                               dec(num(cap, "memory_gib_seconds_micros"), m, 32), ""};
+    const char *cap_cells[] = {"capacity", "-", ctl_fmt_micros(ctl_json_int(cap, "cpu_seconds_micros"), c, 32),
+                               ctl_fmt_micros(ctl_json_int(cap, "memory_gib_seconds_micros"), m, 32), ""};
     ctl_table_add(&t, cap_cells);
     printf("Host, %s to %s: %" JSON_INTEGER_FORMAT " CPUs, %" JSON_INTEGER_FORMAT
            " bytes of memory; the host meter saw %s s of it\n",
-           str(hb, "from"), str(hb, "to"), num(cap, "cpus"), num(cap, "memory_bytes"),
-           dec(num(hb, "covered_seconds_micros"), cov, 32));
+           ctl_json_str(hb, "from"), ctl_json_str(hb, "to"), ctl_json_int(cap, "cpus"),
+           ctl_json_int(cap, "memory_bytes"), ctl_fmt_micros(ctl_json_int(hb, "covered_seconds_micros"), cov, 32));
     ctl_table_print(&t, stdout);
     ctl_table_free(&t);
-    printf("Sponsors' total (price list %s): %s\n", *str(hb, "price_list") ? str(hb, "price_list") : "none",
-           dec(num(hb, "total_micros"), tot, 32));
+    printf("Sponsors' total (price list %s): %s\n",
+           *ctl_json_str(hb, "price_list") ? ctl_json_str(hb, "price_list") : "none",
+           ctl_fmt_micros(ctl_json_int(hb, "total_micros"), tot, 32));
 }
 
 int ctl_cmd_host_bill(const struct ctl *c, const struct ctl_args *a)

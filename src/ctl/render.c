@@ -27,6 +27,24 @@ void ctl_fmt_value(const json_t *v, char *buf, size_t size)
     }
 }
 
+const char *ctl_fmt_micros(json_int_t v, char *buf, size_t size)
+{
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    snprintf(buf, size, "%s%" PRIu64 ".%06" PRIu64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
+    return buf;
+}
+
+json_int_t ctl_json_int(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+const char *ctl_json_str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
 void ctl_fmt_bytes(uint64_t bytes, char *buf, size_t size)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

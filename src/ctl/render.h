@@ -22,6 +22,11 @@ void ctl_render_host(const json_t *host, FILE *f);
 void ctl_fmt_bytes(uint64_t bytes, char *buf, size_t size);
 /* Seconds since the epoch as local "YYYY-MM-DD HH:MM:SS" (with " +hhmm" if with_zone). */
 void ctl_fmt_epoch(double t, int with_zone, char *buf, size_t size);
+/* Micro-units as a decimal: 1234567 -> "1.234567", -5 -> "-0.000005" (money, quantities). */
+const char *ctl_fmt_micros(json_int_t v, char *buf, size_t size);
+/* o[k] as an integer (0 when absent or not one) and as a string ("" when absent or not one). */
+json_int_t ctl_json_int(const json_t *o, const char *k);
+const char *ctl_json_str(const json_t *o, const char *k);
 
 /* `xenctl list`: columns Name ID Sponsor Mem VCPUs State Time(s). `domains` is the array of
  * GET /v1/domains. Returns 0 or -ENOMEM. */
