@@ -47,7 +47,7 @@ else
     bd_xeno blk_driver_xeno_read_1q read 1
     bd_xeno blk_driver_xeno_write_4q write 4
     if ! command -v qemu-storage-daemon >/dev/null; then
-        skip blk_driver_qsd "needs qemu-storage-daemon (scripts/install-deps.sh qemu-system-common)"
+        fail blk_driver_qsd "needs qemu-storage-daemon (scripts/install-deps.sh installs qemu-system-common)"
     else
         qemu-storage-daemon --blockdev driver=file,node-name=f0,filename="$TMP/images/d.img" \
             --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path="$TMP/q.sock",writable=on,num-queues=4 \

@@ -236,7 +236,7 @@ if [ ! -x "$BLKBACK" ]; then
     fail blkback_qemu "build $BLKBACK first"
 elif ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null ||
     ! command -v fio >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
-    skip blkback_qemu "needs qemu-system-x86_64, busybox, fio and mkfs.ext4 (scripts/install-deps.sh)"
+    fail blkback_qemu "needs qemu-system-x86_64, busybox, fio and mkfs.ext4 (scripts/install-deps.sh installs them)"
 elif ! debian_kernel; then
     skip blkback_qemu "could not fetch the Debian kernel package with apt-get download"
 else

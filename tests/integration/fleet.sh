@@ -74,7 +74,7 @@ trap 'fl_cleanup; test_file_exit' EXIT
 check_context() { printf ' | h1: %s | etcd1: %s' "$(log_tail "$FL/h1.log")" "$(LOG_TAIL_BYTES=200 log_tail "$FL/etcd1.log")"; }
 
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-    skip fleet "etcd and etcdctl are not installed (scripts/install-deps.sh installs etcd-server etcd-client)"
+    fail fleet "etcd and etcdctl are not installed (scripts/install-deps.sh installs etcd-server etcd-client)"
 elif ! kvm_case fleet; then
     :
 else

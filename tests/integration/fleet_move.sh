@@ -68,7 +68,7 @@ trap 'fm_cleanup; test_file_exit' EXIT
 check_context() { printf ' | h1: %s | h2: %s' "$(log_tail "$FM/h1.log")" "$(log_tail "$FM/h2.log")"; }
 
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-    skip fleet-move "etcd and etcdctl are not installed (scripts/install-deps.sh installs etcd-server etcd-client)"
+    fail fleet-move "etcd and etcdctl are not installed (scripts/install-deps.sh installs etcd-server etcd-client)"
 elif ! kvm_case fleet-move; then
     :
 else
