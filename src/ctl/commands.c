@@ -324,6 +324,8 @@ void ctl_print_usage(FILE *f)
                "  --server URL    a xenod over HTTPS, https://HOST:PORT (or $XENO_SERVER), with a token\n"
                "  --token-file F  the bearer token (mode 0600, else refused), or $XENO_TOKEN\n"
                "  --cacert FILE   the CA that signed the server's certificate (default: the system's)\n"
+               "  --fleet URLS    the fleet's etcd, http(s)://HOST:PORT[,...] (create, list, hosts, drain)\n"
+               "  --etcd-ca FILE  the CA of etcd's https:// members; --etcd-cert F --etcd-key F  client cert\n"
                "  --json          print the API's JSON instead of tables and text\n"
                "  --help, -h      this help; `xenctl COMMAND --help` for a command's\n"
                "  --version       print xenctl's version\n"

@@ -37,7 +37,8 @@ struct api_server {
     int listen_fd;
     /* --fleet ETCD_URLS, --fleet-token FILE, --fleet-cacert FILE (api_fleet.c); NULL: none */
     char *fleet_etcd, *fleet_token, *fleet_cacert;
-    struct fleet_gate *fleet_gate; /* main()'s, outlives the server; NULL: not in a fleet */
+    struct fleet_gate *fleet_gate;  /* main()'s, outlives the server; NULL: not in a fleet */
+    struct etcd_tls fleet_etcd_tls; /* main()'s option strings, outlive the server */
     char path[108];
 };
 
