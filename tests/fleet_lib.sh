@@ -45,7 +45,7 @@ fn_net_down() {
 }
 
 # fn_certs: a CA, etcd's server certificate (127.0.0.1 and the hub's address) and a client
-# certificate, under $FN_DIR/tls. 0 or 1.
+# certificate, under $FN_DIR/tls; and another CA (other-ca.pem) that signed none of them. 0 or 1.
 fn_certs() {
     local d=$FN_DIR/tls
     mkdir -p "$d" && chmod 700 "$d"
@@ -61,7 +61,9 @@ fn_certs() {
                 -keyout "$d/client.key" -out "$d/client.csr" &&
             printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext" &&
             openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
-                -extfile "$d/client.ext" -out "$d/client.pem"
+                -extfile "$d/client.ext" -out "$d/client.pem" &&
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other-ca \
+                -keyout "$d/other-ca.key" -out "$d/other-ca.pem"
     } >"$d/openssl.log" 2>&1
 }
 # What xenod and xenctl take to reach etcd over TLS.

@@ -90,6 +90,11 @@ else
     FL_NOCERT=$(timeout -k 5 30 ip netns exec "${FN}e" "$FL_XENCTL" --fleet "$FL_URLS" --etcd-ca "$FL/tls/ca.pem" hosts 2>&1)
     FL_RC=$?
     check fleet-etcd-client-cert-required '[ $FL_RC = 3 ] && grep -q "etcd https://" <<<"$FL_NOCERT"' "rc $FL_RC: $FL_NOCERT"
+    # A member whose certificate the given CA did not sign is not trusted (nor sent the key).
+    FL_OTHER=$(timeout -k 5 30 ip netns exec "${FN}e" "$FL_XENCTL" --fleet "$FL_URLS" --etcd-ca "$FL/tls/other-ca.pem" \
+        --etcd-cert "$FL/tls/client.pem" --etcd-key "$FL/tls/client.key" hosts 2>&1)
+    FL_RC=$?
+    check fleet-etcd-server-cert-checked '[ $FL_RC = 3 ] && grep -qi "certificate" <<<"$FL_OTHER"' "rc $FL_RC: $FL_OTHER"
     FL_HTTP=$(timeout -k 5 30 "$FL_XENCTL" --fleet http://127.0.0.1:1 --etcd-ca "$FL/tls/ca.pem" hosts 2>&1)
     FL_RC=$?
     check fleet-etcd-tls-needs-https '[ $FL_RC = 2 ] && grep -q "https:// endpoints only" <<<"$FL_HTTP"' "rc $FL_RC: $FL_HTTP"
