@@ -123,6 +123,7 @@ static void submit(struct blkback *bb, struct blk_slot *s, const struct piece *p
         io_uring_sqe_set_data64(e, (uint64_t)(uintptr_t)op | 1);
         s->pending++;
         s->q->disk->ovl_ring++;
+        s->q->disk->st.ovl_ring++;
         bb->sq_prepared++;
     }
 }
@@ -148,6 +149,7 @@ bool blk_ovl_prepare(struct blkback *bb, struct blk_slot *s)
     }
     if (d->ovl_ring)
         return false; /* a barrier: after what is on the ring */
+    d->st.ovl_sync++;
     uint8_t st = overlay_sync(d->img.ovl, r);
     if (st != VIRTIO_BLK_S_OK)
         log_warn("disk %s: request type %u at byte %llu: %s", d->cfg.name, r->type, (unsigned long long)r->offset,

@@ -36,8 +36,8 @@
 #define BLK_SOCKET_TIMEOUT_MS 2000u
 #define BLK_DEVICE_DEPTH_DEFAULT 32u          /* requests on the device at once (the scheduler's bound) */
 #define BLK_SCHED_GROUPS (2u * BLK_MAX_DISKS) /* libvirt groups and sponsors, each at most one per disk */
-#define BLK_OVL_OPS 512u         /* overlay extents on io_uring at once, all disks together */
-#define BLK_OVL_MAX_EXTENTS 64u  /* a request in more extents than this is served synchronously */
+#define BLK_OVL_OPS 512u                      /* overlay extents on io_uring at once, all disks together */
+#define BLK_OVL_MAX_EXTENTS 64u               /* a request in more extents than this is served synchronously */
 
 /* A disk as the operator configures it (--disk). */
 struct blk_disk_config {
@@ -100,6 +100,7 @@ struct blk_stats {
     uint64_t bytes_read, bytes_written;
     uint64_t ioerr, unsupp, bad_chains; /* requests refused or failed */
     uint64_t direct_fallbacks;          /* O_DIRECT refused a request: redone buffered */
+    uint64_t ovl_ring, ovl_sync;        /* overlay: extents on io_uring, requests done synchronously */
     uint64_t latency[BLK_LAT_BUCKETS];  /* requests by taken-to-done time (blk_lat_bucket) */
 };
 

@@ -85,8 +85,8 @@ static int open_overlay(int dirfd, const char *dir, int fd, struct image *img)
         if (image_format_of_name(h.base_name) != IMAGE_RAW)
             rc =
                 err_set(EINVAL, "overlay '%s': base '%s' is an overlay (bases are raw images)", img->name, h.base_name);
-        else if ((base_fd = rc = opened_blocking(image_dir_openat(dirfd, dir, h.base_name, O_RDONLY, 0),
-                                                 h.base_name)) >= 0)
+        else if ((base_fd = rc =
+                      opened_blocking(image_dir_openat(dirfd, dir, h.base_name, O_RDONLY, 0), h.base_name)) >= 0)
             rc = image_lock(base_fd, false, h.base_name, dir);
         if (rc >= 0)
             rc = image_base_check(base_fd, &h, img->name);
