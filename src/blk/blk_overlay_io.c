@@ -19,6 +19,12 @@
  *     entries reach the file only in ovl_flush after an fdatasync of the data; ring writes
  *     change data in slots that are already referenced, which is what a disk with a volatile
  *     cache does (a crash before the flush shows old or new sectors, never another cluster's).
+ * The ring's pieces use the overlay's and the base's O_DIRECT descriptors (raw_file.c opens
+ * them beside the image layer's buffered ones) where buffer, length and offset are aligned, as
+ * for raw images: buffered writes on io_uring go through its worker threads on ext4 and cost
+ * more than the synchronous pwrite they replace (bench/README.md, "overlays"). O_DIRECT and
+ * the image layer's buffered I/O on one file stay coherent (a direct write invalidates the
+ * cached pages, a direct read writes dirty ones back first), and fdatasync covers both.
  * Not on the ring (yet): the copy-on-write itself and the flush (three linked operations
  * would do it); a request in more than BLK_OVL_MAX_EXTENTS extents.
  *
@@ -99,6 +105,14 @@ static unsigned ops_free(const struct blkback *bb, unsigned want)
     return k;
 }
 
+/* The O_DIRECT twin of the image layer's descriptor fd for an aligned piece, else -1. */
+static int direct_fd(const struct blk_image *img, const struct piece *p)
+{
+    if ((uintptr_t)p->buf % BLK_DIRECT_ALIGN || p->ext.len % BLK_DIRECT_ALIGN || p->ext.off % BLK_DIRECT_ALIGN)
+        return -1;
+    return p->ext.fd == img->ovl_fd ? img->ovl_direct_fd : p->ext.fd == img->base_fd ? img->base_direct_fd : -1;
+}
+
 /* The pieces onto the ring (zeros copied now); there is room for all of them. */
 static void submit(struct blkback *bb, struct blk_slot *s, const struct piece *p, unsigned n)
 {
@@ -115,11 +129,13 @@ static void submit(struct blkback *bb, struct blk_slot *s, const struct piece *p
                                   .fd = p[i].ext.fd,
                                   .off = p[i].ext.off,
                                   .read = read};
+        int dfd = direct_fd(&s->q->disk->img, &p[i]);
+        op->direct = dfd >= 0;
         struct io_uring_sqe *e = io_uring_get_sqe(&bb->ring);
         if (read)
-            io_uring_prep_readv(e, op->fd, &op->iov, 1, op->off);
+            io_uring_prep_readv(e, op->direct ? dfd : op->fd, &op->iov, 1, op->off);
         else
-            io_uring_prep_writev(e, op->fd, &op->iov, 1, op->off);
+            io_uring_prep_writev(e, op->direct ? dfd : op->fd, &op->iov, 1, op->off);
         io_uring_sqe_set_data64(e, (uint64_t)(uintptr_t)op | 1);
         s->pending++;
         s->q->disk->ovl_ring++;
@@ -180,9 +196,31 @@ static int finish_read(const struct blk_ovl_op *op, size_t got)
     return (int)op->iov.iov_len;
 }
 
+/* An O_DIRECT piece the file system refused (EINVAL): redone here on the buffered descriptor,
+ * synchronously (rare: the open took O_DIRECT, this request's alignment did not suit it). */
+static int redo_buffered(const struct blk_ovl_op *op)
+{
+    if (op->read)
+        return finish_read(op, 0);
+    const uint8_t *p = op->iov.iov_base;
+    for (size_t done = 0; done < op->iov.iov_len;) {
+        ssize_t k = pwrite(op->fd, p + done, op->iov.iov_len - done, (off_t)(op->off + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -EIO;
+        done += (size_t)k;
+    }
+    return (int)op->iov.iov_len;
+}
+
 void blk_ovl_complete(struct blkback *bb, struct blk_ovl_op *op, int res)
 {
     struct blk_slot *s = op->s;
+    if (op->direct && res == -EINVAL) {
+        s->q->disk->st.direct_fallbacks++;
+        res = redo_buffered(op);
+    }
     if (op->read && res >= 0 && (size_t)res < op->iov.iov_len)
         res = finish_read(op, (size_t)res);
     if (res < 0 || (size_t)res != op->iov.iov_len) {

@@ -73,9 +73,9 @@ struct blk_slot {
 struct blk_ovl_op {
     struct blk_slot *s;
     struct iovec iov;
-    int fd; /* for the rest of a short read */
+    int fd; /* the buffered descriptor: the rest of a short read, a request O_DIRECT refused */
     uint64_t off;
-    bool read;
+    bool read, direct;
     struct blk_ovl_op *next_free;
 };
 

@@ -176,6 +176,11 @@ bool ovl_map_write(const struct ovl *o, uint64_t off, uint64_t len, struct image
     return true;
 }
 
+void ovl_files(const struct ovl *o, int *fd, int *base_fd)
+{
+    *fd = o->fd, *base_fd = o->base_fd;
+}
+
 static int check_range(const struct ovl *o, uint64_t off, uint64_t len)
 {
     if (off > o->h.virtual_size || len > o->h.virtual_size - off)

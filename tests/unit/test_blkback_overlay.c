@@ -95,7 +95,8 @@ static void random_rw(struct fe *f)
             count = QUARTER / 512 - first;
         io[i] = (struct io){.type = rnd() % 2 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT,
                             .sector = i * (QUARTER / 512) + first,
-                            .buf = f->mem + DATA_OFF + i * QUARTER,
+                            /* aligned: the O_DIRECT descriptors; one byte off: the buffered ones */
+                            .buf = f->mem + DATA_OFF + i * QUARTER + rnd() % 2,
                             .len = count * 512};
         if (io[i].type == VIRTIO_BLK_T_OUT)
             for (uint32_t k = 0; k < io[i].len; k++)
