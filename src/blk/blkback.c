@@ -131,6 +131,9 @@ int blkback_init(struct blkback *bb, int image_dirfd)
 {
     memset(bb, 0, sizeof(*bb));
     bb->dirfd = image_dirfd;
+    for (unsigned i = 0; i < BLK_OVL_OPS; i++)
+        bb->ovl_op[i].next_free = i + 1 < BLK_OVL_OPS ? &bb->ovl_op[i + 1] : NULL;
+    bb->ovl_free = &bb->ovl_op[0];
     /* The ring starts disabled so that it can be restricted before any SQE: only the opcodes
      * the backend prepares, and no register operation at all afterwards (the seccomp filter
      * does not allow io_uring_register either). A compromised backend cannot turn the ring
