@@ -73,8 +73,8 @@ mkdir -p "$TMP/images"
 
 # ---- two disks x two queues: the guest verifies, the image files hold each disk's pattern ---
 if mq_ready blk-multi; then
-    truncate -s 2M "$TMP/images/mq-a.img" "$TMP/images/mq-b.img"
-    mq_vmm mq 2M 2
+    truncate -s 1M "$TMP/images/mq-a.img" "$TMP/images/mq-b.img"
+    mq_vmm mq 1M 2
     # shellcheck disable=SC2046 # the words are mq_disks' arguments
     mq_bb_start mq $(mq_disks mq 2)
     mq_vmm_wait
@@ -82,9 +82,9 @@ if mq_ready blk-multi; then
     alive=$?
     mq_bb_stop
     check blk-multi '[ $RC -eq 0 ] && has "$TMP/mq.log" "Test result: PASS" &&
-        has "$TMP/mq.log" "disk 0: 4096 sectors, 2 queue(s)" && has "$TMP/mq.log" "disk 1: 4096 sectors, 2 queue(s)"' \
+        has "$TMP/mq.log" "disk 0: 2048 sectors, 2 queue(s)" && has "$TMP/mq.log" "disk 1: 2048 sectors, 2 queue(s)"' \
         "guest: $(log_tail "$TMP/mq.log") backend: $(log_tail "$TMP/mq.bb.log")"
-    check blk-multi-images 'mq_image_verify "$TMP/images/mq-a.img" 4096 0 && mq_image_verify "$TMP/images/mq-b.img" 4096 1' \
+    check blk-multi-images 'mq_image_verify "$TMP/images/mq-a.img" 2048 0 && mq_image_verify "$TMP/images/mq-b.img" 2048 1' \
         "the image files do not hold the patterns"
     check blk-multi-handover '[ "$(grep -c "rings handed to the backend (2 ring(s)" "$TMP/mq.log")" -eq 2 ] &&
         [ $alive -eq 0 ] && [ "$BB_RC" = 0 ]' \
