@@ -64,9 +64,10 @@ static bool rings(void *opaque, struct vhost_front_rings *out)
     if (running) {
         out->features = d->features;
         /* A driver may set up fewer queues than num_queues (Linux: one per CPU at most);
-         * it uses the first ones, and only those are handed over. */
-        unsigned n = 0;
-        while (n < b->queues && d->qregs[n].ready) {
+         * it uses the first ones, and only those are handed over. Without MQ negotiated
+         * only queue 0 exists for it (virtio 5.2.2). */
+        unsigned max = (d->features >> VIRTIO_BLK_F_MQ) & 1 ? b->queues : 1, n = 0;
+        while (n < max && d->qregs[n].ready) {
             out->ring[n] = (struct vhost_front_ring){.num = d->qregs[n].num,
                                                      .desc = d->qregs[n].desc,
                                                      .avail = d->qregs[n].driver,
