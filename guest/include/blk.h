@@ -33,7 +33,7 @@
 #define VBLK_S_UNSUPP 2
 #define VBLK_SECTOR 512u
 #define VBLK_TIMEOUT_US 10000000ull /* one request; a backend restart fits in it */
-#define VBLK_MAX_DISKS 4
+#define VBLK_MAX_DISKS 8
 #define VBLK_MAX_QUEUES 4
 
 struct vblk_hdr {

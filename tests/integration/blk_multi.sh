@@ -2,8 +2,9 @@
 # disks of two queues each, served by one sandboxed xeno-blkback. blk_multi writes a pattern
 # of each disk's own over every queue at once and verifies it; the image files are checked
 # from the host. Then the same with the backend killed with SIGKILL mid-run and restarted:
-# each disk's rings are handed over again and the guest still passes. Finally a monitor whose
-# disk wants more queues than the backend serves: the front end refuses that backend.
+# each disk's rings are handed over again and the guest still passes. Six disks, so that the
+# last takes a window past the eighth (ISA pin 5). Finally a monitor whose disk wants more
+# queues than the backend serves: the front end refuses that backend.
 
 BLKBACK=${BLKBACK:-$BUILD_DIR/bin/xeno-blkback}
 BB_PID=
@@ -113,6 +114,29 @@ if mq_ready blk-multi-kill9; then
         "killed at ${killed_at:-?} KiB; guest: $(log_tail "$TMP/mk.log") backend: $(log_tail "$TMP/mk.bb.log")"
     check blk-multi-kill9-images 'mq_image_verify "$TMP/images/mk-a.img" 8192 0 &&
         mq_image_verify "$TMP/images/mk-b.img" 8192 1' "the image files do not hold the patterns"
+fi
+
+# ---- six disks: windows 3..8, the last on ISA pin 5 (docs/machine.md), all served ---------
+if mq_ready blk-multi-six; then
+    vmm_disks=() bb_disks=()
+    for i in 0 1 2 3 4 5; do
+        truncate -s 256K "$TMP/images/six$i.img"
+        vmm_disks+=(--disk "socket=$TMP/six$i.sock,size=256K,queues=$((1 + i % 2))")
+        bb_disks+=(--disk "name=six$i,socket=$TMP/six$i.sock,file=six$i.img,queues=2")
+    done
+    timeout -k 5 "${TIMEOUT:-240}" "$VMM" --kernel "$GUEST/blk_multi.elf" --memory 64M "${vmm_disks[@]}" \
+        </dev/null >"$TMP/six.log" 2>&1 &
+    MQ_VMM=$!
+    mq_bb_start six "${bb_disks[@]}"
+    mq_vmm_wait
+    mq_bb_stop
+    images_ok=0
+    for i in 0 1 2 3 4 5; do
+        mq_image_verify "$TMP/images/six$i.img" 512 $i || images_ok=1
+    done
+    check blk-multi-six '[ $RC -eq 0 ] && has "$TMP/six.log" "Test result: PASS" &&
+        has "$TMP/six.log" "disk 5: 512 sectors, 2 queue(s)" && has "$TMP/six.log" "disk 4: 512 sectors, 1 queue(s)" &&
+        [ $images_ok -eq 0 ]' "images_ok=$images_ok; guest: $(log_tail "$TMP/six.log") backend: $(log_tail "$TMP/six.bb.log")"
 fi
 
 # ---- a disk with more queues than the backend serves: that backend is refused -------------

@@ -142,7 +142,7 @@ static void several_disks(void **state)
     for (unsigned i = 0; i < n; i++) {
         assert_int_equal(rd(f, i, CONFIG(capacity), 4), ((1u + i) << 20) / 512);
         assert_int_equal(rd(f, i, CONFIG(num_queues), 2), 1 + i % 3);
-        assert_int_equal(f->vm.virtio.descs[i].gsi, VIRTIO_GSI_BASE + i);
+        assert_int_equal(f->vm.virtio.descs[i].gsi, virtio_mmio_gsi(i));
     }
     assert_null(add_disk(f, n, 1, 1u << 20));
     assert_non_null(strstr(err_msg(), "no virtio-mmio window left"));

@@ -32,8 +32,8 @@
 #include "vmm/virtio/virtio_mmio.h"
 
 #define VM_MAX_VCPUS 32
-/* Disks: what --disk and the domain XML allow (VIRTIO_BLK_MAX_DISKS); virtio-mmio windows left
- * after the fixed devices and the network interface may allow fewer. */
+/* Disks: what --disk and the domain XML allow (VIRTIO_BLK_MAX_DISKS); the machine has
+ * virtio-mmio windows for that many beside the fixed devices and an interface. */
 #define VM_MAX_DISKS 8
 #define VM_MIN_MEMORY (4ULL << 20)
 

@@ -23,8 +23,8 @@ struct virtio_host;
 struct virtio_dev;
 
 #define VIRTIO_BLK_QUEUE_SIZE 128
-/* What the domain XML allows (src/lib/domain_disk.h); the machine's free virtio-mmio windows
- * may allow fewer (virtio_mmio_add refuses the rest). */
+/* What the domain XML allows (src/lib/domain_disk.h); the machine has windows for that many
+ * beside the fixed devices and an interface (VM_MAX_MMIO_DEVS). */
 #define VIRTIO_BLK_MAX_DISKS 8
 /* Request queues per disk (VIRTIO_MAX_QUEUES of the transport). */
 #define VIRTIO_BLK_MAX_QUEUES 8
