@@ -94,6 +94,8 @@ int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag,
     int r = add(out, size, &len, "name=%s-%s,socket=%s,file=%s", tag, d->target, socket, d->file);
     if (r == 0 && d->readonly)
         r = add(out, size, &len, ",readonly");
+    if (r == 0 && d->queues > 1)
+        r = add(out, size, &len, ",queues=%u", d->queues);
     if (r == 0 && d->serial[0])
         r = add(out, size, &len, ",serial=%s", d->serial);
     for (int k = 0; r == 0 && k < IOTUNE_KEYS; k++)

@@ -158,9 +158,22 @@ static void accepted(void **state)
                               "group=d7-db-group,weight=500,reservation=2000");
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, sizeof(spec)), 0);
     assert_string_equal(spec, "name=d7-vdc,socket=/run/s,file=scratch.raw,weight=500");
+    assert_int_equal(c.disks[0].queues, 0); /* not given: one */
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, 20), -ENAMETOOLONG);
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/a,b", spec, sizeof(spec)), -EINVAL);
     assert_int_equal(domain_disk_spec(&c, 2, "d7", "/run/s", spec, sizeof(spec)), -EINVAL);
+    domain_config_free(&c);
+
+    /* <driver queues='N'>: the disk's request queues, passed to the backend (and the monitor). */
+    good(disk("<driver name='qemu' type='raw' queues='4'/>" SRC), &c);
+    assert_int_equal(c.disks[0].queues, 4);
+    assert_int_equal(domain_disk_spec(&c, 0, "d7", "/run/s", spec, sizeof(spec)), 0);
+    assert_string_equal(spec, "name=d7-vda,socket=/run/s,file=web.raw,queues=4");
+    domain_config_free(&c);
+    good(disk("<driver queues='1'/>" SRC), &c);
+    assert_int_equal(c.disks[0].queues, 1);
+    assert_int_equal(domain_disk_spec(&c, 0, "d7", "/run/s", spec, sizeof(spec)), 0);
+    assert_string_equal(spec, "name=d7-vda,socket=/run/s,file=web.raw");
     domain_config_free(&c);
 
     /* Eight disks; libvirt's accepted-and-ignored driver attributes warn, not refuse. */
@@ -228,6 +241,11 @@ static void refused(void **state)
     bad(disk("<driver type='xeno-overlay'/>" SRC), 6, "does not match file 'web.raw'");
     bad(disk("<driver type='raw'/><source file='a.ovl'/><target dev='vda'/>"), 6, "does not match file 'a.ovl'");
     bad(disk("<driver error_policy='stop'/>" SRC), 6, "never a pause");
+    /* Queues: libvirt's attribute, 1..DOMAIN_DISK_QUEUES_MAX (what xeno-blkback serves). */
+    bad(disk("<driver queues='0'/>" SRC), 6, "queues '0': 1 to 4 request queues");
+    bad(disk("<driver queues='5'/>" SRC), 6, "queues '5': 1 to 4 request queues");
+    bad(disk("<driver queues='two'/>" SRC), 6, "queues 'two'");
+    bad(disk("<driver queues='-1'/>" SRC), 6, "queues '-1'");
     /* Source names: hostile. */
     bad(disk("<source file='../etc/passwd'/><target dev='vda'/>"), 6, "'..' component");
     bad(disk("<source file='a//b.raw'/><target dev='vda'/>"), 6, "empty, '.' or '..' component");

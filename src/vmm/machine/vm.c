@@ -174,8 +174,11 @@ static int setup_devices(struct vm *vm, const struct vm_config *cfg)
     /* Then the optional ones: a guest finds the fixed three at the same windows either way. */
     if (cfg->net && !(vm->vnet = virtio_net_create(&vm->virtio, cfg->net)))
         return -1;
-    if (cfg->blk && !(vm->vblk = virtio_blk_create(&vm->virtio, cfg->blk)))
-        return -1;
+    if (cfg->nblk > VM_MAX_DISKS)
+        return err_set(EINVAL, "%u disks: a domain has at most %d", cfg->nblk, VM_MAX_DISKS);
+    for (unsigned i = 0; i < cfg->nblk; i++, vm->nvblk++)
+        if (!(vm->vblk[i] = virtio_blk_create(&vm->virtio, &cfg->blk[i])))
+            return -1;
     return 0;
 }
 
