@@ -118,7 +118,7 @@ static int setup_kvm_vm(struct vm *vm)
      * memslots, and right after KVM_CREATE_IRQCHIP (its routing table, its devices on the
      * I/O bus) that wait was 4-7 ms of every start on this host, against 0.1-0.2 ms with the
      * slots first (measured with KVM_CREATE_VM, the irqchip, the PIT and one 32 MiB slot in
-     * both orders; bench/README.md, "Create rate"). The order is otherwise free: KVM needs
+     * both orders; bench/README.md, "No waits in a create"). The order is otherwise free: KVM needs
      * neither before the other. */
     for (unsigned i = 0; i < vm->mem.nranges; i++) {
         const struct guest_range *g = &vm->mem.ranges[i];
