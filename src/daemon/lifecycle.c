@@ -180,6 +180,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     memory_cgroup_close(r, d, cgroup_procs, r_ < 0);
 
     pthread_mutex_lock(&r->lock);
+    /* The domain ID, the runtime row and the event in one transaction (one disk sync). */
+    store_begin(&r->store);
     d->starting = 0;
     if (r_ < 0) {
         char msg[1024];
@@ -203,6 +205,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         pthread_cond_broadcast(&r->changed);
         reg_wake_supervisor(r);
     }
+    store_commit(&r->store);
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);
     return r_;
@@ -301,6 +304,9 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
      * defines with the same MAC, name or UUID only one gets in (name and UUID: the store's
      * UNIQUE constraints, store_add_domain names the clash). */
     pthread_mutex_lock(&r->lock);
+    /* The row, its scheduling and its "defined" event in one transaction: one disk sync per
+     * define instead of three, while every other request waits on r->lock. */
+    store_begin(&r->store);
     rc = reg_room_locked(r);
     if (rc == 0)
         rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
@@ -319,6 +325,7 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
             reg_event(r, d, "defined", "%s (%s)", source ? source : "<api>", persistent ? "persistent" : "transient");
         }
     }
+    store_commit(&r->store);
     pthread_mutex_unlock(&r->lock);
     domain_config_free(&cfg);
     if (rc < 0)
