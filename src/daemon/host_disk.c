@@ -196,7 +196,7 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
         remove_disk(r, c, i, 1); /* a stale one of the name (xenod crashed) goes first */
         if ((rc = backend_sup_request(r->blkback, line, reply, sizeof(reply), BLK_REQUEST_TIMEOUT_MS)) < 0) {
             /* The backend's refusal (an image missing, a reservation over capacity) says why. */
-            rc = err_wrap(-rc, "domain '%s': disk %s (image '%s')", c->name, c->disks[i].target, c->disks[i].file);
+            rc = err_wrap(-rc, "disk %s (image '%s')", c->disks[i].target, c->disks[i].file);
             break;
         }
         const char *s = strstr(reply, " sectors=");
