@@ -261,8 +261,18 @@ int reg_disk_qos(struct registry *r, struct reg_domain *d, const char *target, c
         d->cfg.blkio_weight = c.blkio_weight;
         *now = c.disks[i];
         *weight = c.blkio_weight;
-        if (q->given)
+        if (q->given) {
+            /* Kept in the stored definition (the canonical XML writes a changed disk's QoS):
+             * dumpxml and the next xenod show it. d->xml itself stays as defined (read
+             * without a lock). */
+            char *xml = NULL;
+            size_t len;
+            if (domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &len) < 0 ||
+                store_set_xml(&r->store, d->cfg.uuid, xml) < 0)
+                log_error("domain '%s': disk-qos not stored: %s", d->cfg.name, err_msg());
+            free(xml);
             reg_event(r, d, "disk-qos", "disk %s: changed%s", target, running ? "" : " (from the next start)");
+        }
     }
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);

@@ -162,7 +162,7 @@ int reg_set_disks(struct registry *r, const char *blkback_path);
  * while d runs (refused there: nothing changes), kept for its next start. *now and *weight:
  * the disk's QoS and the domain's <blkiotune> weight after it (q->given 0: as they are).
  * -ENOENT without such a disk, -EINVAL for values libvirt's rules or the backend refuse.
- * Not written into the stored XML yet: a restart of xenod goes back to the definition. */
+ * The stored definition gets it too (its canonical XML: dumpxml, the next xenod). */
 int reg_disk_qos(struct registry *r, struct reg_domain *d, const char *target, const struct domain_disk_qos *q,
                  struct domain_disk *now, uint32_t *weight);
 /* New network QoS for the domain's interface, in force at once while it runs (`xenctl

@@ -147,5 +147,6 @@ int domain_disk_qos_merge(const struct domain_disk_qos *q, struct domain_disk *d
         *weight = q->weight;
     if (q->given & (1u << DISK_QOS_RESERVATION))
         disk->reservation = q->reservation;
+    disk->qos_changed |= q->given != 0;
     return 0;
 }

@@ -64,6 +64,7 @@ struct domain_disk {
     uint64_t iotune[IOTUNE_KEYS];            /* <iotune>; 0: not given */
     char group[DOMAIN_DISK_GROUP_MAX + 1];   /* <iotune><group_name>; "": none */
     uint64_t reservation;                    /* <xeno:iotune reservation>, units/s; 0: none */
+    int qos_changed;                         /* changed after define: the canonical XML writes it */
     long line;                               /* of <disk>, for messages after the parse */
     long source_line;                        /* of <source> */
 };

@@ -7,7 +7,8 @@
 #                         and gives it the disk again; the guest sees no I/O error
 #   bx-guest-pass         the guest's whole-disk pattern verified in the guest and in the file
 #   bx-stop-removes       the domain's end takes its disk off the backend
-#   bx-qos-*              xenctl disk-qos changes a limit live; the backend's stats show it
+#   bx-qos-*              xenctl disk-qos changes a limit live: the backend's list shows it,
+#                         dumpxml too (the stored definition); libvirt's rules refuse
 #   bx-reservation-*      a reservation over the calibrated capacity fails the start with the
 #                         backend's reason, nothing left on the backend
 #   bx-many-disks         two disks are refused at start, naming them (one per monitor for now)
@@ -91,6 +92,8 @@ if kvm_case blk-xenod; then
         bx_ctl list
         check bx-qos-live '[ $rc = 0 ] && grep -q "total-iops-sec: *20000" <<<"$out" &&
             [[ "$BX_REPLY" == *"total_iops_sec=20000"*"weight=500"* ]]' "exit $rc: $out; list: $BX_REPLY"
+        dump=$(bx dumpxml bx 2>&1)
+        check bx-qos-stored 'grep -q "<total_iops_sec>20000</total_iops_sec>" <<<"$dump" && grep -q "<weight>500</weight>" <<<"$dump"' "$dump"
         out=$(bx disk-qos bx vda 2>&1)
         check bx-qos-show '[ $? = 0 ] && grep -q "total-iops-sec: *20000" <<<"$out" && grep -q "weight: *500" <<<"$out"' "$out"
         out=$(bx disk-qos bx vda --read-iops-sec 10 2>&1)
