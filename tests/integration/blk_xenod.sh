@@ -63,7 +63,8 @@ if kvm_case blk-xenod; then
         fail bx-xenod "xenod did not start: $(log_tail "$BX/xenod.log")"
     else
         bx_xml bx 16M
-        out=$(bx create "$BX/bx.xml" 2>&1)
+        # Persistent, so that its console is still there once the guest has powered off.
+        out=$(bx define "$BX/bx.xml" 2>&1 && bx start bx 2>&1)
         check bx-start '[ $? = 0 ] && wait_until 20 bx_bb_alive && bx_ctl list &&
             [[ "$BX_REPLY" == *"file=bx.img sectors=32768 readonly=0 connected=1"* ]]' \
             "create: $out; list: ${BX_REPLY:-}; backend: $(log_tail "$BX/state/blkback/blkback.log")"
