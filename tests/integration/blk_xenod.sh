@@ -98,8 +98,9 @@ if kvm_case blk-xenod; then
         out=$(bx disk-qos bx vda 2>&1)
         check bx-qos-show '[ $? = 0 ] && grep -q "total-iops-sec: *20000" <<<"$out" && grep -q "weight: *500" <<<"$out"' "$out"
         out=$(bx disk-qos bx vda --read-iops-sec 10 2>&1)
+        rc=$?
         bx_ctl list
-        check bx-qos-libvirt-rule '[ $? != 0 ] && grep -q "cannot be combined" <<<"$out" && [[ "$BX_REPLY" != *read_iops_sec* ]]' "$out; list: $BX_REPLY"
+        check bx-qos-libvirt-rule '[ $rc != 0 ] && grep -q "cannot be combined" <<<"$out" && [[ "$BX_REPLY" != *read_iops_sec* ]]' "$out; list: $BX_REPLY"
         out=$(bx disk-qos bx vdq --total-iops-sec 1 2>&1)
         check bx-qos-no-disk '[ $? != 0 ] && grep -q "has no disk .vdq." <<<"$out"' "$out"
         check bx-guest-pass 'wait_until 300 eval "bx console bx --dump | grep -q \"Test result: PASS\""' \
