@@ -110,6 +110,13 @@ static void read_audit_events(void *ctx)
     read_events_file(s, path, &s->audit_off);
 }
 
+/* backend_sup's ctx is this object; the caller's on_event wants its own ctx. */
+static void forward_event(void *ctx, const char *kind, const char *detail)
+{
+    struct netback_sup *s = ctx;
+    s->o.on_event(s->o.ctx, kind, detail);
+}
+
 int netback_sup_open(struct netback_sup **out, const struct netback_sup_opts *o)
 {
     *out = NULL;
@@ -143,7 +150,7 @@ int netback_sup_open(struct netback_sup **out, const struct netback_sup_opts *o)
                                  .ask_signal = STATS_PAGE_ASK_SIGNAL,
                                  .args = netback_args,
                                  .on_tick = o->on_audit ? read_audit_events : NULL,
-                                 .on_event = o->on_event,
+                                 .on_event = o->on_event ? forward_event : NULL,
                                  .ctx = s};
     /* Every domain's frames wait on this one process: it runs ahead of the vCPUs (QoS
      * floors are missed at nice 0 on a loaded host, bench/README.md). */
