@@ -249,7 +249,9 @@ int blkback_update_disk(struct blkback *bb, const struct blk_disk_config *cfg)
     if (what)
         return err_set(EBUSY, "disk %s: %s cannot change while it is served; remove the disk and add it again",
                        cfg->name, what);
-    return 0;
+    /* The QoS words are the whole setting (`xenctl disk-qos`): in force at once, or refused
+     * (admission, group rules) with the old one kept. */
+    return blkback_set_qos(bb, cfg->name, &cfg->qos);
 }
 
 int blkback_disk_remove(struct blkback *bb, const char *name)

@@ -8,7 +8,7 @@
 #define XENO_CTL_ARGS_H
 
 #define CTL_ARGS_MAX_POS 1024 /* create FILE... takes a batch */
-#define CTL_ARGS_MAX_OPTS 8
+#define CTL_ARGS_MAX_OPTS 24  /* disk-qos: libvirt's 19 <iotune> names, --weight, --reservation */
 
 /* One option a command accepts; arrays of them end with a NULL name. */
 struct ctl_opt {

@@ -77,6 +77,7 @@ void api_h_policy_put(void *ctx);
 void api_h_host_bill(void *ctx);
 /* api_bill.c: GET /v1/sponsors/{sponsor}/bill[/explain], POST /v1/prices. */
 void api_h_bill(void *ctx);
+void api_h_disk_qos(void *ctx); /* api_disk.c */
 void api_h_bill_explain(void *ctx);
 void api_h_prices_reload(void *ctx);
 /* api_prices.c: GET /v1/prices, the price list in force (a sponsor's own overrides only). */

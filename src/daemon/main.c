@@ -80,6 +80,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     reg->net_audit_flow_quota = o->audit_flow_quota;
     if (reg_set_network(reg, o->netback, o->uplink, o->uplink_kib) < 0)
         log_error("network backend: %s (domains with an interface will try again)", err_msg());
+    if (reg_set_disks(reg, o->blkback) < 0)
+        log_error("disk backend: %s (domains with a disk will try again)", err_msg());
     struct api_opts ao = {.socket = o->socket,
                           .state_dir = o->abs_state_dir,
                           .listen = o->listen,

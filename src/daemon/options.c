@@ -18,8 +18,9 @@ void xenod_options_usage(FILE *f)
 {
     fprintf(f,
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
-            "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
-            "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
+            "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--blkback PATH]\n"
+            "             [--net-uplink TAP] [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key "
+            "FILE]\n"
             "             [--save-dir DIR] [--web-dir DIR | --no-web] [--prices FILE]\n"
             "             [--ledger-interval TIME] [--max-domains N] [--list-routes]\n"
             "             [--fleet ETCD_URLS --host-name NAME --advertise URL [--fleet-ttl S]\n"
@@ -37,6 +38,8 @@ void xenod_options_usage(FILE *f)
             "  --cpus N         CPUs admission control counts (default: those xenod may run on)\n"
             "  --netback PATH   the network backend, started with the first domain that has an\n"
             "                   <interface> (default: xeno-netback beside xenod; docs/netback.md)\n"
+            "  --blkback PATH   the disk backend, started with the first domain that has a <disk>\n"
+            "                   (default: xeno-blkback beside xenod; docs/blkback.md)\n"
             "  --net-uplink TAP the tap device the backend's switch uses as its uplink (default: none)\n"
             "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n"
             "  --net-audit      log every flow with its domain and sponsor (STATE/netback/flows.log) and\n"
@@ -127,6 +130,7 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
         o->have_cpu = 1;
         return 0;
     case 'N': snprintf(o->netback, sizeof(o->netback), "%s", arg); return 0;
+    case 'B': snprintf(o->blkback, sizeof(o->blkback), "%s", arg); return 0;
     case 'U': o->uplink = arg; return 0;
     case 'L': o->migrate_listen = arg; return 0;
     case 'a': o->net_audit = 1; return 0;
@@ -192,6 +196,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"cpu-headroom", required_argument, NULL, 'H'},
                                              {"cpus", required_argument, NULL, 'C'},
                                              {"netback", required_argument, NULL, 'N'},
+                                             {"blkback", required_argument, NULL, 'B'},
                                              {"migrate-listen", required_argument, NULL, 'L'},
                                              {"net-audit", no_argument, NULL, 'a'},
                                              {"net-audit-rules", required_argument, NULL, 'R'},
@@ -302,6 +307,11 @@ int xenod_options_resolve(struct xenod_options *o)
         char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s", o->vmm);
         snprintf(o->netback, sizeof(o->netback), "%s/xeno-netback", dirname(dir));
+    }
+    if (!o->blkback[0]) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", o->vmm);
+        snprintf(o->blkback, sizeof(o->blkback), "%s/xeno-blkback", dirname(dir));
     }
     if (access(o->vmm, X_OK) < 0)
         return err_set(errno, "monitor %s: %s (give --vmm PATH)", o->vmm, strerror(errno));

@@ -16,6 +16,7 @@ struct xenod_options {
     const char *state_dir, *socket;
     char vmm[PATH_MAX];     /* "": beside xenod (xenod_options_resolve) */
     char netback[PATH_MAX]; /* "": beside the monitor */
+    char blkback[PATH_MAX]; /* "": beside the monitor */
     double sample_interval_s;
     unsigned max_domains; /* --max-domains: domains defined at once (fd_budget.h: descriptors) */
     int verbose;

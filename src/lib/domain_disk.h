@@ -68,11 +68,31 @@ struct domain_disk {
     uint64_t iotune[IOTUNE_KEYS];            /* <iotune>; 0: not given */
     char group[DOMAIN_DISK_GROUP_MAX + 1];   /* <iotune><group_name>; "": none */
     uint64_t reservation;                    /* <xeno:iotune reservation>, units/s; 0: none */
+    int qos_changed;                         /* changed after define: the canonical XML writes it */
     long line;                               /* of <disk>, for messages after the parse */
     long source_line;                        /* of <source> */
 };
 
 struct domain_config;
+
+/* libvirt's rules for one disk's <iotune> values (v[IOTUNE_KEYS], 0: not given): total_* not
+ * with read_* or write_*, a _max only above its average, a _max_length only with its _max.
+ * 0, or -EINVAL with a message naming the elements. */
+int domain_iotune_check(const uint64_t *v);
+
+/* A change of one disk's QoS (`xenctl disk-qos`, as `virsh blkdeviotune`): each given value
+ * replaces the disk's (0: none), the others stay. */
+#define DISK_QOS_WEIGHT IOTUNE_KEYS            /* bit of `given`: the domain's <blkiotune> weight */
+#define DISK_QOS_RESERVATION (IOTUNE_KEYS + 1) /* bit of `given`: <xeno:iotune reservation> */
+struct domain_disk_qos {
+    uint32_t given; /* bit k: iotune[k]; bits DISK_QOS_WEIGHT, DISK_QOS_RESERVATION */
+    uint64_t iotune[IOTUNE_KEYS];
+    uint32_t weight; /* 0 or DOMAIN_DISK_WEIGHT_MIN..MAX */
+    uint64_t reservation;
+};
+/* q applied to `disk` and the domain's <blkiotune> weight, libvirt's rules checked
+ * (domain_iotune_check): 0, or -EINVAL with nothing changed. */
+int domain_disk_qos_merge(const struct domain_disk_qos *q, struct domain_disk *disk, uint32_t *weight);
 
 /* Makes every disk's file a name relative to `image_dir` (absolute, no trailing '/'): an
  * absolute path inside it loses the directory, a relative name is kept; anything else is

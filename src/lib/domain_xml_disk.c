@@ -158,30 +158,13 @@ static int parse_serial(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
  * same for _max), a burst needs its average and is at least it, a length needs its burst. */
 static int check_iotune(const struct xml_ctx *x, xmlNode *n, const uint64_t *v)
 {
-    const char *const *name = domain_iotune_names;
-    for (int k = 0; k < 2; k++) { /* bytes, iops */
-        int t = k ? IOTUNE_TOTAL_IOPS : IOTUNE_TOTAL_BYTES;
-        for (int m = 0; m < 2; m++) { /* average, _max */
-            int o = m ? IOTUNE_TOTAL_BYTES_MAX - IOTUNE_TOTAL_BYTES : 0;
-            if (v[t + o] && (v[t + o + 1] || v[t + o + 2]))
-                return fail(x, n, EINVAL, "<%s> cannot be combined with <%s> or <%s> (libvirt's rule)", name[t + o],
-                            name[t + o + 1], name[t + o + 2]);
-        }
-    }
-    for (int i = 0; i < 6; i++) {
-        int max = IOTUNE_TOTAL_BYTES_MAX + i, len = IOTUNE_TOTAL_BYTES_MAX_LENGTH + i;
-        if (v[max] && !v[i])
-            return fail(x, n, EINVAL, "<%s> is a burst above <%s>: give <%s> too", name[max], name[i], name[i]);
-        if (v[max] && v[max] < v[i])
-            return fail(x, n, EINVAL, "<%s> %llu is below <%s> %llu; the burst is the higher rate", name[max],
-                        (unsigned long long)v[max], name[i], (unsigned long long)v[i]);
-        if (v[len] && !v[max])
-            return fail(x, n, EINVAL, "<%s> is how long <%s> may last: give <%s> too", name[len], name[max], name[max]);
-    }
-    return 0;
+    char msg[256];
+    if (domain_iotune_check(v) == 0)
+        return 0;
+    snprintf(msg, sizeof(msg), "%s", err_msg());
+    return fail(x, n, EINVAL, "%s", msg);
 }
 
-/* <iotune>: libvirt's limits (0 or absent: none) and <group_name>. */
 static int parse_iotune(const struct xml_ctx *x, xmlNode *n, struct domain_disk *d)
 {
     const char *names[IOTUNE_KEYS + 1];

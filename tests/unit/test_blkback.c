@@ -404,6 +404,23 @@ static void test_qos_limit_in_path(void **state)
         lat += d->st.latency[i];
     assert_int_equal(lat, 16);
     assert_true(d->st.latency[blk_lat_bucket(300000000ull)] >= 1); /* the last of the first batch */
+    /* The control socket's add-disk of a served disk (xenctl disk-qos) is an update that
+     * applies the QoS words, and `list` shows them (blk_qos_format). */
+    struct blk_disk_config cfg = d->cfg;
+    memset(&cfg.qos, 0, sizeof(cfg.qos));
+    cfg.qos.iotune.write_iops.avg = 777;
+    cfg.qos.iotune.write_iops.max = 800;
+    cfg.qos.weight = 50;
+    assert_int_equal(blkback_update_disk(&f.bb, &cfg), 0);
+    assert_int_equal(d->cfg.qos.iotune.write_iops.avg, 777);
+    assert_int_equal(d->cfg.qos.iotune.total_iops.avg, 0);
+    char words[256];
+    assert_int_equal(blk_qos_format(&d->cfg.qos, words, sizeof(words)), 0);
+    assert_string_equal(words, "write_iops_sec=777 write_iops_sec_max=800 weight=50");
+    assert_int_equal(blk_qos_format(&d->cfg.qos, words, 20), -ENAMETOOLONG);
+    cfg.qos.iotune.total_iops.avg = 5; /* with write: refused, the setting kept */
+    assert_int_equal(blkback_update_disk(&f.bb, &cfg), -EINVAL);
+    assert_int_equal(d->cfg.qos.iotune.total_iops.avg, 0);
     fe_teardown(&f);
 }
 

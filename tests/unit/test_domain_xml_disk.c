@@ -346,11 +346,33 @@ static void canonical(void **state)
     assert_int_equal(domain_xml_canonical(out, len, &d, &out2, &len2), 0);
     assert_int_equal(len, len2);
     assert_memory_equal(out, out2, len);
+    free(out2);
+
+    /* A QoS changed after define (xenctl disk-qos) is written back: the old <iotune> and
+     * <xeno:iotune> replaced, <blkiotune> added; it parses to what was set. */
+    struct domain_disk_qos q = {.given = (1u << IOTUNE_TOTAL_IOPS) | (1u << IOTUNE_READ_BYTES) |
+                                         (1u << DISK_QOS_WEIGHT) | (1u << DISK_QOS_RESERVATION),
+                                .iotune = {[IOTUNE_TOTAL_IOPS] = 0, [IOTUNE_READ_BYTES] = 4096},
+                                .weight = 700,
+                                .reservation = 55};
+    assert_int_equal(domain_disk_qos_merge(&q, &d.disks[0], &d.blkio_weight), 0);
+    assert_true(d.disks[0].qos_changed);
+    struct domain_config e;
+    assert_int_equal(domain_xml_canonical(out, len, &d, &out2, &len2), 0);
+    if (domain_xml_parse(out2, len2, "x.xml", NULL, &e) != 0)
+        fail_msg("%s\n%s", err_msg(), out2);
+    assert_int_equal(e.disks[0].iotune[IOTUNE_TOTAL_IOPS], 0);
+    assert_int_equal(e.disks[0].iotune[IOTUNE_READ_BYTES], 4096);
+    assert_int_equal(e.disks[0].reservation, 55);
+    assert_int_equal(e.blkio_weight, 700);
+    assert_true(e.disks[0].readonly);
+    assert_null(strstr(out2, "<total_iops_sec>"));
     free(xml);
     free(out);
     free(out2);
     domain_config_free(&c);
     domain_config_free(&d);
+    domain_config_free(&e);
 }
 
 int main(void)
