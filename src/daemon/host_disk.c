@@ -150,23 +150,6 @@ int reg_set_disks(struct registry *r, const char *blkback_path)
     return access(page, F_OK) == 0 ? ensure_blkback(r) : 0;
 }
 
-/* While blkmq's multi-disk front end has not landed, the monitor serves one disk: a domain
- * with more is refused at start, naming them. Caller holds r->lock. */
-int reg_disks_refuse_locked(struct registry *r, struct reg_domain *d)
-{
-    if (d->cfg.ndisks <= 1)
-        return 0;
-    char names[DOMAIN_DISKS_MAX * (DOMAIN_DISK_TARGET_MAX + 2)] = "", msg[1024];
-    for (unsigned i = 0; i < d->cfg.ndisks; i++)
-        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "", d->cfg.disks[i].target);
-    snprintf(msg, sizeof(msg),
-             "domain '%s' has %u disks (%s): the monitor serves one disk per domain for now; keep one <disk> to "
-             "start it here",
-             d->cfg.name, d->cfg.ndisks, names);
-    reg_event(r, d, "start-failed", "%s", msg);
-    return err_set(ENOTSUP, "%s", msg);
-}
-
 static void remove_disk(struct registry *r, const struct domain_config *c, unsigned i, int quiet)
 {
     char tag[REG_DISK_TAG_SIZE], line[64];
@@ -206,8 +189,11 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
             i++; /* it was added: removed below */
             break;
         }
-        snprintf(args[i], REG_DISK_ARG_SIZE, "socket=%s/disk-%s.sock,size=%" PRIu64 "%s", dir, c->disks[i].target,
-                 sectors * 512, c->disks[i].readonly ? ",readonly" : "");
+        /* The monitor asks the backend for as many queues as the disk has (add_disk_line gave
+         * the backend queues=N), so both sides agree. */
+        snprintf(args[i], REG_DISK_ARG_SIZE, "socket=%s/disk-%s.sock,size=%" PRIu64 "%s,queues=%u", dir,
+                 c->disks[i].target, sectors * 512, c->disks[i].readonly ? ",readonly" : "",
+                 c->disks[i].queues ? c->disks[i].queues : 1);
     }
     if (rc < 0) {
         char msg[1024];

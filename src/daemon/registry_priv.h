@@ -134,9 +134,6 @@ void reg_on_backend_event(void *ctx, const char *kind, const char *detail);
 #define REG_DISK_ARG_SIZE 512 /* the monitor's --disk value */
 /* The domain's tag in the backend's disk names: "TAG-vda". */
 void reg_disk_tag(const struct domain_config *c, char out[REG_DISK_TAG_SIZE]);
-/* Refuses (an event, -ENOTSUP naming them) a domain with more disks than the monitor serves.
- * Caller holds r->lock. */
-int reg_disks_refuse_locked(struct registry *r, struct reg_domain *d);
 /* Gives the backend every disk of c (served on DIR/disk-TARGET.sock), starting the backend if
  * none runs, and fills args[i] with the monitor's --disk for each. On failure (the backend's
  * refusal as the message) none of c's disks is left on the backend. Without r->lock. */

@@ -11,7 +11,8 @@
 #                         dumpxml too (the stored definition); libvirt's rules refuse
 #   bx-reservation-*      a reservation over the calibrated capacity fails the start with the
 #                         backend's reason, nothing left on the backend
-#   bx-many-disks         two disks are refused at start, naming them (one per monitor for now)
+#   bx-many-disks-*       two disks of two queues each (blk_multi) started by xenod: both on the
+#                         backend, the guest's patterns verified over every queue
 # Every process started here is ended here, with bounded waits.
 
 BX=$TMP/bx
@@ -131,12 +132,15 @@ PY' "the image file does not hold the pattern"
             [ "$BX_REPLY" = "ok disks=0" ] && [ "$(bx --json list | jq -r ".domains[] | select(.name==\"over\") | .state")" != running ]' \
             "exit $rc: $out; list: $BX_REPLY; reservable $reservable"
 
-        # ---- two disks: refused at start, naming them, until the monitor serves more ----
-        bx_xml two 1M
-        truncate -s 1M "$BX/images/two-b.img"
-        sed -i "s|</disk>|</disk><disk type=\"file\" device=\"disk\"><source file=\"two-b.img\"/><target dev=\"vdb\" bus=\"virtio\"/></disk>|" "$BX/two.xml"
-        bx define "$BX/two.xml" >/dev/null 2>&1
-        out=$(bx start two 2>&1)
-        check bx-many-disks '[ $? != 0 ] && grep -q "has 2 disks (vda, vdb)" <<<"$out"' "$out"
+        # ---- two disks of two queues each (blk_multi): both served, every queue handed over ----
+        truncate -s 1M "$BX/images/blk_multi.img" "$BX/images/blk_multi-b.img"
+        sed -e "s|<kernel>.*</kernel>|<kernel>$(realpath "$GUEST/blk_multi.elf")</kernel>|" examples/blk_multi.xml >"$BX/multi.xml"
+        bx define "$BX/multi.xml" >/dev/null 2>&1
+        out=$(bx start blk_multi 2>&1)
+        check bx-many-disks-start '[ $? = 0 ]' "$out"
+        bx_ctl list
+        check bx-many-disks-served 'grep -q "disks=2" <<<"$BX_REPLY"' "list: $BX_REPLY"
+        check bx-many-disks-pass 'wait_until 300 eval "bx console blk_multi --dump | grep -q \"Test result: PASS\""' \
+            "$(bx console blk_multi --dump | tail -3)"
     fi
 fi
