@@ -104,10 +104,9 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
 
     pthread_mutex_lock(&d->op_lock);
     pthread_mutex_lock(&r->lock);
-    r_ = d->gone || d->mon || d->starting ? err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
-                                                    d->gone ? "no longer defined" : "already running")
-                                          : 0;
-    if (r_ < 0) {
+    if (d->gone || d->mon || d->starting) {
+        r_ = err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
+                     d->gone ? "no longer defined" : "already running");
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_unlock(&d->op_lock);
         return r_;
