@@ -150,10 +150,10 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     add_arg(argv, &argc, "--name");
     add_arg(argv, &argc, c->name);
     if (a->domain_xml) {
-        /* The monitor reads it at start and writes it into every snapshot it makes, so a
-         * snapshot can be restored by a xenod that never saw this domain. */
+        /* Read at start and kept in every snapshot (restorable by a xenod that never saw the
+         * domain). Not synced: nothing reads it after a host crash, each start rewrites it. */
         snprintf(xml_path, sizeof(xml_path), "%s/domain.xml", a->run_dir);
-        int r = file_write_atomic(xml_path, a->domain_xml, strlen(a->domain_xml), 0600);
+        int r = file_replace(xml_path, a->domain_xml, strlen(a->domain_xml), 0600);
         if (r < 0)
             return r;
         add_arg(argv, &argc, "--domain-xml");

@@ -6,11 +6,14 @@
 
 #include <sys/types.h>
 
-/* Forks and execs path with argv (NULL-terminated) at nice level `nice_level` (0: as xenod).
+/* Starts path with argv (NULL-terminated) at nice level `nice_level` (0: as xenod).
  * cgroup_procs: -1, or a descriptor open for writing on a cgroup's cgroup.procs that the
  * child joins before exec (so all it allocates is charged there; memory_cgroup.h).
- * Returns the child's pid, or a negative errno (fork failed) with err_set(). A failed exec
- * shows as the child exiting with status 127, a failed cgroup join 126, the reason in the log. */
+ * Without a cgroup: posix_spawn (no copy of xenod's page tables); returns the child's pid, or
+ * a negative errno with err_set() when the log cannot be opened or the exec fails.
+ * With a cgroup: fork; returns the pid, or a negative errno (fork failed); a failed exec
+ * shows as the child exiting with status 127, a failed cgroup join 126, the reason in the log.
+ * Either way the environment is xenod's. Callable from any thread. */
 pid_t spawn_detached(const char *path, char *const argv[], const char *log_path, int nice_level, int cgroup_procs);
 
 #endif

@@ -86,7 +86,9 @@ int file_create_new(const char *path, mode_t mode)
     }
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* PATH.tmp created new, written, renamed over path; with `durable`, fsync of the file before
+ * the rename and of the directory after it. */
+static int write_whole(const char *path, const void *data, size_t len, mode_t mode, int durable)
 {
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
@@ -103,7 +105,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         else if (n > 0)
             p += n, len -= (size_t)n;
     }
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && durable && fsync(fd) < 0)
         r = -errno;
     if (close(fd) < 0 && r == 0)
         r = -errno;
@@ -113,5 +115,15 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         unlink(tmp);
         return err_set(-r, "%s: %s", path, strerror(-r));
     }
-    return file_fsync_dir(path); /* the rename itself durable */
+    return durable ? file_fsync_dir(path) : 0; /* the rename itself durable */
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    return write_whole(path, data, len, mode, 1);
+}
+
+int file_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+    return write_whole(path, data, len, mode, 0);
 }
