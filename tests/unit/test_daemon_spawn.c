@@ -21,13 +21,15 @@
 #include "lib/err.h"
 
 /* One line per fact about `$$`, the shell the spawn started (the command substitutions run in
- * subshells: their pipes are not the shell's descriptors). */
+ * subshells: their pipes are not the shell's descriptors). The signal masks are read last, by
+ * the spawned process itself after an exec: dash blocks every signal of its own while it waits
+ * for a child, so a grep of /proc/$$/status would see dash's mask, not the one spawn gave. */
 static const char script[] =
     "set -- $(cut -d' ' -f1,6 /proc/$$/stat); [ \"$1\" = \"$2\" ] && echo session=own || echo session=other; "
     "[ -e /proc/$$/fd/7 ] && echo fd7=open || echo fd7=closed; "
     "echo stdin=$(readlink /proc/$$/fd/0); "
-    "grep -E '^Sig(Blk|Ign):' /proc/$$/status; "
-    "echo to-stderr >&2";
+    "echo to-stderr >&2; "
+    "exec grep -E '^Sig(Blk|Ign):' /proc/self/status";
 
 static char *slurp(const char *path)
 {
