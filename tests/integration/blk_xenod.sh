@@ -66,8 +66,9 @@ if kvm_case blk-xenod; then
         bx_xml bx 16M
         # Persistent, so that its console is still there once the guest has powered off.
         out=$(bx define "$BX/bx.xml" 2>&1 && bx start bx 2>&1)
-        check bx-start '[ $? = 0 ] && wait_until 20 bx_bb_alive && bx_ctl list &&
-            [[ "$BX_REPLY" == *"file=bx.img sectors=32768 readonly=0 connected=1"* ]]' \
+        # The monitor connects to its disk's socket a moment after the start returns.
+        bx_serves_bx() { bx_ctl list && [[ "$BX_REPLY" == *"file=bx.img sectors=32768 readonly=0 connected=1"* ]]; }
+        check bx-start '[ $? = 0 ] && wait_until 20 bx_bb_alive && wait_until 20 bx_serves_bx' \
             "create: $out; list: ${BX_REPLY:-}; backend: $(log_tail "$BX/state/blkback/blkback.log")"
         # ---- kill -9 of xenod while the guest writes; the new one re-attaches ----
         wait_until 60 bx_kib_over "$BX/images/bx.img" 512
