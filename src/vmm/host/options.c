@@ -62,8 +62,10 @@ void options_usage(FILE *f)
             "                           (xeno-netback) carries; the monitor listens on PATH (default\n"
             "                           with --run-dir: DIR/net0.sock) and the backend connects. One\n"
             "                           interface, MAC like 52:54:00:12:34:56\n"
-            "  --disk socket=PATH,size=BYTES[,readonly]  a virtio-blk disk whose requests a vhost-user\n"
-            "                           backend (xeno-blkback) serves; the monitor listens on PATH\n"
+            "  --disk socket=PATH,size=BYTES[,readonly][,image=NAME,image-dir=DIR]  a virtio-blk disk\n"
+            "                           whose requests a vhost-user backend (xeno-blkback) serves; the\n"
+            "                           monitor listens on PATH. image/image-dir: the image the backend\n"
+            "                           serves, recorded by save and migrate (needed for both)\n"
             "  --cpu-features-off LIST  take CPU features out of what the guest is offered, e.g. avx2,smap\n"
             "                           (names as --cpu-report prints them; a migration or restore then\n"
             "                           refuses a domain that saw them: docs/machine.md, \"CPUID\")\n"
@@ -291,7 +293,25 @@ static int parse_net(const char *text, struct options *o)
     return 0;
 }
 
-/* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk over vhost-user; size is
+/* An image name as xeno-blkback takes it (docs/blkback.md, "Images"): printable ASCII, relative,
+ * no empty, '.' or '..' component. The monitor only looks at the file's metadata by it. */
+static bool disk_image_name_ok(const char *n)
+{
+    if (!*n || *n == '/')
+        return false;
+    for (const char *p = n; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '\\')
+            return false;
+    for (const char *c = n; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* --disk socket=PATH,size=BYTES[,readonly][,image=NAME,image-dir=DIR]: one virtio-blk disk
+ * over vhost-user; size is
  * the image's (its owner, xenod or the operator, knows it; the monitor never opens it). */
 static int parse_disk(const char *text, struct options *o)
 {
@@ -320,8 +340,25 @@ static int parse_disk(const char *text, struct options *o)
             }
         } else if (strcmp(item, "readonly") == 0) {
             o->disk.readonly = true;
+        } else if (strncmp(item, "image=", 6) == 0) {
+            if (!disk_image_name_ok(item + 6) || strlen(item + 6) >= sizeof(o->disk_image)) {
+                log_error("--disk image=%s: the image's name relative to image-dir: printable, no leading /, no "
+                          "'.' or '..' component, at most %zu bytes",
+                          item + 6, sizeof(o->disk_image) - 1);
+                return -1;
+            }
+            strcpy(o->disk_image, item + 6);
+        } else if (strncmp(item, "image-dir=", 10) == 0) {
+            if (item[10] != '/' || strlen(item + 10) >= sizeof(o->disk_image_dir)) {
+                log_error("--disk image-dir=%s: an absolute directory of at most %zu bytes", item + 10,
+                          sizeof(o->disk_image_dir) - 1);
+                return -1;
+            }
+            strcpy(o->disk_image_dir, item + 10);
         } else {
-            log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly)", item);
+            log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly, image=NAME, "
+                      "image-dir=DIR)",
+                      item);
             return -1;
         }
     }
@@ -329,8 +366,14 @@ static int parse_disk(const char *text, struct options *o)
         log_error("--disk %s: socket=PATH and size=BYTES are required", text);
         return -1;
     }
+    if (!o->disk_image[0] != !o->disk_image_dir[0]) {
+        log_error("--disk %s: image=NAME and image-dir=DIR go together", text);
+        return -1;
+    }
     o->have_disk = 1;
     o->disk.socket_path = o->disk_socket;
+    o->disk.image = o->disk_image[0] ? o->disk_image : NULL;
+    o->disk.image_dir = o->disk_image_dir[0] ? o->disk_image_dir : NULL;
     return 0;
 }
 

@@ -41,6 +41,7 @@ struct options {
     int have_disk;
     struct virtio_blk_config_host disk; /* disk.socket_path points at disk_socket */
     char disk_socket[108];
+    char disk_image[193], disk_image_dir[1024]; /* image=NAME,image-dir=DIR (disk.image, image_dir) */
     /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
      * only into the run directory and the --save-dir directories. */
     int no_sandbox;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/core/device.h"
 #include "vmm/virtio/vhost_user_front.h"
 
 struct virtio_host;
@@ -25,6 +26,10 @@ struct virtio_blk_config_host {
     const char *run_dir;     /* the monitor's run directory, or NULL (vhost_front_init) */
     uint64_t capacity;       /* bytes: the image's size (a multiple of 512) */
     bool readonly;
+    /* The image as the backend serves it, for saves and migrations only (the monitor never
+     * opens it; virtio_blk_state.c): its name relative to the host's image directory and
+     * that directory. Without them a save or a migration of the domain is refused. */
+    const char *image_dir, *image;
 };
 
 struct virtio_blk_stats {
@@ -36,12 +41,22 @@ struct virtio_blk {
     struct virtio_dev *dev;
     uint64_t sectors;
     bool readonly;
+    char *image_dir, *image; /* copies of the config's, or NULL */
     struct vhost_front front;
 };
 
 /* Adds the device to the VM (the next virtio-mmio window) and listens on cfg->socket_path.
  * NULL with err_msg(). */
 struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_blk_config_host *cfg);
+/* Saves and migrations (virtio_blk_state.c). Any thread but the front end's: takes the
+ * request queue back from the backend, which completes, publishes and flushes everything it
+ * took (vhost_front_hold), and keeps it until virtio_blk_release. 0 or -errno with
+ * err_msg() (held either way). */
+int virtio_blk_hold(struct virtio_blk *b);
+void virtio_blk_release(struct virtio_blk *b);
+/* The disk section's state operations (SNAP_SEC_DISK): the image's name and identity,
+ * checked against this disk's image on restore. */
+extern const struct dev_state_ops virtio_blk_disk_state_ops;
 /* Any thread. */
 void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out);
 
