@@ -1,5 +1,5 @@
 # A domain with a disk saved, restored and migrated (docs/snapshot-format.md "Disks",
-# docs/migration.md "Disks"): blk_rw writes its pattern over a 16 MiB disk served by a real,
+# docs/migration.md "Disks"): blk_rw writes its pattern over a 4 MiB disk served by a real,
 # sandboxed xeno-blkback; the monitor saves it in the middle of that, a new monitor restores it
 # and the guest's whole-disk verification passes; an image changed after the save makes the
 # restore refuse, naming the disk; and the domain moves live to a second monitor of this host
@@ -29,8 +29,8 @@ bs_stop() {
     wait "$BB_PID" 2>/dev/null
     BB_PID=
 }
-# disk_opt NAME IMAGE: the monitor's --disk value for IMAGE (16 MiB) on $TMP/NAME.sock.
-disk_opt() { printf 'socket=%s,size=16M,image=%s,image-dir=%s' "$TMP/$1.sock" "$2" "$IMAGES"; }
+# disk_opt NAME IMAGE: the monitor's --disk value for IMAGE (4 MiB) on $TMP/NAME.sock.
+disk_opt() { printf 'socket=%s,size=4M,image=%s,image-dir=%s' "$TMP/$1.sock" "$2" "$IMAGES"; }
 img_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
 # image_verify FILE SECTORS: blk_rw's pattern, read back from the image file by the host.
 image_verify() {
@@ -65,15 +65,15 @@ bs_ready() {
 # ---- save in the middle of blk_rw, restore, finish: PASS, image verified --------------------
 if bs_ready blkstate-save; then
     bs_backend
-    truncate -s 16M "$IMAGES/sv.img"
+    truncate -s 4M "$IMAGES/sv.img"
     bs_ctl "add-disk name=sv,socket=$TMP/sv.sock,file=sv.img"
     if vmm_start sv1 --kernel "$GUEST/blk_rw.elf" --memory 64M --disk "$(disk_opt sv sv.img)"; then
-        wait_until 60 img_kib_over "$IMAGES/sv.img" 1024
+        wait_until 60 img_kib_over "$IMAGES/sv.img" 512
         sn_request sv1 "save $TMP/sv.snap"
         check blkstate-save-reply 'grep -Eq "^ok bytes=[0-9]+ pages=[0-9]+$" <<<"$SN_REPLY"' "reply: $SN_REPLY"
         vmm_wait
         saved_kib=$(du -k "$IMAGES/sv.img" | cut -f1)
-        check blkstate-save-mid-run '[ "$RC" -eq 0 ] && [ "$saved_kib" -lt 16384 ] && ! console_has sv1 "blk_rw: written"' \
+        check blkstate-save-mid-run '[ "$RC" -eq 0 ] && [ "$saved_kib" -lt 4096 ] && ! console_has sv1 "blk_rw: written"' \
             "rc $RC, $saved_kib KiB written at the save"
         check blkstate-save-held 'has "$TMP/sv1.vmm.log" "rings taken back from the backend"'
         if vmm_start sv2 --restore "$TMP/sv.snap" --disk "$(disk_opt sv sv.img)"; then
@@ -81,7 +81,7 @@ if bs_ready blkstate-save; then
             vmm_wait
             check blkstate-restore-pass '[ "$RC" -eq 0 ] && console_has sv2 "Test result: PASS" &&
                 ! console_has sv2 "blk_rw: [0-9]* sectors"' "rc $RC: $(log_tail "$TMP/sv2/console.log")"
-            check blkstate-restore-image 'image_verify "$IMAGES/sv.img" 65536' "the image file does not hold the pattern"
+            check blkstate-restore-image 'image_verify "$IMAGES/sv.img" 8192' "the image file does not hold the pattern"
         else
             fail blkstate-restore "monitor did not start: $(log_tail "$TMP/sv2.vmm.log")"
         fi
@@ -91,10 +91,10 @@ if bs_ready blkstate-save; then
     bs_ctl "remove-disk sv"
 
     # ---- the image changes after the save: the restore is refused, naming the disk ----------
-    truncate -s 16M "$IMAGES/ch.img"
+    truncate -s 4M "$IMAGES/ch.img"
     bs_ctl "add-disk name=ch,socket=$TMP/ch.sock,file=ch.img"
     if vmm_start ch1 --kernel "$GUEST/blk_rw.elf" --memory 64M --disk "$(disk_opt ch ch.img)"; then
-        wait_until 60 img_kib_over "$IMAGES/ch.img" 1024
+        wait_until 60 img_kib_over "$IMAGES/ch.img" 256
         sn_request ch1 "save $TMP/ch.snap"
         vmm_wait
         bs_ctl "remove-disk ch"
@@ -116,10 +116,10 @@ if bs_ready blkstate-save; then
     fi
 
     # ---- a disk without image=: its save is refused, the domain runs on ---------------------
-    truncate -s 16M "$IMAGES/ni.img"
+    truncate -s 4M "$IMAGES/ni.img"
     bs_ctl "add-disk name=ni,socket=$TMP/ni.sock,file=ni.img"
-    if vmm_start ni --kernel "$GUEST/blk_rw.elf" --memory 64M --disk "socket=$TMP/ni.sock,size=16M"; then
-        wait_until 60 img_kib_over "$IMAGES/ni.img" 1024
+    if vmm_start ni --kernel "$GUEST/blk_rw.elf" --memory 64M --disk "socket=$TMP/ni.sock,size=4M"; then
+        wait_until 60 img_kib_over "$IMAGES/ni.img" 256
         sn_request ni "save $TMP/ni.snap"
         kill -0 "$VMM_PID" 2>/dev/null
         alive=$?
@@ -153,14 +153,14 @@ if bs_ready blkstate-migrate; then
     head -c 32 /dev/urandom | base64 >"$TMP/mig.key"
     chmod 600 "$TMP/mig.key"
     bs_backend
-    truncate -s 16M "$IMAGES/mg.img"
+    truncate -s 4M "$IMAGES/mg.img"
     bs_ctl "add-disk name=src,socket=$TMP/mgsrc.sock,file=mg.img"
     if vmm_start mgsrc --kernel "$GUEST/blk_rw.elf" --memory 64M --migrate-key "$TMP/mig.key" \
         --disk "$(disk_opt mgsrc mg.img)"; then
         SRC_PID=$VMM_PID SRC_JOB=$VMM_JOB
-        wait_until 60 img_kib_over "$IMAGES/mg.img" 1024
+        wait_until 60 img_kib_over "$IMAGES/mg.img" 512
         # A destination serving another image refuses the domain: the source runs on.
-        truncate -s 16M "$IMAGES/wrong.img"
+        truncate -s 4M "$IMAGES/wrong.img"
         if bs_dst mgbad "$(disk_opt mgbad wrong.img)"; then
             bs_migrate mgsrc "migrate 127.0.0.1:$DST_PORT"
             wait_until 30 gone "$DST_JOB"
@@ -187,13 +187,13 @@ if bs_ready blkstate-migrate; then
             wait_until 120 gone "$DST_JOB"
             wait "$DST_JOB"
             dst_rc=$?
-            check blkstate-migrate-mid-run '[ "$RC" -eq 0 ] && [ "$moved_kib" -lt 16384 ] &&
-                [ "$before_kib" -gt 1024 ] && ! console_has mgsrc "Test result"' \
+            check blkstate-migrate-mid-run '[ "$RC" -eq 0 ] && [ "$moved_kib" -lt 4096 ] &&
+                [ "$before_kib" -gt 512 ] && ! console_has mgsrc "Test result"' \
                 "source rc $RC, $moved_kib KiB written at the move: $(log_tail "$TMP/mgsrc/console.log")"
             check blkstate-migrate-pass '[ "$dst_rc" -eq 0 ] && [[ "$added" == "ok name=dst"* ]] &&
                 console_has mgdst "Test result: PASS"' \
                 "destination rc $dst_rc, add-disk: $added: $(log_tail "$TMP/mgdst/console.log")"
-            check blkstate-migrate-image 'image_verify "$IMAGES/mg.img" 65536' "the image file does not hold the pattern"
+            check blkstate-migrate-image 'image_verify "$IMAGES/mg.img" 8192' "the image file does not hold the pattern"
         else
             fail blkstate-migrate "destination did not listen: $(log_tail "$TMP/mgdst.vmm.log")"
         fi
