@@ -12,6 +12,9 @@
 
 #define OPTIONS_SAVE_DIRS_MAX 8
 
+#define OPTIONS_DISK_IMAGE_MAX 193      /* an image name, NUL included (xeno-blkback's limit: 192) */
+#define OPTIONS_DISK_IMAGE_DIR_MAX 1024 /* the image directory, NUL included */
+
 struct options {
     const char *kernel, *initrd, *cmdline;
     uint64_t mem_size;
@@ -37,11 +40,15 @@ struct options {
     int have_net;
     struct virtio_net_config_host net; /* net.socket_path points at net_socket */
     char net_socket[108];
-    /* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk over vhost-user */
-    int have_disk;
-    struct virtio_blk_config_host disk; /* disk.socket_path points at disk_socket */
-    char disk_socket[108];
-    char disk_image[193], disk_image_dir[1024]; /* image=NAME,image-dir=DIR (disk.image, image_dir) */
+    /* --disk socket=PATH,size=BYTES[,readonly][,queues=N], once per disk: virtio-blk disks
+     * over vhost-user, in the order given (the guest finds them in that order). */
+    unsigned ndisks;
+    struct virtio_blk_config_host disks[VIRTIO_BLK_MAX_DISKS]; /* disks[i].socket_path points at disk_socket[i] */
+    char disk_socket[VIRTIO_BLK_MAX_DISKS][108];
+    /* image=NAME,image-dir=DIR of each --disk (disks[i].image, image_dir point here): the image
+     * a save or a migration records (docs/snapshot-format.md, "Disks"). */
+    char disk_image[VIRTIO_BLK_MAX_DISKS][OPTIONS_DISK_IMAGE_MAX];
+    char disk_image_dir[VIRTIO_BLK_MAX_DISKS][OPTIONS_DISK_IMAGE_DIR_MAX];
     /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
      * only into the run directory and the --save-dir directories. */
     int no_sandbox;

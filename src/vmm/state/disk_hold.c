@@ -5,19 +5,10 @@
 #include "lib/err.h"
 #include "vmm/virtio/virtio_blk.h"
 
-/* The VM's disks as an array (one today: vm->vblk). */
-static unsigned disks_of(struct vm *vm, struct virtio_blk **out)
-{
-    unsigned n = 0;
-    if (vm->vblk)
-        out[n++] = vm->vblk;
-    return n;
-}
-
 int vm_disks_recordable(struct vm *vm)
 {
-    struct virtio_blk *disk[1];
-    unsigned n = disks_of(vm, disk);
+    struct virtio_blk *const *disk = vm->vblk;
+    unsigned n = vm->nvblk;
     for (unsigned i = 0; i < n; i++)
         if (!disk[i]->image || !disk[i]->image_dir)
             return err_set(EOPNOTSUPP,
@@ -29,8 +20,8 @@ int vm_disks_recordable(struct vm *vm)
 
 int vm_disks_hold(struct vm *vm)
 {
-    struct virtio_blk *disk[1];
-    unsigned n = disks_of(vm, disk);
+    struct virtio_blk *const *disk = vm->vblk;
+    unsigned n = vm->nvblk;
     int first = 0;
     for (unsigned i = 0; i < n; i++) {
         int r = virtio_blk_hold(disk[i]);
@@ -42,8 +33,8 @@ int vm_disks_hold(struct vm *vm)
 
 void vm_disks_release(struct vm *vm)
 {
-    struct virtio_blk *disk[1];
-    unsigned n = disks_of(vm, disk);
+    struct virtio_blk *const *disk = vm->vblk;
+    unsigned n = vm->nvblk;
     for (unsigned i = 0; i < n; i++)
         virtio_blk_release(disk[i]);
 }
