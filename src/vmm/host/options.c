@@ -381,7 +381,7 @@ static int parse_disk_item(char *item, struct virtio_blk_config_host *d, char *s
  * never opens it). Each disk has its own socket: its own backend connection. */
 static int parse_disk(const char *text, struct options *o)
 {
-    char buf[512];
+    char buf[1536]; /* socket, size, queues, image name and directory */
     if (o->ndisks >= VIRTIO_BLK_MAX_DISKS) {
         log_error("--disk given more than %d times: a domain has at most %d disks", VIRTIO_BLK_MAX_DISKS,
                   VIRTIO_BLK_MAX_DISKS);
