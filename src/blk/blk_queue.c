@@ -307,6 +307,14 @@ void blk_queue_stop(struct blk_disk *d, unsigned qi)
         blk_sched_pick(bb, d);
         blk_io_run(bb, true);
     }
+    /* What was written is on the device before the front end hears that the ring stopped: a
+     * save or a migration takes the image's identity next (docs/snapshot-format.md, "Disks"),
+     * and another host may open the image after it. */
+    if (q->num && !d->img.readonly) {
+        int rc = d->img.ovl ? image_flush(d->img.ovl) : (fdatasync(d->img.fd) < 0 ? -errno : 0);
+        if (rc < 0)
+            log_warn("disk %s: flushing the image as ring %u stops: %s", d->cfg.name, qi, strerror(-rc));
+    }
     free(q->slots);
     q->slots = NULL;
     q->num = 0;

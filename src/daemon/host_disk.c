@@ -191,9 +191,20 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
         }
         /* The monitor asks the backend for as many queues as the disk has (add_disk_line gave
          * the backend queues=N), so both sides agree. */
-        snprintf(args[i], REG_DISK_ARG_SIZE, "socket=%s/disk-%s.sock,size=%" PRIu64 "%s,queues=%u", dir,
-                 c->disks[i].target, sectors * 512, c->disks[i].readonly ? ",readonly" : "",
-                 c->disks[i].queues ? c->disks[i].queues : 1);
+        /* image= and image-dir= name the image for a save or a migration, which record its
+         * identity (docs/snapshot-format.md, "Disks"); the monitor takes only an absolute dir. */
+        int n = snprintf(args[i], REG_DISK_ARG_SIZE, "socket=%s/disk-%s.sock,size=%" PRIu64 "%s,queues=%u", dir,
+                         c->disks[i].target, sectors * 512, c->disks[i].readonly ? ",readonly" : "",
+                         c->disks[i].queues ? c->disks[i].queues : 1);
+        if (n > 0 && n < REG_DISK_ARG_SIZE && r->image_dir[0] == '/')
+            n += snprintf(args[i] + n, REG_DISK_ARG_SIZE - (size_t)n, ",image=%s,image-dir=%s", c->disks[i].file,
+                          r->image_dir);
+        if (n < 0 || n >= REG_DISK_ARG_SIZE) {
+            rc = err_set(ENAMETOOLONG, "domain '%s': disk %s: the monitor's --disk value is longer than %d bytes",
+                         c->name, c->disks[i].target, REG_DISK_ARG_SIZE - 1);
+            i++; /* it was added: removed below */
+            break;
+        }
     }
     if (rc < 0) {
         char msg[1024];

@@ -130,8 +130,8 @@ void reg_on_backend_event(void *ctx, const char *kind, const char *detail);
 
 /* ---- host_disk.c ---- */
 
-#define REG_DISK_TAG_SIZE 12  /* 'u', 10 hex digits of the UUID, NUL */
-#define REG_DISK_ARG_SIZE 512 /* the monitor's --disk value */
+#define REG_DISK_TAG_SIZE 12   /* 'u', 10 hex digits of the UUID, NUL */
+#define REG_DISK_ARG_SIZE 1536 /* the monitor's --disk value (its image dir and name included) */
 /* The domain's tag in the backend's disk names: "TAG-vda". */
 void reg_disk_tag(const struct domain_config *c, char out[REG_DISK_TAG_SIZE]);
 /* Gives the backend every disk of c (served on DIR/disk-TARGET.sock), starting the backend if

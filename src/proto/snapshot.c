@@ -61,6 +61,8 @@ const char *snap_section_name(uint32_t type)
                                               "memory", "domain-xml", "mem-target", "cpu-features"};
     if (type < SNAP_SEC_MAX)
         return names[type];
+    if (type == SNAP_SEC_DISK)
+        return "disk";
     if (type >= SNAP_SEC_DEVICE_FIRST && type <= SNAP_SEC_DEVICE_LAST) {
         static _Thread_local char dev[16];
         snprintf(dev, sizeof(dev), "device-%u", type);
@@ -268,9 +270,9 @@ static int parse_header(const struct snap_src *src, const char *expect_vendor, s
                        SNAP_HEADER_SIZE);
     if (src_read(src, 0, h, sizeof(*h)) < 0)
         return -EINVAL;
-    if (h->version != SNAP_VERSION)
-        return err_set(EINVAL, "header at offset 8: snapshot version %u, this monitor reads version %u", h->version,
-                       SNAP_VERSION);
+    if (h->version < SNAP_VERSION_MIN || h->version > SNAP_VERSION)
+        return err_set(EINVAL, "header at offset 8: snapshot version %u, this monitor reads versions %u to %u",
+                       h->version, SNAP_VERSION_MIN, SNAP_VERSION);
     if (h->crc != snap_crc32(0, h, offsetof(struct snap_header, crc)))
         return err_set(EINVAL, "header at offset 0: checksum mismatch (corrupted)");
     if (h->header_size != SNAP_HEADER_SIZE || h->page_size != SNAP_PAGE)
@@ -523,6 +525,38 @@ static int check_single(const struct snap_image *img, uint32_t type, uint64_t si
     return 0;
 }
 
+int snap_disk_check(const struct snap_disk *d)
+{
+    if (d->version != SNAP_DISK_VERSION || (d->flags & ~SNAP_DISK_F_READONLY) || !memchr(d->image, 0, sizeof(d->image)))
+        return err_set(EINVAL, "version %u, flags 0x%x or image name not understood (corrupted)", d->version, d->flags);
+    if (!d->image[0])
+        return err_set(EINVAL, "no image name (corrupted)");
+    for (const char *p = d->image; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return err_set(EINVAL, "the image name holds a control character (corrupted)");
+    return 0;
+}
+
+/* The disk sections: each of its exact size and sane, at most SNAP_MAX_DISKS, none in a
+ * version-1 file (it had no such section). */
+static int check_disks(const struct snap_image *img)
+{
+    for (unsigned i = 0;; i++) {
+        const struct snap_section *s = snap_find(img, SNAP_SEC_DISK, i);
+        if (!s)
+            return 0;
+        struct snap_disk d;
+        if (i >= SNAP_MAX_DISKS || img->hdr.version < 2 || s->length != sizeof(d))
+            return err_set(EINVAL, "disk section at offset %llu: %s", (unsigned long long)s->offset,
+                           i >= SNAP_MAX_DISKS    ? "more disks than a domain may have"
+                           : img->hdr.version < 2 ? "not in a version-1 file"
+                                                  : "not the size of a disk record");
+        memcpy(&d, s->data, sizeof(d));
+        if (snap_disk_check(&d) < 0)
+            return err_wrap(EINVAL, "disk section at offset %llu", (unsigned long long)s->offset);
+    }
+}
+
 int snap_check_config(const struct snap_image *img, struct snap_config *cfg)
 {
     const struct snap_section *s = snap_find(img, SNAP_SEC_CONFIG, 0);
@@ -555,7 +589,7 @@ int snap_check_config(const struct snap_image *img, struct snap_config *cfg)
                        (unsigned long long)s->offset, cfg->nvcpus);
     if (check_single(img, SNAP_SEC_DOMAIN_XML, 0, SNAP_DOMAIN_XML_MAX) < 0 ||
         check_single(img, SNAP_SEC_MEM_TARGET, sizeof(struct snap_mem_target), 0) < 0 ||
-        check_single(img, SNAP_SEC_CPU_FEATURES, sizeof(struct snap_cpu_features), 0) < 0)
+        check_single(img, SNAP_SEC_CPU_FEATURES, sizeof(struct snap_cpu_features), 0) < 0 || check_disks(img) < 0)
         return -EINVAL;
     s = snap_find(img, SNAP_SEC_MEM_TARGET, 0);
     if (s) {
@@ -631,6 +665,8 @@ int snapshot_inspect(const char *path, struct snap_info *info, char **domain_xml
     *info = (struct snap_info){.mem_bytes = f->cfg.mem_size, .nvcpus = f->cfg.nvcpus, .file_size = f->len};
     for (uint64_t i = 0; i < f->img.nruns; i++)
         info->pages += f->img.runs[i].npages;
+    while (snap_find(&f->img, SNAP_SEC_DISK, info->ndisks))
+        info->ndisks++;
     const struct snap_section *x = snap_find(&f->img, SNAP_SEC_DOMAIN_XML, 0);
     if (x && domain_xml) {
         char *copy = malloc(x->length + 1);

@@ -21,7 +21,11 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "XENOSNAP"
-#define SNAP_VERSION 1
+/* Version 2 (2026-12-07) adds the disk section (SNAP_SEC_DISK): a version-1 monitor refuses
+ * such a file by its version instead of by a section type it does not know. Version-1 files
+ * (no disk) are read as before. */
+#define SNAP_VERSION 2
+#define SNAP_VERSION_MIN 1
 #define SNAP_PAGE 4096u
 #define SNAP_MAX_RANGES 2
 #define SNAP_MAX_SECTIONS 256
@@ -61,6 +65,7 @@ enum snap_section_type {
 #define SNAP_SEC_DEVICE_FIRST 64u
 #define SNAP_SEC_DEVICE_LAST 127u
 #define SNAP_SEC_DEVICE_TEST SNAP_SEC_DEVICE_LAST
+#define SNAP_SEC_DISK 64u /* a virtio-blk disk's image and its identity (struct snap_disk), version 2 */
 /* Whether sections of this type hold a device's state (the older device types included):
  * the reader's device list must know each one it finds, or refuse the file. Section headers
  * carry no CRC, so a damaged type that lands in the device range is caught there. */
@@ -120,6 +125,31 @@ struct snap_mem_target {
     uint64_t target_bytes;
     uint64_t deadline_ms;
 };
+
+/* The disk section: one per virtio-blk disk, in device order, written after its backend
+ * drained and flushed (docs/snapshot-format.md, "Disks"). The image is named as the backend
+ * serves it, relative to the host's image directory; its identity is the file's state after
+ * the flush. A restore or an incoming migration compares it with the image it is given and
+ * refuses a different one. */
+#define SNAP_DISK_NAME_MAX 200 /* the image name (blkback's limit is 192), NUL-terminated */
+#define SNAP_DISK_VERSION 1
+struct snap_disk {
+    uint32_t version; /* SNAP_DISK_VERSION */
+    uint32_t flags;   /* SNAP_DISK_F_* */
+    uint64_t sectors; /* what the guest was told (capacity / 512) */
+    /* The identity ("generation") of the image file: st_size, st_ino, st_mtime and st_ctime
+     * in ns. Any write, truncate, fallocate, chmod or replacement changes one of them
+     * (limits: docs/snapshot-format.md). */
+    uint64_t size, ino, mtime_ns, ctime_ns;
+    char image[SNAP_DISK_NAME_MAX];
+    uint8_t reserved[8];
+};
+#define SNAP_DISK_F_READONLY 1u
+#define SNAP_MAX_DISKS 32 /* disk sections in one file */
+/* A disk record's own fields (version, flags, a NUL-terminated printable image name): 0, or
+ * -EINVAL with err_set(). snap_check_config applies it to every disk section; what the record
+ * says about the image is checked by the monitor that restores it. */
+int snap_disk_check(const struct snap_disk *d);
 
 struct snap_writer {
     int fd;
@@ -225,6 +255,7 @@ struct snap_info {
     uint32_t nvcpus;
     uint64_t pages; /* RAM pages saved in the file */
     uint64_t file_size;
+    unsigned ndisks; /* disk sections (the images are named in the domain XML too) */
 };
 
 /* Validates path as far as can be done without KVM (everything snap_parse and

@@ -511,6 +511,83 @@ static void crc_known_value(void **state)
     assert_int_equal(snap_crc32(snap_crc32(0, buf, 13), buf + 13, 200), snap_crc32(0, buf, 213));
 }
 
+/* A file with n disk sections (each len bytes of *d), written as version `version`; its
+ * config checked. 0, or -EINVAL with the message in err_msg(). */
+static int disks_file(const struct snap_disk *d, unsigned n, size_t len, uint32_t version)
+{
+    int fd = memfd_create("snapdisk", 0);
+    assert_true(fd >= 0);
+    struct snap_writer w;
+    struct snap_header h = {0};
+    snap_host_cpu(h.cpu_vendor, &h.cpu_signature);
+    h.ram_size = RAM;
+    h.nranges = 1;
+    h.ranges[0].size = RAM;
+    struct snap_config c = {.mem_size = RAM, .nvcpus = 1};
+    assert_int_equal(snap_writer_open(&w, fd, &h), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_CONFIG, &c, sizeof(c)), 0);
+    assert_int_equal(snap_write_section(&w, SNAP_SEC_VCPU, vcpu_state, sizeof(vcpu_state)), 0);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(snap_write_section(&w, SNAP_SEC_DISK, d, len), 0);
+    assert_int_equal(snap_write_memory(&w, ram, RAM, -1), 0);
+    assert_int_equal(snap_writer_finish(&w), 0);
+    size_t flen = (size_t)w.bytes;
+    uint8_t *b = malloc(flen);
+    assert_int_equal(pread(fd, b, flen, 0), (ssize_t)flen);
+    close(fd);
+    struct snap_header *fh = (struct snap_header *)b;
+    assert_int_equal(fh->version, SNAP_VERSION);
+    fh->version = version;
+    fh->crc = snap_crc32(0, fh, offsetof(struct snap_header, crc));
+    struct snap_image img;
+    struct snap_config back;
+    int r = snap_parse(b, flen, vendor, 0, &img);
+    if (r == 0) {
+        r = snap_check_config(&img, &back);
+        snap_image_free(&img);
+    }
+    free(b);
+    return r;
+}
+
+/* Version 2's disk section: sane records pass (and version-1 files without one still do);
+ * a record of the wrong size, a damaged one, one in a version-1 file, too many: refused. */
+static void disk_sections(void **state)
+{
+    (void)state;
+    uint32_t sig;
+    snap_host_cpu(vendor, &sig);
+    struct snap_disk d = {.version = SNAP_DISK_VERSION, .sectors = 2048, .size = 1 << 20, .ino = 12};
+    snprintf(d.image, sizeof(d.image), "web/vda.img");
+    assert_int_equal(sizeof(d), 256);
+    assert_int_equal(disks_file(&d, 1, sizeof(d), 2), 0);
+    assert_int_equal(disks_file(&d, 0, sizeof(d), 1), 0);
+    assert_int_equal(disks_file(&d, SNAP_MAX_DISKS, sizeof(d), 2), 0);
+    assert_int_equal(disks_file(&d, SNAP_MAX_DISKS + 1, sizeof(d), 2), -EINVAL);
+    assert_non_null(strstr(err_msg(), "more disks than a domain may have"));
+    assert_int_equal(disks_file(&d, 1, sizeof(d), 1), -EINVAL);
+    assert_non_null(strstr(err_msg(), "disk section at offset"));
+    assert_non_null(strstr(err_msg(), "not in a version-1 file"));
+    assert_int_equal(disks_file(&d, 1, sizeof(d) - 8, 2), -EINVAL);
+    assert_non_null(strstr(err_msg(), "not the size of a disk record"));
+    struct snap_disk bad = d;
+    bad.image[3] = '\x1b';
+    assert_int_equal(disks_file(&bad, 1, sizeof(bad), 2), -EINVAL);
+    assert_non_null(strstr(err_msg(), "control character"));
+    bad = d;
+    memset(bad.image, 'x', sizeof(bad.image));
+    assert_int_equal(disks_file(&bad, 1, sizeof(bad), 2), -EINVAL);
+    bad = d;
+    bad.image[0] = 0;
+    assert_int_equal(disks_file(&bad, 1, sizeof(bad), 2), -EINVAL);
+    bad = d;
+    bad.flags = 2;
+    assert_int_equal(disks_file(&bad, 1, sizeof(bad), 2), -EINVAL);
+    /* Versions past this monitor's are refused by the header. */
+    assert_int_equal(disks_file(&d, 1, sizeof(d), SNAP_VERSION + 1), -EINVAL);
+    assert_non_null(strstr(err_msg(), "this monitor reads versions 1 to 2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(flipped_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_version_and_vendor, setup, teardown),
+        cmocka_unit_test_setup_teardown(disk_sections, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

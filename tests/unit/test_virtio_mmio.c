@@ -460,6 +460,35 @@ static void kick_without_thread_runs_inline(void **state)
     assert_int_equal(used_idx(f, 0), 1);
 }
 
+/* A queue served by another process (a vhost-user backend: external_queues) has its used
+ * index only in guest RAM; a restore sets the queue up again and must leave that index as
+ * the backend left it (the next backend starts from it), not at 0 as for a fresh driver. */
+static void restore_keeps_external_used_index(void **state)
+{
+    struct fx *f = *state;
+    static const struct virtio_dev_ops ext_ops = {0};
+    struct virtio_dev_info info = {
+        .name = "ext", .device_id = 2, .nqueues = 1, .queue_max = 64, .ops = &ext_ops, .external_queues = true};
+    struct virtio_dev *d = virtio_mmio_add(&f->vm.virtio, &info);
+    assert_non_null(d);
+    start(f, 2, 1, 16);
+    uint16_t *ram_used = (uint16_t *)(f->ram + qbase(0) + USED + 2);
+    *ram_used = 41; /* what a backend published */
+    struct virtio_dev_snap s;
+    virtio_dev_save(d, &s);
+    assert_int_equal(virtio_dev_restore(d, &s), 0);
+    assert_int_equal(*ram_used, 41);
+    /* A queue the monitor serves itself starts from the index it saved. */
+    start(f, 1, 1, 16);
+    set_desc(f, 0, 0, DATA, 8, VIRTQ_DESC_F_WRITE, 0);
+    offer(f, 0, 0, 16);
+    virtio_dev_kick(f->rng->dev, 0);
+    assert_int_equal(used_idx(f, 0), 1);
+    virtio_dev_save(f->rng->dev, &s);
+    assert_int_equal(virtio_dev_restore(f->rng->dev, &s), 0);
+    assert_int_equal(f->rng->dev->vq[0].used_idx, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(console_input, setup, teardown),
         cmocka_unit_test_setup_teardown(console_hostile_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(kick_without_thread_runs_inline, setup, teardown),
+        cmocka_unit_test_setup_teardown(restore_keeps_external_used_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

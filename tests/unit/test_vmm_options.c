@@ -223,6 +223,40 @@ static void disk_option_many(void **state)
     assert_int_equal(options_parse(argc, argv, &o), -1);
 }
 
+/* --disk ...,image=NAME,image-dir=DIR: the image a save or a migration records. */
+static void disk_image_option(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=1M"), 0);
+    assert_null(o.disks[0].image);
+    assert_null(o.disks[0].image_dir);
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=1M,image=web/vda.img,image-dir=/var/img"), 0);
+    assert_string_equal(o.disks[0].image, "web/vda.img");
+    assert_string_equal(o.disks[0].image_dir, "/var/img");
+    /* Each disk its own image. */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/a,size=1M,image=a.img,image-dir=/d", "--disk",
+                           "socket=/b,size=1M"),
+                     0);
+    assert_string_equal(o.disks[0].image, "a.img");
+    assert_null(o.disks[1].image);
+    static char *const bad[] = {
+        "socket=/s,size=1M,image=a.img",                        /* without image-dir */
+        "socket=/s,size=1M,image-dir=/var/img",                 /* without image */
+        "socket=/s,size=1M,image=/abs.img,image-dir=/d",        /* absolute */
+        "socket=/s,size=1M,image=../up.img,image-dir=/d",       /* leaves the directory */
+        "socket=/s,size=1M,image=a/../b.img,image-dir=/d",      /* a '..' component */
+        "socket=/s,size=1M,image=a//b.img,image-dir=/d",        /* an empty component */
+        "socket=/s,size=1M,image=./b.img,image-dir=/d",         /* a '.' component */
+        "socket=/s,size=1M,image=a\\b.img,image-dir=/d",        /* a backslash */
+        "socket=/s,size=1M,image=a\tb.img,image-dir=/d",        /* a control character */
+        "socket=/s,size=1M,image=,image-dir=/d",                /* empty */
+        "socket=/s,size=1M,image=a.img,image-dir=relative/dir", /* a relative directory */
+    };
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", bad[i]), -1);
+}
+
 /* --restore FILE [--restore-eager] [--domain-xml FILE]. */
 static void restore_options(void **state)
 {
@@ -252,6 +286,7 @@ int main(void)
         cmocka_unit_test(cpu_options),
         cmocka_unit_test(net_option),
         cmocka_unit_test(disk_option),
+        cmocka_unit_test(disk_image_option),
         cmocka_unit_test(disk_option_many),
         cmocka_unit_test(restore_options),
     };

@@ -14,6 +14,7 @@
 #include "vmm/boot/acpi.h"
 #include "vmm/host/cpu_report.h"
 #include "vmm/virtio/virtio_net.h"
+#include "vmm/state/disk_hold.h"
 #include "vmm/state/save_shrink.h"
 
 void domain__notify(struct domain *d, const char *fmt, ...)
@@ -116,6 +117,12 @@ static int boot(struct domain *d, int paused)
         domain__finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
         return -1;
     }
+    /* A restored disk's rings go to a backend only once guest RAM holds them (the devices'
+     * state is loaded before RAM, and the backend starts from the used index in RAM) and,
+     * for a migration, only after GO: until then the source may still run the domain, its
+     * disks included (state/disk_hold.h). */
+    if (restoring)
+        vm_disks_hold(&d->vm); /* no backend has the rings yet: nothing to stop, cannot fail */
     if (restoring)
         ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
     else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
@@ -150,6 +157,7 @@ static int boot(struct domain *d, int paused)
             struct timespec go;
             clock_gettime(CLOCK_REALTIME, &go); /* the hand-over: this side bills from here */
             d->held_from_ns = (uint64_t)go.tv_sec * 1000000000u + (uint64_t)go.tv_nsec;
+            vm_disks_release(&d->vm); /* GO: the disks are ours now */
             if (!paused)
                 vm_unpause(&d->vm);
             migrate_recv_started(d->incoming);
@@ -164,6 +172,7 @@ static int boot(struct domain *d, int paused)
             vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
         } else {
             log_info("restored %s", o->restore);
+            vm_disks_release(&d->vm);
             if (!paused)
                 vm_unpause(&d->vm);
         }

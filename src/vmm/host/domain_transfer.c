@@ -11,6 +11,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vmm/state/disk_hold.h"
 #include "vmm/state/save_shrink.h"
 #include "vmm/host/sandbox.h"
 
@@ -24,7 +25,7 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
         snprintf(reply, size, "err already saved to %s; the domain is stopping", d->saved_path);
         return;
     }
-    if (vmm_sandbox_check_save(args->path) < 0) {
+    if (vmm_sandbox_check_save(args->path) < 0 || vm_disks_recordable(&d->vm) < 0) {
         snprintf(reply, size, "err %s", err_msg());
         return;
     }
@@ -63,7 +64,11 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
     if (!was_paused)
         vm_pause(&d->vm);
     uint64_t bytes = 0, pages = 0;
-    int r = vm_snapshot_save(&d->vm, &ds, args->path, &bytes, &pages);
+    /* The disks first: their backends finish and flush what they took, so guest RAM and the
+     * images are final before either is recorded (state/disk_hold.h). */
+    int r = vm_disks_hold(&d->vm);
+    if (r == 0)
+        r = vm_snapshot_save(&d->vm, &ds, args->path, &bytes, &pages);
     if (shrink.asked)
         virtio_balloon_record_target(d->vm.vballoon, 0, 0);
     free(cfg);
@@ -78,8 +83,10 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
             snprintf(reply + strlen(reply), size - strlen(reply), " shrunk=%llu",
                      (unsigned long long)shrink.given_bytes);
     }
-    if (r < 0 || args->keep_running)
+    if (r < 0 || args->keep_running) {
         save_shrink_end(d->vm.vballoon, &shrink); /* the guest takes its memory back */
+        vm_disks_release(&d->vm);
+    }
     if (r == 0 && !args->keep_running) {
         d->save_requested = 1;
         snprintf(d->saved_path, sizeof(d->saved_path), "%s", args->path);
@@ -224,6 +231,10 @@ int domain__migrate_request(struct domain *d, const struct control_args *args, c
                                .max_rounds = MIGRATE_DEFAULT_MAX_ROUNDS};
     if (d->state == DOM_STATE_PAUSED) {
         snprintf(reply, size, "err the domain is paused: unpause it first (it would run at the destination)");
+        return 0;
+    }
+    if (vm_disks_recordable(&d->vm) < 0) {
+        snprintf(reply, size, "err %s", err_msg());
         return 0;
     }
     const char *key = args->key[0] ? args->key : o->migrate_key;

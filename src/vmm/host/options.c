@@ -69,6 +69,8 @@ void options_usage(FILE *f)
             "                           PATH. Once per disk (at most 8), each with its own PATH;\n"
             "                           queues=N (1..8, default 1) request queues, which the\n"
             "                           backend must serve (multi-queue)\n"
+            "                           [,image=NAME,image-dir=DIR]: the image the backend serves,\n"
+            "                           recorded by save and migrate (both need it)\n"
             "  --cpu-features-off LIST  take CPU features out of what the guest is offered, e.g. avx2,smap\n"
             "                           (names as --cpu-report prints them; a migration or restore then\n"
             "                           refuses a domain that saw them: docs/machine.md, \"CPUID\")\n"
@@ -296,6 +298,49 @@ static int parse_net(const char *text, struct options *o)
     return 0;
 }
 
+/* An image name as xeno-blkback takes it (docs/blkback.md, "Images"): printable ASCII, relative,
+ * no empty, '.' or '..' component. The monitor only looks at the file's metadata by it. */
+static bool disk_image_name_ok(const char *n)
+{
+    if (!*n || *n == '/')
+        return false;
+    for (const char *p = n; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '\\')
+            return false;
+    for (const char *c = n; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* image=NAME or image-dir=DIR of --disk into image / image_dir (OPTIONS_DISK_IMAGE_MAX,
+ * OPTIONS_DISK_IMAGE_DIR_MAX bytes). 1 not such an item, 0 taken, -1 bad (logged). */
+static int parse_disk_image_item(const char *item, char *image, char *image_dir)
+{
+    if (strncmp(item, "image=", 6) == 0) {
+        if (!disk_image_name_ok(item + 6) || strlen(item + 6) >= OPTIONS_DISK_IMAGE_MAX) {
+            log_error("--disk image=%s: the image's name relative to image-dir: printable, no leading /, no '.' or "
+                      "'..' component, at most %d bytes",
+                      item + 6, OPTIONS_DISK_IMAGE_MAX - 1);
+            return -1;
+        }
+        strcpy(image, item + 6);
+        return 0;
+    }
+    if (strncmp(item, "image-dir=", 10) == 0) {
+        if (item[10] != '/' || strlen(item + 10) >= OPTIONS_DISK_IMAGE_DIR_MAX) {
+            log_error("--disk image-dir=%s: an absolute directory of at most %d bytes", item + 10,
+                      OPTIONS_DISK_IMAGE_DIR_MAX - 1);
+            return -1;
+        }
+        strcpy(image_dir, item + 10);
+        return 0;
+    }
+    return 1;
+}
+
 /* One setting of --disk (an item between commas) into *d / *socket. 0 or -1 (logged). */
 static int parse_disk_item(char *item, struct virtio_blk_config_host *d, char *socket, size_t socket_size)
 {
@@ -322,18 +367,21 @@ static int parse_disk_item(char *item, struct virtio_blk_config_host *d, char *s
     } else if (strcmp(item, "readonly") == 0) {
         d->readonly = true;
     } else {
-        log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly, queues=N)", item);
+        log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly, queues=N, image=NAME, "
+                  "image-dir=DIR)",
+                  item);
         return -1;
     }
     return 0;
 }
 
-/* --disk socket=PATH,size=BYTES[,readonly][,queues=N], once per disk: a virtio-blk disk over
+/* --disk socket=PATH,size=BYTES[,readonly][,queues=N][,image=NAME,image-dir=DIR], once per
+ * disk: a virtio-blk disk over
  * vhost-user; size is the image's (its owner, xenod or the operator, knows it; the monitor
  * never opens it). Each disk has its own socket: its own backend connection. */
 static int parse_disk(const char *text, struct options *o)
 {
-    char buf[512];
+    char buf[1536]; /* socket, size, queues, image name and directory */
     if (o->ndisks >= VIRTIO_BLK_MAX_DISKS) {
         log_error("--disk given more than %d times: a domain has at most %d disks", VIRTIO_BLK_MAX_DISKS,
                   VIRTIO_BLK_MAX_DISKS);
@@ -349,13 +397,23 @@ static int parse_disk(const char *text, struct options *o)
     char *socket = o->disk_socket[n];
     *d = (struct virtio_blk_config_host){.queues = 1, .index = n};
     socket[0] = 0;
-    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save))
-        if (parse_disk_item(item, d, socket, sizeof(o->disk_socket[n])) < 0)
+    char *image = o->disk_image[n], *image_dir = o->disk_image_dir[n];
+    image[0] = image_dir[0] = 0;
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        int r = parse_disk_image_item(item, image, image_dir);
+        if (r < 0 || (r > 0 && parse_disk_item(item, d, socket, sizeof(o->disk_socket[n])) < 0))
             return -1;
+    }
     if (!socket[0] || !d->capacity) {
         log_error("--disk %s: socket=PATH and size=BYTES are required", text);
         return -1;
     }
+    if (!image[0] != !image_dir[0]) {
+        log_error("--disk %s: image=NAME and image-dir=DIR go together", text);
+        return -1;
+    }
+    d->image = image[0] ? image : NULL;
+    d->image_dir = image_dir[0] ? image_dir : NULL;
     for (unsigned i = 0; i < n; i++)
         if (strcmp(o->disk_socket[i], socket) == 0) {
             log_error("--disk socket=%s: two disks cannot share a socket (each has its own backend connection)",

@@ -12,6 +12,9 @@
 
 #define OPTIONS_SAVE_DIRS_MAX 8
 
+#define OPTIONS_DISK_IMAGE_MAX 193      /* an image name, NUL included (xeno-blkback's limit: 192) */
+#define OPTIONS_DISK_IMAGE_DIR_MAX 1024 /* the image directory, NUL included */
+
 struct options {
     const char *kernel, *initrd, *cmdline;
     uint64_t mem_size;
@@ -42,6 +45,10 @@ struct options {
     unsigned ndisks;
     struct virtio_blk_config_host disks[VIRTIO_BLK_MAX_DISKS]; /* disks[i].socket_path points at disk_socket[i] */
     char disk_socket[VIRTIO_BLK_MAX_DISKS][108];
+    /* image=NAME,image-dir=DIR of each --disk (disks[i].image, image_dir point here): the image
+     * a save or a migration records (docs/snapshot-format.md, "Disks"). */
+    char disk_image[VIRTIO_BLK_MAX_DISKS][OPTIONS_DISK_IMAGE_MAX];
+    char disk_image_dir[VIRTIO_BLK_MAX_DISKS][OPTIONS_DISK_IMAGE_DIR_MAX];
     /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
      * only into the run directory and the --save-dir directories. */
     int no_sandbox;

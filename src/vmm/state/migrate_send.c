@@ -14,6 +14,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/state/dirty_log.h"
+#include "vmm/state/disk_hold.h"
 #include "vmm/state/migrate_state.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -405,6 +406,11 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
      * before logging starts). */
     if ((r = guest_mem_wait_populated(&vm->mem, 60000)) < 0)
         return err_wrap(-r, "the domain's memory is still being restored from its snapshot");
+    /* The disks' backends write guest RAM where KVM's dirty log cannot see it: they stop
+     * (drained and flushed) for the whole move, so that the full pass below has all they
+     * wrote (disk_hold.h). */
+    if ((r = vm_disks_hold(vm)) < 0)
+        return r;
     /* Logging first, then the full pass: whatever the guest writes during the pass is in
      * the log for the next round. */
     if ((r = dirty_log_start(dl, vm)) < 0)
@@ -460,6 +466,7 @@ static void *thread_main(void *arg)
         r = run(m, &s, &dl, &pend);
     }
     if (r < 0) {
+        vm_disks_release(m->vm); /* the domain runs on here: its disks too */
         peer_reason(&s.c, r);
         m->res.err = r;
         snprintf(m->res.why, sizeof(m->res.why), "%s", err_msg());

@@ -334,7 +334,7 @@ static void try_hand_over(struct vhost_front *f)
     pthread_mutex_lock(&f->io_lock);
     /* A reset between the look at the device and here makes that look stale; a driver that
      * set DRIVER_OK again has asked for another attempt (want_setup). */
-    if (f->conn_fd >= 0 && !f->started && gen == __atomic_load_n(&f->reset_gen, __ATOMIC_ACQUIRE)) {
+    if (f->conn_fd >= 0 && !f->started && !f->held && gen == __atomic_load_n(&f->reset_gen, __ATOMIC_ACQUIRE)) {
         begin_exchange(f);
         if (hand_over(f, &rs) < 0)
             drop_connection(f, true, err_msg());
@@ -553,6 +553,37 @@ static void stop_rings(struct vhost_front *f)
         }
     }
     f->started = false;
+}
+
+int vhost_front_hold(struct vhost_front *f)
+{
+    if (!f->initialized)
+        return 0;
+    pthread_mutex_lock(&f->io_lock);
+    f->held = true;
+    bool was = f->conn_fd >= 0 && f->started;
+    stop_rings(f);
+    /* stop_rings drops the connection when the backend failed to answer: then it may still
+     * be completing requests into guest memory, and nothing may be captured now. */
+    int r = 0;
+    if (was && f->conn_fd < 0)
+        r = err_set(ETIMEDOUT, "%s: the backend did not stop its rings (%s)", f->name, err_msg());
+    pthread_mutex_unlock(&f->io_lock);
+    if (r == 0 && was)
+        log_info("%s: rings taken back from the backend (held)", f->name);
+    return r;
+}
+
+void vhost_front_release(struct vhost_front *f)
+{
+    if (!f->initialized)
+        return;
+    pthread_mutex_lock(&f->io_lock);
+    bool was = f->held;
+    f->held = false;
+    pthread_mutex_unlock(&f->io_lock);
+    if (was)
+        vhost_front_driver_ok(f); /* the thread hands the rings over if the driver runs the device */
 }
 
 void vhost_front_reset(struct vhost_front *f)

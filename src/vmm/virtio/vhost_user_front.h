@@ -97,6 +97,7 @@ struct vhost_front {
     uint64_t exchange_deadline_ms; /* CLOCK_MONOTONIC: the current exchange must end by then */
     uint64_t backend_features, protocol_features;
     bool started;           /* the rings are the backend's */
+    bool held;              /* vhost_front_hold: no hand-over until vhost_front_release */
     unsigned started_rings; /* how many (the device's: net 2, blk 1) */
     int inflight_fd;        /* -1: none yet for this driver setup */
     uint64_t inflight_size, inflight_offset;
@@ -128,6 +129,19 @@ void vhost_front_driver_ok(struct vhost_front *f);
 /* Device lock held: the driver reset the device. Stops the rings on the backend (bounded by
  * the reply deadline) and forgets the inflight region. */
 void vhost_front_reset(struct vhost_front *f);
+/* Any thread but the front end's: takes the rings back from the backend and keeps them until
+ * vhost_front_release, for a save or a migration (the domain's state must not change under
+ * it). GET_VRING_BASE on each ring: the backend completes and publishes every request it took
+ * (xeno-blkback also flushes the image) before it answers, so afterwards nothing but the
+ * guest writes its memory and the used index in guest RAM says exactly what is done. With no
+ * backend connected nothing is in flight (a dead backend's unpublished requests are redone
+ * by the next one). 0, or -ETIMEDOUT/-EPROTO when the backend did not answer in time (the
+ * connection is dropped: it may still be writing, so a save must not go on); held either
+ * way. */
+int vhost_front_hold(struct vhost_front *f);
+/* Ends a hold: the rings go to the backend again (now, if one is connected and the driver
+ * runs the device). */
+void vhost_front_release(struct vhost_front *f);
 /* Any thread: a copy of the counters, and whether a backend is connected now. */
 void vhost_front_get_stats(struct vhost_front *f, struct vhost_front_stats *out, bool *connected);
 

@@ -46,11 +46,17 @@ static void reset(struct virtio_dev *d)
     vhost_front_reset(&b->front);
 }
 
+static void free_blk(struct virtio_blk *b)
+{
+    vhost_front_destroy(&b->front);
+    free(b->image_dir);
+    free(b->image);
+    free(b);
+}
+
 static void destroy(struct virtio_dev *d)
 {
-    struct virtio_blk *b = virtio_dev_opaque(d);
-    vhost_front_destroy(&b->front);
-    free(b);
+    free_blk(virtio_dev_opaque(d));
 }
 
 /* The front end's view of the device (its thread; takes the device's lock). */
@@ -112,6 +118,12 @@ struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_
     b->queues = queues;
     b->sectors = cfg->capacity / VIRTIO_BLK_SECTOR;
     b->readonly = cfg->readonly;
+    if (cfg->image && cfg->image_dir &&
+        (!(b->image = strdup(cfg->image)) || !(b->image_dir = strdup(cfg->image_dir)))) {
+        free_blk(b); /* the front end is not set up yet: nothing of it to undo */
+        err_set(ENOMEM, "virtio-blk: out of memory");
+        return NULL;
+    }
     uint64_t features = (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
                         (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
     if (cfg->readonly)
@@ -136,18 +148,19 @@ struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_
         snprintf(name, sizeof(name), "virtio-blk%u", cfg->index);
     if (vhost_front_init(&b->front, name, cfg->socket_path, cfg->run_dir, h->mem, VIRTIO_BLK_QUEUE_SIZE, &front_ops,
                          b) < 0) {
-        vhost_front_destroy(&b->front);
-        free(b);
+        free_blk(b);
         return NULL;
     }
     if (queues > 1)
         vhost_front_require_queues(&b->front, queues);
     b->dev = virtio_mmio_add(h, &info);
     if (!b->dev) {
-        vhost_front_destroy(&b->front);
-        free(b);
+        free_blk(b);
         return NULL;
     }
+    /* The disk's own section (its image's identity) right after its virtio section. */
+    if (h->devices && dev_list_add(h->devices, "virtio-blk-disk", &virtio_blk_disk_state_ops, b) < 0)
+        return NULL;
     if (vhost_front_start(&b->front) < 0)
         return NULL;
     log_info("%s: %llu sectors, %u queue(s)%s, backend socket %s", name, (unsigned long long)b->sectors, queues,

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/core/device.h"
 #include "proto/virtio_blk.h"
 #include "vmm/virtio/vhost_user_front.h"
 
@@ -34,6 +35,10 @@ struct virtio_blk_config_host {
     const char *run_dir;     /* the monitor's run directory, or NULL (vhost_front_init) */
     uint64_t capacity;       /* bytes: the image's size (a multiple of 512) */
     bool readonly;
+    /* The image as the backend serves it, for saves and migrations only (the monitor never
+     * opens it; virtio_blk_state.c): its name relative to the host's image directory and
+     * that directory. Without them a save or a migration of the domain is refused. */
+    const char *image_dir, *image;
     unsigned queues; /* request queues, 1..VIRTIO_BLK_MAX_QUEUES (0 is taken as 1) */
     unsigned index;  /* the disk's place among the domain's disks: names it in log lines */
 };
@@ -47,6 +52,7 @@ struct virtio_blk {
     struct virtio_dev *dev;
     uint64_t sectors;
     bool readonly;
+    char *image_dir, *image; /* copies of the config's, or NULL */
     unsigned queues;
     struct vhost_front front;
 };
@@ -54,6 +60,15 @@ struct virtio_blk {
 /* Adds the device to the VM (the next virtio-mmio window) and listens on cfg->socket_path.
  * NULL with err_msg(). */
 struct virtio_blk *virtio_blk_create(struct virtio_host *h, const struct virtio_blk_config_host *cfg);
+/* Saves and migrations (virtio_blk_state.c). Any thread but the front end's: takes the
+ * request queue back from the backend, which completes, publishes and flushes everything it
+ * took (vhost_front_hold), and keeps it until virtio_blk_release. 0 or -errno with
+ * err_msg() (held either way). */
+int virtio_blk_hold(struct virtio_blk *b);
+void virtio_blk_release(struct virtio_blk *b);
+/* The disk section's state operations (SNAP_SEC_DISK): the image's name and identity,
+ * checked against this disk's image on restore. */
+extern const struct dev_state_ops virtio_blk_disk_state_ops;
 /* The config space the driver reads (lock held or not: nothing in it changes). */
 struct virtio_blk_config virtio_blk_config_space(const struct virtio_blk *b);
 /* Any thread. */

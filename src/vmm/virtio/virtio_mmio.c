@@ -618,6 +618,13 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s)
         qr->ready = 0;
         if (!s->q[q].ready || d->broken)
             continue;
+        /* virtq_setup starts the used ring at idx 0, as for a driver that sets a queue up. A
+         * queue a backend serves keeps its used index only in guest RAM (loaded before this),
+         * and the next backend starts from it: put it back once the ring is set up. */
+        uint16_t *ram_used = d->info.external_queues && qr->num <= d->info.queue_max
+                                 ? guest_mem_ptr(d->mem, qr->device + 2, sizeof(uint16_t))
+                                 : NULL;
+        uint16_t used_in_ram = ram_used && !(qr->device & 3) ? __atomic_load_n(ram_used, __ATOMIC_ACQUIRE) : 0;
         if (qr->num > d->info.queue_max || virtq_setup(&d->vq[q], qr->num, d->info.queue_max, qr->desc, qr->driver,
                                                        qr->device, virtio_dev_has_feature(d, VIRTIO_F_INDIRECT_DESC),
                                                        virtio_dev_has_feature(d, VIRTIO_F_EVENT_IDX)) != 0) {
@@ -625,6 +632,8 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_snap *s)
             break;
         }
         qr->ready = 1;
+        if (ram_used)
+            __atomic_store_n(ram_used, used_in_ram, __ATOMIC_RELEASE);
         d->vq[q].last_avail = s->q[q].last_avail;
         d->vq[q].used_idx = s->q[q].used_idx;
         d->vq[q].signalled_used = s->q[q].signalled_used;
