@@ -104,6 +104,9 @@ struct blk_disk {
     unsigned backoff_ms;
     uint64_t connects;
     uint64_t connected_at_ns;
+    /* CLOCK_REALTIME when this disk was added: its counters (st) start at zero then, so it
+     * names the counters' life to a meter (proto/blkback_stats.h, added_ns). */
+    uint64_t added_ns;
     struct blk_stats st;
     uint32_t sched_q;    /* the disk's queue in bb->sched */
     uint32_t sched_g[2]; /* its group= and sponsor= groups (index + 1), 0: none */
