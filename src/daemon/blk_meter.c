@@ -18,6 +18,12 @@ _Static_assert(offsetof(struct bb_stats_page, seq) == offsetof(struct page_head,
                    offsetof(struct bb_stats_page, updated_ns) == offsetof(struct page_head, updated_ns),
                "the head is the page's first fields");
 
+int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], int domid, const char *target)
+{
+    int n = snprintf(out, BLK_METER_NAME_MAX, "d%d-%s", domid, target);
+    return n > 0 && n < BLK_METER_NAME_MAX ? 0 : -ENAMETOOLONG;
+}
+
 void blk_meter_init(struct blk_meter *m, const char *path)
 {
     memset(m, 0, sizeof(*m));

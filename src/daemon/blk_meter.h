@@ -28,6 +28,11 @@ struct blk_meter {
     struct bb_stats_page page;
 };
 
+/* The name xenod gives domain `domid`'s disk `target` on the backend ("d7-vda": the tag of
+ * lib/domain_disk.h's domain_disk_spec). 0, or -ENAMETOOLONG. */
+#define BLK_METER_NAME_MAX 32 /* the page's name field */
+int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], int domid, const char *target);
+
 /* Sets the path; opens nothing yet (the backend may not run). */
 void blk_meter_init(struct blk_meter *m, const char *path);
 void blk_meter_fini(struct blk_meter *m);

@@ -103,6 +103,8 @@ static void sample_usage(struct registry *r)
         struct stats_page st;
         if (d->mon && monitor_read_stats(d->mon, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
             log_error("%s", err_msg());
+        if (d->mon && d->cfg.ndisks)
+            reg_disk_samples_locked(r, d); /* its disks' counters on xeno-blkback */
         /* Its network traffic, from the backend's page: the same record, for the sponsor's bill. */
         char port[NET_PORT_NAME_SIZE];
         struct nb_stats_port np;
