@@ -24,14 +24,16 @@ struct blk_meter {
     int valid;       /* page holds a checked copy */
     uint32_t seq;    /* the copy's sequence, start and update time: the refresh's test */
     uint64_t started_ns, updated_ns;
-    uint64_t copies; /* whole-page copies made (a test's measure of idle cost) */
+    uint64_t copies;     /* whole-page copies made (a test's measure of idle cost) */
+    uint64_t checked_ns; /* CLOCK_MONOTONIC of the caller's last refresh (its memo; 0 none) */
     struct bb_stats_page page;
 };
 
-/* The name xenod gives domain `domid`'s disk `target` on the backend ("d7-vda": the tag of
- * lib/domain_disk.h's domain_disk_spec). 0, or -ENAMETOOLONG. */
+/* The name xenod gives the disk `target` of the domain with that UUID on the backend (the tag
+ * of lib/domain_disk.h's domain_disk_spec: 'u' and the UUID's first 10 hex digits, then
+ * "-TARGET": "u0b2a4c1e96-vda"), stable across runs of the domain. 0, or -ENAMETOOLONG. */
 #define BLK_METER_NAME_MAX 32 /* the page's name field */
-int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], int domid, const char *target);
+int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], const char *uuid, const char *target);
 
 /* Sets the path; opens nothing yet (the backend may not run). */
 void blk_meter_init(struct blk_meter *m, const char *path);

@@ -1,11 +1,12 @@
 /* The registry's side of disk metering (docs/metering.md, "Disk meters"): the counters
  * xeno-blkback keeps of each domain's disks, read from its stats page for `xenctl info`, the
- * usage samples and the ledger. The backend names a domain's disk "d<ID>-<target>"
- * (blk_meter_disk_name), so a disk is found while its domain runs under that ID. */
+ * usage samples and the ledger. The backend names a domain's disk "u<UUID's first 10 hex
+ * digits>-<target>" (blk_meter_disk_name); it is read only while the domain runs. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/billing.h"
 #include "daemon/blk_meter.h"
@@ -27,6 +28,14 @@ static struct blk_meter *page_locked(struct registry *r)
         blk_meter_init(r->blk_page, path);
     }
     struct blk_meter *m = r->blk_page;
+    /* One look per pass: a pass over many domains (/metrics, the samples) asks once per disk,
+     * and the backend writes the page about once a second. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (m->checked_ns && now - m->checked_ns < 50000000ull)
+        return m->valid ? m : NULL;
+    m->checked_ns = now;
     int was = m->valid, rc = blk_meter_refresh(m);
     if (rc < 0 && rc != -ENOENT && was)
         log_warn("xeno-blkback's stats page %s: %s (disk counters unknown until it is good again)", m->path,
@@ -36,11 +45,11 @@ static struct blk_meter *page_locked(struct registry *r)
 
 const struct bb_stats_disk *reg_disk_stats_locked(struct registry *r, const struct reg_domain *d, unsigned i)
 {
-    if (!d->mon || d->domid <= 0 || i >= d->cfg.ndisks)
+    if (!d->mon || i >= d->cfg.ndisks)
         return NULL;
     struct blk_meter *m = page_locked(r);
     char name[BLK_METER_NAME_MAX];
-    if (!m || blk_meter_disk_name(name, d->domid, d->cfg.disks[i].target) < 0)
+    if (!m || blk_meter_disk_name(name, d->cfg.uuid, d->cfg.disks[i].target) < 0)
         return NULL;
     return blk_meter_find(m, name);
 }
