@@ -56,6 +56,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct reg_migrate_opts mo;
     if (api_body_migrate(b, &host, &mo) == 0)
         CHECK(host && mo.bandwidth_mbps <= 1000000 && mo.max_downtime_ms <= 600000);
+    struct domain_disk_qos dq;
+    if (api_body_disk_qos(b, &dq) == 0) {
+        CHECK(dq.given < (1u << (DISK_QOS_RESERVATION + 1)));
+        CHECK(!dq.weight || (dq.weight >= DOMAIN_DISK_WEIGHT_MIN && dq.weight <= DOMAIN_DISK_WEIGHT_MAX));
+        CHECK(dq.reservation <= DOMAIN_DISK_RESERVATION_MAX);
+        for (int i = 0; i < IOTUNE_KEYS; i++)
+            CHECK(dq.iotune[i] <= DOMAIN_DISK_IOTUNE_VALUE_MAX);
+    }
     struct domain_bandwidth in, out;
     if (api_body_net_qos(b, &in, &out) == 0) {
         bandwidth_ok(&in);

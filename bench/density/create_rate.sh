@@ -4,7 +4,11 @@
 # `echo` domains (32 MiB, 1 vCPU) created by 4 clients with one xenctl per domain, destroyed,
 # created again by 4 clients each running one `xenctl create FILE...`, destroyed. Prints
 # creates per second and host CPU per create (all CPUs' busy jiffies over the phase / N:
-# other work on the host in the same seconds is in it). Every monitor started is destroyed
+# other work on the host in the same seconds is in it) and, for the batch creates, our own CPU
+# per create split by process, which other work does not inflate: xenod (its /proc/PID/stat,
+# exited threads included), the monitors (the sum of their threads' /proc/PID/task/*/schedstat
+# run times right after the phase) and the xenctl clients (bash's `time`, from wait4).
+# Every monitor started is destroyed
 # through the API, and killed at exit if anything went wrong.
 #
 # Usage: bench/density/create_rate.sh [N...]   (default: 100 300)
@@ -46,7 +50,10 @@ clients() {
         if [ "$verb" = create-batch ]; then
             local files=()
             for i in $(seq $((k + 1)) "$CLIENTS" "$n"); do files+=("$TMP/xml/d$(printf %05d "$i").xml"); done
-            timeout 600 "$ctl" create "${files[@]}" >/dev/null || echo "create_rate: batch create failed" >&2 &
+            (
+                TIMEFORMAT='%U %S'
+                { time timeout 600 "$ctl" create "${files[@]}" >/dev/null || echo "create_rate: batch create failed" >&2; } 2>"$TMP/ctl-cpu.$k"
+            ) &
             pids+=($!)
             continue
         fi
@@ -72,6 +79,16 @@ phase() {
         'BEGIN {printf "%.1f/s %.1f ms", n / (t / 1e6), 1000 * j / hz / n}'
 }
 
+# own_cpu N: prints "xenod X + monitors M + xenctl C ms" per create (after a batch phase; the
+# xenod figure needs XENOD_CPU0, its ticks before the phase)
+own_cpu() {
+    local n=$1 x1 mon_ns
+    x1=$(awk '{print $14 + $15}' "/proc/$XENOD_PID/stat")
+    mon_ns=$(for p in $(monitors); do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{s += $1} END {print s + 0}')
+    awk -v n="$n" -v x="$((x1 - XENOD_CPU0))" -v hz="$hz" -v m="$mon_ns" -v c="$(cat "$TMP"/ctl-cpu.* | awk '{s += $1 + $2} END {print s + 0}')" \
+        'BEGIN {printf "xenod %.1f + monitors %.1f + xenctl %.1f ms", 1000 * x / hz / n, m / 1e6 / n, 1000 * c / n}'
+}
+
 one() { # BUILD N
     local b=$1 n=$2 i
     rm -rf "$TMP/state" "$TMP/xml"
@@ -83,17 +100,20 @@ one() { # BUILD N
     "$b/bin/xenod" --state-dir "$TMP/state" --socket "$XENOD_SOCKET" --max-domains $((n + 16)) >"$TMP/xenod.log" 2>&1 &
     XENOD_PID=$!
     for _ in $(seq 100); do curl -sf --unix-socket "$XENOD_SOCKET" http://x/v1/host >/dev/null 2>&1 && break; sleep 0.1; done
-    local per batch
+    local per batch own
     per=$(phase create "$n" "$b/bin/xenctl")
     clients destroy "$n" "$b/bin/xenctl"
+    rm -f "$TMP"/ctl-cpu.*
+    XENOD_CPU0=$(awk '{print $14 + $15}' "/proc/$XENOD_PID/stat")
     batch=$(phase create-batch "$n" "$b/bin/xenctl")
+    own=$(own_cpu "$n")
     clients destroy "$n" "$b/bin/xenctl"
     kill -TERM "$XENOD_PID"
     wait "$XENOD_PID" 2>/dev/null
     XENOD_PID=
     [ -z "$(monitors)" ] || echo "create_rate: monitors left behind" >&2
-    printf '%-40s N=%-5s %d clients, one xenctl per domain: %s per create; one xenctl each: %s per create; load %s\n' \
-        "$b" "$n" "$CLIENTS" "$per" "$batch" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '%-40s N=%-5s %d clients, one xenctl per domain: %s per create; one xenctl each: %s per create (own: %s); load %s\n' \
+        "$b" "$n" "$CLIENTS" "$per" "$batch" "$own" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 for r in $(seq "$ROUNDS"); do

@@ -62,7 +62,7 @@ static void *placer(void *arg)
 {
     (void)arg;
     struct etcd_client *e;
-    if (etcd_open(&e, urls, 5000) < 0)
+    if (etcd_open(&e, urls, NULL, 5000) < 0)
         die("etcd");
     for (int i; (i = atomic_fetch_add(&next_domain, 1)) < ndomains;) {
         struct fleet_domain d = {.reservation_ppm = 20000 + (uint32_t)(i % 5) * 10000, .vcpus = 1, .mem_mib = 64};
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct etcd_client *e;
-    if (etcd_open(&e, urls, 5000) < 0)
+    if (etcd_open(&e, urls, NULL, 5000) < 0)
         die("etcd");
     for (int i = 0; i < nhosts; i++) {
         char name[32];

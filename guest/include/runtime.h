@@ -196,11 +196,11 @@ struct phys_range {
 struct boot_info {
     bool valid;
     uint32_t version;
-    const char *cmdline;              /* copied; "" when none */
+    const char *cmdline; /* copied; "" when none */
     unsigned nr_memmap;
     struct memmap_entry memmap[128]; /* copied */
     unsigned nr_modules;
-    struct pvh_module modules[8];    /* copied */
+    struct pvh_module modules[8]; /* copied */
     uint64_t rsdp_paddr;
     /* Where the monitor put start_info, the memmap, the module list, the command line and
      * the modules themselves: memory a test that scribbles over RAM should leave alone. */
@@ -283,16 +283,16 @@ struct acpi_info {
     uint8_t reset_value;
     /* MADT */
     uint32_t lapic_addr;
-    unsigned lapics;          /* enabled local APICs (and x2APICs) */
-    uint8_t lapic_ids[64];    /* the APIC IDs of the first 64 of them */
+    unsigned lapics;       /* enabled local APICs (and x2APICs) */
+    uint8_t lapic_ids[64]; /* the APIC IDs of the first 64 of them */
     unsigned ioapics;
-    uint32_t ioapic_addr;     /* the first one's */
+    uint32_t ioapic_addr; /* the first one's */
     /* DSDT */
-    bool dsdt_walked;         /* the walk reached the end of the DSDT */
-    const char *dsdt_stop;    /* else why it stopped */
+    bool dsdt_walked;      /* the walk reached the end of the DSDT */
+    const char *dsdt_stop; /* else why it stopped */
     bool s5_found;
-    uint8_t s5_slp_typ;       /* SLP_TYPa of \_S5_ */
-    unsigned nr_mmio_devs;    /* LNRO0005 devices with a window and an interrupt */
+    uint8_t s5_slp_typ;    /* SLP_TYPa of \_S5_ */
+    unsigned nr_mmio_devs; /* LNRO0005 devices with a window and an interrupt */
     struct acpi_mmio_dev mmio_devs[ACPI_MAX_MMIO_DEVS];
 };
 /* What was found; never NULL (found == false when there are no usable tables). */
@@ -313,8 +313,14 @@ bool acpi_power_off(void);
  * windows from 0xd0000000, IOAPIC pin 16 + index (edge, active high), listed in the DSDT. */
 #define VIRTIO_MMIO_WINDOWS_BASE 0xd0000000UL
 #define VIRTIO_MMIO_WINDOW_SIZE 0x1000UL
-#define VIRTIO_MMIO_MAX_DEVICES 8
+#define VIRTIO_MMIO_MAX_DEVICES 12
 #define VIRTIO_GSI_BASE 16
+/* Window i's pin without a DSDT (docs/machine.md): 16 + i, then ISA pins 5, 6, 7, 10. */
+static inline unsigned virtio_mmio_window_gsi(unsigned i)
+{
+    static const unsigned char isa_pins[] = {5, 6, 7, 10};
+    return i < 8 ? VIRTIO_GSI_BASE + i : isa_pins[(i - 8) % 4];
+}
 #define VEC_VIRTIO_BASE 0x50 /* device index i interrupts on vector 0x50 + i */
 
 #define VIRTIO_ID_CONSOLE 3
@@ -385,8 +391,8 @@ struct virtio_device {
     uint64_t base;
     unsigned index, gsi;
     uint32_t device_id;
-    uint64_t features;         /* negotiated */
-    unsigned vector;           /* 0: polled */
+    uint64_t features;          /* negotiated */
+    unsigned vector;            /* 0: polled */
     volatile uint32_t isr_seen; /* InterruptStatus bits the IRQ handler acknowledged */
     volatile uint32_t irqs;     /* interrupts taken */
 };

@@ -2,8 +2,9 @@
  * virtio-mmio driver core: discovery, feature negotiation, split virtqueues.
  *
  * Discovery reads the ACPI DSDT (acpi.c: the LNRO0005 devices with their window and GSI),
- * as stock kernels do; without a DSDT it probes the eight windows at 0xd0000000 +
- * i * 0x1000 for the magic value, where docs/machine.md puts device i on pin 16 + i.
+ * as stock kernels do; without a DSDT it probes the twelve windows at 0xd0000000 +
+ * i * 0x1000 for the magic value, where docs/machine.md puts device i on pin 16 + i (the
+ * last four on ISA pins 5, 6, 7, 10).
  */
 #include "runtime.h"
 
@@ -43,7 +44,7 @@ unsigned virtio_mmio_scan(struct virtio_mmio_window *out, unsigned max)
         return n;
     }
     for (unsigned i = 0; i < VIRTIO_MMIO_MAX_DEVICES && n < max; i++)
-        n += probe(VIRTIO_MMIO_WINDOWS_BASE + i * VIRTIO_MMIO_WINDOW_SIZE, i, VIRTIO_GSI_BASE + i, &out[n]);
+        n += probe(VIRTIO_MMIO_WINDOWS_BASE + i * VIRTIO_MMIO_WINDOW_SIZE, i, virtio_mmio_window_gsi(i), &out[n]);
     return n;
 }
 
@@ -106,8 +107,7 @@ bool virtio_device_init(struct virtio_device *d, const struct virtio_mmio_window
     virtio_write(d, VIRTIO_REG_DRIVER_FEATURES, (uint32_t)d->features);
     virtio_write(d, VIRTIO_REG_DRIVER_FEATURES_SEL, 1);
     virtio_write(d, VIRTIO_REG_DRIVER_FEATURES, (uint32_t)(d->features >> 32));
-    virtio_write(d, VIRTIO_REG_STATUS,
-                 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+    virtio_write(d, VIRTIO_REG_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     if (!(virtio_status(d) & VIRTIO_STATUS_FEATURES_OK)) {
         printf("virtio: device %u refused features %#lx\n", d->device_id, (unsigned long)d->features);
         virtio_write(d, VIRTIO_REG_STATUS, VIRTIO_STATUS_FAILED);
@@ -139,7 +139,8 @@ void virtio_enable_irq(struct virtio_device *d)
     d->vector = VEC_VIRTIO_BASE + d->index;
     irq_devs[d->index] = d;
     irq_register(d->vector, virtio_irq);
-    /* Pins 16-23 are programmed like the ISA ones: edge, active high, fixed delivery. */
+    /* Pins 16-23 (and ISA pins 5, 6, 7, 10 for windows 8-11) are programmed like the ISA
+     * ones: edge, active high, fixed delivery. */
     ioapic_route_isa(d->gsi, d->vector, lapic_id());
 }
 

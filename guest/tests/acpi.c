@@ -15,10 +15,9 @@
 const char test_title[] = "acpi: the monitor's ACPI tables";
 
 #define VIRTIO_WINDOWS 0xd0000000UL
-#define VIRTIO_STRIDE  0x1000UL
-#define VIRTIO_GSI0    16
-#define VIRTIO_MAGIC   0x74726976 /* "virt" */
-#define MAX_PROBE      8
+#define VIRTIO_STRIDE 0x1000UL
+#define VIRTIO_MAGIC 0x74726976 /* "virt" */
+#define MAX_PROBE 8
 
 static const char *ok(bool good)
 {
@@ -31,8 +30,7 @@ static bool table(const char *what, const struct acpi_table_ref *t)
         test_fail("no %s", what);
         return false;
     }
-    printf("acpi: %s at %#lx, %u bytes, revision %u, %s\n", what, t->addr, t->length, t->revision,
-           ok(t->checksum_ok));
+    printf("acpi: %s at %#lx, %u bytes, revision %u, %s\n", what, t->addr, t->length, t->revision, ok(t->checksum_ok));
     if (!t->checksum_ok)
         test_fail("%s checksum", what);
     return t->checksum_ok;
@@ -102,10 +100,10 @@ static void check_devices(void)
         uint64_t want = VIRTIO_WINDOWS + (uint64_t)i * VIRTIO_STRIDE;
 
         printf("acpi: device %s base=%#lx size=%#x gsi=%u uid=%u\n", d->name, d->base, d->size, d->gsi, d->uid);
-        if (d->base != want || d->size != VIRTIO_STRIDE || d->gsi != VIRTIO_GSI0 + (unsigned)i ||
+        if (d->base != want || d->size != VIRTIO_STRIDE || d->gsi != virtio_mmio_window_gsi((unsigned)i) ||
             d->uid != (unsigned)i)
             test_fail("device %d: expected base %#lx, size %#lx, gsi %u, uid %d", i, want, VIRTIO_STRIDE,
-                      VIRTIO_GSI0 + i, i);
+                      virtio_mmio_window_gsi((unsigned)i), i);
     }
     if ((unsigned)n != probed)
         test_fail("the DSDT lists %d devices, %u windows hold one", n, probed);
@@ -120,8 +118,7 @@ void test_main(void)
         return;
     }
     printf("acpi: RSDP at %#lx (%s), revision %u, OEM \"%s\", checksums OK\n", a->rsdp_addr,
-           a->rsdp_from_start_info ? "hvm_start_info.rsdp_paddr" : "found by scanning", a->rsdp_revision,
-           a->oem_id);
+           a->rsdp_from_start_info ? "hvm_start_info.rsdp_paddr" : "found by scanning", a->rsdp_revision, a->oem_id);
     if (!a->rsdp_from_start_info)
         test_fail("hvm_start_info.rsdp_paddr (%#lx) does not point at the RSDP", boot_info.rsdp_paddr);
     if (a->rsdp_revision < 2)
@@ -130,9 +127,9 @@ void test_main(void)
     if (!table("XSDT", &a->xsdt))
         return;
     if (table("FADT", &a->fadt)) {
-        printf("acpi: FADT: %s, sleep control %s %#lx, sleep status %s %#lx", a->hw_reduced ? "hardware-reduced" : "full",
-               space(a->sleep_control.space), a->sleep_control.addr, space(a->sleep_status.space),
-               a->sleep_status.addr);
+        printf("acpi: FADT: %s, sleep control %s %#lx, sleep status %s %#lx",
+               a->hw_reduced ? "hardware-reduced" : "full", space(a->sleep_control.space), a->sleep_control.addr,
+               space(a->sleep_status.space), a->sleep_status.addr);
         if (a->reset_reg.addr)
             printf(", reset %s %#lx value %#x", space(a->reset_reg.space), a->reset_reg.addr, a->reset_value);
         printf("\n");

@@ -141,3 +141,40 @@ bool blk_iotune_equal(const struct blk_iotune *a, const struct blk_iotune *b)
             return false;
     return a->size_iops == b->size_iops;
 }
+
+int blk_qos_format(const struct blk_qos *q, char *buf, size_t size)
+{
+    size_t len = 0;
+    int n = 0;
+    buf[0] = 0;
+#define WORD(...)                                                                                                      \
+    do {                                                                                                               \
+        n = snprintf(buf + len, size - len, "%s", len ? " " : "");                                                     \
+        if (n >= 0 && (size_t)n < size - len)                                                                          \
+            len += (size_t)n, n = snprintf(buf + len, size - len, __VA_ARGS__);                                        \
+        if (n < 0 || (size_t)n >= size - len)                                                                          \
+            return -ENAMETOOLONG;                                                                                      \
+        len += (size_t)n;                                                                                              \
+    } while (0)
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        const struct blk_rate *r = (const struct blk_rate *)((const char *)&q->iotune + rates[i].off);
+        if (r->avg)
+            WORD("%s=%llu", rates[i].key, (unsigned long long)r->avg);
+        if (r->max)
+            WORD("%s_max=%llu", rates[i].key, (unsigned long long)r->max);
+        if (r->max_length_s)
+            WORD("%s_max_length=%u", rates[i].key, r->max_length_s);
+    }
+    if (q->iotune.size_iops)
+        WORD("size_iops_sec=%llu", (unsigned long long)q->iotune.size_iops);
+    if (q->group[0])
+        WORD("group=%s", q->group);
+    if (q->sponsor[0])
+        WORD("sponsor=%s", q->sponsor);
+    if (q->weight)
+        WORD("weight=%u", q->weight);
+    if (q->reservation)
+        WORD("reservation=%llu", (unsigned long long)q->reservation);
+#undef WORD
+    return 0;
+}

@@ -6,6 +6,7 @@
 #define XENO_BLK_BLK_QOS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "blk/iosched_limit.h"
@@ -30,6 +31,9 @@ int blk_qos_word(struct blk_qos *q, const char *key, const char *value);
 /* The whole set checked (libvirt's rules: total_* not with read_* or write_*, _max >= the
  * average, _max_length needs _max). 0 or -EINVAL with a message naming `what`. */
 int blk_qos_check(const struct blk_qos *q, const char *what);
+/* The words of q that are set, "key=value" separated by blanks (as blk_qos_word reads them,
+ * sponsor limits left out); "" for none. 0, or -ENAMETOOLONG when they do not fit. */
+int blk_qos_format(const struct blk_qos *q, char *buf, size_t size);
 /* Whether a and b state the same limits. */
 bool blk_iotune_equal(const struct blk_iotune *a, const struct blk_iotune *b);
 

@@ -44,7 +44,7 @@ unsigned blk_lat_bucket(uint64_t ns)
     return b;
 }
 
-static void slot_done(struct blk_slot *s, uint8_t status)
+void blk_slot_done(struct blk_slot *s, uint8_t status)
 {
     struct blk_stats *st = &s->q->disk->st;
     if (s->queued_ns) {
@@ -111,17 +111,17 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
             d->st.bad_chains++;
             s->req.status = NULL;
             s->req.used_len = 0;
-            slot_done(s, VIRTIO_BLK_S_IOERR);
+            blk_slot_done(s, VIRTIO_BLK_S_IOERR);
             continue;
         }
         if (st != VIRTIO_BLK_S_OK) {
-            slot_done(s, (uint8_t)st);
+            blk_slot_done(s, (uint8_t)st);
             continue;
         }
         count(&d->st, &s->req);
         if (s->req.type == VIRTIO_BLK_T_GET_ID) {
             blk_req_fill_id(&s->req, &d->info);
-            slot_done(s, VIRTIO_BLK_S_OK);
+            blk_slot_done(s, VIRTIO_BLK_S_OK);
             continue;
         }
         s->queued_ns = blk_now_ns();
@@ -142,47 +142,13 @@ static bool aligned_for_direct(const struct blk_req *r)
     return true;
 }
 
-/* An overlay's request, done here and now through the image layer (image.h): synchronous,
- * since each extent of a request may lie in the overlay or in its base, and a write may
- * copy a cluster first. A status. */
-static uint8_t overlay_io(struct image *img, const struct blk_req *r)
-{
-    int rc = 0;
-    uint64_t off = r->offset;
-    switch (r->type) {
-    case VIRTIO_BLK_T_IN:
-    case VIRTIO_BLK_T_OUT:
-        for (unsigned i = 0; i < r->ndata && rc == 0; i++) {
-            rc = r->type == VIRTIO_BLK_T_IN ? image_pread(img, r->data[i].iov_base, r->data[i].iov_len, off)
-                                            : image_pwrite(img, r->data[i].iov_base, r->data[i].iov_len, off);
-            off += r->data[i].iov_len;
-        }
-        break;
-    case VIRTIO_BLK_T_FLUSH: rc = image_flush(img); break;
-    default:
-        for (unsigned i = 0; i < r->nranges && rc == 0; i++) {
-            uint64_t o = r->ranges[i].sector * VIRTIO_BLK_SECTOR;
-            uint64_t n = (uint64_t)r->ranges[i].num_sectors * VIRTIO_BLK_SECTOR;
-            rc = r->type == VIRTIO_BLK_T_DISCARD ? image_discard(img, o, n) : image_write_zeroes(img, o, n);
-        }
-    }
-    return rc < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-}
-
 /* Prepares the SQEs of one request; false when the SQ is full (nothing was prepared). */
 static bool prepare(struct blkback *bb, struct blk_slot *s)
 {
     const struct blk_req *r = &s->req;
     const struct blk_image *img = &s->q->disk->img;
-    if (img->ovl) {
-        uint8_t st = overlay_io(img->ovl, r);
-        if (st != VIRTIO_BLK_S_OK)
-            log_warn("disk %s: request type %u at byte %llu: %s", s->q->disk->cfg.name, r->type,
-                     (unsigned long long)r->offset, err_msg());
-        blk_sched_done(s);
-        slot_done(s, st);
-        return true;
-    }
+    if (img->ovl)
+        return blk_ovl_prepare(bb, s);
     unsigned need = r->nranges ? r->nranges : 1;
     if (io_uring_sq_space_left(&bb->ring) < need)
         return false;
@@ -267,7 +233,7 @@ static void complete_cqe(struct blkback *bb, struct blk_slot *s, int res)
     }
     if (--s->pending == 0) {
         blk_sched_done(s);
-        slot_done(s, s->status);
+        blk_slot_done(s, s->status);
     }
 }
 
@@ -287,10 +253,13 @@ void blk_io_run(struct blkback *bb, bool wait)
         if (wait && io_uring_wait_cqe(&bb->ring, &cqe) < 0)
             return;
         while (io_uring_peek_cqe(&bb->ring, &cqe) == 0) {
-            struct blk_slot *s = io_uring_cqe_get_data(cqe);
+            uint64_t data = io_uring_cqe_get_data64(cqe);
             int res = cqe->res;
             io_uring_cqe_seen(&bb->ring, cqe);
-            complete_cqe(bb, s, res);
+            if (data & 1) /* an overlay's extent (blk_overlay_io.c) */
+                blk_ovl_complete(bb, (struct blk_ovl_op *)(uintptr_t)(data & ~1ull), res);
+            else
+                complete_cqe(bb, (struct blk_slot *)(uintptr_t)data, res);
             seen++;
         }
         if (!seen) /* completions may let the scheduler pick more: once more round */

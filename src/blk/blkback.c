@@ -131,6 +131,9 @@ int blkback_init(struct blkback *bb, int image_dirfd)
 {
     memset(bb, 0, sizeof(*bb));
     bb->dirfd = image_dirfd;
+    for (unsigned i = 0; i < BLK_OVL_OPS; i++)
+        bb->ovl_op[i].next_free = i + 1 < BLK_OVL_OPS ? &bb->ovl_op[i + 1] : NULL;
+    bb->ovl_free = &bb->ovl_op[0];
     /* The ring starts disabled so that it can be restricted before any SQE: only the opcodes
      * the backend prepares, and no register operation at all afterwards (the seccomp filter
      * does not allow io_uring_register either). A compromised backend cannot turn the ring
@@ -249,7 +252,9 @@ int blkback_update_disk(struct blkback *bb, const struct blk_disk_config *cfg)
     if (what)
         return err_set(EBUSY, "disk %s: %s cannot change while it is served; remove the disk and add it again",
                        cfg->name, what);
-    return 0;
+    /* The QoS words are the whole setting (`xenctl disk-qos`): in force at once, or refused
+     * (admission, group rules) with the old one kept. */
+    return blkback_set_qos(bb, cfg->name, &cfg->qos);
 }
 
 int blkback_disk_remove(struct blkback *bb, const char *name)

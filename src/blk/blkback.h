@@ -36,6 +36,8 @@
 #define BLK_SOCKET_TIMEOUT_MS 2000u
 #define BLK_DEVICE_DEPTH_DEFAULT 32u          /* requests on the device at once (the scheduler's bound) */
 #define BLK_SCHED_GROUPS (2u * BLK_MAX_DISKS) /* libvirt groups and sponsors, each at most one per disk */
+#define BLK_OVL_OPS 512u                      /* overlay extents on io_uring at once, all disks together */
+#define BLK_OVL_MAX_EXTENTS 64u               /* a request in more extents than this is served synchronously */
 
 /* A disk as the operator configures it (--disk). */
 struct blk_disk_config {
@@ -65,6 +67,18 @@ struct blk_slot {
     struct blk_req req;
 };
 
+/* One extent of an overlay's read or write on io_uring (blk_overlay_io.c): its own iovec,
+ * which must live until the completion. user_data is its address | 1 (a slot's has bit 0
+ * clear), so completions tell the two apart. Lives in bb->ovl_op, free ones on a list. */
+struct blk_ovl_op {
+    struct blk_slot *s;
+    struct iovec iov;
+    int fd; /* the buffered descriptor: the rest of a short read, a request O_DIRECT refused */
+    uint64_t off;
+    bool read, direct;
+    struct blk_ovl_op *next_free;
+};
+
 struct blk_queue {
     struct blk_disk *disk;
     unsigned index;
@@ -86,6 +100,7 @@ struct blk_stats {
     uint64_t bytes_read, bytes_written;
     uint64_t ioerr, unsupp, bad_chains; /* requests refused or failed */
     uint64_t direct_fallbacks;          /* O_DIRECT refused a request: redone buffered */
+    uint64_t ovl_ring, ovl_sync;        /* overlay: extents on io_uring, requests done synchronously */
     uint64_t latency[BLK_LAT_BUCKETS];  /* requests by taken-to-done time (blk_lat_bucket) */
 };
 
@@ -108,6 +123,7 @@ struct blk_disk {
      * names the counters' life to a meter (proto/blkback_stats.h, added_ns). */
     uint64_t added_ns;
     struct blk_stats st;
+    unsigned ovl_ring;   /* an overlay's extents on io_uring: its table waits for them (blk_overlay_io.c) */
     uint32_t sched_q;    /* the disk's queue in bb->sched */
     uint32_t sched_g[2]; /* its group= and sponsor= groups (index + 1), 0: none */
 };
@@ -138,6 +154,8 @@ struct blkback {
     struct blk_capacity cap;    /* --calibrate's record; cap.units_per_sec 0: none (no reservations) */
     struct blk_sched_group group[BLK_SCHED_GROUPS];
     uint64_t queue_used; /* bit i: scheduler queue i belongs to a disk */
+    struct blk_ovl_op ovl_op[BLK_OVL_OPS];
+    struct blk_ovl_op *ovl_free; /* the free ones (blkback_init links them all) */
 };
 
 uint64_t blk_now_ns(void);
@@ -193,6 +211,18 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len);
 void blk_queue_start(struct blk_disk *d, unsigned q);
 void blk_queue_stop(struct blk_disk *d, unsigned q);
 void blk_queue_kick(struct blk_disk *d, unsigned q);
+/* A request is done with that status: published in order (its slot's place in the queue). */
+void blk_slot_done(struct blk_slot *s, uint8_t status);
+
+/* blk_overlay_io.c: an overlay's request (img.ovl set) instead of the raw path. Reads and
+ * writes whose every cluster is mapped go to io_uring, one READV/WRITEV per extent; the rest
+ * (copy-on-write, flush, discard, write-zeroes, more than BLK_OVL_MAX_EXTENTS extents) waits
+ * until the disk has nothing on the ring and is done synchronously through image.h. False:
+ * not now (SQ or extents full, or waiting for the ring), nothing was done. */
+bool blk_ovl_prepare(struct blkback *bb, struct blk_slot *s);
+/* The completion of an op blk_ovl_prepare submitted (user_data with bit 0 set). */
+void blk_ovl_complete(struct blkback *bb, struct blk_ovl_op *op, int res);
+
 /* Submits what is in the dispatch queue and reaps completions (wait: block until at least
  * one completes). Publishes and notifies. */
 void blk_io_run(struct blkback *bb, bool wait);

@@ -1,6 +1,7 @@
 /* xeno-blkback's control requests (blk/control.h). */
 #include "blk/control.h"
 
+#include "blk/blk_qos.h"
 #include "blk/disk_spec.h"
 #include "lib/err.h"
 #include "proto/netback_ctl.h"
@@ -37,8 +38,12 @@ static void list_disks(struct blkback *bb, FILE *f)
     fprintf(f, "ok disks=%u\n", bb->ndisks);
     for (unsigned i = 0; i < bb->ndisks; i++) {
         const struct blk_disk *d = bb->disk[i];
-        fprintf(f, "disk name=%s socket=%s file=%s sectors=%llu readonly=%d connected=%d\n", d->cfg.name, d->cfg.socket,
-                d->cfg.file, (unsigned long long)d->info.sectors, d->cfg.readonly, d->sock >= 0);
+        char qos[768];
+        if (blk_qos_format(&d->cfg.qos, qos, sizeof(qos)) < 0)
+            snprintf(qos, sizeof(qos), "qos=(too long)");
+        fprintf(f, "disk name=%s socket=%s file=%s sectors=%llu readonly=%d connected=%d%s%s\n", d->cfg.name,
+                d->cfg.socket, d->cfg.file, (unsigned long long)d->info.sectors, d->cfg.readonly, d->sock >= 0,
+                qos[0] ? " " : "", qos);
     }
 }
 

@@ -52,6 +52,20 @@ int image_base_check(int base_fd, const struct ovl_header *h, const char *name)
     return 0;
 }
 
+/* image_dir_openat opens O_NONBLOCK (a planted FIFO cannot hang the opener; only regular
+ * files get this far): cleared, since io_uring answers EAGAIN on a non-blocking file where it
+ * should wait for the device (xeno-blkback reads and writes overlays on its ring). */
+static int opened_blocking(int fd, const char *name)
+{
+    int fl = fd < 0 ? 0 : fcntl(fd, F_GETFL);
+    if (fd >= 0 && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+        int e = errno;
+        close(fd);
+        return err_set(e, "image '%s': fcntl: %s", name, strerror(e));
+    }
+    return fd;
+}
+
 static int open_overlay(int dirfd, const char *dir, int fd, struct image *img)
 {
     uint8_t hdr[OVL_HEADER_SIZE];
@@ -71,7 +85,8 @@ static int open_overlay(int dirfd, const char *dir, int fd, struct image *img)
         if (image_format_of_name(h.base_name) != IMAGE_RAW)
             rc =
                 err_set(EINVAL, "overlay '%s': base '%s' is an overlay (bases are raw images)", img->name, h.base_name);
-        else if ((base_fd = rc = image_dir_openat(dirfd, dir, h.base_name, O_RDONLY, 0)) >= 0)
+        else if ((base_fd = rc =
+                      opened_blocking(image_dir_openat(dirfd, dir, h.base_name, O_RDONLY, 0), h.base_name)) >= 0)
             rc = image_lock(base_fd, false, h.base_name, dir);
         if (rc >= 0)
             rc = image_base_check(base_fd, &h, img->name);
@@ -91,7 +106,7 @@ int image_open(int dirfd, const char *dir, const char *name, bool ro, struct ima
     if (!img)
         return err_set(ENOMEM, "image '%s': out of memory", name);
     img->fd = -1, img->ro = ro;
-    int fd = image_dir_openat(dirfd, dir, name, ro ? O_RDONLY : O_RDWR, 0);
+    int fd = opened_blocking(image_dir_openat(dirfd, dir, name, ro ? O_RDONLY : O_RDWR, 0), name);
     int rc = fd;
     if (fd >= 0) {
         snprintf(img->name, sizeof(img->name), "%s", name);
@@ -141,6 +156,16 @@ void image_map_read(const struct image *img, uint64_t off, uint64_t len, struct 
         return;
     }
     ext->fd = img->fd, ext->off = off, ext->len = len;
+}
+
+bool image_map_write(const struct image *img, uint64_t off, uint64_t len, struct image_extent *ext)
+{
+    if (img->format == IMAGE_OVERLAY)
+        return ovl_map_write(img->ovl, off, len, ext);
+    if (img->ro)
+        return false;
+    ext->fd = img->fd, ext->off = off, ext->len = len;
+    return true;
 }
 
 static int raw_range(const struct image *img, uint64_t off, uint64_t len)

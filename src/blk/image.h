@@ -40,6 +40,9 @@ int image_file_fd(const struct image *img);
 
 /* Translates [off, off+len) (inside the size) to its first extent in a file, for reads. */
 void image_map_read(const struct image *img, uint64_t off, uint64_t len, struct image_extent *ext);
+/* For writes: false where the write must go through image_pwrite (an overlay's cluster
+ * without a data slot: copy-on-write and a table change); read-only: always false. */
+bool image_map_write(const struct image *img, uint64_t off, uint64_t len, struct image_extent *ext);
 /* Whole-buffer I/O inside the image's size; -EINVAL past it, -EROFS when read-only. */
 int image_pread(struct image *img, void *buf, size_t len, uint64_t off);
 int image_pwrite(struct image *img, const void *buf, size_t len, uint64_t off);

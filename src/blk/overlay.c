@@ -171,6 +171,21 @@ void ovl_map_read(const struct ovl *o, uint64_t off, uint64_t len, struct image_
     }
 }
 
+bool ovl_map_write(const struct ovl *o, uint64_t off, uint64_t len, struct image_extent *ext)
+{
+    uint64_t in = off & (o->cluster - 1), e = o->table[off >> o->h.cluster_bits];
+    if (o->ro || e == OVL_ENTRY_UNALLOCATED || e == OVL_ENTRY_ZERO)
+        return false;
+    ext->fd = o->fd, ext->off = e + in;
+    ext->len = o->cluster - in < len ? o->cluster - in : len;
+    return true;
+}
+
+void ovl_files(const struct ovl *o, int *fd, int *base_fd)
+{
+    *fd = o->fd, *base_fd = o->base_fd;
+}
+
 static int check_range(const struct ovl *o, uint64_t off, uint64_t len)
 {
     if (off > o->h.virtual_size || len > o->h.virtual_size - off)

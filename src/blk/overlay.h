@@ -41,6 +41,12 @@ int ovl_fd(const struct ovl *o);
 /* Translates [off, off+len) (inside the virtual size): the first extent, at most len bytes
  * and never crossing a cluster. */
 void ovl_map_read(const struct ovl *o, uint64_t off, uint64_t len, struct image_extent *ext);
+/* The same for a write, where the cluster has its data slot already (the write changes no
+ * table entry): true and the extent in the overlay's file; false when the write would have to
+ * allocate (copy-on-write: ovl_pwrite does it). */
+bool ovl_map_write(const struct ovl *o, uint64_t off, uint64_t len, struct image_extent *ext);
+/* The overlay's file and its base's (-1: none), for a caller that opens them again (O_DIRECT). */
+void ovl_files(const struct ovl *o, int *fd, int *base_fd);
 int ovl_pread(struct ovl *o, void *buf, size_t len, uint64_t off);
 int ovl_pwrite(struct ovl *o, const void *buf, size_t len, uint64_t off);
 /* Discard and write-zeroes alike: the range reads zeros afterwards; whole clusters lose their

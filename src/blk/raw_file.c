@@ -30,9 +30,24 @@ static int open_beneath(int dirfd, const char *name, int flags)
     return fd;
 }
 
+/* NAME beneath dirfd again with O_DIRECT, if it is still the file `fd` is (not replaced in
+ * between); -1 where the file system refuses O_DIRECT or the name changed. */
+static int reopen_direct(int dirfd, const char *name, int mode, int fd)
+{
+    int dfd = open_beneath(dirfd, name, mode | O_DIRECT);
+    struct stat st, st2;
+    if (dfd >= 0 &&
+        (fstat(fd, &st) < 0 || fstat(dfd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)) {
+        close(dfd);
+        dfd = -1;
+    }
+    return dfd < 0 ? -1 : dfd;
+}
+
 int blk_image_open(struct blk_image *img, int dirfd, const char *name, bool readonly)
 {
     img->fd = img->direct_fd = -1;
+    img->ovl_fd = img->ovl_direct_fd = img->base_fd = img->base_direct_fd = -1;
     img->ovl = NULL;
     img->readonly = readonly;
     int mode = readonly ? O_RDONLY : O_RDWR;
@@ -67,7 +82,13 @@ int blk_image_open_any(struct blk_image *img, int dirfd, const char *name, bool 
 {
     if (image_format_of_name(name) != IMAGE_OVERLAY)
         return blk_image_open(img, dirfd, name, readonly);
-    *img = (struct blk_image){.fd = -1, .direct_fd = -1, .readonly = readonly};
+    *img = (struct blk_image){.fd = -1,
+                              .direct_fd = -1,
+                              .ovl_fd = -1,
+                              .ovl_direct_fd = -1,
+                              .base_fd = -1,
+                              .base_direct_fd = -1,
+                              .readonly = readonly};
     int rc = image_open(dirfd, "--image-dir", name, readonly, &img->ovl);
     if (rc < 0)
         return rc;
@@ -77,6 +98,11 @@ int blk_image_open_any(struct blk_image *img, int dirfd, const char *name, bool 
         img->ovl = NULL;
         return err_set(EINVAL, "image %s: smaller than one sector", name);
     }
+    struct ovl *o = image_overlay(img->ovl);
+    ovl_files(o, &img->ovl_fd, &img->base_fd);
+    img->ovl_direct_fd = reopen_direct(dirfd, name, readonly ? O_RDONLY : O_RDWR, img->ovl_fd);
+    if (img->base_fd >= 0)
+        img->base_direct_fd = reopen_direct(dirfd, ovl_header(o)->base_name, O_RDONLY, img->base_fd);
     return 0;
 }
 
@@ -89,5 +115,10 @@ void blk_image_close(struct blk_image *img)
         close(img->fd);
     if (img->direct_fd >= 0)
         close(img->direct_fd);
-    img->fd = img->direct_fd = -1;
+    if (img->ovl_direct_fd >= 0)
+        close(img->ovl_direct_fd);
+    if (img->base_direct_fd >= 0)
+        close(img->base_direct_fd);
+    img->fd = img->direct_fd = img->ovl_direct_fd = img->base_direct_fd = -1;
+    img->ovl_fd = img->base_fd = -1;
 }

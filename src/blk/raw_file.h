@@ -15,10 +15,14 @@
 struct image;
 
 struct blk_image {
-    struct image *ovl; /* an overlay (*.ovl, image.h): served synchronously; fd and direct_fd -1 */
+    struct image *ovl; /* an overlay (*.ovl, image.h); fd and direct_fd -1 */
     int fd;            /* buffered */
     int direct_fd;     /* O_DIRECT, or -1 where the file system refuses it */
-    uint64_t size;     /* bytes, a multiple of 512 (the rest of a last partial sector is not served) */
+    /* An overlay's files as the image layer holds them (buffered, not ours to close) and the
+     * same files again with O_DIRECT (ours; -1: refused, or no base): the ring's reads and
+     * writes use the latter where the request is aligned (blk_overlay_io.c). */
+    int ovl_fd, ovl_direct_fd, base_fd, base_direct_fd;
+    uint64_t size; /* bytes, a multiple of 512 (the rest of a last partial sector is not served) */
     bool readonly;
 };
 

@@ -7,8 +7,8 @@
 /* io_uring: the ring was set up and restricted before (blkback_init: READV, WRITEV, FSYNC
  * and FALLOCATE only, IORING_REGISTER_RESTRICTIONS); here only io_uring_enter, which submits
  * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register.
- * Overlays (*.ovl) are served synchronously through the image layer: pread/pwrite,
- * fdatasync and fallocate on their descriptors. */
+ * Overlays (*.ovl): their copy-on-write, flush, discard and write-zeroes are synchronous
+ * through the image layer (blk_overlay_io.c): pread/pwrite, fdatasync and fallocate. */
 static const int blkback_calls[] = {
     SCMP_SYS(io_uring_enter), SCMP_SYS(pread64),   SCMP_SYS(pwrite64),
     SCMP_SYS(fdatasync),      SCMP_SYS(fallocate), SCMP_SYS(accept4), /* the control socket's clients (--control) */

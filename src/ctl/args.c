@@ -57,6 +57,9 @@ static int parse_long(const struct ctl_opt *opts, int argc, char **argv, int *i,
         {"token-file", "FILE", offsetof(struct ctl_args, token_file)},
         {"cacert", "FILE", offsetof(struct ctl_args, cacert)},
         {"fleet", "ETCD_URLS", offsetof(struct ctl_args, fleet)},
+        {"etcd-ca", "FILE", offsetof(struct ctl_args, etcd_ca)},
+        {"etcd-cert", "FILE", offsetof(struct ctl_args, etcd_cert)},
+        {"etcd-key", "FILE", offsetof(struct ctl_args, etcd_key)},
     };
     for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
         if (len != strlen(globals[g].name) || strncmp(name, globals[g].name, len) != 0)

@@ -8,7 +8,7 @@
 #define XENO_CTL_ARGS_H
 
 #define CTL_ARGS_MAX_POS 1024 /* create FILE... takes a batch */
-#define CTL_ARGS_MAX_OPTS 8
+#define CTL_ARGS_MAX_OPTS 24  /* disk-qos: libvirt's 19 <iotune> names, --weight, --reservation */
 
 /* One option a command accepts; arrays of them end with a NULL name. */
 struct ctl_opt {
@@ -25,8 +25,9 @@ struct ctl_args {
     int npos;
     /* Global options. */
     const char *socket;
-    const char *server, *token_file, *cacert; /* remote mode (docs/xenctl.md "Remote") */
-    const char *fleet;                        /* --fleet ETCD_URLS (docs/fleet.md) */
+    const char *server, *token_file, *cacert;   /* remote mode (docs/xenctl.md "Remote") */
+    const char *fleet;                          /* --fleet ETCD_URLS (docs/fleet.md) */
+    const char *etcd_ca, *etcd_cert, *etcd_key; /* etcd over TLS (https:// URLs in --fleet) */
     int json, help, version;
     int list_routes; /* --list-routes (before the command only): print ctl_verb_routes[] and exit */
 };

@@ -33,7 +33,8 @@ int ctl_fleet_etcd_failed(int rc)
 
 int ctl_fleet_open(const struct ctl_args *a, struct etcd_client **e)
 {
-    if (etcd_open(e, a->fleet, FLEET_ETCD_TIMEOUT_MS) < 0)
+    struct etcd_tls tls = {a->etcd_ca, a->etcd_cert, a->etcd_key};
+    if (etcd_open(e, a->fleet, &tls, FLEET_ETCD_TIMEOUT_MS) < 0)
         return ctl_usage_error("--fleet: %s", err_msg());
     return CTL_EXIT_OK;
 }

@@ -109,7 +109,8 @@ static void *worker(void *arg)
 {
     struct drain *dr = arg;
     struct etcd_client *e;
-    if (etcd_open(&e, dr->a->fleet, DRAIN_ETCD_TIMEOUT_MS) < 0)
+    struct etcd_tls tls = {dr->a->etcd_ca, dr->a->etcd_cert, dr->a->etcd_key};
+    if (etcd_open(&e, dr->a->fleet, &tls, DRAIN_ETCD_TIMEOUT_MS) < 0)
         return NULL; /* checked by the caller's own open: cannot fail here but for memory */
     for (;;) {
         pthread_mutex_lock(&dr->lock);

@@ -31,6 +31,29 @@ static const struct ctl_opt net_qos_opts[] = {{"inbound", 1, "AVG[,PEAK[,BURST]]
                                               {"outbound", 1, "AVG[,PEAK[,BURST[,FLOOR]]]", 0},
                                               {"weight", 1, "N", 0},
                                               {NULL, 0, NULL, 0}};
+/* virsh blkdeviotune's names (domain_iotune_names with dashes), then <blkiotune> and ours. */
+static const struct ctl_opt disk_qos_opts[] = {{"total-bytes-sec", 1, "N", 0},
+                                               {"read-bytes-sec", 1, "N", 0},
+                                               {"write-bytes-sec", 1, "N", 0},
+                                               {"total-iops-sec", 1, "N", 0},
+                                               {"read-iops-sec", 1, "N", 0},
+                                               {"write-iops-sec", 1, "N", 0},
+                                               {"total-bytes-sec-max", 1, "N", 0},
+                                               {"read-bytes-sec-max", 1, "N", 0},
+                                               {"write-bytes-sec-max", 1, "N", 0},
+                                               {"total-iops-sec-max", 1, "N", 0},
+                                               {"read-iops-sec-max", 1, "N", 0},
+                                               {"write-iops-sec-max", 1, "N", 0},
+                                               {"size-iops-sec", 1, "N", 0},
+                                               {"total-bytes-sec-max-length", 1, "SEC", 0},
+                                               {"read-bytes-sec-max-length", 1, "SEC", 0},
+                                               {"write-bytes-sec-max-length", 1, "SEC", 0},
+                                               {"total-iops-sec-max-length", 1, "SEC", 0},
+                                               {"read-iops-sec-max-length", 1, "SEC", 0},
+                                               {"write-iops-sec-max-length", 1, "SEC", 0},
+                                               {"weight", 1, "W", 0},
+                                               {"reservation", 1, "UNITS", 0},
+                                               {NULL, 0, NULL, 0}};
 static const struct ctl_opt migrate_opts[] = {
     {"live", 0, NULL, 0}, {"bandwidth", 1, "MB/s", 0}, {"max-downtime", 1, "TIME", 0}, {NULL, 0, NULL, 0}};
 static const struct ctl_opt restore_opts[] = {{"paused", 0, NULL, 0},  {"snapshot", 0, NULL, 0}, {"name", 1, "NEW", 0},
@@ -214,6 +237,15 @@ const struct ctl_command ctl_commands[] = {
      "it sends; FLOOR (outbound) is guaranteed on the uplink under contention and WEIGHT (1-1000) is its\n"
      "share there (docs/network.md). A running domain gets it at once; a stopped one at its next start.\n",
      net_qos_opts, 1, 1, ctl_cmd_net_qos},
+    {"disk-qos", "REF TARGET [--total-iops-sec N] [--read-bytes-sec N] [...] [--weight W] [--reservation UNITS]",
+     "show or change a disk's QoS, live (as virsh blkdeviotune)",
+     "Options are libvirt's <iotune> names with dashes: --{total,read,write}-{bytes,iops}-sec, each also\n"
+     "with -max (a burst) and -max-length (its seconds), and --size-iops-sec. --weight (100-1000) is the\n"
+     "domain's <blkiotune> weight (every disk's); --reservation is the disk's guarantee in cost units/s\n"
+     "(about IOPS at the reference size: docs/blkback.md), admitted against the host's calibrated\n"
+     "capacity (operator only). Values given replace the disk's (0: none); the others stay; with no\n"
+     "option it prints them. A running domain gets the change at once; a stopped one at its next start.\n",
+     disk_qos_opts, 2, 2, ctl_cmd_disk_qos},
     {"destroy", "REF", "stop a domain at once (like pulling the plug)",
      "A transient domain is then gone; a persistent one stays defined.\n", NULL, 1, 1, ctl_cmd_destroy},
     {"console", "REF [--dump [--tail BYTES]] [--linger SEC]", "attach to a domain's console, or print its log",
@@ -324,6 +356,8 @@ void ctl_print_usage(FILE *f)
                "  --server URL    a xenod over HTTPS, https://HOST:PORT (or $XENO_SERVER), with a token\n"
                "  --token-file F  the bearer token (mode 0600, else refused), or $XENO_TOKEN\n"
                "  --cacert FILE   the CA that signed the server's certificate (default: the system's)\n"
+               "  --fleet URLS    the fleet's etcd, http(s)://HOST:PORT[,...] (create, list, hosts, drain)\n"
+               "  --etcd-ca FILE  the CA of etcd's https:// members; --etcd-cert F --etcd-key F  client cert\n"
                "  --json          print the API's JSON instead of tables and text\n"
                "  --help, -h      this help; `xenctl COMMAND --help` for a command's\n"
                "  --version       print xenctl's version\n"

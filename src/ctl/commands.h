@@ -47,6 +47,7 @@ int ctl_cmd_mem_set(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_save(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_restore(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_net_qos(const struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_disk_qos(const struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_migrate(const struct ctl *c, const struct ctl_args *a);
 /* cmd_fleet.c: with --fleet (create and list hand over to these) */
 int ctl_cmd_fleet_create(const struct ctl *c, const struct ctl_args *a);

@@ -69,6 +69,8 @@ int main(int argc, char **argv)
     if (a.fleet && !fleet_cmd)
         return ctl_usage_error(
             "--fleet goes with create, list, hosts and drain; %s talks to one host (--socket or --server)", name);
+    if (!a.fleet && (a.etcd_ca || a.etcd_cert || a.etcd_key))
+        return ctl_usage_error("--etcd-ca, --etcd-cert and --etcd-key go with --fleet");
     if (a.fleet && (a.server || a.socket))
         return ctl_usage_error("--fleet chooses the host: give no --socket or --server with it");
     if (!a.fleet && ctl_target_setup(&a, &c.t) < 0)

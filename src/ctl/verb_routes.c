@@ -37,6 +37,7 @@ const struct ctl_verb_route ctl_verb_routes[] = {
     {"drain", NULL, "POST", "/v1/domains/{ref}/migrate"}, /* on the drained host, for each of its domains */
     {"migrate", NULL, "GET", "/v1/domains/{ref}"},        /* progress while it runs */
     {"net-qos", NULL, "POST", "/v1/domains/{ref}/net-qos"},
+    {"disk-qos", NULL, "PUT", "/v1/domains/{ref}/disks/{target}/qos"},
     {"destroy", NULL, "POST", "/v1/domains/{ref}/destroy"},
     {"console", NULL, "GET", "/v1/domains/{ref}"},         /* attach: the domain's console socket */
     {"console", NULL, "GET", "/v1/domains/{ref}/console"}, /* --dump */

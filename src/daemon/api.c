@@ -635,6 +635,7 @@ static const struct route routes[] = {
     {"POST", "/v1/domains/{ref}/save", h_save},
     {"POST", "/v1/domains/{ref}/migrate", h_migrate},
     {"POST", "/v1/domains/{ref}/net-qos", h_net_qos},
+    {"PUT", "/v1/domains/{ref}/disks/{target}/qos", api_h_disk_qos},
     {"POST", "/v1/domains/{ref}/memory", h_memory},
     {"GET", "/v1/events", h_events},
     {"POST", "/v1/restore", h_restore},

@@ -4,6 +4,7 @@
 #define XENO_DAEMON_API_H
 
 #include "daemon/registry.h"
+#include "fleet/etcd_client.h"
 #include "daemon/route.h"
 
 struct api_server;
@@ -19,6 +20,7 @@ struct api_opts {
     const char *web_dir;            /* the web console's files (docs/web.md); NULL: no page */
     const char *fleet, *fleet_token, *fleet_cacert; /* --fleet ETCD_URLS and its options; NULL: none */
     struct fleet_gate *fleet_gate;                  /* whether fleet placements are taken (fleet_gate.h) */
+    struct etcd_tls fleet_etcd_tls; /* --etcd-ca/cert/key (NULLs: none); the strings outlive the server */
 };
 
 /* Serves the API on the unix socket (refuses if another xenod answers there) and, with

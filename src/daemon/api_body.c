@@ -229,3 +229,41 @@ int api_body_token(json_t *b, struct api_body_token *out)
     out->read_only = api_body_bool(b, "read_only", 0);
     return 0;
 }
+
+int api_body_disk_qos(json_t *b, struct domain_disk_qos *out)
+{
+    const char *k;
+    json_t *v;
+    memset(out, 0, sizeof(*out));
+    json_object_foreach(b, k, v)
+    {
+        int i = 0;
+        while (i < IOTUNE_KEYS && strcmp(k, domain_iotune_names[i]) != 0)
+            i++;
+        uint64_t max = i < IOTUNE_KEYS ? DOMAIN_DISK_IOTUNE_VALUE_MAX : DOMAIN_DISK_RESERVATION_MAX;
+        if (i == IOTUNE_KEYS && !strcmp(k, "weight"))
+            max = DOMAIN_DISK_WEIGHT_MAX;
+        else if (i == IOTUNE_KEYS && strcmp(k, "reservation") != 0)
+            return err_set(EINVAL,
+                           "\"%s\": unknown (libvirt's blkdeviotune names such as total_iops_sec, "
+                           "read_bytes_sec_max; weight; reservation)",
+                           k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+            return err_set(EINVAL, "\"%s\" must be an integer from 0 (none) to %llu", k, (unsigned long long)max);
+        uint64_t x = (uint64_t)json_integer_value(v);
+        if (i < IOTUNE_KEYS) {
+            out->iotune[i] = x;
+            out->given |= 1u << i;
+        } else if (!strcmp(k, "weight")) {
+            if (x && x < DOMAIN_DISK_WEIGHT_MIN)
+                return err_set(EINVAL, "\"weight\" must be 0 (none) or from %d to %d (libvirt's <blkiotune>)",
+                               DOMAIN_DISK_WEIGHT_MIN, DOMAIN_DISK_WEIGHT_MAX);
+            out->weight = (uint32_t)x;
+            out->given |= 1u << DISK_QOS_WEIGHT;
+        } else {
+            out->reservation = x;
+            out->given |= 1u << DISK_QOS_RESERVATION;
+        }
+    }
+    return 0;
+}

@@ -69,6 +69,12 @@ int api_body_token(json_t *b, struct api_body_token *out);
  * into bytes/s and bytes. */
 int api_body_net_qos(json_t *b, struct domain_bandwidth *in, struct domain_bandwidth *out);
 
+/* PUT .../disks/{target}/qos {KEY: N, ...}: `virsh blkdeviotune`'s names (domain_iotune_names:
+ * "total_iops_sec", "read_bytes_sec_max", ...), "weight" (<blkiotune>: 100..1000) and
+ * "reservation" (<xeno:iotune>: units/s). Each given key replaces that value (0: none), the
+ * others keep theirs; {} changes nothing. */
+int api_body_disk_qos(json_t *b, struct domain_disk_qos *out);
+
 /* POST .../memory {"target_bytes" > 0, "deadline_ms"?} */
 int api_body_memory(json_t *b, uint64_t *target_bytes, uint64_t *deadline_ms);
 

@@ -104,7 +104,7 @@ void api_h_fleet_create(void *ctx)
     }
     struct etcd_client *e;
     struct fleet_host chosen;
-    int rc = etcd_open(&e, k->s->fleet_etcd, 2000);
+    int rc = etcd_open(&e, k->s->fleet_etcd, &k->s->fleet_etcd_tls, 2000);
     if (rc == 0)
         rc = fleet_place(e, &d, policy, &chosen, &attempts);
     if (rc < 0) {

@@ -37,7 +37,8 @@ struct api_server {
     int listen_fd;
     /* --fleet ETCD_URLS, --fleet-token FILE, --fleet-cacert FILE (api_fleet.c); NULL: none */
     char *fleet_etcd, *fleet_token, *fleet_cacert;
-    struct fleet_gate *fleet_gate; /* main()'s, outlives the server; NULL: not in a fleet */
+    struct fleet_gate *fleet_gate;  /* main()'s, outlives the server; NULL: not in a fleet */
+    struct etcd_tls fleet_etcd_tls; /* main()'s option strings, outlive the server */
     char path[108];
 };
 
@@ -76,6 +77,7 @@ void api_h_policy_put(void *ctx);
 void api_h_host_bill(void *ctx);
 /* api_bill.c: GET /v1/sponsors/{sponsor}/bill[/explain], POST /v1/prices. */
 void api_h_bill(void *ctx);
+void api_h_disk_qos(void *ctx); /* api_disk.c */
 void api_h_bill_explain(void *ctx);
 void api_h_prices_reload(void *ctx);
 /* api_prices.c: GET /v1/prices, the price list in force (a sponsor's own overrides only). */

@@ -234,6 +234,7 @@ int api_start(struct api_server **out, struct registry *r, const struct api_opts
                     (o->fleet_cacert && !(s->fleet_cacert = strdup(o->fleet_cacert)))))
         rc = err_set(ENOMEM, "out of memory");
     s->fleet_gate = o->fleet_gate;
+    s->fleet_etcd_tls = o->fleet_etcd_tls;
     if (rc == 0 && o->image_dir && !(s->image_dir = strdup(o->image_dir)))
         rc = err_set(ENOMEM, "out of memory");
     if (rc == 0 && o->web_dir && (rc = web_static_open(&s->web, o->web_dir)) == 0)

@@ -18,17 +18,8 @@ _Static_assert(offsetof(struct bb_stats_page, seq) == offsetof(struct page_head,
                    offsetof(struct bb_stats_page, updated_ns) == offsetof(struct page_head, updated_ns),
                "the head is the page's first fields");
 
-int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], const char *uuid, const char *target)
+int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], const char *tag, const char *target)
 {
-    char tag[12];
-    size_t n = 0;
-    tag[n++] = 'u';
-    for (const char *p = uuid; *p && n < sizeof(tag) - 1; p++)
-        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
-            tag[n++] = *p;
-        else if (*p >= 'A' && *p <= 'F')
-            tag[n++] = (char)(*p - 'A' + 'a');
-    tag[n] = 0;
     int len = snprintf(out, BLK_METER_NAME_MAX, "%s-%s", tag, target);
     return len > 0 && len < BLK_METER_NAME_MAX ? 0 : -ENAMETOOLONG;
 }

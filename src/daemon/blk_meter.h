@@ -29,11 +29,11 @@ struct blk_meter {
     struct bb_stats_page page;
 };
 
-/* The name xenod gives the disk `target` of the domain with that UUID on the backend (the tag
- * of lib/domain_disk.h's domain_disk_spec: 'u' and the UUID's first 10 hex digits, then
- * "-TARGET": "u0b2a4c1e96-vda"), stable across runs of the domain. 0, or -ENAMETOOLONG. */
+/* The backend's name of a domain's disk `target`: "TAG-TARGET", the tag xenod gives the domain
+ * (reg_disk_tag: 'u' and the UUID's first 10 hex digits, "u0b2a4c1e96-vda"), as
+ * lib/domain_disk.h's domain_disk_spec names it. 0, or -ENAMETOOLONG. */
 #define BLK_METER_NAME_MAX 32 /* the page's name field */
-int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], const char *uuid, const char *target);
+int blk_meter_disk_name(char out[BLK_METER_NAME_MAX], const char *tag, const char *target);
 
 /* Sets the path; opens nothing yet (the backend may not run). */
 void blk_meter_init(struct blk_meter *m, const char *path);

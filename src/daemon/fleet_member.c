@@ -229,7 +229,7 @@ int fleet_member_start(struct fleet_member **out, struct registry *reg, const st
     m->healthy = 1;
     snprintf(m->name, sizeof(m->name), "%s", o->name);
     snprintf(m->advertise, sizeof(m->advertise), "%s", o->advertise);
-    int rc = etcd_open(&m->etcd, o->etcd, 2000);
+    int rc = etcd_open(&m->etcd, o->etcd, &o->tls, 2000);
     if (rc < 0) {
         free(m);
         return err_wrap(-rc, "--fleet");

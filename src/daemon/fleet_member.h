@@ -15,6 +15,7 @@
 
 #include "daemon/fleet_gate.h"
 #include "daemon/registry.h"
+#include "fleet/etcd_client.h"
 
 #define FLEET_TTL_DEFAULT_S 10
 
@@ -27,6 +28,7 @@ struct fleet_member_opts {
     const char *token_file; /* --fleet-token, --fleet-cacert (NULL: none): failover's requests to hosts */
     const char *cacert;
     struct fleet_gate *gate; /* opened while registered and etcd answers; may be NULL */
+    struct etcd_tls tls;     /* --etcd-ca/cert/key (NULLs: none); the strings outlive the member */
 };
 
 struct fleet_member;

@@ -12,7 +12,7 @@
 
 #define NET_REQUEST_TIMEOUT_MS 5000
 
-static void on_netback_event(void *ctx, const char *kind, const char *detail)
+void reg_on_backend_event(void *ctx, const char *kind, const char *detail)
 {
     struct registry *r = ctx;
     pthread_mutex_lock(&r->lock);
@@ -63,7 +63,7 @@ static int ensure_netback(struct registry *r)
                                      .audit_key = r->net_audit_key[0] ? r->net_audit_key : NULL,
                                      .ipfix = r->net_ipfix[0] ? r->net_ipfix : NULL,
                                      .audit_flow_quota = r->net_audit_flow_quota,
-                                     .on_event = on_netback_event,
+                                     .on_event = reg_on_backend_event,
                                      .on_audit = on_audit_event,
                                      .ctx = r};
         rc = netback_sup_open(&r->netback, &o);

@@ -64,21 +64,6 @@ static void memory_cgroup_close(struct registry *r, struct reg_domain *d, int fd
         mcg_remove(&r->mcg, d->cfg.uuid);
 }
 
-/* A disk this xenod cannot serve is refused, never left out of the machine: until xenod
- * supervises xeno-blkback (issue 19), every domain with a <disk>. r->lock held. */
-static int refuse_disks_locked(struct registry *r, struct reg_domain *d)
-{
-    if (!d->cfg.ndisks)
-        return 0;
-    char msg[1024];
-    snprintf(msg, sizeof(msg),
-             "domain '%s' has %u disk%s (%s: image '%s'): this xenod does not run xeno-blkback yet, so it starts "
-             "no domain with a <disk>; remove the disk to start it here",
-             d->cfg.name, d->cfg.ndisks, d->cfg.ndisks == 1 ? "" : "s", d->cfg.disks[0].target, d->cfg.disks[0].file);
-    reg_event(r, d, "start-failed", "%s", msg);
-    return err_set(ENOTSUP, "%s", msg);
-}
-
 /* The domain's port on the network backend, before its monitor starts: the backend connects
  * to the monitor's socket as soon as that listens. Fills the monitor's --net argument. */
 static int attach_net(struct registry *r, const struct reg_domain *d, const char *dir, char *net_arg, size_t size)
@@ -93,6 +78,22 @@ static int attach_net(struct registry *r, const struct reg_domain *d, const char
     return rc == 0 ? reg_net_attach(r, &c, dir) : rc;
 }
 
+/* A start that failed leaves nothing on the backends: its port, its disks. The error stays. */
+static void detach_backends(struct registry *r, struct reg_domain *d, int net, int disks, int rc)
+{
+    char port[NET_PORT_NAME_SIZE], msg[1024];
+    if (!net && !disks)
+        return;
+    snprintf(msg, sizeof(msg), "%s", err_msg());
+    if (net) {
+        net_port_name(&d->cfg, port);
+        reg_net_detach(r, port);
+    }
+    if (disks)
+        reg_disks_detach(r, &d->cfg, d->cfg.ndisks);
+    err_set(-rc, "%s", msg);
+}
+
 int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
 {
     int paused = how->paused;
@@ -103,10 +104,9 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
 
     pthread_mutex_lock(&d->op_lock);
     pthread_mutex_lock(&r->lock);
-    r_ = d->gone || d->mon || d->starting ? err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
-                                                    d->gone ? "no longer defined" : "already running")
-                                          : refuse_disks_locked(r, d);
-    if (r_ < 0) {
+    if (d->gone || d->mon || d->starting) {
+        r_ = err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
+                     d->gone ? "no longer defined" : "already running");
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_unlock(&d->op_lock);
         return r_;
@@ -131,10 +131,17 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     /* Spawning waits for the monitor to listen: do it without the registry lock. The XML
      * goes with the monitor so that its snapshots carry the definition (reg_restore). */
     char *xml = NULL, net_arg[PATH_MAX + 64] = "";
+    char disk_args[DOMAIN_DISKS_MAX][REG_DISK_ARG_SIZE];
+    const char *disks[DOMAIN_DISKS_MAX];
     size_t xml_len;
+    int disks_on = 0; /* the backend has them: taken off again if the start fails */
     r_ = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
     if (r_ == 0 && d->cfg.net.present)
         r_ = attach_net(r, d, dir, net_arg, sizeof(net_arg));
+    if (r_ == 0 && d->cfg.ndisks && (r_ = reg_disks_attach(r, &d->cfg, dir, disk_args)) == 0)
+        disks_on = 1;
+    for (unsigned i = 0; i < d->cfg.ndisks; i++)
+        disks[i] = disk_args[i];
     int cgroup_procs = -1; /* the memory cgroup (<memtune>): the monitor joins it before exec */
     if (r_ == 0)
         r_ = memory_cgroup_open(r, d, &cgroup_procs);
@@ -148,6 +155,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
                                        .domain_xml = xml,
                                        .restore_file = restore_file,
                                        .net = net_arg[0] ? net_arg : NULL,
+                                       .disks = disks,
+                                       .ndisks = disks_on ? d->cfg.ndisks : 0,
                                        .migrate_incoming = how->migrate_listen,
                                        .migrate_key = how->migrate_key,
                                        .save_dir = r->save_dir[0] ? r->save_dir : NULL,
@@ -168,18 +177,15 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
                 monitor_close(m);
             }
         }
-        if (r_ < 0 && net_arg[0]) {
-            char port[NET_PORT_NAME_SIZE], msg[1024];
-            snprintf(msg, sizeof(msg), "%s", err_msg());
-            net_port_name(&d->cfg, port);
-            reg_net_detach(r, port);
-            err_set(-r_, "%s", msg);
-        }
     }
+    if (r_ < 0)
+        detach_backends(r, d, net_arg[0], disks_on, r_);
     free(xml);
     memory_cgroup_close(r, d, cgroup_procs, r_ < 0);
 
     pthread_mutex_lock(&r->lock);
+    /* The domain ID, the runtime row and the event in one transaction (one disk sync). */
+    store_begin(&r->store);
     d->starting = 0;
     if (r_ < 0) {
         char msg[1024];
@@ -203,6 +209,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         pthread_cond_broadcast(&r->changed);
         reg_wake_supervisor(r);
     }
+    store_commit(&r->store);
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);
     return r_;
@@ -301,6 +308,9 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
      * defines with the same MAC, name or UUID only one gets in (name and UUID: the store's
      * UNIQUE constraints, store_add_domain names the clash). */
     pthread_mutex_lock(&r->lock);
+    /* The row, its scheduling and its "defined" event in one transaction: one disk sync per
+     * define instead of three, while every other request waits on r->lock. */
+    store_begin(&r->store);
     rc = reg_room_locked(r);
     if (rc == 0)
         rc = reg_claim_mac_locked(r, &cfg, NULL, source ? source : "<api>");
@@ -319,6 +329,7 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
             reg_event(r, d, "defined", "%s (%s)", source ? source : "<api>", persistent ? "persistent" : "transient");
         }
     }
+    store_commit(&r->store);
     pthread_mutex_unlock(&r->lock);
     domain_config_free(&cfg);
     if (rc < 0)

@@ -28,6 +28,13 @@
 /* Opened by the fleet membership thread, read by the API (fleet_gate.h). */
 static struct fleet_gate fleet_gate;
 
+/* --etcd-ca/cert/key as the etcd client takes them: pointers into main()'s options. */
+static struct etcd_tls etcd_tls_of(const struct xenod_options *o)
+{
+    return (struct etcd_tls){o->etcd_ca[0] ? o->etcd_ca : NULL, o->etcd_cert[0] ? o->etcd_cert : NULL,
+                             o->etcd_key[0] ? o->etcd_key : NULL};
+}
+
 static int serve(struct registry *reg, const struct xenod_options *o, struct migrate_host **migrate,
                  struct api_server **api)
 {
@@ -73,6 +80,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
     reg->net_audit_flow_quota = o->audit_flow_quota;
     if (reg_set_network(reg, o->netback, o->uplink, o->uplink_kib) < 0)
         log_error("network backend: %s (domains with an interface will try again)", err_msg());
+    if (reg_set_disks(reg, o->blkback) < 0)
+        log_error("disk backend: %s (domains with a disk will try again)", err_msg());
     struct api_opts ao = {.socket = o->socket,
                           .state_dir = o->abs_state_dir,
                           .listen = o->listen,
@@ -83,7 +92,8 @@ static int serve(struct registry *reg, const struct xenod_options *o, struct mig
                           .fleet = o->fleet,
                           .fleet_token = o->fleet_token[0] ? o->fleet_token : NULL,
                           .fleet_cacert = o->fleet_cacert[0] ? o->fleet_cacert : NULL,
-                          .fleet_gate = o->fleet ? &fleet_gate : NULL};
+                          .fleet_gate = o->fleet ? &fleet_gate : NULL,
+                          .fleet_etcd_tls = etcd_tls_of(o)};
     if ((rc = api_start(api, reg, &ao)) < 0) {
         migrate_host_close(*migrate);
         reg_close(reg);
@@ -176,7 +186,8 @@ int main(int argc, char **argv)
                                    o.migrate_listen,
                                    o.fleet_token[0] ? o.fleet_token : NULL,
                                    o.fleet_cacert[0] ? o.fleet_cacert : NULL,
-                                   &fleet_gate};
+                                   &fleet_gate,
+                                   etcd_tls_of(&o)};
     if (o.fleet && fleet_member_start(&fleet, &reg, &fo) < 0) {
         log_error("%s", err_msg());
         api_stop(api);

@@ -115,13 +115,26 @@ static char *add_pins(char **argv, int *argc, const struct domain_config *c)
     return pins;
 }
 
+/* The devices whose backends xenod gave the domain: --net, one --disk per disk. */
+static void add_device_args(char **argv, int *argc, const struct monitor_spawn_args *a)
+{
+    if (a->net) {
+        add_arg(argv, argc, "--net");
+        add_arg(argv, argc, a->net);
+    }
+    for (unsigned i = 0; i < a->ndisks; i++) {
+        add_arg(argv, argc, "--disk");
+        add_arg(argv, argc, a->disks[i]);
+    }
+}
+
 int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
 {
     const struct domain_config *c = a->cfg;
     char mem[32], vcpus[16], log_path[PATH_MAX + 16], xml_path[PATH_MAX + 16];
     char cpu_res[24], cpu_limit[24], cpu_weight[16], cpu_period[24];
     const struct sched_params *sp = a->sched ? a->sched : &c->sched;
-    char *argv[48 + 2 * (DOMAIN_VCPUS_MAX + 1)];
+    char *argv[48 + 2 * (DOMAIN_VCPUS_MAX + 1) + 2 * DOMAIN_DISKS_MAX];
     int argc = 0;
 
     *out = NULL;
@@ -192,10 +205,7 @@ int monitor_spawn(struct monitor **out, const struct monitor_spawn_args *a)
     add_arg(argv, &argc, cpu_weight);
     add_arg(argv, &argc, "--cpu-period");
     add_arg(argv, &argc, cpu_period);
-    if (a->net) {
-        add_arg(argv, &argc, "--net");
-        add_arg(argv, &argc, a->net);
-    }
+    add_device_args(argv, &argc, a);
     if (a->paused)
         add_arg(argv, &argc, "--paused");
     if (a->save_dir) {

@@ -49,7 +49,9 @@ struct monitor_spawn_args {
                                          its snapshots (domain_xml_canonical()); NULL: none */
     const char *restore_file;         /* resume this snapshot instead of booting cfg's kernel */
     const char *net;                  /* the --net value (net_port_monitor_arg), or NULL */
-    const char *migrate_incoming;     /* wait for a live migration on ADDR:PORT (with migrate_key) */
+    const char *const *disks;         /* ndisks --disk values (reg_disks_attach) */
+    unsigned ndisks;
+    const char *migrate_incoming; /* wait for a live migration on ADDR:PORT (with migrate_key) */
     const char *migrate_key;
     const char *save_dir;    /* --save-dir: where the monitor's sandbox lets `save` write */
     const char *cache_dir;   /* --cache-dir: start-up results it reads (start_cache.h), or NULL */

@@ -18,12 +18,14 @@ void xenod_options_usage(FILE *f)
 {
     fprintf(f,
             "usage: xenod [--state-dir DIR] [--socket PATH] [--vmm PATH] [--sample-interval TIME] [--verbose]\n"
-            "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--net-uplink TAP]\n"
-            "             [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key FILE]\n"
+            "             [--cpu-headroom PCT] [--cpus N] [--netback PATH] [--blkback PATH]\n"
+            "             [--net-uplink TAP] [--net-uplink-capacity KIB] [--migrate-listen ADDR:PORT] [--migrate-key "
+            "FILE]\n"
             "             [--save-dir DIR] [--web-dir DIR | --no-web] [--prices FILE]\n"
             "             [--ledger-interval TIME] [--max-domains N] [--list-routes]\n"
             "             [--fleet ETCD_URLS --host-name NAME --advertise URL [--fleet-ttl S]\n"
-            "              [--fleet-token FILE] [--fleet-cacert FILE]]\n"
+            "              [--fleet-token FILE] [--fleet-cacert FILE]\n"
+            "              [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]]\n"
             "             [--net-audit [--net-audit-rules FILE] [--net-audit-key FILE] [--net-ipfix HOST:PORT]\n"
             "                          [--net-audit-flow-quota N]]\n"
             "\n"
@@ -36,6 +38,8 @@ void xenod_options_usage(FILE *f)
             "  --cpus N         CPUs admission control counts (default: those xenod may run on)\n"
             "  --netback PATH   the network backend, started with the first domain that has an\n"
             "                   <interface> (default: xeno-netback beside xenod; docs/netback.md)\n"
+            "  --blkback PATH   the disk backend, started with the first domain that has a <disk>\n"
+            "                   (default: xeno-blkback beside xenod; docs/blkback.md)\n"
             "  --net-uplink TAP the tap device the backend's switch uses as its uplink (default: none)\n"
             "  --net-uplink-capacity KIB  the uplink's rate in KiB/s, what floors and weights share\n"
             "  --net-audit      log every flow with its domain and sponsor (STATE/netback/flows.log) and\n"
@@ -63,7 +67,7 @@ void xenod_options_usage(FILE *f)
             "                   320 (RLIMIT_NOFILE is checked at start)\n"
             "  --list-routes    print the API's route table (METHOD PATTERN, one a line) and exit; the\n"
             "                   parity test checks it against docs/openapi.yaml\n"
-            "  --fleet ETCD_URLS  join the fleet kept in etcd (http://HOST:PORT[,...]; docs/fleet.md): this\n"
+            "  --fleet ETCD_URLS  join the fleet kept in etcd (http(s)://HOST:PORT[,...]; docs/fleet.md): this\n"
             "                   host is registered under a lease with its capacity and reservations\n"
             "  --host-name NAME  this host's name in the fleet; --advertise URL  where placers reach this\n"
             "                   host's API (https://HOST:PORT of --listen, or unix:/PATH of --socket)\n"
@@ -72,6 +76,8 @@ void xenod_options_usage(FILE *f)
             "  --fleet-token FILE  the operator token other hosts accept (mode 0600), sent when POST\n"
             "                   /v1/fleet/domains starts a domain on a host advertised as https://;\n"
             "                   --fleet-cacert FILE  the CA that signed their certificates\n"
+            "  --etcd-ca FILE   the CA that signed the etcd members' certificates (https:// endpoints);\n"
+            "                   --etcd-cert FILE --etcd-key FILE  this host's client certificate for etcd\n"
             "  --web-dir DIR    the web console's files, served at / (default: " XENOD_DEFAULT_WEB_DIR "\n"
             "                   or the source tree's web/ beside the build; docs/web.md); --no-web: none\n");
 }
@@ -124,6 +130,7 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
         o->have_cpu = 1;
         return 0;
     case 'N': snprintf(o->netback, sizeof(o->netback), "%s", arg); return 0;
+    case 'B': snprintf(o->blkback, sizeof(o->blkback), "%s", arg); return 0;
     case 'U': o->uplink = arg; return 0;
     case 'L': o->migrate_listen = arg; return 0;
     case 'a': o->net_audit = 1; return 0;
@@ -169,6 +176,9 @@ static int parse_one(struct xenod_options *o, int c, const char *arg, const char
         return 0;
     case 'o': return absolute("--fleet-token", arg, o->fleet_token);
     case 'r': return absolute("--fleet-cacert", arg, o->fleet_cacert);
+    case 'j': return absolute("--etcd-ca", arg, o->etcd_ca);
+    case 'y': return absolute("--etcd-cert", arg, o->etcd_cert);
+    case 'z': return absolute("--etcd-key", arg, o->etcd_key);
     case 'v': o->verbose = 1; return 0;
     case 'T': o->list_routes = 1; return 0;
     case 'h': xenod_options_usage(stdout); return 1;
@@ -186,6 +196,7 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"cpu-headroom", required_argument, NULL, 'H'},
                                              {"cpus", required_argument, NULL, 'C'},
                                              {"netback", required_argument, NULL, 'N'},
+                                             {"blkback", required_argument, NULL, 'B'},
                                              {"migrate-listen", required_argument, NULL, 'L'},
                                              {"net-audit", no_argument, NULL, 'a'},
                                              {"net-audit-rules", required_argument, NULL, 'R'},
@@ -212,6 +223,9 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
                                              {"fleet-ttl", required_argument, NULL, 't'},
                                              {"fleet-token", required_argument, NULL, 'o'},
                                              {"fleet-cacert", required_argument, NULL, 'r'},
+                                             {"etcd-ca", required_argument, NULL, 'j'},
+                                             {"etcd-cert", required_argument, NULL, 'y'},
+                                             {"etcd-key", required_argument, NULL, 'z'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c, rc;
@@ -235,6 +249,10 @@ int xenod_options_parse(int argc, char **argv, struct xenod_options *o)
         return err_set(EINVAL, "--fleet, --host-name and --advertise go together");
     if (!o->fleet && (o->fleet_token[0] || o->fleet_cacert[0]))
         return err_set(EINVAL, "--fleet-token and --fleet-cacert go with --fleet");
+    if (!o->fleet && (o->etcd_ca[0] || o->etcd_cert[0] || o->etcd_key[0]))
+        return err_set(EINVAL, "--etcd-ca, --etcd-cert and --etcd-key go with --fleet");
+    if (!o->etcd_cert[0] != !o->etcd_key[0])
+        return err_set(EINVAL, "--etcd-cert and --etcd-key go together");
     if (o->no_web && o->web_dir[0])
         return err_set(EINVAL, "--web-dir and --no-web: give one");
     if (o->listen && (!o->tls_cert[0] || !o->tls_key[0]))
@@ -289,6 +307,11 @@ int xenod_options_resolve(struct xenod_options *o)
         char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s", o->vmm);
         snprintf(o->netback, sizeof(o->netback), "%s/xeno-netback", dirname(dir));
+    }
+    if (!o->blkback[0]) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", o->vmm);
+        snprintf(o->blkback, sizeof(o->blkback), "%s/xeno-blkback", dirname(dir));
     }
     if (access(o->vmm, X_OK) < 0)
         return err_set(errno, "monitor %s: %s (give --vmm PATH)", o->vmm, strerror(errno));

@@ -16,6 +16,7 @@ struct xenod_options {
     const char *state_dir, *socket;
     char vmm[PATH_MAX];     /* "": beside xenod (xenod_options_resolve) */
     char netback[PATH_MAX]; /* "": beside the monitor */
+    char blkback[PATH_MAX]; /* "": beside the monitor */
     double sample_interval_s;
     unsigned max_domains; /* --max-domains: domains defined at once (fd_budget.h: descriptors) */
     int verbose;
@@ -44,7 +45,8 @@ struct xenod_options {
      * fleet NULL: not in a fleet. */
     const char *fleet, *host_name, *advertise;
     long fleet_ttl_s;
-    char fleet_token[PATH_MAX], fleet_cacert[PATH_MAX]; /* absolute; "": none (POST /v1/fleet/domains) */
+    char fleet_token[PATH_MAX], fleet_cacert[PATH_MAX];              /* absolute; "": none (POST /v1/fleet/domains) */
+    char etcd_ca[PATH_MAX], etcd_cert[PATH_MAX], etcd_key[PATH_MAX]; /* etcd over TLS; absolute, "": none */
 };
 
 /* 0, 1 when --help was printed (exit 0), or -EINVAL and err_set() saying what is wrong

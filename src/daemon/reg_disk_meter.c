@@ -1,7 +1,8 @@
 /* The registry's side of disk metering (docs/metering.md, "Disk meters"): the counters
  * xeno-blkback keeps of each domain's disks, read from its stats page for `xenctl info`, the
  * usage samples and the ledger. The backend names a domain's disk "u<UUID's first 10 hex
- * digits>-<target>" (blk_meter_disk_name); it is read only while the domain runs. */
+ * digits>-<target>" (reg_disk_tag, blk_meter_disk_name); it is read only while the domain
+ * runs. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "daemon/views.h"
 #include "lib/err.h"
 #include "lib/log.h"
+
+_Static_assert(METER_DISKS_MAX == DOMAIN_DISKS_MAX, "one meter source per disk a domain may have");
 
 /* The reader, made at first use, and the page brought up to date. NULL when there is no
  * good copy (no backend, or a page that is not one: said once in the log). */
@@ -48,8 +51,9 @@ const struct bb_stats_disk *reg_disk_stats_locked(struct registry *r, const stru
     if (!d->mon || i >= d->cfg.ndisks)
         return NULL;
     struct blk_meter *m = page_locked(r);
-    char name[BLK_METER_NAME_MAX];
-    if (!m || blk_meter_disk_name(name, d->cfg.uuid, d->cfg.disks[i].target) < 0)
+    char name[BLK_METER_NAME_MAX], tag[REG_DISK_TAG_SIZE];
+    reg_disk_tag(&d->cfg, tag);
+    if (!m || blk_meter_disk_name(name, tag, d->cfg.disks[i].target) < 0)
         return NULL;
     return blk_meter_find(m, name);
 }

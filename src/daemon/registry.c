@@ -300,6 +300,7 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     memset(r, 0, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->net_lock, NULL);
+    pthread_mutex_init(&r->blk_lock, NULL);
     pthread_cond_init(&r->changed, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -378,6 +379,8 @@ void reg_close(struct registry *r)
     pthread_join(r->supervisor, NULL);
     netback_sup_close(r->netback); /* the backend itself keeps running, as the monitors do */
     r->netback = NULL;
+    backend_sup_close(r->blkback); /* so does the disk backend */
+    r->blkback = NULL;
     while (r->domains) {
         struct reg_domain *d = r->domains;
         r->domains = d->next;

@@ -22,6 +22,7 @@
 #include "daemon/cpu_contract.h"
 #include "daemon/memory_cgroup.h"
 #include "daemon/monitor.h"
+#include "daemon/backend_sup.h"
 #include "daemon/netback_sup.h"
 #include "daemon/store.h"
 #include "lib/domain_config.h"
@@ -78,8 +79,13 @@ struct registry {
     int net_audit; /* --net-audit and its options (docs/audit.md) */
     char net_audit_rules[PATH_MAX], net_audit_key[PATH_MAX], net_ipfix[128];
     uint32_t net_audit_flow_quota; /* 0: the backend's default */
-    char migrate_key[PATH_MAX];    /* --migrate-key: authenticates migrations both ways ("": none) */
-    char save_dir[PATH_MAX];       /* --save-dir: the only place monitors may save snapshots */
+    /* The host's disk backend (host_disk.c): started with the first domain that has a disk
+     * (or found running at start); blk_lock serialises starting it. */
+    pthread_mutex_t blk_lock;
+    struct backend_sup *blkback;
+    char blk_path[PATH_MAX], blk_dir[PATH_MAX + 16], blk_sock[PATH_MAX + 32];
+    char migrate_key[PATH_MAX]; /* --migrate-key: authenticates migrations both ways ("": none) */
+    char save_dir[PATH_MAX];    /* --save-dir: the only place monitors may save snapshots */
     /* Where domains' disk images are (--image-dir, else IMAGE_DIR_DEFAULT): a <disk>'s
      * <source file> is resolved against it at define. Set by main() before the API starts. */
     char image_dir[PATH_MAX];
@@ -151,6 +157,17 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
 /* The network backend's program, uplink tap (NULL: none) and uplink capacity in KiB/s (0:
  * unlimited). Attaches to a backend left running by an earlier xenod. Call before serving. */
 int reg_set_network(struct registry *r, const char *netback_path, const char *uplink, uint64_t capacity_kib);
+/* The disk backend's program (docs/blkback.md): started with the first domain that has a
+ * disk; one left running by an earlier xenod is attached to now and given the running
+ * domains' disks again. Call after r->image_dir is set, before serving. */
+int reg_set_disks(struct registry *r, const char *blkback_path);
+/* Changes the QoS of d's disk `target` (`xenctl disk-qos`): in force at once on the backend
+ * while d runs (refused there: nothing changes), kept for its next start. *now and *weight:
+ * the disk's QoS and the domain's <blkiotune> weight after it (q->given 0: as they are).
+ * -ENOENT without such a disk, -EINVAL for values libvirt's rules or the backend refuse.
+ * The stored definition gets it too (its canonical XML: dumpxml, the next xenod). */
+int reg_disk_qos(struct registry *r, struct reg_domain *d, const char *target, const struct domain_disk_qos *q,
+                 struct domain_disk *now, uint32_t *weight);
 /* New network QoS for the domain's interface, in force at once while it runs (`xenctl
  * net-qos`); bytes/s and bytes as in struct domain_bandwidth. -ENODEV without an interface. */
 int reg_net_qos(struct registry *r, struct reg_domain *d, const struct domain_bandwidth *in,

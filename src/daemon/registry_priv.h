@@ -139,5 +139,21 @@ int reg_net_check_source(struct registry *r, const struct domain_config *c, cons
 int reg_net_attach(struct registry *r, const struct domain_config *c, const char *dir);
 /* Takes the port off the backend (logged on failure). Without r->lock. */
 void reg_net_detach(struct registry *r, const char *port);
+/* A backend supervisor's event (backend_sup.h on_event), stored as the host's. */
+void reg_on_backend_event(void *ctx, const char *kind, const char *detail);
+
+/* ---- host_disk.c ---- */
+
+#define REG_DISK_TAG_SIZE 12  /* 'u', 10 hex digits of the UUID, NUL */
+#define REG_DISK_ARG_SIZE 512 /* the monitor's --disk value */
+/* The domain's tag in the backend's disk names: "TAG-vda". */
+void reg_disk_tag(const struct domain_config *c, char out[REG_DISK_TAG_SIZE]);
+/* Gives the backend every disk of c (served on DIR/disk-TARGET.sock), starting the backend if
+ * none runs, and fills args[i] with the monitor's --disk for each. On failure (the backend's
+ * refusal as the message) none of c's disks is left on the backend. Without r->lock. */
+int reg_disks_attach(struct registry *r, const struct domain_config *c, const char *dir,
+                     char args[][REG_DISK_ARG_SIZE]);
+/* Takes c's first n disks off the backend (logged on failure). Without r->lock. */
+void reg_disks_detach(struct registry *r, const struct domain_config *c, unsigned n);
 
 #endif

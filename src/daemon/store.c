@@ -212,6 +212,12 @@ int store_set_persistent(struct store *s, const char *uuid, int persistent)
     return rc == SQLITE_DONE ? 0 : db_err(s, "recording persistence");
 }
 
+int store_set_xml(struct store *s, const char *uuid, const char *xml)
+{
+    int rc = exec_bound(s, "UPDATE domains SET xml=? WHERE uuid=?", "tt", xml, uuid);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording the definition");
+}
+
 static char *dup_col(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

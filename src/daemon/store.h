@@ -44,6 +44,8 @@ int store_add_domain(struct store *s, const struct domain_config *c, const char 
 int store_remove_domain(struct store *s, const char *uuid);
 int store_set_runtime(struct store *s, const char *uuid, const struct store_runtime *rt);
 int store_set_persistent(struct store *s, const char *uuid, int persistent);
+/* The definition's XML replaced (a live change kept for the next xenod: `xenctl disk-qos`). */
+int store_set_xml(struct store *s, const char *uuid, const char *xml);
 
 /* Calls `fn` for every stored domain (fn owns nothing: copy what it keeps). */
 int store_for_each_domain(struct store *s, void (*fn)(void *ctx, const struct store_domain *d), void *ctx);

@@ -234,6 +234,9 @@ void *reg_supervisor_main(void *opaque)
                     char port[NET_PORT_NAME_SIZE] = "";
                     if (d->cfg.net.present)
                         net_port_name(&d->cfg, port);
+                    struct domain_config *gone_disks = NULL; /* its disks, taken off the backend below */
+                    if (d->cfg.ndisks && (gone_disks = malloc(sizeof(*gone_disks))))
+                        *gone_disks = d->cfg;
                     restart = reg_monitor_ended(r, d, pid);
                     pthread_cond_broadcast(&r->changed);
                     if (restart)
@@ -243,6 +246,9 @@ void *reg_supervisor_main(void *opaque)
                         billing_observe(bill, &last, 1);
                     if (port[0] && !restart)
                         reg_net_detach(r, port);
+                    if (gone_disks && !restart)
+                        reg_disks_detach(r, gone_disks, gone_disks->ndisks);
+                    free(gone_disks);
                     if (restart) {
                         if (reg_start(r, d, 0) < 0)
                             log_error("%s", err_msg());

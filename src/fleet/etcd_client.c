@@ -12,27 +12,69 @@
 #include "lib/err.h"
 
 #define ETCD_URL_MAX 256
+#define ETCD_PATH_MAX 4096
 #define ETCD_REPLY_MAX (64u << 20) /* a range of every domain record stays far below */
 
 struct etcd_client {
     char urls[ETCD_ENDPOINTS_MAX][ETCD_URL_MAX];
     size_t n, current; /* current: the endpoint that answered last */
     long timeout_ms;
+    int https;                                                       /* every endpoint is https:// */
+    char ca[ETCD_PATH_MAX], cert[ETCD_PATH_MAX], key[ETCD_PATH_MAX]; /* "": none */
     CURL *curl;
 };
 
-/* An endpoint URL: http://HOST:PORT with printable characters only, no path. */
+/* The length of the URL's scheme and "://" (7 or 8), 0 when it is neither http nor https. */
+static size_t scheme_len(const char *u, size_t len)
+{
+    if (len > 7 && strncmp(u, "http://", 7) == 0)
+        return 7;
+    if (len > 8 && strncmp(u, "https://", 8) == 0)
+        return 8;
+    return 0;
+}
+
+/* An endpoint URL: http(s)://HOST:PORT with printable characters only, no path. */
 static int endpoint_valid(const char *u, size_t len)
 {
-    if (len < 8 || len >= ETCD_URL_MAX || strncmp(u, "http://", 7) != 0)
+    size_t s = scheme_len(u, len);
+    if (!s || len >= ETCD_URL_MAX)
         return 0;
-    for (size_t i = 7; i < len; i++)
+    for (size_t i = s; i < len; i++)
         if (u[i] <= ' ' || u[i] > '~' || u[i] == '/' || u[i] == '?' || u[i] == '#' || u[i] == '@')
             return 0;
     return 1;
 }
 
-int etcd_open(struct etcd_client **out, const char *urls, long timeout_ms)
+/* Copies a TLS file's path; 0 or -EINVAL naming the option. */
+static int tls_path(char dst[ETCD_PATH_MAX], const char *src, const char *what)
+{
+    if (!src)
+        return 0;
+    if (!*src || strlen(src) >= ETCD_PATH_MAX)
+        return err_set(EINVAL, "%s: give a file's path", what);
+    strcpy(dst, src);
+    return 0;
+}
+
+/* The TLS settings against the endpoints' scheme (c->https set). */
+static int tls_setup(struct etcd_client *c, const struct etcd_tls *tls)
+{
+    if (!tls)
+        return 0;
+    if ((tls->ca || tls->cert || tls->key) && !c->https)
+        return err_set(EINVAL, "etcd TLS files (CA, certificate, key) go with https:// endpoints only");
+    if (!tls->cert != !tls->key)
+        return err_set(EINVAL, "an etcd client certificate and its key go together");
+    int rc = tls_path(c->ca, tls->ca, "etcd CA");
+    if (rc == 0)
+        rc = tls_path(c->cert, tls->cert, "etcd client certificate");
+    if (rc == 0)
+        rc = tls_path(c->key, tls->key, "etcd client key");
+    return rc;
+}
+
+int etcd_open(struct etcd_client **out, const char *urls, const struct etcd_tls *tls, long timeout_ms)
 {
     struct etcd_client *c = calloc(1, sizeof(*c));
     if (!c)
@@ -42,16 +84,26 @@ int etcd_open(struct etcd_client **out, const char *urls, long timeout_ms)
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (c->n == ETCD_ENDPOINTS_MAX || !endpoint_valid(p, len)) {
             free(c);
-            return err_set(EINVAL, "etcd endpoints '%.300s': give 1 to %d http://HOST:PORT URLs separated by commas",
+            return err_set(EINVAL, "etcd endpoints '%.300s': give 1 to %d http(s)://HOST:PORT URLs separated by commas",
                            urls, ETCD_ENDPOINTS_MAX);
         }
+        int https = scheme_len(p, len) == 8;
+        if (c->n && https != c->https) {
+            free(c);
+            return err_set(EINVAL, "etcd endpoints '%.300s': all http:// or all https://", urls);
+        }
+        c->https = https;
         memcpy(c->urls[c->n], p, len);
         c->urls[c->n++][len] = 0;
         p = comma ? comma + 1 : NULL;
     }
     if (!c->n) {
         free(c);
-        return err_set(EINVAL, "no etcd endpoint given (http://HOST:PORT[,...])");
+        return err_set(EINVAL, "no etcd endpoint given (http(s)://HOST:PORT[,...])");
+    }
+    if (tls_setup(c, tls) < 0) {
+        free(c);
+        return -EINVAL;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 3000;
     if (!(c->curl = curl_easy_init())) {
@@ -82,6 +134,7 @@ static int post_one(struct etcd_client *c, size_t ep, const char *path, const ch
     char url[ETCD_URL_MAX + 64];
     struct http_reply r = {.max = ETCD_REPLY_MAX};
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    char why[CURL_ERROR_SIZE] = "";
     snprintf(url, sizeof(url), "%s%s", c->urls[ep], path);
     curl_easy_reset(c->curl);
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
@@ -92,8 +145,20 @@ static int post_one(struct etcd_client *c, size_t ep, const char *path, const ch
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, why); /* TLS failures say which check failed */
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, c->https ? "https" : "http");
+    if (c->https) { /* the member's certificate and name are always checked */
+        curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (c->ca[0])
+            curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
+        if (c->cert[0]) {
+            curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
+            curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
+        }
+    }
     CURLcode cc = curl_easy_perform(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL); /* why lives on this stack only */
     curl_slist_free_all(hdr);
     long status = 0;
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -103,7 +168,9 @@ static int post_one(struct etcd_client *c, size_t ep, const char *path, const ch
         rc = err_set(ETIMEDOUT, "etcd %s: no answer in %ld ms", c->urls[ep], c->timeout_ms);
     else if (cc != CURLE_OK)
         rc = err_set(r.too_big ? EMSGSIZE : ECONNREFUSED, "etcd %s: %s", c->urls[ep],
-                     r.too_big ? "answer too large" : curl_easy_strerror(cc));
+                     r.too_big ? "answer too large"
+                     : why[0]  ? why
+                               : curl_easy_strerror(cc));
     json_t *j = rc == 0 && r.buf ? json_loadb(r.buf, r.len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
     if (rc == 0 && status != 200) {
         const char *msg = json_string_value(json_object_get(j, "message"));

@@ -32,10 +32,18 @@ struct etcd_range {
     int64_t revision; /* the store's revision when it was read */
 };
 
-/* urls: "http://HOST:PORT[,http://HOST:PORT...]" (1..ETCD_ENDPOINTS_MAX, http only: etcd's
- * client port on a trusted network; docs/fleet.md). timeout_ms bounds each request to one
- * endpoint. 0 or -EINVAL/-ENOMEM. */
-int etcd_open(struct etcd_client **out, const char *urls, long timeout_ms);
+/* How to reach etcd over TLS (docs/fleet.md "etcd over TLS"): ca, the CA file that signed the
+ * members' certificates (NULL: the system's CAs); cert and key, this client's certificate and
+ * key for etcd's --client-cert-auth (both or neither). Files are read at each connection. */
+struct etcd_tls {
+    const char *ca, *cert, *key;
+};
+
+/* urls: "SCHEME://HOST:PORT[,...]" (1..ETCD_ENDPOINTS_MAX), SCHEME http or https, all the
+ * same. tls (may be NULL) goes with https only: TLS files with http:// URLs are refused, so a
+ * typo cannot send the fleet's records in clear text. The paths are copied. timeout_ms bounds
+ * each request to one endpoint. 0 or -EINVAL/-ENOMEM. */
+int etcd_open(struct etcd_client **out, const char *urls, const struct etcd_tls *tls, long timeout_ms);
 void etcd_close(struct etcd_client *c);
 
 /* Every key that starts with prefix (with prefix_only 0: exactly that key) into *out

@@ -94,6 +94,8 @@ int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag,
     int r = add(out, size, &len, "name=%s-%s,socket=%s,file=%s", tag, d->target, socket, d->file);
     if (r == 0 && d->readonly)
         r = add(out, size, &len, ",readonly");
+    if (r == 0 && d->queues > 1)
+        r = add(out, size, &len, ",queues=%u", d->queues);
     if (r == 0 && d->serial[0])
         r = add(out, size, &len, ",serial=%s", d->serial);
     for (int k = 0; r == 0 && k < IOTUNE_KEYS; k++)
@@ -106,4 +108,47 @@ int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag,
     if (r == 0 && d->reservation)
         r = add(out, size, &len, ",reservation=%llu", (unsigned long long)d->reservation);
     return r;
+}
+
+int domain_iotune_check(const uint64_t *v)
+{
+    const char *const *name = domain_iotune_names;
+    for (int k = 0; k < 2; k++) { /* bytes, iops */
+        int t = k ? IOTUNE_TOTAL_IOPS : IOTUNE_TOTAL_BYTES;
+        for (int m = 0; m < 2; m++) { /* average, _max */
+            int o = m ? IOTUNE_TOTAL_BYTES_MAX - IOTUNE_TOTAL_BYTES : 0;
+            if (v[t + o] && (v[t + o + 1] || v[t + o + 2]))
+                return err_set(EINVAL, "<%s> cannot be combined with <%s> or <%s> (libvirt's rule)", name[t + o],
+                               name[t + o + 1], name[t + o + 2]);
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        int max = IOTUNE_TOTAL_BYTES_MAX + i, len = IOTUNE_TOTAL_BYTES_MAX_LENGTH + i;
+        if (v[max] && !v[i])
+            return err_set(EINVAL, "<%s> is a burst above <%s>: give <%s> too", name[max], name[i], name[i]);
+        if (v[max] && v[max] < v[i])
+            return err_set(EINVAL, "<%s> %llu is below <%s> %llu; the burst is the higher rate", name[max],
+                           (unsigned long long)v[max], name[i], (unsigned long long)v[i]);
+        if (v[len] && !v[max])
+            return err_set(EINVAL, "<%s> is how long <%s> may last: give <%s> too", name[len], name[max], name[max]);
+    }
+    return 0;
+}
+
+/* <iotune>: libvirt's limits (0 or absent: none) and <group_name>. */
+
+int domain_disk_qos_merge(const struct domain_disk_qos *q, struct domain_disk *disk, uint32_t *weight)
+{
+    uint64_t v[IOTUNE_KEYS];
+    for (int i = 0; i < IOTUNE_KEYS; i++)
+        v[i] = q->given & (1u << i) ? q->iotune[i] : disk->iotune[i];
+    if (domain_iotune_check(v) < 0)
+        return -EINVAL;
+    memcpy(disk->iotune, v, sizeof(v));
+    if (q->given & (1u << DISK_QOS_WEIGHT))
+        *weight = q->weight;
+    if (q->given & (1u << DISK_QOS_RESERVATION))
+        disk->reservation = q->reservation;
+    disk->qos_changed |= q->given != 0;
+    return 0;
 }

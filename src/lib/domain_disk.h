@@ -11,10 +11,13 @@
 /* Disks per domain. The XML and xeno-blkback (32 disks in all) take this many; a bound so a
  * sponsor's document cannot make xenod start hundreds of devices for one domain. */
 #define DOMAIN_DISKS_MAX 8
-#define DOMAIN_DISK_FILE_MAX 511   /* <source file> as written: a name or an absolute path */
-#define DOMAIN_DISK_SERIAL_MAX 20  /* virtio-blk GET_ID: 20 bytes */
-#define DOMAIN_DISK_GROUP_MAX 31   /* <iotune><group_name> */
-#define DOMAIN_DISK_TARGET_MAX 7   /* <target dev='vda'> */
+#define DOMAIN_DISK_FILE_MAX 511  /* <source file> as written: a name or an absolute path */
+#define DOMAIN_DISK_SERIAL_MAX 20 /* virtio-blk GET_ID: 20 bytes */
+#define DOMAIN_DISK_GROUP_MAX 31  /* <iotune><group_name> */
+#define DOMAIN_DISK_TARGET_MAX 7  /* <target dev='vda'> */
+/* <driver queues='N'>: request queues per disk; xeno-blkback serves at most 4 (BLK_MAX_QUEUES),
+ * the monitor's front end takes up to 8. */
+#define DOMAIN_DISK_QUEUES_MAX 4
 #define DOMAIN_DISK_WEIGHT_MIN 100 /* <blkiotune><weight>: libvirt's range */
 #define DOMAIN_DISK_WEIGHT_MAX 1000
 #define DOMAIN_DISK_RESERVATION_MAX 100000000ULL  /* <xeno:iotune reservation>: units/s */
@@ -60,15 +63,36 @@ struct domain_disk {
     enum domain_disk_format format;
     char target[DOMAIN_DISK_TARGET_MAX + 1]; /* "vda".."vdz": the disk's name to xeno-blkback */
     int readonly;                            /* <readonly/> */
+    unsigned queues;                         /* <driver queues>: 1..DOMAIN_DISK_QUEUES_MAX; 0: not given (1) */
     char serial[DOMAIN_DISK_SERIAL_MAX + 1]; /* <serial>; "": none */
     uint64_t iotune[IOTUNE_KEYS];            /* <iotune>; 0: not given */
     char group[DOMAIN_DISK_GROUP_MAX + 1];   /* <iotune><group_name>; "": none */
     uint64_t reservation;                    /* <xeno:iotune reservation>, units/s; 0: none */
+    int qos_changed;                         /* changed after define: the canonical XML writes it */
     long line;                               /* of <disk>, for messages after the parse */
     long source_line;                        /* of <source> */
 };
 
 struct domain_config;
+
+/* libvirt's rules for one disk's <iotune> values (v[IOTUNE_KEYS], 0: not given): total_* not
+ * with read_* or write_*, a _max only above its average, a _max_length only with its _max.
+ * 0, or -EINVAL with a message naming the elements. */
+int domain_iotune_check(const uint64_t *v);
+
+/* A change of one disk's QoS (`xenctl disk-qos`, as `virsh blkdeviotune`): each given value
+ * replaces the disk's (0: none), the others stay. */
+#define DISK_QOS_WEIGHT IOTUNE_KEYS            /* bit of `given`: the domain's <blkiotune> weight */
+#define DISK_QOS_RESERVATION (IOTUNE_KEYS + 1) /* bit of `given`: <xeno:iotune reservation> */
+struct domain_disk_qos {
+    uint32_t given; /* bit k: iotune[k]; bits DISK_QOS_WEIGHT, DISK_QOS_RESERVATION */
+    uint64_t iotune[IOTUNE_KEYS];
+    uint32_t weight; /* 0 or DOMAIN_DISK_WEIGHT_MIN..MAX */
+    uint64_t reservation;
+};
+/* q applied to `disk` and the domain's <blkiotune> weight, libvirt's rules checked
+ * (domain_iotune_check): 0, or -EINVAL with nothing changed. */
+int domain_disk_qos_merge(const struct domain_disk_qos *q, struct domain_disk *disk, uint32_t *weight);
 
 /* Makes every disk's file a name relative to `image_dir` (absolute, no trailing '/'): an
  * absolute path inside it loses the directory, a relative name is kept; anything else is
@@ -78,7 +102,7 @@ int domain_disks_resolve(struct domain_config *c, const char *image_dir, const c
 
 /* xeno-blkback's --disk spec (also its control socket's add-disk) for disk i of c
  * (docs/blkback.md, "Running it"): "name=TAG-vda,socket=SOCKET,file=FILE[,readonly]
- * [,serial=S][,KEY=V...][,group=TAG-G][,weight=W][,reservation=R]", the KEYs being
+ * [,queues=N][,serial=S][,KEY=V...][,group=TAG-G][,weight=W][,reservation=R]", the KEYs being
  * domain_iotune_names. `tag` names the domain on the host ([a-z0-9_], xenod's "d" and the
  * domain's ID): the backend's disk and group names are host-wide, libvirt's group_name is the
  * domain's own. `socket` is the monitor's vhost-user socket for the disk. The XML's values were

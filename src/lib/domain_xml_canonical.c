@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/domain_config.h"
+#include "lib/domain_xml_parse.h" /* dxml_canonical_disk_qos */
 #include "lib/err.h"
 
 static xmlNode *child(xmlNode *parent, const char *name)
@@ -165,6 +166,8 @@ int domain_xml_canonical(const char *xml, size_t len, const struct domain_config
     }
     if (r == 0 && dev)
         r = set_disk_files(dev, cfg);
+    if (r == 0)
+        r = dxml_canonical_disk_qos(root, dev, cfg);
     xmlChar *buf = NULL;
     int n = 0;
     if (r == 0) {

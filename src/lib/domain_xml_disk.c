@@ -24,13 +24,25 @@ static bool has_suffix(const char *s, const char *suffix)
     return n > m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* <driver name='qemu' type='raw|xeno-overlay'/>: libvirt's driver is QEMU's; ours takes the
- * same element. The format must match the name, which is where the backend takes it from. */
+/* <driver queues='N'>: libvirt's number of request queues, 1..DOMAIN_DISK_QUEUES_MAX. */
+static int parse_queues(const struct xml_ctx *x, xmlNode *n, const char *text, struct domain_disk *d)
+{
+    uint64_t q;
+    if (parse_u64_range(text, 1, DOMAIN_DISK_QUEUES_MAX, &q) < 0)
+        return fail(x, n, EINVAL, "queues '%s': 1 to %d request queues (what xeno-blkback serves)", Q(text),
+                    DOMAIN_DISK_QUEUES_MAX);
+    d->queues = (unsigned)q;
+    return 0;
+}
+
+/* <driver name='qemu' type='raw|xeno-overlay' queues='N'/>: libvirt's driver is QEMU's; ours
+ * takes the same element. The format must match the name, which is where the backend takes
+ * it from. */
 static int parse_driver(const struct xml_ctx *x, xmlNode *n, struct domain_disk *d, int *given)
 {
-    static const char *const attrs[] = {"name", "type", NULL};
+    static const char *const attrs[] = {"name", "type", "queues", NULL};
     xmlNode *none;
-    char *name = NULL, *type = NULL;
+    char *name = NULL, *type = NULL, *queues = NULL;
     int r = dxml_check_attrs(x, n, attrs);
     if (r == 0)
         r = dxml_collect_children(x, n, NULL, 0, &none);
@@ -38,6 +50,10 @@ static int parse_driver(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
         name = dxml_attr(x, n, "name", &r);
     if (r == 0)
         type = dxml_attr(x, n, "type", &r);
+    if (r == 0)
+        queues = dxml_attr(x, n, "queues", &r);
+    if (r == 0 && queues)
+        r = parse_queues(x, n, queues, d);
     if (r < 0)
         ;
     else if (name && strcmp(name, "qemu") != 0)
@@ -55,6 +71,7 @@ static int parse_driver(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
         r = fail(x, n, ENOTSUP, "type '%s' is not supported; write type=\"raw\" or type=\"xeno-overlay\"", Q(type));
     xmlFree(name);
     xmlFree(type);
+    xmlFree(queues);
     return r;
 }
 
@@ -141,30 +158,13 @@ static int parse_serial(const struct xml_ctx *x, xmlNode *n, struct domain_disk 
  * same for _max), a burst needs its average and is at least it, a length needs its burst. */
 static int check_iotune(const struct xml_ctx *x, xmlNode *n, const uint64_t *v)
 {
-    const char *const *name = domain_iotune_names;
-    for (int k = 0; k < 2; k++) { /* bytes, iops */
-        int t = k ? IOTUNE_TOTAL_IOPS : IOTUNE_TOTAL_BYTES;
-        for (int m = 0; m < 2; m++) { /* average, _max */
-            int o = m ? IOTUNE_TOTAL_BYTES_MAX - IOTUNE_TOTAL_BYTES : 0;
-            if (v[t + o] && (v[t + o + 1] || v[t + o + 2]))
-                return fail(x, n, EINVAL, "<%s> cannot be combined with <%s> or <%s> (libvirt's rule)", name[t + o],
-                            name[t + o + 1], name[t + o + 2]);
-        }
-    }
-    for (int i = 0; i < 6; i++) {
-        int max = IOTUNE_TOTAL_BYTES_MAX + i, len = IOTUNE_TOTAL_BYTES_MAX_LENGTH + i;
-        if (v[max] && !v[i])
-            return fail(x, n, EINVAL, "<%s> is a burst above <%s>: give <%s> too", name[max], name[i], name[i]);
-        if (v[max] && v[max] < v[i])
-            return fail(x, n, EINVAL, "<%s> %llu is below <%s> %llu; the burst is the higher rate", name[max],
-                        (unsigned long long)v[max], name[i], (unsigned long long)v[i]);
-        if (v[len] && !v[max])
-            return fail(x, n, EINVAL, "<%s> is how long <%s> may last: give <%s> too", name[len], name[max], name[max]);
-    }
-    return 0;
+    char msg[256];
+    if (domain_iotune_check(v) == 0)
+        return 0;
+    snprintf(msg, sizeof(msg), "%s", err_msg());
+    return fail(x, n, EINVAL, "%s", msg);
 }
 
-/* <iotune>: libvirt's limits (0 or absent: none) and <group_name>. */
 static int parse_iotune(const struct xml_ctx *x, xmlNode *n, struct domain_disk *d)
 {
     const char *names[IOTUNE_KEYS + 1];

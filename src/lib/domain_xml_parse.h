@@ -186,6 +186,9 @@ int dxml_parse_devices(const struct xml_ctx *x, xmlNode *devices, struct domain_
  * src/lib/domain_xml_disk.c */
 int dxml_parse_disks(const struct xml_ctx *x, xmlNode **nodes, unsigned count, struct domain_config *c);
 
+/* The QoS of each disk with qos_changed, and then <blkiotune>, written into the document
+ * (dev: its <devices>, may be NULL). 0 or -ENOMEM. src/lib/domain_xml_canonical_qos.c */
+int dxml_canonical_disk_qos(xmlNode *root, xmlNode *dev, const struct domain_config *cfg);
 /* <blkiotune><weight> into c->blkio_weight. src/lib/domain_xml_disk.c */
 int dxml_parse_blkiotune(const struct xml_ctx *x, xmlNode *n, struct domain_config *c);
 

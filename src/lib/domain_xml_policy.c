@@ -255,7 +255,6 @@ static const struct dxml_policy policy[] = {
     {"devices/disk/driver@detect_zeroes", DX_WARN, "write-zeroes requests are honoured; written zeros are data"},
     {"devices/disk/driver@copy_on_read", DX_REFUSE, "not supported; an overlay copies on write only"},
     {"devices/disk/driver@iothread", DX_WARN, NO_IOTHREADS},
-    {"devices/disk/driver@queues", DX_WARN, "the monitor's front end hands over one queue"},
     {"devices/disk/driver@queue_size", DX_WARN, "the queue's size is the monitor's"},
     {"devices/disk/driver@error_policy", DX_REFUSE, "an I/O error is reported to the guest (IOERR), never a pause"},
     {"devices/disk/driver@rerror_policy", DX_REFUSE, "an I/O error is reported to the guest (IOERR), never a pause"},

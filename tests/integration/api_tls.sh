@@ -108,6 +108,7 @@ for r in "${ROUTES[@]}"; do
         ensure_a1
         path=${p/\{ref\}/a1}
         path=${path/\{sponsor\}/alice}
+        path=${path/\{target\}/vda} # a1 has no disk: 404 where the handler runs
         [[ $p == */tokens/\{id\} ]] && path=/v1/tokens/$(token carol | cut -d' ' -f1)
         body=
         [ "$m" = GET ] || body='{}'

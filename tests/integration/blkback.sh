@@ -82,6 +82,23 @@ if blk_ready blkback-rw; then
         "backend: rc $BB_RC, $(log_tail "$TMP/rw.bb.log")"
 fi
 
+# ---- blk_rw on a copy-on-write overlay: its reads and writes on io_uring, sandboxed ----------
+# Every cluster is copied on first write (synchronously), then read back on the ring (O_DIRECT);
+# the overlay is read from the host through the image layer; the base stays all zeros.
+if blk_ready blkback-overlay-rw; then
+    truncate -s 4M "$TMP/images/obase.img"
+    "$BUILD_DIR/bin/xenctl" disk create o.ovl --base obase.img --cluster-size 4K --image-dir "$TMP/images" \
+        >"$TMP/o.create.log" 2>&1
+    blk_vmm o blk_rw 4M
+    bb_start o --disk "name=vda,socket=$TMP/o.sock,file=o.ovl,serial=XENO-SN-1"
+    blk_vmm_wait
+    bb_stop
+    "$BUILD_DIR/tests/tools/image_io" "$TMP/images" o.ovl dump 0 4194304 >"$TMP/o.dump" 2>"$TMP/o.dump.log"
+    check blkback-overlay-rw '[ $RC -eq 0 ] && has "$TMP/o.log" "Test result: PASS" && [ $BB_RC -eq 0 ] &&
+        image_verify "$TMP/o.dump" 8192 && [ -z "$(tr -d "\\0" <"$TMP/images/obase.img" | head -c1)" ]' \
+        "guest: $(log_tail "$TMP/o.log") backend: $(log_tail "$TMP/o.bb.log") $(cat "$TMP/o.create.log" "$TMP/o.dump.log")"
+fi
+
 # ---- kill -9 of the backend while blk_rw runs; a new one finishes the work ------------------
 if blk_ready blkback-kill9; then
     truncate -s 8M "$TMP/images/k9.img"

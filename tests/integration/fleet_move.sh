@@ -1,45 +1,45 @@
-# Moving fleet domains (docs/fleet.md "Drain", "When a domain ends"): a single-member etcd on
-# loopback and three xenods (distinct state directories, sockets and --migrate-listen ports,
-# one --migrate-key) under a short lease. Places three dirtier guests on h1 (binpack), drains
-# h1 with two moves at once: all three run on h2/h3 after the move, their records and claims
-# follow them, each guest keeps passing its memory check there, h1 runs nothing. A fleet
-# domain destroyed on its host gives its claim back. Failover: kill -9 h2's xenod and its
-# monitors: its domains run on h3 (h1 is draining) within TTL + 5 s, with a `failover` event;
-# h2 comes back: no domain runs on two hosts at any moment (polled). Fencing: h3's xenod is
-# stopped (SIGSTOP: its monitors run on, a partitioned host): the fleet restarts its domains on
-# h2; when it continues it stops its stale copies (`fenced`) and each domain runs once.
-# Ports: etcd client 23801, peer 23802; migrations 23811-23813 (loopback).
+# Moving fleet domains (docs/fleet.md "Drain", "When a domain ends"): a single-member etcd that
+# serves its clients over HTTPS with client-certificate authentication, and three xenods under
+# a short lease, each in a network namespace of its own (tests/fleet_lib.sh), with
+# --migrate-listen on its own address and one --migrate-key: live migrations go between the
+# namespaces over the bridge. Places five dirtier guests on h1 (binpack), drains h1 with two
+# moves at once: all five run on h2/h3 after the move, their records and claims follow them,
+# each guest keeps passing its memory check there, h1 runs nothing. A fleet domain destroyed
+# on its host gives its claim back. Failover: kill -9 h2's xenod and its monitors: its domains
+# run on h3 (h1 is draining) within TTL + 5 s, with a `failover` event; h2 comes back: no
+# domain runs on two hosts at any moment (polled). Fencing: h3's xenod is stopped (SIGSTOP:
+# its monitors run on, a partitioned host): the fleet restarts its domains on h2; when it
+# continues it stops its stale copies (`fenced`) and each domain runs once.
+# Ports and addresses: inside the namespaces (migrations on 7430 of each host's address).
 
 FM=$TMP/fleetm
 FM_XENOD=$BUILD_DIR/bin/xenod
 FM_XENCTL=$BUILD_DIR/bin/xenctl
-FM_URLS=http://127.0.0.1:23801
+FN=xfm$$ FN_DIR=$FM
+. tests/fleet_lib.sh
+FM_URLS=$(fn_etcd_urls 1)
 FM_TTL=3
-FM_ETCD=
+FM_DOMS="d1 d2 d3 d4 d5"
 declare -A FM_XPID=()
 mkdir -p "$FM"
 
-fm_etcd_start() {
-    etcd --name m1 --data-dir "$FM/etcd" --listen-client-urls "$FM_URLS" --advertise-client-urls "$FM_URLS" \
-        --listen-peer-urls http://127.0.0.1:23802 --initial-advertise-peer-urls http://127.0.0.1:23802 \
-        --initial-cluster m1=http://127.0.0.1:23802 --initial-cluster-state new >>"$FM/etcd.log" 2>&1 &
-    FM_ETCD=$!
+fm_healthy() { fn_etcd_healthy 1; }
+fm_xenod_start() { # N: host hN in its namespace
+    mkdir -p "$FM/h$1"
+    # shellcheck disable=SC2046 # fn_tls_opts: options and paths without spaces
+    ip netns exec "$(fn_ns "$1")" "$FM_XENOD" --state-dir "$FM/h$1" --socket "$FM/h$1.sock" --cpus 2 --no-web \
+        --fleet "$FM_URLS" $(fn_tls_opts) --host-name "h$1" --advertise "unix:$FM/h$1.sock" --fleet-ttl "$FM_TTL" \
+        --migrate-listen "$(fn_host_ip "$1"):7430" --migrate-key "$FM/key" >>"$FM/h$1.log" 2>&1 &
+    FM_XPID[h$1]=$!
 }
-fm_healthy() { ETCDCTL_API=3 timeout 5 etcdctl --endpoints "$FM_URLS" endpoint health >/dev/null 2>&1; }
-fm_xenod_start() { # NAME N (migrations on 2381N)
-    mkdir -p "$FM/$1"
-    "$FM_XENOD" --state-dir "$FM/$1" --socket "$FM/$1.sock" --cpus 2 --no-web --fleet "$FM_URLS" \
-        --host-name "$1" --advertise "unix:$FM/$1.sock" --fleet-ttl "$FM_TTL" \
-        --migrate-listen "127.0.0.1:2381$2" --migrate-key "$FM/key" >>"$FM/$1.log" 2>&1 &
-    FM_XPID[$1]=$!
-}
-fmx() { timeout -k 5 120 "$FM_XENCTL" --fleet "$FM_URLS" "$@"; }
+# shellcheck disable=SC2046
+fmx() { timeout -k 5 120 ip netns exec "${FN}e" "$FM_XENCTL" --fleet "$FM_URLS" $(fn_tls_opts) "$@"; }
 fmh() { XENOD_SOCKET=$FM/$1.sock timeout -k 5 30 "$FM_XENCTL" "${@:2}"; } # HOST ARGS...
 fm_hosts_up() { [ "$(fmx --json hosts 2>/dev/null | jq '.hosts | length')" = "$1" ]; }
-# fm_xml NAME: a dirtier guest of 32 MiB (a 1 MiB working set) that runs 60 s.
+# fm_xml NAME: a dirtier guest of 32 MiB (a 1 MiB working set) that runs 90 s.
 fm_xml() {
     printf '<domain type="kvm"><name>%s</name><memory unit="MiB">32</memory><vcpu>1</vcpu>' "$1"
-    printf '<os><kernel>%s</kernel><cmdline>ws=256 pace=5 secs=60</cmdline></os><metadata>' "$PWD/$GUEST/dirtier.elf"
+    printf '<os><kernel>%s</kernel><cmdline>ws=256 pace=5 secs=90</cmdline></os><metadata>' "$PWD/$GUEST/dirtier.elf"
     printf '<xeno:sponsor xmlns:xeno="urn:xenoserver:domain:1">s-%s</xeno:sponsor></metadata></domain>\n' "$1"
 }
 fm_where() { fmx --json list | jq -r '.domains[] | "\(.name) \(.host)"' | sort; }
@@ -62,7 +62,8 @@ fm_cleanup() {
     for h in "${!FM_XPID[@]}"; do kill "${FM_XPID[$h]}" 2>/dev/null; done
     for h in "${!FM_XPID[@]}"; do wait "${FM_XPID[$h]}" 2>/dev/null; done
     for n in $(pgrep -f "xeno-vmm.*$FM/" 2>/dev/null); do kill -9 "$n" 2>/dev/null; done
-    [ -z "$FM_ETCD" ] || { kill "$FM_ETCD" 2>/dev/null; wait "$FM_ETCD" 2>/dev/null; }
+    fn_etcd_stop_all
+    fn_net_down
 }
 trap 'fm_cleanup; test_file_exit' EXIT
 check_context() { printf ' | h1: %s | h2: %s' "$(log_tail "$FM/h1.log")" "$(log_tail "$FM/h2.log")"; }
@@ -71,51 +72,61 @@ if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
     fail fleet-move "etcd and etcdctl are not installed (scripts/install-deps.sh installs etcd-server etcd-client)"
 elif ! kvm_case fleet-move; then
     :
+elif ! fn_net_up 3 2>"$FM/net.err" || ! fn_certs; then
+    fail fleet-move "cannot make the fleet's namespaces or certificates: $(log_tail "$FM/net.err" "$FM/tls/openssl.log")"
 else
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$FM/key"
     chmod 600 "$FM/key"
-    fm_etcd_start
-    check fleet-move-etcd 'wait_until 30 fm_healthy' "etcd did not become healthy: $(log_tail "$FM/etcd.log")"
-    fm_xenod_start h1 1
-    fm_xenod_start h2 2
-    fm_xenod_start h3 3
+    fn_etcd_start 1 1
+    check fleet-move-etcd 'wait_until 30 fm_healthy' "etcd did not become healthy: $(log_tail "$FM/etcd1.log")"
+    fm_xenod_start 1
+    fm_xenod_start 2
+    fm_xenod_start 3
     check fleet-move-hosts 'wait_until 20 fm_hosts_up 3 && fmx --json hosts | jq -e "[.hosts[].migrate] | length == 3" >/dev/null' \
         "$(fmx hosts 2>&1 | tr '\n' '|')"
 
-    # Three guests under binpack: all on h1 (no reservation: every host ties, h1 sorts first).
-    for n in d1 d2 d3; do
+    # Five guests under binpack: all on h1 (no reservation: every host ties, h1 sorts first).
+    for n in $FM_DOMS; do
         fm_xml "$n" >"$FM/$n.xml"
         fmx create "$FM/$n.xml" >>"$FM/create.out" 2>&1
     done
-    check fleet-move-placed '[ "$(fm_on h1)" = "d1 d2 d3 " ] && [ "$(fm_where | tr "\n" " ")" = "d1 h1 d2 h1 d3 h1 " ]' \
+    check fleet-move-placed '[ "$(fm_on h1)" = "$FM_DOMS " ] && [ "$(fm_where | tr "\n" " ")" = "d1 h1 d2 h1 d3 h1 d4 h1 d5 h1 " ]' \
         "h1 runs [$(fm_on h1)]; $(fm_where | tr '\n' ' '); $(tail -c 300 "$FM/create.out" | tr '\n' '|')"
-    wait_until 30 eval '[ "$(fm_pass h1 d1)" -ge 2 ] && [ "$(fm_pass h1 d2)" -ge 2 ] && [ "$(fm_pass h1 d3)" -ge 2 ]'
+    fm_passed_on_h1() {
+        local n
+        for n in $FM_DOMS; do [ "$(fm_pass h1 $n)" -ge 2 ] || return 1; done
+    }
+    wait_until 30 fm_passed_on_h1
 
     # Drain h1, two at a time: every domain moves, with a line each.
     fmx drain h1 --parallel 2 >"$FM/drain.out" 2>&1
     FM_RC=$?
-    check fleet-drain-exit '[ $FM_RC = 0 ] && [ "$(grep -c " moved to h[23] in " "$FM/drain.out")" = 3 ] && grep -q "^drain h1: 3 moved, 0 stayed$" "$FM/drain.out"' \
+    check fleet-drain-exit '[ $FM_RC = 0 ] && [ "$(grep -c " moved to h[23] in " "$FM/drain.out")" = 5 ] && grep -q "^drain h1: 5 moved, 0 stayed$" "$FM/drain.out"' \
         "exit $FM_RC: $(tail -c 600 "$FM/drain.out" | tr '\n' '|')"
     check fleet-drain-state 'fmx --json hosts | jq -e ".hosts[] | select(.name == \"h1\") | .state == \"draining\"" >/dev/null' \
         "$(fmx hosts 2>&1 | tr '\n' '|')"
     check fleet-drain-source-empty '[ -z "$(fm_on h1)" ] && ! fm_where | grep -q " h1$"' \
         "h1 runs [$(fm_on h1)]; records: $(fm_where | tr '\n' ' ')"
-    check fleet-drain-runs-elsewhere 'for n in d1 d2 d3; do h=$(fm_host_of $n); [ -n "$h" ] && fm_on "$h" | grep -qw $n || exit 1; done' \
+    check fleet-drain-runs-elsewhere 'for n in $FM_DOMS; do h=$(fm_host_of $n); [ -n "$h" ] && fm_on "$h" | grep -qw $n || exit 1; done' \
         "records: $(fm_where | tr '\n' ' '); h2 [$(fm_on h2)] h3 [$(fm_on h3)]"
-    check fleet-drain-claims-follow '[ "$(fm_claims h1)" = "0 0" ] && [ "$(($(fm_claims h2 | cut -d" " -f1) + $(fm_claims h3 | cut -d" " -f1)))" = 3 ]' \
+    check fleet-drain-claims-follow '[ "$(fm_claims h1)" = "0 0" ] && [ "$(($(fm_claims h2 | cut -d" " -f1) + $(fm_claims h3 | cut -d" " -f1)))" = 5 ]' \
         "h1 [$(fm_claims h1)] h2 [$(fm_claims h2)] h3 [$(fm_claims h3)]"
     # Each guest keeps verifying its memory on its new host: two more passes, no FAIL.
     declare -A FM_P0=()
-    for n in d1 d2 d3; do FM_P0[$n]=$(fm_pass "$(fm_host_of $n)" $n); done
+    for n in $FM_DOMS; do FM_P0[$n]=$(fm_pass "$(fm_host_of $n)" $n); done
     fm_progress() {
         local n h
-        for n in d1 d2 d3; do
+        for n in $FM_DOMS; do
             h=$(fm_host_of $n)
             [ "$(fm_pass "$h" $n)" -ge $((FM_P0[$n] + 2)) ] || return 1
         done
     }
-    check fleet-drain-guests-work 'wait_until 30 fm_progress && ! fm_failed "$(fm_host_of d1)" d1 && ! fm_failed "$(fm_host_of d2)" d2 && ! fm_failed "$(fm_host_of d3)" d3' \
-        "$(for n in d1 d2 d3; do h=$(fm_host_of $n); printf '%s@%s: %s | ' $n "$h" "$(fmh "$h" console $n --dump 2>&1 | tail -2 | tr '\n' ' ')"; done)"
+    fm_none_failed() {
+        local n
+        for n in $FM_DOMS; do ! fm_failed "$(fm_host_of $n)" $n || return 1; done
+    }
+    check fleet-drain-guests-work 'wait_until 30 fm_progress && fm_none_failed' \
+        "$(for n in $FM_DOMS; do h=$(fm_host_of $n); printf '%s@%s: %s | ' $n "$h" "$(fmh "$h" console $n --dump 2>&1 | tail -2 | tr '\n' ' ')"; done)"
     # A draining host takes nothing new.
     fm_xml n1 >"$FM/n1.xml"
     fmx create "$FM/n1.xml" >"$FM/n1.out" 2>&1
@@ -153,7 +164,7 @@ else
     fm_twice() { # prints the names that run on more than one host now
         { fm_on h1; fm_on h2; fm_on h3; } | tr ' ' '\n' | grep . | sort | uniq -d
     }
-    fm_xenod_start h2 2
+    fm_xenod_start 2
     FM_DOUBLE=
     for _ in $(seq 1 $((FM_TTL * 5))); do
         FM_DOUBLE=$FM_DOUBLE$(fm_twice)

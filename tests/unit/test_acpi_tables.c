@@ -50,12 +50,18 @@ static uint8_t sum(const uint8_t *p, size_t n)
     return s;
 }
 
+/* Device i's pin: the transport's for the windows a machine has, made up beyond them. */
+static uint32_t gsi_of(unsigned i)
+{
+    return i < VM_MAX_MMIO_DEVS ? virtio_mmio_gsi(i) : VIRTIO_GSI_BASE + i;
+}
+
 /* n devices as the virtio transport registers them (docs/machine.md). */
 static void devices(struct mmio_dev_desc *d, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
-        d[i] = (struct mmio_dev_desc){VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE, VIRTIO_MMIO_STRIDE,
-                                      VIRTIO_GSI_BASE + i, "virtio-test"};
+        d[i] = (struct mmio_dev_desc){VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE, VIRTIO_MMIO_STRIDE, gsi_of(i),
+                                      "virtio-test"};
 }
 
 static void build(unsigned nvcpus, unsigned ndevs, struct acpi_layout *lay)
@@ -344,7 +350,7 @@ static void check_devices(unsigned ndevs)
         assert_int_equal(rd32(p + 4), VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE);
         assert_int_equal(rd32(p + 8), VIRTIO_MMIO_STRIDE);
         assert_int_equal(p[12], 0x89);
-        assert_int_equal(rd32(p + 17), VIRTIO_GSI_BASE + i);
+        assert_int_equal(rd32(p + 17), gsi_of(i));
         assert_memory_equal(p + 21, "\x79\x00", 2);
         p += 23;
         assert_ptr_equal(p, buf_end);
@@ -356,7 +362,17 @@ static void check_devices(unsigned ndevs)
 static void dsdt_eight_devices(void **state)
 {
     (void)state;
-    check_devices(8); /* VM_MAX_MMIO_DEVS: the scope needs a two-byte PkgLength */
+    check_devices(8); /* the scope needs a two-byte PkgLength */
+}
+
+/* Every window a machine has: the last four on ISA pins 5, 6, 7 and 10. */
+static void dsdt_all_windows(void **state)
+{
+    (void)state;
+    check_devices(VM_MAX_MMIO_DEVS);
+    assert_int_equal(virtio_mmio_gsi(7), 23);
+    assert_int_equal(virtio_mmio_gsi(8), 5);
+    assert_int_equal(virtio_mmio_gsi(11), 10);
 }
 
 static void dsdt_256_devices(void **state)
@@ -457,17 +473,12 @@ static void mmio_dev_desc_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pkglength_boundaries),
-        cmocka_unit_test(rsdp_and_xsdt),
-        cmocka_unit_test(fadt_fields),
-        cmocka_unit_test(madt_entries),
-        cmocka_unit_test(dsdt_no_devices),
-        cmocka_unit_test(dsdt_one_device),
-        cmocka_unit_test(dsdt_eight_devices),
-        cmocka_unit_test(dsdt_256_devices),
-        cmocka_unit_test(refusals),
-        cmocka_unit_test(into_guest_memory),
-        cmocka_unit_test(dump_files),
+        cmocka_unit_test(pkglength_boundaries), cmocka_unit_test(rsdp_and_xsdt),
+        cmocka_unit_test(fadt_fields),          cmocka_unit_test(madt_entries),
+        cmocka_unit_test(dsdt_no_devices),      cmocka_unit_test(dsdt_one_device),
+        cmocka_unit_test(dsdt_eight_devices),   cmocka_unit_test(dsdt_all_windows),
+        cmocka_unit_test(dsdt_256_devices),     cmocka_unit_test(refusals),
+        cmocka_unit_test(into_guest_memory),    cmocka_unit_test(dump_files),
         cmocka_unit_test(mmio_dev_desc_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,218 +27,7 @@
 #include "blk/image.h"
 #include "lib/err.h"
 
-#define MEM (1u << 20)
-#define GPA 0x100000u
-#define NUM 16u
-#define DISK_SECTORS 256u /* 128 KiB image */
-#define DATA_OFF 0x10000u /* guest buffers from here */
-
-struct fe {
-    char dir[64];
-    int dirfd;
-    struct blkback bb;
-    int lsock, sock;
-    int memfd;
-    uint8_t *mem;
-    struct vu_desc *desc;
-    struct vu_avail *avail;
-    struct vu_used *used;
-    int kick, call;
-    uint16_t avail_idx;
-};
-
-static uint64_t gpa_of(struct fe *f, void *p)
-{
-    return GPA + (uint64_t)((uint8_t *)p - f->mem);
-}
-
-/* One turn of the backend's loop (what main.c's serve does). */
-static void turn(struct fe *f, int timeout_ms)
-{
-    struct pollfd pfd[16];
-    unsigned n = blkback_poll_fds(&f->bb, pfd, 16, &timeout_ms);
-    if (poll(pfd, n, timeout_ms) >= 0)
-        blkback_dispatch(&f->bb, pfd, n);
-}
-
-static void send_msg(struct fe *f, struct vhost_user_msg *m, struct vhost_user_msg *reply)
-{
-    assert_int_equal(vhost_user_send(f->sock, m), 0);
-    turn(f, 100);
-    if (vhost_user_request_has_reply(m->hdr.request) || (m->hdr.flags & VHOST_USER_FLAG_NEED_REPLY))
-        assert_int_equal(vhost_user_recv(f->sock, reply, true), 0);
-}
-
-static void make_image(struct fe *f, const char *name, unsigned sectors)
-{
-    int fd = openat(f->dirfd, name, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(ftruncate(fd, (off_t)sectors * 512), 0);
-    close(fd);
-}
-
-/* Called with the image directory before the disk is added (images other than disk.img). */
-static void (*fe_before_add)(int dirfd);
-
-/* Backend with disk `file` (readonly as asked, with qos), connected and its queue 0 running. */
-static void fe_setup_qos(struct fe *f, const char *file, bool readonly, const struct blk_qos *qos)
-{
-    memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_blkback.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->dirfd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    make_image(f, "disk.img", DISK_SECTORS);
-    assert_int_equal(blkback_init(&f->bb, dup(f->dirfd)), 0);
-    struct blk_disk_config cfg = {.name = "vda", .serial = "SER-123", .readonly = readonly, .queues = 1};
-    snprintf(cfg.socket, sizeof(cfg.socket), "%s/vda.sock", f->dir);
-    snprintf(cfg.file, sizeof(cfg.file), "%s", file);
-    if (qos)
-        cfg.qos = *qos;
-    f->lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", cfg.socket);
-    assert_int_equal(bind(f->lsock, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(f->lsock, 1), 0);
-    if (fe_before_add)
-        fe_before_add(f->dirfd);
-    if (blkback_disk_add(&f->bb, &cfg) < 0)
-        fail_msg("%s", err_msg());
-    struct pollfd pfd[4];
-    int t = 0;
-    blkback_poll_fds(&f->bb, pfd, 4, &t); /* connects */
-    f->sock = accept4(f->lsock, NULL, NULL, SOCK_CLOEXEC);
-    assert_true(f->sock >= 0);
-    vhost_user_set_timeout(f->sock, 2000);
-
-    f->memfd = memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    assert_int_equal(ftruncate(f->memfd, MEM), 0);
-    assert_int_equal(fcntl(f->memfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
-    f->mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-    assert_true(f->mem != MAP_FAILED);
-    f->desc = (void *)f->mem;
-    f->avail = (void *)(f->mem + 0x1000);
-    f->used = (void *)(f->mem + 0x2000);
-
-    struct vhost_user_msg m, r;
-    vhost_user_msg_init(&m, VHOST_USER_GET_FEATURES, 0);
-    send_msg(f, &m, &r);
-    uint64_t feat = r.payload.u64;
-    assert_true(feat & (1ull << VU_F_VERSION_1));
-    assert_int_equal(!!(feat & (1ull << VIRTIO_BLK_F_RO)), readonly);
-    vhost_user_msg_u64(&m, VHOST_USER_SET_FEATURES, feat);
-    send_msg(f, &m, &r);
-    vhost_user_msg_init(&m, VHOST_USER_SET_MEM_TABLE, 0);
-    m.payload.memory.nregions = 1;
-    m.payload.memory.regions[0] =
-        (struct vhost_user_mem_region){.guest_phys_addr = GPA, .memory_size = MEM, .userspace_addr = (uintptr_t)f->mem};
-    m.hdr.size = 8 + sizeof(struct vhost_user_mem_region);
-    m.fds[0] = dup(f->memfd);
-    m.nfds = 1;
-    send_msg(f, &m, &r);
-    close(m.fds[0]);
-    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_NUM, 0, NUM);
-    send_msg(f, &m, &r);
-    vhost_user_msg_init(&m, VHOST_USER_SET_VRING_ADDR, 0);
-    m.payload.addr = (struct vhost_user_vring_addr){.desc_user_addr = (uintptr_t)f->desc,
-                                                    .avail_user_addr = (uintptr_t)f->avail,
-                                                    .used_user_addr = (uintptr_t)f->used};
-    m.hdr.size = sizeof(m.payload.addr);
-    send_msg(f, &m, &r);
-    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_BASE, 0, 0);
-    send_msg(f, &m, &r);
-    f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    vhost_user_msg_u64(&m, VHOST_USER_SET_VRING_CALL, 0);
-    m.fds[0] = dup(f->call);
-    m.nfds = 1;
-    send_msg(f, &m, &r);
-    close(m.fds[0]);
-    vhost_user_msg_u64(&m, VHOST_USER_SET_VRING_KICK, 0);
-    m.fds[0] = dup(f->kick);
-    m.nfds = 1;
-    send_msg(f, &m, &r);
-    close(m.fds[0]);
-    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_ENABLE, 0, 1);
-    send_msg(f, &m, &r);
-    assert_true(f->bb.disk[0]->dev.vq[0].started);
-}
-
-static void fe_setup(struct fe *f, const char *file, bool readonly)
-{
-    fe_setup_qos(f, file, readonly, NULL);
-}
-
-static void fe_teardown_rest(struct fe *f);
-
-static void fe_teardown(struct fe *f)
-{
-    blkback_fini(&f->bb);
-    fe_teardown_rest(f);
-}
-
-/* What the front end holds, once the backend is gone. */
-static void fe_teardown_rest(struct fe *f)
-{
-    close(f->sock);
-    close(f->lsock);
-    close(f->kick);
-    close(f->call);
-    munmap(f->mem, MEM);
-    close(f->memfd);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
-    close(f->dirfd);
-}
-
-/* A chain of segments: each {guest pointer, len, writable}. Returns the head. */
-struct seg {
-    void *p;
-    uint32_t len;
-    bool wr;
-};
-
-static uint16_t post(struct fe *f, uint16_t first_desc, const struct seg *s, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        struct vu_desc *d = &f->desc[first_desc + i];
-        d->addr = gpa_of(f, s[i].p);
-        d->len = s[i].len;
-        d->flags = (uint16_t)((s[i].wr ? VU_DESC_F_WRITE : 0) | (i + 1 < n ? VU_DESC_F_NEXT : 0));
-        d->next = (uint16_t)(first_desc + i + 1);
-    }
-    f->avail->ring[f->avail_idx % NUM] = first_desc;
-    __atomic_store_n(&f->avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
-    return first_desc;
-}
-
-/* Kicks and turns the loop until the used index reaches the avail index (bounded). */
-static void run_until_done(struct fe *f)
-{
-    uint64_t one = 1;
-    assert_int_equal(write(f->kick, &one, sizeof(one)), 8);
-    for (int i = 0; i < 200 && __atomic_load_n(&f->used->idx, __ATOMIC_ACQUIRE) != f->avail_idx; i++)
-        turn(f, 50);
-    assert_int_equal(__atomic_load_n(&f->used->idx, __ATOMIC_ACQUIRE), f->avail_idx);
-}
-
-/* One request: header, optional data (readable for OUT, writable for IN), status. */
-static uint8_t request(struct fe *f, uint32_t type, uint64_t sector, void *data, uint32_t len, bool data_wr)
-{
-    struct virtio_blk_req_hdr *h = (void *)(f->mem + 0x3000);
-    uint8_t *status = f->mem + 0x3100;
-    *h = (struct virtio_blk_req_hdr){.type = type, .sector = sector};
-    *status = 0xee;
-    struct seg s[3] = {{h, sizeof(*h), false}, {data, len, data_wr}, {status, 1, true}};
-    if (data)
-        post(f, 0, s, 3);
-    else {
-        s[1] = s[2];
-        post(f, 0, s, 2);
-    }
-    run_until_done(f);
-    return *status;
-}
+#include "blk_fe.h"
 
 static void test_read_write_flush_id(void **state)
 {
@@ -615,6 +404,23 @@ static void test_qos_limit_in_path(void **state)
         lat += d->st.latency[i];
     assert_int_equal(lat, 16);
     assert_true(d->st.latency[blk_lat_bucket(300000000ull)] >= 1); /* the last of the first batch */
+    /* The control socket's add-disk of a served disk (xenctl disk-qos) is an update that
+     * applies the QoS words, and `list` shows them (blk_qos_format). */
+    struct blk_disk_config cfg = d->cfg;
+    memset(&cfg.qos, 0, sizeof(cfg.qos));
+    cfg.qos.iotune.write_iops.avg = 777;
+    cfg.qos.iotune.write_iops.max = 800;
+    cfg.qos.weight = 50;
+    assert_int_equal(blkback_update_disk(&f.bb, &cfg), 0);
+    assert_int_equal(d->cfg.qos.iotune.write_iops.avg, 777);
+    assert_int_equal(d->cfg.qos.iotune.total_iops.avg, 0);
+    char words[256];
+    assert_int_equal(blk_qos_format(&d->cfg.qos, words, sizeof(words)), 0);
+    assert_string_equal(words, "write_iops_sec=777 write_iops_sec_max=800 weight=50");
+    assert_int_equal(blk_qos_format(&d->cfg.qos, words, 20), -ENAMETOOLONG);
+    cfg.qos.iotune.total_iops.avg = 5; /* with write: refused, the setting kept */
+    assert_int_equal(blkback_update_disk(&f.bb, &cfg), -EINVAL);
+    assert_int_equal(d->cfg.qos.iotune.total_iops.avg, 0);
     fe_teardown(&f);
 }
 

@@ -149,8 +149,9 @@ static void seconds(void **state)
 static void command_table(void **state)
 {
     (void)state;
-    const char *names[] = {"create",   "define", "start", "undefine", "list",    "info",   "pause", "unpause",
-                           "shutdown", "reboot", "reset", "destroy",  "console", "events", "dmesg", "help"};
+    const char *names[] = {"create",  "define",  "start",    "undefine", "list",    "info",
+                           "pause",   "unpause", "shutdown", "reboot",   "reset",   "destroy",
+                           "console", "events",  "dmesg",    "help",     "net-qos", "disk-qos"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const struct ctl_command *cmd = ctl_command_find(names[i]);
         if (!cmd)

@@ -80,6 +80,59 @@ static void migrate_and_net_qos_ranges(void **state)
     json_decref(b);
 }
 
+/* disk-qos: libvirt's names, weight and reservation into given values; merged into a disk as
+ * virsh blkdeviotune does (given values replace, 0 removes, the others stay); libvirt's
+ * combination rules refuse the merge with the disk unchanged. */
+static void disk_qos_words_and_merge(void **state)
+{
+    (void)state;
+    struct domain_disk_qos q;
+    json_t *b = body("{\"total_iops_sec\": 500, \"read_bytes_sec_max_length\": 3}");
+    assert_int_equal(api_body_disk_qos(b, &q), 0);
+    assert_int_equal(q.iotune[IOTUNE_TOTAL_IOPS], 500);
+    assert_int_equal(q.iotune[IOTUNE_READ_BYTES_MAX_LENGTH], 3);
+    assert_int_equal(q.given, (1u << IOTUNE_TOTAL_IOPS) | (1u << IOTUNE_READ_BYTES_MAX_LENGTH));
+    json_decref(b);
+    const char *bad[] = {"{\"total_iops\": 5}",
+                         "{\"total_iops_sec\": -1}",
+                         "{\"total_iops_sec\": \"5\"}",
+                         "{\"weight\": 99}",
+                         "{\"weight\": 1001}",
+                         "{\"reservation\": 100000001}",
+                         "{\"total_bytes_sec\": 9007199254740993}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        b = body(bad[i]);
+        assert_int_equal(api_body_disk_qos(b, &q), -EINVAL);
+        json_decref(b);
+    }
+    b = body("{}");
+    assert_int_equal(api_body_disk_qos(b, &q), 0);
+    assert_int_equal(q.given, 0);
+    json_decref(b);
+
+    struct domain_disk d = {.iotune = {[IOTUNE_TOTAL_IOPS] = 100, [IOTUNE_READ_BYTES] = 7}, .reservation = 9};
+    uint32_t weight = 300;
+    b = body("{\"total_iops_sec\": 0, \"read_iops_sec\": 50, \"weight\": 0}");
+    assert_int_equal(api_body_disk_qos(b, &q), 0);
+    assert_int_equal(domain_disk_qos_merge(&q, &d, &weight), 0);
+    assert_int_equal(d.iotune[IOTUNE_TOTAL_IOPS], 0);
+    assert_int_equal(d.iotune[IOTUNE_READ_IOPS], 50);
+    assert_int_equal(d.iotune[IOTUNE_READ_BYTES], 7); /* not given: kept */
+    assert_int_equal(d.reservation, 9);
+    assert_int_equal(weight, 0);
+    json_decref(b);
+    struct domain_disk before = d;
+    b = body("{\"total_iops_sec\": 10, \"reservation\": 1}"); /* total with read: libvirt refuses */
+    assert_int_equal(api_body_disk_qos(b, &q), 0);
+    assert_int_equal(domain_disk_qos_merge(&q, &d, &weight), -EINVAL);
+    assert_memory_equal(&d, &before, sizeof(d));
+    json_decref(b);
+    b = body("{\"read_iops_sec_max\": 20}"); /* a burst below its average */
+    assert_int_equal(api_body_disk_qos(b, &q), 0);
+    assert_int_equal(domain_disk_qos_merge(&q, &d, &weight), -EINVAL);
+    json_decref(b);
+}
+
 /* A sched body with one bad field changes nothing, even the good fields before it. */
 static void sched_all_or_nothing(void **state)
 {
@@ -126,11 +179,9 @@ static void save_and_restore_path_or_snapshot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parse_needs_an_object),
-        cmocka_unit_test(shutdown_timeout_checked_before_narrowing),
-        cmocka_unit_test(migrate_and_net_qos_ranges),
-        cmocka_unit_test(sched_all_or_nothing),
-        cmocka_unit_test(save_and_restore_path_or_snapshot),
+        cmocka_unit_test(parse_needs_an_object),      cmocka_unit_test(shutdown_timeout_checked_before_narrowing),
+        cmocka_unit_test(migrate_and_net_qos_ranges), cmocka_unit_test(disk_qos_words_and_merge),
+        cmocka_unit_test(sched_all_or_nothing),       cmocka_unit_test(save_and_restore_path_or_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

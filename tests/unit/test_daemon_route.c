@@ -154,6 +154,7 @@ static void api_table_is_complete_and_unique(void **state)
         {"POST", "/v1/domains/web/save"},
         {"POST", "/v1/domains/web/migrate"},
         {"POST", "/v1/domains/web/net-qos"},
+        {"PUT", "/v1/domains/web/disks/vda/qos"},
         {"POST", "/v1/restore"},
         {"GET", "/v1/events"},
         {"GET", "/v1/log"},

@@ -174,11 +174,19 @@ static void examples_parse(void **state)
         assert_int_equal(c.on_crash, ACTION_DESTROY);
         assert_null(c.initrd);
         assert_int_equal(strlen(c.uuid), DOMAIN_UUID_LEN);
-        /* The blk_* kernels need their disk: vda, a raw image named after the example. */
+        /* The blk_* kernels need their disk: vda, a raw image named after the example;
+         * blk_multi two of them (vdb: NAME-b.img), of two queues each. */
         if (strncmp(name, "blk_", 4) == 0) {
             char img[80];
             snprintf(img, sizeof(img), "%s.img", name);
-            assert_int_equal(c.ndisks, 1);
+            bool multi = strcmp(name, "blk_multi") == 0;
+            assert_int_equal(c.ndisks, multi ? 2 : 1);
+            assert_int_equal(c.disks[0].queues, multi ? 2 : 0);
+            if (multi) {
+                assert_string_equal(c.disks[1].file, "blk_multi-b.img");
+                assert_string_equal(c.disks[1].target, "vdb");
+                assert_int_equal(c.disks[1].queues, 2);
+            }
             assert_string_equal(c.disks[0].file, img);
             assert_string_equal(c.disks[0].target, "vda");
             assert_int_equal(c.disks[0].format, DISK_FORMAT_RAW);

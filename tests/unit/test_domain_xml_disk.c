@@ -158,9 +158,22 @@ static void accepted(void **state)
                               "group=d7-db-group,weight=500,reservation=2000");
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, sizeof(spec)), 0);
     assert_string_equal(spec, "name=d7-vdc,socket=/run/s,file=scratch.raw,weight=500");
+    assert_int_equal(c.disks[0].queues, 0); /* not given: one */
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, 20), -ENAMETOOLONG);
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/a,b", spec, sizeof(spec)), -EINVAL);
     assert_int_equal(domain_disk_spec(&c, 2, "d7", "/run/s", spec, sizeof(spec)), -EINVAL);
+    domain_config_free(&c);
+
+    /* <driver queues='N'>: the disk's request queues, passed to the backend (and the monitor). */
+    good(disk("<driver name='qemu' type='raw' queues='4'/>" SRC), &c);
+    assert_int_equal(c.disks[0].queues, 4);
+    assert_int_equal(domain_disk_spec(&c, 0, "d7", "/run/s", spec, sizeof(spec)), 0);
+    assert_string_equal(spec, "name=d7-vda,socket=/run/s,file=web.raw,queues=4");
+    domain_config_free(&c);
+    good(disk("<driver queues='1'/>" SRC), &c);
+    assert_int_equal(c.disks[0].queues, 1);
+    assert_int_equal(domain_disk_spec(&c, 0, "d7", "/run/s", spec, sizeof(spec)), 0);
+    assert_string_equal(spec, "name=d7-vda,socket=/run/s,file=web.raw");
     domain_config_free(&c);
 
     /* Eight disks; libvirt's accepted-and-ignored driver attributes warn, not refuse. */
@@ -228,6 +241,11 @@ static void refused(void **state)
     bad(disk("<driver type='xeno-overlay'/>" SRC), 6, "does not match file 'web.raw'");
     bad(disk("<driver type='raw'/><source file='a.ovl'/><target dev='vda'/>"), 6, "does not match file 'a.ovl'");
     bad(disk("<driver error_policy='stop'/>" SRC), 6, "never a pause");
+    /* Queues: libvirt's attribute, 1..DOMAIN_DISK_QUEUES_MAX (what xeno-blkback serves). */
+    bad(disk("<driver queues='0'/>" SRC), 6, "queues '0': 1 to 4 request queues");
+    bad(disk("<driver queues='5'/>" SRC), 6, "queues '5': 1 to 4 request queues");
+    bad(disk("<driver queues='two'/>" SRC), 6, "queues 'two'");
+    bad(disk("<driver queues='-1'/>" SRC), 6, "queues '-1'");
     /* Source names: hostile. */
     bad(disk("<source file='../etc/passwd'/><target dev='vda'/>"), 6, "'..' component");
     bad(disk("<source file='a//b.raw'/><target dev='vda'/>"), 6, "empty, '.' or '..' component");
@@ -328,11 +346,33 @@ static void canonical(void **state)
     assert_int_equal(domain_xml_canonical(out, len, &d, &out2, &len2), 0);
     assert_int_equal(len, len2);
     assert_memory_equal(out, out2, len);
+    free(out2);
+
+    /* A QoS changed after define (xenctl disk-qos) is written back: the old <iotune> and
+     * <xeno:iotune> replaced, <blkiotune> added; it parses to what was set. */
+    struct domain_disk_qos q = {.given = (1u << IOTUNE_TOTAL_IOPS) | (1u << IOTUNE_READ_BYTES) |
+                                         (1u << DISK_QOS_WEIGHT) | (1u << DISK_QOS_RESERVATION),
+                                .iotune = {[IOTUNE_TOTAL_IOPS] = 0, [IOTUNE_READ_BYTES] = 4096},
+                                .weight = 700,
+                                .reservation = 55};
+    assert_int_equal(domain_disk_qos_merge(&q, &d.disks[0], &d.blkio_weight), 0);
+    assert_true(d.disks[0].qos_changed);
+    struct domain_config e;
+    assert_int_equal(domain_xml_canonical(out, len, &d, &out2, &len2), 0);
+    if (domain_xml_parse(out2, len2, "x.xml", NULL, &e) != 0)
+        fail_msg("%s\n%s", err_msg(), out2);
+    assert_int_equal(e.disks[0].iotune[IOTUNE_TOTAL_IOPS], 0);
+    assert_int_equal(e.disks[0].iotune[IOTUNE_READ_BYTES], 4096);
+    assert_int_equal(e.disks[0].reservation, 55);
+    assert_int_equal(e.blkio_weight, 700);
+    assert_true(e.disks[0].readonly);
+    assert_null(strstr(out2, "<total_iops_sec>"));
     free(xml);
     free(out);
     free(out2);
     domain_config_free(&c);
     domain_config_free(&d);
+    domain_config_free(&e);
 }
 
 int main(void)

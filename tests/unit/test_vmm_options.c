@@ -151,27 +151,76 @@ static void net_option(void **state)
     assert_int_equal(PARSE(&o, "--kernel", "k", "--net", longpath), -1); /* longer than sun_path */
 }
 
-/* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk. */
+/* --disk socket=PATH,size=BYTES[,readonly][,queues=N]: one virtio-blk disk per option. */
 static void disk_option(void **state)
 {
     (void)state;
     struct options o;
     assert_int_equal(PARSE(&o, "--kernel", "k"), 0);
-    assert_int_equal(o.have_disk, 0);
+    assert_int_equal(o.ndisks, 0);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/tmp/d.sock,size=4M"), 0);
-    assert_int_equal(o.have_disk, 1);
-    assert_string_equal(o.disk.socket_path, "/tmp/d.sock");
-    assert_int_equal(o.disk.capacity, 4u << 20);
-    assert_false(o.disk.readonly);
+    assert_int_equal(o.ndisks, 1);
+    assert_string_equal(o.disks[0].socket_path, "/tmp/d.sock");
+    assert_int_equal(o.disks[0].capacity, 4u << 20);
+    assert_int_equal(o.disks[0].queues, 1);
+    assert_false(o.disks[0].readonly);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "readonly,size=1024,socket=/s"), 0);
-    assert_true(o.disk.readonly);
-    assert_int_equal(o.disk.capacity, 1024);
+    assert_true(o.disks[0].readonly);
+    assert_int_equal(o.disks[0].capacity, 1024);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s"), -1);           /* no size */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "size=1M"), -1);             /* no socket */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=1000"), -1); /* not whole sectors */
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=0"), -1);
     assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/s,size=1M,cache=none"), -1);
-    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/a,size=1M", "--disk", "socket=/b,size=1M"), -1);
+}
+
+/* --disk once per disk, in order, each with its own socket and queue count. */
+static void disk_option_many(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(
+        PARSE(&o, "--kernel", "k", "--disk", "socket=/a,size=1M,queues=4", "--disk", "socket=/b,size=2M,readonly"), 0);
+    assert_int_equal(o.ndisks, 2);
+    assert_string_equal(o.disks[0].socket_path, "/a");
+    assert_int_equal(o.disks[0].queues, 4);
+    assert_int_equal(o.disks[0].index, 0);
+    assert_false(o.disks[0].readonly);
+    assert_string_equal(o.disks[1].socket_path, "/b");
+    assert_int_equal(o.disks[1].capacity, 2u << 20);
+    assert_int_equal(o.disks[1].queues, 1);
+    assert_int_equal(o.disks[1].index, 1);
+    assert_true(o.disks[1].readonly);
+    /* Two disks on one socket would be one backend connection for two devices. */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/a,size=1M", "--disk", "socket=/a,size=1M"), -1);
+    /* queues: 1..8, a number and nothing else. */
+    assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", "socket=/a,size=1M,queues=8"), 0);
+    assert_int_equal(o.disks[0].queues, 8);
+    const char *bad[] = {"queues=0", "queues=9", "queues=", "queues=2x", "queues=-1", "queues=99999999999999999999"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char spec[96];
+        snprintf(spec, sizeof(spec), "socket=/a,size=1M,%s", bad[i]);
+        assert_int_equal(PARSE(&o, "--kernel", "k", "--disk", spec), -1);
+    }
+    /* Eight disks at most (the XML's bound). */
+    char specs[9][32];
+    char *argv[3 + 2 * 9 + 1];
+    int argc = 0;
+    argv[argc++] = "xeno-vmm";
+    argv[argc++] = "--kernel";
+    argv[argc++] = "k";
+    for (unsigned i = 0; i < 9; i++) {
+        snprintf(specs[i], sizeof(specs[i]), "socket=/d%u,size=1M", i);
+        argv[argc++] = "--disk";
+        argv[argc++] = specs[i];
+    }
+    argv[argc] = NULL;
+    char *last = argv[argc - 2];
+    argv[argc - 2] = NULL; /* eight */
+    assert_int_equal(options_parse(argc - 2, argv, &o), 0);
+    assert_int_equal(o.ndisks, 8);
+    argv[argc - 2] = last; /* nine */
+    assert_int_equal(options_parse(argc, argv, &o), -1);
 }
 
 /* --restore FILE [--restore-eager] [--domain-xml FILE]. */
@@ -203,6 +252,7 @@ int main(void)
         cmocka_unit_test(cpu_options),
         cmocka_unit_test(net_option),
         cmocka_unit_test(disk_option),
+        cmocka_unit_test(disk_option_many),
         cmocka_unit_test(restore_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

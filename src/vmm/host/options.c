@@ -1,6 +1,8 @@
 #include "vmm/host/options.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -62,8 +64,11 @@ void options_usage(FILE *f)
             "                           (xeno-netback) carries; the monitor listens on PATH (default\n"
             "                           with --run-dir: DIR/net0.sock) and the backend connects. One\n"
             "                           interface, MAC like 52:54:00:12:34:56\n"
-            "  --disk socket=PATH,size=BYTES[,readonly]  a virtio-blk disk whose requests a vhost-user\n"
-            "                           backend (xeno-blkback) serves; the monitor listens on PATH\n"
+            "  --disk socket=PATH,size=BYTES[,readonly][,queues=N]  a virtio-blk disk whose requests a\n"
+            "                           vhost-user backend (xeno-blkback) serves; the monitor listens on\n"
+            "                           PATH. Once per disk (at most 8), each with its own PATH;\n"
+            "                           queues=N (1..8, default 1) request queues, which the\n"
+            "                           backend must serve (multi-queue)\n"
             "  --cpu-features-off LIST  take CPU features out of what the guest is offered, e.g. avx2,smap\n"
             "                           (names as --cpu-report prints them; a migration or restore then\n"
             "                           refuses a domain that saw them: docs/machine.md, \"CPUID\")\n"
@@ -291,13 +296,47 @@ static int parse_net(const char *text, struct options *o)
     return 0;
 }
 
-/* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk over vhost-user; size is
- * the image's (its owner, xenod or the operator, knows it; the monitor never opens it). */
+/* One setting of --disk (an item between commas) into *d / *socket. 0 or -1 (logged). */
+static int parse_disk_item(char *item, struct virtio_blk_config_host *d, char *socket, size_t socket_size)
+{
+    if (strncmp(item, "socket=", 7) == 0) {
+        if (strlen(item + 7) == 0 || strlen(item + 7) >= socket_size) {
+            log_error("--disk socket=%s: a unix socket path of 1 to %zu bytes is needed", item + 7, socket_size - 1);
+            return -1;
+        }
+        strcpy(socket, item + 7);
+    } else if (strncmp(item, "size=", 5) == 0) {
+        if (parse_size(item + 5, 1, &d->capacity) < 0 || d->capacity < 512 || d->capacity % 512) {
+            log_error("--disk size=%s: a size in bytes, a non-zero multiple of 512", item + 5);
+            return -1;
+        }
+    } else if (strncmp(item, "queues=", 7) == 0) {
+        char *end;
+        errno = 0;
+        unsigned long q = strtoul(item + 7, &end, 10);
+        if (errno || end == item + 7 || *end || item[7] == '-' || q < 1 || q > VIRTIO_BLK_MAX_QUEUES) {
+            log_error("--disk queues=%s: 1 to %d request queues", item + 7, VIRTIO_BLK_MAX_QUEUES);
+            return -1;
+        }
+        d->queues = (unsigned)q;
+    } else if (strcmp(item, "readonly") == 0) {
+        d->readonly = true;
+    } else {
+        log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly, queues=N)", item);
+        return -1;
+    }
+    return 0;
+}
+
+/* --disk socket=PATH,size=BYTES[,readonly][,queues=N], once per disk: a virtio-blk disk over
+ * vhost-user; size is the image's (its owner, xenod or the operator, knows it; the monitor
+ * never opens it). Each disk has its own socket: its own backend connection. */
 static int parse_disk(const char *text, struct options *o)
 {
     char buf[512];
-    if (o->have_disk) {
-        log_error("--disk given twice: a domain has one disk for now");
+    if (o->ndisks >= VIRTIO_BLK_MAX_DISKS) {
+        log_error("--disk given more than %d times: a domain has at most %d disks", VIRTIO_BLK_MAX_DISKS,
+                  VIRTIO_BLK_MAX_DISKS);
         return -1;
     }
     if (strlen(text) >= sizeof(buf)) {
@@ -305,32 +344,26 @@ static int parse_disk(const char *text, struct options *o)
         return -1;
     }
     strcpy(buf, text);
-    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        if (strncmp(item, "socket=", 7) == 0) {
-            if (strlen(item + 7) == 0 || strlen(item + 7) >= sizeof(o->disk_socket)) {
-                log_error("--disk socket=%s: a unix socket path of 1 to %zu bytes is needed", item + 7,
-                          sizeof(o->disk_socket) - 1);
-                return -1;
-            }
-            strcpy(o->disk_socket, item + 7);
-        } else if (strncmp(item, "size=", 5) == 0) {
-            if (parse_size(item + 5, 1, &o->disk.capacity) < 0 || o->disk.capacity < 512 || o->disk.capacity % 512) {
-                log_error("--disk size=%s: a size in bytes, a non-zero multiple of 512", item + 5);
-                return -1;
-            }
-        } else if (strcmp(item, "readonly") == 0) {
-            o->disk.readonly = true;
-        } else {
-            log_error("--disk: unknown setting '%s' (expected socket=PATH, size=BYTES, readonly)", item);
+    unsigned n = o->ndisks;
+    struct virtio_blk_config_host *d = &o->disks[n];
+    char *socket = o->disk_socket[n];
+    *d = (struct virtio_blk_config_host){.queues = 1, .index = n};
+    socket[0] = 0;
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save))
+        if (parse_disk_item(item, d, socket, sizeof(o->disk_socket[n])) < 0)
             return -1;
-        }
-    }
-    if (!o->disk_socket[0] || !o->disk.capacity) {
+    if (!socket[0] || !d->capacity) {
         log_error("--disk %s: socket=PATH and size=BYTES are required", text);
         return -1;
     }
-    o->have_disk = 1;
-    o->disk.socket_path = o->disk_socket;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(o->disk_socket[i], socket) == 0) {
+            log_error("--disk socket=%s: two disks cannot share a socket (each has its own backend connection)",
+                      socket);
+            return -1;
+        }
+    d->socket_path = socket;
+    o->ndisks = n + 1;
     return 0;
 }
 
@@ -477,7 +510,8 @@ static int check_combination(struct options *o, int log_size_given)
         return -1;
     }
     o->net.run_dir = o->run_dir; /* a stale socket of ours there may be replaced */
-    o->disk.run_dir = o->run_dir;
+    for (unsigned i = 0; i < o->ndisks; i++)
+        o->disks[i].run_dir = o->run_dir;
     if (o->have_net && !o->net_socket[0]) {
         if (!o->run_dir) {
             log_error("--net needs socket=PATH without --run-dir (with it, the default is DIR/net0.sock)");

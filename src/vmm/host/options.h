@@ -37,10 +37,11 @@ struct options {
     int have_net;
     struct virtio_net_config_host net; /* net.socket_path points at net_socket */
     char net_socket[108];
-    /* --disk socket=PATH,size=BYTES[,readonly]: one virtio-blk disk over vhost-user */
-    int have_disk;
-    struct virtio_blk_config_host disk; /* disk.socket_path points at disk_socket */
-    char disk_socket[108];
+    /* --disk socket=PATH,size=BYTES[,readonly][,queues=N], once per disk: virtio-blk disks
+     * over vhost-user, in the order given (the guest finds them in that order). */
+    unsigned ndisks;
+    struct virtio_blk_config_host disks[VIRTIO_BLK_MAX_DISKS]; /* disks[i].socket_path points at disk_socket[i] */
+    char disk_socket[VIRTIO_BLK_MAX_DISKS][108];
     /* The sandbox (sandbox.h, docs/security.md): on unless --no-sandbox. `save` may write
      * only into the run directory and the --save-dir directories. */
     int no_sandbox;

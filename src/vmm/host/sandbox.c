@@ -70,8 +70,8 @@ static int landlock(const struct options *o)
         rc = confine_landlock_allow_path(&rs, save_dirs[i], FS_DIR_RW | CONFINE_FS_TRUNCATE);
     if (rc == 0 && o->have_net)
         rc = allow_socket_dir(&rs, o->net_socket);
-    if (rc == 0 && o->have_disk)
-        rc = allow_socket_dir(&rs, o->disk_socket);
+    for (unsigned i = 0; rc == 0 && i < o->ndisks; i++)
+        rc = allow_socket_dir(&rs, o->disk_socket[i]);
     if (rc == 0 && o->restore)
         rc = confine_landlock_allow_path(&rs, o->restore, FS_RD);
     /* Read only: a monitor takes cached start-up results, never writes them (its guest may

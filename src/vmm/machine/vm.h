@@ -32,6 +32,9 @@
 #include "vmm/virtio/virtio_mmio.h"
 
 #define VM_MAX_VCPUS 32
+/* Disks: what --disk and the domain XML allow (VIRTIO_BLK_MAX_DISKS); the machine has
+ * virtio-mmio windows for that many beside the fixed devices and an interface. */
+#define VM_MAX_DISKS 8
 #define VM_MIN_MEMORY (4ULL << 20)
 
 struct vm;
@@ -101,11 +104,12 @@ struct vm {
     struct virtio_host virtio; /* the virtio-mmio devices (windows in virtio.descs) and their thread */
     /* The devices the host talks to after creation (console input, memory targets, the
      * backend's socket); the others are reached only through the buses and the list. */
-    struct virtio_console *vcon;     /* virtio-mmio device 0 */
-    struct virtio_balloon *vballoon; /* virtio-mmio device 2 (device 1 is virtio-rng) */
-    struct virtio_net *vnet;         /* virtio-mmio device 3 with --net, else NULL */
-    struct virtio_blk *vblk;         /* the next virtio-mmio device with --disk, else NULL */
-    int rx_space_efd;                /* eventfd: COM1's receive FIFO has room for more host input */
+    struct virtio_console *vcon;           /* virtio-mmio device 0 */
+    struct virtio_balloon *vballoon;       /* virtio-mmio device 2 (device 1 is virtio-rng) */
+    struct virtio_net *vnet;               /* virtio-mmio device 3 with --net, else NULL */
+    struct virtio_blk *vblk[VM_MAX_DISKS]; /* the next virtio-mmio devices, one per --disk */
+    unsigned nvblk;
+    int rx_space_efd; /* eventfd: COM1's receive FIFO has room for more host input */
 
     uint32_t vcpu_pin_given; /* vm_config's: set at create, read by vm_start */
     const struct cpumask *vcpu_pin;
@@ -128,7 +132,8 @@ struct vm_config {
     void *console_opaque;
     int start_paused;                         /* vCPU threads park before their first KVM_RUN */
     const struct virtio_net_config_host *net; /* a virtio-net device over vhost-user, or NULL */
-    const struct virtio_blk_config_host *blk; /* a virtio-blk device over vhost-user, or NULL */
+    const struct virtio_blk_config_host *blk; /* nblk virtio-blk devices over vhost-user, in order */
+    unsigned nblk;                            /* 0..VM_MAX_DISKS */
     const struct cpu_features *cpu_off;       /* features taken out of the policy, or NULL */
     const char *cache_dir; /* --cache-dir: the CPUID probe's result cached there (cpuid_probe.h), or NULL */
     int cache_fill;        /* --fill-cache: probe and write the result there */

@@ -136,6 +136,22 @@ static int call_fd(struct vhost_front *f, uint32_t req, unsigned index, int fd)
     return r;
 }
 
+/* io_lock held, protocol features set: a multi-queue device needs a backend that serves
+ * all of its queues (the spec: GET_QUEUE_NUM only with PROTOCOL_F_MQ). */
+static int check_queue_num(struct vhost_front *f)
+{
+    if (!has_protocol(f, VHOST_USER_PROTOCOL_F_MQ))
+        return err_set(EPROTO, "the device has %u queues and the backend does not offer PROTOCOL_F_MQ", f->mq_queues);
+    uint64_t n;
+    int r = call_u64(f, VHOST_USER_GET_QUEUE_NUM, 0, &n);
+    if (r < 0)
+        return r;
+    if (n < f->mq_queues)
+        return err_set(EPROTO, "the device has %u queues and the backend serves %llu", f->mq_queues,
+                       (unsigned long long)n);
+    return 0;
+}
+
 /* io_lock held, a fresh connection: learn what the backend speaks and become its owner. */
 static int negotiate(struct vhost_front *f)
 {
@@ -151,11 +167,15 @@ static int negotiate(struct vhost_front *f)
         if ((r = call_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES, 0, &theirs)) < 0)
             return r;
         uint64_t want = theirs & FRONT_PROTOCOL_FEATURES;
+        if (f->mq_queues > 1)
+            want |= theirs & (1ULL << VHOST_USER_PROTOCOL_F_MQ);
         /* Before SET_PROTOCOL_FEATURES nothing is acked: protocol_features is still 0. */
         if ((r = call_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, want, NULL)) < 0)
             return r;
         f->protocol_features = want;
     }
+    if (f->mq_queues > 1 && (r = check_queue_num(f)) < 0)
+        return r;
     if (!has_protocol(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) && !f->ops->redo_from_used)
         log_warn("%s: backend lacks INFLIGHT_SHMFD: after it restarts, frames it had taken may be lost or repeated",
                  f->name);
@@ -319,8 +339,9 @@ static void try_hand_over(struct vhost_front *f)
         if (hand_over(f, &rs) < 0)
             drop_connection(f, true, err_msg());
         else
-            log_info("%s: rings handed to the backend (%u ring(s), used indices %u %u)", f->name, rs.nrings,
-                     used_idx(f, &rs.ring[0]), rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0);
+            log_info("%s: rings handed to the backend (%u ring(s), used indices %u %u%s)", f->name, rs.nrings,
+                     used_idx(f, &rs.ring[0]), rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0,
+                     rs.nrings > 2 ? " ..." : "");
     }
     pthread_mutex_unlock(&f->io_lock);
 }
@@ -482,6 +503,11 @@ int vhost_front_init(struct vhost_front *f, const char *name, const char *path, 
     if (f->wake_fd < 0)
         return err_set(errno, "%s: eventfd: %s", name, strerror(errno));
     return 0;
+}
+
+void vhost_front_require_queues(struct vhost_front *f, unsigned n)
+{
+    f->mq_queues = n;
 }
 
 int vhost_front_start(struct vhost_front *f)

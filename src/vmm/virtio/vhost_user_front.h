@@ -36,7 +36,8 @@
 
 #include "vmm/core/guest_mem.h"
 
-#define VHOST_FRONT_MAX_RINGS 2
+/* A device's rings: virtio-net's two, or up to eight virtio-blk request queues (VIRTIO_MAX_QUEUES). */
+#define VHOST_FRONT_MAX_RINGS 8
 #define VHOST_FRONT_REPLY_MS 2000
 
 /* One ring as the driver set it up, in guest-physical addresses. */
@@ -78,6 +79,7 @@ struct vhost_front {
     char path[108]; /* the socket */
     const struct guest_mem *mem;
     unsigned queue_size;
+    unsigned mq_queues; /* >1: virtio multi-queue, the backend must serve that many (vhost_front_require_queues) */
     const struct vhost_front_ops *ops;
     void *opaque;
 
@@ -109,6 +111,12 @@ struct vhost_front {
  * 0 or -errno with err_msg(); vhost_front_destroy() is safe after a failure. */
 int vhost_front_init(struct vhost_front *f, const char *name, const char *path, const char *own_dir,
                      const struct guest_mem *mem, unsigned queue_size, const struct vhost_front_ops *ops, void *opaque);
+/* Before vhost_front_start: the device's `n` queues are virtio multi-queue (virtio-blk's
+ * VIRTIO_BLK_F_MQ), not net's fixed pair: a backend is then taken only if it offers
+ * VHOST_USER_PROTOCOL_F_MQ and GET_QUEUE_NUM says it serves at least `n` (the spec's rule);
+ * otherwise the connection is dropped as a protocol error, since the driver may use every
+ * queue the config space announces. */
+void vhost_front_require_queues(struct vhost_front *f, unsigned n);
 /* Starts the thread (once the device exists: it may call ops->rings at once). */
 int vhost_front_start(struct vhost_front *f);
 /* Stops the thread, stops the rings on the backend, closes everything, unlinks the socket

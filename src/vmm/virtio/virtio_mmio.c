@@ -446,7 +446,7 @@ struct virtio_dev *virtio_mmio_add(struct virtio_host *h, const struct virtio_de
         return NULL;
     }
     uint64_t base = VIRTIO_MMIO_BASE + idx * VIRTIO_MMIO_STRIDE;
-    uint32_t gsi = VIRTIO_GSI_BASE + idx;
+    uint32_t gsi = virtio_mmio_gsi(idx);
     struct virtio_dev *d = virtio_dev_new(h->mem, base, gsi, info);
     if (!d)
         return NULL;

@@ -2,7 +2,8 @@
  * and the per-VM service thread that runs the devices' queues.
  *
  * Each device gets the next 4 KiB window from VIRTIO_MMIO_BASE and IOAPIC pin
- * VIRTIO_GSI_BASE + index (edge, active high), in the order devices are added; the window
+ * virtio_mmio_gsi(index) (core/layout.h: 16 + index for the first eight; edge, active high),
+ * in the order devices are added; the window
  * is recorded in virtio_host.descs[] so the ACPI DSDT lists it (docs/machine.md). Fixed order:
  * virtio-console (0), virtio-rng (1), virtio-balloon (2).
  *

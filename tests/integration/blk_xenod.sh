@@ -1,0 +1,146 @@
+# Disks through xenod (docs/blkback.md, "Under xenod"): a domain with a <disk> gets its disk on
+# the host's xeno-blkback, which xenod starts, supervises, restarts and gives the disks again.
+#   bx-start              blk_rw defined and started with xenctl: the backend runs, serves the disk
+#   bx-xenod-kill9-*      kill -9 of xenod while the guest writes; a new xenod re-attaches (the
+#                         domain still runs, the same backend still serves the disk)
+#   bx-backend-kill9-*    kill -9 of the backend while the guest writes: xenod starts a new one
+#                         and gives it the disk again; the guest sees no I/O error
+#   bx-guest-pass         the guest's whole-disk pattern verified in the guest and in the file
+#   bx-stop-removes       the domain's end takes its disk off the backend
+#   bx-qos-*              xenctl disk-qos changes a limit live: the backend's list shows it,
+#                         dumpxml too (the stored definition); libvirt's rules refuse
+#   bx-reservation-*      a reservation over the calibrated capacity fails the start with the
+#                         backend's reason, nothing left on the backend
+#   bx-many-disks-*       two disks of two queues each (blk_multi) started by xenod: both on the
+#                         backend, the guest's patterns verified over every queue
+# Every process started here is ended here, with bounded waits.
+
+BX=$TMP/bx
+BX_XENOD=$BUILD_DIR/bin/xenod
+BX_CTL=$BUILD_DIR/bin/xenctl
+BX_BLKBACK=$BUILD_DIR/bin/xeno-blkback
+BX_PID=
+bx() { XENOD_SOCKET=$BX/x.sock timeout -k 5 60 "$BX_CTL" "$@"; }
+# The backend's pid, from its stats page (struct bb_stats_page: pid at byte 12).
+bx_bb_pid() { od -An -tu4 -j12 -N4 "$BX/state/blkback/stats" 2>/dev/null | tr -d ' '; }
+bx_bb_alive() { local p; p=$(bx_bb_pid); [ -n "$p" ] && [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; }
+bx_ctl() { BX_REPLY=$(printf '%s\n' "$1" | timeout 5 "$UNIXCAT" "$BX/state/blkback/control.sock" 2>&1); }
+bx_event_count() { bx --json events --limit 1000 | jq "[.events[] | select(.kind==\"$1\")] | length"; }
+bx_events_at_least() { [ "$(bx_event_count "$1")" -ge "$2" ] 2>/dev/null; }
+bx_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
+bx_xenod() {
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BX_XENOD" --state-dir "$BX/state" --socket "$BX/x.sock" \
+        --image-dir "$BX/images" --blkback "$BX_BLKBACK" --sample-interval 300ms >>"$BX/xenod.log" 2>&1 &
+    BX_PID=$!
+    wait_until 100 curl -sf --unix-socket "$BX/x.sock" http://x/v1/host -o /dev/null
+}
+# bx_xml NAME SIZE [EXTRA]: blk_rw with its own image NAME.img of SIZE, EXTRA inside <disk>.
+bx_xml() {
+    truncate -s "$2" "$BX/images/$1.img"
+    sed -e "s|<kernel>.*</kernel>|<kernel>$(realpath "$GUEST/blk_rw.elf")</kernel>|" \
+        -e "s|<name>blk_rw</name>|<name>$1</name>|" -e "s|blk_rw.img|$1.img|" \
+        -e "s|</serial>|</serial>${3:-}|" examples/blk_rw.xml >"$BX/$1.xml"
+}
+bx_cleanup() {
+    for d in $(bx --json list 2>/dev/null | jq -r '.domains[]?.name' 2>/dev/null); do
+        bx destroy "$d" >/dev/null 2>&1
+    done
+    [ -n "$BX_PID" ] && kill -TERM "$BX_PID" 2>/dev/null && wait_until 10 gone "$BX_PID"
+    [ -n "$BX_PID" ] && kill -KILL "$BX_PID" 2>/dev/null
+    pkill -KILL -f -- "--run-dir $BX/" 2>/dev/null
+    pkill -KILL -f -- "--state-dir $BX/state/blkback" 2>/dev/null
+    return 0
+}
+trap 'bx_cleanup; test_file_exit' EXIT
+
+if kvm_case blk-xenod; then
+    rm -rf "$BX"
+    mkdir -p "$BX/images" "$BX/state/blkback"
+    # A calibration record first: the backend reads it when it starts (admission).
+    "$BX_BLKBACK" --image-dir "$BX/images" --calibrate --state-dir "$BX/state/blkback" --calibrate-ms 300 \
+        >"$BX/calibrate.out" 2>&1
+    reservable=$(sed -n 's/.*reservable=\([0-9]*\).*/\1/p' "$BX/calibrate.out")
+    if ! bx_xenod; then
+        fail bx-xenod "xenod did not start: $(log_tail "$BX/xenod.log")"
+    else
+        bx_xml bx 16M
+        # Persistent, so that its console is still there once the guest has powered off.
+        out=$(bx define "$BX/bx.xml" 2>&1 && bx start bx 2>&1)
+        check bx-start '[ $? = 0 ] && wait_until 20 bx_bb_alive && bx_ctl list &&
+            [[ "$BX_REPLY" == *"file=bx.img sectors=32768 readonly=0 connected=1"* ]]' \
+            "create: $out; list: ${BX_REPLY:-}; backend: $(log_tail "$BX/state/blkback/blkback.log")"
+        # ---- kill -9 of xenod while the guest writes; the new one re-attaches ----
+        wait_until 60 bx_kib_over "$BX/images/bx.img" 512
+        bb=$(bx_bb_pid)
+        kill -KILL "$BX_PID"
+        wait "$BX_PID" 2>/dev/null
+        BX_PID=
+        bx_xenod
+        bx_ctl list
+        check bx-xenod-kill9-reattach '[ "$(bx --json list | jq -r ".domains[] | select(.name==\"bx\") | .state")" = running ] &&
+            [ "$(bx_bb_pid)" = "$bb" ] && [[ "$BX_REPLY" == *"file=bx.img sectors=32768 readonly=0 connected=1"* ]]' \
+            "backend $bb -> $(bx_bb_pid); list: $BX_REPLY; $(bx --json list)"
+        # ---- kill -9 of the backend while the guest writes ----
+        at=$(du -k "$BX/images/bx.img" | cut -f1)
+        kill -KILL "$bb"
+        check bx-backend-kill9-restarted 'wait_until 30 eval "bx_bb_alive && [ \"\$(bx_bb_pid)\" != $bb ] && bx_events_at_least blkback-started 1"' \
+            "pid $bb -> $(bx_bb_pid); $(bx --json events | jq -c '[.events[] | select(.domain=="(host)")]')"
+        bx_ctl list
+        check bx-backend-kill9-readded '[[ "$BX_REPLY" == *"file=bx.img sectors=32768"* ]]' "list: $BX_REPLY"
+        check bx-backend-kill9-during-io '[ "$at" -lt 16384 ]' "the guest had written all ($at KiB) before the kill"
+        # ---- xenctl disk-qos: a limit changed live, on the backend at once ----
+        out=$(bx disk-qos bx vda --total-iops-sec 20000 --weight 500 2>&1)
+        rc=$?
+        bx_ctl list
+        check bx-qos-live '[ $rc = 0 ] && grep -q "total-iops-sec: *20000" <<<"$out" &&
+            [[ "$BX_REPLY" == *"total_iops_sec=20000"*"weight=500"* ]]' "exit $rc: $out; list: $BX_REPLY"
+        dump=$(bx dumpxml bx 2>&1)
+        check bx-qos-stored 'grep -q "<total_iops_sec>20000</total_iops_sec>" <<<"$dump" && grep -q "<weight>500</weight>" <<<"$dump"' "$dump"
+        out=$(bx disk-qos bx vda 2>&1)
+        check bx-qos-show '[ $? = 0 ] && grep -q "total-iops-sec: *20000" <<<"$out" && grep -q "weight: *500" <<<"$out"' "$out"
+        out=$(bx disk-qos bx vda --read-iops-sec 10 2>&1)
+        rc=$?
+        bx_ctl list
+        check bx-qos-libvirt-rule '[ $rc != 0 ] && grep -q "cannot be combined" <<<"$out" && [[ "$BX_REPLY" != *read_iops_sec* ]]' "$out; list: $BX_REPLY"
+        out=$(bx disk-qos bx vdq --total-iops-sec 1 2>&1)
+        check bx-qos-no-disk '[ $? != 0 ] && grep -q "has no disk .vdq." <<<"$out"' "$out"
+        check bx-guest-pass 'wait_until 300 eval "bx console bx --dump | grep -q \"Test result: PASS\""' \
+            "$(bx console bx --dump | tail -3)"
+        check bx-guest-no-ioerr '! bx console bx --dump | grep -qi "status [1-9]\|FAIL"' "$(bx console bx --dump | tail -3)"
+        check bx-image 'python3 - "$BX/images/bx.img" <<"PY"
+import sys
+with open(sys.argv[1], "rb") as f:
+    s = 0
+    while True:
+        sec = f.read(512)
+        if not sec:
+            break
+        want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
+        if s % 97 == 0 and sec != want:
+            sys.exit(1)
+        s += 1
+PY' "the image file does not hold the pattern"
+        check bx-stop-removes 'wait_until 30 eval "bx_ctl list && [ \"\$BX_REPLY\" = \"ok disks=0\" ]"' "list: $BX_REPLY"
+
+        # ---- a reservation over the calibrated capacity: the start fails cleanly ----
+        bx_xml over 1M "<xeno:iotune xmlns:xeno=\"urn:xenoserver:domain:1\" reservation=\"$((reservable + 1000))\"/>"
+        bx define "$BX/over.xml" >/dev/null 2>&1
+        out=$(bx start over 2>&1)
+        rc=$?
+        bx_ctl list
+        check bx-reservation-refused '[ $rc != 0 ] && grep -q "reservation of $((reservable + 1000)) units/s" <<<"$out" &&
+            [ "$BX_REPLY" = "ok disks=0" ] && [ "$(bx --json list | jq -r ".domains[] | select(.name==\"over\") | .state")" != running ]' \
+            "exit $rc: $out; list: $BX_REPLY; reservable $reservable"
+
+        # ---- two disks of two queues each (blk_multi): both served, every queue handed over ----
+        truncate -s 1M "$BX/images/blk_multi.img" "$BX/images/blk_multi-b.img"
+        sed -e "s|<kernel>.*</kernel>|<kernel>$(realpath "$GUEST/blk_multi.elf")</kernel>|" examples/blk_multi.xml >"$BX/multi.xml"
+        bx define "$BX/multi.xml" >/dev/null 2>&1
+        out=$(bx start blk_multi 2>&1)
+        check bx-many-disks-start '[ $? = 0 ]' "$out"
+        bx_ctl list
+        check bx-many-disks-served 'grep -q "disks=2" <<<"$BX_REPLY"' "list: $BX_REPLY"
+        check bx-many-disks-pass 'wait_until 300 eval "bx console blk_multi --dump | grep -q \"Test result: PASS\""' \
+            "$(bx console blk_multi --dump | tail -3)"
+    fi
+fi
