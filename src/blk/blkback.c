@@ -194,6 +194,9 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
         return err_set(ENOMEM, "disk %s: out of memory", cfg->name);
     d->bb = bb;
     d->cfg = *cfg;
+    struct timespec added;
+    clock_gettime(CLOCK_REALTIME, &added);
+    d->added_ns = (uint64_t)added.tv_sec * 1000000000ull + (uint64_t)added.tv_nsec;
     int rc = blk_image_open_any(&d->img, bb->dirfd, cfg->file, cfg->readonly);
     if (rc < 0) {
         free(d);

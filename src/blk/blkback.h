@@ -119,6 +119,9 @@ struct blk_disk {
     unsigned backoff_ms;
     uint64_t connects;
     uint64_t connected_at_ns;
+    /* CLOCK_REALTIME when this disk was added: its counters (st) start at zero then, so it
+     * names the counters' life to a meter (proto/blkback_stats.h, added_ns). */
+    uint64_t added_ns;
     struct blk_stats st;
     unsigned ovl_ring;   /* an overlay's extents on io_uring: its table waits for them (blk_overlay_io.c) */
     uint32_t sched_q;    /* the disk's queue in bb->sched */

@@ -144,6 +144,11 @@ struct ovl *image_overlay(struct image *img)
     return img->ovl;
 }
 
+int image_file_fd(const struct image *img)
+{
+    return img->format == IMAGE_OVERLAY ? ovl_fd(img->ovl) : img->fd;
+}
+
 void image_map_read(const struct image *img, uint64_t off, uint64_t len, struct image_extent *ext)
 {
     if (img->format == IMAGE_OVERLAY) {

@@ -34,6 +34,9 @@ uint64_t image_size(const struct image *img);
 enum image_format image_format(const struct image *img);
 /* The overlay behind an overlay image, NULL for raw. */
 struct ovl *image_overlay(struct image *img);
+/* The file writes go to (raw: the image; overlay: the overlay's own file, not its base), for
+ * fstat of the space it occupies. */
+int image_file_fd(const struct image *img);
 
 /* Translates [off, off+len) (inside the size) to its first extent in a file, for reads. */
 void image_map_read(const struct image *img, uint64_t off, uint64_t len, struct image_extent *ext);

@@ -62,25 +62,38 @@ static void log_stats(const struct blkback *bb)
         log_info("stats %s", line);
 }
 
+/* The stats page's refresh: at most every PAGE_BUSY_NS while anything happens, so what xenod
+ * meters at a domain's end (its last reading, docs/metering.md "Disk meters") is at most that
+ * old; once a second (the heartbeat) while idle, so idle costs no extra wake-ups. */
+#define PAGE_BUSY_NS 100000000ull
+#define PAGE_IDLE_NS 1000000000ull
+
 /* Serves the disks and the control socket (ctl NULL: none) until a stop signal, writing the
- * stats page (page NULL: none) about once a second. The control socket is handled after the
- * disks in each turn: a remove-disk then cannot leave a stale descriptor in this turn's poll set. */
+ * stats page (page NULL: none) as above. The control socket is handled after the disks in
+ * each turn: a remove-disk then cannot leave a stale descriptor in this turn's poll set. */
 static void serve(struct blkback *bb, struct bb_stats_page *page, struct line_server *ctl)
 {
     enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 + 2 };
     static struct pollfd pfd[MAX_FDS];
-    uint64_t page_at = 0;
+    uint64_t page_at = 0, written_at = 0;
+    int dirty = 0; /* something happened since the page was written */
     while (!stop_signal) {
         if (stats_wanted) {
             stats_wanted = 0;
             log_stats(bb);
         }
         uint64_t now = blk_now_ns();
-        if (page && now >= page_at) {
+        if (page && (now >= page_at || (dirty && now - written_at >= PAGE_BUSY_NS))) {
             blk_state_update_stats(page, bb);
-            page_at = now + 1000000000ull;
+            written_at = now;
+            page_at = now + PAGE_IDLE_NS;
+            dirty = 0;
         }
         int timeout = 1000;
+        if (page && dirty) { /* the last of a burst reaches the page within PAGE_BUSY_NS */
+            uint64_t due = written_at + PAGE_BUSY_NS, ms = due > now ? (due - now + 999999) / 1000000 : 0;
+            timeout = ms < (uint64_t)timeout ? (int)ms : timeout;
+        }
         unsigned nc = ctl ? line_server_poll_fds(ctl, pfd, 2) : 0;
         unsigned n = blkback_poll_fds(bb, pfd + nc, MAX_FDS - nc, &timeout);
         int r = poll(pfd, nc + n, timeout);
@@ -93,6 +106,7 @@ static void serve(struct blkback *bb, struct bb_stats_page *page, struct line_se
             if (ctl && r > 0)
                 line_server_handle(ctl, pfd, nc);
         }
+        dirty |= r > 0;
     }
 }
 

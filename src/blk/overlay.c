@@ -142,6 +142,11 @@ int ovl_open(int fd, int base_fd, bool ro, const char *name, struct ovl **out)
     return 0;
 }
 
+int ovl_fd(const struct ovl *o)
+{
+    return o->fd;
+}
+
 const struct ovl_header *ovl_header(const struct ovl *o)
 {
     return &o->h;

@@ -36,6 +36,8 @@ struct image_extent {
  * identity). `ro`: no writes. `name` is for messages. 0 or -errno with a message. */
 int ovl_open(int fd, int base_fd, bool ro, const char *name, struct ovl **out);
 const struct ovl_header *ovl_header(const struct ovl *o);
+/* The overlay's own file (not its base), for fstat (the space it occupies). */
+int ovl_fd(const struct ovl *o);
 /* Translates [off, off+len) (inside the virtual size): the first extent, at most len bytes
  * and never crossing a cluster. */
 void ovl_map_read(const struct ovl *o, uint64_t off, uint64_t len, struct image_extent *ext);

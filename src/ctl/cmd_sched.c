@@ -254,6 +254,8 @@ int ctl_render_top(const json_t *prev, const json_t *cur, const json_t *prices, 
         else
             snprintf(cells[3], CTL_CELL_MAX, "-");
         double cost = prices ? ctl_top_cost_per_hour(prices, dom, rate) : NAN;
+        if (isfinite(cost))
+            cost += ctl_top_disk_cost_per_hour(prices, dom, old, interval_s);
         snprintf(cells[8], CTL_CELL_MAX, "-");
         if (isfinite(cost)) {
             snprintf(cells[8], CTL_CELL_MAX, "%.6f", cost);

@@ -244,8 +244,62 @@ static void render_text(const char *label, const char *text, FILE *f)
     free(copy);
 }
 
-/* "Disk vda:       acme/web.raw (raw, read-only, serial WEB-1)", one line per disk; the
- * values are the sponsor's, so they go through info_line's sanitising. */
+/* A percentile of a disk's latency: "< 128 us" (the bucket's upper edge), ">= 262 ms" past
+ * the last edge, "-" with no requests. */
+static const char *fmt_latency(const json_t *lat, const json_t *hist_base, const char *key, char *buf, size_t size)
+{
+    const json_t *v = json_object_get(lat, key);
+    if (json_is_null(v) && json_is_integer(hist_base)) {
+        double last = (double)json_integer_value(hist_base) * (double)(1u << 14) / 1e3; /* the open bucket's edge */
+        snprintf(buf, size, ">= %.0f ms", last / 1e3);
+    } else if (!json_is_integer(v) || json_integer_value(v) == 0) {
+        snprintf(buf, size, "-");
+    } else if (json_integer_value(v) >= 1000000) {
+        snprintf(buf, size, "< %g ms", (double)json_integer_value(v) / 1e6);
+    } else {
+        snprintf(buf, size, "< %g us", (double)json_integer_value(v) / 1e3);
+    }
+    return buf;
+}
+
+/* While the backend serves a disk: its requests, bytes, latency and space (the stats object
+ * of GET /v1/domains/{ref}, docs/api.md). */
+static void render_disk_stats(const char *target, const json_t *s, FILE *f)
+{
+    char label[32], line[512], a[32], b[32], c[32];
+    const json_t *ops = json_object_get(s, "ops"), *lat = json_object_get(s, "latency_ns");
+    snprintf(label, sizeof(label), "  %.8s ops", target);
+    snprintf(line, sizeof(line),
+             "read %" JSON_INTEGER_FORMAT ", write %" JSON_INTEGER_FORMAT ", flush %" JSON_INTEGER_FORMAT
+             ", discard %" JSON_INTEGER_FORMAT ", write-zeroes %" JSON_INTEGER_FORMAT "%s",
+             json_integer_value(json_object_get(ops, "read")), json_integer_value(json_object_get(ops, "write")),
+             json_integer_value(json_object_get(ops, "flush")), json_integer_value(json_object_get(ops, "discard")),
+             json_integer_value(json_object_get(ops, "write_zeroes")),
+             json_is_true(json_object_get(s, "connected")) ? "" : " (not connected)");
+    info_line(label, line, f);
+    snprintf(label, sizeof(label), "  %.8s bytes", target);
+    ctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(s, "bytes_read")), a, sizeof(a));
+    ctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(s, "bytes_written")), b, sizeof(b));
+    snprintf(line, sizeof(line), "read %s, written %s; throttled %.3f s", a, b,
+             (double)json_integer_value(json_object_get(s, "throttled_ns")) / 1e9);
+    info_line(label, line, f);
+    snprintf(label, sizeof(label), "  %.8s latency", target);
+    const json_t *base = json_object_get(s, "latency_base_ns");
+    char d[32];
+    snprintf(line, sizeof(line), "p50 %s, p90 %s, p99 %s, max %s", fmt_latency(lat, base, "p50", a, sizeof(a)),
+             fmt_latency(lat, base, "p90", b, sizeof(b)), fmt_latency(lat, base, "p99", c, sizeof(c)),
+             fmt_latency(lat, base, "max", d, sizeof(d)));
+    info_line(label, line, f);
+    snprintf(label, sizeof(label), "  %.8s space", target);
+    ctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(s, "size_bytes")), a, sizeof(a));
+    ctl_fmt_bytes((uint64_t)json_integer_value(json_object_get(s, "allocated_bytes")), b, sizeof(b));
+    snprintf(line, sizeof(line), "size %s, allocated %s", a, b);
+    info_line(label, line, f);
+}
+
+/* "Disk vda:       acme/web.raw (raw, read-only, serial WEB-1)", one line per disk, then its
+ * counters while it is served; the values are the sponsor's, so they go through info_line's
+ * sanitising. */
 static void render_disks(const json_t *disks, FILE *f)
 {
     size_t i;
@@ -260,6 +314,9 @@ static void render_disks(const json_t *disks, FILE *f)
                  json_is_true(json_object_get(k, "readonly")) ? ", read-only" : "", serial ? ", serial " : "",
                  serial ? serial : "");
         info_line(label, value, f);
+        const json_t *st = json_object_get(k, "stats");
+        if (json_is_object(st))
+            render_disk_stats(json_string_value(json_object_get(k, "target")) ?: "?", st, f);
     }
 }
 

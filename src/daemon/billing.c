@@ -133,8 +133,13 @@ static void post_source(struct billing *b, struct billing_domain *d, const struc
         d->cur[source] = tx.cursor;
         return;
     }
-    static const char *const source_name[METER_SOURCE__COUNT] = {"monitor", "net", "overhead", "idle"};
-    snprintf(tx.key, sizeof(tx.key), "%s/%s/%llu/%llu", r->uuid, source_name[source], (unsigned long long)m->instance,
+    static const char *const source_name[METER_SOURCE_DISK] = {"monitor", "net", "overhead", "idle"};
+    char src[16];
+    if (meter_source_is_disk(source))
+        snprintf(src, sizeof(src), "disk%d", source - METER_SOURCE_DISK);
+    else
+        snprintf(src, sizeof(src), "%s", source_name[source]);
+    snprintf(tx.key, sizeof(tx.key), "%s/%s/%llu/%llu", r->uuid, src, (unsigned long long)m->instance,
              (unsigned long long)m->time_ns);
     snprintf(tx.domain, sizeof(tx.domain), "%s", r->uuid);
     if (source == METER_SOURCE_OVERHEAD || source == METER_SOURCE_HOST) {
@@ -174,6 +179,9 @@ void billing_observe(struct billing *b, const struct billing_reading *r, int fin
             post_source(b, d, r, METER_SOURCE_NET, &r->net);
         if (r->has_overhead)
             post_source(b, d, r, METER_SOURCE_OVERHEAD, &r->overhead);
+        for (int i = 0; i < METER_DISKS_MAX; i++)
+            if (r->has_disk[i])
+                post_source(b, d, r, METER_SOURCE_DISK + i, &r->disk[i]);
     }
     pthread_mutex_unlock(&b->lock);
 }

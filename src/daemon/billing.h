@@ -23,14 +23,18 @@ struct billing;
 int billing_open(struct billing **out, const char *state_dir, const char *prices_path, double post_interval_s);
 void billing_close(struct billing *b);
 
-/* What xenod read of one domain: its monitor's stats page as a monitor reading, and (if it
- * has a port) the backend's counters. */
+/* What xenod read of one domain: its monitor's stats page as a monitor reading, (if it has
+ * a port) the network backend's counters and (per disk) the block backend's. */
 struct billing_reading {
     char uuid[LEDGER_UUID_MAX], name[LEDGER_NAME_MAX], sponsor[LEDGER_SPONSOR_MAX];
     int has_monitor, has_net, has_overhead;
     /* overhead: the monitor process's CPU and memory beyond its guest's (meter.h), posted
      * to the account "overhead:xeno-vmm/domain:UUID", no sponsor's. */
     struct meter_reading monitor, net, overhead;
+    /* disk[i]: the domain's i-th <disk> on xeno-blkback (source METER_SOURCE_DISK + i), when
+     * has_disk[i] (the backend serves it and its page was read). */
+    int has_disk[METER_DISKS_MAX];
+    struct meter_reading disk[METER_DISKS_MAX];
 };
 /* Posts the usage since the domain's last posting when the posting interval has passed
  * since it (or always, when final: the monitor ended). Errors are logged, never returned:

@@ -120,8 +120,16 @@ static int64_t pick(int rule, int64_t used, int64_t reserved)
 
 int invoice_line_meters(int resource, int m[2])
 {
-    static const int single[RES__COUNT] = {
-        0, 0, METER_NET_TX_BYTES, METER_NET_RX_BYTES, METER_NET_TX_PACKETS, METER_NET_RX_PACKETS};
+    static const int single[RES__COUNT] = {0,
+                                           0,
+                                           METER_NET_TX_BYTES,
+                                           METER_NET_RX_BYTES,
+                                           METER_NET_TX_PACKETS,
+                                           METER_NET_RX_PACKETS,
+                                           METER_DISK_OPS,
+                                           METER_DISK_BYTES,
+                                           METER_DISK_PROVISIONED,
+                                           METER_DISK_RESERVED};
     m[1] = -1;
     if (resource == RES_CPU) {
         m[0] = METER_VCPU_USED;
@@ -243,19 +251,15 @@ static void add_piece(struct invoice *inv, const struct ledger_row *row, int64_t
     int64_t q[METER__COUNT];
     ledger_piece_shares(row->q, row->start_us, row->end_us, a, b, q);
     const int rules[2] = {pp ? pp->rule_cpu : RULE_MAX, pp ? pp->rule_memory : RULE_MAX};
-    struct contribution c = {row->name,
-                             row->domain,
-                             a,
-                             b,
-                             row->id,
-                             row->id,
-                             {pick(rules[0], q[METER_VCPU_USED], q[METER_VCPU_RESERVED]),
-                              pick(rules[1], q[METER_MEMORY_RESIDENT], q[METER_MEMORY_ALLOCATED]),
-                              q[METER_NET_TX_BYTES], q[METER_NET_RX_BYTES], q[METER_NET_TX_PACKETS],
-                              q[METER_NET_RX_PACKETS]},
-                             {1, 1, 0, 0, 0, 0}};
-    for (int res = RES_NET_TX_BYTES; res < RES__COUNT; res++)
+    struct contribution c = {row->name, row->domain, a, b, row->id, row->id, {0}, {0}};
+    c.billable[RES_CPU] = pick(rules[0], q[METER_VCPU_USED], q[METER_VCPU_RESERVED]);
+    c.billable[RES_MEMORY] = pick(rules[1], q[METER_MEMORY_RESIDENT], q[METER_MEMORY_ALLOCATED]);
+    c.pieces[RES_CPU] = c.pieces[RES_MEMORY] = 1;
+    for (int res = RES_NET_TX_BYTES, m[2]; res < RES__COUNT; res++) {
+        invoice_line_meters(res, m);
+        c.billable[res] = q[m[0]];
         c.pieces[res] = c.billable[res] != 0;
+    }
     int want_res = inv->explaining ? inv->want.resource : -1, wanted;
     contribute(inv, &c, period, want_res, &wanted);
     if (wanted && keep_piece(inv, row, a, b, q,
@@ -302,16 +306,15 @@ void invoice_add_bucket(void *ctx, const struct ledger_bucket *bk)
     const int64_t rule_mem[3] = {[RULE_MAX] = bk->mem_max,
                                  [RULE_USED] = bk->q[METER_MEMORY_RESIDENT],
                                  [RULE_RESERVED] = bk->q[METER_MEMORY_ALLOCATED]};
-    struct contribution c = {
-        bk->name,
-        bk->domain,
-        bk->from_us,
-        bk->to_us,
-        bk->first_tx,
-        bk->last_tx,
-        {rule_cpu[rules[0]], rule_mem[rules[1]], bk->q[METER_NET_TX_BYTES], bk->q[METER_NET_RX_BYTES],
-         bk->q[METER_NET_TX_PACKETS], bk->q[METER_NET_RX_PACKETS]},
-        {bk->pieces, bk->pieces, bk->net_pieces[0], bk->net_pieces[1], bk->net_pieces[2], bk->net_pieces[3]}};
+    struct contribution c = {bk->name, bk->domain, bk->from_us, bk->to_us, bk->first_tx, bk->last_tx, {0}, {0}};
+    c.billable[RES_CPU] = rule_cpu[rules[0]];
+    c.billable[RES_MEMORY] = rule_mem[rules[1]];
+    c.pieces[RES_CPU] = c.pieces[RES_MEMORY] = bk->pieces;
+    for (int res = RES_NET_TX_BYTES, m[2]; res < RES__COUNT; res++) {
+        invoice_line_meters(res, m);
+        c.billable[res] = bk->q[m[0]];
+        c.pieces[res] = bk->meter_pieces[m[0]];
+    }
     int wanted;
     contribute(inv, &c, period, -1, &wanted);
 }

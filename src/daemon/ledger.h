@@ -33,7 +33,7 @@
 #define LEDGER_ACCOUNT_MAX 200
 #define LEDGER_STMTS 10
 #define LEDGER_HOST_ACCOUNT 1   /* ledger_account's id of "host" */
-#define LEDGER_SCHEMA_VERSION 3 /* ledger_schema.c: 1 the first, 2 roll-ups, 3 ids for names */
+#define LEDGER_SCHEMA_VERSION 4 /* ledger_schema.c: 1 the first, 2 roll-ups, 3 ids for names, 4 disk roll-ups */
 
 struct ledger_tx {
     char key[LEDGER_KEY_MAX]; /* idempotency key */

@@ -9,43 +9,76 @@
 
 #include "lib/err.h"
 
-/* The summed columns after the key, in bind order: the 8 meters (named as the meters), then
- * the rule sums and the counts. */
-static const char *const summed[] = {"vcpu_seconds_used",
-                                     "vcpu_seconds_reserved",
-                                     "memory_gib_seconds_resident",
-                                     "memory_gib_seconds_allocated",
-                                     "net_tx_bytes",
-                                     "net_rx_bytes",
-                                     "net_tx_packets",
-                                     "net_rx_packets",
-                                     "cpu_max",
-                                     "memory_max",
-                                     "pieces",
-                                     "pieces_net_tx_bytes",
-                                     "pieces_net_rx_bytes",
-                                     "pieces_net_tx_packets",
-                                     "pieces_net_rx_packets"};
-#define NSUMMED (sizeof(summed) / sizeof(summed[0]))
-/* The sponsors' meters are the first LEDGER_ROLLUP_METERS; the host's own (overhead, idle)
- * come after them and are never rolled up (ledger_rollup.h). */
-_Static_assert(LEDGER_ROLLUP_METERS == 8 && METER_NET_TX_BYTES == 4 && METER_NET_RX_PACKETS == 7 &&
-                   METER_OVERHEAD_CPU == LEDGER_ROLLUP_METERS,
+const int ledger_rollup_meter[LEDGER_ROLLUP_METERS] = {
+    METER_VCPU_USED,    METER_VCPU_RESERVED, METER_MEMORY_RESIDENT,  METER_MEMORY_ALLOCATED,
+    METER_NET_TX_BYTES, METER_NET_RX_BYTES,  METER_NET_TX_PACKETS,   METER_NET_RX_PACKETS,
+    METER_DISK_OPS,     METER_DISK_BYTES,    METER_DISK_PROVISIONED, METER_DISK_RESERVED};
+/* The one-meter resources (invoice.c): a bucket counts the pieces where each is non-zero. */
+static const int single_meter[] = {METER_NET_TX_BYTES, METER_NET_RX_BYTES, METER_NET_TX_PACKETS,   METER_NET_RX_PACKETS,
+                                   METER_DISK_OPS,     METER_DISK_BYTES,   METER_DISK_PROVISIONED, METER_DISK_RESERVED};
+#define NSINGLE (sizeof(single_meter) / sizeof(single_meter[0]))
+_Static_assert(METER_NET_TX_BYTES == 4 && METER_NET_RX_PACKETS == 7 && METER_OVERHEAD_CPU == 8 &&
+                   METER_DISK_OPS == 12 && METER__COUNT == 16,
                "a new sponsor meter needs its column in ledger_rollup (and a schema version to add it)");
+
+/* The summed columns after the key, in bind order: the meters (named as the meters), the rule
+ * sums, the count of pieces, then per one-meter resource the count of pieces where it is
+ * non-zero ("pieces_" and the meter's name). */
+#define NSUMMED (LEDGER_ROLLUP_METERS + 3 + NSINGLE)
+static const char *column(size_t i, char buf[64])
+{
+    if (i < LEDGER_ROLLUP_METERS)
+        return meter_info[ledger_rollup_meter[i]].name;
+    static const char *const rule_cols[] = {"cpu_max", "memory_max", "pieces"};
+    if (i < LEDGER_ROLLUP_METERS + 3)
+        return rule_cols[i - LEDGER_ROLLUP_METERS];
+    snprintf(buf, 64, "pieces_%s", meter_info[single_meter[i - LEDGER_ROLLUP_METERS - 3]].name);
+    return buf;
+}
+
+int ledger_meter_is_sponsors(int m)
+{
+    for (int i = 0; i < LEDGER_ROLLUP_METERS; i++)
+        if (ledger_rollup_meter[i] == m)
+            return 1;
+    return 0;
+}
+
+/* Schema 4's disk columns on a table made by schema 2 or 3: each one added (0 in every bucket
+ * before: no disk was metered then) unless it is there. SQLITE_OK or the error. */
+static int add_missing_columns(sqlite3 *db)
+{
+    char sql[256], buf[64];
+    for (size_t i = 0; i < NSUMMED; i++) {
+        const char *c = column(i, buf);
+        snprintf(sql, sizeof(sql), "SELECT %s FROM ledger_rollup LIMIT 0", c);
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue;
+        }
+        snprintf(sql, sizeof(sql), "ALTER TABLE ledger_rollup ADD COLUMN %s BIGINT NOT NULL DEFAULT 0", c);
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
 
 int ledger_rollup_schema(sqlite3 *db)
 {
-    char sql[2048];
+    char sql[4096], buf[64];
     size_t n = (size_t)snprintf(sql, sizeof(sql),
                                 "CREATE TABLE IF NOT EXISTS ledger_rollup(sponsor VARCHAR(136) NOT NULL,"
                                 " hour_us BIGINT NOT NULL, domain_uuid VARCHAR(40) NOT NULL,"
                                 " domain_name VARCHAR(80) NOT NULL,");
     for (size_t i = 0; i < NSUMMED; i++)
-        n += (size_t)snprintf(sql + n, sizeof(sql) - n, " %s BIGINT NOT NULL,", summed[i]);
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, " %s BIGINT NOT NULL,", column(i, buf));
     snprintf(sql + n, sizeof(sql) - n,
              " first_tx BIGINT NOT NULL, last_tx BIGINT NOT NULL, from_us BIGINT NOT NULL, to_us BIGINT NOT NULL,"
              " PRIMARY KEY(sponsor, hour_us, domain_uuid, domain_name)) WITHOUT ROWID");
-    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? add_missing_columns(db) : rc;
 }
 
 void ledger_piece_shares(const int64_t q[METER__COUNT], int64_t start, int64_t end, int64_t a, int64_t b,
@@ -64,15 +97,21 @@ static int64_t max64(int64_t x, int64_t y)
 
 static sqlite3_stmt *prepare_upsert(sqlite3 *db)
 {
-    char sql[4096];
-    size_t n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO ledger_rollup VALUES(?,?,?,?");
+    char sql[8192], buf[64];
+    /* Columns named: a table upgraded by ALTER TABLE has the disk columns last. */
+    size_t n =
+        (size_t)snprintf(sql, sizeof(sql), "INSERT INTO ledger_rollup(sponsor, hour_us, domain_uuid, domain_name");
+    for (size_t i = 0; i < NSUMMED; i++)
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", %s", column(i, buf));
+    n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", first_tx, last_tx, from_us, to_us) VALUES(?,?,?,?");
     for (size_t i = 0; i < NSUMMED + 4; i++)
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, ",?");
     n += (size_t)snprintf(sql + n, sizeof(sql) - n,
                           ") ON CONFLICT(sponsor, hour_us, domain_uuid, domain_name) DO UPDATE SET");
-    for (size_t i = 0; i < NSUMMED; i++)
-        n += (size_t)snprintf(sql + n, sizeof(sql) - n, " %s = ledger_rollup.%s + excluded.%s,", summed[i], summed[i],
-                              summed[i]);
+    for (size_t i = 0; i < NSUMMED; i++) {
+        const char *c = column(i, buf);
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, " %s = ledger_rollup.%s + excluded.%s,", c, c, c);
+    }
     static const char *const lower[] = {"first_tx", "from_us"}, *const upper[] = {"last_tx", "to_us"};
     for (int i = 0; i < 2; i++)
         n += (size_t)snprintf(
@@ -93,12 +132,13 @@ static int add_piece(sqlite3_stmt *st, int64_t id, const struct ledger_tx *tx, i
     int64_t s[METER__COUNT];
     ledger_piece_shares(tx->q, tx->start_us, tx->end_us, a, b, s);
     int64_t v[NSUMMED];
-    memcpy(v, s, LEDGER_ROLLUP_METERS * sizeof(*s));
+    for (int k = 0; k < LEDGER_ROLLUP_METERS; k++)
+        v[k] = s[ledger_rollup_meter[k]];
     v[LEDGER_ROLLUP_METERS] = max64(s[METER_VCPU_USED], s[METER_VCPU_RESERVED]);
     v[LEDGER_ROLLUP_METERS + 1] = max64(s[METER_MEMORY_RESIDENT], s[METER_MEMORY_ALLOCATED]);
     v[LEDGER_ROLLUP_METERS + 2] = 1;
-    for (int k = 0; k < LEDGER_NET_METERS; k++)
-        v[LEDGER_ROLLUP_METERS + 3 + k] = s[METER_NET_TX_BYTES + k] != 0;
+    for (size_t k = 0; k < NSINGLE; k++)
+        v[LEDGER_ROLLUP_METERS + 3 + k] = s[single_meter[k]] != 0;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, tx->sponsor, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, ledger_hour_of(a));
@@ -119,7 +159,7 @@ int ledger_rollup_add(sqlite3 *db, sqlite3_stmt **upsert, int64_t id, const stru
         return SQLITE_DONE; /* the host's own (overhead, idle, their reversals): not rolled up */
     int any = 0;
     for (int m = 0; m < LEDGER_ROLLUP_METERS; m++)
-        any |= tx->q[m] != 0;
+        any |= tx->q[ledger_rollup_meter[m]] != 0;
     if (!any)
         return SQLITE_DONE; /* no lines: a bill never reads it (ledger_for_each) */
     if (!*upsert && !(*upsert = prepare_upsert(db)))
@@ -191,10 +231,10 @@ int ledger_rollup_rebuild(struct ledger *l)
 int ledger_for_each_bucket(struct ledger *l, const char *sponsor, int64_t from_hour, int64_t to_hour,
                            void (*fn)(void *ctx, const struct ledger_bucket *b), void *ctx)
 {
-    char sql[1024];
+    char sql[4096], buf[64];
     size_t n = (size_t)snprintf(sql, sizeof(sql), "SELECT sponsor, hour_us, domain_uuid, domain_name");
     for (size_t i = 0; i < NSUMMED; i++)
-        n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", %s", summed[i]);
+        n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", %s", column(i, buf));
     snprintf(sql + n, sizeof(sql) - n,
              ", first_tx, last_tx, from_us, to_us FROM ledger_rollup WHERE sponsor = ?1 AND hour_us >= ?2"
              " AND hour_us < ?3 ORDER BY hour_us");
@@ -215,12 +255,14 @@ int ledger_for_each_bucket(struct ledger *l, const char *sponsor, int64_t from_h
         for (size_t i = 0; i < NSUMMED; i++)
             v[i] = sqlite3_column_int64(st, 4 + (int)i);
         memset(b.q, 0, sizeof(b.q));
-        memcpy(b.q, v, LEDGER_ROLLUP_METERS * sizeof(*v));
+        memset(b.meter_pieces, 0, sizeof(b.meter_pieces));
+        for (int k = 0; k < LEDGER_ROLLUP_METERS; k++)
+            b.q[ledger_rollup_meter[k]] = v[k];
         b.cpu_max = v[LEDGER_ROLLUP_METERS];
         b.mem_max = v[LEDGER_ROLLUP_METERS + 1];
         b.pieces = v[LEDGER_ROLLUP_METERS + 2];
-        for (int k = 0; k < LEDGER_NET_METERS; k++)
-            b.net_pieces[k] = v[LEDGER_ROLLUP_METERS + 3 + k];
+        for (size_t k = 0; k < NSINGLE; k++)
+            b.meter_pieces[single_meter[k]] = v[LEDGER_ROLLUP_METERS + 3 + k];
         b.first_tx = sqlite3_column_int64(st, 4 + NSUMMED);
         b.last_tx = sqlite3_column_int64(st, 5 + NSUMMED);
         b.from_us = sqlite3_column_int64(st, 6 + NSUMMED);

@@ -24,11 +24,14 @@
 #include "daemon/ledger.h"
 
 #define LEDGER_HOUR_US (3600LL * 1000000)
-#define LEDGER_NET_METERS 4 /* METER_NET_TX_BYTES .. METER_NET_RX_PACKETS */
-/* The sponsors' meters, METER_VCPU_USED .. METER_NET_RX_PACKETS: the roll-up's columns. The
- * host's own transactions (sponsor "": overhead and idle, meter.h) have no buckets: the host
- * bill (host_bill.c) reads them raw, which is O(transactions of the period). */
-#define LEDGER_ROLLUP_METERS 8
+/* The sponsors' meters, the roll-up's columns: METER_VCPU_USED .. METER_NET_RX_PACKETS and
+ * METER_DISK_OPS .. METER_DISK_RESERVED (schema 4 added the disk columns). The host's own
+ * transactions (sponsor "": overhead and idle, meter.h) have no buckets: the host bill
+ * (host_bill.c) reads them raw, which is O(transactions of the period). */
+#define LEDGER_ROLLUP_METERS 12
+extern const int ledger_rollup_meter[LEDGER_ROLLUP_METERS];
+/* Whether meter m is one of a sponsor's (has a roll-up column). */
+int ledger_meter_is_sponsors(int m);
 
 /* The hour that holds t: t rounded down to a multiple of LEDGER_HOUR_US (negative too). */
 static inline int64_t ledger_hour_of(int64_t t_us)
@@ -46,12 +49,13 @@ void ledger_piece_shares(const int64_t q[METER__COUNT], int64_t start, int64_t e
 struct ledger_bucket {
     const char *sponsor, *domain, *name;
     int64_t hour_us;
-    int64_t q[METER__COUNT];               /* the sum of the pieces' shares (0 past LEDGER_ROLLUP_METERS) */
-    int64_t cpu_max, mem_max;              /* the sum of max(used, reserved), max(resident, allocated) */
-    int64_t pieces;                        /* how many pieces */
-    int64_t net_pieces[LEDGER_NET_METERS]; /* how many of them have that network meter non-zero */
-    int64_t first_tx, last_tx;             /* the lowest and highest transaction id of its pieces */
-    int64_t from_us, to_us;                /* the earliest piece start, the latest piece end */
+    int64_t q[METER__COUNT];            /* the sum of the pieces' shares (0 for the host's meters) */
+    int64_t cpu_max, mem_max;           /* the sum of max(used, reserved), max(resident, allocated) */
+    int64_t pieces;                     /* how many pieces */
+    int64_t meter_pieces[METER__COUNT]; /* how many of them have that meter non-zero (the
+                                         * one-meter resources: network, disk) */
+    int64_t first_tx, last_tx;          /* the lowest and highest transaction id of its pieces */
+    int64_t from_us, to_us;             /* the earliest piece start, the latest piece end */
 };
 
 /* The table, created if missing (in ledger.c's schema step). SQLITE_OK or the error. */

@@ -18,6 +18,10 @@ const struct meter_info meter_info[METER__COUNT] = {
     [METER_OVERHEAD_MEMORY] = {"overhead_memory_gib_seconds", "GiB-second", "gauge"},
     [METER_HOST_CPU_IDLE] = {"host_cpu_seconds_idle", "cpu-second", "cumulative"},
     [METER_HOST_MEMORY_AVAILABLE] = {"host_memory_gib_seconds_available", "GiB-second", "gauge"},
+    [METER_DISK_OPS] = {"disk_ops", "op", "cumulative"},
+    [METER_DISK_BYTES] = {"disk_bytes", "byte", "cumulative"},
+    [METER_DISK_PROVISIONED] = {"disk_provisioned_gib_seconds", "GiB-second", "gauge"},
+    [METER_DISK_RESERVED] = {"disk_reserved_iops_seconds", "iops-second", "gauge"},
 };
 
 int meter_by_name(const char *name)
@@ -101,6 +105,13 @@ int meter_advance(struct meter_cursor *c, const struct meter_reading *r, int64_t
         q[METER_VCPU_RESERVED] += integrate(r->gauge[0], dt, RESERVED_DIVISOR, &c->rem[1]);
         q[METER_MEMORY_RESIDENT] += integrate(r->gauge[1], dt, GIB_SECOND_DIVISOR, &c->rem[2]);
         q[METER_MEMORY_ALLOCATED] += integrate(r->gauge[2], dt, GIB_SECOND_DIVISOR, &c->rem[3]);
+    } else if (meter_source_is_disk(c->source)) {
+        q[METER_DISK_OPS] += (int64_t)(r->counter[0] - base[0]) * 1000000;
+        q[METER_DISK_BYTES] += (int64_t)(r->counter[1] - base[1]) * 1000000;
+        uint64_t dt = r->time_ns > base_time ? r->time_ns - base_time : 0;
+        q[METER_DISK_PROVISIONED] += integrate(r->gauge[0], dt, GIB_SECOND_DIVISOR, &c->rem[1]);
+        /* units/s x ns / 1e9 = unit-seconds; x 1e6 for micro-units: / 1000. */
+        q[METER_DISK_RESERVED] += integrate(r->gauge[1], dt, 1000u, &c->rem[2]);
     } else {
         for (int i = 0; i < METER_COUNTERS; i++)
             q[net_meters[i]] += (int64_t)(r->counter[i] - base[i]) * 1000000;

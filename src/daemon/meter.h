@@ -28,6 +28,12 @@ enum meter_id {
     METER_OVERHEAD_MEMORY,       /* overhead_memory_gib_seconds: its resident memory beyond guest RAM x time */
     METER_HOST_CPU_IDLE,         /* host_cpu_seconds_idle: /proc/stat idle + iowait of all CPUs */
     METER_HOST_MEMORY_AVAILABLE, /* host_memory_gib_seconds_available: MemAvailable x time */
+    /* A sponsor's disks (xeno-blkback's counters, docs/metering.md "Disk meters"): after the
+     * host's because a meter's number never changes (the ledger stores it). */
+    METER_DISK_OPS,         /* disk_ops: requests done (read, write, flush, discard, write-zeroes) */
+    METER_DISK_BYTES,       /* disk_bytes: bytes read plus bytes written */
+    METER_DISK_PROVISIONED, /* disk_provisioned_gib_seconds: the disk's size x time */
+    METER_DISK_RESERVED,    /* disk_reserved_iops_seconds: the disk's I/O reservation x time */
     METER__COUNT
 };
 
@@ -47,8 +53,16 @@ enum meter_source {
     METER_SOURCE_NET = 1,
     METER_SOURCE_OVERHEAD = 2, /* one process of XenoServer's: xenod, the backend, a monitor */
     METER_SOURCE_HOST = 3,     /* the whole host's idle CPU and available memory */
-    METER_SOURCE__COUNT
+    /* Disk i of the domain (its i-th <disk>, i < METER_DISKS_MAX) on xeno-blkback: one
+     * source (one cursor, one exactly-once series) per disk. */
+    METER_SOURCE_DISK = 4,
+    METER_SOURCE__COUNT = METER_SOURCE_DISK + 8
 };
+#define METER_DISKS_MAX (METER_SOURCE__COUNT - METER_SOURCE_DISK) /* DOMAIN_DISKS_MAX */
+static inline int meter_source_is_disk(int source)
+{
+    return source >= METER_SOURCE_DISK && source < METER_SOURCE__COUNT;
+}
 
 /* One reading. For a monitor: instance = its stats page's started_ns (a new process, restore
  * or migration destination gives a new one), start_ns = the same, counter[0] = cpu_ns,
@@ -58,7 +72,10 @@ enum meter_source {
  * (CLOCK_REALTIME ns; a monitor's started_ns), start_ns = the same, counter[0] = its CPU
  * time beyond its guest's vCPUs (ns, cumulative since its start), gauge[0] = its resident
  * bytes beyond guest RAM. For the host: instance = boot time (/proc/stat btime, ns),
- * start_ns = the same, counter[0] = idle + iowait ns of all CPUs, gauge[0] = MemAvailable. */
+ * start_ns = the same, counter[0] = idle + iowait ns of all CPUs, gauge[0] = MemAvailable.
+ * For a disk: instance = the backend's started_ns (a restarted backend counts from zero),
+ * start_ns = the same, counter[0] = requests done, counter[1] = bytes read + written,
+ * gauge[0] = the disk's size in bytes, gauge[1] = its reservation (cost units/s, "IOPS"). */
 #define METER_COUNTERS 4
 #define METER_GAUGES 3
 struct meter_reading {

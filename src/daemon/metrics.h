@@ -34,6 +34,8 @@ struct metrics_domain {
     char port[NET_PORT_NAME_SIZE]; /* its port on the network backend while it runs, else "" */
     int have_net;                  /* the backend has its port: the four below */
     uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets; /* received/sent by the domain */
+    int have_disk; /* xeno-blkback serves at least one of its disks: the figures below, summed */
+    uint64_t disk_read_ops, disk_write_ops, disk_read_bytes, disk_write_bytes, disk_throttled_ns, disk_size_bytes;
 };
 
 struct metrics_host {

@@ -5,8 +5,8 @@
 #include <string.h>
 
 /* Which domains have a figure: every one, those whose monitor's stats page was read, those
- * whose port the backend has. */
-enum needs { ALWAYS, STATS, NET };
+ * whose port the network backend has, those with a disk the block backend serves. */
+enum needs { ALWAYS, STATS, NET, DISK };
 enum value_kind { U64, NS_AS_S };
 
 /* The per-domain families that are one uint64_t field of struct metrics_domain each. */
@@ -37,6 +37,19 @@ static const struct {
      "Bytes the domain sent that the network backend received."},
     {"xeno_domain_network_transmit_packets_total", PROM_COUNTER, NET, U64, offsetof(struct metrics_domain, tx_packets),
      "Frames the domain sent that the network backend received."},
+    {"xeno_domain_disk_read_ops_total", PROM_COUNTER, DISK, U64, offsetof(struct metrics_domain, disk_read_ops),
+     "Read requests xeno-blkback took from the domain's disks (all its disks; a disk added again starts at 0)."},
+    {"xeno_domain_disk_write_ops_total", PROM_COUNTER, DISK, U64, offsetof(struct metrics_domain, disk_write_ops),
+     "Write requests xeno-blkback took from the domain's disks."},
+    {"xeno_domain_disk_read_bytes_total", PROM_COUNTER, DISK, U64, offsetof(struct metrics_domain, disk_read_bytes),
+     "Bytes the domain read from its disks."},
+    {"xeno_domain_disk_write_bytes_total", PROM_COUNTER, DISK, U64, offsetof(struct metrics_domain, disk_write_bytes),
+     "Bytes the domain wrote to its disks."},
+    {"xeno_domain_disk_throttled_seconds_total", PROM_COUNTER, DISK, NS_AS_S,
+     offsetof(struct metrics_domain, disk_throttled_ns),
+     "Time the domain's disk requests waited over a limit in xeno-blkback's scheduler."},
+    {"xeno_domain_disk_provisioned_bytes", PROM_GAUGE, DISK, U64, offsetof(struct metrics_domain, disk_size_bytes),
+     "The size of the domain's disks the block backend serves, summed."},
 };
 
 /* The values xeno_domain_state's `state` label takes: dom_state_name()'s words, as in
@@ -52,7 +65,7 @@ static void domain_labels(const struct metrics_domain *d, struct prom_label l[3]
 
 static int has(const struct metrics_domain *d, enum needs n)
 {
-    return n == ALWAYS || (n == STATS && d->have_stats) || (n == NET && d->have_net);
+    return n == ALWAYS || (n == STATS && d->have_stats) || (n == NET && d->have_net) || (n == DISK && d->have_disk);
 }
 
 static void format_host(const struct metrics_snapshot *s, const char *version, struct prom_text *w)

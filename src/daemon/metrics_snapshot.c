@@ -7,12 +7,31 @@
 #include <string.h>
 
 #include "daemon/billing.h"
+#include "daemon/blk_meter.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
 #include "lib/err.h"
 
+/* Its disks' counters on xeno-blkback, summed (the page is read under the lock: it is small,
+ * and read again only when it moved). Caller holds r->lock. */
+static void copy_disks(struct registry *r, struct reg_domain *d, struct metrics_domain *m)
+{
+    for (unsigned i = 0; i < d->cfg.ndisks; i++) {
+        const struct bb_stats_disk *k = reg_disk_stats_locked(r, d, i);
+        if (!k)
+            continue;
+        m->have_disk = 1;
+        m->disk_read_ops += k->reads;
+        m->disk_write_ops += k->writes;
+        m->disk_read_bytes += k->bytes_read;
+        m->disk_write_bytes += k->bytes_written;
+        m->disk_throttled_ns += k->throttled_ns;
+        m->disk_size_bytes += k->size_bytes;
+    }
+}
+
 /* Caller holds r->lock. */
-static void copy_domain(struct reg_domain *d, struct metrics_domain *m)
+static void copy_domain(struct registry *r, struct reg_domain *d, struct metrics_domain *m)
 {
     struct stats_page st;
     int have_stats;
@@ -33,6 +52,7 @@ static void copy_domain(struct reg_domain *d, struct metrics_domain *m)
     }
     if (d->mon && d->cfg.net.present)
         net_port_name(&d->cfg, m->port);
+    copy_disks(r, d, m);
 }
 
 /* The backend's counters for every domain with a port: its page read once, without the
@@ -109,7 +129,7 @@ int reg_metrics_snapshot(struct registry *r, struct metrics_snapshot *out)
     }
     unsigned i = 0;
     for (struct reg_domain *d = r->domains; d; d = d->next, i++) {
-        copy_domain(d, &out->domains[i]);
+        copy_domain(r, d, &out->domains[i]);
         out->host.running += d->mon != NULL;
     }
     char holders[16];

@@ -12,9 +12,11 @@
 
 #include "lib/err.h"
 
-const char *const bill_resource_name[RES__COUNT] = {"cpu",          "memory",         "net_tx_bytes",
-                                                    "net_rx_bytes", "net_tx_packets", "net_rx_packets"};
-const char *const bill_resource_unit[RES__COUNT] = {"vcpu-second", "GiB-second", "byte", "byte", "packet", "packet"};
+const char *const bill_resource_name[RES__COUNT] = {
+    "cpu",      "memory",     "net_tx_bytes",     "net_rx_bytes", "net_tx_packets", "net_rx_packets",
+    "disk_ops", "disk_bytes", "disk_provisioned", "disk_reserved"};
+const char *const bill_resource_unit[RES__COUNT] = {"vcpu-second", "GiB-second", "byte", "byte",       "packet",
+                                                    "packet",      "op",         "byte", "GiB-second", "iops-second"};
 
 #define PRICES_FILE_MAX (1u << 20)
 #define LINE_MAX_LEN 512
@@ -136,7 +138,7 @@ static int parse_price(struct parser *p, char **w, int n)
     if (e.resource < 0)
         return err_set(EINVAL,
                        "%s:%d: unknown resource '%.40s' (cpu, memory, net_tx_bytes, net_rx_bytes, net_tx_packets, "
-                       "net_rx_packets)",
+                       "net_rx_packets, disk_ops, disk_bytes, disk_provisioned, disk_reserved)",
                        p->name, p->line, w[1]);
     if (parse_amount(w[2], INT64_MAX / 2, &e.micros) < 0)
         return err_set(EINVAL, "%s:%d: price '%.40s' is not a whole number of micro-units", p->name, p->line, w[2]);

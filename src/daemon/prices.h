@@ -11,7 +11,7 @@
 #include "daemon/meter.h"
 
 /* What an invoice line bills: CPU and memory combine two meters each (the rules), the
- * network resources are one meter each. */
+ * network and disk resources are one meter each. */
 enum bill_resource {
     RES_CPU = 0, /* vcpu-second: max(used, reserved) unless `rule cpu` says otherwise */
     RES_MEMORY,  /* GiB-second: max(resident, allocated) unless `rule memory` says */
@@ -19,6 +19,10 @@ enum bill_resource {
     RES_NET_RX_BYTES,
     RES_NET_TX_PACKETS,
     RES_NET_RX_PACKETS,
+    RES_DISK_OPS,         /* op: disk_ops */
+    RES_DISK_BYTES,       /* byte: disk_bytes (read + written) */
+    RES_DISK_PROVISIONED, /* GiB-second: disk_provisioned_gib_seconds */
+    RES_DISK_RESERVED,    /* iops-second: disk_reserved_iops_seconds */
     RES__COUNT
 };
 extern const char *const bill_resource_name[RES__COUNT];

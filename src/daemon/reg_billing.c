@@ -77,6 +77,7 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
             out->net.counter[3] = np.packets[NET_DIR_TO_PORT];
         }
     }
+    reg_disk_readings_locked(r, d, out);
 }
 
 /* The host's own sources: xenod, the network backend, and the host's idle CPU and memory

@@ -388,6 +388,7 @@ void reg_close(struct registry *r)
             monitor_close(d->mon); /* the monitor itself keeps running */
         domain_free(d);
     }
+    reg_disks_close(r);
     store_close(&r->store);
     close(r->wake_fd);
     pthread_mutex_destroy(&r->lock);

@@ -89,6 +89,9 @@ struct registry {
     /* Where domains' disk images are (--image-dir, else IMAGE_DIR_DEFAULT): a <disk>'s
      * <source file> is resolved against it at define. Set by main() before the API starts. */
     char image_dir[PATH_MAX];
+    /* xeno-blkback's stats page, STATE_DIR/blkback/stats (blk_meter.h): read for `info`, the
+     * usage samples and the ledger's disk meters. Made at first use; under lock. */
+    struct blk_meter *blk_page;
     char cache_dir[PATH_MAX];         /* the monitors' --cache-dir (start_cache.h); "": none. Set at start */
     struct cpu_contract cpu_contract; /* set once by main() before the API starts; read-only after */
     /* Metering and the ledger (billing.h): set once by main() under lock after reg_open,

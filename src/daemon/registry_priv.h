@@ -98,6 +98,20 @@ void reg_billing_reading(struct registry *r, struct reg_domain *d, const struct 
  * thread, without r->lock. */
 void reg_billing_tick(struct registry *r);
 
+/* ---- reg_disk_meter.c: the domains' disks on xeno-blkback (blk_meter.h) ---- */
+
+struct bb_stats_disk;
+/* The backend's counters of d's disk i as of now (the page read again if it moved), or NULL
+ * while the backend does not serve it (not running, no backend, no page). Valid until the
+ * lock is let go. Caller holds r->lock. */
+const struct bb_stats_disk *reg_disk_stats_locked(struct registry *r, const struct reg_domain *d, unsigned i);
+/* Every served disk of d into out->disk[] (billing_reading). Caller holds r->lock. */
+void reg_disk_readings_locked(struct registry *r, const struct reg_domain *d, struct billing_reading *out);
+/* A usage sample of each served disk of d into the store. Caller holds r->lock. */
+void reg_disk_samples_locked(struct registry *r, const struct reg_domain *d);
+/* Frees the page reader (reg_close). */
+void reg_disks_close(struct registry *r);
+
 /* ---- admission.c ---- */
 
 /* What the domains that run (or start) other than `except` have reserved, with "name 30%, ..."

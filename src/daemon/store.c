@@ -49,6 +49,14 @@ static const char schema[] =
     " time REAL NOT NULL, uuid TEXT NOT NULL, tx_packets INTEGER, tx_bytes INTEGER, tx_dropped INTEGER,"
     " rx_packets INTEGER, rx_bytes INTEGER, rx_dropped INTEGER);"
     "CREATE INDEX IF NOT EXISTS usage_net_uuid ON usage_net(uuid, time);"
+    /* Each disk's counters on xeno-blkback (cumulative since the backend added the disk: a
+     * backend restart or a new run of the domain starts them again), and its size and the
+     * space its file takes then. */
+    "CREATE TABLE IF NOT EXISTS usage_disk("
+    " time REAL NOT NULL, uuid TEXT NOT NULL, disk TEXT NOT NULL, reads INTEGER, writes INTEGER,"
+    " flushes INTEGER, discards INTEGER, write_zeroes INTEGER, bytes_read INTEGER, bytes_written INTEGER,"
+    " errors INTEGER, throttled_ns INTEGER, size_bytes INTEGER, allocated_bytes INTEGER);"
+    "CREATE INDEX IF NOT EXISTS usage_disk_uuid ON usage_disk(uuid, time);"
     "CREATE TABLE IF NOT EXISTS sponsor_policies("
     " sponsor TEXT PRIMARY KEY, sched INTEGER NOT NULL, max_reservation_ppm INTEGER NOT NULL,"
     " max_limit_ppm INTEGER NOT NULL, save INTEGER NOT NULL);";
@@ -497,6 +505,42 @@ int store_for_each_net_sample(struct store *s, const char *uuid, int limit,
     }
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? 0 : db_err(s, "listing network usage samples");
+}
+
+const char *const store_disk_sample_names[STORE_DISK_FIELDS] = {
+    "reads",         "writes", "flushes",      "discards",   "write_zeroes",   "bytes_read",
+    "bytes_written", "errors", "throttled_ns", "size_bytes", "allocated_bytes"};
+
+int store_add_disk_sample(struct store *s, const char *uuid, const char *disk, const int64_t v[STORE_DISK_FIELDS])
+{
+    int rc = exec_bound(s, "INSERT INTO usage_disk VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", "dttiiiiiiiiiii", now_s(),
+                        uuid, disk, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "recording a disk usage sample");
+}
+
+int store_for_each_disk_sample(struct store *s, const char *uuid, int limit,
+                               void (*fn)(void *ctx, double time, const char *disk, const int64_t v[STORE_DISK_FIELDS]),
+                               void *ctx)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT * FROM (SELECT time,disk,reads,writes,flushes,discards,write_zeroes,bytes_read,"
+                           "bytes_written,errors,throttled_ns,size_bytes,allocated_bytes FROM usage_disk WHERE uuid=?1"
+                           " ORDER BY time DESC LIMIT ?2) ORDER BY time, disk",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(s, "listing disk usage samples");
+    sqlite3_bind_text(q, 1, uuid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t v[STORE_DISK_FIELDS];
+        for (int i = 0; i < STORE_DISK_FIELDS; i++)
+            v[i] = sqlite3_column_int64(q, i + 2);
+        const unsigned char *disk = sqlite3_column_text(q, 1);
+        fn(ctx, sqlite3_column_double(q, 0), disk ? (const char *)disk : "", v);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "listing disk usage samples");
 }
 
 void store_begin(struct store *s)

@@ -95,6 +95,15 @@ int store_get_sched(struct store *s, const char *uuid, struct sched_params *p);
 int store_add_net_sample(struct store *s, const char *uuid, const int64_t v[6]);
 int store_for_each_net_sample(struct store *s, const char *uuid, int limit,
                               void (*fn)(void *ctx, double time, const int64_t v[6]), void *ctx);
+/* A domain's disk on xeno-blkback (disk: its target, "vda"): the counters
+ * store_disk_sample_names names, in that order. The last `limit` samples (of all its disks
+ * together), oldest first. */
+#define STORE_DISK_FIELDS 11
+extern const char *const store_disk_sample_names[STORE_DISK_FIELDS];
+int store_add_disk_sample(struct store *s, const char *uuid, const char *disk, const int64_t v[STORE_DISK_FIELDS]);
+int store_for_each_disk_sample(struct store *s, const char *uuid, int limit,
+                               void (*fn)(void *ctx, double time, const char *disk, const int64_t v[STORE_DISK_FIELDS]),
+                               void *ctx);
 int store_for_each_cpu_sample(struct store *s, const char *uuid, int limit,
                               void (*fn)(void *ctx, double time, const char *vcpu_ns, int64_t reserved_ns,
                                          int64_t throttled_ns, int64_t throttles),

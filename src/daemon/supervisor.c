@@ -103,6 +103,8 @@ static void sample_usage(struct registry *r)
         struct stats_page st;
         if (d->mon && monitor_read_stats(d->mon, &st) == 0 && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
             log_error("%s", err_msg());
+        if (d->mon && d->cfg.ndisks)
+            reg_disk_samples_locked(r, d); /* its disks' counters on xeno-blkback */
         /* Its network traffic, from the backend's page: the same record, for the sponsor's bill. */
         char port[NET_PORT_NAME_SIZE];
         struct nb_stats_port np;
@@ -214,6 +216,8 @@ void *reg_supervisor_main(void *opaque)
                     int have_st = monitor_read_stats(m, &st) == 0;
                     if (have_st && store_add_sample(&r->store, d->cfg.uuid, &st) < 0)
                         log_error("%s", err_msg());
+                    if (d->cfg.ndisks)
+                        reg_disk_samples_locked(r, d); /* and its disks' last counters */
                     /* ... and the ledger's final posting (stop, crash, destroy, save,
                      * migration out), its port's counters read before the port goes. */
                     struct billing_reading last;

@@ -114,15 +114,20 @@ static json_t *memtune_json(const struct registry *r, const struct reg_domain *d
 }
 
 /* The domain's <disk>s as defined: [{target, file (relative to the image directory), format,
- * readonly, serial (null: none)}]. */
-static json_t *disks_json(const struct domain_config *c)
+ * readonly, serial (null: none), stats (xeno-blkback's counters while it serves the disk,
+ * else null: disk_stats_json)}]. Caller holds r->lock. */
+static json_t *disks_json(struct registry *r, const struct reg_domain *d)
 {
+    const struct domain_config *c = &d->cfg;
     json_t *a = json_array();
     for (unsigned i = 0; a && i < c->ndisks; i++) {
         const struct domain_disk *k = &c->disks[i];
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:o}", "target", k->target, "file", k->file, "format",
-                                           k->format == DISK_FORMAT_OVERLAY ? "xeno-overlay" : "raw", "readonly",
-                                           k->readonly, "serial", k->serial[0] ? json_string(k->serial) : json_null()));
+        const struct bb_stats_disk *st = reg_disk_stats_locked(r, d, i);
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "target", k->target, "file", k->file,
+                                        "format", k->format == DISK_FORMAT_OVERLAY ? "xeno-overlay" : "raw", "readonly",
+                                        k->readonly, "serial", k->serial[0] ? json_string(k->serial) : json_null(),
+                                        "stats", st ? disk_stats_json(st) : json_null()));
     }
     return a;
 }
@@ -160,7 +165,7 @@ static json_t *domain_json_locked(struct registry *r, struct reg_domain *d, int 
     if (domain_memtune_given(&d->cfg.memtune))
         json_object_set_new(o, "memtune", memtune_json(r, d, running));
     if (d->cfg.ndisks)
-        json_object_set_new(o, "disks", disks_json(&d->cfg));
+        json_object_set_new(o, "disks", disks_json(r, d));
     if (d->migration[0])
         json_object_set_new(o, "migration", json_pack("{s:s}", "progress", d->migration));
     if (d->cfg.net.present) {
@@ -381,17 +386,26 @@ static void net_sample_to_json(void *ctx, double time, const int64_t v[6])
                                     (json_int_t)v[3], "rx_bytes", (json_int_t)v[4], "rx_dropped", (json_int_t)v[5]));
 }
 
+static void disk_sample_to_json(void *ctx, double time, const char *disk, const int64_t v[STORE_DISK_FIELDS])
+{
+    json_t *o = json_pack("{s:f, s:s}", "time", time, "disk", disk);
+    for (int i = 0; o && i < STORE_DISK_FIELDS; i++)
+        json_object_set_new(o, store_disk_sample_names[i], json_integer((json_int_t)v[i]));
+    json_array_append_new(ctx, o);
+}
+
 json_t *reg_usage_json(struct registry *r, struct reg_domain *d, int limit)
 {
-    json_t *arr = json_array(), *net = json_array();
+    json_t *arr = json_array(), *net = json_array(), *disk = json_array();
     struct cpu_merge merge = {arr, 0};
     pthread_mutex_lock(&r->lock);
     if (store_for_each_sample(&r->store, d->cfg.uuid, limit, sample_to_json, arr) < 0 ||
         store_for_each_cpu_sample(&r->store, d->cfg.uuid, limit, cpu_sample_to_json, &merge) < 0 ||
-        store_for_each_net_sample(&r->store, d->cfg.uuid, limit, net_sample_to_json, net) < 0)
+        store_for_each_net_sample(&r->store, d->cfg.uuid, limit, net_sample_to_json, net) < 0 ||
+        store_for_each_disk_sample(&r->store, d->cfg.uuid, limit, disk_sample_to_json, disk) < 0)
         log_error("%s", err_msg());
     pthread_mutex_unlock(&r->lock);
-    return json_pack("{s:o, s:o}", "samples", arr, "net", net);
+    return json_pack("{s:o, s:o, s:o}", "samples", arr, "net", net, "disk", disk);
 }
 
 json_t *net_port_json(const char *name, const struct nb_stats_port *p)

@@ -27,5 +27,10 @@ json_t *reg_usage_json(struct registry *r, struct reg_domain *d, int limit);
 json_t *reg_sched_json(struct registry *r, struct reg_domain *d);
 /* A port's counters on the network backend (the "net" object of a domain). */
 json_t *net_port_json(const char *name, const struct nb_stats_port *p);
+/* A disk's counters on xeno-blkback (docs/api.md, "disks[].stats"): ops, bytes, errors,
+ * latency percentiles from the histogram, throttled time, size and space used
+ * (reg_disk_meter.c). */
+struct bb_stats_disk;
+json_t *disk_stats_json(const struct bb_stats_disk *k);
 
 #endif

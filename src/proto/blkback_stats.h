@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define BB_STATS_MAGIC 0x534b4c42u /* "BLKS" little-endian */
-#define BB_STATS_VERSION 1
+#define BB_STATS_VERSION 2         /* 2: size_bytes, allocated_bytes, added_ns */
 #define BB_STATS_MAX_DISKS 32
 /* Latency histogram: bucket 0 counts requests done (taken from the ring to completed) in
  * under BB_STATS_LAT_BASE_NS, bucket i in [2^(i-1), 2^i) x BB_STATS_LAT_BASE_NS, the last
@@ -31,6 +31,12 @@ struct bb_stats_disk {
     uint64_t dispatched, by_reservation, cost_units, throttled_ns;
     uint64_t reservation, weight; /* as set (units/s; 1..10000) */
     uint64_t latency[BB_STATS_LAT_BUCKETS];
+    /* The image as served: its size as the guest sees it, and what its writable file
+     * occupies on the host (st_blocks x 512; an overlay's own file, not its shared base). */
+    uint64_t size_bytes, allocated_bytes;
+    /* CLOCK_REALTIME when the backend added the disk: its counters began at zero then. A disk
+     * removed and added again, or a restarted backend, gives a new one (metering keys on it). */
+    uint64_t added_ns;
 };
 
 /* Sequence lock as in src/lib/stats_page.h: seq odd while the backend writes. */

@@ -6,11 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl/sched_view.h"
+#include "ctl/top_cost.h"
 
 static char *render(int (*fn)(const json_t *, FILE *), const json_t *j)
 {
@@ -166,13 +168,41 @@ static void top_cost_column(void **state)
     json_decref(prices);
 }
 
+/* The disks' part of the cost: size and reservation of each served disk, and the rate of its
+ * requests and bytes between two frames (none when the disk was added again in between). */
+static void top_disk_cost(void **state)
+{
+    (void)state;
+    const char *dom = "{\"name\": \"web\", \"sponsor\": \"acme\", \"disks\": [{\"target\": \"vda\", \"stats\": {"
+                      "\"size_bytes\": 2147483648, \"reservation\": 100, \"ops\": {\"read\": %d, \"write\": 0,"
+                      " \"flush\": 0, \"discard\": 0, \"write_zeroes\": 0}, \"bytes_read\": %d,"
+                      " \"bytes_written\": 0}}, {\"target\": \"vdb\", \"stats\": null}]}";
+    char t1[600], t2[600], t3[600];
+    snprintf(t1, sizeof(t1), dom, 100, 409600);
+    snprintf(t2, sizeof(t2), dom, 300, 1228800); /* +200 ops, +800 KiB in 2 s */
+    snprintf(t3, sizeof(t3), dom, 5, 4096);      /* fewer: the disk was added again */
+    json_t *a = load(t1), *b = load(t2), *c = load(t3);
+    json_t *prices =
+        load("{\"prices\": [{\"resource\": \"disk_provisioned\", \"unit_price_micros\": 10, \"per\": 1},"
+             "{\"resource\": \"disk_reserved\", \"unit_price_micros\": 1, \"per\": 100},"
+             "{\"resource\": \"disk_ops\", \"unit_price_micros\": 5, \"per\": 1000},"
+             "{\"resource\": \"disk_bytes\", \"unit_price_micros\": 1, \"per\": 4096},"
+             "{\"resource\": \"disk_ops\", \"unit_price_micros\": 1, \"per\": 1, \"sponsor\": \"beta\"}]}");
+    /* Per second: 2 GiB x 10 + 100 x 0.01 = 21; rates: 100 ops/s x 0.005 + 409600 B/s / 4096 = 100.5. */
+    assert_true(fabs(ctl_top_disk_cost_per_hour(prices, b, NULL, 2.0) - 21 * 3600 / 1e6) < 1e-9);
+    assert_true(fabs(ctl_top_disk_cost_per_hour(prices, b, a, 2.0) - 121.5 * 3600 / 1e6) < 1e-9);
+    assert_true(fabs(ctl_top_disk_cost_per_hour(prices, c, b, 2.0) - 21 * 3600 / 1e6) < 1e-9);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(prices);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sched_table),
-        cmocka_unit_test(sched_details),
-        cmocka_unit_test(top_frames),
-        cmocka_unit_test(top_cost_column),
+        cmocka_unit_test(sched_table),     cmocka_unit_test(sched_details), cmocka_unit_test(top_frames),
+        cmocka_unit_test(top_cost_column), cmocka_unit_test(top_disk_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

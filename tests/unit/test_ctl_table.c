@@ -208,6 +208,25 @@ static void info_lines(void **state)
     free(out);
     json_decref(run);
 
+    /* A disk the backend serves: its counters under its definition (one not served: none). */
+    json_t *dk = load("{\"name\":\"d\",\"disks\":[{\"target\":\"vda\",\"file\":\"d.raw\",\"format\":\"raw\","
+                      "\"readonly\":false,\"serial\":null,\"stats\":{\"connected\":true,\"ops\":{\"read\":10,"
+                      "\"write\":5,\"flush\":1,\"discard\":2,\"write_zeroes\":3},\"bytes_read\":40960,"
+                      "\"bytes_written\":2097152,\"throttled_ns\":1500000000,\"size_bytes\":4194304,"
+                      "\"allocated_bytes\":1048576,\"latency_base_ns\":16000,\"latency_ns\":{\"p50\":16000,"
+                      "\"p90\":2048000,\"p99\":null,\"max\":null}}},{\"target\":\"vdb\",\"file\":\"e.raw\","
+                      "\"format\":\"raw\",\"readonly\":true,\"serial\":\"S1\",\"stats\":null}]}");
+    CAPTURE(out, ctl_render_info(dk, f));
+    expect_text(out, "Name:           d\n"
+                     "Disk vda:       d.raw (raw)\n"
+                     "  vda ops:      read 10, write 5, flush 1, discard 2, write-zeroes 3\n"
+                     "  vda bytes:    read 40 KiB, written 2 MiB; throttled 1.500 s\n"
+                     "  vda latency:  p50 < 16 us, p90 < 2.048 ms, p99 >= 262 ms, max >= 262 ms\n"
+                     "  vda space:    size 4 MiB, allocated 1 MiB\n"
+                     "Disk vdb:       e.raw (raw, read-only, serial S1)\n");
+    free(out);
+    json_decref(dk);
+
     /* Fields an older xenod does not send are left out, but the name is always there. */
     json_t *min = load("{\"state\":\"running\"}");
     CAPTURE(out, ctl_render_info(min, f));

@@ -156,6 +156,9 @@ static void domain_figures_and_state(void **state)
     d[0].have_net = 1;
     d[0].rx_bytes = 100, d[0].tx_packets = 3;
     d[0].cpu_reservation_ppm = 250000;
+    d[0].have_disk = 1;
+    d[0].disk_read_ops = 7, d[0].disk_write_bytes = 4096, d[0].disk_throttled_ns = 2500000000ull;
+    d[0].disk_size_bytes = 1ull << 30;
     char *t = format(d, 2);
 #define L(name) "{domain=\"" name "\",uuid=\"0b2a4c1e-96a1-4d47-8a2b-6c7d8e9f0a1b\",sponsor=\"acme\"}"
     assert_true(value_of(t, "xeno_domain_cpu_seconds_total" L("web")) == 1.5);
@@ -166,6 +169,12 @@ static void domain_figures_and_state(void **state)
     assert_true(value_of(t, "xeno_domain_network_transmit_packets_total" L("web")) == 3);
     assert_true(value_of(t, "xeno_domain_network_receive_bytes_total" L("db")) == -1);
     assert_true(value_of(t, "xeno_domain_cpu_reserved_ratio" L("web")) == 0.25);
+    assert_true(value_of(t, "xeno_domain_disk_read_ops_total" L("web")) == 7);
+    assert_true(value_of(t, "xeno_domain_disk_write_ops_total" L("web")) == 0);
+    assert_true(value_of(t, "xeno_domain_disk_write_bytes_total" L("web")) == 4096);
+    assert_true(value_of(t, "xeno_domain_disk_throttled_seconds_total" L("web")) == 2.5);
+    assert_true(value_of(t, "xeno_domain_disk_provisioned_bytes" L("web")) == 1 << 30);
+    assert_true(value_of(t, "xeno_domain_disk_read_ops_total" L("db")) == -1); /* no disk served: no sample */
     assert_true(value_of(t, "xeno_host_cpu_reserved_ratio") == 0.125);
     assert_true(value_of(t, "xeno_build_info{version=\"0.1\"}") == 1);
 #define S(name, st)                                                                                                    \

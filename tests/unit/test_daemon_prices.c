@@ -118,13 +118,32 @@ static void times_parse_both_ways(void **state)
     assert_int_equal(prices_parse_time("", &t), -EINVAL);
 }
 
+/* The example list (examples/prices.txt; run from the repository root, as tests/run.sh does)
+ * parses and prices every resource, the disk resources among them. */
+static void example_list_parses(void **state)
+{
+    (void)state;
+    struct price_list *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    assert_int_equal(prices_load("examples/prices.txt", l), 0);
+    assert_int_equal(l->n, 2);
+    for (int res = 0; res < RES__COUNT; res++)
+        assert_non_null(prices_entry(&l->periods[0], res, "beta"));
+    const struct price_entry *e = prices_entry(&l->periods[1], RES_DISK_PROVISIONED, "beta");
+    assert_int_equal(e->micros, 2);
+    assert_int_equal(e->per, 1000);
+    e = prices_entry(&l->periods[1], RES_DISK_OPS, "beta");
+    assert_int_equal(e->micros, 4);
+    assert_int_equal(prices_amount(e, 2500 * 1000000LL), 10); /* 2500 ops at 4 per 1000 */
+    free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_the_documented_format),
-        cmocka_unit_test(amounts_are_integer_and_round_down),
-        cmocka_unit_test(errors_name_file_and_line),
-        cmocka_unit_test(times_parse_both_ways),
+        cmocka_unit_test(parses_the_documented_format), cmocka_unit_test(amounts_are_integer_and_round_down),
+        cmocka_unit_test(errors_name_file_and_line),    cmocka_unit_test(times_parse_both_ways),
+        cmocka_unit_test(example_list_parses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,7 @@ static const char *const rules_mem[] = {"max", "resident", "allocated"};
  * an hour boundary. */
 static void random_prices(struct price_list *pl)
 {
-    char text[2048];
+    char text[4096];
     size_t n = (size_t)snprintf(text, sizeof(text), "version r\n");
     int blocks = (int)rnd_in(1, 4);
     int64_t t = T0 - HOUR * rnd_in(0, 2);
@@ -54,7 +54,9 @@ static void random_prices(struct price_list *pl)
             (size_t)snprintf(text + n, sizeof(text) - n,
                              "effective %lld\nrule cpu %s\nrule memory %s\nprice cpu %lld per vcpu-second\n"
                              "price memory %lld per GiB-second\nprice net_tx_bytes %lld per 1000 bytes\n"
-                             "price net_rx_packets 7 per packet\nprice cpu %lld per vcpu-second sponsor beta\n",
+                             "price net_rx_packets 7 per packet\nprice cpu %lld per vcpu-second sponsor beta\n"
+                             "price disk_ops 3 per 1000 ops\nprice disk_bytes 11 per 1000000 bytes\n"
+                             "price disk_provisioned 2 per GiB-second\nprice disk_reserved 5 per iops-second\n",
                              (long long)(t / SEC), rules_cpu[rnd() % 3], rules_mem[rnd() % 3], (long long)rnd_in(1, 50),
                              (long long)rnd_in(1, 9), (long long)rnd_in(1, 90), (long long)rnd_in(1, 50));
         t += rnd() % 2 ? HOUR * rnd_in(1, 30) : SEC * rnd_in(1, 40 * 3600);
@@ -80,14 +82,16 @@ static void random_ledger(struct ledger *l, int ntx)
         tx.start_us = at[d];
         tx.end_us = at[d] + len;
         at[d] = tx.end_us + (rnd() % 4 ? 0 : SEC * rnd_in(1, 600));
-        for (int m = 0; m < LEDGER_ROLLUP_METERS; m++)
+        for (int k = 0; k < LEDGER_ROLLUP_METERS; k++) {
+            int m = ledger_rollup_meter[k];
             tx.q[m] = m >= METER_NET_TX_BYTES && rnd() % 3 ? 0 : rnd_in(0, len / 2 + 5000);
+        }
         if (rnd() % 8 == 0) { /* the host's own (overhead, idle): in no bucket, in no bill */
             memset(tx.q, 0, sizeof(tx.q));
             tx.sponsor[0] = 0;
             snprintf(tx.account, sizeof(tx.account), "%s", d % 2 ? "host:idle" : "overhead:xenod");
             for (int m = METER_OVERHEAD_CPU; m < METER__COUNT; m++)
-                tx.q[m] = rnd_in(0, len / 2 + 5000);
+                tx.q[m] = ledger_meter_is_sponsors(m) ? 0 : rnd_in(0, len / 2 + 5000);
         }
         if (rnd() % 30 == 0)
             memset(tx.q, 0, sizeof(tx.q)); /* only a cursor moves: no lines */
@@ -347,11 +351,69 @@ static void schema_1_ledger_is_migrated(void **state)
     rmdir(dir);
 }
 
+/* A ledger of schema 3 (its roll-ups without the disk columns, no disk usage) is brought to
+ * schema 4 when opened: the columns are added (zero in the buckets it had), its bills are what
+ * they were, and disk usage posted from then on bills the same from roll-ups as raw. */
+static void schema_3_ledger_gains_disk_columns(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_daemon_rollup.XXXXXX", path[64], sql[160];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/v3.db", dir);
+    rng_state = 91;
+    struct ledger l;
+    assert_int_equal(ledger_open(&l, path), 0);
+    random_ledger(&l, 300);
+    /* Schema 3 as it was: no disk lines, no disk columns. */
+    assert_int_equal(sqlite3_exec(l.db, "DELETE FROM ledger_line WHERE meter_id >= 12", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(ledger_rollup_rebuild(&l), 0);
+    for (int k = 8; k < LEDGER_ROLLUP_METERS; k++) {
+        const char *name = meter_info[ledger_rollup_meter[k]].name;
+        snprintf(sql, sizeof(sql),
+                 "ALTER TABLE ledger_rollup DROP COLUMN %s; ALTER TABLE ledger_rollup DROP COLUMN pieces_%s", name,
+                 name);
+        assert_int_equal(sqlite3_exec(l.db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(l.db, "UPDATE ledger_schema SET version = 3", NULL, NULL, NULL), SQLITE_OK);
+    struct price_list *pl = calloc(1, sizeof(*pl));
+    assert_non_null(pl);
+    random_prices(pl);
+    struct invoice before, raw, rolled;
+    bill(&l, pl, "acme", T0, T0 + 100 * HOUR, INVOICE_BY_DOMAIN, 0, &before);
+    ledger_close(&l);
+
+    assert_int_equal(ledger_open(&l, path), 0);
+    assert_int_equal(count(&l, "SELECT MAX(version) FROM ledger_schema"), 4);
+    assert_int_equal(count(&l, "SELECT COUNT(*) FROM ledger_rollup WHERE disk_ops <> 0 OR pieces_disk_bytes <> 0"), 0);
+    bill(&l, pl, "acme", T0, T0 + 100 * HOUR, INVOICE_BY_DOMAIN, 1, &rolled);
+    assert_same_bill(&before, &rolled, 91);
+    invoice_free(&rolled);
+    random_ledger(&l, 600); /* disk usage from now on (keys k0..k299 again: duplicates) */
+    assert_true(count(&l, "SELECT COUNT(*) FROM ledger_rollup WHERE disk_ops <> 0") > 0);
+    for (int by = INVOICE_BY_RESOURCE; by <= INVOICE_BY_DAY; by++) {
+        bill(&l, pl, "acme", T0, T0 + 100 * HOUR, by, 0, &raw);
+        bill(&l, pl, "acme", T0, T0 + 100 * HOUR, by, 1, &rolled);
+        int disk_lines = 0;
+        for (size_t i = 0; i < raw.n; i++)
+            disk_lines += raw.lines[i].resource >= RES_DISK_OPS && raw.lines[i].amount > 0;
+        assert_true(disk_lines > 0);
+        assert_same_bill(&raw, &rolled, 92);
+        invoice_free(&raw);
+        invoice_free(&rolled);
+    }
+    invoice_free(&before);
+    ledger_close(&l);
+    free(pl);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rollups_bill_exactly_like_raw_postings),
         cmocka_unit_test(schema_1_ledger_is_migrated),
+        cmocka_unit_test(schema_3_ledger_gains_disk_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
