@@ -11,6 +11,9 @@
 #                         dumpxml too (the stored definition); libvirt's rules refuse
 #   bx-reservation-*      a reservation over the calibrated capacity fails the start with the
 #                         backend's reason, nothing left on the backend
+#   bx-save, bx-restore  xenctl save mid-run takes the disk off the backend; restore resumes
+#                         the guest, which verifies what it wrote before and after: PASS
+#   bx-restore-changed-image  an image written after the save: the restore is refused, naming it
 #   bx-many-disks-*       two disks of two queues each (blk_multi) started by xenod: both on the
 #                         backend, the guest's patterns verified over every queue
 # Every process started here is ended here, with bounded waits.
@@ -30,7 +33,7 @@ bx_events_at_least() { [ "$(bx_event_count "$1")" -ge "$2" ] 2>/dev/null; }
 bx_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
 bx_xenod() {
     ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BX_XENOD" --state-dir "$BX/state" --socket "$BX/x.sock" \
-        --image-dir "$BX/images" --blkback "$BX_BLKBACK" --sample-interval 300ms >>"$BX/xenod.log" 2>&1 &
+        --image-dir "$BX/images" --save-dir "$BX" --blkback "$BX_BLKBACK" --sample-interval 300ms >>"$BX/xenod.log" 2>&1 &
     BX_PID=$!
     wait_until 100 curl -sf --unix-socket "$BX/x.sock" http://x/v1/host -o /dev/null
 }
@@ -132,6 +135,29 @@ PY' "the image file does not hold the pattern"
         check bx-reservation-refused '[ $rc != 0 ] && grep -q "reservation of $((reservable + 1000)) units/s" <<<"$out" &&
             [ "$BX_REPLY" = "ok disks=0" ] && [ "$(bx --json list | jq -r ".domains[] | select(.name==\"over\") | .state")" != running ]' \
             "exit $rc: $out; list: $BX_REPLY; reservable $reservable"
+
+        # ---- save and restore through xenod (docs/snapshot-format.md, "Disks") ----
+        bx_xml sr 4M
+        bx define "$BX/sr.xml" >/dev/null 2>&1
+        bx start sr >/dev/null 2>&1
+        wait_until 60 eval 'bx console sr --dump | grep -q "blk_rw: .* sectors"'
+        out=$(bx save sr "$BX/sr1.snap" 2>&1)
+        rc=$?
+        bx_ctl list
+        check bx-save '[ $rc = 0 ] && [ "$(bx --json info sr | jq -r .state)" != running ] && [[ "$BX_REPLY" != *"file=sr.img"* ]]' \
+            "exit $rc: $out; list: $BX_REPLY"
+        out=$(bx restore "$BX/sr1.snap" 2>&1)
+        check bx-restore '[ $? = 0 ] && wait_until 300 eval "bx console sr --dump | grep -q \"Test result: PASS\""' \
+            "$out; $(bx console sr --dump | tail -3)"
+        # A snapshot whose image was written after it is refused, naming the disk.
+        bx start sr >/dev/null 2>&1
+        wait_until 60 eval '[ "$(bx --json info sr | jq -r .state)" = running ]'
+        bx save sr "$BX/sr2.snap" >/dev/null 2>&1
+        printf 'x' | dd of="$BX/images/sr.img" bs=1 seek=4096 conv=notrunc status=none
+        out=$(bx restore "$BX/sr2.snap" 2>&1)
+        rc=$?
+        check bx-restore-changed-image '[ $rc != 0 ] && grep -q "sr.img.* changed since the snapshot" <<<"$out" &&
+            [ "$(bx --json info sr | jq -r .state)" != running ]' "exit $rc: $out"
 
         # ---- two disks of two queues each (blk_multi): both served, every queue handed over ----
         truncate -s 1M "$BX/images/blk_multi.img" "$BX/images/blk_multi-b.img"
