@@ -55,7 +55,7 @@ page() { # prints "magic ndisks heartbeat name0 reservation0 weight0 name1 group
 import struct, sys
 d = open(sys.argv[1], 'rb').read()
 magic, version, seq, pid, started, updated, hb, n, depth, cap = struct.unpack_from('<4I3Q2IQ', d, 0)
-off, size = 56, 392
+off, size = 56, 416  # struct bb_stats_disk (page version 2)
 def disk(i):
     b = d[off + i * size: off + (i + 1) * size]
     names = [b[k * 32:(k + 1) * 32].split(b'\0')[0].decode() for k in range(3)]

@@ -48,7 +48,7 @@ check disk-define-example 'grep -q "<source file=\"blk_rw.img\"/>" <<<"$dump"' "
 info=$(dkx info blk_rw 2>&1)
 json=$(curl -s --unix-socket "$XENOD_SOCKET" http://x/v1/domains/blk_rw | jq -c .disks)
 check disk-info-shown 'grep -qx "Disk vda:       blk_rw.img (raw, serial XENO-SN-1)" <<<"$info" &&
-    [ "$json" = "[{\"target\":\"vda\",\"file\":\"blk_rw.img\",\"format\":\"raw\",\"readonly\":false,\"serial\":\"XENO-SN-1\"}]" ]' "$info; $json"
+    [ "$json" = "[{\"target\":\"vda\",\"file\":\"blk_rw.img\",\"format\":\"raw\",\"readonly\":false,\"serial\":\"XENO-SN-1\",\"stats\":null}]" ]' "$info; $json"
 dk_xml "$DK/abs.xml" abs "$DK/images/acme/web.raw"
 out=$(dkx define "$DK/abs.xml" 2>&1)
 dump=$(dkx dumpxml abs 2>&1)

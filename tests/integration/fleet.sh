@@ -174,7 +174,12 @@ else
     fn_etcd_start 1 3
     fn_etcd_start 2 3
     # ... and each host, once its own round reaches etcd again, takes placements again.
-    fl_all_back() { for h in h1 h2 h3; do grep -q "etcd answers again" "$FL/$h.log" || return 1; done; }
+    # (A host whose rounds fell between the two outages never saw one and says nothing.)
+    fl_all_back() {
+        for h in h1 h2 h3; do
+            ! grep -q "nothing new is placed here" "$FL/$h.log" || grep -q "etcd answers again" "$FL/$h.log" || return 1
+        done
+    }
     check fleet-quorum-back 'wait_until 30 fl_healthy && wait_until 20 fl_hosts_up 3 && wait_until 20 fl_all_back' \
         "$(flx hosts 2>&1 | tr '\n' '|') h2: $(log_tail "$FL/h2.log")"
     fl_create q3 0% v3 >"$FL/q3.out" 2>&1
