@@ -6,6 +6,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/unix_socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,11 +90,8 @@ static void disk_disconnect(struct blk_disk *d, const char *why)
 
 static void disk_try_connect(struct blk_disk *d, uint64_t now)
 {
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    memcpy(a.sun_path, d->cfg.socket, strlen(d->cfg.socket) + 1);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        vhost_user_set_timeout(s, BLK_SOCKET_TIMEOUT_MS) < 0) {
+    int s = unix_connect(d->cfg.socket, 0);
+    if (s < 0 || vhost_user_set_timeout(s, BLK_SOCKET_TIMEOUT_MS) < 0) {
         if (s >= 0)
             close(s);
         d->retry_at_ns = now + (uint64_t)d->backoff_ms * 1000000ull;

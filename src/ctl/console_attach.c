@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/unix_socket.h"
 
 /* How long to retry connecting while the monitor comes up (create/start --console). */
 #define CONNECT_RETRY_MS 2000
@@ -38,19 +38,14 @@ static int64_t now_ms(void)
 
 static int connect_console(const char *path)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return err_set(ENAMETOOLONG, "console socket path %s is too long for a unix socket", path);
-    memcpy(sa.sun_path, path, strlen(path) + 1);
     int64_t deadline = now_ms() + CONNECT_RETRY_MS;
     for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return err_set(errno, "creating a socket: %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        int fd = unix_connect(path, 0);
+        if (fd >= 0)
             return fd;
-        int e = errno;
-        close(fd);
+        int e = -fd;
+        if (e == ENAMETOOLONG)
+            return err_set(e, "console socket path %s is too long for a unix socket", path);
         if ((e != ENOENT && e != ECONNREFUSED) || now_ms() >= deadline)
             return err_set(e, "cannot connect to the console at %s: %s", path, strerror(e));
         nanosleep(&(struct timespec){.tv_nsec = CONNECT_RETRY_STEP_MS * 1000000L}, NULL);

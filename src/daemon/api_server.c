@@ -22,6 +22,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/unix_socket.h"
 
 /* The TCP listener's principal from the bearer token: 0, or the 401/429 sent. Failures are
  * counted per source address; one over the limit answers 429 without looking at the token. */
@@ -119,17 +120,16 @@ static int listen_unix(const char *path)
     if (strlen(path) >= sizeof(sa.sun_path))
         return err_set(ENAMETOOLONG, "socket path %s is too long", path);
     strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return err_set(errno, "socket: %s", strerror(errno));
     /* A socket file that answers belongs to a live xenod: never steal it. */
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+    int fd = unix_connect(path, 0);
+    if (fd >= 0) {
         close(fd);
         return err_set(EADDRINUSE, "another xenod is serving %s", path);
     }
-    close(fd);
     unlink(path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(errno, "socket: %s", strerror(errno));
     mode_t old = umask(0077);
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);

@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/unix_socket.h"
 
 #define READY_TIMEOUT_MS 10000
 #define WATCHDOG_DEFAULT_MS 3000
@@ -390,18 +390,10 @@ void backend_sup_status(struct backend_sup *s, int *pid, uint64_t *restarts)
 
 static int connect_control(const struct backend_sup *s)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", s->dir) >= sizeof(sa.sun_path))
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/control.sock", s->dir) >= sizeof(path))
         return -ENAMETOOLONG;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
+    return unix_connect(path, 0);
 }
 
 /* The first line of the reply into buf (NUL-terminated, without its newline). */

@@ -19,6 +19,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/ring.h"
+#include "lib/unix_socket.h"
 #include "lib/websocket.h"
 
 /* Input waiting for the monitor, per domain: room for two full reader buffers, and a viewer
@@ -422,7 +423,9 @@ static void hub_io(struct console_relay *cr, struct hub *h, uint32_t events)
 
 static int connect_monitor(const char *path)
 {
-    int fd = monitor_connect_socket(path);
+    /* Connected blocking (a full backlog waits rather than failing with EAGAIN), then
+     * nonblocking for the relay's epoll loop. */
+    int fd = unix_connect(path, 0);
     if (fd >= 0)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;

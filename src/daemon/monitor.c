@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,29 +21,13 @@
 #include "daemon/net_port.h"
 #include "daemon/spawn.h"
 #include "lib/log.h"
+#include "lib/unix_socket.h"
 
 #define SPAWN_READY_TIMEOUT_MS 10000
 
 static int pidfd_open_(int pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-int monitor_connect_socket(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
 }
 
 static struct monitor *monitor_new(int pid, const char *run_dir)
@@ -80,7 +63,7 @@ static int finish_attach(struct monitor *m)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/control.sock", m->run_dir);
-    m->ctl_fd = monitor_connect_socket(path);
+    m->ctl_fd = unix_connect(path, 0);
     if (m->ctl_fd < 0)
         return err_set(-m->ctl_fd, "monitor %d: control socket %s: %s", m->pid, path, strerror(-m->ctl_fd));
     fcntl(m->ctl_fd, F_SETFL, O_NONBLOCK);

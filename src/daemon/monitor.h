@@ -68,9 +68,6 @@ int monitor_wait_ready(struct monitor *m, int timeout_ms);
 /* The same, also giving up (killing it) as soon as cancelled(ctx) returns 1 (polled every
  * 5 ms; cancelled may be NULL). */
 int monitor_wait_ready_or(struct monitor *m, int timeout_ms, int (*cancelled)(void *), void *ctx);
-/* A connected socket to one of a monitor's unix sockets (its control or console socket):
- * the descriptor, or a negative errno (-ENAMETOOLONG for a path sun_path cannot hold). */
-int monitor_connect_socket(const char *path);
 /* Re-attaches to a monitor started by an earlier xenod. -ESRCH if `pid` is not the monitor
  * of `run_dir` (it exited, or the pid was reused). */
 int monitor_attach(struct monitor **out, int pid, const char *run_dir);

@@ -3,6 +3,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/unix_socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,16 +207,9 @@ static void port_disconnect(struct nb_port *p, const char *why, bool violation)
 
 void nb_port_try_connect(struct nb_port *p, uint64_t now)
 {
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int s = unix_connect(p->cfg.socket, SOCK_NONBLOCK);
     if (s < 0) {
-        log_warn("port %s: socket: %s", p->cfg.name, strerror(errno));
-        goto retry;
-    }
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    memcpy(a.sun_path, p->cfg.socket, strlen(p->cfg.socket) + 1);
-    if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        int e = errno;
-        close(s);
+        int e = -s;
         if (p->backoff_ms >= NB_RECONNECT_MAX_MS && e != ENOENT && e != ECONNREFUSED)
             log_warn("port %s: connect %s: %s", p->cfg.name, p->cfg.socket, strerror(e));
         goto retry;
