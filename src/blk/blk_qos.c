@@ -171,6 +171,10 @@ int blk_qos_format(const struct blk_qos *q, char *buf, size_t size)
         WORD("group=%s", q->group);
     if (q->sponsor[0])
         WORD("sponsor=%s", q->sponsor);
+    if (q->sponsor_iotune.total_iops.avg)
+        WORD("sponsor_total_iops_sec=%llu", (unsigned long long)q->sponsor_iotune.total_iops.avg);
+    if (q->sponsor_iotune.total_bytes.avg)
+        WORD("sponsor_total_bytes_sec=%llu", (unsigned long long)q->sponsor_iotune.total_bytes.avg);
     if (q->weight)
         WORD("weight=%u", q->weight);
     if (q->reservation)

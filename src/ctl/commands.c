@@ -74,9 +74,14 @@ static const struct ctl_opt bill_opts[] = {
     {"from", 1, "TIME", 0}, {"to", 1, "TIME", 0},      {"by", 1, "resource|domain|day", 0},
     {"csv", 0, NULL, 0},    {"explain", 1, "LINE", 0}, {"host", 0, NULL, 0},
     {NULL, 0, NULL, 0}};
-static const struct ctl_opt policy_opts[] = {{"max-reservation", 1, "PCT", 0}, {"max-limit", 1, "PCT", 0},
-                                             {"no-sched", 0, NULL, 0},         {"save", 0, NULL, 0},
-                                             {"no-save", 0, NULL, 0},          {NULL, 0, NULL, 0}};
+static const struct ctl_opt policy_opts[] = {{"max-reservation", 1, "PCT", 0},
+                                             {"max-limit", 1, "PCT", 0},
+                                             {"no-sched", 0, NULL, 0},
+                                             {"save", 0, NULL, 0},
+                                             {"no-save", 0, NULL, 0},
+                                             {"disk-total-iops-sec", 1, "N", 0},
+                                             {"disk-total-bytes-sec", 1, "N", 0},
+                                             {NULL, 0, NULL, 0}};
 static const struct ctl_opt audit_opts[] = {{"key", 1, "FILE", 0},   {"sponsor", 1, "S", 0},  {"domain", 1, "D", 0},
                                             {"since", 1, "TIME", 0}, {"until", 1, "TIME", 0}, {"dst", 1, "IP", 0},
                                             {NULL, 0, NULL, 0}};
@@ -297,14 +302,18 @@ const struct ctl_command ctl_commands[] = {
      "overhead (xenod, xeno-netback, the monitors) and other, against the host's capacity, in\n"
      "CPU-seconds and memory GiB-seconds (docs/billing.md, \"The host's bill\").\n",
      bill_opts, 0, 1, ctl_cmd_bill},
-    {"sponsor-policy", "SPONSOR [--max-reservation PCT] [--max-limit PCT] [--no-sched] [--save|--no-save]",
-     "show or change what the operator allows a sponsor: sched within limits, snapshots",
+    {"sponsor-policy",
+     "SPONSOR [--max-reservation PCT] [--max-limit PCT] [--no-sched] [--save|--no-save] [--disk-total-iops-sec N] "
+     "[--disk-total-bytes-sec N]",
+     "show or change what the operator allows a sponsor: sched within limits, snapshots, disk I/O",
      "Without options: the sponsor's policy (a sponsor token may read its own). With options\n"
      "(operator only) the policy changes; what is not given stays. --max-reservation: the CPU its\n"
      "running domains may reserve in all (percent of one CPU); --max-limit: the highest limit each\n"
      "may have (a limit must then be given; unset: any); --no-sched: no sched changes at all.\n"
      "--save: it may save and restore snapshots by name (the API's \"snapshot\" field), in\n"
-     "SAVE_DIR/sponsors/SPONSOR/ only. No policy: neither (docs/api.md, Scoping).\n",
+     "SAVE_DIR/sponsors/SPONSOR/ only. No policy: neither (docs/api.md, Scoping).\n"
+     "--disk-total-iops-sec, --disk-total-bytes-sec: a limit over all the sponsor's disks on this\n"
+     "host, whatever their domains (0: none); running disks take it at once.\n",
      policy_opts, 1, 1, ctl_cmd_sponsor_policy},
     {"disk", "create|info|commit|convert ARGS [--image-dir DIR]", "make, describe, merge, import disk images",
      "Works on the image directory of this host (--image-dir, default " IMAGE_DIR_DEFAULT "); xenod need\n"

@@ -371,7 +371,12 @@ static void h_xml_get(void *ctx)
     struct api_call *k = ctx;
     char *xml;
     size_t len;
-    int rc = domain_xml_canonical(k->d->xml, strlen(k->d->xml), &k->d->cfg, &xml, &len);
+    /* The disks' QoS may change under reg->lock meanwhile (reg_disk_qos): write a copy taken
+     * under it, never a half-changed iotune. The rest of cfg and d->xml do not change. */
+    pthread_mutex_lock(&k->reg->lock);
+    struct domain_config cfg = k->d->cfg;
+    pthread_mutex_unlock(&k->reg->lock);
+    int rc = domain_xml_canonical(k->d->xml, strlen(k->d->xml), &cfg, &xml, &len);
     if (rc < 0)
         return send_call_error(k, rc);
     k->result = send_text(k->c, 200, "application/xml; charset=utf-8", xml, len);

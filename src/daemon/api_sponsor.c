@@ -40,7 +40,8 @@ void api_h_policy_get(void *ctx)
     k->result = api_send_json(k->c, 200, sponsor_policy_json(sponsor, &p));
 }
 
-/* PUT (operator only, api_access.c): replaces the sponsor's policy whole. */
+/* PUT (operator only, api_access.c): replaces the sponsor's policy whole; its running disks
+ * take the disk limit at once ("disk_refused": the backend's refusals, else null). */
 void api_h_policy_put(void *ctx)
 {
     struct api_call *k = ctx;
@@ -53,7 +54,11 @@ void api_h_policy_put(void *ctx)
         rc = sponsor_policy_set(k->reg, sponsor, &p);
     if (rc < 0)
         return api_call_error(k, rc);
-    k->result = api_send_json(k->c, 200, sponsor_policy_json(sponsor, &p));
+    char why[1024];
+    int refused = reg_disks_sponsor_policy(k->reg, sponsor, why, sizeof(why));
+    json_t *o = sponsor_policy_json(sponsor, &p);
+    json_object_set_new(o, "disk_refused", refused ? json_string(why) : json_null());
+    k->result = api_send_json(k->c, 200, o);
 }
 
 int api_snapshot_file(struct api_call *k, const char *path, const char *snapshot, int for_save, char *out, size_t size)

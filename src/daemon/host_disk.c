@@ -36,23 +36,47 @@ void reg_disk_tag(const struct domain_config *c, char out[REG_DISK_TAG_SIZE])
     out[n] = 0;
 }
 
-/* "add-disk SPEC" for disk i of c, served from RUN_DIR/disk-TARGET.sock. */
-static int add_disk_line(const struct domain_config *c, unsigned i, const char *dir, char *line, size_t size)
+/* The sponsor's disk limit from its policy (zeros: none, or no sponsor). Under r->lock (the
+ * store's). */
+static void sponsor_disk_limit_locked(struct registry *r, const char *sponsor, struct sponsor_policy *p)
 {
-    char tag[REG_DISK_TAG_SIZE], sock[PATH_MAX + 32], spec[2048];
+    memset(p, 0, sizeof(*p));
+    if (sponsor[0] && store_get_sponsor_policy(&r->store, sponsor, p) < 0)
+        memset(p, 0, sizeof(*p));
+}
+
+static void sponsor_disk_limit(struct registry *r, const char *sponsor, struct sponsor_policy *p)
+{
+    pthread_mutex_lock(&r->lock);
+    sponsor_disk_limit_locked(r, sponsor, p);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* "add-disk SPEC" for disk i of c, served from RUN_DIR/disk-TARGET.sock. A sponsor whose
+ * policy limits its disks puts each of them in its group on the backend, under a name any
+ * sponsor name maps to (domain_disk_group_key), with the limit stated by every member so
+ * that a change reaches the group whichever disk carries it first. */
+static int add_disk_line(const struct domain_config *c, unsigned i, const char *dir, const struct sponsor_policy *sp,
+                         char *line, size_t size)
+{
+    char tag[REG_DISK_TAG_SIZE], sock[PATH_MAX + 32], spec[2048], key[DOMAIN_DISK_KEY_SIZE], limit[128] = "";
     reg_disk_tag(c, tag);
     snprintf(sock, sizeof(sock), "%s/disk-%s.sock", dir, c->disks[i].target);
     int rc = domain_disk_spec(c, i, tag, sock, spec, sizeof(spec));
     if (rc < 0)
         return err_set(-rc, "domain '%s': disk %s: its backend spec does not fit (socket %s)", c->name,
                        c->disks[i].target, sock);
-    /* The sponsor's group limit covers all of its disks (docs/blkback.md, "Scheduler"): a
-     * sponsor name the backend cannot take ([A-Za-z0-9_.-], 1-31) is no group. */
-    size_t sl = strlen(c->sponsor);
-    int sponsor_ok = sl > 0 && sl <= 31 &&
-                     strspn(c->sponsor, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == sl;
-    if ((size_t)snprintf(line, size, "add-disk %s%s%s", spec, sponsor_ok ? ",sponsor=" : "",
-                         sponsor_ok ? c->sponsor : "") >= size)
+    if (c->sponsor[0] && (sp->disk_total_iops_sec || sp->disk_total_bytes_sec)) {
+        if ((rc = domain_disk_group_key("", c->sponsor, key)) < 0)
+            return err_set(-rc, "domain '%s': sponsor '%s': no backend group name", c->name, c->sponsor);
+        size_t n = (size_t)snprintf(limit, sizeof(limit), ",sponsor=%s", key);
+        if (sp->disk_total_iops_sec)
+            n += (size_t)snprintf(limit + n, sizeof(limit) - n, ",sponsor_total_iops_sec=%" PRIu64,
+                                  sp->disk_total_iops_sec);
+        if (sp->disk_total_bytes_sec)
+            snprintf(limit + n, sizeof(limit) - n, ",sponsor_total_bytes_sec=%" PRIu64, sp->disk_total_bytes_sec);
+    }
+    if ((size_t)snprintf(line, size, "add-disk %s%s", spec, limit) >= size)
         return err_set(ENAMETOOLONG, "domain '%s': disk %s: its backend spec is too long", c->name, c->disks[i].target);
     return 0;
 }
@@ -70,9 +94,11 @@ static void readd_disks(void *ctx, int restarted)
         if (d->gone || !(d->mon || d->starting))
             continue;
         reg_run_dir(r, d, dir, sizeof(dir));
+        struct sponsor_policy sp;
+        sponsor_disk_limit_locked(r, d->cfg.sponsor, &sp);
         for (unsigned i = 0; i < d->cfg.ndisks; i++) {
             char line[2600];
-            if (add_disk_line(&d->cfg, i, dir, line, sizeof(line)) < 0)
+            if (add_disk_line(&d->cfg, i, dir, &sp, line, sizeof(line)) < 0)
                 continue;
             if (n == cap) {
                 char **more = realloc(lines, (cap = cap ? 2 * cap : 16) * sizeof(*lines));
@@ -171,10 +197,12 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
 {
     int rc = c->ndisks ? ensure_blkback(r) : 0;
     unsigned i;
+    struct sponsor_policy sp;
+    sponsor_disk_limit(r, c->sponsor, &sp);
     for (i = 0; rc == 0 && i < c->ndisks; i++) {
         char line[2600], reply[256];
         uint64_t sectors = 0;
-        if ((rc = add_disk_line(c, i, dir, line, sizeof(line))) < 0)
+        if ((rc = add_disk_line(c, i, dir, &sp, line, sizeof(line))) < 0)
             break;
         remove_disk(r, c, i, 1); /* a stale one of the name (xenod crashed) goes first */
         if ((rc = backend_sup_request(r->blkback, line, reply, sizeof(reply), BLK_REQUEST_TIMEOUT_MS)) < 0) {
@@ -219,11 +247,13 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
  * of them when the weight (<blkiotune>: every disk's) changed. */
 static int send_qos(struct registry *r, const struct domain_config *c, unsigned changed, int all, const char *dir)
 {
+    struct sponsor_policy sp;
+    sponsor_disk_limit(r, c->sponsor, &sp);
     for (unsigned i = 0; i < c->ndisks; i++) {
         char line[2600];
         if (i != changed && !all)
             continue;
-        int rc = add_disk_line(c, i, dir, line, sizeof(line));
+        int rc = add_disk_line(c, i, dir, &sp, line, sizeof(line));
         if (rc == 0)
             rc = backend_sup_request(r->blkback, line, NULL, 0, BLK_REQUEST_TIMEOUT_MS);
         if (rc < 0)
@@ -274,4 +304,51 @@ int reg_disk_qos(struct registry *r, struct reg_domain *d, const char *target, c
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_unlock(&d->op_lock);
     return rc;
+}
+
+int reg_disks_sponsor_policy(struct registry *r, const char *sponsor, char *why, size_t size)
+{
+    struct reg_domain **list = NULL;
+    size_t n = 0, cap = 0, len = 0;
+    int refused = 0;
+    if (size)
+        why[0] = 0;
+    if (!r->blkback)
+        return 0; /* no backend yet: no disk runs, each takes the policy at its start */
+    pthread_mutex_lock(&r->lock);
+    for (struct reg_domain *d = r->domains; d; d = d->next) {
+        if (d->gone || !d->mon || !d->cfg.ndisks || strcmp(d->cfg.sponsor, sponsor) != 0)
+            continue;
+        if (n == cap) {
+            struct reg_domain **more = realloc(list, (cap = cap ? 2 * cap : 8) * sizeof(*list));
+            if (!more)
+                break;
+            list = more;
+        }
+        d->refs++;
+        list[n++] = d;
+    }
+    pthread_mutex_unlock(&r->lock);
+    for (size_t k = 0; k < n; k++) {
+        struct reg_domain *d = list[k];
+        char dir[PATH_MAX + 64];
+        pthread_mutex_lock(&d->op_lock); /* not while it starts or stops, as reg_disk_qos */
+        pthread_mutex_lock(&r->lock);
+        struct domain_config c = d->cfg; /* a shallow copy: only its disks and weight are read */
+        int running = d->mon != NULL;
+        reg_run_dir(r, d, dir, sizeof(dir));
+        pthread_mutex_unlock(&r->lock);
+        for (unsigned i = 0; running && i < c.ndisks; i++) {
+            if (send_qos(r, &c, i, 0, dir) == 0)
+                continue;
+            refused++;
+            log_warn("sponsor '%s': %s", sponsor, err_msg());
+            int w = snprintf(why + len, size > len ? size - len : 0, "%s%s", len ? "; " : "", err_msg());
+            len += w > 0 && (size_t)w < size - len ? (size_t)w : 0;
+        }
+        pthread_mutex_unlock(&d->op_lock);
+        reg_put(r, d);
+    }
+    free(list);
+    return refused;
 }

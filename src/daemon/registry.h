@@ -30,7 +30,9 @@
 
 /* xenod's record of one domain (not the monitor's struct domain, src/vmm/host/domain.h). */
 struct reg_domain {
-    struct domain_config cfg; /* immutable once defined */
+    /* Immutable once defined, but for the disks' QoS and blkio_weight, which reg_disk_qos
+     * changes under lock and op_lock: read them under either. */
+    struct domain_config cfg;
     char *xml, *source;
     int persistent;
     int domid;         /* 0 when not running */
@@ -166,6 +168,12 @@ int reg_set_disks(struct registry *r, const char *blkback_path);
  * the disk's QoS and the domain's <blkiotune> weight after it (q->given 0: as they are).
  * -ENOENT without such a disk, -EINVAL for values libvirt's rules or the backend refuse.
  * The stored definition gets it too (its canonical XML: dumpxml, the next xenod). */
+/* After `sponsor`'s policy changed: every disk of its running domains is given the backend
+ * again with the policy's disk limit (joining, changing or, with no limit, leaving the
+ * sponsor's group there). 0, or the number of disks the backend refused, each named with
+ * its reason in `why` ("; " between; they keep what they had, and take the policy at their
+ * next start, where a refusal fails the start). */
+int reg_disks_sponsor_policy(struct registry *r, const char *sponsor, char *why, size_t size);
 int reg_disk_qos(struct registry *r, struct reg_domain *d, const char *target, const struct domain_disk_qos *q,
                  struct domain_disk *now, uint32_t *weight);
 /* New network QoS for the domain's interface, in force at once while it runs (`xenctl

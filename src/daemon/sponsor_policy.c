@@ -49,7 +49,11 @@ json_t *sponsor_policy_json(const char *sponsor, const struct sponsor_policy *p)
     json_t *sched = p->sched ? json_pack("{s:f, s:f}", "max_reservation_percent", p->max_reservation_ppm / 10000.0,
                                          "max_limit_percent", p->max_limit_ppm / 10000.0)
                              : json_null();
-    return json_pack("{s:s, s:o, s:b}", "sponsor", sponsor, "sched", sched, "save", p->save);
+    json_t *disk = p->disk_total_iops_sec || p->disk_total_bytes_sec
+                       ? json_pack("{s:I, s:I}", "total_iops_sec", (json_int_t)p->disk_total_iops_sec,
+                                   "total_bytes_sec", (json_int_t)p->disk_total_bytes_sec)
+                       : json_null();
+    return json_pack("{s:s, s:o, s:b, s:o}", "sponsor", sponsor, "sched", sched, "save", p->save, "disk", disk);
 }
 
 static int percent_field(json_t *o, const char *key, uint32_t *ppm)
@@ -66,6 +70,32 @@ static int percent_field(json_t *o, const char *key, uint32_t *ppm)
     return 0;
 }
 
+/* "disk": {"total_iops_sec", "total_bytes_sec"} (each optional, 0: none) or null. */
+static int disk_field(json_t *disk, struct sponsor_policy *out)
+{
+    const char *key;
+    json_t *v;
+    if (!disk || json_is_null(disk))
+        return 0;
+    if (!json_is_object(disk))
+        return err_set(EINVAL,
+                       "\"disk\" must be an object {\"total_iops_sec\", \"total_bytes_sec\"} or null (no limit)");
+    json_object_foreach(disk, key, v)
+    {
+        uint64_t *dst = !strcmp(key, "total_iops_sec")    ? &out->disk_total_iops_sec
+                        : !strcmp(key, "total_bytes_sec") ? &out->disk_total_bytes_sec
+                                                          : NULL;
+        if (!dst)
+            return err_set(EINVAL, "unknown field \"disk\".\"%.64s\"; give total_iops_sec, total_bytes_sec", key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (uint64_t)json_integer_value(v) > DOMAIN_DISK_SPONSOR_RATE_MAX)
+            return err_set(EINVAL, "\"disk\".\"%s\" must be a whole number from 0 (no limit) to %llu", key,
+                           (unsigned long long)DOMAIN_DISK_SPONSOR_RATE_MAX);
+        *dst = (uint64_t)json_integer_value(v);
+    }
+    return 0;
+}
+
 int sponsor_policy_parse(json_t *body, struct sponsor_policy *out)
 {
     memset(out, 0, sizeof(*out));
@@ -73,9 +103,12 @@ int sponsor_policy_parse(json_t *body, struct sponsor_policy *out)
     json_t *v;
     json_object_foreach(body, key, v)
     {
-        if (strcmp(key, "sched") != 0 && strcmp(key, "save") != 0)
-            return err_set(EINVAL, "unknown field \"%.64s\"; give \"sched\" and \"save\" (see docs/api.md)", key);
+        if (strcmp(key, "sched") != 0 && strcmp(key, "save") != 0 && strcmp(key, "disk") != 0)
+            return err_set(EINVAL, "unknown field \"%.64s\"; give \"sched\", \"save\" and \"disk\" (see docs/api.md)",
+                           key);
     }
+    if (disk_field(json_object_get(body, "disk"), out) < 0)
+        return -EINVAL;
     json_t *sched = json_object_get(body, "sched"), *save = json_object_get(body, "save");
     if (save && !json_is_boolean(save))
         return err_set(EINVAL, "\"save\" must be true or false");

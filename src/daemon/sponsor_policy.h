@@ -1,7 +1,8 @@
 /* What the operator allows each sponsor beyond its own domains' lifecycle (docs/api.md,
  * "Scoping"): changing their CPU scheduling within limits, and saving and restoring
  * snapshots by name in a directory of its own under xenod's --save-dir
- * (SAVE_DIR/sponsors/SPONSOR/NAME), never at a path it chooses. Kept in the state store
+ * (SAVE_DIR/sponsors/SPONSOR/NAME), never at a path it chooses; and the limit over all its
+ * disks on this host (host_disk.c gives it to xeno-blkback). Kept in the state store
  * (table sponsor_policies, struct sponsor_policy in store.h); no policy: neither.
  * Thread-safe: each call takes the registry lock for what it reads or writes. */
 #ifndef XENO_DAEMON_SPONSOR_POLICY_H
@@ -20,7 +21,8 @@
 int sponsor_policy_get(struct registry *r, const char *sponsor, struct sponsor_policy *out);
 /* -EINVAL when save is allowed to a sponsor whose name cannot be a directory name. */
 int sponsor_policy_set(struct registry *r, const char *sponsor, const struct sponsor_policy *p);
-/* {"sponsor", "sched": {"max_reservation_percent", "max_limit_percent"} or null, "save"}. */
+/* {"sponsor", "sched": {"max_reservation_percent", "max_limit_percent"} or null, "save",
+ * "disk": {"total_iops_sec", "total_bytes_sec"} or null}. */
 json_t *sponsor_policy_json(const char *sponsor, const struct sponsor_policy *p);
 /* The PUT body (the same shape, "sched" absent or null: no sched); -EINVAL naming the field. */
 int sponsor_policy_parse(json_t *body, struct sponsor_policy *out);

@@ -59,7 +59,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS usage_disk_uuid ON usage_disk(uuid, time);"
     "CREATE TABLE IF NOT EXISTS sponsor_policies("
     " sponsor TEXT PRIMARY KEY, sched INTEGER NOT NULL, max_reservation_ppm INTEGER NOT NULL,"
-    " max_limit_ppm INTEGER NOT NULL, save INTEGER NOT NULL);";
+    " max_limit_ppm INTEGER NOT NULL, save INTEGER NOT NULL, disk_total_iops_sec INTEGER NOT NULL DEFAULT 0,"
+    " disk_total_bytes_sec INTEGER NOT NULL DEFAULT 0);";
 
 const char *const store_sample_names[STORE_SAMPLE_FIELDS] = {"cpu_ns",
                                                              "memory_bytes",
@@ -106,7 +107,9 @@ int store_open(struct store *s, const char *path)
     /* Columns added after the first release: a store written by an older xenod gains them
      * with their defaults ("duplicate column" means it already has them). */
     static const char *const added[] = {
-        "ALTER TABLE domains ADD COLUMN memory_enforcement TEXT NOT NULL DEFAULT 'report'"};
+        "ALTER TABLE domains ADD COLUMN memory_enforcement TEXT NOT NULL DEFAULT 'report'",
+        "ALTER TABLE sponsor_policies ADD COLUMN disk_total_iops_sec INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sponsor_policies ADD COLUMN disk_total_bytes_sec INTEGER NOT NULL DEFAULT 0"};
     for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++)
         sqlite3_exec(s->db, added[i], NULL, NULL, NULL);
     return 0;
@@ -433,17 +436,22 @@ int store_get_sched(struct store *s, const char *uuid, struct sched_params *p)
 int store_set_sponsor_policy(struct store *s, const char *sponsor, const struct sponsor_policy *p)
 {
     int rc =
-        exec_bound(s, "INSERT OR REPLACE INTO sponsor_policies VALUES(?,?,?,?,?)", "tiiii", sponsor, (int64_t)p->sched,
-                   (int64_t)p->max_reservation_ppm, (int64_t)p->max_limit_ppm, (int64_t)p->save);
+        exec_bound(s,
+                   "INSERT OR REPLACE INTO sponsor_policies(sponsor,sched,max_reservation_ppm,max_limit_ppm,save,"
+                   "disk_total_iops_sec,disk_total_bytes_sec) VALUES(?,?,?,?,?,?,?)",
+                   "tiiiiii", sponsor, (int64_t)p->sched, (int64_t)p->max_reservation_ppm, (int64_t)p->max_limit_ppm,
+                   (int64_t)p->save, (int64_t)p->disk_total_iops_sec, (int64_t)p->disk_total_bytes_sec);
     return rc == SQLITE_DONE ? 0 : db_err(s, "recording a sponsor's policy");
 }
 
 int store_get_sponsor_policy(struct store *s, const char *sponsor, struct sponsor_policy *p)
 {
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT sched,max_reservation_ppm,max_limit_ppm,save FROM sponsor_policies WHERE sponsor=?",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT sched,max_reservation_ppm,max_limit_ppm,save,disk_total_iops_sec,disk_total_bytes_sec "
+            "FROM sponsor_policies WHERE sponsor=?",
+            -1, &q, NULL) != SQLITE_OK)
         return db_err(s, "reading a sponsor's policy");
     sqlite3_bind_text(q, 1, sponsor, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(q);
@@ -452,6 +460,8 @@ int store_get_sponsor_policy(struct store *s, const char *sponsor, struct sponso
         p->max_reservation_ppm = (uint32_t)sqlite3_column_int64(q, 1);
         p->max_limit_ppm = (uint32_t)sqlite3_column_int64(q, 2);
         p->save = sqlite3_column_int(q, 3) != 0;
+        p->disk_total_iops_sec = (uint64_t)sqlite3_column_int64(q, 4);
+        p->disk_total_bytes_sec = (uint64_t)sqlite3_column_int64(q, 5);
     }
     sqlite3_finalize(q);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_err(s, "reading a sponsor's policy");

@@ -82,6 +82,9 @@ struct sponsor_policy {
     uint32_t max_reservation_ppm; /* its running domains' reservations together, at most */
     uint32_t max_limit_ppm;       /* 0: any limit or none; else each limit in (0, this] */
     int save;                     /* may save and restore snapshots by name */
+    /* A limit over all the sponsor's disks on this host, whatever their domains (xeno-blkback's
+     * sponsor group, docs/blkback.md "Scheduler"); 0: none. */
+    uint64_t disk_total_iops_sec, disk_total_bytes_sec;
 };
 int store_set_sponsor_policy(struct store *s, const char *sponsor, const struct sponsor_policy *p);
 /* -ENOENT when the operator set none. */

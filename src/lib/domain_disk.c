@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "lib/domain_config.h"
 #include "lib/err.h"
 #include "lib/image_name.h"
@@ -82,6 +84,28 @@ static int add(char *out, size_t size, size_t *len, const char *fmt, ...)
     return 0;
 }
 
+int domain_disk_group_key(const char *prefix, const char *name, char out[DOMAIN_DISK_KEY_SIZE])
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
+    size_t pl = strlen(prefix), nl = strlen(name);
+    if (pl + 1 + 16 > DOMAIN_DISK_KEY_SIZE - 1)
+        return -ENAMETOOLONG;
+    if (nl > 0 && pl + nl <= DOMAIN_DISK_KEY_SIZE - 2 && strspn(name, ok) == nl) {
+        memcpy(out, prefix, pl);
+        memcpy(out + pl, name, nl + 1);
+        return 0;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (!EVP_Digest(name, nl, md, &mdlen, EVP_sha256(), NULL))
+        return -EIO;
+    size_t n = (size_t)snprintf(out, DOMAIN_DISK_KEY_SIZE, "%sh", prefix);
+    for (unsigned k = 0; n < DOMAIN_DISK_KEY_SIZE - 1; k++, n++)
+        out[n] = "0123456789abcdef"[k & 1 ? md[k / 2] & 15 : md[k / 2] >> 4];
+    out[n] = 0;
+    return 0;
+}
+
 int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag, const char *socket, char *out,
                      size_t size)
 {
@@ -101,8 +125,13 @@ int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag,
     for (int k = 0; r == 0 && k < IOTUNE_KEYS; k++)
         if (d->iotune[k])
             r = add(out, size, &len, ",%s=%llu", domain_iotune_names[k], (unsigned long long)d->iotune[k]);
-    if (r == 0 && d->group[0])
-        r = add(out, size, &len, ",group=%s-%s", tag, d->group);
+    if (r == 0 && d->group[0]) {
+        char prefix[DOMAIN_DISK_KEY_SIZE], key[DOMAIN_DISK_KEY_SIZE];
+        if ((size_t)snprintf(prefix, sizeof(prefix), "%s-", tag) >= sizeof(prefix) ||
+            domain_disk_group_key(prefix, d->group, key) < 0)
+            return -ENAMETOOLONG;
+        r = add(out, size, &len, ",group=%s", key);
+    }
     if (r == 0 && c->blkio_weight)
         r = add(out, size, &len, ",weight=%u", c->blkio_weight);
     if (r == 0 && d->reservation)

@@ -22,6 +22,9 @@
 #define DOMAIN_DISK_WEIGHT_MAX 1000
 #define DOMAIN_DISK_RESERVATION_MAX 100000000ULL  /* <xeno:iotune reservation>: units/s */
 #define DOMAIN_DISK_IOTUNE_VALUE_MAX (1ULL << 53) /* bytes/s or operations/s */
+/* A sponsor's limit over all its disks (its policy), per second: xeno-blkback's largest rate
+ * (BLK_LIMIT_MAX_RATE). */
+#define DOMAIN_DISK_SPONSOR_RATE_MAX (1ULL << 40)
 
 /* libvirt's <iotune> children, in libvirt's order; also the words of xeno-blkback's --disk
  * spec (the same names), which the backend's scheduler reads (docs/blkback.md, "Scheduler"). */
@@ -100,9 +103,20 @@ int domain_disk_qos_merge(const struct domain_disk_qos *q, struct domain_disk *d
  * messages do. 0 or -EINVAL (err_set). */
 int domain_disks_resolve(struct domain_config *c, const char *image_dir, const char *source);
 
+/* A group's name on xeno-blkback ([A-Za-z0-9_.-], 1..31, host-wide): `prefix` then `name` as
+ * they are when that is at most 30 characters of those, else `prefix`, 'h' and the hex of
+ * SHA-256(name) up to exactly 31. Any name gets a group this way (a sponsor named "Acme Corp",
+ * a group_name of 31 characters after a domain's tag) and the two forms never meet: a name
+ * used as it is has at most 30 characters, a hashed one 31. Distinct names share a hashed
+ * group only by a SHA-256 collision in its first 4 x (30 - strlen(prefix)) bits: 120 for a
+ * sponsor (no prefix), 72 within one domain's groups (its 12-character tag). 0, or
+ * -ENAMETOOLONG when prefix leaves fewer than 16 hex digits. */
+#define DOMAIN_DISK_KEY_SIZE 32
+int domain_disk_group_key(const char *prefix, const char *name, char out[DOMAIN_DISK_KEY_SIZE]);
+
 /* xeno-blkback's --disk spec (also its control socket's add-disk) for disk i of c
  * (docs/blkback.md, "Running it"): "name=TAG-vda,socket=SOCKET,file=FILE[,readonly]
- * [,queues=N][,serial=S][,KEY=V...][,group=TAG-G][,weight=W][,reservation=R]", the KEYs being
+ * [,queues=N][,serial=S][,KEY=V...][,group=TAG-G (domain_disk_group_key)][,weight=W][,reservation=R]", the KEYs being
  * domain_iotune_names. `tag` names the domain on the host ([a-z0-9_], xenod's "d" and the
  * domain's ID): the backend's disk and group names are host-wide, libvirt's group_name is the
  * domain's own. `socket` is the monitor's vhost-user socket for the disk. The XML's values were

@@ -15,6 +15,9 @@
 #                         the guest, which verifies what it wrote before and after: PASS
 #   bx-many-disks-*       two disks of two queues each (blk_multi) started by xenod: both on the
 #                         backend, the guest's patterns verified over every queue
+#   bx-sponsor-*          a sponsor's disk limit (xenctl sponsor-policy --disk-total-iops-sec):
+#                         its disks join its group on the backend at start and take a change,
+#                         or leave, live; any sponsor name gets a group; bad values refused
 # Every process started here is ended here, with bounded waits.
 
 BX=$TMP/bx
@@ -163,5 +166,34 @@ PY' "the image file does not hold the pattern"
         check bx-many-disks-served 'grep -q "disks=2" <<<"$BX_REPLY"' "list: $BX_REPLY"
         check bx-many-disks-pass 'wait_until 300 eval "bx console blk_multi --dump | grep -q \"Test result: PASS\""' \
             "$(bx console blk_multi --dump | tail -3)"
+
+        # ---- a sponsor's disk limit (its policy): every disk of the sponsor in one group ----
+        # "Acme Corp" is no backend group name (a space): its group is 'h' and SHA-256's hex.
+        bx_xml sp 16M
+        sed -i 's|>examples</xeno:sponsor>|>Acme Corp</xeno:sponsor>|' "$BX/sp.xml"
+        key=h$(printf '%s' 'Acme Corp' | sha256sum | cut -c1-30)
+        out=$(bx sponsor-policy 'Acme Corp' --disk-total-iops-sec 1500 2>&1)
+        check bx-sponsor-policy-set '[ $? = 0 ] && grep -q "at most 1500 IOPS" <<<"$out"' "$out"
+        bx define "$BX/sp.xml" >/dev/null 2>&1
+        out=$(bx start sp 2>&1)
+        bx_ctl list
+        check bx-sponsor-group-at-start '[[ "$BX_REPLY" == *"file=sp.img"*"sponsor=$key sponsor_total_iops_sec=1500"* ]]' \
+            "start: $out; list: $BX_REPLY"
+        out=$(bx --json sponsor-policy 'Acme Corp' --disk-total-iops-sec 900 --disk-total-bytes-sec 8000000 2>&1)
+        bx_ctl list
+        check bx-sponsor-group-live '[ "$(jq -r ".disk_refused" <<<"$out")" = null ] &&
+            [[ "$BX_REPLY" == *"sponsor=$key sponsor_total_iops_sec=900 sponsor_total_bytes_sec=8000000"* ]]' \
+            "$out; list: $BX_REPLY"
+        out=$(bx sponsor-policy 'Acme Corp' --disk-total-iops-sec 0 --disk-total-bytes-sec 0 2>&1)
+        rc=$?
+        bx_ctl list
+        check bx-sponsor-group-lifted '[ $rc = 0 ] && grep -q "Disk: *no limit" <<<"$out" &&
+            [[ "$BX_REPLY" == *"file=sp.img"* && "$BX_REPLY" != *sponsor=* ]]' "$out; list: $BX_REPLY"
+        out=$(bx sponsor-policy 'Acme Corp' --disk-total-iops-sec many 2>&1)
+        check bx-sponsor-policy-bad '[ $? = 2 ] && grep -q "disk-total-iops-sec" <<<"$out"' "$out"
+        out=$(curl -s --unix-socket "$BX/x.sock" -X PUT -d '{"disk": {"total_iops_sec": 1.5}}' \
+            "http://x/v1/sponsors/Acme%20Corp/policy" 2>&1)
+        check bx-sponsor-policy-api-bad 'grep -q "total_iops_sec.* must be a whole number" <<<"$out"' "$out"
+        bx destroy sp >/dev/null 2>&1
     fi
 fi

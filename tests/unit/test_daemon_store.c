@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -149,6 +150,41 @@ static void sponsor_policy_round_trip(void **state)
     assert_int_equal(store_set_sponsor_policy(s, "alice", &p), 0);
     assert_int_equal(store_get_sponsor_policy(s, "alice", &got), 0);
     assert_true(!got.sched && !got.save && got.max_reservation_ppm == 0);
+    p = (struct sponsor_policy){.disk_total_iops_sec = 1500, .disk_total_bytes_sec = 1ULL << 40};
+    assert_int_equal(store_set_sponsor_policy(s, "Acme Corp", &p), 0);
+    assert_int_equal(store_get_sponsor_policy(s, "Acme Corp", &got), 0);
+    assert_true(got.disk_total_iops_sec == 1500 && got.disk_total_bytes_sec == 1ULL << 40 && !got.save);
+}
+
+/* A store written before sponsors had disk limits: its policies read with none, and take one. */
+static void sponsor_policy_from_an_older_store(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test-store-old.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE sponsor_policies(sponsor TEXT PRIMARY KEY, sched INTEGER NOT NULL,"
+                                  " max_reservation_ppm INTEGER NOT NULL, max_limit_ppm INTEGER NOT NULL,"
+                                  " save INTEGER NOT NULL);"
+                                  "INSERT INTO sponsor_policies VALUES('alice', 1, 250000, 0, 1);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct store s = {0};
+    assert_int_equal(store_open(&s, path), 0);
+    struct sponsor_policy got, p = {.save = 1, .disk_total_iops_sec = 900};
+    assert_int_equal(store_get_sponsor_policy(&s, "alice", &got), 0);
+    assert_true(got.sched && got.save && got.max_reservation_ppm == 250000 && got.disk_total_iops_sec == 0 &&
+                got.disk_total_bytes_sec == 0);
+    assert_int_equal(store_set_sponsor_policy(&s, "alice", &p), 0);
+    assert_int_equal(store_get_sponsor_policy(&s, "alice", &got), 0);
+    assert_true(!got.sched && got.save && got.disk_total_iops_sec == 900);
+    store_close(&s);
+    unlink(path);
 }
 
 static void remove_forgets_domain_and_sched(void **state)
@@ -357,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(name_and_uuid_are_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(remove_forgets_domain_and_sched, setup, teardown),
         cmocka_unit_test_setup_teardown(sponsor_policy_round_trip, setup, teardown),
+        cmocka_unit_test(sponsor_policy_from_an_older_store),
         cmocka_unit_test_setup_teardown(events_last_n_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(usage_samples_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(domain_ids_count_up, setup, teardown),

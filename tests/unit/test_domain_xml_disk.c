@@ -375,11 +375,54 @@ static void canonical(void **state)
     domain_config_free(&e);
 }
 
+/* Backend group names: any name gets one, names that fit stay readable, the hashed form
+ * (exactly 31 characters) never equals a readable one (at most 30). */
+static void group_keys(void **state)
+{
+    (void)state;
+    char k[DOMAIN_DISK_KEY_SIZE], k2[DOMAIN_DISK_KEY_SIZE];
+    assert_int_equal(domain_disk_group_key("", "acme.corp-1", k), 0);
+    assert_string_equal(k, "acme.corp-1");
+    assert_int_equal(domain_disk_group_key("u0123456789-", "db", k), 0);
+    assert_string_equal(k, "u0123456789-db");
+
+    /* A sponsor name the backend cannot take: 'h' and SHA-256's hex, 31 characters. */
+    assert_int_equal(domain_disk_group_key("", "Acme Corp", k), 0);
+    assert_int_equal(strlen(k), 31);
+    assert_int_equal(k[0], 'h');
+    assert_int_equal(strspn(k + 1, "0123456789abcdef"), 30);
+    assert_int_equal(domain_disk_group_key("", "Acme Corp", k2), 0);
+    assert_string_equal(k, k2); /* stable: every disk of the sponsor joins the same group */
+    assert_int_equal(domain_disk_group_key("", "Acme Corp.", k2), 0);
+    assert_string_not_equal(k, k2);
+    assert_int_equal(domain_disk_group_key("", "Acme Corp", k2), 0); /* SHA-256("Acme Corp") = a73cb456... */
+    assert_string_equal(k2, "ha73cb4563ee2e72ce0ce805d444364");
+    assert_int_equal(domain_disk_group_key("", "abcdefghijklmnopqrstuvwxyz01234", k), 0); /* 31: hashed */
+    assert_int_equal(strlen(k), 31);
+    assert_int_equal(domain_disk_group_key("", "abcdefghijklmnopqrstuvwxyz0123", k), 0); /* 30: as is */
+    assert_string_equal(k, "abcdefghijklmnopqrstuvwxyz0123");
+    /* A readable name that looks like a hashed one is 31 long, so it is hashed in turn. */
+    char looks[32];
+    assert_int_equal(domain_disk_group_key("", "Acme Corp", looks), 0);
+    assert_int_equal(domain_disk_group_key("", looks, k), 0);
+    assert_string_not_equal(k, looks);
+    assert_int_equal(domain_disk_group_key("", "", k), 0); /* empty: hashed, never "" */
+    assert_int_equal(strlen(k), 31);
+
+    /* A group_name of 31 after a domain's 12-character tag: hashed within the tag. */
+    assert_int_equal(domain_disk_group_key("u0123456789-", "a-group-name-of-thirty-one-char", k), 0);
+    assert_int_equal(strlen(k), 31);
+    assert_memory_equal(k, "u0123456789-h", 13);
+    assert_int_equal(domain_disk_group_key("u0123456789-", "eighteen-chars-grp", k), 0);
+    assert_string_equal(k, "u0123456789-eighteen-chars-grp");
+    assert_int_equal(domain_disk_group_key("a-prefix-that-is-too-long-", "g", k), -ENAMETOOLONG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accepted), cmocka_unit_test(absolute_paths), cmocka_unit_test(refused),
-        cmocka_unit_test(iotune),   cmocka_unit_test(canonical),
+        cmocka_unit_test(iotune),   cmocka_unit_test(canonical),      cmocka_unit_test(group_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
