@@ -59,10 +59,10 @@ struct blk_bucket {
 };
 
 struct blk_limits {
+    uint32_t active; /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited (first: in the line of avg[0]) */
     struct blk_bucket avg[BLK_LIMIT_DIMS], peak[BLK_LIMIT_DIMS];
     uint64_t size_iops;
     uint32_t len_s[BLK_LIMIT_DIMS]; /* max_length as given (for blk_limits_get) */
-    uint32_t active;                /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited */
 };
 
 /* 0, or -EINVAL with a message naming the setting (what: "disk vda", "group g1"). */
@@ -74,6 +74,12 @@ int blk_iotune_check(const struct blk_iotune *t, const char *what);
 int blk_limits_set(struct blk_limits *l, const struct blk_iotune *t, uint64_t now_ns, const char *what);
 /* The settings back (avg, max, max_length as set). */
 void blk_limits_get(const struct blk_limits *l, struct blk_iotune *out);
+/* Whether a read_* or write_* limit is set: then a request's direction decides whether it may
+ * start (with total_* limits only, reads and writes start at the same time). */
+static inline bool blk_limits_one_way(const struct blk_limits *l)
+{
+    return (l->active & (0x36u | 0x36u << 8)) != 0; /* read and write, IOPS and bytes, avg and peak */
+}
 /* Earliest time at which a request in dir may start: 0 when unlimited (or any time <= now). */
 uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir);
 /* Charges a request of bytes in dir that starts now. */
