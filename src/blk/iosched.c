@@ -259,7 +259,7 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
         for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
             if (q->conf->params.group[k] != BLK_IOSCHED_NO_GROUP) {
                 struct blk_node *g = &s->node[q->conf->params.group[k]];
-                blk_limits_charge(&g->limits, h->io.dir, h->io.bytes, now);
+                g->ready_ns = blk_limits_charge(&g->limits, h->io.dir, h->io.bytes, now);
                 g->recheck = true;
             }
     }

@@ -62,9 +62,11 @@ static void place(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
     h->pos[v.id] = i;
 }
 
-static void sift_up(struct blk_heap *h, uint32_t i)
+/* The sifts take the entry to place in the hole at i by value: reading it back from e[i]
+ * just after writing it would stall on store forwarding (two 8-byte stores, one 16-byte
+ * load). */
+static void sift_up(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
-    struct blk_heap_entry v = h->e[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
         if (!less(&v, &h->e[parent]))
@@ -75,9 +77,8 @@ static void sift_up(struct blk_heap *h, uint32_t i)
     place(h, i, v);
 }
 
-static void sift_down(struct blk_heap *h, uint32_t i)
+static void sift_down(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
-    struct blk_heap_entry v = h->e[i];
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= h->n)
@@ -97,21 +98,13 @@ void blk_heap_set_as(struct blk_heap *h, uint32_t id, uint64_t key, uint32_t que
     struct blk_heap_entry v = {.key = key, .queue = queue, .id = id};
     uint32_t i = h->pos[id];
     if (i == BLK_HEAP_NONE) {
-        i = h->n++;
-        place(h, i, v);
-        sift_up(h, i);
+        sift_up(h, h->n++, v);
         return;
     }
-    if (h->n == 1) {
-        h->e[0] = v;
-        return;
-    }
-    bool up = less(&v, &h->e[i]);
-    h->e[i] = v;
-    if (up)
-        sift_up(h, i);
+    if (less(&v, &h->e[i]))
+        sift_up(h, i, v);
     else
-        sift_down(h, i);
+        sift_down(h, i, v);
 }
 
 void blk_heap_remove(struct blk_heap *h, uint32_t id)
@@ -122,11 +115,11 @@ void blk_heap_remove(struct blk_heap *h, uint32_t id)
     h->pos[id] = BLK_HEAP_NONE;
     if (--h->n == i)
         return;
-    uint32_t moved = h->e[h->n].id;
-    place(h, i, h->e[h->n]);
-    sift_down(h, i);
-    if (h->pos[moved] == i) /* it did not go down: it may have to go up */
-        sift_up(h, i);
+    struct blk_heap_entry last = h->e[h->n];
+    if (i > 0 && less(&last, &h->e[(i - 1) / 2]))
+        sift_up(h, i, last);
+    else
+        sift_down(h, i, last);
 }
 
 void blk_heap_rebase(struct blk_heap *h, uint64_t delta)
@@ -142,5 +135,5 @@ void blk_heap_heapify(struct blk_heap *h)
     for (uint32_t i = 0; i < h->n; i++)
         h->pos[h->e[i].id] = i;
     for (uint32_t i = h->n / 2; i-- > 0;)
-        sift_down(h, i);
+        sift_down(h, i, h->e[i]);
 }

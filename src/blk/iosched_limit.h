@@ -82,7 +82,8 @@ static inline bool blk_limits_one_way(const struct blk_limits *l)
 }
 /* Earliest time at which a request in dir may start: 0 when unlimited (or any time <= now). */
 uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir);
-/* Charges a request of bytes in dir that starts now. */
-void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
+/* Charges a request of bytes in dir that starts now. Returns blk_limits_ready_at(l, dir)
+ * after the charge. */
+uint64_t blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
 
 #endif

@@ -277,11 +277,9 @@ static uint64_t ready_alone(const struct blk_iosched *s, const struct blk_queue 
  * held whole. */
 static uint64_t node_ready(const struct blk_node *n)
 {
-    if (!n->limits.active)
-        return 0;
+    if (!n->one_way) /* total_* limits only: the same for reads and writes, kept by each charge */
+        return n->ready_ns;
     uint64_t r = blk_limits_ready_at(&n->limits, BLK_IO_READ);
-    if (!n->one_way) /* total_* limits only: the same for writes */
-        return r;
     uint64_t w = blk_limits_ready_at(&n->limits, BLK_IO_WRITE);
     return r < w ? r : w;
 }
@@ -436,6 +434,7 @@ void blk_tree_group_changed(struct blk_iosched *s, uint32_t g, uint64_t now)
     n->wake_ns = 0; /* a wake planned under the old limit may be too late now */
     n->recheck = true;
     n->one_way = blk_limits_one_way(&n->limits);
+    n->ready_ns = blk_limits_ready_at(&n->limits, BLK_IO_READ);
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
         if (q->used && (q->conf->params.group[0] == g || q->conf->params.group[1] == g))

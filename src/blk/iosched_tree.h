@@ -75,8 +75,9 @@ struct blk_node {
     uint32_t children;    /* queues at home here and groups nested here */
     uint32_t first_child, next_sibling;    /* the groups nested here (node numbers; 0: none) */
     uint64_t blocked_since, blocked_total; /* the blocked clock, for the members' throttled time */
-    uint64_t wake_ns;                      /* when its held members come back (a group's common wake time) */
-    struct blk_limits limits;              /* a group's; none for the root */
+    uint64_t wake_ns;  /* when its held members come back (a group's common wake time) */
+    uint64_t ready_ns; /* without one_way: when its limits let any request start (kept at each change) */
+    struct blk_limits limits; /* a group's; none for the root */
 } __attribute__((aligned(64)));
 
 struct blk_iosched {
