@@ -3,7 +3,7 @@
  * when a member is served; the groups of the served queue are looked at then (a group over
  * its limit leaves whole), and each picked queue's own eligibility once more (limits for one
  * direction, groups off its path): a queue found over a limit waits alone.
- * Invariant: every key in a P heap is >= V - P_LAG_MAX when it enters (iosched_tree.c), so
+ * Invariant: every key in a P heap is >= V - BLK_P_LAG_MAX when it enters (iosched_tree.h), so
  * rebase_p rarely clips one; the heaps are rebuilt in order then. A queue back from a
  * limit keeps its stale P tag (up to that lag) for its head request, so the members of a
  * group over its limit take turns. */
@@ -231,7 +231,7 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
 /* Moves every P tag down by the same amount before V could overflow (every ~2^26 units of
  * work at weight 1): O(queues + groups), rare, keeps the order. Tags of idle queues are
  * clipped at 0 (they restart at V anyway), and so would be those of queues a group held for
- * longer than P_LAG_MAX of virtual time (their order among themselves is then the queue
+ * longer than BLK_P_LAG_MAX of virtual time (their order among themselves is then the queue
  * number's). */
 static void rebase_p(struct blk_iosched *s)
 {

@@ -13,7 +13,6 @@
 
 #include "lib/err.h"
 
-#define P_LAG_MAX (1ull << 57) /* how far below V a tag may be when it enters a heap */
 
 static uint32_t node_id(const struct blk_iosched *s, uint32_t g)
 {
@@ -381,7 +380,7 @@ void blk_tree_hold(struct blk_iosched *s, uint32_t i, uint64_t now)
     blk_tree_update(s, s->q[i].home, now);
 }
 
-void blk_tree_place(struct blk_iosched *s, uint32_t i, uint64_t now)
+void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
 {
     struct blk_queue *q = &s->q[i];
     struct blk_node *home = &s->node[q->home];
@@ -399,8 +398,8 @@ void blk_tree_place(struct blk_iosched *s, uint32_t i, uint64_t now)
             blk_heap_remove(&s->wait_heap, i);
             throttle_end(q, now);
             acct_start(s, q, now);
-            if (q->p_tag + P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
-                q->p_tag = s->v - P_LAG_MAX;
+            if (q->p_tag + BLK_P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
+                q->p_tag = s->v - BLK_P_LAG_MAX;
             blk_heap_set(&home->p, i, q->p_tag);
             if (q->r_mul)
                 blk_heap_set(&home->r, i, q->r_tag);

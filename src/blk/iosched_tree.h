@@ -115,10 +115,28 @@ static inline bool blk_tree_may_go(const struct blk_iosched *s, const struct blk
 {
     return !q->pick_check || blk_tree_ready_at(s, q) <= now;
 }
+#define BLK_P_LAG_MAX (1ull << 57) /* how far below V a P tag may be when it enters a heap */
+
 /* Puts queue i, whose head, tags or limits changed, where it belongs: nowhere when empty,
  * alone in the wait heap when its own or an extra group's limits hold it, else in its home's
  * heaps; then its home and the nodes above follow (a group over its limit leaves whole). */
-void blk_tree_place(struct blk_iosched *s, uint32_t i, uint64_t now);
+void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now);
+static inline void blk_tree_place(struct blk_iosched *s, uint32_t i, uint64_t now)
+{
+    struct blk_queue *q = &s->q[i];
+    if (!q->count || !q->active || q->limited) {
+        blk_tree_place_any(s, i, now);
+        return;
+    }
+    /* the common case, inline: a queue without limits or groups (at the root, never held)
+     * that stays backlogged */
+    struct blk_node *root = &s->node[BLK_ROOT];
+    if (q->p_tag + BLK_P_LAG_MAX < s->v)
+        q->p_tag = s->v - BLK_P_LAG_MAX;
+    blk_heap_set(&root->p, i, q->p_tag);
+    if (q->r_mul)
+        blk_heap_set(&root->r, i, q->r_tag);
+}
 /* Queue i was picked but a limit holds it (ready_at > now): it waits alone. */
 void blk_tree_hold(struct blk_iosched *s, uint32_t i, uint64_t now);
 /* Group g's heaps changed, or its limits were charged or changed (recheck set): it and the
