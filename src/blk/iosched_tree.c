@@ -13,7 +13,6 @@
 
 #include "lib/err.h"
 
-
 static uint32_t node_id(const struct blk_iosched *s, uint32_t g)
 {
     return s->cfg.queues + g;

@@ -65,18 +65,18 @@ struct blk_queue {
 /* What a decision touches first (heaps, state) in the first two cache lines, then the limits
  * (whose active buckets come first). */
 struct blk_node {
-    struct blk_heap r, p; /* children that may go now (node ids: queues + group) */
-    uint32_t parent;      /* the node it nests in; BLK_ROOT for the root and a free group */
-    uint32_t active;      /* children that are queues with requests or active groups */
-    bool held;            /* over its limit: in the wait heap, out of its parent's heaps */
-    bool blocked;         /* held, or its parent blocked */
-    bool recheck;         /* its limits may hold it now (charged, changed, woken, active) */
-    bool one_way;         /* read_* or write_* limits: its members are checked when picked */
-    uint32_t children;    /* queues at home here and groups nested here */
+    struct blk_heap r, p;                  /* children that may go now (node ids: queues + group) */
+    uint32_t parent;                       /* the node it nests in; BLK_ROOT for the root and a free group */
+    uint32_t active;                       /* children that are queues with requests or active groups */
+    bool held;                             /* over its limit: in the wait heap, out of its parent's heaps */
+    bool blocked;                          /* held, or its parent blocked */
+    bool recheck;                          /* its limits may hold it now (charged, changed, woken, active) */
+    bool one_way;                          /* read_* or write_* limits: its members are checked when picked */
+    uint32_t children;                     /* queues at home here and groups nested here */
     uint32_t first_child, next_sibling;    /* the groups nested here (node numbers; 0: none) */
     uint64_t blocked_since, blocked_total; /* the blocked clock, for the members' throttled time */
-    uint64_t wake_ns;  /* when its held members come back (a group's common wake time) */
-    uint64_t ready_ns; /* without one_way: when its limits let any request start (kept at each change) */
+    uint64_t wake_ns;                      /* when its held members come back (a group's common wake time) */
+    uint64_t ready_ns;        /* without one_way: when its limits let any request start (kept at each change) */
     struct blk_limits limits; /* a group's; none for the root */
 } __attribute__((aligned(64)));
 
