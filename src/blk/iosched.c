@@ -176,6 +176,7 @@ int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct bl
     q->r_mul = p->reservation ? (uint64_t)((1000000000ull << 32) / p->reservation) : 0;
     q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / q->conf->params.weight;
     q->limited = l.active || p->group[0] != BLK_IOSCHED_NO_GROUP || p->group[1] != BLK_IOSCHED_NO_GROUP;
+    q->own_limits = l.active != 0;
     blk_tree_link(s, queue, now_ns);
     if (q->count) {
         resync_p(s, q);

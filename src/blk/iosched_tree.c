@@ -259,7 +259,7 @@ uint64_t blk_tree_ready_at(const struct blk_iosched *s, const struct blk_queue *
  * with their nodes. */
 static uint64_t ready_alone(const struct blk_iosched *s, const struct blk_queue *q)
 {
-    if (!q->limited || (!q->extra && !q->conf->limits.active))
+    if (!q->extra && !q->own_limits)
         return 0;
     enum blk_io_dir dir = q->ring[q->head].io.dir;
     uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
@@ -316,7 +316,8 @@ static uint64_t wake_at(struct blk_iosched *s, const struct blk_queue *q, uint64
 
 /* Group id's entry in its parent's heap up carries the top of its own heap (none when
  * empty). Whether the entry changed. */
-static bool sync_entry(struct blk_heap *up, uint32_t id, const struct blk_heap *own)
+static inline __attribute__((always_inline)) bool sync_entry(struct blk_heap *up, uint32_t id,
+                                                             const struct blk_heap *own)
 {
     uint32_t at = up->pos[id];
     if (blk_heap_empty(own)) {

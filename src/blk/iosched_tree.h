@@ -52,6 +52,7 @@ struct blk_queue {
     uint32_t head, count, inflight;
     uint32_t home;            /* the node whose heaps it is in while it may go */
     bool used, limited;       /* limited: its own or a group's limits are set */
+    bool own_limits;          /* its own limits are set */
     bool active;              /* counted in its home's active children (count > 0) */
     bool pick_check;          /* extra groups, or one_way groups on its path: checked when picked */
     bool in_node;             /* its throttled time follows home's blocked clock from node_mark */
