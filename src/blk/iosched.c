@@ -38,6 +38,7 @@ int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, st
     s->cfg = *cfg;
     s->ref_bytes = ref;
     s->cost_mul = ((uint64_t)BLK_IOSCHED_COST_ONE << 32) / ref; /* <= 2^36 */
+    s->tree = cfg->queues >= (cfg->tree_from ? cfg->tree_from : BLK_IOSCHED_TREE_FROM_DEFAULT);
     s->q = calloc(cfg->queues, sizeof(*s->q));
     s->conf = calloc(cfg->queues, sizeof(*s->conf));
     s->slots = calloc((size_t)cfg->queues * cfg->queue_depth, sizeof(*s->slots));
@@ -283,7 +284,7 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     if (q->count)
         tag_head(s, q);
     blk_tree_place(s, i, now); /* its home and the groups above follow, held whole if over */
-    for (int k = 0; q->extra && k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+    for (int k = 0; s->tree && q->extra && k < BLK_IOSCHED_QUEUE_GROUPS; k++)
         if (q->extra >> k & 1) /* a group off its path was charged too */
             blk_tree_update(s, q->conf->params.group[k], now);
 }

@@ -153,6 +153,8 @@ static void unnest(struct blk_iosched *s, uint32_t g, uint64_t now)
  * groups, nesting a free one in the other when that makes such a path. */
 static uint32_t choose_home(struct blk_iosched *s, uint32_t a, uint32_t b, uint64_t now)
 {
+    if (!s->tree) /* flat: every group is checked when its members are placed and picked */
+        return BLK_ROOT;
     if (a && b) {
         if (s->node[a].parent == b)
             return a;

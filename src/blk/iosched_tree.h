@@ -93,6 +93,7 @@ struct blk_iosched {
     uint32_t inflight;               /* dispatched, not completed, all queues */
     uint32_t ref_bytes;              /* cost model */
     uint64_t cost_mul;               /* COST_ONE / ref_bytes, 32.32 fixed point */
+    bool tree;                       /* queues sit in their groups' heaps (tree_from), else all at the root */
 };
 
 /* Allocates the nodes and the wait heap (create). 0 or -ENOMEM. */

@@ -6,7 +6,9 @@
  * member moving between groups live; a disk leaving a group (the group no longer nests, a
  * new member of it alone is not held by the old sponsor); a group's limit for reads only;
  * the throttled time of the members of a held group; and random settings against a shadow
- * copy of every limit: no request ever starts over one. */
+ * copy of every limit: no request ever starts over one. Every test runs twice: with the
+ * heaps by group (tree_from 1) and with the flat heaps (below tree_from), whose decisions
+ * follow the same rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,8 @@
 #define SEC 1000000000ull
 #define NQ 8
 #define MAX_EVENTS 400000
+
+static uint32_t tree_from; /* the mode under test: 1 (heaps by group) or UINT32_MAX (flat) */
 
 struct event {
     uint64_t t;
@@ -55,7 +59,8 @@ static void sim_init(struct sim *m, double capacity, uint32_t groups)
     m->capacity = capacity;
     m->ev = calloc(MAX_EVENTS, sizeof(*m->ev));
     assert_non_null(m->ev);
-    struct blk_iosched_config c = {.queues = NQ, .groups = groups, .queue_depth = 64, .device_depth = 1};
+    struct blk_iosched_config c = {
+        .queues = NQ, .groups = groups, .queue_depth = 64, .device_depth = 1, .tree_from = tree_from};
     assert_int_equal(blk_iosched_create(&c, 0, &m->s), 0);
 }
 
@@ -332,7 +337,8 @@ static void random_groups_never_pass_a_limit(void **state)
     (void)state;
     enum { Q = 12, G = 6, DD = 4 };
     struct blk_iosched *s;
-    struct blk_iosched_config c = {.queues = Q, .groups = G, .queue_depth = 16, .device_depth = DD};
+    struct blk_iosched_config c = {
+        .queues = Q, .groups = G, .queue_depth = 16, .device_depth = DD, .tree_from = tree_from};
     assert_int_equal(blk_iosched_create(&c, 0, &s), 0);
     struct blk_limits shadow_q[Q], shadow_g[G + 1];
     struct blk_iosched_params params[Q];
@@ -463,6 +469,20 @@ static void random_groups_never_pass_a_limit(void **state)
     blk_iosched_destroy(s);
 }
 
+static int heaps_by_group(void **state)
+{
+    (void)state;
+    tree_from = 1;
+    return 0;
+}
+
+static int flat_heaps(void **state)
+{
+    (void)state;
+    tree_from = UINT32_MAX;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,5 +495,6 @@ int main(void)
         cmocka_unit_test(held_group_counts_throttled_time),
         cmocka_unit_test(random_groups_never_pass_a_limit),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("heaps by group", tests, heaps_by_group, NULL);
+    return failed + cmocka_run_group_tests_name("flat heaps", tests, flat_heaps, NULL);
 }
