@@ -261,8 +261,12 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
         for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
             if (q->conf->params.group[k] != BLK_IOSCHED_NO_GROUP) {
                 struct blk_node *g = &s->node[q->conf->params.group[k]];
-                g->ready_ns = blk_limits_charge(&g->limits, h->io.dir, h->io.bytes, now);
-                g->recheck = true;
+                if (s->tree) { /* its node looks at its limits again (flat: its members do) */
+                    g->ready_ns = blk_limits_charge_ready(&g->limits, h->io.dir, h->io.bytes, now);
+                    g->recheck = true;
+                } else {
+                    blk_limits_charge(&g->limits, h->io.dir, h->io.bytes, now);
+                }
             }
     }
     uint64_t cost = q->head_cost;

@@ -77,11 +77,13 @@
 #define BLK_IOSCHED_WAKE_BATCH_NS 2000000ull
 #define BLK_IOSCHED_NO_GROUP 0 /* groups are numbered 1..groups */
 /* From this many queues (config.queues) up, the queues sit in heaps by group, a group over
- * its limit waiting whole (iosched_tree.h); below, in one flat pair of heaps, and a group
- * over its limit holds its members one by one as each is picked: measured
- * (bench/README.md), the flat heaps cost less up to a few hundred disks, the heaps by group
- * beyond. The order of the decisions follows the same rules either way. */
-#define BLK_IOSCHED_TREE_FROM_DEFAULT 256u
+ * its limit waiting whole (iosched_tree.h); below, all in the root's heaps, and a group over
+ * its limit holds its members one by one as each is placed or picked (the structure before
+ * the heaps by group). By default always by group: measured (bench/README.md, 2026-12-07
+ * 18:40) no slower from 100 disks up and faster at 1000, while the flat heaps are slower at
+ * every size in this code; a larger tree_from is for the tests, which check that both
+ * follow the same rules. */
+#define BLK_IOSCHED_TREE_FROM_DEFAULT 1u
 
 struct blk_io {
     uint64_t cookie;     /* the caller's request (returned by dispatch) */
@@ -95,7 +97,7 @@ struct blk_iosched_config {
     uint32_t queue_depth;  /* requests waiting per queue at most (the virtqueue size) */
     uint32_t device_depth; /* requests dispatched and not completed at most, >= 1 */
     uint32_t ref_bytes;    /* the cost model's reference size; 0: BLK_IOSCHED_REF_BYTES_DEFAULT */
-    uint32_t tree_from;    /* heaps by group from this many queues up; 0: BLK_IOSCHED_TREE_FROM_DEFAULT */
+    uint32_t tree_from;    /* heaps by group from this many queues up; 0: BLK_IOSCHED_TREE_FROM_DEFAULT (always) */
 };
 
 struct blk_iosched_params {

@@ -59,10 +59,10 @@ struct blk_bucket {
 };
 
 struct blk_limits {
-    uint32_t active; /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited (first: in the line of avg[0]) */
     struct blk_bucket avg[BLK_LIMIT_DIMS], peak[BLK_LIMIT_DIMS];
     uint64_t size_iops;
     uint32_t len_s[BLK_LIMIT_DIMS]; /* max_length as given (for blk_limits_get) */
+    uint32_t active;                /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited */
 };
 
 /* 0, or -EINVAL with a message naming the setting (what: "disk vda", "group g1"). */
@@ -82,8 +82,9 @@ static inline bool blk_limits_one_way(const struct blk_limits *l)
 }
 /* Earliest time at which a request in dir may start: 0 when unlimited (or any time <= now). */
 uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir);
-/* Charges a request of bytes in dir that starts now. Returns blk_limits_ready_at(l, dir)
- * after the charge. */
-uint64_t blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
+/* Charges a request of bytes in dir that starts now. */
+void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
+/* The same, and returns blk_limits_ready_at(l, dir) after the charge (one pass). */
+uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
 
 #endif
