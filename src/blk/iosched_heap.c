@@ -101,6 +101,10 @@ void blk_heap_set_as(struct blk_heap *h, uint32_t id, uint64_t key, uint32_t que
         sift_up(h, h->n++, v);
         return;
     }
+    if (h->n == 1) { /* alone (a group with one child): nothing to compare with */
+        h->e[0] = v;
+        return;
+    }
     if (less(&v, &h->e[i]))
         sift_up(h, i, v);
     else
