@@ -319,6 +319,45 @@ static void held_group_counts_throttled_time(void **state)
     sim_free(&m);
 }
 
+/* Four weight-1 queues of 64 MiB requests, two in a group nested in a sponsor's, one in the
+ * sponsor only, one in none, push the virtual time past its rebase point several times
+ * (test_blk_iosched_parts: p_tags_rebase): the P heaps of every node are rebuilt in order,
+ * and the queues keep taking turns through it. */
+static void p_tags_rebase_in_groups(void **state)
+{
+    (void)state;
+    struct blk_iosched *s;
+    struct blk_iosched_config c = {
+        .queues = 4, .groups = 2, .queue_depth = 4, .device_depth = 1, .tree_from = tree_from};
+    assert_int_equal(blk_iosched_create(&c, 0, &s), 0);
+    static const uint32_t groups[4][2] = {{1, 2}, {1, 2}, {0, 2}, {0, 0}};
+    for (uint32_t q = 0; q < 4; q++)
+        assert_int_equal(blk_iosched_queue_set(
+                             s, q, &(struct blk_iosched_params){.weight = 1, .group = {groups[q][0], groups[q][1]}}, 0),
+                         0);
+    struct blk_io io = {.bytes = BLK_IO_MAX_BYTES};
+    uint32_t got[4] = {0}, since[4] = {0};
+    for (int i = 0; i < 400000; i++) { /* a rebase every ~123000 requests */
+        for (uint32_t q = 0; q < 4; q++) {
+            struct blk_iosched_stats st;
+            assert_int_equal(blk_iosched_queue_stats(s, q, 0, &st), 0);
+            if (st.queued < 2)
+                assert_int_equal(blk_iosched_enqueue(s, q, &io, 0), 0);
+        }
+        struct blk_iosched_pick p;
+        assert_int_equal(blk_iosched_dispatch(s, 0, &p), 0);
+        blk_iosched_complete(s, p.queue);
+        got[p.queue]++;
+        for (uint32_t q = 0; q < 4; q++)
+            if (q != p.queue && ++since[q] > 6)
+                fail_msg("queue %u not served for %u requests at request %d", q, since[q], i);
+        since[p.queue] = 0;
+    }
+    for (uint32_t q = 0; q < 4; q++)
+        assert_true(got[q] >= 99999 && got[q] <= 100001);
+    blk_iosched_destroy(s);
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
 {
@@ -494,6 +533,7 @@ int main(void)
         cmocka_unit_test(group_limit_one_way),
         cmocka_unit_test(held_group_counts_throttled_time),
         cmocka_unit_test(random_groups_never_pass_a_limit),
+        cmocka_unit_test(p_tags_rebase_in_groups),
     };
     int failed = cmocka_run_group_tests_name("heaps by group", tests, heaps_by_group, NULL);
     return failed + cmocka_run_group_tests_name("flat heaps", tests, flat_heaps, NULL);
