@@ -5,8 +5,9 @@
  * wakes); a libvirt group over two disks of two sponsors (groups that do not nest); a
  * member moving between groups live; a disk leaving a group (the group no longer nests, a
  * new member of it alone is not held by the old sponsor); a group's limit for reads only;
- * the throttled time of the members of a held group; and random settings against a shadow
- * copy of every limit: no request ever starts over one. Every test runs twice: with the
+ * the throttled time of the members of a held group; random settings against a shadow copy
+ * of every limit: no request ever starts over one; and the P-tag rebase through nested
+ * groups. Every test runs twice: with the
  * heaps by group (tree_from 1) and with the flat heaps (below tree_from), whose decisions
  * follow the same rules. */
 #include <setjmp.h>
