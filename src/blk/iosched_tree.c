@@ -231,8 +231,10 @@ void blk_tree_unlink(struct blk_iosched *s, uint32_t i, uint64_t now)
 {
     struct blk_queue *q = &s->q[i];
     uint32_t h = q->home;
-    take_out(s, i, now);
-    blk_tree_update(s, h, now);
+    if (q->active) { /* idle (queue_remove, which knows no time): in no heap, nothing to update */
+        take_out(s, i, now);
+        blk_tree_update(s, h, now);
+    }
     if (--s->node[h].children == 0 && h != BLK_ROOT && s->node[h].parent != BLK_ROOT)
         unnest(s, h, now);
     q->home = BLK_ROOT;
