@@ -21,7 +21,10 @@ static uint32_t node_id(const struct blk_iosched *s, uint32_t g)
 int blk_tree_init(struct blk_iosched *s)
 {
     uint32_t ids = s->cfg.queues + s->cfg.groups + 1;
-    s->node = calloc((size_t)s->cfg.groups + 1, sizeof(*s->node));
+    size_t node_bytes = ((size_t)s->cfg.groups + 1) * sizeof(*s->node); /* a multiple of 64 */
+    s->node = aligned_alloc(_Alignof(struct blk_node), node_bytes);     /* calloc aligns to 16 */
+    if (s->node)
+        memset(s->node, 0, node_bytes);
     s->pos_r = malloc((size_t)ids * sizeof(*s->pos_r));
     s->pos_p = malloc((size_t)ids * sizeof(*s->pos_p));
     s->pos_w = malloc((size_t)ids * sizeof(*s->pos_w));
