@@ -124,7 +124,8 @@ bench-billing: $(BENCH_DIR)/billing-bench
 bench-programs: $(BENCH_DIR)/blk-iosched-bench
 
 $(BENCH_DIR)/blk-iosched-bench: bench/blk/iosched_bench.c src/blk/iosched.c src/blk/iosched_limit.c \
-		src/blk/iosched_heap.c src/lib/err.c src/blk/iosched.h src/blk/iosched_limit.h src/blk/iosched_heap.h
+		src/blk/iosched_heap.c src/blk/iosched_tree.c src/lib/err.c src/blk/iosched.h src/blk/iosched_limit.h \
+		src/blk/iosched_heap.h src/blk/iosched_tree.h
 	$(quiet) CC $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(BENCH_CFLAGS) -Isrc -o $@ $(filter %.c,$^)

@@ -1,13 +1,12 @@
-/* mClock over the disks' queues; the algorithm and its tags are described in iosched.h.
- * Every backlogged queue is in exactly one of two states: eligible (in the P heap, and in
- * the R heap when it has a reservation) or limited (in the wait heap, keyed by the time its
- * limits let its head request start). Group limits move when another member is served, so
- * eligibility is checked again when a queue reaches the top of a heap (lazily): keys in the
- * wait heap are lower bounds, and a queue found over a limit moves to the wait heap then.
- * Invariant: every key in the P heap is >= V - P_LAG_MAX (a queue enters it with a tag no
- * lower, and V only moves up to the smallest key), which lets rebase_p move them all by the
- * same amount without clipping. A queue back from a limit keeps its stale P tag (up to that
- * lag) for its head request, so the members of a group over its limit take turns. */
+/* mClock over the disks' queues; the algorithm and its tags are described in iosched.h,
+ * where each queue sits (the tree of heaps by group) in iosched_tree.h. Group limits move
+ * when a member is served; the groups of the served queue are looked at then (a group over
+ * its limit leaves whole), and each picked queue's own eligibility once more (limits for one
+ * direction, groups off its path): a queue found over a limit waits alone.
+ * Invariant: every key in a P heap is >= V - BLK_P_LAG_MAX when it enters (iosched_tree.h), so
+ * rebase_p rarely clips one; the heaps are rebuilt in order then. A queue back from a
+ * limit keeps its stale P tag (up to that lag) for its head request, so the members of a
+ * group over its limit take turns. */
 #include "blk/iosched.h"
 
 #include <errno.h>
@@ -16,57 +15,11 @@
 #include <string.h>
 
 #include "blk/iosched_heap.h"
+#include "blk/iosched_tree.h"
 #include "lib/err.h"
 
 #define P_REBASE_AT (1ull << 62) /* P tags are moved down by V - P_REBASE_TO when V gets here */
 #define P_REBASE_TO (1ull << 58)
-#define P_LAG_MAX (1ull << 57) /* how far below V a tag may be in the P heap */
-
-struct blk_slot {
-    struct blk_io io;
-    uint64_t arrival_ns;
-};
-
-struct blk_queue_conf {
-    struct blk_iosched_params params;
-    struct blk_limits limits;
-};
-
-/* What every decision touches, kept small (about 160 bytes) so that a thousand queues stay
- * in the CPU's cache. */
-struct blk_queue {
-    uint64_t r_prev, p_prev; /* tags of the last request served (R: in the reservation phase) */
-    uint64_t r_tag, p_tag;   /* tags of the head request while there is one */
-    uint64_t head_cost;      /* cost of the head request (BLK_IOSCHED_COST_ONE fixed point) */
-    uint64_t head_p_inc;     /* what the head request adds to P */
-    uint64_t r_mul;          /* ns per cost unit at the reservation, 32.32 fixed point; 0: none */
-    uint64_t p_mul;          /* P_SCALE / weight, 52.12 fixed point */
-    struct blk_slot *ring;   /* queue_depth slots, head first */
-    uint32_t head, count, inflight;
-    bool used, limited;       /* limited: its own or a group's limits are set */
-    uint64_t throttled_since; /* 0: not limited now */
-    struct blk_iosched_stats stats;
-    struct blk_queue_conf *conf; /* settings and limit buckets, apart: decisions seldom need them */
-};
-
-struct blk_group {
-    bool used;
-    uint64_t wake_ns; /* when its held members come back (wake_at) */
-    struct blk_limits limits;
-};
-
-struct blk_iosched {
-    struct blk_iosched_config cfg;
-    struct blk_queue *q;
-    struct blk_queue_conf *conf;
-    struct blk_group *g;
-    struct blk_slot *slots;
-    struct blk_heap r_heap, p_heap, wait_heap;
-    uint64_t v;         /* virtual time: P tag of the last weight-phase pick, less its cost */
-    uint32_t inflight;  /* dispatched, not completed, all queues */
-    uint32_t ref_bytes; /* cost model */
-    uint64_t cost_mul;  /* COST_ONE / ref_bytes, 32.32 fixed point */
-};
 
 int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, struct blk_iosched **out)
 {
@@ -85,19 +38,12 @@ int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, st
     s->cfg = *cfg;
     s->ref_bytes = ref;
     s->cost_mul = ((uint64_t)BLK_IOSCHED_COST_ONE << 32) / ref; /* <= 2^36 */
+    s->tree = cfg->queues >= (cfg->tree_from ? cfg->tree_from : BLK_IOSCHED_TREE_FROM_DEFAULT);
     s->q = calloc(cfg->queues, sizeof(*s->q));
     s->conf = calloc(cfg->queues, sizeof(*s->conf));
-    s->g = calloc((size_t)cfg->groups + 1, sizeof(*s->g)); /* g[0]: no group */
     s->slots = calloc((size_t)cfg->queues * cfg->queue_depth, sizeof(*s->slots));
-    int e = !s->q || !s->conf || !s->g || !s->slots
-                ? err_set(ENOMEM, "I/O scheduler: no memory for %u queues", cfg->queues)
-                : 0;
-    if (!e)
-        e = blk_heap_init(&s->r_heap, cfg->queues);
-    if (!e)
-        e = blk_heap_init(&s->p_heap, cfg->queues);
-    if (!e)
-        e = blk_heap_init(&s->wait_heap, cfg->queues);
+    int e = !s->q || !s->conf || !s->slots ? err_set(ENOMEM, "I/O scheduler: no memory for %u queues", cfg->queues)
+                                           : blk_tree_init(s);
     if (e) {
         blk_iosched_destroy(s);
         return e;
@@ -114,11 +60,8 @@ void blk_iosched_destroy(struct blk_iosched *s)
 {
     if (!s)
         return;
-    blk_heap_free(&s->r_heap);
-    blk_heap_free(&s->p_heap);
-    blk_heap_free(&s->wait_heap);
+    blk_tree_free(s);
     free(s->slots);
-    free(s->g);
     free(s->conf);
     free(s->q);
     free(s);
@@ -133,7 +76,6 @@ uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
 
 static void resync_p(struct blk_iosched *s, struct blk_queue *q);
 static void tag_head(struct blk_iosched *s, struct blk_queue *q);
-static void place(struct blk_iosched *s, uint32_t i, uint64_t now);
 
 int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct blk_iotune *t, uint64_t now_ns)
 {
@@ -141,45 +83,28 @@ int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct bl
         return err_set(EINVAL, "I/O scheduler: group %u is outside 1..%u", group, s->cfg.groups);
     char what[32];
     snprintf(what, sizeof(what), "group %u", group);
-    struct blk_limits l = s->g[group].limits;
+    struct blk_limits l = s->node[group].limits;
     int e = blk_limits_set(&l, t, now_ns, what);
     if (e)
         return e;
-    s->g[group].limits = l;
-    s->g[group].used = true;
-    s->g[group].wake_ns = 0; /* a wake planned under the old limit may be too late now */
+    s->node[group].limits = l;
+    blk_tree_group_changed(s, group, now_ns);
     /* members go by the new limit from now: a looser one may let a waiting member go earlier */
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
         if (q->used && q->count && (q->conf->params.group[0] == group || q->conf->params.group[1] == group)) {
             resync_p(s, q);
             tag_head(s, q);
-            place(s, i, now_ns);
+            blk_tree_place(s, i, now_ns);
         }
     }
+    blk_tree_update(s, group, now_ns);
     return 0;
 }
 
 static struct blk_slot *head_of(struct blk_queue *q)
 {
     return &q->ring[q->head];
-}
-
-/* When the queue's head request may start by its own and its groups' limits. */
-static uint64_t ready_at(const struct blk_iosched *s, const struct blk_queue *q)
-{
-    if (!q->limited)
-        return 0;
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
-    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->conf->params.group[k];
-        if (g != BLK_IOSCHED_NO_GROUP) {
-            uint64_t r = blk_limits_ready_at(&s->g[g].limits, dir);
-            ready = r > ready ? r : ready;
-        }
-    }
-    return ready;
 }
 
 /* The head request's R and P tags (iosched.h). */
@@ -203,70 +128,6 @@ static void resync_p(struct blk_iosched *s, struct blk_queue *q)
 {
     if (q->p_prev < s->v)
         q->p_prev = s->v;
-}
-
-static void throttle_end(struct blk_queue *q, uint64_t now)
-{
-    if (q->throttled_since) {
-        q->stats.throttled_ns += now > q->throttled_since ? now - q->throttled_since : 0;
-        q->throttled_since = 0;
-    }
-}
-
-/* When a held queue (ready_at > now) comes back: BLK_IOSCHED_WAKE_BATCH_NS after its own
- * limits would let it go, and at its groups' common wake time: the members a group holds
- * come back together, so they compete by their tags for the batch the group lets through
- * (a reserving member is not beaten to it by one that happened to be held earlier). */
-static uint64_t wake_at(struct blk_iosched *s, const struct blk_queue *q, uint64_t now)
-{
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t own = blk_limits_ready_at(&q->conf->limits, dir);
-    uint64_t wake = own > now ? own + BLK_IOSCHED_WAKE_BATCH_NS : now;
-    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->conf->params.group[k];
-        if (g == BLK_IOSCHED_NO_GROUP)
-            continue;
-        struct blk_group *grp = &s->g[g];
-        uint64_t ready = blk_limits_ready_at(&grp->limits, dir);
-        if (ready <= now)
-            continue;
-        if (grp->wake_ns <= now || ready > grp->wake_ns) /* no wake planned, or it came too early */
-            grp->wake_ns = ready + BLK_IOSCHED_WAKE_BATCH_NS;
-        wake = grp->wake_ns > wake ? grp->wake_ns : wake;
-    }
-    return wake;
-}
-
-/* Puts a queue whose head (or limits) changed where it belongs: nowhere when empty, the wait
- * heap when over a limit, else the P heap (and the R heap with a reservation). */
-static void place(struct blk_iosched *s, uint32_t i, uint64_t now)
-{
-    struct blk_queue *q = &s->q[i];
-    if (!q->count) {
-        blk_heap_remove(&s->r_heap, i);
-        blk_heap_remove(&s->p_heap, i);
-        blk_heap_remove(&s->wait_heap, i);
-        throttle_end(q, now);
-        return;
-    }
-    uint64_t ready = ready_at(s, q);
-    if (ready > now) {
-        blk_heap_remove(&s->r_heap, i);
-        blk_heap_remove(&s->p_heap, i);
-        blk_heap_set(&s->wait_heap, i, wake_at(s, q, now));
-        if (!q->throttled_since)
-            q->throttled_since = now ? now : 1;
-        return;
-    }
-    blk_heap_remove(&s->wait_heap, i);
-    throttle_end(q, now);
-    if (q->p_tag + P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
-        q->p_tag = s->v - P_LAG_MAX;
-    blk_heap_set(&s->p_heap, i, q->p_tag);
-    if (q->r_mul)
-        blk_heap_set(&s->r_heap, i, q->r_tag);
-    else
-        blk_heap_remove(&s->r_heap, i);
 }
 
 static int check_params(const struct blk_iosched *s, uint32_t queue, const struct blk_iosched_params *p)
@@ -295,9 +156,11 @@ int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct bl
     char what[32];
     snprintf(what, sizeof(what), "queue %u", queue);
     struct blk_limits l = q->used ? q->conf->limits : (struct blk_limits){0};
-    if ((e = blk_limits_set(&l, &p->limits, now_ns, what)))
+    if ((e = blk_limits_set(&l, &p->limits, now_ns, what)) || (e = blk_tree_reserve(s, p->group[0], p->group[1])))
         return e;
-    if (!q->used) {
+    if (q->used)
+        blk_tree_unlink(s, queue, now_ns); /* its groups may change: it finds its home again */
+    else {
         struct blk_slot *ring = q->ring;
         struct blk_queue_conf *conf = q->conf;
         memset(q, 0, sizeof(*q));
@@ -314,10 +177,12 @@ int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct bl
     q->r_mul = p->reservation ? (uint64_t)((1000000000ull << 32) / p->reservation) : 0;
     q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / q->conf->params.weight;
     q->limited = l.active || p->group[0] != BLK_IOSCHED_NO_GROUP || p->group[1] != BLK_IOSCHED_NO_GROUP;
+    q->own_limits = l.active != 0;
+    blk_tree_link(s, queue, now_ns);
     if (q->count) {
         resync_p(s, q);
         tag_head(s, q);
-        place(s, queue, now_ns);
+        blk_tree_place(s, queue, now_ns);
     }
     return 0;
 }
@@ -337,6 +202,7 @@ int blk_iosched_queue_remove(struct blk_iosched *s, uint32_t queue)
     if (s->q[queue].count || s->q[queue].inflight)
         return err_set(EBUSY, "I/O scheduler: queue %u still has %u requests waiting and %u in flight", queue,
                        s->q[queue].count, s->q[queue].inflight);
+    blk_tree_unlink(s, queue, 0); /* idle: in no heap, its throttled time counted */
     s->q[queue].used = false;
     return 0;
 }
@@ -359,23 +225,25 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
     if (q->count++ == 0) {
         resync_p(s, q);
         tag_head(s, q);
-        place(s, queue, now_ns);
+        blk_tree_place(s, queue, now_ns);
     }
     return 0;
 }
 
 /* Moves every P tag down by the same amount before V could overflow (every ~2^26 units of
- * work at weight 1): O(queues), rare, keeps the order. Tags of idle queues are clipped at 0
- * (they restart at V anyway). */
+ * work at weight 1): O(queues + groups), rare, keeps the order. Tags of idle queues are
+ * clipped at 0 (they restart at V anyway), and so would be those of queues a group held for
+ * longer than BLK_P_LAG_MAX of virtual time (their order among themselves is then the queue
+ * number's). */
 static void rebase_p(struct blk_iosched *s)
 {
-    uint64_t delta = s->v - P_REBASE_TO; /* <= the smallest key in the P heap (invariant) */
+    uint64_t delta = s->v - P_REBASE_TO;
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
         q->p_prev = q->p_prev > delta ? q->p_prev - delta : 0;
         q->p_tag = q->p_tag > delta ? q->p_tag - delta : 0;
     }
-    blk_heap_rebase(&s->p_heap, delta);
+    blk_tree_rebuild_p(s);
     s->v -= delta;
 }
 
@@ -391,8 +259,15 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     if (q->limited) {
         blk_limits_charge(&q->conf->limits, h->io.dir, h->io.bytes, now);
         for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
-            if (q->conf->params.group[k] != BLK_IOSCHED_NO_GROUP)
-                blk_limits_charge(&s->g[q->conf->params.group[k]].limits, h->io.dir, h->io.bytes, now);
+            if (q->conf->params.group[k] != BLK_IOSCHED_NO_GROUP) {
+                struct blk_node *g = &s->node[q->conf->params.group[k]];
+                if (s->tree) { /* its node looks at its limits again (flat: its members do) */
+                    g->ready_ns = blk_limits_charge_ready(&g->limits, h->io.dir, h->io.bytes, now);
+                    g->recheck = true;
+                } else {
+                    blk_limits_charge(&g->limits, h->io.dir, h->io.bytes, now);
+                }
+            }
     }
     uint64_t cost = q->head_cost;
     if (phase == BLK_IOSCHED_RESERVATION) {
@@ -412,7 +287,23 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     q->count--;
     if (q->count)
         tag_head(s, q);
-    place(s, i, now);
+    blk_tree_place(s, i, now); /* its home and the groups above follow, held whole if over */
+    for (int k = 0; s->tree && q->extra && k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+        if (q->extra >> k & 1) /* a group off its path was charged too */
+            blk_tree_update(s, q->conf->params.group[k], now);
+}
+
+/* The queue at the top of the root's R heap (by_r) or P heap: down through the groups, each
+ * standing for its best child in the same kind of heap. */
+static uint32_t leaf(const struct blk_iosched *s, bool by_r)
+{
+    const struct blk_node *n = &s->node[BLK_ROOT];
+    uint32_t id = blk_heap_top(by_r ? &n->r : &n->p)->id;
+    while (id >= s->cfg.queues) {
+        n = &s->node[id - s->cfg.queues];
+        id = blk_heap_top(by_r ? &n->r : &n->p)->id;
+    }
+    return id;
 }
 
 int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosched_pick *out)
@@ -422,21 +313,21 @@ int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosc
         return -EBUSY;
     if (s->v >= P_REBASE_AT)
         rebase_p(s);
-    while (!blk_heap_empty(&s->wait_heap) && blk_heap_top(&s->wait_heap)->key <= now_ns)
-        place(s, blk_heap_top(&s->wait_heap)->queue, now_ns);
-    while (!blk_heap_empty(&s->r_heap) && blk_heap_top(&s->r_heap)->key <= now_ns) {
-        uint32_t i = blk_heap_top(&s->r_heap)->queue;
-        if (ready_at(s, &s->q[i]) > now_ns) { /* a group limit moved since it was placed */
-            place(s, i, now_ns);
+    blk_tree_wake(s, now_ns);
+    const struct blk_node *root = &s->node[BLK_ROOT];
+    while (!blk_heap_empty(&root->r) && blk_heap_top(&root->r)->key <= now_ns) {
+        uint32_t i = leaf(s, true);
+        if (!blk_tree_may_go(s, &s->q[i], now_ns)) { /* a limit for its direction, or a group off its path */
+            blk_tree_hold(s, i, now_ns);
             continue;
         }
         serve(s, i, BLK_IOSCHED_RESERVATION, now_ns, out);
         return 0;
     }
-    while (!blk_heap_empty(&s->p_heap)) {
-        uint32_t i = blk_heap_top(&s->p_heap)->queue;
-        if (ready_at(s, &s->q[i]) > now_ns) {
-            place(s, i, now_ns);
+    while (!blk_heap_empty(&root->p)) {
+        uint32_t i = leaf(s, false);
+        if (!blk_tree_may_go(s, &s->q[i], now_ns)) {
+            blk_tree_hold(s, i, now_ns);
             continue;
         }
         serve(s, i, BLK_IOSCHED_WEIGHT, now_ns, out);
@@ -471,8 +362,7 @@ int blk_iosched_queue_stats(const struct blk_iosched *s, uint32_t queue, uint64_
         return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
     const struct blk_queue *q = &s->q[queue];
     *out = q->stats;
-    if (q->throttled_since && now_ns > q->throttled_since)
-        out->throttled_ns += now_ns - q->throttled_since;
+    out->throttled_ns += blk_tree_throttled_now(s, q, now_ns);
     out->queued = q->count;
     out->inflight = q->inflight;
     return 0;

@@ -7,9 +7,11 @@
  *                libvirt's group_name (disks of a group share one limit, so splitting a disk
  *                into N does not give N quotas) and a per-sponsor group over all its disks.
  * Pure decision code: no I/O, no clock reads (times are ns on a monotonic clock, passed in),
- * no allocation after blk_iosched_create(), O(log n) per decision in the number of queues
- * (amortised: a group over its limit moves its held members once per wake batch).
- * One thread at a time (blkback's scheduling thread); nothing here blocks.
+ * no allocation per request (a group's heaps grow in blk_iosched_queue_set when a queue
+ * joins it), O(log n) per decision in the number of queues: the queues sit in a tree of
+ * heaps by group (iosched_tree.h), and a group over its limit waits whole, one move however
+ * many members it holds. One thread at a time (blkback's scheduling thread); nothing here
+ * blocks.
  *
  * Cost model: a request of S bytes costs 1 + S / ref_bytes units, as in mClock, with
  * ref_bytes the size at which the device spends as long moving data as it spends per
@@ -66,14 +68,22 @@
 #define BLK_IOSCHED_P_SCALE (1ull << 20)
 #define BLK_IOSCHED_MAX_RESERVE (1ull << 32) /* units per second */
 #define BLK_IOSCHED_QUEUE_GROUPS 2           /* group_name, sponsor */
-/* A queue held by a limit comes back this long after the limit would let one request pass,
- * so that a group over its limit releases its members once per batch of requests rather
- * than once per request (each release moves every member through the heaps); the members a
- * group holds come back at one time, to compete by their tags. Below every bucket's
- * tolerance (BLK_LIMIT_SLACK_NS, BLK_LIMIT_PEAK_SLACK_NS), so the batch it lets through is
- * not cut off and the rates are unchanged; only the pacing is coarser. */
+/* A queue or a group held by a limit comes back this long after the limit would let one
+ * request pass, so that it is held and woken once per batch of requests rather than once
+ * per request; the members a group holds come back at one time (with the group), to compete
+ * by their tags. Below every bucket's tolerance (BLK_LIMIT_SLACK_NS, BLK_LIMIT_PEAK_SLACK_NS),
+ * so the batch it lets through is not cut off and the rates are unchanged; only the pacing
+ * is coarser. */
 #define BLK_IOSCHED_WAKE_BATCH_NS 2000000ull
 #define BLK_IOSCHED_NO_GROUP 0 /* groups are numbered 1..groups */
+/* From this many queues (config.queues) up, the queues sit in heaps by group, a group over
+ * its limit waiting whole (iosched_tree.h); below, all in the root's heaps, and a group over
+ * its limit holds its members one by one as each is placed or picked (the structure before
+ * the heaps by group). By default always by group: measured (bench/README.md, 2026-12-07
+ * 18:39), this code's flat heaps were slower than the tree at 1 and 100 disks and the same
+ * at 10; a larger tree_from is for the tests, which check that both follow the same
+ * rules. */
+#define BLK_IOSCHED_TREE_FROM_DEFAULT 1u
 
 struct blk_io {
     uint64_t cookie;     /* the caller's request (returned by dispatch) */
@@ -87,6 +97,7 @@ struct blk_iosched_config {
     uint32_t queue_depth;  /* requests waiting per queue at most (the virtqueue size) */
     uint32_t device_depth; /* requests dispatched and not completed at most, >= 1 */
     uint32_t ref_bytes;    /* the cost model's reference size; 0: BLK_IOSCHED_REF_BYTES_DEFAULT */
+    uint32_t tree_from;    /* heaps by group from this many queues up; 0: BLK_IOSCHED_TREE_FROM_DEFAULT (always) */
 };
 
 struct blk_iosched_params {
@@ -127,8 +138,9 @@ void blk_iosched_destroy(struct blk_iosched *s);
 int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct blk_iotune *t, uint64_t now_ns);
 
 /* Sets (first time: adds) a queue's parameters, live: the new values apply from the next
- * decision, tags and debts are kept (a changed limit as in blk_limits_set). -EINVAL with a
- * message naming the value. */
+ * decision, tags and debts are kept (a changed limit as in blk_limits_set), and a queue whose
+ * groups change moves to its new groups' heaps. -EINVAL with a message naming the value, or
+ * -ENOMEM (a group's heaps could not grow; nothing changed). */
 int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct blk_iosched_params *p, uint64_t now_ns);
 /* The queue's parameters. -ENOENT if unset. */
 int blk_iosched_queue_get(const struct blk_iosched *s, uint32_t queue, struct blk_iosched_params *out);

@@ -11,6 +11,7 @@ int blk_heap_init(struct blk_heap *h, uint32_t cap)
     memset(h, 0, sizeof(*h));
     h->e = calloc(cap ? cap : 1, sizeof(*h->e));
     h->pos = malloc((cap ? cap : 1) * sizeof(*h->pos));
+    h->own_pos = true;
     if (!h->e || !h->pos) {
         blk_heap_free(h);
         return err_set(ENOMEM, "I/O scheduler: no memory for a heap of %u queues", cap);
@@ -21,10 +22,30 @@ int blk_heap_init(struct blk_heap *h, uint32_t cap)
     return 0;
 }
 
+int blk_heap_init_shared(struct blk_heap *h, uint32_t cap, uint32_t *pos)
+{
+    memset(h, 0, sizeof(*h));
+    h->pos = pos;
+    return blk_heap_reserve(h, cap);
+}
+
+int blk_heap_reserve(struct blk_heap *h, uint32_t cap)
+{
+    if (cap <= h->cap && h->e)
+        return 0;
+    struct blk_heap_entry *e = realloc(h->e, (cap ? cap : 1) * sizeof(*h->e));
+    if (!e)
+        return err_set(ENOMEM, "I/O scheduler: no memory for a heap of %u entries", cap);
+    h->e = e;
+    h->cap = cap;
+    return 0;
+}
+
 void blk_heap_free(struct blk_heap *h)
 {
     free(h->e);
-    free(h->pos);
+    if (h->own_pos)
+        free(h->pos);
     memset(h, 0, sizeof(*h));
 }
 
@@ -38,12 +59,14 @@ static bool less(const struct blk_heap_entry *a, const struct blk_heap_entry *b)
 static void place(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
     h->e[i] = v;
-    h->pos[v.queue] = i;
+    h->pos[v.id] = i;
 }
 
-static void sift_up(struct blk_heap *h, uint32_t i)
+/* The sifts take the entry to place in the hole at i by value: reading it back from e[i]
+ * just after writing it would stall on store forwarding (two 8-byte stores, one 16-byte
+ * load). */
+static void sift_up(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
-    struct blk_heap_entry v = h->e[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
         if (!less(&v, &h->e[parent]))
@@ -54,9 +77,8 @@ static void sift_up(struct blk_heap *h, uint32_t i)
     place(h, i, v);
 }
 
-static void sift_down(struct blk_heap *h, uint32_t i)
+static void sift_down(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
-    struct blk_heap_entry v = h->e[i];
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= h->n)
@@ -71,36 +93,37 @@ static void sift_down(struct blk_heap *h, uint32_t i)
     place(h, i, v);
 }
 
-void blk_heap_set(struct blk_heap *h, uint32_t queue, uint64_t key)
+void blk_heap_set_as(struct blk_heap *h, uint32_t id, uint64_t key, uint32_t queue)
 {
-    uint32_t i = h->pos[queue];
+    struct blk_heap_entry v = {.key = key, .queue = queue, .id = id};
+    uint32_t i = h->pos[id];
     if (i == BLK_HEAP_NONE) {
-        i = h->n++;
-        place(h, i, (struct blk_heap_entry){.key = key, .queue = queue});
-        sift_up(h, i);
+        sift_up(h, h->n++, v);
         return;
     }
-    uint64_t old = h->e[i].key;
-    h->e[i].key = key;
-    if (key < old)
-        sift_up(h, i);
+    if (h->n == 1) { /* alone (a group with one child): nothing to compare with */
+        h->e[0] = v;
+        return;
+    }
+    if (less(&v, &h->e[i]))
+        sift_up(h, i, v);
     else
-        sift_down(h, i);
+        sift_down(h, i, v);
 }
 
-void blk_heap_remove(struct blk_heap *h, uint32_t queue)
+void blk_heap_remove(struct blk_heap *h, uint32_t id)
 {
-    uint32_t i = h->pos[queue];
+    uint32_t i = h->pos[id];
     if (i == BLK_HEAP_NONE)
         return;
-    h->pos[queue] = BLK_HEAP_NONE;
+    h->pos[id] = BLK_HEAP_NONE;
     if (--h->n == i)
         return;
-    uint32_t moved = h->e[h->n].queue;
-    place(h, i, h->e[h->n]);
-    sift_down(h, i);
-    if (h->pos[moved] == i) /* it did not go down: it may have to go up */
-        sift_up(h, i);
+    struct blk_heap_entry last = h->e[h->n];
+    if (i > 0 && less(&last, &h->e[(i - 1) / 2]))
+        sift_up(h, i, last);
+    else
+        sift_down(h, i, last);
 }
 
 void blk_heap_rebase(struct blk_heap *h, uint64_t delta)
@@ -109,4 +132,12 @@ void blk_heap_rebase(struct blk_heap *h, uint64_t delta)
         delta = h->e[0].key; /* clipping to 0 would make ties the order does not know */
     for (uint32_t i = 0; i < h->n; i++)
         h->e[i].key -= delta;
+}
+
+void blk_heap_heapify(struct blk_heap *h)
+{
+    for (uint32_t i = 0; i < h->n; i++)
+        h->pos[h->e[i].id] = i;
+    for (uint32_t i = h->n / 2; i-- > 0;)
+        sift_down(h, i, h->e[i]);
 }

@@ -74,9 +74,17 @@ int blk_iotune_check(const struct blk_iotune *t, const char *what);
 int blk_limits_set(struct blk_limits *l, const struct blk_iotune *t, uint64_t now_ns, const char *what);
 /* The settings back (avg, max, max_length as set). */
 void blk_limits_get(const struct blk_limits *l, struct blk_iotune *out);
+/* Whether a read_* or write_* limit is set: then a request's direction decides whether it may
+ * start (with total_* limits only, reads and writes start at the same time). */
+static inline bool blk_limits_one_way(const struct blk_limits *l)
+{
+    return (l->active & (0x36u | 0x36u << 8)) != 0; /* read and write, IOPS and bytes, avg and peak */
+}
 /* Earliest time at which a request in dir may start: 0 when unlimited (or any time <= now). */
 uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir);
 /* Charges a request of bytes in dir that starts now. */
 void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
+/* The same, and returns blk_limits_ready_at(l, dir) after the charge (one pass). */
+uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
 
 #endif
