@@ -10,8 +10,9 @@
  * one whose payload is not exactly what its number says (a buffer the device did not write,
  * or wrote and the memory lost), is corrupt; a number not above the last of its stream is a
  * frame seen again (a used ring that went back). Gaps (frames the network dropped) are
- * counted, not failures. It ends with PASS once need=N frames (default 2000) of stream 2 have
- * arrived, after at least one of stream 1, with nothing corrupt and nothing seen again; FAIL at
+ * counted, not failures. It ends with PASS once need=N frames (default 2000) of stream=S
+ * (default 2) have arrived, after at least one of stream 1 (with S 2: the stream on the host
+ * it came from), with nothing corrupt and nothing seen again; FAIL at
  * the first bad frame (after printing it) or after idle=S seconds (default 60) without a frame.
  */
 #include "net_test.h"
@@ -81,6 +82,9 @@ static int check(const uint8_t *b, size_t len, uint32_t *s, uint32_t *seq)
 static void receiver(void)
 {
     uint64_t need = cmdline_u64("need", 2000), idle_us = cmdline_u64("idle", 60) * 1000000;
+    uint64_t until = cmdline_u64("stream", 2);
+    if (until < 1 || until > STREAMS)
+        until = 2;
     uint64_t good[STREAMS + 1] = {0}, lost[STREAMS + 1] = {0}, last_at = now_us();
     int64_t last[STREAMS + 1] = {-1, -1, -1};
     for (;;) {
@@ -112,7 +116,7 @@ static void receiver(void)
         last[s] = seq;
         if (good[s]++ == 0)
             printf("net_stream: first frame of stream %u (number %u)\n", s, seq);
-        if (good[2] >= need && good[1]) {
+        if (good[until] >= need && good[1]) {
             printf("net_stream: received stream 1: %lu good, %lu lost; stream 2: %lu good, %lu lost; 0 corrupt, 0 "
                    "seen again\n",
                    (unsigned long)good[1], (unsigned long)lost[1], (unsigned long)good[2], (unsigned long)lost[2]);
