@@ -639,6 +639,7 @@ int vhost_front_log_start(struct vhost_front *f)
             r = err_set(-r == ETIMEDOUT ? ETIMEDOUT : EPROTO, "%s: the backend did not start its dirty log: %s",
                         f->name, err_msg());
             drop_connection(f, true, err_msg());
+            f->logging = false; /* the caller holds the rings instead */
         }
     }
     pthread_mutex_unlock(&f->io_lock);
