@@ -12,7 +12,9 @@
  * frame seen again (a used ring that went back). Gaps (frames the network dropped) are
  * counted, not failures. It ends with PASS once need=N frames (default 2000) of stream=S
  * (default 2) have arrived, after at least one of stream 1 (with S 2: the stream on the host
- * it came from), with nothing corrupt and nothing seen again; FAIL at
+ * it came from), with nothing corrupt and nothing seen again. slow=US (default 0) spends that
+ * long on each frame, so that the device keeps the receive ring full of frames not read yet
+ * (what a migration must carry over intact); FAIL at
  * the first bad frame (after printing it) or after idle=S seconds (default 60) without a frame.
  */
 #include "net_test.h"
@@ -82,7 +84,7 @@ static int check(const uint8_t *b, size_t len, uint32_t *s, uint32_t *seq)
 static void receiver(void)
 {
     uint64_t need = cmdline_u64("need", 2000), idle_us = cmdline_u64("idle", 60) * 1000000;
-    uint64_t until = cmdline_u64("stream", 2);
+    uint64_t until = cmdline_u64("stream", 2), slow = cmdline_u64("slow", 0);
     if (until < 1 || until > STREAMS)
         until = 2;
     uint64_t good[STREAMS + 1] = {0}, lost[STREAMS + 1] = {0}, last_at = now_us();
@@ -116,6 +118,8 @@ static void receiver(void)
         last[s] = seq;
         if (good[s]++ == 0)
             printf("net_stream: first frame of stream %u (number %u)\n", s, seq);
+        for (uint64_t t = now_us() + slow; slow && now_us() < t;)
+            pause();
         if (good[until] >= need && good[1]) {
             printf("net_stream: received stream 1: %lu good, %lu lost; stream 2: %lu good, %lu lost; 0 corrupt, 0 "
                    "seen again\n",

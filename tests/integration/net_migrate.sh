@@ -5,9 +5,11 @@
 #   net-migrate-*  two backends on this host (A and B, the same MAC on each, as a domain's
 #                  port follows it between hosts), one sender on each. The receiver
 #                  (guest/tests/net_stream.c) checks every byte of every frame; it migrates
-#                  from A to B while stream 1 arrives, and must end with PASS on B after
-#                  stream 2: no corrupt frame, no frame seen again (a stale buffer or used
-#                  ring on B shows as one), only frames the network dropped missing.
+#                  from A to B while stream 1 arrives (reading slowly, so that its receive
+#                  ring is full of frames the backend wrote during the rounds), and must end
+#                  with PASS on B after stream 2: no corrupt frame, no frame seen again (a
+#                  stale buffer or used ring on B shows as one), only frames the network
+#                  dropped missing.
 #   net-restore-*  a receiver saved while stream 1 arrives and restored (--restore-eager) on
 #                  the same port: its rings go to the backend only once RAM is in, so the
 #                  backend starts from the used index the snapshot recorded.
@@ -76,7 +78,8 @@ if nm_ready; then
     dst_job=$!
     NM_PIDS+=($dst_job)
     timeout -k 5 120 "$VMM" --run-dir "$TMP/nmsrc" --name nmsrc --kernel "$GUEST/net_stream.elf" --memory 64M \
-        --net mac=$NM_MAC --migrate-key "$TMP/nm.key" --cmdline "role=recv ip=10.0.7.1 need=${NM_NEED:-3000} idle=30" \
+        --net mac=$NM_MAC --migrate-key "$TMP/nm.key" \
+        --cmdline "role=recv ip=10.0.7.1 need=${NM_NEED:-1500} slow=${NM_SLOW:-3000} idle=30" \
         </dev/null >"$TMP/nmsrc.vmm.log" 2>&1 &
     src_job=$!
     NM_PIDS+=($src_job)
