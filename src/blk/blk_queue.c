@@ -16,6 +16,19 @@
 
 /* ---- publication ---- */
 
+/* A migrating front end's dirty log (vu_log.h): the pages this request wrote into guest
+ * memory through our own mapping (read data, the status byte), which the front end's own
+ * dirty log cannot see. */
+static void log_writes(const struct vring *vr, const struct blk_req *r)
+{
+    if (!vr->log)
+        return;
+    if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_GET_ID)
+        for (unsigned i = 0; i < r->ndata; i++)
+            vring_log(vr, r->data[i].iov_base, r->data[i].iov_len);
+    vring_log(vr, r->status, 1);
+}
+
 /* Publishes the done slots at the front of the queue, in order. */
 static void publish(struct blk_queue *q)
 {
@@ -28,6 +41,7 @@ static void publish(struct blk_queue *q)
         if (s->req.status) {
             blk_req_complete(&s->req, s->status);
             len = s->status == VIRTIO_BLK_S_OK ? s->req.used_len : 1;
+            log_writes(vr, &s->req);
         }
         vring_push(vr, s->head, len);
         s->busy = s->done = false;

@@ -72,7 +72,8 @@ bool vhost_user_request_has_reply(uint32_t request)
     case VHOST_USER_GET_INFLIGHT_FD:
     case VHOST_USER_GET_CONFIG:
     case VHOST_USER_GET_MAX_MEM_SLOTS:
-    case VHOST_USER_GET_STATUS: return true;
+    case VHOST_USER_GET_STATUS:
+    case VHOST_USER_SET_LOG_BASE: return true; /* an empty reply: the log is in use */
     default: return false;
     }
 }
@@ -261,6 +262,7 @@ static long expected_size(uint32_t request, bool reply)
     case VHOST_USER_GET_VRING_BASE: return sizeof(struct vhost_user_vring_state);
     case VHOST_USER_GET_INFLIGHT_FD:
     case VHOST_USER_SET_INFLIGHT_FD: return sizeof(struct vhost_user_inflight);
+    case VHOST_USER_SET_LOG_BASE: return reply ? 0 : (long)sizeof(struct vhost_user_log);
     case VHOST_USER_SET_OWNER:
     case VHOST_USER_RESET_OWNER:
     case VHOST_USER_RESET_DEVICE: return reply ? 8 : 0;

@@ -109,6 +109,7 @@ enum vhost_user_request {
 #define VU_NET_F_MRG_RXBUF 15
 #define VU_NET_F_STATUS 16
 #define VU_F_NOTIFY_ON_EMPTY 24
+#define VU_F_LOG_ALL 26 /* VHOST_F_LOG_ALL: the backend logs its guest-memory writes (SET_LOG_BASE) */
 #define VU_F_INDIRECT_DESC 28
 #define VU_F_EVENT_IDX 29
 #define VU_F_PROTOCOL_FEATURES 30 /* vhost-user's own bit: GET_PROTOCOL_FEATURES exists */
@@ -163,6 +164,18 @@ struct vhost_user_vring_addr {
  * bit 8 set means no fd is attached (polling / no notification). */
 #define VHOST_USER_VRING_IDX_MASK 0xffull
 #define VHOST_USER_VRING_NOFD_MASK (1ull << 8)
+
+/* SET_LOG_BASE with PROTOCOL_F_LOG_SHMFD: the dirty log, a bitmap of guest-physical pages
+ * (bit p % 8 of byte p / 8 for the page at p * 4096), `mmap_size` bytes at `mmap_offset` in
+ * the fd that comes with it. The backend sets the bit of every page it writes while
+ * VU_F_LOG_ALL is negotiated; the front end clears the bits it has collected. The backend
+ * answers with an empty reply of the same request once the log is in use (what QEMU waits
+ * for). */
+#define VHOST_LOG_PAGE 4096u
+struct vhost_user_log {
+    uint64_t mmap_size;
+    uint64_t mmap_offset;
+};
 
 /* SET_MEM_TABLE: one fd per region, in order. */
 #define VHOST_USER_MAX_REGIONS 8
@@ -238,6 +251,7 @@ struct vhost_user_msg {
         struct vhost_user_vring_addr addr;
         struct vhost_user_mem_table memory;
         struct vhost_user_inflight inflight;
+        struct vhost_user_log log;
         struct vhost_user_config config;
         uint8_t raw[VHOST_USER_MAX_PAYLOAD];
     } payload;

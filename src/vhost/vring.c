@@ -43,6 +43,7 @@ int vring_start(struct vring *vr, const struct mem_table *mem, uint16_t base, co
                                                          : vr->used_uva));
     if (((uintptr_t)vr->desc & 15) || ((uintptr_t)vr->avail & 1) || ((uintptr_t)vr->used & 3))
         return err_set(EINVAL, "%s: misaligned ring addresses", what);
+    vr->mem = mem;
     vr->last_avail = base;
     vr->used_idx = __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
     vr->broken = false;
@@ -80,6 +81,7 @@ int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain 
     uint16_t head = __atomic_load_n(&vr->avail->ring[vr->last_avail % vr->num], __ATOMIC_RELAXED);
     if (head >= vr->num)
         return broken(vr, "avail entry names descriptor %u of %u", head, vr->num);
+    c->vr = vr;
     c->head = head;
     c->pos = vr->last_avail;
     c->nrd = c->nwr = 0;
@@ -119,8 +121,10 @@ void vring_push(struct vring *vr, uint16_t head, uint32_t len)
     struct vu_used_elem *e = &vr->used->ring[vr->used_idx % vr->num];
     e->id = head;
     e->len = len;
+    vring_log(vr, e, sizeof(*e));
     vr->used_idx++;
     __atomic_store_n(&vr->used->idx, vr->used_idx, __ATOMIC_RELEASE);
+    vring_log(vr, &vr->used->idx, sizeof(vr->used->idx));
     vr->need_call = true;
 }
 
@@ -174,6 +178,8 @@ size_t vring_chain_write(const struct vring_chain *c, const struct iovec *src, u
             size_t room = c->wr[di].iov_len - doff;
             size_t n = left < room ? left : room;
             memcpy((uint8_t *)c->wr[di].iov_base + doff, p, n);
+            if (c->vr)
+                vring_log(c->vr, (uint8_t *)c->wr[di].iov_base + doff, n);
             p += n;
             left -= n;
             doff += n;

@@ -17,6 +17,7 @@
 
 #include "proto/vhost_user.h"
 #include "vhost/mem_table.h"
+#include "vhost/vu_log.h"
 
 #define VRING_MAX_NUM 1024u /* largest queue size the backend accepts */
 #define VRING_MAX_SEGS 64u  /* buffers in one chain */
@@ -36,9 +37,16 @@ struct vring {
     bool broken;
     bool need_call;  /* used entries published since the last call */
     uint64_t errors; /* times a guest broke this ring (kept across vring_reset) */
+    /* The dirty log while the front end asks for one (vu_dev sets it; NULL: not logging),
+     * and the table the ring was translated with: every write into guest memory through
+     * this ring (used entries, chain buffers: vring_push, vring_chain_write, vring_log)
+     * marks its pages, after the write. */
+    const struct vu_log *log;
+    const struct mem_table *mem;
 };
 
 struct vring_chain {
+    const struct vring *vr; /* the ring it was taken from (its log) */
     uint16_t head;
     uint16_t pos; /* its position in the avail ring */
     unsigned nrd, nwr;
@@ -79,10 +87,19 @@ void vring_push(struct vring *vr, uint16_t head, uint32_t len);
 /* Signals the call eventfd if anything was published and the guest wants interrupts. */
 void vring_notify(struct vring *vr);
 
+/* A write the owner made into guest memory itself (a buffer of a chain, through its own
+ * pointer: xeno-blkback's read data and status byte): marks its pages in the dirty log, if
+ * one is on. Call after the write, before the used entry is published. */
+static inline void vring_log(const struct vring *vr, const void *p, size_t len)
+{
+    if (vr->log)
+        vu_log_mark_host(vr->log, vr->mem, p, len);
+}
+
 /* Copies the chain's readable bytes from offset `off` into buf (at most len); returns bytes. */
 size_t vring_chain_read(const struct vring_chain *c, size_t off, void *buf, size_t len);
 /* Writes bufs into the chain's writable part from its start; returns bytes written (short when
- * the chain is too small). */
+ * the chain is too small). The pages written are logged (vring_log). */
 size_t vring_chain_write(const struct vring_chain *c, const struct iovec *src, unsigned nsrc);
 
 #endif

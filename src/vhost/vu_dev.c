@@ -17,6 +17,24 @@ void vu_dev_init(struct vu_dev *d, const char *name, const struct vu_dev_class *
         vring_init(&d->vq[q]);
 }
 
+/* What every device offers besides its class's bits: the dirty log (vu_dev.h). */
+#define VU_DEV_FEATURES (1ull << VU_F_LOG_ALL)
+#define VU_DEV_PROTOCOL_FEATURES (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD)
+
+static uint64_t offered_features(const struct vu_dev *d)
+{
+    return d->cls->features | VU_DEV_FEATURES;
+}
+
+/* Points every ring at the log while the front end wants one (LOG_ALL and a log set), else
+ * at none. */
+static void update_log(struct vu_dev *d)
+{
+    const struct vu_log *l = (d->features & (1ull << VU_F_LOG_ALL)) && d->log.bits ? &d->log : NULL;
+    for (unsigned q = 0; q < VU_DEV_MAX_QUEUES; q++)
+        d->vq[q].log = l;
+}
+
 static void stop_ring(struct vu_dev *d, unsigned q)
 {
     if (!d->vq[q].started)
@@ -61,6 +79,8 @@ void vu_dev_reset(struct vu_dev *d)
     }
     mem_table_unmap(&d->mem);
     d->features = d->protocol_features = 0;
+    update_log(d);
+    vu_log_unmap(&d->log);
     if (d->cls->reset)
         d->cls->reset(d);
 }
@@ -223,7 +243,7 @@ static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, 
  * has a config space to serve. */
 static uint64_t offered_protocol_features(const struct vu_dev *d)
 {
-    uint64_t f = d->cls->protocol_features & ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+    uint64_t f = (d->cls->protocol_features | VU_DEV_PROTOCOL_FEATURES) & ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
     if (d->cls->get_config)
         f |= 1ull << VHOST_USER_PROTOCOL_F_CONFIG;
     return f;
@@ -273,20 +293,39 @@ static int get_config(struct vu_dev *d, int sock, struct vhost_user_msg *m)
     return vhost_user_send(sock, m);
 }
 
+/* SET_LOG_BASE: maps the front end's log (with LOG_SHMFD only: a log by address is not
+ * ours to reach) and answers with the empty reply that says it is in use. A log that cannot
+ * be mapped drops the connection: the front end would count on pages nobody marks. */
+static int set_log_base(struct vu_dev *d, int sock, struct vhost_user_msg *m)
+{
+    if (!(d->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD)) || m->nfds != 1)
+        return err_set(EPROTO, "%s %s: SET_LOG_BASE without LOG_SHMFD negotiated and one fd (%u fds)", d->cls->kind,
+                       d->name, m->nfds);
+    int fd = m->fds[0];
+    m->fds[0] = -1;
+    m->nfds = 0;
+    int rc = vu_log_map(&d->log, fd, m->payload.log.mmap_size, m->payload.log.mmap_offset);
+    if (rc < 0)
+        return err_wrap(-rc == EPERM ? EPERM : EPROTO, "%s %s: SET_LOG_BASE", d->cls->kind, d->name);
+    update_log(d);
+    return reply(sock, m, NULL, 0);
+}
+
 /* Handles requests that change state; returns 0 or -errno (refused: message in err_msg). */
 static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
 {
     int q, rc;
     switch (m->hdr.request) {
-    case VHOST_USER_GET_FEATURES: *replied = true; return reply_u64(sock, m, d->cls->features);
+    case VHOST_USER_GET_FEATURES: *replied = true; return reply_u64(sock, m, offered_features(d));
     case VHOST_USER_SET_FEATURES:
-        if (m->payload.u64 & ~d->cls->features)
+        if (m->payload.u64 & ~offered_features(d))
             return err_set(EINVAL, "%s %s: SET_FEATURES 0x%llx has bits not offered (0x%llx)", d->cls->kind, d->name,
-                           (unsigned long long)m->payload.u64, (unsigned long long)d->cls->features);
+                           (unsigned long long)m->payload.u64, (unsigned long long)offered_features(d));
         if (!(m->payload.u64 & (1ull << VU_F_VERSION_1)))
             return err_set(EINVAL, "%s %s: SET_FEATURES without VERSION_1 (legacy devices are not served)",
                            d->cls->kind, d->name);
         d->features = m->payload.u64;
+        update_log(d); /* LOG_ALL on or off: the rings log from the next write */
         return 0;
     case VHOST_USER_GET_PROTOCOL_FEATURES: *replied = true; return reply_u64(sock, m, offered_protocol_features(d));
     case VHOST_USER_SET_PROTOCOL_FEATURES:
@@ -304,7 +343,9 @@ static int apply(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *rep
             vring_reset(&d->vq[q]);
             d->base[q] = 0;
         }
+        update_log(d);
         return 0;
+    case VHOST_USER_SET_LOG_BASE: *replied = true; return set_log_base(d, sock, m);
     case VHOST_USER_SET_MEM_TABLE: {
         for (q = 0; q < (int)d->cls->nq; q++)
             stop_ring(d, (unsigned)q);

@@ -13,6 +13,7 @@
 #include "proto/vhost_user.h"
 #include "vhost/mem_table.h"
 #include "vhost/vring.h"
+#include "vhost/vu_log.h"
 
 #define VU_DEV_MAX_QUEUES 8u /* rings one device may have (a class serves up to its nq) */
 
@@ -52,6 +53,10 @@ struct vu_dev {
     struct mem_table mem;
     struct vring vq[VU_DEV_MAX_QUEUES];
     uint16_t base[VU_DEV_MAX_QUEUES];
+    /* The dirty log (SET_LOG_BASE): in use by every ring while VU_F_LOG_ALL is negotiated.
+     * Every device offers it (VU_F_LOG_ALL, PROTOCOL_F_LOG_SHMFD besides its class's bits):
+     * all its guest-memory writes go through vring_push, vring_chain_write or vring_log. */
+    struct vu_log log;
     uint64_t protocol_errors; /* messages refused */
 };
 

@@ -80,6 +80,54 @@ static void test_read_write_flush_id(void **state)
     fe_teardown(&f);
 }
 
+/* The dirty log a migrating front end may ask for (docs/migration.md, "Devices' writes"):
+ * once SET_LOG_BASE and LOG_ALL are in, a read marks the pages its data landed in, the status
+ * byte's page and the used ring's; a write marks no data page (the backend only read it). */
+static void test_dirty_log(void **state)
+{
+    (void)state;
+    struct fe f;
+    fe_setup(&f, "disk.img", false);
+    struct vhost_user_msg m, r;
+    vhost_user_msg_init(&m, VHOST_USER_GET_FEATURES, 0);
+    send_msg(&f, &m, &r);
+    uint64_t feat = r.payload.u64;
+    assert_true(feat & (1ull << VU_F_LOG_ALL));
+    vhost_user_msg_u64(&m, VHOST_USER_SET_PROTOCOL_FEATURES, 1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD);
+    send_msg(&f, &m, &r);
+    int logfd = memfd_create("log", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    uint64_t log_bytes = (GPA + MEM) / 4096 / 8;
+    assert_int_equal(ftruncate(logfd, (off_t)log_bytes), 0);
+    assert_int_equal(fcntl(logfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    uint8_t *log = mmap(NULL, log_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+    assert_true(log != MAP_FAILED);
+    vhost_user_msg_init(&m, VHOST_USER_SET_LOG_BASE, 0);
+    m.payload.log = (struct vhost_user_log){.mmap_size = log_bytes};
+    m.hdr.size = sizeof(m.payload.log);
+    m.fds[0] = logfd;
+    m.nfds = 1;
+    send_msg(&f, &m, &r);
+    assert_int_equal(r.hdr.request, VHOST_USER_SET_LOG_BASE);
+    assert_int_equal(r.hdr.size, 0);
+    vhost_user_msg_u64(&m, VHOST_USER_SET_FEATURES, feat);
+    send_msg(&f, &m, &r);
+#define LOGGED(off) ((log[(GPA + (off)) / 4096 / 8] >> ((GPA + (off)) / 4096 % 8)) & 1)
+    uint8_t *buf = f.mem + DATA_OFF;
+    assert_int_equal(request(&f, VIRTIO_BLK_T_OUT, 8, buf, 4096, false), VIRTIO_BLK_S_OK);
+    assert_false(LOGGED(DATA_OFF));
+    assert_true(LOGGED(0x3100)); /* the status byte */
+    assert_true(LOGGED(0x2000)); /* the used ring */
+    memset(log, 0, log_bytes);
+    /* A read of 4 KiB starting half-way into a page: two data pages. */
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 8, buf + 0x2800, 4096, true), VIRTIO_BLK_S_OK);
+    assert_true(LOGGED(DATA_OFF + 0x2000) && LOGGED(DATA_OFF + 0x3000));
+    assert_false(LOGGED(DATA_OFF + 0x1000) || LOGGED(DATA_OFF + 0x4000));
+    assert_true(LOGGED(0x3100) && LOGGED(0x2000));
+#undef LOGGED
+    munmap(log, log_bytes);
+    fe_teardown(&f);
+}
+
 /* What a hostile or broken guest sends: an error status or an empty used entry, never a crash,
  * and the queue goes on serving. */
 static void test_hostile_requests(void **state)
@@ -562,12 +610,13 @@ static void test_disk_spec_qos(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_write_flush_id), cmocka_unit_test(test_hostile_requests),
-        cmocka_unit_test(test_readonly_disk),       cmocka_unit_test(test_disk_spec),
-        cmocka_unit_test(test_image_confined),      cmocka_unit_test(test_ring_restricted),
-        cmocka_unit_test(test_qos_limit_in_path),   cmocka_unit_test(test_qos_admission),
-        cmocka_unit_test(test_disk_spec_qos),       cmocka_unit_test(test_overlay_disk),
-        cmocka_unit_test(test_qos_stop_finishes),   cmocka_unit_test(test_config_space),
+        cmocka_unit_test(test_read_write_flush_id), cmocka_unit_test(test_dirty_log),
+        cmocka_unit_test(test_hostile_requests),    cmocka_unit_test(test_readonly_disk),
+        cmocka_unit_test(test_disk_spec),           cmocka_unit_test(test_image_confined),
+        cmocka_unit_test(test_ring_restricted),     cmocka_unit_test(test_qos_limit_in_path),
+        cmocka_unit_test(test_qos_admission),       cmocka_unit_test(test_disk_spec_qos),
+        cmocka_unit_test(test_overlay_disk),        cmocka_unit_test(test_qos_stop_finishes),
+        cmocka_unit_test(test_config_space),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

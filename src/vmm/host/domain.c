@@ -15,6 +15,7 @@
 #include "vmm/host/cpu_report.h"
 #include "vmm/virtio/virtio_net.h"
 #include "vmm/state/disk_hold.h"
+#include "vmm/state/net_hold.h"
 #include "vmm/state/save_shrink.h"
 
 void domain__notify(struct domain *d, const char *fmt, ...)
@@ -121,8 +122,8 @@ static int boot(struct domain *d, int paused)
      * state is loaded before RAM, and the backend starts from the used index in RAM) and,
      * for a migration, only after GO: until then the source may still run the domain, its
      * disks included (state/disk_hold.h). */
-    if (restoring)
-        vm_disks_hold(&d->vm); /* no backend has the rings yet: nothing to stop, cannot fail */
+    if (restoring && vm_disks_hold(&d->vm) == 0) /* no backend has the rings yet: cannot fail */
+        vm_net_hold(&d->vm);                     /* nor the network's (state/net_hold.h) */
     if (restoring)
         ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
     else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
@@ -158,6 +159,7 @@ static int boot(struct domain *d, int paused)
             clock_gettime(CLOCK_REALTIME, &go); /* the hand-over: this side bills from here */
             d->held_from_ns = (uint64_t)go.tv_sec * 1000000000u + (uint64_t)go.tv_nsec;
             vm_disks_release(&d->vm); /* GO: the disks are ours now */
+            vm_net_release(&d->vm);
             if (!paused)
                 vm_unpause(&d->vm);
             migrate_recv_started(d->incoming);
@@ -173,6 +175,7 @@ static int boot(struct domain *d, int paused)
         } else {
             log_info("restored %s", o->restore);
             vm_disks_release(&d->vm);
+            vm_net_release(&d->vm); /* RAM is in: the rings' used indices are the saved ones */
             if (!paused)
                 vm_unpause(&d->vm);
         }

@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vmm/state/disk_hold.h"
+#include "vmm/state/net_hold.h"
 #include "vmm/state/save_shrink.h"
 #include "vmm/host/sandbox.h"
 
@@ -67,6 +68,10 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
     /* The disks first: their backends finish and flush what they took, so guest RAM and the
      * images are final before either is recorded (state/disk_hold.h). */
     int r = vm_disks_hold(&d->vm);
+    /* The network's backend too: it would go on filling receive buffers and the used ring
+     * of the paused guest while RAM is written out (state/net_hold.h). */
+    if (r == 0)
+        r = vm_net_hold(&d->vm);
     if (r == 0)
         r = vm_snapshot_save(&d->vm, &ds, args->path, &bytes, &pages);
     if (shrink.asked)
@@ -86,6 +91,7 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
     if (r < 0 || args->keep_running) {
         save_shrink_end(d->vm.vballoon, &shrink); /* the guest takes its memory back */
         vm_disks_release(&d->vm);
+        vm_net_release(&d->vm);
     }
     if (r == 0 && !args->keep_running) {
         d->save_requested = 1;

@@ -6,6 +6,9 @@
 #include <sys/ioctl.h>
 
 #include "lib/err.h"
+#include "lib/log.h"
+#include "vmm/state/net_hold.h"
+#include "vmm/virtio/virtio_net.h"
 
 int dirty_log_start(struct dirty_log *dl, struct vm *vm)
 {
@@ -28,6 +31,20 @@ int dirty_log_start(struct dirty_log *dl, struct vm *vm)
         return r;
     }
     dl->on = 1;
+    if (vm->vnet) {
+        r = vhost_front_log_start(&vm->vnet->front);
+        if (r == 0) {
+            dl->net_log = 1;
+        } else {
+            /* Its writes would go unseen: it writes nothing until the move ends. */
+            log_warn("%s; its rings stay held for the migration", err_msg());
+            dl->net_held = 1;
+            if ((r = vm_net_hold(vm)) < 0) {
+                dirty_log_stop(dl);
+                return r;
+            }
+        }
+    }
     return 0;
 }
 
@@ -53,6 +70,8 @@ int dirty_log_collect(struct dirty_log *dl, uint64_t *count)
             }
         }
     }
+    if (dl->net_log)
+        vhost_front_log_take(&vm->vnet->front, dl->bits, dl->npages);
     for (uint64_t w = 0; w < dl->words; w++) {
         dl->bits[w] |= __atomic_exchange_n(&dl->mon[w], 0, __ATOMIC_ACQ_REL);
         n += (uint64_t)__builtin_popcountll(dl->bits[w]);
@@ -63,6 +82,9 @@ int dirty_log_collect(struct dirty_log *dl, uint64_t *count)
 
 void dirty_log_stop(struct dirty_log *dl)
 {
+    if (dl->net_log)
+        vhost_front_log_stop(&dl->vm->vnet->front);
+    dl->net_log = 0;
     if (dl->on)
         vm_set_dirty_logging(dl->vm, 0);
     if (dl->vm && dl->mon) {

@@ -1,6 +1,6 @@
 /* Which guest pages changed since the last look, for live migration's pre-copy rounds.
  *
- * Two sources, merged into one bitmap of RAM pages (memfd offset / 4096):
+ * Three sources, merged into one bitmap of RAM pages (memfd offset / 4096):
  *   - KVM's dirty log (KVM_MEM_LOG_DIRTY_PAGES on every RAM slot, read and cleared with
  *     KVM_GET_DIRTY_LOG): every page a vCPU wrote. The bitmap interface, not the dirty
  *     ring: it works on every KVM this monitor runs on and costs one ioctl per slot per
@@ -8,6 +8,11 @@
  *   - the monitor's own writes into guest RAM (virtio devices filling buffers and used
  *     rings), which KVM does not see: guest_mem.dirty, set by guest_mem_mark_dirty() from
  *     the virtqueue push path.
+ *   - the network backend's writes (xeno-netback fills receive buffers and used rings through
+ *     its own mapping of guest RAM): the vhost-user dirty log it keeps for us
+ *     (vhost_front_log_start). A backend that cannot keep one has its rings held for the
+ *     whole move instead (net_held; state/net_hold.h). The disks' backend is held for the
+ *     whole move anyway (state/disk_hold.h).
  * Start before the first full copy, so that nothing written during it is missed. */
 #ifndef XENO_VMM_STATE_DIRTY_LOG_H
 #define XENO_VMM_STATE_DIRTY_LOG_H
@@ -24,6 +29,8 @@ struct dirty_log {
     uint64_t *kvm;   /* scratch for KVM_GET_DIRTY_LOG */
     uint64_t *mon;   /* monitor writes, installed as vm->mem.dirty */
     int on;
+    int net_log;  /* the network backend keeps a dirty log for us */
+    int net_held; /* it could not: its rings are held (released by the caller if the move fails) */
 };
 
 /* Turns logging on. 0, or a negative errno with err_set() (nothing left on). */

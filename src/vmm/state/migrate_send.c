@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "vmm/state/dirty_log.h"
 #include "vmm/state/disk_hold.h"
+#include "vmm/state/net_hold.h"
 #include "vmm/state/migrate_state.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -369,6 +370,11 @@ static int stop_and_copy(struct migrate_send *m, struct sender *s, struct dirty_
     uint64_t t_pause = now_us();
     vm_pause(vm);
     m->res.paused_vcpus = 1;
+    /* The network backend still fills receive buffers of the paused guest: stop it (it
+     * publishes what it took, logged) before the last look at the logs, so that nothing it
+     * writes comes after it (state/net_hold.h). Frames meanwhile are dropped, as by a link. */
+    if ((r = vm_net_hold(vm)) < 0)
+        return r;
     uint64_t t_paused = now_us(), dirty;
     uint8_t *state = NULL;
     size_t state_len = 0;
@@ -467,6 +473,7 @@ static void *thread_main(void *arg)
     }
     if (r < 0) {
         vm_disks_release(m->vm); /* the domain runs on here: its disks too */
+        vm_net_release(m->vm);   /* and its network (held at the stop, or for the move) */
         peer_reason(&s.c, r);
         m->res.err = r;
         snprintf(m->res.why, sizeof(m->res.why), "%s", err_msg());

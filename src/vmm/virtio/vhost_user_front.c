@@ -22,9 +22,11 @@
 #include "proto/vhost_user.h"
 
 /* Features the front end asks of the protocol: REPLY_ACK so every setting is confirmed (a
- * backend that refused one is noticed at once), INFLIGHT_SHMFD for restarts. */
+ * backend that refused one is noticed at once), INFLIGHT_SHMFD for restarts, LOG_SHMFD for
+ * live migration (the dirty log). */
 #define FRONT_PROTOCOL_FEATURES                                                                                        \
-    ((1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+    ((1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                      \
+     (1ULL << VHOST_USER_PROTOCOL_F_LOG_SHMFD))
 /* An inflight region larger than this is not a plausible answer for our queue sizes. */
 #define INFLIGHT_MAX_BYTES (16ULL << 20)
 
@@ -36,6 +38,12 @@ static void bump(uint64_t *counter)
 static bool has_protocol(const struct vhost_front *f, unsigned bit)
 {
     return (f->protocol_features >> bit) & 1;
+}
+
+/* io_lock held: the connected backend can keep the dirty log. */
+static bool can_log(const struct vhost_front *f)
+{
+    return (f->backend_features & (1ULL << VU_F_LOG_ALL)) && has_protocol(f, VHOST_USER_PROTOCOL_F_LOG_SHMFD);
 }
 
 /* io_lock held. The connection is gone or misbehaved: forget it; the device stays as it is
@@ -225,6 +233,18 @@ static int set_mem_table(struct vhost_front *f)
     return call(f, &m);
 }
 
+/* SET_LOG_BASE: the log's memfd, all of it; the backend's empty reply says it is in use. */
+static int set_log_base(struct vhost_front *f)
+{
+    struct vhost_user_msg m;
+    vhost_user_msg_init(&m, VHOST_USER_SET_LOG_BASE, 0);
+    m.payload.log = (struct vhost_user_log){.mmap_size = f->log.size, .mmap_offset = 0};
+    m.hdr.size = sizeof(m.payload.log);
+    m.fds[0] = f->log.fd;
+    m.nfds = 1;
+    return call(f, &m);
+}
+
 /* GET_INFLIGHT_FD once per driver setup; the fd then outlives connections. */
 static int get_inflight(struct vhost_front *f, unsigned nrings)
 {
@@ -280,7 +300,11 @@ static int hand_over(struct vhost_front *f, const struct vhost_front_rings *rs)
         return err_set(EPROTO, "the driver uses features 0x%llx the backend does not offer",
                        (unsigned long long)(needed & ~f->backend_features));
     uint64_t features = needed | (f->backend_features & (1ULL << VU_F_PROTOCOL_FEATURES));
-    if ((r = call_u64(f, VHOST_USER_SET_FEATURES, features, NULL)) < 0 || (r = set_mem_table(f)) < 0)
+    f->hand_features = features;
+    if (f->logging)
+        features |= 1ULL << VU_F_LOG_ALL; /* try_hand_over checked can_log */
+    if ((r = call_u64(f, VHOST_USER_SET_FEATURES, features, NULL)) < 0 || (r = set_mem_table(f)) < 0 ||
+        (f->logging && (r = set_log_base(f)) < 0))
         return r;
     if (has_protocol(f, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) {
         if (f->inflight_fd < 0 && (r = get_inflight(f, rs->nrings)) < 0)
@@ -334,7 +358,10 @@ static void try_hand_over(struct vhost_front *f)
     pthread_mutex_lock(&f->io_lock);
     /* A reset between the look at the device and here makes that look stale; a driver that
      * set DRIVER_OK again has asked for another attempt (want_setup). */
-    if (f->conn_fd >= 0 && !f->started && !f->held && gen == __atomic_load_n(&f->reset_gen, __ATOMIC_ACQUIRE)) {
+    /* While the dirty log is on, a backend that cannot log does not get the rings: its
+     * writes would reach the destination stale. They wait for vhost_front_log_stop. */
+    if (f->conn_fd >= 0 && !f->started && !f->held && (!f->logging || can_log(f)) &&
+        gen == __atomic_load_n(&f->reset_gen, __ATOMIC_ACQUIRE)) {
         begin_exchange(f);
         if (hand_over(f, &rs) < 0)
             drop_connection(f, true, err_msg());
@@ -491,7 +518,7 @@ int vhost_front_init(struct vhost_front *f, const char *name, const char *path, 
     f->queue_size = queue_size;
     f->ops = ops;
     f->opaque = opaque;
-    f->listen_fd = f->wake_fd = f->conn_fd = f->inflight_fd = -1;
+    f->listen_fd = f->wake_fd = f->conn_fd = f->inflight_fd = f->log.fd = -1;
     pthread_mutex_init(&f->io_lock, NULL);
     f->initialized = true;
     if (!path || !*path)
@@ -502,6 +529,11 @@ int vhost_front_init(struct vhost_front *f, const char *name, const char *path, 
     f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (f->wake_fd < 0)
         return err_set(errno, "%s: eventfd: %s", name, strerror(errno));
+    /* Without a log the domain still runs; a migration then holds the rings instead. */
+    if (mem && vhost_front_log_init(&f->log, mem) < 0) {
+        log_warn("%s: %s; a migration will hold the rings instead", name, err_msg());
+        vhost_front_log_destroy(&f->log);
+    }
     return 0;
 }
 
@@ -586,6 +618,58 @@ void vhost_front_release(struct vhost_front *f)
         vhost_front_driver_ok(f); /* the thread hands the rings over if the driver runs the device */
 }
 
+int vhost_front_log_start(struct vhost_front *f)
+{
+    if (!f->initialized)
+        return 0;
+    pthread_mutex_lock(&f->io_lock);
+    int r = 0;
+    if (f->log.fd < 0)
+        r = err_set(EOPNOTSUPP, "%s: no dirty log (it could not be made)", f->name);
+    else if (f->conn_fd >= 0 && !can_log(f))
+        r = err_set(EOPNOTSUPP, "%s: the backend does not keep a dirty log (features 0x%llx, protocol 0x%llx)", f->name,
+                    (unsigned long long)f->backend_features, (unsigned long long)f->protocol_features);
+    if (r == 0)
+        f->logging = true;
+    if (r == 0 && f->conn_fd >= 0 && f->started) {
+        begin_exchange(f);
+        if ((r = set_log_base(f)) < 0 ||
+            (r = call_u64(f, VHOST_USER_SET_FEATURES, f->hand_features | (1ULL << VU_F_LOG_ALL), NULL)) < 0) {
+            /* It may be writing unlogged: drop it; the next backend gets the log with the rings. */
+            r = err_set(-r == ETIMEDOUT ? ETIMEDOUT : EPROTO, "%s: the backend did not start its dirty log: %s",
+                        f->name, err_msg());
+            drop_connection(f, true, err_msg());
+            f->logging = false; /* the caller holds the rings instead */
+        }
+    }
+    pthread_mutex_unlock(&f->io_lock);
+    if (r == 0)
+        log_info("%s: dirty log on", f->name);
+    return r;
+}
+
+uint64_t vhost_front_log_take(struct vhost_front *f, uint64_t *out, uint64_t npages)
+{
+    return f->initialized ? vhost_front_log_collect(&f->log, f->mem, out, npages) : 0;
+}
+
+void vhost_front_log_stop(struct vhost_front *f)
+{
+    if (!f->initialized)
+        return;
+    pthread_mutex_lock(&f->io_lock);
+    bool was = f->logging;
+    f->logging = false;
+    if (was && f->conn_fd >= 0 && f->started) {
+        begin_exchange(f);
+        if (call_u64(f, VHOST_USER_SET_FEATURES, f->hand_features, NULL) < 0)
+            drop_connection(f, true, err_msg());
+    }
+    pthread_mutex_unlock(&f->io_lock);
+    if (was)
+        vhost_front_driver_ok(f); /* a backend that could not log may take the rings now */
+}
+
 void vhost_front_reset(struct vhost_front *f)
 {
     if (!f->initialized)
@@ -631,6 +715,7 @@ void vhost_front_destroy(struct vhost_front *f)
     if (f->wake_fd >= 0)
         close(f->wake_fd);
     f->listen_fd = f->wake_fd = -1;
+    vhost_front_log_destroy(&f->log);
     pthread_mutex_destroy(&f->io_lock);
     f->initialized = false;
 }

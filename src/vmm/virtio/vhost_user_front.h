@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "vmm/core/guest_mem.h"
+#include "vmm/virtio/vhost_front_log.h"
 
 /* A device's rings: virtio-net's two, or up to eight virtio-blk request queues (VIRTIO_MAX_QUEUES). */
 #define VHOST_FRONT_MAX_RINGS 8
@@ -102,6 +103,11 @@ struct vhost_front {
     int inflight_fd;        /* -1: none yet for this driver setup */
     uint64_t inflight_size, inflight_offset;
     uint16_t inflight_queues, inflight_queue_size;
+    uint64_t hand_features; /* the last SET_FEATURES but LOG_ALL */
+    /* The dirty log (vhost_front_log_start .. _stop): the backend marks the guest pages it
+     * writes. While it is on, rings go only to a backend that logs. */
+    struct vhost_front_log log;
+    bool logging;
 
     struct vhost_front_stats stats; /* under io_lock; read with relaxed atomics */
 };
@@ -142,6 +148,20 @@ int vhost_front_hold(struct vhost_front *f);
 /* Ends a hold: the rings go to the backend again (now, if one is connected and the driver
  * runs the device). */
 void vhost_front_release(struct vhost_front *f);
+/* Any thread but the front end's, with no hold: a migration's pre-copy begins. The backend
+ * logs every guest page it writes from now on (SET_LOG_BASE with the log's memfd,
+ * SET_FEATURES with LOG_ALL, both confirmed before this returns), and so does every backend
+ * that takes the rings until vhost_front_log_stop. -EOPNOTSUPP when the connected backend
+ * cannot log (no LOG_ALL or PROTOCOL_F_LOG_SHMFD): nothing changed, the caller holds the
+ * rings instead (vhost_front_hold); -ETIMEDOUT/-EPROTO when it failed to confirm (the
+ * connection is dropped). With no backend connected: 0, the next one is asked at hand-over. */
+int vhost_front_log_start(struct vhost_front *f);
+/* The migration's thread: the pages the backend wrote since the last call, into `out` (one
+ * bit per RAM page, vhost_front_log_collect). A backend's write is in a collect that starts
+ * after the write's used entry was published. */
+uint64_t vhost_front_log_take(struct vhost_front *f, uint64_t *out, uint64_t npages);
+/* The migration is over: LOG_ALL off (a backend that does not confirm is dropped). */
+void vhost_front_log_stop(struct vhost_front *f);
 /* Any thread: a copy of the counters, and whether a backend is connected now. */
 void vhost_front_get_stats(struct vhost_front *f, struct vhost_front_stats *out, bool *connected);
 
