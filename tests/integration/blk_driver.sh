@@ -25,12 +25,14 @@ bd_xeno() {
     local name=$1 ev=$4
     rm -f "$TMP/$name.ready"
     timeout -k 5 60 "$DRV" --listen "$TMP/$name.sock" --ready "$TMP/$name.ready" --disk-size $((64 << 20)) \
-        --rw "$2" --qd 8 --queues "$3" --duration 1 --warmup 0.2 --timeout 20 --event-idx "$ev" >"$TMP/$name.out" 2>&1 &
+        --rw "$2" --qd 8 --queues "$3" --duration 1 --warmup 0.2 --timeout 20 --event-idx "$ev" \
+        --backend-pid-file "$TMP/$name.pid" --idle 1 >"$TMP/$name.out" 2>&1 &
     local drv=$!
     wait_until 10 test -e "$TMP/$name.ready"
     ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BLKBACK" --image-dir "$TMP/images" \
         --disk "name=vda,socket=$TMP/$name.sock,file=d.img,queues=$3" "${@:5}" >"$TMP/$name.bb.log" 2>&1 &
     BD_PID=$!
+    echo "$BD_PID" >"$TMP/$name.pid"
     wait $drv
     RC=$?
     kill -TERM "$BD_PID" 2>/dev/null
@@ -44,6 +46,13 @@ bd_xeno() {
     check "$name" '[ $RC -eq 0 ] && has "$TMP/$name.out" "result ok" && has "$TMP/$name.out" " event_idx=$ev " &&
         [ "${ops:-0}" -gt 0 ] && [ "${served:-0}" -ge "$ops" ]' \
         "driver rc $RC: $(log_tail "$TMP/$name.out") backend: $(log_tail "$TMP/$name.bb.log")"
+    # Idle for 1 s with the rings up: the backend sleeps (no busy polling without work). Its
+    # CPU over that second is counted in clock ticks (10 ms): 0.05 s is five of them, room for
+    # the loop's 1 s poll timeout and the ticks a busy host misattributes; a poller spins 1 s.
+    local idle
+    idle=$(sed -n 's/^idle_seconds=[0-9.]* idle_backend_cpu_s=\([0-9.]*\)$/\1/p' "$TMP/$name.out")
+    check "${name}_idle" '[ -n "$idle" ] && awk -v c="$idle" "BEGIN { exit !(c < 0.05) }"' \
+        "idle backend CPU '$idle' s over 1 s: $(log_tail "$TMP/$name.out")"
 }
 
 if [ ! -x "$BLKBACK" ] || [ ! -x "$DRV" ]; then

@@ -14,7 +14,7 @@
  * usage: blk_driver (--listen SOCK | --connect SOCK) --disk-size BYTES [--rw read|write]
  *                   [--bs BYTES] [--qd N] [--queues Q] [--duration SEC] [--warmup SEC]
  *                   [--timeout SEC] [--backend-pid PID | --backend-pid-file FILE] [--ready FILE]
- *                   [--event-idx 0|1]
+ *                   [--event-idx 0|1] [--idle SEC]
  *
  * Notifications as Linux's virtio ring does them: with VIRTIO_RING_F_EVENT_IDX (negotiated
  * when the backend offers it, unless --event-idx 0) the driver kicks only when its avail index
@@ -24,7 +24,10 @@
  * Output: one line `ops=.. seconds=.. iops=.. errors=.. driver_cpu_s=.. backend_cpu_s=..
  *   backend_ns_per_op=.. driver_ns_per_op=..` (backend figures with --backend-pid: utime +
  *   stime of every thread from /proc/PID/stat over the measured window), then `result ok` or
- *   `result FAIL reason`. The line also counts kicks (eventfd writes) and calls (wake-ups
+ *   `result FAIL reason`. --idle SEC: after the run (every request done) the connection stays up
+ *   with nothing in flight for SEC, and a second line `idle_seconds=.. idle_backend_cpu_s=..`
+ *   says what the backend spent meanwhile (an idle disk must cost ~nothing: no polling
+ *   without work). The first line also counts kicks (eventfd writes) and calls (wake-ups
  *   on the call eventfd) per request: kicks_per_op, calls_per_op. Exit 0 only with result ok: every request completed
  * with status OK (errors=0). The window starts after --warmup (default 1 s) so connection set-up and a cold page cache
  * do not count. --backend-pid-file: the pid is read from FILE when the window starts (with --listen the driver starts
@@ -379,7 +382,7 @@ static double cpu_pid_s(long pid)
 
 static struct {
     const char *listen_path, *connect_path, *ready_file, *pid_file;
-    double duration, warmup, timeout;
+    double duration, warmup, timeout, idle;
     long backend_pid;
 } opt = {.duration = 5, .warmup = 1, .timeout = 60};
 
@@ -413,6 +416,8 @@ static void parse_args(int argc, char **argv)
             opt.pid_file = v;
         else if (!strcmp(a, "--ready"))
             opt.ready_file = v;
+        else if (!strcmp(a, "--idle"))
+            opt.idle = atof(v);
         else if (!strcmp(a, "--event-idx"))
             d.want_event_idx = atoi(v) != 0;
         else
@@ -509,6 +514,13 @@ int main(int argc, char **argv)
            n ? cpu * 1e9 / (double)n : 0, d.queues, d.qd, d.bs, d.write ? "write" : "read", d.event_idx,
            n ? (double)nk / (double)n : 0, n ? (double)nc / (double)n : 0);
     (void)err0;
+    if (opt.idle > 0 && drained && backend_pid) {
+        double c0 = cpu_pid_s(backend_pid), i0 = now_s();
+        struct pollfd ip = {.fd = s, .events = POLLIN};
+        if (poll(&ip, 1, (int)(opt.idle * 1000)) > 0)
+            die("the backend closed the connection while idle");
+        printf("idle_seconds=%.3f idle_backend_cpu_s=%.3f\n", now_s() - i0, cpu_pid_s(backend_pid) - c0);
+    }
     close(s);
     if (errors)
         die("a request completed with a status other than OK");
