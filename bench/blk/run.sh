@@ -12,15 +12,18 @@
 # backend process's utime + stime (/proc/PID/stat, every thread) over the measured window
 # divided by the requests completed in it (fio: its own usr + sys CPU). The driver's own CPU
 # is printed apart (it is the "guest").
-# Usage: bench/blk/run.sh     Environment: SECS (per run, default 5), SIZE_MB (image, 1024).
+# Usage: bench/blk/run.sh     Environment: SECS (per run, default 5), SIZE_MB (image, 1024);
+# RWS, QDS, QUEUES (the rows: default "read write", "1 32", "1 4"); BB, DRV (other binaries,
+# e.g. an older build to compare with); BB_ARGS (more xeno-blkback options, e.g. --poll-us 0),
+# DRV_ARGS (more driver options, e.g. --event-idx 0: for both backends).
 set -eu
 cd "$(dirname "$0")/../.."
 
 SECS=${SECS:-5}
 SIZE_MB=${SIZE_MB:-1024}
 make --no-print-directory build/bin/xeno-blkback build/tests/tools/blk_driver >/dev/null
-BB=build/bin/xeno-blkback
-DRV=build/tests/tools/blk_driver
+BB=${BB:-build/bin/xeno-blkback}
+DRV=${DRV:-build/tests/tools/blk_driver}
 for p in qemu-storage-daemon fio; do
     command -v $p >/dev/null || {
         echo "bench/blk: needs $p (scripts/install-deps.sh)" >&2
@@ -51,11 +54,13 @@ trap cleanup EXIT
 xeno() {
     local s=$TMP/x.sock
     rm -f "$TMP/ready" "$s"
-    "$DRV" --listen "$s" --ready "$TMP/ready" --disk-size $SIZE --rw "$1" --qd "$2" --queues "$3" \
+    # shellcheck disable=SC2086 # BB_ARGS and DRV_ARGS are lists of options
+    "$DRV" --listen "$s" --ready "$TMP/ready" --disk-size $SIZE --rw "$1" --qd "$2" --queues "$3" ${DRV_ARGS:-} \
         --duration "$SECS" --backend-pid-file "$TMP/be.pid" >"$TMP/drv.out" 2>&1 &
     local drv=$!
     while [ ! -e "$TMP/ready" ]; do sleep 0.02; done
-    "$BB" --image-dir "$DIR/images" --disk "name=vda,socket=$s,file=bench.img,queues=$3" 2>"$TMP/bb.log" &
+    # shellcheck disable=SC2086
+    "$BB" --image-dir "$DIR/images" --disk "name=vda,socket=$s,file=bench.img,queues=$3" ${BB_ARGS:-} 2>"$TMP/bb.log" &
     BE_PID=$!
     echo $BE_PID >"$TMP/be.pid"
     wait $drv || { cat "$TMP/drv.out" "$TMP/bb.log" >&2; exit 1; }
@@ -72,7 +77,8 @@ qsd() {
         --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path="$s",writable=on,num-queues="$3" \
         >"$TMP/qsd.log" 2>&1 &
     BE_PID=$!
-    "$DRV" --connect "$s" --disk-size $SIZE --rw "$1" --qd "$2" --queues "$3" --duration "$SECS" \
+    # shellcheck disable=SC2086
+    "$DRV" --connect "$s" --disk-size $SIZE --rw "$1" --qd "$2" --queues "$3" --duration "$SECS" ${DRV_ARGS:-} \
         --backend-pid $BE_PID >"$TMP/drv.out" 2>&1 || { cat "$TMP/drv.out" "$TMP/qsd.log" >&2; exit 1; }
     kill $BE_PID
     wait $BE_PID 2>/dev/null || true
@@ -103,9 +109,9 @@ echo "bench/blk: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d'
     "image $IMG (${SIZE_MB} MiB on $(df --output=fstype "$DIR" | tail -1)), ${SECS}s per run after 1s warm-up"
 printf '%-8s %-5s %4s %6s | %10s %9s %7s | %10s %9s %7s | %10s %9s | %8s %8s\n' rw qd queues "" \
     "xeno IOPS" "ns/req" "drv ns" "qsd IOPS" "ns/req" "drv ns" "fio IOPS" "ns/req" "x/qsd" "x/fio"
-for rw in read write; do
-    for qd in 1 32; do
-        for q in 1 4; do
+for rw in ${RWS:-read write}; do
+    for qd in ${QDS:-1 32}; do
+        for q in ${QUEUES:-1 4}; do
             X=$(xeno $rw $qd $q)
             Q=$(qsd $rw $qd $q)
             R=$(rawfio $rw $qd $q)

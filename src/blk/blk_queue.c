@@ -107,6 +107,7 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
     struct vring *vr = &d->dev.vq[qi];
     if (!vr->started || vr->broken || !q->num)
         return;
+    vring_kicks_off(vr); /* we are looking at the ring: no kick needed until blkback_kicks_on */
     while ((uint16_t)(vr->last_avail - q->publish) < q->num) {
         int r = vring_pop(vr, &d->dev.mem, &q->chain);
         if (r == 0)

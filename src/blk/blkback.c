@@ -45,7 +45,7 @@ static void ring_stopping(struct vu_dev *dev, unsigned q)
 
 /* What a disk offers: version 1, flush, discard and write-zeroes, the segment and size
  * limits the monitor's config space states, read-only where configured, several queues where
- * configured. No indirect descriptors, no event index (vring.h), no inflight region: the
+ * configured, the event index (vring.h). No indirect descriptors, no inflight region: the
  * in-order publication makes restarts safe without one (blkback.h). */
 static void disk_class(struct blk_disk *d)
 {
@@ -57,6 +57,7 @@ static void disk_class(struct blk_disk *d)
         f |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
     if (d->cfg.queues > 1)
         f |= 1ull << VIRTIO_BLK_F_MQ;
+    f |= 1ull << VU_F_EVENT_IDX; /* vring.c: calls only when the driver asks, kicks likewise */
     d->cls = (struct vu_dev_class){
         .kind = "disk",
         .features = f,

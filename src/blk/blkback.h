@@ -38,6 +38,9 @@
 #define BLK_SCHED_GROUPS (2u * BLK_MAX_DISKS) /* libvirt groups and sponsors, each at most one per disk */
 #define BLK_OVL_OPS 512u                      /* overlay extents on io_uring at once, all disks together */
 #define BLK_OVL_MAX_EXTENTS 64u               /* a request in more extents than this is served synchronously */
+#define BLK_POLL_US_DEFAULT 0u                /* busy-poll window after a busy turn (blk_poll.c); 0: never */
+#define BLK_POLL_US_MAX 1000u
+#define BLK_POLL_TURN_MAX_NS 2000000ull /* one busy-poll phase at most: sockets and signals wait no longer */
 
 /* A disk as the operator configures it (--disk). */
 struct blk_disk_config {
@@ -156,6 +159,7 @@ struct blkback {
     uint64_t queue_used; /* bit i: scheduler queue i belongs to a disk */
     struct blk_ovl_op ovl_op[BLK_OVL_OPS];
     struct blk_ovl_op *ovl_free; /* the free ones (blkback_init links them all) */
+    uint64_t poll_ns;            /* --poll-us: how long blkback_busy_poll waits for more work; 0: off */
 };
 
 uint64_t blk_now_ns(void);
@@ -222,6 +226,15 @@ void blk_slot_done(struct blk_slot *s, uint8_t status);
 bool blk_ovl_prepare(struct blkback *bb, struct blk_slot *s);
 /* The completion of an op blk_ovl_prepare submitted (user_data with bit 0 set). */
 void blk_ovl_complete(struct blkback *bb, struct blk_ovl_op *op, int res);
+
+/* blk_poll.c: after a turn that found work, looks for more in the rings' avail indexes and
+ * io_uring's completion queue without sleeping, for bb->poll_ns after the last work found
+ * (and never longer than BLK_POLL_TURN_MAX_NS in all); the guest is asked not to kick
+ * meanwhile. Does nothing when poll_ns is 0. */
+void blkback_busy_poll(struct blkback *bb);
+/* Before the loop sleeps: asks every ring's guest to kick again and looks at the rings once
+ * more; true when one has requests to take (do not sleep: their kicks may have been skipped). */
+bool blkback_kicks_on(struct blkback *bb);
 
 /* Submits what is in the dispatch queue and reaps completions (wait: block until at least
  * one completes). Publishes and notifies. */

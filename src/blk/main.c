@@ -36,7 +36,7 @@ static void on_signal(int sig)
 
 struct options {
     struct blk_disk_config disks[BLK_MAX_DISKS];
-    unsigned ndisks, device_depth, calibrate_ms;
+    unsigned ndisks, device_depth, calibrate_ms, poll_us;
     const char *image_dir, *state_dir, *calibrate_file, *control;
     bool sandbox, test_forbidden, verbose, calibrate;
 };
@@ -44,14 +44,18 @@ struct options {
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: xeno-blkback --image-dir DIR [--disk name=N,socket=PATH,file=NAME[,readonly]"
-           "[,serial=S][,queues=Q][,QOS...] ...] [--control PATH] [--state-dir DIR] [--device-depth N]\n"
-           "                    [--no-sandbox] [-v]\n"
-           "       xeno-blkback --calibrate --image-dir DIR --state-dir DIR [--file NAME] [--calibrate-ms MS]\n"
-           "  QOS: reservation=UNITS weight=1..10000 group=NAME sponsor=NAME sponsor_total_iops_sec=N\n"
-           "       sponsor_total_bytes_sec=N size_iops_sec=N and {total,read,write}_{iops,bytes}_sec[_max[_length]]=N\n"
-           "  --control PATH: a control socket there (add-disk, remove-disk, list, stats, status);\n"
-           "  without one, at least one --disk. SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n");
+        f,
+        "usage: xeno-blkback --image-dir DIR [--disk name=N,socket=PATH,file=NAME[,readonly]"
+        "[,serial=S][,queues=Q][,QOS...] ...] [--control PATH] [--state-dir DIR] [--device-depth N]\n"
+        "                    [--poll-us US] [--no-sandbox] [-v]\n"
+        "       xeno-blkback --calibrate --image-dir DIR --state-dir DIR [--file NAME] [--calibrate-ms MS]\n"
+        "  QOS: reservation=UNITS weight=1..10000 group=NAME sponsor=NAME sponsor_total_iops_sec=N\n"
+        "       sponsor_total_bytes_sec=N size_iops_sec=N and {total,read,write}_{iops,bytes}_sec[_max[_length]]=N\n"
+        "  --control PATH: a control socket there (add-disk, remove-disk, list, stats, status);\n"
+        "  without one, at least one --disk. SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n"
+        "  --poll-us US: after a busy turn, look for more work that long before sleeping (0..1000,\n"
+        "  0: never; default %u).\n",
+        BLK_POLL_US_DEFAULT);
 }
 
 static void log_stats(const struct blkback *bb)
@@ -96,6 +100,8 @@ static void serve(struct blkback *bb, struct bb_stats_page *page, struct line_se
         }
         unsigned nc = ctl ? line_server_poll_fds(ctl, pfd, 2) : 0;
         unsigned n = blkback_poll_fds(bb, pfd + nc, MAX_FDS - nc, &timeout);
+        if (blkback_kicks_on(bb)) /* requests came while the guest was told not to kick */
+            timeout = 0;
         int r = poll(pfd, nc + n, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
@@ -105,6 +111,8 @@ static void serve(struct blkback *bb, struct bb_stats_page *page, struct line_se
             blkback_dispatch(bb, pfd + nc, n);
             if (ctl && r > 0)
                 line_server_handle(ctl, pfd, nc);
+            if (r > 0) /* something woke us: more may follow within microseconds */
+                blkback_busy_poll(bb);
         }
         dirty |= r > 0;
     }
@@ -117,6 +125,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"disk", required_argument, NULL, 'k'},
                                          {"state-dir", required_argument, NULL, 's'},
                                          {"device-depth", required_argument, NULL, 'D'},
+                                         {"poll-us", required_argument, NULL, 'P'},
                                          {"calibrate", no_argument, NULL, 'C'},
                                          {"calibrate-ms", required_argument, NULL, 'M'},
                                          {"file", required_argument, NULL, 'f'},
@@ -143,6 +152,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             }
             break;
         case 's': o->state_dir = optarg; break;
+        case 'P':
+            if (parse_u64_range(optarg, 0, BLK_POLL_US_MAX, &x) < 0) {
+                fprintf(stderr, "xeno-blkback: --poll-us '%.20s' (0..%u)\n", optarg, BLK_POLL_US_MAX);
+                return 2;
+            }
+            o->poll_us = (unsigned)x;
+            break;
         case 'D':
         case 'M':
             if (parse_u64_range(optarg, c == 'D' ? 1 : 100, c == 'D' ? BLK_URING_ENTRIES : 10000, &x) < 0) {
@@ -222,7 +238,7 @@ static int open_state(const struct options *o, struct blkback *bb, struct bb_sta
 
 int main(int argc, char **argv)
 {
-    static struct options o = {.sandbox = true, .calibrate_ms = 2000};
+    static struct options o = {.sandbox = true, .calibrate_ms = 2000, .poll_us = BLK_POLL_US_DEFAULT};
     int rc = parse_options(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -242,6 +258,7 @@ int main(int argc, char **argv)
     }
     if (open_state(&o, &bb, &page))
         return 1;
+    bb.poll_ns = (uint64_t)o.poll_us * 1000u;
     for (unsigned i = 0; i < o.ndisks; i++)
         if (blkback_disk_add(&bb, &o.disks[i]) < 0) {
             log_error("%s", err_msg());

@@ -338,8 +338,8 @@ struct vu_used {
     struct vu_used_elem ring[]; /* queue size entries */
 };
 
-/* Bytes of each part for a queue of `num` entries (no event-index fields: VU_F_EVENT_IDX is
- * not negotiated). */
+/* Bytes of each part for a queue of `num` entries, without the event-index fields (with
+ * VU_F_EVENT_IDX the avail and the used ring are 2 bytes longer: src/vhost/vring.c). */
 static inline size_t vu_desc_bytes(unsigned num)
 {
     return 16u * num;

@@ -30,9 +30,10 @@ int vring_start(struct vring *vr, const struct mem_table *mem, uint16_t base, co
 {
     if (!vr->num || !vr->addr_set)
         return err_set(EINVAL, "%s: ring started without its size or addresses", what);
+    size_t ev = vr->event_idx ? 2 : 0; /* used_event after the avail ring, avail_event after the used */
     vr->desc = mem_table_uva(mem, vr->desc_uva, vu_desc_bytes(vr->num));
-    vr->avail = mem_table_uva(mem, vr->avail_uva, vu_avail_bytes(vr->num));
-    vr->used = mem_table_uva(mem, vr->used_uva, vu_used_bytes(vr->num));
+    vr->avail = mem_table_uva(mem, vr->avail_uva, vu_avail_bytes(vr->num) + ev);
+    vr->used = mem_table_uva(mem, vr->used_uva, vu_used_bytes(vr->num) + ev);
     if (!vr->desc || !vr->avail || !vr->used)
         return err_set(EINVAL, "%s: ring %s at 0x%llx is outside the memory table", what,
                        !vr->desc    ? "descriptors"
@@ -47,12 +48,21 @@ int vring_start(struct vring *vr, const struct mem_table *mem, uint16_t base, co
     vr->last_avail = base;
     vr->used_idx = __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
     vr->broken = false;
+    vr->signalled_valid = false;
+    vr->kicks_off = false;
     vr->started = true;
     return 0;
 }
 
 void vring_stop(struct vring *vr)
 {
+    /* A driver told not to kick would not wake the next backend: it looks at the ring when
+     * it starts, but a front end that serves the queue itself relies on kicks. */
+    if (vr->started && vr->kicks_off && !vr->event_idx) {
+        __atomic_store_n(&vr->used->flags, (uint16_t)0, __ATOMIC_RELAXED);
+        vring_log(vr, &vr->used->flags, sizeof(vr->used->flags));
+    }
+    vr->kicks_off = false;
     vr->started = false;
     vr->desc = NULL;
     vr->avail = NULL;
@@ -116,6 +126,46 @@ int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain 
     return 1;
 }
 
+/* The event-index fields: the driver's used_event after the avail ring's entries, ours
+ * (avail_event) after the used ring's. */
+static uint16_t *used_event(const struct vring *vr)
+{
+    return &vr->avail->ring[vr->num];
+}
+static uint16_t *avail_event(const struct vring *vr)
+{
+    return (uint16_t *)&vr->used->ring[vr->num];
+}
+
+void vring_kicks_off(struct vring *vr)
+{
+    if (!vr->started || vr->kicks_off)
+        return;
+    vr->kicks_off = true;
+    if (!vr->event_idx) {
+        __atomic_store_n(&vr->used->flags, (uint16_t)VU_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+        vring_log(vr, &vr->used->flags, sizeof(vr->used->flags)); /* our writes, in the log too */
+    }
+}
+
+bool vring_kicks_on(struct vring *vr)
+{
+    if (!vr->started || vr->broken)
+        return false;
+    if (vr->event_idx) {
+        __atomic_store_n(avail_event(vr), vr->last_avail, __ATOMIC_RELAXED);
+        vring_log(vr, avail_event(vr), sizeof(uint16_t));
+    } else if (vr->kicks_off) {
+        __atomic_store_n(&vr->used->flags, (uint16_t)0, __ATOMIC_RELAXED);
+        vring_log(vr, &vr->used->flags, sizeof(vr->used->flags));
+    }
+    vr->kicks_off = false;
+    /* Full barrier: our store must be visible before we read the avail index, as the
+     * driver's avail index store is before its read of our field (else both miss). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return vring_avail_pending(vr) != 0;
+}
+
 void vring_push(struct vring *vr, uint16_t head, uint32_t len)
 {
     struct vu_used_elem *e = &vr->used->ring[vr->used_idx % vr->num];
@@ -135,7 +185,15 @@ void vring_notify(struct vring *vr)
     vr->need_call = false;
     /* Full barrier: the used idx store must be visible before we read the guest's flag. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & VU_AVAIL_F_NO_INTERRUPT)
+    if (vr->event_idx) {
+        uint16_t old = vr->signalled_used;
+        bool valid = vr->signalled_valid;
+        vr->signalled_used = vr->used_idx;
+        vr->signalled_valid = true;
+        /* The first notify after a start always calls: old is unknown (the driver may wait). */
+        if (valid && !vring_need_event(__atomic_load_n(used_event(vr), __ATOMIC_RELAXED), vr->used_idx, old))
+            return;
+    } else if (__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & VU_AVAIL_F_NO_INTERRUPT)
         return;
     if (vr->call_fd >= 0) {
         uint64_t one = 1;

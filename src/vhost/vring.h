@@ -35,11 +35,18 @@ struct vring {
     bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
     bool started; /* translated and serving */
     bool broken;
-    bool need_call;  /* used entries published since the last call */
-    uint64_t errors; /* times a guest broke this ring (kept across vring_reset) */
+    bool need_call; /* used entries published since the last call */
+    /* VIRTIO_RING_F_EVENT_IDX (set before vring_start when the front end negotiated it): the
+     * driver's used_event says when it wants a call, our avail_event when we want a kick. */
+    bool event_idx;
+    uint16_t signalled_used; /* used index at the last vring_notify (event index) */
+    bool signalled_valid;    /* false until the first vring_notify after vring_start */
+    bool kicks_off;          /* vring_kicks_off: asked the driver not to kick (polling) */
+    uint64_t errors;         /* times a guest broke this ring (kept across vring_reset) */
     /* The dirty log while the front end asks for one (vu_dev sets it; NULL: not logging),
      * and the table the ring was translated with: every write into guest memory through
-     * this ring (used entries, chain buffers: vring_push, vring_chain_write, vring_log)
+     * this ring (used entries and flags, avail_event, chain buffers: vring_push,
+     * vring_kicks_off/on, vring_chain_write, vring_log)
      * marks its pages, after the write. */
     const struct vu_log *log;
     const struct mem_table *mem;
@@ -81,10 +88,30 @@ static inline uint16_t vring_avail_pending(const struct vring *vr)
     return (uint16_t)(__atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE) - vr->last_avail);
 }
 
+/* The split ring's event-index rule (virtio 1.x, 2.7.10): with the index moved from `old`
+ * to `new` (mod 2^16), was `event` crossed, i.e. event in [old, new)? Both sides use it: the
+ * backend to decide a call (event = the driver's used_event), the driver a kick. */
+static inline bool vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* Asks the driver not to kick while we poll the ring anyway: VRING_USED_F_NO_NOTIFY in the
+ * used flags; with the event index nothing is written (avail_event stays where it was, behind
+ * what the driver adds, so it does not kick). Only a hint: a driver may kick regardless. */
+void vring_kicks_off(struct vring *vr);
+/* Before sleeping on the kick eventfd: asks for kicks again (clears NO_NOTIFY, or sets
+ * avail_event to the next position we take), then, after a full barrier, looks once more:
+ * true when the guest made a chain available meanwhile (take it instead of sleeping: its
+ * kick may have been skipped). */
+bool vring_kicks_on(struct vring *vr);
+
 /* Publishes one used entry: the entry first, then the index (one release store: the commit
  * point the exactly-once protocol relies on, docs/netback.md). */
 void vring_push(struct vring *vr, uint16_t head, uint32_t len);
-/* Signals the call eventfd if anything was published and the guest wants interrupts. */
+/* Signals the call eventfd if anything was published and the guest wants interrupts:
+ * without the event index unless it set VRING_AVAIL_F_NO_INTERRUPT, with it when the used
+ * index crossed the driver's used_event since the last notify. */
 void vring_notify(struct vring *vr);
 
 /* A write the owner made into guest memory itself (a buffer of a chain, through its own

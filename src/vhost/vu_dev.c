@@ -60,6 +60,7 @@ static void start_ready(struct vu_dev *d)
             continue;
         char what[96];
         snprintf(what, sizeof(what), "%s %s queue %u", d->cls->kind, d->name, q);
+        vr->event_idx = (d->features >> VU_F_EVENT_IDX) & 1; /* only a class that offers it */
         if (vring_start(vr, &d->mem, d->base[q], what) < 0) {
             log_warn("%s", err_msg());
             vr->broken = true;

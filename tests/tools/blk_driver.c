@@ -14,17 +14,28 @@
  * usage: blk_driver (--listen SOCK | --connect SOCK) --disk-size BYTES [--rw read|write]
  *                   [--bs BYTES] [--qd N] [--queues Q] [--duration SEC] [--warmup SEC]
  *                   [--timeout SEC] [--backend-pid PID | --backend-pid-file FILE] [--ready FILE]
+ *                   [--event-idx 0|1] [--idle SEC]
+ *
+ * Notifications as Linux's virtio ring does them: with VIRTIO_RING_F_EVENT_IDX (negotiated
+ * when the backend offers it, unless --event-idx 0) the driver kicks only when its avail index
+ * crosses the backend's avail_event and asks for a call at the next used entry (used_event);
+ * without it, it kicks unless the backend set VRING_USED_F_NO_NOTIFY.
  *
  * Output: one line `ops=.. seconds=.. iops=.. errors=.. driver_cpu_s=.. backend_cpu_s=..
  *   backend_ns_per_op=.. driver_ns_per_op=..` (backend figures with --backend-pid: utime +
  *   stime of every thread from /proc/PID/stat over the measured window), then `result ok` or
- *   `result FAIL reason`. Exit 0 only with result ok: every request completed with status
- *   OK (errors=0). The window starts after --warmup (default 1 s) so connection set-up and
- *   a cold page cache do not count. --backend-pid-file: the pid is read from FILE when the
- *   window starts (with --listen the driver starts first and the backend's pid comes later). */
+ *   `result FAIL reason`. --idle SEC: after the run (every request done) the connection stays up
+ *   with nothing in flight for SEC, and a second line `idle_seconds=.. idle_backend_cpu_s=..`
+ *   says what the backend spent meanwhile (an idle disk must cost ~nothing: no polling
+ *   without work). The first line also counts kicks (eventfd writes) and calls (wake-ups
+ *   on the call eventfd) per request: kicks_per_op, calls_per_op. Exit 0 only with result ok: every request completed
+ * with status OK (errors=0). The window starts after --warmup (default 1 s) so connection set-up and a cold page cache
+ * do not count. --backend-pid-file: the pid is read from FILE when the window starts (with --listen the driver starts
+ * first and the backend's pid comes later). */
 #include "lib/err.h"
 #include "proto/vhost_user.h"
 #include "proto/virtio_blk.h"
+#include "vhost/vring.h" /* vring_need_event: the event-index rule, as the backend applies it */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +73,7 @@ struct queue {
     struct vu_avail *avail;
     struct vu_used *used;
     uint16_t avail_idx, last_used;
+    uint16_t kicked_idx; /* avail index at the last kick decision */
     int kick, call;
 };
 
@@ -71,9 +83,10 @@ static struct {
     struct queue q[MAX_QUEUES];
     unsigned queues, qd, bs;
     bool write;
+    bool event_idx, want_event_idx;
     uint64_t disk_size;
     uint64_t rng;
-} d = {.queues = 1, .qd = 1, .bs = 4096, .rng = 0x9e3779b97f4a7c15ull};
+} d = {.queues = 1, .qd = 1, .bs = 4096, .rng = 0x9e3779b97f4a7c15ull, .want_event_idx = true};
 
 static double now_s(void)
 {
@@ -159,7 +172,8 @@ static int vring_setup(int s, unsigned i)
 }
 
 /* Features as a Linux guest would take them for this use: VERSION_1, MQ when several queues
- * are asked for; no event index, no indirect descriptors (neither backend needs them). */
+ * are asked for, the event index when offered (Linux's virtio-blk takes it); no indirect
+ * descriptors (neither backend needs them). */
 static int device_setup(int s)
 {
     struct vhost_user_msg m;
@@ -173,6 +187,9 @@ static int device_setup(int s)
     if ((offered & want) != want)
         return err_set(EPROTO, "backend features 0x%llx lack VERSION_1/PROTOCOL_FEATURES%s",
                        (unsigned long long)offered, d.queues > 1 ? "/MQ" : "");
+    d.event_idx = d.want_event_idx && (offered & (1ull << VU_F_EVENT_IDX));
+    if (d.event_idx)
+        want |= 1ull << VU_F_EVENT_IDX;
     vhost_user_msg_init(&m, VHOST_USER_GET_PROTOCOL_FEATURES, 0);
     if (vhost_user_call(s, &m, &m) < 0)
         return -1;
@@ -271,25 +288,55 @@ static void submit(unsigned qi, unsigned slot)
     __atomic_store_n(&q->avail->idx, q->avail_idx, __ATOMIC_RELEASE);
 }
 
-static void kick(struct queue *q)
+static uint64_t ops, errors, kicks, calls;
+
+/* The event-index fields: ours (used_event) after the avail ring, the backend's (avail_event)
+ * after the used ring. */
+static uint16_t *used_event(struct queue *q)
 {
-    uint64_t one = 1;
-    if (write(q->kick, &one, sizeof(one)) < 0) {
-    }
+    return &q->avail->ring[QSIZE];
+}
+static uint16_t *avail_event(struct queue *q)
+{
+    return (uint16_t *)&q->used->ring[QSIZE];
 }
 
-static uint64_t ops, errors;
+/* Kicks if the backend wants it for what was added since the last kick decision. */
+static void kick(struct queue *q)
+{
+    uint16_t old = q->kicked_idx, now = q->avail_idx;
+    q->kicked_idx = now;
+    /* Full barrier: our avail index before the backend's field (it does the reverse). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (d.event_idx ? !vring_need_event(__atomic_load_n(avail_event(q), __ATOMIC_RELAXED), now, old)
+                    : (__atomic_load_n(&q->used->flags, __ATOMIC_RELAXED) & VU_USED_F_NO_NOTIFY))
+        return;
+    uint64_t one = 1;
+    if (write(q->kick, &one, sizeof(one)) == sizeof(one))
+        kicks++;
+}
 
-/* Takes the completed requests of queue qi and puts each slot back in flight. */
+/* Takes the completed requests of queue qi and puts each slot back in flight; with the event
+ * index asks for a call at the next used entry and looks once more (an entry published
+ * before the backend saw our used_event would not be called for). */
 static void reap(unsigned qi, bool resubmit)
 {
     struct queue *q = &d.q[qi];
     uint64_t v;
-    if (read(q->call, &v, sizeof(v)) < 0) {
-    }
+    if (read(q->call, &v, sizeof(v)) == sizeof(v))
+        calls++;
     uint16_t used = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
     bool any = false;
-    while (q->last_used != used) {
+    for (;;) {
+        if (q->last_used == used) {
+            if (!d.event_idx)
+                break;
+            __atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            used = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+            if (q->last_used == used)
+                break;
+        }
         struct vu_used_elem e = q->used->ring[q->last_used % QSIZE];
         q->last_used++;
         if (e.id % 3 || e.id / 3 >= d.qd)
@@ -335,7 +382,7 @@ static double cpu_pid_s(long pid)
 
 static struct {
     const char *listen_path, *connect_path, *ready_file, *pid_file;
-    double duration, warmup, timeout;
+    double duration, warmup, timeout, idle;
     long backend_pid;
 } opt = {.duration = 5, .warmup = 1, .timeout = 60};
 
@@ -369,6 +416,10 @@ static void parse_args(int argc, char **argv)
             opt.pid_file = v;
         else if (!strcmp(a, "--ready"))
             opt.ready_file = v;
+        else if (!strcmp(a, "--idle"))
+            opt.idle = atof(v);
+        else if (!strcmp(a, "--event-idx"))
+            d.want_event_idx = atoi(v) != 0;
         else
             die("unknown option (usage: the comment at the top of tests/tools/blk_driver.c)");
     }
@@ -405,7 +456,7 @@ int main(int argc, char **argv)
     struct pollfd pfd[MAX_QUEUES + 1];
     double start = now_s() + warmup, end = start + duration;
     double cpu0 = 0, bcpu0 = 0;
-    uint64_t ops0 = 0, err0 = 0;
+    uint64_t ops0 = 0, err0 = 0, kicks0 = 0, calls0 = 0;
     bool measuring = false;
     for (;;) {
         double t = now_s();
@@ -415,6 +466,8 @@ int main(int argc, char **argv)
             end = t + duration;
             ops0 = ops;
             err0 = errors;
+            kicks0 = kicks;
+            calls0 = calls;
             cpu0 = cpu_self_s();
             FILE *pf = pid_file ? fopen(pid_file, "r") : NULL;
             if (pf) {
@@ -441,7 +494,7 @@ int main(int argc, char **argv)
     double el = now_s() - start;
     double cpu = cpu_self_s() - cpu0;
     double bcpu = backend_pid ? cpu_pid_s(backend_pid) - bcpu0 : -1;
-    uint64_t n = ops - ops0;
+    uint64_t n = ops - ops0, nk = kicks - kicks0, nc = calls - calls0;
     /* the requests still in flight complete (a backend must not lose them), uncounted */
     double drain_end = now_s() + 10;
     bool drained = false;
@@ -455,10 +508,19 @@ int main(int argc, char **argv)
             usleep(1000);
     }
     printf("ops=%" PRIu64 " seconds=%.3f iops=%.0f errors=%" PRIu64 " driver_cpu_s=%.3f backend_cpu_s=%.3f "
-           "backend_ns_per_op=%.0f driver_ns_per_op=%.0f queues=%u qd=%u bs=%u rw=%s\n",
+           "backend_ns_per_op=%.0f driver_ns_per_op=%.0f queues=%u qd=%u bs=%u rw=%s event_idx=%d "
+           "kicks_per_op=%.3f calls_per_op=%.3f\n",
            n, el, (double)n / el, errors, cpu, bcpu, n && bcpu >= 0 ? bcpu * 1e9 / (double)n : 0,
-           n ? cpu * 1e9 / (double)n : 0, d.queues, d.qd, d.bs, d.write ? "write" : "read");
+           n ? cpu * 1e9 / (double)n : 0, d.queues, d.qd, d.bs, d.write ? "write" : "read", d.event_idx,
+           n ? (double)nk / (double)n : 0, n ? (double)nc / (double)n : 0);
     (void)err0;
+    if (opt.idle > 0 && drained && backend_pid) {
+        double c0 = cpu_pid_s(backend_pid), i0 = now_s();
+        struct pollfd ip = {.fd = s, .events = POLLIN};
+        if (poll(&ip, 1, (int)(opt.idle * 1000)) > 0)
+            die("the backend closed the connection while idle");
+        printf("idle_seconds=%.3f idle_backend_cpu_s=%.3f\n", now_s() - i0, cpu_pid_s(backend_pid) - c0);
+    }
     close(s);
     if (errors)
         die("a request completed with a status other than OK");
