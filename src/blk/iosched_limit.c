@@ -127,21 +127,7 @@ uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir)
 
 void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns)
 {
-    uint32_t m = l->active & dir_mask[dir];
-    if (bytes > BLK_IO_MAX_BYTES)
-        bytes = BLK_IO_MAX_BYTES;
-    uint64_t ops = l->size_iops ? (bytes + l->size_iops - 1) / l->size_iops : 1;
-    if (ops == 0)
-        ops = 1;
-    while (m) {
-        int bit = __builtin_ctz(m);
-        m &= m - 1;
-        int d = bit < 8 ? bit : bit - 8;
-        struct blk_bucket *b = bit < 8 ? &l->avg[d] : &l->peak[d];
-        uint64_t amount = d < 3 ? ops : bytes;
-        uint64_t inc = (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
-        b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
-    }
+    (void)blk_limits_charge_ready(l, dir, bytes, now_ns);
 }
 
 uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns)
