@@ -8,11 +8,14 @@
  * and FALLOCATE only, IORING_REGISTER_RESTRICTIONS); here only io_uring_enter, which submits
  * and waits. No io_uring_setup (a new, unrestricted ring) and no io_uring_register.
  * Overlays (*.ovl): their copy-on-write, flush, discard and write-zeroes are synchronous
- * through the image layer (blk_overlay_io.c): pread/pwrite, fdatasync and fallocate. */
+ * through the image layer (blk_overlay_io.c): pread/pwrite, fdatasync and fallocate; an
+ * overlay added at run time is locked as it opens (image_lock: flock LOCK_EX on the overlay,
+ * LOCK_SH on its base), which without flock here killed the backend (SIGSYS). */
 static const int blkback_calls[] = {
     SCMP_SYS(io_uring_enter), SCMP_SYS(pread64),   SCMP_SYS(pwrite64),
     SCMP_SYS(fdatasync),      SCMP_SYS(fallocate), SCMP_SYS(accept4), /* the control socket's clients (--control) */
     SCMP_SYS(openat2), /* an image of a disk added at run time (add-disk), beneath the directory */
+    SCMP_SYS(flock),   /* an overlay added at run time (image_lock) */
 };
 
 /* Only the image directory, read and write of files (the images of disks added at run time,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/backend_sup.h"
@@ -91,7 +92,7 @@ static void readd_disks(void *ctx, int restarted)
     char **lines = NULL;
     pthread_mutex_lock(&r->lock);
     for (struct reg_domain *d = r->domains; d; d = d->next) {
-        if (d->gone || !(d->mon || d->starting))
+        if (d->gone || !(d->mon || d->starting) || d->disks_after_go)
             continue;
         reg_run_dir(r, d, dir, sizeof(dir));
         struct sponsor_policy sp;
@@ -193,6 +194,50 @@ void reg_disks_detach(struct registry *r, const struct domain_config *c, unsigne
         remove_disk(r, c, i, 0);
 }
 
+/* The monitor's --disk for disk i of c, of `bytes` (what the backend serves). */
+static int monitor_disk_arg(const struct registry *r, const struct domain_config *c, unsigned i, const char *dir,
+                            uint64_t bytes, char out[REG_DISK_ARG_SIZE])
+{
+    /* The monitor asks the backend for as many queues as the disk has (add_disk_line gave
+     * the backend queues=N), so both sides agree. */
+    /* image= and image-dir= name the image for a save or a migration, which record its
+     * identity (docs/snapshot-format.md, "Disks"); the monitor takes only an absolute dir. */
+    int n =
+        snprintf(out, REG_DISK_ARG_SIZE, "socket=%s/disk-%s.sock,size=%" PRIu64 "%s,queues=%u", dir, c->disks[i].target,
+                 bytes, c->disks[i].readonly ? ",readonly" : "", c->disks[i].queues ? c->disks[i].queues : 1);
+    if (n > 0 && n < REG_DISK_ARG_SIZE && r->image_dir[0] == '/')
+        n += snprintf(out + n, REG_DISK_ARG_SIZE - (size_t)n, ",image=%s,image-dir=%s", c->disks[i].file, r->image_dir);
+    if (n < 0 || n >= REG_DISK_ARG_SIZE)
+        return err_set(ENAMETOOLONG, "domain '%s': disk %s: the monitor's --disk value is longer than %d bytes",
+                       c->name, c->disks[i].target, REG_DISK_ARG_SIZE - 1);
+    return 0;
+}
+
+/* Disk i of c to the backend (a stale one of the name, xenod having crashed, goes first):
+ * its size in bytes into *bytes. On failure nothing of it is left on the backend. */
+static int add_disk(struct registry *r, const struct domain_config *c, unsigned i, const char *dir,
+                    const struct sponsor_policy *sp, uint64_t *bytes)
+{
+    char line[2600], reply[256];
+    uint64_t sectors = 0;
+    int rc = add_disk_line(c, i, dir, sp, line, sizeof(line));
+    if (rc < 0)
+        return rc;
+    remove_disk(r, c, i, 1);
+    if ((rc = backend_sup_request(r->blkback, line, reply, sizeof(reply), BLK_REQUEST_TIMEOUT_MS)) < 0)
+        /* The backend's refusal (an image missing or in use, a reservation over capacity) says why. */
+        return err_wrap(-rc, "disk %s (image '%s')", c->disks[i].target, c->disks[i].file);
+    const char *s = strstr(reply, " sectors=");
+    if (!s || sscanf(s + 9, "%" SCNu64, &sectors) != 1 || !sectors || sectors > UINT64_MAX / 512) {
+        rc = err_set(EIO, "domain '%s': disk %s: the backend's reply '%s' names no size", c->name, c->disks[i].target,
+                     reply);
+        remove_disk(r, c, i, 0);
+        return rc;
+    }
+    *bytes = sectors * 512;
+    return 0;
+}
+
 int reg_disks_attach(struct registry *r, const struct domain_config *c, const char *dir, char args[][REG_DISK_ARG_SIZE])
 {
     int rc = c->ndisks ? ensure_blkback(r) : 0;
@@ -200,36 +245,10 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
     struct sponsor_policy sp;
     sponsor_disk_limit(r, c->sponsor, &sp);
     for (i = 0; rc == 0 && i < c->ndisks; i++) {
-        char line[2600], reply[256];
-        uint64_t sectors = 0;
-        if ((rc = add_disk_line(c, i, dir, &sp, line, sizeof(line))) < 0)
+        uint64_t bytes = 0;
+        if ((rc = add_disk(r, c, i, dir, &sp, &bytes)) < 0)
             break;
-        remove_disk(r, c, i, 1); /* a stale one of the name (xenod crashed) goes first */
-        if ((rc = backend_sup_request(r->blkback, line, reply, sizeof(reply), BLK_REQUEST_TIMEOUT_MS)) < 0) {
-            /* The backend's refusal (an image missing, a reservation over capacity) says why. */
-            rc = err_wrap(-rc, "disk %s (image '%s')", c->disks[i].target, c->disks[i].file);
-            break;
-        }
-        const char *s = strstr(reply, " sectors=");
-        if (!s || sscanf(s + 9, "%" SCNu64, &sectors) != 1 || !sectors || sectors > UINT64_MAX / 512) {
-            rc = err_set(EIO, "domain '%s': disk %s: the backend's reply '%s' names no size", c->name,
-                         c->disks[i].target, reply);
-            i++; /* it was added: removed below */
-            break;
-        }
-        /* The monitor asks the backend for as many queues as the disk has (add_disk_line gave
-         * the backend queues=N), so both sides agree. */
-        /* image= and image-dir= name the image for a save or a migration, which record its
-         * identity (docs/snapshot-format.md, "Disks"); the monitor takes only an absolute dir. */
-        int n = snprintf(args[i], REG_DISK_ARG_SIZE, "socket=%s/disk-%s.sock,size=%" PRIu64 "%s,queues=%u", dir,
-                         c->disks[i].target, sectors * 512, c->disks[i].readonly ? ",readonly" : "",
-                         c->disks[i].queues ? c->disks[i].queues : 1);
-        if (n > 0 && n < REG_DISK_ARG_SIZE && r->image_dir[0] == '/')
-            n += snprintf(args[i] + n, REG_DISK_ARG_SIZE - (size_t)n, ",image=%s,image-dir=%s", c->disks[i].file,
-                          r->image_dir);
-        if (n < 0 || n >= REG_DISK_ARG_SIZE) {
-            rc = err_set(ENAMETOOLONG, "domain '%s': disk %s: the monitor's --disk value is longer than %d bytes",
-                         c->name, c->disks[i].target, REG_DISK_ARG_SIZE - 1);
+        if ((rc = monitor_disk_arg(r, c, i, dir, bytes, args[i])) < 0) {
             i++; /* it was added: removed below */
             break;
         }
@@ -239,6 +258,45 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
         snprintf(msg, sizeof(msg), "%s", err_msg());
         reg_disks_detach(r, c, i); /* nothing left half-attached */
         err_set(-rc, "%s", msg);
+    }
+    return rc;
+}
+
+int reg_disks_args(struct registry *r, const struct domain_config *c, const char *dir, const uint64_t *bytes,
+                   char args[][REG_DISK_ARG_SIZE])
+{
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < c->ndisks; i++)
+        rc = monitor_disk_arg(r, c, i, dir, bytes[i], args[i]);
+    return rc;
+}
+
+#define MOVED_RETRY_MS 50
+
+int reg_disks_attach_moved(struct registry *r, const struct domain_config *c, const char *dir, const uint64_t *bytes,
+                           int timeout_ms)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = ensure_blkback(r);
+    struct sponsor_policy sp;
+    sponsor_disk_limit(r, c->sponsor, &sp);
+    for (unsigned i = 0; rc == 0 && i < c->ndisks; i++) {
+        uint64_t got = 0;
+        for (;;) {
+            rc = add_disk(r, c, i, dir, &sp, &got);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long spent = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+            /* The backend's words for an image another process holds (image_lock: EBUSY): the
+             * source's backend, until its xenod's remove-disk. Anything else is final. */
+            if (rc == 0 || !strstr(err_msg(), " is in use (") || spent >= timeout_ms)
+                break;
+            usleep(MOVED_RETRY_MS * 1000);
+        }
+        if (rc == 0 && got != bytes[i])
+            log_error("domain '%s': disk %s: this host's backend serves %" PRIu64 " bytes, the source served %" PRIu64
+                      " (the guest goes on with the source's size; requests past the image fail)",
+                      c->name, c->disks[i].target, got, bytes[i]);
     }
     return rc;
 }

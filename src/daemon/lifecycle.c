@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/file_wait.h"
 #include "daemon/net_port.h"
@@ -19,6 +20,10 @@
 
 #define INCOMING_LISTEN_TIMEOUT_MS 10000
 #define INCOMING_READY_TIMEOUT_MS (30 * 60 * 1000)
+/* After GO: the source's xenod sees its monitor end and takes the disks off its backend, the
+ * images' flock going with them; within this the images must be free here. The guest's disk
+ * requests wait meanwhile (the test kernels time out after 10 s, Linux after 30 s). */
+#define MOVED_DISKS_TIMEOUT_MS 20000
 
 /* An incoming monitor's port: it writes RUN_DIR/migrate-port (by rename: whole) once it
  * listens. Woken by that file or the monitor's end (file_wait), not by looking every 10 ms. */
@@ -94,6 +99,62 @@ static void detach_backends(struct registry *r, struct reg_domain *d, int net, i
     err_set(-rc, "%s", msg);
 }
 
+/* The domain's disks before its monitor starts: given to the backend (a boot, a restore), or
+ * for an incoming domain only their --disk values (its backend gets them after GO:
+ * await_incoming). *on: the backend has them, to be taken off again if the start fails. */
+static int prepare_disks(struct registry *r, const struct reg_domain *d, const struct reg_start_how *how,
+                         const char *dir, char args[][REG_DISK_ARG_SIZE], int *on)
+{
+    *on = 0;
+    if (!d->cfg.ndisks)
+        return 0;
+    if (how->migrate_listen)
+        return reg_disks_args(r, &d->cfg, dir, how->disk_bytes, args);
+    int rc = reg_disks_attach(r, &d->cfg, dir, args);
+    *on = rc == 0;
+    return rc;
+}
+
+/* Incoming: tells the source where to send, waits until the domain runs here (m freed on
+ * failure), then gives this host's backend its disks: after GO, when the source's backend lets
+ * go of the images (its xenod's remove-disk once the source monitor ended). A disk the backend
+ * does not take fails nothing (the domain runs here now and the source has let it go): the
+ * event says so, and the guest's requests for it wait in the ring. */
+static int await_incoming(struct registry *r, struct reg_domain *d, struct monitor *m, const struct reg_start_how *how,
+                          const char *dir)
+{
+    int port = 0;
+    int rc = wait_incoming_port(m, &port, how);
+    if (rc == 0)
+        rc = how->on_listening(how->ctx, port);
+    if (rc < 0) {
+        kill(m->pid, SIGKILL);
+        monitor_close(m);
+        return rc;
+    }
+    if ((rc = monitor_wait_ready_or(m, INCOMING_READY_TIMEOUT_MS, how->cancelled, how->ctx)) < 0)
+        return rc;
+    if (!d->cfg.ndisks)
+        return 0;
+    pthread_mutex_lock(&r->lock);
+    d->disks_after_go = 0; /* a backend (re)started from here on gives them too */
+    pthread_mutex_unlock(&r->lock);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (reg_disks_attach_moved(r, &d->cfg, dir, how->disk_bytes, MOVED_DISKS_TIMEOUT_MS) < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        pthread_mutex_lock(&r->lock);
+        reg_event(r, d, "disk-failed", "after the migration from %s: %s (its requests wait)", how->peer, msg);
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_info("domain '%s': %u disk(s) on the backend %ld ms after the domain ran here", d->cfg.name, d->cfg.ndisks,
+             (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    return 0;
+}
+
 int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
 {
     int paused = how->paused;
@@ -124,6 +185,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
         return r_;
     }
     d->starting = 1;
+    d->disks_after_go = how->migrate_listen && d->cfg.ndisks;
     struct sched_params sched = d->sched;
     reg_run_dir(r, d, dir, sizeof(dir));
     pthread_mutex_unlock(&r->lock);
@@ -138,8 +200,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     r_ = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
     if (r_ == 0 && d->cfg.net.present)
         r_ = attach_net(r, d, dir, net_arg, sizeof(net_arg));
-    if (r_ == 0 && d->cfg.ndisks && (r_ = reg_disks_attach(r, &d->cfg, dir, disk_args)) == 0)
-        disks_on = 1;
+    if (r_ == 0)
+        r_ = prepare_disks(r, d, how, dir, disk_args, &disks_on);
     for (unsigned i = 0; i < d->cfg.ndisks; i++)
         disks[i] = disk_args[i];
     int cgroup_procs = -1; /* the memory cgroup (<memtune>): the monitor joins it before exec */
@@ -156,7 +218,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
                                        .restore_file = restore_file,
                                        .net = net_arg[0] ? net_arg : NULL,
                                        .disks = disks,
-                                       .ndisks = disks_on ? d->cfg.ndisks : 0,
+                                       .ndisks = d->cfg.ndisks,
                                        .migrate_incoming = how->migrate_listen,
                                        .migrate_key = how->migrate_key,
                                        .save_dir = r->save_dir[0] ? r->save_dir : NULL,
@@ -164,19 +226,8 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
                                        .out_key = r->migrate_key[0] ? r->migrate_key : NULL,
                                        .no_wait = how->migrate_listen != NULL};
         r_ = monitor_spawn(&m, &a);
-        if (r_ == 0 && how->migrate_listen) {
-            /* Tell the source where to send, then wait for the domain to arrive and run. */
-            int port = 0;
-            if ((r_ = wait_incoming_port(m, &port, how)) == 0)
-                r_ = how->on_listening(how->ctx, port);
-            if (r_ == 0)
-                r_ = monitor_wait_ready_or(m, INCOMING_READY_TIMEOUT_MS, how->cancelled,
-                                           how->ctx); /* frees m on failure */
-            else {
-                kill(m->pid, SIGKILL);
-                monitor_close(m);
-            }
-        }
+        if (r_ == 0 && how->migrate_listen)
+            r_ = await_incoming(r, d, m, how, dir);
     }
     if (r_ < 0)
         detach_backends(r, d, net_arg[0], disks_on, r_);
@@ -187,6 +238,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     /* The domain ID, the runtime row and the event in one transaction (one disk sync). */
     store_begin(&r->store);
     d->starting = 0;
+    d->disks_after_go = 0;
     if (r_ < 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());

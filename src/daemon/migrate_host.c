@@ -338,29 +338,62 @@ int migrate_host_offer(const char *hostport, const char *key_path, const char *o
     return 0;
 }
 
-char *migrate_host_offer_encode(const char *xml, int persistent)
+char *migrate_host_offer_encode(const char *xml, int persistent, const struct migrate_offer_disk *disks,
+                                unsigned ndisks)
 {
-    json_t *offer = json_pack("{s:s, s:b}", "xml", xml, "persistent", persistent);
+    json_t *list = json_array();
+    for (unsigned i = 0; list && i < ndisks; i++)
+        if (json_array_append_new(
+                list, json_pack("{s:s, s:I}", "target", disks[i].target, "bytes", (json_int_t)disks[i].bytes)) < 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    json_t *offer = list ? json_pack("{s:s, s:b, s:o}", "xml", xml, "persistent", persistent, "disks", list) : NULL;
     char *text = offer ? json_dumps(offer, JSON_COMPACT) : NULL;
     json_decref(offer);
     return text;
 }
 
-int migrate_host_offer_decode(const char *offer, char **xml, size_t *xml_len, int *persistent)
+/* One entry of the offer's "disks" (a peer's: checked whole before anything uses it). */
+static int decode_disk(json_t *e, struct migrate_offer_disk *out)
+{
+    json_t *t = json_object_get(e, "target"), *b = json_object_get(e, "bytes");
+    if (!json_is_string(t) || !json_is_integer(b) || json_object_size(e) != 2)
+        return -EPROTO;
+    const char *name = json_string_value(t);
+    size_t n = json_string_length(t);
+    json_int_t bytes = json_integer_value(b);
+    if (n < 1 || n >= sizeof(out->target) || strspn(name, "abcdefghijklmnopqrstuvwxyz") != n || bytes <= 0 ||
+        bytes % 512)
+        return -EPROTO;
+    memcpy(out->target, name, n + 1);
+    out->bytes = (uint64_t)bytes;
+    return 0;
+}
+
+int migrate_host_offer_decode(const char *offer, char **xml, size_t *xml_len, int *persistent,
+                              struct migrate_offer_disk disks[MIGRATE_OFFER_DISKS_MAX], unsigned *ndisks)
 {
     json_t *j = json_loads(offer, 0, NULL);
-    json_t *x = json_object_get(j, "xml");
+    json_t *x = json_object_get(j, "xml"), *list = json_object_get(j, "disks");
     *xml = NULL;
-    if (!json_is_string(x)) {
-        json_decref(j);
-        return -EPROTO;
+    *ndisks = 0;
+    int rc = json_is_string(x) && (!list || (json_is_array(list) && json_array_size(list) <= MIGRATE_OFFER_DISKS_MAX))
+                 ? 0
+                 : -EPROTO;
+    for (size_t i = 0; rc == 0 && list && i < json_array_size(list); i++)
+        rc = decode_disk(json_array_get(list, i), &disks[(*ndisks)++]);
+    if (rc == 0) {
+        *persistent = json_is_true(json_object_get(j, "persistent"));
+        *xml_len = json_string_length(x);
+        *xml = malloc(*xml_len + 1);
+        if (*xml)
+            memcpy(*xml, json_string_value(x), *xml_len + 1);
+        else
+            rc = -ENOMEM;
     }
-    *persistent = json_is_true(json_object_get(j, "persistent"));
-    *xml_len = json_string_length(x);
-    *xml = malloc(*xml_len + 1);
-    if (*xml) {
-        memcpy(*xml, json_string_value(x), *xml_len + 1);
-    }
+    if (rc < 0)
+        *ndisks = 0;
     json_decref(j);
-    return *xml ? 0 : -ENOMEM;
+    return rc;
 }

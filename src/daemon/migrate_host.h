@@ -13,6 +13,7 @@
 #define XENO_DAEMON_MIGRATE_HOST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct registry;
 struct migrate_host;
@@ -30,10 +31,25 @@ int migrate_host_port(const struct migrate_host *h);
 int migrate_host_offer(const char *hostport, const char *key_path, const char *offer_json, const char *console,
                        size_t console_len, int *port);
 
-/* The offer's text: {"xml": the canonical definition, "persistent": bool}. encode returns
- * malloc'd text, or NULL when out of memory; decode gives a malloc'd copy of the XML, or
- * -EPROTO when the offer holds none (the caller says whose offer it was). */
-char *migrate_host_offer_encode(const char *xml, int persistent);
-int migrate_host_offer_decode(const char *offer, char **xml, size_t *xml_len, int *persistent);
+/* A disk of the offered domain: its target and its size in bytes as the source's backend
+ * serves it. The destination gives its monitor that size (its --disk size=) because it may
+ * hand the image to its own backend only after GO (docs/migration.md, "Disks"); the monitor
+ * still refuses an image that is not the one the source served (identity check). */
+struct migrate_offer_disk {
+    char target[8];
+    uint64_t bytes;
+};
+#define MIGRATE_OFFER_DISKS_MAX 8 /* DOMAIN_DISKS_MAX */
+
+/* The offer's text: {"xml": the canonical definition, "persistent": bool, "disks": [{"target":
+ * "vda", "bytes": N}, ...]}. encode returns malloc'd text, or NULL when out of memory; decode
+ * gives a malloc'd copy of the XML and the disks (at most MIGRATE_OFFER_DISKS_MAX, each a
+ * target of 1-7 characters [a-z] and a size that is a positive multiple of 512), or -EPROTO
+ * when the offer holds no XML or a disk entry that is not that (the caller says whose offer
+ * it was); an offer without "disks" (an older xenod) decodes with none. */
+char *migrate_host_offer_encode(const char *xml, int persistent, const struct migrate_offer_disk *disks,
+                                unsigned ndisks);
+int migrate_host_offer_decode(const char *offer, char **xml, size_t *xml_len, int *persistent,
+                              struct migrate_offer_disk disks[MIGRATE_OFFER_DISKS_MAX], unsigned *ndisks);
 
 #endif

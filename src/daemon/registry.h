@@ -40,6 +40,7 @@ struct reg_domain {
     char state[16];    /* recorded state while no monitor runs: shutdown or crashed */
     struct monitor *mon;
     int starting;              /* a monitor is being spawned */
+    int disks_after_go;        /* incoming: its disks are not the backend's yet (readd_disks leaves them) */
     int destroying;            /* the operator asked for destroy: the exit is not a crash */
     int gone;                  /* removed from the registry; freed with the last reference */
     int lost_pid;              /* at load: its monitor ended while xenod was not running */

@@ -63,6 +63,10 @@ struct reg_start_how {
     int (*cancelled)(void *ctx); /* incoming, may be NULL: 1 when the wait must end */
     void *ctx;
     const char *peer; /* incoming: the source host, for the event */
+    /* Incoming: each disk's size in bytes as the source serves it (the monitor's --disk
+     * size=). The disks go to this host's backend only once the domain runs here: until GO the
+     * source's backend holds the images (flock), and may go on serving them if it fails. */
+    const uint64_t *disk_bytes;
 };
 
 /* Starts d's monitor as `how` says. Admission control first; the event says which. Takes
@@ -153,6 +157,16 @@ void reg_disk_tag(const struct domain_config *c, char out[REG_DISK_TAG_SIZE]);
  * refusal as the message) none of c's disks is left on the backend. Without r->lock. */
 int reg_disks_attach(struct registry *r, const struct domain_config *c, const char *dir,
                      char args[][REG_DISK_ARG_SIZE]);
+/* An incoming domain's --disk values, without the backend (reg_start_how.disk_bytes: the
+ * sizes the source served). Without r->lock. */
+int reg_disks_args(struct registry *r, const struct domain_config *c, const char *dir, const uint64_t *bytes,
+                   char args[][REG_DISK_ARG_SIZE]);
+/* An incoming domain that runs here now (after GO): gives the backend every disk of c, each
+ * tried again while the image is "in use" (the source's backend lets go of it once the source
+ * monitor has ended: its xenod's remove-disk) until timeout_ms. A size other than bytes[i] is
+ * logged. The first failure's message on error; the disks given stay. Without r->lock. */
+int reg_disks_attach_moved(struct registry *r, const struct domain_config *c, const char *dir, const uint64_t *bytes,
+                           int timeout_ms);
 /* Takes c's first n disks off the backend (logged on failure). Without r->lock. */
 void reg_disks_detach(struct registry *r, const struct domain_config *c, unsigned n);
 

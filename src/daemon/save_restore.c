@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/migrate_proto.h"
+#include "proto/blkback_stats.h"
 #include "proto/snapshot.h"
 
 #define SAVE_TIMEOUT_MS 120000              /* writing a large guest's memory takes its time */
@@ -181,6 +182,43 @@ out:
 
 /* ---- live migration between hosts (migrate_host.h) ---- */
 
+_Static_assert(MIGRATE_OFFER_DISKS_MAX == DOMAIN_DISKS_MAX, "an offer carries every disk a domain may have");
+
+/* Each disk of c's size from the offer, by target: the destination's monitor serves that size
+ * (its backend has the images only after GO). */
+static int offered_sizes(const struct domain_config *c, const struct migrate_offer_disk *disks, unsigned n,
+                         const char *source, uint64_t bytes[DOMAIN_DISKS_MAX])
+{
+    if (n != c->ndisks)
+        return err_set(EPROTO, "%s: the offer gives the sizes of %u disk(s), the domain has %u%s", source, n, c->ndisks,
+                       n ? "" : " (a source xenod that moves no disks)");
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        unsigned k = 0;
+        while (k < n && strcmp(disks[k].target, c->disks[i].target) != 0)
+            k++;
+        if (k == n)
+            return err_set(EPROTO, "%s: the offer gives no size for disk %s", source, c->disks[i].target);
+        bytes[i] = disks[k].bytes;
+    }
+    return 0;
+}
+
+/* What the source offers of its disks: each one's size as its backend serves it (the stats
+ * page). Caller holds r->lock. */
+static int served_sizes_locked(struct registry *r, const struct reg_domain *d, struct migrate_offer_disk *out)
+{
+    for (unsigned i = 0; i < d->cfg.ndisks; i++) {
+        const struct bb_stats_disk *k = reg_disk_stats_locked(r, d, i);
+        if (!k || !k->size_bytes || k->size_bytes % 512)
+            return err_set(EAGAIN,
+                           "domain '%s': disk %s: the disk backend's page does not show its size yet; try again",
+                           d->cfg.name, d->cfg.disks[i].target);
+        snprintf(out[i].target, sizeof(out[i].target), "%s", d->cfg.disks[i].target);
+        out[i].bytes = k->size_bytes;
+    }
+    return 0;
+}
+
 int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char *console, size_t console_len,
                    const char *peer, const char *listen, const char *key_path, int (*on_listening)(void *, int),
                    int (*cancelled)(void *), void *ctx)
@@ -190,15 +228,24 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
     char *xml = NULL;
     size_t xml_len = 0;
     int persistent = 0;
+    struct migrate_offer_disk disks[MIGRATE_OFFER_DISKS_MAX];
+    unsigned ndisks = 0;
+    uint64_t disk_bytes[DOMAIN_DISKS_MAX];
     (void)len;
     snprintf(source, sizeof(source), "<migration from %s>", peer);
-    int rc = migrate_host_offer_decode(offer, &xml, &xml_len, &persistent);
+    int rc = migrate_host_offer_decode(offer, &xml, &xml_len, &persistent, disks, &ndisks);
     if (rc < 0)
-        return rc == -ENOMEM ? err_set(ENOMEM, "out of memory")
-                             : err_set(EPROTO, "%s: an offer without a domain definition", source);
+        return rc == -ENOMEM
+                   ? err_set(ENOMEM, "out of memory")
+                   : err_set(EPROTO, "%s: an offer without a domain definition, or with bad disk sizes", source);
     rc = domain_xml_parse(xml, xml_len, source, NULL, &cfg);
     if (rc < 0) {
         free(xml);
+        return rc;
+    }
+    if ((rc = offered_sizes(&cfg, disks, ndisks, source, disk_bytes)) < 0) {
+        free(xml);
+        domain_config_free(&cfg);
         return rc;
     }
     struct reg_domain *d;
@@ -230,7 +277,8 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
                                 .on_listening = on_listening,
                                 .cancelled = cancelled,
                                 .ctx = ctx,
-                                .peer = peer};
+                                .peer = peer,
+                                .disk_bytes = disk_bytes};
     rc = reg_start_monitor(r, d, &how);
     if (rc < 0 && created) {
         char msg[1024];
@@ -260,12 +308,14 @@ int reg_migrate(struct registry *r, struct reg_domain *d, const char *hostport, 
         return err_set(EBUSY, "domain '%s' is not running", d->cfg.name);
 
     /* The offer: the definition as it travels (name, UUID, sponsor, absolute paths). */
-    char *xml = NULL, *console = NULL;
+    char *xml = NULL, *console = NULL, *offer_text = NULL;
     size_t xml_len, console_len = 0;
+    struct migrate_offer_disk disks[MIGRATE_OFFER_DISKS_MAX];
     int rc = domain_xml_canonical(d->xml, strlen(d->xml), &d->cfg, &xml, &xml_len);
-    char *offer_text = rc == 0 ? migrate_host_offer_encode(xml, d->persistent) : NULL;
-    free(xml);
     pthread_mutex_lock(&r->lock);
+    if (rc == 0 && (rc = served_sizes_locked(r, d, disks)) == 0 &&
+        !(offer_text = migrate_host_offer_encode(xml, d->persistent, disks, d->cfg.ndisks)))
+        rc = err_set(ENOMEM, "out of memory");
     reg_run_dir(r, d, dir, sizeof(dir));
     snprintf(d->migration, sizeof(d->migration), "offering to %s", hostport);
     pthread_mutex_unlock(&r->lock);
@@ -279,9 +329,8 @@ int reg_migrate(struct registry *r, struct reg_domain *d, const char *hostport, 
         console_len = console ? fread(console, 1, 64 << 10, f) : 0;
         fclose(f);
     }
+    free(xml);
     int port = 0;
-    if (rc == 0 && !offer_text)
-        rc = err_set(ENOMEM, "out of memory");
     if (rc == 0)
         rc = migrate_host_offer(hostport, r->migrate_key, offer_text, console ? console : "", console_len, &port);
     free(offer_text);

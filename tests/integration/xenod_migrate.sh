@@ -1,36 +1,11 @@
 # Live migration between two xenods (docs/migration.md, "Between hosts"): two network
-# namespaces made here (10.78.0.1 = host A, 10.78.0.2 = host B, a veth pair between them),
-# each with its own xenod and state directory. xenctl migrate moves the dirtier guest from A
-# to B while it runs; it must finish with PASS on B, with its definition, sponsor and
-# console history there and nothing left on A. A wrong key and an unreachable host leave the
-# domain running on A with a clear error.
+# namespaces (10.78.0.1 = host A, 10.78.0.2 = host B, a veth pair between them:
+# tests/xenod_migrate_lib.sh), each with its own xenod and state directory. xenctl migrate
+# moves the dirtier guest from A to B while it runs; it must finish with PASS on B, with its
+# definition, sponsor and console history there and nothing left on A. A wrong key and an
+# unreachable host leave the domain running on A with a clear error.
 
-XM=$TMP/xm
-XM_A=xmA$$ XM_B=xmB$$
-XM_PIDS=
-xm_ctl() { # HOST ARGS...
-    local h=$1
-    shift
-    XENOD_SOCKET=$XM/$h.sock timeout -k 5 120 "$BUILD_DIR/bin/xenctl" "$@"
-}
-xm_state() { xm_ctl "$1" --json info "$2" 2>/dev/null | jq -r .state; }
-xm_cleanup() {
-    local p ns
-    for p in $XM_PIDS; do kill -TERM "$p" 2>/dev/null; done
-    for p in $XM_PIDS; do wait "$p" 2>/dev/null; done
-    XM_PIDS=
-    pkill -KILL -f -- "--run-dir $XM/" 2>/dev/null
-    for ns in "$XM_A" "$XM_B"; do ip netns del "$ns" 2>/dev/null; done
-    return 0
-}
-xm_xenod() { # HOST NETNS IP [ARGS...]
-    local h=$1 ns=$2
-    shift 3
-    ip netns exec "$ns" "$BUILD_DIR/bin/xenod" --state-dir "$XM/$h" --socket "$XM/$h.sock" "$@" \
-        >"$XM/$h.log" 2>&1 &
-    XM_PIDS="$XM_PIDS $!"
-    wait_until 100 curl -sf --unix-socket "$XM/$h.sock" http://x/v1/host -o /dev/null
-}
+. tests/xenod_migrate_lib.sh
 
 xm_idle_gone() { # every stranger's connection was closed by B
     local p
@@ -46,16 +21,7 @@ xm_log_quiet() {
 }
 
 if kvm_case xenod-migrate; then
-    rm -rf "$XM"
-    mkdir -p "$XM"
-    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$XM/key"
-    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$XM/wrong.key"
-    chmod 600 "$XM/key" "$XM/wrong.key"
-    if ! { ip netns add "$XM_A" && ip netns add "$XM_B" &&
-        ip link add xmva$$ netns "$XM_A" type veth peer name xmvb$$ netns "$XM_B" &&
-        ip -n "$XM_A" addr add 10.78.0.1/24 dev xmva$$ && ip -n "$XM_B" addr add 10.78.0.2/24 dev xmvb$$ &&
-        ip -n "$XM_A" link set xmva$$ up && ip -n "$XM_B" link set xmvb$$ up &&
-        ip -n "$XM_A" link set lo up && ip -n "$XM_B" link set lo up; } 2>"$XM/netns.err"; then
+    if ! xm_hosts; then
         fail xmig-hosts "cannot make the namespaces: $(cat "$XM/netns.err")"
     elif ! xm_xenod a "$XM_A" 10.78.0.1 --migrate-key "$XM/key" ||
         ! xm_xenod b "$XM_B" 10.78.0.2 --migrate-listen 10.78.0.2:7430 --migrate-key "$XM/key"; then
@@ -103,9 +69,7 @@ if kvm_case xenod-migrate; then
         xm_ctl a start dirtier >/dev/null
         wait_until 200 eval 'xm_ctl a console dirtier --dump | grep -q "pass=[1-9]"'
         # A destination that holds another key.
-        kill -TERM "${XM_PIDS##* }" 2>/dev/null
-        wait "${XM_PIDS##* }" 2>/dev/null
-        XM_PIDS=${XM_PIDS% *}
+        xm_stop_last
         xm_xenod b "$XM_B" 10.78.0.2 --migrate-listen 10.78.0.2:7430 --migrate-key "$XM/wrong.key" ||
             fail xmig-dest-restarts "$(tail -3 "$XM/b.log")"
         out=$(xm_ctl a migrate dirtier 10.78.0.2:7430 --live 2>&1)

@@ -143,6 +143,7 @@ static int boot(struct domain *d, int paused)
     d->last_tick_ns = mono_ns();
     if (restoring)
         d->vm.paused = 1; /* the vCPU threads park before their first KVM_RUN */
+    int not_arrived = 0;  /* an incoming domain that never came: no pid file (main.c run) */
     if (vm_start(&d->vm) < 0) {
         /* Threads may have started: end them through the normal stop path. */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
@@ -154,6 +155,7 @@ static int boot(struct domain *d, int paused)
             migrate_recv_abort(d->incoming, err_msg());
             vm_request_stop(&d->vm, VM_HOST_ERROR, "incoming migration from %s failed: %s", d->incoming->c.peer,
                             err_msg());
+            not_arrived = 1;
         } else {
             struct timespec go;
             clock_gettime(CLOCK_REALTIME, &go); /* the hand-over: this side bills from here */
@@ -181,7 +183,7 @@ static int boot(struct domain *d, int paused)
         }
     }
     vcpu_sched_attach(&d->sched, &d->vm); /* its vCPU threads get their bands (joined threads are detached first) */
-    return 0;
+    return not_arrived ? -1 : 0;          /* xenod: a failed start (migrate-in-failed), not an arrival */
 }
 
 int domain_dump_acpi(struct domain *d, const char *dir)

@@ -94,7 +94,8 @@ struct domain {
 };
 
 /* First boot (paused with opt->paused). On failure sets finished (status and outcome) and
- * returns -1. */
+ * returns -1; also -1 for an incoming migration that failed once the VM's threads ran: its
+ * stop is then under way (the event loop ends it), and no pid file may say it booted. */
 int domain_boot(struct domain *d);
 /* --dump-acpi: creates the VM the options describe (no kernel, no vCPU runs), writes its
  * ACPI tables into dir, prints its devices on stdout and destroys it. The exit status. */
