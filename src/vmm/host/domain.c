@@ -169,10 +169,10 @@ static int boot(struct domain *d, int paused)
         vm_pause(&d->vm); /* returns once every thread is parked */
         int r = vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager);
         d->restore_refused = r == -EINVAL; /* refused: a changed disk image, say */
-        if (r < 0) {                       /* no pid file: xenod would take the domain as running (and restored) */
+        if (r < 0) {
             log_error("%s", err_msg());
             vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
-            return -1;
+            return -1; /* no pid file: xenod would take the domain as running (and restored) */
         }
         log_info("restored %s", o->restore);
         vm_disks_release(&d->vm);
