@@ -155,6 +155,37 @@ static int await_incoming(struct registry *r, struct reg_domain *d, struct monit
     return 0;
 }
 
+/* Caller holds r->lock (released while it waits). */
+static int wait_detached_locked(struct registry *r, struct reg_domain *d, int timeout_ms)
+{
+    struct timespec deadline = deadline_after_ms(timeout_ms);
+    while (d->detaching)
+        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT && d->detaching)
+            return err_set(EBUSY, "domain '%s': its last run's disks and port are still coming off the backends",
+                           d->cfg.name);
+    return 0;
+}
+
+int reg_wait_detached(struct registry *r, struct reg_domain *d, int timeout_ms)
+{
+    pthread_mutex_lock(&r->lock);
+    int rc = wait_detached_locked(r, d, timeout_ms);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* 0 when d may start now, else why not. Caller holds r->lock (released while it waits): the
+ * last monitor's disks and port may still be coming off the backends (the supervisor does it
+ * after the stop), and this start's, of the same names, would be taken with them. */
+static int startable_locked(struct registry *r, struct reg_domain *d)
+{
+    int rc = wait_detached_locked(r, d, REG_DETACH_WAIT_MS);
+    if (rc == 0 && (d->gone || d->mon || d->starting))
+        rc = err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
+                     d->gone ? "no longer defined" : "already running");
+    return rc;
+}
+
 int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg_start_how *how)
 {
     int paused = how->paused;
@@ -165,9 +196,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
 
     pthread_mutex_lock(&d->op_lock);
     pthread_mutex_lock(&r->lock);
-    if (d->gone || d->mon || d->starting) {
-        r_ = err_set(d->gone ? ENOENT : EBUSY, "domain '%s' is %s", d->cfg.name,
-                     d->gone ? "no longer defined" : "already running");
+    if ((r_ = startable_locked(r, d)) < 0) {
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_unlock(&d->op_lock);
         return r_;

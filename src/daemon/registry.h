@@ -41,6 +41,7 @@ struct reg_domain {
     struct monitor *mon;
     int starting;              /* a monitor is being spawned */
     int disks_after_go;        /* incoming: its disks are not the backend's yet (readd_disks leaves them) */
+    int detaching;             /* its ended monitor's disks and port are coming off the backends */
     int destroying;            /* the operator asked for destroy: the exit is not a crash */
     int gone;                  /* removed from the registry; freed with the last reference */
     int lost_pid;              /* at load: its monitor ended while xenod was not running */
@@ -205,6 +206,10 @@ int reg_sched(struct registry *r, struct reg_domain *d, const struct sched_param
 int reg_save(struct registry *r, struct reg_domain *d, const char *path, int keep_running, int shrink);
 /* Waits until the domain no longer runs; -ETIMEDOUT after timeout_ms. */
 int reg_wait_stopped(struct registry *r, struct reg_domain *d, int timeout_ms);
+/* Waits until a stopped domain's disks and port are off the backends (the supervisor takes
+ * them off after the stop is seen); -EBUSY after timeout_ms. */
+#define REG_DETACH_WAIT_MS 60000 /* a backend answers a request within 10 s */
+int reg_wait_detached(struct registry *r, struct reg_domain *d, int timeout_ms);
 int reg_destroy(struct registry *r, struct reg_domain *d);
 int reg_undefine(struct registry *r, struct reg_domain *d);
 

@@ -42,8 +42,11 @@ int reg_save(struct registry *r, struct reg_domain *d, const char *path, int kee
     if (rc < 0) {
         return err_wrap(-rc, "domain '%s'", d->cfg.name);
     }
-    /* Without keep-running the monitor ends now: answer once it has. */
-    return keep_running ? 0 : reg_wait_stopped(r, d, 10000);
+    /* Without keep-running the monitor ends now: answer once it has, and its disks are off
+     * the backend (a restore right after adds them again, by the same names). */
+    if (!keep_running && (rc = reg_wait_stopped(r, d, 10000)) == 0)
+        rc = reg_wait_detached(r, d, REG_DETACH_WAIT_MS);
+    return keep_running ? 0 : rc;
 }
 
 /* The domain a snapshot belongs to here: the one with its UUID if defined and stopped, else a

@@ -238,6 +238,9 @@ void *reg_supervisor_main(void *opaque)
                     if (d->cfg.ndisks && (gone_disks = malloc(sizeof(*gone_disks))))
                         *gone_disks = d->cfg;
                     restart = reg_monitor_ended(r, d, pid);
+                    /* Stopped once the backends let go of its disks and port: a restore or a
+                     * start answered before would add them, then see them removed here. */
+                    int detaching = d->detaching = !restart && (port[0] || gone_disks);
                     pthread_cond_broadcast(&r->changed);
                     if (restart)
                         d->refs++;
@@ -249,6 +252,12 @@ void *reg_supervisor_main(void *opaque)
                     if (gone_disks && !restart)
                         reg_disks_detach(r, gone_disks, gone_disks->ndisks);
                     free(gone_disks);
+                    if (detaching) {
+                        pthread_mutex_lock(&r->lock);
+                        d->detaching = 0;
+                        pthread_cond_broadcast(&r->changed);
+                        pthread_mutex_unlock(&r->lock);
+                    }
                     if (restart) {
                         if (reg_start(r, d, 0) < 0)
                             log_error("%s", err_msg());

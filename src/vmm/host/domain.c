@@ -121,13 +121,13 @@ static int boot(struct domain *d, int paused)
     /* A restored disk's rings go to a backend only once guest RAM holds them (the devices'
      * state is loaded before RAM, and the backend starts from the used index in RAM) and,
      * for a migration, only after GO: until then the source may still run the domain, its
-     * disks included (state/disk_hold.h). */
-    if (restoring && vm_disks_hold(&d->vm) == 0) /* no backend has the rings yet: cannot fail */
-        vm_net_hold(&d->vm);                     /* nor the network's (state/net_hold.h) */
-    if (restoring)
-        ; /* no kernel: RAM, devices and vCPUs come from the snapshot once the threads are parked */
-    else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
-                         d->initrd_len) < 0) {
+     * disks included (state/disk_hold.h), and the network's (state/net_hold.h). No kernel:
+     * RAM, devices and vCPUs come from the snapshot once the threads are parked. */
+    if (restoring) {
+        if (vm_disks_hold(&d->vm) == 0) /* no backend has the rings yet: cannot fail */
+            vm_net_hold(&d->vm);
+    } else if (vm_load_pvh(&d->vm, d->kernel, d->kernel_len, o->kernel, o->cmdline, o->initrd ? d->initrd : NULL,
+                           d->initrd_len) < 0) {
         log_error("%s", err_msg());
         domain__finish(d, EXIT_BAD_INPUT, "bad-input", err_msg());
         return -1;
@@ -145,8 +145,9 @@ static int boot(struct domain *d, int paused)
         d->vm.paused = 1; /* the vCPU threads park before their first KVM_RUN */
     int not_arrived = 0;  /* an incoming domain that never came: no pid file (main.c run) */
     if (vm_start(&d->vm) < 0) {
-        /* Threads may have started: end them through the normal stop path. */
+        /* Threads may have started: end them through the stop path. No pid file (failed). */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
+        return -1;
     } else if (restoring && d->incoming) {
         vm_pause(&d->vm); /* returns once every thread is parked */
         /* Memory and state from the source; the vCPUs run only once it said GO. */
@@ -171,16 +172,18 @@ static int boot(struct domain *d, int paused)
         }
     } else if (restoring) {
         vm_pause(&d->vm); /* returns once every thread is parked */
-        if (vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager) < 0) {
+        int r = vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager);
+        d->restore_refused = r == -EINVAL; /* refused: a changed disk image, say */
+        if (r < 0) {
             log_error("%s", err_msg());
             vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
-        } else {
-            log_info("restored %s", o->restore);
-            vm_disks_release(&d->vm);
-            vm_net_release(&d->vm); /* RAM is in: the rings' used indices are the saved ones */
-            if (!paused)
-                vm_unpause(&d->vm);
+            return -1; /* no pid file: xenod would take the domain as running (and restored) */
         }
+        log_info("restored %s", o->restore);
+        vm_disks_release(&d->vm);
+        vm_net_release(&d->vm); /* RAM is in: the rings' used indices are the saved ones */
+        if (!paused)
+            vm_unpause(&d->vm);
     }
     vcpu_sched_attach(&d->sched, &d->vm); /* its vCPU threads get their bands (joined threads are detached first) */
     return not_arrived ? -1 : 0;          /* xenod: a failed start (migrate-in-failed), not an arrival */
@@ -347,10 +350,11 @@ void domain_stopped(struct domain *d)
         domain__finish(d, 128 + d->signo, "signal", d->stop_why);
         return;
     }
-    if (stop_kind(d, &k) < 0) {
+    if (stop_kind(d, &k) < 0) { /* a refused restore is the file's fault, not the host's */
+        const char *w = d->restore_refused ? "bad-input" : "host-error";
         log_error("%s", reason);
-        domain__notify(d, "stopped host-error %s", line);
-        domain__finish(d, EXIT_HOST_ERROR, "host-error", reason);
+        domain__notify(d, "stopped %s %s", w, line);
+        domain__finish(d, d->restore_refused ? EXIT_BAD_INPUT : EXIT_HOST_ERROR, w, reason);
         return;
     }
     if (crashed)

@@ -62,7 +62,8 @@ struct domain {
     char migrated_to[600];
 
     int destroy_requested;
-    int save_requested; /* `save PATH`: stop once saved, outcome "saved PATH" */
+    int save_requested;  /* `save PATH`: stop once saved, outcome "saved PATH" */
+    int restore_refused; /* the snapshot's state does not fit (a changed disk image): bad-input */
     char saved_path[CONTROL_LINE_MAX];
     int signo;           /* the signal that stops the domain, or 0 */
     char stop_why[256];  /* why it was stopped from outside */
