@@ -143,50 +143,15 @@ static int boot(struct domain *d, int paused)
     d->last_tick_ns = mono_ns();
     if (restoring)
         d->vm.paused = 1; /* the vCPU threads park before their first KVM_RUN */
-    int not_arrived = 0;  /* an incoming domain that never came: no pid file (main.c run) */
     if (vm_start(&d->vm) < 0) {
         /* Threads may have started: end them through the stop path. No pid file (failed). */
         vm_request_stop(&d->vm, VM_HOST_ERROR, "%s", err_msg());
         return -1;
-    } else if (restoring && d->incoming) {
-        vm_pause(&d->vm); /* returns once every thread is parked */
-        /* Memory and state from the source; the vCPUs run only once it said GO. */
-        if (migrate_recv_load(d->incoming, &d->vm) < 0) {
-            log_error("incoming migration from %s: %s", d->incoming->c.peer, err_msg());
-            migrate_recv_abort(d->incoming, err_msg());
-            vm_request_stop(&d->vm, VM_HOST_ERROR, "incoming migration from %s failed: %s", d->incoming->c.peer,
-                            err_msg());
-            not_arrived = 1;
-        } else {
-            struct timespec go;
-            clock_gettime(CLOCK_REALTIME, &go); /* the hand-over: this side bills from here */
-            d->held_from_ns = (uint64_t)go.tv_sec * 1000000000u + (uint64_t)go.tv_nsec;
-            vm_disks_release(&d->vm); /* GO: the disks are ours now */
-            vm_net_release(&d->vm);
-            if (!paused)
-                vm_unpause(&d->vm);
-            migrate_recv_started(d->incoming);
-            log_info("migrated in from %s: %llu pages in %llu rounds, state loaded in %llu us", d->incoming->c.peer,
-                     (unsigned long long)d->incoming->pages, (unsigned long long)d->incoming->rounds,
-                     (unsigned long long)d->incoming->apply_us);
-        }
-    } else if (restoring) {
-        vm_pause(&d->vm); /* returns once every thread is parked */
-        int r = vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager);
-        d->restore_refused = r == -EINVAL; /* refused: a changed disk image, say */
-        if (r < 0) {
-            log_error("%s", err_msg());
-            vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
-            return -1; /* no pid file: xenod would take the domain as running (and restored) */
-        }
-        log_info("restored %s", o->restore);
-        vm_disks_release(&d->vm);
-        vm_net_release(&d->vm); /* RAM is in: the rings' used indices are the saved ones */
-        if (!paused)
-            vm_unpause(&d->vm);
     }
+    if (restoring && domain__arrive(d, paused) < 0)
+        return -1;                        /* no pid file: xenod sees a failed start, not a domain restored or arrived */
     vcpu_sched_attach(&d->sched, &d->vm); /* its vCPU threads get their bands (joined threads are detached first) */
-    return not_arrived ? -1 : 0;          /* xenod: a failed start (migrate-in-failed), not an arrival */
+    return 0;
 }
 
 int domain_dump_acpi(struct domain *d, const char *dir)

@@ -23,5 +23,10 @@ void domain__save_request(struct domain *d, const struct control_args *args, cha
 int domain__migrate_request(struct domain *d, const struct control_args *args, char *reply, size_t size);
 /* The sender's thread ended (domain_migrate_event): commit the move or carry on here. */
 void domain__migration_ended(struct domain *d);
+/* At the first boot of a restored or incoming domain, its threads started and parked: the
+ * snapshot's (or, after the source's GO, the source's) memory and state loaded, its disks'
+ * and network's rings given back to their backends, then it runs (unless paused). -1 when
+ * refused or failed (the stop is requested; no pid file may be written). */
+int domain__arrive(struct domain *d, int paused);
 
 #endif

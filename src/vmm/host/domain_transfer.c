@@ -1,5 +1,6 @@
 /* Moving a domain out of this monitor: `save PATH` (suspend to a snapshot file) and live
- * migration out (state/migrate_send.c on its own thread, its end handled on the main loop).
+ * migration out (state/migrate_send.c on its own thread, its end handled on the main loop);
+ * and into it: a restore's or an incoming migration's state loaded at boot (domain__arrive).
  * Main loop only; the domain's internals are shared with domain.c through domain_priv.h. */
 #include "vmm/host/domain_priv.h"
 
@@ -274,4 +275,45 @@ int domain__migrate_request(struct domain *d, const struct control_args *args, c
              p.bandwidth_mbps ? "" : "unlimited, ", (unsigned long long)p.bandwidth_mbps,
              (unsigned long long)p.max_downtime_ms, (unsigned long long)p.max_rounds);
     return CONTROL_REPLY_LATER;
+}
+
+int domain__arrive(struct domain *d, int paused)
+{
+    const struct options *o = d->opt;
+    vm_pause(&d->vm); /* returns once every thread is parked */
+    if (d->incoming) {
+        /* Memory and state from the source; the vCPUs run only once it said GO. */
+        if (migrate_recv_load(d->incoming, &d->vm) < 0) {
+            log_error("incoming migration from %s: %s", d->incoming->c.peer, err_msg());
+            migrate_recv_abort(d->incoming, err_msg());
+            vm_request_stop(&d->vm, VM_HOST_ERROR, "incoming migration from %s failed: %s", d->incoming->c.peer,
+                            err_msg());
+            return -1;
+        }
+        struct timespec go;
+        clock_gettime(CLOCK_REALTIME, &go); /* the hand-over: this side bills from here */
+        d->held_from_ns = (uint64_t)go.tv_sec * 1000000000u + (uint64_t)go.tv_nsec;
+        vm_disks_release(&d->vm); /* GO: the disks and the network are ours now */
+        vm_net_release(&d->vm);
+        if (!paused)
+            vm_unpause(&d->vm);
+        migrate_recv_started(d->incoming);
+        log_info("migrated in from %s: %llu pages in %llu rounds, state loaded in %llu us", d->incoming->c.peer,
+                 (unsigned long long)d->incoming->pages, (unsigned long long)d->incoming->rounds,
+                 (unsigned long long)d->incoming->apply_us);
+    } else {
+        int r = vm_snapshot_restore(&d->vm, d->snap, !o->restore_eager);
+        d->restore_refused = r == -EINVAL; /* refused: a changed disk image, say */
+        if (r < 0) {
+            log_error("%s", err_msg());
+            vm_request_stop(&d->vm, VM_HOST_ERROR, "restoring %s: %s", o->restore, err_msg());
+            return -1;
+        }
+        log_info("restored %s", o->restore);
+        vm_disks_release(&d->vm);
+        vm_net_release(&d->vm); /* RAM is in: the rings' used indices are the saved ones */
+        if (!paused)
+            vm_unpause(&d->vm);
+    }
+    return 0;
 }
