@@ -136,7 +136,7 @@ void test_main(void)
     uint8_t peer[ETH_ALEN];
     uint32_t peer_ip = 0;
     if (!timer_init()) {
-        test_skip("no clock");
+        test_fail("no clock: the monitor's timer is missing"); /* it runs under KVM only: a fault */
         return;
     }
     if (!cmdline_arg("role", role, sizeof(role)) || (strcmp(role, "send") && strcmp(role, "recv"))) {

@@ -15,6 +15,7 @@
 # Every process started here is ended here (the trap), with bounded waits.
 
 . tests/xenod_migrate_lib.sh
+. tests/blk_lib.sh
 
 BM_IMG=$XM/images
 BM_BLKBACK=$BUILD_DIR/bin/xeno-blkback
@@ -38,8 +39,6 @@ bm_undefined() { ! xm_ctl "$1" info "$2" >/dev/null 2>&1; } # HOST NAME
 bm_console() { xm_ctl "$1" console "$2" --dump 2>/dev/null; }
 bm_passed() { bm_console "$1" "$2" | grep -q "Test result: PASS"; }
 bm_running() { case $(xm_state "$1" "$2") in running | blocked) return 0 ;; esac; return 1; }
-bm_kib() { du -k "$1" | cut -f1; } # FILE: allocated KiB
-bm_kib_over() { [ "$(bm_kib "$1")" -gt "$2" ]; }
 # bm_xml NAME IMAGE: blk_rw on IMAGE (raw, or an overlay by its .ovl name), persistent.
 bm_xml() {
     local type=raw
@@ -50,19 +49,7 @@ bm_xml() {
     xm_ctl a define "$XM/$1.xml" >/dev/null
 }
 # bm_verify: blk_rw's pattern over BM_DISK_KIB, read from stdin.
-bm_verify() {
-    python3 -c '
-import sys
-data = sys.stdin.buffer.read()
-n = int(sys.argv[1]) * 2
-if len(data) != n * 512:
-    sys.exit("%d bytes, want %d" % (len(data), n * 512))
-for s in range(n):
-    want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
-    if data[s * 512:(s + 1) * 512] != want:
-        sys.exit("sector %d differs" % s)
-' "$BM_DISK_KIB"
-}
+bm_verify() { blk_rw_verify - $((BM_DISK_KIB * 2)); }
 # bm_migrate FROM NAME TO-IP: xenctl migrate (one pass, then stop and copy); output in BM_OUT,
 # status in BM_RC.
 bm_migrate() {
@@ -83,8 +70,8 @@ if kvm_case blk-migrate; then
         truncate -s "${BM_DISK_KIB}K" "$BM_IMG/mr.img"
         bm_xml mr mr.img
         xm_ctl a start mr >/dev/null
-        wait_until 60 bm_kib_over "$BM_IMG/mr.img" 256
-        at=$(bm_kib "$BM_IMG/mr.img")
+        wait_until 60 img_kib_over "$BM_IMG/mr.img" 256
+        at=$(img_kib "$BM_IMG/mr.img")
         bm_migrate a mr 10.78.0.2
         check bmig-raw-to-b '[ $BM_RC = 0 ] && grep -q "^Domain mr migrated to 10.78.0.2:7430" <<<"$BM_OUT" &&
             [ "$(xm_state a mr)" = shutdown ] && bm_running b mr' "exit $BM_RC: $BM_OUT; A: $(xm_state a mr)"
@@ -93,8 +80,8 @@ if kvm_case blk-migrate; then
         check bmig-raw-mid-write '[ "$at" -lt "$BM_DISK_KIB" ] && ! bm_console b mr | grep -q "blk_rw: written"' \
             "$at KiB written at the move: $(bm_console b mr | tail -3)"
         # The guest goes on writing on B (its held requests were served by B's backend).
-        wait_until 60 bm_kib_over "$BM_IMG/mr.img" "$((at + 256))"
-        at=$(bm_kib "$BM_IMG/mr.img")
+        wait_until 60 img_kib_over "$BM_IMG/mr.img" "$((at + 256))"
+        at=$(img_kib "$BM_IMG/mr.img")
         bm_migrate b mr 10.78.0.1
         check bmig-raw-back-to-a '[ $BM_RC = 0 ] && [ "$(xm_state b mr)" = shutdown ] &&
             wait_until 20 bm_serves a mr.img && wait_until 10 bm_not_serving b mr.img' \
@@ -110,8 +97,8 @@ if kvm_case blk-migrate; then
         bm_xml mo mo.ovl
         xm_ctl a start mo >/dev/null
         wait_until 60 eval 'bm_console a mo | grep -q "blk_rw: .* sectors"'
-        wait_until 60 bm_kib_over "$BM_IMG/mo.ovl" 256
-        at=$(bm_kib "$BM_IMG/mo.ovl")
+        wait_until 60 img_kib_over "$BM_IMG/mo.ovl" 256
+        at=$(img_kib "$BM_IMG/mo.ovl")
         bm_migrate a mo 10.78.0.2
         check bmig-ovl-to-b '[ $BM_RC = 0 ] && [ "$(xm_state a mo)" = shutdown ] && bm_running b mo' \
             "exit $BM_RC: $BM_OUT; A: $(xm_state a mo)"
@@ -130,7 +117,7 @@ if kvm_case blk-migrate; then
         truncate -s "${BM_DISK_KIB}K" "$BM_IMG/mc.img"
         bm_xml mc mc.img
         xm_ctl a start mc >/dev/null
-        wait_until 60 bm_kib_over "$BM_IMG/mc.img" 128
+        wait_until 60 img_kib_over "$BM_IMG/mc.img" 128
         # Host C: B's namespace, a port of its own, an image directory of its own.
         mkdir -p "$XM/images-c"
         truncate -s 1M "$XM/images-c/mc.img"

@@ -6,27 +6,9 @@
 # last takes a window past the eighth (ISA pin 5). Finally a monitor whose disk wants more
 # queues than the backend serves: the front end refuses that backend.
 
-BLKBACK=${BLKBACK:-$BUILD_DIR/bin/xeno-blkback}
-BB_PID=
+. tests/blk_lib.sh
 MQ_VMM=
 
-# mq_bb_start NAME ARGS...: the backend in the background (BB_PID), log in $TMP/NAME.bb.log.
-mq_bb_start() {
-    local name=$1
-    shift
-    # LeakSanitizer cannot work inside the sandbox (see netback.sh).
-    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BLKBACK" --image-dir "$TMP/images" "$@" \
-        >>"$TMP/$name.bb.log" 2>&1 &
-    BB_PID=$!
-}
-mq_bb_stop() {
-    [ -n "$BB_PID" ] || return 0
-    kill -TERM "$BB_PID" 2>/dev/null
-    wait_until 10 gone "$BB_PID" || kill -KILL "$BB_PID" 2>/dev/null
-    wait "$BB_PID" 2>/dev/null
-    BB_RC=$?
-    BB_PID=
-}
 # mq_vmm NAME SIZE QUEUES [QUEUES2]: blk_multi with two disks of SIZE on $TMP/NAME-{a,b}.sock.
 mq_vmm() {
     timeout -k 5 "${TIMEOUT:-240}" "$VMM" --kernel "$GUEST/blk_multi.elf" --memory 64M \
@@ -58,13 +40,12 @@ for s in range(n):
         print(f"{path}: sector {s} differs"); sys.exit(1)
 PY
 }
-mq_img_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
 mq_ready() {
     [ -x "$BLKBACK" ] || { fail "$1" "xeno-blkback is not built ($BLKBACK)"; return 1; }
     kvm_case "$1"
 }
 mq_cleanup() {
-    mq_bb_stop
+    bb_stop
     [ -n "$MQ_VMM" ] && kill -KILL "$MQ_VMM" 2>/dev/null
     return 0
 }
@@ -77,11 +58,11 @@ if mq_ready blk-multi; then
     truncate -s 1M "$TMP/images/mq-a.img" "$TMP/images/mq-b.img"
     mq_vmm mq 1M 2
     # shellcheck disable=SC2046 # the words are mq_disks' arguments
-    mq_bb_start mq $(mq_disks mq 2)
+    bb_start mq $(mq_disks mq 2)
     mq_vmm_wait
     kill -0 "$BB_PID" 2>/dev/null
     alive=$?
-    mq_bb_stop
+    bb_stop
     check blk-multi '[ $RC -eq 0 ] && has "$TMP/mq.log" "Test result: PASS" &&
         has "$TMP/mq.log" "disk 0: 2048 sectors, 2 queue(s)" && has "$TMP/mq.log" "disk 1: 2048 sectors, 2 queue(s)"' \
         "guest: $(log_tail "$TMP/mq.log") backend: $(log_tail "$TMP/mq.bb.log")"
@@ -97,17 +78,17 @@ if mq_ready blk-multi-kill9; then
     truncate -s 4M "$TMP/images/mk-a.img" "$TMP/images/mk-b.img"
     mq_vmm mk 4M 2
     # shellcheck disable=SC2046
-    mq_bb_start mk $(mq_disks mk 2)
+    bb_start mk $(mq_disks mk 2)
     # Some writes done, not all: the second disk's image has grown past 512 KiB.
-    wait_until 60 mq_img_kib_over "$TMP/images/mk-b.img" 512
+    wait_until 60 img_kib_over "$TMP/images/mk-b.img" 512
     kill -KILL "$BB_PID"
     wait "$BB_PID" 2>/dev/null
     BB_PID=
-    killed_at=$(du -k "$TMP/images/mk-b.img" | cut -f1)
+    killed_at=$(img_kib "$TMP/images/mk-b.img")
     # shellcheck disable=SC2046
-    mq_bb_start mk $(mq_disks mk 2)
+    bb_start mk $(mq_disks mk 2)
     mq_vmm_wait
-    mq_bb_stop
+    bb_stop
     check blk-multi-kill9 '[ $RC -eq 0 ] && has "$TMP/mk.log" "Test result: PASS" && [ "$killed_at" -lt 4096 ] &&
         [ "$(grep -c "virtio-blk: rings handed to the backend (2 ring(s)" "$TMP/mk.log")" -ge 2 ] &&
         [ "$(grep -c "virtio-blk1: rings handed to the backend (2 ring(s)" "$TMP/mk.log")" -ge 2 ]' \
@@ -127,9 +108,9 @@ if mq_ready blk-multi-six; then
     timeout -k 5 "${TIMEOUT:-240}" "$VMM" --kernel "$GUEST/blk_multi.elf" --memory 64M "${vmm_disks[@]}" \
         </dev/null >"$TMP/six.log" 2>&1 &
     MQ_VMM=$!
-    mq_bb_start six "${bb_disks[@]}"
+    bb_start six "${bb_disks[@]}"
     mq_vmm_wait
-    mq_bb_stop
+    bb_stop
     images_ok=0
     for i in 0 1 2 3 4 5; do
         mq_image_verify "$TMP/images/six$i.img" 512 $i || images_ok=1
@@ -144,12 +125,12 @@ if mq_ready blk-multi-too-few-queues; then
     truncate -s 1M "$TMP/images/fq-a.img" "$TMP/images/fq-b.img"
     mq_vmm fq 1M 2
     # shellcheck disable=SC2046
-    mq_bb_start fq $(mq_disks fq 1)
+    bb_start fq $(mq_disks fq 1)
     wait_until 30 has "$TMP/fq.log" "virtio-blk1: backend dropped"
     refused=$?
     kill -KILL "$MQ_VMM" 2>/dev/null
     mq_vmm_wait
-    mq_bb_stop
+    bb_stop
     check blk-multi-too-few-queues '[ $refused -eq 0 ] &&
         has "$TMP/fq.log" "the device has 2 queues and the backend serves 1" && ! has "$TMP/fq.log" "Test result: PASS"' \
         "guest: $(log_tail "$TMP/fq.log")"

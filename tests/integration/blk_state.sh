@@ -6,8 +6,7 @@
 # serving the same image (the backend's disk handed from one monitor's socket to the other's
 # after GO) and passes there. The image file is checked from the host after each run.
 
-BLKBACK=${BLKBACK:-$BUILD_DIR/bin/xeno-blkback}
-BB_PID=
+. tests/blk_lib.sh
 IMAGES=$TMP/images
 mkdir -p "$IMAGES"
 
@@ -22,37 +21,15 @@ bs_backend() {
 }
 # bs_ctl REQUEST: one request to the backend; the reply lines in BB_REPLY.
 bs_ctl() { BB_REPLY=$(printf '%s\n' "$1" | timeout 5 "$UNIXCAT" "$TMP/bbctl.sock" 2>&1); }
-bs_stop() {
-    [ -n "$BB_PID" ] || return 0
-    kill -TERM "$BB_PID" 2>/dev/null
-    wait_until 10 gone "$BB_PID" || kill -KILL "$BB_PID" 2>/dev/null
-    wait "$BB_PID" 2>/dev/null
-    BB_PID=
-}
 # disk_opt NAME IMAGE: the monitor's --disk value for IMAGE (4 MiB) on $TMP/NAME.sock.
 disk_opt() { printf 'socket=%s,size=4M,image=%s,image-dir=%s' "$TMP/$1.sock" "$2" "$IMAGES"; }
-img_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
-# image_verify FILE SECTORS: blk_rw's pattern, read back from the image file by the host.
-image_verify() {
-    python3 - "$1" "$2" <<'PY'
-import sys
-path, n = sys.argv[1], int(sys.argv[2])
-with open(path, 'rb') as f:
-    data = f.read()
-for s in range(n):
-    sec = data[s * 512:(s + 1) * 512]
-    want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
-    if sec != want:
-        print(f"sector {s} differs"); sys.exit(1)
-PY
-}
 # console_has NAME PATTERN: the guest's console under $TMP/NAME.
 console_has() { has "$TMP/$1/console.log" "$2"; }
 check_context() { printf '; logs: %s' "$(LOG_TAIL_BYTES=600 log_tail "$TMP"/*.vmm.log "$TMP/bb.log")"; }
 cleanup() {
     [ -n "${VMM_PID:-}" ] && kill -KILL "$VMM_PID" 2>/dev/null
     [ -n "${DST_JOB:-}" ] && pkill -KILL -P "$DST_JOB" 2>/dev/null
-    bs_stop
+    bb_stop
     return 0
 }
 trap 'cleanup; test_file_exit' EXIT
@@ -72,7 +49,7 @@ if bs_ready blkstate-save; then
         sn_request sv1 "save $TMP/sv.snap"
         check blkstate-save-reply 'grep -Eq "^ok bytes=[0-9]+ pages=[0-9]+$" <<<"$SN_REPLY"' "reply: $SN_REPLY"
         vmm_wait
-        saved_kib=$(du -k "$IMAGES/sv.img" | cut -f1)
+        saved_kib=$(img_kib "$IMAGES/sv.img")
         check blkstate-save-mid-run '[ "$RC" -eq 0 ] && [ "$saved_kib" -lt 4096 ] && ! console_has sv1 "blk_rw: written"' \
             "rc $RC, $saved_kib KiB written at the save"
         check blkstate-save-held 'has "$TMP/sv1.vmm.log" "rings taken back from the backend"'
@@ -81,7 +58,7 @@ if bs_ready blkstate-save; then
             vmm_wait
             check blkstate-restore-pass '[ "$RC" -eq 0 ] && console_has sv2 "Test result: PASS" &&
                 ! console_has sv2 "blk_rw: [0-9]* sectors"' "rc $RC: $(log_tail "$TMP/sv2/console.log")"
-            check blkstate-restore-image 'image_verify "$IMAGES/sv.img" 8192' "the image file does not hold the pattern"
+            check blkstate-restore-image 'blk_rw_verify "$IMAGES/sv.img" 8192' "the image file does not hold the pattern"
         else
             fail blkstate-restore "monitor did not start: $(log_tail "$TMP/sv2.vmm.log")"
         fi
@@ -133,7 +110,7 @@ if bs_ready blkstate-save; then
         fail blkstate-no-image "monitor did not start: $(log_tail "$TMP/ni.vmm.log")"
     fi
     bs_ctl "remove-disk ni"
-    bs_stop
+    bb_stop
 fi
 
 # ---- live migration between two monitors of this host, the same image ----------------------
@@ -173,14 +150,14 @@ if bs_ready blkstate-migrate; then
         else
             fail blkstate-migrate-other-image "destination did not listen: $(log_tail "$TMP/mgbad.vmm.log")"
         fi
-        before_kib=$(du -k "$IMAGES/mg.img" | cut -f1)
+        before_kib=$(img_kib "$IMAGES/mg.img")
         if bs_dst mgdst "$(disk_opt mgdst mg.img)"; then
             bs_migrate mgsrc "migrate 127.0.0.1:$DST_PORT"
             check blkstate-migrate-reply 'grep -Eq "^ok dest=127.0.0.1:$DST_PORT .*confirmed=yes$" <<<"$MG_REPLY"' \
                 "reply: $MG_REPLY"
             VMM_PID=$SRC_PID VMM_JOB=$SRC_JOB
             vmm_wait
-            moved_kib=$(du -k "$IMAGES/mg.img" | cut -f1)
+            moved_kib=$(img_kib "$IMAGES/mg.img")
             # The image moves to the destination's socket once the source is gone.
             bs_ctl "remove-disk src"
             bs_ctl "add-disk name=dst,socket=$TMP/mgdst.sock,file=mg.img"
@@ -194,12 +171,12 @@ if bs_ready blkstate-migrate; then
             check blkstate-migrate-pass '[ "$dst_rc" -eq 0 ] && [[ "$added" == "ok name=dst"* ]] &&
                 console_has mgdst "Test result: PASS"' \
                 "destination rc $dst_rc, add-disk: $added: $(log_tail "$TMP/mgdst/console.log")"
-            check blkstate-migrate-image 'image_verify "$IMAGES/mg.img" 8192' "the image file does not hold the pattern"
+            check blkstate-migrate-image 'blk_rw_verify "$IMAGES/mg.img" 8192' "the image file does not hold the pattern"
         else
             fail blkstate-migrate "destination did not listen: $(log_tail "$TMP/mgdst.vmm.log")"
         fi
     else
         fail blkstate-migrate "monitor did not start: $(log_tail "$TMP/mgsrc.vmm.log")"
     fi
-    bs_stop
+    bb_stop
 fi

@@ -26,8 +26,8 @@
 BX=$TMP/bx
 BX_XENOD=$BUILD_DIR/bin/xenod
 BX_CTL=$BUILD_DIR/bin/xenctl
-BX_BLKBACK=$BUILD_DIR/bin/xeno-blkback
 BX_PID=
+. tests/blk_lib.sh
 bx() { XENOD_SOCKET=$BX/x.sock timeout -k 5 60 "$BX_CTL" "$@"; }
 # The backend's pid, from its stats page (struct bb_stats_page: pid at byte 12).
 bx_bb_pid() { od -An -tu4 -j12 -N4 "$BX/state/blkback/stats" 2>/dev/null | tr -d ' '; }
@@ -35,10 +35,9 @@ bx_bb_alive() { local p; p=$(bx_bb_pid); [ -n "$p" ] && [ "$p" != 0 ] && kill -0
 bx_ctl() { BX_REPLY=$(printf '%s\n' "$1" | timeout 5 "$UNIXCAT" "$BX/state/blkback/control.sock" 2>&1); }
 bx_event_count() { bx --json events --limit 1000 | jq "[.events[] | select(.kind==\"$1\")] | length"; }
 bx_events_at_least() { [ "$(bx_event_count "$1")" -ge "$2" ] 2>/dev/null; }
-bx_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
 bx_xenod() {
     ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BX_XENOD" --state-dir "$BX/state" --socket "$BX/x.sock" \
-        --image-dir "$BX/images" --save-dir "$BX" --blkback "$BX_BLKBACK" --sample-interval 300ms >>"$BX/xenod.log" 2>&1 &
+        --image-dir "$BX/images" --save-dir "$BX" --blkback "$BLKBACK" --sample-interval 300ms >>"$BX/xenod.log" 2>&1 &
     BX_PID=$!
     wait_until 100 curl -sf --unix-socket "$BX/x.sock" http://x/v1/host -o /dev/null
 }
@@ -65,7 +64,7 @@ if kvm_case blk-xenod; then
     rm -rf "$BX"
     mkdir -p "$BX/images" "$BX/state/blkback"
     # A calibration record first: the backend reads it when it starts (admission).
-    "$BX_BLKBACK" --image-dir "$BX/images" --calibrate --state-dir "$BX/state/blkback" --calibrate-ms 300 \
+    "$BLKBACK" --image-dir "$BX/images" --calibrate --state-dir "$BX/state/blkback" --calibrate-ms 300 \
         >"$BX/calibrate.out" 2>&1
     reservable=$(sed -n 's/.*reservable=\([0-9]*\).*/\1/p' "$BX/calibrate.out")
     if ! bx_xenod; then
@@ -79,7 +78,7 @@ if kvm_case blk-xenod; then
         check bx-start '[ $? = 0 ] && wait_until 20 bx_bb_alive && wait_until 20 bx_serves_bx' \
             "create: $out; list: ${BX_REPLY:-}; backend: $(log_tail "$BX/state/blkback/blkback.log")"
         # ---- kill -9 of xenod while the guest writes; the new one re-attaches ----
-        wait_until 60 bx_kib_over "$BX/images/bx.img" 512
+        wait_until 60 img_kib_over "$BX/images/bx.img" 512
         bb=$(bx_bb_pid)
         kill -KILL "$BX_PID"
         wait "$BX_PID" 2>/dev/null
@@ -90,7 +89,7 @@ if kvm_case blk-xenod; then
             [ "$(bx_bb_pid)" = "$bb" ] && [[ "$BX_REPLY" == *"file=bx.img sectors=32768 readonly=0 connected=1"* ]]' \
             "backend $bb -> $(bx_bb_pid); list: $BX_REPLY; $(bx --json list)"
         # ---- kill -9 of the backend while the guest writes ----
-        at=$(du -k "$BX/images/bx.img" | cut -f1)
+        at=$(img_kib "$BX/images/bx.img")
         kill -KILL "$bb"
         check bx-backend-kill9-restarted 'wait_until 30 eval "bx_bb_alive && [ \"\$(bx_bb_pid)\" != $bb ] && bx_events_at_least blkback-started 1"' \
             "pid $bb -> $(bx_bb_pid); $(bx --json events | jq -c '[.events[] | select(.domain=="(host)")]')"
@@ -116,19 +115,7 @@ if kvm_case blk-xenod; then
         check bx-guest-pass 'wait_until 300 eval "bx console bx --dump | grep -q \"Test result: PASS\""' \
             "$(bx console bx --dump | tail -3)"
         check bx-guest-no-ioerr '! bx console bx --dump | grep -qi "status [1-9]\|FAIL"' "$(bx console bx --dump | tail -3)"
-        check bx-image 'python3 - "$BX/images/bx.img" <<"PY"
-import sys
-with open(sys.argv[1], "rb") as f:
-    s = 0
-    while True:
-        sec = f.read(512)
-        if not sec:
-            break
-        want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
-        if s % 97 == 0 and sec != want:
-            sys.exit(1)
-        s += 1
-PY' "the image file does not hold the pattern"
+        check bx-image 'blk_rw_verify "$BX/images/bx.img" 32768 0 97' "the image file does not hold the pattern"
         check bx-stop-removes 'wait_until 30 eval "bx_ctl list && [ \"\$BX_REPLY\" = \"ok disks=0\" ]"' "list: $BX_REPLY"
 
         # ---- a reservation over the calibrated capacity: the start fails cleanly ----

@@ -4,26 +4,8 @@
 # blk_hostile's malformed requests on a writable and a read-only disk, the image directory's
 # wall, and the sandbox's seccomp filter. The backend always runs sandboxed here.
 
-BLKBACK=${BLKBACK:-$BUILD_DIR/bin/xeno-blkback}
-BB_PID=
+. tests/blk_lib.sh
 
-# bb_start NAME ARGS...: the backend in the background (BB_PID), log in $TMP/NAME.bb.log.
-bb_start() {
-    local name=$1
-    shift
-    # LeakSanitizer cannot work inside the sandbox (see netback.sh).
-    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$BLKBACK" --image-dir "$TMP/images" "$@" \
-        >>"$TMP/$name.bb.log" 2>&1 &
-    BB_PID=$!
-}
-bb_stop() {
-    [ -n "$BB_PID" ] || return 0
-    kill -TERM "$BB_PID" 2>/dev/null
-    wait_until 10 gone "$BB_PID" || kill -KILL "$BB_PID" 2>/dev/null
-    wait "$BB_PID" 2>/dev/null
-    BB_RC=$?
-    BB_PID=
-}
 # blk_vmm NAME KERNEL SIZE [readonly]: a monitor with one disk on $TMP/NAME.sock (VMM_BG).
 blk_vmm() {
     timeout -k 5 "${TIMEOUT:-120}" "$VMM" --kernel "$GUEST/$2.elf" --memory 64M \
@@ -35,22 +17,6 @@ blk_vmm_wait() {
     wait "$VMM_BG"
     RC=$?
 }
-# image_verify FILE SECTORS [FIRST]: the host reads blk_rw's pattern back from the image
-# file (sectors FIRST..SECTORS-1).
-image_verify() {
-    python3 - "$1" "$2" "${3:-0}" <<'PY'
-import sys
-path, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, 'rb') as f:
-    data = f.read()
-for s in range(first, n):
-    sec = data[s * 512:(s + 1) * 512]
-    want = bytes(((s * 131 + i * 7 + (i >> 8) + 0x5a) & 0xff) for i in range(512))
-    if sec != want:
-        print(f"sector {s} differs"); sys.exit(1)
-PY
-}
-img_kib_over() { [ "$(du -k "$1" | cut -f1)" -gt "$2" ]; } # FILE KIB: allocated size
 blk_ready() {
     [ -x "$BLKBACK" ] || { fail "$1" "xeno-blkback is not built ($BLKBACK)"; return 1; }
     kvm_case "$1"
@@ -77,7 +43,7 @@ if blk_ready blkback-rw; then
     bb_stop
     check blkback-rw '[ $RC -eq 0 ] && has "$TMP/rw.log" "Test result: PASS" && has "$TMP/rw.log" "serial .XENO-SN-1."' \
         "guest: $(log_tail "$TMP/rw.log") backend: $(log_tail "$TMP/rw.bb.log")"
-    check blkback-rw-image 'image_verify "$TMP/images/rw.img" 8192' "the image file does not hold the pattern"
+    check blkback-rw-image 'blk_rw_verify "$TMP/images/rw.img" 8192' "the image file does not hold the pattern"
     check blkback-rw-clean-exit '[ $alive -eq 0 ] && [ $BB_RC -eq 0 ] && has "$TMP/rw.bb.log" "writes=[1-9]"' \
         "backend: rc $BB_RC, $(log_tail "$TMP/rw.bb.log")"
 fi
@@ -95,7 +61,7 @@ if blk_ready blkback-overlay-rw; then
     bb_stop
     "$BUILD_DIR/tests/tools/image_io" "$TMP/images" o.ovl dump 0 4194304 >"$TMP/o.dump" 2>"$TMP/o.dump.log"
     check blkback-overlay-rw '[ $RC -eq 0 ] && has "$TMP/o.log" "Test result: PASS" && [ $BB_RC -eq 0 ] &&
-        image_verify "$TMP/o.dump" 8192 && [ -z "$(tr -d "\\0" <"$TMP/images/obase.img" | head -c1)" ]' \
+        blk_rw_verify "$TMP/o.dump" 8192 && [ -z "$(tr -d "\\0" <"$TMP/images/obase.img" | head -c1)" ]' \
         "guest: $(log_tail "$TMP/o.log") backend: $(log_tail "$TMP/o.bb.log") $(cat "$TMP/o.create.log" "$TMP/o.dump.log")"
 fi
 
@@ -110,14 +76,14 @@ if blk_ready blkback-kill9; then
     kill -KILL "$BB_PID"
     wait "$BB_PID" 2>/dev/null
     BB_PID=
-    killed_at=$(du -k "$TMP/images/k9.img" | cut -f1)
+    killed_at=$(img_kib "$TMP/images/k9.img")
     bb_start k9 --disk "name=vda,socket=$TMP/k9.sock,file=k9.img"
     blk_vmm_wait
     bb_stop
     check blkback-kill9 '[ $RC -eq 0 ] && has "$TMP/k9.log" "Test result: PASS" && [ "$killed_at" -lt 2048 ] &&
         [ "$(grep -c "rings handed to the backend" "$TMP/k9.log")" -ge 2 ]' \
         "killed at ${killed_at:-?} KiB; guest: $(log_tail "$TMP/k9.log") backend: $(log_tail "$TMP/k9.bb.log")"
-    check blkback-kill9-image 'image_verify "$TMP/images/k9.img" 4096' "the image file does not hold the pattern"
+    check blkback-kill9-image 'blk_rw_verify "$TMP/images/k9.img" 4096' "the image file does not hold the pattern"
 fi
 
 # ---- blk_flush: what the guest had flushed is in the image after kill -9 of both ------------
@@ -133,7 +99,7 @@ if blk_ready blkback-flush; then
     pkill -KILL -P "$VMM_BG" 2>/dev/null # the monitor under timeout
     kill -KILL "$VMM_BG" 2>/dev/null
     wait "$VMM_BG" 2>/dev/null
-    check blkback-flush '[ $flushed -eq 0 ] && image_verify "$TMP/images/fl.img" 228 100' \
+    check blkback-flush '[ $flushed -eq 0 ] && blk_rw_verify "$TMP/images/fl.img" 228 100' \
         "flushed=$flushed; guest: $(log_tail "$TMP/fl.log") backend: $(log_tail "$TMP/fl.bb.log")"
 fi
 
@@ -171,7 +137,7 @@ if blk_ready blkback-control; then
     bb_ctl list
     listed=$BB_REPLY
     check blkback-control-add '[ "$added" = "ok name=d1-vda sectors=2048" ] && [ $RC -eq 0 ] &&
-        has "$TMP/ct.log" "Test result: PASS" && image_verify "$TMP/images/ct.img" 2048' \
+        has "$TMP/ct.log" "Test result: PASS" && blk_rw_verify "$TMP/images/ct.img" 2048' \
         "add: $added; guest: $(log_tail "$TMP/ct.log") backend: $(log_tail "$TMP/ct.bb.log")"
     bb_ctl "add-disk name=d1-vda,socket=$TMP/ct.sock,file=ct.img,serial=XENO-SN-1,readonly"
     check blkback-control-readonly-live '[[ "$BB_REPLY" == "err add-disk: disk d1-vda: readonly cannot change"* ]]' \
