@@ -1,6 +1,7 @@
-/* The request path of xeno-blkback: requests taken from a ring, parsed (blk_req.c), queued
- * for dispatch, submitted to io_uring in one batch per turn of the loop, completed, and
- * published in the order they were taken (blkback.h: why). */
+/* The request path of xeno-blkback: requests taken from a ring (or redone after a restart),
+ * parsed (blk_req.c), queued for dispatch, submitted to io_uring in one batch per turn of the
+ * loop, completed, and published: as each completes with an inflight region, in the order
+ * they were taken without one (blkback.h "Restarts": why). */
 #include "blk/blkback.h"
 
 #include "blk/image.h"
@@ -29,24 +30,58 @@ static void log_writes(const struct vring *vr, const struct blk_req *r)
     vring_log(vr, r->status, 1);
 }
 
-/* Publishes the done slots at the front of the queue, in order. */
-static void publish(struct blk_queue *q)
+/* The used entry of a done slot (the status byte first), into the used ring. */
+static void push_used(struct vring *vr, struct blk_slot *s)
+{
+    uint32_t len = 0; /* a chain without a status byte is given back empty */
+    if (s->req.status) {
+        blk_req_complete(&s->req, s->status);
+        len = s->status == VIRTIO_BLK_S_OK ? s->req.used_len : 1;
+        log_writes(vr, &s->req);
+    }
+    vring_push(vr, s->head, len);
+}
+
+/* Without a region: publishes the done slots at the front of the queue, in order. */
+static void publish_in_order(struct blk_queue *q)
 {
     struct vring *vr = &q->disk->dev.vq[q->index];
     while (q->inflight) {
         struct blk_slot *s = &q->slots[q->publish % q->num];
         if (!s->busy || !s->done)
             break;
-        uint32_t len = 0; /* a chain without a status byte is given back empty */
-        if (s->req.status) {
-            blk_req_complete(&s->req, s->status);
-            len = s->status == VIRTIO_BLK_S_OK ? s->req.used_len : 1;
-            log_writes(vr, &s->req);
-        }
-        vring_push(vr, s->head, len);
+        push_used(vr, s);
         s->busy = s->done = false;
         q->publish++;
         q->inflight--;
+    }
+}
+
+/* With a region: publishes this slot now, one entry at a time in the order the spec's
+ * recovery reads (inflight_split.h). */
+static void publish_now(struct blk_queue *q, struct blk_slot *s)
+{
+    struct vring *vr = &q->disk->dev.vq[q->index];
+    vu_inflight_publish_begin(&q->iq, s->head);
+    push_used(vr, s);
+    vu_inflight_publish_end(&q->iq, s->head, vr->used_idx);
+    s->busy = s->done = false;
+    q->inflight--;
+}
+
+/* A request of the queue completed: a barrier waiting for it to be alone starts, a barrier
+ * that completed lets the queue take again. */
+static void barrier_step(struct blk_queue *q, struct blk_slot *done)
+{
+    if (!q->barrier)
+        return;
+    if (done == q->barrier) {
+        q->barrier = NULL;
+        q->barrier_started = false;
+        q->rekick = true;
+    } else if (!q->barrier_started && q->running == 1) {
+        q->barrier_started = true;
+        blk_sched_enqueue(q->barrier);
     }
 }
 
@@ -71,7 +106,13 @@ void blk_slot_done(struct blk_slot *s, uint8_t status)
         st->unsupp++;
     s->status = status;
     s->done = true;
-    publish(s->q);
+    struct blk_queue *q = s->q;
+    q->running--;
+    barrier_step(q, s);
+    if (q->iq.hdr)
+        publish_now(q, s);
+    else
+        publish_in_order(q);
 }
 
 /* ---- taking requests ---- */
@@ -99,8 +140,57 @@ void blk_fifo_push(struct blkback *bb, struct blk_slot *s)
     bb->fifo_tail = s;
 }
 
-/* Takes what the guest made available, up to the slots free (a request is taken only when
- * its slot is: never more than the ring's size in flight). */
+static bool is_barrier(const struct blk_req *r)
+{
+    return r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES;
+}
+
+/* The next chain to take: a request to redo after a restart first (its head's chain read
+ * from the descriptor table as a new request), then the avail ring. 1, 0 (nothing), <0
+ * (the ring broke). */
+static int next_chain(struct blk_queue *q, struct vring *vr)
+{
+    struct vu_inflight_resubmit *r = q->redo;
+    if (r && r->next < r->n) {
+        uint16_t head = r->head[r->next++];
+        if (r->next == r->n) {
+            free(q->redo);
+            q->redo = NULL;
+        }
+        return vring_take_head(vr, &q->disk->dev.mem, head, &q->chain);
+    }
+    return vring_pop(vr, &q->disk->dev.mem, &q->chain);
+}
+
+/* Room for one more request: with a region a free slot (at most the ring's size in flight),
+ * without one the slot of the next avail position (never more than the ring's size between
+ * the oldest unpublished request and the newest). Never while a barrier runs. */
+static bool can_take(const struct blk_queue *q, const struct vring *vr)
+{
+    if (q->barrier || q->stopping)
+        return false;
+    if (q->iq.hdr)
+        return q->inflight < q->num;
+    return (uint16_t)(vr->last_avail - q->publish) < q->num;
+}
+
+/* The slot for the chain just taken; NULL when its head is in flight already (a guest that
+ * made one chain available twice: the ring breaks). */
+static struct blk_slot *slot_for(struct blk_queue *q, struct vring *vr)
+{
+    if (!q->iq.hdr)
+        return &q->slots[q->chain.pos % q->num];
+    struct blk_slot *s = &q->slots[q->chain.head];
+    if (!s->busy)
+        return s;
+    vr->broken = true;
+    vr->errors++;
+    log_warn("disk %s queue %u: descriptor %u made available while in flight", q->disk->cfg.name, q->index,
+             q->chain.head);
+    return NULL;
+}
+
+/* Takes what the guest made available, up to the slots free. */
 void blk_queue_kick(struct blk_disk *d, unsigned qi)
 {
     struct blk_queue *q = &d->q[qi];
@@ -108,8 +198,8 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
     if (!vr->started || vr->broken || !q->num)
         return;
     vring_kicks_off(vr); /* we are looking at the ring: no kick needed until blkback_kicks_on */
-    while ((uint16_t)(vr->last_avail - q->publish) < q->num) {
-        int r = vring_pop(vr, &d->dev.mem, &q->chain);
+    while (can_take(q, vr)) {
+        int r = next_chain(q, vr);
         if (r == 0)
             break;
         if (r < 0) {
@@ -117,9 +207,16 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
             d->st.bad_chains++;
             break; /* the ring is broken until the front end sets it up again */
         }
-        struct blk_slot *s = &q->slots[q->chain.pos % q->num];
+        struct blk_slot *s = slot_for(q, vr);
+        if (!s) {
+            d->st.bad_chains++;
+            break;
+        }
         *s = (struct blk_slot){.q = q, .busy = true, .head = q->chain.head};
+        if (q->iq.hdr)
+            vu_inflight_take(&q->iq, s->head);
         q->inflight++;
+        q->running++;
         int st = blk_req_parse(&q->chain, &d->info, &s->req);
         if (st < 0) {
             /* No status byte to say anything: given back empty. */
@@ -140,6 +237,13 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
             continue;
         }
         s->queued_ns = blk_now_ns();
+        if (is_barrier(&s->req)) {
+            /* Taking stops here; it starts once the requests before it have completed. */
+            q->barrier = s;
+            q->barrier_started = q->running == 1;
+            if (!q->barrier_started)
+                continue;
+        }
         blk_sched_enqueue(s);
     }
     vring_notify(vr);
@@ -252,6 +356,20 @@ static void complete_cqe(struct blkback *bb, struct blk_slot *s, int res)
     }
 }
 
+/* Queues whose barrier completed take again (their guests kicked while they waited). */
+static unsigned rekick(struct blkback *bb)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < bb->ndisks; i++)
+        for (unsigned q = 0; q < bb->disk[i]->cfg.queues; q++)
+            if (bb->disk[i]->q[q].rekick) {
+                bb->disk[i]->q[q].rekick = false;
+                blk_queue_kick(bb->disk[i], q);
+                n++;
+            }
+    return n;
+}
+
 void blk_io_run(struct blkback *bb, bool wait)
 {
     for (;;) {
@@ -277,6 +395,7 @@ void blk_io_run(struct blkback *bb, bool wait)
                 complete_cqe(bb, (struct blk_slot *)(uintptr_t)data, res);
             seen++;
         }
+        seen += rekick(bb);
         if (!seen) /* completions may let the scheduler pick more: once more round */
             break;
         wait = false;
@@ -303,9 +422,20 @@ void blk_queue_start(struct blk_disk *d, unsigned qi)
         q->num = 0;
         return;
     }
+    q->inflight = q->running = 0;
+    q->barrier = NULL;
+    q->barrier_started = q->rekick = q->stopping = false;
+    if (blk_inflight_queue_start(d, qi) < 0) {
+        log_warn("disk %s queue %u: %s", d->cfg.name, qi, err_msg());
+        vr->broken = true;
+        vr->errors++;
+        free(q->slots);
+        q->slots = NULL;
+        q->num = 0;
+        return;
+    }
     q->num = vr->num;
-    q->publish = vr->last_avail; /* = the used index the front end gave as base */
-    q->inflight = 0;
+    q->publish = vr->last_avail; /* without a region: the used index the front end gave as base */
     d->info.features = d->dev.features;
     blk_queue_kick(d, qi);
 }
@@ -316,6 +446,7 @@ void blk_queue_stop(struct blk_disk *d, unsigned qi)
 {
     struct blk_queue *q = &d->q[qi];
     struct blkback *bb = d->bb;
+    q->stopping = true; /* completions do not take more (a barrier's rekick) */
     /* Requests not yet submitted are done now, whatever the disk's limits (charged all the
      * same): dropping them would lose writes, holding them would hold the front end. */
     while (q->inflight) {
@@ -333,4 +464,10 @@ void blk_queue_stop(struct blk_disk *d, unsigned qi)
     free(q->slots);
     q->slots = NULL;
     q->num = 0;
+    /* Requests still to redo stay flagged in the region: the next connection redoes them. */
+    free(q->redo);
+    q->redo = NULL;
+    q->iq = (struct vu_inflight_queue){0};
+    q->barrier = NULL;
+    q->rekick = false;
 }

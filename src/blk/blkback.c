@@ -26,27 +26,29 @@ uint64_t blk_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct blk_disk *disk_of_dev(struct vu_dev *dev)
-{
-    return (struct blk_disk *)((char *)dev - offsetof(struct blk_disk, dev));
-}
-
 /* ---- hooks from vu_dev ---- */
 
 static void ring_started(struct vu_dev *dev, unsigned q)
 {
-    blk_queue_start(disk_of_dev(dev), q);
+    blk_queue_start(blk_disk_of_dev(dev), q);
 }
 
 static void ring_stopping(struct vu_dev *dev, unsigned q)
 {
-    blk_queue_stop(disk_of_dev(dev), q);
+    blk_queue_stop(blk_disk_of_dev(dev), q);
+}
+
+/* The connection is gone (its rings stopped first): its region goes with it; the front end
+ * hands it to the next connection. */
+static void conn_reset(struct vu_dev *dev)
+{
+    blk_inflight_detach(blk_disk_of_dev(dev));
 }
 
 /* What a disk offers: version 1, flush, discard and write-zeroes, the segment and size
  * limits the monitor's config space states, read-only where configured, several queues where
- * configured, the event index (vring.h). No indirect descriptors, no inflight region: the
- * in-order publication makes restarts safe without one (blkback.h). */
+ * configured, the event index (vring.h), the inflight region (blk_inflight.c: requests are
+ * published as they complete, blkback.h "Restarts"). No indirect descriptors. */
 static void disk_class(struct blk_disk *d)
 {
     uint64_t f = (1ull << VU_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
@@ -61,10 +63,14 @@ static void disk_class(struct blk_disk *d)
     d->cls = (struct vu_dev_class){
         .kind = "disk",
         .features = f,
-        .protocol_features = (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_MQ),
+        .protocol_features = (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_MQ) |
+                             (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD),
         .nq = d->cfg.queues,
         .ring_started = ring_started,
         .ring_stopping = ring_stopping,
+        .inflight_get = blk_inflight_get,
+        .inflight_set = blk_inflight_set,
+        .reset = conn_reset,
         .get_config = blk_config_get, /* offers PROTOCOL_F_CONFIG: stock front ends ask for it */
         .config_size = BLK_CONFIG_SIZE,
     };

@@ -5,13 +5,24 @@
  * for the device's life and the backend connects, so either can restart. A disk's image is a
  * raw file under --image-dir (image.h).
  *
- * Restarts without an inflight region: every queue publishes its used entries in the order
- * the requests were taken (a request done early waits for the ones before it), so the used
- * index in guest memory is always "everything before this is done, nothing after it is
- * published". The front end sets a new backend's base to that index (SET_VRING_BASE), and
- * the requests the dead backend had taken and not published are taken again and redone.
- * Redoing a read or a write is harmless; discard and write-zeroes are redone too, before any
- * later request of the same queue is published (docs/blkback.md "Restarts").
+ * Restarts (docs/blkback.md "Restarts"). With the inflight region (PROTOCOL_F_INFLIGHT_SHMFD,
+ * which the monitor and QEMU's vhost-user-blk negotiate; blk_inflight.c, the spec's split
+ * layout, src/vhost/inflight_split.h): a request's head is flagged in the region when it is
+ * taken and its used entry is published AS SOON AS it completes (one entry at a time:
+ * last_batch_head, the used entry and used->idx, the flag cleared, the region's used_idx), so
+ * the region always says which taken requests are not yet published. A new backend's queue
+ * starts at the used index, clears the one request whose publication a crash interrupted,
+ * redoes every other flagged head in counter order (each chain re-read and checked from guest
+ * memory as a new request) and goes on from used index + their count. A region that is not
+ * one this protocol leaves stops that queue (vring broken), never the backend.
+ * Without the region (a front end that does not negotiate it: a native test client) a queue
+ * publishes in the order the requests were taken, so the used index is "everything before
+ * it is done, nothing after it is published"; the front end sets the base there and the
+ * requests taken and not published are redone.
+ * Either way discard and write-zeroes are barriers within their queue: they start once every
+ * earlier request of the queue has completed, and nothing later is taken until they complete,
+ * so a redone one can never land after a later write the guest saw completed. Reads and
+ * writes redone are harmless (same data, same place); a flush redone is an fdatasync.
  *
  * Threads: one. Every call here comes from the event loop in main.c. */
 #ifndef XENO_BLK_BLKBACK_H
@@ -19,6 +30,7 @@
 
 #include <liburing.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "blk/blk_qos.h"
@@ -26,6 +38,7 @@
 #include "blk/iosched.h"
 #include "blk/iosched_admit.h"
 #include "blk/raw_file.h"
+#include "vhost/inflight_split.h"
 #include "vhost/vu_dev.h"
 
 #define BLK_MAX_DISKS 32u
@@ -56,7 +69,8 @@ struct blk_disk_config {
 struct blk_queue;
 
 /* One request taken from a ring, from the moment it is taken until its used entry is
- * published. Lives in its queue's slot table at (avail position % queue size). */
+ * published. Lives in its queue's slot table at its head (with an inflight region: a head is
+ * in flight at most once) or at (avail position % queue size) (without: in-order publication). */
 struct blk_slot {
     struct blk_queue *q;
     bool busy, done;
@@ -87,9 +101,20 @@ struct blk_queue {
     unsigned index;
     unsigned num;           /* the ring's size while started, 0 otherwise */
     struct blk_slot *slots; /* num of them */
-    uint16_t publish;       /* the next avail position to publish */
+    uint16_t publish;       /* without a region: the next avail position to publish */
     unsigned inflight;      /* slots busy */
+    unsigned running;       /* requests taken and not completed */
     struct vring_chain chain;
+    /* The queue's part of the inflight region (iq.hdr NULL: none), and after a restart the
+     * requests to redo before taking new ones (blk_inflight.c; NULL: none). */
+    struct vu_inflight_queue iq;
+    struct vu_inflight_resubmit *redo;
+    /* A discard or write-zeroes taken: it starts when it is the only request running, nothing
+     * is taken until it completes (blkback.h "Restarts"). */
+    struct blk_slot *barrier;
+    bool barrier_started;
+    bool rekick;   /* the barrier completed: take again (blk_io_run) */
+    bool stopping; /* blk_queue_stop runs: nothing more is taken */
 };
 
 /* Latency histogram: bucket i counts requests done in [2^(i-1), 2^i) x 16 us (bucket 0:
@@ -117,6 +142,11 @@ struct blk_disk {
     struct vu_dev_class cls;   /* features depend on the disk (RO, MQ) */
     struct vu_dev dev;
     struct blk_queue q[BLK_MAX_QUEUES];
+    /* The inflight region mapped (blk_inflight.c; NULL: none negotiated), inflight_nq queues
+     * of inflight_qsize entries. Lives until the connection is reset or another replaces it. */
+    void *inflight;
+    size_t inflight_len;
+    uint16_t inflight_nq, inflight_qsize;
     int sock; /* -1: not connected */
     uint64_t retry_at_ns;
     unsigned backoff_ms;
@@ -215,8 +245,23 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len);
 void blk_queue_start(struct blk_disk *d, unsigned q);
 void blk_queue_stop(struct blk_disk *d, unsigned q);
 void blk_queue_kick(struct blk_disk *d, unsigned q);
-/* A request is done with that status: published in order (its slot's place in the queue). */
+/* A request is done with that status: published now (with an inflight region), or in order
+ * (its slot's place in the queue) without one. */
 void blk_slot_done(struct blk_slot *s, uint8_t status);
+
+/* blk_inflight.c: the class's inflight hooks (vu_dev.h), the region forgotten (the
+ * connection's reset), and a ring's recovery as it starts (before anything is taken: sets
+ * its last_avail and the requests to redo). 0 or -errno with a message (the ring must not run). */
+int blk_inflight_get(struct vu_dev *dev, const struct vhost_user_inflight *want, struct vhost_user_inflight *out,
+                     int *fd_out);
+int blk_inflight_set(struct vu_dev *dev, int fd, const struct vhost_user_inflight *f);
+void blk_inflight_detach(struct blk_disk *d);
+int blk_inflight_queue_start(struct blk_disk *d, unsigned q);
+
+static inline struct blk_disk *blk_disk_of_dev(struct vu_dev *dev)
+{
+    return (struct blk_disk *)((char *)dev - offsetof(struct blk_disk, dev));
+}
 
 /* blk_overlay_io.c: an overlay's request (img.ovl set) instead of the raw path. Reads and
  * writes whose every cluster is mapped go to io_uring, one READV/WRITEV per extent; the rest

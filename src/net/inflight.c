@@ -1,7 +1,7 @@
 #include "net/inflight.h"
 
 #include "lib/err.h"
-#include "vhost/mem_table.h"
+#include "vhost/inflight_split.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,21 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static size_t align_up(size_t v, size_t a)
-{
-    return (v + a - 1) & ~(a - 1);
-}
-
 static size_t queue_bytes(uint16_t qsize)
 {
-    return align_up(sizeof(struct vhost_user_inflight_split_queue) +
-                        (size_t)qsize * sizeof(struct vhost_user_inflight_desc_split),
-                    64);
+    return vu_inflight_queue_bytes(qsize);
 }
 
 size_t inflight_region_size(uint16_t nq, uint16_t qsize)
 {
-    return align_up((size_t)nq * queue_bytes(qsize) + sizeof(struct inflight_ext), 4096);
+    return ((size_t)nq * queue_bytes(qsize) + sizeof(struct inflight_ext) + 4095) & ~(size_t)4095;
 }
 
 static void layout(struct inflight_map *m)
@@ -64,28 +57,11 @@ int inflight_create(struct inflight_map *m, uint16_t nq, uint16_t qsize, uint64_
     if (rc < 0)
         return rc;
     size_t len = inflight_region_size(nq, qsize);
-    int fd = memfd_create("xeno-netback-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return err_set(errno, "inflight region: memfd_create: %s", strerror(errno));
-    if (ftruncate(fd, (off_t)len) < 0) {
-        rc = err_set(errno, "inflight region: ftruncate to %zu: %s", len, strerror(errno));
-        close(fd);
+    void *p;
+    int fd;
+    /* Sealed for good: a later backend checks F_SEAL_SHRINK before mapping it (inflight_attach). */
+    if ((rc = vu_inflight_memfd("xeno-netback-inflight", len, &fd, &p)) < 0)
         return rc;
-    }
-    /* The front end keeps this fd and hands it to every later backend, which maps it: its size
-     * is fixed for good (no shrink, no grow, no seal removed or added), and a later backend
-     * checks F_SEAL_SHRINK before mapping it (inflight_attach). */
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        rc = err_set(errno, "inflight region: sealing: %s", strerror(errno));
-        close(fd);
-        return rc;
-    }
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        rc = err_set(errno, "inflight region: mmap: %s", strerror(errno));
-        close(fd);
-        return rc;
-    }
     inflight_detach(m);
     *m = (struct inflight_map){.base = p, .len = len, .nq = nq, .qsize = qsize};
     layout(m);
@@ -101,16 +77,12 @@ int inflight_attach(struct inflight_map *m, int fd, const struct vhost_user_infl
     if (rc == 0 && (d->mmap_offset != 0 || d->mmap_size != len))
         rc = err_set(EINVAL, "inflight region: %llu bytes at offset %llu, this layout needs %zu at 0",
                      (unsigned long long)d->mmap_size, (unsigned long long)d->mmap_offset, len);
-    if (rc == 0)
-        rc = mem_fd_check(fd, len, "inflight region");
-    void *p = MAP_FAILED;
-    if (rc == 0) {
-        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED)
-            rc = err_set(errno, "inflight region: mmap: %s", strerror(errno));
+    void *p = NULL;
+    if (rc < 0) {
+        close(fd);
+        return rc;
     }
-    close(fd);
-    if (rc < 0)
+    if ((rc = vu_inflight_map("inflight region", fd, len, &p)) < 0)
         return rc;
     inflight_detach(m);
     *m = (struct inflight_map){.base = p, .len = len, .nq = d->num_queues, .qsize = d->queue_size};

@@ -78,22 +78,11 @@ static int broken(struct vring *vr, const char *fmt, unsigned a, unsigned b)
     return err_set(EPROTO, "%s", msg);
 }
 
-int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain *c)
+/* Reads the chain from descriptor head (< num) into *c. 0, or -EPROTO (ring broken). */
+static int read_chain(struct vring *vr, const struct mem_table *mem, uint16_t head, struct vring_chain *c)
 {
-    if (!vr->started || vr->broken)
-        return 0;
-    uint16_t avail_idx = __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE);
-    uint16_t pending = (uint16_t)(avail_idx - vr->last_avail);
-    if (pending == 0)
-        return 0;
-    if (pending > vr->num)
-        return broken(vr, "avail index %u runs more than the queue size %u ahead", avail_idx, vr->num);
-    uint16_t head = __atomic_load_n(&vr->avail->ring[vr->last_avail % vr->num], __ATOMIC_RELAXED);
-    if (head >= vr->num)
-        return broken(vr, "avail entry names descriptor %u of %u", head, vr->num);
     c->vr = vr;
     c->head = head;
-    c->pos = vr->last_avail;
     c->nrd = c->nwr = 0;
     c->rd_len = c->wr_len = 0;
     unsigned i = head;
@@ -117,13 +106,43 @@ int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain 
             c->rd_len += d.len;
         }
         if (!(d.flags & VU_DESC_F_NEXT))
-            break;
+            return 0;
         i = d.next;
         if (i >= vr->num)
             return broken(vr, "descriptor next %u of %u", i, vr->num);
     }
+}
+
+int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain *c)
+{
+    if (!vr->started || vr->broken)
+        return 0;
+    uint16_t avail_idx = __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE);
+    uint16_t pending = (uint16_t)(avail_idx - vr->last_avail);
+    if (pending == 0)
+        return 0;
+    if (pending > vr->num)
+        return broken(vr, "avail index %u runs more than the queue size %u ahead", avail_idx, vr->num);
+    uint16_t head = __atomic_load_n(&vr->avail->ring[vr->last_avail % vr->num], __ATOMIC_RELAXED);
+    if (head >= vr->num)
+        return broken(vr, "avail entry names descriptor %u of %u", head, vr->num);
+    c->pos = vr->last_avail;
+    int rc = read_chain(vr, mem, head, c);
+    if (rc < 0)
+        return rc;
     vr->last_avail++;
     return 1;
+}
+
+int vring_take_head(struct vring *vr, const struct mem_table *mem, uint16_t head, struct vring_chain *c)
+{
+    if (!vr->started || vr->broken)
+        return 0;
+    if (head >= vr->num)
+        return broken(vr, "descriptor %u to redo in a ring of %u", head, vr->num);
+    c->pos = 0; /* not taken from the avail ring now */
+    int rc = read_chain(vr, mem, head, c);
+    return rc < 0 ? rc : 1;
 }
 
 /* The event-index fields: the driver's used_event after the avail ring's entries, ours

@@ -77,6 +77,10 @@ void vring_stop(struct vring *vr);
 /* Takes the next chain: 1 and *c, 0 when the guest has made nothing available, -EPROTO when
  * the guest broke the ring (now broken; err_msg says how). */
 int vring_pop(struct vring *vr, const struct mem_table *mem, struct vring_chain *c);
+/* The chain from descriptor `head` (a request an inflight region says to redo after a restart:
+ * taken from the avail ring by the previous backend), read and checked as vring_pop does:
+ * 1 and *c, 0 (the ring is not running), -EPROTO (the ring is now broken). */
+int vring_take_head(struct vring *vr, const struct mem_table *mem, uint16_t head, struct vring_chain *c);
 /* Gives back the chain taken last, unused (nothing was published for it). */
 static inline void vring_unpop(struct vring *vr)
 {

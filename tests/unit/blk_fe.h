@@ -45,7 +45,15 @@ struct fe {
     struct vu_used *used;
     int kick, call;
     uint16_t avail_idx;
+    struct blk_disk_config cfg;
+    /* The inflight region as a front end keeps it (fe_want_inflight): -1 until GET_INFLIGHT_FD. */
+    int inflight_fd;
+    struct vhost_user_inflight inflight;
 };
+
+/* Set before fe_setup*: the front end negotiates INFLIGHT_SHMFD and keeps the region as the
+ * monitor does (GET_INFLIGHT_FD once, SET_INFLIGHT_FD on every connection). */
+static bool fe_want_inflight;
 
 static inline uint64_t gpa_of(struct fe *f, void *p)
 {
@@ -80,28 +88,12 @@ static inline void make_image(struct fe *f, const char *name, unsigned sectors)
 /* Called with the image directory before the disk is added (images other than disk.img). */
 static void (*fe_before_add)(int dirfd);
 
-/* Backend with disk `file` (readonly as asked, with qos), connected and its queue 0 running. */
-static inline void fe_setup_qos(struct fe *f, const char *file, bool readonly, const struct blk_qos *qos)
+/* A backend (f->bb) for f->cfg connects; its queue 0 starts at avail position `base` (what a
+ * front end gives after a restart: the used index). The guest memory stays f's. */
+static inline void fe_connect(struct fe *f, bool readonly, uint16_t base)
 {
-    memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_blkback.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->dirfd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    make_image(f, "disk.img", DISK_SECTORS);
     assert_int_equal(blkback_init(&f->bb, dup(f->dirfd)), 0);
-    struct blk_disk_config cfg = {.name = "vda", .serial = "SER-123", .readonly = readonly, .queues = 1};
-    snprintf(cfg.socket, sizeof(cfg.socket), "%s/vda.sock", f->dir);
-    snprintf(cfg.file, sizeof(cfg.file), "%s", file);
-    if (qos)
-        cfg.qos = *qos;
-    f->lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", cfg.socket);
-    assert_int_equal(bind(f->lsock, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(f->lsock, 1), 0);
-    if (fe_before_add)
-        fe_before_add(f->dirfd);
-    if (blkback_disk_add(&f->bb, &cfg) < 0)
+    if (blkback_disk_add(&f->bb, &f->cfg) < 0)
         fail_msg("%s", err_msg());
     struct pollfd pfd[4];
     int t = 0;
@@ -109,15 +101,6 @@ static inline void fe_setup_qos(struct fe *f, const char *file, bool readonly, c
     f->sock = accept4(f->lsock, NULL, NULL, SOCK_CLOEXEC);
     assert_true(f->sock >= 0);
     vhost_user_set_timeout(f->sock, 2000);
-
-    f->memfd = memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    assert_int_equal(ftruncate(f->memfd, MEM), 0);
-    assert_int_equal(fcntl(f->memfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
-    f->mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-    assert_true(f->mem != MAP_FAILED);
-    f->desc = (void *)f->mem;
-    f->avail = (void *)(f->mem + 0x1000);
-    f->used = (void *)(f->mem + 0x2000);
 
     struct vhost_user_msg m, r;
     vhost_user_msg_init(&m, VHOST_USER_GET_FEATURES, 0);
@@ -136,6 +119,26 @@ static inline void fe_setup_qos(struct fe *f, const char *file, bool readonly, c
     m.nfds = 1;
     send_msg(f, &m, &r);
     close(m.fds[0]);
+    if (fe_want_inflight) {
+        vhost_user_msg_u64(&m, VHOST_USER_SET_PROTOCOL_FEATURES, 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
+        send_msg(f, &m, &r);
+        if (f->inflight_fd < 0) {
+            vhost_user_msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, 0);
+            m.payload.inflight = (struct vhost_user_inflight){.num_queues = 1, .queue_size = NUM};
+            m.hdr.size = sizeof(m.payload.inflight);
+            send_msg(f, &m, &r);
+            assert_int_equal(r.nfds, 1);
+            f->inflight_fd = r.fds[0];
+            f->inflight = r.payload.inflight;
+        }
+        vhost_user_msg_init(&m, VHOST_USER_SET_INFLIGHT_FD, 0);
+        m.payload.inflight = f->inflight;
+        m.hdr.size = sizeof(m.payload.inflight);
+        m.fds[0] = dup(f->inflight_fd);
+        m.nfds = 1;
+        send_msg(f, &m, &r);
+        close(m.fds[0]);
+    }
     vhost_user_msg_state(&m, VHOST_USER_SET_VRING_NUM, 0, NUM);
     send_msg(f, &m, &r);
     vhost_user_msg_init(&m, VHOST_USER_SET_VRING_ADDR, 0);
@@ -144,10 +147,12 @@ static inline void fe_setup_qos(struct fe *f, const char *file, bool readonly, c
                                                     .used_user_addr = (uintptr_t)f->used};
     m.hdr.size = sizeof(m.payload.addr);
     send_msg(f, &m, &r);
-    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_BASE, 0, 0);
+    vhost_user_msg_state(&m, VHOST_USER_SET_VRING_BASE, 0, base);
     send_msg(f, &m, &r);
-    f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (f->kick < 0) {
+        f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    }
     vhost_user_msg_u64(&m, VHOST_USER_SET_VRING_CALL, 0);
     m.fds[0] = dup(f->call);
     m.nfds = 1;
@@ -161,6 +166,39 @@ static inline void fe_setup_qos(struct fe *f, const char *file, bool readonly, c
     vhost_user_msg_state(&m, VHOST_USER_SET_VRING_ENABLE, 0, 1);
     send_msg(f, &m, &r);
     assert_true(f->bb.disk[0]->dev.vq[0].started);
+}
+
+/* Backend with disk `file` (readonly as asked, with qos), connected and its queue 0 running. */
+static inline void fe_setup_qos(struct fe *f, const char *file, bool readonly, const struct blk_qos *qos)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_blkback.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->dirfd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    make_image(f, "disk.img", DISK_SECTORS);
+    struct blk_disk_config cfg = {.name = "vda", .serial = "SER-123", .readonly = readonly, .queues = 1};
+    snprintf(cfg.socket, sizeof(cfg.socket), "%s/vda.sock", f->dir);
+    snprintf(cfg.file, sizeof(cfg.file), "%s", file);
+    if (qos)
+        cfg.qos = *qos;
+    f->lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", cfg.socket);
+    assert_int_equal(bind(f->lsock, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->lsock, 1), 0);
+    if (fe_before_add)
+        fe_before_add(f->dirfd);
+    f->memfd = memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    assert_int_equal(ftruncate(f->memfd, MEM), 0);
+    assert_int_equal(fcntl(f->memfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    f->mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+    assert_true(f->mem != MAP_FAILED);
+    f->desc = (void *)f->mem;
+    f->avail = (void *)(f->mem + 0x1000);
+    f->used = (void *)(f->mem + 0x2000);
+    f->kick = f->call = f->inflight_fd = -1;
+    f->cfg = cfg;
+    fe_connect(f, readonly, 0);
 }
 
 static inline void fe_setup(struct fe *f, const char *file, bool readonly)
@@ -183,6 +221,8 @@ static inline void fe_teardown_rest(struct fe *f)
     close(f->lsock);
     close(f->kick);
     close(f->call);
+    if (f->inflight_fd >= 0)
+        close(f->inflight_fd);
     munmap(f->mem, MEM);
     close(f->memfd);
     char cmd[128];
