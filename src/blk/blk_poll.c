@@ -12,8 +12,7 @@ static bool ring_has_work(struct blk_disk *d, unsigned qi)
 {
     struct vring *vr = &d->dev.vq[qi];
     const struct blk_queue *q = &d->q[qi];
-    return vr->started && !vr->broken && q->num && (uint16_t)(vr->last_avail - q->publish) < q->num &&
-           vring_avail_pending(vr);
+    return vr->started && !vr->broken && q->num && blk_queue_can_take(q, vr) && (q->redo || vring_avail_pending(vr));
 }
 
 static inline void cpu_relax(void)

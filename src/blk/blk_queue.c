@@ -162,10 +162,7 @@ static int next_chain(struct blk_queue *q, struct vring *vr)
     return vring_pop(vr, &q->disk->dev.mem, &q->chain);
 }
 
-/* Room for one more request: with a region a free slot (at most the ring's size in flight),
- * without one the slot of the next avail position (never more than the ring's size between
- * the oldest unpublished request and the newest). Never while a barrier runs. */
-static bool can_take(const struct blk_queue *q, const struct vring *vr)
+bool blk_queue_can_take(const struct blk_queue *q, const struct vring *vr)
 {
     if (q->barrier || q->stopping)
         return false;
@@ -198,7 +195,7 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
     if (!vr->started || vr->broken || !q->num)
         return;
     vring_kicks_off(vr); /* we are looking at the ring: no kick needed until blkback_kicks_on */
-    while (can_take(q, vr)) {
+    while (blk_queue_can_take(q, vr)) {
         int r = next_chain(q, vr);
         if (r == 0)
             break;

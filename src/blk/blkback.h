@@ -245,6 +245,10 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len);
 void blk_queue_start(struct blk_disk *d, unsigned q);
 void blk_queue_stop(struct blk_disk *d, unsigned q);
 void blk_queue_kick(struct blk_disk *d, unsigned q);
+/* Room for one more request: with a region a free slot (at most the ring's size in flight),
+ * without one the slot of the next avail position (never more than the ring's size between
+ * the oldest unpublished request and the newest). Never while a barrier runs or the ring stops. */
+bool blk_queue_can_take(const struct blk_queue *q, const struct vring *vr);
 /* A request is done with that status: published now (with an inflight region), or in order
  * (its slot's place in the queue) without one. */
 void blk_slot_done(struct blk_slot *s, uint8_t status);

@@ -12,10 +12,18 @@
  * overlay added at run time is locked as it opens (image_lock: flock LOCK_EX on the overlay,
  * LOCK_SH on its base), which without flock here killed the backend (SIGSYS). */
 static const int blkback_calls[] = {
-    SCMP_SYS(io_uring_enter), SCMP_SYS(pread64),   SCMP_SYS(pwrite64),
-    SCMP_SYS(fdatasync),      SCMP_SYS(fallocate), SCMP_SYS(accept4), /* the control socket's clients (--control) */
+    SCMP_SYS(io_uring_enter),
+    SCMP_SYS(pread64),
+    SCMP_SYS(pwrite64),
+    SCMP_SYS(fdatasync),
+    SCMP_SYS(fallocate),
+    SCMP_SYS(accept4), /* the control socket's clients (--control) */
     SCMP_SYS(openat2), /* an image of a disk added at run time (add-disk), beneath the directory */
     SCMP_SYS(flock),   /* an overlay added at run time (image_lock) */
+    /* The inflight region a front end asks for (GET_INFLIGHT_FD, blk_inflight.c): a memfd,
+     * sized, sealed (fcntl) and mapped (mmap) by the base list's calls. */
+    SCMP_SYS(memfd_create),
+    SCMP_SYS(ftruncate),
 };
 
 /* Only the image directory, read and write of files (the images of disks added at run time,

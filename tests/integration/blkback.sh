@@ -81,7 +81,8 @@ if blk_ready blkback-kill9; then
     blk_vmm_wait
     bb_stop
     check blkback-kill9 '[ $RC -eq 0 ] && has "$TMP/k9.log" "Test result: PASS" && [ "$killed_at" -lt 2048 ] &&
-        [ "$(grep -c "rings handed to the backend" "$TMP/k9.log")" -ge 2 ]' \
+        [ "$(grep -c "rings handed to the backend" "$TMP/k9.log")" -ge 2 ] &&
+        [ "$(grep -c "inflight region of 1 queue" "$TMP/k9.bb.log")" -ge 2 ]' \
         "killed at ${killed_at:-?} KiB; guest: $(log_tail "$TMP/k9.log") backend: $(log_tail "$TMP/k9.bb.log")"
     check blkback-kill9-image 'blk_rw_verify "$TMP/images/k9.img" 4096' "the image file does not hold the pattern"
 fi

@@ -9,7 +9,7 @@
 #    host's, copied with its libraries) on the raw disk, psync random writes with crc32c
 #    verification, repeated, while the host kills the backend with SIGKILL 20 times and
 #    starts a new one each time, each kill while the backend's write count is growing (fio's
-#    writes in its hands). Passes with 0 verify errors, fio's err=0 and exit 0 on every
+#    writes in its hands), each new backend given QEMU's inflight region. Passes with 0 verify errors, fio's err=0 and exit 0 on every
 #    run, and no I/O error in the guest's kernel log.
 #
 # Needs qemu-system-x86_64, busybox, fio and mkfs.ext4 (scripts/install-deps.sh: qemu-system-x86,
@@ -214,6 +214,12 @@ bbq_case() {
     check blkback_qemu_reboot_sums 'has "$dir/boot2.txt" "BBQ: sums ok" && [ "$(wc -l <"$dir/sums1")" -eq 8 ] && cmp -s "$dir/sums1" "$dir/sums2"' \
         "$(grep -E 'BBQ' "$dir/boot2.txt" | head -14 | tr '\n' '|')"
     check blkback_qemu_kills '[ -z "$bad" ] && [ $kills -eq $BBQ_KILLS ]' "$bad (kills: $kills)"
+    # QEMU's front end keeps the backend's inflight region and hands it to every new backend
+    # (docs/blkback.md "Restarts"): each of the kills+1 backends got it.
+    local regions redone
+    regions=$(grep -c "inflight region of" "$dir/blkback2.log")
+    redone=$(grep -c "before the restart: redone" "$dir/blkback2.log")
+    check blkback_qemu_inflight '[ "$regions" -ge $((kills + 1)) ]' "$regions regions for $((kills + 1)) backends"
     local runs fails
     runs=$(grep -c 'BBQ: fio [0-9]* rc=' "$dir/boot2.txt")
     fails=$(grep 'BBQ: fio [0-9]* rc=' "$dir/boot2.txt" | grep -cvE 'rc=0: .*err= 0')
@@ -222,7 +228,7 @@ bbq_case() {
         "runs $runs, failed $fails: $(grep -E 'BBQ: fio|verify|crc' "$dir/boot2.txt" | tail -6 | tr '\n' '|')"
     check blkback_qemu_no_ioerror 'has "$dir/boot2.txt" "BBQ: ioerrors 0"' \
         "$(grep -E 'BBQ: (ioerrors|dmesg)' "$dir/boot2.txt" | tr '\n' '|')"
-    echo "blkback_qemu: $kills kills in ${tk}s, $runs fio runs of 4x8 MiB written and verified, $((SECONDS - t0)) s in all"
+    echo "blkback_qemu: $kills kills in ${tk}s ($redone restarts redid requests from the region), $runs fio runs of 4x8 MiB written and verified, $((SECONDS - t0)) s in all"
 }
 
 cleanup() {

@@ -14,12 +14,17 @@
  * usage: blk_driver (--listen SOCK | --connect SOCK) --disk-size BYTES [--rw read|write]
  *                   [--bs BYTES] [--qd N] [--queues Q] [--duration SEC] [--warmup SEC]
  *                   [--timeout SEC] [--backend-pid PID | --backend-pid-file FILE] [--ready FILE]
- *                   [--event-idx 0|1] [--idle SEC]
+ *                   [--event-idx 0|1] [--inflight 0|1] [--idle SEC]
  *
  * Notifications as Linux's virtio ring does them: with VIRTIO_RING_F_EVENT_IDX (negotiated
  * when the backend offers it, unless --event-idx 0) the driver kicks only when its avail index
  * crosses the backend's avail_event and asks for a call at the next used entry (used_event);
  * without it, it kicks unless the backend set VRING_USED_F_NO_NOTIFY.
+ *
+ * The inflight region as the monitor keeps it (unless --inflight 0): when the backend offers
+ * PROTOCOL_F_INFLIGHT_SHMFD the driver negotiates it, asks for the region (GET_INFLIGHT_FD)
+ * and hands it back (SET_INFLIGHT_FD) before the rings start, so the backend runs as it does
+ * under a monitor (xeno-blkback then publishes each request as it completes).
  *
  * Output: one line `ops=.. seconds=.. iops=.. errors=.. driver_cpu_s=.. backend_cpu_s=..
  *   backend_ns_per_op=.. driver_ns_per_op=..` (backend figures with --backend-pid: utime +
@@ -84,9 +89,10 @@ static struct {
     unsigned queues, qd, bs;
     bool write;
     bool event_idx, want_event_idx;
+    bool inflight, want_inflight;
     uint64_t disk_size;
     uint64_t rng;
-} d = {.queues = 1, .qd = 1, .bs = 4096, .rng = 0x9e3779b97f4a7c15ull, .want_event_idx = true};
+} d = {.queues = 1, .qd = 1, .bs = 4096, .rng = 0x9e3779b97f4a7c15ull, .want_event_idx = true, .want_inflight = true};
 
 static double now_s(void)
 {
@@ -171,6 +177,32 @@ static int vring_setup(int s, unsigned i)
     return call_ack(s, &m);
 }
 
+/* GET_INFLIGHT_FD, then the region straight back with SET_INFLIGHT_FD (a front end keeps it
+ * for later backends; this one never restarts its backend, so it only holds the fd). */
+static int inflight_setup(int s)
+{
+    struct vhost_user_msg m;
+    vhost_user_msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, 0);
+    m.payload.inflight = (struct vhost_user_inflight){.num_queues = (uint16_t)d.queues, .queue_size = QSIZE};
+    m.hdr.size = sizeof(m.payload.inflight);
+    if (vhost_user_call(s, &m, &m) < 0)
+        return -1;
+    if (m.nfds != 1)
+        return err_set(EPROTO, "GET_INFLIGHT_FD: a reply with %u fds", m.nfds);
+    int fd = m.fds[0];
+    struct vhost_user_inflight f = m.payload.inflight;
+    vhost_user_msg_init(&m, VHOST_USER_SET_INFLIGHT_FD, 0);
+    m.payload.inflight = f;
+    m.hdr.size = sizeof(m.payload.inflight);
+    m.fds[0] = fd;
+    m.nfds = 1;
+    /* No NEED_REPLY: an ack to SET_INFLIGHT_FD would be checked as an inflight payload (the
+     * monitor's front end does the same). */
+    int rc = vhost_user_send(s, &m);
+    close(fd);
+    return rc;
+}
+
 /* Features as a Linux guest would take them for this use: VERSION_1, MQ when several queues
  * are asked for, the event index when offered (Linux's virtio-blk takes it); no indirect
  * descriptors (neither backend needs them). */
@@ -198,6 +230,9 @@ static int device_setup(int s)
         return err_set(EPROTO, "backend lacks REPLY_ACK");
     if (d.queues > 1)
         pf |= m.payload.u64 & (1ull << VHOST_USER_PROTOCOL_F_MQ);
+    d.inflight = d.want_inflight && (m.payload.u64 & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+    if (d.inflight)
+        pf |= 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
     vhost_user_msg_u64(&m, VHOST_USER_SET_PROTOCOL_FEATURES, pf);
     if (vhost_user_send(s, &m) < 0)
         return -1;
@@ -215,6 +250,8 @@ static int device_setup(int s)
     m.fds[0] = d.memfd;
     m.nfds = 1;
     if (call_ack(s, &m) < 0)
+        return -1;
+    if (d.inflight && inflight_setup(s) < 0)
         return -1;
     for (unsigned i = 0; i < d.queues; i++)
         if (vring_setup(s, i) < 0)
@@ -420,6 +457,8 @@ static void parse_args(int argc, char **argv)
             opt.idle = atof(v);
         else if (!strcmp(a, "--event-idx"))
             d.want_event_idx = atoi(v) != 0;
+        else if (!strcmp(a, "--inflight"))
+            d.want_inflight = atoi(v) != 0;
         else
             die("unknown option (usage: the comment at the top of tests/tools/blk_driver.c)");
     }
@@ -509,9 +548,9 @@ int main(int argc, char **argv)
     }
     printf("ops=%" PRIu64 " seconds=%.3f iops=%.0f errors=%" PRIu64 " driver_cpu_s=%.3f backend_cpu_s=%.3f "
            "backend_ns_per_op=%.0f driver_ns_per_op=%.0f queues=%u qd=%u bs=%u rw=%s event_idx=%d "
-           "kicks_per_op=%.3f calls_per_op=%.3f\n",
+           "inflight=%d kicks_per_op=%.3f calls_per_op=%.3f\n",
            n, el, (double)n / el, errors, cpu, bcpu, n && bcpu >= 0 ? bcpu * 1e9 / (double)n : 0,
-           n ? cpu * 1e9 / (double)n : 0, d.queues, d.qd, d.bs, d.write ? "write" : "read", d.event_idx,
+           n ? cpu * 1e9 / (double)n : 0, d.queues, d.qd, d.bs, d.write ? "write" : "read", d.event_idx, d.inflight,
            n ? (double)nk / (double)n : 0, n ? (double)nc / (double)n : 0);
     (void)err0;
     if (opt.idle > 0 && drained && backend_pid) {

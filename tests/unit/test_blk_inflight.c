@@ -323,6 +323,24 @@ static int without_region(void **state)
     return 0;
 }
 
+/* With the region the queue's room is its free slots, whatever the avail position: after more
+ * requests than the ring holds, a request made available without a kick is still seen before
+ * the backend sleeps (blkback_kicks_on). */
+static void test_room_after_a_lap(void **state)
+{
+    (void)state;
+    struct fe f;
+    fe_setup(&f, "disk.img", false);
+    for (unsigned i = 0; i < 3 * NUM; i++)
+        assert_int_equal(request(&f, VIRTIO_BLK_T_IN, i, f.mem + DATA_OFF, 512, true), VIRTIO_BLK_S_OK);
+    struct virtio_blk_req_hdr *h = (void *)(f.mem + A_HDR);
+    *h = (struct virtio_blk_req_hdr){.type = VIRTIO_BLK_T_IN};
+    struct seg s[3] = {{h, sizeof(*h), false}, {f.mem + DATA_OFF, 512, true}, {f.mem + A_STATUS, 1, true}};
+    post(&f, 0, s, 3); /* no kick */
+    assert_true(blkback_kicks_on(&f.bb));
+    fe_teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_out_of_order, with_region, without_region),
         cmocka_unit_test_setup_teardown(test_hostile_region_stops_queue, with_region, without_region),
         cmocka_unit_test_setup_teardown(test_discard_is_a_barrier, with_region, without_region),
+        cmocka_unit_test_setup_teardown(test_room_after_a_lap, with_region, without_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
