@@ -79,8 +79,8 @@ int blk_inflight_set(struct vu_dev *dev, int fd, const struct vhost_user_infligh
     /* Its contents are the front end's to write too: read only by recovery, through a checked
      * private copy (vu_inflight_recover). */
     attach(d, p, len, f->num_queues, f->queue_size);
-    log_info("disk %s: inflight region of %u queue(s) of %u entries: requests published as they complete",
-             d->cfg.name, f->num_queues, f->queue_size);
+    log_info("disk %s: inflight region of %u queue(s) of %u entries: requests published as they complete", d->cfg.name,
+             f->num_queues, f->queue_size);
     return 0;
 }
 

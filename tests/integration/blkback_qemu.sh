@@ -9,8 +9,9 @@
 #    host's, copied with its libraries) on the raw disk, psync random writes with crc32c
 #    verification, repeated, while the host kills the backend with SIGKILL 20 times and
 #    starts a new one each time, each kill while the backend's write count is growing (fio's
-#    writes in its hands), each new backend given QEMU's inflight region. Passes with 0 verify errors, fio's err=0 and exit 0 on every
-#    run, and no I/O error in the guest's kernel log.
+#    writes in its hands), each new backend given QEMU's inflight region. Passes with 0
+#    verify errors, fio's err=0 and exit 0 on every run, and no I/O error in the guest's
+#    kernel log.
 #
 # Needs qemu-system-x86_64, busybox, fio and mkfs.ext4 (scripts/install-deps.sh: qemu-system-x86,
 # busybox-static, fio, e2fsprogs), and the Debian mirror once for the kernel package
