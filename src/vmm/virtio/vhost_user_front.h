@@ -63,8 +63,9 @@ struct vhost_front_ops {
      * backend need not offer them and is not told of them. */
     uint64_t own_features;
     /* Redoing what a dead backend had taken from the used index on is safe for this device
-     * (virtio-blk: xeno-blkback publishes in order, docs/blkback.md "Restarts"): a backend
-     * without INFLIGHT_SHMFD is expected, not warned about. */
+     * even without INFLIGHT_SHMFD (virtio-blk: xeno-blkback offers the region and then
+     * publishes as requests complete; without it it publishes in order, docs/blkback.md
+     * "Restarts"): a backend without the region is not warned about. */
     bool redo_from_used;
 };
 
