@@ -47,6 +47,11 @@ int blk_inflight_get(struct vu_dev *dev, const struct vhost_user_inflight *want,
                      int *fd_out)
 {
     struct blk_disk *d = blk_disk_of_dev(dev);
+    /* A running ring writes the current region: it is not replaced under it (a front end that
+     * asks now is wrong or hostile; SET_INFLIGHT_FD is refused likewise by vu_dev). */
+    for (unsigned q = 0; q < d->cfg.queues; q++)
+        if (d->q[q].iq.hdr)
+            return err_set(EBUSY, "GET_INFLIGHT_FD while queue %u runs", q);
     int rc = check_shape(d, want->num_queues, want->queue_size);
     if (rc < 0)
         return rc;

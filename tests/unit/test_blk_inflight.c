@@ -338,6 +338,16 @@ static void test_room_after_a_lap(void **state)
     struct seg s[3] = {{h, sizeof(*h), false}, {f.mem + DATA_OFF, 512, true}, {f.mem + A_STATUS, 1, true}};
     post(&f, 0, s, 3); /* no kick */
     assert_true(blkback_kicks_on(&f.bb));
+    /* A new region asked for while the ring runs (and writes the current one) is refused:
+     * the connection drops, the backend lives. */
+    void *region = f.bb.disk[0]->inflight;
+    struct vhost_user_msg m;
+    vhost_user_msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, 0);
+    m.payload.inflight = (struct vhost_user_inflight){.num_queues = 1, .queue_size = NUM};
+    m.hdr.size = sizeof(m.payload.inflight);
+    assert_int_equal(vhost_user_send(f.sock, &m), 0);
+    turn(&f, 100);
+    assert_true(f.bb.disk[0]->sock < 0 || f.bb.disk[0]->inflight == region);
     fe_teardown(&f);
 }
 
