@@ -327,7 +327,7 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     else
         log_info("memory limits (<memtune>): cgroup v%d under %s%s", r->mcg.version == MCG_V2 ? 2 : 1, r->mcg.base,
                  r->mcg.has_swap ? ", swap accounted" : "");
-    r->last_sample = reg_now_s();
+    r->next_sample = reg_now_s() + sample_interval_s;
     snprintf(path, sizeof(path), "%s/run", state_dir);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         return err_set(errno, "state directory %s: %s", state_dir, strerror(errno));

@@ -69,9 +69,9 @@ struct registry {
     /* --max-domains: a define or restore beyond it is refused (reg_room_locked); 0: none.
      * Set by main() after reg_open, before the API starts. */
     unsigned max_domains;
-    int wake_fd;              /* eventfd: the supervisor should rebuild its poll set */
-    double sample_interval_s; /* how often running domains' counters go into the store */
-    double last_sample;
+    int wake_fd;               /* eventfd: the supervisor should rebuild its poll set */
+    double sample_interval_s;  /* how often running domains' counters go into the store */
+    double next_sample;        /* reg_now_s() when the usage samples are due (period_tick's grid) */
     struct sched_host cpu;     /* admission control of CPU reservations (sched/admit.h) */
     struct memory_cgroups mcg; /* <memtune>'s controller, found at reg_open; read-only after */
     /* The host's network backend (netback_sup.h): started with the first domain that has

@@ -15,6 +15,7 @@
 #include "daemon/end_policy.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
+#include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -90,10 +91,8 @@ static void detach_monitor(struct reg_domain *d)
  * metering and billing read, which survives the monitors and xenod itself. */
 static void sample_usage(struct registry *r)
 {
-    double t = reg_now_s();
-    if (t - r->last_sample < r->sample_interval_s)
+    if (!period_tick(&r->next_sample, r->sample_interval_s, reg_now_s()))
         return;
-    r->last_sample = t;
     pthread_mutex_lock(&r->lock);
     /* One transaction for all domains: one disk sync per round, not two per domain, while
      * the registry lock (and so every API request) waits. */
@@ -192,7 +191,8 @@ void *reg_supervisor_main(void *opaque)
         }
         pthread_mutex_unlock(&r->lock);
 
-        if (poll(pfds, n, 1000) < 0 && errno != EINTR)
+        /* At most 1 s (the billing tick's pace), less when the usage samples are due sooner. */
+        if (poll(pfds, n, period_wait_ms(r->next_sample, reg_now_s(), 1000)) < 0 && errno != EINTR)
             log_warn("supervisor poll: %s", strerror(errno));
         if (pfds[0].revents) {
             uint64_t v;
