@@ -159,8 +159,9 @@ static int await_incoming(struct registry *r, struct reg_domain *d, struct monit
 static int wait_detached_locked(struct registry *r, struct reg_domain *d, int timeout_ms)
 {
     struct timespec deadline = deadline_after_ms(timeout_ms);
-    while (d->detaching)
-        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT && d->detaching)
+    while (reg_detaching_locked(r, d->cfg.uuid))
+        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT &&
+            reg_detaching_locked(r, d->cfg.uuid))
             return err_set(EBUSY, "domain '%s': its last run's disks and port are still coming off the backends",
                            d->cfg.name);
     return 0;

@@ -240,7 +240,7 @@ void *reg_supervisor_main(void *opaque)
                     restart = reg_monitor_ended(r, d, pid);
                     /* Stopped once the backends let go of its disks and port: a restore or a
                      * start answered before would add them, then see them removed here. */
-                    int detaching = d->detaching = !restart && (port[0] || gone_disks);
+                    int detaching = !restart && (port[0] || gone_disks) && reg_detach_begin_locked(r, d->cfg.uuid) == 0;
                     pthread_cond_broadcast(&r->changed);
                     if (restart)
                         d->refs++;
@@ -254,8 +254,7 @@ void *reg_supervisor_main(void *opaque)
                     free(gone_disks);
                     if (detaching) {
                         pthread_mutex_lock(&r->lock);
-                        d->detaching = 0;
-                        pthread_cond_broadcast(&r->changed);
+                        reg_detach_end_locked(r, d->cfg.uuid);
                         pthread_mutex_unlock(&r->lock);
                     }
                     if (restart) {
