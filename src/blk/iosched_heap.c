@@ -29,13 +29,26 @@ int blk_heap_init_shared(struct blk_heap *h, uint32_t cap, uint32_t *pos)
     return blk_heap_reserve(h, cap);
 }
 
+void blk_heap_init_inline(struct blk_heap *h, struct blk_heap_entry *storage, uint32_t cap, uint32_t *pos)
+{
+    memset(h, 0, sizeof(*h));
+    h->e = storage;
+    h->cap = cap;
+    h->pos = pos;
+    h->inline_e = true;
+}
+
 int blk_heap_reserve(struct blk_heap *h, uint32_t cap)
 {
     if (cap <= h->cap && h->e)
         return 0;
-    struct blk_heap_entry *e = realloc(h->e, (cap ? cap : 1) * sizeof(*h->e));
+    struct blk_heap_entry *e =
+        h->inline_e ? malloc((cap ? cap : 1) * sizeof(*h->e)) : realloc(h->e, (cap ? cap : 1) * sizeof(*h->e));
     if (!e)
         return err_set(ENOMEM, "I/O scheduler: no memory for a heap of %u entries", cap);
+    if (h->inline_e && h->n)
+        memcpy(e, h->e, h->n * sizeof(*h->e));
+    h->inline_e = false;
     h->e = e;
     h->cap = cap;
     return 0;
@@ -43,7 +56,8 @@ int blk_heap_reserve(struct blk_heap *h, uint32_t cap)
 
 void blk_heap_free(struct blk_heap *h)
 {
-    free(h->e);
+    if (!h->inline_e)
+        free(h->e);
     if (h->own_pos)
         free(h->pos);
     memset(h, 0, sizeof(*h));

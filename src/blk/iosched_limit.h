@@ -50,6 +50,9 @@ struct blk_iotune {
 };
 
 enum { BLK_LIMIT_DIMS = 6 }; /* total, read, write IOPS; total, read, write bytes */
+/* Buckets set at once at most: libvirt refuses total_* with read_* or write_* of the same
+ * kind, so at most read and write of IOPS and of bytes, each with its _max. */
+enum { BLK_LIMIT_HOT = 8 };
 
 struct blk_bucket {
     uint64_t rate;         /* per second; 0: unused */
@@ -58,11 +61,23 @@ struct blk_bucket {
     uint64_t ns_mul;       /* ns per unit, 32.32 fixed point, rounded up (never under-charges) */
 };
 
+/* What a request reads and charges: a set bucket's clock and arithmetic, packed. */
+struct blk_hot_bucket {
+    uint64_t tat, tolerance_ns, ns_mul; /* as in struct blk_bucket */
+};
+
+/* The buckets that are set are packed first (hot[0..], in the order of active's bits) so
+ * that a request reads one or two cache lines, not the six dimensions' twelve buckets;
+ * the whole settings follow, for blk_limits_set and blk_limits_get only (their tat is
+ * brought up to date from hot[] there). */
 struct blk_limits {
+    uint32_t active;    /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited */
+    uint16_t dir_k[2];  /* bit k: hot[k] is charged for a read (0) / a write (1) */
+    uint16_t bytes_k;   /* bit k: hot[k] counts bytes (else operations) */
+    uint32_t size_iops; /* <= BLK_IO_MAX_BYTES */
+    struct blk_hot_bucket hot[BLK_LIMIT_HOT];
     struct blk_bucket avg[BLK_LIMIT_DIMS], peak[BLK_LIMIT_DIMS];
-    uint64_t size_iops;
     uint32_t len_s[BLK_LIMIT_DIMS]; /* max_length as given (for blk_limits_get) */
-    uint32_t active;                /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited */
 };
 
 /* 0, or -EINVAL with a message naming the setting (what: "disk vda", "group g1"). */

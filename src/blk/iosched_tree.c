@@ -33,11 +33,11 @@ int blk_tree_init(struct blk_iosched *s)
     for (uint32_t i = 0; i < ids; i++)
         s->pos_r[i] = s->pos_p[i] = s->pos_w[i] = BLK_HEAP_NONE;
     int e = blk_heap_init_shared(&s->wait_heap, ids, s->pos_w);
-    for (uint32_t g = 0; !e && g <= s->cfg.groups; g++) { /* the root may hold everything */
-        uint32_t cap = g == BLK_ROOT ? ids : 1;
-        e = blk_heap_init_shared(&s->node[g].r, cap, s->pos_r);
-        if (!e)
-            e = blk_heap_init_shared(&s->node[g].p, cap, s->pos_p);
+    e = e ? e : blk_heap_init_shared(&s->node[BLK_ROOT].r, ids, s->pos_r); /* the root may hold everything */
+    e = e ? e : blk_heap_init_shared(&s->node[BLK_ROOT].p, ids, s->pos_p);
+    for (uint32_t g = 1; !e && g <= s->cfg.groups; g++) {
+        blk_heap_init_inline(&s->node[g].r, s->node[g].inline_r, BLK_NODE_INLINE, s->pos_r);
+        blk_heap_init_inline(&s->node[g].p, s->node[g].inline_p, BLK_NODE_INLINE, s->pos_p);
     }
     return e;
 }
@@ -98,30 +98,33 @@ static void acct_start(struct blk_iosched *s, struct blk_queue *q, uint64_t now)
 {
     if (!q->in_node) {
         q->in_node = true;
-        q->node_mark = node_clock(&s->node[q->home], now);
+        blk_conf(s, q)->node_mark = node_clock(&s->node[q->home], now);
     }
 }
 
 static void acct_stop(struct blk_iosched *s, struct blk_queue *q, uint64_t now)
 {
     if (q->in_node) {
-        q->stats.throttled_ns += node_clock(&s->node[q->home], now) - q->node_mark;
+        struct blk_queue_conf *c = blk_conf(s, q);
+        c->throttled_ns += node_clock(&s->node[q->home], now) - c->node_mark;
         q->in_node = false;
     }
 }
 
-static void throttle_end(struct blk_queue *q, uint64_t now)
+static void throttle_end(struct blk_iosched *s, struct blk_queue *q, uint64_t now)
 {
-    if (q->throttled_since) {
-        q->stats.throttled_ns += now > q->throttled_since ? now - q->throttled_since : 0;
-        q->throttled_since = 0;
+    if (q->throttled) {
+        struct blk_queue_conf *c = blk_conf(s, q);
+        c->throttled_ns += now > c->throttled_since ? now - c->throttled_since : 0;
+        q->throttled = false;
     }
 }
 
 uint64_t blk_tree_throttled_now(const struct blk_iosched *s, const struct blk_queue *q, uint64_t now)
 {
-    uint64_t t = q->throttled_since && now > q->throttled_since ? now - q->throttled_since : 0;
-    return t + (q->in_node ? node_clock(&s->node[q->home], now) - q->node_mark : 0);
+    const struct blk_queue_conf *c = blk_conf(s, q);
+    uint64_t t = q->throttled && now > c->throttled_since ? now - c->throttled_since : 0;
+    return t + (q->in_node ? node_clock(&s->node[q->home], now) - c->node_mark : 0);
 }
 
 /* --- membership: homes, nesting --- */
@@ -182,7 +185,7 @@ static uint32_t choose_home(struct blk_iosched *s, uint32_t a, uint32_t b, uint6
 void blk_tree_link(struct blk_iosched *s, uint32_t i, uint64_t now)
 {
     struct blk_queue *q = &s->q[i];
-    const uint32_t *g = q->conf->params.group;
+    const uint32_t *g = q->group;
     q->home = choose_home(s, g[0], g[1], now);
     s->node[q->home].children++;
     uint32_t up = s->node[q->home].parent;
@@ -250,10 +253,10 @@ uint64_t blk_tree_ready_at(const struct blk_iosched *s, const struct blk_queue *
 {
     if (!q->limited)
         return 0;
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
+    enum blk_io_dir dir = blk_ring(s, q)[q->head].io.dir;
+    uint64_t ready = blk_limits_ready_at(&blk_conf(s, q)->limits, dir);
     for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->conf->params.group[k];
+        uint32_t g = q->group[k];
         if (g != BLK_IOSCHED_NO_GROUP) {
             uint64_t r = blk_limits_ready_at(&s->node[g].limits, dir);
             ready = r > ready ? r : ready;
@@ -268,11 +271,11 @@ static uint64_t ready_alone(const struct blk_iosched *s, const struct blk_queue 
 {
     if (!q->extra && !q->own_limits)
         return 0;
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
+    enum blk_io_dir dir = blk_ring(s, q)[q->head].io.dir;
+    uint64_t ready = blk_limits_ready_at(&blk_conf(s, q)->limits, dir);
     for (int k = 0; q->extra && k < BLK_IOSCHED_QUEUE_GROUPS; k++)
         if (q->extra >> k & 1) {
-            uint64_t r = blk_limits_ready_at(&s->node[q->conf->params.group[k]].limits, dir);
+            uint64_t r = blk_limits_ready_at(&s->node[q->group[k]].limits, dir);
             ready = r > ready ? r : ready;
         }
     return ready;
@@ -303,11 +306,11 @@ static uint64_t group_wake(struct blk_node *n, uint64_t ready, uint64_t now)
  * let it go, and at the wake time of each group that holds it. */
 static uint64_t wake_at(struct blk_iosched *s, const struct blk_queue *q, uint64_t now)
 {
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t own = blk_limits_ready_at(&q->conf->limits, dir);
+    enum blk_io_dir dir = blk_ring(s, q)[q->head].io.dir;
+    uint64_t own = blk_limits_ready_at(&blk_conf(s, q)->limits, dir);
     uint64_t wake = own > now ? own + BLK_IOSCHED_WAKE_BATCH_NS : now;
     for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->conf->params.group[k];
+        uint32_t g = q->group[k];
         if (g == BLK_IOSCHED_NO_GROUP)
             continue;
         uint64_t ready = blk_limits_ready_at(&s->node[g].limits, dir);
@@ -377,8 +380,10 @@ static void wait_alone(struct blk_iosched *s, uint32_t i, uint64_t now)
     blk_heap_remove(&home->p, i);
     blk_heap_set(&s->wait_heap, i, wake_at(s, q, now));
     acct_stop(s, q, now);
-    if (!q->throttled_since)
-        q->throttled_since = now ? now : 1;
+    if (!q->throttled) {
+        q->throttled = true;
+        blk_conf(s, q)->throttled_since = now ? now : 1;
+    }
 }
 
 void blk_tree_hold(struct blk_iosched *s, uint32_t i, uint64_t now)
@@ -393,7 +398,7 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
     struct blk_node *home = &s->node[q->home];
     if (!q->count) {
         take_out(s, i, now);
-        throttle_end(q, now);
+        throttle_end(s, q, now);
     } else {
         if (!q->active) {
             q->active = true;
@@ -403,7 +408,7 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
             wait_alone(s, i, now);
         } else {
             blk_heap_remove(&s->wait_heap, i);
-            throttle_end(q, now);
+            throttle_end(s, q, now);
             acct_start(s, q, now);
             if (q->p_tag + BLK_P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
                 q->p_tag = s->v - BLK_P_LAG_MAX;
@@ -443,7 +448,7 @@ void blk_tree_group_changed(struct blk_iosched *s, uint32_t g, uint64_t now)
     n->ready_ns = blk_limits_ready_at(&n->limits, BLK_IO_READ);
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
-        if (q->used && (q->conf->params.group[0] == g || q->conf->params.group[1] == g))
+        if (q->used && (q->group[0] == g || q->group[1] == g))
             q->pick_check = q->extra || s->node[q->home].one_way || s->node[s->node[q->home].parent].one_way;
     }
     if (n->held) {

@@ -22,46 +22,54 @@
 #define XENO_BLK_IOSCHED_TREE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "blk/iosched.h"
 #include "blk/iosched_heap.h"
 
-#define BLK_ROOT 0u /* node 0: the root; groups are nodes 1..groups */
+#define BLK_ROOT 0u       /* node 0: the root; groups are nodes 1..groups */
+#define BLK_NODE_INLINE 6 /* entries of a group's heaps kept in its node (blk_tree_reserve asks children + 2) */
 
 struct blk_slot {
     struct blk_io io;
     uint64_t arrival_ns;
 };
 
+/* A queue's settings and what decisions seldom need, apart from struct blk_queue; the
+ * limits' packed buckets first, in the struct's first cache lines (charged per request). */
 struct blk_queue_conf {
-    struct blk_iosched_params params;
     struct blk_limits limits;
-};
+    struct blk_iosched_params params;
+    uint64_t throttled_since; /* while waiting alone (blk_queue.throttled): since when (0 read as 1) */
+    uint64_t node_mark;       /* with blk_queue.in_node: home's blocked clock when it came in */
+    uint64_t throttled_ns;    /* struct blk_iosched_stats' */
+} __attribute__((aligned(64)));
 
-/* What every decision touches, kept small (about 180 bytes) so that a thousand queues stay
- * in the CPU's cache. */
+/* What every decision touches: two cache lines per queue (the size is checked), so that a
+ * served queue costs two lines, and a thousand queues stay in the CPU's cache. Its ring is
+ * s->slots from queue x queue_depth, its settings s->conf[queue] (blk_ring, blk_conf). */
 struct blk_queue {
     uint64_t r_prev, p_prev; /* tags of the last request served (R: in the reservation phase) */
     uint64_t r_tag, p_tag;   /* tags of the head request while there is one */
-    uint64_t head_cost;      /* cost of the head request (BLK_IOSCHED_COST_ONE fixed point) */
     uint64_t head_p_inc;     /* what the head request adds to P */
     uint64_t r_mul;          /* ns per cost unit at the reservation, 32.32 fixed point; 0: none */
     uint64_t p_mul;          /* P_SCALE / weight, 52.12 fixed point */
-    struct blk_slot *ring;   /* queue_depth slots, head first */
+    uint32_t head_cost;      /* cost of the head request (BLK_IOSCHED_COST_ONE fixed point, <= 2^31) */
     uint32_t head, count, inflight;
-    uint32_t home;            /* the node whose heaps it is in while it may go */
-    bool used, limited;       /* limited: its own or a group's limits are set */
-    bool own_limits;          /* its own limits are set */
-    bool active;              /* counted in its home's active children (count > 0) */
-    bool pick_check;          /* extra groups, or one_way groups on its path: checked when picked */
-    bool in_node;             /* its throttled time follows home's blocked clock from node_mark */
-    uint8_t extra;            /* bit k: group[k] is off home's path, checked at each pick */
-    uint64_t throttled_since; /* 0: not waiting alone now */
-    uint64_t node_mark;
-    struct blk_iosched_stats stats;
-    struct blk_queue_conf *conf; /* settings and limit buckets, apart: decisions seldom need them */
-};
+    uint32_t home;                            /* the node whose heaps it is in while it may go */
+    uint32_t group[BLK_IOSCHED_QUEUE_GROUPS]; /* conf's params.group, here for each request */
+    bool used, limited;                       /* limited: its own or a group's limits are set */
+    bool own_limits;                          /* its own limits are set */
+    bool active;                              /* counted in its home's active children (count > 0) */
+    bool pick_check;                          /* extra groups, or one_way groups on its path: checked when picked */
+    bool in_node;                             /* its throttled time follows home's blocked clock from node_mark */
+    bool throttled;                           /* waiting alone (conf's throttled_since) */
+    uint8_t extra;                            /* bit k: group[k] is off home's path, checked at each pick */
+    uint64_t dispatched, by_reservation;      /* struct blk_iosched_stats' */
+    uint64_t bytes, cost_units;
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct blk_queue) == 128, "struct blk_queue: two cache lines");
 
 /* What a decision touches first (heaps, state) in the first two cache lines, then the limits
  * (whose active buckets come first). */
@@ -77,7 +85,12 @@ struct blk_node {
     uint32_t first_child, next_sibling;    /* the groups nested here (node numbers; 0: none) */
     uint64_t blocked_since, blocked_total; /* the blocked clock, for the members' throttled time */
     uint64_t wake_ns;                      /* when its held members come back (a group's common wake time) */
-    uint64_t ready_ns;        /* without one_way: when its limits let any request start (kept at each change) */
+    uint64_t ready_ns; /* without one_way: when its limits let any request start (kept at each change) */
+    /* A group's heaps' first entries, in its own cache lines (the next two after the above):
+     * a libvirt group of a few disks, a sponsor of a few libvirt groups, needs no other
+     * memory; a larger group's heaps move to their own allocation as it grows. */
+    struct blk_heap_entry inline_p[BLK_NODE_INLINE] __attribute__((aligned(64)));
+    struct blk_heap_entry inline_r[BLK_NODE_INLINE];
     struct blk_limits limits; /* a group's; none for the root */
 } __attribute__((aligned(64)));
 
@@ -95,6 +108,15 @@ struct blk_iosched {
     uint64_t cost_mul;               /* COST_ONE / ref_bytes, 32.32 fixed point */
     bool tree;                       /* queues sit in their groups' heaps (tree_from), else all at the root */
 };
+
+static inline struct blk_slot *blk_ring(const struct blk_iosched *s, const struct blk_queue *q)
+{
+    return &s->slots[(size_t)(q - s->q) * s->cfg.queue_depth];
+}
+static inline struct blk_queue_conf *blk_conf(const struct blk_iosched *s, const struct blk_queue *q)
+{
+    return &s->conf[q - s->q];
+}
 
 /* Allocates the nodes and the wait heap (create). 0 or -ENOMEM. */
 int blk_tree_init(struct blk_iosched *s);
