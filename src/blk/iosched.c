@@ -260,7 +260,8 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     out->phase = phase;
     out->retry_at_ns = now;
     if (q->limited) {
-        blk_limits_charge(&blk_conf(s, q)->limits, h->io.dir, h->io.bytes, now);
+        if (q->own_limits) /* no own limits: nothing to charge, and its settings' lines stay cold */
+            blk_limits_charge(&blk_conf(s, q)->limits, h->io.dir, h->io.bytes, now);
         for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
             if (q->group[k] != BLK_IOSCHED_NO_GROUP) {
                 struct blk_node *g = &s->node[q->group[k]];

@@ -15,10 +15,13 @@
 
 #define BLK_HEAP_NONE UINT32_MAX
 
+/* Laid out so that the entry read as one little-endian 128-bit number is (key, queue, id)
+ * from the most significant end: the heap compares entries in one compare. id never
+ * decides (two entries of one heap never stand for the same queue). */
 struct blk_heap_entry {
-    uint64_t key;
-    uint32_t queue; /* the queue the entry stands for: ties go to the lower */
     uint32_t id;    /* what is in the heap (pos[id]): the queue itself in a plain heap */
+    uint32_t queue; /* the queue the entry stands for: ties go to the lower */
+    uint64_t key;
 };
 
 struct blk_heap {

@@ -143,48 +143,7 @@ void blk_limits_get(const struct blk_limits *l, struct blk_iotune *out)
     out->size_iops = l->size_iops;
 }
 
-static uint64_t ready_of(const struct blk_hot_bucket *b)
-{
-    return b->tat > b->tolerance_ns ? b->tat - b->tolerance_ns : 0;
-}
-
-uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir)
-{
-    uint32_t m = l->dir_k[dir];
-    uint64_t ready = 0;
-    while (m) {
-        int k = __builtin_ctz(m);
-        m &= m - 1;
-        uint64_t r = ready_of(&l->hot[k]);
-        if (r > ready)
-            ready = r;
-    }
-    return ready;
-}
-
 void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns)
 {
     (void)blk_limits_charge_ready(l, dir, bytes, now_ns);
-}
-
-uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns)
-{
-    uint32_t m = l->dir_k[dir];
-    uint64_t ready = 0;
-    if (bytes > BLK_IO_MAX_BYTES)
-        bytes = BLK_IO_MAX_BYTES;
-    uint64_t ops = l->size_iops ? (bytes + l->size_iops - 1) / l->size_iops : 1;
-    if (ops == 0)
-        ops = 1;
-    while (m) {
-        int k = __builtin_ctz(m);
-        m &= m - 1;
-        struct blk_hot_bucket *b = &l->hot[k];
-        uint64_t amount = l->bytes_k >> k & 1 ? bytes : ops;
-        uint64_t inc = (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
-        b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
-        uint64_t r = ready_of(b);
-        ready = r > ready ? r : ready;
-    }
-    return ready;
 }

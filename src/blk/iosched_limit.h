@@ -95,11 +95,54 @@ static inline bool blk_limits_one_way(const struct blk_limits *l)
 {
     return (l->active & (0x36u | 0x36u << 8)) != 0; /* read and write, IOPS and bytes, avg and peak */
 }
+/* Per request, so inline: */
+static inline uint64_t blk_limits_ready_of_(const struct blk_hot_bucket *b)
+{
+    return b->tat > b->tolerance_ns ? b->tat - b->tolerance_ns : 0;
+}
+
 /* Earliest time at which a request in dir may start: 0 when unlimited (or any time <= now). */
-uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir);
-/* Charges a request of bytes in dir that starts now. */
+static inline uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir)
+{
+    uint32_t m = l->dir_k[dir];
+    uint64_t ready = 0;
+    while (m) {
+        int k = __builtin_ctz(m);
+        m &= m - 1;
+        uint64_t r = blk_limits_ready_of_(&l->hot[k]);
+        ready = r > ready ? r : ready;
+    }
+    return ready;
+}
+
+/* Charges a request of bytes in dir that starts now, and returns blk_limits_ready_at(l, dir)
+ * after the charge (one pass). */
+static inline uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes,
+                                               uint64_t now_ns)
+{
+    uint32_t m = l->dir_k[dir];
+    uint64_t ready = 0;
+    if (!m)
+        return 0;
+    if (bytes > BLK_IO_MAX_BYTES)
+        bytes = BLK_IO_MAX_BYTES;
+    uint64_t ops = l->size_iops ? (bytes + l->size_iops - 1) / l->size_iops : 1;
+    if (ops == 0)
+        ops = 1;
+    while (m) {
+        int k = __builtin_ctz(m);
+        m &= m - 1;
+        struct blk_hot_bucket *b = &l->hot[k];
+        uint64_t amount = l->bytes_k >> k & 1 ? bytes : ops;
+        uint64_t inc = (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
+        b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
+        uint64_t r = blk_limits_ready_of_(b);
+        ready = r > ready ? r : ready;
+    }
+    return ready;
+}
+
+/* The same without the answer. */
 void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
-/* The same, and returns blk_limits_ready_at(l, dir) after the charge (one pass). */
-uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
 
 #endif
