@@ -333,8 +333,7 @@ int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosc
         serve(s, i, BLK_IOSCHED_WEIGHT, now_ns, out);
         return 0;
     }
-    if (!blk_heap_empty(&s->wait_heap))
-        out->retry_at_ns = blk_heap_top(&s->wait_heap)->key;
+    out->retry_at_ns = blk_tree_next_wake(s);
     return -EAGAIN;
 }
 

@@ -1,8 +1,8 @@
 /* Where each queue of the disk I/O scheduler sits: the tree of heaps described in
  * iosched_tree.h. Every backlogged queue is in exactly one place: its home's heaps (it may
- * go, as far as its own and its extra groups' limits say), or the wait heap (held alone).
+ * go, as far as its own and its extra groups' limits say), or the queues' wait heap (held alone).
  * Every active group (a member with requests) is likewise in its parent's heaps (when any
- * of its children may go), or held whole in the wait heap, or in neither (its children all
+ * of its children may go), or held whole in the groups' wait heap, or in neither (its children all
  * wait alone). A group's entries in its parent's heaps always carry its heaps' tops: every
  * change to a node's heaps is followed by blk_tree_update on it. */
 #include "blk/iosched_tree.h"
@@ -32,7 +32,8 @@ int blk_tree_init(struct blk_iosched *s)
         return err_set(ENOMEM, "I/O scheduler: no memory for %u queues and %u groups", s->cfg.queues, s->cfg.groups);
     for (uint32_t i = 0; i < ids; i++)
         s->pos_r[i] = s->pos_p[i] = s->pos_w[i] = BLK_HEAP_NONE;
-    int e = blk_heap_init_shared(&s->wait_heap, ids, s->pos_w);
+    int e = blk_heap_init_shared(&s->wait_heap, s->cfg.queues, s->pos_w); /* ids apart: one pos_w */
+    e = e ? e : blk_heap_init_shared(&s->wait_groups, s->cfg.groups + 1, s->pos_w);
     e = e ? e : blk_heap_init_shared(&s->node[BLK_ROOT].r, ids, s->pos_r); /* the root may hold everything */
     e = e ? e : blk_heap_init_shared(&s->node[BLK_ROOT].p, ids, s->pos_p);
     for (uint32_t g = 1; !e && g <= s->cfg.groups; g++) {
@@ -49,6 +50,7 @@ void blk_tree_free(struct blk_iosched *s)
         blk_heap_free(&s->node[g].p);
     }
     blk_heap_free(&s->wait_heap);
+    blk_heap_free(&s->wait_groups);
     free(s->node);
     free(s->pos_r);
     free(s->pos_p);
@@ -211,7 +213,7 @@ static void node_activity(struct blk_iosched *s, uint32_t g, int delta, uint64_t
             uint32_t id = node_id(s, g);
             blk_heap_remove(&s->node[n->parent].r, id);
             blk_heap_remove(&s->node[n->parent].p, id);
-            blk_heap_remove(&s->wait_heap, id);
+            blk_heap_remove(&s->wait_groups, id);
             n->held = false;
             set_blocked(s, g, now);
         }
@@ -357,7 +359,7 @@ void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now)
                 blk_heap_remove(&up->r, id);
                 blk_heap_remove(&up->p, id);
                 n->held = true;
-                blk_heap_set(&s->wait_heap, id, group_wake(n, ready, now));
+                blk_heap_set(&s->wait_groups, id, group_wake(n, ready, now));
                 set_blocked(s, g, now);
                 moved = true;
             } else {
@@ -424,14 +426,18 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
 
 void blk_tree_wake_due(struct blk_iosched *s, uint64_t now)
 {
-    while (!blk_heap_empty(&s->wait_heap) && blk_heap_top(&s->wait_heap)->key <= now) {
-        uint32_t id = blk_heap_top(&s->wait_heap)->id;
-        if (id < s->cfg.queues) {
-            blk_tree_place(s, id, now);
+    for (;;) { /* the two wait heaps' entries in the order of one: by (wake time, id) */
+        const struct blk_heap_entry *q = blk_heap_empty(&s->wait_heap) ? NULL : blk_heap_top(&s->wait_heap);
+        const struct blk_heap_entry *gt = blk_heap_empty(&s->wait_groups) ? NULL : blk_heap_top(&s->wait_groups);
+        if (q && q->key <= now && (!gt || q->key < gt->key || (q->key == gt->key && q->id < gt->id))) {
+            blk_tree_place(s, q->id, now);
             continue;
         }
+        if (!gt || gt->key > now)
+            break;
+        uint32_t id = gt->id;
         uint32_t g = id - s->cfg.queues;
-        blk_heap_remove(&s->wait_heap, id);
+        blk_heap_remove(&s->wait_groups, id);
         s->node[g].held = false;
         s->node[g].recheck = true;
         set_blocked(s, g, now);
@@ -452,7 +458,7 @@ void blk_tree_group_changed(struct blk_iosched *s, uint32_t g, uint64_t now)
             q->pick_check = q->extra || s->node[q->home].one_way || s->node[s->node[q->home].parent].one_way;
     }
     if (n->held) {
-        blk_heap_remove(&s->wait_heap, node_id(s, g));
+        blk_heap_remove(&s->wait_groups, node_id(s, g));
         n->held = false;
         set_blocked(s, g, now);
     }

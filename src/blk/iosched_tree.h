@@ -5,10 +5,12 @@
  * The tree: the root and each group (1..groups) is a node with two heaps of its children,
  * queues and nested groups, that may go now: R (by the R tag, queues with a reservation)
  * and P (by the P tag). A group in its parent's heaps stands for its best child, with that
- * child's key and queue (so ties still go to the lower queue), and a decision walks down
- * from the root's top: the smallest tag among the queues that may go, as in one flat heap.
+ * child's key and queue (so ties still go to the lower queue), and a decision takes the
+ * queue the root's top entry names: the smallest tag among the queues that may go, as in
+ * one flat heap.
  * A group over its limit (in both directions) leaves its parent's heaps whole and waits in
- * the wait heap beside queues held by their own limits; its members stay in its heaps with
+ * a wait heap of its own (wait_groups; queues held by their own limits wait in wait_heap, and
+ * the two are taken in one order, by wake time then id); its members stay in its heaps with
  * their tags, so holding and waking a group is one move however many members it has, and
  * when it wakes its members compete by their tags for the batch it lets through.
  *
@@ -77,7 +79,7 @@ struct blk_node {
     struct blk_heap r, p;                  /* children that may go now (node ids: queues + group) */
     uint32_t parent;                       /* the node it nests in; BLK_ROOT for the root and a free group */
     uint32_t active;                       /* children that are queues with requests or active groups */
-    bool held;                             /* over its limit: in the wait heap, out of its parent's heaps */
+    bool held;                             /* over its limit: in wait_groups, out of its parent's heaps */
     bool blocked;                          /* held, or its parent blocked */
     bool recheck;                          /* its limits may hold it now (charged, changed, woken, active) */
     bool one_way;                          /* read_* or write_* limits: its members are checked when picked */
@@ -101,7 +103,8 @@ struct blk_iosched {
     struct blk_node *node; /* groups + 1 */
     struct blk_slot *slots;
     uint32_t *pos_r, *pos_p, *pos_w; /* heap positions by id: queue i is id i, node g id queues + g */
-    struct blk_heap wait_heap;       /* queues held alone and groups held whole, by wake time */
+    struct blk_heap wait_heap;       /* queues held alone, by wake time */
+    struct blk_heap wait_groups;     /* groups held whole, by wake time (apart: each pop is shorter) */
     uint64_t v;                      /* virtual time: P tag of the last weight-phase pick, less its cost */
     uint32_t inflight;               /* dispatched, not completed, all queues */
     uint32_t ref_bytes;              /* cost model */
@@ -118,7 +121,7 @@ static inline struct blk_queue_conf *blk_conf(const struct blk_iosched *s, const
     return &s->conf[q - s->q];
 }
 
-/* Allocates the nodes and the wait heap (create). 0 or -ENOMEM. */
+/* Allocates the nodes and the wait heaps (create). 0 or -ENOMEM. */
 int blk_tree_init(struct blk_iosched *s);
 void blk_tree_free(struct blk_iosched *s);
 
@@ -171,11 +174,18 @@ static inline void blk_tree_update(struct blk_iosched *s, uint32_t g, uint64_t n
     if (g != BLK_ROOT)
         blk_tree_update_up(s, g, now);
 }
-/* Takes what wakes from the wait heap (key <= now) back. */
+/* Takes what wakes from the wait heaps (key <= now) back, in (wake time, id) order. */
 void blk_tree_wake_due(struct blk_iosched *s, uint64_t now);
+/* When the next queue or group held comes back: UINT64_MAX when none is held. */
+static inline uint64_t blk_tree_next_wake(const struct blk_iosched *s)
+{
+    uint64_t q = blk_heap_empty(&s->wait_heap) ? UINT64_MAX : blk_heap_top(&s->wait_heap)->key;
+    uint64_t g = blk_heap_empty(&s->wait_groups) ? UINT64_MAX : blk_heap_top(&s->wait_groups)->key;
+    return q < g ? q : g;
+}
 static inline void blk_tree_wake(struct blk_iosched *s, uint64_t now)
 {
-    if (!blk_heap_empty(&s->wait_heap) && blk_heap_top(&s->wait_heap)->key <= now)
+    if (blk_tree_next_wake(s) <= now)
         blk_tree_wake_due(s, now);
 }
 /* Group g's limits changed: a held group is looked at again now, its members' pick checks
