@@ -97,7 +97,10 @@ static void hot_load(struct blk_limits *l)
         int bit = __builtin_ctz(m);
         m &= m - 1;
         const struct blk_bucket *b = bucket_of_bit(l, bit);
-        l->hot[k] = (struct blk_hot_bucket){.tat = b->tat, .tolerance_ns = b->tolerance_ns, .ns_mul = b->ns_mul};
+        l->hot[k] = (struct blk_hot_bucket){.tat = b->tat,
+                                            .tolerance_ns = b->tolerance_ns,
+                                            .ns_mul = b->ns_mul,
+                                            .one_ns = (uint64_t)(((unsigned __int128)b->ns_mul + 0xffffffffu) >> 32)};
         for (int dir = 0; dir < 2; dir++)
             if (dir_mask[dir] >> bit & 1)
                 l->dir_k[dir] |= (uint16_t)(1u << k);

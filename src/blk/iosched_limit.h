@@ -64,6 +64,7 @@ struct blk_bucket {
 /* What a request reads and charges: a set bucket's clock and arithmetic, packed. */
 struct blk_hot_bucket {
     uint64_t tat, tolerance_ns, ns_mul; /* as in struct blk_bucket */
+    uint64_t one_ns;                    /* what one unit adds to tat: ns_mul rounded up */
 };
 
 /* The buckets that are set are packed first (hot[0..], in the order of active's bits) so
@@ -134,7 +135,8 @@ static inline uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io
         m &= m - 1;
         struct blk_hot_bucket *b = &l->hot[k];
         uint64_t amount = l->bytes_k >> k & 1 ? bytes : ops;
-        uint64_t inc = (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
+        uint64_t inc = amount == 1 ? b->one_ns /* an operation (IOPS without size_iops): no multiply */
+                                   : (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
         b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
         uint64_t r = blk_limits_ready_of_(b);
         ready = r > ready ? r : ready;
