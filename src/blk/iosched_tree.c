@@ -345,13 +345,13 @@ static inline __attribute__((always_inline)) bool sync_entry(struct blk_heap *up
     return true;
 }
 
-void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now)
+void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now, unsigned what)
 {
     while (g != BLK_ROOT) {
         struct blk_node *n = &s->node[g];
         struct blk_node *up = &s->node[n->parent];
         uint32_t id = node_id(s, g);
-        bool moved = !n->active; /* an idle group has left its parent's heaps (node_activity) */
+        unsigned moved = n->active ? 0 : BLK_TREE_ALL; /* an idle group has left its parent's heaps */
         if (n->active && !n->held) {
             uint64_t ready = n->recheck ? node_ready(n) : 0; /* unchanged since it was looked at */
             n->recheck = false;
@@ -361,15 +361,18 @@ void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now)
                 n->held = true;
                 blk_heap_set(&s->wait_groups, id, group_wake(n, ready, now));
                 set_blocked(s, g, now);
-                moved = true;
-            } else {
-                moved = sync_entry(&up->r, id, &n->r);
-                moved = sync_entry(&up->p, id, &n->p) || moved;
+                moved = BLK_TREE_ALL;
+            } else { /* only the heaps that changed can have a new top */
+                if (what & BLK_TREE_R && sync_entry(&up->r, id, &n->r))
+                    moved |= BLK_TREE_R;
+                if (what & BLK_TREE_P && sync_entry(&up->p, id, &n->p))
+                    moved |= BLK_TREE_P;
             }
         }
         g = n->parent;
         if (!moved && !s->node[g].recheck)
             break;
+        what = moved;
     }
 }
 
@@ -398,6 +401,7 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
 {
     struct blk_queue *q = &s->q[i];
     struct blk_node *home = &s->node[q->home];
+    unsigned what = BLK_TREE_ALL; /* home's heaps that may have changed */
     if (!q->count) {
         take_out(s, i, now);
         throttle_end(s, q, now);
@@ -417,11 +421,14 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
             blk_heap_set(&home->p, i, q->p_tag);
             if (q->r_mul)
                 blk_heap_set(&home->r, i, q->r_tag);
-            else
+            else if (blk_heap_has(&home->r, i))
                 blk_heap_remove(&home->r, i);
+            else
+                what = BLK_TREE_P; /* a queue without a reservation, served: its R heap is as it was */
         }
     }
-    blk_tree_update(s, q->home, now);
+    if (q->home != BLK_ROOT)
+        blk_tree_update_up(s, q->home, now, what);
 }
 
 void blk_tree_wake_due(struct blk_iosched *s, uint64_t now)

@@ -166,13 +166,17 @@ static inline void blk_tree_place(struct blk_iosched *s, uint32_t i, uint64_t no
 }
 /* Queue i was picked but a limit holds it (ready_at > now): it waits alone. */
 void blk_tree_hold(struct blk_iosched *s, uint32_t i, uint64_t now);
-/* Group g's heaps changed, or its limits were charged or changed (recheck set): it and the
- * nodes above follow, as far as something changes. */
-void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now);
+/* Group g's heaps changed (what: its R heap, its P heap, or both), or its limits were
+ * charged or changed (recheck set): it and the nodes above follow, as far as something
+ * changes. */
+#define BLK_TREE_R 1u
+#define BLK_TREE_P 2u
+#define BLK_TREE_ALL (BLK_TREE_R | BLK_TREE_P)
+void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now, unsigned what);
 static inline void blk_tree_update(struct blk_iosched *s, uint32_t g, uint64_t now)
 {
     if (g != BLK_ROOT)
-        blk_tree_update_up(s, g, now);
+        blk_tree_update_up(s, g, now, BLK_TREE_ALL);
 }
 /* Takes what wakes from the wait heaps (key <= now) back, in (wake time, id) order. */
 void blk_tree_wake_due(struct blk_iosched *s, uint64_t now);
