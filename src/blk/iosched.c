@@ -69,11 +69,16 @@ void blk_iosched_destroy(struct blk_iosched *s)
     free(s);
 }
 
-uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
+static inline uint64_t cost_of(const struct blk_iosched *s, uint32_t bytes)
 {
     if (bytes > BLK_IO_MAX_BYTES)
         bytes = BLK_IO_MAX_BYTES;
     return BLK_IOSCHED_COST_ONE + (((uint64_t)bytes * s->cost_mul) >> 32); /* 2^26 x 2^36: fits */
+}
+
+uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
+{
+    return cost_of(s, bytes);
 }
 
 static void resync_p(struct blk_iosched *s, struct blk_queue *q);
@@ -113,7 +118,7 @@ static struct blk_slot *head_of(const struct blk_iosched *s, const struct blk_qu
 static void tag_head(struct blk_iosched *s, struct blk_queue *q)
 {
     const struct blk_slot *h = head_of(s, q);
-    uint64_t cost = blk_iosched_cost(s, h->io.bytes); /* <= 2^30 with ref_bytes >= 4 KiB */
+    uint64_t cost = cost_of(s, h->io.bytes); /* <= 2^30 with ref_bytes >= 4 KiB */
     q->head_cost = (uint32_t)cost;
     if (q->r_mul) {
         uint64_t r = q->r_prev + (uint64_t)(((unsigned __int128)cost * q->r_mul) >> 48);
