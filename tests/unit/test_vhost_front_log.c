@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/err.h"
 #include "proto/vhost_user.h"
 #include "vmm/virtio/vhost_user_front.h"
 
@@ -50,7 +51,8 @@ static const struct vhost_front_ops ops = {.rings = rings};
 /* The scripted backend: a thread answering the front end until its socket is shut down. */
 struct backend {
     int fd;
-    bool logs; /* offers VHOST_F_LOG_ALL and PROTOCOL_F_LOG_SHMFD */
+    bool logs;             /* offers VHOST_F_LOG_ALL and PROTOCOL_F_LOG_SHMFD */
+    bool dies_at_log_base; /* closes its end instead of answering SET_LOG_BASE */
     pthread_t thread;
     int log_bases;          /* atomic: SET_LOG_BASE received */
     uint64_t last_features; /* atomic: the last SET_FEATURES */
@@ -83,6 +85,11 @@ static void *backend_main(void *arg)
             break;
         case VHOST_USER_SET_LOG_BASE:
             __atomic_add_fetch(&b->log_bases, 1, __ATOMIC_RELEASE);
+            if (b->dies_at_log_base) {
+                vhost_user_msg_close_fds(&m);
+                shutdown(b->fd, SHUT_RDWR);
+                return NULL;
+            }
             answer(b->fd, &m, NULL, 0);
             break;
         case VHOST_USER_GET_VRING_BASE: answer(b->fd, &m, &st, sizeof(st)); break;
@@ -237,6 +244,28 @@ static void test_backend_cannot_log(void **state)
     vhost_front_destroy(&f);
 }
 
+/* A backend that dies while the log is being started: -EPROTO with a readable reason, the
+ * log off and the connection dropped (the migration then holds the device for the whole
+ * move); the used ring it may have written is marked all the same. */
+static void test_dies_at_log_start(void **state)
+{
+    (void)state;
+    struct vhost_front f;
+    struct backend b;
+    uint64_t out[1] = {0};
+    front_start(&f);
+    backend_start(&b, true);
+    b.dies_at_log_base = true;
+    assert_true(WAIT(&f, handovers, 1));
+    assert_int_equal(vhost_front_log_start(&f), -EPROTO);
+    assert_non_null(strstr(err_msg(), "virtio-blk: the backend did not start its dirty log: SET_LOG_BASE"));
+    assert_false(f.logging);
+    assert_int_equal(stats(&f).disconnects, 1);
+    assert_int_equal(vhost_front_log_take(&f, out, RAM_PAGES), 2);
+    backend_kill(&b);
+    vhost_front_destroy(&f);
+}
+
 /* While the log is on, a backend that connects (a restarted one) gets the log with the rings
  * if it keeps one; one that cannot gets no rings until the log stops. */
 static void test_successor_during_log(void **state)
@@ -270,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lost_while_logging),
         cmocka_unit_test(test_backend_cannot_log),
+        cmocka_unit_test(test_dies_at_log_start),
         cmocka_unit_test(test_successor_during_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -649,10 +649,13 @@ int vhost_front_log_start(struct vhost_front *f)
         begin_exchange(f);
         if ((r = set_log_base(f)) < 0 ||
             (r = call_u64(f, VHOST_USER_SET_FEATURES, f->hand_features | (1ULL << VU_F_LOG_ALL), NULL)) < 0) {
-            /* It may be writing unlogged: drop it; the next backend gets the log with the rings. */
+            /* It may be writing unlogged: drop it; the next backend gets the log with the rings.
+             * The reason copied first: err_set() must not read the message it is replacing. */
+            char why[256];
+            snprintf(why, sizeof(why), "%s", err_msg());
+            drop_connection(f, true, why);
             r = err_set(-r == ETIMEDOUT ? ETIMEDOUT : EPROTO, "%s: the backend did not start its dirty log: %s",
-                        f->name, err_msg());
-            drop_connection(f, true, err_msg());
+                        f->name, why);
             f->logging = false; /* the caller holds the rings instead */
         }
     }
