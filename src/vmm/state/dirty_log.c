@@ -50,7 +50,6 @@ int dirty_log_start(struct dirty_log *dl, struct vm *vm)
             return r;
         }
         dl->net_log = r == 1;
-        dl->net_held = r == 0;
     }
     for (unsigned i = 0; i < vm->nvblk; i++) {
         if ((r = watch(&vm->vblk[i]->front)) < 0) {
@@ -58,7 +57,6 @@ int dirty_log_start(struct dirty_log *dl, struct vm *vm)
             return r;
         }
         dl->disk_log |= (unsigned)(r == 1) << i;
-        dl->disk_held |= (unsigned)(r == 0) << i;
     }
     return 0;
 }

@@ -13,7 +13,8 @@
  *     mapping of guest RAM): the vhost-user dirty log each keeps for us
  *     (vhost_front_log_start), so that the network and the disks keep being served during
  *     the rounds. A backend that cannot keep one has its rings held for the whole move
- *     instead (net_held, disk_held; state/move_hold.h); all are held at the final stop
+ *     instead (state/move_hold.h; the release is the caller's if the move fails); all are
+ *     held at the final stop
  *     (migrate_send.c).
  * Start before the first full copy, so that nothing written during it is missed. */
 #ifndef XENO_VMM_STATE_DIRTY_LOG_H
@@ -31,10 +32,8 @@ struct dirty_log {
     uint64_t *kvm;   /* scratch for KVM_GET_DIRTY_LOG */
     uint64_t *mon;   /* monitor writes, installed as vm->mem.dirty */
     int on;
-    int net_log;        /* the network backend keeps a dirty log for us */
-    int net_held;       /* it could not: its rings are held (released by the caller if the move fails) */
-    unsigned disk_log;  /* bit i: disk i's backend keeps a dirty log for us */
-    unsigned disk_held; /* bit i: it could not: disk i is held (released by the caller likewise) */
+    int net_log;       /* the network backend keeps a dirty log for us */
+    unsigned disk_log; /* bit i: disk i's backend keeps a dirty log for us */
 };
 
 /* Turns logging on. 0, or a negative errno with err_set() (nothing left on). */
