@@ -90,6 +90,33 @@ def virtq(size, chains, indirect=False):
     return setup + bytes(ram)
 
 
+def blk_ring(num, chains, features=0x1d, sectors=(8, 8)):
+    """fuzz/blk_ring.c's input: 8 bytes of settings (queue size 1 << b0, features b1, base,
+    disk of b4 << b5 sectors), then guest memory: avail ring at 0, used ring at 0x400,
+    descriptors at 0x1000, buffers from 0x2000. A chain is a list of (bytes or length,
+    writable): bytes are the buffer's contents."""
+    mem = bytearray(0x2000)
+    nxt, d, heads = 0x2000, 0, []
+    for chain in chains:
+        heads.append(d)
+        for i, (buf, writable) in enumerate(chain):
+            data = buf if isinstance(buf, bytes) else b"\0" * buf
+            flags = (1 if i + 1 < len(chain) else 0) | (2 if writable else 0)
+            struct.pack_into("<QIHH", mem, 0x1000 + 16 * d, 0x100000 + nxt, len(data), flags, d + 1)
+            mem += data
+            nxt += len(data)
+            d += 1
+    struct.pack_into("<HH", mem, 0, 0, len(heads))
+    for i, h in enumerate(heads):
+        struct.pack_into("<H", mem, 4 + 2 * i, h)
+    settings = bytes([num.bit_length() - 1, features, 0, 0, sectors[0], sectors[1], 7, 0])
+    return settings + bytes(mem)
+
+
+def blk_hdr(rtype, sector):
+    return struct.pack("<IIQ", rtype, 0, sector)
+
+
 def vhost(end_byte, *msgs):
     return bytes([end_byte]) + b"".join(struct.pack("<III", r, f, len(p)) + p for r, f, p in msgs)
 
@@ -117,6 +144,36 @@ def main():
     put("virtqueue", "two-chains", virtq(8, [[(16, False), (64, True)], [(32, False)]]))
     put("virtqueue", "one-write", virtq(4, [[(100, True)]]))
     # GET_FEATURES request, SET_FEATURES, SET_VRING_NUM; a GET_FEATURES reply
+    # xeno-blkback's queue: read, write, flush, get-id, discard, write-zeroes, one past the end
+    put("blk_ring", "requests", blk_ring(16, [
+        [(blk_hdr(0, 0), False), (4096, True), (1, True)],
+        [(blk_hdr(1, 8), False), (b"\xab" * 4096, False), (1, True)],
+        [(blk_hdr(4, 0), False), (1, True)],
+        [(blk_hdr(8, 0), False), (20, True), (1, True)],
+        [(blk_hdr(11, 0), False), (struct.pack("<QII", 0, 8, 0), False), (1, True)],
+        [(blk_hdr(13, 0), False), (struct.pack("<QII", 16, 8, 0), False), (1, True)],
+        [(blk_hdr(0, 2047), False), (1024, True), (1, True)],
+    ]))
+    put("blk_ring", "scattered", blk_ring(8, [
+        [(blk_hdr(1, 4), False)] + [(b"\x11" * 512, False)] * 6 + [(1, True)],
+        [(blk_hdr(0, 4), False)] + [(512, True)] * 6 + [(1, True)],
+    ], features=0x1f, sectors=(1, 12)))
+    # blk_disk_spec: even byte 0 fills a disk (file, target, serial, group, flags, weight,
+    # reservation, which limits, the limits); odd byte 0 is a spec for the reader alone
+    q64 = lambda v: struct.pack("<Q", v)
+    put("blk_disk_spec", "writer-limits", b"\0acme/web.raw\0vda\0SN-1\0grp\0" + bytes([1 | 2 << 1 | 16 | 32])
+        + q64(500) + q64(1000) + q64((1 << 0) | (1 << 3) | (1 << 9)) + q64(1 << 20) + q64(100) + q64(400))
+    put("blk_disk_spec", "writer-plain", b"\0base.ovl\0vdb\0\0\0" + bytes([0]))
+    put("blk_disk_spec", "reader", b"\1name=u0123456789-vda,socket=/run/x.sock,file=a/b.raw,readonly,queues=2,"
+        b"serial=S1,total_iops_sec=100,total_iops_sec_max=200,group=u0123456789-g,sponsor=acme,"
+        b"sponsor_total_iops_sec=1000,weight=300,reservation=50")
+    # overlay: byte 0 = 0x80 (a header the encoder makes) | 2 (a base) | ops << 2; ops of 8
+    # bytes (read/write/zero/flush, offset, length, pattern); then size, cluster size, table
+    op = lambda kind, off, ln, pat=0: bytes([kind, off & 255, off >> 8 & 255, off >> 16 & 255, ln & 255, ln >> 8, pat, 0])
+    ops = [op(1, 0, 4096, 1), op(0, 0, 8192), op(1, 6000, 9000, 2), op(3, 0, 0), op(2, 4096, 5000), op(0, 0, 20000),
+           op(1, 70000, 3000, 3), op(3, 0, 0), op(0, 65536, 8192)]
+    put("overlay", "base-writes", bytes([0x80 | 2 | len(ops) << 2]) + b"".join(ops) + bytes([255, 2, 0]))
+    put("overlay", "no-base-writes", bytes([0x80 | len(ops) << 2]) + b"".join(ops) + bytes([63, 4, 4]))
     put("vhost_user", "requests", vhost(0, (1, 1, b""), (2, 1, struct.pack("<Q", 1 << 32)), (8, 1, struct.pack("<II", 0, 256))))
     put("vhost_user", "kick-with-fd", vhost(2, (12, 1, struct.pack("<Q", 0))))
     put("vhost_user", "reply", vhost(1, (1, 5, struct.pack("<Q", 1 << 32))))

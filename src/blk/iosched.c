@@ -39,18 +39,20 @@ int blk_iosched_create(const struct blk_iosched_config *cfg, uint64_t now_ns, st
     s->ref_bytes = ref;
     s->cost_mul = ((uint64_t)BLK_IOSCHED_COST_ONE << 32) / ref; /* <= 2^36 */
     s->tree = cfg->queues >= (cfg->tree_from ? cfg->tree_from : BLK_IOSCHED_TREE_FROM_DEFAULT);
-    s->q = calloc(cfg->queues, sizeof(*s->q));
-    s->conf = calloc(cfg->queues, sizeof(*s->conf));
+    size_t q_bytes = (size_t)cfg->queues * sizeof(*s->q); /* two cache lines each */
+    s->q = aligned_alloc(_Alignof(struct blk_queue), q_bytes);
+    if (s->q)
+        memset(s->q, 0, q_bytes);
+    size_t conf_bytes = (size_t)cfg->queues * sizeof(*s->conf);           /* a multiple of 64 */
+    s->conf = aligned_alloc(_Alignof(struct blk_queue_conf), conf_bytes); /* calloc aligns to 16 */
+    if (s->conf)
+        memset(s->conf, 0, conf_bytes);
     s->slots = calloc((size_t)cfg->queues * cfg->queue_depth, sizeof(*s->slots));
     int e = !s->q || !s->conf || !s->slots ? err_set(ENOMEM, "I/O scheduler: no memory for %u queues", cfg->queues)
                                            : blk_tree_init(s);
     if (e) {
         blk_iosched_destroy(s);
         return e;
-    }
-    for (uint32_t i = 0; i < cfg->queues; i++) {
-        s->q[i].ring = &s->slots[(size_t)i * cfg->queue_depth];
-        s->q[i].conf = &s->conf[i];
     }
     *out = s;
     return 0;
@@ -67,11 +69,16 @@ void blk_iosched_destroy(struct blk_iosched *s)
     free(s);
 }
 
-uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
+static inline uint64_t cost_of(const struct blk_iosched *s, uint32_t bytes)
 {
     if (bytes > BLK_IO_MAX_BYTES)
         bytes = BLK_IO_MAX_BYTES;
     return BLK_IOSCHED_COST_ONE + (((uint64_t)bytes * s->cost_mul) >> 32); /* 2^26 x 2^36: fits */
+}
+
+uint64_t blk_iosched_cost(const struct blk_iosched *s, uint32_t bytes)
+{
+    return cost_of(s, bytes);
 }
 
 static void resync_p(struct blk_iosched *s, struct blk_queue *q);
@@ -92,7 +99,7 @@ int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct bl
     /* members go by the new limit from now: a looser one may let a waiting member go earlier */
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
-        if (q->used && q->count && (q->conf->params.group[0] == group || q->conf->params.group[1] == group)) {
+        if (q->used && q->count && (q->group[0] == group || q->group[1] == group)) {
             resync_p(s, q);
             tag_head(s, q);
             blk_tree_place(s, i, now_ns);
@@ -102,17 +109,17 @@ int blk_iosched_group_set(struct blk_iosched *s, uint32_t group, const struct bl
     return 0;
 }
 
-static struct blk_slot *head_of(struct blk_queue *q)
+static struct blk_slot *head_of(const struct blk_iosched *s, const struct blk_queue *q)
 {
-    return &q->ring[q->head];
+    return &blk_ring(s, q)[q->head];
 }
 
 /* The head request's R and P tags (iosched.h). */
 static void tag_head(struct blk_iosched *s, struct blk_queue *q)
 {
-    const struct blk_slot *h = head_of(q);
-    uint64_t cost = blk_iosched_cost(s, h->io.bytes); /* <= 2^30 with ref_bytes >= 4 KiB */
-    q->head_cost = cost;
+    const struct blk_slot *h = head_of(s, q);
+    uint64_t cost = cost_of(s, h->io.bytes); /* <= 2^30 with ref_bytes >= 4 KiB */
+    q->head_cost = (uint32_t)cost;
     if (q->r_mul) {
         uint64_t r = q->r_prev + (uint64_t)(((unsigned __int128)cost * q->r_mul) >> 48);
         q->r_tag = r > h->arrival_ns ? r : h->arrival_ns;
@@ -155,27 +162,27 @@ int blk_iosched_queue_set(struct blk_iosched *s, uint32_t queue, const struct bl
     struct blk_queue *q = &s->q[queue];
     char what[32];
     snprintf(what, sizeof(what), "queue %u", queue);
-    struct blk_limits l = q->used ? q->conf->limits : (struct blk_limits){0};
+    struct blk_queue_conf *conf = blk_conf(s, q);
+    struct blk_limits l = q->used ? conf->limits : (struct blk_limits){0};
     if ((e = blk_limits_set(&l, &p->limits, now_ns, what)) || (e = blk_tree_reserve(s, p->group[0], p->group[1])))
         return e;
     if (q->used)
         blk_tree_unlink(s, queue, now_ns); /* its groups may change: it finds its home again */
     else {
-        struct blk_slot *ring = q->ring;
-        struct blk_queue_conf *conf = q->conf;
         memset(q, 0, sizeof(*q));
-        q->ring = ring;
-        q->conf = conf;
+        conf->throttled_since = conf->node_mark = conf->throttled_ns = 0;
         q->p_prev = s->v;
         q->used = true;
     }
-    q->conf->limits = l;
-    q->conf->params = *p;
-    if (!q->conf->params.weight)
-        q->conf->params.weight = BLK_IOSCHED_WEIGHT_DEFAULT;
+    conf->limits = l;
+    conf->params = *p;
+    if (!conf->params.weight)
+        conf->params.weight = BLK_IOSCHED_WEIGHT_DEFAULT;
+    for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
+        q->group[k] = p->group[k];
     /* ns per unit = 1e9 / reservation, in 16.48 fixed point with the cost's 16 bits of fraction */
     q->r_mul = p->reservation ? (uint64_t)((1000000000ull << 32) / p->reservation) : 0;
-    q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / q->conf->params.weight;
+    q->p_mul = (BLK_IOSCHED_P_SCALE << 12) / conf->params.weight;
     q->limited = l.active || p->group[0] != BLK_IOSCHED_NO_GROUP || p->group[1] != BLK_IOSCHED_NO_GROUP;
     q->own_limits = l.active != 0;
     blk_tree_link(s, queue, now_ns);
@@ -191,7 +198,7 @@ int blk_iosched_queue_get(const struct blk_iosched *s, uint32_t queue, struct bl
 {
     if (queue >= s->cfg.queues || !s->q[queue].used)
         return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
-    *out = s->q[queue].conf->params;
+    *out = s->conf[queue].params;
     return 0;
 }
 
@@ -220,8 +227,9 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
     uint32_t slot = q->head + q->count;
     if (slot >= s->cfg.queue_depth)
         slot -= s->cfg.queue_depth;
-    q->ring[slot] = (struct blk_slot){.io = *io, .arrival_ns = now_ns};
-    q->ring[slot].io.dir = io->dir == BLK_IO_READ ? BLK_IO_READ : BLK_IO_WRITE;
+    struct blk_slot *ring = blk_ring(s, q);
+    ring[slot] = (struct blk_slot){.io = *io, .arrival_ns = now_ns};
+    ring[slot].io.dir = io->dir == BLK_IO_READ ? BLK_IO_READ : BLK_IO_WRITE;
     if (q->count++ == 0) {
         resync_p(s, q);
         tag_head(s, q);
@@ -251,16 +259,17 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
                   struct blk_iosched_pick *out)
 {
     struct blk_queue *q = &s->q[i];
-    const struct blk_slot *h = head_of(q);
+    const struct blk_slot *h = head_of(s, q);
     out->queue = i;
     out->io = h->io;
     out->phase = phase;
     out->retry_at_ns = now;
     if (q->limited) {
-        blk_limits_charge(&q->conf->limits, h->io.dir, h->io.bytes, now);
+        if (q->own_limits) /* no own limits: nothing to charge, and its settings' lines stay cold */
+            blk_limits_charge(&blk_conf(s, q)->limits, h->io.dir, h->io.bytes, now);
         for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++)
-            if (q->conf->params.group[k] != BLK_IOSCHED_NO_GROUP) {
-                struct blk_node *g = &s->node[q->conf->params.group[k]];
+            if (q->group[k] != BLK_IOSCHED_NO_GROUP) {
+                struct blk_node *g = &s->node[q->group[k]];
                 if (s->tree) { /* its node looks at its limits again (flat: its members do) */
                     g->ready_ns = blk_limits_charge_ready(&g->limits, h->io.dir, h->io.bytes, now);
                     g->recheck = true;
@@ -272,15 +281,15 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     uint64_t cost = q->head_cost;
     if (phase == BLK_IOSCHED_RESERVATION) {
         q->r_prev = q->r_tag;
-        q->stats.by_reservation++;
+        q->by_reservation++;
     } else {
         uint64_t start = q->p_tag - q->head_p_inc;
         s->v = start > s->v ? start : s->v;
     }
     q->p_prev = q->p_tag;
-    q->stats.dispatched++;
-    q->stats.bytes += h->io.bytes;
-    q->stats.cost_units += cost;
+    q->dispatched++;
+    q->bytes += h->io.bytes;
+    q->cost_units += cost;
     q->inflight++;
     s->inflight++;
     q->head = q->head + 1 == s->cfg.queue_depth ? 0 : q->head + 1;
@@ -290,20 +299,16 @@ static void serve(struct blk_iosched *s, uint32_t i, enum blk_iosched_phase phas
     blk_tree_place(s, i, now); /* its home and the groups above follow, held whole if over */
     for (int k = 0; s->tree && q->extra && k < BLK_IOSCHED_QUEUE_GROUPS; k++)
         if (q->extra >> k & 1) /* a group off its path was charged too */
-            blk_tree_update(s, q->conf->params.group[k], now);
+            blk_tree_update(s, q->group[k], now);
 }
 
-/* The queue at the top of the root's R heap (by_r) or P heap: down through the groups, each
- * standing for its best child in the same kind of heap. */
+/* The queue at the top of the root's R heap (by_r) or P heap: a group's entry carries its
+ * best child's queue (iosched_tree.h), so the root's top names the leaf without walking
+ * down through the groups. */
 static uint32_t leaf(const struct blk_iosched *s, bool by_r)
 {
     const struct blk_node *n = &s->node[BLK_ROOT];
-    uint32_t id = blk_heap_top(by_r ? &n->r : &n->p)->id;
-    while (id >= s->cfg.queues) {
-        n = &s->node[id - s->cfg.queues];
-        id = blk_heap_top(by_r ? &n->r : &n->p)->id;
-    }
-    return id;
+    return blk_heap_top(by_r ? &n->r : &n->p)->queue;
 }
 
 int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosched_pick *out)
@@ -333,8 +338,7 @@ int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosc
         serve(s, i, BLK_IOSCHED_WEIGHT, now_ns, out);
         return 0;
     }
-    if (!blk_heap_empty(&s->wait_heap))
-        out->retry_at_ns = blk_heap_top(&s->wait_heap)->key;
+    out->retry_at_ns = blk_tree_next_wake(s);
     return -EAGAIN;
 }
 
@@ -361,8 +365,12 @@ int blk_iosched_queue_stats(const struct blk_iosched *s, uint32_t queue, uint64_
     if (queue >= s->cfg.queues || !s->q[queue].used)
         return err_set(ENOENT, "I/O scheduler: no queue %u", queue);
     const struct blk_queue *q = &s->q[queue];
-    *out = q->stats;
-    out->throttled_ns += blk_tree_throttled_now(s, q, now_ns);
+    *out =
+        (struct blk_iosched_stats){.dispatched = q->dispatched,
+                                   .by_reservation = q->by_reservation,
+                                   .bytes = q->bytes,
+                                   .cost_units = q->cost_units,
+                                   .throttled_ns = blk_conf(s, q)->throttled_ns + blk_tree_throttled_now(s, q, now_ns)};
     out->queued = q->count;
     out->inflight = q->inflight;
     return 0;

@@ -156,7 +156,11 @@ int blk_iosched_enqueue(struct blk_iosched *s, uint32_t queue, const struct blk_
 int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosched_pick *out);
 /* The head request of queue now, whatever the limits and the device depth (charged as
  * usual, so limits catch up afterwards): for a queue whose requests must finish at once (a
- * ring that stops). 0 with *out, -EAGAIN when the queue holds none. */
+ * ring that stops). 0 with *out, -EAGAIN when the queue holds none (or is unset): then *out
+ * is left as it was, out->retry_at_ns included: unlike blk_iosched_dispatch's -EAGAIN this
+ * one has no time to ask again (nothing waits in that queue; its caller drains it until
+ * -EAGAIN and then goes back to blk_iosched_dispatch). Kept so: test_blk_iosched_order's
+ * hashes include the untouched field. */
 int blk_iosched_dispatch_queue(struct blk_iosched *s, uint32_t queue, uint64_t now_ns, struct blk_iosched_pick *out);
 /* A request of queue that dispatch returned has completed. */
 void blk_iosched_complete(struct blk_iosched *s, uint32_t queue);

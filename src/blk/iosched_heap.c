@@ -1,6 +1,7 @@
 #include "blk/iosched_heap.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,13 +30,26 @@ int blk_heap_init_shared(struct blk_heap *h, uint32_t cap, uint32_t *pos)
     return blk_heap_reserve(h, cap);
 }
 
+void blk_heap_init_inline(struct blk_heap *h, struct blk_heap_entry *storage, uint32_t cap, uint32_t *pos)
+{
+    memset(h, 0, sizeof(*h));
+    h->e = storage;
+    h->cap = cap;
+    h->pos = pos;
+    h->inline_e = true;
+}
+
 int blk_heap_reserve(struct blk_heap *h, uint32_t cap)
 {
     if (cap <= h->cap && h->e)
         return 0;
-    struct blk_heap_entry *e = realloc(h->e, (cap ? cap : 1) * sizeof(*h->e));
+    struct blk_heap_entry *e =
+        h->inline_e ? malloc((cap ? cap : 1) * sizeof(*h->e)) : realloc(h->e, (cap ? cap : 1) * sizeof(*h->e));
     if (!e)
         return err_set(ENOMEM, "I/O scheduler: no memory for a heap of %u entries", cap);
+    if (h->inline_e && h->n)
+        memcpy(e, h->e, h->n * sizeof(*h->e));
+    h->inline_e = false;
     h->e = e;
     h->cap = cap;
     return 0;
@@ -43,23 +57,29 @@ int blk_heap_reserve(struct blk_heap *h, uint32_t cap)
 
 void blk_heap_free(struct blk_heap *h)
 {
-    free(h->e);
+    if (!h->inline_e)
+        free(h->e);
     if (h->own_pos)
         free(h->pos);
     memset(h, 0, sizeof(*h));
 }
 
-/* (key, queue) as one 96-bit number: one compare without a branch (the choice between two
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(struct blk_heap_entry) == 16 &&
+                   offsetof(struct blk_heap_entry, key) == 8 && offsetof(struct blk_heap_entry, queue) == 4,
+               "struct blk_heap_entry reads as (key, queue, id), most significant first");
+
+static unsigned __int128 as_number(const struct blk_heap_entry *a)
+{
+    unsigned __int128 x;
+    memcpy(&x, a, sizeof(x));
+    return x;
+}
+
+/* (key, queue) as one number: one compare without a branch (the choice between two
  * children in sift_down is a coin toss the branch predictor loses half the time). */
 static bool less(const struct blk_heap_entry *a, const struct blk_heap_entry *b)
 {
-    return ((unsigned __int128)a->key << 32 | a->queue) < ((unsigned __int128)b->key << 32 | b->queue);
-}
-
-static void place(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
-{
-    h->e[i] = v;
-    h->pos[v.id] = i;
+    return as_number(a) < as_number(b);
 }
 
 /* The sifts take the entry to place in the hole at i by value: reading it back from e[i]
@@ -67,30 +87,47 @@ static void place(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
  * load). */
 static void sift_up(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
+    struct blk_heap_entry *e = h->e;
+    uint32_t *pos = h->pos; /* locals: the stores to pos cannot change h's fields then */
+    unsigned __int128 vx = as_number(&v);
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (!less(&v, &h->e[parent]))
+        unsigned __int128 px = as_number(&e[parent]);
+        if (!(vx < px))
             break;
-        place(h, i, h->e[parent]);
+        memcpy(&e[i], &px, sizeof(px));
+        pos[(uint32_t)px] = i; /* the low 32 bits: id */
         i = parent;
     }
-    place(h, i, v);
+    e[i] = v;
+    pos[v.id] = i;
 }
 
 static void sift_down(struct blk_heap *h, uint32_t i, struct blk_heap_entry v)
 {
+    struct blk_heap_entry *e = h->e;
+    uint32_t *pos = h->pos;
+    uint32_t n = h->n;
+    unsigned __int128 vx = as_number(&v);
     for (;;) {
         uint32_t c = 2 * i + 1;
-        if (c >= h->n)
+        if (c >= n)
             break;
-        if (c + 1 < h->n)
-            c += less(&h->e[c + 1], &h->e[c]);
-        if (!less(&h->e[c], &v))
+        unsigned __int128 cx = as_number(&e[c]);
+        if (c + 1 < n) {
+            unsigned __int128 dx = as_number(&e[c + 1]);
+            bool right = dx < cx;
+            c += right;
+            cx = right ? dx : cx;
+        }
+        if (!(cx < vx))
             break;
-        place(h, i, h->e[c]);
+        memcpy(&e[i], &cx, sizeof(cx));
+        pos[(uint32_t)cx] = i;
         i = c;
     }
-    place(h, i, v);
+    e[i] = v;
+    pos[v.id] = i;
 }
 
 void blk_heap_set_as(struct blk_heap *h, uint32_t id, uint64_t key, uint32_t queue)

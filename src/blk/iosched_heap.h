@@ -15,17 +15,21 @@
 
 #define BLK_HEAP_NONE UINT32_MAX
 
+/* Laid out so that the entry read as one little-endian 128-bit number is (key, queue, id)
+ * from the most significant end: the heap compares entries in one compare. id never
+ * decides (two entries of one heap never stand for the same queue). */
 struct blk_heap_entry {
-    uint64_t key;
-    uint32_t queue; /* the queue the entry stands for: ties go to the lower */
     uint32_t id;    /* what is in the heap (pos[id]): the queue itself in a plain heap */
+    uint32_t queue; /* the queue the entry stands for: ties go to the lower */
+    uint64_t key;
 };
 
 struct blk_heap {
     struct blk_heap_entry *e; /* e[0..n-1], a min-heap on (key, queue) */
     uint32_t *pos;            /* pos[id]: index in e, or BLK_HEAP_NONE when not in the heap */
     uint32_t n, cap;
-    bool own_pos; /* pos is this heap's (blk_heap_init), not shared */
+    bool own_pos;  /* pos is this heap's (blk_heap_init), not shared */
+    bool inline_e; /* e is the caller's storage (blk_heap_init_inline) until it grows past it */
 };
 
 /* Room for queues 0..cap-1 (ids are the queues). 0 or -ENOMEM (with a message). */
@@ -33,6 +37,10 @@ int blk_heap_init(struct blk_heap *h, uint32_t cap);
 /* Room for cap entries (grown by blk_heap_reserve) whose positions go to pos[id], which the
  * caller owns, sized for every id, and fills with BLK_HEAP_NONE. 0 or -ENOMEM. */
 int blk_heap_init_shared(struct blk_heap *h, uint32_t cap, uint32_t *pos);
+/* The same in cap entries of the caller's storage (e.g. in the cache lines of the structure
+ * that owns the heap), which must outlive the heap; growing past them moves the entries to
+ * an allocation of their own. */
+void blk_heap_init_inline(struct blk_heap *h, struct blk_heap_entry *storage, uint32_t cap, uint32_t *pos);
 /* Room for at least cap entries. 0 or -ENOMEM (with a message); the heap is unchanged then. */
 int blk_heap_reserve(struct blk_heap *h, uint32_t cap);
 void blk_heap_free(struct blk_heap *h);

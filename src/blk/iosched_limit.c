@@ -70,11 +70,51 @@ static void bucket_set(struct blk_bucket *b, uint64_t rate, uint64_t tolerance_n
     b->ns_mul = ((1000000000ull << 32) + rate - 1) / rate; /* rate >= 1: 1e9 x 2^32 < 2^64 */
 }
 
+/* hot[k] stands for bit b of active: k counts the set bits below b. */
+static struct blk_bucket *bucket_of_bit(struct blk_limits *l, int bit)
+{
+    return bit < 8 ? &l->avg[bit] : &l->peak[bit - 8];
+}
+
+/* The charged clocks back into the full buckets (before they change). */
+static void hot_store(struct blk_limits *l)
+{
+    uint32_t m = l->active;
+    for (int k = 0; m; k++) {
+        int bit = __builtin_ctz(m);
+        m &= m - 1;
+        bucket_of_bit(l, bit)->tat = l->hot[k].tat;
+    }
+}
+
+/* The set buckets packed into hot[], with the masks a request's direction and kind read. */
+static void hot_load(struct blk_limits *l)
+{
+    uint32_t m = l->active;
+    l->dir_k[0] = l->dir_k[1] = l->bytes_k = 0;
+    memset(l->hot, 0, sizeof(l->hot));
+    for (int k = 0; m; k++) {
+        int bit = __builtin_ctz(m);
+        m &= m - 1;
+        const struct blk_bucket *b = bucket_of_bit(l, bit);
+        l->hot[k] = (struct blk_hot_bucket){.tat = b->tat,
+                                            .tolerance_ns = b->tolerance_ns,
+                                            .ns_mul = b->ns_mul,
+                                            .one_ns = (uint64_t)(((unsigned __int128)b->ns_mul + 0xffffffffu) >> 32)};
+        for (int dir = 0; dir < 2; dir++)
+            if (dir_mask[dir] >> bit & 1)
+                l->dir_k[dir] |= (uint16_t)(1u << k);
+        if ((bit & 7) >= 3)
+            l->bytes_k |= (uint16_t)(1u << k);
+    }
+}
+
 int blk_limits_set(struct blk_limits *l, const struct blk_iotune *t, uint64_t now_ns, const char *what)
 {
     int e = blk_iotune_check(t, what);
     if (e)
         return e;
+    hot_store(l);
     l->active = 0;
     for (int d = 0; d < BLK_LIMIT_DIMS; d++) {
         const struct blk_rate *r = rate_of(t, d);
@@ -89,7 +129,8 @@ int blk_limits_set(struct blk_limits *l, const struct blk_iotune *t, uint64_t no
         l->active |= (r->avg ? 1u << d : 0) | (r->max ? 1u << (8 + d) : 0);
         l->len_s[d] = r->max_length_s;
     }
-    l->size_iops = t->size_iops;
+    l->size_iops = (uint32_t)t->size_iops; /* checked: <= BLK_IO_MAX_BYTES */
+    hot_load(l);
     return 0;
 }
 
@@ -105,50 +146,7 @@ void blk_limits_get(const struct blk_limits *l, struct blk_iotune *out)
     out->size_iops = l->size_iops;
 }
 
-static uint64_t ready_of(const struct blk_bucket *b)
-{
-    return b->tat > b->tolerance_ns ? b->tat - b->tolerance_ns : 0;
-}
-
-uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir)
-{
-    uint32_t m = l->active & dir_mask[dir];
-    uint64_t ready = 0;
-    while (m) {
-        int bit = __builtin_ctz(m);
-        m &= m - 1;
-        const struct blk_bucket *b = bit < 8 ? &l->avg[bit] : &l->peak[bit - 8];
-        uint64_t r = ready_of(b);
-        if (r > ready)
-            ready = r;
-    }
-    return ready;
-}
-
 void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns)
 {
     (void)blk_limits_charge_ready(l, dir, bytes, now_ns);
-}
-
-uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns)
-{
-    uint32_t m = l->active & dir_mask[dir];
-    uint64_t ready = 0;
-    if (bytes > BLK_IO_MAX_BYTES)
-        bytes = BLK_IO_MAX_BYTES;
-    uint64_t ops = l->size_iops ? (bytes + l->size_iops - 1) / l->size_iops : 1;
-    if (ops == 0)
-        ops = 1;
-    while (m) {
-        int bit = __builtin_ctz(m);
-        m &= m - 1;
-        int d = bit < 8 ? bit : bit - 8;
-        struct blk_bucket *b = bit < 8 ? &l->avg[d] : &l->peak[d];
-        uint64_t amount = d < 3 ? ops : bytes;
-        uint64_t inc = (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
-        b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
-        uint64_t r = ready_of(b);
-        ready = r > ready ? r : ready;
-    }
-    return ready;
 }

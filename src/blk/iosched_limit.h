@@ -50,6 +50,9 @@ struct blk_iotune {
 };
 
 enum { BLK_LIMIT_DIMS = 6 }; /* total, read, write IOPS; total, read, write bytes */
+/* Buckets set at once at most: libvirt refuses total_* with read_* or write_* of the same
+ * kind, so at most read and write of IOPS and of bytes, each with its _max. */
+enum { BLK_LIMIT_HOT = 8 };
 
 struct blk_bucket {
     uint64_t rate;         /* per second; 0: unused */
@@ -58,11 +61,24 @@ struct blk_bucket {
     uint64_t ns_mul;       /* ns per unit, 32.32 fixed point, rounded up (never under-charges) */
 };
 
+/* What a request reads and charges: a set bucket's clock and arithmetic, packed. */
+struct blk_hot_bucket {
+    uint64_t tat, tolerance_ns, ns_mul; /* as in struct blk_bucket */
+    uint64_t one_ns;                    /* what one unit adds to tat: ns_mul rounded up */
+};
+
+/* The buckets that are set are packed first (hot[0..], in the order of active's bits) so
+ * that a request reads one or two cache lines, not the six dimensions' twelve buckets;
+ * the whole settings follow, for blk_limits_set and blk_limits_get only (their tat is
+ * brought up to date from hot[] there). */
 struct blk_limits {
+    uint32_t active;    /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited */
+    uint16_t dir_k[2];  /* bit k: hot[k] is charged for a read (0) / a write (1) */
+    uint16_t bytes_k;   /* bit k: hot[k] counts bytes (else operations) */
+    uint32_t size_iops; /* <= BLK_IO_MAX_BYTES */
+    struct blk_hot_bucket hot[BLK_LIMIT_HOT];
     struct blk_bucket avg[BLK_LIMIT_DIMS], peak[BLK_LIMIT_DIMS];
-    uint64_t size_iops;
     uint32_t len_s[BLK_LIMIT_DIMS]; /* max_length as given (for blk_limits_get) */
-    uint32_t active;                /* bit d: avg[d] set; bit 8 + d: peak[d] set; 0: unlimited */
 };
 
 /* 0, or -EINVAL with a message naming the setting (what: "disk vda", "group g1"). */
@@ -80,11 +96,55 @@ static inline bool blk_limits_one_way(const struct blk_limits *l)
 {
     return (l->active & (0x36u | 0x36u << 8)) != 0; /* read and write, IOPS and bytes, avg and peak */
 }
+/* Per request, so inline: */
+static inline uint64_t blk_limits_ready_of_(const struct blk_hot_bucket *b)
+{
+    return b->tat > b->tolerance_ns ? b->tat - b->tolerance_ns : 0;
+}
+
 /* Earliest time at which a request in dir may start: 0 when unlimited (or any time <= now). */
-uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir);
-/* Charges a request of bytes in dir that starts now. */
+static inline uint64_t blk_limits_ready_at(const struct blk_limits *l, enum blk_io_dir dir)
+{
+    uint32_t m = l->dir_k[dir];
+    uint64_t ready = 0;
+    while (m) {
+        int k = __builtin_ctz(m);
+        m &= m - 1;
+        uint64_t r = blk_limits_ready_of_(&l->hot[k]);
+        ready = r > ready ? r : ready;
+    }
+    return ready;
+}
+
+/* Charges a request of bytes in dir that starts now, and returns blk_limits_ready_at(l, dir)
+ * after the charge (one pass). */
+static inline uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes,
+                                               uint64_t now_ns)
+{
+    uint32_t m = l->dir_k[dir];
+    uint64_t ready = 0;
+    if (!m)
+        return 0;
+    if (bytes > BLK_IO_MAX_BYTES)
+        bytes = BLK_IO_MAX_BYTES;
+    uint64_t ops = l->size_iops ? (bytes + l->size_iops - 1) / l->size_iops : 1;
+    if (ops == 0)
+        ops = 1;
+    while (m) {
+        int k = __builtin_ctz(m);
+        m &= m - 1;
+        struct blk_hot_bucket *b = &l->hot[k];
+        uint64_t amount = l->bytes_k >> k & 1 ? bytes : ops;
+        uint64_t inc = amount == 1 ? b->one_ns /* an operation (IOPS without size_iops): no multiply */
+                                   : (uint64_t)(((unsigned __int128)amount * b->ns_mul + 0xffffffffu) >> 32);
+        b->tat = (b->tat > now_ns ? b->tat : now_ns) + inc;
+        uint64_t r = blk_limits_ready_of_(b);
+        ready = r > ready ? r : ready;
+    }
+    return ready;
+}
+
+/* The same without the answer. */
 void blk_limits_charge(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
-/* The same, and returns blk_limits_ready_at(l, dir) after the charge (one pass). */
-uint64_t blk_limits_charge_ready(struct blk_limits *l, enum blk_io_dir dir, uint32_t bytes, uint64_t now_ns);
 
 #endif

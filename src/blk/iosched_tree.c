@@ -1,8 +1,8 @@
 /* Where each queue of the disk I/O scheduler sits: the tree of heaps described in
  * iosched_tree.h. Every backlogged queue is in exactly one place: its home's heaps (it may
- * go, as far as its own and its extra groups' limits say), or the wait heap (held alone).
+ * go, as far as its own and its extra groups' limits say), or the queues' wait heap (held alone).
  * Every active group (a member with requests) is likewise in its parent's heaps (when any
- * of its children may go), or held whole in the wait heap, or in neither (its children all
+ * of its children may go), or held whole in the groups' wait heap, or in neither (its children all
  * wait alone). A group's entries in its parent's heaps always carry its heaps' tops: every
  * change to a node's heaps is followed by blk_tree_update on it. */
 #include "blk/iosched_tree.h"
@@ -32,12 +32,13 @@ int blk_tree_init(struct blk_iosched *s)
         return err_set(ENOMEM, "I/O scheduler: no memory for %u queues and %u groups", s->cfg.queues, s->cfg.groups);
     for (uint32_t i = 0; i < ids; i++)
         s->pos_r[i] = s->pos_p[i] = s->pos_w[i] = BLK_HEAP_NONE;
-    int e = blk_heap_init_shared(&s->wait_heap, ids, s->pos_w);
-    for (uint32_t g = 0; !e && g <= s->cfg.groups; g++) { /* the root may hold everything */
-        uint32_t cap = g == BLK_ROOT ? ids : 1;
-        e = blk_heap_init_shared(&s->node[g].r, cap, s->pos_r);
-        if (!e)
-            e = blk_heap_init_shared(&s->node[g].p, cap, s->pos_p);
+    int e = blk_heap_init_shared(&s->wait_heap, s->cfg.queues, s->pos_w); /* ids apart: one pos_w */
+    e = e ? e : blk_heap_init_shared(&s->wait_groups, s->cfg.groups + 1, s->pos_w);
+    e = e ? e : blk_heap_init_shared(&s->node[BLK_ROOT].r, ids, s->pos_r); /* the root may hold everything */
+    e = e ? e : blk_heap_init_shared(&s->node[BLK_ROOT].p, ids, s->pos_p);
+    for (uint32_t g = 1; !e && g <= s->cfg.groups; g++) {
+        blk_heap_init_inline(&s->node[g].r, s->node[g].inline_r, BLK_NODE_INLINE, s->pos_r);
+        blk_heap_init_inline(&s->node[g].p, s->node[g].inline_p, BLK_NODE_INLINE, s->pos_p);
     }
     return e;
 }
@@ -49,6 +50,7 @@ void blk_tree_free(struct blk_iosched *s)
         blk_heap_free(&s->node[g].p);
     }
     blk_heap_free(&s->wait_heap);
+    blk_heap_free(&s->wait_groups);
     free(s->node);
     free(s->pos_r);
     free(s->pos_p);
@@ -98,30 +100,33 @@ static void acct_start(struct blk_iosched *s, struct blk_queue *q, uint64_t now)
 {
     if (!q->in_node) {
         q->in_node = true;
-        q->node_mark = node_clock(&s->node[q->home], now);
+        blk_conf(s, q)->node_mark = node_clock(&s->node[q->home], now);
     }
 }
 
 static void acct_stop(struct blk_iosched *s, struct blk_queue *q, uint64_t now)
 {
     if (q->in_node) {
-        q->stats.throttled_ns += node_clock(&s->node[q->home], now) - q->node_mark;
+        struct blk_queue_conf *c = blk_conf(s, q);
+        c->throttled_ns += node_clock(&s->node[q->home], now) - c->node_mark;
         q->in_node = false;
     }
 }
 
-static void throttle_end(struct blk_queue *q, uint64_t now)
+static void throttle_end(struct blk_iosched *s, struct blk_queue *q, uint64_t now)
 {
-    if (q->throttled_since) {
-        q->stats.throttled_ns += now > q->throttled_since ? now - q->throttled_since : 0;
-        q->throttled_since = 0;
+    if (q->throttled) {
+        struct blk_queue_conf *c = blk_conf(s, q);
+        c->throttled_ns += now > c->throttled_since ? now - c->throttled_since : 0;
+        q->throttled = false;
     }
 }
 
 uint64_t blk_tree_throttled_now(const struct blk_iosched *s, const struct blk_queue *q, uint64_t now)
 {
-    uint64_t t = q->throttled_since && now > q->throttled_since ? now - q->throttled_since : 0;
-    return t + (q->in_node ? node_clock(&s->node[q->home], now) - q->node_mark : 0);
+    const struct blk_queue_conf *c = blk_conf(s, q);
+    uint64_t t = q->throttled && now > c->throttled_since ? now - c->throttled_since : 0;
+    return t + (q->in_node ? node_clock(&s->node[q->home], now) - c->node_mark : 0);
 }
 
 /* --- membership: homes, nesting --- */
@@ -182,7 +187,7 @@ static uint32_t choose_home(struct blk_iosched *s, uint32_t a, uint32_t b, uint6
 void blk_tree_link(struct blk_iosched *s, uint32_t i, uint64_t now)
 {
     struct blk_queue *q = &s->q[i];
-    const uint32_t *g = q->conf->params.group;
+    const uint32_t *g = q->group;
     q->home = choose_home(s, g[0], g[1], now);
     s->node[q->home].children++;
     uint32_t up = s->node[q->home].parent;
@@ -208,7 +213,7 @@ static void node_activity(struct blk_iosched *s, uint32_t g, int delta, uint64_t
             uint32_t id = node_id(s, g);
             blk_heap_remove(&s->node[n->parent].r, id);
             blk_heap_remove(&s->node[n->parent].p, id);
-            blk_heap_remove(&s->wait_heap, id);
+            blk_heap_remove(&s->wait_groups, id);
             n->held = false;
             set_blocked(s, g, now);
         }
@@ -250,10 +255,10 @@ uint64_t blk_tree_ready_at(const struct blk_iosched *s, const struct blk_queue *
 {
     if (!q->limited)
         return 0;
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
+    enum blk_io_dir dir = blk_ring(s, q)[q->head].io.dir;
+    uint64_t ready = blk_limits_ready_at(&blk_conf(s, q)->limits, dir);
     for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->conf->params.group[k];
+        uint32_t g = q->group[k];
         if (g != BLK_IOSCHED_NO_GROUP) {
             uint64_t r = blk_limits_ready_at(&s->node[g].limits, dir);
             ready = r > ready ? r : ready;
@@ -268,11 +273,11 @@ static uint64_t ready_alone(const struct blk_iosched *s, const struct blk_queue 
 {
     if (!q->extra && !q->own_limits)
         return 0;
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t ready = blk_limits_ready_at(&q->conf->limits, dir);
+    enum blk_io_dir dir = blk_ring(s, q)[q->head].io.dir;
+    uint64_t ready = blk_limits_ready_at(&blk_conf(s, q)->limits, dir);
     for (int k = 0; q->extra && k < BLK_IOSCHED_QUEUE_GROUPS; k++)
         if (q->extra >> k & 1) {
-            uint64_t r = blk_limits_ready_at(&s->node[q->conf->params.group[k]].limits, dir);
+            uint64_t r = blk_limits_ready_at(&s->node[q->group[k]].limits, dir);
             ready = r > ready ? r : ready;
         }
     return ready;
@@ -303,11 +308,11 @@ static uint64_t group_wake(struct blk_node *n, uint64_t ready, uint64_t now)
  * let it go, and at the wake time of each group that holds it. */
 static uint64_t wake_at(struct blk_iosched *s, const struct blk_queue *q, uint64_t now)
 {
-    enum blk_io_dir dir = q->ring[q->head].io.dir;
-    uint64_t own = blk_limits_ready_at(&q->conf->limits, dir);
+    enum blk_io_dir dir = blk_ring(s, q)[q->head].io.dir;
+    uint64_t own = blk_limits_ready_at(&blk_conf(s, q)->limits, dir);
     uint64_t wake = own > now ? own + BLK_IOSCHED_WAKE_BATCH_NS : now;
     for (int k = 0; k < BLK_IOSCHED_QUEUE_GROUPS; k++) {
-        uint32_t g = q->conf->params.group[k];
+        uint32_t g = q->group[k];
         if (g == BLK_IOSCHED_NO_GROUP)
             continue;
         uint64_t ready = blk_limits_ready_at(&s->node[g].limits, dir);
@@ -340,13 +345,13 @@ static inline __attribute__((always_inline)) bool sync_entry(struct blk_heap *up
     return true;
 }
 
-void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now)
+void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now, unsigned what)
 {
     while (g != BLK_ROOT) {
         struct blk_node *n = &s->node[g];
         struct blk_node *up = &s->node[n->parent];
         uint32_t id = node_id(s, g);
-        bool moved = !n->active; /* an idle group has left its parent's heaps (node_activity) */
+        unsigned moved = n->active ? 0 : BLK_TREE_ALL; /* an idle group has left its parent's heaps */
         if (n->active && !n->held) {
             uint64_t ready = n->recheck ? node_ready(n) : 0; /* unchanged since it was looked at */
             n->recheck = false;
@@ -354,17 +359,20 @@ void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now)
                 blk_heap_remove(&up->r, id);
                 blk_heap_remove(&up->p, id);
                 n->held = true;
-                blk_heap_set(&s->wait_heap, id, group_wake(n, ready, now));
+                blk_heap_set(&s->wait_groups, id, group_wake(n, ready, now));
                 set_blocked(s, g, now);
-                moved = true;
-            } else {
-                moved = sync_entry(&up->r, id, &n->r);
-                moved = sync_entry(&up->p, id, &n->p) || moved;
+                moved = BLK_TREE_ALL;
+            } else { /* only the heaps that changed can have a new top */
+                if (what & BLK_TREE_R && sync_entry(&up->r, id, &n->r))
+                    moved |= BLK_TREE_R;
+                if (what & BLK_TREE_P && sync_entry(&up->p, id, &n->p))
+                    moved |= BLK_TREE_P;
             }
         }
         g = n->parent;
         if (!moved && !s->node[g].recheck)
             break;
+        what = moved;
     }
 }
 
@@ -377,8 +385,10 @@ static void wait_alone(struct blk_iosched *s, uint32_t i, uint64_t now)
     blk_heap_remove(&home->p, i);
     blk_heap_set(&s->wait_heap, i, wake_at(s, q, now));
     acct_stop(s, q, now);
-    if (!q->throttled_since)
-        q->throttled_since = now ? now : 1;
+    if (!q->throttled) {
+        q->throttled = true;
+        blk_conf(s, q)->throttled_since = now ? now : 1;
+    }
 }
 
 void blk_tree_hold(struct blk_iosched *s, uint32_t i, uint64_t now)
@@ -391,9 +401,10 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
 {
     struct blk_queue *q = &s->q[i];
     struct blk_node *home = &s->node[q->home];
+    unsigned what = BLK_TREE_ALL; /* home's heaps that may have changed */
     if (!q->count) {
         take_out(s, i, now);
-        throttle_end(q, now);
+        throttle_end(s, q, now);
     } else {
         if (!q->active) {
             q->active = true;
@@ -403,30 +414,37 @@ void blk_tree_place_any(struct blk_iosched *s, uint32_t i, uint64_t now)
             wait_alone(s, i, now);
         } else {
             blk_heap_remove(&s->wait_heap, i);
-            throttle_end(q, now);
+            throttle_end(s, q, now);
             acct_start(s, q, now);
             if (q->p_tag + BLK_P_LAG_MAX < s->v) /* keeps its order among the limited, within reason */
                 q->p_tag = s->v - BLK_P_LAG_MAX;
             blk_heap_set(&home->p, i, q->p_tag);
             if (q->r_mul)
                 blk_heap_set(&home->r, i, q->r_tag);
-            else
+            else if (blk_heap_has(&home->r, i))
                 blk_heap_remove(&home->r, i);
+            else
+                what = BLK_TREE_P; /* a queue without a reservation, served: its R heap is as it was */
         }
     }
-    blk_tree_update(s, q->home, now);
+    if (q->home != BLK_ROOT)
+        blk_tree_update_up(s, q->home, now, what);
 }
 
 void blk_tree_wake_due(struct blk_iosched *s, uint64_t now)
 {
-    while (!blk_heap_empty(&s->wait_heap) && blk_heap_top(&s->wait_heap)->key <= now) {
-        uint32_t id = blk_heap_top(&s->wait_heap)->id;
-        if (id < s->cfg.queues) {
-            blk_tree_place(s, id, now);
+    for (;;) { /* the two wait heaps' entries in the order of one: by (wake time, id) */
+        const struct blk_heap_entry *q = blk_heap_empty(&s->wait_heap) ? NULL : blk_heap_top(&s->wait_heap);
+        const struct blk_heap_entry *gt = blk_heap_empty(&s->wait_groups) ? NULL : blk_heap_top(&s->wait_groups);
+        if (q && q->key <= now && (!gt || q->key < gt->key || (q->key == gt->key && q->id < gt->id))) {
+            blk_tree_place(s, q->id, now);
             continue;
         }
+        if (!gt || gt->key > now)
+            break;
+        uint32_t id = gt->id;
         uint32_t g = id - s->cfg.queues;
-        blk_heap_remove(&s->wait_heap, id);
+        blk_heap_remove(&s->wait_groups, id);
         s->node[g].held = false;
         s->node[g].recheck = true;
         set_blocked(s, g, now);
@@ -443,11 +461,11 @@ void blk_tree_group_changed(struct blk_iosched *s, uint32_t g, uint64_t now)
     n->ready_ns = blk_limits_ready_at(&n->limits, BLK_IO_READ);
     for (uint32_t i = 0; i < s->cfg.queues; i++) {
         struct blk_queue *q = &s->q[i];
-        if (q->used && (q->conf->params.group[0] == g || q->conf->params.group[1] == g))
+        if (q->used && (q->group[0] == g || q->group[1] == g))
             q->pick_check = q->extra || s->node[q->home].one_way || s->node[s->node[q->home].parent].one_way;
     }
     if (n->held) {
-        blk_heap_remove(&s->wait_heap, node_id(s, g));
+        blk_heap_remove(&s->wait_groups, node_id(s, g));
         n->held = false;
         set_blocked(s, g, now);
     }

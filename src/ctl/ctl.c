@@ -14,7 +14,7 @@
 
 int ctl_usage_error(const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);

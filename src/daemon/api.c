@@ -257,7 +257,7 @@ static void h_create(void *ctx)
     int rc =
         reg_define(k->reg, b.xml, b.xml_len, b.path, b.persistent, sponsor_start ? 0 : b.start, b.paused, &d, &rep);
     if (rc == 0 && sponsor_start && (rc = api_sponsor_start(k, d, b.paused, &refused)) < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         if (!b.persistent)
             reg_undefine(k->reg, d);

@@ -118,7 +118,7 @@ void api_h_fleet_create(void *ctx)
     json_t *answer = NULL;
     rc = start_on_host(k->s, &chosen, &d, paused, &status, &answer);
     if (rc < 0 || status != 201) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         const char *why = json_string_value(json_object_get(answer, "error"));
         snprintf(msg, sizeof(msg), "host %s did not start %s: %s", chosen.name, d.name,
                  rc < 0 ? err_msg()

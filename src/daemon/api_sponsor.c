@@ -54,7 +54,7 @@ void api_h_policy_put(void *ctx)
         rc = sponsor_policy_set(k->reg, sponsor, &p);
     if (rc < 0)
         return api_call_error(k, rc);
-    char why[1024];
+    char why[ERR_MSG_MAX];
     int refused = reg_disks_sponsor_policy(k->reg, sponsor, why, sizeof(why));
     json_t *o = sponsor_policy_json(sponsor, &p);
     json_object_set_new(o, "disk_refused", refused ? json_string(why) : json_null());

@@ -254,7 +254,7 @@ int reg_disks_attach(struct registry *r, const struct domain_config *c, const ch
         }
     }
     if (rc < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         reg_disks_detach(r, c, i); /* nothing left half-attached */
         err_set(-rc, "%s", msg);

@@ -15,6 +15,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/mac_addr.h"
+#include "proto/control_proto.h"
 
 #define DESTROY_GRACE_MS 3000
 
@@ -86,7 +87,7 @@ static int attach_net(struct registry *r, const struct reg_domain *d, const char
 /* A start that failed leaves nothing on the backends: its port, its disks. The error stays. */
 static void detach_backends(struct registry *r, struct reg_domain *d, int net, int disks, int rc)
 {
-    char port[NET_PORT_NAME_SIZE], msg[1024];
+    char port[NET_PORT_NAME_SIZE], msg[ERR_MSG_MAX];
     if (!net && !disks)
         return;
     snprintf(msg, sizeof(msg), "%s", err_msg());
@@ -142,7 +143,7 @@ static int await_incoming(struct registry *r, struct reg_domain *d, struct monit
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (reg_disks_attach_moved(r, &d->cfg, dir, how->disk_bytes, MOVED_DISKS_TIMEOUT_MS) < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         pthread_mutex_lock(&r->lock);
         reg_event(r, d, "disk-failed", "after the migration from %s: %s (its requests wait)", how->peer, msg);
@@ -159,8 +160,9 @@ static int await_incoming(struct registry *r, struct reg_domain *d, struct monit
 static int wait_detached_locked(struct registry *r, struct reg_domain *d, int timeout_ms)
 {
     struct timespec deadline = deadline_after_ms(timeout_ms);
-    while (d->detaching)
-        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT && d->detaching)
+    while (reg_detaching_locked(r, d->cfg.uuid))
+        if (pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT &&
+            reg_detaching_locked(r, d->cfg.uuid))
             return err_set(EBUSY, "domain '%s': its last run's disks and port are still coming off the backends",
                            d->cfg.name);
     return 0;
@@ -269,7 +271,7 @@ int reg_start_monitor(struct registry *r, struct reg_domain *d, const struct reg
     d->starting = 0;
     d->disks_after_go = 0;
     if (r_ < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         reg_event(r, d, "start-failed", "%s", msg);
         err_set(-r_, "domain '%s': %s", d->cfg.name, msg);
@@ -338,13 +340,13 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
         return rc;
     if (rc < 0) {
         /* Whatever the parser's errno (a missing kernel is ENOENT), the request was bad. */
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         return err_set(EBADMSG, "%s", msg);
     }
     /* So is a disk image outside the image directory; inside, it is kept by its name there. */
     if ((rc = domain_disks_resolve(cfg, r->image_dir, source ? source : "<api>")) < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         domain_config_free(cfg);
         return err_set(EBADMSG, "%s", msg);
@@ -355,7 +357,7 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
         return rc;
     }
     /* Limits this host cannot enforce are refused, never ignored. */
-    char why[1024];
+    char why[ERR_MSG_MAX];
     if (mcg_check(&r->mcg, &cfg->memtune, why, sizeof(why)) < 0) {
         rc = err_set(EBADMSG, "%s:%ld: <memtune>: %s", source ? source : "<api>", cfg->memtune.line, why);
         domain_config_free(cfg);
@@ -368,7 +370,7 @@ static int check_definition(struct registry *r, const char *xml, size_t len, con
         return rc;
     }
     if (adm_check_affinity(r, cfg, cfg->sched.reservation_ppm, source ? source : "<api>") < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         rc = err_set(EBADMSG, "%s", msg);
         domain_config_free(cfg);
@@ -418,7 +420,7 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
     if (start && (rc = reg_start(r, d, paused)) < 0) {
         if (!persistent) {
             /* A create that cannot start leaves nothing behind. */
-            char msg[1024];
+            char msg[ERR_MSG_MAX];
             snprintf(msg, sizeof(msg), "%s", err_msg());
             pthread_mutex_lock(&r->lock);
             store_remove_domain(&r->store, d->cfg.uuid);
@@ -436,7 +438,7 @@ int reg_define(struct registry *r, const char *xml, size_t len, const char *sour
 
 int reg_request(struct registry *r, struct reg_domain *d, const char *verb)
 {
-    char reply[512];
+    char reply[CONTROL_LINE_MAX];
     struct monitor *m = reg_grab_monitor(r, d);
     if (!m)
         return err_set(EBUSY, "domain '%s' is not running (start it first)", d->cfg.name);
@@ -463,7 +465,7 @@ int reg_request(struct registry *r, struct reg_domain *d, const char *verb)
 
 int reg_mem_set(struct registry *r, struct reg_domain *d, uint64_t target_bytes, uint64_t deadline_ms)
 {
-    char line[96], reply[512];
+    char line[96], reply[CONTROL_LINE_MAX];
     if (deadline_ms > 365ULL * 24 * 3600 * 1000)
         return err_set(EINVAL, "memory deadline %llu ms: at most a year", (unsigned long long)deadline_ms);
     if (target_bytes < DOMAIN_MEMORY_MIN || target_bytes > d->cfg.memory_bytes || target_bytes % 4096)

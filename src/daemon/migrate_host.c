@@ -108,7 +108,7 @@ static void *handle_incoming(void *opaque)
                             in);
     }
     if (rc < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         log_limited(LOG_WARN, 5, "incoming migration from %s refused: %s", in->c.peer, msg);
         if (!host_closing(in)) /* cut by migrate_host_close(): nobody to tell */

@@ -13,6 +13,7 @@
 
 #include "lib/domain_config.h"
 #include "lib/stats_page.h"
+#include "proto/control_proto.h"
 
 struct monitor {
     int pid;
@@ -26,11 +27,11 @@ struct monitor {
 
     pthread_mutex_t lock; /* serialises requests; guards the reply slot */
     pthread_cond_t cond;
-    int busy;        /* a request is in flight */
-    int reply_ready; /* reply[] holds the answer to it */
-    int dead;        /* the control socket closed */
-    char reply[512];
-    char inbuf[4096];
+    int busy;                     /* a request is in flight */
+    int reply_ready;              /* reply[] holds the answer to it */
+    int dead;                     /* the control socket closed */
+    char reply[CONTROL_LINE_MAX]; /* a whole line: a refusal names both images of each disk */
+    char inbuf[CONTROL_LINE_MAX];
     size_t inlen;
 
     /* Owned by the registry, under its lock: requesters in flight, and whether the

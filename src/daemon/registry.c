@@ -327,7 +327,7 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     else
         log_info("memory limits (<memtune>): cgroup v%d under %s%s", r->mcg.version == MCG_V2 ? 2 : 1, r->mcg.base,
                  r->mcg.has_swap ? ", swap accounted" : "");
-    r->last_sample = reg_now_s();
+    r->next_sample = reg_now_s() + sample_interval_s;
     snprintf(path, sizeof(path), "%s/run", state_dir);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         return err_set(errno, "state directory %s: %s", state_dir, strerror(errno));
@@ -370,6 +370,44 @@ int reg_open(struct registry *r, const char *state_dir, const char *vmm_path, do
     return 0;
 }
 
+struct reg_detaching {
+    char uuid[DOMAIN_UUID_LEN + 1];
+    struct reg_detaching *next;
+};
+
+int reg_detach_begin_locked(struct registry *r, const char *uuid)
+{
+    struct reg_detaching *e = calloc(1, sizeof(*e));
+    if (!e) {
+        log_error("domain %s: out of memory to note its detach (a restore right now could lose its disks)", uuid);
+        return -ENOMEM;
+    }
+    snprintf(e->uuid, sizeof(e->uuid), "%s", uuid);
+    e->next = r->detaching;
+    r->detaching = e;
+    return 0;
+}
+
+void reg_detach_end_locked(struct registry *r, const char *uuid)
+{
+    for (struct reg_detaching **p = &r->detaching; *p; p = &(*p)->next)
+        if (strcmp((*p)->uuid, uuid) == 0) {
+            struct reg_detaching *e = *p;
+            *p = e->next;
+            free(e);
+            break;
+        }
+    pthread_cond_broadcast(&r->changed);
+}
+
+int reg_detaching_locked(const struct registry *r, const char *uuid)
+{
+    for (const struct reg_detaching *e = r->detaching; e; e = e->next)
+        if (strcmp(e->uuid, uuid) == 0)
+            return 1;
+    return 0;
+}
+
 void reg_close(struct registry *r)
 {
     pthread_mutex_lock(&r->lock);
@@ -387,6 +425,11 @@ void reg_close(struct registry *r)
         if (d->mon)
             monitor_close(d->mon); /* the monitor itself keeps running */
         domain_free(d);
+    }
+    while (r->detaching) { /* the supervisor was joined: none is under way */
+        struct reg_detaching *e = r->detaching;
+        r->detaching = e->next;
+        free(e);
     }
     reg_disks_close(r);
     store_close(&r->store);

@@ -41,7 +41,6 @@ struct reg_domain {
     struct monitor *mon;
     int starting;              /* a monitor is being spawned */
     int disks_after_go;        /* incoming: its disks are not the backend's yet (readd_disks leaves them) */
-    int detaching;             /* its ended monitor's disks and port are coming off the backends */
     int destroying;            /* the operator asked for destroy: the exit is not a crash */
     int gone;                  /* removed from the registry; freed with the last reference */
     int lost_pid;              /* at load: its monitor ended while xenod was not running */
@@ -69,9 +68,15 @@ struct registry {
     /* --max-domains: a define or restore beyond it is refused (reg_room_locked); 0: none.
      * Set by main() after reg_open, before the API starts. */
     unsigned max_domains;
-    int wake_fd;              /* eventfd: the supervisor should rebuild its poll set */
-    double sample_interval_s; /* how often running domains' counters go into the store */
-    double last_sample;
+    int wake_fd; /* eventfd: the supervisor should rebuild its poll set */
+    /* The UUIDs whose ended monitor's disks and port are still coming off the backends
+     * (reg_detach_begin_locked .. reg_detach_end_locked, the supervisor after an end): a start,
+     * save or restore of such a UUID waits, be it the same entry (a persistent domain) or a new
+     * one of the same UUID (a transient domain restored right after it stopped on its own),
+     * whose disks and port have the same names. Under lock. */
+    struct reg_detaching *detaching;
+    double sample_interval_s;  /* how often running domains' counters go into the store */
+    double next_sample;        /* reg_now_s() when the usage samples are due (period_tick's grid) */
     struct sched_host cpu;     /* admission control of CPU reservations (sched/admit.h) */
     struct memory_cgroups mcg; /* <memtune>'s controller, found at reg_open; read-only after */
     /* The host's network backend (netback_sup.h): started with the first domain that has

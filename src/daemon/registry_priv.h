@@ -32,6 +32,13 @@ int reg_room_locked(struct registry *r);
 void reg_unlink_domain(struct registry *r, struct reg_domain *d);
 /* Removes a domain's run directory, console logs included. Caller holds r->lock. */
 void reg_remove_run_dir(struct registry *r, struct reg_domain *d);
+/* UUID `uuid`'s disks and port are coming off the backends (the supervisor, between a
+ * monitor's end and the backends' answers): 0, or -ENOMEM (logged; nothing waits for it).
+ * Each begin is ended once. Caller holds r->lock; end broadcasts r->changed. */
+int reg_detach_begin_locked(struct registry *r, const char *uuid);
+void reg_detach_end_locked(struct registry *r, const char *uuid);
+/* Whether a detach of that UUID is under way. Caller holds r->lock. */
+int reg_detaching_locked(const struct registry *r, const char *uuid);
 /* A monitor handle for a request, safe against the supervisor detaching it meanwhile
  * (NULL: not running); give it back with reg_release_monitor. Take without r->lock. */
 struct monitor *reg_grab_monitor(struct registry *r, struct reg_domain *d);

@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "proto/migrate_proto.h"
 #include "proto/blkback_stats.h"
+#include "proto/control_proto.h"
 #include "proto/snapshot.h"
 
 #define SAVE_TIMEOUT_MS 120000              /* writing a large guest's memory takes its time */
@@ -20,7 +21,7 @@
 
 int reg_save(struct registry *r, struct reg_domain *d, const char *path, int keep_running, int shrink)
 {
-    char line[PATH_MAX + 32], reply[512];
+    char line[PATH_MAX + 32], reply[CONTROL_LINE_MAX];
     if (path[0] != '/' || strpbrk(path, " \t\r\n") || strlen(path) >= PATH_MAX)
         return err_set(EINVAL, "snapshot path '%s': give an absolute path without blanks", path);
     /* The monitor's sandbox lets it write only there (docs/security.md, Monitor sandbox). */
@@ -118,7 +119,7 @@ int reg_restore(struct registry *r, const char *path, const char *new_name, int 
                        new_name, DOMAIN_NAME_MAX);
     /* The whole file is checked here first, so a bad one is refused with nothing defined. */
     if ((rc = snapshot_inspect(path, &info, &xml, &len)) < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         return err_set(rc == -ENOMEM ? ENOMEM : EBADMSG, "%s", msg); /* a bad request, whatever the file's fault */
     }
@@ -164,7 +165,7 @@ int reg_restore(struct registry *r, const char *path, const char *new_name, int 
     struct reg_start_how how = {.paused = paused, .restore_file = path};
     if ((admit && (rc = admit(admit_ctx, d)) < 0) || (rc = reg_start_monitor(r, d, &how)) < 0) {
         if (created) {
-            char msg[1024];
+            char msg[ERR_MSG_MAX];
             snprintf(msg, sizeof(msg), "%s", err_msg());
             pthread_mutex_lock(&r->lock);
             store_remove_domain(&r->store, d->cfg.uuid);
@@ -284,7 +285,7 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
                                 .disk_bytes = disk_bytes};
     rc = reg_start_monitor(r, d, &how);
     if (rc < 0 && created) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         pthread_mutex_lock(&r->lock);
         reg_event(r, d, "migrate-in-failed", "from %s: %s", peer, msg);
@@ -301,7 +302,7 @@ int reg_migrate_in(struct registry *r, const char *offer, size_t len, const char
 int reg_migrate(struct registry *r, struct reg_domain *d, const char *hostport, const struct reg_migrate_opts *o,
                 char *result, size_t size)
 {
-    char host[128], port_s[16], line[PATH_MAX + 256], reply[512], dir[PATH_MAX + 64], path[PATH_MAX + 96];
+    char host[128], port_s[16], line[PATH_MAX + 256], reply[CONTROL_LINE_MAX], dir[PATH_MAX + 64], path[PATH_MAX + 96];
     if (!r->migrate_key[0])
         return err_set(EINVAL, "xenod runs without --migrate-key: it cannot authenticate to another host");
     if (mig_split_hostport(hostport, host, sizeof(host), port_s, sizeof(port_s)) < 0)
@@ -351,7 +352,7 @@ int reg_migrate(struct registry *r, struct reg_domain *d, const char *hostport, 
     pthread_mutex_lock(&r->lock);
     d->migration[0] = 0;
     if (rc < 0) {
-        char msg[1024];
+        char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         reg_event(r, d, "migrate-failed", "to %s: %s", hostport, msg);
         err_set(-rc, "domain '%s': migration to %s failed: %s", d->cfg.name, hostport, msg);

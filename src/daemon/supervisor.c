@@ -15,6 +15,7 @@
 #include "daemon/end_policy.h"
 #include "daemon/net_port.h"
 #include "daemon/registry_priv.h"
+#include "lib/deadline.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -90,10 +91,8 @@ static void detach_monitor(struct reg_domain *d)
  * metering and billing read, which survives the monitors and xenod itself. */
 static void sample_usage(struct registry *r)
 {
-    double t = reg_now_s();
-    if (t - r->last_sample < r->sample_interval_s)
+    if (!period_tick(&r->next_sample, r->sample_interval_s, reg_now_s()))
         return;
-    r->last_sample = t;
     pthread_mutex_lock(&r->lock);
     /* One transaction for all domains: one disk sync per round, not two per domain, while
      * the registry lock (and so every API request) waits. */
@@ -192,7 +191,8 @@ void *reg_supervisor_main(void *opaque)
         }
         pthread_mutex_unlock(&r->lock);
 
-        if (poll(pfds, n, 1000) < 0 && errno != EINTR)
+        /* At most 1 s (the billing tick's pace), less when the usage samples are due sooner. */
+        if (poll(pfds, n, period_wait_ms(r->next_sample, reg_now_s(), 1000)) < 0 && errno != EINTR)
             log_warn("supervisor poll: %s", strerror(errno));
         if (pfds[0].revents) {
             uint64_t v;
@@ -240,7 +240,7 @@ void *reg_supervisor_main(void *opaque)
                     restart = reg_monitor_ended(r, d, pid);
                     /* Stopped once the backends let go of its disks and port: a restore or a
                      * start answered before would add them, then see them removed here. */
-                    int detaching = d->detaching = !restart && (port[0] || gone_disks);
+                    int detaching = !restart && (port[0] || gone_disks) && reg_detach_begin_locked(r, d->cfg.uuid) == 0;
                     pthread_cond_broadcast(&r->changed);
                     if (restart)
                         d->refs++;
@@ -254,8 +254,7 @@ void *reg_supervisor_main(void *opaque)
                     free(gone_disks);
                     if (detaching) {
                         pthread_mutex_lock(&r->lock);
-                        d->detaching = 0;
-                        pthread_cond_broadcast(&r->changed);
+                        reg_detach_end_locked(r, d->cfg.uuid);
                         pthread_mutex_unlock(&r->lock);
                     }
                     if (restart) {

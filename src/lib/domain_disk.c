@@ -3,6 +3,7 @@
 #include "lib/domain_disk.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,14 +107,28 @@ int domain_disk_group_key(const char *prefix, const char *name, char out[DOMAIN_
     return 0;
 }
 
+/* A value of the spec: no comma (the spec's separator), no blank or control character (the
+ * control socket's words and lines). The XML parser refuses such values already; the spec is
+ * checked again where it is made, whatever filled the configuration. */
+static bool spec_value_ok(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == ',')
+            return false;
+    return true;
+}
+
 int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag, const char *socket, char *out,
                      size_t size)
 {
-    const struct domain_disk *d = &c->disks[i];
     size_t len = 0;
     if (size)
         out[0] = '\0';
-    if (i >= c->ndisks || strchr(tag, ',') || strchr(socket, ',') || strchr(d->file, ','))
+    if (i >= c->ndisks)
+        return -EINVAL;
+    const struct domain_disk *d = &c->disks[i];
+    if (!spec_value_ok(tag) || !spec_value_ok(socket) || !spec_value_ok(d->file) || !spec_value_ok(d->target) ||
+        !spec_value_ok(d->serial))
         return -EINVAL;
     int r = add(out, size, &len, "name=%s-%s,socket=%s,file=%s", tag, d->target, socket, d->file);
     if (r == 0 && d->readonly)

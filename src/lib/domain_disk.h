@@ -120,8 +120,9 @@ int domain_disk_group_key(const char *prefix, const char *name, char out[DOMAIN_
  * domain_iotune_names. `tag` names the domain on the host ([a-z0-9_], xenod's "d" and the
  * domain's ID): the backend's disk and group names are host-wide, libvirt's group_name is the
  * domain's own. `socket` is the monitor's vhost-user socket for the disk. The XML's values were
- * checked by the parser (no commas, no control characters). 0, -EINVAL (a comma in tag or
- * socket), or -ENAMETOOLONG when it does not fit `size`. */
+ * checked by the parser (no commas, no control characters) and are checked again here. 0,
+ * -EINVAL (a comma, blank or control character in tag, socket, file, target or serial), or
+ * -ENAMETOOLONG when it does not fit `size`. */
 int domain_disk_spec(const struct domain_config *c, unsigned i, const char *tag, const char *socket, char *out,
                      size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char err_buf[1024];
+static _Thread_local char err_buf[ERR_MSG_MAX];
 
 int err_set(int errnum, const char *fmt, ...)
 {

@@ -4,6 +4,11 @@
 #ifndef XENO_LIB_ERR_H
 #define XENO_LIB_ERR_H
 
+/* The longest message kept, with its NUL: room for a peer's refusal that names several disks
+ * and images (a migration's identity check) after the context each caller adds. Callers that
+ * copy err_msg() aside use a buffer of this size. */
+#define ERR_MSG_MAX 4096
+
 /* Stores the formatted message and returns -errnum (errnum is a positive errno). */
 int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last message set on this thread, or "" if none. */

@@ -11,12 +11,12 @@
 static int parse_digits(const char *text, uint64_t *out, const char **end)
 {
     if (!isdigit((unsigned char)text[0]))
-        return err_set(EINVAL, "'%s' is not a number", text);
+        return err_set(EINVAL, "'%.64s' is not a number", text);
     errno = 0;
     char *e;
     unsigned long long v = strtoull(text, &e, 10);
     if (errno == ERANGE)
-        return err_set(ERANGE, "'%s' is too large", text);
+        return err_set(ERANGE, "'%.64s' is too large", text);
     *out = v;
     *end = e;
     return 0;
@@ -30,9 +30,9 @@ int parse_u64_range(const char *text, uint64_t min, uint64_t max, uint64_t *out)
     if (r < 0)
         return r;
     if (*end != '\0')
-        return err_set(EINVAL, "'%s' is not a whole number", text);
+        return err_set(EINVAL, "'%.64s' is not a whole number", text);
     if (v < min || v > max)
-        return err_set(ERANGE, "%s is out of range (%llu to %llu)", text, (unsigned long long)min,
+        return err_set(ERANGE, "%.64s is out of range (%llu to %llu)", text, (unsigned long long)min,
                        (unsigned long long)max);
     *out = v;
     return 0;
@@ -53,17 +53,17 @@ int parse_size(const char *text, uint64_t default_unit, uint64_t *out)
     case 'M': unit = 1ULL << 20; break;
     case 'G': unit = 1ULL << 30; break;
     case 'T': unit = 1ULL << 40; break;
-    default: return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);
+    default: return err_set(EINVAL, "'%.64s': unknown size unit '%.64s' (use K, M, G, T or p)", text, end);
     }
     if (*end) {
         const char *rest = end + 1;
         if (strchr("KMGTkmgt", *end) && (strcmp(rest, "iB") == 0 || strcmp(rest, "B") == 0))
             rest = "";
         if (*rest)
-            return err_set(EINVAL, "'%s': unknown size unit '%s' (use K, M, G, T or p)", text, end);
+            return err_set(EINVAL, "'%.64s': unknown size unit '%.64s' (use K, M, G, T or p)", text, end);
     }
     if (v != 0 && unit > UINT64_MAX / v)
-        return err_set(ERANGE, "'%s' is too large", text);
+        return err_set(ERANGE, "'%.64s' is too large", text);
     *out = v * unit;
     return 0;
 }
@@ -90,12 +90,12 @@ int parse_duration_ms(const char *text, uint64_t max_ms, uint64_t *out)
     else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
         unit_ms = 60000;
     else
-        return err_set(EINVAL, "'%s': unknown duration unit '%s' (use ms, s or m)", text, end);
+        return err_set(EINVAL, "'%.64s': unknown duration unit '%.64s' (use ms, s or m)", text, end);
     if (whole > max_ms / unit_ms)
-        return err_set(ERANGE, "'%s' is longer than %llu ms", text, (unsigned long long)max_ms);
+        return err_set(ERANGE, "'%.64s' is longer than %llu ms", text, (unsigned long long)max_ms);
     uint64_t ms = whole * unit_ms + frac * unit_ms / frac_div;
     if (ms > max_ms)
-        return err_set(ERANGE, "'%s' is longer than %llu ms", text, (unsigned long long)max_ms);
+        return err_set(ERANGE, "'%.64s' is longer than %llu ms", text, (unsigned long long)max_ms);
     *out = ms;
     return 0;
 }
@@ -114,10 +114,10 @@ static int parse_fixed(const char *text, unsigned decimals, uint64_t *out, const
         uint64_t div = 1;
         const char *p = *end + 1;
         if (!isdigit((unsigned char)*p))
-            return err_set(EINVAL, "'%s' is not a number", text);
+            return err_set(EINVAL, "'%.64s' is not a number", text);
         for (; isdigit((unsigned char)*p); p++) {
             if (div >= scale)
-                return err_set(EINVAL, "'%s' has more than %u decimals", text, decimals);
+                return err_set(EINVAL, "'%.64s' has more than %u decimals", text, decimals);
             frac = frac * 10 + (uint64_t)(*p - '0');
             div *= 10;
         }
@@ -125,7 +125,7 @@ static int parse_fixed(const char *text, unsigned decimals, uint64_t *out, const
         *end = p;
     }
     if (whole > (UINT64_MAX - frac) / scale)
-        return err_set(ERANGE, "'%s' is too large", text);
+        return err_set(ERANGE, "'%.64s' is too large", text);
     *out = whole * scale + frac;
     return 0;
 }
@@ -155,9 +155,9 @@ int parse_percent_ppm(const char *text, uint64_t max_ppm, uint64_t *out)
     if (*end == '%')
         end++;
     if (*end)
-        return err_set(EINVAL, "'%s' is not a percentage (write e.g. 30%% or 12.5%%)", text);
+        return err_set(EINVAL, "'%.64s' is not a percentage (write e.g. 30%% or 12.5%%)", text);
     if (v > max_ppm)
-        return err_set(ERANGE, "%s is more than %s", text, format_percent_ppm(max_ppm, (char[32]){0}, 32));
+        return err_set(ERANGE, "%.64s is more than %s", text, format_percent_ppm(max_ppm, (char[32]){0}, 32));
     *out = v;
     return 0;
 }
@@ -176,14 +176,14 @@ int parse_duration_us(const char *text, uint64_t max_us, uint64_t *out)
     else if (strcmp(end, "s") == 0)
         unit_us = 1000000;
     else
-        return err_set(EINVAL, "'%s': unknown duration unit '%s' (use us, ms or s)", text, end);
+        return err_set(EINVAL, "'%.64s': unknown duration unit '%.64s' (use us, ms or s)", text, end);
     if (v / 1000 > max_us / unit_us)
-        return err_set(ERANGE, "'%s' is longer than %llu us", text, (unsigned long long)max_us);
+        return err_set(ERANGE, "'%.64s' is longer than %llu us", text, (unsigned long long)max_us);
     uint64_t us = v * unit_us / 1000;
     if (us > max_us)
-        return err_set(ERANGE, "'%s' is longer than %llu us", text, (unsigned long long)max_us);
+        return err_set(ERANGE, "'%.64s' is longer than %llu us", text, (unsigned long long)max_us);
     if (v * unit_us % 1000)
-        return err_set(EINVAL, "'%s' is not a whole number of microseconds", text);
+        return err_set(EINVAL, "'%.64s' is not a whole number of microseconds", text);
     *out = us;
     return 0;
 }

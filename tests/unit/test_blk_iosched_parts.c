@@ -215,6 +215,12 @@ static void api_edges(void **state)
     assert_int_equal(blk_iosched_enqueue(s, 0, &io, 0), -ENOENT);
     assert_int_equal(blk_iosched_dispatch(s, 0, &p), -EAGAIN);
     assert_int_equal(p.retry_at_ns, UINT64_MAX);
+    /* dispatch_queue's -EAGAIN (iosched.h) leaves *out as it was, its retry time included */
+    p = (struct blk_iosched_pick){.queue = 3, .retry_at_ns = 12345};
+    assert_int_equal(blk_iosched_dispatch_queue(s, 0, 0, &p), -EAGAIN); /* unset */
+    assert_int_equal(blk_iosched_dispatch_queue(s, 9, 0, &p), -EAGAIN); /* out of range */
+    assert_int_equal(p.queue, 3);
+    assert_int_equal(p.retry_at_ns, 12345);
     assert_int_equal(blk_iosched_queue_set(s, 4, &params, 0), -EINVAL);
     assert_int_equal(blk_iosched_queue_set(s, 0, &(struct blk_iosched_params){.weight = 10001}, 0), -EINVAL);
     assert_non_null(strstr(err_msg(), "weight 10001"));
@@ -238,6 +244,13 @@ static void api_edges(void **state)
     assert_int_equal(p.phase, BLK_IOSCHED_WEIGHT);
     assert_int_equal(blk_iosched_dispatch(s, 0, &p), -EBUSY); /* device depth 1 */
     blk_iosched_complete(s, 0);
+    assert_int_equal(blk_iosched_dispatch_queue(s, 0, 0, &p), 0); /* the last one, out of turn */
+    p.retry_at_ns = 777;
+    assert_int_equal(blk_iosched_dispatch_queue(s, 0, 0, &p), -EAGAIN); /* empty now: *out untouched */
+    assert_int_equal(p.retry_at_ns, 777);
+    assert_int_equal(p.io.cookie, 7);
+    blk_iosched_complete(s, 0);
+    assert_int_equal(blk_iosched_enqueue(s, 0, &io, 0), 0);
     assert_int_equal(blk_iosched_dispatch(s, 0, &p), 0);
     assert_int_equal(blk_iosched_queue_remove(s, 0), -EBUSY); /* in flight */
     blk_iosched_complete(s, 0);

@@ -162,6 +162,22 @@ static void accepted(void **state)
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, 20), -ENAMETOOLONG);
     assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/a,b", spec, sizeof(spec)), -EINVAL);
     assert_int_equal(domain_disk_spec(&c, 2, "d7", "/run/s", spec, sizeof(spec)), -EINVAL);
+    /* Values that did not come through the parser are checked again: a comma would make a
+     * word of its own, a blank or a newline a word or a command on the control socket. */
+    static const char *const unsafe[] = {"a,readonly", "a b", "a\nremove-disk d7-vdb", "a\x7f"};
+    for (unsigned k = 0; k < sizeof(unsafe) / sizeof(unsafe[0]); k++) {
+        struct domain_disk keep = c.disks[1];
+        snprintf(c.disks[1].serial, sizeof(c.disks[1].serial), "%s", unsafe[k]);
+        assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, sizeof(spec)), -EINVAL);
+        c.disks[1] = keep;
+        snprintf(c.disks[1].file, sizeof(c.disks[1].file), "%s", unsafe[k]);
+        assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, sizeof(spec)), -EINVAL);
+        c.disks[1] = keep;
+        snprintf(c.disks[1].target, sizeof(c.disks[1].target), "%s", unsafe[k]);
+        assert_int_equal(domain_disk_spec(&c, 1, "d7", "/run/s", spec, sizeof(spec)), -EINVAL);
+        c.disks[1] = keep;
+    }
+    assert_int_equal(domain_disk_spec(&c, 1, "d7\n", "/run/s", spec, sizeof(spec)), -EINVAL);
     domain_config_free(&c);
 
     /* <driver queues='N'>: the disk's request queues, passed to the backend (and the monitor). */

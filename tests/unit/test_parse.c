@@ -231,7 +231,7 @@ static void long_input(void **state)
     uint64_t v = SENTINEL;
     assert_int_equal(parse_size(text, MiB, &v), -ERANGE);
     assert_int_equal(v, SENTINEL);
-    assert_true(strlen(err_msg()) < 1024);
+    assert_true(strlen(err_msg()) < 200); /* the input is quoted, not echoed whole */
     text[1] = 'Z';
     assert_int_equal(parse_u64_range(text, 0, 10, &v), -EINVAL);
     assert_int_equal(v, SENTINEL);

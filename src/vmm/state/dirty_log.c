@@ -7,8 +7,21 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
-#include "vmm/state/net_hold.h"
+#include "vmm/state/move_hold.h"
+#include "vmm/virtio/virtio_blk.h"
 #include "vmm/virtio/virtio_net.h"
+
+/* A vhost-user device's writes during the rounds: in its backend's dirty log (1), or, where
+ * the backend cannot keep one, not made at all: its rings are held for the whole move (0;
+ * said once, here). -errno with err_msg() when even the hold failed (it may be writing). */
+static int watch(struct vhost_front *f)
+{
+    if (move_device_held(MOVE_PRECOPY, vhost_front_log_start(f) == 0) == 0)
+        return 1;
+    log_warn("%s; its rings stay held for the migration", err_msg());
+    int r = vhost_front_hold(f);
+    return r < 0 ? r : 0;
+}
 
 int dirty_log_start(struct dirty_log *dl, struct vm *vm)
 {
@@ -32,18 +45,18 @@ int dirty_log_start(struct dirty_log *dl, struct vm *vm)
     }
     dl->on = 1;
     if (vm->vnet) {
-        r = vhost_front_log_start(&vm->vnet->front);
-        if (r == 0) {
-            dl->net_log = 1;
-        } else {
-            /* Its writes would go unseen: it writes nothing until the move ends. */
-            log_warn("%s; its rings stay held for the migration", err_msg());
-            dl->net_held = 1;
-            if ((r = vm_net_hold(vm)) < 0) {
-                dirty_log_stop(dl);
-                return r;
-            }
+        if ((r = watch(&vm->vnet->front)) < 0) {
+            dirty_log_stop(dl);
+            return r;
         }
+        dl->net_log = r == 1;
+    }
+    for (unsigned i = 0; i < vm->nvblk; i++) {
+        if ((r = watch(&vm->vblk[i]->front)) < 0) {
+            dirty_log_stop(dl);
+            return r;
+        }
+        dl->disk_log |= (unsigned)(r == 1) << i;
     }
     return 0;
 }
@@ -72,6 +85,9 @@ int dirty_log_collect(struct dirty_log *dl, uint64_t *count)
     }
     if (dl->net_log)
         vhost_front_log_take(&vm->vnet->front, dl->bits, dl->npages);
+    for (unsigned i = 0; i < vm->nvblk; i++)
+        if (dl->disk_log >> i & 1)
+            vhost_front_log_take(&vm->vblk[i]->front, dl->bits, dl->npages);
     for (uint64_t w = 0; w < dl->words; w++) {
         dl->bits[w] |= __atomic_exchange_n(&dl->mon[w], 0, __ATOMIC_ACQ_REL);
         n += (uint64_t)__builtin_popcountll(dl->bits[w]);
@@ -85,6 +101,10 @@ void dirty_log_stop(struct dirty_log *dl)
     if (dl->net_log)
         vhost_front_log_stop(&dl->vm->vnet->front);
     dl->net_log = 0;
+    for (unsigned i = 0; dl->vm && i < dl->vm->nvblk; i++)
+        if (dl->disk_log >> i & 1)
+            vhost_front_log_stop(&dl->vm->vblk[i]->front);
+    dl->disk_log = 0;
     if (dl->on)
         vm_set_dirty_logging(dl->vm, 0);
     if (dl->vm && dl->mon) {

@@ -8,11 +8,14 @@
  *   - the monitor's own writes into guest RAM (virtio devices filling buffers and used
  *     rings), which KVM does not see: guest_mem.dirty, set by guest_mem_mark_dirty() from
  *     the virtqueue push path.
- *   - the network backend's writes (xeno-netback fills receive buffers and used rings through
- *     its own mapping of guest RAM): the vhost-user dirty log it keeps for us
- *     (vhost_front_log_start). A backend that cannot keep one has its rings held for the
- *     whole move instead (net_held; state/net_hold.h). The disks' backend is held for the
- *     whole move anyway (state/disk_hold.h).
+ *   - the vhost-user backends' writes (xeno-netback fills receive buffers and used rings,
+ *     xeno-blkback writes read data, status bytes and used rings, each through its own
+ *     mapping of guest RAM): the vhost-user dirty log each keeps for us
+ *     (vhost_front_log_start), so that the network and the disks keep being served during
+ *     the rounds. A backend that cannot keep one has its rings held for the whole move
+ *     instead (state/move_hold.h; the release is the caller's if the move fails); all are
+ *     held at the final stop
+ *     (migrate_send.c).
  * Start before the first full copy, so that nothing written during it is missed. */
 #ifndef XENO_VMM_STATE_DIRTY_LOG_H
 #define XENO_VMM_STATE_DIRTY_LOG_H
@@ -29,8 +32,8 @@ struct dirty_log {
     uint64_t *kvm;   /* scratch for KVM_GET_DIRTY_LOG */
     uint64_t *mon;   /* monitor writes, installed as vm->mem.dirty */
     int on;
-    int net_log;  /* the network backend keeps a dirty log for us */
-    int net_held; /* it could not: its rings are held (released by the caller if the move fails) */
+    int net_log;       /* the network backend keeps a dirty log for us */
+    unsigned disk_log; /* bit i: disk i's backend keeps a dirty log for us */
 };
 
 /* Turns logging on. 0, or a negative errno with err_set() (nothing left on). */

@@ -1,12 +1,13 @@
-/* A domain's disks held still for a save or a migration (docs/migration.md, "Disks"): every
- * virtio-blk request queue is taken back from its backend, which completes, publishes and
- * flushes what it took (virtio_blk_hold), and is given back by vm_disks_release.
+/* A domain's disks held still (docs/migration.md, "Disks"): every virtio-blk request queue
+ * is taken back from its backend, which completes, publishes and flushes what it took
+ * (virtio_blk_hold), and is given back by vm_disks_release.
  *
- * Why a migration holds them for its whole pre-copy: the backend writes guest memory (read
- * data, used rings) through its own mapping, which KVM's dirty log does not see, so pages it
- * wrote during the rounds would reach the destination stale. Held, it writes nothing; the
- * guest's disk requests wait in the ring (the driver sees a slow disk) and are served by the
- * destination's backend after GO, or by this one again if the migration fails.
+ * Held for a save, for the final stop of a live migration (after the vCPUs pause, before the
+ * last look at the dirty log: the image is flushed before the state records its identity),
+ * and for a whole migration only when a disk's backend cannot keep the vhost-user dirty log
+ * (state/dirty_log.c, move_hold.h). During the pre-copy rounds the disks are otherwise served
+ * as usual: xeno-blkback marks every guest page it writes (read data, status bytes, used
+ * rings), which KVM's dirty log cannot see, and each round resends them.
  *
  * Threads: any but a vhost-user front end's; a hold blocks for at most the front end's
  * reply deadline per disk. */

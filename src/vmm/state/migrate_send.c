@@ -370,10 +370,12 @@ static int stop_and_copy(struct migrate_send *m, struct sender *s, struct dirty_
     uint64_t t_pause = now_us();
     vm_pause(vm);
     m->res.paused_vcpus = 1;
-    /* The network backend still fills receive buffers of the paused guest: stop it (it
-     * publishes what it took, logged) before the last look at the logs, so that nothing it
-     * writes comes after it (state/net_hold.h). Frames meanwhile are dropped, as by a link. */
-    if ((r = vm_net_hold(vm)) < 0)
+    /* The network backend still fills receive buffers of the paused guest, and the disks'
+     * backends complete what the guest asked before the pause: stop them (each publishes
+     * what it took, logged; a disk's backend also flushes its image, whose identity the
+     * state records) before the last look at the logs, so that nothing they write comes
+     * after it (net_hold.h, disk_hold.h). Frames meanwhile are dropped, as by a link. */
+    if ((r = vm_net_hold(vm)) < 0 || (r = vm_disks_hold(vm)) < 0)
         return r;
     uint64_t t_paused = now_us(), dirty;
     uint8_t *state = NULL;
@@ -412,13 +414,10 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
      * before logging starts). */
     if ((r = guest_mem_wait_populated(&vm->mem, 60000)) < 0)
         return err_wrap(-r, "the domain's memory is still being restored from its snapshot");
-    /* The disks' backends write guest RAM where KVM's dirty log cannot see it: they stop
-     * (drained and flushed) for the whole move, so that the full pass below has all they
-     * wrote (disk_hold.h). */
-    if ((r = vm_disks_hold(vm)) < 0)
-        return r;
-    /* Logging first, then the full pass: whatever the guest writes during the pass is in
-     * the log for the next round. */
+    /* Logging first, then the full pass: whatever the guest, the monitor or a device's
+     * backend writes during the pass is in the log for the next round. The disks and the
+     * network keep running on their backends' dirty logs; a backend that cannot keep one is
+     * held for the whole move instead (dirty_log_start, move_hold.h). */
     if ((r = dirty_log_start(dl, vm)) < 0)
         return r;
     uint64_t *pend = calloc(dl->words, 8);

@@ -47,6 +47,15 @@ void vhost_front_log_destroy(struct vhost_front_log *l)
     l->size = 0;
 }
 
+void vhost_front_log_mark(struct vhost_front_log *l, uint64_t gpa, uint64_t len)
+{
+    if (!l->bits || len == 0 || gpa + len < gpa)
+        return;
+    uint64_t words = l->size / 8;
+    for (uint64_t p = gpa / LOG_PAGE; p <= (gpa + len - 1) / LOG_PAGE && p / 64 < words; p++)
+        __atomic_or_fetch(&l->bits[p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+}
+
 /* The RAM page (memfd offset / 4096) of guest-physical page p, or UINT64_MAX. */
 static uint64_t ram_page(const struct guest_mem *mem, uint64_t p)
 {

@@ -27,6 +27,9 @@ struct vhost_front_log {
  * a failure. */
 int vhost_front_log_init(struct vhost_front_log *l, const struct guest_mem *mem);
 void vhost_front_log_destroy(struct vhost_front_log *l);
+/* Marks guest-physical [gpa, gpa + len) as the backend would (the front end's own marks, for
+ * writes a lost backend may not have marked). Pages past the log's end are not marked. */
+void vhost_front_log_mark(struct vhost_front_log *l, uint64_t gpa, uint64_t len);
 /* Takes the pages logged since the last call (clearing them in the shared bitmap) and sets
  * their bits in `out`, one bit per RAM page by memfd offset / 4096 (the dirty log's
  * numbering, state/dirty_log.h), npages of them. A marked page outside every RAM range is

@@ -55,6 +55,16 @@ static void drop_connection(struct vhost_front *f, bool protocol_error, const ch
     close(f->conn_fd);
     f->conn_fd = -1;
     f->started = false;
+    /* A backend dies between its store to the used index (or flags, or avail_event) and
+     * the mark of that page: the page changed unlogged, and no successor rewrites it until
+     * its next completion. Its other writes are safe: read data and status bytes are marked
+     * before their request is published, and an unpublished request is redone (and marked
+     * again) by the next backend or the destination's. So a lost backend costs a migration
+     * the resending of its used rings (docs/migration.md, "Disks"). Its io_uring reads are
+     * over before its socket closes: the kernel ends a task's requests before its files. */
+    if (f->logging)
+        for (unsigned q = 0; q < f->log_rings; q++)
+            vhost_front_log_mark(&f->log, f->log_used[q].gpa, f->log_used[q].len);
     bump(&f->stats.disconnects);
     if (protocol_error) {
         bump(&f->stats.protocol_errors);
@@ -301,6 +311,10 @@ static int hand_over(struct vhost_front *f, const struct vhost_front_rings *rs)
                        (unsigned long long)(needed & ~f->backend_features));
     uint64_t features = needed | (f->backend_features & (1ULL << VU_F_PROTOCOL_FEATURES));
     f->hand_features = features;
+    /* From the first ring message on the backend may write the used rings (drop_connection). */
+    for (unsigned q = 0; q < rs->nrings; q++)
+        f->log_used[q] = (struct vhost_front_range){.gpa = rs->ring[q].used, .len = vu_used_bytes(rs->ring[q].num)};
+    f->log_rings = rs->nrings;
     if (f->logging)
         features |= 1ULL << VU_F_LOG_ALL; /* try_hand_over checked can_log */
     if ((r = call_u64(f, VHOST_USER_SET_FEATURES, features, NULL)) < 0 || (r = set_mem_table(f)) < 0 ||
@@ -366,9 +380,9 @@ static void try_hand_over(struct vhost_front *f)
         if (hand_over(f, &rs) < 0)
             drop_connection(f, true, err_msg());
         else
-            log_info("%s: rings handed to the backend (%u ring(s), used indices %u %u%s)", f->name, rs.nrings,
+            log_info("%s: rings handed to the backend (%u ring(s), used indices %u %u%s)%s", f->name, rs.nrings,
                      used_idx(f, &rs.ring[0]), rs.nrings > 1 ? used_idx(f, &rs.ring[1]) : 0,
-                     rs.nrings > 2 ? " ..." : "");
+                     rs.nrings > 2 ? " ..." : "", f->logging ? ", dirty log on" : "");
     }
     pthread_mutex_unlock(&f->io_lock);
 }
@@ -635,10 +649,13 @@ int vhost_front_log_start(struct vhost_front *f)
         begin_exchange(f);
         if ((r = set_log_base(f)) < 0 ||
             (r = call_u64(f, VHOST_USER_SET_FEATURES, f->hand_features | (1ULL << VU_F_LOG_ALL), NULL)) < 0) {
-            /* It may be writing unlogged: drop it; the next backend gets the log with the rings. */
+            /* It may be writing unlogged: drop it; the next backend gets the log with the rings.
+             * The reason copied first: err_set() must not read the message it is replacing. */
+            char why[256];
+            snprintf(why, sizeof(why), "%s", err_msg());
+            drop_connection(f, true, why);
             r = err_set(-r == ETIMEDOUT ? ETIMEDOUT : EPROTO, "%s: the backend did not start its dirty log: %s",
-                        f->name, err_msg());
-            drop_connection(f, true, err_msg());
+                        f->name, why);
             f->logging = false; /* the caller holds the rings instead */
         }
     }

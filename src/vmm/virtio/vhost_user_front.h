@@ -76,6 +76,11 @@ struct vhost_front_stats {
     uint64_t protocol_errors; /* connections dropped for a bad message or a missed deadline */
 };
 
+/* A range of guest-physical memory. */
+struct vhost_front_range {
+    uint64_t gpa, len;
+};
+
 struct vhost_front {
     char name[32];  /* "virtio-net": log lines */
     char path[108]; /* the socket */
@@ -109,6 +114,10 @@ struct vhost_front {
      * writes. While it is on, rings go only to a backend that logs. */
     struct vhost_front_log log;
     bool logging;
+    /* The used rings of the last hand-over (guest-physical): marked in the log when a
+     * backend is lost while it logs. */
+    struct vhost_front_range log_used[VHOST_FRONT_MAX_RINGS];
+    unsigned log_rings;
 
     struct vhost_front_stats stats; /* under io_lock; read with relaxed atomics */
 };
