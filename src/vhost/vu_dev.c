@@ -198,6 +198,15 @@ static int apply_ring(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool
     }
 }
 
+/* The first queue whose ring runs, or -1. */
+static int running_queue(const struct vu_dev *d)
+{
+    for (int q = 0; q < (int)d->cls->nq; q++)
+        if (d->vq[q].started)
+            return q;
+    return -1;
+}
+
 /* The inflight region shared with the front end across backend restarts (the class owns its layout). */
 static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, bool *replied)
 {
@@ -206,6 +215,11 @@ static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, 
     case VHOST_USER_GET_INFLIGHT_FD: {
         int fd = -1;
         struct vhost_user_inflight f = {0};
+        /* A new region replaces the one a running ring writes (the class unmaps it): a front
+         * end that asks now is wrong or hostile, and would make the shared backend write
+         * through a stale mapping. */
+        if ((q = running_queue(d)) >= 0)
+            return err_set(EBUSY, "%s %s: GET_INFLIGHT_FD while queue %d runs", d->cls->kind, d->name, q);
         rc = d->cls->inflight_get(d, &m->payload.inflight, &f, &fd);
         if (rc < 0)
             return err_wrap(-rc, "%s %s: GET_INFLIGHT_FD", d->cls->kind, d->name);
@@ -225,10 +239,8 @@ static int apply_inflight(struct vu_dev *d, int sock, struct vhost_user_msg *m, 
         int fd = m->fds[0];
         m->fds[0] = -1;
         m->nfds = 0;
-        for (q = 0; q < (int)d->cls->nq; q++)
-            if (d->vq[q].started)
-                return close(fd),
-                       err_set(EINVAL, "%s %s: SET_INFLIGHT_FD while queue %d runs", d->cls->kind, d->name, q);
+        if ((q = running_queue(d)) >= 0)
+            return close(fd), err_set(EINVAL, "%s %s: SET_INFLIGHT_FD while queue %d runs", d->cls->kind, d->name, q);
         rc = d->cls->inflight_set(d, fd, &m->payload.inflight);
         if (rc < 0)
             return err_wrap(-rc, "%s %s: SET_INFLIGHT_FD", d->cls->kind, d->name);

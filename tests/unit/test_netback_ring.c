@@ -476,6 +476,22 @@ static void test_vu_dev_answers(void **state)
     assert_int_equal(r.payload.inflight.mmap_size, inflight_region_size(2, 256));
     assert_int_equal(fcntl(r.fds[0], F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     vhost_user_msg_close_fds(&r);
+    /* ... but not while a ring runs: it writes the region a new one would unmap (a stale
+     * mapping in the backend every domain shares). Refused (no region, a protocol error),
+     * nothing replaced. */
+    void *region = test_inflight.base;
+    uint64_t errors = d.protocol_errors;
+    d.vq[0].started = true;
+    vhost_user_msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, 0);
+    m.payload.inflight = (struct vhost_user_inflight){.num_queues = 2, .queue_size = 256};
+    m.hdr.size = sizeof(m.payload.inflight);
+    assert_int_equal(vhost_user_send(sv[0], &m), 0);
+    struct vhost_user_msg in;
+    assert_int_equal(vhost_user_recv(sv[1], &in, false), 0);
+    vu_dev_handle(&d, sv[1], &in);
+    assert_int_equal(d.protocol_errors, errors + 1);
+    assert_ptr_equal(test_inflight.base, region);
+    d.vq[0].started = false;
     vhost_user_msg_state(&m, VHOST_USER_SET_VRING_BASE, 1, 77);
     assert_int_equal(exchange(&d, sv[0], sv[1], &m, &r), 0);
     vhost_user_msg_state(&m, VHOST_USER_GET_VRING_BASE, 1, 0);
