@@ -7,7 +7,6 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
-#include "vmm/state/move_hold.h"
 #include "vmm/virtio/virtio_blk.h"
 #include "vmm/virtio/virtio_net.h"
 
@@ -16,7 +15,7 @@
  * said once, here). -errno with err_msg() when even the hold failed (it may be writing). */
 static int watch(struct vhost_front *f)
 {
-    if (move_device_held(MOVE_PRECOPY, vhost_front_log_start(f) == 0) == 0)
+    if (vhost_front_log_start(f) == 0)
         return 1;
     log_warn("%s; its rings stay held for the migration", err_msg());
     int r = vhost_front_hold(f);

@@ -13,9 +13,9 @@
  *     mapping of guest RAM): the vhost-user dirty log each keeps for us
  *     (vhost_front_log_start), so that the network and the disks keep being served during
  *     the rounds. A backend that cannot keep one has its rings held for the whole move
- *     instead (state/move_hold.h; the release is the caller's if the move fails); all are
- *     held at the final stop
- *     (migrate_send.c).
+ *     instead (the release is the caller's if the move fails); all are held at the final
+ *     stop and for a save (migrate_send.c, disk_hold.h, net_hold.h), and on restore until
+ *     RAM is in.
  * Start before the first full copy, so that nothing written during it is missed. */
 #ifndef XENO_VMM_STATE_DIRTY_LOG_H
 #define XENO_VMM_STATE_DIRTY_LOG_H

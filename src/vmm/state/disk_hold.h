@@ -5,7 +5,7 @@
  * Held for a save, for the final stop of a live migration (after the vCPUs pause, before the
  * last look at the dirty log: the image is flushed before the state records its identity),
  * and for a whole migration only when a disk's backend cannot keep the vhost-user dirty log
- * (state/dirty_log.c, move_hold.h). During the pre-copy rounds the disks are otherwise served
+ * (state/dirty_log.c). During the pre-copy rounds the disks are otherwise served
  * as usual: xeno-blkback marks every guest page it writes (read data, status bytes, used
  * rings), which KVM's dirty log cannot see, and each round resends them.
  *

@@ -417,7 +417,7 @@ static int run(struct migrate_send *m, struct sender *s, struct dirty_log *dl, u
     /* Logging first, then the full pass: whatever the guest, the monitor or a device's
      * backend writes during the pass is in the log for the next round. The disks and the
      * network keep running on their backends' dirty logs; a backend that cannot keep one is
-     * held for the whole move instead (dirty_log_start, move_hold.h). */
+     * held for the whole move instead (dirty_log_start). */
     if ((r = dirty_log_start(dl, vm)) < 0)
         return r;
     uint64_t *pend = calloc(dl->words, 8);
