@@ -116,6 +116,11 @@ wait_until() {
     done
 }
 has() { grep -q -- "$2" "$1" 2>/dev/null; } # FILE PATTERN
+# guest_has FILE PATTERN: the guest's console output in a file the monitor also logs to (its
+# stdout and stderr together) holds PATTERN. The console is written a byte at a time, a log
+# line whole, so a log line can land inside a console line ("2 qu" LOG-LINE "eue(s)"): whole
+# "xeno-vmm: LEVEL: ..." lines are taken out wherever they start before looking.
+guest_has() { perl -0pe 's/xeno-vmm: \w+: [^\n]*\n//g' "$1" 2>/dev/null | grep -q -- "$2"; }
 # jqe FILTER...: `jq -e` that fails on empty input (jq 1.6 exits 0 when it reads nothing, so
 # `xenctl --json info GONE | jq -e ...` would pass). Checks use this, never a bare jq -e.
 jqe() {

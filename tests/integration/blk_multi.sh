@@ -63,8 +63,8 @@ if mq_ready blk-multi; then
     kill -0 "$BB_PID" 2>/dev/null
     alive=$?
     bb_stop
-    check blk-multi '[ $RC -eq 0 ] && has "$TMP/mq.log" "Test result: PASS" &&
-        has "$TMP/mq.log" "disk 0: 2048 sectors, 2 queue(s)" && has "$TMP/mq.log" "disk 1: 2048 sectors, 2 queue(s)"' \
+    check blk-multi '[ $RC -eq 0 ] && guest_has "$TMP/mq.log" "Test result: PASS" &&
+        guest_has "$TMP/mq.log" "disk 0: 2048 sectors, 2 queue(s)" && guest_has "$TMP/mq.log" "disk 1: 2048 sectors, 2 queue(s)"' \
         "guest: $(log_tail "$TMP/mq.log") backend: $(log_tail "$TMP/mq.bb.log")"
     check blk-multi-images 'mq_image_verify "$TMP/images/mq-a.img" 2048 0 && mq_image_verify "$TMP/images/mq-b.img" 2048 1' \
         "the image files do not hold the patterns"
@@ -89,7 +89,7 @@ if mq_ready blk-multi-kill9; then
     bb_start mk $(mq_disks mk 2)
     mq_vmm_wait
     bb_stop
-    check blk-multi-kill9 '[ $RC -eq 0 ] && has "$TMP/mk.log" "Test result: PASS" && [ "$killed_at" -lt 4096 ] &&
+    check blk-multi-kill9 '[ $RC -eq 0 ] && guest_has "$TMP/mk.log" "Test result: PASS" && [ "$killed_at" -lt 4096 ] &&
         [ "$(grep -c "virtio-blk: rings handed to the backend (2 ring(s)" "$TMP/mk.log")" -ge 2 ] &&
         [ "$(grep -c "virtio-blk1: rings handed to the backend (2 ring(s)" "$TMP/mk.log")" -ge 2 ]' \
         "killed at ${killed_at:-?} KiB; guest: $(log_tail "$TMP/mk.log") backend: $(log_tail "$TMP/mk.bb.log")"
@@ -115,8 +115,8 @@ if mq_ready blk-multi-six; then
     for i in 0 1 2 3 4 5; do
         mq_image_verify "$TMP/images/six$i.img" 512 $i || images_ok=1
     done
-    check blk-multi-six '[ $RC -eq 0 ] && has "$TMP/six.log" "Test result: PASS" &&
-        has "$TMP/six.log" "disk 5: 512 sectors, 2 queue(s)" && has "$TMP/six.log" "disk 4: 512 sectors, 1 queue(s)" &&
+    check blk-multi-six '[ $RC -eq 0 ] && guest_has "$TMP/six.log" "Test result: PASS" &&
+        guest_has "$TMP/six.log" "disk 5: 512 sectors, 2 queue(s)" && guest_has "$TMP/six.log" "disk 4: 512 sectors, 1 queue(s)" &&
         [ $images_ok -eq 0 ]' "images_ok=$images_ok; guest: $(log_tail "$TMP/six.log") backend: $(log_tail "$TMP/six.bb.log")"
 fi
 
