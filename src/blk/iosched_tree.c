@@ -57,9 +57,11 @@ void blk_tree_free(struct blk_iosched *s)
     free(s->pos_w);
 }
 
+/* A queue joining adds at most one child to each node: itself to its home, or its home
+ * nested in its other group (choose_home), and the heaps hold children only. */
 static int reserve_node(struct blk_node *n)
 {
-    uint32_t want = n->children + 2;
+    uint32_t want = n->children + 1;
     if (want <= n->r.cap && want <= n->p.cap)
         return 0;
     want = want < 2 * n->r.cap ? 2 * n->r.cap : want;
@@ -339,7 +341,7 @@ static inline __attribute__((always_inline)) bool sync_entry(struct blk_heap *up
         return true;
     }
     const struct blk_heap_entry *top = blk_heap_top(own);
-    if (at != BLK_HEAP_NONE && up->e[at].key == top->key && up->e[at].queue == top->queue)
+    if (at != BLK_HEAP_NONE && blk_heap_slot(up, at)->key == top->key && blk_heap_slot(up, at)->queue == top->queue)
         return false;
     blk_heap_set_as(up, id, top->key, top->queue);
     return true;
@@ -477,13 +479,13 @@ static void rekey_p(struct blk_iosched *s, uint32_t g)
 {
     struct blk_heap *h = &s->node[g].p;
     for (uint32_t k = 0; k < h->n; k++) {
-        uint32_t id = h->e[k].id;
-        if (id < s->cfg.queues) {
-            h->e[k].key = s->q[id].p_tag;
+        struct blk_heap_entry *e = blk_heap_slot(h, k);
+        if (e->id < s->cfg.queues) {
+            e->key = s->q[e->id].p_tag;
         } else {
-            const struct blk_heap *c = &s->node[id - s->cfg.queues].p;
-            h->e[k].key = c->e[0].key;
-            h->e[k].queue = c->e[0].queue;
+            const struct blk_heap_entry *top = blk_heap_top(&s->node[e->id - s->cfg.queues].p);
+            e->key = top->key;
+            e->queue = top->queue;
         }
     }
     blk_heap_heapify(h);

@@ -31,7 +31,7 @@
 #include "blk/iosched_heap.h"
 
 #define BLK_ROOT 0u       /* node 0: the root; groups are nodes 1..groups */
-#define BLK_NODE_INLINE 6 /* entries of a group's heaps kept in its node (blk_tree_reserve asks children + 2) */
+#define BLK_NODE_INLINE 4 /* a group's heaps' leaf slots kept in its node (blk_tree_reserve asks children + 1) */
 
 struct blk_slot {
     struct blk_io io;
@@ -91,8 +91,8 @@ struct blk_node {
     /* A group's heaps' first entries, in its own cache lines (the next two after the above):
      * a libvirt group of a few disks, a sponsor of a few libvirt groups, needs no other
      * memory; a larger group's heaps move to their own allocation as it grows. */
-    struct blk_heap_entry inline_p[BLK_NODE_INLINE] __attribute__((aligned(64)));
-    struct blk_heap_entry inline_r[BLK_NODE_INLINE];
+    struct blk_heap_entry inline_p[BLK_HEAP_NODES(BLK_NODE_INLINE)] __attribute__((aligned(64)));
+    struct blk_heap_entry inline_r[BLK_HEAP_NODES(BLK_NODE_INLINE)] __attribute__((aligned(64)));
     struct blk_limits limits; /* a group's; none for the root */
 } __attribute__((aligned(64)));
 

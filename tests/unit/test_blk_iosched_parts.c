@@ -1,4 +1,4 @@
-/* The disk I/O scheduler's parts one by one (src/blk/): the indexed heap against a brute
+/* The disk I/O scheduler's parts one by one (src/blk/): the tournament tree against a brute
  * force, the <iotune> limits (exact ready times, size_iops_sec, live changes, refusals that
  * name the setting), the scheduler's API edges (depth, full queues, retry times, removal,
  * throttled time, the P-tag rebase) and admission control with its capacity record.
@@ -34,14 +34,24 @@ static uint64_t next_rand(void)
 
 /* --- the heap --- */
 
-static void heap_matches_brute_force(void **state)
+/* The tournament tree against a brute force: inserts, moves, removals (the last slot's
+ * member fills the hole), depth growing and shrinking, rebases; grown = starts in 4 slots of
+ * caller storage and grows (blk_heap_reserve) as members come. */
+static void heap_against_brute_force(bool grown)
 {
-    (void)state;
     enum { N = 64 };
     struct blk_heap h;
+    struct blk_heap_entry storage[BLK_HEAP_NODES(4)];
+    uint32_t pos[N];
     uint64_t key[N];
     bool in[N] = {false};
-    assert_int_equal(blk_heap_init(&h, N), 0);
+    if (grown) {
+        for (uint32_t i = 0; i < N; i++)
+            pos[i] = BLK_HEAP_NONE;
+        blk_heap_init_inline(&h, storage, 4, pos);
+    } else {
+        assert_int_equal(blk_heap_init(&h, N), 0);
+    }
     for (int step = 0; step < 20000; step++) {
         uint32_t q = next_rand() % N;
         if (next_rand() % 3 == 0) {
@@ -49,6 +59,10 @@ static void heap_matches_brute_force(void **state)
             in[q] = false;
         } else {
             key[q] = next_rand() % 1000;
+            if (grown && h.n == h.cap && !in[q]) {
+                assert_int_equal(blk_heap_reserve(&h, h.n + 1), 0);
+                assert_true(h.cap >= h.n + 1);
+            }
             blk_heap_set(&h, q, key[q]);
             in[q] = true;
         }
@@ -65,6 +79,8 @@ static void heap_matches_brute_force(void **state)
                 n++;
                 if (best == BLK_HEAP_NONE || key[i] < key[best])
                     best = i;
+                assert_int_equal(blk_heap_slot(&h, h.pos[i])->id, i);
+                assert_int_equal(blk_heap_slot(&h, h.pos[i])->key, key[i]);
             }
         }
         assert_int_equal(h.n, n);
@@ -76,6 +92,18 @@ static void heap_matches_brute_force(void **state)
         }
     }
     blk_heap_free(&h);
+}
+
+static void heap_matches_brute_force(void **state)
+{
+    (void)state;
+    heap_against_brute_force(false);
+}
+
+static void heap_grows_from_inline_storage(void **state)
+{
+    (void)state;
+    heap_against_brute_force(true);
 }
 
 /* --- limits --- */
@@ -529,6 +557,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(heap_matches_brute_force),
+        cmocka_unit_test(heap_grows_from_inline_storage),
         cmocka_unit_test(limits_exact),
         cmocka_unit_test(limits_size_iops),
         cmocka_unit_test(limits_refusals),
