@@ -111,8 +111,12 @@ int blk_inflight_queue_start(struct blk_disk *d, unsigned qi)
         return rc;
     }
     vr->last_avail = q->redo->last_avail;
-    if (q->redo->n)
+    if (q->redo->n) {
         log_info("disk %s queue %u: %u request(s) taken and not completed before the restart: redone", d->cfg.name, qi,
                  q->redo->n);
+    } else { /* NULL: nothing to redo (the loop keeps a queue with requests to redo awake) */
+        free(q->redo);
+        q->redo = NULL;
+    }
     return 0;
 }

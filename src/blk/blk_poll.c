@@ -29,12 +29,11 @@ void blkback_busy_poll(struct blkback *bb)
     uint64_t now = blk_now_ns(), until = now + bb->poll_ns, stop = now + BLK_POLL_TURN_MAX_NS;
     while (now < until && now < stop) {
         bool found = false;
-        for (unsigned i = 0; i < bb->ndisks; i++)
-            for (unsigned q = 0; q < bb->disk[i]->cfg.queues; q++)
-                if (bb->disk[i]->sock >= 0 && ring_has_work(bb->disk[i], q)) {
-                    blk_queue_kick(bb->disk[i], q);
-                    found = true;
-                }
+        for (struct blk_queue *q = bb->live; q; q = q->live_next) /* the others' guests kick */
+            if (q->disk->sock >= 0 && ring_has_work(q->disk, q->index)) {
+                blk_queue_kick(q->disk, q->index);
+                found = true;
+            }
         /* Completions reach the CQ without a syscall: io_uring runs its task work when it
          * interrupts this task (the ring is not set up COOP_TASKRUN). */
         if (io_uring_cq_ready(&bb->ring) || bb->sq_prepared)
@@ -51,13 +50,13 @@ void blkback_busy_poll(struct blkback *bb)
 bool blkback_kicks_on(struct blkback *bb)
 {
     bool work = false;
-    for (unsigned i = 0; i < bb->ndisks; i++) {
-        struct blk_disk *d = bb->disk[i];
-        if (d->sock < 0)
-            continue;
-        for (unsigned q = 0; q < d->cfg.queues; q++)
-            if (vring_kicks_on(&d->dev.vq[q]) && ring_has_work(d, q))
-                work = true;
+    for (struct blk_queue *q = bb->live, *next; q; q = next) {
+        next = q->live_next;
+        struct blk_disk *d = q->disk;
+        if (d->sock >= 0 && vring_kicks_on(&d->dev.vq[q->index]) && ring_has_work(d, q->index))
+            work = true;
+        else if (!q->inflight && !q->rekick && !q->redo) /* asleep: its next kick wakes the loop */
+            blk_live_remove(bb, q);
     }
     return work;
 }

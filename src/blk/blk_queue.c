@@ -194,6 +194,7 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
     struct vring *vr = &d->dev.vq[qi];
     if (!vr->started || vr->broken || !q->num)
         return;
+    blk_live_add(d->bb, q);
     vring_kicks_off(vr); /* we are looking at the ring: no kick needed until blkback_kicks_on */
     while (blk_queue_can_take(q, vr)) {
         int r = next_chain(q, vr);
@@ -353,17 +354,43 @@ static void complete_cqe(struct blkback *bb, struct blk_slot *s, int res)
     }
 }
 
-/* Queues whose barrier completed take again (their guests kicked while they waited). */
+void blk_live_add(struct blkback *bb, struct blk_queue *q)
+{
+    if (q->live)
+        return;
+    q->live = true;
+    q->live_prev = NULL;
+    q->live_next = bb->live;
+    if (bb->live)
+        bb->live->live_prev = q;
+    bb->live = q;
+}
+
+void blk_live_remove(struct blkback *bb, struct blk_queue *q)
+{
+    if (!q->live)
+        return;
+    if (q->live_prev)
+        q->live_prev->live_next = q->live_next;
+    else
+        bb->live = q->live_next;
+    if (q->live_next)
+        q->live_next->live_prev = q->live_prev;
+    q->live = false;
+    q->live_prev = q->live_next = NULL;
+}
+
+/* Queues whose barrier completed take again (their guests kicked while they waited). A
+ * barrier runs on a queue with requests in flight: a live one. */
 static unsigned rekick(struct blkback *bb)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < bb->ndisks; i++)
-        for (unsigned q = 0; q < bb->disk[i]->cfg.queues; q++)
-            if (bb->disk[i]->q[q].rekick) {
-                bb->disk[i]->q[q].rekick = false;
-                blk_queue_kick(bb->disk[i], q);
-                n++;
-            }
+    for (struct blk_queue *q = bb->live; q; q = q->live_next)
+        if (q->rekick) {
+            q->rekick = false;
+            blk_queue_kick(q->disk, q->index);
+            n++;
+        }
     return n;
 }
 
@@ -397,12 +424,8 @@ void blk_io_run(struct blkback *bb, bool wait)
             break;
         wait = false;
     }
-    for (unsigned i = 0; i < bb->ndisks; i++) {
-        struct blk_disk *d = bb->disk[i];
-        for (unsigned q = 0; q < d->cfg.queues; q++)
-            if (d->dev.vq[q].started)
-                vring_notify(&d->dev.vq[q]);
-    }
+    for (struct blk_queue *q = bb->live; q; q = q->live_next) /* only a live queue publishes */
+        vring_notify(&q->disk->dev.vq[q->index]);
 }
 
 /* ---- ring start and stop ---- */
@@ -411,6 +434,7 @@ void blk_queue_start(struct blk_disk *d, unsigned qi)
 {
     struct blk_queue *q = &d->q[qi];
     struct vring *vr = &d->dev.vq[qi];
+    blk_watch_kick(q, true);
     free(q->slots);
     q->slots = calloc(vr->num, sizeof(*q->slots));
     if (!q->slots) {
@@ -443,6 +467,7 @@ void blk_queue_stop(struct blk_disk *d, unsigned qi)
 {
     struct blk_queue *q = &d->q[qi];
     struct blkback *bb = d->bb;
+    blk_watch_kick(q, false);
     q->stopping = true; /* completions do not take more (a barrier's rekick) */
     /* Requests not yet submitted are done now, whatever the disk's limits (charged all the
      * same): dropping them would lose writes, holding them would hold the front end. */
@@ -467,4 +492,5 @@ void blk_queue_stop(struct blk_disk *d, unsigned qi)
     q->iq = (struct vu_inflight_queue){0};
     q->barrier = NULL;
     q->rekick = false;
+    blk_live_remove(bb, q);
 }

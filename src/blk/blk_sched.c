@@ -172,7 +172,7 @@ int blk_sched_attach(struct blk_disk *d)
 {
     struct blkback *bb = d->bb;
     unsigned i = 0;
-    while (i < BLK_MAX_DISKS && (bb->queue_used >> i & 1))
+    while (i < BLK_MAX_DISKS && (bb->queue_used[i / 64] >> (i % 64) & 1))
         i++;
     if (i == BLK_MAX_DISKS)
         return err_set(ENOSPC, "disk %s: no scheduler queue free", d->cfg.name);
@@ -182,14 +182,14 @@ int blk_sched_attach(struct blk_disk *d)
     int e = apply(bb, d, &q, false);
     if (e)
         return e;
-    bb->queue_used |= 1ull << i;
+    bb->queue_used[i / 64] |= 1ull << (i % 64);
     return 0;
 }
 
 void blk_sched_detach(struct blk_disk *d)
 {
     struct blkback *bb = d->bb;
-    if (!(bb->queue_used >> d->sched_q & 1))
+    if (!(bb->queue_used[d->sched_q / 64] >> (d->sched_q % 64) & 1))
         return;
     if (blk_iosched_queue_remove(bb->sched, d->sched_q) < 0) {
         log_warn("disk %s: %s", d->cfg.name, err_msg());
@@ -199,7 +199,7 @@ void blk_sched_detach(struct blk_disk *d)
         if (d->sched_g[k])
             bb->group[d->sched_g[k] - 1].members--;
     d->sched_g[0] = d->sched_g[1] = 0;
-    bb->queue_used &= ~(1ull << d->sched_q);
+    bb->queue_used[d->sched_q / 64] &= ~(1ull << (d->sched_q % 64));
 }
 
 int blkback_set_qos(struct blkback *bb, const char *name, const struct blk_qos *qos)

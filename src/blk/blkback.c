@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -78,11 +79,40 @@ static void disk_class(struct blk_disk *d)
 
 /* ---- connections ---- */
 
+/* ---- the epoll set: what an event names ---- */
+
+#define EV_RING 0ull /* io_uring's completions; a disk's socket is the disk | EV_SOCK, a kick the queue */
+#define EV_SOCK 1ull
+
+static void watch(struct blkback *bb, int fd, uint64_t what, const char *name)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = what};
+    if (epoll_ctl(bb->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        log_warn("%s: epoll_ctl: %s", name, strerror(errno)); /* ENOMEM/ENOSPC: the limits of epoll */
+}
+
+static void unwatch(struct blkback *bb, int fd)
+{
+    if (fd >= 0)
+        epoll_ctl(bb->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT when watch failed: nothing to undo */
+}
+
+void blk_watch_kick(struct blk_queue *q, bool on)
+{
+    struct blk_disk *d = q->disk;
+    int fd = d->dev.vq[q->index].kick_fd;
+    if (on)
+        watch(d->bb, fd, (uint64_t)(uintptr_t)q, d->cfg.name);
+    else
+        unwatch(d->bb, fd);
+}
+
 static void disk_disconnect(struct blk_disk *d, const char *why)
 {
     if (d->sock < 0)
         return;
     vu_dev_reset(&d->dev); /* stops the rings: their requests finish first */
+    unwatch(d->bb, d->sock);
     close(d->sock);
     d->sock = -1;
     log_info("disk %s: disconnected from %s: %s", d->cfg.name, d->cfg.socket, why);
@@ -93,6 +123,8 @@ static void disk_disconnect(struct blk_disk *d, const char *why)
         d->backoff_ms = BLK_RECONNECT_MIN_MS;
     d->retry_at_ns = now + (uint64_t)d->backoff_ms * 1000000ull;
     d->backoff_ms = d->backoff_ms * 2 > BLK_RECONNECT_MAX_MS ? BLK_RECONNECT_MAX_MS : d->backoff_ms * 2;
+    if (d->retry_at_ns < d->bb->next_retry_ns)
+        d->bb->next_retry_ns = d->retry_at_ns;
 }
 
 static void disk_try_connect(struct blk_disk *d, uint64_t now)
@@ -108,6 +140,7 @@ static void disk_try_connect(struct blk_disk *d, uint64_t now)
     d->sock = s;
     d->connects++;
     d->connected_at_ns = now;
+    watch(d->bb, s, (uint64_t)(uintptr_t)d | EV_SOCK, d->cfg.name);
     log_info("disk %s: connected to %s", d->cfg.name, d->cfg.socket);
 }
 
@@ -135,6 +168,10 @@ int blkback_init(struct blkback *bb, int image_dirfd)
 {
     memset(bb, 0, sizeof(*bb));
     bb->dirfd = image_dirfd;
+    bb->next_retry_ns = UINT64_MAX;
+    bb->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (bb->epfd < 0)
+        return err_set(errno, "epoll_create1: %s", strerror(errno));
     for (unsigned i = 0; i < BLK_OVL_OPS; i++)
         bb->ovl_op[i].next_free = i + 1 < BLK_OVL_OPS ? &bb->ovl_op[i + 1] : NULL;
     bb->ovl_free = &bb->ovl_op[0];
@@ -143,8 +180,10 @@ int blkback_init(struct blkback *bb, int image_dirfd)
      * does not allow io_uring_register either). A compromised backend cannot turn the ring
      * into a way around the sandbox's calls (no OPENAT, CONNECT, ...). */
     int rc = io_uring_queue_init(BLK_URING_ENTRIES, &bb->ring, IORING_SETUP_R_DISABLED);
-    if (rc < 0)
+    if (rc < 0) {
+        close(bb->epfd);
         return err_set(-rc, "io_uring_queue_init: %s", strerror(-rc));
+    }
     static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE};
     struct io_uring_restriction res[sizeof(ops)];
     memset(res, 0, sizeof(res));
@@ -156,12 +195,15 @@ int blkback_init(struct blkback *bb, int image_dirfd)
         syscall(SYS_io_uring_register, fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
         int e = errno;
         io_uring_queue_exit(&bb->ring);
+        close(bb->epfd);
         return err_set(e, "io_uring restrictions: %s", strerror(e));
     }
     if ((rc = blkback_set_device(bb, NULL, 0)) < 0) {
         io_uring_queue_exit(&bb->ring);
+        close(bb->epfd);
         return rc;
     }
+    watch(bb, fd, EV_RING, "io_uring");
     return 0;
 }
 
@@ -178,6 +220,7 @@ void blkback_fini(struct blkback *bb)
     }
     bb->ndisks = 0;
     io_uring_queue_exit(&bb->ring);
+    close(bb->epfd);
     blk_iosched_destroy(bb->sched);
     bb->sched = NULL;
     if (bb->dirfd >= 0)
@@ -220,6 +263,7 @@ int blkback_disk_add(struct blkback *bb, const struct blk_disk_config *cfg)
     vu_dev_init(&d->dev, d->cfg.name, &d->cls);
     d->sock = -1;
     d->backoff_ms = BLK_RECONNECT_MIN_MS;
+    bb->next_retry_ns = 0; /* connects at the next turn */
     bb->disk[bb->ndisks++] = d;
     log_info("disk %s: image %s (%llu sectors%s%s), socket %s", cfg->name, cfg->file,
              (unsigned long long)d->info.sectors, cfg->readonly ? ", read-only" : "",
@@ -280,70 +324,80 @@ int blkback_disk_remove(struct blkback *bb, const char *name)
     return err_set(ENOENT, "disk %s: no such disk", name);
 }
 
-/* pfd entries: per disk its socket, then its started queues' kick fds; the ring's fd last. */
-unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms)
+/* The disks not connected whose time came try again; the next reconnect is remembered, so a
+ * turn looks at the disks only when one is due. */
+static void reconnect_due(struct blkback *bb, uint64_t now)
 {
-    unsigned n = 0;
-    uint64_t now = blk_now_ns();
+    if (now < bb->next_retry_ns)
+        return;
+    bb->next_retry_ns = UINT64_MAX;
     for (unsigned i = 0; i < bb->ndisks; i++) {
         struct blk_disk *d = bb->disk[i];
         if (d->sock < 0 && now >= d->retry_at_ns)
             disk_try_connect(d, now);
-        if (d->sock < 0) {
-            uint64_t ms = (d->retry_at_ns - now) / 1000000ull + 1;
-            if ((int64_t)ms < *timeout_ms || *timeout_ms < 0)
-                *timeout_ms = (int)ms;
-            continue;
-        }
-        if (n < max)
-            pfd[n++] = (struct pollfd){.fd = d->sock, .events = POLLIN};
-        for (unsigned q = 0; q < d->cfg.queues && n < max; q++)
-            if (d->dev.vq[q].started)
-                pfd[n++] = (struct pollfd){.fd = d->dev.vq[q].kick_fd, .events = POLLIN};
+        if (d->sock < 0 && d->retry_at_ns < bb->next_retry_ns)
+            bb->next_retry_ns = d->retry_at_ns;
     }
-    if (n < max)
-        pfd[n++] = (struct pollfd){.fd = bb->ring.ring_fd, .events = POLLIN};
-    if (bb->sched_retry_at_ns != UINT64_MAX) { /* a throttled request's time: round up */
-        uint64_t ms = bb->sched_retry_at_ns > now ? (bb->sched_retry_at_ns - now + 999999) / 1000000ull : 0;
+}
+
+unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms)
+{
+    uint64_t now = blk_now_ns();
+    reconnect_due(bb, now);
+    uint64_t wake = bb->next_retry_ns < bb->sched_retry_at_ns ? bb->next_retry_ns : bb->sched_retry_at_ns;
+    if (wake != UINT64_MAX) { /* a reconnect, or a throttled request's time: round up */
+        uint64_t ms = wake > now ? (wake - now + 999999) / 1000000ull : 0;
         if (*timeout_ms < 0 || ms < (uint64_t)*timeout_ms)
             *timeout_ms = (int)ms;
     }
-    return n;
+    if (!max)
+        return 0;
+    pfd[0] = (struct pollfd){.fd = bb->epfd, .events = POLLIN};
+    return 1;
 }
 
-static bool fd_ready(const struct pollfd *pfd, unsigned n, int fd)
+/* At most this many events a turn: the rest wait for the next (the set stays readable). */
+#define EVENTS_PER_TURN 256
+
+static void handle_events(struct blkback *bb)
 {
-    for (unsigned i = 0; i < n; i++)
-        if (pfd[i].fd == fd)
-            return pfd[i].revents != 0;
-    return false;
+    struct epoll_event ev[EVENTS_PER_TURN];
+    int n = epoll_wait(bb->epfd, ev, EVENTS_PER_TURN, 0);
+    for (int i = 0; i < n; i++) {
+        uint64_t what = ev[i].data.u64;
+        if (what == EV_RING) /* blk_io_run reaps */
+            continue;
+        if (what & EV_SOCK) {
+            struct blk_disk *d = (struct blk_disk *)(uintptr_t)(what & ~EV_SOCK);
+            if (d->sock >= 0) /* an earlier event of this turn may have closed it */
+                disk_read(d);
+            continue;
+        }
+        struct blk_queue *q = (struct blk_queue *)(uintptr_t)what;
+        struct blk_disk *d = q->disk;
+        struct vring *vr = &d->dev.vq[q->index];
+        if (d->sock < 0 || !vr->started) /* stopped by an earlier event of this turn */
+            continue;
+        uint64_t v;
+        if (read(vr->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            log_warn("disk %s queue %u: kick: %s", d->cfg.name, q->index, strerror(errno));
+        blk_queue_kick(d, q->index);
+    }
 }
 
 void blkback_dispatch(struct blkback *bb, const struct pollfd *pfd, unsigned n)
 {
-    for (unsigned i = 0; i < bb->ndisks; i++) {
-        struct blk_disk *d = bb->disk[i];
-        if (d->sock < 0)
-            continue;
-        for (unsigned q = 0; q < d->cfg.queues; q++) {
-            struct vring *vr = &d->dev.vq[q];
-            if (!vr->started || !fd_ready(pfd, n, vr->kick_fd))
-                continue;
-            uint64_t v;
-            if (read(vr->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                log_warn("disk %s queue %u: kick: %s", d->cfg.name, q, strerror(errno));
-            blk_queue_kick(d, q);
-        }
-        if (fd_ready(pfd, n, d->sock))
-            disk_read(d);
-    }
+    for (unsigned i = 0; i < n; i++)
+        if (pfd[i].fd == bb->epfd && pfd[i].revents)
+            handle_events(bb);
     blk_io_run(bb, false);
     /* Slots freed by completions let more requests be taken (a ring fuller than its
      * slots waits for them, not for another kick). */
-    for (unsigned i = 0; i < bb->ndisks; i++)
-        for (unsigned q = 0; q < bb->disk[i]->cfg.queues; q++)
-            if (bb->disk[i]->dev.vq[q].started && vring_avail_pending(&bb->disk[i]->dev.vq[q]))
-                blk_queue_kick(bb->disk[i], q);
+    for (struct blk_queue *q = bb->live; q; q = q->live_next) {
+        struct vring *vr = &q->disk->dev.vq[q->index];
+        if (vr->started && vring_avail_pending(vr))
+            blk_queue_kick(q->disk, q->index);
+    }
     blk_io_run(bb, false);
 }
 

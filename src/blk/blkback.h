@@ -41,7 +41,7 @@
 #include "vhost/inflight_split.h"
 #include "vhost/vu_dev.h"
 
-#define BLK_MAX_DISKS 32u
+#define BLK_MAX_DISKS 256u /* as many as xeno-netback's ports (NET_SWITCH_MAX_PORTS) */
 #define BLK_MAX_QUEUES 4u
 #define BLK_URING_ENTRIES 256u
 #define BLK_RECONNECT_MIN_MS 50u
@@ -115,6 +115,11 @@ struct blk_queue {
     bool barrier_started;
     bool rekick;   /* the barrier completed: take again (blk_io_run) */
     bool stopping; /* blk_queue_stop runs: nothing more is taken */
+    /* On bb's live list (blk_queue_kick, until blkback_kicks_on finds it asleep: the guest
+     * asked to kick, nothing to take, nothing in flight). What the loop does each turn it
+     * does for the live queues only, so idle disks cost nothing per turn. */
+    bool live;
+    struct blk_queue *live_prev, *live_next;
 };
 
 /* Latency histogram: bucket i counts requests done in [2^(i-1), 2^i) x 16 us (bucket 0:
@@ -172,8 +177,14 @@ struct blk_sched_group {
 struct blkback {
     struct io_uring ring;
     int dirfd; /* --image-dir */
+    /* What the loop waits for, in one epoll set (the loop polls its descriptor): the ring's
+     * completions, each connected disk's socket, each started queue's kick eventfd; an event
+     * names its disk or queue (blkback.c), so a turn costs the disks that woke it, not all. */
+    int epfd;
     struct blk_disk *disk[BLK_MAX_DISKS];
     unsigned ndisks;
+    uint64_t next_retry_ns; /* the earliest reconnect of a disk not connected (UINT64_MAX: none) */
+    struct blk_queue *live; /* the live queues (struct blk_queue.live) */
     /* The dispatch queue: requests parsed and waiting for io_uring. A FIFO today; the disk
      * scheduler (mClock, src/blk/iosched) will decide the order and the pace here. */
     struct blk_slot *fifo_head, *fifo_tail;
@@ -186,7 +197,7 @@ struct blkback {
     uint64_t sched_retry_at_ns; /* a throttled request may go then (UINT64_MAX: none waits) */
     struct blk_capacity cap;    /* --calibrate's record; cap.units_per_sec 0: none (no reservations) */
     struct blk_sched_group group[BLK_SCHED_GROUPS];
-    uint64_t queue_used; /* bit i: scheduler queue i belongs to a disk */
+    uint64_t queue_used[BLK_MAX_DISKS / 64]; /* bit i: scheduler queue i belongs to a disk */
     struct blk_ovl_op ovl_op[BLK_OVL_OPS];
     struct blk_ovl_op *ovl_free; /* the free ones (blkback_init links them all) */
     uint64_t poll_ns;            /* --poll-us: how long blkback_busy_poll waits for more work; 0: off */
@@ -210,11 +221,13 @@ int blkback_update_disk(struct blkback *bb, const struct blk_disk_config *cfg);
 /* Stops serving the disk (its rings drain first), closes its image. 0 or -ENOENT. */
 int blkback_disk_remove(struct blkback *bb, const char *name);
 
-/* The event loop's view: fills pfd (at most max) with what to wait for and returns how many;
- * *timeout_ms is lowered to the next reconnect. */
+/* The event loop's view: fills pfd (at most max) with what to wait for (the epoll set's
+ * descriptor) and returns how many; connects the disks whose reconnect is due, and lowers
+ * *timeout_ms to the next one and to a throttled request's time. */
 struct pollfd;
 unsigned blkback_poll_fds(struct blkback *bb, struct pollfd *pfd, unsigned max, int *timeout_ms);
-/* Handles what poll reported, then submits and reaps the I/O. */
+/* Handles what poll reported (the epoll set's events: kicks, vhost-user messages), then
+ * submits and reaps the I/O. */
 void blkback_dispatch(struct blkback *bb, const struct pollfd *pfd, unsigned n);
 /* blk_sched.c. Before any disk: the device's capacity (NULL: none, so no reservation is
  * admitted) and depth (0: BLK_DEVICE_DEPTH_DEFAULT); recreates the scheduler. 0 or -errno. */
@@ -245,6 +258,10 @@ void blkback_stats(const struct blkback *bb, char *buf, size_t len);
 void blk_queue_start(struct blk_disk *d, unsigned q);
 void blk_queue_stop(struct blk_disk *d, unsigned q);
 void blk_queue_kick(struct blk_disk *d, unsigned q);
+/* The live list (struct blk_queue.live): joins / leaves it. */
+void blk_watch_kick(struct blk_queue *q, bool on); /* blkback.c: the ring's kick fd into bb's epoll set, or out */
+void blk_live_add(struct blkback *bb, struct blk_queue *q);
+void blk_live_remove(struct blkback *bb, struct blk_queue *q);
 /* Room for one more request: with a region a free slot (at most the ring's size in flight),
  * without one the slot of the next avail position (never more than the ring's size between
  * the oldest unpublished request and the newest). Never while a barrier runs or the ring stops. */
@@ -281,8 +298,9 @@ void blk_ovl_complete(struct blkback *bb, struct blk_ovl_op *op, int res);
  * (and never longer than BLK_POLL_TURN_MAX_NS in all); the guest is asked not to kick
  * meanwhile. Does nothing when poll_ns is 0. */
 void blkback_busy_poll(struct blkback *bb);
-/* Before the loop sleeps: asks every ring's guest to kick again and looks at the rings once
- * more; true when one has requests to take (do not sleep: their kicks may have been skipped). */
+/* Before the loop sleeps: asks every live ring's guest to kick again and looks at the rings
+ * once more; true when one has requests to take (do not sleep: their kicks may have been
+ * skipped). A live queue found asleep (nothing to take, nothing in flight) leaves the list. */
 bool blkback_kicks_on(struct blkback *bb);
 
 /* Submits what is in the dispatch queue and reaps completions (wait: block until at least

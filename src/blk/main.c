@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,7 +78,7 @@ static void log_stats(const struct blkback *bb)
  * each turn: a remove-disk then cannot leave a stale descriptor in this turn's poll set. */
 static void serve(struct blkback *bb, struct bb_stats_page *page, struct line_server *ctl)
 {
-    enum { MAX_FDS = BLK_MAX_DISKS * (1 + BLK_MAX_QUEUES) + 1 + 2 };
+    enum { MAX_FDS = 2 + 1 }; /* the control socket's two, the disks' epoll set */
     static struct pollfd pfd[MAX_FDS];
     uint64_t page_at = 0, written_at = 0;
     int dirty = 0; /* something happened since the page was written */
@@ -236,6 +237,19 @@ static int open_state(const struct options *o, struct blkback *bb, struct bb_sta
     return 0;
 }
 
+/* Each disk holds a few descriptors (its socket, kick and call eventfds per queue, guest
+ * memory, its image's two), about 11 with 4 queues: 256 disks need more than the usual soft
+ * limit of 1024, so it goes up to the hard limit while the sandbox still allows it. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("raising the file descriptor limit to %llu: %s", (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+}
+
 int main(int argc, char **argv)
 {
     static struct options o = {.sandbox = true, .calibrate_ms = 2000, .poll_us = BLK_POLL_US_DEFAULT};
@@ -252,6 +266,7 @@ int main(int argc, char **argv)
         return calibrate(&o, dirfd);
     static struct blkback bb;
     struct bb_stats_page *page = NULL;
+    raise_fd_limit();
     if (blkback_init(&bb, dirfd) < 0) {
         log_error("%s", err_msg());
         return 1;

@@ -24,6 +24,11 @@ static const int blkback_calls[] = {
      * sized, sealed (fcntl) and mapped (mmap) by the base list's calls. */
     SCMP_SYS(memfd_create),
     SCMP_SYS(ftruncate),
+    /* The event loop's epoll set (blkback.h): created before the sandbox, then only added to,
+     * taken from and read. */
+    SCMP_SYS(epoll_ctl),
+    SCMP_SYS(epoll_wait),
+    SCMP_SYS(epoll_pwait),
 };
 
 /* Only the image directory, read and write of files (the images of disks added at run time,

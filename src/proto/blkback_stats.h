@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 #define BB_STATS_MAGIC 0x534b4c42u /* "BLKS" little-endian */
-#define BB_STATS_VERSION 2         /* 2: size_bytes, allocated_bytes, added_ns */
-#define BB_STATS_MAX_DISKS 32
+#define BB_STATS_VERSION 3         /* 2: size_bytes, allocated_bytes, added_ns; 3: 256 disks */
+#define BB_STATS_MAX_DISKS 256
 /* Latency histogram: bucket 0 counts requests done (taken from the ring to completed) in
  * under BB_STATS_LAT_BASE_NS, bucket i in [2^(i-1), 2^i) x BB_STATS_LAT_BASE_NS, the last
  * everything longer. */

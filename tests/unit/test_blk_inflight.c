@@ -323,6 +323,25 @@ static int without_region(void **state)
     return 0;
 }
 
+/* With the region and nothing to redo, a queue with nothing in flight sleeps until its next
+ * kick: it leaves the loop's live list (a queue that kept an empty list of requests to redo
+ * stayed on it for ever, walked by every turn), and the kick brings it back. */
+static void test_asleep_between_kicks(void **state)
+{
+    (void)state;
+    struct fe f;
+    fe_setup(&f, "disk.img", false);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 0, f.mem + DATA_OFF, 512, true), VIRTIO_BLK_S_OK);
+    assert_non_null(f.bb.disk[0]->inflight);
+    assert_null(f.bb.disk[0]->q[0].redo);
+    assert_false(blkback_kicks_on(&f.bb)); /* what the loop asks before it sleeps */
+    assert_null(f.bb.live);
+    assert_int_equal(request(&f, VIRTIO_BLK_T_IN, 1, f.mem + DATA_OFF, 512, true), VIRTIO_BLK_S_OK);
+    assert_false(blkback_kicks_on(&f.bb));
+    assert_null(f.bb.live);
+    fe_teardown(&f);
+}
+
 /* With the region the queue's room is its free slots, whatever the avail position: after more
  * requests than the ring holds, a request made available without a kick is still seen before
  * the backend sleeps (blkback_kicks_on). */
@@ -361,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_out_of_order, with_region, without_region),
         cmocka_unit_test_setup_teardown(test_hostile_region_stops_queue, with_region, without_region),
         cmocka_unit_test_setup_teardown(test_discard_is_a_barrier, with_region, without_region),
+        cmocka_unit_test_setup_teardown(test_asleep_between_kicks, with_region, without_region),
         cmocka_unit_test_setup_teardown(test_room_after_a_lap, with_region, without_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* The disk scheduler on the real backend: this test is the front end of five disks (a
+/* The disk scheduler on the real backend: this test is the front end of up to five disks (a
  * vhost-user server per disk, guest memory in a memfd, one ring each) and keeps every ring
  * full of 4 KiB reads for 3 s against the real backend code (src/blk on io_uring, images in
  * /dev/shm). The "device" is a sponsor group limit of 1500 IOPS over all five disks, so the
@@ -32,7 +32,7 @@
 #define GPA 0x100000u
 #define NUM 16u
 #define INFLIGHT 5u /* requests of 3 descriptors per ring */
-#define NDISKS 5u   /* at most */
+#define NDISKS 40u  /* at most: test_many_disks, beyond the 32 of blkback's first limit */
 #define RUN_NS 3000000000ull
 #define SKIP_NS 500000000ull /* the start (bursts within the tolerance) is not measured */
 #define MAX_DONE 16384u
@@ -309,9 +309,54 @@ static void test_weight_split_on_backend(void **state)
     backend_stop();
 }
 
+/* The used index of disk f, after turns of the loop until it reaches want (at most 2 s). */
+static uint16_t served(struct fe_disk *f, uint16_t want)
+{
+    uint16_t idx = 0;
+    for (uint64_t t0 = blk_now_ns(); blk_now_ns() - t0 < 2000000000ull; turn(10))
+        if ((idx = __atomic_load_n(&f->used->idx, __ATOMIC_ACQUIRE)) == want)
+            break;
+    return idx;
+}
+
+/* NDISKS disks, more than blkback's first limit (32), all connected with their rings started:
+ * each serves a request; once the loop would sleep no queue is on its live list (idle disks
+ * cost the loop nothing per turn, bench/blk/idle_disks.sh); a kick on one disk wakes that one
+ * and it is served. */
+static void test_many_disks(void **state)
+{
+    (void)state;
+    backend_start();
+    uint64_t one = 1;
+    for (unsigned i = 0; i < NDISKS; i++)
+        disk_add(i, "weight=100");
+    assert_int_equal(bb.ndisks, NDISKS);
+    for (unsigned i = 0; i < NDISKS; i++) {
+        post(&fd_[i], 0);
+        assert_int_equal(write(fd_[i].kick, &one, 8), 8);
+    }
+    for (unsigned i = 0; i < NDISKS; i++) {
+        assert_int_equal(served(&fd_[i], 1), 1);
+        assert_int_equal(fd_[i].mem[0x3800], VIRTIO_BLK_S_OK);
+    }
+    assert_false(blkback_kicks_on(&bb)); /* what the loop asks before it sleeps */
+    assert_null(bb.live);
+    struct fe_disk *f = &fd_[NDISKS - 3];
+    post(f, 1);
+    assert_int_equal(write(f->kick, &one, 8), 8);
+    assert_int_equal(served(f, 2), 2);
+    assert_int_equal(f->mem[0x3801], VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < NDISKS; i++) /* the others were not touched */
+        assert_int_equal(__atomic_load_n(&fd_[i].used->idx, __ATOMIC_ACQUIRE), f == &fd_[i] ? 2 : 1);
+    assert_false(blkback_kicks_on(&bb));
+    assert_null(bb.live);
+    backend_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_sched_on_backend),
-                                       cmocka_unit_test(test_weight_split_on_backend)};
+                                       cmocka_unit_test(test_weight_split_on_backend),
+                                       cmocka_unit_test(test_many_disks)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
