@@ -77,8 +77,6 @@ static void disk_class(struct blk_disk *d)
     };
 }
 
-/* ---- connections ---- */
-
 /* ---- the epoll set: what an event names ---- */
 
 #define EV_RING 0ull /* io_uring's completions; a disk's socket is the disk | EV_SOCK, a kick the queue */
@@ -106,6 +104,8 @@ void blk_watch_kick(struct blk_queue *q, bool on)
     else
         unwatch(d->bb, fd);
 }
+
+/* ---- connections ---- */
 
 static void disk_disconnect(struct blk_disk *d, const char *why)
 {
