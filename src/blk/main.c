@@ -9,6 +9,7 @@
 #include "blk/sandbox.h"
 
 #include "lib/err.h"
+#include "lib/fd_limit.h"
 #include "lib/line_server.h"
 #include "lib/log.h"
 #include "lib/parse.h"
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -237,19 +237,6 @@ static int open_state(const struct options *o, struct blkback *bb, struct bb_sta
     return 0;
 }
 
-/* Each disk holds a few descriptors (its socket, kick and call eventfds per queue, guest
- * memory, its image's two), about 11 with 4 queues: 256 disks need more than the usual soft
- * limit of 1024, so it goes up to the hard limit while the sandbox still allows it. */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-            log_warn("raising the file descriptor limit to %llu: %s", (unsigned long long)rl.rlim_max, strerror(errno));
-    }
-}
-
 int main(int argc, char **argv)
 {
     static struct options o = {.sandbox = true, .calibrate_ms = 2000, .poll_us = BLK_POLL_US_DEFAULT};
@@ -266,7 +253,11 @@ int main(int argc, char **argv)
         return calibrate(&o, dirfd);
     static struct blkback bb;
     struct bb_stats_page *page = NULL;
-    raise_fd_limit();
+    /* Each disk holds a few descriptors (its socket, kick and call eventfds per queue, guest
+     * memory, its image's two), about 11 with 4 queues: 256 disks need more than the usual
+     * soft limit of 1024, raised while the sandbox still allows it. */
+    if (fd_limit_raise() < 0)
+        log_warn("%s", err_msg());
     if (blkback_init(&bb, dirfd) < 0) {
         log_error("%s", err_msg());
         return 1;

@@ -21,6 +21,7 @@
 #include "daemon/registry.h"
 #include "daemon/start_cache.h"
 #include "lib/err.h"
+#include "lib/fd_limit.h"
 #include "lib/image_name.h" /* IMAGE_DIR_DEFAULT */
 #include "lib/log.h"
 
@@ -124,16 +125,12 @@ int main(int argc, char **argv)
         log_init("xenod", LOG_DEBUG);
     /* Every descriptor the hard limit allows: the API's connection caps are set below it
      * (api_access.c), and a flood of connections must meet those caps, not this limit. */
-    struct rlimit nofile;
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-        nofile.rlim_cur = nofile.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-            log_info("cannot raise the descriptor limit to %llu: %s", (unsigned long long)nofile.rlim_max,
-                     strerror(errno));
-    }
+    if (fd_limit_raise() < 0)
+        log_info("%s", err_msg());
     /* A limit too low for --max-domains fails here, saying what to do, rather than at
      * domain 900 with EMFILE in the middle of a start. Without --max-domains the default
      * shrinks to what the limit holds, said in the log. */
+    struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
         if (!o.max_domains) {
             o.max_domains = fd_budget_default_max(nofile.rlim_cur);
