@@ -129,6 +129,9 @@ jqe() {
     [ -n "$in" ] && command jq -e "$@" <<<"$in"
 }
 gone() { ! kill -0 "$1" 2>/dev/null; } # PID
+# ledger_sql DB SQL: reads a database a running xenod may be writing. The ledger is not in WAL
+# mode, so a read that meets a commit gets SQLITE_BUSY at once unless it waits for the lock.
+ledger_sql() { sqlite3 -readonly -cmd '.timeout 10000' "$1" "$2"; }
 
 # vmm_start NAME ARGS...: a monitor with --run-dir $TMP/NAME, in the background; waits for
 # its pid file (readiness). Sets VMM_JOB (to wait for) and VMM_PID (the monitor itself).

@@ -18,7 +18,7 @@ blx() { XENOD_SOCKET=$BL_SOCK timeout -k 5 60 "$BL_XENCTL" "$@"; }
 blapi() { # METHOD PATH: the body, then the status on its own last line
     curl -s --unix-socket "$BL_SOCK" -X "$1" -w '\n%{http_code}\n' "http://xenod/v1$2"
 }
-blsql() { sqlite3 -readonly "$BL_DB" "$1"; }
+blsql() { ledger_sql "$BL_DB" "$1"; }
 bl_up() { blapi GET /host 2>/dev/null | head -1 | grep -q version; }
 bl_start() {
     "$BL_XENOD" --state-dir "$BL/state" --socket "$BL_SOCK" --cpus 2 --prices "$BL/prices" \

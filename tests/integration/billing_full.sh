@@ -17,7 +17,7 @@ LF_XPID=
 mkdir -p "$LF_STATE"
 
 lfx() { XENOD_SOCKET=$LF_SOCK timeout -k 5 60 "$LF_XENCTL" "$@"; }
-lfsql() { sqlite3 -readonly "$LF_DB" "$1"; }
+lfsql() { ledger_sql "$LF_DB" "$1"; }
 lf_up() { XENOD_SOCKET=$LF_SOCK timeout 5 "$LF_XENCTL" host >/dev/null 2>&1; }
 lf_gone() { ! lfx info "$1" >/dev/null 2>&1; }
 lf_running() { lfx --json info "$1" 2>/dev/null | jqe '.state == "running" or .state == "blocked"' >/dev/null; }

@@ -16,7 +16,7 @@ ho_ctl() { # HOST ARGS...
     shift
     XENOD_SOCKET=$HO/$h.sock timeout -k 5 60 "$BUILD_DIR/bin/xenctl" "$@"
 }
-ho_sql() { sqlite3 -readonly "$HO/$1/ledger.db" "$2"; } # HOST SQL
+ho_sql() { ledger_sql "$HO/$1/ledger.db" "$2"; } # HOST SQL
 ho_cleanup() {
     local p ns
     for p in $HO_PIDS; do kill -TERM "$p" 2>/dev/null; done

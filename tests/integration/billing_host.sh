@@ -25,7 +25,7 @@ BH_XPID=
 mkdir -p "$BH"
 
 bhx() { XENOD_SOCKET=$BH_SOCK timeout -k 5 60 "$BH_XENCTL" "$@"; }
-bhsql() { sqlite3 -readonly -cmd '.timeout 5000' "$BH_DB" "$1"; } # xenod may be writing
+bhsql() { ledger_sql "$BH_DB" "$1"; }
 bh_up() { curl -s --unix-socket "$BH_SOCK" http://xenod/v1/host 2>/dev/null | grep -q version; }
 bh_cleanup() {
     [ -z "$BH_XPID" ] || { kill -TERM "$BH_XPID" 2>/dev/null && wait "$BH_XPID" 2>/dev/null; }

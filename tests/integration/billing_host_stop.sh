@@ -17,7 +17,7 @@ hs_cleanup() {
 }
 trap 'hs_cleanup; test_file_exit' EXIT # never a xenod left behind
 hs_up() { curl -s --unix-socket "$HS_SOCK" http://xenod/v1/host 2>/dev/null | grep -q version; }
-hs_sql() { sqlite3 -readonly "$HS_DB" "$1"; }
+hs_sql() { ledger_sql "$HS_DB" "$1"; }
 # The process's CPU time in microseconds (/proc ticks: 10 ms steps).
 hs_proc_us() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1e6 / hz }' "/proc/$1/stat"; }
 hs_overhead_us() {

@@ -28,7 +28,7 @@ DM_SIZE=$((4 * 1024 * 1024))
 DM_RES=50 # the disk's reservation, cost units/s
 DM_INFO=
 dm() { XENOD_SOCKET=$DM/x.sock timeout -k 5 60 "$DM_CTL" "$@"; }
-dm_sql() { sqlite3 -readonly "$DM/state/ledger.db" "$1"; }
+dm_sql() { ledger_sql "$DM/state/ledger.db" "$1"; }
 # dm_meter METER: the sum of the domain's sponsor-side lines of that meter (micro-units).
 dm_meter() {
     dm_sql "SELECT COALESCE(SUM(p.quantity), 0) FROM ledger_posting p JOIN ledger_tx t ON t.id = p.tx_id
