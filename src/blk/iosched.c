@@ -320,7 +320,8 @@ int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosc
         rebase_p(s);
     blk_tree_wake(s, now_ns);
     const struct blk_node *root = &s->node[BLK_ROOT];
-    while (!blk_heap_empty(&root->r) && blk_heap_top(&root->r)->key <= now_ns) {
+    while (!blk_heap_empty(&root->r) && blk_heap_top(&root->r)->key <= now_ns &&
+           blk_heap_top(&root->r)->key != BLK_TREE_HELD) {
         uint32_t i = leaf(s, true);
         if (!blk_tree_may_go(s, &s->q[i], now_ns)) { /* a limit for its direction, or a group off its path */
             blk_tree_hold(s, i, now_ns);
@@ -329,7 +330,7 @@ int blk_iosched_dispatch(struct blk_iosched *s, uint64_t now_ns, struct blk_iosc
         serve(s, i, BLK_IOSCHED_RESERVATION, now_ns, out);
         return 0;
     }
-    while (!blk_heap_empty(&root->p)) {
+    while (!blk_heap_empty(&root->p) && blk_heap_top(&root->p)->key != BLK_TREE_HELD) {
         uint32_t i = leaf(s, false);
         if (!blk_tree_may_go(s, &s->q[i], now_ns)) {
             blk_tree_hold(s, i, now_ns);

@@ -347,6 +347,14 @@ static inline __attribute__((always_inline)) bool sync_entry(struct blk_heap *up
     return true;
 }
 
+/* A held group's entry in a heap of its parent's, if it has one, sorts after every real
+ * one; waking rewrites it (sync_entry) instead of inserting it again. */
+static inline void park(struct blk_heap *up, uint32_t id)
+{
+    if (blk_heap_has(up, id))
+        blk_heap_set_as(up, id, BLK_TREE_HELD, 0);
+}
+
 void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now, unsigned what)
 {
     while (g != BLK_ROOT) {
@@ -358,8 +366,8 @@ void blk_tree_update_up(struct blk_iosched *s, uint32_t g, uint64_t now, unsigne
             uint64_t ready = n->recheck ? node_ready(n) : 0; /* unchanged since it was looked at */
             n->recheck = false;
             if (ready > now) { /* over its limit: the whole group waits */
-                blk_heap_remove(&up->r, id);
-                blk_heap_remove(&up->p, id);
+                park(&up->r, id);
+                park(&up->p, id);
                 n->held = true;
                 blk_heap_set(&s->wait_groups, id, group_wake(n, ready, now));
                 set_blocked(s, g, now);
@@ -446,7 +454,7 @@ void blk_tree_wake_due(struct blk_iosched *s, uint64_t now)
             break;
         uint32_t id = gt->id;
         uint32_t g = id - s->cfg.queues;
-        blk_heap_remove(&s->wait_groups, id);
+        blk_heap_set(&s->wait_groups, id, UINT64_MAX); /* parked: its next hold is a move, not an insertion */
         s->node[g].held = false;
         s->node[g].recheck = true;
         set_blocked(s, g, now);
@@ -482,7 +490,7 @@ static void rekey_p(struct blk_iosched *s, uint32_t g)
         struct blk_heap_entry *e = blk_heap_slot(h, k);
         if (e->id < s->cfg.queues) {
             e->key = s->q[e->id].p_tag;
-        } else {
+        } else if (!s->node[e->id - s->cfg.queues].held) { /* a held one's stays BLK_TREE_HELD */
             const struct blk_heap_entry *top = blk_heap_top(&s->node[e->id - s->cfg.queues].p);
             e->key = top->key;
             e->queue = top->queue;

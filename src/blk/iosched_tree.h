@@ -8,11 +8,15 @@
  * child's key and queue (so ties still go to the lower queue), and a decision takes the
  * queue the root's top entry names: the smallest tag among the queues that may go, as in
  * one flat heap.
- * A group over its limit (in both directions) leaves its parent's heaps whole and waits in
- * a wait heap of its own (wait_groups; queues held by their own limits wait in wait_heap, and
- * the two are taken in one order, by wake time then id); its members stay in its heaps with
- * their tags, so holding and waking a group is one move however many members it has, and
- * when it wakes its members compete by their tags for the batch it lets through.
+ * A group over its limit (in both directions) waits whole in a wait heap of its own
+ * (wait_groups; queues held by their own limits wait in wait_heap, and the two are taken in
+ * one order, by wake time then id); its entries in its parent's heaps stay, keyed
+ * BLK_TREE_HELD (never picked), and its members stay in its heaps with their tags, so
+ * holding and waking a group is one move however many members it has, and when it wakes
+ * its members compete by their tags for the batch it lets through. An active group keeps
+ * its slot in wait_groups when it wakes (keyed UINT64_MAX): holding and waking rewrite
+ * entries, and only a group that goes idle leaves the heaps (measured: bench/README.md,
+ * "Held groups keep their slots").
  *
  * Where a queue sits (its home): the deepest of its groups whose path to the root is made
  * of its groups only; a group nests in another (libvirt's group_name in a sponsor's group)
@@ -79,7 +83,7 @@ struct blk_node {
     struct blk_heap r, p;                  /* children that may go now (node ids: queues + group) */
     uint32_t parent;                       /* the node it nests in; BLK_ROOT for the root and a free group */
     uint32_t active;                       /* children that are queues with requests or active groups */
-    bool held;                             /* over its limit: in wait_groups, out of its parent's heaps */
+    bool held;                             /* over its limit: in wait_groups, BLK_TREE_HELD above */
     bool blocked;                          /* held, or its parent blocked */
     bool recheck;                          /* its limits may hold it now (charged, changed, woken, active) */
     bool one_way;                          /* read_* or write_* limits: its members are checked when picked */
@@ -104,7 +108,7 @@ struct blk_iosched {
     struct blk_slot *slots;
     uint32_t *pos_r, *pos_p, *pos_w; /* heap positions by id: queue i is id i, node g id queues + g */
     struct blk_heap wait_heap;       /* queues held alone, by wake time */
-    struct blk_heap wait_groups;     /* groups held whole, by wake time (apart: each pop is shorter) */
+    struct blk_heap wait_groups;     /* held groups by wake time; UINT64_MAX: not held */
     uint64_t v;                      /* virtual time: P tag of the last weight-phase pick, less its cost */
     uint32_t inflight;               /* dispatched, not completed, all queues */
     uint32_t ref_bytes;              /* cost model */
@@ -143,6 +147,9 @@ static inline bool blk_tree_may_go(const struct blk_iosched *s, const struct blk
     return !q->pick_check || blk_tree_ready_at(s, q) <= now;
 }
 #define BLK_P_LAG_MAX (1ull << 57) /* how far below V a P tag may be when it enters a heap */
+/* The key of a held group's entries in its parent's heaps (and so of a group whose children
+ * are all held): above every tag, never picked. */
+#define BLK_TREE_HELD (UINT64_MAX - 1)
 
 /* Puts queue i, whose head, tags or limits changed, where it belongs: nowhere when empty,
  * alone in the wait heap when its own or an extra group's limits hold it, else in its home's

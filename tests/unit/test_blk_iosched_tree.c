@@ -359,6 +359,43 @@ static void p_tags_rebase_in_groups(void **state)
     blk_iosched_destroy(s);
 }
 
+/* The same rebase while a group is held (1000 IOPS and a clock that never moves: held from
+ * its 11th request on, BLK_LIMIT_SLACK_NS of tolerance): its entries in its parent's heaps
+ * keep the held key through the rebuild, so its members get nothing more while the other
+ * two take turns. */
+static void p_tags_rebase_while_group_held(void **state)
+{
+    (void)state;
+    struct blk_iosched *s;
+    struct blk_iosched_config c = {
+        .queues = 4, .groups = 2, .queue_depth = 4, .device_depth = 1, .tree_from = tree_from};
+    assert_int_equal(blk_iosched_create(&c, 0, &s), 0);
+    assert_int_equal(blk_iosched_group_set(s, 1, &(struct blk_iotune){.total_iops.avg = 1000}, 0), 0);
+    static const uint32_t groups[4][2] = {{1, 2}, {1, 2}, {0, 2}, {0, 0}};
+    for (uint32_t q = 0; q < 4; q++)
+        assert_int_equal(blk_iosched_queue_set(
+                             s, q, &(struct blk_iosched_params){.weight = 1, .group = {groups[q][0], groups[q][1]}}, 0),
+                         0);
+    struct blk_io io = {.bytes = BLK_IO_MAX_BYTES};
+    uint32_t got[4] = {0};
+    for (int i = 0; i < 300000; i++) { /* two rebases */
+        for (uint32_t q = 0; q < 4; q++) {
+            struct blk_iosched_stats st;
+            assert_int_equal(blk_iosched_queue_stats(s, q, 0, &st), 0);
+            if (st.queued < 2)
+                assert_int_equal(blk_iosched_enqueue(s, q, &io, 0), 0);
+        }
+        struct blk_iosched_pick p;
+        assert_int_equal(blk_iosched_dispatch(s, 0, &p), 0);
+        blk_iosched_complete(s, p.queue);
+        got[p.queue]++;
+    }
+    if (got[0] + got[1] > 11)
+        fail_msg("group 1 (1000 IOPS, the clock at 0) let %u requests through", got[0] + got[1]);
+    assert_true(got[2] >= 149990 && got[3] >= 149990);
+    blk_iosched_destroy(s);
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
 {
@@ -535,6 +572,7 @@ int main(void)
         cmocka_unit_test(held_group_counts_throttled_time),
         cmocka_unit_test(random_groups_never_pass_a_limit),
         cmocka_unit_test(p_tags_rebase_in_groups),
+        cmocka_unit_test(p_tags_rebase_while_group_held),
     };
     int failed = cmocka_run_group_tests_name("heaps by group", tests, heaps_by_group, NULL);
     return failed + cmocka_run_group_tests_name("flat heaps", tests, flat_heaps, NULL);
