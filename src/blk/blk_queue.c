@@ -249,6 +249,17 @@ void blk_queue_kick(struct blk_disk *d, unsigned qi)
 
 /* ---- io_uring ---- */
 
+/* Hands the prepared SQEs to the kernel. On -EAGAIN/-EBUSY (no room for completions yet)
+ * they stay in the SQ, and the next submission takes them. */
+static void submit(struct blkback *bb)
+{
+    int rc = io_uring_submit(&bb->ring);
+    if (rc < 0 && rc != -EAGAIN && rc != -EBUSY)
+        log_warn("io_uring_submit: %s", strerror(-rc));
+    else
+        bb->sq_prepared = 0;
+}
+
 static bool aligned_for_direct(const struct blk_req *r)
 {
     if (r->offset % BLK_DIRECT_ALIGN)
@@ -299,6 +310,8 @@ static bool prepare(struct blkback *bb, struct blk_slot *s)
     s->pending = need;
     s->status = VIRTIO_BLK_S_OK;
     bb->sq_prepared += need;
+    if (bb->sq_prepared >= bb->submit_batch) /* the first ones start while the rest are prepared */
+        submit(bb);
     return true;
 }
 
@@ -398,13 +411,8 @@ void blk_io_run(struct blkback *bb, bool wait)
 {
     for (;;) {
         dispatch(bb);
-        if (bb->sq_prepared) {
-            int rc = io_uring_submit(&bb->ring);
-            if (rc < 0 && rc != -EAGAIN && rc != -EBUSY)
-                log_warn("io_uring_submit: %s", strerror(-rc));
-            else
-                bb->sq_prepared = 0;
-        }
+        if (bb->sq_prepared)
+            submit(bb);
         struct io_uring_cqe *cqe;
         unsigned seen = 0;
         if (wait && io_uring_wait_cqe(&bb->ring, &cqe) < 0)

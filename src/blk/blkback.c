@@ -169,6 +169,7 @@ int blkback_init(struct blkback *bb, int image_dirfd)
     memset(bb, 0, sizeof(*bb));
     bb->dirfd = image_dirfd;
     bb->next_retry_ns = UINT64_MAX;
+    bb->submit_batch = BLK_SUBMIT_BATCH_DEFAULT;
     bb->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (bb->epfd < 0)
         return err_set(errno, "epoll_create1: %s", strerror(errno));

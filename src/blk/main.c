@@ -37,7 +37,7 @@ static void on_signal(int sig)
 
 struct options {
     struct blk_disk_config disks[BLK_MAX_DISKS];
-    unsigned ndisks, device_depth, calibrate_ms, poll_us;
+    unsigned ndisks, device_depth, calibrate_ms, poll_us, submit_batch;
     const char *image_dir, *state_dir, *calibrate_file, *control;
     bool sandbox, test_forbidden, verbose, calibrate;
 };
@@ -48,15 +48,16 @@ static void usage(FILE *f)
         f,
         "usage: xeno-blkback --image-dir DIR [--disk name=N,socket=PATH,file=NAME[,readonly]"
         "[,serial=S][,queues=Q][,QOS...] ...] [--control PATH] [--state-dir DIR] [--device-depth N]\n"
-        "                    [--poll-us US] [--no-sandbox] [-v]\n"
+        "                    [--poll-us US] [--submit-batch N] [--no-sandbox] [-v]\n"
         "       xeno-blkback --calibrate --image-dir DIR --state-dir DIR [--file NAME] [--calibrate-ms MS]\n"
         "  QOS: reservation=UNITS weight=1..10000 group=NAME sponsor=NAME sponsor_total_iops_sec=N\n"
         "       sponsor_total_bytes_sec=N size_iops_sec=N and {total,read,write}_{iops,bytes}_sec[_max[_length]]=N\n"
         "  --control PATH: a control socket there (add-disk, remove-disk, list, stats, status);\n"
         "  without one, at least one --disk. SIGUSR1 logs every disk's counters; SIGTERM/SIGINT stop.\n"
         "  --poll-us US: after a busy turn, look for more work that long before sleeping (0..1000,\n"
-        "  0: never; default %u).\n",
-        BLK_POLL_US_DEFAULT);
+        "  0: never; default %u).\n"
+        "  --submit-batch N: hand the kernel N prepared requests at a time at most (1..%u, default %u).\n",
+        BLK_POLL_US_DEFAULT, BLK_URING_ENTRIES, BLK_SUBMIT_BATCH_DEFAULT);
 }
 
 static void log_stats(const struct blkback *bb)
@@ -127,6 +128,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"state-dir", required_argument, NULL, 's'},
                                          {"device-depth", required_argument, NULL, 'D'},
                                          {"poll-us", required_argument, NULL, 'P'},
+                                         {"submit-batch", required_argument, NULL, 'B'},
                                          {"calibrate", no_argument, NULL, 'C'},
                                          {"calibrate-ms", required_argument, NULL, 'M'},
                                          {"file", required_argument, NULL, 'f'},
@@ -161,13 +163,17 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->poll_us = (unsigned)x;
             break;
         case 'D':
+        case 'B':
         case 'M':
-            if (parse_u64_range(optarg, c == 'D' ? 1 : 100, c == 'D' ? BLK_URING_ENTRIES : 10000, &x) < 0) {
-                fprintf(stderr, "xeno-blkback: %s '%.20s' (%s)\n", c == 'D' ? "--device-depth" : "--calibrate-ms",
-                        optarg, c == 'D' ? "1..256" : "100..10000");
+            if (parse_u64_range(optarg, c == 'M' ? 100 : 1, c == 'M' ? 10000 : BLK_URING_ENTRIES, &x) < 0) {
+                fprintf(stderr, "xeno-blkback: %s '%.20s' (%s)\n",
+                        c == 'D'   ? "--device-depth"
+                        : c == 'B' ? "--submit-batch"
+                                   : "--calibrate-ms",
+                        optarg, c == 'M' ? "100..10000" : "1..256");
                 return 2;
             }
-            *(c == 'D' ? &o->device_depth : &o->calibrate_ms) = (unsigned)x;
+            *(c == 'D' ? &o->device_depth : c == 'B' ? &o->submit_batch : &o->calibrate_ms) = (unsigned)x;
             break;
         case 'C': o->calibrate = true; break;
         case 'f': o->calibrate_file = optarg; break;
@@ -239,7 +245,10 @@ static int open_state(const struct options *o, struct blkback *bb, struct bb_sta
 
 int main(int argc, char **argv)
 {
-    static struct options o = {.sandbox = true, .calibrate_ms = 2000, .poll_us = BLK_POLL_US_DEFAULT};
+    static struct options o = {.sandbox = true,
+                               .calibrate_ms = 2000,
+                               .poll_us = BLK_POLL_US_DEFAULT,
+                               .submit_batch = BLK_SUBMIT_BATCH_DEFAULT};
     int rc = parse_options(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -265,6 +274,7 @@ int main(int argc, char **argv)
     if (open_state(&o, &bb, &page))
         return 1;
     bb.poll_ns = (uint64_t)o.poll_us * 1000u;
+    bb.submit_batch = o.submit_batch;
     for (unsigned i = 0; i < o.ndisks; i++)
         if (blkback_disk_add(&bb, &o.disks[i]) < 0) {
             log_error("%s", err_msg());

@@ -5,7 +5,9 @@
 # own counters saw at least the requests the driver counted, not the speed (bench/blk/run.sh).
 # Both backends offer the event index and the driver takes it (as a Linux guest does); one
 # more run against xeno-blkback declines it (the VRING_USED_F_NO_NOTIFY / NO_INTERRUPT flags)
-# with the backend's busy polling on (--poll-us), the paths a monitor's guest takes.
+# with the backend's busy polling on (--poll-us), the paths a monitor's guest takes. Two more
+# run the submission batch's extremes (--submit-batch 1: a system call per request; 256: one
+# per turn, as before batches of 4), and an out-of-range batch is refused.
 
 BLKBACK=${BLKBACK:-$BUILD_DIR/bin/xeno-blkback}
 DRV=${DRV:-$BUILD_DIR/tests/tools/blk_driver}
@@ -61,6 +63,12 @@ else
     bd_xeno blk_driver_xeno_read_1q read 1 1
     bd_xeno blk_driver_xeno_write_4q write 4 1
     bd_xeno blk_driver_xeno_flags_poll_1q write 1 0 --poll-us 50
+    bd_xeno blk_driver_xeno_submit_each_4q read 4 1 --submit-batch 1
+    bd_xeno blk_driver_xeno_submit_turn_1q write 1 1 --submit-batch 256
+    out=$("$BLKBACK" --image-dir "$TMP/images" --submit-batch 0 2>&1)
+    RC=$?
+    check blk_driver_xeno_submit_batch_range '[ $RC -eq 2 ] && [ "$out" = "xeno-blkback: --submit-batch '"'"'0'"'"' (1..256)" ]' \
+        "rc $RC: $out"
     if ! command -v qemu-storage-daemon >/dev/null; then
         fail blk_driver_qsd "needs qemu-storage-daemon (scripts/install-deps.sh installs qemu-system-common)"
     else
