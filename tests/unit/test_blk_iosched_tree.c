@@ -320,76 +320,73 @@ static void held_group_counts_throttled_time(void **state)
     sim_free(&m);
 }
 
-/* Four weight-1 queues of 64 MiB requests, two in a group nested in a sponsor's, one in the
- * sponsor only, one in none, push the virtual time past its rebase point several times
- * (test_blk_iosched_parts: p_tags_rebase): the P heaps of every node are rebuilt in order,
- * and the queues keep taking turns through it. */
-static void p_tags_rebase_in_groups(void **state)
+/* Four weight-1 queues of 64 MiB requests, two in group 1 nested in the sponsor group 2, one
+ * in group 2 only, one in none, each kept 2 deep with the clock at 0; group 1 limited to
+ * group1_iops (0: no limit). */
+static struct blk_iosched *rebase_setup(uint64_t group1_iops)
 {
-    (void)state;
     struct blk_iosched *s;
     struct blk_iosched_config c = {
         .queues = 4, .groups = 2, .queue_depth = 4, .device_depth = 1, .tree_from = tree_from};
     assert_int_equal(blk_iosched_create(&c, 0, &s), 0);
+    if (group1_iops)
+        assert_int_equal(blk_iosched_group_set(s, 1, &(struct blk_iotune){.total_iops.avg = group1_iops}, 0), 0);
     static const uint32_t groups[4][2] = {{1, 2}, {1, 2}, {0, 2}, {0, 0}};
     for (uint32_t q = 0; q < 4; q++)
         assert_int_equal(blk_iosched_queue_set(
                              s, q, &(struct blk_iosched_params){.weight = 1, .group = {groups[q][0], groups[q][1]}}, 0),
                          0);
+    return s;
+}
+
+/* Refills the four queues, serves one request and completes it: the queue served. */
+static uint32_t rebase_step(struct blk_iosched *s)
+{
     struct blk_io io = {.bytes = BLK_IO_MAX_BYTES};
+    for (uint32_t q = 0; q < 4; q++) {
+        struct blk_iosched_stats st;
+        assert_int_equal(blk_iosched_queue_stats(s, q, 0, &st), 0);
+        if (st.queued < 2)
+            assert_int_equal(blk_iosched_enqueue(s, q, &io, 0), 0);
+    }
+    struct blk_iosched_pick p;
+    assert_int_equal(blk_iosched_dispatch(s, 0, &p), 0);
+    blk_iosched_complete(s, p.queue);
+    return p.queue;
+}
+
+/* The four queues of rebase_setup push the virtual time past its rebase point several times
+ * (test_blk_iosched_parts: p_tags_rebase): the P heaps of every node are rebuilt in order,
+ * and the queues keep taking turns through it. */
+static void p_tags_rebase_in_groups(void **state)
+{
+    (void)state;
+    struct blk_iosched *s = rebase_setup(0);
     uint32_t got[4] = {0}, since[4] = {0};
     for (int i = 0; i < 400000; i++) { /* a rebase every ~123000 requests */
-        for (uint32_t q = 0; q < 4; q++) {
-            struct blk_iosched_stats st;
-            assert_int_equal(blk_iosched_queue_stats(s, q, 0, &st), 0);
-            if (st.queued < 2)
-                assert_int_equal(blk_iosched_enqueue(s, q, &io, 0), 0);
-        }
-        struct blk_iosched_pick p;
-        assert_int_equal(blk_iosched_dispatch(s, 0, &p), 0);
-        blk_iosched_complete(s, p.queue);
-        got[p.queue]++;
+        uint32_t served = rebase_step(s);
+        got[served]++;
         for (uint32_t q = 0; q < 4; q++)
-            if (q != p.queue && ++since[q] > 6)
+            if (q != served && ++since[q] > 6)
                 fail_msg("queue %u not served for %u requests at request %d", q, since[q], i);
-        since[p.queue] = 0;
+        since[served] = 0;
     }
     for (uint32_t q = 0; q < 4; q++)
         assert_true(got[q] >= 99999 && got[q] <= 100001);
     blk_iosched_destroy(s);
 }
 
-/* The same rebase while a group is held (1000 IOPS and a clock that never moves: held from
+/* The same rebase while group 1 is held (1000 IOPS and a clock that never moves: held from
  * its 11th request on, BLK_LIMIT_SLACK_NS of tolerance): its entries in its parent's heaps
  * keep the held key through the rebuild, so its members get nothing more while the other
  * two take turns. */
 static void p_tags_rebase_while_group_held(void **state)
 {
     (void)state;
-    struct blk_iosched *s;
-    struct blk_iosched_config c = {
-        .queues = 4, .groups = 2, .queue_depth = 4, .device_depth = 1, .tree_from = tree_from};
-    assert_int_equal(blk_iosched_create(&c, 0, &s), 0);
-    assert_int_equal(blk_iosched_group_set(s, 1, &(struct blk_iotune){.total_iops.avg = 1000}, 0), 0);
-    static const uint32_t groups[4][2] = {{1, 2}, {1, 2}, {0, 2}, {0, 0}};
-    for (uint32_t q = 0; q < 4; q++)
-        assert_int_equal(blk_iosched_queue_set(
-                             s, q, &(struct blk_iosched_params){.weight = 1, .group = {groups[q][0], groups[q][1]}}, 0),
-                         0);
-    struct blk_io io = {.bytes = BLK_IO_MAX_BYTES};
+    struct blk_iosched *s = rebase_setup(1000);
     uint32_t got[4] = {0};
-    for (int i = 0; i < 300000; i++) { /* two rebases */
-        for (uint32_t q = 0; q < 4; q++) {
-            struct blk_iosched_stats st;
-            assert_int_equal(blk_iosched_queue_stats(s, q, 0, &st), 0);
-            if (st.queued < 2)
-                assert_int_equal(blk_iosched_enqueue(s, q, &io, 0), 0);
-        }
-        struct blk_iosched_pick p;
-        assert_int_equal(blk_iosched_dispatch(s, 0, &p), 0);
-        blk_iosched_complete(s, p.queue);
-        got[p.queue]++;
-    }
+    for (int i = 0; i < 300000; i++) /* two rebases */
+        got[rebase_step(s)]++;
     if (got[0] + got[1] > 11)
         fail_msg("group 1 (1000 IOPS, the clock at 0) let %u requests through", got[0] + got[1]);
     assert_true(got[2] >= 149990 && got[3] >= 149990);
