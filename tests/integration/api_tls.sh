@@ -294,7 +294,10 @@ curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $BOB" "$BASE/events
 SSE_PIDS+=($!)
 curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $ALICE" "$BASE/events?follow=1" >"$AT/sse_alice" 2>/dev/null &
 SSE_PIDS+=($!)
-check sse_streams_open 'wait_until 10 grep -q "xenod events" "$AT/sse_u" "$AT/sse_bob" "$AT/sse_alice" && grep -q "xenod events" "$AT/sse_bob" && grep -q "xenod events" "$AT/sse_alice"'
+# Each stream's first line, waited for on all three (grep -q with three files succeeds on
+# any one: the unix socket's came first and the TLS ones were then read once, too early).
+sse_all_open() { grep -q "xenod events" "$AT/sse_u" && grep -q "xenod events" "$AT/sse_bob" && grep -q "xenod events" "$AT/sse_alice"; }
+check sse_streams_open 'wait_until 10 sse_all_open'
 check sse_content_type 'grep -qi "^content-type: text/event-stream" "$AT/sse_u.h"'
 # seen_within FILE TEXT: TEXT appears in FILE within 1 s of now.
 seen_within() {
