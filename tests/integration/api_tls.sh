@@ -337,7 +337,7 @@ SSE_PIDS+=($RV_PID)
 curl -sN --cacert "$AT/pki/ca.pem" -H "Authorization: Bearer $EX_TOK" "$BASE/events?follow=1" >"$AT/sse_ex" 2>/dev/null &
 EX_PID=$!
 SSE_PIDS+=($EX_PID)
-wait_until 5 grep -q "xenod events" "$AT/sse_rv" "$AT/sse_ex" && wait_until 5 grep -q "xenod events" "$AT/sse_ex"
+wait_until 5 grep -q "xenod events" "$AT/sse_rv" && wait_until 5 grep -q "xenod events" "$AT/sse_ex"
 gone() { ! kill -0 "$1" 2>/dev/null; }
 t0=$(date +%s%N)
 uapi DELETE "/tokens/$RV_ID" >/dev/null
@@ -405,7 +405,7 @@ HALF=$BUILD_DIR/tests/tools/halfopen
 HALF_PIDS=($!)
 "$HALF" -n 3000 -u "$SOCK" -t 60 >"$AT/half_unix" 2>&1 &
 HALF_PIDS+=($!)
-wait_until 40 grep -q open "$AT/half_tls" "$AT/half_unix"
+wait_until 40 grep -q open "$AT/half_tls"
 wait_until 40 grep -q open "$AT/half_unix"
 read -r _ N_TLS <"$AT/half_tls"
 read -r _ N_UNIX <"$AT/half_unix"
